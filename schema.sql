@@ -1,0 +1,169 @@
+-- Moot's whole schema. Applied once to an empty database; PRAGMA user_version
+-- records the version (server/db.py sets it after applying this file).
+--
+-- Times are RFC 3339 UTC text of fixed width ('2026-11-21T10:00:00.123Z'), so
+-- text order is time order and the API can return them as they are.
+
+CREATE TABLE users (
+    id            INTEGER PRIMARY KEY,
+    username      TEXT NOT NULL UNIQUE,
+    display_name  TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    role          TEXT NOT NULL DEFAULT 'member'
+                  CHECK (role IN ('member', 'moderator', 'admin')),
+    created_at    TEXT NOT NULL
+);
+
+-- Server-side sessions: the cookie carries a signed random token; only its
+-- SHA-256 is stored, so a leaked database does not leak live sessions.
+CREATE TABLE sessions (
+    id         TEXT PRIMARY KEY,
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+CREATE INDEX sessions_by_user ON sessions(user_id);
+
+-- Groups belong to no one: there is deliberately no owner column.
+CREATE TABLE groups (
+    id              INTEGER PRIMARY KEY,
+    name            TEXT NOT NULL UNIQUE,
+    description     TEXT NOT NULL DEFAULT '',
+    charter         TEXT NOT NULL DEFAULT '',
+    status          TEXT NOT NULL DEFAULT 'y' CHECK (status IN ('y', 'n', 'm')),
+    created_at      TEXT NOT NULL,
+    -- High-water mark of NNTP article numbers: only grows, numbers are never reused.
+    last_number     INTEGER NOT NULL DEFAULT 0,
+    thread_count    INTEGER NOT NULL DEFAULT 0,
+    article_count   INTEGER NOT NULL DEFAULT 0,
+    last_article_at TEXT,
+    -- Archive policy; NULL means the site-wide default from the configuration.
+    archive_after_days     INTEGER,
+    archive_after_articles INTEGER
+);
+
+CREATE TABLE threads (
+    id              INTEGER PRIMARY KEY,
+    group_id        INTEGER NOT NULL REFERENCES groups(id),
+    root_article_id INTEGER,
+    subject         TEXT NOT NULL,
+    state           TEXT NOT NULL DEFAULT 'open'
+                    CHECK (state IN ('open', 'locked', 'archived')),
+    article_count   INTEGER NOT NULL DEFAULT 0,
+    created_at      TEXT NOT NULL,
+    last_article_at TEXT NOT NULL,
+    archived_at     TEXT,
+    is_reference    INTEGER NOT NULL DEFAULT 0,
+    -- Provenance: where a split thread came from, where a merged one went,
+    -- and which archived thread a follow-up continues.
+    split_from_thread_id     INTEGER REFERENCES threads(id),
+    split_from_article_id    INTEGER,
+    merged_into_thread_id    INTEGER REFERENCES threads(id),
+    continued_from_thread_id INTEGER REFERENCES threads(id)
+);
+-- The group's thread list, newest activity first, open or archived, keyset-paginated.
+CREATE INDEX threads_listing
+    ON threads(group_id, (state = 'archived'), last_article_at DESC, id DESC)
+    WHERE merged_into_thread_id IS NULL;
+
+CREATE TABLE articles (
+    id          INTEGER PRIMARY KEY,
+    message_id  TEXT NOT NULL UNIQUE,
+    thread_id   INTEGER NOT NULL REFERENCES threads(id),
+    group_id    INTEGER NOT NULL REFERENCES groups(id),
+    number      INTEGER NOT NULL,
+    parent_id   INTEGER REFERENCES articles(id),
+    -- Tree-order key inside the thread: one fixed-width component per level
+    -- (see server/tree.py). Sorting by it lists the thread depth-first with
+    -- siblings oldest first, and a sub-tree is one contiguous range.
+    path        TEXT NOT NULL,
+    refs        TEXT NOT NULL DEFAULT '',
+    subject     TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    user_id     INTEGER REFERENCES users(id),
+    author_name TEXT NOT NULL,
+    -- Address from an imported From header; NULL for local accounts.
+    author_addr TEXT,
+    created_at  TEXT NOT NULL,
+    status      TEXT NOT NULL DEFAULT 'ok'
+                CHECK (status IN ('ok', 'cancelled', 'notice')),
+    notice      TEXT
+);
+CREATE UNIQUE INDEX articles_tree ON articles(thread_id, path);
+CREATE UNIQUE INDEX articles_number ON articles(group_id, number);
+CREATE INDEX articles_parent ON articles(parent_id);
+CREATE INDEX articles_by_date ON articles(group_id, created_at);
+CREATE INDEX articles_by_user ON articles(user_id);
+
+-- Full-text index over subject, body and author. Maintained by the write path
+-- (server/articles.py) in the same transaction as the change; cancelled text
+-- and moderation notices are not indexed.
+CREATE VIRTUAL TABLE articles_fts USING fts5(
+    subject, body, author_name,
+    content = 'articles', content_rowid = 'id',
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+
+-- Who follows which thread (carried over to the new thread of a split).
+CREATE TABLE follows (
+    user_id   INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    thread_id INTEGER NOT NULL REFERENCES threads(id),
+    PRIMARY KEY (user_id, thread_id)
+) WITHOUT ROWID;
+CREATE INDEX follows_by_thread ON follows(thread_id);
+
+-- The public moderation log. `data` holds what an undo needs.
+CREATE TABLE modlog (
+    id         INTEGER PRIMARY KEY,
+    action     TEXT NOT NULL,
+    actor_id   INTEGER REFERENCES users(id),
+    group_id   INTEGER REFERENCES groups(id),
+    thread_id  INTEGER,
+    article_id INTEGER,
+    target     TEXT NOT NULL DEFAULT '',
+    reason     TEXT NOT NULL DEFAULT '',
+    data       TEXT NOT NULL DEFAULT '{}',
+    created_at TEXT NOT NULL,
+    undoes     INTEGER REFERENCES modlog(id),
+    undone_by  INTEGER REFERENCES modlog(id)
+);
+CREATE INDEX modlog_by_group ON modlog(group_id, id);
+
+-- Group proposals: any member proposes, others endorse, the threshold creates.
+CREATE TABLE proposals (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    charter     TEXT NOT NULL DEFAULT '',
+    proposer_id INTEGER NOT NULL REFERENCES users(id),
+    status      TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'created')),
+    created_at  TEXT NOT NULL
+);
+CREATE UNIQUE INDEX proposals_open_name ON proposals(name) WHERE status = 'open';
+
+CREATE TABLE endorsements (
+    proposal_id INTEGER NOT NULL REFERENCES proposals(id),
+    user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at  TEXT NOT NULL,
+    PRIMARY KEY (proposal_id, user_id)
+) WITHOUT ROWID;
+
+-- Transactional outbox: every change a live client could care about writes a
+-- row here in the same transaction. AUTOINCREMENT: ids are never reused, and
+-- since writers are serialised, id order is commit order.
+-- `topics` is the space-separated routing set ("g:comp.lang.python t:12").
+CREATE TABLE events (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    type       TEXT NOT NULL,
+    group_name TEXT,
+    thread_id  INTEGER,
+    topics     TEXT NOT NULL,
+    data       TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+
+-- Site settings kept with the data (the generated cookie-signing key).
+CREATE TABLE settings (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;

@@ -1,0 +1,161 @@
+"""Accounts: scrypt password hashes, registration, sign-in and server-side sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import hashlib
+import hmac
+import secrets
+import threading
+
+from . import clock, validate
+from .db import fetch_one, fetch_value
+from .errors import Conflict, Invalid, NotFound
+from .permissions import ROLES, User
+
+# OWASP's minimum for scrypt is N=2^17, r=8, p=1 (128 MiB of memory per hash).
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
+_MAXMEM = 256 * 1024 * 1024
+# Each hash holds 128 MiB for a fraction of a second: a process-wide cap on
+# how many run at once bounds memory whatever the number of sign-ins.
+_HASHING = threading.BoundedSemaphore(2)
+
+
+def hash_password(password: str, *, n: int = SCRYPT_N) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=SCRYPT_R, p=SCRYPT_P,
+                            maxmem=_MAXMEM, dklen=32)
+    b64 = lambda raw: base64.b64encode(raw).decode("ascii")
+    return f"scrypt${n}${SCRYPT_R}${SCRYPT_P}${b64(salt)}${b64(digest)}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.b64decode(digest)
+        actual = hashlib.scrypt(password.encode("utf-8"), salt=base64.b64decode(salt),
+                                n=int(n), r=int(r), p=int(p), maxmem=_MAXMEM, dklen=len(expected))
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked against when the username is unknown, so the timing does not tell."""
+    return hash_password(secrets.token_urlsafe(12))
+
+
+def _capped(fn, *args):
+    with _HASHING:
+        return fn(*args)
+
+
+async def _in_thread(fn, *args):
+    return await asyncio.to_thread(_capped, fn, *args)
+
+
+async def create_user(db, username, password, display_name=None, role: str = "member",
+                      *, first_becomes_admin: bool = False, password_hash: str | None = None) -> User:
+    """Register an account. With `first_becomes_admin`, the first account of a
+    site with none becomes admin (so a fresh install can be run from the browser).
+    A caller that already holds the scrypt hash of `password` may pass it."""
+    username = validate.username(username)
+    password = validate.password(password)
+    display_name = validate.display_name(display_name if display_name is not None else username)
+    if role not in ROLES:
+        raise Invalid(f"role must be one of {', '.join(ROLES)}")
+    if password_hash is None:
+        password_hash = await _in_thread(hash_password, password)
+    async with db.transaction() as conn:
+        if await fetch_value(conn, "SELECT 1 FROM users WHERE username = ?", (username,)):
+            raise Conflict(f"the username {username!r} is taken")
+        if first_becomes_admin and not await fetch_value(conn, "SELECT 1 FROM users LIMIT 1"):
+            role = "admin"
+        cur = await conn.execute(
+            "INSERT INTO users (username, display_name, password_hash, role, created_at)"
+            " VALUES (?, ?, ?, ?, ?)", (username, display_name, password_hash, role, clock.now()))
+        return User(cur.lastrowid, username, display_name, role)
+
+
+async def authenticate(db, username, password) -> User | None:
+    """The user whose password this is, or None. Takes as long for unknown names."""
+    if not isinstance(username, str) or not isinstance(password, str) or len(password) > validate.PASSWORD_MAX:
+        return None
+    async with db.read() as conn:
+        row = await fetch_one(conn, "SELECT * FROM users WHERE username = ?", (username,))
+    if row is None:
+        await _in_thread(lambda: check_password(password, _dummy_hash()))
+        return None
+    if not await _in_thread(check_password, password, row["password_hash"]):
+        return None
+    return User.from_row(row)
+
+
+def _token_key(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+async def start_session(db, user: User, *, days: int, replacing: str | None = None) -> str:
+    """A new session token for `user`; the old session (if any) ends: ids rotate at sign-in."""
+    token = secrets.token_urlsafe(32)
+    expires = clock.later(days=days)
+    async with db.transaction() as conn:
+        if replacing:
+            await conn.execute("DELETE FROM sessions WHERE id = ?", (_token_key(replacing),))
+        await conn.execute("DELETE FROM sessions WHERE user_id = ? AND expires_at < ?",
+                           (user.id, clock.now()))
+        await conn.execute(
+            "INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+            (_token_key(token), user.id, clock.now(), expires))
+    return token
+
+
+async def end_session(db, token: str) -> None:
+    async with db.transaction() as conn:
+        await conn.execute("DELETE FROM sessions WHERE id = ?", (_token_key(token),))
+
+
+async def session_user(db, token: str) -> User | None:
+    async with db.read() as conn:
+        row = await fetch_one(
+            conn, "SELECT users.* FROM sessions JOIN users ON users.id = sessions.user_id"
+                  " WHERE sessions.id = ? AND sessions.expires_at > ?", (_token_key(token), clock.now()))
+    return None if row is None else User.from_row(row)
+
+
+async def get_user(conn, username: str) -> User:
+    row = await fetch_one(conn, "SELECT * FROM users WHERE username = ?", (username,))
+    if row is None:
+        raise NotFound(f"no user {username!r}")
+    return User.from_row(row)
+
+
+async def set_role(conn, actor: User | None, username: str, role: str, reason: str = "") -> User:
+    """Grant or revoke a role inside the caller's transaction; logged publicly.
+    `actor` is None when the site operator does it from the command line."""
+    if role not in ROLES:
+        raise Invalid(f"role must be one of {', '.join(ROLES)}")
+    user = await get_user(conn, username)
+    if user.role == role:
+        return user
+    await conn.execute("UPDATE users SET role = ? WHERE id = ?", (role, user.id))
+    await conn.execute(
+        "INSERT INTO modlog (action, actor_id, target, reason, data, created_at)"
+        " VALUES ('role', ?, ?, ?, json_object('username', ?, 'from', ?, 'to', ?), ?)",
+        (actor.id if actor else None, username, reason, username, user.role, role, clock.now()))
+    return User(user.id, user.username, user.display_name, role)
+
+
+async def get_secret(db) -> str:
+    """The cookie-signing key kept in the database, made on first use."""
+    async with db.transaction() as conn:
+        value = await fetch_value(conn, "SELECT value FROM settings WHERE key = 'secret_key'")
+        if value is None:
+            value = secrets.token_urlsafe(48)
+            await conn.execute("INSERT INTO settings (key, value) VALUES ('secret_key', ?)", (value,))
+    return value

@@ -1,0 +1,167 @@
+"""The JSON API (API.md): thin adapters from HTTP to the domain functions."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from . import accounts, articles, groups, threads
+from .errors import AuthRequired
+from .permissions import require
+from .security import read_json
+from .site import Site
+
+
+def _site(request: Request) -> Site:
+    return request.app.state.site
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+# Accounts
+
+async def register(request: Request) -> Response:
+    site = _site(request)
+    data = await read_json(request)
+    site.registrations.take(("register", client_address(request)), what="registering")
+    user = await accounts.create_user(site.db, data.get("username"), data.get("password"),
+                                      data.get("display_name"), first_becomes_admin=True)
+    response = JSONResponse({"user": user.to_json()}, status_code=201)
+    token = await accounts.start_session(site.db, user, days=site.config.session_days,
+                                         replacing=site.cookies.session_token(request))
+    site.cookies.set_session(response, token)
+    return response
+
+
+async def login(request: Request) -> Response:
+    site = _site(request)
+    data = await read_json(request)
+    username = data.get("username")
+    keys = (("user", str(username)[:64]), ("addr", client_address(request)))
+    site.login_failures.check(*keys)
+    user = await accounts.authenticate(site.db, username, data.get("password"))
+    if user is None:
+        site.login_failures.fail(*keys)
+        raise AuthRequired("wrong username or password")
+    site.login_failures.clear(keys[0])
+    token = await accounts.start_session(site.db, user, days=site.config.session_days,
+                                         replacing=site.cookies.session_token(request))
+    response = JSONResponse({"user": user.to_json()})
+    site.cookies.set_session(response, token)
+    return response
+
+
+async def logout(request: Request) -> Response:
+    site = _site(request)
+    await read_json(request)
+    token = site.cookies.session_token(request)
+    if token:
+        await accounts.end_session(site.db, token)
+    response = Response(status_code=204)
+    site.cookies.clear_session(response)
+    return response
+
+
+async def me(request: Request) -> Response:
+    user = await _site(request).user(request)
+    if user is None:
+        raise AuthRequired("not signed in")
+    return JSONResponse({"user": user.to_json()})
+
+
+# Groups
+
+async def list_groups(request: Request) -> Response:
+    async with _site(request).db.read() as conn:
+        return JSONResponse({"groups": await groups.list_groups(conn)})
+
+
+async def create_group(request: Request) -> Response:
+    site = _site(request)
+    user = require(await site.user(request), "admin")
+    data = await read_json(request)
+    async with site.db.transaction() as conn:
+        group = await groups.create_group(conn, user, data.get("name"), data.get("description", ""),
+                                          data.get("charter", ""))
+    return JSONResponse({"group": group}, status_code=201)
+
+
+async def get_group(request: Request) -> Response:
+    async with _site(request).db.read() as conn:
+        return JSONResponse({"group": await groups.get_group(conn, request.path_params["name"])})
+
+
+async def list_threads(request: Request) -> Response:
+    q = request.query_params
+    async with _site(request).db.read() as conn:
+        group = await groups.get_group_row(conn, request.path_params["name"])
+        page = await threads.list_threads(conn, group, state=q.get("state"), limit=q.get("limit"),
+                                          cursor=q.get("cursor"))
+    return JSONResponse(page)
+
+
+async def start_thread(request: Request) -> Response:
+    site = _site(request)
+    user = require(await site.user(request), "post")
+    data = await read_json(request)
+    site.take_post_token(user)
+    async with site.db.transaction() as conn:
+        result = await articles.start_thread(
+            conn, site.config.domain, user, request.path_params["name"], data.get("subject"),
+            data.get("body"), data.get("continued_from"))
+    return JSONResponse(result, status_code=201)
+
+
+# Threads and articles
+
+async def get_thread(request: Request) -> Response:
+    q = request.query_params
+    async with _site(request).db.read() as conn:
+        page = await threads.thread_page(conn, request.path_params["id"], limit=q.get("limit"),
+                                         cursor=q.get("cursor"))
+    return JSONResponse(page)
+
+
+async def get_article(request: Request) -> Response:
+    async with _site(request).db.read() as conn:
+        return JSONResponse({"article": await threads.get_article(conn, request.path_params["ref"])})
+
+
+async def post_reply(request: Request) -> Response:
+    site = _site(request)
+    user = require(await site.user(request), "post")
+    data = await read_json(request)
+    site.take_post_token(user)
+    async with site.db.transaction() as conn:
+        article = await articles.reply(conn, site.config.domain, user, request.path_params["ref"],
+                                       data.get("body"), data.get("subject"))
+    return JSONResponse({"article": article}, status_code=201)
+
+
+async def cancel_article(request: Request) -> Response:
+    site = _site(request)
+    user = await site.user(request)
+    data = await read_json(request)
+    async with site.db.transaction() as conn:
+        article = await articles.cancel(conn, user, request.path_params["ref"], data.get("reason"))
+    return JSONResponse({"article": article})
+
+
+routes = [
+    Route("/api/register", register, methods=["POST"]),
+    Route("/api/login", login, methods=["POST"]),
+    Route("/api/logout", logout, methods=["POST"]),
+    Route("/api/me", me),
+    Route("/api/groups", list_groups),
+    Route("/api/groups", create_group, methods=["POST"]),
+    Route("/api/groups/{name}", get_group),
+    Route("/api/groups/{name}/threads", list_threads),
+    Route("/api/groups/{name}/threads", start_thread, methods=["POST"]),
+    Route("/api/threads/{id}", get_thread),
+    Route("/api/articles/{ref:path}/replies", post_reply, methods=["POST"]),
+    Route("/api/articles/{ref:path}/cancel", cancel_article, methods=["POST"]),
+    Route("/api/articles/{ref:path}", get_article),
+]

@@ -1,0 +1,86 @@
+"""create_app(config): builds the whole application; nothing happens at import time."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from . import api
+from .config import Config
+from .db import Database
+from .errors import Forbidden, MootError
+from .security import SAFE_METHODS, origin_allowed
+from .site import Site
+
+log = logging.getLogger("moot")
+
+
+def error_response(request: Request, error: MootError) -> Response:
+    """The one translation of MootError to HTTP: API.md's JSON error shape."""
+    headers = {"Retry-After": str(error.retry_after)} if hasattr(error, "retry_after") else None
+    return JSONResponse(error.to_json(), status_code=error.status, headers=headers)
+
+
+async def _moot_error(request: Request, exc: MootError) -> Response:
+    return error_response(request, exc)
+
+
+async def _http_error(request: Request, exc: HTTPException) -> Response:
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    body = {"error": {"code": codes.get(exc.status_code, "http_error"), "message": exc.detail}}
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _internal_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    body = {"error": {"code": "internal", "message": "internal server error"}}
+    return JSONResponse(body, status_code=500)
+
+
+class OriginCheck:
+    """Refuses (403) any state-changing HTTP request whose Origin names another site."""
+
+    def __init__(self, app, allowed_origins: tuple[str, ...]):
+        self.app, self.allowed = app, allowed_origins
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
+            request = Request(scope)
+            if not origin_allowed(request, self.allowed):
+                response = error_response(request, Forbidden("cross-origin requests are not allowed"))
+                return await response(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
+async def home(request: Request) -> Response:
+    return PlainTextResponse("Moot is running. The JSON API is under /api (see API.md).\n")
+
+
+def create_app(config: Config) -> Starlette:
+    site = Site(config, Database(config.db_path, read_connections=config.read_connections,
+                                 synchronous=config.synchronous))
+
+    @asynccontextmanager
+    async def lifespan(app):
+        await site.start()
+        try:
+            yield
+        finally:
+            await site.stop()
+
+    app = Starlette(
+        routes=[Route("/", home), *api.routes],
+        middleware=[Middleware(OriginCheck, allowed_origins=config.allowed_origins)],
+        exception_handlers={MootError: _moot_error, HTTPException: _http_error,
+                            Exception: _internal_error},
+        lifespan=lifespan,
+    )
+    app.state.site = site
+    return app

@@ -1,0 +1,190 @@
+"""Posting and withdrawing articles: every write that adds or cancels an
+article goes through these functions, inside the caller's transaction, so
+numbers, counters, the search index and the outbox event change together."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+import time
+
+from . import clock, tree, validate
+from .db import fetch_one, fetch_value
+from .errors import Archived, Forbidden, Locked
+from .events import emit
+from .groups import get_group_row
+from .permissions import User, can, may_cancel, require
+from .threads import ARTICLE_SELECT, article_json, article_row, thread_json, thread_row
+
+# RFC 5537 §3.4.4 lets a long References header be trimmed, keeping the first
+# Message-ID and the most recent ones; 40 keeps it well inside 998 octets.
+REFERENCES_KEEP = 40
+
+CANCEL_NOTICE_AUTHOR = "[This article was withdrawn by its author.]"
+CANCEL_NOTICE_MODERATOR = "[This article was withdrawn by a moderator.]"
+
+
+def new_message_id(domain: str) -> str:
+    """A fresh `<unique@domain>`: time in base 36 plus 64 random bits."""
+    stamp = _base36(time.time_ns() // 1000)
+    return f"<{stamp}.{secrets.token_hex(8)}@{domain}>"
+
+
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while n:
+        n, d = divmod(n, 36)
+        out = digits[d] + out
+    return out or "0"
+
+
+def reply_subject(parent_subject: str) -> str:
+    """'Re: ' once, as newsreaders write it (no 'Re: Re: ')."""
+    base = re.sub(r"^(\s*(re|aw|sv)\s*:\s*)+", "", parent_subject, flags=re.I)
+    return ("Re: " + base)[: validate.SUBJECT_MAX]
+
+
+def child_references(parent_refs: str, parent_message_id: str) -> str:
+    refs = (parent_refs.split() if parent_refs else []) + [parent_message_id]
+    if len(refs) > REFERENCES_KEEP:
+        refs = refs[:1] + refs[-(REFERENCES_KEEP - 1):]
+    return " ".join(refs)
+
+
+def _check_group_accepts(group, user: User) -> None:
+    if group["status"] == "n":
+        raise Forbidden(f"{group['name']} is read-only")
+    if group["status"] == "m" and not can(user, "moderate"):
+        raise Forbidden(f"{group['name']} is moderated: only moderators post there")
+
+
+def _check_thread_accepts(thread, user: User) -> None:
+    if thread["state"] == "archived":
+        raise Archived(
+            "this thread is archived; start a follow-up thread that continues it",
+            follow_up={"group": thread["group_name"], "continued_from": thread["id"]})
+    if thread["state"] == "locked" and not can(user, "moderate"):
+        raise Locked("this thread is locked")
+
+
+async def insert_article(conn, *, group_id: int, thread_id: int, parent, subject: str, body: str,
+                         author_name: str, user_id: int | None, author_addr: str | None = None,
+                         message_id: str, created_at: str, refs: str = "",
+                         status: str = "ok", notice: dict | None = None,
+                         path: str | None = None) -> int:
+    """Insert one article row, give it the group's next number, index it for
+    search, and bump thread and group counters. Returns the article id.
+    `parent` is the parent's row (None for a root); `path` overrides the tree key."""
+    article_id = await fetch_value(conn, "SELECT COALESCE(MAX(id), 0) + 1 FROM articles")
+    number = await fetch_value(
+        conn, "UPDATE groups SET last_number = last_number + 1 WHERE id = ? RETURNING last_number",
+        (group_id,))
+    if path is None:
+        path = tree.child(parent["path"] if parent is not None else "", article_id)
+    await conn.execute(
+        "INSERT INTO articles (id, message_id, thread_id, group_id, number, parent_id, path, refs,"
+        " subject, body, user_id, author_name, author_addr, created_at, status, notice)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (article_id, message_id, thread_id, group_id, number,
+         parent["id"] if parent is not None else None, path, refs, subject, body, user_id,
+         author_name, author_addr, created_at, status,
+         json.dumps(notice) if notice is not None else None))
+    if status == "ok":
+        await conn.execute(
+            "INSERT INTO articles_fts (rowid, subject, body, author_name) VALUES (?, ?, ?, ?)",
+            (article_id, subject, body, author_name))
+    await conn.execute(
+        "UPDATE threads SET article_count = article_count + 1,"
+        " last_article_at = max(last_article_at, ?) WHERE id = ?", (created_at, thread_id))
+    await conn.execute(
+        "UPDATE groups SET article_count = article_count + 1,"
+        " last_article_at = max(coalesce(last_article_at, ''), ?) WHERE id = ?",
+        (created_at, group_id))
+    return article_id
+
+
+async def create_thread_row(conn, group_id: int, subject: str, created_at: str, **provenance) -> int:
+    cols = ", ".join(["group_id", "subject", "created_at", "last_article_at", *provenance])
+    marks = ", ".join("?" * (4 + len(provenance)))
+    cur = await conn.execute(f"INSERT INTO threads ({cols}) VALUES ({marks})",
+                             (group_id, subject, created_at, created_at, *provenance.values()))
+    await conn.execute("UPDATE groups SET thread_count = thread_count + 1 WHERE id = ?", (group_id,))
+    return cur.lastrowid
+
+
+async def start_thread(conn, domain: str, user: User | None, group_name, subject, body,
+                       continued_from=None) -> dict:
+    """Start a thread: `{thread, article}`. `continued_from` names an archived
+    thread this one follows up (the archived thread's 409 points here)."""
+    user = require(user, "post")
+    group = await get_group_row(conn, group_name)
+    subject, body = validate.subject(subject), validate.body(body)
+    _check_group_accepts(group, user)
+    provenance = {}
+    if continued_from is not None:
+        earlier = await thread_row(conn, continued_from)
+        provenance["continued_from_thread_id"] = earlier["id"]
+    now = clock.now()
+    thread_id = await create_thread_row(conn, group["id"], subject, now, **provenance)
+    article_id = await insert_article(
+        conn, group_id=group["id"], thread_id=thread_id, parent=None, subject=subject, body=body,
+        author_name=user.display_name, user_id=user.id, message_id=new_message_id(domain),
+        created_at=now)
+    await conn.execute("UPDATE threads SET root_article_id = ? WHERE id = ?", (article_id, thread_id))
+    await conn.execute("INSERT OR IGNORE INTO follows (user_id, thread_id) VALUES (?, ?)",
+                       (user.id, thread_id))
+    thread = thread_json(await thread_row(conn, thread_id))
+    article = article_json(await article_row(conn, article_id))
+    await emit(conn, "thread.created", group=group["name"], thread_id=thread_id,
+               data={"thread": thread, "article": article})
+    return {"thread": thread, "article": article}
+
+
+async def reply(conn, domain: str, user: User | None, parent_ref, body, subject=None) -> dict:
+    """Reply to an article; the reply joins the parent's thread and group."""
+    user = require(user, "post")
+    parent = await article_row(conn, parent_ref)
+    thread = await thread_row(conn, parent["thread_id"])
+    group = await get_group_row(conn, parent["group_name"])
+    body = validate.body(body)
+    subject = validate.subject(subject) if subject not in (None, "") else reply_subject(parent["subject"])
+    _check_thread_accepts(thread, user)
+    _check_group_accepts(group, user)
+    article_id = await insert_article(
+        conn, group_id=group["id"], thread_id=thread["id"], parent=parent, subject=subject,
+        body=body, author_name=user.display_name, user_id=user.id,
+        message_id=new_message_id(domain), created_at=clock.now(),
+        refs=child_references(parent["refs"], parent["message_id"]))
+    article = article_json(await article_row(conn, article_id))
+    await emit(conn, "article.created", group=group["name"], thread_id=thread["id"], data=article)
+    return article
+
+
+async def cancel(conn, user: User | None, article_ref, reason=None) -> dict:
+    """Withdraw an article: it keeps its place in the tree, its text is
+    replaced by a notice and leaves the search index. Cancelling twice is a no-op."""
+    row = await article_row(conn, article_ref)
+    user = may_cancel(user, row["user_id"])
+    reason = validate.reason(reason, required=False)
+    if row["status"] != "ok":
+        if row["status"] == "notice":
+            raise Forbidden("moderation notices are undone through the moderation log")
+        return article_json(row)
+    by_moderator = row["user_id"] != user.id
+    notice = CANCEL_NOTICE_MODERATOR if by_moderator else CANCEL_NOTICE_AUTHOR
+    await conn.execute(
+        "INSERT INTO articles_fts (articles_fts, rowid, subject, body, author_name)"
+        " VALUES ('delete', ?, ?, ?, ?)", (row["id"], row["subject"], row["body"], row["author_name"]))
+    await conn.execute("UPDATE articles SET status = 'cancelled', body = ? WHERE id = ?",
+                       (notice, row["id"]))
+    if by_moderator:
+        await conn.execute(
+            "INSERT INTO modlog (action, actor_id, group_id, thread_id, article_id, target, reason, created_at)"
+            " VALUES ('cancel', ?, ?, ?, ?, ?, ?, ?)",
+            (user.id, row["group_id"], row["thread_id"], row["id"], row["message_id"], reason, clock.now()))
+    article = article_json(await fetch_one(conn, ARTICLE_SELECT + " WHERE a.id = ?", (row["id"],)))
+    await emit(conn, "article.cancelled", group=row["group_name"], thread_id=row["thread_id"],
+               data=article)
+    return article

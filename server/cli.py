@@ -1,0 +1,163 @@
+"""The `moot` command: thin adapters over the same functions the API uses."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import sys
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
+
+from . import accounts, demo
+from .config import Config
+from .db import Database
+from .errors import MootError
+
+
+def _config(args) -> Config:
+    return Config.from_env(db_path=getattr(args, "db", None), host=getattr(args, "host", None),
+                           port=getattr(args, "port", None))
+
+
+@asynccontextmanager
+async def _database(config: Config):
+    db = await Database(config.db_path, read_connections=1, synchronous=config.synchronous).open()
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
+def cmd_serve(args) -> int:
+    import uvicorn
+
+    from .app import create_app
+
+    config = _config(args)
+    asyncio.run(_init(config))  # create and initialise the database before serving
+    print(f"Moot serving {config.db_path} at http://{config.host}:{config.port}/", flush=True)
+    uvicorn.run(create_app(config), host=config.host, port=config.port, log_level="info",
+                ws_ping_interval=None, proxy_headers=False)
+    return 0
+
+
+async def _init(config: Config) -> None:
+    async with _database(config):
+        pass
+
+
+def cmd_init(args) -> int:
+    config = _config(args)
+    asyncio.run(_init(config))
+    print(f"initialised {config.db_path}")
+    return 0
+
+
+def _read_password(args) -> str:
+    if args.password_stdin or not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise SystemExit("passwords differ")
+    return first
+
+
+def cmd_adduser(args) -> int:
+    config = _config(args)
+    role = "admin" if args.admin else "moderator" if args.moderator else "member"
+    password = _read_password(args)
+
+    async def run():
+        async with _database(config) as db:
+            return await accounts.create_user(db, args.username, password, args.display_name, role)
+
+    user = asyncio.run(run())
+    print(f"added {user.username} ({user.role})")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    config = _config(args)
+
+    async def run():
+        async with _database(config) as db:
+            return await demo.build(db, config)
+
+    print(asyncio.run(run()))
+    return 0
+
+
+def cmd_get(args) -> int:
+    from .app import create_app
+
+    config = _config(args)
+    status, body = asyncio.run(request_in_process(create_app(config), "GET", args.path))
+    try:
+        print(json.dumps(json.loads(body), indent=2, ensure_ascii=False))
+    except ValueError:
+        sys.stdout.write(body.decode("utf-8", "replace"))
+    return 0 if status < 400 else 1
+
+
+async def request_in_process(app, method: str, target: str, body: bytes = b"") -> tuple[int, bytes]:
+    """Run one HTTP request through the ASGI app, lifespan included; no socket."""
+    url = urlsplit(target)
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+             "scheme": "http", "path": url.path or "/", "raw_path": (url.path or "/").encode(),
+             "query_string": url.query.encode(), "root_path": "",
+             "headers": [(b"host", b"localhost"), (b"content-type", b"application/json")],
+             "client": ("127.0.0.1", 0), "server": ("localhost", 80), "app": app}
+    sent = {"status": 0, "body": b""}
+
+    async def receive():
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message):
+        if message["type"] == "http.response.start":
+            sent["status"] = message["status"]
+        elif message["type"] == "http.response.body":
+            sent["body"] += message.get("body", b"")
+
+    async with app.router.lifespan_context(app):
+        await app(scope, receive, send)
+    return sent["status"], sent["body"]
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="moot", description="Moot, a USENET-style discussion server.")
+    sub = top.add_subparsers(dest="command", required=True)
+
+    def command(name, fn, help):
+        p = sub.add_parser(name, help=help, description=help)
+        p.add_argument("--db", help="database file (default: $MOOT_DB_PATH or moot.db)")
+        p.set_defaults(fn=fn)
+        return p
+
+    p = command("serve", cmd_serve, "serve the web site, API and live updates")
+    p.add_argument("--host", help="listen address (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="listen port (default 8080)")
+    command("init", cmd_init, "create and initialise the database")
+    p = command("adduser", cmd_adduser, "add an account (password read from the terminal or stdin)")
+    p.add_argument("username")
+    p.add_argument("--display-name")
+    role = p.add_mutually_exclusive_group()
+    role.add_argument("--admin", action="store_true")
+    role.add_argument("--moderator", action="store_true")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    command("demo", cmd_demo, "fill the database with a small demo site (skipped if it has groups)")
+    p = command("get", cmd_get, "run one API GET in-process and print the JSON")
+    p.add_argument("path", help="for example /api/groups")
+    return top
+
+
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except MootError as error:
+        print(f"moot: {error.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,79 @@
+"""Configuration: one frozen dataclass, read once from the environment and CLI flags.
+
+Every field has a default and a line of help; the environment variable is
+MOOT_ plus the field name in upper case. README.md lists them all."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+
+
+def _f(default, help: str):
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class Config:
+    db_path: str = _f("moot.db", "SQLite database file; created and initialised when missing")
+    host: str = _f("127.0.0.1", "address `moot serve` listens on")
+    port: int = _f(8080, "HTTP port `moot serve` listens on")
+    domain: str = _f("moot.localhost", "right-hand side of the Message-IDs this site assigns")
+    site_name: str = _f("Moot", "name shown in page titles and feeds")
+    secret_key: str = _f("", "key that signs cookies; empty means a random key kept in the database")
+    allowed_origins: tuple[str, ...] = _f((), "extra origins (scheme://host:port) allowed to send state changes and open /live; the site's own origin is always allowed")
+    secure_cookies: bool = _f(False, "mark cookies Secure (set this behind HTTPS)")
+    session_days: int = _f(30, "days a session lasts")
+    post_rate: float = _f(6.0, "articles a user may post per minute, sustained")
+    post_burst: int = _f(10, "articles a user may post back to back before the rate applies")
+    register_rate: float = _f(20.0, "accounts one address may register per hour")
+    login_attempts: int = _f(5, "failed logins per account or address before login is throttled")
+    login_window: int = _f(900, "seconds over which failed logins are counted")
+    proposal_threshold: int = _f(3, "endorsements (the proposer's included) that create a proposed group")
+    archive_after_days: int = _f(180, "site default: archive threads with no activity for this many days (0: never)")
+    archive_after_articles: int = _f(5000, "site default: archive threads with more articles than this (0: never)")
+    sweep_interval: int = _f(3600, "seconds between archive sweeps in a running server (0: no sweep)")
+    event_retention_days: int = _f(7, "days the live-event outbox is kept for resuming clients")
+    read_connections: int = _f(4, "SQLite read connections")
+    synchronous: str = _f("FULL", "SQLite synchronous mode: FULL (every commit survives power loss) or NORMAL")
+
+    @classmethod
+    def from_env(cls, environ=None, **overrides) -> "Config":
+        """Build a Config from MOOT_* variables, then explicit overrides (CLI flags) on top."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for f in dataclasses.fields(cls):
+            raw = environ.get("MOOT_" + f.name.upper())
+            if raw is not None:
+                values[f.name] = _convert(f, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values).checked()
+
+    def checked(self) -> "Config":
+        if self.synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
+            raise ValueError("synchronous must be FULL, NORMAL or EXTRA")
+        if not 1 <= self.read_connections <= 64:
+            raise ValueError("read_connections must be between 1 and 64")
+        return self
+
+    def replace(self, **changes) -> "Config":
+        return dataclasses.replace(self, **changes).checked()
+
+
+def _convert(f: dataclasses.Field, raw: str):
+    kind = type(f.default)
+    if kind is bool:
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if kind is tuple:
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    return kind(raw)
+
+
+def help_table() -> str:
+    """The configuration table in Markdown, as README.md shows it."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for f in dataclasses.fields(Config):
+        default = ",".join(f.default) if isinstance(f.default, tuple) else f.default
+        rows.append(f"| `MOOT_{f.name.upper()}` | `{default}` | {f.metadata['help']} |")
+    return "\n".join(rows)

@@ -1,0 +1,129 @@
+"""Storage: one writer connection behind one door, and a pool of readers.
+
+Writes: `async with db.transaction() as conn:` takes the write lock and runs
+BEGIN IMMEDIATE, so writes are serialised inside this process and across
+processes sharing the file; it commits on success and rolls back on any
+exception, then tells commit listeners (the live hub) that events may be new.
+Reads: `async with db.read() as conn:` borrows a read connection (WAL lets
+readers run beside the writer and see only committed data)."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import AsyncIterator, Callable
+
+import aiosqlite
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema.sql"
+SCHEMA_VERSION = 1
+# Another process may hold the write lock; wait this long (ms) before SQLITE_BUSY.
+BUSY_TIMEOUT_MS = 10_000
+
+
+class SchemaMismatch(RuntimeError):
+    pass
+
+
+class Database:
+    def __init__(self, path: str, *, read_connections: int = 4, synchronous: str = "FULL"):
+        self.path = path
+        self._n_readers = read_connections
+        self._synchronous = synchronous.upper()
+        self._writer: aiosqlite.Connection | None = None
+        self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        self._all_readers: list[aiosqlite.Connection] = []
+        self._write_lock = asyncio.Lock()
+        self._listeners: list[Callable[[], None]] = []
+
+    async def open(self) -> "Database":
+        """Open the connections; initialise an empty database from schema.sql."""
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._writer = await self._connect()
+        await self._writer.execute("PRAGMA journal_mode=WAL")
+        await self._migrate(self._writer)
+        for _ in range(self._n_readers):
+            reader = await self._connect()
+            await reader.execute("PRAGMA query_only=ON")
+            self._all_readers.append(reader)
+            self._readers.put_nowait(reader)
+        return self
+
+    async def _connect(self) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        await conn.execute("PRAGMA foreign_keys=ON")
+        await conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        return conn
+
+    async def _migrate(self, conn: aiosqlite.Connection) -> None:
+        async with conn.execute("PRAGMA user_version") as cur:
+            (version,) = await cur.fetchone()
+        if version == SCHEMA_VERSION:
+            return
+        if version != 0:
+            raise SchemaMismatch(
+                f"{self.path} has schema version {version}; this Moot expects {SCHEMA_VERSION}")
+        script = SCHEMA_PATH.read_text(encoding="utf-8")
+        # executescript commits on its own; the version is set in the same script
+        # so a crash part-way leaves version 0 and the next start retries.
+        await conn.executescript(
+            "BEGIN IMMEDIATE;\n" + script + f"\nPRAGMA user_version={SCHEMA_VERSION};\nCOMMIT;")
+
+    async def close(self) -> None:
+        for reader in self._all_readers:
+            await reader.close()
+        self._all_readers.clear()
+        if self._writer is not None:
+            await self._writer.close()
+            self._writer = None
+
+    def add_commit_listener(self, callback: Callable[[], None]) -> None:
+        """Call `callback()` after every successful commit (it must not block)."""
+        self._listeners.append(callback)
+
+    def remove_commit_listener(self, callback: Callable[[], None]) -> None:
+        self._listeners.remove(callback)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The one write door: lock, BEGIN IMMEDIATE, commit or roll back as a whole."""
+        assert self._writer is not None, "database is not open"
+        async with self._write_lock:
+            conn = self._writer
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield conn
+            except BaseException:
+                # Shielded: a cancelled request must still leave no half-applied change.
+                await asyncio.shield(conn.rollback())
+                raise
+            await asyncio.shield(conn.commit())
+        for callback in list(self._listeners):
+            callback()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[aiosqlite.Connection]:
+        conn = await self._readers.get()
+        try:
+            yield conn
+        finally:
+            self._readers.put_nowait(conn)
+
+
+async def fetch_one(conn, sql: str, params=()) -> sqlite3.Row | None:
+    async with conn.execute(sql, params) as cur:
+        return await cur.fetchone()
+
+
+async def fetch_all(conn, sql: str, params=()) -> list[sqlite3.Row]:
+    async with conn.execute(sql, params) as cur:
+        return await cur.fetchall()
+
+
+async def fetch_value(conn, sql: str, params=()):
+    row = await fetch_one(conn, sql, params)
+    return None if row is None else row[0]

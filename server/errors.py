@@ -1,0 +1,59 @@
+"""The one error hierarchy. Each class carries its HTTP status and machine code;
+every transport (JSON, WebSocket, NNTP, CLI) translates it once."""
+
+
+class MootError(Exception):
+    status = 500
+    code = "internal"
+
+    def __init__(self, message: str, **extra):
+        super().__init__(message)
+        self.message = message
+        self.extra = extra
+
+    def to_json(self) -> dict:
+        return {"error": {"code": self.code, "message": self.message, **self.extra}}
+
+
+class Invalid(MootError):
+    status, code = 400, "invalid"
+
+
+class AuthRequired(MootError):
+    status, code = 401, "auth_required"
+
+
+class Forbidden(MootError):
+    status, code = 403, "forbidden"
+
+
+class NotFound(MootError):
+    status, code = 404, "not_found"
+
+
+class Conflict(MootError):
+    status, code = 409, "conflict"
+
+
+class Archived(Conflict):
+    code = "archived"
+
+
+class Locked(Conflict):
+    code = "locked"
+
+
+class TooLarge(MootError):
+    status, code = 413, "too_large"
+
+
+class UnsupportedMediaType(MootError):
+    status, code = 415, "unsupported_media_type"
+
+
+class RateLimited(MootError):
+    status, code = 429, "rate_limited"
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message, retry_after=retry_after)
+        self.retry_after = retry_after

@@ -1,0 +1,63 @@
+"""Groups: topics that belong to no one."""
+
+from __future__ import annotations
+
+from . import clock, validate
+from .db import fetch_all, fetch_one
+from .errors import Conflict, NotFound
+from .events import emit
+from .permissions import User
+
+STATUSES = ("y", "n", "m")
+
+
+def group_json(row) -> dict:
+    return {
+        "name": row["name"], "description": row["description"], "charter": row["charter"],
+        "status": row["status"], "thread_count": row["thread_count"],
+        "article_count": row["article_count"], "last_article_at": row["last_article_at"],
+        "created_at": row["created_at"],
+        "archive_after_days": row["archive_after_days"],
+        "archive_after_articles": row["archive_after_articles"],
+    }
+
+
+async def list_groups(conn) -> list[dict]:
+    return [group_json(r) for r in await fetch_all(conn, "SELECT * FROM groups ORDER BY name")]
+
+
+async def get_group_row(conn, name) -> "sqlite3.Row":
+    if not isinstance(name, str):
+        raise NotFound("no such group")
+    row = await fetch_one(conn, "SELECT * FROM groups WHERE name = ?", (name,))
+    if row is None:
+        raise NotFound(f"no group named {name[:100]!r}")
+    return row
+
+
+async def get_group(conn, name) -> dict:
+    return group_json(await get_group_row(conn, name))
+
+
+async def create_group(conn, actor: User | None, name, description="", charter="",
+                       status: str = "y", *, reason: str = "") -> dict:
+    """Create a group inside the caller's transaction: the row, a public log
+    entry and a `group.created` event. `actor` is None for the site operator."""
+    name = validate.group_name(name)
+    description = validate.description(description if description is not None else "")
+    charter = validate.charter(charter if charter is not None else "")
+    if status not in STATUSES:
+        raise ValueError("status must be y, n or m")
+    if await fetch_one(conn, "SELECT 1 FROM groups WHERE name = ?", (name,)):
+        raise Conflict(f"a group named {name!r} already exists")
+    now = clock.now()
+    cur = await conn.execute(
+        "INSERT INTO groups (name, description, charter, status, created_at) VALUES (?, ?, ?, ?, ?)",
+        (name, description, charter, status, now))
+    await conn.execute(
+        "INSERT INTO modlog (action, actor_id, group_id, target, reason, created_at)"
+        " VALUES ('group.create', ?, ?, ?, ?, ?)",
+        (actor.id if actor else None, cur.lastrowid, name, reason, now))
+    group = group_json(await fetch_one(conn, "SELECT * FROM groups WHERE id = ?", (cur.lastrowid,)))
+    await emit(conn, "group.created", group=name, thread_id=None, data=group)
+    return group

@@ -1,0 +1,63 @@
+"""Who may do what: the one place roles are checked.
+
+Anonymous visitors read public groups. Members post, reply, cancel their own
+articles, propose and endorse groups. Moderators maintain: split, merge,
+move, lock, archive, undo, cancel anyone's article, set group policies.
+Admins also create groups directly and grant or revoke roles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import AuthRequired, Forbidden
+
+ROLES = ("member", "moderator", "admin")
+_RANK = {role: rank for rank, role in enumerate(ROLES)}
+
+# action -> the least role that may do it
+ACTIONS = {
+    "post": "member",
+    "propose": "member",
+    "endorse": "member",
+    "moderate": "moderator",
+    "admin": "admin",
+}
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    username: str
+    display_name: str
+    role: str
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "username": self.username,
+                "display_name": self.display_name, "role": self.role}
+
+    @classmethod
+    def from_row(cls, row) -> "User":
+        return cls(row["id"], row["username"], row["display_name"], row["role"])
+
+
+def can(user: User | None, action: str) -> bool:
+    if user is None:
+        return False
+    return _RANK[user.role] >= _RANK[ACTIONS[action]]
+
+
+def require(user: User | None, action: str) -> User:
+    """Return the user if they may do `action`; else raise AuthRequired or Forbidden."""
+    if user is None:
+        raise AuthRequired("sign in first")
+    if not can(user, action):
+        raise Forbidden(f"this needs the {ACTIONS[action]} role")
+    return user
+
+
+def may_cancel(user: User | None, author_id: int | None) -> User:
+    """Authors withdraw their own articles; moderators withdraw anyone's."""
+    user = require(user, "post")
+    if author_id != user.id and not can(user, "moderate"):
+        raise Forbidden("only the author or a moderator may cancel an article")
+    return user

@@ -1,0 +1,129 @@
+"""Reading threads and articles: the JSON shapes of API.md and the
+keyset-paginated queries behind every list (never OFFSET)."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from . import tree, validate
+from .db import fetch_all, fetch_one
+from .errors import Invalid, NotFound
+
+ARTICLE_SELECT = (
+    "SELECT a.*, g.name AS group_name, u.username AS username"
+    " FROM articles a JOIN groups g ON g.id = a.group_id"
+    " LEFT JOIN users u ON u.id = a.user_id")
+
+THREAD_SELECT = "SELECT t.*, g.name AS group_name FROM threads t JOIN groups g ON g.id = t.group_id"
+
+
+def article_json(row) -> dict:
+    article = {
+        "id": row["id"], "message_id": row["message_id"], "thread_id": row["thread_id"],
+        "group": row["group_name"], "parent_id": row["parent_id"],
+        "references": row["refs"].split() if row["refs"] else [],
+        "depth": tree.depth(row["path"]), "subject": row["subject"], "body": row["body"],
+        "author": {"username": row["username"], "display_name": row["author_name"]},
+        "created_at": row["created_at"], "number": row["number"], "status": row["status"],
+    }
+    if row["notice"]:
+        article["notice"] = json.loads(row["notice"])
+    return article
+
+
+def thread_json(row) -> dict:
+    thread = {
+        "id": row["id"], "group": row["group_name"], "subject": row["subject"],
+        "state": row["state"], "article_count": row["article_count"],
+        "last_article_at": row["last_article_at"], "created_at": row["created_at"],
+        "root_article_id": row["root_article_id"], "archived_at": row["archived_at"],
+        "is_reference": bool(row["is_reference"]),
+    }
+    if row["split_from_thread_id"] is not None:
+        thread["split_from"] = {"thread_id": row["split_from_thread_id"],
+                                "article_id": row["split_from_article_id"]}
+    if row["merged_into_thread_id"] is not None:
+        thread["merged_into"] = row["merged_into_thread_id"]
+    if row["continued_from_thread_id"] is not None:
+        thread["continued_from"] = row["continued_from_thread_id"]
+    return thread
+
+
+async def article_row(conn, ref):
+    """An article by integer id (or decimal string) or by Message-ID."""
+    if isinstance(ref, str) and ref.startswith("<"):
+        row = await fetch_one(conn, ARTICLE_SELECT + " WHERE a.message_id = ?", (ref,))
+    else:
+        try:
+            article_id = validate.integer(ref, "article id")
+        except Invalid:
+            raise NotFound("no such article") from None
+        row = await fetch_one(conn, ARTICLE_SELECT + " WHERE a.id = ?", (article_id,))
+    if row is None:
+        raise NotFound("no such article")
+    return row
+
+
+async def get_article(conn, ref) -> dict:
+    return article_json(await article_row(conn, ref))
+
+
+async def thread_row(conn, thread_id):
+    try:
+        thread_id = validate.integer(thread_id, "thread id")
+    except Invalid:
+        raise NotFound("no such thread") from None
+    row = await fetch_one(conn, THREAD_SELECT + " WHERE t.id = ?", (thread_id,))
+    if row is None:
+        raise NotFound("no such thread")
+    return row
+
+
+async def get_thread(conn, thread_id) -> dict:
+    return thread_json(await thread_row(conn, thread_id))
+
+
+async def thread_page(conn, thread_id, *, limit=None, cursor=None) -> dict:
+    """One page of a thread in tree order: `{thread, articles, next_cursor}`.
+    Reads the (thread_id, path) index from the cursor on: cost is the page, not the thread."""
+    thread = await get_thread(conn, thread_id)
+    limit = validate.limit(limit)
+    after = tree.parse_cursor(cursor)
+    sql = ARTICLE_SELECT + " WHERE a.thread_id = ?"
+    params: list = [thread["id"]]
+    if after is not None:
+        sql += " AND a.path > ?"
+        params.append(after)
+    rows = await fetch_all(conn, sql + " ORDER BY a.path LIMIT ?", (*params, limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"thread": thread, "articles": [article_json(r) for r in rows],
+            "next_cursor": rows[-1]["path"] if more else None}
+
+
+_LIST_CURSOR = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)_(\d{1,19})\Z")
+
+
+async def list_threads(conn, group_row, *, state=None, limit=None, cursor=None) -> dict:
+    """A group's threads, newest activity first: `{threads, next_cursor}`.
+    `state` is `open` (open and locked, the default) or `archived`."""
+    state = state or "open"
+    if state not in ("open", "archived"):
+        raise Invalid("state must be open or archived")
+    limit = validate.limit(limit)
+    sql = (THREAD_SELECT + " WHERE t.group_id = ? AND (t.state = 'archived') = ?"
+           " AND t.merged_into_thread_id IS NULL")
+    params: list = [group_row["id"], state == "archived"]
+    if cursor:
+        match = _LIST_CURSOR.match(cursor) if isinstance(cursor, str) else None
+        if not match:
+            raise Invalid("cursor is not one this server issued")
+        sql += " AND (t.last_article_at, t.id) < (?, ?)"
+        params += [match[1], int(match[2])]
+    rows = await fetch_all(conn, sql + " ORDER BY t.last_article_at DESC, t.id DESC LIMIT ?",
+                           (*params, limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = f"{rows[-1]['last_article_at']}_{rows[-1]['id']}" if more else None
+    return {"threads": [thread_json(r) for r in rows], "next_cursor": next_cursor}

@@ -1,0 +1,158 @@
+"""Pure input rules. Each function takes untrusted input and returns the clean
+value or raises Invalid (or TooLarge) with a message a person can act on.
+No I/O here: these are tested without a socket or a database."""
+
+from __future__ import annotations
+
+import re
+
+from .errors import Invalid, TooLarge
+
+GROUP_NAME_MAX = 80
+SUBJECT_MAX = 250
+BODY_MAX_BYTES = 64 * 1024
+DESCRIPTION_MAX = 300
+CHARTER_MAX = 8 * 1024
+REASON_MAX = 500
+DISPLAY_NAME_MAX = 64
+PASSWORD_MIN, PASSWORD_MAX = 8, 256
+# RFC 5322 §2.1.1 caps a header line at 998 octets; a Message-ID must fit in one.
+MESSAGE_ID_MAX = 250
+PAGE_MAX = 200
+
+_GROUP_COMPONENT = re.compile(r"[a-z0-9][a-z0-9+_-]*\Z")
+_USERNAME = re.compile(r"[a-z0-9_.-]{3,32}\Z")
+# RFC 5536 §3.1.3: "<" id-left "@" id-right ">", printable ASCII, no spaces or brackets inside.
+_MESSAGE_ID = re.compile(r"<[!-;=?-~]+@[!-;=?-Z^-~]+>\Z")
+# Control characters other than tab and newline (C0, DEL, C1), plus line and
+# paragraph separators that would break a header or a line-oriented protocol.
+_BODY_FORBIDDEN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_LINE_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _text(value, what: str) -> str:
+    if not isinstance(value, str):
+        raise Invalid(f"{what} must be a string")
+    return value
+
+
+def group_name(value) -> str:
+    """Dotted lower-case components of [a-z0-9][a-z0-9+_-]*, at most 80 characters."""
+    name = _text(value, "group name")
+    if not name:
+        raise Invalid("group name is empty")
+    if len(name) > GROUP_NAME_MAX:
+        raise Invalid(f"group name is longer than {GROUP_NAME_MAX} characters")
+    for part in name.split("."):
+        if not _GROUP_COMPONENT.match(part):
+            raise Invalid(
+                f"group name {name!r} is not valid: each dot-separated part starts with a-z "
+                "or 0-9 and has only a-z, 0-9, '+', '_' and '-'")
+    return name
+
+
+def line(value, what: str, *, max_len: int, min_len: int = 1) -> str:
+    """A one-line text field: no control characters, trimmed, length-limited."""
+    text = _text(value, what).strip()
+    if len(text) < min_len:
+        raise Invalid(f"{what} is empty" if min_len == 1 else f"{what} is shorter than {min_len} characters")
+    if len(text) > max_len:
+        raise Invalid(f"{what} is longer than {max_len} characters")
+    if _LINE_FORBIDDEN.search(text):
+        raise Invalid(f"{what} contains control characters")
+    return text
+
+
+def subject(value) -> str:
+    return line(value, "subject", max_len=SUBJECT_MAX)
+
+
+def description(value) -> str:
+    return line(value, "description", max_len=DESCRIPTION_MAX, min_len=0)
+
+
+def display_name(value) -> str:
+    return line(value, "display name", max_len=DISPLAY_NAME_MAX)
+
+
+def reason(value, *, required: bool) -> str:
+    if value is None and not required:
+        return ""
+    return line(value, "reason", max_len=REASON_MAX, min_len=1 if required else 0)
+
+
+def body(value, *, what: str = "body", max_bytes: int = BODY_MAX_BYTES, allow_empty: bool = False) -> str:
+    """Multi-line text: CRLF and CR become LF, no NUL or control characters beyond
+    tab and newline, trailing white space at the end trimmed, at most 64 KiB of UTF-8."""
+    text = _text(value, what)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if _BODY_FORBIDDEN.search(text):
+        raise Invalid(f"{what} contains control characters (only tab and newline are allowed)")
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise Invalid(f"{what} is not valid UTF-8 (lone surrogate)") from None
+    if size > max_bytes:
+        raise TooLarge(f"{what} is {size} bytes; the limit is {max_bytes}")
+    text = text.rstrip()
+    if not text.strip() and not allow_empty:
+        raise Invalid(f"{what} is empty")
+    return text
+
+
+def charter(value) -> str:
+    return body(value, what="charter", max_bytes=CHARTER_MAX, allow_empty=True)
+
+
+def username(value) -> str:
+    name = _text(value, "username")
+    if not _USERNAME.match(name):
+        raise Invalid("username must be 3-32 characters of a-z, 0-9, '_', '.' and '-'")
+    return name
+
+
+def password(value) -> str:
+    text = _text(value, "password")
+    if not PASSWORD_MIN <= len(text) <= PASSWORD_MAX:
+        raise Invalid(f"password must be {PASSWORD_MIN}-{PASSWORD_MAX} characters")
+    if "\x00" in text:
+        raise Invalid("password contains a NUL character")
+    return text
+
+
+def message_id(value) -> str:
+    """A Message-ID with its angle brackets, as RFC 5536 §3.1.3 writes it."""
+    text = _text(value, "Message-ID").strip()
+    if len(text) > MESSAGE_ID_MAX or not _MESSAGE_ID.match(text):
+        raise Invalid(f"{text[:80]!r} is not a Message-ID of the form <id@domain>")
+    return text
+
+
+def references(value: str) -> list[str]:
+    """The Message-IDs in a References header, skipping anything malformed."""
+    found = []
+    for token in re.findall(r"<[^<>\s]*>", value or ""):
+        try:
+            found.append(message_id(token))
+        except Invalid:
+            continue
+    return found
+
+
+def integer(value, what: str, *, minimum: int = 1, maximum: int = 2**62) -> int:
+    """An integer id or count, given as a JSON number or a decimal string."""
+    if isinstance(value, bool):
+        raise Invalid(f"{what} must be an integer")
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,19}", value):
+        value = int(value)
+    if not isinstance(value, int):
+        raise Invalid(f"{what} must be an integer")
+    if not minimum <= value <= maximum:
+        raise Invalid(f"{what} must be between {minimum} and {maximum}")
+    return value
+
+
+def limit(value, default: int = 50) -> int:
+    if value is None or value == "":
+        return default
+    return integer(value, "limit", minimum=1, maximum=PAGE_MAX)

@@ -1,0 +1,113 @@
+"""Test harness: the real app on a real temporary SQLite file, one per test.
+
+`make_site(**config)` builds a site; `site.client(username)` is an httpx
+client signed in as that user (created on first use with the given role)."""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+
+import httpx
+import pytest
+
+from server import accounts
+from server.app import create_app
+from server.config import Config
+
+PASSWORD = "correct horse battery"
+
+
+@functools.cache
+def password_hash() -> str:
+    """One real scrypt hash for every test account: hashing costs ~0.4 s each."""
+    return accounts.hash_password(PASSWORD)
+
+
+class TestSite:
+    __test__ = False
+
+    def __init__(self, app, config):
+        self.app, self.config = app, config
+        self.site = app.state.site
+        self.db = self.site.db
+        self.users: dict[str, accounts.User] = {}
+        self._clients: list[httpx.AsyncClient] = []
+
+    async def user(self, username: str, role: str = "member") -> accounts.User:
+        if username not in self.users:
+            self.users[username] = await accounts.create_user(
+                self.db, username, PASSWORD, username.title(), role, password_hash=password_hash())
+        return self.users[username]
+
+    async def client(self, username: str | None = None, role: str = "member") -> httpx.AsyncClient:
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app),
+                                   base_url="http://testserver")
+        self._clients.append(client)
+        if username is not None:
+            user = await self.user(username, role)
+            token = await accounts.start_session(self.db, user, days=1)
+            client.cookies.set("moot_session", self.site.cookies.session_value(token))
+        return client
+
+    async def close(self):
+        for client in self._clients:
+            await client.aclose()
+
+    def snapshot(self) -> dict:
+        """Every row of every table except sessions, read through a separate connection."""
+        conn = sqlite3.connect(self.config.db_path)
+        try:
+            tables = [r[0] for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+                " AND name NOT LIKE 'articles_fts%' AND name NOT IN ('sessions')")]
+            dump = {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables}
+            dump["fts"] = conn.execute(
+                "SELECT rowid FROM articles_fts WHERE articles_fts MATCH 'a OR e OR i OR o OR u'"
+                " ORDER BY rowid").fetchall()
+            return dump
+        finally:
+            conn.close()
+
+
+@pytest.fixture
+async def make_site(tmp_path):
+    """Factory: `await make_site(**config_overrides)` starts a fresh site."""
+    started = []
+
+    async def make(**overrides) -> TestSite:
+        settings = {"db_path": str(tmp_path / f"moot{len(started)}.db"), "post_rate": 100000.0,
+                    "post_burst": 100000, "register_rate": 100000.0, "domain": "test.moot",
+                    "read_connections": 2, **overrides}
+        config = Config(**settings).checked()
+        app = create_app(config)
+        lifespan = app.router.lifespan_context(app)
+        await lifespan.__aenter__()
+        site = TestSite(app, config)
+        started.append((site, lifespan))
+        return site
+
+    yield make
+    for site, lifespan in reversed(started):
+        await site.close()
+        await lifespan.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def site(make_site) -> TestSite:
+    return await make_site()
+
+
+async def seed(site: TestSite, group: str = "comp.lang.python") -> dict:
+    """A group and a thread with one reply, posted by `ada`."""
+    admin = await site.client("root", "admin")
+    r = await admin.post("/api/groups", json={"name": group, "description": "Python"})
+    assert r.status_code == 201, r.text
+    ada = await site.client("ada")
+    r = await ada.post(f"/api/groups/{group}/threads", json={"subject": "Hello", "body": "First post"})
+    assert r.status_code == 201, r.text
+    started = r.json()
+    r = await ada.post(f"/api/articles/{started['article']['id']}/replies", json={"body": "A reply"})
+    assert r.status_code == 201, r.text
+    return {"thread": started["thread"], "root": started["article"], "reply": r.json()["article"],
+            "admin": admin, "ada": ada}
