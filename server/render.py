@@ -1,0 +1,124 @@
+"""Plain-text article bodies as HTML (pure functions, no I/O).
+
+Everything from users is escaped; nothing they write is read as markup. The
+line structure is kept, quoted lines (`>`, `>>`, `> >`) are grouped into
+blocks that carry their level as a class, a signature after the `-- ` line
+is set apart, and http(s) URLs become links that pass no ranking or opener."""
+
+from __future__ import annotations
+
+import re
+
+from markupsafe import Markup, escape
+
+# Levels above this share one style: five nested quotes are already rare.
+MAX_QUOTE_CLASS = 4
+LINK_REL = "nofollow ugc noopener"
+
+_QUOTE = re.compile(r"[ \t]{0,3}>(?:[ \t]?>)*")
+# A URL runs until white space, a quote or an angle bracket; trailing
+# punctuation that ends a sentence is trimmed afterwards.
+_URL = re.compile(r"\bhttps?://[^\s<>\"'`]+", re.IGNORECASE)
+_TRAILING = ".,;:!?*'\""
+# RFC 3676 §4.3: the signature separator is "-- " alone on a line.
+_SIG_SEPARATOR = "-- "
+
+
+def quote_level(line: str) -> int:
+    """How many `>` marks open the line (`> > x` and `>> x` are both 2)."""
+    match = _QUOTE.match(line)
+    return match.group(0).count(">") if match else 0
+
+
+def _split_url(candidate: str) -> tuple[str, str]:
+    """The URL proper and the trailing characters that belong to the sentence."""
+    url = candidate
+    while url:
+        last = url[-1]
+        if last in _TRAILING:
+            url = url[:-1]
+        elif last == ")" and url.count("(") < url.count(")"):
+            url = url[:-1]
+        else:
+            break
+    return url, candidate[len(url):]
+
+
+def linkify(text: str) -> Markup:
+    """Escape `text`, making each http(s) URL in it a safe link."""
+    out, pos = [], 0
+    for match in _URL.finditer(text):
+        url, rest = _split_url(match.group(0))
+        if len(url) <= len("https://"):
+            continue
+        out.append(escape(text[pos:match.start()]))
+        out.append(Markup('<a href="{0}" rel="{1}">{0}</a>').format(url, LINK_REL))
+        out.append(escape(rest))
+        pos = match.end()
+    out.append(escape(text[pos:]))
+    return Markup("").join(out)
+
+
+def blocks(body: str) -> list[tuple[str, list[str]]]:
+    """Consecutive lines grouped by kind: ('t', lines) text, ('q1'..'q4', lines)
+    quotes by level, ('sig', lines) the signature."""
+    result: list[tuple[str, list[str]]] = []
+    lines = body.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    in_sig = False
+    for line in lines:
+        if line == _SIG_SEPARATOR:
+            in_sig = True
+        if in_sig:
+            kind = "sig"
+        else:
+            level = quote_level(line)
+            kind = f"q{min(level, MAX_QUOTE_CLASS)}" if level else "t"
+        if result and result[-1][0] == kind:
+            result[-1][1].append(line)
+        else:
+            result.append((kind, [line]))
+    return result
+
+
+def body_html(body: str) -> Markup:
+    """An article body as HTML: one <pre> block per run of lines of one kind.
+
+    The newline after each opening <pre> tag is there because an HTML parser
+    drops the first newline inside <pre>: without it a block that starts
+    with a blank line would lose it."""
+    parts = []
+    for kind, lines in blocks(body):
+        css = "t" if kind == "t" else ("sig" if kind == "sig" else f"q {kind}")
+        text = Markup("\n").join(linkify(line) for line in lines)
+        parts.append(Markup('<pre class="{0}">\n{1}</pre>').format(css, text))
+    return Markup('<div class="body">{0}</div>').format(Markup("").join(parts))
+
+
+def quote_for_reply(author_name: str, body: str) -> str:
+    """The text a reply starts with: `Name wrote:` and the body quoted one
+    level deeper (without its signature), then a blank line to write in."""
+    quoted = []
+    for line in body.replace("\r\n", "\n").split("\n"):
+        if line == _SIG_SEPARATOR:
+            break
+        if line.startswith(">"):
+            quoted.append(">" + line)
+        elif line.strip():
+            quoted.append("> " + line)
+        else:
+            quoted.append(">")
+    while quoted and quoted[-1] == ">":
+        quoted.pop()
+    return f"{author_name} wrote:\n" + "\n".join(quoted) + "\n\n"
+
+
+def excerpt(body: str, length: int = 160) -> str:
+    """The first words of a body outside quotes and signature, for lists and previews."""
+    words = []
+    for kind, lines in blocks(body):
+        if kind == "t":
+            words.extend(" ".join(lines).split())
+        if sum(len(w) + 1 for w in words) > length:
+            break
+    text = " ".join(words)
+    return text if len(text) <= length else text[: length - 1].rstrip() + "…"
