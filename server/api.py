@@ -8,7 +8,7 @@ from starlette.routing import Route
 
 from . import accounts, articles, groups, threads
 from .errors import AuthRequired
-from .permissions import require
+from .permissions import User, require
 from .security import read_json
 from .site import Site
 
@@ -21,36 +21,55 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+async def health(request: Request) -> Response:
+    """Liveness for load balancers; also the framework's ceiling in the benchmarks."""
+    return JSONResponse({"status": "ok"})
+
+
 # Accounts
 
-async def register(request: Request) -> Response:
+async def sign_up(request: Request, username, password, display_name) -> tuple[User, str]:
+    """Register (throttled per address) and start a session: the user and the
+    session token to set. The JSON API and the HTML form both come here."""
     site = _site(request)
-    data = await read_json(request)
     site.registrations.take(("register", client_address(request)), what="registering")
-    user = await accounts.create_user(site.db, data.get("username"), data.get("password"),
-                                      data.get("display_name"), first_becomes_admin=True)
-    response = JSONResponse({"user": user.to_json()}, status_code=201)
+    user = await accounts.create_user(site.db, username, password, display_name,
+                                      first_becomes_admin=True)
     token = await accounts.start_session(site.db, user, days=site.config.session_days,
                                          replacing=site.cookies.session_token(request))
-    site.cookies.set_session(response, token)
-    return response
+    return user, token
 
 
-async def login(request: Request) -> Response:
+async def sign_in(request: Request, username, password) -> tuple[User, str]:
+    """Check a password (failures throttled per account and address) and start
+    a session: the user and the session token to set. Shared by API and form."""
     site = _site(request)
-    data = await read_json(request)
-    username = data.get("username")
     keys = (("user", str(username)[:64]), ("addr", client_address(request)))
     site.login_failures.check(*keys)
-    user = await accounts.authenticate(site.db, username, data.get("password"))
+    user = await accounts.authenticate(site.db, username, password)
     if user is None:
         site.login_failures.fail(*keys)
         raise AuthRequired("wrong username or password")
     site.login_failures.clear(keys[0])
     token = await accounts.start_session(site.db, user, days=site.config.session_days,
                                          replacing=site.cookies.session_token(request))
+    return user, token
+
+
+async def register(request: Request) -> Response:
+    data = await read_json(request)
+    user, token = await sign_up(request, data.get("username"), data.get("password"),
+                                data.get("display_name"))
+    response = JSONResponse({"user": user.to_json()}, status_code=201)
+    _site(request).cookies.set_session(response, token)
+    return response
+
+
+async def login(request: Request) -> Response:
+    data = await read_json(request)
+    user, token = await sign_in(request, data.get("username"), data.get("password"))
     response = JSONResponse({"user": user.to_json()})
-    site.cookies.set_session(response, token)
+    _site(request).cookies.set_session(response, token)
     return response
 
 
@@ -151,6 +170,7 @@ async def cancel_article(request: Request) -> Response:
 
 
 routes = [
+    Route("/api/health", health),
     Route("/api/register", register, methods=["POST"]),
     Route("/api/login", login, methods=["POST"]),
     Route("/api/logout", logout, methods=["POST"]),
