@@ -114,14 +114,15 @@ class Database:
             self._readers.put_nowait(conn)
 
 
+# One round trip to the connection's thread per query (execute_fetchall), not
+# two (execute, then fetch): under load each hop costs a wake-up of the loop.
 async def fetch_one(conn, sql: str, params=()) -> sqlite3.Row | None:
-    async with conn.execute(sql, params) as cur:
-        return await cur.fetchone()
+    rows = await conn.execute_fetchall(sql, params)
+    return rows[0] if rows else None
 
 
 async def fetch_all(conn, sql: str, params=()) -> list[sqlite3.Row]:
-    async with conn.execute(sql, params) as cur:
-        return await cur.fetchall()
+    return list(await conn.execute_fetchall(sql, params))
 
 
 async def fetch_value(conn, sql: str, params=()):

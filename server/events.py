@@ -8,7 +8,6 @@ import json
 from dataclasses import dataclass
 
 from . import clock
-from .db import fetch_value
 
 
 @dataclass(frozen=True)
@@ -54,9 +53,9 @@ async def emit(conn, type: str, *, group: str | None, thread_id: int | None, dat
     for tid in (thread_id, *also_threads):
         if tid:
             topics.add(thread_topic(tid))
-    await conn.execute(
+    cur = await conn.execute(
         "INSERT INTO events (type, group_name, thread_id, topics, data, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?)",
         (type, group, thread_id, " ".join(sorted(topics)),
          json.dumps(data, ensure_ascii=False, separators=(",", ":")), clock.now()))
-    return await fetch_value(conn, "SELECT last_insert_rowid()")
+    return cur.lastrowid

@@ -1,0 +1,153 @@
+"""Shared pieces of the benchmarks: a real `moot serve` process on loopback,
+wrk as the separate load process, and result rows with same-run baselines."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+@dataclass
+class Row:
+    """One measured figure. `ratio` is value / baseline, both from the same run."""
+    scenario: str
+    metric: str
+    value: float
+    unit: str
+    baseline: float | None = None
+    baseline_name: str = ""
+    target: str = ""
+    met: bool | None = None
+    note: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        return None if not self.baseline else self.value / self.baseline
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "ratio": self.ratio}
+
+
+def emit(rows: list[Row], out: str | None) -> None:
+    """Print the rows; with `out`, also write them as JSON for bench/run.py."""
+    for row in rows:
+        ratio = f"  ratio {row.ratio:.2f}" if row.ratio is not None else ""
+        base = f" vs {row.baseline:,.1f} ({row.baseline_name})" if row.baseline is not None else ""
+        print(f"{row.scenario}: {row.metric} = {row.value:,.2f} {row.unit}{base}{ratio}"
+              f"{'  target ' + row.target if row.target else ''}"
+              f"{'  MET' if row.met else '  MISSED' if row.met is False else ''}", flush=True)
+    if out:
+        Path(out).write_text(json.dumps([r.to_json() for r in rows], indent=2))
+
+
+def machine() -> dict:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import sqlite3
+    return {"cores": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
+            "sqlite": sqlite3.sqlite_version, "platform": platform.platform()}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def server(db_path: str, **env):
+    """A real `moot serve` subprocess on a free loopback port; yields its base URL."""
+    port = free_port()
+    environment = {**os.environ, "MOOT_POST_RATE": "1000000", "MOOT_POST_BURST": "1000000",
+                   "MOOT_SWEEP_INTERVAL": "0", **{f"MOOT_{k.upper()}": str(v) for k, v in env.items()}}
+    log = open(db_path + ".server.log", "ab")
+    proc = subprocess.Popen([sys.executable, "-m", "server", "serve", "--db", db_path, "--port", str(port)],
+                            cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"server did not start; see {db_path}.server.log")
+                time.sleep(0.1)
+        yield url, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def need_wrk() -> str:
+    path = shutil.which("wrk")
+    if path:
+        return path
+    if os.geteuid() == 0 and shutil.which("apt-get"):
+        subprocess.run("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk",
+                       shell=True, check=True, stdout=subprocess.DEVNULL)
+        return shutil.which("wrk")
+    raise SystemExit("the benchmarks need wrk (Debian package 'wrk') as their load generator")
+
+
+@dataclass
+class WrkResult:
+    requests_per_s: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int  # non-2xx/3xx responses plus socket errors
+    raw: str = field(repr=False, default="")
+
+
+def _ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def wrk(url: str, *, seconds: int = 8, connections: int = 32, threads: int = 1,
+        script: str | None = None, headers: dict | None = None) -> WrkResult:
+    """Run wrk against `url` (bounded by `seconds`) and parse its latency report."""
+    args = [need_wrk(), f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
+    for k, v in (headers or {}).items():
+        args += ["-H", f"{k}: {v}"]
+    if script:
+        args += ["-s", script]
+    out = subprocess.run(args + [url], capture_output=True, text=True, timeout=seconds + 60).stdout
+    percentiles = dict(re.findall(r"^\s+(\d+)%\s+(\S+)$", out, re.M))
+    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
+    socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if socket_errors:
+        errors += sum(int(n) for n in socket_errors.groups())
+    return WrkResult(float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+                     _ms(percentiles["50"]), _ms(percentiles["99"]),
+                     int(re.search(r"(\d+) requests in", out).group(1)), errors, out)
+
+
+def temp_dir() -> str:
+    return tempfile.mkdtemp(prefix="moot-bench-")

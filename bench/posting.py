@@ -1,0 +1,154 @@
+"""Scenario 2: replies per second with 16 concurrent posters through the HTTP
+API, against raw aiosqlite inserts of the same rows (same schema, indexes,
+full-text index and durability) in the same run.
+
+    python bench/posting.py [--seconds 8] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sqlite3
+import time
+
+import httpx
+from common import Row, emit, server, temp_dir, wrk
+
+from server import accounts, articles, groups, tree
+from server.config import Config
+from server.db import SCHEMA_PATH, Database
+
+POSTERS = 16
+BODY = "A benchmark reply.\n\n> quoted line from the parent\n\nSome text of a usual length " * 3
+
+LUA = """
+local cookies = {%s}
+local n = 0
+function setup(thread)
+  n = n + 1
+  thread:set("cookie", cookies[(n - 1) %% #cookies + 1])
+end
+function init(args)
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+  wrk.headers["Cookie"] = cookie
+  wrk.body = '%s'
+end
+"""
+
+
+async def build(db_path: str) -> int:
+    """A group, a thread, and POSTERS accounts; returns the root article id."""
+    config = Config(db_path=db_path)
+    db = await Database(db_path, read_connections=1).open()
+    try:
+        # A cheap hash for the benchmark's own accounts: sign-in is not what is measured.
+        cheap = accounts.hash_password("bench-password", n=2**14)
+        users = [await accounts.create_user(db, f"poster{i}", "bench-password", password_hash=cheap)
+                 for i in range(POSTERS)]
+        async with db.transaction() as conn:
+            await groups.create_group(conn, None, "bench.post", "Benchmark group")
+            started = await articles.start_thread(conn, config.domain, users[0], "bench.post", "Posting", "root")
+        return started["article"]["id"]
+    finally:
+        await db.close()
+
+
+def count_articles(db_path: str) -> int:
+    conn = sqlite3.connect(db_path)
+    try:
+        return conn.execute("SELECT count(*) FROM articles").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def moot_posts(seconds: int, synchronous: str) -> tuple[float, float, float]:
+    directory = temp_dir()
+    db_path = directory + "/post.db"
+    root = asyncio.run(build(db_path))
+    with server(db_path, synchronous=synchronous) as (url, _):
+        cookies = []
+        for i in range(POSTERS):
+            r = httpx.post(url + "/api/login", json={"username": f"poster{i}", "password": "bench-password"})
+            r.raise_for_status()
+            cookies.append(f'"moot_session={r.cookies["moot_session"]}"')
+        script = os.path.join(directory, "post.lua")
+        with open(script, "w") as f:
+            f.write(LUA % (", ".join(cookies), '{"body": "%s"}' % BODY.replace("\n", "\\\\n")))
+        before = count_articles(db_path)
+        result = wrk(f"{url}/api/articles/{root}/replies", seconds=seconds, connections=POSTERS,
+                     threads=POSTERS, script=script)
+        time.sleep(0.5)
+    landed = count_articles(db_path) - before
+    ok = result.requests - result.errors
+    # Every acknowledged reply exists; at most one in flight per poster at the cut-off.
+    assert result.errors == 0, result.raw
+    assert ok <= landed <= ok + POSTERS, (ok, landed)
+    return result.requests_per_s, result.p50_ms, result.p99_ms
+
+
+async def raw_inserts(seconds: float, synchronous: str) -> float:
+    """The same article and full-text rows written by 16 concurrent tasks over one
+    aiosqlite connection, a transaction each, with no HTTP, sessions or JSON."""
+    import aiosqlite
+
+    db_path = temp_dir() + "/raw.db"
+    conn = await aiosqlite.connect(db_path, isolation_level=None)
+    await conn.execute("PRAGMA journal_mode=WAL")
+    await conn.execute(f"PRAGMA synchronous={synchronous}")
+    await conn.executescript(SCHEMA_PATH.read_text())
+    await conn.execute("INSERT INTO groups (name, created_at) VALUES ('bench.raw', '2026-01-01T00:00:00.000Z')")
+    await conn.execute("INSERT INTO threads (group_id, subject, created_at, last_article_at)"
+                       " VALUES (1, 's', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')")
+    lock = asyncio.Lock()
+    counter = iter(range(1, 10**9))
+    deadline = time.monotonic() + seconds
+    done = 0
+
+    async def poster():
+        nonlocal done
+        while time.monotonic() < deadline:
+            async with lock:
+                n = next(counter)
+                await conn.execute("BEGIN IMMEDIATE")
+                await conn.execute(
+                    "INSERT INTO articles (id, message_id, thread_id, group_id, number, parent_id, path,"
+                    " refs, subject, body, user_id, author_name, created_at)"
+                    " VALUES (?, ?, 1, 1, ?, NULL, ?, '', 'Re: Posting', ?, NULL, 'Poster', ?)",
+                    (n, f"<{n}@raw>", n, tree.child("", n), BODY, "2026-01-01T00:00:00.000Z"))
+                await conn.execute("INSERT INTO articles_fts (rowid, subject, body, author_name)"
+                                   " VALUES (?, 'Re: Posting', ?, 'Poster')", (n, BODY))
+                await conn.execute("COMMIT")
+                done += 1
+
+    started = time.monotonic()
+    await asyncio.gather(*(poster() for _ in range(POSTERS)))
+    elapsed = time.monotonic() - started
+    async with conn.execute("SELECT count(*) FROM articles") as cur:
+        assert (await cur.fetchone())[0] == done
+    await conn.close()
+    return done / elapsed
+
+
+def run(seconds: int, synchronous: str = "FULL") -> list[Row]:
+    raw = asyncio.run(raw_inserts(seconds, synchronous))
+    rate, p50, p99 = moot_posts(seconds, synchronous)
+    ratio = rate / raw
+    return [
+        Row("posting", f"replies/s, 16 posters, synchronous={synchronous}", rate, "replies/s", raw,
+            "raw aiosqlite inserts, same rows and FTS", "ratio >= 0.5", ratio >= 0.5,
+            "every acknowledged reply checked in the database afterwards"),
+        Row("posting", "reply p50", p50, "ms"),
+        Row("posting", "reply p99", p99, "ms"),
+    ]
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--synchronous", default="FULL")
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    emit(run(args.seconds, args.synchronous), args.json)
