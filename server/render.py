@@ -7,6 +7,7 @@ is set apart, and http(s) URLs become links that pass no ranking or opener."""
 
 from __future__ import annotations
 
+import html
 import re
 
 from markupsafe import Markup, escape
@@ -122,3 +123,24 @@ def excerpt(body: str, length: int = 160) -> str:
             break
     text = " ".join(words)
     return text if len(text) <= length else text[: length - 1].rstrip() + "…"
+
+
+_MARK = re.compile(r"(</?mark>)")
+
+
+def snippet_html(snippet_markup: str) -> Markup:
+    """A search snippet given as HTML whose only tags are <mark>: every other
+    character is taken as text and escaped again, so only <mark> survives."""
+    out, open_ = [], False
+    for part in _MARK.split(snippet_markup):
+        if part == "<mark>" and not open_:
+            out.append(Markup("<mark>"))
+            open_ = True
+        elif part == "</mark>" and open_:
+            out.append(Markup("</mark>"))
+            open_ = False
+        elif part not in ("<mark>", "</mark>"):
+            out.append(escape(html.unescape(part)))
+    if open_:
+        out.append(Markup("</mark>"))
+    return Markup("").join(out)

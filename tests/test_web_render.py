@@ -99,3 +99,8 @@ def test_any_text_round_trips_as_text(text):
     assert {t for t, _ in parsed.tags} <= {"div", "pre", "a"}
     # every <pre> starts with the newline the parser removes; the text is the body
     assert "".join(parsed.text).replace("\n", "") == text.replace("\n", "")
+
+
+def test_snippet_keeps_only_mark():
+    html = render.snippet_html('a <mark>b</mark> &lt;script&gt; <b>x</b> <mark>open')
+    assert html == 'a <mark>b</mark> &lt;script&gt; &lt;b&gt;x&lt;/b&gt; <mark>open</mark>'
