@@ -9,10 +9,11 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import api
+from . import forms, pages, web
 from .config import Config
 from .db import Database
 from .errors import Forbidden, MootError
@@ -29,10 +30,15 @@ def error_response(request: Request, error: MootError) -> Response:
 
 
 async def _moot_error(request: Request, exc: MootError) -> Response:
+    if web.wants_html(request):
+        headers = {"Retry-After": str(exc.retry_after)} if hasattr(exc, "retry_after") else None
+        return await web.error_page(request, exc.status, exc.message, headers)
     return error_response(request, exc)
 
 
 async def _http_error(request: Request, exc: HTTPException) -> Response:
+    if web.wants_html(request):
+        return await web.error_page(request, exc.status_code, exc.detail, exc.headers)
     codes = {404: "not_found", 405: "method_not_allowed"}
     body = {"error": {"code": codes.get(exc.status_code, "http_error"), "message": exc.detail}}
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
@@ -59,10 +65,6 @@ class OriginCheck:
         await self.app(scope, receive, send)
 
 
-async def home(request: Request) -> Response:
-    return PlainTextResponse("Moot is running. The JSON API is under /api (see API.md).\n")
-
-
 def create_app(config: Config) -> Starlette:
     site = Site(config, Database(config.db_path, read_connections=config.read_connections,
                                  synchronous=config.synchronous))
@@ -76,11 +78,13 @@ def create_app(config: Config) -> Starlette:
             await site.stop()
 
     app = Starlette(
-        routes=[Route("/", home), *api.routes],
-        middleware=[Middleware(OriginCheck, allowed_origins=config.allowed_origins)],
+        routes=[*pages.routes, *forms.routes, web.static_mount(), *api.routes],
+        middleware=[Middleware(web.SecurityHeaders),
+                    Middleware(OriginCheck, allowed_origins=config.allowed_origins)],
         exception_handlers={MootError: _moot_error, HTTPException: _http_error,
                             Exception: _internal_error},
         lifespan=lifespan,
     )
     app.state.site = site
+    app.state.templates = web.make_templates()
     return app

@@ -66,11 +66,11 @@ def message_url(message_id: str) -> str:
 
 
 def make_templates() -> Jinja2Templates:
-    """The page templates: autoescaped, undefined names are errors, and the
+    """The page templates: autoescaped (user text is never markup), with the
     body renderer available as the `body` filter."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True,
-        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+        trim_blocks=True, lstrip_blocks=True)
     env.filters.update(body=render.body_html, when=when, message_url=message_url,
                        excerpt=render.excerpt, urlpart=lambda s: quote(str(s), safe=""))
     return Jinja2Templates(env=env)
