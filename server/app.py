@@ -10,9 +10,10 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
-from . import api
+from . import api, live
+from . import maintenance_api, sweep
 from . import forms, pages, web
 from .config import Config
 from .db import Database
@@ -72,13 +73,15 @@ def create_app(config: Config) -> Starlette:
     @asynccontextmanager
     async def lifespan(app):
         await site.start()
+        sweeper = sweep.start(site)
         try:
             yield
         finally:
+            await sweep.stop(sweeper)
             await site.stop()
 
     app = Starlette(
-        routes=[*pages.routes, *forms.routes, web.static_mount(), *api.routes],
+        routes=[*pages.routes, *forms.routes, web.static_mount(), *api.routes, *maintenance_api.routes, WebSocketRoute("/live", live.endpoint)],
         middleware=[Middleware(web.SecurityHeaders),
                     Middleware(OriginCheck, allowed_origins=config.allowed_origins)],
         exception_handlers={MootError: _moot_error, HTTPException: _http_error,

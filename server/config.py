@@ -35,6 +35,13 @@ class Config:
     archive_after_articles: int = _f(5000, "site default: archive threads with more articles than this (0: never)")
     sweep_interval: int = _f(3600, "seconds between archive sweeps in a running server (0: no sweep)")
     event_retention_days: int = _f(7, "days the live-event outbox is kept for resuming clients")
+    live_poll_interval: float = _f(0.25, "seconds between looks at the events table for other processes' commits (this process's own are seen at once)")
+    live_heartbeat: float = _f(25.0, "seconds of silence after which /live sends a heartbeat: under the 30-60 s idle cut-off of common proxies and NATs")
+    live_idle_timeout: float = _f(30.0, "seconds a /live connection may stay open without subscribing to anything before it is closed (code 4000)")
+    live_queue: int = _f(1000, "messages a /live connection may have waiting before it is closed as too slow (code 4008)")
+    live_max_subscriptions: int = _f(100, "groups (or group patterns) and threads one /live connection may follow")
+    live_max_message: int = _f(16384, "largest message in bytes a /live client may send, room for a full subscription list (larger closes with 1009)")
+    live_max_errors: int = _f(5, "malformed messages a /live client may send before it is closed (code 1008)")
     read_connections: int = _f(4, "SQLite read connections")
     synchronous: str = _f("FULL", "SQLite synchronous mode: FULL (every commit survives power loss) or NORMAL")
 

@@ -10,6 +10,7 @@ from starlette.requests import HTTPConnection
 from . import accounts
 from .config import Config
 from .db import Database
+from .hub import Hub
 from .permissions import User
 from .ratelimit import FailureWindow, TokenBucket
 from .security import Cookies
@@ -20,6 +21,7 @@ class Site:
     config: Config
     db: Database
     cookies: Cookies | None = None
+    hub: Hub | None = None
     posts: TokenBucket = field(init=False)
     registrations: TokenBucket = field(init=False)
     login_failures: FailureWindow = field(init=False)
@@ -36,8 +38,12 @@ class Site:
         secret = self.config.secret_key or await accounts.get_secret(self.db)
         self.cookies = Cookies(secret, secure=self.config.secure_cookies,
                                session_days=self.config.session_days)
+        self.hub = Hub(self.db, self.config)
+        await self.hub.start()
 
     async def stop(self) -> None:
+        if self.hub is not None:
+            await self.hub.stop()
         await self.db.close()
 
     async def user(self, conn: HTTPConnection) -> User | None:

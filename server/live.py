@@ -1,0 +1,369 @@
+"""The /live WebSocket: subscribe to groups and threads, resume from the last
+event id seen, then receive every matching event in id order, each once.
+
+Client to server (JSON text frames, at most `live_max_message` bytes):
+- `{"type": "subscribe", "groups": ["comp.lang.python", "rec.*", "*"],
+  "threads": [12], "since": 1041}`. A group may be a pattern: `comp.lang.*`
+  follows the hierarchy, `*` every group (the way to hear `group.created`).
+  `since` (optional) is the last event id the client saw: the server replays
+  every matching event after it, then streams, with no gap and no repeat
+  across the boundary. Only the first subscribe of a connection reads `since`;
+  later ones add topics from the connection's current position (a client that
+  needs their past reconnects with the full list and its last id).
+- `{"type": "ping"}` is answered `{"type": "pong"}` (for clients that cannot
+  see WebSocket pings).
+
+Server to client:
+- events: `{"id", "type", "group", "thread_id", "data"}` (API.md, Live), with
+  `data` in the API's JSON shapes; ids only grow.
+- `{"type": "subscribed", "groups", "threads", "last_id"}` once a subscribe
+  has taken effect (after its replay): later events are streamed.
+- `{"type": "reset", "last_id"}` when `since` is older than the outbox keeps
+  (or unknown to this database): reload over HTTP; streaming continues.
+- `{"type": "heartbeat", "last_id"}` after `live_heartbeat` seconds (25) of
+  silence: under the 30-60 s idle cut-off of common proxies, load balancers
+  and NATs, so a quiet connection is never dropped by the path, and a client
+  that misses two knows its link is dead. `last_id` is safe to resume from.
+- `{"type": "error", "code", "message"}` for a malformed or refused message.
+
+Close codes: 1008 policy (`live_max_errors` malformed messages), 1009 a
+message over `live_max_message`, 1011 internal error, 1012 server restart,
+4000 no subscription within `live_idle_timeout` seconds, 4008 too slow (more
+than `live_queue` messages waiting): reconnect with the last id seen.
+
+Every group is public in this schema, so following needs no account, and
+events carry only what the JSON API shows anyone; a replay shows a withdrawn
+article's notice, never its old text."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from dataclasses import dataclass
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected
+
+from . import validate
+from .db import fetch_all
+from .errors import Invalid, MootError, NotFound, TooLarge
+from .hub import Subscription, encode, last_event_id, message, oldest_event_id
+from .security import origin_allowed
+
+CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_INTERNAL = 1008, 1009, 1011
+CLOSE_IDLE, CLOSE_TOO_SLOW = 4000, 4008
+# Rows replayed per read: one batch holds a read connection for a few ms at most.
+REPLAY_BATCH = 200
+# A close frame waits behind whatever the client has not read; past this the
+# connection is abandoned to the server's own close timer.
+CLOSE_WAIT = 5.0
+
+
+@dataclass(frozen=True)
+class Subscribe:
+    groups: tuple[str, ...] = ()
+    prefixes: tuple[str, ...] = ()  # "comp.lang." for comp.lang.*, "" for *
+    threads: tuple[int, ...] = ()
+    since: int | None = None
+
+    def topics(self) -> list[str]:
+        return [f"g:{g}" for g in self.groups] + [f"t:{t}" for t in self.threads]
+
+    def size(self) -> int:
+        return len(self.groups) + len(self.prefixes) + len(self.threads)
+
+    def names(self) -> list[str]:
+        return [*self.groups, *(p + "*" for p in self.prefixes)]
+
+
+PING = "ping"
+
+
+def parse_request(text: str) -> Subscribe | str:
+    """A client message as a Subscribe, or PING; raises Invalid with the reason."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        raise Invalid("the message is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise Invalid("the message must be a JSON object")
+    kind = value.get("type")
+    if kind == "ping":
+        return PING
+    if kind != "subscribe":
+        raise Invalid("type must be subscribe or ping")
+    groups, prefixes = [], []
+    for name in _list(value, "groups"):
+        if name == "*":
+            prefixes.append("")
+        elif isinstance(name, str) and name.endswith(".*"):
+            prefixes.append(validate.group_name(name[:-2]) + ".")
+        else:
+            groups.append(validate.group_name(name))
+    threads = []
+    for tid in _list(value, "threads"):
+        if isinstance(tid, bool) or not isinstance(tid, int) or tid < 1:
+            raise Invalid("threads must be a list of thread ids")
+        threads.append(tid)
+    since = value.get("since")
+    if since is not None and (isinstance(since, bool) or not isinstance(since, int) or since < 0):
+        raise Invalid("since must be the last event id seen (an integer)")
+    if not groups and not prefixes and not threads:
+        raise Invalid("subscribe to at least one group or thread")
+    return Subscribe(tuple(dict.fromkeys(groups)), tuple(dict.fromkeys(prefixes)),
+                     tuple(dict.fromkeys(threads)), since)
+
+
+def _list(value: dict, key: str) -> list:
+    items = value.get(key, [])
+    if items is None:
+        return []
+    if not isinstance(items, list):
+        raise Invalid(f"{key} must be a list")
+    return items
+
+
+def topic_filter(request: Subscribe) -> tuple[str, list[str]]:
+    """SQL matching the events rows a subscription wants, on the space-separated
+    `topics` column (instr, not LIKE: `_` in group names would be a wildcard)."""
+    exact = [f" {t} " for t in request.topics()]
+    prefix = [f" g:{p}" for p in request.prefixes]
+    clauses = (["instr(' ' || topics || ' ', ?) > 0"] * len(exact)
+               + ["instr(' ' || topics, ?) > 0"] * len(prefix))
+    return " OR ".join(clauses), exact + prefix
+
+
+def _articles(data):
+    """Every article object inside an event's data."""
+    if isinstance(data, dict):
+        if "message_id" in data and "body" in data and "id" in data:
+            yield data
+        for value in data.values():
+            yield from _articles(value)
+    elif isinstance(data, list):
+        for value in data:
+            yield from _articles(value)
+
+
+async def replay_messages(conn, rows) -> list[tuple[int, str]]:
+    """Encoded events for a replay. An article withdrawn since its event was
+    written shows its notice, as the API shows it now, never its old text."""
+    parsed = [json.loads(row["data"]) for row in rows]
+    ids = {a["id"] for data in parsed for a in _articles(data)}
+    withdrawn = {}
+    if ids:
+        marks = ",".join("?" * len(ids))
+        withdrawn = {r["id"]: r["body"] for r in await fetch_all(
+            conn, f"SELECT id, body FROM articles WHERE status = 'cancelled' AND id IN ({marks})",
+            tuple(ids))}
+    out = []
+    for row, data in zip(rows, parsed):
+        changed = False
+        for article in _articles(data):
+            if article["id"] in withdrawn and article.get("status") == "ok":
+                article["body"], article["status"] = withdrawn[article["id"]], "cancelled"
+                changed = True
+        if changed:
+            row = {**dict(row), "data": json.dumps(data, ensure_ascii=False, separators=(",", ":"))}
+        out.append((row["id"], encode(row)))
+    return out
+
+
+class _Closed(Exception):
+    """The connection is closing; unwind."""
+
+
+class LiveSession:
+    """One /live connection: a read loop in the ASGI task and, once
+    subscribed, a pump task that replays and then drains the subscription."""
+
+    def __init__(self, site, websocket: WebSocket):
+        self.site, self.config, self.hub, self.ws = site, site.config, site.hub, websocket
+        self.sub: Subscription | None = None
+        self.cursor = 0  # the last event id sent (or skipped as already seen)
+        self.errors = 0
+        self.pump: asyncio.Task | None = None
+        self.reader: asyncio.Task | None = None
+        self.abandoned = False
+
+    async def run(self) -> None:
+        first = None
+        try:
+            async with asyncio.timeout(self.config.live_idle_timeout):
+                while first is None:
+                    first = await self._next_request()
+        except TimeoutError:
+            return await self._close(CLOSE_IDLE, "no subscription")
+        except _Closed:
+            return
+        async with self.hub.subscribe() as sub:
+            self.sub, self.reader = sub, asyncio.current_task()
+            self.pump = asyncio.create_task(self._pump(first))
+            try:
+                while True:
+                    request = await self._next_request()
+                    if request is not None:
+                        self._add(request)
+            except _Closed:
+                pass
+            except asyncio.CancelledError:
+                if not self.abandoned:
+                    raise
+            finally:
+                self.pump.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self.pump
+
+    # Reading
+
+    async def _next_request(self) -> Subscribe | None:
+        """The next valid subscribe (pings are answered here); None after an error frame."""
+        msg = await self.ws.receive()
+        if msg["type"] == "websocket.disconnect":
+            raise _Closed
+        text = msg.get("text")
+        raw = text.encode("utf-8") if text is not None else msg.get("bytes") or b""
+        if len(raw) > self.config.live_max_message:
+            await self._close(CLOSE_TOO_BIG, "message too big")
+            raise _Closed
+        try:
+            if text is None:
+                raise Invalid("send JSON in text frames")
+            request = parse_request(text)
+            if request == PING:
+                await self._say({"type": "pong"})
+                return None
+            await self._check(request)
+            return request
+        except MootError as error:
+            self.errors += 1
+            await self._say({"type": "error", "code": error.code, "message": error.message})
+            if self.errors >= self.config.live_max_errors:
+                await self._close(CLOSE_POLICY, "too many malformed messages")
+                raise _Closed from None
+            return None
+
+    async def _check(self, request: Subscribe) -> None:
+        held = 0 if self.sub is None else len(self.sub.topics) + len(self.sub.prefixes)
+        if held + request.size() > self.config.live_max_subscriptions:
+            raise TooLarge(f"a connection may follow at most {self.config.live_max_subscriptions}"
+                           " groups and threads")
+        async with self.site.db.read() as conn:
+            if request.groups:
+                marks = ",".join("?" * len(request.groups))
+                found = {r[0] for r in await fetch_all(
+                    conn, f"SELECT name FROM groups WHERE name IN ({marks})", request.groups)}
+                missing = [g for g in request.groups if g not in found]
+                if missing:
+                    raise NotFound(f"no group named {missing[0]!r}")
+            if request.threads:
+                marks = ",".join("?" * len(request.threads))
+                found = {r[0] for r in await fetch_all(
+                    conn, f"SELECT id FROM threads WHERE id IN ({marks})", request.threads)}
+                missing = [t for t in request.threads if t not in found]
+                if missing:
+                    raise NotFound(f"no thread {missing[0]}")
+
+    def _add(self, request: Subscribe) -> None:
+        """A later subscribe: more topics from now on, acknowledged in stream order."""
+        position = self.hub.follow(self.sub, request.topics(), request.prefixes)
+        self._say_now(self._ack(request, position))
+
+    # Writing
+
+    def _ack(self, request: Subscribe, position: int) -> dict:
+        return {"type": "subscribed", "groups": request.names(), "threads": list(request.threads),
+                "last_id": position}
+
+    async def _say(self, obj: dict) -> None:
+        """Send a control message: directly before subscribing, in stream order after."""
+        if self.sub is None:
+            await self.ws.send(message(json.dumps(obj, ensure_ascii=False)))
+        else:
+            self._say_now(obj)
+
+    def _say_now(self, obj: dict) -> None:
+        self.sub.push((0, message(json.dumps(obj, ensure_ascii=False))))
+
+    async def _pump(self, first: Subscribe) -> None:
+        send = self.ws.send
+        try:
+            await self._start(first)
+            while True:
+                item = await self.sub.get()
+                if item is None:
+                    return await self._too_slow()
+                event_id, msg = item
+                if event_id:
+                    if event_id <= self.cursor:
+                        continue  # already replayed, or seen by the client elsewhere
+                    self.cursor = event_id
+                await send(msg)
+        except (WebSocketDisconnect, WebSocketDisconnected, OSError):
+            return
+
+    async def _start(self, first: Subscribe) -> None:
+        """Follow, replay what the client missed, acknowledge: events after
+        `position` are already being queued, so replaying (since, position]
+        leaves no gap and no repeat."""
+        position = self.hub.follow(self.sub, first.topics(), first.prefixes)
+        self.cursor = position if first.since is None else first.since
+        if first.since is not None and not await self._replay(first, first.since, position):
+            await self.ws.send(message('{"type":"reset","last_id":%d}' % position))
+            self.cursor = position
+        # A `since` beyond this process's position (seen through another
+        # process) is kept: the stream skips what the client already has.
+        self.cursor = max(self.cursor, position)
+        await self.ws.send(message(json.dumps(self._ack(first, self.cursor), ensure_ascii=False)))
+
+    async def _replay(self, request: Subscribe, after: int, upto: int) -> bool:
+        """Send the matching events in (after, upto]; False if some are no longer
+        kept, or `after` is an id this database never assigned."""
+        where, params = topic_filter(request)
+        while True:
+            async with self.site.db.read() as conn:
+                if after + 1 < await oldest_event_id(conn) or after > await last_event_id(conn):
+                    return False
+                if after >= upto:
+                    return True
+                rows = await fetch_all(
+                    conn, f"SELECT id, type, group_name, thread_id, topics, data FROM events"
+                          f" WHERE id > ? AND id <= ? AND ({where}) ORDER BY id LIMIT ?",
+                    (after, upto, *params, REPLAY_BATCH))
+                messages = await replay_messages(conn, rows)
+            for event_id, text in messages:
+                await self.ws.send(message(text))
+                self.cursor = event_id
+            if len(rows) < REPLAY_BATCH:
+                return True
+            after = rows[-1]["id"]
+
+    async def _too_slow(self) -> None:
+        try:
+            async with asyncio.timeout(CLOSE_WAIT):
+                await self.ws.close(CLOSE_TOO_SLOW, "too slow: reconnect with your last id")
+        except TimeoutError:
+            # The client reads nothing, not even the close: stop serving it.
+            self.abandoned = True
+            self.reader.cancel()
+
+    async def _close(self, code: int, reason: str) -> None:
+        if self.pump is not None and self.pump is not asyncio.current_task():
+            self.pump.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.pump
+        with contextlib.suppress(WebSocketDisconnect, OSError, RuntimeError, TimeoutError):
+            async with asyncio.timeout(CLOSE_WAIT):
+                await self.ws.close(code, reason)
+
+
+async def endpoint(websocket: WebSocket) -> None:
+    """The /live route: the Origin check at the handshake, then a session."""
+    site = websocket.app.state.site
+    if not origin_allowed(websocket, site.config.allowed_origins):
+        # Cross-site WebSocket hijacking: a page on another site could open
+        # /live with the visitor's cookies. Refused before the handshake (403).
+        await websocket.close(code=CLOSE_POLICY)
+        return
+    await websocket.accept()
+    await LiveSession(site, websocket).run()

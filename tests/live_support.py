@@ -1,0 +1,145 @@
+"""Live-update test harness: the real app served by a real uvicorn on a
+loopback port, in the test's own event loop, reached with the `websockets`
+client library over a real socket.
+
+`live_site(**config)` starts a site (tests/conftest.py's make_site) and serves
+it; `await server.connect()` opens /live; `subscribe()` sends a subscribe and
+returns the replayed events and the acknowledgement."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import uvicorn
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+ROOT = Path(__file__).resolve().parent.parent
+WAIT = 10.0  # seconds any single expected message may take on a loaded 2-core machine
+
+
+class LiveServer:
+    def __init__(self, test_site, server: uvicorn.Server, port: int):
+        self.test_site, self.server, self.port = test_site, server, port
+        self.url = f"ws://127.0.0.1:{port}/live"
+        self.clients: list[ClientConnection] = []
+
+    async def connect(self, **options) -> ClientConnection:
+        options.setdefault("compression", None)
+        options.setdefault("ping_interval", None)
+        options.setdefault("open_timeout", WAIT)
+        ws = await websockets.connect(self.url, **options)
+        self.clients.append(ws)
+        return ws
+
+    async def close(self) -> None:
+        for ws in self.clients:
+            await ws.close()
+        self.server.should_exit = True
+
+
+async def serve(app) -> tuple[uvicorn.Server, int, asyncio.Task]:
+    """uvicorn on 127.0.0.1 and a free port, in this event loop; the app's
+    lifespan is run by the caller (make_site), so uvicorn leaves it alone."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning",
+                            ws="websockets-sansio", ws_ping_interval=None,
+                            ws_per_message_deflate=False)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    return server, port, task
+
+
+@pytest.fixture
+async def live_site(make_site):
+    """Factory: `await live_site(**config)` gives a LiveServer over a fresh site."""
+    running: list[tuple[LiveServer, asyncio.Task]] = []
+
+    async def start(**overrides) -> LiveServer:
+        test_site = await make_site(**overrides)
+        server, port, task = await serve(test_site.app)
+        live = LiveServer(test_site, server, port)
+        running.append((live, task))
+        return live
+
+    yield start
+    for live, task in reversed(running):
+        await live.close()
+        await task
+
+
+async def recv(ws: ClientConnection, timeout: float = WAIT) -> dict:
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def subscribe(ws: ClientConnection, **request) -> tuple[list[dict], dict]:
+    """Send a subscribe; return (messages before the acknowledgement, the acknowledgement)."""
+    await ws.send(json.dumps({"type": "subscribe", **request}))
+    before = []
+    while True:
+        msg = await recv(ws)
+        if msg.get("type") == "subscribed":
+            return before, msg
+        before.append(msg)
+
+
+async def events_until(ws: ClientConnection, count: int, timeout: float = WAIT) -> list[dict]:
+    """The next `count` events (heartbeats and other control messages skipped)."""
+    out = []
+    deadline = time.monotonic() + timeout
+    while len(out) < count:
+        msg = await recv(ws, max(0.01, deadline - time.monotonic()))
+        if "id" in msg:
+            out.append(msg)
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_process(db_path: str, port: int, **env) -> subprocess.Popen:
+    """`python -m server serve` as its own process on a loopback port."""
+    environ = {"PATH": "/usr/bin:/bin", "MOOT_DOMAIN": "test.moot", "MOOT_POST_RATE": "100000",
+               "MOOT_POST_BURST": "100000", **{f"MOOT_{k.upper()}": str(v) for k, v in env.items()}}
+    return subprocess.Popen(
+        [sys.executable, "-m", "server", "serve", "--db", db_path, "--port", str(port)],
+        cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+async def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.stderr.read().decode(errors='replace')}")
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            await writer.wait_closed()
+            return
+        except OSError:
+            await asyncio.sleep(0.05)
+    raise TimeoutError(f"nothing listening on port {port}")
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
