@@ -65,6 +65,10 @@ CREATE TABLE threads (
 CREATE INDEX threads_listing
     ON threads(group_id, (state = 'archived'), last_article_at DESC, id DESC)
     WHERE merged_into_thread_id IS NULL;
+-- The archive sweep's size rule: live, unarchived threads of a group by size.
+CREATE INDEX threads_by_size
+    ON threads(group_id, article_count)
+    WHERE merged_into_thread_id IS NULL AND state != 'archived';
 
 CREATE TABLE articles (
     id          INTEGER PRIMARY KEY,
@@ -94,6 +98,8 @@ CREATE UNIQUE INDEX articles_number ON articles(group_id, number);
 CREATE INDEX articles_parent ON articles(parent_id);
 CREATE INDEX articles_by_date ON articles(group_id, created_at);
 CREATE INDEX articles_by_user ON articles(user_id);
+-- A thread's last activity after articles leave it (split, undo): one index seek.
+CREATE INDEX articles_thread_date ON articles(thread_id, created_at);
 
 -- Full-text index over subject, body and author. Maintained by the write path
 -- (server/articles.py) in the same transaction as the change; cancelled text
@@ -120,6 +126,9 @@ CREATE TABLE modlog (
     group_id   INTEGER REFERENCES groups(id),
     thread_id  INTEGER,
     article_id INTEGER,
+    -- The other side of a split, merge or move (new thread; receiving thread; new group).
+    other_thread_id INTEGER,
+    other_group_id  INTEGER REFERENCES groups(id),
     target     TEXT NOT NULL DEFAULT '',
     reason     TEXT NOT NULL DEFAULT '',
     data       TEXT NOT NULL DEFAULT '{}',
@@ -128,6 +137,7 @@ CREATE TABLE modlog (
     undone_by  INTEGER REFERENCES modlog(id)
 );
 CREATE INDEX modlog_by_group ON modlog(group_id, id);
+CREATE INDEX modlog_by_other_group ON modlog(other_group_id, id);
 
 -- Group proposals: any member proposes, others endorse, the threshold creates.
 CREATE TABLE proposals (

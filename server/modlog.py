@@ -1,0 +1,100 @@
+"""The public moderation log: every split, merge, move, lock, archive, cancel,
+role change, group creation and undo, with actor, time, reason and target.
+
+Entries are written by the action that they describe, inside its transaction
+(`write`). `data` holds what an undo needs; its public form leaves out
+nothing secret (there is nothing secret in it) but is returned as stored."""
+
+from __future__ import annotations
+
+import json
+
+from . import clock, validate
+from .db import fetch_all, fetch_one, fetch_value
+from .errors import Invalid, NotFound
+from .permissions import User
+
+UNDOABLE = ("split", "merge")
+
+ENTRY_SELECT = (
+    "SELECT m.*, u.username AS actor_username, u.display_name AS actor_display_name,"
+    " g.name AS group_name, og.name AS other_group_name"
+    " FROM modlog m LEFT JOIN users u ON u.id = m.actor_id"
+    " LEFT JOIN groups g ON g.id = m.group_id LEFT JOIN groups og ON og.id = m.other_group_id")
+
+
+async def write(conn, action: str, actor: User | None, *, group_id: int | None = None,
+                thread_id: int | None = None, article_id: int | None = None,
+                other_thread_id: int | None = None, other_group_id: int | None = None,
+                target: str = "", reason: str = "", data: dict | None = None,
+                undoes: int | None = None) -> int:
+    """Append one entry in the caller's transaction and return its id.
+    `actor` None means the site itself (the archive sweep, the command line)."""
+    cur = await conn.execute(
+        "INSERT INTO modlog (action, actor_id, group_id, thread_id, article_id, other_thread_id,"
+        " other_group_id, target, reason, data, created_at, undoes)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (action, actor.id if actor else None, group_id, thread_id, article_id, other_thread_id,
+         other_group_id, target, reason, json.dumps(data or {}, separators=(",", ":")),
+         clock.now(), undoes))
+    return cur.lastrowid
+
+
+def entry_json(row) -> dict:
+    actor = None
+    if row["actor_id"] is not None:
+        actor = {"username": row["actor_username"], "display_name": row["actor_display_name"]}
+    return {
+        "id": row["id"], "action": row["action"], "actor": actor,
+        "group": row["group_name"], "other_group": row["other_group_name"],
+        "thread_id": row["thread_id"], "other_thread_id": row["other_thread_id"],
+        "article_id": row["article_id"], "target": row["target"], "reason": row["reason"],
+        "data": json.loads(row["data"]), "created_at": row["created_at"],
+        "undoes": row["undoes"], "undone_by": row["undone_by"],
+        "undoable": row["action"] in UNDOABLE and row["undone_by"] is None,
+    }
+
+
+async def entry_row(conn, entry_id):
+    try:
+        entry_id = validate.integer(entry_id, "entry id")
+    except Invalid:
+        raise NotFound("no such log entry") from None
+    row = await fetch_one(conn, ENTRY_SELECT + " WHERE m.id = ?", (entry_id,))
+    if row is None:
+        raise NotFound("no such log entry")
+    return row
+
+
+async def get_entry(conn, entry_id) -> dict:
+    return entry_json(await entry_row(conn, entry_id))
+
+
+async def list_entries(conn, *, group=None, limit=None, cursor=None) -> dict:
+    """Newest first: `{entries, next_cursor}`. Keyset-paginated on the entry id
+    (the cursor is the last id of the previous page). With `group`, entries on
+    either side of a split or move into or out of it are included."""
+    limit = validate.limit(limit)
+    before = None
+    if cursor not in (None, ""):
+        try:
+            before = validate.integer(cursor, "cursor")
+        except Invalid:
+            raise Invalid("cursor is not one this server issued") from None
+    where, params = [], []
+    if group not in (None, ""):
+        group_id = await fetch_value(conn, "SELECT id FROM groups WHERE name = ?", (group,))
+        if group_id is None:
+            raise NotFound("no such group")
+        # Two index ranges (modlog_by_group, modlog_by_other_group) merged by SQLite's OR plan.
+        where.append("(m.group_id = ? OR m.other_group_id = ?)")
+        params += [group_id, group_id]
+    if before is not None:
+        where.append("m.id < ?")
+        params.append(before)
+    sql = ENTRY_SELECT + (" WHERE " + " AND ".join(where) if where else "")
+    rows = await fetch_all(conn, sql + " ORDER BY m.id DESC LIMIT ?", (*params, limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"entries": [entry_json(r) for r in rows],
+            "next_cursor": str(rows[-1]["id"]) if more else None}

@@ -1,0 +1,86 @@
+"""Split suggestions: where a long thread drifted. Candidates are replies
+whose subject changed from their parent's (often written 'New topic (was:
+Old topic)') and the largest sub-trees, each with its sub-tree size.
+
+Cost: one read of the whole thread without bodies (id, parent, path,
+subject, author, date) through the (thread_id, path) index, then linear
+work in Python: sizes come from one pass in reverse tree order."""
+
+from __future__ import annotations
+
+import re
+
+from . import tree
+from .db import fetch_all
+from .threads import get_thread
+
+_REPLY_PREFIX = re.compile(r"^(\s*(re|aw|sv|fwd?)\s*(\[\d+\])?\s*:\s*)+", re.I)
+_WAS = re.compile(r"\s*[(\[]\s*was\s*:?\s*(?P<old>.*?)\s*[)\]]\s*$", re.I)
+SUBJECT_CHANGES_MAX = 20  # a page's worth: more than that is noise, the largest come first
+LARGEST_MAX = 5
+
+
+def base_subject(subject: str) -> str:
+    """The topic of a subject: without 'Re:'-style prefixes and a trailing '(was: ...)'."""
+    text = _REPLY_PREFIX.sub("", subject or "")
+    text = _WAS.sub("", text)
+    return " ".join(text.split())
+
+
+def _key(subject: str) -> str:
+    return base_subject(subject).casefold()
+
+
+def was_subject(subject: str) -> str | None:
+    """The old topic named in 'New topic (was: Old topic)', if any."""
+    match = _WAS.search(_REPLY_PREFIX.sub("", subject or ""))
+    return " ".join(match["old"].split()) if match and match["old"] else None
+
+
+def suggest(rows: list[dict], *, subject_changes: int = SUBJECT_CHANGES_MAX,
+            largest: int = LARGEST_MAX) -> list[dict]:
+    """Candidate split points from a thread's rows in tree order (each with id,
+    parent_id, path, subject, author_name, created_at). Pure: no I/O."""
+    sizes: dict[int, int] = {}
+    for row in reversed(rows):  # children come after their parent in tree order
+        sizes[row["id"]] = sizes.get(row["id"], 0) + 1
+        if row["parent_id"] is not None:
+            sizes[row["parent_id"]] = sizes.get(row["parent_id"], 0) + sizes[row["id"]]
+    by_id = {row["id"]: row for row in rows}
+    reasons: dict[int, list[str]] = {}
+    changed = []
+    for row in rows:
+        parent = by_id.get(row["parent_id"])
+        if parent is None or row["status"] == "notice":
+            continue
+        if _key(row["subject"]) != _key(parent["subject"]) and _key(row["subject"]):
+            changed.append(row["id"])
+    changed.sort(key=lambda i: (-sizes[i], i))
+    for article_id in changed[:subject_changes]:
+        reasons.setdefault(article_id, []).append("subject_changed")
+    replies = [row["id"] for row in rows if row["parent_id"] is not None and row["status"] != "notice"]
+    replies.sort(key=lambda i: (-sizes[i], i))
+    for article_id in replies[:largest]:
+        if sizes[article_id] > 1:
+            reasons.setdefault(article_id, []).append("large_subtree")
+    out = []
+    for article_id, why in reasons.items():
+        row = by_id[article_id]
+        out.append({
+            "article_id": article_id, "subject": row["subject"],
+            "parent_subject": by_id[row["parent_id"]]["subject"],
+            "was": was_subject(row["subject"]), "author": row["author_name"],
+            "created_at": row["created_at"], "depth": tree.depth(row["path"]),
+            "size": sizes[article_id], "reasons": why,
+        })
+    out.sort(key=lambda s: (-s["size"], s["article_id"]))
+    return out
+
+
+async def split_suggestions(conn, thread_id) -> dict:
+    """`{thread, total, suggestions}` for GET /api/threads/{id}/split-suggestions."""
+    thread = await get_thread(conn, thread_id)
+    rows = await fetch_all(
+        conn, "SELECT id, parent_id, path, subject, author_name, created_at, status FROM articles"
+              " WHERE thread_id = ? ORDER BY path", (thread["id"],))
+    return {"thread": thread, "total": len(rows), "suggestions": suggest(rows)}
