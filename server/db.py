@@ -1,9 +1,10 @@
 """Storage: one writer connection behind one door, and a pool of readers.
 
-Writes: `async with db.transaction() as conn:` takes the write lock and runs
-BEGIN IMMEDIATE, so writes are serialised inside this process and across
-processes sharing the file; it commits on success and rolls back on any
-exception, then tells commit listeners (the live hub) that events may be new.
+Writes: `async with db.transaction() as conn:` takes the write lock; writes
+run under BEGIN IMMEDIATE, so they are serialised inside this process and
+across processes sharing the file. A body that raises leaves no trace; one
+that returns is committed (see transaction() on group commit), then commit
+listeners (the live hub) are told that events may be new.
 Reads: `async with db.read() as conn:` borrows a read connection (WAL lets
 readers run beside the writer and see only committed data)."""
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import AsyncIterator, Callable
 
@@ -23,8 +25,18 @@ SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 10_000
 
 
+# Most actions one shared transaction may hold: bounds the wait of the first.
+MAX_BATCH = 32
+
+
 class SchemaMismatch(RuntimeError):
     pass
+
+
+@dataclass
+class _Batch:
+    done: asyncio.Future
+    size: int = 0  # actions that succeeded inside it
 
 
 class Database:
@@ -37,6 +49,9 @@ class Database:
         self._all_readers: list[aiosqlite.Connection] = []
         self._write_lock = asyncio.Lock()
         self._listeners: list[Callable[[], None]] = []
+        self._pending = 0  # actions inside or queued for transaction()
+        self._batch: _Batch | None = None  # the open shared transaction
+        self._flushes: set[asyncio.Task] = set()
 
     async def open(self) -> "Database":
         """Open the connections; initialise an empty database from schema.sql."""
@@ -90,20 +105,78 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """The one write door: lock, BEGIN IMMEDIATE, commit or roll back as a whole."""
+        """The one write door: the body runs alone on the writer connection and
+        its changes commit as a whole or not at all; on exit they are durable.
+
+        Group commit: actions queued behind each other share one transaction
+        (each inside its own SAVEPOINT, so a failing action is undone alone)
+        and one COMMIT, which the last queued action issues. Every action
+        returns only after the COMMIT that holds its changes, so nothing is
+        acknowledged before it is durable, and many writers share one sync."""
         assert self._writer is not None, "database is not open"
-        async with self._write_lock:
-            conn = self._writer
-            await conn.execute("BEGIN IMMEDIATE")
+        conn = self._writer
+        self._pending += 1
+        try:
+            await self._write_lock.acquire()
+        except BaseException:
+            self._pending -= 1
+            self._flush_later()
+            raise
+        ok = False
+        try:
+            if self._batch is None:
+                await conn.execute("BEGIN IMMEDIATE")
+                self._batch = _Batch(asyncio.get_running_loop().create_future())
+            batch = self._batch
+            alone = batch.size == 0  # nothing else to protect: no savepoint needed
+            if not alone:
+                await conn.execute("SAVEPOINT action")
             try:
                 yield conn
-            except BaseException:
+                ok = True
+            finally:
                 # Shielded: a cancelled request must still leave no half-applied change.
-                await asyncio.shield(conn.rollback())
-                raise
-            await asyncio.shield(conn.commit())
+                if ok:
+                    batch.size += 1
+                    if not alone:
+                        await asyncio.shield(conn.execute("RELEASE action"))
+                elif alone:
+                    await asyncio.shield(conn.rollback())
+                    self._batch = None
+                    batch.done.set_result(None)
+                else:
+                    await asyncio.shield(conn.execute("ROLLBACK TO action"))
+                    await asyncio.shield(conn.execute("RELEASE action"))
+                self._pending -= 1
+                if self._batch is batch and (self._pending == 0 or batch.size >= MAX_BATCH):
+                    await asyncio.shield(self._commit(batch))
+        finally:
+            self._write_lock.release()
+        if ok:
+            await asyncio.shield(batch.done)  # raises if the shared COMMIT failed
+
+    async def _commit(self, batch: "_Batch") -> None:
+        self._batch = None
+        try:
+            await self._writer.commit()
+        except Exception as error:
+            await self._writer.rollback()
+            batch.done.set_exception(error)
+            return
+        batch.done.set_result(None)
         for callback in list(self._listeners):
             callback()
+
+    def _flush_later(self) -> None:
+        """A queued action gave up before its turn; if it was the one meant to
+        commit the open batch, commit it now so the others are not left waiting."""
+        async def flush():
+            async with self._write_lock:
+                if self._batch is not None and self._pending == 0:
+                    await self._commit(self._batch)
+        task = asyncio.ensure_future(flush())
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[aiosqlite.Connection]:
