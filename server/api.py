@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import accounts, articles, groups, threads
 from .errors import AuthRequired
+from .events import group_topic, thread_topic
 from .permissions import User, require
 from .security import read_json
 from .site import Site
@@ -114,12 +117,18 @@ async def get_group(request: Request) -> Response:
 
 
 async def list_threads(request: Request) -> Response:
-    q = request.query_params
-    async with _site(request).db.read() as conn:
-        group = await groups.get_group_row(conn, request.path_params["name"])
-        page = await threads.list_threads(conn, group, state=q.get("state"), limit=q.get("limit"),
-                                          cursor=q.get("cursor"))
-    return JSONResponse(page)
+    site, q = _site(request), request.query_params
+    name = request.path_params["name"]
+
+    async def build() -> bytes:
+        async with site.db.read() as conn:
+            group = await groups.get_group_row(conn, name)
+            return encode(await threads.list_threads(conn, group, state=q.get("state"),
+                                                     limit=q.get("limit"), cursor=q.get("cursor")))
+
+    key = ("threads", name, q.get("state"), q.get("limit"), q.get("cursor"))
+    return Response(await site.pages.get(key, frozenset({group_topic(name)}), build),
+                    media_type="application/json")
 
 
 async def start_thread(request: Request) -> Response:
@@ -136,12 +145,23 @@ async def start_thread(request: Request) -> Response:
 
 # Threads and articles
 
+def encode(value) -> bytes:
+    """JSON as JSONResponse writes it: UTF-8, compact."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+
+
 async def get_thread(request: Request) -> Response:
-    q = request.query_params
-    async with _site(request).db.read() as conn:
-        page = await threads.thread_page(conn, request.path_params["id"], limit=q.get("limit"),
-                                         cursor=q.get("cursor"))
-    return JSONResponse(page)
+    site, q = _site(request), request.query_params
+    raw_id = request.path_params["id"]
+    topic = thread_topic(int(raw_id)) if raw_id.isdigit() else "t:?"
+
+    async def build() -> bytes:
+        async with site.db.read() as conn:
+            return encode(await threads.thread_page(conn, raw_id, limit=q.get("limit"),
+                                                    cursor=q.get("cursor")))
+
+    key = ("thread", raw_id, q.get("limit"), q.get("cursor"))
+    return Response(await site.pages.get(key, frozenset({topic}), build), media_type="application/json")
 
 
 async def get_article(request: Request) -> Response:

@@ -10,6 +10,7 @@ from starlette.requests import HTTPConnection
 from . import accounts
 from .config import Config
 from .db import Database
+from .cache import PageCache
 from .hub import Hub
 from .permissions import User
 from .ratelimit import FailureWindow, TokenBucket
@@ -22,6 +23,7 @@ class Site:
     db: Database
     cookies: Cookies | None = None
     hub: Hub | None = None
+    pages: PageCache | None = None
     posts: TokenBucket = field(init=False)
     registrations: TokenBucket = field(init=False)
     login_failures: FailureWindow = field(init=False)
@@ -38,6 +40,7 @@ class Site:
         secret = self.config.secret_key or await accounts.get_secret(self.db)
         self.cookies = Cookies(secret, secure=self.config.secure_cookies,
                                session_days=self.config.session_days)
+        self.pages = PageCache(self.db)
         self.hub = Hub(self.db, self.config)
         await self.hub.start()
 
