@@ -1,0 +1,48 @@
+// Talking to the server: the JSON API for actions, server-rendered HTML for
+// anything shown. Nothing from users is ever assembled into markup here.
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** Call the JSON API (Content-Type application/json, which a cross-site form cannot send). */
+export async function api(method, path, body) {
+  const response = await fetch(path, {
+    method,
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "Accept": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  let data = null;
+  try {
+    data = await response.json();
+  } catch {
+    data = null;
+  }
+  if (!response.ok) {
+    const error = (data && data.error) || {};
+    throw new ApiError(response.status, error.code || "http_error",
+      error.message || `the server answered ${response.status}`);
+  }
+  return data;
+}
+
+/** Fetch a server-rendered fragment and parse it into inert nodes (scripts never run). */
+export async function fragment(path) {
+  const response = await fetch(path, { credentials: "same-origin", headers: { "Accept": "text/html" } });
+  if (!response.ok) return null;
+  const template = document.createElement("template");
+  template.innerHTML = await response.text();
+  return template.content;
+}
+
+/** Fetch a whole page of this site as a detached document. */
+export async function page(path) {
+  const response = await fetch(path, { credentials: "same-origin", headers: { "Accept": "text/html" } });
+  if (!response.ok) return null;
+  return new DOMParser().parseFromString(await response.text(), "text/html");
+}

@@ -1,0 +1,85 @@
+// Newsreader keys: j/k next/previous article, n next new, r reply, / search, ? help.
+
+function typing(target) {
+  return target instanceof HTMLElement &&
+    (target.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName));
+}
+
+export function articles() {
+  return Array.from(document.querySelectorAll("#tree .art"))
+    .filter((el) => el.offsetParent !== null);  // skip collapsed sub-trees
+}
+
+export function current() {
+  return document.querySelector("#tree .art.current");
+}
+
+export function select(article) {
+  if (!article) return;
+  const previous = current();
+  if (previous) previous.classList.remove("current");
+  article.classList.add("current");
+  article.focus({ preventScroll: true });
+  article.scrollIntoView({ block: "nearest", behavior: "auto" });
+  const node = article.closest(".node");
+  if (node) node.dispatchEvent(new CustomEvent("moot:seen", { bubbles: true }));
+}
+
+function step(delta) {
+  const list = articles();
+  if (!list.length) return;
+  const at = list.indexOf(current());
+  let next;
+  if (at === -1) {
+    // Start from the first article whose top is on screen.
+    next = delta > 0 ? list.find((el) => el.getBoundingClientRect().top >= 0) || list[0] : list[0];
+  } else {
+    next = list[Math.min(list.length - 1, Math.max(0, at + delta))];
+  }
+  select(next);
+}
+
+export function nextNew() {
+  const fresh = Array.from(document.querySelectorAll("#tree .node.new.unseen > .art"));
+  if (fresh.length) select(fresh[0]);
+}
+
+function toggleHelp() {
+  const dialog = document.getElementById("keys");
+  if (!dialog) return;
+  if (dialog.open) dialog.close(); else dialog.showModal();
+}
+
+export function startKeys() {
+  document.addEventListener("keydown", (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
+    if (document.querySelector("dialog[open]:not(#keys)")) return;
+    switch (event.key) {
+      case "j": step(1); break;
+      case "k": step(-1); break;
+      case "n": nextNew(); break;
+      case "r": {
+        const art = current();
+        const link = art && art.querySelector('[data-action="reply"]');
+        if (link) link.click(); else return;
+        break;
+      }
+      case "/": {
+        const search = document.getElementById("site-q");
+        if (search) search.focus(); else return;
+        break;
+      }
+      case "?": toggleHelp(); break;
+      default: return;
+    }
+    event.preventDefault();
+  });
+  document.addEventListener("click", (event) => {
+    const art = event.target instanceof Element && event.target.closest("#tree .art");
+    if (art && !art.classList.contains("current")) {
+      const previous = current();
+      if (previous) previous.classList.remove("current");
+      art.classList.add("current");
+    }
+  });
+}

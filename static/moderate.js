@@ -1,0 +1,173 @@
+// Moderation dialogs: split (with a server-rendered preview), merge, move,
+// lock, archive, the reference shelf, and undo from the moderation log.
+import { api, fragment } from "./api.js";
+
+const ACTIONS = {
+  split: {
+    title: "Split from here", fields: ["subject", "group", "reason"], reasonRequired: true,
+    intro: "This article and every reply below it become a new thread.",
+    confirm: "Split",
+    send: (ctx, f) => api("POST", `/api/threads/${ctx.thread}/split`, {
+      article_id: Number(ctx.id), reason: f.reason, subject: f.subject || undefined,
+      group: f.group || undefined }),
+  },
+  merge: {
+    title: "Merge into another thread", fields: ["target", "reason"], reasonRequired: true,
+    intro: "This whole thread becomes a reply to the article you name, in its thread.",
+    confirm: "Merge",
+    send: async (ctx, f) => api("POST", `/api/threads/${ctx.thread}/merge`, {
+      into_article_id: await articleId(f.target), reason: f.reason }),
+  },
+  move: {
+    title: "Move to another group", fields: ["group", "reason"], reasonRequired: true,
+    intro: "The thread and all its articles move; their Message-IDs stay the same.",
+    confirm: "Move",
+    send: (ctx, f) => api("POST", `/api/threads/${ctx.thread}/move`, { group: f.group, reason: f.reason }),
+  },
+  lock: { title: "Lock this thread", intro: "Only moderators can post to a locked thread.", confirm: "Lock" },
+  unlock: { title: "Unlock this thread", intro: "Everyone can reply again.", confirm: "Unlock" },
+  archive: { title: "Archive this thread", intro: "Archived threads are read-only and listed in the group's archive.", confirm: "Archive" },
+  unarchive: { title: "Unarchive this thread", intro: "The thread becomes open again.", confirm: "Unarchive" },
+  reference: {
+    title: "Put on the reference shelf", intro: "The thread is listed under “Read these first” on the group page.",
+    confirm: "Add to shelf",
+    send: (ctx, f) => api("POST", `/api/threads/${ctx.thread}/reference`, { on: true, reason: f.reason || undefined }),
+  },
+  unreference: {
+    title: "Take off the reference shelf", intro: "The thread is no longer listed under “Read these first”.",
+    confirm: "Take off",
+    send: (ctx, f) => api("POST", `/api/threads/${ctx.thread}/reference`, { on: false, reason: f.reason || undefined }),
+  },
+  undo: {
+    title: "Undo this entry", reasonRequired: true, confirm: "Undo",
+    intro: "The change is reversed exactly, and the undo is logged too.",
+    send: (ctx, f) => api("POST", `/api/modlog/${ctx.id}/undo`, { reason: f.reason }),
+    after: () => location.reload(),
+  },
+};
+for (const state of ["lock", "unlock", "archive", "unarchive"]) {
+  ACTIONS[state].send = (ctx, f) => api("POST", `/api/threads/${ctx.thread}/${state}`, { reason: f.reason || undefined });
+}
+
+/** An article id from what a moderator typed: 123, #a123, a link ending in #a123, or a Message-ID. */
+async function articleId(text) {
+  const value = (text || "").trim();
+  const anchor = value.match(/(?:^|#a)(\d+)$/);
+  if (anchor) return Number(anchor[1]);
+  const mid = value.match(/<[^<>\s]+@[^<>\s]+>/) || decodeURIComponent(value).match(/<[^<>\s]+@[^<>\s]+>/);
+  if (mid) {
+    const { article } = await api("GET", `/api/articles/${encodeURIComponent(mid[0])}`);
+    return article.id;
+  }
+  throw new Error("name the article by its number, its #a link or its Message-ID");
+}
+
+let dialog, form, context, timer;
+
+function field(name) {
+  return form.elements[name];
+}
+
+function values() {
+  return {
+    subject: field("subject").value.trim(), group: field("group").value.trim(),
+    target: field("target").value.trim(), reason: field("reason").value.trim(),
+  };
+}
+
+async function preview() {
+  const output = document.getElementById("mod-preview");
+  if (context.action !== "split") {
+    output.replaceChildren();
+    return;
+  }
+  const f = values();
+  const query = new URLSearchParams({ article: context.id, subject: f.subject, group: f.group });
+  const content = await fragment(`/t/${context.thread}/fragment/split-preview?${query}`);
+  if (content) {
+    output.replaceChildren(content);
+  } else {
+    output.textContent = f.group ? `There is no group named “${f.group}”.` : "";
+  }
+}
+
+function open(target) {
+  const action = target.dataset.action;
+  const spec = ACTIONS[action];
+  const thread = document.getElementById("thread");
+  context = { action, id: target.dataset.id, thread: thread ? thread.dataset.threadId : null };
+  document.getElementById("mod-title").textContent = spec.title;
+  document.getElementById("mod-intro").textContent = spec.intro || "";
+  document.getElementById("mod-confirm").textContent = spec.confirm || "Confirm";
+  const shown = new Set([...(spec.fields || []), "reason"]);
+  for (const box of form.querySelectorAll("[data-field]")) box.hidden = !shown.has(box.dataset.field);
+  form.reset();
+  field("reason").required = Boolean(spec.reasonRequired);
+  field("reason").labels[0].textContent = spec.reasonRequired
+    ? "Reason, shown in the public moderation log" : "Reason (optional), shown in the public moderation log";
+  if (action === "split") {
+    field("subject").value = (target.dataset.subject || "").replace(/^(\s*(re|aw|sv)\s*:\s*)+/i, "")
+      .replace(/\s*[([]\s*was\s*:?.*[)\]]\s*$/i, "");
+    field("group").placeholder = thread ? thread.dataset.group : "";
+  }
+  const error = document.getElementById("mod-error");
+  error.hidden = true;
+  document.getElementById("mod-preview").replaceChildren();
+  dialog.showModal();
+  const first = form.querySelector("[data-field]:not([hidden]) input");
+  if (first) first.focus();
+  preview();
+}
+
+async function confirmAction(event) {
+  event.preventDefault();
+  const spec = ACTIONS[context.action];
+  const f = values();
+  const error = document.getElementById("mod-error");
+  if (spec.reasonRequired && !f.reason) {
+    error.textContent = "Give a reason: it is shown in the public moderation log.";
+    error.hidden = false;
+    field("reason").focus();
+    return;
+  }
+  const button = document.getElementById("mod-confirm");
+  button.disabled = true;
+  try {
+    await spec.send(context, f);
+    dialog.close();
+    if (spec.after) {
+      spec.after();
+    } else {
+      const thread = document.getElementById("thread");
+      // The live event updates every open copy of the page, this one included;
+      // without a live connection, this page re-reads itself.
+      if (thread && thread.dataset.live !== "connected") thread.dispatchEvent(new CustomEvent("moot:refresh"));
+    }
+  } catch (problem) {
+    error.textContent = problem.message;
+    error.hidden = false;
+  } finally {
+    button.disabled = false;
+  }
+}
+
+export function startModeration() {
+  dialog = document.getElementById("mod-dialog");
+  form = document.getElementById("mod-form");
+  document.addEventListener("click", (event) => {
+    const target = event.target instanceof Element ? event.target.closest("[data-action]") : null;
+    if (!target) return;
+    if (ACTIONS[target.dataset.action] && !target.closest("dialog")) {
+      event.preventDefault();
+      open(target);
+    } else if (target.dataset.action === "close-dialog") {
+      dialog.close();
+    }
+  });
+  form.addEventListener("submit", confirmAction);
+  form.addEventListener("input", (event) => {
+    if (event.target.name === "reason") return;
+    clearTimeout(timer);
+    timer = setTimeout(preview, 250);
+  });
+}

@@ -1,0 +1,38 @@
+// Proposals: endorse and propose through the JSON API, then show the page again.
+import { api } from "./api.js";
+
+export function startProposals() {
+  const section = document.getElementById("propose-section");
+  if (section) section.hidden = false;
+  document.addEventListener("click", async (event) => {
+    const button = event.target instanceof Element ? event.target.closest('[data-action="endorse"]') : null;
+    if (!button) return;
+    button.disabled = true;
+    try {
+      await api("POST", `/api/proposals/${button.dataset.id}/endorse`, {});
+      location.reload();
+    } catch (error) {
+      alert(error.message);
+      button.disabled = false;
+    }
+  });
+  const form = document.getElementById("propose");
+  if (!form) return;
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = Object.fromEntries(new FormData(form));
+    try {
+      await api("POST", "/api/proposals", data);
+      location.reload();
+    } catch (error) {
+      let box = form.querySelector(".form-error");
+      if (!box) {
+        box = document.createElement("p");
+        box.className = "form-error";
+        box.setAttribute("role", "alert");
+        form.prepend(box);
+      }
+      box.textContent = error.message;
+    }
+  });
+}

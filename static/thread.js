@@ -1,0 +1,274 @@
+// The thread page, enhanced: new articles arrive live (marked new, with an
+// "N new" pill when off screen), inline replies, withdrawing, and the split
+// notice replacing moved articles. Every piece of markup comes from the server.
+import { api, fragment, page } from "./api.js";
+import { connectLive } from "./live.js";
+import { nextNew, select } from "./keys.js";
+
+let root, tree, threadId, newbar, newcount, status;
+
+function byId(id) {
+  return document.getElementById("a" + id);
+}
+
+function announce(text) {
+  if (status) status.textContent = text;
+}
+
+// "N new": articles that arrived and have not been on screen yet.
+const watcher = "IntersectionObserver" in window ? new IntersectionObserver((entries) => {
+  for (const entry of entries) {
+    if (entry.isIntersecting) seen(entry.target.closest(".node"));
+  }
+}, { threshold: 0.6 }) : null;
+
+function seen(node) {
+  if (!node || !node.classList.contains("unseen")) return;
+  node.classList.remove("unseen");
+  if (watcher) watcher.unobserve(node.querySelector(":scope > .art"));
+  updateNewbar();
+}
+
+function updateNewbar() {
+  const count = tree.querySelectorAll(".node.unseen").length;
+  newcount.textContent = String(count);
+  newbar.hidden = count === 0;
+}
+
+function markNew(node) {
+  node.classList.add("new", "unseen");
+  const art = node.querySelector(":scope > .art");
+  if (watcher && art) watcher.observe(art); else node.classList.remove("unseen");
+  updateNewbar();
+}
+
+function repliesLabel(summary, count, name) {
+  summary.replaceChildren();
+  const hidden = document.createElement("span");
+  hidden.className = "vh";
+  hidden.textContent = `Replies to ${name}: `;
+  const n = document.createElement("span");
+  n.className = "n";
+  n.textContent = String(count);
+  summary.append(hidden, n, count === 1 ? " reply" : " replies");
+}
+
+function countUp(node, delta) {
+  for (let up = node.parentElement && node.parentElement.closest(".node"); up;
+       up = up.parentElement && up.parentElement.closest(".node")) {
+    const summary = up.querySelector(":scope > details.kids > summary");
+    if (!summary) continue;
+    const n = summary.querySelector(".n");
+    const name = up.querySelector(":scope > .art .author");
+    repliesLabel(summary, Math.max(0, Number(n ? n.textContent : 0) + delta), name ? name.textContent : "");
+  }
+}
+
+async function articleNode(id) {
+  const content = await fragment(`/t/${threadId}/fragment/a/${id}`);
+  return content && content.querySelector("li.node");
+}
+
+/** Put an article into the tree where it belongs; returns its node (or null when its
+ *  parent is not on this page). */
+async function insertArticle(article, { fresh = true } = {}) {
+  if (article.thread_id !== threadId) return null;
+  if (byId(article.id)) return byId(article.id);
+  const node = await articleNode(article.id);
+  if (!node || byId(article.id)) return byId(article.id);
+  if (root.dataset.view === "flat" || article.parent_id === null) {
+    tree.append(node);
+  } else {
+    const parent = byId(article.parent_id);
+    if (!parent) return null;
+    let kids = parent.querySelector(":scope > details.kids > ol.tree");
+    if (!kids) {
+      const details = document.createElement("details");
+      details.className = "kids";
+      details.open = true;
+      const summary = document.createElement("summary");
+      kids = document.createElement("ol");
+      kids.className = "tree";
+      details.append(summary, kids);
+      parent.append(details);
+      repliesLabel(summary, 0, "");
+    }
+    kids.append(node);
+    countUp(node, 1);
+  }
+  if (fresh) markNew(node);
+  return node;
+}
+
+async function replaceArticle(article) {
+  const old = byId(article.id);
+  if (!old) return;
+  const node = await articleNode(article.id);
+  if (!node) return;
+  old.querySelector(":scope > .art").replaceWith(node.querySelector(":scope > .art"));
+  old.className = node.className + (old.classList.contains("new") ? " new" : "");
+}
+
+/** Re-read this page from the server and swap in its header and tree, keeping
+ *  the marks of articles that arrived while reading. */
+async function refresh() {
+  const doc = await page(location.pathname + location.search);
+  if (!doc) return;
+  const fresh = doc.getElementById("thread");
+  if (!fresh) return;
+  const marked = new Set(Array.from(tree.querySelectorAll(".node.new")).map((n) => n.id));
+  const before = new Set(Array.from(tree.querySelectorAll(".node")).map((n) => n.id));
+  document.getElementById("thread-head").replaceWith(doc.getElementById("thread-head"));
+  const newTree = doc.getElementById("tree");
+  tree.replaceWith(newTree);
+  tree = newTree;
+  root.dataset.state = fresh.dataset.state;
+  for (const node of tree.querySelectorAll(".node")) {
+    if (marked.has(node.id) || !before.has(node.id)) markNew(node);
+  }
+  updateNewbar();
+}
+
+async function onEvent(event) {
+  const data = event.data;
+  switch (event.type) {
+    case "article.created":
+      if (await insertArticle(data)) announce(`New article from ${data.author.display_name}`);
+      break;
+    case "article.cancelled":
+      await replaceArticle(data);
+      break;
+    case "thread.split":
+      if (data.source && data.source.id === threadId && !data.undo_of && byId(data.root_article_id)) {
+        const moved = byId(data.root_article_id);
+        const count = moved.querySelectorAll(".node").length + 1;
+        if (data.notice) {
+          const notice = await articleNode(data.notice.id);
+          if (notice) {
+            moved.replaceWith(notice);
+            countUp(notice, 1 - count);
+            markNew(notice);
+          } else {
+            moved.remove();
+          }
+        } else {
+          moved.remove();
+        }
+        for (const id of data.article_ids || []) {
+          const left = byId(id);
+          if (left) left.remove();
+        }
+        announce(`${data.article_ids.length} articles were split off into “${data.thread.subject}”.`);
+      } else {
+        await refresh();
+      }
+      break;
+    default:
+      if (event.type.startsWith("thread.")) await refresh();
+  }
+}
+
+// Inline reply: the server renders the form (quoted text included); posting
+// goes through the JSON API; the new article is fetched as a fragment.
+async function openReply(link) {
+  const id = link.dataset.id;
+  const node = byId(id);
+  const existing = node && node.querySelector(":scope > form.reply-form");
+  if (existing) {
+    existing.querySelector("textarea").focus();
+    return;
+  }
+  const content = await fragment(`/a/${id}/reply?fragment=1`);
+  const form = content && content.querySelector("form.reply-form");
+  if (!form || !node) {
+    location.href = link.href;
+    return;
+  }
+  node.querySelector(":scope > .art").after(form);
+  const text = form.querySelector("textarea");
+  text.focus();
+  text.setSelectionRange(text.value.length, text.value.length);
+}
+
+function showError(form, message) {
+  let box = form.querySelector(".form-error");
+  if (!box) {
+    box = document.createElement("p");
+    box.className = "form-error";
+    box.setAttribute("role", "alert");
+    form.prepend(box);
+  }
+  box.textContent = message;
+}
+
+async function submitReply(form) {
+  const button = form.querySelector('button[type="submit"]');
+  button.disabled = true;
+  try {
+    const body = form.elements.body.value;
+    const subject = form.elements.subject ? form.elements.subject.value.trim() : "";
+    const payload = subject ? { body, subject } : { body };
+    const { article } = await api("POST", `/api/articles/${form.dataset.parent}/replies`, payload);
+    form.remove();
+    const node = await insertArticle(article, { fresh: false });
+    if (node) select(node.querySelector(":scope > .art"));
+    announce("Your reply was posted.");
+  } catch (error) {
+    showError(form, error.message);
+    button.disabled = false;
+  }
+}
+
+async function withdraw(button) {
+  if (!confirm("Withdraw this article? Its text is replaced by a notice; its place in the thread stays.")) return;
+  try {
+    const { article } = await api("POST", `/api/articles/${button.dataset.id}/cancel`, {});
+    await replaceArticle(article);
+  } catch (error) {
+    alert(error.message);
+  }
+}
+
+export function startThread(element) {
+  root = element;
+  tree = document.getElementById("tree");
+  threadId = Number(root.dataset.threadId);
+  newbar = document.getElementById("newbar");
+  newcount = document.getElementById("newcount");
+  status = document.getElementById("live-status");
+
+  root.addEventListener("click", (event) => {
+    const target = event.target instanceof Element ? event.target.closest("[data-action]") : null;
+    if (!target) return;
+    const action = target.dataset.action;
+    if (action === "reply" && root.dataset.user) {
+      event.preventDefault();
+      openReply(target);
+    } else if (action === "close-reply") {
+      target.closest("form").remove();
+    } else if (action === "cancel") {
+      withdraw(target);
+    } else if (action === "next-new") {
+      nextNew();
+    }
+  });
+  root.addEventListener("submit", (event) => {
+    const form = event.target;
+    if (form instanceof HTMLFormElement && form.classList.contains("reply-form")) {
+      event.preventDefault();
+      submitReply(form);
+    }
+  });
+  root.addEventListener("moot:seen", (event) => seen(event.target));
+  root.addEventListener("moot:refresh", () => refresh());
+
+  connectLive({
+    threads: [threadId],
+    since: Number(root.dataset.since) || 0,
+    onEvent,
+    onState: (state) => {
+      root.dataset.live = state;
+      announce(state === "connected" ? "Live: new articles appear as they are posted." : "Reconnecting…");
+    },
+  });
+}
