@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from . import articles, groups, render, threads, validate
 from .errors import Invalid, NotFound
-from .permissions import can
+from .permissions import can, require
 from .web import page
 
 THREAD_PAGE = 200  # articles per thread page: validate.PAGE_MAX, the API's own ceiling
@@ -102,6 +102,9 @@ def subject_changed(article: dict, parent: dict | None) -> bool:
 async def home(request: Request) -> Response:
     async with _site(request).db.read() as conn:
         all_groups = await groups.list_groups(conn)
+    names = {g["name"] for g in all_groups}
+    for g in all_groups:  # indent under the listed groups whose name this one extends
+        g["level"] = sum(1 for i, c in enumerate(g["name"]) if c == "." and g["name"][:i] in names)
     sections = [(top, list(members)) for top, members in
                 groupby(all_groups, key=lambda g: g["name"].split(".")[0])]
     return await page(request, "home.html", {"sections": sections, "canonical": "/"})
@@ -111,13 +114,14 @@ async def group_page(request: Request) -> Response:
     name = request.path_params["name"]
     cursor = request.query_params.get("cursor")
     async with _site(request).db.read() as conn:
+        since = await _last_event_id(conn)
         row = await groups.get_group_row(conn, name)
         group = groups.group_json(row)
         listing = await threads.list_threads(conn, row, state="open", limit=GROUP_PAGE,
                                              cursor=cursor)
         references = await _reference_threads(conn, row, listing["threads"])
     return await page(request, "group.html", {
-        "group": group, "threads": listing["threads"], "references": references,
+        "group": group, "threads": listing["threads"], "references": references, "since": since,
         "older": _query(cursor=listing["next_cursor"]) if listing["next_cursor"] else None,
         "first_page": not cursor, "canonical": f"/g/{group['name']}" + _query(cursor=cursor)})
 
@@ -176,7 +180,10 @@ async def thread_page(request: Request) -> Response:
         thread = result["thread"]
         group = await groups.get_group(conn, thread["group"])
         off_page = await _parents_off_page(conn, result["articles"])
-        suggestions = await _split_suggestions(conn, thread) if can(user, "moderate") else None
+        suggestions, group_names = None, []
+        if can(user, "moderate"):
+            suggestions = await _split_suggestions(conn, thread)
+            group_names = [g["name"] for g in await groups.list_groups(conn)]
     if view == "flat":
         items = [{"article": a, "close_before": 0, "opens": False, "replies": 0,
                   "parent": None} for a in sorted(result["articles"],
@@ -192,8 +199,7 @@ async def thread_page(request: Request) -> Response:
     base = f"/t/{thread['id']}"
     return await page(request, "thread.html", {
         "thread": thread, "group": group, "items": items, "left_open": left, "view": view,
-        "since": since, "suggestions": suggestions,
-        "older": None,
+        "since": since, "suggestions": suggestions, "group_names": group_names,
         "next_page": base + _query(view=None if view == "tree" else view,
                                    cursor=result["next_cursor"]) if result["next_cursor"] else None,
         "first_page": not cursor,
@@ -228,6 +234,47 @@ async def article_fragment(request: Request) -> Response:
     item = {"article": article, "close_before": 0, "opens": False, "replies": 0,
             "parent": parent, "subject_changed": subject_changed(article, parent)}
     return await page(request, "fragment_article.html", {"thread": thread, "item": item})
+
+
+# Counting a sub-tree for the split preview reads it page by page through the
+# tree index; past this many pages (10,000 articles) the preview says "N+".
+PREVIEW_PAGES = 50
+
+
+async def subtree_size(conn, thread_id: int, article: dict, root_path: str) -> tuple[int, bool]:
+    """Articles in the sub-tree under `article` (itself included), and whether
+    counting stopped early. The sub-tree is the run after it that is deeper."""
+    count, cursor = 1, root_path
+    for _ in range(PREVIEW_PAGES):
+        result = await threads.thread_page(conn, thread_id, limit=THREAD_PAGE, cursor=cursor)
+        for later in result["articles"]:
+            if later["depth"] <= article["depth"]:
+                return count, False
+            count += 1
+        cursor = result["next_cursor"]
+        if cursor is None:
+            return count, False
+    return count, True
+
+
+async def split_preview(request: Request) -> Response:
+    """What a split from `?article=` would do: how many articles move, where, under what subject."""
+    site = _site(request)
+    require(await site.user(request), "moderate")
+    q = request.query_params
+    async with site.db.read() as conn:
+        thread = await threads.get_thread(conn, request.path_params["id"])
+        row = await threads.article_row(conn, q.get("article"))
+        if row["thread_id"] != thread["id"]:
+            raise NotFound("that article is not in this thread now")
+        article = threads.article_json(row)
+        group = await groups.get_group(conn, q.get("group") or thread["group"])
+        count, more = await subtree_size(conn, thread["id"], article, row["path"])
+    suggestions = optional("suggestions")
+    subject = (q.get("subject") or "").strip() or (
+        suggestions.base_subject(article["subject"]) if suggestions else article["subject"])
+    return await page(request, "split_preview.html", {
+        "count": count, "more": more, "group": group["name"], "subject": subject})
 
 
 async def permalink(request: Request) -> Response:
@@ -297,6 +344,7 @@ routes = [
     Route("/g/{name}/archive/{year:int}/{month:int}", archive_page),
     Route("/t/{id:int}", thread_page),
     Route("/t/{id:int}/fragment/a/{article_id:int}", article_fragment),
+    Route("/t/{id:int}/fragment/split-preview", split_preview),
     Route("/m/{mid:path}", permalink),
     Route("/search", search_page),
     Route("/modlog", modlog_page),
