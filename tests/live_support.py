@@ -111,20 +111,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_process(db_path: str, port: int, **env) -> subprocess.Popen:
-    """`python -m server serve` as its own process on a loopback port."""
+def start_process(db_path: str, port: int, log_path: str, **env) -> subprocess.Popen:
+    """`python -m server serve` as its own process on a loopback port, logging to a file."""
     environ = {"PATH": "/usr/bin:/bin", "MOOT_DOMAIN": "test.moot", "MOOT_POST_RATE": "100000",
                "MOOT_POST_BURST": "100000", **{f"MOOT_{k.upper()}": str(v) for k, v in env.items()}}
-    return subprocess.Popen(
-        [sys.executable, "-m", "server", "serve", "--db", db_path, "--port", str(port)],
-        cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "server", "serve", "--db", db_path, "--port", str(port)],
+            cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=log)
 
 
 async def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"server exited: {proc.stderr.read().decode(errors='replace')}")
+            raise RuntimeError(f"server on port {port} exited with {proc.returncode}")
         try:
             _, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.close()

@@ -1,0 +1,65 @@
+"""Two `moot serve` processes on one database file: each learns of the
+other's commits by tailing the events table, with no broker between them."""
+
+from __future__ import annotations
+
+import httpx
+
+from server import accounts, articles, groups
+from server.db import Database
+from tests.conftest import PASSWORD, password_hash
+from tests.live_support import (events_until, free_port, start_process, stop_process, subscribe,
+                                wait_listening)
+import websockets
+
+
+async def _prepare(db_path: str) -> int:
+    """Accounts, a group and a thread, written before either server starts."""
+    db = await Database(db_path, read_connections=1).open()
+    try:
+        ada = await accounts.create_user(db, "ada", PASSWORD, "Ada", password_hash=password_hash())
+        async with db.transaction() as conn:
+            await groups.create_group(conn, None, "comp.lang.python", "Python")
+            started = await articles.start_thread(conn, "test.moot", ada, "comp.lang.python",
+                                                  "Hello", "First post")
+        return started["thread"]["id"]
+    finally:
+        await db.close()
+
+
+async def test_a_post_through_one_process_reaches_a_subscriber_of_the_other(tmp_path):
+    db_path = str(tmp_path / "same.db")
+    tid = await _prepare(db_path)
+    ports = [free_port(), free_port()]
+    procs = [start_process(db_path, port, str(tmp_path / f"server{port}.log")) for port in ports]
+    try:
+        for port, proc in zip(ports, procs):
+            await wait_listening(port, proc)
+        http = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20) for port in ports]
+        watchers = [await websockets.connect(f"ws://127.0.0.1:{port}/live", compression=None)
+                    for port in ports]
+        try:
+            for ws in watchers:
+                await subscribe(ws, threads=[tid])
+            r = await http[0].post("/api/login", json={"username": "ada", "password": PASSWORD})
+            assert r.status_code == 200
+            for client in http[1:]:
+                client.cookies = http[0].cookies  # one database, one session table
+            root = (await http[1].get(f"/api/threads/{tid}")).json()["thread"]["root_article_id"]
+            posted = []
+            for client in (http[0], http[1], http[0]):
+                r = await client.post(f"/api/articles/{root}/replies", json={"body": "across"})
+                assert r.status_code == 201, r.text
+                posted.append(r.json()["article"])
+            for ws in watchers:
+                got = await events_until(ws, 3)
+                assert [e["data"] for e in got] == posted
+                assert [e["id"] for e in got] == sorted({e["id"] for e in got})
+        finally:
+            for ws in watchers:
+                await ws.close()
+            for client in http:
+                await client.aclose()
+    finally:
+        for proc in procs:
+            stop_process(proc)
