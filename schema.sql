@@ -70,6 +70,12 @@ CREATE INDEX threads_by_size
     ON threads(group_id, article_count)
     WHERE merged_into_thread_id IS NULL AND state != 'archived';
 
+-- A group's archive by the month its threads started, and its feed of new threads.
+CREATE INDEX threads_by_date
+    ON threads(group_id, state, created_at, id) WHERE merged_into_thread_id IS NULL;
+CREATE INDEX threads_new
+    ON threads(group_id, created_at, id) WHERE merged_into_thread_id IS NULL;
+
 CREATE TABLE articles (
     id          INTEGER PRIMARY KEY,
     message_id  TEXT NOT NULL UNIQUE,
@@ -98,6 +104,9 @@ CREATE UNIQUE INDEX articles_number ON articles(group_id, number);
 CREATE INDEX articles_parent ON articles(parent_id);
 CREATE INDEX articles_by_date ON articles(group_id, created_at);
 CREATE INDEX articles_by_user ON articles(user_id);
+-- Search's author:someone@example.org filter on imported articles.
+CREATE INDEX articles_by_addr ON articles(author_addr COLLATE NOCASE)
+    WHERE author_addr IS NOT NULL;
 -- A thread's last activity after articles leave it (split, undo): one index seek.
 CREATE INDEX articles_thread_date ON articles(thread_id, created_at);
 

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 
-from . import api, live
+from . import api, archive_api, live
 from . import maintenance_api, sweep
 from . import forms, pages, web
 from .config import Config
@@ -81,7 +81,7 @@ def create_app(config: Config) -> Starlette:
             await site.stop()
 
     app = Starlette(
-        routes=[*pages.routes, *forms.routes, web.static_mount(), *api.routes, *maintenance_api.routes, WebSocketRoute("/live", live.endpoint)],
+        routes=[*pages.routes, *forms.routes, web.static_mount(), *api.routes, *archive_api.routes, *maintenance_api.routes, WebSocketRoute("/live", live.endpoint)],
         middleware=[Middleware(web.SecurityHeaders),
                     Middleware(OriginCheck, allowed_origins=config.allowed_origins)],
         exception_handlers={MootError: _moot_error, HTTPException: _http_error,

@@ -188,3 +188,62 @@ async def cancel(conn, user: User | None, article_ref, reason=None) -> dict:
     await emit(conn, "article.cancelled", group=row["group_name"], thread_id=row["thread_id"],
                data=article)
     return article
+
+
+async def next_article_id(conn) -> int:
+    """The id the next article will get (the writer holds the lock, so it stays free)."""
+    return await fetch_value(conn, "SELECT COALESCE(MAX(id), 0) + 1 FROM articles")
+
+
+async def create_thread_rows(conn, group_id: int, rows: list[dict]) -> list[int]:
+    """create_thread_row for many threads at once: each row has `subject`,
+    `created_at` and `root_article_id`. Returns the new ids, in order."""
+    if not rows:
+        return []
+    first = await fetch_value(conn, "SELECT COALESCE(MAX(id), 0) + 1 FROM threads")
+    ids = list(range(first, first + len(rows)))
+    await conn.executemany(
+        "INSERT INTO threads (id, group_id, subject, created_at, last_article_at, root_article_id)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        [(tid, group_id, r["subject"], r["created_at"], r["created_at"], r["root_article_id"])
+         for tid, r in zip(ids, rows)])
+    await conn.execute("UPDATE groups SET thread_count = thread_count + ? WHERE id = ?",
+                       (len(rows), group_id))
+    return ids
+
+
+async def insert_articles(conn, group_id: int, rows: list[dict]) -> None:
+    """insert_article for many rows of one group at once, with one statement
+    per kind of change (PERF-NOTES: batched FTS inserts from the application
+    are ~4x faster than one at a time). Each row carries the keys of
+    insert_article plus its own `id` (from next_article_id, consecutive),
+    `parent_id` and `path`; parents come before their children."""
+    if not rows:
+        return
+    last = await fetch_value(
+        conn, "UPDATE groups SET last_number = last_number + ? WHERE id = ? RETURNING last_number",
+        (len(rows), group_id))
+    first = last - len(rows) + 1
+    await conn.executemany(
+        "INSERT INTO articles (id, message_id, thread_id, group_id, number, parent_id, path, refs,"
+        " subject, body, user_id, author_name, author_addr, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(r["id"], r["message_id"], r["thread_id"], group_id, first + i, r["parent_id"], r["path"],
+          r.get("refs", ""), r["subject"], r["body"], r.get("user_id"), r["author_name"],
+          r.get("author_addr"), r["created_at"]) for i, r in enumerate(rows)])
+    await conn.executemany(
+        "INSERT INTO articles_fts (rowid, subject, body, author_name) VALUES (?, ?, ?, ?)",
+        [(r["id"], r["subject"], r["body"], r["author_name"]) for r in rows])
+    threads: dict[int, list] = {}
+    for r in rows:
+        entry = threads.setdefault(r["thread_id"], [0, ""])
+        entry[0] += 1
+        entry[1] = max(entry[1], r["created_at"])
+    await conn.executemany(
+        "UPDATE threads SET article_count = article_count + ?,"
+        " last_article_at = max(last_article_at, ?) WHERE id = ?",
+        [(count, latest, tid) for tid, (count, latest) in threads.items()])
+    await conn.execute(
+        "UPDATE groups SET article_count = article_count + ?,"
+        " last_article_at = max(coalesce(last_article_at, ''), ?) WHERE id = ?",
+        (len(rows), max(r["created_at"] for r in rows), group_id))

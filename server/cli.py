@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from . import accounts, demo
 from .config import Config
 from .db import Database
-from .errors import MootError
+from .errors import MootError, NotFound
 
 
 def _config(args) -> Config:
@@ -89,6 +89,27 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_import(args) -> int:
+    from . import groups, importer
+
+    config = _config(args)
+
+    async def run():
+        async with _database(config) as db:
+            if args.create:
+                async with db.transaction() as conn:
+                    try:
+                        await groups.get_group_row(conn, args.group)
+                    except NotFound:
+                        await groups.create_group(conn, None, args.group, reason="import")
+            return await importer.import_path(db, args.file, args.group, batch_size=args.batch,
+                                              progress_stream=sys.stderr)
+
+    report = asyncio.run(run())
+    print(report.summary())
+    return 0 if report.skipped == 0 else 1
+
+
 def cmd_get(args) -> int:
     from .app import create_app
 
@@ -147,6 +168,11 @@ def parser() -> argparse.ArgumentParser:
     role.add_argument("--moderator", action="store_true")
     p.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     command("demo", cmd_demo, "fill the database with a small demo site (skipped if it has groups)")
+    p = command("import", cmd_import, "import an mbox file or a Maildir folder into a group")
+    p.add_argument("file", help="an mbox file or a Maildir folder")
+    p.add_argument("--group", required=True, help="the group that receives the articles")
+    p.add_argument("--create", action="store_true", help="create the group if it does not exist")
+    p.add_argument("--batch", type=int, default=1000, help="messages per transaction (default 1000)")
     p = command("get", cmd_get, "run one API GET in-process and print the JSON")
     p.add_argument("path", help="for example /api/groups")
     return top

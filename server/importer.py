@@ -1,0 +1,468 @@
+"""Importing existing archives (mbox files and Maildir folders) into a group.
+
+Unit of atomicity: the message. Each message is imported whole (article row,
+search index entry, thread and group counters, all in one transaction) or
+not at all, and the report puts every message the source holds in exactly
+one bin: imported, duplicate (its Message-ID is already here), or skipped
+with a reason (malformed, too large, or refused by the database). Messages
+are written in batches, one transaction each; a batch that the database
+refuses is retried one message per transaction so one bad message costs
+only itself. A rerun skips what is already here by Message-ID, so an import
+interrupted at any point is finished by running it again.
+
+Threads are rebuilt from References (its last Message-ID is the parent) or
+else In-Reply-To. A reply whose parent has not been seen yet waits until the
+end of the source; a reply whose parent is nowhere in this group becomes the
+root of a thread of its own."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from email import message_from_bytes
+from email.header import decode_header, make_header
+from email.policy import compat32
+from email.utils import parseaddr, parsedate_to_datetime
+from pathlib import Path
+from typing import Iterator
+
+from . import articles, clock, mbox, tree, validate
+from .db import fetch_all, fetch_one
+from .errors import Invalid, MootError, TooLarge
+from .events import emit
+from .groups import get_group_row, group_json
+
+BATCH_SIZE = 1000
+PROBLEMS_KEPT = 1000  # the report lists this many problems in full, and counts the rest
+# Message-IDs made up for messages without a usable one: `.invalid` (RFC 2606)
+# can never be this site's domain or anyone else's.
+DERIVED_DOMAIN = "import.invalid"
+NO_SUBJECT = "(no subject)"
+NO_AUTHOR = "(unknown)"
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_LINE_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_UNFOLD = re.compile(r"\r?\n(?=[ \t])")
+_ADDRESS = re.compile(r"[!-~]{1,250}\Z")
+_ENVELOPE_DATE = re.compile(rb"(\w{3}) +(\w{3}) +(\d{1,2}) +(\d\d?):(\d\d):(\d\d) +(\d{4})")
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What an imported message becomes: the fields of an article."""
+    message_id: str
+    parent_id: str | None        # the Message-ID it replies to
+    refs: tuple[str, ...]        # its References, as given
+    subject: str
+    body: str
+    author_name: str
+    author_addr: str | None
+    created_at: str
+    derived_id: bool = False     # the Message-ID was missing or unusable and was made up
+
+
+def _header_bytes_to_text(value: str) -> str:
+    """Raw header text (8-bit bytes arrive as surrogate escapes) as real text."""
+    raw = value.encode("ascii", "surrogateescape")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _decode_words(text: str) -> str:
+    """RFC 2047 encoded words decoded; text that fails to decode is kept as written."""
+    if "=?" not in text:
+        return text
+    try:
+        return str(make_header(decode_header(text)))
+    except (ValueError, LookupError, UnicodeError, AssertionError):
+        return text
+
+
+def _raw_header(msg, name: str) -> str | None:
+    for key, value in msg.raw_items():
+        if key.lower() == name:
+            return _UNFOLD.sub("", _header_bytes_to_text(value) if isinstance(value, str) else str(value))
+    return None
+
+
+def _line(text: str, limit: int) -> str:
+    """One-line text as validate.line wants it: no control characters, trimmed, cut to size."""
+    return _LINE_UNSAFE.sub(" ", text).strip()[:limit].strip()
+
+
+def _date(msg, envelope: bytes) -> str:
+    value = _raw_header(msg, "date")
+    moment = None
+    if value:
+        try:
+            moment = parsedate_to_datetime(value.strip())
+        except (TypeError, ValueError, IndexError, OverflowError):
+            moment = None
+    if moment is None:
+        m = _ENVELOPE_DATE.search(envelope)
+        if m:
+            try:
+                moment = time.strptime(" ".join(x.decode() for x in m.groups()), "%a %b %d %H %M %S %Y")
+                moment = datetime(*moment[:6], tzinfo=timezone.utc)
+            except (ValueError, UnicodeDecodeError):
+                moment = None
+    if moment is None:
+        raise Invalid("no usable Date header")
+    try:
+        stamp = clock.stamp(moment)
+    except (ValueError, OverflowError):
+        raise Invalid("the Date is out of range") from None
+    if not "1900" <= stamp[:4] <= "9999" or len(stamp) != 24:
+        raise Invalid("the Date is out of range")
+    exact = _raw_header(msg, mbox.CREATED_HEADER.lower())
+    if exact:
+        exact = exact.strip()
+        # Trusted only to add the milliseconds to the very second Date gives.
+        if len(exact) == 24 and exact[:19] == stamp[:19]:
+            try:
+                clock.parse(exact)
+                return exact
+            except ValueError:
+                pass
+    return stamp
+
+
+def _author(msg) -> tuple[str, str | None]:
+    value = _raw_header(msg, "from") or ""
+    name, addr = parseaddr(value)
+    name = _line(_decode_words(name), validate.DISPLAY_NAME_MAX)
+    addr = addr.strip()
+    addr = addr if "@" in addr and _ADDRESS.match(addr) else None
+    return name or addr or NO_AUTHOR, addr
+
+
+def _text_part(msg):
+    if not msg.is_multipart():
+        return msg if msg.get_content_maintype() == "text" else None
+    first_text = None
+    for part in msg.walk():
+        if part.is_multipart() or part.get_content_maintype() != "text":
+            continue
+        if (part.get("Content-Disposition") or "").lower().startswith("attachment"):
+            continue
+        if part.get_content_subtype() == "plain":
+            return part
+        first_text = first_text or part
+    return first_text
+
+
+def _body(msg) -> str:
+    part = _text_part(msg)
+    if part is None:
+        raise Invalid("no text part")
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        payload = b""
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        text = payload.decode("utf-8")  # us-ascii and most undeclared 8-bit text is UTF-8
+    except UnicodeDecodeError:
+        try:
+            text = payload.decode(charset, "replace")
+        except LookupError:
+            text = payload.decode("utf-8", "replace")
+    text = text.replace("\u2028", "\n").replace("\u2029", "\n")
+    return validate.body(_CONTROLS.sub("", text), allow_empty=True)
+
+
+def derived_message_id(data: bytes) -> str:
+    """A stable made-up Message-ID: the same message bytes always give the same one."""
+    return f"<{hashlib.sha256(data).hexdigest()[:40]}@{DERIVED_DOMAIN}>"
+
+
+def parse_message(raw: mbox.RawMessage) -> Parsed:
+    """A raw message as article fields, or Invalid / TooLarge with the reason."""
+    if raw.too_large:
+        raise TooLarge(f"the message is {raw.size} bytes; the limit is {mbox.MESSAGE_MAX_BYTES}")
+    msg = message_from_bytes(raw.data, policy=compat32)
+    if not msg.keys():
+        raise Invalid("no headers: this is not an email message")
+    derived = False
+    try:
+        message_id = validate.message_id(_raw_header(msg, "message-id") or "")
+    except Invalid:
+        message_id, derived = derived_message_id(raw.data), True
+    refs = [r for r in validate.references(_raw_header(msg, "references") or "") if r != message_id]
+    parent = refs[-1] if refs else None
+    if parent is None:
+        replying_to = [r for r in validate.references(_raw_header(msg, "in-reply-to") or "")
+                       if r != message_id]
+        parent = replying_to[0] if replying_to else None
+    if len(refs) > articles.REFERENCES_KEEP:
+        refs = refs[:1] + refs[-(articles.REFERENCES_KEEP - 1):]
+    subject = _line(_decode_words(_raw_header(msg, "subject") or ""), validate.SUBJECT_MAX)
+    name, addr = _author(msg)
+    return Parsed(message_id=message_id, parent_id=parent, refs=tuple(refs),
+                  subject=subject or NO_SUBJECT, body=_body(msg), author_name=name,
+                  author_addr=addr, created_at=_date(msg, raw.envelope), derived_id=derived)
+
+
+def maildir_messages(path: Path) -> Iterator[mbox.RawMessage]:
+    """The messages of a Maildir folder (new/ and cur/), in file-name order."""
+    files = sorted(p for sub in ("new", "cur") if (path / sub).is_dir()
+                   for p in (path / sub).iterdir() if p.is_file() and not p.name.startswith("."))
+    for number, file in enumerate(files, 1):
+        with open(file, "rb") as f:
+            data = f.read(mbox.MESSAGE_MAX_BYTES + 1)
+            size = os.fstat(f.fileno()).st_size
+        yield mbox.RawMessage(number, data[:mbox.MESSAGE_MAX_BYTES], size, name=str(file))
+
+
+def is_maildir(path: Path) -> bool:
+    return path.is_dir() and ((path / "cur").is_dir() or (path / "new").is_dir())
+
+
+@dataclass
+class Problem:
+    where: str
+    message_id: str | None
+    reason: str
+
+    def __str__(self):
+        return f"{self.where}" + (f" {self.message_id}" if self.message_id else "") + f": {self.reason}"
+
+
+@dataclass
+class Report:
+    seen: int = 0
+    imported: int = 0
+    threads: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    derived_ids: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def problem(self, where: str, message_id: str | None, reason: str) -> None:
+        self.skipped += 1
+        if len(self.problems) < PROBLEMS_KEPT:
+            self.problems.append(Problem(where, message_id, reason))
+
+    @property
+    def accounted(self) -> bool:
+        return self.imported + self.duplicates + self.skipped == self.seen
+
+    def summary(self) -> str:
+        rate = self.imported / self.seconds if self.seconds > 0 else 0.0
+        lines = [f"{self.seen} messages read: {self.imported} imported into {self.threads} new threads,"
+                 f" {self.duplicates} already here, {self.skipped} skipped"
+                 f" ({self.seconds:.1f} s, {rate:,.0f} articles/s)"]
+        if self.derived_ids:
+            lines.append(f"{self.derived_ids} messages had no usable Message-ID and were given one")
+        lines += [f"  skipped {p}" for p in self.problems]
+        if self.skipped > len(self.problems):
+            lines.append(f"  ... and {self.skipped - len(self.problems)} more")
+        return "\n".join(lines)
+
+
+class Progress:
+    """A one-line progress bar with rate and ETA, drawn only on a terminal."""
+
+    def __init__(self, total: int, stream=None, interval: float = 0.2):
+        self.total, self.stream, self.interval = max(total, 1), stream or sys.stderr, interval
+        self.enabled = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.started = self.last = time.monotonic()
+
+    def show(self, done: int, articles: int, final: bool = False) -> None:
+        now = time.monotonic()
+        if not self.enabled or (not final and now - self.last < self.interval):
+            return
+        self.last = now
+        elapsed = max(now - self.started, 1e-6)
+        fraction = min(done / self.total, 1.0)
+        eta = elapsed * (1 - fraction) / fraction if fraction > 0 else 0
+        bar = "#" * int(fraction * 30)
+        self.stream.write(f"\r[{bar:<30}] {fraction:6.1%} {articles:>10,} articles"
+                          f" {articles / elapsed:>8,.0f}/s  ETA {int(eta) // 60}:{int(eta) % 60:02d} ")
+        if final:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+# Deeper replies start a thread of their own: each level adds tree.WIDTH
+# characters to every descendant's path, and 1,000 levels is already 8 KB.
+MAX_DEPTH = 1000
+
+
+class _Item:
+    __slots__ = ("where", "parsed", "force_root")
+
+    def __init__(self, where: str, parsed: Parsed, force_root: bool = False):
+        self.where, self.parsed, self.force_root = where, parsed, force_root
+
+
+def parents_first(items: list[_Item]) -> list[_Item]:
+    """Order waiting replies so each comes after its parent when both wait;
+    a reply cycle (A answers B answers A) is broken by making one a root."""
+    by_id: dict[str, _Item] = {}
+    for item in items:
+        by_id.setdefault(item.parsed.message_id, item)
+    order, state = [], {}
+    for item in items:
+        chain, current = [], item
+        while current is not None and id(current) not in state:
+            state[id(current)] = "visiting"
+            chain.append(current)
+            parent = by_id.get(current.parsed.parent_id) if current.parsed.parent_id else None
+            if parent is not None and state.get(id(parent)) == "visiting":
+                current.force_root, parent = True, None
+            current = parent
+        for link in reversed(chain):
+            state[id(link)] = "done"
+            order.append(link)
+    return order
+
+
+async def import_path(db, path, group_name: str, *, batch_size: int = BATCH_SIZE,
+                      progress_stream=None) -> Report:
+    """Import an mbox file or a Maildir folder into an existing group; returns the report."""
+    return await Importer(db, group_name, batch_size).run(Path(path), progress_stream)
+
+
+class Importer:
+    def __init__(self, db, group_name: str, batch_size: int = BATCH_SIZE):
+        self.db, self.group_name, self.batch_size = db, group_name, max(1, batch_size)
+        self.report = Report()
+        self.waiting: list[_Item] = []
+
+    async def run(self, path: Path, progress_stream=None) -> Report:
+        started = time.monotonic()
+        async with self.db.read() as conn:
+            self.group = await get_group_row(conn, self.group_name)
+        if is_maildir(path):
+            total = sum(1 for sub in ("new", "cur") if (path / sub).is_dir()
+                        for _ in (path / sub).iterdir())
+            progress = Progress(total, progress_stream)
+            await self._read(maildir_messages(path), progress, lambda raw: raw.number)
+        else:
+            progress = Progress(path.stat().st_size, progress_stream)
+            with open(path, "rb") as stream:
+                await self._read(mbox.split(stream), progress, lambda raw: stream.tell())
+        await self._resolve_waiting()
+        progress.show(progress.total, self.report.imported, final=True)
+        self.report.seconds = time.monotonic() - started
+        return self.report
+
+    async def _read(self, messages, progress: Progress, position) -> None:
+        batch: list[_Item] = []
+        for raw in messages:
+            self.report.seen += 1
+            try:
+                batch.append(_Item(raw.where, parse_message(raw)))
+            except MootError as error:
+                self.report.problem(raw.where, None, error.message)
+            except Exception as error:  # the email package on bytes it cannot make sense of
+                self.report.problem(raw.where, None, f"unreadable ({type(error).__name__})")
+            if len(batch) >= self.batch_size:
+                await self._write(batch)
+                batch = []
+                progress.show(position(raw), self.report.imported)
+        await self._write(batch)
+
+    async def _resolve_waiting(self) -> None:
+        """Replies that arrived before their parents: first attach every one whose
+        parent is now here, then make roots of those whose parent never came."""
+        while self.waiting:
+            items, self.waiting = parents_first(self.waiting), []
+            for i in range(0, len(items), self.batch_size):
+                await self._write(items[i:i + self.batch_size])
+            if len(self.waiting) == len(items):
+                waiting_ids = {item.parsed.message_id for item in self.waiting}
+                for item in self.waiting:
+                    if item.parsed.parent_id not in waiting_ids:
+                        item.force_root = True
+
+    async def _write(self, items: list[_Item]) -> None:
+        if not items:
+            return
+        try:
+            async with self.db.transaction() as conn:
+                outcome = await self._apply(conn, items)
+        except Exception as error:  # rolled back as a whole: retry alone, or report the one
+            if len(items) > 1:
+                for item in items:
+                    await self._write([item])
+            else:
+                self.report.problem(items[0].where, items[0].parsed.message_id,
+                                    f"refused by the database ({type(error).__name__}: {error})")
+            return
+        imported, threads, duplicates, waiting = outcome
+        self.report.imported += len(imported)
+        self.report.threads += threads
+        self.report.duplicates += duplicates
+        self.report.derived_ids += sum(item.parsed.derived_id for item in imported)
+        self.waiting += waiting
+
+    async def _known(self, conn, message_ids: set[str]) -> dict:
+        found, ids = {}, list(message_ids)
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            rows = await fetch_all(
+                conn, "SELECT id, message_id, thread_id, group_id, path, refs FROM articles"
+                f" WHERE message_id IN ({','.join('?' * len(chunk))})", chunk)
+            found.update((r["message_id"], r) for r in rows)
+        return found
+
+    async def _apply(self, conn, items: list[_Item]):
+        """Plan and write one batch inside the caller's transaction."""
+        group_id = self.group["id"]
+        existing = await self._known(conn, {i.parsed.message_id for i in items}
+                                     | {i.parsed.parent_id for i in items if i.parsed.parent_id})
+        next_id = await articles.next_article_id(conn)
+        here: dict[str, dict] = {}
+        rows, new_threads, imported, waiting, duplicates = [], [], [], [], 0
+        for item in items:
+            p = item.parsed
+            if p.message_id in existing or p.message_id in here:
+                duplicates += 1
+                continue
+            parent = here.get(p.parent_id) if p.parent_id else None
+            if p.parent_id and parent is None and p.parent_id in existing:
+                row = existing[p.parent_id]
+                if row["group_id"] == group_id:
+                    parent = {"id": row["id"], "thread": row["thread_id"], "path": row["path"],
+                              "refs": row["refs"]}
+                else:
+                    item.force_root = True  # a reply to another group's article starts a thread here
+            if p.parent_id and parent is None and not item.force_root:
+                waiting.append(item)
+                continue
+            if parent is not None and tree.depth(parent["path"]) + 1 >= MAX_DEPTH:
+                parent = None
+            article_id, next_id = next_id, next_id + 1
+            refs = " ".join(p.refs)
+            if parent is not None:
+                thread, path, parent_id = parent["thread"], tree.child(parent["path"], article_id), parent["id"]
+                refs = refs or articles.child_references(parent["refs"], p.parent_id)
+            else:
+                thread, path, parent_id = ("new", len(new_threads)), tree.child("", article_id), None
+                new_threads.append({"subject": p.subject, "created_at": p.created_at,
+                                    "root_article_id": article_id})
+            here[p.message_id] = {"id": article_id, "thread": thread, "path": path, "refs": refs}
+            rows.append({"id": article_id, "message_id": p.message_id, "thread": thread,
+                         "parent_id": parent_id, "path": path, "refs": refs, "subject": p.subject,
+                         "body": p.body, "author_name": p.author_name, "author_addr": p.author_addr,
+                         "created_at": p.created_at})
+            imported.append(item)
+        thread_ids = await articles.create_thread_rows(conn, group_id, new_threads)
+        for row in rows:
+            thread = row.pop("thread")
+            row["thread_id"] = thread_ids[thread[1]] if isinstance(thread, tuple) else thread
+        await articles.insert_articles(conn, group_id, rows)
+        if rows:
+            group = await fetch_one(conn, "SELECT * FROM groups WHERE id = ?", (group_id,))
+            await emit(conn, "group.imported", group=group["name"], thread_id=None,
+                       data={"group": group_json(group), "articles": len(rows),
+                             "threads": len(thread_ids)})
+        return imported, len(thread_ids), duplicates, waiting

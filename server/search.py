@@ -1,0 +1,370 @@
+"""Full-text search: a pure query parser that turns any user string into safe
+FTS5 syntax, and the ranked, keyset-paginated query behind /api/search.
+
+Query language: free words and "quoted phrases" must all match; `-word`
+excludes; `word*` matches a prefix; filters `group:NAME` (or `group:comp.lang.*`),
+`author:WHO` (username, display name or address), `after:DATE` (on or after
+the start of DATE), `before:DATE` (before the start of DATE), with DATE as
+YYYY, YYYY-MM or YYYY-MM-DD, and `is:archived` / `is:open`. Every term reaches
+MATCH as a quoted FTS5 string, so no input can be read as FTS5 syntax."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime
+import html
+import json
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, field, replace
+
+from . import validate
+from .db import fetch_all, fetch_one
+from .errors import Invalid
+from .threads import ARTICLE_SELECT, article_json
+
+QUERY_MAX = 500
+TERMS_MAX = 16
+DEFAULT_LIMIT = 20
+# bm25 column weights (subject, body, author_name): a word in the subject says
+# more about what an article is about than the same word deep in its body.
+WEIGHTS = (8.0, 1.0, 4.0)
+# Snippet markers: private-use characters that never mean anything in text;
+# the rendered snippet is escaped first and only then are markers made tags.
+MARK_OPEN, MARK_CLOSE = "\ue000", "\ue001"
+SNIPPET_TOKENS = 24
+SNIPPET_PLAIN_CHARS = 200
+
+_FILTERS = ("group", "author", "after", "before", "is")
+# Characters no query may carry: C0/C1 controls, surrogates, and our markers.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\ue000\ue001]")
+_DATE = re.compile(r"(\d{4})(?:-(\d\d)(?:-(\d\d))?)?\Z")
+_GROUP_PATTERN = re.compile(r"(.+)\.\*\Z")
+
+
+@dataclass(frozen=True)
+class Term:
+    text: str
+    phrase: bool = False
+    prefix: bool = False
+    negated: bool = False
+
+
+@dataclass(frozen=True)
+class Query:
+    terms: tuple[Term, ...] = ()
+    group: str | None = None          # exact name, or a hierarchy prefix ending in '.'
+    author: str | None = None
+    after: str | None = None          # stored-time lower bound, inclusive
+    before: str | None = None         # stored-time upper bound, exclusive
+    state: str | None = None          # 'archived' or 'open'
+    unknown: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def ranked(self) -> bool:
+        """Ranked by relevance when there is something to match; else newest first."""
+        return any(not t.negated for t in self.terms)
+
+
+def _has_token(text: str) -> bool:
+    """Whether FTS5's unicode61 tokenizer would find a token (letters, digits, private use)."""
+    return any(unicodedata.category(ch)[0] in "LN" or unicodedata.category(ch) == "Co"
+               for ch in text)
+
+
+def _tokens(text: str):
+    """Split into (negated, key, value, phrase) tokens; quotes group words, even unterminated."""
+    i, n = 0, len(text)
+    while i < n:
+        if text[i].isspace():
+            i += 1
+            continue
+        negated = text[i] == "-" and i + 1 < n and not text[i + 1].isspace()
+        if negated:
+            i += 1
+        key = None
+        m = re.match(r"([A-Za-z]+):(?=\S)", text[i:])
+        if m and m[1].lower() in _FILTERS:
+            key = m[1].lower()
+            i += m.end()
+        if i < n and text[i] == '"':
+            end = text.find('"', i + 1)
+            end = n if end < 0 else end
+            yield negated, key, text[i + 1:end], True
+            i = end + 1
+        else:
+            m = re.match(r"\S+", text[i:])
+            yield negated, key, m[0], False
+            i += m.end()
+
+
+def parse_date(value: str, what: str) -> str:
+    """YYYY, YYYY-MM or YYYY-MM-DD as the stored time at the start of that period."""
+    m = _DATE.match(value.strip())
+    if not m:
+        raise Invalid(f"{what} must be a date written YYYY, YYYY-MM or YYYY-MM-DD")
+    year, month, day = int(m[1]), int(m[2] or 1), int(m[3] or 1)
+    try:
+        datetime.date(year, month, day)
+    except ValueError:
+        raise Invalid(f"{what}: {value!r} is not a real date") from None
+    if year < 1000:
+        raise Invalid(f"{what}: years before 1000 are not supported")
+    return f"{year:04d}-{month:02d}-{day:02d}T00:00:00.000Z"
+
+
+def parse_group(value: str) -> str:
+    """A group name, or `hier.archy.*` for every group below a prefix (returned as 'hier.archy.')."""
+    m = _GROUP_PATTERN.match(value)
+    if m:
+        return validate.group_name(m[1]) + "."
+    return validate.group_name(value)
+
+
+def parse_state(value: str) -> str:
+    value = value.strip().lower()
+    if value not in ("archived", "open"):
+        raise Invalid("is: takes archived or open")
+    return value
+
+
+def parse(text) -> Query:
+    """Parse a user's search string. Raises Invalid only for over-long queries
+    and for a known filter with an unusable value; anything else is searched for."""
+    if text is None:
+        text = ""
+    if not isinstance(text, str):
+        raise Invalid("q must be a string")
+    if len(text) > QUERY_MAX:
+        raise Invalid(f"the query is longer than {QUERY_MAX} characters")
+    text = _UNSAFE.sub(" ", text)
+    terms: list[Term] = []
+    filters: dict[str, str] = {}
+    for negated, key, value, phrase in _tokens(text):
+        if key is not None and not negated:
+            if key == "group":
+                filters["group"] = parse_group(value)
+            elif key == "author":
+                value = " ".join(value.split())
+                if value:
+                    filters["author"] = value[:validate.MESSAGE_ID_MAX]
+            elif key in ("after", "before"):
+                filters[key] = parse_date(value, key + ":")
+            else:
+                filters["state"] = parse_state(value)
+            continue
+        if key is not None:  # a negated filter is not a filter: search its words
+            value = f"{key}:{value}"
+        prefix = not phrase and value.endswith("*")
+        value = value.rstrip("*") if prefix else value
+        if not _has_token(value):
+            continue
+        terms.append(Term(value, phrase=phrase, prefix=prefix, negated=negated))
+    if len(terms) > TERMS_MAX:
+        raise Invalid(f"the query has more than {TERMS_MAX} words and phrases")
+    return Query(terms=tuple(terms), **filters)
+
+
+def quote(text: str) -> str:
+    """An FTS5 string literal: the only FTS5 syntax user text ever becomes."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+def match_expression(query: Query, author_column: str | None = None) -> str | None:
+    """The MATCH string for a query (None when there is nothing to match).
+    `author_column` adds an author phrase restricted to that FTS column."""
+    positive = [quote(t.text) + (" *" if t.prefix else "") for t in query.terms if not t.negated]
+    if author_column is not None and query.author and _has_token(query.author):
+        positive.append(f"{author_column} : {quote(query.author)}")
+    if not positive:
+        return None
+    expr = "(" + " AND ".join(positive) + ")"
+    for t in query.terms:
+        if t.negated:
+            expr += " NOT " + quote(t.text) + (" *" if t.prefix else "")
+    return expr
+
+
+def highlight(snippet: str) -> str:
+    """HTML for a snippet() result: text escaped, markers turned into balanced <mark> tags."""
+    out, open_ = [], False
+    for part in re.split(f"([{MARK_OPEN}{MARK_CLOSE}])", snippet):
+        if part == MARK_OPEN:
+            if not open_:
+                out.append("<mark>")
+                open_ = True
+        elif part == MARK_CLOSE:
+            if open_:
+                out.append("</mark>")
+                open_ = False
+        else:
+            out.append(html.escape(part, quote=True))
+    if open_:
+        out.append("</mark>")
+    return "".join(out)
+
+
+def plain_snippet(body: str) -> str:
+    text = " ".join(body.split())
+    if len(text) > SNIPPET_PLAIN_CHARS:
+        text = text[:SNIPPET_PLAIN_CHARS].rsplit(" ", 1)[0] + "…"
+    return html.escape(_UNSAFE.sub(" ", text), quote=True)
+
+
+def encode_cursor(kind: str, key, article_id: int) -> str:
+    raw = json.dumps([kind, key, article_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor, kind: str):
+    """(key, id) from a cursor this server issued for the same kind of result list."""
+    bad = Invalid("cursor is not one this server issued")
+    if not isinstance(cursor, str) or len(cursor) > 200:
+        raise bad
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        got_kind, key, article_id = json.loads(raw)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise bad from None
+    if got_kind != kind or type(article_id) is not int or not 0 < article_id < 2**62:
+        raise bad
+    if kind == "r" and not (isinstance(key, (int, float)) and not isinstance(key, bool)
+                            and math.isfinite(key)):
+        raise bad
+    if kind == "d" and not (isinstance(key, str) and len(key) == 24):
+        raise bad
+    return key, article_id
+
+
+def with_params(query: Query, *, group=None, author=None, after=None, before=None,
+                state=None) -> Query:
+    """Apply the API's separate filter parameters on top of the parsed query."""
+    changes = {}
+    if group:
+        changes["group"] = parse_group(group)
+    if author:
+        changes["author"] = " ".join(str(author).split())[:validate.MESSAGE_ID_MAX] or None
+    if after:
+        changes["after"] = parse_date(after, "after")
+    if before:
+        changes["before"] = parse_date(before, "before")
+    if state:
+        changes["state"] = parse_state(state)
+    return replace(query, **changes)
+
+
+async def _author_clause(conn, author: str):
+    """How to filter by author: an exact username, an address, or the indexed display name."""
+    row = await fetch_one(conn, "SELECT id FROM users WHERE username = ?", (author.lower(),))
+    if row is not None:
+        return "a.user_id = ?", [row["id"]], False
+    if "@" in author:
+        return "a.author_addr = ? COLLATE NOCASE", [author], False
+    return None, [], True
+
+
+async def search(conn, query: Query, *, limit=None, cursor=None) -> dict:
+    """One page of results: `{results: [{article, snippet}], next_cursor}`;
+    best first (bm25) when there are words, otherwise newest first."""
+    limit = validate.limit(limit, default=DEFAULT_LIMIT)
+    where, params, joins = [], [], []
+    if query.group:
+        if query.group.endswith("."):
+            where.append("a.group_id IN (SELECT id FROM groups WHERE substr(name, 1, ?) = ?)")
+            params += [len(query.group), query.group]
+        else:
+            where.append("a.group_id = (SELECT id FROM groups WHERE name = ?)")
+            params.append(query.group)
+    author_in_fts = False
+    if query.author:
+        clause, extra, author_in_fts = await _author_clause(conn, query.author)
+        if clause:
+            where.append(clause)
+            params += extra
+    if query.after:
+        where.append("a.created_at >= ?")
+        params.append(query.after)
+    if query.before:
+        where.append("a.created_at < ?")
+        params.append(query.before)
+    if query.state:
+        joins.append("JOIN threads t ON t.id = a.thread_id")
+        where.append("t.state = 'archived'" if query.state == "archived" else "t.state <> 'archived'")
+    if author_in_fts and not _has_token(query.author):
+        return {"results": [], "next_cursor": None}
+    expr = match_expression(query, "author_name" if author_in_fts else None)
+    if query.ranked:
+        return await _ranked(conn, expr, where, params, joins, limit, cursor)
+    return await _newest(conn, query, expr, where, params, joins, limit, cursor)
+
+
+async def _ranked(conn, expr, where, params, joins, limit, cursor):
+    score = "bm25(articles_fts, {}, {}, {})".format(*WEIGHTS)
+    sql_where = ["articles_fts MATCH ?", *where]
+    args = [expr, *params]
+    if cursor:
+        key, after_id = decode_cursor(cursor, "r")
+        sql_where.append(f"({score} > ? OR ({score} = ? AND a.id > ?))")
+        args += [key, key, after_id]
+    # Ranking first, snippets after: snippet() is costly, so it runs for one page only.
+    rows = await fetch_all(
+        conn,
+        f"SELECT a.id, {score} AS score FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid "
+        + " ".join(joins) + " WHERE " + " AND ".join(sql_where)
+        + " ORDER BY score, a.id LIMIT ?", (*args, limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    snippets = {}
+    for r in rows:
+        snip = await fetch_one(
+            conn, f"SELECT snippet(articles_fts, 1, '{MARK_OPEN}', '{MARK_CLOSE}', '…', {SNIPPET_TOKENS})"
+            " FROM articles_fts WHERE articles_fts MATCH ? AND rowid = ?", (expr, r["id"]))
+        snippets[r["id"]] = snip[0] if snip else ""
+    articles = await _articles(conn, [r["id"] for r in rows])
+    results = [{"article": article_json(articles[r["id"]]), "snippet": highlight(snippets[r["id"]])}
+               for r in rows if r["id"] in articles]
+    next_cursor = encode_cursor("r", rows[-1]["score"], rows[-1]["id"]) if more else None
+    return {"results": results, "next_cursor": next_cursor}
+
+
+async def _newest(conn, query, expr, where, params, joins, limit, cursor):
+    negations = [t for t in query.terms if t.negated]
+    sql_where, args = list(where), list(params)
+    source = "articles a"
+    if expr is not None:
+        source = "articles_fts JOIN articles a ON a.id = articles_fts.rowid"
+        sql_where.insert(0, "articles_fts MATCH ?")
+        args.insert(0, expr)
+    else:
+        sql_where.append("a.status = 'ok'")
+    if negations and expr is None:
+        # Only negated words and filters: there is nothing to rank, so exclude by subquery.
+        neg = " OR ".join(quote(t.text) + (" *" if t.prefix else "") for t in negations)
+        sql_where.append("a.id NOT IN (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?)")
+        args.append(neg)
+    if cursor:
+        key, after_id = decode_cursor(cursor, "d")
+        sql_where.append("(a.created_at, a.id) < (?, ?)")
+        args += [key, after_id]
+    rows = await fetch_all(
+        conn, f"SELECT a.id, a.created_at FROM {source} " + " ".join(joins)
+        + (" WHERE " + " AND ".join(sql_where) if sql_where else "")
+        + " ORDER BY a.created_at DESC, a.id DESC LIMIT ?", (*args, limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    articles = await _articles(conn, [r["id"] for r in rows])
+    results = [{"article": article_json(articles[r["id"]]),
+                "snippet": plain_snippet(articles[r["id"]]["body"])}
+               for r in rows if r["id"] in articles]
+    next_cursor = encode_cursor("d", rows[-1]["created_at"], rows[-1]["id"]) if more else None
+    return {"results": results, "next_cursor": next_cursor}
+
+
+async def _articles(conn, ids: list[int]) -> dict:
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    rows = await fetch_all(conn, ARTICLE_SELECT + f" WHERE a.id IN ({marks})", ids)
+    return {r["id"]: r for r in rows}
