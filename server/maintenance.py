@@ -143,6 +143,20 @@ async def group_name(conn, group_id: int) -> str:
     return await fetch_value(conn, "SELECT name FROM groups WHERE id = ?", (group_id,))
 
 
+async def free_child_path(conn, thread_id: int, parent_path: str, article_id: int) -> str:
+    """The path for `article_id` joining `parent_path` as a child: its own
+    component, unless a split notice holds that place (this very article was
+    split from there before); then the first free component from the top of
+    the range, which no article id reaches, so it sorts after the siblings."""
+    path = parent_path + tree.component(article_id)
+    top = 36 ** tree.WIDTH
+    while await fetch_value(conn, "SELECT 1 FROM articles WHERE thread_id = ? AND path = ?",
+                            (thread_id, path)):
+        top -= 1
+        path = parent_path + tree.component(top)
+    return path
+
+
 async def insert_notice(conn, domain: str, user: User, *, thread, parent, subject: str, body: str,
                         notice: dict, path: str | None = None) -> int:
     """The short moderation notice left at the place a split or merge changed."""
@@ -250,9 +264,9 @@ async def merge(conn, domain: str, user: User | None, thread_id, into_article_id
     if target["group_id"] != source["group_id"]:
         await receiving_group(conn, target["group_name"])
     root = await fetch_one(conn, "SELECT * FROM articles WHERE id = ?", (source["root_article_id"],))
+    new_prefix = await free_child_path(conn, target["id"], x["path"], root["id"])
     moved = await relocate(conn, source=source, prefix=root["path"], target_id=target["id"],
-                           new_prefix=x["path"] + tree.component(root["id"]),
-                           group_id=target["group_id"])
+                           new_prefix=new_prefix, group_id=target["group_id"])
     count = len(moved["article_ids"])
     await conn.execute("UPDATE articles SET parent_id = ? WHERE id = ?", (x["id"], root["id"]))
     await conn.execute("UPDATE threads SET merged_into_thread_id = ? WHERE id = ?",
@@ -273,7 +287,7 @@ async def merge(conn, domain: str, user: User | None, thread_id, into_article_id
         article_id=root["id"], other_thread_id=target["id"], other_group_id=target["group_id"],
         target=root["message_id"], reason=reason,
         data={"count": count, "into_article_id": x["id"], "into_path": x["path"],
-              "notice_id": notice_id})
+              "merged_path": new_prefix, "notice_id": notice_id})
     data = await structural_event(
         conn, "thread.merged", thread_id=target["id"], source_id=source["id"], moved=moved,
         root_article_id=root["id"], parent_id=x["id"], depth_shift=tree.depth(x["path"]) + 1,

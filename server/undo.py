@@ -112,7 +112,7 @@ async def _undo_merge(conn, entry, data: dict, entry_id_of_undo) -> dict:
     if target["merged_into_thread_id"] is not None:
         raise Stale(f"thread {target['id']} was itself merged since; undo that first")
     root = await _article(conn, r_id)
-    merged_path = x_path + tree.component(r_id)
+    merged_path = data["merged_path"]
     if root["thread_id"] != target["id"] or root["parent_id"] != x_id or root["path"] != merged_path:
         raise Stale("the merged articles were moved since (split or merged elsewhere)")
     n, newest = await _count_and_newest(conn, target["id"], merged_path)

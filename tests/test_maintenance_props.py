@@ -1,0 +1,161 @@
+"""Property tests: random reply trees under random sequences of split, merge,
+move, undo, archive and replies, with the tree invariants checked after
+every step (server/maintenance.py states them). Domain functions are called
+directly inside db.transaction(), on a real database file, for speed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from server import accounts, articles, groups, maintenance, threads, tree, undo
+from server.db import Database, fetch_all, fetch_value
+from server.errors import MootError
+
+settings.register_profile(
+    "maintenance", max_examples=int(os.environ.get("MOOT_PROPERTY_EXAMPLES", "25")),
+    deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+DOMAIN = "prop.moot"
+GROUPS = ["g.zero", "g.one", "g.two"]
+OPS = ["split", "split", "merge", "move", "undo", "undo_last", "archive", "reply"]
+
+
+async def structure(conn) -> dict:
+    """What an undo must restore: every article's place, and the live threads."""
+    arts = await fetch_all(conn, "SELECT id, message_id, thread_id, parent_id, path, group_id"
+                                 " FROM articles ORDER BY id")
+    live = await fetch_all(conn, "SELECT id, group_id, root_article_id, article_count FROM threads"
+                                 " WHERE merged_into_thread_id IS NULL ORDER BY id")
+    return {"articles": [tuple(r) for r in arts], "threads": [tuple(r) for r in live]}
+
+
+async def check_invariants(conn, posted: dict[str, int]) -> None:
+    thread_rows = {r["id"]: r for r in await fetch_all(conn, "SELECT * FROM threads")}
+    arts = await fetch_all(conn, "SELECT * FROM articles ORDER BY path")
+    by_id = {a["id"]: a for a in arts}
+    per_thread: dict[int, list] = {}
+    for a in arts:
+        t = thread_rows[a["thread_id"]]  # each article is in exactly one existing thread
+        assert t["merged_into_thread_id"] is None, "an article sits in a merged-away thread"
+        assert a["group_id"] == t["group_id"], "article and thread disagree on the group"
+        per_thread.setdefault(t["id"], []).append(a)
+        if a["parent_id"] is None:
+            assert a["path"] == tree.component(a["id"]), "a root's path is its own component"
+        else:
+            parent = by_id[a["parent_id"]]
+            assert parent["thread_id"] == a["thread_id"], "parent in another thread"
+            assert a["path"].startswith(parent["path"]), "path does not extend the parent's"
+            assert len(a["path"]) == len(parent["path"]) + tree.WIDTH  # so no cycle is possible
+    for t in thread_rows.values():
+        members = per_thread.get(t["id"], [])
+        if t["merged_into_thread_id"] is not None:
+            assert members == [] and t["article_count"] == 0
+            continue
+        assert t["article_count"] == len(members) > 0
+        roots = [a["id"] for a in members if a["parent_id"] is None]
+        assert roots == [t["root_article_id"]], "a live thread has exactly one root"
+        assert t["last_article_at"] == max(a["created_at"] for a in members)
+    for g in await fetch_all(conn, "SELECT * FROM groups"):
+        live = [t for t in thread_rows.values()
+                if t["group_id"] == g["id"] and t["merged_into_thread_id"] is None]
+        mine = [a for a in arts if a["group_id"] == g["id"]]
+        assert g["thread_count"] == len(live)
+        assert g["article_count"] == len(mine)
+        assert g["last_article_at"] == (max(a["created_at"] for a in mine) if mine else None)
+        assert g["last_number"] >= max((a["number"] for a in mine), default=0)
+    for message_id, article_id in posted.items():  # every Message-ID still reaches its article
+        found = await threads.get_article(conn, message_id)
+        assert found["id"] == article_id and by_id[article_id]["thread_id"] == found["thread_id"]
+
+
+async def scenario(data, path: str) -> None:
+    db = await Database(path, read_connections=1, synchronous="OFF").open()
+    try:
+        await run(db, data)
+    finally:
+        await db.close()
+
+
+async def run(db, data) -> None:
+    mod = await accounts.create_user(db, "marta", "password-x", None, "moderator", password_hash="x")
+    posted: dict[str, int] = {}
+    async with db.transaction() as conn:
+        for name in GROUPS:
+            await groups.create_group(conn, None, name)
+        for n in range(data.draw(st.integers(1, 3), label="threads")):
+            started = await articles.start_thread(conn, DOMAIN, mod, GROUPS[n % 2], f"Topic {n}", "x")
+            ids = [started["article"]["id"]]
+            posted[started["article"]["message_id"]] = ids[0]
+            for _ in range(data.draw(st.integers(0, 10), label="replies")):
+                parent = data.draw(st.sampled_from(ids))
+                art = await articles.reply(conn, DOMAIN, mod, parent, "reply")
+                ids.append(art["id"])
+                posted[art["message_id"]] = art["id"]
+        await check_invariants(conn, posted)
+
+    last = None  # (entry id, structure before it, action) of the latest split or merge
+    for op in data.draw(st.lists(st.sampled_from(OPS), min_size=1, max_size=10), label="ops"):
+        async with db.read() as conn:
+            before = await structure(conn)
+            arts = await fetch_all(conn, "SELECT id, thread_id FROM articles ORDER BY id")
+            live = [r["id"] for r in await fetch_all(
+                conn, "SELECT id FROM threads WHERE merged_into_thread_id IS NULL ORDER BY id")]
+            entries = [r["id"] for r in await fetch_all(
+                conn, "SELECT id FROM modlog WHERE action IN ('split', 'merge') ORDER BY id")]
+        article = data.draw(st.sampled_from(arts))
+        thread_id = data.draw(st.sampled_from(live + [article["thread_id"]] * 3))
+        group = data.draw(st.sampled_from(GROUPS + [None]))
+        undone = None
+        try:
+            async with db.transaction() as conn:
+                if op == "split":
+                    result = await maintenance.split(conn, DOMAIN, mod, thread_id, article["id"],
+                                                     reason="drift", group=group)
+                    new_last = (result["entry"]["id"], before, op)
+                elif op == "merge":
+                    thread_id = data.draw(st.sampled_from(live))
+                    result = await maintenance.merge(conn, DOMAIN, mod, thread_id, article["id"],
+                                                     reason="same")
+                    new_last = (result["entry"]["id"], before, op)
+                elif op == "move":
+                    await maintenance.move(conn, mod, thread_id, group or GROUPS[0], reason="topic")
+                    new_last = None
+                elif op in ("undo", "undo_last"):
+                    if not entries:
+                        continue
+                    undone = entries[-1] if op == "undo_last" else data.draw(st.sampled_from(entries))
+                    await undo.undo(conn, mod, undone, "mistake")
+                    new_last = None
+                elif op == "archive":
+                    state = await fetch_value(conn, "SELECT state FROM threads WHERE id = ?", (thread_id,))
+                    action = "unarchive" if state == "archived" else "archive"
+                    await maintenance.set_state(conn, mod, thread_id, action, "done")
+                    new_last = last  # the state is not structure: an undo may still follow
+                else:
+                    art = await articles.reply(conn, DOMAIN, mod, article["id"], "more")
+                    posted[art["message_id"]] = art["id"]
+                    new_last = None
+                await check_invariants(conn, posted)
+        except MootError as error:
+            event(f"{op} refused: {error.code}")
+            async with db.read() as conn:
+                assert await structure(conn) == before, f"a refused {op} changed something"
+            continue
+        event(f"{op} done")
+        if undone is not None and last is not None and undone == last[0]:
+            event(f"undo of the latest {last[2]} checked exactly")
+            async with db.read() as conn:
+                assert await structure(conn) == last[1], "undo did not restore the structure"
+        last = new_last
+
+
+@settings(settings.get_profile("maintenance"))
+@given(st.data())
+def test_random_maintenance_keeps_invariants(data):
+    with tempfile.TemporaryDirectory() as tmp:
+        asyncio.run(scenario(data, os.path.join(tmp, "prop.db")))
