@@ -15,6 +15,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from . import articles, groups, render, threads, validate
+from .db import fetch_all
 from .errors import Invalid, NotFound
 from .permissions import can, require
 from .web import page
@@ -119,21 +120,25 @@ async def group_page(request: Request) -> Response:
         group = groups.group_json(row)
         listing = await threads.list_threads(conn, row, state="open", limit=GROUP_PAGE,
                                              cursor=cursor)
-        references = await _reference_threads(conn, row, listing["threads"])
+        references = await _reference_threads(conn, row) if not cursor else []
     return await page(request, "group.html", {
         "group": group, "threads": listing["threads"], "references": references, "since": since,
         "older": _query(cursor=listing["next_cursor"]) if listing["next_cursor"] else None,
         "first_page": not cursor, "canonical": f"/g/{group['name']}" + _query(cursor=cursor)})
 
 
-async def _reference_threads(conn, group_row, listed: list[dict]) -> list[dict]:
+async def _reference_threads(conn, group_row) -> list[dict]:
     """The group's "read these first" shelf, from the maintenance module when
-    it offers one, else the reference threads among those listed."""
+    it offers one."""
     shelf = optional("maintenance")
     if shelf is not None and hasattr(shelf, "reference_threads"):
         return await shelf.reference_threads(conn, group_row)
-    archived = await threads.list_threads(conn, group_row, state="archived", limit=GROUP_PAGE)
-    return [t for t in [*listed, *archived["threads"]] if t["is_reference"]]
+    # No domain read offers the shelf yet: one bounded read of the group's
+    # threads flagged as references (a shelf holds a handful).
+    rows = await fetch_all(conn, threads.THREAD_SELECT + " WHERE t.group_id = ? AND t.is_reference = 1"
+                           " AND t.merged_into_thread_id IS NULL ORDER BY t.created_at LIMIT 20",
+                           (group_row["id"],))
+    return [threads.thread_json(r) for r in rows]
 
 
 async def archive_page(request: Request) -> Response:
@@ -146,16 +151,13 @@ async def archive_page(request: Request) -> Response:
                   validate.integer(month, "month", minimum=1, maximum=12))
     async with _site(request).db.read() as conn:
         row = await groups.get_group_row(conn, name)
-        archive = optional("search")
-        by_date = getattr(archive, "archive_by_date", None)
-        months = []
-        if hasattr(archive, "archive_months"):
-            months = await archive.archive_months(conn, row)
+        archive = optional("archive")
+        months = await archive.periods(conn, row) if archive is not None else []
         if period is not None:
-            if by_date is None:
+            if archive is None:
                 raise NotFound("browsing the archive by month is not available on this site")
-            listing = await by_date(conn, row, year=period[0], month=period[1], limit=GROUP_PAGE,
-                                    cursor=cursor)
+            listing = await archive.archived_threads(conn, row, period[0], period[1],
+                                                     limit=GROUP_PAGE, cursor=cursor)
         else:
             listing = await threads.list_threads(conn, row, state="archived", limit=GROUP_PAGE,
                                                  cursor=cursor)
