@@ -146,6 +146,34 @@ async def request_in_process(app, method: str, target: str, body: bytes = b"") -
     return sent["status"], sent["body"]
 
 
+def cmd_role(args) -> int:
+    from . import maintenance
+
+    config = _config(args)
+
+    async def run():
+        async with _database(config) as db:
+            async with db.transaction() as conn:
+                return await maintenance.change_role(conn, None, args.username, args.role, args.reason)
+
+    user = asyncio.run(run())
+    print(f"{user.username} is now {user.role}")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from . import sweep
+
+    config = _config(args)
+
+    async def run():
+        async with _database(config) as db:
+            return await sweep.sweep(db, config)
+
+    print(json.dumps(asyncio.run(run())))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="moot", description="Moot, a USENET-style discussion server.")
     sub = top.add_subparsers(dest="command", required=True)
@@ -175,6 +203,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=1000, help="messages per transaction (default 1000)")
     p = command("get", cmd_get, "run one API GET in-process and print the JSON")
     p.add_argument("path", help="for example /api/groups")
+    p = command("role", cmd_role, "grant or revoke a role (logged publicly)")
+    p.add_argument("username")
+    p.add_argument("role", choices=["member", "moderator", "admin"])
+    p.add_argument("--reason", default="", help="shown in the moderation log")
+    command("sweep", cmd_sweep, "run the archive sweep once and print what it archived")
     return top
 
 
