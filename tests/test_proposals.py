@@ -1,0 +1,62 @@
+"""Group proposals: members propose and endorse; the threshold creates the group."""
+
+from tests.maint_support import last_event
+
+
+async def test_proposal_reaches_threshold_and_creates_the_group(make_site):
+    site = await make_site(proposal_threshold=3)
+    ada, bob, cy = await site.client("ada"), await site.client("bob"), await site.client("cyd")
+    r = await ada.post("/api/proposals", json={"name": "rec.knitting", "description": "Yarn",
+                                               "charter": "Patterns and needles."})
+    assert r.status_code == 201, r.text
+    proposal = r.json()["proposal"]
+    assert (proposal["endorsements"], proposal["threshold"], proposal["status"]) == (1, 3, "open")
+    assert proposal["proposer"]["username"] == "ada" and proposal["endorsed_by"] == ["ada"]
+    r = await ada.post(f"/api/proposals/{proposal['id']}/endorse", json={})
+    assert r.json()["proposal"]["endorsements"] == 1  # the proposer already counts once
+    r = await bob.post(f"/api/proposals/{proposal['id']}/endorse", json={})
+    assert r.json()["proposal"]["endorsements"] == 2
+    assert (await bob.get("/api/groups/rec.knitting")).status_code == 404
+    r = await cy.post(f"/api/proposals/{proposal['id']}/endorse", json={})
+    assert r.status_code == 200 and r.json()["proposal"]["status"] == "created"
+    group = (await cy.get("/api/groups/rec.knitting")).json()["group"]
+    assert group["charter"] == "Patterns and needles."
+    event = last_event(site, "group.created")
+    assert event["data"]["name"] == "rec.knitting"
+    entry = (await cy.get("/api/modlog")).json()["entries"][0]
+    assert entry["action"] == "group.create" and entry["actor"] is None
+    assert "endorsements" in entry["reason"]
+    listed = (await cy.get("/api/proposals")).json()["proposals"]
+    assert [(p["name"], p["status"]) for p in listed] == [("rec.knitting", "created")]
+    r = await cy.post(f"/api/proposals/{proposal['id']}/endorse", json={})
+    assert r.status_code == 409
+
+
+async def test_proposal_refusals(site):
+    ada = await site.client("ada")
+    admin = await site.client("root", "admin")
+    await admin.post("/api/groups", json={"name": "comp.lang.python", "description": "Py"})
+    r = await ada.post("/api/proposals", json={"name": "comp.lang.python"})
+    assert r.status_code == 409
+    r = await ada.post("/api/proposals", json={"name": "Not A Name"})
+    assert r.status_code == 400
+    r = await ada.post("/api/proposals", json={"name": "rec.yarn"})
+    assert r.status_code == 201
+    before = site.snapshot()
+    r = await ada.post("/api/proposals", json={"name": "rec.yarn"})
+    assert r.status_code == 409 and site.snapshot() == before
+    assert (await ada.post("/api/proposals/999/endorse", json={})).status_code == 404
+    assert (await ada.get("/api/proposals", params={"status": "weird"})).status_code == 400
+    # The admin creates the group directly: the open proposal can no longer create it.
+    await admin.post("/api/groups", json={"name": "rec.yarn", "description": "Yarn"})
+    bob = await site.client("bob")
+    r = await bob.post("/api/proposals/1/endorse", json={})
+    assert r.status_code == 409
+
+
+async def test_threshold_of_one_creates_at_once(make_site):
+    site = await make_site(proposal_threshold=1)
+    ada = await site.client("ada")
+    r = await ada.post("/api/proposals", json={"name": "rec.solo"})
+    assert r.json()["proposal"]["status"] == "created"
+    assert (await ada.get("/api/groups/rec.solo")).status_code == 200
