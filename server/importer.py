@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from email import message_from_bytes
 from email.header import decode_header, make_header
 from email.policy import compat32
-from email.utils import parseaddr, parsedate_to_datetime
+from email.utils import parseaddr, parsedate_to_datetime, unquote
 from pathlib import Path
 from typing import Iterator
 
@@ -48,6 +48,8 @@ _CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _LINE_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _UNFOLD = re.compile(r"\r?\n(?=[ \t])")
 _ADDRESS = re.compile(r"[!-~]{1,250}\Z")
+_NAME_ADDR = re.compile(r"\s*(.*?)\s*<([^<>]*)>\s*\Z", re.S)
+_MESSAGE_ID_LINE = re.compile(rb"^Message-ID:[ \t]*(<[!-;=?-~]{1,250}@[!-;=?-~]{1,250}>)", re.I | re.M)
 _ENVELOPE_DATE = re.compile(rb"(\w{3}) +(\w{3}) +(\d{1,2}) +(\d\d?):(\d\d):(\d\d) +(\d{4})")
 
 
@@ -135,7 +137,15 @@ def _date(msg, envelope: bytes) -> str:
 
 def _author(msg) -> tuple[str, str | None]:
     value = _raw_header(msg, "from") or ""
-    name, addr = parseaddr(value)
+    # `name <addr>` is split at the last angle brackets before the name is
+    # decoded, so an encoded word holding ':' or ',' cannot confuse the parse.
+    m = _NAME_ADDR.match(value)
+    if m:
+        name, addr = m[1], m[2]
+        if len(name) >= 2 and name[0] == name[-1] == '"':
+            name = unquote(name)
+    else:
+        name, addr = parseaddr(value)
     name = _line(_decode_words(name), validate.DISPLAY_NAME_MAX)
     addr = addr.strip()
     addr = addr if "@" in addr and _ADDRESS.match(addr) else None
@@ -174,6 +184,12 @@ def _body(msg) -> str:
             text = payload.decode("utf-8", "replace")
     text = text.replace("\u2028", "\n").replace("\u2029", "\n")
     return validate.body(_CONTROLS.sub("", text), allow_empty=True)
+
+
+def guess_message_id(data: bytes) -> str | None:
+    """The Message-ID of a message that could not be read, to name it in the report."""
+    m = _MESSAGE_ID_LINE.search(data, 0, 64 * 1024)
+    return m[1].decode("ascii") if m else None
 
 
 def derived_message_id(data: bytes) -> str:
@@ -361,9 +377,10 @@ class Importer:
             try:
                 batch.append(_Item(raw.where, parse_message(raw)))
             except MootError as error:
-                self.report.problem(raw.where, None, error.message)
+                self.report.problem(raw.where, guess_message_id(raw.data), error.message)
             except Exception as error:  # the email package on bytes it cannot make sense of
-                self.report.problem(raw.where, None, f"unreadable ({type(error).__name__})")
+                self.report.problem(raw.where, guess_message_id(raw.data),
+                                    f"unreadable ({type(error).__name__})")
             if len(batch) >= self.batch_size:
                 await self._write(batch)
                 batch = []
