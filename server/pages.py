@@ -339,8 +339,14 @@ async def proposals_page(request: Request) -> Response:
         "threshold": threshold, "canonical": "/proposals"})
 
 
+async def favicon(request: Request) -> Response:
+    """Browsers ask for /favicon.ico on pages that name no icon (a feed, say)."""
+    return RedirectResponse("/static/favicon.svg", status_code=301)
+
+
 routes = [
     Route("/", home),
+    Route("/favicon.ico", favicon),
     Route("/g/{name}", group_page),
     Route("/g/{name}/archive", archive_page),
     Route("/g/{name}/archive/{year:int}/{month:int}", archive_page),

@@ -39,9 +39,14 @@ function step(delta) {
   select(next);
 }
 
+/** The next article marked new after the current one (the first not yet seen when none follows). */
 export function nextNew() {
-  const fresh = Array.from(document.querySelectorAll("#tree .node.new.unseen > .art"));
-  if (fresh.length) select(fresh[0]);
+  const list = articles();
+  const at = list.indexOf(current());
+  const isNew = (el) => el.parentElement.classList.contains("new");
+  const after = list.slice(at + 1).find(isNew);
+  const unseen = list.find((el) => el.parentElement.classList.contains("unseen"));
+  if (after || unseen) select(after || unseen);
 }
 
 function toggleHelp() {

@@ -1,0 +1,402 @@
+"""The web client in a real browser: Debian's Chromium driven by Playwright,
+against a real `moot serve` on a loopback port.
+
+Without Chromium (or Playwright) these tests are skipped with the reason;
+with the environment variable CI set they fail instead. Screenshots of the
+main pages at desktop and phone widths go to test-artifacts/screenshots."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+PASSWORD = "browser password"
+DESKTOP = {"width": 1280, "height": 900}
+PHONE = {"width": 390, "height": 844}
+XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=1">'
+INJECTED = ("document.querySelectorAll('img[src=\"x\"], svg, iframe, script:not([src]),"
+            " [onerror], [onload]').length")
+
+
+def _unavailable(reason: str):
+    if os.environ.get("CI"):
+        pytest.fail(f"browser tests cannot run in CI: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def playwright_api():
+    if not (os.path.exists(CHROMIUM) or shutil.which("chromium")):
+        _unavailable("Debian's chromium is not installed (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("playwright is not installed (pip install -e '.[test]')")
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright_api):
+    path = CHROMIUM if os.path.exists(CHROMIUM) else shutil.which("chromium")
+    b = playwright_api.chromium.launch(executable_path=path, args=ARGS)
+    yield b
+    b.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, base: str, db: Path):
+        self.base, self.db = base, db
+
+    @contextmanager
+    def api(self, username: str | None = None):
+        """An httpx client of the live server, signed in when a username is given."""
+        with httpx.Client(base_url=self.base, timeout=10) as client:
+            if username:
+                r = client.post("/api/login", json={"username": username, "password": PASSWORD})
+                assert r.status_code == 200, r.text
+            yield client
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`moot serve` as its own process, with an admin (root) and a moderator (marta)."""
+    folder = tmp_path_factory.mktemp("browser")
+    db = folder / "moot.db"
+    env = {**os.environ, "MOOT_DOMAIN": "browser.test", "MOOT_POST_RATE": "100000",
+           "MOOT_POST_BURST": "100000", "MOOT_REGISTER_RATE": "100000"}
+    for name, role in (("root", "--admin"), ("marta", "--moderator"), ("ada", None), ("bruno", None)):
+        args = [sys.executable, "-m", "server", "adduser", name, "--db", str(db), "--password-stdin"]
+        subprocess.run(args + ([role] if role else []) + ["--display-name", name.title()],
+                       input=PASSWORD + "\n", text=True, cwd=ROOT, env=env, check=True,
+                       capture_output=True, timeout=60)
+    port = _free_port()
+    with open(folder / "server.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "server", "serve", "--db", str(db), "--port",
+                                 str(port)], cwd=ROOT, env=env, stdout=log, stderr=log)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError((folder / "server.log").read_text()) from None
+                time.sleep(0.05)
+        srv = Server(f"http://127.0.0.1:{port}", db)
+        with srv.api("root") as root:
+            r = root.post("/api/groups", json={"name": "test.browser", "description": "Browser tests",
+                                               "charter": "Plain text only.\n> Quote what you answer."})
+            assert r.status_code == 201, r.text
+        yield srv
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class Watch:
+    """A browser context whose pages report console errors and uncaught exceptions."""
+
+    def __init__(self, browser, **options):
+        self.context = browser.new_context(**options)
+        self.context.set_default_timeout(10_000)
+        self.errors: list[str] = []
+        self.context.on("page", self._watch)
+
+    def _watch(self, page):
+        page.on("console", lambda m: self.errors.append(f"{page.url}: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(f"{page.url}: {e}"))
+
+    def page(self):
+        return self.context.new_page()
+
+    def close(self):
+        self.context.close()
+        assert self.errors == [], self.errors
+
+
+@pytest.fixture
+def contexts(browser):
+    made: list[Watch] = []
+
+    def make(**options) -> Watch:
+        watch = Watch(browser, **options)
+        made.append(watch)
+        return watch
+
+    yield make
+    for watch in made:
+        watch.close()
+
+
+def sign_in(page, base: str, username: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("#username", username)
+    page.fill("#password", PASSWORD)
+    page.click("main form button[type=submit]")
+    page.wait_for_url(f"{base}/")
+
+
+def live(page) -> None:
+    page.wait_for_selector('#thread[data-live="connected"]')
+
+
+def new_thread(server, username: str, subject: str, body: str, group: str = "test.browser") -> dict:
+    with server.api(username) as client:
+        r = client.post(f"/api/groups/{group}/threads", json={"subject": subject, "body": body})
+        assert r.status_code == 201, r.text
+        return r.json()
+
+
+def reply(server, username: str, parent: int, body: str, **extra) -> dict:
+    with server.api(username) as client:
+        r = client.post(f"/api/articles/{parent}/replies", json={"body": body, **extra})
+        assert r.status_code == 201, r.text
+        return r.json()["article"]
+
+
+def test_sign_up_post_and_see_a_reply_arrive_live(server, contexts):
+    first = contexts(viewport=DESKTOP).page()
+    first.goto(f"{server.base}/register")
+    first.fill("#username", "alice")
+    first.fill("#display_name", "Alice Liddell")
+    first.fill("#password", PASSWORD)
+    first.fill("#password2", PASSWORD)
+    first.click("main form button[type=submit]")
+    first.wait_for_url(f"{server.base}/")
+    assert "Alice Liddell" in first.inner_text("header.site")
+
+    first.click("text=test.browser")
+    first.click("text=Start a thread")
+    first.fill("#subject", "Which tea for a long night?")
+    first.fill("#body", "Green, black or oolong?\nhttps://example.org/tea")
+    first.click("main form button[type=submit]")
+    first.wait_for_url(re.compile(r"/t/\d+$"))
+    thread_url = first.url
+    assert first.inner_text("h1") == "Which tea for a long night?"
+    link = first.locator('.body a[href="https://example.org/tea"]')
+    assert link.get_attribute("rel") == "nofollow ugc noopener"
+    live(first)
+
+    second = contexts(viewport=DESKTOP).page()
+    sign_in(second, server.base, "bruno")
+    second.goto(thread_url)
+    second.click('#tree [data-action="reply"]')
+    box = second.locator("form.reply-form textarea")
+    assert box.input_value().startswith("Alice Liddell wrote:\n> Green, black or oolong?")
+    box.press("End")
+    box.type("Oolong: it lasts through many infusions.")
+    second.click("form.reply-form button[type=submit]")
+    mine = second.wait_for_selector("#tree .node .node")
+    article_id = mine.get_attribute("id")
+    assert "Oolong" in mine.inner_text()
+
+    arrived = first.wait_for_selector(f"#{article_id}.new")
+    assert "Oolong: it lasts" in arrived.inner_text() and "Bruno" in arrived.inner_text()
+    assert first.locator(f"#{article_id} .to a").inner_text() == "Alice Liddell"
+    assert "1 reply" in first.inner_text("#tree .kids > summary")
+
+
+def test_moderator_split_shows_the_notice_live(server, contexts):
+    started = new_thread(server, "ada", "Bread baking", "What flour do you use?")
+    root = started["article"]["id"]
+    a = reply(server, "bruno", root, "Rye, mostly.")
+    drift = reply(server, "ada", a["id"], "Off topic: sourdough starters?", subject="Starters (was: Bread baking)")
+    reply(server, "bruno", drift["id"], "Feed it daily.")
+    url = f"{server.base}/t/{started['thread']['id']}"
+
+    reader = contexts(viewport=DESKTOP).page()
+    reader.goto(url)
+    live(reader)
+    assert reader.locator(f"#a{drift['id']}").count() == 1
+
+    mod = contexts(viewport=DESKTOP).page()
+    sign_in(mod, server.base, "marta")
+    mod.goto(url)
+    live(mod)
+    mod.click(".modtools > summary")
+    suggestion = mod.locator(".suggestions li", has_text="Starters (was: Bread baking)")
+    assert "2 articles" in suggestion.inner_text()
+    suggestion.locator('[data-action="split"]').click()
+    dialog = mod.locator("#mod-dialog")
+    assert dialog.is_visible()
+    assert mod.input_value("#mod-subject") == "Starters"
+    mod.wait_for_selector("#mod-preview .preview-text")
+    assert "2 articles" in mod.inner_text("#mod-preview")
+    mod.fill("#mod-reason", "Sourdough deserves its own thread")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    mod.screenshot(path=str(SHOTS / "split-dialog-desktop.png"))
+    mod.click("#mod-confirm")
+
+    notice = reader.wait_for_selector("#tree .status-notice.new")
+    assert "Continue reading in the new thread" in notice.inner_text()
+    assert reader.locator(f"#a{drift['id']}").count() == 0
+    new_link = notice.query_selector(".notice-link a").get_attribute("href")
+    mod.wait_for_selector("#tree .status-notice")
+    reader.goto(server.base + new_link)
+    assert reader.inner_text("h1") == "Starters"
+    assert "Feed it daily." in reader.inner_text("#tree")
+
+
+def test_search_finds_an_archived_thread(server, contexts):
+    started = new_thread(server, "ada", "Quokka photography", "The zanzibarquux lens is sharp.")
+    with server.api("marta") as mod:
+        r = mod.post(f"/api/threads/{started['thread']['id']}/archive", json={"reason": "finished"})
+        assert r.status_code == 200, r.text
+    page = contexts(viewport=DESKTOP).page()
+    page.goto(server.base + "/")
+    page.fill("#site-q", "zanzibarquux")
+    page.press("#site-q", "Enter")
+    page.wait_for_url(re.compile(r"/search\?q=zanzibarquux"))
+    result = page.locator(".result").first
+    assert "Quokka photography" in result.inner_text()
+    assert page.locator(".result mark").first.inner_text().lower() == "zanzibarquux"
+    result.locator("a.tsubj").click()
+    page.wait_for_url(re.compile(rf"/t/{started['thread']['id']}#a\d+$"))
+    assert "This thread is archived" in page.inner_text("main")
+
+
+def test_keyboard_navigation_moves_between_articles(server, contexts):
+    started = new_thread(server, "ada", "Keys", "first")
+    one = reply(server, "bruno", started["article"]["id"], "second")
+    two = reply(server, "ada", one["id"], "third")
+    page = contexts(viewport=DESKTOP).page()
+    page.goto(f"{server.base}/t/{started['thread']['id']}")
+    live(page)
+    current = lambda: page.evaluate("document.querySelector('.art.current')?.closest('.node').id")
+    page.keyboard.press("j")
+    assert current() == f"a{started['article']['id']}"
+    page.keyboard.press("j")
+    assert current() == f"a{one['id']}"
+    page.keyboard.press("j")
+    page.keyboard.press("j")  # stays on the last
+    assert current() == f"a{two['id']}"
+    page.keyboard.press("k")
+    assert current() == f"a{one['id']}"
+    page.keyboard.press("?")
+    assert page.locator("#keys").is_visible()
+    page.keyboard.press("Escape")
+    assert not page.locator("#keys").is_visible()
+    # n jumps to the next article that arrived live
+    fresh = reply(server, "bruno", two["id"], "fourth, live")
+    page.wait_for_selector(f"#a{fresh['id']}.new")
+    page.keyboard.press("n")
+    assert current() == f"a{fresh['id']}"
+
+
+def test_without_javascript_pages_read_and_the_reply_form_posts(server, contexts):
+    started = new_thread(server, "ada", "No script here", "Readable anywhere.")
+    r1 = reply(server, "bruno", started["article"]["id"], "Ada wrote:\n> Readable anywhere.\n\nEven in w3m.")
+    thread_id = started["thread"]["id"]
+    watch = contexts(viewport=PHONE, java_script_enabled=False)
+    page = watch.page()
+    checks = {"/": "test.browser", "/g/test.browser": "No script here",
+              f"/t/{thread_id}": "Even in w3m.", f"/t/{thread_id}?view=flat": "Even in w3m.",
+              "/g/test.browser/archive": "Archive of test.browser", "/search?q=readable": "No script here",
+              "/modlog": "Moderation log", "/proposals": "Group proposals", "/login": "Sign in"}
+    for path, text in checks.items():
+        page.goto(server.base + path)
+        assert text in page.inner_text("main"), path
+    page.goto(f"{server.base}/m/{r1['message_id'][1:-1]}")
+    assert page.url.endswith(f"/t/{thread_id}#a{r1['id']}")
+    sign_in(page, server.base, "ada")
+    page.goto(f"{server.base}/t/{thread_id}")
+    page.click(f'#a{r1["id"]} > .art a[data-action="reply"]')
+    page.wait_for_url(re.compile(rf"/a/{r1['id']}/reply$"))
+    box = page.locator("textarea[name=body]")
+    assert box.input_value() == "Bruno wrote:\n> Ada wrote:\n>> Readable anywhere.\n>\n> Even in w3m.\n\n"
+    box.fill("Ada wrote:\n> Even in w3m.\n\nAnd with scripts off.")
+    page.click("form.reply-form button[type=submit]")
+    page.wait_for_url(re.compile(rf"/t/{thread_id}#a\d+$"))
+    anchor = page.url.rsplit("#", 1)[1]
+    assert "And with scripts off." in page.inner_text(f"#{anchor}")
+
+
+def test_markup_and_scripts_from_users_stay_text(server, contexts):
+    with server.api("root") as root:
+        r = root.post("/api/groups", json={"name": "test.xss", "description": XSS, "charter": XSS})
+        assert r.status_code == 201, r.text
+    with httpx.Client(base_url=server.base) as evil:
+        r = evil.post("/api/register", json={"username": "mallory", "password": PASSWORD,
+                                             "display_name": '"><svg onload=window.__xss=1>'})
+        assert r.status_code == 201, r.text
+        r = evil.post("/api/groups/test.xss/threads", json={"subject": XSS, "body": XSS})
+        started = r.json()
+    thread_id = started["thread"]["id"]
+    reader = contexts(viewport=DESKTOP).page()
+    reader.goto(f"{server.base}/t/{thread_id}")
+    live(reader)
+    pushed = reply(server, "mallory", started["article"]["id"], "> " + XSS + "\n" + XSS, subject=XSS)
+    reader.wait_for_selector(f"#a{pushed['id']}.new")  # a live insert of a fragment
+    pages = [f"/t/{thread_id}", f"/t/{thread_id}?view=flat", "/", "/g/test.xss", "/search?q=xss",
+             "/search?q=window", f"/a/{pushed['id']}/reply"]
+    with server.api() as client:  # the Atom feed, once this build serves it
+        if client.get("/api/groups/test.xss/feed.atom").status_code == 200:
+            pages.append("/api/groups/test.xss/feed.atom")
+    for path in [None, *pages]:
+        if path is not None:
+            reader.goto(server.base + path)
+        assert reader.evaluate("window.__xss") is None, path
+        assert reader.evaluate(INJECTED) == 0, path
+    reader.goto(f"{server.base}/t/{thread_id}")
+    text = reader.inner_text("#tree")
+    assert "<script>window.__xss=1</script>" in text and '"><svg onload=window.__xss=1>' in text
+
+
+def test_every_page_without_console_errors_with_screenshots(server, contexts, capsys):
+    started = new_thread(server, "ada", "A tour of the pages",
+                         "Hello all.\n\nA quote follows:\n> quoted\n>> deeper\n\n-- \nAda")
+    one = reply(server, "bruno", started["article"]["id"], "Ada wrote:\n> Hello all.\n\nHi Ada!")
+    reply(server, "ada", one["id"], "Bruno wrote:\n> Hi Ada!\n\nHi Bruno.")
+    with server.api("ada") as ada:
+        ada.post("/api/proposals", json={"name": "rec.tea", "description": "Tea, brewed and argued"})
+    thread = f"/t/{started['thread']['id']}"
+    tour = {"home": "/", "group": "/g/test.browser", "thread": thread, "flat": thread + "?view=flat",
+            "archive": "/g/test.browser/archive", "search": "/search?q=hello", "modlog": "/modlog",
+            "proposals": "/proposals", "login": "/login", "register": "/register",
+            "reply": f"/a/{one['id']}/reply", "new-thread": "/g/test.browser/new",
+            "not-found": "/t/99999"}
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for width, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        for scheme in ("light", "dark"):
+            watch = contexts(viewport=viewport, color_scheme=scheme)
+            page = watch.page()
+            sign_in(page, server.base, "marta")
+            for name, path in tour.items():
+                response = page.goto(server.base + path)
+                assert response.status == (404 if name == "not-found" else 200), path
+                if name == "not-found":  # the browser logs the 404 of the page itself
+                    watch.errors = [e for e in watch.errors if "status of 404" not in e]
+                if name in ("thread", "flat"):
+                    live(page)
+                if scheme == "light" or name in ("home", "thread"):
+                    page.screenshot(path=str(SHOTS / f"{name}-{width}-{scheme}.png"), full_page=True)
+            assert watch.errors == [], watch.errors
+    with capsys.disabled():
+        print(f"\nscreenshots: {SHOTS}")
