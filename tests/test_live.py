@@ -95,6 +95,38 @@ async def test_each_core_event_type_is_delivered(live_site):
         assert event["data"]["status"] == "cancelled"
 
 
+async def test_each_maintenance_event_type_is_delivered_to_both_sides(live_site):
+    live = await live_site()
+    site = live.test_site
+    s = await seed(site)
+    mod = await site.client("marta", "moderator")
+    await s["admin"].post("/api/groups", json={"name": "rec.music", "description": "Music"})
+    t1, reply = s["thread"]["id"], s["reply"]["id"]
+    r = await s["ada"].post("/api/groups/comp.lang.python/threads", json={"subject": "T2", "body": "b"})
+    t2 = r.json()["thread"]["id"]
+    everything, thread, music = [await live.connect() for _ in range(3)]
+    await subscribe(everything, groups=["*"])
+    await subscribe(thread, threads=[t1])
+    await subscribe(music, groups=["rec.music"])
+    answers = {}
+    for kind, path, body in [
+            ("thread.locked", f"{t1}/lock", {}), ("thread.unlocked", f"{t1}/unlock", {}),
+            ("thread.archived", f"{t1}/archive", {}), ("thread.unarchived", f"{t1}/unarchive", {}),
+            ("thread.split", f"{t1}/split", {"article_id": reply, "group": "rec.music", "reason": "r"}),
+            ("thread.merged", f"{t2}/merge", {"into_article_id": s["root"]["id"], "reason": "r"}),
+            ("thread.moved", f"{t1}/move", {"group": "rec.music", "reason": "r"})]:
+        r = await mod.post(f"/api/threads/{path}", json=body)
+        assert r.status_code in (200, 201), r.text
+        answers[kind] = r.json()["thread"]
+    kinds = list(answers)
+    got = await events_until(everything, len(kinds))
+    assert [e["type"] for e in got] == kinds
+    for event in got:
+        assert event["data"]["thread"] == answers[event["type"]]
+    assert [e["type"] for e in await events_until(thread, len(kinds))] == kinds
+    assert [e["type"] for e in await events_until(music, 2)] == ["thread.split", "thread.moved"]
+
+
 async def test_subscriptions_route_by_group_and_thread(live_site):
     live = await live_site()
     s = await seed(live.test_site)
