@@ -3,7 +3,11 @@ other's commits by tailing the events table, with no broker between them."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
 
 from server import accounts, articles, groups
 from server.db import Database
@@ -55,6 +59,14 @@ async def test_a_post_through_one_process_reaches_a_subscriber_of_the_other(tmp_
                 got = await events_until(ws, 3)
                 assert [e["data"] for e in got] == posted
                 assert [e["id"] for e in got] == sorted({e["id"] for e in got})
+            # `moot serve` turns down compression a browser offers, and refuses
+            # a message over the limit before buffering it.
+            offered = await websockets.connect(f"ws://127.0.0.1:{ports[0]}/live")
+            assert offered.response.headers.get("Sec-WebSocket-Extensions") is None
+            await offered.send("x" * 20_000)
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(offered.recv(), 10)
+            assert closed.value.rcvd.code == 1009
         finally:
             for ws in watchers:
                 await ws.close()
