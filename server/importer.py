@@ -17,211 +17,22 @@ root of a thread of its own."""
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from email import message_from_bytes
-from email.header import decode_header, make_header
-from email.policy import compat32
-from email.utils import parseaddr, parsedate_to_datetime, unquote
 from pathlib import Path
 from typing import Iterator
 
-from . import articles, clock, mbox, tree, validate
+from . import articles, mbox, tree
 from .db import fetch_all, fetch_one
-from .errors import Invalid, MootError, TooLarge
+from .errors import MootError
 from .events import emit
 from .groups import get_group_row, group_json
+from .mail import Parsed, guess_message_id, parse_message
 
 BATCH_SIZE = 1000
 PROBLEMS_KEPT = 1000  # the report lists this many problems in full, and counts the rest
-# Message-IDs made up for messages without a usable one: `.invalid` (RFC 2606)
-# can never be this site's domain or anyone else's.
-DERIVED_DOMAIN = "import.invalid"
-NO_SUBJECT = "(no subject)"
-NO_AUTHOR = "(unknown)"
-_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
-_LINE_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-_UNFOLD = re.compile(r"\r?\n(?=[ \t])")
-_ADDRESS = re.compile(r"[!-~]{1,250}\Z")
-_NAME_ADDR = re.compile(r"\s*(.*?)\s*<([^<>]*)>\s*\Z", re.S)
-_MESSAGE_ID_LINE = re.compile(rb"^Message-ID:[ \t]*(<[!-;=?-~]{1,250}@[!-;=?-~]{1,250}>)", re.I | re.M)
-_ENVELOPE_DATE = re.compile(rb"(\w{3}) +(\w{3}) +(\d{1,2}) +(\d\d?):(\d\d):(\d\d) +(\d{4})")
-
-
-@dataclass(frozen=True)
-class Parsed:
-    """What an imported message becomes: the fields of an article."""
-    message_id: str
-    parent_id: str | None        # the Message-ID it replies to
-    refs: tuple[str, ...]        # its References, as given
-    subject: str
-    body: str
-    author_name: str
-    author_addr: str | None
-    created_at: str
-    derived_id: bool = False     # the Message-ID was missing or unusable and was made up
-
-
-def _header_bytes_to_text(value: str) -> str:
-    """Raw header text (8-bit bytes arrive as surrogate escapes) as real text."""
-    raw = value.encode("ascii", "surrogateescape")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")
-
-
-def _decode_words(text: str) -> str:
-    """RFC 2047 encoded words decoded; text that fails to decode is kept as written."""
-    if "=?" not in text:
-        return text
-    try:
-        return str(make_header(decode_header(text)))
-    except (ValueError, LookupError, UnicodeError, AssertionError):
-        return text
-
-
-def _raw_header(msg, name: str) -> str | None:
-    for key, value in msg.raw_items():
-        if key.lower() == name:
-            return _UNFOLD.sub("", _header_bytes_to_text(value) if isinstance(value, str) else str(value))
-    return None
-
-
-def _line(text: str, limit: int) -> str:
-    """One-line text as validate.line wants it: no control characters, trimmed, cut to size."""
-    return _LINE_UNSAFE.sub(" ", text).strip()[:limit].strip()
-
-
-def _date(msg, envelope: bytes) -> str:
-    value = _raw_header(msg, "date")
-    moment = None
-    if value:
-        try:
-            moment = parsedate_to_datetime(value.strip())
-        except (TypeError, ValueError, IndexError, OverflowError):
-            moment = None
-    if moment is None:
-        m = _ENVELOPE_DATE.search(envelope)
-        if m:
-            try:
-                moment = time.strptime(" ".join(x.decode() for x in m.groups()), "%a %b %d %H %M %S %Y")
-                moment = datetime(*moment[:6], tzinfo=timezone.utc)
-            except (ValueError, UnicodeDecodeError):
-                moment = None
-    if moment is None:
-        raise Invalid("no usable Date header")
-    try:
-        stamp = clock.stamp(moment)
-    except (ValueError, OverflowError):
-        raise Invalid("the Date is out of range") from None
-    if not "1900" <= stamp[:4] <= "9999" or len(stamp) != 24:
-        raise Invalid("the Date is out of range")
-    exact = _raw_header(msg, mbox.CREATED_HEADER.lower())
-    if exact:
-        exact = exact.strip()
-        # Trusted only to add the milliseconds to the very second Date gives.
-        if len(exact) == 24 and exact[:19] == stamp[:19]:
-            try:
-                clock.parse(exact)
-                return exact
-            except ValueError:
-                pass
-    return stamp
-
-
-def _author(msg) -> tuple[str, str | None]:
-    value = _raw_header(msg, "from") or ""
-    # `name <addr>` is split at the last angle brackets before the name is
-    # decoded, so an encoded word holding ':' or ',' cannot confuse the parse.
-    m = _NAME_ADDR.match(value)
-    if m:
-        name, addr = m[1], m[2]
-        if len(name) >= 2 and name[0] == name[-1] == '"':
-            name = unquote(name)
-    else:
-        name, addr = parseaddr(value)
-    name = _line(_decode_words(name), validate.DISPLAY_NAME_MAX)
-    addr = addr.strip()
-    addr = addr if "@" in addr and _ADDRESS.match(addr) else None
-    return name or addr or NO_AUTHOR, addr
-
-
-def _text_part(msg):
-    if not msg.is_multipart():
-        return msg if msg.get_content_maintype() == "text" else None
-    first_text = None
-    for part in msg.walk():
-        if part.is_multipart() or part.get_content_maintype() != "text":
-            continue
-        if (part.get("Content-Disposition") or "").lower().startswith("attachment"):
-            continue
-        if part.get_content_subtype() == "plain":
-            return part
-        first_text = first_text or part
-    return first_text
-
-
-def _body(msg) -> str:
-    part = _text_part(msg)
-    if part is None:
-        raise Invalid("no text part")
-    payload = part.get_payload(decode=True)
-    if not isinstance(payload, bytes):
-        payload = b""
-    charset = part.get_content_charset() or "utf-8"
-    try:
-        text = payload.decode("utf-8")  # us-ascii and most undeclared 8-bit text is UTF-8
-    except UnicodeDecodeError:
-        try:
-            text = payload.decode(charset, "replace")
-        except LookupError:
-            text = payload.decode("utf-8", "replace")
-    text = text.replace("\u2028", "\n").replace("\u2029", "\n")
-    return validate.body(_CONTROLS.sub("", text), allow_empty=True)
-
-
-def guess_message_id(data: bytes) -> str | None:
-    """The Message-ID of a message that could not be read, to name it in the report."""
-    m = _MESSAGE_ID_LINE.search(data, 0, 64 * 1024)
-    return m[1].decode("ascii") if m else None
-
-
-def derived_message_id(data: bytes) -> str:
-    """A stable made-up Message-ID: the same message bytes always give the same one."""
-    return f"<{hashlib.sha256(data).hexdigest()[:40]}@{DERIVED_DOMAIN}>"
-
-
-def parse_message(raw: mbox.RawMessage) -> Parsed:
-    """A raw message as article fields, or Invalid / TooLarge with the reason."""
-    if raw.too_large:
-        raise TooLarge(f"the message is {raw.size} bytes; the limit is {mbox.MESSAGE_MAX_BYTES}")
-    msg = message_from_bytes(raw.data, policy=compat32)
-    if not msg.keys():
-        raise Invalid("no headers: this is not an email message")
-    derived = False
-    try:
-        message_id = validate.message_id(_raw_header(msg, "message-id") or "")
-    except Invalid:
-        message_id, derived = derived_message_id(raw.data), True
-    refs = [r for r in validate.references(_raw_header(msg, "references") or "") if r != message_id]
-    parent = refs[-1] if refs else None
-    if parent is None:
-        replying_to = [r for r in validate.references(_raw_header(msg, "in-reply-to") or "")
-                       if r != message_id]
-        parent = replying_to[0] if replying_to else None
-    if len(refs) > articles.REFERENCES_KEEP:
-        refs = refs[:1] + refs[-(articles.REFERENCES_KEEP - 1):]
-    subject = _line(_decode_words(_raw_header(msg, "subject") or ""), validate.SUBJECT_MAX)
-    name, addr = _author(msg)
-    return Parsed(message_id=message_id, parent_id=parent, refs=tuple(refs),
-                  subject=subject or NO_SUBJECT, body=_body(msg), author_name=name,
-                  author_addr=addr, created_at=_date(msg, raw.envelope), derived_id=derived)
 
 
 def maildir_messages(path: Path) -> Iterator[mbox.RawMessage]:
@@ -371,6 +182,8 @@ class Importer:
         return self.report
 
     async def _read(self, messages, progress: Progress, position) -> None:
+        # Parsing the next batch while this one is written was measured slower:
+        # executemany binds rows under the GIL, so the two threads mostly took turns.
         batch: list[_Item] = []
         for raw in messages:
             self.report.seen += 1

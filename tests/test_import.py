@@ -12,7 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from server import importer, mbox
+from server import importer, mail, mbox
+from server.errors import Invalid, TooLarge
 from tests.archive_support import check_consistency
 
 GROUP = "comp.archive"
@@ -63,7 +64,7 @@ def test_parse_message_reads_encodings_and_falls_back():
         b"References: <r0@x> bad <r1@x>\nMIME-Version: 1.0\n"
         b"Content-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: quoted-printable\n\n"
         b"Caf=E9 cr=E8me=\n joined\r\n"), 200)
-    parsed = importer.parse_message(raw)
+    parsed = mail.parse_message(raw)
     assert (parsed.author_name, parsed.author_addr) == ("René", "rene@example.org")
     assert parsed.subject == "Çà va" and parsed.body == "Café crème joined"
     assert parsed.created_at == "2000-01-02T10:00:00.000Z"
@@ -76,11 +77,11 @@ def test_parse_message_refuses_what_it_cannot_use():
                          (b"Subject: x\nDate: Sat, 01 Jan 1800 00:00:00 +0000\n\nold\n", "out of range"),
                          (b"Subject: x\nDate: Sat, 01 Jan 2000 00:00:00 +0000\n"
                           b"Content-Type: image/png\n\n\x89PNG", "no text part")]:
-        with pytest.raises(importer.Invalid, match=reason):
-            importer.parse_message(mbox.RawMessage(1, data, len(data)))
+        with pytest.raises(Invalid, match=reason):
+            mail.parse_message(mbox.RawMessage(1, data, len(data)))
     big = b"Subject: x\nDate: Sat, 01 Jan 2000 00:00:00 +0000\n\n" + b"y" * 70_000
-    with pytest.raises(importer.TooLarge):
-        importer.parse_message(mbox.RawMessage(1, big, len(big)))
+    with pytest.raises(TooLarge):
+        mail.parse_message(mbox.RawMessage(1, big, len(big)))
 
 
 async def test_hostile_mbox_gives_a_report_and_a_consistent_database(make_site, tmp_path):
