@@ -38,6 +38,8 @@ class PageCache:
     async def get(self, key: tuple, topics: frozenset[str],
                   build: Callable[[], Awaitable[bytes]]) -> bytes:
         """The cached bytes for `key`, or `build()`'s, kept until an event touches `topics`."""
+        if self.max_bytes <= 0:
+            return await build()
         await self._catch_up()
         entry = self._entries.get(key)
         if entry is not None:

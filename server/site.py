@@ -40,7 +40,7 @@ class Site:
         secret = self.config.secret_key or await accounts.get_secret(self.db)
         self.cookies = Cookies(secret, secure=self.config.secure_cookies,
                                session_days=self.config.session_days)
-        self.pages = PageCache(self.db)
+        self.pages = PageCache(self.db, max_bytes=self.config.page_cache_mb * 1024 * 1024)
         self.hub = Hub(self.db, self.config)
         await self.hub.start()
 
