@@ -77,7 +77,10 @@ CREATE INDEX threads_new
     ON threads(group_id, created_at, id) WHERE merged_into_thread_id IS NULL;
 
 CREATE TABLE articles (
-    id          INTEGER PRIMARY KEY,
+    -- AUTOINCREMENT: an id is never reused, even after its row is deleted
+    -- (an undone split removes its notice); the write path reads the next
+    -- one from sqlite_sequence (server/articles.py, NEXT_ARTICLE_ID).
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
     message_id  TEXT NOT NULL UNIQUE,
     thread_id   INTEGER NOT NULL REFERENCES threads(id),
     group_id    INTEGER NOT NULL REFERENCES groups(id),

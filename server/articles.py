@@ -10,7 +10,7 @@ import secrets
 import time
 
 from . import clock, tree, validate
-from .db import fetch_one, fetch_value
+from .db import fetch_all, fetch_one, fetch_value
 from .errors import Archived, Forbidden, Locked
 from .events import emit
 from .groups import get_group_row
@@ -20,6 +20,10 @@ from .threads import ARTICLE_SELECT, article_json, article_row, thread_json, thr
 # RFC 5537 §3.4.4 lets a long References header be trimmed, keeping the first
 # Message-ID and the most recent ones; 40 keeps it well inside 998 octets.
 REFERENCES_KEEP = 40
+
+# The id the next article takes: past every id ever used, deleted rows included.
+# AUTOINCREMENT keeps sqlite_sequence at or above every id inserted, explicit ones too.
+NEXT_ARTICLE_ID = "(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'articles'), 0) + 1)"
 
 CANCEL_NOTICE_AUTHOR = "[This article was withdrawn by its author.]"
 CANCEL_NOTICE_MODERATOR = "[This article was withdrawn by a moderator.]"
@@ -77,10 +81,14 @@ async def insert_article(conn, *, group_id: int, thread_id: int, parent, subject
     """Insert one article row, give it the group's next number, index it for
     search, and bump thread and group counters. Returns the article id.
     `parent` is the parent's row (None for a root); `path` overrides the tree key."""
-    article_id = await fetch_value(conn, "SELECT COALESCE(MAX(id), 0) + 1 FROM articles")
-    number = await fetch_value(
-        conn, "UPDATE groups SET last_number = last_number + 1 WHERE id = ? RETURNING last_number",
-        (group_id,))
+    # Ids and numbers are taken inside the write transaction, so they are
+    # unique and grow in commit order; one statement bumps the group's number
+    # high-water mark and counters and reads the next article id.
+    number, article_id = (await fetch_all(
+        conn, "UPDATE groups SET last_number = last_number + 1, article_count = article_count + 1,"
+              " last_article_at = max(coalesce(last_article_at, ''), ?) WHERE id = ?"
+              " RETURNING last_number, " + NEXT_ARTICLE_ID,
+        (created_at, group_id)))[0]
     if path is None:
         path = tree.child(parent["path"] if parent is not None else "", article_id)
     await conn.execute(
@@ -98,10 +106,6 @@ async def insert_article(conn, *, group_id: int, thread_id: int, parent, subject
     await conn.execute(
         "UPDATE threads SET article_count = article_count + 1,"
         " last_article_at = max(last_article_at, ?) WHERE id = ?", (created_at, thread_id))
-    await conn.execute(
-        "UPDATE groups SET article_count = article_count + 1,"
-        " last_article_at = max(coalesce(last_article_at, ''), ?) WHERE id = ?",
-        (created_at, group_id))
     return article_id
 
 
@@ -192,7 +196,7 @@ async def cancel(conn, user: User | None, article_ref, reason=None) -> dict:
 
 async def next_article_id(conn) -> int:
     """The id the next article will get (the writer holds the lock, so it stays free)."""
-    return await fetch_value(conn, "SELECT COALESCE(MAX(id), 0) + 1 FROM articles")
+    return await fetch_value(conn, "SELECT " + NEXT_ARTICLE_ID)
 
 
 async def create_thread_rows(conn, group_id: int, rows: list[dict]) -> list[int]:

@@ -253,3 +253,20 @@ async def test_roles_endpoint_and_last_admin(site):
     assert r.status_code == 404
     r = await admin.post("/api/users/ada/role", json={"role": "king"})
     assert r.status_code == 400
+
+
+async def test_article_ids_are_never_reused_after_an_undo(site):
+    """An undone split deletes its notice; the next article still gets a fresh id."""
+    from tests.conftest import seed
+    s = await seed(site)
+    mod = await site.client("keeper", "moderator")
+    r = await mod.post(f"/api/threads/{s['thread']['id']}/split",
+                       json={"article_id": s["reply"]["id"], "reason": "own topic"})
+    assert r.status_code == 201, r.text
+    async with site.db.read() as conn:
+        notice_id, entry = (await (await conn.execute(
+            "SELECT (SELECT max(id) FROM articles WHERE status = 'notice'), (SELECT max(id) FROM modlog)")).fetchone())
+    r = await mod.post(f"/api/modlog/{entry}/undo", json={"reason": "changed my mind"})
+    assert r.status_code == 200, r.text
+    r = await s["ada"].post(f"/api/articles/{s['root']['id']}/replies", json={"body": "later"})
+    assert r.json()["article"]["id"] > notice_id
