@@ -1,0 +1,122 @@
+"""Run every benchmark scenario and write bench/RESULTS.md and bench/out/results.json.
+
+    python bench/run.py                 # every scenario (about 10-15 minutes on 2 cores)
+    python bench/run.py posting size    # only these
+    python bench/run.py --list
+
+Each scenario is its own script, runnable alone (see SCENARIOS), with a real
+`moot serve` process on loopback and its load from a separate process where
+HTTP or WebSocket is measured. Every figure that has a baseline was measured
+in the same run, on the same machine, with the same settings; every scenario
+checks that the work was really done before it reports a number. Each run is
+bounded: a scenario that overruns its time limit is stopped and reported."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from common import ROOT, machine
+
+BENCH = Path(__file__).resolve().parent
+OUT = BENCH / "out"
+
+# name: (script and arguments, time limit in seconds, what it measures)
+SCENARIOS = {
+    "thread_read": (["thread_read.py", "--seconds", "8"], 180,
+                    "first page of a 50-article thread vs a bare JSON endpoint, same process"),
+    "posting": (["posting.py", "--seconds", "8"], 180,
+                "replies/s with 16 concurrent posters vs raw aiosqlite inserts, same durability"),
+    "size": (["size.py", "--seconds", "3"], 300,
+             "pages of a 100,000-article thread and a 100,000-thread group vs the same at 100"),
+    "split_sweep": (["split_sweep.py"], 600,
+                    "split of a 10,000-article sub-tree; archive sweep over 100,000 threads"),
+    "live": (["live.py"], 600,
+             "post-to-delivery to 1,000 subscribers; memory per idle connection at 10,000"),
+    "archive": (["archive.py", "--articles", "1000000"], 900,
+                "import and search on a generated 1,000,000-article archive"),
+}
+
+
+def run_one(name: str) -> list[dict]:
+    args, limit, _ = SCENARIOS[name]
+    OUT.mkdir(exist_ok=True)
+    out = OUT / f"{name}.json"
+    out.unlink(missing_ok=True)
+    started = time.monotonic()
+    print(f"== {name}", flush=True)
+    try:
+        proc = subprocess.run([sys.executable, str(BENCH / args[0]), *args[1:], "--json", str(out)],
+                              cwd=BENCH, timeout=limit)
+        failed = proc.returncode != 0 and f"exit status {proc.returncode}"
+    except subprocess.TimeoutExpired:
+        failed = f"stopped after its {limit} s limit"
+    elapsed = time.monotonic() - started
+    if failed or not out.exists():
+        return [{"scenario": name, "metric": "FAILED", "value": None, "unit": "",
+                 "note": failed or "wrote no results", "seconds": elapsed}]
+    rows = json.loads(out.read_text())
+    for row in rows:
+        row["seconds"] = elapsed
+    return rows
+
+
+def number(value) -> str:
+    if value is None:
+        return "–"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"
+
+
+def markdown(rows: list[dict], info: dict, command: str) -> str:
+    lines = [
+        "# Benchmark results", "",
+        f"Measured {info['date']} with `{command}` (total {info['total_s']:.0f} s).", "",
+        f"Machine: {info['cores']} cores, {info['cpu']}, Python {info['python']}, "
+        f"SQLite {info['sqlite']}, {info['platform']}.", "",
+        "Every ratio is value / baseline, both measured in the same run. The machine is "
+        "shared and noisy; compare ratios, not absolute figures.", "",
+        "| scenario | metric | value | baseline | ratio | target | met | note |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        baseline = f"{number(r.get('baseline'))} ({r.get('baseline_name', '')})" if r.get("baseline") else ""
+        met = {True: "yes", False: "**no**", None: ""}[r.get("met")]
+        ratio = number(r["ratio"]) if r.get("ratio") is not None else ""
+        lines.append(f"| {r['scenario']} | {r['metric']} | {number(r.get('value'))} {r.get('unit', '')} | "
+                     f"{baseline} | {ratio} | {r.get('target', '')} | {met} | {r.get('note', '')} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("scenarios", nargs="*", help="which to run (default: all)")
+    parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    args = parser.parse_args()
+    if args.list:
+        for name, (argv, limit, what) in SCENARIOS.items():
+            print(f"{name:12} {what} (python bench/{' '.join(argv)}; limit {limit} s)")
+        return 0
+    unknown = set(args.scenarios) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenario(s): {', '.join(sorted(unknown))}")
+    names = args.scenarios or list(SCENARIOS)
+    started = time.monotonic()
+    rows = [row for name in names for row in run_one(name)]
+    info = {**machine(), "date": datetime.date.today().isoformat(), "total_s": time.monotonic() - started}
+    command = "python bench/run.py" + ("" if not args.scenarios else " " + " ".join(names))
+    OUT.mkdir(exist_ok=True)
+    (OUT / "results.json").write_text(json.dumps({"machine": info, "rows": rows}, indent=2))
+    table = markdown(rows, info, command)
+    if not args.scenarios:
+        (BENCH / "RESULTS.md").write_text(table)
+    print("\n" + table)
+    return 1 if any(r["metric"] == "FAILED" for r in rows) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
