@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import ROOT, machine
+from common import machine
 
 BENCH = Path(__file__).resolve().parent
 OUT = BENCH / "out"

@@ -15,7 +15,7 @@ from .errors import Archived, Forbidden, Locked
 from .events import emit
 from .groups import get_group_row
 from .permissions import User, can, may_cancel, require
-from .threads import ARTICLE_SELECT, article_json, article_row, thread_json, thread_row
+from .threads import ARTICLE_SELECT, PARENT_SELECT, article_json, article_row, thread_json, thread_row
 
 # RFC 5537 §3.4.4 lets a long References header be trimmed, keeping the first
 # Message-ID and the most recent ones; 40 keeps it well inside 998 octets.
@@ -57,19 +57,19 @@ def child_references(parent_refs: str, parent_message_id: str) -> str:
     return " ".join(refs)
 
 
-def _check_group_accepts(group, user: User) -> None:
-    if group["status"] == "n":
-        raise Forbidden(f"{group['name']} is read-only")
-    if group["status"] == "m" and not can(user, "moderate"):
-        raise Forbidden(f"{group['name']} is moderated: only moderators post there")
+def _check_group_accepts(status: str, name: str, user: User) -> None:
+    if status == "n":
+        raise Forbidden(f"{name} is read-only")
+    if status == "m" and not can(user, "moderate"):
+        raise Forbidden(f"{name} is moderated: only moderators post there")
 
 
-def _check_thread_accepts(thread, user: User) -> None:
-    if thread["state"] == "archived":
+def _check_thread_accepts(state: str, thread_id: int, group_name: str, user: User) -> None:
+    if state == "archived":
         raise Archived(
             "this thread is archived; start a follow-up thread that continues it",
-            follow_up={"group": thread["group_name"], "continued_from": thread["id"]})
-    if thread["state"] == "locked" and not can(user, "moderate"):
+            follow_up={"group": group_name, "continued_from": thread_id})
+    if state == "locked" and not can(user, "moderate"):
         raise Locked("this thread is locked")
 
 
@@ -125,7 +125,7 @@ async def start_thread(conn, domain: str, user: User | None, group_name, subject
     user = require(user, "post")
     group = await get_group_row(conn, group_name)
     subject, body = validate.subject(subject), validate.body(body)
-    _check_group_accepts(group, user)
+    _check_group_accepts(group["status"], group["name"], user)
     provenance = {}
     if continued_from is not None:
         earlier = await thread_row(conn, continued_from)
@@ -149,20 +149,19 @@ async def start_thread(conn, domain: str, user: User | None, group_name, subject
 async def reply(conn, domain: str, user: User | None, parent_ref, body, subject=None) -> dict:
     """Reply to an article; the reply joins the parent's thread and group."""
     user = require(user, "post")
-    parent = await article_row(conn, parent_ref)
-    thread = await thread_row(conn, parent["thread_id"])
-    group = await get_group_row(conn, parent["group_name"])
+    parent = await article_row(conn, parent_ref, PARENT_SELECT)
     body = validate.body(body)
     subject = validate.subject(subject) if subject not in (None, "") else reply_subject(parent["subject"])
-    _check_thread_accepts(thread, user)
-    _check_group_accepts(group, user)
+    _check_thread_accepts(parent["thread_state"], parent["thread_id"], parent["group_name"], user)
+    _check_group_accepts(parent["group_status"], parent["group_name"], user)
     article_id = await insert_article(
-        conn, group_id=group["id"], thread_id=thread["id"], parent=parent, subject=subject,
+        conn, group_id=parent["group_id"], thread_id=parent["thread_id"], parent=parent, subject=subject,
         body=body, author_name=user.display_name, user_id=user.id,
         message_id=new_message_id(domain), created_at=clock.now(),
         refs=child_references(parent["refs"], parent["message_id"]))
     article = article_json(await article_row(conn, article_id))
-    await emit(conn, "article.created", group=group["name"], thread_id=thread["id"], data=article)
+    await emit(conn, "article.created", group=parent["group_name"], thread_id=parent["thread_id"],
+               data=article)
     return article
 
 

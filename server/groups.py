@@ -26,7 +26,7 @@ async def list_groups(conn) -> list[dict]:
     return [group_json(r) for r in await fetch_all(conn, "SELECT * FROM groups ORDER BY name")]
 
 
-async def get_group_row(conn, name) -> "sqlite3.Row":
+async def get_group_row(conn, name):
     if not isinstance(name, str):
         raise NotFound("no such group")
     row = await fetch_one(conn, "SELECT * FROM groups WHERE name = ?", (name,))

@@ -15,6 +15,13 @@ ARTICLE_SELECT = (
     " FROM articles a JOIN groups g ON g.id = a.group_id"
     " LEFT JOIN users u ON u.id = a.user_id")
 
+# An article with what deciding on a reply to it needs: one query, not three.
+PARENT_SELECT = (
+    "SELECT a.*, g.name AS group_name, u.username AS username,"
+    " g.status AS group_status, t.state AS thread_state"
+    " FROM articles a JOIN groups g ON g.id = a.group_id JOIN threads t ON t.id = a.thread_id"
+    " LEFT JOIN users u ON u.id = a.user_id")
+
 THREAD_SELECT = "SELECT t.*, g.name AS group_name FROM threads t JOIN groups g ON g.id = t.group_id"
 
 
@@ -50,16 +57,16 @@ def thread_json(row) -> dict:
     return thread
 
 
-async def article_row(conn, ref):
+async def article_row(conn, ref, select: str = ARTICLE_SELECT):
     """An article by integer id (or decimal string) or by Message-ID."""
     if isinstance(ref, str) and ref.startswith("<"):
-        row = await fetch_one(conn, ARTICLE_SELECT + " WHERE a.message_id = ?", (ref,))
+        row = await fetch_one(conn, select + " WHERE a.message_id = ?", (ref,))
     else:
         try:
             article_id = validate.integer(ref, "article id")
         except Invalid:
             raise NotFound("no such article") from None
-        row = await fetch_one(conn, ARTICLE_SELECT + " WHERE a.id = ?", (article_id,))
+        row = await fetch_one(conn, select + " WHERE a.id = ?", (article_id,))
     if row is None:
         raise NotFound("no such article")
     return row

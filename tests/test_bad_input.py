@@ -1,6 +1,5 @@
 """Every bad request gets its documented status and code, and changes nothing."""
 
-import json
 
 import pytest
 

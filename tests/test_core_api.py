@@ -1,7 +1,5 @@
 """The core JSON API through the real app on a real database file."""
 
-import pytest
-
 from tests.conftest import PASSWORD, seed
 
 
