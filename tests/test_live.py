@@ -322,3 +322,20 @@ async def test_limits_on_size_subscriptions_and_idleness(live_site):
     with pytest.raises(ConnectionClosed) as closed:
         await recv(idle)
     assert closed.value.rcvd.code == 4000
+
+
+async def test_pruning_removes_only_the_oldest_run(make_site):
+    from server.events import emit
+    from server.hub import oldest_event_id, prune_events
+
+    site = await make_site(event_retention_days=0)  # 0: the hub never prunes by itself
+    async with site.db.transaction() as conn:
+        for n in range(5):
+            await emit(conn, "group.created", group=f"g{n}", thread_id=None, data={})
+        # A younger event among old ones (another process's clock): pruning stops at it,
+        # so the smallest id kept still says exactly which resumes are possible.
+        await conn.execute("UPDATE events SET created_at = '2000-01-01T00:00:00.000Z' WHERE id IN (1, 2, 4)")
+    async with site.db.transaction() as conn:
+        assert await prune_events(conn, "2001-01-01T00:00:00.000Z", 100) == 2
+    async with site.db.read() as conn:
+        assert await oldest_event_id(conn) == 3
