@@ -30,13 +30,21 @@ async def _database(config: Config):
         await db.close()
 
 
+def _on_database(config: Config, action):
+    """Open the database, return `await action(db)`, close it: one CLI command's work."""
+    async def run():
+        async with _database(config) as db:
+            return await action(db)
+    return asyncio.run(run())
+
+
 def cmd_serve(args) -> int:
     import uvicorn
 
     from .app import create_app
 
     config = _config(args)
-    asyncio.run(_init(config))  # create and initialise the database before serving
+    _on_database(config, _nothing)  # create and initialise the database before serving
     print(f"Moot serving {config.db_path} at http://{config.host}:{config.port}/", flush=True)
     # /live: no permessage-deflate (it costs ~34 KiB per connection and a third
     # more latency for small events); the frame limit refuses a huge message
@@ -47,14 +55,13 @@ def cmd_serve(args) -> int:
     return 0
 
 
-async def _init(config: Config) -> None:
-    async with _database(config):
-        pass
+async def _nothing(db) -> None:
+    return None
 
 
 def cmd_init(args) -> int:
     config = _config(args)
-    asyncio.run(_init(config))
+    _on_database(config, _nothing)
     print(f"initialised {config.db_path}")
     return 0
 
@@ -72,24 +79,15 @@ def cmd_adduser(args) -> int:
     config = _config(args)
     role = "admin" if args.admin else "moderator" if args.moderator else "member"
     password = _read_password(args)
-
-    async def run():
-        async with _database(config) as db:
-            return await accounts.create_user(db, args.username, password, args.display_name, role)
-
-    user = asyncio.run(run())
+    user = _on_database(config, lambda db: accounts.create_user(
+        db, args.username, password, args.display_name, role))
     print(f"added {user.username} ({user.role})")
     return 0
 
 
 def cmd_demo(args) -> int:
     config = _config(args)
-
-    async def run():
-        async with _database(config) as db:
-            return await demo.build(db, config)
-
-    print(asyncio.run(run()))
+    print(_on_database(config, lambda db: demo.build(db, config)))
     return 0
 
 
@@ -98,18 +96,17 @@ def cmd_import(args) -> int:
 
     config = _config(args)
 
-    async def run():
-        async with _database(config) as db:
-            if args.create:
-                async with db.transaction() as conn:
-                    try:
-                        await groups.get_group_row(conn, args.group)
-                    except NotFound:
-                        await groups.create_group(conn, None, args.group, reason="import")
-            return await importer.import_path(db, args.file, args.group, batch_size=args.batch,
-                                              progress_stream=sys.stderr)
+    async def run(db):
+        if args.create:
+            async with db.transaction() as conn:
+                try:
+                    await groups.get_group_row(conn, args.group)
+                except NotFound:
+                    await groups.create_group(conn, None, args.group, reason="import")
+        return await importer.import_path(db, args.file, args.group, batch_size=args.batch,
+                                          progress_stream=sys.stderr)
 
-    report = asyncio.run(run())
+    report = _on_database(config, run)
     print(report.summary())
     return 0 if report.skipped == 0 else 1
 
@@ -154,13 +151,11 @@ def cmd_role(args) -> int:
     from . import maintenance
 
     config = _config(args)
+    async def change(db):
+        async with db.transaction() as conn:
+            return await maintenance.change_role(conn, None, args.username, args.role, args.reason)
 
-    async def run():
-        async with _database(config) as db:
-            async with db.transaction() as conn:
-                return await maintenance.change_role(conn, None, args.username, args.role, args.reason)
-
-    user = asyncio.run(run())
+    user = _on_database(config, change)
     print(f"{user.username} is now {user.role}")
     return 0
 
@@ -169,12 +164,7 @@ def cmd_sweep(args) -> int:
     from . import sweep
 
     config = _config(args)
-
-    async def run():
-        async with _database(config) as db:
-            return await sweep.sweep(db, config)
-
-    print(json.dumps(asyncio.run(run())))
+    print(json.dumps(_on_database(config, lambda db: sweep.sweep(db, config))))
     return 0
 
 
