@@ -12,28 +12,29 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import WebSocketRoute
 
-from . import api, archive_api, live
-from . import maintenance_api, sweep
-from . import forms, pages, web
+from . import api, archive_api, forms, live, maintenance_api, pages, sweep, web
 from .config import Config
 from .db import Database
-from .errors import Forbidden, MootError
+from .errors import Forbidden, MootError, RateLimited
 from .security import SAFE_METHODS, origin_allowed
 from .site import Site
 
 log = logging.getLogger("moot")
 
 
+def _headers(error: MootError) -> dict | None:
+    return {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
+
+
 def error_response(request: Request, error: MootError) -> Response:
-    """The one translation of MootError to HTTP: API.md's JSON error shape."""
-    headers = {"Retry-After": str(error.retry_after)} if hasattr(error, "retry_after") else None
-    return JSONResponse(error.to_json(), status_code=error.status, headers=headers)
+    """The one translation of MootError to HTTP: the JSON error shape of docs/API.md."""
+    return JSONResponse(error.to_json(), status_code=error.status, headers=_headers(error))
 
 
 async def _moot_error(request: Request, exc: MootError) -> Response:
+    """Pages get an HTML error page, everything else the JSON error; same status."""
     if web.wants_html(request):
-        headers = {"Retry-After": str(exc.retry_after)} if hasattr(exc, "retry_after") else None
-        return await web.error_page(request, exc.status, exc.message, headers)
+        return await web.error_page(request, exc.status, exc.message, _headers(exc))
     return error_response(request, exc)
 
 
@@ -81,7 +82,8 @@ def create_app(config: Config) -> Starlette:
             await site.stop()
 
     app = Starlette(
-        routes=[*pages.routes, *forms.routes, web.static_mount(), *api.routes, *archive_api.routes, *maintenance_api.routes, WebSocketRoute("/live", live.endpoint)],
+        routes=[*pages.routes, *forms.routes, web.static_mount(), *api.routes, *archive_api.routes,
+                *maintenance_api.routes, WebSocketRoute("/live", live.endpoint)],
         middleware=[Middleware(web.SecurityHeaders),
                     Middleware(OriginCheck, allowed_origins=config.allowed_origins)],
         exception_handlers={MootError: _moot_error, HTTPException: _http_error,
