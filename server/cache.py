@@ -5,7 +5,9 @@ Each entry is filed under topics ("t:12", "g:comp.lang.python", the same
 routing keys events carry). A commit in this process marks the cache dirty
 at once, so the next read first applies the topics of every event since the
 last one it saw: a writer always reads its own write. Commits made by other
-processes sharing the database are picked up within `recheck` seconds."""
+processes sharing the database are picked up within `recheck` seconds, and
+always before the live hub tells anyone of them (the hub marks the cache
+dirty first), so a client that fetches after an event sees it."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ import contextlib
 import gc
 import json
 import logging
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable
 
 from . import clock
 from .config import Config
@@ -114,8 +114,10 @@ class Hub:
     """Started and stopped with the site; `position` is the last event id
     dispatched, so a subscription registered now receives every event after it."""
 
-    def __init__(self, db: Database, config: Config):
-        self.db, self.config = db, config
+    def __init__(self, db: Database, config: Config, on_events: Callable[[], None] = lambda: None):
+        """`on_events()` is called before new events are sent out: whatever a
+        client fetches after hearing of an event must already reflect it."""
+        self.db, self.config, self.on_events = db, config, on_events
         self.position = 0
         self._index: dict[str, set[Subscription]] = {}
         self._prefixed: set[Subscription] = set()
@@ -213,6 +215,8 @@ class Hub:
                 rows = await fetch_all(
                     conn, "SELECT id, type, group_name, thread_id, topics, data FROM events"
                           " WHERE id > ? ORDER BY id LIMIT ?", (self.position, TAIL_BATCH))
+            if rows:
+                self.on_events()
             for row in rows:
                 self.dispatch(row)
             if len(rows) < TAIL_BATCH:

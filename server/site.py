@@ -41,7 +41,7 @@ class Site:
         self.cookies = Cookies(secret, secure=self.config.secure_cookies,
                                session_days=self.config.session_days)
         self.pages = PageCache(self.db, max_bytes=self.config.page_cache_mb * 1024 * 1024)
-        self.hub = Hub(self.db, self.config)
+        self.hub = Hub(self.db, self.config, on_events=self.pages.mark_dirty)
         await self.hub.start()
 
     async def stop(self) -> None:
