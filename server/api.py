@@ -107,7 +107,7 @@ async def create_group(request: Request) -> Response:
     data = await read_json(request)
     async with site.db.transaction() as conn:
         group = await groups.create_group(conn, user, data.get("name"), data.get("description", ""),
-                                          data.get("charter", ""))
+                                          data.get("charter", ""), data.get("status", "y"))
     return JSONResponse({"group": group}, status_code=201)
 
 
@@ -135,8 +135,7 @@ async def start_thread(request: Request) -> Response:
     site = _site(request)
     user = require(await site.user(request), "post")
     data = await read_json(request)
-    site.take_post_token(user)
-    async with site.db.transaction() as conn:
+    async with site.posting(user) as conn:
         result = await articles.start_thread(
             conn, site.config.domain, user, request.path_params["name"], data.get("subject"),
             data.get("body"), data.get("continued_from"))
@@ -173,8 +172,7 @@ async def post_reply(request: Request) -> Response:
     site = _site(request)
     user = require(await site.user(request), "post")
     data = await read_json(request)
-    site.take_post_token(user)
-    async with site.db.transaction() as conn:
+    async with site.posting(user) as conn:
         article = await articles.reply(conn, site.config.domain, user, request.path_params["ref"],
                                        data.get("body"), data.get("subject"))
     return JSONResponse({"article": article}, status_code=201)

@@ -122,8 +122,7 @@ async def new_thread(request: Request) -> Response:
     user = require(await site.user(request), "post")
     continued = form.get("continued_from") or None
     try:
-        site.take_post_token(user)
-        async with site.db.transaction() as conn:
+        async with site.posting(user) as conn:
             started = await articles.start_thread(conn, site.config.domain, user, name,
                                                   form.get("subject"), form.get("body"), continued)
     except MootError as error:
@@ -162,8 +161,7 @@ async def reply(request: Request) -> Response:
     site = _site(request)
     user = require(await site.user(request), "post")
     try:
-        site.take_post_token(user)
-        async with site.db.transaction() as conn:
+        async with site.posting(user) as conn:
             article = await articles.reply(conn, site.config.domain, user, request.path_params["id"],
                                            form.get("body"), form.get("subject") or None)
     except MootError as error:  # shown above the form, which keeps what was typed

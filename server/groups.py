@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import clock, validate
 from .db import fetch_all, fetch_one
-from .errors import Conflict, NotFound
+from .errors import Conflict, Invalid, NotFound
 from .events import emit
 from .permissions import User
 
@@ -47,7 +47,7 @@ async def create_group(conn, actor: User | None, name, description="", charter="
     description = validate.description(description if description is not None else "")
     charter = validate.charter(charter if charter is not None else "")
     if status not in STATUSES:
-        raise ValueError("status must be y, n or m")
+        raise Invalid("status must be y (open), n (read-only) or m (moderated)")
     if await fetch_one(conn, "SELECT 1 FROM groups WHERE name = ?", (name,)):
         raise Conflict(f"a group named {name!r} already exists")
     now = clock.now()

@@ -17,19 +17,32 @@ class TokenBucket:
         self.rate, self.burst, self.clock, self.max_keys = rate, burst, clock, max_keys
         self._buckets: dict[object, tuple[float, float]] = {}
 
-    def take(self, key, what: str = "posting") -> None:
-        """Spend one token or raise RateLimited with the seconds until one is free."""
+    def _tokens(self, key, now: float) -> float:
+        tokens, last = self._buckets.get(key, (self.burst, now))
+        return min(self.burst, tokens + (now - last) * self.rate)
+
+    def check(self, key, what: str = "posting") -> None:
+        """Raise RateLimited, with the seconds until a token is free, if none is."""
         if self.rate <= 0:
             return
-        now = self.clock()
-        tokens, last = self._buckets.get(key, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        tokens = self._tokens(key, self.clock())
         if tokens < 1:
             wait = math.ceil((1 - tokens) / self.rate)
             raise RateLimited(f"{what} too fast; try again in {wait} s", retry_after=wait)
+
+    def spend(self, key) -> None:
+        """Spend one token; never refuses (concurrent spenders may go below zero and wait longer)."""
+        if self.rate <= 0:
+            return
         if len(self._buckets) >= self.max_keys and key not in self._buckets:
             self._buckets.clear()  # bounded memory; a reset only ever forgives
-        self._buckets[key] = (tokens - 1, now)
+        now = self.clock()
+        self._buckets[key] = (self._tokens(key, now) - 1, now)
+
+    def take(self, key, what: str = "posting") -> None:
+        """check, then spend."""
+        self.check(key, what)
+        self.spend(key)
 
 
 class FailureWindow:

@@ -3,6 +3,7 @@ create_app and reached by every adapter as `request.app.state.site`."""
 
 from __future__ import annotations
 
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from starlette.requests import HTTPConnection
@@ -56,6 +57,11 @@ class Site:
             conn.scope["moot"]["user"] = await accounts.session_user(self.db, token) if token else None
         return conn.scope["moot"]["user"]
 
-    def take_post_token(self, user: User | None) -> None:
-        if user is not None:
-            self.posts.take(user.id)
+    @asynccontextmanager
+    async def posting(self, user: User):
+        """The write transaction of a new article: refused (429) while the
+        poster's rate is spent; only a post that lands spends from it."""
+        self.posts.check(user.id)
+        async with self.db.transaction() as conn:
+            yield conn
+        self.posts.spend(user.id)

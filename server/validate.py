@@ -76,7 +76,9 @@ def display_name(value) -> str:
 
 
 def reason(value, *, required: bool) -> str:
-    if value is None and not required:
+    if value is None:
+        if required:
+            raise Invalid("a reason is required: the moderation log says why")
         return ""
     return line(value, "reason", max_len=REASON_MAX, min_len=1 if required else 0)
 

@@ -43,6 +43,8 @@ CASES = [
     ("root", "POST", "/api/groups", {"name": "ok.name", "description": "line\nbreak"}, 400, "invalid"),
     ("root", "POST", "/api/groups", {"name": "{group}", "description": "again"}, 409, "conflict"),
     ("root", "POST", "/api/groups", {"name": 17}, 400, "invalid"),
+    ("root", "POST", "/api/groups", {"name": "ok.name", "status": "x"}, 400, "invalid"),
+    ("root", "POST", "/api/groups", {"name": "ok.name", "status": ["y"]}, 400, "invalid"),
     # content type: a cross-site form cannot send application/json
     ("bob", "POST", "/api/articles/{root}/replies", ("text/plain", b'{"body": "x"}'), 415, "unsupported_media_type"),
     ("bob", "POST", "/api/articles/{root}/replies", ("application/x-www-form-urlencoded", b"body=x"), 415, "unsupported_media_type"),

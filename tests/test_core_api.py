@@ -70,6 +70,25 @@ async def test_posting_rate_limit(make_site):
     assert int(r.headers["retry-after"]) >= 1
 
 
+async def test_admin_creates_a_read_only_group(site):
+    admin = await site.client("root", "admin")
+    r = await admin.post("/api/groups", json={"name": "news.announce", "description": "Notices",
+                                              "status": "n"})
+    assert r.status_code == 201 and r.json()["group"]["status"] == "n"
+
+
+async def test_refused_posts_do_not_spend_the_rate(make_site):
+    site = await make_site(post_rate=1.0, post_burst=3)
+    s = await seed(site)  # two posts spent, one left
+    for _ in range(5):
+        r = await s["ada"].post(f"/api/articles/{s['root']['id']}/replies", json={"body": ""})
+        assert r.status_code == 400
+    r = await s["ada"].post(f"/api/articles/{s['root']['id']}/replies", json={"body": "lands"})
+    assert r.status_code == 201
+    r = await s["ada"].post(f"/api/articles/{s['root']['id']}/replies", json={"body": "too soon"})
+    assert r.status_code == 429
+
+
 async def test_groups_threads_and_tree(site):
     s = await seed(site)
     ada, bob = s["ada"], await site.client("bob")
