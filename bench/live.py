@@ -19,7 +19,6 @@ import json
 import os
 import resource
 import signal
-import sqlite3
 import sys
 import time
 from pathlib import Path

@@ -9,7 +9,6 @@ import socket
 import sqlite3
 
 import pytest
-import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from server.events import Event

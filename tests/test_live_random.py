@@ -11,7 +11,7 @@ import random
 import time
 
 from tests.conftest import seed
-from tests.live_support import WAIT, live_site, subscribe  # noqa: F401
+from tests.live_support import live_site, subscribe  # noqa: F401
 
 CLIENTS = 16
 POSTS = 120
