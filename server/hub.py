@@ -241,17 +241,20 @@ class Hub:
     # Heartbeats and retention
 
     def heartbeat(self) -> None:
-        """Queue a heartbeat for every subscription that was sent nothing since the last one.
-        Its `last_id` is safe to resume from: every earlier matching event is queued before it."""
+        """One tick (every half heartbeat interval): queue a heartbeat for every
+        subscription that was sent nothing since the previous tick, so no client
+        waits longer than the interval. Its `last_id` is safe to resume from:
+        every earlier matching event is queued before it."""
         item = (0, message('{"type":"heartbeat","last_id":%d}' % self.position))
         for sub in self._all:
             if sub._quiet:
-                sub.push(item)
-            sub._quiet = True
+                sub.push(item)  # marks it busy: the next one is a full interval away
+            else:
+                sub._quiet = True
 
     async def _heartbeats(self) -> None:
         while True:
-            await asyncio.sleep(self.config.live_heartbeat)
+            await asyncio.sleep(self.config.live_heartbeat / 2)
             self.heartbeat()
 
     async def prune(self) -> int:

@@ -338,3 +338,18 @@ async def test_pruning_removes_only_the_oldest_run(make_site):
         assert await prune_events(conn, "2001-01-01T00:00:00.000Z", 100) == 2
     async with site.db.read() as conn:
         assert await oldest_event_id(conn) == 3
+
+
+async def test_heartbeats_come_after_an_interval_of_silence(live_site):
+    live = await live_site(live_heartbeat=0.4)
+    s = await seed(live.test_site)
+    ws = await live.connect()
+    _, ack = await subscribe(ws, threads=[s["thread"]["id"]])
+    loop = asyncio.get_running_loop()
+    start, beats = loop.time(), []
+    while len(beats) < 3:
+        beats.append((await recv(ws), loop.time()))
+    assert all(m == {"type": "heartbeat", "last_id": ack["last_id"]} for m, _ in beats)
+    gaps = [b - a for a, b in zip([start] + [t for _, t in beats], [t for _, t in beats])]
+    assert all(gap < 0.4 + 0.25 for gap in gaps), gaps  # never much longer than the interval
+    assert all(gap > 0.3 for gap in gaps[1:]), gaps  # and not at every half-interval tick
