@@ -36,6 +36,12 @@ WEIGHTS = (8.0, 1.0, 4.0)
 MARK_OPEN, MARK_CLOSE = "\ue000", "\ue001"
 SNIPPET_TOKENS = 24
 SNIPPET_PLAIN_CHARS = 200
+# Ranking reads every match it ranks, so it ranks the newest 2,000 at most:
+# on a 1M-article archive that keeps the first page near 10 ms.
+WINDOW = 2000
+# Matches in at least 1 of 20 recent articles: the words are common ones
+# (bm25 gives them almost no weight), so such queries list newest first.
+BROAD = 0.05
 
 _FILTERS = ("group", "author", "after", "before", "is")
 # Characters no query may carry: C0/C1 controls, surrogates, and our markers.
@@ -213,29 +219,31 @@ def plain_snippet(body: str) -> str:
     return html.escape(_UNSAFE.sub(" ", text), quote=True)
 
 
-def encode_cursor(kind: str, key, article_id: int) -> str:
-    raw = json.dumps([kind, key, article_id], separators=(",", ":")).encode()
+def encode_cursor(kind: str, key, article_id: int, floor: int = 0) -> str:
+    raw = json.dumps([kind, key, article_id, floor], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
 def decode_cursor(cursor, kind: str):
-    """(key, id) from a cursor this server issued for the same kind of result list."""
+    """(key, id, floor) from a cursor this server issued for the same kind of result list."""
     bad = Invalid("cursor is not one this server issued")
     if not isinstance(cursor, str) or len(cursor) > 200:
         raise bad
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        got_kind, key, article_id = json.loads(raw)
+        got_kind, key, article_id, floor = json.loads(raw)
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
         raise bad from None
     if got_kind != kind or type(article_id) is not int or not 0 < article_id < 2**62:
+        raise bad
+    if type(floor) is not int or not 0 <= floor < 2**62:
         raise bad
     if kind == "r" and not (isinstance(key, (int, float)) and not isinstance(key, bool)
                             and math.isfinite(key)):
         raise bad
     if kind == "d" and not (isinstance(key, str) and len(key) == 24):
         raise bad
-    return key, article_id
+    return key, article_id, floor
 
 
 def with_params(query: Query, *, group=None, author=None, after=None, before=None,
@@ -266,8 +274,9 @@ async def _author_clause(conn, author: str):
 
 
 async def search(conn, query: Query, *, limit=None, cursor=None) -> dict:
-    """One page of results: `{results: [{article, snippet}], next_cursor}`;
-    best first (bm25) when there are words, otherwise newest first."""
+    """One page of results: `{results: [{article, snippet}], next_cursor, order}`;
+    `order` is `relevance` (bm25 among the newest WINDOW matches) when there
+    are words to rank by, else `newest` (filters only, or common words)."""
     limit = validate.limit(limit, default=DEFAULT_LIMIT)
     where, params, joins = [], [], []
     if query.group:
@@ -293,40 +302,95 @@ async def search(conn, query: Query, *, limit=None, cursor=None) -> dict:
         joins.append("JOIN threads t ON t.id = a.thread_id")
         where.append("t.state = 'archived'" if query.state == "archived" else "t.state <> 'archived'")
     if author_in_fts and not _has_token(query.author):
-        return {"results": [], "next_cursor": None}
+        return {"results": [], "next_cursor": None, "order": "newest"}
     expr = match_expression(query, "author_name" if author_in_fts else None)
     if query.ranked:
-        return await _ranked(conn, expr, where, params, joins, limit, cursor)
+        prefixed = any(t.prefix for t in query.terms if not t.negated)
+        return await _ranked(conn, expr, where, params, joins, limit, cursor, prefixed)
     return await _newest(conn, query, expr, where, params, joins, limit, cursor)
 
 
-async def _ranked(conn, expr, where, params, joins, limit, cursor):
+async def _window(conn, source: str, where: list, args: list) -> tuple[int, bool]:
+    """(floor, broad): rank only matches with ids from `floor` on (the newest
+    WINDOW); `broad` when they are so dense among recent articles that the
+    query says little about relevance."""
+    row = await fetch_one(
+        conn, f"SELECT articles_fts.rowid FROM {source} WHERE " + " AND ".join(where)
+        + " ORDER BY articles_fts.rowid DESC LIMIT 1 OFFSET ?", (*args, WINDOW - 1))
+    if row is None:
+        return 0, False
+    top = await fetch_one(conn, "SELECT max(id) FROM articles")
+    return row[0], WINDOW / (top[0] - row[0] + 1) >= BROAD
+
+
+async def _ranked(conn, expr, where, params, joins, limit, cursor, prefixed=False):
+    """bm25 costs a pass over every match (and a whole-index count per phrase
+    for its weights), so a query is ranked within its newest WINDOW matches,
+    and a broad one (common words) lists its matches newest first instead, as
+    does a prefix search: without a prefix index every bm25 weight and snippet
+    would merge the lists of every word the prefix starts (hundreds of ms)."""
     score = "bm25(articles_fts, {}, {}, {})".format(*WEIGHTS)
+    # CROSS JOIN keeps the full-text index as the outer loop: any other order
+    # would look the query up once per article the filters let through.
+    source = "articles_fts"
+    if where:
+        source += " CROSS JOIN articles a ON a.id = articles_fts.rowid " + " ".join(joins)
     sql_where = ["articles_fts MATCH ?", *where]
     args = [expr, *params]
+    kind = "r"
     if cursor:
-        key, after_id = decode_cursor(cursor, "r")
-        sql_where.append(f"({score} > ? OR ({score} = ? AND a.id > ?))")
-        args += [key, key, after_id]
-    # Ranking first, snippets after: snippet() is costly, so it runs for one page only.
-    rows = await fetch_all(
-        conn,
-        f"SELECT a.id, {score} AS score FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid "
-        + " ".join(joins) + " WHERE " + " AND ".join(sql_where)
-        + " ORDER BY score, a.id LIMIT ?", (*args, limit + 1))
+        kind = "n" if _cursor_kind(cursor) == "n" else "r"
+        key, after_id, floor = decode_cursor(cursor, kind)
+    elif prefixed:
+        floor, kind = 0, "n"
+    else:
+        floor, broad = await _window(conn, source, sql_where, args)
+        kind = "n" if broad else "r"
+    if kind == "n":
+        if cursor:
+            sql_where.append("articles_fts.rowid < ?")
+            args.append(after_id)
+        rows = await fetch_all(
+            conn, f"SELECT articles_fts.rowid AS id, 0 AS score FROM {source} WHERE " + " AND ".join(sql_where)
+            + " ORDER BY articles_fts.rowid DESC LIMIT ?", (*args, limit + 1))
+    else:
+        if floor:
+            sql_where.append("articles_fts.rowid >= ?")
+            args.append(floor)
+        if cursor:
+            sql_where.append(f"({score} > ? OR ({score} = ? AND articles_fts.rowid > ?))")
+            args += [key, key, after_id]
+        rows = await fetch_all(
+            conn, f"SELECT articles_fts.rowid AS id, {score} AS score FROM {source} WHERE "
+            + " AND ".join(sql_where) + " ORDER BY score, articles_fts.rowid LIMIT ?", (*args, limit + 1))
     more = len(rows) > limit
     rows = rows[:limit]
+    # Snippets after ranking: snippet() reads and tokenizes the text, so only for one page.
     snippets = {}
     for r in rows:
+        if prefixed:
+            continue
         snip = await fetch_one(
             conn, f"SELECT snippet(articles_fts, 1, '{MARK_OPEN}', '{MARK_CLOSE}', '…', {SNIPPET_TOKENS})"
             " FROM articles_fts WHERE articles_fts MATCH ? AND rowid = ?", (expr, r["id"]))
         snippets[r["id"]] = snip[0] if snip else ""
     articles = await _articles(conn, [r["id"] for r in rows])
-    results = [{"article": article_json(articles[r["id"]]), "snippet": highlight(snippets[r["id"]])}
+    results = [{"article": article_json(articles[r["id"]]),
+                "snippet": highlight(snippets[r["id"]]) if not prefixed
+                else plain_snippet(articles[r["id"]]["body"])}
                for r in rows if r["id"] in articles]
-    next_cursor = encode_cursor("r", rows[-1]["score"], rows[-1]["id"]) if more else None
-    return {"results": results, "next_cursor": next_cursor}
+    next_cursor = None
+    if more:
+        next_cursor = encode_cursor(kind, rows[-1]["score"] if kind == "r" else 0, rows[-1]["id"], floor)
+    return {"results": results, "next_cursor": next_cursor,
+            "order": "relevance" if kind == "r" else "newest"}
+
+
+def _cursor_kind(cursor) -> str | None:
+    try:
+        return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))[0]
+    except Exception:  # any forgery: decode_cursor says so with a clear error
+        return None
 
 
 async def _newest(conn, query, expr, where, params, joins, limit, cursor):
@@ -334,7 +398,7 @@ async def _newest(conn, query, expr, where, params, joins, limit, cursor):
     sql_where, args = list(where), list(params)
     source = "articles a"
     if expr is not None:
-        source = "articles_fts JOIN articles a ON a.id = articles_fts.rowid"
+        source = "articles_fts CROSS JOIN articles a ON a.id = articles_fts.rowid"
         sql_where.insert(0, "articles_fts MATCH ?")
         args.insert(0, expr)
     else:
@@ -345,7 +409,7 @@ async def _newest(conn, query, expr, where, params, joins, limit, cursor):
         sql_where.append("a.id NOT IN (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?)")
         args.append(neg)
     if cursor:
-        key, after_id = decode_cursor(cursor, "d")
+        key, after_id, _ = decode_cursor(cursor, "d")
         sql_where.append("(a.created_at, a.id) < (?, ?)")
         args += [key, after_id]
     rows = await fetch_all(
@@ -359,7 +423,7 @@ async def _newest(conn, query, expr, where, params, joins, limit, cursor):
                 "snippet": plain_snippet(articles[r["id"]]["body"])}
                for r in rows if r["id"] in articles]
     next_cursor = encode_cursor("d", rows[-1]["created_at"], rows[-1]["id"]) if more else None
-    return {"results": results, "next_cursor": next_cursor}
+    return {"results": results, "next_cursor": next_cursor, "order": "newest"}
 
 
 async def _articles(conn, ids: list[int]) -> dict:

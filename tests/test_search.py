@@ -61,9 +61,10 @@ def test_highlight_escapes_and_balances():
 
 def test_cursor_round_trip_and_forgeries():
     cursor = search.encode_cursor("r", -1.25, 42)
-    assert search.decode_cursor(cursor, "r") == (-1.25, 42)
+    assert search.decode_cursor(cursor, "r") == (-1.25, 42, 0)
+    assert search.decode_cursor(search.encode_cursor("n", 0, 7, 99), "n") == (0, 7, 99)
     for bad in ["", "%%%", "bm90IGpzb24", search.encode_cursor("d", "x" * 24, 1),
-                search.encode_cursor("r", "nan", 1), search.encode_cursor("r", 1.0, -5), "A" * 300]:
+                search.encode_cursor("r", "nan", 1), search.encode_cursor("r", 1.0, -5), search.encode_cursor("r", 1.0, 5, -1), "A" * 300]:
         with pytest.raises(Invalid):
             search.decode_cursor(bad, "r")
 

@@ -4,6 +4,7 @@ keyset pages, the index in step with cancels, splits and moves, and no 500s."""
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from server import search as search_module
 from tests.conftest import seed
 
 
@@ -89,6 +90,30 @@ async def test_pages_follow_the_cursor_without_gaps_or_repeats(site):
         assert len(set(seen)) == len(seen) >= 23 and pages == (len(seen) + 9) // 10
     r = await anon.get("/api/search", params={"q": "kettle", "cursor": "forged"})
     assert r.status_code == 400
+
+
+async def test_ranking_window_and_broad_queries(site, monkeypatch):
+    s = await seed(site)
+    ids = [(await post(s["ada"], "comp.lang.python", f"Teapot {i}", "teapot " * (1 + i % 3)))["article"]["id"]
+           for i in range(12)]
+    anon = await site.client()
+    monkeypatch.setattr(search_module, "WINDOW", 5)
+    monkeypatch.setattr(search_module, "BROAD", 2.0)  # never broad: ranked among the newest 5
+    page = await search(anon, q="teapot", limit=3)
+    assert page["order"] == "relevance"
+    seen = [r["article"]["id"] for r in page["results"]]
+    while page["next_cursor"]:
+        page = await search(anon, q="teapot", limit=3, cursor=page["next_cursor"])
+        seen += [r["article"]["id"] for r in page["results"]]
+    assert sorted(seen) == ids[-5:]
+    monkeypatch.setattr(search_module, "BROAD", 0.5)  # every recent article matches: broad
+    page = await search(anon, q="teapot", limit=5)
+    assert page["order"] == "newest"
+    seen = [r["article"]["id"] for r in page["results"]]
+    while page["next_cursor"]:
+        page = await search(anon, q="teapot", limit=5, cursor=page["next_cursor"])
+        seen += [r["article"]["id"] for r in page["results"]]
+    assert seen == ids[::-1] and all("<mark>teapot</mark>" in r["snippet"] for r in page["results"])
 
 
 async def test_index_follows_cancels_splits_and_moves(site):
