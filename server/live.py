@@ -69,9 +69,6 @@ class Subscribe:
     def topics(self) -> list[str]:
         return [f"g:{g}" for g in self.groups] + [f"t:{t}" for t in self.threads]
 
-    def size(self) -> int:
-        return len(self.groups) + len(self.prefixes) + len(self.threads)
-
     def names(self) -> list[str]:
         return [*self.groups, *(p + "*" for p in self.prefixes)]
 
@@ -244,8 +241,10 @@ class LiveSession:
             return None
 
     async def _check(self, request: Subscribe) -> None:
-        held = 0 if self.sub is None else len(self.sub.topics) + len(self.sub.prefixes)
-        if held + request.size() > self.config.live_max_subscriptions:
+        # Counted as a set: following something again costs nothing.
+        held = set() if self.sub is None else {*self.sub.topics, *("p:" + p for p in self.sub.prefixes)}
+        wanted = held | {*request.topics(), *("p:" + p for p in request.prefixes)}
+        if len(wanted) > self.config.live_max_subscriptions:
             raise TooLarge(f"a connection may follow at most {self.config.live_max_subscriptions}"
                            " groups and threads")
         async with self.site.db.read() as conn:

@@ -316,6 +316,10 @@ async def test_limits_on_size_subscriptions_and_idleness(live_site):
         [m for m in replies if m["type"] != "heartbeat"][0].items()
     # Nothing happened: the heartbeat carries a safe resume point.
     assert {"type": "heartbeat", "last_id": ack["last_id"]} in replies
+    # Following what is already followed costs nothing against the limit.
+    await many.send(json.dumps({"type": "subscribe", "groups": ["a.*", "b.*"], "threads": [s["thread"]["id"]]}))
+    again = [m for m in [await recv(many), await recv(many)] if m["type"] != "heartbeat"]
+    assert again and again[0]["type"] == "subscribed", again
 
     idle = await live.connect()
     with pytest.raises(ConnectionClosed) as closed:
