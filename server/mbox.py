@@ -161,10 +161,9 @@ def split(stream: BinaryIO, *, max_bytes: int = MESSAGE_MAX_BYTES) -> Iterator[R
         at_line_start = piece.endswith(b"\n")
         if (line_start and previous_blank and piece.startswith(b"From ")
                 and _FROM_LINE.match(piece)):
-            if started or size:
-                if started or parts and b"".join(parts).strip():
-                    number += 1
-                    yield finish()
+            if started or b"".join(parts).strip():
+                number += 1
+                yield finish()
             start, envelope, parts, size, started = offset, piece.rstrip(b"\r\n"), [], 0, True
             offset += len(piece)
             previous_blank = False
@@ -174,6 +173,6 @@ def split(stream: BinaryIO, *, max_bytes: int = MESSAGE_MAX_BYTES) -> Iterator[R
         if size <= max_bytes:
             parts.append(piece)
         previous_blank = line_start and at_line_start and piece in (b"\n", b"\r\n")
-    if started or (parts and b"".join(parts).strip()):
+    if started or b"".join(parts).strip():
         number += 1
         yield finish()

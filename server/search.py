@@ -18,7 +18,7 @@ import json
 import math
 import re
 import unicodedata
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from . import validate
 from .db import fetch_all, fetch_one
@@ -66,7 +66,6 @@ class Query:
     after: str | None = None          # stored-time lower bound, inclusive
     before: str | None = None         # stored-time upper bound, exclusive
     state: str | None = None          # 'archived' or 'open'
-    unknown: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def ranked(self) -> bool:
