@@ -189,3 +189,12 @@ CREATE TABLE settings (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 ) WITHOUT ROWID;
+
+-- What each reader has seen, group by group: the high-water article number
+-- of their last visit, as a newsreader's .newsrc keeps it.
+CREATE TABLE newsrc (
+    user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    group_id    INTEGER NOT NULL REFERENCES groups(id),
+    seen_number INTEGER NOT NULL,
+    PRIMARY KEY (user_id, group_id)
+) WITHOUT ROWID;

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from . import articles, groups, render, threads, validate
+from . import articles, groups, newsrc, render, threads, validate
 from .db import fetch_all
 from .errors import Invalid, NotFound
 from .permissions import can, require
@@ -101,8 +101,13 @@ def subject_changed(article: dict, parent: dict | None) -> bool:
 # Pages
 
 async def home(request: Request) -> Response:
-    async with _site(request).db.read() as conn:
+    site = _site(request)
+    user = await site.user(request)
+    async with site.db.read() as conn:
         all_groups = await groups.list_groups(conn)
+        unread = await newsrc.unread_counts(conn, user.id) if user else {}
+    for g in all_groups:
+        g["unread"] = unread.get(g["name"], 0)
     names = {g["name"] for g in all_groups}
     for g in all_groups:  # indent under the listed groups whose name this one extends
         g["level"] = sum(1 for i, c in enumerate(g["name"]) if c == "." and g["name"][:i] in names)
@@ -121,6 +126,11 @@ async def group_page(request: Request) -> Response:
         listing = await threads.list_threads(conn, row, state="open", limit=GROUP_PAGE,
                                              cursor=cursor)
         references = await _reference_threads(conn, row) if not cursor else []
+        user = await _site(request).user(request)
+        seen = await newsrc.seen_number(conn, user.id, row["id"]) if user else None
+    if seen is not None and seen < row["last_number"]:  # the reader has now seen the group
+        async with _site(request).db.transaction() as conn:
+            await newsrc.mark_seen(conn, user.id, row["id"], row["last_number"])
     return await page(request, "group.html", {
         "group": group, "threads": listing["threads"], "references": references, "since": since,
         "older": _query(cursor=listing["next_cursor"]) if listing["next_cursor"] else None,
