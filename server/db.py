@@ -19,6 +19,9 @@ from typing import AsyncIterator, Callable
 
 import aiosqlite
 
+from .errors import Invalid, NotFound
+from .validate import integer
+
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema.sql"
 SCHEMA_VERSION = 1
 # Another process may hold the write lock; wait this long (ms) before SQLITE_BUSY.
@@ -201,3 +204,15 @@ async def fetch_all(conn, sql: str, params=()) -> list[sqlite3.Row]:
 async def fetch_value(conn, sql: str, params=()):
     row = await fetch_one(conn, sql, params)
     return None if row is None else row[0]
+
+
+async def row_by_id(conn, sql: str, raw_id, what: str) -> sqlite3.Row:
+    """The row `sql` (ending in `= ?`) finds for an id a client gave, as a number
+    or a decimal string; NotFound("no such <what>") if it is malformed or unknown."""
+    try:
+        row = await fetch_one(conn, sql, (integer(raw_id, what),))
+    except Invalid:
+        row = None
+    if row is None:
+        raise NotFound(f"no such {what}")
+    return row

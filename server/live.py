@@ -248,20 +248,15 @@ class LiveSession:
             raise TooLarge(f"a connection may follow at most {self.config.live_max_subscriptions}"
                            " groups and threads")
         async with self.site.db.read() as conn:
-            if request.groups:
-                marks = ",".join("?" * len(request.groups))
-                found = {r[0] for r in await fetch_all(
-                    conn, f"SELECT name FROM groups WHERE name IN ({marks})", request.groups)}
-                missing = [g for g in request.groups if g not in found]
+            for sql, wanted, what in (("SELECT name FROM groups WHERE name IN", request.groups, "group"),
+                                      ("SELECT id FROM threads WHERE id IN", request.threads, "thread")):
+                if not wanted:
+                    continue
+                marks = ",".join("?" * len(wanted))
+                found = {r[0] for r in await fetch_all(conn, f"{sql} ({marks})", wanted)}
+                missing = [w for w in wanted if w not in found]
                 if missing:
-                    raise NotFound(f"no group named {missing[0]!r}")
-            if request.threads:
-                marks = ",".join("?" * len(request.threads))
-                found = {r[0] for r in await fetch_all(
-                    conn, f"SELECT id FROM threads WHERE id IN ({marks})", request.threads)}
-                missing = [t for t in request.threads if t not in found]
-                if missing:
-                    raise NotFound(f"no thread {missing[0]}")
+                    raise NotFound(f"no {what} {missing[0]!r}")
 
     def _add(self, request: Subscribe) -> None:
         """A later subscribe: more topics from now on, acknowledged in stream order."""

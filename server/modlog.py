@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from . import clock, validate
-from .db import fetch_all, fetch_one, fetch_value
+from .db import fetch_all, fetch_value, row_by_id
 from .errors import Invalid, NotFound
 from .permissions import User
 
@@ -56,14 +56,7 @@ def entry_json(row) -> dict:
 
 
 async def entry_row(conn, entry_id):
-    try:
-        entry_id = validate.integer(entry_id, "entry id")
-    except Invalid:
-        raise NotFound("no such log entry") from None
-    row = await fetch_one(conn, ENTRY_SELECT + " WHERE m.id = ?", (entry_id,))
-    if row is None:
-        raise NotFound("no such log entry")
-    return row
+    return await row_by_id(conn, ENTRY_SELECT + " WHERE m.id = ?", entry_id, "log entry")
 
 
 async def get_entry(conn, entry_id) -> dict:

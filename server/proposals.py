@@ -6,8 +6,8 @@ Groups are therefore made by the community; no one owns the result."""
 from __future__ import annotations
 
 from . import clock, validate
-from .db import fetch_all, fetch_one, fetch_value
-from .errors import Conflict, Invalid, NotFound
+from .db import fetch_all, fetch_value, row_by_id
+from .errors import Conflict, Invalid
 from .groups import create_group
 from .permissions import User, require
 
@@ -32,14 +32,7 @@ async def proposal_json(conn, row, threshold: int) -> dict:
 
 
 async def _row(conn, proposal_id):
-    try:
-        proposal_id = validate.integer(proposal_id, "proposal id")
-    except Invalid:
-        raise NotFound("no such proposal") from None
-    row = await fetch_one(conn, PROPOSAL_SELECT + " WHERE p.id = ?", (proposal_id,))
-    if row is None:
-        raise NotFound("no such proposal")
-    return row
+    return await row_by_id(conn, PROPOSAL_SELECT + " WHERE p.id = ?", proposal_id, "proposal")
 
 
 async def get_proposal(conn, proposal_id, threshold: int) -> dict:

@@ -7,7 +7,7 @@ import json
 import re
 
 from . import tree, validate
-from .db import fetch_all, fetch_one
+from .db import fetch_all, fetch_one, row_by_id
 from .errors import Invalid, NotFound
 
 ARTICLE_SELECT = (
@@ -59,14 +59,9 @@ def thread_json(row) -> dict:
 
 async def article_row(conn, ref, select: str = ARTICLE_SELECT):
     """An article by integer id (or decimal string) or by Message-ID."""
-    if isinstance(ref, str) and ref.startswith("<"):
-        row = await fetch_one(conn, select + " WHERE a.message_id = ?", (ref,))
-    else:
-        try:
-            article_id = validate.integer(ref, "article id")
-        except Invalid:
-            raise NotFound("no such article") from None
-        row = await fetch_one(conn, select + " WHERE a.id = ?", (article_id,))
+    if not (isinstance(ref, str) and ref.startswith("<")):
+        return await row_by_id(conn, select + " WHERE a.id = ?", ref, "article")
+    row = await fetch_one(conn, select + " WHERE a.message_id = ?", (ref,))
     if row is None:
         raise NotFound("no such article")
     return row
@@ -77,14 +72,7 @@ async def get_article(conn, ref) -> dict:
 
 
 async def thread_row(conn, thread_id):
-    try:
-        thread_id = validate.integer(thread_id, "thread id")
-    except Invalid:
-        raise NotFound("no such thread") from None
-    row = await fetch_one(conn, THREAD_SELECT + " WHERE t.id = ?", (thread_id,))
-    if row is None:
-        raise NotFound("no such thread")
-    return row
+    return await row_by_id(conn, THREAD_SELECT + " WHERE t.id = ?", thread_id, "thread")
 
 
 async def get_thread(conn, thread_id) -> dict:
