@@ -308,7 +308,11 @@ class Importer:
         await articles.insert_articles(conn, group_id, rows)
         if rows:
             group = await fetch_one(conn, "SELECT * FROM groups WHERE id = ?", (group_id,))
+            # Replies that joined threads already here change those threads too:
+            # their watchers (and cached pages) must hear of it.
+            joined = sorted({row["thread_id"] for row in rows} - set(thread_ids))
             await emit(conn, "group.imported", group=group["name"], thread_id=None,
                        data={"group": group_json(group), "articles": len(rows),
-                             "threads": len(thread_ids)})
+                             "threads": len(thread_ids), "joined_threads": joined},
+                       also_threads=joined)
         return imported, len(thread_ids), duplicates, waiting

@@ -277,3 +277,21 @@ async def test_random_bytes_never_crash_or_half_import(make_site, tmp_path, data
     assert not any("refused by the database" in p.reason for p in report.problems), report.summary()
     assert len(articles(site)) == before + report.imported
     check_consistency(site.config.db_path)
+
+
+async def test_replies_imported_into_a_thread_reach_its_readers(make_site, tmp_path):
+    """A second import that adds replies to a thread already here refreshes that
+    thread's cached page and routes the event to the thread's watchers."""
+    site = await fresh(make_site)
+    (tmp_path / "a.mbox").write_bytes(message("<root@example.org>"))
+    await importer.import_path(site.db, tmp_path / "a.mbox", GROUP)
+    client = await site.client()
+    async with site.db.read() as conn:
+        (tid,) = await (await conn.execute("SELECT id FROM threads")).fetchone()
+    assert len((await client.get(f"/api/threads/{tid}")).json()["articles"]) == 1  # now cached
+    (tmp_path / "b.mbox").write_bytes(message("<reply@example.org>", refs="<root@example.org>"))
+    await importer.import_path(site.db, tmp_path / "b.mbox", GROUP)
+    assert len((await client.get(f"/api/threads/{tid}")).json()["articles"]) == 2
+    async with site.db.read() as conn:
+        (topics,) = await (await conn.execute("SELECT topics FROM events ORDER BY id DESC LIMIT 1")).fetchone()
+    assert f"t:{tid}" in topics.split()
