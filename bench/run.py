@@ -1,8 +1,8 @@
 """Run every benchmark scenario and write bench/RESULTS.md and bench/out/results.json.
 
-    python bench/run.py                 # every scenario (about 10-15 minutes on 2 cores)
-    python bench/run.py posting size    # only these
-    python bench/run.py --list
+    ./run bench                 # every scenario (about 12 minutes on 2 cores)
+    ./run bench posting size    # only these
+    ./run bench --list
 
 Each scenario is its own script, runnable alone (see SCENARIOS), with a real
 `moot serve` process on loopback and its load from a separate process where
@@ -108,7 +108,7 @@ def main() -> int:
     started = time.monotonic()
     rows = [row for name in names for row in run_one(name)]
     info = {**machine(), "date": datetime.date.today().isoformat(), "total_s": time.monotonic() - started}
-    command = "python bench/run.py" + ("" if not args.scenarios else " " + " ".join(names))
+    command = "./run bench" + ("" if not args.scenarios else " " + " ".join(names))
     OUT.mkdir(exist_ok=True)
     (OUT / "results.json").write_text(json.dumps({"machine": info, "rows": rows}, indent=2))
     table = markdown(rows, info, command)
