@@ -77,10 +77,12 @@ async def insert_article(conn, *, group_id: int, thread_id: int, parent, subject
                          author_name: str, user_id: int | None, author_addr: str | None = None,
                          message_id: str, created_at: str, refs: str = "",
                          status: str = "ok", notice: dict | None = None,
-                         path: str | None = None) -> int:
+                         path: str | None = None) -> dict:
     """Insert one article row, give it the group's next number, index it for
-    search, and bump thread and group counters. Returns the article id.
-    `parent` is the parent's row (None for a root); `path` overrides the tree key."""
+    search, and bump thread and group counters. Returns the new row as a dict
+    with the columns articles has (article_json needs `group_name` and
+    `username` added). `parent` is the parent's row (None for a root); `path`
+    overrides the tree key."""
     # Ids and numbers are taken inside the write transaction, so they are
     # unique and grow in commit order; one statement bumps the group's number
     # high-water mark and counters and reads the next article id.
@@ -91,14 +93,13 @@ async def insert_article(conn, *, group_id: int, thread_id: int, parent, subject
         (created_at, group_id)))[0]
     if path is None:
         path = tree.child(parent["path"] if parent is not None else "", article_id)
-    await conn.execute(
-        "INSERT INTO articles (id, message_id, thread_id, group_id, number, parent_id, path, refs,"
-        " subject, body, user_id, author_name, author_addr, created_at, status, notice)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (article_id, message_id, thread_id, group_id, number,
-         parent["id"] if parent is not None else None, path, refs, subject, body, user_id,
-         author_name, author_addr, created_at, status,
-         json.dumps(notice) if notice is not None else None))
+    row = {"id": article_id, "message_id": message_id, "thread_id": thread_id, "group_id": group_id,
+           "number": number, "parent_id": parent["id"] if parent is not None else None,
+           "path": path, "refs": refs, "subject": subject, "body": body, "user_id": user_id,
+           "author_name": author_name, "author_addr": author_addr, "created_at": created_at,
+           "status": status, "notice": json.dumps(notice) if notice is not None else None}
+    await conn.execute(f"INSERT INTO articles ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                       tuple(row.values()))
     if status == "ok":
         await conn.execute(
             "INSERT INTO articles_fts (rowid, subject, body, author_name) VALUES (?, ?, ?, ?)",
@@ -106,7 +107,7 @@ async def insert_article(conn, *, group_id: int, thread_id: int, parent, subject
     await conn.execute(
         "UPDATE threads SET article_count = article_count + 1,"
         " last_article_at = max(last_article_at, ?) WHERE id = ?", (created_at, thread_id))
-    return article_id
+    return row
 
 
 async def create_thread_row(conn, group_id: int, subject: str, created_at: str, **provenance) -> int:
@@ -132,10 +133,10 @@ async def start_thread(conn, domain: str, user: User | None, group_name, subject
         provenance["continued_from_thread_id"] = earlier["id"]
     now = clock.now()
     thread_id = await create_thread_row(conn, group["id"], subject, now, **provenance)
-    article_id = await insert_article(
+    article_id = (await insert_article(
         conn, group_id=group["id"], thread_id=thread_id, parent=None, subject=subject, body=body,
         author_name=user.display_name, user_id=user.id, message_id=new_message_id(domain),
-        created_at=now)
+        created_at=now))["id"]
     await conn.execute("UPDATE threads SET root_article_id = ? WHERE id = ?", (article_id, thread_id))
     await conn.execute("INSERT OR IGNORE INTO follows (user_id, thread_id) VALUES (?, ?)",
                        (user.id, thread_id))
@@ -154,12 +155,12 @@ async def reply(conn, domain: str, user: User | None, parent_ref, body, subject=
     subject = validate.subject(subject) if subject not in (None, "") else reply_subject(parent["subject"])
     _check_thread_accepts(parent["thread_state"], parent["thread_id"], parent["group_name"], user)
     _check_group_accepts(parent["group_status"], parent["group_name"], user)
-    article_id = await insert_article(
+    row = await insert_article(
         conn, group_id=parent["group_id"], thread_id=parent["thread_id"], parent=parent, subject=subject,
         body=body, author_name=user.display_name, user_id=user.id,
         message_id=new_message_id(domain), created_at=clock.now(),
         refs=child_references(parent["refs"], parent["message_id"]))
-    article = article_json(await article_row(conn, article_id))
+    article = article_json({**row, "group_name": parent["group_name"], "username": user.username})
     await emit(conn, "article.created", group=parent["group_name"], thread_id=parent["thread_id"],
                data=article)
     return article

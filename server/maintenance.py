@@ -160,12 +160,12 @@ async def free_child_path(conn, thread_id: int, parent_path: str, article_id: in
 async def insert_notice(conn, domain: str, user: User, *, thread, parent, subject: str, body: str,
                         notice: dict, path: str | None = None) -> int:
     """The short moderation notice left at the place a split or merge changed."""
-    return await insert_article(
+    return (await insert_article(
         conn, group_id=thread["group_id"], thread_id=thread["id"], parent=parent,
         subject=subject[: validate.SUBJECT_MAX], body=body, author_name=user.display_name,
         user_id=user.id, message_id=new_message_id(domain), created_at=clock.now(),
         refs=child_references(parent["refs"], parent["message_id"]), status="notice",
-        notice=notice, path=path)
+        notice=notice, path=path))["id"]
 
 
 async def delete_notice(conn, notice_id: int) -> None:
