@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -103,44 +100,3 @@ async def events_until(ws: ClientConnection, count: int, timeout: float = WAIT) 
         if "id" in msg:
             out.append(msg)
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_process(db_path: str, port: int, log_path: str, **env) -> subprocess.Popen:
-    """`python -m server serve` as its own process on a loopback port, logging to a file."""
-    environ = {"PATH": "/usr/bin:/bin", "MOOT_DOMAIN": "test.moot", "MOOT_POST_RATE": "100000",
-               "MOOT_POST_BURST": "100000", **{f"MOOT_{k.upper()}": str(v) for k, v in env.items()}}
-    with open(log_path, "ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "server", "serve", "--db", db_path, "--port", str(port)],
-            cwd=ROOT, env=environ, stdout=subprocess.DEVNULL, stderr=log)
-
-
-async def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server on port {port} exited with {proc.returncode}")
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            await writer.wait_closed()
-            return
-        except OSError:
-            await asyncio.sleep(0.05)
-    raise TimeoutError(f"nothing listening on port {port}")
-
-
-def stop_process(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

@@ -10,17 +10,14 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.processes import ROOT, moot, moot_server
+
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -59,12 +56,6 @@ def browser(playwright_api):
     b.close()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Server:
     def __init__(self, base: str, db: Path):
         self.base, self.db = base, db
@@ -84,40 +75,16 @@ def server(tmp_path_factory):
     """`moot serve` as its own process, with an admin (root) and a moderator (marta)."""
     folder = tmp_path_factory.mktemp("browser")
     db = folder / "moot.db"
-    env = {**os.environ, "MOOT_DOMAIN": "browser.test", "MOOT_POST_RATE": "100000",
-           "MOOT_POST_BURST": "100000", "MOOT_REGISTER_RATE": "100000"}
     for name, role in (("root", "--admin"), ("marta", "--moderator"), ("ada", None), ("bruno", None)):
-        args = [sys.executable, "-m", "server", "adduser", name, "--db", str(db), "--password-stdin"]
-        subprocess.run(args + ([role] if role else []) + ["--display-name", name.title()],
-                       input=PASSWORD + "\n", text=True, cwd=ROOT, env=env, check=True,
-                       capture_output=True, timeout=60)
-    port = _free_port()
-    with open(folder / "server.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "server", "serve", "--db", str(db), "--port",
-                                 str(port)], cwd=ROOT, env=env, stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((folder / "server.log").read_text()) from None
-                time.sleep(0.05)
-        srv = Server(f"http://127.0.0.1:{port}", db)
+        moot("adduser", name, "--db", str(db), "--password-stdin", *([role] if role else []),
+             "--display-name", name.title(), input=PASSWORD + "\n", domain="browser.test")
+    with moot_server(db, folder / "server.log", domain="browser.test") as url:
+        srv = Server(url, db)
         with srv.api("root") as root:
             r = root.post("/api/groups", json={"name": "test.browser", "description": "Browser tests",
                                                "charter": "Plain text only.\n> Quote what you answer."})
             assert r.status_code == 201, r.text
         yield srv
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 class Watch:

@@ -314,8 +314,11 @@ async def test_limits_on_size_subscriptions_and_idleness(live_site):
     replies = [await recv(many), await recv(many)]
     assert {"type": "error", "code": "too_large"}.items() <= \
         [m for m in replies if m["type"] != "heartbeat"][0].items()
-    # Nothing happened: the heartbeat carries a safe resume point.
-    assert {"type": "heartbeat", "last_id": ack["last_id"]} in replies
+    # Nothing happened to this connection: the heartbeat carries a safe resume
+    # point, at or past the acknowledged one (the hub may since have passed
+    # events this connection does not follow).
+    beats = [m for m in replies if m["type"] == "heartbeat"]
+    assert beats and beats[0]["last_id"] >= ack["last_id"]
     # Following what is already followed costs nothing against the limit.
     await many.send(json.dumps({"type": "subscribe", "groups": ["a.*", "b.*"], "threads": [s["thread"]["id"]]}))
     again = [m for m in [await recv(many), await recv(many)] if m["type"] != "heartbeat"]

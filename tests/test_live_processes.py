@@ -12,8 +12,8 @@ from websockets.exceptions import ConnectionClosed
 from server import accounts, articles, groups
 from server.db import Database
 from tests.conftest import PASSWORD, password_hash
-from tests.live_support import (events_until, free_port, start_process, stop_process, subscribe,
-                                wait_listening)
+from tests.live_support import events_until, subscribe
+from tests.processes import free_port, start_process, stop_process, wait_listening
 import websockets
 
 
@@ -38,7 +38,7 @@ async def test_a_post_through_one_process_reaches_a_subscriber_of_the_other(tmp_
     procs = [start_process(db_path, port, str(tmp_path / f"server{port}.log")) for port in ports]
     try:
         for port, proc in zip(ports, procs):
-            await wait_listening(port, proc)
+            wait_listening(port, proc)
         http = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20) for port in ports]
         watchers = [await websockets.connect(f"ws://127.0.0.1:{port}/live", compression=None)
                     for port in ports]
