@@ -301,7 +301,13 @@ class LiveSession:
         `position` are already being queued, so replaying (since, position]
         leaves no gap and no repeat."""
         position = self.hub.follow(self.sub, first.topics(), first.prefixes)
-        self.cursor = position if first.since is None else first.since
+        if first.since is None:
+            # "From now" means after everything committed so far, even what the
+            # hub has not dispatched yet: those arrive queued and are skipped.
+            async with self.site.db.read() as conn:
+                self.cursor = max(position, await last_event_id(conn))
+        else:
+            self.cursor = first.since
         if first.since is not None and not await self._replay(first, first.since, position):
             await self.ws.send(message('{"type":"reset","last_id":%d}' % position))
             self.cursor = position
