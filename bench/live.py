@@ -304,7 +304,7 @@ def baseline_app():
         body = (await request.json())["body"]
         text = json.dumps({"id": 1, "type": "article.created", "group": "bench.live", "thread_id": 1,
                            "data": {"id": 1, "body": body, "subject": "Re: Fan-out"}})
-        for ws in list(sockets):  # PERF-NOTES: a plain loop beats gather
+        for ws in list(sockets):  # a plain send loop: asyncio.gather over 1,000 sockets measured slower
             await ws.send_text(text)
         return JSONResponse({"ok": True}, status_code=201)
 

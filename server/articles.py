@@ -218,8 +218,8 @@ async def create_thread_rows(conn, group_id: int, rows: list[dict]) -> list[int]
 
 async def insert_articles(conn, group_id: int, rows: list[dict]) -> None:
     """insert_article for many rows of one group at once, with one statement
-    per kind of change (PERF-NOTES: batched FTS inserts from the application
-    are ~4x faster than one at a time). Each row carries the keys of
+    per kind of change (batched full-text inserts from the application are
+    about 4x faster than one at a time). Each row carries the keys of
     insert_article plus its own `id` (from next_article_id, consecutive),
     `parent_id` and `path`; parents come before their children."""
     if not rows:
