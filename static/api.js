@@ -46,3 +46,15 @@ export async function page(path) {
   if (!response.ok) return null;
   return new DOMParser().parseFromString(await response.text(), "text/html");
 }
+
+/** Show `message` at the top of `form`, in one alert box reused across tries. */
+export function showError(form, message) {
+  let box = form.querySelector(".form-error");
+  if (!box) {
+    box = document.createElement("p");
+    box.className = "form-error";
+    box.setAttribute("role", "alert");
+    form.prepend(box);
+  }
+  box.textContent = message;
+}

@@ -1,5 +1,5 @@
 // Proposals: endorse and propose through the JSON API, then show the page again.
-import { api } from "./api.js";
+import { api, showError } from "./api.js";
 
 export function startProposals() {
   const section = document.getElementById("propose-section");
@@ -25,14 +25,7 @@ export function startProposals() {
       await api("POST", "/api/proposals", data);
       location.reload();
     } catch (error) {
-      let box = form.querySelector(".form-error");
-      if (!box) {
-        box = document.createElement("p");
-        box.className = "form-error";
-        box.setAttribute("role", "alert");
-        form.prepend(box);
-      }
-      box.textContent = error.message;
+      showError(form, error.message);
     }
   });
 }

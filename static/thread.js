@@ -1,7 +1,7 @@
 // The thread page, enhanced: new articles arrive live (marked new, with an
 // "N new" pill when off screen), inline replies, withdrawing, and the split
 // notice replacing moved articles. Every piece of markup comes from the server.
-import { api, fragment, page } from "./api.js";
+import { api, fragment, page, showError } from "./api.js";
 import { connectLive } from "./live.js";
 import { nextNew, select } from "./keys.js";
 
@@ -188,17 +188,6 @@ async function openReply(link) {
   const text = form.querySelector("textarea");
   text.focus();
   text.setSelectionRange(text.value.length, text.value.length);
-}
-
-function showError(form, message) {
-  let box = form.querySelector(".form-error");
-  if (!box) {
-    box = document.createElement("p");
-    box.className = "form-error";
-    box.setAttribute("role", "alert");
-    form.prepend(box);
-  }
-  box.textContent = message;
 }
 
 async function submitReply(form) {
