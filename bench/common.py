@@ -81,7 +81,7 @@ def server(db_path: str, **env):
     environment = {**os.environ, "MOOT_POST_RATE": "1000000", "MOOT_POST_BURST": "1000000",
                    "MOOT_SWEEP_INTERVAL": "0", **{f"MOOT_{k.upper()}": str(v) for k, v in env.items()}}
     log = open(db_path + ".server.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "server", "serve", "--db", db_path, "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "moot", "serve", "--db", db_path, "--port", str(port)],
                             cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:

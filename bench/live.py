@@ -227,8 +227,8 @@ def message_key(msg: dict) -> str | None:
 def prepare_db(db_path: str) -> int:
     """Users, a group and a thread, written before the server starts; returns the thread id."""
     sys.path.insert(0, str(ROOT))
-    from server import accounts, articles, groups
-    from server.db import Database
+    from moot import accounts, articles, groups
+    from moot.db import Database
 
     async def run():
         db = await Database(db_path, read_connections=1).open()

@@ -16,9 +16,9 @@ import time
 import httpx
 from common import Row, emit, server, temp_dir, wrk
 
-from server import accounts, articles, groups, tree
-from server.config import Config
-from server.db import SCHEMA_PATH, Database
+from moot import accounts, groups, posting, tree
+from moot.config import Config
+from moot.db import SCHEMA_PATH, Database
 
 POSTERS = 16
 BODY = "A benchmark reply.\n\n> quoted line from the parent\n\nSome text of a usual length " * 3
@@ -50,7 +50,7 @@ async def build(db_path: str) -> int:
                  for i in range(POSTERS)]
         async with db.transaction() as conn:
             await groups.create_group(conn, None, "bench.post", "Benchmark group")
-            started = await articles.start_thread(conn, config.domain, users[0], "bench.post", "Posting", "root")
+            started = await posting.start_thread(conn, config.domain, users[0], "bench.post", "Posting", "root")
         return started["article"]["id"]
     finally:
         await db.close()

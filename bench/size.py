@@ -18,8 +18,8 @@ import sqlite3
 
 from common import Row, emit, server, temp_dir, wrk
 
-from server import tree
-from server.db import Database
+from moot import tree
+from moot.db import Database
 
 STAMP = "2026-01-01T00:00:{:02d}.{:03d}Z"
 

@@ -41,10 +41,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import Row, emit  # noqa: E402
 
-from server import clock, maintenance, sweep, tree, undo  # noqa: E402
-from server.config import Config  # noqa: E402
-from server.db import Database  # noqa: E402
-from server.permissions import User  # noqa: E402
+from moot import clock, maintenance, sweep, tree, undo  # noqa: E402
+from moot.config import Config  # noqa: E402
+from moot.db import Database  # noqa: E402
+from moot.permissions import User  # noqa: E402
 
 DOMAIN = "bench.moot"
 TIME_LIMIT = 600

@@ -12,9 +12,9 @@ import random
 
 from common import Row, emit, server, temp_dir, wrk
 
-from server import accounts, articles, groups
-from server.config import Config
-from server.db import Database
+from moot import accounts, groups, posting
+from moot.config import Config
+from moot.db import Database
 
 WORDS = ("thread reply group archive split moderator newsreader article quote topic charter "
          "python sqlite latency message reference").split()
@@ -37,10 +37,10 @@ async def build(db_path: str, articles_n: int = 50) -> int:
                                           password_hash=accounts.hash_password("bench-password", n=2**14))
         async with db.transaction() as conn:
             await groups.create_group(conn, user, "bench.read", "Benchmark group")
-            started = await articles.start_thread(conn, config.domain, user, "bench.read", "A long thread", body(rng))
+            started = await posting.start_thread(conn, config.domain, user, "bench.read", "A long thread", body(rng))
             ids = [started["article"]["id"]]
             for _ in range(articles_n - 1):
-                reply = await articles.reply(conn, config.domain, user, rng.choice(ids), body(rng))
+                reply = await posting.reply(conn, config.domain, user, rng.choice(ids), body(rng))
                 ids.append(reply["id"])
         return started["thread"]["id"]
     finally:

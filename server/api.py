@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import accounts, articles, groups, threads
+from . import accounts, groups, posting, reading
 from .errors import AuthRequired
 from .events import group_topic, thread_topic
 from .permissions import User, require
@@ -123,11 +123,11 @@ async def list_threads(request: Request) -> Response:
     async def build() -> bytes:
         async with site.db.read() as conn:
             group = await groups.get_group_row(conn, name)
-            return encode(await threads.list_threads(conn, group, state=q.get("state"),
+            return encode(await reading.list_threads(conn, group, state=q.get("state"),
                                                      limit=q.get("limit"), cursor=q.get("cursor")))
 
     key = ("threads", name, q.get("state"), q.get("limit"), q.get("cursor"))
-    return Response(await site.pages.get(key, frozenset({group_topic(name)}), build),
+    return Response(await site.responses.get(key, frozenset({group_topic(name)}), build),
                     media_type="application/json")
 
 
@@ -136,7 +136,7 @@ async def start_thread(request: Request) -> Response:
     user = require(await site.user(request), "post")
     data = await read_json(request)
     async with site.posting(user) as conn:
-        result = await articles.start_thread(
+        result = await posting.start_thread(
             conn, site.config.domain, user, request.path_params["name"], data.get("subject"),
             data.get("body"), data.get("continued_from"))
     return JSONResponse(result, status_code=201)
@@ -156,16 +156,16 @@ async def get_thread(request: Request) -> Response:
 
     async def build() -> bytes:
         async with site.db.read() as conn:
-            return encode(await threads.thread_page(conn, raw_id, limit=q.get("limit"),
+            return encode(await reading.thread_page(conn, raw_id, limit=q.get("limit"),
                                                     cursor=q.get("cursor")))
 
     key = ("thread", raw_id, q.get("limit"), q.get("cursor"))
-    return Response(await site.pages.get(key, frozenset({topic}), build), media_type="application/json")
+    return Response(await site.responses.get(key, frozenset({topic}), build), media_type="application/json")
 
 
 async def get_article(request: Request) -> Response:
     async with _site(request).db.read() as conn:
-        return JSONResponse({"article": await threads.get_article(conn, request.path_params["ref"])})
+        return JSONResponse({"article": await reading.get_article(conn, request.path_params["ref"])})
 
 
 async def post_reply(request: Request) -> Response:
@@ -173,7 +173,7 @@ async def post_reply(request: Request) -> Response:
     user = require(await site.user(request), "post")
     data = await read_json(request)
     async with site.posting(user) as conn:
-        article = await articles.reply(conn, site.config.domain, user, request.path_params["ref"],
+        article = await posting.reply(conn, site.config.domain, user, request.path_params["ref"],
                                        data.get("body"), data.get("subject"))
     return JSONResponse({"article": article}, status_code=201)
 
@@ -183,7 +183,7 @@ async def cancel_article(request: Request) -> Response:
     user = await site.user(request)
     data = await read_json(request)
     async with site.db.transaction() as conn:
-        article = await articles.cancel(conn, user, request.path_params["ref"], data.get("reason"))
+        article = await posting.cancel(conn, user, request.path_params["ref"], data.get("reason"))
     return JSONResponse({"article": article})
 
 

@@ -8,9 +8,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from . import archive, feeds, mbox, search
+from . import exports, feeds, mbox, months, search
 from .groups import get_group_row
-from .threads import thread_row
+from .reading import thread_row
 
 
 def _site(request: Request):
@@ -33,8 +33,8 @@ async def group_archive(request: Request) -> Response:
     async with _site(request).db.read() as conn:
         group = await get_group_row(conn, request.path_params["name"])
         if q.get("year") in (None, ""):
-            return JSONResponse({"group": group["name"], "periods": await archive.periods(conn, group)})
-        page = await archive.archived_threads(conn, group, q.get("year"), q.get("month"),
+            return JSONResponse({"group": group["name"], "periods": await months.periods(conn, group)})
+        page = await months.archived_threads(conn, group, q.get("year"), q.get("month"),
                                               limit=q.get("limit"), cursor=q.get("cursor"))
     return JSONResponse({"group": group["name"], "year": int(q["year"]),
                          "month": int(q["month"]) if q.get("month") else None, **page})
@@ -54,7 +54,7 @@ async def thread_mbox(request: Request) -> Response:
         after = ""
         while True:
             async with site.db.read() as conn:
-                rows = await archive.thread_export_page(conn, thread["id"], after)
+                rows = await exports.thread_export_page(conn, thread["id"], after)
             if not rows:
                 return
             yield b"".join(mbox.format_article(r, site.config.domain) for r in rows)
@@ -74,7 +74,7 @@ async def group_mbox(request: Request) -> Response:
         key = None
         while True:
             async with site.db.read() as conn:
-                rows = await archive.group_export_page(conn, group["id"], after=after,
+                rows = await exports.group_export_page(conn, group["id"], after=after,
                                                        before=before, key=key)
             if not rows:
                 return
@@ -88,7 +88,7 @@ async def group_feed(request: Request) -> Response:
     site = _site(request)
     async with site.db.read() as conn:
         group = await get_group_row(conn, request.path_params["name"])
-        rows = await archive.new_threads(conn, group)
+        rows = await exports.new_threads(conn, group)
     body = feeds.group_feed(group, rows, base_url=str(request.base_url), domain=site.config.domain,
                             site_name=site.config.site_name)
     return Response(body, media_type=feeds.CONTENT_TYPE)
@@ -98,7 +98,7 @@ async def thread_feed(request: Request) -> Response:
     site = _site(request)
     async with site.db.read() as conn:
         thread = await thread_row(conn, request.path_params["id"])
-        rows = await archive.thread_latest(conn, thread["id"])
+        rows = await exports.thread_latest(conn, thread["id"])
     body = feeds.thread_feed(thread, rows, base_url=str(request.base_url), domain=site.config.domain,
                              site_name=site.config.site_name)
     return Response(body, media_type=feeds.CONTENT_TYPE)

@@ -22,7 +22,7 @@ import aiosqlite
 from .errors import Invalid, NotFound
 from .validate import integer
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema.sql"
+SCHEMA_PATH = Path(__file__).resolve().parent / "schema.sql"  # ../schema.sql, linked
 SCHEMA_VERSION = 1
 # Another process may hold the write lock; wait this long (ms) before SQLITE_BUSY.
 BUSY_TIMEOUT_MS = 10_000

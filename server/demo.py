@@ -4,7 +4,7 @@ topic and is ready to be split."""
 
 from __future__ import annotations
 
-from . import accounts, articles, groups
+from . import accounts, groups, posting
 from .config import Config
 from .db import fetch_value
 
@@ -107,7 +107,7 @@ async def build(db, config: Config) -> str:
         for name, description, charter in GROUPS:
             await groups.create_group(conn, None, name, description, charter)
         for group, author, subject, body, replies in THREADS:
-            started = await articles.start_thread(conn, config.domain, users[author], group, subject, body)
+            started = await posting.start_thread(conn, config.domain, users[author], group, subject, body)
             await _replies(conn, config, users, started["article"]["id"], replies)
     names = ", ".join(u for u, _, _ in USERS)
     return (f"demo site created in {config.db_path}: {len(GROUPS)} groups, {len(THREADS)} threads.\n"
@@ -117,6 +117,6 @@ async def build(db, config: Config) -> str:
 
 async def _replies(conn, config, users, parent_id, replies) -> None:
     for author, body, children, *subject in replies:
-        article = await articles.reply(conn, config.domain, users[author], parent_id, body,
+        article = await posting.reply(conn, config.domain, users[author], parent_id, body,
                                        subject[0] if subject else None)
         await _replies(conn, config, users, article["id"], children)

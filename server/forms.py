@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from . import accounts, api, articles, groups, render, threads
+from . import accounts, api, groups, posting, reading, render
 from .errors import AuthRequired, Conflict, Invalid, MootError, TooLarge
 from .permissions import require
 from .security import read_form
@@ -109,7 +109,7 @@ async def new_thread_form(request: Request) -> Response:
     async with site.db.read() as conn:
         group = await groups.get_group(conn, request.path_params["name"])
         continued = request.query_params.get("continued_from")
-        earlier = await threads.get_thread(conn, continued) if continued else None
+        earlier = await reading.get_thread(conn, continued) if continued else None
     return await page(request, "new_thread.html", {
         "group": group, "subject": f"{earlier['subject']} (continued)"[:250] if earlier else "",
         "body": "", "continued_from": earlier, "error": None})
@@ -123,12 +123,12 @@ async def new_thread(request: Request) -> Response:
     continued = form.get("continued_from") or None
     try:
         async with site.posting(user) as conn:
-            started = await articles.start_thread(conn, site.config.domain, user, name,
+            started = await posting.start_thread(conn, site.config.domain, user, name,
                                                   form.get("subject"), form.get("body"), continued)
     except MootError as error:
         async with site.db.read() as conn:
             group = await groups.get_group(conn, name)
-            earlier = await threads.get_thread(conn, continued) if continued else None
+            earlier = await reading.get_thread(conn, continued) if continued else None
         return await page(request, "new_thread.html", {
             "group": group, "subject": form.get("subject", ""), "body": form.get("body", ""),
             "continued_from": earlier, "error": error.message}, status=error.status)
@@ -136,8 +136,8 @@ async def new_thread(request: Request) -> Response:
 
 
 async def _reply_context(conn, article_ref) -> dict:
-    parent = await threads.get_article(conn, article_ref)
-    thread = await threads.get_thread(conn, parent["thread_id"])
+    parent = await reading.get_article(conn, article_ref)
+    thread = await reading.get_thread(conn, parent["thread_id"])
     return {"parent": parent, "thread": thread}
 
 
@@ -162,7 +162,7 @@ async def reply(request: Request) -> Response:
     user = require(await site.user(request), "post")
     try:
         async with site.posting(user) as conn:
-            article = await articles.reply(conn, site.config.domain, user, request.path_params["id"],
+            article = await posting.reply(conn, site.config.domain, user, request.path_params["id"],
                                            form.get("body"), form.get("subject") or None)
     except MootError as error:  # shown above the form, which keeps what was typed
         async with site.db.read() as conn:

@@ -24,12 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from . import articles, mbox, tree
+from . import mbox, posting, tree
 from .db import fetch_all, fetch_one, fetch_value
 from .errors import MootError
 from .events import emit
 from .groups import get_group_row, group_json
-from .mail import Parsed, guess_message_id, parse_message
+from .messages import Parsed, guess_message_id, parse_message
 
 BATCH_SIZE = 1000
 PROBLEMS_KEPT = 1000  # the report lists this many problems in full, and counts the rest
@@ -265,7 +265,7 @@ class Importer:
         # Parents in this batch are found in it; only the others are looked up.
         existing = await self._known(conn, ids | {i.parsed.parent_id for i in items
                                                   if i.parsed.parent_id and i.parsed.parent_id not in ids})
-        next_id = await articles.next_article_id(conn)
+        next_id = await posting.next_article_id(conn)
         here: dict[str, dict] = {}
         rows, new_threads, imported, waiting, duplicates = [], [], [], [], 0
         for item in items:
@@ -290,7 +290,7 @@ class Importer:
             refs = " ".join(p.refs)
             if parent is not None:
                 thread, path, parent_id = parent["thread"], tree.child(parent["path"], article_id), parent["id"]
-                refs = refs or articles.child_references(parent["refs"], p.parent_id)
+                refs = refs or posting.child_references(parent["refs"], p.parent_id)
             else:
                 thread, path, parent_id = ("new", len(new_threads)), tree.child("", article_id), None
                 new_threads.append({"subject": p.subject, "created_at": p.created_at,
@@ -301,11 +301,11 @@ class Importer:
                          "body": p.body, "author_name": p.author_name, "author_addr": p.author_addr,
                          "created_at": p.created_at})
             imported.append(item)
-        thread_ids = await articles.create_thread_rows(conn, group_id, new_threads)
+        thread_ids = await posting.create_thread_rows(conn, group_id, new_threads)
         for row in rows:
             thread = row.pop("thread")
             row["thread_id"] = thread_ids[thread[1]] if isinstance(thread, tuple) else thread
-        await articles.insert_articles(conn, group_id, rows)
+        await posting.insert_articles(conn, group_id, rows)
         if rows:
             group = await fetch_one(conn, "SELECT * FROM groups WHERE id = ?", (group_id,))
             # Replies that joined threads already here change those threads too:

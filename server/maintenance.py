@@ -41,14 +41,14 @@ can apply it to what it fetched:
 from __future__ import annotations
 
 from . import accounts, clock, modlog, tree, validate
-from .articles import child_references, create_thread_row, insert_article, new_message_id
+from .posting import child_references, create_thread_row, insert_article, new_message_id
 from .db import fetch_all, fetch_one, fetch_value
 from .errors import Archived, Conflict, Forbidden, Invalid
 from .events import emit
 from .groups import get_group_row, group_json
 from .permissions import User, require
 from .suggestions import base_subject
-from .threads import ARTICLE_SELECT, article_json, article_row, thread_json, thread_row
+from .reading import ARTICLE_SELECT, article_json, article_row, thread_json, thread_row
 
 # action -> (states it applies to, resulting state). From any other state it is a
 # no-op (nothing logged), except that an archived thread must be unarchived first.

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from . import articles, groups, newsrc, render, threads, validate
+from . import groups, months, newsrc, posting, reading, render, validate
 from .db import fetch_all
 from .errors import Invalid, NotFound
 from .permissions import can, require
@@ -85,7 +85,7 @@ async def _parents_off_page(conn, page_articles: list[dict]) -> dict[int, dict]:
     found = {}
     for parent_id in sorted(missing)[:64]:
         try:
-            found[parent_id] = await threads.get_article(conn, parent_id)
+            found[parent_id] = await reading.get_article(conn, parent_id)
         except NotFound:
             continue
     return found
@@ -95,7 +95,7 @@ def subject_changed(article: dict, parent: dict | None) -> bool:
     """Whether a reply changed the subject (a drift worth showing, and a split hint)."""
     if parent is None:
         return article["parent_id"] is None
-    return article["subject"] != articles.reply_subject(parent["subject"])
+    return article["subject"] != posting.reply_subject(parent["subject"])
 
 
 # Pages
@@ -123,7 +123,7 @@ async def group_page(request: Request) -> Response:
         since = await _last_event_id(conn)
         row = await groups.get_group_row(conn, name)
         group = groups.group_json(row)
-        listing = await threads.list_threads(conn, row, state="open", limit=GROUP_PAGE,
+        listing = await reading.list_threads(conn, row, state="open", limit=GROUP_PAGE,
                                              cursor=cursor)
         references = await _reference_threads(conn, row) if not cursor else []
         user = await _site(request).user(request)
@@ -145,10 +145,10 @@ async def _reference_threads(conn, group_row) -> list[dict]:
         return await shelf.reference_threads(conn, group_row)
     # No domain read offers the shelf yet: one bounded read of the group's
     # threads flagged as references (a shelf holds a handful).
-    rows = await fetch_all(conn, threads.THREAD_SELECT + " WHERE t.group_id = ? AND t.is_reference = 1"
+    rows = await fetch_all(conn, reading.THREAD_SELECT + " WHERE t.group_id = ? AND t.is_reference = 1"
                            " AND t.merged_into_thread_id IS NULL ORDER BY t.created_at LIMIT 20",
                            (group_row["id"],))
-    return [threads.thread_json(r) for r in rows]
+    return [reading.thread_json(r) for r in rows]
 
 
 async def archive_page(request: Request) -> Response:
@@ -161,19 +161,16 @@ async def archive_page(request: Request) -> Response:
                   validate.integer(month, "month", minimum=1, maximum=12))
     async with _site(request).db.read() as conn:
         row = await groups.get_group_row(conn, name)
-        archive = optional("archive")
-        months = await archive.periods(conn, row) if archive is not None else []
+        month_list = await months.periods(conn, row)
         if period is not None:
-            if archive is None:
-                raise NotFound("browsing the archive by month is not available on this site")
-            listing = await archive.archived_threads(conn, row, period[0], period[1],
+            listing = await months.archived_threads(conn, row, period[0], period[1],
                                                      limit=GROUP_PAGE, cursor=cursor)
         else:
-            listing = await threads.list_threads(conn, row, state="archived", limit=GROUP_PAGE,
+            listing = await reading.list_threads(conn, row, state="archived", limit=GROUP_PAGE,
                                                  cursor=cursor)
     canonical = f"/g/{name}/archive" + (f"/{period[0]:04d}/{period[1]:02d}" if period else "")
     return await page(request, "archive.html", {
-        "group": groups.group_json(row), "threads": listing["threads"], "months": months,
+        "group": groups.group_json(row), "threads": listing["threads"], "months": month_list,
         "period": period, "canonical": canonical + _query(cursor=cursor),
         "older": _query(cursor=listing.get("next_cursor")) if listing.get("next_cursor") else None})
 
@@ -187,7 +184,7 @@ async def thread_page(request: Request) -> Response:
     user = await site.user(request)
     async with site.db.read() as conn:
         since = await _last_event_id(conn)
-        result = await threads.thread_page(conn, request.path_params["id"], limit=THREAD_PAGE,
+        result = await reading.thread_page(conn, request.path_params["id"], limit=THREAD_PAGE,
                                            cursor=cursor)
         thread = result["thread"]
         group = await groups.get_group(conn, thread["group"])
@@ -236,13 +233,13 @@ async def article_fragment(request: Request) -> Response:
     """One article as the thread page renders it, for a live insert or update."""
     site = _site(request)
     async with site.db.read() as conn:
-        thread = await threads.get_thread(conn, request.path_params["id"])
-        article = await threads.get_article(conn, request.path_params["article_id"])
+        thread = await reading.get_thread(conn, request.path_params["id"])
+        article = await reading.get_article(conn, request.path_params["article_id"])
         if article["thread_id"] != thread["id"]:
             raise NotFound("that article is not in this thread now")
         parent = None
         if article["parent_id"] is not None:
-            parent = await threads.get_article(conn, article["parent_id"])
+            parent = await reading.get_article(conn, article["parent_id"])
     item = {"article": article, "close_before": 0, "opens": False, "replies": 0,
             "parent": parent, "subject_changed": subject_changed(article, parent)}
     return await page(request, "fragment_article.html", {"thread": thread, "item": item})
@@ -258,7 +255,7 @@ async def subtree_size(conn, thread_id: int, article: dict, root_path: str) -> t
     counting stopped early. The sub-tree is the run after it that is deeper."""
     count, cursor = 1, root_path
     for _ in range(PREVIEW_PAGES):
-        result = await threads.thread_page(conn, thread_id, limit=THREAD_PAGE, cursor=cursor)
+        result = await reading.thread_page(conn, thread_id, limit=THREAD_PAGE, cursor=cursor)
         for later in result["articles"]:
             if later["depth"] <= article["depth"]:
                 return count, False
@@ -275,11 +272,11 @@ async def split_preview(request: Request) -> Response:
     require(await site.user(request), "moderate")
     q = request.query_params
     async with site.db.read() as conn:
-        thread = await threads.get_thread(conn, request.path_params["id"])
-        row = await threads.article_row(conn, q.get("article"))
+        thread = await reading.get_thread(conn, request.path_params["id"])
+        row = await reading.article_row(conn, q.get("article"))
         if row["thread_id"] != thread["id"]:
             raise NotFound("that article is not in this thread now")
-        article = threads.article_json(row)
+        article = reading.article_json(row)
         group = await groups.get_group(conn, q.get("group") or thread["group"])
         count, more = await subtree_size(conn, thread["id"], article, row["path"])
     suggestions = optional("suggestions")
@@ -299,7 +296,7 @@ async def permalink(request: Request) -> Response:
     except Invalid:
         raise NotFound("no article has that Message-ID") from None
     async with _site(request).db.read() as conn:
-        article = await threads.get_article(conn, ref)
+        article = await reading.get_article(conn, ref)
     return RedirectResponse(f"/t/{article['thread_id']}#a{article['id']}", status_code=302)
 
 

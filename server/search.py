@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from . import validate
 from .db import fetch_all, fetch_one
 from .errors import Invalid
-from .threads import ARTICLE_SELECT, article_json
+from .reading import ARTICLE_SELECT, article_json
 
 QUERY_MAX = 500
 TERMS_MAX = 16

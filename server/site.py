@@ -11,7 +11,7 @@ from starlette.requests import HTTPConnection
 from . import accounts
 from .config import Config
 from .db import Database
-from .cache import PageCache
+from .response_cache import ResponseCache
 from .hub import Hub
 from .permissions import User
 from .ratelimit import FailureWindow, TokenBucket
@@ -24,7 +24,7 @@ class Site:
     db: Database
     cookies: Cookies | None = None
     hub: Hub | None = None
-    pages: PageCache | None = None
+    responses: ResponseCache | None = None
     posts: TokenBucket = field(init=False)
     registrations: TokenBucket = field(init=False)
     login_failures: FailureWindow = field(init=False)
@@ -41,8 +41,8 @@ class Site:
         secret = self.config.secret_key or await accounts.get_secret(self.db)
         self.cookies = Cookies(secret, secure=self.config.secure_cookies,
                                session_days=self.config.session_days)
-        self.pages = PageCache(self.db, max_bytes=self.config.page_cache_mb * 1024 * 1024)
-        self.hub = Hub(self.db, self.config, on_events=self.pages.mark_dirty)
+        self.responses = ResponseCache(self.db, max_bytes=self.config.page_cache_mb * 1024 * 1024)
+        self.hub = Hub(self.db, self.config, on_events=self.responses.mark_dirty)
         await self.hub.start()
 
     async def stop(self) -> None:

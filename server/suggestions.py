@@ -12,7 +12,7 @@ import re
 
 from . import tree
 from .db import fetch_all
-from .threads import get_thread
+from .reading import get_thread
 
 _REPLY_PREFIX = re.compile(r"^(\s*(re|aw|sv|fwd?)\s*(\[\d+\])?\s*:\s*)+", re.I)
 _WAS = re.compile(r"\s*[(\[]\s*was\s*:?\s*(?P<old>.*?)\s*[)\]]\s*$", re.I)

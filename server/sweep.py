@@ -19,7 +19,7 @@ from datetime import timedelta
 from . import clock
 from .db import fetch_all, fetch_one
 from .maintenance import change_state
-from .threads import THREAD_SELECT
+from .reading import THREAD_SELECT
 
 log = logging.getLogger("moot.sweep")
 

@@ -33,7 +33,7 @@ from .db import fetch_one
 from .errors import Conflict
 from .maintenance import delete_notice, refresh_activity, relocate, structural_event
 from .permissions import User, require
-from .threads import thread_row
+from .reading import thread_row
 
 
 class Stale(Conflict):

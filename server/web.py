@@ -19,7 +19,7 @@ from . import render
 
 ROOT = Path(__file__).resolve().parent
 TEMPLATES_DIR = ROOT / "templates"
-STATIC_DIR = ROOT.parent / "static"
+STATIC_DIR = ROOT / "static"  # ../static, linked into the package
 
 # Scripts only from this site, as files (no inline script, no eval); styles
 # likewise; the live WebSocket is same-origin. 'self' covers ws: and wss: of

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from server import accounts
+from moot import accounts
 from tests.conftest import PASSWORD, password_hash
 
 TRICKY_BODIES = [

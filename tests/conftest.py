@@ -11,9 +11,9 @@ import sqlite3
 import httpx
 import pytest
 
-from server import accounts
-from server.app import create_app
-from server.config import Config
+from moot import accounts
+from moot.app import create_app
+from moot.config import Config
 
 PASSWORD = "correct horse battery"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from server import groups
+from moot import groups
 
 
 async def make_groups(site) -> None:

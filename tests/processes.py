@@ -30,7 +30,7 @@ def moot_env(**settings) -> dict:
 
 def moot(*args, input=None, check=True, **settings) -> subprocess.CompletedProcess:
     """Run one `moot` command to completion."""
-    return subprocess.run([sys.executable, "-m", "server", *args], cwd=ROOT, env=moot_env(**settings),
+    return subprocess.run([sys.executable, "-m", "moot", *args], cwd=ROOT, env=moot_env(**settings),
                           input=input, capture_output=True, text=True, timeout=120, check=check)
 
 
@@ -38,7 +38,7 @@ def start_process(db_path, port: int, log_path, **settings) -> subprocess.Popen:
     """`moot serve` as its own process (see wait_listening and stop_process)."""
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "server", "serve", "--db", str(db_path), "--port", str(port)],
+            [sys.executable, "-m", "moot", "serve", "--db", str(db_path), "--port", str(port)],
             cwd=ROOT, env=moot_env(**settings), stdout=log, stderr=log)
 
 

@@ -3,8 +3,8 @@ and a write by another process on the same database shows within the recheck tim
 
 import asyncio
 
-from server import articles
-from server.db import Database
+from moot import posting
+from moot.db import Database
 from tests.conftest import seed
 
 
@@ -33,9 +33,9 @@ async def test_another_process_writes_are_seen(site):
     try:
         ada = site.users["ada"]
         async with other.transaction() as conn:
-            await articles.reply(conn, "other.moot", ada, s["root"]["id"], "from elsewhere")
+            await posting.reply(conn, "other.moot", ada, s["root"]["id"], "from elsewhere")
     finally:
         await other.close()
-    await asyncio.sleep(site.site.pages.recheck + 0.05)
+    await asyncio.sleep(site.site.responses.recheck + 0.05)
     bodies = [a["body"] for a in (await anon.get(url)).json()["articles"]]
     assert "from elsewhere" in bodies

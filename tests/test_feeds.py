@@ -4,7 +4,7 @@ import xml.etree.ElementTree as ET
 
 import feedparser
 
-from server import feeds
+from moot import feeds
 from tests.archive_support import build_group
 
 

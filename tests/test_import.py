@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from server import importer, mail, mbox
-from server.errors import Invalid, TooLarge
+from moot import importer, mbox, messages
+from moot.errors import Invalid, TooLarge
 from tests.archive_support import check_consistency
 
 GROUP = "comp.archive"
@@ -64,7 +64,7 @@ def test_parse_message_reads_encodings_and_falls_back():
         b"References: <r0@x> bad <r1@x>\nMIME-Version: 1.0\n"
         b"Content-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: quoted-printable\n\n"
         b"Caf=E9 cr=E8me=\n joined\r\n"), 200)
-    parsed = mail.parse_message(raw)
+    parsed = messages.parse_message(raw)
     assert (parsed.author_name, parsed.author_addr) == ("René", "rene@example.org")
     assert parsed.subject == "Çà va" and parsed.body == "Café crème joined"
     assert parsed.created_at == "2000-01-02T10:00:00.000Z"
@@ -78,10 +78,10 @@ def test_parse_message_refuses_what_it_cannot_use():
                          (b"Subject: x\nDate: Sat, 01 Jan 2000 00:00:00 +0000\n"
                           b"Content-Type: image/png\n\n\x89PNG", "no text part")]:
         with pytest.raises(Invalid, match=reason):
-            mail.parse_message(mbox.RawMessage(1, data, len(data)))
+            messages.parse_message(mbox.RawMessage(1, data, len(data)))
     big = b"Subject: x\nDate: Sat, 01 Jan 2000 00:00:00 +0000\n\n" + b"y" * 70_000
     with pytest.raises(TooLarge):
-        mail.parse_message(mbox.RawMessage(1, big, len(big)))
+        messages.parse_message(mbox.RawMessage(1, big, len(big)))
 
 
 async def test_hostile_mbox_gives_a_report_and_a_consistent_database(make_site, tmp_path):
@@ -218,12 +218,12 @@ def test_command_line_import_prints_a_summary(tmp_path):
                        + b"From x@y Sat Jan  1 00:00:00 2000\ngarbage\n\n")
     env = {**os.environ, "MOOT_DB_PATH": str(db)}
     root = Path(__file__).resolve().parent.parent
-    done = subprocess.run([sys.executable, "-m", "server", "import", str(source), "--group", GROUP,
+    done = subprocess.run([sys.executable, "-m", "moot", "import", str(source), "--group", GROUP,
                            "--create"], cwd=root, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1, done.stderr  # one message was skipped
     assert "3 messages read: 2 imported into 1 new threads, 0 already here, 1 skipped" in done.stdout
     assert "no headers" in done.stdout and done.stderr == ""  # no progress bar off a terminal
-    done = subprocess.run([sys.executable, "-m", "server", "import", str(source), "--group", "no.such"],
+    done = subprocess.run([sys.executable, "-m", "moot", "import", str(source), "--group", "no.such"],
                           cwd=root, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "no group named" in done.stderr
 

@@ -11,10 +11,10 @@ import sqlite3
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from server.events import Event
-from server.errors import Invalid
-from server.hub import encode
-from server.live import PING, Subscribe, parse_request, topic_filter
+from moot.events import Event
+from moot.errors import Invalid
+from moot.hub import encode
+from moot.live import PING, Subscribe, parse_request, topic_filter
 from tests.conftest import seed
 from tests.live_support import WAIT, events_until, live_site, recv, subscribe  # noqa: F401
 
@@ -331,8 +331,8 @@ async def test_limits_on_size_subscriptions_and_idleness(live_site):
 
 
 async def test_pruning_removes_only_the_oldest_run(make_site):
-    from server.events import emit
-    from server.hub import oldest_event_id, prune_events
+    from moot.events import emit
+    from moot.hub import oldest_event_id, prune_events
 
     site = await make_site(event_retention_days=0)  # 0: the hub never prunes by itself
     async with site.db.transaction() as conn:

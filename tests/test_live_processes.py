@@ -9,8 +9,8 @@ import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from server import accounts, articles, groups
-from server.db import Database
+from moot import accounts, groups, posting
+from moot.db import Database
 from tests.conftest import PASSWORD, password_hash
 from tests.live_support import events_until, subscribe
 from tests.processes import free_port, start_process, stop_process, wait_listening
@@ -24,7 +24,7 @@ async def _prepare(db_path: str) -> int:
         ada = await accounts.create_user(db, "ada", PASSWORD, "Ada", password_hash=password_hash())
         async with db.transaction() as conn:
             await groups.create_group(conn, None, "comp.lang.python", "Python")
-            started = await articles.start_thread(conn, "test.moot", ada, "comp.lang.python",
+            started = await posting.start_thread(conn, "test.moot", ada, "comp.lang.python",
                                                   "Hello", "First post")
         return started["thread"]["id"]
     finally:

@@ -12,9 +12,9 @@ import tempfile
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from server import accounts, articles, groups, maintenance, threads, tree, undo
-from server.db import Database, fetch_all, fetch_value
-from server.errors import MootError
+from moot import accounts, groups, maintenance, posting, reading, tree, undo
+from moot.db import Database, fetch_all, fetch_value
+from moot.errors import MootError
 
 settings.register_profile(
     "maintenance", max_examples=int(os.environ.get("MOOT_PROPERTY_EXAMPLES", "25")),
@@ -69,7 +69,7 @@ async def check_invariants(conn, posted: dict[str, int]) -> None:
         assert g["last_article_at"] == (max(a["created_at"] for a in mine) if mine else None)
         assert g["last_number"] >= max((a["number"] for a in mine), default=0)
     for message_id, article_id in posted.items():  # every Message-ID still reaches its article
-        found = await threads.get_article(conn, message_id)
+        found = await reading.get_article(conn, message_id)
         assert found["id"] == article_id and by_id[article_id]["thread_id"] == found["thread_id"]
 
 
@@ -88,12 +88,12 @@ async def run(db, data) -> None:
         for name in GROUPS:
             await groups.create_group(conn, None, name)
         for n in range(data.draw(st.integers(1, 3), label="threads")):
-            started = await articles.start_thread(conn, DOMAIN, mod, GROUPS[n % 2], f"Topic {n}", "x")
+            started = await posting.start_thread(conn, DOMAIN, mod, GROUPS[n % 2], f"Topic {n}", "x")
             ids = [started["article"]["id"]]
             posted[started["article"]["message_id"]] = ids[0]
             for _ in range(data.draw(st.integers(0, 10), label="replies")):
                 parent = data.draw(st.sampled_from(ids))
-                art = await articles.reply(conn, DOMAIN, mod, parent, "reply")
+                art = await posting.reply(conn, DOMAIN, mod, parent, "reply")
                 ids.append(art["id"])
                 posted[art["message_id"]] = art["id"]
         await check_invariants(conn, posted)
@@ -137,7 +137,7 @@ async def run(db, data) -> None:
                     await maintenance.set_state(conn, mod, thread_id, action, "done")
                     new_last = last  # the state is not structure: an undo may still follow
                 else:
-                    art = await articles.reply(conn, DOMAIN, mod, article["id"], "more")
+                    art = await posting.reply(conn, DOMAIN, mod, article["id"], "more")
                     posted[art["message_id"]] = art["id"]
                     new_last = None
                 await check_invariants(conn, posted)

@@ -2,7 +2,7 @@
 
 import sqlite3
 
-from server import threads
+from moot import reading
 
 
 def plan(db_path, sql, params):
@@ -22,13 +22,13 @@ def assert_index_only_range(steps, index):
 
 
 async def test_thread_page_plan(site):
-    sql = threads.ARTICLE_SELECT + " WHERE a.thread_id = ? AND a.path > ? ORDER BY a.path LIMIT ?"
+    sql = reading.ARTICLE_SELECT + " WHERE a.thread_id = ? AND a.path > ? ORDER BY a.path LIMIT ?"
     steps = plan(site.config.db_path, sql, (1, "00000001", 51))
     assert_index_only_range(steps, "articles_tree")
 
 
 async def test_thread_list_plan(site):
-    sql = (threads.THREAD_SELECT + " WHERE t.group_id = ? AND (t.state = 'archived') = ?"
+    sql = (reading.THREAD_SELECT + " WHERE t.group_id = ? AND (t.state = 'archived') = ?"
            " AND t.merged_into_thread_id IS NULL AND (t.last_article_at, t.id) < (?, ?)"
            " ORDER BY t.last_article_at DESC, t.id DESC LIMIT ?")
     steps = plan(site.config.db_path, sql, (1, 0, "2026-01-01T00:00:00.000Z", 5, 51))

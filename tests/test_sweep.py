@@ -5,8 +5,8 @@ import io
 import json
 from datetime import datetime, timedelta, timezone
 
-from server import sweep
-from server.cli import main
+from moot import sweep
+from moot.cli import main
 from tests.maint_support import build_tree, last_event
 
 

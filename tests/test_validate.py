@@ -2,9 +2,9 @@
 
 import pytest
 
-from server import tree, validate
-from server.articles import child_references, reply_subject
-from server.errors import Invalid, TooLarge
+from moot import tree, validate
+from moot.posting import child_references, reply_subject
+from moot.errors import Invalid, TooLarge
 
 
 @pytest.mark.parametrize("name", ["comp.lang.python", "a", "rec.music.folk", "alt.c++", "x" * 80,

@@ -5,7 +5,7 @@ from html.parser import HTMLParser
 from hypothesis import given
 from hypothesis import strategies as st
 
-from server import render
+from moot import render
 
 
 class Tags(HTMLParser):

@@ -15,7 +15,7 @@ from .errors import Archived, Forbidden, Locked
 from .events import emit
 from .groups import get_group_row
 from .permissions import User, can, may_cancel, require
-from .threads import ARTICLE_SELECT, PARENT_SELECT, article_json, article_row, thread_json, thread_row
+from .reading import ARTICLE_SELECT, PARENT_SELECT, article_json, article_row, thread_json, thread_row
 
 # RFC 5537 §3.4.4 lets a long References header be trimmed, keeping the first
 # Message-ID and the most recent ones; 40 keeps it well inside 998 octets.

@@ -22,7 +22,7 @@ from .db import Database, fetch_all
 REPLAY_LIMIT = 5000
 
 
-class PageCache:
+class ResponseCache:
     def __init__(self, db: Database, *, max_bytes: int = 64 * 1024 * 1024, recheck: float = 0.25):
         self.db, self.max_bytes, self.recheck = db, max_bytes, recheck
         self._entries: OrderedDict[tuple, tuple[frozenset[str], bytes]] = OrderedDict()

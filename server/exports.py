@@ -1,0 +1,58 @@
+"""The article rows behind mbox downloads and Atom feeds. Every read is a
+keyset read over an index (threads_new, articles_tree, articles_by_date), so
+its cost is the page, not the group."""
+
+from __future__ import annotations
+
+from .db import fetch_all
+
+# The article columns of ARTICLE_SELECT plus what an mbox needs of the parent.
+EXPORT_SELECT = (
+    "SELECT a.*, g.name AS group_name, u.username AS username,"
+    " p.message_id AS parent_message_id, p.refs AS parent_refs"
+    " FROM articles a JOIN groups g ON g.id = a.group_id"
+    " LEFT JOIN users u ON u.id = a.user_id"
+    " LEFT JOIN articles p ON p.id = a.parent_id")
+EXPORT_PAGE = 500
+
+
+async def thread_export_page(conn, thread_id: int, after_path: str = "", limit: int = EXPORT_PAGE):
+    """A thread's articles in tree order after `after_path`, with their parents' ids."""
+    return await fetch_all(
+        conn, EXPORT_SELECT + " WHERE a.thread_id = ? AND a.path > ? ORDER BY a.path LIMIT ?",
+        (thread_id, after_path, limit))
+
+
+async def group_export_page(conn, group_id: int, *, after: str | None = None,
+                            before: str | None = None, key: tuple[str, int] | None = None,
+                            limit: int = EXPORT_PAGE):
+    """A group's articles oldest first, in [after, before), after the (created_at, id) `key`."""
+    sql, params = EXPORT_SELECT + " WHERE a.group_id = ?", [group_id]
+    if after:
+        sql += " AND a.created_at >= ?"
+        params.append(after)
+    if before:
+        sql += " AND a.created_at < ?"
+        params.append(before)
+    if key is not None:
+        sql += " AND (a.created_at, a.id) > (?, ?)"
+        params += list(key)
+    return await fetch_all(conn, sql + " ORDER BY a.created_at, a.id LIMIT ?", (*params, limit))
+
+
+async def new_threads(conn, group_row, limit: int = 50):
+    """A group's newest threads (by start) with their first articles, for its feed."""
+    return await fetch_all(
+        conn, "SELECT t.id AS thread_id, t.subject AS thread_subject, t.created_at AS started_at,"
+        " a.message_id, a.author_name, a.body, a.status, a.created_at"
+        " FROM threads t JOIN articles a ON a.id = t.root_article_id"
+        " WHERE t.group_id = ? AND t.merged_into_thread_id IS NULL"
+        " ORDER BY t.created_at DESC, t.id DESC LIMIT ?", (group_row["id"], limit))
+
+
+async def thread_latest(conn, thread_id: int, limit: int = 100):
+    """A thread's newest articles that still have their text, for its feed."""
+    return await fetch_all(
+        conn, "SELECT a.id, a.message_id, a.subject, a.author_name, a.body, a.created_at, a.status"
+        " FROM articles a WHERE a.thread_id = ? AND a.status = 'ok'"
+        " ORDER BY a.created_at DESC, a.id DESC LIMIT ?", (thread_id, limit))

@@ -1,0 +1,54 @@
+"""A group's archived threads by the month they started (the listing under
+/g/NAME/archive): keyset reads over the threads_by_date index, so a page
+costs its own rows, not the group's."""
+
+from __future__ import annotations
+
+import re
+
+from . import validate
+from .db import fetch_all
+from .errors import Invalid
+from .reading import THREAD_SELECT, thread_json
+
+_THREAD_CURSOR = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)_(\d{1,19})\Z")
+
+
+def period(year, month=None) -> tuple[str, str]:
+    """[start, end) in stored time for a year, or a month of it."""
+    year = validate.integer(year, "year", minimum=1000, maximum=9998)
+    if month in (None, ""):
+        return f"{year:04d}-01-01T00:00:00.000Z", f"{year + 1:04d}-01-01T00:00:00.000Z"
+    month = validate.integer(month, "month", minimum=1, maximum=12)
+    end_year, end_month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return (f"{year:04d}-{month:02d}-01T00:00:00.000Z",
+            f"{end_year:04d}-{end_month:02d}-01T00:00:00.000Z")
+
+
+async def periods(conn, group_row) -> list[dict]:
+    """The months that have archived threads, newest first, with their counts."""
+    rows = await fetch_all(
+        conn, "SELECT substr(created_at, 1, 7) AS ym, count(*) AS n FROM threads"
+        " WHERE group_id = ? AND state = 'archived' AND merged_into_thread_id IS NULL"
+        " GROUP BY ym ORDER BY ym DESC", (group_row["id"],))
+    return [{"year": int(r["ym"][:4]), "month": int(r["ym"][5:7]), "threads": r["n"]} for r in rows]
+
+
+async def archived_threads(conn, group_row, year, month=None, *, limit=None, cursor=None) -> dict:
+    """Archived threads that started in a year or month, oldest first: `{threads, next_cursor}`."""
+    start, end = period(year, month)
+    limit = validate.limit(limit)
+    sql = (THREAD_SELECT + " WHERE t.group_id = ? AND t.state = 'archived'"
+           " AND t.merged_into_thread_id IS NULL AND t.created_at >= ? AND t.created_at < ?")
+    params: list = [group_row["id"], start, end]
+    if cursor:
+        match = _THREAD_CURSOR.match(cursor) if isinstance(cursor, str) else None
+        if not match:
+            raise Invalid("cursor is not one this server issued")
+        sql += " AND (t.created_at, t.id) > (?, ?)"
+        params += [match[1], int(match[2])]
+    rows = await fetch_all(conn, sql + " ORDER BY t.created_at, t.id LIMIT ?", (*params, limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"threads": [thread_json(r) for r in rows],
+            "next_cursor": f"{rows[-1]['created_at']}_{rows[-1]['id']}" if more else None}
