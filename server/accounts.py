@@ -10,7 +10,7 @@ import hmac
 import secrets
 import threading
 
-from . import clock, validate
+from . import clock, modlog, validate
 from .db import fetch_one, fetch_value
 from .errors import Conflict, Invalid, NotFound
 from .permissions import ROLES, User
@@ -144,10 +144,8 @@ async def set_role(conn, actor: User | None, username: str, role: str, reason: s
     if user.role == role:
         return user
     await conn.execute("UPDATE users SET role = ? WHERE id = ?", (role, user.id))
-    await conn.execute(
-        "INSERT INTO modlog (action, actor_id, target, reason, data, created_at)"
-        " VALUES ('role', ?, ?, ?, json_object('username', ?, 'from', ?, 'to', ?), ?)",
-        (actor.id if actor else None, username, reason, username, user.role, role, clock.now()))
+    await modlog.write(conn, "role", actor, target=username, reason=reason,
+                       data={"username": username, "from": user.role, "to": role})
     return User(user.id, user.username, user.display_name, role)
 
 

@@ -1,8 +1,11 @@
-"""create_app(config): builds the whole application; nothing happens at import time."""
+"""create_app(config): builds the whole application; nothing happens at
+import time. This module only assembles: the routes come from the web
+adapter, the domain from the Site."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -10,37 +13,31 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import WebSocketRoute
 
-from . import api, archive_api, forms, live, maintenance_api, pages, sweep, web
+from . import sweep, web
 from .config import Config
 from .db import Database
-from .errors import Forbidden, MootError, RateLimited
-from .security import SAFE_METHODS, origin_allowed
+from .errors import MootError
 from .site import Site
+from .web.common import error_headers, error_page, error_response, wants_html
+from .web.rendering import make_templates
+from .web.security import Cookies, OriginCheck, SecurityHeaders
 
 log = logging.getLogger("moot")
 
 
-def _headers(error: MootError) -> dict | None:
-    return {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
-
-
-def error_response(request: Request, error: MootError) -> Response:
-    """The one translation of MootError to HTTP: the JSON error shape of docs/API.md."""
-    return JSONResponse(error.to_json(), status_code=error.status, headers=_headers(error))
-
-
-async def _moot_error(request: Request, exc: MootError) -> Response:
+async def _moot_error(request: Request, exc: Exception) -> Response:
     """Pages get an HTML error page, everything else the JSON error; same status."""
-    if web.wants_html(request):
-        return await web.error_page(request, exc.status, exc.message, _headers(exc))
-    return error_response(request, exc)
+    assert isinstance(exc, MootError)
+    if wants_html(request):
+        return await error_page(request, exc.status, exc.message, error_headers(exc))
+    return error_response(exc)
 
 
-async def _http_error(request: Request, exc: HTTPException) -> Response:
-    if web.wants_html(request):
-        return await web.error_page(request, exc.status_code, exc.detail, exc.headers)
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if wants_html(request):
+        return await error_page(request, exc.status_code, exc.detail, exc.headers)
     codes = {404: "not_found", 405: "method_not_allowed"}
     body = {"error": {"code": codes.get(exc.status_code, "http_error"), "message": exc.detail}}
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
@@ -52,28 +49,15 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
     return JSONResponse(body, status_code=500)
 
 
-class OriginCheck:
-    """Refuses (403) any state-changing HTTP request whose Origin names another site."""
-
-    def __init__(self, app, allowed_origins: tuple[str, ...]):
-        self.app, self.allowed = app, allowed_origins
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
-            request = Request(scope)
-            if not origin_allowed(request, self.allowed):
-                response = error_response(request, Forbidden("cross-origin requests are not allowed"))
-                return await response(scope, receive, send)
-        await self.app(scope, receive, send)
-
-
 def create_app(config: Config) -> Starlette:
     site = Site(config, Database(config.db_path, read_connections=config.read_connections,
                                  synchronous=config.synchronous))
 
     @asynccontextmanager
-    async def lifespan(app):
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await site.start()
+        app.state.cookies = Cookies(site.secret, secure=config.secure_cookies,
+                                    session_days=config.session_days)
         sweeper = sweep.start(site)
         try:
             yield
@@ -82,14 +66,13 @@ def create_app(config: Config) -> Starlette:
             await site.stop()
 
     app = Starlette(
-        routes=[*pages.routes, *forms.routes, web.static_mount(), *api.routes, *archive_api.routes,
-                *maintenance_api.routes, WebSocketRoute("/live", live.endpoint)],
-        middleware=[Middleware(web.SecurityHeaders),
+        routes=web.routes(),
+        middleware=[Middleware(SecurityHeaders),
                     Middleware(OriginCheck, allowed_origins=config.allowed_origins)],
         exception_handlers={MootError: _moot_error, HTTPException: _http_error,
                             Exception: _internal_error},
         lifespan=lifespan,
     )
     app.state.site = site
-    app.state.templates = web.make_templates()
+    app.state.templates = make_templates()
     return app

@@ -1,13 +1,87 @@
 """The events outbox: every change a live client could care about is written
 here inside the change's own transaction, so an event exists exactly when its
-change committed, and id order is commit order."""
+change committed, and id order is commit order.
+
+EVENTS is the registry: each event type with the TypedDict of its `data`.
+emit() refuses a type that is not in it; a test checks that what the code
+emits matches these shapes and that docs/API.md lists exactly these types."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from sqlite3 import Row
+from typing import Any, TypedDict
+
+from aiosqlite import Connection
 
 from . import clock
+from .shapes import Article, Group, Thread
+
+
+class ThreadStarted(TypedDict):
+    thread: Thread
+    article: Article
+
+
+class GroupChanged(TypedDict):
+    group: Group
+    entry_id: int
+
+
+class GroupImported(TypedDict):
+    group: Group
+    articles: int
+    threads: int
+    joined_threads: list[int]
+
+
+class ThreadChanged(TypedDict):
+    thread: Thread
+    entry_id: int
+
+
+class ThreadRestructured(TypedDict):
+    """A split or merge (or its undo): articles left `source` for `thread`."""
+    thread: Thread
+    source: Thread
+    article_ids: list[int]
+    root_article_id: int
+    parent_id: int | None
+    depth_shift: int
+    notice: Article | None
+    removed_article_ids: list[int]
+    groups: list[Group]
+    numbers: list[int] | None
+    entry_id: int
+    undo_of: int | None
+
+
+class ThreadMoved(TypedDict):
+    thread: Thread
+    from_group: str
+    article_ids: list[int]
+    numbers: list[int]
+    groups: list[Group]
+    entry_id: int
+
+
+EVENTS: dict[str, type] = {
+    "group.created": Group,
+    "group.updated": GroupChanged,
+    "group.imported": GroupImported,
+    "thread.created": ThreadStarted,
+    "article.created": Article,
+    "article.cancelled": Article,
+    "thread.split": ThreadRestructured,
+    "thread.merged": ThreadRestructured,
+    "thread.moved": ThreadMoved,
+    "thread.locked": ThreadChanged,
+    "thread.unlocked": ThreadChanged,
+    "thread.archived": ThreadChanged,
+    "thread.unarchived": ThreadChanged,
+    "thread.updated": ThreadChanged,
+}
 
 
 @dataclass(frozen=True)
@@ -17,19 +91,21 @@ class Event:
     group: str | None
     thread_id: int | None
     topics: frozenset[str]
-    data: dict
+    data: dict[str, Any]
     created_at: str
 
     @classmethod
-    def from_row(cls, row) -> "Event":
+    def from_row(cls, row: Row) -> Event:
         return cls(row["id"], row["type"], row["group_name"], row["thread_id"],
                    frozenset(row["topics"].split()), json.loads(row["data"]), row["created_at"])
 
-    def wire(self) -> dict:
+    def wire(self) -> dict[str, Any]:
         """The message a live client receives (API.md, Live)."""
         return {"id": self.id, "type": self.type, "group": self.group,
                 "thread_id": self.thread_id, "data": self.data}
 
+
+# Topics: the routing keys of events, subscriptions and cached responses.
 
 def group_topic(name: str) -> str:
     return "g:" + name
@@ -39,13 +115,21 @@ def thread_topic(thread_id: int) -> str:
     return f"t:{thread_id}"
 
 
-async def emit(conn, type: str, *, group: str | None, thread_id: int | None, data: dict,
-               also_groups=(), also_threads=()) -> int:
+def topic_group(topic: str) -> str | None:
+    """The group a group topic names; None for any other topic."""
+    return topic[2:] if topic.startswith("g:") else None
+
+
+async def emit(conn: Connection, type: str, *, group: str | None, thread_id: int | None,
+               data: Any, also_groups: tuple[str, ...] | list[str] = (),
+               also_threads: tuple[int, ...] | list[int] = ()) -> int:
     """Write one event row in the caller's transaction and return its id.
 
     It is routed to subscribers of `group` and `thread_id`, and also of the
     extra groups and threads an action touches (a split's new thread, a
     move's new group), so everyone watching either side hears of it."""
+    if type not in EVENTS:
+        raise ValueError(f"unregistered event type {type!r}")
     topics = set()
     for name in (group, *also_groups):
         if name:
@@ -58,4 +142,5 @@ async def emit(conn, type: str, *, group: str | None, thread_id: int | None, dat
         " VALUES (?, ?, ?, ?, ?, ?)",
         (type, group, thread_id, " ".join(sorted(topics)),
          json.dumps(data, ensure_ascii=False, separators=(",", ":")), clock.now()))
+    assert cur.lastrowid is not None
     return cur.lastrowid

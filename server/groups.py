@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import clock, validate
+from . import clock, modlog, validate
 from .db import fetch_all, fetch_one
 from .errors import Conflict, Invalid, NotFound
 from .events import emit
@@ -54,10 +54,7 @@ async def create_group(conn, actor: User | None, name, description="", charter="
     cur = await conn.execute(
         "INSERT INTO groups (name, description, charter, status, created_at) VALUES (?, ?, ?, ?, ?)",
         (name, description, charter, status, now))
-    await conn.execute(
-        "INSERT INTO modlog (action, actor_id, group_id, target, reason, created_at)"
-        " VALUES ('group.create', ?, ?, ?, ?, ?)",
-        (actor.id if actor else None, cur.lastrowid, name, reason, now))
+    await modlog.write(conn, "group.create", actor, group_id=cur.lastrowid, target=name, reason=reason)
     group = group_json(await fetch_one(conn, "SELECT * FROM groups WHERE id = ?", (cur.lastrowid,)))
     await emit(conn, "group.created", group=name, thread_id=None, data=group)
     return group

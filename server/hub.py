@@ -27,6 +27,7 @@ from typing import AsyncIterator, Callable
 from . import clock
 from .config import Config
 from .db import Database, fetch_all, fetch_value
+from .events import topic_group
 
 log = logging.getLogger("moot.hub")
 
@@ -198,7 +199,7 @@ class Hub:
                         targets, many = set(targets), True
                     targets |= subs
         if self._prefixed:
-            groups = [t[2:] for t in topics if t.startswith("g:")]
+            groups = [name for name in map(topic_group, topics) if name is not None]
             extra = [s for s in self._prefixed if any(s.matches_group(g) for g in groups)]
             if extra:
                 targets = set(targets or ()) | set(extra)

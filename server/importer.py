@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Iterator
 
 from . import mbox, posting, tree
+from .subjects import child_references
 from .db import fetch_all, fetch_one, fetch_value
 from .errors import MootError
 from .events import emit
@@ -290,7 +291,7 @@ class Importer:
             refs = " ".join(p.refs)
             if parent is not None:
                 thread, path, parent_id = parent["thread"], tree.child(parent["path"], article_id), parent["id"]
-                refs = refs or posting.child_references(parent["refs"], p.parent_id)
+                refs = refs or child_references(parent["refs"], p.parent_id)
             else:
                 thread, path, parent_id = ("new", len(new_threads)), tree.child("", article_id), None
                 new_threads.append({"subject": p.subject, "created_at": p.created_at,

@@ -40,14 +40,14 @@ can apply it to what it fetched:
 
 from __future__ import annotations
 
-from . import accounts, clock, modlog, tree, validate
-from .posting import child_references, create_thread_row, insert_article, new_message_id
+from . import accounts, clock, follows, modlog, tree, validate
+from .posting import create_thread_row, insert_article, new_message_id
 from .db import fetch_all, fetch_one, fetch_value
 from .errors import Archived, Conflict, Forbidden, Invalid
 from .events import emit
 from .groups import get_group_row, group_json
 from .permissions import User, require
-from .suggestions import base_subject
+from .subjects import base_subject, child_references
 from .reading import ARTICLE_SELECT, article_json, article_row, thread_json, thread_row
 
 # action -> (states it applies to, resulting state). From any other state it is a
@@ -234,8 +234,7 @@ async def split(conn, domain: str, user: User | None, thread_id, article_id, *, 
               f"\"{subject}\" in {target_group['name']} (thread {new_id}).\n"
               f"Split by {user.display_name}. Reason: {reason}"),
         notice={"action": "split", "thread_id": new_id, "count": count}, path=a["path"])
-    await conn.execute("INSERT OR IGNORE INTO follows (user_id, thread_id)"
-                       " SELECT user_id, ? FROM follows WHERE thread_id = ?", (new_id, source["id"]))
+    await follows.copy_followers(conn, source["id"], new_id)
     await refresh_activity(conn, [source["id"], new_id], [source["group_id"], target_group["id"]])
     entry_id = await modlog.write(
         conn, "split", user, group_id=source["group_id"], thread_id=source["id"], article_id=a["id"],
@@ -279,8 +278,7 @@ async def merge(conn, domain: str, user: User | None, thread_id, into_article_id
               f" thread {source['id']} in {source['group_name']}) was merged here, as a reply"
               f" to this article.\nMerged by {user.display_name}. Reason: {reason}"),
         notice={"action": "merge", "thread_id": source["id"], "count": count})
-    await conn.execute("INSERT OR IGNORE INTO follows (user_id, thread_id)"
-                       " SELECT user_id, ? FROM follows WHERE thread_id = ?", (target["id"], source["id"]))
+    await follows.copy_followers(conn, source["id"], target["id"])
     await refresh_activity(conn, [target["id"]], [source["group_id"], target["group_id"]])
     entry_id = await modlog.write(
         conn, "merge", user, group_id=source["group_id"], thread_id=source["id"],

@@ -22,11 +22,9 @@ from email.policy import compat32
 from email.utils import parseaddr, parsedate_to_datetime, unquote
 
 from . import clock, mbox, validate
+from .subjects import trim_references
 from .errors import Invalid, TooLarge
 
-# RFC 5537 §3.4.4 lets a long References header be trimmed, keeping the first
-# Message-ID and the most recent ones (the same 40 articles.py keeps).
-REFERENCES_KEEP = 40
 # Message-IDs made up for messages without a usable one: `.invalid` (RFC 2606)
 # can never be this site's domain or anyone else's.
 DERIVED_DOMAIN = "import.invalid"
@@ -248,8 +246,7 @@ def parse_message(raw: mbox.RawMessage) -> Parsed:
     if parent is None:
         replying_to = [r for r in validate.references(headers.get("in-reply-to", "")) if r != message_id]
         parent = replying_to[0] if replying_to else None
-    if len(refs) > REFERENCES_KEEP:
-        refs = refs[:1] + refs[-(REFERENCES_KEEP - 1):]
+    refs = trim_references(refs)
     subject = _line(_decode_words(headers.get("subject", "")), validate.SUBJECT_MAX)
     name, addr = _author(headers)
     return Parsed(message_id=message_id, parent_id=parent, refs=tuple(refs),

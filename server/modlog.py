@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from . import clock, validate
+from . import clock, keyset, validate
 from .db import fetch_all, fetch_value, row_by_id
 from .errors import Invalid, NotFound
 from .permissions import User
@@ -86,8 +86,7 @@ async def list_entries(conn, *, group=None, limit=None, cursor=None) -> dict:
         where.append("m.id < ?")
         params.append(before)
     sql = ENTRY_SELECT + (" WHERE " + " AND ".join(where) if where else "")
-    rows = await fetch_all(conn, sql + " ORDER BY m.id DESC LIMIT ?", (*params, limit + 1))
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, more = keyset.split_page(
+        await fetch_all(conn, sql + " ORDER BY m.id DESC LIMIT ?", (*params, limit + 1)), limit)
     return {"entries": [entry_json(r) for r in rows],
             "next_cursor": str(rows[-1]["id"]) if more else None}

@@ -4,14 +4,9 @@ costs its own rows, not the group's."""
 
 from __future__ import annotations
 
-import re
-
-from . import validate
+from . import keyset, validate
 from .db import fetch_all
-from .errors import Invalid
 from .reading import THREAD_SELECT, thread_json
-
-_THREAD_CURSOR = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)_(\d{1,19})\Z")
 
 
 def period(year, month=None) -> tuple[str, str]:
@@ -41,14 +36,11 @@ async def archived_threads(conn, group_row, year, month=None, *, limit=None, cur
     sql = (THREAD_SELECT + " WHERE t.group_id = ? AND t.state = 'archived'"
            " AND t.merged_into_thread_id IS NULL AND t.created_at >= ? AND t.created_at < ?")
     params: list = [group_row["id"], start, end]
-    if cursor:
-        match = _THREAD_CURSOR.match(cursor) if isinstance(cursor, str) else None
-        if not match:
-            raise Invalid("cursor is not one this server issued")
+    after = keyset.parse_stamp_cursor(cursor)
+    if after is not None:
         sql += " AND (t.created_at, t.id) > (?, ?)"
-        params += [match[1], int(match[2])]
-    rows = await fetch_all(conn, sql + " ORDER BY t.created_at, t.id LIMIT ?", (*params, limit + 1))
-    more = len(rows) > limit
-    rows = rows[:limit]
+        params += list(after)
+    rows, more = keyset.split_page(await fetch_all(
+        conn, sql + " ORDER BY t.created_at, t.id LIMIT ?", (*params, limit + 1)), limit)
     return {"threads": [thread_json(r) for r in rows],
-            "next_cursor": f"{rows[-1]['created_at']}_{rows[-1]['id']}" if more else None}
+            "next_cursor": keyset.stamp_cursor(rows[-1]["created_at"], rows[-1]["id"]) if more else None}

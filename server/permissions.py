@@ -46,6 +46,12 @@ def can(user: User | None, action: str) -> bool:
     return _RANK[user.role] >= _RANK[ACTIONS[action]]
 
 
+def may_post_in(user: User | None, status: str) -> bool:
+    """Whether `user` may post in a group of this status: `y` open to members,
+    `m` moderated (moderators post), `n` read-only for everyone."""
+    return status == "y" and can(user, "post") or status == "m" and can(user, "moderate")
+
+
 def require(user: User | None, action: str) -> User:
     """Return the user if they may do `action`; else raise AuthRequired or Forbidden."""
     if user is None:

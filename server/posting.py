@@ -9,17 +9,14 @@ import re
 import secrets
 import time
 
-from . import clock, tree, validate
+from . import clock, follows, modlog, tree, validate
 from .db import fetch_all, fetch_one, fetch_value
 from .errors import Archived, Forbidden, Locked
 from .events import emit
 from .groups import get_group_row
-from .permissions import User, can, may_cancel, require
+from .permissions import User, can, may_cancel, may_post_in, require
+from .subjects import child_references, reply_subject
 from .reading import ARTICLE_SELECT, PARENT_SELECT, article_json, article_row, thread_json, thread_row
-
-# RFC 5537 §3.4.4 lets a long References header be trimmed, keeping the first
-# Message-ID and the most recent ones; 40 keeps it well inside 998 octets.
-REFERENCES_KEEP = 40
 
 # The id the next article takes: past every id ever used, deleted rows included.
 # AUTOINCREMENT keeps sqlite_sequence at or above every id inserted, explicit ones too.
@@ -44,24 +41,12 @@ def _base36(n: int) -> str:
     return out or "0"
 
 
-def reply_subject(parent_subject: str) -> str:
-    """'Re: ' once, as newsreaders write it (no 'Re: Re: ')."""
-    base = re.sub(r"^(\s*(re|aw|sv)\s*:\s*)+", "", parent_subject, flags=re.I)
-    return ("Re: " + base)[: validate.SUBJECT_MAX]
-
-
-def child_references(parent_refs: str, parent_message_id: str) -> str:
-    refs = (parent_refs.split() if parent_refs else []) + [parent_message_id]
-    if len(refs) > REFERENCES_KEEP:
-        refs = refs[:1] + refs[-(REFERENCES_KEEP - 1):]
-    return " ".join(refs)
-
-
 def _check_group_accepts(status: str, name: str, user: User) -> None:
-    if status == "n":
-        raise Forbidden(f"{name} is read-only")
-    if status == "m" and not can(user, "moderate"):
+    if may_post_in(user, status):
+        return
+    if status == "m":
         raise Forbidden(f"{name} is moderated: only moderators post there")
+    raise Forbidden(f"{name} is read-only")
 
 
 def _check_thread_accepts(state: str, thread_id: int, group_name: str, user: User) -> None:
@@ -138,8 +123,7 @@ async def start_thread(conn, domain: str, user: User | None, group_name, subject
         author_name=user.display_name, user_id=user.id, message_id=new_message_id(domain),
         created_at=now))["id"]
     await conn.execute("UPDATE threads SET root_article_id = ? WHERE id = ?", (article_id, thread_id))
-    await conn.execute("INSERT OR IGNORE INTO follows (user_id, thread_id) VALUES (?, ?)",
-                       (user.id, thread_id))
+    await follows.follow(conn, user.id, thread_id)
     thread = thread_json(await thread_row(conn, thread_id))
     article = article_json(await article_row(conn, article_id))
     await emit(conn, "thread.created", group=group["name"], thread_id=thread_id,
@@ -184,10 +168,8 @@ async def cancel(conn, user: User | None, article_ref, reason=None) -> dict:
     await conn.execute("UPDATE articles SET status = 'cancelled', body = ? WHERE id = ?",
                        (notice, row["id"]))
     if by_moderator:
-        await conn.execute(
-            "INSERT INTO modlog (action, actor_id, group_id, thread_id, article_id, target, reason, created_at)"
-            " VALUES ('cancel', ?, ?, ?, ?, ?, ?, ?)",
-            (user.id, row["group_id"], row["thread_id"], row["id"], row["message_id"], reason, clock.now()))
+        await modlog.write(conn, "cancel", user, group_id=row["group_id"], thread_id=row["thread_id"],
+                           article_id=row["id"], target=row["message_id"], reason=reason)
     article = article_json(await fetch_one(conn, ARTICLE_SELECT + " WHERE a.id = ?", (row["id"],)))
     await emit(conn, "article.cancelled", group=row["group_name"], thread_id=row["thread_id"],
                data=article)

@@ -4,10 +4,12 @@ keyset-paginated queries behind every list (never OFFSET)."""
 from __future__ import annotations
 
 import json
-import re
+from sqlite3 import Row
 
-from . import tree, validate
-from .db import fetch_all, fetch_one, row_by_id
+from aiosqlite import Connection
+
+from . import keyset, tree, validate
+from .db import fetch_all, fetch_one, fetch_value, row_by_id
 from .errors import Invalid, NotFound
 
 ARTICLE_SELECT = (
@@ -90,14 +92,10 @@ async def thread_page(conn, thread_id, *, limit=None, cursor=None) -> dict:
     if after is not None:
         sql += " AND a.path > ?"
         params.append(after)
-    rows = await fetch_all(conn, sql + " ORDER BY a.path LIMIT ?", (*params, limit + 1))
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, more = keyset.split_page(
+        await fetch_all(conn, sql + " ORDER BY a.path LIMIT ?", (*params, limit + 1)), limit)
     return {"thread": thread, "articles": [article_json(r) for r in rows],
             "next_cursor": rows[-1]["path"] if more else None}
-
-
-_LIST_CURSOR = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)_(\d{1,19})\Z")
 
 
 async def list_threads(conn, group_row, *, state=None, limit=None, cursor=None) -> dict:
@@ -110,15 +108,29 @@ async def list_threads(conn, group_row, *, state=None, limit=None, cursor=None) 
     sql = (THREAD_SELECT + " WHERE t.group_id = ? AND (t.state = 'archived') = ?"
            " AND t.merged_into_thread_id IS NULL")
     params: list = [group_row["id"], state == "archived"]
-    if cursor:
-        match = _LIST_CURSOR.match(cursor) if isinstance(cursor, str) else None
-        if not match:
-            raise Invalid("cursor is not one this server issued")
+    after = keyset.parse_stamp_cursor(cursor)
+    if after is not None:
         sql += " AND (t.last_article_at, t.id) < (?, ?)"
-        params += [match[1], int(match[2])]
-    rows = await fetch_all(conn, sql + " ORDER BY t.last_article_at DESC, t.id DESC LIMIT ?",
-                           (*params, limit + 1))
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = f"{rows[-1]['last_article_at']}_{rows[-1]['id']}" if more else None
+        params += list(after)
+    rows, more = keyset.split_page(await fetch_all(
+        conn, sql + " ORDER BY t.last_article_at DESC, t.id DESC LIMIT ?", (*params, limit + 1)), limit)
+    next_cursor = keyset.stamp_cursor(rows[-1]["last_article_at"], rows[-1]["id"]) if more else None
     return {"threads": [thread_json(r) for r in rows], "next_cursor": next_cursor}
+
+
+async def reference_threads(conn: Connection, group_row: Row, limit: int = 20) -> list[dict]:
+    """A group's "read these first" shelf: its threads flagged as references,
+    oldest first (a shelf holds a handful)."""
+    rows = await fetch_all(conn, THREAD_SELECT + " WHERE t.group_id = ? AND t.is_reference = 1"
+                           " AND t.merged_into_thread_id IS NULL ORDER BY t.created_at LIMIT ?",
+                           (group_row["id"], limit))
+    return [thread_json(r) for r in rows]
+
+
+async def subtree_size(conn: Connection, thread_id: int, path: str, cap: int) -> tuple[int, bool]:
+    """Articles in the sub-tree at `path` (its root included), counted on the
+    (thread_id, path) index up to `cap`, and whether the count reached it."""
+    count = await fetch_value(
+        conn, "SELECT count(*) FROM (SELECT 1 FROM articles WHERE thread_id = ?"
+              " AND path >= ? AND path < ? LIMIT ?)", (thread_id, path, tree.subtree_end(path), cap + 1))
+    return min(count, cap), count > cap

@@ -20,7 +20,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, replace
 
-from . import validate
+from . import keyset, validate
 from .db import fetch_all, fetch_one
 from .errors import Invalid
 from .reading import ARTICLE_SELECT, article_json
@@ -362,8 +362,7 @@ async def _ranked(conn, expr, where, params, joins, limit, cursor, prefixed=Fals
         rows = await fetch_all(
             conn, f"SELECT articles_fts.rowid AS id, {score} AS score FROM {source} WHERE "
             + " AND ".join(sql_where) + " ORDER BY score, articles_fts.rowid LIMIT ?", (*args, limit + 1))
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, more = keyset.split_page(rows, limit)
     # Snippets after ranking: snippet() reads and tokenizes the text, so only for one page.
     snippets = {}
     for r in rows:
@@ -415,8 +414,7 @@ async def _newest(conn, query, expr, where, params, joins, limit, cursor):
         conn, f"SELECT a.id, a.created_at FROM {source} " + " ".join(joins)
         + (" WHERE " + " AND ".join(sql_where) if sql_where else "")
         + " ORDER BY a.created_at DESC, a.id DESC LIMIT ?", (*args, limit + 1))
-    more = len(rows) > limit
-    rows = rows[:limit]
+    rows, more = keyset.split_page(rows, limit)
     articles = await _articles(conn, [r["id"] for r in rows])
     results = [{"article": article_json(articles[r["id"]]),
                 "snippet": plain_snippet(articles[r["id"]]["body"])}

@@ -1,36 +1,38 @@
-"""The running site: configuration, database, limits and cookies, built by
-create_app and reached by every adapter as `request.app.state.site`."""
+"""The running site: configuration, database, limits, the live hub and the
+response cache, built by create_app and shared by every adapter."""
 
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from starlette.requests import HTTPConnection
+from aiosqlite import Connection
 
 from . import accounts
 from .config import Config
 from .db import Database
-from .response_cache import ResponseCache
 from .hub import Hub
 from .permissions import User
 from .ratelimit import FailureWindow, TokenBucket
-from .security import Cookies
+from .response_cache import ResponseCache
 
 
 @dataclass
 class Site:
     config: Config
     db: Database
-    cookies: Cookies | None = None
-    hub: Hub | None = None
-    responses: ResponseCache | None = None
+    secret: str = ""  # the cookie-signing key, known once started
+    hub: Hub = field(init=False)
+    responses: ResponseCache = field(init=False)
     posts: TokenBucket = field(init=False)
     registrations: TokenBucket = field(init=False)
     login_failures: FailureWindow = field(init=False)
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         c = self.config
+        self.responses = ResponseCache(self.db, max_bytes=c.page_cache_mb * 1024 * 1024)
+        self.hub = Hub(self.db, c, on_events=self.responses.mark_dirty)
         self.posts = TokenBucket(c.post_rate / 60, c.post_burst)
         # Each registration costs an scrypt hash: a few per address per minute.
         self.registrations = TokenBucket(c.register_rate / 3600, max(1, int(c.register_rate) // 4))
@@ -38,27 +40,15 @@ class Site:
 
     async def start(self) -> None:
         await self.db.open()
-        secret = self.config.secret_key or await accounts.get_secret(self.db)
-        self.cookies = Cookies(secret, secure=self.config.secure_cookies,
-                               session_days=self.config.session_days)
-        self.responses = ResponseCache(self.db, max_bytes=self.config.page_cache_mb * 1024 * 1024)
-        self.hub = Hub(self.db, self.config, on_events=self.responses.mark_dirty)
+        self.secret = self.config.secret_key or await accounts.get_secret(self.db)
         await self.hub.start()
 
     async def stop(self) -> None:
-        if self.hub is not None:
-            await self.hub.stop()
+        await self.hub.stop()
         await self.db.close()
 
-    async def user(self, conn: HTTPConnection) -> User | None:
-        """The signed-in user of a request or WebSocket, looked up once per request."""
-        if "user" not in conn.scope.setdefault("moot", {}):
-            token = self.cookies.session_token(conn)
-            conn.scope["moot"]["user"] = await accounts.session_user(self.db, token) if token else None
-        return conn.scope["moot"]["user"]
-
     @asynccontextmanager
-    async def posting(self, user: User):
+    async def posting(self, user: User) -> AsyncIterator[Connection]:
         """The write transaction of a new article: refused (429) while the
         poster's rate is spent; only a post that lands spends from it."""
         self.posts.check(user.id)

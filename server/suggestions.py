@@ -8,33 +8,17 @@ work in Python: sizes come from one pass in reverse tree order."""
 
 from __future__ import annotations
 
-import re
-
 from . import tree
 from .db import fetch_all
 from .reading import get_thread
+from .subjects import base_subject, was_subject
 
-_REPLY_PREFIX = re.compile(r"^(\s*(re|aw|sv|fwd?)\s*(\[\d+\])?\s*:\s*)+", re.I)
-_WAS = re.compile(r"\s*[(\[]\s*was\s*:?\s*(?P<old>.*?)\s*[)\]]\s*$", re.I)
 SUBJECT_CHANGES_MAX = 20  # a page's worth: more than that is noise, the largest come first
 LARGEST_MAX = 5
 
 
-def base_subject(subject: str) -> str:
-    """The topic of a subject: without 'Re:'-style prefixes and a trailing '(was: ...)'."""
-    text = _REPLY_PREFIX.sub("", subject or "")
-    text = _WAS.sub("", text)
-    return " ".join(text.split())
-
-
 def _key(subject: str) -> str:
     return base_subject(subject).casefold()
-
-
-def was_subject(subject: str) -> str | None:
-    """The old topic named in 'New topic (was: Old topic)', if any."""
-    match = _WAS.search(_REPLY_PREFIX.sub("", subject or ""))
-    return " ".join(match["old"].split()) if match and match["old"] else None
 
 
 def suggest(rows: list[dict], *, subject_changes: int = SUBJECT_CHANGES_MAX,

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 
-from . import modlog, tree, validate
+from . import follows, modlog, tree, validate
 from .db import fetch_one
 from .errors import Conflict
 from .maintenance import delete_notice, refresh_activity, relocate, structural_event
@@ -91,9 +91,7 @@ async def _undo_split(conn, entry, data: dict, entry_id_of_undo) -> dict:
                        (source["id"], split_off["id"]))
     await conn.execute("UPDATE groups SET thread_count = thread_count - 1 WHERE id = ?",
                        (split_off["group_id"],))
-    await conn.execute("INSERT OR IGNORE INTO follows (user_id, thread_id)"
-                       " SELECT user_id, ? FROM follows WHERE thread_id = ?",
-                       (source["id"], split_off["id"]))
+    await follows.copy_followers(conn, split_off["id"], source["id"])
     await conn.execute("DELETE FROM follows WHERE thread_id = ?", (split_off["id"],))
     await refresh_activity(conn, [source["id"]], [source["group_id"], split_off["group_id"]])
     undo_id = await entry_id_of_undo(source, split_off)

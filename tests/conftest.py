@@ -47,7 +47,7 @@ class TestSite:
         if username is not None:
             user = await self.user(username, role)
             token = await accounts.start_session(self.db, user, days=1)
-            client.cookies.set("moot_session", self.site.cookies.session_value(token))
+            client.cookies.set("moot_session", self.app.state.cookies.session_value(token))
         return client
 
     async def close(self):

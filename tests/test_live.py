@@ -14,7 +14,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from moot.events import Event
 from moot.errors import Invalid
 from moot.hub import encode
-from moot.live import PING, Subscribe, parse_request, topic_filter
+from moot.web.live import PING, Subscribe, parse_request, topic_filter
 from tests.conftest import seed
 from tests.live_support import WAIT, events_until, live_site, recv, subscribe  # noqa: F401
 

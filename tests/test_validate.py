@@ -3,7 +3,7 @@
 import pytest
 
 from moot import tree, validate
-from moot.posting import child_references, reply_subject
+from moot.subjects import child_references, reply_subject
 from moot.errors import Invalid, TooLarge
 
 

@@ -4,7 +4,7 @@ import re
 from html import unescape
 from urllib.parse import quote
 
-from moot import pages
+from moot.web import reading as pages
 from tests.conftest import PASSWORD, seed
 
 XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=1">'

@@ -5,7 +5,7 @@ from html.parser import HTMLParser
 from hypothesis import given
 from hypothesis import strategies as st
 
-from moot import render
+from moot.web import rendering as render
 
 
 class Tags(HTMLParser):

@@ -1,33 +1,33 @@
-"""The JSON API of maintenance (API.md): split, merge, move, lock, archive,
-references, archive policy, the moderation log and undo, split suggestions,
-proposals and roles. Thin adapters over the domain functions.
+"""Maintenance over HTTP: split, merge, move, lock, archive, references,
+archive policy, roles, the public moderation log and undo (JSON), the log
+page and the split preview. Thin adapters over the domain functions.
 
 Who may call what (the authorisation table test checks every row):
   moderator and admin: split, merge, move, archive, unarchive, lock, unlock,
       reference, group policy, undo   (anonymous 401, member 403)
   admin: role                         (anonymous 401, member and moderator 403)
-  member and up: propose, endorse     (anonymous 401)
-  anyone: modlog, split suggestions, proposals list"""
+  anyone: modlog, split suggestions"""
 
 from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import maintenance, modlog, proposals, suggestions, undo
-from .permissions import require
+from .. import groups, maintenance, modlog, reading, suggestions, undo
+from ..errors import NotFound
+from ..permissions import User, require
+from ..site import Site
+from ..subjects import base_subject
+from .common import current_user, page, query_string, site_of
 from .security import read_json
-from .site import Site
 
 
-def _site(request: Request) -> Site:
-    return request.app.state.site
-
-
-async def _moderator(request: Request):
-    site = _site(request)
-    return site, require(await site.user(request), "moderate"), await read_json(request)
+async def _moderator(request: Request) -> tuple[Site, User, dict]:
+    site = site_of(request)
+    return site, require(await current_user(request), "moderate"), await read_json(request)
 
 
 async def split_thread(request: Request) -> Response:
@@ -55,7 +55,7 @@ async def move_thread(request: Request) -> Response:
     return JSONResponse(result)
 
 
-def _state_action(action: str):
+def _state_action(action: str) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         site, user, data = await _moderator(request)
         async with site.db.transaction() as conn:
@@ -85,20 +85,20 @@ async def set_policy(request: Request) -> Response:
 
 
 async def split_suggestions(request: Request) -> Response:
-    async with _site(request).db.read() as conn:
+    async with site_of(request).db.read() as conn:
         return JSONResponse(await suggestions.split_suggestions(conn, request.path_params["id"]))
 
 
 async def list_modlog(request: Request) -> Response:
     q = request.query_params
-    async with _site(request).db.read() as conn:
+    async with site_of(request).db.read() as conn:
         page = await modlog.list_entries(conn, group=q.get("group"), limit=q.get("limit"),
                                          cursor=q.get("cursor"))
     return JSONResponse(page)
 
 
 async def get_modlog_entry(request: Request) -> Response:
-    async with _site(request).db.read() as conn:
+    async with site_of(request).db.read() as conn:
         return JSONResponse({"entry": await modlog.get_entry(conn, request.path_params["id"])})
 
 
@@ -109,50 +109,46 @@ async def undo_entry(request: Request) -> Response:
     return JSONResponse({"entry": entry})
 
 
-async def list_proposals(request: Request) -> Response:
-    site = _site(request)
-    async with site.db.read() as conn:
-        found = await proposals.list_proposals(conn, site.config.proposal_threshold,
-                                               status=request.query_params.get("status"))
-    return JSONResponse({"proposals": found})
-
-
-async def get_proposal(request: Request) -> Response:
-    site = _site(request)
-    async with site.db.read() as conn:
-        found = await proposals.get_proposal(conn, request.path_params["id"],
-                                             site.config.proposal_threshold)
-    return JSONResponse({"proposal": found})
-
-
-async def create_proposal(request: Request) -> Response:
-    site = _site(request)
-    user = require(await site.user(request), "propose")
-    data = await read_json(request)
-    async with site.db.transaction() as conn:
-        found = await proposals.propose(conn, user, data.get("name"), data.get("description"),
-                                        data.get("charter"), threshold=site.config.proposal_threshold)
-    return JSONResponse({"proposal": found}, status_code=201)
-
-
-async def endorse_proposal(request: Request) -> Response:
-    site = _site(request)
-    user = require(await site.user(request), "endorse")
-    await read_json(request)
-    async with site.db.transaction() as conn:
-        found = await proposals.endorse(conn, user, request.path_params["id"],
-                                        threshold=site.config.proposal_threshold)
-    return JSONResponse({"proposal": found})
-
-
 async def set_role(request: Request) -> Response:
-    site = _site(request)
-    user = require(await site.user(request), "admin")
+    site = site_of(request)
+    user = require(await current_user(request), "admin")
     data = await read_json(request)
     async with site.db.transaction() as conn:
-        changed = await maintenance.change_role(conn, user, request.path_params["username"], data.get("role"),
-                                    data.get("reason"))
+        changed = await maintenance.change_role(conn, user, request.path_params["username"],
+                                                data.get("role"), data.get("reason"))
     return JSONResponse({"user": changed.to_json()})
+
+
+# Counting a sub-tree for the split preview stops here: "10000+".
+PREVIEW_CAP = 10_000
+
+
+async def split_preview(request: Request) -> Response:
+    """What a split from `?article=` would do: how many articles move, where, under what subject."""
+    site = site_of(request)
+    require(await current_user(request), "moderate")
+    q = request.query_params
+    async with site.db.read() as conn:
+        thread = await reading.get_thread(conn, request.path_params["id"])
+        row = await reading.article_row(conn, q.get("article"))
+        if row["thread_id"] != thread["id"]:
+            raise NotFound("that article is not in this thread now")
+        group = await groups.get_group(conn, q.get("group") or thread["group"])
+        count, more = await reading.subtree_size(conn, thread["id"], row["path"], PREVIEW_CAP)
+    subject = (q.get("subject") or "").strip() or base_subject(row["subject"]) or row["subject"]
+    return await page(request, "split_preview.html", {
+        "count": count, "more": more, "group": group["name"], "subject": subject})
+
+
+async def modlog_page(request: Request) -> Response:
+    q = request.query_params
+    async with site_of(request).db.read() as conn:
+        listing = await modlog.list_entries(conn, group=q.get("group"), limit=50, cursor=q.get("cursor"))
+    next_cursor = listing["next_cursor"]
+    return await page(request, "modlog.html", {
+        "entries": listing["entries"], "group_filter": q.get("group", ""),
+        "canonical": "/modlog" + query_string(group=q.get("group"), cursor=q.get("cursor")),
+        "older": query_string(group=q.get("group"), cursor=next_cursor) if next_cursor else None})
 
 
 routes = [
@@ -167,9 +163,7 @@ routes = [
     Route("/api/modlog", list_modlog),
     Route("/api/modlog/{id}", get_modlog_entry),
     Route("/api/modlog/{id}/undo", undo_entry, methods=["POST"]),
-    Route("/api/proposals", list_proposals),
-    Route("/api/proposals", create_proposal, methods=["POST"]),
-    Route("/api/proposals/{id}", get_proposal),
-    Route("/api/proposals/{id}/endorse", endorse_proposal, methods=["POST"]),
     Route("/api/users/{username}/role", set_role, methods=["POST"]),
+    Route("/modlog", modlog_page),
+    Route("/t/{id:int}/fragment/split-preview", split_preview),
 ]

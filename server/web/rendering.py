@@ -1,4 +1,5 @@
-"""Plain-text article bodies as HTML (pure functions, no I/O).
+"""Rendering: the page templates, and plain-text article bodies as HTML
+(pure functions, no I/O).
 
 Everything from users is escaped; nothing they write is read as markup. The
 line structure is kept, quoted lines (`>`, `>>`, `> >`) are grouped into
@@ -9,8 +10,20 @@ from __future__ import annotations
 
 import html
 import re
+from pathlib import Path
+from urllib.parse import quote
 
+import jinja2
 from markupsafe import Markup, escape
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from ..permissions import can, may_post_in
+
+PACKAGE = Path(__file__).resolve().parent.parent
+TEMPLATES_DIR = PACKAGE / "templates"
+STATIC_DIR = PACKAGE / "static"  # ../static, linked into the package so a wheel carries it
 
 # Levels above this share one style: five nested quotes are already rare.
 MAX_QUOTE_CLASS = 4
@@ -144,3 +157,29 @@ def snippet_html(snippet_markup: str) -> Markup:
     if open_:
         out.append(Markup("</mark>"))
     return Markup("").join(out)
+
+
+def when(stamp: str | None) -> str:
+    """'2026-11-21T10:00:00.123Z' as '2026-11-21 10:00' (UTC, said once in the footer)."""
+    return f"{stamp[:10]} {stamp[11:16]}" if stamp else ""
+
+
+def message_url(message_id: str) -> str:
+    """The permalink path of a Message-ID (angle brackets included, URL-encoded)."""
+    return "/m/" + quote(message_id, safe="@!$&'()*+,;=:")
+
+
+def make_templates() -> Jinja2Templates:
+    """The page templates: autoescaped (user text is never markup), with the
+    body renderer as the `body` filter and the permission rule as `can`."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True,
+        trim_blocks=True, lstrip_blocks=True)
+    env.filters.update(body=body_html, when=when, message_url=message_url,
+                       excerpt=excerpt, urlpart=lambda s: quote(str(s), safe=""))
+    env.globals.update(can=can, may_post_in=may_post_in)
+    return Jinja2Templates(env=env)
+
+
+def static_mount() -> Mount:
+    return Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static")

@@ -44,10 +44,12 @@ from dataclasses import dataclass
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected
 
-from . import validate
-from .db import fetch_all
-from .errors import Invalid, MootError, NotFound, TooLarge
-from .hub import Subscription, encode, last_event_id, message, oldest_event_id
+from .. import validate
+from ..db import fetch_all
+from ..events import group_topic, thread_topic
+from ..errors import Invalid, MootError, NotFound, TooLarge
+from ..hub import Subscription, encode, last_event_id, message, oldest_event_id
+from .common import site_of
 from .security import origin_allowed
 
 CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_INTERNAL = 1008, 1009, 1011
@@ -67,7 +69,7 @@ class Subscribe:
     since: int | None = None
 
     def topics(self) -> list[str]:
-        return [f"g:{g}" for g in self.groups] + [f"t:{t}" for t in self.threads]
+        return [group_topic(g) for g in self.groups] + [thread_topic(t) for t in self.threads]
 
     def names(self) -> list[str]:
         return [*self.groups, *(p + "*" for p in self.prefixes)]
@@ -359,7 +361,7 @@ class LiveSession:
 
 async def endpoint(websocket: WebSocket) -> None:
     """The /live route: the Origin check at the handshake, then a session."""
-    site = websocket.app.state.site
+    site = site_of(websocket)
     if not origin_allowed(websocket, site.config.allowed_origins):
         # Cross-site WebSocket hijacking: a page on another site could open
         # /live with the visitor's cookies. Refused before the handshake (403).

@@ -1,0 +1,18 @@
+"""The HTTP adapter: JSON API, HTML pages and the /live WebSocket, cut by
+feature. Each feature module holds its JSON routes and its pages side by
+side and calls the same domain functions; `routes()` gathers them."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, WebSocketRoute
+
+from . import accounts, archive, exports, live, moderation, posting, proposals, reading, search
+from .rendering import static_mount
+
+FEATURES = (accounts, reading, posting, moderation, proposals, archive, search, exports)
+
+
+def routes() -> list[BaseRoute]:
+    """Every HTTP and WebSocket route of the site."""
+    return [static_mount(), *(route for feature in FEATURES for route in feature.routes),
+            WebSocketRoute("/live", live.endpoint)]

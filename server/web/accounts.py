@@ -1,0 +1,135 @@
+"""Accounts over HTTP: register, sign in and out, who am I (JSON), and the
+same as HTML forms that work without JavaScript. Both call the session
+service (moot.sessions), so they share its limits."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from .. import sessions
+from ..errors import AuthRequired, Conflict, Invalid, MootError, TooLarge
+from .common import client_address, cookies_of, current_user, page, safe_next, site_of
+from .security import read_form, read_json
+
+
+async def _sign_up(request: Request, username: object, password: object,
+                   display_name: object) -> tuple:
+    return await sessions.sign_up(site_of(request), username, password, display_name,
+                                  address=client_address(request),
+                                  replacing=cookies_of(request).session_token(request))
+
+
+async def _sign_in(request: Request, username: object, password: object) -> tuple:
+    return await sessions.sign_in(site_of(request), username, password,
+                                  address=client_address(request),
+                                  replacing=cookies_of(request).session_token(request))
+
+
+def _with_session(response: Response, request: Request, token: str) -> Response:
+    cookies_of(request).set_session(response, token)
+    return response
+
+
+async def _sign_out(request: Request, response: Response) -> Response:
+    await sessions.sign_out(site_of(request), cookies_of(request).session_token(request))
+    cookies_of(request).clear_session(response)
+    return response
+
+
+# JSON
+
+async def register(request: Request) -> Response:
+    data = await read_json(request)
+    user, token = await _sign_up(request, data.get("username"), data.get("password"),
+                                 data.get("display_name"))
+    return _with_session(JSONResponse({"user": user.to_json()}, status_code=201), request, token)
+
+
+async def login(request: Request) -> Response:
+    data = await read_json(request)
+    user, token = await _sign_in(request, data.get("username"), data.get("password"))
+    return _with_session(JSONResponse({"user": user.to_json()}), request, token)
+
+
+async def logout(request: Request) -> Response:
+    await read_json(request)
+    return await _sign_out(request, Response(status_code=204))
+
+
+async def me(request: Request) -> Response:
+    user = await current_user(request)
+    if user is None:
+        raise AuthRequired("not signed in")
+    return JSONResponse({"user": user.to_json()})
+
+
+# HTML forms: each POST checks the CSRF token first (a wrong or missing one
+# is 403 and changes nothing), then answers with a redirect (303) or the form
+# again with the error and what was typed.
+
+async def checked_form(request: Request) -> dict[str, str]:
+    """The posted form, after its CSRF token checked out."""
+    form = await read_form(request)
+    cookies_of(request).check_csrf(request, form.get("csrf"))
+    return form
+
+
+# The errors the account forms show next to themselves (the rest get the error page).
+FORM_ERRORS: tuple[type[MootError], ...] = (Invalid, AuthRequired, TooLarge)
+
+
+async def login_form(request: Request) -> Response:
+    return await page(request, "login.html", {
+        "next": safe_next(request.query_params.get("next")), "username": "", "error": None})
+
+
+async def login_submit(request: Request) -> Response:
+    form = await checked_form(request)
+    target = safe_next(form.get("next"))
+    try:
+        _, token = await _sign_in(request, form.get("username", ""), form.get("password", ""))
+    except FORM_ERRORS as error:
+        return await page(request, "login.html", {
+            "next": target, "username": form.get("username", ""), "error": error.message},
+            status=error.status)
+    return _with_session(RedirectResponse(target, status_code=303), request, token)
+
+
+async def register_form(request: Request) -> Response:
+    return await page(request, "register.html", {
+        "next": safe_next(request.query_params.get("next")), "values": {}, "error": None})
+
+
+async def register_submit(request: Request) -> Response:
+    form = await checked_form(request)
+    target = safe_next(form.get("next"))
+    if form.get("password") != form.get("password2"):
+        return await page(request, "register.html", {
+            "next": target, "values": form, "error": "the two passwords differ"}, status=400)
+    try:
+        _, token = await _sign_up(request, form.get("username", ""), form.get("password", ""),
+                                  form.get("display_name") or None)
+    except (*FORM_ERRORS, Conflict) as error:
+        return await page(request, "register.html", {
+            "next": target, "values": form, "error": error.message}, status=error.status)
+    return _with_session(RedirectResponse(target, status_code=303), request, token)
+
+
+async def logout_submit(request: Request) -> Response:
+    await checked_form(request)
+    return await _sign_out(request, RedirectResponse("/", status_code=303))
+
+
+routes = [
+    Route("/api/register", register, methods=["POST"]),
+    Route("/api/login", login, methods=["POST"]),
+    Route("/api/logout", logout, methods=["POST"]),
+    Route("/api/me", me),
+    Route("/login", login_form),
+    Route("/login", login_submit, methods=["POST"]),
+    Route("/register", register_form),
+    Route("/register", register_submit, methods=["POST"]),
+    Route("/logout", logout_submit, methods=["POST"]),
+]

@@ -1,0 +1,128 @@
+"""What every HTTP route shares: the Site and the signed-in user of a
+request, JSON bodies and cached JSON, pages and error pages."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from markupsafe import Markup
+from starlette.requests import HTTPConnection, Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.templating import Jinja2Templates
+
+from .. import accounts
+from ..errors import MootError, RateLimited
+from ..permissions import User
+from ..site import Site
+from .security import Cookies
+
+
+def site_of(conn: HTTPConnection) -> Site:
+    """The Site create_app built, for a request or a WebSocket."""
+    site: Site = conn.app.state.site
+    return site
+
+
+def cookies_of(conn: HTTPConnection) -> Cookies:
+    cookies: Cookies = conn.app.state.cookies
+    return cookies
+
+
+async def current_user(conn: HTTPConnection) -> User | None:
+    """The signed-in user of a request or WebSocket, looked up once per request."""
+    cache = conn.scope.setdefault("moot", {})
+    if "user" not in cache:
+        token = cookies_of(conn).session_token(conn)
+        cache["user"] = await accounts.session_user(site_of(conn).db, token) if token else None
+    user: User | None = cache["user"]
+    return user
+
+
+def client_address(conn: HTTPConnection) -> str:
+    return conn.client.host if conn.client else "unknown"
+
+
+def encode(value: object) -> bytes:
+    """JSON as JSONResponse writes it: UTF-8, compact."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+
+
+async def cached_json(request: Request, key: tuple, topics: frozenset[str],
+                      build: Callable[[], Awaitable[object]]) -> Response:
+    """`build()`'s JSON, encoded once and kept until an event touches `topics`."""
+    async def encoded() -> bytes:
+        return encode(await build())
+    body = await site_of(request).responses.get(key, topics, encoded)
+    return Response(body, media_type="application/json")
+
+
+def query_string(**params: object) -> str:
+    """`?a=1&b=2` of the params that have a value, or the empty string."""
+    clean = {k: v for k, v in params.items() if v not in (None, "")}
+    return "?" + urlencode(clean) if clean else ""
+
+
+def safe_next(value: object) -> str:
+    """Where to go after signing in: a path on this site, never another site."""
+    if isinstance(value, str) and value.startswith("/") and not value.startswith("//") \
+            and "\\" not in value and "\n" not in value and "\r" not in value:
+        return value
+    return "/"
+
+
+def login_url(request: Request) -> str:
+    """The sign-in page, coming back to this one afterwards."""
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return "/login?next=" + quote(target, safe="/")
+
+
+def wants_html(request: HTTPConnection) -> bool:
+    """Page routes answer errors with HTML; the API and /live keep JSON."""
+    path = request.url.path
+    return not (path.startswith("/api/") or path == "/api" or path.startswith("/live")
+                or path.startswith("/static/"))
+
+
+def error_headers(error: MootError) -> dict[str, str] | None:
+    return {"Retry-After": str(error.retry_after)} if isinstance(error, RateLimited) else None
+
+
+def error_response(error: MootError) -> Response:
+    """The one translation of MootError to JSON: the error shape of docs/API.md."""
+    return JSONResponse(error.to_json(), status_code=error.status, headers=error_headers(error))
+
+
+async def page(request: Request, template: str, context: dict[str, Any] | None = None, *,
+               status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """Render a page with the signed-in user and a CSRF token for its forms,
+    setting the CSRF cookie when the browser has none yet."""
+    site, cookies = site_of(request), cookies_of(request)
+    secret, new = cookies.csrf_secret(request)
+    ctx = {"user": await current_user(request), "csrf": cookies.csrf_token(secret),
+           "site_name": site.config.site_name, "canonical": None,
+           "path": request.url.path, **(context or {})}
+    templates: Jinja2Templates = request.app.state.templates
+    response = templates.TemplateResponse(request, template, ctx, status_code=status, headers=headers)
+    if new:
+        cookies.set_csrf(response, secret)
+    return response
+
+
+ERROR_TITLES = {400: "That did not work", 401: "Please sign in", 403: "Not allowed",
+                404: "Not found", 409: "Not possible right now", 413: "Too large",
+                415: "Not accepted", 429: "Slow down"}
+
+
+async def error_page(request: Request, status: int, message: str,
+                     headers: dict[str, str] | None = None) -> Response:
+    """A small HTML page for an error on a page route, with the same status."""
+    context = {"status": status, "title": ERROR_TITLES.get(status, "Something went wrong"),
+               "message": message}
+    try:
+        return await page(request, "error.html", context, status=status, headers=headers)
+    except Exception:  # the error page must not fail in turn (no cookies key yet, say)
+        return HTMLResponse(Markup("<!doctype html><title>{0}</title><p>{1}</p>").format(
+            context["title"], message), status_code=status, headers=headers)

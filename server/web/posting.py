@@ -1,0 +1,146 @@
+"""Posting over HTTP: start a thread, reply, withdraw (JSON), the same as
+forms that work without JavaScript, and creating groups (admins). Every
+post goes through Site.posting, so the posting rate applies everywhere."""
+
+from __future__ import annotations
+
+from aiosqlite import Connection
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from .. import groups, posting, reading
+from ..errors import MootError
+from ..permissions import require
+from .accounts import checked_form
+from .common import current_user, login_url, page, site_of
+from .rendering import quote_for_reply
+from .security import read_json
+
+
+async def create_group(request: Request) -> Response:
+    site = site_of(request)
+    user = require(await current_user(request), "admin")
+    data = await read_json(request)
+    async with site.db.transaction() as conn:
+        group = await groups.create_group(conn, user, data.get("name"), data.get("description", ""),
+                                          data.get("charter", ""), data.get("status", "y"))
+    return JSONResponse({"group": group}, status_code=201)
+
+
+async def start_thread(request: Request) -> Response:
+    site = site_of(request)
+    user = require(await current_user(request), "post")
+    data = await read_json(request)
+    async with site.posting(user) as conn:
+        result = await posting.start_thread(
+            conn, site.config.domain, user, request.path_params["name"], data.get("subject"),
+            data.get("body"), data.get("continued_from"))
+    return JSONResponse(result, status_code=201)
+
+
+async def post_reply(request: Request) -> Response:
+    site = site_of(request)
+    user = require(await current_user(request), "post")
+    data = await read_json(request)
+    async with site.posting(user) as conn:
+        article = await posting.reply(conn, site.config.domain, user, request.path_params["ref"],
+                                      data.get("body"), data.get("subject"))
+    return JSONResponse({"article": article}, status_code=201)
+
+
+async def cancel_article(request: Request) -> Response:
+    site = site_of(request)
+    user = await current_user(request)
+    data = await read_json(request)
+    async with site.db.transaction() as conn:
+        article = await posting.cancel(conn, user, request.path_params["ref"], data.get("reason"))
+    return JSONResponse({"article": article})
+
+
+# Forms
+
+async def _new_thread_context(conn: Connection, name: str, continued: object) -> dict:
+    return {"group": await groups.get_group(conn, name),
+            "continued_from": await reading.get_thread(conn, continued) if continued else None}
+
+
+async def new_thread_form(request: Request) -> Response:
+    site = site_of(request)
+    if await current_user(request) is None:
+        return RedirectResponse(login_url(request), status_code=303)
+    async with site.db.read() as conn:
+        context = await _new_thread_context(conn, request.path_params["name"],
+                                            request.query_params.get("continued_from"))
+    earlier = context["continued_from"]
+    return await page(request, "new_thread.html", {
+        **context, "subject": f"{earlier['subject']} (continued)"[:250] if earlier else "",
+        "body": "", "error": None})
+
+
+async def new_thread_submit(request: Request) -> Response:
+    form = await checked_form(request)
+    site = site_of(request)
+    name = request.path_params["name"]
+    user = require(await current_user(request), "post")
+    continued = form.get("continued_from") or None
+    try:
+        async with site.posting(user) as conn:
+            started = await posting.start_thread(conn, site.config.domain, user, name,
+                                                 form.get("subject"), form.get("body"), continued)
+    except MootError as error:  # shown above the form, which keeps what was typed
+        async with site.db.read() as conn:
+            context = await _new_thread_context(conn, name, continued)
+        return await page(request, "new_thread.html", {
+            **context, "subject": form.get("subject", ""), "body": form.get("body", ""),
+            "error": error.message}, status=error.status)
+    return RedirectResponse(f"/t/{started['thread']['id']}", status_code=303)
+
+
+async def _reply_context(conn: Connection, article_ref: object) -> dict:
+    parent = await reading.get_article(conn, article_ref)
+    return {"parent": parent, "thread": await reading.get_thread(conn, parent["thread_id"])}
+
+
+async def reply_form(request: Request) -> Response:
+    """The reply form, prefilled with the article quoted; `?fragment=1` gives
+    just the form, which the thread page's script places under the article."""
+    site = site_of(request)
+    fragment = request.query_params.get("fragment") == "1"
+    if await current_user(request) is None and not fragment:
+        return RedirectResponse(login_url(request), status_code=303)
+    async with site.db.read() as conn:
+        context = await _reply_context(conn, request.path_params["id"])
+    parent = context["parent"]
+    context.update(body=quote_for_reply(parent["author"]["display_name"], parent["body"]),
+                   subject="", error=None)
+    return await page(request, "reply_fragment.html" if fragment else "reply.html", context)
+
+
+async def reply_submit(request: Request) -> Response:
+    form = await checked_form(request)
+    site = site_of(request)
+    user = require(await current_user(request), "post")
+    try:
+        async with site.posting(user) as conn:
+            article = await posting.reply(conn, site.config.domain, user, request.path_params["id"],
+                                          form.get("body"), form.get("subject") or None)
+    except MootError as error:  # shown above the form, which keeps what was typed
+        async with site.db.read() as conn:
+            context = await _reply_context(conn, request.path_params["id"])
+        context.update(body=form.get("body", ""), subject=form.get("subject", ""),
+                       error=error.message)
+        return await page(request, "reply.html", context, status=error.status)
+    return RedirectResponse(f"/t/{article['thread_id']}#a{article['id']}", status_code=303)
+
+
+routes = [
+    Route("/api/groups", create_group, methods=["POST"]),
+    Route("/api/groups/{name}/threads", start_thread, methods=["POST"]),
+    Route("/api/articles/{ref:path}/replies", post_reply, methods=["POST"]),
+    Route("/api/articles/{ref:path}/cancel", cancel_article, methods=["POST"]),
+    Route("/g/{name}/new", new_thread_form),
+    Route("/g/{name}/new", new_thread_submit, methods=["POST"]),
+    Route("/a/{id:int}/reply", reply_form),
+    Route("/a/{id:int}/reply", reply_submit, methods=["POST"]),
+]
