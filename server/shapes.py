@@ -1,7 +1,8 @@
 """The JSON shapes of the API's objects (docs/API.md), one TypedDict each.
 Events carry the same shapes, so every client renders both one way."""
 
-from __future__ import annotations
+# Annotations are evaluated here (no __future__ import): on Python 3.11, TypedDict
+# only honours NotRequired in evaluated annotations.
 
 from typing import NotRequired, TypedDict
 
