@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
-def _f(default, help: str):
+def _f(default: Any, help: str) -> Any:
     return field(default=default, metadata={"help": help})
 
 
@@ -47,7 +49,7 @@ class Config:
     synchronous: str = _f("FULL", "SQLite synchronous mode: FULL (every commit survives power loss) or NORMAL")
 
     @classmethod
-    def from_env(cls, environ=None, **overrides) -> "Config":
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
         """Build a Config from MOOT_* variables, then explicit overrides (CLI flags) on top."""
         environ = os.environ if environ is None else environ
         values = {}
@@ -58,19 +60,19 @@ class Config:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values).checked()
 
-    def checked(self) -> "Config":
+    def checked(self) -> Config:
         if self.synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
             raise ValueError("synchronous must be FULL, NORMAL or EXTRA")
         if not 1 <= self.read_connections <= 64:
             raise ValueError("read_connections must be between 1 and 64")
         return self
 
-    def replace(self, **changes) -> "Config":
+    def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes).checked()
 
 
-def _convert(f: dataclasses.Field, raw: str):
-    kind = type(f.default)
+def _convert(f: dataclasses.Field, raw: str) -> Any:
+    kind: Any = type(f.default)  # every field has a default of its own type
     if kind is bool:
         return raw.strip().lower() in ("1", "true", "yes", "on")
     if kind is tuple:

@@ -27,7 +27,7 @@ PARENT_SELECT = (
 THREAD_SELECT = "SELECT t.*, g.name AS group_name FROM threads t JOIN groups g ON g.id = t.group_id"
 
 
-def article_json(row) -> dict:
+def article_json(row: Row | dict) -> dict:
     article = {
         "id": row["id"], "message_id": row["message_id"], "thread_id": row["thread_id"],
         "group": row["group_name"], "parent_id": row["parent_id"],
@@ -41,7 +41,7 @@ def article_json(row) -> dict:
     return article
 
 
-def thread_json(row) -> dict:
+def thread_json(row: Row | dict) -> dict:
     thread = {
         "id": row["id"], "group": row["group_name"], "subject": row["subject"],
         "state": row["state"], "article_count": row["article_count"],
@@ -59,7 +59,7 @@ def thread_json(row) -> dict:
     return thread
 
 
-async def article_row(conn, ref, select: str = ARTICLE_SELECT):
+async def article_row(conn: Connection, ref: object, select: str = ARTICLE_SELECT) -> Row:
     """An article by integer id (or decimal string) or by Message-ID."""
     if not (isinstance(ref, str) and ref.startswith("<")):
         return await row_by_id(conn, select + " WHERE a.id = ?", ref, "article")
@@ -69,19 +69,20 @@ async def article_row(conn, ref, select: str = ARTICLE_SELECT):
     return row
 
 
-async def get_article(conn, ref) -> dict:
+async def get_article(conn: Connection, ref: object) -> dict:
     return article_json(await article_row(conn, ref))
 
 
-async def thread_row(conn, thread_id):
+async def thread_row(conn: Connection, thread_id: object) -> Row:
     return await row_by_id(conn, THREAD_SELECT + " WHERE t.id = ?", thread_id, "thread")
 
 
-async def get_thread(conn, thread_id) -> dict:
+async def get_thread(conn: Connection, thread_id: object) -> dict:
     return thread_json(await thread_row(conn, thread_id))
 
 
-async def thread_page(conn, thread_id, *, limit=None, cursor=None) -> dict:
+async def thread_page(conn: Connection, thread_id: object, *, limit: object = None,
+                      cursor: object = None) -> dict:
     """One page of a thread in tree order: `{thread, articles, next_cursor}`.
     Reads the (thread_id, path) index from the cursor on: cost is the page, not the thread."""
     thread = await get_thread(conn, thread_id)
@@ -98,7 +99,8 @@ async def thread_page(conn, thread_id, *, limit=None, cursor=None) -> dict:
             "next_cursor": rows[-1]["path"] if more else None}
 
 
-async def list_threads(conn, group_row, *, state=None, limit=None, cursor=None) -> dict:
+async def list_threads(conn: Connection, group_row: Row, *, state: object = None, limit: object = None,
+                       cursor: object = None) -> dict:
     """A group's threads, newest activity first: `{threads, next_cursor}`.
     `state` is `open` (open and locked, the default) or `archived`."""
     state = state or "open"

@@ -111,7 +111,7 @@ async def register_submit(request: Request) -> Response:
     try:
         _, token = await _sign_up(request, form.get("username", ""), form.get("password", ""),
                                   form.get("display_name") or None)
-    except (*FORM_ERRORS, Conflict) as error:
+    except (*FORM_ERRORS, Conflict) as error:  # type: ignore[misc]  # mypy cannot unpack here
         return await page(request, "register.html", {
             "next": target, "values": form, "error": error.message}, status=error.status)
     return _with_session(RedirectResponse(target, status_code=303), request, token)

@@ -4,7 +4,7 @@ request, JSON bodies and cached JSON, pages and error pages."""
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -96,7 +96,7 @@ def error_response(error: MootError) -> Response:
 
 
 async def page(request: Request, template: str, context: dict[str, Any] | None = None, *,
-               status: int = 200, headers: dict[str, str] | None = None) -> Response:
+               status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
     """Render a page with the signed-in user and a CSRF token for its forms,
     setting the CSRF cookie when the browser has none yet."""
     site, cookies = site_of(request), cookies_of(request)
@@ -117,7 +117,7 @@ ERROR_TITLES = {400: "That did not work", 401: "Please sign in", 403: "Not allow
 
 
 async def error_page(request: Request, status: int, message: str,
-                     headers: dict[str, str] | None = None) -> Response:
+                     headers: Mapping[str, str] | None = None) -> Response:
     """A small HTML page for an error on a page route, with the same status."""
     context = {"status": status, "title": ERROR_TITLES.get(status, "Something went wrong"),
                "message": message}

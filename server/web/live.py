@@ -41,14 +41,18 @@ import asyncio
 import contextlib
 import json
 from dataclasses import dataclass
+from sqlite3 import Row
+from typing import Any
 
+from aiosqlite import Connection
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected
 
 from .. import validate
 from ..db import fetch_all
-from ..events import group_topic, thread_topic
 from ..errors import Invalid, MootError, NotFound, TooLarge
+from ..events import group_topic, thread_topic
 from ..hub import Subscription, encode, last_event_id, message, oldest_event_id
+from ..site import Site
 from .common import site_of
 from .security import origin_allowed
 
@@ -144,7 +148,7 @@ def _articles(data):
             yield from _articles(value)
 
 
-async def replay_messages(conn, rows) -> list[tuple[int, str]]:
+async def replay_messages(conn: Connection, rows: list[Row]) -> list[tuple[int, str]]:
     """Encoded events for a replay. An article withdrawn since its event was
     written shows its notice, as the API shows it now, never its old text."""
     parsed = [json.loads(row["data"]) for row in rows]
@@ -156,15 +160,16 @@ async def replay_messages(conn, rows) -> list[tuple[int, str]]:
             conn, f"SELECT id, body FROM articles WHERE status = 'cancelled' AND id IN ({marks})",
             tuple(ids))}
     out = []
-    for row, data in zip(rows, parsed):
+    for row, data in zip(rows, parsed, strict=True):
+        fields: Row | dict[str, Any] = row
         changed = False
         for article in _articles(data):
             if article["id"] in withdrawn and article.get("status") == "ok":
                 article["body"], article["status"] = withdrawn[article["id"]], "cancelled"
                 changed = True
         if changed:
-            row = {**dict(row), "data": json.dumps(data, ensure_ascii=False, separators=(",", ":"))}
-        out.append((row["id"], encode(row)))
+            fields = {**dict(row), "data": json.dumps(data, ensure_ascii=False, separators=(",", ":"))}
+        out.append((row["id"], encode(fields)))
     return out
 
 
@@ -176,7 +181,7 @@ class LiveSession:
     """One /live connection: a read loop in the ASGI task and, once
     subscribed, a pump task that replays and then drains the subscription."""
 
-    def __init__(self, site, websocket: WebSocket):
+    def __init__(self, site: Site, websocket: WebSocket):
         self.site, self.config, self.hub, self.ws = site, site.config, site.hub, websocket
         self.sub: Subscription | None = None
         self.cursor = 0  # the last event id sent (or skipped as already seen)
@@ -229,7 +234,7 @@ class LiveSession:
             if text is None:
                 raise Invalid("send JSON in text frames")
             request = parse_request(text)
-            if request == PING:
+            if not isinstance(request, Subscribe):  # PING is the only other request
                 await self._say({"type": "pong"})
                 return None
             await self._check(request)
@@ -250,18 +255,21 @@ class LiveSession:
             raise TooLarge(f"a connection may follow at most {self.config.live_max_subscriptions}"
                            " groups and threads")
         async with self.site.db.read() as conn:
-            for sql, wanted, what in (("SELECT name FROM groups WHERE name IN", request.groups, "group"),
-                                      ("SELECT id FROM threads WHERE id IN", request.threads, "thread")):
-                if not wanted:
+            lookups: tuple[tuple[str, tuple[str | int, ...], str], ...] = (
+                ("SELECT name FROM groups WHERE name IN", request.groups, "group"),
+                ("SELECT id FROM threads WHERE id IN", request.threads, "thread"))
+            for sql, named, what in lookups:
+                if not named:
                     continue
-                marks = ",".join("?" * len(wanted))
-                found = {r[0] for r in await fetch_all(conn, f"{sql} ({marks})", wanted)}
-                missing = [w for w in wanted if w not in found]
+                marks = ",".join("?" * len(named))
+                found = {r[0] for r in await fetch_all(conn, f"{sql} ({marks})", named)}
+                missing = [w for w in named if w not in found]
                 if missing:
                     raise NotFound(f"no {what} {missing[0]!r}")
 
     def _add(self, request: Subscribe) -> None:
         """A later subscribe: more topics from now on, acknowledged in stream order."""
+        assert self.sub is not None
         position = self.hub.follow(self.sub, request.topics(), request.prefixes)
         self._say_now(self._ack(request, position))
 
@@ -279,12 +287,14 @@ class LiveSession:
             self._say_now(obj)
 
     def _say_now(self, obj: dict) -> None:
+        assert self.sub is not None, "only a subscribed connection has a queue"
         self.sub.push((0, message(json.dumps(obj, ensure_ascii=False))))
 
     async def _pump(self, first: Subscribe) -> None:
         send = self.ws.send
         try:
             await self._start(first)
+            assert self.sub is not None
             while True:
                 item = await self.sub.get()
                 if item is None:
@@ -302,6 +312,7 @@ class LiveSession:
         """Follow, replay what the client missed, acknowledge: events after
         `position` are already being queued, so replaying (since, position]
         leaves no gap and no repeat."""
+        assert self.sub is not None
         position = self.hub.follow(self.sub, first.topics(), first.prefixes)
         if first.since is None:
             # "From now" means after everything committed so far, even what the
@@ -311,7 +322,7 @@ class LiveSession:
         else:
             self.cursor = first.since
         if first.since is not None and not await self._replay(first, first.since, position):
-            await self.ws.send(message('{"type":"reset","last_id":%d}' % position))
+            await self.ws.send(message(f'{{"type":"reset","last_id":{int(position)}}}'))
             self.cursor = position
         # A `since` beyond this process's position (seen through another
         # process) is kept: the stream skips what the client already has.
@@ -347,7 +358,8 @@ class LiveSession:
         except TimeoutError:
             # The client reads nothing, not even the close: stop serving it.
             self.abandoned = True
-            self.reader.cancel()
+            if self.reader is not None:
+                self.reader.cancel()
 
     async def _close(self, code: int, reason: str) -> None:
         if self.pump is not None and self.pump is not asyncio.current_task():

@@ -49,9 +49,7 @@ def _split_url(candidate: str) -> tuple[str, str]:
     url = candidate
     while url:
         last = url[-1]
-        if last in _TRAILING:
-            url = url[:-1]
-        elif last == ")" and url.count("(") < url.count(")"):
+        if last in _TRAILING or last == ")" and url.count("(") < url.count(")"):
             url = url[:-1]
         else:
             break
