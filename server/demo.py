@@ -4,9 +4,14 @@ topic and is ready to be split."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from aiosqlite import Connection
+
 from . import accounts, groups, posting
 from .config import Config
-from .db import fetch_value
+from .db import Database, fetch_value
+from .permissions import User
 
 DEMO_PASSWORD = "demo-password"
 
@@ -37,7 +42,7 @@ GROUPS = [  # name, description, charter
 
 # (group, author, subject, body, replies); a reply is (author, body, replies)
 # or (author, body, replies, subject) when the subject changes.
-THREADS = [
+THREADS: list[tuple[str, str, str, str, list[tuple]]] = [
     ("moot.announce", "admin", "Welcome to Moot",
      "This site runs Moot: groups that belong to no one, threads that grow,\n"
      "split and get archived, and a public log of every moderation action.\n\n"
@@ -95,12 +100,12 @@ THREADS = [
 ]
 
 
-async def build(db, config: Config) -> str:
+async def build(db: Database, config: Config) -> str:
     """Create the demo site in an empty database; a site with groups is left alone."""
     async with db.read() as conn:
         if await fetch_value(conn, "SELECT 1 FROM groups LIMIT 1"):
             return "the database already has groups; demo content not added"
-    users = {}
+    users: dict[str, User] = {}
     for username, display, role in USERS:
         users[username] = await accounts.create_user(db, username, DEMO_PASSWORD, display, role)
     async with db.transaction() as conn:
@@ -115,7 +120,8 @@ async def build(db, config: Config) -> str:
             "admin is an admin and marta a moderator.")
 
 
-async def _replies(conn, config, users, parent_id, replies) -> None:
+async def _replies(conn: Connection, config: Config, users: dict[str, User], parent_id: int,
+                   replies: Sequence[tuple]) -> None:
     for author, body, children, *subject in replies:
         article = await posting.reply(conn, config.domain, users[author], parent_id, body,
                                        subject[0] if subject else None)

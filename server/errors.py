@@ -6,7 +6,7 @@ class MootError(Exception):
     status = 500
     code = "internal"
 
-    def __init__(self, message: str, **extra):
+    def __init__(self, message: str, **extra: object) -> None:
         super().__init__(message)
         self.message = message
         self.extra = extra
@@ -54,6 +54,6 @@ class UnsupportedMediaType(MootError):
 class RateLimited(MootError):
     status, code = 429, "rate_limited"
 
-    def __init__(self, message: str, retry_after: int):
+    def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message, retry_after=retry_after)
         self.retry_after = retry_after

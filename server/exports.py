@@ -4,6 +4,10 @@ its cost is the page, not the group."""
 
 from __future__ import annotations
 
+from sqlite3 import Row
+
+from aiosqlite import Connection
+
 from .db import fetch_all
 
 # The article columns of ARTICLE_SELECT plus what an mbox needs of the parent.
@@ -16,18 +20,20 @@ EXPORT_SELECT = (
 EXPORT_PAGE = 500
 
 
-async def thread_export_page(conn, thread_id: int, after_path: str = "", limit: int = EXPORT_PAGE):
+async def thread_export_page(conn: Connection, thread_id: int, after_path: str = "",
+                             limit: int = EXPORT_PAGE) -> list[Row]:
     """A thread's articles in tree order after `after_path`, with their parents' ids."""
     return await fetch_all(
         conn, EXPORT_SELECT + " WHERE a.thread_id = ? AND a.path > ? ORDER BY a.path LIMIT ?",
         (thread_id, after_path, limit))
 
 
-async def group_export_page(conn, group_id: int, *, after: str | None = None,
+async def group_export_page(conn: Connection, group_id: int, *, after: str | None = None,
                             before: str | None = None, key: tuple[str, int] | None = None,
-                            limit: int = EXPORT_PAGE):
+                            limit: int = EXPORT_PAGE) -> list[Row]:
     """A group's articles oldest first, in [after, before), after the (created_at, id) `key`."""
-    sql, params = EXPORT_SELECT + " WHERE a.group_id = ?", [group_id]
+    sql = EXPORT_SELECT + " WHERE a.group_id = ?"
+    params: list[object] = [group_id]
     if after:
         sql += " AND a.created_at >= ?"
         params.append(after)
@@ -40,7 +46,7 @@ async def group_export_page(conn, group_id: int, *, after: str | None = None,
     return await fetch_all(conn, sql + " ORDER BY a.created_at, a.id LIMIT ?", (*params, limit))
 
 
-async def new_threads(conn, group_row, limit: int = 50):
+async def new_threads(conn: Connection, group_row: Row, limit: int = 50) -> list[Row]:
     """A group's newest threads (by start) with their first articles, for its feed."""
     return await fetch_all(
         conn, "SELECT t.id AS thread_id, t.subject AS thread_subject, t.created_at AS started_at,"
@@ -50,7 +56,7 @@ async def new_threads(conn, group_row, limit: int = 50):
         " ORDER BY t.created_at DESC, t.id DESC LIMIT ?", (group_row["id"], limit))
 
 
-async def thread_latest(conn, thread_id: int, limit: int = 100):
+async def thread_latest(conn: Connection, thread_id: int, limit: int = 100) -> list[Row]:
     """A thread's newest articles that still have their text, for its feed."""
     return await fetch_all(
         conn, "SELECT a.id, a.message_id, a.subject, a.author_name, a.body, a.created_at, a.status"

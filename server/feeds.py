@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
+from sqlite3 import Row
 from urllib.parse import quote
 
 CONTENT_TYPE = "application/atom+xml; charset=utf-8"
@@ -20,7 +22,7 @@ _NOT_XML = re.compile("[^\t\n\r\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 _MID_SAFE = "@!$&'()*+,;=:._~-"
 
 
-def xml_text(value) -> str:
+def xml_text(value: object) -> str:
     return _NOT_XML.sub("", str(value or ""))
 
 
@@ -38,7 +40,7 @@ def tag_uri(domain: str, date: str, specific: str) -> str:
     return f"tag:{quote(domain, safe='.-')},{date[:10]}:{quote(specific, safe='/.-_')}"
 
 
-def _el(parent, name: str, text=None, **attrs):
+def _el(parent: ET.Element, name: str, text: object = None, **attrs: object) -> ET.Element:
     element = ET.SubElement(parent, name, {k: xml_text(v) for k, v in attrs.items()})
     if text is not None:
         element.text = xml_text(text)
@@ -69,7 +71,7 @@ def _feed(feed_id: str, title: str, subtitle: str, self_url: str, html_url: str,
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True) + b"\n"
 
 
-def group_feed(group, rows, *, base_url: str, domain: str, site_name: str) -> bytes:
+def group_feed(group: Row, rows: Iterable[Row], *, base_url: str, domain: str, site_name: str) -> bytes:
     """A group's newest threads, one entry per thread: its first article."""
     name = group["name"]
     entries = [{"message_id": r["message_id"], "title": r["thread_subject"],
@@ -81,7 +83,7 @@ def group_feed(group, rows, *, base_url: str, domain: str, site_name: str) -> by
                  f"{base_url}g/{quote(name)}", updated, entries)
 
 
-def thread_feed(thread, rows, *, base_url: str, domain: str, site_name: str) -> bytes:
+def thread_feed(thread: Row, rows: Iterable[Row], *, base_url: str, domain: str, site_name: str) -> bytes:
     """A thread's newest articles, one entry each, linked by permalink."""
     entries = [{"message_id": r["message_id"], "title": r["subject"],
                 "link": permalink(base_url, r["message_id"]), "created_at": r["created_at"],

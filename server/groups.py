@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from sqlite3 import Row
+
+from aiosqlite import Connection
+
 from . import clock, modlog, validate
 from .db import fetch_all, fetch_one
 from .errors import Conflict, Invalid, NotFound
@@ -11,7 +15,7 @@ from .permissions import User
 STATUSES = ("y", "n", "m")
 
 
-def group_json(row) -> dict:
+def group_json(row: Row) -> dict:
     return {
         "name": row["name"], "description": row["description"], "charter": row["charter"],
         "status": row["status"], "thread_count": row["thread_count"],
@@ -22,11 +26,11 @@ def group_json(row) -> dict:
     }
 
 
-async def list_groups(conn) -> list[dict]:
+async def list_groups(conn: Connection) -> list[dict]:
     return [group_json(r) for r in await fetch_all(conn, "SELECT * FROM groups ORDER BY name")]
 
 
-async def get_group_row(conn, name):
+async def get_group_row(conn: Connection, name: object) -> Row:
     if not isinstance(name, str):
         raise NotFound("no such group")
     row = await fetch_one(conn, "SELECT * FROM groups WHERE name = ?", (name,))
@@ -35,12 +39,12 @@ async def get_group_row(conn, name):
     return row
 
 
-async def get_group(conn, name) -> dict:
+async def get_group(conn: Connection, name: object) -> dict:
     return group_json(await get_group_row(conn, name))
 
 
-async def create_group(conn, actor: User | None, name, description="", charter="",
-                       status: str = "y", *, reason: str = "") -> dict:
+async def create_group(conn: Connection, actor: User | None, name: object, description: object = "",
+                       charter: object = "", status: str = "y", *, reason: str = "") -> dict:
     """Create a group inside the caller's transaction: the row, a public log
     entry and a `group.created` event. `actor` is None for the site operator."""
     name = validate.group_name(name)
@@ -55,6 +59,8 @@ async def create_group(conn, actor: User | None, name, description="", charter="
         "INSERT INTO groups (name, description, charter, status, created_at) VALUES (?, ?, ?, ?, ?)",
         (name, description, charter, status, now))
     await modlog.write(conn, "group.create", actor, group_id=cur.lastrowid, target=name, reason=reason)
-    group = group_json(await fetch_one(conn, "SELECT * FROM groups WHERE id = ?", (cur.lastrowid,)))
+    row = await fetch_one(conn, "SELECT * FROM groups WHERE id = ?", (cur.lastrowid,))
+    assert row is not None  # inserted just above, in this transaction
+    group = group_json(row)
     await emit(conn, "group.created", group=name, thread_id=None, data=group)
     return group

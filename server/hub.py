@@ -22,7 +22,11 @@ import contextlib
 import gc
 import json
 import logging
-from typing import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping
+from sqlite3 import Row
+from typing import Any
+
+from aiosqlite import Connection
 
 from . import clock
 from .config import Config
@@ -50,13 +54,14 @@ FREEZE_EVERY = 2.0
 FULL_COLLECTION_EVERY = 3600.0
 
 
-def encode(row) -> str:
+def encode(row: Row | Mapping[str, Any]) -> str:
     """The wire message of an events row (API.md, Live), built around the
     stored `data` text so the payload is never decoded and encoded again."""
     thread_id = row["thread_id"]
-    return ('{"id":%d,"type":%s,"group":%s,"thread_id":%s,"data":%s}' % (
-        row["id"], json.dumps(row["type"]), json.dumps(row["group_name"], ensure_ascii=False),
-        "null" if thread_id is None else int(thread_id), row["data"]))
+    group = json.dumps(row["group_name"], ensure_ascii=False)
+    thread = "null" if thread_id is None else int(thread_id)
+    return (f'{{"id":{int(row["id"])},"type":{json.dumps(row["type"])},"group":{group},'
+            f'"thread_id":{thread},"data":{row["data"]}}}')
 
 
 def message(text: str) -> dict:
@@ -170,7 +175,8 @@ class Hub:
                     if not subs:
                         del self._index[topic]
 
-    def follow(self, sub: Subscription, topics=(), prefixes=()) -> int:
+    def follow(self, sub: Subscription, topics: Iterable[str] = (),
+               prefixes: Collection[str] = ()) -> int:
         """Add topics ("g:name", "t:12") and group-name prefixes ("comp.", ""
         for every group). Returns `position`: events after it will be queued."""
         for topic in topics:
@@ -184,7 +190,7 @@ class Hub:
 
     # The tail
 
-    def dispatch(self, row) -> None:
+    def dispatch(self, row: Row) -> None:
         """Fan one events row out to every matching subscription, in id order."""
         topics = row["topics"].split()
         targets = None
@@ -246,7 +252,7 @@ class Hub:
         subscription that was sent nothing since the previous tick, so no client
         waits longer than the interval. Its `last_id` is safe to resume from:
         every earlier matching event is queued before it."""
-        item = (0, message('{"type":"heartbeat","last_id":%d}' % self.position))
+        item = (0, message(f'{{"type":"heartbeat","last_id":{int(self.position)}}}'))
         for sub in self._all:
             if sub._quiet:
                 sub.push(item)  # marks it busy: the next one is a full interval away
@@ -289,7 +295,7 @@ class Hub:
             since_full += FREEZE_EVERY
 
 
-async def prune_events(conn, before: str, batch: int) -> int:
+async def prune_events(conn: Connection, before: str, batch: int) -> int:
     """Delete the oldest run of events created before `before` (at most
     `batch`). Only a prefix of ids is ever removed, so the smallest id left
     tells exactly which resumes are still possible."""
@@ -305,13 +311,13 @@ async def prune_events(conn, before: str, batch: int) -> int:
     return cur.rowcount
 
 
-async def last_event_id(conn) -> int:
+async def last_event_id(conn: Connection) -> int:
     """The largest event id ever assigned (AUTOINCREMENT keeps it even after pruning)."""
     return await fetch_value(
         conn, "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)")
 
 
-async def oldest_event_id(conn) -> int:
+async def oldest_event_id(conn: Connection) -> int:
     """The smallest id still kept; the next id to be assigned when none is kept."""
     oldest = await fetch_value(conn, "SELECT min(id) FROM events")
     return oldest if oldest is not None else await last_event_id(conn) + 1

@@ -20,17 +20,21 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from sqlite3 import Row
+from typing import TextIO
+
+from aiosqlite import Connection
 
 from . import mbox, posting, tree
-from .subjects import child_references
-from .db import fetch_all, fetch_one, fetch_value
+from .db import Database, fetch_all, fetch_one, fetch_value
 from .errors import MootError
 from .events import emit
 from .groups import get_group_row, group_json
 from .messages import Parsed, guess_message_id, parse_message
+from .subjects import child_references
 
 BATCH_SIZE = 1000
 PROBLEMS_KEPT = 1000  # the report lists this many problems in full, and counts the rest
@@ -61,7 +65,7 @@ class Problem:
     message_id: str | None
     reason: str
 
-    def __str__(self):
+    def __str__(self) -> str:
         return f"{self.where}" + (f" {self.message_id}" if self.message_id else "") + f": {self.reason}"
 
 
@@ -101,7 +105,7 @@ class Report:
 class Progress:
     """A one-line progress bar with rate and ETA, drawn only on a terminal."""
 
-    def __init__(self, total: int, stream=None, interval: float = 0.2):
+    def __init__(self, total: int, stream: TextIO | None = None, interval: float = 0.2) -> None:
         self.total, self.stream, self.interval = max(total, 1), stream or sys.stderr, interval
         self.enabled = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.started = self.last = time.monotonic()
@@ -130,7 +134,7 @@ MAX_DEPTH = 1000
 class _Item:
     __slots__ = ("where", "parsed", "force_root")
 
-    def __init__(self, where: str, parsed: Parsed, force_root: bool = False):
+    def __init__(self, where: str, parsed: Parsed, force_root: bool = False) -> None:
         self.where, self.parsed, self.force_root = where, parsed, force_root
 
 
@@ -140,7 +144,9 @@ def parents_first(items: list[_Item]) -> list[_Item]:
     by_id: dict[str, _Item] = {}
     for item in items:
         by_id.setdefault(item.parsed.message_id, item)
-    order, state = [], {}
+    order: list[_Item] = []
+    state: dict[int, str] = {}
+    current: _Item | None
     for item in items:
         chain, current = [], item
         while current is not None and id(current) not in state:
@@ -156,19 +162,19 @@ def parents_first(items: list[_Item]) -> list[_Item]:
     return order
 
 
-async def import_path(db, path, group_name: str, *, batch_size: int = BATCH_SIZE,
-                      progress_stream=None) -> Report:
+async def import_path(db: Database, path: str | os.PathLike[str], group_name: str, *,
+                      batch_size: int = BATCH_SIZE, progress_stream: TextIO | None = None) -> Report:
     """Import an mbox file or a Maildir folder into an existing group; returns the report."""
     return await Importer(db, group_name, batch_size).run(Path(path), progress_stream)
 
 
 class Importer:
-    def __init__(self, db, group_name: str, batch_size: int = BATCH_SIZE):
+    def __init__(self, db: Database, group_name: str, batch_size: int = BATCH_SIZE) -> None:
         self.db, self.group_name, self.batch_size = db, group_name, max(1, batch_size)
         self.report = Report()
         self.waiting: list[_Item] = []
 
-    async def run(self, path: Path, progress_stream=None) -> Report:
+    async def run(self, path: Path, progress_stream: TextIO | None = None) -> Report:
         started = time.monotonic()
         async with self.db.read() as conn:
             self.group = await get_group_row(conn, self.group_name)
@@ -183,7 +189,7 @@ class Importer:
         self.report.seconds = time.monotonic() - started
         return self.report
 
-    async def _run(self, path: Path, progress_stream) -> None:
+    async def _run(self, path: Path, progress_stream: TextIO | None) -> None:
         if is_maildir(path):
             total = sum(1 for sub in ("new", "cur") if (path / sub).is_dir()
                         for _ in (path / sub).iterdir())
@@ -196,7 +202,8 @@ class Importer:
         await self._resolve_waiting()
         progress.show(progress.total, self.report.imported, final=True)
 
-    async def _read(self, messages, progress: Progress, position) -> None:
+    async def _read(self, messages: Iterable[mbox.RawMessage], progress: Progress,
+                    position: Callable[[mbox.RawMessage], int]) -> None:
         # Parsing the next batch while this one is written was measured slower:
         # executemany binds rows under the GIL, so the two threads mostly took turns.
         batch: list[_Item] = []
@@ -249,8 +256,9 @@ class Importer:
         self.report.derived_ids += sum(item.parsed.derived_id for item in imported)
         self.waiting += waiting
 
-    async def _known(self, conn, message_ids: set[str]) -> dict:
-        found, ids = {}, list(message_ids)
+    async def _known(self, conn: Connection, message_ids: set[str]) -> dict[str, Row]:
+        found: dict[str, Row] = {}
+        ids = list(message_ids)
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
             rows = await fetch_all(
@@ -259,7 +267,8 @@ class Importer:
             found.update((r["message_id"], r) for r in rows)
         return found
 
-    async def _apply(self, conn, items: list[_Item]):
+    async def _apply(self, conn: Connection,
+                     items: list[_Item]) -> tuple[list[_Item], int, int, list[_Item]]:
         """Plan and write one batch inside the caller's transaction."""
         group_id = self.group["id"]
         ids = {i.parsed.message_id for i in items}
@@ -268,7 +277,11 @@ class Importer:
                                                   if i.parsed.parent_id and i.parsed.parent_id not in ids})
         next_id = await posting.next_article_id(conn)
         here: dict[str, dict] = {}
-        rows, new_threads, imported, waiting, duplicates = [], [], [], [], 0
+        rows: list[dict] = []
+        new_threads: list[dict] = []
+        imported: list[_Item] = []
+        waiting: list[_Item] = []
+        duplicates = 0
         for item in items:
             p = item.parsed
             if p.message_id in existing or p.message_id in here:
@@ -276,10 +289,10 @@ class Importer:
                 continue
             parent = here.get(p.parent_id) if p.parent_id else None
             if p.parent_id and parent is None and p.parent_id in existing:
-                row = existing[p.parent_id]
-                if row["group_id"] == group_id:
-                    parent = {"id": row["id"], "thread": row["thread_id"], "path": row["path"],
-                              "refs": row["refs"]}
+                known = existing[p.parent_id]
+                if known["group_id"] == group_id:
+                    parent = {"id": known["id"], "thread": known["thread_id"], "path": known["path"],
+                              "refs": known["refs"]}
                 else:
                     item.force_root = True  # a reply to another group's article starts a thread here
             if p.parent_id and parent is None and not item.force_root:
@@ -291,6 +304,7 @@ class Importer:
             refs = " ".join(p.refs)
             if parent is not None:
                 thread, path, parent_id = parent["thread"], tree.child(parent["path"], article_id), parent["id"]
+                assert p.parent_id is not None  # a parent is only ever found by its Message-ID
                 refs = refs or child_references(parent["refs"], p.parent_id)
             else:
                 thread, path, parent_id = ("new", len(new_threads)), tree.child("", article_id), None
@@ -309,6 +323,7 @@ class Importer:
         await posting.insert_articles(conn, group_id, rows)
         if rows:
             group = await fetch_one(conn, "SELECT * FROM groups WHERE id = ?", (group_id,))
+            assert group is not None  # the group being imported into: groups are never deleted
             # Replies that joined threads already here change those threads too:
             # their watchers (and cached pages) must hear of it.
             joined = sorted({row["thread_id"] for row in rows} - set(thread_ids))

@@ -40,15 +40,20 @@ can apply it to what it fetched:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from sqlite3 import Row
+
+from aiosqlite import Connection
+
 from . import accounts, clock, follows, modlog, tree, validate
-from .posting import create_thread_row, insert_article, new_message_id
 from .db import fetch_all, fetch_one, fetch_value
 from .errors import Archived, Conflict, Forbidden, Invalid
 from .events import emit
 from .groups import get_group_row, group_json
-from .permissions import User, require
-from .subjects import base_subject, child_references
+from .permissions import ROLES, User, require
+from .posting import create_thread_row, insert_article, new_message_id
 from .reading import ARTICLE_SELECT, article_json, article_row, thread_json, thread_row
+from .subjects import base_subject, child_references
 
 # action -> (states it applies to, resulting state). From any other state it is a
 # no-op (nothing logged), except that an archived thread must be unarchived first.
@@ -62,7 +67,7 @@ POLICY_DAYS_MAX = 36_500        # a century: anything longer means "never"; 0 sa
 POLICY_ARTICLES_MAX = 10_000_000
 
 
-async def live_thread(conn, thread_id):
+async def live_thread(conn: Connection, thread_id: object) -> Row:
     """A thread that still holds its articles (not merged away)."""
     row = await thread_row(conn, thread_id)
     if row["merged_into_thread_id"] is not None:
@@ -71,7 +76,7 @@ async def live_thread(conn, thread_id):
     return row
 
 
-async def receiving_group(conn, name):
+async def receiving_group(conn: Connection, name: object) -> Row:
     """A group that may receive articles from maintenance: it exists and is not read-only."""
     group = await get_group_row(conn, name)
     if group["status"] == "n":
@@ -79,7 +84,7 @@ async def receiving_group(conn, name):
     return group
 
 
-async def relocate(conn, *, source, prefix: str, target_id: int, new_prefix: str,
+async def relocate(conn: Connection, *, source: Row, prefix: str, target_id: int, new_prefix: str,
                    group_id: int) -> dict:
     """Move the sub-tree [prefix, prefix~) of thread `source` into thread
     `target_id` under `new_prefix`, into group `group_id` (new numbers when it
@@ -118,7 +123,8 @@ async def relocate(conn, *, source, prefix: str, target_id: int, new_prefix: str
     return {"article_ids": ids, "numbers": numbers}
 
 
-async def refresh_activity(conn, thread_ids=(), group_ids=()) -> None:
+async def refresh_activity(conn: Connection, thread_ids: Iterable[int] = (),
+                           group_ids: Iterable[int] = ()) -> None:
     """Recompute last_article_at of threads and groups articles left or joined:
     one index seek each (articles_thread_date, articles_by_date). A thread
     left empty keeps its last value; a group left empty has none."""
@@ -132,18 +138,20 @@ async def refresh_activity(conn, thread_ids=(), group_ids=()) -> None:
             " WHERE group_id = groups.id) WHERE id = ?", (group_id,))
 
 
-async def groups_json(conn, group_ids) -> list[dict]:
+async def groups_json(conn: Connection, group_ids: Iterable[int]) -> list[dict]:
     out = []
     for group_id in sorted(set(group_ids)):
-        out.append(group_json(await fetch_one(conn, "SELECT * FROM groups WHERE id = ?", (group_id,))))
+        row = await fetch_one(conn, "SELECT * FROM groups WHERE id = ?", (group_id,))
+        assert row is not None  # ids read from threads and articles: groups are never deleted
+        out.append(group_json(row))
     return out
 
 
-async def group_name(conn, group_id: int) -> str:
+async def group_name(conn: Connection, group_id: int) -> str:
     return await fetch_value(conn, "SELECT name FROM groups WHERE id = ?", (group_id,))
 
 
-async def free_child_path(conn, thread_id: int, parent_path: str, article_id: int) -> str:
+async def free_child_path(conn: Connection, thread_id: int, parent_path: str, article_id: int) -> str:
     """The path for `article_id` joining `parent_path` as a child: its own
     component, unless a split notice holds that place (this very article was
     split from there before); then the first free component from the top of
@@ -157,7 +165,8 @@ async def free_child_path(conn, thread_id: int, parent_path: str, article_id: in
     return path
 
 
-async def insert_notice(conn, domain: str, user: User, *, thread, parent, subject: str, body: str,
+async def insert_notice(conn: Connection, domain: str, user: User, *, thread: Row, parent: Row,
+                        subject: str, body: str,
                         notice: dict, path: str | None = None) -> int:
     """The short moderation notice left at the place a split or merge changed."""
     return (await insert_article(
@@ -168,9 +177,10 @@ async def insert_notice(conn, domain: str, user: User, *, thread, parent, subjec
         notice=notice, path=path))["id"]
 
 
-async def delete_notice(conn, notice_id: int) -> None:
+async def delete_notice(conn: Connection, notice_id: int) -> None:
     """Remove a notice an undo makes obsolete (notices are never in the search index)."""
     row = await fetch_one(conn, "SELECT thread_id, group_id FROM articles WHERE id = ?", (notice_id,))
+    assert row is not None  # the caller has just read this notice
     await conn.execute("DELETE FROM articles WHERE id = ? AND status = 'notice'", (notice_id,))
     await conn.execute("UPDATE threads SET article_count = article_count - 1 WHERE id = ?",
                        (row["thread_id"],))
@@ -178,16 +188,18 @@ async def delete_notice(conn, notice_id: int) -> None:
                        (row["group_id"],))
 
 
-async def structural_event(conn, type: str, *, thread_id: int, source_id: int, moved: dict,
+async def structural_event(conn: Connection, type: str, *, thread_id: int, source_id: int, moved: dict,
                            root_article_id: int, parent_id: int | None, depth_shift: int,
-                           notice_id: int | None, removed=(), entry_id: int,
+                           notice_id: int | None, removed: Iterable[int] = (), entry_id: int,
                            undo_of: int | None = None) -> dict:
     """Emit thread.split or thread.merged (shape in the module docstring); return its data."""
     thread = await thread_row(conn, thread_id)
     source = await thread_row(conn, source_id)
     notice = None
     if notice_id is not None:
-        notice = article_json(await fetch_one(conn, ARTICLE_SELECT + " WHERE a.id = ?", (notice_id,)))
+        row = await fetch_one(conn, ARTICLE_SELECT + " WHERE a.id = ?", (notice_id,))
+        assert row is not None  # the notice this action has just written
+        notice = article_json(row)
     data = {
         "thread": thread_json(thread), "source": thread_json(source),
         "article_ids": moved["article_ids"], "root_article_id": root_article_id,
@@ -201,8 +213,8 @@ async def structural_event(conn, type: str, *, thread_id: int, source_id: int, m
     return data
 
 
-async def split(conn, domain: str, user: User | None, thread_id, article_id, *, reason,
-                subject=None, group=None) -> dict:
+async def split(conn: Connection, domain: str, user: User | None, thread_id: object, article_id: object, *,
+                reason: object, subject: object = None, group: object = None) -> dict:
     """Split article `article_id` and its replies out of thread `thread_id`
     into a new thread (in `group`, default the same one) with it as root.
     Returns {thread (the new one), source, notice, entry}."""
@@ -227,6 +239,7 @@ async def split(conn, domain: str, user: User | None, thread_id, article_id, *, 
     await conn.execute("UPDATE articles SET parent_id = NULL WHERE id = ?", (a["id"],))
     await conn.execute("UPDATE threads SET root_article_id = ? WHERE id = ?", (a["id"], new_id))
     parent = await fetch_one(conn, "SELECT * FROM articles WHERE id = ?", (a["parent_id"],))
+    assert parent is not None  # a notice is the only article ever deleted, and never one with replies
     # The notice takes A's old path (free now), so it sorts exactly where A was.
     notice_id = await insert_notice(
         conn, domain, user, thread=source, parent=parent, subject=f"Split: {subject}",
@@ -249,7 +262,8 @@ async def split(conn, domain: str, user: User | None, thread_id, article_id, *, 
             "entry": await modlog.get_entry(conn, entry_id)}
 
 
-async def merge(conn, domain: str, user: User | None, thread_id, into_article_id, *, reason) -> dict:
+async def merge(conn: Connection, domain: str, user: User | None, thread_id: object, into_article_id: object,
+                *, reason: object) -> dict:
     """Merge thread `thread_id` into another: its root becomes a reply to
     `into_article_id`; a notice under that article says so. The merged thread
     stays, empty, with merged_into set. Returns {thread (receiving), source, notice, entry}."""
@@ -263,6 +277,7 @@ async def merge(conn, domain: str, user: User | None, thread_id, into_article_id
     if target["group_id"] != source["group_id"]:
         await receiving_group(conn, target["group_name"])
     root = await fetch_one(conn, "SELECT * FROM articles WHERE id = ?", (source["root_article_id"],))
+    assert root is not None  # a live thread keeps its root: an undo deletes only a notice left in place
     new_prefix = await free_child_path(conn, target["id"], x["path"], root["id"])
     moved = await relocate(conn, source=source, prefix=root["path"], target_id=target["id"],
                            new_prefix=new_prefix, group_id=target["group_id"])
@@ -294,7 +309,8 @@ async def merge(conn, domain: str, user: User | None, thread_id, into_article_id
             "entry": await modlog.get_entry(conn, entry_id)}
 
 
-async def move(conn, user: User | None, thread_id, group, *, reason) -> dict:
+async def move(conn: Connection, user: User | None, thread_id: object, group: object, *,
+               reason: object) -> dict:
     """Move a whole thread to another group; its articles get new numbers there.
     Returns {thread, entry}."""
     user = require(user, "moderate")
@@ -327,7 +343,7 @@ async def move(conn, user: User | None, thread_id, group, *, reason) -> dict:
     return {"thread": moved_json, "entry": await modlog.get_entry(conn, entry_id)}
 
 
-async def change_state(conn, actor: User | None, thread, action: str, reason: str,
+async def change_state(conn: Connection, actor: User | None, thread: Row, action: str, reason: str,
                        data: dict | None = None) -> dict:
     """Lock, unlock, archive or unarchive a live thread row. Asking for the
     state it already has is a no-op (no entry, no event). `actor` None is the sweep."""
@@ -350,7 +366,8 @@ async def change_state(conn, actor: User | None, thread, action: str, reason: st
     return {"thread": changed, "entry": entry_id}
 
 
-async def set_state(conn, user: User | None, thread_id, action: str, reason=None) -> dict:
+async def set_state(conn: Connection, user: User | None, thread_id: object, action: str,
+                    reason: object = None) -> dict:
     """The moderator's lock/unlock/archive/unarchive. Returns {thread, entry}."""
     user = require(user, "moderate")
     reason = validate.reason(reason, required=False)
@@ -360,7 +377,8 @@ async def set_state(conn, user: User | None, thread_id, action: str, reason=None
     return {"thread": result["thread"], "entry": entry}
 
 
-async def set_reference(conn, user: User | None, thread_id, on, reason=None) -> dict:
+async def set_reference(conn: Connection, user: User | None, thread_id: object, on: object,
+                        reason: object = None) -> dict:
     """Mark or unmark a thread as one of its group's references ("read these first")."""
     user = require(user, "moderate")
     if not isinstance(on, bool):
@@ -379,15 +397,16 @@ async def set_reference(conn, user: User | None, thread_id, on, reason=None) -> 
     return {"thread": changed, "entry": await modlog.get_entry(conn, entry_id)}
 
 
-def policy_value(value, what: str, maximum: int) -> int | None:
+def policy_value(value: object, what: str, maximum: int) -> int | None:
     """None (the site default), 0 (never) or a positive whole number."""
     if value is None:
         return None
     return validate.integer(value, what, minimum=0, maximum=maximum)
 
 
-async def set_policy(conn, user: User | None, group_name, *, archive_after_days=None,
-                     archive_after_articles=None, reason=None) -> dict:
+async def set_policy(conn: Connection, user: User | None, group_name: object, *,
+                     archive_after_days: object = None, archive_after_articles: object = None,
+                     reason: object = None) -> dict:
     """Set a group's archive policy (None: the site default; 0: never). Returns {group, entry}."""
     user = require(user, "moderate")
     days = policy_value(archive_after_days, "archive_after_days", POLICY_DAYS_MAX)
@@ -402,13 +421,16 @@ async def set_policy(conn, user: User | None, group_name, *, archive_after_days=
         data={"archive_after_days": days, "archive_after_articles": size,
               "previous": {"archive_after_days": group["archive_after_days"],
                            "archive_after_articles": group["archive_after_articles"]}})
-    changed = group_json(await fetch_one(conn, "SELECT * FROM groups WHERE id = ?", (group["id"],)))
+    row = await fetch_one(conn, "SELECT * FROM groups WHERE id = ?", (group["id"],))
+    assert row is not None  # read just above, in this transaction
+    changed = group_json(row)
     await emit(conn, "group.updated", group=group["name"], thread_id=None,
                data={"group": changed, "entry_id": entry_id})
     return {"group": changed, "entry": await modlog.get_entry(conn, entry_id)}
 
 
-async def change_role(conn, actor: User | None, username, role, reason=None) -> User:
+async def change_role(conn: Connection, actor: User | None, username: object, role: object,
+                      reason: object = None) -> User:
     """Grant or revoke a role (admin; logged by accounts.set_role). The last
     admin cannot be demoted, so the site always has someone to run it."""
     if actor is not None:
@@ -419,4 +441,6 @@ async def change_role(conn, actor: User | None, username, role, reason=None) -> 
         admins = await fetch_value(conn, "SELECT count(*) FROM users WHERE role = 'admin'")
         if admins <= 1:
             raise Conflict("the site needs at least one admin")
+    if not isinstance(role, str):  # the refusal set_role gives any role not in ROLES
+        raise Invalid(f"role must be one of {', '.join(ROLES)}")
     return await accounts.set_role(conn, actor, target.username, role, reason)

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import format_datetime, formataddr
-from typing import BinaryIO, Iterator
+from sqlite3 import Row
+from typing import BinaryIO
 
 from . import clock
 
@@ -38,7 +40,7 @@ _UNESCAPE = re.compile(rb"^>(>*From )", re.M)
 _FROM_LINE = re.compile(rb"From \S+ +.*\d\d?:\d\d")
 
 
-def header_text(value) -> str:
+def header_text(value: object) -> str:
     """A header value that can never carry CR, LF or other control characters."""
     return _HEADER_UNSAFE.sub(" ", str(value or "")).strip()
 
@@ -69,7 +71,7 @@ def escape_body(body: str) -> str:
     return _ESCAPE.sub(r">\1", body)
 
 
-def references(article) -> list[str]:
+def references(article: Row) -> list[str]:
     """The References to write: the stored chain when it ends at the article's
     current parent, else the parent's chain plus the parent (after a split or
     merge the tree, not history, is what a reader must rebuild)."""
@@ -83,7 +85,7 @@ def references(article) -> list[str]:
     return chain + [parent]
 
 
-def format_article(article, domain: str) -> bytes:
+def format_article(article: Row, domain: str) -> bytes:
     """One article as an mboxrd message (separator line included, blank line after).
     `article` needs the columns of ARTICLE_SELECT plus parent_message_id and parent_refs."""
     addr = article["author_addr"] or (f"{article['username']}@{domain}" if article["username"]
@@ -142,10 +144,11 @@ def split(stream: BinaryIO, *, max_bytes: int = MESSAGE_MAX_BYTES) -> Iterator[R
     start of the file or after an empty line; text before the first one (a
     single message file) counts as a message when it is not blank."""
     number, offset = 0, 0
+    parts: list[bytes]
     start, envelope, parts, size = 0, b"", [], 0
     at_line_start, previous_blank, started = True, True, False
 
-    def finish():
+    def finish() -> RawMessage:
         data = b"".join(parts)
         if data.endswith(b"\n\n"):
             data = data[:-1]  # the blank line before the next separator is not the body's

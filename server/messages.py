@@ -15,15 +15,16 @@ import hashlib
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from email import message_from_bytes
 from email.header import decode_header, make_header
+from email.message import Message
 from email.policy import compat32
 from email.utils import parseaddr, parsedate_to_datetime, unquote
 
 from . import clock, mbox, validate
-from .subjects import trim_references
 from .errors import Invalid, TooLarge
+from .subjects import trim_references
 
 # Message-IDs made up for messages without a usable one: `.invalid` (RFC 2606)
 # can never be this site's domain or anyone else's.
@@ -82,7 +83,7 @@ def _line(text: str, limit: int) -> str:
     return _LINE_UNSAFE.sub(" ", text).strip()[:limit].strip()
 
 
-def _fast_headers(data: bytes):
+def _fast_headers(data: bytes) -> tuple[dict[str, str], bytes] | None:
     """(headers, body bytes) for a plain LF message, or None to take the slow path."""
     end = data.find(b"\n\n")
     head, body = (data, b"") if end < 0 else (data[:end], data[end + 2:])
@@ -107,7 +108,7 @@ def _fast_headers(data: bytes):
     return found, body
 
 
-def _slow_headers(data: bytes):
+def _slow_headers(data: bytes) -> tuple[dict[str, str], Message]:
     msg = message_from_bytes(data, policy=compat32)
     found: dict[str, str] = {}
     for key, value in msg.raw_items():
@@ -133,11 +134,11 @@ def _date(headers: dict, envelope: bytes) -> str:
         except (TypeError, ValueError, IndexError, OverflowError):
             moment = None
     if moment is None:
-        m = _ENVELOPE_DATE.search(envelope)
-        if m:
+        em = _ENVELOPE_DATE.search(envelope)
+        if em:
             try:
-                parts = time.strptime(" ".join(x.decode() for x in m.groups()), "%a %b %d %H %M %S %Y")
-                moment = datetime(*parts[:6], tzinfo=timezone.utc)
+                parts = time.strptime(" ".join(x.decode() for x in em.groups()), "%a %b %d %H %M %S %Y")
+                moment = datetime(*parts[:6], tzinfo=UTC)
             except (ValueError, UnicodeDecodeError):
                 moment = None
     if moment is None:
@@ -176,7 +177,7 @@ def _author(headers: dict) -> tuple[str, str | None]:
     return name or addr or NO_AUTHOR, addr
 
 
-def _text_part(msg):
+def _text_part(msg: Message) -> Message | None:
     if not msg.is_multipart():
         return msg if msg.get_content_maintype() == "text" else None
     first_text = None
@@ -203,7 +204,7 @@ def _decode_body(payload: bytes, charset: str | None) -> str:
     return validate.body(_CONTROLS.sub("", text), allow_empty=True)
 
 
-def _slow_body(msg) -> str:
+def _slow_body(msg: Message) -> str:
     part = _text_part(msg)
     if part is None:
         raise Invalid("no text part")

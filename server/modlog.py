@@ -8,6 +8,9 @@ nothing secret (there is nothing secret in it) but is returned as stored."""
 from __future__ import annotations
 
 import json
+from sqlite3 import Row
+
+from aiosqlite import Connection
 
 from . import clock, keyset, validate
 from .db import fetch_all, fetch_value, row_by_id
@@ -23,7 +26,7 @@ ENTRY_SELECT = (
     " LEFT JOIN groups g ON g.id = m.group_id LEFT JOIN groups og ON og.id = m.other_group_id")
 
 
-async def write(conn, action: str, actor: User | None, *, group_id: int | None = None,
+async def write(conn: Connection, action: str, actor: User | None, *, group_id: int | None = None,
                 thread_id: int | None = None, article_id: int | None = None,
                 other_thread_id: int | None = None, other_group_id: int | None = None,
                 target: str = "", reason: str = "", data: dict | None = None,
@@ -37,10 +40,11 @@ async def write(conn, action: str, actor: User | None, *, group_id: int | None =
         (action, actor.id if actor else None, group_id, thread_id, article_id, other_thread_id,
          other_group_id, target, reason, json.dumps(data or {}, separators=(",", ":")),
          clock.now(), undoes))
+    assert cur.lastrowid is not None  # set by the INSERT just run
     return cur.lastrowid
 
 
-def entry_json(row) -> dict:
+def entry_json(row: Row) -> dict:
     actor = None
     if row["actor_id"] is not None:
         actor = {"username": row["actor_username"], "display_name": row["actor_display_name"]}
@@ -55,15 +59,16 @@ def entry_json(row) -> dict:
     }
 
 
-async def entry_row(conn, entry_id):
+async def entry_row(conn: Connection, entry_id: object) -> Row:
     return await row_by_id(conn, ENTRY_SELECT + " WHERE m.id = ?", entry_id, "log entry")
 
 
-async def get_entry(conn, entry_id) -> dict:
+async def get_entry(conn: Connection, entry_id: object) -> dict:
     return entry_json(await entry_row(conn, entry_id))
 
 
-async def list_entries(conn, *, group=None, limit=None, cursor=None) -> dict:
+async def list_entries(conn: Connection, *, group: object = None, limit: object = None,
+                       cursor: object = None) -> dict:
     """Newest first: `{entries, next_cursor}`. Keyset-paginated on the entry id
     (the cursor is the last id of the previous page). With `group`, entries on
     either side of a split or move into or out of it are included."""

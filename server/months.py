@@ -4,12 +4,16 @@ costs its own rows, not the group's."""
 
 from __future__ import annotations
 
+from sqlite3 import Row
+
+from aiosqlite import Connection
+
 from . import keyset, validate
 from .db import fetch_all
 from .reading import THREAD_SELECT, thread_json
 
 
-def period(year, month=None) -> tuple[str, str]:
+def period(year: object, month: object = None) -> tuple[str, str]:
     """[start, end) in stored time for a year, or a month of it."""
     year = validate.integer(year, "year", minimum=1000, maximum=9998)
     if month in (None, ""):
@@ -20,7 +24,7 @@ def period(year, month=None) -> tuple[str, str]:
             f"{end_year:04d}-{end_month:02d}-01T00:00:00.000Z")
 
 
-async def periods(conn, group_row) -> list[dict]:
+async def periods(conn: Connection, group_row: Row) -> list[dict]:
     """The months that have archived threads, newest first, with their counts."""
     rows = await fetch_all(
         conn, "SELECT substr(created_at, 1, 7) AS ym, count(*) AS n FROM threads"
@@ -29,7 +33,8 @@ async def periods(conn, group_row) -> list[dict]:
     return [{"year": int(r["ym"][:4]), "month": int(r["ym"][5:7]), "threads": r["n"]} for r in rows]
 
 
-async def archived_threads(conn, group_row, year, month=None, *, limit=None, cursor=None) -> dict:
+async def archived_threads(conn: Connection, group_row: Row, year: object, month: object = None, *,
+                           limit: object = None, cursor: object = None) -> dict:
     """Archived threads that started in a year or month, oldest first: `{threads, next_cursor}`."""
     start, end = period(year, month)
     limit = validate.limit(limit)

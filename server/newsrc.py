@@ -4,13 +4,15 @@ visit. Article numbers only grow, so what is new is one index range."""
 
 from __future__ import annotations
 
+from aiosqlite import Connection
+
 from .db import fetch_all, fetch_value
 
 # Past this many new articles a group shows "999+": counting stops there.
 COUNT_LIMIT = 1000
 
 
-async def unread_counts(conn, user_id: int) -> dict[str, int]:
+async def unread_counts(conn: Connection, user_id: int) -> dict[str, int]:
     """New articles per group since the reader's last visit, their own posts
     and moderation notices aside; at most COUNT_LIMIT each."""
     rows = await fetch_all(
@@ -23,13 +25,13 @@ async def unread_counts(conn, user_id: int) -> dict[str, int]:
     return {name: count for name, count in rows if count}
 
 
-async def seen_number(conn, user_id: int, group_id: int) -> int:
+async def seen_number(conn: Connection, user_id: int, group_id: int) -> int:
     return await fetch_value(
         conn, "SELECT seen_number FROM newsrc WHERE user_id = ? AND group_id = ?",
         (user_id, group_id)) or 0
 
 
-async def mark_seen(conn, user_id: int, group_id: int, number: int) -> None:
+async def mark_seen(conn: Connection, user_id: int, group_id: int, number: int) -> None:
     """Record a visit that saw the group up to `number` (never moves back)."""
     await conn.execute(
         "INSERT INTO newsrc (user_id, group_id, seen_number) VALUES (?, ?, ?)"

@@ -8,6 +8,7 @@ Admins also create groups directly and grant or revoke roles."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from sqlite3 import Row
 
 from .errors import AuthRequired, Forbidden
 
@@ -36,7 +37,7 @@ class User:
                 "display_name": self.display_name, "role": self.role}
 
     @classmethod
-    def from_row(cls, row) -> "User":
+    def from_row(cls, row: Row) -> User:
         return cls(row["id"], row["username"], row["display_name"], row["role"])
 
 

@@ -5,6 +5,10 @@ Groups are therefore made by the community; no one owns the result."""
 
 from __future__ import annotations
 
+from sqlite3 import Row
+
+from aiosqlite import Connection
+
 from . import clock, validate
 from .db import fetch_all, fetch_value, row_by_id
 from .errors import Conflict, Invalid
@@ -17,7 +21,7 @@ PROPOSAL_SELECT = (
     " FROM proposals p JOIN users u ON u.id = p.proposer_id")
 
 
-async def proposal_json(conn, row, threshold: int) -> dict:
+async def proposal_json(conn: Connection, row: Row, threshold: int) -> dict:
     endorsers = await fetch_all(
         conn, "SELECT u.username FROM endorsements e JOIN users u ON u.id = e.user_id"
               " WHERE e.proposal_id = ? ORDER BY e.created_at, u.username", (row["id"],))
@@ -31,15 +35,15 @@ async def proposal_json(conn, row, threshold: int) -> dict:
     }
 
 
-async def _row(conn, proposal_id):
+async def _row(conn: Connection, proposal_id: object) -> Row:
     return await row_by_id(conn, PROPOSAL_SELECT + " WHERE p.id = ?", proposal_id, "proposal")
 
 
-async def get_proposal(conn, proposal_id, threshold: int) -> dict:
+async def get_proposal(conn: Connection, proposal_id: object, threshold: int) -> dict:
     return await proposal_json(conn, await _row(conn, proposal_id), threshold)
 
 
-async def list_proposals(conn, threshold: int, *, status=None) -> list[dict]:
+async def list_proposals(conn: Connection, threshold: int, *, status: object = None) -> list[dict]:
     """Open proposals first, then created ones; newest first within each."""
     if status not in (None, "", "open", "created"):
         raise Invalid("status must be open or created")
@@ -52,7 +56,7 @@ async def list_proposals(conn, threshold: int, *, status=None) -> list[dict]:
     return [await proposal_json(conn, row, threshold) for row in rows]
 
 
-async def _maybe_create(conn, row, threshold: int) -> None:
+async def _maybe_create(conn: Connection, row: Row, threshold: int) -> None:
     count = await fetch_value(conn, "SELECT count(*) FROM endorsements WHERE proposal_id = ?",
                               (row["id"],))
     if count >= threshold:
@@ -61,8 +65,8 @@ async def _maybe_create(conn, row, threshold: int) -> None:
         await conn.execute("UPDATE proposals SET status = 'created' WHERE id = ?", (row["id"],))
 
 
-async def propose(conn, user: User | None, name, description=None, charter=None, *,
-                  threshold: int) -> dict:
+async def propose(conn: Connection, user: User | None, name: object, description: object = None,
+                  charter: object = None, *, threshold: int) -> dict:
     """A member proposes a group; the proposal counts as the proposer's endorsement."""
     user = require(user, "propose")
     name = validate.group_name(name)
@@ -82,7 +86,7 @@ async def propose(conn, user: User | None, name, description=None, charter=None,
     return await get_proposal(conn, cur.lastrowid, threshold)
 
 
-async def endorse(conn, user: User | None, proposal_id, *, threshold: int) -> dict:
+async def endorse(conn: Connection, user: User | None, proposal_id: object, *, threshold: int) -> dict:
     """Endorse an open proposal (endorsing twice changes nothing)."""
     user = require(user, "endorse")
     row = await _row(conn, proposal_id)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 from .db import Database, fetch_all
 
@@ -28,7 +28,7 @@ class ResponseCache:
         self._entries: OrderedDict[tuple, tuple[frozenset[str], bytes]] = OrderedDict()
         self._by_topic: dict[str, set[tuple]] = {}
         self._bytes = 0
-        self._seen = None  # id of the last event applied; None until the first check
+        self._seen: int | None = None  # id of the last event applied; None until the first check
         self._dirty = True
         self._checked = 0.0
         self._lock = asyncio.Lock()
@@ -78,7 +78,7 @@ class ResponseCache:
                     self._drop_topic(topic)
                 self._seen = event_id
 
-    def _store(self, key, topics, body: bytes) -> None:
+    def _store(self, key: tuple, topics: frozenset[str], body: bytes) -> None:
         if len(body) > self.max_bytes // 8:
             return
         self._discard(key)
@@ -89,7 +89,7 @@ class ResponseCache:
         while self._bytes > self.max_bytes:
             self._discard(next(iter(self._entries)))
 
-    def _discard(self, key) -> None:
+    def _discard(self, key: tuple) -> None:
         entry = self._entries.pop(key, None)
         if entry is None:
             return

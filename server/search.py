@@ -18,7 +18,11 @@ import json
 import math
 import re
 import unicodedata
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from sqlite3 import Row
+
+from aiosqlite import Connection
 
 from . import keyset, validate
 from .db import fetch_all, fetch_one
@@ -79,7 +83,7 @@ def _has_token(text: str) -> bool:
                for ch in text)
 
 
-def _tokens(text: str):
+def _tokens(text: str) -> Iterator[tuple[bool, str | None, str, bool]]:
     """Split into (negated, key, value, phrase) tokens; quotes group words, even unterminated."""
     i, n = 0, len(text)
     while i < n:
@@ -100,9 +104,10 @@ def _tokens(text: str):
             yield negated, key, text[i + 1:end], True
             i = end + 1
         else:
-            m = re.match(r"\S+", text[i:])
-            yield negated, key, m[0], False
-            i += m.end()
+            word = re.match(r"\S+", text[i:])
+            assert word is not None  # text[i] is not whitespace: skipped above, or \S after '-' or 'key:'
+            yield negated, key, word[0], False
+            i += word.end()
 
 
 def parse_date(value: str, what: str) -> str:
@@ -135,7 +140,7 @@ def parse_state(value: str) -> str:
     return value
 
 
-def parse(text) -> Query:
+def parse(text: object) -> Query:
     """Parse a user's search string. Raises Invalid only for over-long queries
     and for a known filter with an unusable value; anything else is searched for."""
     if text is None:
@@ -218,12 +223,12 @@ def plain_snippet(body: str) -> str:
     return html.escape(_UNSAFE.sub(" ", text), quote=True)
 
 
-def encode_cursor(kind: str, key, article_id: int, floor: int = 0) -> str:
+def encode_cursor(kind: str, key: object, article_id: int, floor: int = 0) -> str:
     raw = json.dumps([kind, key, article_id, floor], separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def decode_cursor(cursor, kind: str):
+def decode_cursor(cursor: object, kind: str) -> tuple[float | str, int, int]:
     """(key, id, floor) from a cursor this server issued for the same kind of result list."""
     bad = Invalid("cursor is not one this server issued")
     if not isinstance(cursor, str) or len(cursor) > 200:
@@ -245,24 +250,19 @@ def decode_cursor(cursor, kind: str):
     return key, article_id, floor
 
 
-def with_params(query: Query, *, group=None, author=None, after=None, before=None,
-                state=None) -> Query:
+def with_params(query: Query, *, group: str | None = None, author: str | None = None,
+                after: str | None = None, before: str | None = None, state: str | None = None) -> Query:
     """Apply the API's separate filter parameters on top of the parsed query."""
-    changes = {}
-    if group:
-        changes["group"] = parse_group(group)
-    if author:
-        changes["author"] = " ".join(str(author).split())[:validate.MESSAGE_ID_MAX] or None
-    if after:
-        changes["after"] = parse_date(after, "after")
-    if before:
-        changes["before"] = parse_date(before, "before")
-    if state:
-        changes["state"] = parse_state(state)
-    return replace(query, **changes)
+    return replace(
+        query,
+        group=parse_group(group) if group else query.group,
+        author=(" ".join(author.split())[:validate.MESSAGE_ID_MAX] or None) if author else query.author,
+        after=parse_date(after, "after") if after else query.after,
+        before=parse_date(before, "before") if before else query.before,
+        state=parse_state(state) if state else query.state)
 
 
-async def _author_clause(conn, author: str):
+async def _author_clause(conn: Connection, author: str) -> tuple[str | None, list[object], bool]:
     """How to filter by author: an exact username, an address, or the indexed display name."""
     row = await fetch_one(conn, "SELECT id FROM users WHERE username = ?", (author.lower(),))
     if row is not None:
@@ -272,7 +272,7 @@ async def _author_clause(conn, author: str):
     return None, [], True
 
 
-async def search(conn, query: Query, *, limit=None, cursor=None) -> dict:
+async def search(conn: Connection, query: Query, *, limit: object = None, cursor: str | None = None) -> dict:
     """One page of results: `{results: [{article, snippet}], next_cursor, order}`;
     `order` is `relevance` (bm25 among the newest WINDOW matches) when there
     are words to rank by, else `newest` (filters only, or common words)."""
@@ -288,6 +288,8 @@ async def search(conn, query: Query, *, limit=None, cursor=None) -> dict:
     author_in_fts = False
     if query.author:
         clause, extra, author_in_fts = await _author_clause(conn, query.author)
+        if author_in_fts and not _has_token(query.author):
+            return {"results": [], "next_cursor": None, "order": "newest"}
         if clause:
             where.append(clause)
             params += extra
@@ -300,16 +302,15 @@ async def search(conn, query: Query, *, limit=None, cursor=None) -> dict:
     if query.state:
         joins.append("JOIN threads t ON t.id = a.thread_id")
         where.append("t.state = 'archived'" if query.state == "archived" else "t.state <> 'archived'")
-    if author_in_fts and not _has_token(query.author):
-        return {"results": [], "next_cursor": None, "order": "newest"}
     expr = match_expression(query, "author_name" if author_in_fts else None)
     if query.ranked:
+        assert expr is not None  # a ranked query has a word that is not negated
         prefixed = any(t.prefix for t in query.terms if not t.negated)
         return await _ranked(conn, expr, where, params, joins, limit, cursor, prefixed)
     return await _newest(conn, query, expr, where, params, joins, limit, cursor)
 
 
-async def _window(conn, source: str, where: list, args: list) -> tuple[int, bool]:
+async def _window(conn: Connection, source: str, where: list[str], args: list[object]) -> tuple[int, bool]:
     """(floor, broad): rank only matches with ids from `floor` on (the newest
     WINDOW); `broad` when they are so dense among recent articles that the
     query says little about relevance."""
@@ -319,10 +320,12 @@ async def _window(conn, source: str, where: list, args: list) -> tuple[int, bool
     if row is None:
         return 0, False
     top = await fetch_one(conn, "SELECT max(id) FROM articles")
+    assert top is not None  # an aggregate without GROUP BY always gives one row
     return row[0], WINDOW / (top[0] - row[0] + 1) >= BROAD
 
 
-async def _ranked(conn, expr, where, params, joins, limit, cursor, prefixed=False):
+async def _ranked(conn: Connection, expr: str, where: list[str], params: list[object], joins: list[str],
+                  limit: int, cursor: str | None, prefixed: bool = False) -> dict:
     """bm25 costs a pass over every match (and a whole-index count per phrase
     for its weights), so a query is ranked within its newest WINDOW matches,
     and a broad one (common words) lists its matches newest first instead, as
@@ -345,6 +348,7 @@ async def _ranked(conn, expr, where, params, joins, limit, cursor, prefixed=Fals
     else:
         floor, broad = await _window(conn, source, sql_where, args)
         kind = "n" if broad else "r"
+    rows: Sequence[Row]
     if kind == "n":
         if cursor:
             sql_where.append("articles_fts.rowid < ?")
@@ -384,14 +388,15 @@ async def _ranked(conn, expr, where, params, joins, limit, cursor, prefixed=Fals
             "order": "relevance" if kind == "r" else "newest"}
 
 
-def _cursor_kind(cursor) -> str | None:
+def _cursor_kind(cursor: str) -> str | None:
     try:
         return json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))[0]
     except Exception:  # any forgery: decode_cursor says so with a clear error
         return None
 
 
-async def _newest(conn, query, expr, where, params, joins, limit, cursor):
+async def _newest(conn: Connection, query: Query, expr: str | None, where: list[str], params: list[object],
+                  joins: list[str], limit: int, cursor: str | None) -> dict:
     negations = [t for t in query.terms if t.negated]
     sql_where, args = list(where), list(params)
     source = "articles a"
@@ -410,7 +415,7 @@ async def _newest(conn, query, expr, where, params, joins, limit, cursor):
         key, after_id, _ = decode_cursor(cursor, "d")
         sql_where.append("(a.created_at, a.id) < (?, ?)")
         args += [key, after_id]
-    rows = await fetch_all(
+    rows: Sequence[Row] = await fetch_all(
         conn, f"SELECT a.id, a.created_at FROM {source} " + " ".join(joins)
         + (" WHERE " + " AND ".join(sql_where) if sql_where else "")
         + " ORDER BY a.created_at DESC, a.id DESC LIMIT ?", (*args, limit + 1))
@@ -423,7 +428,7 @@ async def _newest(conn, query, expr, where, params, joins, limit, cursor):
     return {"results": results, "next_cursor": next_cursor, "order": "newest"}
 
 
-async def _articles(conn, ids: list[int]) -> dict:
+async def _articles(conn: Connection, ids: list[int]) -> dict[int, Row]:
     if not ids:
         return {}
     marks = ",".join("?" * len(ids))

@@ -8,6 +8,11 @@ work in Python: sizes come from one pass in reverse tree order."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from sqlite3 import Row
+
+from aiosqlite import Connection
+
 from . import tree
 from .db import fetch_all
 from .reading import get_thread
@@ -21,7 +26,7 @@ def _key(subject: str) -> str:
     return base_subject(subject).casefold()
 
 
-def suggest(rows: list[dict], *, subject_changes: int = SUBJECT_CHANGES_MAX,
+def suggest(rows: Sequence[Row], *, subject_changes: int = SUBJECT_CHANGES_MAX,
             largest: int = LARGEST_MAX) -> list[dict]:
     """Candidate split points from a thread's rows in tree order (each with id,
     parent_id, path, subject, author_name, created_at). Pure: no I/O."""
@@ -61,7 +66,7 @@ def suggest(rows: list[dict], *, subject_changes: int = SUBJECT_CHANGES_MAX,
     return out
 
 
-async def split_suggestions(conn, thread_id) -> dict:
+async def split_suggestions(conn: Connection, thread_id: object) -> dict:
     """`{thread, total, suggestions}` for GET /api/threads/{id}/split-suggestions."""
     thread = await get_thread(conn, thread_id)
     rows = await fetch_all(

@@ -12,21 +12,28 @@ and event like a moderator's."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
+from sqlite3 import Row
+from typing import TypeGuard
+
+from aiosqlite import Connection
 
 from . import clock
-from .db import fetch_all, fetch_one
+from .config import Config
+from .db import Database, fetch_all, fetch_one
 from .maintenance import change_state
 from .reading import THREAD_SELECT
+from .site import Site
 
 log = logging.getLogger("moot.sweep")
 
 BATCH = 200  # threads per write transaction: ~20 ms of holding the write lock
 
 
-def effective_policy(group, config) -> tuple[int, int]:
+def effective_policy(group: Row, config: Config) -> tuple[int, int]:
     """(days, articles) for a group row: its own values, else the site's; 0 is never."""
     days = group["archive_after_days"]
     size = group["archive_after_articles"]
@@ -40,7 +47,8 @@ def _reason(rule: str, limit: int) -> str:
     return f"more than {limit} articles (archive policy)"
 
 
-async def _candidates(conn, group, days: int, size: int, now) -> list[tuple[int, str]]:
+async def _candidates(conn: Connection, group: Row, days: int, size: int,
+                      now: datetime) -> list[tuple[int, str]]:
     found: dict[int, str] = {}
     if days > 0:
         cutoff = clock.stamp(now - timedelta(days=days))
@@ -58,7 +66,7 @@ async def _candidates(conn, group, days: int, size: int, now) -> list[tuple[int,
     return sorted(found.items())
 
 
-def _still_due(thread, rule: str, days: int, size: int, now) -> bool:
+def _still_due(thread: Row | None, rule: str, days: int, size: int, now: datetime) -> TypeGuard[Row]:
     if thread is None or thread["state"] == "archived" or thread["merged_into_thread_id"] is not None:
         return False
     if thread["is_reference"]:
@@ -68,7 +76,7 @@ def _still_due(thread, rule: str, days: int, size: int, now) -> bool:
     return size > 0 and thread["article_count"] > size
 
 
-async def sweep(db, config, *, now=None) -> dict:
+async def sweep(db: Database, config: Config, *, now: datetime | None = None) -> dict:
     """Run the sweep once. Returns {archived, by_age, by_size, groups, seconds}."""
     started = time.perf_counter()
     now = now or clock.parse(clock.now())
@@ -96,7 +104,7 @@ async def sweep(db, config, *, now=None) -> dict:
             "seconds": round(time.perf_counter() - started, 3)}
 
 
-async def run_periodically(site) -> None:
+async def run_periodically(site: Site) -> None:
     """The server's sweep loop: every sweep_interval seconds, first after one interval."""
     interval = site.config.sweep_interval
     while True:
@@ -109,7 +117,7 @@ async def run_periodically(site) -> None:
             log.exception("archive sweep failed")
 
 
-def start(site) -> asyncio.Task | None:
+def start(site: Site) -> asyncio.Task | None:
     """Start the periodic sweep (None when sweep_interval is 0)."""
     if site.config.sweep_interval <= 0:
         return None
@@ -120,7 +128,5 @@ async def stop(task: asyncio.Task | None) -> None:
     if task is None:
         return
     task.cancel()
-    try:
+    with contextlib.suppress(asyncio.CancelledError):
         await task
-    except asyncio.CancelledError:
-        pass

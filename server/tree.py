@@ -47,7 +47,7 @@ def rebase(path: str, old_prefix: str, new_prefix: str) -> str:
     return new_prefix + path[len(old_prefix):]
 
 
-def parse_cursor(value: str | None) -> str | None:
+def parse_cursor(value: object) -> str | None:
     """A tree-order cursor is the path of the last article on the previous page."""
     if value is None or value == "":
         return None

@@ -27,6 +27,11 @@ does not make an earlier entry stale. An undone entry cannot be undone again.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
+from sqlite3 import Row
+from typing import TypeGuard
+
+from aiosqlite import Connection
 
 from . import follows, modlog, tree, validate
 from .db import fetch_one
@@ -40,7 +45,11 @@ class Stale(Conflict):
     code = "stale"
 
 
-async def _count_and_newest(conn, thread_id: int, prefix: str | None = None) -> tuple[int, int]:
+# Writes the undo's own log entry, given (thread, other thread), and returns its id.
+WriteEntry = Callable[[Row, Row], Awaitable[int]]
+
+
+async def _count_and_newest(conn: Connection, thread_id: int, prefix: str | None = None) -> tuple[int, int]:
     if prefix is None:
         row = await fetch_one(conn, "SELECT count(*), max(id) FROM articles WHERE thread_id = ?",
                               (thread_id,))
@@ -48,23 +57,24 @@ async def _count_and_newest(conn, thread_id: int, prefix: str | None = None) -> 
         row = await fetch_one(conn, "SELECT count(*), max(id) FROM articles WHERE thread_id = ?"
                                     " AND path >= ? AND path < ?",
                               (thread_id, prefix, tree.subtree_end(prefix)))
+    assert row is not None  # an aggregate without GROUP BY always gives one row
     return row[0], row[1] or 0
 
 
-async def _article(conn, article_id):
+async def _article(conn: Connection, article_id: int) -> Row | None:
     return await fetch_one(conn, "SELECT * FROM articles WHERE id = ?", (article_id,))
 
 
-def _childless_notice(notice, thread_id: int) -> bool:
+def _childless_notice(notice: Row | None, thread_id: int) -> TypeGuard[Row]:
     return notice is not None and notice["status"] == "notice" and notice["thread_id"] == thread_id
 
 
-async def _has_children(conn, article_id: int) -> bool:
+async def _has_children(conn: Connection, article_id: int) -> bool:
     return await fetch_one(conn, "SELECT 1 FROM articles WHERE parent_id = ? LIMIT 1",
                            (article_id,)) is not None
 
 
-async def _undo_split(conn, entry, data: dict, entry_id_of_undo) -> dict:
+async def _undo_split(conn: Connection, entry: Row, data: dict, entry_id_of_undo: WriteEntry) -> dict:
     source = await thread_row(conn, entry["thread_id"])
     split_off = await thread_row(conn, entry["other_thread_id"])
     a_id, count, notice_id = entry["article_id"], data["count"], data["notice_id"]
@@ -102,7 +112,7 @@ async def _undo_split(conn, entry, data: dict, entry_id_of_undo) -> dict:
     return {"undo_id": undo_id}
 
 
-async def _undo_merge(conn, entry, data: dict, entry_id_of_undo) -> dict:
+async def _undo_merge(conn: Connection, entry: Row, data: dict, entry_id_of_undo: WriteEntry) -> dict:
     merged = await thread_row(conn, entry["thread_id"])
     target = await thread_row(conn, entry["other_thread_id"])
     r_id, count, notice_id = entry["article_id"], data["count"], data["notice_id"]
@@ -111,7 +121,8 @@ async def _undo_merge(conn, entry, data: dict, entry_id_of_undo) -> dict:
         raise Stale(f"thread {target['id']} was itself merged since; undo that first")
     root = await _article(conn, r_id)
     merged_path = data["merged_path"]
-    if root["thread_id"] != target["id"] or root["parent_id"] != x_id or root["path"] != merged_path:
+    if (root is None or root["thread_id"] != target["id"] or root["parent_id"] != x_id
+            or root["path"] != merged_path):
         raise Stale("the merged articles were moved since (split or merged elsewhere)")
     n, newest = await _count_and_newest(conn, target["id"], merged_path)
     if n != count or newest > notice_id:
@@ -138,7 +149,7 @@ async def _undo_merge(conn, entry, data: dict, entry_id_of_undo) -> dict:
     return {"undo_id": undo_id}
 
 
-async def undo(conn, user: User | None, entry_id, reason) -> dict:
+async def undo(conn: Connection, user: User | None, entry_id: object, reason: object) -> dict:
     """Undo the split or merge logged as `entry_id`; returns the undo's own log entry."""
     user = require(user, "moderate")
     reason = validate.reason(reason, required=True)
@@ -150,7 +161,7 @@ async def undo(conn, user: User | None, entry_id, reason) -> dict:
         raise Conflict(f"this entry was already undone (entry {entry['undone_by']})")
     data = json.loads(entry["data"])
 
-    async def write_entry(thread, other):
+    async def write_entry(thread: Row, other: Row) -> int:
         undo_id = await modlog.write(
             conn, "undo", user, group_id=thread["group_id"], thread_id=thread["id"],
             article_id=entry["article_id"], other_thread_id=other["id"],
