@@ -80,9 +80,9 @@ def server(db_path: str, **env):
     port = free_port()
     environment = {**os.environ, "MOOT_POST_RATE": "1000000", "MOOT_POST_BURST": "1000000",
                    "MOOT_SWEEP_INTERVAL": "0", **{f"MOOT_{k.upper()}": str(v) for k, v in env.items()}}
-    log = open(db_path + ".server.log", "ab")
-    proc = subprocess.Popen([sys.executable, "-m", "moot", "serve", "--db", db_path, "--port", str(port)],
-                            cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
+    with open(db_path + ".server.log", "ab") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen([sys.executable, "-m", "moot", "serve", "--db", db_path, "--port", str(port)],
+                                cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -92,7 +92,7 @@ def server(db_path: str, **env):
                     break
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"server did not start; see {db_path}.server.log")
+                    raise RuntimeError(f"server did not start; see {db_path}.server.log") from None
                 time.sleep(0.1)
         yield url, proc
     finally:
@@ -101,7 +101,6 @@ def server(db_path: str, **env):
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
-        log.close()
 
 
 def need_wrk() -> str:

@@ -25,7 +25,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, Row, emit, free_port, machine, server, temp_dir  # noqa: E402
-
 from websockets.client import ClientProtocol  # noqa: E402
 from websockets.frames import Frame, Opcode  # noqa: E402
 from websockets.http11 import Response  # noqa: E402
@@ -89,10 +88,10 @@ class Client(asyncio.Protocol):
         for event in self.proto.events_received():
             if isinstance(event, Response):
                 self.proto.send_text(self.subscribe.encode())
-            elif isinstance(event, Frame) and event.opcode is Opcode.TEXT:
-                if b'"subscribed"' in event.data and not self.ready.done():
-                    self.capturing = True
-                    self.ready.set_result(None)
+            elif (isinstance(event, Frame) and event.opcode is Opcode.TEXT
+                  and b'"subscribed"' in event.data and not self.ready.done()):
+                self.capturing = True
+                self.ready.set_result(None)
         self._flush()
 
     def connection_lost(self, exc):
@@ -355,7 +354,7 @@ def start_baseline():
             return port, proc
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("baseline server did not start")
+                raise RuntimeError("baseline server did not start") from None
             time.sleep(0.1)
 
 

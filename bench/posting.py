@@ -76,7 +76,7 @@ def moot_posts(seconds: int, synchronous: str) -> tuple[float, float, float]:
             cookies.append(f'"moot_session={r.cookies["moot_session"]}"')
         script = os.path.join(directory, "post.lua")
         with open(script, "w") as f:
-            f.write(LUA % (", ".join(cookies), '{"body": "%s"}' % BODY.replace("\n", "\\\\n")))
+            f.write(LUA % (", ".join(cookies), '{{"body": "{}"}}'.format(BODY.replace("\n", "\\\\n"))))
         before = count_articles(db_path)
         result = wrk(f"{url}/api/articles/{root}/replies", seconds=seconds, connections=POSTERS,
                      threads=POSTERS, script=script)

@@ -122,7 +122,7 @@ def run(big: int, seconds: int) -> list[Row]:
     rows = []
     with server(db_path, page_cache_mb=0) as (url, _):
         for label, (pattern, big_key, small_key, cursor) in pages.items():
-            def target(which):
+            def target(which, pattern=pattern, big_key=big_key, small_key=small_key, cursor=cursor):
                 key = big_key if which == "big" else small_key
                 c = ""
                 if cursor == "thread_cursor":

@@ -161,7 +161,7 @@ async def measure(path: str, big: dict, small: dict, mod: User, sweep_threads: i
                 seconds, result = await split(thread, head)
                 times.append(seconds)
                 entry_id = result["entry"]["id"]
-                await timed(db, lambda conn: undo.undo(conn, mod, entry_id, "bench"))
+                await timed(db, lambda conn, entry_id=entry_id: undo.undo(conn, mod, entry_id, "bench"))
             return sorted(times)[1]
 
         await split(small["id"], small["last"])  # warm up: caches, first statements prepared

@@ -16,8 +16,7 @@ from moot import accounts, groups, posting
 from moot.config import Config
 from moot.db import Database
 
-WORDS = ("thread reply group archive split moderator newsreader article quote topic charter "
-         "python sqlite latency message reference").split()
+WORDS = ["thread", "reply", "group", "archive", "split", "moderator", "newsreader", "article", "quote", "topic", "charter", "python", "sqlite", "latency", "message", "reference"]
 
 
 def body(rng: random.Random, size: int = 1000) -> str:

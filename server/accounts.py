@@ -27,7 +27,8 @@ def hash_password(password: str, *, n: int = SCRYPT_N) -> str:
     salt = secrets.token_bytes(16)
     digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=SCRYPT_R, p=SCRYPT_P,
                             maxmem=_MAXMEM, dklen=32)
-    b64 = lambda raw: base64.b64encode(raw).decode("ascii")
+    def b64(raw):
+        return base64.b64encode(raw).decode("ascii")
     return f"scrypt${n}${SCRYPT_R}${SCRYPT_P}${b64(salt)}${b64(digest)}"
 
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import AsyncIterator, Callable
 
 import aiosqlite
 
@@ -56,7 +56,7 @@ class Database:
         self._batch: _Batch | None = None  # the open shared transaction
         self._flushes: set[asyncio.Task] = set()
 
-    async def open(self) -> "Database":
+    async def open(self) -> Database:
         """Open the connections; initialise an empty database from schema.sql."""
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         self._writer = await self._connect()
@@ -158,7 +158,7 @@ class Database:
         if ok:
             await asyncio.shield(batch.done)  # raises if the shared COMMIT failed
 
-    async def _commit(self, batch: "_Batch") -> None:
+    async def _commit(self, batch: _Batch) -> None:
         self._batch = None
         try:
             await self._writer.commit()

@@ -5,7 +5,6 @@ numbers, counters, the search index and the outbox event change together."""
 from __future__ import annotations
 
 import json
-import re
 import secrets
 import time
 
@@ -15,8 +14,8 @@ from .errors import Archived, Forbidden, Locked
 from .events import emit
 from .groups import get_group_row
 from .permissions import User, can, may_cancel, may_post_in, require
-from .subjects import child_references, reply_subject
 from .reading import ARTICLE_SELECT, PARENT_SELECT, article_json, article_row, thread_json, thread_row
+from .subjects import child_references, reply_subject
 
 # The id the next article takes: past every id ever used, deleted rows included.
 # AUTOINCREMENT keeps sqlite_sequence at or above every id inserted, explicit ones too.
@@ -192,7 +191,7 @@ async def create_thread_rows(conn, group_id: int, rows: list[dict]) -> list[int]
         "INSERT INTO threads (id, group_id, subject, created_at, last_article_at, root_article_id)"
         " VALUES (?, ?, ?, ?, ?, ?)",
         [(tid, group_id, r["subject"], r["created_at"], r["created_at"], r["root_article_id"])
-         for tid, r in zip(ids, rows)])
+         for tid, r in zip(ids, rows, strict=False)])
     await conn.execute("UPDATE groups SET thread_count = thread_count + ? WHERE id = ?",
                        (len(rows), group_id))
     return ids

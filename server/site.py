@@ -3,8 +3,8 @@ response cache, built by create_app and shared by every adapter."""
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 from aiosqlite import Connection

@@ -256,7 +256,8 @@ def test_keyboard_navigation_moves_between_articles(server, contexts):
     page = contexts(viewport=DESKTOP).page()
     page.goto(f"{server.base}/t/{started['thread']['id']}")
     live(page)
-    current = lambda: page.evaluate("document.querySelector('.art.current')?.closest('.node').id")
+    def current():
+        return page.evaluate("document.querySelector('.art.current')?.closest('.node').id")
     page.keyboard.press("j")
     assert current() == f"a{started['article']['id']}"
     page.keyboard.press("j")

@@ -11,13 +11,12 @@ import sqlite3
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from moot.events import Event
 from moot.errors import Invalid
+from moot.events import Event
 from moot.hub import encode
 from moot.web.live import PING, Subscribe, parse_request, topic_filter
 from tests.conftest import seed
 from tests.live_support import WAIT, events_until, live_site, recv, subscribe  # noqa: F401
-
 
 # Pure parts
 
@@ -357,6 +356,6 @@ async def test_heartbeats_come_after_an_interval_of_silence(live_site):
     while len(beats) < 3:
         beats.append((await recv(ws), loop.time()))
     assert all(m == {"type": "heartbeat", "last_id": ack["last_id"]} for m, _ in beats)
-    gaps = [b - a for a, b in zip([start] + [t for _, t in beats], [t for _, t in beats])]
+    gaps = [b - a for a, b in zip([start] + [t for _, t in beats], [t for _, t in beats], strict=False)]
     assert all(gap < 0.4 + 0.25 for gap in gaps), gaps  # never much longer than the interval
     assert all(gap > 0.3 for gap in gaps[1:]), gaps  # and not at every half-interval tick

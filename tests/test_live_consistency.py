@@ -92,7 +92,7 @@ def apply(state: dict, event: dict) -> dict:
     elif kind == "thread.moved":
         held = threads.get(data["thread"]["id"])
         if held is not None:
-            numbers = dict(zip(data["article_ids"], data["numbers"] or ()))
+            numbers = dict(zip(data["article_ids"], data["numbers"] or (), strict=False))
             for article in held["articles"]:
                 article["group"] = data["thread"]["group"]
                 article["number"] = numbers.get(article["id"], article["number"])

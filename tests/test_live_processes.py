@@ -7,6 +7,7 @@ import asyncio
 
 import httpx
 import pytest
+import websockets
 from websockets.exceptions import ConnectionClosed
 
 from moot import accounts, groups, posting
@@ -14,7 +15,6 @@ from moot.db import Database
 from tests.conftest import PASSWORD, password_hash
 from tests.live_support import events_until, subscribe
 from tests.processes import free_port, start_process, stop_process, wait_listening
-import websockets
 
 
 async def _prepare(db_path: str) -> int:
@@ -37,7 +37,7 @@ async def test_a_post_through_one_process_reaches_a_subscriber_of_the_other(tmp_
     ports = [free_port(), free_port()]
     procs = [start_process(db_path, port, str(tmp_path / f"server{port}.log")) for port in ports]
     try:
-        for port, proc in zip(ports, procs):
+        for port, proc in zip(ports, procs, strict=False):
             wait_listening(port, proc)
         http = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20) for port in ports]
         watchers = [await websockets.connect(f"ws://127.0.0.1:{port}/live", compression=None)

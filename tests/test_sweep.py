@@ -3,7 +3,7 @@ each archive logged and announced; `moot sweep` runs it once."""
 
 import io
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from moot import sweep
 from moot.cli import main
@@ -11,7 +11,7 @@ from tests.maint_support import build_tree, last_event
 
 
 def days_ahead(n):
-    return datetime.now(timezone.utc) + timedelta(days=n)
+    return datetime.now(UTC) + timedelta(days=n)
 
 
 async def test_sweep_archives_by_age_and_size_with_group_policy(make_site):

@@ -3,8 +3,8 @@
 import pytest
 
 from moot import tree, validate
-from moot.subjects import child_references, reply_subject
 from moot.errors import Invalid, TooLarge
+from moot.subjects import child_references, reply_subject
 
 
 @pytest.mark.parametrize("name", ["comp.lang.python", "a", "rec.music.folk", "alt.c++", "x" * 80,

@@ -33,7 +33,8 @@ def article_ids(html: str) -> list[int]:
 # The layout of the reply tree (pure)
 
 def test_layout_nests_in_tree_order():
-    a = lambda i, parent, depth: {"id": i, "parent_id": parent, "depth": depth}
+    def a(i, parent, depth):
+        return {"id": i, "parent_id": parent, "depth": depth}
     items, left = pages.layout([a(1, None, 0), a(2, 1, 1), a(3, 2, 2), a(4, 1, 1), a(5, 4, 2)])
     assert [(i["close_before"], i["opens"], i["replies"]) for i in items] == [
         (0, True, 4), (0, True, 1), (0, False, 0), (1, True, 1), (0, False, 0)]
@@ -41,7 +42,8 @@ def test_layout_nests_in_tree_order():
 
 
 def test_layout_of_a_later_page_starts_at_the_top():
-    a = lambda i, parent, depth: {"id": i, "parent_id": parent, "depth": depth}
+    def a(i, parent, depth):
+        return {"id": i, "parent_id": parent, "depth": depth}
     items, left = pages.layout([a(7, 6, 3), a(8, 7, 4), a(9, 2, 2)])
     assert [(i["close_before"], i["opens"], i["parent"] and i["parent"]["id"]) for i in items] == [
         (0, True, None), (0, False, 7), (1, False, None)]

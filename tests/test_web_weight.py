@@ -21,8 +21,7 @@ RUNS = 15
 
 def _body(rng: random.Random, parent_author: str | None) -> str:
     """About 600 bytes: an attribution and a quote when replying, then prose."""
-    words = ("the tree keeps its shape while threads split and the archive stays readable "
-             "for newcomers who follow a link and read at once").split()
+    words = ["the", "tree", "keeps", "its", "shape", "while", "threads", "split", "and", "the", "archive", "stays", "readable", "for", "newcomers", "who", "follow", "a", "link", "and", "read", "at", "once"]
     lines = []
     if parent_author:
         lines += [f"{parent_author} wrote:", "> " + " ".join(rng.choices(words, k=12)), ""]
