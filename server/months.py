@@ -8,9 +8,9 @@ from sqlite3 import Row
 
 from aiosqlite import Connection
 
-from . import keyset, validate
+from . import validate
 from .db import fetch_all
-from .reading import THREAD_SELECT, thread_json
+from .reading import thread_list
 
 
 def period(year: object, month: object = None) -> tuple[str, str]:
@@ -37,15 +37,7 @@ async def archived_threads(conn: Connection, group_row: Row, year: object, month
                            limit: object = None, cursor: object = None) -> dict:
     """Archived threads that started in a year or month, oldest first: `{threads, next_cursor}`."""
     start, end = period(year, month)
-    limit = validate.limit(limit)
-    sql = (THREAD_SELECT + " WHERE t.group_id = ? AND t.state = 'archived'"
-           " AND t.merged_into_thread_id IS NULL AND t.created_at >= ? AND t.created_at < ?")
-    params: list = [group_row["id"], start, end]
-    after = keyset.parse_stamp_cursor(cursor)
-    if after is not None:
-        sql += " AND (t.created_at, t.id) > (?, ?)"
-        params += list(after)
-    rows, more = keyset.split_page(await fetch_all(
-        conn, sql + " ORDER BY t.created_at, t.id LIMIT ?", (*params, limit + 1)), limit)
-    return {"threads": [thread_json(r) for r in rows],
-            "next_cursor": keyset.stamp_cursor(rows[-1]["created_at"], rows[-1]["id"]) if more else None}
+    return await thread_list(
+        conn, "t.group_id = ? AND t.state = 'archived' AND t.merged_into_thread_id IS NULL"
+              " AND t.created_at >= ? AND t.created_at < ?",
+        [group_row["id"], start, end], order="created_at", newest_first=False, limit=limit, cursor=cursor)

@@ -106,17 +106,26 @@ async def list_threads(conn: Connection, group_row: Row, *, state: object = None
     state = state or "open"
     if state not in ("open", "archived"):
         raise Invalid("state must be open or archived")
+    return await thread_list(
+        conn, "t.group_id = ? AND (t.state = 'archived') = ? AND t.merged_into_thread_id IS NULL",
+        [group_row["id"], state == "archived"], order="last_article_at", newest_first=True,
+        limit=limit, cursor=cursor)
+
+
+async def thread_list(conn: Connection, where: str, params: list, *, order: str, newest_first: bool,
+                      limit: object, cursor: object) -> dict:
+    """One keyset page of the threads matching `where`, ordered by (`order`,
+    id): `{threads, next_cursor}`; the cursor is the last (stamp, id) shown."""
     limit = validate.limit(limit)
-    sql = (THREAD_SELECT + " WHERE t.group_id = ? AND (t.state = 'archived') = ?"
-           " AND t.merged_into_thread_id IS NULL")
-    params: list = [group_row["id"], state == "archived"]
     after = keyset.parse_stamp_cursor(cursor)
     if after is not None:
-        sql += " AND (t.last_article_at, t.id) < (?, ?)"
-        params += list(after)
+        where += f" AND (t.{order}, t.id) {'<' if newest_first else '>'} (?, ?)"
+        params = [*params, *after]
+    direction = "DESC" if newest_first else "ASC"
     rows, more = keyset.split_page(await fetch_all(
-        conn, sql + " ORDER BY t.last_article_at DESC, t.id DESC LIMIT ?", (*params, limit + 1)), limit)
-    next_cursor = keyset.stamp_cursor(rows[-1]["last_article_at"], rows[-1]["id"]) if more else None
+        conn, f"{THREAD_SELECT} WHERE {where} ORDER BY t.{order} {direction}, t.id {direction} LIMIT ?",
+        (*params, limit + 1)), limit)
+    next_cursor = keyset.stamp_cursor(rows[-1][order], rows[-1]["id"]) if more else None
     return {"threads": [thread_json(r) for r in rows], "next_cursor": next_cursor}
 
 
