@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import WebSocketRoute
 
-from . import api, archive_api, forms, live, maintenance_api, pages, sweep, web
+from . import api, archive_api, forms, live, maintenance_api, nntp, pages, sweep, web
 from .config import Config
 from .db import Database
 from .errors import Forbidden, MootError, RateLimited
@@ -75,9 +75,11 @@ def create_app(config: Config) -> Starlette:
     async def lifespan(app):
         await site.start()
         sweeper = sweep.start(site)
+        news = await nntp.start(site)
         try:
             yield
         finally:
+            await nntp.stop(news)
             await sweep.stop(sweeper)
             await site.stop()
 
