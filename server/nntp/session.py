@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 from .. import accounts, clock, news, newsreading, posting
-from ..errors import MootError, NotFound
+from ..errors import MootError, NotFound, RateLimited
 from ..permissions import User
 from ..site import Site
 from . import parse, replies
@@ -164,7 +164,10 @@ class Session:
         username, self.pending_user = self.pending_user, None
         # The same limiter and keys as the web's sign-in: failures here count there too.
         keys = (("user", username[:64]), ("addr", self.peer))
-        self.site.login_failures.check(*keys)
+        try:
+            self.site.login_failures.check(*keys)
+        except RateLimited as e:
+            return replies.status(481, e.message)
         user = await accounts.authenticate(self.site.db, username, value)
         if user is None:
             self.site.login_failures.fail(*keys)
@@ -380,9 +383,8 @@ class Session:
                 value: str | None = fields[6] if name.lower() == ":bytes" else fields[7]
             else:
                 value = news.header_value(row, self.domain, name)
-            if cmd.keyword == "XHDR":
-                n = n or 0
-                lines.append(f"{n if n else row['message_id']} {value if value is not None else '(none)'}")
+            if cmd.keyword == "XHDR":   # INN's form: the Message-ID when asked by one, "(none)" if absent
+                lines.append(f"{n or row['message_id']} {value if value is not None else '(none)'}")
             else:
                 lines.append(f"{n} {value or ''}")
         if cmd.keyword == "XHDR":
