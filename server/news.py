@@ -66,10 +66,10 @@ def headers(article, domain: str) -> list[tuple[str, str]]:
     return fields
 
 
-def head_lines(article, domain: str) -> list[str]:
+def head_lines(article, domain: str, fields: list[tuple[str, str]] | None = None) -> list[str]:
     """The header block as lines (folded values become several lines)."""
     out: list[str] = []
-    for name, value in headers(article, domain):
+    for name, value in fields if fields is not None else headers(article, domain):
         out.extend(f"{name}: {value}".split("\n"))
     return out
 
@@ -100,8 +100,9 @@ def header_value(article, domain: str, name: str) -> str | None:
 
 def overview(article, domain: str) -> list[str]:
     """The overview line's fields (RFC 3977 §8.3.2): number, then OVERVIEW_FMT's fields."""
-    fields = dict(headers(article, domain))
-    head = head_lines(article, domain)
+    listed = headers(article, domain)
+    fields = dict(listed)
+    head = head_lines(article, domain, listed)
     body = body_lines(article)
     size = wire_size(head) + 2 + wire_size(body)
     return [str(article["number"]), unfold(fields["Subject"]), unfold(fields["From"]), fields["Date"],
