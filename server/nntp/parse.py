@@ -218,9 +218,10 @@ def _body(fields: dict[str, str], head: bytes, body: bytes) -> str:
         body = payload if isinstance(payload, bytes) else b""
     elif encoding not in ("7bit", "8bit", "binary"):
         raise Rejected(f"unknown Content-Transfer-Encoding {encoding[:40]!r}")
+    name = charset[1] if charset else "utf-8"
     try:
-        return body.decode(charset[1] if charset else "utf-8")
+        return body.decode(name)
     except LookupError:
-        raise Rejected(f"unknown charset {charset[1][:40]!r}") from None
+        raise Rejected(f"unknown charset {name[:40]!r}") from None
     except UnicodeDecodeError:
         raise Rejected("the body is not valid in its declared charset") from None
