@@ -79,7 +79,8 @@ def server(db_path: str, **env):
     """A real `moot serve` subprocess on a free loopback port; yields its base URL."""
     port = free_port()
     environment = {**os.environ, "MOOT_POST_RATE": "1000000", "MOOT_POST_BURST": "1000000",
-                   "MOOT_SWEEP_INTERVAL": "0", **{f"MOOT_{k.upper()}": str(v) for k, v in env.items()}}
+                   "MOOT_SWEEP_INTERVAL": "0", "MOOT_NNTP_PORT": "0",
+                   **{f"MOOT_{k.upper()}": str(v) for k, v in env.items()}}
     with open(db_path + ".server.log", "ab") as log:  # the child keeps its own copy of the descriptor
         proc = subprocess.Popen([sys.executable, "-m", "moot", "serve", "--db", db_path, "--port", str(port)],
                                 cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)

@@ -14,7 +14,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from . import sweep, web
+from . import nntp, sweep, web
 from .config import Config
 from .db import Database
 from .errors import MootError
@@ -59,9 +59,11 @@ def create_app(config: Config) -> Starlette:
         app.state.cookies = Cookies(site.secret, secure=config.secure_cookies,
                                     session_days=config.session_days)
         sweeper = sweep.start(site)
+        news = await nntp.start(site)
         try:
             yield
         finally:
+            await nntp.stop(news)
             await sweep.stop(sweeper)
             await site.stop()
 

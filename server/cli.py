@@ -18,7 +18,8 @@ from .errors import MootError, NotFound
 
 def _config(args) -> Config:
     return Config.from_env(db_path=getattr(args, "db", None), host=getattr(args, "host", None),
-                           port=getattr(args, "port", None))
+                           port=getattr(args, "port", None), nntp_host=getattr(args, "nntp_host", None),
+                           nntp_port=getattr(args, "nntp_port", None))
 
 
 @asynccontextmanager
@@ -46,6 +47,8 @@ def cmd_serve(args) -> int:
     config = _config(args)
     _on_database(config, _nothing)  # create and initialise the database before serving
     print(f"Moot serving {config.db_path} at http://{config.host}:{config.port}/", flush=True)
+    if config.nntp_port:
+        print(f"NNTP at nntp://{config.nntp_host or config.host}:{config.nntp_port}/", flush=True)
     # /live: no permessage-deflate (it costs ~34 KiB per connection and a third
     # more latency for small events); the frame limit refuses a huge message
     # before it is buffered, with the same 1009 the endpoint uses.
@@ -181,6 +184,8 @@ def parser() -> argparse.ArgumentParser:
     p = command("serve", cmd_serve, "serve the web site, API and live updates")
     p.add_argument("--host", help="listen address (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="listen port (default 8080)")
+    p.add_argument("--nntp-host", help="NNTP listen address (default: the same as --host)")
+    p.add_argument("--nntp-port", type=int, help="NNTP listen port (default 1119; 0 turns NNTP off)")
     command("init", cmd_init, "create and initialise the database")
     p = command("adduser", cmd_adduser, "add an account (password read from the terminal or stdin)")
     p.add_argument("username")

@@ -21,6 +21,11 @@ class Config:
     db_path: str = _f("moot.db", "SQLite database file; created and initialised when missing")
     host: str = _f("127.0.0.1", "address `moot serve` listens on")
     port: int = _f(8080, "HTTP port `moot serve` listens on")
+    nntp_host: str = _f("", "address the NNTP listener binds; empty means the same as MOOT_HOST")
+    nntp_port: int = _f(1119, "NNTP port `moot serve` listens on (0: no NNTP)")
+    nntp_idle_timeout: float = _f(600.0, "seconds of silence after which an NNTP connection is closed")
+    nntp_max_connections: int = _f(200, "NNTP connections served at once; more are refused with 400")
+    nntp_max_per_address: int = _f(16, "NNTP connections one client address may hold at once")
     domain: str = _f("moot.localhost", "right-hand side of the Message-IDs this site assigns")
     site_name: str = _f("Moot", "name shown in page titles and feeds")
     secret_key: str = _f("", "key that signs cookies; empty means a random key kept in the database")
@@ -63,6 +68,8 @@ class Config:
     def checked(self) -> Config:
         if self.synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
             raise ValueError("synchronous must be FULL, NORMAL or EXTRA")
+        if not 0 <= self.nntp_port <= 65535:
+            raise ValueError("nntp_port must be between 0 and 65535")
         if not 1 <= self.read_connections <= 64:
             raise ValueError("read_connections must be between 1 and 64")
         return self

@@ -10,7 +10,7 @@ import time
 
 from . import clock, follows, modlog, tree, validate
 from .db import fetch_all, fetch_one, fetch_value
-from .errors import Archived, Forbidden, Locked
+from .errors import Archived, Conflict, Forbidden, Locked
 from .events import emit
 from .groups import get_group_row
 from .permissions import User, can, may_cancel, may_post_in, require
@@ -55,6 +55,17 @@ def _check_thread_accepts(state: str, thread_id: int, group_name: str, user: Use
             follow_up={"group": group_name, "continued_from": thread_id})
     if state == "locked" and not can(user, "moderate"):
         raise Locked("this thread is locked")
+
+
+async def chosen_message_id(conn, domain: str, message_id: str | None) -> str:
+    """`message_id` when given (well formed and never used here), else a fresh one.
+    Raises Invalid for a malformed one and Conflict for one already taken."""
+    if message_id is None:
+        return new_message_id(domain)
+    message_id = validate.message_id(message_id)
+    if await fetch_value(conn, "SELECT 1 FROM articles WHERE message_id = ?", (message_id,)):
+        raise Conflict(f"the Message-ID {message_id} is already in use")
+    return message_id
 
 
 async def insert_article(conn, *, group_id: int, thread_id: int, parent, subject: str, body: str,
@@ -104,9 +115,10 @@ async def create_thread_row(conn, group_id: int, subject: str, created_at: str, 
 
 
 async def start_thread(conn, domain: str, user: User | None, group_name, subject, body,
-                       continued_from=None) -> dict:
+                       continued_from=None, *, message_id: str | None = None) -> dict:
     """Start a thread: `{thread, article}`. `continued_from` names an archived
-    thread this one follows up (the archived thread's 409 points here)."""
+    thread this one follows up (the archived thread's 409 points here);
+    `message_id` is a client's own (news posting), kept if well formed and unused."""
     user = require(user, "post")
     group = await get_group_row(conn, group_name)
     subject, body = validate.subject(subject), validate.body(body)
@@ -115,11 +127,12 @@ async def start_thread(conn, domain: str, user: User | None, group_name, subject
     if continued_from is not None:
         earlier = await thread_row(conn, continued_from)
         provenance["continued_from_thread_id"] = earlier["id"]
+    message_id = await chosen_message_id(conn, domain, message_id)
     now = clock.now()
     thread_id = await create_thread_row(conn, group["id"], subject, now, **provenance)
     article_id = (await insert_article(
         conn, group_id=group["id"], thread_id=thread_id, parent=None, subject=subject, body=body,
-        author_name=user.display_name, user_id=user.id, message_id=new_message_id(domain),
+        author_name=user.display_name, user_id=user.id, message_id=message_id,
         created_at=now))["id"]
     await conn.execute("UPDATE threads SET root_article_id = ? WHERE id = ?", (article_id, thread_id))
     await follows.follow(conn, user.id, thread_id)
@@ -130,18 +143,21 @@ async def start_thread(conn, domain: str, user: User | None, group_name, subject
     return {"thread": thread, "article": article}
 
 
-async def reply(conn, domain: str, user: User | None, parent_ref, body, subject=None) -> dict:
-    """Reply to an article; the reply joins the parent's thread and group."""
+async def reply(conn, domain: str, user: User | None, parent_ref, body, subject=None, *,
+                message_id: str | None = None) -> dict:
+    """Reply to an article; the reply joins the parent's thread and group.
+    `message_id` is a client's own (news posting), kept if well formed and unused."""
     user = require(user, "post")
     parent = await article_row(conn, parent_ref, PARENT_SELECT)
     body = validate.body(body)
     subject = validate.subject(subject) if subject not in (None, "") else reply_subject(parent["subject"])
     _check_thread_accepts(parent["thread_state"], parent["thread_id"], parent["group_name"], user)
     _check_group_accepts(parent["group_status"], parent["group_name"], user)
+    message_id = await chosen_message_id(conn, domain, message_id)
     row = await insert_article(
         conn, group_id=parent["group_id"], thread_id=parent["thread_id"], parent=parent, subject=subject,
         body=body, author_name=user.display_name, user_id=user.id,
-        message_id=new_message_id(domain), created_at=clock.now(),
+        message_id=message_id, created_at=clock.now(),
         refs=child_references(parent["refs"], parent["message_id"]))
     article = article_json({**row, "group_name": parent["group_name"], "username": user.username})
     await emit(conn, "article.created", group=parent["group_name"], thread_id=parent["thread_id"],

@@ -34,11 +34,13 @@ def moot(*args, input=None, check=True, **settings) -> subprocess.CompletedProce
                           input=input, capture_output=True, text=True, timeout=120, check=check)
 
 
-def start_process(db_path, port: int, log_path, **settings) -> subprocess.Popen:
-    """`moot serve` as its own process (see wait_listening and stop_process)."""
+def start_process(db_path, port: int, log_path, nntp_port: int = 0, **settings) -> subprocess.Popen:
+    """`moot serve` as its own process (see wait_listening and stop_process);
+    NNTP only on `nntp_port` when given, so parallel tests never share 1119."""
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "moot", "serve", "--db", str(db_path), "--port", str(port)],
+            [sys.executable, "-m", "moot", "serve", "--db", str(db_path), "--port", str(port),
+             "--nntp-port", str(nntp_port)],
             cwd=ROOT, env=moot_env(**settings), stdout=log, stderr=log)
 
 

@@ -1,0 +1,298 @@
+"""Moot's NNTP server against INN2, in one run, with the same clients.
+
+    python bench/nntp.py [--seconds 4] [--json OUT]
+
+Both servers run on loopback: Moot as a real `moot serve` process (its default
+synchronous=FULL: every post is on disk before 240), INN2 from Debian's inn2
+package with its defaults (no fsync per article), configured and started here
+(as root; installed with apt-get when missing). Rows, each Moot/INN2:
+POST/s on 1 and 4 connections (nntplib, one process per connection), OVER
+lines/s over a 10,000-article group, ARTICLE/s through plain nntplib (which
+leaves delayed ACKs to the kernel) and through a raw client that forces its
+ACKs (TCP_QUICKACK), and connect + MODE READER + GROUP + QUIT per second."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+import warnings
+from pathlib import Path
+
+from common import Row, emit, free_port, server, temp_dir
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    import nntplib
+
+GROUP = "bench.nntp"
+FILL = 10_000
+PASSWORD = "bench-password-1"
+INN_CONF = Path("/etc/news/inn.conf")
+INN_BIN = Path("/usr/lib/news/bin")
+BODY = "A benchmark article of a few lines.\n" * 8
+
+
+# -- INN2 --------------------------------------------------------------------------------
+
+def _inn_setting(text: str, key: str, value: str) -> str:
+    line = f"{key}: {value}"
+    pattern = re.compile(rf"^#?\s*{re.escape(key)}:.*$", re.M)
+    return pattern.sub(line, text, count=1) if pattern.search(text) else text + line + "\n"
+
+
+def _as_news(command: str) -> None:
+    subprocess.run(["su", "news", "-s", "/bin/sh", "-c", command], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+
+
+def inn_start(port: int) -> None:
+    """Install (if needed), configure for loopback `port` and start INN2 (needs root)."""
+    if os.geteuid() != 0:
+        raise SystemExit("the NNTP benchmark configures and starts INN2, which needs root")
+    if not (INN_BIN / "rc.news").exists():
+        subprocess.run("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq inn2",
+                       shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    text = INN_CONF.read_text()
+    # These machines have no FQDN (inn2's postinst fails without `domain`), no
+    # systemd, and two cores (nnrpd refuses readers above its load limit).
+    for key, value in (("domain", "example.test"), ("pathhost", "inn.example.test"), ("port", str(port)),
+                       ("nnrpdpostport", str(port)), ("bindaddress", "127.0.0.1"), ("bindaddress6", "none"),
+                       ("doinnwatch", "false"), ("nnrpdloadlimit", "0"), ("pgpverify", "false")):
+        text = _inn_setting(text, key, value)
+    INN_CONF.write_text(text)
+    subprocess.run(["dpkg", "--configure", "-a"], env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for path in ("/run/news", "/var/log/news"):
+        os.makedirs(path, exist_ok=True)
+        shutil.chown(path, "news", "news")
+    _as_news(str(INN_BIN / "rc.news"))
+    wait_port(port)
+    for group in (GROUP, GROUP + ".posts"):
+        subprocess.run(["su", "news", "-s", "/bin/sh", "-c",
+                        f"{INN_BIN}/ctlinnd -t 20 newgroup {group} y admin@example.test"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+
+
+def inn_stop() -> None:
+    subprocess.run(["su", "news", "-s", "/bin/sh", "-c", f"{INN_BIN}/ctlinnd -t 20 shutdown benchmark-done"],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+
+
+def wait_port(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"nothing listens on {port}") from None
+            time.sleep(0.2)
+
+
+# -- Moot ------------------------------------------------------------------------------
+
+async def moot_prepare(db_path: str) -> None:
+    """An account and a group holding FILL articles, written through the domain layer."""
+    from moot import accounts, groups, posting
+    from moot.db import Database
+    db = await Database(db_path, read_connections=1).open()
+    try:
+        user = await accounts.create_user(db, "bench", PASSWORD, "Bench Poster")
+        async with db.transaction() as conn:
+            await groups.create_group(conn, None, GROUP, "benchmark group")
+            await groups.create_group(conn, None, GROUP + ".posts", "benchmark posts")
+        for start in range(0, FILL, 1000):
+            async with db.transaction() as conn:
+                for i in range(start, start + 1000):
+                    await posting.start_thread(conn, "bench.moot", user, GROUP, f"Article {i}", BODY)
+    finally:
+        await db.close()
+
+
+# -- clients -----------------------------------------------------------------------------
+
+def article_text(group: str, i: int) -> bytes:
+    return (f"Newsgroups: {group}\r\nFrom: Bench <bench@example.test>\r\nSubject: Post {i}\r\n\r\n"
+            + BODY.replace("\n", "\r\n")).encode()
+
+
+def connect(port: int, auth: bool) -> nntplib.NNTP:
+    kwargs = {"user": "bench", "password": PASSWORD} if auth else {}
+    return nntplib.NNTP("127.0.0.1", port, readermode=True, timeout=30, **kwargs)
+
+
+def _poster(args: tuple) -> float:
+    """Posts per second of one connection, timed after it connected and signed in."""
+    port, auth, group, seconds, barrier = args
+    n = connect(port, auth)
+    barrier.wait()
+    done, started = 0, time.monotonic()
+    while time.monotonic() - started < seconds:
+        n.post(article_text(group, done))
+        done += 1
+    rate = done / (time.monotonic() - started)
+    n.quit()
+    return rate
+
+
+def post_rate(port: int, auth: bool, group: str, connections: int, seconds: float) -> float:
+    with multiprocessing.Manager() as manager:
+        barrier = manager.Barrier(connections)
+        with multiprocessing.Pool(connections) as pool:
+            return sum(pool.map(_poster, [(port, auth, group, seconds, barrier)] * connections))
+
+
+class Raw:
+    """A minimal NNTP client on a raw socket that can force its ACKs (TCP_QUICKACK)."""
+
+    def __init__(self, port: int, quickack: bool = True):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.quickack = quickack
+        self.buf = b""
+        self.line()
+
+    def _more(self) -> None:
+        if self.quickack:   # re-armed after every read: the kernel drops back to delayed ACKs
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
+        chunk = self.sock.recv(262144)
+        if not chunk:
+            raise ConnectionError("closed")
+        self.buf += chunk
+
+    def line(self) -> bytes:
+        while b"\r\n" not in self.buf:
+            self._more()
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def block(self) -> int:
+        """Read a multi-line block to its end; the number of lines."""
+        while b"\r\n.\r\n" not in self.buf and not self.buf.startswith(b".\r\n"):
+            self._more()
+        if self.buf.startswith(b".\r\n"):
+            self.buf = self.buf[3:]
+            return 0
+        body, self.buf = self.buf.split(b"\r\n.\r\n", 1)
+        return body.count(b"\r\n") + 1
+
+    def cmd(self, text: str) -> bytes:
+        self.sock.sendall(text.encode() + b"\r\n")
+        return self.line()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def over_rate(port: int, seconds: float) -> float:
+    raw = Raw(port)
+    raw.cmd("MODE READER")
+    status = raw.cmd(f"GROUP {GROUP}").split()
+    low, high = int(status[2]), int(status[3])
+    lines, end, started = 0, time.monotonic() + seconds, time.monotonic()
+    while time.monotonic() < end:
+        assert raw.cmd(f"OVER {low}-{high}").startswith(b"224")
+        got = raw.block()
+        assert got >= FILL, got
+        lines += got
+    rate = lines / (time.monotonic() - started)
+    raw.close()
+    return rate
+
+
+def article_rate_nntplib(port: int, seconds: float) -> float:
+    n = connect(port, False)
+    _, _, low, high, _ = n.group(GROUP)
+    done, number, started = 0, low, time.monotonic()
+    while time.monotonic() - started < seconds:
+        n.article(number)
+        number = number + 1 if number < high else low
+        done += 1
+    n.quit()
+    return done / (time.monotonic() - started)
+
+
+def article_rate_quickack(port: int, seconds: float) -> float:
+    raw = Raw(port)
+    raw.cmd("MODE READER")
+    status = raw.cmd(f"GROUP {GROUP}").split()
+    low, high = int(status[2]), int(status[3])
+    done, number, started = 0, low, time.monotonic()
+    while time.monotonic() - started < seconds:
+        assert raw.cmd(f"ARTICLE {number}").startswith(b"220")
+        raw.block()
+        number = number + 1 if number < high else low
+        done += 1
+    raw.close()
+    return done / (time.monotonic() - started)
+
+
+def connect_rate(port: int, seconds: float) -> float:
+    done, started = 0, time.monotonic()
+    while time.monotonic() - started < seconds:
+        raw = Raw(port)
+        raw.cmd("MODE READER")
+        assert raw.cmd(f"GROUP {GROUP}").startswith(b"211")
+        raw.cmd("QUIT")
+        raw.close()
+        done += 1
+    return done / (time.monotonic() - started)
+
+
+def inn_fill(port: int) -> None:
+    """FILL articles into INN2's group through its own POST (IHAVE would need a peer entry)."""
+    n = connect(port, False)
+    _, count, _, _, _ = n.group(GROUP)
+    for i in range(int(count), FILL):
+        n.post(article_text(GROUP, i))
+    n.quit()
+    deadline = time.monotonic() + 60
+    while connect(port, False).group(GROUP)[1] < FILL and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
+def measure(port: int, auth: bool, post_group: str, seconds: float) -> dict[str, float]:
+    return {
+        "POST/s, 1 connection": post_rate(port, auth, post_group, 1, seconds),
+        "POST/s, 4 connections": post_rate(port, auth, post_group, 4, seconds),
+        "OVER lines/s, 10,000-article group": over_rate(port, seconds),
+        "ARTICLE/s, plain nntplib": article_rate_nntplib(port, seconds),
+        "ARTICLE/s, client forcing ACKs": article_rate_quickack(port, seconds),
+        "connect+MODE READER+GROUP+QUIT/s": connect_rate(port, seconds),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=4)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    inn_port = free_port()
+    inn_start(inn_port)
+    try:
+        inn_fill(inn_port)
+        inn = measure(inn_port, False, GROUP + ".posts", args.seconds)
+    finally:
+        inn_stop()
+    db_path = os.path.join(temp_dir(), "nntp.db")
+    asyncio.run(moot_prepare(db_path))
+    moot_port = free_port()
+    with server(db_path, nntp_port=moot_port, domain="bench.moot", synchronous="FULL"):
+        wait_port(moot_port)
+        moot = measure(moot_port, True, GROUP + ".posts", args.seconds)
+    rows = [Row("nntp", metric, moot[metric], "per s", inn[metric], "INN2", target=">= 1.0",
+                met=moot[metric] >= inn[metric]) for metric in moot]
+    emit(rows, args.json)
+
+
+if __name__ == "__main__":
+    main()

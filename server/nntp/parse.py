@@ -1,0 +1,227 @@
+"""Pure parsing for NNTP (RFC 3977): command lines, ranges, wildmats, dates and
+posted articles. No I/O: every function takes text or bytes and returns a
+value or raises Syntax (the session answers 501) or Rejected (441)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email import message_from_bytes
+from email.header import decode_header, make_header
+from email.policy import compat32
+
+from .. import validate
+
+# RFC 3977 §3.1: a command line is at most 512 octets, CRLF included.
+LINE_MAX = 512
+# RFC 3977 §6.1.1: article numbers fit in 31 bits; we accept up to 2^63-1 and say so.
+NUMBER_MAX = 2**63 - 1
+# Patterns one wildmat may hold: each costs a regular-expression match per group.
+WILDMAT_PATTERNS_MAX = 32
+_NUMBER = re.compile(r"[0-9]{1,16}\Z")
+_RANGE = re.compile(r"([0-9]{1,16})(-([0-9]{0,16}))?\Z")
+_DATE = re.compile(r"([0-9]{2}|[0-9]{4})([0-9]{2})([0-9]{2})\Z")
+_TIME = re.compile(r"([0-9]{2})([0-9]{2})([0-9]{2})\Z")
+_HEADER = re.compile(r"([!-9;-~]+):[ \t]?(.*)\Z", re.S)
+
+
+class Syntax(ValueError):
+    """A command line the grammar refuses (RFC 3977 §3.2.1: 501)."""
+
+
+class Rejected(ValueError):
+    """A posted article that cannot be accepted (RFC 3977 §6.3.1: 441)."""
+
+
+@dataclass(frozen=True)
+class Command:
+    keyword: str             # upper-cased first word
+    args: tuple[str, ...]    # the other words
+    rest: str                # everything after the keyword, as sent (AUTHINFO passwords may hold spaces)
+
+
+def command(line: bytes) -> Command:
+    """Split one command line (without its CRLF) into keyword and arguments.
+    Raises Syntax when it is not UTF-8 or holds control characters."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise Syntax("command lines are UTF-8 (RFC 3977 §3.1)") from None
+    if re.search(r"[\x00-\x08\x0a-\x1f\x7f]", text):
+        raise Syntax("control characters in the command line")
+    words = text.split()
+    if not words:
+        raise Syntax("empty command line")
+    keyword = words[0].upper()
+    rest = text.lstrip(" \t")[len(words[0]):].lstrip(" \t")
+    return Command(keyword, tuple(words[1:]), rest)
+
+
+def number(text: str) -> int:
+    """An article number: 1 to 16 decimal digits."""
+    if not _NUMBER.match(text):
+        raise Syntax(f"{text[:40]!r} is not an article number")
+    return int(text)
+
+
+def article_range(text: str) -> tuple[int, int]:
+    """RFC 3977 §8.3.2 range: `n`, `n-` (to the end) or `n-m`, as (low, high)."""
+    m = _RANGE.match(text)
+    if not m:
+        raise Syntax(f"{text[:40]!r} is not a range (n, n- or n-m)")
+    low = int(m[1])
+    if m[2] is None:
+        return low, low
+    return low, int(m[3]) if m[3] else NUMBER_MAX
+
+
+def is_message_id(text: str) -> bool:
+    return text.startswith("<")
+
+
+def message_id(text: str) -> str:
+    """A Message-ID argument (RFC 3977 §3.6), or Syntax."""
+    try:
+        return validate.message_id(text)
+    except validate.Invalid:
+        raise Syntax(f"{text[:80]!r} is not a Message-ID") from None
+
+
+@dataclass(frozen=True)
+class Wildmat:
+    """RFC 3977 §4: comma-separated patterns of `*` and `?`, `!` negating;
+    the last pattern that matches decides, and nothing matching means no."""
+    patterns: tuple[tuple[bool, re.Pattern], ...]
+
+    def __call__(self, name: str) -> bool:
+        for negated, pattern in reversed(self.patterns):
+            if pattern.fullmatch(name):
+                return not negated
+        return False
+
+
+def wildmat(text: str) -> Wildmat:
+    parts = text.split(",")
+    if len(parts) > WILDMAT_PATTERNS_MAX:
+        raise Syntax(f"a wildmat may hold at most {WILDMAT_PATTERNS_MAX} patterns")
+    out = []
+    for part in parts:
+        negated = part.startswith("!")
+        body = part[1:] if negated else part
+        if not body or re.search(r"[\x00-\x20\[\]\\!]", body):
+            raise Syntax(f"{part[:40]!r} is not a wildmat pattern")
+        regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in body)
+        out.append((negated, re.compile(regex, re.S)))
+    return Wildmat(tuple(out))
+
+
+MATCH_ALL = wildmat("*")
+
+
+def date_time(args: tuple[str, ...], now: datetime | None = None) -> str:
+    """NEWNEWS/NEWGROUPS `date time [GMT]` (RFC 3977 §7.3.2) as Moot's stored time
+    form. Times are UTC with or without GMT (the server's clock is UTC); a
+    two-digit year is the one nearest the current year."""
+    if len(args) not in (2, 3) or (len(args) == 3 and args[2].upper() != "GMT"):
+        raise Syntax("expected: yyyymmdd hhmmss [GMT]")
+    d, t = _DATE.match(args[0]), _TIME.match(args[1])
+    if not d or not t:
+        raise Syntax("expected: yyyymmdd hhmmss [GMT]")
+    year = int(d[1])
+    if len(d[1]) == 2:
+        current = (now or datetime.now(UTC)).year
+        year += current - current % 100
+        if year > current + 50:   # §7.3.2: within 50 years of now, either way
+            year -= 100
+        elif year <= current - 50:
+            year += 100
+    try:
+        moment = datetime(year, int(d[2]), int(d[3]), int(t[1]), int(t[2]), int(t[3]))
+    except ValueError:
+        raise Syntax("no such date or time") from None
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+@dataclass(frozen=True)
+class Posted:
+    """What a posted article asks for."""
+    newsgroup: str
+    subject: str
+    body: str
+    references: tuple[str, ...]
+    message_id: str | None
+
+
+def _decode_words(text: str) -> str:
+    """RFC 2047 encoded words decoded; text that fails to decode is kept as written."""
+    if "=?" not in text:
+        return text
+    try:
+        return str(make_header(decode_header(text)))
+    except (ValueError, LookupError, UnicodeError, AssertionError):
+        return text
+
+
+def _header_text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def posted_article(data: bytes) -> Posted:
+    """A POSTed article (dot-stuffing already undone, lines joined by CRLF) as
+    the fields Moot stores; Rejected with a reason a person can act on."""
+    end = data.find(b"\r\n\r\n")
+    head, body_bytes = (data, b"") if end < 0 else (data[:end], data[end + 4:])
+    fields: dict[str, str] = {}
+    last = None
+    for raw in head.split(b"\r\n"):
+        line = _header_text(raw)
+        if line[:1] in (" ", "\t") and last is not None:
+            fields[last] += " " + line.strip()   # RFC 5322 §2.2.3 unfolding
+            continue
+        m = _HEADER.match(line)
+        if not m:
+            raise Rejected(f"malformed header line {line[:60]!r}")
+        last = m[1].lower()
+        if last in fields:
+            raise Rejected(f"the {m[1]} header appears twice")
+        fields[last] = m[2].strip()
+    groups = [g.strip() for g in fields.get("newsgroups", "").split(",") if g.strip()]
+    if not groups:
+        raise Rejected("the Newsgroups header is missing")
+    if len(set(groups)) > 1:
+        raise Rejected("cross-posting is not supported: Newsgroups must name exactly one group")
+    subject = _decode_words(fields.get("subject", ""))
+    if not subject.strip():
+        raise Rejected("the Subject header is missing")
+    given_id = fields.get("message-id")
+    if given_id is not None:
+        try:
+            given_id = validate.message_id(given_id)
+        except validate.Invalid:
+            raise Rejected(f"{given_id[:80]!r} is not a Message-ID of the form <id@domain>") from None
+    return Posted(newsgroup=groups[0], subject=subject, body=_body(fields, head, body_bytes),
+                  references=tuple(validate.references(fields.get("references", ""))), message_id=given_id)
+
+
+def _body(fields: dict[str, str], head: bytes, body: bytes) -> str:
+    kind = fields.get("content-type", "text/plain")
+    if not kind.lower().startswith("text/plain"):
+        raise Rejected("Moot stores plain text only (Content-Type: text/plain)")
+    charset = re.search(r"charset\s*=\s*\"?([^\";\s]+)", kind, re.I)
+    encoding = fields.get("content-transfer-encoding", "8bit").lower()
+    if encoding in ("quoted-printable", "base64"):
+        payload = message_from_bytes(head + b"\r\n\r\n" + body, policy=compat32).get_payload(decode=True)
+        body = payload if isinstance(payload, bytes) else b""
+    elif encoding not in ("7bit", "8bit", "binary"):
+        raise Rejected(f"unknown Content-Transfer-Encoding {encoding[:40]!r}")
+    name = charset[1] if charset else "utf-8"
+    try:
+        return body.decode(name)
+    except LookupError:
+        raise Rejected(f"unknown charset {name[:40]!r}") from None
+    except UnicodeDecodeError:
+        raise Rejected("the body is not valid in its declared charset") from None

@@ -1,0 +1,120 @@
+"""Thin asyncio glue around Session: accept, read, feed, write each reply in
+one go, and enforce the connection limits and the idle timeout."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections import Counter
+
+from ..site import Site
+from . import replies
+from .session import Session
+
+log = logging.getLogger("moot.nntp")
+
+# Bytes read per call: a few lines of pipelined commands or a slice of a POST.
+READ_CHUNK = 64 * 1024
+
+
+class NewsServer:
+    """The NNTP listener of one Site: connection caps per address and in total."""
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self.config = site.config
+        self.server: asyncio.Server | None = None
+        self.per_address: Counter[str] = Counter()
+        self.connections: set[asyncio.Task] = set()
+
+    async def start(self) -> None:
+        host = self.config.nntp_host or self.config.host
+        self.server = await asyncio.start_server(self._serve, host, self.config.nntp_port,
+                                                 limit=READ_CHUNK, reuse_address=True)
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return self.server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self.server is None:
+            return
+        self.server.close()
+        for task in list(self.connections):
+            task.cancel()
+        await asyncio.gather(*self.connections, return_exceptions=True)
+        await self.server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        peer = writer.get_extra_info("peername")
+        address = str(peer[0]) if peer else ""
+        sock = writer.get_extra_info("socket")
+        if sock is not None:
+            # Each reply is one write; without Nagle it leaves at once, so a client
+            # that delays its ACKs never waits ~40 ms for the next segment.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if (len(self.connections) >= self.config.nntp_max_connections
+                or self.per_address[address] >= self.config.nntp_max_per_address):
+            # RFC 3977 §5.1.1: 400 is the greeting of a server that will not serve now.
+            writer.write(replies.status(400, "too many connections; try again later"))
+            await _close(writer)
+            return
+        self.connections.add(task)
+        self.per_address[address] += 1
+        try:
+            await self._converse(Session(self.site, address), reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        except asyncio.CancelledError:
+            pass
+        except Exception:
+            log.exception("NNTP connection from %s failed", address)
+        finally:
+            self.connections.discard(task)
+            self.per_address[address] -= 1
+            if self.per_address[address] <= 0:
+                del self.per_address[address]
+            await _close(writer)
+
+    async def _converse(self, session: Session, reader: asyncio.StreamReader,
+                        writer: asyncio.StreamWriter) -> None:
+        writer.write(session.greeting())
+        while not session.closed:
+            try:
+                data = await asyncio.wait_for(reader.read(READ_CHUNK), self.config.nntp_idle_timeout)
+            except TimeoutError:
+                writer.write(replies.status(400, "idle timeout, closing connection"))
+                return
+            if not data:   # the client closed its side: nothing more will come
+                return
+            out = await session.receive(data)
+            if out:
+                writer.write(out)
+                await writer.drain()   # a client that does not read stops us reading it
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    try:
+        writer.close()
+        await asyncio.wait_for(writer.wait_closed(), 5)
+    except (TimeoutError, ConnectionError, OSError):
+        pass
+
+
+async def start(site: Site) -> NewsServer | None:
+    """Start the NNTP listener of `site` (None when nntp_port is 0)."""
+    if site.config.nntp_port == 0:
+        return None
+    server = NewsServer(site)
+    await server.start()
+    log.info("NNTP listening on %s:%d", site.config.nntp_host or site.config.host, server.port)
+    return server
+
+
+async def stop(server: NewsServer | None) -> None:
+    if server is not None:
+        await server.stop()

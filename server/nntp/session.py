@@ -1,0 +1,441 @@
+"""One NNTP reader session as a sans-I/O state machine: bytes in, complete
+reply bytes out, one method per command gathered in a dispatch table (the
+shape of aiosmtpd). It reads and writes only through the domain layer
+(newsreading, news, posting, accounts) on the Site it is given."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from .. import clock, news, newsreading, posting, sessions
+from ..errors import AuthRequired, MootError, NotFound, RateLimited
+from ..permissions import User
+from ..site import Site
+from . import parse, replies
+from .parse import Command, Syntax
+
+log = logging.getLogger("moot.nntp")
+
+# A posted article larger than this is read to its end, refused with 441 and
+# not stored: a body may be 64 KiB of UTF-8, which base64 grows by a third
+# and quoted-printable by up to three times, plus room for headers.
+POST_MAX = 256 * 1024
+# Octets of unfinished command line kept while waiting for its LF: one line.
+_COMMAND, _POSTING = "command", "posting"
+
+Handler = Callable[["Session", Command], Awaitable[bytes]]
+COMMANDS: dict[str, Handler] = {}
+
+
+def command(*keywords: str) -> Callable[[Handler], Handler]:
+    """Register a method as the handler of these command keywords."""
+    def register(fn: Handler) -> Handler:
+        for keyword in keywords:
+            COMMANDS[keyword] = fn
+        return fn
+    return register
+
+
+HELP = ("ARTICLE [message-id|number]", "AUTHINFO USER name", "AUTHINFO PASS password",
+        "BODY [message-id|number]", "CAPABILITIES", "DATE", "GROUP newsgroup",
+        "HDR header [message-id|range]", "HEAD [message-id|number]", "HELP", "LAST",
+        "LIST [ACTIVE|ACTIVE.TIMES|DISTRIB.PATS|HEADERS|NEWSGROUPS|OVERVIEW.FMT] [wildmat]",
+        "LISTGROUP [newsgroup [range]]", "MODE READER", "NEWGROUPS yyyymmdd hhmmss [GMT]",
+        "NEWNEWS wildmat yyyymmdd hhmmss [GMT]", "NEXT", "OVER [range|message-id]", "POST", "QUIT",
+        "STAT [message-id|number]", "XHDR header [range|message-id]", "XOVER [range]")
+
+
+class Session:
+    """The state of one connection: selected group, current article, signed-in user."""
+
+    def __init__(self, site: Site, peer: str = "") -> None:
+        self.site, self.peer = site, peer
+        self.domain = site.config.domain
+        self.user: User | None = None
+        self.pending_user: str | None = None
+        self.group: dict | None = None     # {id, name} of the selected group
+        self.current: int | None = None    # the current article number in it
+        self.closed = False
+        self._buffer = bytearray()
+        self._mode = _COMMAND
+        self._overlong = False            # discarding the rest of a too-long command line
+        self._post: list[bytes] = []
+        self._post_size = 0
+
+    def greeting(self) -> bytes:
+        """The initial reply (RFC 3977 §5.1): posting is possible once signed in."""
+        name = self.site.config.site_name
+        return replies.status(200, f"{name} NNTP server ready (posting ok after AUTHINFO)")
+
+    async def receive(self, data: bytes) -> bytes:
+        """Feed bytes from the client; the replies to every complete line in them, in order."""
+        self._buffer += data
+        out: list[bytes] = []
+        while not self.closed:
+            end = self._buffer.find(b"\n")
+            if end < 0:
+                if self._mode == _COMMAND and len(self._buffer) >= parse.LINE_MAX:
+                    self._overlong = True   # keep no more than a line; answer at its end
+                    del self._buffer[:]
+                elif self._mode == _POSTING and self._post_size + len(self._buffer) > POST_MAX:
+                    self._post_size += len(self._buffer)
+                    del self._buffer[:]
+                break
+            line = bytes(self._buffer[:end + 1])
+            del self._buffer[:end + 1]
+            out.append(await (self._command_line(line) if self._mode == _COMMAND else self._post_line(line)))
+        return b"".join(out)
+
+    async def _command_line(self, line: bytes) -> bytes:
+        if self._overlong or len(line) > parse.LINE_MAX:
+            self._overlong = False
+            return replies.status(501, f"command line longer than {parse.LINE_MAX} octets (RFC 3977 §3.1)")
+        try:
+            cmd = parse.command(line.rstrip(b"\r\n"))
+        except Syntax as e:
+            return replies.status(501, str(e))
+        handler = COMMANDS.get(cmd.keyword)
+        if handler is None:
+            return replies.status(500, f"unknown command {cmd.keyword[:40]}")
+        try:
+            return await handler(self, cmd)
+        except Syntax as e:
+            return replies.status(501, str(e))
+        except MootError as e:
+            return replies.error(e, 403)
+        except Exception:
+            log.exception("NNTP command %s failed", cmd.keyword)
+            return replies.status(403, "internal fault")
+
+    # -- connection ---------------------------------------------------------------
+
+    @command("CAPABILITIES")
+    async def capabilities(self, cmd: Command) -> bytes:
+        lines = ["VERSION 2", "IMPLEMENTATION Moot", "READER", "POST", "HDR", "OVER MSGID",
+                 "LIST ACTIVE ACTIVE.TIMES DISTRIB.PATS HEADERS NEWSGROUPS OVERVIEW.FMT", "NEWNEWS"]
+        if self.user is None:   # RFC 4643 §2.2: not advertised once signed in
+            lines.append("AUTHINFO USER")
+        return replies.block(101, "capability list follows", lines)
+
+    @command("MODE")
+    async def mode(self, cmd: Command) -> bytes:
+        if [a.upper() for a in cmd.args] != ["READER"]:
+            raise Syntax("only MODE READER is supported")
+        return replies.status(200, "reader mode, posting ok after AUTHINFO")
+
+    @command("QUIT")
+    async def quit(self, cmd: Command) -> bytes:
+        self.closed = True
+        return replies.status(205, "closing connection")
+
+    @command("DATE")
+    async def date(self, cmd: Command) -> bytes:
+        return replies.status(111, datetime.now(UTC).strftime("%Y%m%d%H%M%S"))
+
+    @command("HELP")
+    async def help(self, cmd: Command) -> bytes:
+        return replies.block(100, "help text follows", HELP)
+
+    @command("STARTTLS")
+    async def starttls(self, cmd: Command) -> bytes:
+        return replies.status(580, "TLS is not configured on this server")
+
+    # -- authentication (RFC 4643) ---------------------------------------------------
+
+    @command("AUTHINFO")
+    async def authinfo(self, cmd: Command) -> bytes:
+        if not cmd.args:
+            raise Syntax("AUTHINFO USER name or AUTHINFO PASS password")
+        kind = cmd.args[0].upper()
+        value = cmd.rest[len(cmd.args[0]):].strip(" \t")
+        if kind not in ("USER", "PASS"):
+            raise Syntax("only AUTHINFO USER and PASS are supported")
+        if not value:
+            raise Syntax(f"AUTHINFO {kind} needs an argument")
+        if self.user is not None:
+            return replies.status(502, "already authenticated")
+        if kind == "USER":
+            self.pending_user = value
+            return replies.status(381, "password required")
+        if self.pending_user is None:
+            return replies.status(482, "AUTHINFO USER first")
+        username, self.pending_user = self.pending_user, None
+        # The session service the web signs in through: the same limits and keys.
+        try:
+            user = await sessions.authenticate(self.site, username, value, address=self.peer)
+        except (AuthRequired, RateLimited) as error:
+            return replies.status(481, error.message)
+        self.user = user
+        return replies.status(281, "authentication accepted")
+
+    # -- groups ----------------------------------------------------------------------
+
+    async def _select(self, name: str) -> tuple[int, int, int] | None:
+        async with self.site.db.read() as conn:
+            row = await newsreading.group(conn, name)
+        if row is None:
+            return None
+        count, low, high = newsreading.group_marks(row)
+        self.group = {"id": row["id"], "name": row["name"]}
+        self.current = low if count else None
+        return count, low, high
+
+    @command("GROUP")
+    async def group_(self, cmd: Command) -> bytes:
+        if len(cmd.args) != 1:
+            raise Syntax("GROUP newsgroup")
+        marks = await self._select(cmd.args[0])
+        if marks is None:
+            return replies.status(411, "no such newsgroup")
+        count, low, high = marks
+        return replies.status(211, f"{count} {low} {high} {cmd.args[0]}")
+
+    @command("LISTGROUP")
+    async def listgroup(self, cmd: Command) -> bytes:
+        if len(cmd.args) > 2:
+            raise Syntax("LISTGROUP [newsgroup [range]]")
+        low, high = parse.article_range(cmd.args[1]) if len(cmd.args) == 2 else (1, parse.NUMBER_MAX)
+        if cmd.args:
+            marks = await self._select(cmd.args[0])
+            if marks is None:
+                return replies.status(411, "no such newsgroup")
+        elif self.group is None:
+            return replies.status(412, "no newsgroup selected")
+        else:
+            marks = await self._select(self.group["name"])
+            if marks is None:
+                return replies.status(411, "the selected newsgroup no longer exists")
+        assert self.group is not None
+        async with self.site.db.read() as conn:
+            found = await newsreading.numbers(conn, self.group["id"], low, high)
+        count, first, last = marks
+        return replies.block(211, f"{count} {first} {last} {self.group['name']} list follows",
+                             map(str, found))
+
+    @command("LIST")
+    async def list_(self, cmd: Command) -> bytes:
+        keyword = cmd.args[0].upper() if cmd.args else "ACTIVE"
+        if len(cmd.args) > 2:
+            raise Syntax("LIST [keyword [wildmat]]")
+        match = parse.wildmat(cmd.args[1]) if len(cmd.args) == 2 else parse.MATCH_ALL
+        if keyword == "OVERVIEW.FMT":
+            return replies.block(215, "order of fields in overview database", news.OVERVIEW_FMT)
+        if keyword == "HEADERS":
+            return replies.block(215, "headers supported", [*news.HEADERS, ":bytes", ":lines"])
+        if keyword == "DISTRIB.PATS":
+            return replies.block(215, "no distribution patterns", [])
+        if keyword not in ("ACTIVE", "NEWSGROUPS", "ACTIVE.TIMES"):
+            raise Syntax(f"unknown LIST keyword {keyword[:40]}")
+        async with self.site.db.read() as conn:
+            rows = [r for r in await newsreading.groups(conn) if match(r["name"])]
+        if keyword == "NEWSGROUPS":
+            lines = [f"{r['name']}\t{news.unfold(r['description'])}" for r in rows]
+            return replies.block(215, "descriptions follow", lines)
+        if keyword == "ACTIVE.TIMES":
+            lines = [f"{r['name']} {int(clock.parse(r['created_at']).timestamp())} moot" for r in rows]
+            return replies.block(215, "creation times follow", lines)
+        return replies.block(215, "list of newsgroups follows", map(_active_line, rows))
+
+    @command("NEWGROUPS")
+    async def newgroups(self, cmd: Command) -> bytes:
+        since = parse.date_time(cmd.args)
+        async with self.site.db.read() as conn:
+            rows = await newsreading.groups_since(conn, since)
+        return replies.block(231, "list of new newsgroups follows", map(_active_line, rows))
+
+    @command("NEWNEWS")
+    async def newnews(self, cmd: Command) -> bytes:
+        if len(cmd.args) not in (3, 4):
+            raise Syntax("NEWNEWS wildmat yyyymmdd hhmmss [GMT]")
+        match = parse.wildmat(cmd.args[0])
+        since = parse.date_time(cmd.args[1:])
+        ids: list[str] = []
+        async with self.site.db.read() as conn:
+            for row in await newsreading.groups(conn):
+                if match(row["name"]) and len(ids) < newsreading.NEWNEWS_MAX:
+                    ids += await newsreading.new_articles(conn, row["id"], since,
+                                                          newsreading.NEWNEWS_MAX - len(ids))
+        return replies.block(230, "list of new articles follows", ids)
+
+    # -- articles --------------------------------------------------------------------
+
+    async def _article(self, cmd: Command):
+        """The article a command names (Message-ID, number or the current one) and the
+        number to report, or the error reply (RFC 3977 §6.2.1.3)."""
+        if len(cmd.args) > 1:
+            raise Syntax(f"{cmd.keyword} [message-id|number]")
+        if cmd.args and parse.is_message_id(cmd.args[0]):
+            mid = parse.message_id(cmd.args[0])
+            async with self.site.db.read() as conn:
+                row = await newsreading.by_message_id(conn, mid)
+            if row is None:
+                return None, replies.status(430, "no article with that message-id")
+            in_group = self.group is not None and row["group_id"] == self.group["id"]
+            return (row, row["number"] if in_group else 0), b""
+        if self.group is None:
+            return None, replies.status(412, "no newsgroup selected")
+        if cmd.args:
+            wanted = parse.number(cmd.args[0])
+        elif self.current is None:
+            return None, replies.status(420, "no current article selected")
+        else:
+            wanted = self.current
+        async with self.site.db.read() as conn:
+            row = await newsreading.by_number(conn, self.group["id"], wanted)
+        if row is None:
+            if not cmd.args:
+                return None, replies.status(420, "the current article is no longer in this group")
+            return None, replies.status(423, "no article with that number")
+        self.current = wanted
+        return (row, wanted), b""
+
+    @command("ARTICLE", "HEAD", "BODY", "STAT")
+    async def article(self, cmd: Command) -> bytes:
+        found, failure = await self._article(cmd)
+        if found is None:
+            return failure
+        row, n = found
+        mid = row["message_id"]
+        if cmd.keyword == "STAT":
+            return replies.status(223, f"{n} {mid}")
+        if cmd.keyword == "HEAD":
+            return replies.block(221, f"{n} {mid}", news.head_lines(row, self.domain))
+        if cmd.keyword == "BODY":
+            return replies.block(222, f"{n} {mid}", news.body_lines(row))
+        lines = news.head_lines(row, self.domain) + [""] + news.body_lines(row)
+        return replies.block(220, f"{n} {mid}", lines)
+
+    @command("NEXT", "LAST")
+    async def next_last(self, cmd: Command) -> bytes:
+        if cmd.args:
+            raise Syntax(f"{cmd.keyword} takes no arguments")
+        if self.group is None:
+            return replies.status(412, "no newsgroup selected")
+        if self.current is None:
+            return replies.status(420, "no current article selected")
+        forward = cmd.keyword == "NEXT"
+        async with self.site.db.read() as conn:
+            n = await newsreading.neighbour(conn, self.group["id"], self.current, forward=forward)
+            row = await newsreading.by_number(conn, self.group["id"], n) if n is not None else None
+        if row is None:
+            return replies.status(421 if forward else 422, f"no {'next' if forward else 'previous'} article")
+        self.current = n
+        return replies.status(223, f"{n} {row['message_id']}")
+
+    async def _rows(self, cmd: Command, arg: str | None):
+        """Articles for OVER/HDR: by Message-ID (numbered 0), a range, or the
+        current article; or the error reply."""
+        if arg is not None and parse.is_message_id(arg):
+            mid = parse.message_id(arg)
+            async with self.site.db.read() as conn:
+                row = await newsreading.by_message_id(conn, mid)
+            if row is None:
+                return None, replies.status(430, "no article with that message-id")
+            return [(0, row)], b""
+        if self.group is None:
+            return None, replies.status(412, "no newsgroup selected")
+        if arg is None:
+            if self.current is None:
+                return None, replies.status(420, "no current article selected")
+            low = high = self.current
+        else:
+            low, high = parse.article_range(arg)
+        async with self.site.db.read() as conn:
+            rows = await newsreading.in_range(conn, self.group["id"], low, high)
+        if not rows:
+            return None, replies.status(423 if arg is not None else 420, "no articles in that range")
+        return [(r["number"], r) for r in rows], b""
+
+    @command("OVER", "XOVER")
+    async def over(self, cmd: Command) -> bytes:
+        if len(cmd.args) > 1:
+            raise Syntax(f"{cmd.keyword} [range|message-id]")
+        rows, failure = await self._rows(cmd, cmd.args[0] if cmd.args else None)
+        if rows is None:
+            return failure
+        lines = []
+        for n, row in rows:
+            fields = news.overview(row, self.domain)
+            fields[0] = str(n)
+            lines.append("\t".join(fields))
+        return replies.block(224, "overview information follows", lines)
+
+    @command("HDR", "XHDR")
+    async def hdr(self, cmd: Command) -> bytes:
+        if len(cmd.args) not in (1, 2):
+            raise Syntax(f"{cmd.keyword} header [range|message-id]")
+        rows, failure = await self._rows(cmd, cmd.args[1] if len(cmd.args) == 2 else None)
+        if rows is None:
+            return failure
+        name = cmd.args[0]
+        lines = []
+        for n, row in rows:
+            if name.lower() in (":bytes", ":lines"):
+                fields = news.overview(row, self.domain)
+                value: str | None = fields[6] if name.lower() == ":bytes" else fields[7]
+            else:
+                value = news.header_value(row, self.domain, name)
+            if cmd.keyword == "XHDR":   # INN's form: the Message-ID when asked by one, "(none)" if absent
+                lines.append(f"{n or row['message_id']} {value if value is not None else '(none)'}")
+            else:
+                lines.append(f"{n} {value or ''}")
+        if cmd.keyword == "XHDR":
+            return replies.block(221, f"{name} header follows", lines)
+        return replies.block(225, "headers follow", lines)
+
+    # -- posting ---------------------------------------------------------------------
+
+    @command("POST")
+    async def post(self, cmd: Command) -> bytes:
+        if cmd.args:
+            raise Syntax("POST takes no arguments")
+        if self.user is None:
+            return replies.status(480, "authentication required to post (AUTHINFO USER)")
+        self._mode, self._post, self._post_size = _POSTING, [], 0
+        return replies.status(340, "send article to be posted; end with <CR-LF>.<CR-LF>")
+
+    async def _post_line(self, line: bytes) -> bytes:
+        if line in (b".\r\n", b".\n"):
+            self._mode = _COMMAND
+            data, size, self._post = b"\r\n".join(self._post), self._post_size, []
+            if size > POST_MAX:
+                return replies.status(441, f"posting failed: the article is larger than {POST_MAX} octets")
+            return await self._store(data)
+        self._post_size += len(line)
+        if self._post_size <= POST_MAX:
+            text = line.rstrip(b"\r\n")
+            self._post.append(text[1:] if text[:1] == b"." else text)  # RFC 3977 §3.1.1 dot-stuffing
+        return b""
+
+    async def _store(self, data: bytes) -> bytes:
+        try:
+            posted = parse.posted_article(data)
+        except parse.Rejected as e:
+            return replies.status(441, f"posting failed: {e}")
+        assert self.user is not None
+        try:
+            async with self.site.posting(self.user) as conn:
+                parent = await newsreading.last_known(conn, posted.references)
+                if parent is None:
+                    result = await posting.start_thread(
+                        conn, self.domain, self.user, posted.newsgroup, posted.subject, posted.body,
+                        message_id=posted.message_id)
+                    mid = result["article"]["message_id"]
+                else:
+                    if parent["group_name"] != posted.newsgroup:
+                        raise NotFound(f"the article this follows up is in {parent['group_name']}, "
+                                       f"not {posted.newsgroup[:80]}")
+                    result = await posting.reply(conn, self.domain, self.user, parent["message_id"],
+                                                 posted.body, posted.subject, message_id=posted.message_id)
+                    mid = result["message_id"]
+        except MootError as e:
+            return replies.error(e, 441)
+        return replies.status(240, f"article received {mid}")
+
+
+def _active_line(row) -> str:
+    """`name high low status` (RFC 3977 §7.6.3)."""
+    _, low, high = newsreading.group_marks(row)
+    return f"{row['name']} {high} {low} {row['status']}"

@@ -1,0 +1,94 @@
+"""A real newsreader against a real `moot serve`: Debian's tin, driven in tmux.
+It lists Moot's groups, shows a thread's subject and author, and posts a
+followup that the JSON API then shows under its parent. Skipped, with the
+reason, where tin or tmux is not installed (./run tests installs them as root)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import PASSWORD
+from tests.processes import stop_process
+from tests.test_nntp_server import _serve
+
+pytestmark = pytest.mark.skipif(
+    shutil.which("tin") is None or shutil.which("tmux") is None,
+    reason="tin or tmux is not installed (Debian packages tin and tmux; ./run tests installs them as root)")
+
+WAIT = 20.0
+
+
+class Tmux:
+    def __init__(self, name: str, env: dict):
+        self.name, self.env = name, env
+
+    def run(self, *args: str) -> str:
+        return subprocess.run(["tmux", "-L", self.name, *args], env=self.env, capture_output=True,
+                              text=True, timeout=30, check=True).stdout
+
+    def keys(self, *keys: str) -> None:
+        for key in keys:
+            self.run("send-keys", "-t", self.name, key)
+            time.sleep(0.3)
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", self.name)
+
+    def wait_for(self, text: str) -> str:
+        deadline = time.monotonic() + WAIT
+        while True:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} never appeared; the screen shows:\n{screen}")
+            time.sleep(0.2)
+
+
+def test_tin_lists_reads_and_posts_a_followup(tmp_path):
+    server = _serve(tmp_path)
+    home = tmp_path / "home"
+    (home / ".tin").mkdir(parents=True)
+    (home / ".newsauth").write_text(f"127.0.0.1 \"{PASSWORD}\" ada\n")
+    (home / ".newsauth").chmod(0o600)
+    # A reader's setup: subscribed to the groups, and a From address tin accepts.
+    (home / ".newsrc").write_text("comp.lang.c:\ncomp.lang.python:\nnews.readonly:\nrec.music.folk:\n")
+    (home / ".tin" / "tinrc").write_text("mail_address=ada@example.org\n")
+    editor = tmp_path / "editor.sh"
+    # tin calls $EDITOR with the article file last; the "edit" appends a line of followup text.
+    editor.write_text('#!/bin/sh\nfor f; do :; done\nprintf "\\nA followup from tin.\\n" >> "$f"\n')
+    editor.chmod(0o755)
+    env = {**os.environ, "HOME": str(home), "TERM": "xterm", "EDITOR": str(editor), "VISUAL": str(editor),
+           "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+    tmux = Tmux(f"moot-tin-{os.getpid()}", env)
+    try:
+        tmux.run("new-session", "-d", "-s", tmux.name, "-x", "150", "-y", "40",
+                 f"tin -r -A -q -g 127.0.0.1 -p {server.nntp}")
+        screen = tmux.wait_for("rec.music.folk")          # the group selection page
+        assert "comp.lang.python" in screen and "Python, the language" in screen
+        assert "comp.lang.c" in screen and "news.readonly" in screen
+        tmux.keys("2", "Enter", "Enter")                  # comp.lang.python: its threads
+        screen = tmux.wait_for("Hello")
+        assert "Ada" in screen
+        tmux.keys("Enter")                                # read the first article
+        screen = tmux.wait_for("First post")
+        assert "Ada <ada@test.moot>" in screen and ".starts with a dot" in screen
+        tmux.keys("f")                                    # follow up; the editor adds a line
+        tmux.wait_for("p=post")
+        tmux.keys("p")
+        tmux.wait_for("Article posted")
+        thread = httpx.get(f"{server.url}/api/groups/comp.lang.python/threads").json()["threads"][0]
+        articles = httpx.get(f"{server.url}/api/threads/{thread['id']}").json()["articles"]
+        posted = [a for a in articles if "A followup from tin." in a["body"]]
+        assert len(posted) == 1, articles
+        assert posted[0]["parent_id"] == articles[0]["id"] and posted[0]["author"]["username"] == "ada"
+        assert "> First post" in posted[0]["body"]
+    finally:
+        subprocess.run(["tmux", "-L", tmux.name, "kill-server"], env=env, capture_output=True)
+        stop_process(server.proc)

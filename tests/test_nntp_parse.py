@@ -1,0 +1,131 @@
+"""NNTP parsing is pure: command lines, ranges, wildmats, dates and posted articles."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from moot.nntp import parse
+from moot.nntp.parse import Rejected, Syntax
+
+
+def test_command_lines_split_into_keyword_arguments_and_rest():
+    cmd = parse.command(b"authinfo  PASS correct horse battery")
+    assert cmd.keyword == "AUTHINFO"
+    assert cmd.args == ("PASS", "correct", "horse", "battery")
+    assert cmd.rest == "PASS correct horse battery"
+    assert parse.command(b"\tlist active comp.*").args == ("active", "comp.*")
+
+
+@pytest.mark.parametrize("line", [b"", b"   ", b"GROUP \xff\xfe", b"GROUP a\x00b", b"LIST\x1b[2J"])
+def test_bad_command_lines_are_syntax_errors(line):
+    with pytest.raises(Syntax):
+        parse.command(line)
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("5", (5, 5)), ("5-", (5, parse.NUMBER_MAX)), ("3-9", (3, 9)), ("9-3", (9, 3)), ("0-0", (0, 0)),
+])
+def test_ranges(text, expected):
+    assert parse.article_range(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "-", "-5", "a", "1-2-3", "1 -2", "12345678901234567", "1-x"])
+def test_bad_ranges(text):
+    with pytest.raises(Syntax):
+        parse.article_range(text)
+
+
+def test_numbers_and_message_ids():
+    assert parse.number("42") == 42
+    with pytest.raises(Syntax):
+        parse.number("4x")
+    assert parse.message_id("<a.b@c.d>") == "<a.b@c.d>"
+    for bad in ("<nope>", "<a b@c>", "a@b", "<" + "x" * 300 + "@y>"):
+        with pytest.raises(Syntax):
+            parse.message_id(bad)
+
+
+def test_wildmats_last_matching_pattern_decides():
+    match = parse.wildmat("comp.*,!comp.lang.*,comp.lang.python")
+    assert match("comp.os.linux")
+    assert not match("comp.lang.c")
+    assert match("comp.lang.python")
+    assert not match("rec.music")
+    assert parse.wildmat("c?mp.*")("comp.x") and not parse.wildmat("c?mp.*")("cmp.x")
+    assert parse.MATCH_ALL("anything.at.all")
+    assert parse.wildmat("a.b")("a.b") and not parse.wildmat("a.b")("aXb")  # '.' is literal
+
+
+@pytest.mark.parametrize("text", ["", ",", "a,,b", "!", "a[bc]", "a\\b", "a b", ",".join("x" * 40)])
+def test_bad_wildmats(text):
+    with pytest.raises(Syntax):
+        parse.wildmat(text)
+
+
+def test_dates_four_and_two_digit_years():
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    assert parse.date_time(("20261130", "235959", "GMT"), now) == "2026-11-30T23:59:59.000Z"
+    assert parse.date_time(("261130", "000000"), now) == "2026-11-30T00:00:00.000Z"
+    assert parse.date_time(("991231", "000000"), now) == "1999-12-31T00:00:00.000Z"
+    assert parse.date_time(("700101", "000000"), now) == "2070-01-01T00:00:00.000Z"
+
+
+@pytest.mark.parametrize("args", [(), ("20261130",), ("20261330", "000000"), ("20261130", "250000"),
+                                  ("2026113", "000000"), ("20261130", "000000", "UTC"),
+                                  ("20261130", "000000", "GMT", "x")])
+def test_bad_dates(args):
+    with pytest.raises(Syntax):
+        parse.date_time(args)
+
+
+def _article(*headers: str, body: str = "Hello") -> bytes:
+    return ("\r\n".join(headers) + "\r\n\r\n" + body).encode("utf-8")
+
+
+def test_posted_article_fields():
+    posted = parse.posted_article(_article(
+        "From: someone@example.org", "Newsgroups: comp.lang.python",
+        "Subject: =?UTF-8?Q?caf=C3=A9?= time", "References: <a@x> junk",
+        " <b@x>", "Message-ID: <mine@example.org>", body="line 1\r\n.line 2"))
+    assert posted.newsgroup == "comp.lang.python"
+    assert posted.subject == "café time"
+    assert posted.references == ("<a@x>", "<b@x>")
+    assert posted.message_id == "<mine@example.org>"
+    assert posted.body == "line 1\r\n.line 2"
+
+
+def test_posted_article_quoted_printable_and_charset():
+    posted = parse.posted_article(_article(
+        "Newsgroups: a.b", "Subject: s", "Content-Type: text/plain; charset=iso-8859-1",
+        "Content-Transfer-Encoding: quoted-printable", body="caf=E9"))
+    assert posted.body == "café"
+
+
+@pytest.mark.parametrize("headers,reason", [
+    (("Subject: s",), "Newsgroups"),
+    (("Newsgroups: a.b, c.d", "Subject: s"), "cross-posting"),
+    (("Newsgroups: a.b",), "Subject"),
+    (("Newsgroups: a.b", "Subject: s", "Message-ID: <bad>"), "Message-ID"),
+    (("Newsgroups: a.b", "Subject: s", "Content-Type: text/html"), "plain text"),
+    (("Newsgroups: a.b", "Subject: s", "Content-Transfer-Encoding: x-uuencode"), "Transfer-Encoding"),
+    (("Newsgroups: a.b", "Subject: s", "Content-Type: text/plain; charset=nope"), "charset"),
+    (("Newsgroups: a.b", "Subject: s", "Subject: t"), "twice"),
+    (("Newsgroups a.b",), "malformed"),
+])
+def test_posted_articles_refused_with_reason(headers, reason):
+    with pytest.raises(Rejected, match=reason):
+        parse.posted_article(_article(*headers))
+
+
+def test_same_group_twice_is_not_a_cross_post():
+    assert parse.posted_article(_article("Newsgroups: a.b,a.b", "Subject: s")).newsgroup == "a.b"
+
+
+def test_readme_configuration_table_is_config_help_table():
+    from pathlib import Path
+
+    from moot.config import help_table
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    assert help_table() in readme
