@@ -6,6 +6,7 @@ MOOT_ plus the field name in upper case. README.md lists them all."""
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from dataclasses import dataclass, field
 
@@ -44,6 +45,12 @@ class Config:
     live_max_errors: int = _f(5, "malformed messages a /live client may send before it is closed (code 1008)")
     read_connections: int = _f(4, "SQLite read connections")
     page_cache_mb: int = _f(64, "memory for encoded thread pages and lists, dropped when events touch them (0: off)")
+    shared_cache_seconds: int = _f(10, "seconds a shared cache (a reverse proxy) may serve an anonymous page"
+                                   " or cached JSON before asking again, and as long again while it"
+                                   " revalidates; browsers always revalidate")
+    trusted_proxies: tuple[str, ...] = _f((), "addresses or CIDR networks (comma-separated) of reverse proxies"
+                                          " whose X-Forwarded-For and X-Forwarded-Proto are believed"
+                                          " (empty: those headers are ignored)")
     synchronous: str = _f("FULL", "SQLite synchronous mode: FULL (every commit survives power loss) or NORMAL")
 
     @classmethod
@@ -63,6 +70,8 @@ class Config:
             raise ValueError("synchronous must be FULL, NORMAL or EXTRA")
         if not 1 <= self.read_connections <= 64:
             raise ValueError("read_connections must be between 1 and 64")
+        for proxy in self.trusted_proxies:
+            ipaddress.ip_network(proxy, strict=False)  # a ValueError names the bad entry
         return self
 
     def replace(self, **changes) -> "Config":
