@@ -44,7 +44,7 @@ class Config:
     live_max_message: int = _f(16384, "largest message in bytes a /live client may send, room for a full subscription list (larger closes with 1009)")
     live_max_errors: int = _f(5, "malformed messages a /live client may send before it is closed (code 1008)")
     read_connections: int = _f(4, "SQLite read connections")
-    page_cache_mb: int = _f(64, "memory for encoded thread pages and lists, dropped when events touch them (0: off)")
+    page_cache_mb: int = _f(64, "memory for encoded JSON and rendered pages (and their compressed forms), dropped when events touch them (0: off)")
     shared_cache_seconds: int = _f(10, "seconds a shared cache (a reverse proxy) may serve an anonymous page"
                                    " or cached JSON before asking again, and as long again while it"
                                    " revalidates; browsers always revalidate")
