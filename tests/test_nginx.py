@@ -6,7 +6,6 @@ config is used as written except TLS (plain HTTP on loopback), ports and paths."
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -17,27 +16,11 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.processes import ROOT, free_port, moot, moot_server, wait_listening
+from tests.processes import free_port, loopback_nginx_config, moot, moot_server, wait_listening
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (Debian package nginx)")
 FRESH = 2  # MOOT_SHARED_CACHE_SECONDS for this test
-
-
-def loopback_config(moot_port: int, port: int, cache: Path) -> str:
-    """docs/nginx.conf for loopback: no TLS, these ports, this checkout's static files."""
-    text = (ROOT / "docs" / "nginx.conf").read_text()
-    text = re.sub(r"server \{\n    listen 80;.*?\n\}\n", "", text, count=1, flags=re.S)
-    text = text.replace("    listen 443 ssl;\n", f"    listen 127.0.0.1:{port};\n")
-    text = re.sub(r"    (listen \[::\]:443 ssl|http2 on|ssl_\w+ [^;]*|add_header Strict[^;]*);\n", "", text)
-    text = text.replace("127.0.0.1:8080", f"127.0.0.1:{moot_port}")
-    text = text.replace("/var/cache/nginx/moot", str(cache)).replace("/srv/moot/static", str(ROOT / "static"))
-    user = "user root;\n" if os.geteuid() == 0 else ""
-    return (f"{user}worker_processes 1;\npid {cache.parent}/nginx.pid;\nerror_log {cache.parent}/error.log;\n"
-            f"events {{ worker_connections 256; }}\nhttp {{\naccess_log off;\n"
-            f"client_body_temp_path {cache.parent}/body;\nproxy_temp_path {cache.parent}/proxy;\n"
-            f"fastcgi_temp_path {cache.parent}/fcgi;\nuwsgi_temp_path {cache.parent}/uwsgi;\n"
-            f"scgi_temp_path {cache.parent}/scgi;\n{text}\n}}\n")
 
 
 @pytest.fixture
@@ -49,8 +32,9 @@ def proxied(tmp_path):
                      shared_cache_seconds=FRESH) as moot_url:
         port = free_port()
         conf = tmp_path / "nginx.conf"
-        conf.write_text(loopback_config(int(moot_url.rsplit(":", 1)[1]), port, tmp_path / "cache"))
-        check = subprocess.run([NGINX, "-t", "-p", str(tmp_path), "-c", str(conf)], capture_output=True, text=True)
+        conf.write_text(loopback_nginx_config(int(moot_url.rsplit(":", 1)[1]), port, tmp_path / "cache"))
+        check = subprocess.run([NGINX, "-t", "-p", str(tmp_path), "-c", str(conf)],
+                               capture_output=True, text=True)
         if check.returncode != 0:
             pytest.skip(f"nginx cannot use the example config here: {check.stderr.strip()[-300:]}")
         proc = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(conf), "-g", "daemon off;"],
