@@ -30,6 +30,8 @@ OUT = BENCH / "out"
 SCENARIOS = {
     "thread_read": (["thread_read.py", "--seconds", "8"], 180,
                     "first page of a 50-article thread vs a bare JSON endpoint, same process"),
+    "pages": (["pages.py", "--seconds", "5"], 300,
+              "HTML page of a 200-article thread: anonymous, signed in, 304, gzip, through nginx"),
     "posting": (["posting.py", "--seconds", "8"], 180,
                 "replies/s with 16 concurrent posters vs raw aiosqlite inserts, same durability"),
     "size": (["size.py", "--seconds", "3"], 300,

@@ -11,14 +11,17 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from . import nntp, sweep, web
 from .config import Config
 from .db import Database
 from .errors import MootError
 from .site import Site
+from .web.caching import COMPRESS_MIN_BYTES, Placeholders
 from .web.common import error_headers, error_page, error_response, wants_html
 from .web.rendering import make_templates
 from .web.security import Cookies, OriginCheck, SecurityHeaders
@@ -67,14 +70,24 @@ def create_app(config: Config) -> Starlette:
             await sweep.stop(sweeper)
             await site.stop()
 
+    templates = make_templates()
+    middleware = [
+        # Compresses what the response cache did not already store compressed
+        # (it leaves responses with a Content-Encoding alone, streams chunk by
+        # chunk, and never sees WebSockets). Level 6: see response_cache.GZIP_LEVEL.
+        Middleware(GZipMiddleware, minimum_size=COMPRESS_MIN_BYTES, compresslevel=6),
+        Middleware(SecurityHeaders),
+        Middleware(OriginCheck, allowed_origins=config.allowed_origins)]
+    if config.trusted_proxies:  # only then is X-Forwarded-For/-Proto believed
+        middleware.insert(0, Middleware(ProxyHeadersMiddleware, trusted_hosts=list(config.trusted_proxies)))
     app = Starlette(
-        routes=web.routes(),
-        middleware=[Middleware(SecurityHeaders),
-                    Middleware(OriginCheck, allowed_origins=config.allowed_origins)],
+        routes=web.routes(templates),
+        middleware=middleware,
         exception_handlers={MootError: _moot_error, HTTPException: _http_error,
                             Exception: _internal_error},
         lifespan=lifespan,
     )
     app.state.site = site
-    app.state.templates = make_templates()
+    app.state.templates = templates
+    app.state.placeholders = Placeholders.new()
     return app

@@ -6,6 +6,7 @@ MOOT_ plus the field name in upper case. README.md lists them all."""
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -50,7 +51,13 @@ class Config:
     live_max_message: int = _f(16384, "largest message in bytes a /live client may send, room for a full subscription list (larger closes with 1009)")
     live_max_errors: int = _f(5, "malformed messages a /live client may send before it is closed (code 1008)")
     read_connections: int = _f(4, "SQLite read connections")
-    page_cache_mb: int = _f(64, "memory for encoded thread pages and lists, dropped when events touch them (0: off)")
+    page_cache_mb: int = _f(64, "memory for encoded JSON and rendered pages (and their compressed forms), dropped when events touch them (0: off)")
+    shared_cache_seconds: int = _f(10, "seconds a shared cache (a reverse proxy) may serve an anonymous page"
+                                   " or cached JSON before asking again, and as long again while it"
+                                   " revalidates; browsers always revalidate")
+    trusted_proxies: tuple[str, ...] = _f((), "addresses or CIDR networks (comma-separated) of reverse proxies"
+                                          " whose X-Forwarded-For and X-Forwarded-Proto are believed"
+                                          " (empty: those headers are ignored)")
     synchronous: str = _f("FULL", "SQLite synchronous mode: FULL (every commit survives power loss) or NORMAL")
 
     @classmethod
@@ -72,6 +79,8 @@ class Config:
             raise ValueError("nntp_port must be between 0 and 65535")
         if not 1 <= self.read_connections <= 64:
             raise ValueError("read_connections must be between 1 and 64")
+        for proxy in self.trusted_proxies:
+            ipaddress.ip_network(proxy, strict=False)  # a ValueError names the bad entry
         return self
 
     def replace(self, **changes: Any) -> Config:

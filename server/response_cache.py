@@ -12,7 +12,9 @@ dirty first), so a client that fetches after an event sees it."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
+import zlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
@@ -20,12 +22,65 @@ from .db import Database, fetch_all
 
 # Past this many unseen events it is cheaper to forget everything.
 REPLAY_LIMIT = 5000
+ANY_EVENT = "*"
+# gzip level 6: within a few per cent of level 9's size on HTML and JSON at a
+# third of the time; each entry is compressed once, not per request.
+GZIP_LEVEL = 6
+
+try:  # brotli is optional: used when installed, never required
+    import brotli  # type: ignore[import-not-found]
+except ImportError:  # pragma: no cover - depends on the environment
+    brotli = None
+
+
+def etag_of(body: bytes) -> str:
+    """A strong validator for `body`: its BLAKE2b digest, quoted."""
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+def gzip_bytes(body: bytes) -> bytes:
+    """`body` as one gzip member (what Content-Encoding: gzip expects)."""
+    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    return compressor.compress(body) + compressor.flush()
+
+
+class Encoded:
+    """One cached response body, its ETag, and its compressed forms made on first demand."""
+
+    __slots__ = ("body", "etag", "_gzip", "_br", "stored")
+
+    def __init__(self, body: bytes):
+        self.body, self.etag = body, etag_of(body)
+        self._gzip: bytes | None = None
+        self._br: bytes | None = None
+        self.stored = time.monotonic()
+
+    def gzip(self) -> bytes:
+        if self._gzip is None:
+            self._gzip = gzip_bytes(self.body)
+        return self._gzip
+
+    def br(self) -> bytes | None:
+        """Brotli bytes, or None when the brotli package is not installed."""
+        if brotli is None:
+            return None
+        if self._br is None:
+            self._br = brotli.compress(self.body, quality=5)
+        return self._br
+
+    @property
+    def size(self) -> int:
+        return len(self.body) + len(self._gzip or b"") + len(self._br or b"")
 
 
 class ResponseCache:
-    def __init__(self, db: Database, *, max_bytes: int = 64 * 1024 * 1024, recheck: float = 0.25):
+    def __init__(self, db: Database, *, max_bytes: int = 64 * 1024 * 1024, recheck: float = 0.25,
+                 max_age: float = 3600.0):
         self.db, self.max_bytes, self.recheck = db, max_bytes, recheck
-        self._entries: OrderedDict[tuple, tuple[frozenset[str], bytes]] = OrderedDict()
+        # Pages carry the event id live updates resume from; an hour keeps that id
+        # far inside the outbox's retention however quiet the page's topics are.
+        self.max_age = max_age
+        self._entries: OrderedDict[tuple, tuple[frozenset[str], Encoded]] = OrderedDict()
         self._by_topic: dict[str, set[tuple]] = {}
         self._bytes = 0
         self._seen: int | None = None  # id of the last event applied; None until the first check
@@ -40,19 +95,39 @@ class ResponseCache:
     async def get(self, key: tuple, topics: frozenset[str],
                   build: Callable[[], Awaitable[bytes]]) -> bytes:
         """The cached bytes for `key`, or `build()`'s, kept until an event touches `topics`."""
+        return (await self.entry(key, topics, build)).body
+
+    async def entry(self, key: tuple, topics: frozenset[str],
+                    build: Callable[[], Awaitable[bytes]]) -> Encoded:
+        """Like get(), with the ETag and compressed forms kept beside the bytes."""
         if self.max_bytes <= 0:
-            return await build()
+            return Encoded(await build())
         await self._catch_up()
-        entry = self._entries.get(key)
-        if entry is not None:
+        found = self._entries.get(key)
+        if found is not None and time.monotonic() - found[1].stored < self.max_age:
             self._entries.move_to_end(key)
-            return entry[1]
+            return found[1]
         seen = self._seen
-        body = await build()
+        encoded = Encoded(await build())
         # Only keep it if no event was applied while it was built: it might predate one.
         if seen == self._seen and not self._dirty:
-            self._store(key, topics, body)
-        return body
+            self._store(key, topics, encoded)
+        return encoded
+
+    @property
+    def last_event(self) -> int:
+        """The id of the last event applied (0 before the first look)."""
+        return self._seen or 0
+
+    def compressed(self, key: tuple, encoded: Encoded, coding: str) -> bytes | None:
+        """`encoded` in `coding` ('gzip' or 'br'; None when brotli is missing),
+        made once and counted against the cache's memory while it is kept."""
+        before = encoded.size
+        data = encoded.gzip() if coding == "gzip" else encoded.br()
+        found = self._entries.get(key)
+        if found is not None and found[1] is encoded:
+            self._bytes += encoded.size - before
+        return data
 
     async def _catch_up(self) -> None:
         if not self._dirty and time.monotonic() - self._checked < self.recheck:
@@ -77,13 +152,16 @@ class ResponseCache:
                 for topic in topics.split():
                     self._drop_topic(topic)
                 self._seen = event_id
+            if rows and self._seen is not None:
+                self._drop_topic(ANY_EVENT)
 
-    def _store(self, key: tuple, topics: frozenset[str], body: bytes) -> None:
-        if len(body) > self.max_bytes // 8:
+    def _store(self, key: tuple, topics: frozenset[str], encoded: Encoded) -> None:
+        # Room for the compressed forms too, which are far smaller than the body.
+        if len(encoded.body) * 1.25 > self.max_bytes // 8:
             return
         self._discard(key)
-        self._entries[key] = (topics, body)
-        self._bytes += len(body)
+        self._entries[key] = (topics, encoded)
+        self._bytes += encoded.size
         for topic in topics:
             self._by_topic.setdefault(topic, set()).add(key)
         while self._bytes > self.max_bytes:
@@ -93,7 +171,7 @@ class ResponseCache:
         entry = self._entries.pop(key, None)
         if entry is None:
             return
-        self._bytes -= len(entry[1])
+        self._bytes -= entry[1].size
         for topic in entry[0]:
             keys = self._by_topic.get(topic)
             if keys is not None:

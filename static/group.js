@@ -15,3 +15,6 @@ export function startGroup(element) {
     onState: (state) => { element.dataset.live = state; },
   });
 }
+
+const groupElement = document.getElementById("group");
+if (groupElement) startGroup(groupElement);

@@ -88,3 +88,6 @@ export function startKeys() {
     }
   });
 }
+
+// Module scripts run once the document is parsed, and a module runs once however often imported.
+startKeys();

@@ -171,3 +171,5 @@ export function startModeration() {
     timer = setTimeout(preview, 250);
   });
 }
+
+if (document.getElementById("mod-dialog")) startModeration();

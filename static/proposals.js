@@ -29,3 +29,5 @@ export function startProposals() {
     }
   });
 }
+
+if (document.querySelector(".proposals, #propose")) startProposals();

@@ -261,3 +261,6 @@ export function startThread(element) {
     },
   });
 }
+
+const threadElement = document.getElementById("thread");
+if (threadElement) startThread(threadElement);

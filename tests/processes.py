@@ -4,6 +4,7 @@ free loopback port, logging to a file, stopped when the block ends."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -76,3 +77,22 @@ def moot_server(db_path, log_path, **settings):
         yield f"http://127.0.0.1:{port}"
     finally:
         stop_process(proc)
+
+
+def loopback_nginx_config(moot_port: int, port: int, cache: Path, *, limits: bool = True) -> str:
+    """docs/nginx.conf for loopback: no TLS, these ports, this checkout's static files
+    (and without its per-client request limit when `limits` is false, for load tests)."""
+    text = (ROOT / "docs" / "nginx.conf").read_text()
+    if not limits:
+        text = re.sub(r"\n\s*limit_(req|conn) [^;]*;", "", text)
+    text = re.sub(r"server \{\n    listen 80;.*?\n\}\n", "", text, count=1, flags=re.S)
+    text = text.replace("    listen 443 ssl;\n", f"    listen 127.0.0.1:{port};\n")
+    text = re.sub(r"    (listen \[::\]:443 ssl|http2 on|ssl_\w+ [^;]*|add_header Strict[^;]*);\n", "", text)
+    text = text.replace("127.0.0.1:8080", f"127.0.0.1:{moot_port}")
+    text = text.replace("/var/cache/nginx/moot", str(cache)).replace("/srv/moot/static", str(ROOT / "static"))
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    return (f"{user}worker_processes 1;\npid {cache.parent}/nginx.pid;\nerror_log {cache.parent}/error.log;\n"
+            f"events {{ worker_connections 256; }}\nhttp {{\naccess_log off;\n"
+            f"client_body_temp_path {cache.parent}/body;\nproxy_temp_path {cache.parent}/proxy;\n"
+            f"fastcgi_temp_path {cache.parent}/fcgi;\nuwsgi_temp_path {cache.parent}/uwsgi;\n"
+            f"scgi_temp_path {cache.parent}/scgi;\n{text}\n}}\n")

@@ -5,14 +5,16 @@ side and calls the same domain functions; `routes()` gathers them."""
 from __future__ import annotations
 
 from starlette.routing import BaseRoute, WebSocketRoute
+from starlette.templating import Jinja2Templates
 
 from . import accounts, archive, exports, live, moderation, posting, proposals, reading, search
-from .rendering import static_mount
+from .rendering import static_mounts
 
 FEATURES = (accounts, reading, posting, moderation, proposals, archive, search, exports)
 
 
-def routes() -> list[BaseRoute]:
-    """Every HTTP and WebSocket route of the site."""
-    return [static_mount(), *(route for feature in FEATURES for route in feature.routes),
+def routes(templates: Jinja2Templates) -> list[BaseRoute]:
+    """Every HTTP and WebSocket route; static files under the version `templates` link to."""
+    static = static_mounts(templates.env.globals["static_version"])
+    return [*static, *(route for feature in FEATURES for route in feature.routes),
             WebSocketRoute("/live", live.endpoint)]

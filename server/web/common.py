@@ -1,10 +1,10 @@
 """What every HTTP route shares: the Site and the signed-in user of a
-request, JSON bodies and cached JSON, pages and error pages."""
+request, JSON bodies, pages and error pages."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -48,15 +48,6 @@ def client_address(conn: HTTPConnection) -> str:
 def encode(value: object) -> bytes:
     """JSON as JSONResponse writes it: UTF-8, compact."""
     return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
-
-
-async def cached_json(request: Request, key: tuple, topics: frozenset[str],
-                      build: Callable[[], Awaitable[object]]) -> Response:
-    """`build()`'s JSON, encoded once and kept until an event touches `topics`."""
-    async def encoded() -> bytes:
-        return encode(await build())
-    body = await site_of(request).responses.get(key, topics, encoded)
-    return Response(body, media_type="application/json")
 
 
 def query_string(**params: object) -> str:

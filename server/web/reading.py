@@ -16,9 +16,11 @@ from .. import groups, newsrc, reading, suggestions, validate
 from ..errors import Invalid, NotFound
 from ..events import group_topic, thread_topic
 from ..hub import last_event_id
-from ..permissions import can
+from ..permissions import User, can
+from ..response_cache import ANY_EVENT
 from ..subjects import reply_subject
-from .common import cached_json, current_user, page, query_string, site_of
+from .caching import cached_json, cached_page
+from .common import current_user, page, query_string, site_of
 
 THREAD_PAGE = 200  # articles per thread page: validate.PAGE_MAX, the API's own ceiling
 GROUP_PAGE = 50
@@ -136,18 +138,25 @@ def subject_changed(article: dict, parent: dict | None) -> bool:
 
 async def home(request: Request) -> Response:
     site = site_of(request)
-    user = await current_user(request)
-    async with site.db.read() as conn:
-        all_groups = await groups.list_groups(conn)
-        unread = await newsrc.unread_counts(conn, user.id) if user else {}
-    for g in all_groups:
-        g["unread"] = unread.get(g["name"], 0)
-    names = {g["name"] for g in all_groups}
-    for g in all_groups:  # indent under the listed groups whose name this one extends
-        g["level"] = sum(1 for i, c in enumerate(g["name"]) if c == "." and g["name"][:i] in names)
-    sections = [(top, list(members)) for top, members in
-                groupby(all_groups, key=lambda g: g["name"].split(".")[0])]
-    return await page(request, "home.html", {"sections": sections, "canonical": "/"})
+
+    async def build() -> dict:
+        async with site.db.read() as conn:
+            all_groups = await groups.list_groups(conn)
+        names = {g["name"] for g in all_groups}
+        for g in all_groups:  # indent under the listed groups whose name this one extends
+            g["level"] = sum(1 for i, c in enumerate(g["name"]) if c == "." and g["name"][:i] in names)
+        sections = [(top, list(members)) for top, members in
+                    groupby(all_groups, key=lambda g: g["name"].split(".")[0])]
+        return {"sections": sections, "canonical": "/"}
+
+    async def unread(user: User) -> dict[str, bytes]:
+        async with site.db.read() as conn:
+            counts = await newsrc.unread_counts(conn, user.id)
+        link = request.app.state.templates.env.get_template("_unread.html").module.unread
+        return {name: str(link(name, count)).encode("utf-8") for name, count in counts.items()}
+
+    # Every event can change a group's counts or add a group.
+    return await cached_page(request, (), frozenset({ANY_EVENT}), "home.html", build, unread=unread)
 
 
 async def group_page(request: Request) -> Response:
@@ -155,20 +164,27 @@ async def group_page(request: Request) -> Response:
     name = request.path_params["name"]
     cursor = request.query_params.get("cursor")
     user = await current_user(request)
-    async with site.db.read() as conn:
-        since = await last_event_id(conn)
-        row = await groups.get_group_row(conn, name)
-        group = groups.group_json(row)
-        listing = await reading.list_threads(conn, row, state="open", limit=GROUP_PAGE, cursor=cursor)
-        references = await reading.reference_threads(conn, row) if not cursor else []
-        seen = await newsrc.seen_number(conn, user.id, row["id"]) if user else None
-    if user is not None and seen is not None and seen < row["last_number"]:
-        async with site.db.transaction() as conn:  # the reader has now seen the group
-            await newsrc.mark_seen(conn, user.id, row["id"], row["last_number"])
-    return await page(request, "group.html", {
-        "group": group, "threads": listing["threads"], "references": references, "since": since,
-        "older": query_string(cursor=listing["next_cursor"]) if listing["next_cursor"] else None,
-        "first_page": not cursor, "canonical": f"/g/{group['name']}" + query_string(cursor=cursor)})
+    if user is not None:
+        async with site.db.read() as conn:
+            row = await groups.get_group_row(conn, name)
+            seen = await newsrc.seen_number(conn, user.id, row["id"])
+        if seen < row["last_number"]:
+            async with site.db.transaction() as conn:  # the reader has now seen the group
+                await newsrc.mark_seen(conn, user.id, row["id"], row["last_number"])
+
+    async def build() -> dict:
+        async with site.db.read() as conn:
+            since = await last_event_id(conn)
+            row = await groups.get_group_row(conn, name)
+            group = groups.group_json(row)
+            listing = await reading.list_threads(conn, row, state="open", limit=GROUP_PAGE, cursor=cursor)
+            references = await reading.reference_threads(conn, row) if not cursor else []
+        return {
+            "group": group, "threads": listing["threads"], "references": references, "since": since,
+            "older": query_string(cursor=listing["next_cursor"]) if listing["next_cursor"] else None,
+            "first_page": not cursor, "canonical": f"/g/{group['name']}" + query_string(cursor=cursor)}
+
+    return await cached_page(request, (name, cursor), frozenset({group_topic(name)}), "group.html", build)
 
 
 async def thread_page(request: Request) -> Response:
@@ -177,36 +193,44 @@ async def thread_page(request: Request) -> Response:
         raise Invalid("view is tree or flat")
     cursor = request.query_params.get("cursor")
     site = site_of(request)
-    user = await current_user(request)
-    async with site.db.read() as conn:
-        since = await last_event_id(conn)
-        result = await reading.thread_page(conn, request.path_params["id"], limit=THREAD_PAGE,
-                                           cursor=cursor)
-        thread = result["thread"]
-        group = await groups.get_group(conn, thread["group"])
-        off_page = await _parents_off_page(conn, result["articles"])
-        split_hints, group_names = None, []
-        if can(user, "moderate"):
-            split_hints = (await suggestions.split_suggestions(conn, thread["id"]))["suggestions"]
-            group_names = [g["name"] for g in await groups.list_groups(conn)]
-    if view == "flat":
-        items = [flat_item(a) for a in sorted(result["articles"], key=lambda a: (a["created_at"], a["id"]))]
-        left = 0
-    else:
-        items, left = layout(result["articles"])
-    names = {a["id"]: a for a in result["articles"]}
-    names.update(off_page)
-    for item in items:
-        item["parent"] = names.get(item["article"]["parent_id"])
-        item["subject_changed"] = subject_changed(item["article"], item["parent"])
-    base = f"/t/{thread['id']}"
-    return await page(request, "thread.html", {
-        "thread": thread, "group": group, "items": items, "left_open": left, "view": view,
-        "since": since, "suggestions": split_hints, "group_names": group_names,
-        "next_page": base + query_string(view=None if view == "tree" else view,
-                                         cursor=result["next_cursor"]) if result["next_cursor"] else None,
-        "first_page": not cursor,
-        "canonical": base + query_string(cursor=cursor)})
+    thread_id = request.path_params["id"]
+    moderator = can(await current_user(request), "moderate")
+
+    async def build() -> dict:
+        async with site.db.read() as conn:
+            since = await last_event_id(conn)
+            result = await reading.thread_page(conn, thread_id, limit=THREAD_PAGE, cursor=cursor)
+            thread = result["thread"]
+            group = await groups.get_group(conn, thread["group"])
+            off_page = await _parents_off_page(conn, result["articles"])
+            split_hints, group_names = None, []
+            if moderator:
+                split_hints = (await suggestions.split_suggestions(conn, thread["id"]))["suggestions"]
+                group_names = [g["name"] for g in await groups.list_groups(conn)]
+        if view == "flat":
+            by_date = sorted(result["articles"], key=lambda a: (a["created_at"], a["id"]))
+            items = [flat_item(a) for a in by_date]
+            left = 0
+        else:
+            items, left = layout(result["articles"])
+        names = {a["id"]: a for a in result["articles"]}
+        names.update(off_page)
+        for item in items:
+            item["parent"] = names.get(item["article"]["parent_id"])
+            item["subject_changed"] = subject_changed(item["article"], item["parent"])
+        base = f"/t/{thread['id']}"
+        return {
+            "thread": thread, "group": group, "items": items, "left_open": left, "view": view,
+            "since": since, "suggestions": split_hints, "group_names": group_names,
+            "next_page": base + query_string(view=None if view == "tree" else view,
+                                             cursor=result["next_cursor"]) if result["next_cursor"] else None,
+            "first_page": not cursor,
+            "canonical": base + query_string(cursor=cursor)}
+
+    topics = {thread_topic(thread_id)}
+    if moderator:  # their page lists every group for the move dialog
+        topics.add(ANY_EVENT)
+    return await cached_page(request, (thread_id, view, cursor), frozenset(topics), "thread.html", build)
 
 
 async def article_fragment(request: Request) -> Response:

@@ -8,6 +8,7 @@ is set apart, and http(s) URLs become links that pass no ranking or opener."""
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 from pathlib import Path
@@ -18,6 +19,7 @@ from markupsafe import Markup, escape
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
+from starlette.types import Message, Receive, Scope, Send
 
 from ..permissions import can, may_post_in
 
@@ -167,17 +169,59 @@ def message_url(message_id: str) -> str:
     return "/m/" + quote(message_id, safe="@!$&'()*+,;=:")
 
 
+def static_version(directory: Path = STATIC_DIR) -> str:
+    """A digest of every file's name and content under `directory`: changes when any does."""
+    digest = hashlib.blake2b(digest_size=6)
+    for path in sorted(directory.rglob("*")):
+        if path.is_file():
+            digest.update(path.relative_to(directory).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
 def make_templates() -> Jinja2Templates:
     """The page templates: autoescaped (user text is never markup), with the
-    body renderer as the `body` filter and the permission rule as `can`."""
+    body renderer as the `body` filter, the permission rule as `can` and
+    `static_url(name)` naming a static file by the digest of the static files."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True,
         trim_blocks=True, lstrip_blocks=True)
     env.filters.update(body=body_html, when=when, message_url=message_url,
                        excerpt=excerpt, urlpart=lambda s: quote(str(s), safe=""))
-    env.globals.update(can=can, may_post_in=may_post_in)
+    version = static_version()
+    env.globals.update(can=can, may_post_in=may_post_in, static_version=version,
+                       static_url=lambda name: f"/static/v/{version}/{name}")
     return Jinja2Templates(env=env)
 
 
-def static_mount() -> Mount:
-    return Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static")
+# A year: the longest lifetime RFC 9111 caches are expected to honour.
+IMMUTABLE = b"public, max-age=31536000, immutable"
+
+
+class VersionedStatic:
+    """/static/v/<version>/<file>: the current file, cacheable for a year when
+    <version> is the current digest. Because the digest covers every file, an
+    ES module's relative imports resolve inside the same version."""
+
+    def __init__(self, version: str):
+        self.version = version
+        self.files = StaticFiles(directory=STATIC_DIR)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        root = scope.get("root_path", "")  # Mount leaves the full path and extends root_path
+        version = scope["path"][len(root):].lstrip("/").partition("/")[0]
+        inner = {**scope, "root_path": f"{root}/{version}"}
+        current = version == self.version
+
+        async def send_cached(message: Message) -> None:
+            if current and message["type"] == "http.response.start" and message["status"] == 200:
+                headers = [(k, v) for k, v in message["headers"] if k.lower() != b"cache-control"]
+                message = {**message, "headers": [*headers, (b"cache-control", IMMUTABLE)]}
+            await send(message)
+
+        await self.files(inner, receive, send_cached)
+
+
+def static_mounts(version: str) -> list[Mount]:
+    """Versioned static files, and the plain /static/<file> paths (revalidated with an ETag)."""
+    return [Mount("/static/v", app=VersionedStatic(version)),
+            Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static")]

@@ -1,0 +1,198 @@
+"""HTTP caching of the responses the event-invalidated cache keeps: ETags and
+If-None-Match, Cache-Control by audience, the compressed forms the cache
+stores, and pages rendered once per (route, parameters, role) with the
+reader's own parts (name, CSRF token, own articles, unread counts) put in
+per request.
+
+A page body for a signed-in reader is rendered with a stand-in user whose
+name and token are placeholders carrying a random per-app nonce. Every user
+text in a page is HTML-escaped, and the nonce is never sent, so no article
+can contain a placeholder; the substitutions are plain byte replacements."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from markupsafe import Markup, escape
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.templating import Jinja2Templates
+
+from ..permissions import User
+from ..response_cache import Encoded, brotli
+from .common import cookies_of, current_user, encode, site_of
+
+# Below this a compressed body saves less than its headers cost.
+COMPRESS_MIN_BYTES = 512
+HTML = "text/html; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class Placeholders:
+    """The stand-in values a shared page body is rendered with."""
+    username: str
+    display_name: str
+    csrf: str
+    unread_prefix: str
+
+    @classmethod
+    def new(cls) -> Placeholders:
+        nonce = secrets.token_hex(12)  # letters and digits only: escaping leaves them intact
+        return cls(f"moot{nonce}user", f"moot{nonce}name", f"moot{nonce}csrf", f"moot{nonce}unread-")
+
+    def stand_in(self, role: str) -> User:
+        return User(0, self.username, self.display_name, role)
+
+    def unread_marker(self, group: str) -> Markup:
+        """Where a group's unread count goes in a shared body (an HTML comment)."""
+        return Markup("<!--{0}{1}-->").format(self.unread_prefix, group)
+
+
+def placeholders_of(request: Request) -> Placeholders:
+    found: Placeholders = request.app.state.placeholders
+    return found
+
+
+def accepted_coding(request: Request) -> str | None:
+    """'br' (when brotli is installed) or 'gzip' if the client accepts it, else None."""
+    offered = set()
+    for part in request.headers.get("accept-encoding", "").lower().split(","):
+        name, _, params = part.strip().partition(";")
+        if params.replace(" ", "") not in ("q=0", "q=0.0", "q=0.00", "q=0.000"):
+            offered.add(name.strip())
+    if brotli is not None and "br" in offered:
+        return "br"
+    if "gzip" in offered or "*" in offered:
+        return "gzip"
+    return None
+
+
+def _opaque(tag: str) -> str:
+    return tag.strip().removeprefix("W/")
+
+
+def not_modified(request: Request, etag: str) -> bool:
+    """Whether If-None-Match names `etag` (weak comparison, RFC 9110 §13.1.2)."""
+    header = request.headers.get("if-none-match")
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    return _opaque(etag) in {_opaque(tag) for tag in header.split(",")}
+
+
+def public_cache_control(request: Request) -> str:
+    """Shared caches may keep it briefly; browsers revalidate with the ETag each time."""
+    seconds = site_of(request).config.shared_cache_seconds
+    return f"public, max-age=0, s-maxage={seconds}, stale-while-revalidate={seconds}"
+
+
+PRIVATE = "private, no-cache"
+
+
+def _not_modified(etag: str, cache_control: str, vary: str) -> Response:
+    return Response(status_code=304, headers={"ETag": etag, "Cache-Control": cache_control, "Vary": vary})
+
+
+def encoded_response(request: Request, key: tuple, encoded: Encoded, media_type: str, *,
+                     cache_control: str, vary: str = "Accept-Encoding") -> Response:
+    """A cached body as a response: 304 when the client holds it, else the
+    stored compressed form the client accepts, made once per entry."""
+    if not_modified(request, encoded.etag):
+        return _not_modified(encoded.etag, cache_control, vary)
+    headers = {"ETag": encoded.etag, "Cache-Control": cache_control, "Vary": vary}
+    body = encoded.body
+    coding = accepted_coding(request) if len(body) >= COMPRESS_MIN_BYTES else None
+    if coding is not None:
+        compressed = site_of(request).responses.compressed(key, encoded, coding)
+        if compressed is not None:
+            body = compressed
+            headers["Content-Encoding"] = coding
+    return Response(body, media_type=media_type, headers=headers)
+
+
+async def cached_json(request: Request, key: tuple, topics: frozenset[str],
+                      build: Callable[[], Awaitable[object]]) -> Response:
+    """`build()`'s JSON, encoded once and kept until an event touches `topics`,
+    with an ETag and its compressed forms."""
+    async def encoded() -> bytes:
+        return encode(await build())
+    entry = await site_of(request).responses.entry(key, topics, encoded)
+    return encoded_response(request, key, entry, "application/json",
+                            cache_control=public_cache_control(request))
+
+
+def render(request: Request, template: str, context: dict[str, Any]) -> bytes:
+    """A template rendered to UTF-8 with the context every page has."""
+    templates: Jinja2Templates = request.app.state.templates
+    ctx = {"request": request, "site_name": site_of(request).config.site_name, "canonical": None,
+           "path": request.url.path, **context}
+    return templates.get_template(template).render(ctx).encode("utf-8")
+
+
+def _escaped(text: str) -> bytes:
+    return str(escape(text)).encode("utf-8")
+
+
+def personalise(body: bytes, marks: Placeholders, user: User, csrf: str,
+                unread: dict[str, bytes] | None = None) -> bytes:
+    """A shared page body with `user`'s name and token put in, their own
+    articles' Withdraw buttons shown and each group's unread count filled."""
+    name = _escaped(user.username)
+    out = (body.replace(marks.username.encode(), name)
+               .replace(marks.display_name.encode(), _escaped(user.display_name))
+               .replace(marks.csrf.encode(), csrf.encode("ascii"))
+               # _article.html renders the button hidden for members; theirs shows
+               .replace(b'data-author="' + name + b'" hidden', b'data-author="' + name + b'"'))
+    if marks.unread_prefix.encode() in out:
+        # group names are [a-z0-9.+_-]; the shortest match stops at the comment's end
+        pattern = re.compile(re.escape(b"<!--" + marks.unread_prefix.encode()) + rb"([a-z0-9.+_-]+?)-->")
+        out = pattern.sub(lambda m: (unread or {}).get(m.group(1).decode(), b""), out)
+    return out
+
+
+async def cached_page(request: Request, key: tuple, topics: frozenset[str], template: str,
+                      build: Callable[[], Awaitable[dict[str, Any]]], *,
+                      unread: Callable[[User], Awaitable[dict[str, bytes]]] | None = None) -> Response:
+    """A page rendered once per (key, host, path, role) and kept until an event
+    touches `topics`. Anonymous readers get the stored bytes (public, 304 on a
+    matching ETag); signed-in readers get them with their own parts put in
+    (private). `unread(user)` gives the HTML of each group's unread count."""
+    site, marks = site_of(request), placeholders_of(request)
+    user = await current_user(request)
+    role = user.role if user else None
+    full_key = ("page", template, role, str(request.base_url), request.url.path, *key)
+
+    async def rendered() -> bytes:
+        context = await build()
+        if user is None:
+            return render(request, template, {**context, "user": None, "csrf": ""})
+        return render(request, template, {**context, "user": marks.stand_in(user.role),
+                                          "csrf": marks.csrf, "unread_marker": marks.unread_marker})
+
+    encoded = await site.responses.entry(full_key, topics, rendered)
+    if user is None:
+        return encoded_response(request, full_key, encoded, HTML,
+                                cache_control=public_cache_control(request), vary="Accept-Encoding, Cookie")
+    cookies = cookies_of(request)
+    secret, new = cookies.csrf_secret(request)
+    counts = await unread(user) if unread is not None else {}
+    personal = hashlib.blake2b(digest_size=12)
+    for part in (encoded.etag, str(user.id), user.username, user.display_name, user.role, secret,
+                 *(f"{g}={n.decode()}" for g, n in sorted(counts.items()))):
+        personal.update(part.encode("utf-8") + b"\0")
+    # Weak: the CSRF token in the body is re-signed per request, equivalent but not byte-equal.
+    etag = f'W/"{personal.hexdigest()}"'
+    vary = "Accept-Encoding, Cookie"
+    if not new and not_modified(request, etag):
+        return _not_modified(etag, PRIVATE, vary)
+    body = personalise(encoded.body, marks, user, cookies.csrf_token(secret), counts)
+    response = Response(body, media_type=HTML, headers={"ETag": etag, "Cache-Control": PRIVATE, "Vary": vary})
+    if new:
+        cookies.set_csrf(response, secret)
+    return response
