@@ -14,6 +14,7 @@ from . import accounts, demo
 from .config import Config
 from .db import Database
 from .errors import MootError, NotFound
+from .migrate import NotMoot
 
 
 def _config(args) -> Config:
@@ -168,6 +169,61 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_migrate(args) -> int:
+    from . import migrate
+
+    config = _config(args)
+    if args.status:
+        conn = migrate.connect(config.db_path)
+        try:
+            version = migrate.schema_version(conn)
+            print(f"{config.db_path}: schema version {version}; this Moot's is {migrate.SCHEMA_VERSION}")
+            for row in migrate.history(conn):
+                print(f"  {row['version']:>3} {row['name']:<24} {row['started_at']} -> "
+                      f"{row['finished_at'] or 'unfinished'}  backup: {row['backup'] or '-'}")
+        finally:
+            conn.close()
+        return 0 if version == migrate.SCHEMA_VERSION else 1
+    before = migrate.upgrade(config.db_path, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    if before == migrate.SCHEMA_VERSION:
+        print(f"{config.db_path} is at schema version {before}: nothing to do")
+    else:
+        print(f"{config.db_path} upgraded from schema version {before} to {migrate.SCHEMA_VERSION}")
+    return 0
+
+
+def cmd_backup(args) -> int:
+    from . import backup
+
+    config = _config(args)
+    report = backup.backup(config.db_path, args.file)
+    if not report.ok:
+        print(report.text(), file=sys.stderr)
+        print(f"moot: the copy at {args.file} fails its check", file=sys.stderr)
+        return 1
+    print(f"backed up {config.db_path} to {args.file} (checked)")
+    return 0
+
+
+def cmd_restore(args) -> int:
+    from . import backup
+
+    config = _config(args)
+    kept = backup.restore(args.file, config.db_path)
+    print(f"restored {config.db_path} from {args.file}"
+          + (f"; the database it replaced is kept at {kept}" if kept else ""))
+    return 0
+
+
+def cmd_check(args) -> int:
+    from . import check
+
+    config = _config(args)
+    report = check.check(config.db_path, quick=args.quick)
+    print(report.text())
+    return 0 if report.ok else 1
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="moot", description="Moot, a USENET-style discussion server.")
     sub = top.add_subparsers(dest="command", required=True)
@@ -202,6 +258,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("role", choices=["member", "moderator", "admin"])
     p.add_argument("--reason", default="", help="shown in the moderation log")
     command("sweep", cmd_sweep, "run the archive sweep once and print what it archived")
+    p = command("migrate", cmd_migrate, "upgrade the database to this Moot's schema (backup taken first)")
+    p.add_argument("--status", action="store_true",
+                   help="only show the schema version and the upgrades applied (exit 1 if behind)")
+    p = command("backup", cmd_backup, "copy the database to FILE while the site runs, then check the copy")
+    p.add_argument("file")
+    p = command("restore", cmd_restore,
+                "replace the database with a checked backup (refused while a server has it open)")
+    p.add_argument("file")
+    p = command("check", cmd_check, "check the database's integrity, counters, trees and indexes")
+    p.add_argument("--quick", action="store_true", help="SQLite's quick_check instead of the full one")
     return top
 
 
@@ -211,6 +277,9 @@ def main(argv=None) -> int:
         return args.fn(args)
     except MootError as error:
         print(f"moot: {error.message}", file=sys.stderr)
+        return 2
+    except NotMoot as error:
+        print(f"moot: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
