@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import WebSocketRoute
 
-from . import api, archive_api, forms, live, maintenance_api, pages, sweep, web
+from . import api, archive_api, forms, live, maintenance_api, pages, sweep, web, web_ops
 from .config import Config
 from .db import Database
 from .errors import Forbidden, MootError, RateLimited
@@ -83,7 +83,7 @@ def create_app(config: Config) -> Starlette:
 
     app = Starlette(
         routes=[*pages.routes, *forms.routes, web.static_mount(), *api.routes, *archive_api.routes,
-                *maintenance_api.routes, WebSocketRoute("/live", live.endpoint)],
+                *maintenance_api.routes, *web_ops.routes, WebSocketRoute("/live", live.endpoint)],
         middleware=[Middleware(web.SecurityHeaders),
                     Middleware(OriginCheck, allowed_origins=config.allowed_origins)],
         exception_handlers={MootError: _moot_error, HTTPException: _http_error,

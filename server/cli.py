@@ -40,19 +40,30 @@ def _on_database(config: Config, action):
 
 
 def cmd_serve(args) -> int:
+    import signal
+
     import uvicorn
 
     from .app import create_app
+    from .web_ops import GracefulServer
 
     config = _config(args)
-    _on_database(config, _nothing)  # create and initialise the database before serving
+    _on_database(config, _nothing)  # create or upgrade the database before serving
     print(f"Moot serving {config.db_path} at http://{config.host}:{config.port}/", flush=True)
     # /live: no permessage-deflate (it costs ~34 KiB per connection and a third
     # more latency for small events); the frame limit refuses a huge message
     # before it is buffered, with the same 1009 the endpoint uses.
-    uvicorn.run(create_app(config), host=config.host, port=config.port, log_level="info",
-                ws_ping_interval=None, proxy_headers=False, ws_per_message_deflate=False,
-                ws_max_size=config.live_max_message)
+    server = GracefulServer(uvicorn.Config(
+        create_app(config), host=config.host, port=config.port, log_level="info",
+        ws_ping_interval=None, proxy_headers=False, ws_per_message_deflate=False,
+        ws_max_size=config.live_max_message, timeout_graceful_shutdown=config.shutdown_timeout))
+    # uvicorn re-raises the SIGTERM it handled once it has stopped; a stop that
+    # went as planned is a clean exit (status 0), not a death by signal.
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    try:
+        server.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 

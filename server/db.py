@@ -11,6 +11,7 @@ readers run beside the writer and see only committed data)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -112,8 +113,7 @@ class Database:
         try:
             if self._batch is None:
                 try:
-                    await conn.execute("BEGIN IMMEDIATE")
-                    await self._refuse_newer(conn)
+                    await self._begin(conn)
                 except BaseException:
                     self._pending -= 1
                     raise
@@ -146,9 +146,22 @@ class Database:
         if ok:
             await asyncio.shield(batch.done)  # raises if the shared COMMIT failed
 
-    async def _refuse_newer(self, conn: aiosqlite.Connection) -> None:
-        """Under the write lock: a newer Moot may have upgraded the file since
-        it was opened; this code must then not write to it (SchemaNewer, 503)."""
+    async def _begin(self, conn: aiosqlite.Connection) -> None:
+        """BEGIN IMMEDIATE, or no transaction at all: a caller cancelled while
+        the statement runs on the connection's thread must not leave one open."""
+        begin = asyncio.ensure_future(self._begin_checked(conn))
+        try:
+            await asyncio.shield(begin)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(begin)  # it finishes on its thread either way
+                await asyncio.shield(conn.rollback())
+            raise
+
+    async def _begin_checked(self, conn: aiosqlite.Connection) -> None:
+        await conn.execute("BEGIN IMMEDIATE")
+        # Under the write lock: a newer Moot may have upgraded the file since
+        # it was opened; this code must then not write to it (SchemaNewer, 503).
         (version,) = (await conn.execute_fetchall("PRAGMA user_version"))[0]
         if version != SCHEMA_VERSION:
             await conn.rollback()

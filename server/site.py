@@ -25,6 +25,7 @@ class Site:
     cookies: Cookies | None = None
     hub: Hub | None = None
     responses: ResponseCache | None = None
+    stopping: bool = False  # set when the server starts to stop: readiness turns 503
     posts: TokenBucket = field(init=False)
     registrations: TokenBucket = field(init=False)
     login_failures: FailureWindow = field(init=False)
