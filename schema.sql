@@ -1,5 +1,6 @@
 -- Moot's whole schema. Applied once to an empty database; PRAGMA user_version
--- records the version (server/db.py sets it after applying this file).
+-- records the version (server/migrate.py sets it after applying this file, and
+-- its numbered steps bring an older database to exactly this schema).
 --
 -- Times are RFC 3339 UTC text of fixed width ('2026-11-21T10:00:00.123Z'), so
 -- text order is time order and the API can return them as they are.
@@ -198,3 +199,15 @@ CREATE TABLE newsrc (
     seen_number INTEGER NOT NULL,
     PRIMARY KEY (user_id, group_id)
 ) WITHOUT ROWID;
+
+-- Every schema step this database has had (server/migrate.py): when it ran and
+-- where the backup taken before it lies. A database created at the current
+-- version has one row, named 'schema.sql'. finished_at is NULL while a step's
+-- batched data part is still under way.
+CREATE TABLE schema_history (
+    version     INTEGER PRIMARY KEY,
+    name        TEXT NOT NULL,
+    started_at  TEXT NOT NULL,
+    finished_at TEXT,
+    backup      TEXT
+);

@@ -14,6 +14,7 @@ from . import accounts, demo
 from .config import Config
 from .db import Database
 from .errors import MootError, NotFound
+from .migrate import NotMoot
 
 
 def _config(args) -> Config:
@@ -40,21 +41,32 @@ def _on_database(config: Config, action):
 
 
 def cmd_serve(args) -> int:
+    import signal
+
     import uvicorn
 
     from .app import create_app
+    from .web.ops import GracefulServer
 
     config = _config(args)
-    _on_database(config, _nothing)  # create and initialise the database before serving
+    _on_database(config, _nothing)  # create or upgrade the database before serving
     print(f"Moot serving {config.db_path} at http://{config.host}:{config.port}/", flush=True)
     if config.nntp_port:
         print(f"NNTP at nntp://{config.nntp_host or config.host}:{config.nntp_port}/", flush=True)
     # /live: no permessage-deflate (it costs ~34 KiB per connection and a third
     # more latency for small events); the frame limit refuses a huge message
     # before it is buffered, with the same 1009 the endpoint uses.
-    uvicorn.run(create_app(config), host=config.host, port=config.port, log_level="info",
-                ws_ping_interval=None, proxy_headers=False, ws_per_message_deflate=False,
-                ws_max_size=config.live_max_message)
+    server = GracefulServer(uvicorn.Config(
+        create_app(config), host=config.host, port=config.port, log_level="info",
+        ws_ping_interval=None, proxy_headers=False, ws_per_message_deflate=False,
+        ws_max_size=config.live_max_message, timeout_graceful_shutdown=config.shutdown_timeout))
+    # uvicorn re-raises the SIGTERM it handled once it has stopped; a stop that
+    # went as planned is a clean exit (status 0), not a death by signal.
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    try:
+        server.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 
@@ -171,6 +183,61 @@ def cmd_sweep(args) -> int:
     return 0
 
 
+def cmd_migrate(args) -> int:
+    from . import migrate
+
+    config = _config(args)
+    if args.status:
+        conn = migrate.connect(config.db_path)
+        try:
+            version = migrate.schema_version(conn)
+            print(f"{config.db_path}: schema version {version}; this Moot's is {migrate.SCHEMA_VERSION}")
+            for row in migrate.history(conn):
+                print(f"  {row['version']:>3} {row['name']:<24} {row['started_at']} -> "
+                      f"{row['finished_at'] or 'unfinished'}  backup: {row['backup'] or '-'}")
+        finally:
+            conn.close()
+        return 0 if version == migrate.SCHEMA_VERSION else 1
+    before = migrate.upgrade(config.db_path, progress=lambda line: print(line, file=sys.stderr, flush=True))
+    if before == migrate.SCHEMA_VERSION:
+        print(f"{config.db_path} is at schema version {before}: nothing to do")
+    else:
+        print(f"{config.db_path} upgraded from schema version {before} to {migrate.SCHEMA_VERSION}")
+    return 0
+
+
+def cmd_backup(args) -> int:
+    from . import backup
+
+    config = _config(args)
+    report = backup.backup(config.db_path, args.file)
+    if not report.ok:
+        print(report.text(), file=sys.stderr)
+        print(f"moot: the copy at {args.file} fails its check", file=sys.stderr)
+        return 1
+    print(f"backed up {config.db_path} to {args.file} (checked)")
+    return 0
+
+
+def cmd_restore(args) -> int:
+    from . import backup
+
+    config = _config(args)
+    kept = backup.restore(args.file, config.db_path)
+    print(f"restored {config.db_path} from {args.file}"
+          + (f"; the database it replaced is kept at {kept}" if kept else ""))
+    return 0
+
+
+def cmd_check(args) -> int:
+    from . import check
+
+    config = _config(args)
+    report = check.check(config.db_path, quick=args.quick)
+    print(report.text())
+    return 0 if report.ok else 1
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="moot", description="Moot, a USENET-style discussion server.")
     sub = top.add_subparsers(dest="command", required=True)
@@ -207,6 +274,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("role", choices=["member", "moderator", "admin"])
     p.add_argument("--reason", default="", help="shown in the moderation log")
     command("sweep", cmd_sweep, "run the archive sweep once and print what it archived")
+    p = command("migrate", cmd_migrate, "upgrade the database to this Moot's schema (backup taken first)")
+    p.add_argument("--status", action="store_true",
+                   help="only show the schema version and the upgrades applied (exit 1 if behind)")
+    p = command("backup", cmd_backup, "copy the database to FILE while the site runs, then check the copy")
+    p.add_argument("file")
+    p = command("restore", cmd_restore,
+                "replace the database with a checked backup (refused while a server has it open)")
+    p.add_argument("file")
+    p = command("check", cmd_check, "check the database's integrity, counters, trees and indexes")
+    p.add_argument("--quick", action="store_true", help="SQLite's quick_check instead of the full one")
     return top
 
 
@@ -216,6 +293,9 @@ def main(argv=None) -> int:
         return args.fn(args)
     except MootError as error:
         print(f"moot: {error.message}", file=sys.stderr)
+        return 2
+    except NotMoot as error:
+        print(f"moot: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -59,6 +59,7 @@ class Config:
                                           " whose X-Forwarded-For and X-Forwarded-Proto are believed"
                                           " (empty: those headers are ignored)")
     synchronous: str = _f("FULL", "SQLite synchronous mode: FULL (every commit survives power loss) or NORMAL")
+    shutdown_timeout: float = _f(10.0, "seconds a stopping server (SIGTERM) lets in-flight requests finish before cancelling them (their transactions roll back)")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:

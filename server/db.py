@@ -11,6 +11,7 @@ readers run beside the writer and see only committed data)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -19,21 +20,17 @@ from pathlib import Path
 
 import aiosqlite
 
+from . import migrate
 from .errors import Invalid, NotFound
+from .migrate import SCHEMA_PATH, SCHEMA_VERSION, SchemaNewer  # noqa: F401  (re-exported)
 from .validate import integer
 
-SCHEMA_PATH = Path(__file__).resolve().parent / "schema.sql"  # ../schema.sql, linked
-SCHEMA_VERSION = 1
 # Another process may hold the write lock; wait this long (ms) before SQLITE_BUSY.
-BUSY_TIMEOUT_MS = 10_000
+BUSY_TIMEOUT_MS = int(migrate.BUSY_TIMEOUT * 1000)
 
 
 # Most actions one shared transaction may hold: bounds the wait of the first.
 MAX_BATCH = 32
-
-
-class SchemaMismatch(RuntimeError):
-    pass
 
 
 @dataclass
@@ -57,11 +54,12 @@ class Database:
         self._flushes: set[asyncio.Task] = set()
 
     async def open(self) -> Database:
-        """Open the connections; initialise an empty database from schema.sql."""
+        """Open the connections; initialise an empty database from schema.sql,
+        upgrade an older one (server/migrate.py), refuse a newer one (SchemaNewer)."""
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(migrate.upgrade, self.path)
         self._writer = await self._connect()
         await self._writer.execute("PRAGMA journal_mode=WAL")
-        await self._migrate(self._writer)
         for _ in range(self._n_readers):
             reader = await self._connect()
             await reader.execute("PRAGMA query_only=ON")
@@ -76,20 +74,6 @@ class Database:
         await conn.execute("PRAGMA foreign_keys=ON")
         await conn.execute(f"PRAGMA synchronous={self._synchronous}")
         return conn
-
-    async def _migrate(self, conn: aiosqlite.Connection) -> None:
-        async with conn.execute("PRAGMA user_version") as cur:
-            (version,) = await cur.fetchone()
-        if version == SCHEMA_VERSION:
-            return
-        if version != 0:
-            raise SchemaMismatch(
-                f"{self.path} has schema version {version}; this Moot expects {SCHEMA_VERSION}")
-        script = SCHEMA_PATH.read_text(encoding="utf-8")
-        # executescript commits on its own; the version is set in the same script
-        # so a crash part-way leaves version 0 and the next start retries.
-        await conn.executescript(
-            "BEGIN IMMEDIATE;\n" + script + f"\nPRAGMA user_version={SCHEMA_VERSION};\nCOMMIT;")
 
     async def close(self) -> None:
         for reader in self._all_readers:
@@ -128,7 +112,11 @@ class Database:
         ok = False
         try:
             if self._batch is None:
-                await conn.execute("BEGIN IMMEDIATE")
+                try:
+                    await self._begin(conn)
+                except BaseException:
+                    self._pending -= 1
+                    raise
                 self._batch = _Batch(asyncio.get_running_loop().create_future())
             batch = self._batch
             alone = batch.size == 0  # nothing else to protect: no savepoint needed
@@ -157,6 +145,27 @@ class Database:
             self._write_lock.release()
         if ok:
             await asyncio.shield(batch.done)  # raises if the shared COMMIT failed
+
+    async def _begin(self, conn: aiosqlite.Connection) -> None:
+        """BEGIN IMMEDIATE, or no transaction at all: a caller cancelled while
+        the statement runs on the connection's thread must not leave one open."""
+        begin = asyncio.ensure_future(self._begin_checked(conn))
+        try:
+            await asyncio.shield(begin)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(begin)  # it finishes on its thread either way
+                await asyncio.shield(conn.rollback())
+            raise
+
+    async def _begin_checked(self, conn: aiosqlite.Connection) -> None:
+        await conn.execute("BEGIN IMMEDIATE")
+        # Under the write lock: a newer Moot may have upgraded the file since
+        # it was opened; this code must then not write to it (SchemaNewer, 503).
+        (version,) = (await conn.execute_fetchall("PRAGMA user_version"))[0]
+        if version != SCHEMA_VERSION:
+            await conn.rollback()
+            raise SchemaNewer(migrate.newer_message(self.path, version))
 
     async def _commit(self, batch: _Batch) -> None:
         self._batch = None

@@ -57,3 +57,7 @@ class RateLimited(MootError):
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message, retry_after=retry_after)
         self.retry_after = retry_after
+
+
+class Unavailable(MootError):
+    status, code = 503, "unavailable"

@@ -74,12 +74,13 @@ class Subscription:
     its bounded queue of `(event id, ASGI message)` items; id 0 marks a
     control message (heartbeat, acknowledgement, error)."""
 
-    __slots__ = ("topics", "prefixes", "overflowed", "_items", "_limit", "_waiter", "_quiet")
+    __slots__ = ("topics", "prefixes", "overflowed", "closing", "_items", "_limit", "_waiter", "_quiet")
 
     def __init__(self, limit: int):
         self.topics: set[str] = set()
         self.prefixes: set[str] = set()
         self.overflowed = False
+        self.closing: tuple[int, str] | None = None  # (close code, reason) once the server stops
         self._items: collections.deque = collections.deque()
         self._limit = limit
         self._waiter: asyncio.Future | None = None
@@ -99,11 +100,19 @@ class Subscription:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    def close(self, code: int, reason: str) -> None:
+        """End the stream: what is queued is still delivered, then get() returns None."""
+        self.closing = (code, reason)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
     async def get(self) -> tuple[int, dict] | None:
-        """The next item in order, or None once the queue has overflowed."""
+        """The next item in order, or None once the queue has overflowed or
+        (after the items queued before it) the subscription was closed."""
         items = self._items
         while not items:
-            if self.overflowed:
+            if self.overflowed or self.closing:
                 return None
             self._waiter = asyncio.get_running_loop().create_future()
             try:
@@ -130,6 +139,7 @@ class Hub:
         self._all: set[Subscription] = set()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
+        self.closing: tuple[int, str] | None = None
 
     async def start(self) -> None:
         async with self.db.read() as conn:
@@ -156,12 +166,26 @@ class Hub:
     def subscriber_count(self) -> int:
         return len(self._all)
 
+    @property
+    def running(self) -> bool:
+        """Tailing the events table and delivering: what readiness asks of the hub."""
+        return bool(self._tasks) and not any(task.done() for task in self._tasks) and not self.closing
+
+    def going_away(self, code: int = 1001, reason: str = "going away") -> None:
+        """The server is stopping: end every subscription (and any made from
+        now on) with `code`, so clients resume from their last id elsewhere."""
+        self.closing = (code, reason)
+        for sub in self._all:
+            sub.close(code, reason)
+
     # Subscriptions
 
     @contextlib.asynccontextmanager
     async def subscribe(self, *, limit: int | None = None) -> AsyncIterator[Subscription]:
         """A subscription for the length of the block; `follow` gives it topics."""
         sub = Subscription(limit or self.config.live_queue)
+        if self.closing:
+            sub.close(*self.closing)
         self._all.add(sub)
         try:
             yield sub

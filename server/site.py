@@ -25,6 +25,7 @@ class Site:
     secret: str = ""  # the cookie-signing key, known once started
     hub: Hub = field(init=False)
     responses: ResponseCache = field(init=False)
+    stopping: bool = False  # set when the server starts to stop: readiness turns 503
     posts: TokenBucket = field(init=False)
     registrations: TokenBucket = field(init=False)
     login_failures: FailureWindow = field(init=False)

@@ -121,11 +121,3 @@ def test_posted_articles_refused_with_reason(headers, reason):
 
 def test_same_group_twice_is_not_a_cross_post():
     assert parse.posted_article(_article("Newsgroups: a.b,a.b", "Subject: s")).newsgroup == "a.b"
-
-
-def test_readme_configuration_table_is_config_help_table():
-    from pathlib import Path
-
-    from moot.config import help_table
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    assert help_table() in readme

@@ -26,8 +26,10 @@ Server to client:
   that misses two knows its link is dead. `last_id` is safe to resume from.
 - `{"type": "error", "code", "message"}` for a malformed or refused message.
 
-Close codes: 1008 policy (`live_max_errors` malformed messages), 1009 a
-message over `live_max_message`, 1011 internal error, 1012 server restart,
+Close codes: 1001 going away (the server is stopping: resume with the last
+id, here once it is back or at another node), 1008 policy (`live_max_errors`
+malformed messages), 1009 a message over `live_max_message`, 1011 internal
+error, 1012 server restart (a connection not yet subscribed when it stops),
 4000 no subscription within `live_idle_timeout` seconds, 4008 too slow (more
 than `live_queue` messages waiting): reconnect with the last id seen.
 
@@ -298,6 +300,8 @@ class LiveSession:
             while True:
                 item = await self.sub.get()
                 if item is None:
+                    if self.sub.closing:  # the server is stopping (1001 going away)
+                        return await self._close(*self.sub.closing)
                     return await self._too_slow()
                 event_id, msg = item
                 if event_id:

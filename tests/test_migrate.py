@@ -1,0 +1,237 @@
+"""Upgrades: a real version-1 site (tests/fixtures/v1.db, made by Moot as of
+172170f) becomes, step by step, exactly what a new database is, with every
+row, counter, tree and the full-text index intact; a newer database is refused
+untouched; a batched data step reports progress and resumes after a failure."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from moot import check, migrate
+from moot.db import Database, SchemaNewer
+from tests.processes import moot
+
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "v1.db"
+
+
+def v1_copy(tmp_path) -> str:
+    path = tmp_path / "site.db"
+    shutil.copy(FIXTURE, path)
+    return str(path)
+
+
+def normalised_schema(path: str) -> set[tuple]:
+    """sqlite_master as (type, name, table, sql) with comments and spacing normalised."""
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute("SELECT type, name, tbl_name, sql FROM sqlite_master").fetchall()
+    finally:
+        conn.close()
+
+    def norm(sql):
+        if sql is None:
+            return None
+        sql = re.sub(r"--[^\n]*", "", sql)
+        sql = " ".join(sql.split())
+        return re.sub(r"\s*([(),])\s*", r"\1", sql)
+
+    return {(t, n, tbl, norm(sql)) for t, n, tbl, sql in rows}
+
+
+def all_rows(path: str, exclude=("schema_history",)) -> dict[str, list]:
+    conn = sqlite3.connect(path)
+    try:
+        tables = [r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('articles_fts')")]
+        return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()
+                for t in tables if t not in exclude}
+    finally:
+        conn.close()
+
+
+def fresh(tmp_path) -> str:
+    path = str(tmp_path / "fresh.db")
+    migrate.upgrade(path)
+    return path
+
+
+def test_fixture_is_a_real_version_1_site():
+    conn = sqlite3.connect(f"file:{FIXTURE}?mode=ro", uri=True)
+    try:
+        assert migrate.schema_version(conn) == 1
+        counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+                  for t in ("articles", "sessions", "events", "modlog", "proposals")}
+        statuses = {r[0] for r in conn.execute("SELECT DISTINCT status FROM articles")}
+        actions = {r[0] for r in conn.execute("SELECT DISTINCT action FROM modlog")}
+        archived = conn.execute("SELECT count(*) FROM threads WHERE state = 'archived'").fetchone()[0]
+    finally:
+        conn.close()
+    assert all(counts.values()), counts
+    assert statuses == {"ok", "cancelled", "notice"}
+    assert {"split", "merge", "undo", "move", "cancel", "archive"} <= actions
+    assert archived == 1
+
+
+async def test_version_1_site_upgrades_to_exactly_the_fresh_schema(tmp_path, make_site):
+    path = v1_copy(tmp_path)
+    before = all_rows(path)
+    for version in range(2, migrate.SCHEMA_VERSION + 1):  # one step at a time, as a site upgrades
+        assert migrate.upgrade(path, target=version) == version - 1
+        conn = sqlite3.connect(path)
+        assert migrate.schema_version(conn) == version
+        conn.close()
+        assert check.check(path).problems in ([], [f"schema version: schema version {version}, this "
+                                                  f"Moot's is {migrate.SCHEMA_VERSION} (run `moot migrate`)"])
+
+    assert normalised_schema(path) == normalised_schema(fresh(tmp_path))
+    after = all_rows(path)
+    for table, rows in before.items():  # every row kept, counters and sequences included
+        assert after[table] == rows, table
+    report = check.check(path)
+    assert report.ok, report.text()
+
+    # The upgraded file serves: search finds known articles (accents folded), and
+    # posting continues each group's numbering.
+    site = await make_site(db_path=path)
+    reader = await site.client()
+    r = await reader.get("/api/search", params={"q": "odenwald"})
+    assert r.status_code == 200, r.text
+    assert [x["article"]["body"] for x in r.json()["results"]] == ["Ballads from the Ödenwald, easily."]
+    r = await reader.get("/api/search", params={"q": "editor"})
+    assert {x["article"]["subject"] for x in r.json()["results"]} == {"Editors (was: The GIL in 3.13)"}
+    r = await reader.get("/api/search", params={"q": "rude OR people"})
+    assert r.json()["results"] == []  # the cancelled article stays out of search
+    ada = await site.client("ada2")
+    r = await ada.post("/api/groups/comp.lang.python/threads", json={"subject": "After", "body": "upgrade"})
+    assert r.status_code == 201, r.text
+    python = next(g for g in before["groups"] if g[1] == "comp.lang.python")
+    high_water = python[6]  # groups.last_number
+    assert high_water >= max(a[4] for a in before["articles"] if a[3] == python[0])
+    assert r.json()["article"]["number"] == high_water + 1
+    await site.close()
+
+
+def test_upgrade_takes_a_backup_and_records_it(tmp_path):
+    path = v1_copy(tmp_path)
+    lines = []
+    migrate.upgrade(path, progress=lines.append)
+    backups = list(tmp_path.glob("site.db.v1-*.backup"))
+    assert len(backups) == 1 and f"to {backups[0]}" in lines[0]
+    assert all_rows(str(backups[0])) == all_rows(str(FIXTURE))
+    conn = sqlite3.connect(path)
+    try:
+        history = conn.execute("SELECT version, name, finished_at IS NOT NULL, backup FROM schema_history"
+                               ).fetchall()
+    finally:
+        conn.close()
+    assert history == [(2, "schema_history", 1, str(backups[0]))]
+    assert migrate.upgrade(path) == migrate.SCHEMA_VERSION  # a second run does nothing
+    assert len(list(tmp_path.glob("site.db.v1-*.backup"))) == 1
+
+
+def digest(path: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(path.parent.iterdir()) if p.name.startswith(path.name)}
+
+
+async def test_newer_database_is_refused_untouched(tmp_path):
+    path = Path(fresh(tmp_path))
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version={migrate.SCHEMA_VERSION + 1}")
+    conn.close()
+    files = digest(path)
+    with pytest.raises(SchemaNewer, match="newer than this Moot knows.*Refusing to write"):
+        await Database(str(path)).open()
+    with pytest.raises(SchemaNewer):
+        migrate.upgrade(str(path))
+    result = moot("migrate", "--db", str(path), check=False)
+    assert result.returncode == 2 and "newer than this Moot knows" in result.stderr
+    result = moot("serve", "--db", str(path), "--port", "1", check=False)
+    assert result.returncode == 2 and "Refusing to write" in result.stderr
+    assert digest(path) == files  # not a byte written, no backup, no journal
+
+
+async def test_running_process_stops_writing_once_a_newer_moot_upgrades(tmp_path):
+    db = await Database(str(tmp_path / "site.db"), read_connections=1).open()
+    try:
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO settings (key, value) VALUES ('before', '1')")
+        # A newer Moot's migration (it holds the write lock while it runs).
+        other = sqlite3.connect(db.path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        other.execute(f"PRAGMA user_version={migrate.SCHEMA_VERSION + 1}")
+        other.execute("COMMIT")
+        other.close()
+        with pytest.raises(SchemaNewer) as refused:
+            async with db.transaction() as conn:
+                await conn.execute("INSERT INTO settings (key, value) VALUES ('after', '1')")
+        assert refused.value.status == 503
+        async with db.read() as conn:
+            keys = [r[0] for r in await conn.execute_fetchall("SELECT key FROM settings")]
+        assert "before" in keys and "after" not in keys
+    finally:
+        await db.close()
+
+
+def shout_step(fail_after: int | None = None) -> migrate.Migration:
+    """A data step for the machinery's own test: fill a new column batch by batch."""
+    calls = {"n": 0}
+
+    def batch(conn, limit):
+        calls["n"] += 1
+        if fail_after is not None and calls["n"] > fail_after:
+            raise RuntimeError("disk on fire")
+        return conn.execute("UPDATE users SET shout = upper(username) WHERE id IN"
+                            " (SELECT id FROM users WHERE shout IS NULL LIMIT ?)", (limit,)).rowcount
+
+    return migrate.Migration(
+        migrate.SCHEMA_VERSION + 1, "users_shout", sql="ALTER TABLE users ADD COLUMN shout TEXT;",
+        batch=batch,
+        remaining=lambda conn: conn.execute("SELECT count(*) FROM users WHERE shout IS NULL").fetchone()[0])
+
+
+def test_batched_step_reports_progress_and_resumes_after_a_failure(tmp_path):
+    path = fresh(tmp_path)
+    conn = sqlite3.connect(path)
+    conn.executemany("INSERT INTO users (username, display_name, password_hash, created_at)"
+                     " VALUES (?, ?, 'x', '2026-01-01T00:00:00.000Z')",
+                     [(f"u{i}", f"U{i}") for i in range(7)])
+    conn.commit()
+    conn.close()
+    target = migrate.SCHEMA_VERSION + 1
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        migrate.upgrade(path, migrations=(*migrate.MIGRATIONS, shout_step(fail_after=2)), target=target,
+                        batch_rows=2, progress=lambda line: None)
+    conn = sqlite3.connect(path)
+    # The schema change and two batches committed; the version waits for the last batch.
+    assert migrate.schema_version(conn) == migrate.SCHEMA_VERSION
+    assert conn.execute("SELECT count(shout) FROM users").fetchone()[0] == 4
+    unfinished = conn.execute("SELECT finished_at FROM schema_history WHERE version = ?", (target,))
+    assert unfinished.fetchone() == (None,)
+    conn.close()
+    lines = []
+    migrate.upgrade(path, migrations=(*migrate.MIGRATIONS, shout_step()), target=target, batch_rows=2,
+                    progress=lines.append)
+    assert lines[1:] == ["schema version 3 (users_shout): 2/3 rows",
+                         "schema version 3 (users_shout): 3/3 rows",
+                         "schema version 3 (users_shout): done, 3 rows"]
+    conn = sqlite3.connect(path)
+    assert migrate.schema_version(conn) == target
+    assert conn.execute("SELECT count(*) FROM users WHERE shout = upper(username)").fetchone()[0] == 7
+    conn.close()
+
+
+def test_failing_step_leaves_the_previous_version(tmp_path):
+    path = v1_copy(tmp_path)
+    broken = (migrate.Migration(2, "broken", sql="CREATE TABLE schema_history (version INTEGER);\n"
+                                                 "CREATE TABLE oops (x INTEGER); SELECT nonsense;"),)
+    with pytest.raises(sqlite3.OperationalError):
+        migrate.upgrade(path, migrations=broken, progress=lambda line: None)
+    assert normalised_schema(path) == normalised_schema(str(FIXTURE))
+    assert all_rows(path) == all_rows(str(FIXTURE))
