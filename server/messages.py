@@ -60,7 +60,7 @@ class Parsed:
     derived_id: bool = False     # the Message-ID was missing or unusable and was made up
 
 
-def _text(raw: bytes) -> str:
+def header_text(raw: bytes) -> str:
     """Header bytes as text: UTF-8 when they are, else Latin-1 (every byte is one)."""
     try:
         return raw.decode("utf-8")
@@ -68,7 +68,7 @@ def _text(raw: bytes) -> str:
         return raw.decode("latin-1")
 
 
-def _decode_words(text: str) -> str:
+def decode_words(text: str) -> str:
     """RFC 2047 encoded words decoded; text that fails to decode is kept as written."""
     if "=?" not in text:
         return text
@@ -100,7 +100,7 @@ def _fast_headers(data: bytes) -> tuple[dict[str, str], bytes] | None:
         pairs.append([m[1], m[2]])
     found: dict[str, str] = {}
     for name, value in pairs:
-        found.setdefault(name.decode("ascii").lower(), _text(value))
+        found.setdefault(name.decode("ascii").lower(), header_text(value))
     kind = found.get("content-type", "text/plain").split(";", 1)[0].strip().lower()
     encoding = found.get("content-transfer-encoding", "").strip().lower()
     if kind != "text/plain" or encoding not in ("", "7bit", "8bit", "binary"):
@@ -113,7 +113,7 @@ def _slow_headers(data: bytes) -> tuple[dict[str, str], Message]:
     found: dict[str, str] = {}
     for key, value in msg.raw_items():
         text = value.encode("ascii", "surrogateescape") if isinstance(value, str) else b""
-        found.setdefault(key.lower(), _UNFOLD.sub("", _text(text)) if text else str(value))
+        found.setdefault(key.lower(), _UNFOLD.sub("", header_text(text)) if text else str(value))
     return found, msg
 
 
@@ -171,7 +171,7 @@ def _author(headers: dict) -> tuple[str, str | None]:
             name = unquote(name)
     else:
         name, addr = parseaddr(value)
-    name = _line(_decode_words(name), validate.DISPLAY_NAME_MAX)
+    name = _line(decode_words(name), validate.DISPLAY_NAME_MAX)
     addr = addr.strip()
     addr = addr if "@" in addr and _ADDRESS.match(addr) else None
     return name or addr or NO_AUTHOR, addr
@@ -248,7 +248,7 @@ def parse_message(raw: mbox.RawMessage) -> Parsed:
         replying_to = [r for r in validate.references(headers.get("in-reply-to", "")) if r != message_id]
         parent = replying_to[0] if replying_to else None
     refs = trim_references(refs)
-    subject = _line(_decode_words(headers.get("subject", "")), validate.SUBJECT_MAX)
+    subject = _line(decode_words(headers.get("subject", "")), validate.SUBJECT_MAX)
     name, addr = _author(headers)
     return Parsed(message_id=message_id, parent_id=parent, refs=tuple(refs),
                   subject=subject or NO_SUBJECT, body=body, author_name=name, author_addr=addr,

@@ -8,10 +8,10 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import message_from_bytes
-from email.header import decode_header, make_header
 from email.policy import compat32
 
 from .. import validate
+from ..messages import decode_words, header_text
 
 # RFC 3977 §3.1: a command line is at most 512 octets, CRLF included.
 LINE_MAX = 512
@@ -153,23 +153,6 @@ class Posted:
     message_id: str | None
 
 
-def _decode_words(text: str) -> str:
-    """RFC 2047 encoded words decoded; text that fails to decode is kept as written."""
-    if "=?" not in text:
-        return text
-    try:
-        return str(make_header(decode_header(text)))
-    except (ValueError, LookupError, UnicodeError, AssertionError):
-        return text
-
-
-def _header_text(raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")
-
-
 def posted_article(data: bytes) -> Posted:
     """A POSTed article (dot-stuffing already undone, lines joined by CRLF) as
     the fields Moot stores; Rejected with a reason a person can act on."""
@@ -178,7 +161,7 @@ def posted_article(data: bytes) -> Posted:
     fields: dict[str, str] = {}
     last = None
     for raw in head.split(b"\r\n"):
-        line = _header_text(raw)
+        line = header_text(raw)
         if line[:1] in (" ", "\t") and last is not None:
             fields[last] += " " + line.strip()   # RFC 5322 §2.2.3 unfolding
             continue
@@ -194,7 +177,7 @@ def posted_article(data: bytes) -> Posted:
         raise Rejected("the Newsgroups header is missing")
     if len(set(groups)) > 1:
         raise Rejected("cross-posting is not supported: Newsgroups must name exactly one group")
-    subject = _decode_words(fields.get("subject", ""))
+    subject = decode_words(fields.get("subject", ""))
     if not subject.strip():
         raise Rejected("the Subject header is missing")
     given_id = fields.get("message-id")
