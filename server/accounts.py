@@ -20,7 +20,8 @@ SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
 _MAXMEM = 256 * 1024 * 1024
 # Each hash holds 128 MiB for a fraction of a second: a process-wide cap on
 # how many run at once bounds memory whatever the number of sign-ins.
-_HASHING = threading.BoundedSemaphore(2)
+HASH_WORKERS = 2
+_HASHING = threading.BoundedSemaphore(HASH_WORKERS)
 
 
 def hash_password(password: str, *, n: int = SCRYPT_N) -> str:

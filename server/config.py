@@ -28,8 +28,14 @@ class Config:
     post_rate: float = _f(6.0, "articles a user may post per minute, sustained")
     post_burst: int = _f(10, "articles a user may post back to back before the rate applies")
     register_rate: float = _f(20.0, "accounts one address may register per hour")
-    login_attempts: int = _f(5, "failed logins per account or address before login is throttled")
+    login_attempts: int = _f(5, "failed sign-ins per account and address before that pair is throttled;"
+                                " also the failures per account from unknown addresses before its"
+                                " doubling backoff starts")
+    login_address_attempts: int = _f(20, "failed sign-ins from one address, whatever the accounts,"
+                                         " before it is throttled")
     login_window: int = _f(900, "seconds over which failed logins are counted")
+    hash_queue: int = _f(16, "sign-ins and registrations that may wait for a password hash (two run"
+                             " at once) before more are refused with 503")
     proposal_threshold: int = _f(3, "endorsements (the proposer's included) that create a proposed group")
     archive_after_days: int = _f(180, "site default: archive threads with no activity for this many days (0: never)")
     archive_after_articles: int = _f(5000, "site default: archive threads with more articles than this (0: never)")

@@ -57,3 +57,8 @@ class RateLimited(MootError):
     def __init__(self, message: str, retry_after: int):
         super().__init__(message, retry_after=retry_after)
         self.retry_after = retry_after
+
+
+class Busy(RateLimited):
+    """Too much of the server's capacity is in use right now; retry shortly."""
+    status, code = 503, "busy"

@@ -101,11 +101,12 @@ def parse_request(text: str) -> Subscribe | str:
             groups.append(validate.group_name(name))
     threads = []
     for tid in _list(value, "threads"):
-        if isinstance(tid, bool) or not isinstance(tid, int) or tid < 1:
+        if isinstance(tid, bool) or not isinstance(tid, int) or not 1 <= tid <= validate.ID_MAX:
             raise Invalid("threads must be a list of thread ids")
         threads.append(tid)
     since = value.get("since")
-    if since is not None and (isinstance(since, bool) or not isinstance(since, int) or since < 0):
+    if since is not None and (isinstance(since, bool) or not isinstance(since, int)
+                              or not 0 <= since <= validate.ID_MAX):
         raise Invalid("since must be the last event id seen (an integer)")
     if not groups and not prefixes and not threads:
         raise Invalid("subscribe to at least one group or thread")

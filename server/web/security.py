@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import Forbidden, Invalid, TooLarge, UnsupportedMediaType
+from ..validate import has_lone_surrogate
 
 JSON_MAX_BYTES = 1024 * 1024
 FORM_MAX_BYTES = 128 * 1024
@@ -54,7 +55,26 @@ async def read_json(request: Request) -> dict:
         raise Invalid("the request body is not valid JSON") from None
     if not isinstance(value, dict):
         raise Invalid("the request body must be a JSON object")
+    if _any_lone_surrogate(value):
+        raise Invalid("the request body has a string that is not valid Unicode (a lone surrogate)")
     return value
+
+
+def _any_lone_surrogate(value: object) -> bool:
+    """True when any key or string inside a parsed JSON value has a lone
+    surrogate; json.loads accepts the escape "\\ud800", nothing can store it."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if has_lone_surrogate(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 async def read_form(request: Request) -> dict[str, str]:
