@@ -263,6 +263,11 @@ async def merge(conn, domain: str, user: User | None, thread_id, into_article_id
     if target["group_id"] != source["group_id"]:
         await receiving_group(conn, target["group_name"])
     root = await fetch_one(conn, "SELECT * FROM articles WHERE id = ?", (source["root_article_id"],))
+    longest = await fetch_value(conn, "SELECT max(length(path)) FROM articles WHERE thread_id = ?",
+                                (source["id"],))
+    if tree.depth(x["path"]) + 1 + longest // tree.WIDTH - 1 >= tree.MAX_DEPTH:
+        raise Conflict(f"merging there would make the thread deeper than {tree.MAX_DEPTH} levels;"
+                       " merge into an article nearer the root")
     new_prefix = await free_child_path(conn, target["id"], x["path"], root["id"])
     moved = await relocate(conn, source=source, prefix=root["path"], target_id=target["id"],
                            new_prefix=new_prefix, group_id=target["group_id"])
