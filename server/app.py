@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from . import sweep, web
@@ -21,7 +21,7 @@ from .errors import MootError
 from .site import Site
 from .web.common import error_headers, error_page, error_response, wants_html
 from .web.rendering import make_templates
-from .web.security import Cookies, OriginCheck, SecurityHeaders
+from .web.security import Cookies, HostCheck, OriginCheck, SecurityHeaders
 
 log = logging.getLogger("moot")
 
@@ -43,8 +43,16 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """The client hung up while sending its body: nothing to answer, nothing went wrong here."""
+    log.debug("client left during the request body of %s %s", request.method, request.url.path)
+    return Response(status_code=400)
+
+
 async def _internal_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
+    if wants_html(request):
+        return await error_page(request, 500, "Something went wrong on our side; please try again.")
     body = {"error": {"code": "internal", "message": "internal server error"}}
     return JSONResponse(body, status_code=500)
 
@@ -68,9 +76,11 @@ def create_app(config: Config) -> Starlette:
     app = Starlette(
         routes=web.routes(),
         middleware=[Middleware(SecurityHeaders),
-                    Middleware(OriginCheck, allowed_origins=config.allowed_origins)],
+                    Middleware(HostCheck, allowed_hosts=config.allowed_hosts),
+                    Middleware(OriginCheck, allowed_origins=config.allowed_origins,
+                               allowed_hosts=config.allowed_hosts)],
         exception_handlers={MootError: _moot_error, HTTPException: _http_error,
-                            Exception: _internal_error},
+                            ClientDisconnect: _client_gone, Exception: _internal_error},
         lifespan=lifespan,
     )
     app.state.site = site

@@ -23,6 +23,7 @@ class Config:
     site_name: str = _f("Moot", "name shown in page titles and feeds")
     secret_key: str = _f("", "key that signs cookies; empty means a random key kept in the database")
     allowed_origins: tuple[str, ...] = _f((), "extra origins (scheme://host:port) allowed to send state changes and open /live; the site's own origin is always allowed")
+    allowed_hosts: tuple[str, ...] = _f((), "host names this site answers for (comma-separated; `*.example.org` covers subdomains); other Host headers get 400 and never count as this site's origin. Empty: any Host, trusted as sent (fine on a loopback or behind a proxy that sets it)")
     secure_cookies: bool = _f(False, "mark cookies Secure (set this behind HTTPS)")
     session_days: int = _f(30, "days a session lasts")
     post_rate: float = _f(6.0, "articles a user may post per minute, sustained")
@@ -36,7 +37,10 @@ class Config:
     login_window: int = _f(900, "seconds over which failed logins are counted")
     hash_queue: int = _f(16, "sign-ins and registrations that may wait for a password hash (two run"
                              " at once) before more are refused with 503")
+    export_rate: float = _f(12.0, "whole-group mbox downloads per hour one address may make while signed out (bursts of a quarter)")
     proposal_threshold: int = _f(3, "endorsements (the proposer's included) that create a proposed group")
+    endorse_min_age_days: int = _f(7, "days an account must exist before its endorsements of group proposals count")
+    endorse_min_posts: int = _f(1, "articles an account must have posted (not withdrawn) before its endorsements count")
     archive_after_days: int = _f(180, "site default: archive threads with no activity for this many days (0: never)")
     archive_after_articles: int = _f(5000, "site default: archive threads with more articles than this (0: never)")
     sweep_interval: int = _f(3600, "seconds between archive sweeps in a running server (0: no sweep)")

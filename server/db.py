@@ -11,6 +11,7 @@ readers run beside the writer and see only committed data)."""
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -59,8 +60,15 @@ class Database:
     async def open(self) -> "Database":
         """Open the connections; initialise an empty database from schema.sql."""
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await self._connect()
-        await self._writer.execute("PRAGMA journal_mode=WAL")
+        # The file holds password hashes and session keys: create it owner-only
+        # (SQLite gives the -wal and -shm files the database file's mode). The
+        # umask is process-wide, so it is set only around the creating open.
+        previous = os.umask(0o077)
+        try:
+            self._writer = await self._connect()
+            await self._writer.execute("PRAGMA journal_mode=WAL")
+        finally:
+            os.umask(previous)
         await self._migrate(self._writer)
         for _ in range(self._n_readers):
             reader = await self._connect()

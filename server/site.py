@@ -28,6 +28,7 @@ class Site:
     responses: ResponseCache = field(init=False)
     posts: TokenBucket = field(init=False)
     registrations: TokenBucket = field(init=False)
+    exports: TokenBucket = field(init=False)
     lockout: Lockout = field(init=False)
     hashing: HashGate = field(init=False)
 
@@ -38,6 +39,7 @@ class Site:
         self.posts = TokenBucket(c.post_rate / 60, c.post_burst)
         # Each registration costs an scrypt hash: a few per address per minute.
         self.registrations = TokenBucket(c.register_rate / 3600, max(1, int(c.register_rate) // 4))
+        self.exports = TokenBucket(c.export_rate / 3600, max(1, int(c.export_rate) // 4))
         self.lockout = Lockout(c.login_attempts, c.login_address_attempts, c.login_window)
         self.hashing = HashGate(HASH_WORKERS, c.hash_queue)
 

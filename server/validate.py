@@ -5,6 +5,7 @@ No I/O here: these are tested without a socket or a database."""
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from .errors import Invalid, TooLarge
 
@@ -85,6 +86,23 @@ def description(value) -> str:
 
 def display_name(value) -> str:
     return line(value, "display name", max_len=DISPLAY_NAME_MAX)
+
+
+# Names a member's display name may not look like: they would pass the
+# member off as the site's staff. Compared after name_key.
+ROLE_WORDS = frozenset({"admin", "administrator", "siteadmin", "moderator", "mod", "sitemoderator",
+                        "moderators", "admins", "sysop", "root", "staff", "system", "operator",
+                        "postmaster", "usenet", "news", "moot"})
+
+
+def name_key(name: str) -> str:
+    """What two names that read alike share: NFKC, case-folded, letters and digits only."""
+    return "".join(ch for ch in unicodedata.normalize("NFKC", name).casefold() if ch.isalnum())
+
+
+def sounds_like_a_role(name: str) -> bool:
+    """True when a display name reads as a role word ("Admin", "Site  Moderator", "m.o.d")."""
+    return name_key(name) in ROLE_WORDS
 
 
 def reason(value, *, required: bool) -> str:

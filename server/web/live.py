@@ -363,7 +363,7 @@ class LiveSession:
 async def endpoint(websocket: WebSocket) -> None:
     """The /live route: the Origin check at the handshake, then a session."""
     site = site_of(websocket)
-    if not origin_allowed(websocket, site.config.allowed_origins):
+    if not origin_allowed(websocket, site.config.allowed_origins, site.config.allowed_hosts):
         # Cross-site WebSocket hijacking: a page on another site could open
         # /live with the visitor's cookies. Refused before the handshake (403).
         await websocket.close(code=CLOSE_POLICY)

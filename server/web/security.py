@@ -88,9 +88,27 @@ async def read_form(request: Request) -> dict[str, str]:
         raise Invalid("the form is not valid UTF-8 form data") from None
 
 
-def origin_allowed(request_or_ws: HTTPConnection, allowed_origins: tuple[str, ...]) -> bool:
+def host_allowed(host: str, allowed_hosts: tuple[str, ...]) -> bool:
+    """True when `host` (a Host header or an Origin's host, port aside) is one
+    of `allowed_hosts` ("*.example.org" covers its subdomains); no list allows any."""
+    if not allowed_hosts:
+        return True
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    name = name.lower()
+    for pattern in allowed_hosts:
+        pattern = pattern.lower()
+        if pattern == "*" or name == pattern or \
+                (pattern.startswith("*.") and name.endswith(pattern[1:])):
+            return True
+    return False
+
+
+def origin_allowed(request_or_ws: HTTPConnection, allowed_origins: tuple[str, ...],
+                   allowed_hosts: tuple[str, ...] = ()) -> bool:
     """True when the Origin header is absent (not a browser), names this site
-    itself, or is one of the configured extra origins."""
+    itself, or is one of the configured extra origins. "This site" is the Host
+    header, and only when that host is one of `allowed_hosts` (if configured):
+    a Host header is whatever the client sent."""
     origin = request_or_ws.headers.get("origin")
     if origin is None:
         return True
@@ -98,7 +116,27 @@ def origin_allowed(request_or_ws: HTTPConnection, allowed_origins: tuple[str, ..
         return True
     host = request_or_ws.headers.get("host", "")
     parts = urlsplit(origin)
-    return bool(parts.netloc) and parts.netloc.lower() == host.lower() and parts.scheme in ("http", "https")
+    return bool(parts.netloc) and parts.netloc.lower() == host.lower() \
+        and parts.scheme in ("http", "https") and host_allowed(host, allowed_hosts)
+
+
+class HostCheck:
+    """Refuses (400, in the error shape) any request whose Host header is not
+    one of the configured hosts, so nothing downstream trusts a forged Host."""
+
+    def __init__(self, app: ASGIApp, allowed_hosts: tuple[str, ...]):
+        self.app, self.allowed = app, allowed_hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and self.allowed:
+            host = HTTPConnection(scope).headers.get("host", "")
+            if not host_allowed(host, self.allowed):
+                if scope["type"] == "websocket":  # closing before accepting: the server answers 403
+                    return await send({"type": "websocket.close", "code": 1008})
+                error = Invalid("this server does not answer for that host name")
+                response = JSONResponse(error.to_json(), status_code=error.status)
+                return await response(scope, receive, send)
+        await self.app(scope, receive, send)
 
 
 class Cookies:
@@ -163,13 +201,13 @@ class Cookies:
 class OriginCheck:
     """Refuses (403) any state-changing HTTP request whose Origin names another site."""
 
-    def __init__(self, app: ASGIApp, allowed_origins: tuple[str, ...]):
-        self.app, self.allowed = app, allowed_origins
+    def __init__(self, app: ASGIApp, allowed_origins: tuple[str, ...], allowed_hosts: tuple[str, ...] = ()):
+        self.app, self.allowed, self.hosts = app, allowed_origins, allowed_hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
             request = Request(scope)
-            if not origin_allowed(request, self.allowed):
+            if not origin_allowed(request, self.allowed, self.hosts):
                 error = Forbidden("cross-origin requests are not allowed")
                 response = JSONResponse(error.to_json(), status_code=error.status)
                 return await response(scope, receive, send)
