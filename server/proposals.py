@@ -13,6 +13,7 @@ from .errors import Conflict, Invalid, NotFound
 from .groups import create_group
 from .permissions import User, require
 
+
 @dataclass(frozen=True)
 class Rules:
     """When endorsements create a group: `threshold` of them, each from an
