@@ -123,7 +123,6 @@ def cmd_import(args) -> int:
 
 def cmd_get(args) -> int:
     from .app import create_app
-    from .web.connections import request_deadline_protocol
 
     config = _config(args)
     status, body = asyncio.run(request_in_process(create_app(config), "GET", args.path))
