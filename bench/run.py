@@ -38,6 +38,8 @@ SCENARIOS = {
                     "split of a 10,000-article sub-tree; archive sweep over 100,000 threads"),
     "live": (["live.py"], 600,
              "post-to-delivery to 1,000 subscribers; memory per idle connection at 10,000"),
+    "signin_storm": (["signin_storm.py", "--samples", "5"], 300,
+                     "a legitimate sign-in during a 100-request bogus sign-in storm vs alone"),
     "archive": (["archive.py", "--articles", "1000000"], 900,
                 "import and search on a generated 1,000,000-article archive"),
 }
