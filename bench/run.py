@@ -42,6 +42,8 @@ SCENARIOS = {
              "post-to-delivery to 1,000 subscribers; memory per idle connection at 10,000"),
     "nntp": (["nntp.py", "--seconds", "4"], 600,
              "NNTP against INN2 (started here): POST, OVER, ARTICLE, connect+GROUP+QUIT per second"),
+    "signin_storm": (["signin_storm.py", "--samples", "5"], 300,
+                     "a legitimate sign-in during a 100-request bogus sign-in storm vs alone"),
     "archive": (["archive.py", "--articles", "1000000"], 900,
                 "import and search on a generated 1,000,000-article archive"),
 }

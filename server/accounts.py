@@ -20,7 +20,8 @@ SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
 _MAXMEM = 256 * 1024 * 1024
 # Each hash holds 128 MiB for a fraction of a second: a process-wide cap on
 # how many run at once bounds memory whatever the number of sign-ins.
-_HASHING = threading.BoundedSemaphore(2)
+HASH_WORKERS = 2
+_HASHING = threading.BoundedSemaphore(HASH_WORKERS)
 
 
 def hash_password(password: str, *, n: int = SCRYPT_N) -> str:
@@ -70,6 +71,11 @@ async def create_user(db, username, password, display_name=None, role: str = "me
     display_name = validate.display_name(display_name if display_name is not None else username)
     if role not in ROLES:
         raise Invalid(f"role must be one of {', '.join(ROLES)}")
+    if role == "member" and validate.sounds_like_a_role(display_name) \
+            and validate.name_key(display_name) != validate.name_key(username):
+        raise Invalid(f"the display name {display_name!r} reads as a site role; choose another")
+    async with db.read() as conn:  # read, not under the write lock: it scans every name
+        await _check_name_is_free(conn, username, display_name)
     if password_hash is None:
         password_hash = await _in_thread(hash_password, password)
     async with db.transaction() as conn:
@@ -81,6 +87,20 @@ async def create_user(db, username, password, display_name=None, role: str = "me
             "INSERT INTO users (username, display_name, password_hash, role, created_at)"
             " VALUES (?, ?, ?, ?, ?)", (username, display_name, password_hash, role, clock.now()))
         return User(cur.lastrowid, username, display_name, role)
+
+
+async def _check_name_is_free(conn, username: str, display_name: str) -> None:
+    """Conflict when `display_name` reads like another account's username or
+    display name (case, width and punctuation aside): no one signs as someone else."""
+    key = validate.name_key(display_name)
+    if key == validate.name_key(username):
+        return
+    # Registrations are rate-limited and few; a scan of the names costs less than the hash.
+    async with conn.execute("SELECT username, display_name FROM users") as cursor:
+        async for row in cursor:
+            if key in (validate.name_key(row["username"]), validate.name_key(row["display_name"])):
+                raise Conflict(f"the display name {display_name!r} is too close to another"
+                               " member's name; choose another")
 
 
 async def authenticate(db, username, password) -> User | None:

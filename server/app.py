@@ -12,7 +12,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -24,7 +24,7 @@ from .site import Site
 from .web.caching import COMPRESS_MIN_BYTES, Placeholders
 from .web.common import error_headers, error_page, error_response, wants_html
 from .web.rendering import make_templates
-from .web.security import Cookies, OriginCheck, SecurityHeaders
+from .web.security import Cookies, HostCheck, OriginCheck, SecurityHeaders
 
 log = logging.getLogger("moot")
 
@@ -46,8 +46,16 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """The client hung up while sending its body: nothing to answer, nothing went wrong here."""
+    log.debug("client left during the request body of %s %s", request.method, request.url.path)
+    return Response(status_code=400)
+
+
 async def _internal_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
+    if wants_html(request):
+        return await error_page(request, 500, "Something went wrong on our side; please try again.")
     body = {"error": {"code": "internal", "message": "internal server error"}}
     return JSONResponse(body, status_code=500)
 
@@ -77,14 +85,15 @@ def create_app(config: Config) -> Starlette:
         # chunk, and never sees WebSockets). Level 6: see response_cache.GZIP_LEVEL.
         Middleware(GZipMiddleware, minimum_size=COMPRESS_MIN_BYTES, compresslevel=6),
         Middleware(SecurityHeaders),
-        Middleware(OriginCheck, allowed_origins=config.allowed_origins)]
+        Middleware(HostCheck, allowed_hosts=config.allowed_hosts),
+        Middleware(OriginCheck, allowed_origins=config.allowed_origins, allowed_hosts=config.allowed_hosts)]
     if config.trusted_proxies:  # only then is X-Forwarded-For/-Proto believed
         middleware.insert(0, Middleware(ProxyHeadersMiddleware, trusted_hosts=list(config.trusted_proxies)))
     app = Starlette(
         routes=web.routes(templates),
         middleware=middleware,
         exception_handlers={MootError: _moot_error, HTTPException: _http_error,
-                            Exception: _internal_error},
+                            ClientDisconnect: _client_gone, Exception: _internal_error},
         lifespan=lifespan,
     )
     app.state.site = site

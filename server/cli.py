@@ -46,6 +46,7 @@ def cmd_serve(args) -> int:
     import uvicorn
 
     from .app import create_app
+    from .web.connections import request_deadline_protocol
     from .web.ops import GracefulServer
 
     config = _config(args)
@@ -56,8 +57,17 @@ def cmd_serve(args) -> int:
     # /live: no permessage-deflate (it costs ~34 KiB per connection and a third
     # more latency for small events); the frame limit refuses a huge message
     # before it is buffered, with the same 1009 the endpoint uses.
+    # Connections: uvicorn's keep-alive timeout closes idle kept-alive
+    # connections; limit_concurrency answers 503 at once past MOOT_MAX_CONNECTIONS
+    # (below the usual 1,024 file descriptors) instead of failing to accept;
+    # headers are capped by h11's 16 KiB default; and the request deadline
+    # (server/web/connections.py) closes silent and trickling sockets, which
+    # no uvicorn setting does.
     server = GracefulServer(uvicorn.Config(
         create_app(config), host=config.host, port=config.port, log_level="info",
+        http=request_deadline_protocol(config.request_timeout),
+        timeout_keep_alive=config.keep_alive_timeout,
+        limit_concurrency=config.max_connections or None,
         ws_ping_interval=None, proxy_headers=False, ws_per_message_deflate=False,
         ws_max_size=config.live_max_message, timeout_graceful_shutdown=config.shutdown_timeout))
     # uvicorn re-raises the SIGTERM it handled once it has stopped; a stop that

@@ -31,14 +31,24 @@ class Config:
     site_name: str = _f("Moot", "name shown in page titles and feeds")
     secret_key: str = _f("", "key that signs cookies; empty means a random key kept in the database")
     allowed_origins: tuple[str, ...] = _f((), "extra origins (scheme://host:port) allowed to send state changes and open /live; the site's own origin is always allowed")
+    allowed_hosts: tuple[str, ...] = _f((), "host names this site answers for (comma-separated; `*.example.org` covers subdomains); other Host headers get 400 and never count as this site's origin. Empty: any Host, trusted as sent (fine on a loopback or behind a proxy that sets it)")
     secure_cookies: bool = _f(False, "mark cookies Secure (set this behind HTTPS)")
     session_days: int = _f(30, "days a session lasts")
     post_rate: float = _f(6.0, "articles a user may post per minute, sustained")
     post_burst: int = _f(10, "articles a user may post back to back before the rate applies")
     register_rate: float = _f(20.0, "accounts one address may register per hour")
-    login_attempts: int = _f(5, "failed logins per account or address before login is throttled")
+    login_attempts: int = _f(5, "failed sign-ins per account and address before that pair is throttled;"
+                                " also the failures per account from unknown addresses before its"
+                                " doubling backoff starts")
+    login_address_attempts: int = _f(20, "failed sign-ins from one address, whatever the accounts,"
+                                         " before it is throttled")
     login_window: int = _f(900, "seconds over which failed logins are counted")
+    hash_queue: int = _f(16, "sign-ins and registrations that may wait for a password hash (two run"
+                             " at once) before more are refused with 503")
+    export_rate: float = _f(12.0, "whole-group mbox downloads per hour one address may make while signed out (bursts of a quarter)")
     proposal_threshold: int = _f(3, "endorsements (the proposer's included) that create a proposed group")
+    endorse_min_age_days: int = _f(7, "days an account must exist before its endorsements of group proposals count")
+    endorse_min_posts: int = _f(1, "articles an account must have posted (not withdrawn) before its endorsements count")
     archive_after_days: int = _f(180, "site default: archive threads with no activity for this many days (0: never)")
     archive_after_articles: int = _f(5000, "site default: archive threads with more articles than this (0: never)")
     sweep_interval: int = _f(3600, "seconds between archive sweeps in a running server (0: no sweep)")
@@ -50,6 +60,9 @@ class Config:
     live_max_subscriptions: int = _f(100, "groups (or group patterns) and threads one /live connection may follow")
     live_max_message: int = _f(16384, "largest message in bytes a /live client may send, room for a full subscription list (larger closes with 1009)")
     live_max_errors: int = _f(5, "malformed messages a /live client may send before it is closed (code 1008)")
+    request_timeout: float = _f(20.0, "seconds a connection has to send a whole request (line, headers and body) after it opens or after its previous response; slower or silent sockets are closed")
+    keep_alive_timeout: int = _f(5, "seconds an idle kept-alive HTTP connection stays open between requests")
+    max_connections: int = _f(900, "open connections (/live included) past which new requests are answered 503 at once (0: no limit)")
     read_connections: int = _f(4, "SQLite read connections")
     page_cache_mb: int = _f(64, "memory for encoded JSON and rendered pages (and their compressed forms), dropped when events touch them (0: off)")
     shared_cache_seconds: int = _f(10, "seconds a shared cache (a reverse proxy) may serve an anonymous page"

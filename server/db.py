@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -57,9 +58,16 @@ class Database:
         """Open the connections; initialise an empty database from schema.sql,
         upgrade an older one (server/migrate.py), refuse a newer one (SchemaNewer)."""
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        await asyncio.to_thread(migrate.upgrade, self.path)
-        self._writer = await self._connect()
-        await self._writer.execute("PRAGMA journal_mode=WAL")
+        # The file holds password hashes and session keys: create it owner-only
+        # (SQLite gives the -wal and -shm files the database file's mode). The
+        # umask is process-wide, so it is set only around the opens that may create it.
+        previous = os.umask(0o077)
+        try:
+            await asyncio.to_thread(migrate.upgrade, self.path)
+            self._writer = await self._connect()
+            await self._writer.execute("PRAGMA journal_mode=WAL")
+        finally:
+            os.umask(previous)
         for _ in range(self._n_readers):
             reader = await self._connect()
             await reader.execute("PRAGMA query_only=ON")

@@ -61,3 +61,8 @@ class RateLimited(MootError):
 
 class Unavailable(MootError):
     status, code = 503, "unavailable"
+
+
+class Busy(RateLimited):
+    """Too much of the server's capacity is in use right now; retry shortly."""
+    status, code = 503, "busy"

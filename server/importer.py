@@ -126,9 +126,8 @@ class Progress:
         self.stream.flush()
 
 
-# Deeper replies start a thread of their own: each level adds tree.WIDTH
-# characters to every descendant's path, and 1,000 levels is already 8 KB.
-MAX_DEPTH = 1000
+# Deeper replies attach one level up, as replies do on the site (tree.anchor).
+MAX_DEPTH = tree.MAX_DEPTH
 
 
 class _Item:
@@ -267,6 +266,18 @@ class Importer:
             found.update((r["message_id"], r) for r in rows)
         return found
 
+    async def _anchor(self, conn: Connection, by_path: dict[tuple, dict], parent: dict) -> dict:
+        """The ancestor a reply under a deepest-level `parent` attaches to:
+        planned in this batch, or already in the database."""
+        path = tree.anchor(parent["path"])
+        found = by_path.get((parent["thread"], path))
+        if found is not None:
+            return found
+        row = await fetch_one(conn, "SELECT id, thread_id, path, refs FROM articles"
+                                    " WHERE thread_id = ? AND path = ?", (parent["thread"], path))
+        assert row is not None  # an article at the deepest level has its ancestors
+        return {"id": row["id"], "thread": row["thread_id"], "path": row["path"], "refs": row["refs"]}
+
     async def _apply(self, conn: Connection,
                      items: list[_Item]) -> tuple[list[_Item], int, int, list[_Item]]:
         """Plan and write one batch inside the caller's transaction."""
@@ -277,6 +288,7 @@ class Importer:
                                                   if i.parsed.parent_id and i.parsed.parent_id not in ids})
         next_id = await posting.next_article_id(conn)
         here: dict[str, dict] = {}
+        by_path: dict[tuple, dict] = {}  # (thread, path) of this batch's articles, for anchors
         rows: list[dict] = []
         new_threads: list[dict] = []
         imported: list[_Item] = []
@@ -298,8 +310,8 @@ class Importer:
             if p.parent_id and parent is None and not item.force_root:
                 waiting.append(item)
                 continue
-            if parent is not None and tree.depth(parent["path"]) + 1 >= MAX_DEPTH:
-                parent = None
+            if parent is not None and tree.anchor(parent["path"]) is not None:
+                parent = await self._anchor(conn, by_path, parent)
             article_id, next_id = next_id, next_id + 1
             refs = " ".join(p.refs)
             if parent is not None:
@@ -311,6 +323,7 @@ class Importer:
                 new_threads.append({"subject": p.subject, "created_at": p.created_at,
                                     "root_article_id": article_id})
             here[p.message_id] = {"id": article_id, "thread": thread, "path": path, "refs": refs}
+            by_path[(thread, path)] = here[p.message_id]
             rows.append({"id": article_id, "message_id": p.message_id, "thread": thread,
                          "parent_id": parent_id, "path": path, "refs": refs, "subject": p.subject,
                          "body": p.body, "author_name": p.author_name, "author_addr": p.author_addr,

@@ -8,13 +8,13 @@ from collections.abc import Sequence
 from typing import TypeVar
 
 from .errors import Invalid
+from .validate import ID_MAX
 
 Row = TypeVar("Row")
 
 # A (timestamp, id) cursor: "2026-11-21T10:00:00.000Z_42". Ids are SQLite
 # integers, so at most 2**63 - 1: a longer number is no cursor of ours.
 _STAMP_CURSOR = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)_(\d{1,19})\Z")
-ID_MAX = 2**63 - 1
 
 
 def split_page(rows: Sequence[Row], limit: int) -> tuple[Sequence[Row], bool]:

@@ -278,6 +278,11 @@ async def merge(conn: Connection, domain: str, user: User | None, thread_id: obj
         await receiving_group(conn, target["group_name"])
     root = await fetch_one(conn, "SELECT * FROM articles WHERE id = ?", (source["root_article_id"],))
     assert root is not None  # a live thread keeps its root: an undo deletes only a notice left in place
+    longest = await fetch_value(conn, "SELECT max(length(path)) FROM articles WHERE thread_id = ?",
+                                (source["id"],))
+    if tree.depth(x["path"]) + 1 + longest // tree.WIDTH - 1 >= tree.MAX_DEPTH:
+        raise Conflict(f"merging there would make the thread deeper than {tree.MAX_DEPTH} levels;"
+                       " merge into an article nearer the root")
     new_prefix = await free_child_path(conn, target["id"], x["path"], root["id"])
     moved = await relocate(conn, source=source, prefix=root["path"], target_id=target["id"],
                            new_prefix=new_prefix, group_id=target["group_id"])

@@ -146,11 +146,17 @@ async def start_thread(conn, domain: str, user: User | None, group_name, subject
 async def reply(conn, domain: str, user: User | None, parent_ref, body, subject=None, *,
                 message_id: str | None = None) -> dict:
     """Reply to an article; the reply joins the parent's thread and group.
-    `message_id` is a client's own (news posting), kept if well formed and unused."""
+    Under an article at the deepest level (tree.MAX_DEPTH) it becomes a
+    reply to that article's parent instead. `message_id` is a client's own
+    (news posting), kept if well formed and unused."""
     user = require(user, "post")
     parent = await article_row(conn, parent_ref, PARENT_SELECT)
     body = validate.body(body)
     subject = validate.subject(subject) if subject not in (None, "") else reply_subject(parent["subject"])
+    anchor = tree.anchor(parent["path"])
+    if anchor is not None:
+        parent = await fetch_one(conn, PARENT_SELECT + " WHERE a.thread_id = ? AND a.path = ?",
+                                 (parent["thread_id"], anchor))
     _check_thread_accepts(parent["thread_state"], parent["thread_id"], parent["group_name"], user)
     _check_group_accepts(parent["group_status"], parent["group_name"], user)
     message_id = await chosen_message_id(conn, domain, message_id)

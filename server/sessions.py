@@ -2,26 +2,42 @@
 
 The limits live here, not in an adapter, so the web, the JSON API and a
 newsreader's AUTHINFO all meet the same ones: registrations per address,
-failed passwords per account and per address."""
+failed passwords per (account, address), per address and per account
+(moot.ratelimit.Lockout), and the admission gate in front of hashing."""
 
 from __future__ import annotations
 
-from . import accounts
-from .errors import AuthRequired
+from . import accounts, validate
+from .errors import AuthRequired, Invalid
 from .permissions import User
 from .site import Site
 
 
+def _login_name(username: object) -> str | None:
+    """The username as the lockout counts it, or None when it cannot name an account."""
+    try:
+        return validate.username(username)
+    except Invalid:
+        return None
+
+
 async def authenticate(site: Site, username: object, password: object, *, address: str) -> User:
-    """The user whose password this is; AuthRequired (401) otherwise, and
-    RateLimited (429) once the account or the address failed too often."""
-    keys = (("user", str(username)[:64]), ("addr", address))
-    site.login_failures.check(*keys)
-    user = await accounts.authenticate(site.db, username, password)
+    """The user whose password this is; AuthRequired (401) otherwise;
+    RateLimited (429) once the limits are reached or this address already has
+    a sign-in being checked; Busy (503) when too many hashes are waiting."""
+    name = _login_name(username)
+    if name is None or not isinstance(password, str):
+        raise AuthRequired("wrong username or password")  # no account can have it: nothing to hash
+    attempt = site.lockout.reserve(name, address)
+    try:
+        async with site.hashing.admit(address):
+            user = await accounts.authenticate(site.db, name, password)
+    except BaseException:
+        attempt.withdrawn()
+        raise
     if user is None:
-        site.login_failures.fail(*keys)
-        raise AuthRequired("wrong username or password")
-    site.login_failures.clear(keys[0])
+        raise AuthRequired("wrong username or password")  # the reservation stays: a failure
+    attempt.succeeded()
     return user
 
 
@@ -36,11 +52,18 @@ async def sign_in(site: Site, username: object, password: object, *, address: st
 
 async def sign_up(site: Site, username: object, password: object, display_name: object, *,
                   address: str, replacing: str | None = None) -> tuple[User, str]:
-    """Register (throttled per address) and start a session. The first
-    account of a site without accounts becomes its admin."""
-    site.registrations.take(("register", address), what="registering")
-    user = await accounts.create_user(site.db, username, password, display_name,
-                                      first_becomes_admin=True)
+    """Register (throttled per address; a registration that fails gives its
+    allowance back) and start a session. The first account of a site without
+    accounts becomes its admin."""
+    key = ("register", address)
+    site.registrations.take(key, what="registering")
+    try:
+        async with site.hashing.admit(address):
+            user = await accounts.create_user(site.db, username, password, display_name,
+                                              first_becomes_admin=True)
+    except BaseException:
+        site.registrations.refund(key)
+        raise
     return user, await accounts.start_session(site.db, user, days=site.config.session_days,
                                               replacing=replacing)
 

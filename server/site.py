@@ -10,11 +10,12 @@ from dataclasses import dataclass, field
 from aiosqlite import Connection
 
 from . import accounts
+from .accounts import HASH_WORKERS
 from .config import Config
 from .db import Database
 from .hub import Hub
 from .permissions import User
-from .ratelimit import FailureWindow, TokenBucket
+from .ratelimit import HashGate, Lockout, TokenBucket
 from .response_cache import ResponseCache
 
 
@@ -28,7 +29,9 @@ class Site:
     stopping: bool = False  # set when the server starts to stop: readiness turns 503
     posts: TokenBucket = field(init=False)
     registrations: TokenBucket = field(init=False)
-    login_failures: FailureWindow = field(init=False)
+    exports: TokenBucket = field(init=False)
+    lockout: Lockout = field(init=False)
+    hashing: HashGate = field(init=False)
 
     def __post_init__(self) -> None:
         c = self.config
@@ -37,7 +40,9 @@ class Site:
         self.posts = TokenBucket(c.post_rate / 60, c.post_burst)
         # Each registration costs an scrypt hash: a few per address per minute.
         self.registrations = TokenBucket(c.register_rate / 3600, max(1, int(c.register_rate) // 4))
-        self.login_failures = FailureWindow(c.login_attempts, c.login_window)
+        self.exports = TokenBucket(c.export_rate / 3600, max(1, int(c.export_rate) // 4))
+        self.lockout = Lockout(c.login_attempts, c.login_address_attempts, c.login_window)
+        self.hashing = HashGate(HASH_WORKERS, c.hash_queue)
 
     async def start(self) -> None:
         await self.db.open()
@@ -51,8 +56,13 @@ class Site:
     @asynccontextmanager
     async def posting(self, user: User) -> AsyncIterator[Connection]:
         """The write transaction of a new article: refused (429) while the
-        poster's rate is spent; only a post that lands spends from it."""
-        self.posts.check(user.id)
-        async with self.db.transaction() as conn:
-            yield conn
-        self.posts.spend(user.id)
+        poster's rate is spent. The token is taken before waiting for the
+        write lock (so concurrent posts cannot all pass one check) and given
+        back if the post does not land."""
+        self.posts.take(user.id)
+        try:
+            async with self.db.transaction() as conn:
+                yield conn
+        except BaseException:
+            self.posts.refund(user.id)
+            raise

@@ -14,6 +14,11 @@ import re
 from .errors import Invalid
 
 WIDTH = 8  # 36**8 ≈ 2.8e12 distinct ids per level
+# Threads are at most this many levels deep (the root is depth 0). A reply
+# under the deepest level attaches to the level above instead (see anchor):
+# every level adds WIDTH characters to each descendant's path, so depth costs
+# storage quadratically, and cursors are paths of at most 4,096 levels.
+MAX_DEPTH = 1000
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 _PATH = re.compile(rf"(?:[0-9a-z]{{{WIDTH}}}){{1,4096}}\Z")
 END = "~"  # sorts after every digit: [path, path + END) is the sub-tree
@@ -35,6 +40,15 @@ def child(parent_path: str, article_id: int) -> str:
 
 def depth(path: str) -> int:
     return len(path) // WIDTH - 1
+
+
+def anchor(parent_path: str) -> str | None:
+    """The path of the article a reply under `parent_path` attaches to when
+    the parent is already at the deepest level (its ancestor one level up,
+    so the reply lands at depth MAX_DEPTH - 1); None when the parent takes it."""
+    if depth(parent_path) < MAX_DEPTH - 1:
+        return None
+    return parent_path[:(MAX_DEPTH - 1) * WIDTH]
 
 
 def subtree_end(path: str) -> str:

@@ -5,6 +5,7 @@ No I/O here: these are tested without a socket or a database."""
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from .errors import Invalid, TooLarge
 
@@ -28,11 +29,23 @@ _MESSAGE_ID = re.compile(r"<[!-;=?-~]+@[!-;=?-Z^-~]+>\Z")
 # paragraph separators that would break a header or a line-oriented protocol.
 _BODY_FORBIDDEN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 _LINE_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# A surrogate code point in a Python str is always a lone one (JSON's "\ud800"
+# escape, say): it has no UTF-8 form, so SQLite and every encoder refuse it.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+# SQLite integers are signed 64-bit: an id past this cannot be stored or looked up.
+ID_MAX = 2**63 - 1
+
+
+def has_lone_surrogate(text: str) -> bool:
+    """True when `text` cannot be written as UTF-8."""
+    return _SURROGATE.search(text) is not None
 
 
 def _text(value, what: str) -> str:
     if not isinstance(value, str):
         raise Invalid(f"{what} must be a string")
+    if has_lone_surrogate(value):
+        raise Invalid(f"{what} is not valid Unicode (a lone surrogate)")
     return value
 
 
@@ -75,6 +88,23 @@ def display_name(value) -> str:
     return line(value, "display name", max_len=DISPLAY_NAME_MAX)
 
 
+# Names a member's display name may not look like: they would pass the
+# member off as the site's staff. Compared after name_key.
+ROLE_WORDS = frozenset({"admin", "administrator", "siteadmin", "moderator", "mod", "sitemoderator",
+                        "moderators", "admins", "sysop", "root", "staff", "system", "operator",
+                        "postmaster", "usenet", "news", "moot"})
+
+
+def name_key(name: str) -> str:
+    """What two names that read alike share: NFKC, case-folded, letters and digits only."""
+    return "".join(ch for ch in unicodedata.normalize("NFKC", name).casefold() if ch.isalnum())
+
+
+def sounds_like_a_role(name: str) -> bool:
+    """True when a display name reads as a role word ("Admin", "Site  Moderator", "m.o.d")."""
+    return name_key(name) in ROLE_WORDS
+
+
 def reason(value, *, required: bool) -> str:
     if value is None:
         if required:
@@ -90,10 +120,7 @@ def body(value, *, what: str = "body", max_bytes: int = BODY_MAX_BYTES, allow_em
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     if _BODY_FORBIDDEN.search(text):
         raise Invalid(f"{what} contains control characters (only tab and newline are allowed)")
-    try:
-        size = len(text.encode("utf-8"))
-    except UnicodeEncodeError:
-        raise Invalid(f"{what} is not valid UTF-8 (lone surrogate)") from None
+    size = len(text.encode("utf-8"))
     if size > max_bytes:
         raise TooLarge(f"{what} is {size} bytes; the limit is {max_bytes}")
     text = text.rstrip()

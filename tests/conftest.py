@@ -78,7 +78,8 @@ async def make_site(tmp_path):
     async def make(**overrides) -> TestSite:
         settings = {"db_path": str(tmp_path / f"moot{len(started)}.db"), "post_rate": 100000.0,
                     "post_burst": 100000, "register_rate": 100000.0, "domain": "test.moot", "nntp_port": 0,
-                    "read_connections": 2, **overrides}
+                    "read_connections": 2, "endorse_min_age_days": 0, "endorse_min_posts": 0,
+                    **overrides}
         config = Config(**settings).checked()
         app = create_app(config)
         lifespan = app.router.lifespan_context(app)

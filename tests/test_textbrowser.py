@@ -36,7 +36,7 @@ async def test_w3m_shows_articles_in_order_with_authors(site):
     order = ["First post", "A reply", "Bob answers here.", "Bob again, later."]
     positions = [text.index(body) for body in order]
     assert positions == sorted(positions), text
-    # each article is a numbered list item headed by its author ("1. Bob replying to Ada")
-    headers = re.findall(r"^\s*\d+\. (\w+)(?: replying to ↳ (\w+))?\s*$", text, re.M)
+    # each article is a numbered list item headed by its author ("1. Bob @bob replying to Ada")
+    headers = re.findall(r"^\s*\d+\. (\w+) @\w+(?: replying to ↳ (\w+))?\s*$", text, re.M)
     assert headers == [("Ada", ""), ("Ada", "Ada"), ("Bob", "Ada"), ("Bob", "Ada")], text
     assert text.index("Hello") < positions[0]  # the subject heads the page

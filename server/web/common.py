@@ -104,7 +104,8 @@ async def page(request: Request, template: str, context: dict[str, Any] | None =
 
 ERROR_TITLES = {400: "That did not work", 401: "Please sign in", 403: "Not allowed",
                 404: "Not found", 409: "Not possible right now", 413: "Too large",
-                415: "Not accepted", 429: "Slow down"}
+                415: "Not accepted", 429: "Slow down", 500: "Something went wrong",
+                503: "Busy right now"}
 
 
 async def error_page(request: Request, status: int, message: str,

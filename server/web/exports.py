@@ -13,7 +13,7 @@ from starlette.routing import Route
 from .. import exports, feeds, mbox, search
 from ..groups import get_group_row
 from ..reading import thread_row
-from .common import site_of
+from .common import client_address, current_user, site_of
 
 
 def _mbox_response(chunks: AsyncIterator[bytes], filename: str) -> Response:
@@ -45,6 +45,9 @@ async def group_mbox(request: Request) -> Response:
     before = search.parse_date(q["before"], "before") if q.get("before") else None
     async with site.db.read() as conn:
         group = await get_group_row(conn, request.path_params["name"])
+    if await current_user(request) is None:
+        # A whole group can be the whole archive: signed out, a few per address.
+        site.exports.take(("group-mbox", client_address(request)), what="downloading group archives")
 
     async def chunks() -> AsyncIterator[bytes]:
         key = None

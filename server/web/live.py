@@ -107,11 +107,12 @@ def parse_request(text: str) -> Subscribe | str:
             groups.append(validate.group_name(name))
     threads = []
     for tid in _list(value, "threads"):
-        if isinstance(tid, bool) or not isinstance(tid, int) or tid < 1:
+        if isinstance(tid, bool) or not isinstance(tid, int) or not 1 <= tid <= validate.ID_MAX:
             raise Invalid("threads must be a list of thread ids")
         threads.append(tid)
     since = value.get("since")
-    if since is not None and (isinstance(since, bool) or not isinstance(since, int) or since < 0):
+    if since is not None and (isinstance(since, bool) or not isinstance(since, int)
+                              or not 0 <= since <= validate.ID_MAX):
         raise Invalid("since must be the last event id seen (an integer)")
     if not groups and not prefixes and not threads:
         raise Invalid("subscribe to at least one group or thread")
@@ -378,7 +379,7 @@ class LiveSession:
 async def endpoint(websocket: WebSocket) -> None:
     """The /live route: the Origin check at the handshake, then a session."""
     site = site_of(websocket)
-    if not origin_allowed(websocket, site.config.allowed_origins):
+    if not origin_allowed(websocket, site.config.allowed_origins, site.config.allowed_hosts):
         # Cross-site WebSocket hijacking: a page on another site could open
         # /live with the visitor's cookies. Refused before the handshake (403).
         await websocket.close(code=CLOSE_POLICY)

@@ -9,14 +9,20 @@ from starlette.routing import Route
 
 from .. import proposals
 from ..permissions import require
+from ..site import Site
 from .common import current_user, page, site_of
 from .security import read_json
+
+
+def _rules(site: Site) -> proposals.Rules:
+    c = site.config
+    return proposals.Rules(c.proposal_threshold, c.endorse_min_age_days, c.endorse_min_posts)
 
 
 async def list_proposals(request: Request) -> Response:
     site = site_of(request)
     async with site.db.read() as conn:
-        found = await proposals.list_proposals(conn, site.config.proposal_threshold,
+        found = await proposals.list_proposals(conn, _rules(site),
                                                status=request.query_params.get("status"))
     return JSONResponse({"proposals": found})
 
@@ -24,8 +30,7 @@ async def list_proposals(request: Request) -> Response:
 async def get_proposal(request: Request) -> Response:
     site = site_of(request)
     async with site.db.read() as conn:
-        found = await proposals.get_proposal(conn, request.path_params["id"],
-                                             site.config.proposal_threshold)
+        found = await proposals.get_proposal(conn, request.path_params["id"], _rules(site))
     return JSONResponse({"proposal": found})
 
 
@@ -35,7 +40,7 @@ async def create_proposal(request: Request) -> Response:
     data = await read_json(request)
     async with site.db.transaction() as conn:
         found = await proposals.propose(conn, user, data.get("name"), data.get("description"),
-                                        data.get("charter"), threshold=site.config.proposal_threshold)
+                                        data.get("charter"), rules=_rules(site))
     return JSONResponse({"proposal": found}, status_code=201)
 
 
@@ -45,7 +50,7 @@ async def endorse_proposal(request: Request) -> Response:
     await read_json(request)
     async with site.db.transaction() as conn:
         found = await proposals.endorse(conn, user, request.path_params["id"],
-                                        threshold=site.config.proposal_threshold)
+                                        rules=_rules(site))
     return JSONResponse({"proposal": found})
 
 
@@ -53,7 +58,7 @@ async def proposals_page(request: Request) -> Response:
     site = site_of(request)
     threshold = site.config.proposal_threshold
     async with site.db.read() as conn:
-        listing = await proposals.list_proposals(conn, threshold)
+        listing = await proposals.list_proposals(conn, _rules(site))
     return await page(request, "proposals.html", {
         "proposals": listing, "threshold": threshold, "canonical": "/proposals"})
 

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import Forbidden, Invalid, TooLarge, UnsupportedMediaType
+from ..validate import has_lone_surrogate
 
 JSON_MAX_BYTES = 1024 * 1024
 FORM_MAX_BYTES = 128 * 1024
@@ -54,7 +55,26 @@ async def read_json(request: Request) -> dict:
         raise Invalid("the request body is not valid JSON") from None
     if not isinstance(value, dict):
         raise Invalid("the request body must be a JSON object")
+    if _any_lone_surrogate(value):
+        raise Invalid("the request body has a string that is not valid Unicode (a lone surrogate)")
     return value
+
+
+def _any_lone_surrogate(value: object) -> bool:
+    """True when any key or string inside a parsed JSON value has a lone
+    surrogate; json.loads accepts the escape "\\ud800", nothing can store it."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if has_lone_surrogate(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 async def read_form(request: Request) -> dict[str, str]:
@@ -68,9 +88,27 @@ async def read_form(request: Request) -> dict[str, str]:
         raise Invalid("the form is not valid UTF-8 form data") from None
 
 
-def origin_allowed(request_or_ws: HTTPConnection, allowed_origins: tuple[str, ...]) -> bool:
+def host_allowed(host: str, allowed_hosts: tuple[str, ...]) -> bool:
+    """True when `host` (a Host header or an Origin's host, port aside) is one
+    of `allowed_hosts` ("*.example.org" covers its subdomains); no list allows any."""
+    if not allowed_hosts:
+        return True
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    name = name.lower()
+    for pattern in allowed_hosts:
+        pattern = pattern.lower()
+        if pattern == "*" or name == pattern or \
+                (pattern.startswith("*.") and name.endswith(pattern[1:])):
+            return True
+    return False
+
+
+def origin_allowed(request_or_ws: HTTPConnection, allowed_origins: tuple[str, ...],
+                   allowed_hosts: tuple[str, ...] = ()) -> bool:
     """True when the Origin header is absent (not a browser), names this site
-    itself, or is one of the configured extra origins."""
+    itself, or is one of the configured extra origins. "This site" is the Host
+    header, and only when that host is one of `allowed_hosts` (if configured):
+    a Host header is whatever the client sent."""
     origin = request_or_ws.headers.get("origin")
     if origin is None:
         return True
@@ -78,7 +116,27 @@ def origin_allowed(request_or_ws: HTTPConnection, allowed_origins: tuple[str, ..
         return True
     host = request_or_ws.headers.get("host", "")
     parts = urlsplit(origin)
-    return bool(parts.netloc) and parts.netloc.lower() == host.lower() and parts.scheme in ("http", "https")
+    return bool(parts.netloc) and parts.netloc.lower() == host.lower() \
+        and parts.scheme in ("http", "https") and host_allowed(host, allowed_hosts)
+
+
+class HostCheck:
+    """Refuses (400, in the error shape) any request whose Host header is not
+    one of the configured hosts, so nothing downstream trusts a forged Host."""
+
+    def __init__(self, app: ASGIApp, allowed_hosts: tuple[str, ...]):
+        self.app, self.allowed = app, allowed_hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket") and self.allowed:
+            host = HTTPConnection(scope).headers.get("host", "")
+            if not host_allowed(host, self.allowed):
+                if scope["type"] == "websocket":  # closing before accepting: the server answers 403
+                    return await send({"type": "websocket.close", "code": 1008})
+                error = Invalid("this server does not answer for that host name")
+                response = JSONResponse(error.to_json(), status_code=error.status)
+                return await response(scope, receive, send)
+        await self.app(scope, receive, send)
 
 
 class Cookies:
@@ -143,13 +201,13 @@ class Cookies:
 class OriginCheck:
     """Refuses (403) any state-changing HTTP request whose Origin names another site."""
 
-    def __init__(self, app: ASGIApp, allowed_origins: tuple[str, ...]):
-        self.app, self.allowed = app, allowed_origins
+    def __init__(self, app: ASGIApp, allowed_origins: tuple[str, ...], allowed_hosts: tuple[str, ...] = ()):
+        self.app, self.allowed, self.hosts = app, allowed_origins, allowed_hosts
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
             request = Request(scope)
-            if not origin_allowed(request, self.allowed):
+            if not origin_allowed(request, self.allowed, self.hosts):
                 error = Forbidden("cross-origin requests are not allowed")
                 response = JSONResponse(error.to_json(), status_code=error.status)
                 return await response(scope, receive, send)

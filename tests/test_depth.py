@@ -1,0 +1,73 @@
+"""The reply depth limit: a thread is at most tree.MAX_DEPTH levels deep.
+A reply under the deepest level attaches one level up (for the site and the
+importer alike), and a merge that would go deeper is refused, so every
+thread stays pageable with the cursors the server issues."""
+
+from __future__ import annotations
+
+import pytest
+from moot import importer, tree
+
+from tests.conftest import seed
+from tests.test_import import message
+
+
+def test_anchor_is_the_level_above_the_deepest():
+    shallow = tree.child("", 1)
+    assert tree.anchor(shallow) is None
+    path = "".join(tree.component(i + 1) for i in range(tree.MAX_DEPTH))  # depth MAX_DEPTH - 1
+    assert tree.depth(path) == tree.MAX_DEPTH - 1
+    assert tree.anchor(path) == path[:-tree.WIDTH]
+    assert tree.anchor(path[:-tree.WIDTH]) is None
+    deeper = path + tree.component(99999)  # older threads may be deeper: still one level up from the cap
+    assert tree.depth(tree.anchor(deeper)) == tree.MAX_DEPTH - 2
+
+
+async def deep_chain(site, length: int, tmp_path, group: str = "comp.lang.python") -> list[str]:
+    """A chain of `length` replies imported into `group`; their Message-IDs, root first."""
+    mids = [f"<c{i}@example.org>" for i in range(length)]
+    raw = b"".join(message(mid, refs=mids[i - 1] if i else None) for i, mid in enumerate(mids))
+    (tmp_path / "chain.mbox").write_bytes(raw)
+    report = await importer.import_path(site.db, tmp_path / "chain.mbox", group, batch_size=400)
+    assert report.imported == length and report.threads == 1, report.summary()
+    return mids
+
+
+async def test_replies_past_the_deepest_level_attach_one_level_up_and_page_whole(site, tmp_path):
+    s = await seed(site)
+    mids = await deep_chain(site, tree.MAX_DEPTH, tmp_path)
+    ada = s["ada"]
+    deepest = (await ada.get(f"/api/articles/{mids[-1]}")).json()["article"]
+    assert deepest["depth"] == tree.MAX_DEPTH - 1
+    replies = []
+    target = mids[-1]
+    for i in range(5):  # each reply to the newest one: a chain that would keep growing
+        r = await ada.post(f"/api/articles/{target}/replies", json={"body": f"still going {i}"})
+        assert r.status_code == 201, r.text
+        replies.append(r.json()["article"])
+        target = replies[-1]["message_id"]
+    assert {a["depth"] for a in replies} == {tree.MAX_DEPTH - 1}
+    assert {a["parent_id"] for a in replies} == {deepest["parent_id"]}
+    seen, cursor = [], None
+    while True:
+        page = (await ada.get(f"/api/threads/{deepest['thread_id']}",
+                              params={"limit": 200, **({"cursor": cursor} if cursor else {})})).json()
+        seen += [a["id"] for a in page["articles"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(seen) == len(set(seen)) == tree.MAX_DEPTH + 5
+
+
+@pytest.mark.parametrize(("into_depth", "allowed"), [(tree.MAX_DEPTH - 3, True), (tree.MAX_DEPTH - 2, False)])
+async def test_a_merge_that_would_go_too_deep_is_refused(site, tmp_path, into_depth, allowed):
+    s = await seed(site)  # a thread with a root and one reply: depth 1 under its root
+    mids = await deep_chain(site, tree.MAX_DEPTH - 1, tmp_path)
+    before = site.snapshot()
+    r = await s["admin"].post(f"/api/threads/{s['thread']['id']}/merge",
+                              json={"into_article_id": mids[into_depth], "reason": "same topic"})
+    if allowed:
+        assert r.status_code == 200, r.text
+    else:
+        assert r.status_code == 409 and "deeper than" in r.json()["error"]["message"]
+        assert site.snapshot() == before
