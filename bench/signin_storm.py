@@ -18,6 +18,7 @@ import time
 
 import httpx
 from common import Row, emit, server, temp_dir
+
 from moot import accounts
 from moot.db import Database
 

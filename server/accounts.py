@@ -10,8 +10,10 @@ import hmac
 import secrets
 import threading
 
+from aiosqlite import Connection
+
 from . import clock, modlog, validate
-from .db import fetch_one, fetch_value
+from .db import Database, fetch_one, fetch_value
 from .errors import Conflict, Invalid, NotFound
 from .permissions import ROLES, User
 
@@ -61,7 +63,8 @@ async def _in_thread(fn, *args):
     return await asyncio.to_thread(_capped, fn, *args)
 
 
-async def create_user(db, username, password, display_name=None, role: str = "member",
+async def create_user(db: Database, username: object, password: object, display_name: object = None,
+                      role: str = "member",
                       *, first_becomes_admin: bool = False, password_hash: str | None = None) -> User:
     """Register an account. With `first_becomes_admin`, the first account of a
     site with none becomes admin (so a fresh install can be run from the browser).
@@ -86,10 +89,11 @@ async def create_user(db, username, password, display_name=None, role: str = "me
         cur = await conn.execute(
             "INSERT INTO users (username, display_name, password_hash, role, created_at)"
             " VALUES (?, ?, ?, ?, ?)", (username, display_name, password_hash, role, clock.now()))
+        assert cur.lastrowid is not None  # an INSERT that succeeded has a row id
         return User(cur.lastrowid, username, display_name, role)
 
 
-async def _check_name_is_free(conn, username: str, display_name: str) -> None:
+async def _check_name_is_free(conn: Connection, username: str, display_name: str) -> None:
     """Conflict when `display_name` reads like another account's username or
     display name (case, width and punctuation aside): no one signs as someone else."""
     key = validate.name_key(display_name)
@@ -103,7 +107,7 @@ async def _check_name_is_free(conn, username: str, display_name: str) -> None:
                                " member's name; choose another")
 
 
-async def authenticate(db, username, password) -> User | None:
+async def authenticate(db: Database, username: object, password: object) -> User | None:
     """The user whose password this is, or None. Takes as long for unknown names."""
     if not isinstance(username, str) or not isinstance(password, str) or len(password) > validate.PASSWORD_MAX:
         return None
@@ -121,7 +125,7 @@ def _token_key(token: str) -> str:
     return hashlib.sha256(token.encode("ascii")).hexdigest()
 
 
-async def start_session(db, user: User, *, days: int, replacing: str | None = None) -> str:
+async def start_session(db: Database, user: User, *, days: int, replacing: str | None = None) -> str:
     """A new session token for `user`; the old session (if any) ends: ids rotate at sign-in."""
     token = secrets.token_urlsafe(32)
     expires = clock.later(days=days)
@@ -136,12 +140,12 @@ async def start_session(db, user: User, *, days: int, replacing: str | None = No
     return token
 
 
-async def end_session(db, token: str) -> None:
+async def end_session(db: Database, token: str) -> None:
     async with db.transaction() as conn:
         await conn.execute("DELETE FROM sessions WHERE id = ?", (_token_key(token),))
 
 
-async def session_user(db, token: str) -> User | None:
+async def session_user(db: Database, token: str) -> User | None:
     async with db.read() as conn:
         row = await fetch_one(
             conn, "SELECT users.* FROM sessions JOIN users ON users.id = sessions.user_id"
@@ -149,14 +153,14 @@ async def session_user(db, token: str) -> User | None:
     return None if row is None else User.from_row(row)
 
 
-async def get_user(conn, username: str) -> User:
+async def get_user(conn: Connection, username: str) -> User:
     row = await fetch_one(conn, "SELECT * FROM users WHERE username = ?", (username,))
     if row is None:
         raise NotFound(f"no user {username!r}")
     return User.from_row(row)
 
 
-async def set_role(conn, actor: User | None, username: str, role: str, reason: str = "") -> User:
+async def set_role(conn: Connection, actor: User | None, username: str, role: str, reason: str = "") -> User:
     """Grant or revoke a role inside the caller's transaction; logged publicly.
     `actor` is None when the site operator does it from the command line."""
     if role not in ROLES:
@@ -170,7 +174,7 @@ async def set_role(conn, actor: User | None, username: str, role: str, reason: s
     return User(user.id, user.username, user.display_name, role)
 
 
-async def get_secret(db) -> str:
+async def get_secret(db: Database) -> str:
     """The cookie-signing key kept in the database, made on first use."""
     async with db.transaction() as conn:
         value = await fetch_value(conn, "SELECT value FROM settings WHERE key = 'secret_key'")

@@ -41,7 +41,7 @@ def has_lone_surrogate(text: str) -> bool:
     return _SURROGATE.search(text) is not None
 
 
-def _text(value, what: str) -> str:
+def _text(value: object, what: str) -> str:
     if not isinstance(value, str):
         raise Invalid(f"{what} must be a string")
     if has_lone_surrogate(value):
@@ -49,7 +49,7 @@ def _text(value, what: str) -> str:
     return value
 
 
-def group_name(value) -> str:
+def group_name(value: object) -> str:
     """Dotted lower-case components of [a-z0-9][a-z0-9+_-]*, at most 80 characters."""
     name = _text(value, "group name")
     if not name:
@@ -64,7 +64,7 @@ def group_name(value) -> str:
     return name
 
 
-def line(value, what: str, *, max_len: int, min_len: int = 1) -> str:
+def line(value: object, what: str, *, max_len: int, min_len: int = 1) -> str:
     """A one-line text field: no control characters, trimmed, length-limited."""
     text = _text(value, what).strip()
     if len(text) < min_len:
@@ -76,15 +76,15 @@ def line(value, what: str, *, max_len: int, min_len: int = 1) -> str:
     return text
 
 
-def subject(value) -> str:
+def subject(value: object) -> str:
     return line(value, "subject", max_len=SUBJECT_MAX)
 
 
-def description(value) -> str:
+def description(value: object) -> str:
     return line(value, "description", max_len=DESCRIPTION_MAX, min_len=0)
 
 
-def display_name(value) -> str:
+def display_name(value: object) -> str:
     return line(value, "display name", max_len=DISPLAY_NAME_MAX)
 
 
@@ -105,7 +105,7 @@ def sounds_like_a_role(name: str) -> bool:
     return name_key(name) in ROLE_WORDS
 
 
-def reason(value, *, required: bool) -> str:
+def reason(value: object, *, required: bool) -> str:
     if value is None:
         if required:
             raise Invalid("a reason is required: the moderation log says why")
@@ -113,7 +113,7 @@ def reason(value, *, required: bool) -> str:
     return line(value, "reason", max_len=REASON_MAX, min_len=1 if required else 0)
 
 
-def body(value, *, what: str = "body", max_bytes: int = BODY_MAX_BYTES, allow_empty: bool = False) -> str:
+def body(value: object, *, what: str = "body", max_bytes: int = BODY_MAX_BYTES, allow_empty: bool = False) -> str:
     """Multi-line text: CRLF and CR become LF, no NUL or control characters beyond
     tab and newline, trailing white space at the end trimmed, at most 64 KiB of UTF-8."""
     text = _text(value, what)
@@ -129,18 +129,18 @@ def body(value, *, what: str = "body", max_bytes: int = BODY_MAX_BYTES, allow_em
     return text
 
 
-def charter(value) -> str:
+def charter(value: object) -> str:
     return body(value, what="charter", max_bytes=CHARTER_MAX, allow_empty=True)
 
 
-def username(value) -> str:
+def username(value: object) -> str:
     name = _text(value, "username")
     if not _USERNAME.match(name):
         raise Invalid("username must be 3-32 characters of a-z, 0-9, '_', '.' and '-'")
     return name
 
 
-def password(value) -> str:
+def password(value: object) -> str:
     text = _text(value, "password")
     if not PASSWORD_MIN <= len(text) <= PASSWORD_MAX:
         raise Invalid(f"password must be {PASSWORD_MIN}-{PASSWORD_MAX} characters")
@@ -149,7 +149,7 @@ def password(value) -> str:
     return text
 
 
-def message_id(value) -> str:
+def message_id(value: object) -> str:
     """A Message-ID with its angle brackets, as RFC 5536 §3.1.3 writes it."""
     text = _text(value, "Message-ID").strip()
     if len(text) > MESSAGE_ID_MAX or not _MESSAGE_ID.match(text):
@@ -168,7 +168,7 @@ def references(value: str) -> list[str]:
     return found
 
 
-def integer(value, what: str, *, minimum: int = 1, maximum: int = 2**62) -> int:
+def integer(value: object, what: str, *, minimum: int = 1, maximum: int = 2**62) -> int:
     """An integer id or count, given as a JSON number or a decimal string."""
     if isinstance(value, bool):
         raise Invalid(f"{what} must be an integer")
@@ -181,7 +181,7 @@ def integer(value, what: str, *, minimum: int = 1, maximum: int = 2**62) -> int:
     return value
 
 
-def limit(value, default: int = 50) -> int:
+def limit(value: object, default: int = 50) -> int:
     if value is None or value == "":
         return default
     return integer(value, "limit", minimum=1, maximum=PAGE_MAX)

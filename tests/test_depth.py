@@ -6,8 +6,8 @@ thread stays pageable with the cursors the server issues."""
 from __future__ import annotations
 
 import pytest
-from moot import importer, tree
 
+from moot import importer, tree
 from tests.conftest import seed
 from tests.test_import import message
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from moot import sessions, validate
 from moot.errors import AuthRequired, Invalid
-
 from tests.conftest import seed
 from tests.live_support import live_site, recv  # noqa: F401
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+
 from moot import sessions
 from moot.errors import AuthRequired, RateLimited
-
 from tests.conftest import PASSWORD, seed
 
 

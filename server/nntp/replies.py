@@ -34,6 +34,6 @@ def error(err: MootError, failed: int) -> bytes:
     reason = err.message
     if isinstance(err, RateLimited):
         reason = f"{err.message} (rate limited)"
-    elif isinstance(err, Conflict) and err.extra.get("follow_up"):
-        reason = f"{err.message}: post a new article to {err.extra['follow_up']['group']}"
+    elif isinstance(err, Conflict) and isinstance(follow_up := err.extra.get("follow_up"), dict):
+        reason = f"{err.message}: post a new article to {follow_up['group']}"
     return status(failed, f"posting failed: {reason}" if failed == 441 else reason)

@@ -15,6 +15,6 @@ FEATURES = (accounts, reading, posting, moderation, proposals, archive, search, 
 
 def routes(templates: Jinja2Templates) -> list[BaseRoute]:
     """Every HTTP and WebSocket route; static files under the version `templates` link to."""
-    static = static_mounts(templates.env.globals["static_version"])
+    static = static_mounts(str(templates.env.globals["static_version"]))
     return [*static, *(route for feature in FEATURES for route in feature.routes),
             WebSocketRoute("/live", live.endpoint)]

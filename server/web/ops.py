@@ -13,6 +13,7 @@ import logging
 import socket
 
 import uvicorn
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -69,6 +70,7 @@ class GracefulServer(uvicorn.Server):
 
     def __init__(self, config: uvicorn.Config):
         super().__init__(config)
+        assert isinstance(config.app, Starlette), "serves create_app's application"
         self.app = config.app
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
