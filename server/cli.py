@@ -55,8 +55,11 @@ def cmd_serve(args) -> int:
     # before it is buffered, with the same 1009 the endpoint uses.
     server = GracefulServer(uvicorn.Config(
         create_app(config), host=config.host, port=config.port, log_level="info",
-        ws_ping_interval=None, proxy_headers=False, ws_per_message_deflate=False,
-        ws_max_size=config.live_max_message, timeout_graceful_shutdown=config.shutdown_timeout))
+        ws_ping_interval=None, ws_per_message_deflate=False, ws_max_size=config.live_max_message,
+        # Behind a proxy, its X-Forwarded-For is the client's address (rate limits,
+        # logs), but only from addresses the operator named.
+        proxy_headers=bool(config.trusted_proxies), forwarded_allow_ips=list(config.trusted_proxies),
+        timeout_graceful_shutdown=config.shutdown_timeout))
     # uvicorn re-raises the SIGTERM it handled once it has stopped; a stop that
     # went as planned is a clean exit (status 0), not a death by signal.
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)

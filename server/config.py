@@ -45,6 +45,7 @@ class Config:
     read_connections: int = _f(4, "SQLite read connections")
     page_cache_mb: int = _f(64, "memory for encoded thread pages and lists, dropped when events touch them (0: off)")
     synchronous: str = _f("FULL", "SQLite synchronous mode: FULL (every commit survives power loss) or NORMAL")
+    trusted_proxies: tuple[str, ...] = _f((), "addresses of reverse proxies (e.g. 127.0.0.1 for nginx on the same host) whose X-Forwarded-For and X-Forwarded-Proto give the real client address and scheme; empty: trust none")
     shutdown_timeout: float = _f(10.0, "seconds a stopping server (SIGTERM) lets in-flight requests finish before cancelling them (their transactions roll back)")
 
     @classmethod
