@@ -47,8 +47,9 @@ async def _http_error(request: Request, exc: HTTPException) -> Response:
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    body = {"error": {"code": "internal", "message": "internal server error"}}
+    request_id = request.scope.get("moot", {}).get("request_id")
+    log.exception("unhandled error on %s %s id=%s", request.method, request.url.path, request_id)
+    body = {"error": {"code": "internal", "message": "internal server error", "request_id": request_id}}
     return JSONResponse(body, status_code=500)
 
 
@@ -84,7 +85,7 @@ def create_app(config: Config) -> Starlette:
     app = Starlette(
         routes=[*pages.routes, *forms.routes, web.static_mount(), *api.routes, *archive_api.routes,
                 *maintenance_api.routes, *web_ops.routes, WebSocketRoute("/live", live.endpoint)],
-        middleware=[Middleware(web.SecurityHeaders),
+        middleware=[*web_ops.middleware(site), Middleware(web.SecurityHeaders),
                     Middleware(OriginCheck, allowed_origins=config.allowed_origins)],
         exception_handlers={MootError: _moot_error, HTTPException: _http_error,
                             Exception: _internal_error},

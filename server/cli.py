@@ -45,9 +45,10 @@ def cmd_serve(args) -> int:
     import uvicorn
 
     from .app import create_app
-    from .web_ops import GracefulServer
+    from .web_ops import GracefulServer, configure_logging
 
     config = _config(args)
+    configure_logging(config.log_format)
     _on_database(config, _nothing)  # create or upgrade the database before serving
     print(f"Moot serving {config.db_path} at http://{config.host}:{config.port}/", flush=True)
     # /live: no permessage-deflate (it costs ~34 KiB per connection and a third
@@ -59,6 +60,7 @@ def cmd_serve(args) -> int:
         # Behind a proxy, its X-Forwarded-For is the client's address (rate limits,
         # logs), but only from addresses the operator named.
         proxy_headers=bool(config.trusted_proxies), forwarded_allow_ips=list(config.trusted_proxies),
+        access_log=False,  # Moot logs each request itself (web_ops.RequestObserver), without query strings
         timeout_graceful_shutdown=config.shutdown_timeout))
     # uvicorn re-raises the SIGTERM it handled once it has stopped; a stop that
     # went as planned is a clean exit (status 0), not a death by signal.

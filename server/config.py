@@ -46,6 +46,9 @@ class Config:
     page_cache_mb: int = _f(64, "memory for encoded thread pages and lists, dropped when events touch them (0: off)")
     synchronous: str = _f("FULL", "SQLite synchronous mode: FULL (every commit survives power loss) or NORMAL")
     trusted_proxies: tuple[str, ...] = _f((), "addresses of reverse proxies (e.g. 127.0.0.1 for nginx on the same host) whose X-Forwarded-For and X-Forwarded-Proto give the real client address and scheme; empty: trust none")
+    log_requests: bool = _f(True, "log one line per HTTP request: client address, method, path (no query string), status, duration, request id")
+    log_format: str = _f("text", "log lines as text or json (one JSON object per line)")
+    metrics_allow: tuple[str, ...] = _f((), "addresses or networks (127.0.0.1, 10.0.0.0/8) allowed to read /metrics in Prometheus format; empty: /metrics is off")
     shutdown_timeout: float = _f(10.0, "seconds a stopping server (SIGTERM) lets in-flight requests finish before cancelling them (their transactions roll back)")
 
     @classmethod
@@ -63,6 +66,8 @@ class Config:
     def checked(self) -> "Config":
         if self.synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
             raise ValueError("synchronous must be FULL, NORMAL or EXTRA")
+        if self.log_format not in ("text", "json"):
+            raise ValueError("log_format must be text or json")
         if not 1 <= self.read_connections <= 64:
             raise ValueError("read_connections must be between 1 and 64")
         return self

@@ -16,6 +16,7 @@ class TokenBucket:
     def __init__(self, rate: float, burst: int, clock=time.monotonic, max_keys: int = 100_000):
         self.rate, self.burst, self.clock, self.max_keys = rate, burst, clock, max_keys
         self._buckets: dict[object, tuple[float, float]] = {}
+        self.refused = 0  # requests refused since start (a metric)
 
     def _tokens(self, key, now: float) -> float:
         tokens, last = self._buckets.get(key, (self.burst, now))
@@ -28,6 +29,7 @@ class TokenBucket:
         tokens = self._tokens(key, self.clock())
         if tokens < 1:
             wait = math.ceil((1 - tokens) / self.rate)
+            self.refused += 1
             raise RateLimited(f"{what} too fast; try again in {wait} s", retry_after=wait)
 
     def spend(self, key) -> None:
@@ -52,6 +54,7 @@ class FailureWindow:
     def __init__(self, limit: int, window: float, clock=time.monotonic, max_keys: int = 100_000):
         self.limit, self.window, self.clock, self.max_keys = limit, window, clock, max_keys
         self._failures: dict[object, deque[float]] = {}
+        self.refused = 0  # sign-ins refused since start (a metric)
 
     def _recent(self, key) -> deque[float]:
         now = self.clock()
@@ -67,6 +70,7 @@ class FailureWindow:
             times = self._recent(key)
             if len(times) >= self.limit:
                 wait = max(1, math.ceil(times[0] + self.window - self.clock()))
+                self.refused += 1
                 raise RateLimited(f"too many failed sign-ins; try again in {wait} s", retry_after=wait)
 
     def fail(self, *keys) -> None:

@@ -32,6 +32,7 @@ class ResponseCache:
         self._dirty = True
         self._checked = 0.0
         self._lock = asyncio.Lock()
+        self.hits = self.misses = 0  # since start (metrics)
         db.add_commit_listener(self.mark_dirty)
 
     def mark_dirty(self) -> None:
@@ -46,7 +47,9 @@ class ResponseCache:
         entry = self._entries.get(key)
         if entry is not None:
             self._entries.move_to_end(key)
+            self.hits += 1
             return entry[1]
+        self.misses += 1
         seen = self._seen
         body = await build()
         # Only keep it if no event was applied while it was built: it might predate one.

@@ -13,6 +13,7 @@ from .config import Config
 from .db import Database
 from .response_cache import ResponseCache
 from .hub import Hub
+from .metrics import Metrics
 from .permissions import User
 from .ratelimit import FailureWindow, TokenBucket
 from .security import Cookies
@@ -26,6 +27,7 @@ class Site:
     hub: Hub | None = None
     responses: ResponseCache | None = None
     stopping: bool = False  # set when the server starts to stop: readiness turns 503
+    metrics: Metrics | None = None  # only when MOOT_METRICS_ALLOW names someone
     posts: TokenBucket = field(init=False)
     registrations: TokenBucket = field(init=False)
     login_failures: FailureWindow = field(init=False)
@@ -36,6 +38,8 @@ class Site:
         # Each registration costs an scrypt hash: a few per address per minute.
         self.registrations = TokenBucket(c.register_rate / 3600, max(1, int(c.register_rate) // 4))
         self.login_failures = FailureWindow(c.login_attempts, c.login_window)
+        if c.metrics_allow:
+            self.metrics = Metrics(self)
 
     async def start(self) -> None:
         await self.db.open()
