@@ -30,6 +30,8 @@ OUT = BENCH / "out"
 SCENARIOS = {
     "thread_read": (["thread_read.py", "--seconds", "8"], 180,
                     "first page of a 50-article thread vs a bare JSON endpoint, same process"),
+    "metrics_overhead": (["metrics_overhead.py", "--seconds", "8"], 240,
+                         "thread-read requests/s with /metrics on vs off, same run"),
     "posting": (["posting.py", "--seconds", "8"], 180,
                 "replies/s with 16 concurrent posters vs raw aiosqlite inserts, same durability"),
     "size": (["size.py", "--seconds", "3"], 300,
