@@ -123,9 +123,9 @@ class Metrics:
         self.allowed = Allowed(site.config.metrics_allow)
         self.outbox_lag = 0
         # Plain counters on the request path, turned into Prometheus families
-        # only when scraped: a few dict operations per request instead of
-        # prometheus_client's locked label lookups (which cost ~8% of a cached
-        # thread read). One event loop updates them, so no lock is needed.
+        # only when scraped: ~2 us a request, where prometheus_client's locked
+        # label lookups and observe take ~13 us, about 5% of a cached thread
+        # read (~270 us). One event loop updates them, so no lock is needed.
         self.requests: defaultdict[tuple[str, str, int], int] = defaultdict(int)
         self.latency: dict[str, list] = {}  # family -> [per-bucket counts (+Inf last)], sum
         self.registry = CollectorRegistry()
