@@ -55,12 +55,13 @@ def cmd_serve(args) -> int:
     # more latency for small events); the frame limit refuses a huge message
     # before it is buffered, with the same 1009 the endpoint uses.
     server = GracefulServer(uvicorn.Config(
-        create_app(config), host=config.host, port=config.port, log_level="info",
+        create_app(config), host=config.host, port=config.port,
         ws_ping_interval=None, ws_per_message_deflate=False, ws_max_size=config.live_max_message,
         # Behind a proxy, its X-Forwarded-For is the client's address (rate limits,
         # logs), but only from addresses the operator named.
         proxy_headers=bool(config.trusted_proxies), forwarded_allow_ips=list(config.trusted_proxies),
         access_log=False,  # Moot logs each request itself (web_ops.RequestObserver), without query strings
+        log_config=None,  # configure_logging formats uvicorn's lines too
         timeout_graceful_shutdown=config.shutdown_timeout))
     # uvicorn re-raises the SIGTERM it handled once it has stopped; a stop that
     # went as planned is a clean exit (status 0), not a death by signal.

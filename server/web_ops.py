@@ -182,7 +182,8 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(log_format: str) -> None:
-    """Moot's log lines (requests, errors) to stderr, as text or JSON; UTC times."""
+    """Moot's and uvicorn's log lines (requests, errors, start and stop) to
+    stderr, all as text or all as JSON; UTC times."""
     handler = logging.StreamHandler()
     if log_format == "json":
         formatter: logging.Formatter = JsonFormatter()
@@ -191,7 +192,8 @@ def configure_logging(log_format: str) -> None:
                                       "%Y-%m-%dT%H:%M:%S")
     formatter.converter = time.gmtime
     handler.setFormatter(formatter)
-    logger = logging.getLogger("moot")
-    logger.handlers[:] = [handler]
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
+    for name in ("moot", "uvicorn"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(logging.INFO)
+        logger.propagate = False

@@ -120,6 +120,8 @@ def test_moot_serve_writes_json_request_lines(tmp_path):
     with moot_server(tmp_path / "site.db", log, log_format="json") as base:
         assert httpx.get(f"{base}/api/health").status_code == 200
         assert httpx.get(f"{base}/t/999").status_code == 404
-    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    # Every line is JSON, uvicorn's own included; the first is the banner moot serve prints.
+    lines = [json.loads(line) for line in log.read_text().splitlines()[1:]]
+    assert {"uvicorn.error", "moot.access"} <= {x["logger"] for x in lines}
     access = [(x["method"], x["path"], x["status"]) for x in lines if x["logger"] == "moot.access"]
     assert access == [("GET", "/api/health", 200), ("GET", "/t/999", 404)]
