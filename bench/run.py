@@ -32,6 +32,8 @@ SCENARIOS = {
                     "first page of a 50-article thread vs a bare JSON endpoint, same process"),
     "pages": (["pages.py", "--seconds", "5"], 300,
               "HTML page of a 200-article thread: anonymous, signed in, 304, gzip, through nginx"),
+    "metrics_overhead": (["metrics_overhead.py", "--seconds", "8"], 240,
+                         "thread-read requests/s with /metrics on vs off, same run"),
     "posting": (["posting.py", "--seconds", "8"], 180,
                 "replies/s with 16 concurrent posters vs raw aiosqlite inserts, same durability"),
     "size": (["size.py", "--seconds", "3"], 300,

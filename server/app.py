@@ -23,6 +23,7 @@ from .errors import MootError
 from .site import Site
 from .web.caching import COMPRESS_MIN_BYTES, Placeholders
 from .web.common import error_headers, error_page, error_response, wants_html
+from .web.ops import middleware as request_observer
 from .web.rendering import make_templates
 from .web.security import Cookies, HostCheck, OriginCheck, SecurityHeaders
 
@@ -53,10 +54,12 @@ async def _client_gone(request: Request, exc: Exception) -> Response:
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    request_id = request.scope.get("moot", {}).get("request_id")
+    log.exception("unhandled error on %s %s id=%s", request.method, request.url.path, request_id)
     if wants_html(request):
-        return await error_page(request, 500, "Something went wrong on our side; please try again.")
-    body = {"error": {"code": "internal", "message": "internal server error"}}
+        return await error_page(request, 500, "Something went wrong on our side; please try again"
+                                f" (request {request_id}).")
+    body = {"error": {"code": "internal", "message": "internal server error", "request_id": request_id}}
     return JSONResponse(body, status_code=500)
 
 
@@ -80,6 +83,7 @@ def create_app(config: Config) -> Starlette:
 
     templates = make_templates()
     middleware = [
+        *request_observer(site),  # inside the proxy rule: it logs the real client address
         # Compresses what the response cache did not already store compressed
         # (it leaves responses with a Content-Encoding alone, streams chunk by
         # chunk, and never sees WebSockets). Level 6: see response_cache.GZIP_LEVEL.

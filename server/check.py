@@ -62,18 +62,25 @@ def _schema(conn: sqlite3.Connection) -> list[str]:
     return [f"schema step {r[0]} did not finish (run `moot migrate`)" for r in unfinished]
 
 
-def _full_text(conn: sqlite3.Connection) -> list[str]:
-    problems = []
+def _full_text_structure(conn: sqlite3.Connection) -> list[str]:
     # rank 0: the index's own structure. Not rank 1, which also compares the
     # index with every row of `articles`: moderation notices and cancelled
     # articles are deliberately not indexed, so on any site with a split or a
     # cancel it reports "malformed" although the index is right. What rank 1
-    # would add, whether exactly the right rows are indexed, is checked below
-    # against the index's per-row table (articles_fts_docsize).
+    # would add, whether exactly the right rows are indexed, is _full_text's.
+    # The command is an INSERT: it takes the write lock for its run, so it
+    # runs alone, not inside the long read transaction of the other checks.
     try:
         conn.execute("INSERT INTO articles_fts (articles_fts, rank) VALUES ('integrity-check', 0)")
     except sqlite3.DatabaseError as error:
-        problems.append(f"the index structure is damaged ({error}); rebuild it")
+        return [f"the index structure is damaged ({error}); rebuild it"]
+    return []
+
+
+def _full_text(conn: sqlite3.Connection) -> list[str]:
+    """Exactly the articles with status 'ok' are indexed (articles_fts_docsize
+    holds one row per indexed article)."""
+    problems = []
     missing = conn.execute(
         "SELECT a.id FROM articles a WHERE a.status = 'ok'"
         " AND NOT EXISTS (SELECT 1 FROM articles_fts_docsize d WHERE d.id = a.id)").fetchall()
@@ -163,7 +170,7 @@ def _events(conn: sqlite3.Connection) -> list[str]:
 CHECKS: dict[str, Callable[[sqlite3.Connection], list[str]]] = {
     "schema version": _schema,
     "foreign keys": _foreign_keys,
-    "full-text index": _full_text,
+    "full-text index rows": _full_text,
     "thread counters": _thread_counters,
     "group counters": _group_counters,
     "reply trees": _trees,
@@ -180,6 +187,8 @@ def check(path: str, *, quick: bool = False) -> Report:
         report.problems += [f"sqlite integrity: {p}" for p in _integrity(conn, quick)]
         if report.problems:
             return report  # the other checks would read a damaged file
+        report.checked.append("full-text index structure")
+        report.problems += [f"full-text index structure: {p}" for p in _full_text_structure(conn)]
         # One read transaction: every check sees the same state while writers go on.
         conn.execute("BEGIN")
         try:

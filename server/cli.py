@@ -47,9 +47,10 @@ def cmd_serve(args) -> int:
 
     from .app import create_app
     from .web.connections import request_deadline_protocol
-    from .web.ops import GracefulServer
+    from .web.ops import GracefulServer, configure_logging
 
     config = _config(args)
+    configure_logging(config.log_format)
     _on_database(config, _nothing)  # create or upgrade the database before serving
     print(f"Moot serving {config.db_path} at http://{config.host}:{config.port}/", flush=True)
     if config.nntp_port:
@@ -64,12 +65,17 @@ def cmd_serve(args) -> int:
     # (server/web/connections.py) closes silent and trickling sockets, which
     # no uvicorn setting does.
     server = GracefulServer(uvicorn.Config(
-        create_app(config), host=config.host, port=config.port, log_level="info",
+        create_app(config), host=config.host, port=config.port,
         http=request_deadline_protocol(config.request_timeout),
         timeout_keep_alive=config.keep_alive_timeout,
         limit_concurrency=config.max_connections or None,
-        ws_ping_interval=None, proxy_headers=False, ws_per_message_deflate=False,
-        ws_max_size=config.live_max_message, timeout_graceful_shutdown=config.shutdown_timeout))
+        ws_ping_interval=None, ws_per_message_deflate=False, ws_max_size=config.live_max_message,
+        # X-Forwarded-For and -Proto are read by the app's own middleware, from
+        # MOOT_TRUSTED_PROXIES only (server/app.py); uvicorn's stays off.
+        proxy_headers=False,
+        access_log=False,  # Moot logs each request itself (web/ops.py), without query strings
+        log_config=None,  # configure_logging formats uvicorn's lines too
+        timeout_graceful_shutdown=config.shutdown_timeout))
     # uvicorn re-raises the SIGTERM it handled once it has stopped; a stop that
     # went as planned is a clean exit (status 0), not a death by signal.
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)

@@ -72,6 +72,9 @@ class Config:
                                           " whose X-Forwarded-For and X-Forwarded-Proto are believed"
                                           " (empty: those headers are ignored)")
     synchronous: str = _f("FULL", "SQLite synchronous mode: FULL (every commit survives power loss) or NORMAL")
+    log_requests: bool = _f(True, "log one line per HTTP request: client address, method, path (no query string), status, duration, request id")
+    log_format: str = _f("text", "log lines as text or json (one JSON object per line)")
+    metrics_allow: tuple[str, ...] = _f((), "addresses or networks (127.0.0.1, 10.0.0.0/8) allowed to read /metrics in Prometheus format; empty: /metrics is off")
     shutdown_timeout: float = _f(10.0, "seconds a stopping server (SIGTERM) lets in-flight requests finish before cancelling them (their transactions roll back)")
 
     @classmethod
@@ -91,6 +94,8 @@ class Config:
             raise ValueError("synchronous must be FULL, NORMAL or EXTRA")
         if not 0 <= self.nntp_port <= 65535:
             raise ValueError("nntp_port must be between 0 and 65535")
+        if self.log_format not in ("text", "json"):
+            raise ValueError("log_format must be text or json")
         if not 1 <= self.read_connections <= 64:
             raise ValueError("read_connections must be between 1 and 64")
         for proxy in self.trusted_proxies:

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -53,6 +54,10 @@ class Database:
         self._pending = 0  # actions inside or queued for transaction()
         self._batch: _Batch | None = None  # the open shared transaction
         self._flushes: set[asyncio.Task] = set()
+        # Time actions spent waiting for the write lock (this process's queue and
+        # BEGIN IMMEDIATE's wait for other processes), for the metrics.
+        self.lock_waits = 0
+        self.lock_wait_seconds = 0.0
 
     async def open(self) -> Database:
         """Open the connections; initialise an empty database from schema.sql,
@@ -111,6 +116,7 @@ class Database:
         assert self._writer is not None, "database is not open"
         conn = self._writer
         self._pending += 1
+        queued = time.perf_counter()
         try:
             await self._write_lock.acquire()
         except BaseException:
@@ -126,6 +132,8 @@ class Database:
                     self._pending -= 1
                     raise
                 self._batch = _Batch(asyncio.get_running_loop().create_future())
+            self.lock_waits += 1
+            self.lock_wait_seconds += time.perf_counter() - queued
             batch = self._batch
             alone = batch.size == 0  # nothing else to protect: no savepoint needed
             if not alone:

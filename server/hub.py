@@ -140,6 +140,7 @@ class Hub:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task] = []
         self.closing: tuple[int, str] | None = None
+        self.overflows = 0  # connections closed as too slow since start (a metric)
 
     async def start(self) -> None:
         async with self.db.read() as conn:

@@ -28,6 +28,7 @@ class TokenBucket:
     def __init__(self, rate: float, burst: int, clock: Clock = time.monotonic, max_keys: int = 100_000):
         self.rate, self.burst, self.clock, self.max_keys = rate, burst, clock, max_keys
         self._buckets: dict[object, tuple[float, float]] = {}
+        self.refused = 0  # requests refused since start (a metric)
 
     def _tokens(self, key: object, now: float) -> float:
         tokens, last = self._buckets.get(key, (self.burst, now))
@@ -43,6 +44,7 @@ class TokenBucket:
         tokens = self._tokens(key, now)
         if tokens < 1:
             wait = math.ceil((1 - tokens) / self.rate)
+            self.refused += 1
             raise RateLimited(f"{what} too fast; try again in {wait} s", retry_after=wait)
         if len(self._buckets) >= self.max_keys and key not in self._buckets:
             self._buckets.clear()  # bounded memory; a reset only ever forgives
@@ -154,6 +156,7 @@ class Lockout:
         self.addresses = FailureWindow(address_attempts, window, clock, max_keys)
         self.usernames = Backoff(attempts, window, clock, max_keys)
         self._known: OrderedDict[str, OrderedDict[str, None]] = OrderedDict()
+        self.refused = 0  # sign-ins refused since start (a metric)
 
     def known(self, username: str, address: str) -> bool:
         return address in self._known.get(username, ())
@@ -177,6 +180,7 @@ class Lockout:
             checks.append((self.usernames, username))
         wait = max(window.wait(key) for window, key in checks)
         if wait:
+            self.refused += 1
             raise RateLimited(f"too many failed sign-ins; try again in {wait} s", retry_after=wait)
         stamp = self.clock()
         for window, key in checks:

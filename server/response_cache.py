@@ -87,6 +87,7 @@ class ResponseCache:
         self._dirty = True
         self._checked = 0.0
         self._lock = asyncio.Lock()
+        self.hits = self.misses = 0  # since start (metrics)
         db.add_commit_listener(self.mark_dirty)
 
     def mark_dirty(self) -> None:
@@ -106,7 +107,9 @@ class ResponseCache:
         found = self._entries.get(key)
         if found is not None and time.monotonic() - found[1].stored < self.max_age:
             self._entries.move_to_end(key)
+            self.hits += 1
             return found[1]
+        self.misses += 1
         seen = self._seen
         encoded = Encoded(await build())
         # Only keep it if no event was applied while it was built: it might predate one.

@@ -14,6 +14,7 @@ from .accounts import HASH_WORKERS
 from .config import Config
 from .db import Database
 from .hub import Hub
+from .metrics import Metrics
 from .permissions import User
 from .ratelimit import HashGate, Lockout, TokenBucket
 from .response_cache import ResponseCache
@@ -27,6 +28,7 @@ class Site:
     hub: Hub = field(init=False)
     responses: ResponseCache = field(init=False)
     stopping: bool = False  # set when the server starts to stop: readiness turns 503
+    metrics: Metrics | None = None  # only when MOOT_METRICS_ALLOW names someone
     posts: TokenBucket = field(init=False)
     registrations: TokenBucket = field(init=False)
     exports: TokenBucket = field(init=False)
@@ -43,6 +45,7 @@ class Site:
         self.exports = TokenBucket(c.export_rate / 3600, max(1, int(c.export_rate) // 4))
         self.lockout = Lockout(c.login_attempts, c.login_address_attempts, c.login_window)
         self.hashing = HashGate(HASH_WORKERS, c.hash_queue)
+        self.metrics = Metrics(self) if c.metrics_allow else None
 
     async def start(self) -> None:
         await self.db.open()

@@ -179,12 +179,20 @@ async def test_running_process_stops_writing_once_a_newer_moot_upgrades(tmp_path
         await db.close()
 
 
-def shout_step(fail_after: int | None = None) -> migrate.Migration:
-    """A data step for the machinery's own test: fill a new column batch by batch."""
+def shout_step(fail_after: int | None = None, path: str | None = None) -> migrate.Migration:
+    """A data step for the machinery's own test: fill a new column batch by batch
+    (and, given the database's path, prove each batch holds the write lock)."""
     calls = {"n": 0}
 
     def batch(conn, limit):
         calls["n"] += 1
+        if path is not None:
+            other = sqlite3.connect(path, timeout=0)
+            try:
+                with pytest.raises(sqlite3.OperationalError, match="locked"):
+                    other.execute("BEGIN IMMEDIATE")
+            finally:
+                other.close()
         if fail_after is not None and calls["n"] > fail_after:
             raise RuntimeError("disk on fire")
         return conn.execute("UPDATE users SET shout = upper(username) WHERE id IN"
@@ -216,8 +224,8 @@ def test_batched_step_reports_progress_and_resumes_after_a_failure(tmp_path):
     assert unfinished.fetchone() == (None,)
     conn.close()
     lines = []
-    migrate.upgrade(path, migrations=(*migrate.MIGRATIONS, shout_step()), target=target, batch_rows=2,
-                    progress=lines.append)
+    migrate.upgrade(path, migrations=(*migrate.MIGRATIONS, shout_step(path=path)), target=target,
+                    batch_rows=2, progress=lines.append)
     assert lines[1:] == ["schema version 3 (users_shout): 2/3 rows",
                          "schema version 3 (users_shout): 3/3 rows",
                          "schema version 3 (users_shout): done, 3 rows"]
@@ -235,3 +243,16 @@ def test_failing_step_leaves_the_previous_version(tmp_path):
         migrate.upgrade(path, migrations=broken, progress=lambda line: None)
     assert normalised_schema(path) == normalised_schema(str(FIXTURE))
     assert all_rows(path) == all_rows(str(FIXTURE))
+
+
+def test_moot_migrate_command_upgrades_and_reports(tmp_path):
+    path = v1_copy(tmp_path)
+    status = moot("migrate", "--status", "--db", path, check=False)
+    assert status.returncode == 1
+    assert f"schema version 1; this Moot's is {migrate.SCHEMA_VERSION}" in status.stdout
+    result = moot("migrate", "--db", path)
+    assert f"upgraded from schema version 1 to {migrate.SCHEMA_VERSION}" in result.stdout
+    assert "backed up" in result.stderr and "schema version 1 -> 2: schema_history" in result.stderr
+    status = moot("migrate", "--status", "--db", path)
+    assert "2 schema_history" in status.stdout and ".backup" in status.stdout
+    assert "nothing to do" in moot("migrate", "--db", path).stdout

@@ -357,6 +357,7 @@ class LiveSession:
             after = rows[-1]["id"]
 
     async def _too_slow(self) -> None:
+        self.hub.overflows += 1
         try:
             async with asyncio.timeout(CLOSE_WAIT):
                 await self.ws.close(CLOSE_TOO_SLOW, "too slow: reconnect with your last id")

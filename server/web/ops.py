@@ -1,5 +1,5 @@
-"""The operating side of the HTTP server: readiness for load balancers, and
-`moot serve`'s orderly stop on SIGTERM.
+"""The operating side of the HTTP server: readiness for load balancers,
+`moot serve`'s orderly stop on SIGTERM, request logging and /metrics.
 
 /api/health stays the trivially cheap liveness answer (reading.py); readiness,
 here, also proves the database takes a write transaction and the live hub is
@@ -9,15 +9,22 @@ balancer sends no new work to a node that is leaving."""
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import re
+import secrets
 import socket
+import time
 
 import uvicorn
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..metrics import Metrics
 from ..site import Site
 from .common import site_of
 
@@ -86,3 +93,110 @@ class GracefulServer(uvicorn.Server):
         except TimeoutError:
             log.warning("%d /live connection(s) did not close in time", site.hub.subscriber_count)
         await super().shutdown(sockets)
+
+
+# Request logging and metrics
+
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+access_log = logging.getLogger("moot.access")
+
+
+def request_id(scope) -> str:
+    """The id of this request: the client's (or proxy's) X-Request-ID when it is
+    a sane token, else a new one; kept in the scope for error reports."""
+    moot = scope.setdefault("moot", {})
+    if "request_id" not in moot:
+        given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode("latin-1")
+        moot["request_id"] = given if REQUEST_ID.fullmatch(given) else secrets.token_hex(8)
+    return moot["request_id"]
+
+
+class RequestObserver:
+    """One log line per HTTP request (client address, method, path without the
+    query string, status, duration, request id; never headers, cookies or
+    bodies) and, when metrics are on, its count and latency by route family.
+    The request id is echoed in an X-Request-ID response header."""
+
+    def __init__(self, app, metrics: Metrics | None = None, log_requests: bool = True):
+        self.app, self.metrics, self.log_requests = app, metrics, log_requests
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = time.perf_counter()
+        rid = request_id(scope)
+        status = 500  # what the client sees if the app fails before answering
+        header = (b"x-request-id", rid.encode())
+
+        async def observed_send(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), header]}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observed_send)
+        finally:
+            seconds = time.perf_counter() - started
+            if self.metrics is not None:
+                self.metrics.observe(scope["path"], scope["method"], status, seconds)
+            if self.log_requests and access_log.isEnabledFor(logging.INFO):
+                client = scope.get("client")
+                access_log.info("%s %s %s %d %.1fms id=%s", client[0] if client else "-", scope["method"],
+                                scope["path"], status, seconds * 1000, rid,
+                                extra={"access": {"client": client[0] if client else None,
+                                                  "method": scope["method"], "path": scope["path"],
+                                                  "status": status, "duration_ms": round(seconds * 1000, 2),
+                                                  "request_id": rid}})
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """/metrics: 404 while metrics are off, 403 for an address not allowed."""
+    metrics = site_of(request).metrics
+    if metrics is None:
+        return JSONResponse({"error": {"code": "not_found", "message": "metrics are off"}}, status_code=404)
+    if (request.client.host if request.client else None) not in metrics.allowed:
+        body = {"error": {"code": "forbidden", "message": "metrics are not open to this address"}}
+        return JSONResponse(body, status_code=403)
+    return Response(await metrics.scrape(), media_type=CONTENT_TYPE_LATEST,
+                    headers={"Cache-Control": "no-store"})
+
+
+routes.append(Route("/metrics", metrics_endpoint))
+
+
+def middleware(site) -> list[Middleware]:
+    """The request observer, with the site's metrics when they are on."""
+    return [Middleware(RequestObserver, metrics=site.metrics, log_requests=site.config.log_requests)]
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and an access
+    line's fields (MOOT_LOG_FORMAT=json)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+                "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage()}
+        line.update(getattr(record, "access", {}))
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False)
+
+
+def configure_logging(log_format: str) -> None:
+    """Moot's and uvicorn's log lines (requests, errors, start and stop) to
+    stderr, all as text or all as JSON; UTC times."""
+    handler = logging.StreamHandler()
+    if log_format == "json":
+        formatter: logging.Formatter = JsonFormatter()
+    else:
+        formatter = logging.Formatter("%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s %(message)s",
+                                      "%Y-%m-%dT%H:%M:%S")
+    formatter.converter = time.gmtime
+    handler.setFormatter(formatter)
+    for name in ("moot", "uvicorn"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
