@@ -3,6 +3,7 @@ wrk as the separate load process, and result rows with same-run baselines."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -52,6 +53,18 @@ def emit(rows: list[Row], out: str | None) -> None:
               f"{'  MET' if row.met else '  MISSED' if row.met is False else ''}", flush=True)
     if out:
         Path(out).write_text(json.dumps([r.to_json() for r in rows], indent=2))
+
+
+def command_line(run, doc: str | None, **defaults) -> None:
+    """A scenario script's main: `--NAME VALUE` for each keyword of `run`
+    (typed like its default) and `--json OUT`, then the rows emitted."""
+    parser = argparse.ArgumentParser(description=doc)
+    for name, default in defaults.items():
+        parser.add_argument(f"--{name}", type=type(default), default=default)
+    parser.add_argument("--json")
+    args = vars(parser.parse_args())
+    out = args.pop("json")
+    emit(run(**args), out)
 
 
 def machine() -> dict:

@@ -8,10 +8,9 @@ is on in both, as it is by default. Target: at most 5% fewer requests/s.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 
-from common import Row, emit, server, temp_dir, wrk
+from common import Row, command_line, server, temp_dir, wrk
 from thread_read import build
 
 
@@ -43,8 +42,4 @@ def run(seconds: int) -> list[Row]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=8)
-    parser.add_argument("--json")
-    args = parser.parse_args()
-    emit(run(args.seconds), args.json)
+    command_line(run, __doc__, seconds=8)

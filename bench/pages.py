@@ -7,14 +7,13 @@ revalidated with If-None-Match, compressed, and through nginx
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import shutil
 import subprocess
 from pathlib import Path
 
 import httpx
-from common import Row, emit, server, temp_dir, wrk
+from common import Row, command_line, server, temp_dir, wrk
 from thread_read import build
 
 from tests.processes import free_port, loopback_nginx_config, wait_listening
@@ -109,8 +108,4 @@ def run(seconds: int) -> list[Row]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=5)
-    parser.add_argument("--json")
-    args = parser.parse_args()
-    emit(run(args.seconds), args.json)
+    command_line(run, __doc__, seconds=5)

@@ -7,14 +7,13 @@ full-text index and durability) in the same run.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import sqlite3
 import time
 
 import httpx
-from common import Row, emit, server, temp_dir, wrk
+from common import Row, command_line, server, temp_dir, wrk
 
 from moot import accounts, groups, posting, tree
 from moot.config import Config
@@ -146,9 +145,4 @@ def run(seconds: int, synchronous: str = "FULL") -> list[Row]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=8)
-    parser.add_argument("--synchronous", default="FULL")
-    parser.add_argument("--json")
-    args = parser.parse_args()
-    emit(run(args.seconds, args.synchronous), args.json)
+    command_line(run, __doc__, seconds=8, synchronous="FULL")

@@ -11,13 +11,12 @@ measured is the hashing gate alone."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import statistics
 import time
 
 import httpx
-from common import Row, emit, server, temp_dir
+from common import Row, command_line, server, temp_dir
 
 from moot import accounts
 from moot.db import Database
@@ -90,8 +89,4 @@ def run(samples: int) -> list[Row]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--samples", type=int, default=5)
-    parser.add_argument("--json")
-    args = parser.parse_args()
-    emit(run(args.samples), args.json)
+    command_line(run, __doc__, samples=5)

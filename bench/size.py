@@ -11,12 +11,11 @@ no page read touches)."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import random
 import sqlite3
 
-from common import Row, emit, server, temp_dir, wrk
+from common import Row, command_line, server, temp_dir, wrk
 
 from moot import tree
 from moot.db import Database
@@ -145,9 +144,4 @@ def run(big: int, seconds: int) -> list[Row]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--big", type=int, default=100_000)
-    parser.add_argument("--seconds", type=int, default=4)
-    parser.add_argument("--json")
-    args = parser.parse_args()
-    emit(run(args.big, args.seconds), args.json)
+    command_line(run, __doc__, big=100_000, seconds=4)

@@ -6,11 +6,10 @@ JSON endpoint served by the same process (the framework's ceiling).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import random
 
-from common import Row, emit, server, temp_dir, wrk
+from common import Row, command_line, server, temp_dir, wrk
 
 from moot import accounts, groups, posting
 from moot.config import Config
@@ -70,8 +69,4 @@ def run(seconds: int) -> list[Row]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--seconds", type=int, default=8)
-    parser.add_argument("--json")
-    args = parser.parse_args()
-    emit(run(args.seconds), args.json)
+    command_line(run, __doc__, seconds=8)
