@@ -23,6 +23,10 @@ from typing import BinaryIO
 from . import clock
 
 CONTENT_TYPE = "application/mbox"
+# The address written for an article that has none (imported without a usable
+# From address): `.invalid` (RFC 2606) names no one, and an import reads it
+# back as no address, so the round trip changes nothing.
+UNKNOWN_ADDRESS = "unknown@invalid"
 # The server's own record of an article's time with milliseconds; Date has
 # whole seconds only (RFC 5322 §3.3), and an import prefers this when it agrees.
 CREATED_HEADER = "X-Moot-Created-At"
@@ -55,7 +59,7 @@ def encoded_words(text: str, header_name: str) -> str:
 
 
 def address(name: str, addr: str) -> str:
-    name, addr = header_text(name), header_text(addr).replace(" ", "") or "unknown@invalid"
+    name, addr = header_text(name), header_text(addr).replace(" ", "") or UNKNOWN_ADDRESS
     if name.isascii() and "=?" not in name:
         return formataddr((name, addr))
     return f"{encoded_words(name, 'From')} <{addr}>"
@@ -72,14 +76,18 @@ def escape_body(body: str) -> str:
 
 
 def references(article: Row) -> list[str]:
-    """The References to write: the stored chain when it ends at the article's
-    current parent, else the parent's chain plus the parent (after a split or
-    merge the tree, not history, is what a reader must rebuild)."""
-    if article["parent_id"] is None:
-        return []
+    """The References to write: the stored chain (what the article carries)
+    when it names the article's current parent or the article is a root, else
+    the parent's chain plus the parent (after a split or merge the tree, not
+    history, is what a reader must rebuild)."""
     refs = article["refs"].split() if article["refs"] else []
+    if article["parent_id"] is None:
+        # An imported root whose parent was missing keeps its link; a root
+        # that a split made keeps none (its old place is the split notice).
+        return [] if article["split_from"] is not None else refs
     parent = article["parent_message_id"]
-    if refs and refs[-1] == parent:
+    if parent in refs:
+        # Ids after the parent are missing messages it skipped: a reader finds none of them either.
         return refs
     chain = article["parent_refs"].split() if article["parent_refs"] else []
     return chain + [parent]
@@ -87,9 +95,9 @@ def references(article: Row) -> list[str]:
 
 def format_article(article: Row, domain: str) -> bytes:
     """One article as an mboxrd message (separator line included, blank line after).
-    `article` needs the columns of ARTICLE_SELECT plus parent_message_id and parent_refs."""
+    `article` needs the columns of exports.EXPORT_SELECT (parent_message_id, parent_refs, split_from)."""
     addr = article["author_addr"] or (f"{article['username']}@{domain}" if article["username"]
-                                      else "unknown@invalid")
+                                      else UNKNOWN_ADDRESS)
     moment = clock.parse(article["created_at"])
     refs = [header_text(r) for r in references(article)]
     headers = [

@@ -31,6 +31,7 @@ from .subjects import trim_references
 DERIVED_DOMAIN = "import.invalid"
 NO_SUBJECT = "(no subject)"
 NO_AUTHOR = "(unknown)"
+CHAIN_MAX = 100
 _CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _LINE_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _UNFOLD = re.compile(r"\r?\n(?=[ \t])")
@@ -51,13 +52,14 @@ class Parsed:
     """What an imported message becomes: the fields of an article."""
     message_id: str
     parent_id: str | None        # the Message-ID it replies to
-    refs: tuple[str, ...]        # its References, as given (trimmed like ours)
+    refs: tuple[str, ...]        # its References (else In-Reply-To), as given (trimmed like ours)
     subject: str
     body: str
     author_name: str
     author_addr: str | None
     created_at: str
     derived_id: bool = False     # the Message-ID was missing or unusable and was made up
+    chain: tuple[str, ...] = ()  # its ancestry, oldest first: References, else In-Reply-To
 
 
 def _text(raw: bytes) -> str:
@@ -173,7 +175,7 @@ def _author(headers: dict) -> tuple[str, str | None]:
         name, addr = parseaddr(value)
     name = _line(_decode_words(name), validate.DISPLAY_NAME_MAX)
     addr = addr.strip()
-    addr = addr if "@" in addr and _ADDRESS.match(addr) else None
+    addr = addr if "@" in addr and _ADDRESS.match(addr) and addr.lower() != mbox.UNKNOWN_ADDRESS else None
     return name or addr or NO_AUTHOR, addr
 
 
@@ -243,13 +245,14 @@ def parse_message(raw: mbox.RawMessage) -> Parsed:
     except Invalid:
         message_id, derived = derived_message_id(raw.data), True
     refs = [r for r in validate.references(headers.get("references", "")) if r != message_id]
+    if not refs:  # JWZ: without References, the first id In-Reply-To names is the parent
+        refs = [r for r in validate.references(headers.get("in-reply-to", "")) if r != message_id][:1]
     parent = refs[-1] if refs else None
-    if parent is None:
-        replying_to = [r for r in validate.references(headers.get("in-reply-to", "")) if r != message_id]
-        parent = replying_to[0] if replying_to else None
+    # The walk for a present ancestor looks this far back (RFC 5537 lets the middle go anyway).
+    chain = tuple(dict.fromkeys(refs[-CHAIN_MAX:]))
     refs = trim_references(refs)
     subject = _line(_decode_words(headers.get("subject", "")), validate.SUBJECT_MAX)
     name, addr = _author(headers)
     return Parsed(message_id=message_id, parent_id=parent, refs=tuple(refs),
                   subject=subject or NO_SUBJECT, body=body, author_name=name, author_addr=addr,
-                  created_at=_date(headers, raw.envelope), derived_id=derived)
+                  created_at=_date(headers, raw.envelope), derived_id=derived, chain=chain)

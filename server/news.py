@@ -32,7 +32,7 @@ def author_address(article, domain: str) -> str:
     """The From address: an imported one as it was, else username@site-domain."""
     if article["author_addr"]:
         return article["author_addr"]
-    return f"{article['username']}@{domain}" if article["username"] else "unknown@invalid"
+    return f"{article['username']}@{domain}" if article["username"] else mbox.UNKNOWN_ADDRESS
 
 
 def xref(article, domain: str) -> str:

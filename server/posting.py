@@ -218,7 +218,8 @@ async def insert_articles(conn, group_id: int, rows: list[dict]) -> None:
     per kind of change (batched full-text inserts from the application are
     about 4x faster than one at a time). Each row carries the keys of
     insert_article plus its own `id` (from next_article_id, consecutive),
-    `parent_id` and `path`; parents come before their children."""
+    `parent_id` and `path` (and may carry `status` and `notice`); parents
+    come before their children."""
     if not rows:
         return
     last = await fetch_value(
@@ -227,14 +228,16 @@ async def insert_articles(conn, group_id: int, rows: list[dict]) -> None:
     first = last - len(rows) + 1
     await conn.executemany(
         "INSERT INTO articles (id, message_id, thread_id, group_id, number, parent_id, path, refs,"
-        " subject, body, user_id, author_name, author_addr, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " subject, body, user_id, author_name, author_addr, created_at, status, notice)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(r["id"], r["message_id"], r["thread_id"], group_id, first + i, r["parent_id"], r["path"],
           r.get("refs", ""), r["subject"], r["body"], r.get("user_id"), r["author_name"],
-          r.get("author_addr"), r["created_at"]) for i, r in enumerate(rows)])
+          r.get("author_addr"), r["created_at"], r.get("status", "ok"),
+          json.dumps(r["notice"]) if r.get("notice") is not None else None) for i, r in enumerate(rows)])
     await conn.executemany(
         "INSERT INTO articles_fts (rowid, subject, body, author_name) VALUES (?, ?, ?, ?)",
-        [(r["id"], r["subject"], r["body"], r["author_name"]) for r in rows])
+        [(r["id"], r["subject"], r["body"], r["author_name"]) for r in rows
+         if r.get("status", "ok") == "ok"])
     threads: dict[int, list] = {}
     for r in rows:
         entry = threads.setdefault(r["thread_id"], [0, ""])
