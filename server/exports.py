@@ -13,7 +13,8 @@ from .db import fetch_all
 # The article columns of ARTICLE_SELECT plus what an mbox needs of the parent.
 EXPORT_SELECT = (
     "SELECT a.*, g.name AS group_name, u.username AS username,"
-    " p.message_id AS parent_message_id, p.refs AS parent_refs, t.split_from_thread_id AS split_from"
+    " p.message_id AS parent_message_id, p.refs AS parent_refs, t.split_from_thread_id AS split_from,"
+    " (p.status = 'notice' AND p.user_id IS NULL) AS parent_placeholder"
     " FROM articles a JOIN groups g ON g.id = a.group_id JOIN threads t ON t.id = a.thread_id"
     " LEFT JOIN users u ON u.id = a.user_id"
     " LEFT JOIN articles p ON p.id = a.parent_id")

@@ -472,11 +472,12 @@ class Importer:
             await relocate(conn, source=source, prefix=known["path"], target_id=parent["thread"],
                            new_prefix=new_prefix, group_id=source["group_id"])
             await conn.execute("UPDATE articles SET parent_id = ? WHERE id = ?", (parent["id"], known["id"]))
-            await conn.execute("UPDATE threads SET merged_into_thread_id = ? WHERE id = ?",
-                               (parent["thread"], thread_id))
+            # Emptied, it reads as a thread that never grew (what `moot check` expects).
+            await conn.execute("UPDATE threads SET merged_into_thread_id = ?, last_article_at = created_at"
+                               " WHERE id = ?", (parent["thread"], thread_id))
             await conn.execute("UPDATE groups SET thread_count = thread_count - 1 WHERE id = ?",
                                (source["group_id"],))
             await follows.copy_followers(conn, thread_id, parent["thread"])
             changed.append(parent["thread"])
-        await refresh_activity(conn, changed, [source["group_id"]])
+        await refresh_activity(conn, changed[-1:], [source["group_id"]])
         return changed

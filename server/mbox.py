@@ -90,12 +90,16 @@ def references(article: Row) -> list[str]:
         # Ids after the parent are missing messages it skipped: a reader finds none of them either.
         return refs
     chain = article["parent_refs"].split() if article["parent_refs"] else []
+    if article["parent_placeholder"]:
+        # Placed under the root of its missing ancestry: that root first, then what it named.
+        return chain + [parent] + [r for r in refs if r != parent]
     return chain + [parent]
 
 
 def format_article(article: Row, domain: str) -> bytes:
     """One article as an mboxrd message (separator line included, blank line after).
-    `article` needs the columns of exports.EXPORT_SELECT (parent_message_id, parent_refs, split_from)."""
+    `article` needs the columns of exports.EXPORT_SELECT (parent_message_id, parent_refs, split_from,
+    parent_placeholder)."""
     addr = article["author_addr"] or (f"{article['username']}@{domain}" if article["username"]
                                       else UNKNOWN_ADDRESS)
     moment = clock.parse(article["created_at"])

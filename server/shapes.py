@@ -26,7 +26,7 @@ class Article(TypedDict):
     created_at: str
     number: int
     status: str  # ok, cancelled or notice
-    notice: NotRequired[dict]  # {action, thread_id, count} on a moderation notice
+    notice: NotRequired[dict]  # {action, thread_id, count} on a moderation notice; {action: missing} on a placeholder
 
 
 class SplitFrom(TypedDict):

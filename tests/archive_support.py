@@ -101,7 +101,8 @@ def check_consistency(db_path: str) -> None:
         assert bad == [], f"group counters out of step: {bad}"
         assert conn.execute(
             "SELECT count(*) FROM threads t LEFT JOIN articles a ON a.id = t.root_article_id"
-            " WHERE a.id IS NULL OR a.thread_id <> t.id OR a.parent_id IS NOT NULL").fetchone()[0] == 0
+            " WHERE t.merged_into_thread_id IS NULL"  # a merged thread holds no articles
+            " AND (a.id IS NULL OR a.thread_id <> t.id OR a.parent_id IS NOT NULL)").fetchone()[0] == 0
         assert conn.execute(
             "SELECT count(*) FROM articles a JOIN articles p ON p.id = a.parent_id"
             " WHERE p.thread_id <> a.thread_id OR substr(a.path, 1, length(p.path)) <> p.path"
