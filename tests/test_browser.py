@@ -278,6 +278,28 @@ def test_keyboard_navigation_moves_between_articles(server, contexts):
     assert current() == f"a{fresh['id']}"
 
 
+def test_a_permalink_marks_its_article_and_scripts_add_their_own_parts(server, contexts):
+    started = new_thread(server, "ada", "Permalinks", "the start")
+    meant = reply(server, "bruno", started["article"]["id"], "the one the link means")
+    other = reply(server, "ada", started["article"]["id"], "another")
+    page = contexts(viewport=DESKTOP).page()
+    page.goto(f"{server.base}/m/{meant['message_id'][1:-1]}")
+    page.wait_for_url(re.compile(rf"#a{meant['id']}$"))
+    def background(article_id):
+        return page.evaluate(f"getComputedStyle(document.querySelector('#a{article_id} > .art')).backgroundColor")
+    assert background(meant["id"]) != background(other["id"])
+    assert background(other["id"]) == background(started["article"]["id"])
+    # the keys' hint and the live "new" bar exist only where the script runs
+    assert "Press ? for keyboard shortcuts." in page.inner_text("footer")
+    assert page.locator("#newbar").count() == 1 and not page.locator("#newbar").is_visible()
+    page.goto(f"{server.base}/g/test.browser")
+    page.wait_for_selector('#group[data-live="connected"]')
+    note = page.locator("#new-threads")
+    assert note.count() == 1 and not note.is_visible()
+    new_thread(server, "bruno", "Arrives while the group is open", "hello")
+    note.wait_for(state="visible")
+
+
 def test_without_javascript_pages_read_and_the_reply_form_posts(server, contexts):
     started = new_thread(server, "ada", "No script here", "Readable anywhere.")
     r1 = reply(server, "bruno", started["article"]["id"], "Ada wrote:\n> Readable anywhere.\n\nEven in w3m.")
@@ -291,6 +313,7 @@ def test_without_javascript_pages_read_and_the_reply_form_posts(server, contexts
     for path, text in checks.items():
         page.goto(server.base + path)
         assert text in page.inner_text("main"), path
+        assert page.locator("#keys, #newbar, #new-threads").count() == 0, path
     page.goto(f"{server.base}/m/{r1['message_id'][1:-1]}")
     assert page.url.endswith(f"/t/{thread_id}#a{r1['id']}")
     sign_in(page, server.base, "ada")

@@ -101,7 +101,7 @@ async def test_thread_page_is_a_reply_tree(site):
     assert f'<a href="#a{s["reply"]["id"]}">Ada</a>' in html
     assert '<pre class="q q1">' in html and '<pre class="q q2">' in html
     assert '<a href="https://example.org/x" rel="nofollow ugc noopener">' in html
-    assert html.count("<details class=\"kids") == 2 and "<summary>" in html
+    assert html.count("<details class=\"kids") == 2 and "<summary data-direct=\"2\" data-branch=\"3\">" in html
     assert "A new topic" in html  # the changed subject is shown
     # balanced nesting: every <li> closes
     assert html.count("<li class=\"node") == html.count("</li>") - html.count("<li class=\"thread-row")

@@ -81,10 +81,11 @@ async def get_article(request: Request) -> Response:
 # replies that level holds on this page.
 
 def layout(page_articles: list[dict]) -> tuple[list[dict], int]:
-    """`[{article, close_before, opens, replies, parent}]` and the levels left
-    open after the last one. An article whose parent is not on this page
+    """`[{article, close_before, opens, replies, direct, parent}]` and the levels
+    left open after the last one. An article whose parent is not on this page
     starts at the top level; `parent` is the parent on the page, or None;
-    `replies` counts the article's replies (all levels) on this page."""
+    `replies` counts the article's replies (all levels) on this page, `direct`
+    those that answer it."""
     by_id = {a["id"]: a for a in page_articles}
     items: list[dict] = []
     stack: list[int] = []  # indexes of the articles whose level of replies is open
@@ -94,10 +95,12 @@ def layout(page_articles: list[dict]) -> tuple[list[dict], int]:
             opened = stack.pop()
             items[opened]["replies"] = index - opened - 1
             close += 1
+        if stack:
+            items[stack[-1]]["direct"] += 1
         nxt = page_articles[index + 1] if index + 1 < len(page_articles) else None
         opens = nxt is not None and nxt["parent_id"] == article["id"]
         items.append({"article": article, "close_before": close, "opens": opens, "replies": 0,
-                      "parent": by_id.get(article["parent_id"])})
+                      "direct": 0, "parent": by_id.get(article["parent_id"])})
         if opens:
             stack.append(index)
     left = len(stack)
@@ -109,7 +112,8 @@ def layout(page_articles: list[dict]) -> tuple[list[dict], int]:
 
 def flat_item(article: dict, parent: dict | None = None) -> dict:
     """A layout item that opens and closes no level (flat view, fragments)."""
-    return {"article": article, "close_before": 0, "opens": False, "replies": 0, "parent": parent}
+    return {"article": article, "close_before": 0, "opens": False, "replies": 0, "direct": 0,
+            "parent": parent}
 
 
 async def _parents_off_page(conn: Connection, page_articles: list[dict]) -> dict[int, dict]:
