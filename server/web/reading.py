@@ -247,8 +247,9 @@ async def article_fragment(request: Request) -> Response:
         parent = None
         if article["parent_id"] is not None:
             parent = await reading.get_article(conn, article["parent_id"])
+        group = await groups.get_group(conn, thread["group"])
     item = {**flat_item(article, parent), "subject_changed": subject_changed(article, parent)}
-    return await page(request, "fragment_article.html", {"thread": thread, "item": item})
+    return await page(request, "fragment_article.html", {"thread": thread, "group": group, "item": item})
 
 
 async def permalink(request: Request) -> Response:

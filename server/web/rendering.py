@@ -21,7 +21,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import Message, Receive, Scope, Send
 
-from ..permissions import can, may_post_in
+from ..permissions import can, may_post_in, may_reply
 
 PACKAGE = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = PACKAGE / "templates"
@@ -188,7 +188,7 @@ def make_templates() -> Jinja2Templates:
     env.filters.update(body=body_html, when=when, message_url=message_url,
                        excerpt=excerpt, urlpart=lambda s: quote(str(s), safe=""))
     version = static_version()
-    env.globals.update(can=can, may_post_in=may_post_in, static_version=version,
+    env.globals.update(can=can, may_post_in=may_post_in, may_reply=may_reply, static_version=version,
                        static_url=lambda name: f"/static/v/{version}/{name}")
     return Jinja2Templates(env=env)
 

@@ -1,0 +1,82 @@
+"""The rough edges a new reader meets first, through the real app: Reply only
+where the reader may reply, the thread's state explained at the top."""
+
+import re
+
+from moot import importer
+from tests.conftest import seed
+
+
+def reply_links(html: str) -> int:
+    return len(re.findall(r'data-action="reply"', html))
+
+
+def state_note(html: str) -> str:
+    found = re.search(r'<p class="state-note panel" id="state-note">(.*?)</p>', html, re.S)
+    return found[1] if found else ""
+
+
+async def test_reply_is_offered_only_where_the_reader_may_reply(site):
+    s = await seed(site)
+    thread = s["thread"]["id"]
+    moderator = await site.client("marta", "moderator")
+    anonymous, ada = await site.client(), s["ada"]
+    # open thread: members and anonymous readers (who may sign in to reply) see Reply
+    for client in (anonymous, ada, moderator):
+        html = (await client.get(f"/t/{thread}")).text
+        assert reply_links(html) == 2 and state_note(html) == ""
+
+    assert (await moderator.post(f"/api/threads/{thread}/lock", json={"reason": "cooling off"})).status_code == 200
+    for client in (anonymous, ada):
+        html = (await client.get(f"/t/{thread}")).text
+        assert reply_links(html) == 0
+        assert state_note(html) == "This thread is locked: only moderators can add to it."
+        # the note comes before the first article
+        assert html.index('id="state-note"') < html.index('class="node')
+    html = (await moderator.get(f"/t/{thread}")).text
+    assert reply_links(html) == 2 and "(you can)" in state_note(html)
+    # what the page offers is what posting allows
+    r = await ada.post(f"/api/articles/{s['root']['id']}/replies", json={"body": "may I?"})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "locked"
+
+    assert (await moderator.post(f"/api/threads/{thread}/archive", json={})).status_code == 200
+    for client in (anonymous, ada, moderator):
+        html = (await client.get(f"/t/{thread}")).text
+        assert reply_links(html) == 0
+        note = state_note(html)
+        assert note.startswith("This thread is archived")
+        assert f'href="/g/comp.lang.python/new?continued_from={thread}">Start a follow-up thread</a>' in note
+        # the fragment a live page inserts says the same
+        frag = (await client.get(f"/t/{thread}/fragment/a/{s['reply']['id']}")).text
+        assert reply_links(frag) == 0
+
+
+async def test_read_only_and_moderated_groups_offer_no_reply_to_members(site, tmp_path):
+    s = await seed(site)
+    admin = s["admin"]
+    for status, words in (("n", "is read-only: nobody posts here."),
+                          ("m", "is moderated: only moderators post here.")):
+        name = f"test.status-{status}"
+        assert (await admin.post("/api/groups", json={"name": name, "status": status})).status_code == 201
+        # a moderator starts a thread (in a read-only group no one can: import one)
+        moderator = await site.client("marta", "moderator")
+        if status == "m":
+            r = await moderator.post(f"/api/groups/{name}/threads", json={"subject": "Rules", "body": "Read me."})
+            assert r.status_code == 201, r.text
+            thread = r.json()["thread"]["id"]
+            html = (await moderator.get(f"/t/{thread}")).text
+            assert reply_links(html) == 1 and "(you can)" in state_note(html)
+        else:  # nobody posts in a read-only group: its articles come from an archive
+            r = await admin.post(f"/api/groups/{name}/threads", json={"subject": "Rules", "body": "Read me."})
+            assert r.status_code == 403
+            source = tmp_path / "old.mbox"
+            source.write_bytes(b"From a@example.org Sat Jan  1 10:00:00 2000\nFrom: A <a@example.org>\n"
+                               b"Date: Sat, 01 Jan 2000 10:00:00 +0000\nSubject: Rules\n"
+                               b"Message-ID: <rules@example.org>\n\nRead me.\n\n")
+            assert (await importer.import_path(site.db, source, name)).imported == 1
+            thread = (await admin.get("/api/articles/<rules@example.org>")).json()["article"]["thread_id"]
+            html = (await moderator.get(f"/t/{thread}")).text
+            assert reply_links(html) == 0
+        for client in (await site.client(), s["ada"]):
+            html = (await client.get(f"/t/{thread}")).text
+            assert reply_links(html) == 0 and state_note(html) == f"{name} {words}"
