@@ -226,6 +226,15 @@ def test_moderator_split_shows_the_notice_live(server, contexts):
     assert reader.locator(f"#a{drift['id']}").count() == 0
     new_link = notice.query_selector(".notice-link a").get_attribute("href")
     mod.wait_for_selector("#tree .status-notice")
+    # the moderator's page confirms with a link and shows the thread as it is now
+    done = mod.wait_for_selector("#mod-done a")
+    assert done.get_attribute("href") == new_link
+    assert "Split off: “Starters” is now a thread of its own (2 articles)." in mod.inner_text("#mod-done")
+    with server.api() as client:
+        left = client.get(f"/api/threads/{started['thread']['id']}").json()["thread"]["article_count"]
+    assert f"{left} articles" in mod.inner_text("#thread-head .tmeta")
+    assert mod.locator(".suggestions li", has_text="Starters").count() == 0
+    assert mod.locator(".modtools").get_attribute("open") is not None  # still open where it was
     reader.goto(server.base + new_link)
     assert reader.inner_text("h1") == "Starters"
     assert "Feed it daily." in reader.inner_text("#tree")
