@@ -80,3 +80,38 @@ async def test_read_only_and_moderated_groups_offer_no_reply_to_members(site, tm
         for client in (await site.client(), s["ada"]):
             html = (await client.get(f"/t/{thread}")).text
             assert reply_links(html) == 0 and state_note(html) == f"{name} {words}"
+
+
+async def test_the_moderation_log_reads_as_sentences_naming_threads_by_subject(site):
+    s = await seed(site)  # comp.lang.python, "Hello" with one reply
+    admin, ada = s["admin"], s["ada"]
+    moderator = await site.client("marta", "moderator")
+    assert (await admin.post("/api/groups", json={"name": "comp.lang.misc"})).status_code == 201
+    r = await ada.post(f"/api/articles/{s['reply']['id']}/replies",
+                       json={"body": "Off on a tangent", "subject": "Tangents (was: Hello)"})
+    tangent = r.json()["article"]
+    r = await moderator.post(f"/api/threads/{s['thread']['id']}/split",
+                             json={"article_id": tangent["id"], "reason": "its own topic"})
+    assert r.status_code == 201, r.text
+    new = r.json()["thread"]["id"]
+    assert (await moderator.post(f"/api/threads/{new}/move",
+                                 json={"group": "comp.lang.misc", "reason": "fits there"})).status_code == 200
+    assert (await moderator.post(f"/api/threads/{s['thread']['id']}/lock", json={"reason": "calm"})).status_code == 200
+    assert (await moderator.post(f"/api/threads/{s['thread']['id']}/reference", json={"on": True})).status_code == 200
+    r = await admin.post("/api/users/marta/role", json={"role": "admin", "reason": "trusted"})
+    assert r.status_code == 200, r.text
+    html = (await (await site.client()).get("/modlog")).text
+    sentences = [re.sub(r"<[^>]+>", "", m).strip() for m in re.findall(r'<p class="what"[^>]*>(.*?)</p>', html, re.S)]
+    assert sentences == [
+        "Made marta an admin (was moderator)",
+        "Put “Hello” on the reference shelf in comp.lang.python",
+        "Locked “Hello” in comp.lang.python",
+        "Moved “Tangents” from comp.lang.python to comp.lang.misc",
+        "Split “Tangents” off from “Hello” in comp.lang.python",
+        "Created group comp.lang.misc",
+        "Created group comp.lang.python",
+    ], sentences
+    # subjects in the JSON too
+    entries = (await (await site.client()).get("/api/modlog")).json()["entries"]
+    split = next(e for e in entries if e["action"] == "split")
+    assert (split["thread_subject"], split["other_thread_subject"]) == ("Hello", "Tangents")
