@@ -115,3 +115,36 @@ async def test_the_moderation_log_reads_as_sentences_naming_threads_by_subject(s
     entries = (await (await site.client()).get("/api/modlog")).json()["entries"]
     split = next(e for e in entries if e["action"] == "split")
     assert (split["thread_subject"], split["other_thread_subject"]) == ("Hello", "Tangents")
+
+
+async def test_search_page_explains_counts_groups_by_thread_and_shows_errors_above_the_form(site):
+    s = await seed(site)
+    ada = s["ada"]
+    moderator = await site.client("marta", "moderator")
+    for body in ("Quokkas are small.", "More about quokkas."):
+        r = await ada.post(f"/api/articles/{s['root']['id']}/replies", json={"body": body})
+        assert r.status_code == 201
+    r = await ada.post("/api/groups/comp.lang.python/threads", json={"subject": "Old quokka news", "body": "quokka"})
+    old = r.json()["thread"]["id"]
+    assert (await moderator.post(f"/api/threads/{old}/archive", json={})).status_code == 200
+    client = await site.client()
+
+    empty = (await client.get("/search")).text
+    assert "How to search" in empty and "author:ada" in empty and 'id="result-count"' not in empty
+
+    html = (await client.get("/search", params={"q": "quokka*"})).text
+    count = re.search(r'<p class="result-count" id="result-count">(.*?)</p>', html, re.S)[1]
+    assert count == "3 articles match; they are in 2 threads."
+    groups = re.findall(r'<h2 class="rthread"><a href="/t/(\d+)">(.*?)</a>(.*?)</h2>', html)
+    assert {(int(t), subject, "archived" in badge) for t, subject, badge in groups} == {
+        (s["thread"]["id"], "Hello", False), (old, "Old quokka news", True)}
+    # the fields do what the filters in the box do
+    only_archived = (await client.get("/search", params={"q": "quokka*", "state": "archived"})).text
+    assert "1 article matches; they are in 1 thread." in only_archived
+
+    bad = await client.get("/search", params={"q": "quokka after:2026-13"})
+    assert bad.status_code == 400
+    assert bad.text.index('id="search-error"') < bad.text.index('<form method="get" action="/search"')
+    assert "That search cannot run:" in bad.text and 'value="quokka after:2026-13"' in bad.text
+    bad = await client.get("/search", params={"q": "quokka", "before": "yesterday"})
+    assert bad.status_code == 400 and 'id="search-error"' in bad.text
