@@ -261,6 +261,7 @@ export function startThread(element) {
     } else if (action === "close-reply") {
       target.closest("form").remove();
     } else if (action === "cancel") {
+      event.preventDefault();  // the link is the way without scripts: a confirmation page
       withdraw(target);
     } else if (action === "next-new") {
       nextNew();

@@ -338,6 +338,44 @@ def test_without_javascript_pages_read_and_the_reply_form_posts(server, contexts
     assert "And with scripts off." in page.inner_text(f"#{anchor}")
 
 
+def test_without_javascript_propose_endorse_withdraw_and_moderate(server, contexts):
+    started = new_thread(server, "ada", "Forms all the way", "No scripts needed.")
+    mine = reply(server, "bruno", started["article"]["id"], "I will take this back.")
+    thread_id = started["thread"]["id"]
+    watch = contexts(viewport=PHONE, java_script_enabled=False)
+    page = watch.page()
+    sign_in(page, server.base, "ada")
+    page.goto(f"{server.base}/proposals")
+    page.fill("#pname", "rec.forms")
+    page.fill("#pdesc", "Forms without scripts")
+    page.click("#propose button[type=submit]")
+    page.wait_for_url(re.compile(r"/proposals#p\d+$"))
+    own = page.locator(".proposal", has_text="rec.forms")
+    assert "Your proposal" in own.inner_text() and own.locator('[data-action="endorse"]').count() == 0
+    page.context.clear_cookies()
+    sign_in(page, server.base, "bruno")
+    page.goto(f"{server.base}/proposals")
+    page.locator(".proposal", has_text="rec.forms").locator('button[data-action="endorse"]').click()
+    page.wait_for_url(re.compile(r"/proposals#p\d+$"))
+    assert "You endorsed this." in page.locator(".proposal", has_text="rec.forms").inner_text()
+    page.goto(f"{server.base}/t/{thread_id}")
+    page.click(f'#a{mine["id"]} > .art a[data-action="cancel"]')
+    page.wait_for_url(re.compile(rf"/a/{mine['id']}/withdraw$"))
+    page.click("main form button[type=submit]")
+    page.wait_for_url(re.compile(rf"/t/{thread_id}#a{mine['id']}$"))
+    assert "I will take this back." not in page.inner_text(f"#a{mine['id']}")
+    page.context.clear_cookies()
+    sign_in(page, server.base, "marta")
+    page.goto(f"{server.base}/t/{thread_id}")
+    page.click(".modtools > summary")
+    page.click('.modtools a[data-action="lock"]')
+    page.wait_for_url(re.compile(rf"/t/{thread_id}/moderate/lock$"))
+    page.fill("#reason", "enough said")
+    page.click("main form button[type=submit]")
+    page.wait_for_url(re.compile(rf"/t/{thread_id}$"))
+    assert "This thread is locked" in page.inner_text("#state-note")
+
+
 def test_markup_and_scripts_from_users_stay_text(server, contexts):
     with server.api("root") as root:
         r = root.post("/api/groups", json={"name": "test.xss", "description": XSS, "charter": XSS})

@@ -148,3 +148,89 @@ async def test_search_page_explains_counts_groups_by_thread_and_shows_errors_abo
     assert "That search cannot run:" in bad.text and 'value="quokka after:2026-13"' in bad.text
     bad = await client.get("/search", params={"q": "quokka", "before": "yesterday"})
     assert bad.status_code == 400 and 'id="search-error"' in bad.text
+
+
+def csrf_of(html: str) -> str:
+    return re.search(r'name="csrf" value="([^"]+)"', html)[1]
+
+
+async def post_form(client, page_path: str, action: str, data: dict):
+    """Fill and send the form on `page_path` the way a browser without scripts does."""
+    token = csrf_of((await client.get(page_path)).text)
+    return await client.post(action, data={"csrf": token, **data})
+
+
+async def test_proposals_without_javascript_and_no_endorsing_ones_own(site):
+    await seed(site)
+    ada, bob = await site.client("ada"), await site.client("bob")
+    r = await post_form(ada, "/proposals", "/proposals", {"name": "rec.bread", "description": "Baking"})
+    assert r.status_code == 303 and r.headers["location"].startswith("/proposals#p")
+    pid = int(r.headers["location"].rsplit("#p", 1)[1])
+    own = (await ada.get("/proposals")).text
+    assert f'action="/proposals/{pid}/endorse"' not in own and "Your proposal: it counts as your endorsement." in own
+    other = (await bob.get("/proposals")).text
+    assert f'action="/proposals/{pid}/endorse"' in other and "hidden" not in other.split('id="propose-section"')[1][:20]
+    r = await post_form(bob, "/proposals", f"/proposals/{pid}/endorse", {})
+    assert r.status_code == 303
+    after = (await bob.get("/proposals")).text
+    assert "2 of 3 endorsements" in after and "You endorsed this." in after and "endorsed by bob" in after
+    # a bad name: the error above the form, which keeps what was typed
+    r = await post_form(ada, "/proposals", "/proposals", {"name": "Not A Name!", "description": "kept"})
+    assert r.status_code == 400 and 'id="form-error"' in r.text and 'value="kept"' in r.text
+    assert r.text.index('id="form-error"') < r.text.index('id="propose"')
+    # and no token, no change
+    r = await bob.post("/proposals", data={"name": "rec.cakes"})
+    assert r.status_code == 403
+    assert "rec.cakes" not in (await bob.get("/proposals")).text
+
+
+async def test_withdraw_and_moderate_without_javascript(site):
+    s = await seed(site)
+    ada, thread = s["ada"], s["thread"]["id"]
+    moderator = await site.client("marta", "moderator")
+    # withdraw: a link to a confirmation page whose form posts
+    page = (await ada.get(f"/t/{thread}")).text
+    assert f'href="/a/{s["reply"]["id"]}/withdraw"' in page
+    r = await post_form(ada, f"/a/{s['reply']['id']}/withdraw", f"/a/{s['reply']['id']}/withdraw", {})
+    assert r.status_code == 303 and r.headers["location"] == f"/t/{thread}#a{s['reply']['id']}"
+    got = (await ada.get(f"/api/articles/{s['reply']['id']}")).json()["article"]
+    assert got["status"] == "cancelled"
+    bob = await site.client("bob")
+    r = await post_form(bob, f"/a/{s['root']['id']}/withdraw", f"/a/{s['root']['id']}/withdraw", {})
+    assert r.status_code == 403 and 'id="form-error"' in r.text  # not bob's: said above the form
+
+    r = await ada.post(f"/api/articles/{s['root']['id']}/replies",
+                       json={"body": "a tangent", "subject": "Tangent (was: Hello)"})
+    tangent = r.json()["article"]
+    page = (await moderator.get(f"/t/{thread}")).text
+    for action in ("lock", "archive", "move", "merge", "reference"):
+        assert f'href="/t/{thread}/moderate/{action}"' in page
+    split_link = f"/t/{thread}/moderate/split?article={tangent['id']}"
+    assert f'href="{split_link}"' in page
+    form = (await moderator.get(split_link)).text
+    assert 'value="Tangent"' in form and "a tangent" in form
+    # no reason: refused above the form, typed values kept
+    r = await post_form(moderator, split_link, split_link, {"subject": "Tangents", "reason": ""})
+    assert r.status_code == 400 and 'value="Tangents"' in r.text and 'id="form-error"' in r.text
+    r = await post_form(moderator, split_link, split_link, {"subject": "Tangents", "reason": "own topic"})
+    assert r.status_code == 303
+    new = int(r.headers["location"].rsplit("/", 1)[1])
+    assert (await moderator.get(f"/api/threads/{new}")).json()["thread"]["subject"] == "Tangents"
+    merge = f"/t/{new}/moderate/merge"
+    r = await post_form(moderator, merge, merge, {"target": s["root"]["message_id"], "reason": "back again"})
+    assert r.status_code == 303 and r.headers["location"] == f"/t/{thread}#a{s['root']['id']}"
+    entry = (await moderator.get("/api/modlog")).json()["entries"][0]
+    assert entry["action"] == "merge"
+    undo = f"/modlog/{entry['id']}/undo"
+    assert f'href="{undo}"' in (await moderator.get("/modlog")).text
+    r = await post_form(moderator, undo, undo, {"reason": "too soon"})
+    assert r.status_code == 303
+    assert (await moderator.get(f"/api/threads/{new}")).json()["thread"].get("merged_into") is None
+    lock = f"/t/{thread}/moderate/lock"
+    r = await post_form(moderator, lock, lock, {})
+    assert r.status_code == 303
+    assert (await moderator.get(f"/api/threads/{thread}")).json()["thread"]["state"] == "locked"
+    # members may not; unknown actions are not found
+    r = await ada.get(lock)
+    assert r.status_code == 403
+    assert (await moderator.get(f"/t/{thread}/moderate/explode")).status_code == 404
