@@ -376,6 +376,34 @@ def test_without_javascript_propose_endorse_withdraw_and_moderate(server, contex
     assert "This thread is locked" in page.inner_text("#state-note")
 
 
+def test_phone_layout_compact_header_big_targets_and_capped_indent(server, contexts):
+    started = new_thread(server, "ada", "Sixteen levels deep", "Level 0.")
+    chain = [started["article"]]
+    for level in range(1, 17):
+        chain.append(reply(server, "bruno" if level % 2 else "ada", chain[-1]["id"], f"Level {level}."))
+    page = contexts(viewport=PHONE).page()
+    sign_in(page, server.base, "ada")
+    page.goto(f"{server.base}/t/{started['thread']['id']}")
+    live(page)
+    assert page.locator("header.site").bounding_box()["height"] <= 110
+    for selector in (f'#a{chain[3]["id"]} > .art a[data-action="reply"]',
+                     f'#a{chain[3]["id"]} > .art a[title^="<"]', ".sitenav a >> nth=0"):
+        box = page.locator(selector).bounding_box()
+        assert box["height"] >= 44, (selector, box)
+    # past six levels the indent stops: the deepest article keeps most of the width
+    deepest = page.locator(f'#a{chain[-1]["id"]} > .art').bounding_box()
+    assert deepest["width"] >= 0.75 * PHONE["width"], deepest
+    six = page.locator(f'#a{chain[6]["id"]} > .art a.branch-link')
+    assert six.count() == 1 and page.locator("a.branch-link").count() == 2  # at levels 6 and 12
+    page.screenshot(path=str(SHOTS / "deep-thread-phone.png"), full_page=False)
+    six.click()
+    page.wait_for_url(re.compile(rf"\?branch={chain[6]['id']}#a{chain[6]['id']}$"))
+    assert "A branch of this thread" in page.inner_text("#branch-note")
+    first = page.locator("#tree > li.node").first
+    assert first.get_attribute("id") == f"a{chain[6]['id']}"
+    assert page.locator(f"#a{chain[5]['id']}").count() == 0
+
+
 def test_markup_and_scripts_from_users_stay_text(server, contexts):
     with server.api("root") as root:
         r = root.post("/api/groups", json={"name": "test.xss", "description": XSS, "charter": XSS})

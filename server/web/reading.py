@@ -80,9 +80,14 @@ async def get_article(request: Request) -> Response:
 # close before it, whether it opens a level for its replies, and how many
 # replies that level holds on this page.
 
+# Past this many levels of nesting a page stops indenting (a phone has no
+# room left) and offers "Continue this branch": the sub-tree on a page of its own.
+BRANCH_EVERY = 6
+
+
 def layout(page_articles: list[dict]) -> tuple[list[dict], int]:
-    """`[{article, close_before, opens, replies, direct, parent}]` and the levels
-    left open after the last one. An article whose parent is not on this page
+    """`[{article, close_before, opens, replies, direct, level, parent}]` and the
+    levels left open after the last one (`level`: the nesting on this page). An article whose parent is not on this page
     starts at the top level; `parent` is the parent on the page, or None;
     `replies` counts the article's replies (all levels) on this page, `direct`
     those that answer it."""
@@ -100,7 +105,7 @@ def layout(page_articles: list[dict]) -> tuple[list[dict], int]:
         nxt = page_articles[index + 1] if index + 1 < len(page_articles) else None
         opens = nxt is not None and nxt["parent_id"] == article["id"]
         items.append({"article": article, "close_before": close, "opens": opens, "replies": 0,
-                      "direct": 0, "parent": by_id.get(article["parent_id"])})
+                      "direct": 0, "level": len(stack), "parent": by_id.get(article["parent_id"])})
         if opens:
             stack.append(index)
     left = len(stack)
@@ -112,7 +117,7 @@ def layout(page_articles: list[dict]) -> tuple[list[dict], int]:
 
 def flat_item(article: dict, parent: dict | None = None) -> dict:
     """A layout item that opens and closes no level (flat view, fragments)."""
-    return {"article": article, "close_before": 0, "opens": False, "replies": 0, "direct": 0,
+    return {"article": article, "close_before": 0, "opens": False, "replies": 0, "direct": 0, "level": 0,
             "parent": parent}
 
 
@@ -196,6 +201,9 @@ async def thread_page(request: Request) -> Response:
     if view not in ("tree", "flat"):
         raise Invalid("view is tree or flat")
     cursor = request.query_params.get("cursor")
+    branch = request.query_params.get("branch") or None
+    if branch is not None:
+        branch = str(validate.integer(branch, "branch"))
     site = site_of(request)
     thread_id = request.path_params["id"]
     moderator = can(await current_user(request), "moderate")
@@ -203,7 +211,7 @@ async def thread_page(request: Request) -> Response:
     async def build() -> dict:
         async with site.db.read() as conn:
             since = await last_event_id(conn)
-            result = await reading.thread_page(conn, thread_id, limit=THREAD_PAGE, cursor=cursor)
+            result = await reading.thread_page(conn, thread_id, limit=THREAD_PAGE, cursor=cursor, branch=branch)
             thread = result["thread"]
             group = await groups.get_group(conn, thread["group"])
             off_page = await _parents_off_page(conn, result["articles"])
@@ -226,15 +234,17 @@ async def thread_page(request: Request) -> Response:
         return {
             "thread": thread, "group": group, "items": items, "left_open": left, "view": view,
             "since": since, "suggestions": split_hints, "group_names": group_names,
-            "next_page": base + query_string(view=None if view == "tree" else view,
+            "branch": result["articles"][0] if branch and result["articles"] else None,
+            "branch_every": BRANCH_EVERY,
+            "next_page": base + query_string(view=None if view == "tree" else view, branch=branch,
                                              cursor=result["next_cursor"]) if result["next_cursor"] else None,
             "first_page": not cursor,
-            "canonical": base + query_string(cursor=cursor)}
+            "canonical": base + query_string(branch=branch, cursor=cursor)}
 
     topics = {thread_topic(thread_id)}
     if moderator:  # their page lists every group for the move dialog
         topics.add(ANY_EVENT)
-    return await cached_page(request, (thread_id, view, cursor), frozenset(topics), "thread.html", build)
+    return await cached_page(request, (thread_id, view, cursor, branch), frozenset(topics), "thread.html", build)
 
 
 async def article_fragment(request: Request) -> Response:
