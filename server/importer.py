@@ -394,7 +394,7 @@ class Importer:
             rows.append({"id": article_id, "message_id": p.message_id, "thread": thread,
                          "parent_id": parent_id, "path": path, "refs": refs, "subject": p.subject,
                          "body": p.body, "author_name": p.author_name, "author_addr": p.author_addr,
-                         "created_at": p.created_at})
+                         "created_at": p.created_at, "utc_offset": p.utc_offset})
             imported.append(item)
         thread_ids = await posting.create_thread_rows(conn, group_id, new_threads)
         for row in rows:
@@ -454,8 +454,8 @@ class Importer:
         refs = " ".join(p.refs)
         await conn.execute(
             "UPDATE articles SET subject = ?, body = ?, author_name = ?, author_addr = ?, created_at = ?,"
-            " refs = ?, status = 'ok', notice = NULL WHERE id = ?",
-            (p.subject, p.body, p.author_name, p.author_addr, p.created_at, refs, known["id"]))
+            " utc_offset = ?, refs = ?, status = 'ok', notice = NULL WHERE id = ?",
+            (p.subject, p.body, p.author_name, p.author_addr, p.created_at, p.utc_offset, refs, known["id"]))
         await conn.execute("INSERT INTO articles_fts (rowid, subject, body, author_name) VALUES (?, ?, ?, ?)",
                            (known["id"], p.subject, p.body, p.author_name))
         thread_id = known["thread_id"]

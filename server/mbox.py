@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta, timezone
 from email.header import Header
 from email.utils import format_datetime, formataddr
 from sqlite3 import Row
@@ -102,7 +103,8 @@ def format_article(article: Row, domain: str) -> bytes:
     parent_placeholder)."""
     addr = article["author_addr"] or (f"{article['username']}@{domain}" if article["username"]
                                       else UNKNOWN_ADDRESS)
-    moment = clock.parse(article["created_at"])
+    # Written in the author's own offset, as the original Date was (the instant is the same).
+    moment = clock.parse(article["created_at"]).astimezone(timezone(timedelta(minutes=article["utc_offset"])))
     refs = [header_text(r) for r in references(article)]
     headers = [
         ("From", address(article["author_name"], addr)),

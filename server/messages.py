@@ -59,6 +59,7 @@ class Parsed:
     author_addr: str | None
     created_at: str
     derived_id: bool = False     # the Message-ID was missing or unusable and was made up
+    utc_offset: int = 0          # minutes east of UTC of its Date (created_at is UTC)
     chain: tuple[str, ...] = ()  # its ancestry, oldest first: References, else In-Reply-To
 
 
@@ -119,7 +120,15 @@ def _slow_headers(data: bytes) -> tuple[dict[str, str], Message]:
     return found, msg
 
 
-def _date(headers: dict, envelope: bytes) -> str:
+def _date(headers: dict, envelope: bytes) -> tuple[str, int]:
+    """(the stored UTC time, the Date's offset from UTC in minutes)."""
+    stamp, moment = _moment(headers, envelope)
+    offset = moment.utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset is not None else 0
+    return stamp, minutes if -1440 < minutes < 1440 else 0
+
+
+def _moment(headers: dict, envelope: bytes) -> tuple[str, datetime]:
     value = headers.get("date", "")
     moment = None
     m = _RFC_DATE.match(value)
@@ -156,10 +165,10 @@ def _date(headers: dict, envelope: bytes) -> str:
     if len(exact) == 24 and exact[:19] == stamp[:19]:
         try:
             clock.parse(exact)
-            return exact
+            return exact, moment
         except ValueError:
             pass
-    return stamp
+    return stamp, moment
 
 
 def _author(headers: dict) -> tuple[str, str | None]:
@@ -253,6 +262,7 @@ def parse_message(raw: mbox.RawMessage) -> Parsed:
     refs = trim_references(refs)
     subject = _line(_decode_words(headers.get("subject", "")), validate.SUBJECT_MAX)
     name, addr = _author(headers)
+    created_at, utc_offset = _date(headers, raw.envelope)
     return Parsed(message_id=message_id, parent_id=parent, refs=tuple(refs),
                   subject=subject or NO_SUBJECT, body=body, author_name=name, author_addr=addr,
-                  created_at=_date(headers, raw.envelope), derived_id=derived, chain=chain)
+                  created_at=created_at, derived_id=derived, chain=chain, utc_offset=utc_offset)

@@ -35,6 +35,7 @@ def article_json(row: Row | dict) -> dict:
         "depth": tree.depth(row["path"]), "subject": row["subject"], "body": row["body"],
         "author": {"username": row["username"], "display_name": row["author_name"]},
         "created_at": row["created_at"], "number": row["number"], "status": row["status"],
+        "utc_offset": row["utc_offset"],
     }
     if row["notice"]:
         article["notice"] = json.loads(row["notice"])

@@ -18,7 +18,7 @@ def row(**changes):
             "parent_id": None, "refs": "", "subject": "Hello", "body": "Body", "username": "ada",
             "author_name": "Ada", "author_addr": None, "created_at": "2026-01-02T03:04:05.678Z",
             "parent_message_id": None, "parent_refs": None, "split_from": None,
-            "parent_placeholder": 0}
+            "parent_placeholder": 0, "utc_offset": 0}
     return {**base, **changes}
 
 

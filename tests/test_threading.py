@@ -175,3 +175,39 @@ async def test_unknown_address_round_trips(make_site, tmp_path):
     await importer.import_path(other.db, write_mbox(tmp_path / "export.mbox", [r.content]), GROUP)
     again = rows(other)["<noaddr@example.org>"]
     assert (again["author_addr"], again["author_name"]) == (None, first["author_name"])
+
+
+async def test_the_original_dates_offset_is_kept_for_display_and_export(make_site, tmp_path):
+    site = await site_with_group(make_site)
+    source = write_mbox(tmp_path / "tz.mbox", [
+        b"From asha@example.in Mon Mar  2 04:45:00 2026\nFrom: Asha <asha@example.in>\n"
+        b"Date: Mon, 2 Mar 2026 10:15:00 +0530\nSubject: Chai\nMessage-ID: <chai@example.in>\n\nMorning.\n\n",
+        b"From ed@example.us Sun Mar  1 23:50:00 2026\nFrom: Ed <ed@example.us>\n"
+        b"Date: Sun, 1 Mar 2026 18:50:00 -0500\nSubject: Re: Chai\nMessage-ID: <late@example.us>\n"
+        b"References: <chai@example.in>\n\nEvening here.\n\n"])
+    await importer.import_path(site.db, source, GROUP)
+    client = await site.client()
+    chai = (await client.get("/api/articles/<chai@example.in>")).json()["article"]
+    late = (await client.get("/api/articles/<late@example.us>")).json()["article"]
+    # stored in UTC, for order; the offset kept beside it
+    assert (chai["created_at"], chai["utc_offset"]) == ("2026-03-02T04:45:00.000Z", 330)
+    assert (late["created_at"], late["utc_offset"]) == ("2026-03-01T23:50:00.000Z", -300)
+    page = (await client.get(f"/t/{chai['thread_id']}")).text
+    assert "2026-03-02 04:45" in page and "(10:15 +0530 there)" in page and "(18:50 -0500 there)" in page
+    # the export writes each Date as it was; a re-import gets the same instant and offset
+    r = await client.get(f"/api/groups/{GROUP}/mbox")
+    assert b"Date: Mon, 02 Mar 2026 10:15:00 +0530" in r.content
+    assert b"Date: Sun, 01 Mar 2026 18:50:00 -0500" in r.content
+    other = await site_with_group(make_site)
+    await importer.import_path(other.db, write_mbox(tmp_path / "again.mbox", [r.content]), GROUP)
+    again = rows(other)
+    assert (again["<chai@example.in>"]["created_at"], again["<chai@example.in>"]["utc_offset"]) == (
+        "2026-03-02T04:45:00.000Z", 330)
+    assert again["<late@example.us>"]["utc_offset"] == -300
+
+
+def test_news_dates_carry_the_authors_offset():
+    from moot import news
+    assert news.news_date("2026-03-02T04:45:00.000Z", 330) == "Mon, 02 Mar 2026 10:15:00 +0530"
+    assert news.news_date("2026-03-01T23:50:00.000Z", -300) == "Sun, 01 Mar 2026 18:50:00 -0500"
+    assert news.news_date("2026-03-01T23:50:00.000Z") == "Sun, 01 Mar 2026 23:50:00 +0000"
