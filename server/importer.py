@@ -10,10 +10,13 @@ refuses is retried one message per transaction so one bad message costs
 only itself. A rerun skips what is already here by Message-ID, so an import
 interrupted at any point is finished by running it again.
 
-Threads are rebuilt from References (its last Message-ID is the parent) or
-else In-Reply-To. A reply whose parent has not been seen yet waits until the
-end of the source; a reply whose parent is nowhere in this group becomes the
-root of a thread of its own."""
+Threads are rebuilt as JWZ's algorithm and notmuch do (mailthreads): a
+reply whose nearest ancestor is here joins it at once; any other waits until
+the end of the source, then goes under the nearest ancestor present by then,
+or, when none is, under a placeholder for the root of its missing ancestry,
+shared with every other reply to that message. A message that arrives for a
+placeholder (in this import or a later one) fills it in, and moves its thread
+under its own parent when that is here."""
 
 from __future__ import annotations
 

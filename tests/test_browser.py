@@ -240,6 +240,26 @@ def test_moderator_split_shows_the_notice_live(server, contexts):
     assert "Feed it daily." in reader.inner_text("#tree")
 
 
+def test_moderator_move_confirms_with_a_link_and_a_fresh_breadcrumb(server, contexts):
+    with server.api("root") as root:
+        r = root.post("/api/groups", json={"name": "test.elsewhere", "description": "Moved threads land here"})
+        assert r.status_code in (201, 409), r.text
+    started = new_thread(server, "ada", "Wrong group", "This belongs elsewhere.")
+    mod = contexts(viewport=DESKTOP).page()
+    sign_in(mod, server.base, "marta")
+    mod.goto(f"{server.base}/t/{started['thread']['id']}")
+    live(mod)
+    mod.click(".modtools > summary")
+    mod.click('.modtools [data-action="move"]')
+    mod.fill("#mod-group", "test.elsewhere")
+    mod.fill("#mod-reason", "fits there")
+    mod.click("#mod-confirm")
+    done = mod.wait_for_selector("#mod-done a")
+    assert done.get_attribute("href") == "/g/test.elsewhere"
+    assert "Moved to test.elsewhere." in mod.inner_text("#mod-done")
+    assert "test.elsewhere" in mod.inner_text("#thread > nav.crumbs")
+
+
 def test_search_finds_an_archived_thread(server, contexts):
     started = new_thread(server, "ada", "Quokka photography", "The zanzibarquux lens is sharp.")
     with server.api("marta") as mod:
