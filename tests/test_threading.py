@@ -211,3 +211,27 @@ def test_news_dates_carry_the_authors_offset():
     assert news.news_date("2026-03-02T04:45:00.000Z", 330) == "Mon, 02 Mar 2026 10:15:00 +0530"
     assert news.news_date("2026-03-01T23:50:00.000Z", -300) == "Sun, 01 Mar 2026 18:50:00 -0500"
     assert news.news_date("2026-03-01T23:50:00.000Z") == "Sun, 01 Mar 2026 23:50:00 +0000"
+
+
+async def test_newsreaders_see_no_placeholders(make_site, tmp_path):
+    from moot.nntp.session import Session
+    from tests.nntp_support import replies
+
+    site = await site_with_group(make_site)
+    await importer.import_path(site.db, CORPUS[1], GROUP)  # list-archive: one placeholder
+    placeholder = rows(site)["<CAF8v2=q0@mail.example.com>"]
+    session = Session(site.site, "192.0.2.1")
+
+    async def talk(*lines: str) -> list[tuple[int, list[bytes]]]:
+        return replies(await session.receive("".join(line + "\r\n" for line in lines).encode()))
+
+    got = await talk("ARTICLE <CAF8v2=q0@mail.example.com>", f"GROUP {GROUP}",
+                     f"ARTICLE {placeholder['number']}", "OVER 1-100", "LISTGROUP")
+    assert [code for code, _ in got] == [430, 211, 423, 224, 211]
+    over_numbers = [int(line.split(b"\t")[0]) for line in got[3][1]]
+    assert placeholder["number"] not in over_numbers and len(over_numbers) == 20
+    assert placeholder["number"] not in [int(n) for n in got[4][1]]
+    # a reply's References still name it, as the mail did
+    reply = rows(site)["<87h6a1.fsf@bob.example.net>"]
+    got = await talk(f"HEAD {reply['number']}")
+    assert b"References: <CAF8v2=q0@mail.example.com>" in b"\n".join(got[0][1])
