@@ -197,7 +197,18 @@ async function confirmAction(event) {
   }
 }
 
-export function startModeration() {
+/** The dialog only this script uses comes from the server when the page loads. */
+async function loadDialog() {
+  if (!document.getElementById("mod-dialog")) {
+    const content = await fragment("/fragment/mod-dialog");
+    if (!content) return false;
+    document.body.append(content);
+  }
+  return true;
+}
+
+export async function startModeration() {
+  if (!(await loadDialog())) return;
   dialog = document.getElementById("mod-dialog");
   form = document.getElementById("mod-form");
   document.addEventListener("click", (event) => {
@@ -218,4 +229,4 @@ export function startModeration() {
   });
 }
 
-if (document.getElementById("mod-dialog")) startModeration();
+startModeration();

@@ -130,7 +130,14 @@ async function refresh() {
   if (!fresh) return;
   const marked = new Set(Array.from(tree.querySelectorAll(".node.new")).map((n) => n.id));
   const before = new Set(Array.from(tree.querySelectorAll(".node")).map((n) => n.id));
+  // The breadcrumb too (a move changes the group); a moderator's open tools stay open.
+  const toolsOpen = document.querySelector(".modtools")?.open;
   document.getElementById("thread-head").replaceWith(doc.getElementById("thread-head"));
+  const crumbs = doc.querySelector("#thread > nav.crumbs");
+  const oldCrumbs = document.querySelector("#thread > nav.crumbs");
+  if (crumbs && oldCrumbs) oldCrumbs.replaceWith(crumbs);
+  const tools = document.querySelector(".modtools");
+  if (tools && toolsOpen) tools.open = true;
   const newTree = doc.getElementById("tree");
   tree.replaceWith(newTree);
   tree = newTree;

@@ -215,10 +215,9 @@ async def thread_page(request: Request) -> Response:
             thread = result["thread"]
             group = await groups.get_group(conn, thread["group"])
             off_page = await _parents_off_page(conn, result["articles"])
-            split_hints, group_names = None, []
+            split_hints = None
             if moderator:
                 split_hints = (await suggestions.split_suggestions(conn, thread["id"]))["suggestions"]
-                group_names = [g["name"] for g in await groups.list_groups(conn)]
         if view == "flat":
             by_date = sorted(result["articles"], key=lambda a: (a["created_at"], a["id"]))
             items = [flat_item(a) for a in by_date]
@@ -233,7 +232,7 @@ async def thread_page(request: Request) -> Response:
         base = f"/t/{thread['id']}"
         return {
             "thread": thread, "group": group, "items": items, "left_open": left, "view": view,
-            "since": since, "suggestions": split_hints, "group_names": group_names,
+            "since": since, "suggestions": split_hints,
             "branch": result["articles"][0] if branch and result["articles"] else None,
             "branch_every": BRANCH_EVERY,
             "next_page": base + query_string(view=None if view == "tree" else view, branch=branch,
@@ -241,10 +240,10 @@ async def thread_page(request: Request) -> Response:
             "first_page": not cursor,
             "canonical": base + query_string(branch=branch, cursor=cursor)}
 
-    topics = {thread_topic(thread_id)}
-    if moderator:  # their page lists every group for the move dialog
-        topics.add(ANY_EVENT)
-    return await cached_page(request, (thread_id, view, cursor, branch), frozenset(topics), "thread.html", build)
+    # Only this thread's events change the page, a moderator's too: the move
+    # dialog's list of groups comes with the dialog (/fragment/mod-dialog).
+    return await cached_page(request, (thread_id, view, cursor, branch), frozenset({thread_topic(thread_id)}),
+                             "thread.html", build)
 
 
 async def article_fragment(request: Request) -> Response:
