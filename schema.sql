@@ -101,7 +101,11 @@ CREATE TABLE articles (
     created_at  TEXT NOT NULL,
     status      TEXT NOT NULL DEFAULT 'ok'
                 CHECK (status IN ('ok', 'cancelled', 'notice')),
-    notice      TEXT
+    notice      TEXT,
+    -- The author's offset from UTC in minutes (east positive) when the article
+    -- was written, as an imported Date header gave it; created_at stays UTC,
+    -- so text order is still time order. 0 for articles posted here.
+    utc_offset  INTEGER NOT NULL DEFAULT 0 CHECK (utc_offset BETWEEN -1439 AND 1439)
 );
 CREATE UNIQUE INDEX articles_tree ON articles(thread_id, path);
 CREATE UNIQUE INDEX articles_number ON articles(group_id, number);

@@ -1,6 +1,6 @@
-"""A small demo site written for Moot: a few groups in a hierarchy and
-threads with nested replies, including one long thread that drifted off
-topic and is ready to be split."""
+"""A demo site written for Moot: a few groups in a hierarchy and threads
+with nested replies; demo_story adds the history that shows what Moot is
+for (drift, splits, archives, a lock, a proposal, realistic times)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from aiosqlite import Connection
 
-from . import accounts, groups, posting
+from . import accounts, demo_story, groups, posting
 from .config import Config
 from .db import Database, fetch_value
 from .permissions import User
@@ -86,13 +86,6 @@ THREADS: list[tuple[str, str, str, str, list[tuple]]] = [
          ("ada", "With return_exceptions=False the first exception propagates and the others\n"
                  "keep running. TaskGroup cancels the rest, which is usually what you want.", []),
      ]),
-    ("rec.music.folk", "dagny", "Tunes for a beginners' session",
-     "We are starting a slow session on Thursdays. Which tunes would you teach first?", [
-         ("bruno", "Simple polkas and slides: short parts, lots of repetition.", [
-             ("dagny", "Good idea. We will start with two polkas and learn one new tune a month.", []),
-         ]),
-         ("marta", "Record the tunes slowly and share the files before each session.", []),
-     ]),
     ("sci.astro.amateur", "ada", "First light with a small refractor",
      "Saturn's rings were sharp at 100x last night, even from town.", [
          ("chidi", "Congratulations! Try the Moon's terminator next: the shadows are spectacular.", []),
@@ -114,8 +107,12 @@ async def build(db: Database, config: Config) -> str:
         for group, author, subject, body, replies in THREADS:
             started = await posting.start_thread(conn, config.domain, users[author], group, subject, body)
             await _replies(conn, config, users, started["article"]["id"], replies)
+        made = await demo_story.tell(conn, config, users)
+        threads = await fetch_value(conn, "SELECT count(*) FROM threads WHERE merged_into_thread_id IS NULL")
     names = ", ".join(u for u, _, _ in USERS)
-    return (f"demo site created in {config.db_path}: {len(GROUPS)} groups, {len(THREADS)} threads.\n"
+    return (f"demo site created in {config.db_path}: {len(GROUPS)} groups, {threads} threads"
+            f" ({len(made['archived'])} archived, one locked, {made['times']} articles over eight months),"
+            " an open proposal and a moderation history.\n"
             f"Demo accounts ({names}) all have the password {DEMO_PASSWORD!r}; "
             "admin is an admin and marta a moderator.")
 

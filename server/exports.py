@@ -13,18 +13,23 @@ from .db import fetch_all
 # The article columns of ARTICLE_SELECT plus what an mbox needs of the parent.
 EXPORT_SELECT = (
     "SELECT a.*, g.name AS group_name, u.username AS username,"
-    " p.message_id AS parent_message_id, p.refs AS parent_refs"
-    " FROM articles a JOIN groups g ON g.id = a.group_id"
+    " p.message_id AS parent_message_id, p.refs AS parent_refs, t.split_from_thread_id AS split_from,"
+    " (p.status = 'notice' AND p.user_id IS NULL) AS parent_placeholder"
+    " FROM articles a JOIN groups g ON g.id = a.group_id JOIN threads t ON t.id = a.thread_id"
     " LEFT JOIN users u ON u.id = a.user_id"
     " LEFT JOIN articles p ON p.id = a.parent_id")
 EXPORT_PAGE = 500
+# Placeholders for messages an import did not have are not articles anyone wrote:
+# an export leaves them out (their replies still name them in References).
+NOT_PLACEHOLDER = " AND NOT (a.status = 'notice' AND a.user_id IS NULL)"
 
 
 async def thread_export_page(conn: Connection, thread_id: int, after_path: str = "",
                              limit: int = EXPORT_PAGE) -> list[Row]:
     """A thread's articles in tree order after `after_path`, with their parents' ids."""
     return await fetch_all(
-        conn, EXPORT_SELECT + " WHERE a.thread_id = ? AND a.path > ? ORDER BY a.path LIMIT ?",
+        conn, EXPORT_SELECT + " WHERE a.thread_id = ? AND a.path > ?" + NOT_PLACEHOLDER
+        + " ORDER BY a.path LIMIT ?",
         (thread_id, after_path, limit))
 
 
@@ -32,7 +37,7 @@ async def group_export_page(conn: Connection, group_id: int, *, after: str | Non
                             before: str | None = None, key: tuple[str, int] | None = None,
                             limit: int = EXPORT_PAGE) -> list[Row]:
     """A group's articles oldest first, in [after, before), after the (created_at, id) `key`."""
-    sql = EXPORT_SELECT + " WHERE a.group_id = ?"
+    sql = EXPORT_SELECT + " WHERE a.group_id = ?" + NOT_PLACEHOLDER
     params: list[object] = [group_id]
     if after:
         sql += " AND a.created_at >= ?"

@@ -10,10 +10,13 @@ refuses is retried one message per transaction so one bad message costs
 only itself. A rerun skips what is already here by Message-ID, so an import
 interrupted at any point is finished by running it again.
 
-Threads are rebuilt from References (its last Message-ID is the parent) or
-else In-Reply-To. A reply whose parent has not been seen yet waits until the
-end of the source; a reply whose parent is nowhere in this group becomes the
-root of a thread of its own."""
+Threads are rebuilt as JWZ's algorithm and notmuch do (mailthreads): a
+reply whose nearest ancestor is here joins it at once; any other waits until
+the end of the source, then goes under the nearest ancestor present by then,
+or, when none is, under a placeholder for the root of its missing ancestry,
+shared with every other reply to that message. A message that arrives for a
+placeholder (in this import or a later one) fills it in, and moves its thread
+under its own parent when that is here."""
 
 from __future__ import annotations
 
@@ -28,13 +31,14 @@ from typing import TextIO
 
 from aiosqlite import Connection
 
-from . import mbox, posting, tree
+from . import follows, mailthreads, mbox, posting, tree
 from .db import Database, fetch_all, fetch_one, fetch_value
 from .errors import MootError
 from .events import emit
 from .groups import get_group_row, group_json
+from .maintenance import free_child_path, refresh_activity, relocate
 from .messages import Parsed, guess_message_id, parse_message
-from .subjects import child_references
+from .subjects import base_subject
 
 BATCH_SIZE = 1000
 PROBLEMS_KEPT = 1000  # the report lists this many problems in full, and counts the rest
@@ -77,6 +81,8 @@ class Report:
     duplicates: int = 0
     skipped: int = 0
     derived_ids: int = 0
+    placeholders: int = 0  # made for missing messages that replies name
+    filled: int = 0        # placeholders an imported message filled in (counted in imported too)
     problems: list[Problem] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -94,6 +100,9 @@ class Report:
         lines = [f"{self.seen} messages read: {self.imported} imported into {self.threads} new threads,"
                  f" {self.duplicates} already here, {self.skipped} skipped"
                  f" ({self.seconds:.1f} s, {rate:,.0f} articles/s)"]
+        if self.placeholders or self.filled:
+            lines.append(f"{self.placeholders} placeholders made for missing messages that replies name,"
+                         f" {self.filled} filled in")
         if self.derived_ids:
             lines.append(f"{self.derived_ids} messages had no usable Message-ID and were given one")
         lines += [f"  skipped {p}" for p in self.problems]
@@ -131,14 +140,20 @@ MAX_DEPTH = tree.MAX_DEPTH
 
 
 class _Item:
-    __slots__ = ("where", "parsed", "force_root")
+    __slots__ = ("where", "parsed", "force_root", "final", "target", "placeholder", "placeholder_at")
 
     def __init__(self, where: str, parsed: Parsed, force_root: bool = False) -> None:
         self.where, self.parsed, self.force_root = where, parsed, force_root
+        # Set once the whole source is read (mailthreads.plan): the message then
+        # goes under `target`, or under a placeholder named `placeholder`, or is a root.
+        self.final = False
+        self.target: str | None = None
+        self.placeholder: str | None = None
+        self.placeholder_at = ""  # the placeholder's time: its earliest reply's
 
 
 def parents_first(items: list[_Item]) -> list[_Item]:
-    """Order waiting replies so each comes after its parent when both wait;
+    """Order waiting replies so each comes after its target when both wait;
     a reply cycle (A answers B answers A) is broken by making one a root."""
     by_id: dict[str, _Item] = {}
     for item in items:
@@ -151,9 +166,9 @@ def parents_first(items: list[_Item]) -> list[_Item]:
         while current is not None and id(current) not in state:
             state[id(current)] = "visiting"
             chain.append(current)
-            parent = by_id.get(current.parsed.parent_id) if current.parsed.parent_id else None
+            parent = by_id.get(current.target) if current.target else None
             if parent is not None and state.get(id(parent)) == "visiting":
-                current.force_root, parent = True, None
+                current.force_root, current.target, parent = True, None, None
             current = parent
         for link in reversed(chain):
             state[id(link)] = "done"
@@ -222,17 +237,35 @@ class Importer:
         await self._write(batch)
 
     async def _resolve_waiting(self) -> None:
-        """Replies that arrived before their parents: first attach every one whose
-        parent is now here, then make roots of those whose parent never came."""
-        while self.waiting:
-            items, self.waiting = parents_first(self.waiting), []
-            for i in range(0, len(items), self.batch_size):
-                await self._write(items[i:i + self.batch_size])
-            if len(self.waiting) == len(items):
-                waiting_ids = {item.parsed.message_id for item in self.waiting}
-                for item in self.waiting:
-                    if item.parsed.parent_id not in waiting_ids:
-                        item.force_root = True
+        """Replies whose nearest ancestor had not been seen: now that the whole
+        source is read, place each (mailthreads.plan) and write them parents first."""
+        if not self.waiting:
+            return
+        items, self.waiting = self.waiting, []
+        names = {ref for item in items for ref in item.parsed.chain} | {i.parsed.message_id for i in items}
+        async with self.db.read() as conn:
+            known = await self._known(conn, names)
+        group_id = self.group["id"]
+        present = {mid for mid, row in known.items() if row["group_id"] == group_id}
+        elsewhere = set(known) - present
+        filling = {mid for mid in present
+                   if mailthreads.is_placeholder(known[mid]["status"], known[mid]["user_id"])}
+        pending = {item.parsed.message_id for item in items} - set(known)
+        placements = mailthreads.plan(((i.parsed.message_id, i.parsed.chain) for i in items),
+                                      present, elsewhere, pending, filling)
+        earliest: dict[str, str] = {}
+        for item in items:
+            place = placements[item.parsed.message_id]
+            item.final, item.target, item.placeholder = True, place.target, place.placeholder
+            if item.placeholder:
+                earliest[item.placeholder] = min(earliest.get(item.placeholder, item.parsed.created_at),
+                                                 item.parsed.created_at)
+        for item in items:
+            if item.placeholder:
+                item.placeholder_at = earliest[item.placeholder]
+        items = parents_first(items)
+        for i in range(0, len(items), self.batch_size):
+            await self._write(items[i:i + self.batch_size])
 
     async def _write(self, items: list[_Item]) -> None:
         if not items:
@@ -248,7 +281,9 @@ class Importer:
                 self.report.problem(items[0].where, items[0].parsed.message_id,
                                     f"refused by the database ({type(error).__name__}: {error})")
             return
-        imported, threads, duplicates, waiting = outcome
+        imported, threads, duplicates, waiting, placeholders, filled = outcome
+        self.report.placeholders += placeholders
+        self.report.filled += filled
         self.report.imported += len(imported)
         self.report.threads += threads
         self.report.duplicates += duplicates
@@ -261,7 +296,8 @@ class Importer:
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
             rows = await fetch_all(
-                conn, "SELECT id, message_id, thread_id, group_id, path, refs FROM articles"
+                conn, "SELECT id, message_id, thread_id, group_id, path, refs, status, user_id,"
+                " parent_id, created_at FROM articles"
                 f" WHERE message_id IN ({','.join('?' * len(chunk))})", chunk)
             found.update((r["message_id"], r) for r in rows)
         return found
@@ -279,13 +315,33 @@ class Importer:
         return {"id": row["id"], "thread": row["thread_id"], "path": row["path"], "refs": row["refs"]}
 
     async def _apply(self, conn: Connection,
-                     items: list[_Item]) -> tuple[list[_Item], int, int, list[_Item]]:
-        """Plan and write one batch inside the caller's transaction."""
+                     items: list[_Item]) -> tuple[list[_Item], int, int, list[_Item], int, int]:
+        """Plan and write one batch inside the caller's transaction; returns
+        (imported, new threads, duplicates, waiting, placeholders, filled). A
+        message that fills in a placeholder may move a thread, so what was
+        looked up before it is looked up again after it."""
+        imported: list[_Item] = []
+        waiting: list[_Item] = []
+        counts = [0, 0, 0, 0]
+        start = 0
+        while start < len(items):
+            consumed, done, run_waiting, run_counts = await self._apply_run(conn, items[start:])
+            imported += done
+            waiting += run_waiting
+            counts = [a + b for a, b in zip(counts, run_counts, strict=True)]
+            start += consumed
+        return imported, counts[0], counts[1], waiting, counts[2], counts[3]
+
+    async def _apply_run(self, conn: Connection, items: list[_Item]
+                         ) -> tuple[int, list[_Item], list[_Item], list[int]]:
+        """Write `items` up to and including the first that fills in a placeholder;
+        returns how many it consumed, those imported, those left waiting, and
+        the counts [new threads, duplicates, placeholders, filled]."""
         group_id = self.group["id"]
         ids = {i.parsed.message_id for i in items}
-        # Parents in this batch are found in it; only the others are looked up.
-        existing = await self._known(conn, ids | {i.parsed.parent_id for i in items
-                                                  if i.parsed.parent_id and i.parsed.parent_id not in ids})
+        # Targets in this batch are found in it; only the others are looked up.
+        wanted = {ref for i in items for ref in (self._wanted(i)) if ref not in ids}
+        existing = await self._known(conn, ids | wanted)
         next_id = await posting.next_article_id(conn)
         here: dict[str, dict] = {}
         by_path: dict[tuple, dict] = {}  # (thread, path) of this batch's articles, for anchors
@@ -293,31 +349,58 @@ class Importer:
         new_threads: list[dict] = []
         imported: list[_Item] = []
         waiting: list[_Item] = []
-        duplicates = 0
+        duplicates = placeholders = filled_count = 0
+        consumed = 0
+
+        def lookup(message_id: str | None) -> dict | None:
+            if message_id is None:
+                return None
+            if message_id in here:
+                return here[message_id]
+            known = existing.get(message_id)
+            if known is None or known["group_id"] != group_id:
+                return None
+            return {"id": known["id"], "thread": known["thread_id"], "path": known["path"],
+                    "refs": known["refs"]}
+
+        filled: tuple[_Item, Row, dict | None] | None = None
         for item in items:
+            consumed += 1
             p = item.parsed
-            if p.message_id in existing or p.message_id in here:
+            if p.message_id in here:
                 duplicates += 1
                 continue
-            parent = here.get(p.parent_id) if p.parent_id else None
-            if p.parent_id and parent is None and p.parent_id in existing:
-                known = existing[p.parent_id]
-                if known["group_id"] == group_id:
-                    parent = {"id": known["id"], "thread": known["thread_id"], "path": known["path"],
-                              "refs": known["refs"]}
-                else:
-                    item.force_root = True  # a reply to another group's article starts a thread here
-            if p.parent_id and parent is None and not item.force_root:
-                waiting.append(item)
+            parent: dict | None = None
+            if item.force_root:
+                pass
+            elif item.final:
+                parent = lookup(item.target)
+            elif p.chain:
+                parent = lookup(p.chain[-1])
+                if parent is None:  # its parent may come later in the source
+                    waiting.append(item)
+                    continue
+            known = existing.get(p.message_id)
+            if known is not None:
+                if known["group_id"] == group_id and mailthreads.is_placeholder(known["status"],
+                                                                                 known["user_id"]):
+                    filled = (item, known, parent)
+                    break
+                duplicates += 1
                 continue
+            if parent is None and item.final and item.placeholder and not item.force_root:
+                parent = lookup(item.placeholder)
+                if parent is None and item.placeholder not in existing:
+                    parent = self._placeholder_row(item, next_id, len(new_threads), rows, new_threads)
+                    here[item.placeholder] = parent
+                    next_id += 1
+                    placeholders += 1
             if parent is not None and tree.anchor(parent["path"]) is not None:
                 parent = await self._anchor(conn, by_path, parent)
             article_id, next_id = next_id, next_id + 1
             refs = " ".join(p.refs)
             if parent is not None:
                 thread, path, parent_id = parent["thread"], tree.child(parent["path"], article_id), parent["id"]
-                assert p.parent_id is not None  # a parent is only ever found by its Message-ID
-                refs = refs or child_references(parent["refs"], p.parent_id)
             else:
                 thread, path, parent_id = ("new", len(new_threads)), tree.child("", article_id), None
                 new_threads.append({"subject": p.subject, "created_at": p.created_at,
@@ -327,21 +410,90 @@ class Importer:
             rows.append({"id": article_id, "message_id": p.message_id, "thread": thread,
                          "parent_id": parent_id, "path": path, "refs": refs, "subject": p.subject,
                          "body": p.body, "author_name": p.author_name, "author_addr": p.author_addr,
-                         "created_at": p.created_at})
+                         "created_at": p.created_at, "utc_offset": p.utc_offset})
             imported.append(item)
         thread_ids = await posting.create_thread_rows(conn, group_id, new_threads)
         for row in rows:
             thread = row.pop("thread")
             row["thread_id"] = thread_ids[thread[1]] if isinstance(thread, tuple) else thread
         await posting.insert_articles(conn, group_id, rows)
-        if rows:
+        joined = sorted({row["thread_id"] for row in rows} - set(thread_ids))
+        if filled is not None:
+            item, known, parent = filled
+            if parent is not None and isinstance(parent["thread"], tuple):
+                parent = {**parent, "thread": thread_ids[parent["thread"][1]]}
+            if item.final or parent is not None or not item.parsed.chain:
+                joined += await self._fill(conn, item.parsed, known, parent)
+                imported.append(item)
+                filled_count += 1
+            else:  # its parent may come later in the source: fill it in then
+                waiting.append(item)
+        if imported:
             group = await fetch_one(conn, "SELECT * FROM groups WHERE id = ?", (group_id,))
             assert group is not None  # the group being imported into: groups are never deleted
             # Replies that joined threads already here change those threads too:
             # their watchers (and cached pages) must hear of it.
-            joined = sorted({row["thread_id"] for row in rows} - set(thread_ids))
+            joined = sorted(set(joined))
             await emit(conn, "group.imported", group=group["name"], thread_id=None,
-                       data={"group": group_json(group), "articles": len(rows),
+                       data={"group": group_json(group), "articles": len(imported),
                              "threads": len(thread_ids), "joined_threads": joined},
                        also_threads=joined)
-        return imported, len(thread_ids), duplicates, waiting
+        return consumed, imported, waiting, [len(thread_ids), duplicates, placeholders, filled_count]
+
+    @staticmethod
+    def _wanted(item: _Item) -> list[str]:
+        """The Message-IDs a batch must look up to place `item`."""
+        if item.final:
+            return [ref for ref in (item.target, item.placeholder) if ref]
+        return list(item.parsed.chain[-1:])
+
+    def _placeholder_row(self, item: _Item, article_id: int, thread_index: int, rows: list[dict],
+                         new_threads: list[dict]) -> dict:
+        """Add the placeholder `item` goes under, as the root of a new thread; returns its place."""
+        assert item.placeholder is not None
+        at = item.placeholder_at or item.parsed.created_at
+        subject = base_subject(item.parsed.subject) or item.parsed.subject
+        thread = ("new", thread_index)
+        new_threads.append({"subject": subject, "created_at": at, "root_article_id": article_id})
+        place = {"id": article_id, "thread": thread, "path": tree.child("", article_id), "refs": ""}
+        rows.append({"id": article_id, "message_id": item.placeholder, "thread": thread, "parent_id": None,
+                     "path": place["path"], "refs": "", "subject": subject,
+                     "body": mailthreads.PLACEHOLDER_BODY, "author_name": mailthreads.PLACEHOLDER_AUTHOR,
+                     "author_addr": None, "created_at": at, "status": "notice",
+                     "notice": mailthreads.PLACEHOLDER_NOTICE})
+        return place
+
+    async def _fill(self, conn: Connection, p: Parsed, known: Row, parent: dict | None) -> list[int]:
+        """The missing message arrived: it takes its placeholder's place (and
+        Message-ID), and when it names a present ancestor outside its own thread,
+        its thread moves under that ancestor. Returns the threads it changed."""
+        refs = " ".join(p.refs)
+        await conn.execute(
+            "UPDATE articles SET subject = ?, body = ?, author_name = ?, author_addr = ?, created_at = ?,"
+            " utc_offset = ?, refs = ?, status = 'ok', notice = NULL WHERE id = ?",
+            (p.subject, p.body, p.author_name, p.author_addr, p.created_at, p.utc_offset, refs, known["id"]))
+        await conn.execute("INSERT INTO articles_fts (rowid, subject, body, author_name) VALUES (?, ?, ?, ?)",
+                           (known["id"], p.subject, p.body, p.author_name))
+        thread_id = known["thread_id"]
+        changed = [thread_id]
+        source = await fetch_one(conn, "SELECT * FROM threads WHERE id = ?", (thread_id,))
+        assert source is not None  # an article's thread row always exists
+        if source["root_article_id"] == known["id"]:
+            await conn.execute("UPDATE threads SET subject = ?, created_at = min(created_at, ?) WHERE id = ?",
+                               (p.subject, p.created_at, thread_id))
+        if (parent is not None and known["parent_id"] is None and parent["thread"] != thread_id
+                and source["root_article_id"] == known["id"]
+                and tree.depth(parent["path"]) + 1 < MAX_DEPTH):
+            new_prefix = await free_child_path(conn, parent["thread"], parent["path"], known["id"])
+            await relocate(conn, source=source, prefix=known["path"], target_id=parent["thread"],
+                           new_prefix=new_prefix, group_id=source["group_id"])
+            await conn.execute("UPDATE articles SET parent_id = ? WHERE id = ?", (parent["id"], known["id"]))
+            # Emptied, it reads as a thread that never grew (what `moot check` expects).
+            await conn.execute("UPDATE threads SET merged_into_thread_id = ?, last_article_at = created_at"
+                               " WHERE id = ?", (parent["thread"], thread_id))
+            await conn.execute("UPDATE groups SET thread_count = thread_count - 1 WHERE id = ?",
+                               (source["group_id"],))
+            await follows.copy_followers(conn, thread_id, parent["thread"])
+            changed.append(parent["thread"])
+        await refresh_activity(conn, changed[-1:], [source["group_id"]])
+        return changed

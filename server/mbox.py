@@ -15,6 +15,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta, timezone
 from email.header import Header
 from email.utils import format_datetime, formataddr
 from sqlite3 import Row
@@ -23,6 +24,10 @@ from typing import BinaryIO
 from . import clock
 
 CONTENT_TYPE = "application/mbox"
+# The address written for an article that has none (imported without a usable
+# From address): `.invalid` (RFC 2606) names no one, and an import reads it
+# back as no address, so the round trip changes nothing.
+UNKNOWN_ADDRESS = "unknown@invalid"
 # The server's own record of an article's time with milliseconds; Date has
 # whole seconds only (RFC 5322 §3.3), and an import prefers this when it agrees.
 CREATED_HEADER = "X-Moot-Created-At"
@@ -55,7 +60,7 @@ def encoded_words(text: str, header_name: str) -> str:
 
 
 def address(name: str, addr: str) -> str:
-    name, addr = header_text(name), header_text(addr).replace(" ", "") or "unknown@invalid"
+    name, addr = header_text(name), header_text(addr).replace(" ", "") or UNKNOWN_ADDRESS
     if name.isascii() and "=?" not in name:
         return formataddr((name, addr))
     return f"{encoded_words(name, 'From')} <{addr}>"
@@ -72,25 +77,34 @@ def escape_body(body: str) -> str:
 
 
 def references(article: Row) -> list[str]:
-    """The References to write: the stored chain when it ends at the article's
-    current parent, else the parent's chain plus the parent (after a split or
-    merge the tree, not history, is what a reader must rebuild)."""
-    if article["parent_id"] is None:
-        return []
+    """The References to write: the stored chain (what the article carries)
+    when it names the article's current parent or the article is a root, else
+    the parent's chain plus the parent (after a split or merge the tree, not
+    history, is what a reader must rebuild)."""
     refs = article["refs"].split() if article["refs"] else []
+    if article["parent_id"] is None:
+        # An imported root whose parent was missing keeps its link; a root
+        # that a split made keeps none (its old place is the split notice).
+        return [] if article["split_from"] is not None else refs
     parent = article["parent_message_id"]
-    if refs and refs[-1] == parent:
+    if parent in refs:
+        # Ids after the parent are missing messages it skipped: a reader finds none of them either.
         return refs
     chain = article["parent_refs"].split() if article["parent_refs"] else []
+    if article["parent_placeholder"]:
+        # Placed under the root of its missing ancestry: that root first, then what it named.
+        return chain + [parent] + [r for r in refs if r != parent]
     return chain + [parent]
 
 
 def format_article(article: Row, domain: str) -> bytes:
     """One article as an mboxrd message (separator line included, blank line after).
-    `article` needs the columns of ARTICLE_SELECT plus parent_message_id and parent_refs."""
+    `article` needs the columns of exports.EXPORT_SELECT (parent_message_id, parent_refs, split_from,
+    parent_placeholder)."""
     addr = article["author_addr"] or (f"{article['username']}@{domain}" if article["username"]
-                                      else "unknown@invalid")
-    moment = clock.parse(article["created_at"])
+                                      else UNKNOWN_ADDRESS)
+    # Written in the author's own offset, as the original Date was (the instant is the same).
+    moment = clock.parse(article["created_at"]).astimezone(timezone(timedelta(minutes=article["utc_offset"])))
     refs = [header_text(r) for r in references(article)]
     headers = [
         ("From", address(article["author_name"], addr)),

@@ -31,6 +31,7 @@ from .subjects import trim_references
 DERIVED_DOMAIN = "import.invalid"
 NO_SUBJECT = "(no subject)"
 NO_AUTHOR = "(unknown)"
+CHAIN_MAX = 100
 _CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 _LINE_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _UNFOLD = re.compile(r"\r?\n(?=[ \t])")
@@ -51,13 +52,15 @@ class Parsed:
     """What an imported message becomes: the fields of an article."""
     message_id: str
     parent_id: str | None        # the Message-ID it replies to
-    refs: tuple[str, ...]        # its References, as given (trimmed like ours)
+    refs: tuple[str, ...]        # its References (else In-Reply-To), as given (trimmed like ours)
     subject: str
     body: str
     author_name: str
     author_addr: str | None
     created_at: str
     derived_id: bool = False     # the Message-ID was missing or unusable and was made up
+    utc_offset: int = 0          # minutes east of UTC of its Date (created_at is UTC)
+    chain: tuple[str, ...] = ()  # its ancestry, oldest first: References, else In-Reply-To
 
 
 def header_text(raw: bytes) -> str:
@@ -117,7 +120,15 @@ def _slow_headers(data: bytes) -> tuple[dict[str, str], Message]:
     return found, msg
 
 
-def _date(headers: dict, envelope: bytes) -> str:
+def _date(headers: dict, envelope: bytes) -> tuple[str, int]:
+    """(the stored UTC time, the Date's offset from UTC in minutes)."""
+    stamp, moment = _moment(headers, envelope)
+    offset = moment.utcoffset()
+    minutes = int(offset.total_seconds() // 60) if offset is not None else 0
+    return stamp, minutes if -1440 < minutes < 1440 else 0
+
+
+def _moment(headers: dict, envelope: bytes) -> tuple[str, datetime]:
     value = headers.get("date", "")
     moment = None
     m = _RFC_DATE.match(value)
@@ -154,10 +165,10 @@ def _date(headers: dict, envelope: bytes) -> str:
     if len(exact) == 24 and exact[:19] == stamp[:19]:
         try:
             clock.parse(exact)
-            return exact
+            return exact, moment
         except ValueError:
             pass
-    return stamp
+    return stamp, moment
 
 
 def _author(headers: dict) -> tuple[str, str | None]:
@@ -173,7 +184,7 @@ def _author(headers: dict) -> tuple[str, str | None]:
         name, addr = parseaddr(value)
     name = _line(decode_words(name), validate.DISPLAY_NAME_MAX)
     addr = addr.strip()
-    addr = addr if "@" in addr and _ADDRESS.match(addr) else None
+    addr = addr if "@" in addr and _ADDRESS.match(addr) and addr.lower() != mbox.UNKNOWN_ADDRESS else None
     return name or addr or NO_AUTHOR, addr
 
 
@@ -243,13 +254,15 @@ def parse_message(raw: mbox.RawMessage) -> Parsed:
     except Invalid:
         message_id, derived = derived_message_id(raw.data), True
     refs = [r for r in validate.references(headers.get("references", "")) if r != message_id]
+    if not refs:  # JWZ: without References, the first id In-Reply-To names is the parent
+        refs = [r for r in validate.references(headers.get("in-reply-to", "")) if r != message_id][:1]
     parent = refs[-1] if refs else None
-    if parent is None:
-        replying_to = [r for r in validate.references(headers.get("in-reply-to", "")) if r != message_id]
-        parent = replying_to[0] if replying_to else None
+    # The walk for a present ancestor looks this far back (RFC 5537 lets the middle go anyway).
+    chain = tuple(dict.fromkeys(refs[-CHAIN_MAX:]))
     refs = trim_references(refs)
     subject = _line(decode_words(headers.get("subject", "")), validate.SUBJECT_MAX)
     name, addr = _author(headers)
+    created_at, utc_offset = _date(headers, raw.envelope)
     return Parsed(message_id=message_id, parent_id=parent, refs=tuple(refs),
                   subject=subject or NO_SUBJECT, body=body, author_name=name, author_addr=addr,
-                  created_at=_date(headers, raw.envelope), derived_id=derived)
+                  created_at=created_at, derived_id=derived, chain=chain, utc_offset=utc_offset)

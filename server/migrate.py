@@ -31,7 +31,7 @@ from . import clock
 from .errors import Unavailable
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema.sql"  # ../schema.sql, linked
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Another process may hold the write lock; wait this long (seconds) before SQLITE_BUSY.
 BUSY_TIMEOUT = 10.0
 # Rows one batch of a data step may touch: a few tens of milliseconds of writing,
@@ -78,6 +78,14 @@ CREATE TABLE schema_history (
     finished_at TEXT,
     backup      TEXT
 );
+"""),
+    # 2 -> 3: the offset of an imported article's original Date, kept for display
+    # and export. Existing rows get 0, which is what they showed and exported
+    # (their offsets were never stored), so there is nothing to backfill; adding
+    # a column with a constant default rewrites no row, so it is one quick step.
+    Migration(3, "utc_offset", sql="""
+ALTER TABLE articles ADD COLUMN
+    utc_offset  INTEGER NOT NULL DEFAULT 0 CHECK (utc_offset BETWEEN -1439 AND 1439);
 """),
 )
 

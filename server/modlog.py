@@ -21,9 +21,11 @@ UNDOABLE = ("split", "merge")
 
 ENTRY_SELECT = (
     "SELECT m.*, u.username AS actor_username, u.display_name AS actor_display_name,"
-    " g.name AS group_name, og.name AS other_group_name"
+    " g.name AS group_name, og.name AS other_group_name,"
+    " t.subject AS thread_subject, ot.subject AS other_thread_subject"
     " FROM modlog m LEFT JOIN users u ON u.id = m.actor_id"
-    " LEFT JOIN groups g ON g.id = m.group_id LEFT JOIN groups og ON og.id = m.other_group_id")
+    " LEFT JOIN groups g ON g.id = m.group_id LEFT JOIN groups og ON og.id = m.other_group_id"
+    " LEFT JOIN threads t ON t.id = m.thread_id LEFT JOIN threads ot ON ot.id = m.other_thread_id")
 
 
 async def write(conn: Connection, action: str, actor: User | None, *, group_id: int | None = None,
@@ -52,6 +54,8 @@ def entry_json(row: Row) -> dict:
         "id": row["id"], "action": row["action"], "actor": actor,
         "group": row["group_name"], "other_group": row["other_group_name"],
         "thread_id": row["thread_id"], "other_thread_id": row["other_thread_id"],
+        # Subjects as the threads have them now, so a log reads as words, not numbers.
+        "thread_subject": row["thread_subject"], "other_thread_subject": row["other_thread_subject"],
         "article_id": row["article_id"], "target": row["target"], "reason": row["reason"],
         "data": json.loads(row["data"]), "created_at": row["created_at"],
         "undoes": row["undoes"], "undone_by": row["undone_by"],

@@ -8,9 +8,9 @@ here and the transport turns it into CRLF lines."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import timedelta
 
-from . import mbox
+from . import clock, mbox
 
 # RFC 3977 §8.4: the overview fields, in order, after the article number.
 OVERVIEW_FMT = ("Subject:", "From:", "Date:", "Message-ID:", "References:", ":bytes", ":lines", "Xref:full")
@@ -21,18 +21,21 @@ _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def news_date(stamp: str) -> str:
-    """RFC 5322 §3.3 date of a stored time ('2026-11-21T10:00:00.123Z'), always in +0000."""
-    year, month, day = int(stamp[0:4]), int(stamp[5:7]), int(stamp[8:10])
-    weekday = _DAYS[date(year, month, day).weekday()]
-    return f"{weekday}, {day:02d} {_MONTHS[month - 1]} {year} {stamp[11:19]} +0000"
+def news_date(stamp: str, utc_offset: int = 0) -> str:
+    """RFC 5322 §3.3 date of a stored time ('2026-11-21T10:00:00.123Z') in the
+    author's offset from UTC (minutes east), as an imported Date gave it."""
+    moment = clock.parse(stamp) + timedelta(minutes=utc_offset)
+    weekday = _DAYS[moment.weekday()]
+    sign, minutes = ("-" if utc_offset < 0 else "+"), abs(utc_offset)
+    return (f"{weekday}, {moment.day:02d} {_MONTHS[moment.month - 1]} {moment.year} {moment:%H:%M:%S}"
+            f" {sign}{minutes // 60:02d}{minutes % 60:02d}")
 
 
 def author_address(article, domain: str) -> str:
     """The From address: an imported one as it was, else username@site-domain."""
     if article["author_addr"]:
         return article["author_addr"]
-    return f"{article['username']}@{domain}" if article["username"] else "unknown@invalid"
+    return f"{article['username']}@{domain}" if article["username"] else mbox.UNKNOWN_ADDRESS
 
 
 def xref(article, domain: str) -> str:
@@ -50,7 +53,7 @@ def headers(article, domain: str) -> list[tuple[str, str]]:
         ("From", mbox.address(article["author_name"], author_address(article, domain))),
         ("Newsgroups", mbox.header_text(article["group_name"])),
         ("Subject", mbox.encoded_words(article["subject"], "Subject")),
-        ("Date", news_date(article["created_at"])),
+        ("Date", news_date(article["created_at"], article["utc_offset"])),
         ("Message-ID", mbox.header_text(article["message_id"])),
     ]
     if refs:

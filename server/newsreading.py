@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 
 from .db import fetch_all, fetch_one, fetch_value
-from .exports import EXPORT_SELECT
+from .exports import EXPORT_SELECT, NOT_PLACEHOLDER
 
 # Rows one range read returns at most; a client pages through bigger ranges.
 RANGE_MAX = 100_000
@@ -46,34 +46,38 @@ async def groups_since(conn, since: str) -> list[sqlite3.Row]:
 
 
 async def numbers(conn, group_id: int, low: int, high: int) -> list[int]:
-    """The article numbers in [low, high] that exist, ascending."""
+    """The article numbers in [low, high] that exist, ascending (an import's
+    placeholders for missing messages are no articles to a newsreader)."""
     rows = await conn.execute_fetchall(
-        "SELECT number FROM articles WHERE group_id = ? AND number BETWEEN ? AND ? ORDER BY number LIMIT ?",
+        "SELECT number FROM articles a WHERE group_id = ? AND number BETWEEN ? AND ?" + NOT_PLACEHOLDER
+        + " ORDER BY number LIMIT ?",
         (group_id, low, high, RANGE_MAX))
     return [r[0] for r in rows]
 
 
 async def by_number(conn, group_id: int, number: int) -> sqlite3.Row | None:
-    return await fetch_one(conn, EXPORT_SELECT + " WHERE a.group_id = ? AND a.number = ?", (group_id, number))
+    return await fetch_one(conn, EXPORT_SELECT + " WHERE a.group_id = ? AND a.number = ?" + NOT_PLACEHOLDER,
+                           (group_id, number))
 
 
 async def by_message_id(conn, message_id: str) -> sqlite3.Row | None:
-    return await fetch_one(conn, EXPORT_SELECT + " WHERE a.message_id = ?", (message_id,))
+    return await fetch_one(conn, EXPORT_SELECT + " WHERE a.message_id = ?" + NOT_PLACEHOLDER, (message_id,))
 
 
 async def in_range(conn, group_id: int, low: int, high: int) -> list[sqlite3.Row]:
     """Articles numbered in [low, high], ascending, at most RANGE_MAX."""
     return await fetch_all(
-        conn, EXPORT_SELECT + " WHERE a.group_id = ? AND a.number BETWEEN ? AND ? ORDER BY a.number LIMIT ?",
+        conn, EXPORT_SELECT + " WHERE a.group_id = ? AND a.number BETWEEN ? AND ?" + NOT_PLACEHOLDER
+        + " ORDER BY a.number LIMIT ?",
         (group_id, low, high, RANGE_MAX))
 
 
 async def neighbour(conn, group_id: int, number: int, *, forward: bool) -> int | None:
     """The next (or previous) existing article number after (before) `number`."""
     if forward:
-        sql = "SELECT min(number) FROM articles WHERE group_id = ? AND number > ?"
+        sql = "SELECT min(number) FROM articles a WHERE group_id = ? AND number > ?" + NOT_PLACEHOLDER
     else:
-        sql = "SELECT max(number) FROM articles WHERE group_id = ? AND number < ?"
+        sql = "SELECT max(number) FROM articles a WHERE group_id = ? AND number < ?" + NOT_PLACEHOLDER
     return await fetch_value(conn, sql, (group_id, number))
 
 
@@ -81,8 +85,8 @@ async def new_articles(conn, group_id: int, since: str, limit: int = NEWNEWS_MAX
     """Message-IDs of a group's articles posted at or after `since`, oldest first
     (one range over articles_by_date)."""
     rows = await conn.execute_fetchall(
-        "SELECT message_id FROM articles WHERE group_id = ? AND created_at >= ?"
-        " ORDER BY created_at, id LIMIT ?", (group_id, since, limit))
+        "SELECT message_id FROM articles a WHERE group_id = ? AND created_at >= ?" + NOT_PLACEHOLDER
+        + " ORDER BY created_at, id LIMIT ?", (group_id, since, limit))
     return [r[0] for r in rows]
 
 

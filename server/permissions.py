@@ -53,6 +53,17 @@ def may_post_in(user: User | None, status: str) -> bool:
     return status == "y" and can(user, "post") or status == "m" and can(user, "moderate")
 
 
+def may_reply(user: User | None, status: str, state: str) -> bool:
+    """Whether `user` may reply in a thread in `state` of a group of this
+    `status` (posting's rule); for an anonymous reader, whether a member could
+    after signing in, so the page still offers them the way in."""
+    if state == "archived" or state == "locked" and not can(user, "moderate"):
+        return False
+    if user is None:
+        return status == "y"
+    return may_post_in(user, status)
+
+
 def require(user: User | None, action: str) -> User:
     """Return the user if they may do `action`; else raise AuthRequired or Forbidden."""
     if user is None:

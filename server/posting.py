@@ -92,7 +92,8 @@ async def insert_article(conn, *, group_id: int, thread_id: int, parent, subject
            "number": number, "parent_id": parent["id"] if parent is not None else None,
            "path": path, "refs": refs, "subject": subject, "body": body, "user_id": user_id,
            "author_name": author_name, "author_addr": author_addr, "created_at": created_at,
-           "status": status, "notice": json.dumps(notice) if notice is not None else None}
+           "status": status, "notice": json.dumps(notice) if notice is not None else None,
+           "utc_offset": 0}
     await conn.execute(f"INSERT INTO articles ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
                        tuple(row.values()))
     if status == "ok":
@@ -224,7 +225,8 @@ async def insert_articles(conn, group_id: int, rows: list[dict]) -> None:
     per kind of change (batched full-text inserts from the application are
     about 4x faster than one at a time). Each row carries the keys of
     insert_article plus its own `id` (from next_article_id, consecutive),
-    `parent_id` and `path`; parents come before their children."""
+    `parent_id` and `path` (and may carry `status` and `notice`); parents
+    come before their children."""
     if not rows:
         return
     last = await fetch_value(
@@ -233,14 +235,17 @@ async def insert_articles(conn, group_id: int, rows: list[dict]) -> None:
     first = last - len(rows) + 1
     await conn.executemany(
         "INSERT INTO articles (id, message_id, thread_id, group_id, number, parent_id, path, refs,"
-        " subject, body, user_id, author_name, author_addr, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " subject, body, user_id, author_name, author_addr, created_at, status, notice, utc_offset)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [(r["id"], r["message_id"], r["thread_id"], group_id, first + i, r["parent_id"], r["path"],
           r.get("refs", ""), r["subject"], r["body"], r.get("user_id"), r["author_name"],
-          r.get("author_addr"), r["created_at"]) for i, r in enumerate(rows)])
+          r.get("author_addr"), r["created_at"], r.get("status", "ok"),
+          json.dumps(r["notice"]) if r.get("notice") is not None else None, r.get("utc_offset", 0))
+         for i, r in enumerate(rows)])
     await conn.executemany(
         "INSERT INTO articles_fts (rowid, subject, body, author_name) VALUES (?, ?, ?, ?)",
-        [(r["id"], r["subject"], r["body"], r["author_name"]) for r in rows])
+        [(r["id"], r["subject"], r["body"], r["author_name"]) for r in rows
+         if r.get("status", "ok") == "ok"])
     threads: dict[int, list] = {}
     for r in rows:
         entry = threads.setdefault(r["thread_id"], [0, ""])

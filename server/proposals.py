@@ -11,6 +11,7 @@ from sqlite3 import Row
 from aiosqlite import Connection
 
 from . import clock, validate
+from .config import Config
 from .db import fetch_all, fetch_one, fetch_value
 from .errors import Conflict, Invalid, NotFound
 from .groups import create_group
@@ -25,6 +26,11 @@ class Rules:
     threshold: int
     min_age_days: int = 0
     min_posts: int = 0
+
+    @classmethod
+    def of(cls, config: Config) -> Rules:
+        """The site's rules, from its configuration."""
+        return cls(config.proposal_threshold, config.endorse_min_age_days, config.endorse_min_posts)
 
     def params(self) -> tuple[str, int]:
         return clock.ago(days=self.min_age_days), self.min_posts

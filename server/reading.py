@@ -35,6 +35,7 @@ def article_json(row: Row | dict) -> dict:
         "depth": tree.depth(row["path"]), "subject": row["subject"], "body": row["body"],
         "author": {"username": row["username"], "display_name": row["author_name"]},
         "created_at": row["created_at"], "number": row["number"], "status": row["status"],
+        "utc_offset": row["utc_offset"],
     }
     if row["notice"]:
         article["notice"] = json.loads(row["notice"])
@@ -82,14 +83,21 @@ async def get_thread(conn: Connection, thread_id: object) -> dict:
 
 
 async def thread_page(conn: Connection, thread_id: object, *, limit: object = None,
-                      cursor: object = None) -> dict:
-    """One page of a thread in tree order: `{thread, articles, next_cursor}`.
-    Reads the (thread_id, path) index from the cursor on: cost is the page, not the thread."""
+                      cursor: object = None, branch: object = None) -> dict:
+    """One page of a thread in tree order: `{thread, articles, next_cursor}`;
+    with `branch` (an article id) only that article's sub-tree. Reads the
+    (thread_id, path) index from the cursor on: cost is the page, not the thread."""
     thread = await get_thread(conn, thread_id)
     limit = validate.limit(limit)
     after = tree.parse_cursor(cursor)
     sql = ARTICLE_SELECT + " WHERE a.thread_id = ?"
     params: list = [thread["id"]]
+    if branch is not None:
+        top = await article_row(conn, validate.integer(branch, "branch"))
+        if top["thread_id"] != thread["id"]:
+            raise NotFound("that article is not in this thread now")
+        sql += " AND a.path >= ? AND a.path < ?"
+        params += [top["path"], tree.subtree_end(top["path"])]
     if after is not None:
         sql += " AND a.path > ?"
         params.append(after)

@@ -18,7 +18,7 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from sqlite3 import Row
 
@@ -32,6 +32,7 @@ from .reading import ARTICLE_SELECT, article_json
 QUERY_MAX = 500
 TERMS_MAX = 16
 DEFAULT_LIMIT = 20
+COUNT_MAX = 1000
 # bm25 column weights (subject, body, author_name): a word in the subject says
 # more about what an article is about than the same word deep in its body.
 WEIGHTS = (8.0, 1.0, 4.0)
@@ -272,12 +273,12 @@ async def _author_clause(conn: Connection, author: str) -> tuple[str | None, lis
     return None, [], True
 
 
-async def search(conn: Connection, query: Query, *, limit: object = None, cursor: str | None = None) -> dict:
-    """One page of results: `{results: [{article, snippet}], next_cursor, order}`;
-    `order` is `relevance` (bm25 among the newest WINDOW matches) when there
-    are words to rank by, else `newest` (filters only, or common words)."""
-    limit = validate.limit(limit, default=DEFAULT_LIMIT)
-    where, params, joins = [], [], []
+async def _filters(conn: Connection, query: Query
+                   ) -> tuple[list[str], list[object], list[str], bool] | None:
+    """(where, params, joins, author_in_fts) for the query's filters; None when nothing can match."""
+    where: list[str] = []
+    params: list[object] = []
+    joins: list[str] = []
     if query.group:
         if query.group.endswith("."):
             where.append("a.group_id IN (SELECT id FROM groups WHERE substr(name, 1, ?) = ?)")
@@ -289,7 +290,7 @@ async def search(conn: Connection, query: Query, *, limit: object = None, cursor
     if query.author:
         clause, extra, author_in_fts = await _author_clause(conn, query.author)
         if author_in_fts and not _has_token(query.author):
-            return {"results": [], "next_cursor": None, "order": "newest"}
+            return None
         if clause:
             where.append(clause)
             params += extra
@@ -302,6 +303,18 @@ async def search(conn: Connection, query: Query, *, limit: object = None, cursor
     if query.state:
         joins.append("JOIN threads t ON t.id = a.thread_id")
         where.append("t.state = 'archived'" if query.state == "archived" else "t.state <> 'archived'")
+    return where, params, joins, author_in_fts
+
+
+async def search(conn: Connection, query: Query, *, limit: object = None, cursor: str | None = None) -> dict:
+    """One page of results: `{results: [{article, snippet}], next_cursor, order}`;
+    `order` is `relevance` (bm25 among the newest WINDOW matches) when there
+    are words to rank by, else `newest` (filters only, or common words)."""
+    limit = validate.limit(limit, default=DEFAULT_LIMIT)
+    built = await _filters(conn, query)
+    if built is None:
+        return {"results": [], "next_cursor": None, "order": "newest"}
+    where, params, joins, author_in_fts = built
     expr = match_expression(query, "author_name" if author_in_fts else None)
     if query.ranked:
         assert expr is not None  # a ranked query has a word that is not negated
@@ -395,8 +408,9 @@ def _cursor_kind(cursor: str) -> str | None:
         return None
 
 
-async def _newest(conn: Connection, query: Query, expr: str | None, where: list[str], params: list[object],
-                  joins: list[str], limit: int, cursor: str | None) -> dict:
+def _matching(query: Query, expr: str | None, where: list[str], params: list[object]
+              ) -> tuple[str, list[str], list[object]]:
+    """(source, where, args) selecting every article the query matches, in no order."""
     negations = [t for t in query.terms if t.negated]
     sql_where, args = list(where), list(params)
     source = "articles a"
@@ -411,6 +425,38 @@ async def _newest(conn: Connection, query: Query, expr: str | None, where: list[
         neg = " OR ".join(quote(t.text) + (" *" if t.prefix else "") for t in negations)
         sql_where.append("a.id NOT IN (SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?)")
         args.append(neg)
+    return source, sql_where, args
+
+
+async def count(conn: Connection, query: Query) -> int:
+    """How many articles the query matches, counted up to COUNT_MAX + 1 (a
+    page says "more than COUNT_MAX" then: counting costs a pass over the matches)."""
+    built = await _filters(conn, query)
+    if built is None:
+        return 0
+    where, params, joins, author_in_fts = built
+    expr = match_expression(query, "author_name" if author_in_fts else None)
+    source, sql_where, args = _matching(query, expr, where, params)
+    row = await fetch_one(
+        conn, f"SELECT count(*) FROM (SELECT 1 FROM {source} " + " ".join(joins)
+        + (" WHERE " + " AND ".join(sql_where) if sql_where else "") + " LIMIT ?)", (*args, COUNT_MAX + 1))
+    assert row is not None  # an aggregate without GROUP BY always gives one row
+    return int(row[0])
+
+
+async def threads_of(conn: Connection, thread_ids: Iterable[int]) -> dict[int, Row]:
+    """Subject and state of each of these threads, for results grouped by thread."""
+    ids = sorted(set(thread_ids))
+    if not ids:
+        return {}
+    rows = await fetch_all(conn, f"SELECT id, subject, state FROM threads WHERE id IN ({','.join('?' * len(ids))})",
+                           ids)
+    return {r["id"]: r for r in rows}
+
+
+async def _newest(conn: Connection, query: Query, expr: str | None, where: list[str], params: list[object],
+                  joins: list[str], limit: int, cursor: str | None) -> dict:
+    source, sql_where, args = _matching(query, expr, where, params)
     if cursor:
         key, after_id, _ = decode_cursor(cursor, "d")
         sql_where.append("(a.created_at, a.id) < (?, ?)")

@@ -26,7 +26,8 @@ class Article(TypedDict):
     created_at: str
     number: int
     status: str  # ok, cancelled or notice
-    notice: NotRequired[dict]  # {action, thread_id, count} on a moderation notice
+    utc_offset: int  # minutes east of UTC where it was written (an imported Date's); 0 for local posts
+    notice: NotRequired[dict]  # {action, thread_id, count} on a moderation notice; {action: missing} on a placeholder
 
 
 class SplitFrom(TypedDict):

@@ -49,9 +49,37 @@ export function nextNew() {
   if (after || unseen) select(after || unseen);
 }
 
+// The keys work only with this script, so this script makes their help (and
+// the footer's hint): a text browser or a reader without JavaScript never sees it.
+const KEYS = [["j", "next article"], ["k", "previous article"], ["n", "next new article"],
+  ["r", "reply to the current article"], ["/", "search"], ["?", "show or hide these keys"]];
+
+function element(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) el.setAttribute(name, value);
+  el.append(...children);
+  return el;
+}
+
+function helpDialog() {
+  let dialog = document.getElementById("keys");
+  if (dialog) return dialog;
+  const list = element("dl", { class: "keys" });
+  for (const [key, what] of KEYS) list.append(element("dt", {}, element("kbd", {}, key)), element("dd", {}, what));
+  const close = element("form", { method: "dialog" }, element("button", {}, "Close"));
+  dialog = element("dialog", { id: "keys", "aria-labelledby": "keys-title" },
+    element("h2", { id: "keys-title" }, "Keyboard shortcuts"), list, close);
+  document.body.append(dialog);
+  return dialog;
+}
+
+function addHint() {
+  const footer = document.querySelector("footer.site p");
+  if (footer && !footer.querySelector("kbd")) footer.append(" Press ", element("kbd", {}, "?"), " for keyboard shortcuts.");
+}
+
 function toggleHelp() {
-  const dialog = document.getElementById("keys");
-  if (!dialog) return;
+  const dialog = helpDialog();
   if (dialog.open) dialog.close(); else dialog.showModal();
 }
 
@@ -91,3 +119,4 @@ export function startKeys() {
 
 // Module scripts run once the document is parsed, and a module runs once however often imported.
 startKeys();
+addHint();

@@ -10,6 +10,8 @@ const ACTIONS = {
     send: (ctx, f) => api("POST", `/api/threads/${ctx.thread}/split`, {
       article_id: Number(ctx.id), reason: f.reason, subject: f.subject || undefined,
       group: f.group || undefined }),
+    done: ({ thread }) => [`Split off: “${thread.subject}” is now a thread of its own`
+      + ` (${count(thread.article_count)}). `, `/t/${thread.id}`, "Read the new thread"],
   },
   merge: {
     title: "Merge into another thread", fields: ["target", "reason"], reasonRequired: true,
@@ -17,12 +19,15 @@ const ACTIONS = {
     confirm: "Merge",
     send: async (ctx, f) => api("POST", `/api/threads/${ctx.thread}/merge`, {
       into_article_id: await articleId(f.target), reason: f.reason }),
+    done: ({ thread }) => [`Merged: this thread is now part of “${thread.subject}”`
+      + ` (${count(thread.article_count)}). `, `/t/${thread.id}`, "Read it there"],
   },
   move: {
     title: "Move to another group", fields: ["group", "reason"], reasonRequired: true,
     intro: "The thread and all its articles move; their Message-IDs stay the same.",
     confirm: "Move",
     send: (ctx, f) => api("POST", `/api/threads/${ctx.thread}/move`, { group: f.group, reason: f.reason }),
+    done: ({ thread }) => [`Moved to ${thread.group}. `, `/g/${thread.group}`, `See ${thread.group}`],
   },
   lock: { title: "Lock this thread", intro: "Only moderators can post to a locked thread.", confirm: "Lock" },
   unlock: { title: "Unlock this thread", intro: "Everyone can reply again.", confirm: "Unlock" },
@@ -63,6 +68,45 @@ async function articleId(text) {
 }
 
 let dialog, form, context, timer;
+
+function count(n) {
+  return `${n} article${n === 1 ? "" : "s"}`;
+}
+
+/** Re-read this page and put its fresh breadcrumb and head (counts, state,
+ *  suggestions) in place of the stale ones; the tree itself follows live events. */
+async function refreshHead() {
+  const response = await fetch(location.pathname + location.search,
+    { credentials: "same-origin", cache: "no-store", headers: { Accept: "text/html" } });
+  if (!response.ok) return;
+  const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
+  const wasOpen = document.querySelector(".modtools")?.open;
+  for (const selector of ["#thread > nav.crumbs", "#thread-head"]) {
+    const now = fresh.querySelector(selector);
+    const old = document.querySelector(selector);
+    if (now && old) old.replaceWith(document.importNode(now, true));
+  }
+  const tools = document.querySelector(".modtools");
+  if (tools && wasOpen) tools.open = true;
+  if (fresh.title) document.title = fresh.title;
+}
+
+/** The confirmation, with a link to where the thread (or its part) went. */
+function confirmDone(text, href, label) {
+  let note = document.getElementById("mod-done");
+  if (!note) {
+    note = document.createElement("p");
+    note.id = "mod-done";
+    note.className = "done-note panel";
+    note.setAttribute("role", "status");
+  }
+  const link = document.createElement("a");
+  link.href = href;
+  link.textContent = label;
+  note.replaceChildren(text, link, ".");
+  const head = document.getElementById("thread-head");
+  if (head) head.after(note);
+}
 
 function field(name) {
   return form.elements[name];
@@ -133,7 +177,7 @@ async function confirmAction(event) {
   const button = document.getElementById("mod-confirm");
   button.disabled = true;
   try {
-    await spec.send(context, f);
+    const result = await spec.send(context, f);
     dialog.close();
     if (spec.after) {
       spec.after();
@@ -142,6 +186,8 @@ async function confirmAction(event) {
       // The live event updates every open copy of the page, this one included;
       // without a live connection, this page re-reads itself.
       if (thread && thread.dataset.live !== "connected") thread.dispatchEvent(new CustomEvent("moot:refresh"));
+      await refreshHead();
+      if (spec.done && result) confirmDone(...spec.done(result));
     }
   } catch (problem) {
     error.textContent = problem.message;
@@ -151,7 +197,18 @@ async function confirmAction(event) {
   }
 }
 
-export function startModeration() {
+/** The dialog only this script uses comes from the server when the page loads. */
+async function loadDialog() {
+  if (!document.getElementById("mod-dialog")) {
+    const content = await fragment("/fragment/mod-dialog");
+    if (!content) return false;
+    document.body.append(content);
+  }
+  return true;
+}
+
+export async function startModeration() {
+  if (!(await loadDialog())) return;
   dialog = document.getElementById("mod-dialog");
   form = document.getElementById("mod-form");
   document.addEventListener("click", (event) => {
@@ -172,4 +229,4 @@ export function startModeration() {
   });
 }
 
-if (document.getElementById("mod-dialog")) startModeration();
+startModeration();

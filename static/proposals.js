@@ -2,11 +2,10 @@
 import { api, showError } from "./api.js";
 
 export function startProposals() {
-  const section = document.getElementById("propose-section");
-  if (section) section.hidden = false;
   document.addEventListener("click", async (event) => {
     const button = event.target instanceof Element ? event.target.closest('[data-action="endorse"]') : null;
     if (!button) return;
+    event.preventDefault();  // without scripts its form posts instead
     button.disabled = true;
     try {
       await api("POST", `/api/proposals/${button.dataset.id}/endorse`, {});

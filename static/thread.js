@@ -42,25 +42,37 @@ function markNew(node) {
   updateNewbar();
 }
 
-function repliesLabel(summary, count, name) {
+// "2 replies, 5 in this branch": direct answers, then the whole sub-tree when it holds more.
+function repliesLabel(summary, direct, branch, name) {
   summary.replaceChildren();
+  summary.dataset.direct = String(direct);
+  summary.dataset.branch = String(branch);
   const hidden = document.createElement("span");
   hidden.className = "vh";
   hidden.textContent = `Replies to ${name}: `;
   const n = document.createElement("span");
   n.className = "n";
-  n.textContent = String(count);
-  summary.append(hidden, n, count === 1 ? " reply" : " replies");
+  n.textContent = String(direct);
+  summary.append(hidden, n, direct === 1 ? " reply" : " replies");
+  if (branch > direct) {
+    const more = document.createElement("span");
+    more.className = "branch";
+    more.textContent = `, ${branch} in this branch`;
+    summary.append(more);
+  }
 }
 
 function countUp(node, delta) {
+  let first = true;
   for (let up = node.parentElement && node.parentElement.closest(".node"); up;
        up = up.parentElement && up.parentElement.closest(".node")) {
     const summary = up.querySelector(":scope > details.kids > summary");
-    if (!summary) continue;
-    const n = summary.querySelector(".n");
+    if (!summary) { first = false; continue; }
     const name = up.querySelector(":scope > .art .author");
-    repliesLabel(summary, Math.max(0, Number(n ? n.textContent : 0) + delta), name ? name.textContent : "");
+    const direct = Number(summary.dataset.direct || 0) + (first ? delta : 0);
+    const branch = Number(summary.dataset.branch || 0) + delta;
+    repliesLabel(summary, Math.max(0, direct), Math.max(0, branch), name ? name.textContent : "");
+    first = false;
   }
 }
 
@@ -91,7 +103,7 @@ async function insertArticle(article, { fresh = true } = {}) {
       kids.className = "tree";
       details.append(summary, kids);
       parent.append(details);
-      repliesLabel(summary, 0, "");
+      repliesLabel(summary, 0, 0, "");
     }
     kids.append(node);
     countUp(node, 1);
@@ -118,7 +130,14 @@ async function refresh() {
   if (!fresh) return;
   const marked = new Set(Array.from(tree.querySelectorAll(".node.new")).map((n) => n.id));
   const before = new Set(Array.from(tree.querySelectorAll(".node")).map((n) => n.id));
+  // The breadcrumb too (a move changes the group); a moderator's open tools stay open.
+  const toolsOpen = document.querySelector(".modtools")?.open;
   document.getElementById("thread-head").replaceWith(doc.getElementById("thread-head"));
+  const crumbs = doc.querySelector("#thread > nav.crumbs");
+  const oldCrumbs = document.querySelector("#thread > nav.crumbs");
+  if (crumbs && oldCrumbs) oldCrumbs.replaceWith(crumbs);
+  const tools = document.querySelector(".modtools");
+  if (tools && toolsOpen) tools.open = true;
   const newTree = doc.getElementById("tree");
   tree.replaceWith(newTree);
   tree = newTree;
@@ -222,8 +241,21 @@ export function startThread(element) {
   root = element;
   tree = document.getElementById("tree");
   threadId = Number(root.dataset.threadId);
-  newbar = document.getElementById("newbar");
-  newcount = document.getElementById("newcount");
+  // The "N new" bar only ever counts live arrivals, so this script makes it.
+  newbar = document.createElement("div");
+  newbar.className = "newbar";
+  newbar.id = "newbar";
+  newbar.hidden = true;
+  const next = document.createElement("button");
+  next.type = "button";
+  next.dataset.action = "next-new";
+  newcount = document.createElement("span");
+  newcount.id = "newcount";
+  newcount.textContent = "0";
+  next.append(newcount, " new");
+  newbar.append(next);
+  const liveStatus = document.getElementById("live-status");
+  if (liveStatus) liveStatus.before(newbar); else root.append(newbar);
   status = document.getElementById("live-status");
 
   root.addEventListener("click", (event) => {
@@ -236,6 +268,7 @@ export function startThread(element) {
     } else if (action === "close-reply") {
       target.closest("form").remove();
     } else if (action === "cancel") {
+      event.preventDefault();  // the link is the way without scripts: a confirmation page
       withdraw(target);
     } else if (action === "next-new") {
       nextNew();

@@ -101,12 +101,16 @@ def check_consistency(db_path: str) -> None:
         assert bad == [], f"group counters out of step: {bad}"
         assert conn.execute(
             "SELECT count(*) FROM threads t LEFT JOIN articles a ON a.id = t.root_article_id"
-            " WHERE a.id IS NULL OR a.thread_id <> t.id OR a.parent_id IS NOT NULL").fetchone()[0] == 0
+            " WHERE t.merged_into_thread_id IS NULL"  # a merged thread holds no articles
+            " AND (a.id IS NULL OR a.thread_id <> t.id OR a.parent_id IS NOT NULL)").fetchone()[0] == 0
         assert conn.execute(
             "SELECT count(*) FROM articles a JOIN articles p ON p.id = a.parent_id"
             " WHERE p.thread_id <> a.thread_id OR substr(a.path, 1, length(p.path)) <> p.path"
             " OR length(a.path) <> length(p.path) + 8").fetchone()[0] == 0
-        conn.execute("INSERT INTO articles_fts (articles_fts, rank) VALUES ('integrity-check', 1)")
+        # rank 0, as moot check does: imports leave unindexed placeholders for
+        # missing messages, which rank 1 would call malformed; the counts below
+        # check that exactly the live articles are indexed.
+        conn.execute("INSERT INTO articles_fts (articles_fts, rank) VALUES ('integrity-check', 0)")
         indexed = conn.execute("SELECT count(*) FROM articles_fts_docsize").fetchone()[0]
         live = conn.execute("SELECT count(*) FROM articles WHERE status = 'ok'").fetchone()[0]
         assert indexed == live, (indexed, live)

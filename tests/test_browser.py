@@ -226,9 +226,40 @@ def test_moderator_split_shows_the_notice_live(server, contexts):
     assert reader.locator(f"#a{drift['id']}").count() == 0
     new_link = notice.query_selector(".notice-link a").get_attribute("href")
     mod.wait_for_selector("#tree .status-notice")
+    # the moderator's page confirms with a link and shows the thread as it is now
+    done = mod.wait_for_selector("#mod-done a")
+    assert done.get_attribute("href") == new_link
+    assert "Split off: “Starters” is now a thread of its own (2 articles)." in mod.inner_text("#mod-done")
+    with server.api() as client:
+        left = client.get(f"/api/threads/{started['thread']['id']}").json()["thread"]["article_count"]
+    assert f"{left} articles" in mod.inner_text("#thread-head .tmeta")
+    assert mod.locator(".suggestions li", has_text="Starters").count() == 0
+    assert mod.locator(".modtools").get_attribute("open") is not None  # still open where it was
     reader.goto(server.base + new_link)
     assert reader.inner_text("h1") == "Starters"
     assert "Feed it daily." in reader.inner_text("#tree")
+
+
+def test_moderator_move_confirms_with_a_link_and_a_fresh_breadcrumb(server, contexts):
+    with server.api("root") as root:
+        r = root.post("/api/groups", json={"name": "test.elsewhere", "description": "Moved threads land here"})
+        assert r.status_code in (201, 409), r.text
+    started = new_thread(server, "ada", "Wrong group", "This belongs elsewhere.")
+    mod = contexts(viewport=DESKTOP).page()
+    sign_in(mod, server.base, "marta")
+    mod.goto(f"{server.base}/t/{started['thread']['id']}")
+    live(mod)
+    mod.click(".modtools > summary")
+    mod.click('.modtools [data-action="move"]')
+    mod.fill("#mod-group", "test.elsewhere")
+    mod.fill("#mod-reason", "fits there")
+    mod.click("#mod-confirm")
+    done = mod.wait_for_selector("#mod-done a")
+    assert done.get_attribute("href") == "/g/test.elsewhere"
+    assert "Moved to test.elsewhere." in mod.inner_text("#mod-done")
+    # The breadcrumb is refreshed after the confirmation, from the server's fragment.
+    mod.wait_for_function(
+        "() => document.querySelector('#thread > nav.crumbs').innerText.includes('test.elsewhere')")
 
 
 def test_search_finds_an_archived_thread(server, contexts):
@@ -278,6 +309,28 @@ def test_keyboard_navigation_moves_between_articles(server, contexts):
     assert current() == f"a{fresh['id']}"
 
 
+def test_a_permalink_marks_its_article_and_scripts_add_their_own_parts(server, contexts):
+    started = new_thread(server, "ada", "Permalinks", "the start")
+    meant = reply(server, "bruno", started["article"]["id"], "the one the link means")
+    other = reply(server, "ada", started["article"]["id"], "another")
+    page = contexts(viewport=DESKTOP).page()
+    page.goto(f"{server.base}/m/{meant['message_id'][1:-1]}")
+    page.wait_for_url(re.compile(rf"#a{meant['id']}$"))
+    def background(article_id):
+        return page.evaluate(f"getComputedStyle(document.querySelector('#a{article_id} > .art')).backgroundColor")
+    assert background(meant["id"]) != background(other["id"])
+    assert background(other["id"]) == background(started["article"]["id"])
+    # the keys' hint and the live "new" bar exist only where the script runs
+    assert "Press ? for keyboard shortcuts." in page.inner_text("footer")
+    assert page.locator("#newbar").count() == 1 and not page.locator("#newbar").is_visible()
+    page.goto(f"{server.base}/g/test.browser")
+    page.wait_for_selector('#group[data-live="connected"]')
+    note = page.locator("#new-threads")
+    assert note.count() == 1 and not note.is_visible()
+    new_thread(server, "bruno", "Arrives while the group is open", "hello")
+    note.wait_for(state="visible")
+
+
 def test_without_javascript_pages_read_and_the_reply_form_posts(server, contexts):
     started = new_thread(server, "ada", "No script here", "Readable anywhere.")
     r1 = reply(server, "bruno", started["article"]["id"], "Ada wrote:\n> Readable anywhere.\n\nEven in w3m.")
@@ -291,6 +344,7 @@ def test_without_javascript_pages_read_and_the_reply_form_posts(server, contexts
     for path, text in checks.items():
         page.goto(server.base + path)
         assert text in page.inner_text("main"), path
+        assert page.locator("#keys, #newbar, #new-threads").count() == 0, path
     page.goto(f"{server.base}/m/{r1['message_id'][1:-1]}")
     assert page.url.endswith(f"/t/{thread_id}#a{r1['id']}")
     sign_in(page, server.base, "ada")
@@ -304,6 +358,72 @@ def test_without_javascript_pages_read_and_the_reply_form_posts(server, contexts
     page.wait_for_url(re.compile(rf"/t/{thread_id}#a\d+$"))
     anchor = page.url.rsplit("#", 1)[1]
     assert "And with scripts off." in page.inner_text(f"#{anchor}")
+
+
+def test_without_javascript_propose_endorse_withdraw_and_moderate(server, contexts):
+    started = new_thread(server, "ada", "Forms all the way", "No scripts needed.")
+    mine = reply(server, "bruno", started["article"]["id"], "I will take this back.")
+    thread_id = started["thread"]["id"]
+    watch = contexts(viewport=PHONE, java_script_enabled=False)
+    page = watch.page()
+    sign_in(page, server.base, "ada")
+    page.goto(f"{server.base}/proposals")
+    page.fill("#pname", "rec.forms")
+    page.fill("#pdesc", "Forms without scripts")
+    page.click("#propose button[type=submit]")
+    page.wait_for_url(re.compile(r"/proposals#p\d+$"))
+    own = page.locator(".proposal", has_text="rec.forms")
+    assert "Your proposal" in own.inner_text() and own.locator('[data-action="endorse"]').count() == 0
+    page.context.clear_cookies()
+    sign_in(page, server.base, "bruno")
+    page.goto(f"{server.base}/proposals")
+    page.locator(".proposal", has_text="rec.forms").locator('button[data-action="endorse"]').click()
+    page.wait_for_url(re.compile(r"/proposals#p\d+$"))
+    assert "You endorsed this." in page.locator(".proposal", has_text="rec.forms").inner_text()
+    page.goto(f"{server.base}/t/{thread_id}")
+    page.click(f'#a{mine["id"]} > .art a[data-action="cancel"]')
+    page.wait_for_url(re.compile(rf"/a/{mine['id']}/withdraw$"))
+    page.click("main form button[type=submit]")
+    page.wait_for_url(re.compile(rf"/t/{thread_id}#a{mine['id']}$"))
+    assert "I will take this back." not in page.inner_text(f"#a{mine['id']}")
+    page.context.clear_cookies()
+    sign_in(page, server.base, "marta")
+    page.goto(f"{server.base}/t/{thread_id}")
+    page.click(".modtools > summary")
+    page.click('.modtools a[data-action="lock"]')
+    page.wait_for_url(re.compile(rf"/t/{thread_id}/moderate/lock$"))
+    page.fill("#reason", "enough said")
+    page.click("main form button[type=submit]")
+    page.wait_for_url(re.compile(rf"/t/{thread_id}$"))
+    assert "This thread is locked" in page.inner_text("#state-note")
+
+
+def test_phone_layout_compact_header_big_targets_and_capped_indent(server, contexts):
+    started = new_thread(server, "ada", "Sixteen levels deep", "Level 0.")
+    chain = [started["article"]]
+    for level in range(1, 17):
+        chain.append(reply(server, "bruno" if level % 2 else "ada", chain[-1]["id"], f"Level {level}."))
+    page = contexts(viewport=PHONE).page()
+    sign_in(page, server.base, "ada")
+    page.goto(f"{server.base}/t/{started['thread']['id']}")
+    live(page)
+    assert page.locator("header.site").bounding_box()["height"] <= 110
+    for selector in (f'#a{chain[3]["id"]} > .art a[data-action="reply"]',
+                     f'#a{chain[3]["id"]} > .art a[title^="<"]', ".sitenav a >> nth=0"):
+        box = page.locator(selector).bounding_box()
+        assert box["height"] >= 44, (selector, box)
+    # past six levels the indent stops: the deepest article keeps most of the width
+    deepest = page.locator(f'#a{chain[-1]["id"]} > .art').bounding_box()
+    assert deepest["width"] >= 0.75 * PHONE["width"], deepest
+    six = page.locator(f'#a{chain[6]["id"]} > .art a.branch-link')
+    assert six.count() == 1 and page.locator("a.branch-link").count() == 2  # at levels 6 and 12
+    page.screenshot(path=str(SHOTS / "deep-thread-phone.png"), full_page=False)
+    six.click()
+    page.wait_for_url(re.compile(rf"\?branch={chain[6]['id']}#a{chain[6]['id']}$"))
+    assert "A branch of this thread" in page.inner_text("#branch-note")
+    first = page.locator("#tree > li.node").first
+    assert first.get_attribute("id") == f"a{chain[6]['id']}"
+    assert page.locator(f"#a{chain[5]['id']}").count() == 0
 
 
 def test_markup_and_scripts_from_users_stay_text(server, contexts):

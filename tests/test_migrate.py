@@ -44,12 +44,24 @@ def normalised_schema(path: str) -> set[tuple]:
     return {(t, n, tbl, norm(sql)) for t, n, tbl, sql in rows}
 
 
-def all_rows(path: str, exclude=("schema_history",)) -> dict[str, list]:
+def columns(path: str) -> dict[str, list[str]]:
+    conn = sqlite3.connect(path)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {t: [c[1] for c in conn.execute(f"PRAGMA table_info({t})")] for t in tables}
+    finally:
+        conn.close()
+
+
+def all_rows(path: str, exclude=("schema_history",), only: dict[str, list[str]] | None = None) -> dict[str, list]:
+    """Every row of every table; with `only`, just those columns (the ones an
+    older schema had, so rows are compared across steps that add columns)."""
     conn = sqlite3.connect(path)
     try:
         tables = [r[0] for r in conn.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('articles_fts')")]
-        return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()
+        return {t: conn.execute(f"SELECT {', '.join(only[t]) if only and t in only else '*'} FROM {t}"
+                                " ORDER BY 1").fetchall()
                 for t in tables if t not in exclude}
     finally:
         conn.close()
@@ -80,7 +92,7 @@ def test_fixture_is_a_real_version_1_site():
 
 async def test_version_1_site_upgrades_to_exactly_the_fresh_schema(tmp_path, make_site):
     path = v1_copy(tmp_path)
-    before = all_rows(path)
+    before, old_columns = all_rows(path), columns(path)
     for version in range(2, migrate.SCHEMA_VERSION + 1):  # one step at a time, as a site upgrades
         assert migrate.upgrade(path, target=version) == version - 1
         conn = sqlite3.connect(path)
@@ -90,9 +102,15 @@ async def test_version_1_site_upgrades_to_exactly_the_fresh_schema(tmp_path, mak
                                                   f"Moot's is {migrate.SCHEMA_VERSION} (run `moot migrate`)"])
 
     assert normalised_schema(path) == normalised_schema(fresh(tmp_path))
-    after = all_rows(path)
+    after = all_rows(path, only=old_columns)
     for table, rows in before.items():  # every row kept, counters and sequences included
         assert after[table] == rows, table
+    # step 3 added articles.utc_offset: the old articles' dates showed in UTC, and still do
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("SELECT DISTINCT utc_offset FROM articles").fetchall() == [(0,)]
+    finally:
+        conn.close()
     report = check.check(path)
     assert report.ok, report.text()
 
@@ -130,7 +148,7 @@ def test_upgrade_takes_a_backup_and_records_it(tmp_path):
                                ).fetchall()
     finally:
         conn.close()
-    assert history == [(2, "schema_history", 1, str(backups[0]))]
+    assert history == [(2, "schema_history", 1, str(backups[0])), (3, "utc_offset", 1, str(backups[0]))]
     assert migrate.upgrade(path) == migrate.SCHEMA_VERSION  # a second run does nothing
     assert len(list(tmp_path.glob("site.db.v1-*.backup"))) == 1
 
@@ -226,9 +244,9 @@ def test_batched_step_reports_progress_and_resumes_after_a_failure(tmp_path):
     lines = []
     migrate.upgrade(path, migrations=(*migrate.MIGRATIONS, shout_step(path=path)), target=target,
                     batch_rows=2, progress=lines.append)
-    assert lines[1:] == ["schema version 3 (users_shout): 2/3 rows",
-                         "schema version 3 (users_shout): 3/3 rows",
-                         "schema version 3 (users_shout): done, 3 rows"]
+    assert lines[1:] == [f"schema version {target} (users_shout): 2/3 rows",
+                         f"schema version {target} (users_shout): 3/3 rows",
+                         f"schema version {target} (users_shout): done, 3 rows"]
     conn = sqlite3.connect(path)
     assert migrate.schema_version(conn) == target
     assert conn.execute("SELECT count(*) FROM users WHERE shout = upper(username)").fetchone()[0] == 7
@@ -240,7 +258,7 @@ def test_failing_step_leaves_the_previous_version(tmp_path):
     broken = (migrate.Migration(2, "broken", sql="CREATE TABLE schema_history (version INTEGER);\n"
                                                  "CREATE TABLE oops (x INTEGER); SELECT nonsense;"),)
     with pytest.raises(sqlite3.OperationalError):
-        migrate.upgrade(path, migrations=broken, progress=lambda line: None)
+        migrate.upgrade(path, migrations=broken, target=2, progress=lambda line: None)
     assert normalised_schema(path) == normalised_schema(str(FIXTURE))
     assert all_rows(path) == all_rows(str(FIXTURE))
 

@@ -101,7 +101,7 @@ async def test_thread_page_is_a_reply_tree(site):
     assert f'<a href="#a{s["reply"]["id"]}">Ada</a>' in html
     assert '<pre class="q q1">' in html and '<pre class="q q2">' in html
     assert '<a href="https://example.org/x" rel="nofollow ugc noopener">' in html
-    assert html.count("<details class=\"kids") == 2 and "<summary>" in html
+    assert html.count("<details class=\"kids") == 2 and "<summary data-direct=\"2\" data-branch=\"3\">" in html
     assert "A new topic" in html  # the changed subject is shown
     # balanced nesting: every <li> closes
     assert html.count("<li class=\"node") == html.count("</li>") - html.count("<li class=\"thread-row")
@@ -235,7 +235,7 @@ async def test_moderator_sees_suggestions_and_split_preview(site):
     mod = await site.client("mod", "moderator")
     html = (await mod.get(f"/t/{s['thread']['id']}")).text
     assert "Split suggestions" in html and f'data-action="split" data-id="{drift["id"]}"' in html
-    assert '<option value="comp.lang.python">' in html
+    assert '<option value="comp.lang.python">' in (await mod.get("/fragment/mod-dialog")).text
     r = await mod.get(f"/t/{s['thread']['id']}/fragment/split-preview?article={s['reply']['id']}")
     assert "<strong>3 articles</strong>" in r.text and "comp.lang.python" in r.text
     r = await mod.get(f"/t/{s['thread']['id']}/fragment/split-preview?article={drift['id']}"

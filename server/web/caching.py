@@ -39,14 +39,25 @@ class Placeholders:
     display_name: str
     csrf: str
     unread_prefix: str
+    own_prefix: str
 
     @classmethod
     def new(cls) -> Placeholders:
         nonce = secrets.token_hex(12)  # letters and digits only: escaping leaves them intact
-        return cls(f"moot{nonce}user", f"moot{nonce}name", f"moot{nonce}csrf", f"moot{nonce}unread-")
+        return cls(f"moot{nonce}user", f"moot{nonce}name", f"moot{nonce}csrf", f"moot{nonce}unread-",
+                   f"moot{nonce}own-")
 
     def stand_in(self, role: str) -> User:
         return User(0, self.username, self.display_name, role)
+
+    def only_for(self, username: str) -> Markup:
+        """Opens markup meant only for `username` (their Withdraw link): it stays
+        inside an HTML comment, which every other reader's copy drops whole, so
+        no text browser shows it to anyone else; only_for_end closes it."""
+        return Markup("<!--{0}{1}:").format(self.own_prefix, username)
+
+    def only_for_end(self) -> Markup:
+        return Markup(":{0}end-->").format(self.own_prefix)
 
     def unread_marker(self, group: str) -> Markup:
         """Where a group's unread count goes in a shared body (an HTML comment)."""
@@ -141,14 +152,19 @@ def _escaped(text: str) -> bytes:
 
 def personalise(body: bytes, marks: Placeholders, user: User, csrf: str,
                 unread: dict[str, bytes] | None = None) -> bytes:
-    """A shared page body with `user`'s name and token put in, their own
-    articles' Withdraw buttons shown and each group's unread count filled."""
+    """A shared page body with `user`'s name and token put in, the parts
+    meant only for them (their own articles' Withdraw links) uncovered and
+    everyone else's dropped, and each group's unread count filled."""
     name = _escaped(user.username)
+    own = marks.own_prefix.encode()
+    if own in body:
+        # usernames are [a-z0-9_.-]; the shortest match stops at the part's end
+        pattern = re.compile(b"<!--" + re.escape(own) + rb"([a-z0-9_.-]+):(.*?):" + re.escape(own) + b"end-->",
+                             re.S)
+        body = pattern.sub(lambda m: m.group(2) if m.group(1) == name else b"", body)
     out = (body.replace(marks.username.encode(), name)
                .replace(marks.display_name.encode(), _escaped(user.display_name))
-               .replace(marks.csrf.encode(), csrf.encode("ascii"))
-               # _article.html renders the button hidden for members; theirs shows
-               .replace(b'data-author="' + name + b'" hidden', b'data-author="' + name + b'"'))
+               .replace(marks.csrf.encode(), csrf.encode("ascii")))
     if marks.unread_prefix.encode() in out:
         # group names are [a-z0-9.+_-]; the shortest match stops at the comment's end
         pattern = re.compile(re.escape(b"<!--" + marks.unread_prefix.encode()) + rb"([a-z0-9.+_-]+?)-->")
@@ -173,7 +189,8 @@ async def cached_page(request: Request, key: tuple, topics: frozenset[str], temp
         if user is None:
             return render(request, template, {**context, "user": None, "csrf": ""})
         return render(request, template, {**context, "user": marks.stand_in(user.role),
-                                          "csrf": marks.csrf, "unread_marker": marks.unread_marker})
+                                          "csrf": marks.csrf, "unread_marker": marks.unread_marker,
+                                          "only_for": marks.only_for, "only_for_end": marks.only_for_end})
 
     encoded = await site.responses.entry(full_key, topics, rendered)
     if user is None:

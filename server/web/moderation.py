@@ -140,6 +140,14 @@ async def split_preview(request: Request) -> Response:
         "count": count, "more": more, "group": group["name"], "subject": subject})
 
 
+async def mod_dialog(request: Request) -> Response:
+    """The moderation dialog as a fragment, with the group names its group field offers."""
+    require(await current_user(request), "moderate")
+    async with site_of(request).db.read() as conn:
+        names = [g["name"] for g in await groups.list_groups(conn)]
+    return await page(request, "_mod_dialog.html", {"group_names": names})
+
+
 async def modlog_page(request: Request) -> Response:
     q = request.query_params
     async with site_of(request).db.read() as conn:
@@ -166,4 +174,5 @@ routes = [
     Route("/api/users/{username}/role", set_role, methods=["POST"]),
     Route("/modlog", modlog_page),
     Route("/t/{id:int}/fragment/split-preview", split_preview),
+    Route("/fragment/mod-dialog", mod_dialog),
 ]

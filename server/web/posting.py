@@ -134,6 +134,35 @@ async def reply_submit(request: Request) -> Response:
     return RedirectResponse(f"/t/{article['thread_id']}#a{article['id']}", status_code=303)
 
 
+async def withdraw_form(request: Request) -> Response:
+    """Withdrawing without JavaScript: a page that asks to confirm."""
+    site = site_of(request)
+    if await current_user(request) is None:
+        return RedirectResponse(login_url(request), status_code=303)
+    async with site.db.read() as conn:
+        article = await reading.get_article(conn, request.path_params["id"])
+        thread = await reading.get_thread(conn, article["thread_id"])
+    return await page(request, "withdraw.html", {"article": article, "thread": thread, "reason": "",
+                                                 "error": None})
+
+
+async def withdraw_submit(request: Request) -> Response:
+    form = await checked_form(request)
+    site = site_of(request)
+    user = await current_user(request)
+    try:
+        async with site.db.transaction() as conn:
+            article = await posting.cancel(conn, user, request.path_params["id"], form.get("reason") or None)
+    except MootError as error:  # shown above the form
+        async with site.db.read() as conn:
+            article = await reading.get_article(conn, request.path_params["id"])
+            thread = await reading.get_thread(conn, article["thread_id"])
+        return await page(request, "withdraw.html", {"article": article, "thread": thread,
+                                                     "reason": form.get("reason", ""), "error": error.message},
+                          status=error.status)
+    return RedirectResponse(f"/t/{article['thread_id']}#a{article['id']}", status_code=303)
+
+
 routes = [
     Route("/api/groups", create_group, methods=["POST"]),
     Route("/api/groups/{name}/threads", start_thread, methods=["POST"]),
@@ -143,4 +172,6 @@ routes = [
     Route("/g/{name}/new", new_thread_submit, methods=["POST"]),
     Route("/a/{id:int}/reply", reply_form),
     Route("/a/{id:int}/reply", reply_submit, methods=["POST"]),
+    Route("/a/{id:int}/withdraw", withdraw_form),
+    Route("/a/{id:int}/withdraw", withdraw_submit, methods=["POST"]),
 ]

@@ -4,25 +4,21 @@ it, and it is created once endorsements reach the site's threshold."""
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from .. import proposals
+from ..errors import MootError
 from ..permissions import require
-from ..site import Site
+from .accounts import checked_form
 from .common import current_user, page, site_of
 from .security import read_json
-
-
-def _rules(site: Site) -> proposals.Rules:
-    c = site.config
-    return proposals.Rules(c.proposal_threshold, c.endorse_min_age_days, c.endorse_min_posts)
 
 
 async def list_proposals(request: Request) -> Response:
     site = site_of(request)
     async with site.db.read() as conn:
-        found = await proposals.list_proposals(conn, _rules(site),
+        found = await proposals.list_proposals(conn, proposals.Rules.of(site.config),
                                                status=request.query_params.get("status"))
     return JSONResponse({"proposals": found})
 
@@ -30,7 +26,7 @@ async def list_proposals(request: Request) -> Response:
 async def get_proposal(request: Request) -> Response:
     site = site_of(request)
     async with site.db.read() as conn:
-        found = await proposals.get_proposal(conn, request.path_params["id"], _rules(site))
+        found = await proposals.get_proposal(conn, request.path_params["id"], proposals.Rules.of(site.config))
     return JSONResponse({"proposal": found})
 
 
@@ -40,7 +36,7 @@ async def create_proposal(request: Request) -> Response:
     data = await read_json(request)
     async with site.db.transaction() as conn:
         found = await proposals.propose(conn, user, data.get("name"), data.get("description"),
-                                        data.get("charter"), rules=_rules(site))
+                                        data.get("charter"), rules=proposals.Rules.of(site.config))
     return JSONResponse({"proposal": found}, status_code=201)
 
 
@@ -50,17 +46,49 @@ async def endorse_proposal(request: Request) -> Response:
     await read_json(request)
     async with site.db.transaction() as conn:
         found = await proposals.endorse(conn, user, request.path_params["id"],
-                                        rules=_rules(site))
+                                        rules=proposals.Rules.of(site.config))
     return JSONResponse({"proposal": found})
 
 
-async def proposals_page(request: Request) -> Response:
+async def proposals_page(request: Request, *, error: str | None = None, form: dict | None = None,
+                         status: int = 200) -> Response:
+    """The proposals with their endorsers, an Endorse form on each open one the
+    reader has not endorsed, and the propose form; `error` shows above them."""
     site = site_of(request)
     threshold = site.config.proposal_threshold
     async with site.db.read() as conn:
-        listing = await proposals.list_proposals(conn, _rules(site))
+        listing = await proposals.list_proposals(conn, proposals.Rules.of(site.config))
     return await page(request, "proposals.html", {
-        "proposals": listing, "threshold": threshold, "canonical": "/proposals"})
+        "proposals": listing, "threshold": threshold, "canonical": "/proposals", "error": error,
+        "form": form}, status=status)
+
+
+async def propose_submit(request: Request) -> Response:
+    """Proposing without JavaScript: the form posts here."""
+    form = await checked_form(request)
+    site = site_of(request)
+    try:
+        user = require(await current_user(request), "propose")
+        async with site.db.transaction() as conn:
+            found = await proposals.propose(conn, user, form.get("name"), form.get("description"),
+                                            form.get("charter"), rules=proposals.Rules.of(site.config))
+    except MootError as problem:  # above the form, which keeps what was typed
+        return await proposals_page(request, error=problem.message, form=form, status=problem.status)
+    return RedirectResponse(f"/proposals#p{found['id']}", status_code=303)
+
+
+async def endorse_submit(request: Request) -> Response:
+    """Endorsing without JavaScript."""
+    await checked_form(request)
+    site = site_of(request)
+    try:
+        user = require(await current_user(request), "endorse")
+        async with site.db.transaction() as conn:
+            found = await proposals.endorse(conn, user, request.path_params["id"],
+                                            rules=proposals.Rules.of(site.config))
+    except MootError as problem:
+        return await proposals_page(request, error=problem.message, status=problem.status)
+    return RedirectResponse(f"/proposals#p{found['id']}", status_code=303)
 
 
 routes = [
@@ -69,4 +97,6 @@ routes = [
     Route("/api/proposals/{id}", get_proposal),
     Route("/api/proposals/{id}/endorse", endorse_proposal, methods=["POST"]),
     Route("/proposals", proposals_page),
+    Route("/proposals", propose_submit, methods=["POST"]),
+    Route("/proposals/{id:int}/endorse", endorse_submit, methods=["POST"]),
 ]

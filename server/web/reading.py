@@ -80,11 +80,17 @@ async def get_article(request: Request) -> Response:
 # close before it, whether it opens a level for its replies, and how many
 # replies that level holds on this page.
 
+# Past this many levels of nesting a page stops indenting (a phone has no
+# room left) and offers "Continue this branch": the sub-tree on a page of its own.
+BRANCH_EVERY = 6
+
+
 def layout(page_articles: list[dict]) -> tuple[list[dict], int]:
-    """`[{article, close_before, opens, replies, parent}]` and the levels left
-    open after the last one. An article whose parent is not on this page
+    """`[{article, close_before, opens, replies, direct, level, parent}]` and the
+    levels left open after the last one (`level`: the nesting on this page). An article whose parent is not on this page
     starts at the top level; `parent` is the parent on the page, or None;
-    `replies` counts the article's replies (all levels) on this page."""
+    `replies` counts the article's replies (all levels) on this page, `direct`
+    those that answer it."""
     by_id = {a["id"]: a for a in page_articles}
     items: list[dict] = []
     stack: list[int] = []  # indexes of the articles whose level of replies is open
@@ -94,10 +100,12 @@ def layout(page_articles: list[dict]) -> tuple[list[dict], int]:
             opened = stack.pop()
             items[opened]["replies"] = index - opened - 1
             close += 1
+        if stack:
+            items[stack[-1]]["direct"] += 1
         nxt = page_articles[index + 1] if index + 1 < len(page_articles) else None
         opens = nxt is not None and nxt["parent_id"] == article["id"]
         items.append({"article": article, "close_before": close, "opens": opens, "replies": 0,
-                      "parent": by_id.get(article["parent_id"])})
+                      "direct": 0, "level": len(stack), "parent": by_id.get(article["parent_id"])})
         if opens:
             stack.append(index)
     left = len(stack)
@@ -109,7 +117,8 @@ def layout(page_articles: list[dict]) -> tuple[list[dict], int]:
 
 def flat_item(article: dict, parent: dict | None = None) -> dict:
     """A layout item that opens and closes no level (flat view, fragments)."""
-    return {"article": article, "close_before": 0, "opens": False, "replies": 0, "parent": parent}
+    return {"article": article, "close_before": 0, "opens": False, "replies": 0, "direct": 0, "level": 0,
+            "parent": parent}
 
 
 async def _parents_off_page(conn: Connection, page_articles: list[dict]) -> dict[int, dict]:
@@ -192,6 +201,9 @@ async def thread_page(request: Request) -> Response:
     if view not in ("tree", "flat"):
         raise Invalid("view is tree or flat")
     cursor = request.query_params.get("cursor")
+    branch = request.query_params.get("branch") or None
+    if branch is not None:
+        branch = str(validate.integer(branch, "branch"))
     site = site_of(request)
     thread_id = request.path_params["id"]
     moderator = can(await current_user(request), "moderate")
@@ -199,14 +211,13 @@ async def thread_page(request: Request) -> Response:
     async def build() -> dict:
         async with site.db.read() as conn:
             since = await last_event_id(conn)
-            result = await reading.thread_page(conn, thread_id, limit=THREAD_PAGE, cursor=cursor)
+            result = await reading.thread_page(conn, thread_id, limit=THREAD_PAGE, cursor=cursor, branch=branch)
             thread = result["thread"]
             group = await groups.get_group(conn, thread["group"])
             off_page = await _parents_off_page(conn, result["articles"])
-            split_hints, group_names = None, []
+            split_hints = None
             if moderator:
                 split_hints = (await suggestions.split_suggestions(conn, thread["id"]))["suggestions"]
-                group_names = [g["name"] for g in await groups.list_groups(conn)]
         if view == "flat":
             by_date = sorted(result["articles"], key=lambda a: (a["created_at"], a["id"]))
             items = [flat_item(a) for a in by_date]
@@ -221,16 +232,18 @@ async def thread_page(request: Request) -> Response:
         base = f"/t/{thread['id']}"
         return {
             "thread": thread, "group": group, "items": items, "left_open": left, "view": view,
-            "since": since, "suggestions": split_hints, "group_names": group_names,
-            "next_page": base + query_string(view=None if view == "tree" else view,
+            "since": since, "suggestions": split_hints,
+            "branch": result["articles"][0] if branch and result["articles"] else None,
+            "branch_every": BRANCH_EVERY,
+            "next_page": base + query_string(view=None if view == "tree" else view, branch=branch,
                                              cursor=result["next_cursor"]) if result["next_cursor"] else None,
             "first_page": not cursor,
-            "canonical": base + query_string(cursor=cursor)}
+            "canonical": base + query_string(branch=branch, cursor=cursor)}
 
-    topics = {thread_topic(thread_id)}
-    if moderator:  # their page lists every group for the move dialog
-        topics.add(ANY_EVENT)
-    return await cached_page(request, (thread_id, view, cursor), frozenset(topics), "thread.html", build)
+    # Only this thread's events change the page, a moderator's too: the move
+    # dialog's list of groups comes with the dialog (/fragment/mod-dialog).
+    return await cached_page(request, (thread_id, view, cursor, branch), frozenset({thread_topic(thread_id)}),
+                             "thread.html", build)
 
 
 async def article_fragment(request: Request) -> Response:
@@ -243,8 +256,9 @@ async def article_fragment(request: Request) -> Response:
         parent = None
         if article["parent_id"] is not None:
             parent = await reading.get_article(conn, article["parent_id"])
+        group = await groups.get_group(conn, thread["group"])
     item = {**flat_item(article, parent), "subject_changed": subject_changed(article, parent)}
-    return await page(request, "fragment_article.html", {"thread": thread, "item": item})
+    return await page(request, "fragment_article.html", {"thread": thread, "group": group, "item": item})
 
 
 async def permalink(request: Request) -> Response:

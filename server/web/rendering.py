@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import html
 import re
+from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
 
@@ -21,7 +22,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import Message, Receive, Scope, Send
 
-from ..permissions import can, may_post_in
+from ..permissions import can, may_post_in, may_reply
 
 PACKAGE = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = PACKAGE / "templates"
@@ -164,6 +165,15 @@ def when(stamp: str | None) -> str:
     return f"{stamp[:10]} {stamp[11:16]}" if stamp else ""
 
 
+def local_when(stamp: str | None, utc_offset: int) -> str:
+    """The time of day where it was written, with the offset: '11:30 +0130'."""
+    if not stamp:
+        return ""
+    moment = datetime.strptime(stamp[:16], "%Y-%m-%dT%H:%M") + timedelta(minutes=utc_offset)
+    sign, minutes = ("-" if utc_offset < 0 else "+"), abs(utc_offset)
+    return f"{moment:%H:%M} {sign}{minutes // 60:02d}{minutes % 60:02d}"
+
+
 def message_url(message_id: str) -> str:
     """The permalink path of a Message-ID (angle brackets included, URL-encoded)."""
     return "/m/" + quote(message_id, safe="@!$&'()*+,;=:")
@@ -185,10 +195,10 @@ def make_templates() -> Jinja2Templates:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True,
         trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(body=body_html, when=when, message_url=message_url,
+    env.filters.update(body=body_html, when=when, local_when=local_when, message_url=message_url,
                        excerpt=excerpt, urlpart=lambda s: quote(str(s), safe=""))
     version = static_version()
-    env.globals.update(can=can, may_post_in=may_post_in, static_version=version,
+    env.globals.update(can=can, may_post_in=may_post_in, may_reply=may_reply, static_version=version,
                        static_url=lambda name: f"/static/v/{version}/{name}")
     return Jinja2Templates(env=env)
 

@@ -7,6 +7,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .. import search
+from ..errors import Invalid
 from .common import page, query_string, site_of
 from .rendering import snippet_html
 
@@ -24,20 +25,44 @@ async def search_articles(request: Request) -> Response:
 
 
 async def search_page(request: Request) -> Response:
+    """The search form with its syntax explained, and results grouped by thread
+    with their count; a bad query is explained above the form (status 400)."""
     q = request.query_params
     text = q.get("q", "").strip()
-    results, next_cursor = [], None
-    if text:
-        query = search.with_params(search.parse(text), group=q.get("group"), author=q.get("author"),
-                                   state=q.get("state"))
-        async with site_of(request).db.read() as conn:
-            found = await search.search(conn, query, limit=RESULTS_PAGE, cursor=q.get("cursor"))
-        results, next_cursor = found["results"], found.get("next_cursor")
-        for result in results:
-            result["snippet"] = snippet_html(result["snippet"])
-    return await page(request, "search.html", {
-        "query": text, "group_filter": q.get("group", ""), "results": results,
-        "more": query_string(q=text, group=q.get("group"), cursor=next_cursor) if next_cursor else None})
+    fields = {name: q.get(name, "").strip()[:search.QUERY_MAX]
+              for name in ("group", "author", "after", "before", "state")}
+    results: list[dict] = []
+    threads: list[dict] = []
+    next_cursor, total, error = None, None, None
+    if text or any(fields.values()):
+        try:
+            query = search.with_params(search.parse(text), **{k: v or None for k, v in fields.items()})
+            async with site_of(request).db.read() as conn:
+                found = await search.search(conn, query, limit=RESULTS_PAGE, cursor=q.get("cursor"))
+                results, next_cursor = found["results"], found.get("next_cursor")
+                total = await search.count(conn, query)
+                known = await search.threads_of(conn, (r["article"]["thread_id"] for r in results))
+        except Invalid as problem:
+            error = problem.message
+        else:
+            by_thread: dict[int, dict] = {}
+            for result in results:
+                result["snippet"] = snippet_html(result["snippet"])
+                tid = result["article"]["thread_id"]
+                if tid not in by_thread:
+                    row = known.get(tid)
+                    by_thread[tid] = {"id": tid, "subject": row["subject"] if row else "",
+                                      "state": row["state"] if row else "open", "results": []}
+                    threads.append(by_thread[tid])
+                by_thread[tid]["results"].append(result)
+    response = await page(request, "search.html", {
+        "query": text, "fields": fields, "group_filter": fields["group"], "threads": threads,
+        "results": results, "total": total, "count_max": search.COUNT_MAX, "error": error,
+        "more": query_string(q=text, **{k: v or None for k, v in fields.items()}, cursor=next_cursor)
+        if next_cursor else None})
+    if error:
+        response.status_code = 400
+    return response
 
 
 routes = [

@@ -1,0 +1,67 @@
+"""The demo site shows what Moot is for: a long drifting thread with split
+suggestions, archived months, a locked thread, an open proposal, a public
+moderation history and times spread over months; built the same way twice."""
+
+import json
+import sqlite3
+
+from tests.processes import moot
+
+
+def shape(db) -> list[tuple]:
+    """Everything about a demo database but its random Message-IDs."""
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute(
+            "SELECT t.subject, t.state, a.subject, a.body, a.author_name, length(a.path), a.created_at"
+            " FROM articles a JOIN threads t ON t.id = a.thread_id ORDER BY t.id, a.path").fetchall()
+    finally:
+        conn.close()
+
+
+def get(db, path: str) -> dict:
+    return json.loads(moot("get", path, "--db", str(db)).stdout)
+
+
+def test_the_demo_tells_a_story_and_is_reproducible(tmp_path):
+    db = tmp_path / "demo.db"
+    out = moot("demo", "--db", str(db)).stdout
+    assert "5 archived, one locked" in out and "an open proposal" in out
+    assert moot("check", "--db", str(db)).returncode == 0
+
+    threads = {t["subject"]: t for g in ("rec.music.folk", "moot.announce", "comp.lang.python.async")
+               for t in get(db, f"/api/groups/{g}/threads")["threads"]}
+    drifting = threads["Tunes for a slow session on Thursdays"]
+    assert drifting["article_count"] >= 25
+    hints = get(db, f"/api/threads/{drifting['id']}/split-suggestions")["suggestions"]
+    assert any("subject_changed" in h["reasons"] and "(was: " in h["subject"] for h in hints)
+    assert threads["Maintenance on Sunday: the site is read-only from 02:00"]["state"] == "locked"
+    assert "Event loop blocked by a slow DNS lookup" in threads  # moved here by a moderator
+
+    months = get(db, "/api/groups/sci.astro.amateur/archive")["periods"]
+    assert len(months) == 2 and all(p["threads"] == 1 for p in months)
+    assert sum(len(get(db, f"/api/groups/{g}/archive")["periods"])
+               for g in ("sci.astro.amateur", "comp.lang.python", "rec.music.folk")) >= 4
+
+    proposals = get(db, "/api/proposals")["proposals"]
+    assert [(p["name"], p["status"], p["endorsements"]) for p in proposals] == [
+        ("rec.crafts.woodworking", "open", 2)]
+    actions = [e["action"] for e in get(db, "/api/modlog")["entries"]]
+    for action in ("split", "move", "lock", "archive", "reference", "group.create"):
+        assert action in actions
+
+    rows = shape(db)
+    times = sorted(r[-1] for r in rows)
+    assert times[0][:7] < times[-1][:7]  # months apart
+    assert len(set(times)) > 0.9 * len(times)  # not all at one moment
+    # replies come after what they answer
+    conn = sqlite3.connect(db)
+    try:
+        assert conn.execute("SELECT count(*) FROM articles a JOIN articles p ON p.id = a.parent_id"
+                            " WHERE a.created_at < p.created_at").fetchone()[0] == 0
+    finally:
+        conn.close()
+
+    again = tmp_path / "again.db"
+    moot("demo", "--db", str(again))
+    assert shape(again) == rows
