@@ -3,9 +3,10 @@ response cache, built by create_app and shared by every adapter."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from aiosqlite import Connection
 
@@ -16,6 +17,8 @@ from .hub import Hub
 from .permissions import User
 from .ratelimit import FailureWindow, TokenBucket
 from .response_cache import ResponseCache
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -56,3 +59,11 @@ class Site:
         async with self.db.transaction() as conn:
             yield conn
         self.posts.spend(user.id)
+
+    async def post(self, user: User, action: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+        """posting() in one hop to the writer (Database.run): `action(conn)`
+        is the whole write of a new article; the same rate applies."""
+        self.posts.check(user.id)
+        result = await self.db.run(action)
+        self.posts.spend(user.id)
+        return result

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from .. import clock, news, newsreading, posting, sessions
 from ..errors import AuthRequired, MootError, NotFound, RateLimited
@@ -415,21 +416,24 @@ class Session:
         except parse.Rejected as e:
             return replies.status(441, f"posting failed: {e}")
         assert self.user is not None
+        user = self.user
+
+        async def store(conn: Any) -> str:  # a ThreadConnection (Database.run)
+            parent = await newsreading.last_known(conn, posted.references)
+            if parent is None:
+                result = await posting.start_thread(
+                    conn, self.domain, user, posted.newsgroup, posted.subject, posted.body,
+                    message_id=posted.message_id)
+                return result["article"]["message_id"]
+            if parent["group_name"] != posted.newsgroup:
+                raise NotFound(f"the article this follows up is in {parent['group_name']}, "
+                               f"not {posted.newsgroup[:80]}")
+            article = await posting.reply(conn, self.domain, user, parent["message_id"],
+                                          posted.body, posted.subject, message_id=posted.message_id)
+            return article["message_id"]
+
         try:
-            async with self.site.posting(self.user) as conn:
-                parent = await newsreading.last_known(conn, posted.references)
-                if parent is None:
-                    result = await posting.start_thread(
-                        conn, self.domain, self.user, posted.newsgroup, posted.subject, posted.body,
-                        message_id=posted.message_id)
-                    mid = result["article"]["message_id"]
-                else:
-                    if parent["group_name"] != posted.newsgroup:
-                        raise NotFound(f"the article this follows up is in {parent['group_name']}, "
-                                       f"not {posted.newsgroup[:80]}")
-                    result = await posting.reply(conn, self.domain, self.user, parent["message_id"],
-                                                 posted.body, posted.subject, message_id=posted.message_id)
-                    mid = result["message_id"]
+            mid = await self.site.post(user, store)
         except MootError as e:
             return replies.error(e, 441)
         return replies.status(240, f"article received {mid}")
