@@ -11,6 +11,7 @@ group's high-water mark gains no articles."""
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import dataclass
 
 from .. import news, newsreading
@@ -38,7 +39,7 @@ def _wire(lines: list[str]) -> bytes:
     return "".join(("." + line if line[:1] == "." else line) + "\r\n" for line in lines).encode("utf-8", "replace")
 
 
-def _article(row, domain: str) -> Article:
+def _article(row: sqlite3.Row, domain: str) -> Article:
     fields = news.overview(row, domain)
     return Article(row["number"], row["message_id"], _wire(news.head_lines(row, domain)),
                    _wire(news.body_lines(row)), _wire(["\t".join(fields)]))
