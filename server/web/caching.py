@@ -139,21 +139,59 @@ def _escaped(text: str) -> bytes:
     return str(escape(text)).encode("utf-8")
 
 
-def personalise(body: bytes, marks: Placeholders, user: User, csrf: str,
-                unread: dict[str, bytes] | None = None) -> bytes:
-    """A shared page body with `user`'s name and token put in, their own
-    articles' Withdraw buttons shown and each group's unread count filled."""
+# One pass finds every place a reader's own parts go: an unread count, a
+# placeholder, or a member's hidden Withdraw button (_article.html renders it
+# hidden; the author's own shows).
+def _slot_pattern(marks: Placeholders) -> re.Pattern[bytes]:
+    # group names are [a-z0-9.+_-]; the shortest match stops at the comment's end
+    return re.compile(
+        re.escape(b"<!--" + marks.unread_prefix.encode()) + rb"([a-z0-9.+_-]+?)-->"
+        + b"|(" + b"|".join(re.escape(p.encode()) for p in (marks.username, marks.display_name, marks.csrf))
+        + rb')|(data-author="[^"]*") hidden')
+
+
+@dataclass(frozen=True)
+class SplitBody:
+    """A shared body cut once at every slot: `parts` with the slots' places
+    holding None, and `slots` as (index, kind, argument)."""
+    parts: list[bytes | None]
+    slots: list[tuple[int, str, bytes]]
+
+
+def split_body(body: bytes, marks: Placeholders) -> SplitBody:
+    parts: list[bytes | None] = []
+    slots: list[tuple[int, str, bytes]] = []
+    kinds = {marks.username.encode(): "username", marks.display_name.encode(): "display_name",
+             marks.csrf.encode(): "csrf"}
+    at = 0
+    for m in _slot_pattern(marks).finditer(body):
+        parts.append(body[at:m.start()])
+        if m.group(1) is not None:
+            slots.append((len(parts), "unread", m.group(1)))
+        elif m.group(2) is not None:
+            slots.append((len(parts), kinds[m.group(2)], b""))
+        else:
+            slots.append((len(parts), "author", m.group(3)))
+        parts.append(None)
+        at = m.end()
+    parts.append(body[at:])
+    return SplitBody(parts, slots)
+
+
+def personal_body(split: SplitBody, user: User, csrf: str, unread: dict[str, bytes] | None = None) -> bytes:
+    """The body of `split` for `user`: one join, not a pass over the body per part."""
     name = _escaped(user.username)
-    out = (body.replace(marks.username.encode(), name)
-               .replace(marks.display_name.encode(), _escaped(user.display_name))
-               .replace(marks.csrf.encode(), csrf.encode("ascii"))
-               # _article.html renders the button hidden for members; theirs shows
-               .replace(b'data-author="' + name + b'" hidden', b'data-author="' + name + b'"'))
-    if marks.unread_prefix.encode() in out:
-        # group names are [a-z0-9.+_-]; the shortest match stops at the comment's end
-        pattern = re.compile(re.escape(b"<!--" + marks.unread_prefix.encode()) + rb"([a-z0-9.+_-]+?)-->")
-        out = pattern.sub(lambda m: (unread or {}).get(m.group(1).decode(), b""), out)
-    return out
+    own_button = b'data-author="' + name + b'"'
+    values = {"username": name, "display_name": _escaped(user.display_name), "csrf": csrf.encode("ascii")}
+    out = split.parts.copy()
+    for index, kind, arg in split.slots:
+        if kind == "author":
+            out[index] = arg if arg == own_button else arg + b" hidden"
+        elif kind == "unread":
+            out[index] = (unread or {}).get(arg.decode(), b"")
+        else:
+            out[index] = values[kind]
+    return b"".join(out)  # type: ignore[arg-type]
 
 
 async def cached_page(request: Request, key: tuple, topics: frozenset[str], template: str,
@@ -191,7 +229,9 @@ async def cached_page(request: Request, key: tuple, topics: frozenset[str], temp
     vary = "Accept-Encoding, Cookie"
     if not new and not_modified(request, etag):
         return _not_modified(etag, PRIVATE, vary)
-    body = personalise(encoded.body, marks, user, cookies.csrf_token(secret), counts)
+    if encoded.parts is None:
+        encoded.parts = split_body(encoded.body, marks)
+    body = personal_body(encoded.parts, user, cookies.csrf_token(secret), counts)
     response = Response(body, media_type=HTML, headers={"ETag": etag, "Cache-Control": PRIVATE, "Vary": vary})
     if new:
         cookies.set_csrf(response, secret)
