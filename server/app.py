@@ -21,6 +21,7 @@ from .config import Config
 from .db import Database
 from .errors import MootError
 from .site import Site
+from .web import dispatch
 from .web.caching import COMPRESS_MIN_BYTES, Placeholders
 from .web.common import error_headers, error_page, error_response, wants_html
 from .web.rendering import make_templates
@@ -87,6 +88,7 @@ def create_app(config: Config) -> Starlette:
                             Exception: _internal_error},
         lifespan=lifespan,
     )
+    dispatch.install(app.router)
     app.state.site = site
     app.state.templates = templates
     app.state.placeholders = Placeholders.new()
