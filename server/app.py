@@ -22,7 +22,7 @@ from .db import Database
 from .errors import MootError
 from .site import Site
 from .web import dispatch
-from .web.caching import COMPRESS_MIN_BYTES, Placeholders
+from .web.caching import COMPRESS_MIN_BYTES, PageFront, Placeholders
 from .web.common import error_headers, error_page, error_response, wants_html
 from .web.rendering import make_templates
 from .web.security import Cookies, OriginCheck, SecurityHeaders
@@ -73,6 +73,8 @@ def create_app(config: Config) -> Starlette:
 
     templates = make_templates()
     middleware = [
+        # Repeats of anonymous page answers the response cache still holds.
+        Middleware(PageFront, site=site),
         # Compresses what the response cache did not already store compressed
         # (it leaves responses with a Content-Encoding alone, streams chunk by
         # chunk, and never sees WebSockets). Level 6: see response_cache.GZIP_LEVEL.

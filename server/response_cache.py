@@ -141,6 +141,18 @@ class ResponseCache:
             self._store(key, made.topics if isinstance(made, Kept) else topics, made)
         return made
 
+    async def holds(self, key: tuple, encoded: Encoded) -> bool:
+        """Whether `encoded` is still what the cache keeps for `key`, once every
+        event seen so far is applied (a read through entry() would return it)."""
+        if self.max_bytes <= 0:
+            return False
+        await self._catch_up()
+        found = self._entries.get(key)
+        if found is None or found[1] is not encoded or time.monotonic() - encoded.stored >= self.max_age:
+            return False
+        self._entries.move_to_end(key)
+        return True
+
     @property
     def last_event(self) -> int:
         """The id of the last event applied (0 before the first look)."""

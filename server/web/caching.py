@@ -22,9 +22,11 @@ from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..permissions import User
 from ..response_cache import Encoded, brotli
+from ..site import Site
 from .common import cookies_of, current_user, encode, site_of
 
 # Below this a compressed body saves less than its headers cost.
@@ -215,6 +217,7 @@ async def cached_page(request: Request, key: tuple, topics: frozenset[str], temp
 
     encoded = await site.responses.entry(full_key, topics, rendered)
     if user is None:
+        request.scope.setdefault("moot", {})["page"] = (full_key, encoded)  # for PageFront
         return encoded_response(request, full_key, encoded, HTML,
                                 cache_control=public_cache_control(request), vary="Accept-Encoding, Cookie")
     cookies = cookies_of(request)
@@ -236,3 +239,63 @@ async def cached_page(request: Request, key: tuple, topics: frozenset[str], temp
     if new:
         cookies.set_csrf(response, secret)
     return response
+
+
+class PageFront:
+    """Answers an anonymous GET the way it was answered before from a cached
+    page (the same status, headers and body), as long as the response cache
+    still holds that page: no routing, handler or middleware below runs for
+    it. Requests are told apart by everything a cached page's answer depends
+    on: path, query, host, scheme, Accept-Encoding and If-None-Match; any
+    request with a cookie goes the whole way."""
+
+    MAX_ANSWERS = 1024
+
+    def __init__(self, app: ASGIApp, site: Site):
+        self.app, self.site = app, site
+        self._answers: dict[tuple, tuple[tuple, Encoded, Message, bytes]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET":
+            return await self.app(scope, receive, send)
+        wanted: dict[bytes, bytes] = {}
+        for name, value in scope["headers"]:
+            if name in _REQUEST_KEYS:
+                if name == b"cookie" or name in wanted:  # signed in, or ambiguous: the whole way
+                    return await self.app(scope, receive, send)
+                wanted[name] = value
+        key = (scope["path"], scope["query_string"], scope.get("root_path", ""), scope["scheme"],
+               wanted.get(b"host"), wanted.get(b"accept-encoding"), wanted.get(b"if-none-match"))
+        answer = self._answers.get(key)
+        if answer is not None:
+            page_key, encoded, start, body = answer
+            if await self.site.responses.holds(page_key, encoded):
+                await send({**start, "headers": list(start["headers"])})
+                await send({"type": "http.response.body", "body": body})
+                return
+            self._answers.pop(key, None)
+        await self._answer_and_keep(key, scope, receive, send)
+
+    async def _answer_and_keep(self, key: tuple, scope: Scope, receive: Receive, send: Send) -> None:
+        sent: list[Message] = []
+
+        async def keeping(message: Message) -> None:
+            sent.append(message)
+            await send(message)
+
+        await self.app(scope, receive, keeping)
+        page = scope.get("moot", {}).get("page")
+        if page is None or len(sent) != 2:
+            return
+        start, body = sent
+        if (start["type"] != "http.response.start" or start["status"] not in (200, 304)
+                or any(name == b"set-cookie" for name, _ in start.get("headers", []))
+                or body["type"] != "http.response.body" or body.get("more_body")):
+            return
+        if len(self._answers) >= self.MAX_ANSWERS:
+            self._answers.clear()
+        self._answers[key] = (page[0], page[1], {**start, "headers": list(start["headers"])},
+                              body.get("body", b""))
+
+
+_REQUEST_KEYS = frozenset({b"cookie", b"host", b"accept-encoding", b"if-none-match"})
