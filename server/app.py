@@ -21,7 +21,8 @@ from .config import Config
 from .db import Database
 from .errors import MootError
 from .site import Site
-from .web.caching import COMPRESS_MIN_BYTES, Placeholders
+from .web import dispatch
+from .web.caching import COMPRESS_MIN_BYTES, PageFront, Placeholders
 from .web.common import error_headers, error_page, error_response, wants_html
 from .web.ops import middleware as request_observer
 from .web.rendering import make_templates
@@ -84,6 +85,8 @@ def create_app(config: Config) -> Starlette:
     templates = make_templates()
     middleware = [
         *request_observer(site),  # inside the proxy rule: it logs the real client address
+        # Repeats of anonymous page answers the response cache still holds.
+        Middleware(PageFront, site=site),
         # Compresses what the response cache did not already store compressed
         # (it leaves responses with a Content-Encoding alone, streams chunk by
         # chunk, and never sees WebSockets). Level 6: see response_cache.GZIP_LEVEL.
@@ -100,6 +103,7 @@ def create_app(config: Config) -> Starlette:
                             ClientDisconnect: _client_gone, Exception: _internal_error},
         lifespan=lifespan,
     )
+    dispatch.install(app.router)
     app.state.site = site
     app.state.templates = templates
     app.state.placeholders = Placeholders.new()

@@ -5,6 +5,10 @@ run under BEGIN IMMEDIATE, so they are serialised inside this process and
 across processes sharing the file. A body that raises leaves no trace; one
 that returns is committed (see transaction() on group commit), then commit
 listeners (the live hub) are told that events may be new.
+`await db.run(action)` is the same door in one hop: the whole action (BEGIN,
+its statements, savepoint, COMMIT) runs as one function on the writer's
+thread, for the hot paths (posting), where each await of a query would
+otherwise be a round trip between the event loop and that thread.
 Reads: `async with db.read() as conn:` borrows a read connection (WAL lets
 readers run beside the writer and see only committed data)."""
 
@@ -15,10 +19,11 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import aiosqlite
 
@@ -33,6 +38,9 @@ BUSY_TIMEOUT_MS = int(migrate.BUSY_TIMEOUT * 1000)
 
 # Most actions one shared transaction may hold: bounds the wait of the first.
 MAX_BATCH = 32
+
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -70,7 +78,9 @@ class Database:
         try:
             await asyncio.to_thread(migrate.upgrade, self.path)
             self._writer = await self._connect()
-            await self._writer.execute("PRAGMA journal_mode=WAL")
+            # Pragmas that answer with a row are read to the end (execute_fetchall):
+            # a statement left stepping would make run()'s first COMMIT fail.
+            await self._writer.execute_fetchall("PRAGMA journal_mode=WAL")
         finally:
             os.umask(previous)
         for _ in range(self._n_readers):
@@ -83,7 +93,7 @@ class Database:
     async def _connect(self) -> aiosqlite.Connection:
         conn = await aiosqlite.connect(self.path, isolation_level=None)
         conn.row_factory = sqlite3.Row
-        await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        await conn.execute_fetchall(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         await conn.execute("PRAGMA foreign_keys=ON")
         await conn.execute(f"PRAGMA synchronous={self._synchronous}")
         return conn
@@ -162,6 +172,60 @@ class Database:
         if ok:
             await asyncio.shield(batch.done)  # raises if the shared COMMIT failed
 
+    async def run(self, action: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+        """transaction() in one hop: `action(conn)` runs whole on the writer's
+        thread, with BEGIN (and the schema check), its savepoint when it joins
+        a batch, and the COMMIT when it is the last one queued, and returns
+        only once its changes are durable, as transaction() does.
+
+        `conn` is a ThreadConnection: the same awaitable methods the domain
+        functions use, answered at once, so `action` is the same async code
+        transaction() callers run; it must await nothing but `conn`."""
+        assert self._writer is not None, "database is not open"
+        self._pending += 1
+        try:
+            await self._write_lock.acquire()
+        except BaseException:
+            self._pending -= 1
+            self._flush_later()
+            raise
+        # A task of its own: a cancelled caller still leaves the batch accounted for.
+        task = asyncio.ensure_future(self._run_locked(action))
+        result, batch = await asyncio.shield(task)
+        await asyncio.shield(batch.done)  # raises if the shared COMMIT failed
+        return result
+
+    async def _run_locked(self, action: Callable[[Any], Coroutine[Any, Any, T]]) -> tuple[T, _Batch]:
+        assert self._writer is not None
+        try:
+            batch = self._batch
+            begin = batch is None
+            if batch is None:
+                batch = _Batch(asyncio.get_running_loop().create_future())
+            full = batch.size + 1 >= MAX_BATCH
+            outcome = await self._writer._execute(_run_on_writer, self, action, begin, batch.size == 0, full)
+            if outcome.began and begin:
+                self._batch = batch
+            if outcome.ok:
+                batch.size += 1
+            elif outcome.began and batch.size == 0:
+                self._batch = None  # it was alone and rolled back: the transaction is over
+                batch.done.set_result(None)
+            if outcome.committed:
+                self._batch = None
+                if outcome.commit_error is not None:
+                    batch.done.set_exception(outcome.commit_error)
+                else:
+                    batch.done.set_result(None)
+                    for callback in list(self._listeners):
+                        callback()
+        finally:
+            self._pending -= 1
+            self._write_lock.release()
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome.value, batch
+
     async def _begin(self, conn: aiosqlite.Connection) -> None:
         """BEGIN IMMEDIATE, or no transaction at all: a caller cancelled while
         the statement runs on the connection's thread must not leave one open."""
@@ -213,6 +277,117 @@ class Database:
             yield conn
         finally:
             self._readers.put_nowait(conn)
+
+
+@dataclass
+class _Outcome:
+    began: bool = False           # BEGIN ran (or the batch was already open)
+    ok: bool = False              # the action returned; its changes stay in the batch
+    value: Any = None
+    error: BaseException | None = None
+    committed: bool = False       # the batch ended with this action's COMMIT
+    commit_error: Exception | None = None
+
+
+def _run_on_writer(db: Database, action: Callable[[Any], Coroutine[Any, Any, Any]],
+                   begin: bool, alone: bool, full: bool) -> _Outcome:
+    """The body of Database.run, on the writer connection's thread."""
+    assert db._writer is not None
+    conn: sqlite3.Connection = db._writer._conn
+    out = _Outcome()
+    try:
+        if begin:
+            conn.execute("BEGIN IMMEDIATE")
+            # As in _begin_checked: a newer Moot may have upgraded the file since.
+            (version,) = conn.execute("PRAGMA user_version").fetchall()[0]
+            if version != SCHEMA_VERSION:
+                conn.rollback()
+                raise SchemaNewer(migrate.newer_message(db.path, version))
+    except BaseException as error:
+        out.error = error
+        return out
+    out.began = True
+    if not alone:
+        conn.execute("SAVEPOINT action")
+    try:
+        out.value = _drive(action(ThreadConnection(conn)))
+        out.ok = True
+    except BaseException as error:
+        out.error = error
+        if alone:
+            conn.rollback()
+            return out
+        conn.execute("ROLLBACK TO action")
+    if not alone:
+        conn.execute("RELEASE action")
+    # Read across threads: the count only grows while this runs (others queue
+    # behind the lock), so at worst a newcomer finds the batch committed and
+    # opens the next one. 1 is this action itself.
+    if db._pending == 1 or (full and out.ok):
+        out.committed = True
+        try:
+            conn.commit()
+        except Exception as error:
+            conn.rollback()
+            out.commit_error = error
+    return out
+
+
+def _drive(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends (it awaits only a ThreadConnection)."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    raise RuntimeError("a write action awaited something other than its connection")
+
+
+class _ThreadCursor:
+    """An executed statement, with aiosqlite's cursor interface (the parts used)."""
+
+    __slots__ = ("_cursor",)
+
+    def __init__(self, cursor: sqlite3.Cursor):
+        self._cursor = cursor
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cursor.lastrowid
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    async def fetchone(self) -> sqlite3.Row | None:
+        return self._cursor.fetchone()
+
+    async def fetchall(self) -> list[sqlite3.Row]:
+        return self._cursor.fetchall()
+
+
+class ThreadConnection:
+    """The writer's sqlite3 connection behind aiosqlite's awaitable methods,
+    for code already on the writer's thread (Database.run): each await is
+    answered at once, so domain functions run there unchanged."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: sqlite3.Connection):
+        self._conn = conn
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._conn.in_transaction
+
+    async def execute(self, sql: str, parameters: Any = ()) -> _ThreadCursor:
+        return _ThreadCursor(self._conn.execute(sql, parameters))
+
+    async def executemany(self, sql: str, parameters: Any) -> _ThreadCursor:
+        return _ThreadCursor(self._conn.executemany(sql, parameters))
+
+    async def execute_fetchall(self, sql: str, parameters: Any = ()) -> list[sqlite3.Row]:
+        return self._conn.execute(sql, parameters).fetchall()
 
 
 # One round trip to the connection's thread per query (execute_fetchall), not

@@ -17,6 +17,7 @@ import time
 import zlib
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from .db import Database, fetch_all
 
@@ -47,10 +48,11 @@ def gzip_bytes(body: bytes) -> bytes:
 class Encoded:
     """One cached response body, its ETag, and its compressed forms made on first demand."""
 
-    __slots__ = ("body", "etag", "_gzip", "_br", "stored")
+    __slots__ = ("body", "etag", "_gzip", "_br", "stored", "parts")
 
     def __init__(self, body: bytes):
         self.body, self.etag = body, etag_of(body)
+        self.parts: Any = None  # the body cut where each reader's own parts go, made once by its user
         self._gzip: bytes | None = None
         self._br: bytes | None = None
         self.stored = time.monotonic()
@@ -73,6 +75,17 @@ class Encoded:
         return len(self.body) + len(self._gzip or b"") + len(self._br or b"")
 
 
+class Kept:
+    """Any value kept in the cache beside encoded responses, with its size in
+    bytes and the topics whose events drop it."""
+
+    __slots__ = ("value", "size", "topics", "stored")
+
+    def __init__(self, value: Any, size: int, topics: frozenset[str]):
+        self.value, self.size, self.topics = value, size, topics
+        self.stored = time.monotonic()
+
+
 class ResponseCache:
     def __init__(self, db: Database, *, max_bytes: int = 64 * 1024 * 1024, recheck: float = 0.25,
                  max_age: float = 3600.0):
@@ -80,7 +93,7 @@ class ResponseCache:
         # Pages carry the event id live updates resume from; an hour keeps that id
         # far inside the outbox's retention however quiet the page's topics are.
         self.max_age = max_age
-        self._entries: OrderedDict[tuple, tuple[frozenset[str], Encoded]] = OrderedDict()
+        self._entries: OrderedDict[tuple, tuple[frozenset[str], Encoded | Kept]] = OrderedDict()
         self._by_topic: dict[str, set[tuple]] = {}
         self._bytes = 0
         self._seen: int | None = None  # id of the last event applied; None until the first check
@@ -101,8 +114,22 @@ class ResponseCache:
     async def entry(self, key: tuple, topics: frozenset[str],
                     build: Callable[[], Awaitable[bytes]]) -> Encoded:
         """Like get(), with the ETag and compressed forms kept beside the bytes."""
-        if self.max_bytes <= 0:
+        async def make() -> Encoded:
             return Encoded(await build())
+        found = await self._lookup(key, topics, make)
+        assert isinstance(found, Encoded)
+        return found
+
+    async def kept(self, key: tuple, build: Callable[[], Awaitable[Kept]]) -> Any:
+        """Like get() for any value: `build()` gives it with its size and topics."""
+        found = await self._lookup(key, frozenset(), build)
+        assert isinstance(found, Kept)
+        return found.value
+
+    async def _lookup(self, key: tuple, topics: frozenset[str],
+                      make: Callable[[], Awaitable[Encoded | Kept]]) -> Encoded | Kept:
+        if self.max_bytes <= 0:
+            return await make()
         await self._catch_up()
         found = self._entries.get(key)
         if found is not None and time.monotonic() - found[1].stored < self.max_age:
@@ -111,11 +138,23 @@ class ResponseCache:
             return found[1]
         self.misses += 1
         seen = self._seen
-        encoded = Encoded(await build())
+        made = await make()
         # Only keep it if no event was applied while it was built: it might predate one.
         if seen == self._seen and not self._dirty:
-            self._store(key, topics, encoded)
-        return encoded
+            self._store(key, made.topics if isinstance(made, Kept) else topics, made)
+        return made
+
+    async def holds(self, key: tuple, encoded: Encoded) -> bool:
+        """Whether `encoded` is still what the cache keeps for `key`, once every
+        event seen so far is applied (a read through entry() would return it)."""
+        if self.max_bytes <= 0:
+            return False
+        await self._catch_up()
+        found = self._entries.get(key)
+        if found is None or found[1] is not encoded or time.monotonic() - encoded.stored >= self.max_age:
+            return False
+        self._entries.move_to_end(key)
+        return True
 
     @property
     def last_event(self) -> int:
@@ -158,9 +197,9 @@ class ResponseCache:
             if rows and self._seen is not None:
                 self._drop_topic(ANY_EVENT)
 
-    def _store(self, key: tuple, topics: frozenset[str], encoded: Encoded) -> None:
+    def _store(self, key: tuple, topics: frozenset[str], encoded: Encoded | Kept) -> None:
         # Room for the compressed forms too, which are far smaller than the body.
-        if len(encoded.body) * 1.25 > self.max_bytes // 8:
+        if encoded.size * 1.25 > self.max_bytes // 8:
             return
         self._discard(key)
         self._entries[key] = (topics, encoded)

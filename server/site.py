@@ -3,9 +3,10 @@ response cache, built by create_app and shared by every adapter."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from aiosqlite import Connection
 
@@ -18,6 +19,8 @@ from .metrics import Metrics
 from .permissions import User
 from .ratelimit import HashGate, Lockout, TokenBucket
 from .response_cache import ResponseCache
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -66,6 +69,17 @@ class Site:
         try:
             async with self.db.transaction() as conn:
                 yield conn
+        except BaseException:
+            self.posts.refund(user.id)
+            raise
+
+    async def post(self, user: User, action: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+        """posting() in one hop to the writer (Database.run): `action(conn)`
+        is the whole write of a new article; the same rate applies, taken
+        before the write and given back if the post does not land."""
+        self.posts.take(user.id)
+        try:
+            return await self.db.run(action)
         except BaseException:
             self.posts.refund(user.id)
             raise

@@ -8,12 +8,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from .. import clock, news, newsreading, posting, sessions
+from ..db import fetch_value
 from ..errors import AuthRequired, MootError, NotFound, RateLimited
 from ..permissions import User
 from ..site import Site
-from . import parse, replies
+from . import blocks, parse, replies
 from .parse import Command, Syntax
 
 log = logging.getLogger("moot.nntp")
@@ -291,8 +293,34 @@ class Session:
         self.current = wanted
         return (row, wanted), b""
 
+    async def _numbered(self, cmd: Command) -> bytes:
+        """ARTICLE, HEAD, BODY or STAT of a number (or the current article),
+        from the group's encoded blocks (blocks.py)."""
+        if self.group is None:
+            return replies.status(412, "no newsgroup selected")
+        if cmd.args:
+            wanted = parse.number(cmd.args[0])
+        elif self.current is None:
+            return replies.status(420, "no current article selected")
+        else:
+            wanted = self.current
+        found = await blocks.article(self.site, self.group, wanted)
+        if found is None:
+            if not cmd.args:
+                return replies.status(420, "the current article is no longer in this group")
+            return replies.status(423, "no article with that number")
+        self.current = wanted
+        if cmd.keyword == "STAT":
+            return replies.status(223, f"{wanted} {found.message_id}")
+        code, parts = {"HEAD": (221, (found.head,)), "BODY": (222, (found.body,)),
+                       "ARTICLE": (220, (found.head, b"\r\n", found.body))}[cmd.keyword]
+        status = f"{code} {wanted} {found.message_id}\r\n".encode("utf-8", "replace")
+        return b"".join([status, *parts, b".\r\n"])
+
     @command("ARTICLE", "HEAD", "BODY", "STAT")
     async def article(self, cmd: Command) -> bytes:
+        if len(cmd.args) <= 1 and not (cmd.args and parse.is_message_id(cmd.args[0])):
+            return await self._numbered(cmd)
         found, failure = await self._article(cmd)
         if found is None:
             return failure
@@ -352,15 +380,28 @@ class Session:
     async def over(self, cmd: Command) -> bytes:
         if len(cmd.args) > 1:
             raise Syntax(f"{cmd.keyword} [range|message-id]")
-        rows, failure = await self._rows(cmd, cmd.args[0] if cmd.args else None)
-        if rows is None:
-            return failure
-        lines = []
-        for n, row in rows:
-            fields = news.overview(row, self.domain)
-            fields[0] = str(n)
-            lines.append("\t".join(fields))
-        return replies.block(224, "overview information follows", lines)
+        arg = cmd.args[0] if cmd.args else None
+        if arg is not None and parse.is_message_id(arg):
+            rows, failure = await self._rows(cmd, arg)
+            if rows is None:
+                return failure
+            fields = news.overview(rows[0][1], self.domain)
+            fields[0] = "0"
+            return replies.block(224, "overview information follows", ["\t".join(fields)])
+        if self.group is None:
+            return replies.status(412, "no newsgroup selected")
+        if arg is None:
+            if self.current is None:
+                return replies.status(420, "no current article selected")
+            low = high = self.current
+        else:
+            low, high = parse.article_range(arg)
+        async with self.site.db.read() as conn:
+            last = await fetch_value(conn, "SELECT last_number FROM groups WHERE id = ?", (self.group["id"],))
+        lines = await blocks.overview(self.site, self.group, low, high, last or 0)
+        if not lines:
+            return replies.status(423 if arg is not None else 420, "no articles in that range")
+        return b"".join([b"224 overview information follows\r\n", *lines, b".\r\n"])
 
     @command("HDR", "XHDR")
     async def hdr(self, cmd: Command) -> bytes:
@@ -415,21 +456,24 @@ class Session:
         except parse.Rejected as e:
             return replies.status(441, f"posting failed: {e}")
         assert self.user is not None
+        user = self.user
+
+        async def store(conn: Any) -> str:  # a ThreadConnection (Database.run)
+            parent = await newsreading.last_known(conn, posted.references)
+            if parent is None:
+                result = await posting.start_thread(
+                    conn, self.domain, user, posted.newsgroup, posted.subject, posted.body,
+                    message_id=posted.message_id)
+                return result["article"]["message_id"]
+            if parent["group_name"] != posted.newsgroup:
+                raise NotFound(f"the article this follows up is in {parent['group_name']}, "
+                               f"not {posted.newsgroup[:80]}")
+            article = await posting.reply(conn, self.domain, user, parent["message_id"],
+                                          posted.body, posted.subject, message_id=posted.message_id)
+            return article["message_id"]
+
         try:
-            async with self.site.posting(self.user) as conn:
-                parent = await newsreading.last_known(conn, posted.references)
-                if parent is None:
-                    result = await posting.start_thread(
-                        conn, self.domain, self.user, posted.newsgroup, posted.subject, posted.body,
-                        message_id=posted.message_id)
-                    mid = result["article"]["message_id"]
-                else:
-                    if parent["group_name"] != posted.newsgroup:
-                        raise NotFound(f"the article this follows up is in {parent['group_name']}, "
-                                       f"not {posted.newsgroup[:80]}")
-                    result = await posting.reply(conn, self.domain, self.user, parent["message_id"],
-                                                 posted.body, posted.subject, message_id=posted.message_id)
-                    mid = result["message_id"]
+            mid = await self.site.post(user, store)
         except MootError as e:
             return replies.error(e, 441)
         return replies.status(240, f"article received {mid}")

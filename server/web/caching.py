@@ -22,9 +22,11 @@ from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..permissions import User
 from ..response_cache import Encoded, brotli
+from ..site import Site
 from .common import cookies_of, current_user, encode, site_of
 
 # Below this a compressed body saves less than its headers cost.
@@ -150,26 +152,62 @@ def _escaped(text: str) -> bytes:
     return str(escape(text)).encode("utf-8")
 
 
-def personalise(body: bytes, marks: Placeholders, user: User, csrf: str,
-                unread: dict[str, bytes] | None = None) -> bytes:
-    """A shared page body with `user`'s name and token put in, the parts
-    meant only for them (their own articles' Withdraw links) uncovered and
-    everyone else's dropped, and each group's unread count filled."""
+# One pass finds every place a reader's own parts go: an unread count, a
+# placeholder, or markup meant only for one reader (their Withdraw link,
+# kept inside an HTML comment that every other reader's copy drops).
+def _slot_pattern(marks: Placeholders) -> re.Pattern[bytes]:
+    own = re.escape(marks.own_prefix.encode())
+    # group names are [a-z0-9.+_-] and usernames [a-z0-9_.-]: the shortest
+    # matches stop at the comment's end
+    return re.compile(
+        re.escape(b"<!--" + marks.unread_prefix.encode()) + rb"([a-z0-9.+_-]+?)-->"
+        + b"|(" + b"|".join(re.escape(p.encode()) for p in (marks.username, marks.display_name, marks.csrf))
+        + b")|<!--" + own + rb"([a-z0-9_.-]+):(.*?):" + own + b"end-->", re.S)
+
+
+@dataclass(frozen=True)
+class SplitBody:
+    """A shared body cut once at every slot: `parts` with the slots' places
+    holding None, and `slots` as (index, kind, argument, content)."""
+    parts: list[bytes | None]
+    slots: list[tuple[int, str, bytes, bytes]]
+
+
+def split_body(body: bytes, marks: Placeholders) -> SplitBody:
+    parts: list[bytes | None] = []
+    slots: list[tuple[int, str, bytes, bytes]] = []
+    kinds = {marks.username.encode(): "username", marks.display_name.encode(): "display_name",
+             marks.csrf.encode(): "csrf"}
+    at = 0
+    for m in _slot_pattern(marks).finditer(body):
+        parts.append(body[at:m.start()])
+        if m.group(1) is not None:
+            slots.append((len(parts), "unread", m.group(1), b""))
+        elif m.group(2) is not None:
+            slots.append((len(parts), kinds[m.group(2)], b"", b""))
+        else:
+            slots.append((len(parts), "own", m.group(3), m.group(4)))
+        parts.append(None)
+        at = m.end()
+    parts.append(body[at:])
+    return SplitBody(parts, slots)
+
+
+def personal_body(split: SplitBody, user: User, csrf: str, unread: dict[str, bytes] | None = None) -> bytes:
+    """The body of `split` for `user`, in one join: their name and token put
+    in, their own parts uncovered and everyone else's dropped, each group's
+    unread count filled."""
     name = _escaped(user.username)
-    own = marks.own_prefix.encode()
-    if own in body:
-        # usernames are [a-z0-9_.-]; the shortest match stops at the part's end
-        pattern = re.compile(b"<!--" + re.escape(own) + rb"([a-z0-9_.-]+):(.*?):" + re.escape(own) + b"end-->",
-                             re.S)
-        body = pattern.sub(lambda m: m.group(2) if m.group(1) == name else b"", body)
-    out = (body.replace(marks.username.encode(), name)
-               .replace(marks.display_name.encode(), _escaped(user.display_name))
-               .replace(marks.csrf.encode(), csrf.encode("ascii")))
-    if marks.unread_prefix.encode() in out:
-        # group names are [a-z0-9.+_-]; the shortest match stops at the comment's end
-        pattern = re.compile(re.escape(b"<!--" + marks.unread_prefix.encode()) + rb"([a-z0-9.+_-]+?)-->")
-        out = pattern.sub(lambda m: (unread or {}).get(m.group(1).decode(), b""), out)
-    return out
+    values = {"username": name, "display_name": _escaped(user.display_name), "csrf": csrf.encode("ascii")}
+    out = split.parts.copy()
+    for index, kind, arg, content in split.slots:
+        if kind == "own":
+            out[index] = content if arg == name else b""
+        elif kind == "unread":
+            out[index] = (unread or {}).get(arg.decode(), b"")
+        else:
+            out[index] = values[kind]
+    return b"".join(part or b"" for part in out)
 
 
 async def cached_page(request: Request, key: tuple, topics: frozenset[str], template: str,
@@ -194,6 +232,7 @@ async def cached_page(request: Request, key: tuple, topics: frozenset[str], temp
 
     encoded = await site.responses.entry(full_key, topics, rendered)
     if user is None:
+        request.scope.setdefault("moot", {})["page"] = (full_key, encoded)  # for PageFront
         return encoded_response(request, full_key, encoded, HTML,
                                 cache_control=public_cache_control(request), vary="Accept-Encoding, Cookie")
     cookies = cookies_of(request)
@@ -208,8 +247,70 @@ async def cached_page(request: Request, key: tuple, topics: frozenset[str], temp
     vary = "Accept-Encoding, Cookie"
     if not new and not_modified(request, etag):
         return _not_modified(etag, PRIVATE, vary)
-    body = personalise(encoded.body, marks, user, cookies.csrf_token(secret), counts)
+    if encoded.parts is None:
+        encoded.parts = split_body(encoded.body, marks)
+    body = personal_body(encoded.parts, user, cookies.csrf_token(secret), counts)
     response = Response(body, media_type=HTML, headers={"ETag": etag, "Cache-Control": PRIVATE, "Vary": vary})
     if new:
         cookies.set_csrf(response, secret)
     return response
+
+
+class PageFront:
+    """Answers an anonymous GET the way it was answered before from a cached
+    page (the same status, headers and body), as long as the response cache
+    still holds that page: no routing, handler or middleware below runs for
+    it. Requests are told apart by everything a cached page's answer depends
+    on: path, query, host, scheme, Accept-Encoding and If-None-Match; any
+    request with a cookie goes the whole way."""
+
+    MAX_ANSWERS = 1024
+
+    def __init__(self, app: ASGIApp, site: Site):
+        self.app, self.site = app, site
+        self._answers: dict[tuple, tuple[tuple, Encoded, Message, bytes]] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "GET":
+            return await self.app(scope, receive, send)
+        wanted: dict[bytes, bytes] = {}
+        for name, value in scope["headers"]:
+            if name in _REQUEST_KEYS:
+                if name == b"cookie" or name in wanted:  # signed in, or ambiguous: the whole way
+                    return await self.app(scope, receive, send)
+                wanted[name] = value
+        key = (scope["path"], scope["query_string"], scope.get("root_path", ""), scope["scheme"],
+               wanted.get(b"host"), wanted.get(b"accept-encoding"), wanted.get(b"if-none-match"))
+        answer = self._answers.get(key)
+        if answer is not None:
+            page_key, encoded, start, body = answer
+            if await self.site.responses.holds(page_key, encoded):
+                await send({**start, "headers": list(start["headers"])})
+                await send({"type": "http.response.body", "body": body})
+                return
+            self._answers.pop(key, None)
+        await self._answer_and_keep(key, scope, receive, send)
+
+    async def _answer_and_keep(self, key: tuple, scope: Scope, receive: Receive, send: Send) -> None:
+        sent: list[Message] = []
+
+        async def keeping(message: Message) -> None:
+            sent.append(message)
+            await send(message)
+
+        await self.app(scope, receive, keeping)
+        page = scope.get("moot", {}).get("page")
+        if page is None or len(sent) != 2:
+            return
+        start, body = sent
+        if (start["type"] != "http.response.start" or start["status"] not in (200, 304)
+                or any(name == b"set-cookie" for name, _ in start.get("headers", []))
+                or body["type"] != "http.response.body" or body.get("more_body")):
+            return
+        if len(self._answers) >= self.MAX_ANSWERS:
+            self._answers.clear()
+        self._answers[key] = (page[0], page[1], {**start, "headers": list(start["headers"])},
+                              body.get("body", b""))
+
+
+_REQUEST_KEYS = frozenset({b"cookie", b"host", b"accept-encoding", b"if-none-match"})

@@ -32,10 +32,9 @@ async def start_thread(request: Request) -> Response:
     site = site_of(request)
     user = require(await current_user(request), "post")
     data = await read_json(request)
-    async with site.posting(user) as conn:
-        result = await posting.start_thread(
-            conn, site.config.domain, user, request.path_params["name"], data.get("subject"),
-            data.get("body"), data.get("continued_from"))
+    result = await site.post(user, lambda conn: posting.start_thread(
+        conn, site.config.domain, user, request.path_params["name"], data.get("subject"),
+        data.get("body"), data.get("continued_from")))
     return JSONResponse(result, status_code=201)
 
 
@@ -43,9 +42,8 @@ async def post_reply(request: Request) -> Response:
     site = site_of(request)
     user = require(await current_user(request), "post")
     data = await read_json(request)
-    async with site.posting(user) as conn:
-        article = await posting.reply(conn, site.config.domain, user, request.path_params["ref"],
-                                      data.get("body"), data.get("subject"))
+    article = await site.post(user, lambda conn: posting.reply(
+        conn, site.config.domain, user, request.path_params["ref"], data.get("body"), data.get("subject")))
     return JSONResponse({"article": article}, status_code=201)
 
 
@@ -85,9 +83,8 @@ async def new_thread_submit(request: Request) -> Response:
     user = require(await current_user(request), "post")
     continued = form.get("continued_from") or None
     try:
-        async with site.posting(user) as conn:
-            started = await posting.start_thread(conn, site.config.domain, user, name,
-                                                 form.get("subject"), form.get("body"), continued)
+        started = await site.post(user, lambda conn: posting.start_thread(
+            conn, site.config.domain, user, name, form.get("subject"), form.get("body"), continued))
     except MootError as error:  # shown above the form, which keeps what was typed
         async with site.db.read() as conn:
             context = await _new_thread_context(conn, name, continued)
@@ -122,9 +119,9 @@ async def reply_submit(request: Request) -> Response:
     site = site_of(request)
     user = require(await current_user(request), "post")
     try:
-        async with site.posting(user) as conn:
-            article = await posting.reply(conn, site.config.domain, user, request.path_params["id"],
-                                          form.get("body"), form.get("subject") or None)
+        article = await site.post(user, lambda conn: posting.reply(
+            conn, site.config.domain, user, request.path_params["id"], form.get("body"),
+            form.get("subject") or None))
     except MootError as error:  # shown above the form, which keeps what was typed
         async with site.db.read() as conn:
             context = await _reply_context(conn, request.path_params["id"])

@@ -1,0 +1,110 @@
+"""Database.run, the write door in one hop: the same contract as transaction()."""
+
+import asyncio
+import sqlite3
+
+import pytest
+
+from moot import migrate
+from moot.db import MAX_BATCH, Database, SchemaNewer, fetch_all, fetch_value
+
+
+@pytest.fixture
+async def db(tmp_path):
+    database = await Database(str(tmp_path / "db.sqlite"), read_connections=1).open()
+    yield database
+    await database.close()
+
+
+async def keys(db):
+    async with db.read() as conn:
+        return {r[0] for r in await fetch_all(conn, "SELECT key FROM settings")}
+
+
+def insert(key, fail=False):
+    async def action(conn):
+        cur = await conn.execute("INSERT INTO settings (key, value) VALUES (?, 'v')", (key,))
+        assert cur.rowcount == 1
+        if fail:
+            raise ValueError(key)
+        return await fetch_value(conn, "SELECT value FROM settings WHERE key = ?", (key,))
+    return action
+
+
+async def test_run_returns_the_action_result_once_durable(db):
+    assert await db.run(insert("one")) == "v"
+    assert await keys(db) == {"one"}
+
+
+async def test_concurrent_runs_and_transactions_share_commits_each_alone_on_failure(db):
+    commits = []
+    db.add_commit_listener(lambda: commits.append(1))
+
+    async def through_run(i):
+        await db.run(insert(f"k{i}", fail=i % 3 == 0))
+        assert f"k{i}" in await keys(db)
+
+    async def through_transaction(i):
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO settings (key, value) VALUES (?, 'v')", (f"k{i}",))
+            if i % 3 == 0:
+                raise ValueError(f"k{i}")
+        assert f"k{i}" in await keys(db)
+
+    results = await asyncio.gather(*((through_run if i % 2 else through_transaction)(i) for i in range(100)),
+                                   return_exceptions=True)
+    failed = {r.args[0] for r in results if isinstance(r, ValueError)}
+    assert failed == {f"k{i}" for i in range(100) if i % 3 == 0}
+    assert await keys(db) == {f"k{i}" for i in range(100) if i % 3}
+    assert 100 // MAX_BATCH <= len(commits) < 100
+
+
+async def test_an_action_that_awaits_anything_else_is_refused_and_undone(db):
+    async def sleeps(conn):
+        await conn.execute("INSERT INTO settings (key, value) VALUES ('slept', 'v')")
+        await asyncio.sleep(0)
+
+    with pytest.raises(RuntimeError, match="awaited something other"):
+        await db.run(sleeps)
+    assert await keys(db) == set()
+    await db.run(insert("after"))
+    assert await keys(db) == {"after"}
+
+
+async def test_failed_commit_is_reported_and_the_door_still_works(db):
+    async with db.transaction() as conn:
+        await conn.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+        await conn.execute("CREATE TABLE child (p INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)")
+
+    async def breaks_at_commit(conn):
+        await conn.execute("INSERT INTO settings (key, value) VALUES ('lost', 'v')")
+        await conn.execute("INSERT INTO child (p) VALUES (42)")
+
+    with pytest.raises(sqlite3.IntegrityError):
+        await db.run(breaks_at_commit)
+    assert await keys(db) == set()
+    await db.run(insert("after"))
+    assert await keys(db) == {"after"}
+
+
+async def test_cancelled_caller_still_leaves_the_batch_consistent(db):
+    task = asyncio.create_task(db.run(insert("cancelled")))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await db.run(insert("after"))
+    assert "after" in await keys(db)
+
+
+async def test_run_refuses_a_file_a_newer_moot_upgraded(db):
+    await db.run(insert("before"))
+    other = sqlite3.connect(db.path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute(f"PRAGMA user_version={migrate.SCHEMA_VERSION + 1}")
+    other.execute("COMMIT")
+    other.close()
+    with pytest.raises(SchemaNewer) as refused:
+        await db.run(insert("after"))
+    assert refused.value.status == 503
+    assert await keys(db) == {"before"}
