@@ -191,12 +191,13 @@ CREATE TABLE settings (
     value TEXT NOT NULL
 ) WITHOUT ROWID;
 
--- What each reader has seen, group by group: the high-water article number
--- of their last visit, as a newsreader's .newsrc keeps it.
-CREATE TABLE newsrc (
-    user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    group_id    INTEGER NOT NULL REFERENCES groups(id),
-    seen_number INTEGER NOT NULL,
+-- What each reader has read, group by group: the article numbers as a
+-- .newsrc line keeps them ('1-1048,1050-1060'; server/newsrc.py), the same
+-- state for the pages, the API and NNTP.
+CREATE TABLE read_marks (
+    user_id  INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    group_id INTEGER NOT NULL REFERENCES groups(id),
+    ranges   TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (user_id, group_id)
 ) WITHOUT ROWID;
 

@@ -31,7 +31,7 @@ from . import clock
 from .errors import Unavailable
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema.sql"  # ../schema.sql, linked
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Another process may hold the write lock; wait this long (seconds) before SQLITE_BUSY.
 BUSY_TIMEOUT = 10.0
 # Rows one batch of a data step may touch: a few tens of milliseconds of writing,
@@ -79,7 +79,46 @@ CREATE TABLE schema_history (
     backup      TEXT
 );
 """),
+    # 2 -> 3: read marks as .newsrc ranges per reader and group instead of one
+    # high-water mark; a mark N becomes the range 1-N (everything up to it read).
+    Migration(3, "read_marks", sql="""
+CREATE TABLE read_marks (
+    user_id  INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    group_id INTEGER NOT NULL REFERENCES groups(id),
+    ranges   TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (user_id, group_id)
+) WITHOUT ROWID;
+""", batch=lambda conn, limit: _newsrc_to_ranges(conn, limit),
+              remaining=lambda conn: _newsrc_left(conn)),
 )
+
+
+def _newsrc_last(conn: sqlite3.Connection) -> tuple[int, int]:
+    """The (user, group) key carried over last: rows go over in key order."""
+    row = conn.execute("SELECT user_id, group_id FROM read_marks ORDER BY user_id DESC, group_id DESC"
+                       " LIMIT 1").fetchone()
+    return (row[0], row[1]) if row else (0, 0)
+
+
+def _newsrc_left(conn: sqlite3.Connection) -> int:
+    user_id, group_id = _newsrc_last(conn)
+    return int(conn.execute("SELECT count(*) FROM newsrc WHERE user_id > ? OR (user_id = ? AND group_id > ?)",
+                            (user_id, user_id, group_id)).fetchone()[0])
+
+
+def _newsrc_to_ranges(conn: sqlite3.Connection, limit: int) -> int:
+    """Carry the next `limit` high-water marks over as ranges; when none are
+    left, drop the old table (in the step's last transaction)."""
+    user_id, group_id = _newsrc_last(conn)
+    moved = conn.execute(
+        "INSERT INTO read_marks (user_id, group_id, ranges)"
+        " SELECT user_id, group_id, CASE WHEN seen_number <= 0 THEN ''"
+        "   WHEN seen_number = 1 THEN '1' ELSE '1-' || seen_number END"
+        " FROM newsrc WHERE user_id > ? OR (user_id = ? AND group_id > ?)"
+        " ORDER BY user_id, group_id LIMIT ?", (user_id, user_id, group_id, limit)).rowcount
+    if moved == 0:
+        conn.execute("DROP TABLE newsrc")
+    return moved
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

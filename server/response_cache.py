@@ -19,6 +19,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 from .db import Database, fetch_all
+from .events import is_personal
 
 # Past this many unseen events it is cheaper to forget everything.
 REPLAY_LIMIT = 5000
@@ -148,11 +149,14 @@ class ResponseCache:
                 self.clear()
                 if len(rows) > REPLAY_LIMIT:
                     self._dirty = True  # more to skip past on the next read
+            shared = False
             for event_id, topics in rows:
                 for topic in topics.split():
                     self._drop_topic(topic)
+                    # one reader's own events (read marks) change no shared body
+                    shared = shared or not is_personal(topic)
                 self._seen = event_id
-            if rows and self._seen is not None:
+            if shared and self._seen is not None:
                 self._drop_topic(ANY_EVENT)
 
     def _store(self, key: tuple, topics: frozenset[str], encoded: Encoded) -> None:

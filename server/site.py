@@ -15,6 +15,7 @@ from .db import Database
 from .hub import Hub
 from .permissions import User
 from .ratelimit import FailureWindow, TokenBucket
+from .readstate import ReadQueue
 from .response_cache import ResponseCache
 
 
@@ -29,6 +30,7 @@ class Site:
     posts: TokenBucket = field(init=False)
     registrations: TokenBucket = field(init=False)
     login_failures: FailureWindow = field(init=False)
+    reads: ReadQueue = field(init=False)  # read marks of page views, written shortly after
 
     def __post_init__(self) -> None:
         c = self.config
@@ -38,6 +40,7 @@ class Site:
         # Each registration costs an scrypt hash: a few per address per minute.
         self.registrations = TokenBucket(c.register_rate / 3600, max(1, int(c.register_rate) // 4))
         self.login_failures = FailureWindow(c.login_attempts, c.login_window)
+        self.reads = ReadQueue(self.db)
 
     async def start(self) -> None:
         await self.db.open()
@@ -45,6 +48,7 @@ class Site:
         await self.hub.start()
 
     async def stop(self) -> None:
+        await self.reads.flush()
         await self.hub.stop()
         await self.db.close()
 

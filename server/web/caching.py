@@ -11,6 +11,7 @@ can contain a placeholder; the substitutions are plain byte replacements."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import secrets
@@ -48,9 +49,21 @@ class Placeholders:
     def stand_in(self, role: str) -> User:
         return User(0, self.username, self.display_name, role)
 
-    def unread_marker(self, group: str) -> Markup:
-        """Where a group's unread count goes in a shared body (an HTML comment)."""
-        return Markup("<!--{0}{1}-->").format(self.unread_prefix, group)
+    def unread_marker(self, key: str) -> Markup:
+        """Where a reader's own part goes in a shared body (an HTML comment):
+        a group's unread count under the group's name; other keys hold a
+        colon, which no group name does ("t:12" a thread's count, "a:34" an
+        article's "new" mark, ...). It also works inside an attribute value."""
+        return Markup("<!--{0}{1}-->").format(self.unread_prefix, key)
+
+    def keys(self, body: bytes) -> list[str]:
+        """The marker keys a shared body holds, in order: what the page shows."""
+        return [m.decode() for m in self.pattern.findall(body)]
+
+    @functools.cached_property
+    def pattern(self) -> re.Pattern[bytes]:
+        # keys are [a-z0-9.+_-] (group names) or hold a colon; the shortest match ends the comment
+        return re.compile(re.escape(b"<!--" + self.unread_prefix.encode()) + rb"([a-z0-9.+_:-]+?)-->")
 
 
 def placeholders_of(request: Request) -> Placeholders:
@@ -150,19 +163,19 @@ def personalise(body: bytes, marks: Placeholders, user: User, csrf: str,
                # _article.html renders the button hidden for members; theirs shows
                .replace(b'data-author="' + name + b'" hidden', b'data-author="' + name + b'"'))
     if marks.unread_prefix.encode() in out:
-        # group names are [a-z0-9.+_-]; the shortest match stops at the comment's end
-        pattern = re.compile(re.escape(b"<!--" + marks.unread_prefix.encode()) + rb"([a-z0-9.+_-]+?)-->")
-        out = pattern.sub(lambda m: (unread or {}).get(m.group(1).decode(), b""), out)
+        out = marks.pattern.sub(lambda m: (unread or {}).get(m.group(1).decode(), b""), out)
     return out
 
 
 async def cached_page(request: Request, key: tuple, topics: frozenset[str], template: str,
                       build: Callable[[], Awaitable[dict[str, Any]]], *,
-                      unread: Callable[[User], Awaitable[dict[str, bytes]]] | None = None) -> Response:
+                      unread: Callable[[User, list[str]], Awaitable[dict[str, bytes]]] | None = None
+                      ) -> Response:
     """A page rendered once per (key, host, path, role) and kept until an event
     touches `topics`. Anonymous readers get the stored bytes (public, 304 on a
     matching ETag); signed-in readers get them with their own parts put in
-    (private). `unread(user)` gives the HTML of each group's unread count."""
+    (private). `unread(user, keys)` gives the HTML of the reader's own parts
+    for the marker keys the body holds (unread counts, "new" marks)."""
     site, marks = site_of(request), placeholders_of(request)
     user = await current_user(request)
     role = user.role if user else None
@@ -181,7 +194,7 @@ async def cached_page(request: Request, key: tuple, topics: frozenset[str], temp
                                 cache_control=public_cache_control(request), vary="Accept-Encoding, Cookie")
     cookies = cookies_of(request)
     secret, new = cookies.csrf_secret(request)
-    counts = await unread(user) if unread is not None else {}
+    counts = await unread(user, marks.keys(encoded.body)) if unread is not None else {}
     personal = hashlib.blake2b(digest_size=12)
     for part in (encoded.etag, str(user.id), user.username, user.display_name, user.role, secret,
                  *(f"{g}={n.decode()}" for g, n in sorted(counts.items()))):

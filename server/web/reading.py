@@ -6,20 +6,21 @@ functions as the JSON; a fragment is the template piece its page uses."""
 from __future__ import annotations
 
 from itertools import groupby
+from typing import Any
 
 from aiosqlite import Connection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import groups, newsrc, reading, suggestions, validate
+from .. import groups, reading, readstate, suggestions, validate
 from ..errors import Invalid, NotFound
 from ..events import group_topic, thread_topic
 from ..hub import last_event_id
 from ..permissions import User, can
 from ..response_cache import ANY_EVENT
 from ..subjects import reply_subject
-from .caching import cached_json, cached_page
+from .caching import PRIVATE, cached_json, cached_page
 from .common import current_user, page, query_string, site_of
 
 THREAD_PAGE = 200  # articles per thread page: validate.PAGE_MAX, the API's own ceiling
@@ -34,8 +35,19 @@ async def health(request: Request) -> Response:
 # JSON
 
 async def list_groups(request: Request) -> Response:
+    user = await current_user(request)
     async with site_of(request).db.read() as conn:
-        return JSONResponse({"groups": await groups.list_groups(conn)})
+        found = await groups.list_groups(conn)
+        if user is None:
+            return JSONResponse({"groups": found})
+        counts = await readstate.unread_counts(conn, user.id)
+    for group in found:
+        group["unread"] = counts.get(group["name"], 0)
+    return JSONResponse({"groups": found}, headers=PERSONAL)
+
+
+# A signed-in reader's JSON carries their unread counts: never kept by a shared cache.
+PERSONAL = {"Cache-Control": PRIVATE, "Vary": "Cookie"}
 
 
 async def get_group(request: Request) -> Response:
@@ -53,6 +65,14 @@ async def list_threads(request: Request) -> Response:
             return await reading.list_threads(conn, group, state=q.get("state"),
                                               limit=q.get("limit"), cursor=q.get("cursor"))
 
+    user = await current_user(request)
+    if user is not None:
+        result = await build()
+        async with site.db.read() as conn:
+            counts = await readstate.thread_unread(conn, user.id, [t["id"] for t in result["threads"]])
+        for thread in result["threads"]:
+            thread["unread"] = counts.get(thread["id"], 0)
+        return JSONResponse(result, headers=PERSONAL)
     key = ("threads", name, q.get("state"), q.get("limit"), q.get("cursor"))
     return await cached_json(request, key, frozenset({group_topic(name)}), build)
 
@@ -66,6 +86,15 @@ async def get_thread(request: Request) -> Response:
         async with site.db.read() as conn:
             return await reading.thread_page(conn, raw_id, limit=q.get("limit"), cursor=q.get("cursor"))
 
+    user = await current_user(request)
+    if user is not None:  # each article says whether this reader has read it (reading it here does not)
+        result = await build()
+        async with site.db.read() as conn:
+            unread = await readstate.unread_articles(conn, user.id, [a["id"] for a in result["articles"]],
+                                                     site.reads.pending)
+        for article in result["articles"]:
+            article["unread"] = article["id"] in unread
+        return JSONResponse(result, headers=PERSONAL)
     key = ("thread", raw_id, q.get("limit"), q.get("cursor"))
     return await cached_json(request, key, frozenset({topic}), build)
 
@@ -149,9 +178,9 @@ async def home(request: Request) -> Response:
                     groupby(all_groups, key=lambda g: g["name"].split(".")[0])]
         return {"sections": sections, "canonical": "/"}
 
-    async def unread(user: User) -> dict[str, bytes]:
+    async def unread(user: User, keys: list[str]) -> dict[str, bytes]:
         async with site.db.read() as conn:
-            counts = await newsrc.unread_counts(conn, user.id)
+            counts = await readstate.unread_counts(conn, user.id)
         link = request.app.state.templates.env.get_template("_unread.html").module.unread
         return {name: str(link(name, count)).encode("utf-8") for name, count in counts.items()}
 
@@ -163,15 +192,6 @@ async def group_page(request: Request) -> Response:
     site = site_of(request)
     name = request.path_params["name"]
     cursor = request.query_params.get("cursor")
-    user = await current_user(request)
-    if user is not None:
-        async with site.db.read() as conn:
-            row = await groups.get_group_row(conn, name)
-            seen = await newsrc.seen_number(conn, user.id, row["id"])
-        if seen < row["last_number"]:
-            async with site.db.transaction() as conn:  # the reader has now seen the group
-                await newsrc.mark_seen(conn, user.id, row["id"], row["last_number"])
-
     async def build() -> dict:
         async with site.db.read() as conn:
             since = await last_event_id(conn)
@@ -184,7 +204,27 @@ async def group_page(request: Request) -> Response:
             "older": query_string(cursor=listing["next_cursor"]) if listing["next_cursor"] else None,
             "first_page": not cursor, "canonical": f"/g/{group['name']}" + query_string(cursor=cursor)}
 
-    return await cached_page(request, (name, cursor), frozenset({group_topic(name)}), "group.html", build)
+    async def unread(user: User, keys: list[str]) -> dict[str, bytes]:
+        """Each listed thread's unread count (bold when it has some) and the group's."""
+        thread_ids = [int(k[2:]) for k in keys if k.startswith("t:")]
+        async with site.db.read() as conn:
+            row = await groups.get_group_row(conn, name)
+            counts = await readstate.thread_unread(conn, user.id, thread_ids)
+            total = await readstate.group_unread(conn, user.id, row["id"], row["last_number"])
+        marks = unread_macros(request)
+        out = {f"t:{t}": str(marks.thread_count(n)).encode() for t, n in counts.items()}
+        out.update({f"tc:{t}": b" unread" for t in counts})
+        if total:
+            out["x:group"] = str(marks.group_count(total)).encode()
+        return out
+
+    return await cached_page(request, (name, cursor), frozenset({group_topic(name)}), "group.html", build,
+                             unread=unread)
+
+
+def unread_macros(request: Request) -> Any:
+    """_unread.html's macros: the one place the reader's own marks are written."""
+    return request.app.state.templates.env.get_template("_unread.html").module
 
 
 async def thread_page(request: Request) -> Response:
@@ -230,7 +270,23 @@ async def thread_page(request: Request) -> Response:
     topics = {thread_topic(thread_id)}
     if moderator:  # their page lists every group for the move dialog
         topics.add(ANY_EVENT)
-    return await cached_page(request, (thread_id, view, cursor), frozenset(topics), "thread.html", build)
+    async def unread(user: User, keys: list[str]) -> dict[str, bytes]:
+        """"new" on the articles this reader had not read, a jump to the first
+        of them; the articles shown are then marked read (written shortly after)."""
+        shown = [int(k[2:]) for k in keys if k.startswith("a:")]
+        async with site.db.read() as conn:
+            seen = await readstate.page_view(conn, user.id, shown, site.reads.pending)
+        for group_id, numbers in seen.shown.items():
+            site.reads.note(user.id, group_id, numbers)
+        marks = unread_macros(request)
+        out = {f"a:{a}": str(marks.new_mark()).encode() for a in seen.unread}
+        out.update({f"c:{a}": b" new" for a in seen.unread})
+        if seen.unread:
+            out["x:first"] = str(marks.first_unread(seen.unread[0], len(seen.unread))).encode()
+        return out
+
+    return await cached_page(request, (thread_id, view, cursor), frozenset(topics), "thread.html", build,
+                             unread=unread)
 
 
 async def article_fragment(request: Request) -> Response:

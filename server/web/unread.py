@@ -1,0 +1,119 @@
+"""Read marks over HTTP: mark a thread read (whole or up to an article),
+catch up a group, mark unread from an article, and go to the next unread
+article; JSON for scripts and clients, forms for pages without JavaScript.
+Everything here acts on the signed-in reader's own marks only."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from .. import groups, reading, readstate
+from ..permissions import require
+from .accounts import checked_form
+from .common import current_user, login_url, site_of
+from .security import read_json
+
+
+async def thread_read(request: Request) -> Response:
+    site = site_of(request)
+    user = require(await current_user(request), "track")
+    data = await read_json(request)
+    await site.reads.flush()  # a page view's marks first, so the answer holds them
+    async with site.db.transaction() as conn:
+        state = await readstate.mark_thread_read(conn, user.id, request.path_params["id"],
+                                                 data.get("up_to_article_id"))
+    return JSONResponse(state)
+
+
+async def group_catch_up(request: Request) -> Response:
+    site = site_of(request)
+    user = require(await current_user(request), "track")
+    await read_json(request)
+    async with site.db.transaction() as conn:
+        row = await groups.get_group_row(conn, request.path_params["name"])
+        state = await readstate.catch_up(conn, user.id, row)
+    return JSONResponse(state)
+
+
+async def article_unread(request: Request) -> Response:
+    site = site_of(request)
+    user = require(await current_user(request), "track")
+    await read_json(request)
+    await site.reads.flush()  # else a pending page-view mark would undo this
+    async with site.db.transaction() as conn:
+        state = await readstate.mark_unread_from(conn, user.id, request.path_params["ref"])
+    return JSONResponse(state)
+
+
+async def next_unread(request: Request) -> Response:
+    site = site_of(request)
+    user = require(await current_user(request), "track")
+    await site.reads.flush()
+    async with site.db.read() as conn:
+        found = await readstate.next_unread(conn, user.id, _thread_param(request))
+    return JSONResponse({"next": found})
+
+
+def _thread_param(request: Request) -> int | None:
+    raw = request.query_params.get("from")
+    return int(raw) if raw and raw.isdigit() and len(raw) < 19 else None
+
+
+# Forms and links for pages
+
+async def thread_read_form(request: Request) -> Response:
+    site = site_of(request)
+    user = require(await current_user(request), "track")
+    await checked_form(request)
+    await site.reads.flush()
+    async with site.db.transaction() as conn:
+        await readstate.mark_thread_read(conn, user.id, request.path_params["id"])
+    return RedirectResponse(f"/t/{request.path_params['id']}", status_code=303)
+
+
+async def catch_up_form(request: Request) -> Response:
+    site = site_of(request)
+    user = require(await current_user(request), "track")
+    await checked_form(request)
+    async with site.db.transaction() as conn:
+        row = await groups.get_group_row(conn, request.path_params["name"])
+        await readstate.catch_up(conn, user.id, row)
+    return RedirectResponse(f"/g/{row['name']}", status_code=303)
+
+
+async def unread_form(request: Request) -> Response:
+    site = site_of(request)
+    user = require(await current_user(request), "track")
+    await checked_form(request)
+    await site.reads.flush()
+    async with site.db.transaction() as conn:
+        await readstate.mark_unread_from(conn, user.id, request.path_params["id"])
+        article = await reading.get_article(conn, request.path_params["id"])
+    return RedirectResponse(f"/t/{article['thread_id']}#a{article['id']}", status_code=303)
+
+
+async def next_unread_page(request: Request) -> Response:
+    """`n` without JavaScript: 303 to the next unread article, or home when none is left."""
+    site = site_of(request)
+    user = await current_user(request)
+    if user is None:
+        return RedirectResponse(login_url(request), status_code=303)
+    await site.reads.flush()
+    async with site.db.read() as conn:
+        found = await readstate.next_unread(conn, user.id, _thread_param(request))
+    target = f"/t/{found['thread_id']}#a{found['article_id']}" if found else "/"
+    return RedirectResponse(target, status_code=303)
+
+
+routes = [
+    Route("/api/threads/{id}/read", thread_read, methods=["POST"]),
+    Route("/api/groups/{name}/catch-up", group_catch_up, methods=["POST"]),
+    Route("/api/articles/{ref:path}/unread", article_unread, methods=["POST"]),
+    Route("/api/unread/next", next_unread),
+    Route("/t/{id:int}/read", thread_read_form, methods=["POST"]),
+    Route("/g/{name}/catch-up", catch_up_form, methods=["POST"]),
+    Route("/a/{id:int}/unread", unread_form, methods=["POST"]),
+    Route("/unread/next", next_unread_page),
+]
