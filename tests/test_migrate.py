@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from moot import check, migrate
+from moot import check, migrate, newsrc
 from moot.db import Database, SchemaNewer
 from tests.processes import moot
 
@@ -240,3 +240,31 @@ def test_failing_step_leaves_the_previous_version(tmp_path):
         migrate.upgrade(path, migrations=broken, target=2, progress=lambda line: None)
     assert normalised_schema(path) == normalised_schema(str(FIXTURE))
     assert all_rows(path) == all_rows(str(FIXTURE))
+
+
+def test_read_marks_step_carries_many_marks_over_in_batches(tmp_path):
+    """Step 3 turns each high-water mark N into the read range 1-N, batch by
+    batch with progress, and drops the old table only in its last batch."""
+    path = v1_copy(tmp_path)
+    conn = sqlite3.connect(path)
+    conn.executemany("INSERT INTO users (username, display_name, password_hash, created_at)"
+                     " VALUES (?, ?, 'x', '2026-01-01T00:00:00.000Z')", [(f"r{i}", f"R{i}") for i in range(4)])
+    conn.execute("INSERT OR REPLACE INTO newsrc (user_id, group_id, seen_number)"
+                 " SELECT u.id, g.id, u.id * 7 + g.id - 8 FROM users u, groups g")
+    old = conn.execute("SELECT user_id, group_id, seen_number FROM newsrc ORDER BY 1, 2").fetchall()
+    conn.commit()
+    conn.close()
+    assert len(old) > 10 and {0, 1} <= {n for _, _, n in old}  # the empty and the one-number forms too
+    lines = []
+    migrate.upgrade(path, batch_rows=4, progress=lines.append)
+    steps = [line for line in lines if line.startswith("schema version 3 (read_marks)")]
+    assert steps[0] == f"schema version 3 (read_marks): 4/{len(old)} rows"
+    assert steps[-1] == f"schema version 3 (read_marks): done, {len(old)} rows"
+    assert len(steps) == -(-len(old) // 4) + 1
+    conn = sqlite3.connect(path)
+    try:
+        marks = conn.execute("SELECT user_id, group_id, ranges FROM read_marks ORDER BY 1, 2").fetchall()
+        assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'newsrc'").fetchone()
+    finally:
+        conn.close()
+    assert marks == [(u, g, newsrc.format(((1, n),) if n else ())) for u, g, n in old]
