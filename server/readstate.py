@@ -24,7 +24,7 @@ from aiosqlite import Connection
 
 from . import newsrc
 from .db import Database, fetch_all, fetch_one, fetch_value
-from .errors import NotFound
+from .errors import Invalid, NotFound
 from .events import emit
 from .newsrc import Ranges
 
@@ -32,6 +32,8 @@ log = logging.getLogger("moot.readstate")
 
 # Past this many unread articles a group shows "999+": counting stops there.
 COUNT_LIMIT = 1000
+# Articles one "mark these read" call may name: a page's worth (validate.PAGE_MAX).
+MAX_MARK_IDS = 200
 # Threads one read.changed event lists with their new counts.
 MAX_EVENT_THREADS = 50
 # Live articles written by someone else: the ones that can be unread.
@@ -193,11 +195,22 @@ async def _thread_rows(conn: Connection, thread_id: object) -> tuple[Row, list[R
 
 
 async def mark_thread_read(conn: Connection, user_id: int, thread_id: object,
-                           up_to_article: object = None) -> dict:
-    """Mark a thread read, whole or (tree order) up to and including one of its
-    articles; the `read.changed` data (or the unchanged state)."""
+                           up_to_article: object = None, article_ids: object = None) -> dict:
+    """Mark a thread read: whole, (tree order) up to and including one of its
+    articles, or just the listed ones (at most MAX_MARK_IDS, all in the thread);
+    the `read.changed` data (or the unchanged state)."""
     from .reading import article_row
     thread, rows = await _thread_rows(conn, thread_id)
+    if article_ids is not None:
+        if (not isinstance(article_ids, list) or not 1 <= len(article_ids) <= MAX_MARK_IDS
+                or any(isinstance(i, bool) or not isinstance(i, int) for i in article_ids)):
+            raise Invalid(f"article_ids must be a list of 1 to {MAX_MARK_IDS} article ids")
+        if up_to_article is not None:
+            raise Invalid("give up_to_article_id or article_ids, not both")
+        wanted = set(article_ids)
+        rows = [r for r in rows if r["id"] in wanted]
+        if len(rows) != len(wanted):
+            raise NotFound("some of those articles are not in this thread now")
     if up_to_article is not None:
         target = await article_row(conn, up_to_article)
         if target["thread_id"] != thread["id"]:

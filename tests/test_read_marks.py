@@ -53,7 +53,7 @@ async def test_thread_page_marks_what_it_showed_and_shows_what_is_new(site):
     r = await s["ada"].post(f"/api/articles/{root}/replies", json={"body": "Something new"})
     third = r.json()["article"]["id"]
     group_page = (await bob.get("/g/comp.lang.python")).text
-    assert re.search(r'<li class="thread-row state-open unread">', group_page)
+    assert re.search(r'<li class="thread-row state-open unread" data-thread=', group_page)
     assert '<span class="unread">1 new</span>' in group_page
     assert re.search(r'class="unread" href="/g/comp.lang.python">1 new', (await bob.get("/")).text)
     page = (await bob.get(url)).text
@@ -92,6 +92,9 @@ async def test_api_counts_flags_and_changes(site):
                         "threads": [{"id": tid, "unread": 1}]}
     r = await bob.get(f"/api/threads/{tid}")
     assert [a["unread"] for a in r.json()["articles"]] == [False, True]
+    r = await bob.post(f"/api/threads/{tid}/read", json={"article_ids": [reply]})  # just these
+    assert r.json()["read"] == "1-2" and r.json()["unread"] == 0
+    await bob.post(f"/api/articles/{root}/unread", json={})
     r = await bob.post(f"/api/threads/{tid}/read", json={})
     assert r.json()["read"] == "1-2" and r.json()["unread"] == 0
     r = await bob.post(f"/api/threads/{tid}/read", json={})  # again: nothing to write, same answer
@@ -183,6 +186,11 @@ async def test_refused_requests_change_nothing(site):
         (bob, f"/api/threads/{tid}/read", {"up_to_article_id": 999999}, 404),
         (bob, f"/api/threads/{tid}/read", {"up_to_article_id": "nonsense"}, 404),
         (bob, f"/api/threads/{tid}/read", {"up_to_article_id": [1]}, 404),
+        (bob, f"/api/threads/{tid}/read", {"article_ids": [elsewhere]}, 404),
+        (bob, f"/api/threads/{tid}/read", {"article_ids": []}, 400),
+        (bob, f"/api/threads/{tid}/read", {"article_ids": [True]}, 400),
+        (bob, f"/api/threads/{tid}/read", {"article_ids": list(range(1, 202))}, 400),
+        (bob, f"/api/threads/{tid}/read", {"article_ids": [s["root"]["id"]], "up_to_article_id": 1}, 400),
         (bob, "/api/threads/999999/read", {}, 404), (bob, "/api/threads/abc/read", {}, 404),
         (bob, "/api/groups/no.such.group/catch-up", {}, 404), (bob, "/api/articles/0/unread", {}, 404),
         (bob, "/api/articles/%3Cnone%40x%3E/unread", {}, 404),

@@ -170,13 +170,14 @@ async def home(request: Request) -> Response:
 
     async def build() -> dict:
         async with site.db.read() as conn:
+            since = await last_event_id(conn)
             all_groups = await groups.list_groups(conn)
         names = {g["name"] for g in all_groups}
         for g in all_groups:  # indent under the listed groups whose name this one extends
             g["level"] = sum(1 for i, c in enumerate(g["name"]) if c == "." and g["name"][:i] in names)
         sections = [(top, list(members)) for top, members in
                     groupby(all_groups, key=lambda g: g["name"].split(".")[0])]
-        return {"sections": sections, "canonical": "/"}
+        return {"sections": sections, "canonical": "/", "since": since}
 
     async def unread(user: User, keys: list[str]) -> dict[str, bytes]:
         async with site.db.read() as conn:

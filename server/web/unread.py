@@ -23,7 +23,7 @@ async def thread_read(request: Request) -> Response:
     await site.reads.flush()  # a page view's marks first, so the answer holds them
     async with site.db.transaction() as conn:
         state = await readstate.mark_thread_read(conn, user.id, request.path_params["id"],
-                                                 data.get("up_to_article_id"))
+                                                 data.get("up_to_article_id"), data.get("article_ids"))
     return JSONResponse(state)
 
 

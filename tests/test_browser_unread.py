@@ -1,0 +1,57 @@
+"""Unread counts live in a real browser (Chromium through Playwright against
+a real `moot serve`): another member's reply raises a reader's counts on the
+home and group pages without a reload, and reading in one tab clears them in
+the others; an article that arrives on an open thread page is read once seen."""
+
+from __future__ import annotations
+
+from tests.test_browser import (  # noqa: F401  (fixtures)
+    DESKTOP, browser, contexts, new_thread, playwright_api, reply, server, sign_in)
+
+
+def badge(page, selector: str) -> str:
+    """The text of the unread badge inside `selector`, or '' when there is none."""
+    found = page.locator(f"{selector} > .unread")
+    return found.inner_text() if found.count() else ""
+
+
+def test_counts_rise_live_and_reading_in_one_tab_clears_the_others(server, contexts):
+    started = new_thread(server, "ada", "Unread counts", "Does anyone keep a .newsrc any more?")
+    tid = started["thread"]["id"]
+    reader = contexts(viewport=DESKTOP)
+    home = reader.page()
+    sign_in(home, server.base, "bruno")
+    home.wait_for_selector('#home[data-live="connected"]')
+    group_box = '.gname:has(> a[href="/g/test.browser"])'
+    assert badge(home, group_box).endswith(" new")
+    before = int(badge(home, group_box).split()[0])
+
+    group = reader.page()
+    group.goto(f"{server.base}/g/test.browser")
+    group.wait_for_selector('#group[data-live="connected"]')
+    row = f'.thread-row[data-thread="{tid}"]'
+    assert badge(group, f"{row} .tmeta") == "1 new" and "unread" in group.get_attribute(row, "class")
+
+    reply(server, "ada", started["article"]["id"], "I do, with tin.")
+    group.wait_for_function(f"document.querySelector('{row} .tmeta > .unread')?.textContent === '2 new'")
+    home.wait_for_function(
+        f"document.querySelector('{group_box} > .unread')?.textContent === '{before + 1} new'")
+
+    thread = reader.page()  # reading the thread in a third tab
+    thread.goto(f"{server.base}/t/{tid}")
+    assert thread.locator("#tree .node.new").count() == 2
+    assert thread.locator(".readnav .first-unread").count() == 1
+    group.wait_for_selector(f"{row} .tmeta > .unread", state="detached")
+    assert "unread" not in group.get_attribute(row, "class")
+    if before == 1:
+        home.wait_for_selector(f"{group_box} > .unread", state="detached")
+    else:
+        home.wait_for_function(
+            f"document.querySelector('{group_box} > .unread')?.textContent === '{before - 1} new'")
+
+    # A reply arriving on the open thread page is marked read once it is on screen.
+    thread.wait_for_selector('#thread[data-live="connected"]')
+    late = reply(server, "ada", started["article"]["id"], "And slrn for scoring.")
+    thread.wait_for_selector(f'#a{late["id"]}.new')
+    group.wait_for_function(f"document.querySelector('{row} .tmeta > .unread')?.textContent === '1 new'")
+    group.wait_for_selector(f"{row} .tmeta > .unread", state="detached")
