@@ -5,8 +5,7 @@ the others; an article that arrives on an open thread page is read once seen."""
 
 from __future__ import annotations
 
-from tests.test_browser import (  # noqa: F401  (fixtures)
-    DESKTOP, browser, contexts, new_thread, playwright_api, reply, server, sign_in)
+from tests.test_browser import DESKTOP, browser, contexts, new_thread, playwright_api, reply, server, sign_in  # noqa: F401  (fixtures)
 
 
 def badge(page, selector: str) -> str:
