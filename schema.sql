@@ -201,6 +201,35 @@ CREATE TABLE read_marks (
     PRIMARY KEY (user_id, group_id)
 ) WITHOUT ROWID;
 
+-- Whole groups a reader follows: each new thread there notifies them.
+CREATE TABLE group_follows (
+    user_id  INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    group_id INTEGER NOT NULL REFERENCES groups(id),
+    PRIMARY KEY (user_id, group_id)
+) WITHOUT ROWID;
+CREATE INDEX group_follows_by_group ON group_follows(group_id);
+
+-- What a reader is told of (server/notifications.py): a reply to their
+-- article, a new article in a thread they follow, a mention, a moderation
+-- action on their thread (`entry_id`). One per reader and article at most.
+CREATE TABLE notifications (
+    id         INTEGER PRIMARY KEY,
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    kind       TEXT NOT NULL CHECK (kind IN ('reply', 'follow', 'mention', 'moderation')),
+    article_id INTEGER,
+    thread_id  INTEGER,
+    entry_id   INTEGER REFERENCES modlog(id),
+    actor_id   INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    created_at TEXT NOT NULL,
+    read       INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX notifications_once ON notifications(user_id, article_id)
+    WHERE entry_id IS NULL;
+CREATE UNIQUE INDEX notifications_once_per_entry ON notifications(user_id, entry_id)
+    WHERE entry_id IS NOT NULL;
+CREATE INDEX notifications_by_user ON notifications(user_id, id);
+CREATE INDEX notifications_unread ON notifications(user_id) WHERE read = 0;
+
 -- Every schema step this database has had (server/migrate.py): when it ran and
 -- where the backup taken before it lies. A database created at the current
 -- version has one row, named 'schema.sql'. finished_at is NULL while a step's

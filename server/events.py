@@ -79,6 +79,18 @@ class ReadChanged(TypedDict):
     threads: list[ThreadUnread]
 
 
+class NotificationCreated(TypedDict):
+    """New notifications of one kind for the readers the event is addressed to."""
+    kind: str
+    article: Article | None
+    thread_id: int | None
+    entry_id: int | None
+
+
+class NotificationsRead(TypedDict):
+    unread: int
+
+
 EVENTS: dict[str, type] = {
     "group.created": Group,
     "group.updated": GroupChanged,
@@ -95,6 +107,8 @@ EVENTS: dict[str, type] = {
     "thread.unarchived": ThreadChanged,
     "thread.updated": ThreadChanged,
     "read.changed": ReadChanged,
+    "notification.created": NotificationCreated,
+    "notification.read": NotificationsRead,
 }
 
 

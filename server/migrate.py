@@ -81,6 +81,7 @@ CREATE TABLE schema_history (
 """),
     # 2 -> 3: read marks as .newsrc ranges per reader and group instead of one
     # high-water mark; a mark N becomes the range 1-N (everything up to it read).
+    # Group follows and notifications start empty.
     Migration(3, "read_marks", sql="""
 CREATE TABLE read_marks (
     user_id  INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
@@ -88,6 +89,35 @@ CREATE TABLE read_marks (
     ranges   TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (user_id, group_id)
 ) WITHOUT ROWID;
+
+-- Whole groups a reader follows: each new thread there notifies them.
+CREATE TABLE group_follows (
+    user_id  INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    group_id INTEGER NOT NULL REFERENCES groups(id),
+    PRIMARY KEY (user_id, group_id)
+) WITHOUT ROWID;
+CREATE INDEX group_follows_by_group ON group_follows(group_id);
+
+-- What a reader is told of (server/notifications.py): a reply to their
+-- article, a new article in a thread they follow, a mention, a moderation
+-- action on their thread (`entry_id`). One per reader and article at most.
+CREATE TABLE notifications (
+    id         INTEGER PRIMARY KEY,
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    kind       TEXT NOT NULL CHECK (kind IN ('reply', 'follow', 'mention', 'moderation')),
+    article_id INTEGER,
+    thread_id  INTEGER,
+    entry_id   INTEGER REFERENCES modlog(id),
+    actor_id   INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    created_at TEXT NOT NULL,
+    read       INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX notifications_once ON notifications(user_id, article_id)
+    WHERE entry_id IS NULL;
+CREATE UNIQUE INDEX notifications_once_per_entry ON notifications(user_id, entry_id)
+    WHERE entry_id IS NOT NULL;
+CREATE INDEX notifications_by_user ON notifications(user_id, id);
+CREATE INDEX notifications_unread ON notifications(user_id) WHERE read = 0;
 """, batch=lambda conn, limit: _newsrc_to_ranges(conn, limit),
               remaining=lambda conn: _newsrc_left(conn)),
 )

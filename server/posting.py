@@ -8,7 +8,7 @@ import json
 import secrets
 import time
 
-from . import clock, follows, modlog, tree, validate
+from . import clock, follows, modlog, notifications, tree, validate
 from .db import fetch_all, fetch_one, fetch_value
 from .errors import Archived, Conflict, Forbidden, Locked
 from .events import emit
@@ -140,6 +140,7 @@ async def start_thread(conn, domain: str, user: User | None, group_name, subject
     article = article_json(await article_row(conn, article_id))
     await emit(conn, "thread.created", group=group["name"], thread_id=thread_id,
                data={"thread": thread, "article": article})
+    await notifications.on_article(conn, article, user, parent_author=None, new_thread=True)
     return {"thread": thread, "article": article}
 
 
@@ -162,6 +163,8 @@ async def reply(conn, domain: str, user: User | None, parent_ref, body, subject=
     article = article_json({**row, "group_name": parent["group_name"], "username": user.username})
     await emit(conn, "article.created", group=parent["group_name"], thread_id=parent["thread_id"],
                data=article)
+    await notifications.on_article(conn, article, user, parent_author=parent["user_id"], new_thread=False)
+    await follows.follow(conn, user.id, parent["thread_id"])  # posting in a thread follows it
     return article
 
 

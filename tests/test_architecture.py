@@ -165,6 +165,7 @@ async def test_every_registered_event_is_emitted_in_its_documented_shape(site, t
         (mod, f"/api/threads/{thread}/unarchive", {"reason": "not done"}),
         (t["bob"], f"/api/articles/{t['a3']['id']}/cancel", {"reason": "oops"}),
         (t["bob"], f"/api/threads/{thread}/read", {}),
+        (t["ada"], "/api/notifications/read", {}),
     ]
     for client, url, body in calls:
         r = await client.post(url, json=body)

@@ -7,10 +7,23 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.templating import Jinja2Templates
 
-from . import accounts, archive, exports, live, moderation, ops, posting, proposals, reading, search, unread
+from . import (
+    accounts,
+    archive,
+    exports,
+    live,
+    moderation,
+    notifications,
+    ops,
+    posting,
+    proposals,
+    reading,
+    search,
+    unread,
+)
 from .rendering import static_mounts
 
-FEATURES = (accounts, reading, unread, posting, moderation, proposals, archive, search, exports, ops)
+FEATURES = (accounts, reading, unread, notifications, posting, moderation, proposals, archive, search, exports, ops)
 
 
 def routes(templates: Jinja2Templates) -> list[BaseRoute]:

@@ -24,6 +24,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
+from .. import notifications
 from ..permissions import User
 from ..response_cache import Encoded, brotli
 from .common import cookies_of, current_user, encode, site_of
@@ -157,13 +158,14 @@ def personalise(body: bytes, marks: Placeholders, user: User, csrf: str,
     """A shared page body with `user`'s name and token put in, their own
     articles' Withdraw buttons shown and each group's unread count filled."""
     name = _escaped(user.username)
+    if marks.unread_prefix.encode() in body:
+        # first, so the parts put in may carry the name and token placeholders too
+        body = marks.pattern.sub(lambda m: (unread or {}).get(m.group(1).decode(), b""), body)
     out = (body.replace(marks.username.encode(), name)
                .replace(marks.display_name.encode(), _escaped(user.display_name))
                .replace(marks.csrf.encode(), csrf.encode("ascii"))
                # _article.html renders the button hidden for members; theirs shows
                .replace(b'data-author="' + name + b'" hidden', b'data-author="' + name + b'"'))
-    if marks.unread_prefix.encode() in out:
-        out = marks.pattern.sub(lambda m: (unread or {}).get(m.group(1).decode(), b""), out)
     return out
 
 
@@ -195,6 +197,10 @@ async def cached_page(request: Request, key: tuple, topics: frozenset[str], temp
     cookies = cookies_of(request)
     secret, new = cookies.csrf_secret(request)
     counts = await unread(user, marks.keys(encoded.body)) if unread is not None else {}
+    async with site.db.read() as conn:
+        inbox = await notifications.unread_count(conn, user.id)
+    if inbox:
+        counts["x:inbox"] = f' <span class="count">{inbox}</span>'.encode()
     personal = hashlib.blake2b(digest_size=12)
     for part in (encoded.etag, str(user.id), user.username, user.display_name, user.role, secret,
                  *(f"{g}={n.decode()}" for g, n in sorted(counts.items()))):

@@ -13,14 +13,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import groups, reading, readstate, suggestions, validate
+from .. import follows, groups, reading, readstate, suggestions, validate
 from ..errors import Invalid, NotFound
 from ..events import group_topic, thread_topic
 from ..hub import last_event_id
 from ..permissions import User, can
 from ..response_cache import ANY_EVENT
 from ..subjects import reply_subject
-from .caching import PRIVATE, cached_json, cached_page
+from .caching import PRIVATE, cached_json, cached_page, placeholders_of
 from .common import current_user, page, query_string, site_of
 
 THREAD_PAGE = 200  # articles per thread page: validate.PAGE_MAX, the API's own ceiling
@@ -212,11 +212,14 @@ async def group_page(request: Request) -> Response:
             row = await groups.get_group_row(conn, name)
             counts = await readstate.thread_unread(conn, user.id, thread_ids)
             total = await readstate.group_unread(conn, user.id, row["id"], row["last_number"])
+            following = await follows.follows_group(conn, user.id, row["id"])
         marks = unread_macros(request)
         out = {f"t:{t}": str(marks.thread_count(n)).encode() for t, n in counts.items()}
         out.update({f"tc:{t}": b" unread" for t in counts})
         if total:
             out["x:group"] = str(marks.group_count(total)).encode()
+        out["x:follow"] = str(marks.follow_form(f"/g/{name}/follow", following,
+                                                placeholders_of(request).csrf, "group")).encode()
         return out
 
     return await cached_page(request, (name, cursor), frozenset({group_topic(name)}), "group.html", build,
@@ -277,6 +280,7 @@ async def thread_page(request: Request) -> Response:
         shown = [int(k[2:]) for k in keys if k.startswith("a:")]
         async with site.db.read() as conn:
             seen = await readstate.page_view(conn, user.id, shown, site.reads.pending)
+            following = await follows.follows_thread(conn, user.id, int(thread_id))
         for group_id, numbers in seen.shown.items():
             site.reads.note(user.id, group_id, numbers)
         marks = unread_macros(request)
@@ -284,6 +288,8 @@ async def thread_page(request: Request) -> Response:
         out.update({f"c:{a}": b" new" for a in seen.unread})
         if seen.unread:
             out["x:first"] = str(marks.first_unread(seen.unread[0], len(seen.unread))).encode()
+        out["x:follow"] = str(marks.follow_form(f"/t/{thread_id}/follow", following,
+                                                placeholders_of(request).csrf, "thread")).encode()
         return out
 
     return await cached_page(request, (thread_id, view, cursor), frozenset(topics), "thread.html", build,
