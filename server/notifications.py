@@ -28,7 +28,7 @@ KINDS = ("reply", "follow", "mention", "moderation")
 # Log actions that tell the thread's starter (and a split-off part's author).
 MODERATION_ACTIONS = ("split", "merge", "move", "lock", "unlock", "archive", "unarchive")
 # `@name` where a username may stand: not inside an address (a@b) or a word.
-MENTION = re.compile(r"(?<![\w@.])@([a-z0-9_.-]{3,32})(?![\w@-])")
+MENTION = re.compile(r"(?<![\w@.])@([a-z0-9_.-]{3,32})(?![\w@-])", re.IGNORECASE)
 # Distinct names one article may notify: a list of every member is not a mention.
 MAX_MENTIONS = 20
 # Readers named by one event row: a fan-out of 1,000 is two rows, not 1,000.
