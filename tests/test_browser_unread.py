@@ -54,3 +54,24 @@ def test_counts_rise_live_and_reading_in_one_tab_clears_the_others(server, conte
     thread.wait_for_selector(f'#a{late["id"]}.new')
     group.wait_for_function(f"document.querySelector('{row} .tmeta > .unread')?.textContent === '1 new'")
     group.wait_for_selector(f"{row} .tmeta > .unread", state="detached")
+
+
+def test_notification_count_rises_live_and_mark_read_clears_it_elsewhere(server, contexts):
+    started = new_thread(server, "bruno", "Where to buy reeds?", "For a bassoon, ideally.")
+    reader = contexts(viewport=DESKTOP)
+    home = reader.page()
+    sign_in(home, server.base, "bruno")
+    home.wait_for_selector('#home[data-live="connected"]')
+    before = home.locator("#inbox .count")
+    start = int(before.inner_text()) if before.count() and before.is_visible() else 0
+
+    reply(server, "ada", started["article"]["id"], "Try the shop by the river, @bruno.")
+    home.wait_for_function(f"document.querySelector('#inbox .count')?.textContent === '{start + 1}'")
+
+    inbox = reader.page()
+    inbox.goto(f"{server.base}/notifications")
+    assert "Reply to you" in inbox.inner_text("main") and "Where to buy reeds?" in inbox.inner_text("main")
+    inbox.click("text=Mark all")
+    inbox.wait_for_url(f"{server.base}/notifications")
+    home.wait_for_function("document.querySelector('#inbox .count')?.textContent === '0'")
+    assert not home.locator("#inbox .count").is_visible()
