@@ -230,6 +230,14 @@ CREATE UNIQUE INDEX notifications_once_per_entry ON notifications(user_id, entry
 CREATE INDEX notifications_by_user ON notifications(user_id, id);
 CREATE INDEX notifications_unread ON notifications(user_id) WHERE read = 0;
 
+-- The secret of a reader's notification feed URL, stored as its SHA-256
+-- (the URL is shown once); a new one replaces the old, deleting revokes it.
+CREATE TABLE feed_keys (
+    user_id    INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    key_hash   TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+
 -- Every schema step this database has had (server/migrate.py): when it ran and
 -- where the backup taken before it lies. A database created at the current
 -- version has one row, named 'schema.sql'. finished_at is NULL while a step's

@@ -118,6 +118,14 @@ CREATE UNIQUE INDEX notifications_once_per_entry ON notifications(user_id, entry
     WHERE entry_id IS NOT NULL;
 CREATE INDEX notifications_by_user ON notifications(user_id, id);
 CREATE INDEX notifications_unread ON notifications(user_id) WHERE read = 0;
+
+-- The secret of a reader's notification feed URL, stored as its SHA-256
+-- (the URL is shown once); a new one replaces the old, deleting revokes it.
+CREATE TABLE feed_keys (
+    user_id    INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    key_hash   TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
 """, batch=lambda conn, limit: _newsrc_to_ranges(conn, limit),
               remaining=lambda conn: _newsrc_left(conn)),
 )

@@ -12,15 +12,17 @@ to many followers is a few event rows, each naming up to FANOUT_TOPICS readers."
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
 from collections.abc import Iterable
 from sqlite3 import Row
 
 from aiosqlite import Connection
 
 from . import clock, keyset, validate
-from .db import fetch_all, fetch_value
-from .errors import Invalid
+from .db import fetch_all, fetch_one, fetch_value
+from .errors import Invalid, NotFound
 from .events import emit
 from .permissions import User
 
@@ -173,3 +175,39 @@ async def mark_read(conn: Connection, user_id: int, ids: object = None) -> int:
     if cur.rowcount:
         await emit(conn, "notification.read", group=None, thread_id=None, data={"unread": left}, users=(user_id,))
     return left
+
+
+# The notification feed's secret URL: 32 random bytes, only their hash kept.
+
+def _key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+async def new_feed_key(conn: Connection, user_id: int) -> str:
+    """A new secret for the reader's feed URL; any earlier one stops working."""
+    key = secrets.token_urlsafe(32)
+    await conn.execute("INSERT INTO feed_keys (user_id, key_hash, created_at) VALUES (?, ?, ?)"
+                       " ON CONFLICT (user_id) DO UPDATE SET key_hash = excluded.key_hash,"
+                       " created_at = excluded.created_at", (user_id, _key_hash(key), clock.now()))
+    return key
+
+
+async def revoke_feed_key(conn: Connection, user_id: int) -> bool:
+    cur = await conn.execute("DELETE FROM feed_keys WHERE user_id = ?", (user_id,))
+    return cur.rowcount > 0
+
+
+async def has_feed_key(conn: Connection, user_id: int) -> bool:
+    return await fetch_value(conn, "SELECT 1 FROM feed_keys WHERE user_id = ?", (user_id,)) is not None
+
+
+async def feed_owner(conn: Connection, key: object) -> Row:
+    """The user whose feed `key` opens; NotFound for anything else (same answer
+    for a revoked, replaced, malformed or never-issued key)."""
+    if not isinstance(key, str) or not 20 <= len(key) <= 100:
+        raise NotFound("no such feed")
+    row = await fetch_one(conn, "SELECT u.* FROM feed_keys k JOIN users u ON u.id = k.user_id"
+                                " WHERE k.key_hash = ?", (_key_hash(key),))
+    if row is None:
+        raise NotFound("no such feed")
+    return row

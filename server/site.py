@@ -18,6 +18,8 @@ from .ratelimit import FailureWindow, TokenBucket
 from .readstate import ReadQueue
 from .response_cache import ResponseCache
 
+FEED_KEYS_PER_HOUR = 5
+
 
 @dataclass
 class Site:
@@ -30,7 +32,8 @@ class Site:
     posts: TokenBucket = field(init=False)
     registrations: TokenBucket = field(init=False)
     login_failures: FailureWindow = field(init=False)
-    reads: ReadQueue = field(init=False)  # read marks of page views, written shortly after
+    reads: ReadQueue = field(init=False)
+    feed_keys: TokenBucket = field(init=False)  # new notification feed URLs per user  # read marks of page views, written shortly after
 
     def __post_init__(self) -> None:
         c = self.config
@@ -41,6 +44,8 @@ class Site:
         self.registrations = TokenBucket(c.register_rate / 3600, max(1, int(c.register_rate) // 4))
         self.login_failures = FailureWindow(c.login_attempts, c.login_window)
         self.reads = ReadQueue(self.db)
+        # A feed URL is made rarely; a handful an hour leaves room for mistakes.
+        self.feed_keys = TokenBucket(FEED_KEYS_PER_HOUR / 3600, FEED_KEYS_PER_HOUR)
 
     async def start(self) -> None:
         await self.db.open()

@@ -6,9 +6,12 @@ alone, and a reply in a thread with 1,000 followers."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import sqlite3
+
+import feedparser
 
 from moot import notifications
 from tests.conftest import password_hash, seed
@@ -203,3 +206,48 @@ async def test_a_reply_in_a_thread_with_a_thousand_followers(site):
     topics = [set(t.split()) for _, t in events]
     assert len(events) == 3 and sum(len(t) for t in topics) == 1001  # reply once, followers in two rows
     assert all(topic.startswith("u:") for t in topics for topic in t)
+
+
+async def test_notification_feed_behind_a_revocable_secret_url(site):
+    s = await seed(site)
+    bob, anon = await site.client("bob"), await site.client()
+    await bob.post(f"/api/articles/{s['root']['id']}/replies", json={"body": "Feed me, @ada"})
+    r = await s["ada"].post("/api/notifications/feed", json={})
+    assert r.status_code == 201
+    url = r.json()["url"]
+    key = url.rsplit("/", 1)[1].removesuffix(".atom")
+    assert url.startswith("http://testserver/feeds/notifications/") and len(key) >= 40
+    assert rows(site, "SELECT count(*) FROM feed_keys WHERE key_hash = ?", (key,))[0][0] == 0  # stored hashed
+
+    r = await anon.get(url)  # the URL alone opens it: no cookie needed
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/atom+xml")
+    assert "private" in r.headers["cache-control"] and r.headers["referrer-policy"] == "no-referrer"
+    parsed = feedparser.parse(r.content)
+    assert not parsed.bozo and parsed.feed.title.startswith("Notifications for ada")
+    (entry,) = parsed.entries
+    assert entry.title == "Reply from Bob: Re: Hello" and entry.summary == "Feed me, @ada"
+    assert entry.link.endswith(f"/t/{s['thread']['id']}#a{rows(site, 'SELECT max(id) FROM articles')[0][0]}")
+
+    r = await s["ada"].post("/api/notifications/feed", json={})  # a new URL replaces the old
+    assert (await anon.get(url)).status_code == 404
+    newer = r.json()["url"]
+    assert (await anon.get(newer)).status_code == 200
+    r = await s["ada"].post("/api/notifications/feed/revoke", json={})
+    assert r.status_code == 204 and (await anon.get(newer)).status_code == 404
+    for bad in ("/feeds/notifications/x.atom", "/feeds/notifications/" + "A" * 43 + ".atom"):
+        assert (await anon.get(bad)).status_code == 404
+    assert (await anon.post("/api/notifications/feed", json={})).status_code == 401
+
+    # At most five new URLs an hour, however many ask at once.
+    results = await asyncio.gather(*(bob.post("/api/notifications/feed", json={}) for _ in range(100)))
+    assert sorted(r.status_code for r in results) == [201] * 5 + [429] * 95
+
+    # The inbox page makes one and shows it once, and revokes it.
+    page = (await s["ada"].get("/notifications")).text
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    page = (await s["ada"].post("/notifications/feed", data={"csrf": token})).text
+    shown = re.search(r'value="(http://testserver/feeds/notifications/[^"]+)"', page).group(1)
+    assert (await anon.get(shown)).status_code == 200
+    assert "Revoke it" in page and "http://testserver/feeds" not in (await s["ada"].get("/notifications")).text
+    r = await s["ada"].post("/notifications/feed", data={"csrf": token, "action": "revoke"})
+    assert r.status_code == 303 and (await anon.get(shown)).status_code == 404
