@@ -11,7 +11,7 @@ import secrets
 import threading
 
 from . import clock, modlog, validate
-from .db import fetch_one, fetch_value
+from .db import fetch_all, fetch_one, fetch_value
 from .errors import Conflict, Invalid, NotFound
 from .permissions import ROLES, User
 
@@ -158,3 +158,79 @@ async def get_secret(db) -> str:
             value = secrets.token_urlsafe(48)
             await conn.execute("INSERT INTO settings (key, value) VALUES ('secret_key', ?)", (value,))
     return value
+
+
+# The password hash of a deleted account: it matches no password (check_password).
+DELETED_HASH = "deleted"
+FORMER_MEMBER = "former member"
+
+
+async def set_display_name(db, user: User, display_name: object) -> User:
+    name = validate.display_name(display_name)
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE users SET display_name = ? WHERE id = ?", (name, user.id))
+    return User(user.id, user.username, name, user.role)
+
+
+async def hash_in_thread(password: str) -> str:
+    """hash_password off the event loop, within the process-wide cap."""
+    return str(await _in_thread(hash_password, password))
+
+
+async def set_password(db, user: User, password: object, *, keep_token: str | None = None) -> int:
+    """A new password; every session but `keep_token`'s ends. Returns how many ended."""
+    password = validate.password(password)
+    digest = await hash_in_thread(password)
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (digest, user.id))
+        return await _end_sessions(conn, user.id, keep_token)
+
+
+async def _end_sessions(conn, user_id: int, keep_token: str | None) -> int:
+    keep = _token_key(keep_token) if keep_token else ""
+    cur = await conn.execute("DELETE FROM sessions WHERE user_id = ? AND id != ?", (user_id, keep))
+    return cur.rowcount
+
+
+async def end_sessions(db, user: User, *, keep_token: str | None = None) -> int:
+    """Sign out everywhere (but `keep_token`'s session, if given)."""
+    async with db.transaction() as conn:
+        return await _end_sessions(conn, user.id, keep_token)
+
+
+async def list_sessions(db, user: User, current_token: str | None) -> list[dict]:
+    """The user's live sessions, newest first: `{id, created_at, expires_at, current}`;
+    `id` is a short public name (the start of the stored hash, never the token)."""
+    current = _token_key(current_token) if current_token else ""
+    async with db.read() as conn:
+        rows = await fetch_all(conn, "SELECT id, created_at, expires_at FROM sessions WHERE user_id = ?"
+                                     " AND expires_at > ? ORDER BY created_at DESC LIMIT 200",
+                               (user.id, clock.now()))
+    return [{"id": r["id"][:12], "created_at": r["created_at"], "expires_at": r["expires_at"],
+             "current": r["id"] == current} for r in rows]
+
+
+async def delete_account(db, user: User) -> None:
+    """Close the account for good. Articles stay, as USENET keeps them, signed
+    "former member" and tied to no account; the row stays (under a name no one
+    can sign in with) only so the public log and proposals keep their shape;
+    sessions, marks, follows, notifications and feed keys go. The last admin
+    cannot leave (409)."""
+    async with db.transaction() as conn:
+        if user.role == "admin" and await fetch_value(
+                conn, "SELECT count(*) FROM users WHERE role = 'admin'") <= 1:
+            raise Conflict("the last admin cannot delete their account: make another admin first")
+        # The author's name is in the full-text index: re-index their live articles.
+        await conn.execute("INSERT INTO articles_fts (articles_fts, rowid, subject, body, author_name)"
+                           " SELECT 'delete', id, subject, body, author_name FROM articles"
+                           " WHERE user_id = ? AND status = 'ok'", (user.id,))
+        await conn.execute("UPDATE articles SET author_name = ? WHERE user_id = ?", (FORMER_MEMBER, user.id))
+        await conn.execute("INSERT INTO articles_fts (rowid, subject, body, author_name)"
+                           " SELECT id, subject, body, author_name FROM articles"
+                           " WHERE user_id = ? AND status = 'ok'", (user.id,))
+        await conn.execute("UPDATE articles SET user_id = NULL WHERE user_id = ?", (user.id,))
+        for table in ("sessions", "follows", "group_follows", "read_marks", "notifications", "feed_keys",
+                      "password_resets"):
+            await conn.execute(f"DELETE FROM {table} WHERE user_id = ?", (user.id,))
+        await conn.execute("UPDATE users SET username = ?, display_name = ?, password_hash = ?, role = 'member'"
+                           " WHERE id = ?", (f"former-member-{user.id}", FORMER_MEMBER, DELETED_HASH, user.id))

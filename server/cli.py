@@ -175,6 +175,24 @@ def cmd_role(args) -> int:
     return 0
 
 
+def cmd_reset_password(args) -> int:
+    from . import accounts, resets
+
+    config = _config(args)
+
+    async def issue(db):
+        secret = config.secret_key or await accounts.get_secret(db)
+        async with db.transaction() as conn:
+            return await resets.issue(conn, secret, args.username)
+
+    user, token = _on_database(config, issue)
+    base = (args.base_url or f"http://{config.host}:{config.port}").rstrip("/")
+    print(f"{base}{resets.PATH}{token}")
+    print(f"One use, valid for {resets.VALID_SECONDS // 60} minutes: it sets a new password for "
+          f"{user.username} and signs out their sessions.", file=sys.stderr)
+    return 0
+
+
 def cmd_sweep(args) -> int:
     from . import sweep
 
@@ -273,6 +291,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("username")
     p.add_argument("role", choices=["member", "moderator", "admin"])
     p.add_argument("--reason", default="", help="shown in the moderation log")
+    p = command("reset-password", cmd_reset_password,
+                "print a one-time link (valid for an hour) that sets a new password for an account")
+    p.add_argument("username")
+    p.add_argument("--base-url", help="the site's address as readers reach it (default http://HOST:PORT)")
     command("sweep", cmd_sweep, "run the archive sweep once and print what it archived")
     p = command("migrate", cmd_migrate, "upgrade the database to this Moot's schema (backup taken first)")
     p.add_argument("--status", action="store_true",

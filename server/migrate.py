@@ -126,6 +126,16 @@ CREATE TABLE feed_keys (
     key_hash   TEXT NOT NULL UNIQUE,
     created_at TEXT NOT NULL
 );
+
+-- One-time password reset links (server/resets.py): only the token's SHA-256.
+CREATE TABLE password_resets (
+    token_hash TEXT PRIMARY KEY,
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    used_at    TEXT
+) WITHOUT ROWID;
+CREATE INDEX password_resets_by_user ON password_resets(user_id);
 """, batch=lambda conn, limit: _newsrc_to_ranges(conn, limit),
               remaining=lambda conn: _newsrc_left(conn)),
 )

@@ -19,6 +19,10 @@ from .readstate import ReadQueue
 from .response_cache import ResponseCache
 
 FEED_KEYS_PER_HOUR = 5
+# Each costs an scrypt hash and none is needed often.
+PASSWORD_CHANGES_PER_HOUR = 5
+RESET_LINKS_PER_HOUR = 20
+RESET_ATTEMPTS_PER_HOUR = 10
 
 
 @dataclass
@@ -33,7 +37,10 @@ class Site:
     registrations: TokenBucket = field(init=False)
     login_failures: FailureWindow = field(init=False)
     reads: ReadQueue = field(init=False)
-    feed_keys: TokenBucket = field(init=False)  # new notification feed URLs per user  # read marks of page views, written shortly after
+    feed_keys: TokenBucket = field(init=False)  # new notification feed URLs per user
+    password_changes: TokenBucket = field(init=False)  # per user
+    reset_links: TokenBucket = field(init=False)  # reset links an admin issues, per admin
+    reset_attempts: TokenBucket = field(init=False)  # uses of reset links, per address  # read marks of page views, written shortly after
 
     def __post_init__(self) -> None:
         c = self.config
@@ -46,6 +53,9 @@ class Site:
         self.reads = ReadQueue(self.db)
         # A feed URL is made rarely; a handful an hour leaves room for mistakes.
         self.feed_keys = TokenBucket(FEED_KEYS_PER_HOUR / 3600, FEED_KEYS_PER_HOUR)
+        self.password_changes = TokenBucket(PASSWORD_CHANGES_PER_HOUR / 3600, PASSWORD_CHANGES_PER_HOUR)
+        self.reset_links = TokenBucket(RESET_LINKS_PER_HOUR / 3600, RESET_LINKS_PER_HOUR)
+        self.reset_attempts = TokenBucket(RESET_ATTEMPTS_PER_HOUR / 3600, RESET_ATTEMPTS_PER_HOUR)
 
     async def start(self) -> None:
         await self.db.open()

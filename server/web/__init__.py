@@ -15,6 +15,7 @@ from . import (
     moderation,
     notifications,
     ops,
+    people,
     posting,
     proposals,
     reading,
@@ -23,7 +24,8 @@ from . import (
 )
 from .rendering import static_mounts
 
-FEATURES = (accounts, reading, unread, notifications, posting, moderation, proposals, archive, search, exports, ops)
+FEATURES = (accounts, people, reading, unread, notifications, posting, moderation, proposals, archive, search, exports,
+            ops)
 
 
 def routes(templates: Jinja2Templates) -> list[BaseRoute]:
