@@ -10,8 +10,10 @@ import hmac
 import secrets
 import threading
 
+from aiosqlite import Connection
+
 from . import clock, modlog, validate
-from .db import fetch_all, fetch_one, fetch_value
+from .db import Database, fetch_all, fetch_one, fetch_value
 from .errors import Conflict, Invalid, NotFound
 from .permissions import ROLES, User
 
@@ -165,7 +167,7 @@ DELETED_HASH = "deleted"
 FORMER_MEMBER = "former member"
 
 
-async def set_display_name(db, user: User, display_name: object) -> User:
+async def set_display_name(db: Database, user: User, display_name: object) -> User:
     name = validate.display_name(display_name)
     async with db.transaction() as conn:
         await conn.execute("UPDATE users SET display_name = ? WHERE id = ?", (name, user.id))
@@ -177,7 +179,7 @@ async def hash_in_thread(password: str) -> str:
     return str(await _in_thread(hash_password, password))
 
 
-async def set_password(db, user: User, password: object, *, keep_token: str | None = None) -> int:
+async def set_password(db: Database, user: User, password: object, *, keep_token: str | None = None) -> int:
     """A new password; every session but `keep_token`'s ends. Returns how many ended."""
     password = validate.password(password)
     digest = await hash_in_thread(password)
@@ -186,19 +188,19 @@ async def set_password(db, user: User, password: object, *, keep_token: str | No
         return await _end_sessions(conn, user.id, keep_token)
 
 
-async def _end_sessions(conn, user_id: int, keep_token: str | None) -> int:
+async def _end_sessions(conn: Connection, user_id: int, keep_token: str | None) -> int:
     keep = _token_key(keep_token) if keep_token else ""
     cur = await conn.execute("DELETE FROM sessions WHERE user_id = ? AND id != ?", (user_id, keep))
     return cur.rowcount
 
 
-async def end_sessions(db, user: User, *, keep_token: str | None = None) -> int:
+async def end_sessions(db: Database, user: User, *, keep_token: str | None = None) -> int:
     """Sign out everywhere (but `keep_token`'s session, if given)."""
     async with db.transaction() as conn:
         return await _end_sessions(conn, user.id, keep_token)
 
 
-async def list_sessions(db, user: User, current_token: str | None) -> list[dict]:
+async def list_sessions(db: Database, user: User, current_token: str | None) -> list[dict]:
     """The user's live sessions, newest first: `{id, created_at, expires_at, current}`;
     `id` is a short public name (the start of the stored hash, never the token)."""
     current = _token_key(current_token) if current_token else ""
@@ -210,7 +212,7 @@ async def list_sessions(db, user: User, current_token: str | None) -> list[dict]
              "current": r["id"] == current} for r in rows]
 
 
-async def delete_account(db, user: User) -> None:
+async def delete_account(db: Database, user: User) -> None:
     """Close the account for good. Articles stay, as USENET keeps them, signed
     "former member" and tied to no account; the row stays (under a name no one
     can sign in with) only so the public log and proposals keep their shape;
