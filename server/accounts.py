@@ -232,7 +232,7 @@ async def delete_account(db: Database, user: User) -> None:
                            " WHERE user_id = ? AND status = 'ok'", (user.id,))
         await conn.execute("UPDATE articles SET user_id = NULL WHERE user_id = ?", (user.id,))
         for table in ("sessions", "follows", "group_follows", "read_marks", "notifications", "feed_keys",
-                      "password_resets"):
+                      "password_resets", "kill_rules"):
             await conn.execute(f"DELETE FROM {table} WHERE user_id = ?", (user.id,))
         await conn.execute("UPDATE users SET username = ?, display_name = ?, password_hash = ?, role = 'member'"
                            " WHERE id = ?", (f"former-member-{user.id}", FORMER_MEMBER, DELETED_HASH, user.id))

@@ -136,6 +136,18 @@ CREATE TABLE password_resets (
     used_at    TEXT
 ) WITHOUT ROWID;
 CREATE INDEX password_resets_by_user ON password_resets(user_id);
+
+-- Each reader's killfile (server/killfile.py): slrn-like scoring rules.
+CREATE TABLE kill_rules (
+    id         INTEGER PRIMARY KEY,
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    field      TEXT NOT NULL CHECK (field IN ('author', 'subject', 'group', 'thread', 'replies_to')),
+    pattern    TEXT NOT NULL,
+    regex      INTEGER NOT NULL DEFAULT 0,
+    score      INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX kill_rules_by_user ON kill_rules(user_id, id);
 """, batch=lambda conn, limit: _newsrc_to_ranges(conn, limit),
               remaining=lambda conn: _newsrc_left(conn)),
 )

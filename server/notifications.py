@@ -5,7 +5,8 @@ their thread (`moderation`, with its log entry).
 
 Written by the action itself, in its transaction. Never to the actor; at most
 one per reader and article (a reply that also mentions its parent's author
-is one `reply`).
+is one `reply`); never what the reader's killfile hides (a muted author or
+thread tells them nothing).
 Each new notification is a `notification.created` event addressed to its
 readers' own topics, so only their live connections hear of it; a fan-out
 to many followers is a few event rows, each naming up to FANOUT_TOPICS readers."""
@@ -20,7 +21,7 @@ from sqlite3 import Row
 
 from aiosqlite import Connection
 
-from . import clock, keyset, validate
+from . import clock, keyset, killfile, validate
 from .db import fetch_all, fetch_one, fetch_value
 from .errors import Invalid, NotFound
 from .events import emit
@@ -73,7 +74,19 @@ async def on_article(conn: Connection, article: dict, actor: User, *, parent_aut
     for row in followers:
         if row[0] not in skip:
             recipients.setdefault(row[0], "follow")
+    parent_name = (await fetch_value(conn, "SELECT username FROM users WHERE id = ?", (parent_author,))
+                   if parent_author is not None else None)
+    scored = {"author": actor.username, "subject": article["subject"], "group": article["group"],
+              "thread_id": article["thread_id"], "parent_author": parent_name}
+    await _drop_killed(conn, recipients, scored)
     return await _deliver(conn, recipients, article=article, actor=actor)
+
+
+async def _drop_killed(conn: Connection, recipients: dict[int, str], scored: dict) -> None:
+    """Leave out the readers whose killfile hides this (a muted author tells them nothing)."""
+    for uid, rules in (await killfile.rules_of_many(conn, recipients)).items():
+        if killfile.score(rules, scored) <= killfile.KILL:
+            del recipients[uid]
 
 
 async def _deliver(conn: Connection, recipients: dict[int, str], *, article: dict | None, actor: User | None,
@@ -114,6 +127,13 @@ async def on_moderation(conn: Connection, entry_id: int, action: str, actor: Use
                                          " ON a.id = t.root_article_id WHERE t.id = ?", (tid,))
         if author is not None and (actor is None or author != actor.id):
             recipients.setdefault(author, "moderation")
+    if first_thread is not None and actor is not None:
+        thread = await fetch_one(conn, "SELECT t.subject, g.name FROM threads t JOIN groups g"
+                                       " ON g.id = t.group_id WHERE t.id = ?", (first_thread,))
+        if thread is not None:
+            await _drop_killed(conn, recipients, {"author": actor.username, "subject": thread["subject"],
+                                                  "group": thread["name"], "thread_id": first_thread,
+                                                  "parent_author": None})
     await _deliver(conn, recipients, article=None, actor=actor, thread_id=first_thread, entry_id=entry_id)
 
 

@@ -22,7 +22,7 @@ from sqlite3 import Row
 
 from aiosqlite import Connection
 
-from . import newsrc
+from . import killfile, newsrc
 from .db import Database, fetch_all, fetch_one, fetch_value
 from .errors import Invalid, NotFound
 from .events import emit
@@ -34,6 +34,8 @@ log = logging.getLogger("moot.readstate")
 COUNT_LIMIT = 1000
 # Articles one "mark these read" call may name: a page's worth (validate.PAGE_MAX).
 MAX_MARK_IDS = 200
+# Articles scored per query when a killfile decides what counts.
+SCORE_PAGE = 1000
 # Threads one read.changed event lists with their new counts.
 MAX_EVENT_THREADS = 50
 # Live articles written by someone else: the ones that can be unread.
@@ -51,33 +53,50 @@ async def all_ranges(conn: Connection, user_id: int) -> dict[int, Ranges]:
     return {r["group_id"]: newsrc.parse(r["ranges"]) for r in rows}
 
 
-async def _count_in(conn: Connection, user_id: int, group_id: int, spans: Ranges, cap: int) -> int:
-    """Countable articles of the group whose numbers fall in `spans`, at most `cap`."""
+async def _count_in(conn: Connection, user_id: int, group_id: int, spans: Ranges, cap: int,
+                    rules: list[killfile.Rule]) -> int:
+    """Countable articles of the group whose numbers fall in `spans` and that
+    the reader's rules do not hide, at most `cap`."""
     total = 0
     for low, high in spans:
         if total >= cap:
             break
-        total += await fetch_value(
-            conn, f"SELECT count(*) FROM (SELECT 1 FROM articles a WHERE a.group_id = ?"
-                  f" AND a.number BETWEEN ? AND ? AND {COUNTABLE} LIMIT ?)",
-            (group_id, low, high, user_id, cap - total))
-    return total
+        if not rules:
+            total += await fetch_value(
+                conn, f"SELECT count(*) FROM (SELECT 1 FROM articles a WHERE a.group_id = ?"
+                      f" AND a.number BETWEEN ? AND ? AND {COUNTABLE} LIMIT ?)",
+                (group_id, low, high, user_id, cap - total))
+            continue
+        after = low - 1
+        while total < cap:  # scored in pages: a killfile may hide any number of them
+            rows = await fetch_all(
+                conn, f"SELECT a.number, {killfile.SCORE_COLUMNS} FROM articles a{killfile.SCORE_JOINS}"
+                      f" WHERE a.group_id = ? AND a.number > ? AND a.number <= ? AND {COUNTABLE}"
+                      f" ORDER BY a.number LIMIT {SCORE_PAGE}", (group_id, after, high, user_id))
+            total += sum(1 for r in rows if killfile.score(rules, killfile.scored(r)) > killfile.KILL)
+            if len(rows) < SCORE_PAGE:
+                break
+            after = rows[-1]["number"]
+    return min(total, cap)
 
 
 async def group_unread(conn: Connection, user_id: int, group_id: int, last_number: int,
-                       ranges: Ranges | None = None) -> int:
+                       ranges: Ranges | None = None, rules: list[killfile.Rule] | None = None) -> int:
     """Unread articles in one group, at most COUNT_LIMIT."""
     if ranges is None:
         ranges = await ranges_of(conn, user_id, group_id)
-    return await _count_in(conn, user_id, group_id, newsrc.gaps(ranges, 1, last_number), COUNT_LIMIT)
+    if rules is None:
+        rules = await killfile.rules_of(conn, user_id)
+    return await _count_in(conn, user_id, group_id, newsrc.gaps(ranges, 1, last_number), COUNT_LIMIT, rules)
 
 
 async def unread_counts(conn: Connection, user_id: int) -> dict[str, int]:
     """Unread articles per group name (groups with none left out), each at most COUNT_LIMIT."""
     marks = await all_ranges(conn, user_id)
+    rules = await killfile.rules_of(conn, user_id)
     counts = {}
     for row in await fetch_all(conn, "SELECT id, name, last_number FROM groups"):
-        count = await group_unread(conn, user_id, row["id"], row["last_number"], marks.get(row["id"], ()))
+        count = await group_unread(conn, user_id, row["id"], row["last_number"], marks.get(row["id"], ()), rules)
         if count:
             counts[row["name"]] = count
     return counts
@@ -88,8 +107,11 @@ async def thread_unread(conn: Connection, user_id: int, thread_ids: Iterable[int
     ids = sorted(set(thread_ids))
     if not ids:
         return {}
+    rules = await killfile.rules_of(conn, user_id)
+    extra = (f", {killfile.SCORE_COLUMNS} FROM articles a{killfile.SCORE_JOINS}" if rules
+             else " FROM articles a")
     rows = await fetch_all(
-        conn, f"SELECT a.thread_id, a.group_id, a.number FROM articles a"
+        conn, f"SELECT a.thread_id, a.group_id, a.number{extra}"
               f" WHERE a.thread_id IN ({','.join('?' * len(ids))}) AND {COUNTABLE}", (*ids, user_id))
     marks: dict[int, Ranges] = {}
     counts: dict[int, int] = {}
@@ -97,8 +119,11 @@ async def thread_unread(conn: Connection, user_id: int, thread_ids: Iterable[int
         group_id = row["group_id"]
         if group_id not in marks:
             marks[group_id] = await ranges_of(conn, user_id, group_id)
-        if not newsrc.contains(marks[group_id], row["number"]):
-            counts[row["thread_id"]] = counts.get(row["thread_id"], 0) + 1
+        if newsrc.contains(marks[group_id], row["number"]):
+            continue
+        if rules and killfile.score(rules, killfile.scored(row)) <= killfile.KILL:
+            continue
+        counts[row["thread_id"]] = counts.get(row["thread_id"], 0) + 1
     return counts
 
 
@@ -117,8 +142,10 @@ async def unread_articles(conn: Connection, user_id: int, article_ids: Iterable[
 
 @dataclass(frozen=True)
 class PageView:
-    unread: list[int]  # the articles shown that were unread, in page order
+    unread: list[int]  # the articles shown that were unread (and not hidden), in page order
     shown: dict[int, Ranges]  # group id -> the numbers shown, to mark read
+    killed: frozenset[int] = frozenset()  # hidden by the reader's rules
+    high: frozenset[int] = frozenset()  # highlighted by them
 
 
 async def page_view(conn: Connection, user_id: int, article_ids: list[int],
@@ -126,21 +153,30 @@ async def page_view(conn: Connection, user_id: int, article_ids: list[int],
     """What a page showing these articles (in this order) means for the reader."""
     if not article_ids:
         return PageView([], {})
-    rows = await fetch_all(conn, f"SELECT id, group_id, number, status, user_id FROM articles"
-                                 f" WHERE id IN ({','.join('?' * len(article_ids))})", article_ids)
+    rules = await killfile.rules_of(conn, user_id)
+    extra = (f", {killfile.SCORE_COLUMNS} FROM articles a{killfile.SCORE_JOINS}" if rules
+             else " FROM articles a")
+    rows = await fetch_all(conn, f"SELECT a.id, a.group_id, a.number, a.status, a.user_id{extra}"
+                                 f" WHERE a.id IN ({','.join('?' * len(article_ids))})", article_ids)
     marks: dict[int, Ranges] = {}
     shown: dict[int, list[int]] = {}
-    unread = set()
+    unread, killed, high = set(), set(), set()
     for row in rows:
         group_id = row["group_id"]
         if group_id not in marks:
             marks[group_id] = newsrc.union(await ranges_of(conn, user_id, group_id),
                                            (pending or {}).get((user_id, group_id), ()))
-        if is_unread(row, user_id, marks[group_id]):
+        verdict = killfile.verdict(killfile.score(rules, killfile.scored(row))) if rules else None
+        if verdict == "killed" and row["status"] == "ok":
+            killed.add(row["id"])
+        elif verdict == "high" and row["status"] == "ok":
+            high.add(row["id"])
+        if is_unread(row, user_id, marks[group_id]) and row["id"] not in killed:
             unread.add(row["id"])
         shown.setdefault(group_id, []).append(row["number"])
     return PageView([a for a in article_ids if a in unread],
-                    {g: newsrc.of_numbers(numbers) for g, numbers in shown.items()})
+                    {g: newsrc.of_numbers(numbers) for g, numbers in shown.items()},
+                    frozenset(killed), frozenset(high))
 
 
 # Changes: each runs inside the caller's write transaction.
@@ -263,12 +299,15 @@ async def next_unread(conn: Connection, user_id: int, from_thread: int | None = 
     if from_thread is not None:
         start_group = await fetch_value(conn, "SELECT group_id FROM threads WHERE id = ?", (from_thread,))
     order = sorted(groups, key=lambda g: g["id"] != start_group)
+    rules = await killfile.rules_of(conn, user_id)
     for group in order:
         ranges = await ranges_of(conn, user_id, group["id"])
         for low, high in newsrc.gaps(ranges, 1, group["last_number"]):
             rows = await fetch_all(
-                conn, f"SELECT a.id, a.thread_id, a.path FROM articles a WHERE a.group_id = ?"
+                conn, f"SELECT a.id, a.thread_id, a.path, {killfile.SCORE_COLUMNS} FROM articles a"
+                      f"{killfile.SCORE_JOINS} WHERE a.group_id = ?"
                       f" AND a.number BETWEEN ? AND ? AND {COUNTABLE}", (group["id"], low, high, user_id))
+            rows = [r for r in rows if killfile.score(rules, killfile.scored(r)) > killfile.KILL]
             if not rows:
                 continue
             # Prefer the thread the reader came from, then the most recently active.

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import follows, groups, reading, readstate, suggestions, validate
+from .. import follows, groups, killfile, reading, readstate, suggestions, validate
 from ..errors import Invalid, NotFound
 from ..events import group_topic, thread_topic
 from ..hub import last_event_id
@@ -213,9 +213,14 @@ async def group_page(request: Request) -> Response:
             counts = await readstate.thread_unread(conn, user.id, thread_ids)
             total = await readstate.group_unread(conn, user.id, row["id"], row["last_number"])
             following = await follows.follows_group(conn, user.id, row["id"])
+            rules = await killfile.rules_of(conn, user.id)
         marks = unread_macros(request)
         out = {f"t:{t}": str(marks.thread_count(n)).encode() for t, n in counts.items()}
         out.update({f"tc:{t}": b" unread" for t in counts})
+        for rule in rules:  # muted threads stay listed, marked and greyed
+            if rule.field == "thread" and rule.score <= killfile.KILL and f"t:{rule.pattern}" in keys:
+                out[f"tc:{rule.pattern}"] = b" killed"
+                out[f"t:{rule.pattern}"] = b'<span class="muted-note">muted</span>'
         if total:
             out["x:group"] = str(marks.group_count(total)).encode()
         out["x:follow"] = str(marks.follow_form(f"/g/{name}/follow", following,
@@ -283,13 +288,23 @@ async def thread_page(request: Request) -> Response:
             following = await follows.follows_thread(conn, user.id, int(thread_id))
         for group_id, numbers in seen.shown.items():
             site.reads.note(user.id, group_id, numbers)
+            muted = await killfile.mutes(conn, user.id, "thread", str(thread_id))
         marks = unread_macros(request)
         out = {f"a:{a}": str(marks.new_mark()).encode() for a in seen.unread}
-        out.update({f"c:{a}": b" new" for a in seen.unread})
+        classes = {a: " new" for a in seen.unread}
+        for a in seen.high:
+            classes[a] = classes.get(a, "") + " high"
+        opening = str(marks.killed_open()).encode()
+        for a in seen.killed:
+            classes[a] = classes.get(a, "") + " killed"
+            out[f"k:{a}"], out[f"ke:{a}"] = opening, b"</details>"
+        out.update({f"c:{a}": c.encode() for a, c in classes.items()})
         if seen.unread:
             out["x:first"] = str(marks.first_unread(seen.unread[0], len(seen.unread))).encode()
         out["x:follow"] = str(marks.follow_form(f"/t/{thread_id}/follow", following,
                                                 placeholders_of(request).csrf, "thread")).encode()
+        out["x:mute"] = str(marks.mute_form(f"/t/{thread_id}/mute", muted, placeholders_of(request).csrf,
+                                            "thread")).encode()
         return out
 
     return await cached_page(request, (thread_id, view, cursor), frozenset(topics), "thread.html", build,
@@ -307,6 +322,11 @@ async def article_fragment(request: Request) -> Response:
         if article["parent_id"] is not None:
             parent = await reading.get_article(conn, article["parent_id"])
     item = {**flat_item(article, parent), "subject_changed": subject_changed(article, parent)}
+    user = await current_user(request)
+    if user is not None:  # rendered per reader: their rules hide it here too
+        async with site_of(request).db.read() as conn:
+            rules = await killfile.rules_of(conn, user.id)
+            item["killed"] = article["id"] in await killfile.killed_ids(conn, rules, [article["id"]])
     return await page(request, "fragment_article.html", {"thread": thread, "item": item})
 
 
