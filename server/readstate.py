@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -125,6 +126,17 @@ async def thread_unread(conn: Connection, user_id: int, thread_ids: Iterable[int
             continue
         counts[row["thread_id"]] = counts.get(row["thread_id"], 0) + 1
     return counts
+
+
+async def counts(conn: Connection, user_id: int, group_names: list[str], thread_ids: list[int]) -> dict:
+    """`{groups: {name: unread}, threads: {"id": unread}}` for what an open page shows."""
+    rows = await fetch_all(conn, "SELECT id, name, last_number FROM groups WHERE name IN"
+                                 " (SELECT value FROM json_each(?))", (json.dumps(group_names),))
+    rules = await killfile.rules_of(conn, user_id)
+    per_group = {r["name"]: await group_unread(conn, user_id, r["id"], r["last_number"], rules=rules)
+                 for r in rows}
+    per_thread = await thread_unread(conn, user_id, thread_ids)
+    return {"groups": per_group, "threads": {str(t): per_thread.get(t, 0) for t in thread_ids}}
 
 
 def is_unread(row: Row | dict, user_id: int, ranges: Ranges) -> bool:

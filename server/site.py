@@ -23,6 +23,9 @@ FEED_KEYS_PER_HOUR = 5
 PASSWORD_CHANGES_PER_HOUR = 5
 RESET_LINKS_PER_HOUR = 20
 RESET_ATTEMPTS_PER_HOUR = 10
+# Killfile edits (a regex check starts a process): a burst to set one up, then one a minute.
+RULE_EDITS_PER_HOUR = 60
+RULE_EDITS_BURST = 30
 
 
 @dataclass
@@ -40,7 +43,8 @@ class Site:
     feed_keys: TokenBucket = field(init=False)  # new notification feed URLs per user
     password_changes: TokenBucket = field(init=False)  # per user
     reset_links: TokenBucket = field(init=False)  # reset links an admin issues, per admin
-    reset_attempts: TokenBucket = field(init=False)  # uses of reset links, per address  # read marks of page views, written shortly after
+    reset_attempts: TokenBucket = field(init=False)  # uses of reset links, per address
+    rule_edits: TokenBucket = field(init=False)  # killfile changes, per user  # read marks of page views, written shortly after
 
     def __post_init__(self) -> None:
         c = self.config
@@ -56,6 +60,7 @@ class Site:
         self.password_changes = TokenBucket(PASSWORD_CHANGES_PER_HOUR / 3600, PASSWORD_CHANGES_PER_HOUR)
         self.reset_links = TokenBucket(RESET_LINKS_PER_HOUR / 3600, RESET_LINKS_PER_HOUR)
         self.reset_attempts = TokenBucket(RESET_ATTEMPTS_PER_HOUR / 3600, RESET_ATTEMPTS_PER_HOUR)
+        self.rule_edits = TokenBucket(RULE_EDITS_PER_HOUR / 3600, RULE_EDITS_BURST)
 
     async def start(self) -> None:
         await self.db.open()

@@ -1,7 +1,8 @@
 // The home page, live: each group's "N new" rises as others post and falls
 // as the reader reads elsewhere (read.changed reaches only their own pages).
+// Counts come from the server, so the reader's killfile applies to them.
 import { connectLive } from "./live.js";
-import { badgeCount, fromOthers, setBadge } from "./unread.js";
+import { countsLater, setBadge } from "./unread.js";
 
 export function startHome(element) {
   const me = element.dataset.user;
@@ -10,20 +11,16 @@ export function startHome(element) {
     const link = element.querySelector(`.gname > a[href="/g/${CSS.escape(name)}"]`);
     return link && link.parentElement;
   };
-  const bump = (name, article) => {
-    if (!fromOthers(article, me)) return;
-    const box = holder(name);
-    setBadge(box, badgeCount(box) + 1, { href: `/g/${name}`, before: ".badge" });
-  };
+  const show = (name, count) => setBadge(holder(name), count, { href: `/g/${name}`, before: ".badge" });
+  const refresh = countsLater(
+    () => ({ groups: Array.from(element.querySelectorAll(".gname > a")).map((a) => a.textContent.trim()) }),
+    (counts) => { for (const [name, count] of Object.entries(counts.groups)) show(name, count); });
   connectLive({
     groups: ["*"],
     since: Number(element.dataset.since) || 0,
     onEvent: (event) => {
-      if (event.type === "article.created") bump(event.group, event.data);
-      else if (event.type === "thread.created") bump(event.group, event.data.article);
-      else if (event.type === "read.changed") {
-        setBadge(holder(event.data.group), event.data.unread, { href: `/g/${event.data.group}`, before: ".badge" });
-      }
+      if (event.type === "article.created" || event.type === "thread.created") refresh();
+      else if (event.type === "read.changed") show(event.data.group, event.data.unread);
     },
     onState: (state) => { element.dataset.live = state; },
   });

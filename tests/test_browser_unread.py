@@ -15,6 +15,8 @@ def badge(page, selector: str) -> str:
 
 
 def test_counts_rise_live_and_reading_in_one_tab_clears_the_others(server, contexts):
+    from playwright.sync_api import expect  # the fixtures skip when Playwright is missing
+
     started = new_thread(server, "ada", "Unread counts", "Does anyone keep a .newsrc any more?")
     tid = started["thread"]["id"]
     reader = contexts(viewport=DESKTOP)
@@ -32,9 +34,8 @@ def test_counts_rise_live_and_reading_in_one_tab_clears_the_others(server, conte
     assert badge(group, f"{row} .tmeta") == "1 new" and "unread" in group.get_attribute(row, "class")
 
     reply(server, "ada", started["article"]["id"], "I do, with tin.")
-    group.wait_for_function(f"document.querySelector('{row} .tmeta > .unread')?.textContent === '2 new'")
-    home.wait_for_function(
-        f"document.querySelector('{group_box} > .unread')?.textContent === '{before + 1} new'")
+    expect(group.locator(f"{row} .tmeta > .unread")).to_have_text("2 new")
+    expect(home.locator(f"{group_box} > .unread")).to_have_text(f"{before + 1} new")
 
     thread = reader.page()  # reading the thread in a third tab
     thread.goto(f"{server.base}/t/{tid}")
@@ -45,18 +46,24 @@ def test_counts_rise_live_and_reading_in_one_tab_clears_the_others(server, conte
     if before == 1:
         home.wait_for_selector(f"{group_box} > .unread", state="detached")
     else:
-        home.wait_for_function(
-            f"document.querySelector('{group_box} > .unread')?.textContent === '{before - 1} new'")
+        expect(home.locator(f"{group_box} > .unread")).to_have_text(f"{before - 1} new")
 
     # A reply arriving on the open thread page is marked read once it is on screen.
     thread.wait_for_selector('#thread[data-live="connected"]')
-    late = reply(server, "ada", started["article"]["id"], "And slrn for scoring.")
-    thread.wait_for_selector(f'#a{late["id"]}.new')
-    group.wait_for_function(f"document.querySelector('{row} .tmeta > .unread')?.textContent === '1 new'")
-    group.wait_for_selector(f"{row} .tmeta > .unread", state="detached")
+    marked = f"/api/threads/{tid}/read"
+    with thread.expect_response(lambda r: r.url.endswith(marked) and r.request.method == "POST") as sent:
+        late = reply(server, "ada", started["article"]["id"], "And slrn for scoring.")
+        thread.wait_for_selector(f'#a{late["id"]}.new')
+    assert sent.value.status == 200
+    with server.api("bruno") as client:
+        listed = client.get("/api/groups/test.browser/threads").json()["threads"]
+    assert [t["unread"] for t in listed if t["id"] == tid] == [0]
+    expect(group.locator(f"{row} .tmeta > .unread")).to_have_count(0)
 
 
 def test_notification_count_rises_live_and_mark_read_clears_it_elsewhere(server, contexts):
+    from playwright.sync_api import expect
+
     started = new_thread(server, "bruno", "Where to buy reeds?", "For a bassoon, ideally.")
     reader = contexts(viewport=DESKTOP)
     home = reader.page()
@@ -66,12 +73,12 @@ def test_notification_count_rises_live_and_mark_read_clears_it_elsewhere(server,
     start = int(before.inner_text()) if before.count() and before.is_visible() else 0
 
     reply(server, "ada", started["article"]["id"], "Try the shop by the river, @bruno.")
-    home.wait_for_function(f"document.querySelector('#inbox .count')?.textContent === '{start + 1}'")
+    expect(home.locator("#inbox .count")).to_have_text(str(start + 1))
 
     inbox = reader.page()
     inbox.goto(f"{server.base}/notifications")
     assert "Reply to you" in inbox.inner_text("main") and "Where to buy reeds?" in inbox.inner_text("main")
     inbox.click("text=Mark all")
     inbox.wait_for_url(f"{server.base}/notifications")
-    home.wait_for_function("document.querySelector('#inbox .count')?.textContent === '0'")
+    expect(home.locator("#inbox .count")).to_have_text("0")
     assert not home.locator("#inbox .count").is_visible()

@@ -11,6 +11,7 @@ from . import (
     accounts,
     archive,
     exports,
+    killfiles,
     live,
     moderation,
     notifications,
@@ -24,7 +25,7 @@ from . import (
 )
 from .rendering import static_mounts
 
-FEATURES = (accounts, people, reading, unread, notifications, posting, moderation, proposals, archive, search, exports,
+FEATURES = (accounts, people, reading, unread, notifications, killfiles, posting, moderation, proposals, archive, search, exports,
             ops)
 
 

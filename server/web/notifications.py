@@ -112,7 +112,7 @@ async def _inbox(request: Request, user_id: int, cursor: str | None, feed_url: s
     older = query_string(cursor=result["next_cursor"]) if result["next_cursor"] else None
     return await page(request, "notifications.html", {**result, "older": older, "first_page": not cursor,
                                                       "has_feed": has_feed, "feed_url": feed_url},
-                      headers={**PRIVATE, "Referrer-Policy": "no-referrer"})
+                      headers=PRIVATE)
 
 
 async def feed_form(request: Request) -> Response:

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import accounts, profiles, resets, sessions
+from .. import accounts, killfile, profiles, resets, sessions
 from ..errors import AuthRequired, Invalid, MootError, NotFound, RateLimited, TooLarge
 from ..permissions import User, require
 from .accounts import checked_form
@@ -103,12 +103,15 @@ async def use_reset(request: Request) -> Response:
 
 async def profile_page(request: Request) -> Response:
     cursor = request.query_params.get("cursor")
+    user = await current_user(request)
     async with site_of(request).db.read() as conn:
         result = await profiles.get_profile(conn, request.path_params["name"], cursor=cursor)
+        muted = user is not None and await killfile.mutes(conn, user.id, "author", result["user"]["username"])
     older = query_string(cursor=result["next_cursor"]) if result["next_cursor"] else None
     return await page(request, "profile.html", {
         "profile": result["user"], "articles": result["articles"], "older": older, "first_page": not cursor,
-        "reset_link": None, "canonical": f"/u/{result['user']['username']}" + query_string(cursor=cursor)})
+        "reset_link": None, "muted": muted,
+        "canonical": f"/u/{result['user']['username']}" + query_string(cursor=cursor)})
 
 
 async def reset_link_form(request: Request) -> Response:
@@ -122,9 +125,9 @@ async def reset_link_form(request: Request) -> Response:
     async with site.db.read() as conn:
         result = await profiles.get_profile(conn, request.path_params["name"])
     return await page(request, "profile.html", {"profile": result["user"], "articles": result["articles"],
-                                                "older": None, "first_page": True,
+                                                "older": None, "first_page": True, "muted": False,
                                                 "reset_link": reset_url(request, token)},
-                      headers={**PRIVATE, "Referrer-Policy": "no-referrer"})
+                      headers=PRIVATE)
 
 
 async def _account(request: Request, user: User, *, notice: str | None = None, error: str | None = None,
@@ -181,7 +184,7 @@ async def reset_page(request: Request) -> Response:
     site = site_of(request)
     holder = await resets.holder(site.db, site.secret, request.path_params["token"])
     return await page(request, "reset.html", {"holder": holder, "error": None},
-                      headers={**PRIVATE, "Referrer-Policy": "no-referrer"})
+                      headers=PRIVATE)
 
 
 async def reset_submit(request: Request) -> Response:
@@ -195,7 +198,7 @@ async def reset_submit(request: Request) -> Response:
         await sessions.redeem_reset(site, token, form.get("password"), address=client_address(request))
     except FORM_ERRORS as error:
         return await page(request, "reset.html", {"holder": holder, "error": error.message}, status=error.status,
-                          headers={**PRIVATE, "Referrer-Policy": "no-referrer"})
+                          headers=PRIVATE)
     return RedirectResponse("/login?next=/account", status_code=303)
 
 

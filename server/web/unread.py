@@ -10,10 +10,14 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from .. import groups, reading, readstate
+from ..errors import Invalid
 from ..permissions import require
 from .accounts import checked_form
 from .common import current_user, login_url, site_of
 from .security import read_json
+
+# Groups and threads one count request may name: a page's worth.
+MAX_COUNTS = 100
 
 
 async def thread_read(request: Request) -> Response:
@@ -54,6 +58,23 @@ async def next_unread(request: Request) -> Response:
     async with site.db.read() as conn:
         found = await readstate.next_unread(conn, user.id, _thread_param(request))
     return JSONResponse({"next": found})
+
+
+async def counts(request: Request) -> Response:
+    """The reader's unread counts for the groups and threads an open page shows
+    (`?groups=a,b&threads=1,2`, at most 100 of each), killfile applied."""
+    site = site_of(request)
+    user = require(await current_user(request), "track")
+    names = [n for n in request.query_params.get("groups", "").split(",") if n][:MAX_COUNTS + 1]
+    raw = [t for t in request.query_params.get("threads", "").split(",") if t][:MAX_COUNTS + 1]
+    if len(names) > MAX_COUNTS or len(raw) > MAX_COUNTS:
+        raise Invalid(f"ask for at most {MAX_COUNTS} groups and {MAX_COUNTS} threads")
+    if not all(t.isdigit() and len(t) < 19 for t in raw):
+        raise Invalid("threads must be thread ids")
+    await site.reads.flush()
+    async with site.db.read() as conn:
+        result = await readstate.counts(conn, user.id, names, [int(t) for t in raw])
+    return JSONResponse(result, headers={"Cache-Control": "private, no-cache"})
 
 
 def _thread_param(request: Request) -> int | None:
@@ -112,6 +133,7 @@ routes = [
     Route("/api/groups/{name}/catch-up", group_catch_up, methods=["POST"]),
     Route("/api/articles/{ref:path}/unread", article_unread, methods=["POST"]),
     Route("/api/unread/next", next_unread),
+    Route("/api/unread", counts),
     Route("/t/{id:int}/read", thread_read_form, methods=["POST"]),
     Route("/g/{name}/catch-up", catch_up_form, methods=["POST"]),
     Route("/a/{id:int}/unread", unread_form, methods=["POST"]),
