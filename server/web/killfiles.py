@@ -4,11 +4,13 @@ Everything here acts on the signed-in reader's own rules."""
 
 from __future__ import annotations
 
+import re
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import killfile, reading, validate
+from .. import killfile, reading
 from ..errors import Invalid, NotFound, TooLarge
 from ..permissions import User, require
 from .accounts import checked_form
@@ -113,8 +115,10 @@ async def add_rule_form(request: Request) -> Response:
     user = require(await current_user(request), "track")
     form = await checked_form(request)
     try:
-        score = validate.integer(form.get("score", ""), "score", minimum=-killfile.SCORE_LIMIT,
-                                 maximum=killfile.SCORE_LIMIT)
+        raw = form.get("score", "").strip().replace("\u2212", "-")  # a typographic minus too
+        if not re.fullmatch(r"[+-]?\d{1,4}", raw):
+            raise Invalid(f"score must be an integer from -{killfile.SCORE_LIMIT} to {killfile.SCORE_LIMIT}")
+        score = int(raw)
         await _add(request, user, {"field": form.get("field"), "pattern": form.get("pattern"),
                                    "regex": form.get("regex") == "1", "score": score})
     except (Invalid, TooLarge) as error:
