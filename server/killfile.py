@@ -20,6 +20,7 @@ import re
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
+from re import _parser as sre_parse  # type: ignore[attr-defined]  # re's own parser (3.11+)
 from sqlite3 import Row
 
 from aiosqlite import Connection
@@ -36,10 +37,6 @@ MAX_PATTERN = 200
 MAX_REPEATS = 3
 PROBE_SECONDS = 1.0
 
-try:  # the parser of the standard library's re (its module name changed in 3.11)
-    from re import _parser as sre_parse  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover
-    import sre_parse  # type: ignore[no-redef]
 
 
 @dataclass(frozen=True)
