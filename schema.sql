@@ -101,7 +101,9 @@ CREATE TABLE articles (
     created_at  TEXT NOT NULL,
     status      TEXT NOT NULL DEFAULT 'ok'
                 CHECK (status IN ('ok', 'cancelled', 'notice')),
-    notice      TEXT
+    notice      TEXT,
+    -- When the author last edited it (within the grace period), or NULL.
+    edited_at   TEXT
 );
 CREATE UNIQUE INDEX articles_tree ON articles(thread_id, path);
 CREATE UNIQUE INDEX articles_number ON articles(group_id, number);
@@ -259,6 +261,18 @@ CREATE TABLE kill_rules (
     created_at TEXT NOT NULL
 );
 CREATE INDEX kill_rules_by_user ON kill_rules(user_id, id);
+
+-- Earlier texts of edited articles (server/editing.py): each edit within the
+-- grace period supersedes the text, and the text it replaced is kept here.
+CREATE TABLE article_versions (
+    id          INTEGER PRIMARY KEY,
+    article_id  INTEGER NOT NULL REFERENCES articles(id),
+    subject     TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    written_at  TEXT NOT NULL,
+    replaced_at TEXT NOT NULL
+);
+CREATE INDEX article_versions_by_article ON article_versions(article_id, id);
 
 -- Every schema step this database has had (server/migrate.py): when it ran and
 -- where the backup taken before it lies. A database created at the current

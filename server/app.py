@@ -70,7 +70,7 @@ def create_app(config: Config) -> Starlette:
             await sweep.stop(sweeper)
             await site.stop()
 
-    templates = make_templates()
+    templates = make_templates(config.edit_grace_minutes)
     middleware = [
         # Compresses what the response cache did not already store compressed
         # (it leaves responses with a Content-Encoding alone, streams chunk by

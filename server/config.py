@@ -35,6 +35,7 @@ class Config:
     session_days: int = _f(30, "days a session lasts")
     post_rate: float = _f(6.0, "articles a user may post per minute, sustained")
     post_burst: int = _f(10, "articles a user may post back to back before the rate applies")
+    edit_grace_minutes: int = _f(15, "minutes after posting during which the author may edit an article (0: no editing); after it, withdraw only")
     register_rate: float = _f(20.0, "accounts one address may register per hour")
     login_attempts: int = _f(5, "failed logins per account or address before login is throttled")
     login_window: int = _f(900, "seconds over which failed logins are counted")

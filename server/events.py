@@ -98,6 +98,7 @@ EVENTS: dict[str, type] = {
     "thread.created": ThreadStarted,
     "article.created": Article,
     "article.cancelled": Article,
+    "article.updated": Article,
     "thread.split": ThreadRestructured,
     "thread.merged": ThreadRestructured,
     "thread.moved": ThreadMoved,

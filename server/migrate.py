@@ -81,7 +81,8 @@ CREATE TABLE schema_history (
 """),
     # 2 -> 3: read marks as .newsrc ranges per reader and group instead of one
     # high-water mark; a mark N becomes the range 1-N (everything up to it read).
-    # Group follows and notifications start empty.
+    # Group follows, notifications, feed keys, reset links, killfiles and article
+    # versions start empty; articles gain edited_at (NULL: never edited).
     Migration(3, "read_marks", sql="""
 CREATE TABLE read_marks (
     user_id  INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
@@ -148,6 +149,19 @@ CREATE TABLE kill_rules (
     created_at TEXT NOT NULL
 );
 CREATE INDEX kill_rules_by_user ON kill_rules(user_id, id);
+
+-- Earlier texts of edited articles (server/editing.py): each edit within the
+-- grace period supersedes the text, and the text it replaced is kept here.
+CREATE TABLE article_versions (
+    id          INTEGER PRIMARY KEY,
+    article_id  INTEGER NOT NULL REFERENCES articles(id),
+    subject     TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    written_at  TEXT NOT NULL,
+    replaced_at TEXT NOT NULL
+);
+CREATE INDEX article_versions_by_article ON article_versions(article_id, id);
+ALTER TABLE articles ADD COLUMN edited_at TEXT;
 """, batch=lambda conn, limit: _newsrc_to_ranges(conn, limit),
               remaining=lambda conn: _newsrc_left(conn)),
 )

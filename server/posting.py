@@ -185,6 +185,8 @@ async def cancel(conn, user: User | None, article_ref, reason=None) -> dict:
         " VALUES ('delete', ?, ?, ?, ?)", (row["id"], row["subject"], row["body"], row["author_name"]))
     await conn.execute("UPDATE articles SET status = 'cancelled', body = ? WHERE id = ?",
                        (notice, row["id"]))
+    # withdrawn means its words are gone: the texts an edit replaced go too
+    await conn.execute("DELETE FROM article_versions WHERE article_id = ?", (row["id"],))
     if by_moderator:
         await modlog.write(conn, "cancel", user, group_id=row["group_id"], thread_id=row["thread_id"],
                            article_id=row["id"], target=row["message_id"], reason=reason)

@@ -27,6 +27,7 @@ class Article(TypedDict):
     number: int
     status: str  # ok, cancelled or notice
     notice: NotRequired[dict]  # {action, thread_id, count} on a moderation notice
+    edited_at: NotRequired[str]  # when its author last edited it
 
 
 class SplitFrom(TypedDict):

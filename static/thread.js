@@ -156,6 +156,7 @@ async function onEvent(event) {
       if (await insertArticle(data)) announce(`New article from ${data.author.display_name}`);
       break;
     case "article.cancelled":
+    case "article.updated":  // withdrawn, or edited by its author: the server's new rendering
       await replaceArticle(data);
       break;
     case "thread.split":

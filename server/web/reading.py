@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import follows, groups, killfile, reading, readstate, suggestions, validate
+from .. import editing, follows, groups, killfile, reading, readstate, suggestions, validate
 from ..errors import Invalid, NotFound
 from ..events import group_topic, thread_topic
 from ..hub import last_event_id
@@ -97,6 +97,11 @@ async def get_thread(request: Request) -> Response:
         return JSONResponse(result, headers=PERSONAL)
     key = ("thread", raw_id, q.get("limit"), q.get("cursor"))
     return await cached_json(request, key, frozenset({topic}), build)
+
+
+async def article_history(request: Request) -> Response:
+    async with site_of(request).db.read() as conn:
+        return JSONResponse(await editing.history(conn, request.path_params["ref"]))
 
 
 async def get_article(request: Request) -> Response:
@@ -355,6 +360,7 @@ routes = [
     Route("/api/groups/{name}", get_group),
     Route("/api/groups/{name}/threads", list_threads),
     Route("/api/threads/{id}", get_thread),
+    Route("/api/articles/{ref:path}/history", article_history),  # before the catch-all below
     Route("/api/articles/{ref:path}", get_article),
     Route("/", home),
     Route("/favicon.ico", favicon),
