@@ -200,6 +200,8 @@ CREATE TABLE read_marks (
     user_id  INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     group_id INTEGER NOT NULL REFERENCES groups(id),
     ranges   TEXT NOT NULL DEFAULT '',
+    -- Subscribed (a .newsrc line's ':'), or not ('!'): marks are kept either way.
+    subscribed INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (user_id, group_id)
 ) WITHOUT ROWID;
 

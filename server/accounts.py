@@ -63,10 +63,12 @@ async def _in_thread(fn, *args):
 
 
 async def create_user(db, username, password, display_name=None, role: str = "member",
-                      *, first_becomes_admin: bool = False, password_hash: str | None = None) -> User:
+                      *, first_becomes_admin: bool = False, password_hash: str | None = None,
+                      subscribe_to: tuple[str, ...] | None = None) -> User:
     """Register an account. With `first_becomes_admin`, the first account of a
     site with none becomes admin (so a fresh install can be run from the browser).
-    A caller that already holds the scrypt hash of `password` may pass it."""
+    A caller that already holds the scrypt hash of `password` may pass it;
+    `subscribe_to` subscribes the account to the site's default groups."""
     username = validate.username(username)
     password = validate.password(password)
     display_name = validate.display_name(display_name if display_name is not None else username)
@@ -82,6 +84,10 @@ async def create_user(db, username, password, display_name=None, role: str = "me
         cur = await conn.execute(
             "INSERT INTO users (username, display_name, password_hash, role, created_at)"
             " VALUES (?, ?, ?, ?, ?)", (username, display_name, password_hash, role, clock.now()))
+        assert cur.lastrowid is not None
+        if subscribe_to is not None:  # the site's default groups (readstate.subscribe_defaults)
+            from .readstate import subscribe_defaults  # readstate imports nothing of accounts
+            await subscribe_defaults(conn, cur.lastrowid, subscribe_to)
         return User(cur.lastrowid, username, display_name, role)
 
 

@@ -95,7 +95,7 @@ def cmd_adduser(args) -> int:
     role = "admin" if args.admin else "moderator" if args.moderator else "member"
     password = _read_password(args)
     user = _on_database(config, lambda db: accounts.create_user(
-        db, args.username, password, args.display_name, role))
+        db, args.username, password, args.display_name, role, subscribe_to=config.default_groups))
     print(f"added {user.username} ({user.role})")
     return 0
 

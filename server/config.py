@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import validate
+
 
 def _f(default: Any, help: str) -> Any:
     return field(default=default, metadata={"help": help})
@@ -35,6 +37,7 @@ class Config:
     session_days: int = _f(30, "days a session lasts")
     post_rate: float = _f(6.0, "articles a user may post per minute, sustained")
     post_burst: int = _f(10, "articles a user may post back to back before the rate applies")
+    default_groups: tuple[str, ...] = _f((), "groups (comma-separated) a new account is subscribed to; empty: every group there is when it joins")
     edit_grace_minutes: int = _f(15, "minutes after posting during which the author may edit an article (0: no editing); after it, withdraw only")
     register_rate: float = _f(20.0, "accounts one address may register per hour")
     login_attempts: int = _f(5, "failed logins per account or address before login is throttled")
@@ -81,6 +84,10 @@ class Config:
             raise ValueError("nntp_port must be between 0 and 65535")
         if not 1 <= self.read_connections <= 64:
             raise ValueError("read_connections must be between 1 and 64")
+        if self.edit_grace_minutes < 0:
+            raise ValueError("edit_grace_minutes must be 0 or more")
+        for name in self.default_groups:
+            validate.group_name(name)  # an Invalid names the bad entry
         for proxy in self.trusted_proxies:
             ipaddress.ip_network(proxy, strict=False)  # a ValueError names the bad entry
         return self

@@ -80,7 +80,8 @@ CREATE TABLE schema_history (
 );
 """),
     # 2 -> 3: read marks as .newsrc ranges per reader and group instead of one
-    # high-water mark; a mark N becomes the range 1-N (everything up to it read).
+    # high-water mark; a mark N becomes the range 1-N (everything up to it read),
+    # and a group the reader had visited becomes one they subscribe to.
     # Group follows, notifications, feed keys, reset links, killfiles and article
     # versions start empty; articles gain edited_at (NULL: never edited).
     Migration(3, "read_marks", sql="""
@@ -88,6 +89,8 @@ CREATE TABLE read_marks (
     user_id  INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     group_id INTEGER NOT NULL REFERENCES groups(id),
     ranges   TEXT NOT NULL DEFAULT '',
+    -- Subscribed (a .newsrc line's ':'), or not ('!'): marks are kept either way.
+    subscribed INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (user_id, group_id)
 ) WITHOUT ROWID;
 
@@ -185,9 +188,9 @@ def _newsrc_to_ranges(conn: sqlite3.Connection, limit: int) -> int:
     left, drop the old table (in the step's last transaction)."""
     user_id, group_id = _newsrc_last(conn)
     moved = conn.execute(
-        "INSERT INTO read_marks (user_id, group_id, ranges)"
+        "INSERT INTO read_marks (user_id, group_id, ranges, subscribed)"
         " SELECT user_id, group_id, CASE WHEN seen_number <= 0 THEN ''"
-        "   WHEN seen_number = 1 THEN '1' ELSE '1-' || seen_number END"
+        "   WHEN seen_number = 1 THEN '1' ELSE '1-' || seen_number END, 1"
         " FROM newsrc WHERE user_id > ? OR (user_id = ? AND group_id > ?)"
         " ORDER BY user_id, group_id LIMIT ?", (user_id, user_id, group_id, limit)).rowcount
     if moved == 0:

@@ -128,3 +128,28 @@ def clip(ranges: Ranges, high: int) -> Ranges:
     """The ranges without numbers above `high` (nothing can be read beyond a
     group's high-water mark; an imported file may claim otherwise)."""
     return remove(ranges, high + 1, MAX_NUMBER) if high < MAX_NUMBER else ranges
+
+
+# .newsrc lines: `comp.lang.python: 1-1048,1050` (subscribed) or
+# `alt.test! 1-10` (not subscribed), as tin, slrn and trn write them.
+MAX_LINES = 50000
+
+
+def parse_line(line: str) -> tuple[str, bool, Ranges] | None:
+    """(group name, subscribed, ranges) of one line; None for a blank line or
+    an `options` line; raises Invalid for anything else. The name is not
+    checked here (the caller knows which groups exist)."""
+    text = line.strip()
+    if not text or text.startswith("options ") or text.startswith("#"):
+        return None
+    colon, bang = text.find(":"), text.find("!")
+    marks = [i for i in (colon, bang) if i > 0]
+    if not marks:
+        raise Invalid(f"not a .newsrc line: {text[:60]!r}")
+    at = min(marks)
+    return text[:at].strip(), text[at] == ":", parse(text[at + 1:])
+
+
+def format_line(name: str, subscribed: bool, ranges: Ranges) -> str:
+    text = format(ranges)
+    return f"{name}{':' if subscribed else '!'}" + (f" {text}" if text else "")

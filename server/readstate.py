@@ -25,7 +25,7 @@ from aiosqlite import Connection
 
 from . import killfile, newsrc
 from .db import Database, fetch_all, fetch_one, fetch_value
-from .errors import Invalid, NotFound
+from .errors import Invalid, NotFound, TooLarge
 from .events import emit
 from .newsrc import Ranges
 
@@ -371,3 +371,72 @@ class ReadQueue:
         except Exception:
             # Read marks are a convenience: a failed write loses one view's marks, never a page.
             log.exception("read marks for %d readers were not written", len(batch))
+
+
+# Subscriptions and .newsrc files
+
+async def subscribe(conn: Connection, user_id: int, group_id: int, on: bool) -> None:
+    await conn.execute("INSERT INTO read_marks (user_id, group_id, subscribed) VALUES (?, ?, ?)"
+                       " ON CONFLICT (user_id, group_id) DO UPDATE SET subscribed = excluded.subscribed",
+                       (user_id, group_id, int(on)))
+
+
+async def subscribe_defaults(conn: Connection, user_id: int, names: tuple[str, ...]) -> None:
+    """A new account's subscriptions: the named groups, or every group when none are named."""
+    if names:
+        rows = await fetch_all(conn, "SELECT id FROM groups WHERE name IN (SELECT value FROM json_each(?))",
+                               (json.dumps(list(names)),))
+    else:
+        rows = await fetch_all(conn, "SELECT id FROM groups")
+    for row in rows:
+        await subscribe(conn, user_id, row["id"], True)
+
+
+async def subscribed_groups(conn: Connection, user_id: int) -> list[str]:
+    rows = await fetch_all(conn, "SELECT g.name FROM read_marks m JOIN groups g ON g.id = m.group_id"
+                                 " WHERE m.user_id = ? AND m.subscribed = 1 ORDER BY g.name", (user_id,))
+    return [r[0] for r in rows]
+
+
+async def export_newsrc(conn: Connection, user_id: int) -> str:
+    """The reader's state as a .newsrc file: one line for every group of the
+    site, by name; subscribed ones with ':', the others with '!'."""
+    rows = await fetch_all(conn, "SELECT g.name, m.ranges, coalesce(m.subscribed, 0) AS subscribed"
+                                 " FROM groups g LEFT JOIN read_marks m ON m.group_id = g.id AND m.user_id = ?"
+                                 " ORDER BY g.name", (user_id,))
+    return "".join(newsrc.format_line(r["name"], bool(r["subscribed"]), newsrc.parse(r["ranges"] or "")) + "\n"
+                   for r in rows)
+
+
+async def import_newsrc(conn: Connection, user_id: int, text: object) -> dict:
+    """Take a .newsrc file's marks and subscriptions for the groups this site
+    has (each listed group's state is replaced; numbers beyond a group's
+    high-water mark are dropped); `{groups, unknown}`: how many groups were
+    taken, and the names this site does not have (the first 50). A malformed
+    line refuses the whole file (Invalid, naming the line)."""
+    if not isinstance(text, str):
+        raise Invalid("newsrc must be the text of a .newsrc file")
+    lines = text.splitlines()
+    if len(lines) > newsrc.MAX_LINES:
+        raise TooLarge(f"a .newsrc file here holds at most {newsrc.MAX_LINES} lines")
+    parsed: dict[str, tuple[bool, Ranges]] = {}
+    for number, line in enumerate(lines, 1):
+        try:
+            found = newsrc.parse_line(line)
+        except Invalid as error:
+            raise Invalid(f"line {number}: {error.message}") from None
+        if found is not None:
+            parsed[found[0]] = (found[1], found[2])
+    groups = {r["name"]: r for r in await fetch_all(
+        conn, "SELECT id, name, last_number FROM groups WHERE name IN (SELECT value FROM json_each(?))",
+        (json.dumps(list(parsed)),))}
+    for name, (subscribed, ranges) in parsed.items():
+        group = groups.get(name)
+        if group is None:
+            continue
+        await subscribe(conn, user_id, group["id"], subscribed)
+        clipped = newsrc.clip(ranges, group["last_number"])
+        if clipped != await ranges_of(conn, user_id, group["id"]):
+            await _changed(conn, user_id, group["id"], clipped, [])
+    unknown = [name for name in parsed if name not in groups]
+    return {"groups": len(parsed) - len(unknown), "unknown": unknown[:50]}

@@ -40,7 +40,7 @@ async def sign_up(site: Site, username: object, password: object, display_name: 
     account of a site without accounts becomes its admin."""
     site.registrations.take(("register", address), what="registering")
     user = await accounts.create_user(site.db, username, password, display_name,
-                                      first_becomes_admin=True)
+                                      first_becomes_admin=True, subscribe_to=site.config.default_groups)
     return user, await accounts.start_session(site.db, user, days=site.config.session_days,
                                               replacing=replacing)
 

@@ -26,6 +26,8 @@ RESET_ATTEMPTS_PER_HOUR = 10
 # Killfile edits (a regex check starts a process): a burst to set one up, then one a minute.
 RULE_EDITS_PER_HOUR = 60
 RULE_EDITS_BURST = 30
+# A .newsrc import rewrites many groups' marks in one transaction.
+NEWSRC_IMPORTS_PER_HOUR = 10
 
 
 @dataclass
@@ -44,7 +46,8 @@ class Site:
     password_changes: TokenBucket = field(init=False)  # per user
     reset_links: TokenBucket = field(init=False)  # reset links an admin issues, per admin
     reset_attempts: TokenBucket = field(init=False)  # uses of reset links, per address
-    rule_edits: TokenBucket = field(init=False)  # killfile changes, per user  # read marks of page views, written shortly after
+    rule_edits: TokenBucket = field(init=False)  # killfile changes, per user
+    newsrc_imports: TokenBucket = field(init=False)  # .newsrc files taken in, per user  # read marks of page views, written shortly after
 
     def __post_init__(self) -> None:
         c = self.config
@@ -61,6 +64,7 @@ class Site:
         self.reset_links = TokenBucket(RESET_LINKS_PER_HOUR / 3600, RESET_LINKS_PER_HOUR)
         self.reset_attempts = TokenBucket(RESET_ATTEMPTS_PER_HOUR / 3600, RESET_ATTEMPTS_PER_HOUR)
         self.rule_edits = TokenBucket(RULE_EDITS_PER_HOUR / 3600, RULE_EDITS_BURST)
+        self.newsrc_imports = TokenBucket(NEWSRC_IMPORTS_PER_HOUR / 3600, NEWSRC_IMPORTS_PER_HOUR)
 
     async def start(self) -> None:
         await self.db.open()

@@ -7,13 +7,15 @@ import { countsLater, setBadge } from "./unread.js";
 export function startHome(element) {
   const me = element.dataset.user;
   if (!me) return;
-  const holder = (name) => {
-    const link = element.querySelector(`.gname > a[href="/g/${CSS.escape(name)}"]`);
-    return link && link.parentElement;
+  // A group may be listed twice: under "Your groups" and in its hierarchy.
+  const holders = (name) => Array.from(element.querySelectorAll(`.gname > a[href="/g/${CSS.escape(name)}"]`))
+    .map((link) => link.parentElement);
+  const show = (name, count) => {
+    for (const holder of holders(name)) setBadge(holder, count, { href: `/g/${name}`, before: ".badge" });
   };
-  const show = (name, count) => setBadge(holder(name), count, { href: `/g/${name}`, before: ".badge" });
   const refresh = countsLater(
-    () => ({ groups: Array.from(element.querySelectorAll(".gname > a")).map((a) => a.textContent.trim()) }),
+    () => ({ groups: [...new Set(Array.from(element.querySelectorAll(".gname > a"))
+      .map((a) => a.textContent.trim()))] }),
     (counts) => { for (const [name, count] of Object.entries(counts.groups)) show(name, count); });
   connectLive({
     groups: ["*"],

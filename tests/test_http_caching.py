@@ -32,7 +32,7 @@ async def test_readers_never_see_each_others_parts(site):
                 r = await client.get(path)
                 assert r.status_code == 200, path
                 other = "Dave" if name == "carol" else "Carol"
-                assert f'title="{name} (member)">{name.title()}' in r.text, path
+                assert f'title="Your account: {name} (member)">{name.title()}' in r.text, path
                 assert other not in r.text, path
                 for mark in (marks.username, marks.display_name, marks.csrf, marks.unread_prefix):
                     assert mark not in r.text, path

@@ -93,7 +93,7 @@ async def test_version_1_site_upgrades_to_exactly_the_fresh_schema(tmp_path, mak
     after = all_rows(path)
     for table, rows in before.items():  # every row kept, counters and sequences included
         if table == "newsrc":  # step 3: a high-water mark N became the read range 1-N
-            assert after["read_marks"] == [(u, g, f"1-{n}" if n > 1 else str(n) if n else "")
+            assert after["read_marks"] == [(u, g, f"1-{n}" if n > 1 else str(n) if n else "", 1)
                                            for u, g, n in rows]
             assert "newsrc" not in after
             continue
@@ -266,7 +266,8 @@ def test_read_marks_step_carries_many_marks_over_in_batches(tmp_path):
     assert len(steps) == -(-len(old) // 4) + 1
     conn = sqlite3.connect(path)
     try:
-        marks = conn.execute("SELECT user_id, group_id, ranges FROM read_marks ORDER BY 1, 2").fetchall()
+        marks = conn.execute("SELECT user_id, group_id, ranges FROM read_marks WHERE subscribed = 1"
+                             " ORDER BY 1, 2").fetchall()
         assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'newsrc'").fetchone()
     finally:
         conn.close()

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import accounts, killfile, profiles, resets, sessions
+from .. import accounts, killfile, profiles, readstate, resets, sessions
 from ..errors import AuthRequired, Invalid, MootError, NotFound, RateLimited, TooLarge
 from ..permissions import User, require
 from .accounts import checked_form
@@ -163,6 +163,13 @@ async def account_form(request: Request) -> Response:
                                                    keep_token=cookies.session_token(request))
             return await _account(request, user, notice=f"Your password is changed; {ended} other "
                                                         f"session{'' if ended == 1 else 's'} signed out.")
+        if action == "newsrc":
+            site.newsrc_imports.take(user.id, "importing .newsrc files")
+            async with site.db.transaction() as conn:
+                result = await readstate.import_newsrc(conn, user.id, form.get("newsrc", ""))
+            skipped = f"; not on this site: {', '.join(result['unknown'])}" if result["unknown"] else ""
+            return await _account(request, user, notice=f"Read marks taken for {result['groups']} "
+                                                        f"group{'' if result['groups'] == 1 else 's'}{skipped}.")
         if action == "sign-out-everywhere":
             await accounts.end_sessions(site.db, user)
             response = RedirectResponse("/", status_code=303)

@@ -41,8 +41,10 @@ async def list_groups(request: Request) -> Response:
         if user is None:
             return JSONResponse({"groups": found})
         counts = await readstate.unread_counts(conn, user.id)
+        subscribed = set(await readstate.subscribed_groups(conn, user.id))
     for group in found:
         group["unread"] = counts.get(group["name"], 0)
+        group["subscribed"] = group["name"] in subscribed
     return JSONResponse({"groups": found}, headers=PERSONAL)
 
 
@@ -187,8 +189,11 @@ async def home(request: Request) -> Response:
     async def unread(user: User, keys: list[str]) -> dict[str, bytes]:
         async with site.db.read() as conn:
             counts = await readstate.unread_counts(conn, user.id)
-        link = request.app.state.templates.env.get_template("_unread.html").module.unread
-        return {name: str(link(name, count)).encode("utf-8") for name, count in counts.items()}
+            mine = await readstate.subscribed_groups(conn, user.id)
+        marks = unread_macros(request)
+        out = {name: str(marks.unread(name, count)).encode("utf-8") for name, count in counts.items()}
+        out["x:mine"] = str(marks.your_groups(mine, counts)).encode("utf-8")
+        return out
 
     # Every event can change a group's counts or add a group.
     return await cached_page(request, (), frozenset({ANY_EVENT}), "home.html", build, unread=unread)
@@ -219,6 +224,7 @@ async def group_page(request: Request) -> Response:
             total = await readstate.group_unread(conn, user.id, row["id"], row["last_number"])
             following = await follows.follows_group(conn, user.id, row["id"])
             rules = await killfile.rules_of(conn, user.id)
+            subscribed = row["name"] in await readstate.subscribed_groups(conn, user.id)
         marks = unread_macros(request)
         out = {f"t:{t}": str(marks.thread_count(n)).encode() for t, n in counts.items()}
         out.update({f"tc:{t}": b" unread" for t in counts})
@@ -230,6 +236,7 @@ async def group_page(request: Request) -> Response:
             out["x:group"] = str(marks.group_count(total)).encode()
         out["x:follow"] = str(marks.follow_form(f"/g/{name}/follow", following,
                                                 placeholders_of(request).csrf, "group")).encode()
+        out["x:subscribe"] = str(marks.subscribe_form(name, subscribed, placeholders_of(request).csrf)).encode()
         return out
 
     return await cached_page(request, (name, cursor), frozenset({group_topic(name)}), "group.html", build,

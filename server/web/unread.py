@@ -82,6 +82,36 @@ def _thread_param(request: Request) -> int | None:
     return int(raw) if raw and raw.isdigit() and len(raw) < 19 else None
 
 
+async def subscribe(request: Request) -> Response:
+    user = require(await current_user(request), "track")
+    on = (await read_json(request)).get("on")
+    if not isinstance(on, bool):
+        raise Invalid("on must be true or false")
+    async with site_of(request).db.transaction() as conn:
+        row = await groups.get_group_row(conn, request.path_params["name"])
+        await readstate.subscribe(conn, user.id, row["id"], on)
+    return JSONResponse({"group": row["name"], "subscribed": on})
+
+
+async def newsrc_export(request: Request) -> Response:
+    """The reader's marks and subscriptions as a .newsrc file (tin's format)."""
+    user = require(await current_user(request), "track")
+    await site_of(request).reads.flush()
+    async with site_of(request).db.read() as conn:
+        text = await readstate.export_newsrc(conn, user.id)
+    return Response(text, media_type="text/plain; charset=utf-8", headers={
+        "Content-Disposition": 'attachment; filename="newsrc"', "Cache-Control": "private, no-cache"})
+
+
+async def newsrc_import(request: Request) -> Response:
+    user = require(await current_user(request), "track")
+    data = await read_json(request)
+    site_of(request).newsrc_imports.take(user.id, "importing .newsrc files")
+    async with site_of(request).db.transaction() as conn:
+        result = await readstate.import_newsrc(conn, user.id, data.get("newsrc"))
+    return JSONResponse(result)
+
+
 # Forms and links for pages
 
 async def thread_read_form(request: Request) -> Response:
@@ -128,12 +158,25 @@ async def next_unread_page(request: Request) -> Response:
     return RedirectResponse(target, status_code=303)
 
 
+async def subscribe_form(request: Request) -> Response:
+    user = require(await current_user(request), "track")
+    form = await checked_form(request)
+    async with site_of(request).db.transaction() as conn:
+        row = await groups.get_group_row(conn, request.path_params["name"])
+        await readstate.subscribe(conn, user.id, row["id"], form.get("on") == "1")
+    return RedirectResponse(f"/g/{row['name']}", status_code=303)
+
+
 routes = [
     Route("/api/threads/{id}/read", thread_read, methods=["POST"]),
     Route("/api/groups/{name}/catch-up", group_catch_up, methods=["POST"]),
     Route("/api/articles/{ref:path}/unread", article_unread, methods=["POST"]),
     Route("/api/unread/next", next_unread),
     Route("/api/unread", counts),
+    Route("/api/groups/{name}/subscribe", subscribe, methods=["POST"]),
+    Route("/api/me/newsrc", newsrc_export),
+    Route("/api/me/newsrc", newsrc_import, methods=["POST"]),
+    Route("/g/{name}/subscribe", subscribe_form, methods=["POST"]),
     Route("/t/{id:int}/read", thread_read_form, methods=["POST"]),
     Route("/g/{name}/catch-up", catch_up_form, methods=["POST"]),
     Route("/a/{id:int}/unread", unread_form, methods=["POST"]),
