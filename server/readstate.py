@@ -155,21 +155,33 @@ async def unread_articles(conn: Connection, user_id: int, article_ids: Iterable[
 @dataclass(frozen=True)
 class PageView:
     unread: list[int]  # the articles shown that were unread (and not hidden), in page order
-    shown: dict[int, Ranges]  # group id -> the numbers shown, to mark read
+    shown: dict[int, Ranges]  # group id -> the numbers shown and not read yet, to mark read
     killed: frozenset[int] = frozenset()  # hidden by the reader's rules
     high: frozenset[int] = frozenset()  # highlighted by them
 
 
+async def page_rows(conn: Connection, article_ids: list[int]) -> list[dict]:
+    """What deciding on these articles for any reader needs (the same for all
+    readers, so a page may keep it): id, group, number, status, author, and
+    the columns killfile rules score."""
+    if not article_ids:
+        return []
+    rows = await fetch_all(conn, f"SELECT a.id, a.group_id, a.number, a.status, a.user_id,"
+                                 f" {killfile.SCORE_COLUMNS} FROM articles a{killfile.SCORE_JOINS}"
+                                 f" WHERE a.id IN ({','.join('?' * len(article_ids))})", article_ids)
+    return [dict(r) for r in rows]
+
+
 async def page_view(conn: Connection, user_id: int, article_ids: list[int],
-                    pending: dict[tuple[int, int], Ranges] | None = None) -> PageView:
-    """What a page showing these articles (in this order) means for the reader."""
+                    pending: dict[tuple[int, int], Ranges] | None = None,
+                    rows: list[dict] | None = None) -> PageView:
+    """What a page showing these articles (in this order) means for the reader;
+    `rows` are their page_rows when the caller keeps them."""
     if not article_ids:
         return PageView([], {})
+    if rows is None:
+        rows = await page_rows(conn, article_ids)
     rules = await killfile.rules_of(conn, user_id)
-    extra = (f", {killfile.SCORE_COLUMNS} FROM articles a{killfile.SCORE_JOINS}" if rules
-             else " FROM articles a")
-    rows = await fetch_all(conn, f"SELECT a.id, a.group_id, a.number, a.status, a.user_id{extra}"
-                                 f" WHERE a.id IN ({','.join('?' * len(article_ids))})", article_ids)
     marks: dict[int, Ranges] = {}
     shown: dict[int, list[int]] = {}
     unread, killed, high = set(), set(), set()
@@ -186,9 +198,22 @@ async def page_view(conn: Connection, user_id: int, article_ids: list[int],
         if is_unread(row, user_id, marks[group_id]) and row["id"] not in killed:
             unread.add(row["id"])
         shown.setdefault(group_id, []).append(row["number"])
-    return PageView([a for a in article_ids if a in unread],
-                    {g: newsrc.of_numbers(numbers) for g, numbers in shown.items()},
-                    frozenset(killed), frozenset(high))
+    # Only what is not read yet needs writing: a reload of a read page writes nothing.
+    to_mark = {g: newsrc.of_numbers(numbers) for g, numbers in shown.items()}
+    to_mark = {g: n for g, n in to_mark.items() if newsrc.difference(n, marks[g])}
+    return PageView([a for a in article_ids if a in unread], to_mark, frozenset(killed), frozenset(high))
+
+
+async def thread_extras(conn: Connection, user_id: int, thread_id: int) -> tuple[bool, bool, int]:
+    """(follows the thread, muted it, unread notifications): one query for a thread page."""
+    row = await fetch_one(
+        conn, "SELECT EXISTS (SELECT 1 FROM follows WHERE user_id = ? AND thread_id = ?),"
+              " EXISTS (SELECT 1 FROM kill_rules WHERE user_id = ? AND field = 'thread' AND pattern = ?"
+              "   AND score = ?),"
+              " (SELECT count(*) FROM notifications WHERE user_id = ? AND read = 0)",
+        (user_id, thread_id, user_id, str(thread_id), killfile.MUTE, user_id))
+    assert row is not None
+    return bool(row[0]), bool(row[1]), int(row[2])
 
 
 # Changes: each runs inside the caller's write transaction.

@@ -48,10 +48,11 @@ def gzip_bytes(body: bytes) -> bytes:
 class Encoded:
     """One cached response body, its ETag, and its compressed forms made on first demand."""
 
-    __slots__ = ("body", "etag", "_gzip", "_br", "stored")
+    __slots__ = ("body", "etag", "_gzip", "_br", "stored", "markers")
 
     def __init__(self, body: bytes):
         self.body, self.etag = body, etag_of(body)
+        self.markers: list[str] | None = None  # a page's per-reader marker keys (web/caching.py)
         self._gzip: bytes | None = None
         self._br: bytes | None = None
         self.stored = time.monotonic()

@@ -5,6 +5,7 @@ functions as the JSON; a fragment is the template piece its page uses."""
 
 from __future__ import annotations
 
+import json
 from itertools import groupby
 from typing import Any
 
@@ -255,7 +256,9 @@ async def thread_page(request: Request) -> Response:
     cursor = request.query_params.get("cursor")
     site = site_of(request)
     thread_id = request.path_params["id"]
-    moderator = can(await current_user(request), "moderate")
+    reader = await current_user(request)
+    moderator = can(reader, "moderate")
+    role = reader.role if reader else None
 
     async def build() -> dict:
         async with site.db.read() as conn:
@@ -291,16 +294,23 @@ async def thread_page(request: Request) -> Response:
     topics = {thread_topic(thread_id)}
     if moderator:  # their page lists every group for the move dialog
         topics.add(ANY_EVENT)
+
     async def unread(user: User, keys: list[str]) -> dict[str, bytes]:
         """"new" on the articles this reader had not read, a jump to the first
         of them; the articles shown are then marked read (written shortly after)."""
         shown = [int(k[2:]) for k in keys if k.startswith("a:")]
+
+        async def rows() -> bytes:  # the same for every reader: kept until the thread changes
+            async with site.db.read() as conn:
+                return json.dumps(await readstate.page_rows(conn, shown)).encode()
+
+        page_rows = json.loads(await site.responses.get(
+            ("page-rows", thread_id, view, cursor, role), frozenset(topics), rows))
         async with site.db.read() as conn:
-            seen = await readstate.page_view(conn, user.id, shown, site.reads.pending)
-            following = await follows.follows_thread(conn, user.id, int(thread_id))
+            seen = await readstate.page_view(conn, user.id, shown, site.reads.pending, page_rows)
+            following, muted, inbox = await readstate.thread_extras(conn, user.id, int(thread_id))
         for group_id, numbers in seen.shown.items():
             site.reads.note(user.id, group_id, numbers)
-            muted = await killfile.mutes(conn, user.id, "thread", str(thread_id))
         marks = unread_macros(request)
         out = {f"a:{a}": str(marks.new_mark()).encode() for a in seen.unread}
         classes = {a: " new" for a in seen.unread}
@@ -317,6 +327,7 @@ async def thread_page(request: Request) -> Response:
                                                 placeholders_of(request).csrf, "thread")).encode()
         out["x:mute"] = str(marks.mute_form(f"/t/{thread_id}/mute", muted, placeholders_of(request).csrf,
                                             "thread")).encode()
+        out["x:inbox"] = str(marks.inbox(inbox)).encode() if inbox else b""
         return out
 
     return await cached_page(request, (thread_id, view, cursor), frozenset(topics), "thread.html", build,
