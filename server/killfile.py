@@ -91,7 +91,7 @@ SCORE_JOINS = (" JOIN groups g ON g.id = a.group_id LEFT JOIN users u ON u.id = 
                " LEFT JOIN articles p ON p.id = a.parent_id LEFT JOIN users pu ON pu.id = p.user_id")
 
 
-def scored(row: Row) -> dict:
+def scored(row: Row | dict) -> dict:
     return {"author": row["author_username"], "subject": row["subject"], "group": row["group_name"],
             "thread_id": row["thread_id"], "parent_author": row["parent_username"]}
 
