@@ -175,12 +175,12 @@ def cmd_role(args) -> int:
     return 0
 
 
-def cmd_reset_password(args) -> int:
+def cmd_reset_password(args: argparse.Namespace) -> int:
     from . import accounts, resets
 
     config = _config(args)
 
-    async def issue(db):
+    async def issue(db: Database) -> tuple:
         secret = config.secret_key or await accounts.get_secret(db)
         async with db.transaction() as conn:
             return await resets.issue(conn, secret, args.username)

@@ -52,7 +52,7 @@ class Encoded:
 
     def __init__(self, body: bytes):
         self.body, self.etag = body, etag_of(body)
-        self.markers: list[str] | None = None  # a page's per-reader marker keys (web/caching.py)
+        self.markers: object | None = None  # the page taken apart for its readers (web/caching.py)
         self._gzip: bytes | None = None
         self._br: bytes | None = None
         self.stored = time.monotonic()

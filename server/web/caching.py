@@ -11,9 +11,7 @@ can contain a placeholder; the substitutions are plain byte replacements."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import re
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -58,11 +56,15 @@ class Placeholders:
         return Markup("<!--{0}{1}-->").format(self.unread_prefix, key)
 
     def keys(self, encoded: Encoded) -> list[str]:
-        """The marker keys a shared body holds, in order: what the page shows
-        (found once per stored body)."""
-        if encoded.markers is None:
-            encoded.markers = [m.decode() for m in self.pattern.findall(encoded.body)]
-        return encoded.markers
+        """The marker keys a shared body holds, in order: what the page shows."""
+        return self.skeleton(encoded).keys
+
+    def skeleton(self, encoded: Encoded) -> Skeleton:
+        """The body taken apart once per stored body (see Skeleton)."""
+        found = encoded.markers
+        if not isinstance(found, Skeleton):
+            found = encoded.markers = Skeleton.of(encoded.body, self)
+        return found
 
     @property
     def nonce_prefix(self) -> str:
@@ -75,10 +77,6 @@ class Placeholders:
         Withdraw and Edit buttons)."""
         return Markup("{0}own:{1};").format(self.nonce_prefix, username)
 
-    @functools.cached_property
-    def pattern(self) -> re.Pattern[bytes]:
-        # keys are [a-z0-9.+_-] (group names) or hold a colon; the shortest match ends the comment
-        return re.compile(re.escape(b"<!--" + self.unread_prefix.encode()) + rb"([a-z0-9.+_:-]+?)-->")
 
 
 def placeholders_of(request: Request) -> Placeholders:
@@ -167,39 +165,85 @@ def _escaped(text: str) -> bytes:
     return str(escape(text)).encode("utf-8")
 
 
-def personalise(body: bytes, marks: Placeholders, user: User, csrf: str,
+@dataclass
+class Skeleton:
+    """A shared page body with every placeholder taken out, and where each
+    was: per request only the reader's own parts are put in, by slicing, so
+    the cost follows what differs for this reader, not the page's size or
+    how many markers it holds (a 200-article page holds some 1,000).
+
+    `base` is the body with each marker replaced by what most readers get:
+    nothing for names, tokens and marks, ` hidden` for someone's own-article
+    buttons. `slots` maps a key ("user", "name", "csrf", a mark's key, or
+    "own:NAME") to the (start, end) of its default in `base`."""
+
+    base: bytes
+    slots: dict[str, list[tuple[int, int]]]
+    keys: list[str]  # the mark keys, in page order
+
+    @classmethod
+    def of(cls, body: bytes, marks: Placeholders) -> Skeleton:
+        prefix = marks.nonce_prefix.encode()
+        out: list[bytes] = []
+        size = 0
+        slots: dict[str, list[tuple[int, int]]] = {}
+        keys: list[str] = []
+        pos = 0
+
+        def put(piece: bytes) -> None:
+            nonlocal size
+            out.append(piece)
+            size += len(piece)
+
+        while (at := body.find(prefix, pos)) >= 0:
+            k = at + len(prefix)
+            kind = body[k:k + 4]
+            if kind == b"unre":  # <!--{nonce}unread-KEY-->
+                end = body.find(b"-->", k)
+                put(body[pos:at - 4])
+                key = body[k + 7:end].decode()
+                keys.append(key)
+                slots.setdefault(key, []).append((size, size))
+                pos = end + 3
+            elif kind == b"own:":
+                end = body.find(b";", k)
+                put(body[pos:at])
+                slots.setdefault("own:" + body[k + 4:end].decode(), []).append((size, size + 7))
+                put(b" hidden")
+                pos = end + 1
+            else:  # user, name, csrf
+                put(body[pos:at])
+                slots.setdefault(kind.decode(), []).append((size, size))
+                pos = k + 4
+        put(body[pos:])
+        return cls(b"".join(out), slots, keys)
+
+    def fill(self, parts: dict[str, bytes]) -> bytes:
+        """The body with `parts` (by slot key) put in place of the defaults."""
+        patches = sorted((start, end, value) for key, value in parts.items()
+                         for start, end in self.slots.get(key, ()))
+        view = memoryview(self.base)
+        out: list[bytes | memoryview] = []
+        pos = 0
+        for start, end, value in patches:
+            out += (view[pos:start], value)
+            pos = end
+        out.append(view[pos:])
+        return b"".join(out)
+
+
+def personalise(body: bytes | Skeleton, marks: Placeholders, user: User, csrf: str,
                 unread: dict[str, bytes] | None = None) -> bytes:
     """A shared page body with `user`'s name and token put in, their own
-    articles' Withdraw and Edit buttons shown and their marks filled.
-
-    One pass: every placeholder starts with the same nonce, so the body is
-    split on it once (a 200-article page holds some 800 of them, and this runs
-    per request: a pass per kind of placeholder cost a millisecond each)."""
-    name, display = _escaped(user.username), _escaped(user.display_name)
+    articles' Withdraw and Edit buttons shown and their marks filled."""
+    skeleton = body if isinstance(body, Skeleton) else Skeleton.of(body, marks)
     token = csrf.encode("ascii")
     csrf_mark = marks.csrf.encode()
-    prefix = marks.nonce_prefix.encode()
-    found = unread or {}
-    view = memoryview(body)  # slices of it are not copies; join copies once
-    out: list[bytes | memoryview] = []
-    pos = 0
-    while (at := body.find(prefix, pos)) >= 0:
-        k = at + len(prefix)
-        kind = body[k:k + 4]
-        if kind == b"unre":  # <!--{nonce}unread-KEY-->
-            end = body.find(b"-->", k)
-            # a part put in may carry the token placeholder (a form); never more markers
-            out += (view[pos:at - 4], found.get(body[k + 7:end].decode(), b"").replace(csrf_mark, token))
-            pos = end + 3
-        elif kind == b"own:":
-            end = body.find(b";", k)
-            out += (view[pos:at], b"" if body[k + 4:end] == name else b" hidden")
-            pos = end + 1
-        else:
-            out += (view[pos:at], {b"user": name, b"name": display, b"csrf": token}.get(kind, prefix + kind))
-            pos = k + 4
-    out.append(view[pos:])
-    return b"".join(out)
+    # a part put in may carry the token placeholder (a form); never more markers
+    parts = {key: value.replace(csrf_mark, token) for key, value in (unread or {}).items() if value}
+    parts.update({"user": _escaped(user.username), "name": _escaped(user.display_name), "csrf": token,
+                  "own:" + user.username: b""})
+    return skeleton.fill(parts)
 
 
 async def cached_page(request: Request, key: tuple, topics: frozenset[str], template: str,
@@ -244,7 +288,7 @@ async def cached_page(request: Request, key: tuple, topics: frozenset[str], temp
     vary = "Accept-Encoding, Cookie"
     if not new and not_modified(request, etag):
         return _not_modified(etag, PRIVATE, vary)
-    body = personalise(encoded.body, marks, user, cookies.csrf_token(secret), counts)
+    body = personalise(marks.skeleton(encoded), marks, user, cookies.csrf_token(secret), counts)
     response = Response(body, media_type=HTML, headers={"ETag": etag, "Cache-Control": PRIVATE, "Vary": vary})
     if new:
         cookies.set_csrf(response, secret)
