@@ -50,8 +50,13 @@ class Rule:
 
     @classmethod
     def from_row(cls, row: Row) -> Rule:
-        compiled = re.compile(row["pattern"], re.IGNORECASE) if row["regex"] else None
-        return cls(row["id"], row["field"], row["pattern"], bool(row["regex"]), row["score"], compiled)
+        return cls.of(row["id"], row["field"], row["pattern"], row["regex"], row["score"])
+
+    @classmethod
+    def of(cls, rule_id: int, field: str, pattern: str, regex: object, score: int) -> Rule:
+        # re keeps compiled patterns: a rule read per page view costs a lookup, not a compile
+        compiled = re.compile(pattern, re.IGNORECASE) if regex else None
+        return cls(rule_id, field, pattern, bool(regex), score, compiled)
 
     def to_json(self) -> dict:
         return {"id": self.id, "field": self.field, "pattern": self.pattern, "regex": self.regex,

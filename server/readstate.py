@@ -182,14 +182,19 @@ async def page_view(conn: Connection, user_id: int, article_ids: list[int],
     if rows is None:
         rows = await page_rows(conn, article_ids)
     rules = await killfile.rules_of(conn, user_id)
-    marks: dict[int, Ranges] = {}
+    marks = {g: await ranges_of(conn, user_id, g) for g in {r["group_id"] for r in rows}}
+    return classify(rows, article_ids, user_id, marks, rules, pending)
+
+
+def classify(rows: list[dict], article_ids: list[int], user_id: int, marks: dict[int, Ranges],
+             rules: list[killfile.Rule], pending: dict[tuple[int, int], Ranges] | None = None) -> PageView:
+    """page_view without the database: the reader's `marks` per group and `rules` given."""
+    marks = {g: newsrc.union(marks.get(g, ()), (pending or {}).get((user_id, g), ()))
+             for g in {r["group_id"] for r in rows}}
     shown: dict[int, list[int]] = {}
     unread, killed, high = set(), set(), set()
     for row in rows:
         group_id = row["group_id"]
-        if group_id not in marks:
-            marks[group_id] = newsrc.union(await ranges_of(conn, user_id, group_id),
-                                           (pending or {}).get((user_id, group_id), ()))
         verdict = killfile.verdict(killfile.score(rules, killfile.scored(row))) if rules else None
         if verdict == "killed" and row["status"] == "ok":
             killed.add(row["id"])
@@ -204,16 +209,26 @@ async def page_view(conn: Connection, user_id: int, article_ids: list[int],
     return PageView([a for a in article_ids if a in unread], to_mark, frozenset(killed), frozenset(high))
 
 
-async def thread_extras(conn: Connection, user_id: int, thread_id: int) -> tuple[bool, bool, int]:
-    """(follows the thread, muted it, unread notifications): one query for a thread page."""
+async def reader_view(conn: Connection, user_id: int, group_ids: Iterable[int], thread_id: int
+                      ) -> tuple[dict[int, Ranges], list[killfile.Rule], bool, bool, int]:
+    """All a thread page needs of the reader, in one query: their marks in
+    these groups, their rules, whether they follow and muted the thread, and
+    their unread notifications."""
     row = await fetch_one(
-        conn, "SELECT EXISTS (SELECT 1 FROM follows WHERE user_id = ? AND thread_id = ?),"
+        conn, "SELECT (SELECT json_group_object(group_id, ranges) FROM read_marks WHERE user_id = ?"
+              "   AND group_id IN (SELECT value FROM json_each(?))),"
+              " (SELECT json_group_array(json_array(id, field, pattern, regex, score)) FROM"
+              "   (SELECT * FROM kill_rules WHERE user_id = ? ORDER BY id)),"
+              " EXISTS (SELECT 1 FROM follows WHERE user_id = ? AND thread_id = ?),"
               " EXISTS (SELECT 1 FROM kill_rules WHERE user_id = ? AND field = 'thread' AND pattern = ?"
               "   AND score = ?),"
               " (SELECT count(*) FROM notifications WHERE user_id = ? AND read = 0)",
-        (user_id, thread_id, user_id, str(thread_id), killfile.MUTE, user_id))
+        (user_id, json.dumps(sorted(set(group_ids))), user_id, user_id, thread_id, user_id, str(thread_id),
+         killfile.MUTE, user_id))
     assert row is not None
-    return bool(row[0]), bool(row[1]), int(row[2])
+    marks = {int(g): newsrc.parse(text) for g, text in json.loads(row[0] or "{}").items()}
+    rules = [killfile.Rule.of(*values) for values in json.loads(row[1])]
+    return marks, rules, bool(row[2]), bool(row[3]), int(row[4])
 
 
 # Changes: each runs inside the caller's write transaction.

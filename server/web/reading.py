@@ -307,8 +307,9 @@ async def thread_page(request: Request) -> Response:
         page_rows = json.loads(await site.responses.get(
             ("page-rows", thread_id, view, cursor, role), frozenset(topics), rows))
         async with site.db.read() as conn:
-            seen = await readstate.page_view(conn, user.id, shown, site.reads.pending, page_rows)
-            following, muted, inbox = await readstate.thread_extras(conn, user.id, int(thread_id))
+            marks_now, rules, following, muted, inbox = await readstate.reader_view(
+                conn, user.id, {r["group_id"] for r in page_rows}, int(thread_id))
+        seen = readstate.classify(page_rows, shown, user.id, marks_now, rules, site.reads.pending)
         for group_id, numbers in seen.shown.items():
             site.reads.note(user.id, group_id, numbers)
         marks = unread_macros(request)
