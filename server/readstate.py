@@ -191,6 +191,8 @@ def classify(rows: list[dict], article_ids: list[int], user_id: int, marks: dict
     """page_view without the database: the reader's `marks` per group and `rules` given."""
     marks = {g: newsrc.union(marks.get(g, ()), (pending or {}).get((user_id, g), ()))
              for g in {r["group_id"] for r in rows}}
+    if not rules and rows and all(_covers(marks[g], [r for r in rows if r["group_id"] == g]) for g in marks):
+        return PageView([], {})  # the common case of a reload: one range holds the whole page
     shown: dict[int, list[int]] = {}
     unread, killed, high = set(), set(), set()
     for row in rows:
@@ -207,6 +209,12 @@ def classify(rows: list[dict], article_ids: list[int], user_id: int, marks: dict
     to_mark = {g: newsrc.of_numbers(numbers) for g, numbers in shown.items()}
     to_mark = {g: n for g, n in to_mark.items() if newsrc.difference(n, marks[g])}
     return PageView([a for a in article_ids if a in unread], to_mark, frozenset(killed), frozenset(high))
+
+
+def _covers(ranges: Ranges, rows: list[dict]) -> bool:
+    numbers = [r["number"] for r in rows]
+    low, high = min(numbers), max(numbers)
+    return any(a <= low and high <= b for a, b in ranges)
 
 
 async def reader_view(conn: Connection, user_id: int, group_ids: Iterable[int], thread_id: int

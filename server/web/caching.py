@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from markupsafe import Markup, escape
@@ -180,6 +180,9 @@ class Skeleton:
     base: bytes
     slots: dict[str, list[tuple[int, int]]]
     keys: list[str]  # the mark keys, in page order
+    # What a page's own callback derives once from the stored page (it lives and
+    # dies with the page, so it is never staler than the page).
+    memo: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def of(cls, body: bytes, marks: Placeholders) -> Skeleton:
@@ -248,13 +251,14 @@ def personalise(body: bytes | Skeleton, marks: Placeholders, user: User, csrf: s
 
 async def cached_page(request: Request, key: tuple, topics: frozenset[str], template: str,
                       build: Callable[[], Awaitable[dict[str, Any]]], *,
-                      unread: Callable[[User, list[str]], Awaitable[dict[str, bytes]]] | None = None
+                      unread: Callable[[User, Skeleton], Awaitable[dict[str, bytes]]] | None = None
                       ) -> Response:
     """A page rendered once per (key, host, path, role) and kept until an event
     touches `topics`. Anonymous readers get the stored bytes (public, 304 on a
     matching ETag); signed-in readers get them with their own parts put in
-    (private). `unread(user, keys)` gives the HTML of the reader's own parts
-    for the marker keys the body holds (unread counts, "new" marks)."""
+    (private). `unread(user, skeleton)` gives the HTML of the reader's own
+    parts for the marker keys the body holds (`skeleton.keys`: unread counts,
+    "new" marks); `skeleton.memo` keeps what it derives from the page."""
     site, marks = site_of(request), placeholders_of(request)
     user = await current_user(request)
     role = user.role if user else None
@@ -274,7 +278,7 @@ async def cached_page(request: Request, key: tuple, topics: frozenset[str], temp
                                 cache_control=public_cache_control(request), vary="Accept-Encoding, Cookie")
     cookies = cookies_of(request)
     secret, new = cookies.csrf_secret(request)
-    counts = await unread(user, marks.keys(encoded)) if unread is not None else {}
+    counts = await unread(user, marks.skeleton(encoded)) if unread is not None else {}
     if "x:inbox" not in counts:  # a page's own callback may have read it with its other parts
         async with site.db.read() as conn:
             inbox = await notifications.unread_count(conn, user.id)

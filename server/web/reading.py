@@ -5,7 +5,6 @@ functions as the JSON; a fragment is the template piece its page uses."""
 
 from __future__ import annotations
 
-import json
 from itertools import groupby
 from typing import Any
 
@@ -21,7 +20,7 @@ from ..hub import last_event_id
 from ..permissions import User, can
 from ..response_cache import ANY_EVENT
 from ..subjects import reply_subject
-from .caching import PRIVATE, cached_json, cached_page, placeholders_of
+from .caching import PRIVATE, Skeleton, cached_json, cached_page, placeholders_of
 from .common import current_user, page, query_string, site_of
 
 THREAD_PAGE = 200  # articles per thread page: validate.PAGE_MAX, the API's own ceiling
@@ -187,7 +186,7 @@ async def home(request: Request) -> Response:
                     groupby(all_groups, key=lambda g: g["name"].split(".")[0])]
         return {"sections": sections, "canonical": "/", "since": since}
 
-    async def unread(user: User, keys: list[str]) -> dict[str, bytes]:
+    async def unread(user: User, page: Skeleton) -> dict[str, bytes]:
         async with site.db.read() as conn:
             counts = await readstate.unread_counts(conn, user.id)
             mine = await readstate.subscribed_groups(conn, user.id)
@@ -216,8 +215,9 @@ async def group_page(request: Request) -> Response:
             "older": query_string(cursor=listing["next_cursor"]) if listing["next_cursor"] else None,
             "first_page": not cursor, "canonical": f"/g/{group['name']}" + query_string(cursor=cursor)}
 
-    async def unread(user: User, keys: list[str]) -> dict[str, bytes]:
+    async def unread(user: User, page: Skeleton) -> dict[str, bytes]:
         """Each listed thread's unread count (bold when it has some) and the group's."""
+        keys = page.keys
         thread_ids = [int(k[2:]) for k in keys if k.startswith("t:")]
         async with site.db.read() as conn:
             row = await groups.get_group_row(conn, name)
@@ -256,9 +256,7 @@ async def thread_page(request: Request) -> Response:
     cursor = request.query_params.get("cursor")
     site = site_of(request)
     thread_id = request.path_params["id"]
-    reader = await current_user(request)
-    moderator = can(reader, "moderate")
-    role = reader.role if reader else None
+    moderator = can(await current_user(request), "moderate")
 
     async def build() -> dict:
         async with site.db.read() as conn:
@@ -295,17 +293,14 @@ async def thread_page(request: Request) -> Response:
     if moderator:  # their page lists every group for the move dialog
         topics.add(ANY_EVENT)
 
-    async def unread(user: User, keys: list[str]) -> dict[str, bytes]:
+    async def unread(user: User, page: Skeleton) -> dict[str, bytes]:
         """"new" on the articles this reader had not read, a jump to the first
         of them; the articles shown are then marked read (written shortly after)."""
-        shown = [int(k[2:]) for k in keys if k.startswith("a:")]
-
-        async def rows() -> bytes:  # the same for every reader: kept until the thread changes
+        if "rows" not in page.memo:  # the same for every reader: kept with the page
+            page.memo["shown"] = [int(k[2:]) for k in page.keys if k.startswith("a:")]
             async with site.db.read() as conn:
-                return json.dumps(await readstate.page_rows(conn, shown)).encode()
-
-        page_rows = json.loads(await site.responses.get(
-            ("page-rows", thread_id, view, cursor, role), frozenset(topics), rows))
+                page.memo["rows"] = await readstate.page_rows(conn, page.memo["shown"])
+        shown, page_rows = page.memo["shown"], page.memo["rows"]
         async with site.db.read() as conn:
             marks_now, rules, following, muted, inbox = await readstate.reader_view(
                 conn, user.id, {r["group_id"] for r in page_rows}, int(thread_id))
