@@ -236,7 +236,15 @@ async def delete_account(db: Database, user: User) -> None:
         await conn.execute("INSERT INTO articles_fts (rowid, subject, body, author_name)"
                            " SELECT id, subject, body, author_name FROM articles"
                            " WHERE user_id = ? AND status = 'ok'", (user.id,))
+        ids = [r[0] for r in await fetch_all(conn, "SELECT id FROM articles WHERE user_id = ?", (user.id,))]
         await conn.execute("UPDATE articles SET user_id = NULL WHERE user_id = ?", (user.id,))
+        # Their articles now read "former member": tell open pages and drop cached ones.
+        from .events import emit  # events imports nothing of accounts
+        from .reading import get_article
+        for article_id in ids:
+            article = await get_article(conn, article_id)
+            await emit(conn, "article.updated", group=article["group"], thread_id=article["thread_id"],
+                       data=article)
         for table in ("sessions", "follows", "group_follows", "read_marks", "notifications", "feed_keys",
                       "password_resets", "kill_rules"):
             await conn.execute(f"DELETE FROM {table} WHERE user_id = ?", (user.id,))

@@ -110,11 +110,14 @@ async def test_deleting_an_account_keeps_articles_as_a_former_member(site):
     ada, anon = s["ada"], await site.client()
     bob = await site.client("bob")
     await bob.post(f"/api/articles/{s['root']['id']}/replies", json={"body": "hi @ada"})
+    assert "Ada" in (await anon.get(f"/t/{s['thread']['id']}")).text  # the page is cached now
     before = site.snapshot()
     assert (await ada.post("/api/me/delete", json={"password": "wrong password"})).status_code == 401
     assert site.snapshot() == before
     r = await ada.post("/api/me/delete", json={"password": PASSWORD})
     assert r.status_code == 204
+    page = (await anon.get(f"/t/{s['thread']['id']}")).text  # the cached page is dropped, not stale
+    assert "former member" in page and ">Ada</a>" not in page
     thread = (await anon.get(f"/api/threads/{s['thread']['id']}")).json()["articles"]
     assert [a["author"] for a in thread[:2]] == [{"username": None, "display_name": "former member"}] * 2
     assert [a["body"] for a in thread[:2]] == ["First post", "A reply"]  # the words stay
