@@ -272,3 +272,33 @@ async def test_read_changes_reach_only_that_readers_live_connections(live_site):
     replayed, _ = await subscribe(late, groups=["comp.lang.python"], since=0)
     assert [e["data"]["read"] for e in replayed if e["type"] == "read.changed"] == ["1"]
     assert newsrc.parse(replayed[-1]["data"]["read"]) == ((1, 1),)
+
+
+def home_unread(html: str, group: str) -> str | None:
+    match = re.search(rf'<a class="unread" href="/g/{re.escape(group)}">([^<]+) new</a>', html)
+    return match and match[1]
+
+
+async def test_home_counts_follow_what_thread_pages_showed(site):
+    """(Carried over from the high-water-mark days, when a group's list marked it
+    all read: now only a thread page marks, and only what it showed.)"""
+    s = await seed(site)  # ada posted a thread and a reply
+    bob = await site.client("bob")
+    assert home_unread((await bob.get("/")).text, "comp.lang.python") == "2"
+    assert home_unread((await s["ada"].get("/")).text, "comp.lang.python") is None  # her own posts
+    assert (await bob.get("/g/comp.lang.python")).status_code == 200  # a list marks nothing
+    assert home_unread((await bob.get("/")).text, "comp.lang.python") == "2"
+    await bob.get(f"/t/{s['thread']['id']}")
+    await site.site.reads.flush()
+    assert home_unread((await bob.get("/")).text, "comp.lang.python") is None
+    await s["ada"].post(f"/api/articles/{s['root']['id']}/replies", json={"body": "one more"})
+    assert home_unread((await bob.get("/")).text, "comp.lang.python") == "1"
+    anon = await site.client()
+    assert 'class="unread"' not in (await anon.get("/")).text  # signed out: no counts
+
+
+async def test_withdrawn_articles_are_not_counted_on_the_home_page(site):
+    s = await seed(site)
+    await s["ada"].post(f"/api/articles/{s['reply']['id']}/cancel", json={})
+    bob = await site.client("bob")
+    assert home_unread((await bob.get("/")).text, "comp.lang.python") == "1"
