@@ -105,7 +105,9 @@ CREATE TABLE articles (
     -- The author's offset from UTC in minutes (east positive) when the article
     -- was written, as an imported Date header gave it; created_at stays UTC,
     -- so text order is still time order. 0 for articles posted here.
-    utc_offset  INTEGER NOT NULL DEFAULT 0 CHECK (utc_offset BETWEEN -1439 AND 1439)
+    utc_offset  INTEGER NOT NULL DEFAULT 0 CHECK (utc_offset BETWEEN -1439 AND 1439),
+    -- When the author last edited it (within the grace period), or NULL.
+    edited_at   TEXT
 );
 CREATE UNIQUE INDEX articles_tree ON articles(thread_id, path);
 CREATE UNIQUE INDEX articles_number ON articles(group_id, number);
@@ -195,14 +197,88 @@ CREATE TABLE settings (
     value TEXT NOT NULL
 ) WITHOUT ROWID;
 
--- What each reader has seen, group by group: the high-water article number
--- of their last visit, as a newsreader's .newsrc keeps it.
-CREATE TABLE newsrc (
-    user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    group_id    INTEGER NOT NULL REFERENCES groups(id),
-    seen_number INTEGER NOT NULL,
+-- What each reader has read, group by group: the article numbers as a
+-- .newsrc line keeps them ('1-1048,1050-1060'; server/newsrc.py), the same
+-- state for the pages, the API and NNTP.
+CREATE TABLE read_marks (
+    user_id  INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    group_id INTEGER NOT NULL REFERENCES groups(id),
+    ranges   TEXT NOT NULL DEFAULT '',
+    -- Subscribed (a .newsrc line's ':'), or not ('!'): marks are kept either way.
+    subscribed INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (user_id, group_id)
 ) WITHOUT ROWID;
+
+-- Whole groups a reader follows: each new thread there notifies them.
+CREATE TABLE group_follows (
+    user_id  INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    group_id INTEGER NOT NULL REFERENCES groups(id),
+    PRIMARY KEY (user_id, group_id)
+) WITHOUT ROWID;
+CREATE INDEX group_follows_by_group ON group_follows(group_id);
+
+-- What a reader is told of (server/notifications.py): a reply to their
+-- article, a new article in a thread they follow, a mention, a moderation
+-- action on their thread (`entry_id`). One per reader and article at most.
+CREATE TABLE notifications (
+    id         INTEGER PRIMARY KEY,
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    kind       TEXT NOT NULL CHECK (kind IN ('reply', 'follow', 'mention', 'moderation')),
+    article_id INTEGER,
+    thread_id  INTEGER,
+    entry_id   INTEGER REFERENCES modlog(id),
+    actor_id   INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    created_at TEXT NOT NULL,
+    read       INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX notifications_once ON notifications(user_id, article_id)
+    WHERE entry_id IS NULL;
+CREATE UNIQUE INDEX notifications_once_per_entry ON notifications(user_id, entry_id)
+    WHERE entry_id IS NOT NULL;
+CREATE INDEX notifications_by_user ON notifications(user_id, id);
+CREATE INDEX notifications_unread ON notifications(user_id) WHERE read = 0;
+
+-- The secret of a reader's notification feed URL, stored as its SHA-256
+-- (the URL is shown once); a new one replaces the old, deleting revokes it.
+CREATE TABLE feed_keys (
+    user_id    INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    key_hash   TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+
+-- One-time password reset links (server/resets.py): only the token's SHA-256.
+CREATE TABLE password_resets (
+    token_hash TEXT PRIMARY KEY,
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    used_at    TEXT
+) WITHOUT ROWID;
+CREATE INDEX password_resets_by_user ON password_resets(user_id);
+
+-- Each reader's killfile (server/killfile.py): slrn-like scoring rules.
+CREATE TABLE kill_rules (
+    id         INTEGER PRIMARY KEY,
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    field      TEXT NOT NULL CHECK (field IN ('author', 'subject', 'group', 'thread', 'replies_to')),
+    pattern    TEXT NOT NULL,
+    regex      INTEGER NOT NULL DEFAULT 0,
+    score      INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX kill_rules_by_user ON kill_rules(user_id, id);
+
+-- Earlier texts of edited articles (server/editing.py): each edit within the
+-- grace period supersedes the text, and the text it replaced is kept here.
+CREATE TABLE article_versions (
+    id          INTEGER PRIMARY KEY,
+    article_id  INTEGER NOT NULL REFERENCES articles(id),
+    subject     TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    written_at  TEXT NOT NULL,
+    replaced_at TEXT NOT NULL
+);
+CREATE INDEX article_versions_by_article ON article_versions(article_id, id);
 
 -- Every schema step this database has had (server/migrate.py): when it ran and
 -- where the backup taken before it lies. A database created at the current

@@ -152,7 +152,7 @@ def wrk(url: str, *, seconds: int = 8, connections: int = 32, threads: int = 1,
     if script:
         args += ["-s", script]
     out = subprocess.run(args + [url], capture_output=True, text=True, timeout=seconds + 60).stdout
-    percentiles = dict(re.findall(r"^\s+(\d+)%\s+(\S+)$", out, re.M))
+    percentiles = dict(re.findall(r"^\s+(\d+)%\s+(\S+)\s*$", out, re.M))  # wrk pads "1.15s "
     errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     if socket_errors:

@@ -42,6 +42,8 @@ SCENARIOS = {
                     "split of a 10,000-article sub-tree; archive sweep over 100,000 threads"),
     "live": (["live.py"], 600,
              "post-to-delivery to 1,000 subscribers; memory per idle connection at 10,000"),
+    "notify": (["notify.py"], 300,
+               "notification fan-out: one reply in a thread with 1,000 followers signed in on /live"),
     "nntp": (["nntp.py", "--seconds", "4"], 600,
              "NNTP against INN2 (started here): POST, OVER, ARTICLE, connect+GROUP+QUIT per second"),
     "signin_storm": (["signin_storm.py", "--samples", "5"], 300,

@@ -13,7 +13,7 @@ import threading
 from aiosqlite import Connection
 
 from . import clock, modlog, validate
-from .db import Database, fetch_one, fetch_value
+from .db import Database, fetch_all, fetch_one, fetch_value
 from .errors import Conflict, Invalid, NotFound
 from .permissions import ROLES, User
 
@@ -64,11 +64,12 @@ async def _in_thread(fn, *args):
 
 
 async def create_user(db: Database, username: object, password: object, display_name: object = None,
-                      role: str = "member",
-                      *, first_becomes_admin: bool = False, password_hash: str | None = None) -> User:
+                      role: str = "member", *, first_becomes_admin: bool = False,
+                      password_hash: str | None = None, subscribe_to: tuple[str, ...] | None = None) -> User:
     """Register an account. With `first_becomes_admin`, the first account of a
     site with none becomes admin (so a fresh install can be run from the browser).
-    A caller that already holds the scrypt hash of `password` may pass it."""
+    A caller that already holds the scrypt hash of `password` may pass it;
+    `subscribe_to` subscribes the account to the site's default groups."""
     username = validate.username(username)
     password = validate.password(password)
     display_name = validate.display_name(display_name if display_name is not None else username)
@@ -89,7 +90,10 @@ async def create_user(db: Database, username: object, password: object, display_
         cur = await conn.execute(
             "INSERT INTO users (username, display_name, password_hash, role, created_at)"
             " VALUES (?, ?, ?, ?, ?)", (username, display_name, password_hash, role, clock.now()))
-        assert cur.lastrowid is not None  # an INSERT that succeeded has a row id
+        assert cur.lastrowid is not None
+        if subscribe_to is not None:  # the site's default groups (readstate.subscribe_defaults)
+            from .readstate import subscribe_defaults  # readstate imports nothing of accounts
+            await subscribe_defaults(conn, cur.lastrowid, subscribe_to)
         return User(cur.lastrowid, username, display_name, role)
 
 
@@ -182,3 +186,87 @@ async def get_secret(db: Database) -> str:
             value = secrets.token_urlsafe(48)
             await conn.execute("INSERT INTO settings (key, value) VALUES ('secret_key', ?)", (value,))
     return value
+
+
+# The password hash of a deleted account: it matches no password (check_password).
+DELETED_HASH = "deleted"
+FORMER_MEMBER = "former member"
+
+
+async def set_display_name(db: Database, user: User, display_name: object) -> User:
+    name = validate.display_name(display_name)
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE users SET display_name = ? WHERE id = ?", (name, user.id))
+    return User(user.id, user.username, name, user.role)
+
+
+async def hash_in_thread(password: str) -> str:
+    """hash_password off the event loop, within the process-wide cap."""
+    return str(await _in_thread(hash_password, password))
+
+
+async def set_password(db: Database, user: User, password: object, *, keep_token: str | None = None) -> int:
+    """A new password; every session but `keep_token`'s ends. Returns how many ended."""
+    password = validate.password(password)
+    digest = await hash_in_thread(password)
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (digest, user.id))
+        return await _end_sessions(conn, user.id, keep_token)
+
+
+async def _end_sessions(conn: Connection, user_id: int, keep_token: str | None) -> int:
+    keep = _token_key(keep_token) if keep_token else ""
+    cur = await conn.execute("DELETE FROM sessions WHERE user_id = ? AND id != ?", (user_id, keep))
+    return cur.rowcount
+
+
+async def end_sessions(db: Database, user: User, *, keep_token: str | None = None) -> int:
+    """Sign out everywhere (but `keep_token`'s session, if given)."""
+    async with db.transaction() as conn:
+        return await _end_sessions(conn, user.id, keep_token)
+
+
+async def list_sessions(db: Database, user: User, current_token: str | None) -> list[dict]:
+    """The user's live sessions, newest first: `{id, created_at, expires_at, current}`;
+    `id` is a short public name (the start of the stored hash, never the token)."""
+    current = _token_key(current_token) if current_token else ""
+    async with db.read() as conn:
+        rows = await fetch_all(conn, "SELECT id, created_at, expires_at FROM sessions WHERE user_id = ?"
+                                     " AND expires_at > ? ORDER BY created_at DESC LIMIT 200",
+                               (user.id, clock.now()))
+    return [{"id": r["id"][:12], "created_at": r["created_at"], "expires_at": r["expires_at"],
+             "current": r["id"] == current} for r in rows]
+
+
+async def delete_account(db: Database, user: User) -> None:
+    """Close the account for good. Articles stay, as USENET keeps them, signed
+    "former member" and tied to no account; the row stays (under a name no one
+    can sign in with) only so the public log and proposals keep their shape;
+    sessions, marks, follows, notifications and feed keys go. The last admin
+    cannot leave (409)."""
+    async with db.transaction() as conn:
+        if user.role == "admin" and await fetch_value(
+                conn, "SELECT count(*) FROM users WHERE role = 'admin'") <= 1:
+            raise Conflict("the last admin cannot delete their account: make another admin first")
+        # The author's name is in the full-text index: re-index their live articles.
+        await conn.execute("INSERT INTO articles_fts (articles_fts, rowid, subject, body, author_name)"
+                           " SELECT 'delete', id, subject, body, author_name FROM articles"
+                           " WHERE user_id = ? AND status = 'ok'", (user.id,))
+        await conn.execute("UPDATE articles SET author_name = ? WHERE user_id = ?", (FORMER_MEMBER, user.id))
+        await conn.execute("INSERT INTO articles_fts (rowid, subject, body, author_name)"
+                           " SELECT id, subject, body, author_name FROM articles"
+                           " WHERE user_id = ? AND status = 'ok'", (user.id,))
+        ids = [r[0] for r in await fetch_all(conn, "SELECT id FROM articles WHERE user_id = ?", (user.id,))]
+        await conn.execute("UPDATE articles SET user_id = NULL WHERE user_id = ?", (user.id,))
+        # Their articles now read "former member": tell open pages and drop cached ones.
+        from .events import emit  # events imports nothing of accounts
+        from .reading import get_article
+        for article_id in ids:
+            article = await get_article(conn, article_id)
+            await emit(conn, "article.updated", group=article["group"], thread_id=article["thread_id"],
+                       data=article)
+        for table in ("sessions", "follows", "group_follows", "read_marks", "notifications", "feed_keys",
+                      "password_resets", "kill_rules"):
+            await conn.execute(f"DELETE FROM {table} WHERE user_id = ?", (user.id,))
+        await conn.execute("UPDATE users SET username = ?, display_name = ?, password_hash = ?, role = 'member'"
+                           " WHERE id = ?", (f"former-member-{user.id}", FORMER_MEMBER, DELETED_HASH, user.id))

@@ -82,7 +82,7 @@ def create_app(config: Config) -> Starlette:
             await sweep.stop(sweeper)
             await site.stop()
 
-    templates = make_templates()
+    templates = make_templates(config.edit_grace_minutes)
     middleware = [
         *request_observer(site),  # inside the proxy rule: it logs the real client address
         # Repeats of anonymous page answers the response cache still holds.

@@ -111,7 +111,7 @@ def cmd_adduser(args) -> int:
     role = "admin" if args.admin else "moderator" if args.moderator else "member"
     password = _read_password(args)
     user = _on_database(config, lambda db: accounts.create_user(
-        db, args.username, password, args.display_name, role))
+        db, args.username, password, args.display_name, role, subscribe_to=config.default_groups))
     print(f"added {user.username} ({user.role})")
     return 0
 
@@ -188,6 +188,24 @@ def cmd_role(args) -> int:
 
     user = _on_database(config, change)
     print(f"{user.username} is now {user.role}")
+    return 0
+
+
+def cmd_reset_password(args: argparse.Namespace) -> int:
+    from . import accounts, resets
+
+    config = _config(args)
+
+    async def issue(db: Database) -> tuple:
+        secret = config.secret_key or await accounts.get_secret(db)
+        async with db.transaction() as conn:
+            return await resets.issue(conn, secret, args.username)
+
+    user, token = _on_database(config, issue)
+    base = (args.base_url or f"http://{config.host}:{config.port}").rstrip("/")
+    print(f"{base}{resets.PATH}{token}")
+    print(f"One use, valid for {resets.VALID_SECONDS // 60} minutes: it sets a new password for "
+          f"{user.username} and signs out their sessions.", file=sys.stderr)
     return 0
 
 
@@ -289,6 +307,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("username")
     p.add_argument("role", choices=["member", "moderator", "admin"])
     p.add_argument("--reason", default="", help="shown in the moderation log")
+    p = command("reset-password", cmd_reset_password,
+                "print a one-time link (valid for an hour) that sets a new password for an account")
+    p.add_argument("username")
+    p.add_argument("--base-url", help="the site's address as readers reach it (default http://HOST:PORT)")
     command("sweep", cmd_sweep, "run the archive sweep once and print what it archived")
     p = command("migrate", cmd_migrate, "upgrade the database to this Moot's schema (backup taken first)")
     p.add_argument("--status", action="store_true",

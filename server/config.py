@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import validate
+
 
 def _f(default: Any, help: str) -> Any:
     return field(default=default, metadata={"help": help})
@@ -36,6 +38,8 @@ class Config:
     session_days: int = _f(30, "days a session lasts")
     post_rate: float = _f(6.0, "articles a user may post per minute, sustained")
     post_burst: int = _f(10, "articles a user may post back to back before the rate applies")
+    default_groups: tuple[str, ...] = _f((), "groups (comma-separated) a new account is subscribed to; empty: every group there is when it joins")
+    edit_grace_minutes: int = _f(15, "minutes after posting during which the author may edit an article (0: no editing); after it, withdraw only")
     register_rate: float = _f(20.0, "accounts one address may register per hour")
     login_attempts: int = _f(5, "failed sign-ins per account and address before that pair is throttled;"
                                 " also the failures per account from unknown addresses before its"
@@ -98,6 +102,10 @@ class Config:
             raise ValueError("log_format must be text or json")
         if not 1 <= self.read_connections <= 64:
             raise ValueError("read_connections must be between 1 and 64")
+        if self.edit_grace_minutes < 0:
+            raise ValueError("edit_grace_minutes must be 0 or more")
+        for name in self.default_groups:
+            validate.group_name(name)  # an Invalid names the bad entry
         for proxy in self.trusted_proxies:
             ipaddress.ip_network(proxy, strict=False)  # a ValueError names the bad entry
         return self

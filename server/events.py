@@ -66,6 +66,31 @@ class ThreadMoved(TypedDict):
     entry_id: int
 
 
+class ThreadUnread(TypedDict):
+    id: int
+    unread: int
+
+
+class ReadChanged(TypedDict):
+    """A reader's marks in one group changed: sent to that reader only."""
+    group: str
+    read: str
+    unread: int
+    threads: list[ThreadUnread]
+
+
+class NotificationCreated(TypedDict):
+    """New notifications of one kind for the readers the event is addressed to."""
+    kind: str
+    article: Article | None
+    thread_id: int | None
+    entry_id: int | None
+
+
+class NotificationsRead(TypedDict):
+    unread: int
+
+
 EVENTS: dict[str, type] = {
     "group.created": Group,
     "group.updated": GroupChanged,
@@ -73,6 +98,7 @@ EVENTS: dict[str, type] = {
     "thread.created": ThreadStarted,
     "article.created": Article,
     "article.cancelled": Article,
+    "article.updated": Article,
     "thread.split": ThreadRestructured,
     "thread.merged": ThreadRestructured,
     "thread.moved": ThreadMoved,
@@ -81,6 +107,9 @@ EVENTS: dict[str, type] = {
     "thread.archived": ThreadChanged,
     "thread.unarchived": ThreadChanged,
     "thread.updated": ThreadChanged,
+    "read.changed": ReadChanged,
+    "notification.created": NotificationCreated,
+    "notification.read": NotificationsRead,
 }
 
 
@@ -115,6 +144,15 @@ def thread_topic(thread_id: int) -> str:
     return f"t:{thread_id}"
 
 
+def user_topic(user_id: int) -> str:
+    """Events for one signed-in user only (their read marks): never a group's or thread's."""
+    return f"u:{user_id}"
+
+
+def is_personal(topic: str) -> bool:
+    return topic.startswith("u:")
+
+
 def topic_group(topic: str) -> str | None:
     """The group a group topic names; None for any other topic."""
     return topic[2:] if topic.startswith("g:") else None
@@ -122,12 +160,14 @@ def topic_group(topic: str) -> str | None:
 
 async def emit(conn: Connection, type: str, *, group: str | None, thread_id: int | None,
                data: Any, also_groups: tuple[str, ...] | list[str] = (),
-               also_threads: tuple[int, ...] | list[int] = ()) -> int:
+               also_threads: tuple[int, ...] | list[int] = (),
+               users: tuple[int, ...] | list[int] = ()) -> int:
     """Write one event row in the caller's transaction and return its id.
 
     It is routed to subscribers of `group` and `thread_id`, and also of the
     extra groups and threads an action touches (a split's new thread, a
-    move's new group), so everyone watching either side hears of it."""
+    move's new group), so everyone watching either side hears of it. An
+    event for `users` only is routed to those users' own topics."""
     if type not in EVENTS:
         raise ValueError(f"unregistered event type {type!r}")
     topics = set()
@@ -137,6 +177,8 @@ async def emit(conn: Connection, type: str, *, group: str | None, thread_id: int
     for tid in (thread_id, *also_threads):
         if tid:
             topics.add(thread_topic(tid))
+    for uid in users:
+        topics.add(user_topic(uid))
     cur = await conn.execute(
         "INSERT INTO events (type, group_name, thread_id, topics, data, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?)",

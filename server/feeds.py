@@ -60,7 +60,7 @@ def _feed(feed_id: str, title: str, subtitle: str, self_url: str, html_url: str,
     _el(feed, "generator", "Moot")
     for e in entries:
         entry = _el(feed, "entry")
-        _el(entry, "id", mid_uri(e["message_id"]))
+        _el(entry, "id", e.get("id") or mid_uri(e["message_id"]))
         _el(entry, "title", e["title"])
         _el(entry, "link", rel="alternate", type="text/html", href=e["link"])
         _el(entry, "published", e["created_at"])
@@ -93,3 +93,30 @@ def thread_feed(thread: Row, rows: Iterable[Row], *, base_url: str, domain: str,
                  f"{thread['subject']} — {site_name}", f"a thread in {thread['group_name']}",
                  f"{base_url}api/threads/{thread['id']}/feed.atom", f"{base_url}t/{thread['id']}",
                  updated, entries)
+
+
+NOTIFICATION_TITLES = {"reply": "Reply from {who}", "mention": "{who} mentioned you",
+                       "follow": "{who} in a thread you follow", "moderation": "Moderation of your thread"}
+
+
+def notifications_feed(user: dict, items: list[dict], *, base_url: str, domain: str, site_name: str,
+                       self_url: str) -> bytes:
+    """A reader's notifications (notifications.notification_json), newest first."""
+    entries = []
+    for n in items:
+        article, thread = n["article"], n["thread"]
+        who = (article["author"]["display_name"] if article else
+               n["actor"]["display_name"] if n["actor"] else "the site")
+        subject = article["subject"] if article else thread["subject"] if thread else ""
+        if article:
+            link, body = f"{base_url}t/{article['thread_id']}#a{article['id']}", article["body"]
+        else:
+            link = f"{base_url}modlog#e{n['entry_id']}"
+            body = f"{who} acted on your thread \u201c{subject}\u201d: see the moderation log."
+        entries.append({"id": tag_uri(domain, n["created_at"], f"notifications/{n['id']}"),
+                        "message_id": "", "title": NOTIFICATION_TITLES[n["kind"]].format(who=who) + f": {subject}",
+                        "link": link, "created_at": n["created_at"], "author_name": who, "body": body})
+    updated = max([e["created_at"] for e in entries], default=user["created_at"])
+    return _feed(tag_uri(domain, user["created_at"], f"users/{user['username']}/notifications"),
+                 f"Notifications for {user['username']} — {site_name}", "", self_url,
+                 f"{base_url}notifications", updated, entries)

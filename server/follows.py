@@ -1,5 +1,7 @@
-"""Who follows which thread: posting follows a thread, and both halves of a
-split or merge keep the followers they had."""
+"""Who follows which thread and group: posting follows a thread, readers
+follow and unfollow threads and groups explicitly, and both halves of a split
+or merge keep the followers they had. Followers are notified
+(server/notifications.py)."""
 
 from __future__ import annotations
 
@@ -16,3 +18,27 @@ async def copy_followers(conn: Connection, from_thread_id: int, to_thread_id: in
     await conn.execute("INSERT OR IGNORE INTO follows (user_id, thread_id)"
                        " SELECT user_id, ? FROM follows WHERE thread_id = ?",
                        (to_thread_id, from_thread_id))
+
+
+async def unfollow(conn: Connection, user_id: int, thread_id: int) -> None:
+    await conn.execute("DELETE FROM follows WHERE user_id = ? AND thread_id = ?", (user_id, thread_id))
+
+
+async def follows_thread(conn: Connection, user_id: int, thread_id: int) -> bool:
+    cur = await conn.execute("SELECT 1 FROM follows WHERE user_id = ? AND thread_id = ?", (user_id, thread_id))
+    return await cur.fetchone() is not None
+
+
+async def set_group_follow(conn: Connection, user_id: int, group_id: int, on: bool) -> None:
+    """Follow a whole group (each new thread there notifies) or stop."""
+    if on:
+        await conn.execute("INSERT OR IGNORE INTO group_follows (user_id, group_id) VALUES (?, ?)",
+                           (user_id, group_id))
+    else:
+        await conn.execute("DELETE FROM group_follows WHERE user_id = ? AND group_id = ?", (user_id, group_id))
+
+
+async def follows_group(conn: Connection, user_id: int, group_id: int) -> bool:
+    cur = await conn.execute("SELECT 1 FROM group_follows WHERE user_id = ? AND group_id = ?",
+                             (user_id, group_id))
+    return await cur.fetchone() is not None

@@ -31,7 +31,7 @@ from . import clock
 from .errors import Unavailable
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema.sql"  # ../schema.sql, linked
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # Another process may hold the write lock; wait this long (seconds) before SQLITE_BUSY.
 BUSY_TIMEOUT = 10.0
 # Rows one batch of a data step may touch: a few tens of milliseconds of writing,
@@ -87,7 +87,123 @@ CREATE TABLE schema_history (
 ALTER TABLE articles ADD COLUMN
     utc_offset  INTEGER NOT NULL DEFAULT 0 CHECK (utc_offset BETWEEN -1439 AND 1439);
 """),
+    # 3 -> 4: read marks as .newsrc ranges per reader and group instead of one
+    # high-water mark; a mark N becomes the range 1-N (everything up to it read),
+    # and a group the reader had visited becomes one they subscribe to.
+    # Group follows, notifications, feed keys, reset links, killfiles and article
+    # versions start empty; articles gain edited_at (NULL: never edited).
+    Migration(4, "read_marks", sql="""
+CREATE TABLE read_marks (
+    user_id  INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    group_id INTEGER NOT NULL REFERENCES groups(id),
+    ranges   TEXT NOT NULL DEFAULT '',
+    -- Subscribed (a .newsrc line's ':'), or not ('!'): marks are kept either way.
+    subscribed INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (user_id, group_id)
+) WITHOUT ROWID;
+
+-- Whole groups a reader follows: each new thread there notifies them.
+CREATE TABLE group_follows (
+    user_id  INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    group_id INTEGER NOT NULL REFERENCES groups(id),
+    PRIMARY KEY (user_id, group_id)
+) WITHOUT ROWID;
+CREATE INDEX group_follows_by_group ON group_follows(group_id);
+
+-- What a reader is told of (server/notifications.py): a reply to their
+-- article, a new article in a thread they follow, a mention, a moderation
+-- action on their thread (`entry_id`). One per reader and article at most.
+CREATE TABLE notifications (
+    id         INTEGER PRIMARY KEY,
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    kind       TEXT NOT NULL CHECK (kind IN ('reply', 'follow', 'mention', 'moderation')),
+    article_id INTEGER,
+    thread_id  INTEGER,
+    entry_id   INTEGER REFERENCES modlog(id),
+    actor_id   INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    created_at TEXT NOT NULL,
+    read       INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX notifications_once ON notifications(user_id, article_id)
+    WHERE entry_id IS NULL;
+CREATE UNIQUE INDEX notifications_once_per_entry ON notifications(user_id, entry_id)
+    WHERE entry_id IS NOT NULL;
+CREATE INDEX notifications_by_user ON notifications(user_id, id);
+CREATE INDEX notifications_unread ON notifications(user_id) WHERE read = 0;
+
+-- The secret of a reader's notification feed URL, stored as its SHA-256
+-- (the URL is shown once); a new one replaces the old, deleting revokes it.
+CREATE TABLE feed_keys (
+    user_id    INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    key_hash   TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+);
+
+-- One-time password reset links (server/resets.py): only the token's SHA-256.
+CREATE TABLE password_resets (
+    token_hash TEXT PRIMARY KEY,
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    used_at    TEXT
+) WITHOUT ROWID;
+CREATE INDEX password_resets_by_user ON password_resets(user_id);
+
+-- Each reader's killfile (server/killfile.py): slrn-like scoring rules.
+CREATE TABLE kill_rules (
+    id         INTEGER PRIMARY KEY,
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    field      TEXT NOT NULL CHECK (field IN ('author', 'subject', 'group', 'thread', 'replies_to')),
+    pattern    TEXT NOT NULL,
+    regex      INTEGER NOT NULL DEFAULT 0,
+    score      INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX kill_rules_by_user ON kill_rules(user_id, id);
+
+-- Earlier texts of edited articles (server/editing.py): each edit within the
+-- grace period supersedes the text, and the text it replaced is kept here.
+CREATE TABLE article_versions (
+    id          INTEGER PRIMARY KEY,
+    article_id  INTEGER NOT NULL REFERENCES articles(id),
+    subject     TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    written_at  TEXT NOT NULL,
+    replaced_at TEXT NOT NULL
+);
+CREATE INDEX article_versions_by_article ON article_versions(article_id, id);
+ALTER TABLE articles ADD COLUMN edited_at TEXT;
+""", batch=lambda conn, limit: _newsrc_to_ranges(conn, limit),
+              remaining=lambda conn: _newsrc_left(conn)),
 )
+
+
+def _newsrc_last(conn: sqlite3.Connection) -> tuple[int, int]:
+    """The (user, group) key carried over last: rows go over in key order."""
+    row = conn.execute("SELECT user_id, group_id FROM read_marks ORDER BY user_id DESC, group_id DESC"
+                       " LIMIT 1").fetchone()
+    return (row[0], row[1]) if row else (0, 0)
+
+
+def _newsrc_left(conn: sqlite3.Connection) -> int:
+    user_id, group_id = _newsrc_last(conn)
+    return int(conn.execute("SELECT count(*) FROM newsrc WHERE user_id > ? OR (user_id = ? AND group_id > ?)",
+                            (user_id, user_id, group_id)).fetchone()[0])
+
+
+def _newsrc_to_ranges(conn: sqlite3.Connection, limit: int) -> int:
+    """Carry the next `limit` high-water marks over as ranges; when none are
+    left, drop the old table (in the step's last transaction)."""
+    user_id, group_id = _newsrc_last(conn)
+    moved = conn.execute(
+        "INSERT INTO read_marks (user_id, group_id, ranges, subscribed)"
+        " SELECT user_id, group_id, CASE WHEN seen_number <= 0 THEN ''"
+        "   WHEN seen_number = 1 THEN '1' ELSE '1-' || seen_number END, 1"
+        " FROM newsrc WHERE user_id > ? OR (user_id = ? AND group_id > ?)"
+        " ORDER BY user_id, group_id LIMIT ?", (user_id, user_id, group_id, limit)).rowcount
+    if moved == 0:
+        conn.execute("DROP TABLE newsrc")
+    return moved
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

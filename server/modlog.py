@@ -12,7 +12,7 @@ from sqlite3 import Row
 
 from aiosqlite import Connection
 
-from . import clock, keyset, validate
+from . import clock, keyset, notifications, validate
 from .db import fetch_all, fetch_value, row_by_id
 from .errors import Invalid, NotFound
 from .permissions import User
@@ -43,6 +43,8 @@ async def write(conn: Connection, action: str, actor: User | None, *, group_id: 
          other_group_id, target, reason, json.dumps(data or {}, separators=(",", ":")),
          clock.now(), undoes))
     assert cur.lastrowid is not None  # set by the INSERT just run
+    # the starters of the threads it touched hear of it (notifications.MODERATION_ACTIONS)
+    await notifications.on_moderation(conn, cur.lastrowid, action, actor, (thread_id, other_thread_id))
     return cur.lastrowid
 
 

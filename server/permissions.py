@@ -20,6 +20,7 @@ ACTIONS = {
     "post": "member",
     "propose": "member",
     "endorse": "member",
+    "track": "member",  # keep read marks (any signed-in reader)
     "moderate": "moderator",
     "admin": "admin",
 }

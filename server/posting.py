@@ -8,7 +8,7 @@ import json
 import secrets
 import time
 
-from . import clock, follows, modlog, tree, validate
+from . import clock, follows, modlog, notifications, tree, validate
 from .db import fetch_all, fetch_one, fetch_value
 from .errors import Archived, Conflict, Forbidden, Locked
 from .events import emit
@@ -141,6 +141,7 @@ async def start_thread(conn, domain: str, user: User | None, group_name, subject
     article = article_json(await article_row(conn, article_id))
     await emit(conn, "thread.created", group=group["name"], thread_id=thread_id,
                data={"thread": thread, "article": article})
+    await notifications.on_article(conn, article, user, parent_author=None, new_thread=True)
     return {"thread": thread, "article": article}
 
 
@@ -169,6 +170,8 @@ async def reply(conn, domain: str, user: User | None, parent_ref, body, subject=
     article = article_json({**row, "group_name": parent["group_name"], "username": user.username})
     await emit(conn, "article.created", group=parent["group_name"], thread_id=parent["thread_id"],
                data=article)
+    await notifications.on_article(conn, article, user, parent_author=parent["user_id"], new_thread=False)
+    await follows.follow(conn, user.id, parent["thread_id"])  # posting in a thread follows it
     return article
 
 
@@ -189,6 +192,8 @@ async def cancel(conn, user: User | None, article_ref, reason=None) -> dict:
         " VALUES ('delete', ?, ?, ?, ?)", (row["id"], row["subject"], row["body"], row["author_name"]))
     await conn.execute("UPDATE articles SET status = 'cancelled', body = ? WHERE id = ?",
                        (notice, row["id"]))
+    # withdrawn means its words are gone: the texts an edit replaced go too
+    await conn.execute("DELETE FROM article_versions WHERE article_id = ?", (row["id"],))
     if by_moderator:
         await modlog.write(conn, "cancel", user, group_id=row["group_id"], thread_id=row["thread_id"],
                            article_id=row["id"], target=row["message_id"], reason=reason)

@@ -39,6 +39,8 @@ def article_json(row: Row | dict) -> dict:
     }
     if row["notice"]:
         article["notice"] = json.loads(row["notice"])
+    if "edited_at" in row.keys() and row["edited_at"]:  # noqa: SIM118 - "in" on a Row reads its values
+        article["edited_at"] = row["edited_at"]
     return article
 
 

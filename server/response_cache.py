@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .db import Database, fetch_all
+from .events import is_personal
 
 # Past this many unseen events it is cheaper to forget everything.
 REPLAY_LIMIT = 5000
@@ -48,11 +49,11 @@ def gzip_bytes(body: bytes) -> bytes:
 class Encoded:
     """One cached response body, its ETag, and its compressed forms made on first demand."""
 
-    __slots__ = ("body", "etag", "_gzip", "_br", "stored", "parts")
+    __slots__ = ("body", "etag", "_gzip", "_br", "stored", "markers")
 
     def __init__(self, body: bytes):
         self.body, self.etag = body, etag_of(body)
-        self.parts: Any = None  # the body cut where each reader's own parts go, made once by its user
+        self.markers: object | None = None  # the page taken apart for its readers (web/caching.py)
         self._gzip: bytes | None = None
         self._br: bytes | None = None
         self.stored = time.monotonic()
@@ -190,11 +191,14 @@ class ResponseCache:
                 self.clear()
                 if len(rows) > REPLAY_LIMIT:
                     self._dirty = True  # more to skip past on the next read
+            shared = False
             for event_id, topics in rows:
                 for topic in topics.split():
                     self._drop_topic(topic)
+                    # one reader's own events (read marks) change no shared body
+                    shared = shared or not is_personal(topic)
                 self._seen = event_id
-            if rows and self._seen is not None:
+            if shared and self._seen is not None:
                 self._drop_topic(ANY_EVENT)
 
     def _store(self, key: tuple, topics: frozenset[str], encoded: Encoded | Kept) -> None:

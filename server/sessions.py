@@ -7,7 +7,7 @@ failed passwords per (account, address), per address and per account
 
 from __future__ import annotations
 
-from . import accounts, validate
+from . import accounts, resets, validate
 from .errors import AuthRequired, Invalid
 from .permissions import User
 from .site import Site
@@ -60,7 +60,8 @@ async def sign_up(site: Site, username: object, password: object, display_name: 
     try:
         async with site.hashing.admit(address):
             user = await accounts.create_user(site.db, username, password, display_name,
-                                              first_becomes_admin=True)
+                                              first_becomes_admin=True,
+                                              subscribe_to=site.config.default_groups)
     except BaseException:
         site.registrations.refund(key)
         raise
@@ -72,3 +73,26 @@ async def sign_out(site: Site, token: str | None) -> None:
     """End the session `token` names (nothing when there is none)."""
     if token:
         await accounts.end_session(site.db, token)
+
+
+async def change_password(site: Site, user: User, current: object, new: object, *, address: str,
+                          keep_token: str | None) -> int:
+    """Set a new password after checking the current one (wrong ones count as
+    failed sign-ins, 401/429); every other session ends. At most
+    PASSWORD_CHANGES an hour per account (429). Returns the sessions ended."""
+    validate.password(new)
+    site.password_changes.take(user.id, "changing the password")  # reserved before the slow hash
+    await authenticate(site, user.username, current, address=address)
+    return await accounts.set_password(site.db, user, new, keep_token=keep_token)
+
+
+async def delete_account(site: Site, user: User, password: object, *, address: str) -> None:
+    """Delete the account once its password is given again (accounts.delete_account)."""
+    await authenticate(site, user.username, password, address=address)
+    await accounts.delete_account(site.db, user)
+
+
+async def redeem_reset(site: Site, token: object, password: object, *, address: str) -> User:
+    """Use a reset link (resets.redeem), at most RESET_ATTEMPTS an hour per address."""
+    site.reset_attempts.take(("reset", address), "using reset links")
+    return await resets.redeem(site.db, site.secret, token, password)

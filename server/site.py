@@ -18,9 +18,21 @@ from .hub import Hub
 from .metrics import Metrics
 from .permissions import User
 from .ratelimit import HashGate, Lockout, TokenBucket
+from .readstate import ReadQueue
 from .response_cache import ResponseCache
 
 T = TypeVar("T")
+
+FEED_KEYS_PER_HOUR = 5
+# Each costs an scrypt hash and none is needed often.
+PASSWORD_CHANGES_PER_HOUR = 5
+RESET_LINKS_PER_HOUR = 20
+RESET_ATTEMPTS_PER_HOUR = 10
+# Killfile edits (a regex check starts a process): a burst to set one up, then one a minute.
+RULE_EDITS_PER_HOUR = 60
+RULE_EDITS_BURST = 30
+# A .newsrc import rewrites many groups' marks in one transaction.
+NEWSRC_IMPORTS_PER_HOUR = 10
 
 
 @dataclass
@@ -37,6 +49,13 @@ class Site:
     exports: TokenBucket = field(init=False)
     lockout: Lockout = field(init=False)
     hashing: HashGate = field(init=False)
+    reads: ReadQueue = field(init=False)
+    feed_keys: TokenBucket = field(init=False)  # new notification feed URLs per user
+    password_changes: TokenBucket = field(init=False)  # per user
+    reset_links: TokenBucket = field(init=False)  # reset links an admin issues, per admin
+    reset_attempts: TokenBucket = field(init=False)  # uses of reset links, per address
+    rule_edits: TokenBucket = field(init=False)  # killfile changes, per user
+    newsrc_imports: TokenBucket = field(init=False)  # .newsrc files taken in, per user  # read marks of page views, written shortly after
 
     def __post_init__(self) -> None:
         c = self.config
@@ -49,6 +68,14 @@ class Site:
         self.lockout = Lockout(c.login_attempts, c.login_address_attempts, c.login_window)
         self.hashing = HashGate(HASH_WORKERS, c.hash_queue)
         self.metrics = Metrics(self) if c.metrics_allow else None
+        self.reads = ReadQueue(self.db)
+        # A feed URL is made rarely; a handful an hour leaves room for mistakes.
+        self.feed_keys = TokenBucket(FEED_KEYS_PER_HOUR / 3600, FEED_KEYS_PER_HOUR)
+        self.password_changes = TokenBucket(PASSWORD_CHANGES_PER_HOUR / 3600, PASSWORD_CHANGES_PER_HOUR)
+        self.reset_links = TokenBucket(RESET_LINKS_PER_HOUR / 3600, RESET_LINKS_PER_HOUR)
+        self.reset_attempts = TokenBucket(RESET_ATTEMPTS_PER_HOUR / 3600, RESET_ATTEMPTS_PER_HOUR)
+        self.rule_edits = TokenBucket(RULE_EDITS_PER_HOUR / 3600, RULE_EDITS_BURST)
+        self.newsrc_imports = TokenBucket(NEWSRC_IMPORTS_PER_HOUR / 3600, NEWSRC_IMPORTS_PER_HOUR)
 
     async def start(self) -> None:
         await self.db.open()
@@ -56,6 +83,7 @@ class Site:
         await self.hub.start()
 
     async def stop(self) -> None:
+        await self.reads.flush()
         await self.hub.stop()
         await self.db.close()
 

@@ -46,7 +46,13 @@ export function nextNew() {
   const isNew = (el) => el.parentElement.classList.contains("new");
   const after = list.slice(at + 1).find(isNew);
   const unseen = list.find((el) => el.parentElement.classList.contains("unseen"));
-  if (after || unseen) select(after || unseen);
+  if (after || unseen) {
+    select(after || unseen);
+    return;
+  }
+  // Nothing new here: on to the next unread article elsewhere, as a newsreader's `n`.
+  const onward = document.querySelector('[data-action="next-unread"]');
+  if (onward) location.href = onward.href;
 }
 
 // The keys work only with this script, so this script makes their help (and

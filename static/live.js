@@ -1,6 +1,25 @@
 // The /live WebSocket: subscribe, resume from the last event id seen, and
 // hand each event to `onEvent` once and in order. Reconnects with backoff.
 
+// The header's inbox count, on any page with a live connection: a signed-in
+// reader's connection also carries their own notification events.
+function inbox(event) {
+  const link = document.getElementById("inbox");
+  if (!link) return;
+  let count = link.querySelector(".count");
+  const now = count ? Number(count.textContent) || 0 : 0;
+  const next = event.type === "notification.created" ? now + 1
+    : event.type === "notification.read" ? event.data.unread : now;
+  if (next === now) return;
+  if (!count) {
+    count = document.createElement("span");
+    count.className = "count";
+    link.append(" ", count);
+  }
+  count.textContent = String(next);
+  count.hidden = next === 0;
+}
+
 export function connectLive({ groups = [], threads = [], since = 0, onEvent, onState }) {
   let last = since;
   let retry = 0;
@@ -33,6 +52,7 @@ export function connectLive({ groups = [], threads = [], since = 0, onEvent, onS
       if (typeof event.id !== "number" || !event.data) return;  // heartbeat, pong, error
       if (event.id <= last) return;  // ids only grow: a repeat is ignored
       last = event.id;
+      inbox(event);
       // One at a time: an event's fragment is in place before the next is applied.
       chain = chain.then(() => onEvent(event)).catch((error) => console.warn("live update failed", error));
     });

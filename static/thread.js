@@ -27,7 +27,27 @@ function seen(node) {
   node.classList.remove("unseen");
   if (watcher) watcher.unobserve(node.querySelector(":scope > .art"));
   updateNewbar();
+  markRead(Number(node.dataset.id));
 }
+
+// An article that arrived live and came on screen is read: marks are sent in
+// small batches, and the server tells the reader's other pages (read.changed).
+// The "new" marks this page was served with stay for the length of the visit,
+// as a newsreader keeps them until the reader leaves the group.
+let toMark = [];
+let markTimer = null;
+function markRead(id) {
+  if (!root.dataset.user || !id) return;
+  toMark.push(id);
+  if (markTimer) return;
+  markTimer = setTimeout(() => {
+    const ids = toMark;
+    toMark = [];
+    markTimer = null;
+    api("POST", `/api/threads/${threadId}/read`, { article_ids: ids }).catch(() => {});
+  }, 300);
+}
+
 
 function updateNewbar() {
   const count = tree.querySelectorAll(".node.unseen").length;
@@ -155,6 +175,7 @@ async function onEvent(event) {
       if (await insertArticle(data)) announce(`New article from ${data.author.display_name}`);
       break;
     case "article.cancelled":
+    case "article.updated":  // withdrawn, or edited by its author: the server's new rendering
       await replaceArticle(data);
       break;
     case "thread.split":

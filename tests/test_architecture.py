@@ -164,7 +164,11 @@ async def test_every_registered_event_is_emitted_in_its_documented_shape(site, t
         (mod, f"/api/threads/{thread}/archive", {"reason": "done"}),
         (mod, f"/api/threads/{thread}/unarchive", {"reason": "not done"}),
         (t["bob"], f"/api/articles/{t['a3']['id']}/cancel", {"reason": "oops"}),
+        (t["bob"], f"/api/threads/{thread}/read", {}),
+        (t["ada"], "/api/notifications/read", {}),
     ]
+    r = await t["bob"].put(f"/api/articles/{t['a4']['id']}", json={"body": "four, edited"})
+    assert r.status_code == 200, r.text
     for client, url, body in calls:
         r = await client.post(url, json=body)
         assert r.status_code in (200, 201), (url, r.text)

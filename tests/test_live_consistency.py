@@ -122,15 +122,18 @@ async def fetch(client, group_names, thread_ids) -> dict:
 
 
 async def verify_action(live, client, groups, threads, action, expected_events: int):
-    """Subscribe, fetch, act, apply what arrived, fetch again: the two must be equal."""
+    """Subscribe, fetch, act, apply what arrived, fetch again: the two must be equal.
+    Fetched anonymously: events carry the shared shapes, and a signed-in reader's
+    own fields (`unread`) follow their own events (read.changed)."""
     ws = await live.connect()
     await subscribe(ws, groups=list(groups), threads=list(threads))
-    state = await fetch(client, groups, threads)
+    reader = await live.test_site.client()
+    state = await fetch(reader, groups, threads)
     await action()
     events = await events_until(ws, expected_events)
     for event in events:
         state = apply(state, event)
-    assert state == await fetch(client, groups, threads), [e["type"] for e in events]
+    assert state == await fetch(reader, groups, threads), [e["type"] for e in events]
     await ws.close()
     return events
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from moot import check, migrate
+from moot import check, migrate, newsrc
 from moot.db import Database, SchemaNewer
 from tests.processes import moot
 
@@ -104,11 +104,18 @@ async def test_version_1_site_upgrades_to_exactly_the_fresh_schema(tmp_path, mak
     assert normalised_schema(path) == normalised_schema(fresh(tmp_path))
     after = all_rows(path, only=old_columns)
     for table, rows in before.items():  # every row kept, counters and sequences included
+        if table == "newsrc":  # step 4: a high-water mark N became the read range 1-N
+            assert after["read_marks"] == [(u, g, f"1-{n}" if n > 1 else str(n) if n else "", 1)
+                                           for u, g, n in rows]
+            assert "newsrc" not in after
+            continue
         assert after[table] == rows, table
     # step 3 added articles.utc_offset: the old articles' dates showed in UTC, and still do
     conn = sqlite3.connect(path)
     try:
         assert conn.execute("SELECT DISTINCT utc_offset FROM articles").fetchall() == [(0,)]
+        # step 4 added articles.edited_at: none of them was edited
+        assert conn.execute("SELECT DISTINCT edited_at FROM articles").fetchall() == [(None,)]
     finally:
         conn.close()
     report = check.check(path)
@@ -148,7 +155,8 @@ def test_upgrade_takes_a_backup_and_records_it(tmp_path):
                                ).fetchall()
     finally:
         conn.close()
-    assert history == [(2, "schema_history", 1, str(backups[0])), (3, "utc_offset", 1, str(backups[0]))]
+    assert history == [(2, "schema_history", 1, str(backups[0])), (3, "utc_offset", 1, str(backups[0])),
+                       (4, "read_marks", 1, str(backups[0]))]
     assert migrate.upgrade(path) == migrate.SCHEMA_VERSION  # a second run does nothing
     assert len(list(tmp_path.glob("site.db.v1-*.backup"))) == 1
 
@@ -274,3 +282,32 @@ def test_moot_migrate_command_upgrades_and_reports(tmp_path):
     status = moot("migrate", "--status", "--db", path)
     assert "2 schema_history" in status.stdout and ".backup" in status.stdout
     assert "nothing to do" in moot("migrate", "--db", path).stdout
+
+
+def test_read_marks_step_carries_many_marks_over_in_batches(tmp_path):
+    """Step 4 turns each high-water mark N into the read range 1-N, batch by
+    batch with progress, and drops the old table only in its last batch."""
+    path = v1_copy(tmp_path)
+    conn = sqlite3.connect(path)
+    conn.executemany("INSERT INTO users (username, display_name, password_hash, created_at)"
+                     " VALUES (?, ?, 'x', '2026-01-01T00:00:00.000Z')", [(f"r{i}", f"R{i}") for i in range(4)])
+    conn.execute("INSERT OR REPLACE INTO newsrc (user_id, group_id, seen_number)"
+                 " SELECT u.id, g.id, u.id * 7 + g.id - 8 FROM users u, groups g")
+    old = conn.execute("SELECT user_id, group_id, seen_number FROM newsrc ORDER BY 1, 2").fetchall()
+    conn.commit()
+    conn.close()
+    assert len(old) > 10 and {0, 1} <= {n for _, _, n in old}  # the empty and the one-number forms too
+    lines = []
+    migrate.upgrade(path, batch_rows=4, progress=lines.append)
+    steps = [line for line in lines if line.startswith("schema version 4 (read_marks)")]
+    assert steps[0] == f"schema version 4 (read_marks): 4/{len(old)} rows"
+    assert steps[-1] == f"schema version 4 (read_marks): done, {len(old)} rows"
+    assert len(steps) == -(-len(old) // 4) + 1
+    conn = sqlite3.connect(path)
+    try:
+        marks = conn.execute("SELECT user_id, group_id, ranges FROM read_marks WHERE subscribed = 1"
+                             " ORDER BY 1, 2").fetchall()
+        assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'newsrc'").fetchone()
+    finally:
+        conn.close()
+    assert marks == [(u, g, newsrc.format(((1, n),) if n else ())) for u, g, n in old]

@@ -70,7 +70,7 @@ def test_pages_cache_live_and_client_address_through_nginx(proxied, tmp_path):
         statuses = {anon.get(f"/t/{thread}").headers["x-cache-status"] for _ in range(3)}
         assert "HIT" in statuses
         signed_in = admin.get(f"/t/{thread}")
-        assert signed_in.headers["x-cache-status"] == "BYPASS" and 'title="root (admin)"' in signed_in.text
+        assert signed_in.headers["x-cache-status"] == "BYPASS" and 'title="Your account: root (admin)"' in signed_in.text
         css = re.search(r'href="(/static/v/[0-9a-f]+/moot.css)"', page.text).group(1)
         static = anon.get(css)
         assert static.status_code == 200 and "immutable" in static.headers["cache-control"]

@@ -134,7 +134,7 @@ async def test_display_names_cannot_pass_for_someone_else_or_for_staff(site):
 async def test_pages_show_the_username_beside_the_display_name(site):
     s = await seed(site)
     r = await s["ada"].get(f"/t/{s['thread']['id']}")
-    assert 'Ada</span> <span class="handle">@ada</span>' in r.text
+    assert 'Ada</a> <span class="handle">@ada</span>' in r.text
 
 
 async def test_anonymous_group_downloads_are_bounded_per_address(make_site):

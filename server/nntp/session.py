@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from .. import clock, news, newsreading, posting, sessions
+from .. import clock, news, newsrc, newsreading, posting, sessions
 from ..db import fetch_value
 from ..errors import AuthRequired, MootError, NotFound, RateLimited
 from ..permissions import User
@@ -330,6 +330,10 @@ class Session:
             return replies.status(223, f"{n} {mid}")
         if cmd.keyword == "HEAD":
             return replies.block(221, f"{n} {mid}", news.head_lines(row, self.domain))
+        if self.user is not None:
+            # A signed-in reader who read the text has read the article, as on
+            # the web: the same marks, written shortly after (never awaited here).
+            self.site.reads.note(self.user.id, row["group_id"], newsrc.of_numbers([row["number"]]))
         if cmd.keyword == "BODY":
             return replies.block(222, f"{n} {mid}", news.body_lines(row))
         lines = news.head_lines(row, self.domain) + [""] + news.body_lines(row)

@@ -11,18 +11,23 @@ from . import (
     accounts,
     archive,
     exports,
+    killfiles,
     live,
     moderation,
     moderation_forms,
+    notifications,
     ops,
+    people,
     posting,
     proposals,
     reading,
     search,
+    unread,
 )
 from .rendering import static_mounts
 
-FEATURES = (accounts, reading, posting, moderation, moderation_forms, proposals, archive, search, exports, ops)
+FEATURES = (accounts, people, reading, unread, notifications, killfiles, posting, moderation, moderation_forms,
+            proposals, archive, search, exports, ops)
 
 
 def routes(templates: Jinja2Templates) -> list[BaseRoute]:

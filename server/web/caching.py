@@ -12,10 +12,9 @@ can contain a placeholder; the substitutions are plain byte replacements."""
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from markupsafe import Markup, escape
@@ -24,6 +23,7 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .. import notifications
 from ..permissions import User
 from ..response_cache import Encoded, brotli
 from ..site import Site
@@ -61,9 +61,29 @@ class Placeholders:
     def only_for_end(self) -> Markup:
         return Markup(":{0}end-->").format(self.own_prefix)
 
-    def unread_marker(self, group: str) -> Markup:
-        """Where a group's unread count goes in a shared body (an HTML comment)."""
-        return Markup("<!--{0}{1}-->").format(self.unread_prefix, group)
+    def unread_marker(self, key: str) -> Markup:
+        """Where a reader's own part goes in a shared body (an HTML comment):
+        a group's unread count under the group's name; other keys hold a
+        colon, which no group name does ("t:12" a thread's count, "a:34" an
+        article's "new" mark, ...). It also works inside an attribute value."""
+        return Markup("<!--{0}{1}-->").format(self.unread_prefix, key)
+
+    def keys(self, encoded: Encoded) -> list[str]:
+        """The marker keys a shared body holds, in order: what the page shows."""
+        return self.skeleton(encoded).keys
+
+    def skeleton(self, encoded: Encoded) -> Skeleton:
+        """The body taken apart once per stored body (see Skeleton)."""
+        found = encoded.markers
+        if not isinstance(found, Skeleton):
+            found = encoded.markers = Skeleton.of(encoded.body, self)
+        return found
+
+    @property
+    def nonce_prefix(self) -> str:
+        """What every placeholder starts with ("moot<nonce>")."""
+        return self.username[:-len("user")]
+
 
 
 def placeholders_of(request: Request) -> Placeholders:
@@ -152,71 +172,107 @@ def _escaped(text: str) -> bytes:
     return str(escape(text)).encode("utf-8")
 
 
-# One pass finds every place a reader's own parts go: an unread count, a
-# placeholder, or markup meant only for one reader (their Withdraw link,
-# kept inside an HTML comment that every other reader's copy drops).
-def _slot_pattern(marks: Placeholders) -> re.Pattern[bytes]:
-    own = re.escape(marks.own_prefix.encode())
-    # group names are [a-z0-9.+_-] and usernames [a-z0-9_.-]: the shortest
-    # matches stop at the comment's end
-    return re.compile(
-        re.escape(b"<!--" + marks.unread_prefix.encode()) + rb"([a-z0-9.+_-]+?)-->"
-        + b"|(" + b"|".join(re.escape(p.encode()) for p in (marks.username, marks.display_name, marks.csrf))
-        + b")|<!--" + own + rb"([a-z0-9_.-]+):(.*?):" + own + b"end-->", re.S)
+@dataclass
+class Skeleton:
+    """A shared page body with every placeholder taken out, and where each
+    was: per request only the reader's own parts are put in, by slicing, so
+    the cost follows what differs for this reader, not the page's size or
+    how many markers it holds (a 200-article page holds some 1,000).
+
+    `base` is the body with each marker replaced by what most readers get:
+    nothing (names, tokens, marks, and markup meant only for one reader).
+    `slots` maps a key ("user", "name", "csrf", a mark's key, or "only:NAME")
+    to the (start, end) of its default in `base`; `owned` holds, by key and
+    start, the markup an "only:NAME" slot gives NAME (their Withdraw link)."""
+
+    base: bytes
+    slots: dict[str, list[tuple[int, int]]]
+    keys: list[str]  # the mark keys, in page order
+    owned: dict[tuple[str, int], bytes] = field(default_factory=dict)
+    # What a page's own callback derives once from the stored page (it lives and
+    # dies with the page, so it is never staler than the page).
+    memo: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, body: bytes, marks: Placeholders) -> Skeleton:
+        prefix = marks.nonce_prefix.encode()
+        out: list[bytes] = []
+        size = 0
+        slots: dict[str, list[tuple[int, int]]] = {}
+        keys: list[str] = []
+        owned: dict[tuple[str, int], bytes] = {}
+        close = b":" + marks.own_prefix.encode() + b"end-->"
+        pos = 0
+
+        def put(piece: bytes) -> None:
+            nonlocal size
+            out.append(piece)
+            size += len(piece)
+
+        while (at := body.find(prefix, pos)) >= 0:
+            k = at + len(prefix)
+            kind = body[k:k + 4]
+            if kind == b"unre":  # <!--{nonce}unread-KEY-->
+                end = body.find(b"-->", k)
+                put(body[pos:at - 4])
+                key = body[k + 7:end].decode()
+                keys.append(key)
+                slots.setdefault(key, []).append((size, size))
+                pos = end + 3
+            elif kind == b"own-":  # <!--{nonce}own-NAME:markup:{nonce}own-end-->
+                name_end = body.find(b":", k)
+                end = body.find(close, name_end)
+                put(body[pos:at - 4])
+                key = "only:" + body[k + 4:name_end].decode()
+                slots.setdefault(key, []).append((size, size))
+                owned[(key, size)] = body[name_end + 1:end]
+                pos = end + len(close)
+            else:  # user, name, csrf
+                put(body[pos:at])
+                slots.setdefault(kind.decode(), []).append((size, size))
+                pos = k + 4
+        put(body[pos:])
+        return cls(b"".join(out), slots, keys, owned)
+
+    def fill(self, parts: dict[str, bytes]) -> bytes:
+        """The body with `parts` (by slot key) put in place of the defaults."""
+        patches = sorted((start, end, self.owned.get((key, start), value)) for key, value in parts.items()
+                         for start, end in self.slots.get(key, ()))
+        view = memoryview(self.base)
+        out: list[bytes | memoryview] = []
+        pos = 0
+        for start, end, value in patches:
+            out += (view[pos:start], value)
+            pos = end
+        out.append(view[pos:])
+        return b"".join(out)
 
 
-@dataclass(frozen=True)
-class SplitBody:
-    """A shared body cut once at every slot: `parts` with the slots' places
-    holding None, and `slots` as (index, kind, argument, content)."""
-    parts: list[bytes | None]
-    slots: list[tuple[int, str, bytes, bytes]]
-
-
-def split_body(body: bytes, marks: Placeholders) -> SplitBody:
-    parts: list[bytes | None] = []
-    slots: list[tuple[int, str, bytes, bytes]] = []
-    kinds = {marks.username.encode(): "username", marks.display_name.encode(): "display_name",
-             marks.csrf.encode(): "csrf"}
-    at = 0
-    for m in _slot_pattern(marks).finditer(body):
-        parts.append(body[at:m.start()])
-        if m.group(1) is not None:
-            slots.append((len(parts), "unread", m.group(1), b""))
-        elif m.group(2) is not None:
-            slots.append((len(parts), kinds[m.group(2)], b"", b""))
-        else:
-            slots.append((len(parts), "own", m.group(3), m.group(4)))
-        parts.append(None)
-        at = m.end()
-    parts.append(body[at:])
-    return SplitBody(parts, slots)
-
-
-def personal_body(split: SplitBody, user: User, csrf: str, unread: dict[str, bytes] | None = None) -> bytes:
-    """The body of `split` for `user`, in one join: their name and token put
-    in, their own parts uncovered and everyone else's dropped, each group's
-    unread count filled."""
-    name = _escaped(user.username)
-    values = {"username": name, "display_name": _escaped(user.display_name), "csrf": csrf.encode("ascii")}
-    out = split.parts.copy()
-    for index, kind, arg, content in split.slots:
-        if kind == "own":
-            out[index] = content if arg == name else b""
-        elif kind == "unread":
-            out[index] = (unread or {}).get(arg.decode(), b"")
-        else:
-            out[index] = values[kind]
-    return b"".join(part or b"" for part in out)
+def personalise(body: bytes | Skeleton, marks: Placeholders, user: User, csrf: str,
+                unread: dict[str, bytes] | None = None) -> bytes:
+    """A shared page body with `user`'s name and token put in, the markup
+    meant only for them (their own articles' Withdraw and Edit links) kept,
+    and their marks filled."""
+    skeleton = body if isinstance(body, Skeleton) else Skeleton.of(body, marks)
+    token = csrf.encode("ascii")
+    csrf_mark = marks.csrf.encode()
+    # a part put in may carry the token placeholder (a form); never more markers
+    parts = {key: value.replace(csrf_mark, token) for key, value in (unread or {}).items() if value}
+    parts.update({"user": _escaped(user.username), "name": _escaped(user.display_name), "csrf": token,
+                  "only:" + user.username: b""})
+    return skeleton.fill(parts)
 
 
 async def cached_page(request: Request, key: tuple, topics: frozenset[str], template: str,
                       build: Callable[[], Awaitable[dict[str, Any]]], *,
-                      unread: Callable[[User], Awaitable[dict[str, bytes]]] | None = None) -> Response:
+                      unread: Callable[[User, Skeleton], Awaitable[dict[str, bytes]]] | None = None
+                      ) -> Response:
     """A page rendered once per (key, host, path, role) and kept until an event
     touches `topics`. Anonymous readers get the stored bytes (public, 304 on a
     matching ETag); signed-in readers get them with their own parts put in
-    (private). `unread(user)` gives the HTML of each group's unread count."""
+    (private). `unread(user, skeleton)` gives the HTML of the reader's own
+    parts for the marker keys the body holds (`skeleton.keys`: unread counts,
+    "new" marks); `skeleton.memo` keeps what it derives from the page."""
     site, marks = site_of(request), placeholders_of(request)
     user = await current_user(request)
     role = user.role if user else None
@@ -237,7 +293,11 @@ async def cached_page(request: Request, key: tuple, topics: frozenset[str], temp
                                 cache_control=public_cache_control(request), vary="Accept-Encoding, Cookie")
     cookies = cookies_of(request)
     secret, new = cookies.csrf_secret(request)
-    counts = await unread(user) if unread is not None else {}
+    counts = await unread(user, marks.skeleton(encoded)) if unread is not None else {}
+    if "x:inbox" not in counts:  # a page's own callback may have read it with its other parts
+        async with site.db.read() as conn:
+            inbox = await notifications.unread_count(conn, user.id)
+        counts["x:inbox"] = f' <span class="count">{inbox}</span>'.encode() if inbox else b""
     personal = hashlib.blake2b(digest_size=12)
     for part in (encoded.etag, str(user.id), user.username, user.display_name, user.role, secret,
                  *(f"{g}={n.decode()}" for g, n in sorted(counts.items()))):
@@ -247,9 +307,7 @@ async def cached_page(request: Request, key: tuple, topics: frozenset[str], temp
     vary = "Accept-Encoding, Cookie"
     if not new and not_modified(request, etag):
         return _not_modified(etag, PRIVATE, vary)
-    if encoded.parts is None:
-        encoded.parts = split_body(encoded.body, marks)
-    body = personal_body(encoded.parts, user, cookies.csrf_token(secret), counts)
+    body = personalise(marks.skeleton(encoded), marks, user, cookies.csrf_token(secret), counts)
     response = Response(body, media_type=HTML, headers={"ETag": etag, "Cache-Control": PRIVATE, "Vary": vary})
     if new:
         cookies.set_csrf(response, secret)

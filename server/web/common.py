@@ -13,7 +13,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.templating import Jinja2Templates
 
-from .. import accounts
+from .. import accounts, notifications
 from ..errors import MootError, RateLimited
 from ..permissions import User
 from ..site import Site
@@ -92,7 +92,12 @@ async def page(request: Request, template: str, context: dict[str, Any] | None =
     setting the CSRF cookie when the browser has none yet."""
     site, cookies = site_of(request), cookies_of(request)
     secret, new = cookies.csrf_secret(request)
-    ctx = {"user": await current_user(request), "csrf": cookies.csrf_token(secret),
+    user = await current_user(request)
+    inbox = 0
+    if user is not None:
+        async with site.db.read() as conn:
+            inbox = await notifications.unread_count(conn, user.id)
+    ctx = {"user": user, "csrf": cookies.csrf_token(secret), "inbox_count": inbox,
            "site_name": site.config.site_name, "canonical": None,
            "path": request.url.path, **(context or {})}
     templates: Jinja2Templates = request.app.state.templates

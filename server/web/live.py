@@ -34,15 +34,18 @@ error, 1012 server restart (a connection not yet subscribed when it stops),
 than `live_queue` messages waiting): reconnect with the last id seen.
 
 Every group is public in this schema, so following needs no account, and
-events carry only what the JSON API shows anyone; a replay shows a withdrawn
-article's notice, never its old text."""
+group and thread events carry only what the JSON API shows anyone; a replay
+shows a withdrawn article's notice, never its old text. A signed-in
+connection (the session cookie at the handshake) also receives that reader's
+own events (`read.changed`), routed by the topic `u:<id>` that only their
+connections follow."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from sqlite3 import Row
 from typing import Any
 
@@ -52,10 +55,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDiscon
 from .. import validate
 from ..db import fetch_all
 from ..errors import Invalid, MootError, NotFound, TooLarge
-from ..events import group_topic, thread_topic
+from ..events import group_topic, thread_topic, user_topic
 from ..hub import Subscription, encode, last_event_id, message, oldest_event_id
 from ..site import Site
-from .common import site_of
+from .common import current_user, site_of
 from .security import origin_allowed
 
 CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_INTERNAL = 1008, 1009, 1011
@@ -73,9 +76,11 @@ class Subscribe:
     prefixes: tuple[str, ...] = ()  # "comp.lang." for comp.lang.*, "" for *
     threads: tuple[int, ...] = ()
     since: int | None = None
+    personal: str | None = None  # the signed-in reader's own topic (read marks), set by the server
 
     def topics(self) -> list[str]:
-        return [group_topic(g) for g in self.groups] + [thread_topic(t) for t in self.threads]
+        own = [self.personal] if self.personal else []
+        return [group_topic(g) for g in self.groups] + [thread_topic(t) for t in self.threads] + own
 
     def names(self) -> list[str]:
         return [*self.groups, *(p + "*" for p in self.prefixes)]
@@ -184,8 +189,10 @@ class LiveSession:
     """One /live connection: a read loop in the ASGI task and, once
     subscribed, a pump task that replays and then drains the subscription."""
 
-    def __init__(self, site: Site, websocket: WebSocket):
+    def __init__(self, site: Site, websocket: WebSocket, user_id: int | None = None):
         self.site, self.config, self.hub, self.ws = site, site.config, site.hub, websocket
+        # A signed-in reader also hears their own events (read marks), and only theirs.
+        self.personal = user_topic(user_id) if user_id is not None else None
         self.sub: Subscription | None = None
         self.cursor = 0  # the last event id sent (or skipped as already seen)
         self.errors = 0
@@ -241,7 +248,7 @@ class LiveSession:
                 await self._say({"type": "pong"})
                 return None
             await self._check(request)
-            return request
+            return replace(request, personal=self.personal)
         except MootError as error:
             self.errors += 1
             await self._say({"type": "error", "code": error.code, "message": error.message})
@@ -253,6 +260,7 @@ class LiveSession:
     async def _check(self, request: Subscribe) -> None:
         # Counted as a set: following something again costs nothing.
         held = set() if self.sub is None else {*self.sub.topics, *("p:" + p for p in self.sub.prefixes)}
+        held.discard(self.personal)  # the reader's own topic is not theirs to count
         wanted = held | {*request.topics(), *("p:" + p for p in request.prefixes)}
         if len(wanted) > self.config.live_max_subscriptions:
             raise TooLarge(f"a connection may follow at most {self.config.live_max_subscriptions}"
@@ -385,5 +393,6 @@ async def endpoint(websocket: WebSocket) -> None:
         # /live with the visitor's cookies. Refused before the handshake (403).
         await websocket.close(code=CLOSE_POLICY)
         return
+    user = await current_user(websocket)
     await websocket.accept()
-    await LiveSession(site, websocket).run()
+    await LiveSession(site, websocket, user.id if user else None).run()

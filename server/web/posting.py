@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import groups, posting, reading
+from .. import editing, groups, posting, reading
 from ..errors import MootError
 from ..permissions import require
 from .accounts import checked_form
@@ -160,6 +160,50 @@ async def withdraw_submit(request: Request) -> Response:
     return RedirectResponse(f"/t/{article['thread_id']}#a{article['id']}", status_code=303)
 
 
+async def edit_article(request: Request) -> Response:
+    site = site_of(request)
+    user = require(await current_user(request), "post")
+    data = await read_json(request)
+    async with site.posting(user) as conn:  # an edit spends from the posting rate like a post
+        article = await editing.edit(conn, user, request.path_params["ref"], data.get("body"),
+                                     data.get("subject"), grace_minutes=site.config.edit_grace_minutes)
+    return JSONResponse({"article": article})
+
+
+async def edit_form(request: Request) -> Response:
+    site = site_of(request)
+    user = await current_user(request)
+    if user is None:
+        return RedirectResponse(login_url(request), status_code=303)
+    async with site.db.read() as conn:
+        article = await reading.get_article(conn, request.path_params["id"])
+    return await page(request, "edit.html", {"article": article, "body": article["body"],
+                                             "subject": article["subject"], "error": None})
+
+
+async def edit_submit(request: Request) -> Response:
+    form = await checked_form(request)
+    site = site_of(request)
+    user = require(await current_user(request), "post")
+    try:
+        async with site.posting(user) as conn:
+            article = await editing.edit(conn, user, request.path_params["id"], form.get("body"),
+                                         form.get("subject"), grace_minutes=site.config.edit_grace_minutes)
+    except MootError as error:  # shown above the form, which keeps what was typed
+        async with site.db.read() as conn:
+            article = await reading.get_article(conn, request.path_params["id"])
+        return await page(request, "edit.html", {"article": article, "body": form.get("body", ""),
+                                                 "subject": form.get("subject", ""), "error": error.message},
+                          status=error.status)
+    return RedirectResponse(f"/t/{article['thread_id']}#a{article['id']}", status_code=303)
+
+
+async def history_page(request: Request) -> Response:
+    async with site_of(request).db.read() as conn:
+        result = await editing.history(conn, request.path_params["id"])
+    return await page(request, "history.html", result)
+
+
 routes = [
     Route("/api/groups", create_group, methods=["POST"]),
     Route("/api/groups/{name}/threads", start_thread, methods=["POST"]),
@@ -171,4 +215,8 @@ routes = [
     Route("/a/{id:int}/reply", reply_submit, methods=["POST"]),
     Route("/a/{id:int}/withdraw", withdraw_form),
     Route("/a/{id:int}/withdraw", withdraw_submit, methods=["POST"]),
+    Route("/api/articles/{ref:path}", edit_article, methods=["PUT"]),
+    Route("/a/{id:int}/edit", edit_form),
+    Route("/a/{id:int}/edit", edit_submit, methods=["POST"]),
+    Route("/a/{id:int}/history", history_page),
 ]

@@ -6,20 +6,21 @@ functions as the JSON; a fragment is the template piece its page uses."""
 from __future__ import annotations
 
 from itertools import groupby
+from typing import Any
 
 from aiosqlite import Connection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import groups, newsrc, reading, suggestions, validate
+from .. import editing, follows, groups, killfile, reading, readstate, suggestions, validate
 from ..errors import Invalid, NotFound
 from ..events import group_topic, thread_topic
 from ..hub import last_event_id
 from ..permissions import User, can
 from ..response_cache import ANY_EVENT
 from ..subjects import reply_subject
-from .caching import cached_json, cached_page
+from .caching import PRIVATE, Skeleton, cached_json, cached_page, placeholders_of
 from .common import current_user, page, query_string, site_of
 
 THREAD_PAGE = 200  # articles per thread page: validate.PAGE_MAX, the API's own ceiling
@@ -34,8 +35,21 @@ async def health(request: Request) -> Response:
 # JSON
 
 async def list_groups(request: Request) -> Response:
+    user = await current_user(request)
     async with site_of(request).db.read() as conn:
-        return JSONResponse({"groups": await groups.list_groups(conn)})
+        found = await groups.list_groups(conn)
+        if user is None:
+            return JSONResponse({"groups": found})
+        counts = await readstate.unread_counts(conn, user.id)
+        subscribed = set(await readstate.subscribed_groups(conn, user.id))
+    for group in found:
+        group["unread"] = counts.get(group["name"], 0)
+        group["subscribed"] = group["name"] in subscribed
+    return JSONResponse({"groups": found}, headers=PERSONAL)
+
+
+# A signed-in reader's JSON carries their unread counts: never kept by a shared cache.
+PERSONAL = {"Cache-Control": PRIVATE, "Vary": "Cookie"}
 
 
 async def get_group(request: Request) -> Response:
@@ -53,6 +67,14 @@ async def list_threads(request: Request) -> Response:
             return await reading.list_threads(conn, group, state=q.get("state"),
                                               limit=q.get("limit"), cursor=q.get("cursor"))
 
+    user = await current_user(request)
+    if user is not None:
+        result = await build()
+        async with site.db.read() as conn:
+            counts = await readstate.thread_unread(conn, user.id, [t["id"] for t in result["threads"]])
+        for thread in result["threads"]:
+            thread["unread"] = counts.get(thread["id"], 0)
+        return JSONResponse(result, headers=PERSONAL)
     key = ("threads", name, q.get("state"), q.get("limit"), q.get("cursor"))
     return await cached_json(request, key, frozenset({group_topic(name)}), build)
 
@@ -66,8 +88,22 @@ async def get_thread(request: Request) -> Response:
         async with site.db.read() as conn:
             return await reading.thread_page(conn, raw_id, limit=q.get("limit"), cursor=q.get("cursor"))
 
+    user = await current_user(request)
+    if user is not None:  # each article says whether this reader has read it (reading it here does not)
+        result = await build()
+        async with site.db.read() as conn:
+            unread = await readstate.unread_articles(conn, user.id, [a["id"] for a in result["articles"]],
+                                                     site.reads.pending)
+        for article in result["articles"]:
+            article["unread"] = article["id"] in unread
+        return JSONResponse(result, headers=PERSONAL)
     key = ("thread", raw_id, q.get("limit"), q.get("cursor"))
     return await cached_json(request, key, frozenset({topic}), build)
+
+
+async def article_history(request: Request) -> Response:
+    async with site_of(request).db.read() as conn:
+        return JSONResponse(await editing.history(conn, request.path_params["ref"]))
 
 
 async def get_article(request: Request) -> Response:
@@ -150,19 +186,23 @@ async def home(request: Request) -> Response:
 
     async def build() -> dict:
         async with site.db.read() as conn:
+            since = await last_event_id(conn)
             all_groups = await groups.list_groups(conn)
         names = {g["name"] for g in all_groups}
         for g in all_groups:  # indent under the listed groups whose name this one extends
             g["level"] = sum(1 for i, c in enumerate(g["name"]) if c == "." and g["name"][:i] in names)
         sections = [(top, list(members)) for top, members in
                     groupby(all_groups, key=lambda g: g["name"].split(".")[0])]
-        return {"sections": sections, "canonical": "/"}
+        return {"sections": sections, "canonical": "/", "since": since}
 
-    async def unread(user: User) -> dict[str, bytes]:
+    async def unread(user: User, page: Skeleton) -> dict[str, bytes]:
         async with site.db.read() as conn:
-            counts = await newsrc.unread_counts(conn, user.id)
-        link = request.app.state.templates.env.get_template("_unread.html").module.unread
-        return {name: str(link(name, count)).encode("utf-8") for name, count in counts.items()}
+            counts = await readstate.unread_counts(conn, user.id)
+            mine = await readstate.subscribed_groups(conn, user.id)
+        marks = unread_macros(request)
+        out = {name: str(marks.unread(name, count)).encode("utf-8") for name, count in counts.items()}
+        out["x:mine"] = str(marks.your_groups(mine, counts)).encode("utf-8")
+        return out
 
     # Every event can change a group's counts or add a group.
     return await cached_page(request, (), frozenset({ANY_EVENT}), "home.html", build, unread=unread)
@@ -172,15 +212,6 @@ async def group_page(request: Request) -> Response:
     site = site_of(request)
     name = request.path_params["name"]
     cursor = request.query_params.get("cursor")
-    user = await current_user(request)
-    if user is not None:
-        async with site.db.read() as conn:
-            row = await groups.get_group_row(conn, name)
-            seen = await newsrc.seen_number(conn, user.id, row["id"])
-        if seen < row["last_number"]:
-            async with site.db.transaction() as conn:  # the reader has now seen the group
-                await newsrc.mark_seen(conn, user.id, row["id"], row["last_number"])
-
     async def build() -> dict:
         async with site.db.read() as conn:
             since = await last_event_id(conn)
@@ -193,7 +224,38 @@ async def group_page(request: Request) -> Response:
             "older": query_string(cursor=listing["next_cursor"]) if listing["next_cursor"] else None,
             "first_page": not cursor, "canonical": f"/g/{group['name']}" + query_string(cursor=cursor)}
 
-    return await cached_page(request, (name, cursor), frozenset({group_topic(name)}), "group.html", build)
+    async def unread(user: User, page: Skeleton) -> dict[str, bytes]:
+        """Each listed thread's unread count (bold when it has some) and the group's."""
+        keys = page.keys
+        thread_ids = [int(k[2:]) for k in keys if k.startswith("t:")]
+        async with site.db.read() as conn:
+            row = await groups.get_group_row(conn, name)
+            counts = await readstate.thread_unread(conn, user.id, thread_ids)
+            total = await readstate.group_unread(conn, user.id, row["id"], row["last_number"])
+            following = await follows.follows_group(conn, user.id, row["id"])
+            rules = await killfile.rules_of(conn, user.id)
+            subscribed = row["name"] in await readstate.subscribed_groups(conn, user.id)
+        marks = unread_macros(request)
+        out = {f"t:{t}": str(marks.thread_count(n)).encode() for t, n in counts.items()}
+        out.update({f"tc:{t}": b" unread" for t in counts})
+        for rule in rules:  # muted threads stay listed, marked and greyed
+            if rule.field == "thread" and rule.score <= killfile.KILL and f"t:{rule.pattern}" in keys:
+                out[f"tc:{rule.pattern}"] = b" killed"
+                out[f"t:{rule.pattern}"] = b'<span class="muted-note">muted</span>'
+        if total:
+            out["x:group"] = str(marks.group_count(total)).encode()
+        out["x:follow"] = str(marks.follow_form(f"/g/{name}/follow", following,
+                                                placeholders_of(request).csrf, "group")).encode()
+        out["x:subscribe"] = str(marks.subscribe_form(name, subscribed, placeholders_of(request).csrf)).encode()
+        return out
+
+    return await cached_page(request, (name, cursor), frozenset({group_topic(name)}), "group.html", build,
+                             unread=unread)
+
+
+def unread_macros(request: Request) -> Any:
+    """_unread.html's macros: the one place the reader's own marks are written."""
+    return request.app.state.templates.env.get_template("_unread.html").module
 
 
 async def thread_page(request: Request) -> Response:
@@ -242,8 +304,43 @@ async def thread_page(request: Request) -> Response:
 
     # Only this thread's events change the page, a moderator's too: the move
     # dialog's list of groups comes with the dialog (/fragment/mod-dialog).
-    return await cached_page(request, (thread_id, view, cursor, branch), frozenset({thread_topic(thread_id)}),
-                             "thread.html", build)
+    topics = {thread_topic(thread_id)}
+
+    async def unread(user: User, page: Skeleton) -> dict[str, bytes]:
+        """"new" on the articles this reader had not read, a jump to the first
+        of them; the articles shown are then marked read (written shortly after)."""
+        if "rows" not in page.memo:  # the same for every reader: kept with the page
+            page.memo["shown"] = [int(k[2:]) for k in page.keys if k.startswith("a:")]
+            async with site.db.read() as conn:
+                page.memo["rows"] = await readstate.page_rows(conn, page.memo["shown"])
+        shown, page_rows = page.memo["shown"], page.memo["rows"]
+        async with site.db.read() as conn:
+            marks_now, rules, following, muted, inbox = await readstate.reader_view(
+                conn, user.id, {r["group_id"] for r in page_rows}, int(thread_id))
+        seen = readstate.classify(page_rows, shown, user.id, marks_now, rules, site.reads.pending)
+        for group_id, numbers in seen.shown.items():
+            site.reads.note(user.id, group_id, numbers)
+        marks = unread_macros(request)
+        out = {f"a:{a}": str(marks.new_mark()).encode() for a in seen.unread}
+        classes = {a: " new" for a in seen.unread}
+        for a in seen.high:
+            classes[a] = classes.get(a, "") + " high"
+        opening = str(marks.killed_open()).encode()
+        for a in seen.killed:
+            classes[a] = classes.get(a, "") + " killed"
+            out[f"k:{a}"], out[f"ke:{a}"] = opening, b"</details>"
+        out.update({f"c:{a}": c.encode() for a, c in classes.items()})
+        if seen.unread:
+            out["x:first"] = str(marks.first_unread(seen.unread[0], len(seen.unread))).encode()
+        out["x:follow"] = str(marks.follow_form(f"/t/{thread_id}/follow", following,
+                                                placeholders_of(request).csrf, "thread")).encode()
+        out["x:mute"] = str(marks.mute_form(f"/t/{thread_id}/mute", muted, placeholders_of(request).csrf,
+                                            "thread")).encode()
+        out["x:inbox"] = str(marks.inbox(inbox)).encode() if inbox else b""
+        return out
+
+    return await cached_page(request, (thread_id, view, cursor, branch), frozenset(topics), "thread.html", build,
+                             unread=unread)
 
 
 async def article_fragment(request: Request) -> Response:
@@ -258,6 +355,11 @@ async def article_fragment(request: Request) -> Response:
             parent = await reading.get_article(conn, article["parent_id"])
         group = await groups.get_group(conn, thread["group"])
     item = {**flat_item(article, parent), "subject_changed": subject_changed(article, parent)}
+    user = await current_user(request)
+    if user is not None:  # rendered per reader: their rules hide it here too
+        async with site_of(request).db.read() as conn:
+            rules = await killfile.rules_of(conn, user.id)
+            item["killed"] = article["id"] in await killfile.killed_ids(conn, rules, [article["id"]])
     return await page(request, "fragment_article.html", {"thread": thread, "group": group, "item": item})
 
 
@@ -286,6 +388,7 @@ routes = [
     Route("/api/groups/{name}", get_group),
     Route("/api/groups/{name}/threads", list_threads),
     Route("/api/threads/{id}", get_thread),
+    Route("/api/articles/{ref:path}/history", article_history),  # before the catch-all below
     Route("/api/articles/{ref:path}", get_article),
     Route("/", home),
     Route("/favicon.ico", favicon),

@@ -22,6 +22,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import Message, Receive, Scope, Send
 
+from .. import clock
+from ..editing import editable_until
 from ..permissions import can, may_post_in, may_reply
 
 PACKAGE = Path(__file__).resolve().parent.parent
@@ -188,7 +190,7 @@ def static_version(directory: Path = STATIC_DIR) -> str:
     return digest.hexdigest()
 
 
-def make_templates() -> Jinja2Templates:
+def make_templates(edit_grace_minutes: int = 0) -> Jinja2Templates:
     """The page templates: autoescaped (user text is never markup), with the
     body renderer as the `body` filter, the permission rule as `can` and
     `static_url(name)` naming a static file by the digest of the static files."""
@@ -199,7 +201,11 @@ def make_templates() -> Jinja2Templates:
                        excerpt=excerpt, urlpart=lambda s: quote(str(s), safe=""))
     version = static_version()
     env.globals.update(can=can, may_post_in=may_post_in, may_reply=may_reply, static_version=version,
-                       static_url=lambda name: f"/static/v/{version}/{name}")
+                       static_url=lambda name: f"/static/v/{version}/{name}",
+                       # whether an article's author may still edit it (a page cached past
+                       # the moment still offers it; the server then answers 409)
+                       editable=lambda created_at: edit_grace_minutes > 0 and clock.now() < editable_until(
+                           created_at, edit_grace_minutes))
     return Jinja2Templates(env=env)
 
 

@@ -1,0 +1,172 @@
+"""Notifications and follows over HTTP: the reader's inbox (JSON and page),
+marking notifications read, and following or unfollowing threads and groups
+(JSON and forms). Everything here acts on the signed-in reader's own state."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from .. import feeds, follows, groups, notifications, reading
+from ..errors import Invalid
+from ..permissions import require
+from .accounts import checked_form
+from .common import current_user, login_url, page, query_string, site_of
+from .security import read_json
+
+PRIVATE = {"Cache-Control": "private, no-cache"}
+
+
+async def list_notifications(request: Request) -> Response:
+    user = require(await current_user(request), "track")
+    q = request.query_params
+    async with site_of(request).db.read() as conn:
+        result = await notifications.list_notifications(conn, user.id, limit=q.get("limit"),
+                                                        cursor=q.get("cursor"))
+    return JSONResponse(result, headers=PRIVATE)
+
+
+async def mark_read(request: Request) -> Response:
+    user = require(await current_user(request), "track")
+    data = await read_json(request)
+    async with site_of(request).db.transaction() as conn:
+        left = await notifications.mark_read(conn, user.id, data.get("ids"))
+    return JSONResponse({"unread": left})
+
+
+def _on(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise Invalid("on must be true or false")
+    return value
+
+
+async def follow_thread(request: Request) -> Response:
+    user = require(await current_user(request), "track")
+    on = _on((await read_json(request)).get("on"))
+    async with site_of(request).db.transaction() as conn:
+        thread = await reading.thread_row(conn, request.path_params["id"])
+        await (follows.follow if on else follows.unfollow)(conn, user.id, thread["id"])
+    return JSONResponse({"thread_id": thread["id"], "following": on})
+
+
+async def follow_group(request: Request) -> Response:
+    user = require(await current_user(request), "track")
+    on = _on((await read_json(request)).get("on"))
+    async with site_of(request).db.transaction() as conn:
+        group = await groups.get_group_row(conn, request.path_params["name"])
+        await follows.set_group_follow(conn, user.id, group["id"], on)
+    return JSONResponse({"group": group["name"], "following": on})
+
+
+async def new_feed(request: Request) -> Response:
+    user = require(await current_user(request), "track")
+    await read_json(request)
+    # reserved before the write, so concurrent requests cannot all pass the check
+    site_of(request).feed_keys.take(user.id, "making feed URLs")
+    async with site_of(request).db.transaction() as conn:
+        key = await notifications.new_feed_key(conn, user.id)
+    return JSONResponse({"url": _feed_url(request, key)}, status_code=201, headers=PRIVATE)
+
+
+async def revoke_feed(request: Request) -> Response:
+    user = require(await current_user(request), "track")
+    await read_json(request)
+    async with site_of(request).db.transaction() as conn:
+        await notifications.revoke_feed_key(conn, user.id)
+    return Response(status_code=204)
+
+
+def _feed_url(request: Request, key: str) -> str:
+    return f"{request.base_url}feeds/notifications/{key}.atom"
+
+
+async def feed(request: Request) -> Response:
+    """The Atom feed behind the secret URL: the 50 newest notifications."""
+    site = site_of(request)
+    async with site.db.read() as conn:
+        owner = await notifications.feed_owner(conn, request.path_params["key"])
+        result = await notifications.list_notifications(conn, owner["id"])
+    body = feeds.notifications_feed(dict(owner), result["notifications"], base_url=str(request.base_url),
+                                    domain=site.config.domain, site_name=site.config.site_name,
+                                    self_url=str(request.url))
+    # The URL is a secret: no shared cache may keep it, no page may link out with it.
+    return Response(body, media_type=feeds.CONTENT_TYPE,
+                    headers={**PRIVATE, "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"})
+
+
+# Pages and forms
+
+async def inbox_page(request: Request) -> Response:
+    user = await current_user(request)
+    if user is None:
+        return RedirectResponse(login_url(request), status_code=303)
+    cursor = request.query_params.get("cursor")
+    return await _inbox(request, user.id, cursor)
+
+
+async def _inbox(request: Request, user_id: int, cursor: str | None, feed_url: str | None = None) -> Response:
+    async with site_of(request).db.read() as conn:
+        result = await notifications.list_notifications(conn, user_id, cursor=cursor)
+        has_feed = await notifications.has_feed_key(conn, user_id)
+    older = query_string(cursor=result["next_cursor"]) if result["next_cursor"] else None
+    return await page(request, "notifications.html", {**result, "older": older, "first_page": not cursor,
+                                                      "has_feed": has_feed, "feed_url": feed_url},
+                      headers=PRIVATE)
+
+
+async def feed_form(request: Request) -> Response:
+    """Make (or replace) the feed URL and show it once; or revoke it."""
+    user = require(await current_user(request), "track")
+    form = await checked_form(request)
+    site = site_of(request)
+    if form.get("action") == "revoke":
+        async with site.db.transaction() as conn:
+            await notifications.revoke_feed_key(conn, user.id)
+        return RedirectResponse("/notifications", status_code=303)
+    site.feed_keys.take(user.id, "making feed URLs")
+    async with site.db.transaction() as conn:
+        key = await notifications.new_feed_key(conn, user.id)
+    return await _inbox(request, user.id, None, _feed_url(request, key))
+
+
+async def mark_read_form(request: Request) -> Response:
+    user = require(await current_user(request), "track")
+    await checked_form(request)
+    async with site_of(request).db.transaction() as conn:
+        await notifications.mark_read(conn, user.id)
+    return RedirectResponse("/notifications", status_code=303)
+
+
+async def follow_thread_form(request: Request) -> Response:
+    user = require(await current_user(request), "track")
+    form = await checked_form(request)
+    async with site_of(request).db.transaction() as conn:
+        thread = await reading.thread_row(conn, request.path_params["id"])
+        await (follows.follow if form.get("on") == "1" else follows.unfollow)(conn, user.id, thread["id"])
+    return RedirectResponse(f"/t/{thread['id']}", status_code=303)
+
+
+async def follow_group_form(request: Request) -> Response:
+    user = require(await current_user(request), "track")
+    form = await checked_form(request)
+    async with site_of(request).db.transaction() as conn:
+        group = await groups.get_group_row(conn, request.path_params["name"])
+        await follows.set_group_follow(conn, user.id, group["id"], form.get("on") == "1")
+    return RedirectResponse(f"/g/{group['name']}", status_code=303)
+
+
+routes = [
+    Route("/api/notifications", list_notifications),
+    Route("/api/notifications/read", mark_read, methods=["POST"]),
+    Route("/api/threads/{id}/follow", follow_thread, methods=["POST"]),
+    Route("/api/groups/{name}/follow", follow_group, methods=["POST"]),
+    Route("/api/notifications/feed", new_feed, methods=["POST"]),
+    Route("/api/notifications/feed/revoke", revoke_feed, methods=["POST"]),
+    Route("/feeds/notifications/{key}.atom", feed),
+    Route("/notifications", inbox_page),
+    Route("/notifications/feed", feed_form, methods=["POST"]),
+    Route("/notifications/read", mark_read_form, methods=["POST"]),
+    Route("/t/{id:int}/follow", follow_thread_form, methods=["POST"]),
+    Route("/g/{name}/follow", follow_group_form, methods=["POST"]),
+]

@@ -1,0 +1,227 @@
+"""People over HTTP: profiles (`/u/{name}`), the reader's own account page
+(display name, password, sessions, sign out everywhere, delete), and password
+reset links (issued by an admin here or by `moot reset-password`). JSON and
+forms side by side; everything but profiles acts on the signed-in reader."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from .. import accounts, killfile, profiles, readstate, resets, sessions
+from ..errors import AuthRequired, Invalid, MootError, NotFound, RateLimited, TooLarge
+from ..permissions import User, require
+from .accounts import checked_form
+from .common import client_address, cookies_of, current_user, login_url, page, query_string, site_of
+from .security import read_json
+
+PRIVATE = {"Cache-Control": "private, no-cache"}
+# The errors the account forms show next to themselves (the rest get the error page).
+FORM_ERRORS: tuple[type[MootError], ...] = (Invalid, AuthRequired, TooLarge, RateLimited)
+
+
+def _me(user: User | None) -> User:
+    if user is None:
+        raise AuthRequired("sign in first")
+    return user
+
+
+def reset_url(request: Request, token: str) -> str:
+    return f"{request.base_url}reset/{token}"
+
+
+# JSON
+
+async def get_profile(request: Request) -> Response:
+    q = request.query_params
+    async with site_of(request).db.read() as conn:
+        result = await profiles.get_profile(conn, request.path_params["name"], limit=q.get("limit"),
+                                            cursor=q.get("cursor"))
+    return JSONResponse(result)
+
+
+async def update_me(request: Request) -> Response:
+    user = _me(await current_user(request))
+    data = await read_json(request)
+    user = await accounts.set_display_name(site_of(request).db, user, data.get("display_name"))
+    return JSONResponse({"user": user.to_json()})
+
+
+async def change_password(request: Request) -> Response:
+    user = _me(await current_user(request))
+    data = await read_json(request)
+    ended = await sessions.change_password(
+        site_of(request), user, data.get("current_password"), data.get("new_password"),
+        address=client_address(request), keep_token=cookies_of(request).session_token(request))
+    return JSONResponse({"ended_sessions": ended})
+
+
+async def my_sessions(request: Request) -> Response:
+    user = _me(await current_user(request))
+    found = await accounts.list_sessions(site_of(request).db, user, cookies_of(request).session_token(request))
+    return JSONResponse({"sessions": found}, headers=PRIVATE)
+
+
+async def sign_out_everywhere(request: Request) -> Response:
+    user = _me(await current_user(request))
+    await read_json(request)
+    await accounts.end_sessions(site_of(request).db, user)
+    response = Response(status_code=204)
+    cookies_of(request).clear_session(response)
+    return response
+
+
+async def delete_me(request: Request) -> Response:
+    user = _me(await current_user(request))
+    data = await read_json(request)
+    await sessions.delete_account(site_of(request), user, data.get("password"), address=client_address(request))
+    response = Response(status_code=204)
+    cookies_of(request).clear_session(response)
+    return response
+
+
+async def issue_reset(request: Request) -> Response:
+    site = site_of(request)
+    admin = require(await current_user(request), "admin")
+    await read_json(request)
+    site.reset_links.take(admin.id, "issuing reset links")
+    async with site.db.transaction() as conn:
+        _, token = await resets.issue(conn, site.secret, request.path_params["name"])
+    return JSONResponse({"url": reset_url(request, token), "expires_in": resets.VALID_SECONDS},
+                        status_code=201, headers=PRIVATE)
+
+
+async def use_reset(request: Request) -> Response:
+    data = await read_json(request)
+    user = await sessions.redeem_reset(site_of(request), data.get("token"), data.get("password"),
+                                       address=client_address(request))
+    return JSONResponse({"user": user.to_json()})
+
+
+# Pages and forms
+
+async def profile_page(request: Request) -> Response:
+    cursor = request.query_params.get("cursor")
+    user = await current_user(request)
+    async with site_of(request).db.read() as conn:
+        result = await profiles.get_profile(conn, request.path_params["name"], cursor=cursor)
+        muted = user is not None and await killfile.mutes(conn, user.id, "author", result["user"]["username"])
+    older = query_string(cursor=result["next_cursor"]) if result["next_cursor"] else None
+    return await page(request, "profile.html", {
+        "profile": result["user"], "articles": result["articles"], "older": older, "first_page": not cursor,
+        "reset_link": None, "muted": muted,
+        "canonical": f"/u/{result['user']['username']}" + query_string(cursor=cursor)})
+
+
+async def reset_link_form(request: Request) -> Response:
+    """An admin makes a reset link on the person's profile; it is shown once."""
+    site = site_of(request)
+    admin = require(await current_user(request), "admin")
+    await checked_form(request)
+    site.reset_links.take(admin.id, "issuing reset links")
+    async with site.db.transaction() as conn:
+        _, token = await resets.issue(conn, site.secret, request.path_params["name"])
+    async with site.db.read() as conn:
+        result = await profiles.get_profile(conn, request.path_params["name"])
+    return await page(request, "profile.html", {"profile": result["user"], "articles": result["articles"],
+                                                "older": None, "first_page": True, "muted": False,
+                                                "reset_link": reset_url(request, token)},
+                      headers=PRIVATE)
+
+
+async def _account(request: Request, user: User, *, notice: str | None = None, error: str | None = None,
+                   status: int = 200) -> Response:
+    found = await accounts.list_sessions(site_of(request).db, user, cookies_of(request).session_token(request))
+    return await page(request, "account.html", {"sessions": found, "notice": notice, "error": error},
+                      status=status, headers=PRIVATE)
+
+
+async def account_page(request: Request) -> Response:
+    user = await current_user(request)
+    if user is None:
+        return RedirectResponse(login_url(request), status_code=303)
+    return await _account(request, user)
+
+
+async def account_form(request: Request) -> Response:
+    """One POST per action of the account page (`/account/{action}`)."""
+    site, cookies = site_of(request), cookies_of(request)
+    user = _me(await current_user(request))
+    form = await checked_form(request)
+    action = request.path_params["action"]
+    try:
+        if action == "name":
+            user = await accounts.set_display_name(site.db, user, form.get("display_name"))
+            request.scope["moot"]["user"] = user
+            return await _account(request, user, notice="Your display name is changed.")
+        if action == "password":
+            if form.get("new_password") != form.get("new_password2"):
+                raise Invalid("the new passwords differ")
+            ended = await sessions.change_password(site, user, form.get("current_password"),
+                                                   form.get("new_password"), address=client_address(request),
+                                                   keep_token=cookies.session_token(request))
+            return await _account(request, user, notice=f"Your password is changed; {ended} other "
+                                                        f"session{'' if ended == 1 else 's'} signed out.")
+        if action == "newsrc":
+            site.newsrc_imports.take(user.id, "importing .newsrc files")
+            async with site.db.transaction() as conn:
+                result = await readstate.import_newsrc(conn, user.id, form.get("newsrc", ""))
+            skipped = f"; not on this site: {', '.join(result['unknown'])}" if result["unknown"] else ""
+            return await _account(request, user, notice=f"Read marks taken for {result['groups']} "
+                                                        f"group{'' if result['groups'] == 1 else 's'}{skipped}.")
+        if action == "sign-out-everywhere":
+            await accounts.end_sessions(site.db, user)
+            response = RedirectResponse("/", status_code=303)
+            cookies.clear_session(response)
+            return response
+        if action == "delete":
+            if form.get("confirm") != "delete":
+                raise Invalid("tick the box to confirm")
+            await sessions.delete_account(site, user, form.get("password"), address=client_address(request))
+            response = RedirectResponse("/", status_code=303)
+            cookies.clear_session(response)
+            return response
+    except FORM_ERRORS as error:
+        return await _account(request, user, error=error.message, status=error.status)
+    raise NotFound("no such account action")
+
+
+async def reset_page(request: Request) -> Response:
+    site = site_of(request)
+    holder = await resets.holder(site.db, site.secret, request.path_params["token"])
+    return await page(request, "reset.html", {"holder": holder, "error": None},
+                      headers=PRIVATE)
+
+
+async def reset_submit(request: Request) -> Response:
+    site = site_of(request)
+    form = await checked_form(request)
+    token = request.path_params["token"]
+    holder = await resets.holder(site.db, site.secret, token)
+    try:
+        if form.get("password") != form.get("password2"):
+            raise Invalid("the passwords differ")
+        await sessions.redeem_reset(site, token, form.get("password"), address=client_address(request))
+    except FORM_ERRORS as error:
+        return await page(request, "reset.html", {"holder": holder, "error": error.message}, status=error.status,
+                          headers=PRIVATE)
+    return RedirectResponse("/login?next=/account", status_code=303)
+
+
+routes = [
+    Route("/api/users/{name}", get_profile),
+    Route("/api/users/{name}/reset-link", issue_reset, methods=["POST"]),
+    Route("/api/me", update_me, methods=["PUT"]),
+    Route("/api/me/password", change_password, methods=["POST"]),
+    Route("/api/me/sessions", my_sessions),
+    Route("/api/me/sign-out-everywhere", sign_out_everywhere, methods=["POST"]),
+    Route("/api/me/delete", delete_me, methods=["POST"]),
+    Route("/api/reset", use_reset, methods=["POST"]),
+    Route("/u/{name}", profile_page),
+    Route("/u/{name}/reset-link", reset_link_form, methods=["POST"]),
+    Route("/account", account_page),
+    Route("/account/{action}", account_form, methods=["POST"]),
+    Route("/reset/{token}", reset_page),
+    Route("/reset/{token}", reset_submit, methods=["POST"]),
+]
