@@ -13,10 +13,11 @@ from .db import fetch_all
 # The article columns of ARTICLE_SELECT plus what an mbox needs of the parent.
 EXPORT_SELECT = (
     "SELECT a.*, g.name AS group_name, u.username AS username,"
-    " p.message_id AS parent_message_id, p.refs AS parent_refs"
+    " p.message_id AS parent_message_id, p.refs AS parent_refs, ap.path AS news_path"
     " FROM articles a JOIN groups g ON g.id = a.group_id"
     " LEFT JOIN users u ON u.id = a.user_id"
-    " LEFT JOIN articles p ON p.id = a.parent_id")
+    " LEFT JOIN articles p ON p.id = a.parent_id"
+    " LEFT JOIN article_paths ap ON ap.article_id = a.id")
 EXPORT_PAGE = 500
 
 

@@ -8,7 +8,7 @@ import json
 import secrets
 import time
 
-from . import clock, follows, modlog, tree, validate
+from . import clock, follows, modlog, peering, tree, validate
 from .db import fetch_all, fetch_one, fetch_value
 from .errors import Archived, Conflict, Forbidden, Locked
 from .events import emit
@@ -140,6 +140,7 @@ async def start_thread(conn, domain: str, user: User | None, group_name, subject
     article = article_json(await article_row(conn, article_id))
     await emit(conn, "thread.created", group=group["name"], thread_id=thread_id,
                data={"thread": thread, "article": article})
+    await peering.queue_article(conn, article)
     return {"thread": thread, "article": article}
 
 
@@ -162,6 +163,7 @@ async def reply(conn, domain: str, user: User | None, parent_ref, body, subject=
     article = article_json({**row, "group_name": parent["group_name"], "username": user.username})
     await emit(conn, "article.created", group=parent["group_name"], thread_id=parent["thread_id"],
                data=article)
+    await peering.queue_article(conn, article)
     return article
 
 
@@ -188,6 +190,7 @@ async def cancel(conn, user: User | None, article_ref, reason=None) -> dict:
     article = article_json(await fetch_one(conn, ARTICLE_SELECT + " WHERE a.id = ?", (row["id"],)))
     await emit(conn, "article.cancelled", group=row["group_name"], thread_id=row["thread_id"],
                data=article)
+    await peering.queue_cancel(conn, article)
     return article
 
 
