@@ -4,12 +4,21 @@ IHAVE and CHECK/TAKETHIS; readers are nntplib and the JSON API."""
 
 from __future__ import annotations
 
+import asyncio
+import io
 import secrets
+import time
 
+import httpx
 import pytest
+import websockets
 
+from tests import inn_support
+from tests.live_support import events_until, subscribe
+from tests.nntp_support import nntplib
 from tests.peering_support import (
     GROUPS,
+    WAIT,
     Node,
     eventually,
     raw_session,
@@ -18,7 +27,7 @@ from tests.peering_support import (
     send,
     wire_article,
 )
-from tests.processes import moot
+from tests.processes import free_port, moot
 
 
 @pytest.fixture
@@ -189,3 +198,90 @@ def test_loops_duplicates_and_strangers_change_nothing(pair, request_close):
     assert path == [b"Path: b.test!a.test!not-for-mail"]
     assert set(b.state()["comp.lang.python"]) == set(before["comp.lang.python"]) | {good}
     assert set(GROUPS) == set(before)
+
+
+# -- INN2 ---------------------------------------------------------------------------
+
+
+async def _live_events(node: Node, group: str, count: int) -> list[dict]:
+    ws = await websockets.connect(f"ws://127.0.0.1:{node.http}/live", compression=None,
+                                  ping_interval=None, origin=node.url)
+    try:
+        await subscribe(ws, groups=[group])
+        return await events_until(ws, count, timeout=WAIT)
+    finally:
+        await ws.close()
+
+
+def test_inn2_and_moot_exchange_articles_and_cancels(tmp_path):
+    reason = inn_support.unavailable()
+    if reason:
+        pytest.skip(reason)
+    inn_port = free_port()
+    node = Node(tmp_path, "moot.test")
+    # INN2 is recognised by its address (no shared secret): it feeds through innfeed.
+    node.peer(inn_support.PATHHOST, port=inn_port)
+    with inn_support.inn(inn_port, GROUPS, feed=(node.name, node.nntp)):
+        node.start()
+        try:
+            # Moot -> INN2, offered with CHECK/TAKETHIS; read back from INN2's reader, nnrpd.
+            mid = node.post("comp.lang.python", "Moot to INN", "Posted on Moot, read on INN2.")
+
+            def on_inn(message_id: str) -> list[bytes] | None:
+                with nntplib.NNTP("127.0.0.1", inn_port, readermode=True, timeout=20) as n:
+                    try:
+                        return n.article(message_id)[1].lines
+                    except nntplib.NNTPTemporaryError:
+                        return None
+            lines = eventually(lambda: on_inn(mid), "the Moot article on INN2")
+            assert b"Posted on Moot, read on INN2." in lines
+            assert any(line.startswith(b"Path: inn.example.test!moot.test") for line in lines)
+            assert node.peers()[inn_support.PATHHOST]["backlog"] == 0
+
+            # INN2 -> Moot: posted to INN2's nnrpd, fed by innfeed, seen on /live, JSON and the page.
+            listening = threading_result(lambda: asyncio.run(_live_events(node, "rec.music.folk", 1)))
+            time.sleep(0.5)   # the subscription is in place before the post (no assertion rests on it)
+            inn_mid = f"<inn.{secrets.token_hex(6)}@example.test>"
+            text = (f"From: Inn Poster <poster@example.test>\r\nNewsgroups: rec.music.folk\r\n"
+                    f"Subject: INN to Moot\r\nMessage-ID: {inn_mid}\r\n\r\nPosted on INN2.\r\n").encode()
+            with nntplib.NNTP("127.0.0.1", inn_port, readermode=True, timeout=20) as n:
+                n.post(io.BytesIO(text))
+
+            def arrived() -> dict | None:
+                inn_support.ctlinnd("flush", "innfeed!")
+                return node.article(inn_mid)
+            article = eventually(arrived, "the INN2 article on Moot")
+            assert article["body"] == "Posted on INN2." and article["author"]["display_name"] == "Inn Poster"
+            (event,) = listening()
+            assert event["type"] == "thread.created" and event["data"]["article"]["message_id"] == inn_mid
+            page = httpx.get(f"{node.url}/g/rec.music.folk", timeout=10).text
+            assert "INN to Moot" in page
+
+            # Cancels both ways: Moot's author withdraws, INN2 drops it; INN2's poster cancels, Moot withdraws.
+            node.cancel(mid, "ada")
+            eventually(lambda: on_inn(mid) is None, "the Moot cancel applied on INN2")
+            cancel = (f"From: Inn Poster <poster@example.test>\r\nNewsgroups: rec.music.folk\r\n"
+                      f"Subject: cmsg cancel {inn_mid}\r\nControl: cancel {inn_mid}\r\n\r\n"
+                      "Withdrawn.\r\n").encode()
+            with nntplib.NNTP("127.0.0.1", inn_port, readermode=True, timeout=20) as n:
+                n.post(io.BytesIO(cancel))
+
+            def withdrawn() -> bool:
+                inn_support.ctlinnd("flush", "innfeed!")
+                return node.status(inn_mid) == "cancelled"
+            eventually(withdrawn, "the INN2 cancel applied on Moot")
+        finally:
+            node.stop()
+
+
+def threading_result(fn):
+    """Run `fn` on a thread now; the returned callable joins it and gives its result."""
+    import threading
+    box: dict = {}
+    thread = threading.Thread(target=lambda: box.update(result=fn()), daemon=True)
+    thread.start()
+
+    def result():
+        thread.join(WAIT + 10)
+        return box["result"]
+    return result

@@ -126,7 +126,7 @@ class Session:
                  "LIST ACTIVE ACTIVE.TIMES DISTRIB.PATS HEADERS NEWSGROUPS OVERVIEW.FMT", "NEWNEWS"]
         if await self._feeding_peer() is not None:   # RFC 4644 §2.1; RFC 3977 §6.3.2
             lines += ["IHAVE", "STREAMING"]
-        if self.user is None and self.news_peer is None:   # RFC 4643 §2.2: not advertised once signed in
+        if self.user is None and not self._signed_in_peer():   # RFC 4643 §2.2: not advertised once signed in
             lines.append("AUTHINFO USER")
         return replies.block(101, "capability list follows", lines)
 
@@ -170,7 +170,7 @@ class Session:
             raise Syntax("only AUTHINFO USER and PASS are supported")
         if not value:
             raise Syntax(f"AUTHINFO {kind} needs an argument")
-        if self.user is not None or self.news_peer is not None:
+        if self.user is not None or self._signed_in_peer():
             return replies.status(502, "already authenticated")
         if kind == "USER":
             self.pending_user = value
@@ -459,6 +459,10 @@ class Session:
         return replies.status(240, f"article received {mid}")
 
     # -- news peers (RFC 3977 §6.3.2 IHAVE, RFC 4644 streaming) ----------------------
+
+    def _signed_in_peer(self) -> bool:
+        """Signed in with a peer's secret (a peer known by its address may still sign in as a user)."""
+        return self.news_peer is not None and self.news_peer["password"] is not None
 
     async def _feeding_peer(self) -> sqlite3.Row | None:
         """The peers row this connection feeds as: signed in with a shared secret,
