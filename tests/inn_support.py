@@ -93,6 +93,8 @@ def inn(port: int, groups: tuple[str, ...], feed: tuple[str, int] | None = None)
             conf = saved["innfeed.conf"]
             if feed is not None:
                 name, moot_port = feed
+                for old in Path("/var/spool/news/innfeed").glob(f"{name}.*"):
+                    old.unlink()   # a backlog left by an earlier run, for a port gone since
                 # newsfeeds(5): the site name is matched against Path, so nothing goes back to Moot.
                 feeds += (f"\ninnfeed!:!*:Tc,Wnm*:{BIN}/innfeed\n"
                           f"{name}/{name}:*:Tm:innfeed!\n")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 import secrets
-import time
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -203,12 +203,14 @@ def test_loops_duplicates_and_strangers_change_nothing(pair, request_close):
 # -- INN2 ---------------------------------------------------------------------------
 
 
-async def _live_events(node: Node, group: str, count: int) -> list[dict]:
+async def _live_events(node: Node, group: str, action: Callable[[], object]) -> tuple[object, list[dict]]:
+    """Subscribe to `group` on /live, run `action` (on a thread), then the event it caused."""
     ws = await websockets.connect(f"ws://127.0.0.1:{node.http}/live", compression=None,
                                   ping_interval=None, origin=node.url)
     try:
         await subscribe(ws, groups=[group])
-        return await events_until(ws, count, timeout=WAIT)
+        result = await asyncio.to_thread(action)
+        return result, await events_until(ws, 1, timeout=WAIT)
     finally:
         await ws.close()
 
@@ -221,9 +223,10 @@ def test_inn2_and_moot_exchange_articles_and_cancels(tmp_path):
     node = Node(tmp_path, "moot.test")
     # INN2 is recognised by its address (no shared secret): it feeds through innfeed.
     node.peer(inn_support.PATHHOST, port=inn_port)
-    with inn_support.inn(inn_port, GROUPS, feed=(node.name, node.nntp)):
-        node.start()
-        try:
+    # Moot first: innfeed, started with innd, waits 30 s before retrying a refused connection.
+    node.start()
+    try:
+        with inn_support.inn(inn_port, GROUPS, feed=(node.name, node.nntp)):
             # Moot -> INN2, offered with CHECK/TAKETHIS; read back from INN2's reader, nnrpd.
             mid = node.post("comp.lang.python", "Moot to INN", "Posted on Moot, read on INN2.")
 
@@ -239,20 +242,19 @@ def test_inn2_and_moot_exchange_articles_and_cancels(tmp_path):
             assert node.peers()[inn_support.PATHHOST]["backlog"] == 0
 
             # INN2 -> Moot: posted to INN2's nnrpd, fed by innfeed, seen on /live, JSON and the page.
-            listening = threading_result(lambda: asyncio.run(_live_events(node, "rec.music.folk", 1)))
-            time.sleep(0.5)   # the subscription is in place before the post (no assertion rests on it)
             inn_mid = f"<inn.{secrets.token_hex(6)}@example.test>"
             text = (f"From: Inn Poster <poster@example.test>\r\nNewsgroups: rec.music.folk\r\n"
                     f"Subject: INN to Moot\r\nMessage-ID: {inn_mid}\r\n\r\nPosted on INN2.\r\n").encode()
-            with nntplib.NNTP("127.0.0.1", inn_port, readermode=True, timeout=20) as n:
-                n.post(io.BytesIO(text))
 
             def arrived() -> dict | None:
-                inn_support.ctlinnd("flush", "innfeed!")
                 return node.article(inn_mid)
-            article = eventually(arrived, "the INN2 article on Moot")
+
+            def post_on_inn() -> dict:
+                with nntplib.NNTP("127.0.0.1", inn_port, readermode=True, timeout=20) as n:
+                    n.post(io.BytesIO(text))
+                return eventually(arrived, "the INN2 article on Moot")
+            article, (event,) = asyncio.run(_live_events(node, "rec.music.folk", post_on_inn))
             assert article["body"] == "Posted on INN2." and article["author"]["display_name"] == "Inn Poster"
-            (event,) = listening()
             assert event["type"] == "thread.created" and event["data"]["article"]["message_id"] == inn_mid
             page = httpx.get(f"{node.url}/g/rec.music.folk", timeout=10).text
             assert "INN to Moot" in page
@@ -267,21 +269,8 @@ def test_inn2_and_moot_exchange_articles_and_cancels(tmp_path):
                 n.post(io.BytesIO(cancel))
 
             def withdrawn() -> bool:
-                inn_support.ctlinnd("flush", "innfeed!")
                 return node.status(inn_mid) == "cancelled"
             eventually(withdrawn, "the INN2 cancel applied on Moot")
-        finally:
-            node.stop()
+    finally:
+        node.stop()
 
-
-def threading_result(fn):
-    """Run `fn` on a thread now; the returned callable joins it and gives its result."""
-    import threading
-    box: dict = {}
-    thread = threading.Thread(target=lambda: box.update(result=fn()), daemon=True)
-    thread.start()
-
-    def result():
-        thread.join(WAIT + 10)
-        return box["result"]
-    return result
