@@ -42,6 +42,8 @@ SCENARIOS = {
              "post-to-delivery to 1,000 subscribers; memory per idle connection at 10,000"),
     "nntp": (["nntp.py", "--seconds", "4"], 600,
              "NNTP against INN2 (started here): POST, OVER, ARTICLE, connect+GROUP+QUIT per second"),
+    "peering": (["peering.py", "--articles", "2000", "--seconds", "10"], 900,
+                "articles/s Moot to INN2 and INN2 to Moot (streaming) vs INN2, replication lag between two Moot nodes"),
     "archive": (["archive.py", "--articles", "1000000"], 900,
                 "import and search on a generated 1,000,000-article archive"),
 }
