@@ -115,7 +115,7 @@ async def _fill(db_path: str, count: int) -> None:
         await db.close()
 
 
-def wait_until(check, timeout: float = 600) -> float:
+def wait_until(check, timeout: float = 180) -> float:
     """Seconds until `check()` is true (polled every 20 ms)."""
     start = time.monotonic()
     while not check():

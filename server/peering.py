@@ -32,12 +32,24 @@ RETRY_FIRST = 1.0
 RETRY_MAX = 300.0
 # A shared secret is sent with AUTHINFO PASS: one NNTP argument, at least this long.
 SECRET_MIN = 12
+# Seconds after its Date during which an article whose parent is not here yet (or a
+# cancel whose article is not here yet) is answered "try later" rather than taken:
+# the sender retries, the parent arrives meanwhile, and the tree is the same
+# whatever order the articles travelled in (docs/PEERING.md).
+ORPHAN_WAIT = 600
 
 
 class Duplicate(Conflict):
     """The Message-ID is already here (RFC 3977 §6.3.2: 435; RFC 4644: 438/439)."""
 
     code = "duplicate"
+
+
+class Deferred(Conflict):
+    """Not now: what it follows up (or cancels) is not here yet (436, 431)."""
+
+    code = "deferred"
+    status = 503
 
 
 class Refused(Invalid):
@@ -238,7 +250,12 @@ async def receive(conn: Connection, domain: str, item: Incoming) -> dict:
     if domain.lower() in path_names(item.path):
         raise Refused("this node is already in the article's Path")
     path = f"{domain}!{item.path}"
+    young = item.date > clock.ago(seconds=ORPHAN_WAIT)
     if item.control is not None:
+        words = item.control.split()
+        if (young and len(words) == 2 and words[0].lower() == "cancel"
+                and not await fetch_value(conn, "SELECT 1 FROM articles WHERE message_id = ?", (words[1],))):
+            raise Deferred(f"the article {words[1][:100]} it cancels is not here yet")
         return await _control(conn, domain, item, path)
     group = None
     for name in item.newsgroups:
@@ -250,6 +267,9 @@ async def receive(conn: Connection, domain: str, item: Incoming) -> dict:
     subject = validate.subject(item.subject) if item.subject.strip() else "(no subject)"
     body = validate.body(item.body, allow_empty=True)
     author = item.from_name or item.from_addr or "unknown"
+    if young and item.references and not await fetch_value(
+            conn, "SELECT 1 FROM articles WHERE message_id = ?", (item.references[-1],)):
+        raise Deferred(f"the article it follows up, {item.references[-1][:100]}, is not here yet")
     parent = await last_known(conn, item.references)
     parent_row = None
     if parent is not None and parent["group_name"] == group["name"]:

@@ -98,8 +98,12 @@ def inn(port: int, groups: tuple[str, ...], feed: tuple[str, int] | None = None)
                 # newsfeeds(5): the site name is matched against Path, so nothing goes back to Moot.
                 feeds += (f"\ninnfeed!:!*:Tc,Wnm*:{BIN}/innfeed\n"
                           f"{name}/{name}:*:Tm:innfeed!\n")
-                conf += (f'\npeer {name} {{\n  ip-name: "127.0.0.1"\n  port-number: {moot_port}\n'
-                         "  streaming: true\n  initial-connections: 1\n}\n")
+                # A queue deep enough for a burst, and a short backlog cycle: by default innfeed
+                # spools an overflow to disk and reads it back only every minute or so.
+                conf += (f'\nbacklog-rotate-period: 5\nbacklog-ckpt-period: 2\nbacklog-newfile-period: 10\n'
+                         f'peer {name} {{\n  ip-name: "127.0.0.1"\n  port-number: {moot_port}\n'
+                         "  streaming: true\n  initial-connections: 1\n  max-connections: 2\n"
+                         "  max-queue-size: 1000\n}\n")
             (ETC / "newsfeeds").write_text(feeds)
             (ETC / "innfeed.conf").write_text(conf)
             subprocess.run(["dpkg", "--configure", "-a"], capture_output=True,

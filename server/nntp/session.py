@@ -531,6 +531,10 @@ class Session:
                     await peering.receive(conn, self.domain, item)
             except parse.Rejected as e:
                 return replies.status(refuse, f"{mid} rejected: {e}")
+            except peering.Deferred as e:
+                # RFC 3977 §6.3.2 436; RFC 4644 has no "later" for TAKETHIS: Moot answers
+                # 431, its CHECK code for it, and its own feed offers the article again.
+                return replies.status(retry, f"{mid} try again later: {e.message}")
             except (peering.Duplicate, peering.Refused) as e:
                 return replies.status(refuse, f"{mid} rejected: {e.message}")
             except MootError as e:
