@@ -8,6 +8,7 @@ import asyncio
 import io
 import secrets
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -98,6 +99,29 @@ def test_three_nodes_in_a_line_converge_across_restarts(line):
     # Each article arrived once at each node: nothing was numbered twice.
     with c.reader() as n:
         assert n.group("comp.lang.python")[1] == len(state["comp.lang.python"])
+
+
+def test_a_ring_converges_under_concurrent_posting(line):
+    a, b, c = line
+    link(a, b)
+    link(b, c)
+    link(c, a, "--groups", "comp.*")   # the closing link carries one group only
+
+    def post_many(node: Node) -> list[str]:
+        ids = []
+        for i in range(6):
+            group = GROUPS[i % 2]
+            ids.append(node.post(group, f"{node.name} {i}", f"Article {i} from {node.name}."))
+        return ids
+    with ThreadPoolExecutor(3) as pool:
+        posted = [mid for ids in pool.map(post_many, (a, b, c)) for mid in ids]
+    state = eventually(lambda: converged((a, b, c), len(posted)), "convergence in the ring")
+    assert {mid for g in state.values() for mid in g} == set(posted)
+    # Around the ring every article reached every node once, and no queue is left behind.
+    eventually(lambda: all(p["backlog"] == 0 for n in (a, b, c) for p in n.peers().values()), "empty queues")
+    with a.reader() as n:
+        assert n.group("comp.lang.python")[1] == len(state["comp.lang.python"])
+        assert n.group("rec.music.folk")[1] == len(state["rec.music.folk"])
 
 
 def test_peer_list_remove_and_bad_peer_input(tmp_path):
