@@ -101,6 +101,8 @@ class PeerFeed:
     async def _run(self) -> None:
         while True:
             try:
+                # Cleared before looking, so a commit after the look still wakes the wait.
+                self.wake.clear()
                 async with self.site.db.read() as conn:
                     rows = await peering.due(conn, self.peer["id"], BATCH)
                     upcoming = None if rows else await peering.next_due(conn, self.peer["id"])
@@ -119,7 +121,6 @@ class PeerFeed:
         wait = self.site.config.peer_poll_interval
         if upcoming is not None:
             wait = min(wait, max(0.05, (clock.parse(upcoming) - clock.parse(clock.now())).total_seconds()))
-        self.wake.clear()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.wake.wait(), wait)
 

@@ -70,6 +70,7 @@ class Session:
         self._post: list[bytes] = []
         self._post_size = 0
         self._received: Callable[[bytes, int], Awaitable[bytes]] = self._posted
+        self._streamed: str | None = None  # the Message-ID of the TAKETHIS article being read
         self.news_peer: sqlite3.Row | None = None   # the peers row this connection feeds as, once known
         self._address_checked = False
 
@@ -81,7 +82,7 @@ class Session:
     async def receive(self, data: bytes) -> bytes:
         """Feed bytes from the client; the replies to every complete line in them, in order."""
         self._buffer += data
-        out: list[bytes] = []
+        out: list[bytes | asyncio.Task[bytes]] = []
         while not self.closed:
             end = self._buffer.find(b"\n")
             if end < 0:
@@ -94,8 +95,18 @@ class Session:
                 break
             line = bytes(self._buffer[:end + 1])
             del self._buffer[:end + 1]
-            out.append(await (self._command_line(line) if self._mode == _COMMAND else self._post_line(line)))
-        return b"".join(out)
+            if self._mode == _COMMAND:
+                out.append(await self._command_line(line))
+            elif self._streamed is not None and line in (b".\r\n", b".\n"):
+                # A streamed article (TAKETHIS) is stored by a task of its own, so the
+                # articles of one pipelined batch share a group commit; the replies
+                # still go out in order (RFC 4644 §2.5 lets them be pipelined).
+                self._mode, self._streamed = _COMMAND, None
+                data, size, self._post = b"\r\n".join(self._post), self._post_size, []
+                out.append(asyncio.ensure_future(self._received(data, size)))
+            else:
+                out.append(await self._post_line(line))
+        return b"".join([await part if isinstance(part, asyncio.Future) else part for part in out])
 
     async def _command_line(self, line: bytes) -> bytes:
         if self._overlong or len(line) > parse.LINE_MAX:
@@ -415,6 +426,7 @@ class Session:
         if self.user is None:
             return replies.status(480, "authentication required to post (AUTHINFO USER)")
         self._mode, self._post, self._post_size, self._received = _POSTING, [], 0, self._posted
+        self._streamed = None
         return replies.status(340, "send article to be posted; end with <CR-LF>.<CR-LF>")
 
     async def _post_line(self, line: bytes) -> bytes:
@@ -541,6 +553,7 @@ class Session:
                 return replies.status(refuse if e.status < 500 else retry, f"{mid} rejected: {e.message}")
             return replies.status(*ok)
         self._mode, self._post, self._post_size, self._received = _POSTING, [], 0, received
+        self._streamed = mid if ok[0] == 239 else None
 
 
 async def _addresses(host: str) -> set[str]:
