@@ -10,7 +10,8 @@ import json
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -32,7 +33,7 @@ WAIT = 30.0
 async def _prepare(db_path: str) -> None:
     db = await Database(db_path, read_connections=1).open()
     try:
-        for name, role in (("ada", "member"), ("marta", "moderator")):
+        for name, role in (("ada", "member"), ("marta", "moderator"), ("root", "admin")):
             await accounts.create_user(db, name, PASSWORD, name.title(), role, password_hash=password_hash())
         async with db.transaction() as conn:
             for group in GROUPS:
@@ -110,6 +111,12 @@ class Node:
             r = client.post(f"/api/articles/{quote(message_id, safe='')}/cancel", json={"reason": "test"})
             r.raise_for_status()
             return r.json()["article"]
+
+    @contextmanager
+    def signed_in(self, user: str) -> Iterator[httpx.Client]:
+        with httpx.Client(base_url=self.url, headers={"Origin": self.url}, timeout=10) as client:
+            client.post("/api/login", json={"username": user, "password": PASSWORD}).raise_for_status()
+            yield client
 
     def state(self) -> dict[str, dict[str, tuple]]:
         """What must converge: per group, each article's References, Subject and status."""

@@ -146,6 +146,20 @@ def test_peer_list_remove_and_bad_peer_input(tmp_path):
     assert set(node.peers()) == {"b.test", "inn.example.test"}
     moot("peer", "remove", "b.test", "--db", node.db)
     assert set(node.peers()) == {"inn.example.test"}
+    # The admin page and JSON show the peers (never their secrets); others are refused.
+    node.start()
+    try:
+        with node.signed_in("root") as admin:
+            peers = admin.get("/api/peers").json()["peers"]
+            assert [p["name"] for p in peers] == ["inn.example.test"] and "password" not in peers[0]
+            html = admin.get("/admin/peers").text
+            assert 'id="peer-inn.example.test"' in html and "comp.*,!comp.private" in html
+        with node.signed_in("ada") as member:
+            assert member.get("/api/peers").status_code == 403
+            assert member.get("/admin/peers").status_code == 403
+        assert httpx.get(f"{node.url}/api/peers", timeout=10).status_code == 401
+    finally:
+        node.stop()
 
 
 @pytest.fixture
