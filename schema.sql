@@ -233,12 +233,13 @@ CREATE TABLE peers (
 -- The outgoing feed: one row per (peer, article) still to offer, written in the
 -- transaction that stores or cancels the article (an outbox, like events).
 -- kind 'article': send article_id; 'cancel': a cancel control article for
--- article_id, made here; 'control': a received control article, whole in `control`.
+-- article_id, made here; 'state': a thread state change made here (`control`
+-- holds `action message-id reason`, article_id the thread's root); 'control': a received control article, whole in `control`.
 CREATE TABLE peer_queue (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     peer_id     INTEGER NOT NULL REFERENCES peers(id) ON DELETE CASCADE,
     message_id  TEXT NOT NULL,
-    kind        TEXT NOT NULL DEFAULT 'article' CHECK (kind IN ('article', 'cancel', 'control')),
+    kind        TEXT NOT NULL DEFAULT 'article' CHECK (kind IN ('article', 'cancel', 'state', 'control')),
     article_id  INTEGER,
     control     TEXT,
     attempts    INTEGER NOT NULL DEFAULT 0,
@@ -259,4 +260,12 @@ CREATE TABLE article_paths (
 CREATE TABLE news_history (
     message_id  TEXT PRIMARY KEY,
     received_at TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- The latest thread state change (lock, unlock, archive, unarchive) applied to
+-- each thread, named by its root's Message-ID: `Date Message-ID` of the control
+-- article; a later one wins, whatever order they arrive in (docs/PEERING.md).
+CREATE TABLE thread_state_stamps (
+    root_message_id TEXT PRIMARY KEY,
+    stamp           TEXT NOT NULL
 ) WITHOUT ROWID;

@@ -100,7 +100,7 @@ CREATE TABLE peer_queue (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     peer_id     INTEGER NOT NULL REFERENCES peers(id) ON DELETE CASCADE,
     message_id  TEXT NOT NULL,
-    kind        TEXT NOT NULL DEFAULT 'article' CHECK (kind IN ('article', 'cancel', 'control')),
+    kind        TEXT NOT NULL DEFAULT 'article' CHECK (kind IN ('article', 'cancel', 'state', 'control')),
     article_id  INTEGER,
     control     TEXT,
     attempts    INTEGER NOT NULL DEFAULT 0,
@@ -117,6 +117,11 @@ CREATE TABLE article_paths (
 CREATE TABLE news_history (
     message_id  TEXT PRIMARY KEY,
     received_at TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE thread_state_stamps (
+    root_message_id TEXT PRIMARY KEY,
+    stamp           TEXT NOT NULL
 ) WITHOUT ROWID;
 """),
 )

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hmac
 import re
+import secrets
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from aiosqlite import Connection
 
-from . import clock, posting, validate
+from . import clock, modlog, posting, validate
 from . import wildmat as wildmats
 from .db import fetch_all, fetch_one, fetch_value
 from .errors import Conflict, Invalid, NotFound
@@ -180,6 +182,48 @@ async def queue_cancel(conn: Connection, article: dict) -> int:
                          kind="cancel", article_id=article["id"])
 
 
+# Thread states a control article may set (docs/PEERING.md: last writer wins).
+STATE_EVENTS = {"lock": ("locked", "thread.locked"), "unlock": ("open", "thread.unlocked"),
+                "archive": ("archived", "thread.archived"), "unarchive": ("open", "thread.unarchived")}
+STATE_CONTROL = "x-moot-thread"
+
+
+async def queue_state(conn: Connection, thread_id: int, action: str, reason: str) -> int:
+    """Record and queue a thread state change made here (lock, unlock, archive,
+    unarchive) as a control article for the peers; its stamp wins over earlier ones.
+    The queue row's `control` is `action time reason`: the article's Date is that time,
+    so every node compares the same stamp."""
+    root = await fetch_one(conn, "SELECT a.id, a.message_id, g.name AS group_name FROM threads t"
+                                 " JOIN articles a ON a.id = t.root_article_id JOIN groups g ON g.id = t.group_id"
+                                 " WHERE t.id = ?", (thread_id,))
+    if root is None:
+        return 0
+    now = clock.now()
+    latest = await fetch_value(conn, "SELECT stamp FROM thread_state_stamps WHERE root_message_id = ?",
+                               (root["message_id"],))
+    if latest is not None and latest[:19] >= now[:19]:
+        # A change made after seeing another comes after it, whatever the clocks say
+        # (stamps have the Date header's one-second grain).
+        now = clock.stamp(datetime.strptime(latest[:19], "%Y-%m-%dT%H:%M:%S") + timedelta(seconds=1))
+    message_id = f"<{action}.{now[:19].replace('-', '').replace(':', '')}.{secrets.token_hex(6)}.{root['message_id'][1:]}"
+    await _stamp(conn, root["message_id"], f"{now[:19]} {message_id}")
+    await conn.execute("INSERT OR IGNORE INTO news_history (message_id, received_at) VALUES (?, ?)",
+                       (message_id, now))
+    return await enqueue(conn, message_id=message_id, group=root["group_name"], path="not-for-mail",
+                         kind="state", article_id=root["id"], control=f"{action} {now} {reason}".strip())
+
+
+async def _stamp(conn: Connection, root_message_id: str, stamp: str) -> bool:
+    """Keep `stamp` as the thread's latest state change if it is later; whether it was."""
+    current = await fetch_value(conn, "SELECT stamp FROM thread_state_stamps WHERE root_message_id = ?",
+                                (root_message_id,))
+    if current is not None and current >= stamp:
+        return False
+    await conn.execute("INSERT OR REPLACE INTO thread_state_stamps (root_message_id, stamp) VALUES (?, ?)",
+                       (root_message_id, stamp))
+    return True
+
+
 async def due(conn: Connection, peer_id: int, limit: int) -> list[sqlite3.Row]:
     """Queue rows of a peer whose time has come, oldest first."""
     return await fetch_all(
@@ -253,9 +297,11 @@ async def receive(conn: Connection, domain: str, item: Incoming) -> dict:
     young = item.date > clock.ago(seconds=ORPHAN_WAIT)
     if item.control is not None:
         words = item.control.split()
-        if (young and len(words) == 2 and words[0].lower() == "cancel"
-                and not await fetch_value(conn, "SELECT 1 FROM articles WHERE message_id = ?", (words[1],))):
-            raise Deferred(f"the article {words[1][:100]} it cancels is not here yet")
+        target = words[1] if len(words) == 2 and words[0].lower() == "cancel" else (
+            words[2] if len(words) == 3 and words[0].lower() == STATE_CONTROL else None)
+        if (young and target is not None
+                and not await fetch_value(conn, "SELECT 1 FROM articles WHERE message_id = ?", (target,))):
+            raise Deferred(f"the article {target[:100]} it acts on is not here yet")
         return await _control(conn, domain, item, path)
     group = None
     for name in item.newsgroups:
@@ -314,10 +360,35 @@ async def _control(conn: Connection, domain: str, item: Incoming, path: str) -> 
     if target is not None and target["status"] == "ok" and _may_cancel(domain, item, target):
         await _withdraw(conn, target)
         result["applied"] = True
+    if len(words) == 3 and words[0].lower() == STATE_CONTROL and words[1].lower() in STATE_EVENTS:
+        result["applied"] = await _thread_state(conn, item, words[1].lower(), words[2])
     group = item.newsgroups[0] if item.newsgroups else (target["group_name"] if target else "control")
     text = re.sub(r"(?im)^Path:[^\n]*", f"Path: {path}", item.text, count=1)
     await enqueue(conn, message_id=item.message_id, group=group, path=path, kind="control", control=text)
     return result
+
+
+async def _thread_state(conn: Connection, item: Incoming, action: str, root_message_id: str) -> bool:
+    """Apply a thread state change from a peer if it is the latest one for the
+    thread (by Date, then Message-ID): the same state on every node, in any order."""
+    thread = await fetch_one(conn, "SELECT t.*, g.name AS group_name FROM articles a"
+                                   " JOIN threads t ON t.id = a.thread_id AND t.root_article_id = a.id"
+                                   " JOIN groups g ON g.id = t.group_id WHERE a.message_id = ?",
+                             (root_message_id,))
+    if thread is None or not await _stamp(conn, root_message_id, f"{item.date[:19]} {item.message_id}"):
+        return False
+    state, event = STATE_EVENTS[action]
+    if thread["state"] == state:
+        return True
+    await conn.execute("UPDATE threads SET state = ?, archived_at = ? WHERE id = ?",
+                       (state, item.date if state == "archived" else None, thread["id"]))
+    reason = item.body.strip().splitlines()[0][:300] if item.body.strip() else ""
+    entry_id = await modlog.write(conn, action, None, group_id=thread["group_id"], thread_id=thread["id"],
+                                  target=thread["subject"], reason=reason,
+                                  data={"from": thread["state"], "peer": path_origin(item.path)})
+    await emit(conn, event, group=thread["group_name"], thread_id=thread["id"],
+               data={"thread": thread_json(await thread_row(conn, thread["id"])), "entry_id": entry_id})
+    return True
 
 
 async def _cancel_target(conn: Connection, message_id: str) -> sqlite3.Row | None:

@@ -118,6 +118,20 @@ class Node:
             client.post("/api/login", json={"username": user, "password": PASSWORD}).raise_for_status()
             yield client
 
+    def thread_state(self, message_id: str) -> str | None:
+        """The state of the thread `message_id` is in, or None when it is not here."""
+        article = self.article(message_id)
+        if article is None:
+            return None
+        return httpx.get(f"{self.url}/api/threads/{article['thread_id']}", timeout=10).json()["thread"]["state"]
+
+    def moderate(self, message_id: str, action: str, user: str = "marta") -> dict:
+        with self.signed_in(user) as client:
+            thread_id = client.get(f"/api/articles/{quote(message_id, safe='')}").json()["article"]["thread_id"]
+            r = client.post(f"/api/threads/{thread_id}/{action}", json={"reason": f"{action} in a test"})
+            r.raise_for_status()
+            return r.json()
+
     def state(self) -> dict[str, dict[str, tuple]]:
         """What must converge: per group, each article's References, Subject and status."""
         out: dict[str, dict[str, tuple]] = {}

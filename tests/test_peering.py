@@ -78,6 +78,12 @@ def test_three_nodes_in_a_line_converge_across_restarts(line):
     on_c = c.article(reply_b)
     assert on_c["parent_id"] == c.article(root_a)["id"] and on_c["author"]["display_name"] == "Ada"
 
+    # Thread states travel too: a lock on A, then an archive on C once C saw the lock.
+    a.moderate(root_a, "lock")
+    eventually(lambda: all(n.thread_state(root_a) == "locked" for n in (a, b, c)), "the lock everywhere")
+    c.moderate(root_a, "archive")
+    eventually(lambda: all(n.thread_state(root_a) == "archived" for n in (a, b, c)), "the archive everywhere")
+
     # C goes down: B keeps what C has not had in its queue, with the error.
     c.stop()
     late_a = a.post("comp.lang.python", "While C is away", "Queued on B for C.")

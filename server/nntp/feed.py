@@ -255,6 +255,8 @@ class PeerFeed:
                 return None
             if row["kind"] == "cancel":
                 lines = _cancel_lines(article, self.domain, row["message_id"])
+            elif row["kind"] == "state":
+                lines = _state_lines(article, self.domain, row["message_id"], row["control"])
             elif article["status"] != "ok":
                 return None   # withdrawn before it left: its cancel follows
             else:
@@ -275,6 +277,19 @@ def _cancel_lines(article: sqlite3.Row, domain: str, cancel_id: str) -> list[str
             f"Date: {news.news_date(clock.now())}", "MIME-Version: 1.0",
             "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit", "",
             f"This cancels {target}, withdrawn on {domain}."]
+
+
+def _state_lines(root: sqlite3.Row, domain: str, message_id: str, control: str) -> list[str]:
+    """A thread state change (docs/PEERING.md) as a control article; `control` is
+    `action time reason` (peering.queue_state), the time its Date."""
+    action, stamp, reason = (control.split(" ", 2) + ["", ""])[:3]
+    target = root["message_id"]
+    return [f"Path: {domain}!not-for-mail", f"From: moderators <moderators@{domain}>",
+            f"Newsgroups: {mbox.header_text(root['group_name'])}", f"Subject: cmsg {peering.STATE_CONTROL} {action}",
+            f"Control: {peering.STATE_CONTROL} {action} {target}", f"Message-ID: {message_id}",
+            f"Date: {news.news_date(stamp)}", "MIME-Version: 1.0",
+            "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit", "",
+            reason or f"{action} of the thread of {target} on {domain}"]
 
 
 async def start(site: Site) -> Feeder:
