@@ -291,3 +291,61 @@ CREATE TABLE schema_history (
     finished_at TEXT,
     backup      TEXT
 );
+
+-- News peers (docs/PEERING.md): servers this node exchanges articles with.
+-- `password` is a secret shared by both ends (AUTHINFO in both directions),
+-- kept as written because this node must also send it; NULL: the peer is
+-- recognised by its address. `groups` is an RFC 3977 wildmat.
+CREATE TABLE peers (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE,
+    host       TEXT NOT NULL,
+    port       INTEGER NOT NULL,
+    groups     TEXT NOT NULL DEFAULT '*',
+    direction  TEXT NOT NULL DEFAULT 'both' CHECK (direction IN ('both', 'incoming', 'outgoing')),
+    password   TEXT,
+    created_at TEXT NOT NULL,
+    last_ok_at TEXT,
+    last_error TEXT NOT NULL DEFAULT '',
+    last_error_at TEXT
+);
+
+-- The outgoing feed: one row per (peer, article) still to offer, written in the
+-- transaction that stores or cancels the article (an outbox, like events).
+-- kind 'article': send article_id; 'cancel': a cancel control article for
+-- article_id, made here; 'state': a thread state change made here (`control`
+-- holds `action message-id reason`, article_id the thread's root); 'control': a received control article, whole in `control`.
+CREATE TABLE peer_queue (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    peer_id     INTEGER NOT NULL REFERENCES peers(id) ON DELETE CASCADE,
+    message_id  TEXT NOT NULL,
+    kind        TEXT NOT NULL DEFAULT 'article' CHECK (kind IN ('article', 'cancel', 'state', 'control')),
+    article_id  INTEGER,
+    control     TEXT,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    next_try_at TEXT NOT NULL,
+    UNIQUE (peer_id, message_id)
+);
+CREATE INDEX peer_queue_due ON peer_queue(peer_id, next_try_at, id);
+
+-- The Path (RFC 5536 §3.1.5) an article arrived with from a peer; an article
+-- posted here has none (its Path is this node's name and not-for-mail).
+CREATE TABLE article_paths (
+    article_id INTEGER PRIMARY KEY REFERENCES articles(id),
+    path       TEXT NOT NULL
+);
+
+-- Message-IDs of control articles (cancels) received or made here: they are
+-- not articles, yet a second copy must be refused like a duplicate article.
+CREATE TABLE news_history (
+    message_id  TEXT PRIMARY KEY,
+    received_at TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- The latest thread state change (lock, unlock, archive, unarchive) applied to
+-- each thread, named by its root's Message-ID: `Date Message-ID` of the control
+-- article; a later one wins, whatever order they arrive in (docs/PEERING.md).
+CREATE TABLE thread_state_stamps (
+    root_message_id TEXT PRIMARY KEY,
+    stamp           TEXT NOT NULL
+) WITHOUT ROWID;

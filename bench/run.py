@@ -48,6 +48,8 @@ SCENARIOS = {
              "NNTP against INN2 (started here): POST, OVER, ARTICLE, connect+GROUP+QUIT per second"),
     "signin_storm": (["signin_storm.py", "--samples", "5"], 300,
                      "a legitimate sign-in during a 100-request bogus sign-in storm vs alone"),
+    "peering": (["peering.py", "--articles", "2000", "--seconds", "10"], 900,
+                "articles/s Moot to INN2 and INN2 to Moot (streaming) vs INN2, replication lag between two Moot nodes"),
     "archive": (["archive.py", "--articles", "1000000"], 900,
                 "import and search on a generated 1,000,000-article archive"),
 }

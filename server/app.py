@@ -75,9 +75,11 @@ def create_app(config: Config) -> Starlette:
                                     session_days=config.session_days)
         sweeper = sweep.start(site)
         news = await nntp.start(site)
+        feeder = await nntp.feed.start(site)
         try:
             yield
         finally:
+            await nntp.feed.stop(feeder)
             await nntp.stop(news)
             await sweep.stop(sweeper)
             await site.stop()

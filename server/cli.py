@@ -272,6 +272,45 @@ def cmd_check(args) -> int:
     return 0 if report.ok else 1
 
 
+def cmd_peer(args: argparse.Namespace) -> int:
+    from . import peering
+
+    config = _config(args)
+    if args.peer_command == "add":
+        password = sys.stdin.readline().rstrip("\n") if args.password_stdin else None
+        direction = "incoming" if args.incoming_only else "outgoing" if args.outgoing_only else "both"
+
+        async def add(db: Database) -> dict:
+            async with db.transaction() as conn:
+                return await peering.add_peer(conn, args.name, args.peer_host, args.peer_port,
+                                              groups=args.groups, direction=direction, password=password)
+        peer = _on_database(config, add)
+        print(f"added peer {peer['name']} ({peer['host']}:{peer['port']}, {peer['direction']},"
+              f" groups {peer['groups']}{', shared secret' if peer['authenticated'] else ''})")
+        return 0
+    if args.peer_command == "remove":
+        async def remove(db: Database) -> None:
+            async with db.transaction() as conn:
+                await peering.remove_peer(conn, args.name)
+        _on_database(config, remove)
+        print(f"removed peer {args.name}")
+        return 0
+
+    async def listing(db: Database) -> list[dict]:
+        async with db.read() as conn:
+            return await peering.list_peers(conn)
+    peers = _on_database(config, listing)
+    if args.json:
+        print(json.dumps(peers, indent=2))
+        return 0
+    print(f"{'name':<24} {'address':<28} {'direction':<9} {'backlog':>7}  groups / last error")
+    for p in peers:
+        print(f"{p['name']:<24} {p['host'] + ':' + str(p['port']):<28} {p['direction']:<9} {p['backlog']:>7}"
+              f"  {p['groups']}" + (f"\n{'':<24} last error {p['last_error_at']}: {p['last_error']}"
+                                   if p['last_error'] else ""))
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="moot", description="Moot, a USENET-style discussion server.")
     sub = top.add_subparsers(dest="command", required=True)
@@ -322,6 +361,25 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p = command("check", cmd_check, "check the database's integrity, counters, trees and indexes")
     p.add_argument("--quick", action="store_true", help="SQLite's quick_check instead of the full one")
+    p = command("peer", cmd_peer, "configure news peers (docs/PEERING.md); a running server picks changes up")
+    peer = p.add_subparsers(dest="peer_command", required=True)
+    add = peer.add_parser("add", help="add a peer; NAME is its Path name (its pathhost)")
+    add.add_argument("name")
+    add.add_argument("--host", dest="peer_host", required=True, help="the peer's NNTP host")
+    add.add_argument("--port", dest="peer_port", type=int, default=119, help="the peer's NNTP port (default 119)")
+    add.add_argument("--groups", default="*", help="wildmat of the groups exchanged (default *)")
+    direction = add.add_mutually_exclusive_group()
+    direction.add_argument("--incoming-only", action="store_true", help="only accept articles from it")
+    direction.add_argument("--outgoing-only", action="store_true", help="only send articles to it")
+    add.add_argument("--password-stdin", action="store_true",
+                     help="read a secret shared with the peer from stdin (AUTHINFO both ways)")
+    rm = peer.add_parser("remove", help="remove a peer and its queue")
+    rm.add_argument("name")
+    ls = peer.add_parser("list", help="peers with their backlog and last error")
+    ls.add_argument("--json", action="store_true")
+    for sp in (add, rm, ls):
+        sp.add_argument("--db", help="database file (default: $MOOT_DB_PATH or moot.db)")
+        sp.set_defaults(fn=cmd_peer)
     return top
 
 

@@ -45,7 +45,7 @@ from sqlite3 import Row
 
 from aiosqlite import Connection
 
-from . import accounts, clock, follows, modlog, tree, validate
+from . import accounts, clock, follows, modlog, peering, tree, validate
 from .db import fetch_all, fetch_one, fetch_value
 from .errors import Archived, Conflict, Forbidden, Invalid
 from .events import emit
@@ -378,6 +378,8 @@ async def set_state(conn: Connection, user: User | None, thread_id: object, acti
     reason = validate.reason(reason, required=False)
     thread = await live_thread(conn, thread_id)
     result = await change_state(conn, user, thread, action, reason)
+    if result["entry"]:
+        await peering.queue_state(conn, thread["id"], action, reason)   # docs/PEERING.md
     entry = await modlog.get_entry(conn, result["entry"]) if result["entry"] else None
     return {"thread": result["thread"], "entry": entry}
 

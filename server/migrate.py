@@ -31,7 +31,7 @@ from . import clock
 from .errors import Unavailable
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema.sql"  # ../schema.sql, linked
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # Another process may hold the write lock; wait this long (seconds) before SQLITE_BUSY.
 BUSY_TIMEOUT = 10.0
 # Rows one batch of a data step may touch: a few tens of milliseconds of writing,
@@ -175,6 +175,51 @@ CREATE INDEX article_versions_by_article ON article_versions(article_id, id);
 ALTER TABLE articles ADD COLUMN edited_at TEXT;
 """, batch=lambda conn, limit: _newsrc_to_ranges(conn, limit),
               remaining=lambda conn: _newsrc_left(conn)),
+    # 4 -> 5: news peers, their outgoing queue, and the Path of articles received
+    # from them (docs/PEERING.md).
+    Migration(5, "peering", sql="""
+CREATE TABLE peers (
+    id         INTEGER PRIMARY KEY,
+    name       TEXT NOT NULL UNIQUE,
+    host       TEXT NOT NULL,
+    port       INTEGER NOT NULL,
+    groups     TEXT NOT NULL DEFAULT '*',
+    direction  TEXT NOT NULL DEFAULT 'both' CHECK (direction IN ('both', 'incoming', 'outgoing')),
+    password   TEXT,
+    created_at TEXT NOT NULL,
+    last_ok_at TEXT,
+    last_error TEXT NOT NULL DEFAULT '',
+    last_error_at TEXT
+);
+
+CREATE TABLE peer_queue (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    peer_id     INTEGER NOT NULL REFERENCES peers(id) ON DELETE CASCADE,
+    message_id  TEXT NOT NULL,
+    kind        TEXT NOT NULL DEFAULT 'article' CHECK (kind IN ('article', 'cancel', 'state', 'control')),
+    article_id  INTEGER,
+    control     TEXT,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    next_try_at TEXT NOT NULL,
+    UNIQUE (peer_id, message_id)
+);
+CREATE INDEX peer_queue_due ON peer_queue(peer_id, next_try_at, id);
+
+CREATE TABLE article_paths (
+    article_id INTEGER PRIMARY KEY REFERENCES articles(id),
+    path       TEXT NOT NULL
+);
+
+CREATE TABLE news_history (
+    message_id  TEXT PRIMARY KEY,
+    received_at TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE thread_state_stamps (
+    root_message_id TEXT PRIMARY KEY,
+    stamp           TEXT NOT NULL
+) WITHOUT ROWID;
+"""),
 )
 
 

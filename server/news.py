@@ -43,13 +43,20 @@ def xref(article, domain: str) -> str:
     return f"{domain} {article['group_name']}:{article['number']}"
 
 
+def path(article, domain: str) -> str:
+    """The Path (RFC 5536 §3.1.5): as it arrived from a peer (this node first),
+    else this node's name and `not-for-mail` for an article posted here."""
+    keys = article.keys() if hasattr(article, "keys") else ()
+    return (article["news_path"] if "news_path" in keys else None) or f"{domain}!not-for-mail"
+
+
 def headers(article, domain: str) -> list[tuple[str, str]]:
     """The header fields of an article, in the order they are written; values may
     hold folded lines (LF followed by a space) where RFC 2047 words are long."""
     refs = [mbox.header_text(r) for r in mbox.references(article)]
     body = article["body"]
     fields = [
-        ("Path", f"{domain}!not-for-mail"),
+        ("Path", path(article, domain)),
         ("From", mbox.address(article["author_name"], author_address(article, domain))),
         ("Newsgroups", mbox.header_text(article["group_name"])),
         ("Subject", mbox.encoded_words(article["subject"], "Subject")),

@@ -8,7 +8,7 @@ import json
 import secrets
 import time
 
-from . import clock, follows, modlog, notifications, tree, validate
+from . import clock, follows, modlog, notifications, peering, tree, validate
 from .db import fetch_all, fetch_one, fetch_value
 from .errors import Archived, Conflict, Forbidden, Locked
 from .events import emit
@@ -142,6 +142,7 @@ async def start_thread(conn, domain: str, user: User | None, group_name, subject
     await emit(conn, "thread.created", group=group["name"], thread_id=thread_id,
                data={"thread": thread, "article": article})
     await notifications.on_article(conn, article, user, parent_author=None, new_thread=True)
+    await peering.queue_article(conn, article)
     return {"thread": thread, "article": article}
 
 
@@ -172,6 +173,7 @@ async def reply(conn, domain: str, user: User | None, parent_ref, body, subject=
                data=article)
     await notifications.on_article(conn, article, user, parent_author=parent["user_id"], new_thread=False)
     await follows.follow(conn, user.id, parent["thread_id"])  # posting in a thread follows it
+    await peering.queue_article(conn, article)
     return article
 
 
@@ -200,6 +202,7 @@ async def cancel(conn, user: User | None, article_ref, reason=None) -> dict:
     article = article_json(await fetch_one(conn, ARTICLE_SELECT + " WHERE a.id = ?", (row["id"],)))
     await emit(conn, "article.cancelled", group=row["group_name"], thread_id=row["thread_id"],
                data=article)
+    await peering.queue_cancel(conn, article)
     return article
 
 

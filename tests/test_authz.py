@@ -48,6 +48,7 @@ TABLE = {
     "modlog entry": ("GET", "/api/modlog/1", None, {r: 200 for r in ROLES}, None),
     "suggestions": ("GET", "/api/threads/{tid}/split-suggestions", None, {r: 200 for r in ROLES}, None),
     "proposals": ("GET", "/api/proposals", None, {r: 200 for r in ROLES}, None),
+    "peers": ("GET", "/api/peers", None, {**MOD, "moderator": 403, "admin": 200}, None),
 }
 
 

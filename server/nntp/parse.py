@@ -9,16 +9,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import message_from_bytes
 from email.policy import compat32
+from email.utils import parseaddr, parsedate_to_datetime
 
-from .. import validate
+from .. import clock, peering, validate
+from .. import wildmat as wildmats
 from ..messages import decode_words, header_text
+from ..wildmat import Wildmat
 
 # RFC 3977 §3.1: a command line is at most 512 octets, CRLF included.
 LINE_MAX = 512
 # RFC 3977 §6.1.1: article numbers fit in 31 bits; we accept up to 2^63-1 and say so.
 NUMBER_MAX = 2**63 - 1
-# Patterns one wildmat may hold: each costs a regular-expression match per group.
-WILDMAT_PATTERNS_MAX = 32
 _NUMBER = re.compile(r"[0-9]{1,16}\Z")
 _RANGE = re.compile(r"([0-9]{1,16})(-([0-9]{0,16}))?\Z")
 _DATE = re.compile(r"([0-9]{2}|[0-9]{4})([0-9]{2})([0-9]{2})\Z")
@@ -88,32 +89,12 @@ def message_id(text: str) -> str:
         raise Syntax(f"{text[:80]!r} is not a Message-ID") from None
 
 
-@dataclass(frozen=True)
-class Wildmat:
-    """RFC 3977 §4: comma-separated patterns of `*` and `?`, `!` negating;
-    the last pattern that matches decides, and nothing matching means no."""
-    patterns: tuple[tuple[bool, re.Pattern], ...]
-
-    def __call__(self, name: str) -> bool:
-        for negated, pattern in reversed(self.patterns):
-            if pattern.fullmatch(name):
-                return not negated
-        return False
-
-
 def wildmat(text: str) -> Wildmat:
-    parts = text.split(",")
-    if len(parts) > WILDMAT_PATTERNS_MAX:
-        raise Syntax(f"a wildmat may hold at most {WILDMAT_PATTERNS_MAX} patterns")
-    out = []
-    for part in parts:
-        negated = part.startswith("!")
-        body = part[1:] if negated else part
-        if not body or re.search(r"[\x00-\x20\[\]\\!]", body):
-            raise Syntax(f"{part[:40]!r} is not a wildmat pattern")
-        regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in body)
-        out.append((negated, re.compile(regex, re.S)))
-    return Wildmat(tuple(out))
+    """A wildmat argument (RFC 3977 §4), or Syntax."""
+    try:
+        return wildmats.parse(text)
+    except wildmats.BadWildmat as e:
+        raise Syntax(str(e)) from None
 
 
 MATCH_ALL = wildmat("*")
@@ -153,9 +134,8 @@ class Posted:
     message_id: str | None
 
 
-def posted_article(data: bytes) -> Posted:
-    """A POSTed article (dot-stuffing already undone, lines joined by CRLF) as
-    the fields Moot stores; Rejected with a reason a person can act on."""
+def _fields(data: bytes) -> tuple[dict[str, str], bytes, bytes]:
+    """An article's header fields (lower-case names, unfolded), head and body bytes."""
     end = data.find(b"\r\n\r\n")
     head, body_bytes = (data, b"") if end < 0 else (data[:end], data[end + 4:])
     fields: dict[str, str] = {}
@@ -172,6 +152,13 @@ def posted_article(data: bytes) -> Posted:
         if last in fields:
             raise Rejected(f"the {m[1]} header appears twice")
         fields[last] = m[2].strip()
+    return fields, head, body_bytes
+
+
+def posted_article(data: bytes) -> Posted:
+    """A POSTed article (dot-stuffing already undone, lines joined by CRLF) as
+    the fields Moot stores; Rejected with a reason a person can act on."""
+    fields, head, body_bytes = _fields(data)
     groups = [g.strip() for g in fields.get("newsgroups", "").split(",") if g.strip()]
     if not groups:
         raise Rejected("the Newsgroups header is missing")
@@ -208,3 +195,36 @@ def _body(fields: dict[str, str], head: bytes, body: bytes) -> str:
         raise Rejected(f"unknown charset {name[:40]!r}") from None
     except UnicodeDecodeError:
         raise Rejected("the body is not valid in its declared charset") from None
+
+
+def transit_article(data: bytes, offered_id: str) -> peering.Incoming:
+    """An article a peer sends with IHAVE or TAKETHIS (RFC 3977 §6.3.2, RFC 4644
+    §2.5) as peering.Incoming; Rejected when it lacks what RFC 5536 §3.1
+    requires (Message-ID matching the offer, Newsgroups, Path, From) or is not plain text."""
+    fields, head, body_bytes = _fields(data)
+    mid = fields.get("message-id", "")
+    if mid != offered_id:
+        raise Rejected(f"the Message-ID header {mid[:80]!r} is not the one offered")
+    groups = tuple(g.strip() for g in fields.get("newsgroups", "").split(",") if g.strip())
+    if not groups:
+        raise Rejected("the Newsgroups header is missing")
+    for name in ("path", "from"):
+        if not fields.get(name):
+            raise Rejected(f"the {name.title()} header is missing")
+    name, address = parseaddr(decode_words(fields["from"]))
+    try:
+        when = parsedate_to_datetime(fields.get("date", ""))
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        date = clock.stamp(when)
+    except (TypeError, ValueError, IndexError):
+        date = clock.now()
+    control = fields.get("control")
+    body = "" if control is not None and "content-type" not in fields else None
+    if body is None:
+        body = _body(fields, head, body_bytes).replace("\r\n", "\n")
+    return peering.Incoming(
+        message_id=mid, newsgroups=groups, subject=decode_words(fields.get("subject", "")), body=body,
+        from_name=name, from_addr=address, date=date,
+        references=tuple(validate.references(fields.get("references", ""))), path=fields["path"],
+        control=control, text=data.decode("utf-8", "replace").replace("\r\n", "\n"))

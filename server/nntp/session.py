@@ -5,12 +5,16 @@ shape of aiosmtpd). It reads and writes only through the domain layer
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import logging
+import socket
+import sqlite3
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from .. import clock, news, newsrc, newsreading, posting, sessions
+from .. import clock, news, newsrc, newsreading, peering, posting, sessions
 from ..db import fetch_value
 from ..errors import AuthRequired, MootError, NotFound, RateLimited
 from ..permissions import User
@@ -46,7 +50,9 @@ HELP = ("ARTICLE [message-id|number]", "AUTHINFO USER name", "AUTHINFO PASS pass
         "LIST [ACTIVE|ACTIVE.TIMES|DISTRIB.PATS|HEADERS|NEWSGROUPS|OVERVIEW.FMT] [wildmat]",
         "LISTGROUP [newsgroup [range]]", "MODE READER", "NEWGROUPS yyyymmdd hhmmss [GMT]",
         "NEWNEWS wildmat yyyymmdd hhmmss [GMT]", "NEXT", "OVER [range|message-id]", "POST", "QUIT",
-        "STAT [message-id|number]", "XHDR header [range|message-id]", "XOVER [range]")
+        "STAT [message-id|number]", "XHDR header [range|message-id]", "XOVER [range]",
+        "IHAVE message-id (peers)", "MODE STREAM (peers)", "CHECK message-id (peers)",
+        "TAKETHIS message-id (peers)")
 
 
 class Session:
@@ -65,6 +71,10 @@ class Session:
         self._overlong = False            # discarding the rest of a too-long command line
         self._post: list[bytes] = []
         self._post_size = 0
+        self._received: Callable[[bytes, int], Awaitable[bytes]] = self._posted
+        self._streamed: str | None = None  # the Message-ID of the TAKETHIS article being read
+        self.news_peer: sqlite3.Row | None = None   # the peers row this connection feeds as, once known
+        self._address_checked = False
 
     def greeting(self) -> bytes:
         """The initial reply (RFC 3977 §5.1): posting is possible once signed in."""
@@ -74,7 +84,7 @@ class Session:
     async def receive(self, data: bytes) -> bytes:
         """Feed bytes from the client; the replies to every complete line in them, in order."""
         self._buffer += data
-        out: list[bytes] = []
+        out: list[bytes | asyncio.Task[bytes]] = []
         while not self.closed:
             end = self._buffer.find(b"\n")
             if end < 0:
@@ -87,8 +97,18 @@ class Session:
                 break
             line = bytes(self._buffer[:end + 1])
             del self._buffer[:end + 1]
-            out.append(await (self._command_line(line) if self._mode == _COMMAND else self._post_line(line)))
-        return b"".join(out)
+            if self._mode == _COMMAND:
+                out.append(await self._command_line(line))
+            elif self._streamed is not None and line in (b".\r\n", b".\n"):
+                # A streamed article (TAKETHIS) is stored by a task of its own, so the
+                # articles of one pipelined batch share a group commit; the replies
+                # still go out in order (RFC 4644 §2.5 lets them be pipelined).
+                self._mode, self._streamed = _COMMAND, None
+                data, size, self._post = b"\r\n".join(self._post), self._post_size, []
+                out.append(asyncio.ensure_future(self._received(data, size)))
+            else:
+                out.append(await self._post_line(line))
+        return b"".join([await part if isinstance(part, asyncio.Future) else part for part in out])
 
     async def _command_line(self, line: bytes) -> bytes:
         if self._overlong or len(line) > parse.LINE_MAX:
@@ -117,14 +137,21 @@ class Session:
     async def capabilities(self, cmd: Command) -> bytes:
         lines = ["VERSION 2", "IMPLEMENTATION Moot", "READER", "POST", "HDR", "OVER MSGID",
                  "LIST ACTIVE ACTIVE.TIMES DISTRIB.PATS HEADERS NEWSGROUPS OVERVIEW.FMT", "NEWNEWS"]
-        if self.user is None:   # RFC 4643 §2.2: not advertised once signed in
+        if await self._feeding_peer() is not None:   # RFC 4644 §2.1; RFC 3977 §6.3.2
+            lines += ["IHAVE", "STREAMING"]
+        if self.user is None and not self._signed_in_peer():   # RFC 4643 §2.2: not advertised once signed in
             lines.append("AUTHINFO USER")
         return replies.block(101, "capability list follows", lines)
 
     @command("MODE")
     async def mode(self, cmd: Command) -> bytes:
-        if [a.upper() for a in cmd.args] != ["READER"]:
-            raise Syntax("only MODE READER is supported")
+        words = [a.upper() for a in cmd.args]
+        if words == ["STREAM"]:   # RFC 4644 §2.3
+            if await self._feeding_peer() is None:
+                return replies.status(480, "streaming is for configured peers (AUTHINFO with the shared secret)")
+            return replies.status(203, "streaming permitted")
+        if words != ["READER"]:
+            raise Syntax("only MODE READER and MODE STREAM are supported")
         return replies.status(200, "reader mode, posting ok after AUTHINFO")
 
     @command("QUIT")
@@ -156,7 +183,7 @@ class Session:
             raise Syntax("only AUTHINFO USER and PASS are supported")
         if not value:
             raise Syntax(f"AUTHINFO {kind} needs an argument")
-        if self.user is not None:
+        if self.user is not None or self._signed_in_peer():
             return replies.status(502, "already authenticated")
         if kind == "USER":
             self.pending_user = value
@@ -164,6 +191,11 @@ class Session:
         if self.pending_user is None:
             return replies.status(482, "AUTHINFO USER first")
         username, self.pending_user = self.pending_user, None
+        async with self.site.db.read() as conn:
+            peer = await peering.peer_by_secret(conn, value)
+        if peer is not None:   # a news peer signs in with the secret both ends hold
+            self.news_peer = peer
+            return replies.status(281, f"authentication accepted for peer {peer['name']}")
         # The session service the web signs in through: the same limits and keys.
         try:
             user = await sessions.authenticate(self.site, username, value, address=self.peer)
@@ -438,21 +470,25 @@ class Session:
             raise Syntax("POST takes no arguments")
         if self.user is None:
             return replies.status(480, "authentication required to post (AUTHINFO USER)")
-        self._mode, self._post, self._post_size = _POSTING, [], 0
+        self._mode, self._post, self._post_size, self._received = _POSTING, [], 0, self._posted
+        self._streamed = None
         return replies.status(340, "send article to be posted; end with <CR-LF>.<CR-LF>")
 
     async def _post_line(self, line: bytes) -> bytes:
         if line in (b".\r\n", b".\n"):
             self._mode = _COMMAND
             data, size, self._post = b"\r\n".join(self._post), self._post_size, []
-            if size > POST_MAX:
-                return replies.status(441, f"posting failed: the article is larger than {POST_MAX} octets")
-            return await self._store(data)
+            return await self._received(data, size)
         self._post_size += len(line)
         if self._post_size <= POST_MAX:
             text = line.rstrip(b"\r\n")
             self._post.append(text[1:] if text[:1] == b"." else text)  # RFC 3977 §3.1.1 dot-stuffing
         return b""
+
+    async def _posted(self, data: bytes, size: int) -> bytes:
+        if size > POST_MAX:
+            return replies.status(441, f"posting failed: the article is larger than {POST_MAX} octets")
+        return await self._store(data)
 
     async def _store(self, data: bytes) -> bytes:
         try:
@@ -481,6 +517,104 @@ class Session:
         except MootError as e:
             return replies.error(e, 441)
         return replies.status(240, f"article received {mid}")
+
+    # -- news peers (RFC 3977 §6.3.2 IHAVE, RFC 4644 streaming) ----------------------
+
+    def _signed_in_peer(self) -> bool:
+        """Signed in with a peer's secret (a peer known by its address may still sign in as a user)."""
+        return self.news_peer is not None and self.news_peer["password"] is not None
+
+    async def _feeding_peer(self) -> sqlite3.Row | None:
+        """The peers row this connection feeds as: signed in with a shared secret,
+        or coming from the address of a peer configured without one."""
+        if self.news_peer is None and not self._address_checked:
+            self._address_checked = True
+            async with self.site.db.read() as conn:
+                candidates = await peering.address_peers(conn)
+            for row in candidates:
+                if self.peer in await _addresses(row["host"]):
+                    self.news_peer = row
+                    break
+        return self.news_peer
+
+    async def _offer(self, cmd: Command) -> tuple[str | None, bytes]:
+        if len(cmd.args) != 1:
+            raise Syntax(f"{cmd.keyword} message-id")
+        mid = parse.message_id(cmd.args[0])
+        if await self._feeding_peer() is None:
+            return None, replies.status(480, "transfer is for configured peers (AUTHINFO with the shared secret)")
+        return mid, b""
+
+    async def _known(self, mid: str) -> bool:
+        async with self.site.db.read() as conn:
+            return await peering.known(conn, mid)
+
+    @command("IHAVE")
+    async def ihave(self, cmd: Command) -> bytes:
+        mid, failure = await self._offer(cmd)
+        if mid is None:
+            return failure
+        if await self._known(mid):
+            return replies.status(435, "article not wanted: already here")
+        self._start_transfer(mid, ok=(235, "article transferred OK"), retry=436, refuse=437)
+        return replies.status(335, "send article to be transferred; end with <CR-LF>.<CR-LF>")
+
+    @command("CHECK")
+    async def check(self, cmd: Command) -> bytes:
+        mid, failure = await self._offer(cmd)
+        if mid is None:
+            return failure
+        if await self._known(mid):
+            return replies.status(438, f"{mid} not wanted")
+        return replies.status(238, f"{mid} send it")
+
+    @command("TAKETHIS")
+    async def takethis(self, cmd: Command) -> bytes:
+        # RFC 4644 §2.5: the article follows at once; read it whatever the answer will be.
+        if len(cmd.args) != 1:
+            raise Syntax("TAKETHIS message-id")
+        mid = parse.message_id(cmd.args[0])
+        allowed = await self._feeding_peer() is not None
+        self._start_transfer(mid, ok=(239, f"{mid} transferred OK"), retry=431 if allowed else 480,
+                             refuse=439 if allowed else 480)
+        return b""
+
+    def _start_transfer(self, mid: str, *, ok: tuple[int, str], retry: int, refuse: int) -> None:
+        async def received(data: bytes, size: int) -> bytes:
+            if refuse == 480:
+                return replies.status(480, "transfer is for configured peers")
+            if size > POST_MAX:
+                return replies.status(refuse, f"{mid} larger than {POST_MAX} octets")
+            try:
+                item = parse.transit_article(data, mid)
+                async with self.site.db.transaction() as conn:
+                    await peering.receive(conn, self.domain, item)
+            except parse.Rejected as e:
+                return replies.status(refuse, f"{mid} rejected: {e}")
+            except peering.Deferred as e:
+                # RFC 3977 §6.3.2 436; RFC 4644 has no "later" for TAKETHIS: Moot answers
+                # 431, its CHECK code for it, and its own feed offers the article again.
+                return replies.status(retry, f"{mid} try again later: {e.message}")
+            except (peering.Duplicate, peering.Refused) as e:
+                return replies.status(refuse, f"{mid} rejected: {e.message}")
+            except MootError as e:
+                return replies.status(refuse if e.status < 500 else retry, f"{mid} rejected: {e.message}")
+            return replies.status(*ok)
+        self._mode, self._post, self._post_size, self._received = _POSTING, [], 0, received
+        self._streamed = mid if ok[0] == 239 else None
+
+
+async def _addresses(host: str) -> set[str]:
+    """The addresses `host` stands for: itself if it is one, else what it resolves to."""
+    try:
+        return {str(ipaddress.ip_address(host))}
+    except ValueError:
+        pass
+    try:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except OSError:
+        return set()
+    return {str(info[4][0]) for info in infos}
 
 
 def _active_line(row) -> str:

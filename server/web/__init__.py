@@ -17,6 +17,7 @@ from . import (
     moderation_forms,
     notifications,
     ops,
+    peers,
     people,
     posting,
     proposals,
@@ -27,7 +28,8 @@ from . import (
 from .rendering import static_mounts
 
 FEATURES = (accounts, people, reading, unread, notifications, killfiles, posting, moderation, moderation_forms,
-            proposals, archive, search, exports, ops)
+            proposals, archive, search, exports, ops,
+            peers)
 
 
 def routes(templates: Jinja2Templates) -> list[BaseRoute]:

@@ -1,0 +1,34 @@
+"""News peers for the site's admins: their backlog and last error, as JSON
+and as a page (docs/PEERING.md). Peers are configured with `moot peer`.
+
+Who may call what: admin only (anonymous 401, member and moderator 403)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .. import peering
+from ..permissions import require
+from .common import current_user, page, site_of
+
+
+async def _peers(request: Request) -> list[dict]:
+    require(await current_user(request), "admin")
+    async with site_of(request).db.read() as conn:
+        return await peering.list_peers(conn)
+
+
+async def list_peers(request: Request) -> Response:
+    return JSONResponse({"peers": await _peers(request)})
+
+
+async def peers_page(request: Request) -> Response:
+    return await page(request, "peers.html", {"peers": await _peers(request), "node": site_of(request).config.domain})
+
+
+routes = [
+    Route("/api/peers", list_peers),
+    Route("/admin/peers", peers_page),
+]

@@ -1,0 +1,122 @@
+"""INN2 on loopback for the peering tests and benchmark (see INN2 notes in
+docs/PEERING.md): configured for a port, a feed to one Moot node through
+innfeed, and the groups it needs; started and stopped as the news user.
+Needs root and Debian's inn2 (`./run tests` installs it as root)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+ETC = Path("/etc/news")
+BIN = Path("/usr/lib/news/bin")
+PATHHOST = "inn.example.test"
+# One INN2 per machine: tests and benchmarks of this checkout take turns.
+LOCK = Path("/tmp/moot-inn2.lock")
+
+
+def unavailable() -> str | None:
+    """Why INN2 cannot run here, or None."""
+    if os.geteuid() != 0:
+        return "INN2 is configured and started as root; run the suite as root (./run tests)"
+    if not (BIN / "rc.news").exists():
+        return "Debian's inn2 is not installed (./run tests installs it as root)"
+    return None
+
+
+def _setting(text: str, key: str, value: str) -> str:
+    line = f"{key}: {value}"
+    pattern = re.compile(rf"^#?\s*{re.escape(key)}:.*$", re.M)
+    return pattern.sub(line, text, count=1) if pattern.search(text) else text + line + "\n"
+
+
+def as_news(command: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(["su", "news", "-s", "/bin/sh", "-c", command], check=check,
+                          capture_output=True, text=True, timeout=120)
+
+
+def ctlinnd(*args: str) -> subprocess.CompletedProcess:
+    return as_news(f"{BIN}/ctlinnd -t 20 " + " ".join(args), check=False)
+
+
+def wait_port(port: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"INN2 does not listen on {port}") from None
+            time.sleep(0.2)
+
+
+def _stop_running() -> None:
+    pid = Path("/run/news/innd.pid")
+    if pid.exists():
+        ctlinnd("shutdown", "restart-for-tests")
+        deadline = time.monotonic() + 30
+        while pid.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+
+
+@contextmanager
+def inn(port: int, groups: tuple[str, ...], feed: tuple[str, int] | None = None) -> Iterator[None]:
+    """INN2 listening on 127.0.0.1:`port`, carrying `groups`, and feeding the
+    Moot node (Path name, NNTP port) `feed` through innfeed with streaming.
+    The configuration files it changes are restored afterwards."""
+    with open(LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        saved = {name: (ETC / name).read_text() for name in ("inn.conf", "newsfeeds", "innfeed.conf")}
+        try:
+            _stop_running()
+            text = saved["inn.conf"]
+            # No FQDN, no systemd and two cores on these machines (nnrpd's load limit).
+            for key, value in (("domain", "example.test"), ("pathhost", PATHHOST), ("port", str(port)),
+                               ("nnrpdpostport", str(port)), ("bindaddress", "127.0.0.1"),
+                               ("bindaddress6", "none"), ("doinnwatch", "false"), ("nnrpdloadlimit", "0"),
+                               ("pgpverify", "false"),
+                               # Moot signs no Cancel-Lock (RFC 8315): "auth" applies cancels of
+                               # articles that carry none, the default "require-auth" none of them.
+                               ("docancels", "auth")):
+                text = _setting(text, key, value)
+            (ETC / "inn.conf").write_text(text)
+            feeds = saved["newsfeeds"]
+            conf = saved["innfeed.conf"]
+            if feed is not None:
+                name, moot_port = feed
+                for old in Path("/var/spool/news/innfeed").glob(f"{name}.*"):
+                    old.unlink()   # a backlog left by an earlier run, for a port gone since
+                # newsfeeds(5): the site name is matched against Path, so nothing goes back to Moot.
+                feeds += (f"\ninnfeed!:!*:Tc,Wnm*:{BIN}/innfeed\n"
+                          f"{name}/{name}:*:Tm:innfeed!\n")
+                # A queue deep enough for a burst, and a short backlog cycle: by default innfeed
+                # spools an overflow to disk and reads it back only every minute or so.
+                conf += (f'\nbacklog-rotate-period: 5\nbacklog-ckpt-period: 2\nbacklog-newfile-period: 10\n'
+                         f'peer {name} {{\n  ip-name: "127.0.0.1"\n  port-number: {moot_port}\n'
+                         "  streaming: true\n  initial-connections: 1\n  max-connections: 2\n"
+                         "  max-queue-size: 1000\n}\n")
+            (ETC / "newsfeeds").write_text(feeds)
+            (ETC / "innfeed.conf").write_text(conf)
+            subprocess.run(["dpkg", "--configure", "-a"], capture_output=True,
+                           env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+            for path in ("/run/news", "/var/log/news"):
+                os.makedirs(path, exist_ok=True)
+                shutil.chown(path, "news", "news")
+            as_news(str(BIN / "rc.news"))
+            wait_port(port)
+            for group in groups:
+                ctlinnd("newgroup", group, "y", "admin@example.test")
+            yield
+        finally:
+            _stop_running()
+            for name, content in saved.items():
+                (ETC / name).write_text(content)

@@ -1,0 +1,320 @@
+"""Peering between real Moot nodes (docs/PEERING.md): `moot serve` processes on
+loopback, configured with `moot peer`, exchanging articles and cancels with
+IHAVE and CHECK/TAKETHIS; readers are nntplib and the JSON API."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import pytest
+import websockets
+
+from tests import inn_support
+from tests.live_support import events_until, subscribe
+from tests.nntp_support import nntplib
+from tests.peering_support import (
+    GROUPS,
+    WAIT,
+    Node,
+    eventually,
+    raw_session,
+    read_block,
+    read_line,
+    send,
+    wire_article,
+)
+from tests.processes import free_port, moot
+
+
+@pytest.fixture
+def line(tmp_path):
+    """Three nodes in a line, A - B - C, each pair with its own shared secret
+    (all three share one address, so the secret tells the peers apart)."""
+    a, b, c = (Node(tmp_path, f"{n}.test").start() for n in "abc")
+    try:
+        yield a, b, c
+    finally:
+        for node in (a, b, c):
+            node.stop()
+
+
+def link(x: Node, y: Node, *args: str) -> None:
+    secret = secrets.token_hex(12)
+    x.peer(y, *args, secret=secret)
+    y.peer(x, *args, secret=secret)
+
+
+def converged(nodes: tuple[Node, ...], expected: int) -> dict | None:
+    """The common state when every node holds `expected` articles and they agree."""
+    states = [node.state() for node in nodes]
+    if sum(len(g) for g in states[0].values()) != expected:
+        return None
+    return states[0] if all(s == states[0] for s in states) else None
+
+
+def test_three_nodes_in_a_line_converge_across_restarts(line):
+    a, b, c = line
+    # Peers added while the servers run: they are picked up without a restart.
+    link(a, b)
+    link(b, c)
+
+    root_a = a.post("comp.lang.python", "From A", "Posted on A.")
+    root_c = c.post("rec.music.folk", "From C", "Posted on C.")
+    eventually(lambda: all(n.article(m) for n in (a, b, c) for m in (root_a, root_c)), "the first articles")
+
+    # Replies on every node to articles that came from elsewhere, threaded by References.
+    reply_b = b.post("comp.lang.python", "Re: From A", "B answers.", references=root_a)
+    reply_c = c.post("comp.lang.python", "Re: From A", "C answers too.", references=root_a)
+    reply_a = a.post("rec.music.folk", "Re: From C", "A answers C.", references=root_c)
+    state = eventually(lambda: converged((a, b, c), 5), "convergence of five articles")
+    assert state["comp.lang.python"][reply_b][0] == root_a
+    assert state["comp.lang.python"][reply_c][0] == root_a
+    assert state["rec.music.folk"][reply_a][0] == root_c
+    on_c = c.article(reply_b)
+    assert on_c["parent_id"] == c.article(root_a)["id"] and on_c["author"]["display_name"] == "Ada"
+
+    # Thread states travel too: a lock on A, then an archive on C once C saw the lock.
+    a.moderate(root_a, "lock")
+    eventually(lambda: all(n.thread_state(root_a) == "locked" for n in (a, b, c)), "the lock everywhere")
+    c.moderate(root_a, "archive")
+    eventually(lambda: all(n.thread_state(root_a) == "archived" for n in (a, b, c)), "the archive everywhere")
+
+    # C goes down: B keeps what C has not had in its queue, with the error.
+    c.stop()
+    late_a = a.post("comp.lang.python", "While C is away", "Queued on B for C.")
+    cancelled = root_c
+    a.cancel(cancelled, "marta")   # a moderator on A withdraws C's article
+    eventually(lambda: b.article(late_a) and b.status(cancelled) == "cancelled", "B receiving A's news")
+    waiting = eventually(lambda: (p := b.peers()["c.test"])["backlog"] >= 2 and p["last_error"] and p,
+                         "B's backlog for C")
+    assert b.peers()["a.test"]["backlog"] == 0   # never offered back to where it came from
+    # B restarts too: its queue for C is in its database and survives.
+    b.stop()
+    late_b = b.start().post("comp.lang.python", "B is back", "Posted after B restarted.")
+    c.start()
+    state = eventually(lambda: converged((a, b, c), 7), "convergence after the restarts")
+    assert {late_a, late_b} <= set(state["comp.lang.python"])
+    assert state["rec.music.folk"][cancelled][2] == "cancelled"
+    assert waiting["backlog"] >= 2
+    eventually(lambda: all(p["backlog"] == 0 for n in (a, b, c) for p in n.peers().values()), "empty queues")
+    # Each article arrived once at each node: nothing was numbered twice.
+    with c.reader() as n:
+        assert n.group("comp.lang.python")[1] == len(state["comp.lang.python"])
+
+
+def test_a_ring_converges_under_concurrent_posting(line):
+    a, b, c = line
+    link(a, b)
+    link(b, c)
+    link(c, a, "--groups", "comp.*")   # the closing link carries one group only
+
+    def post_many(node: Node) -> list[str]:
+        ids = []
+        for i in range(6):
+            group = GROUPS[i % 2]
+            ids.append(node.post(group, f"{node.name} {i}", f"Article {i} from {node.name}."))
+        return ids
+    with ThreadPoolExecutor(3) as pool:
+        posted = [mid for ids in pool.map(post_many, (a, b, c)) for mid in ids]
+    state = eventually(lambda: converged((a, b, c), len(posted)), "convergence in the ring")
+    assert {mid for g in state.values() for mid in g} == set(posted)
+    # Around the ring every article reached every node once, and no queue is left behind.
+    eventually(lambda: all(p["backlog"] == 0 for n in (a, b, c) for p in n.peers().values()), "empty queues")
+    with a.reader() as n:
+        assert n.group("comp.lang.python")[1] == len(state["comp.lang.python"])
+        assert n.group("rec.music.folk")[1] == len(state["rec.music.folk"])
+
+
+def test_peer_list_remove_and_bad_peer_input(tmp_path):
+    node = Node(tmp_path, "a.test")
+    node.peer("b.test", port=1190, secret="s" * 16)
+    short = moot("peer", "add", "c.test", "--host", "h", "--password-stdin", "--db", node.db, input="short\n",
+                 check=False)
+    assert short.returncode == 2 and "at least" in short.stderr
+    node.peer("inn.example.test", "--groups", "comp.*,!comp.private", "--outgoing-only", port=119)
+    listed = node.peers()
+    assert listed["b.test"]["authenticated"] and listed["b.test"]["direction"] == "both"
+    assert listed["inn.example.test"]["groups"] == "comp.*,!comp.private"
+    assert "password" not in listed["b.test"]
+    for argv, expected in (
+            (["peer", "add", "b.test", "--host", "127.0.0.1", "--port", "1190"], "exists"),
+            (["peer", "add", "c.test", "--host", "127.0.0.1", "--groups", "comp.[x]"], "wildmat"),
+            (["peer", "add", "bad name", "--host", "127.0.0.1"], "Path name"),
+            (["peer", "add", "d.test", "--host", "127.0.0.1", "--port", "70000"], "port"),
+            (["peer", "remove", "nobody.test"], "no peer")):
+        r = moot(*argv, "--db", node.db, check=False)
+        assert r.returncode == 2 and expected in r.stderr
+    assert set(node.peers()) == {"b.test", "inn.example.test"}
+    moot("peer", "remove", "b.test", "--db", node.db)
+    assert set(node.peers()) == {"inn.example.test"}
+    # The admin page and JSON show the peers (never their secrets); others are refused.
+    node.start()
+    try:
+        with node.signed_in("root") as admin:
+            peers = admin.get("/api/peers").json()["peers"]
+            assert [p["name"] for p in peers] == ["inn.example.test"] and "password" not in peers[0]
+            html = admin.get("/admin/peers").text
+            assert 'id="peer-inn.example.test"' in html and "comp.*,!comp.private" in html
+        with node.signed_in("ada") as member:
+            assert member.get("/api/peers").status_code == 403
+            assert member.get("/admin/peers").status_code == 403
+        assert httpx.get(f"{node.url}/api/peers", timeout=10).status_code == 401
+    finally:
+        node.stop()
+
+
+@pytest.fixture
+def request_close():
+    opened = []
+    yield lambda sock: opened.append(sock) or sock
+    for sock in opened:
+        sock.close()
+
+
+@pytest.fixture
+def pair(tmp_path):
+    a, b = Node(tmp_path, "a.test").start(), Node(tmp_path, "b.test").start()
+    secret = secrets.token_hex(12)
+    b.peer(a, secret=secret)
+    try:
+        yield a, b, secret
+    finally:
+        a.stop()
+        b.stop()
+
+
+def test_loops_duplicates_and_strangers_change_nothing(pair, request_close):
+    a, b, secret = pair
+    mid = b.post("comp.lang.python", "Here first", "Already on B.")
+    before = b.state()
+    # A has no peer entry for B, so it refuses B's secret (481): the article waits in B's queue.
+    refused = eventually(lambda: (p := b.peers()["a.test"])["last_error"] and p, "B's feed to A refused")
+    assert refused["backlog"] == 1 and "481" in refused["last_error"]
+
+    # A stranger (no secret; its address is not a peer's) may not feed.
+    stranger = request_close(raw_session(b))
+    assert send(stranger, f"IHAVE {mid}").startswith("480")
+    assert send(stranger, "MODE STREAM").startswith("480")
+    assert send(stranger, "CAPABILITIES").startswith("101")
+    assert "STREAMING" not in read_block(stranger)
+    assert send(stranger, "AUTHINFO USER a.test").startswith("381")
+    assert send(stranger, "AUTHINFO PASS not-the-secret").startswith("481")
+
+    peer = request_close(raw_session(b, secret))
+    assert send(peer, "MODE STREAM").startswith("203")
+    # Duplicates: refused at the offer and after transfer, as often as they come.
+    assert send(peer, f"IHAVE {mid}").startswith("435")
+    for _ in range(50):
+        assert send(peer, f"CHECK {mid}").startswith("438")
+    flood = b"".join(f"TAKETHIS {mid}\r\n".encode() + wire_article(mid, "comp.lang.python", "a.test!x")
+                     for _ in range(50))
+    peer.sendall(flood)
+    assert all(read_line(peer).startswith("439") for _ in range(50))
+    # A loop: an article whose Path already holds B is refused, and not stored.
+    looped = "<looped.1@a.test>"
+    assert send(peer, f"CHECK {looped}").startswith("238")
+    answer = send(peer, f"TAKETHIS {looped}\r\n".encode() + wire_article(looped, "comp.lang.python",
+                                                                            "a.test!b.test!x.test"))
+    assert answer.startswith("439") and "Path" in answer
+    # Bad articles: no Newsgroups, a group B does not carry, a Message-ID other than offered.
+    bad = [("<bad.1@a.test>", wire_article("<bad.1@a.test>", "", "a.test")),
+           ("<bad.2@a.test>", wire_article("<bad.2@a.test>", "alt.nowhere", "a.test")),
+           ("<bad.3@a.test>", wire_article("<other@a.test>", "comp.lang.python", "a.test"))]
+    for bad_id, text in bad:
+        assert send(peer, f"IHAVE {bad_id}").startswith("335")
+        assert send(peer, text).startswith("437")
+    assert send(peer, "CHECK not-a-message-id").startswith("501")
+    assert b.state() == before
+    assert b.peers()["a.test"]["backlog"] == 1   # nothing more queued for A by any of it
+    # A good article over IHAVE is taken once, with B's name prepended to its Path.
+    good = "<good.1@a.test>"
+    assert send(peer, f"IHAVE {good}").startswith("335")
+    assert send(peer, wire_article(good, "comp.lang.python", "a.test!not-for-mail")).startswith("235")
+    assert send(peer, f"IHAVE {good}").startswith("435")
+    with b.reader() as n:
+        _, info = n.head(good)
+        path = [line for line in info.lines if line.startswith(b"Path:")]
+    assert path == [b"Path: b.test!a.test!not-for-mail"]
+    assert set(b.state()["comp.lang.python"]) == set(before["comp.lang.python"]) | {good}
+    assert set(GROUPS) == set(before)
+
+
+# -- INN2 ---------------------------------------------------------------------------
+
+
+async def _live_events(node: Node, group: str, action: Callable[[], object]) -> tuple[object, list[dict]]:
+    """Subscribe to `group` on /live, run `action` (on a thread), then the event it caused."""
+    ws = await websockets.connect(f"ws://127.0.0.1:{node.http}/live", compression=None,
+                                  ping_interval=None, origin=node.url)
+    try:
+        await subscribe(ws, groups=[group])
+        result = await asyncio.to_thread(action)
+        return result, await events_until(ws, 1, timeout=WAIT)
+    finally:
+        await ws.close()
+
+
+def test_inn2_and_moot_exchange_articles_and_cancels(tmp_path):
+    reason = inn_support.unavailable()
+    if reason:
+        pytest.skip(reason)
+    inn_port = free_port()
+    node = Node(tmp_path, "moot.test")
+    # INN2 is recognised by its address (no shared secret): it feeds through innfeed.
+    node.peer(inn_support.PATHHOST, port=inn_port)
+    # Moot first: innfeed, started with innd, waits 30 s before retrying a refused connection.
+    node.start()
+    try:
+        with inn_support.inn(inn_port, GROUPS, feed=(node.name, node.nntp)):
+            # Moot -> INN2, offered with CHECK/TAKETHIS; read back from INN2's reader, nnrpd.
+            mid = node.post("comp.lang.python", "Moot to INN", "Posted on Moot, read on INN2.")
+
+            def on_inn(message_id: str) -> list[bytes] | None:
+                with nntplib.NNTP("127.0.0.1", inn_port, readermode=True, timeout=20) as n:
+                    try:
+                        return n.article(message_id)[1].lines
+                    except nntplib.NNTPTemporaryError:
+                        return None
+            lines = eventually(lambda: on_inn(mid), "the Moot article on INN2")
+            assert b"Posted on Moot, read on INN2." in lines
+            assert any(line.startswith(b"Path: inn.example.test!moot.test") for line in lines)
+            assert node.peers()[inn_support.PATHHOST]["backlog"] == 0
+
+            # INN2 -> Moot: posted to INN2's nnrpd, fed by innfeed, seen on /live, JSON and the page.
+            inn_mid = f"<inn.{secrets.token_hex(6)}@example.test>"
+            text = (f"From: Inn Poster <poster@example.test>\r\nNewsgroups: rec.music.folk\r\n"
+                    f"Subject: INN to Moot\r\nMessage-ID: {inn_mid}\r\n\r\nPosted on INN2.\r\n").encode()
+
+            def arrived() -> dict | None:
+                return node.article(inn_mid)
+
+            def post_on_inn() -> dict:
+                with nntplib.NNTP("127.0.0.1", inn_port, readermode=True, timeout=20) as n:
+                    n.post(io.BytesIO(text))
+                return eventually(arrived, "the INN2 article on Moot")
+            article, (event,) = asyncio.run(_live_events(node, "rec.music.folk", post_on_inn))
+            assert article["body"] == "Posted on INN2." and article["author"]["display_name"] == "Inn Poster"
+            assert event["type"] == "thread.created" and event["data"]["article"]["message_id"] == inn_mid
+            page = httpx.get(f"{node.url}/g/rec.music.folk", timeout=10).text
+            assert "INN to Moot" in page
+
+            # Cancels both ways: Moot's author withdraws, INN2 drops it; INN2's poster cancels, Moot withdraws.
+            node.cancel(mid, "ada")
+            eventually(lambda: on_inn(mid) is None, "the Moot cancel applied on INN2")
+            cancel = (f"From: Inn Poster <poster@example.test>\r\nNewsgroups: rec.music.folk\r\n"
+                      f"Subject: cmsg cancel {inn_mid}\r\nControl: cancel {inn_mid}\r\n\r\n"
+                      "Withdrawn.\r\n").encode()
+            with nntplib.NNTP("127.0.0.1", inn_port, readermode=True, timeout=20) as n:
+                n.post(io.BytesIO(cancel))
+
+            def withdrawn() -> bool:
+                return node.status(inn_mid) == "cancelled"
+            eventually(withdrawn, "the INN2 cancel applied on Moot")
+    finally:
+        node.stop()
+
