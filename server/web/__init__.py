@@ -7,10 +7,10 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.templating import Jinja2Templates
 
-from . import accounts, archive, exports, live, moderation, ops, posting, proposals, reading, search
+from . import accounts, archive, exports, live, mail, moderation, ops, posting, proposals, reading, search
 from .rendering import static_mounts
 
-FEATURES = (accounts, reading, posting, moderation, proposals, archive, search, exports, ops)
+FEATURES = (accounts, reading, posting, moderation, proposals, archive, search, exports, mail, ops)
 
 
 def routes(templates: Jinja2Templates) -> list[BaseRoute]:

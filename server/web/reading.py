@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import groups, newsrc, reading, suggestions, validate
+from .. import groups, mailing, newsrc, reading, suggestions, validate
 from ..errors import Invalid, NotFound
 from ..events import group_topic, thread_topic
 from ..hub import last_event_id
@@ -40,7 +40,10 @@ async def list_groups(request: Request) -> Response:
 
 async def get_group(request: Request) -> Response:
     async with site_of(request).db.read() as conn:
-        return JSONResponse({"group": await groups.get_group(conn, request.path_params["name"])})
+        group = await groups.get_group(conn, request.path_params["name"])
+    # The group's posting address (groups by email); beside the group, whose shape events share.
+    address = mailing.group_address(group["name"], site_of(request).config.list_domain)
+    return JSONResponse({"group": group, "address": address})
 
 
 async def list_threads(request: Request) -> Response:

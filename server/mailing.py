@@ -1,0 +1,392 @@
+"""Groups by email, the domain side: account addresses and their confirmation,
+per-group mail subscriptions, the mail outbox (`mail_queue`) and what the
+sender reports back (sent, retry, dead letter, bounce).
+
+Every function that writes takes the caller's write connection, so mail is
+queued in the very transaction of the change that causes it: a crash never
+loses a mail, and a rollback never sends one. Tokens (confirmation links,
+one-click unsubscribe, reply and return-path addresses) are signed with the
+site's secret."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+from sqlite3 import Row
+from typing import Any
+
+from aiosqlite import Connection
+from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
+
+from . import clock
+from .db import fetch_all, fetch_one, fetch_value
+from .errors import Conflict, Invalid, NotFound
+from .exports import EXPORT_SELECT
+from .groups import get_group_row
+from .permissions import User
+
+MODES = ("none", "each", "digest")
+# RFC 5321 §4.5.3.1.3: a path is at most 256 octets; an address at most 254 of them.
+EMAIL_MAX = 254
+_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+\Z")
+_SIG_LEN = 20
+# Addresses of one article's replies and of one queued mail's return path (VERP).
+_REPLY = re.compile(r"reply\+(\d{1,18})\.([0-9a-f]{20})\Z")
+_BOUNCE = re.compile(r"bounces\+(\d{1,18})\.([0-9a-f]{20})\Z")
+# Most articles one digest carries; the rest wait for the next one.
+DIGEST_MAX_ARTICLES = 200
+# Sent rows are kept this long for the per-recipient rate, then pruned.
+SENT_KEEP_DAYS = 2
+
+
+def email_address(value: object) -> str:
+    """A plain addr-spec (RFC 5321 §4.1.2 dot-atom local part), or Invalid.
+    No display name, comments, quotes or spaces: nothing that can carry a header."""
+    if not isinstance(value, str) or not value.strip():
+        raise Invalid("email must be an address like name@example.org")
+    value = value.strip()
+    if len(value) > EMAIL_MAX or not _EMAIL.match(value) or ".." in value \
+            or value.startswith(".") or value.split("@")[0].endswith("."):
+        raise Invalid("email must be an address like name@example.org (letters, digits and . _ + - only)")
+    return value
+
+
+def mode_of(value: object) -> str:
+    if value not in MODES:
+        raise Invalid("mail must be one of none, each, digest")
+    assert isinstance(value, str)
+    return value
+
+
+def group_address(name: str, list_domain: str) -> str:
+    """A group's posting address: its name, dots kept, at the list domain."""
+    return f"{name}@{list_domain}"
+
+
+def _sign(secret: str, purpose: str, value: int) -> str:
+    mac = hmac.new(secret.encode("utf-8"), f"{purpose}:{value}".encode("ascii"), hashlib.sha256)
+    return mac.hexdigest()[:_SIG_LEN]
+
+
+def reply_address(secret: str, article_id: int, list_domain: str) -> str:
+    """The signed address whose mail replies to one article, whatever its headers say."""
+    return f"reply+{article_id}.{_sign(secret, 'reply', article_id)}@{list_domain}"
+
+
+def return_path(secret: str, queue_id: int, list_domain: str) -> str:
+    """The VERP envelope sender of one queued mail: a bounce names the mail it is about."""
+    return f"bounces+{queue_id}.{_sign(secret, 'bounce', queue_id)}@{list_domain}"
+
+
+def _signed_local(pattern: re.Pattern, purpose: str, secret: str, local: str) -> int | None:
+    m = pattern.match(local)
+    if m is None or not hmac.compare_digest(m[2], _sign(secret, purpose, int(m[1]))):
+        return None
+    return int(m[1])
+
+
+def reply_target(secret: str, local: str) -> int | None:
+    """The article a reply address's local part names, if its signature holds."""
+    return _signed_local(_REPLY, "reply", secret, local)
+
+
+def bounce_target(secret: str, local: str) -> int | None:
+    """The queued mail a return-path local part names, if its signature holds."""
+    return _signed_local(_BOUNCE, "bounce", secret, local)
+
+
+def unsubscribe_token(secret: str, user_id: int, group_id: int) -> str:
+    """RFC 8058 one-click token: it keeps working (no expiry), and only unsubscribes."""
+    return URLSafeSerializer(secret, salt="moot-unsubscribe").dumps([user_id, group_id])
+
+
+def _confirm_serializer(secret: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(secret, salt="moot-mail-confirm")
+
+
+# Addresses
+
+async def address_json(conn: Connection, user_id: int) -> dict[str, Any] | None:
+    """What `GET /api/me` shows of the user's own address (never anyone else's)."""
+    row = await fetch_one(conn, "SELECT * FROM mail_addresses WHERE user_id = ?", (user_id,))
+    if row is None:
+        return None
+    return {"address": row["email"], "confirmed": row["confirmed_at"] is not None,
+            "bouncing": row["bouncing_at"] is not None}
+
+
+async def set_email(conn: Connection, secret: str, user: User, value: object) -> dict[str, Any]:
+    """Set (or change) the user's address, unconfirmed, and queue the mail with
+    its confirmation link. An empty value removes the address."""
+    if value in (None, ""):
+        await conn.execute("DELETE FROM mail_addresses WHERE user_id = ?", (user.id,))
+        return {"address": None, "confirmed": False, "bouncing": False}
+    email = email_address(value)
+    taken = await fetch_value(conn, "SELECT user_id FROM mail_addresses WHERE email = ? COLLATE NOCASE"
+                              " AND confirmed_at IS NOT NULL", (email,))
+    if taken is not None and taken != user.id:
+        raise Conflict("that address is confirmed on another account")
+    nonce = secrets.token_urlsafe(12)
+    now = clock.now()
+    await conn.execute(
+        "INSERT INTO mail_addresses (user_id, email, confirmed_at, nonce, created_at) VALUES (?, ?, NULL, ?, ?)"
+        " ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, confirmed_at = NULL,"
+        " nonce = excluded.nonce, bounces = 0, bouncing_at = NULL, created_at = excluded.created_at",
+        (user.id, email, nonce, now))
+    token = _confirm_serializer(secret).dumps({"u": user.id, "n": nonce})
+    await queue_mail(conn, "confirm", email, user_id=user.id, data={"token": token, "name": user.display_name},
+                     domain_for_id=email.rsplit("@", 1)[1])
+    return {"address": email, "confirmed": False, "bouncing": False}
+
+
+async def confirm_email(conn: Connection, secret: str, token: object, max_age_hours: int) -> str:
+    """Confirm the address a link was mailed to; the link works once, within its age.
+    Returns the address."""
+    if not isinstance(token, str) or len(token) > 500:
+        raise Invalid("this confirmation link is not valid")
+    try:
+        data = _confirm_serializer(secret).loads(token, max_age=max_age_hours * 3600)
+    except SignatureExpired:
+        raise Invalid("this confirmation link has expired; set your address again for a new one") from None
+    except BadSignature:
+        raise Invalid("this confirmation link is not valid") from None
+    row = await fetch_one(conn, "SELECT * FROM mail_addresses WHERE user_id = ?", (data.get("u"),))
+    if row is None or row["nonce"] is None or not hmac.compare_digest(row["nonce"], str(data.get("n"))):
+        raise Invalid("this confirmation link was already used or replaced by a newer one")
+    taken = await fetch_value(conn, "SELECT user_id FROM mail_addresses WHERE email = ? COLLATE NOCASE"
+                              " AND confirmed_at IS NOT NULL AND user_id != ?", (row["email"], row["user_id"]))
+    if taken is not None:
+        raise Conflict("that address is confirmed on another account")
+    await conn.execute("UPDATE mail_addresses SET confirmed_at = ?, nonce = NULL WHERE user_id = ?",
+                       (clock.now(), row["user_id"]))
+    return str(row["email"])
+
+
+async def member_by_address(conn: Connection, email: str) -> Row | None:
+    """The account whose confirmed address this is (case aside), or None."""
+    return await fetch_one(
+        conn, "SELECT u.* FROM mail_addresses m JOIN users u ON u.id = m.user_id"
+              " WHERE m.email = ? COLLATE NOCASE AND m.confirmed_at IS NOT NULL", (email,))
+
+
+# Subscriptions
+
+async def get_subscription(conn: Connection, user: User, group_name: object) -> dict[str, str]:
+    group = await get_group_row(conn, group_name)
+    mode = await fetch_value(conn, "SELECT mode FROM mail_subscriptions WHERE group_id = ? AND user_id = ?",
+                             (group["id"], user.id))
+    return {"group": group["name"], "mail": mode or "none"}
+
+
+async def set_subscription(conn: Connection, user: User, group_name: object, mode: object) -> dict[str, str]:
+    """Set how the user gets a group by mail. A digest starts from the group's
+    current last article, so the first one holds only what comes next."""
+    group = await get_group_row(conn, group_name)
+    mode = mode_of(mode)
+    if mode == "none":
+        await conn.execute("DELETE FROM mail_subscriptions WHERE group_id = ? AND user_id = ?",
+                           (group["id"], user.id))
+    else:
+        await conn.execute(
+            "INSERT INTO mail_subscriptions (group_id, user_id, mode, digest_number) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT DO UPDATE SET mode = excluded.mode,"
+            " digest_number = CASE WHEN mode = excluded.mode THEN digest_number ELSE excluded.digest_number END",
+            (group["id"], user.id, mode, group["last_number"]))
+    return {"group": group["name"], "mail": mode}
+
+
+async def unsubscribe(conn: Connection, secret: str, token: object) -> dict[str, str]:
+    """One-click unsubscribe (RFC 8058 §3.2): the signed token names user and group."""
+    if not isinstance(token, str) or len(token) > 200:
+        raise Invalid("this unsubscribe link is not valid")
+    try:
+        user_id, group_id = URLSafeSerializer(secret, salt="moot-unsubscribe").loads(token)
+    except (BadSignature, ValueError, TypeError):
+        raise Invalid("this unsubscribe link is not valid") from None
+    name = await fetch_value(conn, "SELECT name FROM groups WHERE id = ?", (group_id,))
+    if name is None:
+        raise NotFound("that group no longer exists")
+    await conn.execute("DELETE FROM mail_subscriptions WHERE group_id = ? AND user_id = ?", (group_id, user_id))
+    return {"group": name, "mail": "none"}
+
+
+# The outbox
+
+async def queue_mail(conn: Connection, kind: str, recipient: str, *, user_id: int | None = None,
+                     group_id: int | None = None, article_id: int | None = None,
+                     message_id: str | None = None, data: dict | None = None,
+                     domain_for_id: str = "mail.invalid") -> int:
+    """Queue one mail in the caller's transaction: the hook for every kind of
+    mail (confirmation, notification, password reset, ...). The sender renders
+    it by `kind` (server/mailformat.py) and delivers it after the commit.
+    Returns its queue id."""
+    recipient = email_address(recipient)
+    if message_id is None:
+        message_id = f"<mail.{secrets.token_hex(10)}@{domain_for_id}>"
+    now = clock.now()
+    cur = await conn.execute(
+        "INSERT INTO mail_queue (kind, recipient, user_id, group_id, article_id, message_id, data,"
+        " next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (kind, recipient, user_id, group_id, article_id, message_id,
+         json.dumps(data or {}, ensure_ascii=False), now, now))
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+async def queue_article(conn: Connection, article: dict) -> int:
+    """Queue a new article for every `each` subscriber of its group with a
+    confirmed address that is not bouncing, its author aside: one statement,
+    in the article's own transaction. Returns how many were queued."""
+    now = clock.now()
+    cur = await conn.execute(
+        "INSERT INTO mail_queue (kind, recipient, user_id, group_id, article_id, message_id, next_at, created_at)"
+        " SELECT 'article', m.email, s.user_id, s.group_id, ?, ?, ?, ?"
+        " FROM mail_subscriptions s JOIN mail_addresses m ON m.user_id = s.user_id"
+        " WHERE s.group_id = ? AND s.mode = 'each' AND m.confirmed_at IS NOT NULL"
+        " AND m.bouncing_at IS NULL AND s.user_id IS NOT ?",
+        (article["id"], article["message_id"], now, now, article["group_id"], article.get("user_id")))
+    return cur.rowcount
+
+
+async def queue_digests(conn: Connection, domain: str) -> int:
+    """Queue one digest per digest subscriber whose group has articles past
+    the last digest; each covers at most DIGEST_MAX_ARTICLES. Returns how many."""
+    rows = await fetch_all(
+        conn, "SELECT s.group_id, s.user_id, s.digest_number, g.last_number, m.email"
+              " FROM mail_subscriptions s JOIN groups g ON g.id = s.group_id"
+              " JOIN mail_addresses m ON m.user_id = s.user_id"
+              " WHERE s.mode = 'digest' AND g.last_number > s.digest_number"
+              " AND m.confirmed_at IS NOT NULL AND m.bouncing_at IS NULL")
+    for r in rows:
+        last = min(r["last_number"], r["digest_number"] + DIGEST_MAX_ARTICLES)
+        await queue_mail(conn, "digest", r["email"], user_id=r["user_id"], group_id=r["group_id"],
+                         data={"from": r["digest_number"] + 1, "to": last}, domain_for_id=domain)
+        await conn.execute("UPDATE mail_subscriptions SET digest_number = ? WHERE group_id = ? AND user_id = ?",
+                           (last, r["group_id"], r["user_id"]))
+    return len(rows)
+
+
+async def claim(conn: Connection, limit: int, lease: float) -> list[Row]:
+    """Take queued mail whose time has come, oldest first, for `lease` seconds:
+    another sender (process) skips it meanwhile; a sender that dies holding it
+    leaves it to be sent again once the lease ends (at least once)."""
+    now = clock.now()
+    return await fetch_all(
+        conn, "UPDATE mail_queue SET next_at = ? WHERE id IN (SELECT id FROM mail_queue"
+              " WHERE status = 'queued' AND next_at <= ? ORDER BY next_at, id LIMIT ?) RETURNING *",
+        (clock.later(seconds=lease), now, limit))
+
+
+async def digests_if_due(conn: Connection, domain: str, interval: int) -> int:
+    """Queue the digests when `interval` seconds have passed since the last round."""
+    last = await fetch_value(conn, "SELECT value FROM settings WHERE key = 'mail.digest_at'")
+    if last is not None and last > clock.ago(seconds=interval):
+        return 0
+    await conn.execute("INSERT INTO settings (key, value) VALUES ('mail.digest_at', ?)"
+                       " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (clock.now(),))
+    return await queue_digests(conn, domain)
+
+
+async def digest_articles(conn: Connection, group_id: int, first: int, last: int) -> list[Row]:
+    """The articles a digest covers (numbers first..last), withdrawn ones left out."""
+    return await fetch_all(conn, EXPORT_SELECT + " WHERE a.group_id = ? AND a.number BETWEEN ? AND ?"
+                                 " AND a.status = 'ok' ORDER BY a.number", (group_id, first, last))
+
+
+async def group_exists(conn: Connection, name: str) -> bool:
+    return bool(await fetch_value(conn, "SELECT 1 FROM groups WHERE name = ?", (name,)))
+
+
+async def group_row(conn: Connection, group_id: int) -> Row | None:
+    return await fetch_one(conn, "SELECT * FROM groups WHERE id = ?", (group_id,))
+
+
+async def article_for_mail(conn: Connection, article_id: int) -> tuple[Row, str] | None:
+    """An article as a list mail needs it, with its group's description."""
+    row = await fetch_one(conn, EXPORT_SELECT + " WHERE a.id = ?", (article_id,))
+    if row is None:
+        return None
+    description = await fetch_value(conn, "SELECT description FROM groups WHERE id = ?", (row["group_id"],))
+    return row, description or ""
+
+
+async def sent_lately(conn: Connection, recipient: str, hours: float = 1.0) -> int:
+    """Mails handed to the relay for this address within the last `hours`."""
+    since = clock.later(seconds=-hours * 3600)
+    return await fetch_value(conn, "SELECT count(*) FROM mail_queue WHERE status = 'sent'"
+                                   " AND recipient = ? COLLATE NOCASE AND sent_at >= ?", (recipient, since))
+
+
+async def still_wanted(conn: Connection, row: Row) -> bool:
+    """Whether a queued mail's recipient still qualifies: article and digest
+    mail stops when the address changed, went unconfirmed or bounces."""
+    if row["kind"] not in ("article", "digest") or row["user_id"] is None:
+        return True
+    found = await fetch_one(conn, "SELECT email, confirmed_at, bouncing_at FROM mail_addresses WHERE user_id = ?",
+                            (row["user_id"],))
+    return (found is not None and found["confirmed_at"] is not None and found["bouncing_at"] is None
+            and found["email"].lower() == row["recipient"].lower())
+
+
+async def mark(conn: Connection, queue_id: int, status: str, error: str = "") -> None:
+    """Record the end of a mail: sent, dead (with the reason) or dropped."""
+    await conn.execute("UPDATE mail_queue SET status = ?, last_error = ?, sent_at = ?,"
+                       " attempts = attempts + (? != 'dropped') WHERE id = ?",
+                       (status, error[:500], clock.now() if status == "sent" else None, status, queue_id))
+
+
+async def retry(conn: Connection, row: Row, error: str, *, base_delay: float, max_attempts: int) -> str:
+    """A failed attempt: back off exponentially, or to the dead letters once
+    the attempts are spent. Returns the new status."""
+    attempts = row["attempts"] + 1
+    if attempts >= max_attempts:
+        await conn.execute("UPDATE mail_queue SET status = 'dead', attempts = ?, last_error = ? WHERE id = ?",
+                           (attempts, error[:500], row["id"]))
+        return "dead"
+    delay = min(base_delay * 2 ** (attempts - 1), 86400.0)
+    await conn.execute("UPDATE mail_queue SET attempts = ?, last_error = ?, next_at = ? WHERE id = ?",
+                       (attempts, error[:500], clock.later(seconds=delay), row["id"]))
+    return "queued"
+
+
+async def defer(conn: Connection, queue_id: int, seconds: float) -> None:
+    """Put a mail back without counting an attempt (the recipient's rate is spent)."""
+    await conn.execute("UPDATE mail_queue SET next_at = ? WHERE id = ?", (clock.later(seconds=seconds), queue_id))
+
+
+async def prune(conn: Connection) -> None:
+    await conn.execute("DELETE FROM mail_queue WHERE status IN ('sent', 'dropped') AND created_at < ?",
+                       (clock.later(days=-SENT_KEEP_DAYS),))
+
+
+async def record_bounce(conn: Connection, queue_id: int, limit: int) -> str | None:
+    """A delivery failure report (DSN) for a queued mail: count it against the
+    recipient's address and mark the address bouncing at `limit`. Returns the address."""
+    row = await fetch_one(conn, "SELECT recipient, user_id FROM mail_queue WHERE id = ?", (queue_id,))
+    if row is None or row["user_id"] is None:
+        return None
+    await conn.execute(
+        "UPDATE mail_addresses SET bounces = bounces + 1,"
+        " bouncing_at = CASE WHEN bounces + 1 >= ? THEN coalesce(bouncing_at, ?) ELSE bouncing_at END"
+        " WHERE user_id = ? AND email = ? COLLATE NOCASE", (limit, clock.now(), row["user_id"], row["recipient"]))
+    return str(row["recipient"])
+
+
+async def dead_letters(conn: Connection, limit: int = 100, before: int | None = None) -> list[dict]:
+    """The mails that could not be delivered, newest first (an admin's view)."""
+    rows = await fetch_all(
+        conn, "SELECT id, kind, recipient, message_id, attempts, last_error, created_at FROM mail_queue"
+              " WHERE status = 'dead' AND id < ? ORDER BY id DESC LIMIT ?", (before or 2**62, limit))
+    return [dict(r) for r in rows]
+
+
+async def requeue(conn: Connection, queue_id: int) -> None:
+    """Give a dead letter another round of attempts."""
+    cur = await conn.execute("UPDATE mail_queue SET status = 'queued', attempts = 0, next_at = ?"
+                             " WHERE id = ? AND status = 'dead'", (clock.now(), queue_id))
+    if cur.rowcount == 0:
+        raise NotFound("no such dead letter")
