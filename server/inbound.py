@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from email import message_from_bytes
 from email.message import Message
 from email.policy import compat32
+from email.utils import formatdate
 from html.parser import HTMLParser
 
 from . import mailing, posting, validate
@@ -202,7 +203,9 @@ async def deliver(site: Site, recipient: str, data: bytes, mail_from: str = "") 
         return _dropped(why, recipient)
 
     try:
-        parsed = parse_message(RawMessage(1, data, len(data)))
+        # The article is dated when it is posted; a missing Date is no reason to refuse.
+        readable = data if msg["Date"] else b"Date: " + formatdate().encode("ascii") + b"\r\n" + data
+        parsed = parse_message(RawMessage(1, readable, len(readable)))
     except (Invalid, TooLarge) as error:
         return _refuse(f"the message cannot be read: {error.message}", EX_DATAERR)
     async with site.db.read() as conn:

@@ -14,7 +14,7 @@ from email.message import EmailMessage
 from email.mime.message import MIMEMessage
 from email.mime.multipart import MIMEMultipart
 from email.policy import SMTP
-from email.utils import format_datetime, formatdate
+from email.utils import format_datetime, formatdate, quote
 from sqlite3 import Row
 from typing import Any
 
@@ -53,7 +53,10 @@ def list_id(group: str, list_domain: str) -> str:
 def list_headers(group: str, description: str, config: Config) -> list[tuple[str, str]]:
     """The headers every list mail of a group carries, one-click unsubscribe aside."""
     address = mailing.group_address(group, config.list_domain)
-    label = mbox.encoded_words(description, "List-Id") if description else ""
+    description = mbox.header_text(description)[:80]
+    # RFC 2919 §3: the description is a phrase: a quoted string, or encoded words when not ASCII.
+    label = "" if not description else (f'"{quote(description)}"' if description.isascii() and "=?" not in description
+                                        else mbox.encoded_words(description, "List-Id"))
     return [
         ("List-Id", f"{label} {list_id(group, config.list_domain)}".strip()),  # RFC 2919
         ("List-Post", f"<mailto:{address}>"),  # RFC 2369 §3.4
