@@ -202,6 +202,9 @@ async def deliver(site: Site, recipient: str, data: bytes, mail_from: str = "") 
     if why is not None:
         return _dropped(why, recipient)
 
+    problem = _mime_problem(msg)
+    if problem is not None:
+        return _refuse(problem, EX_DATAERR)
     try:
         # The article is dated when it is posted; a missing Date is no reason to refuse.
         readable = data if msg["Date"] else b"Date: " + formatdate().encode("ascii") + b"\r\n" + data
@@ -214,9 +217,6 @@ async def deliver(site: Site, recipient: str, data: bytes, mail_from: str = "") 
         return _refuse(f"mail from {parsed.author_addr or 'an unknown sender'} is not accepted here: "
                        f"only members post by mail, from the address they confirmed in their account "
                        f"settings at {config.site_url}/. Nothing was posted.")
-    problem = _mime_problem(msg)
-    if problem is not None:
-        return _refuse(problem, EX_DATAERR)
     body = parsed.body
     html = _html_only(msg)
     try:
