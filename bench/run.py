@@ -46,6 +46,8 @@ SCENARIOS = {
              "NNTP against INN2 (started here): POST, OVER, ARTICLE, connect+GROUP+QUIT per second"),
     "signin_storm": (["signin_storm.py", "--samples", "5"], 300,
                      "a legitimate sign-in during a 100-request bogus sign-in storm vs alone"),
+    "mail": (["mail.py"], 600,
+             "mail queued and handed to a relay for 1 article to 10,000 subscribers; incoming mail accepted/s"),
     "archive": (["archive.py", "--articles", "1000000"], 900,
                 "import and search on a generated 1,000,000-article archive"),
 }

@@ -339,6 +339,13 @@ async def mark(conn: Connection, queue_id: int, status: str, error: str = "") ->
                        (status, error[:500], clock.now() if status == "sent" else None, status, queue_id))
 
 
+async def mark_sent(conn: Connection, queue_ids: list[int]) -> None:
+    """Record many mails as handed to the relay, in one statement per batch."""
+    now = clock.now()
+    await conn.executemany("UPDATE mail_queue SET status = 'sent', last_error = '', sent_at = ?,"
+                           " attempts = attempts + 1 WHERE id = ?", [(now, i) for i in queue_ids])
+
+
 async def retry(conn: Connection, row: Row, error: str, *, base_delay: float, max_attempts: int) -> str:
     """A failed attempt: back off exponentially, or to the dead letters once
     the attempts are spent. Returns the new status."""

@@ -168,10 +168,11 @@ class MailSender:
                 await mailing.defer(conn, queue_id, 3600.0 / max(1, config.mail_recipient_rate))
             for row, reason in dead:
                 await mailing.mark(conn, row["id"], "dead", reason)
+            await mailing.mark_sent(conn, [item.row["id"] for item in batch if item.outcome == "sent"])
             for item in batch:
                 if item.outcome == "sent":
-                    await mailing.mark(conn, item.row["id"], "sent")
-                elif item.outcome == "dead":
+                    continue
+                if item.outcome == "dead":
                     await mailing.mark(conn, item.row["id"], "dead", item.error)
                 else:
                     await mailing.retry(conn, item.row, item.error, base_delay=config.mail_retry_delay,
