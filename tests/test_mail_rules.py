@@ -396,3 +396,14 @@ async def test_starttls_relay_with_login(make_site, tmp_path):
         (mail,) = await tls_relay.wait("ada@example.net", where=subject_of("Confirm"))
         assert tls_relay.logins == ["moot"]
         assert email.message_from_bytes(mail.data, policy=email.policy.default)["Auto-Submitted"] == "auto-generated"
+
+
+async def test_group_page_names_the_list_address_or_says_mail_is_off(make_site, relay):
+    on = await make_site(**mail_settings(relay))
+    await seed(on, GROUP)
+    page = await (await on.client()).get(f"/g/{GROUP}")
+    assert f'href="mailto:{LIST}"' in page.text
+    off = await make_site()
+    await seed(off, GROUP)
+    page = await (await off.client()).get(f"/g/{GROUP}")
+    assert "Mail is off on this site." in page.text and "mailto:" not in page.text

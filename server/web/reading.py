@@ -185,7 +185,9 @@ async def group_page(request: Request) -> Response:
         return {
             "group": group, "threads": listing["threads"], "references": references, "since": since,
             "older": query_string(cursor=listing["next_cursor"]) if listing["next_cursor"] else None,
-            "first_page": not cursor, "canonical": f"/g/{group['name']}" + query_string(cursor=cursor)}
+            "first_page": not cursor, "canonical": f"/g/{group['name']}" + query_string(cursor=cursor),
+            "mail_address": mailing.group_address(group["name"], site.config.list_domain)
+            if site.config.smtp_url else None}
 
     return await cached_page(request, (name, cursor), frozenset({group_topic(name)}), "group.html", build)
 
