@@ -281,6 +281,17 @@ async def claim(conn: Connection, limit: int, lease: float) -> list[Row]:
         (clock.later(seconds=lease), now, limit))
 
 
+async def any_due(conn: Connection) -> bool:
+    """Whether any queued mail is due (a read, so an idle sender never writes)."""
+    return bool(await fetch_value(conn, "SELECT 1 FROM mail_queue WHERE status = 'queued' AND next_at <= ? LIMIT 1",
+                                  (clock.now(),)))
+
+
+async def digests_due(conn: Connection, interval: int) -> bool:
+    last = await fetch_value(conn, "SELECT value FROM settings WHERE key = 'mail.digest_at'")
+    return last is None or last <= clock.ago(seconds=interval)
+
+
 async def digests_if_due(conn: Connection, domain: str, interval: int) -> int:
     """Queue the digests when `interval` seconds have passed since the last round."""
     last = await fetch_value(conn, "SELECT value FROM settings WHERE key = 'mail.digest_at'")

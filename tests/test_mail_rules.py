@@ -407,3 +407,29 @@ async def test_group_page_names_the_list_address_or_says_mail_is_off(make_site, 
     await seed(off, GROUP)
     page = await (await off.client()).get(f"/g/{GROUP}")
     assert "Mail is off on this site." in page.text and "mailto:" not in page.text
+
+
+async def test_receiver_refuses_connections_past_its_cap_with_421(make_site, relay):
+    from moot.mail.receiver import MAX_CONNECTIONS
+    ts = await make_site(**mail_settings(relay))
+    opened = []
+    try:
+        for _ in range(MAX_CONNECTIONS):
+            reader, writer = await asyncio.open_connection("127.0.0.1", ts.config.smtp_port)
+            opened.append(writer)
+            assert (await asyncio.wait_for(reader.readline(), 10)).startswith(b"220 ")
+        reader, writer = await asyncio.open_connection("127.0.0.1", ts.config.smtp_port)
+        opened.append(writer)
+        assert (await asyncio.wait_for(reader.readline(), 10)).startswith(b"421 ")
+        assert await asyncio.wait_for(reader.read(), 10) == b""  # and closed
+        opened.pop().close()
+        opened.pop(0).close()
+        # A place is free again: the next client is greeted.
+        async def greeted():
+            r, w = await asyncio.open_connection("127.0.0.1", ts.config.smtp_port)
+            opened.append(w)
+            return (await asyncio.wait_for(r.readline(), 10)).startswith(b"220 ")
+        assert await until(greeted, "a greeting after a connection closed")
+    finally:
+        for writer in opened:
+            writer.close()

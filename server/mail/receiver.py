@@ -21,6 +21,8 @@ log = logging.getLogger("moot.mail")
 MAX_RECIPIENTS = 10
 # Seconds of silence before a connection is dropped (RFC 5321 §4.5.3.2.7 suggests 5 minutes).
 IDLE_TIMEOUT = 300
+# Connections served at once; an MTA in front opens a few, so more is a flood.
+MAX_CONNECTIONS = 100
 
 
 def _status(outcome: inbound.Outcome) -> str:
@@ -75,15 +77,36 @@ class MailReceiver:
     def __init__(self, site: Site) -> None:
         self.site = site
         self.server: asyncio.Server | None = None
+        self.open = 0  # connections open now
 
     async def start(self) -> None:
         config = self.site.config
         handler = Handler(self.site, config.smtp_lmtp)
         kind: Any = LMTP if config.smtp_lmtp else SMTP
 
+        receiver = self
+
+        class Counted(kind):
+            """The protocol, counting open connections; past MAX_CONNECTIONS it says 421."""
+
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                receiver.open += 1
+                if receiver.open > MAX_CONNECTIONS:
+                    # RFC 5321 §3.1: 421 in place of the greeting, then close.
+                    assert isinstance(transport, asyncio.WriteTransport)
+                    transport.write(b"421 4.3.2 too many connections; try again later\r\n")
+                    transport.close()
+                    return
+                super().connection_made(transport)
+
+            def connection_lost(self, error: Exception | None) -> None:
+                receiver.open -= 1
+                if self.transport is not None:
+                    super().connection_lost(error)
+
         def protocol() -> SMTP:
-            return kind(handler, data_size_limit=config.mail_max_bytes, enable_SMTPUTF8=True,
-                        hostname=config.list_domain, ident="Moot", timeout=IDLE_TIMEOUT)
+            return Counted(handler, data_size_limit=config.mail_max_bytes, enable_SMTPUTF8=True,
+                           hostname=config.list_domain, ident="Moot", timeout=IDLE_TIMEOUT)
 
         loop = asyncio.get_running_loop()
         self.server = await loop.create_server(protocol, config.smtp_host or config.host, config.smtp_port,

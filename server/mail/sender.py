@@ -136,9 +136,12 @@ class MailSender:
     async def _run(self) -> None:
         while True:
             try:
-                async with self.site.db.transaction() as conn:
-                    await mailing.digests_if_due(conn, self.config.list_domain,
-                                                 self.config.mail_digest_interval)
+                async with self.site.db.read() as conn:
+                    digests = await mailing.digests_due(conn, self.config.mail_digest_interval)
+                if digests:
+                    async with self.site.db.transaction() as conn:
+                        await mailing.digests_if_due(conn, self.config.list_domain,
+                                                     self.config.mail_digest_interval)
                 while await self.run_once():
                     pass
             except asyncio.CancelledError:
@@ -152,6 +155,9 @@ class MailSender:
     async def run_once(self) -> int:
         """Send one batch of due mail; returns how many were taken (0: none due)."""
         config, db = self.config, self.site.db
+        async with db.read() as conn:
+            if not await mailing.any_due(conn):
+                return 0
         async with db.transaction() as conn:
             rows = await mailing.claim(conn, BATCH, config.mail_lease)
             if rows:
