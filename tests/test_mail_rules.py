@@ -433,3 +433,22 @@ async def test_receiver_refuses_connections_past_its_cap_with_421(make_site, rel
     finally:
         for writer in opened:
             writer.close()
+
+
+async def test_the_confirmation_page_confirms_with_its_form_once(make_site, relay):
+    import re
+    ts = await make_site(**mail_settings(relay))
+    ada = await ts.client("ada")
+    assert (await ada.put("/api/me/email", json={"email": "ada@example.net"})).status_code == 200
+    (mail,) = await relay.wait("ada@example.net", where=subject_of("Confirm"))
+    link = re.search(r"https://forum.test(/confirm/\S+)", mail.message.get_body(("plain",)).get_content())[1]
+    browser = await ts.client()  # the link may be opened anywhere, signed in or not
+    page = await browser.get(link)
+    assert (await ada.get("/api/me")).json()["email"]["confirmed"] is False  # opening it changes nothing
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)[1]
+    assert (await browser.post(link, data={"csrf": "forged"})).status_code == 403
+    done = await browser.post(link, data={"csrf": csrf})
+    assert done.status_code == 200 and "ada@example.net is confirmed" in done.text
+    assert (await ada.get("/api/me")).json()["email"]["confirmed"] is True
+    again = await browser.post(link, data={"csrf": csrf})
+    assert again.status_code == 400 and "already used" in again.text
