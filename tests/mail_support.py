@@ -53,7 +53,8 @@ class Relay:
         if tls_context is not None and not implicit_tls:
             kwargs.update(tls_context=tls_context, require_starttls=True)
         if implicit_tls:
-            kwargs["ssl_context"] = tls_context
+            # The whole connection is TLS (RFC 8314), which aiosmtpd's AUTH check does not see.
+            kwargs.update(ssl_context=tls_context, auth_require_tls=False)
         if auth is not None:
             kwargs.update(authenticator=self._authenticator(auth), auth_required=True)
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port, **kwargs)

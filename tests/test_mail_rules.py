@@ -376,7 +376,10 @@ def test_moot_deliver_reads_one_message_on_stdin(tmp_path):
     conn.close()
 
 
-async def test_starttls_relay_with_login(make_site, tmp_path):
+@pytest.mark.parametrize("scheme", ["smtp+starttls", "smtps"])
+# aiosmtpd warns about AUTH without STARTTLS even when the whole connection is TLS (smtps).
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+async def test_tls_relay_with_login(make_site, tmp_path, scheme):
     import shutil
     import ssl
     import subprocess
@@ -388,8 +391,8 @@ async def test_starttls_relay_with_login(make_site, tmp_path):
                     "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
-    with Relay(context, auth=("moot", "s3cret/pass")) as tls_relay:
-        url = f"smtp+starttls://moot:s3cret%2Fpass@127.0.0.1:{tls_relay.port}?cafile={cert}"
+    with Relay(context, implicit_tls=scheme == "smtps", auth=("moot", "s3cret/pass")) as tls_relay:
+        url = f"{scheme}://moot:s3cret%2Fpass@127.0.0.1:{tls_relay.port}?cafile={cert}"
         ts = await make_site(**{**mail_settings(tls_relay), "smtp_url": url})
         ada = await ts.client("ada")
         assert (await ada.put("/api/me/email", json={"email": "ada@example.net"})).status_code == 200

@@ -58,9 +58,17 @@ class Relay:
         else:
             smtp = smtplib.SMTP(self.host, self.port, timeout=SMTP_TIMEOUT)
             if self.security == "starttls":
-                smtp.starttls(context=context)  # RFC 3207; smtplib says EHLO again afterwards
-        if self.username:
-            smtp.login(self.username, self.password or "")
+                try:
+                    smtp.starttls(context=context)  # RFC 3207; smtplib says EHLO again afterwards
+                except BaseException:
+                    smtp.close()
+                    raise
+        try:
+            if self.username:
+                smtp.login(self.username, self.password or "")
+        except BaseException:
+            smtp.close()
+            raise
         return smtp
 
 
