@@ -325,22 +325,27 @@ async def article_for_mail(conn: Connection, article_id: int) -> tuple[Row, str]
     return row, description or ""
 
 
-async def sent_lately(conn: Connection, recipient: str, hours: float = 1.0) -> int:
-    """Mails handed to the relay for this address within the last `hours`."""
+async def sent_lately(conn: Connection, recipients: list[str], hours: float = 1.0) -> dict[str, int]:
+    """Mails handed to the relay within the last `hours`, per address (lower case),
+    for the given addresses: one query for a whole batch."""
     since = clock.later(seconds=-hours * 3600)
-    return await fetch_value(conn, "SELECT count(*) FROM mail_queue WHERE status = 'sent'"
-                                   " AND recipient = ? COLLATE NOCASE AND sent_at >= ?", (recipient, since))
+    rows = await fetch_all(
+        conn, "SELECT lower(recipient), count(*) FROM mail_queue WHERE status = 'sent' AND sent_at >= ?"
+              " AND recipient COLLATE NOCASE IN (SELECT value FROM json_each(?)) GROUP BY 1",
+        (since, json.dumps(sorted({r.lower() for r in recipients}))))
+    return {r[0]: r[1] for r in rows}
 
 
-async def still_wanted(conn: Connection, row: Row) -> bool:
-    """Whether a queued mail's recipient still qualifies: article and digest
-    mail stops when the address changed, went unconfirmed or bounces."""
-    if row["kind"] not in ("article", "digest") or row["user_id"] is None:
-        return True
-    found = await fetch_one(conn, "SELECT email, confirmed_at, bouncing_at FROM mail_addresses WHERE user_id = ?",
-                            (row["user_id"],))
-    return (found is not None and found["confirmed_at"] is not None and found["bouncing_at"] is None
-            and found["email"].lower() == row["recipient"].lower())
+async def unwanted(conn: Connection, queue_ids: list[int]) -> set[int]:
+    """Which of these queued mails no longer qualify: article and digest mail
+    stops when the address changed, went unconfirmed or bounces."""
+    rows = await fetch_all(
+        conn, "SELECT q.id FROM json_each(?) j JOIN mail_queue q ON q.id = j.value"
+              " LEFT JOIN mail_addresses m ON m.user_id = q.user_id"
+              " WHERE q.kind IN ('article', 'digest') AND q.user_id IS NOT NULL"
+              " AND (m.user_id IS NULL OR m.confirmed_at IS NULL OR m.bouncing_at IS NOT NULL"
+              " OR m.email != q.recipient COLLATE NOCASE)", (json.dumps(queue_ids),))
+    return {r[0] for r in rows}
 
 
 async def mark(conn: Connection, queue_id: int, status: str, error: str = "") -> None:

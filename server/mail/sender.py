@@ -12,6 +12,7 @@ import contextlib
 import logging
 import smtplib
 import ssl
+from collections import Counter
 from dataclasses import dataclass
 from sqlite3 import Row
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -117,6 +118,10 @@ def send_batch(relay: Relay, batch: list[Outgoing]) -> None:
             smtp.close()
 
 
+# A batch ready for the relay: the mails, and those deferred, dropped and dead.
+Prepared = tuple[list[Outgoing], list[int], list[int], list[tuple[Row, str]]]
+
+
 class MailSender:
     """The sending task of one Site."""
 
@@ -127,6 +132,7 @@ class MailSender:
         self.wake = asyncio.Event()
         self.task: asyncio.Task | None = None
         self.sent = 0
+        self.inflight: Counter[str] = Counter()  # mails per address in batches not yet recorded
 
     def _nudge(self) -> None:
         self.wake.set()
@@ -150,8 +156,7 @@ class MailSender:
                     async with self.site.db.transaction() as conn:
                         await mailing.digests_if_due(conn, self.config.list_domain,
                                                      self.config.mail_digest_interval)
-                while await self.run_once():
-                    pass
+                await self.drain()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -160,45 +165,63 @@ class MailSender:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), self.config.mail_poll_interval)
 
-    async def run_once(self) -> int:
-        """Send one batch of due mail; returns how many were taken (0: none due)."""
+    async def drain(self) -> None:
+        """Send every due mail, batch after batch: the next batch is taken and
+        rendered while the previous one is with the relay (two connections at most)."""
+        sending: asyncio.Task | None = None
+        try:
+            while (taken := await self._take()) is not None:
+                previous, sending = sending, asyncio.create_task(self._deliver(taken))
+                if previous is not None:
+                    await previous
+        finally:
+            if sending is not None:
+                await sending
+
+    async def _take(self) -> Prepared | None:
+        """Claim a batch of due mail and render it; None when nothing is due."""
         config, db = self.config, self.site.db
         async with db.read() as conn:
             if not await mailing.any_due(conn):
-                return 0
+                return None
         async with db.transaction() as conn:
             rows = await mailing.claim(conn, BATCH, config.mail_lease)
             if rows:
                 await mailing.prune(conn)
         if not rows:
-            return 0
-        batch, deferred, dropped, dead = await self._prepare(rows)
-        if batch:
-            await asyncio.to_thread(send_batch, self.relay, batch)
-        async with db.transaction() as conn:
-            for queue_id in dropped:
-                await mailing.mark(conn, queue_id, "dropped")
-            for queue_id in deferred:
-                await mailing.defer(conn, queue_id, 3600.0 / max(1, config.mail_recipient_rate))
-            for row, reason in dead:
-                await mailing.mark(conn, row["id"], "dead", reason)
-            await mailing.mark_sent(conn, [item.row["id"] for item in batch if item.outcome == "sent"])
-            for item in batch:
-                if item.outcome == "sent":
-                    continue
-                if item.outcome == "dead":
-                    await mailing.mark(conn, item.row["id"], "dead", item.error)
-                else:
-                    await mailing.retry(conn, item.row, item.error, base_delay=config.mail_retry_delay,
-                                        max_attempts=config.mail_retries)
+            return None
+        return await self._prepare(rows)
+
+    async def _deliver(self, prepared: Prepared) -> None:
+        """Hand a batch to the relay and record each outcome in one transaction."""
+        config, db = self.config, self.site.db
+        batch, deferred, dropped, dead = prepared
+        try:
+            if batch:
+                await asyncio.to_thread(send_batch, self.relay, batch)
+            async with db.transaction() as conn:
+                for queue_id in dropped:
+                    await mailing.mark(conn, queue_id, "dropped")
+                for queue_id in deferred:
+                    await mailing.defer(conn, queue_id, 3600.0 / max(1, config.mail_recipient_rate))
+                for row, reason in dead:
+                    await mailing.mark(conn, row["id"], "dead", reason)
+                await mailing.mark_sent(conn, [item.row["id"] for item in batch if item.outcome == "sent"])
+                for item in batch:
+                    if item.outcome == "dead":
+                        await mailing.mark(conn, item.row["id"], "dead", item.error)
+                    elif item.outcome == "retry":
+                        await mailing.retry(conn, item.row, item.error, base_delay=config.mail_retry_delay,
+                                            max_attempts=config.mail_retries)
+        finally:
+            self.inflight.subtract(item.row["recipient"].lower() for item in batch)
         sent = sum(item.outcome == "sent" for item in batch)
         self.sent += sent
         failed = [item for item in batch if item.outcome != "sent"]
         if failed:
             log.warning("mail: %d sent, %d not (first: %s)", sent, len(failed), failed[0].error)
-        return len(rows)
 
-    async def _prepare(self, rows: list[Row]) -> tuple[list[Outgoing], list[int], list[int], list[tuple[Row, str]]]:
+    async def _prepare(self, rows: list[Row]) -> Prepared:
         """Render each mail, or set it aside: dropped (no longer wanted), deferred
         (its recipient's hourly rate is spent), dead (it cannot be rendered)."""
         config, secret = self.config, self.site.secret
@@ -207,16 +230,17 @@ class MailSender:
         dropped: list[int] = []
         dead: list[tuple[Row, str]] = []
         parts: dict[int, tuple[bytes, bytes] | None] = {}
-        counts: dict[str, int] = {}
         async with self.site.db.read() as conn:
+            gone = await mailing.unwanted(conn, [row["id"] for row in rows])
+            counts = await mailing.sent_lately(conn, [row["recipient"] for row in rows])
             for row in rows:
-                if not await mailing.still_wanted(conn, row):
+                if row["id"] in gone:
                     dropped.append(row["id"])
                     continue
                 key = row["recipient"].lower()
-                if key not in counts:
-                    counts[key] = await mailing.sent_lately(conn, row["recipient"])
-                if counts[key] >= config.mail_recipient_rate:
+                # Sent within the hour, plus what a batch still with the relay carries.
+                counts.setdefault(key, 0)
+                if counts[key] + self.inflight[key] >= config.mail_recipient_rate:
                     deferred.append(row["id"])
                     continue
                 counts[key] += 1
@@ -230,6 +254,7 @@ class MailSender:
                     continue
                 sender = mailing.return_path(secret, row["id"], config.list_domain)
                 batch.append(Outgoing(row, sender, data))
+        self.inflight.update(item.row["recipient"].lower() for item in batch)
         return batch, deferred, dropped, dead
 
     async def _render(self, conn: Connection, row: Row, parts: dict[int, tuple[bytes, bytes] | None]) -> bytes | None:
