@@ -114,6 +114,16 @@ def confirmation_message(row: Row, config: Config) -> bytes:
     return _simple(row, config, f"Confirm your address for {config.site_name}", text)
 
 
+def notice_message(row: Row, config: Config) -> bytes:
+    """A plain notice queued by another feature (a password-reset link, a
+    notification): `data` holds its `subject` and `text`."""
+    data = data_of(row)
+    subject, text = data.get("subject"), data.get("text")
+    if not isinstance(subject, str) or not isinstance(text, str):
+        raise ValueError("a notice needs a subject and a text")
+    return _simple(row, config, subject, text)
+
+
 def _simple(row: Row, config: Config, subject: str, text: str) -> bytes:
     encoding, body = _body(text)
     fields = [("From", mbox.address(config.site_name, f"moot@{config.list_domain}")),

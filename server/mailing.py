@@ -221,9 +221,11 @@ async def queue_mail(conn: Connection, kind: str, recipient: str, *, user_id: in
                      message_id: str | None = None, data: dict | None = None,
                      domain_for_id: str = "mail.invalid") -> int:
     """Queue one mail in the caller's transaction: the hook for every kind of
-    mail (confirmation, notification, password reset, ...). The sender renders
-    it by `kind` (server/mailformat.py) and delivers it after the commit.
-    Returns its queue id."""
+    mail. The sender renders it by `kind` (server/mailformat.py) and delivers
+    it after the commit, with retries, the recipient's rate and dead letters.
+    Other features use kind `notice` with data `{subject, text}` (a password
+    reset link, a notification): `queue_mail(conn, "notice", address,
+    user_id=..., data={"subject": ..., "text": ...})`. Returns its queue id."""
     recipient = email_address(recipient)
     if message_id is None:
         message_id = f"<mail.{secrets.token_hex(10)}@{domain_for_id}>"

@@ -455,3 +455,26 @@ async def test_the_confirmation_page_confirms_with_its_form_once(make_site, rela
     assert (await ada.get("/api/me")).json()["email"]["confirmed"] is True
     again = await browser.post(link, data={"csrf": csrf})
     assert again.status_code == 400 and "already used" in again.text
+
+
+async def test_other_features_queue_notices_in_their_own_transaction(make_site, relay):
+    """The hook for password resets and notifications: queue_mail(conn, "notice", ...)."""
+    ts = await make_site(**mail_settings(relay))
+    with pytest.raises(RuntimeError):
+        async with ts.db.transaction() as conn:
+            await mailing.queue_mail(conn, "notice", "ada@example.net",
+                                     data={"subject": "Never", "text": "rolled back"})
+            raise RuntimeError("the action failed")
+    async with ts.db.transaction() as conn:
+        with pytest.raises(Exception, match="email must be"):
+            await mailing.queue_mail(conn, "notice", "ada@example.net\r\nBcc: x@y", data={})
+        await mailing.queue_mail(conn, "notice", "ada@example.net", domain_for_id="test.moot",
+                                 data={"subject": "Reset your password", "text": "Follow https://forum.test/reset/x\n"})
+        await mailing.queue_mail(conn, "notice", "ada@example.net", data={"subject": "Broken"})
+    (mail,) = await relay.wait("ada@example.net")
+    assert mail.message["Subject"] == "Reset your password" and mail.message["Message-ID"].endswith("@test.moot>")
+    assert "https://forum.test/reset/x" in mail.message.get_body(("plain",)).get_content()
+    admin = await ts.client("root", "admin")
+    dead = await until(lambda: dead_list(admin), "the notice without a text in the dead letters")
+    assert "cannot be written" in dead[0]["last_error"]
+    assert not [m for m in relay.to("ada@example.net") if "Never" in str(m.message["Subject"])]

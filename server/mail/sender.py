@@ -280,6 +280,8 @@ class MailSender:
             return mailformat.digest_message(row, group, articles, config, token)
         if kind == "confirm":
             return mailformat.confirmation_message(row, config)
+        if kind == "notice":
+            return mailformat.notice_message(row, config)
         raise ValueError(f"no way to write mail of kind {kind!r}")
 
 
