@@ -120,3 +120,32 @@ def test_a_mail_the_relay_took_but_never_acknowledged_is_resent_with_the_same_me
     # At least once: the copy carries the same Message-ID, so mail clients fold it.
     assert first.message["Message-ID"] == again.message["Message-ID"] == message_id
     assert queue_rows(db) == [("article", "bob@example.org", "sent", message_id)]
+
+
+def test_moot_serve_smtp_port_flag_runs_the_receiver(tmp_path, clients):
+    import smtplib
+    import subprocess
+    import sys
+
+    from tests.mail_support import message
+    from tests.processes import ROOT, moot_env
+
+    db, port, smtp_port = tmp_path / "site.db", free_port(), free_port()
+    with Relay() as relay, open(tmp_path / "serve.log", "ab") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moot", "serve", "--db", str(db), "--port", str(port), "--nntp-port", "0",
+             "--smtp-port", str(smtp_port)], cwd=ROOT, stdout=log, stderr=log,
+            env=moot_env(smtp_url=relay.url, mail_domain="lists.test", mail_poll_interval=0.1))
+        try:
+            wait_listening(smtp_port, proc)
+            base = f"http://127.0.0.1:{port}"
+            wait_listening(port, proc)
+            admin, bob = set_up_site(base, relay, clients)
+            with smtplib.SMTP("127.0.0.1", smtp_port, timeout=20) as client:
+                client.sendmail("bob@example.org", [f"{GROUP}@lists.test"],
+                                message("Bob <bob@example.org>", f"{GROUP}@lists.test", "By mail"))
+            threads = admin.get(f"/api/groups/{GROUP}/threads").json()["threads"]
+            assert [t["subject"] for t in threads] == ["By mail"]
+        finally:
+            stop_process(proc)
+    assert "SMTP for @lists.test at 127.0.0.1:" in (tmp_path / "serve.log").read_text()
