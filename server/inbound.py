@@ -19,7 +19,7 @@ from email.policy import compat32
 from email.utils import formatdate
 from html.parser import HTMLParser
 
-from . import mailing, posting, validate
+from . import mailing, mailqueue, posting, validate
 from .db import fetch_value
 from .errors import Invalid, MootError, RateLimited, TooLarge
 from .mbox import RawMessage
@@ -183,7 +183,7 @@ async def deliver(site: Site, recipient: str, data: bytes, mail_from: str = "") 
         if not report:
             return _dropped("mail to a return path that is not a delivery failure report", recipient)
         async with site.db.transaction() as conn:
-            address = await mailing.record_bounce(conn, queue_id, config.mail_bounce_limit)
+            address = await mailqueue.record_bounce(conn, queue_id, config.mail_bounce_limit)
         log.info("bounce for %s recorded", address)
         return Outcome(250, "bounce recorded")
 

@@ -9,6 +9,7 @@ mbox.header_text or mbox.encoded_words, so no stored text can add a line."""
 
 from __future__ import annotations
 
+import json
 import quopri
 from email.message import EmailMessage
 from email.mime.message import MIMEMessage
@@ -138,7 +139,7 @@ def _simple(row: Row, config: Config, subject: str, text: str) -> bytes:
 
 
 def data_of(row: Row) -> dict[str, Any]:
-    import json
+    """A queued mail's `data` as a dict."""
     value = json.loads(row["data"] or "{}")
     return value if isinstance(value, dict) else {}
 

@@ -16,7 +16,7 @@ from email.message import EmailMessage
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 
-from moot import clock, mailing
+from moot import clock, mailing, mailqueue
 from tests.conftest import seed
 from tests.mail_support import Relay, confirm_address, message, send, subject_of, until
 from tests.processes import free_port, moot
@@ -164,8 +164,8 @@ async def test_daily_digest_is_a_mime_digest_of_the_new_articles(make_site, rela
         r = await ada.post(f"/api/groups/{GROUP}/threads", json={"subject": f"News {n}", "body": f"Item {n}"})
         assert r.status_code == 201
     async with ts.db.transaction() as conn:
-        assert await mailing.queue_digests(conn, "lists.test") == 1
-        assert await mailing.queue_digests(conn, "lists.test") == 0  # nothing new since
+        assert await mailqueue.queue_digests(conn, "lists.test") == 1
+        assert await mailqueue.queue_digests(conn, "lists.test") == 0  # nothing new since
     (mail,) = await relay.wait("bob@example.org", where=subject_of("digest"))
     msg = mail.message
     assert msg.get_content_type() == "multipart/digest"  # RFC 2046 §5.1.5
@@ -462,15 +462,15 @@ async def test_other_features_queue_notices_in_their_own_transaction(make_site, 
     ts = await make_site(**mail_settings(relay))
     with pytest.raises(RuntimeError):
         async with ts.db.transaction() as conn:
-            await mailing.queue_mail(conn, "notice", "ada@example.net",
+            await mailqueue.queue_mail(conn, "notice", "ada@example.net",
                                      data={"subject": "Never", "text": "rolled back"})
             raise RuntimeError("the action failed")
     async with ts.db.transaction() as conn:
         with pytest.raises(Exception, match="email must be"):
-            await mailing.queue_mail(conn, "notice", "ada@example.net\r\nBcc: x@y", data={})
-        await mailing.queue_mail(conn, "notice", "ada@example.net", domain_for_id="test.moot",
+            await mailqueue.queue_mail(conn, "notice", "ada@example.net\r\nBcc: x@y", data={})
+        await mailqueue.queue_mail(conn, "notice", "ada@example.net", domain_for_id="test.moot",
                                  data={"subject": "Reset your password", "text": "Follow https://forum.test/reset/x\n"})
-        await mailing.queue_mail(conn, "notice", "ada@example.net", data={"subject": "Broken"})
+        await mailqueue.queue_mail(conn, "notice", "ada@example.net", data={"subject": "Broken"})
     (mail,) = await relay.wait("ada@example.net")
     assert mail.message["Subject"] == "Reset your password" and mail.message["Message-ID"].endswith("@test.moot>")
     assert "https://forum.test/reset/x" in mail.message.get_body(("plain",)).get_content()

@@ -11,7 +11,7 @@ from typing import Any
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from .. import inbound, mailing
+from .. import inbound, mailing, mailqueue
 from ..site import Site
 
 log = logging.getLogger("moot.mail")
@@ -56,7 +56,7 @@ class Handler:
         if mailing.reply_target(secret, local) is not None or mailing.bounce_target(secret, local) is not None:
             return True
         async with self.site.db.read() as conn:
-            return await mailing.group_exists(conn, local)
+            return await mailqueue.group_exists(conn, local)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         data = envelope.original_content or b""

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from aiosqlite import Connection
 
-from .. import mailformat, mailing
+from .. import mailformat, mailing, mailqueue
 from ..site import Site
 
 log = logging.getLogger("moot.mail")
@@ -151,10 +151,10 @@ class MailSender:
         while True:
             try:
                 async with self.site.db.read() as conn:
-                    digests = await mailing.digests_due(conn, self.config.mail_digest_interval)
+                    digests = await mailqueue.digests_due(conn, self.config.mail_digest_interval)
                 if digests:
                     async with self.site.db.transaction() as conn:
-                        await mailing.digests_if_due(conn, self.config.list_domain,
+                        await mailqueue.digests_if_due(conn, self.config.list_domain,
                                                      self.config.mail_digest_interval)
                 await self.drain()
             except asyncio.CancelledError:
@@ -182,12 +182,12 @@ class MailSender:
         """Claim a batch of due mail and render it; None when nothing is due."""
         config, db = self.config, self.site.db
         async with db.read() as conn:
-            if not await mailing.any_due(conn):
+            if not await mailqueue.any_due(conn):
                 return None
         async with db.transaction() as conn:
-            rows = await mailing.claim(conn, BATCH, config.mail_lease)
+            rows = await mailqueue.claim(conn, BATCH, config.mail_lease)
             if rows:
-                await mailing.prune(conn)
+                await mailqueue.prune(conn)
         if not rows:
             return None
         return await self._prepare(rows)
@@ -201,17 +201,17 @@ class MailSender:
                 await asyncio.to_thread(send_batch, self.relay, batch)
             async with db.transaction() as conn:
                 for queue_id in dropped:
-                    await mailing.mark(conn, queue_id, "dropped")
+                    await mailqueue.mark(conn, queue_id, "dropped")
                 for queue_id in deferred:
-                    await mailing.defer(conn, queue_id, 3600.0 / max(1, config.mail_recipient_rate))
+                    await mailqueue.defer(conn, queue_id, 3600.0 / max(1, config.mail_recipient_rate))
                 for row, reason in dead:
-                    await mailing.mark(conn, row["id"], "dead", reason)
-                await mailing.mark_sent(conn, [item.row["id"] for item in batch if item.outcome == "sent"])
+                    await mailqueue.mark(conn, row["id"], "dead", reason)
+                await mailqueue.mark_sent(conn, [item.row["id"] for item in batch if item.outcome == "sent"])
                 for item in batch:
                     if item.outcome == "dead":
-                        await mailing.mark(conn, item.row["id"], "dead", item.error)
+                        await mailqueue.mark(conn, item.row["id"], "dead", item.error)
                     elif item.outcome == "retry":
-                        await mailing.retry(conn, item.row, item.error, base_delay=config.mail_retry_delay,
+                        await mailqueue.retry(conn, item.row, item.error, base_delay=config.mail_retry_delay,
                                             max_attempts=config.mail_retries)
         finally:
             self.inflight.subtract(item.row["recipient"].lower() for item in batch)
@@ -231,8 +231,8 @@ class MailSender:
         dead: list[tuple[Row, str]] = []
         parts: dict[int, tuple[bytes, bytes] | None] = {}
         async with self.site.db.read() as conn:
-            gone = await mailing.unwanted(conn, [row["id"] for row in rows])
-            counts = await mailing.sent_lately(conn, [row["recipient"] for row in rows])
+            gone = await mailqueue.unwanted(conn, [row["id"] for row in rows])
+            counts = await mailqueue.sent_lately(conn, [row["recipient"] for row in rows])
             for row in rows:
                 if row["id"] in gone:
                     dropped.append(row["id"])
@@ -262,7 +262,7 @@ class MailSender:
         kind = row["kind"]
         if kind == "article":
             if row["article_id"] not in parts:
-                found = await mailing.article_for_mail(conn, row["article_id"])
+                found = await mailqueue.article_for_mail(conn, row["article_id"])
                 parts[row["article_id"]] = None if found is None or found[0]["status"] != "ok" else \
                     mailformat.article_parts(found[0], found[1], config, secret)
             common = parts[row["article_id"]]
@@ -271,9 +271,9 @@ class MailSender:
             token = mailing.unsubscribe_token(secret, row["user_id"], row["group_id"])
             return mailformat.article_message(common, config, token)
         if kind == "digest":
-            group = await mailing.group_row(conn, row["group_id"])
+            group = await mailqueue.group_row(conn, row["group_id"])
             data = mailformat.data_of(row)
-            articles = await mailing.digest_articles(conn, row["group_id"], data["from"], data["to"])
+            articles = await mailqueue.digest_articles(conn, row["group_id"], data["from"], data["to"])
             if group is None or not articles:
                 return None
             token = mailing.unsubscribe_token(secret, row["user_id"], row["group_id"])

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .. import mailing
+from .. import mailing, mailqueue
 from ..errors import AuthRequired, Conflict, MootError
 from ..permissions import User, require
 from .common import cookies_of, current_user, page, site_of
@@ -116,7 +116,7 @@ async def dead_letters(request: Request) -> Response:
     require(await current_user(request), "admin")
     before = request.query_params.get("before")
     async with site_of(request).db.read() as conn:
-        rows = await mailing.dead_letters(conn, before=int(before) if before and before.isdigit() else None)
+        rows = await mailqueue.dead_letters(conn, before=int(before) if before and before.isdigit() else None)
     return JSONResponse({"dead_letters": rows})
 
 
@@ -124,7 +124,7 @@ async def retry_dead_letter(request: Request) -> Response:
     require(await current_user(request), "admin")
     await read_json(request)
     async with site_of(request).db.transaction() as conn:
-        await mailing.requeue(conn, int(request.path_params["id"]))
+        await mailqueue.requeue(conn, int(request.path_params["id"]))
     return Response(status_code=204)
 
 
