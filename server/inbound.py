@@ -21,7 +21,7 @@ from html.parser import HTMLParser
 
 from . import mailing, mailqueue, posting, validate
 from .db import fetch_value
-from .errors import Invalid, MootError, RateLimited, TooLarge
+from .errors import Conflict, Invalid, MootError, RateLimited, TooLarge
 from .mbox import RawMessage
 from .messages import Parsed, parse_message
 from .permissions import User
@@ -246,6 +246,10 @@ async def deliver(site: Site, recipient: str, data: bytes, mail_from: str = "") 
     except RateLimited as error:
         return _refuse(f"try again later: {error.message}", EX_TEMPFAIL, 451)
     except MootError as error:
+        if message_id and isinstance(error, Conflict):
+            async with site.db.read() as conn:  # the same message, delivered twice at once
+                if await fetch_value(conn, "SELECT 1 FROM articles WHERE message_id = ?", (message_id,)):
+                    return Outcome(250, f"already posted as {message_id}")
         return _refuse(f"the message cannot be posted: {error.message}")
     log.info("mail from %s posted as %s", user.username, article["message_id"])
     return Outcome(250, f"posted as {article['message_id']}", article)

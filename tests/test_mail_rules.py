@@ -149,8 +149,12 @@ async def test_the_same_message_twice_posts_once(make_site, relay):
     data = message("Ada <ada@example.net>", LIST, "Twice", Message_ID="<twice@example.net>")
     await deliver(ts, data)
     await deliver(ts, data)  # an MTA retry, or the list and the reply address both
+    # Both at once: one posts, the other finds it posted; neither is refused.
+    again = message("Ada <ada@example.net>", LIST, "Racing", Message_ID="<race@example.net>")
+    assert await asyncio.gather(deliver(ts, again), deliver(ts, again)) == [{}, {}]
     conn = sqlite3.connect(ts.config.db_path)
     assert conn.execute("SELECT count(*) FROM articles WHERE message_id = '<twice@example.net>'").fetchone() == (1,)
+    assert conn.execute("SELECT count(*) FROM articles WHERE message_id = '<race@example.net>'").fetchone() == (1,)
     conn.close()
 
 
