@@ -280,6 +280,61 @@ CREATE TABLE article_versions (
 );
 CREATE INDEX article_versions_by_article ON article_versions(article_id, id);
 
+-- Mail. An account's address: optional, never shown to others, confirmed by
+-- a signed single-use link (`nonce` is the pending link's; NULL once used).
+-- After MOOT_MAIL_BOUNCE_LIMIT failed deliveries reported to the VERP return
+-- path it is marked bouncing and gets no more mail until set again.
+CREATE TABLE mail_addresses (
+    user_id      INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    email        TEXT NOT NULL,
+    confirmed_at TEXT,
+    nonce        TEXT,
+    bounces      INTEGER NOT NULL DEFAULT 0,
+    bouncing_at  TEXT,
+    created_at   TEXT NOT NULL
+);
+-- A confirmed address belongs to one account: incoming mail names its author by it.
+CREATE UNIQUE INDEX mail_addresses_confirmed ON mail_addresses(email COLLATE NOCASE)
+    WHERE confirmed_at IS NOT NULL;
+
+-- Who gets a group's articles by mail: each one, or a daily digest. No row: no mail.
+-- digest_number: the group's last article number the previous digest covered.
+CREATE TABLE mail_subscriptions (
+    group_id      INTEGER NOT NULL REFERENCES groups(id),
+    user_id       INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    mode          TEXT NOT NULL CHECK (mode IN ('each', 'digest')),
+    digest_number INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (group_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX mail_subscriptions_by_user ON mail_subscriptions(user_id);
+
+-- The mail outbox: rows written in the transaction of the change that causes
+-- them, sent by the mail sender after the commit. `message_id` is fixed here,
+-- so a resend after a crash carries the same one. Status: queued (due at
+-- next_at), sent, dead (retries spent or refused for good: the admins' view),
+-- dropped (the address stopped qualifying before it was sent).
+CREATE TABLE mail_queue (
+    id         INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind       TEXT NOT NULL,
+    recipient  TEXT NOT NULL,
+    user_id    INTEGER REFERENCES users(id) ON DELETE CASCADE,
+    group_id   INTEGER REFERENCES groups(id),
+    article_id INTEGER REFERENCES articles(id),
+    message_id TEXT NOT NULL,
+    data       TEXT NOT NULL DEFAULT '{}',
+    status     TEXT NOT NULL DEFAULT 'queued'
+               CHECK (status IN ('queued', 'sent', 'dead', 'dropped')),
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    next_at    TEXT NOT NULL,
+    last_error TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    sent_at    TEXT
+);
+CREATE INDEX mail_queue_due ON mail_queue(next_at, id) WHERE status = 'queued';
+CREATE INDEX mail_queue_dead ON mail_queue(id) WHERE status = 'dead';
+-- The per-recipient rate: what went to one address lately.
+CREATE INDEX mail_queue_sent ON mail_queue(recipient COLLATE NOCASE, sent_at) WHERE status = 'sent';
+
 -- Every schema step this database has had (server/migrate.py): when it ran and
 -- where the backup taken before it lies. A database created at the current
 -- version has one row, named 'schema.sql'. finished_at is NULL while a step's

@@ -50,6 +50,8 @@ SCENARIOS = {
                      "a legitimate sign-in during a 100-request bogus sign-in storm vs alone"),
     "peering": (["peering.py", "--articles", "2000", "--seconds", "10"], 900,
                 "articles/s Moot to INN2 and INN2 to Moot (streaming) vs INN2, replication lag between two Moot nodes"),
+    "mail": (["mail.py"], 600,
+             "mail queued and handed to a relay for 1 article to 10,000 subscribers; incoming mail accepted/s"),
     "archive": (["archive.py", "--articles", "1000000"], 900,
                 "import and search on a generated 1,000,000-article archive"),
 }

@@ -16,7 +16,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from . import nntp, sweep, web
+from . import mail, nntp, sweep, web
 from .config import Config
 from .db import Database
 from .errors import MootError
@@ -76,9 +76,12 @@ def create_app(config: Config) -> Starlette:
         sweeper = sweep.start(site)
         news = await nntp.start(site)
         feeder = await nntp.feed.start(site)
+        mailer = await mail.start(site)
+        app.state.mail = mailer
         try:
             yield
         finally:
+            await mail.stop(mailer)
             await nntp.feed.stop(feeder)
             await nntp.stop(news)
             await sweep.stop(sweeper)

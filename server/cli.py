@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import re
 import sys
 from contextlib import asynccontextmanager
 from urllib.parse import urlsplit
@@ -20,7 +21,8 @@ from .migrate import NotMoot
 def _config(args) -> Config:
     return Config.from_env(db_path=getattr(args, "db", None), host=getattr(args, "host", None),
                            port=getattr(args, "port", None), nntp_host=getattr(args, "nntp_host", None),
-                           nntp_port=getattr(args, "nntp_port", None))
+                           nntp_port=getattr(args, "nntp_port", None),
+                           smtp_port=getattr(args, "smtp_port", None))
 
 
 @asynccontextmanager
@@ -55,6 +57,9 @@ def cmd_serve(args) -> int:
     print(f"Moot serving {config.db_path} at http://{config.host}:{config.port}/", flush=True)
     if config.nntp_port:
         print(f"NNTP at nntp://{config.nntp_host or config.host}:{config.nntp_port}/", flush=True)
+    if config.smtp_port:
+        print(f"{'LMTP' if config.smtp_lmtp else 'SMTP'} for @{config.list_domain} at"
+              f" {config.smtp_host or config.host}:{config.smtp_port}", flush=True)
     # /live: no permessage-deflate (it costs ~34 KiB per connection and a third
     # more latency for small events); the frame limit refuses a huge message
     # before it is buffered, with the same 1009 the endpoint uses.
@@ -263,6 +268,35 @@ def cmd_restore(args) -> int:
     return 0
 
 
+def cmd_deliver(args: argparse.Namespace) -> int:
+    """One message on stdin for a group's address, as an MTA's pipe transport
+    hands it over; the exit status is a sysexits.h code the MTA understands
+    (0 taken, 65 unreadable, 67 no such list, 75 try later, 77 refused)."""
+    from . import inbound
+    from .mailing import group_address
+    from .site import Site
+
+    config = _config(args)
+    data = sys.stdin.buffer.read(config.mail_max_bytes + 1)
+    sender = args.sender
+    if sender is None:  # without --sender, the Return-Path the MTA wrote (RFC 5321 §4.4)
+        head = data.split(b"\n\n", 1)[0]
+        found = re.search(rb"^Return-Path:[ \t]*<([^>\r\n]*)>", head, re.I | re.M)
+        sender = found[1].decode("latin-1") if found else "unknown"
+
+    async def run() -> inbound.Outcome:
+        site = Site(config, Database(config.db_path, read_connections=1, synchronous=config.synchronous))
+        await site.start()
+        try:
+            return await inbound.deliver(site, group_address(args.group, config.list_domain), data, sender)
+        finally:
+            await site.stop()
+
+    outcome = asyncio.run(run())
+    print(f"moot: {outcome.code} {outcome.text}", file=sys.stderr if not outcome.accepted else sys.stdout)
+    return outcome.exit_code
+
+
 def cmd_check(args) -> int:
     from . import check
 
@@ -326,6 +360,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="listen port (default 8080)")
     p.add_argument("--nntp-host", help="NNTP listen address (default: the same as --host)")
     p.add_argument("--nntp-port", type=int, help="NNTP listen port (default 1119; 0 turns NNTP off)")
+    p.add_argument("--smtp-port", type=int, help="SMTP (or LMTP) port for the list addresses (default 0: off)")
     command("init", cmd_init, "create and initialise the database")
     p = command("adduser", cmd_adduser, "add an account (password read from the terminal or stdin)")
     p.add_argument("username")
@@ -359,6 +394,9 @@ def parser() -> argparse.ArgumentParser:
     p = command("restore", cmd_restore,
                 "replace the database with a checked backup (refused while a server has it open)")
     p.add_argument("file")
+    p = command("deliver", cmd_deliver, "post one mail read on stdin to a group, as an MTA's pipe delivers it")
+    p.add_argument("--group", required=True, help="the group whose address the mail was sent to")
+    p.add_argument("--sender", help="the envelope sender (empty for a bounce); default: the Return-Path header")
     p = command("check", cmd_check, "check the database's integrity, counters, trees and indexes")
     p.add_argument("--quick", action="store_true", help="SQLite's quick_check instead of the full one")
     p = command("peer", cmd_peer, "configure news peers (docs/PEERING.md); a running server picks changes up")

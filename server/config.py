@@ -11,6 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import validate
 
@@ -80,6 +81,21 @@ class Config:
     log_requests: bool = _f(True, "log one line per HTTP request: client address, method, path (no query string), status, duration, request id")
     log_format: str = _f("text", "log lines as text or json (one JSON object per line)")
     metrics_allow: tuple[str, ...] = _f((), "addresses or networks (127.0.0.1, 10.0.0.0/8) allowed to read /metrics in Prometheus format; empty: /metrics is off")
+    public_url: str = _f("", "the site's address as readers reach it (https://forum.example.org), for links in mail; empty: http://MOOT_HOST:MOOT_PORT")
+    smtp_url: str = _f("", "relay for outgoing mail: smtp://host:25, smtp+starttls://user:pass@host:587 or smtps://user:pass@host:465 (?cafile=PATH trusts a private CA); empty: mail is off")
+    smtp_host: str = _f("", "address the incoming-mail listener binds; empty means the same as MOOT_HOST")
+    smtp_port: int = _f(0, "port of the incoming-mail listener for the list addresses (0: off)")
+    smtp_lmtp: bool = _f(False, "speak LMTP instead of SMTP on MOOT_SMTP_PORT (for an MTA's transport)")
+    mail_domain: str = _f("", "right-hand side of the list addresses (GROUP@MOOT_MAIL_DOMAIN); empty: MOOT_DOMAIN")
+    mail_max_bytes: int = _f(1048576, "largest incoming message in bytes; larger is refused (552)")
+    mail_recipient_rate: int = _f(100, "mails one address may be sent per hour; more wait their turn")
+    mail_retries: int = _f(8, "delivery attempts before a mail goes to the dead letters")
+    mail_retry_delay: float = _f(60.0, "seconds before the first retry of a failed delivery; each next waits twice as long")
+    mail_lease: float = _f(120.0, "seconds a sender holds the mail it is handing to the relay; past it (after a crash) the mail is sent again, with the same Message-ID")
+    mail_poll_interval: float = _f(2.0, "seconds between looks at the mail queue for other processes' mail (this process's own is seen at once)")
+    mail_digest_interval: int = _f(86400, "seconds between digests to digest subscribers")
+    mail_bounce_limit: int = _f(3, "delivery failures reported to an address's return path before it is marked bouncing and mailed no more")
+    mail_confirm_hours: int = _f(48, "hours a confirmation link stays valid")
     shutdown_timeout: float = _f(10.0, "seconds a stopping server (SIGTERM) lets in-flight requests finish before cancelling them (their transactions roll back)")
 
     @classmethod
@@ -99,6 +115,10 @@ class Config:
             raise ValueError("synchronous must be FULL, NORMAL or EXTRA")
         if not 0 <= self.nntp_port <= 65535:
             raise ValueError("nntp_port must be between 0 and 65535")
+        if not 0 <= self.smtp_port <= 65535:
+            raise ValueError("smtp_port must be between 0 and 65535")
+        if self.smtp_url and urlsplit(self.smtp_url).scheme not in ("smtp", "smtps", "smtp+starttls"):
+            raise ValueError("smtp_url must start with smtp://, smtp+starttls:// or smtps://")
         if self.log_format not in ("text", "json"):
             raise ValueError("log_format must be text or json")
         if not 1 <= self.read_connections <= 64:
@@ -110,6 +130,16 @@ class Config:
         for proxy in self.trusted_proxies:
             ipaddress.ip_network(proxy, strict=False)  # a ValueError names the bad entry
         return self
+
+    @property
+    def list_domain(self) -> str:
+        """The right-hand side of list addresses: MOOT_MAIL_DOMAIN, else MOOT_DOMAIN."""
+        return self.mail_domain or self.domain
+
+    @property
+    def site_url(self) -> str:
+        """The base of links written into mail, without a trailing slash."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes).checked()

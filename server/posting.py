@@ -8,7 +8,7 @@ import json
 import secrets
 import time
 
-from . import clock, follows, modlog, notifications, peering, tree, validate
+from . import clock, follows, mailqueue, modlog, notifications, peering, tree, validate
 from .db import fetch_all, fetch_one, fetch_value
 from .errors import Archived, Conflict, Forbidden, Locked
 from .events import emit
@@ -131,10 +131,11 @@ async def start_thread(conn, domain: str, user: User | None, group_name, subject
     message_id = await chosen_message_id(conn, domain, message_id)
     now = clock.now()
     thread_id = await create_thread_row(conn, group["id"], subject, now, **provenance)
-    article_id = (await insert_article(
+    row = await insert_article(
         conn, group_id=group["id"], thread_id=thread_id, parent=None, subject=subject, body=body,
-        author_name=user.display_name, user_id=user.id, message_id=message_id,
-        created_at=now))["id"]
+        author_name=user.display_name, user_id=user.id, message_id=message_id, created_at=now)
+    article_id = row["id"]
+    await mailqueue.queue_article(conn, row)  # the group's mail subscribers, in this transaction
     await conn.execute("UPDATE threads SET root_article_id = ? WHERE id = ?", (article_id, thread_id))
     await follows.follow(conn, user.id, thread_id)
     thread = thread_json(await thread_row(conn, thread_id))
@@ -168,6 +169,7 @@ async def reply(conn, domain: str, user: User | None, parent_ref, body, subject=
         body=body, author_name=user.display_name, user_id=user.id,
         message_id=message_id, created_at=clock.now(),
         refs=child_references(parent["refs"], parent["message_id"]))
+    await mailqueue.queue_article(conn, row)  # the group's mail subscribers, in this transaction
     article = article_json({**row, "group_name": parent["group_name"], "username": user.username})
     await emit(conn, "article.created", group=parent["group_name"], thread_id=parent["thread_id"],
                data=article)

@@ -155,6 +155,7 @@ def test_upgrade_takes_a_backup_and_records_it(tmp_path):
                                ).fetchall()
     finally:
         conn.close()
+    # Every step in order, all taken after the one backup.
     assert history == [(m.version, m.name, 1, str(backups[0])) for m in migrate.MIGRATIONS]
     assert migrate.upgrade(path) == migrate.SCHEMA_VERSION  # a second run does nothing
     assert len(list(tmp_path.glob("site.db.v1-*.backup"))) == 1

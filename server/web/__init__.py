@@ -13,6 +13,7 @@ from . import (
     exports,
     killfiles,
     live,
+    mail,
     moderation,
     moderation_forms,
     notifications,
@@ -28,8 +29,8 @@ from . import (
 from .rendering import static_mounts
 
 FEATURES = (accounts, people, reading, unread, notifications, killfiles, posting, moderation, moderation_forms,
-            proposals, archive, search, exports, ops,
-            peers)
+            proposals, archive, search, exports, mail,
+            ops, peers)
 
 
 def routes(templates: Jinja2Templates) -> list[BaseRoute]:

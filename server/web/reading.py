@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import editing, follows, groups, killfile, reading, readstate, suggestions, validate
+from .. import editing, follows, groups, killfile, mailing, reading, readstate, suggestions, validate
 from ..errors import Invalid, NotFound
 from ..events import group_topic, thread_topic
 from ..hub import last_event_id
@@ -54,7 +54,10 @@ PERSONAL = {"Cache-Control": PRIVATE, "Vary": "Cookie"}
 
 async def get_group(request: Request) -> Response:
     async with site_of(request).db.read() as conn:
-        return JSONResponse({"group": await groups.get_group(conn, request.path_params["name"])})
+        group = await groups.get_group(conn, request.path_params["name"])
+    # The group's posting address (groups by email); beside the group, whose shape events share.
+    address = mailing.group_address(group["name"], site_of(request).config.list_domain)
+    return JSONResponse({"group": group, "address": address})
 
 
 async def list_threads(request: Request) -> Response:
@@ -222,7 +225,9 @@ async def group_page(request: Request) -> Response:
         return {
             "group": group, "threads": listing["threads"], "references": references, "since": since,
             "older": query_string(cursor=listing["next_cursor"]) if listing["next_cursor"] else None,
-            "first_page": not cursor, "canonical": f"/g/{group['name']}" + query_string(cursor=cursor)}
+            "first_page": not cursor, "canonical": f"/g/{group['name']}" + query_string(cursor=cursor),
+            "mail_address": mailing.group_address(group["name"], site.config.list_domain)
+            if site.config.smtp_url else None}
 
     async def unread(user: User, page: Skeleton) -> dict[str, bytes]:
         """Each listed thread's unread count (bold when it has some) and the group's."""

@@ -1,0 +1,170 @@
+"""Scenario: groups by email. A real `moot serve` process hands mail to a
+real relay (aiosmtpd, in this process) and takes mail on its own SMTP port.
+
+- Outgoing: one article to a group with 10,000 `each` subscribers: the
+  queue rows written in the article's transaction (mails queued per second,
+  from the POST's latency against the same POST with no subscribers), then
+  mails handed to the relay per second, against smtplib alone sending the
+  same number of ready messages to the same relay over one connection.
+- Incoming: messages from a member accepted (posted) per second through
+  Moot's receiver by 4 smtplib clients, against the same clients sending to
+  the bare relay (SMTP itself).
+
+    python bench/mail.py [--subscribers 10000] [--incoming 400] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import smtplib
+import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from email.message import EmailMessage
+
+import httpx
+from aiosmtpd.controller import Controller
+from common import Row, emit, free_port, server, temp_dir
+
+from moot import accounts, groups
+from moot.db import Database
+
+GROUP = "bench.mail"
+CLIENTS = 4
+
+
+class Sink:
+    """The relay: counts what it is handed."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        with self.lock:
+            self.count += 1
+        return "250 OK"
+
+
+async def build(db_path: str, subscribers: int) -> None:
+    db = await Database(db_path, read_connections=1).open()
+    try:
+        cheap = accounts.hash_password("bench-password", n=2**14)
+        await accounts.create_user(db, "author", "bench-password", password_hash=cheap)
+        async with db.transaction() as conn:
+            await groups.create_group(conn, None, GROUP, "Benchmark list")
+            await groups.create_group(conn, None, "bench.quiet", "No subscribers")
+    finally:
+        await db.close()
+    conn = sqlite3.connect(db_path)
+    stamp = "2026-01-01T00:00:00.000Z"
+    with conn:
+        conn.executemany("INSERT INTO users (username, display_name, password_hash, created_at)"
+                         " VALUES (?, ?, 'x', ?)", [(f"s{i}", f"S{i}", stamp) for i in range(subscribers)])
+        conn.execute("INSERT INTO mail_addresses (user_id, email, confirmed_at, created_at)"
+                     " SELECT id, username || '@subscribers.test', ?, ? FROM users", (stamp, stamp))
+        conn.execute("INSERT INTO mail_subscriptions (group_id, user_id, mode)"
+                     " SELECT g.id, u.id, 'each' FROM groups g, users u"
+                     " WHERE g.name = ? AND u.username != 'author'", (GROUP,))
+    conn.close()
+
+
+def incoming_message(n: int, to: str) -> bytes:
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "Author <author@subscribers.test>", to, f"Incoming {n}"
+    msg["Message-ID"] = f"<in-{n}-{time.time_ns()}@bench.test>"
+    msg.set_content("A message of a usual length.\n\n> with a quoted line\n" * 3)
+    return msg.as_bytes()
+
+
+def send_all(port: int, to: str, count: int) -> float:
+    """Seconds CLIENTS smtplib connections take to send `count` messages to `port`."""
+    def one(share: range) -> None:
+        with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
+            for n in share:
+                client.sendmail("author@subscribers.test", [to], incoming_message(n, to))
+    started = time.perf_counter()
+    with ThreadPoolExecutor(CLIENTS) as pool:
+        list(pool.map(one, [range(i, count, CLIENTS) for i in range(CLIENTS)]))
+    return time.perf_counter() - started
+
+
+def wait_count(sink: Sink, count: int, limit: float = 600) -> float:
+    deadline = time.monotonic() + limit
+    while sink.count < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the relay got {sink.count} of {count} mails")
+        time.sleep(0.005)
+    return time.perf_counter()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--subscribers", type=int, default=10000)
+    parser.add_argument("--incoming", type=int, default=400)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    sink = Sink()
+    relay_port = free_port()
+    relay = Controller(sink, hostname="127.0.0.1", port=relay_port)
+    relay.start()
+    rows: list[Row] = []
+    try:
+        db_path = f"{temp_dir()}/mail.db"
+        asyncio.run(build(db_path, args.subscribers))
+        smtp_port = free_port()
+        with server(db_path, smtp_url=f"smtp://127.0.0.1:{relay_port}", smtp_port=smtp_port,
+                    mail_domain="lists.test", mail_recipient_rate=10**9, mail_poll_interval=0.05) as (url, _):
+            with httpx.Client(base_url=url, timeout=120) as web:
+                r = web.post("/api/login", json={"username": "author", "password": "bench-password"})
+                r.raise_for_status()
+                started = time.perf_counter()
+                web.post("/api/groups/bench.quiet/threads", json={"subject": "q", "body": "quiet"}).raise_for_status()
+                quiet = time.perf_counter() - started
+                before = sink.count
+                started = time.perf_counter()
+                web.post(f"/api/groups/{GROUP}/threads",
+                         json={"subject": "To everyone", "body": "One article, many readers.\n" * 5}
+                         ).raise_for_status()
+                posted = time.perf_counter()
+                done = wait_count(sink, before + args.subscribers)
+            queue_seconds = posted - started
+            rows.append(Row("mail", "POST of an article queuing mail to subscribers", queue_seconds * 1000, "ms",
+                            baseline=quiet * 1000, baseline_name="the same POST, no subscribers",
+                            note=f"{args.subscribers:,} queue rows in the article's transaction"))
+            rows.append(Row("mail", "mails queued per second (in the POST)", args.subscribers / queue_seconds,
+                            "mails/s"))
+            handed = args.subscribers / (done - started)
+            # Baseline: smtplib alone sending the same number of ready messages over one connection.
+            sample = incoming_message(0, "x@subscribers.test")
+            before = sink.count
+            raw_started = time.perf_counter()
+            with smtplib.SMTP("127.0.0.1", relay_port, timeout=60) as client:
+                for i in range(args.subscribers):
+                    client.sendmail("bounces@lists.test", [f"s{i}@subscribers.test"], sample)
+            raw = args.subscribers / (wait_count(sink, before + args.subscribers) - raw_started)
+            rows.append(Row("mail", f"mails handed to the relay per second (1 article, {args.subscribers:,} subscribers)",
+                            handed, "mails/s", baseline=raw, baseline_name="smtplib alone, same relay",
+                            note="from the POST until the relay holds every mail; Moot keeps two batches in flight"))
+            sink_before = sink.count
+            moot_seconds = send_all(smtp_port, "bench.quiet@lists.test", args.incoming)
+            bare_seconds = send_all(relay_port, "bench.quiet@lists.test", args.incoming)
+            assert sink.count - sink_before >= args.incoming  # the bare run reached the relay
+        conn = sqlite3.connect(db_path)
+        posted_in = conn.execute("SELECT count(*) FROM articles WHERE subject LIKE 'Incoming %'").fetchone()[0]
+        conn.close()
+        if posted_in != args.incoming:
+            raise SystemExit(f"only {posted_in} of {args.incoming} incoming messages were posted")
+        rows.append(Row("mail", "incoming messages accepted (posted) per second", args.incoming / moot_seconds,
+                        "messages/s", baseline=args.incoming / bare_seconds,
+                        baseline_name="same clients to a bare aiosmtpd",
+                        note=f"{CLIENTS} smtplib clients; each message checked and posted as an article"))
+    finally:
+        relay.stop()
+    emit(rows, args.json)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Groups by email over HTTP: the account's address and its confirmation
+link, per-group mail subscriptions, RFC 8058 one-click unsubscribe, and the
+admins' dead letters. Every decision is in moot.mailing."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from .. import mailing, mailqueue
+from ..errors import AuthRequired, Conflict, MootError
+from ..permissions import User, require
+from .common import cookies_of, current_user, page, site_of
+from .security import read_body, read_form, read_json
+
+# RFC 8058 §3.2: the one-click POST body is small; a kilobyte is plenty.
+ONE_CLICK_MAX_BYTES = 1024
+
+
+async def _signed_in(request: Request) -> User:
+    user = await current_user(request)
+    if user is None:
+        raise AuthRequired("sign in first")
+    return user
+
+
+def _mail_on(request: Request) -> None:
+    if not site_of(request).config.smtp_url:
+        raise Conflict("mail is off on this site (no MOOT_SMTP_URL)")
+
+
+async def set_email(request: Request) -> Response:
+    user = await _signed_in(request)
+    data = await read_json(request)
+    _mail_on(request)
+    site = site_of(request)
+    async with site.db.transaction() as conn:
+        email = await mailing.set_email(conn, site.secret, user, data.get("email"))
+    return JSONResponse({"email": email})
+
+
+async def subscription(request: Request) -> Response:
+    user = await _signed_in(request)
+    site, name = site_of(request), request.path_params["name"]
+    if request.method == "GET":
+        async with site.db.read() as conn:
+            return JSONResponse({"subscription": await mailing.get_subscription(conn, user, name)})
+    data = await read_json(request)
+    if data.get("mail") != "none":
+        _mail_on(request)
+    async with site.db.transaction() as conn:
+        result = await mailing.set_subscription(conn, user, name, data.get("mail"))
+    return JSONResponse({"subscription": result})
+
+
+def _link_page(request: Request, title: str, message: str, *, action: str | None = None,
+               button: str = "", one_click: bool = False, status: int = 200) -> Awaitable[Response]:
+    return page(request, "mail_link.html", {"title": title, "message": message, "action": action,
+                                            "button": button, "one_click": one_click}, status=status)
+
+
+async def confirm_page(request: Request) -> Response:
+    token = request.path_params["token"]
+    return await _link_page(request, "Confirm your address",
+                            "Confirm that this address may receive mail from this site.",
+                            action=f"/confirm/{token}", button="Confirm")
+
+
+async def confirm_submit(request: Request) -> Response:
+    form = await read_form(request)
+    cookies_of(request).check_csrf(request, form.get("csrf"))
+    site = site_of(request)
+    try:
+        async with site.db.transaction() as conn:
+            email = await mailing.confirm_email(conn, site.secret, request.path_params["token"],
+                                                site.config.mail_confirm_hours)
+    except MootError as error:
+        return await _link_page(request, "That did not work", error.message, status=error.status)
+    return await _link_page(request, "Address confirmed", f"{email} is confirmed.")
+
+
+async def confirm_json(request: Request) -> Response:
+    data = await read_json(request)
+    site = site_of(request)
+    async with site.db.transaction() as conn:
+        email = await mailing.confirm_email(conn, site.secret, data.get("token"), site.config.mail_confirm_hours)
+    return JSONResponse({"email": {"address": email, "confirmed": True}})
+
+
+async def unsubscribe_page(request: Request) -> Response:
+    token = request.path_params["token"]
+    return await _link_page(request, "Unsubscribe", "Stop mail from this group?",
+                            action=f"/unsubscribe/{token}", button="Unsubscribe", one_click=True)
+
+
+async def unsubscribe_submit(request: Request) -> Response:
+    """RFC 8058 §3.2: a POST whose body holds List-Unsubscribe=One-Click, sent by
+    a mail client without cookies, so the signed token is the only credential."""
+    body = await read_body(request, ONE_CLICK_MAX_BYTES)
+    if b"List-Unsubscribe=One-Click" not in body:
+        return await _link_page(request, "That did not work",
+                                "the request lacks List-Unsubscribe=One-Click", status=400)
+    site = site_of(request)
+    try:
+        async with site.db.transaction() as conn:
+            result = await mailing.unsubscribe(conn, site.secret, request.path_params["token"])
+    except MootError as error:
+        return await _link_page(request, "That did not work", error.message, status=error.status)
+    return await _link_page(request, "Unsubscribed", f"No more mail from {result['group']}.")
+
+
+async def dead_letters(request: Request) -> Response:
+    require(await current_user(request), "admin")
+    before = request.query_params.get("before")
+    async with site_of(request).db.read() as conn:
+        rows = await mailqueue.dead_letters(conn, before=int(before) if before and before.isdigit() else None)
+    return JSONResponse({"dead_letters": rows})
+
+
+async def retry_dead_letter(request: Request) -> Response:
+    require(await current_user(request), "admin")
+    await read_json(request)
+    async with site_of(request).db.transaction() as conn:
+        await mailqueue.requeue(conn, int(request.path_params["id"]))
+    return Response(status_code=204)
+
+
+routes = [
+    Route("/api/me/email", set_email, methods=["PUT"]),
+    Route("/api/groups/{name}/subscription", subscription, methods=["GET", "PUT"]),
+    Route("/api/confirm", confirm_json, methods=["POST"]),
+    Route("/confirm/{token}", confirm_page),
+    Route("/confirm/{token}", confirm_submit, methods=["POST"]),
+    Route("/unsubscribe/{token}", unsubscribe_page),
+    Route("/unsubscribe/{token}", unsubscribe_submit, methods=["POST"]),
+    Route("/api/admin/mail/dead", dead_letters),
+    Route("/api/admin/mail/dead/{id:int}/retry", retry_dead_letter, methods=["POST"]),
+]

@@ -1,0 +1,168 @@
+"""Mail test harness: a real SMTP relay (aiosmtpd on a loopback port, in its
+own thread) that keeps what it is handed, helpers that poll with deadlines,
+and the steps every mail test needs (a confirmed address, a subscription)."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import re
+import smtplib
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from email.message import EmailMessage
+
+from aiosmtpd.controller import Controller
+
+from tests.processes import free_port
+
+WAIT = 20.0  # seconds any single expected mail may take on a loaded 2-core machine
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        msg = email.message_from_bytes(self.data, policy=email.policy.default)
+        assert isinstance(msg, EmailMessage)
+        return msg
+
+
+class Relay:
+    """aiosmtpd as the site's relay: it records each message before it answers
+    DATA; `hold` makes it wait before answering (a relay slow to reply), and
+    `refuse[address]` answers that RCPT with the given reply."""
+
+    def __init__(self, tls_context: ssl.SSLContext | None = None, *, implicit_tls: bool = False,
+                 auth: tuple[str, str] | None = None) -> None:
+        self.received: list[Received] = []
+        self.lock = threading.Lock()
+        self.release = threading.Event()
+        self.release.set()
+        self.refuse: dict[str, str] = {}
+        self.port = free_port()
+        self.logins: list[str] = []
+        kwargs: dict = {}
+        if tls_context is not None and not implicit_tls:
+            kwargs.update(tls_context=tls_context, require_starttls=True)
+        if implicit_tls:
+            # The whole connection is TLS (RFC 8314), which aiosmtpd's AUTH check does not see.
+            kwargs.update(ssl_context=tls_context, auth_require_tls=False)
+        if auth is not None:
+            kwargs.update(authenticator=self._authenticator(auth), auth_required=True)
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port, **kwargs)
+
+    def _authenticator(self, auth: tuple[str, str]):
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        def check(server, session, envelope, mechanism, data):
+            ok = isinstance(data, LoginPassword) and (data.login.decode(), data.password.decode()) == auth
+            if ok:
+                self.logins.append(data.login.decode())
+            return AuthResult(success=ok)
+        return check
+
+    def __enter__(self) -> Relay:
+        self.controller.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release.set()
+        self.controller.stop()
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        with self.lock:
+            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
+                                          bytes(envelope.original_content)))
+        while not self.release.is_set():
+            await asyncio.sleep(0.02)
+        return "250 OK"
+
+    def to(self, address: str) -> list[Received]:
+        with self.lock:
+            return [r for r in self.received if address in r.rcpt_tos]
+
+    async def wait(self, address: str, count: int = 1, where=lambda r: True) -> list[Received]:
+        """Poll (deadline WAIT) until `count` mails for `address` matching `where` arrived."""
+        return await until(lambda: (found := [r for r in self.to(address) if where(r)])[count - 1:] and found,
+                           f"{count} mail(s) to {address}")
+
+    def wait_sync(self, address: str, count: int = 1, where=lambda r: True) -> list[Received]:
+        deadline = time.monotonic() + WAIT
+        while True:
+            found = [r for r in self.to(address) if where(r)]
+            if len(found) >= count:
+                return found
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {count} mail(s) to {address} within {WAIT}s: {len(found)}")
+            time.sleep(0.05)
+
+
+async def until(probe, what: str, timeout: float = WAIT):
+    """Poll `probe()` (sync or async) until it returns something truthy; fail at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = probe()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"waited {timeout}s for {what}")
+        await asyncio.sleep(0.03)
+
+
+def subject_of(kind: str):
+    return lambda r: kind in str(r.message["Subject"])
+
+
+def confirmation_token(received: Received) -> str:
+    body = received.message.get_body(("plain",)).get_content()
+    return re.search(r"/confirm/(\S+)", body)[1]
+
+
+async def confirm_address(client, relay: Relay, address: str) -> None:
+    """Set the signed-in user's address and follow the link mailed to it."""
+    earlier = len([r for r in relay.to(address) if subject_of("Confirm")(r)])
+    r = await client.put("/api/me/email", json={"email": address})
+    assert r.status_code == 200, r.text
+    mails = await relay.wait(address, earlier + 1, where=subject_of("Confirm"))
+    r = await client.post("/api/confirm", json={"token": confirmation_token(mails[-1])})
+    assert r.status_code == 200, r.text
+
+
+def send(port: int, mail_from: str, to: str, data: bytes | str, *, lmtp: bool = False) -> dict:
+    """Hand one message to Moot's receiver with smtplib (or its LMTP client);
+    returns smtplib's refused-recipients dict, raises its errors."""
+    client = smtplib.LMTP("127.0.0.1", port) if lmtp else smtplib.SMTP("127.0.0.1", port, timeout=WAIT)
+    try:
+        return client.sendmail(mail_from, [to], data)
+    finally:
+        client.quit()
+
+
+def message(from_: str, to: str, subject: str, body: str = "Hello there.\n", **headers: str) -> bytes:
+    """A plain text mail as a mail client writes it."""
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = from_, to, subject
+    for name, value in headers.items():
+        msg[name.replace("_", "-")] = value
+    msg.set_content(body)
+    return msg.as_bytes()
