@@ -234,15 +234,14 @@ async def deliver(site: Site, recipient: str, data: bytes, mail_from: str = "") 
         if message_id and await fetch_value(conn, "SELECT 1 FROM articles WHERE message_id = ?", (message_id,)):
             return Outcome(250, f"already posted as {message_id}")
     try:
-        async with site.posting(user) as conn:
-            if parent is not None:
-                subject = parsed.subject if parsed.subject != "(no subject)" else None
-                article = await posting.reply(conn, config.domain, user, parent, body, subject,
-                                              message_id=message_id)
-            else:
-                started = await posting.start_thread(conn, config.domain, user, group_name, parsed.subject,
-                                                     body, message_id=message_id)
-                article = started["article"]
+        if parent is not None:
+            subject = parsed.subject if parsed.subject != "(no subject)" else None
+            article = await site.post(user, lambda conn: posting.reply(
+                conn, config.domain, user, parent, body, subject, message_id=message_id))
+        else:
+            started = await site.post(user, lambda conn: posting.start_thread(
+                conn, config.domain, user, group_name, parsed.subject, body, message_id=message_id))
+            article = started["article"]
     except RateLimited as error:
         return _refuse(f"try again later: {error.message}", EX_TEMPFAIL, 451)
     except MootError as error:

@@ -3,12 +3,9 @@ response cache, built by create_app and shared by every adapter."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-
-from aiosqlite import Connection
 
 from . import accounts
 from .accounts import HASH_WORKERS
@@ -87,24 +84,11 @@ class Site:
         await self.hub.stop()
         await self.db.close()
 
-    @asynccontextmanager
-    async def posting(self, user: User) -> AsyncIterator[Connection]:
-        """The write transaction of a new article: refused (429) while the
-        poster's rate is spent. The token is taken before waiting for the
-        write lock (so concurrent posts cannot all pass one check) and given
-        back if the post does not land."""
-        self.posts.take(user.id)
-        try:
-            async with self.db.transaction() as conn:
-                yield conn
-        except BaseException:
-            self.posts.refund(user.id)
-            raise
-
     async def post(self, user: User, action: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
-        """posting() in one hop to the writer (Database.run): `action(conn)`
-        is the whole write of a new article; the same rate applies, taken
-        before the write and given back if the post does not land."""
+        """The write of a new article (or an edit), `action(conn)`, in one hop
+        to the writer (Database.run). Refused (429) while the poster's rate is
+        spent: the token is taken before the write (so concurrent posts cannot
+        all pass one check) and given back if the post does not land."""
         self.posts.take(user.id)
         try:
             return await self.db.run(action)

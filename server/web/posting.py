@@ -164,9 +164,9 @@ async def edit_article(request: Request) -> Response:
     site = site_of(request)
     user = require(await current_user(request), "post")
     data = await read_json(request)
-    async with site.posting(user) as conn:  # an edit spends from the posting rate like a post
-        article = await editing.edit(conn, user, request.path_params["ref"], data.get("body"),
-                                     data.get("subject"), grace_minutes=site.config.edit_grace_minutes)
+    article = await site.post(user, lambda conn: editing.edit(  # an edit spends from the posting rate
+        conn, user, request.path_params["ref"], data.get("body"), data.get("subject"),
+        grace_minutes=site.config.edit_grace_minutes))
     return JSONResponse({"article": article})
 
 
@@ -186,9 +186,9 @@ async def edit_submit(request: Request) -> Response:
     site = site_of(request)
     user = require(await current_user(request), "post")
     try:
-        async with site.posting(user) as conn:
-            article = await editing.edit(conn, user, request.path_params["id"], form.get("body"),
-                                         form.get("subject"), grace_minutes=site.config.edit_grace_minutes)
+        article = await site.post(user, lambda conn: editing.edit(
+            conn, user, request.path_params["id"], form.get("body"), form.get("subject"),
+            grace_minutes=site.config.edit_grace_minutes))
     except MootError as error:  # shown above the form, which keeps what was typed
         async with site.db.read() as conn:
             article = await reading.get_article(conn, request.path_params["id"])
