@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 from typing import TypeVar
 
+from . import validate
 from .errors import Invalid
 from .validate import ID_MAX
 
@@ -34,3 +35,14 @@ def parse_stamp_cursor(cursor: object) -> tuple[str, int] | None:
     if not match or int(match[2]) > ID_MAX:
         raise Invalid("cursor is not one this server issued")
     return match[1], int(match[2])
+
+
+def parse_id_cursor(cursor: object) -> int | None:
+    """An id cursor (the last id of the previous page), or None for no
+    cursor; Invalid (400) otherwise."""
+    if cursor in (None, ""):
+        return None
+    try:
+        return validate.integer(cursor, "cursor")
+    except Invalid:
+        raise Invalid("cursor is not one this server issued") from None

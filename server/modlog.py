@@ -14,7 +14,7 @@ from aiosqlite import Connection
 
 from . import clock, keyset, notifications, validate
 from .db import fetch_all, fetch_value, row_by_id
-from .errors import Invalid, NotFound
+from .errors import NotFound
 from .permissions import User
 
 UNDOABLE = ("split", "merge")
@@ -79,12 +79,7 @@ async def list_entries(conn: Connection, *, group: object = None, limit: object 
     (the cursor is the last id of the previous page). With `group`, entries on
     either side of a split or move into or out of it are included."""
     limit = validate.limit(limit)
-    before = None
-    if cursor not in (None, ""):
-        try:
-            before = validate.integer(cursor, "cursor")
-        except Invalid:
-            raise Invalid("cursor is not one this server issued") from None
+    before = keyset.parse_id_cursor(cursor)
     where, params = [], []
     if group not in (None, ""):
         group_id = await fetch_value(conn, "SELECT id FROM groups WHERE name = ?", (group,))

@@ -8,7 +8,7 @@ from aiosqlite import Connection
 from . import keyset, validate
 from .accounts import DELETED_HASH
 from .db import fetch_all, fetch_one, fetch_value
-from .errors import Invalid, NotFound
+from .errors import NotFound
 from .reading import ARTICLE_SELECT, article_json
 
 
@@ -22,12 +22,7 @@ async def get_profile(conn: Connection, username: object, *, limit: object = Non
     if row is None:
         raise NotFound("no such user")
     limit = validate.limit(limit, default=20)
-    before = None
-    if cursor not in (None, ""):
-        try:
-            before = validate.integer(cursor, "cursor")
-        except Invalid:
-            raise Invalid("cursor is not one this server issued") from None
+    before = keyset.parse_id_cursor(cursor)
     sql, params = ARTICLE_SELECT + " WHERE a.user_id = ? AND a.status = 'ok'", [row["id"]]
     if before is not None:
         sql += " AND a.id < ?"
