@@ -6,9 +6,12 @@ import argparse
 import asyncio
 import getpass
 import json
+import math
 import re
 import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
 from . import accounts, demo
@@ -17,8 +20,17 @@ from .db import Database
 from .errors import MootError, NotFound
 from .migrate import NotMoot
 
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+    from starlette.types import Message
 
-def _config(args) -> Config:
+    from .importer import Report
+    from .permissions import User
+
+T = TypeVar("T")
+
+
+def _config(args: argparse.Namespace) -> Config:
     return Config.from_env(db_path=getattr(args, "db", None), host=getattr(args, "host", None),
                            port=getattr(args, "port", None), nntp_host=getattr(args, "nntp_host", None),
                            nntp_port=getattr(args, "nntp_port", None),
@@ -26,7 +38,7 @@ def _config(args) -> Config:
 
 
 @asynccontextmanager
-async def _database(config: Config):
+async def _database(config: Config) -> AsyncIterator[Database]:
     db = await Database(config.db_path, read_connections=1, synchronous=config.synchronous).open()
     try:
         yield db
@@ -34,15 +46,15 @@ async def _database(config: Config):
         await db.close()
 
 
-def _on_database(config: Config, action):
+def _on_database(config: Config, action: Callable[[Database], Awaitable[T]]) -> T:
     """Open the database, return `await action(db)`, close it: one CLI command's work."""
-    async def run():
+    async def run() -> T:
         async with _database(config) as db:
             return await action(db)
     return asyncio.run(run())
 
 
-def cmd_serve(args) -> int:
+def cmd_serve(args: argparse.Namespace) -> int:
     import signal
 
     import uvicorn
@@ -80,7 +92,8 @@ def cmd_serve(args) -> int:
         proxy_headers=False,
         access_log=False,  # Moot logs each request itself (web/ops.py), without query strings
         log_config=None,  # configure_logging formats uvicorn's lines too
-        timeout_graceful_shutdown=config.shutdown_timeout))
+        # uvicorn takes whole seconds: rounded up, so the bound is never shortened
+        timeout_graceful_shutdown=math.ceil(config.shutdown_timeout)))
     # uvicorn re-raises the SIGTERM it handled once it has stopped; a stop that
     # went as planned is a clean exit (status 0), not a death by signal.
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
@@ -91,18 +104,18 @@ def cmd_serve(args) -> int:
     return 0
 
 
-async def _nothing(db) -> None:
+async def _nothing(db: Database) -> None:
     return None
 
 
-def cmd_init(args) -> int:
+def cmd_init(args: argparse.Namespace) -> int:
     config = _config(args)
     _on_database(config, _nothing)
     print(f"initialised {config.db_path}")
     return 0
 
 
-def _read_password(args) -> str:
+def _read_password(args: argparse.Namespace) -> str:
     if args.password_stdin or not sys.stdin.isatty():
         return sys.stdin.readline().rstrip("\n")
     first = getpass.getpass("password: ")
@@ -111,7 +124,7 @@ def _read_password(args) -> str:
     return first
 
 
-def cmd_adduser(args) -> int:
+def cmd_adduser(args: argparse.Namespace) -> int:
     config = _config(args)
     role = "admin" if args.admin else "moderator" if args.moderator else "member"
     password = _read_password(args)
@@ -121,18 +134,18 @@ def cmd_adduser(args) -> int:
     return 0
 
 
-def cmd_demo(args) -> int:
+def cmd_demo(args: argparse.Namespace) -> int:
     config = _config(args)
     print(_on_database(config, lambda db: demo.build(db, config)))
     return 0
 
 
-def cmd_import(args) -> int:
+def cmd_import(args: argparse.Namespace) -> int:
     from . import groups, importer
 
     config = _config(args)
 
-    async def run(db):
+    async def run(db: Database) -> Report:
         if args.create:
             async with db.transaction() as conn:
                 try:
@@ -147,7 +160,7 @@ def cmd_import(args) -> int:
     return 0 if report.skipped == 0 else 1
 
 
-def cmd_get(args) -> int:
+def cmd_get(args: argparse.Namespace) -> int:
     from .app import create_app
 
     config = _config(args)
@@ -159,7 +172,8 @@ def cmd_get(args) -> int:
     return 0 if status < 400 else 1
 
 
-async def request_in_process(app, method: str, target: str, body: bytes = b"") -> tuple[int, bytes]:
+async def request_in_process(app: Starlette, method: str, target: str,
+                             body: bytes = b"") -> tuple[int, bytes]:
     """Run one HTTP request through the ASGI app, lifespan included; no socket."""
     url = urlsplit(target)
     scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
@@ -167,27 +181,29 @@ async def request_in_process(app, method: str, target: str, body: bytes = b"") -
              "query_string": url.query.encode(), "root_path": "",
              "headers": [(b"host", b"localhost"), (b"content-type", b"application/json")],
              "client": ("127.0.0.1", 0), "server": ("localhost", 80), "app": app}
-    sent = {"status": 0, "body": b""}
+    status = 0
+    chunks: list[bytes] = []
 
-    async def receive():
+    async def receive() -> Message:
         return {"type": "http.request", "body": body, "more_body": False}
 
-    async def send(message):
+    async def send(message: Message) -> None:
+        nonlocal status
         if message["type"] == "http.response.start":
-            sent["status"] = message["status"]
+            status = message["status"]
         elif message["type"] == "http.response.body":
-            sent["body"] += message.get("body", b"")
+            chunks.append(message.get("body", b""))
 
     async with app.router.lifespan_context(app):
         await app(scope, receive, send)
-    return sent["status"], sent["body"]
+    return status, b"".join(chunks)
 
 
-def cmd_role(args) -> int:
+def cmd_role(args: argparse.Namespace) -> int:
     from . import maintenance
 
     config = _config(args)
-    async def change(db):
+    async def change(db: Database) -> User:
         async with db.transaction() as conn:
             return await maintenance.change_role(conn, None, args.username, args.role, args.reason)
 
@@ -214,7 +230,7 @@ def cmd_reset_password(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_sweep(args) -> int:
+def cmd_sweep(args: argparse.Namespace) -> int:
     from . import sweep
 
     config = _config(args)
@@ -222,7 +238,7 @@ def cmd_sweep(args) -> int:
     return 0
 
 
-def cmd_migrate(args) -> int:
+def cmd_migrate(args: argparse.Namespace) -> int:
     from . import migrate
 
     config = _config(args)
@@ -245,7 +261,7 @@ def cmd_migrate(args) -> int:
     return 0
 
 
-def cmd_backup(args) -> int:
+def cmd_backup(args: argparse.Namespace) -> int:
     from . import backup
 
     config = _config(args)
@@ -258,7 +274,7 @@ def cmd_backup(args) -> int:
     return 0
 
 
-def cmd_restore(args) -> int:
+def cmd_restore(args: argparse.Namespace) -> int:
     from . import backup
 
     config = _config(args)
@@ -297,7 +313,7 @@ def cmd_deliver(args: argparse.Namespace) -> int:
     return outcome.exit_code
 
 
-def cmd_check(args) -> int:
+def cmd_check(args: argparse.Namespace) -> int:
     from . import check
 
     config = _config(args)
@@ -349,7 +365,7 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="moot", description="Moot, a USENET-style discussion server.")
     sub = top.add_subparsers(dest="command", required=True)
 
-    def command(name, fn, help):
+    def command(name: str, fn: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help, description=help)
         p.add_argument("--db", help="database file (default: $MOOT_DB_PATH or moot.db)")
         p.set_defaults(fn=fn)
@@ -421,7 +437,7 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.fn(args)

@@ -19,7 +19,7 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -242,13 +242,14 @@ class Database:
         await conn.execute("BEGIN IMMEDIATE")
         # Under the write lock: a newer Moot may have upgraded the file since
         # it was opened; this code must then not write to it (SchemaNewer, 503).
-        (version,) = (await conn.execute_fetchall("PRAGMA user_version"))[0]
+        (version,) = list(await conn.execute_fetchall("PRAGMA user_version"))[0]
         if version != SCHEMA_VERSION:
             await conn.rollback()
             raise SchemaNewer(migrate.newer_message(self.path, version))
 
     async def _commit(self, batch: _Batch) -> None:
         self._batch = None
+        assert self._writer is not None  # a batch exists only on an open database
         try:
             await self._writer.commit()
         except Exception as error:
@@ -392,21 +393,26 @@ class ThreadConnection:
 
 # One round trip to the connection's thread per query (execute_fetchall), not
 # two (execute, then fetch): under load each hop costs a wake-up of the loop.
-async def fetch_one(conn, sql: str, params=()) -> sqlite3.Row | None:
-    rows = await conn.execute_fetchall(sql, params)
-    return rows[0] if rows else None
+# `conn` is an aiosqlite connection or, inside Database.run, a ThreadConnection.
+async def fetch_one(conn: aiosqlite.Connection | ThreadConnection, sql: str,
+                    params: Iterable[Any] = ()) -> sqlite3.Row | None:
+    # a list either way; aiosqlite declares it only an Iterable
+    return next(iter(await conn.execute_fetchall(sql, params)), None)
 
 
-async def fetch_all(conn, sql: str, params=()) -> list[sqlite3.Row]:
+async def fetch_all(conn: aiosqlite.Connection | ThreadConnection, sql: str,
+                    params: Iterable[Any] = ()) -> list[sqlite3.Row]:
     return list(await conn.execute_fetchall(sql, params))
 
 
-async def fetch_value(conn, sql: str, params=()):
+async def fetch_value(conn: aiosqlite.Connection | ThreadConnection, sql: str,
+                      params: Iterable[Any] = ()) -> Any:
     row = await fetch_one(conn, sql, params)
     return None if row is None else row[0]
 
 
-async def row_by_id(conn, sql: str, raw_id, what: str) -> sqlite3.Row:
+async def row_by_id(conn: aiosqlite.Connection | ThreadConnection, sql: str, raw_id: object,
+                    what: str) -> sqlite3.Row:
     """The row `sql` (ending in `= ?`) finds for an id a client gave, as a number
     or a decimal string; NotFound("no such <what>") if it is malformed or unknown."""
     try:

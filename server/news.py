@@ -9,6 +9,7 @@ here and the transport turns it into CRLF lines."""
 from __future__ import annotations
 
 from datetime import timedelta
+from sqlite3 import Row
 
 from . import clock, mbox
 
@@ -31,26 +32,26 @@ def news_date(stamp: str, utc_offset: int = 0) -> str:
             f" {sign}{minutes // 60:02d}{minutes % 60:02d}")
 
 
-def author_address(article, domain: str) -> str:
+def author_address(article: Row, domain: str) -> str:
     """The From address: an imported one as it was, else username@site-domain."""
     if article["author_addr"]:
         return article["author_addr"]
     return f"{article['username']}@{domain}" if article["username"] else mbox.UNKNOWN_ADDRESS
 
 
-def xref(article, domain: str) -> str:
+def xref(article: Row, domain: str) -> str:
     """`host group:number`: one group per article, since Moot does not model cross-posts."""
     return f"{domain} {article['group_name']}:{article['number']}"
 
 
-def path(article, domain: str) -> str:
+def path(article: Row, domain: str) -> str:
     """The Path (RFC 5536 §3.1.5): as it arrived from a peer (this node first),
     else this node's name and `not-for-mail` for an article posted here."""
     keys = article.keys() if hasattr(article, "keys") else ()
     return (article["news_path"] if "news_path" in keys else None) or f"{domain}!not-for-mail"
 
 
-def headers(article, domain: str) -> list[tuple[str, str]]:
+def headers(article: Row, domain: str) -> list[tuple[str, str]]:
     """The header fields of an article, in the order they are written; values may
     hold folded lines (LF followed by a space) where RFC 2047 words are long."""
     refs = [mbox.header_text(r) for r in mbox.references(article)]
@@ -76,7 +77,7 @@ def headers(article, domain: str) -> list[tuple[str, str]]:
     return fields
 
 
-def head_lines(article, domain: str, fields: list[tuple[str, str]] | None = None) -> list[str]:
+def head_lines(article: Row, domain: str, fields: list[tuple[str, str]] | None = None) -> list[str]:
     """The header block as lines (folded values become several lines)."""
     out: list[str] = []
     for name, value in fields if fields is not None else headers(article, domain):
@@ -84,7 +85,7 @@ def head_lines(article, domain: str, fields: list[tuple[str, str]] | None = None
     return out
 
 
-def body_lines(article) -> list[str]:
+def body_lines(article: Row) -> list[str]:
     body = article["body"]
     return body.split("\n") if body else []
 
@@ -99,7 +100,7 @@ def unfold(value: str) -> str:
     return value.replace("\r", "").replace("\n", "").replace("\t", " ")
 
 
-def header_value(article, domain: str, name: str) -> str | None:
+def header_value(article: Row, domain: str, name: str) -> str | None:
     """One header's unfolded value (case-insensitive name), or None when the article has none."""
     wanted = name.lower()
     for field, value in headers(article, domain):
@@ -108,7 +109,7 @@ def header_value(article, domain: str, name: str) -> str | None:
     return None
 
 
-def overview(article, domain: str) -> list[str]:
+def overview(article: Row, domain: str) -> list[str]:
     """The overview line's fields (RFC 3977 §8.3.2): number, then OVERVIEW_FMT's fields."""
     listed = headers(article, domain)
     fields = dict(listed)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from aiosqlite import Connection
+
 from .db import fetch_all, fetch_one, fetch_value
 from .exports import EXPORT_SELECT, NOT_PLACEHOLDER
 
@@ -22,7 +24,7 @@ GROUP_SELECT = (
     " (SELECT min(number) FROM articles WHERE group_id = g.id) AS low FROM groups g")
 
 
-def group_marks(row) -> tuple[int, int, int]:
+def group_marks(row: sqlite3.Row) -> tuple[int, int, int]:
     """(count, low, high) of a group row from GROUP_SELECT; an empty group has
     low = high + 1 (RFC 3977 §6.1.1.2)."""
     high = row["last_number"]
@@ -31,21 +33,21 @@ def group_marks(row) -> tuple[int, int, int]:
     return row["article_count"], row["low"], high
 
 
-async def groups(conn) -> list[sqlite3.Row]:
+async def groups(conn: Connection) -> list[sqlite3.Row]:
     """Every group, by name, with its low water mark."""
     return await fetch_all(conn, GROUP_SELECT + " ORDER BY g.name")
 
 
-async def group(conn, name: str) -> sqlite3.Row | None:
+async def group(conn: Connection, name: str) -> sqlite3.Row | None:
     return await fetch_one(conn, GROUP_SELECT + " WHERE g.name = ?", (name,))
 
 
-async def groups_since(conn, since: str) -> list[sqlite3.Row]:
+async def groups_since(conn: Connection, since: str) -> list[sqlite3.Row]:
     """Groups created at or after `since` (stored time form), by name."""
     return await fetch_all(conn, GROUP_SELECT + " WHERE g.created_at >= ? ORDER BY g.name", (since,))
 
 
-async def numbers(conn, group_id: int, low: int, high: int) -> list[int]:
+async def numbers(conn: Connection, group_id: int, low: int, high: int) -> list[int]:
     """The article numbers in [low, high] that exist, ascending (an import's
     placeholders for missing messages are no articles to a newsreader)."""
     rows = await conn.execute_fetchall(
@@ -55,16 +57,16 @@ async def numbers(conn, group_id: int, low: int, high: int) -> list[int]:
     return [r[0] for r in rows]
 
 
-async def by_number(conn, group_id: int, number: int) -> sqlite3.Row | None:
+async def by_number(conn: Connection, group_id: int, number: int) -> sqlite3.Row | None:
     return await fetch_one(conn, EXPORT_SELECT + " WHERE a.group_id = ? AND a.number = ?" + NOT_PLACEHOLDER,
                            (group_id, number))
 
 
-async def by_message_id(conn, message_id: str) -> sqlite3.Row | None:
+async def by_message_id(conn: Connection, message_id: str) -> sqlite3.Row | None:
     return await fetch_one(conn, EXPORT_SELECT + " WHERE a.message_id = ?" + NOT_PLACEHOLDER, (message_id,))
 
 
-async def in_range(conn, group_id: int, low: int, high: int) -> list[sqlite3.Row]:
+async def in_range(conn: Connection, group_id: int, low: int, high: int) -> list[sqlite3.Row]:
     """Articles numbered in [low, high], ascending, at most RANGE_MAX."""
     return await fetch_all(
         conn, EXPORT_SELECT + " WHERE a.group_id = ? AND a.number BETWEEN ? AND ?" + NOT_PLACEHOLDER
@@ -72,7 +74,7 @@ async def in_range(conn, group_id: int, low: int, high: int) -> list[sqlite3.Row
         (group_id, low, high, RANGE_MAX))
 
 
-async def neighbour(conn, group_id: int, number: int, *, forward: bool) -> int | None:
+async def neighbour(conn: Connection, group_id: int, number: int, *, forward: bool) -> int | None:
     """The next (or previous) existing article number after (before) `number`."""
     if forward:
         sql = "SELECT min(number) FROM articles a WHERE group_id = ? AND number > ?" + NOT_PLACEHOLDER
@@ -81,7 +83,7 @@ async def neighbour(conn, group_id: int, number: int, *, forward: bool) -> int |
     return await fetch_value(conn, sql, (group_id, number))
 
 
-async def new_articles(conn, group_id: int, since: str, limit: int = NEWNEWS_MAX) -> list[str]:
+async def new_articles(conn: Connection, group_id: int, since: str, limit: int = NEWNEWS_MAX) -> list[str]:
     """Message-IDs of a group's articles posted at or after `since`, oldest first
     (one range over articles_by_date)."""
     rows = await conn.execute_fetchall(
@@ -90,7 +92,7 @@ async def new_articles(conn, group_id: int, since: str, limit: int = NEWNEWS_MAX
     return [r[0] for r in rows]
 
 
-async def last_known(conn, references: tuple[str, ...] | list[str]) -> sqlite3.Row | None:
+async def last_known(conn: Connection, references: tuple[str, ...] | list[str]) -> sqlite3.Row | None:
     """The last of `references` that names an article here (a followup's parent), or None."""
     for message_id in reversed(references[-100:]):
         row = await fetch_one(

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import json
 import secrets
+import sqlite3
 import time
+
+from aiosqlite import Connection
 
 from . import clock, follows, mailqueue, modlog, notifications, peering, tree, validate
 from .db import fetch_all, fetch_one, fetch_value
@@ -57,7 +60,7 @@ def _check_thread_accepts(state: str, thread_id: int, group_name: str, user: Use
         raise Locked("this thread is locked")
 
 
-async def chosen_message_id(conn, domain: str, message_id: str | None) -> str:
+async def chosen_message_id(conn: Connection, domain: str, message_id: str | None) -> str:
     """`message_id` when given (well formed and never used here), else a fresh one.
     Raises Invalid for a malformed one and Conflict for one already taken."""
     if message_id is None:
@@ -68,7 +71,8 @@ async def chosen_message_id(conn, domain: str, message_id: str | None) -> str:
     return message_id
 
 
-async def insert_article(conn, *, group_id: int, thread_id: int, parent, subject: str, body: str,
+async def insert_article(conn: Connection, *, group_id: int, thread_id: int,
+                         parent: sqlite3.Row | None, subject: str, body: str,
                          author_name: str, user_id: int | None, author_addr: str | None = None,
                          message_id: str, created_at: str, refs: str = "",
                          status: str = "ok", notice: dict | None = None,
@@ -106,17 +110,20 @@ async def insert_article(conn, *, group_id: int, thread_id: int, parent, subject
     return row
 
 
-async def create_thread_row(conn, group_id: int, subject: str, created_at: str, **provenance) -> int:
+async def create_thread_row(conn: Connection, group_id: int, subject: str, created_at: str,
+                            **provenance: object) -> int:
     cols = ", ".join(["group_id", "subject", "created_at", "last_article_at", *provenance])
     marks = ", ".join("?" * (4 + len(provenance)))
     cur = await conn.execute(f"INSERT INTO threads ({cols}) VALUES ({marks})",
                              (group_id, subject, created_at, created_at, *provenance.values()))
     await conn.execute("UPDATE groups SET thread_count = thread_count + 1 WHERE id = ?", (group_id,))
+    assert cur.lastrowid is not None  # set by the INSERT just run
     return cur.lastrowid
 
 
-async def start_thread(conn, domain: str, user: User | None, group_name, subject, body,
-                       continued_from=None, *, message_id: str | None = None) -> dict:
+async def start_thread(conn: Connection, domain: str, user: User | None, group_name: object,
+                       subject: object, body: object, continued_from: object = None, *,
+                       message_id: str | None = None) -> dict:
     """Start a thread: `{thread, article}`. `continued_from` names an archived
     thread this one follows up (the archived thread's 409 points here);
     `message_id` is a client's own (news posting), kept if well formed and unused."""
@@ -147,7 +154,8 @@ async def start_thread(conn, domain: str, user: User | None, group_name, subject
     return {"thread": thread, "article": article}
 
 
-async def reply(conn, domain: str, user: User | None, parent_ref, body, subject=None, *,
+async def reply(conn: Connection, domain: str, user: User | None, parent_ref: object, body: object,
+                subject: object = None, *,
                 message_id: str | None = None) -> dict:
     """Reply to an article; the reply joins the parent's thread and group.
     Under an article at the deepest level (tree.MAX_DEPTH) it becomes a
@@ -159,8 +167,11 @@ async def reply(conn, domain: str, user: User | None, parent_ref, body, subject=
     subject = validate.subject(subject) if subject not in (None, "") else reply_subject(parent["subject"])
     anchor = tree.anchor(parent["path"])
     if anchor is not None:
-        parent = await fetch_one(conn, PARENT_SELECT + " WHERE a.thread_id = ? AND a.path = ?",
-                                 (parent["thread_id"], anchor))
+        anchor_row = await fetch_one(conn, PARENT_SELECT + " WHERE a.thread_id = ? AND a.path = ?",
+                                     (parent["thread_id"], anchor))
+        # the parent's ancestor: every prefix of a thread's article path names one of its articles
+        assert anchor_row is not None
+        parent = anchor_row
     _check_thread_accepts(parent["thread_state"], parent["thread_id"], parent["group_name"], user)
     _check_group_accepts(parent["group_status"], parent["group_name"], user)
     message_id = await chosen_message_id(conn, domain, message_id)
@@ -179,7 +190,7 @@ async def reply(conn, domain: str, user: User | None, parent_ref, body, subject=
     return article
 
 
-async def cancel(conn, user: User | None, article_ref, reason=None) -> dict:
+async def cancel(conn: Connection, user: User | None, article_ref: object, reason: object = None) -> dict:
     """Withdraw an article: it keeps its place in the tree, its text is
     replaced by a notice and leaves the search index. Cancelling twice is a no-op."""
     row = await article_row(conn, article_ref)
@@ -201,19 +212,21 @@ async def cancel(conn, user: User | None, article_ref, reason=None) -> dict:
     if by_moderator:
         await modlog.write(conn, "cancel", user, group_id=row["group_id"], thread_id=row["thread_id"],
                            article_id=row["id"], target=row["message_id"], reason=reason)
-    article = article_json(await fetch_one(conn, ARTICLE_SELECT + " WHERE a.id = ?", (row["id"],)))
+    cancelled = await fetch_one(conn, ARTICLE_SELECT + " WHERE a.id = ?", (row["id"],))
+    assert cancelled is not None  # the row just updated, in this transaction
+    article = article_json(cancelled)
     await emit(conn, "article.cancelled", group=row["group_name"], thread_id=row["thread_id"],
                data=article)
     await peering.queue_cancel(conn, article)
     return article
 
 
-async def next_article_id(conn) -> int:
+async def next_article_id(conn: Connection) -> int:
     """The id the next article will get (the writer holds the lock, so it stays free)."""
     return await fetch_value(conn, "SELECT " + NEXT_ARTICLE_ID)
 
 
-async def create_thread_rows(conn, group_id: int, rows: list[dict]) -> list[int]:
+async def create_thread_rows(conn: Connection, group_id: int, rows: list[dict]) -> list[int]:
     """create_thread_row for many threads at once: each row has `subject`,
     `created_at` and `root_article_id`. Returns the new ids, in order."""
     if not rows:
@@ -230,7 +243,7 @@ async def create_thread_rows(conn, group_id: int, rows: list[dict]) -> list[int]
     return ids
 
 
-async def insert_articles(conn, group_id: int, rows: list[dict]) -> None:
+async def insert_articles(conn: Connection, group_id: int, rows: list[dict]) -> None:
     """insert_article for many rows of one group at once, with one statement
     per kind of change (batched full-text inserts from the application are
     about 4x faster than one at a time). Each row carries the keys of

@@ -295,7 +295,7 @@ class Session:
 
     # -- articles --------------------------------------------------------------------
 
-    async def _article(self, cmd: Command):
+    async def _article(self, cmd: Command) -> tuple[tuple[sqlite3.Row, int] | None, bytes]:
         """The article a command names (Message-ID, number or the current one) and the
         number to report, or the error reply (RFC 3977 §6.2.1.3)."""
         if len(cmd.args) > 1:
@@ -388,7 +388,8 @@ class Session:
         self.current = n
         return replies.status(223, f"{n} {row['message_id']}")
 
-    async def _rows(self, cmd: Command, arg: str | None):
+    async def _rows(self, cmd: Command,
+                    arg: str | None) -> tuple[list[tuple[int, sqlite3.Row]] | None, bytes]:
         """Articles for OVER/HDR: by Message-ID (numbered 0), a range, or the
         current article; or the error reply."""
         if arg is not None and parse.is_message_id(arg):
@@ -617,7 +618,7 @@ async def _addresses(host: str) -> set[str]:
     return {str(info[4][0]) for info in infos}
 
 
-def _active_line(row) -> str:
+def _active_line(row: sqlite3.Row) -> str:
     """`name high low status` (RFC 3977 §7.6.3)."""
     _, low, high = newsreading.group_marks(row)
     return f"{row['name']} {high} {low} {row['status']}"

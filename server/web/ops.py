@@ -23,6 +23,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..metrics import Metrics
 from ..site import Site
@@ -101,7 +102,7 @@ REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
 access_log = logging.getLogger("moot.access")
 
 
-def request_id(scope) -> str:
+def request_id(scope: Scope) -> str:
     """The id of this request: the client's (or proxy's) X-Request-ID when it is
     a sane token, else a new one; kept in the scope for error reports."""
     moot = scope.setdefault("moot", {})
@@ -117,10 +118,10 @@ class RequestObserver:
     bodies) and, when metrics are on, its count and latency by route family.
     The request id is echoed in an X-Request-ID response header."""
 
-    def __init__(self, app, metrics: Metrics | None = None, log_requests: bool = True):
+    def __init__(self, app: ASGIApp, metrics: Metrics | None = None, log_requests: bool = True) -> None:
         self.app, self.metrics, self.log_requests = app, metrics, log_requests
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         started = time.perf_counter()
@@ -128,7 +129,7 @@ class RequestObserver:
         status = 500  # what the client sees if the app fails before answering
         header = (b"x-request-id", rid.encode())
 
-        async def observed_send(message):
+        async def observed_send(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
@@ -166,7 +167,7 @@ async def metrics_endpoint(request: Request) -> Response:
 routes.append(Route("/metrics", metrics_endpoint))
 
 
-def middleware(site) -> list[Middleware]:
+def middleware(site: Site) -> list[Middleware]:
     """The request observer, with the site's metrics when they are on."""
     return [Middleware(RequestObserver, metrics=site.metrics, log_requests=site.config.log_requests)]
 
