@@ -14,6 +14,8 @@ import contextlib
 import logging
 import sqlite3
 
+from aiosqlite import Connection
+
 from .. import clock, mbox, news, peering
 from ..db import fetch_one
 from ..exports import EXPORT_SELECT
@@ -245,7 +247,7 @@ class PeerFeed:
             answers[i] = await self._answer()
         return answers
 
-    async def _text(self, conn: object, row: sqlite3.Row) -> bytes | None:
+    async def _text(self, conn: Connection, row: sqlite3.Row) -> bytes | None:
         """The article a queue row offers, dot-stuffed and ended with "." (RFC 3977 §3.1.1)."""
         if row["kind"] == "control":
             lines = row["control"].split("\n")
