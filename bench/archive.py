@@ -34,9 +34,96 @@ from moot.db import SCHEMA_PATH, Database  # noqa: E402
 
 GROUP = "comp.archive.bench"
 SEED = 20261121
-STOP_WORDS = ["the", "of", "and", "to", "a", "in", "is", "it", "that", "for", "was", "on", "are", "as", "with", "be", "at", "this", "have", "from", "or", "one", "had", "by", "not", "but", "what", "all", "were", "we", "when", "your", "can", "said", "there", "use", "an", "each", "which", "she", "do", "how", "their", "if", "will", "up", "other", "about", "out", "many", "then", "them", "these", "so", "some", "her", "would", "make", "like"]
-SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "ta", "vi", "so", "pe", "da", "gu", "ri", "zo", "fa",
-             "be", "xo", "qui", "tor", "lin", "mar", "sel", "dra", "pon", "vek", "shi", "ul", "an"]
+STOP_WORDS = [
+    "the",
+    "of",
+    "and",
+    "to",
+    "a",
+    "in",
+    "is",
+    "it",
+    "that",
+    "for",
+    "was",
+    "on",
+    "are",
+    "as",
+    "with",
+    "be",
+    "at",
+    "this",
+    "have",
+    "from",
+    "or",
+    "one",
+    "had",
+    "by",
+    "not",
+    "but",
+    "what",
+    "all",
+    "were",
+    "we",
+    "when",
+    "your",
+    "can",
+    "said",
+    "there",
+    "use",
+    "an",
+    "each",
+    "which",
+    "she",
+    "do",
+    "how",
+    "their",
+    "if",
+    "will",
+    "up",
+    "other",
+    "about",
+    "out",
+    "many",
+    "then",
+    "them",
+    "these",
+    "so",
+    "some",
+    "her",
+    "would",
+    "make",
+    "like",
+]
+SYLLABLES = [
+    "ka",
+    "lo",
+    "mi",
+    "ne",
+    "ru",
+    "ta",
+    "vi",
+    "so",
+    "pe",
+    "da",
+    "gu",
+    "ri",
+    "zo",
+    "fa",
+    "be",
+    "xo",
+    "qui",
+    "tor",
+    "lin",
+    "mar",
+    "sel",
+    "dra",
+    "pon",
+    "vek",
+    "shi",
+    "ul",
+    "an",
+]
 VOCABULARY = 30_000
 ACTIVE_THREADS = 300
 LINE_POOL = 200_000
@@ -61,8 +148,10 @@ def generate(n: int):
     # Bodies are drawn as lines from a large pool of Zipf-distributed lines:
     # the same word statistics as drawing every word, at a tenth of the cost.
     pool = [" ".join(rng.choices(words, cum_weights=cumulative, k=12)) for _ in range(LINE_POOL)]
-    authors = [(" ".join(rng.choice(words[200:3000]).title() for _ in range(2)),
-                f"user{i}@example.org") for i in range(2000)]
+    authors = [
+        (" ".join(rng.choice(words[200:3000]).title() for _ in range(2)), f"user{i}@example.org")
+        for i in range(2000)
+    ]
     start = datetime(2015, 1, 1, tzinfo=UTC)
     step = timedelta(days=3650) / max(n, 1)
     active: list[dict] = []
@@ -72,8 +161,12 @@ def generate(n: int):
         if not active or len(active) < ACTIVE_THREADS and rng.random() < 0.125:
             thread_no += 1
             subject = " ".join(rng.choices(words[50:8000], k=rng.randint(3, 6))).capitalize()
-            thread = {"no": thread_no, "subject": subject, "left": max(1, int(rng.expovariate(1 / 8))),
-                      "articles": []}
+            thread = {
+                "no": thread_no,
+                "subject": subject,
+                "left": max(1, int(rng.expovariate(1 / 8))),
+                "articles": [],
+            }
             active.append(thread)
             parent = None
         else:
@@ -88,9 +181,19 @@ def generate(n: int):
             chain = (parent["refs"].split() if parent["refs"] else []) + [parent["mid"]]
             refs = " ".join(chain[:1] + chain[-39:] if len(chain) > 40 else chain)
             path, subject = tree.child(parent["path"], i), "Re: " + thread["subject"]
-        record = {"id": i, "mid": mid, "thread_no": thread["no"], "parent_id": parent and parent["id"],
-                  "path": path, "refs": refs, "subject": subject, "body": "\n".join(lines),
-                  "name": name, "addr": addr, "moment": moment}
+        record = {
+            "id": i,
+            "mid": mid,
+            "thread_no": thread["no"],
+            "parent_id": parent and parent["id"],
+            "path": path,
+            "refs": refs,
+            "subject": subject,
+            "body": "\n".join(lines),
+            "name": name,
+            "addr": addr,
+            "moment": moment,
+        }
         thread["articles"].append(record)
         thread["left"] -= 1
         if thread["left"] <= 0:
@@ -99,13 +202,25 @@ def generate(n: int):
 
 
 def mbox_bytes(r: dict) -> bytes:
-    head = [f"From {r['addr']} {time.asctime(r['moment'].timetuple())}",
-            f"From: {r['name']} <{r['addr']}>", f"Date: {format_datetime(r['moment'])}",
-            f"Subject: {r['subject']}", f"Message-ID: {r['mid']}"]
+    head = [
+        f"From {r['addr']} {time.asctime(r['moment'].timetuple())}",
+        f"From: {r['name']} <{r['addr']}>",
+        f"Date: {format_datetime(r['moment'])}",
+        f"Subject: {r['subject']}",
+        f"Message-ID: {r['mid']}",
+    ]
     if r["refs"]:
         head.append("References: " + r["refs"].replace(" ", "\n "))
-    head += [f"Newsgroups: {GROUP}", "MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8",
-             "Content-Transfer-Encoding: 8bit", "", r["body"], "", ""]
+    head += [
+        f"Newsgroups: {GROUP}",
+        "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=utf-8",
+        "Content-Transfer-Encoding: 8bit",
+        "",
+        r["body"],
+        "",
+        "",
+    ]
     return "\n".join(head).encode()
 
 
@@ -122,6 +237,7 @@ async def import_rate(db_path: str, mbox_path: str) -> tuple[float, importer.Rep
     try:
         async with db.transaction() as conn:
             from moot import groups
+
             await groups.create_group(conn, None, GROUP, "the generated archive")
         report = await importer.import_path(db, mbox_path, GROUP, progress_stream=sys.stderr)
     finally:
@@ -154,27 +270,53 @@ def baseline_rate(db_path: str, n: int) -> float:
         first = conn.execute("SELECT coalesce(max(id), 0) + 1 FROM threads").fetchone()[0]
         for k, r in enumerate(new):
             thread_ids[r["thread_no"]] = first + k
-        conn.executemany("INSERT INTO threads (id, group_id, subject, created_at, last_article_at,"
-                         " root_article_id) VALUES (?, 1, ?, ?, ?, ?)",
-                         [(thread_ids[r["thread_no"]], r["subject"], r["created_at"], r["created_at"], r["id"])
-                          for r in new])
+        conn.executemany(
+            "INSERT INTO threads (id, group_id, subject, created_at, last_article_at,"
+            " root_article_id) VALUES (?, 1, ?, ?, ?, ?)",
+            [
+                (thread_ids[r["thread_no"]], r["subject"], r["created_at"], r["created_at"], r["id"])
+                for r in new
+            ],
+        )
         conn.executemany(
             "INSERT INTO articles (id, message_id, thread_id, group_id, number, parent_id, path, refs,"
             " subject, body, author_name, author_addr, created_at) VALUES (?,?,?,1,?,?,?,?,?,?,?,?,?)",
-            [(r["id"], r["mid"], thread_ids[r["thread_no"]], r["id"], r["parent_id"], r["path"], r["refs"],
-              r["subject"], r["body"], r["name"], r["addr"], r["created_at"]) for r in batch])
-        conn.executemany("INSERT INTO articles_fts (rowid, subject, body, author_name) VALUES (?,?,?,?)",
-                         [(r["id"], r["subject"], r["body"], r["name"]) for r in batch])
+            [
+                (
+                    r["id"],
+                    r["mid"],
+                    thread_ids[r["thread_no"]],
+                    r["id"],
+                    r["parent_id"],
+                    r["path"],
+                    r["refs"],
+                    r["subject"],
+                    r["body"],
+                    r["name"],
+                    r["addr"],
+                    r["created_at"],
+                )
+                for r in batch
+            ],
+        )
+        conn.executemany(
+            "INSERT INTO articles_fts (rowid, subject, body, author_name) VALUES (?,?,?,?)",
+            [(r["id"], r["subject"], r["body"], r["name"]) for r in batch],
+        )
         counts: dict[int, list] = {}
         for r in batch:
             c = counts.setdefault(thread_ids[r["thread_no"]], [0, ""])
             c[0], c[1] = c[0] + 1, max(c[1], r["created_at"])
-        conn.executemany("UPDATE threads SET article_count = article_count + ?,"
-                         " last_article_at = max(last_article_at, ?) WHERE id = ?",
-                         [(c, last, t) for t, (c, last) in counts.items()])
-        conn.execute("UPDATE groups SET article_count = article_count + ?, last_number = last_number + ?,"
-                     " thread_count = thread_count + ?, last_article_at = ? WHERE id = 1",
-                     (len(batch), len(batch), len(new), batch[-1]["created_at"]))
+        conn.executemany(
+            "UPDATE threads SET article_count = article_count + ?,"
+            " last_article_at = max(last_article_at, ?) WHERE id = ?",
+            [(c, last, t) for t, (c, last) in counts.items()],
+        )
+        conn.execute(
+            "UPDATE groups SET article_count = article_count + ?, last_number = last_number + ?,"
+            " thread_count = thread_count + ?, last_article_at = ? WHERE id = 1",
+            (len(batch), len(batch), len(new), batch[-1]["created_at"]),
+        )
         conn.execute("COMMIT")
         elapsed += time.monotonic() - started
     conn.close()
@@ -209,21 +351,23 @@ async def search_latency(db_path: str, n: int, count: int) -> dict[str, list[flo
 
     app = create_app(Config(db_path=db_path, sweep_interval=0, read_connections=2))
     times: dict[str, list[float]] = {}
-    async with app.router.lifespan_context(app), \
-            httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
-            plan = queries(n, count)
-            for qs in plan.values():  # warm the page cache the way a running site is warm
-                for q in qs[:3]:
-                    await client.get("/api/search", params={"q": q})
-            mixed = [(kind, q) for kind, qs in plan.items() for q in qs]
-            random.Random(SEED + 2).shuffle(mixed)
-            for kind, q in mixed:
-                started = time.perf_counter()
-                r = await client.get("/api/search", params={"q": q})
-                elapsed = (time.perf_counter() - started) * 1000
-                if r.status_code != 200:
-                    raise SystemExit(f"search {q!r} answered {r.status_code}: {r.text[:200]}")
-                times.setdefault(kind, []).append(elapsed)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client,
+    ):
+        plan = queries(n, count)
+        for qs in plan.values():  # warm the page cache the way a running site is warm
+            for q in qs[:3]:
+                await client.get("/api/search", params={"q": q})
+        mixed = [(kind, q) for kind, qs in plan.items() for q in qs]
+        random.Random(SEED + 2).shuffle(mixed)
+        for kind, q in mixed:
+            started = time.perf_counter()
+            r = await client.get("/api/search", params={"q": q})
+            elapsed = (time.perf_counter() - started) * 1000
+            if r.status_code != 200:
+                raise SystemExit(f"search {q!r} answered {r.status_code}: {r.text[:200]}")
+            times.setdefault(kind, []).append(elapsed)
     return times
 
 
@@ -246,25 +390,46 @@ def main() -> int:
         mbox_path = os.path.join(work, "archive.mbox")
         seconds = write_mbox(mbox_path, args.articles)
         size = os.path.getsize(mbox_path)
-        print(f"generated {args.articles:,} articles, {size / 1e6:,.0f} MB of mbox in {seconds:.0f} s",
-              flush=True)
+        print(
+            f"generated {args.articles:,} articles, {size / 1e6:,.0f} MB of mbox in {seconds:.0f} s",
+            flush=True,
+        )
         base = baseline_rate(os.path.join(work, "baseline.db"), args.articles)
         os.remove(os.path.join(work, "baseline.db"))
         print(f"baseline: {base:,.0f} articles/s", flush=True)
         rate, report = asyncio.run(import_rate(os.path.join(work, "moot.db"), mbox_path))
         print(report.summary().splitlines()[0], flush=True)
         assert report.imported == args.articles and report.skipped == 0, report.summary()
-        rows.append(Row("archive import", "import rate", rate, "articles/s", base,
-                        "raw sqlite3 batched inserts with FTS, no parsing", ">= 5,000", rate >= 5000,
-                        f"{args.articles:,} articles, {size / 1e6:,.0f} MB mbox, synchronous=FULL"))
+        rows.append(
+            Row(
+                "archive import",
+                "import rate",
+                rate,
+                "articles/s",
+                base,
+                "raw sqlite3 batched inserts with FTS, no parsing",
+                ">= 5,000",
+                rate >= 5000,
+                f"{args.articles:,} articles, {size / 1e6:,.0f} MB mbox, synchronous=FULL",
+            )
+        )
         times = asyncio.run(search_latency(os.path.join(work, "moot.db"), args.articles, args.queries))
         everything = [t for kind, ts in times.items() if kind != "stop word" for t in ts]
         for kind, ts in times.items():
             rows.append(Row("archive search", f"{kind} p50", statistics.median(ts), "ms"))
             rows.append(Row("archive search", f"{kind} p99", percentile(ts, 99), "ms"))
         p50, p99 = statistics.median(everything), percentile(everything, 99)
-        rows.append(Row("archive search", "typical p50", p50, "ms", target="< 20", met=p50 < 20,
-                        note="first page of 20, all kinds except stop words, through the HTTP app"))
+        rows.append(
+            Row(
+                "archive search",
+                "typical p50",
+                p50,
+                "ms",
+                target="< 20",
+                met=p50 < 20,
+                note="first page of 20, all kinds except stop words, through the HTTP app",
+            )
+        )
         rows.append(Row("archive search", "typical p99", p99, "ms", target="< 100", met=p99 < 100))
         emit(rows, args.json)
     finally:

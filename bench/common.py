@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 @dataclass
 class Row:
     """One measured figure. `ratio` is value / baseline, both from the same run."""
+
     scenario: str
     metric: str
     value: float
@@ -48,9 +49,12 @@ def emit(rows: list[Row], out: str | None) -> None:
     for row in rows:
         ratio = f"  ratio {row.ratio:.2f}" if row.ratio is not None else ""
         base = f" vs {row.baseline:,.1f} ({row.baseline_name})" if row.baseline is not None else ""
-        print(f"{row.scenario}: {row.metric} = {row.value:,.2f} {row.unit}{base}{ratio}"
-              f"{'  target ' + row.target if row.target else ''}"
-              f"{'  MET' if row.met else '  MISSED' if row.met is False else ''}", flush=True)
+        print(
+            f"{row.scenario}: {row.metric} = {row.value:,.2f} {row.unit}{base}{ratio}"
+            f"{'  target ' + row.target if row.target else ''}"
+            f"{'  MET' if row.met else '  MISSED' if row.met is False else ''}",
+            flush=True,
+        )
     if out:
         Path(out).write_text(json.dumps([r.to_json() for r in rows], indent=2))
 
@@ -77,8 +81,14 @@ def machine() -> dict:
     except OSError:
         pass
     import sqlite3
-    return {"cores": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
-            "sqlite": sqlite3.sqlite_version, "platform": platform.platform()}
+
+    return {
+        "cores": os.cpu_count(),
+        "cpu": cpu,
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "platform": platform.platform(),
+    }
 
 
 def free_port() -> int:
@@ -91,12 +101,22 @@ def free_port() -> int:
 def server(db_path: str, **env):
     """A real `moot serve` subprocess on a free loopback port; yields its base URL."""
     port = free_port()
-    environment = {**os.environ, "MOOT_POST_RATE": "1000000", "MOOT_POST_BURST": "1000000",
-                   "MOOT_SWEEP_INTERVAL": "0", "MOOT_NNTP_PORT": "0",
-                   **{f"MOOT_{k.upper()}": str(v) for k, v in env.items()}}
+    environment = {
+        **os.environ,
+        "MOOT_POST_RATE": "1000000",
+        "MOOT_POST_BURST": "1000000",
+        "MOOT_SWEEP_INTERVAL": "0",
+        "MOOT_NNTP_PORT": "0",
+        **{f"MOOT_{k.upper()}": str(v) for k, v in env.items()},
+    }
     with open(db_path + ".server.log", "ab") as log:  # the child keeps its own copy of the descriptor
-        proc = subprocess.Popen([sys.executable, "-m", "moot", "serve", "--db", db_path, "--port", str(port)],
-                                cwd=ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moot", "serve", "--db", db_path, "--port", str(port)],
+            cwd=ROOT,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -122,8 +142,12 @@ def need_wrk() -> str:
     if path:
         return path
     if os.geteuid() == 0 and shutil.which("apt-get"):
-        subprocess.run("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk",
-                       shell=True, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk",
+            shell=True,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         return shutil.which("wrk")
     raise SystemExit("the benchmarks need wrk (Debian package 'wrk') as their load generator")
 
@@ -143,8 +167,15 @@ def _ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def wrk(url: str, *, seconds: int = 8, connections: int = 32, threads: int = 1,
-        script: str | None = None, headers: dict | None = None) -> WrkResult:
+def wrk(
+    url: str,
+    *,
+    seconds: int = 8,
+    connections: int = 32,
+    threads: int = 1,
+    script: str | None = None,
+    headers: dict | None = None,
+) -> WrkResult:
     """Run wrk against `url` (bounded by `seconds`) and parse its latency report."""
     args = [need_wrk(), f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
     for k, v in (headers or {}).items():
@@ -157,9 +188,14 @@ def wrk(url: str, *, seconds: int = 8, connections: int = 32, threads: int = 1,
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     if socket_errors:
         errors += sum(int(n) for n in socket_errors.groups())
-    return WrkResult(float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-                     _ms(percentiles["50"]), _ms(percentiles["99"]),
-                     int(re.search(r"(\d+) requests in", out).group(1)), errors, out)
+    return WrkResult(
+        float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        _ms(percentiles["50"]),
+        _ms(percentiles["99"]),
+        int(re.search(r"(\d+) requests in", out).group(1)),
+        errors,
+        out,
+    )
 
 
 def temp_dir() -> str:

@@ -88,8 +88,12 @@ class Client(asyncio.Protocol):
         for event in self.proto.events_received():
             if isinstance(event, Response):
                 self.proto.send_text(self.subscribe.encode())
-            elif (isinstance(event, Frame) and event.opcode is Opcode.TEXT
-                  and b'"subscribed"' in event.data and not self.ready.done()):
+            elif (
+                isinstance(event, Frame)
+                and event.opcode is Opcode.TEXT
+                and b'"subscribed"' in event.data
+                and not self.ready.done()
+            ):
                 self.capturing = True
                 self.ready.set_result(None)
         self._flush()
@@ -118,8 +122,11 @@ async def open_clients(port: int, count: int, subscribe: dict, batch: int = 250)
     for start in range(0, count, batch):
         made = []
         for i in range(start, min(count, start + batch)):
-            made.append(loop.create_connection(lambda: Client(url, text), "127.0.0.1", port,
-                                               local_addr=(SOURCES[i % len(SOURCES)], 0)))
+            made.append(
+                loop.create_connection(
+                    lambda: Client(url, text), "127.0.0.1", port, local_addr=(SOURCES[i % len(SOURCES)], 0)
+                )
+            )
         for _, client in await asyncio.gather(*made):
             clients.append(client)
         await asyncio.wait_for(asyncio.gather(*(c.ready for c in clients[start:])), 60)
@@ -144,9 +151,12 @@ class Http:
 
     async def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict, str]:
         payload = json.dumps(body or {}).encode()
-        head = (f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
-                + (f"Cookie: {self.cookie}\r\n" if self.cookie else "") + "\r\n")
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+            + (f"Cookie: {self.cookie}\r\n" if self.cookie else "")
+            + "\r\n"
+        )
         self.writer.write(head.encode() + payload)
         status_line = await self.reader.readline()
         if not status_line:  # the server closed an idle keep-alive connection: once more
@@ -206,12 +216,19 @@ async def measure_fanout(pid: int, clients: list[Client], post, posts: int, gap:
             first_by_key[key] = min(first_by_key.get(key, ms), ms)
     if os.environ.get("LIVE_BENCH_TRACE"):  # where the slow posts lose their time
         for key in sorted(starts, key=lambda k: -last_by_key.get(k, 0))[:8]:
-            print(f"  {key}: POST answered {answered[key]:.1f} ms, first delivery"
-                  f" {first_by_key.get(key, 0):.1f} ms, last {last_by_key.get(key, 0):.1f} ms", flush=True)
-    return {"p50": percentile(latencies, 50), "p99": percentile(latencies, 99),
-            "last_p50": percentile(list(last_by_key.values()), 50),
-            "deliveries": len(latencies), "missing": missing,
-            "cpu_us_per_delivery": cpu / max(1, len(latencies)) * 1e6}
+            print(
+                f"  {key}: POST answered {answered[key]:.1f} ms, first delivery"
+                f" {first_by_key.get(key, 0):.1f} ms, last {last_by_key.get(key, 0):.1f} ms",
+                flush=True,
+            )
+    return {
+        "p50": percentile(latencies, 50),
+        "p99": percentile(latencies, 99),
+        "last_p50": percentile(list(last_by_key.values()), 50),
+        "deliveries": len(latencies),
+        "missing": missing,
+        "cpu_us_per_delivery": cpu / max(1, len(latencies)) * 1e6,
+    }
 
 
 def message_key(msg: dict) -> str | None:
@@ -222,6 +239,7 @@ def message_key(msg: dict) -> str | None:
 
 
 # The Moot side
+
 
 def prepare_db(db_path: str) -> int:
     """Users, a group and a thread, written before the server starts; returns the thread id."""
@@ -235,8 +253,9 @@ def prepare_db(db_path: str) -> int:
             user = await accounts.create_user(db, "bench", PASSWORD, "Bench")
             async with db.transaction() as conn:
                 await groups.create_group(conn, None, "bench.live", "Live fan-out")
-                started = await articles.start_thread(conn, "bench.moot", user, "bench.live",
-                                                      "Fan-out", "The thread everyone watches")
+                started = await articles.start_thread(
+                    conn, "bench.moot", user, "bench.live", "Fan-out", "The thread everyone watches"
+                )
             return started["thread"]["id"], started["article"]["id"]
         finally:
             await db.close()
@@ -251,8 +270,9 @@ async def moot_run(port: int, pid: int, thread_id: int, root_id: int, args) -> d
     result = {}
 
     async def post(i):
-        status, _, text = await http.request("POST", f"/api/articles/{root_id}/replies",
-                                             {"body": f"{BODY} m{i}"})
+        status, _, text = await http.request(
+            "POST", f"/api/articles/{root_id}/replies", {"body": f"{BODY} m{i}"}
+        )
         assert status == 201, (status, text)
         return f"m{i}"
 
@@ -281,6 +301,7 @@ async def moot_run(port: int, pid: int, thread_id: int, root_id: int, args) -> d
 
 # The baseline: a minimal broadcast server
 
+
 def baseline_app():
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
@@ -301,8 +322,15 @@ def baseline_app():
 
     async def post(request):
         body = (await request.json())["body"]
-        text = json.dumps({"id": 1, "type": "article.created", "group": "bench.live", "thread_id": 1,
-                           "data": {"id": 1, "body": body, "subject": "Re: Fan-out"}})
+        text = json.dumps(
+            {
+                "id": 1,
+                "type": "article.created",
+                "group": "bench.live",
+                "thread_id": 1,
+                "data": {"id": 1, "body": body, "subject": "Re: Fan-out"},
+            }
+        )
         for ws in list(sockets):  # a plain send loop: asyncio.gather over 1,000 sockets measured slower
             await ws.send_text(text)
         return JSONResponse({"ok": True}, status_code=201)
@@ -312,8 +340,15 @@ def baseline_app():
 
 def serve_baseline(port: int) -> None:
     import uvicorn
-    uvicorn.run(baseline_app(), host="127.0.0.1", port=port, log_level="warning",
-                ws_ping_interval=None, ws_per_message_deflate=False)
+
+    uvicorn.run(
+        baseline_app(),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        ws_ping_interval=None,
+        ws_per_message_deflate=False,
+    )
 
 
 async def baseline_run(port: int, pid: int, args) -> dict:
@@ -344,10 +379,12 @@ async def baseline_run(port: int, pid: int, args) -> dict:
 
 def start_baseline():
     import subprocess
+
     port = free_port()
     proc = subprocess.Popen([sys.executable, __file__, "--serve-baseline", str(port)], cwd=ROOT)
     deadline = time.monotonic() + 30
     import socket
+
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
@@ -362,8 +399,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", type=int, default=1000)
     parser.add_argument("--posts", type=int, default=100)
-    parser.add_argument("--gap", type=float, default=0.1,
-                        help="seconds between posts (longer than one fan-out: latency, not throughput)")
+    parser.add_argument(
+        "--gap",
+        type=float,
+        default=0.1,
+        help="seconds between posts (longer than one fan-out: latency, not throughput)",
+    )
     parser.add_argument("--idle", type=int, default=10000, help="idle connections to hold (0: skip)")
     parser.add_argument("--json", help="also write the rows as JSON here")
     parser.add_argument("--serve-baseline", type=int, help=argparse.SUPPRESS)
@@ -392,26 +433,87 @@ def main() -> int:
 
     rows, n = [], args.subscribers
     fan, bfan = moot["fanout"], base["fanout"]
-    rows.append(Row("live", f"post-to-delivery p50, {n} subscribers", fan["p50"], "ms",
-                    bfan["p50"], "minimal broadcast"))
-    rows.append(Row("live", f"post-to-delivery p99, {n} subscribers", fan["p99"], "ms",
-                    bfan["p99"], "minimal broadcast", "p99 < 50 ms", fan["p99"] < 50))
-    rows.append(Row("live", "post to last subscriber p50", fan["last_p50"], "ms",
-                    bfan["last_p50"], "minimal broadcast"))
-    rows.append(Row("live", "server CPU per delivery (posting included)", fan["cpu_us_per_delivery"], "us",
-                    bfan["cpu_us_per_delivery"], "minimal broadcast"))
-    rows.append(Row("live", "deliveries missing", fan["missing"], "", note=f"of {fan['deliveries'] + fan['missing']}"))
+    rows.append(
+        Row(
+            "live",
+            f"post-to-delivery p50, {n} subscribers",
+            fan["p50"],
+            "ms",
+            bfan["p50"],
+            "minimal broadcast",
+        )
+    )
+    rows.append(
+        Row(
+            "live",
+            f"post-to-delivery p99, {n} subscribers",
+            fan["p99"],
+            "ms",
+            bfan["p99"],
+            "minimal broadcast",
+            "p99 < 50 ms",
+            fan["p99"] < 50,
+        )
+    )
+    rows.append(
+        Row(
+            "live",
+            "post to last subscriber p50",
+            fan["last_p50"],
+            "ms",
+            bfan["last_p50"],
+            "minimal broadcast",
+        )
+    )
+    rows.append(
+        Row(
+            "live",
+            "server CPU per delivery (posting included)",
+            fan["cpu_us_per_delivery"],
+            "us",
+            bfan["cpu_us_per_delivery"],
+            "minimal broadcast",
+        )
+    )
+    rows.append(
+        Row("live", "deliveries missing", fan["missing"], "", note=f"of {fan['deliveries'] + fan['missing']}")
+    )
     if args.idle:
         per = moot["idle_rss_delta_kib"] / args.idle
-        rows.append(Row("live", f"RSS per idle subscribed connection ({args.idle})", per, "KiB",
-                        base["idle_rss_delta_kib"] / args.idle, "minimal broadcast",
-                        "< 30 KiB", per < 30))
-        rows.append(Row("live", "idle connections held open", moot["idle_open"], "",
-                        base["idle_open"], "minimal broadcast", f"{args.idle}",
-                        moot["idle_open"] == args.idle))
+        rows.append(
+            Row(
+                "live",
+                f"RSS per idle subscribed connection ({args.idle})",
+                per,
+                "KiB",
+                base["idle_rss_delta_kib"] / args.idle,
+                "minimal broadcast",
+                "< 30 KiB",
+                per < 30,
+            )
+        )
+        rows.append(
+            Row(
+                "live",
+                "idle connections held open",
+                moot["idle_open"],
+                "",
+                base["idle_open"],
+                "minimal broadcast",
+                f"{args.idle}",
+                moot["idle_open"] == args.idle,
+            )
+        )
         idle_fan = moot["idle_fanout"]
-        rows.append(Row("live", f"one post to all {args.idle} held: last delivery", idle_fan["last_p50"],
-                        "ms", note=f"missing {idle_fan['missing']}"))
+        rows.append(
+            Row(
+                "live",
+                f"one post to all {args.idle} held: last delivery",
+                idle_fan["last_p50"],
+                "ms",
+                note=f"missing {idle_fan['missing']}",
+            )
+        )
     emit(rows, args.json)
     return 0
 

@@ -61,13 +61,21 @@ async def build(db_path: str, subscribers: int) -> None:
     conn = sqlite3.connect(db_path)
     stamp = "2026-01-01T00:00:00.000Z"
     with conn:
-        conn.executemany("INSERT INTO users (username, display_name, password_hash, created_at)"
-                         " VALUES (?, ?, 'x', ?)", [(f"s{i}", f"S{i}", stamp) for i in range(subscribers)])
-        conn.execute("INSERT INTO mail_addresses (user_id, email, confirmed_at, created_at)"
-                     " SELECT id, username || '@subscribers.test', ?, ? FROM users", (stamp, stamp))
-        conn.execute("INSERT INTO mail_subscriptions (group_id, user_id, mode)"
-                     " SELECT g.id, u.id, 'each' FROM groups g, users u"
-                     " WHERE g.name = ? AND u.username != 'author'", (GROUP,))
+        conn.executemany(
+            "INSERT INTO users (username, display_name, password_hash, created_at) VALUES (?, ?, 'x', ?)",
+            [(f"s{i}", f"S{i}", stamp) for i in range(subscribers)],
+        )
+        conn.execute(
+            "INSERT INTO mail_addresses (user_id, email, confirmed_at, created_at)"
+            " SELECT id, username || '@subscribers.test', ?, ? FROM users",
+            (stamp, stamp),
+        )
+        conn.execute(
+            "INSERT INTO mail_subscriptions (group_id, user_id, mode)"
+            " SELECT g.id, u.id, 'each' FROM groups g, users u"
+            " WHERE g.name = ? AND u.username != 'author'",
+            (GROUP,),
+        )
     conn.close()
 
 
@@ -81,10 +89,12 @@ def incoming_message(n: int, to: str) -> bytes:
 
 def send_all(port: int, to: str, count: int) -> float:
     """Seconds CLIENTS smtplib connections take to send `count` messages to `port`."""
+
     def one(share: range) -> None:
         with smtplib.SMTP("127.0.0.1", port, timeout=60) as client:
             for n in share:
                 client.sendmail("author@subscribers.test", [to], incoming_message(n, to))
+
     started = time.perf_counter()
     with ThreadPoolExecutor(CLIENTS) as pool:
         list(pool.map(one, [range(i, count, CLIENTS) for i in range(CLIENTS)]))
@@ -115,27 +125,50 @@ def main() -> None:
         db_path = f"{temp_dir()}/mail.db"
         asyncio.run(build(db_path, args.subscribers))
         smtp_port = free_port()
-        with server(db_path, smtp_url=f"smtp://127.0.0.1:{relay_port}", smtp_port=smtp_port,
-                    mail_domain="lists.test", mail_recipient_rate=10**9, mail_poll_interval=0.05) as (url, _):
+        with server(
+            db_path,
+            smtp_url=f"smtp://127.0.0.1:{relay_port}",
+            smtp_port=smtp_port,
+            mail_domain="lists.test",
+            mail_recipient_rate=10**9,
+            mail_poll_interval=0.05,
+        ) as (url, _):
             with httpx.Client(base_url=url, timeout=120) as web:
                 r = web.post("/api/login", json={"username": "author", "password": "bench-password"})
                 r.raise_for_status()
                 started = time.perf_counter()
-                web.post("/api/groups/bench.quiet/threads", json={"subject": "q", "body": "quiet"}).raise_for_status()
+                web.post(
+                    "/api/groups/bench.quiet/threads", json={"subject": "q", "body": "quiet"}
+                ).raise_for_status()
                 quiet = time.perf_counter() - started
                 before = sink.count
                 started = time.perf_counter()
-                web.post(f"/api/groups/{GROUP}/threads",
-                         json={"subject": "To everyone", "body": "One article, many readers.\n" * 5}
-                         ).raise_for_status()
+                web.post(
+                    f"/api/groups/{GROUP}/threads",
+                    json={"subject": "To everyone", "body": "One article, many readers.\n" * 5},
+                ).raise_for_status()
                 posted = time.perf_counter()
                 done = wait_count(sink, before + args.subscribers)
             queue_seconds = posted - started
-            rows.append(Row("mail", "POST of an article queuing mail to subscribers", queue_seconds * 1000, "ms",
-                            baseline=quiet * 1000, baseline_name="the same POST, no subscribers",
-                            note=f"{args.subscribers:,} queue rows in the article's transaction"))
-            rows.append(Row("mail", "mails queued per second (in the POST)", args.subscribers / queue_seconds,
-                            "mails/s"))
+            rows.append(
+                Row(
+                    "mail",
+                    "POST of an article queuing mail to subscribers",
+                    queue_seconds * 1000,
+                    "ms",
+                    baseline=quiet * 1000,
+                    baseline_name="the same POST, no subscribers",
+                    note=f"{args.subscribers:,} queue rows in the article's transaction",
+                )
+            )
+            rows.append(
+                Row(
+                    "mail",
+                    "mails queued per second (in the POST)",
+                    args.subscribers / queue_seconds,
+                    "mails/s",
+                )
+            )
             handed = args.subscribers / (done - started)
             # Baseline: smtplib alone sending the same number of ready messages over one connection.
             sample = incoming_message(0, "x@subscribers.test")
@@ -145,22 +178,39 @@ def main() -> None:
                 for i in range(args.subscribers):
                     client.sendmail("bounces@lists.test", [f"s{i}@subscribers.test"], sample)
             raw = args.subscribers / (wait_count(sink, before + args.subscribers) - raw_started)
-            rows.append(Row("mail", f"mails handed to the relay per second (1 article, {args.subscribers:,} subscribers)",
-                            handed, "mails/s", baseline=raw, baseline_name="smtplib alone, same relay",
-                            note="from the POST until the relay holds every mail; Moot keeps two batches in flight"))
+            rows.append(
+                Row(
+                    "mail",
+                    f"mails handed to the relay per second (1 article, {args.subscribers:,} subscribers)",
+                    handed,
+                    "mails/s",
+                    baseline=raw,
+                    baseline_name="smtplib alone, same relay",
+                    note="from the POST until the relay holds every mail; Moot keeps two batches in flight",
+                )
+            )
             sink_before = sink.count
             moot_seconds = send_all(smtp_port, "bench.quiet@lists.test", args.incoming)
             bare_seconds = send_all(relay_port, "bench.quiet@lists.test", args.incoming)
             assert sink.count - sink_before >= args.incoming  # the bare run reached the relay
         conn = sqlite3.connect(db_path)
-        posted_in = conn.execute("SELECT count(*) FROM articles WHERE subject LIKE 'Incoming %'").fetchone()[0]
+        posted_in = conn.execute("SELECT count(*) FROM articles WHERE subject LIKE 'Incoming %'").fetchone()[
+            0
+        ]
         conn.close()
         if posted_in != args.incoming:
             raise SystemExit(f"only {posted_in} of {args.incoming} incoming messages were posted")
-        rows.append(Row("mail", "incoming messages accepted (posted) per second", args.incoming / moot_seconds,
-                        "messages/s", baseline=args.incoming / bare_seconds,
-                        baseline_name="same clients to a bare aiosmtpd",
-                        note=f"{CLIENTS} smtplib clients; each message checked and posted as an article"))
+        rows.append(
+            Row(
+                "mail",
+                "incoming messages accepted (posted) per second",
+                args.incoming / moot_seconds,
+                "messages/s",
+                baseline=args.incoming / bare_seconds,
+                baseline_name="same clients to a bare aiosmtpd",
+                note=f"{CLIENTS} smtplib clients; each message checked and posted as an article",
+            )
+        )
     finally:
         relay.stop()
     emit(rows, args.json)

@@ -31,13 +31,23 @@ def run(seconds: int) -> list[Row]:
     on = max(runs["on"], key=lambda r: r.requests_per_s)
     ratio = on.requests_per_s / off.requests_per_s
     return [
-        Row("metrics_overhead", "thread page requests/s, metrics on", on.requests_per_s, "req/s",
-            off.requests_per_s, "metrics off", "ratio >= 0.95", ratio >= 0.95,
-            "first page, 50 articles of ~1 KB, wrk -t1 -c32, best of 2 interleaved runs"),
-        Row("metrics_overhead", "thread page p50, metrics on", on.p50_ms, "ms",
-            off.p50_ms, "metrics off p50"),
-        Row("metrics_overhead", "thread page p99, metrics on", on.p99_ms, "ms",
-            off.p99_ms, "metrics off p99"),
+        Row(
+            "metrics_overhead",
+            "thread page requests/s, metrics on",
+            on.requests_per_s,
+            "req/s",
+            off.requests_per_s,
+            "metrics off",
+            "ratio >= 0.95",
+            ratio >= 0.95,
+            "first page, 50 articles of ~1 KB, wrk -t1 -c32, best of 2 interleaved runs",
+        ),
+        Row(
+            "metrics_overhead", "thread page p50, metrics on", on.p50_ms, "ms", off.p50_ms, "metrics off p50"
+        ),
+        Row(
+            "metrics_overhead", "thread page p99, metrics on", on.p99_ms, "ms", off.p99_ms, "metrics off p99"
+        ),
     ]
 
 

@@ -41,6 +41,7 @@ BODY = "A benchmark article of a few lines.\n" * 8
 
 # -- INN2 --------------------------------------------------------------------------------
 
+
 def _inn_setting(text: str, key: str, value: str) -> str:
     line = f"{key}: {value}"
     pattern = re.compile(rf"^#?\s*{re.escape(key)}:.*$", re.M)
@@ -48,8 +49,13 @@ def _inn_setting(text: str, key: str, value: str) -> str:
 
 
 def _as_news(command: str) -> None:
-    subprocess.run(["su", "news", "-s", "/bin/sh", "-c", command], check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120)
+    subprocess.run(
+        ["su", "news", "-s", "/bin/sh", "-c", command],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=120,
+    )
 
 
 def inn_start(port: int) -> None:
@@ -57,32 +63,62 @@ def inn_start(port: int) -> None:
     if os.geteuid() != 0:
         raise SystemExit("the NNTP benchmark configures and starts INN2, which needs root")
     if not (INN_BIN / "rc.news").exists():
-        subprocess.run("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq inn2",
-                       shell=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq inn2",
+            shell=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     text = INN_CONF.read_text()
     # These machines have no FQDN (inn2's postinst fails without `domain`), no
     # systemd, and two cores (nnrpd refuses readers above its load limit).
-    for key, value in (("domain", "example.test"), ("pathhost", "inn.example.test"), ("port", str(port)),
-                       ("nnrpdpostport", str(port)), ("bindaddress", "127.0.0.1"), ("bindaddress6", "none"),
-                       ("doinnwatch", "false"), ("nnrpdloadlimit", "0"), ("pgpverify", "false")):
+    for key, value in (
+        ("domain", "example.test"),
+        ("pathhost", "inn.example.test"),
+        ("port", str(port)),
+        ("nnrpdpostport", str(port)),
+        ("bindaddress", "127.0.0.1"),
+        ("bindaddress6", "none"),
+        ("doinnwatch", "false"),
+        ("nnrpdloadlimit", "0"),
+        ("pgpverify", "false"),
+    ):
         text = _inn_setting(text, key, value)
     INN_CONF.write_text(text)
-    subprocess.run(["dpkg", "--configure", "-a"], env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        ["dpkg", "--configure", "-a"],
+        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     for path in ("/run/news", "/var/log/news"):
         os.makedirs(path, exist_ok=True)
         shutil.chown(path, "news", "news")
     _as_news(str(INN_BIN / "rc.news"))
     wait_port(port)
     for group in (GROUP, GROUP + ".posts"):
-        subprocess.run(["su", "news", "-s", "/bin/sh", "-c",
-                        f"{INN_BIN}/ctlinnd -t 20 newgroup {group} y admin@example.test"],
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+        subprocess.run(
+            [
+                "su",
+                "news",
+                "-s",
+                "/bin/sh",
+                "-c",
+                f"{INN_BIN}/ctlinnd -t 20 newgroup {group} y admin@example.test",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            timeout=60,
+        )
 
 
 def inn_stop() -> None:
-    subprocess.run(["su", "news", "-s", "/bin/sh", "-c", f"{INN_BIN}/ctlinnd -t 20 shutdown benchmark-done"],
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+    subprocess.run(
+        ["su", "news", "-s", "/bin/sh", "-c", f"{INN_BIN}/ctlinnd -t 20 shutdown benchmark-done"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        timeout=60,
+    )
 
 
 def wait_port(port: int, timeout: float = 60) -> None:
@@ -99,10 +135,12 @@ def wait_port(port: int, timeout: float = 60) -> None:
 
 # -- Moot ------------------------------------------------------------------------------
 
+
 async def moot_prepare(db_path: str) -> None:
     """An account and a group holding FILL articles, written through the domain layer."""
     from moot import accounts, groups, posting
     from moot.db import Database
+
     db = await Database(db_path, read_connections=1).open()
     try:
         user = await accounts.create_user(db, "bench", PASSWORD, "Bench Poster")
@@ -119,9 +157,12 @@ async def moot_prepare(db_path: str) -> None:
 
 # -- clients -----------------------------------------------------------------------------
 
+
 def article_text(group: str, i: int) -> bytes:
-    return (f"Newsgroups: {group}\r\nFrom: Bench <bench@example.test>\r\nSubject: Post {i}\r\n\r\n"
-            + BODY.replace("\n", "\r\n")).encode()
+    return (
+        f"Newsgroups: {group}\r\nFrom: Bench <bench@example.test>\r\nSubject: Post {i}\r\n\r\n"
+        + BODY.replace("\n", "\r\n")
+    ).encode()
 
 
 def connect(port: int, auth: bool) -> nntplib.NNTP:
@@ -161,7 +202,7 @@ class Raw:
         self.line()
 
     def _more(self) -> None:
-        if self.quickack:   # re-armed after every read: the kernel drops back to delayed ACKs
+        if self.quickack:  # re-armed after every read: the kernel drops back to delayed ACKs
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
         chunk = self.sock.recv(262144)
         if not chunk:
@@ -271,8 +312,9 @@ def measure(port: int, auth: bool, post_group: str, seconds: float) -> dict[str,
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=4)
     parser.add_argument("--json")
     args = parser.parse_args()
@@ -289,8 +331,19 @@ def main() -> None:
     with server(db_path, nntp_port=moot_port, domain="bench.moot", synchronous="FULL"):
         wait_port(moot_port)
         moot = measure(moot_port, True, GROUP + ".posts", args.seconds)
-    rows = [Row("nntp", metric, moot[metric], "per s", inn[metric], "INN2", target=">= 1.0",
-                met=moot[metric] >= inn[metric]) for metric in moot]
+    rows = [
+        Row(
+            "nntp",
+            metric,
+            moot[metric],
+            "per s",
+            inn[metric],
+            "INN2",
+            target=">= 1.0",
+            met=moot[metric] >= inn[metric],
+        )
+        for metric in moot
+    ]
     emit(rows, args.json)
 
 

@@ -44,23 +44,38 @@ def prepare(db_path: str, followers: int) -> dict:
             async with db.transaction() as conn:
                 await groups.create_group(conn, None, "bench.notify", "Notification fan-out")
                 await groups.create_group(conn, None, "bench.quiet", "Nothing happens here")
-                followed = await posting.start_thread(conn, "bench.moot", author, "bench.notify", "Followed",
-                                                      "Everyone follows this")
-                plain = await posting.start_thread(conn, "bench.moot", author, "bench.notify", "Watched",
-                                                   "Everyone watches this, nobody follows it")
+                followed = await posting.start_thread(
+                    conn, "bench.moot", author, "bench.notify", "Followed", "Everyone follows this"
+                )
+                plain = await posting.start_thread(
+                    conn,
+                    "bench.moot",
+                    author,
+                    "bench.notify",
+                    "Watched",
+                    "Everyone watches this, nobody follows it",
+                )
                 await conn.executemany(
                     "INSERT INTO users (username, display_name, password_hash, created_at)"
                     " VALUES (?, ?, ?, '2026-01-01T00:00:00.000Z')",
-                    [(f"f{i}", f"Follower {i}", digest) for i in range(followers)])
-                await conn.execute("INSERT INTO follows (user_id, thread_id) SELECT id, ? FROM users"
-                                   " WHERE username GLOB 'f[0-9]*'", (followed["thread"]["id"],))
+                    [(f"f{i}", f"Follower {i}", digest) for i in range(followers)],
+                )
+                await conn.execute(
+                    "INSERT INTO follows (user_id, thread_id) SELECT id, ? FROM users"
+                    " WHERE username GLOB 'f[0-9]*'",
+                    (followed["thread"]["id"],),
+                )
                 rows = await conn.execute_fetchall("SELECT * FROM users WHERE username GLOB 'f[0-9]*'")
             sessions = []
             for row in rows:
                 user = accounts.User.from_row(row)
                 sessions.append(cookies.session_value(await accounts.start_session(db, user, days=1)))
-            return {"followed": followed["article"]["id"], "plain": plain["article"]["id"],
-                    "plain_thread": plain["thread"]["id"], "sessions": sessions}
+            return {
+                "followed": followed["article"]["id"],
+                "plain": plain["article"]["id"],
+                "plain_thread": plain["thread"]["id"],
+                "sessions": sessions,
+            }
         finally:
             await db.close()
 
@@ -74,14 +89,22 @@ class SignedClient(Client):
             self.request.headers["Cookie"] = f"moot_session={cookie}"
 
 
-async def open_signed(port: int, cookies: list[str | None], subscribe: dict, batch: int = 200) -> list[Client]:
+async def open_signed(
+    port: int, cookies: list[str | None], subscribe: dict, batch: int = 200
+) -> list[Client]:
     loop = asyncio.get_running_loop()
     url, text = f"ws://127.0.0.1:{port}/live", json.dumps({"type": "subscribe", **subscribe})
     clients: list[Client] = []
     for start in range(0, len(cookies), batch):
-        made = [loop.create_connection(lambda c=c: SignedClient(url, text, c), "127.0.0.1", port,
-                                       local_addr=(SOURCES[(start + i) % len(SOURCES)], 0))
-                for i, c in enumerate(cookies[start:start + batch])]
+        made = [
+            loop.create_connection(
+                lambda c=c: SignedClient(url, text, c),
+                "127.0.0.1",
+                port,
+                local_addr=(SOURCES[(start + i) % len(SOURCES)], 0),
+            )
+            for i, c in enumerate(cookies[start : start + batch])
+        ]
         for _, client in await asyncio.gather(*made):
             clients.append(client)
         await asyncio.wait_for(asyncio.gather(*(c.ready for c in clients[start:])), 60)
@@ -101,7 +124,9 @@ async def fan_out(http: Http, clients: list[Client], parent: int, kind: str, pos
     for i in range(posts):
         key = f"{tag}{i}"
         t0 = time.perf_counter()
-        status, _, text = await http.request("POST", f"/api/articles/{parent}/replies", {"body": f"{BODY}{key}"})
+        status, _, text = await http.request(
+            "POST", f"/api/articles/{parent}/replies", {"body": f"{BODY}{key}"}
+        )
         assert status == 201, (status, text)
         answered.append((time.perf_counter() - t0) * 1000)
         starts[key] = t0
@@ -116,8 +141,13 @@ async def fan_out(http: Http, clients: list[Client], parent: int, kind: str, pos
                 got[key] = stamp
         missing += len(starts) - len(got)
         latencies += [(stamp - starts[k]) * 1000 for k, stamp in got.items()]
-    return {"post_ms": percentile(answered, 50), "p50": percentile(latencies, 50), "p99": percentile(latencies, 99),
-            "deliveries": len(latencies), "missing": missing}
+    return {
+        "post_ms": percentile(answered, 50),
+        "p50": percentile(latencies, 50),
+        "p99": percentile(latencies, 99),
+        "deliveries": len(latencies),
+        "missing": missing,
+    }
 
 
 async def measure(port: int, data: dict, followers: int, posts: int) -> tuple[dict, dict]:
@@ -146,15 +176,45 @@ def run(followers: int, posts: int) -> list[Row]:
     expected = followers * posts
     note = f"{followers} followers signed in on /live, {posts} replies 0.3 s apart"
     return [
-        Row("notify", "followers notified", notified["deliveries"], "deliveries", expected, "expected",
-            "all", notified["deliveries"] == expected and notified["missing"] == 0, note),
-        Row("notify", f"reply POST with {followers:,} followers (p50)", notified["post_ms"], "ms", plain["post_ms"],
-            "reply in an unfollowed thread", note="notification rows and events written in the reply's transaction"),
-        Row("notify", "post to notification, p50", notified["p50"], "ms", plain["p50"],
-            "post to article.created, same number of subscribers"),
-        Row("notify", "post to notification, p99", notified["p99"], "ms", plain["p99"],
-            "post to article.created, same number of subscribers", "ratio <= 2", notified["p99"] <= 2 * plain["p99"],
-            note),
+        Row(
+            "notify",
+            "followers notified",
+            notified["deliveries"],
+            "deliveries",
+            expected,
+            "expected",
+            "all",
+            notified["deliveries"] == expected and notified["missing"] == 0,
+            note,
+        ),
+        Row(
+            "notify",
+            f"reply POST with {followers:,} followers (p50)",
+            notified["post_ms"],
+            "ms",
+            plain["post_ms"],
+            "reply in an unfollowed thread",
+            note="notification rows and events written in the reply's transaction",
+        ),
+        Row(
+            "notify",
+            "post to notification, p50",
+            notified["p50"],
+            "ms",
+            plain["p50"],
+            "post to article.created, same number of subscribers",
+        ),
+        Row(
+            "notify",
+            "post to notification, p99",
+            notified["p99"],
+            "ms",
+            plain["p99"],
+            "post to article.created, same number of subscribers",
+            "ratio <= 2",
+            notified["p99"] <= 2 * plain["p99"],
+            note,
+        ),
     ]
 
 

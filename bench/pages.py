@@ -30,8 +30,11 @@ def nginx_in_front(moot_url: str, directory: Path) -> subprocess.Popen | None:
     conf = directory / "nginx.conf"
     moot_port = int(moot_url.rsplit(":", 1)[1])
     conf.write_text(loopback_nginx_config(moot_port, port, directory / "cache", limits=False))
-    proc = subprocess.Popen([NGINX, "-p", str(directory), "-c", str(conf), "-g", "daemon off;"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [NGINX, "-p", str(directory), "-c", str(conf), "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     wait_listening(port, proc)
     proc.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
     return proc
@@ -86,26 +89,81 @@ def run(seconds: int) -> list[Row]:
     bare, anon_rps = best["bare"].requests_per_s, best["anon"].requests_per_s
     note = "200 articles of ~1 KB, wrk -t1 -c32"
     rows += [
-        Row("pages", "thread page (HTML, 200 articles), anonymous", anon_rps, "req/s", bare,
-            "/api/health", "ratio >= 0.5", anon_rps / bare >= 0.5, f"{len(plain.content):,} bytes; {note}"),
-        Row("pages", "same page signed in, with read-state tracking", best["signed"].requests_per_s, "req/s",
-            anon_rps, "anonymous page", "ratio >= 0.8", best["signed"].requests_per_s / anon_rps >= 0.8,
-            f"new marks, follow and mute state put in per reader, inbox count; {note}"),
-        Row("pages", "304 revalidation (If-None-Match)", best["revalidate"].requests_per_s, "req/s", bare,
-            "/api/health", "ratio >= 0.9", best["revalidate"].requests_per_s / bare >= 0.9,
-            f"answers 304 without rendering; {note}"),
-        Row("pages", "gzip bytes on the wire", wire, "bytes", len(plain.content), "uncompressed page",
-            "ratio <= 0.10", wire / len(plain.content) <= 0.10, "stored compressed, level 6"),
-        Row("pages", "anonymous page with gzip", best["anon_gzip"].requests_per_s, "req/s", bare,
-            "/api/health"),
-        Row("pages", "thread page p99, anonymous", best["anon"].p99_ms, "ms", best["bare"].p99_ms,
-            "/api/health p99"),
+        Row(
+            "pages",
+            "thread page (HTML, 200 articles), anonymous",
+            anon_rps,
+            "req/s",
+            bare,
+            "/api/health",
+            "ratio >= 0.5",
+            anon_rps / bare >= 0.5,
+            f"{len(plain.content):,} bytes; {note}",
+        ),
+        Row(
+            "pages",
+            "same page signed in, with read-state tracking",
+            best["signed"].requests_per_s,
+            "req/s",
+            anon_rps,
+            "anonymous page",
+            "ratio >= 0.8",
+            best["signed"].requests_per_s / anon_rps >= 0.8,
+            f"new marks, follow and mute state put in per reader, inbox count; {note}",
+        ),
+        Row(
+            "pages",
+            "304 revalidation (If-None-Match)",
+            best["revalidate"].requests_per_s,
+            "req/s",
+            bare,
+            "/api/health",
+            "ratio >= 0.9",
+            best["revalidate"].requests_per_s / bare >= 0.9,
+            f"answers 304 without rendering; {note}",
+        ),
+        Row(
+            "pages",
+            "gzip bytes on the wire",
+            wire,
+            "bytes",
+            len(plain.content),
+            "uncompressed page",
+            "ratio <= 0.10",
+            wire / len(plain.content) <= 0.10,
+            "stored compressed, level 6",
+        ),
+        Row(
+            "pages",
+            "anonymous page with gzip",
+            best["anon_gzip"].requests_per_s,
+            "req/s",
+            bare,
+            "/api/health",
+        ),
+        Row(
+            "pages",
+            "thread page p99, anonymous",
+            best["anon"].p99_ms,
+            "ms",
+            best["bare"].p99_ms,
+            "/api/health p99",
+        ),
     ]
     if "nginx" in best:
-        rows.append(Row("pages", "through nginx, warm cache (gzip)", best["nginx"].requests_per_s, "req/s",
-                        best["anon_gzip"].requests_per_s, "Moot alone, same request", "ratio >= 5",
-                        best["nginx"].requests_per_s / best["anon_gzip"].requests_per_s >= 5,
-                        f"docs/nginx.conf without TLS and request limits; {note}"))
+        rows.append(
+            Row(
+                "pages",
+                "through nginx, warm cache (gzip)",
+                best["nginx"].requests_per_s,
+                "req/s",
+                best["anon_gzip"].requests_per_s,
+                "Moot alone, same request",
+                "ratio >= 5",
+                best["nginx"].requests_per_s / best["anon_gzip"].requests_per_s >= 5,
+                f"docs/nginx.conf without TLS and request limits; {note}",
+            )
+        )
     else:
         rows.append(Row("pages", "through nginx", 0, "", note="nginx not installed: not measured"))
     return rows

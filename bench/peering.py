@@ -46,13 +46,25 @@ BODY = "A benchmark article of a few lines.\n" * 8
 
 
 def _env(**settings: object) -> dict:
-    return {**os.environ, "MOOT_POST_RATE": "1000000", "MOOT_POST_BURST": "1000000",
-            "MOOT_SWEEP_INTERVAL": "0", **{f"MOOT_{k.upper()}": str(v) for k, v in settings.items()}}
+    return {
+        **os.environ,
+        "MOOT_POST_RATE": "1000000",
+        "MOOT_POST_BURST": "1000000",
+        "MOOT_SWEEP_INTERVAL": "0",
+        **{f"MOOT_{k.upper()}": str(v) for k, v in settings.items()},
+    }
 
 
 def moot_cli(*args: str, input: str | None = None) -> None:
-    subprocess.run([sys.executable, "-m", "moot", *args], cwd=ROOT, env=_env(), input=input, text=True,
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "moot", *args],
+        cwd=ROOT,
+        env=_env(),
+        input=input,
+        text=True,
+        check=True,
+        capture_output=True,
+    )
 
 
 class MootNode:
@@ -66,9 +78,23 @@ class MootNode:
     def start(self) -> None:
         with open(self.db + ".log", "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "moot", "serve", "--db", self.db, "--port", str(self.http),
-                 "--nntp-port", str(self.nntp)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                env=_env(domain=self.name, peer_poll_interval=0.5, synchronous="FULL"))
+                [
+                    sys.executable,
+                    "-m",
+                    "moot",
+                    "serve",
+                    "--db",
+                    self.db,
+                    "--port",
+                    str(self.http),
+                    "--nntp-port",
+                    str(self.nntp),
+                ],
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=_env(domain=self.name, peer_poll_interval=0.5, synchronous="FULL"),
+            )
         inn_support.wait_port(self.nntp)
         inn_support.wait_port(self.http)
 
@@ -90,6 +116,7 @@ class MootNode:
 async def _prepare(db_path: str) -> None:
     from moot import accounts, groups
     from moot.db import Database
+
     db = await Database(db_path, read_connections=1).open()
     try:
         await accounts.create_user(db, "bench", PASSWORD, "Bench Poster")
@@ -104,6 +131,7 @@ async def _fill(db_path: str, count: int) -> None:
     from moot import posting
     from moot.db import Database
     from moot.permissions import User
+
     db = await Database(db_path, read_connections=1).open()
     try:
         user = User(1, "bench", "Bench Poster", "member")
@@ -127,11 +155,14 @@ def wait_until(check, timeout: float = 180) -> float:
 
 # -- a streaming client --------------------------------------------------------------------
 
+
 def transit(i: int, tag: str) -> tuple[str, bytes]:
     mid = f"<{tag}.{i}.{secrets.token_hex(4)}@bench.test>"
-    text = (f"Path: bench.test!not-for-mail\r\nFrom: Bench <bench@bench.test>\r\nNewsgroups: {GROUP}\r\n"
-            f"Subject: Streamed {i}\r\nDate: {time.strftime('%a, %d %b %Y %H:%M:%S +0000', time.gmtime())}\r\n"
-            f"Message-ID: {mid}\r\n\r\n" + BODY.replace("\n", "\r\n") + ".\r\n")
+    text = (
+        f"Path: bench.test!not-for-mail\r\nFrom: Bench <bench@bench.test>\r\nNewsgroups: {GROUP}\r\n"
+        f"Subject: Streamed {i}\r\nDate: {time.strftime('%a, %d %b %Y %H:%M:%S +0000', time.gmtime())}\r\n"
+        f"Message-ID: {mid}\r\n\r\n" + BODY.replace("\n", "\r\n") + ".\r\n"
+    )
     return mid, text.encode()
 
 
@@ -143,6 +174,7 @@ def stream(port: int, articles: list[tuple[str, bytes]], secret: str | None = No
     def cmd(line: str) -> bytes:
         sock.sendall(line.encode() + b"\r\n")
         return f.readline()
+
     assert f.readline()[:3] in (b"200", b"201")
     if secret:
         cmd("AUTHINFO USER bench.test")
@@ -151,7 +183,7 @@ def stream(port: int, articles: list[tuple[str, bytes]], secret: str | None = No
     taken = 0
     start = time.monotonic()
     for first in range(0, len(articles), 100):
-        batch = articles[first:first + 100]
+        batch = articles[first : first + 100]
         sock.sendall(b"".join(f"CHECK {mid}\r\n".encode() for mid, _ in batch))
         wanted = [a for a in batch if f.readline()[:3] == b"238"]
         sock.sendall(b"".join(f"TAKETHIS {mid}\r\n".encode() + text for mid, text in wanted))
@@ -168,18 +200,25 @@ def _inn_poster(args: tuple) -> None:
     port, first, count = args
     with nntplib.NNTP("127.0.0.1", port, readermode=True, timeout=60) as n:
         for i in range(first, first + count):
-            n.post((f"From: Bench <bench@example.test>\r\nNewsgroups: {GROUP}\r\nSubject: From INN {i}\r\n"
-                    "\r\n" + BODY.replace("\n", "\r\n")).encode())
+            n.post(
+                (
+                    f"From: Bench <bench@example.test>\r\nNewsgroups: {GROUP}\r\nSubject: From INN {i}\r\n"
+                    "\r\n" + BODY.replace("\n", "\r\n")
+                ).encode()
+            )
 
 
 # -- Moot -> Moot lag ------------------------------------------------------------------------
 
+
 async def lag(a: MootNode, b: MootNode, rate: float, seconds: float) -> list[float]:
     """Seconds from each 240 on A to its event on B's /live."""
     import websockets
+
     url = f"http://127.0.0.1:{b.http}"
-    ws = await websockets.connect(f"ws://127.0.0.1:{b.http}/live", compression=None, ping_interval=None,
-                                  origin=url, max_queue=None)
+    ws = await websockets.connect(
+        f"ws://127.0.0.1:{b.http}/live", compression=None, ping_interval=None, origin=url, max_queue=None
+    )
     await ws.send(json.dumps({"type": "subscribe", "groups": [GROUP]}))
     while json.loads(await ws.recv()).get("type") != "subscribed":
         pass
@@ -193,8 +232,9 @@ async def lag(a: MootNode, b: MootNode, rate: float, seconds: float) -> list[flo
                 arrived[msg["data"]["article"]["message_id"]] = time.monotonic()
 
     def post() -> None:
-        with nntplib.NNTP("127.0.0.1", a.nntp, readermode=True, user="bench", password=PASSWORD,
-                          timeout=60) as n:
+        with nntplib.NNTP(
+            "127.0.0.1", a.nntp, readermode=True, user="bench", password=PASSWORD, timeout=60
+        ) as n:
             start = time.monotonic()
             i = 0
             while time.monotonic() - start < seconds:
@@ -204,6 +244,7 @@ async def lag(a: MootNode, b: MootNode, rate: float, seconds: float) -> list[flo
                 reply = n.post((f"Newsgroups: {GROUP}\r\nSubject: Lag {i}\r\n\r\n{BODY}").encode())
                 posted[reply.split()[-1]] = time.monotonic()
                 i += 1
+
     listener = asyncio.create_task(listen())
     await asyncio.to_thread(post)
     deadline = time.monotonic() + 60
@@ -220,7 +261,9 @@ def percentile(values: list[float], p: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--articles", type=int, default=2000)
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--rate", type=float, default=50)
@@ -233,8 +276,10 @@ def main() -> None:
     rows = []
     inn_port = free_port()
     node = MootNode("moot.bench")
-    moot_cli("peer", "add", inn_support.PATHHOST, "--host", "127.0.0.1", "--port", str(inn_port), "--db", node.db)
-    asyncio.run(_fill(node.db, n))   # queued for INN2 while it is down
+    moot_cli(
+        "peer", "add", inn_support.PATHHOST, "--host", "127.0.0.1", "--port", str(inn_port), "--db", node.db
+    )
+    asyncio.run(_fill(node.db, n))  # queued for INN2 while it is down
     node.start()
     try:
         with inn_support.inn(inn_port, (GROUP,), feed=(node.name, node.nntp)):
@@ -256,19 +301,64 @@ def main() -> None:
     finally:
         node.stop()
     rows += [
-        Row("peering", "streaming intake (CHECK/TAKETHIS), articles/s", moot_in, "per s", inn_in, "INN2",
-            target=">= 0.5", met=moot_in >= 0.5 * inn_in),
-        Row("peering", "Moot -> INN2 backlog drained by Moot's feed, articles/s", moot_to_inn, "per s", inn_in,
-            "INN2 intake", note=f"{n} queued while INN2 was down; the feed's wait before INN2 came up included"),
-        Row("peering", "INN2 -> Moot through innfeed, posted to all on Moot, articles/s", inn_to_moot, "per s",
-            inn_post, "INN2 POST", target=">= 0.8", met=inn_to_moot >= 0.8 * inn_post),
+        Row(
+            "peering",
+            "streaming intake (CHECK/TAKETHIS), articles/s",
+            moot_in,
+            "per s",
+            inn_in,
+            "INN2",
+            target=">= 0.5",
+            met=moot_in >= 0.5 * inn_in,
+        ),
+        Row(
+            "peering",
+            "Moot -> INN2 backlog drained by Moot's feed, articles/s",
+            moot_to_inn,
+            "per s",
+            inn_in,
+            "INN2 intake",
+            note=f"{n} queued while INN2 was down; the feed's wait before INN2 came up included",
+        ),
+        Row(
+            "peering",
+            "INN2 -> Moot through innfeed, posted to all on Moot, articles/s",
+            inn_to_moot,
+            "per s",
+            inn_post,
+            "INN2 POST",
+            target=">= 0.8",
+            met=inn_to_moot >= 0.8 * inn_post,
+        ),
     ]
     a, b = MootNode("a.bench"), MootNode("b.bench")
     secret = secrets.token_hex(12)
-    moot_cli("peer", "add", b.name, "--host", "127.0.0.1", "--port", str(b.nntp), "--password-stdin",
-             "--db", a.db, input=secret + "\n")
-    moot_cli("peer", "add", a.name, "--host", "127.0.0.1", "--port", str(a.nntp), "--password-stdin",
-             "--db", b.db, input=secret + "\n")
+    moot_cli(
+        "peer",
+        "add",
+        b.name,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(b.nntp),
+        "--password-stdin",
+        "--db",
+        a.db,
+        input=secret + "\n",
+    )
+    moot_cli(
+        "peer",
+        "add",
+        a.name,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(a.nntp),
+        "--password-stdin",
+        "--db",
+        b.db,
+        input=secret + "\n",
+    )
     a.start()
     b.start()
     try:
@@ -278,10 +368,21 @@ def main() -> None:
         b.stop()
     ms = [x * 1000 for x in lags]
     rows += [
-        Row("peering", f"Moot -> Moot lag p50 at {args.rate:g} posts/s", statistics.median(ms), "ms",
-            note=f"{len(ms)} articles, post on A to /live event on B"),
-        Row("peering", f"Moot -> Moot lag p99 at {args.rate:g} posts/s", percentile(ms, 99), "ms",
-            target="<= 1000", met=percentile(ms, 99) <= 1000),
+        Row(
+            "peering",
+            f"Moot -> Moot lag p50 at {args.rate:g} posts/s",
+            statistics.median(ms),
+            "ms",
+            note=f"{len(ms)} articles, post on A to /live event on B",
+        ),
+        Row(
+            "peering",
+            f"Moot -> Moot lag p99 at {args.rate:g} posts/s",
+            percentile(ms, 99),
+            "ms",
+            target="<= 1000",
+            met=percentile(ms, 99) <= 1000,
+        ),
     ]
     emit(rows, args.json)
 

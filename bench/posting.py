@@ -45,11 +45,15 @@ async def build(db_path: str) -> int:
     try:
         # A cheap hash for the benchmark's own accounts: sign-in is not what is measured.
         cheap = accounts.hash_password("bench-password", n=2**14)
-        users = [await accounts.create_user(db, f"poster{i}", "bench-password", password_hash=cheap)
-                 for i in range(POSTERS)]
+        users = [
+            await accounts.create_user(db, f"poster{i}", "bench-password", password_hash=cheap)
+            for i in range(POSTERS)
+        ]
         async with db.transaction() as conn:
             await groups.create_group(conn, None, "bench.post", "Benchmark group")
-            started = await posting.start_thread(conn, config.domain, users[0], "bench.post", "Posting", "root")
+            started = await posting.start_thread(
+                conn, config.domain, users[0], "bench.post", "Posting", "root"
+            )
         return started["article"]["id"]
     finally:
         await db.close()
@@ -77,8 +81,13 @@ def moot_posts(seconds: int, synchronous: str) -> tuple[float, float, float]:
         with open(script, "w") as f:
             f.write(LUA % (", ".join(cookies), '{{"body": "{}"}}'.format(BODY.replace("\n", "\\\\n"))))
         before = count_articles(db_path)
-        result = wrk(f"{url}/api/articles/{root}/replies", seconds=seconds, connections=POSTERS,
-                     threads=POSTERS, script=script)
+        result = wrk(
+            f"{url}/api/articles/{root}/replies",
+            seconds=seconds,
+            connections=POSTERS,
+            threads=POSTERS,
+            script=script,
+        )
         time.sleep(0.5)
     landed = count_articles(db_path) - before
     ok = result.requests - result.errors
@@ -98,9 +107,13 @@ async def raw_inserts(seconds: float, synchronous: str) -> float:
     await conn.execute("PRAGMA journal_mode=WAL")
     await conn.execute(f"PRAGMA synchronous={synchronous}")
     await conn.executescript(SCHEMA_PATH.read_text())
-    await conn.execute("INSERT INTO groups (name, created_at) VALUES ('bench.raw', '2026-01-01T00:00:00.000Z')")
-    await conn.execute("INSERT INTO threads (group_id, subject, created_at, last_article_at)"
-                       " VALUES (1, 's', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')")
+    await conn.execute(
+        "INSERT INTO groups (name, created_at) VALUES ('bench.raw', '2026-01-01T00:00:00.000Z')"
+    )
+    await conn.execute(
+        "INSERT INTO threads (group_id, subject, created_at, last_article_at)"
+        " VALUES (1, 's', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')"
+    )
     lock = asyncio.Lock()
     counter = iter(range(1, 10**9))
     deadline = time.monotonic() + seconds
@@ -116,9 +129,13 @@ async def raw_inserts(seconds: float, synchronous: str) -> float:
                     "INSERT INTO articles (id, message_id, thread_id, group_id, number, parent_id, path,"
                     " refs, subject, body, user_id, author_name, created_at)"
                     " VALUES (?, ?, 1, 1, ?, NULL, ?, '', 'Re: Posting', ?, NULL, 'Poster', ?)",
-                    (n, f"<{n}@raw>", n, tree.child("", n), BODY, "2026-01-01T00:00:00.000Z"))
-                await conn.execute("INSERT INTO articles_fts (rowid, subject, body, author_name)"
-                                   " VALUES (?, 'Re: Posting', ?, 'Poster')", (n, BODY))
+                    (n, f"<{n}@raw>", n, tree.child("", n), BODY, "2026-01-01T00:00:00.000Z"),
+                )
+                await conn.execute(
+                    "INSERT INTO articles_fts (rowid, subject, body, author_name)"
+                    " VALUES (?, 'Re: Posting', ?, 'Poster')",
+                    (n, BODY),
+                )
                 await conn.execute("COMMIT")
                 done += 1
 
@@ -136,9 +153,17 @@ def run(seconds: int, synchronous: str = "FULL") -> list[Row]:
     rate, p50, p99 = moot_posts(seconds, synchronous)
     ratio = rate / raw
     return [
-        Row("posting", f"replies/s, 16 posters, synchronous={synchronous}", rate, "replies/s", raw,
-            "raw aiosqlite inserts, same rows and FTS", "ratio >= 0.5", ratio >= 0.5,
-            "every acknowledged reply checked in the database afterwards"),
+        Row(
+            "posting",
+            f"replies/s, 16 posters, synchronous={synchronous}",
+            rate,
+            "replies/s",
+            raw,
+            "raw aiosqlite inserts, same rows and FTS",
+            "ratio >= 0.5",
+            ratio >= 0.5,
+            "every acknowledged reply checked in the database afterwards",
+        ),
         Row("posting", "reply p50", p50, "ms"),
         Row("posting", "reply p99", p99, "ms"),
     ]

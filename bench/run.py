@@ -28,32 +28,67 @@ OUT = BENCH / "out"
 
 # name: (script and arguments, time limit in seconds, what it measures)
 SCENARIOS = {
-    "thread_read": (["thread_read.py", "--seconds", "8"], 180,
-                    "first page of a 50-article thread vs a bare JSON endpoint, same process"),
-    "pages": (["pages.py", "--seconds", "5"], 300,
-              "HTML page of a 200-article thread: anonymous, signed in, 304, gzip, through nginx"),
-    "metrics_overhead": (["metrics_overhead.py", "--seconds", "8"], 240,
-                         "thread-read requests/s with /metrics on vs off, same run"),
-    "posting": (["posting.py", "--seconds", "8"], 180,
-                "replies/s with 16 concurrent posters vs raw aiosqlite inserts, same durability"),
-    "size": (["size.py", "--seconds", "3"], 300,
-             "pages of a 100,000-article thread and a 100,000-thread group vs the same at 100"),
-    "split_sweep": (["split_sweep.py"], 600,
-                    "split of a 10,000-article sub-tree; archive sweep over 100,000 threads"),
-    "live": (["live.py"], 600,
-             "post-to-delivery to 1,000 subscribers; memory per idle connection at 10,000"),
-    "notify": (["notify.py"], 300,
-               "notification fan-out: one reply in a thread with 1,000 followers signed in on /live"),
-    "nntp": (["nntp.py", "--seconds", "4"], 600,
-             "NNTP against INN2 (started here): POST, OVER, ARTICLE, connect+GROUP+QUIT per second"),
-    "signin_storm": (["signin_storm.py", "--samples", "5"], 300,
-                     "a legitimate sign-in during a 100-request bogus sign-in storm vs alone"),
-    "peering": (["peering.py", "--articles", "2000", "--seconds", "10"], 900,
-                "articles/s Moot to INN2 and INN2 to Moot (streaming) vs INN2, replication lag between two Moot nodes"),
-    "mail": (["mail.py"], 600,
-             "mail queued and handed to a relay for 1 article to 10,000 subscribers; incoming mail accepted/s"),
-    "archive": (["archive.py", "--articles", "1000000"], 900,
-                "import and search on a generated 1,000,000-article archive"),
+    "thread_read": (
+        ["thread_read.py", "--seconds", "8"],
+        180,
+        "first page of a 50-article thread vs a bare JSON endpoint, same process",
+    ),
+    "pages": (
+        ["pages.py", "--seconds", "5"],
+        300,
+        "HTML page of a 200-article thread: anonymous, signed in, 304, gzip, through nginx",
+    ),
+    "metrics_overhead": (
+        ["metrics_overhead.py", "--seconds", "8"],
+        240,
+        "thread-read requests/s with /metrics on vs off, same run",
+    ),
+    "posting": (
+        ["posting.py", "--seconds", "8"],
+        180,
+        "replies/s with 16 concurrent posters vs raw aiosqlite inserts, same durability",
+    ),
+    "size": (
+        ["size.py", "--seconds", "3"],
+        300,
+        "pages of a 100,000-article thread and a 100,000-thread group vs the same at 100",
+    ),
+    "split_sweep": (
+        ["split_sweep.py"],
+        600,
+        "split of a 10,000-article sub-tree; archive sweep over 100,000 threads",
+    ),
+    "live": (["live.py"], 600, "post-to-delivery to 1,000 subscribers; memory per idle connection at 10,000"),
+    "notify": (
+        ["notify.py"],
+        300,
+        "notification fan-out: one reply in a thread with 1,000 followers signed in on /live",
+    ),
+    "nntp": (
+        ["nntp.py", "--seconds", "4"],
+        600,
+        "NNTP against INN2 (started here): POST, OVER, ARTICLE, connect+GROUP+QUIT per second",
+    ),
+    "signin_storm": (
+        ["signin_storm.py", "--samples", "5"],
+        300,
+        "a legitimate sign-in during a 100-request bogus sign-in storm vs alone",
+    ),
+    "peering": (
+        ["peering.py", "--articles", "2000", "--seconds", "10"],
+        900,
+        "articles/s Moot to INN2 and INN2 to Moot (streaming) vs INN2, replication lag between two Moot nodes",
+    ),
+    "mail": (
+        ["mail.py"],
+        600,
+        "mail queued and handed to a relay for 1 article to 10,000 subscribers; incoming mail accepted/s",
+    ),
+    "archive": (
+        ["archive.py", "--articles", "1000000"],
+        900,
+        "import and search on a generated 1,000,000-article archive",
+    ),
 }
 
 
@@ -65,15 +100,24 @@ def run_one(name: str) -> list[dict]:
     started = time.monotonic()
     print(f"== {name}", flush=True)
     try:
-        proc = subprocess.run([sys.executable, str(BENCH / args[0]), *args[1:], "--json", str(out)],
-                              cwd=BENCH, timeout=limit)
+        proc = subprocess.run(
+            [sys.executable, str(BENCH / args[0]), *args[1:], "--json", str(out)], cwd=BENCH, timeout=limit
+        )
         failed = proc.returncode != 0 and f"exit status {proc.returncode}"
     except subprocess.TimeoutExpired:
         failed = f"stopped after its {limit} s limit"
     elapsed = time.monotonic() - started
     if failed or not out.exists():
-        return [{"scenario": name, "metric": "FAILED", "value": None, "unit": "",
-                 "note": failed or "wrote no results", "seconds": elapsed}]
+        return [
+            {
+                "scenario": name,
+                "metric": "FAILED",
+                "value": None,
+                "unit": "",
+                "note": failed or "wrote no results",
+                "seconds": elapsed,
+            }
+        ]
     rows = json.loads(out.read_text())
     for row in rows:
         row["seconds"] = elapsed
@@ -88,12 +132,16 @@ def number(value) -> str:
 
 def markdown(rows: list[dict], info: dict, command: str) -> str:
     lines = [
-        "# Benchmark results", "",
-        f"Measured {info['date']} with `{command}` (total {info['total_s']:.0f} s).", "",
+        "# Benchmark results",
+        "",
+        f"Measured {info['date']} with `{command}` (total {info['total_s']:.0f} s).",
+        "",
         f"Machine: {info['cores']} cores, {info['cpu']}, Python {info['python']}, "
-        f"SQLite {info['sqlite']}, {info['platform']}.", "",
+        f"SQLite {info['sqlite']}, {info['platform']}.",
+        "",
         "Every ratio is value / baseline, both measured in the same run. The machine is "
-        "shared and noisy; compare ratios, not absolute figures.", "",
+        "shared and noisy; compare ratios, not absolute figures.",
+        "",
         "| scenario | metric | value | baseline | ratio | target | met | note |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -101,13 +149,17 @@ def markdown(rows: list[dict], info: dict, command: str) -> str:
         baseline = f"{number(r.get('baseline'))} ({r.get('baseline_name', '')})" if r.get("baseline") else ""
         met = {True: "yes", False: "**no**", None: ""}[r.get("met")]
         ratio = number(r["ratio"]) if r.get("ratio") is not None else ""
-        lines.append(f"| {r['scenario']} | {r['metric']} | {number(r.get('value'))} {r.get('unit', '')} | "
-                     f"{baseline} | {ratio} | {r.get('target', '')} | {met} | {r.get('note', '')} |")
+        lines.append(
+            f"| {r['scenario']} | {r['metric']} | {number(r.get('value'))} {r.get('unit', '')} | "
+            f"{baseline} | {ratio} | {r.get('target', '')} | {met} | {r.get('note', '')} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("scenarios", nargs="*", help="which to run (default: all)")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     args = parser.parse_args()

@@ -44,18 +44,23 @@ async def sign_in(client: httpx.AsyncClient, url: str) -> float:
 async def storm(url: str, stop: asyncio.Event, counts: dict) -> None:
     """STORM concurrent bogus sign-ins from 127.0.0.1, each resent as soon as it is answered."""
     limits = httpx.Limits(max_connections=STORM, max_keepalive_connections=STORM)
-    async with httpx.AsyncClient(limits=limits, timeout=120,
-                                 transport=httpx.AsyncHTTPTransport(local_address="127.0.0.1",
-                                                                    limits=limits)) as client:
+    async with httpx.AsyncClient(
+        limits=limits,
+        timeout=120,
+        transport=httpx.AsyncHTTPTransport(local_address="127.0.0.1", limits=limits),
+    ) as client:
+
         async def attacker(i: int) -> None:
             while not stop.is_set():
                 try:
-                    r = await client.post(url + "/api/login", json={"username": f"nobody{i}",
-                                                                    "password": "bogus password"})
+                    r = await client.post(
+                        url + "/api/login", json={"username": f"nobody{i}", "password": "bogus password"}
+                    )
                     outcome: int | str = r.status_code
                 except httpx.HTTPError as error:  # a queue this deep can outlast the timeout
                     outcome = type(error).__name__
                 counts[outcome] = counts.get(outcome, 0) + 1
+
         await asyncio.gather(*(attacker(i) for i in range(STORM)))
 
 
@@ -83,9 +88,19 @@ def run(samples: int) -> list[Row]:
         alone, during, counts = asyncio.run(measure(url, samples))
     a, d = statistics.median(alone), statistics.median(during)
     storm_note = ", ".join(f"{n}×{status}" for status, n in sorted(counts.items(), key=str))
-    return [Row("signin_storm", "legitimate sign-in during a 100-request storm", d * 1000, "ms",
-                a * 1000, "the same sign-in alone", "ratio <= 3", d / a <= 3,
-                f"median of {samples}; storm answers: {storm_note}")]
+    return [
+        Row(
+            "signin_storm",
+            "legitimate sign-in during a 100-request storm",
+            d * 1000,
+            "ms",
+            a * 1000,
+            "the same sign-in alone",
+            "ratio <= 3",
+            d / a <= 3,
+            f"median of {samples}; storm answers: {storm_note}",
+        )
+    ]
 
 
 if __name__ == "__main__":

@@ -27,7 +27,9 @@ def stamp(n: int) -> str:
     # distinct, increasing times: minutes and seconds from a counter
     minutes, rest = divmod(n, 60_000)
     hours, minutes = divmod(minutes, 60)
-    return f"2026-01-{1 + hours // 24:02d}T{hours % 24:02d}:{minutes:02d}:{rest // 1000:02d}.{rest % 1000:03d}Z"
+    return (
+        f"2026-01-{1 + hours // 24:02d}T{hours % 24:02d}:{minutes:02d}:{rest // 1000:02d}.{rest % 1000:03d}Z"
+    )
 
 
 def deep(size: int) -> int:
@@ -43,8 +45,11 @@ def build(db_path: str, big: int) -> dict:
     body = "A reply of a usual length, quoting a line or two of its parent.\n" * 8
     out = {}
     with conn:
-        conn.execute("INSERT INTO users (id, username, display_name, password_hash, created_at)"
-                     " VALUES (1, 'bench', 'Bench', 'x', ?)", (stamp(0),))
+        conn.execute(
+            "INSERT INTO users (id, username, display_name, password_hash, created_at)"
+            " VALUES (1, 'bench', 'Bench', 'x', ?)",
+            (stamp(0),),
+        )
         for gid, name in enumerate(["bench.big", "bench.small"], start=1):
             conn.execute("INSERT INTO groups (id, name, created_at) VALUES (?, ?, ?)", (gid, name, stamp(0)))
         number = {1: 0, 2: 0}
@@ -65,8 +70,22 @@ def build(db_path: str, big: int) -> dict:
                 number[gid] += 1
                 ids.append(aid)
                 paths.append(path)
-                article_rows.append((aid, f"<{aid}@bench>", tid, gid, number[gid], parent, path,
-                                     "Re: size", body, 1, "Bench", stamp(start + i)))
+                article_rows.append(
+                    (
+                        aid,
+                        f"<{aid}@bench>",
+                        tid,
+                        gid,
+                        number[gid],
+                        parent,
+                        path,
+                        "Re: size",
+                        body,
+                        1,
+                        "Bench",
+                        stamp(start + i),
+                    )
+                )
             thread_rows.append((tid, gid, ids[0], size, stamp(start), stamp(start + size - 1)))
             return sorted(paths)[deep(size)] if size > 51 else ""
 
@@ -82,16 +101,23 @@ def build(db_path: str, big: int) -> dict:
         conn.executemany(
             "INSERT INTO articles (id, message_id, thread_id, group_id, number, parent_id, path,"
             " subject, body, user_id, author_name, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            article_rows)
+            article_rows,
+        )
         conn.executemany(
             "INSERT INTO threads (id, group_id, root_article_id, subject, article_count,"
-            " created_at, last_article_at) VALUES (?, ?, ?, 'size', ?, ?, ?)", thread_rows)
+            " created_at, last_article_at) VALUES (?, ?, ?, 'size', ?, ?, ?)",
+            thread_rows,
+        )
         for gid, count in ((1, big), (2, 100)):
             row = conn.execute(
                 "SELECT last_article_at, id FROM threads WHERE group_id = ? ORDER BY last_article_at DESC,"
-                " id DESC LIMIT 1 OFFSET ?", (gid, deep(count))).fetchone()
+                " id DESC LIMIT 1 OFFSET ?",
+                (gid, deep(count)),
+            ).fetchone()
             out[f"list_cursor_{gid}"] = f"{row[0]}_{row[1]}"
-        conn.execute("UPDATE groups SET last_number = (SELECT max(number) FROM articles WHERE group_id = groups.id)")
+        conn.execute(
+            "UPDATE groups SET last_number = (SELECT max(number) FROM articles WHERE group_id = groups.id)"
+        )
     conn.execute("ANALYZE")
     conn.close()
     return out
@@ -114,13 +140,24 @@ def run(big: int, seconds: int) -> list[Row]:
     data = build(db_path, big)
     pages = {
         "thread first page": ("/api/threads/{t}?limit=50", "big_thread", "small_thread", None),
-        "thread deep page": ("/api/threads/{t}?limit=50&cursor={c}", "big_thread", "small_thread", "thread_cursor"),
+        "thread deep page": (
+            "/api/threads/{t}?limit=50&cursor={c}",
+            "big_thread",
+            "small_thread",
+            "thread_cursor",
+        ),
         "thread list first page": ("/api/groups/{g}/threads?limit=50", "bench.big", "bench.small", None),
-        "thread list deep page": ("/api/groups/{g}/threads?limit=50&cursor={c}", "bench.big", "bench.small", "list"),
+        "thread list deep page": (
+            "/api/groups/{g}/threads?limit=50&cursor={c}",
+            "bench.big",
+            "bench.small",
+            "list",
+        ),
     }
     rows = []
     with server(db_path, page_cache_mb=0) as (url, _):
         for label, (pattern, big_key, small_key, cursor) in pages.items():
+
             def target(which, pattern=pattern, big_key=big_key, small_key=small_key, cursor=cursor):
                 key = big_key if which == "big" else small_key
                 c = ""
@@ -129,6 +166,7 @@ def run(big: int, seconds: int) -> list[Row]:
                 elif cursor == "list":
                     c = data["list_cursor_1" if which == "big" else "list_cursor_2"]
                 return url + pattern.format(t=data.get(key, key), g=key, c=c)
+
             cost(target("small"), 1)  # warm up
             # interleaved, best of two each, so drift on a shared machine hits both alike
             smalls, larges = [], []
@@ -137,9 +175,19 @@ def run(big: int, seconds: int) -> list[Row]:
                 larges.append(cost(target("big"), seconds))
             small, small_p99 = min(smalls)
             large, large_p99 = min(larges)
-            rows.append(Row("size", f"{label}, {big:,} vs 100", large, "ms/request", small,
-                            "same page at 100", "ratio <= 1.2", large / small <= 1.2,
-                            f"p99 {large_p99:.1f} ms vs {small_p99:.1f} ms; page cache off"))
+            rows.append(
+                Row(
+                    "size",
+                    f"{label}, {big:,} vs 100",
+                    large,
+                    "ms/request",
+                    small,
+                    "same page at 100",
+                    "ratio <= 1.2",
+                    large / small <= 1.2,
+                    f"p99 {large_p99:.1f} ms vs {small_p99:.1f} ms; page cache off",
+                )
+            )
     return rows
 
 

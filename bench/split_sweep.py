@@ -65,15 +65,18 @@ class Builder:
         self.numbers[cur.lastrowid] = 0
         return cur.lastrowid
 
-    def thread(self, group_id: int, size: int, *, subtrees=(), when: str | None = None,
-               rng: random.Random) -> dict:
+    def thread(
+        self, group_id: int, size: int, *, subtrees=(), when: str | None = None, rng: random.Random
+    ) -> dict:
         """A thread of `size` articles in which, for each n in `subtrees`, a
         child of the root heads exactly n articles. Parents are random earlier
         articles of the same part, so the shapes are bushy and deep."""
         when = when or clock.now()
         cur = self.conn.execute(
             "INSERT INTO threads (group_id, subject, created_at, last_article_at, article_count)"
-            " VALUES (?, 'Bench', ?, ?, ?)", (group_id, when, when, size))
+            " VALUES (?, 'Bench', ?, ?, ?)",
+            (group_id, when, when, size),
+        )
         thread_id = cur.lastrowid
         rows, paths = [], {}
 
@@ -83,9 +86,21 @@ class Builder:
             self.numbers[group_id] += 1
             path = tree.child(paths[parent_id] if parent_id else "", article_id)
             paths[article_id] = path
-            rows.append((article_id, f"<{article_id}.bench@{DOMAIN}>", thread_id, group_id,
-                         self.numbers[group_id], parent_id, path, "Re: Bench", "body text",
-                         "Bench Author", when))
+            rows.append(
+                (
+                    article_id,
+                    f"<{article_id}.bench@{DOMAIN}>",
+                    thread_id,
+                    group_id,
+                    self.numbers[group_id],
+                    parent_id,
+                    path,
+                    "Re: Bench",
+                    "body text",
+                    "Bench Author",
+                    when,
+                )
+            )
             return article_id
 
         root = add(None)
@@ -100,7 +115,9 @@ class Builder:
             outside.append(add(rng.choice(outside)))
         self.conn.executemany(
             "INSERT INTO articles (id, message_id, thread_id, group_id, number, parent_id, path,"
-            " subject, body, author_name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            " subject, body, author_name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
+        )
         self.conn.execute("UPDATE threads SET root_article_id = ? WHERE id = ?", (root, thread_id))
         return {"id": thread_id, "root": root, "heads": heads, "last": rows[-1][0]}
 
@@ -116,15 +133,31 @@ class Builder:
             self.next_id += 1
             self.numbers[group_id] += 1
             threads.append((thread_id, group_id, article_id, when, when))
-            articles.append((article_id, f"<{article_id}.bench@{DOMAIN}>", thread_id, group_id,
-                             self.numbers[group_id], None, tree.component(article_id), "Small",
-                             "body", "Bench Author", when))
+            articles.append(
+                (
+                    article_id,
+                    f"<{article_id}.bench@{DOMAIN}>",
+                    thread_id,
+                    group_id,
+                    self.numbers[group_id],
+                    None,
+                    tree.component(article_id),
+                    "Small",
+                    "body",
+                    "Bench Author",
+                    when,
+                )
+            )
         self.conn.executemany(
             "INSERT INTO threads (id, group_id, root_article_id, subject, created_at, last_article_at,"
-            " article_count) VALUES (?, ?, ?, 'Small', ?, ?, 1)", threads)
+            " article_count) VALUES (?, ?, ?, 'Small', ?, ?, 1)",
+            threads,
+        )
         self.conn.executemany(
             "INSERT INTO articles (id, message_id, thread_id, group_id, number, parent_id, path,"
-            " subject, body, author_name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", articles)
+            " subject, body, author_name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            articles,
+        )
         return idle
 
     def finish(self) -> None:
@@ -133,7 +166,8 @@ class Builder:
             "UPDATE groups SET last_number = (SELECT coalesce(max(number), 0) FROM articles a WHERE a.group_id = groups.id),"
             " article_count = (SELECT count(*) FROM articles a WHERE a.group_id = groups.id),"
             " thread_count = (SELECT count(*) FROM threads t WHERE t.group_id = groups.id),"
-            " last_article_at = (SELECT max(created_at) FROM articles a WHERE a.group_id = groups.id)")
+            " last_article_at = (SELECT max(created_at) FROM articles a WHERE a.group_id = groups.id)"
+        )
         self.conn.execute("ANALYZE")
         self.conn.close()
 
@@ -145,14 +179,18 @@ async def timed(db, fn):
     return round(time.perf_counter() - started, 4), result
 
 
-async def measure(path: str, big: dict, small: dict, mod: User, sweep_threads: int,
-                  idle: int, config: Config) -> dict:
+async def measure(
+    path: str, big: dict, small: dict, mod: User, sweep_threads: int, idle: int, config: Config
+) -> dict:
     db = await Database(path, read_connections=2, synchronous="FULL").open()
     out = {}
     try:
+
         async def split(thread, head, group=None):
-            return await timed(db, lambda conn: maintenance.split(
-                conn, DOMAIN, mod, thread, head, reason="bench", group=group))
+            return await timed(
+                db,
+                lambda conn: maintenance.split(conn, DOMAIN, mod, thread, head, reason="bench", group=group),
+            )
 
         async def median_split(thread, head):
             """Split, undo, three times; the median split time (undo puts it all back)."""
@@ -178,9 +216,11 @@ async def measure(path: str, big: dict, small: dict, mod: User, sweep_threads: i
         seconds, result = await split(big["id"], big["heads"][0], group="bench.other")
         out["split_10k_into_other_group_s"] = seconds
         out["ratio_2k_from_50k_over_2k_from_5k"] = round(
-            out["split_2k_from_50k_s"] / out["split_2k_from_5k_s"], 2)
+            out["split_2k_from_50k_s"] / out["split_2k_from_5k_s"], 2
+        )
         out["ratio_10k_over_2k_same_thread"] = round(
-            out["split_10k_from_48k_s"] / out["split_2k_from_50k_s"], 2)
+            out["split_10k_from_48k_s"] / out["split_2k_from_50k_s"], 2
+        )
 
         out["sweep_threads"] = sweep_threads
         out["sweep_idle_threads"] = idle
@@ -200,20 +240,46 @@ def rows(f: dict) -> list[Row]:
     grows with the moved sub-tree, not the thread."""
     scale = f"{f['articles_total']:,} articles, {f['database_mb']} MB"
     return [
-        Row("split", "split 10,000-article sub-tree of a 50,000-article thread", 1000 * f["split_10k_from_50k_median_s"],
-            "ms", target="< 1000 ms", met=f["split_10k_from_50k_median_s"] < 1, note=f"median of 3; database {scale}"),
-        Row("split", "split 2,000 out of 50,000", 1000 * f["split_2k_from_50k_s"], "ms", 1000 * f["split_2k_from_5k_s"],
-            "split 2,000 out of 5,000", "ratio near 1: cost follows the sub-tree, not the thread"),
+        Row(
+            "split",
+            "split 10,000-article sub-tree of a 50,000-article thread",
+            1000 * f["split_10k_from_50k_median_s"],
+            "ms",
+            target="< 1000 ms",
+            met=f["split_10k_from_50k_median_s"] < 1,
+            note=f"median of 3; database {scale}",
+        ),
+        Row(
+            "split",
+            "split 2,000 out of 50,000",
+            1000 * f["split_2k_from_50k_s"],
+            "ms",
+            1000 * f["split_2k_from_5k_s"],
+            "split 2,000 out of 5,000",
+            "ratio near 1: cost follows the sub-tree, not the thread",
+        ),
         Row("split", "undo of the 10,000-article split", 1000 * f["undo_10k_s"], "ms"),
-        Row("split", "split 10,000 into another group (renumbered)", 1000 * f["split_10k_into_other_group_s"], "ms"),
-        Row("sweep", f"archive sweep over {f['sweep_threads']:,} threads", f["sweep_s"], "s",
-            note=f"archived {f['sweep_archived']:,} ({f['sweep_ms_per_archived_thread']} ms each); database {scale}"),
+        Row(
+            "split",
+            "split 10,000 into another group (renumbered)",
+            1000 * f["split_10k_into_other_group_s"],
+            "ms",
+        ),
+        Row(
+            "sweep",
+            f"archive sweep over {f['sweep_threads']:,} threads",
+            f["sweep_s"],
+            "s",
+            note=f"archived {f['sweep_archived']:,} ({f['sweep_ms_per_archived_thread']} ms each); database {scale}",
+        ),
         Row("sweep", "sweep again with nothing to archive", 1000 * f["sweep_again_nothing_to_do_s"], "ms"),
     ]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="a tenth of the size, to check the script")
     parser.add_argument("--json", help="also write the rows as JSON here")
     args = parser.parse_args()
@@ -230,8 +296,11 @@ def main() -> None:
         b.group("bench.other")
         sweep_group = b.group("bench.sweep")
         b.conn.execute("BEGIN")
-        b.conn.execute("INSERT INTO users (username, display_name, password_hash, role, created_at)"
-                       " VALUES ('mod', 'Moderator', 'x', 'moderator', ?)", (clock.now(),))
+        b.conn.execute(
+            "INSERT INTO users (username, display_name, password_hash, role, created_at)"
+            " VALUES ('mod', 'Moderator', 'x', 'moderator', ?)",
+            (clock.now(),),
+        )
         big = b.thread(group, 50_000 // scale, subtrees=(10_000 // scale, 2_000 // scale), rng=rng)
         small = b.thread(group, 5_000 // scale, subtrees=(2_000 // scale,), rng=rng)
         idle = b.small_threads(sweep_group, 100_000 // scale, 0.10, rng)
@@ -241,12 +310,18 @@ def main() -> None:
         config = Config(db_path=path, archive_after_days=180, archive_after_articles=0)
         mod = User(1, "mod", "Moderator", "moderator")
         figures = asyncio.run(measure(path, big, small, mod, 100_000 // scale, idle, config))
-        size = os.path.getsize(path) + sum(
-            os.path.getsize(p) for p in (path + "-wal",) if os.path.exists(p))
-        figures.update({"build_s": round(built, 1), "database_mb": round(size / 2**20, 1),
-                        "articles_total": 50_000 // scale + 5_000 // scale + 100_000 // scale,
-                        "quick": quick, "sqlite": sqlite3.sqlite_version,
-                        "synchronous": "FULL", "cpus": os.cpu_count()})
+        size = os.path.getsize(path) + sum(os.path.getsize(p) for p in (path + "-wal",) if os.path.exists(p))
+        figures.update(
+            {
+                "build_s": round(built, 1),
+                "database_mb": round(size / 2**20, 1),
+                "articles_total": 50_000 // scale + 5_000 // scale + 100_000 // scale,
+                "quick": quick,
+                "sqlite": sqlite3.sqlite_version,
+                "synchronous": "FULL",
+                "cpus": os.cpu_count(),
+            }
+        )
     # the work was really done: the split moved the whole sub-tree, the sweep archived the idle threads
     assert figures["moved_10k"] == 10_000 // scale, figures
     assert figures["sweep_archived"] >= figures["sweep_idle_threads"], figures

@@ -15,14 +15,31 @@ from moot import accounts, groups, posting
 from moot.config import Config
 from moot.db import Database
 
-WORDS = ["thread", "reply", "group", "archive", "split", "moderator", "newsreader", "article", "quote", "topic", "charter", "python", "sqlite", "latency", "message", "reference"]
+WORDS = [
+    "thread",
+    "reply",
+    "group",
+    "archive",
+    "split",
+    "moderator",
+    "newsreader",
+    "article",
+    "quote",
+    "topic",
+    "charter",
+    "python",
+    "sqlite",
+    "latency",
+    "message",
+    "reference",
+]
 
 
 def body(rng: random.Random, size: int = 1000) -> str:
     words = []
     while sum(len(w) + 1 for w in words) < size:
         words.append(rng.choice(WORDS))
-    return "\n".join(" ".join(words[i:i + 12]) for i in range(0, len(words), 12))
+    return "\n".join(" ".join(words[i : i + 12]) for i in range(0, len(words), 12))
 
 
 async def build(db_path: str, articles_n: int = 50) -> int:
@@ -31,11 +48,18 @@ async def build(db_path: str, articles_n: int = 50) -> int:
     config = Config(db_path=db_path)
     db = await Database(db_path, read_connections=1).open()
     try:
-        user = await accounts.create_user(db, "bench", "bench-password", role="admin",
-                                          password_hash=accounts.hash_password("bench-password", n=2**14))
+        user = await accounts.create_user(
+            db,
+            "bench",
+            "bench-password",
+            role="admin",
+            password_hash=accounts.hash_password("bench-password", n=2**14),
+        )
         async with db.transaction() as conn:
             await groups.create_group(conn, user, "bench.read", "Benchmark group")
-            started = await posting.start_thread(conn, config.domain, user, "bench.read", "A long thread", body(rng))
+            started = await posting.start_thread(
+                conn, config.domain, user, "bench.read", "A long thread", body(rng)
+            )
             ids = [started["article"]["id"]]
             for _ in range(articles_n - 1):
                 reply = await posting.reply(conn, config.domain, user, rng.choice(ids), body(rng))
@@ -60,9 +84,17 @@ def run(seconds: int) -> list[Row]:
     page = max(page_runs, key=lambda r: r.requests_per_s)
     ratio = page.requests_per_s / bare.requests_per_s
     return [
-        Row("thread_read", "thread page requests/s", page.requests_per_s, "req/s",
-            bare.requests_per_s, "bare JSON endpoint", "ratio >= 0.5", ratio >= 0.5,
-            "first page, 50 articles of ~1 KB, wrk -t1 -c32"),
+        Row(
+            "thread_read",
+            "thread page requests/s",
+            page.requests_per_s,
+            "req/s",
+            bare.requests_per_s,
+            "bare JSON endpoint",
+            "ratio >= 0.5",
+            ratio >= 0.5,
+            "first page, 50 articles of ~1 KB, wrk -t1 -c32",
+        ),
         Row("thread_read", "thread page p50", page.p50_ms, "ms", bare.p50_ms, "bare JSON endpoint p50"),
         Row("thread_read", "thread page p99", page.p99_ms, "ms", bare.p99_ms, "bare JSON endpoint p99"),
     ]

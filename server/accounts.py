@@ -28,10 +28,13 @@ _HASHING = threading.BoundedSemaphore(HASH_WORKERS)
 
 def hash_password(password: str, *, n: int = SCRYPT_N) -> str:
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=SCRYPT_R, p=SCRYPT_P,
-                            maxmem=_MAXMEM, dklen=32)
+    digest = hashlib.scrypt(
+        password.encode("utf-8"), salt=salt, n=n, r=SCRYPT_R, p=SCRYPT_P, maxmem=_MAXMEM, dklen=32
+    )
+
     def b64(raw):
         return base64.b64encode(raw).decode("ascii")
+
     return f"scrypt${n}${SCRYPT_R}${SCRYPT_P}${b64(salt)}${b64(digest)}"
 
 
@@ -41,8 +44,15 @@ def check_password(password: str, stored: str) -> bool:
         if scheme != "scrypt":
             return False
         expected = base64.b64decode(digest)
-        actual = hashlib.scrypt(password.encode("utf-8"), salt=base64.b64decode(salt),
-                                n=int(n), r=int(r), p=int(p), maxmem=_MAXMEM, dklen=len(expected))
+        actual = hashlib.scrypt(
+            password.encode("utf-8"),
+            salt=base64.b64decode(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            maxmem=_MAXMEM,
+            dklen=len(expected),
+        )
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(actual, expected)
@@ -63,9 +73,17 @@ async def _in_thread(fn, *args):
     return await asyncio.to_thread(_capped, fn, *args)
 
 
-async def create_user(db: Database, username: object, password: object, display_name: object = None,
-                      role: str = "member", *, first_becomes_admin: bool = False,
-                      password_hash: str | None = None, subscribe_to: tuple[str, ...] | None = None) -> User:
+async def create_user(
+    db: Database,
+    username: object,
+    password: object,
+    display_name: object = None,
+    role: str = "member",
+    *,
+    first_becomes_admin: bool = False,
+    password_hash: str | None = None,
+    subscribe_to: tuple[str, ...] | None = None,
+) -> User:
     """Register an account. With `first_becomes_admin`, the first account of a
     site with none becomes admin (so a fresh install can be run from the browser).
     A caller that already holds the scrypt hash of `password` may pass it;
@@ -75,8 +93,11 @@ async def create_user(db: Database, username: object, password: object, display_
     display_name = validate.display_name(display_name if display_name is not None else username)
     if role not in ROLES:
         raise Invalid(f"role must be one of {', '.join(ROLES)}")
-    if role == "member" and validate.sounds_like_a_role(display_name) \
-            and validate.name_key(display_name) != validate.name_key(username):
+    if (
+        role == "member"
+        and validate.sounds_like_a_role(display_name)
+        and validate.name_key(display_name) != validate.name_key(username)
+    ):
         raise Invalid(f"the display name {display_name!r} reads as a site role; choose another")
     async with db.read() as conn:  # read, not under the write lock: it scans every name
         await _check_name_is_free(conn, username, display_name)
@@ -89,10 +110,13 @@ async def create_user(db: Database, username: object, password: object, display_
             role = "admin"
         cur = await conn.execute(
             "INSERT INTO users (username, display_name, password_hash, role, created_at)"
-            " VALUES (?, ?, ?, ?, ?)", (username, display_name, password_hash, role, clock.now()))
+            " VALUES (?, ?, ?, ?, ?)",
+            (username, display_name, password_hash, role, clock.now()),
+        )
         assert cur.lastrowid is not None
         if subscribe_to is not None:  # the site's default groups (readstate.subscribe_defaults)
             from .readstate import subscribe_defaults  # readstate imports nothing of accounts
+
             await subscribe_defaults(conn, cur.lastrowid, subscribe_to)
         return User(cur.lastrowid, username, display_name, role)
 
@@ -107,13 +131,18 @@ async def _check_name_is_free(conn: Connection, username: str, display_name: str
     async with conn.execute("SELECT username, display_name FROM users") as cursor:
         async for row in cursor:
             if key in (validate.name_key(row["username"]), validate.name_key(row["display_name"])):
-                raise Conflict(f"the display name {display_name!r} is too close to another"
-                               " member's name; choose another")
+                raise Conflict(
+                    f"the display name {display_name!r} is too close to another member's name; choose another"
+                )
 
 
 async def authenticate(db: Database, username: object, password: object) -> User | None:
     """The user whose password this is, or None. Takes as long for unknown names."""
-    if not isinstance(username, str) or not isinstance(password, str) or len(password) > validate.PASSWORD_MAX:
+    if (
+        not isinstance(username, str)
+        or not isinstance(password, str)
+        or len(password) > validate.PASSWORD_MAX
+    ):
         return None
     async with db.read() as conn:
         row = await fetch_one(conn, "SELECT * FROM users WHERE username = ?", (username,))
@@ -136,11 +165,13 @@ async def start_session(db: Database, user: User, *, days: int, replacing: str |
     async with db.transaction() as conn:
         if replacing:
             await conn.execute("DELETE FROM sessions WHERE id = ?", (_token_key(replacing),))
-        await conn.execute("DELETE FROM sessions WHERE user_id = ? AND expires_at < ?",
-                           (user.id, clock.now()))
+        await conn.execute(
+            "DELETE FROM sessions WHERE user_id = ? AND expires_at < ?", (user.id, clock.now())
+        )
         await conn.execute(
             "INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
-            (_token_key(token), user.id, clock.now(), expires))
+            (_token_key(token), user.id, clock.now(), expires),
+        )
     return token
 
 
@@ -152,8 +183,11 @@ async def end_session(db: Database, token: str) -> None:
 async def session_user(db: Database, token: str) -> User | None:
     async with db.read() as conn:
         row = await fetch_one(
-            conn, "SELECT users.* FROM sessions JOIN users ON users.id = sessions.user_id"
-                  " WHERE sessions.id = ? AND sessions.expires_at > ?", (_token_key(token), clock.now()))
+            conn,
+            "SELECT users.* FROM sessions JOIN users ON users.id = sessions.user_id"
+            " WHERE sessions.id = ? AND sessions.expires_at > ?",
+            (_token_key(token), clock.now()),
+        )
     return None if row is None else User.from_row(row)
 
 
@@ -173,8 +207,14 @@ async def set_role(conn: Connection, actor: User | None, username: str, role: st
     if user.role == role:
         return user
     await conn.execute("UPDATE users SET role = ? WHERE id = ?", (role, user.id))
-    await modlog.write(conn, "role", actor, target=username, reason=reason,
-                       data={"username": username, "from": user.role, "to": role})
+    await modlog.write(
+        conn,
+        "role",
+        actor,
+        target=username,
+        reason=reason,
+        data={"username": username, "from": user.role, "to": role},
+    )
     return User(user.id, user.username, user.display_name, role)
 
 
@@ -231,11 +271,21 @@ async def list_sessions(db: Database, user: User, current_token: str | None) -> 
     `id` is a short public name (the start of the stored hash, never the token)."""
     current = _token_key(current_token) if current_token else ""
     async with db.read() as conn:
-        rows = await fetch_all(conn, "SELECT id, created_at, expires_at FROM sessions WHERE user_id = ?"
-                                     " AND expires_at > ? ORDER BY created_at DESC LIMIT 200",
-                               (user.id, clock.now()))
-    return [{"id": r["id"][:12], "created_at": r["created_at"], "expires_at": r["expires_at"],
-             "current": r["id"] == current} for r in rows]
+        rows = await fetch_all(
+            conn,
+            "SELECT id, created_at, expires_at FROM sessions WHERE user_id = ?"
+            " AND expires_at > ? ORDER BY created_at DESC LIMIT 200",
+            (user.id, clock.now()),
+        )
+    return [
+        {
+            "id": r["id"][:12],
+            "created_at": r["created_at"],
+            "expires_at": r["expires_at"],
+            "current": r["id"] == current,
+        }
+        for r in rows
+    ]
 
 
 async def delete_account(db: Database, user: User) -> None:
@@ -245,28 +295,49 @@ async def delete_account(db: Database, user: User) -> None:
     sessions, marks, follows, notifications and feed keys go. The last admin
     cannot leave (409)."""
     async with db.transaction() as conn:
-        if user.role == "admin" and await fetch_value(
-                conn, "SELECT count(*) FROM users WHERE role = 'admin'") <= 1:
+        if (
+            user.role == "admin"
+            and await fetch_value(conn, "SELECT count(*) FROM users WHERE role = 'admin'") <= 1
+        ):
             raise Conflict("the last admin cannot delete their account: make another admin first")
         # The author's name is in the full-text index: re-index their live articles.
-        await conn.execute("INSERT INTO articles_fts (articles_fts, rowid, subject, body, author_name)"
-                           " SELECT 'delete', id, subject, body, author_name FROM articles"
-                           " WHERE user_id = ? AND status = 'ok'", (user.id,))
+        await conn.execute(
+            "INSERT INTO articles_fts (articles_fts, rowid, subject, body, author_name)"
+            " SELECT 'delete', id, subject, body, author_name FROM articles"
+            " WHERE user_id = ? AND status = 'ok'",
+            (user.id,),
+        )
         await conn.execute("UPDATE articles SET author_name = ? WHERE user_id = ?", (FORMER_MEMBER, user.id))
-        await conn.execute("INSERT INTO articles_fts (rowid, subject, body, author_name)"
-                           " SELECT id, subject, body, author_name FROM articles"
-                           " WHERE user_id = ? AND status = 'ok'", (user.id,))
+        await conn.execute(
+            "INSERT INTO articles_fts (rowid, subject, body, author_name)"
+            " SELECT id, subject, body, author_name FROM articles"
+            " WHERE user_id = ? AND status = 'ok'",
+            (user.id,),
+        )
         ids = [r[0] for r in await fetch_all(conn, "SELECT id FROM articles WHERE user_id = ?", (user.id,))]
         await conn.execute("UPDATE articles SET user_id = NULL WHERE user_id = ?", (user.id,))
         # Their articles now read "former member": tell open pages and drop cached ones.
         from .events import emit  # events imports nothing of accounts
         from .reading import get_article
+
         for article_id in ids:
             article = await get_article(conn, article_id)
-            await emit(conn, "article.updated", group=article["group"], thread_id=article["thread_id"],
-                       data=article)
-        for table in ("sessions", "follows", "group_follows", "read_marks", "notifications", "feed_keys",
-                      "password_resets", "kill_rules"):
+            await emit(
+                conn, "article.updated", group=article["group"], thread_id=article["thread_id"], data=article
+            )
+        for table in (
+            "sessions",
+            "follows",
+            "group_follows",
+            "read_marks",
+            "notifications",
+            "feed_keys",
+            "password_resets",
+            "kill_rules",
+        ):
             await conn.execute(f"DELETE FROM {table} WHERE user_id = ?", (user.id,))
-        await conn.execute("UPDATE users SET username = ?, display_name = ?, password_hash = ?, role = 'member'"
-                           " WHERE id = ?", (f"former-member-{user.id}", FORMER_MEMBER, DELETED_HASH, user.id))
+        await conn.execute(
+            "UPDATE users SET username = ?, display_name = ?, password_hash = ?, role = 'member'"
+            " WHERE id = ?",
+            (f"former-member-{user.id}", FORMER_MEMBER, DELETED_HASH, user.id),
+        )

@@ -58,21 +58,25 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
     request_id = request.scope.get("moot", {}).get("request_id")
     log.exception("unhandled error on %s %s id=%s", request.method, request.url.path, request_id)
     if wants_html(request):
-        return await error_page(request, 500, "Something went wrong on our side; please try again"
-                                f" (request {request_id}).")
+        return await error_page(
+            request, 500, f"Something went wrong on our side; please try again (request {request_id})."
+        )
     body = {"error": {"code": "internal", "message": "internal server error", "request_id": request_id}}
     return JSONResponse(body, status_code=500)
 
 
 def create_app(config: Config) -> Starlette:
-    site = Site(config, Database(config.db_path, read_connections=config.read_connections,
-                                 synchronous=config.synchronous))
+    site = Site(
+        config,
+        Database(config.db_path, read_connections=config.read_connections, synchronous=config.synchronous),
+    )
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await site.start()
-        app.state.cookies = Cookies(site.secret, secure=config.secure_cookies,
-                                    session_days=config.session_days)
+        app.state.cookies = Cookies(
+            site.secret, secure=config.secure_cookies, session_days=config.session_days
+        )
         sweeper = sweep.start(site)
         news = await nntp.start(site)
         feeder = await nntp.feed.start(site)
@@ -98,14 +102,19 @@ def create_app(config: Config) -> Starlette:
         Middleware(GZipMiddleware, minimum_size=COMPRESS_MIN_BYTES, compresslevel=6),
         Middleware(SecurityHeaders),
         Middleware(HostCheck, allowed_hosts=config.allowed_hosts),
-        Middleware(OriginCheck, allowed_origins=config.allowed_origins, allowed_hosts=config.allowed_hosts)]
+        Middleware(OriginCheck, allowed_origins=config.allowed_origins, allowed_hosts=config.allowed_hosts),
+    ]
     if config.trusted_proxies:  # only then is X-Forwarded-For/-Proto believed
         middleware.insert(0, Middleware(ProxyHeadersMiddleware, trusted_hosts=list(config.trusted_proxies)))
     app = Starlette(
         routes=web.routes(templates),
         middleware=middleware,
-        exception_handlers={MootError: _moot_error, HTTPException: _http_error,
-                            ClientDisconnect: _client_gone, Exception: _internal_error},
+        exception_handlers={
+            MootError: _moot_error,
+            HTTPException: _http_error,
+            ClientDisconnect: _client_gone,
+            Exception: _internal_error,
+        },
         lifespan=lifespan,
     )
     dispatch.install(app.router)

@@ -67,8 +67,9 @@ def restore(backup_path: str, path: str) -> Path | None:
             # follows at once and takes the file's exclusive lock for its one step.
             target.execute("PRAGMA journal_mode=DELETE")
         except sqlite3.OperationalError:
-            raise Conflict(f"{path} is open in another process (is `moot serve` running?); "
-                           "stop it, then restore") from None
+            raise Conflict(
+                f"{path} is open in another process (is `moot serve` running?); stop it, then restore"
+            ) from None
         kept = None
         if target.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
             kept = migrate.copy_database(target, Path(f"{path}.pre-restore-{migrate.file_stamp()}.backup"))

@@ -50,8 +50,9 @@ def _integrity(conn: sqlite3.Connection, quick: bool) -> list[str]:
 
 def _foreign_keys(conn: sqlite3.Connection) -> list[str]:
     rows = conn.execute("PRAGMA foreign_key_check").fetchall()
-    return [f"{table} row {rowid} refers to a missing {parent} row"
-            for table, rowid, parent, _ in rows[:SHOWN]]
+    return [
+        f"{table} row {rowid} refers to a missing {parent} row" for table, rowid, parent, _ in rows[:SHOWN]
+    ]
 
 
 def _schema(conn: sqlite3.Connection) -> list[str]:
@@ -83,12 +84,14 @@ def _full_text(conn: sqlite3.Connection) -> list[str]:
     problems = []
     missing = conn.execute(
         "SELECT a.id FROM articles a WHERE a.status = 'ok'"
-        " AND NOT EXISTS (SELECT 1 FROM articles_fts_docsize d WHERE d.id = a.id)").fetchall()
+        " AND NOT EXISTS (SELECT 1 FROM articles_fts_docsize d WHERE d.id = a.id)"
+    ).fetchall()
     if missing:
         problems.append(f"articles missing from the index: {_ids(missing)}")
     extra = conn.execute(
         "SELECT d.id FROM articles_fts_docsize d LEFT JOIN articles a ON a.id = d.id"
-        " WHERE a.id IS NULL OR a.status != 'ok'").fetchall()
+        " WHERE a.id IS NULL OR a.status != 'ok'"
+    ).fetchall()
     if extra:
         problems.append(f"index entries for articles that must not be found: {_ids(extra)}")
     return problems
@@ -106,8 +109,9 @@ def _thread_counters(conn: sqlite3.Connection) -> list[str]:
         "     OR t.last_article_at != a.newest OR a.roots != 1 OR t.root_article_id IS NOT a.root))"
     ).fetchall()
     if wrong:
-        problems.append("threads whose counters, last activity or root disagree with their articles: "
-                        + _ids(wrong))
+        problems.append(
+            "threads whose counters, last activity or root disagree with their articles: " + _ids(wrong)
+        )
     return problems
 
 
@@ -119,7 +123,8 @@ def _group_counters(conn: sqlite3.Connection) -> list[str]:
         " LEFT JOIN (SELECT group_id, count(*) AS n, max(created_at) AS newest, max(number) AS top"
         "   FROM articles GROUP BY group_id) a ON a.group_id = g.id"
         " WHERE g.thread_count != coalesce(t.n, 0) OR g.article_count != coalesce(a.n, 0)"
-        " OR g.last_article_at IS NOT a.newest OR g.last_number < coalesce(a.top, 0)").fetchall()
+        " OR g.last_article_at IS NOT a.newest OR g.last_number < coalesce(a.top, 0)"
+    ).fetchall()
     if wrong:
         return [f"groups whose counters disagree with their threads and articles: {_ids(wrong)}"]
     return []
@@ -129,18 +134,14 @@ def _trees(conn: sqlite3.Connection) -> list[str]:
     conn.create_function("moot_component", 1, tree.component, deterministic=True)
     problems = []
     checks = {
-        "roots whose path is not their own component":
-            "SELECT id FROM articles WHERE parent_id IS NULL AND path != moot_component(id)",
-        "replies whose parent is missing or in another thread":
-            "SELECT a.id FROM articles a LEFT JOIN articles p ON p.id = a.parent_id"
-            " WHERE a.parent_id IS NOT NULL AND (p.id IS NULL OR p.thread_id != a.thread_id)",
-        "replies whose path does not extend their parent's by one level":
-            "SELECT a.id FROM articles a JOIN articles p ON p.id = a.parent_id"
-            " WHERE substr(a.path, 1, length(p.path)) != p.path"
-            f" OR length(a.path) != length(p.path) + {tree.WIDTH}",
-        "articles in a merged-away thread or another group than their thread's":
-            "SELECT a.id FROM articles a JOIN threads t ON t.id = a.thread_id"
-            " WHERE t.merged_into_thread_id IS NOT NULL OR t.group_id != a.group_id",
+        "roots whose path is not their own component": "SELECT id FROM articles WHERE parent_id IS NULL AND path != moot_component(id)",
+        "replies whose parent is missing or in another thread": "SELECT a.id FROM articles a LEFT JOIN articles p ON p.id = a.parent_id"
+        " WHERE a.parent_id IS NOT NULL AND (p.id IS NULL OR p.thread_id != a.thread_id)",
+        "replies whose path does not extend their parent's by one level": "SELECT a.id FROM articles a JOIN articles p ON p.id = a.parent_id"
+        " WHERE substr(a.path, 1, length(p.path)) != p.path"
+        f" OR length(a.path) != length(p.path) + {tree.WIDTH}",
+        "articles in a merged-away thread or another group than their thread's": "SELECT a.id FROM articles a JOIN threads t ON t.id = a.thread_id"
+        " WHERE t.merged_into_thread_id IS NOT NULL OR t.group_id != a.group_id",
     }
     for what, sql in checks.items():
         rows = conn.execute(sql).fetchall()
@@ -152,7 +153,8 @@ def _trees(conn: sqlite3.Connection) -> list[str]:
 def _events(conn: sqlite3.Connection) -> list[str]:
     low, high, count = conn.execute("SELECT min(id), max(id), count(*) FROM events").fetchone()
     seq = conn.execute(
-        "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)").fetchone()[0]
+        "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)"
+    ).fetchone()[0]
     problems = []
     # Writers are serialised and only a prefix is ever pruned: ids have no gaps.
     if count and high - low + 1 != count:
@@ -161,7 +163,8 @@ def _events(conn: sqlite3.Connection) -> list[str]:
         problems.append(f"event id {high} is above the id counter {seq}: ids would be reused")
     top = conn.execute("SELECT max(id) FROM articles").fetchone()[0] or 0
     article_seq = conn.execute(
-        "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'articles'), 0)").fetchone()[0]
+        "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'articles'), 0)"
+    ).fetchone()[0]
     if top > article_seq:
         problems.append(f"article id {top} is above the id counter {article_seq}: ids would be reused")
     return problems

@@ -31,10 +31,14 @@ T = TypeVar("T")
 
 
 def _config(args: argparse.Namespace) -> Config:
-    return Config.from_env(db_path=getattr(args, "db", None), host=getattr(args, "host", None),
-                           port=getattr(args, "port", None), nntp_host=getattr(args, "nntp_host", None),
-                           nntp_port=getattr(args, "nntp_port", None),
-                           smtp_port=getattr(args, "smtp_port", None))
+    return Config.from_env(
+        db_path=getattr(args, "db", None),
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+        nntp_host=getattr(args, "nntp_host", None),
+        nntp_port=getattr(args, "nntp_port", None),
+        smtp_port=getattr(args, "smtp_port", None),
+    )
 
 
 @asynccontextmanager
@@ -48,9 +52,11 @@ async def _database(config: Config) -> AsyncIterator[Database]:
 
 def _on_database(config: Config, action: Callable[[Database], Awaitable[T]]) -> T:
     """Open the database, return `await action(db)`, close it: one CLI command's work."""
+
     async def run() -> T:
         async with _database(config) as db:
             return await action(db)
+
     return asyncio.run(run())
 
 
@@ -70,8 +76,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if config.nntp_port:
         print(f"NNTP at nntp://{config.nntp_host or config.host}:{config.nntp_port}/", flush=True)
     if config.smtp_port:
-        print(f"{'LMTP' if config.smtp_lmtp else 'SMTP'} for @{config.list_domain} at"
-              f" {config.smtp_host or config.host}:{config.smtp_port}", flush=True)
+        print(
+            f"{'LMTP' if config.smtp_lmtp else 'SMTP'} for @{config.list_domain} at"
+            f" {config.smtp_host or config.host}:{config.smtp_port}",
+            flush=True,
+        )
     # /live: no permessage-deflate (it costs ~34 KiB per connection and a third
     # more latency for small events); the frame limit refuses a huge message
     # before it is buffered, with the same 1009 the endpoint uses.
@@ -81,19 +90,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # headers are capped by h11's 16 KiB default; and the request deadline
     # (server/web/connections.py) closes silent and trickling sockets, which
     # no uvicorn setting does.
-    server = GracefulServer(uvicorn.Config(
-        create_app(config), host=config.host, port=config.port,
-        http=request_deadline_protocol(config.request_timeout),
-        timeout_keep_alive=config.keep_alive_timeout,
-        limit_concurrency=config.max_connections or None,
-        ws_ping_interval=None, ws_per_message_deflate=False, ws_max_size=config.live_max_message,
-        # X-Forwarded-For and -Proto are read by the app's own middleware, from
-        # MOOT_TRUSTED_PROXIES only (server/app.py); uvicorn's stays off.
-        proxy_headers=False,
-        access_log=False,  # Moot logs each request itself (web/ops.py), without query strings
-        log_config=None,  # configure_logging formats uvicorn's lines too
-        # uvicorn takes whole seconds: rounded up, so the bound is never shortened
-        timeout_graceful_shutdown=math.ceil(config.shutdown_timeout)))
+    server = GracefulServer(
+        uvicorn.Config(
+            create_app(config),
+            host=config.host,
+            port=config.port,
+            http=request_deadline_protocol(config.request_timeout),
+            timeout_keep_alive=config.keep_alive_timeout,
+            limit_concurrency=config.max_connections or None,
+            ws_ping_interval=None,
+            ws_per_message_deflate=False,
+            ws_max_size=config.live_max_message,
+            # X-Forwarded-For and -Proto are read by the app's own middleware, from
+            # MOOT_TRUSTED_PROXIES only (server/app.py); uvicorn's stays off.
+            proxy_headers=False,
+            access_log=False,  # Moot logs each request itself (web/ops.py), without query strings
+            log_config=None,  # configure_logging formats uvicorn's lines too
+            # uvicorn takes whole seconds: rounded up, so the bound is never shortened
+            timeout_graceful_shutdown=math.ceil(config.shutdown_timeout),
+        )
+    )
     # uvicorn re-raises the SIGTERM it handled once it has stopped; a stop that
     # went as planned is a clean exit (status 0), not a death by signal.
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
@@ -128,8 +144,12 @@ def cmd_adduser(args: argparse.Namespace) -> int:
     config = _config(args)
     role = "admin" if args.admin else "moderator" if args.moderator else "member"
     password = _read_password(args)
-    user = _on_database(config, lambda db: accounts.create_user(
-        db, args.username, password, args.display_name, role, subscribe_to=config.default_groups))
+    user = _on_database(
+        config,
+        lambda db: accounts.create_user(
+            db, args.username, password, args.display_name, role, subscribe_to=config.default_groups
+        ),
+    )
     print(f"added {user.username} ({user.role})")
     return 0
 
@@ -152,8 +172,9 @@ def cmd_import(args: argparse.Namespace) -> int:
                     await groups.get_group_row(conn, args.group)
                 except NotFound:
                     await groups.create_group(conn, None, args.group, reason="import")
-        return await importer.import_path(db, args.file, args.group, batch_size=args.batch,
-                                          progress_stream=sys.stderr)
+        return await importer.import_path(
+            db, args.file, args.group, batch_size=args.batch, progress_stream=sys.stderr
+        )
 
     report = _on_database(config, run)
     print(report.summary())
@@ -172,15 +193,26 @@ def cmd_get(args: argparse.Namespace) -> int:
     return 0 if status < 400 else 1
 
 
-async def request_in_process(app: Starlette, method: str, target: str,
-                             body: bytes = b"") -> tuple[int, bytes]:
+async def request_in_process(
+    app: Starlette, method: str, target: str, body: bytes = b""
+) -> tuple[int, bytes]:
     """Run one HTTP request through the ASGI app, lifespan included; no socket."""
     url = urlsplit(target)
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
-             "scheme": "http", "path": url.path or "/", "raw_path": (url.path or "/").encode(),
-             "query_string": url.query.encode(), "root_path": "",
-             "headers": [(b"host", b"localhost"), (b"content-type", b"application/json")],
-             "client": ("127.0.0.1", 0), "server": ("localhost", 80), "app": app}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": url.path or "/",
+        "raw_path": (url.path or "/").encode(),
+        "query_string": url.query.encode(),
+        "root_path": "",
+        "headers": [(b"host", b"localhost"), (b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 0),
+        "server": ("localhost", 80),
+        "app": app,
+    }
     status = 0
     chunks: list[bytes] = []
 
@@ -203,6 +235,7 @@ def cmd_role(args: argparse.Namespace) -> int:
     from . import maintenance
 
     config = _config(args)
+
     async def change(db: Database) -> User:
         async with db.transaction() as conn:
             return await maintenance.change_role(conn, None, args.username, args.role, args.reason)
@@ -225,8 +258,11 @@ def cmd_reset_password(args: argparse.Namespace) -> int:
     user, token = _on_database(config, issue)
     base = (args.base_url or f"http://{config.host}:{config.port}").rstrip("/")
     print(f"{base}{resets.PATH}{token}")
-    print(f"One use, valid for {resets.VALID_SECONDS // 60} minutes: it sets a new password for "
-          f"{user.username} and signs out their sessions.", file=sys.stderr)
+    print(
+        f"One use, valid for {resets.VALID_SECONDS // 60} minutes: it sets a new password for "
+        f"{user.username} and signs out their sessions.",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -248,8 +284,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
             version = migrate.schema_version(conn)
             print(f"{config.db_path}: schema version {version}; this Moot's is {migrate.SCHEMA_VERSION}")
             for row in migrate.history(conn):
-                print(f"  {row['version']:>3} {row['name']:<24} {row['started_at']} -> "
-                      f"{row['finished_at'] or 'unfinished'}  backup: {row['backup'] or '-'}")
+                print(
+                    f"  {row['version']:>3} {row['name']:<24} {row['started_at']} -> "
+                    f"{row['finished_at'] or 'unfinished'}  backup: {row['backup'] or '-'}"
+                )
         finally:
             conn.close()
         return 0 if version == migrate.SCHEMA_VERSION else 1
@@ -279,8 +317,10 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
     config = _config(args)
     kept = backup.restore(args.file, config.db_path)
-    print(f"restored {config.db_path} from {args.file}"
-          + (f"; the database it replaced is kept at {kept}" if kept else ""))
+    print(
+        f"restored {config.db_path} from {args.file}"
+        + (f"; the database it replaced is kept at {kept}" if kept else "")
+    )
     return 0
 
 
@@ -332,16 +372,28 @@ def cmd_peer(args: argparse.Namespace) -> int:
 
         async def add(db: Database) -> dict:
             async with db.transaction() as conn:
-                return await peering.add_peer(conn, args.name, args.peer_host, args.peer_port,
-                                              groups=args.groups, direction=direction, password=password)
+                return await peering.add_peer(
+                    conn,
+                    args.name,
+                    args.peer_host,
+                    args.peer_port,
+                    groups=args.groups,
+                    direction=direction,
+                    password=password,
+                )
+
         peer = _on_database(config, add)
-        print(f"added peer {peer['name']} ({peer['host']}:{peer['port']}, {peer['direction']},"
-              f" groups {peer['groups']}{', shared secret' if peer['authenticated'] else ''})")
+        print(
+            f"added peer {peer['name']} ({peer['host']}:{peer['port']}, {peer['direction']},"
+            f" groups {peer['groups']}{', shared secret' if peer['authenticated'] else ''})"
+        )
         return 0
     if args.peer_command == "remove":
+
         async def remove(db: Database) -> None:
             async with db.transaction() as conn:
                 await peering.remove_peer(conn, args.name)
+
         _on_database(config, remove)
         print(f"removed peer {args.name}")
         return 0
@@ -349,15 +401,18 @@ def cmd_peer(args: argparse.Namespace) -> int:
     async def listing(db: Database) -> list[dict]:
         async with db.read() as conn:
             return await peering.list_peers(conn)
+
     peers = _on_database(config, listing)
     if args.json:
         print(json.dumps(peers, indent=2))
         return 0
     print(f"{'name':<24} {'address':<28} {'direction':<9} {'backlog':>7}  groups / last error")
     for p in peers:
-        print(f"{p['name']:<24} {p['host'] + ':' + str(p['port']):<28} {p['direction']:<9} {p['backlog']:>7}"
-              f"  {p['groups']}" + (f"\n{'':<24} last error {p['last_error_at']}: {p['last_error']}"
-                                   if p['last_error'] else ""))
+        print(
+            f"{p['name']:<24} {p['host'] + ':' + str(p['port']):<28} {p['direction']:<9} {p['backlog']:>7}"
+            f"  {p['groups']}"
+            + (f"\n{'':<24} last error {p['last_error_at']}: {p['last_error']}" if p["last_error"] else "")
+        )
     return 0
 
 
@@ -376,7 +431,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, help="listen port (default 8080)")
     p.add_argument("--nntp-host", help="NNTP listen address (default: the same as --host)")
     p.add_argument("--nntp-port", type=int, help="NNTP listen port (default 1119; 0 turns NNTP off)")
-    p.add_argument("--smtp-port", type=int, help="SMTP (or LMTP) port for the list addresses (default 0: off)")
+    p.add_argument(
+        "--smtp-port", type=int, help="SMTP (or LMTP) port for the list addresses (default 0: off)"
+    )
     command("init", cmd_init, "create and initialise the database")
     p = command("adduser", cmd_adduser, "add an account (password read from the terminal or stdin)")
     p.add_argument("username")
@@ -397,22 +454,35 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("username")
     p.add_argument("role", choices=["member", "moderator", "admin"])
     p.add_argument("--reason", default="", help="shown in the moderation log")
-    p = command("reset-password", cmd_reset_password,
-                "print a one-time link (valid for an hour) that sets a new password for an account")
+    p = command(
+        "reset-password",
+        cmd_reset_password,
+        "print a one-time link (valid for an hour) that sets a new password for an account",
+    )
     p.add_argument("username")
     p.add_argument("--base-url", help="the site's address as readers reach it (default http://HOST:PORT)")
     command("sweep", cmd_sweep, "run the archive sweep once and print what it archived")
     p = command("migrate", cmd_migrate, "upgrade the database to this Moot's schema (backup taken first)")
-    p.add_argument("--status", action="store_true",
-                   help="only show the schema version and the upgrades applied (exit 1 if behind)")
+    p.add_argument(
+        "--status",
+        action="store_true",
+        help="only show the schema version and the upgrades applied (exit 1 if behind)",
+    )
     p = command("backup", cmd_backup, "copy the database to FILE while the site runs, then check the copy")
     p.add_argument("file")
-    p = command("restore", cmd_restore,
-                "replace the database with a checked backup (refused while a server has it open)")
+    p = command(
+        "restore",
+        cmd_restore,
+        "replace the database with a checked backup (refused while a server has it open)",
+    )
     p.add_argument("file")
-    p = command("deliver", cmd_deliver, "post one mail read on stdin to a group, as an MTA's pipe delivers it")
+    p = command(
+        "deliver", cmd_deliver, "post one mail read on stdin to a group, as an MTA's pipe delivers it"
+    )
     p.add_argument("--group", required=True, help="the group whose address the mail was sent to")
-    p.add_argument("--sender", help="the envelope sender (empty for a bounce); default: the Return-Path header")
+    p.add_argument(
+        "--sender", help="the envelope sender (empty for a bounce); default: the Return-Path header"
+    )
     p = command("check", cmd_check, "check the database's integrity, counters, trees and indexes")
     p.add_argument("--quick", action="store_true", help="SQLite's quick_check instead of the full one")
     p = command("peer", cmd_peer, "configure news peers (docs/PEERING.md); a running server picks changes up")
@@ -420,13 +490,18 @@ def parser() -> argparse.ArgumentParser:
     add = peer.add_parser("add", help="add a peer; NAME is its Path name (its pathhost)")
     add.add_argument("name")
     add.add_argument("--host", dest="peer_host", required=True, help="the peer's NNTP host")
-    add.add_argument("--port", dest="peer_port", type=int, default=119, help="the peer's NNTP port (default 119)")
+    add.add_argument(
+        "--port", dest="peer_port", type=int, default=119, help="the peer's NNTP port (default 119)"
+    )
     add.add_argument("--groups", default="*", help="wildmat of the groups exchanged (default *)")
     direction = add.add_mutually_exclusive_group()
     direction.add_argument("--incoming-only", action="store_true", help="only accept articles from it")
     direction.add_argument("--outgoing-only", action="store_true", help="only send articles to it")
-    add.add_argument("--password-stdin", action="store_true",
-                     help="read a secret shared with the peer from stdin (AUTHINFO both ways)")
+    add.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read a secret shared with the peer from stdin (AUTHINFO both ways)",
+    )
     rm = peer.add_parser("remove", help="remove a peer and its queue")
     rm.add_argument("name")
     ls = peer.add_parser("list", help="peers with their backlog and last error")

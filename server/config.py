@@ -30,73 +30,170 @@ class Config:
     nntp_idle_timeout: float = _f(600.0, "seconds of silence after which an NNTP connection is closed")
     nntp_max_connections: int = _f(200, "NNTP connections served at once; more are refused with 400")
     nntp_max_per_address: int = _f(16, "NNTP connections one client address may hold at once")
-    domain: str = _f("moot.localhost", "right-hand side of the Message-IDs this site assigns, and this node's name in Path headers (each node of a community needs its own)")
-    peer_poll_interval: float = _f(2.0, "seconds between looks at the peers table (`moot peer add` reaches a running server within this) and at a peer's queue when nothing wakes it")
+    domain: str = _f(
+        "moot.localhost",
+        "right-hand side of the Message-IDs this site assigns, and this node's name in Path headers (each node of a community needs its own)",
+    )
+    peer_poll_interval: float = _f(
+        2.0,
+        "seconds between looks at the peers table (`moot peer add` reaches a running server within this) and at a peer's queue when nothing wakes it",
+    )
     site_name: str = _f("Moot", "name shown in page titles and feeds")
     secret_key: str = _f("", "key that signs cookies; empty means a random key kept in the database")
-    allowed_origins: tuple[str, ...] = _f((), "extra origins (scheme://host:port) allowed to send state changes and open /live; the site's own origin is always allowed")
-    allowed_hosts: tuple[str, ...] = _f((), "host names this site answers for (comma-separated; `*.example.org` covers subdomains); other Host headers get 400 and never count as this site's origin. Empty: any Host, trusted as sent (fine on a loopback or behind a proxy that sets it)")
+    allowed_origins: tuple[str, ...] = _f(
+        (),
+        "extra origins (scheme://host:port) allowed to send state changes and open /live; the site's own origin is always allowed",
+    )
+    allowed_hosts: tuple[str, ...] = _f(
+        (),
+        "host names this site answers for (comma-separated; `*.example.org` covers subdomains); other Host headers get 400 and never count as this site's origin. Empty: any Host, trusted as sent (fine on a loopback or behind a proxy that sets it)",
+    )
     secure_cookies: bool = _f(False, "mark cookies Secure (set this behind HTTPS)")
     session_days: int = _f(30, "days a session lasts")
     post_rate: float = _f(6.0, "articles a user may post per minute, sustained")
     post_burst: int = _f(10, "articles a user may post back to back before the rate applies")
-    default_groups: tuple[str, ...] = _f((), "groups (comma-separated) a new account is subscribed to; empty: every group there is when it joins")
-    edit_grace_minutes: int = _f(15, "minutes after posting during which the author may edit an article (0: no editing); after it, withdraw only")
+    default_groups: tuple[str, ...] = _f(
+        (),
+        "groups (comma-separated) a new account is subscribed to; empty: every group there is when it joins",
+    )
+    edit_grace_minutes: int = _f(
+        15,
+        "minutes after posting during which the author may edit an article (0: no editing); after it, withdraw only",
+    )
     register_rate: float = _f(20.0, "accounts one address may register per hour")
-    login_attempts: int = _f(5, "failed sign-ins per account and address before that pair is throttled;"
-                                " also the failures per account from unknown addresses before its"
-                                " doubling backoff starts")
-    login_address_attempts: int = _f(20, "failed sign-ins from one address, whatever the accounts,"
-                                         " before it is throttled")
+    login_attempts: int = _f(
+        5,
+        "failed sign-ins per account and address before that pair is throttled;"
+        " also the failures per account from unknown addresses before its"
+        " doubling backoff starts",
+    )
+    login_address_attempts: int = _f(
+        20, "failed sign-ins from one address, whatever the accounts, before it is throttled"
+    )
     login_window: int = _f(900, "seconds over which failed logins are counted")
-    hash_queue: int = _f(16, "sign-ins and registrations that may wait for a password hash (two run"
-                             " at once) before more are refused with 503")
-    export_rate: float = _f(12.0, "whole-group mbox downloads per hour one address may make while signed out (bursts of a quarter)")
+    hash_queue: int = _f(
+        16,
+        "sign-ins and registrations that may wait for a password hash (two run"
+        " at once) before more are refused with 503",
+    )
+    export_rate: float = _f(
+        12.0,
+        "whole-group mbox downloads per hour one address may make while signed out (bursts of a quarter)",
+    )
     proposal_threshold: int = _f(3, "endorsements (the proposer's included) that create a proposed group")
-    endorse_min_age_days: int = _f(7, "days an account must exist before its endorsements of group proposals count")
-    endorse_min_posts: int = _f(1, "articles an account must have posted (not withdrawn) before its endorsements count")
-    archive_after_days: int = _f(180, "site default: archive threads with no activity for this many days (0: never)")
-    archive_after_articles: int = _f(5000, "site default: archive threads with more articles than this (0: never)")
+    endorse_min_age_days: int = _f(
+        7, "days an account must exist before its endorsements of group proposals count"
+    )
+    endorse_min_posts: int = _f(
+        1, "articles an account must have posted (not withdrawn) before its endorsements count"
+    )
+    archive_after_days: int = _f(
+        180, "site default: archive threads with no activity for this many days (0: never)"
+    )
+    archive_after_articles: int = _f(
+        5000, "site default: archive threads with more articles than this (0: never)"
+    )
     sweep_interval: int = _f(3600, "seconds between archive sweeps in a running server (0: no sweep)")
     event_retention_days: int = _f(7, "days the live-event outbox is kept for resuming clients")
-    live_poll_interval: float = _f(0.25, "seconds between looks at the events table for other processes' commits (this process's own are seen at once)")
-    live_heartbeat: float = _f(25.0, "seconds of silence after which /live sends a heartbeat: under the 30-60 s idle cut-off of common proxies and NATs")
-    live_idle_timeout: float = _f(30.0, "seconds a /live connection may stay open without subscribing to anything before it is closed (code 4000)")
-    live_queue: int = _f(1000, "messages a /live connection may have waiting before it is closed as too slow (code 4008)")
-    live_max_subscriptions: int = _f(100, "groups (or group patterns) and threads one /live connection may follow")
-    live_max_message: int = _f(16384, "largest message in bytes a /live client may send, room for a full subscription list (larger closes with 1009)")
+    live_poll_interval: float = _f(
+        0.25,
+        "seconds between looks at the events table for other processes' commits (this process's own are seen at once)",
+    )
+    live_heartbeat: float = _f(
+        25.0,
+        "seconds of silence after which /live sends a heartbeat: under the 30-60 s idle cut-off of common proxies and NATs",
+    )
+    live_idle_timeout: float = _f(
+        30.0,
+        "seconds a /live connection may stay open without subscribing to anything before it is closed (code 4000)",
+    )
+    live_queue: int = _f(
+        1000, "messages a /live connection may have waiting before it is closed as too slow (code 4008)"
+    )
+    live_max_subscriptions: int = _f(
+        100, "groups (or group patterns) and threads one /live connection may follow"
+    )
+    live_max_message: int = _f(
+        16384,
+        "largest message in bytes a /live client may send, room for a full subscription list (larger closes with 1009)",
+    )
     live_max_errors: int = _f(5, "malformed messages a /live client may send before it is closed (code 1008)")
-    request_timeout: float = _f(20.0, "seconds a connection has to send a whole request (line, headers and body) after it opens or after its previous response; slower or silent sockets are closed")
+    request_timeout: float = _f(
+        20.0,
+        "seconds a connection has to send a whole request (line, headers and body) after it opens or after its previous response; slower or silent sockets are closed",
+    )
     keep_alive_timeout: int = _f(5, "seconds an idle kept-alive HTTP connection stays open between requests")
-    max_connections: int = _f(900, "open connections (/live included) past which new requests are answered 503 at once (0: no limit)")
+    max_connections: int = _f(
+        900,
+        "open connections (/live included) past which new requests are answered 503 at once (0: no limit)",
+    )
     read_connections: int = _f(4, "SQLite read connections")
-    page_cache_mb: int = _f(64, "memory for encoded JSON and rendered pages (and their compressed forms), dropped when events touch them (0: off)")
-    shared_cache_seconds: int = _f(10, "seconds a shared cache (a reverse proxy) may serve an anonymous page"
-                                   " or cached JSON before asking again, and as long again while it"
-                                   " revalidates; browsers always revalidate")
-    trusted_proxies: tuple[str, ...] = _f((), "addresses or CIDR networks (comma-separated) of reverse proxies"
-                                          " whose X-Forwarded-For and X-Forwarded-Proto are believed"
-                                          " (empty: those headers are ignored)")
-    synchronous: str = _f("FULL", "SQLite synchronous mode: FULL (every commit survives power loss) or NORMAL")
-    log_requests: bool = _f(True, "log one line per HTTP request: client address, method, path (no query string), status, duration, request id")
+    page_cache_mb: int = _f(
+        64,
+        "memory for encoded JSON and rendered pages (and their compressed forms), dropped when events touch them (0: off)",
+    )
+    shared_cache_seconds: int = _f(
+        10,
+        "seconds a shared cache (a reverse proxy) may serve an anonymous page"
+        " or cached JSON before asking again, and as long again while it"
+        " revalidates; browsers always revalidate",
+    )
+    trusted_proxies: tuple[str, ...] = _f(
+        (),
+        "addresses or CIDR networks (comma-separated) of reverse proxies"
+        " whose X-Forwarded-For and X-Forwarded-Proto are believed"
+        " (empty: those headers are ignored)",
+    )
+    synchronous: str = _f(
+        "FULL", "SQLite synchronous mode: FULL (every commit survives power loss) or NORMAL"
+    )
+    log_requests: bool = _f(
+        True,
+        "log one line per HTTP request: client address, method, path (no query string), status, duration, request id",
+    )
     log_format: str = _f("text", "log lines as text or json (one JSON object per line)")
-    metrics_allow: tuple[str, ...] = _f((), "addresses or networks (127.0.0.1, 10.0.0.0/8) allowed to read /metrics in Prometheus format; empty: /metrics is off")
-    public_url: str = _f("", "the site's address as readers reach it (https://forum.example.org), for links in mail; empty: http://MOOT_HOST:MOOT_PORT")
-    smtp_url: str = _f("", "relay for outgoing mail: smtp://host:25, smtp+starttls://user:pass@host:587 or smtps://user:pass@host:465 (?cafile=PATH trusts a private CA); empty: mail is off")
+    metrics_allow: tuple[str, ...] = _f(
+        (),
+        "addresses or networks (127.0.0.1, 10.0.0.0/8) allowed to read /metrics in Prometheus format; empty: /metrics is off",
+    )
+    public_url: str = _f(
+        "",
+        "the site's address as readers reach it (https://forum.example.org), for links in mail; empty: http://MOOT_HOST:MOOT_PORT",
+    )
+    smtp_url: str = _f(
+        "",
+        "relay for outgoing mail: smtp://host:25, smtp+starttls://user:pass@host:587 or smtps://user:pass@host:465 (?cafile=PATH trusts a private CA); empty: mail is off",
+    )
     smtp_host: str = _f("", "address the incoming-mail listener binds; empty means the same as MOOT_HOST")
     smtp_port: int = _f(0, "port of the incoming-mail listener for the list addresses (0: off)")
     smtp_lmtp: bool = _f(False, "speak LMTP instead of SMTP on MOOT_SMTP_PORT (for an MTA's transport)")
-    mail_domain: str = _f("", "right-hand side of the list addresses (GROUP@MOOT_MAIL_DOMAIN); empty: MOOT_DOMAIN")
+    mail_domain: str = _f(
+        "", "right-hand side of the list addresses (GROUP@MOOT_MAIL_DOMAIN); empty: MOOT_DOMAIN"
+    )
     mail_max_bytes: int = _f(1048576, "largest incoming message in bytes; larger is refused (552)")
     mail_recipient_rate: int = _f(100, "mails one address may be sent per hour; more wait their turn")
     mail_retries: int = _f(8, "delivery attempts before a mail goes to the dead letters")
-    mail_retry_delay: float = _f(60.0, "seconds before the first retry of a failed delivery; each next waits twice as long")
-    mail_lease: float = _f(120.0, "seconds a sender holds the mail it is handing to the relay; past it (after a crash) the mail is sent again, with the same Message-ID")
-    mail_poll_interval: float = _f(2.0, "seconds between looks at the mail queue for other processes' mail (this process's own is seen at once)")
+    mail_retry_delay: float = _f(
+        60.0, "seconds before the first retry of a failed delivery; each next waits twice as long"
+    )
+    mail_lease: float = _f(
+        120.0,
+        "seconds a sender holds the mail it is handing to the relay; past it (after a crash) the mail is sent again, with the same Message-ID",
+    )
+    mail_poll_interval: float = _f(
+        2.0,
+        "seconds between looks at the mail queue for other processes' mail (this process's own is seen at once)",
+    )
     mail_digest_interval: int = _f(86400, "seconds between digests to digest subscribers")
-    mail_bounce_limit: int = _f(3, "delivery failures reported to an address's return path before it is marked bouncing and mailed no more")
+    mail_bounce_limit: int = _f(
+        3,
+        "delivery failures reported to an address's return path before it is marked bouncing and mailed no more",
+    )
     mail_confirm_hours: int = _f(48, "hours a confirmation link stays valid")
-    shutdown_timeout: float = _f(10.0, "seconds a stopping server (SIGTERM) lets in-flight requests finish before cancelling them (their transactions roll back)")
+    shutdown_timeout: float = _f(
+        10.0,
+        "seconds a stopping server (SIGTERM) lets in-flight requests finish before cancelling them (their transactions roll back)",
+    )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:

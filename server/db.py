@@ -263,10 +263,12 @@ class Database:
     def _flush_later(self) -> None:
         """A queued action gave up before its turn; if it was the one meant to
         commit the open batch, commit it now so the others are not left waiting."""
+
         async def flush():
             async with self._write_lock:
                 if self._batch is not None and self._pending == 0:
                     await self._commit(self._batch)
+
         task = asyncio.ensure_future(flush())
         self._flushes.add(task)
         task.add_done_callback(self._flushes.discard)
@@ -282,16 +284,17 @@ class Database:
 
 @dataclass
 class _Outcome:
-    began: bool = False           # BEGIN ran (or the batch was already open)
-    ok: bool = False              # the action returned; its changes stay in the batch
+    began: bool = False  # BEGIN ran (or the batch was already open)
+    ok: bool = False  # the action returned; its changes stay in the batch
     value: Any = None
     error: BaseException | None = None
-    committed: bool = False       # the batch ended with this action's COMMIT
+    committed: bool = False  # the batch ended with this action's COMMIT
     commit_error: Exception | None = None
 
 
-def _run_on_writer(db: Database, action: Callable[[Any], Coroutine[Any, Any, Any]],
-                   begin: bool, alone: bool, full: bool) -> _Outcome:
+def _run_on_writer(
+    db: Database, action: Callable[[Any], Coroutine[Any, Any, Any]], begin: bool, alone: bool, full: bool
+) -> _Outcome:
     """The body of Database.run, on the writer connection's thread."""
     assert db._writer is not None
     conn: sqlite3.Connection = db._writer._conn
@@ -394,25 +397,29 @@ class ThreadConnection:
 # One round trip to the connection's thread per query (execute_fetchall), not
 # two (execute, then fetch): under load each hop costs a wake-up of the loop.
 # `conn` is an aiosqlite connection or, inside Database.run, a ThreadConnection.
-async def fetch_one(conn: aiosqlite.Connection | ThreadConnection, sql: str,
-                    params: Iterable[Any] = ()) -> sqlite3.Row | None:
+async def fetch_one(
+    conn: aiosqlite.Connection | ThreadConnection, sql: str, params: Iterable[Any] = ()
+) -> sqlite3.Row | None:
     # a list either way; aiosqlite declares it only an Iterable
     return next(iter(await conn.execute_fetchall(sql, params)), None)
 
 
-async def fetch_all(conn: aiosqlite.Connection | ThreadConnection, sql: str,
-                    params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+async def fetch_all(
+    conn: aiosqlite.Connection | ThreadConnection, sql: str, params: Iterable[Any] = ()
+) -> list[sqlite3.Row]:
     return list(await conn.execute_fetchall(sql, params))
 
 
-async def fetch_value(conn: aiosqlite.Connection | ThreadConnection, sql: str,
-                      params: Iterable[Any] = ()) -> Any:
+async def fetch_value(
+    conn: aiosqlite.Connection | ThreadConnection, sql: str, params: Iterable[Any] = ()
+) -> Any:
     row = await fetch_one(conn, sql, params)
     return None if row is None else row[0]
 
 
-async def row_by_id(conn: aiosqlite.Connection | ThreadConnection, sql: str, raw_id: object,
-                    what: str) -> sqlite3.Row:
+async def row_by_id(
+    conn: aiosqlite.Connection | ThreadConnection, sql: str, raw_id: object, what: str
+) -> sqlite3.Row:
     """The row `sql` (ending in `= ?`) finds for an id a client gave, as a number
     or a decimal string; NotFound("no such <what>") if it is malformed or unknown."""
     try:

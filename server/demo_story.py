@@ -40,8 +40,16 @@ SESSION = [
     ("tunes", "chidi", "Does anyone teach by ear only? Our group asks for dots."),
     ("tunes", "ada", "By ear, phrase by phrase; dots afterwards for those who want them."),
     ("tunes", "bruno", "Same here. Dots make people look down instead of listening."),
-    ("recording", "dagny", "Off topic, but: how do you record the session? My phone picks up only the bodhrán."),
-    ("recording", "chidi", "Put the phone in the middle of the table, not near the drum, and turn off noise suppression."),
+    (
+        "recording",
+        "dagny",
+        "Off topic, but: how do you record the session? My phone picks up only the bodhrán.",
+    ),
+    (
+        "recording",
+        "chidi",
+        "Put the phone in the middle of the table, not near the drum, and turn off noise suppression.",
+    ),
     ("recording", "ada", "A cheap clip-on microphone on a stand does wonders."),
     ("recording", "bruno", "Ask first: some players do not want to be recorded."),
     ("recording", "marta", "Good point. Our session asks at the start and skips anyone who says no."),
@@ -62,32 +70,78 @@ SESSION = [
 
 # Older threads, archived: (group, author, subject, body, replies as (author, body), months ago)
 OLDER = [
-    ("sci.astro.amateur", "chidi", "Perseids from a dark site",
-     "Counted 61 in an hour from the hills, despite a quarter moon.",
-     [("ada", "Lovely. Did you see the fireball around 01:30?"), ("chidi", "Yes! Green, with a trail.")], 7),
-    ("sci.astro.amateur", "dagny", "Collimating a Newtonian for the first time",
-     "The secondary is off and I am scared to touch it.",
-     [("bruno", "A Cheshire eyepiece and patience. Small turns."), ("dagny", "Done. Stars are points again.")], 6),
-    ("comp.lang.python", "ada", "f-strings and the = specifier",
-     "print(f'{x=}') prints the expression and its value: handy for debugging.",
-     [("chidi", "It even keeps the spaces: f'{x = }'."), ("bruno", "I did not know that. Thanks.")], 5),
-    ("comp.lang.python", "bruno", "pathlib or os.path?",
-     "Is there any reason to write os.path.join in new code?",
-     [("dagny", "Only when a library wants strings; pathlib converts with str()."),
-      ("ada", "And os.fspath for the general case.")], 4),
-    ("rec.music.folk", "marta", "Session etiquette, collected",
-     "What rules does your session have? Let us gather them in one place.",
-     [("dagny", "Do not start a tune while one is being played."),
-      ("bruno", "Ask before joining in with a drum."), ("chidi", "Buy the musicians a drink.")], 3),
+    (
+        "sci.astro.amateur",
+        "chidi",
+        "Perseids from a dark site",
+        "Counted 61 in an hour from the hills, despite a quarter moon.",
+        [("ada", "Lovely. Did you see the fireball around 01:30?"), ("chidi", "Yes! Green, with a trail.")],
+        7,
+    ),
+    (
+        "sci.astro.amateur",
+        "dagny",
+        "Collimating a Newtonian for the first time",
+        "The secondary is off and I am scared to touch it.",
+        [
+            ("bruno", "A Cheshire eyepiece and patience. Small turns."),
+            ("dagny", "Done. Stars are points again."),
+        ],
+        6,
+    ),
+    (
+        "comp.lang.python",
+        "ada",
+        "f-strings and the = specifier",
+        "print(f'{x=}') prints the expression and its value: handy for debugging.",
+        [("chidi", "It even keeps the spaces: f'{x = }'."), ("bruno", "I did not know that. Thanks.")],
+        5,
+    ),
+    (
+        "comp.lang.python",
+        "bruno",
+        "pathlib or os.path?",
+        "Is there any reason to write os.path.join in new code?",
+        [
+            ("dagny", "Only when a library wants strings; pathlib converts with str()."),
+            ("ada", "And os.fspath for the general case."),
+        ],
+        4,
+    ),
+    (
+        "rec.music.folk",
+        "marta",
+        "Session etiquette, collected",
+        "What rules does your session have? Let us gather them in one place.",
+        [
+            ("dagny", "Do not start a tune while one is being played."),
+            ("bruno", "Ask before joining in with a drum."),
+            ("chidi", "Buy the musicians a drink."),
+        ],
+        3,
+    ),
 ]
-ANNOUNCE_LOCKED = ("moot.announce", "admin", "Maintenance on Sunday: the site is read-only from 02:00",
-                   "We are moving to a new disk. Expect an hour of read-only pages.",
-                   [("ada", "Thanks for the notice."), ("bruno", "Will NNTP stay up?"),
-                    ("admin", "> Will NNTP stay up?\n\nReading yes, posting no.")])
-MISPLACED = ("moot.meta", "chidi", "Event loop blocked by a slow DNS lookup",
-             "My asyncio server stalls for seconds when a client connects. A profiler shows getaddrinfo.",
-             [("ada", "getaddrinfo runs in a thread pool; is the pool full? Check loop.set_default_executor."),
-              ("chidi", "That was it: the default pool was exhausted by file reads.")])
+ANNOUNCE_LOCKED = (
+    "moot.announce",
+    "admin",
+    "Maintenance on Sunday: the site is read-only from 02:00",
+    "We are moving to a new disk. Expect an hour of read-only pages.",
+    [
+        ("ada", "Thanks for the notice."),
+        ("bruno", "Will NNTP stay up?"),
+        ("admin", "> Will NNTP stay up?\n\nReading yes, posting no."),
+    ],
+)
+MISPLACED = (
+    "moot.meta",
+    "chidi",
+    "Event loop blocked by a slow DNS lookup",
+    "My asyncio server stalls for seconds when a client connects. A profiler shows getaddrinfo.",
+    [
+        ("ada", "getaddrinfo runs in a thread pool; is the pool full? Check loop.set_default_executor."),
+        ("chidi", "That was it: the default pool was exhausted by file reads."),
+    ],
+)
 
 
 async def tell(conn: Connection, config: Config, users: dict[str, User]) -> dict:
@@ -96,8 +150,14 @@ async def tell(conn: Connection, config: Config, users: dict[str, User]) -> dict
     marta = users["marta"]
     made: dict = {}
     # the long drifting thread
-    started = await posting.start_thread(conn, config.domain, users["dagny"], "rec.music.folk", SESSION_SUBJECT,
-                                         "We are starting a slow session. Which tunes would you teach first?")
+    started = await posting.start_thread(
+        conn,
+        config.domain,
+        users["dagny"],
+        "rec.music.folk",
+        SESSION_SUBJECT,
+        "We are starting a slow session. Which tunes would you teach first?",
+    )
     root = started["article"]
     made["drifting"] = root["thread_id"]
     last_of: dict[str, list[int]] = {"tunes": [root["id"]]}
@@ -127,17 +187,34 @@ async def tell(conn: Connection, config: Config, users: dict[str, User]) -> dict
         if thread_id == made["archived"][-1]:
             await maintenance.set_reference(conn, marta, thread_id, True, "the rules newcomers ask about")
         await maintenance.set_state(conn, marta, thread_id, "archive", "finished; kept for reference")
-    await maintenance.set_state(conn, marta, made["locked"], "lock", "the answer is given; questions in moot.meta")
-    await maintenance.move(conn, marta, made["moved"], "comp.lang.python.async", reason="about asyncio, not this site")
-    csv = await fetch_all(conn, "SELECT id, thread_id FROM articles WHERE subject LIKE 'CSV dialects%' LIMIT 1")
+    await maintenance.set_state(
+        conn, marta, made["locked"], "lock", "the answer is given; questions in moot.meta"
+    )
+    await maintenance.move(
+        conn, marta, made["moved"], "comp.lang.python.async", reason="about asyncio, not this site"
+    )
+    csv = await fetch_all(
+        conn, "SELECT id, thread_id FROM articles WHERE subject LIKE 'CSV dialects%' LIMIT 1"
+    )
     if csv:
-        await maintenance.split(conn, config.domain, marta, csv[0]["thread_id"], csv[0]["id"],
-                                reason="CSV deserves its own thread", subject="CSV dialects")
+        await maintenance.split(
+            conn,
+            config.domain,
+            marta,
+            csv[0]["thread_id"],
+            csv[0]["id"],
+            reason="CSV deserves its own thread",
+            subject="CSV dialects",
+        )
     # an open proposal, one endorsement short of the site's threshold
-    proposal = await proposals.propose(conn, users["chidi"], "rec.crafts.woodworking",
-                                       "Hand tools, joinery and finishing",
-                                       "Questions and projects in wood. Photos by link.",
-                                       rules=proposals.Rules.of(config))
+    proposal = await proposals.propose(
+        conn,
+        users["chidi"],
+        "rec.crafts.woodworking",
+        "Hand tools, joinery and finishing",
+        "Questions and projects in wood. Photos by link.",
+        rules=proposals.Rules.of(config),
+    )
     if config.proposal_threshold > 2:
         await proposals.endorse(conn, users["dagny"], proposal["id"], rules=proposals.Rules.of(config))
     made["proposal"] = proposal["id"]
@@ -163,8 +240,9 @@ async def _retime(conn: Connection, rng: random.Random, made: dict) -> int:
         else:
             start = today - timedelta(days=2 + 3 * index + rng.randint(0, 2))
         start = start.replace(hour=rng.randint(7, 21), minute=rng.randint(0, 59))
-        rows = await fetch_all(conn, "SELECT id, parent_id, path FROM articles WHERE thread_id = ? ORDER BY path",
-                               (tid,))
+        rows = await fetch_all(
+            conn, "SELECT id, parent_id, path FROM articles WHERE thread_id = ? ORDER BY path", (tid,)
+        )
         for row in rows:
             if row["parent_id"] is None or row["parent_id"] not in times:
                 moment = start
@@ -174,13 +252,17 @@ async def _retime(conn: Connection, rng: random.Random, made: dict) -> int:
                 moment = times[row["parent_id"]] + timedelta(minutes=minutes)
             times[row["id"]] = min(moment, today - timedelta(minutes=5))
             count += 1
-    await conn.executemany("UPDATE articles SET created_at = ? WHERE id = ?",
-                           [(clock.stamp(t), aid) for aid, t in times.items()])
+    await conn.executemany(
+        "UPDATE articles SET created_at = ? WHERE id = ?", [(clock.stamp(t), aid) for aid, t in times.items()]
+    )
     await conn.execute(
         "UPDATE threads SET created_at = (SELECT a.created_at FROM articles a WHERE a.id = threads.root_article_id),"
-        " last_article_at = (SELECT max(a.created_at) FROM articles a WHERE a.thread_id = threads.id)")
-    await conn.execute("UPDATE groups SET last_article_at = (SELECT max(a.created_at) FROM articles a"
-                       " WHERE a.group_id = groups.id)")
+        " last_article_at = (SELECT max(a.created_at) FROM articles a WHERE a.thread_id = threads.id)"
+    )
+    await conn.execute(
+        "UPDATE groups SET last_article_at = (SELECT max(a.created_at) FROM articles a"
+        " WHERE a.group_id = groups.id)"
+    )
     earliest = min(times.values()) - timedelta(days=30)
     await conn.execute("UPDATE users SET created_at = ?", (clock.stamp(earliest),))
     return count
@@ -191,30 +273,38 @@ async def _retime_maintenance(conn: Connection, rng: random.Random) -> None:
     split's notice, a thread's archive time) a few hours after its thread's
     last article, the proposal a few days ago."""
     entries = await fetch_all(
-        conn, "SELECT m.id, m.action, (SELECT max(a.created_at) FROM articles a WHERE a.status != 'notice'"
+        conn,
+        "SELECT m.id, m.action, (SELECT max(a.created_at) FROM articles a WHERE a.status != 'notice'"
         " AND a.thread_id IN (m.thread_id, m.other_thread_id)) AS latest FROM modlog m"
-        " WHERE m.thread_id IS NOT NULL ORDER BY m.id")
+        " WHERE m.thread_id IS NOT NULL ORDER BY m.id",
+    )
     for entry in entries:
         when = clock.parse(entry["latest"]) + timedelta(hours=rng.randint(2, 30))
         stamp = clock.stamp(min(when, datetime.now(UTC) - timedelta(minutes=1)))
         await conn.execute("UPDATE modlog SET created_at = ? WHERE id = ?", (stamp, entry["id"]))
         if entry["action"] == "archive":
-            await conn.execute("UPDATE threads SET archived_at = ? WHERE id = (SELECT thread_id FROM modlog"
-                               " WHERE id = ?)", (stamp, entry["id"]))
+            await conn.execute(
+                "UPDATE threads SET archived_at = ? WHERE id = (SELECT thread_id FROM modlog WHERE id = ?)",
+                (stamp, entry["id"]),
+            )
     # a split's or merge's notice is as old as the action that left it
     await conn.execute(
         "UPDATE articles SET created_at = coalesce((SELECT m.created_at FROM modlog m"
         " WHERE m.action IN ('split', 'merge') AND json_extract(m.data, '$.notice_id') = articles.id),"
-        " created_at) WHERE status = 'notice' AND user_id IS NOT NULL")
+        " created_at) WHERE status = 'notice' AND user_id IS NOT NULL"
+    )
     first = await fetch_all(conn, "SELECT min(created_at) AS t FROM users")
     await conn.execute("UPDATE modlog SET created_at = ? WHERE action = 'group.create'", (first[0]["t"],))
     await conn.execute("UPDATE groups SET created_at = ?", (first[0]["t"],))
     await conn.execute(
         "UPDATE threads SET created_at = (SELECT a.created_at FROM articles a WHERE a.id = threads.root_article_id),"
         " last_article_at = coalesce((SELECT max(a.created_at) FROM articles a WHERE a.thread_id = threads.id),"
-        " last_article_at)")
-    await conn.execute("UPDATE groups SET last_article_at = (SELECT max(a.created_at) FROM articles a"
-                       " WHERE a.group_id = groups.id)")
+        " last_article_at)"
+    )
+    await conn.execute(
+        "UPDATE groups SET last_article_at = (SELECT max(a.created_at) FROM articles a"
+        " WHERE a.group_id = groups.id)"
+    )
     days = rng.randint(2, 4)
     await conn.execute("UPDATE proposals SET created_at = ?", (clock.ago(days=days),))
     await conn.execute("UPDATE endorsements SET created_at = ?", (clock.ago(days=days - 1),))

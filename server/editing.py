@@ -27,8 +27,15 @@ def editable_until(created_at: str, grace_minutes: int) -> str:
     return clock.stamp(_parse(created_at) + timedelta(minutes=grace_minutes))
 
 
-async def edit(conn: Connection, user: User | None, ref: object, body: object, subject: object = None, *,
-               grace_minutes: int) -> dict:
+async def edit(
+    conn: Connection,
+    user: User | None,
+    ref: object,
+    body: object,
+    subject: object = None,
+    *,
+    grace_minutes: int,
+) -> dict:
     """Replace an article's text (and subject, if given) by its author's new
     one; the article as the API shows it now. 403 for anyone but the author,
     409 `conflict` after the grace period or on a withdrawn article."""
@@ -40,23 +47,34 @@ async def edit(conn: Connection, user: User | None, ref: object, body: object, s
         raise Conflict("a withdrawn article cannot be edited")
     until = editable_until(row["created_at"], grace_minutes)
     if clock.now() >= until:
-        raise Conflict(f"the {grace_minutes} minutes to edit it are over: it can only be withdrawn now",
-                       editable_until=until)
+        raise Conflict(
+            f"the {grace_minutes} minutes to edit it are over: it can only be withdrawn now",
+            editable_until=until,
+        )
     body = validate.body(body)
     subject = validate.subject(subject) if subject not in (None, "") else row["subject"]
     if body == row["body"] and subject == row["subject"]:
         return article_json(row)
     now = clock.now()
-    await conn.execute("INSERT INTO article_versions (article_id, subject, body, written_at, replaced_at)"
-                       " VALUES (?, ?, ?, ?, ?)",
-                       (row["id"], row["subject"], row["body"], row["edited_at"] or row["created_at"], now))
+    await conn.execute(
+        "INSERT INTO article_versions (article_id, subject, body, written_at, replaced_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (row["id"], row["subject"], row["body"], row["edited_at"] or row["created_at"], now),
+    )
     # The search index follows the text: the old words out, the new ones in.
-    await conn.execute("INSERT INTO articles_fts (articles_fts, rowid, subject, body, author_name)"
-                       " VALUES ('delete', ?, ?, ?, ?)", (row["id"], row["subject"], row["body"], row["author_name"]))
-    await conn.execute("UPDATE articles SET subject = ?, body = ?, edited_at = ? WHERE id = ?",
-                       (subject, body, now, row["id"]))
-    await conn.execute("INSERT INTO articles_fts (rowid, subject, body, author_name) VALUES (?, ?, ?, ?)",
-                       (row["id"], subject, body, row["author_name"]))
+    await conn.execute(
+        "INSERT INTO articles_fts (articles_fts, rowid, subject, body, author_name)"
+        " VALUES ('delete', ?, ?, ?, ?)",
+        (row["id"], row["subject"], row["body"], row["author_name"]),
+    )
+    await conn.execute(
+        "UPDATE articles SET subject = ?, body = ?, edited_at = ? WHERE id = ?",
+        (subject, body, now, row["id"]),
+    )
+    await conn.execute(
+        "INSERT INTO articles_fts (rowid, subject, body, author_name) VALUES (?, ?, ?, ?)",
+        (row["id"], subject, body, row["author_name"]),
+    )
     fresh = await fetch_one(conn, ARTICLE_SELECT + " WHERE a.id = ?", (row["id"],))
     assert fresh is not None
     article = article_json(fresh)
@@ -68,6 +86,10 @@ async def history(conn: Connection, ref: object) -> dict:
     """`{article, versions}`: the article now and the texts it had, oldest first,
     each `{subject, body, written_at, replaced_at}`."""
     row = await article_row(conn, ref)
-    rows = await fetch_all(conn, "SELECT subject, body, written_at, replaced_at FROM article_versions"
-                                 " WHERE article_id = ? ORDER BY id", (row["id"],))
+    rows = await fetch_all(
+        conn,
+        "SELECT subject, body, written_at, replaced_at FROM article_versions"
+        " WHERE article_id = ? ORDER BY id",
+        (row["id"],),
+    )
     return {"article": article_json(row), "versions": [dict(r) for r in rows]}

@@ -65,4 +65,5 @@ class Unavailable(MootError):
 
 class Busy(RateLimited):
     """Too much of the server's capacity is in use right now; retry shortly."""
+
     status, code = 503, "busy"

@@ -43,6 +43,7 @@ class ThreadChanged(TypedDict):
 
 class ThreadRestructured(TypedDict):
     """A split or merge (or its undo): articles left `source` for `thread`."""
+
     thread: Thread
     source: Thread
     article_ids: list[int]
@@ -73,6 +74,7 @@ class ThreadUnread(TypedDict):
 
 class ReadChanged(TypedDict):
     """A reader's marks in one group changed: sent to that reader only."""
+
     group: str
     read: str
     unread: int
@@ -81,6 +83,7 @@ class ReadChanged(TypedDict):
 
 class NotificationCreated(TypedDict):
     """New notifications of one kind for the readers the event is addressed to."""
+
     kind: str
     article: Article | None
     thread_id: int | None
@@ -125,16 +128,29 @@ class Event:
 
     @classmethod
     def from_row(cls, row: Row) -> Event:
-        return cls(row["id"], row["type"], row["group_name"], row["thread_id"],
-                   frozenset(row["topics"].split()), json.loads(row["data"]), row["created_at"])
+        return cls(
+            row["id"],
+            row["type"],
+            row["group_name"],
+            row["thread_id"],
+            frozenset(row["topics"].split()),
+            json.loads(row["data"]),
+            row["created_at"],
+        )
 
     def wire(self) -> dict[str, Any]:
         """The message a live client receives (API.md, Live)."""
-        return {"id": self.id, "type": self.type, "group": self.group,
-                "thread_id": self.thread_id, "data": self.data}
+        return {
+            "id": self.id,
+            "type": self.type,
+            "group": self.group,
+            "thread_id": self.thread_id,
+            "data": self.data,
+        }
 
 
 # Topics: the routing keys of events, subscriptions and cached responses.
+
 
 def group_topic(name: str) -> str:
     return "g:" + name
@@ -158,10 +174,17 @@ def topic_group(topic: str) -> str | None:
     return topic[2:] if topic.startswith("g:") else None
 
 
-async def emit(conn: Connection, type: str, *, group: str | None, thread_id: int | None,
-               data: Any, also_groups: tuple[str, ...] | list[str] = (),
-               also_threads: tuple[int, ...] | list[int] = (),
-               users: tuple[int, ...] | list[int] = ()) -> int:
+async def emit(
+    conn: Connection,
+    type: str,
+    *,
+    group: str | None,
+    thread_id: int | None,
+    data: Any,
+    also_groups: tuple[str, ...] | list[str] = (),
+    also_threads: tuple[int, ...] | list[int] = (),
+    users: tuple[int, ...] | list[int] = (),
+) -> int:
     """Write one event row in the caller's transaction and return its id.
 
     It is routed to subscribers of `group` and `thread_id`, and also of the
@@ -182,7 +205,14 @@ async def emit(conn: Connection, type: str, *, group: str | None, thread_id: int
     cur = await conn.execute(
         "INSERT INTO events (type, group_name, thread_id, topics, data, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?)",
-        (type, group, thread_id, " ".join(sorted(topics)),
-         json.dumps(data, ensure_ascii=False, separators=(",", ":")), clock.now()))
+        (
+            type,
+            group,
+            thread_id,
+            " ".join(sorted(topics)),
+            json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+            clock.now(),
+        ),
+    )
     assert cur.lastrowid is not None
     return cur.lastrowid

@@ -18,25 +18,37 @@ EXPORT_SELECT = (
     " FROM articles a JOIN groups g ON g.id = a.group_id JOIN threads t ON t.id = a.thread_id"
     " LEFT JOIN users u ON u.id = a.user_id"
     " LEFT JOIN articles p ON p.id = a.parent_id"
-    " LEFT JOIN article_paths ap ON ap.article_id = a.id")
+    " LEFT JOIN article_paths ap ON ap.article_id = a.id"
+)
 EXPORT_PAGE = 500
 # Placeholders for messages an import did not have are not articles anyone wrote:
 # an export leaves them out (their replies still name them in References).
 NOT_PLACEHOLDER = " AND NOT (a.status = 'notice' AND a.user_id IS NULL)"
 
 
-async def thread_export_page(conn: Connection, thread_id: int, after_path: str = "",
-                             limit: int = EXPORT_PAGE) -> list[Row]:
+async def thread_export_page(
+    conn: Connection, thread_id: int, after_path: str = "", limit: int = EXPORT_PAGE
+) -> list[Row]:
     """A thread's articles in tree order after `after_path`, with their parents' ids."""
     return await fetch_all(
-        conn, EXPORT_SELECT + " WHERE a.thread_id = ? AND a.path > ?" + NOT_PLACEHOLDER
+        conn,
+        EXPORT_SELECT
+        + " WHERE a.thread_id = ? AND a.path > ?"
+        + NOT_PLACEHOLDER
         + " ORDER BY a.path LIMIT ?",
-        (thread_id, after_path, limit))
+        (thread_id, after_path, limit),
+    )
 
 
-async def group_export_page(conn: Connection, group_id: int, *, after: str | None = None,
-                            before: str | None = None, key: tuple[str, int] | None = None,
-                            limit: int = EXPORT_PAGE) -> list[Row]:
+async def group_export_page(
+    conn: Connection,
+    group_id: int,
+    *,
+    after: str | None = None,
+    before: str | None = None,
+    key: tuple[str, int] | None = None,
+    limit: int = EXPORT_PAGE,
+) -> list[Row]:
     """A group's articles oldest first, in [after, before), after the (created_at, id) `key`."""
     sql = EXPORT_SELECT + " WHERE a.group_id = ?" + NOT_PLACEHOLDER
     params: list[object] = [group_id]
@@ -55,16 +67,22 @@ async def group_export_page(conn: Connection, group_id: int, *, after: str | Non
 async def new_threads(conn: Connection, group_row: Row, limit: int = 50) -> list[Row]:
     """A group's newest threads (by start) with their first articles, for its feed."""
     return await fetch_all(
-        conn, "SELECT t.id AS thread_id, t.subject AS thread_subject, t.created_at AS started_at,"
+        conn,
+        "SELECT t.id AS thread_id, t.subject AS thread_subject, t.created_at AS started_at,"
         " a.message_id, a.author_name, a.body, a.status, a.created_at"
         " FROM threads t JOIN articles a ON a.id = t.root_article_id"
         " WHERE t.group_id = ? AND t.merged_into_thread_id IS NULL"
-        " ORDER BY t.created_at DESC, t.id DESC LIMIT ?", (group_row["id"], limit))
+        " ORDER BY t.created_at DESC, t.id DESC LIMIT ?",
+        (group_row["id"], limit),
+    )
 
 
 async def thread_latest(conn: Connection, thread_id: int, limit: int = 100) -> list[Row]:
     """A thread's newest articles that still have their text, for its feed."""
     return await fetch_all(
-        conn, "SELECT a.id, a.message_id, a.subject, a.author_name, a.body, a.created_at, a.status"
+        conn,
+        "SELECT a.id, a.message_id, a.subject, a.author_name, a.body, a.created_at, a.status"
         " FROM articles a WHERE a.thread_id = ? AND a.status = 'ok'"
-        " ORDER BY a.created_at DESC, a.id DESC LIMIT ?", (thread_id, limit))
+        " ORDER BY a.created_at DESC, a.id DESC LIMIT ?",
+        (thread_id, limit),
+    )

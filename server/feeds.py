@@ -47,8 +47,9 @@ def _el(parent: ET.Element, name: str, text: object = None, **attrs: object) -> 
     return element
 
 
-def _feed(feed_id: str, title: str, subtitle: str, self_url: str, html_url: str,
-          updated: str, entries: list[dict]) -> bytes:
+def _feed(
+    feed_id: str, title: str, subtitle: str, self_url: str, html_url: str, updated: str, entries: list[dict]
+) -> bytes:
     feed = ET.Element("feed", {"xmlns": ATOM_NS})
     _el(feed, "id", feed_id)
     _el(feed, "title", title)
@@ -74,49 +75,100 @@ def _feed(feed_id: str, title: str, subtitle: str, self_url: str, html_url: str,
 def group_feed(group: Row, rows: Iterable[Row], *, base_url: str, domain: str, site_name: str) -> bytes:
     """A group's newest threads, one entry per thread: its first article."""
     name = group["name"]
-    entries = [{"message_id": r["message_id"], "title": r["thread_subject"],
-                "link": f"{base_url}t/{r['thread_id']}", "created_at": r["started_at"],
-                "author_name": r["author_name"], "body": r["body"]} for r in rows]
+    entries = [
+        {
+            "message_id": r["message_id"],
+            "title": r["thread_subject"],
+            "link": f"{base_url}t/{r['thread_id']}",
+            "created_at": r["started_at"],
+            "author_name": r["author_name"],
+            "body": r["body"],
+        }
+        for r in rows
+    ]
     updated = max([e["created_at"] for e in entries], default=group["created_at"])
-    return _feed(tag_uri(domain, group["created_at"], f"groups/{name}"), f"{name} — {site_name}",
-                 group["description"], f"{base_url}api/groups/{quote(name)}/feed.atom",
-                 f"{base_url}g/{quote(name)}", updated, entries)
+    return _feed(
+        tag_uri(domain, group["created_at"], f"groups/{name}"),
+        f"{name} — {site_name}",
+        group["description"],
+        f"{base_url}api/groups/{quote(name)}/feed.atom",
+        f"{base_url}g/{quote(name)}",
+        updated,
+        entries,
+    )
 
 
 def thread_feed(thread: Row, rows: Iterable[Row], *, base_url: str, domain: str, site_name: str) -> bytes:
     """A thread's newest articles, one entry each, linked by permalink."""
-    entries = [{"message_id": r["message_id"], "title": r["subject"],
-                "link": permalink(base_url, r["message_id"]), "created_at": r["created_at"],
-                "author_name": r["author_name"], "body": r["body"]} for r in rows]
+    entries = [
+        {
+            "message_id": r["message_id"],
+            "title": r["subject"],
+            "link": permalink(base_url, r["message_id"]),
+            "created_at": r["created_at"],
+            "author_name": r["author_name"],
+            "body": r["body"],
+        }
+        for r in rows
+    ]
     updated = max([e["created_at"] for e in entries], default=thread["created_at"])
-    return _feed(tag_uri(domain, thread["created_at"], f"threads/{thread['id']}"),
-                 f"{thread['subject']} — {site_name}", f"a thread in {thread['group_name']}",
-                 f"{base_url}api/threads/{thread['id']}/feed.atom", f"{base_url}t/{thread['id']}",
-                 updated, entries)
+    return _feed(
+        tag_uri(domain, thread["created_at"], f"threads/{thread['id']}"),
+        f"{thread['subject']} — {site_name}",
+        f"a thread in {thread['group_name']}",
+        f"{base_url}api/threads/{thread['id']}/feed.atom",
+        f"{base_url}t/{thread['id']}",
+        updated,
+        entries,
+    )
 
 
-NOTIFICATION_TITLES = {"reply": "Reply from {who}", "mention": "{who} mentioned you",
-                       "follow": "{who} in a thread you follow", "moderation": "Moderation of your thread"}
+NOTIFICATION_TITLES = {
+    "reply": "Reply from {who}",
+    "mention": "{who} mentioned you",
+    "follow": "{who} in a thread you follow",
+    "moderation": "Moderation of your thread",
+}
 
 
-def notifications_feed(user: dict, items: list[dict], *, base_url: str, domain: str, site_name: str,
-                       self_url: str) -> bytes:
+def notifications_feed(
+    user: dict, items: list[dict], *, base_url: str, domain: str, site_name: str, self_url: str
+) -> bytes:
     """A reader's notifications (notifications.notification_json), newest first."""
     entries = []
     for n in items:
         article, thread = n["article"], n["thread"]
-        who = (article["author"]["display_name"] if article else
-               n["actor"]["display_name"] if n["actor"] else "the site")
+        who = (
+            article["author"]["display_name"]
+            if article
+            else n["actor"]["display_name"]
+            if n["actor"]
+            else "the site"
+        )
         subject = article["subject"] if article else thread["subject"] if thread else ""
         if article:
             link, body = f"{base_url}t/{article['thread_id']}#a{article['id']}", article["body"]
         else:
             link = f"{base_url}modlog#e{n['entry_id']}"
             body = f"{who} acted on your thread \u201c{subject}\u201d: see the moderation log."
-        entries.append({"id": tag_uri(domain, n["created_at"], f"notifications/{n['id']}"),
-                        "message_id": "", "title": NOTIFICATION_TITLES[n["kind"]].format(who=who) + f": {subject}",
-                        "link": link, "created_at": n["created_at"], "author_name": who, "body": body})
+        entries.append(
+            {
+                "id": tag_uri(domain, n["created_at"], f"notifications/{n['id']}"),
+                "message_id": "",
+                "title": NOTIFICATION_TITLES[n["kind"]].format(who=who) + f": {subject}",
+                "link": link,
+                "created_at": n["created_at"],
+                "author_name": who,
+                "body": body,
+            }
+        )
     updated = max([e["created_at"] for e in entries], default=user["created_at"])
-    return _feed(tag_uri(domain, user["created_at"], f"users/{user['username']}/notifications"),
-                 f"Notifications for {user['username']} — {site_name}", "", self_url,
-                 f"{base_url}notifications", updated, entries)
+    return _feed(
+        tag_uri(domain, user["created_at"], f"users/{user['username']}/notifications"),
+        f"Notifications for {user['username']} — {site_name}",
+        "",
+        self_url,
+        f"{base_url}notifications",
+        updated,
+        entries,
+    )

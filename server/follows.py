@@ -9,15 +9,18 @@ from aiosqlite import Connection
 
 
 async def follow(conn: Connection, user_id: int, thread_id: int) -> None:
-    await conn.execute("INSERT OR IGNORE INTO follows (user_id, thread_id) VALUES (?, ?)",
-                       (user_id, thread_id))
+    await conn.execute(
+        "INSERT OR IGNORE INTO follows (user_id, thread_id) VALUES (?, ?)", (user_id, thread_id)
+    )
 
 
 async def copy_followers(conn: Connection, from_thread_id: int, to_thread_id: int) -> None:
     """Everyone following `from_thread_id` also follows `to_thread_id`."""
-    await conn.execute("INSERT OR IGNORE INTO follows (user_id, thread_id)"
-                       " SELECT user_id, ? FROM follows WHERE thread_id = ?",
-                       (to_thread_id, from_thread_id))
+    await conn.execute(
+        "INSERT OR IGNORE INTO follows (user_id, thread_id)"
+        " SELECT user_id, ? FROM follows WHERE thread_id = ?",
+        (to_thread_id, from_thread_id),
+    )
 
 
 async def unfollow(conn: Connection, user_id: int, thread_id: int) -> None:
@@ -25,20 +28,26 @@ async def unfollow(conn: Connection, user_id: int, thread_id: int) -> None:
 
 
 async def follows_thread(conn: Connection, user_id: int, thread_id: int) -> bool:
-    cur = await conn.execute("SELECT 1 FROM follows WHERE user_id = ? AND thread_id = ?", (user_id, thread_id))
+    cur = await conn.execute(
+        "SELECT 1 FROM follows WHERE user_id = ? AND thread_id = ?", (user_id, thread_id)
+    )
     return await cur.fetchone() is not None
 
 
 async def set_group_follow(conn: Connection, user_id: int, group_id: int, on: bool) -> None:
     """Follow a whole group (each new thread there notifies) or stop."""
     if on:
-        await conn.execute("INSERT OR IGNORE INTO group_follows (user_id, group_id) VALUES (?, ?)",
-                           (user_id, group_id))
+        await conn.execute(
+            "INSERT OR IGNORE INTO group_follows (user_id, group_id) VALUES (?, ?)", (user_id, group_id)
+        )
     else:
-        await conn.execute("DELETE FROM group_follows WHERE user_id = ? AND group_id = ?", (user_id, group_id))
+        await conn.execute(
+            "DELETE FROM group_follows WHERE user_id = ? AND group_id = ?", (user_id, group_id)
+        )
 
 
 async def follows_group(conn: Connection, user_id: int, group_id: int) -> bool:
-    cur = await conn.execute("SELECT 1 FROM group_follows WHERE user_id = ? AND group_id = ?",
-                             (user_id, group_id))
+    cur = await conn.execute(
+        "SELECT 1 FROM group_follows WHERE user_id = ? AND group_id = ?", (user_id, group_id)
+    )
     return await cur.fetchone() is not None

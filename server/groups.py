@@ -17,9 +17,13 @@ STATUSES = ("y", "n", "m")
 
 def group_json(row: Row) -> dict:
     return {
-        "name": row["name"], "description": row["description"], "charter": row["charter"],
-        "status": row["status"], "thread_count": row["thread_count"],
-        "article_count": row["article_count"], "last_article_at": row["last_article_at"],
+        "name": row["name"],
+        "description": row["description"],
+        "charter": row["charter"],
+        "status": row["status"],
+        "thread_count": row["thread_count"],
+        "article_count": row["article_count"],
+        "last_article_at": row["last_article_at"],
         "created_at": row["created_at"],
         "archive_after_days": row["archive_after_days"],
         "archive_after_articles": row["archive_after_articles"],
@@ -43,8 +47,16 @@ async def get_group(conn: Connection, name: object) -> dict:
     return group_json(await get_group_row(conn, name))
 
 
-async def create_group(conn: Connection, actor: User | None, name: object, description: object = "",
-                       charter: object = "", status: str = "y", *, reason: str = "") -> dict:
+async def create_group(
+    conn: Connection,
+    actor: User | None,
+    name: object,
+    description: object = "",
+    charter: object = "",
+    status: str = "y",
+    *,
+    reason: str = "",
+) -> dict:
     """Create a group inside the caller's transaction: the row, a public log
     entry and a `group.created` event. `actor` is None for the site operator."""
     name = validate.group_name(name)
@@ -57,7 +69,8 @@ async def create_group(conn: Connection, actor: User | None, name: object, descr
     now = clock.now()
     cur = await conn.execute(
         "INSERT INTO groups (name, description, charter, status, created_at) VALUES (?, ?, ?, ?, ?)",
-        (name, description, charter, status, now))
+        (name, description, charter, status, now),
+    )
     await modlog.write(conn, "group.create", actor, group_id=cur.lastrowid, target=name, reason=reason)
     row = await fetch_one(conn, "SELECT * FROM groups WHERE id = ?", (cur.lastrowid,))
     assert row is not None  # inserted just above, in this transaction

@@ -60,8 +60,10 @@ def encode(row: Row | Mapping[str, Any]) -> str:
     thread_id = row["thread_id"]
     group = json.dumps(row["group_name"], ensure_ascii=False)
     thread = "null" if thread_id is None else int(thread_id)
-    return (f'{{"id":{int(row["id"])},"type":{json.dumps(row["type"])},"group":{group},'
-            f'"thread_id":{thread},"data":{row["data"]}}}')
+    return (
+        f'{{"id":{int(row["id"])},"type":{json.dumps(row["type"])},"group":{group},'
+        f'"thread_id":{thread},"data":{row["data"]}}}'
+    )
 
 
 def message(text: str) -> dict:
@@ -146,9 +148,11 @@ class Hub:
         async with self.db.read() as conn:
             self.position = await last_event_id(conn)
         self.db.add_commit_listener(self._wake.set)
-        self._tasks = [asyncio.create_task(self._tail(), name="moot-hub-tail"),
-                       asyncio.create_task(self._heartbeats(), name="moot-hub-heartbeat"),
-                       asyncio.create_task(self._freezing(), name="moot-hub-freeze")]
+        self._tasks = [
+            asyncio.create_task(self._tail(), name="moot-hub-tail"),
+            asyncio.create_task(self._heartbeats(), name="moot-hub-heartbeat"),
+            asyncio.create_task(self._freezing(), name="moot-hub-freeze"),
+        ]
         if self.config.event_retention_days > 0:
             self._tasks.append(asyncio.create_task(self._pruning(), name="moot-hub-prune"))
 
@@ -200,8 +204,7 @@ class Hub:
                     if not subs:
                         del self._index[topic]
 
-    def follow(self, sub: Subscription, topics: Iterable[str] = (),
-               prefixes: Collection[str] = ()) -> int:
+    def follow(self, sub: Subscription, topics: Iterable[str] = (), prefixes: Collection[str] = ()) -> int:
         """Add topics ("g:name", "t:12") and group-name prefixes ("comp.", ""
         for every group). Returns `position`: events after it will be queued."""
         for topic in topics:
@@ -245,8 +248,11 @@ class Hub:
         while True:
             async with self.db.read() as conn:
                 rows = await fetch_all(
-                    conn, "SELECT id, type, group_name, thread_id, topics, data FROM events"
-                          " WHERE id > ? ORDER BY id LIMIT ?", (self.position, TAIL_BATCH))
+                    conn,
+                    "SELECT id, type, group_name, thread_id, topics, data FROM events"
+                    " WHERE id > ? ORDER BY id LIMIT ?",
+                    (self.position, TAIL_BATCH),
+                )
             if rows:
                 self.on_events()
             for row in rows:
@@ -339,7 +345,8 @@ async def prune_events(conn: Connection, before: str, batch: int) -> int:
 async def last_event_id(conn: Connection) -> int:
     """The largest event id ever assigned (AUTOINCREMENT keeps it even after pruning)."""
     return await fetch_value(
-        conn, "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)")
+        conn, "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)"
+    )
 
 
 async def oldest_event_id(conn: Connection) -> int:

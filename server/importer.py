@@ -50,13 +50,18 @@ IMPORT_CACHE_KIB = 64 * 1024
 
 def maildir_messages(path: Path) -> Iterator[mbox.RawMessage]:
     """The messages of a Maildir folder (new/ and cur/), in file-name order."""
-    files = sorted(p for sub in ("new", "cur") if (path / sub).is_dir()
-                   for p in (path / sub).iterdir() if p.is_file() and not p.name.startswith("."))
+    files = sorted(
+        p
+        for sub in ("new", "cur")
+        if (path / sub).is_dir()
+        for p in (path / sub).iterdir()
+        if p.is_file() and not p.name.startswith(".")
+    )
     for number, file in enumerate(files, 1):
         with open(file, "rb") as f:
             data = f.read(mbox.MESSAGE_MAX_BYTES + 1)
             size = os.fstat(f.fileno()).st_size
-        yield mbox.RawMessage(number, data[:mbox.MESSAGE_MAX_BYTES], size, name=str(file))
+        yield mbox.RawMessage(number, data[: mbox.MESSAGE_MAX_BYTES], size, name=str(file))
 
 
 def is_maildir(path: Path) -> bool:
@@ -82,7 +87,7 @@ class Report:
     skipped: int = 0
     derived_ids: int = 0
     placeholders: int = 0  # made for missing messages that replies name
-    filled: int = 0        # placeholders an imported message filled in (counted in imported too)
+    filled: int = 0  # placeholders an imported message filled in (counted in imported too)
     problems: list[Problem] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -97,12 +102,16 @@ class Report:
 
     def summary(self) -> str:
         rate = self.imported / self.seconds if self.seconds > 0 else 0.0
-        lines = [f"{self.seen} messages read: {self.imported} imported into {self.threads} new threads,"
-                 f" {self.duplicates} already here, {self.skipped} skipped"
-                 f" ({self.seconds:.1f} s, {rate:,.0f} articles/s)"]
+        lines = [
+            f"{self.seen} messages read: {self.imported} imported into {self.threads} new threads,"
+            f" {self.duplicates} already here, {self.skipped} skipped"
+            f" ({self.seconds:.1f} s, {rate:,.0f} articles/s)"
+        ]
         if self.placeholders or self.filled:
-            lines.append(f"{self.placeholders} placeholders made for missing messages that replies name,"
-                         f" {self.filled} filled in")
+            lines.append(
+                f"{self.placeholders} placeholders made for missing messages that replies name,"
+                f" {self.filled} filled in"
+            )
         if self.derived_ids:
             lines.append(f"{self.derived_ids} messages had no usable Message-ID and were given one")
         lines += [f"  skipped {p}" for p in self.problems]
@@ -128,8 +137,10 @@ class Progress:
         fraction = min(done / self.total, 1.0)
         eta = elapsed * (1 - fraction) / fraction if fraction > 0 else 0
         bar = "#" * int(fraction * 30)
-        self.stream.write(f"\r[{bar:<30}] {fraction:6.1%} {articles:>10,} articles"
-                          f" {articles / elapsed:>8,.0f}/s  ETA {int(eta) // 60}:{int(eta) % 60:02d} ")
+        self.stream.write(
+            f"\r[{bar:<30}] {fraction:6.1%} {articles:>10,} articles"
+            f" {articles / elapsed:>8,.0f}/s  ETA {int(eta) // 60}:{int(eta) % 60:02d} "
+        )
         if final:
             self.stream.write("\n")
         self.stream.flush()
@@ -176,8 +187,14 @@ def parents_first(items: list[_Item]) -> list[_Item]:
     return order
 
 
-async def import_path(db: Database, path: str | os.PathLike[str], group_name: str, *,
-                      batch_size: int = BATCH_SIZE, progress_stream: TextIO | None = None) -> Report:
+async def import_path(
+    db: Database,
+    path: str | os.PathLike[str],
+    group_name: str,
+    *,
+    batch_size: int = BATCH_SIZE,
+    progress_stream: TextIO | None = None,
+) -> Report:
     """Import an mbox file or a Maildir folder into an existing group; returns the report."""
     return await Importer(db, group_name, batch_size).run(Path(path), progress_stream)
 
@@ -205,8 +222,7 @@ class Importer:
 
     async def _run(self, path: Path, progress_stream: TextIO | None) -> None:
         if is_maildir(path):
-            total = sum(1 for sub in ("new", "cur") if (path / sub).is_dir()
-                        for _ in (path / sub).iterdir())
+            total = sum(1 for sub in ("new", "cur") if (path / sub).is_dir() for _ in (path / sub).iterdir())
             progress = Progress(total, progress_stream)
             await self._read(maildir_messages(path), progress, lambda raw: raw.number)
         else:
@@ -216,8 +232,12 @@ class Importer:
         await self._resolve_waiting()
         progress.show(progress.total, self.report.imported, final=True)
 
-    async def _read(self, messages: Iterable[mbox.RawMessage], progress: Progress,
-                    position: Callable[[mbox.RawMessage], int]) -> None:
+    async def _read(
+        self,
+        messages: Iterable[mbox.RawMessage],
+        progress: Progress,
+        position: Callable[[mbox.RawMessage], int],
+    ) -> None:
         # Parsing the next batch while this one is written was measured slower:
         # executemany binds rows under the GIL, so the two threads mostly took turns.
         batch: list[_Item] = []
@@ -228,8 +248,9 @@ class Importer:
             except MootError as error:
                 self.report.problem(raw.where, guess_message_id(raw.data), error.message)
             except Exception as error:  # the email package on bytes it cannot make sense of
-                self.report.problem(raw.where, guess_message_id(raw.data),
-                                    f"unreadable ({type(error).__name__})")
+                self.report.problem(
+                    raw.where, guess_message_id(raw.data), f"unreadable ({type(error).__name__})"
+                )
             if len(batch) >= self.batch_size:
                 await self._write(batch)
                 batch = []
@@ -248,24 +269,27 @@ class Importer:
         group_id = self.group["id"]
         present = {mid for mid, row in known.items() if row["group_id"] == group_id}
         elsewhere = set(known) - present
-        filling = {mid for mid in present
-                   if mailthreads.is_placeholder(known[mid]["status"], known[mid]["user_id"])}
+        filling = {
+            mid for mid in present if mailthreads.is_placeholder(known[mid]["status"], known[mid]["user_id"])
+        }
         pending = {item.parsed.message_id for item in items} - set(known)
-        placements = mailthreads.plan(((i.parsed.message_id, i.parsed.chain) for i in items),
-                                      present, elsewhere, pending, filling)
+        placements = mailthreads.plan(
+            ((i.parsed.message_id, i.parsed.chain) for i in items), present, elsewhere, pending, filling
+        )
         earliest: dict[str, str] = {}
         for item in items:
             place = placements[item.parsed.message_id]
             item.final, item.target, item.placeholder = True, place.target, place.placeholder
             if item.placeholder:
-                earliest[item.placeholder] = min(earliest.get(item.placeholder, item.parsed.created_at),
-                                                 item.parsed.created_at)
+                earliest[item.placeholder] = min(
+                    earliest.get(item.placeholder, item.parsed.created_at), item.parsed.created_at
+                )
         for item in items:
             if item.placeholder:
                 item.placeholder_at = earliest[item.placeholder]
         items = parents_first(items)
         for i in range(0, len(items), self.batch_size):
-            await self._write(items[i:i + self.batch_size])
+            await self._write(items[i : i + self.batch_size])
 
     async def _write(self, items: list[_Item]) -> None:
         if not items:
@@ -278,8 +302,11 @@ class Importer:
                 for item in items:
                     await self._write([item])
             else:
-                self.report.problem(items[0].where, items[0].parsed.message_id,
-                                    f"refused by the database ({type(error).__name__}: {error})")
+                self.report.problem(
+                    items[0].where,
+                    items[0].parsed.message_id,
+                    f"refused by the database ({type(error).__name__}: {error})",
+                )
             return
         imported, threads, duplicates, waiting, placeholders, filled = outcome
         self.report.placeholders += placeholders
@@ -294,11 +321,14 @@ class Importer:
         found: dict[str, Row] = {}
         ids = list(message_ids)
         for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
+            chunk = ids[i : i + 500]
             rows = await fetch_all(
-                conn, "SELECT id, message_id, thread_id, group_id, path, refs, status, user_id,"
+                conn,
+                "SELECT id, message_id, thread_id, group_id, path, refs, status, user_id,"
                 " parent_id, created_at FROM articles"
-                f" WHERE message_id IN ({','.join('?' * len(chunk))})", chunk)
+                f" WHERE message_id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
             found.update((r["message_id"], r) for r in rows)
         return found
 
@@ -309,13 +339,17 @@ class Importer:
         found = by_path.get((parent["thread"], path))
         if found is not None:
             return found
-        row = await fetch_one(conn, "SELECT id, thread_id, path, refs FROM articles"
-                                    " WHERE thread_id = ? AND path = ?", (parent["thread"], path))
+        row = await fetch_one(
+            conn,
+            "SELECT id, thread_id, path, refs FROM articles WHERE thread_id = ? AND path = ?",
+            (parent["thread"], path),
+        )
         assert row is not None  # an article at the deepest level has its ancestors
         return {"id": row["id"], "thread": row["thread_id"], "path": row["path"], "refs": row["refs"]}
 
-    async def _apply(self, conn: Connection,
-                     items: list[_Item]) -> tuple[list[_Item], int, int, list[_Item], int, int]:
+    async def _apply(
+        self, conn: Connection, items: list[_Item]
+    ) -> tuple[list[_Item], int, int, list[_Item], int, int]:
         """Plan and write one batch inside the caller's transaction; returns
         (imported, new threads, duplicates, waiting, placeholders, filled). A
         message that fills in a placeholder may move a thread, so what was
@@ -332,8 +366,9 @@ class Importer:
             start += consumed
         return imported, counts[0], counts[1], waiting, counts[2], counts[3]
 
-    async def _apply_run(self, conn: Connection, items: list[_Item]
-                         ) -> tuple[int, list[_Item], list[_Item], list[int]]:
+    async def _apply_run(
+        self, conn: Connection, items: list[_Item]
+    ) -> tuple[int, list[_Item], list[_Item], list[int]]:
         """Write `items` up to and including the first that fills in a placeholder;
         returns how many it consumed, those imported, those left waiting, and
         the counts [new threads, duplicates, placeholders, filled]."""
@@ -360,8 +395,12 @@ class Importer:
             known = existing.get(message_id)
             if known is None or known["group_id"] != group_id:
                 return None
-            return {"id": known["id"], "thread": known["thread_id"], "path": known["path"],
-                    "refs": known["refs"]}
+            return {
+                "id": known["id"],
+                "thread": known["thread_id"],
+                "path": known["path"],
+                "refs": known["refs"],
+            }
 
         filled: tuple[_Item, Row, dict | None] | None = None
         for item in items:
@@ -382,8 +421,9 @@ class Importer:
                     continue
             known = existing.get(p.message_id)
             if known is not None:
-                if known["group_id"] == group_id and mailthreads.is_placeholder(known["status"],
-                                                                                 known["user_id"]):
+                if known["group_id"] == group_id and mailthreads.is_placeholder(
+                    known["status"], known["user_id"]
+                ):
                     filled = (item, known, parent)
                     break
                 duplicates += 1
@@ -400,17 +440,34 @@ class Importer:
             article_id, next_id = next_id, next_id + 1
             refs = " ".join(p.refs)
             if parent is not None:
-                thread, path, parent_id = parent["thread"], tree.child(parent["path"], article_id), parent["id"]
+                thread, path, parent_id = (
+                    parent["thread"],
+                    tree.child(parent["path"], article_id),
+                    parent["id"],
+                )
             else:
                 thread, path, parent_id = ("new", len(new_threads)), tree.child("", article_id), None
-                new_threads.append({"subject": p.subject, "created_at": p.created_at,
-                                    "root_article_id": article_id})
+                new_threads.append(
+                    {"subject": p.subject, "created_at": p.created_at, "root_article_id": article_id}
+                )
             here[p.message_id] = {"id": article_id, "thread": thread, "path": path, "refs": refs}
             by_path[(thread, path)] = here[p.message_id]
-            rows.append({"id": article_id, "message_id": p.message_id, "thread": thread,
-                         "parent_id": parent_id, "path": path, "refs": refs, "subject": p.subject,
-                         "body": p.body, "author_name": p.author_name, "author_addr": p.author_addr,
-                         "created_at": p.created_at, "utc_offset": p.utc_offset})
+            rows.append(
+                {
+                    "id": article_id,
+                    "message_id": p.message_id,
+                    "thread": thread,
+                    "parent_id": parent_id,
+                    "path": path,
+                    "refs": refs,
+                    "subject": p.subject,
+                    "body": p.body,
+                    "author_name": p.author_name,
+                    "author_addr": p.author_addr,
+                    "created_at": p.created_at,
+                    "utc_offset": p.utc_offset,
+                }
+            )
             imported.append(item)
         thread_ids = await posting.create_thread_rows(conn, group_id, new_threads)
         for row in rows:
@@ -434,10 +491,19 @@ class Importer:
             # Replies that joined threads already here change those threads too:
             # their watchers (and cached pages) must hear of it.
             joined = sorted(set(joined))
-            await emit(conn, "group.imported", group=group["name"], thread_id=None,
-                       data={"group": group_json(group), "articles": len(imported),
-                             "threads": len(thread_ids), "joined_threads": joined},
-                       also_threads=joined)
+            await emit(
+                conn,
+                "group.imported",
+                group=group["name"],
+                thread_id=None,
+                data={
+                    "group": group_json(group),
+                    "articles": len(imported),
+                    "threads": len(thread_ids),
+                    "joined_threads": joined,
+                },
+                also_threads=joined,
+            )
         return consumed, imported, waiting, [len(thread_ids), duplicates, placeholders, filled_count]
 
     @staticmethod
@@ -447,8 +513,9 @@ class Importer:
             return [ref for ref in (item.target, item.placeholder) if ref]
         return list(item.parsed.chain[-1:])
 
-    def _placeholder_row(self, item: _Item, article_id: int, thread_index: int, rows: list[dict],
-                         new_threads: list[dict]) -> dict:
+    def _placeholder_row(
+        self, item: _Item, article_id: int, thread_index: int, rows: list[dict], new_threads: list[dict]
+    ) -> dict:
         """Add the placeholder `item` goes under, as the root of a new thread; returns its place."""
         assert item.placeholder is not None
         at = item.placeholder_at or item.parsed.created_at
@@ -456,11 +523,23 @@ class Importer:
         thread = ("new", thread_index)
         new_threads.append({"subject": subject, "created_at": at, "root_article_id": article_id})
         place = {"id": article_id, "thread": thread, "path": tree.child("", article_id), "refs": ""}
-        rows.append({"id": article_id, "message_id": item.placeholder, "thread": thread, "parent_id": None,
-                     "path": place["path"], "refs": "", "subject": subject,
-                     "body": mailthreads.PLACEHOLDER_BODY, "author_name": mailthreads.PLACEHOLDER_AUTHOR,
-                     "author_addr": None, "created_at": at, "status": "notice",
-                     "notice": mailthreads.PLACEHOLDER_NOTICE})
+        rows.append(
+            {
+                "id": article_id,
+                "message_id": item.placeholder,
+                "thread": thread,
+                "parent_id": None,
+                "path": place["path"],
+                "refs": "",
+                "subject": subject,
+                "body": mailthreads.PLACEHOLDER_BODY,
+                "author_name": mailthreads.PLACEHOLDER_AUTHOR,
+                "author_addr": None,
+                "created_at": at,
+                "status": "notice",
+                "notice": mailthreads.PLACEHOLDER_NOTICE,
+            }
+        )
         return place
 
     async def _fill(self, conn: Connection, p: Parsed, known: Row, parent: dict | None) -> list[int]:
@@ -471,28 +550,46 @@ class Importer:
         await conn.execute(
             "UPDATE articles SET subject = ?, body = ?, author_name = ?, author_addr = ?, created_at = ?,"
             " utc_offset = ?, refs = ?, status = 'ok', notice = NULL WHERE id = ?",
-            (p.subject, p.body, p.author_name, p.author_addr, p.created_at, p.utc_offset, refs, known["id"]))
-        await conn.execute("INSERT INTO articles_fts (rowid, subject, body, author_name) VALUES (?, ?, ?, ?)",
-                           (known["id"], p.subject, p.body, p.author_name))
+            (p.subject, p.body, p.author_name, p.author_addr, p.created_at, p.utc_offset, refs, known["id"]),
+        )
+        await conn.execute(
+            "INSERT INTO articles_fts (rowid, subject, body, author_name) VALUES (?, ?, ?, ?)",
+            (known["id"], p.subject, p.body, p.author_name),
+        )
         thread_id = known["thread_id"]
         changed = [thread_id]
         source = await fetch_one(conn, "SELECT * FROM threads WHERE id = ?", (thread_id,))
         assert source is not None  # an article's thread row always exists
         if source["root_article_id"] == known["id"]:
-            await conn.execute("UPDATE threads SET subject = ?, created_at = min(created_at, ?) WHERE id = ?",
-                               (p.subject, p.created_at, thread_id))
-        if (parent is not None and known["parent_id"] is None and parent["thread"] != thread_id
-                and source["root_article_id"] == known["id"]
-                and tree.depth(parent["path"]) + 1 < MAX_DEPTH):
+            await conn.execute(
+                "UPDATE threads SET subject = ?, created_at = min(created_at, ?) WHERE id = ?",
+                (p.subject, p.created_at, thread_id),
+            )
+        if (
+            parent is not None
+            and known["parent_id"] is None
+            and parent["thread"] != thread_id
+            and source["root_article_id"] == known["id"]
+            and tree.depth(parent["path"]) + 1 < MAX_DEPTH
+        ):
             new_prefix = await free_child_path(conn, parent["thread"], parent["path"], known["id"])
-            await relocate(conn, source=source, prefix=known["path"], target_id=parent["thread"],
-                           new_prefix=new_prefix, group_id=source["group_id"])
+            await relocate(
+                conn,
+                source=source,
+                prefix=known["path"],
+                target_id=parent["thread"],
+                new_prefix=new_prefix,
+                group_id=source["group_id"],
+            )
             await conn.execute("UPDATE articles SET parent_id = ? WHERE id = ?", (parent["id"], known["id"]))
             # Emptied, it reads as a thread that never grew (what `moot check` expects).
-            await conn.execute("UPDATE threads SET merged_into_thread_id = ?, last_article_at = created_at"
-                               " WHERE id = ?", (parent["thread"], thread_id))
-            await conn.execute("UPDATE groups SET thread_count = thread_count - 1 WHERE id = ?",
-                               (source["group_id"],))
+            await conn.execute(
+                "UPDATE threads SET merged_into_thread_id = ?, last_article_at = created_at WHERE id = ?",
+                (parent["thread"], thread_id),
+            )
+            await conn.execute(
+                "UPDATE groups SET thread_count = thread_count - 1 WHERE id = ?", (source["group_id"],)
+            )
             await follows.copy_followers(conn, thread_id, parent["thread"])
             changed.append(parent["thread"])
         await refresh_activity(conn, changed[-1:], [source["group_id"]])

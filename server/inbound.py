@@ -32,13 +32,31 @@ log = logging.getLogger("moot.mail")
 # sysexits.h codes `moot deliver` exits with, as MTAs that pipe expect.
 EX_OK, EX_DATAERR, EX_NOUSER, EX_TEMPFAIL, EX_NOPERM = 0, 65, 67, 75, 77
 _AUTO_PRECEDENCE = ("bulk", "junk", "list", "auto_reply")
-_BLOCK_TAGS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre",
-               "ul", "ol", "table", "hr"}
+_BLOCK_TAGS = {
+    "p",
+    "div",
+    "br",
+    "li",
+    "tr",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "blockquote",
+    "pre",
+    "ul",
+    "ol",
+    "table",
+    "hr",
+}
 
 
 @dataclass(frozen=True)
 class Outcome:
     """What became of one message: an SMTP reply code (RFC 5321 §4.2) and text."""
+
     code: int
     text: str
     article: dict | None = None
@@ -116,18 +134,31 @@ def _automatic(msg: Message, mail_from: str, config_domain: str, list_domain: st
 
 def _mime_problem(msg: Message) -> str | None:
     """Why the message's structure is refused: attachments, malformed MIME."""
-    if any(type(d).__name__ in ("StartBoundaryNotFoundDefect", "CloseBoundaryNotFoundDefect",
-                                 "MultipartInvariantViolationDefect", "NoBoundaryInMultipartDefect")
-           for part in msg.walk() for d in part.defects):
+    if any(
+        type(d).__name__
+        in (
+            "StartBoundaryNotFoundDefect",
+            "CloseBoundaryNotFoundDefect",
+            "MultipartInvariantViolationDefect",
+            "NoBoundaryInMultipartDefect",
+        )
+        for part in msg.walk()
+        for d in part.defects
+    ):
         return "the message's MIME structure is malformed; send it as plain text"
     for part in msg.walk():
         if part.is_multipart():
             continue
         disposition = str(part.get("Content-Disposition", "")).lower()
-        if part.get_content_maintype() != "text" or disposition.startswith("attachment") \
-                or part.get_filename():
-            return ("attachments are not accepted: send the text alone and link to files "
-                    "(articles are plain text)")
+        if (
+            part.get_content_maintype() != "text"
+            or disposition.startswith("attachment")
+            or part.get_filename()
+        ):
+            return (
+                "attachments are not accepted: send the text alone and link to files "
+                "(articles are plain text)"
+            )
     return None
 
 
@@ -153,7 +184,9 @@ async def _parent(site: Site, parsed: Parsed, reply_to: int | None) -> int | Non
     """The article a message answers: the signed reply address first, then the
     nearest of its References and In-Reply-To known here."""
     async with site.db.read() as conn:
-        if reply_to is not None and await fetch_value(conn, "SELECT 1 FROM articles WHERE id = ?", (reply_to,)):
+        if reply_to is not None and await fetch_value(
+            conn, "SELECT 1 FROM articles WHERE id = ?", (reply_to,)
+        ):
             return reply_to
         for ref in [parsed.parent_id, *reversed(parsed.refs)]:
             if ref:
@@ -167,8 +200,9 @@ async def deliver(site: Site, recipient: str, data: bytes, mail_from: str = "") 
     """Take one message for `recipient` (see the module's contract)."""
     config = site.config
     if len(data) > config.mail_max_bytes:
-        return _refuse(f"the message is {len(data)} bytes; the limit is {config.mail_max_bytes}",
-                       EX_DATAERR, 552)
+        return _refuse(
+            f"the message is {len(data)} bytes; the limit is {config.mail_max_bytes}", EX_DATAERR, 552
+        )
     local, _, domain = recipient.strip().strip("<>").rpartition("@")
     if domain.lower() != config.list_domain.lower() or not local:
         return _refuse(f"no list here for {recipient[:100]!r}", EX_NOUSER)
@@ -214,9 +248,11 @@ async def deliver(site: Site, recipient: str, data: bytes, mail_from: str = "") 
     async with site.db.read() as conn:
         member = await mailing.member_by_address(conn, parsed.author_addr or "")
     if member is None:
-        return _refuse(f"mail from {parsed.author_addr or 'an unknown sender'} is not accepted here: "
-                       f"only members post by mail, from the address they confirmed in their account "
-                       f"settings at {config.site_url}/. Nothing was posted.")
+        return _refuse(
+            f"mail from {parsed.author_addr or 'an unknown sender'} is not accepted here: "
+            f"only members post by mail, from the address they confirmed in their account "
+            f"settings at {config.site_url}/. Nothing was posted."
+        )
     body = parsed.body
     html = _html_only(msg)
     try:
@@ -231,16 +267,26 @@ async def deliver(site: Site, recipient: str, data: bytes, mail_from: str = "") 
     parent = await _parent(site, parsed, reply_to)
     message_id = None if parsed.derived_id else parsed.message_id
     async with site.db.read() as conn:
-        if message_id and await fetch_value(conn, "SELECT 1 FROM articles WHERE message_id = ?", (message_id,)):
+        if message_id and await fetch_value(
+            conn, "SELECT 1 FROM articles WHERE message_id = ?", (message_id,)
+        ):
             return Outcome(250, f"already posted as {message_id}")
     try:
         if parent is not None:
             subject = parsed.subject if parsed.subject != "(no subject)" else None
-            article = await site.post(user, lambda conn: posting.reply(
-                conn, config.domain, user, parent, body, subject, message_id=message_id))
+            article = await site.post(
+                user,
+                lambda conn: posting.reply(
+                    conn, config.domain, user, parent, body, subject, message_id=message_id
+                ),
+            )
         else:
-            started = await site.post(user, lambda conn: posting.start_thread(
-                conn, config.domain, user, group_name, parsed.subject, body, message_id=message_id))
+            started = await site.post(
+                user,
+                lambda conn: posting.start_thread(
+                    conn, config.domain, user, group_name, parsed.subject, body, message_id=message_id
+                ),
+            )
             article = started["article"]
     except RateLimited as error:
         return _refuse(f"try again later: {error.message}", EX_TEMPFAIL, 451)

@@ -38,7 +38,6 @@ MAX_REPEATS = 3
 PROBE_SECONDS = 1.0
 
 
-
 @dataclass(frozen=True)
 class Rule:
     id: int
@@ -59,8 +58,13 @@ class Rule:
         return cls(rule_id, field, pattern, bool(regex), score, compiled)
 
     def to_json(self) -> dict:
-        return {"id": self.id, "field": self.field, "pattern": self.pattern, "regex": self.regex,
-                "score": self.score}
+        return {
+            "id": self.id,
+            "field": self.field,
+            "pattern": self.pattern,
+            "regex": self.regex,
+            "score": self.score,
+        }
 
     def matches(self, article: dict) -> bool:
         """`article`: {author (username or None), subject, group, thread_id, parent_author}."""
@@ -90,15 +94,24 @@ def verdict(total: int) -> str | None:
 
 
 # The columns scoring needs, for an articles table aliased `a`.
-SCORE_COLUMNS = ("a.subject, a.thread_id, u.username AS author_username, g.name AS group_name,"
-                 " pu.username AS parent_username")
-SCORE_JOINS = (" JOIN groups g ON g.id = a.group_id LEFT JOIN users u ON u.id = a.user_id"
-               " LEFT JOIN articles p ON p.id = a.parent_id LEFT JOIN users pu ON pu.id = p.user_id")
+SCORE_COLUMNS = (
+    "a.subject, a.thread_id, u.username AS author_username, g.name AS group_name,"
+    " pu.username AS parent_username"
+)
+SCORE_JOINS = (
+    " JOIN groups g ON g.id = a.group_id LEFT JOIN users u ON u.id = a.user_id"
+    " LEFT JOIN articles p ON p.id = a.parent_id LEFT JOIN users pu ON pu.id = p.user_id"
+)
 
 
 def scored(row: Row | dict) -> dict:
-    return {"author": row["author_username"], "subject": row["subject"], "group": row["group_name"],
-            "thread_id": row["thread_id"], "parent_author": row["parent_username"]}
+    return {
+        "author": row["author_username"],
+        "subject": row["subject"],
+        "group": row["group_name"],
+        "thread_id": row["thread_id"],
+        "parent_author": row["parent_username"],
+    }
 
 
 async def rules_of(conn: Connection, user_id: int) -> list[Rule]:
@@ -110,8 +123,11 @@ async def rules_of_many(conn: Connection, user_ids: Iterable[int]) -> dict[int, 
     ids = sorted(set(user_ids))
     if not ids:
         return {}
-    rows = await fetch_all(conn, "SELECT * FROM kill_rules WHERE user_id IN (SELECT value FROM json_each(?))"
-                                 " ORDER BY id", ("[" + ",".join(map(str, ids)) + "]",))
+    rows = await fetch_all(
+        conn,
+        "SELECT * FROM kill_rules WHERE user_id IN (SELECT value FROM json_each(?)) ORDER BY id",
+        ("[" + ",".join(map(str, ids)) + "]",),
+    )
     out: dict[int, list[Rule]] = {}
     for row in rows:
         out.setdefault(row["user_id"], []).append(Rule.from_row(row))
@@ -123,13 +139,17 @@ async def killed_ids(conn: Connection, rules: list[Rule], article_ids: Iterable[
     ids = sorted(set(article_ids))
     if not rules or not ids:
         return set()
-    rows = await fetch_all(conn, f"SELECT a.id, {SCORE_COLUMNS} FROM articles a{SCORE_JOINS}"
-                                 " WHERE a.id IN (SELECT value FROM json_each(?))",
-                           ("[" + ",".join(map(str, ids)) + "]",))
+    rows = await fetch_all(
+        conn,
+        f"SELECT a.id, {SCORE_COLUMNS} FROM articles a{SCORE_JOINS}"
+        " WHERE a.id IN (SELECT value FROM json_each(?))",
+        ("[" + ",".join(map(str, ids)) + "]",),
+    )
     return {r["id"] for r in rows if score(rules, scored(r)) <= KILL}
 
 
 # Saving rules
+
 
 def _star_height(parsed: object, depth: int = 0) -> tuple[int, int]:
     """(deepest nesting of repetitions, count of unbounded repetitions) of a parsed pattern."""
@@ -173,13 +193,20 @@ async def check_regex(pattern: str) -> None:
         raise Invalid(f"not a valid regular expression: {error}") from None
     deepest, unbounded = _star_height(parsed)
     if deepest > 1:
-        raise Invalid("a regular expression may not repeat something that repeats (like (a+)*): it can run"
-                      " for ages")
+        raise Invalid(
+            "a regular expression may not repeat something that repeats (like (a+)*): it can run for ages"
+        )
     if unbounded > MAX_REPEATS:
         raise Invalid(f"a regular expression may hold at most {MAX_REPEATS} unbounded repetitions (*, +)")
-    process = await asyncio.create_subprocess_exec(sys.executable, "-I", "-c", PROBE, pattern,
-                                                   stdout=asyncio.subprocess.DEVNULL,
-                                                   stderr=asyncio.subprocess.DEVNULL)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-I",
+        "-c",
+        PROBE,
+        pattern,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     try:
         async with asyncio.timeout(PROBE_SECONDS):
             code = await process.wait()
@@ -187,8 +214,9 @@ async def check_regex(pattern: str) -> None:
         with contextlib.suppress(ProcessLookupError):
             process.kill()
         await process.wait()
-        raise Invalid(f"that regular expression is too slow: it ran over {PROBE_SECONDS} s on a long"
-                      " subject") from None
+        raise Invalid(
+            f"that regular expression is too slow: it ran over {PROBE_SECONDS} s on a long subject"
+        ) from None
     if code != 0:
         raise Invalid("that regular expression could not be tried")
 
@@ -227,8 +255,11 @@ async def add_rule(conn: Connection, user_id: int, rule: tuple) -> Rule:
     if await fetch_value(conn, "SELECT count(*) FROM kill_rules WHERE user_id = ?", (user_id,)) >= MAX_RULES:
         raise TooLarge(f"a killfile holds at most {MAX_RULES} rules: delete some first")
     field, pattern, regex, value = rule
-    cur = await conn.execute("INSERT INTO kill_rules (user_id, field, pattern, regex, score, created_at)"
-                             " VALUES (?, ?, ?, ?, ?, ?)", (user_id, field, pattern, int(regex), value, clock.now()))
+    cur = await conn.execute(
+        "INSERT INTO kill_rules (user_id, field, pattern, regex, score, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (user_id, field, pattern, int(regex), value, clock.now()),
+    )
     row = await fetch_one(conn, "SELECT * FROM kill_rules WHERE id = ?", (cur.lastrowid,))
     assert row is not None
     return Rule.from_row(row)
@@ -246,13 +277,21 @@ async def delete_rule(conn: Connection, user_id: int, rule_id: object) -> None:
 
 async def set_mute(conn: Connection, user_id: int, field: str, pattern: str, on: bool) -> Rule | None:
     """One-click mute (a MUTE rule on an author or a thread) or unmute (its mute rules go)."""
-    await conn.execute("DELETE FROM kill_rules WHERE user_id = ? AND field = ? AND pattern = ? AND score = ?",
-                       (user_id, field, pattern, MUTE))
+    await conn.execute(
+        "DELETE FROM kill_rules WHERE user_id = ? AND field = ? AND pattern = ? AND score = ?",
+        (user_id, field, pattern, MUTE),
+    )
     if not on:
         return None
     return await add_rule(conn, user_id, (field, pattern, False, MUTE))
 
 
 async def mutes(conn: Connection, user_id: int, field: str, pattern: str) -> bool:
-    return await fetch_value(conn, "SELECT 1 FROM kill_rules WHERE user_id = ? AND field = ? AND pattern = ?"
-                                   " AND score = ?", (user_id, field, pattern, MUTE)) is not None
+    return (
+        await fetch_value(
+            conn,
+            "SELECT 1 FROM kill_rules WHERE user_id = ? AND field = ? AND pattern = ? AND score = ?",
+            (user_id, field, pattern, MUTE),
+        )
+        is not None
+    )

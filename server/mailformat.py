@@ -56,8 +56,15 @@ def list_headers(group: str, description: str, config: Config) -> list[tuple[str
     address = mailing.group_address(group, config.list_domain)
     description = mbox.header_text(description)[:80]
     # RFC 2919 §3: the description is a phrase: a quoted string, or encoded words when not ASCII.
-    label = "" if not description else (f'"{quote(description)}"' if description.isascii() and "=?" not in description
-                                        else mbox.encoded_words(description, "List-Id"))
+    label = (
+        ""
+        if not description
+        else (
+            f'"{quote(description)}"'
+            if description.isascii() and "=?" not in description
+            else mbox.encoded_words(description, "List-Id")
+        )
+    )
     return [
         ("List-Id", f"{label} {list_id(group, config.list_domain)}".strip()),  # RFC 2919
         ("List-Post", f"<mailto:{address}>"),  # RFC 2369 §3.4
@@ -70,14 +77,18 @@ def list_headers(group: str, description: str, config: Config) -> list[tuple[str
 
 def unsubscribe_headers(config: Config, token: str) -> list[tuple[str, str]]:
     """RFC 8058 §3.1: an HTTPS URI and List-Unsubscribe-Post make it one click."""
-    return [("List-Unsubscribe", f"<{config.site_url}/unsubscribe/{token}>"),
-            ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")]
+    return [
+        ("List-Unsubscribe", f"<{config.site_url}/unsubscribe/{token}>"),
+        ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
+    ]
 
 
 def footer(article: Row, config: Config) -> str:
     link = permalink(config.site_url + "/", article["message_id"])
-    return (f"\n\n-- \nPosted to {article['group_name']}: {link}\n"
-            f"Reply to this mail to answer on the site; your mail settings: {config.site_url}/g/{article['group_name']}\n")
+    return (
+        f"\n\n-- \nPosted to {article['group_name']}: {link}\n"
+        f"Reply to this mail to answer on the site; your mail settings: {config.site_url}/g/{article['group_name']}\n"
+    )
 
 
 def article_parts(article: Row, description: str, config: Config, secret: str) -> tuple[bytes, bytes]:
@@ -86,8 +97,9 @@ def article_parts(article: Row, description: str, config: Config, secret: str) -
     domain = config.domain
     fields = [(n, v) for n, v in news.headers(article, domain) if n in _KEPT]
     group = article["group_name"]
-    fields.insert(0, ("From", mbox.address(article["author_name"],
-                                           mailing.group_address(group, config.list_domain))))
+    fields.insert(
+        0, ("From", mbox.address(article["author_name"], mailing.group_address(group, config.list_domain)))
+    )
     fields.insert(1, ("To", mailing.group_address(group, config.list_domain)))
     fields.insert(2, ("Reply-To", mailing.reply_address(secret, article["id"], config.list_domain)))
     refs = mbox.references(article)
@@ -108,10 +120,12 @@ def confirmation_message(row: Row, config: Config) -> bytes:
     """The mail with an address's confirmation link."""
     data = data_of(row)
     link = f"{config.site_url}/confirm/{data['token']}"
-    text = (f"Hello {mbox.header_text(data.get('name', ''))},\n\n"
-            f"someone (we hope you) gave this address to an account on {config.site_name}.\n"
-            f"To confirm it, open this link within {config.mail_confirm_hours} hours:\n\n{link}\n\n"
-            "If it was not you, ignore this mail: nothing will be sent to you.\n")
+    text = (
+        f"Hello {mbox.header_text(data.get('name', ''))},\n\n"
+        f"someone (we hope you) gave this address to an account on {config.site_name}.\n"
+        f"To confirm it, open this link within {config.mail_confirm_hours} hours:\n\n{link}\n\n"
+        "If it was not you, ignore this mail: nothing will be sent to you.\n"
+    )
     return _simple(row, config, f"Confirm your address for {config.site_name}", text)
 
 
@@ -127,14 +141,17 @@ def notice_message(row: Row, config: Config) -> bytes:
 
 def _simple(row: Row, config: Config, subject: str, text: str) -> bytes:
     encoding, body = _body(text)
-    fields = [("From", mbox.address(config.site_name, f"moot@{config.list_domain}")),
-              ("To", mbox.header_text(row["recipient"])),
-              ("Subject", mbox.encoded_words(subject, "Subject")),
-              ("Date", formatdate(usegmt=True)),
-              ("Message-ID", mbox.header_text(row["message_id"])),
-              ("Auto-Submitted", "auto-generated"),
-              ("MIME-Version", "1.0"),
-              ("Content-Type", "text/plain; charset=utf-8"), ("Content-Transfer-Encoding", encoding)]
+    fields = [
+        ("From", mbox.address(config.site_name, f"moot@{config.list_domain}")),
+        ("To", mbox.header_text(row["recipient"])),
+        ("Subject", mbox.encoded_words(subject, "Subject")),
+        ("Date", formatdate(usegmt=True)),
+        ("Message-ID", mbox.header_text(row["message_id"])),
+        ("Auto-Submitted", "auto-generated"),
+        ("MIME-Version", "1.0"),
+        ("Content-Type", "text/plain; charset=utf-8"),
+        ("Content-Transfer-Encoding", encoding),
+    ]
     return _lines(fields) + CRLF + body
 
 
@@ -148,16 +165,22 @@ def digest_message(row: Row, group: Row, articles: list[Row], config: Config, un
     """A daily digest: MIME multipart/digest (RFC 2046 §5.1.5), one message/rfc822 per article."""
     outer = MIMEMultipart("digest")
     name = group["name"]
-    outer["From"] = mbox.address(f"{config.site_name} digest", mailing.group_address(name, config.list_domain))
+    outer["From"] = mbox.address(
+        f"{config.site_name} digest", mailing.group_address(name, config.list_domain)
+    )
     outer["To"] = mbox.header_text(row["recipient"])
-    outer["Subject"] = mbox.header_text(f"{name} digest: {len(articles)} new article"
-                                        + ("s" if len(articles) != 1 else ""))
+    outer["Subject"] = mbox.header_text(
+        f"{name} digest: {len(articles)} new article" + ("s" if len(articles) != 1 else "")
+    )
     outer["Date"] = formatdate(usegmt=True)
     outer["Message-ID"] = mbox.header_text(row["message_id"])
-    for field, value in list_headers(name, group["description"], config) + unsubscribe_headers(config, unsubscribe):
+    for field, value in list_headers(name, group["description"], config) + unsubscribe_headers(
+        config, unsubscribe
+    ):
         outer[field] = value
-    contents = "".join(f"- {mbox.header_text(a['subject'])} ({mbox.header_text(a['author_name'])})\n"
-                       for a in articles)
+    contents = "".join(
+        f"- {mbox.header_text(a['subject'])} ({mbox.header_text(a['author_name'])})\n" for a in articles
+    )
     intro = EmailMessage()
     intro.set_content(f"New in {name}:\n\n{contents}", subtype="plain", charset="utf-8")
     outer.attach(MIMEMessage(intro))  # RFC 2046 §5.1.5: parts are messages

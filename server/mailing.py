@@ -86,13 +86,17 @@ def _confirm_serializer(secret: str) -> URLSafeTimedSerializer:
 
 # Addresses
 
+
 async def address_json(conn: Connection, user_id: int) -> dict[str, Any] | None:
     """What `GET /api/me` shows of the user's own address (never anyone else's)."""
     row = await fetch_one(conn, "SELECT * FROM mail_addresses WHERE user_id = ?", (user_id,))
     if row is None:
         return None
-    return {"address": row["email"], "confirmed": row["confirmed_at"] is not None,
-            "bouncing": row["bouncing_at"] is not None}
+    return {
+        "address": row["email"],
+        "confirmed": row["confirmed_at"] is not None,
+        "bouncing": row["bouncing_at"] is not None,
+    }
 
 
 async def set_email(conn: Connection, secret: str, user: User, value: object) -> dict[str, Any]:
@@ -102,8 +106,11 @@ async def set_email(conn: Connection, secret: str, user: User, value: object) ->
         await conn.execute("DELETE FROM mail_addresses WHERE user_id = ?", (user.id,))
         return {"address": None, "confirmed": False, "bouncing": False}
     email = email_address(value)
-    taken = await fetch_value(conn, "SELECT user_id FROM mail_addresses WHERE email = ? COLLATE NOCASE"
-                              " AND confirmed_at IS NOT NULL", (email,))
+    taken = await fetch_value(
+        conn,
+        "SELECT user_id FROM mail_addresses WHERE email = ? COLLATE NOCASE AND confirmed_at IS NOT NULL",
+        (email,),
+    )
     if taken is not None and taken != user.id:
         raise Conflict("that address is confirmed on another account")
     nonce = secrets.token_urlsafe(12)
@@ -112,10 +119,17 @@ async def set_email(conn: Connection, secret: str, user: User, value: object) ->
         "INSERT INTO mail_addresses (user_id, email, confirmed_at, nonce, created_at) VALUES (?, ?, NULL, ?, ?)"
         " ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, confirmed_at = NULL,"
         " nonce = excluded.nonce, bounces = 0, bouncing_at = NULL, created_at = excluded.created_at",
-        (user.id, email, nonce, now))
+        (user.id, email, nonce, now),
+    )
     token = _confirm_serializer(secret).dumps({"u": user.id, "n": nonce})
-    await queue_mail(conn, "confirm", email, user_id=user.id, data={"token": token, "name": user.display_name},
-                     domain_for_id=email.rsplit("@", 1)[1])
+    await queue_mail(
+        conn,
+        "confirm",
+        email,
+        user_id=user.id,
+        data={"token": token, "name": user.display_name},
+        domain_for_id=email.rsplit("@", 1)[1],
+    )
     return {"address": email, "confirmed": False, "bouncing": False}
 
 
@@ -133,28 +147,39 @@ async def confirm_email(conn: Connection, secret: str, token: object, max_age_ho
     row = await fetch_one(conn, "SELECT * FROM mail_addresses WHERE user_id = ?", (data.get("u"),))
     if row is None or row["nonce"] is None or not hmac.compare_digest(row["nonce"], str(data.get("n"))):
         raise Invalid("this confirmation link was already used or replaced by a newer one")
-    taken = await fetch_value(conn, "SELECT user_id FROM mail_addresses WHERE email = ? COLLATE NOCASE"
-                              " AND confirmed_at IS NOT NULL AND user_id != ?", (row["email"], row["user_id"]))
+    taken = await fetch_value(
+        conn,
+        "SELECT user_id FROM mail_addresses WHERE email = ? COLLATE NOCASE"
+        " AND confirmed_at IS NOT NULL AND user_id != ?",
+        (row["email"], row["user_id"]),
+    )
     if taken is not None:
         raise Conflict("that address is confirmed on another account")
-    await conn.execute("UPDATE mail_addresses SET confirmed_at = ?, nonce = NULL WHERE user_id = ?",
-                       (clock.now(), row["user_id"]))
+    await conn.execute(
+        "UPDATE mail_addresses SET confirmed_at = ?, nonce = NULL WHERE user_id = ?",
+        (clock.now(), row["user_id"]),
+    )
     return str(row["email"])
 
 
 async def member_by_address(conn: Connection, email: str) -> Row | None:
     """The account whose confirmed address this is (case aside), or None."""
     return await fetch_one(
-        conn, "SELECT u.* FROM mail_addresses m JOIN users u ON u.id = m.user_id"
-              " WHERE m.email = ? COLLATE NOCASE AND m.confirmed_at IS NOT NULL", (email,))
+        conn,
+        "SELECT u.* FROM mail_addresses m JOIN users u ON u.id = m.user_id"
+        " WHERE m.email = ? COLLATE NOCASE AND m.confirmed_at IS NOT NULL",
+        (email,),
+    )
 
 
 # Subscriptions
 
+
 async def get_subscription(conn: Connection, user: User, group_name: object) -> dict[str, str]:
     group = await get_group_row(conn, group_name)
-    mode = await fetch_value(conn, "SELECT mode FROM mail_subscriptions WHERE group_id = ? AND user_id = ?",
-                             (group["id"], user.id))
+    mode = await fetch_value(
+        conn, "SELECT mode FROM mail_subscriptions WHERE group_id = ? AND user_id = ?", (group["id"], user.id)
+    )
     return {"group": group["name"], "mail": mode or "none"}
 
 
@@ -164,14 +189,16 @@ async def set_subscription(conn: Connection, user: User, group_name: object, mod
     group = await get_group_row(conn, group_name)
     mode = mode_of(mode)
     if mode == "none":
-        await conn.execute("DELETE FROM mail_subscriptions WHERE group_id = ? AND user_id = ?",
-                           (group["id"], user.id))
+        await conn.execute(
+            "DELETE FROM mail_subscriptions WHERE group_id = ? AND user_id = ?", (group["id"], user.id)
+        )
     else:
         await conn.execute(
             "INSERT INTO mail_subscriptions (group_id, user_id, mode, digest_number) VALUES (?, ?, ?, ?)"
             " ON CONFLICT DO UPDATE SET mode = excluded.mode,"
             " digest_number = CASE WHEN mode = excluded.mode THEN digest_number ELSE excluded.digest_number END",
-            (group["id"], user.id, mode, group["last_number"]))
+            (group["id"], user.id, mode, group["last_number"]),
+        )
     return {"group": group["name"], "mail": mode}
 
 
@@ -186,5 +213,7 @@ async def unsubscribe(conn: Connection, secret: str, token: object) -> dict[str,
     name = await fetch_value(conn, "SELECT name FROM groups WHERE id = ?", (group_id,))
     if name is None:
         raise NotFound("that group no longer exists")
-    await conn.execute("DELETE FROM mail_subscriptions WHERE group_id = ? AND user_id = ?", (group_id, user_id))
+    await conn.execute(
+        "DELETE FROM mail_subscriptions WHERE group_id = ? AND user_id = ?", (group_id, user_id)
+    )
     return {"group": name, "mail": "none"}

@@ -19,8 +19,10 @@ from .exports import EXPORT_SELECT
 
 # RFC 5321 §4.5.3.1.3: a path is at most 256 octets; an address at most 254 of them.
 EMAIL_MAX = 254
-_EMAIL = re.compile(r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+\Z")
+_EMAIL = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+\Z"
+)
 # Most articles one digest carries; the rest wait for the next one.
 DIGEST_MAX_ARTICLES = 200
 # Sent rows are kept this long for the per-recipient rate, then pruned.
@@ -33,16 +35,29 @@ def email_address(value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise Invalid("email must be an address like name@example.org")
     value = value.strip()
-    if len(value) > EMAIL_MAX or not _EMAIL.match(value) or ".." in value \
-            or value.startswith(".") or value.split("@")[0].endswith("."):
+    if (
+        len(value) > EMAIL_MAX
+        or not _EMAIL.match(value)
+        or ".." in value
+        or value.startswith(".")
+        or value.split("@")[0].endswith(".")
+    ):
         raise Invalid("email must be an address like name@example.org (letters, digits and . _ + - only)")
     return value
 
 
-async def queue_mail(conn: Connection, kind: str, recipient: str, *, user_id: int | None = None,
-                     group_id: int | None = None, article_id: int | None = None,
-                     message_id: str | None = None, data: dict | None = None,
-                     domain_for_id: str = "mail.invalid") -> int:
+async def queue_mail(
+    conn: Connection,
+    kind: str,
+    recipient: str,
+    *,
+    user_id: int | None = None,
+    group_id: int | None = None,
+    article_id: int | None = None,
+    message_id: str | None = None,
+    data: dict | None = None,
+    domain_for_id: str = "mail.invalid",
+) -> int:
     """Queue one mail in the caller's transaction: the hook for every kind of
     mail. The sender renders it by `kind` (server/mailformat.py) and delivers
     it after the commit, with retries, the recipient's rate and dead letters.
@@ -56,8 +71,18 @@ async def queue_mail(conn: Connection, kind: str, recipient: str, *, user_id: in
     cur = await conn.execute(
         "INSERT INTO mail_queue (kind, recipient, user_id, group_id, article_id, message_id, data,"
         " next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (kind, recipient, user_id, group_id, article_id, message_id,
-         json.dumps(data or {}, ensure_ascii=False), now, now))
+        (
+            kind,
+            recipient,
+            user_id,
+            group_id,
+            article_id,
+            message_id,
+            json.dumps(data or {}, ensure_ascii=False),
+            now,
+            now,
+        ),
+    )
     assert cur.lastrowid is not None
     return cur.lastrowid
 
@@ -73,7 +98,8 @@ async def queue_article(conn: Connection, article: dict) -> int:
         " FROM mail_subscriptions s JOIN mail_addresses m ON m.user_id = s.user_id"
         " WHERE s.group_id = ? AND s.mode = 'each' AND m.confirmed_at IS NOT NULL"
         " AND m.bouncing_at IS NULL AND s.user_id IS NOT ?",
-        (article["id"], article["message_id"], now, now, article["group_id"], article.get("user_id")))
+        (article["id"], article["message_id"], now, now, article["group_id"], article.get("user_id")),
+    )
     return cur.rowcount
 
 
@@ -81,17 +107,28 @@ async def queue_digests(conn: Connection, domain: str) -> int:
     """Queue one digest per digest subscriber whose group has articles past
     the last digest; each covers at most DIGEST_MAX_ARTICLES. Returns how many."""
     rows = await fetch_all(
-        conn, "SELECT s.group_id, s.user_id, s.digest_number, g.last_number, m.email"
-              " FROM mail_subscriptions s JOIN groups g ON g.id = s.group_id"
-              " JOIN mail_addresses m ON m.user_id = s.user_id"
-              " WHERE s.mode = 'digest' AND g.last_number > s.digest_number"
-              " AND m.confirmed_at IS NOT NULL AND m.bouncing_at IS NULL")
+        conn,
+        "SELECT s.group_id, s.user_id, s.digest_number, g.last_number, m.email"
+        " FROM mail_subscriptions s JOIN groups g ON g.id = s.group_id"
+        " JOIN mail_addresses m ON m.user_id = s.user_id"
+        " WHERE s.mode = 'digest' AND g.last_number > s.digest_number"
+        " AND m.confirmed_at IS NOT NULL AND m.bouncing_at IS NULL",
+    )
     for r in rows:
         last = min(r["last_number"], r["digest_number"] + DIGEST_MAX_ARTICLES)
-        await queue_mail(conn, "digest", r["email"], user_id=r["user_id"], group_id=r["group_id"],
-                         data={"from": r["digest_number"] + 1, "to": last}, domain_for_id=domain)
-        await conn.execute("UPDATE mail_subscriptions SET digest_number = ? WHERE group_id = ? AND user_id = ?",
-                           (last, r["group_id"], r["user_id"]))
+        await queue_mail(
+            conn,
+            "digest",
+            r["email"],
+            user_id=r["user_id"],
+            group_id=r["group_id"],
+            data={"from": r["digest_number"] + 1, "to": last},
+            domain_for_id=domain,
+        )
+        await conn.execute(
+            "UPDATE mail_subscriptions SET digest_number = ? WHERE group_id = ? AND user_id = ?",
+            (last, r["group_id"], r["user_id"]),
+        )
     return len(rows)
 
 
@@ -101,15 +138,20 @@ async def claim(conn: Connection, limit: int, lease: float) -> list[Row]:
     leaves it to be sent again once the lease ends (at least once)."""
     now = clock.now()
     return await fetch_all(
-        conn, "UPDATE mail_queue SET next_at = ? WHERE id IN (SELECT id FROM mail_queue"
-              " WHERE status = 'queued' AND next_at <= ? ORDER BY next_at, id LIMIT ?) RETURNING *",
-        (clock.later(seconds=lease), now, limit))
+        conn,
+        "UPDATE mail_queue SET next_at = ? WHERE id IN (SELECT id FROM mail_queue"
+        " WHERE status = 'queued' AND next_at <= ? ORDER BY next_at, id LIMIT ?) RETURNING *",
+        (clock.later(seconds=lease), now, limit),
+    )
 
 
 async def any_due(conn: Connection) -> bool:
     """Whether any queued mail is due (a read, so an idle sender never writes)."""
-    return bool(await fetch_value(conn, "SELECT 1 FROM mail_queue WHERE status = 'queued' AND next_at <= ? LIMIT 1",
-                                  (clock.now(),)))
+    return bool(
+        await fetch_value(
+            conn, "SELECT 1 FROM mail_queue WHERE status = 'queued' AND next_at <= ? LIMIT 1", (clock.now(),)
+        )
+    )
 
 
 async def digests_due(conn: Connection, interval: int) -> bool:
@@ -122,15 +164,22 @@ async def digests_if_due(conn: Connection, domain: str, interval: int) -> int:
     last = await fetch_value(conn, "SELECT value FROM settings WHERE key = 'mail.digest_at'")
     if last is not None and last > clock.ago(seconds=interval):
         return 0
-    await conn.execute("INSERT INTO settings (key, value) VALUES ('mail.digest_at', ?)"
-                       " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (clock.now(),))
+    await conn.execute(
+        "INSERT INTO settings (key, value) VALUES ('mail.digest_at', ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (clock.now(),),
+    )
     return await queue_digests(conn, domain)
 
 
 async def digest_articles(conn: Connection, group_id: int, first: int, last: int) -> list[Row]:
     """The articles a digest covers (numbers first..last), withdrawn ones left out."""
-    return await fetch_all(conn, EXPORT_SELECT + " WHERE a.group_id = ? AND a.number BETWEEN ? AND ?"
-                                 " AND a.status = 'ok' ORDER BY a.number", (group_id, first, last))
+    return await fetch_all(
+        conn,
+        EXPORT_SELECT + " WHERE a.group_id = ? AND a.number BETWEEN ? AND ?"
+        " AND a.status = 'ok' ORDER BY a.number",
+        (group_id, first, last),
+    )
 
 
 async def group_exists(conn: Connection, name: str) -> bool:
@@ -155,9 +204,11 @@ async def sent_lately(conn: Connection, recipients: list[str], hours: float = 1.
     for the given addresses: one query for a whole batch."""
     since = clock.later(seconds=-hours * 3600)
     rows = await fetch_all(
-        conn, "SELECT lower(recipient), count(*) FROM mail_queue WHERE status = 'sent' AND sent_at >= ?"
-              " AND recipient COLLATE NOCASE IN (SELECT value FROM json_each(?)) GROUP BY 1",
-        (since, json.dumps(sorted({r.lower() for r in recipients}))))
+        conn,
+        "SELECT lower(recipient), count(*) FROM mail_queue WHERE status = 'sent' AND sent_at >= ?"
+        " AND recipient COLLATE NOCASE IN (SELECT value FROM json_each(?)) GROUP BY 1",
+        (since, json.dumps(sorted({r.lower() for r in recipients}))),
+    )
     return {r[0]: r[1] for r in rows}
 
 
@@ -165,26 +216,34 @@ async def unwanted(conn: Connection, queue_ids: list[int]) -> set[int]:
     """Which of these queued mails no longer qualify: article and digest mail
     stops when the address changed, went unconfirmed or bounces."""
     rows = await fetch_all(
-        conn, "SELECT q.id FROM json_each(?) j JOIN mail_queue q ON q.id = j.value"
-              " LEFT JOIN mail_addresses m ON m.user_id = q.user_id"
-              " WHERE q.kind IN ('article', 'digest') AND q.user_id IS NOT NULL"
-              " AND (m.user_id IS NULL OR m.confirmed_at IS NULL OR m.bouncing_at IS NOT NULL"
-              " OR m.email != q.recipient COLLATE NOCASE)", (json.dumps(queue_ids),))
+        conn,
+        "SELECT q.id FROM json_each(?) j JOIN mail_queue q ON q.id = j.value"
+        " LEFT JOIN mail_addresses m ON m.user_id = q.user_id"
+        " WHERE q.kind IN ('article', 'digest') AND q.user_id IS NOT NULL"
+        " AND (m.user_id IS NULL OR m.confirmed_at IS NULL OR m.bouncing_at IS NOT NULL"
+        " OR m.email != q.recipient COLLATE NOCASE)",
+        (json.dumps(queue_ids),),
+    )
     return {r[0] for r in rows}
 
 
 async def mark(conn: Connection, queue_id: int, status: str, error: str = "") -> None:
     """Record the end of a mail: sent, dead (with the reason) or dropped."""
-    await conn.execute("UPDATE mail_queue SET status = ?, last_error = ?, sent_at = ?,"
-                       " attempts = attempts + (? != 'dropped') WHERE id = ?",
-                       (status, error[:500], clock.now() if status == "sent" else None, status, queue_id))
+    await conn.execute(
+        "UPDATE mail_queue SET status = ?, last_error = ?, sent_at = ?,"
+        " attempts = attempts + (? != 'dropped') WHERE id = ?",
+        (status, error[:500], clock.now() if status == "sent" else None, status, queue_id),
+    )
 
 
 async def mark_sent(conn: Connection, queue_ids: list[int]) -> None:
     """Record many mails as handed to the relay, in one statement per batch."""
     now = clock.now()
-    await conn.executemany("UPDATE mail_queue SET status = 'sent', last_error = '', sent_at = ?,"
-                           " attempts = attempts + 1 WHERE id = ?", [(now, i) for i in queue_ids])
+    await conn.executemany(
+        "UPDATE mail_queue SET status = 'sent', last_error = '', sent_at = ?,"
+        " attempts = attempts + 1 WHERE id = ?",
+        [(now, i) for i in queue_ids],
+    )
 
 
 async def retry(conn: Connection, row: Row, error: str, *, base_delay: float, max_attempts: int) -> str:
@@ -192,23 +251,31 @@ async def retry(conn: Connection, row: Row, error: str, *, base_delay: float, ma
     the attempts are spent. Returns the new status."""
     attempts = row["attempts"] + 1
     if attempts >= max_attempts:
-        await conn.execute("UPDATE mail_queue SET status = 'dead', attempts = ?, last_error = ? WHERE id = ?",
-                           (attempts, error[:500], row["id"]))
+        await conn.execute(
+            "UPDATE mail_queue SET status = 'dead', attempts = ?, last_error = ? WHERE id = ?",
+            (attempts, error[:500], row["id"]),
+        )
         return "dead"
     delay = min(base_delay * 2 ** (attempts - 1), 86400.0)
-    await conn.execute("UPDATE mail_queue SET attempts = ?, last_error = ?, next_at = ? WHERE id = ?",
-                       (attempts, error[:500], clock.later(seconds=delay), row["id"]))
+    await conn.execute(
+        "UPDATE mail_queue SET attempts = ?, last_error = ?, next_at = ? WHERE id = ?",
+        (attempts, error[:500], clock.later(seconds=delay), row["id"]),
+    )
     return "queued"
 
 
 async def defer(conn: Connection, queue_id: int, seconds: float) -> None:
     """Put a mail back without counting an attempt (the recipient's rate is spent)."""
-    await conn.execute("UPDATE mail_queue SET next_at = ? WHERE id = ?", (clock.later(seconds=seconds), queue_id))
+    await conn.execute(
+        "UPDATE mail_queue SET next_at = ? WHERE id = ?", (clock.later(seconds=seconds), queue_id)
+    )
 
 
 async def prune(conn: Connection) -> None:
-    await conn.execute("DELETE FROM mail_queue WHERE status IN ('sent', 'dropped') AND created_at < ?",
-                       (clock.later(days=-SENT_KEEP_DAYS),))
+    await conn.execute(
+        "DELETE FROM mail_queue WHERE status IN ('sent', 'dropped') AND created_at < ?",
+        (clock.later(days=-SENT_KEEP_DAYS),),
+    )
 
 
 async def record_bounce(conn: Connection, queue_id: int, limit: int) -> str | None:
@@ -220,21 +287,28 @@ async def record_bounce(conn: Connection, queue_id: int, limit: int) -> str | No
     await conn.execute(
         "UPDATE mail_addresses SET bounces = bounces + 1,"
         " bouncing_at = CASE WHEN bounces + 1 >= ? THEN coalesce(bouncing_at, ?) ELSE bouncing_at END"
-        " WHERE user_id = ? AND email = ? COLLATE NOCASE", (limit, clock.now(), row["user_id"], row["recipient"]))
+        " WHERE user_id = ? AND email = ? COLLATE NOCASE",
+        (limit, clock.now(), row["user_id"], row["recipient"]),
+    )
     return str(row["recipient"])
 
 
 async def dead_letters(conn: Connection, limit: int = 100, before: int | None = None) -> list[dict]:
     """The mails that could not be delivered, newest first (an admin's view)."""
     rows = await fetch_all(
-        conn, "SELECT id, kind, recipient, message_id, attempts, last_error, created_at FROM mail_queue"
-              " WHERE status = 'dead' AND id < ? ORDER BY id DESC LIMIT ?", (before or 2**62, limit))
+        conn,
+        "SELECT id, kind, recipient, message_id, attempts, last_error, created_at FROM mail_queue"
+        " WHERE status = 'dead' AND id < ? ORDER BY id DESC LIMIT ?",
+        (before or 2**62, limit),
+    )
     return [dict(r) for r in rows]
 
 
 async def requeue(conn: Connection, queue_id: int) -> None:
     """Give a dead letter another round of attempts."""
-    cur = await conn.execute("UPDATE mail_queue SET status = 'queued', attempts = 0, next_at = ?"
-                             " WHERE id = ? AND status = 'dead'", (clock.now(), queue_id))
+    cur = await conn.execute(
+        "UPDATE mail_queue SET status = 'queued', attempts = 0, next_at = ? WHERE id = ? AND status = 'dead'",
+        (clock.now(), queue_id),
+    )
     if cur.rowcount == 0:
         raise NotFound("no such dead letter")

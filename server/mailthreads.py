@@ -40,12 +40,18 @@ def nearest(chain: Sequence[str], present: set[str] | dict, *also: set[str] | di
 class Placement:
     """Where a waiting message goes: under `target` (an article here or still
     to be written), under a placeholder named `placeholder`, or a root."""
+
     target: str | None = None
     placeholder: str | None = None
 
 
-def plan(messages: Iterable[tuple[str, Sequence[str]]], present: set[str], elsewhere: set[str],
-         pending: set[str], filling: frozenset[str] | set[str] = frozenset()) -> dict[str, Placement]:
+def plan(
+    messages: Iterable[tuple[str, Sequence[str]]],
+    present: set[str],
+    elsewhere: set[str],
+    pending: set[str],
+    filling: frozenset[str] | set[str] = frozenset(),
+) -> dict[str, Placement]:
     """Placements for messages (Message-ID, ancestry chain) once the whole
     source is read: `present` are ids of this group's articles, `elsewhere`
     other groups', `pending` the ids of messages still to be written, and

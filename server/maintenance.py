@@ -63,7 +63,7 @@ STATE_ACTIONS = {
     "archive": ({"open", "locked"}, "archived"),
     "unarchive": ({"archived"}, "open"),
 }
-POLICY_DAYS_MAX = 36_500        # a century: anything longer means "never"; 0 says so plainly
+POLICY_DAYS_MAX = 36_500  # a century: anything longer means "never"; 0 says so plainly
 POLICY_ARTICLES_MAX = 10_000_000
 
 
@@ -71,8 +71,10 @@ async def live_thread(conn: Connection, thread_id: object) -> Row:
     """A thread that still holds its articles (not merged away)."""
     row = await thread_row(conn, thread_id)
     if row["merged_into_thread_id"] is not None:
-        raise Conflict(f"thread {row['id']} was merged into thread {row['merged_into_thread_id']}",
-                       merged_into=row["merged_into_thread_id"])
+        raise Conflict(
+            f"thread {row['id']} was merged into thread {row['merged_into_thread_id']}",
+            merged_into=row["merged_into_thread_id"],
+        )
     return row
 
 
@@ -84,8 +86,9 @@ async def receiving_group(conn: Connection, name: object) -> Row:
     return group
 
 
-async def relocate(conn: Connection, *, source: Row, prefix: str, target_id: int, new_prefix: str,
-                   group_id: int) -> dict:
+async def relocate(
+    conn: Connection, *, source: Row, prefix: str, target_id: int, new_prefix: str, group_id: int
+) -> dict:
     """Move the sub-tree [prefix, prefix~) of thread `source` into thread
     `target_id` under `new_prefix`, into group `group_id` (new numbers when it
     changes), adjusting article counters. Cost: the moved rows, found and
@@ -93,49 +96,63 @@ async def relocate(conn: Connection, *, source: Row, prefix: str, target_id: int
     is not read. Returns {article_ids (tree order), numbers or None}."""
     lo, hi = prefix, tree.subtree_end(prefix)
     rows = await fetch_all(
-        conn, "SELECT id FROM articles WHERE thread_id = ? AND path >= ? AND path < ? ORDER BY path",
-        (source["id"], lo, hi))
+        conn,
+        "SELECT id FROM articles WHERE thread_id = ? AND path >= ? AND path < ? ORDER BY path",
+        (source["id"], lo, hi),
+    )
     ids = [r["id"] for r in rows]
     n = len(ids)
     if source["id"] != target_id or prefix != new_prefix:
         await conn.execute(
             "UPDATE articles SET thread_id = ?, path = ? || substr(path, ?)"
             " WHERE thread_id = ? AND path >= ? AND path < ?",
-            (target_id, new_prefix, len(prefix) + 1, source["id"], lo, hi))
-        await conn.execute("UPDATE threads SET article_count = article_count - ? WHERE id = ?",
-                           (n, source["id"]))
-        await conn.execute("UPDATE threads SET article_count = article_count + ? WHERE id = ?",
-                           (n, target_id))
+            (target_id, new_prefix, len(prefix) + 1, source["id"], lo, hi),
+        )
+        await conn.execute(
+            "UPDATE threads SET article_count = article_count - ? WHERE id = ?", (n, source["id"])
+        )
+        await conn.execute(
+            "UPDATE threads SET article_count = article_count + ? WHERE id = ?", (n, target_id)
+        )
     numbers = None
     if group_id != source["group_id"]:
         base = await fetch_value(
-            conn, "UPDATE groups SET last_number = last_number + ? WHERE id = ?"
-                  " RETURNING last_number - ?", (n, group_id, n))
+            conn,
+            "UPDATE groups SET last_number = last_number + ? WHERE id = ? RETURNING last_number - ?",
+            (n, group_id, n),
+        )
         # New numbers in posting order (ids grow with arrival), as a newsreader expects.
         by_id = {article_id: base + rank for rank, article_id in enumerate(sorted(ids), 1)}
-        await conn.executemany("UPDATE articles SET group_id = ?, number = ? WHERE id = ?",
-                               [(group_id, number, article_id) for article_id, number in by_id.items()])
-        await conn.execute("UPDATE groups SET article_count = article_count - ? WHERE id = ?",
-                           (n, source["group_id"]))
-        await conn.execute("UPDATE groups SET article_count = article_count + ? WHERE id = ?",
-                           (n, group_id))
+        await conn.executemany(
+            "UPDATE articles SET group_id = ?, number = ? WHERE id = ?",
+            [(group_id, number, article_id) for article_id, number in by_id.items()],
+        )
+        await conn.execute(
+            "UPDATE groups SET article_count = article_count - ? WHERE id = ?", (n, source["group_id"])
+        )
+        await conn.execute("UPDATE groups SET article_count = article_count + ? WHERE id = ?", (n, group_id))
         numbers = [by_id[i] for i in ids]
     return {"article_ids": ids, "numbers": numbers}
 
 
-async def refresh_activity(conn: Connection, thread_ids: Iterable[int] = (),
-                           group_ids: Iterable[int] = ()) -> None:
+async def refresh_activity(
+    conn: Connection, thread_ids: Iterable[int] = (), group_ids: Iterable[int] = ()
+) -> None:
     """Recompute last_article_at of threads and groups articles left or joined:
     one index seek each (articles_thread_date, articles_by_date). A thread
     left empty keeps its last value; a group left empty has none."""
     for thread_id in set(thread_ids):
         await conn.execute(
             "UPDATE threads SET last_article_at = coalesce((SELECT max(created_at) FROM articles"
-            " WHERE thread_id = threads.id), last_article_at) WHERE id = ?", (thread_id,))
+            " WHERE thread_id = threads.id), last_article_at) WHERE id = ?",
+            (thread_id,),
+        )
     for group_id in set(group_ids):
         await conn.execute(
             "UPDATE groups SET last_article_at = (SELECT max(created_at) FROM articles"
-            " WHERE group_id = groups.id) WHERE id = ?", (group_id,))
+            " WHERE group_id = groups.id) WHERE id = ?",
+            (group_id,),
+        )
 
 
 async def groups_json(conn: Connection, group_ids: Iterable[int]) -> list[dict]:
@@ -157,24 +174,46 @@ async def free_child_path(conn: Connection, thread_id: int, parent_path: str, ar
     split from there before); then the first free component from the top of
     the range, which no article id reaches, so it sorts after the siblings."""
     path = parent_path + tree.component(article_id)
-    top = 36 ** tree.WIDTH
-    while await fetch_value(conn, "SELECT 1 FROM articles WHERE thread_id = ? AND path = ?",
-                            (thread_id, path)):
+    top = 36**tree.WIDTH
+    while await fetch_value(
+        conn, "SELECT 1 FROM articles WHERE thread_id = ? AND path = ?", (thread_id, path)
+    ):
         top -= 1
         path = parent_path + tree.component(top)
     return path
 
 
-async def insert_notice(conn: Connection, domain: str, user: User, *, thread: Row, parent: Row,
-                        subject: str, body: str,
-                        notice: dict, path: str | None = None) -> int:
+async def insert_notice(
+    conn: Connection,
+    domain: str,
+    user: User,
+    *,
+    thread: Row,
+    parent: Row,
+    subject: str,
+    body: str,
+    notice: dict,
+    path: str | None = None,
+) -> int:
     """The short moderation notice left at the place a split or merge changed."""
-    return (await insert_article(
-        conn, group_id=thread["group_id"], thread_id=thread["id"], parent=parent,
-        subject=subject[: validate.SUBJECT_MAX], body=body, author_name=user.display_name,
-        user_id=user.id, message_id=new_message_id(domain), created_at=clock.now(),
-        refs=child_references(parent["refs"], parent["message_id"]), status="notice",
-        notice=notice, path=path))["id"]
+    return (
+        await insert_article(
+            conn,
+            group_id=thread["group_id"],
+            thread_id=thread["id"],
+            parent=parent,
+            subject=subject[: validate.SUBJECT_MAX],
+            body=body,
+            author_name=user.display_name,
+            user_id=user.id,
+            message_id=new_message_id(domain),
+            created_at=clock.now(),
+            refs=child_references(parent["refs"], parent["message_id"]),
+            status="notice",
+            notice=notice,
+            path=path,
+        )
+    )["id"]
 
 
 async def delete_notice(conn: Connection, notice_id: int) -> None:
@@ -182,16 +221,27 @@ async def delete_notice(conn: Connection, notice_id: int) -> None:
     row = await fetch_one(conn, "SELECT thread_id, group_id FROM articles WHERE id = ?", (notice_id,))
     assert row is not None  # the caller has just read this notice
     await conn.execute("DELETE FROM articles WHERE id = ? AND status = 'notice'", (notice_id,))
-    await conn.execute("UPDATE threads SET article_count = article_count - 1 WHERE id = ?",
-                       (row["thread_id"],))
-    await conn.execute("UPDATE groups SET article_count = article_count - 1 WHERE id = ?",
-                       (row["group_id"],))
+    await conn.execute(
+        "UPDATE threads SET article_count = article_count - 1 WHERE id = ?", (row["thread_id"],)
+    )
+    await conn.execute("UPDATE groups SET article_count = article_count - 1 WHERE id = ?", (row["group_id"],))
 
 
-async def structural_event(conn: Connection, type: str, *, thread_id: int, source_id: int, moved: dict,
-                           root_article_id: int, parent_id: int | None, depth_shift: int,
-                           notice_id: int | None, removed: Iterable[int] = (), entry_id: int,
-                           undo_of: int | None = None) -> dict:
+async def structural_event(
+    conn: Connection,
+    type: str,
+    *,
+    thread_id: int,
+    source_id: int,
+    moved: dict,
+    root_article_id: int,
+    parent_id: int | None,
+    depth_shift: int,
+    notice_id: int | None,
+    removed: Iterable[int] = (),
+    entry_id: int,
+    undo_of: int | None = None,
+) -> dict:
     """Emit thread.split or thread.merged (shape in the module docstring); return its data."""
     thread = await thread_row(conn, thread_id)
     source = await thread_row(conn, source_id)
@@ -201,20 +251,42 @@ async def structural_event(conn: Connection, type: str, *, thread_id: int, sourc
         assert row is not None  # the notice this action has just written
         notice = article_json(row)
     data = {
-        "thread": thread_json(thread), "source": thread_json(source),
-        "article_ids": moved["article_ids"], "root_article_id": root_article_id,
-        "parent_id": parent_id, "depth_shift": depth_shift, "notice": notice,
+        "thread": thread_json(thread),
+        "source": thread_json(source),
+        "article_ids": moved["article_ids"],
+        "root_article_id": root_article_id,
+        "parent_id": parent_id,
+        "depth_shift": depth_shift,
+        "notice": notice,
         "removed_article_ids": list(removed),
         "groups": await groups_json(conn, [thread["group_id"], source["group_id"]]),
-        "numbers": moved["numbers"], "entry_id": entry_id, "undo_of": undo_of,
+        "numbers": moved["numbers"],
+        "entry_id": entry_id,
+        "undo_of": undo_of,
     }
-    await emit(conn, type, group=thread["group_name"], thread_id=thread["id"], data=data,
-               also_groups=[source["group_name"]], also_threads=[source["id"]])
+    await emit(
+        conn,
+        type,
+        group=thread["group_name"],
+        thread_id=thread["id"],
+        data=data,
+        also_groups=[source["group_name"]],
+        also_threads=[source["id"]],
+    )
     return data
 
 
-async def split(conn: Connection, domain: str, user: User | None, thread_id: object, article_id: object, *,
-                reason: object, subject: object = None, group: object = None) -> dict:
+async def split(
+    conn: Connection,
+    domain: str,
+    user: User | None,
+    thread_id: object,
+    article_id: object,
+    *,
+    reason: object,
+    subject: object = None,
+    group: object = None,
+) -> dict:
     """Split article `article_id` and its replies out of thread `thread_id`
     into a new thread (in `group`, default the same one) with it as root.
     Returns {thread (the new one), source, notice, entry}."""
@@ -226,15 +298,30 @@ async def split(conn: Connection, domain: str, user: User | None, thread_id: obj
         raise Invalid(f"article {a['id']} is not in thread {source['id']}")
     if a["parent_id"] is None:
         raise Invalid("cannot split a thread at its root: move the thread instead")
-    subject = validate.subject(subject) if subject not in (None, "") else (
-        base_subject(a["subject"]) or a["subject"])
+    subject = (
+        validate.subject(subject)
+        if subject not in (None, "")
+        else (base_subject(a["subject"]) or a["subject"])
+    )
     target_group = await get_group_row(conn, source["group_name"])
     if group not in (None, "") and group != source["group_name"]:
         target_group = await receiving_group(conn, group)
-    new_id = await create_thread_row(conn, target_group["id"], subject, clock.now(),
-                                     split_from_thread_id=source["id"], split_from_article_id=a["id"])
-    moved = await relocate(conn, source=source, prefix=a["path"], target_id=new_id,
-                           new_prefix=tree.component(a["id"]), group_id=target_group["id"])
+    new_id = await create_thread_row(
+        conn,
+        target_group["id"],
+        subject,
+        clock.now(),
+        split_from_thread_id=source["id"],
+        split_from_article_id=a["id"],
+    )
+    moved = await relocate(
+        conn,
+        source=source,
+        prefix=a["path"],
+        target_id=new_id,
+        new_prefix=tree.component(a["id"]),
+        group_id=target_group["id"],
+    )
     count = len(moved["article_ids"])
     await conn.execute("UPDATE articles SET parent_id = NULL WHERE id = ?", (a["id"],))
     await conn.execute("UPDATE threads SET root_article_id = ? WHERE id = ?", (a["id"], new_id))
@@ -242,28 +329,70 @@ async def split(conn: Connection, domain: str, user: User | None, thread_id: obj
     assert parent is not None  # a notice is the only article ever deleted, and never one with replies
     # The notice takes A's old path (free now), so it sorts exactly where A was.
     notice_id = await insert_notice(
-        conn, domain, user, thread=source, parent=parent, subject=f"Split: {subject}",
-        body=(f"{count} article{'s' if count != 1 else ''} from here on moved to the thread "
-              f"\"{subject}\" in {target_group['name']} (thread {new_id}).\n"
-              f"Split by {user.display_name}. Reason: {reason}"),
-        notice={"action": "split", "thread_id": new_id, "count": count}, path=a["path"])
+        conn,
+        domain,
+        user,
+        thread=source,
+        parent=parent,
+        subject=f"Split: {subject}",
+        body=(
+            f"{count} article{'s' if count != 1 else ''} from here on moved to the thread "
+            f'"{subject}" in {target_group["name"]} (thread {new_id}).\n'
+            f"Split by {user.display_name}. Reason: {reason}"
+        ),
+        notice={"action": "split", "thread_id": new_id, "count": count},
+        path=a["path"],
+    )
     await follows.copy_followers(conn, source["id"], new_id)
     await refresh_activity(conn, [source["id"], new_id], [source["group_id"], target_group["id"]])
     entry_id = await modlog.write(
-        conn, "split", user, group_id=source["group_id"], thread_id=source["id"], article_id=a["id"],
-        other_thread_id=new_id, other_group_id=target_group["id"], target=a["message_id"],
-        reason=reason, data={"count": count, "subject": subject, "old_path": a["path"],
-                             "old_parent_id": a["parent_id"], "notice_id": notice_id})
+        conn,
+        "split",
+        user,
+        group_id=source["group_id"],
+        thread_id=source["id"],
+        article_id=a["id"],
+        other_thread_id=new_id,
+        other_group_id=target_group["id"],
+        target=a["message_id"],
+        reason=reason,
+        data={
+            "count": count,
+            "subject": subject,
+            "old_path": a["path"],
+            "old_parent_id": a["parent_id"],
+            "notice_id": notice_id,
+        },
+    )
     data = await structural_event(
-        conn, "thread.split", thread_id=new_id, source_id=source["id"], moved=moved,
-        root_article_id=a["id"], parent_id=None, depth_shift=-tree.depth(a["path"]),
-        notice_id=notice_id, entry_id=entry_id)
-    return {"thread": data["thread"], "source": data["source"], "notice": data["notice"],
-            "entry": await modlog.get_entry(conn, entry_id)}
+        conn,
+        "thread.split",
+        thread_id=new_id,
+        source_id=source["id"],
+        moved=moved,
+        root_article_id=a["id"],
+        parent_id=None,
+        depth_shift=-tree.depth(a["path"]),
+        notice_id=notice_id,
+        entry_id=entry_id,
+    )
+    return {
+        "thread": data["thread"],
+        "source": data["source"],
+        "notice": data["notice"],
+        "entry": await modlog.get_entry(conn, entry_id),
+    }
 
 
-async def merge(conn: Connection, domain: str, user: User | None, thread_id: object, into_article_id: object,
-                *, reason: object) -> dict:
+async def merge(
+    conn: Connection,
+    domain: str,
+    user: User | None,
+    thread_id: object,
+    into_article_id: object,
+    *,
+    reason: object,
+) -> dict:
     """Merge thread `thread_id` into another: its root becomes a reply to
     `into_article_id`; a notice under that article says so. The merged thread
     stays, empty, with merged_into set. Returns {thread (receiving), source, notice, entry}."""
@@ -278,44 +407,89 @@ async def merge(conn: Connection, domain: str, user: User | None, thread_id: obj
         await receiving_group(conn, target["group_name"])
     root = await fetch_one(conn, "SELECT * FROM articles WHERE id = ?", (source["root_article_id"],))
     assert root is not None  # a live thread keeps its root: an undo deletes only a notice left in place
-    longest = await fetch_value(conn, "SELECT max(length(path)) FROM articles WHERE thread_id = ?",
-                                (source["id"],))
+    longest = await fetch_value(
+        conn, "SELECT max(length(path)) FROM articles WHERE thread_id = ?", (source["id"],)
+    )
     if tree.depth(x["path"]) + 1 + longest // tree.WIDTH - 1 >= tree.MAX_DEPTH:
-        raise Conflict(f"merging there would make the thread deeper than {tree.MAX_DEPTH} levels;"
-                       " merge into an article nearer the root")
+        raise Conflict(
+            f"merging there would make the thread deeper than {tree.MAX_DEPTH} levels;"
+            " merge into an article nearer the root"
+        )
     new_prefix = await free_child_path(conn, target["id"], x["path"], root["id"])
-    moved = await relocate(conn, source=source, prefix=root["path"], target_id=target["id"],
-                           new_prefix=new_prefix, group_id=target["group_id"])
+    moved = await relocate(
+        conn,
+        source=source,
+        prefix=root["path"],
+        target_id=target["id"],
+        new_prefix=new_prefix,
+        group_id=target["group_id"],
+    )
     count = len(moved["article_ids"])
     await conn.execute("UPDATE articles SET parent_id = ? WHERE id = ?", (x["id"], root["id"]))
-    await conn.execute("UPDATE threads SET merged_into_thread_id = ? WHERE id = ?",
-                       (target["id"], source["id"]))
-    await conn.execute("UPDATE groups SET thread_count = thread_count - 1 WHERE id = ?",
-                       (source["group_id"],))
+    await conn.execute(
+        "UPDATE threads SET merged_into_thread_id = ? WHERE id = ?", (target["id"], source["id"])
+    )
+    await conn.execute(
+        "UPDATE groups SET thread_count = thread_count - 1 WHERE id = ?", (source["group_id"],)
+    )
     notice_id = await insert_notice(
-        conn, domain, user, thread=target, parent=x, subject=f"Merged: {source['subject']}",
-        body=(f"The thread \"{source['subject']}\" ({count} article{'s' if count != 1 else ''},"
-              f" thread {source['id']} in {source['group_name']}) was merged here, as a reply"
-              f" to this article.\nMerged by {user.display_name}. Reason: {reason}"),
-        notice={"action": "merge", "thread_id": source["id"], "count": count})
+        conn,
+        domain,
+        user,
+        thread=target,
+        parent=x,
+        subject=f"Merged: {source['subject']}",
+        body=(
+            f'The thread "{source["subject"]}" ({count} article{"s" if count != 1 else ""},'
+            f" thread {source['id']} in {source['group_name']}) was merged here, as a reply"
+            f" to this article.\nMerged by {user.display_name}. Reason: {reason}"
+        ),
+        notice={"action": "merge", "thread_id": source["id"], "count": count},
+    )
     await follows.copy_followers(conn, source["id"], target["id"])
     await refresh_activity(conn, [target["id"]], [source["group_id"], target["group_id"]])
     entry_id = await modlog.write(
-        conn, "merge", user, group_id=source["group_id"], thread_id=source["id"],
-        article_id=root["id"], other_thread_id=target["id"], other_group_id=target["group_id"],
-        target=root["message_id"], reason=reason,
-        data={"count": count, "into_article_id": x["id"], "into_path": x["path"],
-              "merged_path": new_prefix, "notice_id": notice_id})
+        conn,
+        "merge",
+        user,
+        group_id=source["group_id"],
+        thread_id=source["id"],
+        article_id=root["id"],
+        other_thread_id=target["id"],
+        other_group_id=target["group_id"],
+        target=root["message_id"],
+        reason=reason,
+        data={
+            "count": count,
+            "into_article_id": x["id"],
+            "into_path": x["path"],
+            "merged_path": new_prefix,
+            "notice_id": notice_id,
+        },
+    )
     data = await structural_event(
-        conn, "thread.merged", thread_id=target["id"], source_id=source["id"], moved=moved,
-        root_article_id=root["id"], parent_id=x["id"], depth_shift=tree.depth(x["path"]) + 1,
-        notice_id=notice_id, entry_id=entry_id)
-    return {"thread": data["thread"], "source": data["source"], "notice": data["notice"],
-            "entry": await modlog.get_entry(conn, entry_id)}
+        conn,
+        "thread.merged",
+        thread_id=target["id"],
+        source_id=source["id"],
+        moved=moved,
+        root_article_id=root["id"],
+        parent_id=x["id"],
+        depth_shift=tree.depth(x["path"]) + 1,
+        notice_id=notice_id,
+        entry_id=entry_id,
+    )
+    return {
+        "thread": data["thread"],
+        "source": data["source"],
+        "notice": data["notice"],
+        "entry": await modlog.get_entry(conn, entry_id),
+    }
 
 
-async def move(conn: Connection, user: User | None, thread_id: object, group: object, *,
-               reason: object) -> dict:
+async def move(
+    conn: Connection, user: User | None, thread_id: object, group: object, *, reason: object
+) -> dict:
     """Move a whole thread to another group; its articles get new numbers there.
     Returns {thread, entry}."""
     user = require(user, "moderate")
@@ -325,31 +499,53 @@ async def move(conn: Connection, user: User | None, thread_id: object, group: ob
     if target["id"] == thread["group_id"]:
         raise Invalid(f"thread {thread['id']} is already in {target['name']}")
     root_path = tree.component(thread["root_article_id"])
-    moved = await relocate(conn, source=thread, prefix=root_path, target_id=thread["id"],
-                           new_prefix=root_path, group_id=target["id"])
+    moved = await relocate(
+        conn,
+        source=thread,
+        prefix=root_path,
+        target_id=thread["id"],
+        new_prefix=root_path,
+        group_id=target["id"],
+    )
     await conn.execute("UPDATE threads SET group_id = ? WHERE id = ?", (target["id"], thread["id"]))
-    await conn.execute("UPDATE groups SET thread_count = thread_count - 1 WHERE id = ?",
-                       (thread["group_id"],))
-    await conn.execute("UPDATE groups SET thread_count = thread_count + 1 WHERE id = ?",
-                       (target["id"],))
+    await conn.execute(
+        "UPDATE groups SET thread_count = thread_count - 1 WHERE id = ?", (thread["group_id"],)
+    )
+    await conn.execute("UPDATE groups SET thread_count = thread_count + 1 WHERE id = ?", (target["id"],))
     await refresh_activity(conn, [], [thread["group_id"], target["id"]])
     entry_id = await modlog.write(
-        conn, "move", user, group_id=thread["group_id"], thread_id=thread["id"],
-        other_group_id=target["id"], target=target["name"], reason=reason,
-        data={"from": thread["group_name"], "to": target["name"],
-              "count": len(moved["article_ids"])})
+        conn,
+        "move",
+        user,
+        group_id=thread["group_id"],
+        thread_id=thread["id"],
+        other_group_id=target["id"],
+        target=target["name"],
+        reason=reason,
+        data={"from": thread["group_name"], "to": target["name"], "count": len(moved["article_ids"])},
+    )
     moved_json = thread_json(await thread_row(conn, thread["id"]))
-    await emit(conn, "thread.moved", group=target["name"], thread_id=thread["id"],
-               also_groups=[thread["group_name"]],
-               data={"thread": moved_json, "from_group": thread["group_name"],
-                     "article_ids": moved["article_ids"], "numbers": moved["numbers"],
-                     "groups": await groups_json(conn, [thread["group_id"], target["id"]]),
-                     "entry_id": entry_id})
+    await emit(
+        conn,
+        "thread.moved",
+        group=target["name"],
+        thread_id=thread["id"],
+        also_groups=[thread["group_name"]],
+        data={
+            "thread": moved_json,
+            "from_group": thread["group_name"],
+            "article_ids": moved["article_ids"],
+            "numbers": moved["numbers"],
+            "groups": await groups_json(conn, [thread["group_id"], target["id"]]),
+            "entry_id": entry_id,
+        },
+    )
     return {"thread": moved_json, "entry": await modlog.get_entry(conn, entry_id)}
 
 
-async def change_state(conn: Connection, actor: User | None, thread: Row, action: str, reason: str,
-                       data: dict | None = None) -> dict:
+async def change_state(
+    conn: Connection, actor: User | None, thread: Row, action: str, reason: str, data: dict | None = None
+) -> dict:
     """Lock, unlock, archive or unarchive a live thread row. Asking for the
     state it already has is a no-op (no entry, no event). `actor` None is the sweep."""
     allowed, new_state = STATE_ACTIONS[action]
@@ -359,33 +555,52 @@ async def change_state(conn: Connection, actor: User | None, thread: Row, action
         return {"thread": thread_json(thread), "entry": None}  # already so: a no-op
     await conn.execute(
         "UPDATE threads SET state = ?, archived_at = ? WHERE id = ?",
-        (new_state, clock.now() if new_state == "archived" else None, thread["id"]))
+        (new_state, clock.now() if new_state == "archived" else None, thread["id"]),
+    )
     entry_id = await modlog.write(
-        conn, action, actor, group_id=thread["group_id"], thread_id=thread["id"],
-        target=thread["subject"], reason=reason, data={"from": thread["state"], **(data or {})})
+        conn,
+        action,
+        actor,
+        group_id=thread["group_id"],
+        thread_id=thread["id"],
+        target=thread["subject"],
+        reason=reason,
+        data={"from": thread["state"], **(data or {})},
+    )
     changed = thread_json(await thread_row(conn, thread["id"]))
-    event = {"lock": "thread.locked", "unlock": "thread.unlocked",
-             "archive": "thread.archived", "unarchive": "thread.unarchived"}[action]
-    await emit(conn, event, group=thread["group_name"], thread_id=thread["id"],
-               data={"thread": changed, "entry_id": entry_id})
+    event = {
+        "lock": "thread.locked",
+        "unlock": "thread.unlocked",
+        "archive": "thread.archived",
+        "unarchive": "thread.unarchived",
+    }[action]
+    await emit(
+        conn,
+        event,
+        group=thread["group_name"],
+        thread_id=thread["id"],
+        data={"thread": changed, "entry_id": entry_id},
+    )
     return {"thread": changed, "entry": entry_id}
 
 
-async def set_state(conn: Connection, user: User | None, thread_id: object, action: str,
-                    reason: object = None) -> dict:
+async def set_state(
+    conn: Connection, user: User | None, thread_id: object, action: str, reason: object = None
+) -> dict:
     """The moderator's lock/unlock/archive/unarchive. Returns {thread, entry}."""
     user = require(user, "moderate")
     reason = validate.reason(reason, required=False)
     thread = await live_thread(conn, thread_id)
     result = await change_state(conn, user, thread, action, reason)
     if result["entry"]:
-        await peering.queue_state(conn, thread["id"], action, reason)   # docs/PEERING.md
+        await peering.queue_state(conn, thread["id"], action, reason)  # docs/PEERING.md
     entry = await modlog.get_entry(conn, result["entry"]) if result["entry"] else None
     return {"thread": result["thread"], "entry": entry}
 
 
-async def set_reference(conn: Connection, user: User | None, thread_id: object, on: object,
-                        reason: object = None) -> dict:
+async def set_reference(
+    conn: Connection, user: User | None, thread_id: object, on: object, reason: object = None
+) -> dict:
     """Mark or unmark a thread as one of its group's references ("read these first")."""
     user = require(user, "moderate")
     if not isinstance(on, bool):
@@ -395,12 +610,24 @@ async def set_reference(conn: Connection, user: User | None, thread_id: object, 
     if bool(thread["is_reference"]) == on:
         return {"thread": thread_json(thread), "entry": None}
     await conn.execute("UPDATE threads SET is_reference = ? WHERE id = ?", (int(on), thread["id"]))
-    entry_id = await modlog.write(conn, "reference", user, group_id=thread["group_id"],
-                                  thread_id=thread["id"], target=thread["subject"], reason=reason,
-                                  data={"on": on})
+    entry_id = await modlog.write(
+        conn,
+        "reference",
+        user,
+        group_id=thread["group_id"],
+        thread_id=thread["id"],
+        target=thread["subject"],
+        reason=reason,
+        data={"on": on},
+    )
     changed = thread_json(await thread_row(conn, thread["id"]))
-    await emit(conn, "thread.updated", group=thread["group_name"], thread_id=thread["id"],
-               data={"thread": changed, "entry_id": entry_id})
+    await emit(
+        conn,
+        "thread.updated",
+        group=thread["group_name"],
+        thread_id=thread["id"],
+        data={"thread": changed, "entry_id": entry_id},
+    )
     return {"thread": changed, "entry": await modlog.get_entry(conn, entry_id)}
 
 
@@ -411,9 +638,15 @@ def policy_value(value: object, what: str, maximum: int) -> int | None:
     return validate.integer(value, what, minimum=0, maximum=maximum)
 
 
-async def set_policy(conn: Connection, user: User | None, group_name: object, *,
-                     archive_after_days: object = None, archive_after_articles: object = None,
-                     reason: object = None) -> dict:
+async def set_policy(
+    conn: Connection,
+    user: User | None,
+    group_name: object,
+    *,
+    archive_after_days: object = None,
+    archive_after_articles: object = None,
+    reason: object = None,
+) -> dict:
     """Set a group's archive policy (None: the site default; 0: never). Returns {group, entry}."""
     user = require(user, "moderate")
     days = policy_value(archive_after_days, "archive_after_days", POLICY_DAYS_MAX)
@@ -422,22 +655,40 @@ async def set_policy(conn: Connection, user: User | None, group_name: object, *,
     group = await get_group_row(conn, group_name)
     await conn.execute(
         "UPDATE groups SET archive_after_days = ?, archive_after_articles = ? WHERE id = ?",
-        (days, size, group["id"]))
+        (days, size, group["id"]),
+    )
     entry_id = await modlog.write(
-        conn, "policy", user, group_id=group["id"], target=group["name"], reason=reason,
-        data={"archive_after_days": days, "archive_after_articles": size,
-              "previous": {"archive_after_days": group["archive_after_days"],
-                           "archive_after_articles": group["archive_after_articles"]}})
+        conn,
+        "policy",
+        user,
+        group_id=group["id"],
+        target=group["name"],
+        reason=reason,
+        data={
+            "archive_after_days": days,
+            "archive_after_articles": size,
+            "previous": {
+                "archive_after_days": group["archive_after_days"],
+                "archive_after_articles": group["archive_after_articles"],
+            },
+        },
+    )
     row = await fetch_one(conn, "SELECT * FROM groups WHERE id = ?", (group["id"],))
     assert row is not None  # read just above, in this transaction
     changed = group_json(row)
-    await emit(conn, "group.updated", group=group["name"], thread_id=None,
-               data={"group": changed, "entry_id": entry_id})
+    await emit(
+        conn,
+        "group.updated",
+        group=group["name"],
+        thread_id=None,
+        data={"group": changed, "entry_id": entry_id},
+    )
     return {"group": changed, "entry": await modlog.get_entry(conn, entry_id)}
 
 
-async def change_role(conn: Connection, actor: User | None, username: object, role: object,
-                      reason: object = None) -> User:
+async def change_role(
+    conn: Connection, actor: User | None, username: object, role: object, reason: object = None
+) -> User:
     """Grant or revoke a role (admin; logged by accounts.set_role). The last
     admin cannot be demoted, so the site always has someone to run it."""
     if actor is not None:

@@ -101,8 +101,9 @@ def format_article(article: Row, domain: str) -> bytes:
     """One article as an mboxrd message (separator line included, blank line after).
     `article` needs the columns of exports.EXPORT_SELECT (parent_message_id, parent_refs, split_from,
     parent_placeholder)."""
-    addr = article["author_addr"] or (f"{article['username']}@{domain}" if article["username"]
-                                      else UNKNOWN_ADDRESS)
+    addr = article["author_addr"] or (
+        f"{article['username']}@{domain}" if article["username"] else UNKNOWN_ADDRESS
+    )
     # Written in the author's own offset, as the original Date was (the instant is the same).
     moment = clock.parse(article["created_at"]).astimezone(timezone(timedelta(minutes=article["utc_offset"])))
     refs = [header_text(r) for r in references(article)]
@@ -135,12 +136,12 @@ def format_article(article: Row, domain: str) -> bytes:
 
 @dataclass
 class RawMessage:
-    number: int               # 1-based position in the source
-    data: bytes               # the message (headers and body), at most MESSAGE_MAX_BYTES
-    size: int                 # its full size in the source
+    number: int  # 1-based position in the source
+    data: bytes  # the message (headers and body), at most MESSAGE_MAX_BYTES
+    size: int  # its full size in the source
     offset: int | None = None  # byte offset of its first line in an mbox file
-    envelope: bytes = b""     # the `From ` line, if any
-    name: str | None = None   # the file, for a Maildir message
+    envelope: bytes = b""  # the `From ` line, if any
+    name: str | None = None  # the file, for a Maildir message
 
     @property
     def too_large(self) -> bool:
@@ -176,8 +177,7 @@ def split(stream: BinaryIO, *, max_bytes: int = MESSAGE_MAX_BYTES) -> Iterator[R
             break
         line_start = at_line_start
         at_line_start = piece.endswith(b"\n")
-        if (line_start and previous_blank and piece.startswith(b"From ")
-                and _FROM_LINE.match(piece)):
+        if line_start and previous_blank and piece.startswith(b"From ") and _FROM_LINE.match(piece):
             if started or b"".join(parts).strip():
                 number += 1
                 yield finish()

@@ -41,25 +41,32 @@ _NAME_ADDR = re.compile(r"\s*(.*?)\s*<([^<>]*)>\s*\Z", re.S)
 _CHARSET = re.compile(r"charset\s*=\s*\"?([^\";\s]+)", re.I)
 _MESSAGE_ID_LINE = re.compile(rb"^Message-ID:[ \t]*(<[!-;=?-~]{1,250}@[!-;=?-~]{1,250}>)", re.I | re.M)
 _ENVELOPE_DATE = re.compile(rb"(\w{3}) +(\w{3}) +(\d{1,2}) +(\d\d?):(\d\d):(\d\d) +(\d{4})")
-_RFC_DATE = re.compile(r"\s*(?:[A-Za-z]{3},\s*)?(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})\s+(\d\d):(\d\d)"
-                       r"(?::(\d\d))?\s+([+-])(\d\d)(\d\d)\s*(?:\([^()]*\))?\s*\Z")
-_MONTHS = {m: i for i, m in enumerate(
-    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1)}
+_RFC_DATE = re.compile(
+    r"\s*(?:[A-Za-z]{3},\s*)?(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})\s+(\d\d):(\d\d)"
+    r"(?::(\d\d))?\s+([+-])(\d\d)(\d\d)\s*(?:\([^()]*\))?\s*\Z"
+)
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+    )
+}
 
 
 @dataclass(frozen=True)
 class Parsed:
     """What an imported message becomes: the fields of an article."""
+
     message_id: str
-    parent_id: str | None        # the Message-ID it replies to
-    refs: tuple[str, ...]        # its References (else In-Reply-To), as given (trimmed like ours)
+    parent_id: str | None  # the Message-ID it replies to
+    refs: tuple[str, ...]  # its References (else In-Reply-To), as given (trimmed like ours)
     subject: str
     body: str
     author_name: str
     author_addr: str | None
     created_at: str
-    derived_id: bool = False     # the Message-ID was missing or unusable and was made up
-    utc_offset: int = 0          # minutes east of UTC of its Date (created_at is UTC)
+    derived_id: bool = False  # the Message-ID was missing or unusable and was made up
+    utc_offset: int = 0  # minutes east of UTC of its Date (created_at is UTC)
     chain: tuple[str, ...] = ()  # its ancestry, oldest first: References, else In-Reply-To
 
 
@@ -89,7 +96,7 @@ def _line(text: str, limit: int) -> str:
 def _fast_headers(data: bytes) -> tuple[dict[str, str], bytes] | None:
     """(headers, body bytes) for a plain LF message, or None to take the slow path."""
     end = data.find(b"\n\n")
-    head, body = (data, b"") if end < 0 else (data[:end], data[end + 2:])
+    head, body = (data, b"") if end < 0 else (data[:end], data[end + 2 :])
     if b"\r" in head:
         return None
     pairs: list[list[bytes]] = []
@@ -135,8 +142,15 @@ def _moment(headers: dict, envelope: bytes) -> tuple[str, datetime]:
     if m and m[2].lower() in _MONTHS:
         try:
             offset = timedelta(hours=int(m[8]), minutes=int(m[9])) * (-1 if m[7] == "-" else 1)
-            moment = datetime(int(m[3]), _MONTHS[m[2].lower()], int(m[1]), int(m[4]), int(m[5]),
-                              int(m[6] or 0), tzinfo=timezone(offset))
+            moment = datetime(
+                int(m[3]),
+                _MONTHS[m[2].lower()],
+                int(m[1]),
+                int(m[4]),
+                int(m[5]),
+                int(m[6] or 0),
+                tzinfo=timezone(offset),
+            )
         except ValueError:
             moment = None
     if moment is None and value:
@@ -263,6 +277,16 @@ def parse_message(raw: mbox.RawMessage) -> Parsed:
     subject = _line(decode_words(headers.get("subject", "")), validate.SUBJECT_MAX)
     name, addr = _author(headers)
     created_at, utc_offset = _date(headers, raw.envelope)
-    return Parsed(message_id=message_id, parent_id=parent, refs=tuple(refs),
-                  subject=subject or NO_SUBJECT, body=body, author_name=name, author_addr=addr,
-                  created_at=created_at, derived_id=derived, chain=chain, utc_offset=utc_offset)
+    return Parsed(
+        message_id=message_id,
+        parent_id=parent,
+        refs=tuple(refs),
+        subject=subject or NO_SUBJECT,
+        body=body,
+        author_name=name,
+        author_addr=addr,
+        created_at=created_at,
+        derived_id=derived,
+        chain=chain,
+        utc_offset=utc_offset,
+    )

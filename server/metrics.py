@@ -28,11 +28,40 @@ from .hub import last_event_id
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 # Route families: the first path segments that name a feature, so the label
 # set stays small whatever paths clients send.
-API_FAMILIES = frozenset({"articles", "groups", "threads", "search", "modlog", "proposals", "users",
-                          "me", "login", "logout", "register", "health"})
+API_FAMILIES = frozenset(
+    {
+        "articles",
+        "groups",
+        "threads",
+        "search",
+        "modlog",
+        "proposals",
+        "users",
+        "me",
+        "login",
+        "logout",
+        "register",
+        "health",
+    }
+)
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"})
-PAGE_FAMILIES = frozenset({"g", "t", "m", "a", "search", "modlog", "proposals", "login", "register",
-                           "logout", "static", "live", "metrics"})
+PAGE_FAMILIES = frozenset(
+    {
+        "g",
+        "t",
+        "m",
+        "a",
+        "search",
+        "modlog",
+        "proposals",
+        "login",
+        "register",
+        "logout",
+        "static",
+        "live",
+        "metrics",
+    }
+)
 
 
 def route_family(path: str) -> str:
@@ -72,15 +101,19 @@ class _SiteCollector(Collector):
 
     def collect(self) -> Iterator:
         metrics = self.metrics
-        requests = CounterMetricFamily("moot_http_requests",
-                                       "HTTP requests answered, by route family and status",
-                                       labels=["family", "method", "status"])
+        requests = CounterMetricFamily(
+            "moot_http_requests",
+            "HTTP requests answered, by route family and status",
+            labels=["family", "method", "status"],
+        )
         for (family, method, status), count in sorted(metrics.requests.items()):
             requests.add_metric([family, method, str(status)], count)
         yield requests
-        latency = HistogramMetricFamily("moot_http_request_duration_seconds",
-                                        "time from request to the end of the response, by route family",
-                                        labels=["family"])
+        latency = HistogramMetricFamily(
+            "moot_http_request_duration_seconds",
+            "time from request to the end of the response, by route family",
+            labels=["family"],
+        )
         for family, (counts, total) in sorted(metrics.latency.items()):
             cumulative, buckets = 0, []
             for bound, count in zip((*LATENCY_BUCKETS, float("inf")), counts, strict=True):
@@ -90,29 +123,43 @@ class _SiteCollector(Collector):
         yield latency
         site = metrics.site
         hub = site.hub
-        yield GaugeMetricFamily("moot_live_connections", "subscribed /live connections",
-                                value=hub.subscriber_count if hub else 0)
-        yield CounterMetricFamily("moot_live_overflows", "/live connections closed as too slow (4008)",
-                                  value=hub.overflows if hub else 0)
-        yield GaugeMetricFamily("moot_outbox_lag_events",
-                                "events committed to the outbox that this process's hub has not sent out yet",
-                                value=self.metrics.outbox_lag)
+        yield GaugeMetricFamily(
+            "moot_live_connections", "subscribed /live connections", value=hub.subscriber_count if hub else 0
+        )
+        yield CounterMetricFamily(
+            "moot_live_overflows",
+            "/live connections closed as too slow (4008)",
+            value=hub.overflows if hub else 0,
+        )
+        yield GaugeMetricFamily(
+            "moot_outbox_lag_events",
+            "events committed to the outbox that this process's hub has not sent out yet",
+            value=self.metrics.outbox_lag,
+        )
         limits = CounterMetricFamily("moot_limits_hit", "requests refused by a rate limit", labels=["limit"])
         limits.add_metric(["posting"], site.posts.refused)
         limits.add_metric(["registration"], site.registrations.refused)
         limits.add_metric(["sign-in"], site.lockout.refused)
         yield limits
-        yield SummaryMetricFamily("moot_db_write_lock_wait_seconds",
-                                  "time write actions waited for the write lock",
-                                  count_value=site.db.lock_waits, sum_value=site.db.lock_wait_seconds)
+        yield SummaryMetricFamily(
+            "moot_db_write_lock_wait_seconds",
+            "time write actions waited for the write lock",
+            count_value=site.db.lock_waits,
+            sum_value=site.db.lock_wait_seconds,
+        )
         cache = site.responses
         hits, misses = (cache.hits, cache.misses) if cache else (0, 0)
-        yield CounterMetricFamily("moot_page_cache_hits", "page-cache lookups answered from memory",
-                                  value=hits)
-        yield CounterMetricFamily("moot_page_cache_misses", "page-cache lookups that built the page",
-                                  value=misses)
-        yield GaugeMetricFamily("moot_page_cache_hit_ratio", "hits / lookups since start (0 before any)",
-                                value=hits / (hits + misses) if hits + misses else 0.0)
+        yield CounterMetricFamily(
+            "moot_page_cache_hits", "page-cache lookups answered from memory", value=hits
+        )
+        yield CounterMetricFamily(
+            "moot_page_cache_misses", "page-cache lookups that built the page", value=misses
+        )
+        yield GaugeMetricFamily(
+            "moot_page_cache_hit_ratio",
+            "hits / lookups since start (0 before any)",
+            value=hits / (hits + misses) if hits + misses else 0.0,
+        )
 
 
 class Metrics:

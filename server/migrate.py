@@ -70,7 +70,10 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     # 1 -> 2: a record of upgrades, so an operator (and `moot check`) can tell when
     # each step ran and where the backup taken before it lies.
-    Migration(2, "schema_history", sql="""
+    Migration(
+        2,
+        "schema_history",
+        sql="""
 CREATE TABLE schema_history (
     version     INTEGER PRIMARY KEY,
     name        TEXT NOT NULL,
@@ -78,21 +81,29 @@ CREATE TABLE schema_history (
     finished_at TEXT,
     backup      TEXT
 );
-"""),
+""",
+    ),
     # 2 -> 3: the offset of an imported article's original Date, kept for display
     # and export. Existing rows get 0, which is what they showed and exported
     # (their offsets were never stored), so there is nothing to backfill; adding
     # a column with a constant default rewrites no row, so it is one quick step.
-    Migration(3, "utc_offset", sql="""
+    Migration(
+        3,
+        "utc_offset",
+        sql="""
 ALTER TABLE articles ADD COLUMN
     utc_offset  INTEGER NOT NULL DEFAULT 0 CHECK (utc_offset BETWEEN -1439 AND 1439);
-"""),
+""",
+    ),
     # 3 -> 4: read marks as .newsrc ranges per reader and group instead of one
     # high-water mark; a mark N becomes the range 1-N (everything up to it read),
     # and a group the reader had visited becomes one they subscribe to.
     # Group follows, notifications, feed keys, reset links, killfiles and article
     # versions start empty; articles gain edited_at (NULL: never edited).
-    Migration(4, "read_marks", sql="""
+    Migration(
+        4,
+        "read_marks",
+        sql="""
 CREATE TABLE read_marks (
     user_id  INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     group_id INTEGER NOT NULL REFERENCES groups(id),
@@ -173,11 +184,16 @@ CREATE TABLE article_versions (
 );
 CREATE INDEX article_versions_by_article ON article_versions(article_id, id);
 ALTER TABLE articles ADD COLUMN edited_at TEXT;
-""", batch=lambda conn, limit: _newsrc_to_ranges(conn, limit),
-              remaining=lambda conn: _newsrc_left(conn)),
+""",
+        batch=lambda conn, limit: _newsrc_to_ranges(conn, limit),
+        remaining=lambda conn: _newsrc_left(conn),
+    ),
     # 4 -> 5: news peers, their outgoing queue, and the Path of articles received
     # from them (docs/PEERING.md).
-    Migration(5, "peering", sql="""
+    Migration(
+        5,
+        "peering",
+        sql="""
 CREATE TABLE peers (
     id         INTEGER PRIMARY KEY,
     name       TEXT NOT NULL UNIQUE,
@@ -219,9 +235,13 @@ CREATE TABLE thread_state_stamps (
     root_message_id TEXT PRIMARY KEY,
     stamp           TEXT NOT NULL
 ) WITHOUT ROWID;
-"""),
+""",
+    ),
     # 5 -> 6: groups by email: account addresses, mail subscriptions and the mail outbox.
-    Migration(6, "mail", sql="""
+    Migration(
+        6,
+        "mail",
+        sql="""
 -- Mail. An account's address: optional, never shown to others, confirmed by
 -- a signed single-use link (`nonce` is the pending link's; NULL once used).
 -- After MOOT_MAIL_BOUNCE_LIMIT failed deliveries reported to the VERP return
@@ -276,21 +296,27 @@ CREATE INDEX mail_queue_due ON mail_queue(next_at, id) WHERE status = 'queued';
 CREATE INDEX mail_queue_dead ON mail_queue(id) WHERE status = 'dead';
 -- The per-recipient rate: what went to one address lately.
 CREATE INDEX mail_queue_sent ON mail_queue(recipient COLLATE NOCASE, sent_at) WHERE status = 'sent';
-"""),
+""",
+    ),
 )
 
 
 def _newsrc_last(conn: sqlite3.Connection) -> tuple[int, int]:
     """The (user, group) key carried over last: rows go over in key order."""
-    row = conn.execute("SELECT user_id, group_id FROM read_marks ORDER BY user_id DESC, group_id DESC"
-                       " LIMIT 1").fetchone()
+    row = conn.execute(
+        "SELECT user_id, group_id FROM read_marks ORDER BY user_id DESC, group_id DESC LIMIT 1"
+    ).fetchone()
     return (row[0], row[1]) if row else (0, 0)
 
 
 def _newsrc_left(conn: sqlite3.Connection) -> int:
     user_id, group_id = _newsrc_last(conn)
-    return int(conn.execute("SELECT count(*) FROM newsrc WHERE user_id > ? OR (user_id = ? AND group_id > ?)",
-                            (user_id, user_id, group_id)).fetchone()[0])
+    return int(
+        conn.execute(
+            "SELECT count(*) FROM newsrc WHERE user_id > ? OR (user_id = ? AND group_id > ?)",
+            (user_id, user_id, group_id),
+        ).fetchone()[0]
+    )
 
 
 def _newsrc_to_ranges(conn: sqlite3.Connection, limit: int) -> int:
@@ -302,7 +328,9 @@ def _newsrc_to_ranges(conn: sqlite3.Connection, limit: int) -> int:
         " SELECT user_id, group_id, CASE WHEN seen_number <= 0 THEN ''"
         "   WHEN seen_number = 1 THEN '1' ELSE '1-' || seen_number END, 1"
         " FROM newsrc WHERE user_id > ? OR (user_id = ? AND group_id > ?)"
-        " ORDER BY user_id, group_id LIMIT ?", (user_id, user_id, group_id, limit)).rowcount
+        " ORDER BY user_id, group_id LIMIT ?",
+        (user_id, user_id, group_id, limit),
+    ).rowcount
     if moved == 0:
         conn.execute("DROP TABLE newsrc")
     return moved
@@ -313,9 +341,11 @@ def schema_version(conn: sqlite3.Connection) -> int:
 
 
 def newer_message(path: str, version: int, known: int = SCHEMA_VERSION) -> str:
-    return (f"{path} has schema version {version}, newer than this Moot knows ({known}): a newer "
-            "Moot upgraded it. Refusing to write to it; run that newer Moot, or restore a backup "
-            "taken before the upgrade.")
+    return (
+        f"{path} has schema version {version}, newer than this Moot knows ({known}): a newer "
+        "Moot upgraded it. Refusing to write to it; run that newer Moot, or restore a backup "
+        "taken before the upgrade."
+    )
 
 
 def statements(script: str) -> Iterator[str]:
@@ -362,9 +392,14 @@ def copy_database(source: sqlite3.Connection, target: Path) -> Path:
     return target
 
 
-def upgrade(path: str, *, migrations: tuple[Migration, ...] = MIGRATIONS,
-            target: int = SCHEMA_VERSION, progress: Progress | None = None,
-            batch_rows: int = BATCH_ROWS) -> int:
+def upgrade(
+    path: str,
+    *,
+    migrations: tuple[Migration, ...] = MIGRATIONS,
+    target: int = SCHEMA_VERSION,
+    progress: Progress | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> int:
     """Bring the database at `path` to `target` (see the module's contract);
     returns the version it had before."""
     say = progress or log.info
@@ -396,8 +431,11 @@ def _create(conn: sqlite3.Connection, path: str, target: int) -> None:
         for sql in statements(SCHEMA_PATH.read_text(encoding="utf-8")):
             conn.execute(sql)
         now = clock.now()
-        conn.execute("INSERT INTO schema_history (version, name, started_at, finished_at)"
-                     " VALUES (?, 'schema.sql', ?, ?)", (target, now, now))
+        conn.execute(
+            "INSERT INTO schema_history (version, name, started_at, finished_at)"
+            " VALUES (?, 'schema.sql', ?, ?)",
+            (target, now, now),
+        )
         conn.execute(f"PRAGMA user_version={int(target)}")
         conn.execute("COMMIT")
     except BaseException:
@@ -406,8 +444,15 @@ def _create(conn: sqlite3.Connection, path: str, target: int) -> None:
         raise
 
 
-def _step_all(conn: sqlite3.Connection, path: str, version: int, migrations: tuple[Migration, ...],
-              target: int, say: Progress, batch_rows: int) -> None:
+def _step_all(
+    conn: sqlite3.Connection,
+    path: str,
+    version: int,
+    migrations: tuple[Migration, ...],
+    target: int,
+    say: Progress,
+    batch_rows: int,
+) -> None:
     steps = {m.version: m for m in migrations}
     missing = [v for v in range(version + 1, target + 1) if v not in steps]
     if missing:
@@ -439,8 +484,10 @@ def _step_all(conn: sqlite3.Connection, path: str, version: int, migrations: tup
                 say(f"schema version {version} -> {step.version}: {step.name}")
                 for sql in statements(step.sql):
                     conn.execute(sql)
-                conn.execute("INSERT INTO schema_history (version, name, started_at, backup)"
-                             " VALUES (?, ?, ?, ?)", (step.version, step.name, clock.now(), str(backup)))
+                conn.execute(
+                    "INSERT INTO schema_history (version, name, started_at, backup) VALUES (?, ?, ?, ?)",
+                    (step.version, step.name, clock.now(), str(backup)),
+                )
             if step.batch is None:
                 _finish(conn, step)
                 conn.execute("COMMIT")
@@ -484,8 +531,10 @@ def _run_batches(conn: sqlite3.Connection, step: Migration, say: Progress, batch
             say(f"schema version {step.version} ({step.name}): done, {done} rows")
             return
         done += changed
-        say(f"schema version {step.version} ({step.name}): {done}"
-            + (f"/{total} rows" if total is not None else " rows"))
+        say(
+            f"schema version {step.version} ({step.name}): {done}"
+            + (f"/{total} rows" if total is not None else " rows")
+        )
 
 
 def history(conn: sqlite3.Connection) -> list[sqlite3.Row]:

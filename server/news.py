@@ -16,8 +16,20 @@ from . import clock, mbox
 # RFC 3977 §8.4: the overview fields, in order, after the article number.
 OVERVIEW_FMT = ("Subject:", "From:", "Date:", "Message-ID:", "References:", ":bytes", ":lines", "Xref:full")
 # Headers HDR/XHDR can answer besides the overview fields (RFC 3977 §8.5).
-HEADERS = ("Subject", "From", "Date", "Message-ID", "References", "Newsgroups", "Path", "Xref",
-           "Lines", "Content-Type", "Content-Transfer-Encoding", "MIME-Version")
+HEADERS = (
+    "Subject",
+    "From",
+    "Date",
+    "Message-ID",
+    "References",
+    "Newsgroups",
+    "Path",
+    "Xref",
+    "Lines",
+    "Content-Type",
+    "Content-Transfer-Encoding",
+    "MIME-Version",
+)
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -28,8 +40,10 @@ def news_date(stamp: str, utc_offset: int = 0) -> str:
     moment = clock.parse(stamp) + timedelta(minutes=utc_offset)
     weekday = _DAYS[moment.weekday()]
     sign, minutes = ("-" if utc_offset < 0 else "+"), abs(utc_offset)
-    return (f"{weekday}, {moment.day:02d} {_MONTHS[moment.month - 1]} {moment.year} {moment:%H:%M:%S}"
-            f" {sign}{minutes // 60:02d}{minutes % 60:02d}")
+    return (
+        f"{weekday}, {moment.day:02d} {_MONTHS[moment.month - 1]} {moment.year} {moment:%H:%M:%S}"
+        f" {sign}{minutes // 60:02d}{minutes % 60:02d}"
+    )
 
 
 def author_address(article: Row, domain: str) -> str:
@@ -116,6 +130,14 @@ def overview(article: Row, domain: str) -> list[str]:
     head = head_lines(article, domain, listed)
     body = body_lines(article)
     size = wire_size(head) + 2 + wire_size(body)
-    return [str(article["number"]), unfold(fields["Subject"]), unfold(fields["From"]), fields["Date"],
-            fields["Message-ID"], unfold(fields.get("References", "")), str(size), str(len(body)),
-            "Xref: " + fields["Xref"]]
+    return [
+        str(article["number"]),
+        unfold(fields["Subject"]),
+        unfold(fields["From"]),
+        fields["Date"],
+        fields["Message-ID"],
+        unfold(fields.get("References", "")),
+        str(size),
+        str(len(body)),
+        "Xref: " + fields["Xref"],
+    ]

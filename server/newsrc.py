@@ -147,7 +147,7 @@ def parse_line(line: str) -> tuple[str, bool, Ranges] | None:
     if not marks:
         raise Invalid(f"not a .newsrc line: {text[:60]!r}")
     at = min(marks)
-    return text[:at].strip(), text[at] == ":", parse(text[at + 1:])
+    return text[:at].strip(), text[at] == ":", parse(text[at + 1 :])
 
 
 def format_line(name: str, subscribed: bool, ranges: Ranges) -> str:

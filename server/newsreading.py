@@ -21,7 +21,8 @@ NEWNEWS_MAX = 100_000
 
 GROUP_SELECT = (
     "SELECT g.id, g.name, g.description, g.status, g.created_at, g.last_number, g.article_count,"
-    " (SELECT min(number) FROM articles WHERE group_id = g.id) AS low FROM groups g")
+    " (SELECT min(number) FROM articles WHERE group_id = g.id) AS low FROM groups g"
+)
 
 
 def group_marks(row: sqlite3.Row) -> tuple[int, int, int]:
@@ -51,15 +52,18 @@ async def numbers(conn: Connection, group_id: int, low: int, high: int) -> list[
     """The article numbers in [low, high] that exist, ascending (an import's
     placeholders for missing messages are no articles to a newsreader)."""
     rows = await conn.execute_fetchall(
-        "SELECT number FROM articles a WHERE group_id = ? AND number BETWEEN ? AND ?" + NOT_PLACEHOLDER
+        "SELECT number FROM articles a WHERE group_id = ? AND number BETWEEN ? AND ?"
+        + NOT_PLACEHOLDER
         + " ORDER BY number LIMIT ?",
-        (group_id, low, high, RANGE_MAX))
+        (group_id, low, high, RANGE_MAX),
+    )
     return [r[0] for r in rows]
 
 
 async def by_number(conn: Connection, group_id: int, number: int) -> sqlite3.Row | None:
-    return await fetch_one(conn, EXPORT_SELECT + " WHERE a.group_id = ? AND a.number = ?" + NOT_PLACEHOLDER,
-                           (group_id, number))
+    return await fetch_one(
+        conn, EXPORT_SELECT + " WHERE a.group_id = ? AND a.number = ?" + NOT_PLACEHOLDER, (group_id, number)
+    )
 
 
 async def by_message_id(conn: Connection, message_id: str) -> sqlite3.Row | None:
@@ -69,9 +73,13 @@ async def by_message_id(conn: Connection, message_id: str) -> sqlite3.Row | None
 async def in_range(conn: Connection, group_id: int, low: int, high: int) -> list[sqlite3.Row]:
     """Articles numbered in [low, high], ascending, at most RANGE_MAX."""
     return await fetch_all(
-        conn, EXPORT_SELECT + " WHERE a.group_id = ? AND a.number BETWEEN ? AND ?" + NOT_PLACEHOLDER
+        conn,
+        EXPORT_SELECT
+        + " WHERE a.group_id = ? AND a.number BETWEEN ? AND ?"
+        + NOT_PLACEHOLDER
         + " ORDER BY a.number LIMIT ?",
-        (group_id, low, high, RANGE_MAX))
+        (group_id, low, high, RANGE_MAX),
+    )
 
 
 async def neighbour(conn: Connection, group_id: int, number: int, *, forward: bool) -> int | None:
@@ -87,8 +95,11 @@ async def new_articles(conn: Connection, group_id: int, since: str, limit: int =
     """Message-IDs of a group's articles posted at or after `since`, oldest first
     (one range over articles_by_date)."""
     rows = await conn.execute_fetchall(
-        "SELECT message_id FROM articles a WHERE group_id = ? AND created_at >= ?" + NOT_PLACEHOLDER
-        + " ORDER BY created_at, id LIMIT ?", (group_id, since, limit))
+        "SELECT message_id FROM articles a WHERE group_id = ? AND created_at >= ?"
+        + NOT_PLACEHOLDER
+        + " ORDER BY created_at, id LIMIT ?",
+        (group_id, since, limit),
+    )
     return [r[0] for r in rows]
 
 
@@ -96,8 +107,11 @@ async def last_known(conn: Connection, references: tuple[str, ...] | list[str]) 
     """The last of `references` that names an article here (a followup's parent), or None."""
     for message_id in reversed(references[-100:]):
         row = await fetch_one(
-            conn, "SELECT a.id, a.message_id, g.name AS group_name FROM articles a"
-                  " JOIN groups g ON g.id = a.group_id WHERE a.message_id = ?", (message_id,))
+            conn,
+            "SELECT a.id, a.message_id, g.name AS group_name FROM articles a"
+            " JOIN groups g ON g.id = a.group_id WHERE a.message_id = ?",
+            (message_id,),
+        )
         if row is not None:
             return row
     return None

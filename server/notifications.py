@@ -43,7 +43,8 @@ SELECT = (
     "SELECT n.*, u.username AS actor_username, u.display_name AS actor_display_name,"
     " t.subject AS thread_subject, g.name AS group_name"
     " FROM notifications n LEFT JOIN users u ON u.id = n.actor_id"
-    " LEFT JOIN threads t ON t.id = n.thread_id LEFT JOIN groups g ON g.id = t.group_id")
+    " LEFT JOIN threads t ON t.id = n.thread_id LEFT JOIN groups g ON g.id = t.group_id"
+)
 
 
 def mentioned(body: str) -> list[str]:
@@ -52,8 +53,9 @@ def mentioned(body: str) -> list[str]:
     return list(names)[:MAX_MENTIONS]
 
 
-async def on_article(conn: Connection, article: dict, actor: User, *, parent_author: int | None,
-                     new_thread: bool) -> dict[str, list[int]]:
+async def on_article(
+    conn: Connection, article: dict, actor: User, *, parent_author: int | None, new_thread: bool
+) -> dict[str, list[int]]:
     """Notify the readers an article concerns; returns who got which kind."""
     recipients: dict[int, str] = {}
     skip = {actor.id}
@@ -61,23 +63,36 @@ async def on_article(conn: Connection, article: dict, actor: User, *, parent_aut
         recipients[parent_author] = "reply"
     names = mentioned(article["body"])
     if names:
-        rows = await fetch_all(conn, f"SELECT id FROM users WHERE username IN ({','.join('?' * len(names))})",
-                               names)
+        rows = await fetch_all(
+            conn, f"SELECT id FROM users WHERE username IN ({','.join('?' * len(names))})", names
+        )
         for row in rows:
             if row["id"] not in skip:
                 recipients.setdefault(row["id"], "mention")
-    followers = await fetch_all(conn, "SELECT user_id FROM follows WHERE thread_id = ?", (article["thread_id"],))
+    followers = await fetch_all(
+        conn, "SELECT user_id FROM follows WHERE thread_id = ?", (article["thread_id"],)
+    )
     if new_thread:
         followers += await fetch_all(
-            conn, "SELECT user_id FROM group_follows f JOIN groups g ON g.id = f.group_id WHERE g.name = ?",
-            (article["group"],))
+            conn,
+            "SELECT user_id FROM group_follows f JOIN groups g ON g.id = f.group_id WHERE g.name = ?",
+            (article["group"],),
+        )
     for row in followers:
         if row[0] not in skip:
             recipients.setdefault(row[0], "follow")
-    parent_name = (await fetch_value(conn, "SELECT username FROM users WHERE id = ?", (parent_author,))
-                   if parent_author is not None else None)
-    scored = {"author": actor.username, "subject": article["subject"], "group": article["group"],
-              "thread_id": article["thread_id"], "parent_author": parent_name}
+    parent_name = (
+        await fetch_value(conn, "SELECT username FROM users WHERE id = ?", (parent_author,))
+        if parent_author is not None
+        else None
+    )
+    scored = {
+        "author": actor.username,
+        "subject": article["subject"],
+        "group": article["group"],
+        "thread_id": article["thread_id"],
+        "parent_author": parent_name,
+    }
     await _drop_killed(conn, recipients, scored)
     return await _deliver(conn, recipients, article=article, actor=actor)
 
@@ -89,8 +104,15 @@ async def _drop_killed(conn: Connection, recipients: dict[int, str], scored: dic
             del recipients[uid]
 
 
-async def _deliver(conn: Connection, recipients: dict[int, str], *, article: dict | None, actor: User | None,
-                   thread_id: int | None = None, entry_id: int | None = None) -> dict[str, list[int]]:
+async def _deliver(
+    conn: Connection,
+    recipients: dict[int, str],
+    *,
+    article: dict | None,
+    actor: User | None,
+    thread_id: int | None = None,
+    entry_id: int | None = None,
+) -> dict[str, list[int]]:
     if not recipients:
         return {}
     now = clock.now()
@@ -99,21 +121,30 @@ async def _deliver(conn: Connection, recipients: dict[int, str], *, article: dic
     await conn.executemany(
         "INSERT OR IGNORE INTO notifications (user_id, kind, article_id, thread_id, entry_id, actor_id,"
         " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(uid, kind, article_id, thread_id, entry_id, actor.id if actor else None, now)
-         for uid, kind in recipients.items()])
+        [
+            (uid, kind, article_id, thread_id, entry_id, actor.id if actor else None, now)
+            for uid, kind in recipients.items()
+        ],
+    )
     by_kind: dict[str, list[int]] = {}
     for uid, kind in sorted(recipients.items()):
         by_kind.setdefault(kind, []).append(uid)
     for kind, users in by_kind.items():
         for start in range(0, len(users), FANOUT_TOPICS):
-            await emit(conn, "notification.created", group=None, thread_id=None,
-                       data={"kind": kind, "article": article, "thread_id": thread_id, "entry_id": entry_id},
-                       users=users[start:start + FANOUT_TOPICS])
+            await emit(
+                conn,
+                "notification.created",
+                group=None,
+                thread_id=None,
+                data={"kind": kind, "article": article, "thread_id": thread_id, "entry_id": entry_id},
+                users=users[start : start + FANOUT_TOPICS],
+            )
     return by_kind
 
 
-async def on_moderation(conn: Connection, entry_id: int, action: str, actor: User | None,
-                        thread_ids: Iterable[int | None]) -> None:
+async def on_moderation(
+    conn: Connection, entry_id: int, action: str, actor: User | None, thread_ids: Iterable[int | None]
+) -> None:
     """Tell the starters of the threads a logged action touched (not the actor)."""
     if action not in MODERATION_ACTIONS:
         return
@@ -123,39 +154,71 @@ async def on_moderation(conn: Connection, entry_id: int, action: str, actor: Use
         if tid is None:
             continue
         first_thread = first_thread or tid
-        author = await fetch_value(conn, "SELECT a.user_id FROM threads t JOIN articles a"
-                                         " ON a.id = t.root_article_id WHERE t.id = ?", (tid,))
+        author = await fetch_value(
+            conn,
+            "SELECT a.user_id FROM threads t JOIN articles a ON a.id = t.root_article_id WHERE t.id = ?",
+            (tid,),
+        )
         if author is not None and (actor is None or author != actor.id):
             recipients.setdefault(author, "moderation")
     if first_thread is not None and actor is not None:
-        thread = await fetch_one(conn, "SELECT t.subject, g.name FROM threads t JOIN groups g"
-                                       " ON g.id = t.group_id WHERE t.id = ?", (first_thread,))
+        thread = await fetch_one(
+            conn,
+            "SELECT t.subject, g.name FROM threads t JOIN groups g ON g.id = t.group_id WHERE t.id = ?",
+            (first_thread,),
+        )
         if thread is not None:
-            await _drop_killed(conn, recipients, {"author": actor.username, "subject": thread["subject"],
-                                                  "group": thread["name"], "thread_id": first_thread,
-                                                  "parent_author": None})
+            await _drop_killed(
+                conn,
+                recipients,
+                {
+                    "author": actor.username,
+                    "subject": thread["subject"],
+                    "group": thread["name"],
+                    "thread_id": first_thread,
+                    "parent_author": None,
+                },
+            )
     await _deliver(conn, recipients, article=None, actor=actor, thread_id=first_thread, entry_id=entry_id)
 
 
 async def unread_count(conn: Connection, user_id: int) -> int:
-    return int(await fetch_value(conn, "SELECT count(*) FROM notifications WHERE user_id = ? AND read = 0",
-                                 (user_id,)))
+    return int(
+        await fetch_value(
+            conn, "SELECT count(*) FROM notifications WHERE user_id = ? AND read = 0", (user_id,)
+        )
+    )
 
 
 def notification_json(row: Row, article: dict | None) -> dict:
-    actor = ({"username": row["actor_username"], "display_name": row["actor_display_name"]}
-             if row["actor_username"] else None)
-    thread = ({"id": row["thread_id"], "subject": row["thread_subject"], "group": row["group_name"]}
-              if row["thread_subject"] is not None else None)
-    return {"id": row["id"], "kind": row["kind"], "article": article, "thread": thread,
-            "entry_id": row["entry_id"], "actor": actor, "created_at": row["created_at"],
-            "read": bool(row["read"])}
+    actor = (
+        {"username": row["actor_username"], "display_name": row["actor_display_name"]}
+        if row["actor_username"]
+        else None
+    )
+    thread = (
+        {"id": row["thread_id"], "subject": row["thread_subject"], "group": row["group_name"]}
+        if row["thread_subject"] is not None
+        else None
+    )
+    return {
+        "id": row["id"],
+        "kind": row["kind"],
+        "article": article,
+        "thread": thread,
+        "entry_id": row["entry_id"],
+        "actor": actor,
+        "created_at": row["created_at"],
+        "read": bool(row["read"]),
+    }
 
 
-async def list_notifications(conn: Connection, user_id: int, *, limit: object = None,
-                             cursor: object = None) -> dict:
+async def list_notifications(
+    conn: Connection, user_id: int, *, limit: object = None, cursor: object = None
+) -> dict:
     """The reader's notifications, newest first: `{notifications, unread, next_cursor}`."""
     from .reading import ARTICLE_SELECT, article_json  # reading imports nothing of this module
+
     limit = validate.limit(limit)
     after = None
     if cursor not in (None, ""):
@@ -167,37 +230,50 @@ async def list_notifications(conn: Connection, user_id: int, *, limit: object = 
     if after is not None:
         sql += " AND n.id < ?"
         params.append(after)
-    rows, more = keyset.split_page(await fetch_all(conn, sql + " ORDER BY n.id DESC LIMIT ?",
-                                                   (*params, limit + 1)), limit)
+    rows, more = keyset.split_page(
+        await fetch_all(conn, sql + " ORDER BY n.id DESC LIMIT ?", (*params, limit + 1)), limit
+    )
     ids = sorted({r["article_id"] for r in rows if r["article_id"] is not None})
     articles = {}
     if ids:
         found = await fetch_all(conn, ARTICLE_SELECT + f" WHERE a.id IN ({','.join('?' * len(ids))})", ids)
         articles = {r["id"]: article_json(r) for r in found}
-    return {"notifications": [notification_json(r, articles.get(r["article_id"])) for r in rows],
-            "unread": await unread_count(conn, user_id),
-            "next_cursor": str(rows[-1]["id"]) if more else None}
+    return {
+        "notifications": [notification_json(r, articles.get(r["article_id"])) for r in rows],
+        "unread": await unread_count(conn, user_id),
+        "next_cursor": str(rows[-1]["id"]) if more else None,
+    }
 
 
 async def mark_read(conn: Connection, user_id: int, ids: object = None) -> int:
     """Mark the listed notifications of the reader read (all when `ids` is None);
     returns the count left unread, and tells the reader's other pages."""
     if ids is None:
-        cur = await conn.execute("UPDATE notifications SET read = 1 WHERE user_id = ? AND read = 0", (user_id,))
+        cur = await conn.execute(
+            "UPDATE notifications SET read = 1 WHERE user_id = ? AND read = 0", (user_id,)
+        )
     else:
-        if (not isinstance(ids, list) or not 1 <= len(ids) <= MAX_IDS
-                or any(isinstance(i, bool) or not isinstance(i, int) for i in ids)):
+        if (
+            not isinstance(ids, list)
+            or not 1 <= len(ids) <= MAX_IDS
+            or any(isinstance(i, bool) or not isinstance(i, int) for i in ids)
+        ):
             raise Invalid(f"ids must be a list of 1 to {MAX_IDS} notification ids")
         cur = await conn.execute(
             f"UPDATE notifications SET read = 1 WHERE user_id = ? AND read = 0"
-            f" AND id IN ({','.join('?' * len(ids))})", (user_id, *ids))
+            f" AND id IN ({','.join('?' * len(ids))})",
+            (user_id, *ids),
+        )
     left = await unread_count(conn, user_id)
     if cur.rowcount:
-        await emit(conn, "notification.read", group=None, thread_id=None, data={"unread": left}, users=(user_id,))
+        await emit(
+            conn, "notification.read", group=None, thread_id=None, data={"unread": left}, users=(user_id,)
+        )
     return left
 
 
 # The notification feed's secret URL: 32 random bytes, only their hash kept.
+
 
 def _key_hash(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
@@ -206,9 +282,12 @@ def _key_hash(key: str) -> str:
 async def new_feed_key(conn: Connection, user_id: int) -> str:
     """A new secret for the reader's feed URL; any earlier one stops working."""
     key = secrets.token_urlsafe(32)
-    await conn.execute("INSERT INTO feed_keys (user_id, key_hash, created_at) VALUES (?, ?, ?)"
-                       " ON CONFLICT (user_id) DO UPDATE SET key_hash = excluded.key_hash,"
-                       " created_at = excluded.created_at", (user_id, _key_hash(key), clock.now()))
+    await conn.execute(
+        "INSERT INTO feed_keys (user_id, key_hash, created_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (user_id) DO UPDATE SET key_hash = excluded.key_hash,"
+        " created_at = excluded.created_at",
+        (user_id, _key_hash(key), clock.now()),
+    )
     return key
 
 
@@ -226,8 +305,11 @@ async def feed_owner(conn: Connection, key: object) -> Row:
     for a revoked, replaced, malformed or never-issued key)."""
     if not isinstance(key, str) or not 20 <= len(key) <= 100:
         raise NotFound("no such feed")
-    row = await fetch_one(conn, "SELECT u.* FROM feed_keys k JOIN users u ON u.id = k.user_id"
-                                " WHERE k.key_hash = ?", (_key_hash(key),))
+    row = await fetch_one(
+        conn,
+        "SELECT u.* FROM feed_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?",
+        (_key_hash(key),),
+    )
     if row is None:
         raise NotFound("no such feed")
     return row

@@ -82,8 +82,17 @@ def cancel_message_id(message_id: str) -> str:
 
 # -- configuration -------------------------------------------------------------------
 
-async def add_peer(conn: Connection, name: str, host: str, port: int, *, groups: str = "*",
-                   direction: str = "both", password: str | None = None) -> dict:
+
+async def add_peer(
+    conn: Connection,
+    name: str,
+    host: str,
+    port: int,
+    *,
+    groups: str = "*",
+    direction: str = "both",
+    password: str | None = None,
+) -> dict:
     """Configure a peer; Conflict if the name is taken, Invalid for a bad field."""
     if not _NAME.match(name or ""):
         raise Invalid("a peer name is its Path name: letters, digits, dots and dashes, at most 80")
@@ -103,7 +112,9 @@ async def add_peer(conn: Connection, name: str, host: str, port: int, *, groups:
         raise Conflict(f"a peer named {name} exists; remove it first")
     await conn.execute(
         "INSERT INTO peers (name, host, port, groups, direction, password, created_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)", (name, host, int(port), groups, direction, password, clock.now()))
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (name, host, int(port), groups, direction, password, clock.now()),
+    )
     return (await list_peers(conn, name))[0]
 
 
@@ -119,13 +130,26 @@ async def remove_peer(conn: Connection, name: str) -> None:
 async def list_peers(conn: Connection, name: str | None = None) -> list[dict]:
     """Every peer (or the one named) with its backlog and last error; secrets are not shown."""
     rows = await fetch_all(
-        conn, "SELECT p.*, (SELECT count(*) FROM peer_queue q WHERE q.peer_id = p.id) AS backlog"
-              " FROM peers p" + (" WHERE p.name = ?" if name else "") + " ORDER BY p.name",
-        (name,) if name else ())
-    return [{"name": r["name"], "host": r["host"], "port": r["port"], "groups": r["groups"],
-             "direction": r["direction"], "authenticated": r["password"] is not None,
-             "backlog": r["backlog"], "last_ok_at": r["last_ok_at"], "last_error": r["last_error"],
-             "last_error_at": r["last_error_at"]} for r in rows]
+        conn,
+        "SELECT p.*, (SELECT count(*) FROM peer_queue q WHERE q.peer_id = p.id) AS backlog"
+        " FROM peers p" + (" WHERE p.name = ?" if name else "") + " ORDER BY p.name",
+        (name,) if name else (),
+    )
+    return [
+        {
+            "name": r["name"],
+            "host": r["host"],
+            "port": r["port"],
+            "groups": r["groups"],
+            "direction": r["direction"],
+            "authenticated": r["password"] is not None,
+            "backlog": r["backlog"],
+            "last_ok_at": r["last_ok_at"],
+            "last_error": r["last_error"],
+            "last_error_at": r["last_error_at"],
+        }
+        for r in rows
+    ]
 
 
 async def outgoing_peers(conn: Connection) -> list[sqlite3.Row]:
@@ -135,8 +159,9 @@ async def outgoing_peers(conn: Connection) -> list[sqlite3.Row]:
 async def peer_by_secret(conn: Connection, secret: str) -> sqlite3.Row | None:
     """The incoming peer whose shared secret this is (compared in constant time)."""
     found = None
-    for row in await fetch_all(conn, "SELECT * FROM peers WHERE password IS NOT NULL"
-                                     " AND direction != 'outgoing'"):
+    for row in await fetch_all(
+        conn, "SELECT * FROM peers WHERE password IS NOT NULL AND direction != 'outgoing'"
+    ):
         if hmac.compare_digest(row["password"].encode(), secret.encode()):
             found = row
     return found
@@ -144,14 +169,24 @@ async def peer_by_secret(conn: Connection, secret: str) -> sqlite3.Row | None:
 
 async def address_peers(conn: Connection) -> list[sqlite3.Row]:
     """The incoming peers recognised by address (configured without a secret)."""
-    return await fetch_all(conn, "SELECT * FROM peers WHERE password IS NULL"
-                                 " AND direction != 'outgoing' ORDER BY id")
+    return await fetch_all(
+        conn, "SELECT * FROM peers WHERE password IS NULL AND direction != 'outgoing' ORDER BY id"
+    )
 
 
 # -- the outgoing queue ---------------------------------------------------------------
 
-async def enqueue(conn: Connection, *, message_id: str, group: str, path: str, kind: str = "article",
-                  article_id: int | None = None, control: str | None = None) -> int:
+
+async def enqueue(
+    conn: Connection,
+    *,
+    message_id: str,
+    group: str,
+    path: str,
+    kind: str = "article",
+    article_id: int | None = None,
+    control: str | None = None,
+) -> int:
     """Queue an article (or control article) for every outgoing peer whose groups
     match and whose name is not in `path`; returns how many rows were queued."""
     names = path_names(path)
@@ -162,29 +197,47 @@ async def enqueue(conn: Connection, *, message_id: str, group: str, path: str, k
             continue
         cur = await conn.execute(
             "INSERT OR IGNORE INTO peer_queue (peer_id, message_id, kind, article_id, control, next_try_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)", (peer["id"], message_id, kind, article_id, control, now))
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (peer["id"], message_id, kind, article_id, control, now),
+        )
         queued += cur.rowcount
     return queued
 
 
 async def queue_article(conn: Connection, article: dict) -> int:
     """Queue a just posted article (article_json shape) for the peers."""
-    return await enqueue(conn, message_id=article["message_id"], group=article["group"],
-                         path="not-for-mail", article_id=article["id"])
+    return await enqueue(
+        conn,
+        message_id=article["message_id"],
+        group=article["group"],
+        path="not-for-mail",
+        article_id=article["id"],
+    )
 
 
 async def queue_cancel(conn: Connection, article: dict) -> int:
     """Queue the cancel control article of a just withdrawn article for the peers."""
     cancel_id = cancel_message_id(article["message_id"])
-    await conn.execute("INSERT OR IGNORE INTO news_history (message_id, received_at) VALUES (?, ?)",
-                       (cancel_id, clock.now()))
-    return await enqueue(conn, message_id=cancel_id, group=article["group"], path="not-for-mail",
-                         kind="cancel", article_id=article["id"])
+    await conn.execute(
+        "INSERT OR IGNORE INTO news_history (message_id, received_at) VALUES (?, ?)", (cancel_id, clock.now())
+    )
+    return await enqueue(
+        conn,
+        message_id=cancel_id,
+        group=article["group"],
+        path="not-for-mail",
+        kind="cancel",
+        article_id=article["id"],
+    )
 
 
 # Thread states a control article may set (docs/PEERING.md: last writer wins).
-STATE_EVENTS = {"lock": ("locked", "thread.locked"), "unlock": ("open", "thread.unlocked"),
-                "archive": ("archived", "thread.archived"), "unarchive": ("open", "thread.unarchived")}
+STATE_EVENTS = {
+    "lock": ("locked", "thread.locked"),
+    "unlock": ("open", "thread.unlocked"),
+    "archive": ("archived", "thread.archived"),
+    "unarchive": ("open", "thread.unarchived"),
+}
 STATE_CONTROL = "x-moot-thread"
 
 
@@ -193,42 +246,60 @@ async def queue_state(conn: Connection, thread_id: int, action: str, reason: str
     unarchive) as a control article for the peers; its stamp wins over earlier ones.
     The queue row's `control` is `action time reason`: the article's Date is that time,
     so every node compares the same stamp."""
-    root = await fetch_one(conn, "SELECT a.id, a.message_id, g.name AS group_name FROM threads t"
-                                 " JOIN articles a ON a.id = t.root_article_id JOIN groups g ON g.id = t.group_id"
-                                 " WHERE t.id = ?", (thread_id,))
+    root = await fetch_one(
+        conn,
+        "SELECT a.id, a.message_id, g.name AS group_name FROM threads t"
+        " JOIN articles a ON a.id = t.root_article_id JOIN groups g ON g.id = t.group_id"
+        " WHERE t.id = ?",
+        (thread_id,),
+    )
     if root is None:
         return 0
     now = clock.now()
-    latest = await fetch_value(conn, "SELECT stamp FROM thread_state_stamps WHERE root_message_id = ?",
-                               (root["message_id"],))
+    latest = await fetch_value(
+        conn, "SELECT stamp FROM thread_state_stamps WHERE root_message_id = ?", (root["message_id"],)
+    )
     if latest is not None and latest[:19] >= now[:19]:
         # A change made after seeing another comes after it, whatever the clocks say
         # (stamps have the Date header's one-second grain).
         now = clock.stamp(datetime.strptime(latest[:19], "%Y-%m-%dT%H:%M:%S") + timedelta(seconds=1))
     message_id = f"<{action}.{now[:19].replace('-', '').replace(':', '')}.{secrets.token_hex(6)}.{root['message_id'][1:]}"
     await _stamp(conn, root["message_id"], f"{now[:19]} {message_id}")
-    await conn.execute("INSERT OR IGNORE INTO news_history (message_id, received_at) VALUES (?, ?)",
-                       (message_id, now))
-    return await enqueue(conn, message_id=message_id, group=root["group_name"], path="not-for-mail",
-                         kind="state", article_id=root["id"], control=f"{action} {now} {reason}".strip())
+    await conn.execute(
+        "INSERT OR IGNORE INTO news_history (message_id, received_at) VALUES (?, ?)", (message_id, now)
+    )
+    return await enqueue(
+        conn,
+        message_id=message_id,
+        group=root["group_name"],
+        path="not-for-mail",
+        kind="state",
+        article_id=root["id"],
+        control=f"{action} {now} {reason}".strip(),
+    )
 
 
 async def _stamp(conn: Connection, root_message_id: str, stamp: str) -> bool:
     """Keep `stamp` as the thread's latest state change if it is later; whether it was."""
-    current = await fetch_value(conn, "SELECT stamp FROM thread_state_stamps WHERE root_message_id = ?",
-                                (root_message_id,))
+    current = await fetch_value(
+        conn, "SELECT stamp FROM thread_state_stamps WHERE root_message_id = ?", (root_message_id,)
+    )
     if current is not None and current >= stamp:
         return False
-    await conn.execute("INSERT OR REPLACE INTO thread_state_stamps (root_message_id, stamp) VALUES (?, ?)",
-                       (root_message_id, stamp))
+    await conn.execute(
+        "INSERT OR REPLACE INTO thread_state_stamps (root_message_id, stamp) VALUES (?, ?)",
+        (root_message_id, stamp),
+    )
     return True
 
 
 async def due(conn: Connection, peer_id: int, limit: int) -> list[sqlite3.Row]:
     """Queue rows of a peer whose time has come, oldest first."""
     return await fetch_all(
-        conn, "SELECT * FROM peer_queue WHERE peer_id = ? AND next_try_at <= ? ORDER BY next_try_at, id LIMIT ?",
-        (peer_id, clock.now(), limit))
+        conn,
+        "SELECT * FROM peer_queue WHERE peer_id = ? AND next_try_at <= ? ORDER BY next_try_at, id LIMIT ?",
+        (peer_id, clock.now(), limit),
+    )
 
 
 async def next_due(conn: Connection, peer_id: int) -> str | None:
@@ -250,39 +321,49 @@ async def retry_later(conn: Connection, peer_id: int, ids: list[int], error: str
         if attempts is None:
             continue
         wait = min(RETRY_MAX, RETRY_FIRST * 2 ** min(attempts, 20))
-        await conn.execute("UPDATE peer_queue SET attempts = attempts + 1, next_try_at = ? WHERE id = ?",
-                           (clock.later(seconds=wait), row_id))
+        await conn.execute(
+            "UPDATE peer_queue SET attempts = attempts + 1, next_try_at = ? WHERE id = ?",
+            (clock.later(seconds=wait), row_id),
+        )
     await note_error(conn, peer_id, error)
 
 
 async def note_error(conn: Connection, peer_id: int, error: str) -> None:
-    await conn.execute("UPDATE peers SET last_error = ?, last_error_at = ? WHERE id = ?",
-                       (error[:300], clock.now(), peer_id))
+    await conn.execute(
+        "UPDATE peers SET last_error = ?, last_error_at = ? WHERE id = ?", (error[:300], clock.now(), peer_id)
+    )
 
 
 # -- incoming -------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Incoming:
     """An article a peer offers, as parsed from the wire (nntp/parse.transit_article)."""
+
     message_id: str
     newsgroups: tuple[str, ...]
     subject: str
     body: str
     from_name: str
     from_addr: str
-    date: str                  # stored time form
+    date: str  # stored time form
     references: tuple[str, ...]
-    path: str                  # as received, this node not yet in it
-    control: str | None        # the Control header's value
-    text: str                  # the whole article (headers and body, LF lines) for relaying a control
+    path: str  # as received, this node not yet in it
+    control: str | None  # the Control header's value
+    text: str  # the whole article (headers and body, LF lines) for relaying a control
 
 
 async def known(conn: Connection, message_id: str) -> bool:
     """Whether an article or control article of this Message-ID is here."""
-    return bool(await fetch_value(conn, "SELECT 1 FROM articles WHERE message_id = ?"
-                                        " UNION ALL SELECT 1 FROM news_history WHERE message_id = ?",
-                                  (message_id, message_id)))
+    return bool(
+        await fetch_value(
+            conn,
+            "SELECT 1 FROM articles WHERE message_id = ?"
+            " UNION ALL SELECT 1 FROM news_history WHERE message_id = ?",
+            (message_id, message_id),
+        )
+    )
 
 
 async def receive(conn: Connection, domain: str, item: Incoming) -> dict:
@@ -297,10 +378,16 @@ async def receive(conn: Connection, domain: str, item: Incoming) -> dict:
     young = item.date > clock.ago(seconds=ORPHAN_WAIT)
     if item.control is not None:
         words = item.control.split()
-        target = words[1] if len(words) == 2 and words[0].lower() == "cancel" else (
-            words[2] if len(words) == 3 and words[0].lower() == STATE_CONTROL else None)
-        if (young and target is not None
-                and not await fetch_value(conn, "SELECT 1 FROM articles WHERE message_id = ?", (target,))):
+        target = (
+            words[1]
+            if len(words) == 2 and words[0].lower() == "cancel"
+            else (words[2] if len(words) == 3 and words[0].lower() == STATE_CONTROL else None)
+        )
+        if (
+            young
+            and target is not None
+            and not await fetch_value(conn, "SELECT 1 FROM articles WHERE message_id = ?", (target,))
+        ):
             raise Deferred(f"the article {target[:100]} it acts on is not here yet")
         return await _control(conn, domain, item, path)
     group = None
@@ -313,35 +400,64 @@ async def receive(conn: Connection, domain: str, item: Incoming) -> dict:
     subject = validate.subject(item.subject) if item.subject.strip() else "(no subject)"
     body = validate.body(item.body, allow_empty=True)
     author = item.from_name or item.from_addr or "unknown"
-    if young and item.references and not await fetch_value(
-            conn, "SELECT 1 FROM articles WHERE message_id = ?", (item.references[-1],)):
+    if (
+        young
+        and item.references
+        and not await fetch_value(conn, "SELECT 1 FROM articles WHERE message_id = ?", (item.references[-1],))
+    ):
         raise Deferred(f"the article it follows up, {item.references[-1][:100]}, is not here yet")
     parent = await last_known(conn, item.references)
     parent_row = None
     if parent is not None and parent["group_name"] == group["name"]:
-        parent_row = await fetch_one(conn, "SELECT id, path, thread_id, refs, message_id FROM articles"
-                                           " WHERE id = ?", (parent["id"],))
+        parent_row = await fetch_one(
+            conn, "SELECT id, path, thread_id, refs, message_id FROM articles WHERE id = ?", (parent["id"],)
+        )
     if parent_row is None:
         # RFC 5536 §3.2.10: with no known parent here the article starts a thread.
         thread_id = await posting.create_thread_row(conn, group["id"], subject, item.date)
-        row = await posting.insert_article(conn, group_id=group["id"], thread_id=thread_id, parent=None,
-                                   subject=subject, body=body, author_name=author, user_id=None,
-                                   author_addr=item.from_addr or None, message_id=item.message_id,
-                                   created_at=item.date, refs=" ".join(item.references))
+        row = await posting.insert_article(
+            conn,
+            group_id=group["id"],
+            thread_id=thread_id,
+            parent=None,
+            subject=subject,
+            body=body,
+            author_name=author,
+            user_id=None,
+            author_addr=item.from_addr or None,
+            message_id=item.message_id,
+            created_at=item.date,
+            refs=" ".join(item.references),
+        )
         await conn.execute("UPDATE threads SET root_article_id = ? WHERE id = ?", (row["id"], thread_id))
         thread = thread_json(await thread_row(conn, thread_id))
         article = article_json({**row, "group_name": group["name"], "username": None})
-        await emit(conn, "thread.created", group=group["name"], thread_id=thread_id,
-                   data={"thread": thread, "article": article})
+        await emit(
+            conn,
+            "thread.created",
+            group=group["name"],
+            thread_id=thread_id,
+            data={"thread": thread, "article": article},
+        )
     else:
         row = await posting.insert_article(
-            conn, group_id=group["id"], thread_id=parent_row["thread_id"], parent=parent_row,
-            subject=subject, body=body, author_name=author, user_id=None, author_addr=item.from_addr or None,
-            message_id=item.message_id, created_at=item.date,
-            refs=child_references(parent_row["refs"], parent_row["message_id"]))
+            conn,
+            group_id=group["id"],
+            thread_id=parent_row["thread_id"],
+            parent=parent_row,
+            subject=subject,
+            body=body,
+            author_name=author,
+            user_id=None,
+            author_addr=item.from_addr or None,
+            message_id=item.message_id,
+            created_at=item.date,
+            refs=child_references(parent_row["refs"], parent_row["message_id"]),
+        )
         article = article_json({**row, "group_name": group["name"], "username": None})
-        await emit(conn, "article.created", group=group["name"], thread_id=parent_row["thread_id"],
-                   data=article)
+        await emit(
+            conn, "article.created", group=group["name"], thread_id=parent_row["thread_id"], data=article
+        )
     await conn.execute("INSERT INTO article_paths (article_id, path) VALUES (?, ?)", (row["id"], path))
     await enqueue(conn, message_id=item.message_id, group=group["name"], path=path, article_id=row["id"])
     return article
@@ -350,8 +466,9 @@ async def receive(conn: Connection, domain: str, item: Incoming) -> dict:
 async def _control(conn: Connection, domain: str, item: Incoming, path: str) -> dict:
     """A control article: `cancel <id>` withdraws the article when it comes from
     the article's origin or its author (docs/PEERING.md); others are only relayed."""
-    await conn.execute("INSERT INTO news_history (message_id, received_at) VALUES (?, ?)",
-                       (item.message_id, clock.now()))
+    await conn.execute(
+        "INSERT INTO news_history (message_id, received_at) VALUES (?, ?)", (item.message_id, clock.now())
+    )
     words = item.control.split() if item.control else []
     result: dict = {"control": " ".join(words)[:200], "applied": False}
     target = None
@@ -371,31 +488,51 @@ async def _control(conn: Connection, domain: str, item: Incoming, path: str) -> 
 async def _thread_state(conn: Connection, item: Incoming, action: str, root_message_id: str) -> bool:
     """Apply a thread state change from a peer if it is the latest one for the
     thread (by Date, then Message-ID): the same state on every node, in any order."""
-    thread = await fetch_one(conn, "SELECT t.*, g.name AS group_name FROM articles a"
-                                   " JOIN threads t ON t.id = a.thread_id AND t.root_article_id = a.id"
-                                   " JOIN groups g ON g.id = t.group_id WHERE a.message_id = ?",
-                             (root_message_id,))
+    thread = await fetch_one(
+        conn,
+        "SELECT t.*, g.name AS group_name FROM articles a"
+        " JOIN threads t ON t.id = a.thread_id AND t.root_article_id = a.id"
+        " JOIN groups g ON g.id = t.group_id WHERE a.message_id = ?",
+        (root_message_id,),
+    )
     if thread is None or not await _stamp(conn, root_message_id, f"{item.date[:19]} {item.message_id}"):
         return False
     state, event = STATE_EVENTS[action]
     if thread["state"] == state:
         return True
-    await conn.execute("UPDATE threads SET state = ?, archived_at = ? WHERE id = ?",
-                       (state, item.date if state == "archived" else None, thread["id"]))
+    await conn.execute(
+        "UPDATE threads SET state = ?, archived_at = ? WHERE id = ?",
+        (state, item.date if state == "archived" else None, thread["id"]),
+    )
     reason = item.body.strip().splitlines()[0][:300] if item.body.strip() else ""
-    entry_id = await modlog.write(conn, action, None, group_id=thread["group_id"], thread_id=thread["id"],
-                                  target=thread["subject"], reason=reason,
-                                  data={"from": thread["state"], "peer": path_origin(item.path)})
-    await emit(conn, event, group=thread["group_name"], thread_id=thread["id"],
-               data={"thread": thread_json(await thread_row(conn, thread["id"])), "entry_id": entry_id})
+    entry_id = await modlog.write(
+        conn,
+        action,
+        None,
+        group_id=thread["group_id"],
+        thread_id=thread["id"],
+        target=thread["subject"],
+        reason=reason,
+        data={"from": thread["state"], "peer": path_origin(item.path)},
+    )
+    await emit(
+        conn,
+        event,
+        group=thread["group_name"],
+        thread_id=thread["id"],
+        data={"thread": thread_json(await thread_row(conn, thread["id"])), "entry_id": entry_id},
+    )
     return True
 
 
 async def _cancel_target(conn: Connection, message_id: str) -> sqlite3.Row | None:
     return await fetch_one(
-        conn, "SELECT a.*, g.name AS group_name, u.username AS username, ap.path AS news_path"
-              " FROM articles a JOIN groups g ON g.id = a.group_id LEFT JOIN users u ON u.id = a.user_id"
-              " LEFT JOIN article_paths ap ON ap.article_id = a.id WHERE a.message_id = ?", (message_id,))
+        conn,
+        "SELECT a.*, g.name AS group_name, u.username AS username, ap.path AS news_path"
+        " FROM articles a JOIN groups g ON g.id = a.group_id LEFT JOIN users u ON u.id = a.user_id"
+        " LEFT JOIN article_paths ap ON ap.article_id = a.id WHERE a.message_id = ?",
+        (message_id,),
+    )
 
 
 def _may_cancel(domain: str, item: Incoming, target: sqlite3.Row) -> bool:
@@ -412,11 +549,16 @@ async def _withdraw(conn: Connection, target: sqlite3.Row) -> None:
     """The same change as posting.cancel by the author: text replaced, out of search."""
     await conn.execute(
         "INSERT INTO articles_fts (articles_fts, rowid, subject, body, author_name)"
-        " VALUES ('delete', ?, ?, ?, ?)", (target["id"], target["subject"], target["body"], target["author_name"]))
-    await conn.execute("UPDATE articles SET status = 'cancelled', body = ? WHERE id = ?",
-                       (posting.CANCEL_NOTICE_AUTHOR, target["id"]))
+        " VALUES ('delete', ?, ?, ?, ?)",
+        (target["id"], target["subject"], target["body"], target["author_name"]),
+    )
+    await conn.execute(
+        "UPDATE articles SET status = 'cancelled', body = ? WHERE id = ?",
+        (posting.CANCEL_NOTICE_AUTHOR, target["id"]),
+    )
     row = await fetch_one(conn, ARTICLE_SELECT + " WHERE a.id = ?", (target["id"],))
     assert row is not None
     article = article_json(row)
-    await emit(conn, "article.cancelled", group=target["group_name"], thread_id=target["thread_id"],
-               data=article)
+    await emit(
+        conn, "article.cancelled", group=target["group_name"], thread_id=target["thread_id"], data=article
+    )

@@ -34,8 +34,12 @@ class User:
     role: str
 
     def to_json(self) -> dict:
-        return {"id": self.id, "username": self.username,
-                "display_name": self.display_name, "role": self.role}
+        return {
+            "id": self.id,
+            "username": self.username,
+            "display_name": self.display_name,
+            "role": self.role,
+        }
 
     @classmethod
     def from_row(cls, row: Row) -> User:

@@ -55,7 +55,8 @@ def _check_thread_accepts(state: str, thread_id: int, group_name: str, user: Use
     if state == "archived":
         raise Archived(
             "this thread is archived; start a follow-up thread that continues it",
-            follow_up={"group": group_name, "continued_from": thread_id})
+            follow_up={"group": group_name, "continued_from": thread_id},
+        )
     if state == "locked" and not can(user, "moderate"):
         raise Locked("this thread is locked")
 
@@ -71,12 +72,24 @@ async def chosen_message_id(conn: Connection, domain: str, message_id: str | Non
     return message_id
 
 
-async def insert_article(conn: Connection, *, group_id: int, thread_id: int,
-                         parent: sqlite3.Row | None, subject: str, body: str,
-                         author_name: str, user_id: int | None, author_addr: str | None = None,
-                         message_id: str, created_at: str, refs: str = "",
-                         status: str = "ok", notice: dict | None = None,
-                         path: str | None = None) -> dict:
+async def insert_article(
+    conn: Connection,
+    *,
+    group_id: int,
+    thread_id: int,
+    parent: sqlite3.Row | None,
+    subject: str,
+    body: str,
+    author_name: str,
+    user_id: int | None,
+    author_addr: str | None = None,
+    message_id: str,
+    created_at: str,
+    refs: str = "",
+    status: str = "ok",
+    notice: dict | None = None,
+    path: str | None = None,
+) -> dict:
     """Insert one article row, give it the group's next number, index it for
     search, and bump thread and group counters. Returns the new row as a dict
     with the columns articles has (article_json needs `group_name` and
@@ -85,45 +98,77 @@ async def insert_article(conn: Connection, *, group_id: int, thread_id: int,
     # Ids and numbers are taken inside the write transaction, so they are
     # unique and grow in commit order; one statement bumps the group's number
     # high-water mark and counters and reads the next article id.
-    number, article_id = (await fetch_all(
-        conn, "UPDATE groups SET last_number = last_number + 1, article_count = article_count + 1,"
-              " last_article_at = max(coalesce(last_article_at, ''), ?) WHERE id = ?"
-              " RETURNING last_number, " + NEXT_ARTICLE_ID,
-        (created_at, group_id)))[0]
+    number, article_id = (
+        await fetch_all(
+            conn,
+            "UPDATE groups SET last_number = last_number + 1, article_count = article_count + 1,"
+            " last_article_at = max(coalesce(last_article_at, ''), ?) WHERE id = ?"
+            " RETURNING last_number, " + NEXT_ARTICLE_ID,
+            (created_at, group_id),
+        )
+    )[0]
     if path is None:
         path = tree.child(parent["path"] if parent is not None else "", article_id)
-    row = {"id": article_id, "message_id": message_id, "thread_id": thread_id, "group_id": group_id,
-           "number": number, "parent_id": parent["id"] if parent is not None else None,
-           "path": path, "refs": refs, "subject": subject, "body": body, "user_id": user_id,
-           "author_name": author_name, "author_addr": author_addr, "created_at": created_at,
-           "status": status, "notice": json.dumps(notice) if notice is not None else None,
-           "utc_offset": 0}
-    await conn.execute(f"INSERT INTO articles ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
-                       tuple(row.values()))
+    row = {
+        "id": article_id,
+        "message_id": message_id,
+        "thread_id": thread_id,
+        "group_id": group_id,
+        "number": number,
+        "parent_id": parent["id"] if parent is not None else None,
+        "path": path,
+        "refs": refs,
+        "subject": subject,
+        "body": body,
+        "user_id": user_id,
+        "author_name": author_name,
+        "author_addr": author_addr,
+        "created_at": created_at,
+        "status": status,
+        "notice": json.dumps(notice) if notice is not None else None,
+        "utc_offset": 0,
+    }
+    await conn.execute(
+        f"INSERT INTO articles ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values())
+    )
     if status == "ok":
         await conn.execute(
             "INSERT INTO articles_fts (rowid, subject, body, author_name) VALUES (?, ?, ?, ?)",
-            (article_id, subject, body, author_name))
+            (article_id, subject, body, author_name),
+        )
     await conn.execute(
         "UPDATE threads SET article_count = article_count + 1,"
-        " last_article_at = max(last_article_at, ?) WHERE id = ?", (created_at, thread_id))
+        " last_article_at = max(last_article_at, ?) WHERE id = ?",
+        (created_at, thread_id),
+    )
     return row
 
 
-async def create_thread_row(conn: Connection, group_id: int, subject: str, created_at: str,
-                            **provenance: object) -> int:
+async def create_thread_row(
+    conn: Connection, group_id: int, subject: str, created_at: str, **provenance: object
+) -> int:
     cols = ", ".join(["group_id", "subject", "created_at", "last_article_at", *provenance])
     marks = ", ".join("?" * (4 + len(provenance)))
-    cur = await conn.execute(f"INSERT INTO threads ({cols}) VALUES ({marks})",
-                             (group_id, subject, created_at, created_at, *provenance.values()))
+    cur = await conn.execute(
+        f"INSERT INTO threads ({cols}) VALUES ({marks})",
+        (group_id, subject, created_at, created_at, *provenance.values()),
+    )
     await conn.execute("UPDATE groups SET thread_count = thread_count + 1 WHERE id = ?", (group_id,))
     assert cur.lastrowid is not None  # set by the INSERT just run
     return cur.lastrowid
 
 
-async def start_thread(conn: Connection, domain: str, user: User | None, group_name: object,
-                       subject: object, body: object, continued_from: object = None, *,
-                       message_id: str | None = None) -> dict:
+async def start_thread(
+    conn: Connection,
+    domain: str,
+    user: User | None,
+    group_name: object,
+    subject: object,
+    body: object,
+    continued_from: object = None,
+    *,
+    message_id: str | None = None,
+) -> dict:
     """Start a thread: `{thread, article}`. `continued_from` names an archived
     thread this one follows up (the archived thread's 409 points here);
     `message_id` is a client's own (news posting), kept if well formed and unused."""
@@ -139,24 +184,45 @@ async def start_thread(conn: Connection, domain: str, user: User | None, group_n
     now = clock.now()
     thread_id = await create_thread_row(conn, group["id"], subject, now, **provenance)
     row = await insert_article(
-        conn, group_id=group["id"], thread_id=thread_id, parent=None, subject=subject, body=body,
-        author_name=user.display_name, user_id=user.id, message_id=message_id, created_at=now)
+        conn,
+        group_id=group["id"],
+        thread_id=thread_id,
+        parent=None,
+        subject=subject,
+        body=body,
+        author_name=user.display_name,
+        user_id=user.id,
+        message_id=message_id,
+        created_at=now,
+    )
     article_id = row["id"]
     await mailqueue.queue_article(conn, row)  # the group's mail subscribers, in this transaction
     await conn.execute("UPDATE threads SET root_article_id = ? WHERE id = ?", (article_id, thread_id))
     await follows.follow(conn, user.id, thread_id)
     thread = thread_json(await thread_row(conn, thread_id))
     article = article_json(await article_row(conn, article_id))
-    await emit(conn, "thread.created", group=group["name"], thread_id=thread_id,
-               data={"thread": thread, "article": article})
+    await emit(
+        conn,
+        "thread.created",
+        group=group["name"],
+        thread_id=thread_id,
+        data={"thread": thread, "article": article},
+    )
     await notifications.on_article(conn, article, user, parent_author=None, new_thread=True)
     await peering.queue_article(conn, article)
     return {"thread": thread, "article": article}
 
 
-async def reply(conn: Connection, domain: str, user: User | None, parent_ref: object, body: object,
-                subject: object = None, *,
-                message_id: str | None = None) -> dict:
+async def reply(
+    conn: Connection,
+    domain: str,
+    user: User | None,
+    parent_ref: object,
+    body: object,
+    subject: object = None,
+    *,
+    message_id: str | None = None,
+) -> dict:
     """Reply to an article; the reply joins the parent's thread and group.
     Under an article at the deepest level (tree.MAX_DEPTH) it becomes a
     reply to that article's parent instead. `message_id` is a client's own
@@ -167,8 +233,9 @@ async def reply(conn: Connection, domain: str, user: User | None, parent_ref: ob
     subject = validate.subject(subject) if subject not in (None, "") else reply_subject(parent["subject"])
     anchor = tree.anchor(parent["path"])
     if anchor is not None:
-        anchor_row = await fetch_one(conn, PARENT_SELECT + " WHERE a.thread_id = ? AND a.path = ?",
-                                     (parent["thread_id"], anchor))
+        anchor_row = await fetch_one(
+            conn, PARENT_SELECT + " WHERE a.thread_id = ? AND a.path = ?", (parent["thread_id"], anchor)
+        )
         # the parent's ancestor: every prefix of a thread's article path names one of its articles
         assert anchor_row is not None
         parent = anchor_row
@@ -176,14 +243,23 @@ async def reply(conn: Connection, domain: str, user: User | None, parent_ref: ob
     _check_group_accepts(parent["group_status"], parent["group_name"], user)
     message_id = await chosen_message_id(conn, domain, message_id)
     row = await insert_article(
-        conn, group_id=parent["group_id"], thread_id=parent["thread_id"], parent=parent, subject=subject,
-        body=body, author_name=user.display_name, user_id=user.id,
-        message_id=message_id, created_at=clock.now(),
-        refs=child_references(parent["refs"], parent["message_id"]))
+        conn,
+        group_id=parent["group_id"],
+        thread_id=parent["thread_id"],
+        parent=parent,
+        subject=subject,
+        body=body,
+        author_name=user.display_name,
+        user_id=user.id,
+        message_id=message_id,
+        created_at=clock.now(),
+        refs=child_references(parent["refs"], parent["message_id"]),
+    )
     await mailqueue.queue_article(conn, row)  # the group's mail subscribers, in this transaction
     article = article_json({**row, "group_name": parent["group_name"], "username": user.username})
-    await emit(conn, "article.created", group=parent["group_name"], thread_id=parent["thread_id"],
-               data=article)
+    await emit(
+        conn, "article.created", group=parent["group_name"], thread_id=parent["thread_id"], data=article
+    )
     await notifications.on_article(conn, article, user, parent_author=parent["user_id"], new_thread=False)
     await follows.follow(conn, user.id, parent["thread_id"])  # posting in a thread follows it
     await peering.queue_article(conn, article)
@@ -204,19 +280,27 @@ async def cancel(conn: Connection, user: User | None, article_ref: object, reaso
     notice = CANCEL_NOTICE_MODERATOR if by_moderator else CANCEL_NOTICE_AUTHOR
     await conn.execute(
         "INSERT INTO articles_fts (articles_fts, rowid, subject, body, author_name)"
-        " VALUES ('delete', ?, ?, ?, ?)", (row["id"], row["subject"], row["body"], row["author_name"]))
-    await conn.execute("UPDATE articles SET status = 'cancelled', body = ? WHERE id = ?",
-                       (notice, row["id"]))
+        " VALUES ('delete', ?, ?, ?, ?)",
+        (row["id"], row["subject"], row["body"], row["author_name"]),
+    )
+    await conn.execute("UPDATE articles SET status = 'cancelled', body = ? WHERE id = ?", (notice, row["id"]))
     # withdrawn means its words are gone: the texts an edit replaced go too
     await conn.execute("DELETE FROM article_versions WHERE article_id = ?", (row["id"],))
     if by_moderator:
-        await modlog.write(conn, "cancel", user, group_id=row["group_id"], thread_id=row["thread_id"],
-                           article_id=row["id"], target=row["message_id"], reason=reason)
+        await modlog.write(
+            conn,
+            "cancel",
+            user,
+            group_id=row["group_id"],
+            thread_id=row["thread_id"],
+            article_id=row["id"],
+            target=row["message_id"],
+            reason=reason,
+        )
     cancelled = await fetch_one(conn, ARTICLE_SELECT + " WHERE a.id = ?", (row["id"],))
     assert cancelled is not None  # the row just updated, in this transaction
     article = article_json(cancelled)
-    await emit(conn, "article.cancelled", group=row["group_name"], thread_id=row["thread_id"],
-               data=article)
+    await emit(conn, "article.cancelled", group=row["group_name"], thread_id=row["thread_id"], data=article)
     await peering.queue_cancel(conn, article)
     return article
 
@@ -236,10 +320,14 @@ async def create_thread_rows(conn: Connection, group_id: int, rows: list[dict]) 
     await conn.executemany(
         "INSERT INTO threads (id, group_id, subject, created_at, last_article_at, root_article_id)"
         " VALUES (?, ?, ?, ?, ?, ?)",
-        [(tid, group_id, r["subject"], r["created_at"], r["created_at"], r["root_article_id"])
-         for tid, r in zip(ids, rows, strict=False)])
-    await conn.execute("UPDATE groups SET thread_count = thread_count + ? WHERE id = ?",
-                       (len(rows), group_id))
+        [
+            (tid, group_id, r["subject"], r["created_at"], r["created_at"], r["root_article_id"])
+            for tid, r in zip(ids, rows, strict=False)
+        ],
+    )
+    await conn.execute(
+        "UPDATE groups SET thread_count = thread_count + ? WHERE id = ?", (len(rows), group_id)
+    )
     return ids
 
 
@@ -253,22 +341,42 @@ async def insert_articles(conn: Connection, group_id: int, rows: list[dict]) -> 
     if not rows:
         return
     last = await fetch_value(
-        conn, "UPDATE groups SET last_number = last_number + ? WHERE id = ? RETURNING last_number",
-        (len(rows), group_id))
+        conn,
+        "UPDATE groups SET last_number = last_number + ? WHERE id = ? RETURNING last_number",
+        (len(rows), group_id),
+    )
     first = last - len(rows) + 1
     await conn.executemany(
         "INSERT INTO articles (id, message_id, thread_id, group_id, number, parent_id, path, refs,"
         " subject, body, user_id, author_name, author_addr, created_at, status, notice, utc_offset)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(r["id"], r["message_id"], r["thread_id"], group_id, first + i, r["parent_id"], r["path"],
-          r.get("refs", ""), r["subject"], r["body"], r.get("user_id"), r["author_name"],
-          r.get("author_addr"), r["created_at"], r.get("status", "ok"),
-          json.dumps(r["notice"]) if r.get("notice") is not None else None, r.get("utc_offset", 0))
-         for i, r in enumerate(rows)])
+        [
+            (
+                r["id"],
+                r["message_id"],
+                r["thread_id"],
+                group_id,
+                first + i,
+                r["parent_id"],
+                r["path"],
+                r.get("refs", ""),
+                r["subject"],
+                r["body"],
+                r.get("user_id"),
+                r["author_name"],
+                r.get("author_addr"),
+                r["created_at"],
+                r.get("status", "ok"),
+                json.dumps(r["notice"]) if r.get("notice") is not None else None,
+                r.get("utc_offset", 0),
+            )
+            for i, r in enumerate(rows)
+        ],
+    )
     await conn.executemany(
         "INSERT INTO articles_fts (rowid, subject, body, author_name) VALUES (?, ?, ?, ?)",
-        [(r["id"], r["subject"], r["body"], r["author_name"]) for r in rows
-         if r.get("status", "ok") == "ok"])
+        [(r["id"], r["subject"], r["body"], r["author_name"]) for r in rows if r.get("status", "ok") == "ok"],
+    )
     threads: dict[int, list] = {}
     for r in rows:
         entry = threads.setdefault(r["thread_id"], [0, ""])
@@ -277,8 +385,10 @@ async def insert_articles(conn: Connection, group_id: int, rows: list[dict]) -> 
     await conn.executemany(
         "UPDATE threads SET article_count = article_count + ?,"
         " last_article_at = max(last_article_at, ?) WHERE id = ?",
-        [(count, latest, tid) for tid, (count, latest) in threads.items()])
+        [(count, latest, tid) for tid, (count, latest) in threads.items()],
+    )
     await conn.execute(
         "UPDATE groups SET article_count = article_count + ?,"
         " last_article_at = max(coalesce(last_article_at, ''), ?) WHERE id = ?",
-        (len(rows), max(r["created_at"] for r in rows), group_id))
+        (len(rows), max(r["created_at"] for r in rows), group_id),
+    )

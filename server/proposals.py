@@ -23,6 +23,7 @@ class Rules:
     """When endorsements create a group: `threshold` of them, each from an
     account at least `min_age_days` old with at least `min_posts` articles
     that landed (not withdrawn), so fresh sock puppets count for nothing."""
+
     threshold: int
     min_age_days: int = 0
     min_posts: int = 0
@@ -38,15 +39,18 @@ class Rules:
 
 # An endorsement counts when its account is old enough and has posted enough
 # (parameters: Rules.params()); articles_by_user makes the post count a range read.
-_COUNTS = (" FROM endorsements e JOIN users eu ON eu.id = e.user_id"
-           " WHERE e.proposal_id = {proposal} AND eu.created_at <= ?"
-           " AND (SELECT count(*) FROM (SELECT 1 FROM articles a WHERE a.user_id = eu.id"
-           " AND a.status = 'ok' LIMIT ?)) >= ?")
+_COUNTS = (
+    " FROM endorsements e JOIN users eu ON eu.id = e.user_id"
+    " WHERE e.proposal_id = {proposal} AND eu.created_at <= ?"
+    " AND (SELECT count(*) FROM (SELECT 1 FROM articles a WHERE a.user_id = eu.id"
+    " AND a.status = 'ok' LIMIT ?)) >= ?"
+)
 
 PROPOSAL_SELECT = (
     "SELECT p.*, u.username AS proposer_username, u.display_name AS proposer_display_name,"
     " (SELECT count(*)" + _COUNTS.format(proposal="p.id") + ") AS endorsement_count"
-    " FROM proposals p JOIN users u ON u.id = p.proposer_id")
+    " FROM proposals p JOIN users u ON u.id = p.proposer_id"
+)
 
 
 def _count_params(rules: Rules) -> tuple:
@@ -56,14 +60,21 @@ def _count_params(rules: Rules) -> tuple:
 
 async def proposal_json(conn: Connection, row: Row, rules: Rules) -> dict:
     endorsers = await fetch_all(
-        conn, "SELECT u.username FROM endorsements e JOIN users u ON u.id = e.user_id"
-              " WHERE e.proposal_id = ? ORDER BY e.created_at, u.username", (row["id"],))
+        conn,
+        "SELECT u.username FROM endorsements e JOIN users u ON u.id = e.user_id"
+        " WHERE e.proposal_id = ? ORDER BY e.created_at, u.username",
+        (row["id"],),
+    )
     return {
-        "id": row["id"], "name": row["name"], "description": row["description"],
-        "charter": row["charter"], "status": row["status"], "created_at": row["created_at"],
-        "proposer": {"username": row["proposer_username"],
-                     "display_name": row["proposer_display_name"]},
-        "endorsements": row["endorsement_count"], "threshold": rules.threshold,
+        "id": row["id"],
+        "name": row["name"],
+        "description": row["description"],
+        "charter": row["charter"],
+        "status": row["status"],
+        "created_at": row["created_at"],
+        "proposer": {"username": row["proposer_username"], "display_name": row["proposer_display_name"]},
+        "endorsements": row["endorsement_count"],
+        "threshold": rules.threshold,
         "endorsed_by": [r["username"] for r in endorsers],
     }
 
@@ -97,16 +108,30 @@ async def list_proposals(conn: Connection, rules: Rules, *, status: object = Non
 
 
 async def _maybe_create(conn: Connection, row: Row, rules: Rules) -> None:
-    count = await fetch_value(conn, "SELECT count(*)" + _COUNTS.format(proposal="?"),
-                              (row["id"], *_count_params(rules)))
+    count = await fetch_value(
+        conn, "SELECT count(*)" + _COUNTS.format(proposal="?"), (row["id"], *_count_params(rules))
+    )
     if count >= rules.threshold:
-        await create_group(conn, None, row["name"], row["description"], row["charter"],
-                           reason=f"proposal {row['id']} reached {count} endorsements")
+        await create_group(
+            conn,
+            None,
+            row["name"],
+            row["description"],
+            row["charter"],
+            reason=f"proposal {row['id']} reached {count} endorsements",
+        )
         await conn.execute("UPDATE proposals SET status = 'created' WHERE id = ?", (row["id"],))
 
 
-async def propose(conn: Connection, user: User | None, name: object, description: object = None,
-                  charter: object = None, *, rules: Rules) -> dict:
+async def propose(
+    conn: Connection,
+    user: User | None,
+    name: object,
+    description: object = None,
+    charter: object = None,
+    *,
+    rules: Rules,
+) -> dict:
     """A member proposes a group; the proposal counts as the proposer's endorsement."""
     user = require(user, "propose")
     name = validate.group_name(name)
@@ -118,10 +143,13 @@ async def propose(conn: Connection, user: User | None, name: object, description
         raise Conflict(f"{name!r} is already proposed; endorse that proposal instead")
     now = clock.now()
     cur = await conn.execute(
-        "INSERT INTO proposals (name, description, charter, proposer_id, created_at)"
-        " VALUES (?, ?, ?, ?, ?)", (name, description, charter, user.id, now))
-    await conn.execute("INSERT INTO endorsements (proposal_id, user_id, created_at) VALUES (?, ?, ?)",
-                       (cur.lastrowid, user.id, now))
+        "INSERT INTO proposals (name, description, charter, proposer_id, created_at) VALUES (?, ?, ?, ?, ?)",
+        (name, description, charter, user.id, now),
+    )
+    await conn.execute(
+        "INSERT INTO endorsements (proposal_id, user_id, created_at) VALUES (?, ?, ?)",
+        (cur.lastrowid, user.id, now),
+    )
     await _maybe_create(conn, await _row(conn, cur.lastrowid, rules), rules)
     return await get_proposal(conn, cur.lastrowid, rules)
 
@@ -136,6 +164,7 @@ async def endorse(conn: Connection, user: User | None, proposal_id: object, *, r
         raise Conflict(f"a group named {row['name']!r} already exists")
     await conn.execute(
         "INSERT OR IGNORE INTO endorsements (proposal_id, user_id, created_at) VALUES (?, ?, ?)",
-        (row["id"], user.id, clock.now()))
+        (row["id"], user.id, clock.now()),
+    )
     await _maybe_create(conn, row, rules)
     return await get_proposal(conn, row["id"], rules)

@@ -118,6 +118,7 @@ class Backoff(FailureWindow):
 class LoginAttempt:
     """One reserved sign-in attempt: counted as a failure unless `succeeded`
     or `withdrawn` takes it back."""
+
     lockout: Lockout
     username: str
     address: str
@@ -149,8 +150,14 @@ class Lockout:
 
     MAX_KNOWN_PER_USER = 16
 
-    def __init__(self, attempts: int, address_attempts: int, window: float,
-                 clock: Clock = time.monotonic, max_keys: int = 100_000):
+    def __init__(
+        self,
+        attempts: int,
+        address_attempts: int,
+        window: float,
+        clock: Clock = time.monotonic,
+        max_keys: int = 100_000,
+    ):
         self.clock, self.max_keys = clock, max_keys
         self.pairs = FailureWindow(attempts, window, clock, max_keys)
         self.addresses = FailureWindow(address_attempts, window, clock, max_keys)
@@ -175,7 +182,9 @@ class Lockout:
         """Count an attempt now, before the slow password check, or raise
         RateLimited; a caller that learns it succeeded takes it back."""
         checks: list[tuple[FailureWindow, object]] = [
-            (self.pairs, (username, address)), (self.addresses, address)]
+            (self.pairs, (username, address)),
+            (self.addresses, address),
+        ]
         if not self.known(username, address):
             checks.append((self.usernames, username))
         wait = max(window.wait(key) for window, key in checks)
@@ -205,8 +214,9 @@ class HashGate:
     async def admit(self, address: str) -> AsyncIterator[None]:
         """Hold a hashing slot for the block, or raise RateLimited / Busy."""
         if address in self._addresses:
-            raise RateLimited("a sign-in from this address is already being checked; try again",
-                              retry_after=1)
+            raise RateLimited(
+                "a sign-in from this address is already being checked; try again", retry_after=1
+            )
         if self._admitted >= self.workers + self.queue:
             raise Busy("too many sign-ins at once; try again shortly", retry_after=1)
         self._addresses.add(address)

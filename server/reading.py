@@ -15,26 +15,35 @@ from .errors import Invalid, NotFound
 ARTICLE_SELECT = (
     "SELECT a.*, g.name AS group_name, u.username AS username"
     " FROM articles a JOIN groups g ON g.id = a.group_id"
-    " LEFT JOIN users u ON u.id = a.user_id")
+    " LEFT JOIN users u ON u.id = a.user_id"
+)
 
 # An article with what deciding on a reply to it needs: one query, not three.
 PARENT_SELECT = (
     "SELECT a.*, g.name AS group_name, u.username AS username,"
     " g.status AS group_status, t.state AS thread_state"
     " FROM articles a JOIN groups g ON g.id = a.group_id JOIN threads t ON t.id = a.thread_id"
-    " LEFT JOIN users u ON u.id = a.user_id")
+    " LEFT JOIN users u ON u.id = a.user_id"
+)
 
 THREAD_SELECT = "SELECT t.*, g.name AS group_name FROM threads t JOIN groups g ON g.id = t.group_id"
 
 
 def article_json(row: Row | dict) -> dict:
     article = {
-        "id": row["id"], "message_id": row["message_id"], "thread_id": row["thread_id"],
-        "group": row["group_name"], "parent_id": row["parent_id"],
+        "id": row["id"],
+        "message_id": row["message_id"],
+        "thread_id": row["thread_id"],
+        "group": row["group_name"],
+        "parent_id": row["parent_id"],
         "references": row["refs"].split() if row["refs"] else [],
-        "depth": tree.depth(row["path"]), "subject": row["subject"], "body": row["body"],
+        "depth": tree.depth(row["path"]),
+        "subject": row["subject"],
+        "body": row["body"],
         "author": {"username": row["username"], "display_name": row["author_name"]},
-        "created_at": row["created_at"], "number": row["number"], "status": row["status"],
+        "created_at": row["created_at"],
+        "number": row["number"],
+        "status": row["status"],
         "utc_offset": row["utc_offset"],
     }
     if row["notice"]:
@@ -46,15 +55,22 @@ def article_json(row: Row | dict) -> dict:
 
 def thread_json(row: Row | dict) -> dict:
     thread = {
-        "id": row["id"], "group": row["group_name"], "subject": row["subject"],
-        "state": row["state"], "article_count": row["article_count"],
-        "last_article_at": row["last_article_at"], "created_at": row["created_at"],
-        "root_article_id": row["root_article_id"], "archived_at": row["archived_at"],
+        "id": row["id"],
+        "group": row["group_name"],
+        "subject": row["subject"],
+        "state": row["state"],
+        "article_count": row["article_count"],
+        "last_article_at": row["last_article_at"],
+        "created_at": row["created_at"],
+        "root_article_id": row["root_article_id"],
+        "archived_at": row["archived_at"],
         "is_reference": bool(row["is_reference"]),
     }
     if row["split_from_thread_id"] is not None:
-        thread["split_from"] = {"thread_id": row["split_from_thread_id"],
-                                "article_id": row["split_from_article_id"]}
+        thread["split_from"] = {
+            "thread_id": row["split_from_thread_id"],
+            "article_id": row["split_from_article_id"],
+        }
     if row["merged_into_thread_id"] is not None:
         thread["merged_into"] = row["merged_into_thread_id"]
     if row["continued_from_thread_id"] is not None:
@@ -84,8 +100,9 @@ async def get_thread(conn: Connection, thread_id: object) -> dict:
     return thread_json(await thread_row(conn, thread_id))
 
 
-async def thread_page(conn: Connection, thread_id: object, *, limit: object = None,
-                      cursor: object = None, branch: object = None) -> dict:
+async def thread_page(
+    conn: Connection, thread_id: object, *, limit: object = None, cursor: object = None, branch: object = None
+) -> dict:
     """One page of a thread in tree order: `{thread, articles, next_cursor}`;
     with `branch` (an article id) only that article's sub-tree. Reads the
     (thread_id, path) index from the cursor on: cost is the page, not the thread."""
@@ -104,26 +121,44 @@ async def thread_page(conn: Connection, thread_id: object, *, limit: object = No
         sql += " AND a.path > ?"
         params.append(after)
     rows, more = keyset.split_page(
-        await fetch_all(conn, sql + " ORDER BY a.path LIMIT ?", (*params, limit + 1)), limit)
-    return {"thread": thread, "articles": [article_json(r) for r in rows],
-            "next_cursor": rows[-1]["path"] if more else None}
+        await fetch_all(conn, sql + " ORDER BY a.path LIMIT ?", (*params, limit + 1)), limit
+    )
+    return {
+        "thread": thread,
+        "articles": [article_json(r) for r in rows],
+        "next_cursor": rows[-1]["path"] if more else None,
+    }
 
 
-async def list_threads(conn: Connection, group_row: Row, *, state: object = None, limit: object = None,
-                       cursor: object = None) -> dict:
+async def list_threads(
+    conn: Connection, group_row: Row, *, state: object = None, limit: object = None, cursor: object = None
+) -> dict:
     """A group's threads, newest activity first: `{threads, next_cursor}`.
     `state` is `open` (open and locked, the default) or `archived`."""
     state = state or "open"
     if state not in ("open", "archived"):
         raise Invalid("state must be open or archived")
     return await thread_list(
-        conn, "t.group_id = ? AND (t.state = 'archived') = ? AND t.merged_into_thread_id IS NULL",
-        [group_row["id"], state == "archived"], order="last_article_at", newest_first=True,
-        limit=limit, cursor=cursor)
+        conn,
+        "t.group_id = ? AND (t.state = 'archived') = ? AND t.merged_into_thread_id IS NULL",
+        [group_row["id"], state == "archived"],
+        order="last_article_at",
+        newest_first=True,
+        limit=limit,
+        cursor=cursor,
+    )
 
 
-async def thread_list(conn: Connection, where: str, params: list, *, order: str, newest_first: bool,
-                      limit: object, cursor: object) -> dict:
+async def thread_list(
+    conn: Connection,
+    where: str,
+    params: list,
+    *,
+    order: str,
+    newest_first: bool,
+    limit: object,
+    cursor: object,
+) -> dict:
     """One keyset page of the threads matching `where`, ordered by (`order`,
     id): `{threads, next_cursor}`; the cursor is the last (stamp, id) shown."""
     limit = validate.limit(limit)
@@ -132,9 +167,14 @@ async def thread_list(conn: Connection, where: str, params: list, *, order: str,
         where += f" AND (t.{order}, t.id) {'<' if newest_first else '>'} (?, ?)"
         params = [*params, *after]
     direction = "DESC" if newest_first else "ASC"
-    rows, more = keyset.split_page(await fetch_all(
-        conn, f"{THREAD_SELECT} WHERE {where} ORDER BY t.{order} {direction}, t.id {direction} LIMIT ?",
-        (*params, limit + 1)), limit)
+    rows, more = keyset.split_page(
+        await fetch_all(
+            conn,
+            f"{THREAD_SELECT} WHERE {where} ORDER BY t.{order} {direction}, t.id {direction} LIMIT ?",
+            (*params, limit + 1),
+        ),
+        limit,
+    )
     next_cursor = keyset.stamp_cursor(rows[-1][order], rows[-1]["id"]) if more else None
     return {"threads": [thread_json(r) for r in rows], "next_cursor": next_cursor}
 
@@ -142,9 +182,12 @@ async def thread_list(conn: Connection, where: str, params: list, *, order: str,
 async def reference_threads(conn: Connection, group_row: Row, limit: int = 20) -> list[dict]:
     """A group's "read these first" shelf: its threads flagged as references,
     oldest first (a shelf holds a handful)."""
-    rows = await fetch_all(conn, THREAD_SELECT + " WHERE t.group_id = ? AND t.is_reference = 1"
-                           " AND t.merged_into_thread_id IS NULL ORDER BY t.created_at LIMIT ?",
-                           (group_row["id"], limit))
+    rows = await fetch_all(
+        conn,
+        THREAD_SELECT + " WHERE t.group_id = ? AND t.is_reference = 1"
+        " AND t.merged_into_thread_id IS NULL ORDER BY t.created_at LIMIT ?",
+        (group_row["id"], limit),
+    )
     return [thread_json(r) for r in rows]
 
 
@@ -152,6 +195,9 @@ async def subtree_size(conn: Connection, thread_id: int, path: str, cap: int) ->
     """Articles in the sub-tree at `path` (its root included), counted on the
     (thread_id, path) index up to `cap`, and whether the count reached it."""
     count = await fetch_value(
-        conn, "SELECT count(*) FROM (SELECT 1 FROM articles WHERE thread_id = ?"
-              " AND path >= ? AND path < ? LIMIT ?)", (thread_id, path, tree.subtree_end(path), cap + 1))
+        conn,
+        "SELECT count(*) FROM (SELECT 1 FROM articles WHERE thread_id = ?"
+        " AND path >= ? AND path < ? LIMIT ?)",
+        (thread_id, path, tree.subtree_end(path), cap + 1),
+    )
     return min(count, cap), count > cap

@@ -44,8 +44,9 @@ COUNTABLE = "a.status = 'ok' AND a.user_id IS NOT ?"
 
 
 async def ranges_of(conn: Connection, user_id: int, group_id: int) -> Ranges:
-    text = await fetch_value(conn, "SELECT ranges FROM read_marks WHERE user_id = ? AND group_id = ?",
-                             (user_id, group_id))
+    text = await fetch_value(
+        conn, "SELECT ranges FROM read_marks WHERE user_id = ? AND group_id = ?", (user_id, group_id)
+    )
     return newsrc.parse(text or "")
 
 
@@ -54,8 +55,9 @@ async def all_ranges(conn: Connection, user_id: int) -> dict[int, Ranges]:
     return {r["group_id"]: newsrc.parse(r["ranges"]) for r in rows}
 
 
-async def _count_in(conn: Connection, user_id: int, group_id: int, spans: Ranges, cap: int,
-                    rules: list[killfile.Rule]) -> int:
+async def _count_in(
+    conn: Connection, user_id: int, group_id: int, spans: Ranges, cap: int, rules: list[killfile.Rule]
+) -> int:
     """Countable articles of the group whose numbers fall in `spans` and that
     the reader's rules do not hide, at most `cap`."""
     total = 0
@@ -64,16 +66,21 @@ async def _count_in(conn: Connection, user_id: int, group_id: int, spans: Ranges
             break
         if not rules:
             total += await fetch_value(
-                conn, f"SELECT count(*) FROM (SELECT 1 FROM articles a WHERE a.group_id = ?"
-                      f" AND a.number BETWEEN ? AND ? AND {COUNTABLE} LIMIT ?)",
-                (group_id, low, high, user_id, cap - total))
+                conn,
+                f"SELECT count(*) FROM (SELECT 1 FROM articles a WHERE a.group_id = ?"
+                f" AND a.number BETWEEN ? AND ? AND {COUNTABLE} LIMIT ?)",
+                (group_id, low, high, user_id, cap - total),
+            )
             continue
         after = low - 1
         while total < cap:  # scored in pages: a killfile may hide any number of them
             rows = await fetch_all(
-                conn, f"SELECT a.number, {killfile.SCORE_COLUMNS} FROM articles a{killfile.SCORE_JOINS}"
-                      f" WHERE a.group_id = ? AND a.number > ? AND a.number <= ? AND {COUNTABLE}"
-                      f" ORDER BY a.number LIMIT {SCORE_PAGE}", (group_id, after, high, user_id))
+                conn,
+                f"SELECT a.number, {killfile.SCORE_COLUMNS} FROM articles a{killfile.SCORE_JOINS}"
+                f" WHERE a.group_id = ? AND a.number > ? AND a.number <= ? AND {COUNTABLE}"
+                f" ORDER BY a.number LIMIT {SCORE_PAGE}",
+                (group_id, after, high, user_id),
+            )
             total += sum(1 for r in rows if killfile.score(rules, killfile.scored(r)) > killfile.KILL)
             if len(rows) < SCORE_PAGE:
                 break
@@ -81,8 +88,14 @@ async def _count_in(conn: Connection, user_id: int, group_id: int, spans: Ranges
     return min(total, cap)
 
 
-async def group_unread(conn: Connection, user_id: int, group_id: int, last_number: int,
-                       ranges: Ranges | None = None, rules: list[killfile.Rule] | None = None) -> int:
+async def group_unread(
+    conn: Connection,
+    user_id: int,
+    group_id: int,
+    last_number: int,
+    ranges: Ranges | None = None,
+    rules: list[killfile.Rule] | None = None,
+) -> int:
     """Unread articles in one group, at most COUNT_LIMIT."""
     if ranges is None:
         ranges = await ranges_of(conn, user_id, group_id)
@@ -97,7 +110,9 @@ async def unread_counts(conn: Connection, user_id: int) -> dict[str, int]:
     rules = await killfile.rules_of(conn, user_id)
     counts = {}
     for row in await fetch_all(conn, "SELECT id, name, last_number FROM groups"):
-        count = await group_unread(conn, user_id, row["id"], row["last_number"], marks.get(row["id"], ()), rules)
+        count = await group_unread(
+            conn, user_id, row["id"], row["last_number"], marks.get(row["id"], ()), rules
+        )
         if count:
             counts[row["name"]] = count
     return counts
@@ -109,11 +124,15 @@ async def thread_unread(conn: Connection, user_id: int, thread_ids: Iterable[int
     if not ids:
         return {}
     rules = await killfile.rules_of(conn, user_id)
-    extra = (f", {killfile.SCORE_COLUMNS} FROM articles a{killfile.SCORE_JOINS}" if rules
-             else " FROM articles a")
+    extra = (
+        f", {killfile.SCORE_COLUMNS} FROM articles a{killfile.SCORE_JOINS}" if rules else " FROM articles a"
+    )
     rows = await fetch_all(
-        conn, f"SELECT a.thread_id, a.group_id, a.number{extra}"
-              f" WHERE a.thread_id IN ({','.join('?' * len(ids))}) AND {COUNTABLE}", (*ids, user_id))
+        conn,
+        f"SELECT a.thread_id, a.group_id, a.number{extra}"
+        f" WHERE a.thread_id IN ({','.join('?' * len(ids))}) AND {COUNTABLE}",
+        (*ids, user_id),
+    )
     marks: dict[int, Ranges] = {}
     counts: dict[int, int] = {}
     for row in rows:
@@ -130,23 +149,30 @@ async def thread_unread(conn: Connection, user_id: int, thread_ids: Iterable[int
 
 async def counts(conn: Connection, user_id: int, group_names: list[str], thread_ids: list[int]) -> dict:
     """`{groups: {name: unread}, threads: {"id": unread}}` for what an open page shows."""
-    rows = await fetch_all(conn, "SELECT id, name, last_number FROM groups WHERE name IN"
-                                 " (SELECT value FROM json_each(?))", (json.dumps(group_names),))
+    rows = await fetch_all(
+        conn,
+        "SELECT id, name, last_number FROM groups WHERE name IN (SELECT value FROM json_each(?))",
+        (json.dumps(group_names),),
+    )
     rules = await killfile.rules_of(conn, user_id)
-    per_group = {r["name"]: await group_unread(conn, user_id, r["id"], r["last_number"], rules=rules)
-                 for r in rows}
+    per_group = {
+        r["name"]: await group_unread(conn, user_id, r["id"], r["last_number"], rules=rules) for r in rows
+    }
     per_thread = await thread_unread(conn, user_id, thread_ids)
     return {"groups": per_group, "threads": {str(t): per_thread.get(t, 0) for t in thread_ids}}
 
 
 def is_unread(row: Row | dict, user_id: int, ranges: Ranges) -> bool:
     """Whether an article row (status, user_id, number) is unread for the reader."""
-    return (row["status"] == "ok" and row["user_id"] != user_id
-            and not newsrc.contains(ranges, row["number"]))
+    return row["status"] == "ok" and row["user_id"] != user_id and not newsrc.contains(ranges, row["number"])
 
 
-async def unread_articles(conn: Connection, user_id: int, article_ids: Iterable[int],
-                          pending: dict[tuple[int, int], Ranges] | None = None) -> set[int]:
+async def unread_articles(
+    conn: Connection,
+    user_id: int,
+    article_ids: Iterable[int],
+    pending: dict[tuple[int, int], Ranges] | None = None,
+) -> set[int]:
     """Which of these articles are unread for the reader; `pending` holds marks
     not written yet (ReadQueue), which count as read."""
     return set((await page_view(conn, user_id, sorted(set(article_ids)), pending)).unread)
@@ -166,15 +192,23 @@ async def page_rows(conn: Connection, article_ids: list[int]) -> list[dict]:
     the columns killfile rules score."""
     if not article_ids:
         return []
-    rows = await fetch_all(conn, f"SELECT a.id, a.group_id, a.number, a.status, a.user_id,"
-                                 f" {killfile.SCORE_COLUMNS} FROM articles a{killfile.SCORE_JOINS}"
-                                 f" WHERE a.id IN ({','.join('?' * len(article_ids))})", article_ids)
+    rows = await fetch_all(
+        conn,
+        f"SELECT a.id, a.group_id, a.number, a.status, a.user_id,"
+        f" {killfile.SCORE_COLUMNS} FROM articles a{killfile.SCORE_JOINS}"
+        f" WHERE a.id IN ({','.join('?' * len(article_ids))})",
+        article_ids,
+    )
     return [dict(r) for r in rows]
 
 
-async def page_view(conn: Connection, user_id: int, article_ids: list[int],
-                    pending: dict[tuple[int, int], Ranges] | None = None,
-                    rows: list[dict] | None = None) -> PageView:
+async def page_view(
+    conn: Connection,
+    user_id: int,
+    article_ids: list[int],
+    pending: dict[tuple[int, int], Ranges] | None = None,
+    rows: list[dict] | None = None,
+) -> PageView:
     """What a page showing these articles (in this order) means for the reader;
     `rows` are their page_rows when the caller keeps them."""
     if not article_ids:
@@ -186,11 +220,19 @@ async def page_view(conn: Connection, user_id: int, article_ids: list[int],
     return classify(rows, article_ids, user_id, marks, rules, pending)
 
 
-def classify(rows: list[dict], article_ids: list[int], user_id: int, marks: dict[int, Ranges],
-             rules: list[killfile.Rule], pending: dict[tuple[int, int], Ranges] | None = None) -> PageView:
+def classify(
+    rows: list[dict],
+    article_ids: list[int],
+    user_id: int,
+    marks: dict[int, Ranges],
+    rules: list[killfile.Rule],
+    pending: dict[tuple[int, int], Ranges] | None = None,
+) -> PageView:
     """page_view without the database: the reader's `marks` per group and `rules` given."""
-    marks = {g: newsrc.union(marks.get(g, ()), (pending or {}).get((user_id, g), ()))
-             for g in {r["group_id"] for r in rows}}
+    marks = {
+        g: newsrc.union(marks.get(g, ()), (pending or {}).get((user_id, g), ()))
+        for g in {r["group_id"] for r in rows}
+    }
     if not rules and rows and all(_covers(marks[g], [r for r in rows if r["group_id"] == g]) for g in marks):
         return PageView([], {})  # the common case of a reload: one range holds the whole page
     shown: dict[int, list[int]] = {}
@@ -217,22 +259,34 @@ def _covers(ranges: Ranges, rows: list[dict]) -> bool:
     return any(a <= low and high <= b for a, b in ranges)
 
 
-async def reader_view(conn: Connection, user_id: int, group_ids: Iterable[int], thread_id: int
-                      ) -> tuple[dict[int, Ranges], list[killfile.Rule], bool, bool, int]:
+async def reader_view(
+    conn: Connection, user_id: int, group_ids: Iterable[int], thread_id: int
+) -> tuple[dict[int, Ranges], list[killfile.Rule], bool, bool, int]:
     """All a thread page needs of the reader, in one query: their marks in
     these groups, their rules, whether they follow and muted the thread, and
     their unread notifications."""
     row = await fetch_one(
-        conn, "SELECT (SELECT json_group_object(group_id, ranges) FROM read_marks WHERE user_id = ?"
-              "   AND group_id IN (SELECT value FROM json_each(?))),"
-              " (SELECT json_group_array(json_array(id, field, pattern, regex, score)) FROM"
-              "   (SELECT * FROM kill_rules WHERE user_id = ? ORDER BY id)),"
-              " EXISTS (SELECT 1 FROM follows WHERE user_id = ? AND thread_id = ?),"
-              " EXISTS (SELECT 1 FROM kill_rules WHERE user_id = ? AND field = 'thread' AND pattern = ?"
-              "   AND score = ?),"
-              " (SELECT count(*) FROM notifications WHERE user_id = ? AND read = 0)",
-        (user_id, json.dumps(sorted(set(group_ids))), user_id, user_id, thread_id, user_id, str(thread_id),
-         killfile.MUTE, user_id))
+        conn,
+        "SELECT (SELECT json_group_object(group_id, ranges) FROM read_marks WHERE user_id = ?"
+        "   AND group_id IN (SELECT value FROM json_each(?))),"
+        " (SELECT json_group_array(json_array(id, field, pattern, regex, score)) FROM"
+        "   (SELECT * FROM kill_rules WHERE user_id = ? ORDER BY id)),"
+        " EXISTS (SELECT 1 FROM follows WHERE user_id = ? AND thread_id = ?),"
+        " EXISTS (SELECT 1 FROM kill_rules WHERE user_id = ? AND field = 'thread' AND pattern = ?"
+        "   AND score = ?),"
+        " (SELECT count(*) FROM notifications WHERE user_id = ? AND read = 0)",
+        (
+            user_id,
+            json.dumps(sorted(set(group_ids))),
+            user_id,
+            user_id,
+            thread_id,
+            user_id,
+            str(thread_id),
+            killfile.MUTE,
+            user_id,
+        ),
+    )
     assert row is not None
     marks = {int(g): newsrc.parse(text) for g, text in json.loads(row[0] or "{}").items()}
     rules = [killfile.Rule.of(*values) for values in json.loads(row[1])]
@@ -241,23 +295,29 @@ async def reader_view(conn: Connection, user_id: int, group_ids: Iterable[int], 
 
 # Changes: each runs inside the caller's write transaction.
 
+
 async def _save(conn: Connection, user_id: int, group_id: int, ranges: Ranges) -> None:
     await conn.execute(
         "INSERT INTO read_marks (user_id, group_id, ranges) VALUES (?, ?, ?)"
         " ON CONFLICT (user_id, group_id) DO UPDATE SET ranges = excluded.ranges",
-        (user_id, group_id, newsrc.format(ranges)))
+        (user_id, group_id, newsrc.format(ranges)),
+    )
 
 
-async def _changed(conn: Connection, user_id: int, group_id: int, ranges: Ranges,
-                   thread_ids: Iterable[int]) -> dict:
+async def _changed(
+    conn: Connection, user_id: int, group_id: int, ranges: Ranges, thread_ids: Iterable[int]
+) -> dict:
     """Save the new ranges and tell the reader's open pages: the `read.changed` data."""
     await _save(conn, user_id, group_id, ranges)
     group = await fetch_one(conn, "SELECT name, last_number FROM groups WHERE id = ?", (group_id,))
     assert group is not None
     per_thread = await thread_unread(conn, user_id, thread_ids)
-    data = {"group": group["name"], "read": newsrc.format(ranges),
-            "unread": await group_unread(conn, user_id, group_id, group["last_number"], ranges),
-            "threads": [{"id": t, "unread": per_thread.get(t, 0)} for t in sorted(set(thread_ids))]}
+    data = {
+        "group": group["name"],
+        "read": newsrc.format(ranges),
+        "unread": await group_unread(conn, user_id, group_id, group["last_number"], ranges),
+        "threads": [{"id": t, "unread": per_thread.get(t, 0)} for t in sorted(set(thread_ids))],
+    }
     await emit(conn, "read.changed", group=None, thread_id=None, data=data, users=(user_id,))
     return data
 
@@ -275,31 +335,46 @@ async def mark_numbers(conn: Connection, user_id: int, group_id: int, numbers: R
     for low, high in newsrc.difference(numbers, before):
         if len(threads) >= MAX_EVENT_THREADS:
             break
-        rows = await fetch_all(conn, "SELECT DISTINCT thread_id FROM articles WHERE group_id = ?"
-                                     " AND number BETWEEN ? AND ? LIMIT ?",
-                               (group_id, low, high, MAX_EVENT_THREADS))
+        rows = await fetch_all(
+            conn,
+            "SELECT DISTINCT thread_id FROM articles WHERE group_id = ? AND number BETWEEN ? AND ? LIMIT ?",
+            (group_id, low, high, MAX_EVENT_THREADS),
+        )
         threads.update(r[0] for r in rows)
     return await _changed(conn, user_id, group_id, after, sorted(threads)[:MAX_EVENT_THREADS])
 
 
 async def _thread_rows(conn: Connection, thread_id: object) -> tuple[Row, list[Row]]:
     from .reading import thread_row  # reading imports nothing of this module
+
     thread = await thread_row(conn, thread_id)
-    rows = await fetch_all(conn, "SELECT id, group_id, number, path FROM articles WHERE thread_id = ?"
-                                 " ORDER BY path", (thread["id"],))
+    rows = await fetch_all(
+        conn,
+        "SELECT id, group_id, number, path FROM articles WHERE thread_id = ? ORDER BY path",
+        (thread["id"],),
+    )
     return thread, rows
 
 
-async def mark_thread_read(conn: Connection, user_id: int, thread_id: object,
-                           up_to_article: object = None, article_ids: object = None) -> dict:
+async def mark_thread_read(
+    conn: Connection,
+    user_id: int,
+    thread_id: object,
+    up_to_article: object = None,
+    article_ids: object = None,
+) -> dict:
     """Mark a thread read: whole, (tree order) up to and including one of its
     articles, or just the listed ones (at most MAX_MARK_IDS, all in the thread);
     the `read.changed` data (or the unchanged state)."""
     from .reading import article_row
+
     thread, rows = await _thread_rows(conn, thread_id)
     if article_ids is not None:
-        if (not isinstance(article_ids, list) or not 1 <= len(article_ids) <= MAX_MARK_IDS
-                or any(isinstance(i, bool) or not isinstance(i, int) for i in article_ids)):
+        if (
+            not isinstance(article_ids, list)
+            or not 1 <= len(article_ids) <= MAX_MARK_IDS
+            or any(isinstance(i, bool) or not isinstance(i, int) for i in article_ids)
+        ):
             raise Invalid(f"article_ids must be a list of 1 to {MAX_MARK_IDS} article ids")
         if up_to_article is not None:
             raise Invalid("give up_to_article_id or article_ids, not both")
@@ -313,13 +388,15 @@ async def mark_thread_read(conn: Connection, user_id: int, thread_id: object,
             raise NotFound("that article is not in this thread now")
         rows = [r for r in rows if r["path"] <= target["path"]]
     numbers = newsrc.of_numbers(r["number"] for r in rows)
-    return await mark_numbers(conn, user_id, thread["group_id"], numbers) or \
-        await _state(conn, user_id, thread["group_id"], [thread["id"]])
+    return await mark_numbers(conn, user_id, thread["group_id"], numbers) or await _state(
+        conn, user_id, thread["group_id"], [thread["id"]]
+    )
 
 
 async def mark_unread_from(conn: Connection, user_id: int, article_ref: object) -> dict:
     """Mark an article and every article after it in its thread (tree order) unread."""
     from .reading import article_row
+
     target = await article_row(conn, article_ref)
     _, rows = await _thread_rows(conn, target["thread_id"])
     spans = newsrc.of_numbers(r["number"] for r in rows if r["path"] >= target["path"])
@@ -333,8 +410,9 @@ async def mark_unread_from(conn: Connection, user_id: int, article_ref: object) 
 async def catch_up(conn: Connection, user_id: int, group_row: Row) -> dict:
     """slrn's `c`: everything in the group up to its high-water mark is read."""
     everything = ((1, group_row["last_number"]),) if group_row["last_number"] else ()
-    return await mark_numbers(conn, user_id, group_row["id"], everything) or \
-        await _state(conn, user_id, group_row["id"], [])
+    return await mark_numbers(conn, user_id, group_row["id"], everything) or await _state(
+        conn, user_id, group_row["id"], []
+    )
 
 
 async def _state(conn: Connection, user_id: int, group_id: int, thread_ids: list[int]) -> dict:
@@ -343,9 +421,12 @@ async def _state(conn: Connection, user_id: int, group_id: int, thread_ids: list
     group = await fetch_one(conn, "SELECT name, last_number FROM groups WHERE id = ?", (group_id,))
     assert group is not None
     per_thread = await thread_unread(conn, user_id, thread_ids)
-    return {"group": group["name"], "read": newsrc.format(ranges),
-            "unread": await group_unread(conn, user_id, group_id, group["last_number"], ranges),
-            "threads": [{"id": t, "unread": per_thread.get(t, 0)} for t in thread_ids]}
+    return {
+        "group": group["name"],
+        "read": newsrc.format(ranges),
+        "unread": await group_unread(conn, user_id, group_id, group["last_number"], ranges),
+        "threads": [{"id": t, "unread": per_thread.get(t, 0)} for t in thread_ids],
+    }
 
 
 async def next_unread(conn: Connection, user_id: int, from_thread: int | None = None) -> dict | None:
@@ -364,18 +445,23 @@ async def next_unread(conn: Connection, user_id: int, from_thread: int | None = 
         ranges = await ranges_of(conn, user_id, group["id"])
         for low, high in newsrc.gaps(ranges, 1, group["last_number"]):
             rows = await fetch_all(
-                conn, f"SELECT a.id, a.thread_id, a.path, {killfile.SCORE_COLUMNS} FROM articles a"
-                      f"{killfile.SCORE_JOINS} WHERE a.group_id = ?"
-                      f" AND a.number BETWEEN ? AND ? AND {COUNTABLE}", (group["id"], low, high, user_id))
+                conn,
+                f"SELECT a.id, a.thread_id, a.path, {killfile.SCORE_COLUMNS} FROM articles a"
+                f"{killfile.SCORE_JOINS} WHERE a.group_id = ?"
+                f" AND a.number BETWEEN ? AND ? AND {COUNTABLE}",
+                (group["id"], low, high, user_id),
+            )
             rows = [r for r in rows if killfile.score(rules, killfile.scored(r)) > killfile.KILL]
             if not rows:
                 continue
             # Prefer the thread the reader came from, then the most recently active.
             threads = {r["thread_id"] for r in rows}
             ranked = await fetch_all(
-                conn, f"SELECT id FROM threads WHERE id IN ({','.join('?' * len(threads))})"
-                      " ORDER BY id != ?, last_article_at DESC, id DESC LIMIT 1",
-                (*sorted(threads), from_thread or 0))
+                conn,
+                f"SELECT id FROM threads WHERE id IN ({','.join('?' * len(threads))})"
+                " ORDER BY id != ?, last_article_at DESC, id DESC LIMIT 1",
+                (*sorted(threads), from_thread or 0),
+            )
             chosen = ranked[0]["id"]
             first = min((r for r in rows if r["thread_id"] == chosen), key=lambda r: r["path"])
             return {"thread_id": chosen, "article_id": first["id"], "group": group["name"]}
@@ -423,17 +509,23 @@ class ReadQueue:
 
 # Subscriptions and .newsrc files
 
+
 async def subscribe(conn: Connection, user_id: int, group_id: int, on: bool) -> None:
-    await conn.execute("INSERT INTO read_marks (user_id, group_id, subscribed) VALUES (?, ?, ?)"
-                       " ON CONFLICT (user_id, group_id) DO UPDATE SET subscribed = excluded.subscribed",
-                       (user_id, group_id, int(on)))
+    await conn.execute(
+        "INSERT INTO read_marks (user_id, group_id, subscribed) VALUES (?, ?, ?)"
+        " ON CONFLICT (user_id, group_id) DO UPDATE SET subscribed = excluded.subscribed",
+        (user_id, group_id, int(on)),
+    )
 
 
 async def subscribe_defaults(conn: Connection, user_id: int, names: tuple[str, ...]) -> None:
     """A new account's subscriptions: the named groups, or every group when none are named."""
     if names:
-        rows = await fetch_all(conn, "SELECT id FROM groups WHERE name IN (SELECT value FROM json_each(?))",
-                               (json.dumps(list(names)),))
+        rows = await fetch_all(
+            conn,
+            "SELECT id FROM groups WHERE name IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(names)),),
+        )
     else:
         rows = await fetch_all(conn, "SELECT id FROM groups")
     for row in rows:
@@ -441,19 +533,29 @@ async def subscribe_defaults(conn: Connection, user_id: int, names: tuple[str, .
 
 
 async def subscribed_groups(conn: Connection, user_id: int) -> list[str]:
-    rows = await fetch_all(conn, "SELECT g.name FROM read_marks m JOIN groups g ON g.id = m.group_id"
-                                 " WHERE m.user_id = ? AND m.subscribed = 1 ORDER BY g.name", (user_id,))
+    rows = await fetch_all(
+        conn,
+        "SELECT g.name FROM read_marks m JOIN groups g ON g.id = m.group_id"
+        " WHERE m.user_id = ? AND m.subscribed = 1 ORDER BY g.name",
+        (user_id,),
+    )
     return [r[0] for r in rows]
 
 
 async def export_newsrc(conn: Connection, user_id: int) -> str:
     """The reader's state as a .newsrc file: one line for every group of the
     site, by name; subscribed ones with ':', the others with '!'."""
-    rows = await fetch_all(conn, "SELECT g.name, m.ranges, coalesce(m.subscribed, 0) AS subscribed"
-                                 " FROM groups g LEFT JOIN read_marks m ON m.group_id = g.id AND m.user_id = ?"
-                                 " ORDER BY g.name", (user_id,))
-    return "".join(newsrc.format_line(r["name"], bool(r["subscribed"]), newsrc.parse(r["ranges"] or "")) + "\n"
-                   for r in rows)
+    rows = await fetch_all(
+        conn,
+        "SELECT g.name, m.ranges, coalesce(m.subscribed, 0) AS subscribed"
+        " FROM groups g LEFT JOIN read_marks m ON m.group_id = g.id AND m.user_id = ?"
+        " ORDER BY g.name",
+        (user_id,),
+    )
+    return "".join(
+        newsrc.format_line(r["name"], bool(r["subscribed"]), newsrc.parse(r["ranges"] or "")) + "\n"
+        for r in rows
+    )
 
 
 async def import_newsrc(conn: Connection, user_id: int, text: object) -> dict:
@@ -475,9 +577,14 @@ async def import_newsrc(conn: Connection, user_id: int, text: object) -> dict:
             raise Invalid(f"line {number}: {error.message}") from None
         if found is not None:
             parsed[found[0]] = (found[1], found[2])
-    groups = {r["name"]: r for r in await fetch_all(
-        conn, "SELECT id, name, last_number FROM groups WHERE name IN (SELECT value FROM json_each(?))",
-        (json.dumps(list(parsed)),))}
+    groups = {
+        r["name"]: r
+        for r in await fetch_all(
+            conn,
+            "SELECT id, name, last_number FROM groups WHERE name IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(parsed)),),
+        )
+    }
     for name, (subscribed, ranges) in parsed.items():
         group = groups.get(name)
         if group is None:

@@ -44,16 +44,20 @@ def _well_formed(secret: str, token: object) -> str:
 
 async def issue(conn: Connection, secret: str, username: object) -> tuple[User, str]:
     """A new reset token for the account (earlier unused ones stop working)."""
-    row = await fetch_one(conn, "SELECT * FROM users WHERE username = ? AND password_hash != ?",
-                          (username if isinstance(username, str) else "", accounts.DELETED_HASH))
+    row = await fetch_one(
+        conn,
+        "SELECT * FROM users WHERE username = ? AND password_hash != ?",
+        (username if isinstance(username, str) else "", accounts.DELETED_HASH),
+    )
     if row is None:
         raise NotFound(f"no user {username!r}")
     raw = secrets.token_urlsafe(32)
     token = f"{raw}.{_sign(secret, raw)}"
     await conn.execute("DELETE FROM password_resets WHERE user_id = ?", (row["id"],))
-    await conn.execute("INSERT INTO password_resets (token_hash, user_id, created_at, expires_at)"
-                       " VALUES (?, ?, ?, ?)",
-                       (_hash(token), row["id"], clock.now(), clock.later(seconds=VALID_SECONDS)))
+    await conn.execute(
+        "INSERT INTO password_resets (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+        (_hash(token), row["id"], clock.now(), clock.later(seconds=VALID_SECONDS)),
+    )
     return User.from_row(row), token
 
 
@@ -61,9 +65,12 @@ async def holder(db: Database, secret: str, token: object) -> User:
     """Whose account a still valid token opens (NotFound otherwise, the same for every reason)."""
     token = _well_formed(secret, token)
     async with db.read() as conn:
-        row = await fetch_one(conn, "SELECT u.* FROM password_resets r JOIN users u ON u.id = r.user_id"
-                                    " WHERE r.token_hash = ? AND r.used_at IS NULL AND r.expires_at > ?",
-                              (_hash(token), clock.now()))
+        row = await fetch_one(
+            conn,
+            "SELECT u.* FROM password_resets r JOIN users u ON u.id = r.user_id"
+            " WHERE r.token_hash = ? AND r.used_at IS NULL AND r.expires_at > ?",
+            (_hash(token), clock.now()),
+        )
     if row is None:
         raise NotFound(REFUSED)
     return User.from_row(row)
@@ -75,9 +82,11 @@ async def redeem(db: Database, secret: str, token: object, password: object) -> 
     password = validate.password(password)
     digest = await accounts.hash_in_thread(password)
     async with db.transaction() as conn:
-        cur = await conn.execute("UPDATE password_resets SET used_at = ? WHERE token_hash = ?"
-                                 " AND used_at IS NULL AND expires_at > ?",
-                                 (clock.now(), _hash(str(token)), clock.now()))
+        cur = await conn.execute(
+            "UPDATE password_resets SET used_at = ? WHERE token_hash = ?"
+            " AND used_at IS NULL AND expires_at > ?",
+            (clock.now(), _hash(str(token)), clock.now()),
+        )
         if cur.rowcount != 1:
             raise NotFound(REFUSED)
         await conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (digest, user.id))

@@ -88,8 +88,14 @@ class Kept:
 
 
 class ResponseCache:
-    def __init__(self, db: Database, *, max_bytes: int = 64 * 1024 * 1024, recheck: float = 0.25,
-                 max_age: float = 3600.0):
+    def __init__(
+        self,
+        db: Database,
+        *,
+        max_bytes: int = 64 * 1024 * 1024,
+        recheck: float = 0.25,
+        max_age: float = 3600.0,
+    ):
         self.db, self.max_bytes, self.recheck = db, max_bytes, recheck
         # Pages carry the event id live updates resume from; an hour keeps that id
         # far inside the outbox's retention however quiet the page's topics are.
@@ -107,16 +113,18 @@ class ResponseCache:
     def mark_dirty(self) -> None:
         self._dirty = True
 
-    async def get(self, key: tuple, topics: frozenset[str],
-                  build: Callable[[], Awaitable[bytes]]) -> bytes:
+    async def get(self, key: tuple, topics: frozenset[str], build: Callable[[], Awaitable[bytes]]) -> bytes:
         """The cached bytes for `key`, or `build()`'s, kept until an event touches `topics`."""
         return (await self.entry(key, topics, build)).body
 
-    async def entry(self, key: tuple, topics: frozenset[str],
-                    build: Callable[[], Awaitable[bytes]]) -> Encoded:
+    async def entry(
+        self, key: tuple, topics: frozenset[str], build: Callable[[], Awaitable[bytes]]
+    ) -> Encoded:
         """Like get(), with the ETag and compressed forms kept beside the bytes."""
+
         async def make() -> Encoded:
             return Encoded(await build())
+
         found = await self._lookup(key, topics, make)
         assert isinstance(found, Encoded)
         return found
@@ -127,8 +135,9 @@ class ResponseCache:
         assert isinstance(found, Kept)
         return found.value
 
-    async def _lookup(self, key: tuple, topics: frozenset[str],
-                      make: Callable[[], Awaitable[Encoded | Kept]]) -> Encoded | Kept:
+    async def _lookup(
+        self, key: tuple, topics: frozenset[str], make: Callable[[], Awaitable[Encoded | Kept]]
+    ) -> Encoded | Kept:
         if self.max_bytes <= 0:
             return await make()
         await self._catch_up()
@@ -185,8 +194,10 @@ class ResponseCache:
                     rows = await fetch_all(conn, "SELECT coalesce(max(id), 0), '' FROM events")
                 else:
                     rows = await fetch_all(
-                        conn, "SELECT id, topics FROM events WHERE id > ? ORDER BY id LIMIT ?",
-                        (self._seen, REPLAY_LIMIT + 1))
+                        conn,
+                        "SELECT id, topics FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                        (self._seen, REPLAY_LIMIT + 1),
+                    )
             if self._seen is None or len(rows) > REPLAY_LIMIT:
                 self.clear()
                 if len(rows) > REPLAY_LIMIT:

@@ -66,11 +66,11 @@ class Term:
 @dataclass(frozen=True)
 class Query:
     terms: tuple[Term, ...] = ()
-    group: str | None = None          # exact name, or a hierarchy prefix ending in '.'
+    group: str | None = None  # exact name, or a hierarchy prefix ending in '.'
     author: str | None = None
-    after: str | None = None          # stored-time lower bound, inclusive
-    before: str | None = None         # stored-time upper bound, exclusive
-    state: str | None = None          # 'archived' or 'open'
+    after: str | None = None  # stored-time lower bound, inclusive
+    before: str | None = None  # stored-time upper bound, exclusive
+    state: str | None = None  # 'archived' or 'open'
 
     @property
     def ranked(self) -> bool:
@@ -80,8 +80,7 @@ class Query:
 
 def _has_token(text: str) -> bool:
     """Whether FTS5's unicode61 tokenizer would find a token (letters, digits, private use)."""
-    return any(unicodedata.category(ch)[0] in "LN" or unicodedata.category(ch) == "Co"
-               for ch in text)
+    return any(unicodedata.category(ch)[0] in "LN" or unicodedata.category(ch) == "Co" for ch in text)
 
 
 def _tokens(text: str) -> Iterator[tuple[bool, str | None, str, bool]]:
@@ -102,7 +101,7 @@ def _tokens(text: str) -> Iterator[tuple[bool, str | None, str, bool]]:
         if i < n and text[i] == '"':
             end = text.find('"', i + 1)
             end = n if end < 0 else end
-            yield negated, key, text[i + 1:end], True
+            yield negated, key, text[i + 1 : end], True
             i = end + 1
         else:
             word = re.match(r"\S+", text[i:])
@@ -160,7 +159,7 @@ def parse(text: object) -> Query:
             elif key == "author":
                 value = " ".join(value.split())
                 if value:
-                    filters["author"] = value[:validate.MESSAGE_ID_MAX]
+                    filters["author"] = value[: validate.MESSAGE_ID_MAX]
             elif key in ("after", "before"):
                 filters[key] = parse_date(value, key + ":")
             else:
@@ -243,24 +242,33 @@ def decode_cursor(cursor: object, kind: str) -> tuple[float | str, int, int]:
         raise bad
     if type(floor) is not int or not 0 <= floor < 2**62:
         raise bad
-    if kind == "r" and not (isinstance(key, (int, float)) and not isinstance(key, bool)
-                            and math.isfinite(key)):
+    if kind == "r" and not (
+        isinstance(key, (int, float)) and not isinstance(key, bool) and math.isfinite(key)
+    ):
         raise bad
     if kind == "d" and not (isinstance(key, str) and len(key) == 24):
         raise bad
     return key, article_id, floor
 
 
-def with_params(query: Query, *, group: str | None = None, author: str | None = None,
-                after: str | None = None, before: str | None = None, state: str | None = None) -> Query:
+def with_params(
+    query: Query,
+    *,
+    group: str | None = None,
+    author: str | None = None,
+    after: str | None = None,
+    before: str | None = None,
+    state: str | None = None,
+) -> Query:
     """Apply the API's separate filter parameters on top of the parsed query."""
     return replace(
         query,
         group=parse_group(group) if group else query.group,
-        author=(" ".join(author.split())[:validate.MESSAGE_ID_MAX] or None) if author else query.author,
+        author=(" ".join(author.split())[: validate.MESSAGE_ID_MAX] or None) if author else query.author,
         after=parse_date(after, "after") if after else query.after,
         before=parse_date(before, "before") if before else query.before,
-        state=parse_state(state) if state else query.state)
+        state=parse_state(state) if state else query.state,
+    )
 
 
 async def _author_clause(conn: Connection, author: str) -> tuple[str | None, list[object], bool]:
@@ -273,8 +281,7 @@ async def _author_clause(conn: Connection, author: str) -> tuple[str | None, lis
     return None, [], True
 
 
-async def _filters(conn: Connection, query: Query
-                   ) -> tuple[list[str], list[object], list[str], bool] | None:
+async def _filters(conn: Connection, query: Query) -> tuple[list[str], list[object], list[str], bool] | None:
     """(where, params, joins, author_in_fts) for the query's filters; None when nothing can match."""
     where: list[str] = []
     params: list[object] = []
@@ -328,8 +335,12 @@ async def _window(conn: Connection, source: str, where: list[str], args: list[ob
     WINDOW); `broad` when they are so dense among recent articles that the
     query says little about relevance."""
     row = await fetch_one(
-        conn, f"SELECT articles_fts.rowid FROM {source} WHERE " + " AND ".join(where)
-        + " ORDER BY articles_fts.rowid DESC LIMIT 1 OFFSET ?", (*args, WINDOW - 1))
+        conn,
+        f"SELECT articles_fts.rowid FROM {source} WHERE "
+        + " AND ".join(where)
+        + " ORDER BY articles_fts.rowid DESC LIMIT 1 OFFSET ?",
+        (*args, WINDOW - 1),
+    )
     if row is None:
         return 0, False
     top = await fetch_one(conn, "SELECT max(id) FROM articles")
@@ -337,8 +348,16 @@ async def _window(conn: Connection, source: str, where: list[str], args: list[ob
     return row[0], WINDOW / (top[0] - row[0] + 1) >= BROAD
 
 
-async def _ranked(conn: Connection, expr: str, where: list[str], params: list[object], joins: list[str],
-                  limit: int, cursor: str | None, prefixed: bool = False) -> dict:
+async def _ranked(
+    conn: Connection,
+    expr: str,
+    where: list[str],
+    params: list[object],
+    joins: list[str],
+    limit: int,
+    cursor: str | None,
+    prefixed: bool = False,
+) -> dict:
     """bm25 costs a pass over every match (and a whole-index count per phrase
     for its weights), so a query is ranked within its newest WINDOW matches,
     and a broad one (common words) lists its matches newest first instead, as
@@ -367,8 +386,12 @@ async def _ranked(conn: Connection, expr: str, where: list[str], params: list[ob
             sql_where.append("articles_fts.rowid < ?")
             args.append(after_id)
         rows = await fetch_all(
-            conn, f"SELECT articles_fts.rowid AS id, 0 AS score FROM {source} WHERE " + " AND ".join(sql_where)
-            + " ORDER BY articles_fts.rowid DESC LIMIT ?", (*args, limit + 1))
+            conn,
+            f"SELECT articles_fts.rowid AS id, 0 AS score FROM {source} WHERE "
+            + " AND ".join(sql_where)
+            + " ORDER BY articles_fts.rowid DESC LIMIT ?",
+            (*args, limit + 1),
+        )
     else:
         if floor:
             sql_where.append("articles_fts.rowid >= ?")
@@ -377,8 +400,12 @@ async def _ranked(conn: Connection, expr: str, where: list[str], params: list[ob
             sql_where.append(f"({score} > ? OR ({score} = ? AND articles_fts.rowid > ?))")
             args += [key, key, after_id]
         rows = await fetch_all(
-            conn, f"SELECT articles_fts.rowid AS id, {score} AS score FROM {source} WHERE "
-            + " AND ".join(sql_where) + " ORDER BY score, articles_fts.rowid LIMIT ?", (*args, limit + 1))
+            conn,
+            f"SELECT articles_fts.rowid AS id, {score} AS score FROM {source} WHERE "
+            + " AND ".join(sql_where)
+            + " ORDER BY score, articles_fts.rowid LIMIT ?",
+            (*args, limit + 1),
+        )
     rows, more = keyset.split_page(rows, limit)
     # Snippets after ranking: snippet() reads and tokenizes the text, so only for one page.
     snippets = {}
@@ -386,19 +413,27 @@ async def _ranked(conn: Connection, expr: str, where: list[str], params: list[ob
         if prefixed:
             continue
         snip = await fetch_one(
-            conn, f"SELECT snippet(articles_fts, 1, '{MARK_OPEN}', '{MARK_CLOSE}', '…', {SNIPPET_TOKENS})"
-            " FROM articles_fts WHERE articles_fts MATCH ? AND rowid = ?", (expr, r["id"]))
+            conn,
+            f"SELECT snippet(articles_fts, 1, '{MARK_OPEN}', '{MARK_CLOSE}', '…', {SNIPPET_TOKENS})"
+            " FROM articles_fts WHERE articles_fts MATCH ? AND rowid = ?",
+            (expr, r["id"]),
+        )
         snippets[r["id"]] = snip[0] if snip else ""
     articles = await _articles(conn, [r["id"] for r in rows])
-    results = [{"article": article_json(articles[r["id"]]),
-                "snippet": highlight(snippets[r["id"]]) if not prefixed
-                else plain_snippet(articles[r["id"]]["body"])}
-               for r in rows if r["id"] in articles]
+    results = [
+        {
+            "article": article_json(articles[r["id"]]),
+            "snippet": highlight(snippets[r["id"]])
+            if not prefixed
+            else plain_snippet(articles[r["id"]]["body"]),
+        }
+        for r in rows
+        if r["id"] in articles
+    ]
     next_cursor = None
     if more:
         next_cursor = encode_cursor(kind, rows[-1]["score"] if kind == "r" else 0, rows[-1]["id"], floor)
-    return {"results": results, "next_cursor": next_cursor,
-            "order": "relevance" if kind == "r" else "newest"}
+    return {"results": results, "next_cursor": next_cursor, "order": "relevance" if kind == "r" else "newest"}
 
 
 def _cursor_kind(cursor: str) -> str | None:
@@ -408,8 +443,9 @@ def _cursor_kind(cursor: str) -> str | None:
         return None
 
 
-def _matching(query: Query, expr: str | None, where: list[str], params: list[object]
-              ) -> tuple[str, list[str], list[object]]:
+def _matching(
+    query: Query, expr: str | None, where: list[str], params: list[object]
+) -> tuple[str, list[str], list[object]]:
     """(source, where, args) selecting every article the query matches, in no order."""
     negations = [t for t in query.terms if t.negated]
     sql_where, args = list(where), list(params)
@@ -438,8 +474,13 @@ async def count(conn: Connection, query: Query) -> int:
     expr = match_expression(query, "author_name" if author_in_fts else None)
     source, sql_where, args = _matching(query, expr, where, params)
     row = await fetch_one(
-        conn, f"SELECT count(*) FROM (SELECT 1 FROM {source} " + " ".join(joins)
-        + (" WHERE " + " AND ".join(sql_where) if sql_where else "") + " LIMIT ?)", (*args, COUNT_MAX + 1))
+        conn,
+        f"SELECT count(*) FROM (SELECT 1 FROM {source} "
+        + " ".join(joins)
+        + (" WHERE " + " AND ".join(sql_where) if sql_where else "")
+        + " LIMIT ?)",
+        (*args, COUNT_MAX + 1),
+    )
     assert row is not None  # an aggregate without GROUP BY always gives one row
     return int(row[0])
 
@@ -449,27 +490,42 @@ async def threads_of(conn: Connection, thread_ids: Iterable[int]) -> dict[int, R
     ids = sorted(set(thread_ids))
     if not ids:
         return {}
-    rows = await fetch_all(conn, f"SELECT id, subject, state FROM threads WHERE id IN ({','.join('?' * len(ids))})",
-                           ids)
+    rows = await fetch_all(
+        conn, f"SELECT id, subject, state FROM threads WHERE id IN ({','.join('?' * len(ids))})", ids
+    )
     return {r["id"]: r for r in rows}
 
 
-async def _newest(conn: Connection, query: Query, expr: str | None, where: list[str], params: list[object],
-                  joins: list[str], limit: int, cursor: str | None) -> dict:
+async def _newest(
+    conn: Connection,
+    query: Query,
+    expr: str | None,
+    where: list[str],
+    params: list[object],
+    joins: list[str],
+    limit: int,
+    cursor: str | None,
+) -> dict:
     source, sql_where, args = _matching(query, expr, where, params)
     if cursor:
         key, after_id, _ = decode_cursor(cursor, "d")
         sql_where.append("(a.created_at, a.id) < (?, ?)")
         args += [key, after_id]
     rows: Sequence[Row] = await fetch_all(
-        conn, f"SELECT a.id, a.created_at FROM {source} " + " ".join(joins)
+        conn,
+        f"SELECT a.id, a.created_at FROM {source} "
+        + " ".join(joins)
         + (" WHERE " + " AND ".join(sql_where) if sql_where else "")
-        + " ORDER BY a.created_at DESC, a.id DESC LIMIT ?", (*args, limit + 1))
+        + " ORDER BY a.created_at DESC, a.id DESC LIMIT ?",
+        (*args, limit + 1),
+    )
     rows, more = keyset.split_page(rows, limit)
     articles = await _articles(conn, [r["id"] for r in rows])
-    results = [{"article": article_json(articles[r["id"]]),
-                "snippet": plain_snippet(articles[r["id"]]["body"])}
-               for r in rows if r["id"] in articles]
+    results = [
+        {"article": article_json(articles[r["id"]]), "snippet": plain_snippet(articles[r["id"]]["body"])}
+        for r in rows
+        if r["id"] in articles
+    ]
     next_cursor = encode_cursor("d", rows[-1]["created_at"], rows[-1]["id"]) if more else None
     return {"results": results, "next_cursor": next_cursor, "order": "newest"}
 

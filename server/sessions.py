@@ -41,17 +41,26 @@ async def authenticate(site: Site, username: object, password: object, *, addres
     return user
 
 
-async def sign_in(site: Site, username: object, password: object, *, address: str,
-                  replacing: str | None = None) -> tuple[User, str]:
+async def sign_in(
+    site: Site, username: object, password: object, *, address: str, replacing: str | None = None
+) -> tuple[User, str]:
     """Check a password and start a session: the user and the new session
     token (the session `replacing` names, if any, ends: ids rotate)."""
     user = await authenticate(site, username, password, address=address)
-    return user, await accounts.start_session(site.db, user, days=site.config.session_days,
-                                              replacing=replacing)
+    return user, await accounts.start_session(
+        site.db, user, days=site.config.session_days, replacing=replacing
+    )
 
 
-async def sign_up(site: Site, username: object, password: object, display_name: object, *,
-                  address: str, replacing: str | None = None) -> tuple[User, str]:
+async def sign_up(
+    site: Site,
+    username: object,
+    password: object,
+    display_name: object,
+    *,
+    address: str,
+    replacing: str | None = None,
+) -> tuple[User, str]:
     """Register (throttled per address; a registration that fails gives its
     allowance back) and start a session. The first account of a site without
     accounts becomes its admin."""
@@ -59,14 +68,20 @@ async def sign_up(site: Site, username: object, password: object, display_name: 
     site.registrations.take(key, what="registering")
     try:
         async with site.hashing.admit(address):
-            user = await accounts.create_user(site.db, username, password, display_name,
-                                              first_becomes_admin=True,
-                                              subscribe_to=site.config.default_groups)
+            user = await accounts.create_user(
+                site.db,
+                username,
+                password,
+                display_name,
+                first_becomes_admin=True,
+                subscribe_to=site.config.default_groups,
+            )
     except BaseException:
         site.registrations.refund(key)
         raise
-    return user, await accounts.start_session(site.db, user, days=site.config.session_days,
-                                              replacing=replacing)
+    return user, await accounts.start_session(
+        site.db, user, days=site.config.session_days, replacing=replacing
+    )
 
 
 async def sign_out(site: Site, token: str | None) -> None:
@@ -75,8 +90,9 @@ async def sign_out(site: Site, token: str | None) -> None:
         await accounts.end_session(site.db, token)
 
 
-async def change_password(site: Site, user: User, current: object, new: object, *, address: str,
-                          keep_token: str | None) -> int:
+async def change_password(
+    site: Site, user: User, current: object, new: object, *, address: str, keep_token: str | None
+) -> int:
     """Set a new password after checking the current one (wrong ones count as
     failed sign-ins, 401/429); every other session ends. At most
     PASSWORD_CHANGES an hour per account (429). Returns the sessions ended."""

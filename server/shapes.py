@@ -27,7 +27,9 @@ class Article(TypedDict):
     number: int
     status: str  # ok, cancelled or notice
     utc_offset: int  # minutes east of UTC where it was written (an imported Date's); 0 for local posts
-    notice: NotRequired[dict]  # {action, thread_id, count} on a moderation notice; {action: missing} on a placeholder
+    notice: NotRequired[
+        dict
+    ]  # {action, thread_id, count} on a moderation notice; {action: missing} on a placeholder
     edited_at: NotRequired[str]  # when its author last edited it
 
 

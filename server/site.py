@@ -52,7 +52,9 @@ class Site:
     reset_links: TokenBucket = field(init=False)  # reset links an admin issues, per admin
     reset_attempts: TokenBucket = field(init=False)  # uses of reset links, per address
     rule_edits: TokenBucket = field(init=False)  # killfile changes, per user
-    newsrc_imports: TokenBucket = field(init=False)  # .newsrc files taken in, per user  # read marks of page views, written shortly after
+    newsrc_imports: TokenBucket = field(
+        init=False
+    )  # .newsrc files taken in, per user  # read marks of page views, written shortly after
 
     def __post_init__(self) -> None:
         c = self.config

@@ -38,7 +38,7 @@ def was_subject(subject: str) -> str | None:
 def trim_references(refs: list[str]) -> list[str]:
     """At most REFERENCES_KEEP ids: the first and the most recent ones."""
     if len(refs) > REFERENCES_KEEP:
-        return refs[:1] + refs[-(REFERENCES_KEEP - 1):]
+        return refs[:1] + refs[-(REFERENCES_KEEP - 1) :]
     return refs
 
 

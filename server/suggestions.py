@@ -26,8 +26,9 @@ def _key(subject: str) -> str:
     return base_subject(subject).casefold()
 
 
-def suggest(rows: Sequence[Row], *, subject_changes: int = SUBJECT_CHANGES_MAX,
-            largest: int = LARGEST_MAX) -> list[dict]:
+def suggest(
+    rows: Sequence[Row], *, subject_changes: int = SUBJECT_CHANGES_MAX, largest: int = LARGEST_MAX
+) -> list[dict]:
     """Candidate split points from a thread's rows in tree order (each with id,
     parent_id, path, subject, author_name, created_at). Pure: no I/O."""
     sizes: dict[int, int] = {}
@@ -55,13 +56,19 @@ def suggest(rows: Sequence[Row], *, subject_changes: int = SUBJECT_CHANGES_MAX,
     out = []
     for article_id, why in reasons.items():
         row = by_id[article_id]
-        out.append({
-            "article_id": article_id, "subject": row["subject"],
-            "parent_subject": by_id[row["parent_id"]]["subject"],
-            "was": was_subject(row["subject"]), "author": row["author_name"],
-            "created_at": row["created_at"], "depth": tree.depth(row["path"]),
-            "size": sizes[article_id], "reasons": why,
-        })
+        out.append(
+            {
+                "article_id": article_id,
+                "subject": row["subject"],
+                "parent_subject": by_id[row["parent_id"]]["subject"],
+                "was": was_subject(row["subject"]),
+                "author": row["author_name"],
+                "created_at": row["created_at"],
+                "depth": tree.depth(row["path"]),
+                "size": sizes[article_id],
+                "reasons": why,
+            }
+        )
     out.sort(key=lambda s: (-s["size"], s["article_id"]))
     return out
 
@@ -70,6 +77,9 @@ async def split_suggestions(conn: Connection, thread_id: object) -> dict:
     """`{thread, total, suggestions}` for GET /api/threads/{id}/split-suggestions."""
     thread = await get_thread(conn, thread_id)
     rows = await fetch_all(
-        conn, "SELECT id, parent_id, path, subject, author_name, created_at, status FROM articles"
-              " WHERE thread_id = ? ORDER BY path", (thread["id"],))
+        conn,
+        "SELECT id, parent_id, path, subject, author_name, created_at, status FROM articles"
+        " WHERE thread_id = ? ORDER BY path",
+        (thread["id"],),
+    )
     return {"thread": thread, "total": len(rows), "suggestions": suggest(rows)}

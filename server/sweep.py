@@ -37,8 +37,10 @@ def effective_policy(group: Row, config: Config) -> tuple[int, int]:
     """(days, articles) for a group row: its own values, else the site's; 0 is never."""
     days = group["archive_after_days"]
     size = group["archive_after_articles"]
-    return (config.archive_after_days if days is None else days,
-            config.archive_after_articles if size is None else size)
+    return (
+        config.archive_after_days if days is None else days,
+        config.archive_after_articles if size is None else size,
+    )
 
 
 def _reason(rule: str, limit: int) -> str:
@@ -47,21 +49,27 @@ def _reason(rule: str, limit: int) -> str:
     return f"more than {limit} articles (archive policy)"
 
 
-async def _candidates(conn: Connection, group: Row, days: int, size: int,
-                      now: datetime) -> list[tuple[int, str]]:
+async def _candidates(
+    conn: Connection, group: Row, days: int, size: int, now: datetime
+) -> list[tuple[int, str]]:
     found: dict[int, str] = {}
     if days > 0:
         cutoff = clock.stamp(now - timedelta(days=days))
         for row in await fetch_all(
-                conn, "SELECT id FROM threads WHERE group_id = ? AND (state = 'archived') = 0"
-                      " AND merged_into_thread_id IS NULL AND last_article_at < ?"
-                      " AND is_reference = 0", (group["id"], cutoff)):
+            conn,
+            "SELECT id FROM threads WHERE group_id = ? AND (state = 'archived') = 0"
+            " AND merged_into_thread_id IS NULL AND last_article_at < ?"
+            " AND is_reference = 0",
+            (group["id"], cutoff),
+        ):
             found[row["id"]] = "age"
     if size > 0:
         for row in await fetch_all(
-                conn, "SELECT id FROM threads WHERE group_id = ? AND merged_into_thread_id IS NULL"
-                      " AND state != 'archived' AND article_count > ? AND is_reference = 0",
-                (group["id"], size)):
+            conn,
+            "SELECT id FROM threads WHERE group_id = ? AND merged_into_thread_id IS NULL"
+            " AND state != 'archived' AND article_count > ? AND is_reference = 0",
+            (group["id"], size),
+        ):
             found.setdefault(row["id"], "size")
     return sorted(found.items())
 
@@ -90,18 +98,23 @@ async def sweep(db: Database, config: Config, *, now: datetime | None = None) ->
     counts = {"age": 0, "size": 0}
     for start in range(0, len(work), BATCH):
         async with db.transaction() as conn:
-            for thread_id, rule, days, size in work[start:start + BATCH]:
+            for thread_id, rule, days, size in work[start : start + BATCH]:
                 # Recheck: a reply or a moderator may have acted since the candidates were read.
                 thread = await fetch_one(conn, THREAD_SELECT + " WHERE t.id = ?", (thread_id,))
                 if not _still_due(thread, rule, days, size, now):
                     continue
                 limit = days if rule == "age" else size
-                await change_state(conn, None, thread, "archive", _reason(rule, limit),
-                                   data={"rule": rule, "limit": limit})
+                await change_state(
+                    conn, None, thread, "archive", _reason(rule, limit), data={"rule": rule, "limit": limit}
+                )
                 counts[rule] += 1
-    return {"archived": counts["age"] + counts["size"], "by_age": counts["age"],
-            "by_size": counts["size"], "groups": len(groups),
-            "seconds": round(time.perf_counter() - started, 3)}
+    return {
+        "archived": counts["age"] + counts["size"],
+        "by_age": counts["age"],
+        "by_size": counts["size"],
+        "groups": len(groups),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
 
 
 async def run_periodically(site: Site) -> None:

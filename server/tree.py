@@ -48,7 +48,7 @@ def anchor(parent_path: str) -> str | None:
     so the reply lands at depth MAX_DEPTH - 1); None when the parent takes it."""
     if depth(parent_path) < MAX_DEPTH - 1:
         return None
-    return parent_path[:(MAX_DEPTH - 1) * WIDTH]
+    return parent_path[: (MAX_DEPTH - 1) * WIDTH]
 
 
 def subtree_end(path: str) -> str:
@@ -58,7 +58,7 @@ def subtree_end(path: str) -> str:
 def rebase(path: str, old_prefix: str, new_prefix: str) -> str:
     """Move `path` from under `old_prefix` to under `new_prefix`."""
     assert path.startswith(old_prefix)
-    return new_prefix + path[len(old_prefix):]
+    return new_prefix + path[len(old_prefix) :]
 
 
 def parse_cursor(value: object) -> str | None:

@@ -51,12 +51,15 @@ WriteEntry = Callable[[Row, Row], Awaitable[int]]
 
 async def _count_and_newest(conn: Connection, thread_id: int, prefix: str | None = None) -> tuple[int, int]:
     if prefix is None:
-        row = await fetch_one(conn, "SELECT count(*), max(id) FROM articles WHERE thread_id = ?",
-                              (thread_id,))
+        row = await fetch_one(
+            conn, "SELECT count(*), max(id) FROM articles WHERE thread_id = ?", (thread_id,)
+        )
     else:
-        row = await fetch_one(conn, "SELECT count(*), max(id) FROM articles WHERE thread_id = ?"
-                                    " AND path >= ? AND path < ?",
-                              (thread_id, prefix, tree.subtree_end(prefix)))
+        row = await fetch_one(
+            conn,
+            "SELECT count(*), max(id) FROM articles WHERE thread_id = ? AND path >= ? AND path < ?",
+            (thread_id, prefix, tree.subtree_end(prefix)),
+        )
     assert row is not None  # an aggregate without GROUP BY always gives one row
     return row[0], row[1] or 0
 
@@ -70,8 +73,9 @@ def _childless_notice(notice: Row | None, thread_id: int) -> TypeGuard[Row]:
 
 
 async def _has_children(conn: Connection, article_id: int) -> bool:
-    return await fetch_one(conn, "SELECT 1 FROM articles WHERE parent_id = ? LIMIT 1",
-                           (article_id,)) is not None
+    return (
+        await fetch_one(conn, "SELECT 1 FROM articles WHERE parent_id = ? LIMIT 1", (article_id,)) is not None
+    )
 
 
 async def _undo_split(conn: Connection, entry: Row, data: dict, entry_id_of_undo: WriteEntry) -> dict:
@@ -83,32 +87,52 @@ async def _undo_split(conn: Connection, entry: Row, data: dict, entry_id_of_undo
         raise Stale("a thread this split made or left was merged since; undo that first")
     n, newest = await _count_and_newest(conn, split_off["id"])
     if n != count or newest > notice_id:
-        raise Stale(f"thread {split_off['id']} changed since the split (replies, splits or merges);"
-                    " it no longer holds exactly the articles that moved")
+        raise Stale(
+            f"thread {split_off['id']} changed since the split (replies, splits or merges);"
+            " it no longer holds exactly the articles that moved"
+        )
     notice = await _article(conn, notice_id)
     if not _childless_notice(notice, source["id"]) or notice["path"] != old_path:
         raise Stale("the split notice is no longer at the place the split left it")
     if await _has_children(conn, notice_id):
         raise Stale("someone replied to the split notice; it cannot be removed")
     parent = await _article(conn, parent_id)
-    if parent is None or parent["thread_id"] != source["id"] or parent["path"] != old_path[:-tree.WIDTH]:
+    if parent is None or parent["thread_id"] != source["id"] or parent["path"] != old_path[: -tree.WIDTH]:
         raise Stale("the article the split point replied to has moved since")
     await delete_notice(conn, notice_id)
-    moved = await relocate(conn, source=split_off, prefix=tree.component(a_id),
-                           target_id=source["id"], new_prefix=old_path, group_id=source["group_id"])
+    moved = await relocate(
+        conn,
+        source=split_off,
+        prefix=tree.component(a_id),
+        target_id=source["id"],
+        new_prefix=old_path,
+        group_id=source["group_id"],
+    )
     await conn.execute("UPDATE articles SET parent_id = ? WHERE id = ?", (parent_id, a_id))
-    await conn.execute("UPDATE threads SET merged_into_thread_id = ? WHERE id = ?",
-                       (source["id"], split_off["id"]))
-    await conn.execute("UPDATE groups SET thread_count = thread_count - 1 WHERE id = ?",
-                       (split_off["group_id"],))
+    await conn.execute(
+        "UPDATE threads SET merged_into_thread_id = ? WHERE id = ?", (source["id"], split_off["id"])
+    )
+    await conn.execute(
+        "UPDATE groups SET thread_count = thread_count - 1 WHERE id = ?", (split_off["group_id"],)
+    )
     await follows.copy_followers(conn, split_off["id"], source["id"])
     await conn.execute("DELETE FROM follows WHERE thread_id = ?", (split_off["id"],))
     await refresh_activity(conn, [source["id"]], [source["group_id"], split_off["group_id"]])
     undo_id = await entry_id_of_undo(source, split_off)
     await structural_event(
-        conn, "thread.merged", thread_id=source["id"], source_id=split_off["id"], moved=moved,
-        root_article_id=a_id, parent_id=parent_id, depth_shift=tree.depth(old_path),
-        notice_id=None, removed=[notice_id], entry_id=undo_id, undo_of=entry["id"])
+        conn,
+        "thread.merged",
+        thread_id=source["id"],
+        source_id=split_off["id"],
+        moved=moved,
+        root_article_id=a_id,
+        parent_id=parent_id,
+        depth_shift=tree.depth(old_path),
+        notice_id=None,
+        removed=[notice_id],
+        entry_id=undo_id,
+        undo_of=entry["id"],
+    )
     return {"undo_id": undo_id}
 
 
@@ -121,8 +145,12 @@ async def _undo_merge(conn: Connection, entry: Row, data: dict, entry_id_of_undo
         raise Stale(f"thread {target['id']} was itself merged since; undo that first")
     root = await _article(conn, r_id)
     merged_path = data["merged_path"]
-    if (root is None or root["thread_id"] != target["id"] or root["parent_id"] != x_id
-            or root["path"] != merged_path):
+    if (
+        root is None
+        or root["thread_id"] != target["id"]
+        or root["parent_id"] != x_id
+        or root["path"] != merged_path
+    ):
         raise Stale("the merged articles were moved since (split or merged elsewhere)")
     n, newest = await _count_and_newest(conn, target["id"], merged_path)
     if n != count or newest > notice_id:
@@ -133,19 +161,35 @@ async def _undo_merge(conn: Connection, entry: Row, data: dict, entry_id_of_undo
     if await _has_children(conn, notice_id):
         raise Stale("someone replied to the merge notice; it cannot be removed")
     await delete_notice(conn, notice_id)
-    moved = await relocate(conn, source=target, prefix=merged_path, target_id=merged["id"],
-                           new_prefix=tree.component(r_id), group_id=merged["group_id"])
+    moved = await relocate(
+        conn,
+        source=target,
+        prefix=merged_path,
+        target_id=merged["id"],
+        new_prefix=tree.component(r_id),
+        group_id=merged["group_id"],
+    )
     await conn.execute("UPDATE articles SET parent_id = NULL WHERE id = ?", (r_id,))
     await conn.execute("UPDATE threads SET merged_into_thread_id = NULL WHERE id = ?", (merged["id"],))
-    await conn.execute("UPDATE groups SET thread_count = thread_count + 1 WHERE id = ?",
-                       (merged["group_id"],))
-    await refresh_activity(conn, [merged["id"], target["id"]],
-                           [merged["group_id"], target["group_id"]])
+    await conn.execute(
+        "UPDATE groups SET thread_count = thread_count + 1 WHERE id = ?", (merged["group_id"],)
+    )
+    await refresh_activity(conn, [merged["id"], target["id"]], [merged["group_id"], target["group_id"]])
     undo_id = await entry_id_of_undo(target, merged)
     await structural_event(
-        conn, "thread.split", thread_id=merged["id"], source_id=target["id"], moved=moved,
-        root_article_id=r_id, parent_id=None, depth_shift=-(tree.depth(x_path) + 1),
-        notice_id=None, removed=[notice_id], entry_id=undo_id, undo_of=entry["id"])
+        conn,
+        "thread.split",
+        thread_id=merged["id"],
+        source_id=target["id"],
+        moved=moved,
+        root_article_id=r_id,
+        parent_id=None,
+        depth_shift=-(tree.depth(x_path) + 1),
+        notice_id=None,
+        removed=[notice_id],
+        entry_id=undo_id,
+        undo_of=entry["id"],
+    )
     return {"undo_id": undo_id}
 
 
@@ -155,19 +199,29 @@ async def undo(conn: Connection, user: User | None, entry_id: object, reason: ob
     reason = validate.reason(reason, required=True)
     entry = await modlog.entry_row(conn, entry_id)
     if entry["action"] not in modlog.UNDOABLE:
-        raise Conflict(f"a {entry['action']} cannot be undone from the log; "
-                       "unlock, unarchive or move the thread back instead")
+        raise Conflict(
+            f"a {entry['action']} cannot be undone from the log; "
+            "unlock, unarchive or move the thread back instead"
+        )
     if entry["undone_by"] is not None:
         raise Conflict(f"this entry was already undone (entry {entry['undone_by']})")
     data = json.loads(entry["data"])
 
     async def write_entry(thread: Row, other: Row) -> int:
         undo_id = await modlog.write(
-            conn, "undo", user, group_id=thread["group_id"], thread_id=thread["id"],
-            article_id=entry["article_id"], other_thread_id=other["id"],
-            other_group_id=other["group_id"], target=f"{entry['action']} #{entry['id']}",
-            reason=reason, data={"action": entry["action"], "count": data["count"]},
-            undoes=entry["id"])
+            conn,
+            "undo",
+            user,
+            group_id=thread["group_id"],
+            thread_id=thread["id"],
+            article_id=entry["article_id"],
+            other_thread_id=other["id"],
+            other_group_id=other["group_id"],
+            target=f"{entry['action']} #{entry['id']}",
+            reason=reason,
+            data={"action": entry["action"], "count": data["count"]},
+            undoes=entry["id"],
+        )
         await conn.execute("UPDATE modlog SET undone_by = ? WHERE id = ?", (undo_id, entry["id"]))
         return undo_id
 

@@ -60,7 +60,8 @@ def group_name(value: object) -> str:
         if not _GROUP_COMPONENT.match(part):
             raise Invalid(
                 f"group name {name!r} is not valid: each dot-separated part starts with a-z "
-                "or 0-9 and has only a-z, 0-9, '+', '_' and '-'")
+                "or 0-9 and has only a-z, 0-9, '+', '_' and '-'"
+            )
     return name
 
 
@@ -90,9 +91,27 @@ def display_name(value: object) -> str:
 
 # Names a member's display name may not look like: they would pass the
 # member off as the site's staff. Compared after name_key.
-ROLE_WORDS = frozenset({"admin", "administrator", "siteadmin", "moderator", "mod", "sitemoderator",
-                        "moderators", "admins", "sysop", "root", "staff", "system", "operator",
-                        "postmaster", "usenet", "news", "moot"})
+ROLE_WORDS = frozenset(
+    {
+        "admin",
+        "administrator",
+        "siteadmin",
+        "moderator",
+        "mod",
+        "sitemoderator",
+        "moderators",
+        "admins",
+        "sysop",
+        "root",
+        "staff",
+        "system",
+        "operator",
+        "postmaster",
+        "usenet",
+        "news",
+        "moot",
+    }
+)
 
 
 def name_key(name: str) -> str:
@@ -113,7 +132,9 @@ def reason(value: object, *, required: bool) -> str:
     return line(value, "reason", max_len=REASON_MAX, min_len=1 if required else 0)
 
 
-def body(value: object, *, what: str = "body", max_bytes: int = BODY_MAX_BYTES, allow_empty: bool = False) -> str:
+def body(
+    value: object, *, what: str = "body", max_bytes: int = BODY_MAX_BYTES, allow_empty: bool = False
+) -> str:
     """Multi-line text: CRLF and CR become LF, no NUL or control characters beyond
     tab and newline, trailing white space at the end trimmed, at most 64 KiB of UTF-8."""
     text = _text(value, what)

@@ -18,6 +18,7 @@ class BadWildmat(ValueError):
 class Wildmat:
     """Comma-separated patterns of `*` and `?`, `!` negating; the last
     pattern that matches decides, and nothing matching means no."""
+
     patterns: tuple[tuple[bool, re.Pattern], ...]
 
     def __call__(self, name: str) -> bool:

@@ -16,15 +16,20 @@ TRICKY_BODIES = [
     "Tabs\tand trailing spaces   \nsecond line\n\n\n\nafter blank lines",
     "=?utf-8?q?not_an_encoded_word?= in a body\n.\n..\nFrom ",
 ]
-TRICKY_SUBJECTS = ["Hello", "Ünïcödé — subject ☃", "=?utf-8?q?looks_encoded?=",
-                   "A subject with \"quotes\" and <brackets> and, commas; " * 4]
+TRICKY_SUBJECTS = [
+    "Hello",
+    "Ünïcödé — subject ☃",
+    "=?utf-8?q?looks_encoded?=",
+    'A subject with "quotes" and <brackets> and, commas; ' * 4,
+]
 
 
 async def named_client(site, username: str, display_name: str, role: str = "member"):
     """A signed-in client for an account with a chosen display name."""
     if username not in site.users:
         site.users[username] = await accounts.create_user(
-            site.db, username, PASSWORD, display_name, role, password_hash=password_hash())
+            site.db, username, PASSWORD, display_name, role, password_hash=password_hash()
+        )
     return await site.client(username)
 
 
@@ -34,15 +39,21 @@ async def build_group(site, group: str = "comp.lang.python", threads: int = 3) -
     admin = await site.client("root", "admin")
     r = await admin.post("/api/groups", json={"name": group, "description": "Python"})
     assert r.status_code == 201, r.text
-    authors = [await named_client(site, "ada", "Ada Lovelace"),
-               await named_client(site, "bruno", "Brünö Ça \"the\" Écrivain"),
-               await named_client(site, "chidi", "Chidi, O'Neil <x>")]
+    authors = [
+        await named_client(site, "ada", "Ada Lovelace"),
+        await named_client(site, "bruno", 'Brünö Ça "the" Écrivain'),
+        await named_client(site, "chidi", "Chidi, O'Neil <x>"),
+    ]
     made = {"threads": [], "articles": []}
     for t in range(threads):
         author = authors[t % len(authors)]
-        r = await author.post(f"/api/groups/{group}/threads", json={
-            "subject": TRICKY_SUBJECTS[t % len(TRICKY_SUBJECTS)],
-            "body": TRICKY_BODIES[t % len(TRICKY_BODIES)]})
+        r = await author.post(
+            f"/api/groups/{group}/threads",
+            json={
+                "subject": TRICKY_SUBJECTS[t % len(TRICKY_SUBJECTS)],
+                "body": TRICKY_BODIES[t % len(TRICKY_BODIES)],
+            },
+        )
         assert r.status_code == 201, r.text
         root = r.json()["article"]
         made["threads"].append(r.json()["thread"])
@@ -55,7 +66,8 @@ async def build_group(site, group: str = "comp.lang.python", threads: int = 3) -
             if i == 2:
                 payload["subject"] = TRICKY_SUBJECTS[(i + t) % len(TRICKY_SUBJECTS)]
             r = await authors[(i + t + 1) % len(authors)].post(
-                f"/api/articles/{parent['id']}/replies", json=payload)
+                f"/api/articles/{parent['id']}/replies", json=payload
+            )
             assert r.status_code == 201, r.text
             parents.append(r.json()["article"])
             made["articles"].append(r.json()["article"])
@@ -71,10 +83,22 @@ def shape(db_path: str, group: str) -> dict:
             " a.author_name, t.subject, t.created_at"
             " FROM articles a JOIN groups g ON g.id = a.group_id JOIN threads t ON t.id = a.thread_id"
             " JOIN articles r ON r.id = t.root_article_id LEFT JOIN articles p ON p.id = a.parent_id"
-            " WHERE g.name = ?", (group,)).fetchall()
-        return {r[0]: {"parent": r[1], "thread_root": r[2], "subject": r[3], "body": r[4],
-                       "created_at": r[5], "author": r[6], "thread_subject": r[7],
-                       "thread_created_at": r[8]} for r in rows}
+            " WHERE g.name = ?",
+            (group,),
+        ).fetchall()
+        return {
+            r[0]: {
+                "parent": r[1],
+                "thread_root": r[2],
+                "subject": r[3],
+                "body": r[4],
+                "created_at": r[5],
+                "author": r[6],
+                "thread_subject": r[7],
+                "thread_created_at": r[8],
+            }
+            for r in rows
+        }
     finally:
         conn.close()
 
@@ -88,7 +112,8 @@ def check_consistency(db_path: str) -> None:
             "SELECT t.id FROM threads t WHERE t.article_count <>"
             " (SELECT count(*) FROM articles a WHERE a.thread_id = t.id)"
             " OR t.last_article_at <> coalesce((SELECT max(created_at) FROM articles a"
-            "   WHERE a.thread_id = t.id), t.created_at)").fetchall()
+            "   WHERE a.thread_id = t.id), t.created_at)"
+        ).fetchall()
         assert bad == [], f"thread counters out of step: {bad}"
         bad = conn.execute(
             "SELECT g.name FROM groups g WHERE g.article_count <>"
@@ -97,16 +122,25 @@ def check_consistency(db_path: str) -> None:
             "   AND t.merged_into_thread_id IS NULL)"
             " OR g.last_number < (SELECT coalesce(max(number), 0) FROM articles a WHERE a.group_id = g.id)"
             " OR coalesce(g.last_article_at, '') <> coalesce((SELECT max(created_at) FROM articles a"
-            "   WHERE a.group_id = g.id), '')").fetchall()
+            "   WHERE a.group_id = g.id), '')"
+        ).fetchall()
         assert bad == [], f"group counters out of step: {bad}"
-        assert conn.execute(
-            "SELECT count(*) FROM threads t LEFT JOIN articles a ON a.id = t.root_article_id"
-            " WHERE t.merged_into_thread_id IS NULL"  # a merged thread holds no articles
-            " AND (a.id IS NULL OR a.thread_id <> t.id OR a.parent_id IS NOT NULL)").fetchone()[0] == 0
-        assert conn.execute(
-            "SELECT count(*) FROM articles a JOIN articles p ON p.id = a.parent_id"
-            " WHERE p.thread_id <> a.thread_id OR substr(a.path, 1, length(p.path)) <> p.path"
-            " OR length(a.path) <> length(p.path) + 8").fetchone()[0] == 0
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM threads t LEFT JOIN articles a ON a.id = t.root_article_id"
+                " WHERE t.merged_into_thread_id IS NULL"  # a merged thread holds no articles
+                " AND (a.id IS NULL OR a.thread_id <> t.id OR a.parent_id IS NOT NULL)"
+            ).fetchone()[0]
+            == 0
+        )
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM articles a JOIN articles p ON p.id = a.parent_id"
+                " WHERE p.thread_id <> a.thread_id OR substr(a.path, 1, length(p.path)) <> p.path"
+                " OR length(a.path) <> length(p.path) + 8"
+            ).fetchone()[0]
+            == 0
+        )
         # rank 0, as moot check does: imports leave unindexed placeholders for
         # missing messages, which rank 1 would call malformed; the counts below
         # check that exactly the live articles are indexed.

@@ -37,12 +37,12 @@ class TestSite:
     async def user(self, username: str, role: str = "member") -> accounts.User:
         if username not in self.users:
             self.users[username] = await accounts.create_user(
-                self.db, username, PASSWORD, username.title(), role, password_hash=password_hash())
+                self.db, username, PASSWORD, username.title(), role, password_hash=password_hash()
+            )
         return self.users[username]
 
     async def client(self, username: str | None = None, role: str = "member") -> httpx.AsyncClient:
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app),
-                                   base_url="http://testserver")
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://testserver")
         self._clients.append(client)
         if username is not None:
             user = await self.user(username, role)
@@ -58,13 +58,18 @@ class TestSite:
         """Every row of every table except sessions, read through a separate connection."""
         conn = sqlite3.connect(self.config.db_path)
         try:
-            tables = [r[0] for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-                " AND name NOT LIKE 'articles_fts%' AND name NOT IN ('sessions')")]
+            tables = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+                    " AND name NOT LIKE 'articles_fts%' AND name NOT IN ('sessions')"
+                )
+            ]
             dump = {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables}
             dump["fts"] = conn.execute(
                 "SELECT rowid FROM articles_fts WHERE articles_fts MATCH 'a OR e OR i OR o OR u'"
-                " ORDER BY rowid").fetchall()
+                " ORDER BY rowid"
+            ).fetchall()
             return dump
         finally:
             conn.close()
@@ -76,10 +81,18 @@ async def make_site(tmp_path):
     started = []
 
     async def make(**overrides) -> TestSite:
-        settings = {"db_path": str(tmp_path / f"moot{len(started)}.db"), "post_rate": 100000.0,
-                    "post_burst": 100000, "register_rate": 100000.0, "domain": "test.moot", "nntp_port": 0,
-                    "read_connections": 2, "endorse_min_age_days": 0, "endorse_min_posts": 0,
-                    **overrides}
+        settings = {
+            "db_path": str(tmp_path / f"moot{len(started)}.db"),
+            "post_rate": 100000.0,
+            "post_burst": 100000,
+            "register_rate": 100000.0,
+            "domain": "test.moot",
+            "nntp_port": 0,
+            "read_connections": 2,
+            "endorse_min_age_days": 0,
+            "endorse_min_posts": 0,
+            **overrides,
+        }
         config = Config(**settings).checked()
         app = create_app(config)
         lifespan = app.router.lifespan_context(app)
@@ -110,5 +123,10 @@ async def seed(site: TestSite, group: str = "comp.lang.python") -> dict:
     started = r.json()
     r = await ada.post(f"/api/articles/{started['article']['id']}/replies", json={"body": "A reply"})
     assert r.status_code == 201, r.text
-    return {"thread": started["thread"], "root": started["article"], "reply": r.json()["article"],
-            "admin": admin, "ada": ada}
+    return {
+        "thread": started["thread"],
+        "root": started["article"],
+        "reply": r.json()["article"],
+        "admin": admin,
+        "ada": ada,
+    }

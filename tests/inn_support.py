@@ -39,8 +39,13 @@ def _setting(text: str, key: str, value: str) -> str:
 
 
 def as_news(command: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(["su", "news", "-s", "/bin/sh", "-c", command], check=check,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        ["su", "news", "-s", "/bin/sh", "-c", command],
+        check=check,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def ctlinnd(*args: str) -> subprocess.CompletedProcess:
@@ -80,13 +85,20 @@ def inn(port: int, groups: tuple[str, ...], feed: tuple[str, int] | None = None)
             _stop_running()
             text = saved["inn.conf"]
             # No FQDN, no systemd and two cores on these machines (nnrpd's load limit).
-            for key, value in (("domain", "example.test"), ("pathhost", PATHHOST), ("port", str(port)),
-                               ("nnrpdpostport", str(port)), ("bindaddress", "127.0.0.1"),
-                               ("bindaddress6", "none"), ("doinnwatch", "false"), ("nnrpdloadlimit", "0"),
-                               ("pgpverify", "false"),
-                               # Moot signs no Cancel-Lock (RFC 8315): "auth" applies cancels of
-                               # articles that carry none, the default "require-auth" none of them.
-                               ("docancels", "auth")):
+            for key, value in (
+                ("domain", "example.test"),
+                ("pathhost", PATHHOST),
+                ("port", str(port)),
+                ("nnrpdpostport", str(port)),
+                ("bindaddress", "127.0.0.1"),
+                ("bindaddress6", "none"),
+                ("doinnwatch", "false"),
+                ("nnrpdloadlimit", "0"),
+                ("pgpverify", "false"),
+                # Moot signs no Cancel-Lock (RFC 8315): "auth" applies cancels of
+                # articles that carry none, the default "require-auth" none of them.
+                ("docancels", "auth"),
+            ):
                 text = _setting(text, key, value)
             (ETC / "inn.conf").write_text(text)
             feeds = saved["newsfeeds"]
@@ -94,20 +106,24 @@ def inn(port: int, groups: tuple[str, ...], feed: tuple[str, int] | None = None)
             if feed is not None:
                 name, moot_port = feed
                 for old in Path("/var/spool/news/innfeed").glob(f"{name}.*"):
-                    old.unlink()   # a backlog left by an earlier run, for a port gone since
+                    old.unlink()  # a backlog left by an earlier run, for a port gone since
                 # newsfeeds(5): the site name is matched against Path, so nothing goes back to Moot.
-                feeds += (f"\ninnfeed!:!*:Tc,Wnm*:{BIN}/innfeed\n"
-                          f"{name}/{name}:*:Tm:innfeed!\n")
+                feeds += f"\ninnfeed!:!*:Tc,Wnm*:{BIN}/innfeed\n{name}/{name}:*:Tm:innfeed!\n"
                 # A queue deep enough for a burst, and a short backlog cycle: by default innfeed
                 # spools an overflow to disk and reads it back only every minute or so.
-                conf += (f'\nbacklog-rotate-period: 5\nbacklog-ckpt-period: 2\nbacklog-newfile-period: 10\n'
-                         f'peer {name} {{\n  ip-name: "127.0.0.1"\n  port-number: {moot_port}\n'
-                         "  streaming: true\n  initial-connections: 1\n  max-connections: 2\n"
-                         "  max-queue-size: 1000\n}\n")
+                conf += (
+                    f"\nbacklog-rotate-period: 5\nbacklog-ckpt-period: 2\nbacklog-newfile-period: 10\n"
+                    f'peer {name} {{\n  ip-name: "127.0.0.1"\n  port-number: {moot_port}\n'
+                    "  streaming: true\n  initial-connections: 1\n  max-connections: 2\n"
+                    "  max-queue-size: 1000\n}\n"
+                )
             (ETC / "newsfeeds").write_text(feeds)
             (ETC / "innfeed.conf").write_text(conf)
-            subprocess.run(["dpkg", "--configure", "-a"], capture_output=True,
-                           env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+            subprocess.run(
+                ["dpkg", "--configure", "-a"],
+                capture_output=True,
+                env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+            )
             for path in ("/run/news", "/var/log/news"):
                 os.makedirs(path, exist_ok=True)
                 shutil.chown(path, "news", "news")

@@ -44,8 +44,9 @@ def ancestry(msg: email.message.Message) -> list[str]:
 def read_mbox(path: str) -> list[tuple[str, list[str]]]:
     """(Message-ID, ancestry) of every message of an mbox file, in file order."""
     out = []
-    box = mailbox.mbox(path, factory=lambda f: email.message_from_binary_file(f, policy=email.policy.compat32),
-                       create=False)
+    box = mailbox.mbox(
+        path, factory=lambda f: email.message_from_binary_file(f, policy=email.policy.compat32), create=False
+    )
     try:
         for msg in box:
             found = _ID.findall(str(msg.get("Message-ID", "") or ""))
@@ -123,7 +124,7 @@ def _prune(node: Container) -> None:
         _prune(child)
         if not child.has_message:
             index = node.children.index(child)
-            node.children[index:index + 1] = child.children
+            node.children[index : index + 1] = child.children
             for grandchild in child.children:
                 grandchild.parent = node
             child.children, child.parent = [], None
@@ -137,11 +138,14 @@ def moot_threads(db_path: str) -> dict[str, tuple[int, str | None]]:
         rows = conn.execute(
             "SELECT a.message_id, a.thread_id, p.message_id, p.status, p.user_id FROM articles a"
             " LEFT JOIN articles p ON p.id = a.parent_id"
-            " WHERE NOT (a.status = 'notice' AND a.user_id IS NULL)").fetchall()
+            " WHERE NOT (a.status = 'notice' AND a.user_id IS NULL)"
+        ).fetchall()
     finally:
         conn.close()
-    return {mid: (thread, parent if parent and not (status == "notice" and user is None) else None)
-            for mid, thread, parent, status, user in rows}
+    return {
+        mid: (thread, parent if parent and not (status == "notice" and user is None) else None)
+        for mid, thread, parent, status, user in rows
+    }
 
 
 @dataclass
@@ -149,17 +153,21 @@ class Comparison:
     messages: int
     jwz_threads: int
     moot_threads: int
-    misplaced: list[str]       # messages whose thread-mates differ
-    wrong_parent: list[str]    # messages whose parent differs
+    misplaced: list[str]  # messages whose thread-mates differ
+    wrong_parent: list[str]  # messages whose parent differs
 
     def __str__(self) -> str:
-        return (f"{self.messages} messages: JWZ {self.jwz_threads} threads, Moot {self.moot_threads};"
-                f" {len(self.misplaced)} in a different thread, {len(self.wrong_parent)} with another parent")
+        return (
+            f"{self.messages} messages: JWZ {self.jwz_threads} threads, Moot {self.moot_threads};"
+            f" {len(self.misplaced)} in a different thread, {len(self.wrong_parent)} with another parent"
+        )
 
 
-def compare(reference: dict[str, tuple[str, str | None]],
-            moot: dict[str, tuple[int, str | None]]) -> Comparison:
+def compare(
+    reference: dict[str, tuple[str, str | None]], moot: dict[str, tuple[int, str | None]]
+) -> Comparison:
     """Which messages Moot threads differently from the reference."""
+
     def groups(placed: dict) -> dict[str, frozenset[str]]:
         members: dict[object, set[str]] = {}
         for mid, (key, _parent) in placed.items():
@@ -170,8 +178,13 @@ def compare(reference: dict[str, tuple[str, str | None]],
     names = sorted(set(reference) | set(moot))
     misplaced = [m for m in names if ours.get(m) != theirs.get(m)]
     wrong = [m for m in names if m in moot and m in reference and moot[m][1] != reference[m][1]]
-    return Comparison(len(names), len({k for k, _ in reference.values()}), len({k for k, _ in moot.values()}),
-                      misplaced, wrong)
+    return Comparison(
+        len(names),
+        len({k for k, _ in reference.values()}),
+        len({k for k, _ in moot.values()}),
+        misplaced,
+        wrong,
+    )
 
 
 if __name__ == "__main__":

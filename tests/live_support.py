@@ -45,9 +45,16 @@ class LiveServer:
 async def serve(app) -> tuple[uvicorn.Server, int, asyncio.Task]:
     """uvicorn on 127.0.0.1 and a free port, in this event loop; the app's
     lifespan is run by the caller (make_site), so uvicorn leaves it alone."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning",
-                            ws="websockets-sansio", ws_ping_interval=None,
-                            ws_per_message_deflate=False)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        lifespan="off",
+        log_level="warning",
+        ws="websockets-sansio",
+        ws_ping_interval=None,
+        ws_per_message_deflate=False,
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

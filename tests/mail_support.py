@@ -40,8 +40,13 @@ class Relay:
     DATA; `hold` makes it wait before answering (a relay slow to reply), and
     `refuse[address]` answers that RCPT with the given reply."""
 
-    def __init__(self, tls_context: ssl.SSLContext | None = None, *, implicit_tls: bool = False,
-                 auth: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        tls_context: ssl.SSLContext | None = None,
+        *,
+        implicit_tls: bool = False,
+        auth: tuple[str, str] | None = None,
+    ) -> None:
         self.received: list[Received] = []
         self.lock = threading.Lock()
         self.release = threading.Event()
@@ -67,6 +72,7 @@ class Relay:
             if ok:
                 self.logins.append(data.login.decode())
             return AuthResult(success=ok)
+
         return check
 
     def __enter__(self) -> Relay:
@@ -89,8 +95,9 @@ class Relay:
 
     async def handle_DATA(self, server, session, envelope):
         with self.lock:
-            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos),
-                                          bytes(envelope.original_content)))
+            self.received.append(
+                Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content))
+            )
         while not self.release.is_set():
             await asyncio.sleep(0.02)
         return "250 OK"
@@ -101,8 +108,10 @@ class Relay:
 
     async def wait(self, address: str, count: int = 1, where=lambda r: True) -> list[Received]:
         """Poll (deadline WAIT) until `count` mails for `address` matching `where` arrived."""
-        return await until(lambda: (found := [r for r in self.to(address) if where(r)])[count - 1:] and found,
-                           f"{count} mail(s) to {address}")
+        return await until(
+            lambda: (found := [r for r in self.to(address) if where(r)])[count - 1 :] and found,
+            f"{count} mail(s) to {address}",
+        )
 
     def wait_sync(self, address: str, count: int = 1, where=lambda r: True) -> list[Received]:
         deadline = time.monotonic() + WAIT

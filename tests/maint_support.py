@@ -27,8 +27,10 @@ async def build_tree(site) -> dict:
     t = {"thread": r.json()["thread"], "root": r.json()["article"], "ada": ada, "bob": bob}
 
     async def reply(client, parent, body, subject=None):
-        r = await client.post(f"/api/articles/{parent['id']}/replies",
-                              json={"body": body, **({"subject": subject} if subject else {})})
+        r = await client.post(
+            f"/api/articles/{parent['id']}/replies",
+            json={"body": body, **({"subject": subject} if subject else {})},
+        )
         assert r.status_code == 201, r.text
         return r.json()["article"]
 
@@ -53,8 +55,13 @@ def last_event(site, type: str | None = None) -> dict:
     finally:
         conn.close()
     assert row is not None, f"no {type} event"
-    return {"type": row[0], "group": row[1], "thread_id": row[2], "topics": set(row[3].split()),
-            "data": json.loads(row[4])}
+    return {
+        "type": row[0],
+        "group": row[1],
+        "thread_id": row[2],
+        "topics": set(row[3].split()),
+        "data": json.loads(row[4]),
+    }
 
 
 async def tree_of(client, thread_id: int) -> list[tuple]:

@@ -55,8 +55,9 @@ class Node:
         asyncio.run(_prepare(self.db))
 
     def start(self) -> Node:
-        self.proc = start_process(self.db, self.http, self.log, nntp_port=self.nntp, domain=self.name,
-                                  peer_poll_interval=POLL)
+        self.proc = start_process(
+            self.db, self.http, self.log, nntp_port=self.nntp, domain=self.name, peer_poll_interval=POLL
+        )
         wait_listening(self.http, self.proc)
         wait_listening(self.nntp, self.proc)
         return self
@@ -66,14 +67,32 @@ class Node:
             stop_process(self.proc)
             self.proc = None
 
-    def peer(self, other: Node | str, *args: str, secret: str | None = None, host: str = "127.0.0.1",
-             port: int | None = None) -> subprocess.CompletedProcess:
+    def peer(
+        self,
+        other: Node | str,
+        *args: str,
+        secret: str | None = None,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+    ) -> subprocess.CompletedProcess:
         """`moot peer add` for `other` (a Node, or a Path name with `port`)."""
         name = other.name if isinstance(other, Node) else other
         port = other.nntp if isinstance(other, Node) else port
         extra = ["--password-stdin"] if secret else []
-        return moot("peer", "add", name, "--host", host, "--port", str(port), *extra, *args, "--db", self.db,
-                    input=(secret + "\n") if secret else None)
+        return moot(
+            "peer",
+            "add",
+            name,
+            "--host",
+            host,
+            "--port",
+            str(port),
+            *extra,
+            *args,
+            "--db",
+            self.db,
+            input=(secret + "\n") if secret else None,
+        )
 
     def peers(self) -> dict[str, dict]:
         out = moot("peer", "list", "--json", "--db", self.db).stdout
@@ -123,11 +142,15 @@ class Node:
         article = self.article(message_id)
         if article is None:
             return None
-        return httpx.get(f"{self.url}/api/threads/{article['thread_id']}", timeout=10).json()["thread"]["state"]
+        return httpx.get(f"{self.url}/api/threads/{article['thread_id']}", timeout=10).json()["thread"][
+            "state"
+        ]
 
     def moderate(self, message_id: str, action: str, user: str = "marta") -> dict:
         with self.signed_in(user) as client:
-            thread_id = client.get(f"/api/articles/{quote(message_id, safe='')}").json()["article"]["thread_id"]
+            thread_id = client.get(f"/api/articles/{quote(message_id, safe='')}").json()["article"][
+                "thread_id"
+            ]
             r = client.post(f"/api/threads/{thread_id}/{action}", json={"reason": f"{action} in a test"})
             r.raise_for_status()
             return r.json()
@@ -198,9 +221,17 @@ def send(sock: socket.socket, line: str | bytes) -> str:
     return read_line(sock)
 
 
-def wire_article(message_id: str, group: str, path: str, subject: str = "Offered",
-                 body: str = "Sent by a peer.", extra: str = "") -> bytes:
+def wire_article(
+    message_id: str,
+    group: str,
+    path: str,
+    subject: str = "Offered",
+    body: str = "Sent by a peer.",
+    extra: str = "",
+) -> bytes:
     """A transit article as a peer sends it, dot-terminated (RFC 3977 §3.1.1)."""
-    return (f"Path: {path}\r\nFrom: Peer Poster <poster@peer.test>\r\nNewsgroups: {group}\r\n"
-            f"Subject: {subject}\r\nDate: Tue, 01 Dec 2026 10:00:00 +0000\r\nMessage-ID: {message_id}\r\n"
-            f"{extra}\r\n{body}\r\n.\r\n").encode()
+    return (
+        f"Path: {path}\r\nFrom: Peer Poster <poster@peer.test>\r\nNewsgroups: {group}\r\n"
+        f"Subject: {subject}\r\nDate: Tue, 01 Dec 2026 10:00:00 +0000\r\nMessage-ID: {message_id}\r\n"
+        f"{extra}\r\n{body}\r\n.\r\n"
+    ).encode()

@@ -24,15 +24,28 @@ def free_port() -> int:
 def moot_env(**settings) -> dict:
     """The environment for a test's `moot`: generous posting limits, a test
     domain, then MOOT_<NAME> for each keyword."""
-    return {**os.environ, "MOOT_DOMAIN": "test.moot", "MOOT_POST_RATE": "100000",
-            "MOOT_POST_BURST": "100000", "MOOT_REGISTER_RATE": "100000",
-            **{f"MOOT_{k.upper()}": str(v) for k, v in settings.items()}}
+    return {
+        **os.environ,
+        "MOOT_DOMAIN": "test.moot",
+        "MOOT_POST_RATE": "100000",
+        "MOOT_POST_BURST": "100000",
+        "MOOT_REGISTER_RATE": "100000",
+        **{f"MOOT_{k.upper()}": str(v) for k, v in settings.items()},
+    }
 
 
 def moot(*args, input=None, check=True, **settings) -> subprocess.CompletedProcess:
     """Run one `moot` command to completion."""
-    return subprocess.run([sys.executable, "-m", "moot", *args], cwd=ROOT, env=moot_env(**settings),
-                          input=input, capture_output=True, text=True, timeout=120, check=check)
+    return subprocess.run(
+        [sys.executable, "-m", "moot", *args],
+        cwd=ROOT,
+        env=moot_env(**settings),
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=check,
+    )
 
 
 def start_process(db_path, port: int, log_path, nntp_port: int = 0, **settings) -> subprocess.Popen:
@@ -40,9 +53,23 @@ def start_process(db_path, port: int, log_path, nntp_port: int = 0, **settings) 
     NNTP only on `nntp_port` when given, so parallel tests never share 1119."""
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "moot", "serve", "--db", str(db_path), "--port", str(port),
-             "--nntp-port", str(nntp_port)],
-            cwd=ROOT, env=moot_env(**settings), stdout=log, stderr=log)
+            [
+                sys.executable,
+                "-m",
+                "moot",
+                "serve",
+                "--db",
+                str(db_path),
+                "--port",
+                str(port),
+                "--nntp-port",
+                str(nntp_port),
+            ],
+            cwd=ROOT,
+            env=moot_env(**settings),
+            stdout=log,
+            stderr=log,
+        )
 
 
 def wait_listening(port: int, proc: subprocess.Popen, timeout: float = 20.0) -> None:
@@ -91,8 +118,10 @@ def loopback_nginx_config(moot_port: int, port: int, cache: Path, *, limits: boo
     text = text.replace("127.0.0.1:8080", f"127.0.0.1:{moot_port}")
     text = text.replace("/var/cache/nginx/moot", str(cache)).replace("/srv/moot/static", str(ROOT / "static"))
     user = "user root;\n" if os.geteuid() == 0 else ""
-    return (f"{user}worker_processes 1;\npid {cache.parent}/nginx.pid;\nerror_log {cache.parent}/error.log;\n"
-            f"events {{ worker_connections 256; }}\nhttp {{\naccess_log off;\n"
-            f"client_body_temp_path {cache.parent}/body;\nproxy_temp_path {cache.parent}/proxy;\n"
-            f"fastcgi_temp_path {cache.parent}/fcgi;\nuwsgi_temp_path {cache.parent}/uwsgi;\n"
-            f"scgi_temp_path {cache.parent}/scgi;\n{text}\n}}\n")
+    return (
+        f"{user}worker_processes 1;\npid {cache.parent}/nginx.pid;\nerror_log {cache.parent}/error.log;\n"
+        f"events {{ worker_connections 256; }}\nhttp {{\naccess_log off;\n"
+        f"client_body_temp_path {cache.parent}/body;\nproxy_temp_path {cache.parent}/proxy;\n"
+        f"fastcgi_temp_path {cache.parent}/fcgi;\nuwsgi_temp_path {cache.parent}/uwsgi;\n"
+        f"scgi_temp_path {cache.parent}/scgi;\n{text}\n}}\n"
+    )

@@ -94,7 +94,9 @@ def test_the_boundary_check_sees_a_violation(tmp_path):
     (tmp_path / "nntp").mkdir()
     (tmp_path / "groups.py").write_text("from starlette.requests import Request\nfrom .web import common\n")
     (tmp_path / "nntp" / "session.py").write_text("from ..web.common import site_of\n")
-    (tmp_path / "web" / "common.py").write_text("from starlette.requests import Request\nfrom .. import groups\n")
+    (tmp_path / "web" / "common.py").write_text(
+        "from starlette.requests import Request\nfrom .. import groups\n"
+    )
     found = boundary_violations(tmp_path)
     assert any("moot.groups imports starlette.requests" in p for p in found)
     assert any("moot.groups imports moot.web" in p for p in found)
@@ -103,6 +105,7 @@ def test_the_boundary_check_sees_a_violation(tmp_path):
 
 
 # Events: the registry, the code and the documentation agree.
+
 
 def conforms(value: object, shape: object, where: str = "data") -> list[str]:
     """Where `value` departs from the type `shape` (TypedDicts: required keys
@@ -133,21 +136,26 @@ def conforms(value: object, shape: object, where: str = "data") -> list[str]:
     if shape is type(None):
         return [] if value is None else [f"{where} is not null"]
     if shape is int:
-        return [] if isinstance(value, int) and not isinstance(value, bool) else [f"{where} is not an integer"]
+        return (
+            [] if isinstance(value, int) and not isinstance(value, bool) else [f"{where} is not an integer"]
+        )
     return [] if isinstance(value, shape) else [f"{where} is not {shape.__name__}"]  # type: ignore[arg-type]
 
 
 def test_conforms_rejects_what_a_shape_does_not_allow():
     from moot.shapes import Author
+
     assert conforms({"username": "ada", "display_name": "Ada"}, Author) == []
     assert conforms({"username": None, "display_name": "Ada"}, Author) == []
     assert conforms({"display_name": 3}, Author) == ["data lacks username", "data.display_name is not str"]
     assert conforms({"username": "a", "display_name": "A", "x": 1}, Author) == ["data has unknown key x"]
 
 
-MBOX = (b"From a@example.org Sat Jan  1 10:00:00 2000\nMessage-ID: <old@example.org>\n"
-        b"From: Old Timer <a@example.org>\nSubject: From the archive\n"
-        b"Date: Sat, 01 Jan 2000 10:00:00 +0000\n\nArchived words.\n\n")
+MBOX = (
+    b"From a@example.org Sat Jan  1 10:00:00 2000\nMessage-ID: <old@example.org>\n"
+    b"From: Old Timer <a@example.org>\nSubject: From the archive\n"
+    b"Date: Sat, 01 Jan 2000 10:00:00 +0000\n\nArchived words.\n\n"
+)
 
 
 async def test_every_registered_event_is_emitted_in_its_documented_shape(site, tmp_path):
@@ -201,6 +209,7 @@ def test_readme_lists_the_configuration_as_the_code_defines_it():
 
 # Packaging: a wheel carries what serving needs.
 
+
 def source_files() -> set[str]:
     """What the wheel must carry: the package folder as checked out (no caches)."""
     found = set()
@@ -214,26 +223,43 @@ def test_wheel_serves_pages_from_an_empty_directory(tmp_path):
     # Built from a copy of the project's files, so nothing left over from
     # another build (a build/ folder) can fill a gap in the package list.
     source = tmp_path / "source"
-    shutil.copytree(ROOT, source, symlinks=True, ignore=shutil.ignore_patterns(
-        ".*", "build", "test-artifacts", "__pycache__", "*.db", "*.db-*", "*.egg-info"))
+    shutil.copytree(
+        ROOT,
+        source,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(
+            ".*", "build", "test-artifacts", "__pycache__", "*.db", "*.db-*", "*.egg-info"
+        ),
+    )
     wheels = tmp_path / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "-q", "-w", str(wheels)],
-                   check=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(source), "--no-deps", "-q", "-w", str(wheels)],
+        check=True,
+        timeout=300,
+    )
     (wheel,) = wheels.glob("moot-*.whl")
     with zipfile.ZipFile(wheel) as z:
         packed = {n for n in z.namelist() if n.startswith("moot/")}
     assert packed == source_files()  # every module, template, static file and schema.sql
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-    subprocess.run([venv / "bin" / "pip", "install", "-q", "--disable-pip-version-check", str(wheel)],
-                   check=True, timeout=600)
+    subprocess.run(
+        [venv / "bin" / "pip", "install", "-q", "--disable-pip-version-check", str(wheel)],
+        check=True,
+        timeout=600,
+    )
     empty = tmp_path / "site"
     empty.mkdir()
     port = free_port()
     env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path)}
     with open(tmp_path / "serve.log", "wb") as log:
-        proc = subprocess.Popen([venv / "bin" / "moot", "serve", "--port", str(port)], cwd=empty, env=env,
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [venv / "bin" / "moot", "serve", "--port", str(port)],
+            cwd=empty,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         wait_listening(port, proc)
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:

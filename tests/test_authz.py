@@ -11,8 +11,9 @@ MOD = {"anonymous": 401, "member": 403}  # the rest get the endpoint's success s
 
 async def setup_entry(site, t):
     mod = await site.client("setup-mod", "moderator")
-    r = await mod.post(f"/api/threads/{t['thread']['id']}/split",
-                       json={"article_id": t["a2"]["id"], "reason": "drift"})
+    r = await mod.post(
+        f"/api/threads/{t['thread']['id']}/split", json={"article_id": t["a2"]["id"], "reason": "drift"}
+    )
     return r.json()["entry"]["id"]
 
 
@@ -23,27 +24,79 @@ async def setup_proposal(site, t):
 
 # name: (method, path template, body, {role: status}, set-up returning {x} for the path)
 TABLE = {
-    "split": ("POST", "/api/threads/{tid}/split", lambda t: {"article_id": t["a2"]["id"], "reason": "r"},
-              {**MOD, "moderator": 201, "admin": 201}, None),
-    "merge": ("POST", "/api/threads/{oid}/merge", lambda t: {"into_article_id": t["a4"]["id"], "reason": "r"},
-              {**MOD, "moderator": 200, "admin": 200}, None),
-    "move": ("POST", "/api/threads/{oid}/move", lambda t: {"group": "comp.lang.misc", "reason": "r"},
-             {**MOD, "moderator": 200, "admin": 200}, None),
-    **{action: ("POST", "/api/threads/{tid}/" + action, lambda t: {"reason": "r"},
-                {**MOD, "moderator": 200, "admin": 200}, None)
-       for action in ("archive", "unarchive", "lock", "unlock")},
-    "reference": ("POST", "/api/threads/{tid}/reference", lambda t: {"on": True},
-                  {**MOD, "moderator": 200, "admin": 200}, None),
-    "policy": ("PUT", "/api/groups/comp.lang.python/policy", lambda t: {"archive_after_days": 9},
-               {**MOD, "moderator": 200, "admin": 200}, None),
-    "undo": ("POST", "/api/modlog/{x}/undo", lambda t: {"reason": "r"},
-             {**MOD, "moderator": 200, "admin": 200}, setup_entry),
-    "role": ("POST", "/api/users/ada/role", lambda t: {"role": "moderator"},
-             {**MOD, "moderator": 403, "admin": 200}, None),
-    "propose": ("POST", "/api/proposals", lambda t: {"name": "rec.yarn", "description": "Yarn"},
-                {"anonymous": 401, "member": 201, "moderator": 201, "admin": 201}, None),
-    "endorse": ("POST", "/api/proposals/{x}/endorse", lambda t: {},
-                {"anonymous": 401, "member": 200, "moderator": 200, "admin": 200}, setup_proposal),
+    "split": (
+        "POST",
+        "/api/threads/{tid}/split",
+        lambda t: {"article_id": t["a2"]["id"], "reason": "r"},
+        {**MOD, "moderator": 201, "admin": 201},
+        None,
+    ),
+    "merge": (
+        "POST",
+        "/api/threads/{oid}/merge",
+        lambda t: {"into_article_id": t["a4"]["id"], "reason": "r"},
+        {**MOD, "moderator": 200, "admin": 200},
+        None,
+    ),
+    "move": (
+        "POST",
+        "/api/threads/{oid}/move",
+        lambda t: {"group": "comp.lang.misc", "reason": "r"},
+        {**MOD, "moderator": 200, "admin": 200},
+        None,
+    ),
+    **{
+        action: (
+            "POST",
+            "/api/threads/{tid}/" + action,
+            lambda t: {"reason": "r"},
+            {**MOD, "moderator": 200, "admin": 200},
+            None,
+        )
+        for action in ("archive", "unarchive", "lock", "unlock")
+    },
+    "reference": (
+        "POST",
+        "/api/threads/{tid}/reference",
+        lambda t: {"on": True},
+        {**MOD, "moderator": 200, "admin": 200},
+        None,
+    ),
+    "policy": (
+        "PUT",
+        "/api/groups/comp.lang.python/policy",
+        lambda t: {"archive_after_days": 9},
+        {**MOD, "moderator": 200, "admin": 200},
+        None,
+    ),
+    "undo": (
+        "POST",
+        "/api/modlog/{x}/undo",
+        lambda t: {"reason": "r"},
+        {**MOD, "moderator": 200, "admin": 200},
+        setup_entry,
+    ),
+    "role": (
+        "POST",
+        "/api/users/ada/role",
+        lambda t: {"role": "moderator"},
+        {**MOD, "moderator": 403, "admin": 200},
+        None,
+    ),
+    "propose": (
+        "POST",
+        "/api/proposals",
+        lambda t: {"name": "rec.yarn", "description": "Yarn"},
+        {"anonymous": 401, "member": 201, "moderator": 201, "admin": 201},
+        None,
+    ),
+    "endorse": (
+        "POST",
+        "/api/proposals/{x}/endorse",
+        lambda t: {},
+        {"anonymous": 401, "member": 200, "moderator": 200, "admin": 200},
+        setup_proposal,
+    ),
     "modlog": ("GET", "/api/modlog", None, {r: 200 for r in ROLES}, None),
     "modlog entry": ("GET", "/api/modlog/1", None, {r: 200 for r in ROLES}, None),
     "suggestions": ("GET", "/api/threads/{tid}/split-suggestions", None, {r: 200 for r in ROLES}, None),

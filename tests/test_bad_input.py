@@ -1,6 +1,5 @@
 """Every bad request gets its documented status and code, and changes nothing."""
 
-
 import pytest
 
 from tests.conftest import seed
@@ -23,7 +22,14 @@ CASES = [
     ("bob", "POST", "/api/articles/{root}/replies", b"[1, 2]", 400, "invalid"),
     ("bob", "POST", "/api/articles/{root}/replies", b"\xff\xfe", 400, "invalid"),
     ("bob", "POST", "/api/articles/{root}/replies", b"[" * 100000 + b"]" * 100000, 400, "invalid"),
-    ("bob", "POST", "/api/articles/{root}/replies", b'{"body": "' + b"x" * (1024 * 1024) + b'"}', 413, "too_large"),
+    (
+        "bob",
+        "POST",
+        "/api/articles/{root}/replies",
+        b'{"body": "' + b"x" * (1024 * 1024) + b'"}',
+        413,
+        "too_large",
+    ),
     ("bob", "POST", "/api/articles/{root}/replies", {"body": BIG}, 413, "too_large"),
     ("bob", "POST", "/api/articles/{root}/replies", {"body": 12}, 400, "invalid"),
     ("bob", "POST", "/api/articles/{root}/replies", {"body": ["x"]}, 400, "invalid"),
@@ -37,7 +43,14 @@ CASES = [
     ("bob", "POST", "/api/groups/{group}/threads", {"subject": "", "body": "b"}, 400, "invalid"),
     ("bob", "POST", "/api/groups/{group}/threads", {"subject": "s"}, 400, "invalid"),
     ("bob", "POST", "/api/groups/{group}/threads", {"subject": {"a": 1}, "body": "b"}, 400, "invalid"),
-    ("bob", "POST", "/api/groups/{group}/threads", {"subject": "s", "body": "b", "continued_from": "x"}, 404, "not_found"),
+    (
+        "bob",
+        "POST",
+        "/api/groups/{group}/threads",
+        {"subject": "s", "body": "b", "continued_from": "x"},
+        404,
+        "not_found",
+    ),
     ("root", "POST", "/api/groups", {"name": "Bad..Name", "description": "d"}, 400, "invalid"),
     ("root", "POST", "/api/groups", {"name": "x" * 81, "description": "d"}, 400, "invalid"),
     ("root", "POST", "/api/groups", {"name": "ok.name", "description": "line\nbreak"}, 400, "invalid"),
@@ -46,10 +59,38 @@ CASES = [
     ("root", "POST", "/api/groups", {"name": "ok.name", "status": "x"}, 400, "invalid"),
     ("root", "POST", "/api/groups", {"name": "ok.name", "status": ["y"]}, 400, "invalid"),
     # content type: a cross-site form cannot send application/json
-    ("bob", "POST", "/api/articles/{root}/replies", ("text/plain", b'{"body": "x"}'), 415, "unsupported_media_type"),
-    ("bob", "POST", "/api/articles/{root}/replies", ("application/x-www-form-urlencoded", b"body=x"), 415, "unsupported_media_type"),
-    ("bob", "POST", "/api/articles/{root}/replies", ("multipart/form-data; boundary=x", b"--x--"), 415, "unsupported_media_type"),
-    (None, "POST", "/api/register", ("text/plain", b'{"username": "eve", "password": "xxxxxxxxxx"}'), 415, "unsupported_media_type"),
+    (
+        "bob",
+        "POST",
+        "/api/articles/{root}/replies",
+        ("text/plain", b'{"body": "x"}'),
+        415,
+        "unsupported_media_type",
+    ),
+    (
+        "bob",
+        "POST",
+        "/api/articles/{root}/replies",
+        ("application/x-www-form-urlencoded", b"body=x"),
+        415,
+        "unsupported_media_type",
+    ),
+    (
+        "bob",
+        "POST",
+        "/api/articles/{root}/replies",
+        ("multipart/form-data; boundary=x", b"--x--"),
+        415,
+        "unsupported_media_type",
+    ),
+    (
+        None,
+        "POST",
+        "/api/register",
+        ("text/plain", b'{"username": "eve", "password": "xxxxxxxxxx"}'),
+        415,
+        "unsupported_media_type",
+    ),
     # unknown ids and names
     ("bob", "POST", "/api/articles/999999/replies", {"body": "b"}, 404, "not_found"),
     ("bob", "POST", "/api/articles/abc/replies", {"body": "b"}, 404, "not_found"),
@@ -75,7 +116,14 @@ CASES = [
     (None, "POST", "/api/register", {"username": "eve", "password": "short"}, 400, "invalid"),
     (None, "POST", "/api/register", {"username": "eve", "password": "x" * 257}, 400, "invalid"),
     (None, "POST", "/api/register", {"username": "bob", "password": "long enough"}, 409, "conflict"),
-    (None, "POST", "/api/register", {"username": "eve", "password": "long enough", "display_name": "a\x07"}, 400, "invalid"),
+    (
+        None,
+        "POST",
+        "/api/register",
+        {"username": "eve", "password": "long enough", "display_name": "a\x07"},
+        400,
+        "invalid",
+    ),
     (None, "POST", "/api/login", {"username": "bob", "password": "wrong password"}, 401, "auth_required"),
     (None, "POST", "/api/login", {"username": ["bob"], "password": {}}, 401, "auth_required"),
     # method not allowed
@@ -83,8 +131,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("who,method,path,body,status,code", CASES,
-                         ids=[f"{c[1]} {c[2][:40]} {c[4]}" for c in CASES])
+@pytest.mark.parametrize(
+    "who,method,path,body,status,code", CASES, ids=[f"{c[1]} {c[2][:40]} {c[4]}" for c in CASES]
+)
 async def test_bad_request_changes_nothing(site, who, method, path, body, status, code):
     s = await seed(site)
     await site.user("bob")
@@ -111,12 +160,18 @@ async def test_bad_request_changes_nothing(site, who, method, path, body, status
 async def test_cross_origin_state_change_refused(site):
     s = await seed(site)
     before = site.snapshot()
-    r = await s["ada"].post(f"/api/articles/{s['root']['id']}/replies", json={"body": "x"},
-                            headers={"origin": "https://evil.example"})
+    r = await s["ada"].post(
+        f"/api/articles/{s['root']['id']}/replies",
+        json={"body": "x"},
+        headers={"origin": "https://evil.example"},
+    )
     assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
     assert site.snapshot() == before
-    r = await s["ada"].post(f"/api/articles/{s['root']['id']}/replies", json={"body": "x"},
-                            headers={"origin": "http://testserver"})
+    r = await s["ada"].post(
+        f"/api/articles/{s['root']['id']}/replies",
+        json={"body": "x"},
+        headers={"origin": "http://testserver"},
+    )
     assert r.status_code == 201
 
 
@@ -148,8 +203,10 @@ async def test_archived_and_locked_threads_refuse_replies(site):
     assert error["code"] == "archived"
     assert error["follow_up"] == {"group": "comp.lang.python", "continued_from": tid}
     assert site.snapshot() == before
-    r = await s["ada"].post("/api/groups/comp.lang.python/threads",
-                            json={"subject": "Follow-up", "body": "b", "continued_from": tid})
+    r = await s["ada"].post(
+        "/api/groups/comp.lang.python/threads",
+        json={"subject": "Follow-up", "body": "b", "continued_from": tid},
+    )
     assert r.status_code == 201 and r.json()["thread"]["continued_from"] == tid
 
     async with site.db.transaction() as conn:

@@ -20,14 +20,21 @@ from tests.processes import ROOT, moot, moot_server
 
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 PASSWORD = "browser password"
 DESKTOP = {"width": 1280, "height": 900}
 PHONE = {"width": 390, "height": 844}
 XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=1">'
-INJECTED = ("document.querySelectorAll('img[src=\"x\"], svg, iframe, script:not([src]),"
-            " [onerror], [onload]').length")
+INJECTED = (
+    "document.querySelectorAll('img[src=\"x\"], svg, iframe, script:not([src]), [onerror], [onload]').length"
+)
 
 
 def _unavailable(reason: str):
@@ -76,13 +83,29 @@ def server(tmp_path_factory):
     folder = tmp_path_factory.mktemp("browser")
     db = folder / "moot.db"
     for name, role in (("root", "--admin"), ("marta", "--moderator"), ("ada", None), ("bruno", None)):
-        moot("adduser", name, "--db", str(db), "--password-stdin", *([role] if role else []),
-             "--display-name", name.title(), input=PASSWORD + "\n", domain="browser.test")
+        moot(
+            "adduser",
+            name,
+            "--db",
+            str(db),
+            "--password-stdin",
+            *([role] if role else []),
+            "--display-name",
+            name.title(),
+            input=PASSWORD + "\n",
+            domain="browser.test",
+        )
     with moot_server(db, folder / "server.log", domain="browser.test") as url:
         srv = Server(url, db)
         with srv.api("root") as root:
-            r = root.post("/api/groups", json={"name": "test.browser", "description": "Browser tests",
-                                               "charter": "Plain text only.\n> Quote what you answer."})
+            r = root.post(
+                "/api/groups",
+                json={
+                    "name": "test.browser",
+                    "description": "Browser tests",
+                    "charter": "Plain text only.\n> Quote what you answer.",
+                },
+            )
             assert r.status_code == 201, r.text
         yield srv
 
@@ -97,7 +120,9 @@ class Watch:
         self.context.on("page", self._watch)
 
     def _watch(self, page):
-        page.on("console", lambda m: self.errors.append(f"{page.url}: {m.text}") if m.type == "error" else None)
+        page.on(
+            "console", lambda m: self.errors.append(f"{page.url}: {m.text}") if m.type == "error" else None
+        )
         page.on("pageerror", lambda e: self.errors.append(f"{page.url}: {e}"))
 
     def page(self):
@@ -194,7 +219,9 @@ def test_moderator_split_shows_the_notice_live(server, contexts):
     started = new_thread(server, "ada", "Bread baking", "What flour do you use?")
     root = started["article"]["id"]
     a = reply(server, "bruno", root, "Rye, mostly.")
-    drift = reply(server, "ada", a["id"], "Off topic: sourdough starters?", subject="Starters (was: Bread baking)")
+    drift = reply(
+        server, "ada", a["id"], "Off topic: sourdough starters?", subject="Starters (was: Bread baking)"
+    )
     reply(server, "bruno", drift["id"], "Feed it daily.")
     url = f"{server.base}/t/{started['thread']['id']}"
 
@@ -242,7 +269,9 @@ def test_moderator_split_shows_the_notice_live(server, contexts):
 
 def test_moderator_move_confirms_with_a_link_and_a_fresh_breadcrumb(server, contexts):
     with server.api("root") as root:
-        r = root.post("/api/groups", json={"name": "test.elsewhere", "description": "Moved threads land here"})
+        r = root.post(
+            "/api/groups", json={"name": "test.elsewhere", "description": "Moved threads land here"}
+        )
         assert r.status_code in (201, 409), r.text
     started = new_thread(server, "ada", "Wrong group", "This belongs elsewhere.")
     mod = contexts(viewport=DESKTOP).page()
@@ -259,7 +288,8 @@ def test_moderator_move_confirms_with_a_link_and_a_fresh_breadcrumb(server, cont
     assert "Moved to test.elsewhere." in mod.inner_text("#mod-done")
     # The breadcrumb is refreshed after the confirmation, from the server's fragment.
     mod.wait_for_function(
-        "() => document.querySelector('#thread > nav.crumbs').innerText.includes('test.elsewhere')")
+        "() => document.querySelector('#thread > nav.crumbs').innerText.includes('test.elsewhere')"
+    )
 
 
 def test_search_finds_an_archived_thread(server, contexts):
@@ -287,8 +317,10 @@ def test_keyboard_navigation_moves_between_articles(server, contexts):
     page = contexts(viewport=DESKTOP).page()
     page.goto(f"{server.base}/t/{started['thread']['id']}")
     live(page)
+
     def current():
         return page.evaluate("document.querySelector('.art.current')?.closest('.node').id")
+
     page.keyboard.press("j")
     assert current() == f"a{started['article']['id']}"
     page.keyboard.press("j")
@@ -316,8 +348,12 @@ def test_a_permalink_marks_its_article_and_scripts_add_their_own_parts(server, c
     page = contexts(viewport=DESKTOP).page()
     page.goto(f"{server.base}/m/{meant['message_id'][1:-1]}")
     page.wait_for_url(re.compile(rf"#a{meant['id']}$"))
+
     def background(article_id):
-        return page.evaluate(f"getComputedStyle(document.querySelector('#a{article_id} > .art')).backgroundColor")
+        return page.evaluate(
+            f"getComputedStyle(document.querySelector('#a{article_id} > .art')).backgroundColor"
+        )
+
     assert background(meant["id"]) != background(other["id"])
     assert background(other["id"]) == background(started["article"]["id"])
     # the keys' hint and the live "new" bar exist only where the script runs
@@ -337,10 +373,17 @@ def test_without_javascript_pages_read_and_the_reply_form_posts(server, contexts
     thread_id = started["thread"]["id"]
     watch = contexts(viewport=PHONE, java_script_enabled=False)
     page = watch.page()
-    checks = {"/": "test.browser", "/g/test.browser": "No script here",
-              f"/t/{thread_id}": "Even in w3m.", f"/t/{thread_id}?view=flat": "Even in w3m.",
-              "/g/test.browser/archive": "Archive of test.browser", "/search?q=readable": "No script here",
-              "/modlog": "Moderation log", "/proposals": "Group proposals", "/login": "Sign in"}
+    checks = {
+        "/": "test.browser",
+        "/g/test.browser": "No script here",
+        f"/t/{thread_id}": "Even in w3m.",
+        f"/t/{thread_id}?view=flat": "Even in w3m.",
+        "/g/test.browser/archive": "Archive of test.browser",
+        "/search?q=readable": "No script here",
+        "/modlog": "Moderation log",
+        "/proposals": "Group proposals",
+        "/login": "Sign in",
+    }
     for path, text in checks.items():
         page.goto(server.base + path)
         assert text in page.inner_text("main"), path
@@ -408,14 +451,17 @@ def test_phone_layout_compact_header_big_targets_and_capped_indent(server, conte
     page.goto(f"{server.base}/t/{started['thread']['id']}")
     live(page)
     assert page.locator("header.site").bounding_box()["height"] <= 110
-    for selector in (f'#a{chain[3]["id"]} > .art a[data-action="reply"]',
-                     f'#a{chain[3]["id"]} > .art a[title^="<"]', ".sitenav a >> nth=0"):
+    for selector in (
+        f'#a{chain[3]["id"]} > .art a[data-action="reply"]',
+        f'#a{chain[3]["id"]} > .art a[title^="<"]',
+        ".sitenav a >> nth=0",
+    ):
         box = page.locator(selector).bounding_box()
         assert box["height"] >= 44, (selector, box)
     # past six levels the indent stops: the deepest article keeps most of the width
-    deepest = page.locator(f'#a{chain[-1]["id"]} > .art').bounding_box()
+    deepest = page.locator(f"#a{chain[-1]['id']} > .art").bounding_box()
     assert deepest["width"] >= 0.75 * PHONE["width"], deepest
-    six = page.locator(f'#a{chain[6]["id"]} > .art a.branch-link')
+    six = page.locator(f"#a{chain[6]['id']} > .art a.branch-link")
     assert six.count() == 1 and page.locator("a.branch-link").count() == 2  # at levels 6 and 12
     page.screenshot(path=str(SHOTS / "deep-thread-phone.png"), full_page=False)
     six.click()
@@ -431,8 +477,14 @@ def test_markup_and_scripts_from_users_stay_text(server, contexts):
         r = root.post("/api/groups", json={"name": "test.xss", "description": XSS, "charter": XSS})
         assert r.status_code == 201, r.text
     with httpx.Client(base_url=server.base) as evil:
-        r = evil.post("/api/register", json={"username": "mallory", "password": PASSWORD,
-                                             "display_name": '"><svg onload=window.__xss=1>'})
+        r = evil.post(
+            "/api/register",
+            json={
+                "username": "mallory",
+                "password": PASSWORD,
+                "display_name": '"><svg onload=window.__xss=1>',
+            },
+        )
         assert r.status_code == 201, r.text
         r = evil.post("/api/groups/test.xss/threads", json={"subject": XSS, "body": XSS})
         started = r.json()
@@ -442,8 +494,15 @@ def test_markup_and_scripts_from_users_stay_text(server, contexts):
     live(reader)
     pushed = reply(server, "mallory", started["article"]["id"], "> " + XSS + "\n" + XSS, subject=XSS)
     reader.wait_for_selector(f"#a{pushed['id']}.new")  # a live insert of a fragment
-    pages = [f"/t/{thread_id}", f"/t/{thread_id}?view=flat", "/", "/g/test.xss", "/search?q=xss",
-             "/search?q=window", f"/a/{pushed['id']}/reply"]
+    pages = [
+        f"/t/{thread_id}",
+        f"/t/{thread_id}?view=flat",
+        "/",
+        "/g/test.xss",
+        "/search?q=xss",
+        "/search?q=window",
+        f"/a/{pushed['id']}/reply",
+    ]
     with server.api() as client:  # the Atom feed, once this build serves it
         if client.get("/api/groups/test.xss/feed.atom").status_code == 200:
             pages.append("/api/groups/test.xss/feed.atom")
@@ -458,18 +517,32 @@ def test_markup_and_scripts_from_users_stay_text(server, contexts):
 
 
 def test_every_page_without_console_errors_with_screenshots(server, contexts, capsys):
-    started = new_thread(server, "ada", "A tour of the pages",
-                         "Hello all.\n\nA quote follows:\n> quoted\n>> deeper\n\n-- \nAda")
+    started = new_thread(
+        server,
+        "ada",
+        "A tour of the pages",
+        "Hello all.\n\nA quote follows:\n> quoted\n>> deeper\n\n-- \nAda",
+    )
     one = reply(server, "bruno", started["article"]["id"], "Ada wrote:\n> Hello all.\n\nHi Ada!")
     reply(server, "ada", one["id"], "Bruno wrote:\n> Hi Ada!\n\nHi Bruno.")
     with server.api("ada") as ada:
         ada.post("/api/proposals", json={"name": "rec.tea", "description": "Tea, brewed and argued"})
     thread = f"/t/{started['thread']['id']}"
-    tour = {"home": "/", "group": "/g/test.browser", "thread": thread, "flat": thread + "?view=flat",
-            "archive": "/g/test.browser/archive", "search": "/search?q=hello", "modlog": "/modlog",
-            "proposals": "/proposals", "login": "/login", "register": "/register",
-            "reply": f"/a/{one['id']}/reply", "new-thread": "/g/test.browser/new",
-            "not-found": "/t/99999"}
+    tour = {
+        "home": "/",
+        "group": "/g/test.browser",
+        "thread": thread,
+        "flat": thread + "?view=flat",
+        "archive": "/g/test.browser/archive",
+        "search": "/search?q=hello",
+        "modlog": "/modlog",
+        "proposals": "/proposals",
+        "login": "/login",
+        "register": "/register",
+        "reply": f"/a/{one['id']}/reply",
+        "new-thread": "/g/test.browser/new",
+        "not-found": "/t/99999",
+    }
     SHOTS.mkdir(parents=True, exist_ok=True)
     for width, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
         for scheme in ("light", "dark"):

@@ -53,7 +53,7 @@ def test_counts_rise_live_and_reading_in_one_tab_clears_the_others(server, conte
     marked = f"/api/threads/{tid}/read"
     with thread.expect_response(lambda r: r.url.endswith(marked) and r.request.method == "POST") as sent:
         late = reply(server, "ada", started["article"]["id"], "And slrn for scoring.")
-        thread.wait_for_selector(f'#a{late["id"]}.new')
+        thread.wait_for_selector(f"#a{late['id']}.new")
     assert sent.value.status == 200
     with server.api("bruno") as client:
         listed = client.get("/api/groups/test.browser/threads").json()["threads"]

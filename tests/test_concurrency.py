@@ -19,11 +19,16 @@ async def test_hundred_concurrent_replies(site):
     assert len({a["id"] for a in made}) == 100
 
     async with site.db.read() as conn:
-        thread = await (await conn.execute("SELECT article_count FROM threads WHERE id = ?",
-                                           (s["thread"]["id"],))).fetchone()
-        group = await (await conn.execute("SELECT article_count, thread_count, last_number FROM groups")).fetchone()
+        thread = await (
+            await conn.execute("SELECT article_count FROM threads WHERE id = ?", (s["thread"]["id"],))
+        ).fetchone()
+        group = await (
+            await conn.execute("SELECT article_count, thread_count, last_number FROM groups")
+        ).fetchone()
         counted = await (await conn.execute("SELECT count(*) FROM articles")).fetchone()
-        numbers = [r[0] for r in await (await conn.execute("SELECT number FROM articles ORDER BY id")).fetchall()]
+        numbers = [
+            r[0] for r in await (await conn.execute("SELECT number FROM articles ORDER BY id")).fetchall()
+        ]
         events = await (await conn.execute("SELECT id, type, data FROM events ORDER BY id")).fetchall()
     assert thread[0] == counted[0] == 102
     assert tuple(group) == (102, 1, 102)
@@ -34,5 +39,6 @@ async def test_hundred_concurrent_replies(site):
     created = [e for e in events if e["type"] == "article.created"]
     assert len(created) == 101
     import json
+
     created_ids = [json.loads(e["data"])["id"] for e in created]
     assert created_ids == sorted(created_ids)  # event order is commit order

@@ -39,16 +39,20 @@ def read_response(sock: socket.socket) -> bytes:
     while b"\r\n\r\n" not in data:
         data += sock.recv(4096)
     head, _, body = data.partition(b"\r\n\r\n")
-    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                  if line.lower().startswith(b"content-length:"))
+    length = next(
+        int(line.split(b":")[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
     while len(body) < length:
         body += sock.recv(4096)
     return data
 
 
 def test_silent_and_trickling_sockets_are_closed_and_do_not_crowd_out_requests(tmp_path):
-    with moot_server(tmp_path / "moot.db", tmp_path / "log", request_timeout=TIMEOUT,
-                     max_connections=40) as base:
+    with moot_server(
+        tmp_path / "moot.db", tmp_path / "log", request_timeout=TIMEOUT, max_connections=40
+    ) as base:
         silent = [open_socket(base) for _ in range(30)]
         assert all(closed_by_server(s) for s in silent)
         for s in silent:
@@ -88,10 +92,12 @@ def test_a_slow_but_steady_body_within_the_deadline_is_served(tmp_path):
     with moot_server(tmp_path / "moot.db", tmp_path / "log", request_timeout=5.0) as base:
         sock = open_socket(base)
         body = b'{"username": "nobody", "password": "long enough"}'
-        sock.sendall(b"POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                     b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n")
+        sock.sendall(
+            b"POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+        )
         for i in range(0, len(body), 10):
-            sock.sendall(body[i:i + 10])
+            sock.sendall(body[i : i + 10])
             time.sleep(0.05)
         answer = sock.recv(4096)
         sock.close()

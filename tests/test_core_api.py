@@ -13,10 +13,16 @@ async def test_register_login_me_logout(site):
     assert (await anon.get("/api/me")).json()["user"]["username"] == "first"
 
     other = await site.client()
-    r = await other.post("/api/register", json={"username": "second", "password": "long enough pw",
-                                                "display_name": "Second Person"})
-    assert r.json()["user"] == {"id": 2, "username": "second", "display_name": "Second Person",
-                                "role": "member"}
+    r = await other.post(
+        "/api/register",
+        json={"username": "second", "password": "long enough pw", "display_name": "Second Person"},
+    )
+    assert r.json()["user"] == {
+        "id": 2,
+        "username": "second",
+        "display_name": "Second Person",
+        "role": "member",
+    }
     assert (await other.post("/api/logout", json={})).status_code == 204
     assert (await other.get("/api/me")).status_code == 401
 
@@ -72,8 +78,9 @@ async def test_posting_rate_limit(make_site):
 
 async def test_admin_creates_a_read_only_group(site):
     admin = await site.client("root", "admin")
-    r = await admin.post("/api/groups", json={"name": "news.announce", "description": "Notices",
-                                              "status": "n"})
+    r = await admin.post(
+        "/api/groups", json={"name": "news.announce", "description": "Notices", "status": "n"}
+    )
     assert r.status_code == 201 and r.json()["group"]["status"] == "n"
 
 
@@ -98,12 +105,18 @@ async def test_groups_threads_and_tree(site):
     assert deep["subject"] == "Re: Hello"
     assert deep["references"] == [s["root"]["message_id"], s["reply"]["message_id"]]
     assert deep["author"] == {"username": "bob", "display_name": "Bob"}
-    r = await ada.post(f"/api/articles/{s['root']['id']}/replies",
-                       json={"body": "Second branch", "subject": "New angle"})
+    r = await ada.post(
+        f"/api/articles/{s['root']['id']}/replies", json={"body": "Second branch", "subject": "New angle"}
+    )
     second = r.json()["article"]
 
     page = (await bob.get(f"/api/threads/{s['thread']['id']}")).json()
-    assert [a["id"] for a in page["articles"]] == [s["root"]["id"], s["reply"]["id"], deep["id"], second["id"]]
+    assert [a["id"] for a in page["articles"]] == [
+        s["root"]["id"],
+        s["reply"]["id"],
+        deep["id"],
+        second["id"],
+    ]
     assert [a["depth"] for a in page["articles"]] == [0, 1, 2, 1]
     assert page["thread"]["article_count"] == 4 and page["next_cursor"] is None
 
@@ -155,7 +168,9 @@ async def test_article_by_id_and_message_id(site):
     mid = s["reply"]["message_id"]
     assert mid.startswith("<") and mid.endswith("@test.moot>")
     by_id = (await anon.get(f"/api/articles/{s['reply']['id']}")).json()["article"]
-    by_mid = (await anon.get("/api/articles/" + mid.replace("<", "%3C").replace(">", "%3E"))).json()["article"]
+    by_mid = (await anon.get("/api/articles/" + mid.replace("<", "%3C").replace(">", "%3E"))).json()[
+        "article"
+    ]
     assert by_id == by_mid and by_id["body"] == "A reply"
 
 
@@ -169,8 +184,9 @@ async def test_cancel_keeps_place_and_writes_event(site):
     assert [a["id"] for a in page["articles"]] == [s["root"]["id"], s["reply"]["id"]]
     async with site.db.read() as conn:
         rows = await (await conn.execute("SELECT type, thread_id FROM events ORDER BY id")).fetchall()
-        hits = await (await conn.execute(
-            "SELECT rowid FROM articles_fts WHERE articles_fts MATCH 'reply'")).fetchall()
+        hits = await (
+            await conn.execute("SELECT rowid FROM articles_fts WHERE articles_fts MATCH 'reply'")
+        ).fetchall()
     assert [tuple(r) for r in rows][-1] == ("article.cancelled", s["thread"]["id"])
     assert hits == []  # cancelled text leaves the search index
 
@@ -179,17 +195,22 @@ async def test_cancel_keeps_place_and_writes_event(site):
     r = await mod.post(f"/api/articles/{s['root']['id']}/cancel", json={"reason": "spam"})
     assert r.status_code == 200 and "moderator" in r.json()["article"]["body"]
     async with site.db.read() as conn:
-        log = await (await conn.execute("SELECT action, reason, article_id FROM modlog WHERE action = 'cancel'")).fetchall()
+        log = await (
+            await conn.execute("SELECT action, reason, article_id FROM modlog WHERE action = 'cancel'")
+        ).fetchall()
     assert [tuple(r) for r in log] == [("cancel", "spam", s["root"]["id"])]
 
 
 async def test_every_change_writes_an_event(site):
     s = await seed(site)
     async with site.db.read() as conn:
-        rows = await (await conn.execute("SELECT id, type, group_name, thread_id, data FROM events ORDER BY id")).fetchall()
+        rows = await (
+            await conn.execute("SELECT id, type, group_name, thread_id, data FROM events ORDER BY id")
+        ).fetchall()
     assert [r["type"] for r in rows] == ["group.created", "thread.created", "article.created"]
     assert [r["id"] for r in rows] == sorted(r["id"] for r in rows)
     import json
+
     assert json.loads(rows[2]["data"]) == s["reply"]  # same shape as the API's article
 
 

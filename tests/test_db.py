@@ -108,7 +108,9 @@ async def test_cancelled_inside_the_body_leaves_nothing(db):
 async def test_failed_commit_is_reported_to_every_action_in_the_batch(db):
     async with db.transaction() as conn:
         await conn.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
-        await conn.execute("CREATE TABLE child (p INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)")
+        await conn.execute(
+            "CREATE TABLE child (p INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)"
+        )
     entered = asyncio.Event()
 
     async def first():

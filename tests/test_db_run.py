@@ -28,6 +28,7 @@ def insert(key, fail=False):
         if fail:
             raise ValueError(key)
         return await fetch_value(conn, "SELECT value FROM settings WHERE key = ?", (key,))
+
     return action
 
 
@@ -51,8 +52,9 @@ async def test_concurrent_runs_and_transactions_share_commits_each_alone_on_fail
                 raise ValueError(f"k{i}")
         assert f"k{i}" in await keys(db)
 
-    results = await asyncio.gather(*((through_run if i % 2 else through_transaction)(i) for i in range(100)),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        *((through_run if i % 2 else through_transaction)(i) for i in range(100)), return_exceptions=True
+    )
     failed = {r.args[0] for r in results if isinstance(r, ValueError)}
     assert failed == {f"k{i}" for i in range(100) if i % 3 == 0}
     assert await keys(db) == {f"k{i}" for i in range(100) if i % 3}
@@ -74,7 +76,9 @@ async def test_an_action_that_awaits_anything_else_is_refused_and_undone(db):
 async def test_failed_commit_is_reported_and_the_door_still_works(db):
     async with db.transaction() as conn:
         await conn.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
-        await conn.execute("CREATE TABLE child (p INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)")
+        await conn.execute(
+            "CREATE TABLE child (p INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)"
+        )
 
     async def breaks_at_commit(conn):
         await conn.execute("INSERT INTO settings (key, value) VALUES ('lost', 'v')")

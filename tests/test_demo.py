@@ -14,7 +14,8 @@ def shape(db) -> list[tuple]:
     try:
         return conn.execute(
             "SELECT t.subject, t.state, a.subject, a.body, a.author_name, length(a.path), a.created_at"
-            " FROM articles a JOIN threads t ON t.id = a.thread_id ORDER BY t.id, a.path").fetchall()
+            " FROM articles a JOIN threads t ON t.id = a.thread_id ORDER BY t.id, a.path"
+        ).fetchall()
     finally:
         conn.close()
 
@@ -29,8 +30,11 @@ def test_the_demo_tells_a_story_and_is_reproducible(tmp_path):
     assert "5 archived, one locked" in out and "an open proposal" in out
     assert moot("check", "--db", str(db)).returncode == 0
 
-    threads = {t["subject"]: t for g in ("rec.music.folk", "moot.announce", "comp.lang.python.async")
-               for t in get(db, f"/api/groups/{g}/threads")["threads"]}
+    threads = {
+        t["subject"]: t
+        for g in ("rec.music.folk", "moot.announce", "comp.lang.python.async")
+        for t in get(db, f"/api/groups/{g}/threads")["threads"]
+    }
     drifting = threads["Tunes for a slow session on Thursdays"]
     assert drifting["article_count"] >= 25
     hints = get(db, f"/api/threads/{drifting['id']}/split-suggestions")["suggestions"]
@@ -40,12 +44,18 @@ def test_the_demo_tells_a_story_and_is_reproducible(tmp_path):
 
     months = get(db, "/api/groups/sci.astro.amateur/archive")["periods"]
     assert len(months) == 2 and all(p["threads"] == 1 for p in months)
-    assert sum(len(get(db, f"/api/groups/{g}/archive")["periods"])
-               for g in ("sci.astro.amateur", "comp.lang.python", "rec.music.folk")) >= 4
+    assert (
+        sum(
+            len(get(db, f"/api/groups/{g}/archive")["periods"])
+            for g in ("sci.astro.amateur", "comp.lang.python", "rec.music.folk")
+        )
+        >= 4
+    )
 
     proposals = get(db, "/api/proposals")["proposals"]
     assert [(p["name"], p["status"], p["endorsements"]) for p in proposals] == [
-        ("rec.crafts.woodworking", "open", 2)]
+        ("rec.crafts.woodworking", "open", 2)
+    ]
     actions = [e["action"] for e in get(db, "/api/modlog")["entries"]]
     for action in ("split", "move", "lock", "archive", "reference", "group.create"):
         assert action in actions
@@ -57,8 +67,13 @@ def test_the_demo_tells_a_story_and_is_reproducible(tmp_path):
     # replies come after what they answer
     conn = sqlite3.connect(db)
     try:
-        assert conn.execute("SELECT count(*) FROM articles a JOIN articles p ON p.id = a.parent_id"
-                            " WHERE a.created_at < p.created_at").fetchone()[0] == 0
+        assert (
+            conn.execute(
+                "SELECT count(*) FROM articles a JOIN articles p ON p.id = a.parent_id"
+                " WHERE a.created_at < p.created_at"
+            ).fetchone()[0]
+            == 0
+        )
     finally:
         conn.close()
 

@@ -37,8 +37,10 @@ def test_service_unit_keeps_what_the_guide_promises():
     assert unit_settings("moot-backup.timer")["Persistent"] == ["true"]
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None,
-                    reason="systemd-analyze is not installed (Debian package systemd)")
+@pytest.mark.skipif(
+    shutil.which("systemd-analyze") is None,
+    reason="systemd-analyze is not installed (Debian package systemd)",
+)
 def test_units_pass_systemd_analyze_verify(tmp_path):
     # verify also checks that ExecStart's program exists: point it at this
     # checkout's `moot`, which is what /opt/moot/.venv/bin/moot is once installed.
@@ -47,18 +49,43 @@ def test_units_pass_systemd_analyze_verify(tmp_path):
     for name in UNITS:
         text = (DEPLOY / name).read_text().replace(INSTALLED_MOOT, str(moot))
         (tmp_path / name).write_text(text)
-    result = subprocess.run(["systemd-analyze", "verify", *(f"./{n}" for n in UNITS)],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["systemd-analyze", "verify", *(f"./{n}" for n in UNITS)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     # verify exits 0 even for unknown keys or bad values: its warnings count too.
     assert result.returncode == 0 and result.stderr.strip() == "", result.stderr
 
 
-@pytest.mark.skipif(shutil.which("nginx") is None or shutil.which("openssl") is None,
-                    reason="nginx or openssl is not installed (Debian packages nginx, openssl)")
+@pytest.mark.skipif(
+    shutil.which("nginx") is None or shutil.which("openssl") is None,
+    reason="nginx or openssl is not installed (Debian packages nginx, openssl)",
+)
 def test_nginx_site_passes_nginx_t(tmp_path):
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=news.example.org", "-keyout", str(tmp_path / "key.pem"),
-                    "-out", str(tmp_path / "cert.pem")], check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=news.example.org",
+            "-keyout",
+            str(tmp_path / "key.pem"),
+            "-out",
+            str(tmp_path / "cert.pem"),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     site = (DEPLOY / "nginx-moot.conf").read_text()
     site = site.replace("/etc/letsencrypt/live/news.example.org/fullchain.pem", str(tmp_path / "cert.pem"))
     site = site.replace("/etc/letsencrypt/live/news.example.org/privkey.pem", str(tmp_path / "key.pem"))
@@ -66,8 +93,13 @@ def test_nginx_site_passes_nginx_t(tmp_path):
     # The guide links the file into Debian's http {} block; this is that block, alone.
     (tmp_path / "nginx.conf").write_text(
         f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\nevents {{}}\n"
-        f"http {{\n  access_log off;\n  include {tmp_path}/site.conf;\n}}\n")
-    result = subprocess.run(["nginx", "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
-                            capture_output=True, text=True, timeout=60)
+        f"http {{\n  access_log off;\n  include {tmp_path}/site.conf;\n}}\n"
+    )
+    result = subprocess.run(
+        ["nginx", "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     assert "[warn]" not in result.stderr and "[emerg]" not in result.stderr, result.stderr

@@ -17,8 +17,8 @@ def test_anchor_is_the_level_above_the_deepest():
     assert tree.anchor(shallow) is None
     path = "".join(tree.component(i + 1) for i in range(tree.MAX_DEPTH))  # depth MAX_DEPTH - 1
     assert tree.depth(path) == tree.MAX_DEPTH - 1
-    assert tree.anchor(path) == path[:-tree.WIDTH]
-    assert tree.anchor(path[:-tree.WIDTH]) is None
+    assert tree.anchor(path) == path[: -tree.WIDTH]
+    assert tree.anchor(path[: -tree.WIDTH]) is None
     deeper = path + tree.component(99999)  # older threads may be deeper: still one level up from the cap
     assert tree.depth(tree.anchor(deeper)) == tree.MAX_DEPTH - 2
 
@@ -50,8 +50,12 @@ async def test_replies_past_the_deepest_level_attach_one_level_up_and_page_whole
     assert {a["parent_id"] for a in replies} == {deepest["parent_id"]}
     seen, cursor = [], None
     while True:
-        page = (await ada.get(f"/api/threads/{deepest['thread_id']}",
-                              params={"limit": 200, **({"cursor": cursor} if cursor else {})})).json()
+        page = (
+            await ada.get(
+                f"/api/threads/{deepest['thread_id']}",
+                params={"limit": 200, **({"cursor": cursor} if cursor else {})},
+            )
+        ).json()
         seen += [a["id"] for a in page["articles"]]
         cursor = page["next_cursor"]
         if cursor is None:
@@ -64,8 +68,10 @@ async def test_a_merge_that_would_go_too_deep_is_refused(site, tmp_path, into_de
     s = await seed(site)  # a thread with a root and one reply: depth 1 under its root
     mids = await deep_chain(site, tree.MAX_DEPTH - 1, tmp_path)
     before = site.snapshot()
-    r = await s["admin"].post(f"/api/threads/{s['thread']['id']}/merge",
-                              json={"into_article_id": mids[into_depth], "reason": "same topic"})
+    r = await s["admin"].post(
+        f"/api/threads/{s['thread']['id']}/merge",
+        json={"into_article_id": mids[into_depth], "reason": "same topic"},
+    )
     if allowed:
         assert r.status_code == 200, r.text
     else:

@@ -17,15 +17,22 @@ async def test_the_author_edits_within_the_grace_period(site):
     s = await seed(site)
     ada, bob, anon = s["ada"], await site.client("bob"), await site.client()
     reply = s["reply"]
-    r = await ada.put(f"/api/articles/{reply['id']}", json={"body": "A better reply", "subject": "Re: Hello!"})
+    r = await ada.put(
+        f"/api/articles/{reply['id']}", json={"body": "A better reply", "subject": "Re: Hello!"}
+    )
     assert r.status_code == 200, r.text
     edited = r.json()["article"]
-    assert (edited["id"], edited["message_id"], edited["number"]) == (reply["id"], reply["message_id"], reply["number"])
+    assert (edited["id"], edited["message_id"], edited["number"]) == (
+        reply["id"],
+        reply["message_id"],
+        reply["number"],
+    )
     assert edited["body"] == "A better reply" and edited["subject"] == "Re: Hello!" and edited["edited_at"]
     history = (await anon.get(f"/api/articles/{reply['message_id']}/history")).json()
     assert history["article"] == edited
-    assert [(v["subject"], v["body"], v["written_at"]) for v in history["versions"]] == \
-        [("Re: Hello", "A reply", reply["created_at"])]
+    assert [(v["subject"], v["body"], v["written_at"]) for v in history["versions"]] == [
+        ("Re: Hello", "A reply", reply["created_at"])
+    ]
     r = await ada.put(f"/api/articles/{reply['id']}", json={"body": "Best reply"})
     versions = (await anon.get(f"/api/articles/{reply['id']}/history")).json()["versions"]
     assert [v["body"] for v in versions] == ["A reply", "A better reply"]
@@ -39,7 +46,10 @@ async def test_the_author_edits_within_the_grace_period(site):
     history_page = (await anon.get(f"/a/{reply['id']}/history")).text
     assert "A better reply" in history_page and "Best reply" in history_page
     # The Edit button shows for the author only.
-    assert re.search(rf'href="/a/{reply["id"]}/edit"[^>]*data-author="ada">Edit', (await ada.get(f"/t/{s['thread']['id']}")).text)
+    assert re.search(
+        rf'href="/a/{reply["id"]}/edit"[^>]*data-author="ada">Edit',
+        (await ada.get(f"/t/{s['thread']['id']}")).text,
+    )
     # another reader's copy has none at all (a hidden one would still show in text browsers)
     assert f'href="/a/{reply["id"]}/edit"' not in (await bob.get(f"/t/{s['thread']['id']}")).text
     assert "/edit" not in page  # nobody signed in: no button at all
@@ -55,9 +65,14 @@ async def test_refused_edits_change_nothing(make_site):
     ada, bob, anon = s["ada"], await site.client("bob"), await site.client()
     root = s["root"]
     before = site.snapshot()
-    for client, body, status in ((anon, {"body": "x"}, 401), (bob, {"body": "x"}, 403),
-                                 (ada, {"body": "   "}, 400), (ada, {"body": "x" * 70000}, 413),
-                                 (ada, {"body": "x", "subject": "a\nb"}, 400), (ada, {}, 400)):
+    for client, body, status in (
+        (anon, {"body": "x"}, 401),
+        (bob, {"body": "x"}, 403),
+        (ada, {"body": "   "}, 400),
+        (ada, {"body": "x" * 70000}, 413),
+        (ada, {"body": "x", "subject": "a\nb"}, 400),
+        (ada, {}, 400),
+    ):
         r = await client.put(f"/api/articles/{root['id']}", json=body)
         assert r.status_code == status, (body, r.text)
     assert (await ada.put("/api/articles/99999", json={"body": "x"})).status_code == 404
@@ -92,7 +107,11 @@ async def test_edit_form_without_javascript(site):
     r = await ada.post(f"/a/{s['reply']['id']}/edit", data={"csrf": token, "body": "Changed", "subject": ""})
     assert r.status_code == 303 and r.headers["location"] == f"/t/{s['thread']['id']}#a{s['reply']['id']}"
     assert (await ada.get(f"/api/articles/{s['reply']['id']}")).json()["article"]["body"] == "Changed"
-    assert (await (await site.client()).get(f"/a/{s['reply']['id']}/edit")).headers["location"].startswith("/login")
+    assert (
+        (await (await site.client()).get(f"/a/{s['reply']['id']}/edit"))
+        .headers["location"]
+        .startswith("/login")
+    )
 
 
 async def test_open_pages_hear_of_an_edit(live_site):

@@ -37,14 +37,16 @@ async def test_thread_feed_has_every_article_with_stable_ids(site):
     r = await anon.get(f"/api/threads/{thread['id']}/feed.atom")
     feed = feedparser.parse(r.content)
     assert not feed.bozo, feed.bozo_exception
-    assert sorted(e.id for e in feed.entries) == sorted(feeds.mid_uri(a["message_id"])
-                                                        for a in made["articles"])
+    assert sorted(e.id for e in feed.entries) == sorted(
+        feeds.mid_uri(a["message_id"]) for a in made["articles"]
+    )
     assert {e.content[0].value for e in feed.entries} == {a["body"] for a in made["articles"]}
     # A split moves an article to a new thread; its entry id stays the same.
     moved = made["articles"][3]
     moderator = await site.client("mod", "moderator")
-    r = await moderator.post(f"/api/threads/{thread['id']}/split",
-                             json={"article_id": moved["id"], "reason": "new topic"})
+    r = await moderator.post(
+        f"/api/threads/{thread['id']}/split", json={"article_id": moved["id"], "reason": "new topic"}
+    )
     assert r.status_code == 201, r.text
     r = await anon.get(f"/api/threads/{r.json()['thread']['id']}/feed.atom")
     ids = [e.id for e in feedparser.parse(r.content).entries]
@@ -56,11 +58,20 @@ async def test_feed_errors_and_hostile_text(site):
     assert (await anon.get("/api/groups/nope/feed.atom")).status_code == 404
     assert (await anon.get("/api/threads/12345/feed.atom")).status_code == 404
     xml = feeds.thread_feed(
-        {"id": 1, "subject": "]]> <x> & \ufffe", "created_at": "2026-01-01T00:00:00.000Z",
-         "group_name": "g"},
-        [{"message_id": "<a/b%c@d>", "subject": "<script>", "author_name": "A & B",
-          "body": "</content><evil/>\x0c", "created_at": "2026-01-01T00:00:00.000Z"}],
-        base_url="http://x/", domain="test.moot", site_name="Moot")
+        {"id": 1, "subject": "]]> <x> & \ufffe", "created_at": "2026-01-01T00:00:00.000Z", "group_name": "g"},
+        [
+            {
+                "message_id": "<a/b%c@d>",
+                "subject": "<script>",
+                "author_name": "A & B",
+                "body": "</content><evil/>\x0c",
+                "created_at": "2026-01-01T00:00:00.000Z",
+            }
+        ],
+        base_url="http://x/",
+        domain="test.moot",
+        site_name="Moot",
+    )
     feed = feedparser.parse(xml)
     assert not feed.bozo
     assert feed.entries[0].content[0].value == "</content><evil/>"

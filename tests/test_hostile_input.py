@@ -43,16 +43,25 @@ async def test_lone_surrogates_are_400(site, path, body):
     path = path.format(**ids)
     body = {k: ids["reply"] if v == "{reply}" else v for k, v in body.items()}
     before = site.snapshot()
-    r = await s["admin"].post(path, content=json.dumps(body),
-                              headers={"content-type": "application/json"})
+    r = await s["admin"].post(path, content=json.dumps(body), headers={"content-type": "application/json"})
     assert r.status_code == 400, r.text
     assert r.json()["error"]["code"] == "invalid" and "surrogate" in r.json()["error"]["message"]
     assert site.snapshot() == before
 
 
-@pytest.mark.parametrize("field", [validate.subject, validate.description, validate.display_name,
-                                   validate.password, validate.username, validate.group_name,
-                                   lambda v: validate.reason(v, required=True), validate.body])
+@pytest.mark.parametrize(
+    "field",
+    [
+        validate.subject,
+        validate.description,
+        validate.display_name,
+        validate.password,
+        validate.username,
+        validate.group_name,
+        lambda v: validate.reason(v, required=True),
+        validate.body,
+    ],
+)
 def test_validators_refuse_lone_surrogates(field):
     with pytest.raises(Invalid, match="surrogate"):
         field("abcdefgh" + LONE)
@@ -65,18 +74,31 @@ async def test_sign_in_with_a_lone_surrogate_in_the_username_is_a_plain_refusal(
 
 
 BIG_GETS = [
-    "/api/threads/{big}", "/t/{big}", "/t/{thread}/fragment/a/{big}", "/a/{big}/reply",
-    "/api/articles/{big}", "/api/modlog?cursor={big}", "/api/modlog/{big}", "/modlog?cursor={big}",
-    "/api/proposals/{big}", "/api/threads/{thread}?cursor={big}",
+    "/api/threads/{big}",
+    "/t/{big}",
+    "/t/{thread}/fragment/a/{big}",
+    "/a/{big}/reply",
+    "/api/articles/{big}",
+    "/api/modlog?cursor={big}",
+    "/api/modlog/{big}",
+    "/modlog?cursor={big}",
+    "/api/proposals/{big}",
+    "/api/threads/{thread}?cursor={big}",
     "/api/groups/comp.lang.python/threads?cursor=2026-01-01T00:00:00.000Z_{big}",
     "/g/comp.lang.python?cursor=2026-01-01T00:00:00.000Z_{big}",
     "/api/groups/comp.lang.python/archive?year=2026&cursor=2026-01-01T00:00:00.000Z_{big}",
-    "/g/comp.lang.python/archive/2026/{big}", "/g/comp.lang.python/archive/{big}/1",
+    "/g/comp.lang.python/archive/2026/{big}",
+    "/g/comp.lang.python/archive/{big}/1",
     "/api/groups/comp.lang.python/archive?year={big}",
-    "/api/threads/{big}/mbox", "/api/threads/{big}/feed.atom", "/api/threads/{big}/split-suggestions",
-    "/t/{thread}/fragment/split-preview?article={big}", "/search?q=hello&cursor={big}",
-    "/api/search?q=hello&cursor={big}", "/g/comp.lang.python/new?continued_from={big}",
-    "/api/threads/{thread}?limit={big}", "/m/{big}",
+    "/api/threads/{big}/mbox",
+    "/api/threads/{big}/feed.atom",
+    "/api/threads/{big}/split-suggestions",
+    "/t/{thread}/fragment/split-preview?article={big}",
+    "/search?q=hello&cursor={big}",
+    "/api/search?q=hello&cursor={big}",
+    "/g/comp.lang.python/new?continued_from={big}",
+    "/api/threads/{thread}?limit={big}",
+    "/m/{big}",
 ]
 
 
@@ -89,15 +111,18 @@ async def test_ids_and_cursors_past_64_bits_are_never_500(site, path):
         assert r.json()["error"]["code"] in ("invalid", "not_found")
 
 
-@pytest.mark.parametrize(("path", "body"), [
-    ("/api/articles/{big}/replies", {"body": "x"}),
-    ("/api/groups/comp.lang.python/threads", {"subject": "a", "body": "b", "continued_from": BIG}),
-    ("/api/threads/{thread}/split", {"article_id": BIG, "reason": "r"}),
-    ("/api/threads/{thread}/merge", {"into_article_id": BIG, "reason": "r"}),
-    ("/api/threads/{big}/lock", {}),
-    ("/api/modlog/{big}/undo", {"reason": "r"}),
-    ("/api/proposals/{big}/endorse", {}),
-])
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/articles/{big}/replies", {"body": "x"}),
+        ("/api/groups/comp.lang.python/threads", {"subject": "a", "body": "b", "continued_from": BIG}),
+        ("/api/threads/{thread}/split", {"article_id": BIG, "reason": "r"}),
+        ("/api/threads/{thread}/merge", {"into_article_id": BIG, "reason": "r"}),
+        ("/api/threads/{big}/lock", {}),
+        ("/api/modlog/{big}/undo", {"reason": "r"}),
+        ("/api/proposals/{big}/endorse", {}),
+    ],
+)
 async def test_posted_ids_past_64_bits_are_never_500(site, path, body):
     s = await seed(site)
     before = site.snapshot()
@@ -106,8 +131,9 @@ async def test_posted_ids_past_64_bits_are_never_500(site, path, body):
     assert site.snapshot() == before
 
 
-@pytest.mark.parametrize("request_", [{"threads": [BIG]}, {"groups": ["*"], "since": BIG},
-                                      {"threads": [2**64 + 5]}])
+@pytest.mark.parametrize(
+    "request_", [{"threads": [BIG]}, {"groups": ["*"], "since": BIG}, {"threads": [2**64 + 5]}]
+)
 async def test_live_answers_an_error_frame_for_ids_past_64_bits(live_site, request_):  # noqa: F811
     live = await live_site()
     ws = await live.connect()

@@ -15,9 +15,13 @@ def csrf_of(html: str) -> str:
 
 def withdraw_buttons(html: str) -> list[tuple[str, bool]]:
     """(author, shown) for every Withdraw button on a page."""
-    return [(m.group(1), m.group(2) is None)
-            for m in re.finditer(r'href="/a/\d+/withdraw" data-action="cancel" data-id="\d+" data-author="([^"]*)"( hidden)?>',
-                                 html)]
+    return [
+        (m.group(1), m.group(2) is None)
+        for m in re.finditer(
+            r'href="/a/\d+/withdraw" data-action="cancel" data-id="\d+" data-author="([^"]*)"( hidden)?>',
+            html,
+        )
+    ]
 
 
 async def test_readers_never_see_each_others_parts(site):
@@ -60,9 +64,13 @@ async def test_own_articles_and_moderator_controls(site):
         assert withdraw_buttons(mod_page) == [("ada", True), ("ada", True)]
         assert withdraw_buttons(anon_page) == []
         # the dialog itself comes from /fragment/mod-dialog, fetched by moderate.js
-        assert "/moderate.js" in mod_page and "Split from here" in mod_page and 'id="mod-dialog"' not in mod_page
+        assert (
+            "/moderate.js" in mod_page and "Split from here" in mod_page and 'id="mod-dialog"' not in mod_page
+        )
         for page in (ada_page, bob_page, anon_page):
-            assert 'id="mod-dialog"' not in page and "moderate.js" not in page and "Split from here" not in page
+            assert (
+                'id="mod-dialog"' not in page and "moderate.js" not in page and "Split from here" not in page
+            )
         assert "/thread.js" in anon_page and "/group.js" not in anon_page
     group_page = (await anon.get("/g/comp.lang.python")).text
     assert "/group.js" in group_page and "/thread.js" not in group_page
@@ -128,7 +136,9 @@ async def test_json_has_etags(site):
     r = await anon.get(url)
     assert r.headers["etag"] and r.headers["cache-control"].startswith("public")
     assert (await anon.get(url, headers={"If-None-Match": r.headers["etag"]})).status_code == 304
-    assert (await anon.get(url, headers={"If-None-Match": '"other", ' + r.headers["etag"]})).status_code == 304
+    assert (
+        await anon.get(url, headers={"If-None-Match": '"other", ' + r.headers["etag"]})
+    ).status_code == 304
 
 
 async def test_compression(site):
@@ -136,8 +146,13 @@ async def test_compression(site):
     for n in range(30):
         await s["ada"].post(f"/api/articles/{s['root']['id']}/replies", json={"body": f"reply {n} " * 40})
     anon = await site.client()
-    for url in (f"/t/{s['thread']['id']}", f"/api/threads/{s['thread']['id']}", "/static/moot.css",
-                f"/api/threads/{s['thread']['id']}/mbox", "/api/groups/comp.lang.python/feed.atom"):
+    for url in (
+        f"/t/{s['thread']['id']}",
+        f"/api/threads/{s['thread']['id']}",
+        "/static/moot.css",
+        f"/api/threads/{s['thread']['id']}/mbox",
+        "/api/groups/comp.lang.python/feed.atom",
+    ):
         plain = await anon.get(url, headers={"Accept-Encoding": "identity"})
         assert plain.status_code == 200 and "content-encoding" not in plain.headers, url
         for _ in range(2):  # stored compressed on the first, served stored on the second
@@ -154,7 +169,9 @@ async def test_gzip_of_a_cached_page_is_stored_once(site):
     await anon.get(url, headers={"Accept-Encoding": "identity"})  # stored (once no event is pending)
     await anon.get(url, headers={"Accept-Encoding": "identity"})
     for _ in range(3):
-        assert (await anon.get(url, headers={"Accept-Encoding": "gzip"})).headers["content-encoding"] == "gzip"
+        assert (await anon.get(url, headers={"Accept-Encoding": "gzip"})).headers[
+            "content-encoding"
+        ] == "gzip"
     entries = [entry for _, entry in site.site.responses._entries.values()]
     stored = [e for e in entries if e._gzip is not None]
     assert len(stored) == 1 and gzip.decompress(stored[0]._gzip) == stored[0].body
@@ -177,8 +194,9 @@ async def test_static_files_by_digest(site):
 
 
 async def register(client, name: str, headers: dict | None = None) -> int:
-    r = await client.post("/api/register", json={"username": name, "password": PASSWORD},
-                          headers=headers or {})
+    r = await client.post(
+        "/api/register", json={"username": name, "password": PASSWORD}, headers=headers or {}
+    )
     return r.status_code
 
 

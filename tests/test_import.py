@@ -19,9 +19,17 @@ from tests.archive_support import check_consistency
 GROUP = "comp.archive"
 
 
-def message(mid=None, subject="Subject", body="Body text", date="Sat, 01 Jan 2000 10:00:00 +0000",
-            sender="Ada <ada@example.org>", refs=None, in_reply_to=None, extra=b"",
-            envelope=b"From ada@example.org Sat Jan  1 10:00:00 2000") -> bytes:
+def message(
+    mid=None,
+    subject="Subject",
+    body="Body text",
+    date="Sat, 01 Jan 2000 10:00:00 +0000",
+    sender="Ada <ada@example.org>",
+    refs=None,
+    in_reply_to=None,
+    extra=b"",
+    envelope=b"From ada@example.org Sat Jan  1 10:00:00 2000",
+) -> bytes:
     head = [f"From: {sender}", f"Subject: {subject}"]
     if date:
         head.append(f"Date: {date}")
@@ -51,19 +59,25 @@ def articles(site) -> dict:
         rows = conn.execute(
             "SELECT a.*, p.message_id AS parent_mid, r.message_id AS root_mid FROM articles a"
             " JOIN threads t ON t.id = a.thread_id JOIN articles r ON r.id = t.root_article_id"
-            " LEFT JOIN articles p ON p.id = a.parent_id").fetchall()
+            " LEFT JOIN articles p ON p.id = a.parent_id"
+        ).fetchall()
         return {row["message_id"]: dict(row) for row in rows}
     finally:
         conn.close()
 
 
 def test_parse_message_reads_encodings_and_falls_back():
-    raw = mbox.RawMessage(1, (
-        b"From: =?iso-8859-1?q?Ren=E9?= <rene@example.org>\nSubject: =?utf-8?b?w4fDoCB2YQ==?=\n"
-        b"Date: Sun, 02 Jan 2000 12:00:00 +0200\nMessage-ID: <m1@example.org>\n"
-        b"References: <r0@x> bad <r1@x>\nMIME-Version: 1.0\n"
-        b"Content-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: quoted-printable\n\n"
-        b"Caf=E9 cr=E8me=\n joined\r\n"), 200)
+    raw = mbox.RawMessage(
+        1,
+        (
+            b"From: =?iso-8859-1?q?Ren=E9?= <rene@example.org>\nSubject: =?utf-8?b?w4fDoCB2YQ==?=\n"
+            b"Date: Sun, 02 Jan 2000 12:00:00 +0200\nMessage-ID: <m1@example.org>\n"
+            b"References: <r0@x> bad <r1@x>\nMIME-Version: 1.0\n"
+            b"Content-Type: text/plain; charset=iso-8859-1\nContent-Transfer-Encoding: quoted-printable\n\n"
+            b"Caf=E9 cr=E8me=\n joined\r\n"
+        ),
+        200,
+    )
     parsed = messages.parse_message(raw)
     assert (parsed.author_name, parsed.author_addr) == ("René", "rene@example.org")
     assert parsed.subject == "Çà va" and parsed.body == "Café crème joined"
@@ -72,11 +86,15 @@ def test_parse_message_reads_encodings_and_falls_back():
 
 
 def test_parse_message_refuses_what_it_cannot_use():
-    for data, reason in [(b"no headers at all, just prose\n", "no headers"),
-                         (b"Subject: x\n\nno date anywhere\n", "no usable Date"),
-                         (b"Subject: x\nDate: Sat, 01 Jan 1800 00:00:00 +0000\n\nold\n", "out of range"),
-                         (b"Subject: x\nDate: Sat, 01 Jan 2000 00:00:00 +0000\n"
-                          b"Content-Type: image/png\n\n\x89PNG", "no text part")]:
+    for data, reason in [
+        (b"no headers at all, just prose\n", "no headers"),
+        (b"Subject: x\n\nno date anywhere\n", "no usable Date"),
+        (b"Subject: x\nDate: Sat, 01 Jan 1800 00:00:00 +0000\n\nold\n", "out of range"),
+        (
+            b"Subject: x\nDate: Sat, 01 Jan 2000 00:00:00 +0000\nContent-Type: image/png\n\n\x89PNG",
+            "no text part",
+        ),
+    ]:
         with pytest.raises(Invalid, match=reason):
             messages.parse_message(mbox.RawMessage(1, data, len(data)))
     big = b"Subject: x\nDate: Sat, 01 Jan 2000 00:00:00 +0000\n\n" + b"y" * 70_000
@@ -87,21 +105,36 @@ def test_parse_message_refuses_what_it_cannot_use():
 async def test_hostile_mbox_gives_a_report_and_a_consistent_database(make_site, tmp_path):
     site = await fresh(make_site)
     parts = [
-        message("<root@example.org>", subject="=?utf-8?q?Hi=0D=0ABcc:_victim@example.org?=",
-                sender="=?utf-8?q?Eve=0D=0AX-Injected:_1?= <eve@example.org>"),
-        message("<reply@example.org>", refs="<root@example.org>", subject="Re: Hi",
-                body="From the top\n\nFrom here on, prose.\n>From escaped\n\nFrom nobody"),
+        message(
+            "<root@example.org>",
+            subject="=?utf-8?q?Hi=0D=0ABcc:_victim@example.org?=",
+            sender="=?utf-8?q?Eve=0D=0AX-Injected:_1?= <eve@example.org>",
+        ),
+        message(
+            "<reply@example.org>",
+            refs="<root@example.org>",
+            subject="Re: Hi",
+            body="From the top\n\nFrom here on, prose.\n>From escaped\n\nFrom nobody",
+        ),
         message(None, subject="no id one", body="same content gives the same made-up id"),
         message(None, subject="no id two", body="another one"),
         message("<bad id with spaces@example.org>", subject="unusable id"),
         message("<big@example.org>", body=b"z" * (10 * 1024 * 1024)),
         message("<over64k@example.org>", body=b"w" * (65 * 1024)),
-        message("<b64@example.org>", body=b"!!!! not base64 ####",
-                extra=b"Content-Transfer-Encoding: base64\n"),
-        message("<latin@example.org>", body="caf\xe9".encode("latin-1"),
-                extra=b"Content-Type: text/plain; charset=utf-8\n"),
-        message("<bogus-charset@example.org>", subject="=?x-bogus?q?abc?=", body="x",
-                extra=b"Content-Type: text/plain; charset=x-no-such-charset\n"),
+        message(
+            "<b64@example.org>", body=b"!!!! not base64 ####", extra=b"Content-Transfer-Encoding: base64\n"
+        ),
+        message(
+            "<latin@example.org>",
+            body="caf\xe9".encode("latin-1"),
+            extra=b"Content-Type: text/plain; charset=utf-8\n",
+        ),
+        message(
+            "<bogus-charset@example.org>",
+            subject="=?x-bogus?q?abc?=",
+            body="x",
+            extra=b"Content-Type: text/plain; charset=x-no-such-charset\n",
+        ),
         message("<raw8bit@example.org>", subject="Gr\xfc\xdfe".encode("latin-1").decode("latin-1")),
         message("<ctrl@example.org>", body="bell\x07 and form\x0cfeed\x00nul"),
         message("<root@example.org>", subject="duplicate in the same file"),
@@ -115,10 +148,14 @@ async def test_hostile_mbox_gives_a_report_and_a_consistent_database(make_site, 
         message("<nodate@example.org>", date=None, envelope=b"From x@y Sun Feb  6 08:09:10 2000"),
         message("<nodate2@example.org>", date="garbage", envelope=b"From garbage at 12:00"),
         b"From junk@x Sat Jan  1 00:00:00 2000\nthis is not a message\n\n",
-        message("<multi@example.org>", body=(
-            b"--B\nContent-Type: text/html\n\n<p>html</p>\n--B\nContent-Type: text/plain\n\nplain part\n"
-            b"--B\nContent-Type: text/plain\nContent-Disposition: attachment\n\nattached\n--B--"),
-            extra=b"MIME-Version: 1.0\nContent-Type: multipart/alternative; boundary=B\n"),
+        message(
+            "<multi@example.org>",
+            body=(
+                b"--B\nContent-Type: text/html\n\n<p>html</p>\n--B\nContent-Type: text/plain\n\nplain part\n"
+                b"--B\nContent-Type: text/plain\nContent-Disposition: attachment\n\nattached\n--B--"
+            ),
+            extra=b"MIME-Version: 1.0\nContent-Type: multipart/alternative; boundary=B\n",
+        ),
     ]
     path = tmp_path / "hostile.mbox"
     path.write_bytes(b"".join(parts))
@@ -141,7 +178,10 @@ async def test_hostile_mbox_gives_a_report_and_a_consistent_database(make_site, 
             assert not any(c in (row[column] or "") for c in "\r\n\x00"), (column, row[column])
     root = got["<root@example.org>"]
     assert root["subject"] == "Hi  Bcc: victim@example.org" and root["author_name"] == "Eve  X-Injected: 1"
-    assert got["<reply@example.org>"]["body"] == "From the top\n\nFrom here on, prose.\nFrom escaped\n\nFrom nobody"
+    assert (
+        got["<reply@example.org>"]["body"]
+        == "From the top\n\nFrom here on, prose.\nFrom escaped\n\nFrom nobody"
+    )
     assert got["<late-child@example.org>"]["parent_mid"] == "<late-parent@example.org>"
     assert got["<late-child@example.org>"]["root_mid"] == "<root@example.org>"
     # its parent never came: it waits under a placeholder that a later import fills in
@@ -189,16 +229,19 @@ async def test_maildir_out_of_order_and_deep_chains(make_site, tmp_path):
         assert got[chain[i]]["parent_mid"] == chain[i - 1]
     check_consistency(site.config.db_path)
 
-    deep = b"".join(message(f"<d{i}@example.org>", refs=f"<d{i - 1}@example.org>" if i else None)
-                    for i in range(importer.MAX_DEPTH + 5))
+    deep = b"".join(
+        message(f"<d{i}@example.org>", refs=f"<d{i - 1}@example.org>" if i else None)
+        for i in range(importer.MAX_DEPTH + 5)
+    )
     (tmp_path / "deep.mbox").write_bytes(deep)
     report = await importer.import_path(site.db, tmp_path / "deep.mbox", GROUP, batch_size=300)
     # Past the deepest level, replies attach one level up, in the same thread.
     assert report.imported == importer.MAX_DEPTH + 5 and report.threads == 1
     conn = sqlite3.connect(site.config.db_path)
     deepest = conn.execute("SELECT max(length(path)) / 8 - 1 FROM articles").fetchone()[0]
-    at_limit = conn.execute("SELECT count(*) FROM articles WHERE length(path) / 8 - 1 = ?",
-                            (importer.MAX_DEPTH - 1,)).fetchone()[0]
+    at_limit = conn.execute(
+        "SELECT count(*) FROM articles WHERE length(path) / 8 - 1 = ?", (importer.MAX_DEPTH - 1,)
+    ).fetchone()[0]
     conn.close()
     assert deepest == importer.MAX_DEPTH - 1 and at_limit == 6
     check_consistency(site.config.db_path)
@@ -213,8 +256,9 @@ async def test_batches_that_fail_are_retried_one_message_at_a_time(make_site, tm
     first.write_bytes(message("<shared@example.org>") + message("<only-a@example.org>"))
     assert (await importer.import_path(site.db, first, "other.group")).imported == 2
     second = tmp_path / "b.mbox"
-    second.write_bytes(message("<shared@example.org>") + message("<reply-x@example.org>",
-                                                                   refs="<only-a@example.org>"))
+    second.write_bytes(
+        message("<shared@example.org>") + message("<reply-x@example.org>", refs="<only-a@example.org>")
+    )
     report = await importer.import_path(site.db, second, GROUP)
     assert (report.imported, report.duplicates) == (1, 1)
     got = articles(site)
@@ -225,17 +269,32 @@ async def test_batches_that_fail_are_retried_one_message_at_a_time(make_site, tm
 def test_command_line_import_prints_a_summary(tmp_path):
     db = tmp_path / "cli.db"
     source = tmp_path / "in.mbox"
-    source.write_bytes(message("<one@example.org>") + message("<two@example.org>", refs="<one@example.org>")
-                       + b"From x@y Sat Jan  1 00:00:00 2000\ngarbage\n\n")
+    source.write_bytes(
+        message("<one@example.org>")
+        + message("<two@example.org>", refs="<one@example.org>")
+        + b"From x@y Sat Jan  1 00:00:00 2000\ngarbage\n\n"
+    )
     env = {**os.environ, "MOOT_DB_PATH": str(db)}
     root = Path(__file__).resolve().parent.parent
-    done = subprocess.run([sys.executable, "-m", "moot", "import", str(source), "--group", GROUP,
-                           "--create"], cwd=root, env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "moot", "import", str(source), "--group", GROUP, "--create"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1, done.stderr  # one message was skipped
     assert "3 messages read: 2 imported into 1 new threads, 0 already here, 1 skipped" in done.stdout
     assert "no headers" in done.stdout and done.stderr == ""  # no progress bar off a terminal
-    done = subprocess.run([sys.executable, "-m", "moot", "import", str(source), "--group", "no.such"],
-                          cwd=root, env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "moot", "import", str(source), "--group", "no.such"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2 and "no group named" in done.stderr
 
 
@@ -265,17 +324,34 @@ def test_progress_bar_draws_only_on_a_terminal():
 
 
 FROM = b"From fuzz@example.org Sat Jan  1 00:00:00 2000\n"
-CHUNKS = st.sampled_from([
-    FROM, b"\n", b"Subject: s\n", b"Date: Sat, 01 Jan 2000 00:00:00 +0000\n",
-    b"Message-ID: <fixed@example.org>\n", b"References: <fixed@example.org>\n",
-    b"Content-Transfer-Encoding: base64\n", b"Content-Type: multipart/mixed; boundary=x\n", b"--x\n",
-    b"=?utf-8?q?=0D=0A?=", b">From x\n", b"\r\n", b"\xff\xfe", b"\x00",
-    base64.b64encode(os.urandom(12)) + b"\n"])
+CHUNKS = st.sampled_from(
+    [
+        FROM,
+        b"\n",
+        b"Subject: s\n",
+        b"Date: Sat, 01 Jan 2000 00:00:00 +0000\n",
+        b"Message-ID: <fixed@example.org>\n",
+        b"References: <fixed@example.org>\n",
+        b"Content-Transfer-Encoding: base64\n",
+        b"Content-Type: multipart/mixed; boundary=x\n",
+        b"--x\n",
+        b"=?utf-8?q?=0D=0A?=",
+        b">From x\n",
+        b"\r\n",
+        b"\xff\xfe",
+        b"\x00",
+        base64.b64encode(os.urandom(12)) + b"\n",
+    ]
+)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.one_of(st.binary(max_size=2000),
-                      st.lists(st.one_of(CHUNKS, st.binary(max_size=40)), max_size=60).map(b"".join)))
+@given(
+    data=st.one_of(
+        st.binary(max_size=2000),
+        st.lists(st.one_of(CHUNKS, st.binary(max_size=40)), max_size=60).map(b"".join),
+    )
+)
 async def test_random_bytes_never_crash_or_half_import(make_site, tmp_path, data):
     site = getattr(make_site, "fuzz_site", None)
     if site is None:
@@ -304,5 +380,7 @@ async def test_replies_imported_into_a_thread_reach_its_readers(make_site, tmp_p
     await importer.import_path(site.db, tmp_path / "b.mbox", GROUP)
     assert len((await client.get(f"/api/threads/{tid}")).json()["articles"]) == 2
     async with site.db.read() as conn:
-        (topics,) = await (await conn.execute("SELECT topics FROM events ORDER BY id DESC LIMIT 1")).fetchone()
+        (topics,) = await (
+            await conn.execute("SELECT topics FROM events ORDER BY id DESC LIMIT 1")
+        ).fetchone()
     assert f"t:{tid}" in topics.split()

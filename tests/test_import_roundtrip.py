@@ -12,8 +12,10 @@ async def test_export_then_import_into_a_fresh_site_keeps_everything(make_site, 
     # parent: the export must follow the tree as it is now.
     moderator = await old.client("mod", "moderator")
     moved = made["articles"][2]
-    r = await moderator.post(f"/api/threads/{moved['thread_id']}/split",
-                             json={"article_id": moved["id"], "reason": "a topic of its own"})
+    r = await moderator.post(
+        f"/api/threads/{moved['thread_id']}/split",
+        json={"article_id": moved["id"], "reason": "a topic of its own"},
+    )
     assert r.status_code == 201, r.text
     r = await (await old.client()).get("/api/groups/comp.lang.python/mbox")
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/mbox")
@@ -24,7 +26,10 @@ async def test_export_then_import_into_a_fresh_site_keeps_everything(make_site, 
     admin = await new.client("root", "admin")
     assert (await admin.post("/api/groups", json={"name": "comp.lang.python"})).status_code == 201
     report = await importer.import_path(new.db, path, "comp.lang.python")
-    before, after = shape(old.config.db_path, "comp.lang.python"), shape(new.config.db_path, "comp.lang.python")
+    before, after = (
+        shape(old.config.db_path, "comp.lang.python"),
+        shape(new.config.db_path, "comp.lang.python"),
+    )
     # 24 articles and the split's notice; 4 threads and the split-off one.
     assert report.seen == report.imported == len(before) == 25 and report.threads == 5
     assert report.accounted and report.skipped == 0 and report.duplicates == 0

@@ -16,8 +16,14 @@ from tests.conftest import seed
 
 
 def article(**over) -> dict:
-    return {"author": "ada", "subject": "Re: The GIL in 3.13", "group": "comp.lang.python", "thread_id": 7,
-            "parent_author": "bob", **over}
+    return {
+        "author": "ada",
+        "subject": "Re: The GIL in 3.13",
+        "group": "comp.lang.python",
+        "thread_id": 7,
+        "parent_author": "bob",
+        **over,
+    }
 
 
 def rule(field, pattern, score, regex=False) -> killfile.Rule:
@@ -25,27 +31,50 @@ def rule(field, pattern, score, regex=False) -> killfile.Rule:
 
 
 def test_rules_match_and_add_up():
-    rules = [rule("author", "ada", -50), rule("subject", "gil", -60), rule("group", "comp.*", 5),
-             rule("thread", "7", 0), rule("replies_to", "bob", 1), rule("subject", r"^re:\s", 3, regex=True)]
+    rules = [
+        rule("author", "ada", -50),
+        rule("subject", "gil", -60),
+        rule("group", "comp.*", 5),
+        rule("thread", "7", 0),
+        rule("replies_to", "bob", 1),
+        rule("subject", r"^re:\s", 3, regex=True),
+    ]
     assert killfile.score(rules, article()) == -50 - 60 + 5 + 0 + 1 + 3
     assert killfile.verdict(killfile.score(rules, article())) == "killed"
-    assert killfile.score(rules, article(author="carol", subject="Hello", group="rec.x", parent_author=None)) == 0
-    assert killfile.verdict(100) == "high" and killfile.verdict(99) is None and killfile.verdict(-100) == "killed"
+    assert (
+        killfile.score(rules, article(author="carol", subject="Hello", group="rec.x", parent_author=None))
+        == 0
+    )
+    assert (
+        killfile.verdict(100) == "high"
+        and killfile.verdict(99) is None
+        and killfile.verdict(-100) == "killed"
+    )
 
 
-@pytest.mark.parametrize("pattern, why", [
-    ("(unclosed", "not a valid regular expression"), ("(a+)+$", "repeat something that repeats"),
-    (r"(\w)\1", "back-references"), ("(?=x)y", "look-arounds"), ("a*b*c*d*", "at most 3 unbounded"),
-    (".*.*.*=", "too slow"),
-])
+@pytest.mark.parametrize(
+    "pattern, why",
+    [
+        ("(unclosed", "not a valid regular expression"),
+        ("(a+)+$", "repeat something that repeats"),
+        (r"(\w)\1", "back-references"),
+        ("(?=x)y", "look-arounds"),
+        ("a*b*c*d*", "at most 3 unbounded"),
+        (".*.*.*=", "too slow"),
+    ],
+)
 async def test_slow_or_invalid_patterns_are_refused(pattern, why):
     with pytest.raises(Invalid, match=why):
         await killfile.checked_rule("subject", pattern, True, -100)
 
 
 async def test_sound_patterns_pass():
-    assert await killfile.checked_rule("subject", r"^re:\s+(gil|nogil)\b", True, -100) == \
-        ("subject", r"^re:\s+(gil|nogil)\b", True, -100)
+    assert await killfile.checked_rule("subject", r"^re:\s+(gil|nogil)\b", True, -100) == (
+        "subject",
+        r"^re:\s+(gil|nogil)\b",
+        True,
+        -100,
+    )
     assert await killfile.checked_rule("group", "comp.lang.*", None, 5) == ("group", "comp.lang.*", False, 5)
 
 
@@ -55,13 +84,17 @@ async def test_rules_apply_to_pages_counts_next_unread_and_notifications(site):
     tid = s["thread"]["id"]
     r = await bob.post(f"/api/articles/{s['root']['id']}/replies", json={"body": "bob's own"})
     mine = r.json()["article"]
-    assert (await bob.get("/api/unread", params={"groups": "comp.lang.python", "threads": tid})).json() == \
-        {"groups": {"comp.lang.python": 2}, "threads": {str(tid): 2}}
+    assert (await bob.get("/api/unread", params={"groups": "comp.lang.python", "threads": tid})).json() == {
+        "groups": {"comp.lang.python": 2},
+        "threads": {str(tid): 2},
+    }
 
     r = await bob.post("/api/users/ada/mute", json={"on": True})
     assert r.json() == {"username": "ada", "muted": True}
-    assert (await bob.get("/api/unread", params={"groups": "comp.lang.python", "threads": tid})).json() == \
-        {"groups": {"comp.lang.python": 0}, "threads": {str(tid): 0}}
+    assert (await bob.get("/api/unread", params={"groups": "comp.lang.python", "threads": tid})).json() == {
+        "groups": {"comp.lang.python": 0},
+        "threads": {str(tid): 0},
+    }
     assert (await bob.get("/api/unread/next")).json() == {"next": None}
     assert [g["unread"] for g in (await bob.get("/api/groups")).json()["groups"]] == [0]
 
@@ -74,8 +107,10 @@ async def test_rules_apply_to_pages_counts_next_unread_and_notifications(site):
     r = await s["ada"].post(f"/api/articles/{mine['id']}/replies", json={"body": "ada answers bob"})
     answer = r.json()["article"]
     frag = (await bob.get(f"/t/{tid}/fragment/a/{answer['id']}")).text
-    assert "Hidden by your rules" in frag and "Hidden by your rules" not in \
-        (await carol.get(f"/t/{tid}/fragment/a/{answer['id']}")).text
+    assert (
+        "Hidden by your rules" in frag
+        and "Hidden by your rules" not in (await carol.get(f"/t/{tid}/fragment/a/{answer['id']}")).text
+    )
     # a muted author never notifies
     assert (await bob.get("/api/notifications")).json()["notifications"] == []
 
@@ -97,18 +132,23 @@ async def test_rule_editing_limits_and_refusals(site):
     await seed(site)
     bob, carol, anon = await site.client("bob"), await site.client("carol"), await site.client()
     before = site.snapshot()
-    bad = [({"field": "colour", "pattern": "x", "score": 1}, 400), ({"field": "author", "pattern": "", "score": 1}, 400),
-           ({"field": "author", "pattern": "ada", "score": 1, "regex": True}, 400),
-           ({"field": "subject", "pattern": "x", "score": 10000}, 400),
-           ({"field": "subject", "pattern": "x", "score": True}, 400),
-           ({"field": "subject", "pattern": "x" * 201, "score": 1}, 413),
-           ({"field": "subject", "pattern": "a\x01", "score": 1}, 400),
-           ({"field": "thread", "pattern": "abc", "score": 1}, 400),
-           ({"field": "subject", "pattern": "(a*)*", "score": 1, "regex": True}, 400)]
+    bad = [
+        ({"field": "colour", "pattern": "x", "score": 1}, 400),
+        ({"field": "author", "pattern": "", "score": 1}, 400),
+        ({"field": "author", "pattern": "ada", "score": 1, "regex": True}, 400),
+        ({"field": "subject", "pattern": "x", "score": 10000}, 400),
+        ({"field": "subject", "pattern": "x", "score": True}, 400),
+        ({"field": "subject", "pattern": "x" * 201, "score": 1}, 413),
+        ({"field": "subject", "pattern": "a\x01", "score": 1}, 400),
+        ({"field": "thread", "pattern": "abc", "score": 1}, 400),
+        ({"field": "subject", "pattern": "(a*)*", "score": 1, "regex": True}, 400),
+    ]
     for body, status in bad:
         r = await bob.post("/api/rules", json=body)
         assert r.status_code == status, (body, r.text)
-    assert (await anon.post("/api/rules", json={"field": "author", "pattern": "ada", "score": 1})).status_code == 401
+    assert (
+        await anon.post("/api/rules", json={"field": "author", "pattern": "ada", "score": 1})
+    ).status_code == 401
     assert (await anon.get("/api/rules")).status_code == 401
     assert (await bob.post("/api/users/nobody/mute", json={"on": True})).status_code == 404
     assert (await bob.post("/api/users/bob/mute", json={"on": True})).status_code == 400
@@ -123,17 +163,25 @@ async def test_rule_editing_limits_and_refusals(site):
 
     # At most 200 rules.
     async with site.db.transaction() as conn:
-        await conn.executemany("INSERT INTO kill_rules (user_id, field, pattern, regex, score, created_at)"
-                               " VALUES (?, 'subject', ?, 0, -1, '2026-01-01T00:00:00.000Z')",
-                               [(site.users["carol"].id, f"word{i}") for i in range(199)])
-    assert (await carol.post("/api/rules", json={"field": "subject", "pattern": "last", "score": 1})).status_code == 201
+        await conn.executemany(
+            "INSERT INTO kill_rules (user_id, field, pattern, regex, score, created_at)"
+            " VALUES (?, 'subject', ?, 0, -1, '2026-01-01T00:00:00.000Z')",
+            [(site.users["carol"].id, f"word{i}") for i in range(199)],
+        )
+    assert (
+        await carol.post("/api/rules", json={"field": "subject", "pattern": "last", "score": 1})
+    ).status_code == 201
     r = await carol.post("/api/rules", json={"field": "subject", "pattern": "over", "score": 1})
     assert r.status_code == 413
 
     # Rule edits are limited per reader, however many arrive at once: a burst of 30,
     # reserved before the checks, so bob's 13 refused edits above spent 13 of them.
-    results = await asyncio.gather(*(bob.post("/api/rules", json={"field": "subject", "pattern": f"w{i}",
-                                                                   "score": -1}) for i in range(60)))
+    results = await asyncio.gather(
+        *(
+            bob.post("/api/rules", json={"field": "subject", "pattern": f"w{i}", "score": -1})
+            for i in range(60)
+        )
+    )
     assert sorted(r.status_code for r in results) == [201] * 17 + [429] * 43
 
 
@@ -142,8 +190,9 @@ async def test_rules_page_without_javascript(site):
     bob = await site.client("bob")
     page = (await bob.get("/rules")).text
     token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
-    r = await bob.post("/rules", data={"csrf": token, "field": "subject", "pattern": "(x+)+", "regex": "1",
-                                       "score": "-100"})
+    r = await bob.post(
+        "/rules", data={"csrf": token, "field": "subject", "pattern": "(x+)+", "regex": "1", "score": "-100"}
+    )
     assert r.status_code == 400 and "repeat something that repeats" in r.text and 'value="(x+)+"' in r.text
     r = await bob.post("/rules", data={"csrf": token, "field": "author", "pattern": "ada", "score": "-100"})
     assert r.status_code == 303

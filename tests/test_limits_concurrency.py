@@ -15,8 +15,9 @@ from tests.conftest import PASSWORD, seed
 
 def client_from(site, address: str) -> httpx.AsyncClient:
     """An httpx client whose requests come from `address`."""
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=site.app, client=(address, 40000)),
-                               base_url="http://testserver")
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=site.app, client=(address, 40000)), base_url="http://testserver"
+    )
     site._clients.append(client)
     return client
 
@@ -77,8 +78,7 @@ async def test_one_address_guessing_many_accounts_is_throttled(make_site):
     for name in ("ada", "bob", "eve"):
         await site.user(name)
     attacker = client_from(site, "10.7.7.7")
-    statuses = [(await login(attacker, name, "wrong password")).status_code
-                for name in ("ada", "bob", "eve")]
+    statuses = [(await login(attacker, name, "wrong password")).status_code for name in ("ada", "bob", "eve")]
     assert statuses == [401, 401, 429]
     # Another address is not affected.
     assert (await login(client_from(site, "10.8.8.8"), "eve", PASSWORD)).status_code == 200
@@ -109,8 +109,9 @@ async def test_a_sign_in_storm_from_one_address_leaves_room_for_others(make_site
 
 async def test_hashing_queue_full_is_503_with_retry_after(make_site):
     site = await make_site(hash_queue=2)
-    answers = await asyncio.gather(*(login(client_from(site, f"10.4.{i}.1"), f"user{i}", "password!")
-                                     for i in range(20)))
+    answers = await asyncio.gather(
+        *(login(client_from(site, f"10.4.{i}.1"), f"user{i}", "password!") for i in range(20))
+    )
     statuses = [r.status_code for r in answers]
     # Two hashes run and two wait; the other sixteen are turned away at once.
     assert statuses.count(401) == 4 and statuses.count(503) == 16, statuses
@@ -140,8 +141,9 @@ async def test_concurrent_posts_land_at_most_the_burst(make_site):
     s = await seed(site, "comp.lang.python")  # ada posts twice
     bob = await site.client("bob")
     root = s["root"]["id"]
-    answers = await asyncio.gather(*(bob.post(f"/api/articles/{root}/replies", json={"body": f"n{i}"})
-                                     for i in range(100)))
+    answers = await asyncio.gather(
+        *(bob.post(f"/api/articles/{root}/replies", json={"body": f"n{i}"}) for i in range(100))
+    )
     statuses = [r.status_code for r in answers]
     assert statuses.count(201) == 10 and statuses.count(429) == 90, statuses
     thread = (await bob.get(f"/api/threads/{s['thread']['id']}")).json()
@@ -151,8 +153,12 @@ async def test_concurrent_posts_land_at_most_the_burst(make_site):
 async def test_concurrent_registrations_land_at_most_the_burst(make_site):
     site = await make_site(register_rate=20.0)  # bursts of 5 per address
     client = client_from(site, "10.5.5.5")
-    answers = await asyncio.gather(*(client.post("/api/register", json={
-        "username": f"new{i}", "password": "long enough"}) for i in range(100)))
+    answers = await asyncio.gather(
+        *(
+            client.post("/api/register", json={"username": f"new{i}", "password": "long enough"})
+            for i in range(100)
+        )
+    )
     statuses = [r.status_code for r in answers]
     assert statuses.count(201) <= 5 and statuses.count(201) + statuses.count(429) == 100, statuses
 

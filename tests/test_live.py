@@ -20,20 +20,38 @@ from tests.live_support import WAIT, events_until, live_site, recv, subscribe  #
 
 # Pure parts
 
+
 def test_parse_request():
     assert parse_request('{"type":"ping"}') == PING
-    got = parse_request(json.dumps({"type": "subscribe", "groups": ["comp.lang.python", "rec.*", "*",
-                                                                    "comp.lang.python"],
-                                    "threads": [12, 12, 3], "since": 0}))
+    got = parse_request(
+        json.dumps(
+            {
+                "type": "subscribe",
+                "groups": ["comp.lang.python", "rec.*", "*", "comp.lang.python"],
+                "threads": [12, 12, 3],
+                "since": 0,
+            }
+        )
+    )
     assert got == Subscribe(("comp.lang.python",), ("rec.", ""), (12, 3), 0)
     assert got.topics() == ["g:comp.lang.python", "t:12", "t:3"]
     assert got.names() == ["comp.lang.python", "rec.*", "*"]
-    bad = ["", "[]", "nope", '{"type":"subscribe"}', '{"type":"other","threads":[1]}',
-           '{"type":"subscribe","threads":[0]}', '{"type":"subscribe","threads":[true]}',
-           '{"type":"subscribe","threads":"1"}', '{"type":"subscribe","groups":["Bad Name"]}',
-           '{"type":"subscribe","groups":[".*"]}', '{"type":"subscribe","groups":[1]}',
-           '{"type":"subscribe","threads":[1],"since":-1}', '{"type":"subscribe","threads":[1],"since":"5"}',
-           '[' * 100000]
+    bad = [
+        "",
+        "[]",
+        "nope",
+        '{"type":"subscribe"}',
+        '{"type":"other","threads":[1]}',
+        '{"type":"subscribe","threads":[0]}',
+        '{"type":"subscribe","threads":[true]}',
+        '{"type":"subscribe","threads":"1"}',
+        '{"type":"subscribe","groups":["Bad Name"]}',
+        '{"type":"subscribe","groups":[".*"]}',
+        '{"type":"subscribe","groups":[1]}',
+        '{"type":"subscribe","threads":[1],"since":-1}',
+        '{"type":"subscribe","threads":[1],"since":"5"}',
+        "[" * 100000,
+    ]
     for text in bad:
         with pytest.raises(Invalid):
             parse_request(text)
@@ -57,14 +75,21 @@ def test_topic_filter_matches_exactly():
 
 
 def test_encode_is_the_event_wire_shape():
-    row = {"id": 7, "type": "article.created", "group_name": "comp.lang.python", "thread_id": 3,
-           "topics": "g:comp.lang.python t:3", "data": '{"body":"caf\u00e9 \\"q\\"","id":9}',
-           "created_at": "2026-01-01T00:00:00.000Z"}
+    row = {
+        "id": 7,
+        "type": "article.created",
+        "group_name": "comp.lang.python",
+        "thread_id": 3,
+        "topics": "g:comp.lang.python t:3",
+        "data": '{"body":"caf\u00e9 \\"q\\"","id":9}',
+        "created_at": "2026-01-01T00:00:00.000Z",
+    }
     assert json.loads(encode(row)) == Event.from_row(row).wire()
     assert json.loads(encode({**row, "thread_id": None, "group_name": None}))["thread_id"] is None
 
 
 # Delivery
+
 
 async def test_each_core_event_type_is_delivered(live_site):
     live = await live_site()
@@ -108,11 +133,14 @@ async def test_each_maintenance_event_type_is_delivered_to_both_sides(live_site)
     await subscribe(music, groups=["rec.music"])
     answers = {}
     for kind, path, body in [
-            ("thread.locked", f"{t1}/lock", {}), ("thread.unlocked", f"{t1}/unlock", {}),
-            ("thread.archived", f"{t1}/archive", {}), ("thread.unarchived", f"{t1}/unarchive", {}),
-            ("thread.split", f"{t1}/split", {"article_id": reply, "group": "rec.music", "reason": "r"}),
-            ("thread.merged", f"{t2}/merge", {"into_article_id": s["root"]["id"], "reason": "r"}),
-            ("thread.moved", f"{t1}/move", {"group": "rec.music", "reason": "r"})]:
+        ("thread.locked", f"{t1}/lock", {}),
+        ("thread.unlocked", f"{t1}/unlock", {}),
+        ("thread.archived", f"{t1}/archive", {}),
+        ("thread.unarchived", f"{t1}/unarchive", {}),
+        ("thread.split", f"{t1}/split", {"article_id": reply, "group": "rec.music", "reason": "r"}),
+        ("thread.merged", f"{t2}/merge", {"into_article_id": s["root"]["id"], "reason": "r"}),
+        ("thread.moved", f"{t1}/move", {"group": "rec.music", "reason": "r"}),
+    ]:
         r = await mod.post(f"/api/threads/{path}", json=body)
         assert r.status_code in (200, 201), r.text
         answers[kind] = r.json()["thread"]
@@ -256,7 +284,7 @@ async def test_slow_client_is_cut_off_while_a_fast_one_keeps_up(live_site):
         while True:
             got.append(json.loads(await asyncio.wait_for(slow.recv(), WAIT)))
     assert closed.value.rcvd.code == 4008
-    assert [m["data"]["id"] for m in got] == posted[:len(got)] and len(got) < len(posted)
+    assert [m["data"]["id"] for m in got] == posted[: len(got)] and len(got) < len(posted)
     assert live.test_site.site.hub.subscriber_count == 1
     # It resumes from its last id and gets the rest, each once.
     again = await live.connect()
@@ -265,6 +293,7 @@ async def test_slow_client_is_cut_off_while_a_fast_one_keeps_up(live_site):
 
 
 # Security and limits
+
 
 async def test_cross_origin_handshake_is_refused(live_site):
     live = await live_site(allowed_origins=("https://client.example",))
@@ -296,8 +325,9 @@ async def test_malformed_messages_get_errors_then_a_close(live_site):
 
 
 async def test_limits_on_size_subscriptions_and_idleness(live_site):
-    live = await live_site(live_max_message=1000, live_max_subscriptions=3, live_idle_timeout=0.5,
-                           live_heartbeat=0.3)
+    live = await live_site(
+        live_max_message=1000, live_max_subscriptions=3, live_idle_timeout=0.5, live_heartbeat=0.3
+    )
     s = await seed(live.test_site)
     big = await live.connect()
     await big.send(json.dumps({"type": "subscribe", "threads": [1] * 400}))
@@ -311,15 +341,18 @@ async def test_limits_on_size_subscriptions_and_idleness(live_site):
     _, ack = await subscribe(many, groups=["a.*", "b.*"])
     await many.send(json.dumps({"type": "subscribe", "threads": [s["thread"]["id"], 2]}))
     replies = [await recv(many), await recv(many)]
-    assert {"type": "error", "code": "too_large"}.items() <= \
-        [m for m in replies if m["type"] != "heartbeat"][0].items()
+    assert {"type": "error", "code": "too_large"}.items() <= [m for m in replies if m["type"] != "heartbeat"][
+        0
+    ].items()
     # Nothing happened to this connection: the heartbeat carries a safe resume
     # point, at or past the acknowledged one (the hub may since have passed
     # events this connection does not follow).
     beats = [m for m in replies if m["type"] == "heartbeat"]
     assert beats and beats[0]["last_id"] >= ack["last_id"]
     # Following what is already followed costs nothing against the limit.
-    await many.send(json.dumps({"type": "subscribe", "groups": ["a.*", "b.*"], "threads": [s["thread"]["id"]]}))
+    await many.send(
+        json.dumps({"type": "subscribe", "groups": ["a.*", "b.*"], "threads": [s["thread"]["id"]]})
+    )
     again = [m for m in [await recv(many), await recv(many)] if m["type"] != "heartbeat"]
     assert again and again[0]["type"] == "subscribed", again
 

@@ -47,8 +47,11 @@ def _restructure(state: dict, kind: str, data: dict) -> None:
         if kind == "thread.split" and data["notice"]:
             source["articles"].insert(at, data["notice"])  # the notice takes the root's place
     for n, article in enumerate(block):
-        article.update(thread_id=data["thread"]["id"], group=data["thread"]["group"],
-                       depth=article["depth"] + data["depth_shift"])
+        article.update(
+            thread_id=data["thread"]["id"],
+            group=data["thread"]["group"],
+            depth=article["depth"] + data["depth_shift"],
+        )
         if data["numbers"] is not None:
             article["number"] = data["numbers"][n]
         if article["id"] == data["root_article_id"]:
@@ -98,8 +101,13 @@ def apply(state: dict, event: dict) -> dict:
                 article["number"] = numbers.get(article["id"], article["number"])
     elif kind == "group.updated":
         data = {"groups": [data["group"]]}
-    elif kind not in ("thread.locked", "thread.unlocked", "thread.archived", "thread.unarchived",
-                      "thread.updated"):
+    elif kind not in (
+        "thread.locked",
+        "thread.unlocked",
+        "thread.archived",
+        "thread.unarchived",
+        "thread.updated",
+    ):
         raise AssertionError(f"no client rule for {kind}")
     # Every maintenance event carries the fresh JSON of what it touched.
     for key in ("thread", "source"):
@@ -208,8 +216,9 @@ async def test_maintenance_keeps_a_fetched_copy_current(live_site):
     split = {}
 
     async def split_into_other_group():
-        split.update(await call(f"/api/threads/{t1}/split",
-                                {"article_id": a, "group": m, "reason": "off topic"}, 201))
+        split.update(
+            await call(f"/api/threads/{t1}/split", {"article_id": a, "group": m, "reason": "off topic"}, 201)
+        )
 
     events = await verify_action(live, ada, [g, m], [t1, t2], split_into_other_group, 1)
     assert events[0]["type"] == "thread.split" and events[0]["data"]["numbers"]

@@ -24,8 +24,9 @@ async def _prepare(db_path: str) -> int:
         ada = await accounts.create_user(db, "ada", PASSWORD, "Ada", password_hash=password_hash())
         async with db.transaction() as conn:
             await groups.create_group(conn, None, "comp.lang.python", "Python")
-            started = await posting.start_thread(conn, "test.moot", ada, "comp.lang.python",
-                                                  "Hello", "First post")
+            started = await posting.start_thread(
+                conn, "test.moot", ada, "comp.lang.python", "Hello", "First post"
+            )
         return started["thread"]["id"]
     finally:
         await db.close()
@@ -40,8 +41,9 @@ async def test_a_post_through_one_process_reaches_a_subscriber_of_the_other(tmp_
         for port, proc in zip(ports, procs, strict=False):
             wait_listening(port, proc)
         http = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20) for port in ports]
-        watchers = [await websockets.connect(f"ws://127.0.0.1:{port}/live", compression=None)
-                    for port in ports]
+        watchers = [
+            await websockets.connect(f"ws://127.0.0.1:{port}/live", compression=None) for port in ports
+        ]
         try:
             for ws in watchers:
                 await subscribe(ws, threads=[tid])

@@ -45,8 +45,11 @@ async def test_random_disconnects_lose_and_repeat_nothing(live_site):
                 await asyncio.sleep(rng.random() * 0.02)
         nonlocal final
         async with site.db.read() as conn:
-            final = (await (await conn.execute(
-                "SELECT max(id) FROM events WHERE topics NOT LIKE 'u:%'")).fetchone())[0]
+            final = (
+                await (
+                    await conn.execute("SELECT max(id) FROM events WHERE topics NOT LIKE 'u:%'")
+                ).fetchone()
+            )[0]
         done.set()
 
     async def client(n: int) -> list[int]:
@@ -92,10 +95,13 @@ async def test_random_disconnects_lose_and_repeat_nothing(live_site):
     clients = [asyncio.create_task(client(n)) for n in range(CLIENTS)]
     await asyncio.wait_for(poster, 30)
     async with site.db.read() as conn:
-        rows = await (await conn.execute(
-            # a reader's own events (notifications of these replies) go to no group or thread
-            "SELECT id, topics FROM events WHERE id > ? AND topics NOT LIKE 'u:%' ORDER BY id",
-            (start,))).fetchall()
+        rows = await (
+            await conn.execute(
+                # a reader's own events (notifications of these replies) go to no group or thread
+                "SELECT id, topics FROM events WHERE id > ? AND topics NOT LIKE 'u:%' ORDER BY id",
+                (start,),
+            )
+        ).fetchall()
     assert rows[-1][0] == final
     results = await asyncio.wait_for(asyncio.gather(*clients), 30)
     for n, seen in enumerate(results):

@@ -29,8 +29,14 @@ LIST = f"{GROUP}@lists.test"
 
 
 def mail_settings(relay: Relay, **more) -> dict:
-    return {"smtp_url": relay.url, "smtp_port": free_port(), "mail_domain": "lists.test",
-            "public_url": "https://forum.test", "mail_poll_interval": 0.1, **more}
+    return {
+        "smtp_url": relay.url,
+        "smtp_port": free_port(),
+        "mail_domain": "lists.test",
+        "public_url": "https://forum.test",
+        "mail_poll_interval": 0.1,
+        **more,
+    }
 
 
 @pytest.fixture
@@ -51,8 +57,9 @@ async def test_list_mail_and_a_reply_by_mail_under_its_parent_on_web_live_and_nn
     assert (await bob.get(f"/api/groups/{GROUP}/subscription")).json()["subscription"]["mail"] == "each"
     assert (await ada.get(f"/api/groups/{GROUP}")).json()["address"] == LIST
 
-    r = await ada.post(f"/api/groups/{GROUP}/threads",
-                       json={"subject": "Mail me", "body": "Line one\n> quoted\n\n-- \nAda"})
+    r = await ada.post(
+        f"/api/groups/{GROUP}/threads", json={"subject": "Mail me", "body": "Line one\n> quoted\n\n-- \nAda"}
+    )
     root = r.json()["article"]
     (received,) = await relay.wait("bob@example.org", where=subject_of("Mail me"))
     mail = received.message
@@ -75,9 +82,15 @@ async def test_list_mail_and_a_reply_by_mail_under_its_parent_on_web_live_and_nn
     assert r.status_code == 200, r.text
     ws = await live.connect()
     await subscribe(ws, groups=[GROUP])
-    reply = message("Bob <bob@example.org>", LIST, "Re: Mail me", "I agree.\n\n> Line one\n",
-                    Message_ID="<reply-1@example.org>", In_Reply_To=root["message_id"],
-                    References=root["message_id"])
+    reply = message(
+        "Bob <bob@example.org>",
+        LIST,
+        "Re: Mail me",
+        "I agree.\n\n> Line one\n",
+        Message_ID="<reply-1@example.org>",
+        In_Reply_To=root["message_id"],
+        References=root["message_id"],
+    )
     assert await asyncio.to_thread(send, ts.config.smtp_port, "bob@example.org", LIST, reply) == {}
 
     (event,) = await events_until(ws, 1)
@@ -94,6 +107,7 @@ async def test_list_mail_and_a_reply_by_mail_under_its_parent_on_web_live_and_nn
             with nntplib.NNTP("127.0.0.1", ts.config.nntp_port) as news:
                 _, info = news.article("<reply-1@example.org>")
                 return b"\n".join(info.lines).decode()
+
     article = await asyncio.to_thread(over_nntp)
     assert f"References: {root['message_id']}" in article and "I agree." in article
 
@@ -111,16 +125,21 @@ async def test_list_mail_and_a_reply_by_mail_under_its_parent_on_web_live_and_nn
 async def check_with_mutt(ts, *mails: bytes) -> None:
     """mutt, driven in tmux, threads the list mails under each other and shows the list headers."""
     from tests.test_nntp_newsreader import Tmux
+
     if shutil.which("tmux") is None:
         return
     folder, home = Path(ts.config.db_path + ".mbox"), Path(ts.config.db_path + ".home")
     (home / "Mail").mkdir(parents=True)
     with open(folder, "wb") as out:
         for data in mails:
-            out.write(b"From moot@lists.test Sat Jan  1 00:00:00 2000\n" + data.replace(b"\r\n", b"\n") + b"\n")
-    (home / ".muttrc").write_text("set sort=threads\nset ascii_chars=yes\nset mark_old=no\nset folder=~/Mail\n"
-                                  "set spoolfile=''\n"
-                                  "ignore *\nunignore from: subject: list-id: list-post:\n")
+            out.write(
+                b"From moot@lists.test Sat Jan  1 00:00:00 2000\n" + data.replace(b"\r\n", b"\n") + b"\n"
+            )
+    (home / ".muttrc").write_text(
+        "set sort=threads\nset ascii_chars=yes\nset mark_old=no\nset folder=~/Mail\n"
+        "set spoolfile=''\n"
+        "ignore *\nunignore from: subject: list-id: list-post:\n"
+    )
     env = {"HOME": str(home), "TERM": "xterm", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
     tmux = Tmux(f"moot-mutt-{os.getpid()}", env)
     try:
@@ -145,17 +164,29 @@ async def test_strangers_and_auto_replies_are_refused_and_change_nothing(make_si
         await asyncio.to_thread(send, port, "eve@example.com", LIST, stranger)
     assert refused.value.smtp_code == 550 and b"only members post by mail" in refused.value.smtp_error
 
-    for auto in [message("Ada <ada@example.net>", LIST, "Out of office", Auto_Submitted="auto-replied"),
-                 message("Ada <ada@example.net>", LIST, "Away", Precedence="bulk"),
-                 message("Ada <ada@example.net>", LIST, "Loop", List_Id=f"<{GROUP}.lists.test>"),
-                 message("Ada <ada@example.net>", LIST, "Ours", Message_ID="<x.1@test.moot>")]:
+    for auto in [
+        message("Ada <ada@example.net>", LIST, "Out of office", Auto_Submitted="auto-replied"),
+        message("Ada <ada@example.net>", LIST, "Away", Precedence="bulk"),
+        message("Ada <ada@example.net>", LIST, "Loop", List_Id=f"<{GROUP}.lists.test>"),
+        message("Ada <ada@example.net>", LIST, "Ours", Message_ID="<x.1@test.moot>"),
+    ]:
         assert await asyncio.to_thread(send, port, "ada@example.net", LIST, auto) == {}
     bounce = message("MAILER-DAEMON <mailer-daemon@example.net>", LIST, "Undeliverable")
     assert await asyncio.to_thread(send, port, "", LIST, bounce) == {}
     with pytest.raises(smtplib.SMTPRecipientsRefused):
-        await asyncio.to_thread(send, port, "ada@example.net", "no.such.group@lists.test",
-                                message("Ada <ada@example.net>", "x@lists.test", "Hi"))
+        await asyncio.to_thread(
+            send,
+            port,
+            "ada@example.net",
+            "no.such.group@lists.test",
+            message("Ada <ada@example.net>", "x@lists.test", "Hi"),
+        )
     with pytest.raises(smtplib.SMTPRecipientsRefused):
-        await asyncio.to_thread(send, port, "ada@example.net", f"{GROUP}@elsewhere.test",
-                                message("Ada <ada@example.net>", "x@lists.test", "Hi"))
+        await asyncio.to_thread(
+            send,
+            port,
+            "ada@example.net",
+            f"{GROUP}@elsewhere.test",
+            message("Ada <ada@example.net>", "x@lists.test", "Hi"),
+        )
     assert ts.snapshot() == before

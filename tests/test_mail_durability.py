@@ -19,8 +19,16 @@ GROUP = "misc.test"
 
 def serve(db, log, relay_url: str):
     port = free_port()
-    proc = start_process(db, port, log, smtp_url=relay_url, mail_domain="lists.test",
-                         mail_poll_interval=0.1, mail_lease=0.5, mail_retry_delay=0.1)
+    proc = start_process(
+        db,
+        port,
+        log,
+        smtp_url=relay_url,
+        mail_domain="lists.test",
+        mail_poll_interval=0.1,
+        mail_lease=0.5,
+        mail_retry_delay=0.1,
+    )
     wait_listening(port, proc)
     return proc, f"http://127.0.0.1:{port}"
 
@@ -52,8 +60,9 @@ def confirm(client: httpx.Client, relay: Relay, address: str) -> None:
 def queue_rows(db) -> list[tuple]:
     conn = sqlite3.connect(db)
     try:
-        return conn.execute("SELECT kind, recipient, status, message_id FROM mail_queue"
-                            " WHERE kind = 'article' ORDER BY id").fetchall()
+        return conn.execute(
+            "SELECT kind, recipient, status, message_id FROM mail_queue WHERE kind = 'article' ORDER BY id"
+        ).fetchall()
     finally:
         conn.close()
 
@@ -133,17 +142,36 @@ def test_moot_serve_smtp_port_flag_runs_the_receiver(tmp_path, clients):
     db, port, smtp_port = tmp_path / "site.db", free_port(), free_port()
     with Relay() as relay, open(tmp_path / "serve.log", "ab") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "moot", "serve", "--db", str(db), "--port", str(port), "--nntp-port", "0",
-             "--smtp-port", str(smtp_port)], cwd=ROOT, stdout=log, stderr=log,
-            env=moot_env(smtp_url=relay.url, mail_domain="lists.test", mail_poll_interval=0.1))
+            [
+                sys.executable,
+                "-m",
+                "moot",
+                "serve",
+                "--db",
+                str(db),
+                "--port",
+                str(port),
+                "--nntp-port",
+                "0",
+                "--smtp-port",
+                str(smtp_port),
+            ],
+            cwd=ROOT,
+            stdout=log,
+            stderr=log,
+            env=moot_env(smtp_url=relay.url, mail_domain="lists.test", mail_poll_interval=0.1),
+        )
         try:
             wait_listening(smtp_port, proc)
             base = f"http://127.0.0.1:{port}"
             wait_listening(port, proc)
             admin, bob = set_up_site(base, relay, clients)
             with smtplib.SMTP("127.0.0.1", smtp_port, timeout=20) as client:
-                client.sendmail("bob@example.org", [f"{GROUP}@lists.test"],
-                                message("Bob <bob@example.org>", f"{GROUP}@lists.test", "By mail"))
+                client.sendmail(
+                    "bob@example.org",
+                    [f"{GROUP}@lists.test"],
+                    message("Bob <bob@example.org>", f"{GROUP}@lists.test", "By mail"),
+                )
             threads = admin.get(f"/api/groups/{GROUP}/threads").json()["threads"]
             assert [t["subject"] for t in threads] == ["By mail"]
         finally:

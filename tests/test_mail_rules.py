@@ -26,8 +26,14 @@ LIST = f"{GROUP}@lists.test"
 
 
 def mail_settings(relay: Relay, **more) -> dict:
-    return {"smtp_url": relay.url, "smtp_port": free_port(), "mail_domain": "lists.test",
-            "public_url": "https://forum.test", "mail_poll_interval": 0.1, **more}
+    return {
+        "smtp_url": relay.url,
+        "smtp_port": free_port(),
+        "mail_domain": "lists.test",
+        "public_url": "https://forum.test",
+        "mail_poll_interval": 0.1,
+        **more,
+    }
 
 
 @pytest.fixture
@@ -51,8 +57,9 @@ async def members(ts, relay, *, subscribe_bob: str | None = "each"):
 def thread_bodies(ts, thread_id: int) -> list[tuple]:
     conn = sqlite3.connect(ts.config.db_path)
     try:
-        return conn.execute("SELECT subject, body, parent_id FROM articles WHERE thread_id = ? ORDER BY id",
-                            (thread_id,)).fetchall()
+        return conn.execute(
+            "SELECT subject, body, parent_id FROM articles WHERE thread_id = ? ORDER BY id", (thread_id,)
+        ).fetchall()
     finally:
         conn.close()
 
@@ -63,22 +70,31 @@ async def deliver(ts, data: bytes, to: str = LIST, mail_from: str = "ada@example
 
 # Hostile input
 
+
 async def test_header_injection_through_subject_and_name_never_reaches_subscribers(make_site, relay):
     ts = await make_site(**mail_settings(relay))
     seeded, _ = await members(ts, relay)
     # An encoded word that decodes to CRLF + a header, and a raw 8-bit (Latin-1) display name.
-    raw = (b"From: =?utf-8?q?Ada=0D=0ABcc:_victim@example.com?= <ada@example.net>\r\n"
-           b"To: " + LIST.encode() + b"\r\nSubject: =?utf-8?q?Hi=0D=0ABcc:_victim@example.com?=\r\n"
-           b"Message-ID: <inject-1@example.net>\r\nDate: Tue, 01 Dec 2026 10:00:00 +0000\r\n\r\nBody\r\n")
+    raw = (
+        b"From: =?utf-8?q?Ada=0D=0ABcc:_victim@example.com?= <ada@example.net>\r\n"
+        b"To: " + LIST.encode() + b"\r\nSubject: =?utf-8?q?Hi=0D=0ABcc:_victim@example.com?=\r\n"
+        b"Message-ID: <inject-1@example.net>\r\nDate: Tue, 01 Dec 2026 10:00:00 +0000\r\n\r\nBody\r\n"
+    )
     await deliver(ts, raw)
-    (mail,) = await relay.wait("bob@example.org", where=lambda r: r.message["Message-ID"] == "<inject-1@example.net>")
+    (mail,) = await relay.wait(
+        "bob@example.org", where=lambda r: r.message["Message-ID"] == "<inject-1@example.net>"
+    )
     assert mail.message["Bcc"] is None and b"\r\nBcc:" not in mail.data
     assert " ".join(mail.message["Subject"].split()) == "Hi Bcc: victim@example.com"  # one line, as text
     assert "victim" not in str(mail.message["From"])  # the From is the account's display name
-    latin = ("From: Ada <ada@example.net>\r\nTo: " + LIST + "\r\nSubject: Caf\xe9 au lait\r\n"
-             "Message-ID: <latin-1@example.net>\r\n\r\nOui.\r\n").encode("latin-1")
+    latin = (
+        "From: Ada <ada@example.net>\r\nTo: " + LIST + "\r\nSubject: Caf\xe9 au lait\r\n"
+        "Message-ID: <latin-1@example.net>\r\n\r\nOui.\r\n"
+    ).encode("latin-1")
     await deliver(ts, latin)
-    (mail,) = await relay.wait("bob@example.org", where=lambda r: r.message["Message-ID"] == "<latin-1@example.net>")
+    (mail,) = await relay.wait(
+        "bob@example.org", where=lambda r: r.message["Message-ID"] == "<latin-1@example.net>"
+    )
     assert mail.message["Subject"] == "Café au lait"
 
 
@@ -93,14 +109,17 @@ async def test_giant_malformed_and_attached_mail_is_refused_and_changes_nothing(
     with_file = EmailMessage()
     with_file["From"], with_file["To"], with_file["Subject"] = "Ada <ada@example.net>", LIST, "See file"
     with_file.set_content("Attached.\n")
-    with_file.add_attachment(b"\x00\x01binary", maintype="application", subtype="octet-stream",
-                             filename="x.bin")
+    with_file.add_attachment(
+        b"\x00\x01binary", maintype="application", subtype="octet-stream", filename="x.bin"
+    )
     with pytest.raises(smtplib.SMTPDataError) as refused:
         await deliver(ts, with_file.as_bytes())
     assert refused.value.smtp_code == 550 and b"attachments are not accepted" in refused.value.smtp_error
-    broken = (b"From: Ada <ada@example.net>\r\nTo: " + LIST.encode() + b"\r\nSubject: Broken\r\n"
-              b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"
-              b"no boundary ever starts\r\n")
+    broken = (
+        b"From: Ada <ada@example.net>\r\nTo: " + LIST.encode() + b"\r\nSubject: Broken\r\n"
+        b'MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary="b1"\r\n\r\n'
+        b"no boundary ever starts\r\n"
+    )
     with pytest.raises(smtplib.SMTPDataError) as refused:
         await deliver(ts, broken)
     assert refused.value.smtp_code == 550 and b"MIME" in refused.value.smtp_error
@@ -113,32 +132,41 @@ async def test_html_only_mail_becomes_text_and_the_reply_address_finds_the_paren
     root = seeded["root"]
     html = EmailMessage()
     html["From"], html["To"], html["Subject"] = "Ada <ada@example.net>", LIST, "Rich"
-    html.set_content("<html><head><style>p{}</style></head><body><p>Hello <b>there</b></p>"
-                     "<script>alert(1)</script><p>Second &amp; last</p></body></html>", subtype="html")
+    html.set_content(
+        "<html><head><style>p{}</style></head><body><p>Hello <b>there</b></p>"
+        "<script>alert(1)</script><p>Second &amp; last</p></body></html>",
+        subtype="html",
+    )
     await deliver(ts, html.as_bytes())
     (mail,) = await relay.wait("bob@example.org", where=subject_of("Rich"))
-    started = [t for t in (await bob.get(f"/api/groups/{GROUP}/threads")).json()["threads"]
-               if t["subject"] == "Rich"][0]
+    started = [
+        t for t in (await bob.get(f"/api/groups/{GROUP}/threads")).json()["threads"] if t["subject"] == "Rich"
+    ][0]
     ((_, body, _),) = thread_bodies(ts, started["id"])
     assert body.strip() == "Hello there\n\nSecond & last" and "<" not in body
     # A reply with no In-Reply-To or References, sent to the signed reply address of the seed's root.
     reply_to = mailing.reply_address(ts.site.secret, root["id"], "lists.test")
-    assert mail.message["Reply-To"] == mailing.reply_address(ts.site.secret, mail_article_id(ts, mail),
-                                                             "lists.test")
-    await deliver(ts, message("Bob <bob@example.org>", reply_to, "Answer"), to=reply_to,
-                  mail_from="bob@example.org")
+    assert mail.message["Reply-To"] == mailing.reply_address(
+        ts.site.secret, mail_article_id(ts, mail), "lists.test"
+    )
+    await deliver(
+        ts, message("Bob <bob@example.org>", reply_to, "Answer"), to=reply_to, mail_from="bob@example.org"
+    )
     rows = thread_bodies(ts, root["thread_id"])
     assert rows[-1][0] == "Answer" and rows[-1][2] == root["id"]
     forged = reply_to.replace("reply+", "reply+9")
     with pytest.raises(smtplib.SMTPRecipientsRefused):
-        await deliver(ts, message("Bob <bob@example.org>", forged, "Forged"), to=forged,
-                      mail_from="bob@example.org")
+        await deliver(
+            ts, message("Bob <bob@example.org>", forged, "Forged"), to=forged, mail_from="bob@example.org"
+        )
 
 
 def mail_article_id(ts, mail) -> int:
     conn = sqlite3.connect(ts.config.db_path)
     try:
-        return conn.execute("SELECT id FROM articles WHERE message_id = ?", (mail.message["Message-ID"],)).fetchone()[0]
+        return conn.execute(
+            "SELECT id FROM articles WHERE message_id = ?", (mail.message["Message-ID"],)
+        ).fetchone()[0]
     finally:
         conn.close()
 
@@ -153,12 +181,17 @@ async def test_the_same_message_twice_posts_once(make_site, relay):
     again = message("Ada <ada@example.net>", LIST, "Racing", Message_ID="<race@example.net>")
     assert await asyncio.gather(deliver(ts, again), deliver(ts, again)) == [{}, {}]
     conn = sqlite3.connect(ts.config.db_path)
-    assert conn.execute("SELECT count(*) FROM articles WHERE message_id = '<twice@example.net>'").fetchone() == (1,)
-    assert conn.execute("SELECT count(*) FROM articles WHERE message_id = '<race@example.net>'").fetchone() == (1,)
+    assert conn.execute(
+        "SELECT count(*) FROM articles WHERE message_id = '<twice@example.net>'"
+    ).fetchone() == (1,)
+    assert conn.execute(
+        "SELECT count(*) FROM articles WHERE message_id = '<race@example.net>'"
+    ).fetchone() == (1,)
     conn.close()
 
 
 # Digests and unsubscribing
+
 
 async def test_daily_digest_is_a_mime_digest_of_the_new_articles(make_site, relay):
     ts = await make_site(**mail_settings(relay))
@@ -191,19 +224,28 @@ async def test_one_click_unsubscribe(make_site, relay):
     anonymous = await ts.client()  # RFC 8058: no cookies, the token alone
     assert (await anonymous.get(path)).status_code == 200  # a page with a button, which changes nothing
     assert (await bob.get(f"/api/groups/{GROUP}/subscription")).json()["subscription"]["mail"] == "each"
-    r = await anonymous.post(path + "x", content=b"List-Unsubscribe=One-Click",
-                             headers={"content-type": "application/x-www-form-urlencoded"})
+    r = await anonymous.post(
+        path + "x",
+        content=b"List-Unsubscribe=One-Click",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert r.status_code == 400
-    r = await anonymous.post(path, content=b"nothing", headers={"content-type": "application/x-www-form-urlencoded"})
+    r = await anonymous.post(
+        path, content=b"nothing", headers={"content-type": "application/x-www-form-urlencoded"}
+    )
     assert r.status_code == 400
     assert (await bob.get(f"/api/groups/{GROUP}/subscription")).json()["subscription"]["mail"] == "each"
-    r = await anonymous.post(path, content=b"List-Unsubscribe=One-Click",
-                             headers={"content-type": "application/x-www-form-urlencoded"})
+    r = await anonymous.post(
+        path,
+        content=b"List-Unsubscribe=One-Click",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert r.status_code == 200 and "No more mail" in r.text
     assert (await bob.get(f"/api/groups/{GROUP}/subscription")).json()["subscription"]["mail"] == "none"
 
 
 # Addresses
+
 
 async def test_confirmation_links_work_once_expire_and_addresses_stay_private(make_site, relay):
     ts = await make_site(**mail_settings(relay))
@@ -229,7 +271,9 @@ async def test_confirmation_links_work_once_expire_and_addresses_stay_private(ma
     # An old link (signed 49 hours ago for the pending nonce) has expired.
     assert (await bob.put("/api/me/email", json={"email": "bob@example.org"})).status_code == 200
     conn = sqlite3.connect(ts.config.db_path)
-    user_id, nonce = conn.execute("SELECT user_id, nonce FROM mail_addresses WHERE email = 'bob@example.org'").fetchone()
+    user_id, nonce = conn.execute(
+        "SELECT user_id, nonce FROM mail_addresses WHERE email = 'bob@example.org'"
+    ).fetchone()
     conn.close()
 
     class Past(URLSafeTimedSerializer):
@@ -237,6 +281,7 @@ async def test_confirmation_links_work_once_expire_and_addresses_stay_private(ma
             signer = super().make_signer(*args)
             signer.get_timestamp = lambda: int(time.time()) - 49 * 3600
             return signer
+
     old = Past(ts.site.secret, salt="moot-mail-confirm").dumps({"u": user_id, "n": nonce})
     r = await bob.post("/api/confirm", json={"token": old})
     assert r.status_code == 400 and "expired" in r.json()["error"]["message"]
@@ -261,14 +306,17 @@ async def test_mail_features_say_so_when_mail_is_off(make_site):
 
 # Bounces, retries, dead letters, rates
 
+
 def dsn(queue_address: str) -> bytes:
     """A delivery status notification as an MTA sends it (RFC 3464)."""
-    return (b"From: MAILER-DAEMON@example.org\r\nTo: " + queue_address.encode() + b"\r\n"
-            b"Subject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\n"
-            b"Content-Type: multipart/report; report-type=delivery-status; boundary=\"r\"\r\n\r\n"
-            b"--r\r\nContent-Type: text/plain\r\n\r\nIt bounced.\r\n"
-            b"--r\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; example.org\r\n\r\n"
-            b"Final-Recipient: rfc822; bob@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n--r--\r\n")
+    return (
+        b"From: MAILER-DAEMON@example.org\r\nTo: " + queue_address.encode() + b"\r\n"
+        b"Subject: Undelivered Mail Returned to Sender\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/report; report-type=delivery-status; boundary="r"\r\n\r\n'
+        b"--r\r\nContent-Type: text/plain\r\n\r\nIt bounced.\r\n"
+        b"--r\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; example.org\r\n\r\n"
+        b"Final-Recipient: rfc822; bob@example.org\r\nAction: failed\r\nStatus: 5.1.1\r\n--r--\r\n"
+    )
 
 
 async def test_bounces_to_the_return_path_mark_an_address_bouncing(make_site, relay):
@@ -279,13 +327,17 @@ async def test_bounces_to_the_return_path_mark_an_address_bouncing(make_site, re
         await ada.post(f"/api/groups/{GROUP}/threads", json={"subject": f"B{n}", "body": "x"})
         (mail,) = await relay.wait("bob@example.org", where=subject_of(f"B{n}"))
         # An auto-reply to the return path is not a bounce.
-        await deliver(ts, message("Bob <bob@example.org>", mail.mail_from, "Away"), to=mail.mail_from, mail_from="")
+        await deliver(
+            ts, message("Bob <bob@example.org>", mail.mail_from, "Away"), to=mail.mail_from, mail_from=""
+        )
         await deliver(ts, dsn(mail.mail_from), to=mail.mail_from, mail_from="")
         expected = n >= 2
         assert (await bob.get("/api/me")).json()["email"]["bouncing"] is expected
     r = await ada.post(f"/api/groups/{GROUP}/threads", json={"subject": "B3", "body": "x"})
     conn = sqlite3.connect(ts.config.db_path)
-    queued = conn.execute("SELECT count(*) FROM mail_queue WHERE article_id = ?", (r.json()["article"]["id"],))
+    queued = conn.execute(
+        "SELECT count(*) FROM mail_queue WHERE article_id = ?", (r.json()["article"]["id"],)
+    )
     assert queued.fetchone() == (0,)  # a bouncing address gets nothing more
     conn.close()
     # Setting the address again starts over.
@@ -306,9 +358,11 @@ async def test_retries_with_backoff_then_dead_letters_for_admins(make_site, rela
     # A 5xx refusal is final at once.
     relay.refuse["bob@example.org"] = "550 5.1.1 no such user"
     await seeded["ada"].post(f"/api/groups/{GROUP}/threads", json={"subject": "Final", "body": "x"})
+
     async def two_dead():
         found = await dead_list(admin)
         return len(found) == 2 and found
+
     dead = await until(two_dead, "a second dead letter")
     assert dead[0]["attempts"] == 1 and "550" in dead[0]["last_error"]
     # An admin sends one again once the relay takes it.
@@ -335,15 +389,20 @@ async def test_per_recipient_rate_defers_mail_without_losing_it(make_site, relay
     def third_deferred():
         conn = sqlite3.connect(ts.config.db_path)
         try:
-            return conn.execute("SELECT status, next_at FROM mail_queue WHERE kind = 'article'"
-                                " AND status = 'queued' AND next_at > ?", (clock.later(seconds=600),)).fetchall()
+            return conn.execute(
+                "SELECT status, next_at FROM mail_queue WHERE kind = 'article'"
+                " AND status = 'queued' AND next_at > ?",
+                (clock.later(seconds=600),),
+            ).fetchall()
         finally:
             conn.close()
+
     rows = await until(third_deferred, "the third mail deferred")
     assert len(rows) == 1 and len([m for m in relay.to("bob@example.org") if subject_of("Rate")(m)]) == 2
 
 
 # Other doors: LMTP, moot deliver, STARTTLS with a login
+
 
 async def test_lmtp_receiver_answers_per_recipient(make_site, relay):
     ts = await make_site(**mail_settings(relay, smtp_lmtp=True))
@@ -359,9 +418,11 @@ def test_moot_deliver_reads_one_message_on_stdin(tmp_path):
     moot("adduser", "ada", "--password-stdin", "--db", db, input="correct horse battery\n")
     moot("adduser", "root", "--admin", "--password-stdin", "--db", db, input="correct horse battery\n")
     conn = sqlite3.connect(db)
-    conn.execute("INSERT INTO mail_addresses (user_id, email, confirmed_at, created_at)"
-                 " SELECT id, 'ada@example.net', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z'"
-                 " FROM users WHERE username = 'ada'")
+    conn.execute(
+        "INSERT INTO mail_addresses (user_id, email, confirmed_at, created_at)"
+        " SELECT id, 'ada@example.net', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z'"
+        " FROM users WHERE username = 'ada'"
+    )
     conn.execute("INSERT INTO groups (name, created_at) VALUES ('misc.test', '2026-01-01T00:00:00.000Z')")
     conn.commit()
     conn.close()
@@ -387,12 +448,32 @@ async def test_tls_relay_with_login(make_site, tmp_path, scheme):
     import shutil
     import ssl
     import subprocess
+
     if not shutil.which("openssl"):
         pytest.skip("openssl is not installed")
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     with Relay(context, implicit_tls=scheme == "smtps", auth=("moot", "s3cret/pass")) as tls_relay:
@@ -402,7 +483,10 @@ async def test_tls_relay_with_login(make_site, tmp_path, scheme):
         assert (await ada.put("/api/me/email", json={"email": "ada@example.net"})).status_code == 200
         (mail,) = await tls_relay.wait("ada@example.net", where=subject_of("Confirm"))
         assert tls_relay.logins == ["moot"]
-        assert email.message_from_bytes(mail.data, policy=email.policy.default)["Auto-Submitted"] == "auto-generated"
+        assert (
+            email.message_from_bytes(mail.data, policy=email.policy.default)["Auto-Submitted"]
+            == "auto-generated"
+        )
 
 
 async def test_group_page_names_the_list_address_or_says_mail_is_off(make_site, relay):
@@ -418,6 +502,7 @@ async def test_group_page_names_the_list_address_or_says_mail_is_off(make_site, 
 
 async def test_receiver_refuses_connections_past_its_cap_with_421(make_site, relay):
     from moot.mail.receiver import MAX_CONNECTIONS
+
     ts = await make_site(**mail_settings(relay))
     opened = []
     try:
@@ -431,11 +516,13 @@ async def test_receiver_refuses_connections_past_its_cap_with_421(make_site, rel
         assert await asyncio.wait_for(reader.read(), 10) == b""  # and closed
         opened.pop().close()
         opened.pop(0).close()
+
         # A place is free again: the next client is greeted.
         async def greeted():
             r, w = await asyncio.open_connection("127.0.0.1", ts.config.smtp_port)
             opened.append(w)
             return (await asyncio.wait_for(r.readline(), 10)).startswith(b"220 ")
+
         assert await until(greeted, "a greeting after a connection closed")
     finally:
         for writer in opened:
@@ -444,6 +531,7 @@ async def test_receiver_refuses_connections_past_its_cap_with_421(make_site, rel
 
 async def test_the_confirmation_page_confirms_with_its_form_once(make_site, relay):
     import re
+
     ts = await make_site(**mail_settings(relay))
     ada = await ts.client("ada")
     assert (await ada.put("/api/me/email", json={"email": "ada@example.net"})).status_code == 200
@@ -466,17 +554,25 @@ async def test_other_features_queue_notices_in_their_own_transaction(make_site, 
     ts = await make_site(**mail_settings(relay))
     with pytest.raises(RuntimeError):
         async with ts.db.transaction() as conn:
-            await mailqueue.queue_mail(conn, "notice", "ada@example.net",
-                                     data={"subject": "Never", "text": "rolled back"})
+            await mailqueue.queue_mail(
+                conn, "notice", "ada@example.net", data={"subject": "Never", "text": "rolled back"}
+            )
             raise RuntimeError("the action failed")
     async with ts.db.transaction() as conn:
         with pytest.raises(Exception, match="email must be"):
             await mailqueue.queue_mail(conn, "notice", "ada@example.net\r\nBcc: x@y", data={})
-        await mailqueue.queue_mail(conn, "notice", "ada@example.net", domain_for_id="test.moot",
-                                 data={"subject": "Reset your password", "text": "Follow https://forum.test/reset/x\n"})
+        await mailqueue.queue_mail(
+            conn,
+            "notice",
+            "ada@example.net",
+            domain_for_id="test.moot",
+            data={"subject": "Reset your password", "text": "Follow https://forum.test/reset/x\n"},
+        )
         await mailqueue.queue_mail(conn, "notice", "ada@example.net", data={"subject": "Broken"})
     (mail,) = await relay.wait("ada@example.net")
-    assert mail.message["Subject"] == "Reset your password" and mail.message["Message-ID"].endswith("@test.moot>")
+    assert mail.message["Subject"] == "Reset your password" and mail.message["Message-ID"].endswith(
+        "@test.moot>"
+    )
     assert "https://forum.test/reset/x" in mail.message.get_body(("plain",)).get_content()
     admin = await ts.client("root", "admin")
     dead = await until(lambda: dead_list(admin), "the notice without a text in the dead letters")

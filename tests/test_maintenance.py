@@ -9,8 +9,7 @@ async def test_split_moves_subtree_leaves_notice_and_logs(site):
     mod = await site.client("marta", "moderator")
     anon = await site.client()
     tid = t["thread"]["id"]
-    r = await mod.post(f"/api/threads/{tid}/split",
-                       json={"article_id": t["a2"]["id"], "reason": "new topic"})
+    r = await mod.post(f"/api/threads/{tid}/split", json={"article_id": t["a2"]["id"], "reason": "new topic"})
     assert r.status_code == 201, r.text
     new = r.json()["thread"]
     assert new["subject"] == "New topic" and new["article_count"] == 2
@@ -23,10 +22,15 @@ async def test_split_moves_subtree_leaves_notice_and_logs(site):
     assert notice["notice"] == {"action": "split", "thread_id": new["id"], "count": 2}
     # The notice sits exactly where a2 was: under a1, before a4.
     assert await tree_of(anon, tid) == [
-        (t["root"]["id"], None, 0, "ok"), (t["a1"]["id"], t["root"]["id"], 1, "ok"),
-        (notice["id"], t["a1"]["id"], 2, "notice"), (t["a4"]["id"], t["root"]["id"], 1, "ok")]
+        (t["root"]["id"], None, 0, "ok"),
+        (t["a1"]["id"], t["root"]["id"], 1, "ok"),
+        (notice["id"], t["a1"]["id"], 2, "notice"),
+        (t["a4"]["id"], t["root"]["id"], 1, "ok"),
+    ]
     assert await tree_of(anon, new["id"]) == [
-        (t["a2"]["id"], None, 0, "ok"), (t["a3"]["id"], t["a2"]["id"], 1, "ok")]
+        (t["a2"]["id"], None, 0, "ok"),
+        (t["a3"]["id"], t["a2"]["id"], 1, "ok"),
+    ]
     # Old Message-IDs still reach the moved articles, numbers unchanged in the same group.
     r = await anon.get(f"/api/articles/{t['a3']['message_id']}")
     moved = r.json()["article"]
@@ -55,9 +59,15 @@ async def test_split_moves_subtree_leaves_notice_and_logs(site):
 async def test_split_into_other_group_renumbers_and_copies_follows(site):
     t = await build_tree(site)
     mod = await site.client("marta", "moderator")
-    r = await mod.post(f"/api/threads/{t['thread']['id']}/split",
-                       json={"article_id": t["a1"]["id"], "group": "comp.lang.misc",
-                             "subject": "Elsewhere", "reason": "off topic here"})
+    r = await mod.post(
+        f"/api/threads/{t['thread']['id']}/split",
+        json={
+            "article_id": t["a1"]["id"],
+            "group": "comp.lang.misc",
+            "subject": "Elsewhere",
+            "reason": "off topic here",
+        },
+    )
     assert r.status_code == 201, r.text
     new = r.json()["thread"]
     assert new["group"] == "comp.lang.misc" and new["subject"] == "Elsewhere"
@@ -74,10 +84,14 @@ async def test_split_into_other_group_renumbers_and_copies_follows(site):
     assert {g["name"] for g in event["data"]["groups"]} == {"comp.lang.misc", "comp.lang.python"}
     # Everyone who posted in the thread follows it: they follow the new one too.
     import sqlite3
+
     conn = sqlite3.connect(site.config.db_path)
-    follows = conn.execute("SELECT user_id FROM follows WHERE thread_id = ? ORDER BY 1", (new["id"],)).fetchall()
-    source = conn.execute("SELECT user_id FROM follows WHERE thread_id = ? ORDER BY 1",
-                          (t["thread"]["id"],)).fetchall()
+    follows = conn.execute(
+        "SELECT user_id FROM follows WHERE thread_id = ? ORDER BY 1", (new["id"],)
+    ).fetchall()
+    source = conn.execute(
+        "SELECT user_id FROM follows WHERE thread_id = ? ORDER BY 1", (t["thread"]["id"],)
+    ).fetchall()
     conn.close()
     assert follows == source and (site.users["ada"].id,) in follows
 
@@ -89,8 +103,10 @@ async def test_undo_split_restores_exactly(site):
     tid = t["thread"]["id"]
     before = await tree_of(anon, tid)
     group_before = (await anon.get("/api/groups/comp.lang.python")).json()["group"]
-    r = await mod.post(f"/api/threads/{tid}/split",
-                       json={"article_id": t["a2"]["id"], "group": "comp.lang.misc", "reason": "x"})
+    r = await mod.post(
+        f"/api/threads/{tid}/split",
+        json={"article_id": t["a2"]["id"], "group": "comp.lang.misc", "reason": "x"},
+    )
     new, entry = r.json()["thread"], r.json()["entry"]
     r = await mod.post(f"/api/modlog/{entry['id']}/undo", json={"reason": "mistake"})
     assert r.status_code == 200, r.text
@@ -105,8 +121,7 @@ async def test_undo_split_restores_exactly(site):
     assert (await anon.get(f"/api/modlog/{entry['id']}")).json()["entry"]["undone_by"] == undo["id"]
     event = last_event(site)
     assert event["type"] == "thread.merged" and event["data"]["undo_of"] == entry["id"]
-    assert event["data"]["removed_article_ids"] == [r_id for r_id in
-                                                   [entry["data"]["notice_id"]]]
+    assert event["data"]["removed_article_ids"] == [r_id for r_id in [entry["data"]["notice_id"]]]
     assert event["data"]["parent_id"] == t["a1"]["id"] and event["data"]["depth_shift"] == 2
     r = await mod.post(f"/api/modlog/{entry['id']}/undo", json={"reason": "again"})
     assert r.status_code == 409
@@ -118,16 +133,19 @@ async def test_merge_and_undo(site):
     anon = await site.client()
     tid, oid = t["thread"]["id"], t["other"]["id"]
     before = await tree_of(anon, oid)
-    r = await mod.post(f"/api/threads/{oid}/merge",
-                       json={"into_article_id": t["a4"]["id"], "reason": "same topic"})
+    r = await mod.post(
+        f"/api/threads/{oid}/merge", json={"into_article_id": t["a4"]["id"], "reason": "same topic"}
+    )
     assert r.status_code == 200, r.text
     assert r.json()["thread"]["id"] == tid and r.json()["thread"]["article_count"] == 5 + 2 + 1
     notice = r.json()["notice"]
     assert notice["notice"] == {"action": "merge", "thread_id": oid, "count": 2}
     rows = await tree_of(anon, tid)
-    assert rows[-3:] == [(t["other_root"]["id"], t["a4"]["id"], 2, "ok"),
-                         (t["other_reply"]["id"], t["other_root"]["id"], 3, "ok"),
-                         (notice["id"], t["a4"]["id"], 2, "notice")]
+    assert rows[-3:] == [
+        (t["other_root"]["id"], t["a4"]["id"], 2, "ok"),
+        (t["other_reply"]["id"], t["other_root"]["id"], 3, "ok"),
+        (notice["id"], t["a4"]["id"], 2, "notice"),
+    ]
     merged = (await anon.get(f"/api/threads/{oid}")).json()["thread"]
     assert merged["merged_into"] == tid
     listed = (await anon.get("/api/groups/comp.lang.python/threads")).json()["threads"]
@@ -152,8 +170,9 @@ async def test_move_renumbers_and_routes_event_to_both_groups(site):
     t = await build_tree(site)
     mod = await site.client("marta", "moderator")
     anon = await site.client()
-    r = await mod.post(f"/api/threads/{t['other']['id']}/move",
-                       json={"group": "comp.lang.misc", "reason": "wrong group"})
+    r = await mod.post(
+        f"/api/threads/{t['other']['id']}/move", json={"group": "comp.lang.misc", "reason": "wrong group"}
+    )
     assert r.status_code == 200, r.text
     assert r.json()["thread"]["group"] == "comp.lang.misc"
     reply = (await anon.get(f"/api/articles/{t['other_reply']['id']}")).json()["article"]
@@ -177,9 +196,11 @@ async def test_lock_archive_and_their_replies(site):
     t = await build_tree(site)
     mod = await site.client("marta", "moderator")
     tid = t["thread"]["id"]
-    for action, state, event_type in [("lock", "locked", "thread.locked"),
-                                      ("unlock", "open", "thread.unlocked"),
-                                      ("archive", "archived", "thread.archived")]:
+    for action, state, event_type in [
+        ("lock", "locked", "thread.locked"),
+        ("unlock", "open", "thread.unlocked"),
+        ("archive", "archived", "thread.archived"),
+    ]:
         r = await mod.post(f"/api/threads/{tid}/{action}", json={"reason": f"{action} it"})
         assert r.status_code == 200, r.text
         assert r.json()["thread"]["state"] == state
@@ -190,9 +211,10 @@ async def test_lock_archive_and_their_replies(site):
     r = await t["bob"].post(f"/api/articles/{t['a3']['id']}/replies", json={"body": "late"})
     assert r.status_code == 409 and r.json()["error"]["code"] == "archived"
     follow_up = r.json()["error"]["follow_up"]
-    r = await t["bob"].post(f"/api/groups/{follow_up['group']}/threads",
-                            json={"subject": "Hello, continued", "body": "go on",
-                                  "continued_from": follow_up["continued_from"]})
+    r = await t["bob"].post(
+        f"/api/groups/{follow_up['group']}/threads",
+        json={"subject": "Hello, continued", "body": "go on", "continued_from": follow_up["continued_from"]},
+    )
     assert r.json()["thread"]["continued_from"] == tid
     r = await mod.post(f"/api/threads/{tid}/lock", json={})
     assert r.status_code == 409 and r.json()["error"]["code"] == "archived"
@@ -213,8 +235,10 @@ async def test_reference_and_policy(site):
     assert last_event(site)["type"] == "thread.updated"
     r = await mod.post(f"/api/threads/{t['thread']['id']}/reference", json={"on": "yes"})
     assert r.status_code == 400
-    r = await mod.put("/api/groups/comp.lang.python/policy",
-                      json={"archive_after_days": 30, "archive_after_articles": 0, "reason": "busy"})
+    r = await mod.put(
+        "/api/groups/comp.lang.python/policy",
+        json={"archive_after_days": 30, "archive_after_articles": 0, "reason": "busy"},
+    )
     assert r.status_code == 200, r.text
     group = r.json()["group"]
     assert (group["archive_after_days"], group["archive_after_articles"]) == (30, 0)
@@ -236,7 +260,7 @@ async def test_split_suggestions(site):
     by_id = {s["article_id"]: s for s in body["suggestions"]}
     assert by_id[t["a2"]["id"]]["reasons"][0] == "subject_changed"
     assert by_id[t["a2"]["id"]]["size"] == 2 and by_id[t["a2"]["id"]]["was"] == "Hello"
-    assert by_id[t["a1"]["id"]] ["size"] == 3 and by_id[t["a1"]["id"]]["reasons"] == ["large_subtree"]
+    assert by_id[t["a1"]["id"]]["size"] == 3 and by_id[t["a1"]["id"]]["reasons"] == ["large_subtree"]
     assert body["suggestions"][0]["article_id"] == t["a1"]["id"]  # largest first
 
 
@@ -246,8 +270,11 @@ async def test_roles_endpoint_and_last_admin(site):
     r = await admin.post("/api/users/ada/role", json={"role": "moderator", "reason": "helps"})
     assert r.status_code == 200 and r.json()["user"]["role"] == "moderator"
     entry = (await admin.get("/api/modlog")).json()["entries"][0]
-    assert entry["action"] == "role" and entry["data"] == {"username": "ada", "from": "member",
-                                                          "to": "moderator"}
+    assert entry["action"] == "role" and entry["data"] == {
+        "username": "ada",
+        "from": "member",
+        "to": "moderator",
+    }
     assert entry["actor"]["username"] == "root"
     r = await admin.post("/api/users/root/role", json={"role": "member"})
     assert r.status_code == 409
@@ -260,14 +287,20 @@ async def test_roles_endpoint_and_last_admin(site):
 async def test_article_ids_are_never_reused_after_an_undo(site):
     """An undone split deletes its notice; the next article still gets a fresh id."""
     from tests.conftest import seed
+
     s = await seed(site)
     mod = await site.client("keeper", "moderator")
-    r = await mod.post(f"/api/threads/{s['thread']['id']}/split",
-                       json={"article_id": s["reply"]["id"], "reason": "own topic"})
+    r = await mod.post(
+        f"/api/threads/{s['thread']['id']}/split",
+        json={"article_id": s["reply"]["id"], "reason": "own topic"},
+    )
     assert r.status_code == 201, r.text
     async with site.db.read() as conn:
-        notice_id, entry = (await (await conn.execute(
-            "SELECT (SELECT max(id) FROM articles WHERE status = 'notice'), (SELECT max(id) FROM modlog)")).fetchone())
+        notice_id, entry = await (
+            await conn.execute(
+                "SELECT (SELECT max(id) FROM articles WHERE status = 'notice'), (SELECT max(id) FROM modlog)"
+            )
+        ).fetchone()
     r = await mod.post(f"/api/modlog/{entry}/undo", json={"reason": "changed my mind"})
     assert r.status_code == 200, r.text
     r = await s["ada"].post(f"/api/articles/{s['root']['id']}/replies", json={"body": "later"})

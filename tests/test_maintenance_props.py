@@ -17,8 +17,11 @@ from moot.db import Database, fetch_all, fetch_value
 from moot.errors import MootError
 
 settings.register_profile(
-    "maintenance", max_examples=int(os.environ.get("MOOT_PROPERTY_EXAMPLES", "25")),
-    deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    "maintenance",
+    max_examples=int(os.environ.get("MOOT_PROPERTY_EXAMPLES", "25")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 DOMAIN = "prop.moot"
 GROUPS = ["g.zero", "g.one", "g.two"]
@@ -27,10 +30,14 @@ OPS = ["split", "split", "merge", "move", "undo", "undo_last", "archive", "reply
 
 async def structure(conn) -> dict:
     """What an undo must restore: every article's place, and the live threads."""
-    arts = await fetch_all(conn, "SELECT id, message_id, thread_id, parent_id, path, group_id"
-                                 " FROM articles ORDER BY id")
-    live = await fetch_all(conn, "SELECT id, group_id, root_article_id, article_count FROM threads"
-                                 " WHERE merged_into_thread_id IS NULL ORDER BY id")
+    arts = await fetch_all(
+        conn, "SELECT id, message_id, thread_id, parent_id, path, group_id FROM articles ORDER BY id"
+    )
+    live = await fetch_all(
+        conn,
+        "SELECT id, group_id, root_article_id, article_count FROM threads"
+        " WHERE merged_into_thread_id IS NULL ORDER BY id",
+    )
     return {"articles": [tuple(r) for r in arts], "threads": [tuple(r) for r in live]}
 
 
@@ -61,8 +68,9 @@ async def check_invariants(conn, posted: dict[str, int]) -> None:
         assert roots == [t["root_article_id"]], "a live thread has exactly one root"
         assert t["last_article_at"] == max(a["created_at"] for a in members)
     for g in await fetch_all(conn, "SELECT * FROM groups"):
-        live = [t for t in thread_rows.values()
-                if t["group_id"] == g["id"] and t["merged_into_thread_id"] is None]
+        live = [
+            t for t in thread_rows.values() if t["group_id"] == g["id"] and t["merged_into_thread_id"] is None
+        ]
         mine = [a for a in arts if a["group_id"] == g["id"]]
         assert g["thread_count"] == len(live)
         assert g["article_count"] == len(mine)
@@ -103,10 +111,18 @@ async def run(db, data) -> None:
         async with db.read() as conn:
             before = await structure(conn)
             arts = await fetch_all(conn, "SELECT id, thread_id FROM articles ORDER BY id")
-            live = [r["id"] for r in await fetch_all(
-                conn, "SELECT id FROM threads WHERE merged_into_thread_id IS NULL ORDER BY id")]
-            entries = [r["id"] for r in await fetch_all(
-                conn, "SELECT id FROM modlog WHERE action IN ('split', 'merge') ORDER BY id")]
+            live = [
+                r["id"]
+                for r in await fetch_all(
+                    conn, "SELECT id FROM threads WHERE merged_into_thread_id IS NULL ORDER BY id"
+                )
+            ]
+            entries = [
+                r["id"]
+                for r in await fetch_all(
+                    conn, "SELECT id FROM modlog WHERE action IN ('split', 'merge') ORDER BY id"
+                )
+            ]
         article = data.draw(st.sampled_from(arts))
         thread_id = data.draw(st.sampled_from(live + [article["thread_id"]] * 3))
         group = data.draw(st.sampled_from(GROUPS + [None]))
@@ -114,13 +130,15 @@ async def run(db, data) -> None:
         try:
             async with db.transaction() as conn:
                 if op == "split":
-                    result = await maintenance.split(conn, DOMAIN, mod, thread_id, article["id"],
-                                                     reason="drift", group=group)
+                    result = await maintenance.split(
+                        conn, DOMAIN, mod, thread_id, article["id"], reason="drift", group=group
+                    )
                     new_last = (result["entry"]["id"], before, op)
                 elif op == "merge":
                     thread_id = data.draw(st.sampled_from(live))
-                    result = await maintenance.merge(conn, DOMAIN, mod, thread_id, article["id"],
-                                                     reason="same")
+                    result = await maintenance.merge(
+                        conn, DOMAIN, mod, thread_id, article["id"], reason="same"
+                    )
                     new_last = (result["entry"]["id"], before, op)
                 elif op == "move":
                     await maintenance.move(conn, mod, thread_id, group or GROUPS[0], reason="topic")

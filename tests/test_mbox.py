@@ -14,11 +14,25 @@ HOSTILE = "Evil\r\nBcc: victim@example.org\r\n\r\nInjected body\n\x00\x1b[31m\u2
 
 
 def row(**changes):
-    base = {"id": 1, "message_id": "<a1@test.moot>", "thread_id": 1, "group_name": "comp.lang.python",
-            "parent_id": None, "refs": "", "subject": "Hello", "body": "Body", "username": "ada",
-            "author_name": "Ada", "author_addr": None, "created_at": "2026-01-02T03:04:05.678Z",
-            "parent_message_id": None, "parent_refs": None, "split_from": None,
-            "parent_placeholder": 0, "utc_offset": 0}
+    base = {
+        "id": 1,
+        "message_id": "<a1@test.moot>",
+        "thread_id": 1,
+        "group_name": "comp.lang.python",
+        "parent_id": None,
+        "refs": "",
+        "subject": "Hello",
+        "body": "Body",
+        "username": "ada",
+        "author_name": "Ada",
+        "author_addr": None,
+        "created_at": "2026-01-02T03:04:05.678Z",
+        "parent_message_id": None,
+        "parent_refs": None,
+        "split_from": None,
+        "parent_placeholder": 0,
+        "utc_offset": 0,
+    }
     return {**base, **changes}
 
 
@@ -28,14 +42,32 @@ def parse(raw: bytes):
 
 
 def test_headers_are_encoded_and_cannot_be_injected():
-    raw = mbox.format_article(row(subject=HOSTILE, author_name=HOSTILE, author_addr="x@y\r\nBcc: z@w",
-                                  message_id="<a@b>\r\nBcc: v@w", group_name="g\nBcc: q@r"), "test.moot")
+    raw = mbox.format_article(
+        row(
+            subject=HOSTILE,
+            author_name=HOSTILE,
+            author_addr="x@y\r\nBcc: z@w",
+            message_id="<a@b>\r\nBcc: v@w",
+            group_name="g\nBcc: q@r",
+        ),
+        "test.moot",
+    )
     head = raw.split(b"\n\n", 1)[0]
     assert head.isascii()
     msg = parse(raw)
-    assert sorted(msg.keys()) == sorted(["From", "Date", "Subject", "Message-ID", "Newsgroups",
-                                         mbox.CREATED_HEADER, "MIME-Version", "Content-Type",
-                                         "Content-Transfer-Encoding"])
+    assert sorted(msg.keys()) == sorted(
+        [
+            "From",
+            "Date",
+            "Subject",
+            "Message-ID",
+            "Newsgroups",
+            mbox.CREATED_HEADER,
+            "MIME-Version",
+            "Content-Type",
+            "Content-Transfer-Encoding",
+        ]
+    )
     assert msg.get_payload() == "Body\n\n"  # the blank line that ends an mbox message
     for line in head.split(b"\n")[1:]:
         assert b":" in line.split(b" ", 1)[0] or line.startswith(b" ")  # headers or folds only
@@ -44,8 +76,9 @@ def test_headers_are_encoded_and_cannot_be_injected():
 
 
 def test_non_ascii_and_lookalike_headers_use_encoded_words():
-    raw = mbox.format_article(row(subject="Grüße ☃", author_name="Zoë", author_addr="zoe@example.org"),
-                              "test.moot")
+    raw = mbox.format_article(
+        row(subject="Grüße ☃", author_name="Zoë", author_addr="zoe@example.org"), "test.moot"
+    )
     msg = parse(raw)
     assert msg["Subject"].startswith("=?utf-8?") and msg["From"].endswith("<zoe@example.org>")
     decoded = email.header.make_header(email.header.decode_header(msg["Subject"]))
@@ -66,7 +99,9 @@ def test_references_follow_the_current_tree():
     skipped = row(parent_id=5, refs="<r@x> <gone@x>", parent_message_id="<r@x>", parent_refs="")
     assert mbox.references(skipped) == ["<r@x>", "<gone@x>"]
     # under a placeholder for the root of its missing ancestry: that root, then what it named
-    ghost = row(parent_id=5, refs="<middle@x>", parent_message_id="<root@x>", parent_refs="", parent_placeholder=1)
+    ghost = row(
+        parent_id=5, refs="<middle@x>", parent_message_id="<root@x>", parent_refs="", parent_placeholder=1
+    )
     assert mbox.references(ghost) == ["<root@x>", "<middle@x>"]
 
 
@@ -77,15 +112,19 @@ def test_mboxrd_escape_and_split_round_trip():
     stream = io.BytesIO(raw * 3)
     messages = list(mbox.split(stream))
     assert [m.number for m in messages] == [1, 2, 3]
-    assert all(m.data.endswith(body.encode() + b"\n") and m.envelope.startswith(b"From ada@test.moot ")
-               for m in messages)
+    assert all(
+        m.data.endswith(body.encode() + b"\n") and m.envelope.startswith(b"From ada@test.moot ")
+        for m in messages
+    )
 
 
 def test_split_is_lenient_and_bounded():
-    text = (b"stray preamble\n\nFrom a@b Sat Jan  1 00:00:00 2000\r\nSubject: one\r\n\r\nbody\r\n\r\n"
-            b"From here on it is prose, not a separator.\n\n"
-            b"From a@b Sat Jan  1 00:00:01 2000\nSubject: big\n\n" + b"x" * (3 * 1024 * 1024) + b"\n\n"
-            b"From a@b Sat Jan  1 00:00:02 2000\nSubject: three\n\nend\n")
+    text = (
+        b"stray preamble\n\nFrom a@b Sat Jan  1 00:00:00 2000\r\nSubject: one\r\n\r\nbody\r\n\r\n"
+        b"From here on it is prose, not a separator.\n\n"
+        b"From a@b Sat Jan  1 00:00:01 2000\nSubject: big\n\n" + b"x" * (3 * 1024 * 1024) + b"\n\n"
+        b"From a@b Sat Jan  1 00:00:02 2000\nSubject: three\n\nend\n"
+    )
     messages = list(mbox.split(io.BytesIO(text), max_bytes=1024 * 1024))
     assert [m.number for m in messages] == [1, 2, 3, 4]
     assert messages[0].data == b"stray preamble\n" and messages[0].envelope == b""
@@ -115,8 +154,9 @@ async def test_mailbox_module_reads_thread_and_group_exports(site, tmp_path):
         article = by_id[m["Message-ID"]]
         body = m.get_payload(decode=True).decode("utf-8")
         # mailbox keeps mboxrd's escapes (it reads mboxo); undoing one '>' gives the body back.
-        unescaped = "\n".join(line[1:] if line.lstrip(">").startswith("From ") else line
-                              for line in body.split("\n"))
+        unescaped = "\n".join(
+            line[1:] if line.lstrip(">").startswith("From ") else line for line in body.split("\n")
+        )
         assert unescaped.rstrip("\n") == article["body"]
         assert m.get_content_type() == "text/plain" and m.get_content_charset() == "utf-8"
         assert m["Newsgroups"] == "comp.lang.python"
@@ -138,15 +178,20 @@ async def test_group_export_date_range_and_errors(site):
     anon = await site.client()
     everything = (await anon.get("/api/groups/comp.lang.python/mbox", params={"after": "2000"})).content
     assert everything.count(b"\nMessage-ID: ") == 6
-    assert (await anon.get("/api/groups/comp.lang.python/mbox", params={"before": "2000-01-01"})).content == b""
-    for url, status in [("/api/groups/no.such.group/mbox", 404), ("/api/threads/999/mbox", 404),
-                        ("/api/threads/abc/mbox", 404),
-                        ("/api/groups/comp.lang.python/mbox?after=last-week", 400)]:
+    assert (
+        await anon.get("/api/groups/comp.lang.python/mbox", params={"before": "2000-01-01"})
+    ).content == b""
+    for url, status in [
+        ("/api/groups/no.such.group/mbox", 404),
+        ("/api/threads/999/mbox", 404),
+        ("/api/threads/abc/mbox", 404),
+        ("/api/groups/comp.lang.python/mbox?after=last-week", 400),
+    ]:
         r = await anon.get(url)
         assert r.status_code == status and r.json()["error"]["code"] in ("not_found", "invalid")
 
 
-@pytest.mark.parametrize("name", ["Ada", "Ada \"Q\" Lovelace", "Zoë ☃", "=?x?=", "a, b <c>"])
+@pytest.mark.parametrize("name", ["Ada", 'Ada "Q" Lovelace', "Zoë ☃", "=?x?=", "a, b <c>"])
 def test_author_names_survive_the_from_header(name):
     msg = parse(mbox.format_article(row(author_name=name, author_addr="ada@example.org"), "test.moot"))
     real, addr = email.utils.parseaddr(msg["From"])

@@ -51,8 +51,7 @@ async def test_metrics_refuse_addresses_not_allowed(make_site):
 
 
 async def test_scrape_counts_requests_limits_cache_and_lock_wait(make_site):
-    site = await make_site(metrics_allow=("127.0.0.1", "::1"), post_rate=60.0, post_burst=2,
-                           login_attempts=1)
+    site = await make_site(metrics_allow=("127.0.0.1", "::1"), post_rate=60.0, post_burst=2, login_attempts=1)
     t = await seed(site)  # two posts by ada: her burst is spent
     reader = await site.client()
     for _ in range(3):
@@ -96,16 +95,18 @@ async def test_one_log_line_per_request_with_its_id_and_no_secrets(site, caplog)
     await site.user("ada")
     client = await site.client()
     with caplog.at_level(logging.INFO, logger="moot.access"):
-        r = await client.post("/api/login", json={"username": "ada", "password": PASSWORD},
-                              headers={"X-Request-ID": "lb-1234"})
+        r = await client.post(
+            "/api/login", json={"username": "ada", "password": PASSWORD}, headers={"X-Request-ID": "lb-1234"}
+        )
         assert r.status_code == 200 and r.headers["x-request-id"] == "lb-1234"
         r = await client.get("/api/groups?secret=hidden", headers={"X-Request-ID": "bad id\x7f!"})
         generated = r.headers["x-request-id"]
     assert generated != "bad id\x7f!" and len(generated) == 16
     records = [rec for rec in caplog.records if rec.name == "moot.access"]
-    assert [(rec.access["method"], rec.access["path"], rec.access["status"], rec.access["request_id"])
-            for rec in records] == [("POST", "/api/login", 200, "lb-1234"),
-                                    ("GET", "/api/groups", 200, generated)]
+    assert [
+        (rec.access["method"], rec.access["path"], rec.access["status"], rec.access["request_id"])
+        for rec in records
+    ] == [("POST", "/api/login", 200, "lb-1234"), ("GET", "/api/groups", 200, generated)]
     assert records[0].access["client"] == "127.0.0.1"
     text = "\n".join(JsonFormatter().format(rec) for rec in records) + caplog.text
     cookie = client.cookies["moot_session"]

@@ -53,16 +53,26 @@ def columns(path: str) -> dict[str, list[str]]:
         conn.close()
 
 
-def all_rows(path: str, exclude=("schema_history",), only: dict[str, list[str]] | None = None) -> dict[str, list]:
+def all_rows(
+    path: str, exclude=("schema_history",), only: dict[str, list[str]] | None = None
+) -> dict[str, list]:
     """Every row of every table; with `only`, just those columns (the ones an
     older schema had, so rows are compared across steps that add columns)."""
     conn = sqlite3.connect(path)
     try:
-        tables = [r[0] for r in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('articles_fts')")]
-        return {t: conn.execute(f"SELECT {', '.join(only[t]) if only and t in only else '*'} FROM {t}"
-                                " ORDER BY 1").fetchall()
-                for t in tables if t not in exclude}
+        tables = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('articles_fts')"
+            )
+        ]
+        return {
+            t: conn.execute(
+                f"SELECT {', '.join(only[t]) if only and t in only else '*'} FROM {t} ORDER BY 1"
+            ).fetchall()
+            for t in tables
+            if t not in exclude
+        }
     finally:
         conn.close()
 
@@ -77,8 +87,10 @@ def test_fixture_is_a_real_version_1_site():
     conn = sqlite3.connect(f"file:{FIXTURE}?mode=ro", uri=True)
     try:
         assert migrate.schema_version(conn) == 1
-        counts = {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                  for t in ("articles", "sessions", "events", "modlog", "proposals")}
+        counts = {
+            t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
+            for t in ("articles", "sessions", "events", "modlog", "proposals")
+        }
         statuses = {r[0] for r in conn.execute("SELECT DISTINCT status FROM articles")}
         actions = {r[0] for r in conn.execute("SELECT DISTINCT action FROM modlog")}
         archived = conn.execute("SELECT count(*) FROM threads WHERE state = 'archived'").fetchone()[0]
@@ -98,15 +110,21 @@ async def test_version_1_site_upgrades_to_exactly_the_fresh_schema(tmp_path, mak
         conn = sqlite3.connect(path)
         assert migrate.schema_version(conn) == version
         conn.close()
-        assert check.check(path).problems in ([], [f"schema version: schema version {version}, this "
-                                                  f"Moot's is {migrate.SCHEMA_VERSION} (run `moot migrate`)"])
+        assert check.check(path).problems in (
+            [],
+            [
+                f"schema version: schema version {version}, this "
+                f"Moot's is {migrate.SCHEMA_VERSION} (run `moot migrate`)"
+            ],
+        )
 
     assert normalised_schema(path) == normalised_schema(fresh(tmp_path))
     after = all_rows(path, only=old_columns)
     for table, rows in before.items():  # every row kept, counters and sequences included
         if table == "newsrc":  # step 4: a high-water mark N became the read range 1-N
-            assert after["read_marks"] == [(u, g, f"1-{n}" if n > 1 else str(n) if n else "", 1)
-                                           for u, g, n in rows]
+            assert after["read_marks"] == [
+                (u, g, f"1-{n}" if n > 1 else str(n) if n else "", 1) for u, g, n in rows
+            ]
             assert "newsrc" not in after
             continue
         assert after[table] == rows, table
@@ -151,8 +169,9 @@ def test_upgrade_takes_a_backup_and_records_it(tmp_path):
     assert all_rows(str(backups[0])) == all_rows(str(FIXTURE))
     conn = sqlite3.connect(path)
     try:
-        history = conn.execute("SELECT version, name, finished_at IS NOT NULL, backup FROM schema_history"
-                               ).fetchall()
+        history = conn.execute(
+            "SELECT version, name, finished_at IS NOT NULL, backup FROM schema_history"
+        ).fetchall()
     finally:
         conn.close()
     # Every step in order, all taken after the one backup.
@@ -162,8 +181,11 @@ def test_upgrade_takes_a_backup_and_records_it(tmp_path):
 
 
 def digest(path: Path) -> dict[str, str]:
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(path.parent.iterdir()) if p.name.startswith(path.name)}
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(path.parent.iterdir())
+        if p.name.startswith(path.name)
+    }
 
 
 async def test_newer_database_is_refused_untouched(tmp_path):
@@ -221,27 +243,40 @@ def shout_step(fail_after: int | None = None, path: str | None = None) -> migrat
                 other.close()
         if fail_after is not None and calls["n"] > fail_after:
             raise RuntimeError("disk on fire")
-        return conn.execute("UPDATE users SET shout = upper(username) WHERE id IN"
-                            " (SELECT id FROM users WHERE shout IS NULL LIMIT ?)", (limit,)).rowcount
+        return conn.execute(
+            "UPDATE users SET shout = upper(username) WHERE id IN"
+            " (SELECT id FROM users WHERE shout IS NULL LIMIT ?)",
+            (limit,),
+        ).rowcount
 
     return migrate.Migration(
-        migrate.SCHEMA_VERSION + 1, "users_shout", sql="ALTER TABLE users ADD COLUMN shout TEXT;",
+        migrate.SCHEMA_VERSION + 1,
+        "users_shout",
+        sql="ALTER TABLE users ADD COLUMN shout TEXT;",
         batch=batch,
-        remaining=lambda conn: conn.execute("SELECT count(*) FROM users WHERE shout IS NULL").fetchone()[0])
+        remaining=lambda conn: conn.execute("SELECT count(*) FROM users WHERE shout IS NULL").fetchone()[0],
+    )
 
 
 def test_batched_step_reports_progress_and_resumes_after_a_failure(tmp_path):
     path = fresh(tmp_path)
     conn = sqlite3.connect(path)
-    conn.executemany("INSERT INTO users (username, display_name, password_hash, created_at)"
-                     " VALUES (?, ?, 'x', '2026-01-01T00:00:00.000Z')",
-                     [(f"u{i}", f"U{i}") for i in range(7)])
+    conn.executemany(
+        "INSERT INTO users (username, display_name, password_hash, created_at)"
+        " VALUES (?, ?, 'x', '2026-01-01T00:00:00.000Z')",
+        [(f"u{i}", f"U{i}") for i in range(7)],
+    )
     conn.commit()
     conn.close()
     target = migrate.SCHEMA_VERSION + 1
     with pytest.raises(RuntimeError, match="disk on fire"):
-        migrate.upgrade(path, migrations=(*migrate.MIGRATIONS, shout_step(fail_after=2)), target=target,
-                        batch_rows=2, progress=lambda line: None)
+        migrate.upgrade(
+            path,
+            migrations=(*migrate.MIGRATIONS, shout_step(fail_after=2)),
+            target=target,
+            batch_rows=2,
+            progress=lambda line: None,
+        )
     conn = sqlite3.connect(path)
     # The schema change and two batches committed; the version waits for the last batch.
     assert migrate.schema_version(conn) == migrate.SCHEMA_VERSION
@@ -250,11 +285,18 @@ def test_batched_step_reports_progress_and_resumes_after_a_failure(tmp_path):
     assert unfinished.fetchone() == (None,)
     conn.close()
     lines = []
-    migrate.upgrade(path, migrations=(*migrate.MIGRATIONS, shout_step(path=path)), target=target,
-                    batch_rows=2, progress=lines.append)
-    assert lines[1:] == [f"schema version {target} (users_shout): 2/3 rows",
-                         f"schema version {target} (users_shout): 3/3 rows",
-                         f"schema version {target} (users_shout): done, 3 rows"]
+    migrate.upgrade(
+        path,
+        migrations=(*migrate.MIGRATIONS, shout_step(path=path)),
+        target=target,
+        batch_rows=2,
+        progress=lines.append,
+    )
+    assert lines[1:] == [
+        f"schema version {target} (users_shout): 2/3 rows",
+        f"schema version {target} (users_shout): 3/3 rows",
+        f"schema version {target} (users_shout): done, 3 rows",
+    ]
     conn = sqlite3.connect(path)
     assert migrate.schema_version(conn) == target
     assert conn.execute("SELECT count(*) FROM users WHERE shout = upper(username)").fetchone()[0] == 7
@@ -263,8 +305,14 @@ def test_batched_step_reports_progress_and_resumes_after_a_failure(tmp_path):
 
 def test_failing_step_leaves_the_previous_version(tmp_path):
     path = v1_copy(tmp_path)
-    broken = (migrate.Migration(2, "broken", sql="CREATE TABLE schema_history (version INTEGER);\n"
-                                                 "CREATE TABLE oops (x INTEGER); SELECT nonsense;"),)
+    broken = (
+        migrate.Migration(
+            2,
+            "broken",
+            sql="CREATE TABLE schema_history (version INTEGER);\n"
+            "CREATE TABLE oops (x INTEGER); SELECT nonsense;",
+        ),
+    )
     with pytest.raises(sqlite3.OperationalError):
         migrate.upgrade(path, migrations=broken, target=2, progress=lambda line: None)
     assert normalised_schema(path) == normalised_schema(str(FIXTURE))
@@ -289,10 +337,15 @@ def test_read_marks_step_carries_many_marks_over_in_batches(tmp_path):
     batch with progress, and drops the old table only in its last batch."""
     path = v1_copy(tmp_path)
     conn = sqlite3.connect(path)
-    conn.executemany("INSERT INTO users (username, display_name, password_hash, created_at)"
-                     " VALUES (?, ?, 'x', '2026-01-01T00:00:00.000Z')", [(f"r{i}", f"R{i}") for i in range(4)])
-    conn.execute("INSERT OR REPLACE INTO newsrc (user_id, group_id, seen_number)"
-                 " SELECT u.id, g.id, u.id * 7 + g.id - 8 FROM users u, groups g")
+    conn.executemany(
+        "INSERT INTO users (username, display_name, password_hash, created_at)"
+        " VALUES (?, ?, 'x', '2026-01-01T00:00:00.000Z')",
+        [(f"r{i}", f"R{i}") for i in range(4)],
+    )
+    conn.execute(
+        "INSERT OR REPLACE INTO newsrc (user_id, group_id, seen_number)"
+        " SELECT u.id, g.id, u.id * 7 + g.id - 8 FROM users u, groups g"
+    )
     old = conn.execute("SELECT user_id, group_id, seen_number FROM newsrc ORDER BY 1, 2").fetchall()
     conn.commit()
     conn.close()
@@ -305,8 +358,9 @@ def test_read_marks_step_carries_many_marks_over_in_batches(tmp_path):
     assert len(steps) == -(-len(old) // 4) + 1
     conn = sqlite3.connect(path)
     try:
-        marks = conn.execute("SELECT user_id, group_id, ranges FROM read_marks WHERE subscribed = 1"
-                             " ORDER BY 1, 2").fetchall()
+        marks = conn.execute(
+            "SELECT user_id, group_id, ranges FROM read_marks WHERE subscribed = 1 ORDER BY 1, 2"
+        ).fetchall()
         assert not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'newsrc'").fetchone()
     finally:
         conn.close()

@@ -14,22 +14,34 @@ async def test_log_lists_every_kind_of_entry_and_paginates(site):
     split_entry = r.json()["entry"]
     await mod.post(f"/api/modlog/{split_entry['id']}/undo", json={"reason": "oops"})
     await mod.post(f"/api/threads/{tid}/lock", json={"reason": "heated"})
-    await mod.post(f"/api/threads/{t['other']['id']}/move", json={"group": "comp.lang.misc",
-                                                                  "reason": "topic"})
+    await mod.post(
+        f"/api/threads/{t['other']['id']}/move", json={"group": "comp.lang.misc", "reason": "topic"}
+    )
     await admin.post("/api/users/ada/role", json={"role": "moderator"})
 
     anon = await site.client()
     everything = (await anon.get("/api/modlog")).json()
     actions = [e["action"] for e in everything["entries"]]
-    assert actions == ["role", "move", "lock", "undo", "split", "cancel",
-                       "group.create", "group.create", "group.create"]
+    assert actions == [
+        "role",
+        "move",
+        "lock",
+        "undo",
+        "split",
+        "cancel",
+        "group.create",
+        "group.create",
+        "group.create",
+    ]
     assert everything["next_cursor"] is None
     split = everything["entries"][4]
     assert split["undone_by"] == everything["entries"][3]["id"] and split["undoable"] is False
 
     seen, cursor = [], None
     while True:
-        page = (await anon.get("/api/modlog", params={"limit": 4, **({"cursor": cursor} if cursor else {})})).json()
+        page = (
+            await anon.get("/api/modlog", params={"limit": 4, **({"cursor": cursor} if cursor else {})})
+        ).json()
         seen += [e["id"] for e in page["entries"]]
         cursor = page["next_cursor"]
         if cursor is None:

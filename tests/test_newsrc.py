@@ -21,7 +21,8 @@ def as_set(ranges: newsrc.Ranges) -> set[int]:
 
 def canonical(ranges: newsrc.Ranges) -> bool:
     return all(low <= high for low, high in ranges) and all(
-        a[1] + 1 < b[0] for a, b in zip(ranges, ranges[1:], strict=False))
+        a[1] + 1 < b[0] for a, b in zip(ranges, ranges[1:], strict=False)
+    )
 
 
 @given(numbers)

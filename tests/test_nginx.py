@@ -28,17 +28,22 @@ def proxied(tmp_path):
     """`moot serve` trusting 127.0.0.1 as its proxy, and nginx in front of it; yields both URLs."""
     db = tmp_path / "moot.db"
     moot("init", "--db", str(db))
-    with moot_server(db, tmp_path / "moot.log", trusted_proxies="127.0.0.1/32", register_rate=1,
-                     shared_cache_seconds=FRESH) as moot_url:
+    with moot_server(
+        db, tmp_path / "moot.log", trusted_proxies="127.0.0.1/32", register_rate=1, shared_cache_seconds=FRESH
+    ) as moot_url:
         port = free_port()
         conf = tmp_path / "nginx.conf"
         conf.write_text(loopback_nginx_config(int(moot_url.rsplit(":", 1)[1]), port, tmp_path / "cache"))
-        check = subprocess.run([NGINX, "-t", "-p", str(tmp_path), "-c", str(conf)],
-                               capture_output=True, text=True)
+        check = subprocess.run(
+            [NGINX, "-t", "-p", str(tmp_path), "-c", str(conf)], capture_output=True, text=True
+        )
         if check.returncode != 0:
             pytest.skip(f"nginx cannot use the example config here: {check.stderr.strip()[-300:]}")
-        proc = subprocess.Popen([NGINX, "-p", str(tmp_path), "-c", str(conf), "-g", "daemon off;"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [NGINX, "-p", str(tmp_path), "-c", str(conf), "-g", "daemon off;"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             wait_listening(port, proc)
             yield f"http://127.0.0.1:{port}", moot_url
@@ -54,8 +59,7 @@ def client_from(url: str, source: str) -> httpx.Client:
 
 def test_pages_cache_live_and_client_address_through_nginx(proxied, tmp_path):
     url, moot_url = proxied
-    moot("adduser", "--db", str(tmp_path / "moot.db"), "root", "--admin",
-         input="correct horse battery\n")
+    moot("adduser", "--db", str(tmp_path / "moot.db"), "root", "--admin", input="correct horse battery\n")
     with client_from(url, "127.0.0.2") as admin, client_from(url, "127.0.0.3") as anon:
         r = admin.post("/api/login", json={"username": "root", "password": "correct horse battery"})
         assert r.status_code == 200, r.text
@@ -70,7 +74,10 @@ def test_pages_cache_live_and_client_address_through_nginx(proxied, tmp_path):
         statuses = {anon.get(f"/t/{thread}").headers["x-cache-status"] for _ in range(3)}
         assert "HIT" in statuses
         signed_in = admin.get(f"/t/{thread}")
-        assert signed_in.headers["x-cache-status"] == "BYPASS" and 'title="Your account: root (admin)"' in signed_in.text
+        assert (
+            signed_in.headers["x-cache-status"] == "BYPASS"
+            and 'title="Your account: root (admin)"' in signed_in.text
+        )
         css = re.search(r'href="(/static/v/[0-9a-f]+/moot.css)"', page.text).group(1)
         static = anon.get(css)
         assert static.status_code == 200 and "immutable" in static.headers["cache-control"]
@@ -94,13 +101,20 @@ def test_pages_cache_live_and_client_address_through_nginx(proxied, tmp_path):
     # not nginx's own address and not a client's forged X-Forwarded-For.
     def register(source: str, name: str, forged: str) -> int:
         with client_from(url, source) as c:
-            return c.post("/api/register", json={"username": name, "password": "correct horse battery"},
-                          headers={"X-Forwarded-For": forged}).status_code
+            return c.post(
+                "/api/register",
+                json={"username": name, "password": "correct horse battery"},
+                headers={"X-Forwarded-For": forged},
+            ).status_code
+
     assert register("127.0.0.4", "alpha", "198.51.100.1") == 201
     assert register("127.0.0.5", "bravo", "198.51.100.1") == 201
     assert register("127.0.0.5", "charlie", "198.51.100.2") == 429
     # straight to Moot from a trusted address the header is believed, as configured
     with httpx.Client(base_url=moot_url, timeout=10) as direct:
-        r = direct.post("/api/register", json={"username": "delta", "password": "correct horse battery"},
-                        headers={"X-Forwarded-For": "198.51.100.9"})
+        r = direct.post(
+            "/api/register",
+            json={"username": "delta", "password": "correct horse battery"},
+            headers={"X-Forwarded-For": "198.51.100.9"},
+        )
         assert r.status_code == 201

@@ -15,8 +15,10 @@ async def raw(session: Session, *lines: str) -> bytes:
 async def test_numbered_replies_equal_the_message_id_path(site):
     s = await seed(site)
     ada = s["ada"]
-    r = await ada.post(f"/api/articles/{s['reply']['id']}/replies",
-                       json={"body": ".leading dot\n..two\nnon-ASCII: café ☕\n\n.", "subject": "Ré: ünïcode"})
+    r = await ada.post(
+        f"/api/articles/{s['reply']['id']}/replies",
+        json={"body": ".leading dot\n..two\nnon-ASCII: café ☕\n\n.", "subject": "Ré: ünïcode"},
+    )
     assert r.status_code == 201, r.text
     third = r.json()["article"]
     session = Session(site.site, "192.0.2.1")
@@ -29,8 +31,12 @@ async def test_numbered_replies_equal_the_message_id_path(site):
         over = replies(await raw(session, f"OVER {n}"))[0][1]
         over_id = replies(await raw(session, f"OVER {article['message_id']}"))[0][1]
         assert over[0].split(b"\t")[1:] == over_id[0].split(b"\t")[1:]
-    assert [len(b) for _, b in replies(await raw(session, "OVER 1-", "OVER 2-3", "OVER 3-2", "OVER 9-"))] \
-        == [3, 2, 0, 0]
+    assert [len(b) for _, b in replies(await raw(session, "OVER 1-", "OVER 2-3", "OVER 3-2", "OVER 9-"))] == [
+        3,
+        2,
+        0,
+        0,
+    ]
 
 
 async def test_blocks_follow_cancels_and_new_articles(site):

@@ -19,7 +19,8 @@ from tests.test_nntp_server import _serve
 
 pytestmark = pytest.mark.skipif(
     shutil.which("tin") is None or shutil.which("tmux") is None,
-    reason="tin or tmux is not installed (Debian packages tin and tmux; ./run tests installs them as root)")
+    reason="tin or tmux is not installed (Debian packages tin and tmux; ./run tests installs them as root)",
+)
 
 WAIT = 20.0
 
@@ -29,8 +30,14 @@ class Tmux:
         self.name, self.env = name, env
 
     def run(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-L", self.name, *args], env=self.env, capture_output=True,
-                              text=True, timeout=30, check=True).stdout
+        return subprocess.run(
+            ["tmux", "-L", self.name, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
 
     def keys(self, *keys: str) -> None:
         for key in keys:
@@ -55,7 +62,7 @@ def test_tin_lists_reads_and_posts_a_followup(tmp_path):
     server = _serve(tmp_path)
     home = tmp_path / "home"
     (home / ".tin").mkdir(parents=True)
-    (home / ".newsauth").write_text(f"127.0.0.1 \"{PASSWORD}\" ada\n")
+    (home / ".newsauth").write_text(f'127.0.0.1 "{PASSWORD}" ada\n')
     (home / ".newsauth").chmod(0o600)
     # A reader's setup: subscribed to the groups, and a From address tin accepts.
     (home / ".newsrc").write_text("comp.lang.c:\ncomp.lang.python:\nnews.readonly:\nrec.music.folk:\n")
@@ -64,22 +71,38 @@ def test_tin_lists_reads_and_posts_a_followup(tmp_path):
     # tin calls $EDITOR with the article file last; the "edit" appends a line of followup text.
     editor.write_text('#!/bin/sh\nfor f; do :; done\nprintf "\\nA followup from tin.\\n" >> "$f"\n')
     editor.chmod(0o755)
-    env = {**os.environ, "HOME": str(home), "TERM": "xterm", "EDITOR": str(editor), "VISUAL": str(editor),
-           "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "TERM": "xterm",
+        "EDITOR": str(editor),
+        "VISUAL": str(editor),
+        "LANG": "C.UTF-8",
+        "LC_ALL": "C.UTF-8",
+    }
     tmux = Tmux(f"moot-tin-{os.getpid()}", env)
     try:
-        tmux.run("new-session", "-d", "-s", tmux.name, "-x", "150", "-y", "40",
-                 f"tin -r -A -q -g 127.0.0.1 -p {server.nntp}")
-        screen = tmux.wait_for("rec.music.folk")          # the group selection page
+        tmux.run(
+            "new-session",
+            "-d",
+            "-s",
+            tmux.name,
+            "-x",
+            "150",
+            "-y",
+            "40",
+            f"tin -r -A -q -g 127.0.0.1 -p {server.nntp}",
+        )
+        screen = tmux.wait_for("rec.music.folk")  # the group selection page
         assert "comp.lang.python" in screen and "Python, the language" in screen
         assert "comp.lang.c" in screen and "news.readonly" in screen
-        tmux.keys("2", "Enter", "Enter")                  # comp.lang.python: its threads
+        tmux.keys("2", "Enter", "Enter")  # comp.lang.python: its threads
         screen = tmux.wait_for("Hello")
         assert "Ada" in screen
-        tmux.keys("Enter")                                # read the first article
+        tmux.keys("Enter")  # read the first article
         screen = tmux.wait_for("First post")
         assert "Ada <ada@test.moot>" in screen and ".starts with a dot" in screen
-        tmux.keys("f")                                    # follow up; the editor adds a line
+        tmux.keys("f")  # follow up; the editor adds a line
         tmux.wait_for("p=post")
         tmux.keys("p")
         tmux.wait_for("Article posted")

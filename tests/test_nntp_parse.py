@@ -24,9 +24,16 @@ def test_bad_command_lines_are_syntax_errors(line):
         parse.command(line)
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("5", (5, 5)), ("5-", (5, parse.NUMBER_MAX)), ("3-9", (3, 9)), ("9-3", (9, 3)), ("0-0", (0, 0)),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("5", (5, 5)),
+        ("5-", (5, parse.NUMBER_MAX)),
+        ("3-9", (3, 9)),
+        ("9-3", (9, 3)),
+        ("0-0", (0, 0)),
+    ],
+)
 def test_ranges(text, expected):
     assert parse.article_range(text) == expected
 
@@ -72,9 +79,18 @@ def test_dates_four_and_two_digit_years():
     assert parse.date_time(("700101", "000000"), now) == "2070-01-01T00:00:00.000Z"
 
 
-@pytest.mark.parametrize("args", [(), ("20261130",), ("20261330", "000000"), ("20261130", "250000"),
-                                  ("2026113", "000000"), ("20261130", "000000", "UTC"),
-                                  ("20261130", "000000", "GMT", "x")])
+@pytest.mark.parametrize(
+    "args",
+    [
+        (),
+        ("20261130",),
+        ("20261330", "000000"),
+        ("20261130", "250000"),
+        ("2026113", "000000"),
+        ("20261130", "000000", "UTC"),
+        ("20261130", "000000", "GMT", "x"),
+    ],
+)
 def test_bad_dates(args):
     with pytest.raises(Syntax):
         parse.date_time(args)
@@ -85,10 +101,17 @@ def _article(*headers: str, body: str = "Hello") -> bytes:
 
 
 def test_posted_article_fields():
-    posted = parse.posted_article(_article(
-        "From: someone@example.org", "Newsgroups: comp.lang.python",
-        "Subject: =?UTF-8?Q?caf=C3=A9?= time", "References: <a@x> junk",
-        " <b@x>", "Message-ID: <mine@example.org>", body="line 1\r\n.line 2"))
+    posted = parse.posted_article(
+        _article(
+            "From: someone@example.org",
+            "Newsgroups: comp.lang.python",
+            "Subject: =?UTF-8?Q?caf=C3=A9?= time",
+            "References: <a@x> junk",
+            " <b@x>",
+            "Message-ID: <mine@example.org>",
+            body="line 1\r\n.line 2",
+        )
+    )
     assert posted.newsgroup == "comp.lang.python"
     assert posted.subject == "café time"
     assert posted.references == ("<a@x>", "<b@x>")
@@ -97,23 +120,32 @@ def test_posted_article_fields():
 
 
 def test_posted_article_quoted_printable_and_charset():
-    posted = parse.posted_article(_article(
-        "Newsgroups: a.b", "Subject: s", "Content-Type: text/plain; charset=iso-8859-1",
-        "Content-Transfer-Encoding: quoted-printable", body="caf=E9"))
+    posted = parse.posted_article(
+        _article(
+            "Newsgroups: a.b",
+            "Subject: s",
+            "Content-Type: text/plain; charset=iso-8859-1",
+            "Content-Transfer-Encoding: quoted-printable",
+            body="caf=E9",
+        )
+    )
     assert posted.body == "café"
 
 
-@pytest.mark.parametrize("headers,reason", [
-    (("Subject: s",), "Newsgroups"),
-    (("Newsgroups: a.b, c.d", "Subject: s"), "cross-posting"),
-    (("Newsgroups: a.b",), "Subject"),
-    (("Newsgroups: a.b", "Subject: s", "Message-ID: <bad>"), "Message-ID"),
-    (("Newsgroups: a.b", "Subject: s", "Content-Type: text/html"), "plain text"),
-    (("Newsgroups: a.b", "Subject: s", "Content-Transfer-Encoding: x-uuencode"), "Transfer-Encoding"),
-    (("Newsgroups: a.b", "Subject: s", "Content-Type: text/plain; charset=nope"), "charset"),
-    (("Newsgroups: a.b", "Subject: s", "Subject: t"), "twice"),
-    (("Newsgroups a.b",), "malformed"),
-])
+@pytest.mark.parametrize(
+    "headers,reason",
+    [
+        (("Subject: s",), "Newsgroups"),
+        (("Newsgroups: a.b, c.d", "Subject: s"), "cross-posting"),
+        (("Newsgroups: a.b",), "Subject"),
+        (("Newsgroups: a.b", "Subject: s", "Message-ID: <bad>"), "Message-ID"),
+        (("Newsgroups: a.b", "Subject: s", "Content-Type: text/html"), "plain text"),
+        (("Newsgroups: a.b", "Subject: s", "Content-Transfer-Encoding: x-uuencode"), "Transfer-Encoding"),
+        (("Newsgroups: a.b", "Subject: s", "Content-Type: text/plain; charset=nope"), "charset"),
+        (("Newsgroups: a.b", "Subject: s", "Subject: t"), "twice"),
+        (("Newsgroups a.b",), "malformed"),
+    ],
+)
 def test_posted_articles_refused_with_reason(headers, reason):
     with pytest.raises(Rejected, match=reason):
         parse.posted_article(_article(*headers))

@@ -26,17 +26,20 @@ async def _prepare(db_path: str) -> None:
     try:
         users = {}
         for name, role in (("ada", "member"), ("marta", "moderator"), ("root", "admin")):
-            users[name] = await accounts.create_user(db, name, PASSWORD, name.title(), role,
-                                                     password_hash=password_hash())
+            users[name] = await accounts.create_user(
+                db, name, PASSWORD, name.title(), role, password_hash=password_hash()
+            )
         async with db.transaction() as conn:
             await groups.create_group(conn, None, "comp.lang.python", "Python, the language")
             await groups.create_group(conn, None, "comp.lang.c", "C")
             await groups.create_group(conn, None, "rec.music.folk", "Folk music")
             await groups.create_group(conn, None, "news.readonly", "Announcements", status="n")
-            started = await posting.start_thread(conn, "test.moot", users["ada"], "comp.lang.python",
-                                                 "Hello", "First post\n.starts with a dot")
-            await posting.reply(conn, "test.moot", users["marta"], started["article"]["id"],
-                                "A reply from Märta", "Re: Héllo")
+            started = await posting.start_thread(
+                conn, "test.moot", users["ada"], "comp.lang.python", "Hello", "First post\n.starts with a dot"
+            )
+            await posting.reply(
+                conn, "test.moot", users["marta"], started["article"]["id"], "A reply from Märta", "Re: Héllo"
+            )
     finally:
         await db.close()
 
@@ -112,14 +115,13 @@ def test_reading_with_nntplib(server):
         assert int(o1[":lines"]) == 2 and int(o1[":bytes"]) > 100
         _, info = n.article(1)
         assert info.number == 1 and info.message_id == o1["message-id"]
-        head = b"\n".join(info.lines[:info.lines.index(b"")])
+        head = b"\n".join(info.lines[: info.lines.index(b"")])
         assert b"Content-Type: text/plain; charset=utf-8" in head and b"Lines: 2" in head
-        assert info.lines[info.lines.index(b"") + 1:] == [b"First post", b".starts with a dot"]
+        assert info.lines[info.lines.index(b"") + 1 :] == [b"First post", b".starts with a dot"]
         _, info = n.body(o2["message-id"])
         assert info.lines == ["A reply from Märta".encode()]
         _, info = n.head(2)
-        assert any(
-            line.startswith(b"Subject: =?utf-8?") for line in info.lines)
+        assert any(line.startswith(b"Subject: =?utf-8?") for line in info.lines)
         assert n.stat(1)[1:] == (1, o1["message-id"])
         assert n.next()[1] == 2
         assert n.last()[1] == 1
@@ -174,8 +176,10 @@ def test_posting_needs_authinfo_and_goes_through_the_domain(server):
         _, count, first, last, _ = n.group("rec.music.folk")
         _, info = n.article(last)
         root_id = info.message_id
-        followup = (f"Newsgroups: rec.music.folk\r\nSubject: Re: A tune\r\nReferences: {root_id}\r\n"
-                    "Message-ID: <tune.reply@client.example>\r\n\r\n> Fiddle away.\r\nAnd a reel.\r\n")
+        followup = (
+            f"Newsgroups: rec.music.folk\r\nSubject: Re: A tune\r\nReferences: {root_id}\r\n"
+            "Message-ID: <tune.reply@client.example>\r\n\r\n> Fiddle away.\r\nAnd a reel.\r\n"
+        )
         assert n.post(followup.encode()).startswith("240")
         with pytest.raises(nntplib.NNTPTemporaryError, match="441.*in use"):
             n.post(followup.encode())
@@ -193,7 +197,7 @@ def test_posting_needs_authinfo_and_goes_through_the_domain(server):
 
 def test_robustness_on_raw_sockets(server):
     sock = server.raw()
-    sock.sendall(b"DATE\r\nGROUP comp.lang.python\r\nSTAT 1\r\nNOPE\r\n")   # pipelined
+    sock.sendall(b"DATE\r\nGROUP comp.lang.python\r\nSTAT 1\r\nNOPE\r\n")  # pipelined
     replies = b""
     while replies.count(b"\r\n") < 4:
         replies += sock.recv(65536)
@@ -202,14 +206,14 @@ def test_robustness_on_raw_sockets(server):
     assert _read_reply(sock).startswith(b"501 ")
     sock.sendall(bytes(range(256)) * 4 + b"\r\n")
     assert _read_reply(sock)[:3] in (b"500", b"501")
-    for byte in b"DATE\r\n":          # a very slow client
+    for byte in b"DATE\r\n":  # a very slow client
         sock.sendall(bytes([byte]))
         time.sleep(0.01)
     assert _read_reply(sock).startswith(b"111 ")
-    sock.shutdown(socket.SHUT_WR)     # half-closed: the server answers nothing more and closes
+    sock.shutdown(socket.SHUT_WR)  # half-closed: the server answers nothing more and closes
     assert sock.recv(100) == b""
     sock.close()
-    with server.reader() as n:        # and it is still serving
+    with server.reader() as n:  # and it is still serving
         assert n.group("comp.lang.python")[0].startswith("211")
 
 
@@ -226,7 +230,7 @@ def test_connection_limits_and_idle_timeout(tmp_path):
             assert _read_reply(sock).startswith(b"400 idle")
             assert sock.recv(100) == b""
             sock.close()
-        with running.reader() as n:    # the slots were freed
+        with running.reader() as n:  # the slots were freed
             assert n.date()
     finally:
         stop_process(running.proc)
@@ -242,8 +246,9 @@ def test_post_size_limit_stores_nothing(server):
 
 
 async def test_an_nntp_post_reaches_a_live_subscriber(server):
-    ws = await websockets.connect(f"ws://127.0.0.1:{server.http}/live", compression=None,
-                                  ping_interval=None, origin=server.url)
+    ws = await websockets.connect(
+        f"ws://127.0.0.1:{server.http}/live", compression=None, ping_interval=None, origin=server.url
+    )
     try:
         await subscribe(ws, groups=["comp.lang.c"])
         text = b"Newsgroups: comp.lang.c\r\nSubject: Pointers\r\n\r\nLive over NNTP.\r\n"
@@ -251,6 +256,7 @@ async def test_an_nntp_post_reaches_a_live_subscriber(server):
         def post() -> None:
             with server.poster() as n:
                 n.post(text)
+
         await asyncio.to_thread(post)
         (event,) = await events_until(ws, 1)
         assert event["type"] == "thread.created"
@@ -271,8 +277,10 @@ async def test_a_web_split_is_visible_to_an_nntp_client_at_once(server):
             r = await web.post(f"/api/articles/{parent}/replies", json={"body": body})
             parent = r.json()["article"]["id"]
             chain.append(r.json()["article"])
-        r = await web.post(f"/api/threads/{thread}/split",
-                           json={"article_id": chain[1]["id"], "reason": "drift", "group": "comp.lang.c"})
+        r = await web.post(
+            f"/api/threads/{thread}/split",
+            json={"article_id": chain[1]["id"], "reason": "drift", "group": "comp.lang.c"},
+        )
         assert r.status_code == 201, r.text
         notice = r.json()["notice"]
 
@@ -280,7 +288,7 @@ async def test_a_web_split_is_visible_to_an_nntp_client_at_once(server):
         with server.reader() as n:
             nums = [int(x) for x in n._longcmdstring("LISTGROUP comp.lang.python")[1]]
             assert chain[0]["number"] in nums and notice["number"] in nums
-            assert chain[1]["number"] not in nums and chain[2]["number"] not in nums   # the gaps
+            assert chain[1]["number"] not in nums and chain[2]["number"] not in nums  # the gaps
             _, info = n.article(notice["number"])
             assert any(b"moved to the thread" in line for line in info.lines)
             _, info = n.head(chain[2]["message_id"])
@@ -292,4 +300,5 @@ async def test_a_web_split_is_visible_to_an_nntp_client_at_once(server):
             assert chain[1]["message_id"] in moved and moved[chain[1]["message_id"]]["references"] == ""
             # The chain keeps its history; its last entry is the parent the tree has now.
             assert moved[chain[2]["message_id"]]["references"].split()[-1] == chain[1]["message_id"]
+
     await asyncio.to_thread(read)

@@ -33,8 +33,9 @@ async def signed_in(site, username: str = "ada") -> Session:
     return session
 
 
-def article(group: str = "comp.lang.python", subject: str = "Subject line", body: str = "Body",
-            *extra: str) -> bytes:
+def article(
+    group: str = "comp.lang.python", subject: str = "Subject line", body: str = "Body", *extra: str
+) -> bytes:
     head = [f"Newsgroups: {group}", f"Subject: {subject}", "From: someone@example.org", *extra]
     return ("\r\n".join(head) + "\r\n\r\n" + body + "\r\n.\r\n").encode()
 
@@ -43,19 +44,69 @@ async def test_reading_commands_against_a_seeded_group(site):
     s = await seed(site)
     session = Session(site.site, "192.0.2.1")
     assert replies(session.greeting())[0][0] == 200
-    got = await talk(session, "CAPABILITIES", "MODE READER", "DATE", "HELP", "GROUP comp.lang.python",
-                     "STAT", "NEXT", "LAST", "LAST", "ARTICLE 2", "BODY", "HEAD 1",
-                     f"STAT {s['reply']['message_id']}", "LISTGROUP comp.lang.python 2-",
-                     "OVER 1-2", "XOVER 2", "HDR Subject 1-", "XHDR Message-ID 1", "HDR :lines 1-",
-                     "LIST OVERVIEW.FMT", "LIST HEADERS", "LIST DISTRIB.PATS", "LIST ACTIVE.TIMES",
-                     "LIST NEWSGROUPS comp.*", "NEWGROUPS 20000101 000000 GMT",
-                     "NEWNEWS comp.* 20000101 000000", "NEWNEWS rec.* 20000101 000000")
+    got = await talk(
+        session,
+        "CAPABILITIES",
+        "MODE READER",
+        "DATE",
+        "HELP",
+        "GROUP comp.lang.python",
+        "STAT",
+        "NEXT",
+        "LAST",
+        "LAST",
+        "ARTICLE 2",
+        "BODY",
+        "HEAD 1",
+        f"STAT {s['reply']['message_id']}",
+        "LISTGROUP comp.lang.python 2-",
+        "OVER 1-2",
+        "XOVER 2",
+        "HDR Subject 1-",
+        "XHDR Message-ID 1",
+        "HDR :lines 1-",
+        "LIST OVERVIEW.FMT",
+        "LIST HEADERS",
+        "LIST DISTRIB.PATS",
+        "LIST ACTIVE.TIMES",
+        "LIST NEWSGROUPS comp.*",
+        "NEWGROUPS 20000101 000000 GMT",
+        "NEWNEWS comp.* 20000101 000000",
+        "NEWNEWS rec.* 20000101 000000",
+    )
     codes = [c for c, _ in got]
-    assert codes == [101, 200, 111, 100, 211, 223, 223, 223, 422, 220, 222, 221, 223, 211, 224, 224,
-                     225, 221, 225, 215, 215, 215, 215, 215, 231, 230, 230]
+    assert codes == [
+        101,
+        200,
+        111,
+        100,
+        211,
+        223,
+        223,
+        223,
+        422,
+        220,
+        222,
+        221,
+        223,
+        211,
+        224,
+        224,
+        225,
+        221,
+        225,
+        215,
+        215,
+        215,
+        215,
+        215,
+        231,
+        230,
+        230,
+    ]
     blocks = [b for _, b in got]
     assert b"VERSION 2" in blocks[0] and b"AUTHINFO USER" in blocks[0]
-    assert blocks[9][blocks[9].index(b"") + 1:] == [b"A reply"]
+    assert blocks[9][blocks[9].index(b"") + 1 :] == [b"A reply"]
     assert f"References: {s['root']['message_id']}".encode() in blocks[9]
     assert blocks[10] == [b"A reply"]
     assert blocks[13] == [b"2"]
@@ -73,22 +124,68 @@ async def test_reading_commands_against_a_seeded_group(site):
 async def test_error_codes_of_reading(site):
     await seed(site)
     session = Session(site.site, "192.0.2.1")
-    got = await talk(session, "ARTICLE", "NEXT", "OVER", "LISTGROUP", "HDR Subject 1",
-                     "GROUP no.such.group", "ARTICLE <missing@nowhere>", "OVER <missing@x>",
-                     "GROUP comp.lang.python", "ARTICLE 99", "OVER 50-60", "STAT 1x", "ARTICLE <bad",
-                     "FROB", "LIST FROB", "MODE WRITER", "GROUP", "OVER 1 2", "NEWNEWS * 2026 00",
-                     "LIST ACTIVE [x]", "STARTTLS", "AUTHINFO PASS x", "AUTHINFO SASL PLAIN", "POST")
-    assert [c for c, _ in got] == [412, 412, 412, 412, 412, 411, 430, 430, 211, 423, 423, 501, 501,
-                                   500, 501, 501, 501, 501, 501, 501, 580, 482, 501, 480]
+    got = await talk(
+        session,
+        "ARTICLE",
+        "NEXT",
+        "OVER",
+        "LISTGROUP",
+        "HDR Subject 1",
+        "GROUP no.such.group",
+        "ARTICLE <missing@nowhere>",
+        "OVER <missing@x>",
+        "GROUP comp.lang.python",
+        "ARTICLE 99",
+        "OVER 50-60",
+        "STAT 1x",
+        "ARTICLE <bad",
+        "FROB",
+        "LIST FROB",
+        "MODE WRITER",
+        "GROUP",
+        "OVER 1 2",
+        "NEWNEWS * 2026 00",
+        "LIST ACTIVE [x]",
+        "STARTTLS",
+        "AUTHINFO PASS x",
+        "AUTHINFO SASL PLAIN",
+        "POST",
+    )
+    assert [c for c, _ in got] == [
+        412,
+        412,
+        412,
+        412,
+        412,
+        411,
+        430,
+        430,
+        211,
+        423,
+        423,
+        501,
+        501,
+        500,
+        501,
+        501,
+        501,
+        501,
+        501,
+        501,
+        580,
+        482,
+        501,
+        480,
+    ]
 
 
 async def test_long_lines_and_pipelining(site):
     await seed(site)
     session = Session(site.site, "192.0.2.1")
-    assert await session.receive(b"GROUP comp.lang.py") == b""          # no reply before the LF
+    assert await session.receive(b"GROUP comp.lang.py") == b""  # no reply before the LF
     got = await talk(session, b"thon\r\nSTAT 1\r\n" + b"X" * 600, b"\r\nDATE\r\n")
     assert [c for c, _ in got] == [211, 223, 501, 111]
-    got = await talk(session, b"GROUP " + b"a" * 520 + b"\r\n")       # 512 octets, CRLF included
+    got = await talk(session, b"GROUP " + b"a" * 520 + b"\r\n")  # 512 octets, CRLF included
     assert [c for c, _ in got] == [501]
     got = await talk(session, "QUIT", "DATE")
     assert [c for c, _ in got] == [205] and session.closed
@@ -99,17 +196,23 @@ async def test_authinfo_uses_the_web_sign_in_limits(site):
     session = Session(site.site, "192.0.2.7")
     limit = site.config.login_attempts
     for _ in range(limit):
-        assert [c for c, _ in await talk(session, "AUTHINFO USER ada", "AUTHINFO PASS wrong-password")] \
-            == [381, 481]
+        assert [c for c, _ in await talk(session, "AUTHINFO USER ada", "AUTHINFO PASS wrong-password")] == [
+            381,
+            481,
+        ]
     got = await talk(session, "AUTHINFO USER ada", f"AUTHINFO PASS {PASSWORD}")
-    assert got[1][0] == 481 and session.user is None        # throttled even with the right password
+    assert got[1][0] == 481 and session.user is None  # throttled even with the right password
     client = await site.client()
     r = await client.post("/api/login", json={"username": "ada", "password": PASSWORD})
-    assert r.status_code == 429                               # the web sees the same failures
+    assert r.status_code == 429  # the web sees the same failures
     other = Session(site.site, "192.0.2.8")
     await site.user("bruno")
-    assert [c for c, _ in await talk(other, "AUTHINFO USER bruno", f"AUTHINFO PASS {PASSWORD}",
-                                     "AUTHINFO USER bruno", "CAPABILITIES")][:3] == [381, 281, 502]
+    assert [
+        c
+        for c, _ in await talk(
+            other, "AUTHINFO USER bruno", f"AUTHINFO PASS {PASSWORD}", "AUTHINFO USER bruno", "CAPABILITIES"
+        )
+    ][:3] == [381, 281, 502]
     assert b"AUTHINFO USER" not in (await talk(other, "CAPABILITIES"))[0][1]
 
 
@@ -124,8 +227,11 @@ async def test_post_new_thread_and_followup_by_last_resolvable_reference(site):
     root = (await client.get(f"/api/threads/{new['id']}")).json()["articles"][0]
     assert root["body"] == ".dotted\nline" and root["author"]["username"] == "ada"
     refs = f"References: <unknown@elsewhere> {s['root']['message_id']} <gone@nowhere>"
-    got = await talk(session, "POST", article("comp.lang.python", "Re: Hello", "follow", refs,
-                                              "Message-ID: <own.id@client.example>"))
+    got = await talk(
+        session,
+        "POST",
+        article("comp.lang.python", "Re: Hello", "follow", refs, "Message-ID: <own.id@client.example>"),
+    )
     assert [c for c, _ in got] == [340, 240]
     reply = (await client.get("/api/articles/<own.id@client.example>")).json()["article"]
     assert reply["parent_id"] == s["root"]["id"] and reply["thread_id"] == s["thread"]["id"]
@@ -167,7 +273,7 @@ async def test_post_refusals_store_nothing(site):
 
 async def test_post_rate_limit_is_the_webs(make_site):
     site = await make_site(post_rate=1.0, post_burst=2)
-    await seed(site)   # ada posted twice on the web: her burst is spent
+    await seed(site)  # ada posted twice on the web: her burst is spent
     session = await signed_in(site)
     got = await talk(session, "POST", article())
     assert got[1][0] == 441
@@ -182,34 +288,91 @@ async def test_split_keeps_numbers_and_move_leaves_gaps(site):
     admin = s["admin"]
     await admin.post("/api/groups", json={"name": "comp.other"})
     mod = await site.client("marta", "moderator")
-    r = await mod.post(f"/api/threads/{s['thread']['id']}/split",
-                       json={"article_id": s["reply"]["id"], "reason": "drift"})
+    r = await mod.post(
+        f"/api/threads/{s['thread']['id']}/split", json={"article_id": s["reply"]["id"], "reason": "drift"}
+    )
     assert r.status_code == 201, r.text
     session = Session(site.site, "192.0.2.1")
     got = await talk(session, "LISTGROUP comp.lang.python", f"STAT {deeper['message_id']}", "ARTICLE 4")
-    assert got[0][1] == [b"1", b"2", b"3", b"4"]                 # a split in one group keeps numbers
+    assert got[0][1] == [b"1", b"2", b"3", b"4"]  # a split in one group keeps numbers
     assert got[1][0] == 223
     assert any(line.startswith(b"Subject: Split:") for line in got[2][1])
-    r = await mod.post(f"/api/threads/{r.json()['thread']['id']}/move",
-                       json={"group": "comp.other", "reason": "belongs there"})
+    r = await mod.post(
+        f"/api/threads/{r.json()['thread']['id']}/move",
+        json={"group": "comp.other", "reason": "belongs there"},
+    )
     assert r.status_code == 200, r.text
-    got = await talk(session, "LISTGROUP comp.lang.python", "LISTGROUP comp.other",
-                     f"HEAD {deeper['message_id']}", "GROUP comp.lang.python")
-    assert got[0][1] == [b"1", b"4"]                              # moved away: gaps stay
-    assert got[1][1] == [b"1", b"2"]                              # new numbers there
+    got = await talk(
+        session,
+        "LISTGROUP comp.lang.python",
+        "LISTGROUP comp.other",
+        f"HEAD {deeper['message_id']}",
+        "GROUP comp.lang.python",
+    )
+    assert got[0][1] == [b"1", b"4"]  # moved away: gaps stay
+    assert got[1][1] == [b"1", b"2"]  # new numbers there
     assert b"Xref: test.moot comp.other:2" in got[2][1]
     assert got[3][0] == 211
 
 
 def _fuzz_lines():
-    keywords = st.sampled_from(["ARTICLE", "HEAD", "BODY", "STAT", "GROUP", "LISTGROUP", "NEXT", "LAST",
-                                "OVER", "XOVER", "HDR", "XHDR", "LIST", "NEWNEWS", "NEWGROUPS", "POST",
-                                "MODE", "DATE", "HELP", "CAPABILITIES", "AUTHINFO", "STARTTLS", "", "."])
-    args = st.lists(st.one_of(
-        st.sampled_from(["comp.lang.python", "1", "1-", "0-5", "3-1", "<x@y>", "*", "!comp.*", "GMT",
-                         "20260101", "000000", "ACTIVE", "NEWSGROUPS", "HEADERS", "Subject", ":bytes",
-                         "READER", "USER", "ada"]),
-        st.text(max_size=20)), max_size=4)
+    keywords = st.sampled_from(
+        [
+            "ARTICLE",
+            "HEAD",
+            "BODY",
+            "STAT",
+            "GROUP",
+            "LISTGROUP",
+            "NEXT",
+            "LAST",
+            "OVER",
+            "XOVER",
+            "HDR",
+            "XHDR",
+            "LIST",
+            "NEWNEWS",
+            "NEWGROUPS",
+            "POST",
+            "MODE",
+            "DATE",
+            "HELP",
+            "CAPABILITIES",
+            "AUTHINFO",
+            "STARTTLS",
+            "",
+            ".",
+        ]
+    )
+    args = st.lists(
+        st.one_of(
+            st.sampled_from(
+                [
+                    "comp.lang.python",
+                    "1",
+                    "1-",
+                    "0-5",
+                    "3-1",
+                    "<x@y>",
+                    "*",
+                    "!comp.*",
+                    "GMT",
+                    "20260101",
+                    "000000",
+                    "ACTIVE",
+                    "NEWSGROUPS",
+                    "HEADERS",
+                    "Subject",
+                    ":bytes",
+                    "READER",
+                    "USER",
+                    "ada",
+                ]
+            ),
+            st.text(max_size=20),
+        ),
+        max_size=4,
+    )
     line = st.builds(lambda k, a: (" ".join([k, *a])).encode("utf-8", "surrogatepass"), keywords, args)
     ending = st.sampled_from([b"\r\n", b"\n", b"", b"\r"])
     chunk = st.one_of(st.builds(lambda x, e: x + e, line, ending), st.binary(max_size=700))
@@ -232,8 +395,14 @@ async def _template(path: str) -> None:
 
 
 async def _fuzz(chunks: list[bytes], path: str) -> None:
-    config = Config(db_path=path, domain="test.moot", nntp_port=0, read_connections=1,
-                    post_rate=100000.0, post_burst=100000).checked()
+    config = Config(
+        db_path=path,
+        domain="test.moot",
+        nntp_port=0,
+        read_connections=1,
+        post_rate=100000.0,
+        post_burst=100000,
+    ).checked()
     site = Site(config, Database(path, read_connections=1))
     await site.start()
     try:
@@ -241,13 +410,16 @@ async def _fuzz(chunks: list[bytes], path: str) -> None:
         for chunk in chunks:
             if session.closed:
                 break
-            replies(await session.receive(chunk))   # asserts well-formed status lines
+            replies(await session.receive(chunk))  # asserts well-formed status lines
     finally:
         await site.stop()
 
 
-@settings(max_examples=int(os.environ.get("MOOT_PROPERTY_EXAMPLES", "60")), deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=int(os.environ.get("MOOT_PROPERTY_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(_fuzz_lines())
 def test_fuzz_never_crashes_and_every_reply_is_a_status_line(chunks):
     if "path" not in _TEMPLATE:

@@ -36,7 +36,9 @@ def test_mentions_are_usernames_where_a_name_stands():
     assert notifications.mentioned("@ada and @Bob_2, again @ada.") == ["ada", "bob_2"]
     assert notifications.mentioned("mail ada@example.org or x@ada; email@ada.org") == []
     assert notifications.mentioned("@ab @" + "x" * 33) == []  # too short, too long
-    assert len(notifications.mentioned(" ".join(f"@user{i}" for i in range(50)))) == notifications.MAX_MENTIONS
+    assert (
+        len(notifications.mentioned(" ".join(f"@user{i}" for i in range(50)))) == notifications.MAX_MENTIONS
+    )
 
 
 async def test_reply_follow_and_mention_without_duplicates_or_self(site):
@@ -48,18 +50,30 @@ async def test_reply_follow_and_mention_without_duplicates_or_self(site):
     r = await carol.post(f"/api/threads/{tid}/follow", json={"on": True})
     assert r.json() == {"thread_id": tid, "following": True}
 
-    r = await bob.post(f"/api/articles/{s['root']['id']}/replies",
-                       json={"body": "Agreed, @ada, and @carol and @dagny should see this. @nobody"})
+    r = await bob.post(
+        f"/api/articles/{s['root']['id']}/replies",
+        json={"body": "Agreed, @ada, and @carol and @dagny should see this. @nobody"},
+    )
     reply = r.json()["article"]
     got = await inbox(ada)
-    assert [(n["kind"], n["article"]["id"], n["read"]) for n in got["notifications"]] == [("reply", reply["id"], False)]
-    assert got["unread"] == 1 and got["notifications"][0]["actor"] == {"username": "bob", "display_name": "Bob"}
+    assert [(n["kind"], n["article"]["id"], n["read"]) for n in got["notifications"]] == [
+        ("reply", reply["id"], False)
+    ]
+    assert got["unread"] == 1 and got["notifications"][0]["actor"] == {
+        "username": "bob",
+        "display_name": "Bob",
+    }
     assert got["notifications"][0]["thread"] == {"id": tid, "subject": "Hello", "group": "comp.lang.python"}
     assert [n["kind"] for n in (await inbox(carol))["notifications"]] == ["mention"]  # not also "follow"
     assert [n["kind"] for n in (await inbox(await site.client("dagny")))["notifications"]] == ["mention"]
     assert (await inbox(bob))["notifications"] == []  # never the actor
     # One notification per reader and article, whatever the reasons.
-    assert rows(site, "SELECT user_id, article_id, count(*) FROM notifications GROUP BY 1, 2 HAVING count(*) > 1") == []
+    assert (
+        rows(
+            site, "SELECT user_id, article_id, count(*) FROM notifications GROUP BY 1, 2 HAVING count(*) > 1"
+        )
+        == []
+    )
 
     # bob follows now (he posted); ada's next reply tells him and carol, as "follow"
     r = await ada.post(f"/api/articles/{s['reply']['id']}/replies", json={"body": "Thanks"})
@@ -82,8 +96,9 @@ async def test_group_follows_and_follows_carried_over_a_split(site):
 
     r = await bob.post(f"/api/articles/{s['reply']['id']}/replies", json={"body": "A tangent"})
     tangent = r.json()["article"]
-    r = await mod.post(f"/api/threads/{s['thread']['id']}/split",
-                       json={"article_id": s["reply"]["id"], "reason": "drift"})
+    r = await mod.post(
+        f"/api/threads/{s['thread']['id']}/split", json={"article_id": s["reply"]["id"], "reason": "drift"}
+    )
     new = r.json()["thread"]["id"]
     before = len((await inbox(bob))["notifications"])
     await s["ada"].post(f"/api/articles/{tangent['id']}/replies", json={"body": "in the new thread"})
@@ -114,16 +129,23 @@ async def test_mark_read_pages_and_refusals(site):
     assert [n["id"] for n in r.json()["notifications"]] == ids[2:] and r.json()["next_cursor"] is None
 
     # The header count is on shared (cached) pages and on the others alike.
-    assert '<a class="inbox" href="/notifications" id="inbox">Inbox <span class="count">3</span></a>' in \
-        (await s["ada"].get(f"/t/{s['thread']['id']}")).text
+    assert (
+        '<a class="inbox" href="/notifications" id="inbox">Inbox <span class="count">3</span></a>'
+        in (await s["ada"].get(f"/t/{s['thread']['id']}")).text
+    )
     assert 'Inbox <span class="count">3</span>' in (await s["ada"].get("/notifications")).text
     assert 'Inbox <span class="count">' not in (await bob.get(f"/t/{s['thread']['id']}")).text
 
     await site.site.reads.flush()  # the page views' read marks, written before the snapshot
     before = site.snapshot()
-    for client, body, status in ((anon, {}, 401), (bob, {"ids": ids}, 200), (s["ada"], {"ids": []}, 400),
-                                 (s["ada"], {"ids": "all"}, 400), (s["ada"], {"ids": [True]}, 400),
-                                 (s["ada"], {"ids": list(range(201))}, 400)):
+    for client, body, status in (
+        (anon, {}, 401),
+        (bob, {"ids": ids}, 200),
+        (s["ada"], {"ids": []}, 400),
+        (s["ada"], {"ids": "all"}, 400),
+        (s["ada"], {"ids": [True]}, 400),
+        (s["ada"], {"ids": list(range(201))}, 400),
+    ):
         r = await client.post("/api/notifications/read", json=body)
         assert r.status_code == status, (body, r.text)
     assert site.snapshot() == before  # bob cannot touch ada's, bad lists change nothing
@@ -175,7 +197,12 @@ async def test_notifications_reach_only_their_readers_live(live_site):
     reply = r.json()["article"]
     events = await events_until(mine, 2)
     assert [e["type"] for e in events] == ["article.created", "notification.created"]
-    assert events[1]["data"] == {"kind": "reply", "article": reply, "thread_id": s["thread"]["id"], "entry_id": None}
+    assert events[1]["data"] == {
+        "kind": "reply",
+        "article": reply,
+        "thread_id": s["thread"]["id"],
+        "entry_id": None,
+    }
     for ws in others:
         (created,) = await events_until(ws, 1)
         assert created["type"] == "article.created"  # the group's event, but no notification
@@ -192,18 +219,26 @@ async def test_a_reply_in_a_thread_with_a_thousand_followers(site):
         await conn.executemany(
             "INSERT INTO users (username, display_name, password_hash, created_at)"
             " VALUES (?, ?, ?, '2026-01-01T00:00:00.000Z')",
-            [(f"follower{i}", f"Follower {i}", password_hash()) for i in range(1000)])
-        await conn.execute("INSERT INTO follows (user_id, thread_id) SELECT id, ? FROM users"
-                           " WHERE username LIKE 'follower%'", (s["thread"]["id"],))
+            [(f"follower{i}", f"Follower {i}", password_hash()) for i in range(1000)],
+        )
+        await conn.execute(
+            "INSERT INTO follows (user_id, thread_id) SELECT id, ? FROM users"
+            " WHERE username LIKE 'follower%'",
+            (s["thread"]["id"],),
+        )
     before = rows(site, "SELECT max(id) FROM events")[0][0]
     bob = await site.client("bob")
     r = await bob.post(f"/api/articles/{s['reply']['id']}/replies", json={"body": "To all of you"})
     assert r.status_code == 201
-    told = rows(site, "SELECT count(*), count(DISTINCT user_id) FROM notifications WHERE article_id = ?",
-                (r.json()["article"]["id"],))[0]
+    told = rows(
+        site,
+        "SELECT count(*), count(DISTINCT user_id) FROM notifications WHERE article_id = ?",
+        (r.json()["article"]["id"],),
+    )[0]
     assert told == (1001, 1001)  # the thousand, and ada (as "reply")
-    events = rows(site, "SELECT type, topics FROM events WHERE id > ? AND type = 'notification.created'",
-                  (before,))
+    events = rows(
+        site, "SELECT type, topics FROM events WHERE id > ? AND type = 'notification.created'", (before,)
+    )
     topics = [set(t.split()) for _, t in events]
     assert len(events) == 3 and sum(len(t) for t in topics) == 1001  # reply once, followers in two rows
     assert all(topic.startswith("u:") for t in topics for topic in t)
@@ -249,6 +284,8 @@ async def test_notification_feed_behind_a_revocable_secret_url(site):
     page = (await s["ada"].post("/notifications/feed", data={"csrf": token})).text
     shown = re.search(r'value="(http://testserver/feeds/notifications/[^"]+)"', page).group(1)
     assert (await anon.get(shown)).status_code == 200
-    assert "Revoke it" in page and "http://testserver/feeds" not in (await s["ada"].get("/notifications")).text
+    assert (
+        "Revoke it" in page and "http://testserver/feeds" not in (await s["ada"].get("/notifications")).text
+    )
     r = await s["ada"].post("/notifications/feed", data={"csrf": token, "action": "revoke"})
     assert r.status_code == 303 and (await anon.get(shown)).status_code == 404

@@ -31,8 +31,10 @@ async def test_check_passes_a_sound_site_and_names_each_kind_of_damage(make_site
     mod = await site.client("marta", "moderator")
     r = await t["ada"].post(f"/api/articles/{t['reply']['id']}/replies", json={"body": "deeper"})
     deeper = r.json()["article"]["id"]
-    r = await mod.post(f"/api/threads/{t['thread']['id']}/split",
-                       json={"article_id": t["reply"]["id"], "reason": "its own topic"})
+    r = await mod.post(
+        f"/api/threads/{t['thread']['id']}/split",
+        json={"article_id": t["reply"]["id"], "reason": "its own topic"},
+    )
     assert r.status_code == 201, r.text
     r = await t["ada"].post(f"/api/articles/{t['root']['id']}/cancel", json={})
     assert r.status_code == 200, r.text
@@ -44,13 +46,15 @@ async def test_check_passes_a_sound_site_and_names_each_kind_of_damage(make_site
     assert "database is sound" in result.stdout
 
     reply = t["reply"]["id"]
-    run_sql(path,
-            "UPDATE threads SET article_count = article_count + 5 WHERE id = 1",
-            "UPDATE groups SET thread_count = 0",
-            f"UPDATE articles SET path = 'zzzzzzzz' || path WHERE id = {reply}",
-            "DELETE FROM events WHERE id = 3",
-            f"INSERT INTO articles_fts (articles_fts, rowid, subject, body, author_name)"
-            f" SELECT 'delete', id, subject, body, author_name FROM articles WHERE id = {reply}")
+    run_sql(
+        path,
+        "UPDATE threads SET article_count = article_count + 5 WHERE id = 1",
+        "UPDATE groups SET thread_count = 0",
+        f"UPDATE articles SET path = 'zzzzzzzz' || path WHERE id = {reply}",
+        "DELETE FROM events WHERE id = 3",
+        f"INSERT INTO articles_fts (articles_fts, rowid, subject, body, author_name)"
+        f" SELECT 'delete', id, subject, body, author_name FROM articles WHERE id = {reply}",
+    )
     result = moot("check", "--db", path, check=False)
     assert result.returncode == 1
     out = result.stdout
@@ -60,8 +64,9 @@ async def test_check_passes_a_sound_site_and_names_each_kind_of_damage(make_site
     assert "FAIL  events and id counters: event ids 1.." in out and "1 gap(s)" in out
     assert f"FAIL  full-text index rows: articles missing from the index: {reply}" in out
     assert "ok    sqlite integrity" in out and "ok    foreign keys" in out
-    assert ("FAIL  reply trees: replies whose path does not extend their parent's by one level:"
-            f" {deeper}") in out
+    assert (
+        f"FAIL  reply trees: replies whose path does not extend their parent's by one level: {deeper}"
+    ) in out
     assert out.rstrip().endswith("6 problem(s) found")
 
 
@@ -162,8 +167,12 @@ def test_restore_refuses_a_backup_that_fails_its_check(tmp_path):
     db, bad = tmp_path / "site.db", tmp_path / "bad.db"
     add_users(db)
     assert moot("backup", str(bad), "--db", str(db)).returncode == 0
-    run_sql(bad, "UPDATE groups SET article_count = 7 WHERE 0", "INSERT INTO groups (name, created_at,"
-            " article_count) VALUES ('broken.group', '2026-01-01T00:00:00.000Z', 3)")
+    run_sql(
+        bad,
+        "UPDATE groups SET article_count = 7 WHERE 0",
+        "INSERT INTO groups (name, created_at,"
+        " article_count) VALUES ('broken.group', '2026-01-01T00:00:00.000Z', 3)",
+    )
     before = db.read_bytes()
     result = moot("restore", str(bad), "--db", str(db), check=False)
     assert result.returncode == 2 and "fails its check; not restored" in result.stderr

@@ -31,7 +31,11 @@ async def test_repeats_are_identical_and_follow_events(site):
     assert again.content == first.content and kept(again.headers) == kept(first.headers)
     for headers in ({"Accept-Encoding": "gzip"}, {"If-None-Match": first.headers["etag"]}):
         one, two = await anon.get(url, headers=headers), await anon.get(url, headers=headers)
-        assert (one.status_code, kept(one.headers), one.content) == (two.status_code, kept(two.headers), two.content)
+        assert (one.status_code, kept(one.headers), one.content) == (
+            two.status_code,
+            kept(two.headers),
+            two.content,
+        )
     assert two.status_code == 304
     r = await s["ada"].post(f"/api/articles/{s['root']['id']}/replies", json={"body": "Something new"})
     assert r.status_code == 201

@@ -88,11 +88,12 @@ def test_three_nodes_in_a_line_converge_across_restarts(line):
     c.stop()
     late_a = a.post("comp.lang.python", "While C is away", "Queued on B for C.")
     cancelled = root_c
-    a.cancel(cancelled, "marta")   # a moderator on A withdraws C's article
+    a.cancel(cancelled, "marta")  # a moderator on A withdraws C's article
     eventually(lambda: b.article(late_a) and b.status(cancelled) == "cancelled", "B receiving A's news")
-    waiting = eventually(lambda: (p := b.peers()["c.test"])["backlog"] >= 2 and p["last_error"] and p,
-                         "B's backlog for C")
-    assert b.peers()["a.test"]["backlog"] == 0   # never offered back to where it came from
+    waiting = eventually(
+        lambda: (p := b.peers()["c.test"])["backlog"] >= 2 and p["last_error"] and p, "B's backlog for C"
+    )
+    assert b.peers()["a.test"]["backlog"] == 0  # never offered back to where it came from
     # B restarts too: its queue for C is in its database and survives.
     b.stop()
     late_b = b.start().post("comp.lang.python", "B is back", "Posted after B restarted.")
@@ -111,7 +112,7 @@ def test_a_ring_converges_under_concurrent_posting(line):
     a, b, c = line
     link(a, b)
     link(b, c)
-    link(c, a, "--groups", "comp.*")   # the closing link carries one group only
+    link(c, a, "--groups", "comp.*")  # the closing link carries one group only
 
     def post_many(node: Node) -> list[str]:
         ids = []
@@ -119,6 +120,7 @@ def test_a_ring_converges_under_concurrent_posting(line):
             group = GROUPS[i % 2]
             ids.append(node.post(group, f"{node.name} {i}", f"Article {i} from {node.name}."))
         return ids
+
     with ThreadPoolExecutor(3) as pool:
         posted = [mid for ids in pool.map(post_many, (a, b, c)) for mid in ids]
     state = eventually(lambda: converged((a, b, c), len(posted)), "convergence in the ring")
@@ -133,8 +135,18 @@ def test_a_ring_converges_under_concurrent_posting(line):
 def test_peer_list_remove_and_bad_peer_input(tmp_path):
     node = Node(tmp_path, "a.test")
     node.peer("b.test", port=1190, secret="s" * 16)
-    short = moot("peer", "add", "c.test", "--host", "h", "--password-stdin", "--db", node.db, input="short\n",
-                 check=False)
+    short = moot(
+        "peer",
+        "add",
+        "c.test",
+        "--host",
+        "h",
+        "--password-stdin",
+        "--db",
+        node.db,
+        input="short\n",
+        check=False,
+    )
     assert short.returncode == 2 and "at least" in short.stderr
     node.peer("inn.example.test", "--groups", "comp.*,!comp.private", "--outgoing-only", port=119)
     listed = node.peers()
@@ -142,11 +154,12 @@ def test_peer_list_remove_and_bad_peer_input(tmp_path):
     assert listed["inn.example.test"]["groups"] == "comp.*,!comp.private"
     assert "password" not in listed["b.test"]
     for argv, expected in (
-            (["peer", "add", "b.test", "--host", "127.0.0.1", "--port", "1190"], "exists"),
-            (["peer", "add", "c.test", "--host", "127.0.0.1", "--groups", "comp.[x]"], "wildmat"),
-            (["peer", "add", "bad name", "--host", "127.0.0.1"], "Path name"),
-            (["peer", "add", "d.test", "--host", "127.0.0.1", "--port", "70000"], "port"),
-            (["peer", "remove", "nobody.test"], "no peer")):
+        (["peer", "add", "b.test", "--host", "127.0.0.1", "--port", "1190"], "exists"),
+        (["peer", "add", "c.test", "--host", "127.0.0.1", "--groups", "comp.[x]"], "wildmat"),
+        (["peer", "add", "bad name", "--host", "127.0.0.1"], "Path name"),
+        (["peer", "add", "d.test", "--host", "127.0.0.1", "--port", "70000"], "port"),
+        (["peer", "remove", "nobody.test"], "no peer"),
+    ):
         r = moot(*argv, "--db", node.db, check=False)
         assert r.returncode == 2 and expected in r.stderr
     assert set(node.peers()) == {"b.test", "inn.example.test"}
@@ -211,26 +224,31 @@ def test_loops_duplicates_and_strangers_change_nothing(pair, request_close):
     assert send(peer, f"IHAVE {mid}").startswith("435")
     for _ in range(50):
         assert send(peer, f"CHECK {mid}").startswith("438")
-    flood = b"".join(f"TAKETHIS {mid}\r\n".encode() + wire_article(mid, "comp.lang.python", "a.test!x")
-                     for _ in range(50))
+    flood = b"".join(
+        f"TAKETHIS {mid}\r\n".encode() + wire_article(mid, "comp.lang.python", "a.test!x") for _ in range(50)
+    )
     peer.sendall(flood)
     assert all(read_line(peer).startswith("439") for _ in range(50))
     # A loop: an article whose Path already holds B is refused, and not stored.
     looped = "<looped.1@a.test>"
     assert send(peer, f"CHECK {looped}").startswith("238")
-    answer = send(peer, f"TAKETHIS {looped}\r\n".encode() + wire_article(looped, "comp.lang.python",
-                                                                            "a.test!b.test!x.test"))
+    answer = send(
+        peer,
+        f"TAKETHIS {looped}\r\n".encode() + wire_article(looped, "comp.lang.python", "a.test!b.test!x.test"),
+    )
     assert answer.startswith("439") and "Path" in answer
     # Bad articles: no Newsgroups, a group B does not carry, a Message-ID other than offered.
-    bad = [("<bad.1@a.test>", wire_article("<bad.1@a.test>", "", "a.test")),
-           ("<bad.2@a.test>", wire_article("<bad.2@a.test>", "alt.nowhere", "a.test")),
-           ("<bad.3@a.test>", wire_article("<other@a.test>", "comp.lang.python", "a.test"))]
+    bad = [
+        ("<bad.1@a.test>", wire_article("<bad.1@a.test>", "", "a.test")),
+        ("<bad.2@a.test>", wire_article("<bad.2@a.test>", "alt.nowhere", "a.test")),
+        ("<bad.3@a.test>", wire_article("<other@a.test>", "comp.lang.python", "a.test")),
+    ]
     for bad_id, text in bad:
         assert send(peer, f"IHAVE {bad_id}").startswith("335")
         assert send(peer, text).startswith("437")
     assert send(peer, "CHECK not-a-message-id").startswith("501")
     assert b.state() == before
-    assert b.peers()["a.test"]["backlog"] == 1   # nothing more queued for A by any of it
+    assert b.peers()["a.test"]["backlog"] == 1  # nothing more queued for A by any of it
     # A good article over IHAVE is taken once, with B's name prepended to its Path.
     good = "<good.1@a.test>"
     assert send(peer, f"IHAVE {good}").startswith("335")
@@ -249,8 +267,9 @@ def test_loops_duplicates_and_strangers_change_nothing(pair, request_close):
 
 async def _live_events(node: Node, group: str, action: Callable[[], object]) -> tuple[object, list[dict]]:
     """Subscribe to `group` on /live, run `action` (on a thread), then the event it caused."""
-    ws = await websockets.connect(f"ws://127.0.0.1:{node.http}/live", compression=None,
-                                  ping_interval=None, origin=node.url)
+    ws = await websockets.connect(
+        f"ws://127.0.0.1:{node.http}/live", compression=None, ping_interval=None, origin=node.url
+    )
     try:
         await subscribe(ws, groups=[group])
         result = await asyncio.to_thread(action)
@@ -280,6 +299,7 @@ def test_inn2_and_moot_exchange_articles_and_cancels(tmp_path):
                         return n.article(message_id)[1].lines
                     except nntplib.NNTPTemporaryError:
                         return None
+
             lines = eventually(lambda: on_inn(mid), "the Moot article on INN2")
             assert b"Posted on Moot, read on INN2." in lines
             assert any(line.startswith(b"Path: inn.example.test!moot.test") for line in lines)
@@ -287,8 +307,10 @@ def test_inn2_and_moot_exchange_articles_and_cancels(tmp_path):
 
             # INN2 -> Moot: posted to INN2's nnrpd, fed by innfeed, seen on /live, JSON and the page.
             inn_mid = f"<inn.{secrets.token_hex(6)}@example.test>"
-            text = (f"From: Inn Poster <poster@example.test>\r\nNewsgroups: rec.music.folk\r\n"
-                    f"Subject: INN to Moot\r\nMessage-ID: {inn_mid}\r\n\r\nPosted on INN2.\r\n").encode()
+            text = (
+                f"From: Inn Poster <poster@example.test>\r\nNewsgroups: rec.music.folk\r\n"
+                f"Subject: INN to Moot\r\nMessage-ID: {inn_mid}\r\n\r\nPosted on INN2.\r\n"
+            ).encode()
 
             def arrived() -> dict | None:
                 return node.article(inn_mid)
@@ -297,6 +319,7 @@ def test_inn2_and_moot_exchange_articles_and_cancels(tmp_path):
                 with nntplib.NNTP("127.0.0.1", inn_port, readermode=True, timeout=20) as n:
                     n.post(io.BytesIO(text))
                 return eventually(arrived, "the INN2 article on Moot")
+
             article, (event,) = asyncio.run(_live_events(node, "rec.music.folk", post_on_inn))
             assert article["body"] == "Posted on INN2." and article["author"]["display_name"] == "Inn Poster"
             assert event["type"] == "thread.created" and event["data"]["article"]["message_id"] == inn_mid
@@ -306,15 +329,17 @@ def test_inn2_and_moot_exchange_articles_and_cancels(tmp_path):
             # Cancels both ways: Moot's author withdraws, INN2 drops it; INN2's poster cancels, Moot withdraws.
             node.cancel(mid, "ada")
             eventually(lambda: on_inn(mid) is None, "the Moot cancel applied on INN2")
-            cancel = (f"From: Inn Poster <poster@example.test>\r\nNewsgroups: rec.music.folk\r\n"
-                      f"Subject: cmsg cancel {inn_mid}\r\nControl: cancel {inn_mid}\r\n\r\n"
-                      "Withdrawn.\r\n").encode()
+            cancel = (
+                f"From: Inn Poster <poster@example.test>\r\nNewsgroups: rec.music.folk\r\n"
+                f"Subject: cmsg cancel {inn_mid}\r\nControl: cancel {inn_mid}\r\n\r\n"
+                "Withdrawn.\r\n"
+            ).encode()
             with nntplib.NNTP("127.0.0.1", inn_port, readermode=True, timeout=20) as n:
                 n.post(io.BytesIO(cancel))
 
             def withdrawn() -> bool:
                 return node.status(inn_mid) == "cancelled"
+
             eventually(withdrawn, "the INN2 cancel applied on Moot")
     finally:
         node.stop()
-

@@ -27,11 +27,25 @@ def _date(seconds_ago: int) -> str:
     return format_datetime(datetime.now(UTC) - timedelta(seconds=seconds_ago))
 
 
-def _wire(mid: str, group: str, origin: str, refs: tuple[str, ...] = (), *, sender: str = "",
-          control: str = "", via: str = "", date: str = "") -> tuple[str, bytes]:
-    head = [f"Path: {via + '!' if via else ''}{origin}!not-for-mail", f"Date: {date or _date(120)}",
-            f"From: Someone <{sender or 'someone@' + origin}>", f"Newsgroups: {group}",
-            f"Subject: {'cmsg ' + control if control else 'About ' + mid}", f"Message-ID: {mid}"]
+def _wire(
+    mid: str,
+    group: str,
+    origin: str,
+    refs: tuple[str, ...] = (),
+    *,
+    sender: str = "",
+    control: str = "",
+    via: str = "",
+    date: str = "",
+) -> tuple[str, bytes]:
+    head = [
+        f"Path: {via + '!' if via else ''}{origin}!not-for-mail",
+        f"Date: {date or _date(120)}",
+        f"From: Someone <{sender or 'someone@' + origin}>",
+        f"Newsgroups: {group}",
+        f"Subject: {'cmsg ' + control if control else 'About ' + mid}",
+        f"Message-ID: {mid}",
+    ]
     if refs:
         head.append("References: " + " ".join(refs))
     if control:
@@ -81,17 +95,19 @@ async def _deliver(order: list[int]) -> list[tuple]:
                         async with db.transaction() as conn:
                             await peering.receive(conn, NODE, parse.transit_article(data, mid))
                     except peering.Deferred:
-                        later.append((mid, data))   # the feed offers it again later
+                        later.append((mid, data))  # the feed offers it again later
                     except peering.Duplicate:
                         pass
                 pending = later
             async with db.read() as conn:
                 rows = await fetch_all(
-                    conn, "SELECT a.message_id, p.message_id AS parent, r.message_id AS root, a.status,"
-                          " g.name AS grp, t.article_count, t.state FROM articles a"
-                          " JOIN threads t ON t.id = a.thread_id JOIN groups g ON g.id = a.group_id"
-                          " LEFT JOIN articles p ON p.id = a.parent_id"
-                          " JOIN articles r ON r.id = t.root_article_id ORDER BY a.message_id")
+                    conn,
+                    "SELECT a.message_id, p.message_id AS parent, r.message_id AS root, a.status,"
+                    " g.name AS grp, t.article_count, t.state FROM articles a"
+                    " JOIN threads t ON t.id = a.thread_id JOIN groups g ON g.id = a.group_id"
+                    " LEFT JOIN articles p ON p.id = a.parent_id"
+                    " JOIN articles r ON r.id = t.root_article_id ORDER BY a.message_id",
+                )
             return [tuple(r) for r in rows]
         finally:
             await db.close()

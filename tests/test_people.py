@@ -19,8 +19,13 @@ NEW_PASSWORD = "a brand new password"
 
 
 def dump(html: str) -> str:
-    out = subprocess.run([w3m(), "-dump", "-T", "text/html", "-cols", "100", "-O", "UTF-8"],
-                         input=html.encode("utf-8"), capture_output=True, timeout=30, check=True)
+    out = subprocess.run(
+        [w3m(), "-dump", "-T", "text/html", "-cols", "100", "-O", "UTF-8"],
+        input=html.encode("utf-8"),
+        capture_output=True,
+        timeout=30,
+        check=True,
+    )
     return out.stdout.decode("utf-8")
 
 
@@ -35,8 +40,13 @@ async def test_profiles_json_page_paging_and_links(site):
         await s["ada"].post(f"/api/articles/{s['root']['id']}/replies", json={"body": f"More {n}"})
     r = await anon.get("/api/users/ada", params={"limit": 2})
     got = r.json()
-    assert got["user"] == {"username": "ada", "display_name": "Ada", "role": "member",
-                           "created_at": got["user"]["created_at"], "article_count": 5}
+    assert got["user"] == {
+        "username": "ada",
+        "display_name": "Ada",
+        "role": "member",
+        "created_at": got["user"]["created_at"],
+        "article_count": 5,
+    }
     assert [a["body"] for a in got["articles"]] == ["More 2", "More 1"]
     r = await anon.get("/api/users/ada", params={"limit": 2, "cursor": got["next_cursor"]})
     assert [a["body"] for a in r.json()["articles"]] == ["More 0", "A reply"]
@@ -58,15 +68,24 @@ async def test_account_page_without_javascript_and_in_w3m(site):
     ada = await site.client("ada")
     page = (await ada.get("/account")).text
     text = dump(page)
-    for words in ("Your account", "Display name", "Change the password", "Where you are signed in",
-                  "(this one)", "Sign out everywhere", "Delete your account"):
+    for words in (
+        "Your account",
+        "Display name",
+        "Change the password",
+        "Where you are signed in",
+        "(this one)",
+        "Sign out everywhere",
+        "Delete your account",
+    ):
         assert words in text, words
     token = csrf(page)
     r = await ada.post("/account/name", data={"csrf": token, "display_name": "Ada L."})
     assert r.status_code == 200 and "Your display name is changed." in r.text and "Ada L." in r.text
     r = await ada.post("/account/name", data={"csrf": token, "display_name": "x\x01"})
     assert r.status_code == 400 and 'class="form-error"' in r.text
-    assert (await ada.post("/account/name", data={"csrf": "forged", "display_name": "Evil"})).status_code == 403
+    assert (
+        await ada.post("/account/name", data={"csrf": "forged", "display_name": "Evil"})
+    ).status_code == 403
     assert (await ada.get("/api/me")).json()["user"]["display_name"] == "Ada L."
     assert (await (await site.client()).get("/account")).headers["location"].startswith("/login")
 
@@ -76,7 +95,9 @@ async def test_password_change_ends_other_sessions_and_is_limited(site):
     here, there = await site.client("ada"), await site.client("ada")
     assert len((await here.get("/api/me/sessions")).json()["sessions"]) == 2
     before = site.snapshot()
-    r = await here.post("/api/me/password", json={"current_password": "wrong password", "new_password": NEW_PASSWORD})
+    r = await here.post(
+        "/api/me/password", json={"current_password": "wrong password", "new_password": NEW_PASSWORD}
+    )
     assert r.status_code == 401
     r = await here.post("/api/me/password", json={"current_password": PASSWORD, "new_password": "short"})
     assert r.status_code == 400
@@ -89,8 +110,14 @@ async def test_password_change_ends_other_sessions_and_is_limited(site):
     # Five attempts an hour per account (the wrong password above was one),
     # however many arrive at once; one address also has one password hash in
     # flight at a time, so a burst may get fewer through, never more.
-    results = await asyncio.gather(*(here.post("/api/me/password", json={
-        "current_password": NEW_PASSWORD, "new_password": NEW_PASSWORD}) for _ in range(30)))
+    results = await asyncio.gather(
+        *(
+            here.post(
+                "/api/me/password", json={"current_password": NEW_PASSWORD, "new_password": NEW_PASSWORD}
+            )
+            for _ in range(30)
+        )
+    )
     statuses = [r.status_code for r in results]
     assert set(statuses) <= {200, 429} and 1 <= statuses.count(200) <= 3
 
@@ -128,7 +155,9 @@ async def test_deleting_an_account_keeps_articles_as_a_former_member(site):
     assert await accounts.authenticate(site.db, "ada", PASSWORD) is None
     found = (await anon.get("/api/search", params={"q": "author:Ada"})).json()["results"]
     assert found == []
-    assert rows(site, "SELECT count(*) FROM notifications WHERE user_id = ?", (site.users["ada"].id,)) == [(0,)]
+    assert rows(site, "SELECT count(*) FROM notifications WHERE user_id = ?", (site.users["ada"].id,)) == [
+        (0,)
+    ]
     assert moot("check", "--db", site.config.db_path, check=False).returncode == 0
     # The name is free again, and the new ada is someone else.
     r = await (await site.client()).post("/api/register", json={"username": "ada", "password": PASSWORD})
@@ -146,7 +175,9 @@ async def test_reset_links_from_the_command_line_and_from_an_admin(site):
     assert link.startswith("http://testserver/reset/") and "valid for 60 minutes" in result.stderr
     path = link.removeprefix("http://testserver")
     token = path.rsplit("/", 1)[1]
-    assert rows(site, "SELECT count(*) FROM password_resets WHERE token_hash = ?", (token,)) == [(0,)]  # hashed
+    assert rows(site, "SELECT count(*) FROM password_resets WHERE token_hash = ?", (token,)) == [
+        (0,)
+    ]  # hashed
 
     visitor = await site.client()
     page = (await visitor.get(path)).text
@@ -155,7 +186,9 @@ async def test_reset_links_from_the_command_line_and_from_an_admin(site):
         assert (await visitor.get(forged)).status_code == 404
     r = await visitor.post(path, data={"csrf": csrf(page), "password": NEW_PASSWORD, "password2": "other"})
     assert r.status_code == 400 and "the passwords differ" in r.text
-    r = await visitor.post(path, data={"csrf": csrf(page), "password": NEW_PASSWORD, "password2": NEW_PASSWORD})
+    r = await visitor.post(
+        path, data={"csrf": csrf(page), "password": NEW_PASSWORD, "password2": NEW_PASSWORD}
+    )
     assert r.status_code == 303 and r.headers["location"] == "/login?next=/account"
     assert (await ada_elsewhere.get("/api/me")).status_code == 401  # every session ended
     assert await accounts.authenticate(site.db, "ada", NEW_PASSWORD) is not None
@@ -180,8 +213,9 @@ async def test_reset_links_from_the_command_line_and_from_an_admin(site):
     # Of two concurrent uses of one link, one wins.
     r = await admin.post("/api/users/ada/reset-link", json={})
     fresh = r.json()["url"].rsplit("/", 1)[1]
-    results = await asyncio.gather(*(visitor.post("/api/reset", json={"token": fresh, "password": PASSWORD})
-                                     for _ in range(2)))
+    results = await asyncio.gather(
+        *(visitor.post("/api/reset", json={"token": fresh, "password": PASSWORD}) for _ in range(2))
+    )
     assert sorted(r.status_code for r in results) == [200, 404]
     # From the profile page, shown once.
     page = (await admin.get("/u/ada")).text

@@ -6,8 +6,10 @@ from tests.maint_support import last_event
 async def test_proposal_reaches_threshold_and_creates_the_group(make_site):
     site = await make_site(proposal_threshold=3)
     ada, bob, cy = await site.client("ada"), await site.client("bob"), await site.client("cyd")
-    r = await ada.post("/api/proposals", json={"name": "rec.knitting", "description": "Yarn",
-                                               "charter": "Patterns and needles."})
+    r = await ada.post(
+        "/api/proposals",
+        json={"name": "rec.knitting", "description": "Yarn", "charter": "Patterns and needles."},
+    )
     assert r.status_code == 201, r.text
     proposal = r.json()["proposal"]
     assert (proposal["endorsements"], proposal["threshold"], proposal["status"]) == (1, 3, "open")

@@ -28,8 +28,10 @@ async def test_thread_page_plan(site):
 
 
 async def test_thread_list_plan(site):
-    sql = (reading.THREAD_SELECT + " WHERE t.group_id = ? AND (t.state = 'archived') = ?"
-           " AND t.merged_into_thread_id IS NULL AND (t.last_article_at, t.id) < (?, ?)"
-           " ORDER BY t.last_article_at DESC, t.id DESC LIMIT ?")
+    sql = (
+        reading.THREAD_SELECT + " WHERE t.group_id = ? AND (t.state = 'archived') = ?"
+        " AND t.merged_into_thread_id IS NULL AND (t.last_article_at, t.id) < (?, ?)"
+        " ORDER BY t.last_article_at DESC, t.id DESC LIMIT ?"
+    )
     steps = plan(site.config.db_path, sql, (1, 0, "2026-01-01T00:00:00.000Z", 5, 51))
     assert_index_only_range(steps, "threads_listing")

@@ -26,7 +26,9 @@ def new_marks(html: str) -> list[int]:
 def read_events(site) -> list[tuple[str, dict]]:
     conn = sqlite3.connect(site.config.db_path)
     try:
-        rows = conn.execute("SELECT topics, data FROM events WHERE type = 'read.changed' ORDER BY id").fetchall()
+        rows = conn.execute(
+            "SELECT topics, data FROM events WHERE type = 'read.changed' ORDER BY id"
+        ).fetchall()
     finally:
         conn.close()
     return [(topics, json.loads(data)) for topics, data in rows]
@@ -67,7 +69,7 @@ async def test_thread_page_marks_what_it_showed_and_shows_what_is_new(site):
     assert "1 new" not in (await bob.get("/g/comp.lang.python")).text
     # The shared (anonymous) page carries none of it.
     page = (await anon.get(url)).text
-    assert "newmark" not in page and "Mark thread read" not in page and " new\"" not in page
+    assert "newmark" not in page and "Mark thread read" not in page and ' new"' not in page
 
 
 async def test_api_counts_flags_and_changes(site):
@@ -76,7 +78,9 @@ async def test_api_counts_flags_and_changes(site):
     tid, root, reply = s["thread"]["id"], s["root"]["id"], s["reply"]["id"]
 
     r = await bob.get("/api/groups")
-    assert [g["unread"] for g in r.json()["groups"]] == [2] and r.headers["cache-control"] == "private, no-cache"
+    assert [g["unread"] for g in r.json()["groups"]] == [2] and r.headers[
+        "cache-control"
+    ] == "private, no-cache"
     r = await bob.get("/api/groups/comp.lang.python/threads")
     assert [t["unread"] for t in r.json()["threads"]] == [2]
     r = await bob.get(f"/api/threads/{tid}")
@@ -88,8 +92,12 @@ async def test_api_counts_flags_and_changes(site):
 
     r = await bob.post(f"/api/threads/{tid}/read", json={"up_to_article_id": root})
     assert r.status_code == 200, r.text
-    assert r.json() == {"group": "comp.lang.python", "read": "1", "unread": 1,
-                        "threads": [{"id": tid, "unread": 1}]}
+    assert r.json() == {
+        "group": "comp.lang.python",
+        "read": "1",
+        "unread": 1,
+        "threads": [{"id": tid, "unread": 1}],
+    }
     r = await bob.get(f"/api/threads/{tid}")
     assert [a["unread"] for a in r.json()["articles"]] == [False, True]
     r = await bob.post(f"/api/threads/{tid}/read", json={"article_ids": [reply]})  # just these
@@ -104,8 +112,12 @@ async def test_api_counts_flags_and_changes(site):
     r = await bob.post(f"/api/articles/{s['root']['message_id']}/unread", json={})
     assert r.json()["read"] == "" and r.json()["unread"] == 2
     r = await bob.post("/api/groups/comp.lang.python/catch-up", json={})
-    assert r.json() == {"group": "comp.lang.python", "read": "1-2", "unread": 0,
-                        "threads": [{"id": tid, "unread": 0}]}
+    assert r.json() == {
+        "group": "comp.lang.python",
+        "read": "1-2",
+        "unread": 0,
+        "threads": [{"id": tid, "unread": 0}],
+    }
     assert [g.get("unread") for g in (await bob.get("/api/groups")).json()["groups"]] == [0]
 
     # Withdrawn articles and notices are never unread.
@@ -130,8 +142,11 @@ async def test_next_unread_goes_through_threads_then_groups(site):
     assert r.json()["next"]["thread_id"] == other["python2"]  # same group first
     await bob.post(f"/api/threads/{other['python2']}/read", json={})
     r = await bob.get("/api/unread/next", params={"from": tid})
-    assert r.json()["next"] == {"thread_id": other["folk"], "article_id": other["folk_root"],
-                                "group": "rec.music.folk"}  # then the next group
+    assert r.json()["next"] == {
+        "thread_id": other["folk"],
+        "article_id": other["folk_root"],
+        "group": "rec.music.folk",
+    }  # then the next group
     page = await bob.get("/unread/next", params={"from": tid})  # the page link does the same
     assert page.status_code == 303 and page.headers["location"] == f"/t/{other['folk']}#a{other['folk_root']}"
     await bob.post("/api/groups/rec.music.folk/catch-up", json={})
@@ -180,7 +195,8 @@ async def test_refused_requests_change_nothing(site):
     tid = s["thread"]["id"]
     before = site.snapshot()
     calls = [
-        (anon, f"/api/threads/{tid}/read", {}, 401), (anon, "/api/groups/comp.lang.python/catch-up", {}, 401),
+        (anon, f"/api/threads/{tid}/read", {}, 401),
+        (anon, "/api/groups/comp.lang.python/catch-up", {}, 401),
         (anon, f"/api/articles/{s['root']['id']}/unread", {}, 401),
         (bob, f"/api/threads/{tid}/read", {"up_to_article_id": elsewhere}, 404),
         (bob, f"/api/threads/{tid}/read", {"up_to_article_id": 999999}, 404),
@@ -191,8 +207,10 @@ async def test_refused_requests_change_nothing(site):
         (bob, f"/api/threads/{tid}/read", {"article_ids": [True]}, 400),
         (bob, f"/api/threads/{tid}/read", {"article_ids": list(range(1, 202))}, 400),
         (bob, f"/api/threads/{tid}/read", {"article_ids": [s["root"]["id"]], "up_to_article_id": 1}, 400),
-        (bob, "/api/threads/999999/read", {}, 404), (bob, "/api/threads/abc/read", {}, 404),
-        (bob, "/api/groups/no.such.group/catch-up", {}, 404), (bob, "/api/articles/0/unread", {}, 404),
+        (bob, "/api/threads/999999/read", {}, 404),
+        (bob, "/api/threads/abc/read", {}, 404),
+        (bob, "/api/groups/no.such.group/catch-up", {}, 404),
+        (bob, "/api/articles/0/unread", {}, 404),
         (bob, "/api/articles/%3Cnone%40x%3E/unread", {}, 404),
     ]
     for client, url, body, status in calls:
@@ -231,9 +249,11 @@ async def test_nntp_readers_share_the_marks(site):
     assert [c for c, _ in got] == [211, 220, 222]
     await site.site.reads.flush()
     assert read_events(site) == []  # nobody signed in: nothing to mark
-    got = replies(await session.receive(
-        f"AUTHINFO USER bob\r\nAUTHINFO PASS {PASSWORD}\r\nGROUP comp.lang.python\r\nHEAD 1\r\nSTAT 2\r\n"
-        .encode()))
+    got = replies(
+        await session.receive(
+            f"AUTHINFO USER bob\r\nAUTHINFO PASS {PASSWORD}\r\nGROUP comp.lang.python\r\nHEAD 1\r\nSTAT 2\r\n".encode()
+        )
+    )
     assert [c for c, _ in got] == [381, 281, 211, 221, 223]
     await site.site.reads.flush()
     assert read_events(site) == []  # headers and STAT are not reading

@@ -26,7 +26,9 @@ async def test_reply_is_offered_only_where_the_reader_may_reply(site):
         html = (await client.get(f"/t/{thread}")).text
         assert reply_links(html) == 2 and state_note(html) == ""
 
-    assert (await moderator.post(f"/api/threads/{thread}/lock", json={"reason": "cooling off"})).status_code == 200
+    assert (
+        await moderator.post(f"/api/threads/{thread}/lock", json={"reason": "cooling off"})
+    ).status_code == 200
     for client in (anonymous, ada):
         html = (await client.get(f"/t/{thread}")).text
         assert reply_links(html) == 0
@@ -54,14 +56,18 @@ async def test_reply_is_offered_only_where_the_reader_may_reply(site):
 async def test_read_only_and_moderated_groups_offer_no_reply_to_members(site, tmp_path):
     s = await seed(site)
     admin = s["admin"]
-    for status, words in (("n", "is read-only: nobody posts here."),
-                          ("m", "is moderated: only moderators post here.")):
+    for status, words in (
+        ("n", "is read-only: nobody posts here."),
+        ("m", "is moderated: only moderators post here."),
+    ):
         name = f"test.status-{status}"
         assert (await admin.post("/api/groups", json={"name": name, "status": status})).status_code == 201
         # a moderator starts a thread (in a read-only group no one can: import one)
         moderator = await site.client("marta", "moderator")
         if status == "m":
-            r = await moderator.post(f"/api/groups/{name}/threads", json={"subject": "Rules", "body": "Read me."})
+            r = await moderator.post(
+                f"/api/groups/{name}/threads", json={"subject": "Rules", "body": "Read me."}
+            )
             assert r.status_code == 201, r.text
             thread = r.json()["thread"]["id"]
             html = (await moderator.get(f"/t/{thread}")).text
@@ -70,9 +76,11 @@ async def test_read_only_and_moderated_groups_offer_no_reply_to_members(site, tm
             r = await admin.post(f"/api/groups/{name}/threads", json={"subject": "Rules", "body": "Read me."})
             assert r.status_code == 403
             source = tmp_path / "old.mbox"
-            source.write_bytes(b"From a@example.org Sat Jan  1 10:00:00 2000\nFrom: A <a@example.org>\n"
-                               b"Date: Sat, 01 Jan 2000 10:00:00 +0000\nSubject: Rules\n"
-                               b"Message-ID: <rules@example.org>\n\nRead me.\n\n")
+            source.write_bytes(
+                b"From a@example.org Sat Jan  1 10:00:00 2000\nFrom: A <a@example.org>\n"
+                b"Date: Sat, 01 Jan 2000 10:00:00 +0000\nSubject: Rules\n"
+                b"Message-ID: <rules@example.org>\n\nRead me.\n\n"
+            )
             assert (await importer.import_path(site.db, source, name)).imported == 1
             thread = (await admin.get("/api/articles/<rules@example.org>")).json()["article"]["thread_id"]
             html = (await moderator.get(f"/t/{thread}")).text
@@ -87,21 +95,34 @@ async def test_the_moderation_log_reads_as_sentences_naming_threads_by_subject(s
     admin, ada = s["admin"], s["ada"]
     moderator = await site.client("marta", "moderator")
     assert (await admin.post("/api/groups", json={"name": "comp.lang.misc"})).status_code == 201
-    r = await ada.post(f"/api/articles/{s['reply']['id']}/replies",
-                       json={"body": "Off on a tangent", "subject": "Tangents (was: Hello)"})
+    r = await ada.post(
+        f"/api/articles/{s['reply']['id']}/replies",
+        json={"body": "Off on a tangent", "subject": "Tangents (was: Hello)"},
+    )
     tangent = r.json()["article"]
-    r = await moderator.post(f"/api/threads/{s['thread']['id']}/split",
-                             json={"article_id": tangent["id"], "reason": "its own topic"})
+    r = await moderator.post(
+        f"/api/threads/{s['thread']['id']}/split",
+        json={"article_id": tangent["id"], "reason": "its own topic"},
+    )
     assert r.status_code == 201, r.text
     new = r.json()["thread"]["id"]
-    assert (await moderator.post(f"/api/threads/{new}/move",
-                                 json={"group": "comp.lang.misc", "reason": "fits there"})).status_code == 200
-    assert (await moderator.post(f"/api/threads/{s['thread']['id']}/lock", json={"reason": "calm"})).status_code == 200
-    assert (await moderator.post(f"/api/threads/{s['thread']['id']}/reference", json={"on": True})).status_code == 200
+    assert (
+        await moderator.post(
+            f"/api/threads/{new}/move", json={"group": "comp.lang.misc", "reason": "fits there"}
+        )
+    ).status_code == 200
+    assert (
+        await moderator.post(f"/api/threads/{s['thread']['id']}/lock", json={"reason": "calm"})
+    ).status_code == 200
+    assert (
+        await moderator.post(f"/api/threads/{s['thread']['id']}/reference", json={"on": True})
+    ).status_code == 200
     r = await admin.post("/api/users/marta/role", json={"role": "admin", "reason": "trusted"})
     assert r.status_code == 200, r.text
     html = (await (await site.client()).get("/modlog")).text
-    sentences = [re.sub(r"<[^>]+>", "", m).strip() for m in re.findall(r'<p class="what"[^>]*>(.*?)</p>', html, re.S)]
+    sentences = [
+        re.sub(r"<[^>]+>", "", m).strip() for m in re.findall(r'<p class="what"[^>]*>(.*?)</p>', html, re.S)
+    ]
     assert sentences == [
         "Made marta an admin (was moderator)",
         "Put “Hello” on the reference shelf in comp.lang.python",
@@ -124,7 +145,9 @@ async def test_search_page_explains_counts_groups_by_thread_and_shows_errors_abo
     for body in ("Quokkas are small.", "More about quokkas."):
         r = await ada.post(f"/api/articles/{s['root']['id']}/replies", json={"body": body})
         assert r.status_code == 201
-    r = await ada.post("/api/groups/comp.lang.python/threads", json={"subject": "Old quokka news", "body": "quokka"})
+    r = await ada.post(
+        "/api/groups/comp.lang.python/threads", json={"subject": "Old quokka news", "body": "quokka"}
+    )
     old = r.json()["thread"]["id"]
     assert (await moderator.post(f"/api/threads/{old}/archive", json={})).status_code == 200
     client = await site.client()
@@ -137,7 +160,9 @@ async def test_search_page_explains_counts_groups_by_thread_and_shows_errors_abo
     assert count == "3 articles match; they are in 2 threads."
     groups = re.findall(r'<h2 class="rthread"><a href="/t/(\d+)">(.*?)</a>(.*?)</h2>', html)
     assert {(int(t), subject, "archived" in badge) for t, subject, badge in groups} == {
-        (s["thread"]["id"], "Hello", False), (old, "Old quokka news", True)}
+        (s["thread"]["id"], "Hello", False),
+        (old, "Old quokka news", True),
+    }
     # the fields do what the filters in the box do
     only_archived = (await client.get("/search", params={"q": "quokka*", "state": "archived"})).text
     assert "1 article matches; they are in 1 thread." in only_archived
@@ -167,9 +192,15 @@ async def test_proposals_without_javascript_and_no_endorsing_ones_own(site):
     assert r.status_code == 303 and r.headers["location"].startswith("/proposals#p")
     pid = int(r.headers["location"].rsplit("#p", 1)[1])
     own = (await ada.get("/proposals")).text
-    assert f'action="/proposals/{pid}/endorse"' not in own and "Your proposal: it counts as your endorsement." in own
+    assert (
+        f'action="/proposals/{pid}/endorse"' not in own
+        and "Your proposal: it counts as your endorsement." in own
+    )
     other = (await bob.get("/proposals")).text
-    assert f'action="/proposals/{pid}/endorse"' in other and "hidden" not in other.split('id="propose-section"')[1][:20]
+    assert (
+        f'action="/proposals/{pid}/endorse"' in other
+        and "hidden" not in other.split('id="propose-section"')[1][:20]
+    )
     r = await post_form(bob, "/proposals", f"/proposals/{pid}/endorse", {})
     assert r.status_code == 303
     after = (await bob.get("/proposals")).text
@@ -199,8 +230,10 @@ async def test_withdraw_and_moderate_without_javascript(site):
     r = await post_form(bob, f"/a/{s['root']['id']}/withdraw", f"/a/{s['root']['id']}/withdraw", {})
     assert r.status_code == 403 and 'id="form-error"' in r.text  # not bob's: said above the form
 
-    r = await ada.post(f"/api/articles/{s['root']['id']}/replies",
-                       json={"body": "a tangent", "subject": "Tangent (was: Hello)"})
+    r = await ada.post(
+        f"/api/articles/{s['root']['id']}/replies",
+        json={"body": "a tangent", "subject": "Tangent (was: Hello)"},
+    )
     tangent = r.json()["article"]
     page = (await moderator.get(f"/t/{thread}")).text
     for action in ("lock", "archive", "move", "merge", "reference"):

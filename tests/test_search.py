@@ -14,8 +14,11 @@ from moot.errors import Invalid
 def test_words_phrases_prefixes_and_negations():
     q = search.parse('split "reply tree" archiv* -spam')
     assert [(t.text, t.phrase, t.prefix, t.negated) for t in q.terms] == [
-        ("split", False, False, False), ("reply tree", True, False, False),
-        ("archiv", False, True, False), ("spam", False, False, True)]
+        ("split", False, False, False),
+        ("reply tree", True, False, False),
+        ("archiv", False, True, False),
+        ("spam", False, False, True),
+    ]
     assert search.match_expression(q) == '("split" AND "reply tree" AND "archiv" *) NOT "spam"'
     assert q.ranked
 
@@ -23,8 +26,12 @@ def test_words_phrases_prefixes_and_negations():
 def test_filters():
     q = search.parse('group:comp.lang.python author:"Ada  Lovelace" after:2024-05 before:2025 is:Archived x')
     assert (q.group, q.author, q.after, q.before, q.state) == (
-        "comp.lang.python", "Ada Lovelace", "2024-05-01T00:00:00.000Z", "2025-01-01T00:00:00.000Z",
-        "archived")
+        "comp.lang.python",
+        "Ada Lovelace",
+        "2024-05-01T00:00:00.000Z",
+        "2025-01-01T00:00:00.000Z",
+        "archived",
+    )
     assert [t.text for t in q.terms] == ["x"]
     assert search.parse("group:comp.lang.*").group == "comp.lang."
     assert search.parse("is:open").state == "open"
@@ -33,17 +40,45 @@ def test_filters():
     assert search.match_expression(search.parse("author:ada"), "author_name") == '(author_name : "ada")'
 
 
-@pytest.mark.parametrize("text", ["before:yesterday", "after:2024-13", "after:2023-02-30",
-                                  "group:Not..Valid", "is:closed", "x" * 501,
-                                  " ".join(["w"] * 17)])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "before:yesterday",
+        "after:2024-13",
+        "after:2023-02-30",
+        "group:Not..Valid",
+        "is:closed",
+        "x" * 501,
+        " ".join(["w"] * 17),
+    ],
+)
 def test_unusable_filters_and_oversized_queries_are_invalid(text):
     with pytest.raises(Invalid):
         search.parse(text)
 
 
-@pytest.mark.parametrize("text", ['AND OR NOT', 'NEAR(a b, 2)', 'a:b c:', '"', '""""', '*', '-',
-                                  '(((', 'col : x', '^start', 'x + y', '{subject}: z', "'; DROP",
-                                  "-group:x", "\x00nul\x00", "\ue000mark\ue001", "http://a.b/c?d=e"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "AND OR NOT",
+        "NEAR(a b, 2)",
+        "a:b c:",
+        '"',
+        '""""',
+        "*",
+        "-",
+        "(((",
+        "col : x",
+        "^start",
+        "x + y",
+        "{subject}: z",
+        "'; DROP",
+        "-group:x",
+        "\x00nul\x00",
+        "\ue000mark\ue001",
+        "http://a.b/c?d=e",
+    ],
+)
 def test_syntax_words_are_only_words(text):
     expr = search.match_expression(search.parse(text), "author_name")
     _run(expr)  # raises if SQLite reads any of it as FTS5 syntax
@@ -55,16 +90,25 @@ def test_quote_doubles_quotes():
 
 def test_highlight_escapes_and_balances():
     html = search.highlight('<script>alert(1)</script> \ue000x & "y"\ue001 \ue001 \ue000open')
-    assert html == ('&lt;script&gt;alert(1)&lt;/script&gt; <mark>x &amp; &quot;y&quot;</mark>  '
-                    '<mark>open</mark>')
+    assert html == (
+        "&lt;script&gt;alert(1)&lt;/script&gt; <mark>x &amp; &quot;y&quot;</mark>  <mark>open</mark>"
+    )
 
 
 def test_cursor_round_trip_and_forgeries():
     cursor = search.encode_cursor("r", -1.25, 42)
     assert search.decode_cursor(cursor, "r") == (-1.25, 42, 0)
     assert search.decode_cursor(search.encode_cursor("n", 0, 7, 99), "n") == (0, 7, 99)
-    for bad in ["", "%%%", "bm90IGpzb24", search.encode_cursor("d", "x" * 24, 1),
-                search.encode_cursor("r", "nan", 1), search.encode_cursor("r", 1.0, -5), search.encode_cursor("r", 1.0, 5, -1), "A" * 300]:
+    for bad in [
+        "",
+        "%%%",
+        "bm90IGpzb24",
+        search.encode_cursor("d", "x" * 24, 1),
+        search.encode_cursor("r", "nan", 1),
+        search.encode_cursor("r", 1.0, -5),
+        search.encode_cursor("r", 1.0, 5, -1),
+        "A" * 300,
+    ]:
         with pytest.raises(Invalid):
             search.decode_cursor(bad, "r")
 
@@ -72,8 +116,10 @@ def test_cursor_round_trip_and_forgeries():
 def _run(expr):
     conn = sqlite3.connect(":memory:")
     try:
-        conn.execute("CREATE VIRTUAL TABLE articles_fts USING fts5(subject, body, author_name,"
-                     " tokenize = 'unicode61 remove_diacritics 2')")
+        conn.execute(
+            "CREATE VIRTUAL TABLE articles_fts USING fts5(subject, body, author_name,"
+            " tokenize = 'unicode61 remove_diacritics 2')"
+        )
         conn.execute("INSERT INTO articles_fts VALUES ('hello', 'world of words', 'Ada')")
         if expr is not None:
             conn.execute("SELECT rowid FROM articles_fts WHERE articles_fts MATCH ?", (expr,)).fetchall()
@@ -94,7 +140,8 @@ def test_any_string_is_invalid_or_safe(text):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.text(alphabet=st.sampled_from('ab "*-:()^{}group:author:is:after:before:.\\\'\x00\ue000'),
-               max_size=60))
+@given(
+    st.text(alphabet=st.sampled_from("ab \"*-:()^{}group:author:is:after:before:.\\'\x00\ue000"), max_size=60)
+)
 def test_syntax_heavy_strings_are_invalid_or_safe(text):
     test_any_string_is_invalid_or_safe.hypothesis.inner_test(text)

@@ -35,8 +35,9 @@ async def test_ranked_with_escaped_highlights(site):
     assert found["next_cursor"] is None
     phrase = await search(await site.client(), q='"walrus operator"')
     assert [r["article"]["subject"] for r in phrase["results"]] == ["The walrus operator"]
-    assert (await search(await site.client(), q="walrus -operator"))["results"][0]["article"]["subject"] \
-        == "Nothing here"
+    assert (await search(await site.client(), q="walrus -operator"))["results"][0]["article"][
+        "subject"
+    ] == "Nothing here"
     assert len((await search(await site.client(), q="walr*"))["results"]) == 2
 
 
@@ -57,7 +58,10 @@ async def test_filters(site):
     assert subjects(await search(anon, q="banjo group:rec.*")) == ["Banjo tuning"]
     assert subjects(await search(anon, q="banjo author:bob")) == ["Banjo tuning"]
     assert subjects(await search(anon, q="author:Bob")) == ["Banjo tuning"]  # filters alone: newest first
-    assert subjects(await search(anon, q="banjo after:2000 before:2999")) == ["Banjo in Python", "Banjo tuning"]
+    assert subjects(await search(anon, q="banjo after:2000 before:2999")) == [
+        "Banjo in Python",
+        "Banjo tuning",
+    ]
     assert subjects(await search(anon, q="banjo before:2001")) == []
     assert subjects(await search(anon, q="banjo is:archived")) == []
     moderator = await site.client("mod", "moderator")
@@ -94,8 +98,10 @@ async def test_pages_follow_the_cursor_without_gaps_or_repeats(site):
 
 async def test_ranking_window_and_broad_queries(site, monkeypatch):
     s = await seed(site)
-    ids = [(await post(s["ada"], "comp.lang.python", f"Teapot {i}", "teapot " * (1 + i % 3)))["article"]["id"]
-           for i in range(12)]
+    ids = [
+        (await post(s["ada"], "comp.lang.python", f"Teapot {i}", "teapot " * (1 + i % 3)))["article"]["id"]
+        for i in range(12)
+    ]
     anon = await site.client()
     monkeypatch.setattr(search_module, "WINDOW", 5)
     monkeypatch.setattr(search_module, "BROAD", 2.0)  # never broad: ranked among the newest 5
@@ -121,22 +127,29 @@ async def test_index_follows_cancels_splits_and_moves(site):
     ada, admin = s["ada"], s["admin"]
     await admin.post("/api/groups", json={"name": "misc.test", "description": "Tests"})
     started = await post(ada, "comp.lang.python", "Zeppelin", "the first zeppelin")
-    r = await ada.post(f"/api/articles/{started['article']['id']}/replies", json={"body": "airship zeppelin reply"})
+    r = await ada.post(
+        f"/api/articles/{started['article']['id']}/replies", json={"body": "airship zeppelin reply"}
+    )
     reply = r.json()["article"]
     anon = await site.client()
     assert len((await search(anon, q="zeppelin"))["results"]) == 2
 
     moderator = await site.client("mod", "moderator")
-    r = await moderator.post(f"/api/threads/{started['thread']['id']}/split",
-                             json={"article_id": reply["id"], "reason": "its own topic"})
+    r = await moderator.post(
+        f"/api/threads/{started['thread']['id']}/split",
+        json={"article_id": reply["id"], "reason": "its own topic"},
+    )
     assert r.status_code == 201, r.text
     new_thread = r.json()["thread"]["id"]
     hit = (await search(anon, q="airship"))["results"][0]["article"]
     assert hit["thread_id"] == new_thread  # search shows where the article lives now
-    r = await moderator.post(f"/api/threads/{new_thread}/move", json={"group": "misc.test", "reason": "fits better"})
+    r = await moderator.post(
+        f"/api/threads/{new_thread}/move", json={"group": "misc.test", "reason": "fits better"}
+    )
     assert r.status_code == 200, r.text
-    assert [x["article"]["id"] for x in (await search(anon, q="zeppelin group:misc.test"))["results"]] \
-        == [reply["id"]]
+    assert [x["article"]["id"] for x in (await search(anon, q="zeppelin group:misc.test"))["results"]] == [
+        reply["id"]
+    ]
 
     r = await ada.post(f"/api/articles/{reply['id']}/cancel", json={})
     assert r.status_code == 200
@@ -145,13 +158,25 @@ async def test_index_follows_cancels_splits_and_moves(site):
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(q=st.text(max_size=80), extra=st.sampled_from([
-    {}, {"group": "comp.lang.python"}, {"author": "ada"}, {"state": "archived"}, {"limit": "3"},
-    {"after": "2020"}, {"cursor": "eyJ4Ijox"}, {"author": "x@y"}]))
+@given(
+    q=st.text(max_size=80),
+    extra=st.sampled_from(
+        [
+            {},
+            {"group": "comp.lang.python"},
+            {"author": "ada"},
+            {"state": "archived"},
+            {"limit": "3"},
+            {"after": "2020"},
+            {"cursor": "eyJ4Ijox"},
+            {"author": "x@y"},
+        ]
+    ),
+)
 async def test_no_query_string_is_a_server_error(site, q, extra):
     if not getattr(site, "seeded", False):
         s = await seed(site)
-        await post(s["ada"], "comp.lang.python", "Fuzz target", "words \"quoted\" AND OR NOT * ^ : ( )")
+        await post(s["ada"], "comp.lang.python", "Fuzz target", 'words "quoted" AND OR NOT * ^ : ( )')
         site.seeded = True
     r = await (await site.client()).get("/api/search", params={"q": q, **extra})
     assert r.status_code in (200, 400), (q, extra, r.text)

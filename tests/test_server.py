@@ -16,8 +16,10 @@ def test_demo_serve_register_post_restart(tmp_path):
         assert {"comp.lang.python", "rec.music.folk"} <= {g["name"] for g in groups}
         r = client.post("/api/register", json={"username": "newcomer", "password": "a fine password"})
         assert r.status_code == 201 and r.json()["user"]["role"] == "member"
-        r = client.post("/api/groups/comp.lang.python/threads",
-                        json={"subject": "Hello from a newcomer", "body": "Hi all.\r\nGlad to be here."})
+        r = client.post(
+            "/api/groups/comp.lang.python/threads",
+            json={"subject": "Hello from a newcomer", "body": "Hi all.\r\nGlad to be here."},
+        )
         assert r.status_code == 201
         article = r.json()["article"]
         r = client.post(f"/api/articles/{article['id']}/replies", json={"body": "Replying to myself"})

@@ -15,8 +15,9 @@ from tests.conftest import seed
 
 
 async def test_a_client_that_leaves_mid_body_is_not_an_error(site, caplog):
-    messages = iter([{"type": "http.request", "body": b'{"username": "a', "more_body": True},
-                     {"type": "http.disconnect"}])
+    messages = iter(
+        [{"type": "http.request", "body": b'{"username": "a', "more_body": True}, {"type": "http.disconnect"}]
+    )
     sent = []
 
     async def receive():
@@ -25,11 +26,25 @@ async def test_a_client_that_leaves_mid_body_is_not_an_error(site, caplog):
     async def send(message):
         sent.append(message)
 
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
-             "scheme": "http", "path": "/api/login", "raw_path": b"/api/login", "query_string": b"",
-             "root_path": "", "headers": [(b"host", b"testserver"), (b"content-type", b"application/json"),
-                                          (b"content-length", b"500")],
-             "client": ("127.0.0.1", 5000), "server": ("testserver", 80), "app": site.app}
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/api/login",
+        "raw_path": b"/api/login",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/json"),
+            (b"content-length", b"500"),
+        ],
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
+        "app": site.app,
+    }
     with caplog.at_level(logging.DEBUG):
         await site.app(scope, receive, send)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
@@ -42,8 +57,9 @@ async def test_server_faults_on_pages_answer_an_html_page(site):
     conn.execute("ALTER TABLE threads RENAME TO threads_lost")  # the database is broken under us
     conn.commit()
     conn.close()
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=site.app, raise_app_exceptions=False),
-                               base_url="http://testserver")
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=site.app, raise_app_exceptions=False), base_url="http://testserver"
+    )
     try:
         r = await client.get("/g/comp.lang.python")
         assert r.status_code == 500 and r.headers["content-type"].startswith("text/html")
@@ -62,11 +78,17 @@ async def test_allowed_hosts_refuse_other_host_headers_and_their_origins(make_si
     r = await client.get("/api/groups", headers={"host": "evil.example"})
     assert r.status_code == 400 and r.json()["error"]["code"] == "invalid"
     # A forged Host cannot make a foreign Origin look like this site's own.
-    r = await client.post("/api/login", json={"username": "ada", "password": "whatever!"},
-                          headers={"host": "moot.example", "origin": "http://evil.example"})
+    r = await client.post(
+        "/api/login",
+        json={"username": "ada", "password": "whatever!"},
+        headers={"host": "moot.example", "origin": "http://evil.example"},
+    )
     assert r.status_code == 403
-    r = await client.post("/api/login", json={"username": "ada", "password": "whatever!"},
-                          headers={"host": "moot.example", "origin": "http://moot.example"})
+    r = await client.post(
+        "/api/login",
+        json={"username": "ada", "password": "whatever!"},
+        headers={"host": "moot.example", "origin": "http://moot.example"},
+    )
     assert r.status_code == 401
 
 
@@ -112,8 +134,9 @@ async def test_endorsements_from_new_accounts_do_not_count(make_site):
 
 
 async def register(client, username: str, display_name: str) -> httpx.Response:
-    return await client.post("/api/register", json={"username": username, "password": "long enough",
-                                                    "display_name": display_name})
+    return await client.post(
+        "/api/register", json={"username": username, "password": "long enough", "display_name": display_name}
+    )
 
 
 async def test_display_names_cannot_pass_for_someone_else_or_for_staff(site):

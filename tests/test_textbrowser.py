@@ -18,15 +18,32 @@ def lynx() -> str | None:
 
 def dumps(html: str) -> dict[str, str]:
     """The page as w3m -dump (and lynx -dump, when installed) show it."""
-    out = {"w3m": subprocess.run([w3m(), "-dump", "-T", "text/html", "-cols", "100", "-O", "UTF-8"],
-                                 input=html.encode("utf-8"), capture_output=True, timeout=30,
-                                 check=True).stdout.decode("utf-8")}
+    out = {
+        "w3m": subprocess.run(
+            [w3m(), "-dump", "-T", "text/html", "-cols", "100", "-O", "UTF-8"],
+            input=html.encode("utf-8"),
+            capture_output=True,
+            timeout=30,
+            check=True,
+        ).stdout.decode("utf-8")
+    }
     program = lynx()
     if program:
-        out["lynx"] = subprocess.run([program, "-dump", "-stdin", "-nolist", "-width=100",
-                                      "-display_charset=utf-8", "-assume_charset=utf-8"],
-                                     input=html.encode("utf-8"), capture_output=True, timeout=30,
-                                     check=True).stdout.decode("utf-8")
+        out["lynx"] = subprocess.run(
+            [
+                program,
+                "-dump",
+                "-stdin",
+                "-nolist",
+                "-width=100",
+                "-display_charset=utf-8",
+                "-assume_charset=utf-8",
+            ],
+            input=html.encode("utf-8"),
+            capture_output=True,
+            timeout=30,
+            check=True,
+        ).stdout.decode("utf-8")
     return out
 
 
@@ -43,13 +60,20 @@ async def test_w3m_shows_articles_in_order_with_authors(site):
     program = w3m()
     s = await seed(site)
     bob = await site.client("bob")
-    r = await bob.post(f"/api/articles/{s['reply']['id']}/replies",
-                       json={"body": "Ada wrote:\n> A reply\n\nBob answers here."})
+    r = await bob.post(
+        f"/api/articles/{s['reply']['id']}/replies",
+        json={"body": "Ada wrote:\n> A reply\n\nBob answers here."},
+    )
     assert r.status_code == 201
     r = await bob.post(f"/api/articles/{s['root']['id']}/replies", json={"body": "Bob again, later."})
     html = (await (await site.client()).get(f"/t/{s['thread']['id']}")).text
-    dump = subprocess.run([program, "-dump", "-T", "text/html", "-cols", "100", "-O", "UTF-8"],
-                          input=html.encode("utf-8"), capture_output=True, timeout=30, check=True)
+    dump = subprocess.run(
+        [program, "-dump", "-T", "text/html", "-cols", "100", "-O", "UTF-8"],
+        input=html.encode("utf-8"),
+        capture_output=True,
+        timeout=30,
+        check=True,
+    )
     text = dump.stdout.decode("utf-8")
     # article bodies in tree order, each after its author's name
     order = ["First post", "A reply", "Bob answers here.", "Bob again, later."]
@@ -80,7 +104,9 @@ async def test_text_browsers_show_no_script_parts_and_show_the_nesting(site):
         assert "Keyboard shortcuts" not in text and "show or hide" not in text, program
         assert "Hello" in text, program
     for program, text in dumps(thread_page).items():
-        assert "Keyboard shortcuts" not in text and " new" not in text.replace("\n", " ").split("Hello")[0], program
+        assert "Keyboard shortcuts" not in text and " new" not in text.replace("\n", " ").split("Hello")[0], (
+            program
+        )
         assert not re.search(r"\b0 new\b", text), program
         # the nesting in text: one » per level before the author
         assert re.search(r"»»»» Bob", text) and re.search(r"(?<!»)» Ada", text), (program, text)

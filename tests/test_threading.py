@@ -28,9 +28,13 @@ def rows(site) -> dict[str, dict]:
     conn = sqlite3.connect(site.config.db_path)
     conn.row_factory = sqlite3.Row
     try:
-        return {r["message_id"]: dict(r) for r in conn.execute(
-            "SELECT a.*, p.message_id AS parent_mid FROM articles a"
-            " LEFT JOIN articles p ON p.id = a.parent_id")}
+        return {
+            r["message_id"]: dict(r)
+            for r in conn.execute(
+                "SELECT a.*, p.message_id AS parent_mid FROM articles a"
+                " LEFT JOIN articles p ON p.id = a.parent_id"
+            )
+        }
     finally:
         conn.close()
 
@@ -57,13 +61,23 @@ async def test_replies_to_one_missing_message_share_a_placeholder_that_says_so(m
     question = got["<CAF8v2=q0@mail.example.com>"]  # the archive starts after it was asked
     assert question["status"] == "notice" and question["parent_id"] is None
     replies = [m for m, r in got.items() if r["parent_mid"] == "<CAF8v2=q0@mail.example.com>"]
-    assert sorted(replies) == ["<20260303092011.GA4411@carol.example.org>", "<87h6a1.fsf@bob.example.net>",
-                               "<CAF8v2=q9@mail.example.com>"]
+    assert sorted(replies) == [
+        "<20260303092011.GA4411@carol.example.org>",
+        "<87h6a1.fsf@bob.example.net>",
+        "<CAF8v2=q9@mail.example.com>",
+    ]
     # a reply through an off-list message hangs under the nearest present ancestor
     assert got["<CAF8v2=r7@mail.example.com>"]["parent_mid"] == "<5f1c.release@erik.example.org>"
     # replies to the junk id <yes> stay apart, each its own thread
-    assert len({got[m]["thread_id"] for m in ("<y1@jo.example.com>", "<y2@kim.example.com>",
-                                             "<y3@lu.example.com>")}) == 3
+    assert (
+        len(
+            {
+                got[m]["thread_id"]
+                for m in ("<y1@jo.example.com>", "<y2@kim.example.com>", "<y3@lu.example.com>")
+            }
+        )
+        == 3
+    )
     page = await (await site.client()).get(f"/t/{question['thread_id']}")
     assert page.status_code == 200 and "Earlier message not in this archive." in page.text
     # a placeholder is nobody's text: not searchable
@@ -89,28 +103,41 @@ async def test_a_later_import_fills_in_the_placeholder_and_reparents_it(make_sit
     site = await site_with_group(make_site)
     raw = raw_messages(CORPUS[0])  # edge-cases
     late = [raw["<o2@x.example>"]]
-    await importer.import_path(site.db, write_mbox(tmp_path / "a.mbox", [raw["<o0@x.example>"], *late]), GROUP)
+    await importer.import_path(
+        site.db, write_mbox(tmp_path / "a.mbox", [raw["<o0@x.example>"], *late]), GROUP
+    )
     before = rows(site)
     assert before["<o2@x.example>"]["parent_mid"] == "<o0@x.example>"  # its parent <o1> is missing
     # the ghost-rooted replies: both under the one placeholder <g0>
-    await importer.import_path(site.db, write_mbox(tmp_path / "b.mbox", [raw["<g1@x.example>"],
-                                                                        raw["<g2@x.example>"]]), GROUP)
+    await importer.import_path(
+        site.db, write_mbox(tmp_path / "b.mbox", [raw["<g1@x.example>"], raw["<g2@x.example>"]]), GROUP
+    )
     got = rows(site)
     assert got["<g0@x.example>"]["status"] == "notice"
-    assert got["<g1@x.example>"]["thread_id"] == got["<g2@x.example>"]["thread_id"] == got["<g0@x.example>"]["thread_id"]
+    assert (
+        got["<g1@x.example>"]["thread_id"]
+        == got["<g2@x.example>"]["thread_id"]
+        == got["<g0@x.example>"]["thread_id"]
+    )
     ghost_thread = got["<g0@x.example>"]["thread_id"]
 
     # Now the missing <g0> arrives, itself a reply to <o0>: it takes its
     # placeholder's place and its thread moves under <o0>.
-    g0 = (b"From tw@example.org Sun Feb  1 00:00:30 2026\nFrom: Test Writer <tw@example.org>\n"
-          b"Date: Sun, 1 Feb 2026 00:00:30 +0000\nSubject: ghost root\nMessage-ID: <g0@x.example>\n"
-          b"References: <o0@x.example>\n\nThe message the replies answered.\n\n")
+    g0 = (
+        b"From tw@example.org Sun Feb  1 00:00:30 2026\nFrom: Test Writer <tw@example.org>\n"
+        b"Date: Sun, 1 Feb 2026 00:00:30 +0000\nSubject: ghost root\nMessage-ID: <g0@x.example>\n"
+        b"References: <o0@x.example>\n\nThe message the replies answered.\n\n"
+    )
     report = await importer.import_path(site.db, write_mbox(tmp_path / "c.mbox", [g0]), GROUP)
     assert report.imported == 1 and report.filled == 1 and report.placeholders == 0 and report.accounted
     got = rows(site)
     filled = got["<g0@x.example>"]
     assert filled["id"] == before.get("<g0@x.example>", filled)["id"]
-    assert (filled["status"], filled["subject"], filled["parent_mid"]) == ("ok", "ghost root", "<o0@x.example>")
+    assert (filled["status"], filled["subject"], filled["parent_mid"]) == (
+        "ok",
+        "ghost root",
+        "<o0@x.example>",
+    )
     assert got["<g1@x.example>"]["thread_id"] == got["<o0@x.example>"]["thread_id"] != ghost_thread
     assert got["<g1@x.example>"]["parent_mid"] == "<g0@x.example>"
     client = await site.client()
@@ -163,9 +190,13 @@ async def test_an_export_keeps_the_links_and_rebuilds_to_moots_tree(make_site, t
 
 async def test_unknown_address_round_trips(make_site, tmp_path):
     site = await site_with_group(make_site)
-    source = write_mbox(tmp_path / "in.mbox", [
-        b"From MAILER-DAEMON Sat Jan  1 10:00:00 2000\nFrom: Someone without an address\n"
-        b"Date: Sat, 01 Jan 2000 10:00:00 +0000\nSubject: hello\nMessage-ID: <noaddr@example.org>\n\nhi\n\n"])
+    source = write_mbox(
+        tmp_path / "in.mbox",
+        [
+            b"From MAILER-DAEMON Sat Jan  1 10:00:00 2000\nFrom: Someone without an address\n"
+            b"Date: Sat, 01 Jan 2000 10:00:00 +0000\nSubject: hello\nMessage-ID: <noaddr@example.org>\n\nhi\n\n"
+        ],
+    )
     await importer.import_path(site.db, source, GROUP)
     first = rows(site)["<noaddr@example.org>"]
     assert first["author_addr"] is None
@@ -179,12 +210,16 @@ async def test_unknown_address_round_trips(make_site, tmp_path):
 
 async def test_the_original_dates_offset_is_kept_for_display_and_export(make_site, tmp_path):
     site = await site_with_group(make_site)
-    source = write_mbox(tmp_path / "tz.mbox", [
-        b"From asha@example.in Mon Mar  2 04:45:00 2026\nFrom: Asha <asha@example.in>\n"
-        b"Date: Mon, 2 Mar 2026 10:15:00 +0530\nSubject: Chai\nMessage-ID: <chai@example.in>\n\nMorning.\n\n",
-        b"From ed@example.us Sun Mar  1 23:50:00 2026\nFrom: Ed <ed@example.us>\n"
-        b"Date: Sun, 1 Mar 2026 18:50:00 -0500\nSubject: Re: Chai\nMessage-ID: <late@example.us>\n"
-        b"References: <chai@example.in>\n\nEvening here.\n\n"])
+    source = write_mbox(
+        tmp_path / "tz.mbox",
+        [
+            b"From asha@example.in Mon Mar  2 04:45:00 2026\nFrom: Asha <asha@example.in>\n"
+            b"Date: Mon, 2 Mar 2026 10:15:00 +0530\nSubject: Chai\nMessage-ID: <chai@example.in>\n\nMorning.\n\n",
+            b"From ed@example.us Sun Mar  1 23:50:00 2026\nFrom: Ed <ed@example.us>\n"
+            b"Date: Sun, 1 Mar 2026 18:50:00 -0500\nSubject: Re: Chai\nMessage-ID: <late@example.us>\n"
+            b"References: <chai@example.in>\n\nEvening here.\n\n",
+        ],
+    )
     await importer.import_path(site.db, source, GROUP)
     client = await site.client()
     chai = (await client.get("/api/articles/<chai@example.in>")).json()["article"]
@@ -202,12 +237,15 @@ async def test_the_original_dates_offset_is_kept_for_display_and_export(make_sit
     await importer.import_path(other.db, write_mbox(tmp_path / "again.mbox", [r.content]), GROUP)
     again = rows(other)
     assert (again["<chai@example.in>"]["created_at"], again["<chai@example.in>"]["utc_offset"]) == (
-        "2026-03-02T04:45:00.000Z", 330)
+        "2026-03-02T04:45:00.000Z",
+        330,
+    )
     assert again["<late@example.us>"]["utc_offset"] == -300
 
 
 def test_news_dates_carry_the_authors_offset():
     from moot import news
+
     assert news.news_date("2026-03-02T04:45:00.000Z", 330) == "Mon, 02 Mar 2026 10:15:00 +0530"
     assert news.news_date("2026-03-01T23:50:00.000Z", -300) == "Sun, 01 Mar 2026 18:50:00 -0500"
     assert news.news_date("2026-03-01T23:50:00.000Z") == "Sun, 01 Mar 2026 23:50:00 +0000"
@@ -225,8 +263,13 @@ async def test_newsreaders_see_no_placeholders(make_site, tmp_path):
     async def talk(*lines: str) -> list[tuple[int, list[bytes]]]:
         return replies(await session.receive("".join(line + "\r\n" for line in lines).encode()))
 
-    got = await talk("ARTICLE <CAF8v2=q0@mail.example.com>", f"GROUP {GROUP}",
-                     f"ARTICLE {placeholder['number']}", "OVER 1-100", "LISTGROUP")
+    got = await talk(
+        "ARTICLE <CAF8v2=q0@mail.example.com>",
+        f"GROUP {GROUP}",
+        f"ARTICLE {placeholder['number']}",
+        "OVER 1-100",
+        "LISTGROUP",
+    )
     assert [code for code, _ in got] == [430, 211, 423, 224, 211]
     over_numbers = [int(line.split(b"\t")[0]) for line in got[3][1]]
     assert placeholder["number"] not in over_numbers and len(over_numbers) == 20

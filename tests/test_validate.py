@@ -7,14 +7,31 @@ from moot.errors import Invalid, TooLarge
 from moot.subjects import child_references, reply_subject
 
 
-@pytest.mark.parametrize("name", ["comp.lang.python", "a", "rec.music.folk", "alt.c++", "x" * 80,
-                                  "de.comp.os_2", "0day.news-x"])
+@pytest.mark.parametrize(
+    "name", ["comp.lang.python", "a", "rec.music.folk", "alt.c++", "x" * 80, "de.comp.os_2", "0day.news-x"]
+)
 def test_good_group_names(name):
     assert validate.group_name(name) == name
 
 
-@pytest.mark.parametrize("name", ["", "Comp.lang", "comp..lang", ".comp", "comp.", "-x", "comp.+x",
-                                  "x" * 81, "comp lang", "comp/lang", "comp.läng", 42, None])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "",
+        "Comp.lang",
+        "comp..lang",
+        ".comp",
+        "comp.",
+        "-x",
+        "comp.+x",
+        "x" * 81,
+        "comp lang",
+        "comp/lang",
+        "comp.läng",
+        42,
+        None,
+    ],
+)
 def test_bad_group_names(name):
     with pytest.raises(Invalid):
         validate.group_name(name)

@@ -22,8 +22,10 @@ async def form_client(site, username=None, role="member"):
 
 
 def form(**fields) -> dict:
-    return {"content": "&".join(f"{k}={quote(str(v), safe='')}" for k, v in fields.items()),
-            "headers": {"Content-Type": "application/x-www-form-urlencoded"}}
+    return {
+        "content": "&".join(f"{k}={quote(str(v), safe='')}" for k, v in fields.items()),
+        "headers": {"Content-Type": "application/x-www-form-urlencoded"},
+    }
 
 
 def article_ids(html: str) -> list[int]:
@@ -32,21 +34,32 @@ def article_ids(html: str) -> list[int]:
 
 # The layout of the reply tree (pure)
 
+
 def test_layout_nests_in_tree_order():
     def a(i, parent, depth):
         return {"id": i, "parent_id": parent, "depth": depth}
+
     items, left = pages.layout([a(1, None, 0), a(2, 1, 1), a(3, 2, 2), a(4, 1, 1), a(5, 4, 2)])
     assert [(i["close_before"], i["opens"], i["replies"]) for i in items] == [
-        (0, True, 4), (0, True, 1), (0, False, 0), (1, True, 1), (0, False, 0)]
+        (0, True, 4),
+        (0, True, 1),
+        (0, False, 0),
+        (1, True, 1),
+        (0, False, 0),
+    ]
     assert left == 2 and items[1]["parent"]["id"] == 1
 
 
 def test_layout_of_a_later_page_starts_at_the_top():
     def a(i, parent, depth):
         return {"id": i, "parent_id": parent, "depth": depth}
+
     items, left = pages.layout([a(7, 6, 3), a(8, 7, 4), a(9, 2, 2)])
     assert [(i["close_before"], i["opens"], i["parent"] and i["parent"]["id"]) for i in items] == [
-        (0, True, None), (0, False, 7), (1, False, None)]
+        (0, True, None),
+        (0, False, 7),
+        (1, False, None),
+    ]
     assert left == 0
 
 
@@ -58,15 +71,21 @@ def test_deep_thread_needs_no_recursion():
 
 # Reading pages
 
+
 async def test_pages_render_with_titles_canonical_and_csp(site):
     s = await seed(site)
     anon = await site.client()
-    for path, title in [("/", "Moot: discussion groups"), ("/g/comp.lang.python", "comp.lang.python"),
-                        (f"/t/{s['thread']['id']}", "Hello · comp.lang.python"),
-                        ("/g/comp.lang.python/archive", "Archive of comp.lang.python"),
-                        ("/search?q=reply", "search"), ("/modlog", "Moderation log"),
-                        ("/proposals", "Group proposals"), ("/login", "Sign in"),
-                        ("/register", "Create an account")]:
+    for path, title in [
+        ("/", "Moot: discussion groups"),
+        ("/g/comp.lang.python", "comp.lang.python"),
+        (f"/t/{s['thread']['id']}", "Hello · comp.lang.python"),
+        ("/g/comp.lang.python/archive", "Archive of comp.lang.python"),
+        ("/search?q=reply", "search"),
+        ("/modlog", "Moderation log"),
+        ("/proposals", "Group proposals"),
+        ("/login", "Sign in"),
+        ("/register", "Create an account"),
+    ]:
         r = await anon.get(path)
         assert r.status_code == 200, (path, r.text)
         assert r.headers["content-type"].startswith("text/html")
@@ -89,11 +108,14 @@ async def test_static_files_are_served(site):
 async def test_thread_page_is_a_reply_tree(site):
     s = await seed(site)
     bob = await site.client("bob")
-    r = await bob.post(f"/api/articles/{s['reply']['id']}/replies",
-                       json={"body": "Ada wrote:\n> A reply\n>> older\n\nmine https://example.org/x."})
+    r = await bob.post(
+        f"/api/articles/{s['reply']['id']}/replies",
+        json={"body": "Ada wrote:\n> A reply\n>> older\n\nmine https://example.org/x."},
+    )
     deep = r.json()["article"]
-    r = await bob.post(f"/api/articles/{s['root']['id']}/replies",
-                       json={"body": "second branch", "subject": "A new topic"})
+    r = await bob.post(
+        f"/api/articles/{s['root']['id']}/replies", json={"body": "second branch", "subject": "A new topic"}
+    )
     branch = r.json()["article"]
     html = (await (await site.client()).get(f"/t/{s['thread']['id']}")).text
     assert article_ids(html) == [s["root"]["id"], s["reply"]["id"], deep["id"], branch["id"]]
@@ -101,13 +123,13 @@ async def test_thread_page_is_a_reply_tree(site):
     assert f'<a href="#a{s["reply"]["id"]}">Ada</a>' in html
     assert '<pre class="q q1">' in html and '<pre class="q q2">' in html
     assert '<a href="https://example.org/x" rel="nofollow ugc noopener">' in html
-    assert html.count("<details class=\"kids") == 2 and "<summary data-direct=\"2\" data-branch=\"3\">" in html
+    assert html.count('<details class="kids') == 2 and '<summary data-direct="2" data-branch="3">' in html
     assert "A new topic" in html  # the changed subject is shown
     # balanced nesting: every <li> closes
-    assert html.count("<li class=\"node") == html.count("</li>") - html.count("<li class=\"thread-row")
+    assert html.count('<li class="node') == html.count("</li>") - html.count('<li class="thread-row')
     flat = (await (await site.client()).get(f"/t/{s['thread']['id']}?view=flat")).text
     assert article_ids(flat) == [s["root"]["id"], s["reply"]["id"], deep["id"], branch["id"]]
-    assert 'aria-current="page">By date</a>' in flat and "<details class=\"kids" not in flat
+    assert 'aria-current="page">By date</a>' in flat and '<details class="kids' not in flat
 
 
 async def test_big_thread_pages_with_the_tree_cursor(site):
@@ -135,8 +157,10 @@ async def test_permalink_redirects_wherever_the_article_lives(site):
         assert r.status_code == 302
         assert r.headers["location"] == f"/t/{s['thread']['id']}#a{s['reply']['id']}"
     mod = await site.client("mod", "moderator")
-    r = await mod.post(f"/api/threads/{s['thread']['id']}/split",
-                       json={"article_id": s["reply"]["id"], "reason": "own topic"})
+    r = await mod.post(
+        f"/api/threads/{s['thread']['id']}/split",
+        json={"article_id": s["reply"]["id"], "reason": "own topic"},
+    )
     new_thread = r.json()["thread"]["id"]
     r = await anon.get(f"/m/{quote(mid, safe='@')}")
     assert r.headers["location"] == f"/t/{new_thread}#a{s['reply']['id']}"
@@ -150,7 +174,9 @@ async def test_fragment_is_the_article_as_the_page_renders_it(site):
     s = await seed(site)
     anon = await site.client()
     r = await anon.get(f"/t/{s['thread']['id']}/fragment/a/{s['reply']['id']}")
-    assert r.status_code == 200 and r.text.strip().startswith(f'<li class="node status-ok" id="a{s["reply"]["id"]}"')
+    assert r.status_code == 200 and r.text.strip().startswith(
+        f'<li class="node status-ok" id="a{s["reply"]["id"]}"'
+    )
     page_html = (await anon.get(f"/t/{s['thread']['id']}")).text
     article = re.search(r'<article class="art".*?</article>', r.text, re.S).group(0)
     assert article in page_html
@@ -174,8 +200,10 @@ async def test_errors_on_pages_are_html_and_api_stays_json(site):
 async def test_group_page_charter_references_and_older_link(site):
     s = await seed(site)
     admin = s["admin"]
-    await admin.post("/api/groups", json={"name": "misc.test", "description": "Tests",
-                                          "charter": "Be kind.\n> quoted rule"})
+    await admin.post(
+        "/api/groups",
+        json={"name": "misc.test", "description": "Tests", "charter": "Be kind.\n> quoted rule"},
+    )
     ada = s["ada"]
     ids = []
     for i in range(pages.GROUP_PAGE + 2):
@@ -208,7 +236,7 @@ async def test_archive_pages_by_month(site):
     assert f'href="/t/{s["thread"]["id"]}"' in html and f"{ym}" in html
     html = (await anon.get(f"/t/{s['thread']['id']}")).text
     assert "This thread is archived" in html and 'data-action="reply"' not in html
-    assert f'/g/comp.lang.python/new?continued_from={s["thread"]["id"]}' in html
+    assert f"/g/comp.lang.python/new?continued_from={s['thread']['id']}" in html
 
 
 async def test_search_modlog_and_proposals_pages(site):
@@ -228,8 +256,10 @@ async def test_search_modlog_and_proposals_pages(site):
 async def test_moderator_sees_suggestions_and_split_preview(site):
     s = await seed(site)
     bob = await site.client("bob")
-    r = await bob.post(f"/api/articles/{s['reply']['id']}/replies",
-                       json={"body": "drift", "subject": "Other topic (was: Hello)"})
+    r = await bob.post(
+        f"/api/articles/{s['reply']['id']}/replies",
+        json={"body": "drift", "subject": "Other topic (was: Hello)"},
+    )
     drift = r.json()["article"]
     await bob.post(f"/api/articles/{drift['id']}/replies", json={"body": "more drift"})
     mod = await site.client("mod", "moderator")
@@ -238,23 +268,27 @@ async def test_moderator_sees_suggestions_and_split_preview(site):
     assert '<option value="comp.lang.python">' in (await mod.get("/fragment/mod-dialog")).text
     r = await mod.get(f"/t/{s['thread']['id']}/fragment/split-preview?article={s['reply']['id']}")
     assert "<strong>3 articles</strong>" in r.text and "comp.lang.python" in r.text
-    r = await mod.get(f"/t/{s['thread']['id']}/fragment/split-preview?article={drift['id']}"
-                      "&subject=Mine&group=nope.none")
+    r = await mod.get(
+        f"/t/{s['thread']['id']}/fragment/split-preview?article={drift['id']}&subject=Mine&group=nope.none"
+    )
     assert r.status_code == 404
-    member = (await s["ada"].get(f"/t/{s['thread']['id']}/fragment/split-preview?article=2"))
+    member = await s["ada"].get(f"/t/{s['thread']['id']}/fragment/split-preview?article=2")
     assert member.status_code == 403
     assert "Split suggestions" not in (await s["ada"].get(f"/t/{s['thread']['id']}")).text
 
 
 # Forms: CSRF, sign in, register, post, reply
 
+
 async def test_login_form_needs_the_csrf_token(site):
     await site.user("ada")
     client, token = await form_client(site)
     before = site.snapshot()
-    for fields in ({"username": "ada", "password": PASSWORD},
-                   {"username": "ada", "password": PASSWORD, "csrf": "forged"},
-                   {"username": "ada", "password": PASSWORD, "csrf": token + "x"}):
+    for fields in (
+        {"username": "ada", "password": PASSWORD},
+        {"username": "ada", "password": PASSWORD, "csrf": "forged"},
+        {"username": "ada", "password": PASSWORD, "csrf": token + "x"},
+    ):
         r = await client.post("/login", **form(**fields))
         assert r.status_code == 403 and "CSRF" in r.text
         assert "moot_session" not in r.headers.get("set-cookie", "")
@@ -264,8 +298,9 @@ async def test_login_form_needs_the_csrf_token(site):
     assert site.snapshot() == before
     r = await client.post("/login", **form(username="ada", password="wrong one!", csrf=token))
     assert r.status_code == 401 and "wrong username or password" in r.text
-    r = await client.post("/login", **form(username="ada", password=PASSWORD, csrf=token,
-                                           next="//evil.example/"))
+    r = await client.post(
+        "/login", **form(username="ada", password=PASSWORD, csrf=token, next="//evil.example/")
+    )
     assert r.status_code == 303 and r.headers["location"] == "/"
     assert (await client.get("/api/me")).json()["user"]["username"] == "ada"
 
@@ -283,15 +318,25 @@ async def test_login_form_shares_the_api_throttle(make_site):
 
 async def test_register_form(site):
     client, token = await form_client(site)
-    r = await client.post("/register", **form(username="zed", password="long enough", password2="other!!!",
-                                               csrf=token))
+    r = await client.post(
+        "/register", **form(username="zed", password="long enough", password2="other!!!", csrf=token)
+    )
     assert r.status_code == 400 and "differ" in r.text and 'value="zed"' in r.text
-    r = await client.post("/register", **form(username="Z!", password="long enough",
-                                               password2="long enough", csrf=token))
+    r = await client.post(
+        "/register", **form(username="Z!", password="long enough", password2="long enough", csrf=token)
+    )
     assert r.status_code == 400 and "username must be" in r.text
-    r = await client.post("/register", **form(username="zed", password="long enough",
-                                               password2="long enough", display_name="Zed Z",
-                                               csrf=token, next="/g/x"))
+    r = await client.post(
+        "/register",
+        **form(
+            username="zed",
+            password="long enough",
+            password2="long enough",
+            display_name="Zed Z",
+            csrf=token,
+            next="/g/x",
+        ),
+    )
     assert r.status_code == 303 and r.headers["location"] == "/g/x"
     me = (await client.get("/api/me")).json()["user"]
     assert me["display_name"] == "Zed Z" and me["role"] == "admin"  # the first account
@@ -311,8 +356,7 @@ async def test_new_thread_and_reply_forms(site):
     assert '<label for="subject">Subject</label>' in r.text
     r = await ada.post("/g/comp.lang.python/new", **form(subject="", body="text", csrf=token))
     assert r.status_code == 400 and "subject is empty" in r.text and ">text</textarea>" in r.text
-    r = await ada.post("/g/comp.lang.python/new", **form(subject="Via form", body="Hello\nworld",
-                                                        csrf=token))
+    r = await ada.post("/g/comp.lang.python/new", **form(subject="Via form", body="Hello\nworld", csrf=token))
     assert r.status_code == 303
     thread_id = int(r.headers["location"].rsplit("/", 1)[1])
     # the reply form quotes the article in the `Name wrote:` form
@@ -323,8 +367,9 @@ async def test_new_thread_and_reply_forms(site):
     before = site.snapshot()
     r = await ada.post(f"/a/{s['reply']['id']}/reply", **form(body="no token"))
     assert r.status_code == 403 and site.snapshot() == before
-    r = await ada.post(f"/a/{s['reply']['id']}/reply", **form(body="Ada wrote:\n> A reply\n\nYes.",
-                                                             csrf=token))
+    r = await ada.post(
+        f"/a/{s['reply']['id']}/reply", **form(body="Ada wrote:\n> A reply\n\nYes.", csrf=token)
+    )
     assert r.status_code == 303
     location = r.headers["location"]
     assert location.startswith(f"/t/{s['thread']['id']}#a")
@@ -344,22 +389,34 @@ async def test_reply_to_an_archived_thread_keeps_the_text(site):
 
 # Markup from users is text everywhere
 
+
 async def test_markup_from_users_renders_as_text(site):
     admin = await site.client("root", "admin")
     r = await admin.post("/api/groups", json={"name": "xss.test", "description": XSS, "charter": XSS})
     assert r.status_code == 201
     evil = await site.client()
-    r = await evil.post("/api/register", json={"username": "evil", "password": "long enough",
-                                               "display_name": '"><svg onload=alert(1)>'})
+    r = await evil.post(
+        "/api/register",
+        json={"username": "evil", "password": "long enough", "display_name": '"><svg onload=alert(1)>'},
+    )
     r = await evil.post("/api/groups/xss.test/threads", json={"subject": XSS, "body": XSS})
     thread = r.json()["thread"]
-    r = await evil.post(f"/api/articles/{thread['root_article_id']}/replies",
-                        json={"body": XSS + "\n> " + XSS, "subject": XSS})
+    r = await evil.post(
+        f"/api/articles/{thread['root_article_id']}/replies",
+        json={"body": XSS + "\n> " + XSS, "subject": XSS},
+    )
     reply = r.json()["article"]
     anon = await site.client()
-    for path in ("/", "/g/xss.test", f"/t/{thread['id']}", f"/t/{thread['id']}?view=flat",
-                 f"/t/{thread['id']}/fragment/a/{reply['id']}", "/search?q=xss",
-                 "/search?q=script", "/modlog"):
+    for path in (
+        "/",
+        "/g/xss.test",
+        f"/t/{thread['id']}",
+        f"/t/{thread['id']}?view=flat",
+        f"/t/{thread['id']}/fragment/a/{reply['id']}",
+        "/search?q=xss",
+        "/search?q=script",
+        "/modlog",
+    ):
         html = (await anon.get(path)).text
         assert "<script>window" not in html and "<img src=x" not in html, path
         assert "<svg" not in html, path

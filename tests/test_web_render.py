@@ -40,8 +40,11 @@ def test_markup_is_text():
 def test_line_structure_and_quote_levels():
     body = "Ada wrote:\n> first\n>> deeper\n> > also deeper\n\nmy answer\n  indented"
     assert render.blocks(body) == [
-        ("t", ["Ada wrote:"]), ("q1", ["> first"]), ("q2", [">> deeper", "> > also deeper"]),
-        ("t", ["", "my answer", "  indented"])]
+        ("t", ["Ada wrote:"]),
+        ("q1", ["> first"]),
+        ("q2", [">> deeper", "> > also deeper"]),
+        ("t", ["", "my answer", "  indented"]),
+    ]
     html = render.body_html(body)
     assert '<pre class="q q2">\n&gt;&gt; deeper\n&gt; &gt; also deeper</pre>' in html
     # the newline after <pre> is eaten by the parser: a leading blank line survives
@@ -56,7 +59,9 @@ def test_deep_quotes_share_the_top_class():
 
 def test_signature_is_set_apart():
     assert render.blocks("text\n-- \nAda\nhttps://ada.example") == [
-        ("t", ["text"]), ("sig", ["-- ", "Ada", "https://ada.example"])]
+        ("t", ["text"]),
+        ("sig", ["-- ", "Ada", "https://ada.example"]),
+    ]
     assert render.blocks("text\n--\nnot a sig")[0] == ("t", ["text", "--", "not a sig"])
 
 
@@ -83,7 +88,8 @@ def test_url_cannot_break_out_of_the_attribute():
 def test_quote_for_reply():
     body = "Hello\n\n> earlier\nthanks\n\n-- \nBob"
     assert render.quote_for_reply("Bob Jones", body) == (
-        "Bob Jones wrote:\n> Hello\n>\n>> earlier\n> thanks\n\n")
+        "Bob Jones wrote:\n> Hello\n>\n>> earlier\n> thanks\n\n"
+    )
 
 
 def test_excerpt_skips_quotes():
@@ -102,5 +108,5 @@ def test_any_text_round_trips_as_text(text):
 
 
 def test_snippet_keeps_only_mark():
-    html = render.snippet_html('a <mark>b</mark> &lt;script&gt; <b>x</b> <mark>open')
-    assert html == 'a <mark>b</mark> &lt;script&gt; &lt;b&gt;x&lt;/b&gt; <mark>open</mark>'
+    html = render.snippet_html("a <mark>b</mark> &lt;script&gt; <b>x</b> <mark>open")
+    assert html == "a <mark>b</mark> &lt;script&gt; &lt;b&gt;x&lt;/b&gt; <mark>open</mark>"

@@ -21,7 +21,31 @@ RUNS = 15
 
 def _body(rng: random.Random, parent_author: str | None) -> str:
     """About 600 bytes: an attribution and a quote when replying, then prose."""
-    words = ["the", "tree", "keeps", "its", "shape", "while", "threads", "split", "and", "the", "archive", "stays", "readable", "for", "newcomers", "who", "follow", "a", "link", "and", "read", "at", "once"]
+    words = [
+        "the",
+        "tree",
+        "keeps",
+        "its",
+        "shape",
+        "while",
+        "threads",
+        "split",
+        "and",
+        "the",
+        "archive",
+        "stays",
+        "readable",
+        "for",
+        "newcomers",
+        "who",
+        "follow",
+        "a",
+        "link",
+        "and",
+        "read",
+        "at",
+        "once",
+    ]
     lines = []
     if parent_author:
         lines += [f"{parent_author} wrote:", "> " + " ".join(rng.choices(words, k=12)), ""]
@@ -54,10 +78,13 @@ def test_200_article_thread_page_weight(tmp_path, capsys):
     with moot_server(db, tmp_path / "server.log", domain="weight.test") as url:
         rng = random.Random(5)
         with httpx.Client(base_url=url, timeout=10) as client:
-            assert client.post("/api/login", json={"username": "root", "password": PASSWORD}).status_code == 200
+            assert (
+                client.post("/api/login", json={"username": "root", "password": PASSWORD}).status_code == 200
+            )
             client.post("/api/groups", json={"name": "weigh.in", "description": "Page weight"})
-            r = client.post("/api/groups/weigh.in/threads",
-                            json={"subject": "A long thread", "body": _body(rng, None)})
+            r = client.post(
+                "/api/groups/weigh.in/threads", json={"subject": "A long thread", "body": _body(rng, None)}
+            )
             thread_id, ids = r.json()["thread"]["id"], [r.json()["article"]["id"]]
             while len(ids) < ARTICLES:
                 # Replies favour recent articles, so the tree grows deep and bushy.
@@ -72,8 +99,10 @@ def test_200_article_thread_page_weight(tmp_path, capsys):
     size = samples[0][1]
     ttfbs = sorted(t for t, _ in samples)
     with capsys.disabled():
-        print(f"\n/t/{{id}} with {ARTICLES} articles, no JavaScript: HTML {size:,} bytes "
-              f"({size / ARTICLES:,.0f} per article); time to first byte over {RUNS} requests: "
-              f"median {statistics.median(ttfbs) * 1000:.1f} ms, "
-              f"max {ttfbs[-1] * 1000:.1f} ms")
+        print(
+            f"\n/t/{{id}} with {ARTICLES} articles, no JavaScript: HTML {size:,} bytes "
+            f"({size / ARTICLES:,.0f} per article); time to first byte over {RUNS} requests: "
+            f"median {statistics.median(ttfbs) * 1000:.1f} ms, "
+            f"max {ttfbs[-1] * 1000:.1f} ms"
+        )
     assert all(n == size for _, n in samples) and size < 1_000_000

@@ -38,8 +38,9 @@ class Handler:
         self.site = site
         self.lmtp = lmtp
 
-    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
         if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
             return "452 4.5.3 too many recipients"
         if not await self._known(address):
@@ -53,7 +54,10 @@ class Handler:
         if domain.lower() != config.list_domain.lower():
             return False
         local = local.lower()
-        if mailing.reply_target(secret, local) is not None or mailing.bounce_target(secret, local) is not None:
+        if (
+            mailing.reply_target(secret, local) is not None
+            or mailing.bounce_target(secret, local) is not None
+        ):
             return True
         async with self.site.db.read() as conn:
             return await mailqueue.group_exists(conn, local)
@@ -105,12 +109,19 @@ class MailReceiver:
                     super().connection_lost(error)
 
         def protocol() -> SMTP:
-            return Counted(handler, data_size_limit=config.mail_max_bytes, enable_SMTPUTF8=True,
-                           hostname=config.list_domain, ident="Moot", timeout=IDLE_TIMEOUT)
+            return Counted(
+                handler,
+                data_size_limit=config.mail_max_bytes,
+                enable_SMTPUTF8=True,
+                hostname=config.list_domain,
+                ident="Moot",
+                timeout=IDLE_TIMEOUT,
+            )
 
         loop = asyncio.get_running_loop()
-        self.server = await loop.create_server(protocol, config.smtp_host or config.host, config.smtp_port,
-                                               reuse_address=True)
+        self.server = await loop.create_server(
+            protocol, config.smtp_host or config.host, config.smtp_port, reuse_address=True
+        )
 
     @property
     def port(self) -> int:
@@ -129,8 +140,13 @@ async def start(site: Site) -> MailReceiver | None:
         return None
     receiver = MailReceiver(site)
     await receiver.start()
-    log.info("%s listening on %s:%d for @%s", "LMTP" if site.config.smtp_lmtp else "SMTP",
-             site.config.smtp_host or site.config.host, receiver.port, site.config.list_domain)
+    log.info(
+        "%s listening on %s:%d for @%s",
+        "LMTP" if site.config.smtp_lmtp else "SMTP",
+        site.config.smtp_host or site.config.host,
+        receiver.port,
+        site.config.list_domain,
+    )
     return receiver
 
 

@@ -33,6 +33,7 @@ SMTP_TIMEOUT = 30.0
 @dataclass(frozen=True)
 class Relay:
     """Where outgoing mail goes, from MOOT_SMTP_URL."""
+
     host: str
     port: int
     security: str  # 'plain', 'starttls' or 'tls'
@@ -47,9 +48,14 @@ class Relay:
         security = {"smtp": "plain", "smtp+starttls": "starttls", "smtps": "tls"}[parts.scheme]
         port = parts.port or {"plain": 25, "starttls": 587, "tls": 465}[security]
         cafile = parse_qs(parts.query).get("cafile", [None])[0]
-        return cls(parts.hostname or "localhost", port, security,
-                   unquote(parts.username) if parts.username else None,
-                   unquote(parts.password) if parts.password else None, cafile)
+        return cls(
+            parts.hostname or "localhost",
+            port,
+            security,
+            unquote(parts.username) if parts.username else None,
+            unquote(parts.password) if parts.password else None,
+            cafile,
+        )
 
     def connect(self) -> smtplib.SMTP:
         context = ssl.create_default_context(cafile=self.cafile)
@@ -76,7 +82,7 @@ class Relay:
 @dataclass
 class Outgoing:
     row: Row
-    sender: str       # the VERP return path
+    sender: str  # the VERP return path
     data: bytes
     outcome: str = "retry"  # 'sent', 'retry' or 'dead'
     error: str = ""
@@ -154,8 +160,9 @@ class MailSender:
                     digests = await mailqueue.digests_due(conn, self.config.mail_digest_interval)
                 if digests:
                     async with self.site.db.transaction() as conn:
-                        await mailqueue.digests_if_due(conn, self.config.list_domain,
-                                                     self.config.mail_digest_interval)
+                        await mailqueue.digests_if_due(
+                            conn, self.config.list_domain, self.config.mail_digest_interval
+                        )
                 await self.drain()
             except asyncio.CancelledError:
                 raise
@@ -211,8 +218,13 @@ class MailSender:
                     if item.outcome == "dead":
                         await mailqueue.mark(conn, item.row["id"], "dead", item.error)
                     elif item.outcome == "retry":
-                        await mailqueue.retry(conn, item.row, item.error, base_delay=config.mail_retry_delay,
-                                            max_attempts=config.mail_retries)
+                        await mailqueue.retry(
+                            conn,
+                            item.row,
+                            item.error,
+                            base_delay=config.mail_retry_delay,
+                            max_attempts=config.mail_retries,
+                        )
         finally:
             self.inflight.subtract(item.row["recipient"].lower() for item in batch)
         sent = sum(item.outcome == "sent" for item in batch)
@@ -257,14 +269,19 @@ class MailSender:
         self.inflight.update(item.row["recipient"].lower() for item in batch)
         return batch, deferred, dropped, dead
 
-    async def _render(self, conn: Connection, row: Row, parts: dict[int, tuple[bytes, bytes] | None]) -> bytes | None:
+    async def _render(
+        self, conn: Connection, row: Row, parts: dict[int, tuple[bytes, bytes] | None]
+    ) -> bytes | None:
         config, secret = self.config, self.site.secret
         kind = row["kind"]
         if kind == "article":
             if row["article_id"] not in parts:
                 found = await mailqueue.article_for_mail(conn, row["article_id"])
-                parts[row["article_id"]] = None if found is None or found[0]["status"] != "ok" else \
-                    mailformat.article_parts(found[0], found[1], config, secret)
+                parts[row["article_id"]] = (
+                    None
+                    if found is None or found[0]["status"] != "ok"
+                    else mailformat.article_parts(found[0], found[1], config, secret)
+                )
             common = parts[row["article_id"]]
             if common is None:
                 return None  # withdrawn before it went out

@@ -28,6 +28,7 @@ BLOCK = 256
 @dataclass(frozen=True, slots=True)
 class Article:
     """One article's wire forms: lines dot-stuffed, each ending in CRLF (RFC 3977 §3.1.1)."""
+
     number: int
     message_id: str
     head: bytes
@@ -36,13 +37,20 @@ class Article:
 
 
 def _wire(lines: list[str]) -> bytes:
-    return "".join(("." + line if line[:1] == "." else line) + "\r\n" for line in lines).encode("utf-8", "replace")
+    return "".join(("." + line if line[:1] == "." else line) + "\r\n" for line in lines).encode(
+        "utf-8", "replace"
+    )
 
 
 def _article(row: sqlite3.Row, domain: str) -> Article:
     fields = news.overview(row, domain)
-    return Article(row["number"], row["message_id"], _wire(news.head_lines(row, domain)),
-                   _wire(news.body_lines(row)), _wire(["\t".join(fields)]))
+    return Article(
+        row["number"],
+        row["message_id"],
+        _wire(news.head_lines(row, domain)),
+        _wire(news.body_lines(row)),
+        _wire(["\t".join(fields)]),
+    )
 
 
 async def block(site: Site, group: dict, index: int) -> dict[int, Article]:
@@ -84,5 +92,5 @@ async def overview(site: Site, group: dict, low: int, high: int, last: int) -> l
         else:
             out.extend(a.overview for n, a in found.items() if low <= n <= high)
         if len(out) >= newsreading.RANGE_MAX:
-            return out[:newsreading.RANGE_MAX]
+            return out[: newsreading.RANGE_MAX]
     return out

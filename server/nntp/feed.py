@@ -137,7 +137,7 @@ class PeerFeed:
                 for row in rows:
                     text = await self._text(conn, row)
                     if text is None:
-                        done.append(row["id"])   # nothing left to send (withdrawn or gone)
+                        done.append(row["id"])  # nothing left to send (withdrawn or gone)
                     else:
                         texts[row["id"]] = (row, text)
             offers = [texts[i] for i in texts]
@@ -168,11 +168,12 @@ class PeerFeed:
             return
         peer = self.peer
         self.reader, self.writer = await asyncio.wait_for(
-            asyncio.open_connection(peer["host"], peer["port"]), ANSWER_TIMEOUT)
+            asyncio.open_connection(peer["host"], peer["port"]), ANSWER_TIMEOUT
+        )
         code, line = await self._answer()
-        if code not in (200, 201):   # RFC 3977 §5.1.1
+        if code not in (200, 201):  # RFC 3977 §5.1.1
             raise PeerError(f"greeting: {line}")
-        if peer["password"] is not None:   # RFC 4643 §2.3
+        if peer["password"] is not None:  # RFC 4643 §2.3
             code, line = await self._command(f"AUTHINFO USER {self.domain}")
             if code == 381:
                 code, line = await self._command(f"AUTHINFO PASS {peer['password']}")
@@ -260,7 +261,7 @@ class PeerFeed:
             elif row["kind"] == "state":
                 lines = _state_lines(article, self.domain, row["message_id"], row["control"])
             elif article["status"] != "ok":
-                return None   # withdrawn before it left: its cancel follows
+                return None  # withdrawn before it left: its cancel follows
             else:
                 # Xref is this node's numbering (RFC 5536 §3.2.14): not sent on.
                 fields = [(k, v) for k, v in news.headers(article, self.domain) if k != "Xref"]
@@ -273,12 +274,20 @@ def _cancel_lines(article: sqlite3.Row, domain: str, cancel_id: str) -> list[str
     """A cancel control article (RFC 5537 §5.3) for `article`, in its author's name."""
     target = article["message_id"]
     sender = mbox.address(article["author_name"], news.author_address(article, domain))
-    return [f"Path: {domain}!not-for-mail", f"From: {sender}",
-            f"Newsgroups: {mbox.header_text(article['group_name'])}", f"Subject: cmsg cancel {target}",
-            f"Control: cancel {target}", f"Message-ID: {cancel_id}",
-            f"Date: {news.news_date(clock.now())}", "MIME-Version: 1.0",
-            "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit", "",
-            f"This cancels {target}, withdrawn on {domain}."]
+    return [
+        f"Path: {domain}!not-for-mail",
+        f"From: {sender}",
+        f"Newsgroups: {mbox.header_text(article['group_name'])}",
+        f"Subject: cmsg cancel {target}",
+        f"Control: cancel {target}",
+        f"Message-ID: {cancel_id}",
+        f"Date: {news.news_date(clock.now())}",
+        "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=utf-8",
+        "Content-Transfer-Encoding: 8bit",
+        "",
+        f"This cancels {target}, withdrawn on {domain}.",
+    ]
 
 
 def _state_lines(root: sqlite3.Row, domain: str, message_id: str, control: str) -> list[str]:
@@ -286,12 +295,20 @@ def _state_lines(root: sqlite3.Row, domain: str, message_id: str, control: str) 
     `action time reason` (peering.queue_state), the time its Date."""
     action, stamp, reason = (control.split(" ", 2) + ["", ""])[:3]
     target = root["message_id"]
-    return [f"Path: {domain}!not-for-mail", f"From: moderators <moderators@{domain}>",
-            f"Newsgroups: {mbox.header_text(root['group_name'])}", f"Subject: cmsg {peering.STATE_CONTROL} {action}",
-            f"Control: {peering.STATE_CONTROL} {action} {target}", f"Message-ID: {message_id}",
-            f"Date: {news.news_date(stamp)}", "MIME-Version: 1.0",
-            "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit", "",
-            reason or f"{action} of the thread of {target} on {domain}"]
+    return [
+        f"Path: {domain}!not-for-mail",
+        f"From: moderators <moderators@{domain}>",
+        f"Newsgroups: {mbox.header_text(root['group_name'])}",
+        f"Subject: cmsg {peering.STATE_CONTROL} {action}",
+        f"Control: {peering.STATE_CONTROL} {action} {target}",
+        f"Message-ID: {message_id}",
+        f"Date: {news.news_date(stamp)}",
+        "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=utf-8",
+        "Content-Transfer-Encoding: 8bit",
+        "",
+        reason or f"{action} of the thread of {target} on {domain}",
+    ]
 
 
 async def start(site: Site) -> Feeder:

@@ -37,9 +37,9 @@ class Rejected(ValueError):
 
 @dataclass(frozen=True)
 class Command:
-    keyword: str             # upper-cased first word
-    args: tuple[str, ...]    # the other words
-    rest: str                # everything after the keyword, as sent (AUTHINFO passwords may hold spaces)
+    keyword: str  # upper-cased first word
+    args: tuple[str, ...]  # the other words
+    rest: str  # everything after the keyword, as sent (AUTHINFO passwords may hold spaces)
 
 
 def command(line: bytes) -> Command:
@@ -55,7 +55,7 @@ def command(line: bytes) -> Command:
     if not words:
         raise Syntax("empty command line")
     keyword = words[0].upper()
-    rest = text.lstrip(" \t")[len(words[0]):].lstrip(" \t")
+    rest = text.lstrip(" \t")[len(words[0]) :].lstrip(" \t")
     return Command(keyword, tuple(words[1:]), rest)
 
 
@@ -113,7 +113,7 @@ def date_time(args: tuple[str, ...], now: datetime | None = None) -> str:
     if len(d[1]) == 2:
         current = (now or datetime.now(UTC)).year
         year += current - current % 100
-        if year > current + 50:   # §7.3.2: within 50 years of now, either way
+        if year > current + 50:  # §7.3.2: within 50 years of now, either way
             year -= 100
         elif year <= current - 50:
             year += 100
@@ -127,6 +127,7 @@ def date_time(args: tuple[str, ...], now: datetime | None = None) -> str:
 @dataclass(frozen=True)
 class Posted:
     """What a posted article asks for."""
+
     newsgroup: str
     subject: str
     body: str
@@ -137,13 +138,13 @@ class Posted:
 def _fields(data: bytes) -> tuple[dict[str, str], bytes, bytes]:
     """An article's header fields (lower-case names, unfolded), head and body bytes."""
     end = data.find(b"\r\n\r\n")
-    head, body_bytes = (data, b"") if end < 0 else (data[:end], data[end + 4:])
+    head, body_bytes = (data, b"") if end < 0 else (data[:end], data[end + 4 :])
     fields: dict[str, str] = {}
     last = None
     for raw in head.split(b"\r\n"):
         line = header_text(raw)
         if line[:1] in (" ", "\t") and last is not None:
-            fields[last] += " " + line.strip()   # RFC 5322 §2.2.3 unfolding
+            fields[last] += " " + line.strip()  # RFC 5322 §2.2.3 unfolding
             continue
         m = _HEADER.match(line)
         if not m:
@@ -173,8 +174,13 @@ def posted_article(data: bytes) -> Posted:
             given_id = validate.message_id(given_id)
         except validate.Invalid:
             raise Rejected(f"{given_id[:80]!r} is not a Message-ID of the form <id@domain>") from None
-    return Posted(newsgroup=groups[0], subject=subject, body=_body(fields, head, body_bytes),
-                  references=tuple(validate.references(fields.get("references", ""))), message_id=given_id)
+    return Posted(
+        newsgroup=groups[0],
+        subject=subject,
+        body=_body(fields, head, body_bytes),
+        references=tuple(validate.references(fields.get("references", ""))),
+        message_id=given_id,
+    )
 
 
 def _body(fields: dict[str, str], head: bytes, body: bytes) -> str:
@@ -224,7 +230,15 @@ def transit_article(data: bytes, offered_id: str) -> peering.Incoming:
     if body is None:
         body = _body(fields, head, body_bytes).replace("\r\n", "\n")
     return peering.Incoming(
-        message_id=mid, newsgroups=groups, subject=decode_words(fields.get("subject", "")), body=body,
-        from_name=name, from_addr=address, date=date,
-        references=tuple(validate.references(fields.get("references", ""))), path=fields["path"],
-        control=control, text=data.decode("utf-8", "replace").replace("\r\n", "\n"))
+        message_id=mid,
+        newsgroups=groups,
+        subject=decode_words(fields.get("subject", "")),
+        body=body,
+        from_name=name,
+        from_addr=address,
+        date=date,
+        references=tuple(validate.references(fields.get("references", ""))),
+        path=fields["path"],
+        control=control,
+        text=data.decode("utf-8", "replace").replace("\r\n", "\n"),
+    )

@@ -30,8 +30,9 @@ class NewsServer:
 
     async def start(self) -> None:
         host = self.config.nntp_host or self.config.host
-        self.server = await asyncio.start_server(self._serve, host, self.config.nntp_port,
-                                                 limit=READ_CHUNK, reuse_address=True)
+        self.server = await asyncio.start_server(
+            self._serve, host, self.config.nntp_port, limit=READ_CHUNK, reuse_address=True
+        )
 
     @property
     def port(self) -> int:
@@ -57,8 +58,10 @@ class NewsServer:
             # Each reply is one write; without Nagle it leaves at once, so a client
             # that delays its ACKs never waits ~40 ms for the next segment.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if (len(self.connections) >= self.config.nntp_max_connections
-                or self.per_address[address] >= self.config.nntp_max_per_address):
+        if (
+            len(self.connections) >= self.config.nntp_max_connections
+            or self.per_address[address] >= self.config.nntp_max_per_address
+        ):
             # RFC 3977 §5.1.1: 400 is the greeting of a server that will not serve now.
             writer.write(replies.status(400, "too many connections; try again later"))
             await _close(writer)
@@ -80,8 +83,9 @@ class NewsServer:
                 del self.per_address[address]
             await _close(writer)
 
-    async def _converse(self, session: Session, reader: asyncio.StreamReader,
-                        writer: asyncio.StreamWriter) -> None:
+    async def _converse(
+        self, session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         writer.write(session.greeting())
         while not session.closed:
             try:
@@ -89,12 +93,12 @@ class NewsServer:
             except TimeoutError:
                 writer.write(replies.status(400, "idle timeout, closing connection"))
                 return
-            if not data:   # the client closed its side: nothing more will come
+            if not data:  # the client closed its side: nothing more will come
                 return
             out = await session.receive(data)
             if out:
                 writer.write(out)
-                await writer.drain()   # a client that does not read stops us reading it
+                await writer.drain()  # a client that does not read stops us reading it
 
 
 async def _close(writer: asyncio.StreamWriter) -> None:

@@ -37,22 +37,44 @@ COMMANDS: dict[str, Handler] = {}
 
 def command(*keywords: str) -> Callable[[Handler], Handler]:
     """Register a method as the handler of these command keywords."""
+
     def register(fn: Handler) -> Handler:
         for keyword in keywords:
             COMMANDS[keyword] = fn
         return fn
+
     return register
 
 
-HELP = ("ARTICLE [message-id|number]", "AUTHINFO USER name", "AUTHINFO PASS password",
-        "BODY [message-id|number]", "CAPABILITIES", "DATE", "GROUP newsgroup",
-        "HDR header [message-id|range]", "HEAD [message-id|number]", "HELP", "LAST",
-        "LIST [ACTIVE|ACTIVE.TIMES|DISTRIB.PATS|HEADERS|NEWSGROUPS|OVERVIEW.FMT] [wildmat]",
-        "LISTGROUP [newsgroup [range]]", "MODE READER", "NEWGROUPS yyyymmdd hhmmss [GMT]",
-        "NEWNEWS wildmat yyyymmdd hhmmss [GMT]", "NEXT", "OVER [range|message-id]", "POST", "QUIT",
-        "STAT [message-id|number]", "XHDR header [range|message-id]", "XOVER [range]",
-        "IHAVE message-id (peers)", "MODE STREAM (peers)", "CHECK message-id (peers)",
-        "TAKETHIS message-id (peers)")
+HELP = (
+    "ARTICLE [message-id|number]",
+    "AUTHINFO USER name",
+    "AUTHINFO PASS password",
+    "BODY [message-id|number]",
+    "CAPABILITIES",
+    "DATE",
+    "GROUP newsgroup",
+    "HDR header [message-id|range]",
+    "HEAD [message-id|number]",
+    "HELP",
+    "LAST",
+    "LIST [ACTIVE|ACTIVE.TIMES|DISTRIB.PATS|HEADERS|NEWSGROUPS|OVERVIEW.FMT] [wildmat]",
+    "LISTGROUP [newsgroup [range]]",
+    "MODE READER",
+    "NEWGROUPS yyyymmdd hhmmss [GMT]",
+    "NEWNEWS wildmat yyyymmdd hhmmss [GMT]",
+    "NEXT",
+    "OVER [range|message-id]",
+    "POST",
+    "QUIT",
+    "STAT [message-id|number]",
+    "XHDR header [range|message-id]",
+    "XOVER [range]",
+    "IHAVE message-id (peers)",
+    "MODE STREAM (peers)",
+    "CHECK message-id (peers)",
+    "TAKETHIS message-id (peers)",
+)
 
 
 class Session:
@@ -63,17 +85,17 @@ class Session:
         self.domain = site.config.domain
         self.user: User | None = None
         self.pending_user: str | None = None
-        self.group: dict | None = None     # {id, name} of the selected group
-        self.current: int | None = None    # the current article number in it
+        self.group: dict | None = None  # {id, name} of the selected group
+        self.current: int | None = None  # the current article number in it
         self.closed = False
         self._buffer = bytearray()
         self._mode = _COMMAND
-        self._overlong = False            # discarding the rest of a too-long command line
+        self._overlong = False  # discarding the rest of a too-long command line
         self._post: list[bytes] = []
         self._post_size = 0
         self._received: Callable[[bytes, int], Awaitable[bytes]] = self._posted
         self._streamed: str | None = None  # the Message-ID of the TAKETHIS article being read
-        self.news_peer: sqlite3.Row | None = None   # the peers row this connection feeds as, once known
+        self.news_peer: sqlite3.Row | None = None  # the peers row this connection feeds as, once known
         self._address_checked = False
 
     def greeting(self) -> bytes:
@@ -89,14 +111,14 @@ class Session:
             end = self._buffer.find(b"\n")
             if end < 0:
                 if self._mode == _COMMAND and len(self._buffer) >= parse.LINE_MAX:
-                    self._overlong = True   # keep no more than a line; answer at its end
+                    self._overlong = True  # keep no more than a line; answer at its end
                     del self._buffer[:]
                 elif self._mode == _POSTING and self._post_size + len(self._buffer) > POST_MAX:
                     self._post_size += len(self._buffer)
                     del self._buffer[:]
                 break
-            line = bytes(self._buffer[:end + 1])
-            del self._buffer[:end + 1]
+            line = bytes(self._buffer[: end + 1])
+            del self._buffer[: end + 1]
             if self._mode == _COMMAND:
                 out.append(await self._command_line(line))
             elif self._streamed is not None and line in (b".\r\n", b".\n"):
@@ -135,20 +157,30 @@ class Session:
 
     @command("CAPABILITIES")
     async def capabilities(self, cmd: Command) -> bytes:
-        lines = ["VERSION 2", "IMPLEMENTATION Moot", "READER", "POST", "HDR", "OVER MSGID",
-                 "LIST ACTIVE ACTIVE.TIMES DISTRIB.PATS HEADERS NEWSGROUPS OVERVIEW.FMT", "NEWNEWS"]
-        if await self._feeding_peer() is not None:   # RFC 4644 §2.1; RFC 3977 §6.3.2
+        lines = [
+            "VERSION 2",
+            "IMPLEMENTATION Moot",
+            "READER",
+            "POST",
+            "HDR",
+            "OVER MSGID",
+            "LIST ACTIVE ACTIVE.TIMES DISTRIB.PATS HEADERS NEWSGROUPS OVERVIEW.FMT",
+            "NEWNEWS",
+        ]
+        if await self._feeding_peer() is not None:  # RFC 4644 §2.1; RFC 3977 §6.3.2
             lines += ["IHAVE", "STREAMING"]
-        if self.user is None and not self._signed_in_peer():   # RFC 4643 §2.2: not advertised once signed in
+        if self.user is None and not self._signed_in_peer():  # RFC 4643 §2.2: not advertised once signed in
             lines.append("AUTHINFO USER")
         return replies.block(101, "capability list follows", lines)
 
     @command("MODE")
     async def mode(self, cmd: Command) -> bytes:
         words = [a.upper() for a in cmd.args]
-        if words == ["STREAM"]:   # RFC 4644 §2.3
+        if words == ["STREAM"]:  # RFC 4644 §2.3
             if await self._feeding_peer() is None:
-                return replies.status(480, "streaming is for configured peers (AUTHINFO with the shared secret)")
+                return replies.status(
+                    480, "streaming is for configured peers (AUTHINFO with the shared secret)"
+                )
             return replies.status(203, "streaming permitted")
         if words != ["READER"]:
             raise Syntax("only MODE READER and MODE STREAM are supported")
@@ -178,7 +210,7 @@ class Session:
         if not cmd.args:
             raise Syntax("AUTHINFO USER name or AUTHINFO PASS password")
         kind = cmd.args[0].upper()
-        value = cmd.rest[len(cmd.args[0]):].strip(" \t")
+        value = cmd.rest[len(cmd.args[0]) :].strip(" \t")
         if kind not in ("USER", "PASS"):
             raise Syntax("only AUTHINFO USER and PASS are supported")
         if not value:
@@ -193,7 +225,7 @@ class Session:
         username, self.pending_user = self.pending_user, None
         async with self.site.db.read() as conn:
             peer = await peering.peer_by_secret(conn, value)
-        if peer is not None:   # a news peer signs in with the secret both ends hold
+        if peer is not None:  # a news peer signs in with the secret both ends hold
             self.news_peer = peer
             return replies.status(281, f"authentication accepted for peer {peer['name']}")
         # The session service the web signs in through: the same limits and keys.
@@ -245,8 +277,9 @@ class Session:
         async with self.site.db.read() as conn:
             found = await newsreading.numbers(conn, self.group["id"], low, high)
         count, first, last = marks
-        return replies.block(211, f"{count} {first} {last} {self.group['name']} list follows",
-                             map(str, found))
+        return replies.block(
+            211, f"{count} {first} {last} {self.group['name']} list follows", map(str, found)
+        )
 
     @command("LIST")
     async def list_(self, cmd: Command) -> bytes:
@@ -289,8 +322,9 @@ class Session:
         async with self.site.db.read() as conn:
             for row in await newsreading.groups(conn):
                 if match(row["name"]) and len(ids) < newsreading.NEWNEWS_MAX:
-                    ids += await newsreading.new_articles(conn, row["id"], since,
-                                                          newsreading.NEWNEWS_MAX - len(ids))
+                    ids += await newsreading.new_articles(
+                        conn, row["id"], since, newsreading.NEWNEWS_MAX - len(ids)
+                    )
         return replies.block(230, "list of new articles follows", ids)
 
     # -- articles --------------------------------------------------------------------
@@ -344,8 +378,11 @@ class Session:
         self.current = wanted
         if cmd.keyword == "STAT":
             return replies.status(223, f"{wanted} {found.message_id}")
-        code, parts = {"HEAD": (221, (found.head,)), "BODY": (222, (found.body,)),
-                       "ARTICLE": (220, (found.head, b"\r\n", found.body))}[cmd.keyword]
+        code, parts = {
+            "HEAD": (221, (found.head,)),
+            "BODY": (222, (found.body,)),
+            "ARTICLE": (220, (found.head, b"\r\n", found.body)),
+        }[cmd.keyword]
         status = f"{code} {wanted} {found.message_id}\r\n".encode("utf-8", "replace")
         return b"".join([status, *parts, b".\r\n"])
 
@@ -388,8 +425,9 @@ class Session:
         self.current = n
         return replies.status(223, f"{n} {row['message_id']}")
 
-    async def _rows(self, cmd: Command,
-                    arg: str | None) -> tuple[list[tuple[int, sqlite3.Row]] | None, bytes]:
+    async def _rows(
+        self, cmd: Command, arg: str | None
+    ) -> tuple[list[tuple[int, sqlite3.Row]] | None, bytes]:
         """Articles for OVER/HDR: by Message-ID (numbered 0), a range, or the
         current article; or the error reply."""
         if arg is not None and parse.is_message_id(arg):
@@ -455,7 +493,7 @@ class Session:
                 value: str | None = fields[6] if name.lower() == ":bytes" else fields[7]
             else:
                 value = news.header_value(row, self.domain, name)
-            if cmd.keyword == "XHDR":   # INN's form: the Message-ID when asked by one, "(none)" if absent
+            if cmd.keyword == "XHDR":  # INN's form: the Message-ID when asked by one, "(none)" if absent
                 lines.append(f"{n or row['message_id']} {value if value is not None else '(none)'}")
             else:
                 lines.append(f"{n} {value or ''}")
@@ -503,14 +541,28 @@ class Session:
             parent = await newsreading.last_known(conn, posted.references)
             if parent is None:
                 result = await posting.start_thread(
-                    conn, self.domain, user, posted.newsgroup, posted.subject, posted.body,
-                    message_id=posted.message_id)
+                    conn,
+                    self.domain,
+                    user,
+                    posted.newsgroup,
+                    posted.subject,
+                    posted.body,
+                    message_id=posted.message_id,
+                )
                 return result["article"]["message_id"]
             if parent["group_name"] != posted.newsgroup:
-                raise NotFound(f"the article this follows up is in {parent['group_name']}, "
-                               f"not {posted.newsgroup[:80]}")
-            article = await posting.reply(conn, self.domain, user, parent["message_id"],
-                                          posted.body, posted.subject, message_id=posted.message_id)
+                raise NotFound(
+                    f"the article this follows up is in {parent['group_name']}, not {posted.newsgroup[:80]}"
+                )
+            article = await posting.reply(
+                conn,
+                self.domain,
+                user,
+                parent["message_id"],
+                posted.body,
+                posted.subject,
+                message_id=posted.message_id,
+            )
             return article["message_id"]
 
         try:
@@ -543,7 +595,9 @@ class Session:
             raise Syntax(f"{cmd.keyword} message-id")
         mid = parse.message_id(cmd.args[0])
         if await self._feeding_peer() is None:
-            return None, replies.status(480, "transfer is for configured peers (AUTHINFO with the shared secret)")
+            return None, replies.status(
+                480, "transfer is for configured peers (AUTHINFO with the shared secret)"
+            )
         return mid, b""
 
     async def _known(self, mid: str) -> bool:
@@ -576,8 +630,12 @@ class Session:
             raise Syntax("TAKETHIS message-id")
         mid = parse.message_id(cmd.args[0])
         allowed = await self._feeding_peer() is not None
-        self._start_transfer(mid, ok=(239, f"{mid} transferred OK"), retry=431 if allowed else 480,
-                             refuse=439 if allowed else 480)
+        self._start_transfer(
+            mid,
+            ok=(239, f"{mid} transferred OK"),
+            retry=431 if allowed else 480,
+            refuse=439 if allowed else 480,
+        )
         return b""
 
     def _start_transfer(self, mid: str, *, ok: tuple[int, str], retry: int, refuse: int) -> None:
@@ -601,6 +659,7 @@ class Session:
             except MootError as e:
                 return replies.status(refuse if e.status < 500 else retry, f"{mid} rejected: {e.message}")
             return replies.status(*ok)
+
         self._mode, self._post, self._post_size, self._received = _POSTING, [], 0, received
         self._streamed = mid if ok[0] == 239 else None
 

@@ -28,13 +28,31 @@ from . import (
 )
 from .rendering import static_mounts
 
-FEATURES = (accounts, people, reading, unread, notifications, killfiles, posting, moderation, moderation_forms,
-            proposals, archive, search, exports, mail,
-            ops, peers)
+FEATURES = (
+    accounts,
+    people,
+    reading,
+    unread,
+    notifications,
+    killfiles,
+    posting,
+    moderation,
+    moderation_forms,
+    proposals,
+    archive,
+    search,
+    exports,
+    mail,
+    ops,
+    peers,
+)
 
 
 def routes(templates: Jinja2Templates) -> list[BaseRoute]:
     """Every HTTP and WebSocket route; static files under the version `templates` link to."""
     static = static_mounts(str(templates.env.globals["static_version"]))
-    return [*static, *(route for feature in FEATURES for route in feature.routes),
-            WebSocketRoute("/live", live.endpoint)]
+    return [
+        *static,
+        *(route for feature in FEATURES for route in feature.routes),
+        WebSocketRoute("/live", live.endpoint),
+    ]

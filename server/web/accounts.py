@@ -14,17 +14,25 @@ from .common import client_address, cookies_of, current_user, page, safe_next, s
 from .security import read_form, read_json
 
 
-async def _sign_up(request: Request, username: object, password: object,
-                   display_name: object) -> tuple:
-    return await sessions.sign_up(site_of(request), username, password, display_name,
-                                  address=client_address(request),
-                                  replacing=cookies_of(request).session_token(request))
+async def _sign_up(request: Request, username: object, password: object, display_name: object) -> tuple:
+    return await sessions.sign_up(
+        site_of(request),
+        username,
+        password,
+        display_name,
+        address=client_address(request),
+        replacing=cookies_of(request).session_token(request),
+    )
 
 
 async def _sign_in(request: Request, username: object, password: object) -> tuple:
-    return await sessions.sign_in(site_of(request), username, password,
-                                  address=client_address(request),
-                                  replacing=cookies_of(request).session_token(request))
+    return await sessions.sign_in(
+        site_of(request),
+        username,
+        password,
+        address=client_address(request),
+        replacing=cookies_of(request).session_token(request),
+    )
 
 
 def _with_session(response: Response, request: Request, token: str) -> Response:
@@ -40,10 +48,12 @@ async def _sign_out(request: Request, response: Response) -> Response:
 
 # JSON
 
+
 async def register(request: Request) -> Response:
     data = await read_json(request)
-    user, token = await _sign_up(request, data.get("username"), data.get("password"),
-                                 data.get("display_name"))
+    user, token = await _sign_up(
+        request, data.get("username"), data.get("password"), data.get("display_name")
+    )
     return _with_session(JSONResponse({"user": user.to_json()}, status_code=201), request, token)
 
 
@@ -71,6 +81,7 @@ async def me(request: Request) -> Response:
 # is 403 and changes nothing), then answers with a redirect (303) or the form
 # again with the error and what was typed.
 
+
 async def checked_form(request: Request) -> dict[str, str]:
     """The posted form, after its CSRF token checked out."""
     form = await read_form(request)
@@ -83,8 +94,11 @@ FORM_ERRORS: tuple[type[MootError], ...] = (Invalid, AuthRequired, TooLarge)
 
 
 async def login_form(request: Request) -> Response:
-    return await page(request, "login.html", {
-        "next": safe_next(request.query_params.get("next")), "username": "", "error": None})
+    return await page(
+        request,
+        "login.html",
+        {"next": safe_next(request.query_params.get("next")), "username": "", "error": None},
+    )
 
 
 async def login_submit(request: Request) -> Response:
@@ -93,29 +107,44 @@ async def login_submit(request: Request) -> Response:
     try:
         _, token = await _sign_in(request, form.get("username", ""), form.get("password", ""))
     except FORM_ERRORS as error:
-        return await page(request, "login.html", {
-            "next": target, "username": form.get("username", ""), "error": error.message},
-            status=error.status)
+        return await page(
+            request,
+            "login.html",
+            {"next": target, "username": form.get("username", ""), "error": error.message},
+            status=error.status,
+        )
     return _with_session(RedirectResponse(target, status_code=303), request, token)
 
 
 async def register_form(request: Request) -> Response:
-    return await page(request, "register.html", {
-        "next": safe_next(request.query_params.get("next")), "values": {}, "error": None})
+    return await page(
+        request,
+        "register.html",
+        {"next": safe_next(request.query_params.get("next")), "values": {}, "error": None},
+    )
 
 
 async def register_submit(request: Request) -> Response:
     form = await checked_form(request)
     target = safe_next(form.get("next"))
     if form.get("password") != form.get("password2"):
-        return await page(request, "register.html", {
-            "next": target, "values": form, "error": "the two passwords differ"}, status=400)
+        return await page(
+            request,
+            "register.html",
+            {"next": target, "values": form, "error": "the two passwords differ"},
+            status=400,
+        )
     try:
-        _, token = await _sign_up(request, form.get("username", ""), form.get("password", ""),
-                                  form.get("display_name") or None)
+        _, token = await _sign_up(
+            request, form.get("username", ""), form.get("password", ""), form.get("display_name") or None
+        )
     except (*FORM_ERRORS, Conflict) as error:  # type: ignore[misc]  # mypy cannot unpack here
-        return await page(request, "register.html", {
-            "next": target, "values": form, "error": error.message}, status=error.status)
+        return await page(
+            request,
+            "register.html",
+            {"next": target, "values": form, "error": error.message},
+            status=error.status,
+        )
     return _with_session(RedirectResponse(target, status_code=303), request, token)
 
 

@@ -20,10 +20,17 @@ async def group_archive(request: Request) -> Response:
         group = await groups.get_group_row(conn, request.path_params["name"])
         if q.get("year") in (None, ""):
             return JSONResponse({"group": group["name"], "periods": await months.periods(conn, group)})
-        listing = await months.archived_threads(conn, group, q.get("year"), q.get("month"),
-                                                limit=q.get("limit"), cursor=q.get("cursor"))
-    return JSONResponse({"group": group["name"], "year": int(q["year"]),
-                         "month": int(q["month"]) if q.get("month") else None, **listing})
+        listing = await months.archived_threads(
+            conn, group, q.get("year"), q.get("month"), limit=q.get("limit"), cursor=q.get("cursor")
+        )
+    return JSONResponse(
+        {
+            "group": group["name"],
+            "year": int(q["year"]),
+            "month": int(q["month"]) if q.get("month") else None,
+            **listing,
+        }
+    )
 
 
 async def archive_page(request: Request) -> Response:
@@ -32,22 +39,32 @@ async def archive_page(request: Request) -> Response:
     cursor = request.query_params.get("cursor")
     period = None
     if year is not None:
-        period = (validate.integer(year, "year", minimum=1970, maximum=9999),
-                  validate.integer(month, "month", minimum=1, maximum=12))
+        period = (
+            validate.integer(year, "year", minimum=1970, maximum=9999),
+            validate.integer(month, "month", minimum=1, maximum=12),
+        )
     async with site_of(request).db.read() as conn:
         row = await groups.get_group_row(conn, name)
         month_list = await months.periods(conn, row)
         if period is not None:
-            listing = await months.archived_threads(conn, row, period[0], period[1],
-                                                    limit=GROUP_PAGE, cursor=cursor)
+            listing = await months.archived_threads(
+                conn, row, period[0], period[1], limit=GROUP_PAGE, cursor=cursor
+            )
         else:
-            listing = await reading.list_threads(conn, row, state="archived", limit=GROUP_PAGE,
-                                                 cursor=cursor)
+            listing = await reading.list_threads(conn, row, state="archived", limit=GROUP_PAGE, cursor=cursor)
     canonical = f"/g/{name}/archive" + (f"/{period[0]:04d}/{period[1]:02d}" if period else "")
-    return await page(request, "archive.html", {
-        "group": groups.group_json(row), "threads": listing["threads"], "months": month_list,
-        "period": period, "canonical": canonical + query_string(cursor=cursor),
-        "older": query_string(cursor=listing["next_cursor"]) if listing["next_cursor"] else None})
+    return await page(
+        request,
+        "archive.html",
+        {
+            "group": groups.group_json(row),
+            "threads": listing["threads"],
+            "months": month_list,
+            "period": period,
+            "canonical": canonical + query_string(cursor=cursor),
+            "older": query_string(cursor=listing["next_cursor"]) if listing["next_cursor"] else None,
+        },
+    )
 
 
 routes = [

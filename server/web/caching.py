@@ -37,6 +37,7 @@ HTML = "text/html; charset=utf-8"
 @dataclass(frozen=True)
 class Placeholders:
     """The stand-in values a shared page body is rendered with."""
+
     username: str
     display_name: str
     csrf: str
@@ -46,8 +47,13 @@ class Placeholders:
     @classmethod
     def new(cls) -> Placeholders:
         nonce = secrets.token_hex(12)  # letters and digits only: escaping leaves them intact
-        return cls(f"moot{nonce}user", f"moot{nonce}name", f"moot{nonce}csrf", f"moot{nonce}unread-",
-                   f"moot{nonce}own-")
+        return cls(
+            f"moot{nonce}user",
+            f"moot{nonce}name",
+            f"moot{nonce}csrf",
+            f"moot{nonce}unread-",
+            f"moot{nonce}own-",
+        )
 
     def stand_in(self, role: str) -> User:
         return User(0, self.username, self.display_name, role)
@@ -82,8 +88,7 @@ class Placeholders:
     @property
     def nonce_prefix(self) -> str:
         """What every placeholder starts with ("moot<nonce>")."""
-        return self.username[:-len("user")]
-
+        return self.username[: -len("user")]
 
 
 def placeholders_of(request: Request) -> Placeholders:
@@ -132,8 +137,15 @@ def _not_modified(etag: str, cache_control: str, vary: str) -> Response:
     return Response(status_code=304, headers={"ETag": etag, "Cache-Control": cache_control, "Vary": vary})
 
 
-def encoded_response(request: Request, key: tuple, encoded: Encoded, media_type: str, *,
-                     cache_control: str, vary: str = "Accept-Encoding") -> Response:
+def encoded_response(
+    request: Request,
+    key: tuple,
+    encoded: Encoded,
+    media_type: str,
+    *,
+    cache_control: str,
+    vary: str = "Accept-Encoding",
+) -> Response:
     """A cached body as a response: 304 when the client holds it, else the
     stored compressed form the client accepts, made once per entry."""
     if not_modified(request, encoded.etag):
@@ -149,22 +161,31 @@ def encoded_response(request: Request, key: tuple, encoded: Encoded, media_type:
     return Response(body, media_type=media_type, headers=headers)
 
 
-async def cached_json(request: Request, key: tuple, topics: frozenset[str],
-                      build: Callable[[], Awaitable[object]]) -> Response:
+async def cached_json(
+    request: Request, key: tuple, topics: frozenset[str], build: Callable[[], Awaitable[object]]
+) -> Response:
     """`build()`'s JSON, encoded once and kept until an event touches `topics`,
     with an ETag and its compressed forms."""
+
     async def encoded() -> bytes:
         return encode(await build())
+
     entry = await site_of(request).responses.entry(key, topics, encoded)
-    return encoded_response(request, key, entry, "application/json",
-                            cache_control=public_cache_control(request))
+    return encoded_response(
+        request, key, entry, "application/json", cache_control=public_cache_control(request)
+    )
 
 
 def render(request: Request, template: str, context: dict[str, Any]) -> bytes:
     """A template rendered to UTF-8 with the context every page has."""
     templates: Jinja2Templates = request.app.state.templates
-    ctx = {"request": request, "site_name": site_of(request).config.site_name, "canonical": None,
-           "path": request.url.path, **context}
+    ctx = {
+        "request": request,
+        "site_name": site_of(request).config.site_name,
+        "canonical": None,
+        "path": request.url.path,
+        **context,
+    }
     return templates.get_template(template).render(ctx).encode("utf-8")
 
 
@@ -211,21 +232,21 @@ class Skeleton:
 
         while (at := body.find(prefix, pos)) >= 0:
             k = at + len(prefix)
-            kind = body[k:k + 4]
+            kind = body[k : k + 4]
             if kind == b"unre":  # <!--{nonce}unread-KEY-->
                 end = body.find(b"-->", k)
-                put(body[pos:at - 4])
-                key = body[k + 7:end].decode()
+                put(body[pos : at - 4])
+                key = body[k + 7 : end].decode()
                 keys.append(key)
                 slots.setdefault(key, []).append((size, size))
                 pos = end + 3
             elif kind == b"own-":  # <!--{nonce}own-NAME:markup:{nonce}own-end-->
                 name_end = body.find(b":", k)
                 end = body.find(close, name_end)
-                put(body[pos:at - 4])
-                key = "only:" + body[k + 4:name_end].decode()
+                put(body[pos : at - 4])
+                key = "only:" + body[k + 4 : name_end].decode()
                 slots.setdefault(key, []).append((size, size))
-                owned[(key, size)] = body[name_end + 1:end]
+                owned[(key, size)] = body[name_end + 1 : end]
                 pos = end + len(close)
             else:  # user, name, csrf
                 put(body[pos:at])
@@ -236,8 +257,11 @@ class Skeleton:
 
     def fill(self, parts: dict[str, bytes]) -> bytes:
         """The body with `parts` (by slot key) put in place of the defaults."""
-        patches = sorted((start, end, self.owned.get((key, start), value)) for key, value in parts.items()
-                         for start, end in self.slots.get(key, ()))
+        patches = sorted(
+            (start, end, self.owned.get((key, start), value))
+            for key, value in parts.items()
+            for start, end in self.slots.get(key, ())
+        )
         view = memoryview(self.base)
         out: list[bytes | memoryview] = []
         pos = 0
@@ -248,8 +272,9 @@ class Skeleton:
         return b"".join(out)
 
 
-def personalise(body: bytes | Skeleton, marks: Placeholders, user: User, csrf: str,
-                unread: dict[str, bytes] | None = None) -> bytes:
+def personalise(
+    body: bytes | Skeleton, marks: Placeholders, user: User, csrf: str, unread: dict[str, bytes] | None = None
+) -> bytes:
     """A shared page body with `user`'s name and token put in, the markup
     meant only for them (their own articles' Withdraw and Edit links) kept,
     and their marks filled."""
@@ -258,15 +283,26 @@ def personalise(body: bytes | Skeleton, marks: Placeholders, user: User, csrf: s
     csrf_mark = marks.csrf.encode()
     # a part put in may carry the token placeholder (a form); never more markers
     parts = {key: value.replace(csrf_mark, token) for key, value in (unread or {}).items() if value}
-    parts.update({"user": _escaped(user.username), "name": _escaped(user.display_name), "csrf": token,
-                  "only:" + user.username: b""})
+    parts.update(
+        {
+            "user": _escaped(user.username),
+            "name": _escaped(user.display_name),
+            "csrf": token,
+            "only:" + user.username: b"",
+        }
+    )
     return skeleton.fill(parts)
 
 
-async def cached_page(request: Request, key: tuple, topics: frozenset[str], template: str,
-                      build: Callable[[], Awaitable[dict[str, Any]]], *,
-                      unread: Callable[[User, Skeleton], Awaitable[dict[str, bytes]]] | None = None
-                      ) -> Response:
+async def cached_page(
+    request: Request,
+    key: tuple,
+    topics: frozenset[str],
+    template: str,
+    build: Callable[[], Awaitable[dict[str, Any]]],
+    *,
+    unread: Callable[[User, Skeleton], Awaitable[dict[str, bytes]]] | None = None,
+) -> Response:
     """A page rendered once per (key, host, path, role) and kept until an event
     touches `topics`. Anonymous readers get the stored bytes (public, 304 on a
     matching ETag); signed-in readers get them with their own parts put in
@@ -282,15 +318,30 @@ async def cached_page(request: Request, key: tuple, topics: frozenset[str], temp
         context = await build()
         if user is None:
             return render(request, template, {**context, "user": None, "csrf": ""})
-        return render(request, template, {**context, "user": marks.stand_in(user.role),
-                                          "csrf": marks.csrf, "unread_marker": marks.unread_marker,
-                                          "only_for": marks.only_for, "only_for_end": marks.only_for_end})
+        return render(
+            request,
+            template,
+            {
+                **context,
+                "user": marks.stand_in(user.role),
+                "csrf": marks.csrf,
+                "unread_marker": marks.unread_marker,
+                "only_for": marks.only_for,
+                "only_for_end": marks.only_for_end,
+            },
+        )
 
     encoded = await site.responses.entry(full_key, topics, rendered)
     if user is None:
         request.scope.setdefault("moot", {})["page"] = (full_key, encoded)  # for PageFront
-        return encoded_response(request, full_key, encoded, HTML,
-                                cache_control=public_cache_control(request), vary="Accept-Encoding, Cookie")
+        return encoded_response(
+            request,
+            full_key,
+            encoded,
+            HTML,
+            cache_control=public_cache_control(request),
+            vary="Accept-Encoding, Cookie",
+        )
     cookies = cookies_of(request)
     secret, new = cookies.csrf_secret(request)
     counts = await unread(user, marks.skeleton(encoded)) if unread is not None else {}
@@ -299,8 +350,15 @@ async def cached_page(request: Request, key: tuple, topics: frozenset[str], temp
             inbox = await notifications.unread_count(conn, user.id)
         counts["x:inbox"] = f' <span class="count">{inbox}</span>'.encode() if inbox else b""
     personal = hashlib.blake2b(digest_size=12)
-    for part in (encoded.etag, str(user.id), user.username, user.display_name, user.role, secret,
-                 *(f"{g}={n.decode()}" for g, n in sorted(counts.items()))):
+    for part in (
+        encoded.etag,
+        str(user.id),
+        user.username,
+        user.display_name,
+        user.role,
+        secret,
+        *(f"{g}={n.decode()}" for g, n in sorted(counts.items())),
+    ):
         personal.update(part.encode("utf-8") + b"\0")
     # Weak: the CSRF token in the body is re-signed per request, equivalent but not byte-equal.
     etag = f'W/"{personal.hexdigest()}"'
@@ -337,8 +395,15 @@ class PageFront:
                 if name == b"cookie" or name in wanted:  # signed in, or ambiguous: the whole way
                     return await self.app(scope, receive, send)
                 wanted[name] = value
-        key = (scope["path"], scope["query_string"], scope.get("root_path", ""), scope["scheme"],
-               wanted.get(b"host"), wanted.get(b"accept-encoding"), wanted.get(b"if-none-match"))
+        key = (
+            scope["path"],
+            scope["query_string"],
+            scope.get("root_path", ""),
+            scope["scheme"],
+            wanted.get(b"host"),
+            wanted.get(b"accept-encoding"),
+            wanted.get(b"if-none-match"),
+        )
         answer = self._answers.get(key)
         if answer is not None:
             page_key, encoded, start, body = answer
@@ -361,14 +426,22 @@ class PageFront:
         if page is None or len(sent) != 2:
             return
         start, body = sent
-        if (start["type"] != "http.response.start" or start["status"] not in (200, 304)
-                or any(name == b"set-cookie" for name, _ in start.get("headers", []))
-                or body["type"] != "http.response.body" or body.get("more_body")):
+        if (
+            start["type"] != "http.response.start"
+            or start["status"] not in (200, 304)
+            or any(name == b"set-cookie" for name, _ in start.get("headers", []))
+            or body["type"] != "http.response.body"
+            or body.get("more_body")
+        ):
             return
         if len(self._answers) >= self.MAX_ANSWERS:
             self._answers.clear()
-        self._answers[key] = (page[0], page[1], {**start, "headers": list(start["headers"])},
-                              body.get("body", b""))
+        self._answers[key] = (
+            page[0],
+            page[1],
+            {**start, "headers": list(start["headers"])},
+            body.get("body", b""),
+        )
 
 
 _REQUEST_KEYS = frozenset({b"cookie", b"host", b"accept-encoding", b"if-none-match"})

@@ -58,8 +58,14 @@ def query_string(**params: object) -> str:
 
 def safe_next(value: object) -> str:
     """Where to go after signing in: a path on this site, never another site."""
-    if isinstance(value, str) and value.startswith("/") and not value.startswith("//") \
-            and "\\" not in value and "\n" not in value and "\r" not in value:
+    if (
+        isinstance(value, str)
+        and value.startswith("/")
+        and not value.startswith("//")
+        and "\\" not in value
+        and "\n" not in value
+        and "\r" not in value
+    ):
         return value
     return "/"
 
@@ -73,8 +79,9 @@ def login_url(request: Request) -> str:
 def wants_html(request: HTTPConnection) -> bool:
     """Page routes answer errors with HTML; the API and /live keep JSON."""
     path = request.url.path
-    return not (path.startswith("/api/") or path == "/api" or path.startswith("/live")
-                or path.startswith("/static/"))
+    return not (
+        path.startswith("/api/") or path == "/api" or path.startswith("/live") or path.startswith("/static/")
+    )
 
 
 def error_headers(error: MootError) -> dict[str, str] | None:
@@ -86,8 +93,14 @@ def error_response(error: MootError) -> Response:
     return JSONResponse(error.to_json(), status_code=error.status, headers=error_headers(error))
 
 
-async def page(request: Request, template: str, context: dict[str, Any] | None = None, *,
-               status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
+async def page(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
     """Render a page with the signed-in user and a CSRF token for its forms,
     setting the CSRF cookie when the browser has none yet."""
     site, cookies = site_of(request), cookies_of(request)
@@ -97,9 +110,15 @@ async def page(request: Request, template: str, context: dict[str, Any] | None =
     if user is not None:
         async with site.db.read() as conn:
             inbox = await notifications.unread_count(conn, user.id)
-    ctx = {"user": user, "csrf": cookies.csrf_token(secret), "inbox_count": inbox,
-           "site_name": site.config.site_name, "canonical": None,
-           "path": request.url.path, **(context or {})}
+    ctx = {
+        "user": user,
+        "csrf": cookies.csrf_token(secret),
+        "inbox_count": inbox,
+        "site_name": site.config.site_name,
+        "canonical": None,
+        "path": request.url.path,
+        **(context or {}),
+    }
     templates: Jinja2Templates = request.app.state.templates
     response = templates.TemplateResponse(request, template, ctx, status_code=status, headers=headers)
     if new:
@@ -107,19 +126,34 @@ async def page(request: Request, template: str, context: dict[str, Any] | None =
     return response
 
 
-ERROR_TITLES = {400: "That did not work", 401: "Please sign in", 403: "Not allowed",
-                404: "Not found", 409: "Not possible right now", 413: "Too large",
-                415: "Not accepted", 429: "Slow down", 500: "Something went wrong",
-                503: "Busy right now"}
+ERROR_TITLES = {
+    400: "That did not work",
+    401: "Please sign in",
+    403: "Not allowed",
+    404: "Not found",
+    409: "Not possible right now",
+    413: "Too large",
+    415: "Not accepted",
+    429: "Slow down",
+    500: "Something went wrong",
+    503: "Busy right now",
+}
 
 
-async def error_page(request: Request, status: int, message: str,
-                     headers: Mapping[str, str] | None = None) -> Response:
+async def error_page(
+    request: Request, status: int, message: str, headers: Mapping[str, str] | None = None
+) -> Response:
     """A small HTML page for an error on a page route, with the same status."""
-    context = {"status": status, "title": ERROR_TITLES.get(status, "Something went wrong"),
-               "message": message}
+    context = {
+        "status": status,
+        "title": ERROR_TITLES.get(status, "Something went wrong"),
+        "message": message,
+    }
     try:
         return await page(request, "error.html", context, status=status, headers=headers)
     except Exception:  # the error page must not fail in turn (no cookies key yet, say)
-        return HTMLResponse(Markup("<!doctype html><title>{0}</title><p>{1}</p>").format(
-            context["title"], message), status_code=status, headers=headers)
+        return HTMLResponse(
+            Markup("<!doctype html><title>{0}</title><p>{1}</p>").format(context["title"], message),
+            status_code=status,
+            headers=headers,
+        )

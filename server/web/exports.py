@@ -17,8 +17,11 @@ from .common import client_address, current_user, site_of
 
 
 def _mbox_response(chunks: AsyncIterator[bytes], filename: str) -> Response:
-    return StreamingResponse(chunks, media_type=mbox.CONTENT_TYPE,
-                             headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return StreamingResponse(
+        chunks,
+        media_type=mbox.CONTENT_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 async def thread_mbox(request: Request) -> Response:
@@ -53,8 +56,7 @@ async def group_mbox(request: Request) -> Response:
         key = None
         while True:
             async with site.db.read() as conn:
-                rows = await exports.group_export_page(conn, group["id"], after=after,
-                                                       before=before, key=key)
+                rows = await exports.group_export_page(conn, group["id"], after=after, before=before, key=key)
             if not rows:
                 return
             yield b"".join(mbox.format_article(r, site.config.domain) for r in rows)
@@ -68,8 +70,13 @@ async def group_feed(request: Request) -> Response:
     async with site.db.read() as conn:
         group = await get_group_row(conn, request.path_params["name"])
         rows = await exports.new_threads(conn, group)
-    body = feeds.group_feed(group, rows, base_url=str(request.base_url), domain=site.config.domain,
-                            site_name=site.config.site_name)
+    body = feeds.group_feed(
+        group,
+        rows,
+        base_url=str(request.base_url),
+        domain=site.config.domain,
+        site_name=site.config.site_name,
+    )
     return Response(body, media_type=feeds.CONTENT_TYPE)
 
 
@@ -78,8 +85,13 @@ async def thread_feed(request: Request) -> Response:
     async with site.db.read() as conn:
         thread = await thread_row(conn, request.path_params["id"])
         rows = await exports.thread_latest(conn, thread["id"])
-    body = feeds.thread_feed(thread, rows, base_url=str(request.base_url), domain=site.config.domain,
-                             site_name=site.config.site_name)
+    body = feeds.thread_feed(
+        thread,
+        rows,
+        base_url=str(request.base_url),
+        domain=site.config.domain,
+        site_name=site.config.site_name,
+    )
     return Response(body, media_type=feeds.CONTENT_TYPE)
 
 

@@ -21,15 +21,21 @@ PRIVATE = {"Cache-Control": "private, no-cache"}
 
 
 def _limits() -> dict:
-    return {"kill": killfile.KILL, "high": killfile.HIGH, "mute": killfile.MUTE, "max_rules": killfile.MAX_RULES}
+    return {
+        "kill": killfile.KILL,
+        "high": killfile.HIGH,
+        "mute": killfile.MUTE,
+        "max_rules": killfile.MAX_RULES,
+    }
 
 
 async def _add(request: Request, user: User, data: dict) -> killfile.Rule:
     site = site_of(request)
     # Reserved before the checks: a regex probe starts a process, and 100 at once must not.
     site.rule_edits.take(user.id, "editing rules")
-    rule = await killfile.checked_rule(data.get("field"), data.get("pattern"), data.get("regex"),
-                                       data.get("score"))
+    rule = await killfile.checked_rule(
+        data.get("field"), data.get("pattern"), data.get("regex"), data.get("score")
+    )
     async with site.db.transaction() as conn:
         return await killfile.add_rule(conn, user.id, rule)
 
@@ -68,7 +74,8 @@ async def _mute(request: Request, user: User, field: str, target: object, on: bo
     async with site.db.transaction() as conn:
         if field == "author":
             if not isinstance(target, str) or not await conn.execute_fetchall(
-                    "SELECT 1 FROM users WHERE username = ?", (target,)):
+                "SELECT 1 FROM users WHERE username = ?", (target,)
+            ):
                 raise NotFound("no such user")
             pattern = target
         else:
@@ -95,13 +102,19 @@ async def mute_thread(request: Request) -> Response:
 
 # Pages and forms
 
-async def _rules_page(request: Request, user: User, *, error: str | None = None, status: int = 200,
-                      typed: dict | None = None) -> Response:
+
+async def _rules_page(
+    request: Request, user: User, *, error: str | None = None, status: int = 200, typed: dict | None = None
+) -> Response:
     async with site_of(request).db.read() as conn:
         rules = await killfile.rules_of(conn, user.id)
-    return await page(request, "rules.html", {"rules": rules, "error": error, "typed": typed or {},
-                                              "fields": killfile.FIELDS, **_limits()},
-                      status=status, headers=PRIVATE)
+    return await page(
+        request,
+        "rules.html",
+        {"rules": rules, "error": error, "typed": typed or {}, "fields": killfile.FIELDS, **_limits()},
+        status=status,
+        headers=PRIVATE,
+    )
 
 
 async def rules_page(request: Request) -> Response:
@@ -119,8 +132,16 @@ async def add_rule_form(request: Request) -> Response:
         if not re.fullmatch(r"[+-]?\d{1,4}", raw):
             raise Invalid(f"score must be an integer from -{killfile.SCORE_LIMIT} to {killfile.SCORE_LIMIT}")
         score = int(raw)
-        await _add(request, user, {"field": form.get("field"), "pattern": form.get("pattern"),
-                                   "regex": form.get("regex") == "1", "score": score})
+        await _add(
+            request,
+            user,
+            {
+                "field": form.get("field"),
+                "pattern": form.get("pattern"),
+                "regex": form.get("regex") == "1",
+                "score": score,
+            },
+        )
     except (Invalid, TooLarge) as error:
         return await _rules_page(request, user, error=error.message, status=error.status, typed=form)
     return RedirectResponse("/rules", status_code=303)

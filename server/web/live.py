@@ -116,13 +116,15 @@ def parse_request(text: str) -> Subscribe | str:
             raise Invalid("threads must be a list of thread ids")
         threads.append(tid)
     since = value.get("since")
-    if since is not None and (isinstance(since, bool) or not isinstance(since, int)
-                              or not 0 <= since <= validate.ID_MAX):
+    if since is not None and (
+        isinstance(since, bool) or not isinstance(since, int) or not 0 <= since <= validate.ID_MAX
+    ):
         raise Invalid("since must be the last event id seen (an integer)")
     if not groups and not prefixes and not threads:
         raise Invalid("subscribe to at least one group or thread")
-    return Subscribe(tuple(dict.fromkeys(groups)), tuple(dict.fromkeys(prefixes)),
-                     tuple(dict.fromkeys(threads)), since)
+    return Subscribe(
+        tuple(dict.fromkeys(groups)), tuple(dict.fromkeys(prefixes)), tuple(dict.fromkeys(threads)), since
+    )
 
 
 def _list(value: dict, key: str) -> list:
@@ -139,8 +141,9 @@ def topic_filter(request: Subscribe) -> tuple[str, list[str]]:
     `topics` column (instr, not LIKE: `_` in group names would be a wildcard)."""
     exact = [f" {t} " for t in request.topics()]
     prefix = [f" g:{p}" for p in request.prefixes]
-    clauses = (["instr(' ' || topics || ' ', ?) > 0"] * len(exact)
-               + ["instr(' ' || topics, ?) > 0"] * len(prefix))
+    clauses = ["instr(' ' || topics || ' ', ?) > 0"] * len(exact) + ["instr(' ' || topics, ?) > 0"] * len(
+        prefix
+    )
     return " OR ".join(clauses), exact + prefix
 
 
@@ -164,9 +167,14 @@ async def replay_messages(conn: Connection, rows: list[Row]) -> list[tuple[int, 
     withdrawn = {}
     if ids:
         marks = ",".join("?" * len(ids))
-        withdrawn = {r["id"]: r["body"] for r in await fetch_all(
-            conn, f"SELECT id, body FROM articles WHERE status = 'cancelled' AND id IN ({marks})",
-            tuple(ids))}
+        withdrawn = {
+            r["id"]: r["body"]
+            for r in await fetch_all(
+                conn,
+                f"SELECT id, body FROM articles WHERE status = 'cancelled' AND id IN ({marks})",
+                tuple(ids),
+            )
+        }
     out = []
     for row, data in zip(rows, parsed, strict=True):
         fields: Row | dict[str, Any] = row
@@ -263,12 +271,14 @@ class LiveSession:
         held.discard(self.personal)  # the reader's own topic is not theirs to count
         wanted = held | {*request.topics(), *("p:" + p for p in request.prefixes)}
         if len(wanted) > self.config.live_max_subscriptions:
-            raise TooLarge(f"a connection may follow at most {self.config.live_max_subscriptions}"
-                           " groups and threads")
+            raise TooLarge(
+                f"a connection may follow at most {self.config.live_max_subscriptions} groups and threads"
+            )
         async with self.site.db.read() as conn:
             lookups: tuple[tuple[str, tuple[str | int, ...], str], ...] = (
                 ("SELECT name FROM groups WHERE name IN", request.groups, "group"),
-                ("SELECT id FROM threads WHERE id IN", request.threads, "thread"))
+                ("SELECT id FROM threads WHERE id IN", request.threads, "thread"),
+            )
             for sql, named, what in lookups:
                 if not named:
                     continue
@@ -287,8 +297,12 @@ class LiveSession:
     # Writing
 
     def _ack(self, request: Subscribe, position: int) -> dict:
-        return {"type": "subscribed", "groups": request.names(), "threads": list(request.threads),
-                "last_id": position}
+        return {
+            "type": "subscribed",
+            "groups": request.names(),
+            "threads": list(request.threads),
+            "last_id": position,
+        }
 
     async def _say(self, obj: dict) -> None:
         """Send a control message: directly before subscribing, in stream order after."""
@@ -353,9 +367,11 @@ class LiveSession:
                 if after >= upto:
                     return True
                 rows = await fetch_all(
-                    conn, f"SELECT id, type, group_name, thread_id, topics, data FROM events"
-                          f" WHERE id > ? AND id <= ? AND ({where}) ORDER BY id LIMIT ?",
-                    (after, upto, *params, REPLAY_BATCH))
+                    conn,
+                    f"SELECT id, type, group_name, thread_id, topics, data FROM events"
+                    f" WHERE id > ? AND id <= ? AND ({where}) ORDER BY id LIMIT ?",
+                    (after, upto, *params, REPLAY_BATCH),
+                )
                 messages = await replay_messages(conn, rows)
             for event_id, text in messages:
                 await self.ws.send(message(text))

@@ -56,17 +56,33 @@ async def subscription(request: Request) -> Response:
     return JSONResponse({"subscription": result})
 
 
-def _link_page(request: Request, title: str, message: str, *, action: str | None = None,
-               button: str = "", one_click: bool = False, status: int = 200) -> Awaitable[Response]:
-    return page(request, "mail_link.html", {"title": title, "message": message, "action": action,
-                                            "button": button, "one_click": one_click}, status=status)
+def _link_page(
+    request: Request,
+    title: str,
+    message: str,
+    *,
+    action: str | None = None,
+    button: str = "",
+    one_click: bool = False,
+    status: int = 200,
+) -> Awaitable[Response]:
+    return page(
+        request,
+        "mail_link.html",
+        {"title": title, "message": message, "action": action, "button": button, "one_click": one_click},
+        status=status,
+    )
 
 
 async def confirm_page(request: Request) -> Response:
     token = request.path_params["token"]
-    return await _link_page(request, "Confirm your address",
-                            "Confirm that this address may receive mail from this site.",
-                            action=f"/confirm/{token}", button="Confirm")
+    return await _link_page(
+        request,
+        "Confirm your address",
+        "Confirm that this address may receive mail from this site.",
+        action=f"/confirm/{token}",
+        button="Confirm",
+    )
 
 
 async def confirm_submit(request: Request) -> Response:
@@ -75,8 +91,9 @@ async def confirm_submit(request: Request) -> Response:
     site = site_of(request)
     try:
         async with site.db.transaction() as conn:
-            email = await mailing.confirm_email(conn, site.secret, request.path_params["token"],
-                                                site.config.mail_confirm_hours)
+            email = await mailing.confirm_email(
+                conn, site.secret, request.path_params["token"], site.config.mail_confirm_hours
+            )
     except MootError as error:
         return await _link_page(request, "That did not work", error.message, status=error.status)
     return await _link_page(request, "Address confirmed", f"{email} is confirmed.")
@@ -86,14 +103,22 @@ async def confirm_json(request: Request) -> Response:
     data = await read_json(request)
     site = site_of(request)
     async with site.db.transaction() as conn:
-        email = await mailing.confirm_email(conn, site.secret, data.get("token"), site.config.mail_confirm_hours)
+        email = await mailing.confirm_email(
+            conn, site.secret, data.get("token"), site.config.mail_confirm_hours
+        )
     return JSONResponse({"email": {"address": email, "confirmed": True}})
 
 
 async def unsubscribe_page(request: Request) -> Response:
     token = request.path_params["token"]
-    return await _link_page(request, "Unsubscribe", "Stop mail from this group?",
-                            action=f"/unsubscribe/{token}", button="Unsubscribe", one_click=True)
+    return await _link_page(
+        request,
+        "Unsubscribe",
+        "Stop mail from this group?",
+        action=f"/unsubscribe/{token}",
+        button="Unsubscribe",
+        one_click=True,
+    )
 
 
 async def unsubscribe_submit(request: Request) -> Response:
@@ -101,8 +126,9 @@ async def unsubscribe_submit(request: Request) -> Response:
     a mail client without cookies, so the signed token is the only credential."""
     body = await read_body(request, ONE_CLICK_MAX_BYTES)
     if b"List-Unsubscribe=One-Click" not in body:
-        return await _link_page(request, "That did not work",
-                                "the request lacks List-Unsubscribe=One-Click", status=400)
+        return await _link_page(
+            request, "That did not work", "the request lacks List-Unsubscribe=One-Click", status=400
+        )
     site = site_of(request)
     try:
         async with site.db.transaction() as conn:

@@ -34,24 +34,38 @@ async def split_thread(request: Request) -> Response:
     site, user, data = await _moderator(request)
     async with site.db.transaction() as conn:
         result = await maintenance.split(
-            conn, site.config.domain, user, request.path_params["id"], data.get("article_id"),
-            reason=data.get("reason"), subject=data.get("subject"), group=data.get("group"))
+            conn,
+            site.config.domain,
+            user,
+            request.path_params["id"],
+            data.get("article_id"),
+            reason=data.get("reason"),
+            subject=data.get("subject"),
+            group=data.get("group"),
+        )
     return JSONResponse(result, status_code=201)
 
 
 async def merge_thread(request: Request) -> Response:
     site, user, data = await _moderator(request)
     async with site.db.transaction() as conn:
-        result = await maintenance.merge(conn, site.config.domain, user, request.path_params["id"],
-                                         data.get("into_article_id"), reason=data.get("reason"))
+        result = await maintenance.merge(
+            conn,
+            site.config.domain,
+            user,
+            request.path_params["id"],
+            data.get("into_article_id"),
+            reason=data.get("reason"),
+        )
     return JSONResponse(result)
 
 
 async def move_thread(request: Request) -> Response:
     site, user, data = await _moderator(request)
     async with site.db.transaction() as conn:
-        result = await maintenance.move(conn, user, request.path_params["id"], data.get("group"),
-                                        reason=data.get("reason"))
+        result = await maintenance.move(
+            conn, user, request.path_params["id"], data.get("group"), reason=data.get("reason")
+        )
     return JSONResponse(result)
 
 
@@ -59,9 +73,11 @@ def _state_action(action: str) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         site, user, data = await _moderator(request)
         async with site.db.transaction() as conn:
-            result = await maintenance.set_state(conn, user, request.path_params["id"], action,
-                                                 data.get("reason"))
+            result = await maintenance.set_state(
+                conn, user, request.path_params["id"], action, data.get("reason")
+            )
         return JSONResponse(result)
+
     endpoint.__name__ = f"{action}_thread"
     return endpoint
 
@@ -69,8 +85,9 @@ def _state_action(action: str) -> Callable[[Request], Awaitable[Response]]:
 async def set_reference(request: Request) -> Response:
     site, user, data = await _moderator(request)
     async with site.db.transaction() as conn:
-        result = await maintenance.set_reference(conn, user, request.path_params["id"],
-                                                 data.get("on"), data.get("reason"))
+        result = await maintenance.set_reference(
+            conn, user, request.path_params["id"], data.get("on"), data.get("reason")
+        )
     return JSONResponse(result)
 
 
@@ -78,9 +95,13 @@ async def set_policy(request: Request) -> Response:
     site, user, data = await _moderator(request)
     async with site.db.transaction() as conn:
         result = await maintenance.set_policy(
-            conn, user, request.path_params["name"],
+            conn,
+            user,
+            request.path_params["name"],
             archive_after_days=data.get("archive_after_days"),
-            archive_after_articles=data.get("archive_after_articles"), reason=data.get("reason"))
+            archive_after_articles=data.get("archive_after_articles"),
+            reason=data.get("reason"),
+        )
     return JSONResponse(result)
 
 
@@ -92,8 +113,9 @@ async def split_suggestions(request: Request) -> Response:
 async def list_modlog(request: Request) -> Response:
     q = request.query_params
     async with site_of(request).db.read() as conn:
-        page = await modlog.list_entries(conn, group=q.get("group"), limit=q.get("limit"),
-                                         cursor=q.get("cursor"))
+        page = await modlog.list_entries(
+            conn, group=q.get("group"), limit=q.get("limit"), cursor=q.get("cursor")
+        )
     return JSONResponse(page)
 
 
@@ -114,8 +136,9 @@ async def set_role(request: Request) -> Response:
     user = require(await current_user(request), "admin")
     data = await read_json(request)
     async with site.db.transaction() as conn:
-        changed = await maintenance.change_role(conn, user, request.path_params["username"],
-                                                data.get("role"), data.get("reason"))
+        changed = await maintenance.change_role(
+            conn, user, request.path_params["username"], data.get("role"), data.get("reason")
+        )
     return JSONResponse({"user": changed.to_json()})
 
 
@@ -136,8 +159,11 @@ async def split_preview(request: Request) -> Response:
         group = await groups.get_group(conn, q.get("group") or thread["group"])
         count, more = await reading.subtree_size(conn, thread["id"], row["path"], PREVIEW_CAP)
     subject = (q.get("subject") or "").strip() or base_subject(row["subject"]) or row["subject"]
-    return await page(request, "split_preview.html", {
-        "count": count, "more": more, "group": group["name"], "subject": subject})
+    return await page(
+        request,
+        "split_preview.html",
+        {"count": count, "more": more, "group": group["name"], "subject": subject},
+    )
 
 
 async def mod_dialog(request: Request) -> Response:
@@ -153,18 +179,26 @@ async def modlog_page(request: Request) -> Response:
     async with site_of(request).db.read() as conn:
         listing = await modlog.list_entries(conn, group=q.get("group"), limit=50, cursor=q.get("cursor"))
     next_cursor = listing["next_cursor"]
-    return await page(request, "modlog.html", {
-        "entries": listing["entries"], "group_filter": q.get("group", ""),
-        "canonical": "/modlog" + query_string(group=q.get("group"), cursor=q.get("cursor")),
-        "older": query_string(group=q.get("group"), cursor=next_cursor) if next_cursor else None})
+    return await page(
+        request,
+        "modlog.html",
+        {
+            "entries": listing["entries"],
+            "group_filter": q.get("group", ""),
+            "canonical": "/modlog" + query_string(group=q.get("group"), cursor=q.get("cursor")),
+            "older": query_string(group=q.get("group"), cursor=next_cursor) if next_cursor else None,
+        },
+    )
 
 
 routes = [
     Route("/api/threads/{id}/split", split_thread, methods=["POST"]),
     Route("/api/threads/{id}/merge", merge_thread, methods=["POST"]),
     Route("/api/threads/{id}/move", move_thread, methods=["POST"]),
-    *[Route(f"/api/threads/{{id}}/{action}", _state_action(action), methods=["POST"])
-      for action in maintenance.STATE_ACTIONS],
+    *[
+        Route(f"/api/threads/{{id}}/{action}", _state_action(action), methods=["POST"])
+        for action in maintenance.STATE_ACTIONS
+    ],
     Route("/api/threads/{id}/reference", set_reference, methods=["POST"]),
     Route("/api/threads/{id}/split-suggestions", split_suggestions),
     Route("/api/groups/{name}/policy", set_policy, methods=["PUT"]),

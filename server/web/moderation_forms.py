@@ -21,21 +21,45 @@ from .common import current_user, login_url, page, site_of
 
 # action -> (title, what it does, the fields besides the reason, whether a reason is required)
 ACTIONS: dict[str, tuple[str, str, tuple[str, ...], bool]] = {
-    "split": ("Split from here", "This article and every reply below it become a new thread.",
-              ("subject", "group"), True),
-    "merge": ("Merge into another thread", "This whole thread becomes a reply to the article you name,"
-              " in its thread.", ("target",), True),
-    "move": ("Move to another group", "The thread and all its articles move; their Message-IDs stay"
-             " the same.", ("group",), True),
+    "split": (
+        "Split from here",
+        "This article and every reply below it become a new thread.",
+        ("subject", "group"),
+        True,
+    ),
+    "merge": (
+        "Merge into another thread",
+        "This whole thread becomes a reply to the article you name, in its thread.",
+        ("target",),
+        True,
+    ),
+    "move": (
+        "Move to another group",
+        "The thread and all its articles move; their Message-IDs stay the same.",
+        ("group",),
+        True,
+    ),
     "lock": ("Lock this thread", "Only moderators can post to a locked thread.", (), False),
     "unlock": ("Unlock this thread", "Everyone can reply again.", (), False),
-    "archive": ("Archive this thread", "Archived threads are read-only and listed in the group's archive.",
-                (), False),
+    "archive": (
+        "Archive this thread",
+        "Archived threads are read-only and listed in the group's archive.",
+        (),
+        False,
+    ),
     "unarchive": ("Unarchive this thread", "The thread becomes open again.", (), False),
-    "reference": ("Put on the reference shelf", "The thread is listed under “Read these first” on the"
-                  " group page.", (), False),
-    "unreference": ("Take off the reference shelf", "The thread is no longer listed under “Read these"
-                    " first”.", (), False),
+    "reference": (
+        "Put on the reference shelf",
+        "The thread is listed under “Read these first” on the group page.",
+        (),
+        False,
+    ),
+    "unreference": (
+        "Take off the reference shelf",
+        "The thread is no longer listed under “Read these first”.",
+        (),
+        False,
+    ),
 }
 _ANCHOR = re.compile(r"(?:^|#a)(\d{1,18})\Z")
 _MESSAGE_ID = re.compile(r"<[^<>\s]+@[^<>\s]+>")
@@ -65,10 +89,23 @@ async def _context(request: Request, action: str) -> dict:
             if article["thread_id"] != thread["id"]:
                 raise NotFound("that article is not in this thread now")
         names = [g["name"] for g in await groups.list_groups(conn)] if "group" in fields else []
-    return {"thread": thread, "action": action, "title": title, "intro": intro, "fields": fields,
-            "reason_required": required, "article": article, "group_names": names, "error": None,
-            "values": {"subject": base_subject(article["subject"]) if article else "",
-                       "group": "", "target": "", "reason": ""}}
+    return {
+        "thread": thread,
+        "action": action,
+        "title": title,
+        "intro": intro,
+        "fields": fields,
+        "reason_required": required,
+        "article": article,
+        "group_names": names,
+        "error": None,
+        "values": {
+            "subject": base_subject(article["subject"]) if article else "",
+            "group": "",
+            "target": "",
+            "reason": "",
+        },
+    }
 
 
 async def moderate_form(request: Request) -> Response:
@@ -89,8 +126,15 @@ async def _perform(request: Request, action: str, form: dict[str, str]) -> str:
     async with site.db.transaction() as conn:
         if action == "split":
             result = await maintenance.split(
-                conn, site.config.domain, user, thread_id, request.query_params.get("article"),
-                reason=reason, subject=form.get("subject") or None, group=form.get("group") or None)
+                conn,
+                site.config.domain,
+                user,
+                thread_id,
+                request.query_params.get("article"),
+                reason=reason,
+                subject=form.get("subject") or None,
+                group=form.get("group") or None,
+            )
             return f"/t/{result['thread']['id']}"
         if action == "merge":
             target = await article_named(conn, form.get("target", ""))
@@ -140,8 +184,12 @@ async def undo_submit(request: Request) -> Response:
     except MootError as error:
         async with site.db.read() as conn:
             entry = await modlog.get_entry(conn, request.path_params["id"])
-        return await page(request, "undo.html", {"entry": entry, "reason": form.get("reason", ""),
-                                                 "error": error.message}, status=error.status)
+        return await page(
+            request,
+            "undo.html",
+            {"entry": entry, "reason": form.get("reason", ""), "error": error.message},
+            status=error.status,
+        )
     return RedirectResponse(f"/modlog#e{done['id']}", status_code=303)
 
 

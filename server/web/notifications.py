@@ -22,8 +22,9 @@ async def list_notifications(request: Request) -> Response:
     user = require(await current_user(request), "track")
     q = request.query_params
     async with site_of(request).db.read() as conn:
-        result = await notifications.list_notifications(conn, user.id, limit=q.get("limit"),
-                                                        cursor=q.get("cursor"))
+        result = await notifications.list_notifications(
+            conn, user.id, limit=q.get("limit"), cursor=q.get("cursor")
+        )
     return JSONResponse(result, headers=PRIVATE)
 
 
@@ -87,15 +88,24 @@ async def feed(request: Request) -> Response:
     async with site.db.read() as conn:
         owner = await notifications.feed_owner(conn, request.path_params["key"])
         result = await notifications.list_notifications(conn, owner["id"])
-    body = feeds.notifications_feed(dict(owner), result["notifications"], base_url=str(request.base_url),
-                                    domain=site.config.domain, site_name=site.config.site_name,
-                                    self_url=str(request.url))
+    body = feeds.notifications_feed(
+        dict(owner),
+        result["notifications"],
+        base_url=str(request.base_url),
+        domain=site.config.domain,
+        site_name=site.config.site_name,
+        self_url=str(request.url),
+    )
     # The URL is a secret: no shared cache may keep it, no page may link out with it.
-    return Response(body, media_type=feeds.CONTENT_TYPE,
-                    headers={**PRIVATE, "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"})
+    return Response(
+        body,
+        media_type=feeds.CONTENT_TYPE,
+        headers={**PRIVATE, "Referrer-Policy": "no-referrer", "X-Robots-Tag": "noindex"},
+    )
 
 
 # Pages and forms
+
 
 async def inbox_page(request: Request) -> Response:
     user = await current_user(request)
@@ -110,9 +120,12 @@ async def _inbox(request: Request, user_id: int, cursor: str | None, feed_url: s
         result = await notifications.list_notifications(conn, user_id, cursor=cursor)
         has_feed = await notifications.has_feed_key(conn, user_id)
     older = query_string(cursor=result["next_cursor"]) if result["next_cursor"] else None
-    return await page(request, "notifications.html", {**result, "older": older, "first_page": not cursor,
-                                                      "has_feed": has_feed, "feed_url": feed_url},
-                      headers=PRIVATE)
+    return await page(
+        request,
+        "notifications.html",
+        {**result, "older": older, "first_page": not cursor, "has_feed": has_feed, "feed_url": feed_url},
+        headers=PRIVATE,
+    )
 
 
 async def feed_form(request: Request) -> Response:

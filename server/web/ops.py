@@ -60,8 +60,13 @@ async def ready(request: Request) -> Response:
         checks["database"] = str(getattr(error, "message", error)) or type(error).__name__
     failed = {k: v for k, v in checks.items() if v != "ok"}
     if failed:
-        body = {"error": {"code": "not_ready", "message": "; ".join(f"{k}: {v}" for k, v in failed.items()),
-                          "checks": checks}}
+        body = {
+            "error": {
+                "code": "not_ready",
+                "message": "; ".join(f"{k}: {v}" for k, v in failed.items()),
+                "checks": checks,
+            }
+        }
         return JSONResponse(body, status_code=503, headers={"Cache-Control": "no-store"})
     return JSONResponse({"status": "ready", "checks": checks}, headers={"Cache-Control": "no-store"})
 
@@ -144,12 +149,25 @@ class RequestObserver:
                 self.metrics.observe(scope["path"], scope["method"], status, seconds)
             if self.log_requests and access_log.isEnabledFor(logging.INFO):
                 client = scope.get("client")
-                access_log.info("%s %s %s %d %.1fms id=%s", client[0] if client else "-", scope["method"],
-                                scope["path"], status, seconds * 1000, rid,
-                                extra={"access": {"client": client[0] if client else None,
-                                                  "method": scope["method"], "path": scope["path"],
-                                                  "status": status, "duration_ms": round(seconds * 1000, 2),
-                                                  "request_id": rid}})
+                access_log.info(
+                    "%s %s %s %d %.1fms id=%s",
+                    client[0] if client else "-",
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    seconds * 1000,
+                    rid,
+                    extra={
+                        "access": {
+                            "client": client[0] if client else None,
+                            "method": scope["method"],
+                            "path": scope["path"],
+                            "status": status,
+                            "duration_ms": round(seconds * 1000, 2),
+                            "request_id": rid,
+                        }
+                    },
+                )
 
 
 async def metrics_endpoint(request: Request) -> Response:
@@ -160,8 +178,9 @@ async def metrics_endpoint(request: Request) -> Response:
     if (request.client.host if request.client else None) not in metrics.allowed:
         body = {"error": {"code": "forbidden", "message": "metrics are not open to this address"}}
         return JSONResponse(body, status_code=403)
-    return Response(await metrics.scrape(), media_type=CONTENT_TYPE_LATEST,
-                    headers={"Cache-Control": "no-store"})
+    return Response(
+        await metrics.scrape(), media_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"}
+    )
 
 
 routes.append(Route("/metrics", metrics_endpoint))
@@ -177,8 +196,12 @@ class JsonFormatter(logging.Formatter):
     line's fields (MOOT_LOG_FORMAT=json)."""
 
     def format(self, record: logging.LogRecord) -> str:
-        line = {"time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
-                "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage()}
+        line = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
         line.update(getattr(record, "access", {}))
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
@@ -192,8 +215,9 @@ def configure_logging(log_format: str) -> None:
     if log_format == "json":
         formatter: logging.Formatter = JsonFormatter()
     else:
-        formatter = logging.Formatter("%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s %(message)s",
-                                      "%Y-%m-%dT%H:%M:%S")
+        formatter = logging.Formatter(
+            "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s %(message)s", "%Y-%m-%dT%H:%M:%S"
+        )
     formatter.converter = time.gmtime
     handler.setFormatter(formatter)
     for name in ("moot", "uvicorn"):

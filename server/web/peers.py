@@ -25,7 +25,9 @@ async def list_peers(request: Request) -> Response:
 
 
 async def peers_page(request: Request) -> Response:
-    return await page(request, "peers.html", {"peers": await _peers(request), "node": site_of(request).config.domain})
+    return await page(
+        request, "peers.html", {"peers": await _peers(request), "node": site_of(request).config.domain}
+    )
 
 
 routes = [

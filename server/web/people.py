@@ -33,11 +33,13 @@ def reset_url(request: Request, token: str) -> str:
 
 # JSON
 
+
 async def get_profile(request: Request) -> Response:
     q = request.query_params
     async with site_of(request).db.read() as conn:
-        result = await profiles.get_profile(conn, request.path_params["name"], limit=q.get("limit"),
-                                            cursor=q.get("cursor"))
+        result = await profiles.get_profile(
+            conn, request.path_params["name"], limit=q.get("limit"), cursor=q.get("cursor")
+        )
     return JSONResponse(result)
 
 
@@ -52,14 +54,21 @@ async def change_password(request: Request) -> Response:
     user = _me(await current_user(request))
     data = await read_json(request)
     ended = await sessions.change_password(
-        site_of(request), user, data.get("current_password"), data.get("new_password"),
-        address=client_address(request), keep_token=cookies_of(request).session_token(request))
+        site_of(request),
+        user,
+        data.get("current_password"),
+        data.get("new_password"),
+        address=client_address(request),
+        keep_token=cookies_of(request).session_token(request),
+    )
     return JSONResponse({"ended_sessions": ended})
 
 
 async def my_sessions(request: Request) -> Response:
     user = _me(await current_user(request))
-    found = await accounts.list_sessions(site_of(request).db, user, cookies_of(request).session_token(request))
+    found = await accounts.list_sessions(
+        site_of(request).db, user, cookies_of(request).session_token(request)
+    )
     return JSONResponse({"sessions": found}, headers=PRIVATE)
 
 
@@ -75,7 +84,9 @@ async def sign_out_everywhere(request: Request) -> Response:
 async def delete_me(request: Request) -> Response:
     user = _me(await current_user(request))
     data = await read_json(request)
-    await sessions.delete_account(site_of(request), user, data.get("password"), address=client_address(request))
+    await sessions.delete_account(
+        site_of(request), user, data.get("password"), address=client_address(request)
+    )
     response = Response(status_code=204)
     cookies_of(request).clear_session(response)
     return response
@@ -88,18 +99,23 @@ async def issue_reset(request: Request) -> Response:
     site.reset_links.take(admin.id, "issuing reset links")
     async with site.db.transaction() as conn:
         _, token = await resets.issue(conn, site.secret, request.path_params["name"])
-    return JSONResponse({"url": reset_url(request, token), "expires_in": resets.VALID_SECONDS},
-                        status_code=201, headers=PRIVATE)
+    return JSONResponse(
+        {"url": reset_url(request, token), "expires_in": resets.VALID_SECONDS},
+        status_code=201,
+        headers=PRIVATE,
+    )
 
 
 async def use_reset(request: Request) -> Response:
     data = await read_json(request)
-    user = await sessions.redeem_reset(site_of(request), data.get("token"), data.get("password"),
-                                       address=client_address(request))
+    user = await sessions.redeem_reset(
+        site_of(request), data.get("token"), data.get("password"), address=client_address(request)
+    )
     return JSONResponse({"user": user.to_json()})
 
 
 # Pages and forms
+
 
 async def profile_page(request: Request) -> Response:
     cursor = request.query_params.get("cursor")
@@ -108,10 +124,19 @@ async def profile_page(request: Request) -> Response:
         result = await profiles.get_profile(conn, request.path_params["name"], cursor=cursor)
         muted = user is not None and await killfile.mutes(conn, user.id, "author", result["user"]["username"])
     older = query_string(cursor=result["next_cursor"]) if result["next_cursor"] else None
-    return await page(request, "profile.html", {
-        "profile": result["user"], "articles": result["articles"], "older": older, "first_page": not cursor,
-        "reset_link": None, "muted": muted,
-        "canonical": f"/u/{result['user']['username']}" + query_string(cursor=cursor)})
+    return await page(
+        request,
+        "profile.html",
+        {
+            "profile": result["user"],
+            "articles": result["articles"],
+            "older": older,
+            "first_page": not cursor,
+            "reset_link": None,
+            "muted": muted,
+            "canonical": f"/u/{result['user']['username']}" + query_string(cursor=cursor),
+        },
+    )
 
 
 async def reset_link_form(request: Request) -> Response:
@@ -124,17 +149,34 @@ async def reset_link_form(request: Request) -> Response:
         _, token = await resets.issue(conn, site.secret, request.path_params["name"])
     async with site.db.read() as conn:
         result = await profiles.get_profile(conn, request.path_params["name"])
-    return await page(request, "profile.html", {"profile": result["user"], "articles": result["articles"],
-                                                "older": None, "first_page": True, "muted": False,
-                                                "reset_link": reset_url(request, token)},
-                      headers=PRIVATE)
+    return await page(
+        request,
+        "profile.html",
+        {
+            "profile": result["user"],
+            "articles": result["articles"],
+            "older": None,
+            "first_page": True,
+            "muted": False,
+            "reset_link": reset_url(request, token),
+        },
+        headers=PRIVATE,
+    )
 
 
-async def _account(request: Request, user: User, *, notice: str | None = None, error: str | None = None,
-                   status: int = 200) -> Response:
-    found = await accounts.list_sessions(site_of(request).db, user, cookies_of(request).session_token(request))
-    return await page(request, "account.html", {"sessions": found, "notice": notice, "error": error},
-                      status=status, headers=PRIVATE)
+async def _account(
+    request: Request, user: User, *, notice: str | None = None, error: str | None = None, status: int = 200
+) -> Response:
+    found = await accounts.list_sessions(
+        site_of(request).db, user, cookies_of(request).session_token(request)
+    )
+    return await page(
+        request,
+        "account.html",
+        {"sessions": found, "notice": notice, "error": error},
+        status=status,
+        headers=PRIVATE,
+    )
 
 
 async def account_page(request: Request) -> Response:
@@ -158,18 +200,31 @@ async def account_form(request: Request) -> Response:
         if action == "password":
             if form.get("new_password") != form.get("new_password2"):
                 raise Invalid("the new passwords differ")
-            ended = await sessions.change_password(site, user, form.get("current_password"),
-                                                   form.get("new_password"), address=client_address(request),
-                                                   keep_token=cookies.session_token(request))
-            return await _account(request, user, notice=f"Your password is changed; {ended} other "
-                                                        f"session{'' if ended == 1 else 's'} signed out.")
+            ended = await sessions.change_password(
+                site,
+                user,
+                form.get("current_password"),
+                form.get("new_password"),
+                address=client_address(request),
+                keep_token=cookies.session_token(request),
+            )
+            return await _account(
+                request,
+                user,
+                notice=f"Your password is changed; {ended} other "
+                f"session{'' if ended == 1 else 's'} signed out.",
+            )
         if action == "newsrc":
             site.newsrc_imports.take(user.id, "importing .newsrc files")
             async with site.db.transaction() as conn:
                 result = await readstate.import_newsrc(conn, user.id, form.get("newsrc", ""))
             skipped = f"; not on this site: {', '.join(result['unknown'])}" if result["unknown"] else ""
-            return await _account(request, user, notice=f"Read marks taken for {result['groups']} "
-                                                        f"group{'' if result['groups'] == 1 else 's'}{skipped}.")
+            return await _account(
+                request,
+                user,
+                notice=f"Read marks taken for {result['groups']} "
+                f"group{'' if result['groups'] == 1 else 's'}{skipped}.",
+            )
         if action == "sign-out-everywhere":
             await accounts.end_sessions(site.db, user)
             response = RedirectResponse("/", status_code=303)
@@ -190,8 +245,7 @@ async def account_form(request: Request) -> Response:
 async def reset_page(request: Request) -> Response:
     site = site_of(request)
     holder = await resets.holder(site.db, site.secret, request.path_params["token"])
-    return await page(request, "reset.html", {"holder": holder, "error": None},
-                      headers=PRIVATE)
+    return await page(request, "reset.html", {"holder": holder, "error": None}, headers=PRIVATE)
 
 
 async def reset_submit(request: Request) -> Response:
@@ -204,8 +258,13 @@ async def reset_submit(request: Request) -> Response:
             raise Invalid("the passwords differ")
         await sessions.redeem_reset(site, token, form.get("password"), address=client_address(request))
     except FORM_ERRORS as error:
-        return await page(request, "reset.html", {"holder": holder, "error": error.message}, status=error.status,
-                          headers=PRIVATE)
+        return await page(
+            request,
+            "reset.html",
+            {"holder": holder, "error": error.message},
+            status=error.status,
+            headers=PRIVATE,
+        )
     return RedirectResponse("/login?next=/account", status_code=303)
 
 

@@ -23,8 +23,14 @@ async def create_group(request: Request) -> Response:
     user = require(await current_user(request), "admin")
     data = await read_json(request)
     async with site.db.transaction() as conn:
-        group = await groups.create_group(conn, user, data.get("name"), data.get("description", ""),
-                                          data.get("charter", ""), data.get("status", "y"))
+        group = await groups.create_group(
+            conn,
+            user,
+            data.get("name"),
+            data.get("description", ""),
+            data.get("charter", ""),
+            data.get("status", "y"),
+        )
     return JSONResponse({"group": group}, status_code=201)
 
 
@@ -32,9 +38,18 @@ async def start_thread(request: Request) -> Response:
     site = site_of(request)
     user = require(await current_user(request), "post")
     data = await read_json(request)
-    result = await site.post(user, lambda conn: posting.start_thread(
-        conn, site.config.domain, user, request.path_params["name"], data.get("subject"),
-        data.get("body"), data.get("continued_from")))
+    result = await site.post(
+        user,
+        lambda conn: posting.start_thread(
+            conn,
+            site.config.domain,
+            user,
+            request.path_params["name"],
+            data.get("subject"),
+            data.get("body"),
+            data.get("continued_from"),
+        ),
+    )
     return JSONResponse(result, status_code=201)
 
 
@@ -42,8 +57,12 @@ async def post_reply(request: Request) -> Response:
     site = site_of(request)
     user = require(await current_user(request), "post")
     data = await read_json(request)
-    article = await site.post(user, lambda conn: posting.reply(
-        conn, site.config.domain, user, request.path_params["ref"], data.get("body"), data.get("subject")))
+    article = await site.post(
+        user,
+        lambda conn: posting.reply(
+            conn, site.config.domain, user, request.path_params["ref"], data.get("body"), data.get("subject")
+        ),
+    )
     return JSONResponse({"article": article}, status_code=201)
 
 
@@ -58,9 +77,12 @@ async def cancel_article(request: Request) -> Response:
 
 # Forms
 
+
 async def _new_thread_context(conn: Connection, name: str, continued: object) -> dict:
-    return {"group": await groups.get_group(conn, name),
-            "continued_from": await reading.get_thread(conn, continued) if continued else None}
+    return {
+        "group": await groups.get_group(conn, name),
+        "continued_from": await reading.get_thread(conn, continued) if continued else None,
+    }
 
 
 async def new_thread_form(request: Request) -> Response:
@@ -68,12 +90,20 @@ async def new_thread_form(request: Request) -> Response:
     if await current_user(request) is None:
         return RedirectResponse(login_url(request), status_code=303)
     async with site.db.read() as conn:
-        context = await _new_thread_context(conn, request.path_params["name"],
-                                            request.query_params.get("continued_from"))
+        context = await _new_thread_context(
+            conn, request.path_params["name"], request.query_params.get("continued_from")
+        )
     earlier = context["continued_from"]
-    return await page(request, "new_thread.html", {
-        **context, "subject": f"{earlier['subject']} (continued)"[:250] if earlier else "",
-        "body": "", "error": None})
+    return await page(
+        request,
+        "new_thread.html",
+        {
+            **context,
+            "subject": f"{earlier['subject']} (continued)"[:250] if earlier else "",
+            "body": "",
+            "error": None,
+        },
+    )
 
 
 async def new_thread_submit(request: Request) -> Response:
@@ -83,14 +113,26 @@ async def new_thread_submit(request: Request) -> Response:
     user = require(await current_user(request), "post")
     continued = form.get("continued_from") or None
     try:
-        started = await site.post(user, lambda conn: posting.start_thread(
-            conn, site.config.domain, user, name, form.get("subject"), form.get("body"), continued))
+        started = await site.post(
+            user,
+            lambda conn: posting.start_thread(
+                conn, site.config.domain, user, name, form.get("subject"), form.get("body"), continued
+            ),
+        )
     except MootError as error:  # shown above the form, which keeps what was typed
         async with site.db.read() as conn:
             context = await _new_thread_context(conn, name, continued)
-        return await page(request, "new_thread.html", {
-            **context, "subject": form.get("subject", ""), "body": form.get("body", ""),
-            "error": error.message}, status=error.status)
+        return await page(
+            request,
+            "new_thread.html",
+            {
+                **context,
+                "subject": form.get("subject", ""),
+                "body": form.get("body", ""),
+                "error": error.message,
+            },
+            status=error.status,
+        )
     return RedirectResponse(f"/t/{started['thread']['id']}", status_code=303)
 
 
@@ -109,8 +151,9 @@ async def reply_form(request: Request) -> Response:
     async with site.db.read() as conn:
         context = await _reply_context(conn, request.path_params["id"])
     parent = context["parent"]
-    context.update(body=quote_for_reply(parent["author"]["display_name"], parent["body"]),
-                   subject="", error=None)
+    context.update(
+        body=quote_for_reply(parent["author"]["display_name"], parent["body"]), subject="", error=None
+    )
     return await page(request, "reply_fragment.html" if fragment else "reply.html", context)
 
 
@@ -119,14 +162,21 @@ async def reply_submit(request: Request) -> Response:
     site = site_of(request)
     user = require(await current_user(request), "post")
     try:
-        article = await site.post(user, lambda conn: posting.reply(
-            conn, site.config.domain, user, request.path_params["id"], form.get("body"),
-            form.get("subject") or None))
+        article = await site.post(
+            user,
+            lambda conn: posting.reply(
+                conn,
+                site.config.domain,
+                user,
+                request.path_params["id"],
+                form.get("body"),
+                form.get("subject") or None,
+            ),
+        )
     except MootError as error:  # shown above the form, which keeps what was typed
         async with site.db.read() as conn:
             context = await _reply_context(conn, request.path_params["id"])
-        context.update(body=form.get("body", ""), subject=form.get("subject", ""),
-                       error=error.message)
+        context.update(body=form.get("body", ""), subject=form.get("subject", ""), error=error.message)
         return await page(request, "reply.html", context, status=error.status)
     return RedirectResponse(f"/t/{article['thread_id']}#a{article['id']}", status_code=303)
 
@@ -139,8 +189,9 @@ async def withdraw_form(request: Request) -> Response:
     async with site.db.read() as conn:
         article = await reading.get_article(conn, request.path_params["id"])
         thread = await reading.get_thread(conn, article["thread_id"])
-    return await page(request, "withdraw.html", {"article": article, "thread": thread, "reason": "",
-                                                 "error": None})
+    return await page(
+        request, "withdraw.html", {"article": article, "thread": thread, "reason": "", "error": None}
+    )
 
 
 async def withdraw_submit(request: Request) -> Response:
@@ -154,9 +205,12 @@ async def withdraw_submit(request: Request) -> Response:
         async with site.db.read() as conn:
             article = await reading.get_article(conn, request.path_params["id"])
             thread = await reading.get_thread(conn, article["thread_id"])
-        return await page(request, "withdraw.html", {"article": article, "thread": thread,
-                                                     "reason": form.get("reason", ""), "error": error.message},
-                          status=error.status)
+        return await page(
+            request,
+            "withdraw.html",
+            {"article": article, "thread": thread, "reason": form.get("reason", ""), "error": error.message},
+            status=error.status,
+        )
     return RedirectResponse(f"/t/{article['thread_id']}#a{article['id']}", status_code=303)
 
 
@@ -164,9 +218,17 @@ async def edit_article(request: Request) -> Response:
     site = site_of(request)
     user = require(await current_user(request), "post")
     data = await read_json(request)
-    article = await site.post(user, lambda conn: editing.edit(  # an edit spends from the posting rate
-        conn, user, request.path_params["ref"], data.get("body"), data.get("subject"),
-        grace_minutes=site.config.edit_grace_minutes))
+    article = await site.post(
+        user,
+        lambda conn: editing.edit(  # an edit spends from the posting rate
+            conn,
+            user,
+            request.path_params["ref"],
+            data.get("body"),
+            data.get("subject"),
+            grace_minutes=site.config.edit_grace_minutes,
+        ),
+    )
     return JSONResponse({"article": article})
 
 
@@ -177,8 +239,11 @@ async def edit_form(request: Request) -> Response:
         return RedirectResponse(login_url(request), status_code=303)
     async with site.db.read() as conn:
         article = await reading.get_article(conn, request.path_params["id"])
-    return await page(request, "edit.html", {"article": article, "body": article["body"],
-                                             "subject": article["subject"], "error": None})
+    return await page(
+        request,
+        "edit.html",
+        {"article": article, "body": article["body"], "subject": article["subject"], "error": None},
+    )
 
 
 async def edit_submit(request: Request) -> Response:
@@ -186,15 +251,31 @@ async def edit_submit(request: Request) -> Response:
     site = site_of(request)
     user = require(await current_user(request), "post")
     try:
-        article = await site.post(user, lambda conn: editing.edit(
-            conn, user, request.path_params["id"], form.get("body"), form.get("subject"),
-            grace_minutes=site.config.edit_grace_minutes))
+        article = await site.post(
+            user,
+            lambda conn: editing.edit(
+                conn,
+                user,
+                request.path_params["id"],
+                form.get("body"),
+                form.get("subject"),
+                grace_minutes=site.config.edit_grace_minutes,
+            ),
+        )
     except MootError as error:  # shown above the form, which keeps what was typed
         async with site.db.read() as conn:
             article = await reading.get_article(conn, request.path_params["id"])
-        return await page(request, "edit.html", {"article": article, "body": form.get("body", ""),
-                                                 "subject": form.get("subject", ""), "error": error.message},
-                          status=error.status)
+        return await page(
+            request,
+            "edit.html",
+            {
+                "article": article,
+                "body": form.get("body", ""),
+                "subject": form.get("subject", ""),
+                "error": error.message,
+            },
+            status=error.status,
+        )
     return RedirectResponse(f"/t/{article['thread_id']}#a{article['id']}", status_code=303)
 
 

@@ -18,8 +18,9 @@ from .security import read_json
 async def list_proposals(request: Request) -> Response:
     site = site_of(request)
     async with site.db.read() as conn:
-        found = await proposals.list_proposals(conn, proposals.Rules.of(site.config),
-                                               status=request.query_params.get("status"))
+        found = await proposals.list_proposals(
+            conn, proposals.Rules.of(site.config), status=request.query_params.get("status")
+        )
     return JSONResponse({"proposals": found})
 
 
@@ -35,8 +36,14 @@ async def create_proposal(request: Request) -> Response:
     user = require(await current_user(request), "propose")
     data = await read_json(request)
     async with site.db.transaction() as conn:
-        found = await proposals.propose(conn, user, data.get("name"), data.get("description"),
-                                        data.get("charter"), rules=proposals.Rules.of(site.config))
+        found = await proposals.propose(
+            conn,
+            user,
+            data.get("name"),
+            data.get("description"),
+            data.get("charter"),
+            rules=proposals.Rules.of(site.config),
+        )
     return JSONResponse({"proposal": found}, status_code=201)
 
 
@@ -45,22 +52,33 @@ async def endorse_proposal(request: Request) -> Response:
     user = require(await current_user(request), "endorse")
     await read_json(request)
     async with site.db.transaction() as conn:
-        found = await proposals.endorse(conn, user, request.path_params["id"],
-                                        rules=proposals.Rules.of(site.config))
+        found = await proposals.endorse(
+            conn, user, request.path_params["id"], rules=proposals.Rules.of(site.config)
+        )
     return JSONResponse({"proposal": found})
 
 
-async def proposals_page(request: Request, *, error: str | None = None, form: dict | None = None,
-                         status: int = 200) -> Response:
+async def proposals_page(
+    request: Request, *, error: str | None = None, form: dict | None = None, status: int = 200
+) -> Response:
     """The proposals with their endorsers, an Endorse form on each open one the
     reader has not endorsed, and the propose form; `error` shows above them."""
     site = site_of(request)
     threshold = site.config.proposal_threshold
     async with site.db.read() as conn:
         listing = await proposals.list_proposals(conn, proposals.Rules.of(site.config))
-    return await page(request, "proposals.html", {
-        "proposals": listing, "threshold": threshold, "canonical": "/proposals", "error": error,
-        "form": form}, status=status)
+    return await page(
+        request,
+        "proposals.html",
+        {
+            "proposals": listing,
+            "threshold": threshold,
+            "canonical": "/proposals",
+            "error": error,
+            "form": form,
+        },
+        status=status,
+    )
 
 
 async def propose_submit(request: Request) -> Response:
@@ -70,8 +88,14 @@ async def propose_submit(request: Request) -> Response:
     try:
         user = require(await current_user(request), "propose")
         async with site.db.transaction() as conn:
-            found = await proposals.propose(conn, user, form.get("name"), form.get("description"),
-                                            form.get("charter"), rules=proposals.Rules.of(site.config))
+            found = await proposals.propose(
+                conn,
+                user,
+                form.get("name"),
+                form.get("description"),
+                form.get("charter"),
+                rules=proposals.Rules.of(site.config),
+            )
     except MootError as problem:  # above the form, which keeps what was typed
         return await proposals_page(request, error=problem.message, form=form, status=problem.status)
     return RedirectResponse(f"/proposals#p{found['id']}", status_code=303)
@@ -84,8 +108,9 @@ async def endorse_submit(request: Request) -> Response:
     try:
         user = require(await current_user(request), "endorse")
         async with site.db.transaction() as conn:
-            found = await proposals.endorse(conn, user, request.path_params["id"],
-                                            rules=proposals.Rules.of(site.config))
+            found = await proposals.endorse(
+                conn, user, request.path_params["id"], rules=proposals.Rules.of(site.config)
+            )
     except MootError as problem:
         return await proposals_page(request, error=problem.message, status=problem.status)
     return RedirectResponse(f"/proposals#p{found['id']}", status_code=303)

@@ -34,6 +34,7 @@ async def health(request: Request) -> Response:
 
 # JSON
 
+
 async def list_groups(request: Request) -> Response:
     user = await current_user(request)
     async with site_of(request).db.read() as conn:
@@ -67,8 +68,9 @@ async def list_threads(request: Request) -> Response:
     async def build() -> dict:
         async with site.db.read() as conn:
             group = await groups.get_group_row(conn, name)
-            return await reading.list_threads(conn, group, state=q.get("state"),
-                                              limit=q.get("limit"), cursor=q.get("cursor"))
+            return await reading.list_threads(
+                conn, group, state=q.get("state"), limit=q.get("limit"), cursor=q.get("cursor")
+            )
 
     user = await current_user(request)
     if user is not None:
@@ -95,8 +97,9 @@ async def get_thread(request: Request) -> Response:
     if user is not None:  # each article says whether this reader has read it (reading it here does not)
         result = await build()
         async with site.db.read() as conn:
-            unread = await readstate.unread_articles(conn, user.id, [a["id"] for a in result["articles"]],
-                                                     site.reads.pending)
+            unread = await readstate.unread_articles(
+                conn, user.id, [a["id"] for a in result["articles"]], site.reads.pending
+            )
         for article in result["articles"]:
             article["unread"] = article["id"] in unread
         return JSONResponse(result, headers=PERSONAL)
@@ -143,8 +146,17 @@ def layout(page_articles: list[dict]) -> tuple[list[dict], int]:
             items[stack[-1]]["direct"] += 1
         nxt = page_articles[index + 1] if index + 1 < len(page_articles) else None
         opens = nxt is not None and nxt["parent_id"] == article["id"]
-        items.append({"article": article, "close_before": close, "opens": opens, "replies": 0,
-                      "direct": 0, "level": len(stack), "parent": by_id.get(article["parent_id"])})
+        items.append(
+            {
+                "article": article,
+                "close_before": close,
+                "opens": opens,
+                "replies": 0,
+                "direct": 0,
+                "level": len(stack),
+                "parent": by_id.get(article["parent_id"]),
+            }
+        )
         if opens:
             stack.append(index)
     left = len(stack)
@@ -156,16 +168,24 @@ def layout(page_articles: list[dict]) -> tuple[list[dict], int]:
 
 def flat_item(article: dict, parent: dict | None = None) -> dict:
     """A layout item that opens and closes no level (flat view, fragments)."""
-    return {"article": article, "close_before": 0, "opens": False, "replies": 0, "direct": 0, "level": 0,
-            "parent": parent}
+    return {
+        "article": article,
+        "close_before": 0,
+        "opens": False,
+        "replies": 0,
+        "direct": 0,
+        "level": 0,
+        "parent": parent,
+    }
 
 
 async def _parents_off_page(conn: Connection, page_articles: list[dict]) -> dict[int, dict]:
     """The parents of articles whose parent is on an earlier page (few: at most
     the depth of the page boundary), so "in reply to" can name them."""
     on_page = {a["id"] for a in page_articles}
-    missing = {a["parent_id"] for a in page_articles
-               if a["parent_id"] is not None and a["parent_id"] not in on_page}
+    missing = {
+        a["parent_id"] for a in page_articles if a["parent_id"] is not None and a["parent_id"] not in on_page
+    }
     found = {}
     for parent_id in sorted(missing)[:64]:
         try:
@@ -184,6 +204,7 @@ def subject_changed(article: dict, parent: dict | None) -> bool:
 
 # Pages
 
+
 async def home(request: Request) -> Response:
     site = site_of(request)
 
@@ -194,8 +215,10 @@ async def home(request: Request) -> Response:
         names = {g["name"] for g in all_groups}
         for g in all_groups:  # indent under the listed groups whose name this one extends
             g["level"] = sum(1 for i, c in enumerate(g["name"]) if c == "." and g["name"][:i] in names)
-        sections = [(top, list(members)) for top, members in
-                    groupby(all_groups, key=lambda g: g["name"].split(".")[0])]
+        sections = [
+            (top, list(members))
+            for top, members in groupby(all_groups, key=lambda g: g["name"].split(".")[0])
+        ]
         return {"sections": sections, "canonical": "/", "since": since}
 
     async def unread(user: User, page: Skeleton) -> dict[str, bytes]:
@@ -215,6 +238,7 @@ async def group_page(request: Request) -> Response:
     site = site_of(request)
     name = request.path_params["name"]
     cursor = request.query_params.get("cursor")
+
     async def build() -> dict:
         async with site.db.read() as conn:
             since = await last_event_id(conn)
@@ -223,11 +247,17 @@ async def group_page(request: Request) -> Response:
             listing = await reading.list_threads(conn, row, state="open", limit=GROUP_PAGE, cursor=cursor)
             references = await reading.reference_threads(conn, row) if not cursor else []
         return {
-            "group": group, "threads": listing["threads"], "references": references, "since": since,
+            "group": group,
+            "threads": listing["threads"],
+            "references": references,
+            "since": since,
             "older": query_string(cursor=listing["next_cursor"]) if listing["next_cursor"] else None,
-            "first_page": not cursor, "canonical": f"/g/{group['name']}" + query_string(cursor=cursor),
+            "first_page": not cursor,
+            "canonical": f"/g/{group['name']}" + query_string(cursor=cursor),
             "mail_address": mailing.group_address(group["name"], site.config.list_domain)
-            if site.config.smtp_url else None}
+            if site.config.smtp_url
+            else None,
+        }
 
     async def unread(user: User, page: Skeleton) -> dict[str, bytes]:
         """Each listed thread's unread count (bold when it has some) and the group's."""
@@ -249,13 +279,17 @@ async def group_page(request: Request) -> Response:
                 out[f"t:{rule.pattern}"] = b'<span class="muted-note">muted</span>'
         if total:
             out["x:group"] = str(marks.group_count(total)).encode()
-        out["x:follow"] = str(marks.follow_form(f"/g/{name}/follow", following,
-                                                placeholders_of(request).csrf, "group")).encode()
-        out["x:subscribe"] = str(marks.subscribe_form(name, subscribed, placeholders_of(request).csrf)).encode()
+        out["x:follow"] = str(
+            marks.follow_form(f"/g/{name}/follow", following, placeholders_of(request).csrf, "group")
+        ).encode()
+        out["x:subscribe"] = str(
+            marks.subscribe_form(name, subscribed, placeholders_of(request).csrf)
+        ).encode()
         return out
 
-    return await cached_page(request, (name, cursor), frozenset({group_topic(name)}), "group.html", build,
-                             unread=unread)
+    return await cached_page(
+        request, (name, cursor), frozenset({group_topic(name)}), "group.html", build, unread=unread
+    )
 
 
 def unread_macros(request: Request) -> Any:
@@ -278,7 +312,9 @@ async def thread_page(request: Request) -> Response:
     async def build() -> dict:
         async with site.db.read() as conn:
             since = await last_event_id(conn)
-            result = await reading.thread_page(conn, thread_id, limit=THREAD_PAGE, cursor=cursor, branch=branch)
+            result = await reading.thread_page(
+                conn, thread_id, limit=THREAD_PAGE, cursor=cursor, branch=branch
+            )
             thread = result["thread"]
             group = await groups.get_group(conn, thread["group"])
             off_page = await _parents_off_page(conn, result["articles"])
@@ -298,21 +334,29 @@ async def thread_page(request: Request) -> Response:
             item["subject_changed"] = subject_changed(item["article"], item["parent"])
         base = f"/t/{thread['id']}"
         return {
-            "thread": thread, "group": group, "items": items, "left_open": left, "view": view,
-            "since": since, "suggestions": split_hints,
+            "thread": thread,
+            "group": group,
+            "items": items,
+            "left_open": left,
+            "view": view,
+            "since": since,
+            "suggestions": split_hints,
             "branch": result["articles"][0] if branch and result["articles"] else None,
             "branch_every": BRANCH_EVERY,
-            "next_page": base + query_string(view=None if view == "tree" else view, branch=branch,
-                                             cursor=result["next_cursor"]) if result["next_cursor"] else None,
+            "next_page": base
+            + query_string(view=None if view == "tree" else view, branch=branch, cursor=result["next_cursor"])
+            if result["next_cursor"]
+            else None,
             "first_page": not cursor,
-            "canonical": base + query_string(branch=branch, cursor=cursor)}
+            "canonical": base + query_string(branch=branch, cursor=cursor),
+        }
 
     # Only this thread's events change the page, a moderator's too: the move
     # dialog's list of groups comes with the dialog (/fragment/mod-dialog).
     topics = {thread_topic(thread_id)}
 
     async def unread(user: User, page: Skeleton) -> dict[str, bytes]:
-        """"new" on the articles this reader had not read, a jump to the first
+        """ "new" on the articles this reader had not read, a jump to the first
         of them; the articles shown are then marked read (written shortly after)."""
         if "rows" not in page.memo:  # the same for every reader: kept with the page
             page.memo["shown"] = [int(k[2:]) for k in page.keys if k.startswith("a:")]
@@ -321,7 +365,8 @@ async def thread_page(request: Request) -> Response:
         shown, page_rows = page.memo["shown"], page.memo["rows"]
         async with site.db.read() as conn:
             marks_now, rules, following, muted, inbox = await readstate.reader_view(
-                conn, user.id, {r["group_id"] for r in page_rows}, int(thread_id))
+                conn, user.id, {r["group_id"] for r in page_rows}, int(thread_id)
+            )
         seen = readstate.classify(page_rows, shown, user.id, marks_now, rules, site.reads.pending)
         for group_id, numbers in seen.shown.items():
             site.reads.note(user.id, group_id, numbers)
@@ -337,15 +382,18 @@ async def thread_page(request: Request) -> Response:
         out.update({f"c:{a}": c.encode() for a, c in classes.items()})
         if seen.unread:
             out["x:first"] = str(marks.first_unread(seen.unread[0], len(seen.unread))).encode()
-        out["x:follow"] = str(marks.follow_form(f"/t/{thread_id}/follow", following,
-                                                placeholders_of(request).csrf, "thread")).encode()
-        out["x:mute"] = str(marks.mute_form(f"/t/{thread_id}/mute", muted, placeholders_of(request).csrf,
-                                            "thread")).encode()
+        out["x:follow"] = str(
+            marks.follow_form(f"/t/{thread_id}/follow", following, placeholders_of(request).csrf, "thread")
+        ).encode()
+        out["x:mute"] = str(
+            marks.mute_form(f"/t/{thread_id}/mute", muted, placeholders_of(request).csrf, "thread")
+        ).encode()
         out["x:inbox"] = str(marks.inbox(inbox)).encode() if inbox else b""
         return out
 
-    return await cached_page(request, (thread_id, view, cursor, branch), frozenset(topics), "thread.html", build,
-                             unread=unread)
+    return await cached_page(
+        request, (thread_id, view, cursor, branch), frozenset(topics), "thread.html", build, unread=unread
+    )
 
 
 async def article_fragment(request: Request) -> Response:

@@ -58,7 +58,7 @@ def _split_url(candidate: str) -> tuple[str, str]:
             url = url[:-1]
         else:
             break
-    return url, candidate[len(url):]
+    return url, candidate[len(url) :]
 
 
 def linkify(text: str) -> Markup:
@@ -68,7 +68,7 @@ def linkify(text: str) -> Markup:
         url, rest = _split_url(match.group(0))
         if len(url) <= len("https://"):
             continue
-        out.append(escape(text[pos:match.start()]))
+        out.append(escape(text[pos : match.start()]))
         out.append(Markup('<a href="{0}" rel="{1}">{0}</a>').format(url, LINK_REL))
         out.append(escape(rest))
         pos = match.end()
@@ -195,17 +195,29 @@ def make_templates(edit_grace_minutes: int = 0) -> Jinja2Templates:
     body renderer as the `body` filter, the permission rule as `can` and
     `static_url(name)` naming a static file by the digest of the static files."""
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True,
-        trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(body=body_html, when=when, local_when=local_when, message_url=message_url,
-                       excerpt=excerpt, urlpart=lambda s: quote(str(s), safe=""))
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True, trim_blocks=True, lstrip_blocks=True
+    )
+    env.filters.update(
+        body=body_html,
+        when=when,
+        local_when=local_when,
+        message_url=message_url,
+        excerpt=excerpt,
+        urlpart=lambda s: quote(str(s), safe=""),
+    )
     version = static_version()
-    env.globals.update(can=can, may_post_in=may_post_in, may_reply=may_reply, static_version=version,
-                       static_url=lambda name: f"/static/v/{version}/{name}",
-                       # whether an article's author may still edit it (a page cached past
-                       # the moment still offers it; the server then answers 409)
-                       editable=lambda created_at: edit_grace_minutes > 0 and clock.now() < editable_until(
-                           created_at, edit_grace_minutes))
+    env.globals.update(
+        can=can,
+        may_post_in=may_post_in,
+        may_reply=may_reply,
+        static_version=version,
+        static_url=lambda name: f"/static/v/{version}/{name}",
+        # whether an article's author may still edit it (a page cached past
+        # the moment still offers it; the server then answers 409)
+        editable=lambda created_at: (
+            edit_grace_minutes > 0 and clock.now() < editable_until(created_at, edit_grace_minutes)
+        ),
+    )
     return Jinja2Templates(env=env)
 
 
@@ -224,7 +236,7 @@ class VersionedStatic:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         root = scope.get("root_path", "")  # Mount leaves the full path and extends root_path
-        version = scope["path"][len(root):].lstrip("/").partition("/")[0]
+        version = scope["path"][len(root) :].lstrip("/").partition("/")[0]
         inner = {**scope, "root_path": f"{root}/{version}"}
         current = version == self.version
 
@@ -239,5 +251,7 @@ class VersionedStatic:
 
 def static_mounts(version: str) -> list[Mount]:
     """Versioned static files, and the plain /static/<file> paths (revalidated with an ETag)."""
-    return [Mount("/static/v", app=VersionedStatic(version)),
-            Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static")]
+    return [
+        Mount("/static/v", app=VersionedStatic(version)),
+        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+    ]

@@ -16,9 +16,14 @@ RESULTS_PAGE = 25
 
 async def search_articles(request: Request) -> Response:
     q = request.query_params
-    query = search.with_params(search.parse(q.get("q", "")), group=q.get("group"),
-                               author=q.get("author"), after=q.get("after"), before=q.get("before"),
-                               state=q.get("state"))
+    query = search.with_params(
+        search.parse(q.get("q", "")),
+        group=q.get("group"),
+        author=q.get("author"),
+        after=q.get("after"),
+        before=q.get("before"),
+        state=q.get("state"),
+    )
     async with site_of(request).db.read() as conn:
         found = await search.search(conn, query, limit=q.get("limit"), cursor=q.get("cursor"))
     return JSONResponse(found)
@@ -29,8 +34,10 @@ async def search_page(request: Request) -> Response:
     with their count; a bad query is explained above the form (status 400)."""
     q = request.query_params
     text = q.get("q", "").strip()
-    fields = {name: q.get(name, "").strip()[:search.QUERY_MAX]
-              for name in ("group", "author", "after", "before", "state")}
+    fields = {
+        name: q.get(name, "").strip()[: search.QUERY_MAX]
+        for name in ("group", "author", "after", "before", "state")
+    }
     results: list[dict] = []
     threads: list[dict] = []
     next_cursor, total, error = None, None, None
@@ -51,15 +58,31 @@ async def search_page(request: Request) -> Response:
                 tid = result["article"]["thread_id"]
                 if tid not in by_thread:
                     row = known.get(tid)
-                    by_thread[tid] = {"id": tid, "subject": row["subject"] if row else "",
-                                      "state": row["state"] if row else "open", "results": []}
+                    by_thread[tid] = {
+                        "id": tid,
+                        "subject": row["subject"] if row else "",
+                        "state": row["state"] if row else "open",
+                        "results": [],
+                    }
                     threads.append(by_thread[tid])
                 by_thread[tid]["results"].append(result)
-    response = await page(request, "search.html", {
-        "query": text, "fields": fields, "group_filter": fields["group"], "threads": threads,
-        "results": results, "total": total, "count_max": search.COUNT_MAX, "error": error,
-        "more": query_string(q=text, **{k: v or None for k, v in fields.items()}, cursor=next_cursor)
-        if next_cursor else None})
+    response = await page(
+        request,
+        "search.html",
+        {
+            "query": text,
+            "fields": fields,
+            "group_filter": fields["group"],
+            "threads": threads,
+            "results": results,
+            "total": total,
+            "count_max": search.COUNT_MAX,
+            "error": error,
+            "more": query_string(q=text, **{k: v or None for k, v in fields.items()}, cursor=next_cursor)
+            if next_cursor
+            else None,
+        },
+    )
     if error:
         response.status_code = 400
     return response

@@ -97,14 +97,14 @@ def host_allowed(host: str, allowed_hosts: tuple[str, ...]) -> bool:
     name = name.lower()
     for pattern in allowed_hosts:
         pattern = pattern.lower()
-        if pattern == "*" or name == pattern or \
-                (pattern.startswith("*.") and name.endswith(pattern[1:])):
+        if pattern == "*" or name == pattern or (pattern.startswith("*.") and name.endswith(pattern[1:])):
             return True
     return False
 
 
-def origin_allowed(request_or_ws: HTTPConnection, allowed_origins: tuple[str, ...],
-                   allowed_hosts: tuple[str, ...] = ()) -> bool:
+def origin_allowed(
+    request_or_ws: HTTPConnection, allowed_origins: tuple[str, ...], allowed_hosts: tuple[str, ...] = ()
+) -> bool:
     """True when the Origin header is absent (not a browser), names this site
     itself, or is one of the configured extra origins. "This site" is the Host
     header, and only when that host is one of `allowed_hosts` (if configured):
@@ -116,8 +116,12 @@ def origin_allowed(request_or_ws: HTTPConnection, allowed_origins: tuple[str, ..
         return True
     host = request_or_ws.headers.get("host", "")
     parts = urlsplit(origin)
-    return bool(parts.netloc) and parts.netloc.lower() == host.lower() \
-        and parts.scheme in ("http", "https") and host_allowed(host, allowed_hosts)
+    return (
+        bool(parts.netloc)
+        and parts.netloc.lower() == host.lower()
+        and parts.scheme in ("http", "https")
+        and host_allowed(host, allowed_hosts)
+    )
 
 
 class HostCheck:
@@ -162,13 +166,18 @@ class Cookies:
         return self._session.sign(token).decode("ascii")
 
     def set_session(self, response: Response, token: str) -> None:
-        response.set_cookie(SESSION_COOKIE, self.session_value(token),
-                            max_age=self.max_age, httponly=True, samesite="lax",
-                            secure=self.secure, path="/")
+        response.set_cookie(
+            SESSION_COOKIE,
+            self.session_value(token),
+            max_age=self.max_age,
+            httponly=True,
+            samesite="lax",
+            secure=self.secure,
+            path="/",
+        )
 
     def clear_session(self, response: Response) -> None:
-        response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax",
-                               secure=self.secure, path="/")
+        response.delete_cookie(SESSION_COOKIE, httponly=True, samesite="lax", secure=self.secure, path="/")
 
     # CSRF for HTML forms: a signed double-submit token. The cookie holds a
     # random secret; the form carries that secret signed with the site key.
@@ -184,14 +193,24 @@ class Cookies:
         return self._csrf.sign(secret).decode("ascii")
 
     def set_csrf(self, response: Response, secret: str) -> None:
-        response.set_cookie(CSRF_COOKIE, secret, max_age=self.max_age, httponly=True,
-                            samesite="lax", secure=self.secure, path="/")
+        response.set_cookie(
+            CSRF_COOKIE,
+            secret,
+            max_age=self.max_age,
+            httponly=True,
+            samesite="lax",
+            secure=self.secure,
+            path="/",
+        )
 
     def check_csrf(self, request: Request, token: object) -> None:
         secret = request.cookies.get(CSRF_COOKIE)
         try:
-            ok = bool(secret) and isinstance(token, str) and \
-                self._csrf.unsign(token, max_age=self.max_age).decode("ascii") == secret
+            ok = (
+                bool(secret)
+                and isinstance(token, str)
+                and self._csrf.unsign(token, max_age=self.max_age).decode("ascii") == secret
+            )
         except (BadSignature, UnicodeDecodeError):
             ok = False
         if not ok:
@@ -220,7 +239,8 @@ class OriginCheck:
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "
-    "form-action 'self'; frame-ancestors 'none'")
+    "form-action 'self'; frame-ancestors 'none'"
+)
 SECURITY_HEADERS = [
     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode("ascii")),
     (b"x-content-type-options", b"nosniff"),

@@ -26,8 +26,9 @@ async def thread_read(request: Request) -> Response:
     data = await read_json(request)
     await site.reads.flush()  # a page view's marks first, so the answer holds them
     async with site.db.transaction() as conn:
-        state = await readstate.mark_thread_read(conn, user.id, request.path_params["id"],
-                                                 data.get("up_to_article_id"), data.get("article_ids"))
+        state = await readstate.mark_thread_read(
+            conn, user.id, request.path_params["id"], data.get("up_to_article_id"), data.get("article_ids")
+        )
     return JSONResponse(state)
 
 
@@ -65,8 +66,8 @@ async def counts(request: Request) -> Response:
     (`?groups=a,b&threads=1,2`, at most 100 of each), killfile applied."""
     site = site_of(request)
     user = require(await current_user(request), "track")
-    names = [n for n in request.query_params.get("groups", "").split(",") if n][:MAX_COUNTS + 1]
-    raw = [t for t in request.query_params.get("threads", "").split(",") if t][:MAX_COUNTS + 1]
+    names = [n for n in request.query_params.get("groups", "").split(",") if n][: MAX_COUNTS + 1]
+    raw = [t for t in request.query_params.get("threads", "").split(",") if t][: MAX_COUNTS + 1]
     if len(names) > MAX_COUNTS or len(raw) > MAX_COUNTS:
         raise Invalid(f"ask for at most {MAX_COUNTS} groups and {MAX_COUNTS} threads")
     if not all(t.isdigit() and len(t) < 19 for t in raw):
@@ -99,8 +100,14 @@ async def newsrc_export(request: Request) -> Response:
     await site_of(request).reads.flush()
     async with site_of(request).db.read() as conn:
         text = await readstate.export_newsrc(conn, user.id)
-    return Response(text, media_type="text/plain; charset=utf-8", headers={
-        "Content-Disposition": 'attachment; filename="newsrc"', "Cache-Control": "private, no-cache"})
+    return Response(
+        text,
+        media_type="text/plain; charset=utf-8",
+        headers={
+            "Content-Disposition": 'attachment; filename="newsrc"',
+            "Cache-Control": "private, no-cache",
+        },
+    )
 
 
 async def newsrc_import(request: Request) -> Response:
@@ -113,6 +120,7 @@ async def newsrc_import(request: Request) -> Response:
 
 
 # Forms and links for pages
+
 
 async def thread_read_form(request: Request) -> Response:
     site = site_of(request)
