@@ -22,6 +22,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from .db import fetch_all
 from .hub import last_event_id
 
 # Request latencies: thread pages take ~1-5 ms, searches and archives tens of ms.
@@ -136,6 +137,16 @@ class _SiteCollector(Collector):
             "events committed to the outbox that this process's hub has not sent out yet",
             value=self.metrics.outbox_lag,
         )
+        peers = GaugeMetricFamily(
+            "moot_peer_backlog", "articles and control messages queued for each news peer", labels=["peer"]
+        )
+        for name, count in self.metrics.peer_backlog:
+            peers.add_metric([name], count)
+        yield peers
+        mail = GaugeMetricFamily("moot_mail_queue", "mails in the outgoing queue by state", labels=["state"])
+        for state, count in self.metrics.mail_queue:
+            mail.add_metric([state], count)
+        yield mail
         limits = CounterMetricFamily("moot_limits_hit", "requests refused by a rate limit", labels=["limit"])
         limits.add_metric(["posting"], site.posts.refused)
         limits.add_metric(["registration"], site.registrations.refused)
@@ -169,6 +180,8 @@ class Metrics:
         self.site = site
         self.allowed = Allowed(site.config.metrics_allow)
         self.outbox_lag = 0
+        self.peer_backlog: list[tuple[str, int]] = []  # read from the database at each scrape
+        self.mail_queue: list[tuple[str, int]] = []
         # Plain counters on the request path, turned into Prometheus families
         # only when scraped: ~2 us a request, where prometheus_client's locked
         # label lookups and observe take ~13 us, about 5% of a cached thread
@@ -189,9 +202,27 @@ class Metrics:
         entry[1] += seconds
 
     async def scrape(self) -> bytes:
-        """The text exposition format, with the outbox lag read from the database now."""
+        """The text exposition format, with the outbox lag and the peer and mail
+        queues read from the database now."""
         async with self.site.db.read() as conn:
             committed = await last_event_id(conn)
+            self.peer_backlog = [
+                (r[0], r[1])
+                for r in await fetch_all(
+                    conn,
+                    "SELECT p.name, count(q.id) FROM peers p LEFT JOIN peer_queue q ON q.peer_id = p.id"
+                    " GROUP BY p.id ORDER BY p.name",
+                )
+            ]
+            # queued and dead only: sent rows are kept a while for the per-recipient rate
+            self.mail_queue = [
+                (r[0], r[1])
+                for r in await fetch_all(
+                    conn,
+                    "SELECT status, count(*) FROM mail_queue WHERE status IN ('queued', 'dead')"
+                    " GROUP BY status ORDER BY status",
+                )
+            ]
         hub = self.site.hub
         self.outbox_lag = max(0, committed - hub.position) if hub else committed
         return generate_latest(self.registry)

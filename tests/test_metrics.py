@@ -82,6 +82,32 @@ async def test_scrape_counts_requests_limits_cache_and_lock_wait(make_site):
     assert value(s, "moot_live_overflows_total") == 0
 
 
+async def test_scrape_shows_the_peer_and_mail_queues(make_site):
+    site = await make_site(metrics_allow=("127.0.0.1", "::1"))
+    t = await seed(site)
+    async with site.db.transaction() as conn:  # a peer that is down holds what was queued for it
+        await conn.execute(
+            "INSERT INTO peers (name, host, port, created_at) VALUES ('b.example', '127.0.0.1', 9, ?)",
+            (t["root"]["created_at"],),
+        )
+        await conn.execute(
+            "INSERT INTO peer_queue (peer_id, message_id, article_id, next_try_at)"
+            " SELECT id, ?, ?, '9999' FROM peers",
+            (t["root"]["message_id"], t["root"]["id"]),
+        )
+        # two mails waiting for a relay, one given up on; a sent one is not counted
+        await conn.executemany(
+            "INSERT INTO mail_queue (kind, recipient, message_id, status, next_at, created_at)"
+            " VALUES ('article', 'x@example.org', ?, ?, '9999', '2026-01-01T00:00:00.000Z')",
+            [(f"<m{n}@x>", status) for n, status in enumerate(("queued", "queued", "dead", "sent"))],
+        )
+    s = parse((await (await site.client()).get("/metrics")).text)
+    assert value(s, "moot_peer_backlog", peer="b.example") == 1
+    assert value(s, "moot_mail_queue", state="queued") == 2
+    assert value(s, "moot_mail_queue", state="dead") == 1
+    assert ("moot_mail_queue", (("state", "sent"),)) not in s
+
+
 async def test_live_connections_are_counted(live_site):  # noqa: F811
     server = await live_site(metrics_allow=("127.0.0.1",))
     ws = await server.connect()
