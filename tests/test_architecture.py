@@ -28,7 +28,7 @@ from tests.processes import ROOT, free_port, wait_listening
 SERVER = ROOT / "server"
 ADAPTERS = ("web", "nntp", "mail")  # subpackages of server/, one per channel
 EDGE_MODULES = {"app", "cli", "__main__"}  # they assemble and start the adapters
-FRAMEWORKS = ("starlette", "uvicorn")
+FRAMEWORKS = ("starlette", "uvicorn", "aiosmtpd")  # the servers the adapters run on
 
 
 def imported_modules(path: Path, package: str) -> set[str]:
