@@ -5,7 +5,12 @@ The link's token is 32 random bytes and an HMAC of them under the site's
 secret key (so a token this site did not issue is refused without a lookup);
 only its SHA-256 is stored, beside an expiry an hour away. Using it sets a
 new password, ends every session of the account and spends the token in the
-same transaction; issuing a new link spends the older ones."""
+same transaction; issuing a new link spends the older ones.
+
+A member who forgot their password asks for the link by mail
+(`mail_link`): it is queued only to the account's confirmed, non-bouncing
+address, in the transaction that stores the token, and the caller answers
+the same whatever the name, so nobody learns which accounts exist."""
 
 from __future__ import annotations
 
@@ -16,12 +21,15 @@ import secrets
 from aiosqlite import Connection
 
 from . import accounts, clock, validate
-from .db import Database, fetch_one
+from .db import Database, fetch_one, fetch_value
 from .errors import NotFound
+from .mailqueue import queue_mail
 from .permissions import User
 
 VALID_SECONDS = 3600
 PATH = "/reset/"
+# What a request for a reset mail is told, whatever the name (no account enumeration).
+MAILED = "sent if the account has a confirmed address"
 REFUSED = "this reset link is not valid: it expired, was used already, or was never issued"
 
 
@@ -92,3 +100,49 @@ async def redeem(db: Database, secret: str, token: object, password: object) -> 
         await conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (digest, user.id))
         await conn.execute("DELETE FROM sessions WHERE user_id = ?", (user.id,))
     return user
+
+
+def limit_key(username: object) -> str:
+    """The per-account rate key of a request for a reset mail: the name as
+    asked for (existing or not, so a refusal says nothing about the account)."""
+    return username.strip().lower()[:64] if isinstance(username, str) else ""
+
+
+async def mail_link(
+    conn: Connection, secret: str, username: object, *, site_url: str, site_name: str
+) -> bool:
+    """Issue a reset token and queue a mail with its link (`SITE_URL/reset/TOKEN`,
+    the link `moot reset-password` prints) to the account's confirmed,
+    non-bouncing address, in the caller's transaction. Returns whether a mail
+    was queued; the caller must not tell anyone."""
+    if not isinstance(username, str) or not username or len(username) > 64:
+        return False
+    email = await fetch_value(
+        conn,
+        "SELECT m.email FROM users u JOIN mail_addresses m ON m.user_id = u.id"
+        " WHERE u.username = ? AND u.password_hash != ?"
+        " AND m.confirmed_at IS NOT NULL AND m.bouncing_at IS NULL",
+        (username, accounts.DELETED_HASH),
+    )
+    if email is None:
+        return False
+    user, token = await issue(conn, secret, username)
+    link = f"{site_url.rstrip('/')}{PATH}{token}"
+    text = (
+        f"Hello {user.display_name},\n\n"
+        f"someone (we hope you) asked to reset the password of the account {user.username}"
+        f" on {site_name}.\n"
+        f"To choose a new password, open this link within {VALID_SECONDS // 60} minutes; it works once"
+        " and signs out every session of the account:\n\n"
+        f"{link}\n\n"
+        "If it was not you, ignore this mail: your password stays as it is.\n"
+    )
+    await queue_mail(
+        conn,
+        "notice",
+        str(email),
+        user_id=user.id,
+        data={"subject": f"Reset your password on {site_name}", "text": text},
+        domain_for_id=str(email).rsplit("@", 1)[1],
+    )
+    return True

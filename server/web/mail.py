@@ -27,7 +27,8 @@ async def _signed_in(request: Request) -> User:
     return user
 
 
-def _mail_on(request: Request) -> None:
+def require_mail(request: Request) -> None:
+    """409 unless outgoing mail is on (MOOT_SMTP_URL)."""
     if not site_of(request).config.smtp_url:
         raise Conflict("mail is off on this site (no MOOT_SMTP_URL)")
 
@@ -35,7 +36,7 @@ def _mail_on(request: Request) -> None:
 async def set_email(request: Request) -> Response:
     user = await _signed_in(request)
     data = await read_json(request)
-    _mail_on(request)
+    require_mail(request)
     site = site_of(request)
     async with site.db.transaction() as conn:
         email = await mailing.set_email(conn, site.secret, user, data.get("email"))
@@ -50,7 +51,7 @@ async def subscription(request: Request) -> Response:
             return JSONResponse({"subscription": await mailing.get_subscription(conn, user, name)})
     data = await read_json(request)
     if data.get("mail") != "none":
-        _mail_on(request)
+        require_mail(request)
     async with site.db.transaction() as conn:
         result = await mailing.set_subscription(conn, user, name, data.get("mail"))
     return JSONResponse({"subscription": result})

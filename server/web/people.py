@@ -1,6 +1,7 @@
 """People over HTTP: profiles (`/u/{name}`), the reader's own account page
 (display name, password, sessions, sign out everywhere, delete), and password
-reset links (issued by an admin here or by `moot reset-password`). JSON and
+reset links (issued by an admin here or by `moot reset-password`, or mailed
+to the member who forgot their password: `/api/password-reset`, `/forgot`). JSON and
 forms side by side; everything but profiles acts on the signed-in reader."""
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from .. import accounts, killfile, profiles, readstate, resets, sessions
-from ..errors import AuthRequired, Invalid, MootError, NotFound, RateLimited, TooLarge
+from ..errors import AuthRequired, Conflict, Invalid, MootError, NotFound, RateLimited, TooLarge
 from ..permissions import User, require
 from .accounts import checked_form
 from .common import client_address, cookies_of, current_user, login_url, page, query_string, site_of
+from .mail import require_mail
 from .security import read_json
 
 PRIVATE = {"Cache-Control": "private, no-cache"}
@@ -29,6 +31,20 @@ def _me(user: User | None) -> User:
 
 def reset_url(request: Request, token: str) -> str:
     return f"{request.base_url}reset/{token}"
+
+
+async def _mail_reset(request: Request, username: object) -> None:
+    """Queue a reset link by mail if the account has a confirmed address. Mail
+    must be on; both limits are reserved before any work (so concurrent
+    requests cannot pass one check together) and are the same for every name."""
+    site = site_of(request)
+    require_mail(request)
+    site.reset_mail_addresses.take(client_address(request), "asking for reset links")
+    site.reset_mails.take(resets.limit_key(username), "asking for reset links for this name")
+    async with site.db.transaction() as conn:
+        await resets.mail_link(
+            conn, site.secret, username, site_url=site.config.site_url, site_name=site.config.site_name
+        )
 
 
 # JSON
@@ -114,7 +130,44 @@ async def use_reset(request: Request) -> Response:
     return JSONResponse({"user": user.to_json()})
 
 
+async def password_reset(request: Request) -> Response:
+    """A reset link by mail: always 202 and the same words, whatever the name."""
+    data = await read_json(request)
+    await _mail_reset(request, data.get("username"))
+    return JSONResponse({"status": resets.MAILED}, status_code=202, headers=PRIVATE)
+
+
 # Pages and forms
+
+
+async def _forgot(
+    request: Request, *, notice: str | None = None, error: str | None = None, status: int = 200
+) -> Response:
+    mail_on = bool(site_of(request).config.smtp_url)
+    return await page(
+        request,
+        "forgot.html",
+        {"mail_on": mail_on, "notice": notice, "error": error},
+        status=status,
+        headers=PRIVATE,
+    )
+
+
+async def forgot_page(request: Request) -> Response:
+    return await _forgot(request)
+
+
+async def forgot_submit(request: Request) -> Response:
+    form = await checked_form(request)
+    try:
+        await _mail_reset(request, form.get("username", ""))
+    except (*FORM_ERRORS, Conflict) as error:  # type: ignore[misc]  # mypy cannot unpack here
+        return await _forgot(request, error=error.message, status=error.status)
+    return await _forgot(
+        request,
+        notice="If the account has a confirmed address, a mail with a link to choose a new password"
+        f" is on its way; the link works once, within {resets.VALID_SECONDS // 60} minutes.",
+    )
 
 
 async def profile_page(request: Request) -> Response:
@@ -277,6 +330,9 @@ routes = [
     Route("/api/me/sign-out-everywhere", sign_out_everywhere, methods=["POST"]),
     Route("/api/me/delete", delete_me, methods=["POST"]),
     Route("/api/reset", use_reset, methods=["POST"]),
+    Route("/api/password-reset", password_reset, methods=["POST"]),
+    Route("/forgot", forgot_page),
+    Route("/forgot", forgot_submit, methods=["POST"]),
     Route("/u/{name}", profile_page),
     Route("/u/{name}/reset-link", reset_link_form, methods=["POST"]),
     Route("/account", account_page),
