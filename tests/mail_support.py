@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 
+import pytest
 from aiosmtpd.controller import Controller
 
 from tests.processes import free_port
@@ -175,3 +176,26 @@ def message(from_: str, to: str, subject: str, body: str = "Hello there.\n", **h
         msg[name.replace("_", "-")] = value
     msg.set_content(body)
     return msg.as_bytes()
+
+
+GROUP = "comp.lang.python"
+LIST = f"{GROUP}@lists.test"
+
+
+def mail_settings(relay: Relay, **more) -> dict:
+    """A site's settings for mail through `relay`, with its own receiver port."""
+    return {
+        "smtp_url": relay.url,
+        "smtp_port": free_port(),
+        "mail_domain": "lists.test",
+        "public_url": "https://forum.test",
+        "mail_poll_interval": 0.1,
+        **more,
+    }
+
+
+@pytest.fixture
+def relay():
+    """A real SMTP relay (aiosmtpd) that keeps what Moot hands it."""
+    with Relay() as running:
+        yield running

@@ -17,32 +17,21 @@ import pytest
 
 from tests.conftest import seed
 from tests.live_support import events_until, live_site, subscribe  # noqa: F401  (fixture)
-from tests.mail_support import Relay, confirm_address, message, send, subject_of
+from tests.mail_support import (
+    GROUP,
+    LIST,
+    confirm_address,
+    mail_settings,
+    message,
+    relay,  # noqa: F401  (fixture)
+    send,
+    subject_of,
+)
 from tests.processes import free_port
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     from tests.nntp_support import nntplib
-
-GROUP = "comp.lang.python"
-LIST = f"{GROUP}@lists.test"
-
-
-def mail_settings(relay: Relay, **more) -> dict:
-    return {
-        "smtp_url": relay.url,
-        "smtp_port": free_port(),
-        "mail_domain": "lists.test",
-        "public_url": "https://forum.test",
-        "mail_poll_interval": 0.1,
-        **more,
-    }
-
-
-@pytest.fixture
-def relay():
-    with Relay() as running:
-        yield running
 
 
 async def test_list_mail_and_a_reply_by_mail_under_its_parent_on_web_live_and_nntp(live_site, relay):

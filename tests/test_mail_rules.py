@@ -18,28 +18,19 @@ from itsdangerous import URLSafeTimedSerializer
 
 from moot import clock, mailing, mailqueue
 from tests.conftest import seed
-from tests.mail_support import Relay, confirm_address, message, send, subject_of, until
-from tests.processes import free_port, moot
-
-GROUP = "comp.lang.python"
-LIST = f"{GROUP}@lists.test"
-
-
-def mail_settings(relay: Relay, **more) -> dict:
-    return {
-        "smtp_url": relay.url,
-        "smtp_port": free_port(),
-        "mail_domain": "lists.test",
-        "public_url": "https://forum.test",
-        "mail_poll_interval": 0.1,
-        **more,
-    }
-
-
-@pytest.fixture
-def relay():
-    with Relay() as running:
-        yield running
+from tests.mail_support import (
+    GROUP,
+    LIST,
+    Relay,
+    confirm_address,
+    mail_settings,
+    message,
+    relay,  # noqa: F401  (fixture)
+    send,
+    subject_of,
+    until,
+)
+from tests.processes import moot
 
 
 async def members(ts, relay, *, subscribe_bob: str | None = "each"):

@@ -11,31 +11,18 @@ import re
 import sqlite3
 
 import httpx
-import pytest
 
 from moot import resets
 from tests.conftest import PASSWORD
-from tests.mail_support import Relay, confirm_address, subject_of
-from tests.processes import free_port
+from tests.mail_support import (
+    confirm_address,
+    mail_settings,
+    relay,  # noqa: F401  (fixture)
+    subject_of,
+)
 
 NEW_PASSWORD = "a brand new password"
 SENT = {"status": "sent if the account has a confirmed address"}
-
-
-def mail_settings(relay: Relay) -> dict:
-    return {
-        "smtp_url": relay.url,
-        "smtp_port": free_port(),
-        "mail_domain": "lists.test",
-        "public_url": "https://forum.test",
-        "mail_poll_interval": 0.1,
-    }
-
-
-@pytest.fixture
-def relay():
-    with Relay() as running:
-        yield running
 
 
 def rows(ts, sql: str, params: tuple = ()) -> list:
