@@ -415,23 +415,28 @@ async def receive(conn: Connection, domain: str, item: Incoming) -> dict:
     if parent_row is None:
         # RFC 5536 §3.2.10: with no known parent here the article starts a thread.
         thread_id = await posting.create_thread_row(conn, group["id"], subject, item.date)
-        row = await posting.insert_article(
-            conn,
-            group_id=group["id"],
-            thread_id=thread_id,
-            parent=None,
-            subject=subject,
-            body=body,
-            author_name=author,
-            user_id=None,
-            author_addr=item.from_addr or None,
-            message_id=item.message_id,
-            created_at=item.date,
-            refs=" ".join(item.references),
-        )
+        refs = " ".join(item.references)
+    else:
+        thread_id = parent_row["thread_id"]
+        refs = child_references(parent_row["refs"], parent_row["message_id"])
+    row = await posting.insert_article(
+        conn,
+        group_id=group["id"],
+        thread_id=thread_id,
+        parent=parent_row,
+        subject=subject,
+        body=body,
+        author_name=author,
+        user_id=None,
+        author_addr=item.from_addr or None,
+        message_id=item.message_id,
+        created_at=item.date,
+        refs=refs,
+    )
+    article = article_json({**row, "group_name": group["name"], "username": None})
+    if parent_row is None:
         await conn.execute("UPDATE threads SET root_article_id = ? WHERE id = ?", (row["id"], thread_id))
         thread = thread_json(await thread_row(conn, thread_id))
-        article = article_json({**row, "group_name": group["name"], "username": None})
         await emit(
             conn,
             "thread.created",
@@ -440,24 +445,7 @@ async def receive(conn: Connection, domain: str, item: Incoming) -> dict:
             data={"thread": thread, "article": article},
         )
     else:
-        row = await posting.insert_article(
-            conn,
-            group_id=group["id"],
-            thread_id=parent_row["thread_id"],
-            parent=parent_row,
-            subject=subject,
-            body=body,
-            author_name=author,
-            user_id=None,
-            author_addr=item.from_addr or None,
-            message_id=item.message_id,
-            created_at=item.date,
-            refs=child_references(parent_row["refs"], parent_row["message_id"]),
-        )
-        article = article_json({**row, "group_name": group["name"], "username": None})
-        await emit(
-            conn, "article.created", group=group["name"], thread_id=parent_row["thread_id"], data=article
-        )
+        await emit(conn, "article.created", group=group["name"], thread_id=thread_id, data=article)
     await conn.execute("INSERT INTO article_paths (article_id, path) VALUES (?, ?)", (row["id"], path))
     await enqueue(conn, message_id=item.message_id, group=group["name"], path=path, article_id=row["id"])
     return article
