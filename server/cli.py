@@ -66,11 +66,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from .app import create_app
+    from .nntp import tls as nntp_tls
     from .web.connections import request_deadline_protocol
     from .web.ops import GracefulServer, configure_logging
 
     config = _config(args)
     configure_logging(config.log_format)
+    if config.nntp_port:
+        try:
+            nntp_tls.server_context(config)  # an unusable certificate stops the start, saying why
+        except nntp_tls.TLSConfigError as error:
+            print(f"moot: {error}", file=sys.stderr)
+            return 2
     _on_database(config, _nothing)  # create or upgrade the database before serving
     print(f"Moot serving {config.db_path} at http://{config.host}:{config.port}/", flush=True)
     if config.nntp_port:

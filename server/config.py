@@ -30,6 +30,21 @@ class Config:
     nntp_idle_timeout: float = _f(600.0, "seconds of silence after which an NNTP connection is closed")
     nntp_max_connections: int = _f(200, "NNTP connections served at once; more are refused with 400")
     nntp_max_per_address: int = _f(16, "NNTP connections one client address may hold at once")
+    nntp_tls_cert: str = _f(
+        "",
+        "PEM file with the certificate chain NNTP's STARTTLS (RFC 4642) offers; empty: no STARTTLS",
+    )
+    nntp_tls_key: str = _f(
+        "", "PEM file with the private key of MOOT_NNTP_TLS_CERT; empty: the key is in that file"
+    )
+    nntp_plain_auth: bool = _f(
+        False,
+        "with MOOT_NNTP_TLS_CERT set, still accept AUTHINFO before STARTTLS (passwords in clear); without a certificate AUTHINFO is always accepted in clear",
+    )
+    nntp_tls_ca: str = _f(
+        "",
+        "PEM file of the authorities whose certificates this node trusts when it feeds a peer over STARTTLS; empty: the system's",
+    )
     domain: str = _f(
         "moot.localhost",
         "right-hand side of the Message-IDs this site assigns, and this node's name in Path headers (each node of a community needs its own)",

@@ -1,12 +1,19 @@
 """NNTP test helpers: a Session over a fresh Site, nntplib imported without its
 deprecation warning (Python 3.11-3.12 carry it; 3.13 dropped it from the
-standard library, where the standard-nntplib package provides it), and a
-checker for reply streams."""
+standard library, where the standard-nntplib package provides it), a
+checker for reply streams, and a real `moot serve` over a prepared site."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import socket
 import warnings
+
+from moot import accounts, groups, posting
+from moot.db import Database
+from tests.conftest import PASSWORD, password_hash
+from tests.processes import free_port, start_process, wait_listening
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -38,3 +45,65 @@ def replies(stream: bytes) -> list[tuple[int, list[bytes]]]:
             i += 1
         out.append((code, block))
     return out
+
+
+async def prepare(db_path: str) -> None:
+    """Three groups (one read-only), ada, marta (moderator) and root (admin), a thread with a reply."""
+    db = await Database(db_path, read_connections=1).open()
+    try:
+        users = {}
+        for name, role in (("ada", "member"), ("marta", "moderator"), ("root", "admin")):
+            users[name] = await accounts.create_user(
+                db, name, PASSWORD, name.title(), role, password_hash=password_hash()
+            )
+        async with db.transaction() as conn:
+            await groups.create_group(conn, None, "comp.lang.python", "Python, the language")
+            await groups.create_group(conn, None, "comp.lang.c", "C")
+            await groups.create_group(conn, None, "rec.music.folk", "Folk music")
+            await groups.create_group(conn, None, "news.readonly", "Announcements", status="n")
+            started = await posting.start_thread(
+                conn, "test.moot", users["ada"], "comp.lang.python", "Hello", "First post\n.starts with a dot"
+            )
+            await posting.reply(
+                conn, "test.moot", users["marta"], started["article"]["id"], "A reply from Märta", "Re: Héllo"
+            )
+    finally:
+        await db.close()
+
+
+class Server:
+    def __init__(self, http: int, nntp: int, proc):
+        self.http, self.nntp, self.proc = http, nntp, proc
+        self.url = f"http://127.0.0.1:{http}"
+
+    def reader(self, **kwargs) -> nntplib.NNTP:
+        return nntplib.NNTP("127.0.0.1", self.nntp, readermode=True, timeout=20, **kwargs)
+
+    def poster(self, user: str = "ada") -> nntplib.NNTP:
+        return self.reader(user=user, password=PASSWORD)
+
+    def raw(self) -> socket.socket:
+        sock = socket.create_connection(("127.0.0.1", self.nntp), timeout=20)
+        assert read_reply(sock).startswith(b"200 ")
+        return sock
+
+
+def read_reply(sock: socket.socket, until: bytes = b"\r\n") -> bytes:
+    data = b""
+    while not data.endswith(until):
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def serve(tmp_path, **settings) -> Server:
+    """A real `moot serve` on free ports over a prepared database (MOOT_<NAME> for each setting)."""
+    db_path = str(tmp_path / "nntp.db")
+    asyncio.run(prepare(db_path))
+    http, nntp = free_port(), free_port()
+    proc = start_process(db_path, http, str(tmp_path / "server.log"), nntp_port=nntp, **settings)
+    wait_listening(http, proc)
+    wait_listening(nntp, proc)
+    return Server(http, nntp, proc)

@@ -54,9 +54,16 @@ class Node:
         self.proc: subprocess.Popen | None = None
         asyncio.run(_prepare(self.db))
 
-    def start(self) -> Node:
+    def start(self, **settings: object) -> Node:
+        """`moot serve` for this node; MOOT_<NAME> for each extra setting."""
         self.proc = start_process(
-            self.db, self.http, self.log, nntp_port=self.nntp, domain=self.name, peer_poll_interval=POLL
+            self.db,
+            self.http,
+            self.log,
+            nntp_port=self.nntp,
+            domain=self.name,
+            peer_poll_interval=POLL,
+            **settings,
         )
         wait_listening(self.http, self.proc)
         wait_listening(self.nntp, self.proc)

@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from tests.conftest import seed
+from tests.nntp_support import serve
 from tests.processes import stop_process
 from tests.test_nntp_newsreader import Tmux
-from tests.test_nntp_server import _serve
 
 
 async def test_default_groups_subscriptions_and_your_groups(make_site):
@@ -115,7 +115,7 @@ async def test_export_and_import(site):
     reason="tin or tmux is not installed (Debian packages tin and tmux; ./run tests installs them)",
 )
 def test_a_round_trip_through_tin(tmp_path):
-    server = _serve(tmp_path)
+    server = serve(tmp_path)
     home = tmp_path / "home"
     (home / ".tin").mkdir(parents=True)
     (home / ".tin" / "tinrc").write_text("confirm_choice=0\n")

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from tests.conftest import PASSWORD
+from tests.nntp_support import serve
 from tests.processes import stop_process
-from tests.test_nntp_server import _serve
 
 pytestmark = pytest.mark.skipif(
     shutil.which("tin") is None or shutil.which("tmux") is None,
@@ -59,7 +59,7 @@ class Tmux:
 
 
 def test_tin_lists_reads_and_posts_a_followup(tmp_path):
-    server = _serve(tmp_path)
+    server = serve(tmp_path)
     home = tmp_path / "home"
     (home / ".tin").mkdir(parents=True)
     (home / ".newsauth").write_text(f'127.0.0.1 "{PASSWORD}" ada\n')

@@ -13,77 +13,15 @@ import httpx
 import pytest
 import websockets
 
-from moot import accounts, groups, posting
-from moot.db import Database
-from tests.conftest import PASSWORD, password_hash
+from tests.conftest import PASSWORD
 from tests.live_support import events_until, subscribe
-from tests.nntp_support import nntplib
-from tests.processes import free_port, start_process, stop_process, wait_listening
-
-
-async def _prepare(db_path: str) -> None:
-    db = await Database(db_path, read_connections=1).open()
-    try:
-        users = {}
-        for name, role in (("ada", "member"), ("marta", "moderator"), ("root", "admin")):
-            users[name] = await accounts.create_user(
-                db, name, PASSWORD, name.title(), role, password_hash=password_hash()
-            )
-        async with db.transaction() as conn:
-            await groups.create_group(conn, None, "comp.lang.python", "Python, the language")
-            await groups.create_group(conn, None, "comp.lang.c", "C")
-            await groups.create_group(conn, None, "rec.music.folk", "Folk music")
-            await groups.create_group(conn, None, "news.readonly", "Announcements", status="n")
-            started = await posting.start_thread(
-                conn, "test.moot", users["ada"], "comp.lang.python", "Hello", "First post\n.starts with a dot"
-            )
-            await posting.reply(
-                conn, "test.moot", users["marta"], started["article"]["id"], "A reply from Märta", "Re: Héllo"
-            )
-    finally:
-        await db.close()
-
-
-class Server:
-    def __init__(self, http: int, nntp: int, proc):
-        self.http, self.nntp, self.proc = http, nntp, proc
-        self.url = f"http://127.0.0.1:{http}"
-
-    def reader(self, **kwargs) -> nntplib.NNTP:
-        return nntplib.NNTP("127.0.0.1", self.nntp, readermode=True, timeout=20, **kwargs)
-
-    def poster(self, user: str = "ada") -> nntplib.NNTP:
-        return self.reader(user=user, password=PASSWORD)
-
-    def raw(self) -> socket.socket:
-        sock = socket.create_connection(("127.0.0.1", self.nntp), timeout=20)
-        assert _read_reply(sock).startswith(b"200 ")
-        return sock
-
-
-def _read_reply(sock: socket.socket, until: bytes = b"\r\n") -> bytes:
-    data = b""
-    while not data.endswith(until):
-        chunk = sock.recv(65536)
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
-def _serve(tmp_path, **settings) -> Server:
-    db_path = str(tmp_path / "nntp.db")
-    asyncio.run(_prepare(db_path))
-    http, nntp = free_port(), free_port()
-    proc = start_process(db_path, http, str(tmp_path / "server.log"), nntp_port=nntp, **settings)
-    wait_listening(http, proc)
-    wait_listening(nntp, proc)
-    return Server(http, nntp, proc)
+from tests.nntp_support import nntplib, read_reply, serve
+from tests.processes import stop_process
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    running = _serve(tmp_path_factory.mktemp("nntp"))
+    running = serve(tmp_path_factory.mktemp("nntp"))
     yield running
     stop_process(running.proc)
 
@@ -203,13 +141,13 @@ def test_robustness_on_raw_sockets(server):
         replies += sock.recv(65536)
     assert [r[:3] for r in replies.split(b"\r\n")[:4]] == [b"111", b"211", b"223", b"500"]
     sock.sendall(b"X" * 600 + b"\r\n")
-    assert _read_reply(sock).startswith(b"501 ")
+    assert read_reply(sock).startswith(b"501 ")
     sock.sendall(bytes(range(256)) * 4 + b"\r\n")
-    assert _read_reply(sock)[:3] in (b"500", b"501")
+    assert read_reply(sock)[:3] in (b"500", b"501")
     for byte in b"DATE\r\n":  # a very slow client
         sock.sendall(bytes([byte]))
         time.sleep(0.01)
-    assert _read_reply(sock).startswith(b"111 ")
+    assert read_reply(sock).startswith(b"111 ")
     sock.shutdown(socket.SHUT_WR)  # half-closed: the server answers nothing more and closes
     assert sock.recv(100) == b""
     sock.close()
@@ -218,16 +156,16 @@ def test_robustness_on_raw_sockets(server):
 
 
 def test_connection_limits_and_idle_timeout(tmp_path):
-    running = _serve(tmp_path, nntp_max_per_address=2, nntp_idle_timeout=1)
+    running = serve(tmp_path, nntp_max_per_address=2, nntp_idle_timeout=1)
     try:
         first, second = running.raw(), running.raw()
         third = socket.create_connection(("127.0.0.1", running.nntp), timeout=20)
-        assert _read_reply(third).startswith(b"400 ")
+        assert read_reply(third).startswith(b"400 ")
         assert third.recv(100) == b""
         third.close()
         time.sleep(1.5)
         for sock in (first, second):
-            assert _read_reply(sock).startswith(b"400 idle")
+            assert read_reply(sock).startswith(b"400 idle")
             assert sock.recv(100) == b""
             sock.close()
         with running.reader() as n:  # the slots were freed

@@ -216,6 +216,35 @@ async def test_authinfo_uses_the_web_sign_in_limits(site):
     assert b"AUTHINFO USER" not in (await talk(other, "CAPABILITIES"))[0][1]
 
 
+async def test_starttls_rules(make_site):
+    site = await make_site()
+    await site.user("ada")
+    plain = Session(site.site, "192.0.2.1")  # no certificate: no STARTTLS, AUTHINFO in clear
+    (caps,) = await talk(plain, "CAPABILITIES")
+    assert b"STARTTLS" not in caps[1] and b"AUTHINFO USER" in caps[1]
+    assert [c for c, _ in await talk(plain, "STARTTLS")] == [580]
+
+    session = Session(site.site, "192.0.2.1", tls=True)
+    (caps,) = await talk(session, "CAPABILITIES")
+    assert b"STARTTLS" in caps[1] and b"AUTHINFO USER" not in caps[1]
+    assert [c for c, _ in await talk(session, "AUTHINFO USER ada", "STARTTLS now")] == [483, 501]
+    # What is pipelined in clear after STARTTLS is dropped, not obeyed.
+    assert [c for c, _ in await talk(session, "GROUP nowhere", "STARTTLS", "AUTHINFO USER ada")] == [411, 382]
+    assert session.starting_tls
+    session.tls_started()
+    (caps,) = await talk(session, "CAPABILITIES")
+    assert b"STARTTLS" not in caps[1] and b"AUTHINFO USER" in caps[1]
+    got = await talk(session, "STARTTLS", "AUTHINFO PASS x", "AUTHINFO USER ada", f"AUTHINFO PASS {PASSWORD}")
+    assert [c for c, _ in got] == [502, 482, 381, 281]
+    assert session.user is not None and session.user.username == "ada"
+
+    lenient = await make_site(nntp_plain_auth=True)
+    await lenient.user("ada")
+    session = Session(lenient.site, "192.0.2.1", tls=True)
+    got = await talk(session, "AUTHINFO USER ada", f"AUTHINFO PASS {PASSWORD}", "STARTTLS")
+    assert [c for c, _ in got] == [381, 281, 502]  # no STARTTLS once authenticated (RFC 4642)
+
+
 async def test_post_new_thread_and_followup_by_last_resolvable_reference(site):
     s = await seed(site)
     session = await signed_in(site)

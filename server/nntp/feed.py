@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import ssl
 
 from aiosqlite import Connection
 
@@ -20,6 +21,7 @@ from .. import clock, mbox, news, peering
 from ..db import fetch_one
 from ..exports import EXPORT_SELECT
 from ..site import Site
+from . import tls
 
 log = logging.getLogger("moot.feed")
 
@@ -89,6 +91,7 @@ class PeerFeed:
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.streaming = False
+        self.tls: ssl.SSLContext | None = None  # made at the first STARTTLS
         self.task = asyncio.create_task(self._run())
 
     def changed(self, row: sqlite3.Row) -> bool:
@@ -151,7 +154,14 @@ class PeerFeed:
                 else:
                     retry.append(row["id"])
                     error = line
-        except (OSError, EOFError, PeerError, TimeoutError, asyncio.IncompleteReadError) as e:
+        except (
+            OSError,
+            EOFError,
+            PeerError,
+            TimeoutError,
+            asyncio.IncompleteReadError,
+            tls.TLSConfigError,
+        ) as e:
             error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
             retry = [r["id"] for r in rows if r["id"] not in done]
             await self._close()
@@ -173,19 +183,36 @@ class PeerFeed:
         code, line = await self._answer()
         if code not in (200, 201):  # RFC 3977 §5.1.1
             raise PeerError(f"greeting: {line}")
+        capabilities = await self._capabilities()
+        if "STARTTLS" in (capabilities or ()):  # RFC 4642: encrypt whenever the peer can
+            code, line = await self._command("STARTTLS")
+            if code != 382:
+                raise PeerError(f"STARTTLS: {line}")
+            if self.tls is None:
+                self.tls = tls.client_context(self.site.config)
+            assert self.writer is not None
+            await self.writer.start_tls(self.tls, server_hostname=peer["host"])
+            capabilities = await self._capabilities()
         if peer["password"] is not None:  # RFC 4643 §2.3
             code, line = await self._command(f"AUTHINFO USER {self.domain}")
             if code == 381:
                 code, line = await self._command(f"AUTHINFO PASS {peer['password']}")
             if code != 281:
                 raise PeerError(f"AUTHINFO: {line}")
-        code, line = await self._command("CAPABILITIES")
-        capabilities = await self._block() if code == 101 else []
+            capabilities = await self._capabilities()  # a peer lists IHAVE and STREAMING once it knows us
         self.streaming = False
-        if any(c.split()[:1] == ["STREAMING"] for c in capabilities) or code != 101:
+        if capabilities is None or "STREAMING" in capabilities:
             # RFC 4644 §2.3: MODE STREAM; a peer without CAPABILITIES (old INN) may still stream.
             code, line = await self._command("MODE STREAM")
             self.streaming = code == 203
+
+    async def _capabilities(self) -> frozenset[str] | None:
+        """The capability labels the peer lists now (RFC 3977 §5.2); None from a
+        peer that does not know CAPABILITIES (an old INN)."""
+        code, _ = await self._command("CAPABILITIES")
+        if code != 101:
+            return None
+        return frozenset(c.split()[0].upper() for c in await self._block() if c.split())
 
     async def _close(self) -> None:
         writer, self.writer, self.reader = self.writer, None, None

@@ -6,16 +6,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 from collections import Counter
 
 from ..site import Site
-from . import replies
+from . import replies, tls
 from .session import Session
 
 log = logging.getLogger("moot.nntp")
 
 # Bytes read per call: a few lines of pipelined commands or a slice of a POST.
 READ_CHUNK = 64 * 1024
+# Seconds a client has to finish the TLS handshake after STARTTLS's 382.
+TLS_HANDSHAKE_TIMEOUT = 30.0
 
 
 class NewsServer:
@@ -27,6 +30,7 @@ class NewsServer:
         self.server: asyncio.Server | None = None
         self.per_address: Counter[str] = Counter()
         self.connections: set[asyncio.Task] = set()
+        self.tls = tls.server_context(self.config)  # raises TLSConfigError on unusable files
 
     async def start(self) -> None:
         host = self.config.nntp_host or self.config.host
@@ -69,9 +73,11 @@ class NewsServer:
         self.connections.add(task)
         self.per_address[address] += 1
         try:
-            await self._converse(Session(self.site, address), reader, writer)
+            await self._converse(Session(self.site, address, tls=self.tls is not None), reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
+        except (ssl.SSLError, TimeoutError) as e:  # a failed or abandoned handshake: the client's fault
+            log.info("NNTP TLS handshake with %s failed: %s", address, e)
         except asyncio.CancelledError:
             pass
         except Exception:
@@ -99,6 +105,21 @@ class NewsServer:
             if out:
                 writer.write(out)
                 await writer.drain()  # a client that does not read stops us reading it
+            if session.starting_tls:
+                await self._start_tls(session, reader, writer)
+
+    async def _start_tls(
+        self, session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """Upgrade the connection after STARTTLS's 382 (RFC 4642 §2.2.2)."""
+        assert self.tls is not None
+        # Bytes that came in clear after STARTTLS, before the handshake, would be read
+        # as if they had been encrypted (the command injection of CVE-2011-0411). A
+        # client waits for the 382 before it speaks, so any such bytes end the connection.
+        if getattr(reader, "_buffer", b""):
+            raise ConnectionAbortedError("data in clear after STARTTLS")
+        await writer.start_tls(self.tls, ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT)
+        session.tls_started()
 
 
 async def _close(writer: asyncio.StreamWriter) -> None:

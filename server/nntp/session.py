@@ -67,6 +67,7 @@ HELP = (
     "OVER [range|message-id]",
     "POST",
     "QUIT",
+    "STARTTLS",
     "STAT [message-id|number]",
     "XHDR header [range|message-id]",
     "XOVER [range]",
@@ -80,8 +81,12 @@ HELP = (
 class Session:
     """The state of one connection: selected group, current article, signed-in user."""
 
-    def __init__(self, site: Site, peer: str = "") -> None:
+    def __init__(self, site: Site, peer: str = "", *, tls: bool = False) -> None:
+        """`tls`: the connection can be upgraded with STARTTLS (a certificate is configured)."""
         self.site, self.peer = site, peer
+        self.tls_offered, self.tls_active = tls, False
+        # Set by an accepted STARTTLS: the glue upgrades the connection, then calls tls_started.
+        self.starting_tls = False
         self.domain = site.config.domain
         self.user: User | None = None
         self.pending_user: str | None = None
@@ -121,6 +126,11 @@ class Session:
             del self._buffer[: end + 1]
             if self._mode == _COMMAND:
                 out.append(await self._command_line(line))
+                if self.starting_tls:
+                    # RFC 4642 §2.2.2: what was pipelined in clear after STARTTLS is
+                    # dropped, never obeyed once the connection is encrypted.
+                    del self._buffer[:]
+                    break
             elif self._streamed is not None and line in (b".\r\n", b".\n"):
                 # A streamed article (TAKETHIS) is stored by a task of its own, so the
                 # articles of one pipelined batch share a group commit; the replies
@@ -169,7 +179,10 @@ class Session:
         ]
         if await self._feeding_peer() is not None:  # RFC 4644 §2.1; RFC 3977 §6.3.2
             lines += ["IHAVE", "STREAMING"]
-        if self.user is None and not self._signed_in_peer():  # RFC 4643 §2.2: not advertised once signed in
+        signed_in = self.user is not None or self._signed_in_peer()
+        if self.tls_offered and not self.tls_active and not signed_in:  # RFC 4642 §2.1
+            lines.append("STARTTLS")
+        if not signed_in and not self._needs_tls():  # RFC 4643 §2.2: not advertised once signed in
             lines.append("AUTHINFO USER")
         return replies.block(101, "capability list follows", lines)
 
@@ -201,7 +214,28 @@ class Session:
 
     @command("STARTTLS")
     async def starttls(self, cmd: Command) -> bytes:
-        return replies.status(580, "TLS is not configured on this server")
+        if cmd.args:
+            raise Syntax("STARTTLS takes no arguments")
+        if not self.tls_offered:
+            return replies.status(580, "TLS is not configured on this server")
+        if self.tls_active:  # RFC 4642 §2.2.2
+            return replies.status(502, "TLS is already active")
+        if self.user is not None or self._signed_in_peer():
+            return replies.status(502, "STARTTLS is not possible after authentication")
+        self.starting_tls = True
+        return replies.status(382, "continue with TLS negotiation")
+
+    def tls_started(self) -> None:
+        """The handshake after STARTTLS succeeded: forget what the client said in
+        clear (RFC 4642 §2.2.2); it asks for CAPABILITIES again."""
+        self.starting_tls, self.tls_active = False, True
+        self.pending_user, self.group, self.current = None, None, None
+        self.news_peer, self._address_checked = None, False
+
+    def _needs_tls(self) -> bool:
+        """AUTHINFO must wait for STARTTLS: a certificate is configured, TLS is not
+        active yet, and the operator has not allowed passwords in clear."""
+        return self.tls_offered and not self.tls_active and not self.site.config.nntp_plain_auth
 
     # -- authentication (RFC 4643) ---------------------------------------------------
 
@@ -217,6 +251,8 @@ class Session:
             raise Syntax(f"AUTHINFO {kind} needs an argument")
         if self.user is not None or self._signed_in_peer():
             return replies.status(502, "already authenticated")
+        if self._needs_tls():  # RFC 4643 §2.2
+            return replies.status(483, "encryption required: use STARTTLS before AUTHINFO")
         if kind == "USER":
             self.pending_user = value
             return replies.status(381, "password required")
