@@ -7,6 +7,7 @@ import base64
 import functools
 import hashlib
 import hmac
+import re
 import secrets
 import threading
 
@@ -154,6 +155,11 @@ async def authenticate(db: Database, username: object, password: object) -> User
     return User.from_row(row)
 
 
+# A session's public name: the start of its stored hash, never the token.
+SESSION_ID_LENGTH = 12
+_SESSION_ID = re.compile(rf"[0-9a-f]{{{SESSION_ID_LENGTH}}}")
+
+
 def _token_key(token: str) -> str:
     return hashlib.sha256(token.encode("ascii")).hexdigest()
 
@@ -266,6 +272,24 @@ async def end_sessions(db: Database, user: User, *, keep_token: str | None = Non
         return await _end_sessions(conn, user.id, keep_token)
 
 
+async def end_listed_session(db: Database, user: User, session_id: object, current_token: str | None) -> bool:
+    """End one of `user`'s sessions, named by the public id list_sessions gives;
+    True when it was the one `current_token` belongs to. NotFound when the user
+    has no session of that id (another user's included: one answer for both)."""
+    if not isinstance(session_id, str) or not _SESSION_ID.fullmatch(session_id):
+        raise NotFound("no such session")
+    async with db.transaction() as conn:
+        rows = await fetch_all(
+            conn,
+            "SELECT id FROM sessions WHERE user_id = ? AND substr(id, 1, ?) = ? LIMIT 2",
+            (user.id, SESSION_ID_LENGTH, session_id),
+        )
+        if len(rows) != 1:  # none, or (48 bits) two alike: end neither
+            raise NotFound("no such session")
+        await conn.execute("DELETE FROM sessions WHERE id = ?", (rows[0]["id"],))
+    return current_token is not None and rows[0]["id"] == _token_key(current_token)
+
+
 async def list_sessions(db: Database, user: User, current_token: str | None) -> list[dict]:
     """The user's live sessions, newest first: `{id, created_at, expires_at, current}`;
     `id` is a short public name (the start of the stored hash, never the token)."""
@@ -279,7 +303,7 @@ async def list_sessions(db: Database, user: User, current_token: str | None) -> 
         )
     return [
         {
-            "id": r["id"][:12],
+            "id": r["id"][:SESSION_ID_LENGTH],
             "created_at": r["created_at"],
             "expires_at": r["expires_at"],
             "current": r["id"] == current,

@@ -126,6 +126,35 @@ async def test_password_change_ends_other_sessions_and_is_limited(site):
     assert rows(site, "SELECT count(*) FROM sessions WHERE user_id = ?", (site.users["ada"].id,)) == [(0,)]
 
 
+async def test_one_session_signs_out_by_its_public_id(site):
+    await site.user("ada")
+    await site.user("grace")
+    here, there, phone = await site.client("ada"), await site.client("ada"), await site.client("ada")
+    listed = (await here.get("/api/me/sessions")).json()["sessions"]
+    assert len(listed) == 3
+    other = next(s for s in listed if not s["current"])
+    grace = await site.client("grace")
+    before = site.snapshot()
+    for bad in ("0" * 12, "ABCDEF012345", other["id"][:6], "x" * 200):
+        assert (await here.delete(f"/api/me/sessions/{bad}")).status_code == 404
+    assert (await grace.delete(f"/api/me/sessions/{other['id']}")).status_code == 404  # not hers
+    assert (await (await site.client()).delete(f"/api/me/sessions/{other['id']}")).status_code == 401
+    assert site.snapshot() == before
+    assert (await here.delete(f"/api/me/sessions/{other['id']}")).status_code == 204
+    assert (await here.delete(f"/api/me/sessions/{other['id']}")).status_code == 404  # gone already
+    statuses = sorted([(await c.get("/api/me")).status_code for c in (here, there, phone)])
+    assert statuses == [200, 200, 401]  # exactly the one named
+
+    # The account page: a plain form per session; ending one's own signs out here.
+    page = (await here.get("/account")).text
+    assert page.count('action="/account/end-session"') == 2
+    current = next(s for s in (await here.get("/api/me/sessions")).json()["sessions"] if s["current"])
+    r = await here.post("/account/end-session", data={"csrf": csrf(page), "session": current["id"]})
+    assert r.status_code == 303 and 'moot_session=""' in r.headers["set-cookie"]
+    assert (await here.get("/api/me")).status_code == 401
+    assert len(rows(site, "SELECT id FROM sessions WHERE user_id = ?", (site.users["ada"].id,))) == 1
+
+
 def rows(site, sql, params=()):
     conn = sqlite3.connect(site.config.db_path)
     try:

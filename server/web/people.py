@@ -88,6 +88,18 @@ async def my_sessions(request: Request) -> Response:
     return JSONResponse({"sessions": found}, headers=PRIVATE)
 
 
+async def end_my_session(request: Request) -> Response:
+    user = _me(await current_user(request))
+    cookies = cookies_of(request)
+    own = await accounts.end_listed_session(
+        site_of(request).db, user, request.path_params["id"], cookies.session_token(request)
+    )
+    response = Response(status_code=204)
+    if own:
+        cookies.clear_session(response)
+    return response
+
+
 async def sign_out_everywhere(request: Request) -> Response:
     user = _me(await current_user(request))
     await read_json(request)
@@ -278,6 +290,14 @@ async def account_form(request: Request) -> Response:
                 notice=f"Read marks taken for {result['groups']} "
                 f"group{'' if result['groups'] == 1 else 's'}{skipped}.",
             )
+        if action == "end-session":
+            if await accounts.end_listed_session(
+                site.db, user, form.get("session"), cookies.session_token(request)
+            ):
+                response = RedirectResponse("/", status_code=303)
+                cookies.clear_session(response)
+                return response
+            return await _account(request, user, notice="That session is signed out.")
         if action == "sign-out-everywhere":
             await accounts.end_sessions(site.db, user)
             response = RedirectResponse("/", status_code=303)
@@ -327,6 +347,7 @@ routes = [
     Route("/api/me", update_me, methods=["PUT"]),
     Route("/api/me/password", change_password, methods=["POST"]),
     Route("/api/me/sessions", my_sessions),
+    Route("/api/me/sessions/{id}", end_my_session, methods=["DELETE"]),
     Route("/api/me/sign-out-everywhere", sign_out_everywhere, methods=["POST"]),
     Route("/api/me/delete", delete_me, methods=["POST"]),
     Route("/api/reset", use_reset, methods=["POST"]),
