@@ -115,7 +115,7 @@ async def unsubscribe_page(request: Request) -> Response:
     return await _link_page(
         request,
         "Unsubscribe",
-        "Stop mail from this group?",
+        "Stop this mail?",
         action=f"/unsubscribe/{token}",
         button="Unsubscribe",
         one_click=True,
@@ -136,7 +136,7 @@ async def unsubscribe_submit(request: Request) -> Response:
             result = await mailing.unsubscribe(conn, site.secret, request.path_params["token"])
     except MootError as error:
         return await _link_page(request, "That did not work", error.message, status=error.status)
-    return await _link_page(request, "Unsubscribed", f"No more mail from {result['group']}.")
+    return await _link_page(request, "Unsubscribed", f"No more mail for {result['stopped']}.")
 
 
 async def dead_letters(request: Request) -> Response:
