@@ -40,7 +40,10 @@ CREATE TABLE groups (
     last_article_at TEXT,
     -- Archive policy; NULL means the site-wide default from the configuration.
     archive_after_days     INTEGER,
-    archive_after_articles INTEGER
+    archive_after_articles INTEGER,
+    -- Mail from an address that is no member's: refused with a bounce, or
+    -- held for the group's moderators (held_mail).
+    stranger_mail TEXT NOT NULL DEFAULT 'bounce' CHECK (stranger_mail IN ('bounce', 'moderate'))
 );
 
 CREATE TABLE threads (
@@ -129,13 +132,17 @@ CREATE VIRTUAL TABLE articles_fts USING fts5(
     tokenize = 'unicode61 remove_diacritics 2'
 );
 
--- Who follows which thread (carried over to the new thread of a split).
+-- Who follows which thread (carried over to the new thread of a split);
+-- `mail` 1: each new article of the thread is mailed to them too.
 CREATE TABLE follows (
     user_id   INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
     thread_id INTEGER NOT NULL REFERENCES threads(id),
+    mail      INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (user_id, thread_id)
 ) WITHOUT ROWID;
 CREATE INDEX follows_by_thread ON follows(thread_id);
+-- The thread's followers by mail, for an article's fan-out.
+CREATE INDEX follows_by_mail ON follows(thread_id) WHERE mail = 1;
 
 -- The public moderation log. `data` holds what an undo needs.
 CREATE TABLE modlog (
@@ -334,6 +341,33 @@ CREATE INDEX mail_queue_due ON mail_queue(next_at, id) WHERE status = 'queued';
 CREATE INDEX mail_queue_dead ON mail_queue(id) WHERE status = 'dead';
 -- The per-recipient rate: what went to one address lately.
 CREATE INDEX mail_queue_sent ON mail_queue(recipient COLLATE NOCASE, sent_at) WHERE status = 'sent';
+
+-- Notifications by mail (server/noticemail.py); no row: none. `immediately`
+-- queues a mail with each notification; `daily` a summary of the unread ones
+-- past `summary_id`, the last notification the previous summary covered.
+CREATE TABLE notification_mail (
+    user_id    INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    mode       TEXT NOT NULL CHECK (mode IN ('immediately', 'daily')),
+    summary_id INTEGER NOT NULL DEFAULT 0
+);
+
+-- Mail from strangers to a group whose stranger_mail is 'moderate', waiting
+-- for a moderator (server/heldmail.py): the message as it would be posted,
+-- and the envelope sender a rejection goes back to.
+CREATE TABLE held_mail (
+    id          INTEGER PRIMARY KEY,
+    group_id    INTEGER NOT NULL REFERENCES groups(id),
+    message_id  TEXT NOT NULL,
+    mail_from   TEXT NOT NULL,
+    from_name   TEXT NOT NULL,
+    from_addr   TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    refs        TEXT NOT NULL DEFAULT '',
+    reply_to    INTEGER,
+    received_at TEXT NOT NULL,
+    UNIQUE (group_id, message_id)
+);
 
 -- Every schema step this database has had (server/migrate.py): when it ran and
 -- where the backup taken before it lies. A database created at the current

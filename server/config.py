@@ -199,7 +199,9 @@ class Config:
         2.0,
         "seconds between looks at the mail queue for other processes' mail (this process's own is seen at once)",
     )
-    mail_digest_interval: int = _f(86400, "seconds between digests to digest subscribers")
+    mail_digest_interval: int = _f(
+        86400, "seconds between digests to digest subscribers and daily notification summaries"
+    )
     mail_bounce_limit: int = _f(
         3,
         "delivery failures reported to an address's return path before it is marked bouncing and mailed no more",

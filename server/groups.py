@@ -27,6 +27,7 @@ def group_json(row: Row) -> dict:
         "created_at": row["created_at"],
         "archive_after_days": row["archive_after_days"],
         "archive_after_articles": row["archive_after_articles"],
+        "stranger_mail": row["stranger_mail"],
     }
 
 

@@ -6,7 +6,9 @@ SMTP/LMTP receiver and `moot deliver`; it answers with an SMTP reply code and
 text. Only a member's confirmed address may post; a reply finds its parent
 through In-Reply-To/References, or through the signed reply address it was
 sent to; HTML-only mail is read as text; attachments are refused; nothing
-changes unless the article is posted."""
+changes unless the article is posted. Mail from anyone else is refused, or
+held for the moderators where the group's stranger_mail says so
+(server/heldmail.py)."""
 
 from __future__ import annotations
 
@@ -19,8 +21,8 @@ from email.policy import compat32
 from email.utils import formatdate
 from html.parser import HTMLParser
 
-from . import mailing, mailqueue, posting, validate
-from .db import fetch_value
+from . import heldmail, mailing, mailqueue, posting, validate
+from .db import fetch_one, fetch_value
 from .errors import Conflict, Invalid, MootError, RateLimited, TooLarge
 from .mbox import RawMessage
 from .messages import Parsed, parse_message
@@ -196,6 +198,50 @@ async def _parent(site: Site, parsed: Parsed, reply_to: int | None) -> int | Non
     return None
 
 
+async def _from_stranger(
+    site: Site, parsed: Parsed, body: str, group_name: str | None, reply_to: int | None, mail_from: str
+) -> Outcome:
+    """Mail from an address that is no member's: held for the moderators when
+    its group's stranger_mail says `moderate`, else refused with an explanation."""
+    async with site.db.read() as conn:
+        group = await fetch_one(
+            conn,
+            "SELECT id, name, stranger_mail FROM groups WHERE name = ?"
+            if group_name is not None
+            else "SELECT g.id, g.name, g.stranger_mail FROM articles a JOIN groups g ON g.id = a.group_id"
+            " WHERE a.id = ?",
+            (group_name if group_name is not None else reply_to,),
+        )
+    sender = parsed.author_addr or "an unknown sender"
+    if group is None or group["stranger_mail"] != "moderate" or not parsed.author_addr:
+        return _refuse(
+            f"mail from {sender} is not accepted here: "
+            f"only members post by mail, from the address they confirmed in their account "
+            f"settings at {site.config.site_url}/. Nothing was posted."
+        )
+    async with site.db.transaction() as conn:
+        status = await heldmail.hold(
+            conn,
+            group["id"],
+            message_id=parsed.message_id,
+            mail_from=mail_from.strip().strip("<>"),
+            from_name=parsed.author_name,
+            from_addr=parsed.author_addr,
+            subject=parsed.subject,
+            body=body,
+            refs=list(dict.fromkeys([*parsed.chain, *([parsed.parent_id] if parsed.parent_id else [])])),
+            reply_to=reply_to,
+        )
+    if status == "full":
+        return _refuse(
+            f"the moderators of {group['name']} have too many messages waiting; try again later",
+            EX_TEMPFAIL,
+            451,
+        )
+    log.info("mail from %s to %s held for the moderators (%s)", sender, group["name"], status)
+    return Outcome(250, f"held for the moderators of {group['name']}")
+
+
 async def deliver(site: Site, recipient: str, data: bytes, mail_from: str = "") -> Outcome:
     """Take one message for `recipient` (see the module's contract)."""
     config = site.config
@@ -245,14 +291,6 @@ async def deliver(site: Site, recipient: str, data: bytes, mail_from: str = "") 
         parsed = parse_message(RawMessage(1, readable, len(readable)))
     except (Invalid, TooLarge) as error:
         return _refuse(f"the message cannot be read: {error.message}", EX_DATAERR)
-    async with site.db.read() as conn:
-        member = await mailing.member_by_address(conn, parsed.author_addr or "")
-    if member is None:
-        return _refuse(
-            f"mail from {parsed.author_addr or 'an unknown sender'} is not accepted here: "
-            f"only members post by mail, from the address they confirmed in their account "
-            f"settings at {config.site_url}/. Nothing was posted."
-        )
     body = parsed.body
     html = _html_only(msg)
     try:
@@ -262,6 +300,10 @@ async def deliver(site: Site, recipient: str, data: bytes, mail_from: str = "") 
             raise Invalid("the message has no text")
     except Invalid as error:
         return _refuse(f"the message cannot be posted: {error.message}", EX_DATAERR)
+    async with site.db.read() as conn:
+        member = await mailing.member_by_address(conn, parsed.author_addr or "")
+    if member is None:
+        return await _from_stranger(site, parsed, body, group_name, reply_to, mail_from)
 
     user = User.from_row(member)
     parent = await _parent(site, parsed, reply_to)

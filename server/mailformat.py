@@ -1,5 +1,6 @@
 """Outgoing mail as bytes (pure functions over rows): articles for list
-subscribers, digests, confirmation links.
+subscribers and thread followers, digests, notifications and their daily
+summaries, confirmation links.
 
 An article mail reuses news.headers (the same Subject, Date, Message-ID and
 References as NNTP and mbox), replaces From with the author's display name at
@@ -21,13 +22,15 @@ from typing import Any
 
 from . import clock, mailing, mbox, news
 from .config import Config
-from .feeds import permalink
+from .feeds import NOTIFICATION_TITLES, permalink
 
 CRLF = b"\r\n"
 # RFC 5322 §2.1.1: a line is at most 998 octets; longer body lines go quoted-printable.
 LINE_MAX = 998
 # news.headers fields a list mail keeps; the rest are news-only or replaced.
 _KEPT = ("Subject", "Date", "Message-ID", "References", "MIME-Version")
+# Lines and characters of an article a notification mail quotes.
+EXCERPT_LINES, EXCERPT_CHARS = 12, 1200
 
 
 def _lines(fields: list[tuple[str, str]]) -> bytes:
@@ -131,7 +134,7 @@ def confirmation_message(row: Row, config: Config) -> bytes:
 
 def notice_message(row: Row, config: Config) -> bytes:
     """A plain notice queued by another feature (a password-reset link, a
-    notification): `data` holds its `subject` and `text`."""
+    rejected message): `data` holds its `subject` and `text`."""
     data = data_of(row)
     subject, text = data.get("subject"), data.get("text")
     if not isinstance(subject, str) or not isinstance(text, str):
@@ -139,7 +142,58 @@ def notice_message(row: Row, config: Config) -> bytes:
     return _simple(row, config, subject, text)
 
 
-def _simple(row: Row, config: Config, subject: str, text: str) -> bytes:
+def _notice_line(n: Row, config: Config) -> tuple[str, str]:
+    """(what happened, the link to it) for one notification (noticemail's rows)."""
+    who = n["actor_name"] or "the site"
+    subject = n["article_subject"] or n["thread_subject"] or ""
+    if n["article_message_id"]:
+        link = permalink(config.site_url + "/", n["article_message_id"])
+    else:
+        link = f"{config.site_url}/modlog#e{n['entry_id']}"
+    where = f" in {n['group_name']}" if n["group_name"] else ""
+    return f"{NOTIFICATION_TITLES[n['kind']].format(who=who)}{where}: {subject}", link
+
+
+def _off_footer(config: Config, token: str, how: str) -> str:
+    return (
+        f"\n-- \nYou get {how} because you asked for notifications by mail.\n"
+        f"Turn them off: {config.site_url}/unsubscribe/{token} (or on {config.site_url}/account)\n"
+    )
+
+
+def notification_message(row: Row, n: Row, config: Config, token: str) -> bytes:
+    """One notification (noticemail.notification's row): what happened, an
+    excerpt of the article, links to it and to the inbox, a one-click way off."""
+    line, link = _notice_line(n, config)
+    text = f"{line}\n\n"
+    if n["article_body"] and n["article_status"] == "ok":
+        lines = n["article_body"][:EXCERPT_CHARS].splitlines()[:EXCERPT_LINES]
+        text += "".join(f"> {quoted}\n" for quoted in lines) + "\n"
+    text += f"Read it: {link}\nYour notifications: {config.site_url}/notifications\n"
+    text += _off_footer(config, token, "a mail for each notification")
+    subject = mbox.header_text(line)[:200]
+    return _simple(row, config, subject, text, unsubscribe_headers(config, token))
+
+
+def summary_message(row: Row, items: list[Row], total: int, config: Config, token: str) -> bytes:
+    """The daily summary of a reader's unread notifications (at most
+    noticemail.SUMMARY_MAX listed, the rest counted)."""
+    plural = "s" if total != 1 else ""
+    text = f"You have {total} unread notification{plural} on {config.site_name}:\n\n"
+    for n in items:
+        line, link = _notice_line(n, config)
+        text += f"- {line}\n  {link}\n"
+    if total > len(items):
+        text += f"\n... and {total - len(items)} more.\n"
+    text += f"\nYour notifications: {config.site_url}/notifications\n"
+    text += _off_footer(config, token, "this summary once a day")
+    subject = f"{total} unread notification{plural} on {config.site_name}"
+    return _simple(row, config, subject, text, unsubscribe_headers(config, token))
+
+
+def _simple(
+    row: Row, config: Config, subject: str, text: str, extra: list[tuple[str, str]] | None = None
+) -> bytes:
     encoding, body = _body(text)
     fields = [
         ("From", mbox.address(config.site_name, f"moot@{config.list_domain}")),
@@ -151,6 +205,7 @@ def _simple(row: Row, config: Config, subject: str, text: str) -> bytes:
         ("MIME-Version", "1.0"),
         ("Content-Type", "text/plain; charset=utf-8"),
         ("Content-Transfer-Encoding", encoding),
+        *(extra or []),
     ]
     return _lines(fields) + CRLF + body
 

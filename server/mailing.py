@@ -75,9 +75,23 @@ def bounce_target(secret: str, local: str) -> int | None:
     return _signed_local(_BOUNCE, "bounce", secret, local)
 
 
+def _unsubscribe_serializer(secret: str) -> URLSafeSerializer:
+    return URLSafeSerializer(secret, salt="moot-unsubscribe")
+
+
 def unsubscribe_token(secret: str, user_id: int, group_id: int) -> str:
     """RFC 8058 one-click token: it keeps working (no expiry), and only unsubscribes."""
-    return URLSafeSerializer(secret, salt="moot-unsubscribe").dumps([user_id, group_id])
+    return _unsubscribe_serializer(secret).dumps([user_id, group_id])
+
+
+def thread_mail_token(secret: str, user_id: int, thread_id: int) -> str:
+    """The one-click token that stops a thread's mail (the follow stays)."""
+    return _unsubscribe_serializer(secret).dumps(["thread", user_id, thread_id])
+
+
+def notification_mail_token(secret: str, user_id: int) -> str:
+    """The one-click token that turns notification mail off."""
+    return _unsubscribe_serializer(secret).dumps(["notifications", user_id])
 
 
 def _confirm_serializer(secret: str) -> URLSafeTimedSerializer:
@@ -203,17 +217,33 @@ async def set_subscription(conn: Connection, user: User, group_name: object, mod
 
 
 async def unsubscribe(conn: Connection, secret: str, token: object) -> dict[str, str]:
-    """One-click unsubscribe (RFC 8058 §3.2): the signed token names user and group."""
+    """One-click unsubscribe (RFC 8058 §3.2): the signed token names the user
+    and what to stop: a group's mail, a thread's mail, or notification mail.
+    Returns `{stopped}`, what it was (a group's name, a thread, notifications)."""
     if not isinstance(token, str) or len(token) > 200:
         raise Invalid("this unsubscribe link is not valid")
     try:
-        user_id, group_id = URLSafeSerializer(secret, salt="moot-unsubscribe").loads(token)
-    except (BadSignature, ValueError, TypeError):
+        data = _unsubscribe_serializer(secret).loads(token)
+    except BadSignature:
         raise Invalid("this unsubscribe link is not valid") from None
-    name = await fetch_value(conn, "SELECT name FROM groups WHERE id = ?", (group_id,))
-    if name is None:
-        raise NotFound("that group no longer exists")
-    await conn.execute(
-        "DELETE FROM mail_subscriptions WHERE group_id = ? AND user_id = ?", (group_id, user_id)
-    )
-    return {"group": name, "mail": "none"}
+    match data:
+        case [int(user_id), int(group_id)]:
+            name = await fetch_value(conn, "SELECT name FROM groups WHERE id = ?", (group_id,))
+            if name is None:
+                raise NotFound("that group no longer exists")
+            await conn.execute(
+                "DELETE FROM mail_subscriptions WHERE group_id = ? AND user_id = ?", (group_id, user_id)
+            )
+            return {"stopped": str(name)}
+        case ["thread", int(user_id), int(thread_id)]:
+            subject = await fetch_value(conn, "SELECT subject FROM threads WHERE id = ?", (thread_id,))
+            if subject is None:
+                raise NotFound("that thread no longer exists")
+            await conn.execute(
+                "UPDATE follows SET mail = 0 WHERE user_id = ? AND thread_id = ?", (user_id, thread_id)
+            )
+            return {"stopped": f"the thread \u201c{subject}\u201d"}
+        case ["notifications", int(user_id)]:
+            await conn.execute("DELETE FROM notification_mail WHERE user_id = ?", (user_id,))
+            return {"stopped": "your notifications"}
+    raise Invalid("this unsubscribe link is not valid")

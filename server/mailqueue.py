@@ -1,7 +1,14 @@
 """The mail outbox (`mail_queue`): mail is queued in the very transaction of
 the change that causes it, so a crash never loses a mail and a rollback never
 sends one; the sender claims due mail, and reports back what became of it
-(sent, retried with backoff, dead letter, dropped, bounced)."""
+(sent, retried with backoff, dead letter, dropped, bounced).
+
+Kinds: `article` (a group's `each` subscribers), `thread` (a thread's
+followers by mail), `digest`, `notification` and `summary`
+(server/noticemail.py), `confirm`, and `notice` (any other feature's plain
+mail). What a recipient's killfile hides is never mailed to them: article
+and thread mail is dropped, digests leave it out (decided when sent, so a
+rule made meanwhile counts)."""
 
 from __future__ import annotations
 
@@ -12,7 +19,7 @@ from sqlite3 import Row
 
 from aiosqlite import Connection
 
-from . import clock
+from . import clock, killfile
 from .db import fetch_all, fetch_one, fetch_value
 from .errors import Invalid, NotFound
 from .exports import EXPORT_SELECT
@@ -88,19 +95,31 @@ async def queue_mail(
 
 
 async def queue_article(conn: Connection, article: dict) -> int:
-    """Queue a new article for every `each` subscriber of its group with a
-    confirmed address that is not bouncing, its author aside: one statement,
-    in the article's own transaction. Returns how many were queued."""
+    """Queue a new article for every `each` subscriber of its group, and for
+    every follower of its thread by mail who is not one, each with a
+    confirmed address that is not bouncing, its author aside: one statement
+    each, in the article's own transaction. Returns how many were queued."""
     now = clock.now()
+    author, group_id = article.get("user_id"), article["group_id"]
     cur = await conn.execute(
         "INSERT INTO mail_queue (kind, recipient, user_id, group_id, article_id, message_id, next_at, created_at)"
         " SELECT 'article', m.email, s.user_id, s.group_id, ?, ?, ?, ?"
         " FROM mail_subscriptions s JOIN mail_addresses m ON m.user_id = s.user_id"
         " WHERE s.group_id = ? AND s.mode = 'each' AND m.confirmed_at IS NOT NULL"
         " AND m.bouncing_at IS NULL AND s.user_id IS NOT ?",
-        (article["id"], article["message_id"], now, now, article["group_id"], article.get("user_id")),
+        (article["id"], article["message_id"], now, now, group_id, author),
     )
-    return cur.rowcount
+    queued = cur.rowcount
+    cur = await conn.execute(
+        "INSERT INTO mail_queue (kind, recipient, user_id, group_id, article_id, message_id, next_at, created_at)"
+        " SELECT 'thread', m.email, f.user_id, ?, ?, ?, ?, ?"
+        " FROM follows f JOIN mail_addresses m ON m.user_id = f.user_id"
+        " WHERE f.thread_id = ? AND f.mail = 1 AND m.confirmed_at IS NOT NULL"
+        " AND m.bouncing_at IS NULL AND f.user_id IS NOT ? AND NOT EXISTS (SELECT 1 FROM mail_subscriptions s"
+        " WHERE s.group_id = ? AND s.user_id = f.user_id AND s.mode = 'each')",
+        (group_id, article["id"], article["message_id"], now, now, article["thread_id"], author, group_id),
+    )
+    return queued + cur.rowcount
 
 
 async def queue_digests(conn: Connection, domain: str) -> int:
@@ -159,27 +178,32 @@ async def digests_due(conn: Connection, interval: int) -> bool:
     return last is None or last <= clock.ago(seconds=interval)
 
 
-async def digests_if_due(conn: Connection, domain: str, interval: int) -> int:
-    """Queue the digests when `interval` seconds have passed since the last round."""
+async def start_digest_round(conn: Connection, interval: int) -> bool:
+    """Whether `interval` seconds have passed since the last round of digests
+    (list digests and daily notification summaries); if so this becomes the
+    new round, and the caller queues its mail in the same transaction."""
     last = await fetch_value(conn, "SELECT value FROM settings WHERE key = 'mail.digest_at'")
     if last is not None and last > clock.ago(seconds=interval):
-        return 0
+        return False
     await conn.execute(
         "INSERT INTO settings (key, value) VALUES ('mail.digest_at', ?)"
         " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         (clock.now(),),
     )
-    return await queue_digests(conn, domain)
+    return True
 
 
-async def digest_articles(conn: Connection, group_id: int, first: int, last: int) -> list[Row]:
-    """The articles a digest covers (numbers first..last), withdrawn ones left out."""
-    return await fetch_all(
+async def digest_articles(conn: Connection, group_id: int, first: int, last: int, user_id: int) -> list[Row]:
+    """The articles a digest for `user_id` covers (numbers first..last):
+    withdrawn ones, and those the reader's killfile hides, left out."""
+    rows = await fetch_all(
         conn,
         EXPORT_SELECT + " WHERE a.group_id = ? AND a.number BETWEEN ? AND ?"
         " AND a.status = 'ok' ORDER BY a.number",
         (group_id, first, last),
     )
+    killed = await killfile.killed_ids(conn, await killfile.rules_of(conn, user_id), [r["id"] for r in rows])
+    return [r for r in rows if r["id"] not in killed]
 
 
 async def group_exists(conn: Connection, name: str) -> bool:
@@ -213,18 +237,49 @@ async def sent_lately(conn: Connection, recipients: list[str], hours: float = 1.
 
 
 async def unwanted(conn: Connection, queue_ids: list[int]) -> set[int]:
-    """Which of these queued mails no longer qualify: article and digest mail
-    stops when the address changed, went unconfirmed or bounces."""
+    """Which of these queued mails no longer qualify: a member's list,
+    thread and notification mail stops when the address changed, went
+    unconfirmed or bounces, thread mail when its follow by mail ended, and
+    notification mail when its mode changed."""
     rows = await fetch_all(
         conn,
         "SELECT q.id FROM json_each(?) j JOIN mail_queue q ON q.id = j.value"
         " LEFT JOIN mail_addresses m ON m.user_id = q.user_id"
-        " WHERE q.kind IN ('article', 'digest') AND q.user_id IS NOT NULL"
+        " WHERE q.kind IN ('article', 'digest', 'thread', 'notification', 'summary') AND q.user_id IS NOT NULL"
         " AND (m.user_id IS NULL OR m.confirmed_at IS NULL OR m.bouncing_at IS NOT NULL"
-        " OR m.email != q.recipient COLLATE NOCASE)",
+        " OR m.email != q.recipient COLLATE NOCASE"
+        " OR q.kind = 'thread' AND NOT EXISTS (SELECT 1 FROM articles a JOIN follows f ON f.thread_id = a.thread_id"
+        "   WHERE a.id = q.article_id AND f.user_id = q.user_id AND f.mail = 1)"
+        " OR q.kind IN ('notification', 'summary') AND NOT EXISTS (SELECT 1 FROM notification_mail nm"
+        "   WHERE nm.user_id = q.user_id AND nm.mode = iif(q.kind = 'summary', 'daily', 'immediately')))",
         (json.dumps(queue_ids),),
     )
     return {r[0] for r in rows}
+
+
+async def killed(conn: Connection, rows: list[Row]) -> set[int]:
+    """Which of these queued article and thread mails carry an article the
+    recipient's killfile hides (scored now, with the rules as they are)."""
+    mails = [r for r in rows if r["kind"] in ("article", "thread") and r["user_id"] is not None]
+    rules = await killfile.rules_of_many(conn, (r["user_id"] for r in mails))
+    mails = [r for r in mails if r["user_id"] in rules]
+    if not mails:
+        return set()
+    scored = {
+        a["id"]: killfile.scored(a)
+        for a in await fetch_all(
+            conn,
+            f"SELECT a.id, {killfile.SCORE_COLUMNS} FROM articles a{killfile.SCORE_JOINS}"
+            " WHERE a.id IN (SELECT value FROM json_each(?))",
+            (json.dumps(sorted({r["article_id"] for r in mails})),),
+        )
+    }
+    return {
+        r["id"]
+        for r in mails
+        if r["article_id"] in scored
+        and killfile.score(rules[r["user_id"]], scored[r["article_id"]]) <= killfile.KILL
+    }
 
 
 async def mark(conn: Connection, queue_id: int, status: str, error: str = "") -> None:

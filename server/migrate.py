@@ -31,7 +31,7 @@ from . import clock
 from .errors import Unavailable
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema.sql"  # ../schema.sql, linked
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 # Another process may hold the write lock; wait this long (seconds) before SQLITE_BUSY.
 BUSY_TIMEOUT = 10.0
 # Rows one batch of a data step may touch: a few tens of milliseconds of writing,
@@ -296,6 +296,41 @@ CREATE INDEX mail_queue_due ON mail_queue(next_at, id) WHERE status = 'queued';
 CREATE INDEX mail_queue_dead ON mail_queue(id) WHERE status = 'dead';
 -- The per-recipient rate: what went to one address lately.
 CREATE INDEX mail_queue_sent ON mail_queue(recipient COLLATE NOCASE, sent_at) WHERE status = 'sent';
+""",
+    ),
+    # 6 -> 7: mail for readers: notifications by mail, threads followed by mail,
+    # and mail from strangers held for a group's moderators. Adding columns with
+    # constant defaults rewrites no row: every follow stays without mail and
+    # every group keeps refusing strangers, as before.
+    Migration(
+        7,
+        "reader_mail",
+        sql="""
+ALTER TABLE follows ADD COLUMN mail INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX follows_by_mail ON follows(thread_id) WHERE mail = 1;
+ALTER TABLE groups ADD COLUMN
+    stranger_mail TEXT NOT NULL DEFAULT 'bounce' CHECK (stranger_mail IN ('bounce', 'moderate'));
+
+CREATE TABLE notification_mail (
+    user_id    INTEGER PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
+    mode       TEXT NOT NULL CHECK (mode IN ('immediately', 'daily')),
+    summary_id INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE held_mail (
+    id          INTEGER PRIMARY KEY,
+    group_id    INTEGER NOT NULL REFERENCES groups(id),
+    message_id  TEXT NOT NULL,
+    mail_from   TEXT NOT NULL,
+    from_name   TEXT NOT NULL,
+    from_addr   TEXT NOT NULL,
+    subject     TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    refs        TEXT NOT NULL DEFAULT '',
+    reply_to    INTEGER,
+    received_at TEXT NOT NULL,
+    UNIQUE (group_id, message_id)
+);
 """,
     ),
 )

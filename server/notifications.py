@@ -6,7 +6,8 @@ their thread (`moderation`, with its log entry).
 Written by the action itself, in its transaction. Never to the actor; at most
 one per reader and article (a reply that also mentions its parent's author
 is one `reply`); never what the reader's killfile hides (a muted author or
-thread tells them nothing).
+thread tells them nothing). Readers who chose so are mailed each one, or a
+daily summary (server/noticemail.py).
 Each new notification is a `notification.created` event addressed to its
 readers' own topics, so only their live connections hear of it; a fan-out
 to many followers is a few event rows, each naming up to FANOUT_TOPICS readers."""
@@ -21,7 +22,7 @@ from sqlite3 import Row
 
 from aiosqlite import Connection
 
-from . import clock, keyset, killfile, validate
+from . import clock, keyset, killfile, noticemail, validate
 from .db import fetch_all, fetch_one, fetch_value
 from .errors import Invalid, NotFound
 from .events import emit
@@ -126,6 +127,8 @@ async def _deliver(
             for uid, kind in recipients.items()
         ],
     )
+    # the readers who chose mail for each notification get it in this transaction
+    await noticemail.queue_immediate(conn, list(recipients), article_id=article_id, entry_id=entry_id)
     by_kind: dict[str, list[int]] = {}
     for uid, kind in sorted(recipients.items()):
         by_kind.setdefault(kind, []).append(uid)

@@ -261,17 +261,17 @@ def _covers(ranges: Ranges, rows: list[dict]) -> bool:
 
 async def reader_view(
     conn: Connection, user_id: int, group_ids: Iterable[int], thread_id: int
-) -> tuple[dict[int, Ranges], list[killfile.Rule], bool, bool, int]:
+) -> tuple[dict[int, Ranges], list[killfile.Rule], int, bool, int]:
     """All a thread page needs of the reader, in one query: their marks in
-    these groups, their rules, whether they follow and muted the thread, and
-    their unread notifications."""
+    these groups, their rules, whether they follow the thread (0 no, 1 yes,
+    2 by mail too) and muted it, and their unread notifications."""
     row = await fetch_one(
         conn,
         "SELECT (SELECT json_group_object(group_id, ranges) FROM read_marks WHERE user_id = ?"
         "   AND group_id IN (SELECT value FROM json_each(?))),"
         " (SELECT json_group_array(json_array(id, field, pattern, regex, score)) FROM"
         "   (SELECT * FROM kill_rules WHERE user_id = ? ORDER BY id)),"
-        " EXISTS (SELECT 1 FROM follows WHERE user_id = ? AND thread_id = ?),"
+        " coalesce((SELECT 1 + mail FROM follows WHERE user_id = ? AND thread_id = ?), 0),"
         " EXISTS (SELECT 1 FROM kill_rules WHERE user_id = ? AND field = 'thread' AND pattern = ?"
         "   AND score = ?),"
         " (SELECT count(*) FROM notifications WHERE user_id = ? AND read = 0)",
@@ -290,7 +290,7 @@ async def reader_view(
     assert row is not None
     marks = {int(g): newsrc.parse(text) for g, text in json.loads(row[0] or "{}").items()}
     rules = [killfile.Rule.of(*values) for values in json.loads(row[1])]
-    return marks, rules, bool(row[2]), bool(row[3]), int(row[4])
+    return marks, rules, int(row[2]), bool(row[3]), int(row[4])
 
 
 # Changes: each runs inside the caller's write transaction.

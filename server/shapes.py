@@ -65,3 +65,4 @@ class Group(TypedDict):
     created_at: str
     archive_after_days: int | None
     archive_after_articles: int | None
+    stranger_mail: str  # bounce or moderate: what becomes of mail from non-members

@@ -134,6 +134,9 @@ async def test_version_1_site_upgrades_to_exactly_the_fresh_schema(tmp_path, mak
         assert conn.execute("SELECT DISTINCT utc_offset FROM articles").fetchall() == [(0,)]
         # step 4 added articles.edited_at: none of them was edited
         assert conn.execute("SELECT DISTINCT edited_at FROM articles").fetchall() == [(None,)]
+        # the reader_mail step: follows stay without mail, groups keep refusing strangers
+        assert conn.execute("SELECT DISTINCT mail FROM follows").fetchall() in ([], [(0,)])
+        assert conn.execute("SELECT DISTINCT stranger_mail FROM groups").fetchall() == [("bounce",)]
     finally:
         conn.close()
     report = check.check(path)

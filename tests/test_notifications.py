@@ -48,7 +48,7 @@ async def test_reply_follow_and_mention_without_duplicates_or_self(site):
     assert (await inbox(ada))["notifications"] == []
     tid = s["thread"]["id"]
     r = await carol.post(f"/api/threads/{tid}/follow", json={"on": True})
-    assert r.json() == {"thread_id": tid, "following": True}
+    assert r.json() == {"thread_id": tid, "following": True, "mail": False}
 
     r = await bob.post(
         f"/api/articles/{s['root']['id']}/replies",

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from aiosqlite import Connection
 
-from .. import mailformat, mailing, mailqueue
+from .. import mailformat, mailing, mailqueue, noticemail
 from ..site import Site
 
 log = logging.getLogger("moot.mail")
@@ -124,6 +124,8 @@ def send_batch(relay: Relay, batch: list[Outgoing]) -> None:
             smtp.close()
 
 
+# An article's list mail as every recipient shares it (None: withdrawn), and its thread.
+ArticleParts = tuple[tuple[bytes, bytes] | None, int]
 # A batch ready for the relay: the mails, and those deferred, dropped and dead.
 Prepared = tuple[list[Outgoing], list[int], list[int], list[tuple[Row, str]]]
 
@@ -160,9 +162,9 @@ class MailSender:
                     digests = await mailqueue.digests_due(conn, self.config.mail_digest_interval)
                 if digests:
                     async with self.site.db.transaction() as conn:
-                        await mailqueue.digests_if_due(
-                            conn, self.config.list_domain, self.config.mail_digest_interval
-                        )
+                        if await mailqueue.start_digest_round(conn, self.config.mail_digest_interval):
+                            await mailqueue.queue_digests(conn, self.config.list_domain)
+                            await noticemail.queue_summaries(conn, self.config.list_domain)
                 await self.drain()
             except asyncio.CancelledError:
                 raise
@@ -234,16 +236,18 @@ class MailSender:
             log.warning("mail: %d sent, %d not (first: %s)", sent, len(failed), failed[0].error)
 
     async def _prepare(self, rows: list[Row]) -> Prepared:
-        """Render each mail, or set it aside: dropped (no longer wanted), deferred
+        """Render each mail, or set it aside: dropped (no longer wanted, or its
+        article hidden by the recipient's killfile), deferred
         (its recipient's hourly rate is spent), dead (it cannot be rendered)."""
         config, secret = self.config, self.site.secret
         batch: list[Outgoing] = []
         deferred: list[int] = []
         dropped: list[int] = []
         dead: list[tuple[Row, str]] = []
-        parts: dict[int, tuple[bytes, bytes] | None] = {}
+        parts: dict[int, ArticleParts] = {}
         async with self.site.db.read() as conn:
             gone = await mailqueue.unwanted(conn, [row["id"] for row in rows])
+            gone |= await mailqueue.killed(conn, rows)
             counts = await mailqueue.sent_lately(conn, [row["recipient"] for row in rows])
             for row in rows:
                 if row["id"] in gone:
@@ -269,32 +273,49 @@ class MailSender:
         self.inflight.update(item.row["recipient"].lower() for item in batch)
         return batch, deferred, dropped, dead
 
-    async def _render(
-        self, conn: Connection, row: Row, parts: dict[int, tuple[bytes, bytes] | None]
-    ) -> bytes | None:
+    async def _render(self, conn: Connection, row: Row, parts: dict[int, ArticleParts]) -> bytes | None:
         config, secret = self.config, self.site.secret
         kind = row["kind"]
-        if kind == "article":
+        if kind in ("article", "thread"):
             if row["article_id"] not in parts:
                 found = await mailqueue.article_for_mail(conn, row["article_id"])
                 parts[row["article_id"]] = (
-                    None
+                    (None, 0)
                     if found is None or found[0]["status"] != "ok"
-                    else mailformat.article_parts(found[0], found[1], config, secret)
+                    else (mailformat.article_parts(found[0], found[1], config, secret), found[0]["thread_id"])
                 )
-            common = parts[row["article_id"]]
+            common, thread_id = parts[row["article_id"]]
             if common is None:
                 return None  # withdrawn before it went out
-            token = mailing.unsubscribe_token(secret, row["user_id"], row["group_id"])
+            token = (
+                mailing.unsubscribe_token(secret, row["user_id"], row["group_id"])
+                if kind == "article"
+                else mailing.thread_mail_token(secret, row["user_id"], thread_id)
+            )
             return mailformat.article_message(common, config, token)
         if kind == "digest":
             group = await mailqueue.group_row(conn, row["group_id"])
             data = mailformat.data_of(row)
-            articles = await mailqueue.digest_articles(conn, row["group_id"], data["from"], data["to"])
+            articles = await mailqueue.digest_articles(
+                conn, row["group_id"], data["from"], data["to"], row["user_id"]
+            )
             if group is None or not articles:
                 return None
             token = mailing.unsubscribe_token(secret, row["user_id"], row["group_id"])
             return mailformat.digest_message(row, group, articles, config, token)
+        if kind == "notification":
+            notice = await noticemail.notification(conn, mailformat.data_of(row)["notification"])
+            if notice is None:
+                return None
+            token = mailing.notification_mail_token(secret, row["user_id"])
+            return mailformat.notification_message(row, notice, config, token)
+        if kind == "summary":
+            data = mailformat.data_of(row)
+            items, total = await noticemail.summary(conn, row["user_id"], data["after"], data["upto"])
+            if not items:
+                return None  # all read meanwhile
+            token = mailing.notification_mail_token(secret, row["user_id"])
+            return mailformat.summary_message(row, items, total, config, token)
         if kind == "confirm":
             return mailformat.confirmation_message(row, config)
         if kind == "notice":

@@ -11,6 +11,7 @@ from . import (
     accounts,
     archive,
     exports,
+    heldmail,
     killfiles,
     live,
     mail,
@@ -42,7 +43,9 @@ FEATURES = (
     archive,
     search,
     exports,
+    heldmail,
     mail,
+    heldmail,
     ops,
     peers,
 )

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import mailing, sessions
+from .. import mailing, noticemail, sessions
 from ..errors import AuthRequired, Conflict, Invalid, MootError, TooLarge
 from .common import client_address, cookies_of, current_user, page, safe_next, site_of
 from .security import read_form, read_json
@@ -74,7 +74,8 @@ async def me(request: Request) -> Response:
         raise AuthRequired("not signed in")
     async with site_of(request).db.read() as conn:
         email = await mailing.address_json(conn, user.id)  # the user's own; never shown to others
-    return JSONResponse({"user": user.to_json(), "email": email})
+        notification_mail = await noticemail.get_mode(conn, user.id)
+    return JSONResponse({"user": user.to_json(), "email": email, "notification_mail": notification_mail})
 
 
 # HTML forms: each POST checks the CSRF token first (a wrong or missing one

@@ -1,6 +1,7 @@
 """Groups by email over HTTP: the account's address and its confirmation
-link, per-group mail subscriptions, RFC 8058 one-click unsubscribe, and the
-admins' dead letters. Every decision is in moot.mailing."""
+link, per-group mail subscriptions, notifications by mail, RFC 8058
+one-click unsubscribe, and the admins' dead letters. Every decision is in
+moot.mailing and moot.noticemail."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .. import mailing, mailqueue
+from .. import mailing, mailqueue, noticemail
 from ..errors import AuthRequired, Conflict, MootError
 from ..permissions import User, require
 from .common import cookies_of, current_user, page, site_of
@@ -41,6 +42,16 @@ async def set_email(request: Request) -> Response:
     async with site.db.transaction() as conn:
         email = await mailing.set_email(conn, site.secret, user, data.get("email"))
     return JSONResponse({"email": email})
+
+
+async def notification_mail(request: Request) -> Response:
+    user = await _signed_in(request)
+    data = await read_json(request)
+    if data.get("mode") != "off":
+        require_mail(request)
+    async with site_of(request).db.transaction() as conn:
+        mode = await noticemail.set_mode(conn, user.id, data.get("mode"))
+    return JSONResponse({"notification_mail": mode})
 
 
 async def subscription(request: Request) -> Response:
@@ -115,7 +126,7 @@ async def unsubscribe_page(request: Request) -> Response:
     return await _link_page(
         request,
         "Unsubscribe",
-        "Stop mail from this group?",
+        "Stop this mail?",
         action=f"/unsubscribe/{token}",
         button="Unsubscribe",
         one_click=True,
@@ -136,7 +147,7 @@ async def unsubscribe_submit(request: Request) -> Response:
             result = await mailing.unsubscribe(conn, site.secret, request.path_params["token"])
     except MootError as error:
         return await _link_page(request, "That did not work", error.message, status=error.status)
-    return await _link_page(request, "Unsubscribed", f"No more mail from {result['group']}.")
+    return await _link_page(request, "Unsubscribed", f"No more mail for {result['stopped']}.")
 
 
 async def dead_letters(request: Request) -> Response:
@@ -157,6 +168,7 @@ async def retry_dead_letter(request: Request) -> Response:
 
 routes = [
     Route("/api/me/email", set_email, methods=["PUT"]),
+    Route("/api/me/notification-mail", notification_mail, methods=["PUT"]),
     Route("/api/groups/{name}/subscription", subscription, methods=["GET", "PUT"]),
     Route("/api/confirm", confirm_json, methods=["POST"]),
     Route("/confirm/{token}", confirm_page),

@@ -1,9 +1,11 @@
 """Notifications and follows over HTTP: the reader's inbox (JSON and page),
-marking notifications read, and following or unfollowing threads and groups
-(JSON and forms). Everything here acts on the signed-in reader's own state."""
+marking notifications read, and following or unfollowing threads (by mail
+too) and groups (JSON and forms). Everything here acts on the signed-in
+reader's own state."""
 
 from __future__ import annotations
 
+from aiosqlite import Connection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -13,6 +15,7 @@ from ..errors import Invalid
 from ..permissions import require
 from .accounts import checked_form
 from .common import current_user, login_url, page, query_string, site_of
+from .mail import require_mail
 from .security import read_json
 
 PRIVATE = {"Cache-Control": "private, no-cache"}
@@ -44,11 +47,33 @@ def _on(value: object) -> bool:
 
 async def follow_thread(request: Request) -> Response:
     user = require(await current_user(request), "track")
-    on = _on((await read_json(request)).get("on"))
+    if request.method == "GET":
+        async with site_of(request).db.read() as conn:
+            thread = await reading.thread_row(conn, request.path_params["id"])
+            return JSONResponse(await follows.thread_follow(conn, user.id, thread["id"]), headers=PRIVATE)
+    data = await read_json(request)
+    on, mail = _on(data.get("on")), data.get("mail")
+    if mail is not None and not isinstance(mail, bool):
+        raise Invalid("mail must be true or false")
+    if mail and not on:
+        raise Invalid("mail needs on: true (a thread is mailed to its followers)")
+    if mail:
+        require_mail(request)
     async with site_of(request).db.transaction() as conn:
         thread = await reading.thread_row(conn, request.path_params["id"])
-        await (follows.follow if on else follows.unfollow)(conn, user.id, thread["id"])
-    return JSONResponse({"thread_id": thread["id"], "following": on})
+        await _follow(conn, user.id, thread["id"], on, mail)
+        result = await follows.thread_follow(conn, user.id, thread["id"])
+    return JSONResponse(result)
+
+
+async def _follow(conn: Connection, user_id: int, thread_id: int, on: bool, mail: bool | None) -> None:
+    """Follow or unfollow a thread; `mail` True or False also starts or stops its mail."""
+    if not on:
+        await follows.unfollow(conn, user_id, thread_id)
+    elif mail is None:
+        await follows.follow(conn, user_id, thread_id)
+    else:
+        await follows.set_mail(conn, user_id, thread_id, mail)
 
 
 async def follow_group(request: Request) -> Response:
@@ -152,11 +177,15 @@ async def mark_read_form(request: Request) -> Response:
 
 
 async def follow_thread_form(request: Request) -> Response:
+    """`on` 1 or 0 follows or unfollows; `mail` 1 or 0, when sent, starts or stops the thread's mail."""
     user = require(await current_user(request), "track")
     form = await checked_form(request)
+    mail = {"1": True, "0": False}.get(form.get("mail", ""))
+    if mail:
+        require_mail(request)
     async with site_of(request).db.transaction() as conn:
         thread = await reading.thread_row(conn, request.path_params["id"])
-        await (follows.follow if form.get("on") == "1" else follows.unfollow)(conn, user.id, thread["id"])
+        await _follow(conn, user.id, thread["id"], form.get("on") == "1", mail)
     return RedirectResponse(f"/t/{thread['id']}", status_code=303)
 
 
@@ -172,7 +201,7 @@ async def follow_group_form(request: Request) -> Response:
 routes = [
     Route("/api/notifications", list_notifications),
     Route("/api/notifications/read", mark_read, methods=["POST"]),
-    Route("/api/threads/{id}/follow", follow_thread, methods=["POST"]),
+    Route("/api/threads/{id}/follow", follow_thread, methods=["GET", "POST"]),
     Route("/api/groups/{name}/follow", follow_group, methods=["POST"]),
     Route("/api/notifications/feed", new_feed, methods=["POST"]),
     Route("/api/notifications/feed/revoke", revoke_feed, methods=["POST"]),

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import accounts, killfile, profiles, readstate, resets, sessions
+from .. import accounts, killfile, mailing, noticemail, profiles, readstate, resets, sessions
 from ..errors import AuthRequired, Conflict, Invalid, MootError, NotFound, RateLimited, TooLarge
 from ..permissions import User, require
 from .accounts import checked_form
@@ -20,7 +20,7 @@ from .security import read_json
 
 PRIVATE = {"Cache-Control": "private, no-cache"}
 # The errors the account forms show next to themselves (the rest get the error page).
-FORM_ERRORS: tuple[type[MootError], ...] = (Invalid, AuthRequired, TooLarge, RateLimited)
+FORM_ERRORS: tuple[type[MootError], ...] = (Invalid, AuthRequired, TooLarge, RateLimited, Conflict)
 
 
 def _me(user: User | None) -> User:
@@ -232,13 +232,22 @@ async def reset_link_form(request: Request) -> Response:
 async def _account(
     request: Request, user: User, *, notice: str | None = None, error: str | None = None, status: int = 200
 ) -> Response:
-    found = await accounts.list_sessions(
-        site_of(request).db, user, cookies_of(request).session_token(request)
-    )
+    site = site_of(request)
+    found = await accounts.list_sessions(site.db, user, cookies_of(request).session_token(request))
+    async with site.db.read() as conn:
+        email = await mailing.address_json(conn, user.id)
+        notification_mail = await noticemail.get_mode(conn, user.id)
     return await page(
         request,
         "account.html",
-        {"sessions": found, "notice": notice, "error": error},
+        {
+            "sessions": found,
+            "notice": notice,
+            "error": error,
+            "mail_on": bool(site.config.smtp_url),
+            "email": email,
+            "notification_mail": notification_mail,
+        },
         status=status,
         headers=PRIVATE,
     )
@@ -279,6 +288,24 @@ async def account_form(request: Request) -> Response:
                 notice=f"Your password is changed; {ended} other "
                 f"session{'' if ended == 1 else 's'} signed out.",
             )
+        if action == "email":
+            require_mail(request)
+            async with site.db.transaction() as conn:
+                email = await mailing.set_email(conn, site.secret, user, form.get("email", ""))
+            return await _account(
+                request,
+                user,
+                notice=f"A confirmation link is on its way to {email['address']}."
+                if email["address"]
+                else "Your address is removed.",
+            )
+        if action == "notification-mail":
+            mode = form.get("mode")
+            if mode != "off":
+                require_mail(request)
+            async with site.db.transaction() as conn:
+                mode = await noticemail.set_mode(conn, user.id, mode)
+            return await _account(request, user, notice=f"Notifications by mail: {mode}.")
         if action == "newsrc":
             site.newsrc_imports.take(user.id, "importing .newsrc files")
             async with site.db.transaction() as conn:

@@ -382,9 +382,11 @@ async def thread_page(request: Request) -> Response:
         out.update({f"c:{a}": c.encode() for a, c in classes.items()})
         if seen.unread:
             out["x:first"] = str(marks.first_unread(seen.unread[0], len(seen.unread))).encode()
-        out["x:follow"] = str(
-            marks.follow_form(f"/t/{thread_id}/follow", following, placeholders_of(request).csrf, "thread")
-        ).encode()
+        csrf = placeholders_of(request).csrf
+        follow = str(marks.follow_form(f"/t/{thread_id}/follow", following, csrf, "thread"))
+        if site.config.smtp_url:  # by mail: each new article of the thread, in list form
+            follow += " " + str(marks.mail_follow_form(f"/t/{thread_id}/follow", following == 2, csrf))
+        out["x:follow"] = follow.encode()
         out["x:mute"] = str(
             marks.mute_form(f"/t/{thread_id}/mute", muted, placeholders_of(request).csrf, "thread")
         ).encode()
