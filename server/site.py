@@ -49,7 +49,7 @@ class Site:
     exports: TokenBucket = field(init=False)
     lockout: Lockout = field(init=False)
     hashing: HashGate = field(init=False)
-    reads: ReadQueue = field(init=False)
+    reads: ReadQueue = field(init=False)  # read marks of page views, written shortly after
     feed_keys: TokenBucket = field(init=False)  # new notification feed URLs per user
     password_changes: TokenBucket = field(init=False)  # per user
     reset_links: TokenBucket = field(init=False)  # reset links an admin issues, per admin
@@ -57,9 +57,7 @@ class Site:
     reset_mails: TokenBucket = field(init=False)  # reset links asked for by mail, per account name
     reset_mail_addresses: TokenBucket = field(init=False)  # the same, per client address
     rule_edits: TokenBucket = field(init=False)  # killfile changes, per user
-    newsrc_imports: TokenBucket = field(
-        init=False
-    )  # .newsrc files taken in, per user  # read marks of page views, written shortly after
+    newsrc_imports: TokenBucket = field(init=False)  # .newsrc files taken in, per user
 
     def __post_init__(self) -> None:
         c = self.config
