@@ -8,19 +8,23 @@ from __future__ import annotations
 import pytest
 
 from moot import importer, tree
+from moot.errors import Invalid
 from tests.conftest import seed
 from tests.test_import import message
 
 
-def test_anchor_is_the_level_above_the_deepest():
-    shallow = tree.child("", 1)
-    assert tree.anchor(shallow) is None
-    path = "".join(tree.component(i + 1) for i in range(tree.MAX_DEPTH))  # depth MAX_DEPTH - 1
-    assert tree.depth(path) == tree.MAX_DEPTH - 1
-    assert tree.anchor(path) == path[: -tree.WIDTH]
-    assert tree.anchor(path[: -tree.WIDTH]) is None
-    deeper = path + tree.component(99999)  # older threads may be deeper: still one level up from the cap
-    assert tree.depth(tree.anchor(deeper)) == tree.MAX_DEPTH - 2
+def test_cursors_name_an_article_and_nothing_else():
+    assert tree.parse_cursor(None) is None and tree.parse_cursor("") is None
+    assert tree.parse_cursor(tree.cursor(42)) == 42
+    for bad in ["42", "a0", "a042", "0000000a", "a" + "9" * 20, "a-1", 42, ["a1"]]:
+        with pytest.raises(Invalid, match="not one this server issued"):
+            tree.parse_cursor(bad)
+
+
+def test_preorder_lists_a_tree_depth_first_children_in_the_order_given():
+    children = {1: [2, 5], 2: [3, 4], 5: [6]}
+    assert tree.preorder(children, 1) == [1, 2, 3, 4, 5, 6]
+    assert tree.preorder(children, 2) == [2, 3, 4]
 
 
 async def deep_chain(site, length: int, tmp_path, group: str = "comp.lang.python") -> list[str]:
