@@ -108,6 +108,13 @@ async def span(conn: Connection, article: Article) -> Span:
     return Span(article["thread_id"], article["seq"], end)
 
 
+# The keys on either side of the gap just before key ?2 in thread ?1: two index seeks.
+_NEIGHBOURS = (
+    "SELECT (SELECT max(seq) FROM articles WHERE thread_id = ?1 AND seq < ?2),"
+    " (SELECT min(seq) FROM articles WHERE thread_id = ?1 AND seq >= ?2)"
+)
+
+
 async def keys(conn: Connection, thread_id: int, before: int | None, count: int) -> list[int]:
     """`count` increasing keys for rows arriving in thread `thread_id` just
     before key `before` (after every key below it; None: at the end of the
@@ -118,12 +125,9 @@ async def keys(conn: Connection, thread_id: int, before: int | None, count: int)
             None,
         )
     else:
-        lo = await fetch_value(
-            conn, "SELECT max(seq) FROM articles WHERE thread_id = ? AND seq < ?", (thread_id, before)
-        )
-        hi = await fetch_value(
-            conn, "SELECT min(seq) FROM articles WHERE thread_id = ? AND seq >= ?", (thread_id, before)
-        )
+        row = await fetch_one(conn, _NEIGHBOURS, (thread_id, before))
+        assert row is not None  # scalar subqueries: always one row
+        lo, hi = row
     lo = lo if lo is not None else 0
     if hi is None:
         return [lo + STEP * i for i in range(1, count + 1)]
