@@ -86,26 +86,34 @@ class Span:
         return sql, params
 
 
-# The key of the first article after the sub-tree of article ?1: the walk up
-# stops at the first level with a younger sibling (NULL: none, the thread's end).
-_SPAN_END = """
+# The sub-tree of article ?1: its thread, its key, and the key of the first
+# article after it. The walk up stops at the first level with a younger
+# sibling (none: NULL, the sub-tree runs to the thread's end), and does not
+# start when nothing at all follows the article (a reply to a chain's newest).
+_SPAN = """
 WITH RECURSIVE up(parent_id, seq, next) AS (
     SELECT a.parent_id, a.seq,
            (SELECT min(s.seq) FROM articles s WHERE s.parent_id = a.parent_id AND s.seq > a.seq)
-    FROM articles a WHERE a.id = ?
+    FROM articles a WHERE a.id = ?1
     UNION ALL
     SELECT p.parent_id, p.seq,
            (SELECT min(s.seq) FROM articles s WHERE s.parent_id = p.parent_id AND s.seq > p.seq)
-    FROM up JOIN articles p ON p.id = up.parent_id WHERE up.next IS NULL
+    FROM up JOIN articles p ON p.id = up.parent_id
+    WHERE up.next IS NULL AND EXISTS (
+        SELECT 1 FROM articles x JOIN articles t ON t.thread_id = x.thread_id AND t.seq > x.seq
+        WHERE x.id = ?1
+    )
 )
-SELECT max(next) FROM up
+SELECT a.thread_id, a.seq, (SELECT max(next) FROM up) FROM articles a WHERE a.id = ?1
 """
 
 
 async def span(conn: Connection, article: Article) -> Span:
-    """The sub-tree of `article` (itself included): O(depth) index seeks."""
-    end = await fetch_value(conn, _SPAN_END, (article["id"],))
-    return Span(article["thread_id"], article["seq"], end)
+    """The sub-tree of `article` (itself included), read afresh by its id (keys
+    may have been renumbered since the row was read): O(depth) index seeks."""
+    row = await fetch_one(conn, _SPAN, (article["id"],))
+    assert row is not None  # the caller's article exists (a notice is deleted only after its last use)
+    return Span(*row)
 
 
 # The keys on either side of the gap just before key ?2 in thread ?1: two index seeks.
