@@ -4,8 +4,9 @@ read and place sub-trees.
 Every article stores its `parent_id`, its `depth` (0 for the root) and `seq`,
 an integer order key unique within its thread: ordering a thread by `seq`
 lists it depth-first, siblings oldest first. Each of these is a fixed-size
-integer, so storage per article does not grow with depth (a chain 1,000
-deep costs what a flat thread of the same size costs).
+integer, so storage per article does not grow with depth: a chain 1,000
+deep takes the room of a flat thread of as many articles with headers of
+the same size (tests/test_tree.py measures both).
 
 Sub-trees. The sub-tree of X is the contiguous key range [seq(X), seq(N)),
 where N is the first article after X in thread order that is not below X:
@@ -58,8 +59,9 @@ STEP = 1 << 20
 # A renumbered window spaces its rows at least this far apart (unless it
 # reaches the thread's end, where STEP always fits): room for ~8 more inserts.
 ROOM = 1 << 8
-# Above every key in use (appending reaches it after 2**42 rows): a window
-# being renumbered is parked there, as keys are unique per thread.
+# Above every key in use: a window being renumbered is parked there, as keys
+# are unique per thread. Keys grow by STEP per row appended at a thread's end,
+# so they stay below it until one thread has had 2**42 articles.
 PARKED = 1 << 62
 # A cursor names the last article shown: "a<id>".
 _CURSOR = re.compile(r"a([1-9][0-9]{0,18})\Z")
@@ -163,7 +165,7 @@ async def _renumber(conn: Connection, thread_id: int, lo: int, hi: int, count: i
             "SELECT id, seq FROM articles WHERE thread_id = ? AND seq >= ? ORDER BY seq LIMIT ?",
             (thread_id, hi, reach + 1),
         )
-        floor = left[reach]["seq"] if len(left) > reach else left[-1]["seq"] - 1
+        floor = left[reach]["seq"] if len(left) > reach else left[-1]["seq"] - 1 if left else 0
         ceiling = right[reach]["seq"] if len(right) > reach else None
         before, after = list(reversed(left[:reach])), right[:reach]
         slots = len(before) + count + len(after)
