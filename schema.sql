@@ -90,10 +90,6 @@ CREATE TABLE articles (
     group_id    INTEGER NOT NULL REFERENCES groups(id),
     number      INTEGER NOT NULL,
     parent_id   INTEGER REFERENCES articles(id),
-    -- Tree-order key inside the thread: one fixed-width component per level
-    -- (see server/tree.py). Sorting by it lists the thread depth-first with
-    -- siblings oldest first, and a sub-tree is one contiguous range.
-    path        TEXT NOT NULL,
     refs        TEXT NOT NULL DEFAULT '',
     subject     TEXT NOT NULL,
     body        TEXT NOT NULL,
@@ -110,11 +106,19 @@ CREATE TABLE articles (
     -- so text order is still time order. 0 for articles posted here.
     utc_offset  INTEGER NOT NULL DEFAULT 0 CHECK (utc_offset BETWEEN -1439 AND 1439),
     -- When the author last edited it (within the grace period), or NULL.
-    edited_at   TEXT
+    edited_at   TEXT,
+    -- Its place in the reply tree (server/tree.py): levels below the root
+    -- (0 for the root), and the order key inside the thread. Sorting by seq
+    -- lists the thread depth-first with siblings oldest first, and a sub-tree
+    -- is one contiguous range of keys. Keys are sparse and may be renumbered
+    -- (order kept); every insert gives one, the default only served step 8.
+    depth       INTEGER NOT NULL DEFAULT 0,
+    seq         INTEGER NOT NULL DEFAULT 0
 );
-CREATE UNIQUE INDEX articles_tree ON articles(thread_id, path);
+CREATE UNIQUE INDEX articles_tree ON articles(thread_id, seq);
 CREATE UNIQUE INDEX articles_number ON articles(group_id, number);
-CREATE INDEX articles_parent ON articles(parent_id);
+-- Children in order: a sub-tree's end is a walk up this index (tree.span).
+CREATE INDEX articles_parent ON articles(parent_id, seq);
 CREATE INDEX articles_by_date ON articles(group_id, created_at);
 CREATE INDEX articles_by_user ON articles(user_id);
 -- Search's author:someone@example.org filter on imported articles.

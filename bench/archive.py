@@ -176,17 +176,20 @@ def generate(n: int):
         lines = rng.choices(pool, k=rng.randint(4, 13))
         mid = f"<{i}.{SEED}@bench.example>"
         if parent is None:
-            refs, path, subject = "", tree.child("", i), thread["subject"]
+            refs, depth, subject = "", 0, thread["subject"]
         else:
             chain = (parent["refs"].split() if parent["refs"] else []) + [parent["mid"]]
             refs = " ".join(chain[:1] + chain[-39:] if len(chain) > 40 else chain)
-            path, subject = tree.child(parent["path"], i), "Re: " + thread["subject"]
+            depth, subject = parent["depth"] + 1, "Re: " + thread["subject"]
         record = {
             "id": i,
             "mid": mid,
             "thread_no": thread["no"],
             "parent_id": parent and parent["id"],
-            "path": path,
+            "depth": depth,
+            # Raw rows keep posting order (the importer's keys are depth-first):
+            # the same columns and sizes, which is what the baseline measures.
+            "seq": tree.STEP * i,
             "refs": refs,
             "subject": subject,
             "body": "\n".join(lines),
@@ -279,8 +282,8 @@ def baseline_rate(db_path: str, n: int) -> float:
             ],
         )
         conn.executemany(
-            "INSERT INTO articles (id, message_id, thread_id, group_id, number, parent_id, path, refs,"
-            " subject, body, author_name, author_addr, created_at) VALUES (?,?,?,1,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO articles (id, message_id, thread_id, group_id, number, parent_id, depth, seq, refs,"
+            " subject, body, author_name, author_addr, created_at) VALUES (?,?,?,1,?,?,?,?,?,?,?,?,?,?)",
             [
                 (
                     r["id"],
@@ -288,7 +291,8 @@ def baseline_rate(db_path: str, n: int) -> float:
                     thread_ids[r["thread_no"]],
                     r["id"],
                     r["parent_id"],
-                    r["path"],
+                    r["depth"],
+                    r["seq"],
                     r["refs"],
                     r["subject"],
                     r["body"],

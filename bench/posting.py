@@ -126,10 +126,10 @@ async def raw_inserts(seconds: float, synchronous: str) -> float:
                 n = next(counter)
                 await conn.execute("BEGIN IMMEDIATE")
                 await conn.execute(
-                    "INSERT INTO articles (id, message_id, thread_id, group_id, number, parent_id, path,"
+                    "INSERT INTO articles (id, message_id, thread_id, group_id, number, parent_id, seq,"
                     " refs, subject, body, user_id, author_name, created_at)"
                     " VALUES (?, ?, 1, 1, ?, NULL, ?, '', 'Re: Posting', ?, NULL, 'Poster', ?)",
-                    (n, f"<{n}@raw>", n, tree.child("", n), BODY, "2026-01-01T00:00:00.000Z"),
+                    (n, f"<{n}@raw>", n, tree.STEP * n, BODY, "2026-01-01T00:00:00.000Z"),
                 )
                 await conn.execute(
                     "INSERT INTO articles_fts (rowid, subject, body, author_name)"

@@ -56,20 +56,22 @@ def build(db_path: str, big: int) -> dict:
         article_rows, thread_rows = [], []
 
         def thread(gid: int, tid: int, size: int, start: int) -> str:
-            """One thread of `size` articles in a random tree; returns a path ~90% deep."""
+            """One thread of `size` articles in a random tree; returns the cursor
+            after the article ~90% deep in tree order."""
             nonlocal next_id
-            paths, ids = [], []
+            ids, parents, depths = [], {}, {}
+            children: dict[int, list[int]] = {}
             for i in range(size):
                 aid = next_id
                 next_id += 1
-                if i == 0:
-                    parent, path = None, tree.child("", aid)
-                else:
-                    k = rng.randrange(len(ids))  # a random recursive tree: depth ~ e ln n
-                    parent, path = ids[k], tree.child(paths[k], aid)
-                number[gid] += 1
+                parent = None if i == 0 else ids[rng.randrange(len(ids))]  # random recursive tree
+                parents[aid], depths[aid] = parent, 0 if parent is None else depths[parent] + 1
+                children.setdefault(parent, []).append(aid)
                 ids.append(aid)
-                paths.append(path)
+            order = tree.preorder(children, ids[0])
+            seq = {aid: tree.STEP * rank for rank, aid in enumerate(order, 1)}
+            for i, aid in enumerate(ids):
+                number[gid] += 1
                 article_rows.append(
                     (
                         aid,
@@ -77,8 +79,9 @@ def build(db_path: str, big: int) -> dict:
                         tid,
                         gid,
                         number[gid],
-                        parent,
-                        path,
+                        parents[aid],
+                        depths[aid],
+                        seq[aid],
                         "Re: size",
                         body,
                         1,
@@ -87,7 +90,7 @@ def build(db_path: str, big: int) -> dict:
                     )
                 )
             thread_rows.append((tid, gid, ids[0], size, stamp(start), stamp(start + size - 1)))
-            return sorted(paths)[deep(size)] if size > 51 else ""
+            return tree.cursor(order[deep(size)]) if size > 51 else ""
 
         out["big_thread_cursor"] = thread(1, 1, big, 0)
         out["small_thread_cursor"] = thread(2, 2, 100, 0)
@@ -99,8 +102,8 @@ def build(db_path: str, big: int) -> dict:
                 thread(gid, tid, 1, i)
                 tid += 1
         conn.executemany(
-            "INSERT INTO articles (id, message_id, thread_id, group_id, number, parent_id, path,"
-            " subject, body, user_id, author_name, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            "INSERT INTO articles (id, message_id, thread_id, group_id, number, parent_id, depth, seq,"
+            " subject, body, user_id, author_name, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             article_rows,
         )
         conn.executemany(

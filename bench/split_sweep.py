@@ -78,14 +78,14 @@ class Builder:
             (group_id, when, when, size),
         )
         thread_id = cur.lastrowid
-        rows, paths = [], {}
+        rows, depths, children = [], {}, {}
 
         def add(parent_id):
             article_id = self.next_id
             self.next_id += 1
             self.numbers[group_id] += 1
-            path = tree.child(paths[parent_id] if parent_id else "", article_id)
-            paths[article_id] = path
+            depths[article_id] = depths[parent_id] + 1 if parent_id else 0
+            children.setdefault(parent_id, []).append(article_id)
             rows.append(
                 (
                     article_id,
@@ -94,7 +94,7 @@ class Builder:
                     group_id,
                     self.numbers[group_id],
                     parent_id,
-                    path,
+                    depths[article_id],
                     "Re: Bench",
                     "body text",
                     "Bench Author",
@@ -113,10 +113,11 @@ class Builder:
         outside = [root]
         while len(rows) < size:
             outside.append(add(rng.choice(outside)))
+        seq = {a: tree.STEP * rank for rank, a in enumerate(tree.preorder(children, root), 1)}
         self.conn.executemany(
-            "INSERT INTO articles (id, message_id, thread_id, group_id, number, parent_id, path,"
-            " subject, body, author_name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            rows,
+            "INSERT INTO articles (id, message_id, thread_id, group_id, number, parent_id, depth,"
+            " subject, body, author_name, created_at, seq) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(*row, seq[row[0]]) for row in rows],
         )
         self.conn.execute("UPDATE threads SET root_article_id = ? WHERE id = ?", (root, thread_id))
         return {"id": thread_id, "root": root, "heads": heads, "last": rows[-1][0]}
@@ -141,7 +142,7 @@ class Builder:
                     group_id,
                     self.numbers[group_id],
                     None,
-                    tree.component(article_id),
+                    tree.STEP,
                     "Small",
                     "body",
                     "Bench Author",
@@ -154,7 +155,7 @@ class Builder:
             threads,
         )
         self.conn.executemany(
-            "INSERT INTO articles (id, message_id, thread_id, group_id, number, parent_id, path,"
+            "INSERT INTO articles (id, message_id, thread_id, group_id, number, parent_id, seq,"
             " subject, body, author_name, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             articles,
         )

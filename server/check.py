@@ -1,8 +1,9 @@
 """`moot check`: what must hold in a Moot database, checked without changing it.
 
 SQLite's own integrity and foreign keys; the full-text index; the counters
-kept on threads and groups; the reply trees (paths, parents in the same
-thread, one root per live thread); the events outbox (ids with no gaps).
+kept on threads and groups; the reply trees (depths and order keys
+that list each thread depth-first, parents in the same thread, one root per
+live thread); the events outbox (ids with no gaps).
 Each check is one query over the whole table, so a large site is checked in
 seconds. `check(path)` returns the problems found as readable lines; none
 means the database is sound."""
@@ -13,7 +14,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from . import migrate, tree
+from . import migrate
 
 # At most this many offending ids are named per problem; the count says the rest.
 SHOWN = 10
@@ -131,15 +132,28 @@ def _group_counters(conn: sqlite3.Connection) -> list[str]:
 
 
 def _trees(conn: sqlite3.Connection) -> list[str]:
-    conn.create_function("moot_component", 1, tree.component, deterministic=True)
+    """The order keys list each thread depth-first (server/tree.py): its root
+    first at depth 0, and every reply one level below its parent and after
+    it, with no article of the parent's level between them. Together these
+    make thread order exactly the preorder of the parent links. A database
+    older than schema 8 has paths instead: its schema version is the problem
+    reported, and its trees are checked once `moot migrate` has converted them."""
+    if "seq" not in [c[1] for c in conn.execute("PRAGMA table_info(articles)")]:
+        return []
     problems = []
     checks = {
-        "roots whose path is not their own component": "SELECT id FROM articles WHERE parent_id IS NULL AND path != moot_component(id)",
+        "roots not at depth 0 or not first in their thread": "SELECT a.id FROM articles a WHERE a.parent_id IS NULL"
+        " AND (a.depth != 0 OR EXISTS (SELECT 1 FROM articles b WHERE b.thread_id = a.thread_id AND b.seq < a.seq))",
         "replies whose parent is missing or in another thread": "SELECT a.id FROM articles a LEFT JOIN articles p ON p.id = a.parent_id"
         " WHERE a.parent_id IS NOT NULL AND (p.id IS NULL OR p.thread_id != a.thread_id)",
-        "replies whose path does not extend their parent's by one level": "SELECT a.id FROM articles a JOIN articles p ON p.id = a.parent_id"
-        " WHERE substr(a.path, 1, length(p.path)) != p.path"
-        f" OR length(a.path) != length(p.path) + {tree.WIDTH}",
+        "replies not one level below their parent": "SELECT a.id FROM articles a JOIN articles p ON p.id = a.parent_id"
+        " WHERE a.depth != p.depth + 1",
+        # In depth-first order a reply comes after its parent and before the
+        # next article at its parent's level.
+        "replies out of tree order": "WITH o AS (SELECT id, seq, lead(seq) OVER"
+        " (PARTITION BY thread_id, depth ORDER BY seq) AS next_seq FROM articles)"
+        " SELECT a.id FROM articles a JOIN o ON o.id = a.parent_id"
+        " WHERE a.seq <= o.seq OR a.seq >= coalesce(o.next_seq, a.seq + 1)",
         "articles in a merged-away thread or another group than their thread's": "SELECT a.id FROM articles a JOIN threads t ON t.id = a.thread_id"
         " WHERE t.merged_into_thread_id IS NOT NULL OR t.group_id != a.group_id",
     }

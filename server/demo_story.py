@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from aiosqlite import Connection
 
-from . import clock, maintenance, posting, proposals, tree
+from . import clock, maintenance, posting, proposals
 from .config import Config
 from .db import fetch_all
 from .permissions import User
@@ -241,14 +241,14 @@ async def _retime(conn: Connection, rng: random.Random, made: dict) -> int:
             start = today - timedelta(days=2 + 3 * index + rng.randint(0, 2))
         start = start.replace(hour=rng.randint(7, 21), minute=rng.randint(0, 59))
         rows = await fetch_all(
-            conn, "SELECT id, parent_id, path FROM articles WHERE thread_id = ? ORDER BY path", (tid,)
+            conn, "SELECT id, parent_id, depth FROM articles WHERE thread_id = ? ORDER BY seq", (tid,)
         )
         for row in rows:
             if row["parent_id"] is None or row["parent_id"] not in times:
                 moment = start
             else:
                 # replies come fast at first and slower deeper in a thread
-                minutes = rng.randint(6, 90) * (1 + tree.depth(row["path"]) // 3) + rng.randint(0, 600)
+                minutes = rng.randint(6, 90) * (1 + row["depth"] // 3) + rng.randint(0, 600)
                 moment = times[row["parent_id"]] + timedelta(minutes=minutes)
             times[row["id"]] = min(moment, today - timedelta(minutes=5))
             count += 1

@@ -8,7 +8,7 @@ from sqlite3 import Row
 
 from aiosqlite import Connection
 
-from .db import fetch_all
+from .db import fetch_all, fetch_value
 
 # The article columns of ARTICLE_SELECT plus what an mbox needs of the parent.
 EXPORT_SELECT = (
@@ -27,16 +27,22 @@ NOT_PLACEHOLDER = " AND NOT (a.status = 'notice' AND a.user_id IS NULL)"
 
 
 async def thread_export_page(
-    conn: Connection, thread_id: int, after_path: str = "", limit: int = EXPORT_PAGE
+    conn: Connection, thread_id: int, after: Row | None = None, limit: int = EXPORT_PAGE
 ) -> list[Row]:
-    """A thread's articles in tree order after `after_path`, with their parents' ids."""
+    """A thread's articles in tree order after the row `after` (the previous
+    page's last; None: from the start), with their parents' ids. Resumes from
+    that article's key now (keys may have been renumbered since), or, if it
+    has left the thread, from the key it had."""
+    key = -1
+    if after is not None:
+        now = await fetch_value(
+            conn, "SELECT seq FROM articles WHERE id = ? AND thread_id = ?", (after["id"], thread_id)
+        )
+        key = now if now is not None else after["seq"]
     return await fetch_all(
         conn,
-        EXPORT_SELECT
-        + " WHERE a.thread_id = ? AND a.path > ?"
-        + NOT_PLACEHOLDER
-        + " ORDER BY a.path LIMIT ?",
-        (thread_id, after_path, limit),
+        EXPORT_SELECT + " WHERE a.thread_id = ? AND a.seq > ?" + NOT_PLACEHOLDER + " ORDER BY a.seq LIMIT ?",
+        (thread_id, key, limit),
     )
 
 

@@ -18,13 +18,13 @@ from sqlite3 import Row
 
 from aiosqlite import Connection
 
-from . import clock, mailing, mailqueue, modlog, peering, validate
+from . import clock, mailing, mailqueue, modlog, peering, tree, validate
 from .db import fetch_all, fetch_one, fetch_value
 from .errors import Conflict, Forbidden, Invalid, NotFound
 from .events import emit
 from .groups import get_group_row, group_json
 from .permissions import User, may_post_in, require
-from .posting import create_thread_row, insert_article
+from .posting import PLACE_SELECT, create_thread_row, insert_article
 from .reading import article_json, thread_json, thread_row
 from .subjects import child_references
 
@@ -147,20 +147,19 @@ async def _held(
 
 
 async def _parent(conn: Connection, group_id: int, held: Row) -> Row | None:
-    """The nearest article the message answers, in this group and an open thread."""
+    """The nearest article the message answers, in this group and an open thread
+    (one level up when that article is at the deepest level, as for any reply)."""
     candidates = [held["reply_to"]] if held["reply_to"] is not None else []
     sql = (
-        "SELECT a.id, a.path, a.thread_id, a.refs, a.message_id FROM articles a JOIN threads t ON t.id = a.thread_id"
+        PLACE_SELECT + " JOIN threads t ON t.id = a.thread_id"
         " WHERE a.group_id = ? AND t.state = 'open' AND t.merged_into_thread_id IS NULL AND "
     )
-    for article_id in candidates:
-        found = await fetch_one(conn, sql + "a.id = ?", (group_id, article_id))
+    lookups = [("a.id", article_id) for article_id in candidates]
+    lookups += [("a.message_id", ref) for ref in reversed(held["refs"].split())]
+    for column, value in lookups:
+        found = await fetch_one(conn, f"{sql}{column} = ?", (group_id, value))
         if found is not None:
-            return found
-    for ref in reversed(held["refs"].split()):
-        found = await fetch_one(conn, sql + "a.message_id = ?", (group_id, ref))
-        if found is not None:
-            return found
+            return await tree.anchor(conn, found, PLACE_SELECT)
     return None
 
 

@@ -36,7 +36,7 @@ from .db import Database, fetch_all, fetch_one, fetch_value
 from .errors import MootError
 from .events import emit
 from .groups import get_group_row, group_json
-from .maintenance import free_child_path, refresh_activity, relocate
+from .maintenance import deepest, refresh_activity, relocate
 from .messages import Parsed, guess_message_id, parse_message
 from .subjects import base_subject
 
@@ -148,6 +148,17 @@ class Progress:
 
 # Deeper replies attach one level up, as replies do on the site (tree.anchor).
 MAX_DEPTH = tree.MAX_DEPTH
+
+
+def _place(row: Row) -> dict:
+    """Where an article already here sits, as a batch plans with it."""
+    return {
+        "id": row["id"],
+        "thread": row["thread_id"],
+        "depth": row["depth"],
+        "parent_id": row["parent_id"],
+        "refs": row["refs"],
+    }
 
 
 class _Item:
@@ -324,7 +335,7 @@ class Importer:
             chunk = ids[i : i + 500]
             rows = await fetch_all(
                 conn,
-                "SELECT id, message_id, thread_id, group_id, path, refs, status, user_id,"
+                "SELECT id, message_id, thread_id, group_id, depth, refs, status, user_id,"
                 " parent_id, created_at FROM articles"
                 f" WHERE message_id IN ({','.join('?' * len(chunk))})",
                 chunk,
@@ -332,20 +343,64 @@ class Importer:
             found.update((r["message_id"], r) for r in rows)
         return found
 
-    async def _anchor(self, conn: Connection, by_path: dict[tuple, dict], parent: dict) -> dict:
-        """The ancestor a reply under a deepest-level `parent` attaches to:
-        planned in this batch, or already in the database."""
-        path = tree.anchor(parent["path"])
-        found = by_path.get((parent["thread"], path))
-        if found is not None:
-            return found
-        row = await fetch_one(
-            conn,
-            "SELECT id, thread_id, path, refs FROM articles WHERE thread_id = ? AND path = ?",
-            (parent["thread"], path),
-        )
-        assert row is not None  # an article at the deepest level has its ancestors
-        return {"id": row["id"], "thread": row["thread_id"], "path": row["path"], "refs": row["refs"]}
+    @staticmethod
+    async def _anchor(conn: Connection, planned: dict[int, dict], parent: dict) -> dict:
+        """The article a reply under `parent` attaches to (tree.anchor): the
+        parent, or when it is at the deepest level its ancestor one level up,
+        planned in this batch or already in the database."""
+        while parent["depth"] >= MAX_DEPTH - 1:
+            up = planned.get(parent["parent_id"])
+            if up is None:
+                row = await fetch_one(
+                    conn,
+                    "SELECT id, thread_id, depth, parent_id, refs FROM articles WHERE id = ?",
+                    (parent["parent_id"],),
+                )
+                assert row is not None  # an article below the root has its parent
+                up = _place(row)
+            parent = up
+        return parent
+
+    @staticmethod
+    def _order(rows: list[dict], new_threads: set[int]) -> list[list[dict]]:
+        """Give this batch's rows their order keys (tree.preorder, oldest
+        first). A new thread is all here: its keys are spaced from the start.
+        Rows joining a thread already here get a provisional negative key
+        each (-id: unique, and outside the order); returns them as sub-trees,
+        each in tree order topped by a reply to an article already here, to
+        be placed by _place_joining once inserted."""
+        children: dict[int | None, list[int]] = {}
+        by_id = {row["id"]: row for row in rows}
+        for row in rows:  # ids grow in planning order: siblings come oldest first
+            parent = row["parent_id"] if row["parent_id"] in by_id else None
+            children.setdefault(parent, []).append(row["id"])
+        joining = []
+        for top in children.get(None, []):
+            order = [by_id[i] for i in tree.preorder(children, top)]
+            fresh = order[0]["thread_id"] in new_threads
+            for rank, row in enumerate(order, 1):
+                row["seq"] = tree.STEP * rank if fresh else -row["id"]
+            if not fresh:
+                joining.append(order)
+        return joining
+
+    @staticmethod
+    async def _place_joining(conn: Connection, joining: list[list[dict]]) -> None:
+        """Move each joining sub-tree from its provisional keys to its place:
+        after its parent's sub-tree (a reply newer than everything there), the
+        sub-trees in the order of their ids."""
+        for order in sorted(joining, key=lambda rows: rows[0]["id"]):
+            parent = await fetch_one(
+                conn,
+                "SELECT id, thread_id, parent_id, seq FROM articles WHERE id = ?",
+                (order[0]["parent_id"],),
+            )
+            assert parent is not None  # an article already here
+            keys = await tree.last_child_keys(conn, parent, len(order))
+            await conn.executemany(
+                "UPDATE articles SET seq = ? WHERE id = ?",
+                [(key, row["id"]) for key, row in zip(keys, order, strict=True)],
+            )
 
     async def _apply(
         self, conn: Connection, items: list[_Item]
@@ -379,7 +434,7 @@ class Importer:
         existing = await self._known(conn, ids | wanted)
         next_id = await posting.next_article_id(conn)
         here: dict[str, dict] = {}
-        by_path: dict[tuple, dict] = {}  # (thread, path) of this batch's articles, for anchors
+        planned: dict[int, dict] = {}  # this batch's articles by id, for anchors
         rows: list[dict] = []
         new_threads: list[dict] = []
         imported: list[_Item] = []
@@ -395,12 +450,7 @@ class Importer:
             known = existing.get(message_id)
             if known is None or known["group_id"] != group_id:
                 return None
-            return {
-                "id": known["id"],
-                "thread": known["thread_id"],
-                "path": known["path"],
-                "refs": known["refs"],
-            }
+            return _place(known)
 
         filled: tuple[_Item, Row, dict | None] | None = None
         for item in items:
@@ -435,30 +485,31 @@ class Importer:
                     here[item.placeholder] = parent
                     next_id += 1
                     placeholders += 1
-            if parent is not None and tree.anchor(parent["path"]) is not None:
-                parent = await self._anchor(conn, by_path, parent)
+            if parent is not None:
+                parent = await self._anchor(conn, planned, parent)
             article_id, next_id = next_id, next_id + 1
             refs = " ".join(p.refs)
             if parent is not None:
-                thread, path, parent_id = (
-                    parent["thread"],
-                    tree.child(parent["path"], article_id),
-                    parent["id"],
-                )
+                thread, depth, parent_id = parent["thread"], parent["depth"] + 1, parent["id"]
             else:
-                thread, path, parent_id = ("new", len(new_threads)), tree.child("", article_id), None
+                thread, depth, parent_id = ("new", len(new_threads)), 0, None
                 new_threads.append(
                     {"subject": p.subject, "created_at": p.created_at, "root_article_id": article_id}
                 )
-            here[p.message_id] = {"id": article_id, "thread": thread, "path": path, "refs": refs}
-            by_path[(thread, path)] = here[p.message_id]
+            here[p.message_id] = planned[article_id] = {
+                "id": article_id,
+                "thread": thread,
+                "depth": depth,
+                "parent_id": parent_id,
+                "refs": refs,
+            }
             rows.append(
                 {
                     "id": article_id,
                     "message_id": p.message_id,
                     "thread": thread,
                     "parent_id": parent_id,
-                    "path": path,
+                    "depth": depth,
                     "refs": refs,
                     "subject": p.subject,
                     "body": p.body,
@@ -473,7 +524,9 @@ class Importer:
         for row in rows:
             thread = row.pop("thread")
             row["thread_id"] = thread_ids[thread[1]] if isinstance(thread, tuple) else thread
+        joining = self._order(rows, set(thread_ids))
         await posting.insert_articles(conn, group_id, rows)
+        await self._place_joining(conn, joining)
         joined = sorted({row["thread_id"] for row in rows} - set(thread_ids))
         if filled is not None:
             item, known, parent = filled
@@ -522,14 +575,14 @@ class Importer:
         subject = base_subject(item.parsed.subject) or item.parsed.subject
         thread = ("new", thread_index)
         new_threads.append({"subject": subject, "created_at": at, "root_article_id": article_id})
-        place = {"id": article_id, "thread": thread, "path": tree.child("", article_id), "refs": ""}
+        place = {"id": article_id, "thread": thread, "depth": 0, "parent_id": None, "refs": ""}
         rows.append(
             {
                 "id": article_id,
                 "message_id": item.placeholder,
                 "thread": thread,
                 "parent_id": None,
-                "path": place["path"],
+                "depth": 0,
                 "refs": "",
                 "subject": subject,
                 "body": mailthreads.PLACEHOLDER_BODY,
@@ -570,16 +623,20 @@ class Importer:
             and known["parent_id"] is None
             and parent["thread"] != thread_id
             and source["root_article_id"] == known["id"]
-            and tree.depth(parent["path"]) + 1 < MAX_DEPTH
+            and parent["depth"] + 1 + await deepest(conn, thread_id) < MAX_DEPTH
         ):
-            new_prefix = await free_child_path(conn, parent["thread"], parent["path"], known["id"])
+            # Read now: placing this batch's rows may have renumbered keys.
+            top = await fetch_one(conn, "SELECT * FROM articles WHERE id = ?", (known["id"],))
+            under = await fetch_one(conn, "SELECT * FROM articles WHERE id = ?", (parent["id"],))
+            assert top is not None and under is not None  # both are here (looked up in this batch)
             await relocate(
                 conn,
                 source=source,
-                prefix=known["path"],
+                top=top,
                 target_id=parent["thread"],
-                new_prefix=new_prefix,
                 group_id=source["group_id"],
+                depth_shift=parent["depth"] + 1,
+                keys=lambda count: tree.graft_keys(conn, under, known["id"], count),
             )
             await conn.execute("UPDATE articles SET parent_id = ? WHERE id = ?", (parent["id"], known["id"]))
             # Emptied, it reads as a thread that never grew (what `moot check` expects).

@@ -5,8 +5,10 @@ exact, writes its moderation-log entry and its outbox event.
 Tree rules kept by every action here (the property tests check them):
 - every article is in exactly one thread, and in that thread's group;
 - a live thread (merged_into NULL) has one root: root_article_id, the only
-  article with parent_id NULL, whose path is one component; every other
-  article's path is its parent's path plus one component (acyclic by length);
+  article with parent_id NULL, at depth 0 and first in thread order; every
+  other article's parent is in its thread, one level up, and is the nearest
+  article before it in thread order at that level (so the order keys list
+  the tree depth-first, and parent links are acyclic by depth);
 - a thread that was merged away (merged_into set) holds no articles and is
   kept so old links still reach it;
 - thread and group counters equal a fresh count (live threads per group,
@@ -40,7 +42,7 @@ can apply it to what it fetched:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from sqlite3 import Row
 
 from aiosqlite import Connection
@@ -86,28 +88,42 @@ async def receiving_group(conn: Connection, name: object) -> Row:
     return group
 
 
+# Given how many rows arrive, their order keys in the receiving thread (tree.keys).
+KeysFor = Callable[[int], Awaitable[list[int]]]
+
+
 async def relocate(
-    conn: Connection, *, source: Row, prefix: str, target_id: int, new_prefix: str, group_id: int
+    conn: Connection,
+    *,
+    source: Row,
+    top: Row,
+    target_id: int,
+    group_id: int,
+    depth_shift: int = 0,
+    keys: KeysFor | None = None,
 ) -> dict:
-    """Move the sub-tree [prefix, prefix~) of thread `source` into thread
-    `target_id` under `new_prefix`, into group `group_id` (new numbers when it
-    changes), adjusting article counters. Cost: the moved rows, found and
-    rewritten through the (thread_id, path) index; the rest of either thread
-    is not read. Returns {article_ids (tree order), numbers or None}."""
-    lo, hi = prefix, tree.subtree_end(prefix)
-    rows = await fetch_all(
-        conn,
-        "SELECT id FROM articles WHERE thread_id = ? AND path >= ? AND path < ? ORDER BY path",
-        (source["id"], lo, hi),
-    )
+    """Move the sub-tree of article `top` (tree.span) out of thread `source`
+    into thread `target_id` and group `group_id` (new numbers when it
+    changes), every depth shifted by `depth_shift`, adjusting article
+    counters. `keys` gives the rows their new order keys (in tree order);
+    None keeps them, for a thread they are alone in. Cost: the moved rows,
+    found through the (thread_id, seq) index, plus the placing; the rest of
+    either thread is not read. Returns {article_ids (tree order), numbers or None}."""
+    where, params = (await tree.span(conn, top)).where()
+    rows = await fetch_all(conn, f"SELECT id FROM articles WHERE {where} ORDER BY seq", params)
     ids = [r["id"] for r in rows]
     n = len(ids)
-    if source["id"] != target_id or prefix != new_prefix:
-        await conn.execute(
-            "UPDATE articles SET thread_id = ?, path = ? || substr(path, ?)"
-            " WHERE thread_id = ? AND path >= ? AND path < ?",
-            (target_id, new_prefix, len(prefix) + 1, source["id"], lo, hi),
+    if keys is not None:
+        await conn.executemany(
+            "UPDATE articles SET thread_id = ?, seq = ?, depth = depth + ? WHERE id = ?",
+            [(target_id, key, depth_shift, i) for key, i in zip(await keys(n), ids, strict=True)],
         )
+    elif source["id"] != target_id or depth_shift:
+        await conn.execute(
+            f"UPDATE articles SET thread_id = ?, depth = depth + ? WHERE {where}",
+            (target_id, depth_shift, *params),
+        )
+    if source["id"] != target_id:
         await conn.execute(
             "UPDATE threads SET article_count = article_count - ? WHERE id = ?", (n, source["id"])
         )
@@ -168,19 +184,11 @@ async def group_name(conn: Connection, group_id: int) -> str:
     return await fetch_value(conn, "SELECT name FROM groups WHERE id = ?", (group_id,))
 
 
-async def free_child_path(conn: Connection, thread_id: int, parent_path: str, article_id: int) -> str:
-    """The path for `article_id` joining `parent_path` as a child: its own
-    component, unless a split notice holds that place (this very article was
-    split from there before); then the first free component from the top of
-    the range, which no article id reaches, so it sorts after the siblings."""
-    path = parent_path + tree.component(article_id)
-    top = 36**tree.WIDTH
-    while await fetch_value(
-        conn, "SELECT 1 FROM articles WHERE thread_id = ? AND path = ?", (thread_id, path)
-    ):
-        top -= 1
-        path = parent_path + tree.component(top)
-    return path
+async def deepest(conn: Connection, thread_id: int) -> int:
+    """The depth of the deepest article in a thread (a read of the thread's rows)."""
+    return await fetch_value(
+        conn, "SELECT coalesce(max(depth), 0) FROM articles WHERE thread_id = ?", (thread_id,)
+    )
 
 
 async def insert_notice(
@@ -193,9 +201,10 @@ async def insert_notice(
     subject: str,
     body: str,
     notice: dict,
-    path: str | None = None,
+    seq: int | None = None,
 ) -> int:
-    """The short moderation notice left at the place a split or merge changed."""
+    """The short moderation notice left at the place a split or merge changed
+    (`seq`: that place's order key; default: after the parent's sub-tree)."""
     return (
         await insert_article(
             conn,
@@ -211,7 +220,7 @@ async def insert_notice(
             refs=child_references(parent["refs"], parent["message_id"]),
             status="notice",
             notice=notice,
-            path=path,
+            seq=seq,
         )
     )["id"]
 
@@ -314,20 +323,16 @@ async def split(
         split_from_thread_id=source["id"],
         split_from_article_id=a["id"],
     )
+    # The moved rows keep their keys: their order is right, and the new thread holds nothing else.
     moved = await relocate(
-        conn,
-        source=source,
-        prefix=a["path"],
-        target_id=new_id,
-        new_prefix=tree.component(a["id"]),
-        group_id=target_group["id"],
+        conn, source=source, top=a, target_id=new_id, group_id=target_group["id"], depth_shift=-a["depth"]
     )
     count = len(moved["article_ids"])
     await conn.execute("UPDATE articles SET parent_id = NULL WHERE id = ?", (a["id"],))
     await conn.execute("UPDATE threads SET root_article_id = ? WHERE id = ?", (a["id"], new_id))
     parent = await fetch_one(conn, "SELECT * FROM articles WHERE id = ?", (a["parent_id"],))
     assert parent is not None  # a notice is the only article ever deleted, and never one with replies
-    # The notice takes A's old path (free now), so it sorts exactly where A was.
+    # The notice takes A's old key (free now), so it sorts exactly where A was.
     notice_id = await insert_notice(
         conn,
         domain,
@@ -341,7 +346,7 @@ async def split(
             f"Split by {user.display_name}. Reason: {reason}"
         ),
         notice={"action": "split", "thread_id": new_id, "count": count},
-        path=a["path"],
+        seq=a["seq"],
     )
     await follows.copy_followers(conn, source["id"], new_id)
     await refresh_activity(conn, [source["id"], new_id], [source["group_id"], target_group["id"]])
@@ -359,7 +364,6 @@ async def split(
         data={
             "count": count,
             "subject": subject,
-            "old_path": a["path"],
             "old_parent_id": a["parent_id"],
             "notice_id": notice_id,
         },
@@ -372,7 +376,7 @@ async def split(
         moved=moved,
         root_article_id=a["id"],
         parent_id=None,
-        depth_shift=-tree.depth(a["path"]),
+        depth_shift=-a["depth"],
         notice_id=notice_id,
         entry_id=entry_id,
     )
@@ -407,22 +411,19 @@ async def merge(
         await receiving_group(conn, target["group_name"])
     root = await fetch_one(conn, "SELECT * FROM articles WHERE id = ?", (source["root_article_id"],))
     assert root is not None  # a live thread keeps its root: an undo deletes only a notice left in place
-    longest = await fetch_value(
-        conn, "SELECT max(length(path)) FROM articles WHERE thread_id = ?", (source["id"],)
-    )
-    if tree.depth(x["path"]) + 1 + longest // tree.WIDTH - 1 >= tree.MAX_DEPTH:
+    if x["depth"] + 1 + await deepest(conn, source["id"]) >= tree.MAX_DEPTH:
         raise Conflict(
             f"merging there would make the thread deeper than {tree.MAX_DEPTH} levels;"
             " merge into an article nearer the root"
         )
-    new_prefix = await free_child_path(conn, target["id"], x["path"], root["id"])
     moved = await relocate(
         conn,
         source=source,
-        prefix=root["path"],
+        top=root,
         target_id=target["id"],
-        new_prefix=new_prefix,
         group_id=target["group_id"],
+        depth_shift=x["depth"] + 1,
+        keys=lambda count: tree.graft_keys(conn, x, root["id"], count),
     )
     count = len(moved["article_ids"])
     await conn.execute("UPDATE articles SET parent_id = ? WHERE id = ?", (x["id"], root["id"]))
@@ -462,8 +463,6 @@ async def merge(
         data={
             "count": count,
             "into_article_id": x["id"],
-            "into_path": x["path"],
-            "merged_path": new_prefix,
             "notice_id": notice_id,
         },
     )
@@ -475,7 +474,7 @@ async def merge(
         moved=moved,
         root_article_id=root["id"],
         parent_id=x["id"],
-        depth_shift=tree.depth(x["path"]) + 1,
+        depth_shift=x["depth"] + 1,
         notice_id=notice_id,
         entry_id=entry_id,
     )
@@ -498,15 +497,9 @@ async def move(
     target = await receiving_group(conn, group)
     if target["id"] == thread["group_id"]:
         raise Invalid(f"thread {thread['id']} is already in {target['name']}")
-    root_path = tree.component(thread["root_article_id"])
-    moved = await relocate(
-        conn,
-        source=thread,
-        prefix=root_path,
-        target_id=thread["id"],
-        new_prefix=root_path,
-        group_id=target["id"],
-    )
+    root = await fetch_one(conn, "SELECT * FROM articles WHERE id = ?", (thread["root_article_id"],))
+    assert root is not None  # a live thread keeps its root
+    moved = await relocate(conn, source=thread, top=root, target_id=thread["id"], group_id=target["id"])
     await conn.execute("UPDATE threads SET group_id = ? WHERE id = ?", (target["id"], thread["id"]))
     await conn.execute(
         "UPDATE groups SET thread_count = thread_count - 1 WHERE id = ?", (thread["group_id"],)

@@ -31,7 +31,7 @@ from . import clock
 from .errors import Unavailable
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema.sql"  # ../schema.sql, linked
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 # Another process may hold the write lock; wait this long (seconds) before SQLITE_BUSY.
 BUSY_TIMEOUT = 10.0
 # Rows one batch of a data step may touch: a few tens of milliseconds of writing,
@@ -333,7 +333,57 @@ CREATE TABLE held_mail (
 );
 """,
     ),
+    # 7 -> 8: reply trees keep a depth and an integer order key per article
+    # instead of a materialised path, which grew with depth (server/tree.py).
+    # Each thread's rows, in path order, get keys STEP apart and depth =
+    # components - 1; parents do not change. A partial index finds the
+    # threads still to do; the last batch drops it and the path column with
+    # its index (DROP COLUMN rewrites the table, in that one transaction).
+    Migration(
+        8,
+        "tree_order_keys",
+        sql="""
+ALTER TABLE articles ADD COLUMN depth INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE articles ADD COLUMN seq INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX articles_unordered ON articles(thread_id) WHERE seq = 0;
+""",
+        batch=lambda conn, limit: _order_keys(conn, limit),
+        remaining=lambda conn: int(conn.execute("SELECT count(*) FROM articles WHERE seq = 0").fetchone()[0]),
+    ),
 )
+
+# Step 8's frozen constants: tree.STEP when it ran, and the width of one path component.
+_STEP_8 = 1 << 20
+_WIDTH_6 = 8
+
+
+def _order_keys(conn: sqlite3.Connection, limit: int) -> int:
+    """Give whole threads, at least `limit` rows (or all that are left), their
+    depths and keys from their paths; when none are left, drop the paths."""
+    done = 0
+    while done < limit:
+        row = conn.execute("SELECT thread_id FROM articles WHERE seq = 0 LIMIT 1").fetchone()
+        if row is None:
+            break
+        paths = conn.execute(
+            "SELECT id, path FROM articles WHERE thread_id = ? ORDER BY path", (row[0],)
+        ).fetchall()
+        conn.executemany(
+            "UPDATE articles SET depth = ?, seq = ? WHERE id = ?",
+            [(len(path) // _WIDTH_6 - 1, _STEP_8 * rank, id_) for rank, (id_, path) in enumerate(paths, 1)],
+        )
+        done += len(paths)
+    if done == 0:
+        for sql in (
+            "DROP INDEX articles_unordered",
+            "DROP INDEX articles_tree",
+            "DROP INDEX articles_parent",
+            "ALTER TABLE articles DROP COLUMN path",
+            "CREATE UNIQUE INDEX articles_tree ON articles(thread_id, seq)",
+            "CREATE INDEX articles_parent ON articles(parent_id, seq)",
+        ):
+            conn.execute(sql)
+    return done
 
 
 def _newsrc_last(conn: sqlite3.Connection) -> tuple[int, int]:

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from aiosqlite import Connection
 
-from . import clock, modlog, posting, validate
+from . import clock, modlog, posting, tree, validate
 from . import wildmat as wildmats
 from .db import fetch_all, fetch_one, fetch_value
 from .errors import Conflict, Invalid, NotFound
@@ -409,9 +409,10 @@ async def receive(conn: Connection, domain: str, item: Incoming) -> dict:
     parent = await last_known(conn, item.references)
     parent_row = None
     if parent is not None and parent["group_name"] == group["name"]:
-        parent_row = await fetch_one(
-            conn, "SELECT id, path, thread_id, refs, message_id FROM articles WHERE id = ?", (parent["id"],)
-        )
+        parent_row = await fetch_one(conn, posting.PLACE_SELECT + " WHERE a.id = ?", (parent["id"],))
+        assert parent_row is not None  # last_known has just found it
+        # Under the deepest level it attaches one level up, as a reply posted here would.
+        parent_row = await tree.anchor(conn, parent_row, posting.PLACE_SELECT)
     if parent_row is None:
         # RFC 5536 §3.2.10: with no known parent here the article starts a thread.
         thread_id = await posting.create_thread_row(conn, group["id"], subject, item.date)

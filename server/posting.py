@@ -72,6 +72,11 @@ async def chosen_message_id(conn: Connection, domain: str, message_id: str | Non
     return message_id
 
 
+# What placing a follow-up under an article needs of it (insert_article, tree.anchor),
+# for articles that arrive without an account here (news peers, held mail).
+PLACE_SELECT = "SELECT a.id, a.parent_id, a.depth, a.seq, a.thread_id, a.refs, a.message_id FROM articles a"
+
+
 async def insert_article(
     conn: Connection,
     *,
@@ -88,13 +93,13 @@ async def insert_article(
     refs: str = "",
     status: str = "ok",
     notice: dict | None = None,
-    path: str | None = None,
+    seq: int | None = None,
 ) -> dict:
     """Insert one article row, give it the group's next number, index it for
     search, and bump thread and group counters. Returns the new row as a dict
     with the columns articles has (article_json needs `group_name` and
-    `username` added). `parent` is the parent's row (None for a root); `path`
-    overrides the tree key."""
+    `username` added). `parent` is the parent's row (None for a root; a
+    reply goes after its parent's sub-tree); `seq` overrides the order key."""
     # Ids and numbers are taken inside the write transaction, so they are
     # unique and grow in commit order; one statement bumps the group's number
     # high-water mark and counters and reads the next article id.
@@ -107,8 +112,8 @@ async def insert_article(
             (created_at, group_id),
         )
     )[0]
-    if path is None:
-        path = tree.child(parent["path"] if parent is not None else "", article_id)
+    if seq is None:
+        seq = (await tree.last_child_keys(conn, parent))[0] if parent is not None else tree.STEP
     row = {
         "id": article_id,
         "message_id": message_id,
@@ -116,7 +121,8 @@ async def insert_article(
         "group_id": group_id,
         "number": number,
         "parent_id": parent["id"] if parent is not None else None,
-        "path": path,
+        "depth": parent["depth"] + 1 if parent is not None else 0,
+        "seq": seq,
         "refs": refs,
         "subject": subject,
         "body": body,
@@ -225,20 +231,13 @@ async def reply(
 ) -> dict:
     """Reply to an article; the reply joins the parent's thread and group.
     Under an article at the deepest level (tree.MAX_DEPTH) it becomes a
-    reply to that article's parent instead. `message_id` is a client's own
+    reply to that article's parent instead (tree.anchor). `message_id` is a client's own
     (news posting), kept if well formed and unused."""
     user = require(user, "post")
     parent = await article_row(conn, parent_ref, PARENT_SELECT)
     body = validate.body(body)
     subject = validate.subject(subject) if subject not in (None, "") else reply_subject(parent["subject"])
-    anchor = tree.anchor(parent["path"])
-    if anchor is not None:
-        anchor_row = await fetch_one(
-            conn, PARENT_SELECT + " WHERE a.thread_id = ? AND a.path = ?", (parent["thread_id"], anchor)
-        )
-        # the parent's ancestor: every prefix of a thread's article path names one of its articles
-        assert anchor_row is not None
-        parent = anchor_row
+    parent = await tree.anchor(conn, parent, PARENT_SELECT)
     _check_thread_accepts(parent["thread_state"], parent["thread_id"], parent["group_name"], user)
     _check_group_accepts(parent["group_status"], parent["group_name"], user)
     message_id = await chosen_message_id(conn, domain, message_id)
@@ -336,8 +335,8 @@ async def insert_articles(conn: Connection, group_id: int, rows: list[dict]) -> 
     per kind of change (batched full-text inserts from the application are
     about 4x faster than one at a time). Each row carries the keys of
     insert_article plus its own `id` (from next_article_id, consecutive),
-    `parent_id` and `path` (and may carry `status` and `notice`); parents
-    come before their children."""
+    `parent_id`, `depth` and `seq` (and may carry `status` and `notice`);
+    parents come before their children."""
     if not rows:
         return
     last = await fetch_value(
@@ -347,9 +346,9 @@ async def insert_articles(conn: Connection, group_id: int, rows: list[dict]) -> 
     )
     first = last - len(rows) + 1
     await conn.executemany(
-        "INSERT INTO articles (id, message_id, thread_id, group_id, number, parent_id, path, refs,"
-        " subject, body, user_id, author_name, author_addr, created_at, status, notice, utc_offset)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO articles (id, message_id, thread_id, group_id, number, parent_id, depth, seq,"
+        " refs, subject, body, user_id, author_name, author_addr, created_at, status, notice, utc_offset)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             (
                 r["id"],
@@ -358,7 +357,8 @@ async def insert_articles(conn: Connection, group_id: int, rows: list[dict]) -> 
                 group_id,
                 first + i,
                 r["parent_id"],
-                r["path"],
+                r["depth"],
+                r["seq"],
                 r.get("refs", ""),
                 r["subject"],
                 r["body"],

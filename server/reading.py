@@ -37,7 +37,7 @@ def article_json(row: Row | dict) -> dict:
         "group": row["group_name"],
         "parent_id": row["parent_id"],
         "references": row["refs"].split() if row["refs"] else [],
-        "depth": tree.depth(row["path"]),
+        "depth": row["depth"],
         "subject": row["subject"],
         "body": row["body"],
         "author": {"username": row["username"], "display_name": row["author_name"]},
@@ -104,8 +104,10 @@ async def thread_page(
     conn: Connection, thread_id: object, *, limit: object = None, cursor: object = None, branch: object = None
 ) -> dict:
     """One page of a thread in tree order: `{thread, articles, next_cursor}`;
-    with `branch` (an article id) only that article's sub-tree. Reads the
-    (thread_id, path) index from the cursor on: cost is the page, not the thread."""
+    with `branch` (an article id) only that article's sub-tree. The cursor
+    names the last article shown (tree.parse_cursor, tree.after_article), so
+    it survives renumbering. Reads the (thread_id, seq) index from the cursor
+    on: cost is the page (and a branch's O(depth) seeks), not the thread."""
     thread = await get_thread(conn, thread_id)
     limit = validate.limit(limit)
     after = tree.parse_cursor(cursor)
@@ -115,18 +117,19 @@ async def thread_page(
         top = await article_row(conn, validate.integer(branch, "branch"))
         if top["thread_id"] != thread["id"]:
             raise NotFound("that article is not in this thread now")
-        sql += " AND a.path >= ? AND a.path < ?"
-        params += [top["path"], tree.subtree_end(top["path"])]
+        where, more_params = (await tree.span(conn, top)).where("a")
+        sql += " AND " + where
+        params += more_params
     if after is not None:
-        sql += " AND a.path > ?"
-        params.append(after)
+        sql += " AND a.seq > ?"
+        params.append(await tree.after_article(conn, thread["id"], after))
     rows, more = keyset.split_page(
-        await fetch_all(conn, sql + " ORDER BY a.path LIMIT ?", (*params, limit + 1)), limit
+        await fetch_all(conn, sql + " ORDER BY a.seq LIMIT ?", (*params, limit + 1)), limit
     )
     return {
         "thread": thread,
         "articles": [article_json(r) for r in rows],
-        "next_cursor": rows[-1]["path"] if more else None,
+        "next_cursor": tree.cursor(rows[-1]["id"]) if more else None,
     }
 
 
@@ -191,13 +194,11 @@ async def reference_threads(conn: Connection, group_row: Row, limit: int = 20) -
     return [thread_json(r) for r in rows]
 
 
-async def subtree_size(conn: Connection, thread_id: int, path: str, cap: int) -> tuple[int, bool]:
-    """Articles in the sub-tree at `path` (its root included), counted on the
-    (thread_id, path) index up to `cap`, and whether the count reached it."""
+async def subtree_size(conn: Connection, article: Row, cap: int) -> tuple[int, bool]:
+    """Articles in the sub-tree of `article` (itself included), counted on
+    the (thread_id, seq) index up to `cap`, and whether the count reached it."""
+    where, params = (await tree.span(conn, article)).where()
     count = await fetch_value(
-        conn,
-        "SELECT count(*) FROM (SELECT 1 FROM articles WHERE thread_id = ?"
-        " AND path >= ? AND path < ? LIMIT ?)",
-        (thread_id, path, tree.subtree_end(path), cap + 1),
+        conn, f"SELECT count(*) FROM (SELECT 1 FROM articles WHERE {where} LIMIT ?)", (*params, cap + 1)
     )
     return min(count, cap), count > cap

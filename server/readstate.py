@@ -350,7 +350,7 @@ async def _thread_rows(conn: Connection, thread_id: object) -> tuple[Row, list[R
     thread = await thread_row(conn, thread_id)
     rows = await fetch_all(
         conn,
-        "SELECT id, group_id, number, path FROM articles WHERE thread_id = ? ORDER BY path",
+        "SELECT id, group_id, number, seq FROM articles WHERE thread_id = ? ORDER BY seq",
         (thread["id"],),
     )
     return thread, rows
@@ -386,7 +386,7 @@ async def mark_thread_read(
         target = await article_row(conn, up_to_article)
         if target["thread_id"] != thread["id"]:
             raise NotFound("that article is not in this thread now")
-        rows = [r for r in rows if r["path"] <= target["path"]]
+        rows = [r for r in rows if r["seq"] <= target["seq"]]
     numbers = newsrc.of_numbers(r["number"] for r in rows)
     return await mark_numbers(conn, user_id, thread["group_id"], numbers) or await _state(
         conn, user_id, thread["group_id"], [thread["id"]]
@@ -399,7 +399,7 @@ async def mark_unread_from(conn: Connection, user_id: int, article_ref: object) 
 
     target = await article_row(conn, article_ref)
     _, rows = await _thread_rows(conn, target["thread_id"])
-    spans = newsrc.of_numbers(r["number"] for r in rows if r["path"] >= target["path"])
+    spans = newsrc.of_numbers(r["number"] for r in rows if r["seq"] >= target["seq"])
     before = await ranges_of(conn, user_id, target["group_id"])
     after = newsrc.difference(before, spans)
     if after == before:
@@ -446,7 +446,7 @@ async def next_unread(conn: Connection, user_id: int, from_thread: int | None = 
         for low, high in newsrc.gaps(ranges, 1, group["last_number"]):
             rows = await fetch_all(
                 conn,
-                f"SELECT a.id, a.thread_id, a.path, {killfile.SCORE_COLUMNS} FROM articles a"
+                f"SELECT a.id, a.thread_id, a.seq, {killfile.SCORE_COLUMNS} FROM articles a"
                 f"{killfile.SCORE_JOINS} WHERE a.group_id = ?"
                 f" AND a.number BETWEEN ? AND ? AND {COUNTABLE}",
                 (group["id"], low, high, user_id),
@@ -463,7 +463,7 @@ async def next_unread(conn: Connection, user_id: int, from_thread: int | None = 
                 (*sorted(threads), from_thread or 0),
             )
             chosen = ranked[0]["id"]
-            first = min((r for r in rows if r["thread_id"] == chosen), key=lambda r: r["path"])
+            first = min((r for r in rows if r["thread_id"] == chosen), key=lambda r: r["seq"])
             return {"thread_id": chosen, "article_id": first["id"], "group": group["name"]}
     return None
 

@@ -2,8 +2,8 @@
 whose subject changed from their parent's (often written 'New topic (was:
 Old topic)') and the largest sub-trees, each with its sub-tree size.
 
-Cost: one read of the whole thread without bodies (id, parent, path,
-subject, author, date) through the (thread_id, path) index, then linear
+Cost: one read of the whole thread without bodies (id, parent, depth,
+subject, author, date) through the (thread_id, seq) index, then linear
 work in Python: sizes come from one pass in reverse tree order."""
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from sqlite3 import Row
 
 from aiosqlite import Connection
 
-from . import tree
 from .db import fetch_all
 from .reading import get_thread
 from .subjects import base_subject, was_subject
@@ -30,7 +29,7 @@ def suggest(
     rows: Sequence[Row], *, subject_changes: int = SUBJECT_CHANGES_MAX, largest: int = LARGEST_MAX
 ) -> list[dict]:
     """Candidate split points from a thread's rows in tree order (each with id,
-    parent_id, path, subject, author_name, created_at). Pure: no I/O."""
+    parent_id, depth, subject, author_name, created_at). Pure: no I/O."""
     sizes: dict[int, int] = {}
     for row in reversed(rows):  # children come after their parent in tree order
         sizes[row["id"]] = sizes.get(row["id"], 0) + 1
@@ -64,7 +63,7 @@ def suggest(
                 "was": was_subject(row["subject"]),
                 "author": row["author_name"],
                 "created_at": row["created_at"],
-                "depth": tree.depth(row["path"]),
+                "depth": row["depth"],
                 "size": sizes[article_id],
                 "reasons": why,
             }
@@ -78,8 +77,8 @@ async def split_suggestions(conn: Connection, thread_id: object) -> dict:
     thread = await get_thread(conn, thread_id)
     rows = await fetch_all(
         conn,
-        "SELECT id, parent_id, path, subject, author_name, created_at, status FROM articles"
-        " WHERE thread_id = ? ORDER BY path",
+        "SELECT id, parent_id, depth, subject, author_name, created_at, status FROM articles"
+        " WHERE thread_id = ? ORDER BY seq",
         (thread["id"],),
     )
     return {"thread": thread, "total": len(rows), "suggestions": suggest(rows)}

@@ -1,7 +1,8 @@
 """Undo of a split or a merge from the moderation log, exactly or not at all.
 
-An undo puts the moved articles back at their old paths under their old
-parent, in their old thread, and deletes the notice the action left. Article
+An undo puts the moved articles back under their old parent, in their old
+thread, at their old place in its order (a split's at the place its notice
+holds, which the notice leaves), and deletes the notice the action left. Article
 numbers are never reused: articles that return to another group get new
 numbers there, so an undo restores the structure (threads, parents, tree
 order, groups), not the numbers.
@@ -16,9 +17,9 @@ where the entry left them. Precisely, for a split of A out of T into T':
   - the notice is still at A's old place in T with no replies, and A's old
     parent is still in T at its place.
 For a merge of T into U under article X:
-  - U is live, T's old root R is still a child of X in U at the path the
-    merge gave it, and R's sub-tree holds exactly the merged articles (same
-    count, none newer than the merge's notice);
+  - U is live, T's old root R is still a child of X in U, and R's sub-tree
+    holds exactly the merged articles (same count, none newer than the
+    merge's notice);
   - the merge notice is still under X in U with no replies.
 Any later change that undoes cleanly (a later split that was itself undone)
 does not make an earlier entry stale. An undone entry cannot be undone again.
@@ -49,17 +50,15 @@ class Stale(Conflict):
 WriteEntry = Callable[[Row, Row], Awaitable[int]]
 
 
-async def _count_and_newest(conn: Connection, thread_id: int, prefix: str | None = None) -> tuple[int, int]:
-    if prefix is None:
+async def _count_and_newest(conn: Connection, thread_id: int, top: Row | None = None) -> tuple[int, int]:
+    """How many articles, and the newest id, in a thread or in the sub-tree of `top`."""
+    if top is None:
         row = await fetch_one(
             conn, "SELECT count(*), max(id) FROM articles WHERE thread_id = ?", (thread_id,)
         )
     else:
-        row = await fetch_one(
-            conn,
-            "SELECT count(*), max(id) FROM articles WHERE thread_id = ? AND path >= ? AND path < ?",
-            (thread_id, prefix, tree.subtree_end(prefix)),
-        )
+        where, params = (await tree.span(conn, top)).where()
+        row = await fetch_one(conn, f"SELECT count(*), max(id) FROM articles WHERE {where}", params)
     assert row is not None  # an aggregate without GROUP BY always gives one row
     return row[0], row[1] or 0
 
@@ -82,7 +81,7 @@ async def _undo_split(conn: Connection, entry: Row, data: dict, entry_id_of_undo
     source = await thread_row(conn, entry["thread_id"])
     split_off = await thread_row(conn, entry["other_thread_id"])
     a_id, count, notice_id = entry["article_id"], data["count"], data["notice_id"]
-    old_path, parent_id = data["old_path"], data["old_parent_id"]
+    parent_id = data["old_parent_id"]
     if source["merged_into_thread_id"] is not None or split_off["merged_into_thread_id"] is not None:
         raise Stale("a thread this split made or left was merged since; undo that first")
     n, newest = await _count_and_newest(conn, split_off["id"])
@@ -92,21 +91,25 @@ async def _undo_split(conn: Connection, entry: Row, data: dict, entry_id_of_undo
             " it no longer holds exactly the articles that moved"
         )
     notice = await _article(conn, notice_id)
-    if not _childless_notice(notice, source["id"]) or notice["path"] != old_path:
+    if not _childless_notice(notice, source["id"]) or notice["parent_id"] != parent_id:
         raise Stale("the split notice is no longer at the place the split left it")
     if await _has_children(conn, notice_id):
         raise Stale("someone replied to the split notice; it cannot be removed")
     parent = await _article(conn, parent_id)
-    if parent is None or parent["thread_id"] != source["id"] or parent["path"] != old_path[: -tree.WIDTH]:
+    if parent is None or parent["thread_id"] != source["id"]:
         raise Stale("the article the split point replied to has moved since")
+    a = await _article(conn, a_id)
+    assert a is not None and a["thread_id"] == split_off["id"]  # it holds exactly the moved articles
     await delete_notice(conn, notice_id)
+    # The articles return to the notice's place in the order (its key is free now).
     moved = await relocate(
         conn,
         source=split_off,
-        prefix=tree.component(a_id),
+        top=a,
         target_id=source["id"],
-        new_prefix=old_path,
         group_id=source["group_id"],
+        depth_shift=notice["depth"],
+        keys=lambda count: tree.keys(conn, source["id"], notice["seq"], count),
     )
     await conn.execute("UPDATE articles SET parent_id = ? WHERE id = ?", (parent_id, a_id))
     await conn.execute(
@@ -127,7 +130,7 @@ async def _undo_split(conn: Connection, entry: Row, data: dict, entry_id_of_undo
         moved=moved,
         root_article_id=a_id,
         parent_id=parent_id,
-        depth_shift=tree.depth(old_path),
+        depth_shift=notice["depth"],
         notice_id=None,
         removed=[notice_id],
         entry_id=undo_id,
@@ -140,19 +143,13 @@ async def _undo_merge(conn: Connection, entry: Row, data: dict, entry_id_of_undo
     merged = await thread_row(conn, entry["thread_id"])
     target = await thread_row(conn, entry["other_thread_id"])
     r_id, count, notice_id = entry["article_id"], data["count"], data["notice_id"]
-    x_id, x_path = data["into_article_id"], data["into_path"]
+    x_id = data["into_article_id"]
     if target["merged_into_thread_id"] is not None:
         raise Stale(f"thread {target['id']} was itself merged since; undo that first")
     root = await _article(conn, r_id)
-    merged_path = data["merged_path"]
-    if (
-        root is None
-        or root["thread_id"] != target["id"]
-        or root["parent_id"] != x_id
-        or root["path"] != merged_path
-    ):
+    if root is None or root["thread_id"] != target["id"] or root["parent_id"] != x_id:
         raise Stale("the merged articles were moved since (split or merged elsewhere)")
-    n, newest = await _count_and_newest(conn, target["id"], merged_path)
+    n, newest = await _count_and_newest(conn, target["id"], root)
     if n != count or newest > notice_id:
         raise Stale("the merged articles changed since (replies, splits or merges under them)")
     notice = await _article(conn, notice_id)
@@ -161,13 +158,14 @@ async def _undo_merge(conn: Connection, entry: Row, data: dict, entry_id_of_undo
     if await _has_children(conn, notice_id):
         raise Stale("someone replied to the merge notice; it cannot be removed")
     await delete_notice(conn, notice_id)
+    # The merged thread is empty again: the rows keep their keys there.
     moved = await relocate(
         conn,
         source=target,
-        prefix=merged_path,
+        top=root,
         target_id=merged["id"],
-        new_prefix=tree.component(r_id),
         group_id=merged["group_id"],
+        depth_shift=-root["depth"],
     )
     await conn.execute("UPDATE articles SET parent_id = NULL WHERE id = ?", (r_id,))
     await conn.execute("UPDATE threads SET merged_into_thread_id = NULL WHERE id = ?", (merged["id"],))
@@ -184,7 +182,7 @@ async def _undo_merge(conn: Connection, entry: Row, data: dict, entry_id_of_undo
         moved=moved,
         root_article_id=r_id,
         parent_id=None,
-        depth_shift=-(tree.depth(x_path) + 1),
+        depth_shift=-root["depth"],
         notice_id=None,
         removed=[notice_id],
         entry_id=undo_id,

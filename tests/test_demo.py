@@ -13,8 +13,8 @@ def shape(db) -> list[tuple]:
     conn = sqlite3.connect(db)
     try:
         return conn.execute(
-            "SELECT t.subject, t.state, a.subject, a.body, a.author_name, length(a.path), a.created_at"
-            " FROM articles a JOIN threads t ON t.id = a.thread_id ORDER BY t.id, a.path"
+            "SELECT t.subject, t.state, a.subject, a.body, a.author_name, a.depth, a.created_at"
+            " FROM articles a JOIN threads t ON t.id = a.thread_id ORDER BY t.id, a.seq"
         ).fetchall()
     finally:
         conn.close()

@@ -1,26 +1,34 @@
 """The reply depth limit: a thread is at most tree.MAX_DEPTH levels deep.
-A reply under the deepest level attaches one level up (for the site and the
-importer alike), and a merge that would go deeper is refused, so every
+A reply under the deepest level attaches one level up (for the site, the
+importer and articles from news peers alike), and a merge that would go deeper is refused, so every
 thread stays pageable with the cursors the server issues."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
 import pytest
 
-from moot import importer, tree
+from moot import check, importer, peering, tree
+from moot.errors import Invalid
+from moot.nntp import parse
 from tests.conftest import seed
 from tests.test_import import message
 
 
-def test_anchor_is_the_level_above_the_deepest():
-    shallow = tree.child("", 1)
-    assert tree.anchor(shallow) is None
-    path = "".join(tree.component(i + 1) for i in range(tree.MAX_DEPTH))  # depth MAX_DEPTH - 1
-    assert tree.depth(path) == tree.MAX_DEPTH - 1
-    assert tree.anchor(path) == path[: -tree.WIDTH]
-    assert tree.anchor(path[: -tree.WIDTH]) is None
-    deeper = path + tree.component(99999)  # older threads may be deeper: still one level up from the cap
-    assert tree.depth(tree.anchor(deeper)) == tree.MAX_DEPTH - 2
+def test_cursors_name_an_article_and_nothing_else():
+    assert tree.parse_cursor(None) is None and tree.parse_cursor("") is None
+    assert tree.parse_cursor(tree.cursor(42)) == 42
+    for bad in ["42", "a0", "a042", "0000000a", "a" + "9" * 20, "a-1", 42, ["a1"]]:
+        with pytest.raises(Invalid, match="not one this server issued"):
+            tree.parse_cursor(bad)
+
+
+def test_preorder_lists_a_tree_depth_first_children_in_the_order_given():
+    children = {1: [2, 5], 2: [3, 4], 5: [6]}
+    assert tree.preorder(children, 1) == [1, 2, 3, 4, 5, 6]
+    assert tree.preorder(children, 2) == [2, 3, 4]
 
 
 async def deep_chain(site, length: int, tmp_path, group: str = "comp.lang.python") -> list[str]:
@@ -77,3 +85,28 @@ async def test_a_merge_that_would_go_too_deep_is_refused(site, tmp_path, into_de
     else:
         assert r.status_code == 409 and "deeper than" in r.json()["error"]["message"]
         assert site.snapshot() == before
+
+
+async def test_an_article_from_a_peer_under_the_deepest_level_attaches_one_level_up(site, tmp_path):
+    await seed(site)
+    mids = await deep_chain(site, tree.MAX_DEPTH, tmp_path)
+    mid = "<arrived@peer.test>"
+    data = "\r\n".join(
+        [
+            "Path: peer.test!not-for-mail",
+            f"Date: {format_datetime(datetime.now(UTC) - timedelta(minutes=30))}",
+            "From: Someone <someone@peer.test>",
+            "Newsgroups: comp.lang.python",
+            "Subject: Re: deep",
+            f"Message-ID: {mid}",
+            "References: " + " ".join(mids[-20:]),
+            "",
+            "From another node.",
+        ]
+    ).encode()
+    async with site.db.transaction() as conn:
+        article = await peering.receive(conn, "here.test", parse.transit_article(data, mid))
+    ada = await site.client("ada")
+    deepest = (await ada.get(f"/api/articles/{mids[-1]}")).json()["article"]
+    assert article["depth"] == tree.MAX_DEPTH - 1 and article["parent_id"] == deepest["parent_id"]
+    assert check.check(site.config.db_path).ok

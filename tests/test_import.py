@@ -238,9 +238,9 @@ async def test_maildir_out_of_order_and_deep_chains(make_site, tmp_path):
     # Past the deepest level, replies attach one level up, in the same thread.
     assert report.imported == importer.MAX_DEPTH + 5 and report.threads == 1
     conn = sqlite3.connect(site.config.db_path)
-    deepest = conn.execute("SELECT max(length(path)) / 8 - 1 FROM articles").fetchone()[0]
+    deepest = conn.execute("SELECT max(depth) FROM articles").fetchone()[0]
     at_limit = conn.execute(
-        "SELECT count(*) FROM articles WHERE length(path) / 8 - 1 = ?", (importer.MAX_DEPTH - 1,)
+        "SELECT count(*) FROM articles WHERE depth = ?", (importer.MAX_DEPTH - 1,)
     ).fetchone()[0]
     conn.close()
     assert deepest == importer.MAX_DEPTH - 1 and at_limit == 6

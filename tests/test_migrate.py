@@ -1,7 +1,9 @@
 """Upgrades: a real version-1 site (tests/fixtures/v1.db, made by Moot as of
 172170f) becomes, step by step, exactly what a new database is, with every
-row, counter, tree and the full-text index intact; a newer database is refused
-untouched; a batched data step reports progress and resumes after a failure."""
+row, counter, tree and the full-text index intact; a real version-6 site
+(tests/fixtures/v6.db, made as of 5c722d6) keeps every reply tree exactly
+when its paths become order keys; a newer database is refused untouched; a
+batched data step reports progress and resumes after a failure."""
 
 from __future__ import annotations
 
@@ -13,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from moot import check, migrate, newsrc
+from moot import check, migrate, newsrc, tree
 from moot.db import Database, SchemaNewer
 from tests.processes import moot
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "v1.db"
+FIXTURE_V6 = Path(__file__).resolve().parent / "fixtures" / "v6.db"
 
 
 def v1_copy(tmp_path) -> str:
@@ -77,6 +80,25 @@ def all_rows(
         conn.close()
 
 
+def trees(path: str) -> dict[int, list[tuple[int, int | None, int]]]:
+    """Each thread's (id, parent_id, depth) in thread order, read from paths
+    (schema 6 and older) or from order keys (7 on)."""
+    conn = sqlite3.connect(path)
+    try:
+        if "path" in [c[1] for c in conn.execute("PRAGMA table_info(articles)")]:
+            sql = (
+                "SELECT thread_id, id, parent_id, length(path) / 8 - 1 FROM articles ORDER BY thread_id, path"
+            )
+        else:
+            sql = "SELECT thread_id, id, parent_id, depth FROM articles ORDER BY thread_id, seq"
+        out: dict[int, list[tuple[int, int | None, int]]] = {}
+        for thread_id, *place in conn.execute(sql):
+            out.setdefault(thread_id, []).append(tuple(place))
+        return out
+    finally:
+        conn.close()
+
+
 def fresh(tmp_path) -> str:
     path = str(tmp_path / "fresh.db")
     migrate.upgrade(path)
@@ -104,7 +126,8 @@ def test_fixture_is_a_real_version_1_site():
 
 async def test_version_1_site_upgrades_to_exactly_the_fresh_schema(tmp_path, make_site):
     path = v1_copy(tmp_path)
-    before, old_columns = all_rows(path), columns(path)
+    before, old_columns, old_trees = all_rows(path), columns(path), trees(path)
+    old_columns["articles"].remove("path")  # step 8: order keys instead (compared below)
     for version in range(2, migrate.SCHEMA_VERSION + 1):  # one step at a time, as a site upgrades
         assert migrate.upgrade(path, target=version) == version - 1
         conn = sqlite3.connect(path)
@@ -119,8 +142,14 @@ async def test_version_1_site_upgrades_to_exactly_the_fresh_schema(tmp_path, mak
         )
 
     assert normalised_schema(path) == normalised_schema(fresh(tmp_path))
+    assert trees(path) == old_trees  # step 8: the same order, parents and depths
     after = all_rows(path, only=old_columns)
     for table, rows in before.items():  # every row kept, counters and sequences included
+        if table == "articles":
+            rows = [
+                tuple(v for c, v in zip(columns(str(FIXTURE))[table], r, strict=True) if c != "path")
+                for r in rows
+            ]
         if table == "newsrc":  # step 4: a high-water mark N became the read range 1-N
             assert after["read_marks"] == [
                 (u, g, f"1-{n}" if n > 1 else str(n) if n else "", 1) for u, g, n in rows
@@ -368,3 +397,83 @@ def test_read_marks_step_carries_many_marks_over_in_batches(tmp_path):
     finally:
         conn.close()
     assert marks == [(u, g, newsrc.format(((1, n),) if n else ())) for u, g, n in old]
+
+
+def test_fixture_is_a_real_version_6_site_with_tricky_paths():
+    conn = sqlite3.connect(f"file:{FIXTURE_V6}?mode=ro", uri=True)
+    try:
+        assert migrate.schema_version(conn) == 6
+        deepest = conn.execute("SELECT max(length(path)) / 8 - 1 FROM articles").fetchone()[0]
+        # A merged root whose own component a split notice held takes one from the top.
+        topped = conn.execute("SELECT count(*) FROM articles WHERE path LIKE '%zzzzzzzz%'").fetchone()[0]
+        # Two merges, and an import's placeholder thread moved under its arriving root's parent.
+        merged = conn.execute(
+            "SELECT count(*) FROM threads WHERE merged_into_thread_id IS NOT NULL"
+        ).fetchone()[0]
+    finally:
+        conn.close()
+    assert deepest >= 40 and topped >= 2 and merged >= 4
+
+
+async def test_version_6_trees_become_order_keys_exactly(tmp_path, make_site):
+    """Step 7, batch by batch (whole threads each): every thread keeps its
+    order, parents and depths; keys are STEP apart; the path column and its
+    index are gone; the site then pages, posts, and undoes what the old code did."""
+    path = str(tmp_path / "site.db")
+    shutil.copy(FIXTURE_V6, path)
+    before, rows_before = trees(path), all_rows(path, exclude=("schema_history", "articles"))
+    lines = []
+    assert migrate.upgrade(path, batch_rows=10, progress=lines.append) == 6
+    step = next(m.version for m in migrate.MIGRATIONS if m.name == "tree_order_keys")
+    steps = [line for line in lines if line.startswith(f"schema version {step} (tree_order_keys)")]
+    assert (
+        len(steps) > 2
+        and steps[-1]
+        == f"schema version {step} (tree_order_keys): done, {sum(map(len, before.values()))} rows"
+    )
+    assert trees(path) == before
+    assert all_rows(path, exclude=("schema_history", "articles")) == rows_before
+    assert normalised_schema(path) == normalised_schema(fresh(tmp_path))
+    conn = sqlite3.connect(path)
+    try:
+        for thread_id, places in before.items():
+            keys = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT seq FROM articles WHERE thread_id = ? ORDER BY seq", (thread_id,)
+                )
+            ]
+            assert keys == [tree.STEP * i for i in range(1, len(places) + 1)]
+    finally:
+        conn.close()
+    report = check.check(path)
+    assert report.ok, report.text()
+
+    site = await make_site(db_path=path)
+    marta = await site.client("marta2", "moderator")
+    deep = max(before[1], key=lambda place: place[2])
+    r = await marta.post(f"/api/articles/{deep[0]}/replies", json={"body": "after the upgrade"})
+    assert r.status_code == 201 and r.json()["article"]["depth"] == deep[2] + 1, r.text
+    new_id = r.json()["article"]["id"]
+    seen, cursor = [], None
+    while True:
+        r = await marta.get("/api/threads/1", params={"limit": 7, **({"cursor": cursor} if cursor else {})})
+        assert r.status_code == 200, r.text
+        seen += [(a["id"], a["parent_id"], a["depth"]) for a in r.json()["articles"]]
+        cursor = r.json()["next_cursor"]
+        if cursor is None:
+            break
+    at = [p[0] for p in before[1]].index(deep[0]) + 1
+    while at < len(before[1]) and before[1][at][2] > deep[2]:
+        at += 1  # the new reply goes after the deep article's sub-tree
+    assert seen == [*before[1][:at], (new_id, deep[0], deep[2] + 1), *before[1][at:]]
+    # The merges the old code logged undo exactly, newest first.
+    conn = sqlite3.connect(path)
+    merges = [row[0] for row in conn.execute("SELECT id FROM modlog WHERE action = 'merge' ORDER BY id DESC")]
+    conn.close()
+    for entry in merges:
+        r = await marta.post(f"/api/modlog/{entry}/undo", json={"reason": "checking the upgrade"})
+        assert r.status_code == 200, r.text
+    report = check.check(path)
+    assert report.ok, report.text()
+    await site.close()

@@ -50,7 +50,8 @@ async def test_check_passes_a_sound_site_and_names_each_kind_of_damage(make_site
         path,
         "UPDATE threads SET article_count = article_count + 5 WHERE id = 1",
         "UPDATE groups SET thread_count = 0",
-        f"UPDATE articles SET path = 'zzzzzzzz' || path WHERE id = {reply}",
+        f"UPDATE articles SET depth = 5 WHERE id = {reply}",
+        f"UPDATE articles SET seq = -5 WHERE id = {deeper}",
         "DELETE FROM events WHERE id = 3",
         f"INSERT INTO articles_fts (articles_fts, rowid, subject, body, author_name)"
         f" SELECT 'delete', id, subject, body, author_name FROM articles WHERE id = {reply}",
@@ -60,14 +61,13 @@ async def test_check_passes_a_sound_site_and_names_each_kind_of_damage(make_site
     out = result.stdout
     assert "FAIL  thread counters: threads whose counters" in out and ": 1" in out
     assert "FAIL  group counters" in out
-    assert f"FAIL  reply trees: roots whose path is not their own component: {reply}" in out
+    assert f"FAIL  reply trees: roots not at depth 0 or not first in their thread: {reply}" in out
     assert "FAIL  events and id counters: event ids 1.." in out and "1 gap(s)" in out
     assert f"FAIL  full-text index rows: articles missing from the index: {reply}" in out
     assert "ok    sqlite integrity" in out and "ok    foreign keys" in out
-    assert (
-        f"FAIL  reply trees: replies whose path does not extend their parent's by one level: {deeper}"
-    ) in out
-    assert out.rstrip().endswith("6 problem(s) found")
+    assert f"FAIL  reply trees: replies not one level below their parent: {deeper}" in out
+    assert f"FAIL  reply trees: replies out of tree order: {deeper}" in out
+    assert out.rstrip().endswith("7 problem(s) found")
 
 
 def sign_in(base: str, username: str) -> httpx.Client:

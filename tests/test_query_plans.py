@@ -2,7 +2,7 @@
 
 import sqlite3
 
-from moot import reading
+from moot import reading, tree
 
 
 def plan(db_path, sql, params):
@@ -22,8 +22,8 @@ def assert_index_only_range(steps, index):
 
 
 async def test_thread_page_plan(site):
-    sql = reading.ARTICLE_SELECT + " WHERE a.thread_id = ? AND a.path > ? ORDER BY a.path LIMIT ?"
-    steps = plan(site.config.db_path, sql, (1, "00000001", 51))
+    sql = reading.ARTICLE_SELECT + " WHERE a.thread_id = ? AND a.seq > ? ORDER BY a.seq LIMIT ?"
+    steps = plan(site.config.db_path, sql, (1, 1 << 20, 51))
     assert_index_only_range(steps, "articles_tree")
 
 
@@ -35,3 +35,14 @@ async def test_thread_list_plan(site):
     )
     steps = plan(site.config.db_path, sql, (1, 0, "2026-01-01T00:00:00.000Z", 5, 51))
     assert_index_only_range(steps, "threads_listing")
+
+
+async def test_subtree_and_gap_plans(site):
+    """A sub-tree's end is index seeks up the ancestors (articles_parent), and
+    a gap's neighbours two seeks on articles_tree: never a scan of a thread."""
+    steps = plan(site.config.db_path, tree._SPAN, (1,))
+    assert any("articles_parent (parent_id=? AND seq>?)" in s for s in steps), steps
+    assert [s for s in steps if s.startswith("SCAN")] == ["SCAN up"], steps  # the walk's own rows
+    steps = plan(site.config.db_path, tree._NEIGHBOURS, (1, 1 << 20))
+    assert sum("articles_tree (thread_id=? AND seq" in s for s in steps) == 2, steps
+    assert [s for s in steps if s.startswith("SCAN")] == ["SCAN CONSTANT ROW"], steps

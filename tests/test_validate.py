@@ -2,7 +2,7 @@
 
 import pytest
 
-from moot import tree, validate
+from moot import validate
 from moot.errors import Invalid, TooLarge
 from moot.subjects import child_references, reply_subject
 
@@ -87,18 +87,6 @@ def test_integers_and_limits():
     assert validate.limit(None) == 50 and validate.limit("200") == 200
     with pytest.raises(Invalid):
         validate.limit("201")
-
-
-def test_tree_paths():
-    root = tree.child("", 1)
-    kid = tree.child(root, 36**3)
-    assert len(root) == tree.WIDTH and tree.depth(root) == 0 and tree.depth(kid) == 1
-    assert root < kid < tree.subtree_end(root) and tree.child("", 2) > tree.subtree_end(root)
-    assert tree.child("", 10) > tree.child("", 9)  # fixed width keeps numeric order
-    assert tree.rebase(kid, root, "") == tree.component(36**3)
-    with pytest.raises(Invalid):
-        tree.parse_cursor("not-a-path")
-    assert tree.parse_cursor(kid) == kid
 
 
 def test_reply_subjects_and_references():

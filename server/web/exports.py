@@ -30,14 +30,14 @@ async def thread_mbox(request: Request) -> Response:
         thread = await thread_row(conn, request.path_params["id"])
 
     async def chunks() -> AsyncIterator[bytes]:
-        after = ""
+        after = None
         while True:
             async with site.db.read() as conn:
                 rows = await exports.thread_export_page(conn, thread["id"], after)
             if not rows:
                 return
             yield b"".join(mbox.format_article(r, site.config.domain) for r in rows)
-            after = rows[-1]["path"]
+            after = rows[-1]
 
     return _mbox_response(chunks(), f"thread-{thread['id']}.mbox")
 

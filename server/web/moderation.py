@@ -157,7 +157,7 @@ async def split_preview(request: Request) -> Response:
         if row["thread_id"] != thread["id"]:
             raise NotFound("that article is not in this thread now")
         group = await groups.get_group(conn, q.get("group") or thread["group"])
-        count, more = await reading.subtree_size(conn, thread["id"], row["path"], PREVIEW_CAP)
+        count, more = await reading.subtree_size(conn, row, PREVIEW_CAP)
     subject = (q.get("subject") or "").strip() or base_subject(row["subject"]) or row["subject"]
     return await page(
         request,
