@@ -15,6 +15,7 @@ from moot import accounts, groups, posting
 from moot.config import Config
 from moot.db import Database
 from moot.nntp.session import POST_MAX, Session
+from moot.ratelimit import Lockout
 from moot.site import Site
 from tests.conftest import PASSWORD, password_hash, seed
 from tests.nntp_support import replies
@@ -193,8 +194,12 @@ async def test_long_lines_and_pipelining(site):
 
 async def test_authinfo_uses_the_web_sign_in_limits(site):
     await site.user("ada")
+    c = site.config
+    # Time stands still for the limits: the per-name backoff (1 s after the last
+    # failure) must not run out while slow password hashes are checked.
+    site.site.lockout = Lockout(c.login_attempts, c.login_address_attempts, c.login_window, clock=lambda: 1e6)
     session = Session(site.site, "192.0.2.7")
-    limit = site.config.login_attempts
+    limit = c.login_attempts
     for _ in range(limit):
         assert [c for c, _ in await talk(session, "AUTHINFO USER ada", "AUTHINFO PASS wrong-password")] == [
             381,
