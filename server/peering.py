@@ -28,7 +28,7 @@ from .subjects import child_references
 
 DIRECTIONS = ("both", "incoming", "outgoing")
 # A peer name is a Path name: RFC 5536 §3.1.5 path-identity (a host name).
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+_-]{0,79}\Z")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+_-]{0,79}\Z")
 # Retry after a failure: doubling from RETRY_FIRST up to RETRY_MAX seconds.
 RETRY_FIRST = 1.0
 RETRY_MAX = 300.0
@@ -94,7 +94,7 @@ async def add_peer(
     password: str | None = None,
 ) -> dict:
     """Configure a peer; Conflict if the name is taken, Invalid for a bad field."""
-    if not _NAME.match(name or ""):
+    if not NAME.match(name or ""):
         raise Invalid("a peer name is its Path name: letters, digits, dots and dashes, at most 80")
     if not host or len(host) > 255 or re.search(r"[\s/]", host):
         raise Invalid("the host is a name or an address")
@@ -352,6 +352,7 @@ class Incoming:
     path: str  # as received, this node not yet in it
     control: str | None  # the Control header's value
     text: str  # the whole article (headers and body, LF lines) for relaying a control
+    sequence: int | None = None  # X-Moot-Sequence: an x-moot-action's place in its group
 
 
 async def known(conn: Connection, message_id: str) -> bool:
@@ -467,6 +468,11 @@ async def _control(conn: Connection, domain: str, item: Incoming, path: str) -> 
         result["applied"] = True
     if len(words) == 3 and words[0].lower() == STATE_CONTROL and words[1].lower() in STATE_EVENTS:
         result["applied"] = await _thread_state(conn, item, words[1].lower(), words[2])
+    if len(words) == 2 and words[0].lower() == "x-moot-action":
+        # Imported here: actions builds on maintenance and posting, which queue through this module.
+        from . import actions
+
+        result["applied"] = await actions.receive(conn, domain, item, words[1].lower())
     group = item.newsgroups[0] if item.newsgroups else (target["group_name"] if target else "control")
     text = re.sub(r"(?im)^Path:[^\n]*", f"Path: {path}", item.text, count=1)
     await enqueue(conn, message_id=item.message_id, group=group, path=path, kind="control", control=text)

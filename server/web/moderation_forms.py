@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import groups, maintenance, modlog, reading, undo
+from .. import actions, groups, maintenance, modlog, reading
 from ..errors import Invalid, MootError, NotFound
 from ..permissions import require
 from ..subjects import base_subject
@@ -125,7 +125,7 @@ async def _perform(request: Request, action: str, form: dict[str, str]) -> str:
     reason = form.get("reason") or None
     async with site.db.transaction() as conn:
         if action == "split":
-            result = await maintenance.split(
+            result = await actions.split(
                 conn,
                 site.config.domain,
                 user,
@@ -138,10 +138,10 @@ async def _perform(request: Request, action: str, form: dict[str, str]) -> str:
             return f"/t/{result['thread']['id']}"
         if action == "merge":
             target = await article_named(conn, form.get("target", ""))
-            result = await maintenance.merge(conn, site.config.domain, user, thread_id, target, reason=reason)
+            result = await actions.merge(conn, site.config.domain, user, thread_id, target, reason=reason)
             return f"/t/{result['thread']['id']}#a{target}"
         if action == "move":
-            await maintenance.move(conn, user, thread_id, form.get("group"), reason=reason)
+            await actions.move(conn, site.config.domain, user, thread_id, form.get("group"), reason=reason)
         elif action in ("reference", "unreference"):
             await maintenance.set_reference(conn, user, thread_id, action == "reference", reason)
         else:
@@ -180,7 +180,9 @@ async def undo_submit(request: Request) -> Response:
     try:
         user = require(await current_user(request), "moderate")
         async with site.db.transaction() as conn:
-            done = await undo.undo(conn, user, request.path_params["id"], form.get("reason"))
+            done = await actions.undo_entry(
+                conn, site.config.domain, user, request.path_params["id"], form.get("reason")
+            )
     except MootError as error:
         async with site.db.read() as conn:
             entry = await modlog.get_entry(conn, request.path_params["id"])
