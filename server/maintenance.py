@@ -340,8 +340,9 @@ async def split(
         parent=parent,
         subject=f"Split: {subject}",
         body=(
-            f"{count} article{'s' if count != 1 else ''} from here on moved to the thread "
-            f'"{subject}" in {target_group["name"]}.\n'
+            # The same text on every node that applies this split (docs/PEERING.md):
+            # no local numbers, and no count, which depends on what has arrived there.
+            f'This article and the replies below it moved to the thread "{subject}" in {target_group["name"]}.\n'
             f"Split by {user.display_name}. Reason: {reason}"
         ),
         notice={"action": "split", "thread_id": new_id, "count": count},
@@ -447,9 +448,8 @@ async def merge(
         parent=x,
         subject=f"Merged: {source['subject']}",
         body=(
-            f'The thread "{source["subject"]}" ({count} article{"s" if count != 1 else ""}'
-            f" in {source['group_name']}) was merged here, as a reply"
-            f" to this article.\nMerged by {user.display_name}. Reason: {reason}"
+            f'The thread "{source["subject"]}" from {source["group_name"]} was merged here,'
+            f" as a reply to this article.\nMerged by {user.display_name}. Reason: {reason}"
         ),
         notice={"action": "merge", "thread_id": source["id"], "count": count},
         message_id=notice_message_id,

@@ -8,7 +8,10 @@ node's own Path name is its configured domain."""
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
+import json
+import logging
 import re
 import secrets
 import sqlite3
@@ -20,7 +23,7 @@ from aiosqlite import Connection
 from . import clock, modlog, posting, validate
 from . import wildmat as wildmats
 from .db import fetch_all, fetch_one, fetch_value
-from .errors import Conflict, Invalid, NotFound
+from .errors import Conflict, Invalid, MootError, NotFound
 from .events import emit
 from .newsreading import last_known
 from .reading import ARTICLE_SELECT, article_json, thread_json, thread_row
@@ -39,6 +42,10 @@ SECRET_MIN = 12
 # the sender retries, the parent arrives meanwhile, and the tree is the same
 # whatever order the articles travelled in (docs/PEERING.md).
 ORPHAN_WAIT = 600
+# Held articles delivered by one settle pass (the rest wait for the next).
+SETTLE_BATCH = 200
+
+log = logging.getLogger("moot.peering")
 
 
 class Duplicate(Conflict):
@@ -48,10 +55,15 @@ class Duplicate(Conflict):
 
 
 class Deferred(Conflict):
-    """Not now: what it follows up (or cancels) is not here yet (436, 431)."""
+    """Not now: what it follows up (or cancels) is not here yet. IHAVE answers
+    436; TAKETHIS takes it and holds it (`take`). `waits_for` is that Message-ID."""
 
     code = "deferred"
     status = 503
+
+    def __init__(self, message: str, waits_for: str) -> None:
+        super().__init__(message)
+        self.waits_for = waits_for
 
 
 class Refused(Invalid):
@@ -356,21 +368,133 @@ class Incoming:
 
 
 async def known(conn: Connection, message_id: str) -> bool:
-    """Whether an article or control article of this Message-ID is here."""
+    """Whether an article or control article of this Message-ID is here (or held)."""
     return bool(
         await fetch_value(
             conn,
             "SELECT 1 FROM articles WHERE message_id = ?"
-            " UNION ALL SELECT 1 FROM news_history WHERE message_id = ?",
-            (message_id, message_id),
+            " UNION ALL SELECT 1 FROM news_history WHERE message_id = ?"
+            " UNION ALL SELECT 1 FROM peer_held WHERE message_id = ?",
+            (message_id, message_id, message_id),
         )
     )
 
 
 async def receive(conn: Connection, domain: str, item: Incoming) -> dict:
     """Deliver an article a peer sent exactly as a posted one (numbers, search,
-    events) and queue it for the other peers. Raises Duplicate when the
-    Message-ID is here, Refused when this node will not carry it."""
+    events) and queue it for the other peers; then what was held for it, and
+    the structural actions that were waiting for it. Raises Duplicate when the
+    Message-ID is here, Refused when this node will not carry it, Deferred
+    when what it follows up or acts on is not here yet (and it is young)."""
+    result = await _deliver(conn, domain, item)
+    await _release(conn, domain, item.message_id)
+    # Imported here: actions builds on maintenance and posting, which queue through this module.
+    from . import actions
+
+    if await actions.waiting(conn):
+        await actions.settle(conn, domain)
+    return result
+
+
+async def take(conn: Connection, domain: str, item: Incoming) -> dict:
+    """`receive`, except that an article Deferred is taken and held until what it
+    waits for arrives (or its orphan wait ends): TAKETHIS has no "try later"
+    answer (RFC 4644 §2.5), and the result is the same in any order of arrival."""
+    try:
+        return await receive(conn, domain, item)
+    except Deferred as e:
+        await hold(conn, item, e.waits_for)
+        return {"held": e.waits_for}
+
+
+async def hold(conn: Connection, item: Incoming, waits_for: str) -> None:
+    """Keep `item` until `waits_for` arrives or until ORPHAN_WAIT after its Date."""
+    due = clock.stamp(clock.parse(item.date) + timedelta(seconds=ORPHAN_WAIT))
+    await conn.execute(
+        "INSERT OR IGNORE INTO peer_held (message_id, waits_for, article, due_at, received_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (item.message_id, waits_for, json.dumps(dataclasses.asdict(item)), due, clock.now()),
+    )
+
+
+def _held_item(row: sqlite3.Row) -> Incoming:
+    fields = json.loads(row["article"])
+    return Incoming(
+        **{**fields, "newsgroups": tuple(fields["newsgroups"]), "references": tuple(fields["references"])}
+    )
+
+
+async def _release(conn: Connection, domain: str, message_id: str) -> None:
+    """Deliver what was held for `message_id`, and in turn what was held for those."""
+    arrived = [message_id]
+    while arrived:
+        for row in await fetch_all(conn, "SELECT * FROM peer_held WHERE waits_for = ?", (arrived.pop(),)):
+            if await _deliver_held(conn, domain, row):
+                arrived.append(row["message_id"])
+
+
+async def _deliver_held(conn: Connection, domain: str, row: sqlite3.Row) -> bool:
+    """Deliver a held article now; whether it was (it may wait again, for another
+    article, or be refused: a held article was taken, so a refusal is only logged)."""
+    await conn.execute("DELETE FROM peer_held WHERE message_id = ?", (row["message_id"],))
+    item = _held_item(row)
+    try:
+        await _deliver(conn, domain, item)
+    except Deferred as e:
+        await hold(conn, item, e.waits_for)
+        return False
+    except MootError as e:
+        log.warning("held article %s not delivered: %s", item.message_id, e.message)
+        return False
+    return True
+
+
+async def overdue(conn: Connection) -> bool:
+    """Whether `settle` has work: a held article past its wait, or a received action
+    that has waited ORPHAN_WAIT for its articles (one indexed look each)."""
+    return bool(
+        await fetch_value(
+            conn,
+            "SELECT 1 FROM peer_held WHERE due_at <= ?"
+            " UNION ALL SELECT 1 FROM group_actions WHERE status = 'pending' AND received_at <= ?",
+            (clock.now(), clock.ago(seconds=ORPHAN_WAIT)),
+        )
+    )
+
+
+async def settle(conn: Connection, domain: str) -> int:
+    """Deliver held articles whose wait is over as they are (an orphan starts a
+    thread, a cancel of an article that never came is only recorded), then apply
+    the structural actions that are ready or overdue. Returns how many held were delivered."""
+    delivered = 0
+    rows = await fetch_all(
+        conn, "SELECT * FROM peer_held WHERE due_at <= ? ORDER BY due_at LIMIT ?", (clock.now(), SETTLE_BATCH)
+    )
+    for row in rows:
+        if await _deliver_held(conn, domain, row):
+            delivered += 1
+            await _release(conn, domain, row["message_id"])
+    from . import actions  # see receive
+
+    await actions.settle(conn, domain)
+    return delivered
+
+
+async def _moved_from(conn: Connection, parent: sqlite3.Row, group_id: int) -> bool:
+    """Whether a split, merge or move took the parent's thread out of group `group_id`
+    (a reply then follows its parent, as it would have had it arrived before)."""
+    return bool(
+        await fetch_value(
+            conn,
+            "SELECT 1 FROM modlog WHERE group_id = ? AND action IN ('split', 'merge', 'move')"
+            " AND (thread_id = ? OR other_thread_id = ?) LIMIT 1",
+            (group_id, parent["thread_id"], parent["thread_id"]),
+        )
+    )
+
+
+async def _deliver(conn: Connection, domain: str, item: Incoming) -> dict:
+    """One article (or control article) as `receive` describes, without what follows it."""
     if await known(conn, item.message_id):
         raise Duplicate(f"{item.message_id} is already here")
     if domain.lower() in path_names(item.path):
@@ -389,7 +513,7 @@ async def receive(conn: Connection, domain: str, item: Incoming) -> dict:
             and target is not None
             and not await fetch_value(conn, "SELECT 1 FROM articles WHERE message_id = ?", (target,))
         ):
-            raise Deferred(f"the article {target[:100]} it acts on is not here yet")
+            raise Deferred(f"the article {target[:100]} it acts on is not here yet", target)
         return await _control(conn, domain, item, path)
     group = None
     for name in item.newsgroups:
@@ -406,13 +530,26 @@ async def receive(conn: Connection, domain: str, item: Incoming) -> dict:
         and item.references
         and not await fetch_value(conn, "SELECT 1 FROM articles WHERE message_id = ?", (item.references[-1],))
     ):
-        raise Deferred(f"the article it follows up, {item.references[-1][:100]}, is not here yet")
+        raise Deferred(
+            f"the article it follows up, {item.references[-1][:100]}, is not here yet", item.references[-1]
+        )
     parent = await last_known(conn, item.references)
     parent_row = None
-    if parent is not None and parent["group_name"] == group["name"]:
+    if parent is not None:
         parent_row = await fetch_one(
-            conn, "SELECT id, path, thread_id, refs, message_id FROM articles WHERE id = ?", (parent["id"],)
+            conn,
+            "SELECT id, path, thread_id, refs, message_id, group_id FROM articles WHERE id = ?",
+            (parent["id"],),
         )
+    if parent_row is not None and parent_row["group_id"] != group["id"]:
+        # Only a parent a structural action took elsewhere is followed into its group.
+        if await _moved_from(conn, parent_row, group["id"]):
+            group = await fetch_one(
+                conn, "SELECT id, name FROM groups WHERE id = ?", (parent_row["group_id"],)
+            )
+            assert group is not None  # the group of an article here
+        else:
+            parent_row = None
     if parent_row is None:
         # RFC 5536 §3.2.10: with no known parent here the article starts a thread.
         thread_id = await posting.create_thread_row(conn, group["id"], subject, item.date)
