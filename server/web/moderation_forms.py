@@ -61,6 +61,8 @@ ACTIONS: dict[str, tuple[str, str, tuple[str, ...], bool]] = {
         False,
     ),
 }
+# The actions only a group's home node makes (actions.NotHome elsewhere).
+STRUCTURAL = ("split", "merge", "move")
 _ANCHOR = re.compile(r"(?:^|#a)(\d{1,18})\Z")
 _MESSAGE_ID = re.compile(r"<[^<>\s]+@[^<>\s]+>")
 
@@ -89,7 +91,12 @@ async def _context(request: Request, action: str) -> dict:
             if article["thread_id"] != thread["id"]:
                 raise NotFound("that article is not in this thread now")
         names = [g["name"] for g in await groups.list_groups(conn)] if "group" in fields else []
+        home = actions.home_json(
+            await groups.get_group_row(conn, thread["group"]), site_of(request).config.domain
+        )
     return {
+        # Split, merge and move are made on the group's home node only (docs/PEERING.md).
+        "elsewhere": None if home["here"] or action not in STRUCTURAL else home["node"],
         "thread": thread,
         "action": action,
         "title": title,
