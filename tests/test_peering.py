@@ -390,6 +390,7 @@ def test_splits_merges_moves_and_undos_on_the_home_node_reach_every_node(line):
         form = mod.get(f"/t/{on_b['thread_id']}/moderate/split", params={"article": on_b["id"]}).text
         assert 'id="home-note"' in form and "<strong>a.test</strong>" in form and 'name="reason"' not in form
         assert mod.get(f"/api/groups/{GROUPS[0]}").json()["home"] == {"node": "a.test", "here": False}
+        assert "home node a.test</span>" in mod.get(f"/g/{GROUPS[0]}").text
     assert b.state() == a.state()
 
     # A split on A: every node makes the same new thread and the same notice, by Message-ID.
@@ -449,6 +450,38 @@ def test_splits_merges_moves_and_undos_on_the_home_node_reach_every_node(line):
     with c.reader() as n:  # NNTP numbering on C: the moved articles are numbered in their new group
         _, count, _, _, _ = n.group(GROUPS[1])
         assert count == 2
+
+
+def test_group_home_command_and_its_errors(tmp_path):
+    node = Node(tmp_path, "b.test")
+    assert moot("group", "home", GROUPS[0], "--db", node.db).stdout.strip().endswith("(this node)")
+    moot("group", "home", GROUPS[0], "a.test", "--reason", "A keeps the threads", "--db", node.db)
+    assert (
+        moot("group", "home", GROUPS[0], "--db", node.db).stdout.strip() == f"{GROUPS[0]}: home node a.test"
+    )
+    for argv, expected in (
+        (["group", "home", "alt.nowhere", "a.test"], "no group"),
+        (["group", "home", GROUPS[0], "not a name"], "Path name"),
+        (["group", "home", GROUPS[0], "a" * 81], "Path name"),
+    ):
+        r = moot(*argv, "--db", node.db, check=False)
+        assert r.returncode == 2 and expected in r.stderr, r.stderr
+    assert (
+        moot("group", "home", GROUPS[0], "--db", node.db).stdout.strip() == f"{GROUPS[0]}: home node a.test"
+    )
+    # The change is in the public log, by the site, with its reason.
+    node.start()
+    try:
+        entry = httpx.get(f"{node.url}/api/modlog", timeout=10).json()["entries"][0]
+        assert (entry["action"], entry["target"], entry["reason"]) == (
+            "home",
+            "a.test",
+            "A keeps the threads",
+        )
+        assert entry["data"] == {"from": None, "to": "a.test"}
+        assert "Made a.test the home node of" in httpx.get(f"{node.url}/modlog", timeout=10).text
+    finally:
+        node.stop()
 
 
 def test_an_action_streamed_before_its_articles_waits_for_them(pair, request_close):
