@@ -433,13 +433,14 @@ async def _release(conn: Connection, domain: str, message_id: str) -> None:
                 arrived.append(row["message_id"])
 
 
-async def _deliver_held(conn: Connection, domain: str, row: sqlite3.Row) -> bool:
+async def _deliver_held(conn: Connection, domain: str, row: sqlite3.Row, *, wait: bool = True) -> bool:
     """Deliver a held article now; whether it was (it may wait again, for another
-    article, or be refused: a held article was taken, so a refusal is only logged)."""
+    article, or be refused: a held article was taken, so a refusal is only logged).
+    `wait` False: its wait is over, so it is placed as it is."""
     await conn.execute("DELETE FROM peer_held WHERE message_id = ?", (row["message_id"],))
     item = _held_item(row)
     try:
-        await _deliver(conn, domain, item)
+        await _deliver(conn, domain, item, wait=wait)
     except Deferred as e:
         await hold(conn, item, e.waits_for)
         return False
@@ -471,7 +472,7 @@ async def settle(conn: Connection, domain: str) -> int:
         conn, "SELECT * FROM peer_held WHERE due_at <= ? ORDER BY due_at LIMIT ?", (clock.now(), SETTLE_BATCH)
     )
     for row in rows:
-        if await _deliver_held(conn, domain, row):
+        if await _deliver_held(conn, domain, row, wait=False):
             delivered += 1
             await _release(conn, domain, row["message_id"])
     from . import actions  # see receive
@@ -493,14 +494,15 @@ async def _moved_from(conn: Connection, parent: sqlite3.Row, group_id: int) -> b
     )
 
 
-async def _deliver(conn: Connection, domain: str, item: Incoming) -> dict:
-    """One article (or control article) as `receive` describes, without what follows it."""
+async def _deliver(conn: Connection, domain: str, item: Incoming, *, wait: bool = True) -> dict:
+    """One article (or control article) as `receive` describes, without what follows
+    it; `wait` False places it as it is, whatever its Date (its orphan wait is over)."""
     if await known(conn, item.message_id):
         raise Duplicate(f"{item.message_id} is already here")
     if domain.lower() in path_names(item.path):
         raise Refused("this node is already in the article's Path")
     path = f"{domain}!{item.path}"
-    young = item.date > clock.ago(seconds=ORPHAN_WAIT)
+    young = wait and item.date > clock.ago(seconds=ORPHAN_WAIT)
     if item.control is not None:
         words = item.control.split()
         target = (

@@ -635,7 +635,7 @@ class Session:
         self._start_transfer(
             mid,
             ok=(239, f"{mid} transferred OK"),
-            retry=431 if allowed else 480,
+            retry=403 if allowed else 480,  # RFC 3977 §3.2.1: an internal fault, not "try later"
             refuse=439 if allowed else 480,
             deliver=peering.take,
         )
