@@ -375,7 +375,8 @@ CREATE TABLE peers (
 -- transaction that stores or cancels the article (an outbox, like events).
 -- kind 'article': send article_id; 'cancel': a cancel control article for
 -- article_id, made here; 'state': a thread state change made here (`control`
--- holds `action message-id reason`, article_id the thread's root); 'control': a received control article, whole in `control`.
+-- holds `action message-id reason`, article_id the thread's root); 'control': a received
+-- control article, or an x-moot-action made here (docs/PEERING.md), whole in `control`.
 CREATE TABLE peer_queue (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     peer_id     INTEGER NOT NULL REFERENCES peers(id) ON DELETE CASCADE,
