@@ -93,11 +93,13 @@ async def set_home(
     conn: Connection, actor: User | None, name: object, node: object, reason: object = None
 ) -> dict:
     """Make `node` (a Path name) the home of group `name`, logged and announced
-    (group.updated). Returns {group, home}: the home as given, this node or not."""
+    (group.updated); the home it already has is a no-op. Returns {group, home}."""
     if not isinstance(node, str) or not peering.NAME.match(node):
         raise Invalid("a home node is its Path name: letters, digits, dots and dashes, at most 80")
     reason = validate.reason(reason, required=False)
     group = await get_group_row(conn, name)
+    if group["home"] == node:
+        return {"group": group_json(group), "home": node}
     await conn.execute("UPDATE groups SET home = ? WHERE id = ?", (node, group["id"]))
     entry_id = await modlog.write(
         conn,
