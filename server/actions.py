@@ -402,6 +402,42 @@ async def receive(conn: Connection, domain: str, item: peering.Incoming, kind: s
     )
 
 
+# Actions listed for the admins: the latest not applied.
+UNAPPLIED_SHOWN = 50
+
+
+async def unapplied(conn: Connection) -> list[dict]:
+    """Received actions not applied, newest first (at most UNAPPLIED_SHOWN): those
+    waiting, with what for, and those failed or ignored, with why (docs/PEERING.md)."""
+    rows = await fetch_all(
+        conn,
+        "SELECT ga.*, g.name AS group_name, g.action_sequence FROM group_actions ga"
+        " JOIN groups g ON g.id = ga.group_id WHERE ga.status != 'applied'"
+        " ORDER BY ga.received_at DESC LIMIT ?",
+        (UNAPPLIED_SHOWN,),
+    )
+    out = []
+    for r in rows:
+        why = r["error"]
+        if r["status"] == "pending":
+            gap = r["sequence"] > r["action_sequence"] + 1
+            why = f"action {r['action_sequence'] + 1} of the group" if gap else "the articles it names"
+            why = "waits for " + why
+        out.append(
+            {
+                "message_id": r["message_id"],
+                "group": r["group_name"],
+                "sequence": r["sequence"],
+                "kind": r["kind"],
+                "origin": r["origin"],
+                "status": r["status"],
+                "why": why,
+                "received_at": r["received_at"],
+            }
+        )
+    return out
+
+
 async def settle(conn: Connection, domain: str) -> int:
     """Apply what is ready (or overdue) in every group with waiting actions; how many were."""
     done = 0

@@ -109,6 +109,18 @@ async def test_received_actions_that_cannot_apply_change_nothing_or_fail_in_turn
     assert after["articles"] == before["articles"] and after["threads"] == before["threads"]
     async with site.db.read() as conn:
         assert not await peering.overdue(conn)
+    # The admins see what waits and what was ignored, with why.
+    admin = await site.client("root", "admin")
+    shown = {a["message_id"]: a for a in (await admin.get("/api/peers")).json()["actions"]}
+    assert shown["<first@h.test>"]["why"] == "waits for the articles it names"
+    assert shown["<second@h.test>"]["why"] == "waits for action 1 of the group"
+    assert (shown["<bad.3@h.test>"]["status"], shown["<bad.3@h.test>"]["why"]) == (
+        "ignored",
+        "it has no X-Moot-Sequence",
+    )
+    assert len(shown) == len(offers)
+    assert "waits for action 1 of the group" in (await admin.get("/admin/peers")).text
+    assert (await mod.get("/api/peers")).status_code == 403
 
     # The orphan wait passes: the first is tried as it is and fails, and the second applies.
     async with site.db.transaction() as conn:
@@ -136,6 +148,8 @@ async def test_received_actions_that_cannot_apply_change_nothing_or_fail_in_turn
     assert rows["<second@h.test>"] == ("applied", "")
     assert (moved["subject"], moved["root_article_id"]) == ("Off", moved["id"])
     assert sequence[0] == 2
+    shown = {a["message_id"]: a for a in (await admin.get("/api/peers")).json()["actions"]}
+    assert "<second@h.test>" not in shown and shown["<first@h.test>"]["status"] == "failed"
     # A late copy of a number already used is ignored; the same Message-ID again is a duplicate.
     late = _action("<late@h.test>", "split", 2, split)
     async with site.db.transaction() as conn:
