@@ -171,7 +171,17 @@ async def split(
         "subject": entry["data"]["subject"],
         "group": result["thread"]["group"],
     }
-    await _made(conn, domain, user, message_id, "split", source["group_id"], params, entry, [params["group"]])
+    await _made(
+        conn,
+        domain,
+        user,
+        "split",
+        source["group_id"],
+        params,
+        entry,
+        [params["group"]],
+        message_id=message_id,
+    )
     return result
 
 
@@ -200,16 +210,9 @@ async def merge(
     )
     entry = result["entry"]
     params = {"thread": entry["target"], "into": await _message_id_of(conn, entry["data"]["into_article_id"])}
+    touched = [result["thread"]["group"]]
     await _made(
-        conn,
-        domain,
-        user,
-        message_id,
-        "merge",
-        source["group_id"],
-        params,
-        entry,
-        [result["thread"]["group"]],
+        conn, domain, user, "merge", source["group_id"], params, entry, touched, message_id=message_id
     )
     return result
 
@@ -226,17 +229,7 @@ async def move(
         "thread": await _message_id_of(conn, thread["root_article_id"]),
         "group": result["thread"]["group"],
     }
-    await _made(
-        conn,
-        domain,
-        user,
-        _new_message_id(domain),
-        "move",
-        thread["group_id"],
-        params,
-        result["entry"],
-        [params["group"]],
-    )
+    await _made(conn, domain, user, "move", thread["group_id"], params, result["entry"], [params["group"]])
     return result
 
 
@@ -257,17 +250,7 @@ async def undo_entry(
     )
     if action is not None:
         params = {"action": action["message_id"]}
-        await _made(
-            conn,
-            domain,
-            user,
-            _new_message_id(domain),
-            "undo",
-            action["group_id"],
-            params,
-            done,
-            [done["group"]],
-        )
+        await _made(conn, domain, user, "undo", action["group_id"], params, done, [done["group"]])
     return done
 
 
@@ -275,17 +258,20 @@ async def _made(
     conn: Connection,
     domain: str,
     user: User | None,
-    message_id: str,
     kind: str,
     group_id: int,
     params: dict,
     entry: dict,
-    also_groups: list[str],
+    touched: list[str],
+    *,
+    message_id: str | None = None,
 ) -> None:
-    """After an action made here: check the other groups it touched are homed here
-    too (NotHome rolls the whole action back), take the group's next sequence
-    number, record the action and queue its control article for the peers."""
-    await require_home(conn, domain, [g for g in also_groups if g])
+    """After an action of `kind` made here and logged as `entry`: check the other
+    groups it `touched` are homed here too (NotHome rolls the whole action back),
+    take the next number of the group it is logged in, record the action and
+    queue its control article (named `message_id`, or a new name) for the peers."""
+    await require_home(conn, domain, touched)
+    message_id = message_id or _new_message_id(domain)
     sequence = await fetch_value(
         conn,
         "UPDATE groups SET action_sequence = action_sequence + 1 WHERE id = ? RETURNING action_sequence",

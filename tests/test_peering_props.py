@@ -28,8 +28,14 @@ HOME = "h.test"  # the groups' home node: it splits, merges and moves
 GROUPS = ("comp.lang.python", "rec.music.folk")
 
 
+# The articles are made once, when this module is imported, and delivered up to a
+# whole test run later; dated from an hour ahead, they stay within the orphan wait
+# (peering.ORPHAN_WAIT: an article whose parent is missing waits for it) throughout.
+_EPOCH = datetime.now(UTC) + timedelta(hours=1)
+
+
 def _date(seconds_ago: int) -> str:
-    return format_datetime(datetime.now(UTC) - timedelta(seconds=seconds_ago))
+    return format_datetime(_EPOCH - timedelta(seconds=seconds_ago))
 
 
 def _wire(
