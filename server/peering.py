@@ -408,8 +408,9 @@ async def take(conn: Connection, domain: str, item: Incoming) -> dict:
 
 
 async def hold(conn: Connection, item: Incoming, waits_for: str) -> None:
-    """Keep `item` until `waits_for` arrives or until ORPHAN_WAIT after its Date."""
-    due = clock.stamp(clock.parse(item.date) + timedelta(seconds=ORPHAN_WAIT))
+    """Keep `item` until `waits_for` arrives or until ORPHAN_WAIT after its Date
+    (after its arrival when it is dated later: a future Date holds nothing longer)."""
+    due = clock.stamp(clock.parse(min(item.date, clock.now())) + timedelta(seconds=ORPHAN_WAIT))
     await conn.execute(
         "INSERT OR IGNORE INTO peer_held (message_id, waits_for, article, due_at, received_at)"
         " VALUES (?, ?, ?, ?, ?)",
