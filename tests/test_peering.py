@@ -408,6 +408,9 @@ def test_splits_merges_moves_and_undos_on_the_home_node_reach_every_node(line):
         return all(n.tree(m) == t for n in (b, c) for m, t in expected.items())
 
     eventually(split_everywhere, "the split on B and C")
+    with b.signed_in("ada") as ada:  # B's Ada started the new thread: told, as for a local split
+        told = ada.get("/api/notifications").json()["notifications"]
+        assert [(n["kind"], n["thread"]["subject"]) for n in told] == [("moderation", "Trains")]
     for node in (b, c):
         copy = node.article(notice["message_id"])
         assert (copy["subject"], copy["body"], copy["status"]) == (
