@@ -43,7 +43,13 @@ CREATE TABLE groups (
     archive_after_articles INTEGER,
     -- Mail from an address that is no member's: refused with a bounce, or
     -- held for the group's moderators (held_mail).
-    stranger_mail TEXT NOT NULL DEFAULT 'bounce' CHECK (stranger_mail IN ('bounce', 'moderate'))
+    stranger_mail TEXT NOT NULL DEFAULT 'bounce' CHECK (stranger_mail IN ('bounce', 'moderate')),
+    -- The home node (its Path name) that alone splits, merges and moves in this
+    -- group, and undoes those (docs/PEERING.md); NULL: this node.
+    home            TEXT,
+    -- The sequence number of the group's last structural action: made here when
+    -- this node is the home, applied here otherwise.
+    action_sequence INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE TABLE threads (
@@ -407,7 +413,8 @@ CREATE TABLE peers (
 -- transaction that stores or cancels the article (an outbox, like events).
 -- kind 'article': send article_id; 'cancel': a cancel control article for
 -- article_id, made here; 'state': a thread state change made here (`control`
--- holds `action message-id reason`, article_id the thread's root); 'control': a received control article, whole in `control`.
+-- holds `action message-id reason`, article_id the thread's root); 'control': a received
+-- control article, or an x-moot-action made here (docs/PEERING.md), whole in `control`.
 CREATE TABLE peer_queue (
     id          INTEGER PRIMARY KEY AUTOINCREMENT,
     peer_id     INTEGER NOT NULL REFERENCES peers(id) ON DELETE CASCADE,
@@ -442,3 +449,38 @@ CREATE TABLE thread_state_stamps (
     root_message_id TEXT PRIMARY KEY,
     stamp           TEXT NOT NULL
 ) WITHOUT ROWID;
+
+-- Structural actions (split, merge, move, undo) as x-moot-action control
+-- articles: made here (status 'applied' at once) or received from the group's
+-- home node and applied in sequence order (docs/PEERING.md). `params` is the
+-- JSON of the article's body fields, every article named by Message-ID;
+-- `entry_id` is the moderation log entry the action wrote here.
+CREATE TABLE group_actions (
+    message_id  TEXT PRIMARY KEY,
+    group_id    INTEGER NOT NULL REFERENCES groups(id),
+    sequence    INTEGER NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('split', 'merge', 'move', 'undo')),
+    origin      TEXT NOT NULL,
+    params      TEXT NOT NULL,
+    date        TEXT NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('pending', 'applied', 'failed', 'ignored')),
+    entry_id    INTEGER REFERENCES modlog(id),
+    error       TEXT NOT NULL DEFAULT '',
+    received_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX group_actions_pending ON group_actions(group_id, sequence) WHERE status = 'pending';
+CREATE INDEX group_actions_by_entry ON group_actions(entry_id);
+
+-- Articles (and cancels, thread state changes) a peer streamed with TAKETHIS
+-- before what they follow up or act on (`waits_for`): taken (239), kept here,
+-- and delivered when that arrives, or at `due_at` (their Date plus the orphan
+-- wait) as they are. `article` is the JSON of peering.Incoming.
+CREATE TABLE peer_held (
+    message_id  TEXT PRIMARY KEY,
+    waits_for   TEXT NOT NULL,
+    article     TEXT NOT NULL,
+    due_at      TEXT NOT NULL,
+    received_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX peer_held_waits ON peer_held(waits_for);
+CREATE INDEX peer_held_due ON peer_held(due_at);

@@ -423,6 +423,24 @@ def cmd_peer(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_group(args: argparse.Namespace) -> int:
+    from . import actions, groups
+
+    config = _config(args)
+
+    async def home(db: Database) -> dict:
+        if args.node is None:
+            async with db.read() as conn:
+                return actions.home_json(await groups.get_group_row(conn, args.name), config.domain)
+        async with db.transaction() as conn:
+            await actions.set_home(conn, None, args.name, args.node, args.reason)
+            return actions.home_json(await groups.get_group_row(conn, args.name), config.domain)
+
+    found = _on_database(config, home)
+    print(f"{args.name}: home node {found['node']}{' (this node)' if found['here'] else ''}")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="moot", description="Moot, a USENET-style discussion server.")
     sub = top.add_subparsers(dest="command", required=True)
@@ -516,6 +534,16 @@ def parser() -> argparse.ArgumentParser:
     for sp in (add, rm, ls):
         sp.add_argument("--db", help="database file (default: $MOOT_DB_PATH or moot.db)")
         sp.set_defaults(fn=cmd_peer)
+    p = command("group", cmd_group, "a group's settings across peered nodes (docs/PEERING.md)")
+    group = p.add_subparsers(dest="group_command", required=True)
+    home = group.add_parser(
+        "home", help="show or set the node (Path name) where splits, merges and moves of a group are made"
+    )
+    home.add_argument("name", help="the group")
+    home.add_argument("node", nargs="?", help="the home node's Path name (its MOOT_DOMAIN); omit to show it")
+    home.add_argument("--reason", help="shown in the public moderation log")
+    home.add_argument("--db", help="database file (default: $MOOT_DB_PATH or moot.db)")
+    home.set_defaults(fn=cmd_group)
     return top
 
 

@@ -51,7 +51,7 @@ class Config:
     )
     peer_poll_interval: float = _f(
         2.0,
-        "seconds between looks at the peers table (`moot peer add` reaches a running server within this) and at a peer's queue when nothing wakes it",
+        "seconds between looks at the peers table (`moot peer add` reaches a running server within this), at a peer's queue when nothing wakes it, and for held articles and structural actions whose wait is over (docs/PEERING.md)",
     )
     site_name: str = _f("Moot", "name shown in page titles and feeds")
     secret_key: str = _f("", "key that signs cookies; empty means a random key kept in the database")

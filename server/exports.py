@@ -14,16 +14,19 @@ from .db import fetch_all, fetch_value
 EXPORT_SELECT = (
     "SELECT a.*, g.name AS group_name, u.username AS username,"
     " p.message_id AS parent_message_id, p.refs AS parent_refs, t.split_from_thread_id AS split_from,"
-    " (p.status = 'notice' AND p.user_id IS NULL) AS parent_placeholder, ap.path AS news_path"
+    " (p.status = 'notice' AND json_extract(p.notice, '$.action') = 'missing') AS parent_placeholder,"
+    " ap.path AS news_path"
     " FROM articles a JOIN groups g ON g.id = a.group_id JOIN threads t ON t.id = a.thread_id"
     " LEFT JOIN users u ON u.id = a.user_id"
     " LEFT JOIN articles p ON p.id = a.parent_id"
     " LEFT JOIN article_paths ap ON ap.article_id = a.id"
 )
 EXPORT_PAGE = 500
-# Placeholders for messages an import did not have are not articles anyone wrote:
-# an export leaves them out (their replies still name them in References).
-NOT_PLACEHOLDER = " AND NOT (a.status = 'notice' AND a.user_id IS NULL)"
+# Placeholders for messages an import did not have (mailthreads.PLACEHOLDER_NOTICE) are
+# not articles anyone wrote: an export leaves them out (their replies still name them
+# in References). A notice by another node's moderator has no account here either,
+# so the notice's own action tells them apart.
+NOT_PLACEHOLDER = " AND NOT (a.status = 'notice' AND json_extract(a.notice, '$.action') = 'missing')"
 
 
 async def thread_export_page(

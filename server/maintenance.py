@@ -202,9 +202,11 @@ async def insert_notice(
     body: str,
     notice: dict,
     seq: int | None = None,
+    message_id: str | None = None,
 ) -> int:
     """The short moderation notice left at the place a split or merge changed
-    (`seq`: that place's order key; default: after the parent's sub-tree)."""
+    (`seq`: that place's order key; default: after the parent's sub-tree);
+    `message_id` names it when the action gives one (docs/PEERING.md), else a new one."""
     return (
         await insert_article(
             conn,
@@ -214,8 +216,8 @@ async def insert_notice(
             subject=subject[: validate.SUBJECT_MAX],
             body=body,
             author_name=user.display_name,
-            user_id=user.id,
-            message_id=new_message_id(domain),
+            user_id=user.account_id,
+            message_id=message_id or new_message_id(domain),
             created_at=clock.now(),
             refs=child_references(parent["refs"], parent["message_id"]),
             status="notice",
@@ -295,9 +297,11 @@ async def split(
     reason: object,
     subject: object = None,
     group: object = None,
+    notice_message_id: str | None = None,
 ) -> dict:
     """Split article `article_id` and its replies out of thread `thread_id`
-    into a new thread (in `group`, default the same one) with it as root.
+    into a new thread (in `group`, default the same one) with it as root; the
+    notice left behind gets `notice_message_id` when given.
     Returns {thread (the new one), source, notice, entry}."""
     user = require(user, "moderate")
     reason = validate.reason(reason, required=True)
@@ -341,12 +345,14 @@ async def split(
         parent=parent,
         subject=f"Split: {subject}",
         body=(
-            f"{count} article{'s' if count != 1 else ''} from here on moved to the thread "
-            f'"{subject}" in {target_group["name"]} (thread {new_id}).\n'
+            # The same text on every node that applies this split (docs/PEERING.md):
+            # no local numbers, and no count, which depends on what has arrived there.
+            f'This article and the replies below it moved to the thread "{subject}" in {target_group["name"]}.\n'
             f"Split by {user.display_name}. Reason: {reason}"
         ),
         notice={"action": "split", "thread_id": new_id, "count": count},
         seq=a["seq"],
+        message_id=notice_message_id,
     )
     await follows.copy_followers(conn, source["id"], new_id)
     await refresh_activity(conn, [source["id"], new_id], [source["group_id"], target_group["id"]])
@@ -396,10 +402,12 @@ async def merge(
     into_article_id: object,
     *,
     reason: object,
+    notice_message_id: str | None = None,
 ) -> dict:
     """Merge thread `thread_id` into another: its root becomes a reply to
-    `into_article_id`; a notice under that article says so. The merged thread
-    stays, empty, with merged_into set. Returns {thread (receiving), source, notice, entry}."""
+    `into_article_id`; a notice under that article (named `notice_message_id`
+    when given) says so. The merged thread stays, empty, with merged_into set.
+    Returns {thread (receiving), source, notice, entry}."""
     user = require(user, "moderate")
     reason = validate.reason(reason, required=True)
     source = await live_thread(conn, thread_id)
@@ -441,11 +449,11 @@ async def merge(
         parent=x,
         subject=f"Merged: {source['subject']}",
         body=(
-            f'The thread "{source["subject"]}" ({count} article{"s" if count != 1 else ""},'
-            f" thread {source['id']} in {source['group_name']}) was merged here, as a reply"
-            f" to this article.\nMerged by {user.display_name}. Reason: {reason}"
+            f'The thread "{source["subject"]}" from {source["group_name"]} was merged here,'
+            f" as a reply to this article.\nMerged by {user.display_name}. Reason: {reason}"
         ),
         notice={"action": "merge", "thread_id": source["id"], "count": count},
+        message_id=notice_message_id,
     )
     await follows.copy_followers(conn, source["id"], target["id"])
     await refresh_activity(conn, [target["id"]], [source["group_id"], target["group_id"]])

@@ -31,7 +31,7 @@ from . import clock
 from .errors import Unavailable
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema.sql"  # ../schema.sql, linked
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 # Another process may hold the write lock; wait this long (seconds) before SQLITE_BUSY.
 BUSY_TIMEOUT = 10.0
 # Rows one batch of a data step may touch: a few tens of milliseconds of writing,
@@ -349,6 +349,51 @@ CREATE INDEX articles_unordered ON articles(thread_id) WHERE seq = 0;
 """,
         batch=lambda conn, limit: _order_keys(conn, limit),
         remaining=lambda conn: int(conn.execute("SELECT count(*) FROM articles WHERE seq = 0").fetchone()[0]),
+    ),
+    # 8 -> 9: one home node per group for splits, merges and moves, their
+    # x-moot-action control articles, and articles held until what they follow
+    # arrives (docs/PEERING.md). Existing groups get this node as their home.
+    Migration(
+        9,
+        "home_nodes",
+        sql="""
+ALTER TABLE groups ADD COLUMN home TEXT;
+ALTER TABLE groups ADD COLUMN action_sequence INTEGER NOT NULL DEFAULT 0;
+-- Structural actions (split, merge, move, undo) as x-moot-action control
+-- articles: made here (status 'applied' at once) or received from the group's
+-- home node and applied in sequence order (docs/PEERING.md). `params` is the
+-- JSON of the article's body fields, every article named by Message-ID;
+-- `entry_id` is the moderation log entry the action wrote here.
+CREATE TABLE group_actions (
+    message_id  TEXT PRIMARY KEY,
+    group_id    INTEGER NOT NULL REFERENCES groups(id),
+    sequence    INTEGER NOT NULL,
+    kind        TEXT NOT NULL CHECK (kind IN ('split', 'merge', 'move', 'undo')),
+    origin      TEXT NOT NULL,
+    params      TEXT NOT NULL,
+    date        TEXT NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('pending', 'applied', 'failed', 'ignored')),
+    entry_id    INTEGER REFERENCES modlog(id),
+    error       TEXT NOT NULL DEFAULT '',
+    received_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX group_actions_pending ON group_actions(group_id, sequence) WHERE status = 'pending';
+CREATE INDEX group_actions_by_entry ON group_actions(entry_id);
+
+-- Articles (and cancels, thread state changes) a peer streamed with TAKETHIS
+-- before what they follow up or act on (`waits_for`): taken (239), kept here,
+-- and delivered when that arrives, or at `due_at` (their Date plus the orphan
+-- wait) as they are. `article` is the JSON of peering.Incoming.
+CREATE TABLE peer_held (
+    message_id  TEXT PRIMARY KEY,
+    waits_for   TEXT NOT NULL,
+    article     TEXT NOT NULL,
+    due_at      TEXT NOT NULL,
+    received_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX peer_held_waits ON peer_held(waits_for);
+CREATE INDEX peer_held_due ON peer_held(due_at);
+""",
     ),
 )
 

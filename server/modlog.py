@@ -45,14 +45,17 @@ async def write(
     undoes: int | None = None,
 ) -> int:
     """Append one entry in the caller's transaction and return its id.
-    `actor` None means the site itself (the archive sweep, the command line)."""
+    `actor` None means the site itself (the archive sweep, the command line); an
+    actor of another node is named in `data` (`by`, `peer`: the node)."""
+    if actor is not None and actor.node:
+        data = {**(data or {}), "by": actor.display_name, "peer": actor.node}
     cur = await conn.execute(
         "INSERT INTO modlog (action, actor_id, group_id, thread_id, article_id, other_thread_id,"
         " other_group_id, target, reason, data, created_at, undoes)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             action,
-            actor.id if actor else None,
+            actor.account_id if actor else None,
             group_id,
             thread_id,
             article_id,

@@ -123,7 +123,7 @@ async def _deliver(
         "INSERT OR IGNORE INTO notifications (user_id, kind, article_id, thread_id, entry_id, actor_id,"
         " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
         [
-            (uid, kind, article_id, thread_id, entry_id, actor.id if actor else None, now)
+            (uid, kind, article_id, thread_id, entry_id, actor.account_id if actor else None, now)
             for uid, kind in recipients.items()
         ],
     )

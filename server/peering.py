@@ -8,7 +8,10 @@ node's own Path name is its configured domain."""
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
+import json
+import logging
 import re
 import secrets
 import sqlite3
@@ -20,7 +23,7 @@ from aiosqlite import Connection
 from . import clock, modlog, posting, tree, validate
 from . import wildmat as wildmats
 from .db import fetch_all, fetch_one, fetch_value
-from .errors import Conflict, Invalid, NotFound
+from .errors import Conflict, Invalid, MootError, NotFound
 from .events import emit
 from .newsreading import last_known
 from .reading import ARTICLE_SELECT, article_json, thread_json, thread_row
@@ -28,7 +31,7 @@ from .subjects import child_references
 
 DIRECTIONS = ("both", "incoming", "outgoing")
 # A peer name is a Path name: RFC 5536 §3.1.5 path-identity (a host name).
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+_-]{0,79}\Z")
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.+_-]{0,79}\Z")
 # Retry after a failure: doubling from RETRY_FIRST up to RETRY_MAX seconds.
 RETRY_FIRST = 1.0
 RETRY_MAX = 300.0
@@ -39,6 +42,10 @@ SECRET_MIN = 12
 # the sender retries, the parent arrives meanwhile, and the tree is the same
 # whatever order the articles travelled in (docs/PEERING.md).
 ORPHAN_WAIT = 600
+# Held articles delivered by one settle pass (the rest wait for the next).
+SETTLE_BATCH = 200
+
+log = logging.getLogger("moot.peering")
 
 
 class Duplicate(Conflict):
@@ -48,10 +55,15 @@ class Duplicate(Conflict):
 
 
 class Deferred(Conflict):
-    """Not now: what it follows up (or cancels) is not here yet (436, 431)."""
+    """Not now: what it follows up (or cancels) is not here yet. IHAVE answers
+    436; TAKETHIS takes it and holds it (`take`). `waits_for` is that Message-ID."""
 
     code = "deferred"
     status = 503
+
+    def __init__(self, message: str, waits_for: str) -> None:
+        super().__init__(message)
+        self.waits_for = waits_for
 
 
 class Refused(Invalid):
@@ -94,7 +106,7 @@ async def add_peer(
     password: str | None = None,
 ) -> dict:
     """Configure a peer; Conflict if the name is taken, Invalid for a bad field."""
-    if not _NAME.match(name or ""):
+    if not NAME.match(name or ""):
         raise Invalid("a peer name is its Path name: letters, digits, dots and dashes, at most 80")
     if not host or len(host) > 255 or re.search(r"[\s/]", host):
         raise Invalid("the host is a name or an address")
@@ -352,30 +364,146 @@ class Incoming:
     path: str  # as received, this node not yet in it
     control: str | None  # the Control header's value
     text: str  # the whole article (headers and body, LF lines) for relaying a control
+    sequence: int | None = None  # X-Moot-Sequence: an x-moot-action's place in its group
 
 
 async def known(conn: Connection, message_id: str) -> bool:
-    """Whether an article or control article of this Message-ID is here."""
+    """Whether an article or control article of this Message-ID is here (or held)."""
     return bool(
         await fetch_value(
             conn,
             "SELECT 1 FROM articles WHERE message_id = ?"
-            " UNION ALL SELECT 1 FROM news_history WHERE message_id = ?",
-            (message_id, message_id),
+            " UNION ALL SELECT 1 FROM news_history WHERE message_id = ?"
+            " UNION ALL SELECT 1 FROM peer_held WHERE message_id = ?",
+            (message_id, message_id, message_id),
         )
     )
 
 
 async def receive(conn: Connection, domain: str, item: Incoming) -> dict:
     """Deliver an article a peer sent exactly as a posted one (numbers, search,
-    events) and queue it for the other peers. Raises Duplicate when the
-    Message-ID is here, Refused when this node will not carry it."""
+    events) and queue it for the other peers; then what was held for it, and
+    the structural actions that were waiting for it. Raises Duplicate when the
+    Message-ID is here, Refused when this node will not carry it, Deferred
+    when what it follows up or acts on is not here yet (and it is young)."""
+    result = await _deliver(conn, domain, item)
+    await _release(conn, domain, item.message_id)
+    # Imported here: actions builds on maintenance and posting, which queue through this module.
+    from . import actions
+
+    if await actions.waiting(conn):
+        await actions.settle(conn, domain)
+    return result
+
+
+async def take(conn: Connection, domain: str, item: Incoming) -> dict:
+    """`receive`, except that an article Deferred is taken and held until what it
+    waits for arrives (or its orphan wait ends): TAKETHIS has no "try later"
+    answer (RFC 4644 §2.5), and the result is the same in any order of arrival."""
+    try:
+        return await receive(conn, domain, item)
+    except Deferred as e:
+        await hold(conn, item, e.waits_for)
+        return {"held": e.waits_for}
+
+
+async def hold(conn: Connection, item: Incoming, waits_for: str) -> None:
+    """Keep `item` until `waits_for` arrives or until ORPHAN_WAIT after its Date
+    (after its arrival when it is dated later: a future Date holds nothing longer)."""
+    due = clock.stamp(clock.parse(min(item.date, clock.now())) + timedelta(seconds=ORPHAN_WAIT))
+    await conn.execute(
+        "INSERT OR IGNORE INTO peer_held (message_id, waits_for, article, due_at, received_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (item.message_id, waits_for, json.dumps(dataclasses.asdict(item)), due, clock.now()),
+    )
+
+
+def _held_item(row: sqlite3.Row) -> Incoming:
+    fields = json.loads(row["article"])
+    return Incoming(
+        **{**fields, "newsgroups": tuple(fields["newsgroups"]), "references": tuple(fields["references"])}
+    )
+
+
+async def _release(conn: Connection, domain: str, message_id: str) -> None:
+    """Deliver what was held for `message_id`, and in turn what was held for those."""
+    arrived = [message_id]
+    while arrived:
+        for row in await fetch_all(conn, "SELECT * FROM peer_held WHERE waits_for = ?", (arrived.pop(),)):
+            if await _deliver_held(conn, domain, row):
+                arrived.append(row["message_id"])
+
+
+async def _deliver_held(conn: Connection, domain: str, row: sqlite3.Row, *, wait: bool = True) -> bool:
+    """Deliver a held article now; whether it was (it may wait again, for another
+    article, or be refused: a held article was taken, so a refusal is only logged).
+    `wait` False: its wait is over, so it is placed as it is."""
+    await conn.execute("DELETE FROM peer_held WHERE message_id = ?", (row["message_id"],))
+    item = _held_item(row)
+    try:
+        await _deliver(conn, domain, item, wait=wait)
+    except Deferred as e:
+        await hold(conn, item, e.waits_for)
+        return False
+    except MootError as e:
+        log.warning("held article %s not delivered: %s", item.message_id, e.message)
+        return False
+    return True
+
+
+async def overdue(conn: Connection) -> bool:
+    """Whether `settle` has work: a held article past its wait, or a received action
+    that has waited ORPHAN_WAIT for its articles (one indexed look each)."""
+    return bool(
+        await fetch_value(
+            conn,
+            "SELECT 1 FROM peer_held WHERE due_at <= ?"
+            " UNION ALL SELECT 1 FROM group_actions WHERE status = 'pending' AND received_at <= ?",
+            (clock.now(), clock.ago(seconds=ORPHAN_WAIT)),
+        )
+    )
+
+
+async def settle(conn: Connection, domain: str) -> int:
+    """Deliver held articles whose wait is over as they are (an orphan starts a
+    thread, a cancel of an article that never came is only recorded), then apply
+    the structural actions that are ready or overdue. Returns how many held were delivered."""
+    delivered = 0
+    rows = await fetch_all(
+        conn, "SELECT * FROM peer_held WHERE due_at <= ? ORDER BY due_at LIMIT ?", (clock.now(), SETTLE_BATCH)
+    )
+    for row in rows:
+        if await _deliver_held(conn, domain, row, wait=False):
+            delivered += 1
+            await _release(conn, domain, row["message_id"])
+    from . import actions  # see receive
+
+    await actions.settle(conn, domain)
+    return delivered
+
+
+async def _moved_from(conn: Connection, parent: sqlite3.Row, group_id: int) -> bool:
+    """Whether a split, merge or move took the parent's thread out of group `group_id`
+    (a reply then follows its parent, as it would have had it arrived before)."""
+    return bool(
+        await fetch_value(
+            conn,
+            "SELECT 1 FROM modlog WHERE group_id = ? AND action IN ('split', 'merge', 'move')"
+            " AND (thread_id = ? OR other_thread_id = ?) LIMIT 1",
+            (group_id, parent["thread_id"], parent["thread_id"]),
+        )
+    )
+
+
+async def _deliver(conn: Connection, domain: str, item: Incoming, *, wait: bool = True) -> dict:
+    """One article (or control article) as `receive` describes, without what follows
+    it; `wait` False places it as it is, whatever its Date (its orphan wait is over)."""
     if await known(conn, item.message_id):
         raise Duplicate(f"{item.message_id} is already here")
     if domain.lower() in path_names(item.path):
         raise Refused("this node is already in the article's Path")
     path = f"{domain}!{item.path}"
-    young = item.date > clock.ago(seconds=ORPHAN_WAIT)
+    young = wait and item.date > clock.ago(seconds=ORPHAN_WAIT)
     if item.control is not None:
         words = item.control.split()
         target = (
@@ -388,7 +516,7 @@ async def receive(conn: Connection, domain: str, item: Incoming) -> dict:
             and target is not None
             and not await fetch_value(conn, "SELECT 1 FROM articles WHERE message_id = ?", (target,))
         ):
-            raise Deferred(f"the article {target[:100]} it acts on is not here yet")
+            raise Deferred(f"the article {target[:100]} it acts on is not here yet", target)
         return await _control(conn, domain, item, path)
     group = None
     for name in item.newsgroups:
@@ -405,12 +533,24 @@ async def receive(conn: Connection, domain: str, item: Incoming) -> dict:
         and item.references
         and not await fetch_value(conn, "SELECT 1 FROM articles WHERE message_id = ?", (item.references[-1],))
     ):
-        raise Deferred(f"the article it follows up, {item.references[-1][:100]}, is not here yet")
+        raise Deferred(
+            f"the article it follows up, {item.references[-1][:100]}, is not here yet", item.references[-1]
+        )
     parent = await last_known(conn, item.references)
     parent_row = None
-    if parent is not None and parent["group_name"] == group["name"]:
+    if parent is not None:
         parent_row = await fetch_one(conn, posting.PLACE_SELECT + " WHERE a.id = ?", (parent["id"],))
         assert parent_row is not None  # last_known has just found it
+    if parent_row is not None and parent_row["group_id"] != group["id"]:
+        # Only a parent a structural action took elsewhere is followed into its group.
+        if await _moved_from(conn, parent_row, group["id"]):
+            group = await fetch_one(
+                conn, "SELECT id, name FROM groups WHERE id = ?", (parent_row["group_id"],)
+            )
+            assert group is not None  # the group of an article here
+        else:
+            parent_row = None
+    if parent_row is not None:
         # Under the deepest level it attaches one level up, as a reply posted here would.
         parent_row = await tree.anchor(conn, parent_row, posting.PLACE_SELECT)
     if parent_row is None:
@@ -468,6 +608,11 @@ async def _control(conn: Connection, domain: str, item: Incoming, path: str) -> 
         result["applied"] = True
     if len(words) == 3 and words[0].lower() == STATE_CONTROL and words[1].lower() in STATE_EVENTS:
         result["applied"] = await _thread_state(conn, item, words[1].lower(), words[2])
+    if len(words) == 2 and words[0].lower() == "x-moot-action":
+        # Imported here: actions builds on maintenance and posting, which queue through this module.
+        from . import actions
+
+        result["applied"] = await actions.receive(conn, domain, item, words[1].lower())
     group = item.newsgroups[0] if item.newsgroups else (target["group_name"] if target else "control")
     text = re.sub(r"(?im)^Path:[^\n]*", f"Path: {path}", item.text, count=1)
     await enqueue(conn, message_id=item.message_id, group=group, path=path, kind="control", control=text)

@@ -28,10 +28,24 @@ ACTIONS = {
 
 @dataclass(frozen=True)
 class User:
+    """An account of this site, or (with `node`) a moderator of a group's home
+    node whose action is applied here: no account here, so `account_id` is None."""
+
     id: int
     username: str
     display_name: str
     role: str
+    node: str | None = None
+
+    @classmethod
+    def of_node(cls, node: str, display_name: str) -> User:
+        """The moderator who acted on `node`, named as that node's action article names them."""
+        return cls(0, "", display_name, "moderator", node)
+
+    @property
+    def account_id(self) -> int | None:
+        """The users row of this account; None for a moderator of another node."""
+        return None if self.node else self.id
 
     def to_json(self) -> dict:
         return {

@@ -74,7 +74,9 @@ async def chosen_message_id(conn: Connection, domain: str, message_id: str | Non
 
 # What placing a follow-up under an article needs of it (insert_article, tree.anchor),
 # for articles that arrive without an account here (news peers, held mail).
-PLACE_SELECT = "SELECT a.id, a.parent_id, a.depth, a.seq, a.thread_id, a.refs, a.message_id FROM articles a"
+PLACE_SELECT = (
+    "SELECT a.id, a.parent_id, a.depth, a.seq, a.thread_id, a.group_id, a.refs, a.message_id FROM articles a"
+)
 
 
 async def insert_article(

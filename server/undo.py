@@ -77,7 +77,9 @@ async def _has_children(conn: Connection, article_id: int) -> bool:
     )
 
 
-async def _undo_split(conn: Connection, entry: Row, data: dict, entry_id_of_undo: WriteEntry) -> dict:
+async def _undo_split(
+    conn: Connection, entry: Row, data: dict, entry_id_of_undo: WriteEntry, exact: bool
+) -> dict:
     source = await thread_row(conn, entry["thread_id"])
     split_off = await thread_row(conn, entry["other_thread_id"])
     a_id, count, notice_id = entry["article_id"], data["count"], data["notice_id"]
@@ -85,7 +87,7 @@ async def _undo_split(conn: Connection, entry: Row, data: dict, entry_id_of_undo
     if source["merged_into_thread_id"] is not None or split_off["merged_into_thread_id"] is not None:
         raise Stale("a thread this split made or left was merged since; undo that first")
     n, newest = await _count_and_newest(conn, split_off["id"])
-    if n != count or newest > notice_id:
+    if exact and (n != count or newest > notice_id):
         raise Stale(
             f"thread {split_off['id']} changed since the split (replies, splits or merges);"
             " it no longer holds exactly the articles that moved"
@@ -139,7 +141,9 @@ async def _undo_split(conn: Connection, entry: Row, data: dict, entry_id_of_undo
     return {"undo_id": undo_id}
 
 
-async def _undo_merge(conn: Connection, entry: Row, data: dict, entry_id_of_undo: WriteEntry) -> dict:
+async def _undo_merge(
+    conn: Connection, entry: Row, data: dict, entry_id_of_undo: WriteEntry, exact: bool
+) -> dict:
     merged = await thread_row(conn, entry["thread_id"])
     target = await thread_row(conn, entry["other_thread_id"])
     r_id, count, notice_id = entry["article_id"], data["count"], data["notice_id"]
@@ -150,7 +154,7 @@ async def _undo_merge(conn: Connection, entry: Row, data: dict, entry_id_of_undo
     if root is None or root["thread_id"] != target["id"] or root["parent_id"] != x_id:
         raise Stale("the merged articles were moved since (split or merged elsewhere)")
     n, newest = await _count_and_newest(conn, target["id"], root)
-    if n != count or newest > notice_id:
+    if exact and (n != count or newest > notice_id):
         raise Stale("the merged articles changed since (replies, splits or merges under them)")
     notice = await _article(conn, notice_id)
     if not _childless_notice(notice, target["id"]) or notice["parent_id"] != x_id:
@@ -191,8 +195,13 @@ async def _undo_merge(conn: Connection, entry: Row, data: dict, entry_id_of_undo
     return {"undo_id": undo_id}
 
 
-async def undo(conn: Connection, user: User | None, entry_id: object, reason: object) -> dict:
-    """Undo the split or merge logged as `entry_id`; returns the undo's own log entry."""
+async def undo(
+    conn: Connection, user: User | None, entry_id: object, reason: object, *, exact: bool = True
+) -> dict:
+    """Undo the split or merge logged as `entry_id`; returns the undo's own log entry.
+    `exact` False (an undo the group's home node made, applied here) leaves out
+    the "nothing joined since" checks: replies that reached this node after the
+    action are carried back with the articles they follow, as on the home."""
     user = require(user, "moderate")
     reason = validate.reason(reason, required=True)
     entry = await modlog.entry_row(conn, entry_id)
@@ -224,5 +233,5 @@ async def undo(conn: Connection, user: User | None, entry_id: object, reason: ob
         return undo_id
 
     action = _undo_split if entry["action"] == "split" else _undo_merge
-    result = await action(conn, entry, data, write_entry)
+    result = await action(conn, entry, data, write_entry, exact)
     return await modlog.get_entry(conn, result["undo_id"])

@@ -162,6 +162,20 @@ class Node:
             r.raise_for_status()
             return r.json()
 
+    def set_home(self, group: str, node: Node) -> None:
+        """`moot group home`: `node` splits, merges and moves in `group`."""
+        moot("group", "home", group, node.name, "--db", self.db)
+
+    def tree(self, message_id: str) -> tuple | None:
+        """(group, thread subject, root's Message-ID, parent's Message-ID) of an article here."""
+        article = self.article(message_id)
+        if article is None:
+            return None
+        thread = httpx.get(f"{self.url}/api/threads/{article['thread_id']}", timeout=10).json()
+        by_id = {a["id"]: a["message_id"] for a in thread["articles"]}
+        root = by_id.get(thread["thread"]["root_article_id"])
+        return article["group"], thread["thread"]["subject"], root, by_id.get(article["parent_id"])
+
     def state(self) -> dict[str, dict[str, tuple]]:
         """What must converge: per group, each article's References, Subject and status."""
         out: dict[str, dict[str, tuple]] = {}
@@ -235,10 +249,11 @@ def wire_article(
     subject: str = "Offered",
     body: str = "Sent by a peer.",
     extra: str = "",
+    date: str = "Tue, 01 Dec 2026 10:00:00 +0000",
 ) -> bytes:
     """A transit article as a peer sends it, dot-terminated (RFC 3977 §3.1.1)."""
     return (
         f"Path: {path}\r\nFrom: Peer Poster <poster@peer.test>\r\nNewsgroups: {group}\r\n"
-        f"Subject: {subject}\r\nDate: Tue, 01 Dec 2026 10:00:00 +0000\r\nMessage-ID: {message_id}\r\n"
+        f"Subject: {subject}\r\nDate: {date}\r\nMessage-ID: {message_id}\r\n"
         f"{extra}\r\n{body}\r\n.\r\n"
     ).encode()

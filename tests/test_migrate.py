@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from moot import check, migrate, newsrc, tree
-from moot.db import Database, SchemaNewer
+from moot import actions, check, migrate, newsrc, tree
+from moot.db import Database, SchemaNewer, fetch_all
 from tests.processes import moot
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "v1.db"
@@ -477,4 +477,55 @@ async def test_version_6_trees_become_order_keys_exactly(tmp_path, make_site):
         assert r.status_code == 200, r.text
     report = check.check(path)
     assert report.ok, report.text()
+
+
+async def test_home_nodes_step_makes_this_node_the_home_of_every_group(tmp_path, make_site):
+    path = v1_copy(tmp_path)
+    step = next(m.version for m in migrate.MIGRATIONS if m.name == "home_nodes")
+    migrate.upgrade(path, target=step - 1)
+    before = all_rows(path)["groups"]
+    assert migrate.upgrade(path, target=step) == step - 1
+    conn = sqlite3.connect(path)
+    try:
+        homes = conn.execute("SELECT name, home, action_sequence FROM groups ORDER BY 1").fetchall()
+        waiting = conn.execute(
+            "SELECT (SELECT count(*) FROM group_actions) + (SELECT count(*) FROM peer_held)"
+        )
+        assert waiting.fetchone()[0] == 0
+        split_at = conn.execute(
+            "SELECT a.id, a.thread_id FROM articles a JOIN groups g ON g.id = a.group_id"
+            " JOIN threads t ON t.id = a.thread_id WHERE g.name = 'comp.lang.python' AND a.parent_id IS NOT NULL"
+            " AND a.status = 'ok' AND t.merged_into_thread_id IS NULL ORDER BY a.id LIMIT 1"
+        ).fetchone()
+    finally:
+        conn.close()
+    assert homes == [(g[1], None, 0) for g in sorted(before, key=lambda g: g[1])]
+
+    # The upgraded site is the home of its groups: a split is made and numbered for the peers.
+    site = await make_site(db_path=path)
+    mod = await site.client("mod7", "moderator")
+    assert (await mod.get("/api/groups/comp.lang.python")).json()["home"] == {
+        "node": "test.moot",
+        "here": True,
+    }
+    article_id, thread_id = split_at
+    r = await mod.post(
+        f"/api/threads/{thread_id}/split", json={"article_id": article_id, "reason": "upgrade"}
+    )
+    assert r.status_code == 201, r.text
+    async with site.db.read() as conn:
+        ((message_id, sequence, status),) = await fetch_all(
+            conn, "SELECT message_id, sequence, status FROM group_actions"
+        )
+    assert (sequence, status) == (1, "applied")
+    assert r.json()["notice"]["message_id"] == actions.notice_message_id(message_id)
+    # Another node made the home: the next split here is refused, naming it, and changes nothing.
+    async with site.db.transaction() as conn:
+        await actions.set_home(conn, None, "comp.lang.python", "home.example.org")
+    before_refusal = site.snapshot()
+    thread = r.json()["thread"]
+    r = await mod.post(f"/api/threads/{thread['id']}/move", json={"group": "rec.music.folk", "reason": "x"})
+    assert r.status_code == 409
+    assert r.json()["error"]["code"] == "not_home" and r.json()["error"]["home"] == "home.example.org"
+    assert site.snapshot() == before_refusal
     await site.close()

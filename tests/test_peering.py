@@ -5,10 +5,12 @@ IHAVE and CHECK/TAKETHIS; readers are nntplib and the JSON API."""
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import io
 import secrets
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -343,3 +345,189 @@ def test_inn2_and_moot_exchange_articles_and_cancels(tmp_path):
             eventually(withdrawn, "the INN2 cancel applied on Moot")
     finally:
         node.stop()
+
+
+# -- structural actions: one home node per group ------------------------------------
+
+
+def _modlog(node: Node, group: str) -> list[tuple]:
+    """(action, who) of a group's public log entries, oldest first."""
+    entries = httpx.get(f"{node.url}/api/modlog", params={"group": group}, timeout=10).json()["entries"]
+    return [(e["action"], e["data"].get("by"), e["data"].get("peer")) for e in reversed(entries)]
+
+
+def test_splits_merges_moves_and_undos_on_the_home_node_reach_every_node(line):
+    a, b, c = line
+    link(a, b)
+    link(b, c)
+    for node in (b, c):
+        for group in GROUPS:
+            node.set_home(group, a)
+    assert moot("group", "home", GROUPS[0], "--db", b.db).stdout.strip() == f"{GROUPS[0]}: home node a.test"
+
+    root = a.post(GROUPS[0], "Trains", "About trains.")
+    eventually(lambda: b.article(root), "the root on B")
+    side = b.post(GROUPS[0], "Re: Trains", "And boats?", references=root)
+    eventually(lambda: c.article(side), "B's reply on C")
+    deep = c.post(GROUPS[0], "Re: Trains", "Boats, yes.", references=f"{root} {side}")
+    other = a.post(GROUPS[0], "Re: Trains", "Back to trains.", references=root)
+    eventually(lambda: converged((a, b, c), 4), "four articles everywhere")
+
+    # Only the home node splits, merges and moves; elsewhere a 409 names it, and the form says so.
+    with b.signed_in("marta") as mod:
+        on_b = b.article(side)
+        r = mod.post(
+            f"/api/threads/{on_b['thread_id']}/split", json={"article_id": on_b["id"], "reason": "x"}
+        )
+        assert r.status_code == 409
+        assert r.json()["error"] == {
+            "code": "not_home",
+            "message": r.json()["error"]["message"],
+            "group": GROUPS[0],
+            "home": "a.test",
+        }
+        assert "a.test" in r.json()["error"]["message"]
+        form = mod.get(f"/t/{on_b['thread_id']}/moderate/split", params={"article": on_b["id"]}).text
+        assert 'id="home-note"' in form and "<strong>a.test</strong>" in form and 'name="reason"' not in form
+        assert mod.get(f"/api/groups/{GROUPS[0]}").json()["home"] == {"node": "a.test", "here": False}
+        assert "home node a.test</span>" in mod.get(f"/g/{GROUPS[0]}").text
+    assert b.state() == a.state()
+
+    # A split on A: every node makes the same new thread and the same notice, by Message-ID.
+    with a.signed_in("marta") as mod:
+        on_a = a.article(side)
+        split = mod.post(
+            f"/api/threads/{on_a['thread_id']}/split",
+            json={"article_id": on_a["id"], "subject": "Boats", "reason": "a topic of its own"},
+        ).json()
+        assert mod.get(f"/api/groups/{GROUPS[0]}").json()["home"] == {"node": "a.test", "here": True}
+    notice = split["notice"]
+    expected = {side: (GROUPS[0], "Boats", side, None), deep: (GROUPS[0], "Boats", side, side)}
+
+    def split_everywhere() -> bool:
+        return all(n.tree(m) == t for n in (b, c) for m, t in expected.items())
+
+    eventually(split_everywhere, "the split on B and C")
+    with b.signed_in("ada") as ada:  # B's Ada started the new thread: told, as for a local split
+        told = ada.get("/api/notifications").json()["notifications"]
+        assert [(n["kind"], n["thread"]["subject"]) for n in told] == [("moderation", "Trains")]
+    for node in (b, c):
+        copy = node.article(notice["message_id"])
+        assert (copy["subject"], copy["body"], copy["status"]) == (
+            notice["subject"],
+            notice["body"],
+            "notice",
+        )
+        assert node.tree(notice["message_id"]) == (GROUPS[0], "Trains", root, root)
+
+    # C is away while A merges the new thread back, undoes that and moves it: C catches up in order.
+    c.stop()
+    with a.signed_in("marta") as mod:
+        boats = split["thread"]["id"]
+        into = a.article(other)["id"]
+        merged = mod.post(
+            f"/api/threads/{boats}/merge", json={"into_article_id": into, "reason": "same"}
+        ).json()
+        undone = mod.post(f"/api/modlog/{merged['entry']['id']}/undo", json={"reason": "it was not"})
+        assert undone.status_code == 200, undone.text
+        moved = mod.post(f"/api/threads/{boats}/move", json={"group": GROUPS[1], "reason": "music"})
+        assert moved.status_code == 200, moved.text
+    expected = {side: (GROUPS[1], "Boats", side, None), deep: (GROUPS[1], "Boats", side, side)}
+    c.start()
+
+    def moved_everywhere() -> bool:
+        return all(n.tree(m) == t for n in (a, b, c) for m, t in expected.items())
+
+    eventually(moved_everywhere, "the merge, undo and move on B and C")
+    assert a.state() == b.state() == c.state()
+    merge_notice = merged["notice"]["message_id"]
+    assert all(n.article(merge_notice) is None for n in (a, b, c))  # the undo removed it everywhere
+    log_a = _modlog(a, GROUPS[0])
+    assert [entry[0] for entry in log_a][-4:] == ["split", "merge", "undo", "move"]
+    for node in (b, c):
+        assert _modlog(node, GROUPS[0])[-4:] == [
+            (x, "Marta", "a.test") for x in ("split", "merge", "undo", "move")
+        ]
+    page = httpx.get(f"{c.url}/modlog", params={"group": GROUPS[0]}, timeout=10).text
+    assert "by Marta on a.test" in page
+    with c.reader() as n:  # NNTP numbering on C: the moved articles are numbered in their new group
+        _, count, _, _, _ = n.group(GROUPS[1])
+        assert count == 2
+
+
+def test_group_home_command_and_its_errors(tmp_path):
+    node = Node(tmp_path, "b.test")
+    assert moot("group", "home", GROUPS[0], "--db", node.db).stdout.strip().endswith("(this node)")
+    moot("group", "home", GROUPS[0], "a.test", "--reason", "A keeps the threads", "--db", node.db)
+    assert (
+        moot("group", "home", GROUPS[0], "--db", node.db).stdout.strip() == f"{GROUPS[0]}: home node a.test"
+    )
+    for argv, expected in (
+        (["group", "home", "alt.nowhere", "a.test"], "no group"),
+        (["group", "home", GROUPS[0], "not a name"], "Path name"),
+        (["group", "home", GROUPS[0], "a" * 81], "Path name"),
+    ):
+        r = moot(*argv, "--db", node.db, check=False)
+        assert r.returncode == 2 and expected in r.stderr, r.stderr
+    assert (
+        moot("group", "home", GROUPS[0], "--db", node.db).stdout.strip() == f"{GROUPS[0]}: home node a.test"
+    )
+    # The change is in the public log, by the site, with its reason.
+    node.start()
+    try:
+        entry = httpx.get(f"{node.url}/api/modlog", timeout=10).json()["entries"][0]
+        assert (entry["action"], entry["target"], entry["reason"]) == (
+            "home",
+            "a.test",
+            "A keeps the threads",
+        )
+        assert entry["data"] == {"from": None, "to": "a.test"}
+        assert "Made a.test the home node of" in httpx.get(f"{node.url}/modlog", timeout=10).text
+    finally:
+        node.stop()
+
+
+def test_an_action_streamed_before_its_articles_waits_for_them(pair, request_close):
+    a, b, secret = pair
+    b.set_home(GROUPS[0], a)
+    now = email.utils.format_datetime(datetime.now(UTC))
+    root, reply, deeper = "<root.1@a.test>", "<reply.1@a.test>", "<deeper.1@a.test>"
+    action = "<x-moot-action.1@a.test>"
+    control = wire_article(
+        action,
+        GROUPS[0],
+        "a.test!not-for-mail",
+        subject="cmsg x-moot-action split",
+        body=f"Article: {reply}\r\nSubject: Split off\r\nGroup: {GROUPS[0]}\r\nBy: Marta\r\nReason: its own topic",
+        extra="Control: x-moot-action split\r\nX-Moot-Sequence: 1\r\nContent-Type: text/plain; charset=utf-8\r\n",
+        date=now,
+    )
+    peer = request_close(raw_session(b, secret))
+    assert send(peer, "MODE STREAM").startswith("203")
+    # The action, then a reply to a reply, the reply, and last their root: each is taken (239),
+    # never "try later", and held until what it follows or acts on has arrived.
+    offers = [
+        (action, control),
+        (
+            deeper,
+            wire_article(
+                deeper, GROUPS[0], "a.test!not-for-mail", extra=f"References: {root} {reply}\r\n", date=now
+            ),
+        ),
+        (
+            reply,
+            wire_article(reply, GROUPS[0], "a.test!not-for-mail", extra=f"References: {root}\r\n", date=now),
+        ),
+    ]
+    for mid, text in offers:
+        assert send(peer, f"TAKETHIS {mid}\r\n".encode() + text).startswith("239")
+    assert b.article(reply) is None and b.article(deeper) is None
+    assert send(peer, f"CHECK {deeper}").startswith("438")  # held is here: not wanted again
+    text = wire_article(root, GROUPS[0], "a.test!not-for-mail", subject="Root", date=now)
+    assert send(peer, f"TAKETHIS {root}\r\n".encode() + text).startswith("239")
+    assert b.tree(reply) == (GROUPS[0], "Split off", reply, None)
+    assert b.tree(deeper) == (GROUPS[0], "Split off", reply, reply)
+    assert b.tree(f"<notice.{action[1:]}") == (GROUPS[0], "Root", root, root)
+    assert _modlog(b, GROUPS[0])[-1] == ("split", "Marta", "a.test")
+    # The same action again is a duplicate and changes nothing.
+    assert send(peer, f"TAKETHIS {action}\r\n".encode() + control).startswith("439")

@@ -5,7 +5,9 @@ announces STREAMING (RFC 4644) and IHAVE otherwise (RFC 3977 §6.3.2).
 A row leaves the queue only after the peer's answer says it has the article
 or will never take it; a broken connection or a "try later" answer keeps it,
 due again after a growing delay. The peer list is read again every
-peer_poll_interval seconds, so `moot peer add` reaches a running server."""
+peer_poll_interval seconds, so `moot peer add` reaches a running server; the
+same pass delivers held articles and structural actions whose wait is over
+(peering.settle)."""
 
 from __future__ import annotations
 
@@ -68,6 +70,10 @@ class Feeder:
             try:
                 async with self.site.db.read() as conn:
                     peers = {row["id"]: row for row in await peering.outgoing_peers(conn)}
+                    overdue = await peering.overdue(conn)
+                if overdue:  # held articles and structural actions whose wait is over
+                    async with self.site.db.transaction() as conn:
+                        await peering.settle(conn, self.site.config.domain)
                 for peer_id in set(self.workers) - set(peers):
                     await self.workers.pop(peer_id).stop()
                 for peer_id, row in peers.items():

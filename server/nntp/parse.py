@@ -241,4 +241,11 @@ def transit_article(data: bytes, offered_id: str) -> peering.Incoming:
         path=fields["path"],
         control=control,
         text=data.decode("utf-8", "replace").replace("\r\n", "\n"),
+        sequence=_sequence(fields.get("x-moot-sequence")),
     )
+
+
+def _sequence(value: str | None) -> int | None:
+    """An X-Moot-Sequence header's number (docs/PEERING.md); None when absent or not one."""
+    value = (value or "").strip()
+    return int(value) if value.isdigit() and len(value) <= 18 else None

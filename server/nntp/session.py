@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from aiosqlite import Connection
+
 from .. import clock, news, newsrc, newsreading, peering, posting, sessions
 from ..db import fetch_value
 from ..errors import AuthRequired, MootError, NotFound, RateLimited
@@ -669,12 +671,24 @@ class Session:
         self._start_transfer(
             mid,
             ok=(239, f"{mid} transferred OK"),
-            retry=431 if allowed else 480,
+            retry=403 if allowed else 480,  # RFC 3977 §3.2.1: an internal fault, not "try later"
             refuse=439 if allowed else 480,
+            deliver=peering.take,
         )
         return b""
 
-    def _start_transfer(self, mid: str, *, ok: tuple[int, str], retry: int, refuse: int) -> None:
+    def _start_transfer(
+        self,
+        mid: str,
+        *,
+        ok: tuple[int, str],
+        retry: int,
+        refuse: int,
+        deliver: Callable[[Connection, str, peering.Incoming], Awaitable[dict]] = peering.receive,
+    ) -> None:
+        """Read the article offered; `deliver` stores it (IHAVE: receive, which may
+        say "try later"; TAKETHIS: take, which holds an article that came early)."""
+
         async def received(data: bytes, size: int) -> bytes:
             if refuse == 480:
                 return replies.status(480, "transfer is for configured peers")
@@ -683,12 +697,10 @@ class Session:
             try:
                 item = parse.transit_article(data, mid)
                 async with self.site.db.transaction() as conn:
-                    await peering.receive(conn, self.domain, item)
+                    await deliver(conn, self.domain, item)
             except parse.Rejected as e:
                 return replies.status(refuse, f"{mid} rejected: {e}")
-            except peering.Deferred as e:
-                # RFC 3977 §6.3.2 436; RFC 4644 has no "later" for TAKETHIS: Moot answers
-                # 431, its CHECK code for it, and its own feed offers the article again.
+            except peering.Deferred as e:  # IHAVE only (RFC 3977 §6.3.2: 436); TAKETHIS holds it
                 return replies.status(retry, f"{mid} try again later: {e.message}")
             except (peering.Duplicate, peering.Refused) as e:
                 return replies.status(refuse, f"{mid} rejected: {e.message}")

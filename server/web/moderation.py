@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .. import groups, maintenance, modlog, reading, suggestions, undo
+from .. import actions, groups, maintenance, modlog, reading, suggestions
 from ..errors import NotFound
 from ..permissions import User, require
 from ..site import Site
@@ -33,7 +33,7 @@ async def _moderator(request: Request) -> tuple[Site, User, dict]:
 async def split_thread(request: Request) -> Response:
     site, user, data = await _moderator(request)
     async with site.db.transaction() as conn:
-        result = await maintenance.split(
+        result = await actions.split(
             conn,
             site.config.domain,
             user,
@@ -49,7 +49,7 @@ async def split_thread(request: Request) -> Response:
 async def merge_thread(request: Request) -> Response:
     site, user, data = await _moderator(request)
     async with site.db.transaction() as conn:
-        result = await maintenance.merge(
+        result = await actions.merge(
             conn,
             site.config.domain,
             user,
@@ -63,8 +63,13 @@ async def merge_thread(request: Request) -> Response:
 async def move_thread(request: Request) -> Response:
     site, user, data = await _moderator(request)
     async with site.db.transaction() as conn:
-        result = await maintenance.move(
-            conn, user, request.path_params["id"], data.get("group"), reason=data.get("reason")
+        result = await actions.move(
+            conn,
+            site.config.domain,
+            user,
+            request.path_params["id"],
+            data.get("group"),
+            reason=data.get("reason"),
         )
     return JSONResponse(result)
 
@@ -127,7 +132,9 @@ async def get_modlog_entry(request: Request) -> Response:
 async def undo_entry(request: Request) -> Response:
     site, user, data = await _moderator(request)
     async with site.db.transaction() as conn:
-        entry = await undo.undo(conn, user, request.path_params["id"], data.get("reason"))
+        entry = await actions.undo_entry(
+            conn, site.config.domain, user, request.path_params["id"], data.get("reason")
+        )
     return JSONResponse({"entry": entry})
 
 

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import groups, maintenance, modlog, reading, undo
+from .. import actions, groups, maintenance, modlog, reading
 from ..errors import Invalid, MootError, NotFound
 from ..permissions import require
 from ..subjects import base_subject
@@ -61,6 +61,8 @@ ACTIONS: dict[str, tuple[str, str, tuple[str, ...], bool]] = {
         False,
     ),
 }
+# The actions only a group's home node makes (actions.NotHome elsewhere).
+STRUCTURAL = ("split", "merge", "move")
 _ANCHOR = re.compile(r"(?:^|#a)(\d{1,18})\Z")
 _MESSAGE_ID = re.compile(r"<[^<>\s]+@[^<>\s]+>")
 
@@ -89,7 +91,12 @@ async def _context(request: Request, action: str) -> dict:
             if article["thread_id"] != thread["id"]:
                 raise NotFound("that article is not in this thread now")
         names = [g["name"] for g in await groups.list_groups(conn)] if "group" in fields else []
+        home = actions.home_json(
+            await groups.get_group_row(conn, thread["group"]), site_of(request).config.domain
+        )
     return {
+        # Split, merge and move are made on the group's home node only (docs/PEERING.md).
+        "elsewhere": None if home["here"] or action not in STRUCTURAL else home["node"],
         "thread": thread,
         "action": action,
         "title": title,
@@ -125,7 +132,7 @@ async def _perform(request: Request, action: str, form: dict[str, str]) -> str:
     reason = form.get("reason") or None
     async with site.db.transaction() as conn:
         if action == "split":
-            result = await maintenance.split(
+            result = await actions.split(
                 conn,
                 site.config.domain,
                 user,
@@ -138,10 +145,10 @@ async def _perform(request: Request, action: str, form: dict[str, str]) -> str:
             return f"/t/{result['thread']['id']}"
         if action == "merge":
             target = await article_named(conn, form.get("target", ""))
-            result = await maintenance.merge(conn, site.config.domain, user, thread_id, target, reason=reason)
+            result = await actions.merge(conn, site.config.domain, user, thread_id, target, reason=reason)
             return f"/t/{result['thread']['id']}#a{target}"
         if action == "move":
-            await maintenance.move(conn, user, thread_id, form.get("group"), reason=reason)
+            await actions.move(conn, site.config.domain, user, thread_id, form.get("group"), reason=reason)
         elif action in ("reference", "unreference"):
             await maintenance.set_reference(conn, user, thread_id, action == "reference", reason)
         else:
@@ -180,7 +187,9 @@ async def undo_submit(request: Request) -> Response:
     try:
         user = require(await current_user(request), "moderate")
         async with site.db.transaction() as conn:
-            done = await undo.undo(conn, user, request.path_params["id"], form.get("reason"))
+            done = await actions.undo_entry(
+                conn, site.config.domain, user, request.path_params["id"], form.get("reason")
+            )
     except MootError as error:
         async with site.db.read() as conn:
             entry = await modlog.get_entry(conn, request.path_params["id"])

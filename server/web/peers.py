@@ -1,4 +1,5 @@
-"""News peers for the site's admins: their backlog and last error, as JSON
+"""News peers for the site's admins: their backlog and last error, and the
+structural actions received from groups' home nodes and not applied, as JSON
 and as a page (docs/PEERING.md). Peers are configured with `moot peer`.
 
 Who may call what: admin only (anonymous 401, member and moderator 403)."""
@@ -9,24 +10,25 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .. import peering
+from .. import actions, peering
 from ..permissions import require
 from .common import current_user, page, site_of
 
 
-async def _peers(request: Request) -> list[dict]:
+async def _peers(request: Request) -> dict:
+    """The peers, and the structural actions received and not applied."""
     require(await current_user(request), "admin")
     async with site_of(request).db.read() as conn:
-        return await peering.list_peers(conn)
+        return {"peers": await peering.list_peers(conn), "actions": await actions.unapplied(conn)}
 
 
 async def list_peers(request: Request) -> Response:
-    return JSONResponse({"peers": await _peers(request)})
+    return JSONResponse(await _peers(request))
 
 
 async def peers_page(request: Request) -> Response:
     return await page(
-        request, "peers.html", {"peers": await _peers(request), "node": site_of(request).config.domain}
+        request, "peers.html", {**await _peers(request), "node": site_of(request).config.domain}
     )
 
 

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import editing, follows, groups, killfile, mailing, reading, readstate, suggestions, validate
+from .. import actions, editing, follows, groups, killfile, mailing, reading, readstate, suggestions, validate
 from ..errors import Invalid, NotFound
 from ..events import group_topic, thread_topic
 from ..hub import last_event_id
@@ -54,11 +54,14 @@ PERSONAL = {"Cache-Control": PRIVATE, "Vary": "Cookie"}
 
 
 async def get_group(request: Request) -> Response:
-    async with site_of(request).db.read() as conn:
-        group = await groups.get_group(conn, request.path_params["name"])
-    # The group's posting address (groups by email); beside the group, whose shape events share.
-    address = mailing.group_address(group["name"], site_of(request).config.list_domain)
-    return JSONResponse({"group": group, "address": address})
+    site = site_of(request)
+    async with site.db.read() as conn:
+        row = await groups.get_group_row(conn, request.path_params["name"])
+    # The group's posting address (groups by email) and its home node (peering), beside
+    # the group, whose shape events share.
+    address = mailing.group_address(row["name"], site.config.list_domain)
+    home = actions.home_json(row, site.config.domain)
+    return JSONResponse({"group": groups.group_json(row), "address": address, "home": home})
 
 
 async def list_threads(request: Request) -> Response:
@@ -248,6 +251,7 @@ async def group_page(request: Request) -> Response:
             references = await reading.reference_threads(conn, row) if not cursor else []
         return {
             "group": group,
+            "home": actions.home_json(row, site.config.domain),
             "threads": listing["threads"],
             "references": references,
             "since": since,
