@@ -416,7 +416,7 @@ def test_fixture_is_a_real_version_6_site_with_tricky_paths():
 
 
 async def test_version_6_trees_become_order_keys_exactly(tmp_path, make_site):
-    """Step 7, batch by batch (whole threads each): every thread keeps its
+    """The tree step, batch by batch (whole threads each): every thread keeps its
     order, parents and depths; keys are STEP apart; the path column and its
     index are gone; the site then pages, posts, and undoes what the old code did."""
     path = str(tmp_path / "site.db")
@@ -425,7 +425,7 @@ async def test_version_6_trees_become_order_keys_exactly(tmp_path, make_site):
     migrate.upgrade(path, target=step - 1)  # the steps between version 6 and this one
     before, rows_before = trees(path), all_rows(path, exclude=("schema_history", "articles"))
     lines = []
-    assert migrate.upgrade(path, batch_rows=10, progress=lines.append) == step - 1
+    assert migrate.upgrade(path, target=step, batch_rows=10, progress=lines.append) == step - 1
     steps = [line for line in lines if line.startswith(f"schema version {step} (tree_order_keys)")]
     assert (
         len(steps) > 2
@@ -434,6 +434,7 @@ async def test_version_6_trees_become_order_keys_exactly(tmp_path, make_site):
     )
     assert trees(path) == before
     assert all_rows(path, exclude=("schema_history", "articles")) == rows_before
+    migrate.upgrade(path)  # and the steps after it
     assert normalised_schema(path) == normalised_schema(fresh(tmp_path))
     conn = sqlite3.connect(path)
     try:
