@@ -24,9 +24,7 @@ from .errors import Conflict, Forbidden, Invalid, NotFound
 from .events import emit
 from .groups import get_group_row, group_json
 from .permissions import User, may_post_in, require
-from .posting import PLACE_SELECT, create_thread_row, insert_article
-from .reading import article_json, thread_json, thread_row
-from .subjects import child_references
+from .posting import PLACE_SELECT, place_arrival
 
 STRANGER_MAIL = ("bounce", "moderate")
 # Messages one group's queue holds; past it, strangers are told to try later.
@@ -175,38 +173,18 @@ async def approve(
     if await fetch_value(conn, "SELECT 1 FROM articles WHERE message_id = ?", (held["message_id"],)):
         raise Conflict(f"{held['message_id']} is posted already")
     subject, body, now = validate.subject(held["subject"]), validate.body(held["body"]), clock.now()
-    parent = await _parent(conn, group["id"], held)
-    if parent is None:
-        thread_id, refs = await create_thread_row(conn, group["id"], subject, now), held["refs"]
-    else:
-        thread_id, refs = parent["thread_id"], child_references(parent["refs"], parent["message_id"])
-    row = await insert_article(
+    row, article = await place_arrival(
         conn,
-        group_id=group["id"],
-        thread_id=thread_id,
-        parent=parent,
+        group,
+        await _parent(conn, group["id"], held),
         subject=subject,
         body=body,
         author_name=held["from_name"] or held["from_addr"],
-        user_id=None,
         author_addr=held["from_addr"],
         message_id=held["message_id"],
         created_at=now,
-        refs=refs,
+        references=held["refs"],
     )
-    article = article_json({**row, "group_name": group["name"], "username": None})
-    if parent is None:
-        await conn.execute("UPDATE threads SET root_article_id = ? WHERE id = ?", (row["id"], thread_id))
-        thread = thread_json(await thread_row(conn, thread_id))
-        await emit(
-            conn,
-            "thread.created",
-            group=group["name"],
-            thread_id=thread_id,
-            data={"thread": thread, "article": article},
-        )
-    else:
-        await emit(conn, "article.created", group=group["name"], thread_id=thread_id, data=article)
     await mailqueue.queue_article(conn, row)
     await peering.queue_article(conn, article)
     entry_id = await modlog.write(
@@ -214,7 +192,7 @@ async def approve(
         "mail.approve",
         user,
         group_id=group["id"],
-        thread_id=thread_id,
+        thread_id=row["thread_id"],
         article_id=row["id"],
         target=held["message_id"],
         reason=reason,

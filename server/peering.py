@@ -27,7 +27,6 @@ from .errors import Conflict, Invalid, MootError, NotFound
 from .events import emit
 from .newsreading import last_known
 from .reading import ARTICLE_SELECT, article_json, thread_json, thread_row
-from .subjects import child_references
 
 DIRECTIONS = ("both", "incoming", "outgoing")
 # A peer name is a Path name: RFC 5536 §3.1.5 path-identity (a host name).
@@ -553,40 +552,19 @@ async def _deliver(conn: Connection, domain: str, item: Incoming, *, wait: bool 
     if parent_row is not None:
         # Under the deepest level it attaches one level up, as a reply posted here would.
         parent_row = await tree.anchor(conn, parent_row, posting.PLACE_SELECT)
-    if parent_row is None:
-        # RFC 5536 §3.2.10: with no known parent here the article starts a thread.
-        thread_id = await posting.create_thread_row(conn, group["id"], subject, item.date)
-        refs = " ".join(item.references)
-    else:
-        thread_id = parent_row["thread_id"]
-        refs = child_references(parent_row["refs"], parent_row["message_id"])
-    row = await posting.insert_article(
+    # RFC 5536 §3.2.10: with no known parent here the article starts a thread.
+    row, article = await posting.place_arrival(
         conn,
-        group_id=group["id"],
-        thread_id=thread_id,
-        parent=parent_row,
+        group,
+        parent_row,
         subject=subject,
         body=body,
         author_name=author,
-        user_id=None,
         author_addr=item.from_addr or None,
         message_id=item.message_id,
         created_at=item.date,
-        refs=refs,
+        references=" ".join(item.references),
     )
-    article = article_json({**row, "group_name": group["name"], "username": None})
-    if parent_row is None:
-        await conn.execute("UPDATE threads SET root_article_id = ? WHERE id = ?", (row["id"], thread_id))
-        thread = thread_json(await thread_row(conn, thread_id))
-        await emit(
-            conn,
-            "thread.created",
-            group=group["name"],
-            thread_id=thread_id,
-            data={"thread": thread, "article": article},
-        )
-    else:
-        await emit(conn, "article.created", group=group["name"], thread_id=thread_id, data=article)
     await conn.execute("INSERT INTO article_paths (article_id, path) VALUES (?, ?)", (row["id"], path))
     await enqueue(conn, message_id=item.message_id, group=group["name"], path=path, article_id=row["id"])
     return article

@@ -166,6 +166,54 @@ async def create_thread_row(
     return cur.lastrowid
 
 
+async def place_arrival(
+    conn: Connection,
+    group: sqlite3.Row,
+    parent: sqlite3.Row | None,
+    *,
+    subject: str,
+    body: str,
+    author_name: str,
+    author_addr: str | None,
+    message_id: str,
+    created_at: str,
+    references: str,
+) -> tuple[dict, dict]:
+    """Store an article that came with no account here (from a news peer, or
+    mail a moderator approved): under `parent` (a PLACE_SELECT row), or with
+    none as a new thread keeping the article's own `references`; emits
+    thread.created or article.created. Returns (the row, its article JSON)."""
+    if parent is None:
+        thread_id = await create_thread_row(conn, group["id"], subject, created_at)
+        refs = references
+    else:
+        thread_id = parent["thread_id"]
+        refs = child_references(parent["refs"], parent["message_id"])
+    row = await insert_article(
+        conn,
+        group_id=group["id"],
+        thread_id=thread_id,
+        parent=parent,
+        subject=subject,
+        body=body,
+        author_name=author_name,
+        user_id=None,
+        author_addr=author_addr,
+        message_id=message_id,
+        created_at=created_at,
+        refs=refs,
+    )
+    article = article_json({**row, "group_name": group["name"], "username": None})
+    if parent is None:
+        await conn.execute("UPDATE threads SET root_article_id = ? WHERE id = ?", (row["id"], thread_id))
+        thread = thread_json(await thread_row(conn, thread_id))
+        data: dict = {"thread": thread, "article": article}
+        await emit(conn, "thread.created", group=group["name"], thread_id=thread_id, data=data)
+    else:
+        await emit(conn, "article.created", group=group["name"], thread_id=thread_id, data=article)
+    return row, article
+
+
 async def start_thread(
     conn: Connection,
     domain: str,
