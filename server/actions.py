@@ -41,8 +41,7 @@ from aiosqlite import Connection
 from . import clock, maintenance, modlog, news, peering, undo, validate
 from .db import fetch_all, fetch_one, fetch_value
 from .errors import Conflict, Invalid, MootError, NotFound
-from .events import emit
-from .groups import get_group_row, group_json
+from .groups import announce_change, get_group_row, group_json
 from .permissions import User, require
 
 CONTROL = "x-moot-action"
@@ -110,15 +109,7 @@ async def set_home(
         reason=reason,
         data={"from": group["home"], "to": node},
     )
-    row = await get_group_row(conn, group["name"])
-    changed = group_json(row)
-    await emit(
-        conn,
-        "group.updated",
-        group=group["name"],
-        thread_id=None,
-        data={"group": changed, "entry_id": entry_id},
-    )
+    changed = await announce_change(conn, group["name"], entry_id)
     return {"group": changed, "home": node}
 
 

@@ -44,6 +44,16 @@ async def get_group_row(conn: Connection, name: object) -> Row:
     return row
 
 
+async def announce_change(conn: Connection, name: str, entry_id: int) -> dict:
+    """Group `name` as it is now, sent as group.updated with the log entry that
+    changed it (a setting, a policy, its home). Returns its JSON."""
+    changed = await get_group(conn, name)
+    await emit(
+        conn, "group.updated", group=name, thread_id=None, data={"group": changed, "entry_id": entry_id}
+    )
+    return changed
+
+
 async def get_group(conn: Connection, name: object) -> dict:
     return group_json(await get_group_row(conn, name))
 

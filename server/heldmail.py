@@ -21,8 +21,7 @@ from aiosqlite import Connection
 from . import clock, mailing, mailqueue, modlog, peering, tree, validate
 from .db import fetch_all, fetch_one, fetch_value
 from .errors import Conflict, Forbidden, Invalid, NotFound
-from .events import emit
-from .groups import get_group_row, group_json
+from .groups import announce_change, get_group_row
 from .permissions import User, may_post_in, require
 from .posting import PLACE_SELECT, place_arrival
 
@@ -52,14 +51,7 @@ async def set_stranger_mail(
         reason=reason,
         data={"to": value, "from": group["stranger_mail"]},
     )
-    changed = group_json(await get_group_row(conn, group["name"]))
-    await emit(
-        conn,
-        "group.updated",
-        group=group["name"],
-        thread_id=None,
-        data={"group": changed, "entry_id": entry_id},
-    )
+    changed = await announce_change(conn, group["name"], entry_id)
     return {"group": changed, "entry": await modlog.get_entry(conn, entry_id)}
 
 

@@ -51,7 +51,7 @@ from . import accounts, clock, follows, modlog, peering, tree, validate
 from .db import fetch_all, fetch_one, fetch_value
 from .errors import Archived, Conflict, Forbidden, Invalid
 from .events import emit
-from .groups import get_group_row, group_json
+from .groups import announce_change, get_group_row, group_json
 from .permissions import ROLES, User, require
 from .posting import create_thread_row, insert_article, new_message_id
 from .reading import ARTICLE_SELECT, article_json, article_row, thread_json, thread_row
@@ -674,16 +674,7 @@ async def set_policy(
             },
         },
     )
-    row = await fetch_one(conn, "SELECT * FROM groups WHERE id = ?", (group["id"],))
-    assert row is not None  # read just above, in this transaction
-    changed = group_json(row)
-    await emit(
-        conn,
-        "group.updated",
-        group=group["name"],
-        thread_id=None,
-        data={"group": changed, "entry_id": entry_id},
-    )
+    changed = await announce_change(conn, group["name"], entry_id)
     return {"group": changed, "entry": await modlog.get_entry(conn, entry_id)}
 
 
