@@ -12,14 +12,17 @@ it may predate that commit."""
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, NamedTuple
 
 from .db import Database
 
 # Past this many entries the oldest are not worth finding one by one: all go.
 MAX_ENTRIES = 4096
+# What a shared read that failed (or whose request went away) gives those waiting on it.
+_FAILED = object()
 
 
 class Stamp(NamedTuple):
@@ -34,6 +37,8 @@ class Recent:
         self.ttl, self.max_entries = ttl, max_entries
         self._entries: dict[Hashable, tuple[float, Hashable, Any]] = {}
         self._generation = 0
+        # Reads under way, by key: (generation, extra, future of the value).
+        self._flights: dict[Hashable, tuple[int, Hashable, asyncio.Future]] = {}
         db.add_commit_listener(self.clear)
 
     def clear(self) -> None:
@@ -68,3 +73,37 @@ class Recent:
             self._entries.clear()
         lifetime = self.ttl if ttl is None else min(ttl, self.ttl)
         self._entries[key] = (stamp.at + lifetime, extra, value)
+
+    async def value(
+        self,
+        key: Hashable,
+        build: Callable[[], Awaitable[tuple[Any, float | None]]],
+        extra: Hashable = None,
+    ) -> Any:
+        """The value kept for `key` (and `extra`), else the one `build()` reads
+        with how long it may be kept (None: not at all). Requests that miss
+        together, with no commit between them, share one read: a busy reader's
+        entry running out sends one read to the database, not one per request."""
+        found = self.get(key, extra)
+        if found is not None:
+            return found
+        flight = self._flights.get(key)
+        if flight is not None and flight[0] == self._generation and flight[1] == extra:
+            shared = await asyncio.shield(flight[2])
+            if shared is not _FAILED:
+                return shared
+        stamp = self.stamp()
+        future: asyncio.Future = asyncio.get_running_loop().create_future()
+        self._flights[key] = (stamp.generation, extra, future)
+        try:
+            value, ttl = await build()
+        except BaseException:
+            future.set_result(_FAILED)  # each waiter reads for itself instead
+            raise
+        finally:
+            if self._flights.get(key, (0, None, None))[2] is future:
+                del self._flights[key]
+        if ttl is not None:
+            self.put(key, value, stamp, extra, ttl=ttl)
+        future.set_result(value)
+        return value

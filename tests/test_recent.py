@@ -8,11 +8,13 @@ change), so a cache that missed the change would answer from stale memory."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import httpx
 
 from moot import accounts
+from moot.recent import Recent
 from tests.conftest import PASSWORD, password_hash, seed
 from tests.processes import free_port, start_process, stop_process, wait_listening
 
@@ -193,3 +195,58 @@ async def test_a_sign_out_in_one_process_reaches_the_other_within_the_recheck_bo
     finally:
         for proc in procs:
             stop_process(proc)
+
+
+class _NoDatabase:
+    def add_commit_listener(self, callback):
+        self.commit = callback
+
+
+async def test_requests_that_miss_together_share_one_read_but_never_across_a_commit():
+    db = _NoDatabase()
+    recent = Recent(db, ttl=60)
+    reads = []
+    gate = asyncio.Event()
+
+    async def read():
+        n = len(reads)
+        reads.append(n)
+        await gate.wait()
+        return f"value {n}", 60
+
+    first = [asyncio.ensure_future(recent.value("k", read)) for _ in range(5)]
+    await asyncio.sleep(0)
+    assert len(reads) == 1  # five misses, one read
+    db.commit()  # a commit lands while it is under way: a later request reads afresh
+    later = asyncio.ensure_future(recent.value("k", read))
+    await asyncio.sleep(0)
+    assert len(reads) == 2
+    gate.set()
+    assert {await f for f in first} == {"value 0"}
+    assert await later == "value 1"
+    assert recent.get("k") == "value 1"  # only the read begun after the commit is kept
+
+
+async def test_a_shared_read_that_fails_leaves_each_waiter_to_read_for_itself():
+    recent = Recent(_NoDatabase(), ttl=60)
+    gate = asyncio.Event()
+    calls = 0
+
+    async def failing():
+        nonlocal calls
+        calls += 1
+        await gate.wait()
+        raise RuntimeError("gone")
+
+    async def working():
+        return "fine", 60
+
+    leader = asyncio.ensure_future(recent.value("k", failing))
+    await asyncio.sleep(0)
+    waiter = asyncio.ensure_future(recent.value("k", working))
+    await asyncio.sleep(0)
+    gate.set()
+    assert await waiter == "fine"
+    with contextlib.suppress(RuntimeError):
+        await leader
+    assert calls == 1

@@ -383,19 +383,19 @@ async def _reader_parts(
     notification) or a note of marks not yet written makes it read again, so
     the parts never lag behind what this process wrote; a view whose marks
     were just noted is not kept either (the noting changed the queue)."""
-    key = ("parts", user.id, full_key)
-    extra = (encoded.etag, site.reads.version)
-    counts: dict[str, bytes] | None = site.recent.get(key, extra)
-    if counts is not None:
-        return counts
-    stamp = site.recent.stamp()
-    counts = await unread(user, placeholders_of(request).skeleton(encoded)) if unread is not None else {}
-    if "x:inbox" not in counts:  # a page's own callback may have read it with its other parts
-        async with site.db.read() as conn:
-            inbox = await notifications.unread_count(conn, user.id)
-        counts["x:inbox"] = f' <span class="count">{inbox}</span>'.encode() if inbox else b""
-    if site.reads.version == extra[1]:
-        site.recent.put(key, counts, stamp, extra)
+    version = site.reads.version
+
+    async def read() -> tuple[dict[str, bytes], float | None]:
+        counts = await unread(user, placeholders_of(request).skeleton(encoded)) if unread is not None else {}
+        if "x:inbox" not in counts:  # a page's own callback may have read it with its other parts
+            async with site.db.read() as conn:
+                inbox = await notifications.unread_count(conn, user.id)
+            counts["x:inbox"] = f' <span class="count">{inbox}</span>'.encode() if inbox else b""
+        return counts, (None if site.reads.version != version else site.recent.ttl)
+
+    counts: dict[str, bytes] = await site.recent.value(
+        ("parts", user.id, full_key), read, (encoded.etag, version)
+    )
     return counts
 
 

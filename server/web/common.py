@@ -48,17 +48,13 @@ async def _session_user(conn: HTTPConnection) -> User | None:
     if not value:
         return None
     site = site_of(conn)
-    key = ("session", value)
-    user: User | None = site.recent.get(key)
-    if user is not None:
-        return user
-    stamp = site.recent.stamp()
-    token = cookies_of(conn).session_token(conn)
-    found = await accounts.session(site.db, token) if token else None
-    if found is None:
-        return None
-    user, seconds_left = found
-    site.recent.put(key, user, stamp, ttl=seconds_left)
+
+    async def look_up() -> tuple[User | None, float | None]:
+        token = cookies_of(conn).session_token(conn)
+        found = await accounts.session(site.db, token) if token else None
+        return (None, None) if found is None else found  # an unknown session is not kept
+
+    user: User | None = await site.recent.value(("session", value), look_up)
     return user
 
 
