@@ -187,14 +187,24 @@ async def end_session(db: Database, token: str) -> None:
 
 
 async def session_user(db: Database, token: str) -> User | None:
+    found = await session(db, token)
+    return None if found is None else found[0]
+
+
+async def session(db: Database, token: str) -> tuple[User, float] | None:
+    """The user a live session belongs to and the seconds it has left, or None."""
+    now = clock.now()
     async with db.read() as conn:
         row = await fetch_one(
             conn,
-            "SELECT users.* FROM sessions JOIN users ON users.id = sessions.user_id"
-            " WHERE sessions.id = ? AND sessions.expires_at > ?",
-            (_token_key(token), clock.now()),
+            "SELECT users.*, sessions.expires_at AS session_expires FROM sessions"
+            " JOIN users ON users.id = sessions.user_id WHERE sessions.id = ? AND sessions.expires_at > ?",
+            (_token_key(token), now),
         )
-    return None if row is None else User.from_row(row)
+    if row is None:
+        return None
+    left = (clock.parse(row["session_expires"]) - clock.parse(now)).total_seconds()
+    return User.from_row(row), left
 
 
 async def get_user(conn: Connection, username: str) -> User:

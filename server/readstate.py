@@ -475,6 +475,8 @@ class ReadQueue:
     def __init__(self, db: Database, delay: float = 0.05):
         self.db, self.delay = db, delay
         self.pending: dict[tuple[int, int], Ranges] = {}
+        # Counts every change of `pending`: what was derived from it is stale once it moves.
+        self.version = 0
         self._task: asyncio.Task | None = None
 
     def note(self, user_id: int, group_id: int, numbers: Ranges) -> None:
@@ -482,6 +484,7 @@ class ReadQueue:
             return
         key = (user_id, group_id)
         self.pending[key] = newsrc.union(self.pending.get(key, ()), numbers)
+        self.version += 1
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._later())
 
@@ -498,6 +501,7 @@ class ReadQueue:
         if not self.pending:
             return
         batch, self.pending = self.pending, {}
+        self.version += 1
         try:
             async with self.db.transaction() as conn:
                 for (user_id, group_id), numbers in batch.items():

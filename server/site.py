@@ -16,6 +16,7 @@ from .metrics import Metrics
 from .permissions import User
 from .ratelimit import HashGate, Lockout, TokenBucket
 from .readstate import ReadQueue
+from .recent import Recent
 from .response_cache import ResponseCache
 
 T = TypeVar("T")
@@ -42,6 +43,7 @@ class Site:
     secret: str = ""  # the cookie-signing key, known once started
     hub: Hub = field(init=False)
     responses: ResponseCache = field(init=False)
+    recent: Recent = field(init=False)  # what readers' requests read about them, kept briefly
     stopping: bool = False  # set when the server starts to stop: readiness turns 503
     metrics: Metrics | None = None  # only when MOOT_METRICS_ALLOW names someone
     posts: TokenBucket = field(init=False)
@@ -62,7 +64,9 @@ class Site:
     def __post_init__(self) -> None:
         c = self.config
         self.responses = ResponseCache(self.db, max_bytes=c.page_cache_mb * 1024 * 1024)
-        self.hub = Hub(self.db, c, on_events=self.responses.mark_dirty)
+        # The same bound on other processes' commits as the response cache's.
+        self.recent = Recent(self.db, ttl=self.responses.recheck)
+        self.hub = Hub(self.db, c, on_events=self._events_seen)
         self.posts = TokenBucket(c.post_rate / 60, c.post_burst)
         # Each registration costs an scrypt hash: a few per address per minute.
         self.registrations = TokenBucket(c.register_rate / 3600, max(1, int(c.register_rate) // 4))
@@ -82,6 +86,11 @@ class Site:
         )
         self.rule_edits = TokenBucket(RULE_EDITS_PER_HOUR / 3600, RULE_EDITS_BURST)
         self.newsrc_imports = TokenBucket(NEWSRC_IMPORTS_PER_HOUR / 3600, NEWSRC_IMPORTS_PER_HOUR)
+
+    def _events_seen(self) -> None:
+        """The hub found new events (of any process): what was kept may predate them."""
+        self.responses.mark_dirty()
+        self.recent.clear()
 
     async def start(self) -> None:
         await self.db.open()

@@ -344,11 +344,7 @@ async def cached_page(
         )
     cookies = cookies_of(request)
     secret, new = cookies.csrf_secret(request)
-    counts = await unread(user, marks.skeleton(encoded)) if unread is not None else {}
-    if "x:inbox" not in counts:  # a page's own callback may have read it with its other parts
-        async with site.db.read() as conn:
-            inbox = await notifications.unread_count(conn, user.id)
-        counts["x:inbox"] = f' <span class="count">{inbox}</span>'.encode() if inbox else b""
+    counts = await _reader_parts(request, site, user, full_key, encoded, unread)
     personal = hashlib.blake2b(digest_size=12)
     for part in (
         encoded.etag,
@@ -370,6 +366,37 @@ async def cached_page(
     if new:
         cookies.set_csrf(response, secret)
     return response
+
+
+async def _reader_parts(
+    request: Request,
+    site: Site,
+    user: User,
+    full_key: tuple,
+    encoded: Encoded,
+    unread: Callable[[User, Skeleton], Awaitable[dict[str, bytes]]] | None,
+) -> dict[str, bytes]:
+    """The reader's own parts of a stored page (cached_page's `unread`, and
+    their inbox count). Kept in site.recent for this reader, page body (by
+    its ETag) and state of the read-mark queue: a reader's next view of the
+    page reads nothing. Any commit (a mark written, a rule, a follow, a
+    notification) or a note of marks not yet written makes it read again, so
+    the parts never lag behind what this process wrote; a view whose marks
+    were just noted is not kept either (the noting changed the queue)."""
+    version = site.reads.version
+
+    async def read() -> tuple[dict[str, bytes], float | None]:
+        counts = await unread(user, placeholders_of(request).skeleton(encoded)) if unread is not None else {}
+        if "x:inbox" not in counts:  # a page's own callback may have read it with its other parts
+            async with site.db.read() as conn:
+                inbox = await notifications.unread_count(conn, user.id)
+            counts["x:inbox"] = f' <span class="count">{inbox}</span>'.encode() if inbox else b""
+        return counts, (None if site.reads.version != version else site.recent.ttl)
+
+    counts: dict[str, bytes] = await site.recent.value(
+        ("parts", user.id, full_key), read, (encoded.etag, version)
+    )
+    return counts
 
 
 class PageFront:

@@ -17,7 +17,7 @@ from .. import accounts, notifications
 from ..errors import MootError, RateLimited
 from ..permissions import User
 from ..site import Site
-from .security import Cookies
+from .security import SESSION_COOKIE, Cookies
 
 
 def site_of(conn: HTTPConnection) -> Site:
@@ -35,9 +35,26 @@ async def current_user(conn: HTTPConnection) -> User | None:
     """The signed-in user of a request or WebSocket, looked up once per request."""
     cache = conn.scope.setdefault("moot", {})
     if "user" not in cache:
-        token = cookies_of(conn).session_token(conn)
-        cache["user"] = await accounts.session_user(site_of(conn).db, token) if token else None
+        cache["user"] = await _session_user(conn)
     user: User | None = cache["user"]
+    return user
+
+
+async def _session_user(conn: HTTPConnection) -> User | None:
+    """Whose session the cookie carries; a reader's next requests find it in
+    site.recent (keyed by the signed cookie exactly as it came) until a commit
+    (sign-out, a password change, ...) or the recheck bound says look again."""
+    value = conn.cookies.get(SESSION_COOKIE)
+    if not value:
+        return None
+    site = site_of(conn)
+
+    async def look_up() -> tuple[User | None, float | None]:
+        token = cookies_of(conn).session_token(conn)
+        found = await accounts.session(site.db, token) if token else None
+        return (None, None) if found is None else found  # an unknown session is not kept
+
+    user: User | None = await site.recent.value(("session", value), look_up)
     return user
 
 

@@ -5,6 +5,7 @@ functions as the JSON; a fragment is the template piece its page uses."""
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from itertools import groupby
 from typing import Any
 
@@ -301,6 +302,19 @@ def unread_macros(request: Request) -> Any:
     return request.app.state.templates.env.get_template("_unread.html").module
 
 
+def reader_part(request: Request, page: Skeleton, macro: str, *args: Hashable) -> bytes:
+    """An _unread.html macro's HTML, rendered once per page and arguments and
+    kept with the page: readers differ in which parts they get (a "new" mark,
+    a form's follow or unfollow state), not in the parts' text. A form's CSRF
+    token is the placeholder here, put in per request (caching.personalise)."""
+    parts = page.memo.setdefault("parts", {})
+    key = (macro, *args)
+    found: bytes | None = parts.get(key)
+    if found is None:
+        found = parts[key] = str(getattr(unread_macros(request), macro)(*args)).encode()
+    return found
+
+
 async def thread_page(request: Request) -> Response:
     view = request.query_params.get("view", "tree")
     if view not in ("tree", "flat"):
@@ -374,27 +388,27 @@ async def thread_page(request: Request) -> Response:
         seen = readstate.classify(page_rows, shown, user.id, marks_now, rules, site.reads.pending)
         for group_id, numbers in seen.shown.items():
             site.reads.note(user.id, group_id, numbers)
-        marks = unread_macros(request)
-        out = {f"a:{a}": str(marks.new_mark()).encode() for a in seen.unread}
+        new = reader_part(request, page, "new_mark")
+        out = {f"a:{a}": new for a in seen.unread}
         classes = {a: " new" for a in seen.unread}
         for a in seen.high:
             classes[a] = classes.get(a, "") + " high"
-        opening = str(marks.killed_open()).encode()
+        opening = reader_part(request, page, "killed_open")
         for a in seen.killed:
             classes[a] = classes.get(a, "") + " killed"
             out[f"k:{a}"], out[f"ke:{a}"] = opening, b"</details>"
         out.update({f"c:{a}": c.encode() for a, c in classes.items()})
         if seen.unread:
-            out["x:first"] = str(marks.first_unread(seen.unread[0], len(seen.unread))).encode()
+            first = unread_macros(request).first_unread(seen.unread[0], len(seen.unread))
+            out["x:first"] = str(first).encode()
         csrf = placeholders_of(request).csrf
-        follow = str(marks.follow_form(f"/t/{thread_id}/follow", following, csrf, "thread"))
+        action = f"/t/{thread_id}/follow"
+        follow = reader_part(request, page, "follow_form", action, following, csrf, "thread")
         if site.config.smtp_url:  # by mail: each new article of the thread, in list form
-            follow += " " + str(marks.mail_follow_form(f"/t/{thread_id}/follow", following == 2, csrf))
-        out["x:follow"] = follow.encode()
-        out["x:mute"] = str(
-            marks.mute_form(f"/t/{thread_id}/mute", muted, placeholders_of(request).csrf, "thread")
-        ).encode()
-        out["x:inbox"] = str(marks.inbox(inbox)).encode() if inbox else b""
+            follow += b" " + reader_part(request, page, "mail_follow_form", action, following == 2, csrf)
+        out["x:follow"] = follow
+        out["x:mute"] = reader_part(request, page, "mute_form", f"/t/{thread_id}/mute", muted, csrf, "thread")
+        out["x:inbox"] = reader_part(request, page, "inbox", inbox) if inbox else b""
         return out
 
     return await cached_page(

@@ -21,6 +21,8 @@ FORM_MAX_BYTES = 128 * 1024
 SESSION_COOKIE = "moot_session"
 CSRF_COOKIE = "moot_csrf"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Browsers whose current CSRF token is kept (csrf_token); past this, all are forgotten.
+CSRF_TOKENS_KEPT = 4096
 
 
 async def read_body(request: Request, max_bytes: int) -> bytes:
@@ -149,6 +151,7 @@ class Cookies:
     def __init__(self, secret: str, *, secure: bool, session_days: int):
         self._session = TimestampSigner(secret, salt="moot.session")
         self._csrf = TimestampSigner(secret, salt="moot.csrf")
+        self._tokens: dict[str, tuple[int, str]] = {}  # CSRF secret -> (second, its token)
         self.secure = secure
         self.max_age = session_days * 86400
 
@@ -190,7 +193,18 @@ class Cookies:
         return secrets.token_urlsafe(32), True
 
     def csrf_token(self, secret: str) -> str:
-        return self._csrf.sign(secret).decode("ascii")
+        """`secret` signed with the site key and the current second: the same
+        token for every request of a browser within one second, so it is
+        signed once a second, not once per page."""
+        now = self._csrf.get_timestamp()
+        found = self._tokens.get(secret)
+        if found is not None and found[0] == now:
+            return found[1]
+        token = self._csrf.sign(secret).decode("ascii")
+        if len(self._tokens) >= CSRF_TOKENS_KEPT:
+            self._tokens.clear()
+        self._tokens[secret] = (now, token)
+        return token
 
     def set_csrf(self, response: Response, secret: str) -> None:
         response.set_cookie(
