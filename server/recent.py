@@ -50,6 +50,11 @@ class Recent:
         """Taken before reading what put() is to keep."""
         return Stamp(self._generation, time.monotonic())
 
+    def fresh(self, stamp: Stamp) -> bool:
+        """Whether what was read since `stamp` may still be used: no commit since,
+        and within `ttl` of it."""
+        return stamp.generation == self._generation and time.monotonic() < stamp.at + self.ttl
+
     def get(self, key: Hashable, extra: Hashable = None) -> Any | None:
         """The value kept for `key` with the same `extra` (what else it was
         derived from), or None."""

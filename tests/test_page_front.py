@@ -3,6 +3,8 @@ the same bytes and headers as the first answer, and never a stale page."""
 
 from __future__ import annotations
 
+import asyncio
+
 from moot.web.caching import PageFront
 from tests.conftest import seed
 
@@ -44,10 +46,57 @@ async def test_repeats_are_identical_and_follow_events(site):
     assert (await anon.get(url, headers={"If-None-Match": first.headers["etag"]})).status_code == 200
 
 
-async def test_signed_in_readers_go_the_whole_way(site):
+async def test_a_signed_in_reader_is_answered_again_only_while_nothing_changed(site):
     s = await seed(site)
     url = f"/t/{s['thread']['id']}"
-    for _ in range(2):
-        page = await s["ada"].get(url)
-        assert page.status_code == 200 and page.headers["cache-control"].startswith("private")
-    assert front_of(site.app)._answers == {}
+    front = front_of(site.app)
+    through: list[str] = []
+    inner = front.app
+
+    async def counting(scope, receive, send):
+        through.append(scope["path"])
+        await inner(scope, receive, send)
+
+    front.app = counting
+
+    async def view(client) -> tuple[bool, str]:
+        """(whether the request went past PageFront, the page)."""
+        before = len(through)
+        r = await client.get(url)
+        assert r.status_code == 200 and r.headers["cache-control"].startswith("private"), r.text
+        return len(through) > before, r.text
+
+    bruno = await site.client("bruno")
+    for client in (s["ada"], bruno):
+        await view(client)  # a new CSRF cookie, and the articles noted read: neither is kept
+        await view(client)
+    await site.site.reads.flush()  # the marks written: a commit, which drops every kept answer
+    assert (await view(s["ada"]))[0]  # read afresh, and kept
+    went, again = await view(s["ada"])
+    assert not went and 'title="Your account: ada (member)"' in again
+    went, other = await view(bruno)  # keyed by the cookie: bruno never gets ada's copy
+    assert went and 'title="Your account: bruno (member)"' in other and "@ada (member)" not in other
+
+    # Any commit in this process (here: ada follows the group) makes the next view go through.
+    await view(bruno)
+    r = await s["ada"].post(f"/api/groups/{s['thread']['group']}/follow", json={"on": True})
+    assert r.status_code in (200, 201), r.text
+    assert (await view(bruno))[0] and (await view(s["ada"]))[0]
+
+    # A session ended elsewhere: the old cookie's kept answer is not given again.
+    await view(s["ada"])
+    assert not (await view(s["ada"]))[0]
+    phone = await site.client("ada")
+    listed = (await phone.get("/api/me/sessions")).json()["sessions"]
+    other_session = next(x for x in listed if not x["current"])
+    assert (await phone.delete(f"/api/me/sessions/{other_session['id']}")).status_code == 204
+    r = await s["ada"].get(url)
+    assert r.status_code == 200 and 'title="Your account: ada' not in r.text
+
+    # And no longer than site.recent's bound, whatever happens.
+    await view(bruno)
+    assert not (await view(bruno))[0]
+    site.site.recent.ttl = 0.05
+    await view(bruno)
+    await asyncio.sleep(0.1)
+    assert (await view(bruno))[0]

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import notifications
 from ..permissions import User
+from ..recent import Stamp
 from ..response_cache import Encoded, brotli
 from ..site import Site
 from .common import cookies_of, current_user, encode, site_of
@@ -332,8 +333,8 @@ async def cached_page(
         )
 
     encoded = await site.responses.entry(full_key, topics, rendered)
+    request.scope.setdefault("moot", {})["page"] = (full_key, encoded)  # for PageFront
     if user is None:
-        request.scope.setdefault("moot", {})["page"] = (full_key, encoded)  # for PageFront
         return encoded_response(
             request,
             full_key,
@@ -400,18 +401,28 @@ async def _reader_parts(
 
 
 class PageFront:
-    """Answers an anonymous GET the way it was answered before from a cached
-    page (the same status, headers and body), as long as the response cache
-    still holds that page: no routing, handler or middleware below runs for
-    it. Requests are told apart by everything a cached page's answer depends
-    on: path, query, host, scheme, Accept-Encoding and If-None-Match; any
-    request with a cookie goes the whole way."""
+    """Answers a GET the way it was answered before from a cached page (the
+    same status, headers and body), as long as that answer still holds: no
+    routing, handler or middleware below runs for it. Requests are told apart
+    by everything a cached page's answer depends on: path, query, host,
+    scheme, Accept-Encoding, If-None-Match and Cookie.
+
+    An anonymous answer holds while the response cache holds its page. A
+    signed-in reader's answer (their cookie is part of the key, so no one else
+    is ever given it) also needs everything it read about them to be as fresh
+    as site.recent keeps it: no commit in this process since the request began
+    (a sign-out, a rule, a read mark...), and at most site.recent's ttl old. A
+    view that noted read marks, or that set a cookie, is never kept: answering
+    it again would skip what it did."""
 
     MAX_ANSWERS = 1024
+    # The signed-in answers kept at once, in body bytes: each is its reader's own copy.
+    MAX_PERSONAL_BYTES = 32 * 1024 * 1024
 
     def __init__(self, app: ASGIApp, site: Site):
         self.app, self.site = app, site
-        self._answers: dict[tuple, tuple[tuple, Encoded, Message, bytes]] = {}
+        self._answers: dict[tuple, tuple[tuple, Encoded, Stamp | None, Message, bytes]] = {}
+        self._personal_bytes = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] != "GET":
@@ -419,7 +430,7 @@ class PageFront:
         wanted: dict[bytes, bytes] = {}
         for name, value in scope["headers"]:
             if name in _REQUEST_KEYS:
-                if name == b"cookie" or name in wanted:  # signed in, or ambiguous: the whole way
+                if name in wanted:  # ambiguous: the whole way
                     return await self.app(scope, receive, send)
                 wanted[name] = value
         key = (
@@ -427,21 +438,22 @@ class PageFront:
             scope["query_string"],
             scope.get("root_path", ""),
             scope["scheme"],
-            wanted.get(b"host"),
-            wanted.get(b"accept-encoding"),
-            wanted.get(b"if-none-match"),
+            *(wanted.get(name) for name in _REQUEST_KEYS),
         )
         answer = self._answers.get(key)
         if answer is not None:
-            page_key, encoded, start, body = answer
-            if await self.site.responses.holds(page_key, encoded):
-                await send({**start, "headers": list(start["headers"])})
-                await send({"type": "http.response.body", "body": body})
+            page_key, encoded, kept_at, kept_start, kept_body = answer
+            if (kept_at is None or self.site.recent.fresh(kept_at)) and await self.site.responses.holds(
+                page_key, encoded
+            ):
+                await send({**kept_start, "headers": list(kept_start["headers"])})
+                await send({"type": "http.response.body", "body": kept_body})
                 return
-            self._answers.pop(key, None)
-        await self._answer_and_keep(key, scope, receive, send)
-
-    async def _answer_and_keep(self, key: tuple, scope: Scope, receive: Receive, send: Send) -> None:
+            self._forget(key)
+        personal = b"cookie" in wanted
+        # Taken before anything is read for this request: a commit from here on
+        # (a sign-out included) means the answer is not kept.
+        stamp, noted = (self.site.recent.stamp(), self.site.reads.version) if personal else (None, 0)
         sent: list[Message] = []
 
         async def keeping(message: Message) -> None:
@@ -461,14 +473,23 @@ class PageFront:
             or body.get("more_body")
         ):
             return
-        if len(self._answers) >= self.MAX_ANSWERS:
+        if stamp is not None and (self.site.reads.version != noted or not self.site.recent.fresh(stamp)):
+            return
+        data = body.get("body", b"")
+        if len(self._answers) >= self.MAX_ANSWERS or (
+            personal and self._personal_bytes + len(data) > self.MAX_PERSONAL_BYTES
+        ):
             self._answers.clear()
-        self._answers[key] = (
-            page[0],
-            page[1],
-            {**start, "headers": list(start["headers"])},
-            body.get("body", b""),
-        )
+            self._personal_bytes = 0
+        self._answers[key] = (page[0], page[1], stamp, {**start, "headers": list(start["headers"])}, data)
+        if personal:
+            self._personal_bytes += len(data)
+
+    def _forget(self, key: tuple) -> None:
+        _, _, stamp, _, data = self._answers.pop(key)
+        if stamp is not None:
+            self._personal_bytes -= len(data)
 
 
-_REQUEST_KEYS = frozenset({b"cookie", b"host", b"accept-encoding", b"if-none-match"})
+# What a kept answer depends on of a request, besides its path, query and scheme (PageFront).
+_REQUEST_KEYS = (b"cookie", b"host", b"accept-encoding", b"if-none-match")
