@@ -200,30 +200,38 @@ class Lockout:
 class HashGate:
     """Admission control in front of password hashing (scrypt: ~0.4 s of CPU
     and 128 MiB each): at most `workers` hashes run, at most `queue` more
-    wait, and one address has at most one in flight. Beyond that the request
-    is refused at once (429 for the address, 503 when full) instead of
-    queueing behind a storm."""
+    wait, and one address has one hash running at a time with at most
+    `per_address` of its sign-ins admitted (a newsreader opening a few
+    connections, each with AUTHINFO, has them checked in turn). Beyond that
+    the request is refused at once (429 for the address, 503 when full)
+    instead of queueing behind a storm."""
 
-    def __init__(self, workers: int, queue: int):
-        self.workers, self.queue = workers, queue
+    def __init__(self, workers: int, queue: int, per_address: int = 4):
+        self.workers, self.queue, self.per_address = workers, queue, per_address
         self._slots = asyncio.Semaphore(workers)
         self._admitted = 0  # running plus waiting
-        self._addresses: set[str] = set()
+        self._by_address: dict[str, tuple[asyncio.Lock, int]] = {}  # its turn, and how many it has admitted
 
     @asynccontextmanager
     async def admit(self, address: str) -> AsyncIterator[None]:
         """Hold a hashing slot for the block, or raise RateLimited / Busy."""
-        if address in self._addresses:
+        turn, count = self._by_address.get(address, (None, 0))
+        if count >= self.per_address:
             raise RateLimited(
-                "a sign-in from this address is already being checked; try again", retry_after=1
+                f"{count} sign-ins from this address are already being checked; try again", retry_after=1
             )
         if self._admitted >= self.workers + self.queue:
             raise Busy("too many sign-ins at once; try again shortly", retry_after=1)
-        self._addresses.add(address)
+        turn = turn or asyncio.Lock()
+        self._by_address[address] = (turn, count + 1)
         self._admitted += 1
         try:
-            async with self._slots:
+            async with turn, self._slots:
                 yield
         finally:
             self._admitted -= 1
-            self._addresses.discard(address)
+            left = self._by_address[address][1] - 1
+            if left:
+                self._by_address[address] = (turn, left)
+            else:
+                del self._by_address[address]
