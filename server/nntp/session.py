@@ -10,7 +10,7 @@ import ipaddress
 import logging
 import socket
 import sqlite3
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
 
@@ -684,7 +684,7 @@ class Session:
         ok: tuple[int, str],
         retry: int,
         refuse: int,
-        deliver: Callable[[Connection, str, peering.Incoming], Awaitable[dict]] = peering.receive,
+        deliver: Callable[[Connection, str, peering.Incoming], Coroutine[Any, Any, dict]] = peering.receive,
     ) -> None:
         """Read the article offered; `deliver` stores it (IHAVE: receive, which may
         say "try later"; TAKETHIS: take, which holds an article that came early)."""
@@ -696,8 +696,8 @@ class Session:
                 return replies.status(refuse, f"{mid} larger than {POST_MAX} octets")
             try:
                 item = parse.transit_article(data, mid)
-                async with self.site.db.transaction() as conn:
-                    await deliver(conn, self.domain, item)
+                # One hop to the writer, sharing a group commit with the rest of the batch.
+                await self.site.db.run(lambda conn: deliver(conn, self.domain, item))
             except parse.Rejected as e:
                 return replies.status(refuse, f"{mid} rejected: {e}")
             except peering.Deferred as e:  # IHAVE only (RFC 3977 §6.3.2: 436); TAKETHIS holds it
