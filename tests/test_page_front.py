@@ -66,6 +66,15 @@ async def test_a_signed_in_reader_is_answered_again_only_while_nothing_changed(s
         assert r.status_code == 200 and r.headers["cache-control"].startswith("private"), r.text
         return len(through) > before, r.text
 
+    async def settled(client) -> str:
+        """View until the answer comes from PageFront: the hub's own look at the
+        events a commit wrote may drop kept answers once more just after it."""
+        for _ in range(10):
+            went, text = await view(client)
+            if not went:
+                return text
+        raise AssertionError("a repeated view was never answered from the kept answer")
+
     # A long bound while commits are what is tested: a slow request under load must
     # not outlast the usual quarter of a second between two views.
     site.site.recent.ttl = 60
@@ -73,22 +82,19 @@ async def test_a_signed_in_reader_is_answered_again_only_while_nothing_changed(s
     for client in (s["ada"], bruno):
         await view(client)  # a new CSRF cookie, and the articles noted read: neither is kept
         await view(client)
-    await site.site.reads.flush()  # the marks written: a commit, which drops every kept answer
-    assert (await view(s["ada"]))[0]  # read afresh, and kept
-    went, again = await view(s["ada"])
-    assert not went and 'title="Your account: ada (member)"' in again
+    await site.site.reads.flush()  # the marks written
+    assert 'title="Your account: ada (member)"' in await settled(s["ada"])
     went, other = await view(bruno)  # keyed by the cookie: bruno never gets ada's copy
     assert went and 'title="Your account: bruno (member)"' in other and "@ada (member)" not in other
 
     # Any commit in this process (here: ada follows the group) makes the next view go through.
-    await view(bruno)
+    await settled(bruno)
     r = await s["ada"].post(f"/api/groups/{s['thread']['group']}/follow", json={"on": True})
     assert r.status_code in (200, 201), r.text
     assert (await view(bruno))[0] and (await view(s["ada"]))[0]
 
     # A session ended elsewhere: the old cookie's kept answer is not given again.
-    await view(s["ada"])
-    assert not (await view(s["ada"]))[0]
+    await settled(s["ada"])
     phone = await site.client("ada")
     listed = (await phone.get("/api/me/sessions")).json()["sessions"]
     other_session = next(x for x in listed if not x["current"])
@@ -97,9 +103,7 @@ async def test_a_signed_in_reader_is_answered_again_only_while_nothing_changed(s
     assert r.status_code == 200 and 'title="Your account: ada' not in r.text
 
     # And no longer than site.recent's bound, whatever happens.
-    await view(bruno)
-    assert not (await view(bruno))[0]
+    await settled(bruno)
     site.site.recent.ttl = 0.05
-    await view(bruno)
     await asyncio.sleep(0.1)
     assert (await view(bruno))[0]
