@@ -5,7 +5,7 @@
 Both servers run on loopback: Moot as a real `moot serve` process (its default
 synchronous=FULL: every post is on disk before 240), INN2 from Debian's inn2
 package with its defaults (no fsync per article), configured and started here
-(as root; installed with apt-get when missing). Rows, each Moot/INN2:
+as root by tests/inn_support.py (`./run tests` installs inn2). Rows, each Moot/INN2:
 POST/s on 1 and 4 connections (nntplib, one process per connection), OVER
 lines/s over a 10,000-article group, ARTICLE/s through plain nntplib (which
 leaves delayed ACKs to the kernel) and through a raw client that forces its
@@ -17,15 +17,15 @@ import argparse
 import asyncio
 import multiprocessing
 import os
-import re
-import shutil
 import socket
-import subprocess
+import sys
 import time
 import warnings
-from pathlib import Path
 
-from common import Row, emit, free_port, server, temp_dir
+from common import ROOT, Row, emit, free_port, server, temp_dir
+
+sys.path.insert(0, str(ROOT))
+from tests import inn_support  # noqa: E402
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -34,103 +34,7 @@ with warnings.catch_warnings():
 GROUP = "bench.nntp"
 FILL = 10_000
 PASSWORD = "bench-password-1"
-INN_CONF = Path("/etc/news/inn.conf")
-INN_BIN = Path("/usr/lib/news/bin")
 BODY = "A benchmark article of a few lines.\n" * 8
-
-
-# -- INN2 --------------------------------------------------------------------------------
-
-
-def _inn_setting(text: str, key: str, value: str) -> str:
-    line = f"{key}: {value}"
-    pattern = re.compile(rf"^#?\s*{re.escape(key)}:.*$", re.M)
-    return pattern.sub(line, text, count=1) if pattern.search(text) else text + line + "\n"
-
-
-def _as_news(command: str) -> None:
-    subprocess.run(
-        ["su", "news", "-s", "/bin/sh", "-c", command],
-        check=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        timeout=120,
-    )
-
-
-def inn_start(port: int) -> None:
-    """Install (if needed), configure for loopback `port` and start INN2 (needs root)."""
-    if os.geteuid() != 0:
-        raise SystemExit("the NNTP benchmark configures and starts INN2, which needs root")
-    if not (INN_BIN / "rc.news").exists():
-        subprocess.run(
-            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq inn2",
-            shell=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    text = INN_CONF.read_text()
-    # These machines have no FQDN (inn2's postinst fails without `domain`), no
-    # systemd, and two cores (nnrpd refuses readers above its load limit).
-    for key, value in (
-        ("domain", "example.test"),
-        ("pathhost", "inn.example.test"),
-        ("port", str(port)),
-        ("nnrpdpostport", str(port)),
-        ("bindaddress", "127.0.0.1"),
-        ("bindaddress6", "none"),
-        ("doinnwatch", "false"),
-        ("nnrpdloadlimit", "0"),
-        ("pgpverify", "false"),
-    ):
-        text = _inn_setting(text, key, value)
-    INN_CONF.write_text(text)
-    subprocess.run(
-        ["dpkg", "--configure", "-a"],
-        env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for path in ("/run/news", "/var/log/news"):
-        os.makedirs(path, exist_ok=True)
-        shutil.chown(path, "news", "news")
-    _as_news(str(INN_BIN / "rc.news"))
-    wait_port(port)
-    for group in (GROUP, GROUP + ".posts"):
-        subprocess.run(
-            [
-                "su",
-                "news",
-                "-s",
-                "/bin/sh",
-                "-c",
-                f"{INN_BIN}/ctlinnd -t 20 newgroup {group} y admin@example.test",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            timeout=60,
-        )
-
-
-def inn_stop() -> None:
-    subprocess.run(
-        ["su", "news", "-s", "/bin/sh", "-c", f"{INN_BIN}/ctlinnd -t 20 shutdown benchmark-done"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        timeout=60,
-    )
-
-
-def wait_port(port: int, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"nothing listens on {port}") from None
-            time.sleep(0.2)
 
 
 # -- Moot ------------------------------------------------------------------------------
@@ -318,18 +222,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4)
     parser.add_argument("--json")
     args = parser.parse_args()
+    reason = inn_support.unavailable()
+    if reason is not None:
+        raise SystemExit(f"the NNTP benchmark compares with INN2: {reason}")
     inn_port = free_port()
-    inn_start(inn_port)
-    try:
+    with inn_support.inn(inn_port, (GROUP, GROUP + ".posts")):
         inn_fill(inn_port)
         inn = measure(inn_port, False, GROUP + ".posts", args.seconds)
-    finally:
-        inn_stop()
     db_path = os.path.join(temp_dir(), "nntp.db")
     asyncio.run(moot_prepare(db_path))
     moot_port = free_port()
     with server(db_path, nntp_port=moot_port, domain="bench.moot", synchronous="FULL"):
-        wait_port(moot_port)
+        inn_support.wait_port(moot_port)
         moot = measure(moot_port, True, GROUP + ".posts", args.seconds)
     rows = [
         Row(
