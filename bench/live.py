@@ -244,7 +244,7 @@ def message_key(msg: dict) -> str | None:
 def prepare_db(db_path: str) -> int:
     """Users, a group and a thread, written before the server starts; returns the thread id."""
     sys.path.insert(0, str(ROOT))
-    from moot import accounts, articles, groups
+    from moot import accounts, groups, posting
     from moot.db import Database
 
     async def run():
@@ -253,7 +253,7 @@ def prepare_db(db_path: str) -> int:
             user = await accounts.create_user(db, "bench", PASSWORD, "Bench")
             async with db.transaction() as conn:
                 await groups.create_group(conn, None, "bench.live", "Live fan-out")
-                started = await articles.start_thread(
+                started = await posting.start_thread(
                     conn, "bench.moot", user, "bench.live", "Fan-out", "The thread everyone watches"
                 )
             return started["thread"]["id"], started["article"]["id"]
@@ -428,7 +428,8 @@ def main() -> int:
         proc.terminate()
         proc.wait(10)
     gc.collect()
-    with server(db_path) as (url, proc):
+    # 10,000 held connections: far above the default connection cap.
+    with server(db_path, max_connections=20000) as (url, proc):
         moot = asyncio.run(moot_run(int(url.rsplit(":", 1)[1]), proc.pid, thread_id, root_id, args))
 
     rows, n = [], args.subscribers
