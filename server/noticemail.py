@@ -65,16 +65,22 @@ async def queue_immediate(
     log entry) to these readers who chose `immediately`: one statement, in the
     notifications' own transaction. Returns how many were queued."""
     now = clock.now()
+    # Each reader's notification is found by its unique index, never by scanning
+    # all of a reader's notifications (a follower of a busy thread has thousands).
+    if entry_id is None:
+        which, key = "n.article_id = ? AND n.entry_id IS NULL", article_id
+    else:
+        which, key = "n.entry_id = ?", entry_id
     cur = await conn.execute(
         "INSERT INTO mail_queue (kind, recipient, user_id, article_id, message_id, data, next_at, created_at)"
         " SELECT 'notification', m.email, n.user_id, n.article_id,"
         " '<notice.' || n.id || '.' || lower(hex(randomblob(6))) || '@'"
         " || substr(m.email, instr(m.email, '@') + 1) || '>', json_object('notification', n.id), ?, ?"
-        " FROM notifications n JOIN notification_mail nm ON nm.user_id = n.user_id"
-        " JOIN mail_addresses m ON m.user_id = n.user_id"
-        f" WHERE n.user_id IN (SELECT value FROM json_each(?)) AND nm.mode = 'immediately' AND {_MAILABLE}"
-        " AND n.article_id IS ? AND n.entry_id IS ?",
-        (now, now, "[" + ",".join(map(str, user_ids)) + "]", article_id, entry_id),
+        " FROM notification_mail nm JOIN notifications n ON n.user_id = nm.user_id"
+        " JOIN mail_addresses m ON m.user_id = nm.user_id"
+        f" WHERE nm.user_id IN (SELECT value FROM json_each(?)) AND nm.mode = 'immediately' AND {_MAILABLE}"
+        f" AND {which}",
+        (now, now, "[" + ",".join(map(str, user_ids)) + "]", key),
     )
     return cur.rowcount
 
