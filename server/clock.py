@@ -12,12 +12,16 @@ def stamp(moment: datetime) -> str:
     """Normalise a datetime to Moot's stored form (a naive one is taken as UTC)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    # isoformat ends '+00:00' in UTC; a few times faster than strftime
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def parse(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    """The datetime of a stored stamp; ValueError for text of any other form."""
+    if len(text) != 24 or text[10] != "T" or text[19] != "." or text[23] != "Z":
+        raise ValueError(f"not a stored time: {text!r}")
+    # fromisoformat is ~40 times faster than strptime, and the shape is checked above
+    return datetime.fromisoformat(text)
 
 
 def ago(**delta: float) -> str:

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -58,10 +59,16 @@ class Database:
         self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._all_readers: list[aiosqlite.Connection] = []
         self._write_lock = asyncio.Lock()
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: list[tuple[Callable[[], None], frozenset[str] | None]] = []
+        # Tables some listener watches, and those this process changed since its
+        # last commit (added on the writer's thread by temporary triggers).
+        self._watched: set[str] = set()
+        self._touched: set[str] = set()
         self._pending = 0  # actions inside or queued for transaction()
         self._batch: _Batch | None = None  # the open shared transaction
         self._flushes: set[asyncio.Task] = set()
+        self._queue: list[_Queued] = []  # run() actions waiting for the writer
+        self._drainer: asyncio.Task | None = None  # takes them there
         # Time actions spent waiting for the write lock (this process's queue and
         # BEGIN IMMEDIATE's wait for other processes), for the metrics.
         self.lock_waits = 0
@@ -83,6 +90,7 @@ class Database:
             await self._writer.execute_fetchall("PRAGMA journal_mode=WAL")
         finally:
             os.umask(previous)
+        await self._watch_tables()
         for _ in range(self._n_readers):
             reader = await self._connect()
             await reader.execute("PRAGMA query_only=ON")
@@ -99,6 +107,8 @@ class Database:
         return conn
 
     async def close(self) -> None:
+        if self._drainer is not None:  # what was queued is written first
+            await asyncio.shield(self._drainer)
         for reader in self._all_readers:
             await reader.close()
         self._all_readers.clear()
@@ -106,12 +116,39 @@ class Database:
             await self._writer.close()
             self._writer = None
 
-    def add_commit_listener(self, callback: Callable[[], None]) -> None:
-        """Call `callback()` after every successful commit (it must not block)."""
-        self._listeners.append(callback)
+    def add_commit_listener(self, callback: Callable[[], None], *, tables: Iterable[str] = ()) -> None:
+        """Call `callback()` after every successful commit (it must not block);
+        with `tables`, only after a commit in which this process inserted,
+        updated or deleted rows of one of them (or a rolled-back change to one
+        since the last commit: never fewer calls than changes). Tables are
+        watched from open(), so these listeners are added before it."""
+        watched = frozenset(tables) or None
+        if watched:
+            assert self._writer is None, "tables are watched from open(): add the listener before"
+            self._watched |= watched
+        self._listeners.append((callback, watched))
 
     def remove_commit_listener(self, callback: Callable[[], None]) -> None:
-        self._listeners.remove(callback)
+        self._listeners = [entry for entry in self._listeners if entry[0] != callback]
+
+    def _committed(self) -> None:
+        """Tell the listeners of a commit (the write lock is held)."""
+        touched, self._touched = self._touched, set()
+        for callback, tables in list(self._listeners):
+            if tables is None or not tables.isdisjoint(touched):
+                callback()
+
+    async def _watch_tables(self) -> None:
+        """Temporary triggers, on the writer's connection only, that note which
+        watched tables its statements change."""
+        assert self._writer is not None
+        await self._writer.create_function("moot_touched", 1, lambda table: self._touched.add(table))
+        for table in sorted(self._watched):
+            for change in ("INSERT", "UPDATE", "DELETE"):
+                await self._writer.execute(
+                    f"CREATE TEMP TRIGGER watch_{table}_{change.lower()} AFTER {change} ON main.{table}"
+                    f" BEGIN SELECT moot_touched('{table}'); END"
+                )
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -174,57 +211,80 @@ class Database:
 
     async def run(self, action: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
         """transaction() in one hop: `action(conn)` runs whole on the writer's
-        thread, with BEGIN (and the schema check), its savepoint when it joins
-        a batch, and the COMMIT when it is the last one queued, and returns
-        only once its changes are durable, as transaction() does.
+        thread and returns only once its changes are durable, as transaction()
+        does. Actions queued while the writer is busy go there together, in
+        one hop, each inside its own savepoint (a failing one is undone alone),
+        and share the commit; so under load an action costs no round trip of
+        its own between the event loop and the writer's thread.
 
         `conn` is a ThreadConnection: the same awaitable methods the domain
         functions use, answered at once, so `action` is the same async code
-        transaction() callers run; it must await nothing but `conn`."""
+        transaction() callers run; it must await nothing but `conn`. A caller
+        cancelled before its turn leaves its action unrun; once it has run,
+        its changes stay in the batch and commit with the others."""
         assert self._writer is not None, "database is not open"
+        item = _Queued(action, asyncio.get_running_loop().create_future(), time.perf_counter())
         self._pending += 1
-        try:
-            await self._write_lock.acquire()
-        except BaseException:
-            self._pending -= 1
-            self._flush_later()
-            raise
-        # A task of its own: a cancelled caller still leaves the batch accounted for.
-        task = asyncio.ensure_future(self._run_locked(action))
-        result, batch = await asyncio.shield(task)
-        await asyncio.shield(batch.done)  # raises if the shared COMMIT failed
-        return result
+        self._queue.append(item)
+        if self._drainer is None:
+            self._drainer = asyncio.ensure_future(self._drain())
+        return await item.result
 
-    async def _run_locked(self, action: Callable[[Any], Coroutine[Any, Any, T]]) -> tuple[T, _Batch]:
-        assert self._writer is not None
+    async def _drain(self) -> None:
+        """Take the queued run() actions to the writer, as many per hop as the
+        open batch has room for (MAX_BATCH)."""
         try:
-            batch = self._batch
-            begin = batch is None
-            if batch is None:
-                batch = _Batch(asyncio.get_running_loop().create_future())
-            full = batch.size + 1 >= MAX_BATCH
-            outcome = await self._writer._execute(_run_on_writer, self, action, begin, batch.size == 0, full)
-            if outcome.began and begin:
-                self._batch = batch
-            if outcome.ok:
-                batch.size += 1
-            elif outcome.began and batch.size == 0:
-                self._batch = None  # it was alone and rolled back: the transaction is over
-                batch.done.set_result(None)
-            if outcome.committed:
-                self._batch = None
-                if outcome.commit_error is not None:
-                    batch.done.set_exception(outcome.commit_error)
-                else:
-                    batch.done.set_result(None)
-                    for callback in list(self._listeners):
-                        callback()
+            while self._queue:
+                async with self._write_lock:
+                    room = MAX_BATCH - (self._batch.size if self._batch else 0)
+                    taken, self._queue = self._queue[:room], self._queue[room:]
+                    live = [item for item in taken if not item.result.done()]
+                    self._pending -= len(taken) - len(live)
+                    if live:
+                        try:
+                            await self._hop(live)
+                        except BaseException as error:  # the writer itself failed (closed?)
+                            for item in live:
+                                if not item.result.done():
+                                    item.result.set_exception(error)
+                            raise
+                    elif self._batch is not None and self._pending == 0:
+                        await self._commit(self._batch)
         finally:
-            self._pending -= 1
-            self._write_lock.release()
-        if outcome.error is not None:
-            raise outcome.error
-        return outcome.value, batch
+            self._drainer = None
+
+    async def _hop(self, items: list[_Queued]) -> None:
+        assert self._writer is not None
+        started = time.perf_counter()
+        self.lock_waits += len(items)
+        self.lock_wait_seconds += sum(started - item.queued for item in items)
+        batch = self._batch or _Batch(asyncio.get_running_loop().create_future())
+        try:
+            outcome = await asyncio.shield(
+                self._writer._execute(
+                    _run_on_writer, self, [item.action for item in items], self._batch is None, batch.size
+                )
+            )
+        finally:
+            self._pending -= len(items)
+        if outcome.began:
+            self._batch = batch
+        for item, (ok, value) in zip(items, outcome.results, strict=True):
+            if ok:
+                batch.size += 1
+                batch.done.add_done_callback(functools.partial(_settle, item.result, value))
+            elif not item.result.done():
+                item.result.set_exception(value)
+        if outcome.rolled_back:  # a lone action failed: the transaction is over
+            self._batch = None
+            batch.done.set_result(None)
+        elif outcome.committed:
+            self._batch = None
+            if outcome.commit_error is not None:
+                batch.done.set_exception(outcome.commit_error)
+            else:
+                batch.done.set_result(None)
+                self._committed()
 
     async def _begin(self, conn: aiosqlite.Connection) -> None:
         """BEGIN IMMEDIATE, or no transaction at all: a caller cancelled while
@@ -257,8 +317,7 @@ class Database:
             batch.done.set_exception(error)
             return
         batch.done.set_result(None)
-        for callback in list(self._listeners):
-            callback()
+        self._committed()
 
     def _flush_later(self) -> None:
         """A queued action gave up before its turn; if it was the one meant to
@@ -283,19 +342,36 @@ class Database:
 
 
 @dataclass
+class _Queued:
+    action: Callable[[Any], Coroutine[Any, Any, Any]]
+    result: asyncio.Future  # the caller's answer, set once the action is durable
+    queued: float  # perf_counter() when it joined the queue
+
+
+@dataclass
 class _Outcome:
     began: bool = False  # BEGIN ran (or the batch was already open)
-    ok: bool = False  # the action returned; its changes stay in the batch
-    value: Any = None
-    error: BaseException | None = None
-    committed: bool = False  # the batch ended with this action's COMMIT
+    results: list[tuple[bool, Any]] = field(default_factory=list)  # (ok, value or error) per action
+    committed: bool = False  # the batch ended with this hop's COMMIT
+    rolled_back: bool = False  # or with the rollback of its one failed action
     commit_error: Exception | None = None
 
 
+def _settle(result: asyncio.Future, value: Any, done: asyncio.Future) -> None:
+    """An action's answer once its batch ended: its value, or the COMMIT's failure."""
+    error = done.exception()
+    if result.done():  # the caller gave up after its action had run
+        return
+    if error is not None:
+        result.set_exception(error)
+    else:
+        result.set_result(value)
+
+
 def _run_on_writer(
-    db: Database, action: Callable[[Any], Coroutine[Any, Any, Any]], begin: bool, alone: bool, full: bool
+    db: Database, actions: list[Callable[[Any], Coroutine[Any, Any, Any]]], begin: bool, batch_size: int
 ) -> _Outcome:
-    """The body of Database.run, on the writer connection's thread."""
+    """The body of a Database.run hop, on the writer connection's thread."""
     assert db._writer is not None
     conn: sqlite3.Connection = db._writer._conn
     out = _Outcome()
@@ -308,26 +384,29 @@ def _run_on_writer(
                 conn.rollback()
                 raise SchemaNewer(migrate.newer_message(db.path, version))
     except BaseException as error:
-        out.error = error
+        out.results = [(False, error)] * len(actions)
         return out
     out.began = True
-    if not alone:
-        conn.execute("SAVEPOINT action")
-    try:
-        out.value = _drive(action(ThreadConnection(conn)))
-        out.ok = True
-    except BaseException as error:
-        out.error = error
-        if alone:
-            conn.rollback()
-            return out
-        conn.execute("ROLLBACK TO action")
-    if not alone:
-        conn.execute("RELEASE action")
-    # Read across threads: the count only grows while this runs (others queue
-    # behind the lock), so at worst a newcomer finds the batch committed and
-    # opens the next one. 1 is this action itself.
-    if db._pending == 1 or (full and out.ok):
+    # A lone action in a fresh transaction needs no savepoint: a failure rolls it all back.
+    alone = batch_size == 0 and len(actions) == 1
+    for action in actions:
+        if not alone:
+            conn.execute("SAVEPOINT action")
+        try:
+            out.results.append((True, _drive(action(ThreadConnection(conn)))))
+            batch_size += 1
+        except BaseException as error:
+            out.results.append((False, error))
+            if alone:
+                conn.rollback()
+                out.rolled_back = True
+                return out
+            conn.execute("ROLLBACK TO action")
+        if not alone:
+            conn.execute("RELEASE action")
+    # Read across threads: the count only grows while this runs (others queue),
+    # so at worst a newcomer finds the batch committed and opens the next one.
+    if db._pending == len(actions) or batch_size >= MAX_BATCH:
         out.committed = True
         try:
             conn.commit()

@@ -4,17 +4,19 @@ so a reader's next request need not read it again.
 
 An entry lives until the next commit in this process (any commit: a
 sign-out, a new rule, a read mark, a reply that notifies them; whatever it
-changed, the next request reads afresh), until the live hub sees new events
-from any process, and at most `ttl` seconds: the bound within which this
-process sees what other processes sharing the database commit, as the
-response cache's recheck. A value read while a commit landed is never kept:
-it may predate that commit."""
+changed, the next request reads afresh), or, for a Recent made with the
+tables its values come from (sessions: `users`, `sessions`), until the next
+commit in this process that changes one of them; until the site's live hub
+sees new events from any process (Site._events_seen); and at most `ttl`
+seconds: the bound within which this process sees what other processes
+sharing the database commit, as the response cache's recheck. A value read
+while such a commit landed is never kept: it may predate that commit."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from typing import Any, NamedTuple
 
 from .db import Database
@@ -33,13 +35,17 @@ class Stamp(NamedTuple):
 
 
 class Recent:
-    def __init__(self, db: Database, *, ttl: float = 0.25, max_entries: int = MAX_ENTRIES):
+    def __init__(
+        self, db: Database, *, ttl: float = 0.25, max_entries: int = MAX_ENTRIES, tables: Iterable[str] = ()
+    ):
+        """With `tables`, entries outlive commits of this process that change
+        none of those tables: for values read from them alone."""
         self.ttl, self.max_entries = ttl, max_entries
         self._entries: dict[Hashable, tuple[float, Hashable, Any]] = {}
         self._generation = 0
         # Reads under way, by key: (generation, extra, future of the value).
         self._flights: dict[Hashable, tuple[int, Hashable, asyncio.Future]] = {}
-        db.add_commit_listener(self.clear)
+        db.add_commit_listener(self.clear, tables=tables)
 
     def clear(self) -> None:
         """Forget everything (a commit, or events seen): later reads go to the database."""

@@ -14,6 +14,7 @@ import time
 import httpx
 
 from moot import accounts
+from moot.db import Database
 from moot.recent import Recent
 from tests.conftest import PASSWORD, password_hash, seed
 from tests.processes import free_port, start_process, stop_process, wait_listening
@@ -197,38 +198,79 @@ async def test_a_sign_out_in_one_process_reaches_the_other_within_the_recheck_bo
             stop_process(proc)
 
 
-class _NoDatabase:
-    def add_commit_listener(self, callback):
-        self.commit = callback
+@contextlib.asynccontextmanager
+async def database(tmp_path):
+    db = Database(str(tmp_path / "recent.db"), read_connections=1)
+    # made before open(), as the site makes its own
+    yield db
+    await db.close()
 
 
-async def test_requests_that_miss_together_share_one_read_but_never_across_a_commit():
-    db = _NoDatabase()
-    recent = Recent(db, ttl=60)
-    reads = []
-    gate = asyncio.Event()
+async def commit(db, sql="INSERT INTO settings (key, value) VALUES (?, 'v')", params=None):
+    async with db.transaction() as conn:
+        await conn.execute(sql, params if params is not None else (f"k{time.monotonic_ns()}",))
 
-    async def read():
-        n = len(reads)
-        reads.append(n)
-        await gate.wait()
-        return f"value {n}", 60
 
-    first = [asyncio.ensure_future(recent.value("k", read)) for _ in range(5)]
-    await asyncio.sleep(0)
-    assert len(reads) == 1  # five misses, one read
-    db.commit()  # a commit lands while it is under way: a later request reads afresh
-    later = asyncio.ensure_future(recent.value("k", read))
-    await asyncio.sleep(0)
-    assert len(reads) == 2
-    gate.set()
-    assert {await f for f in first} == {"value 0"}
-    assert await later == "value 1"
-    assert recent.get("k") == "value 1"  # only the read begun after the commit is kept
+async def test_requests_that_miss_together_share_one_read_but_never_across_a_commit(tmp_path):
+    async with database(tmp_path) as db:
+        recent = Recent(db, ttl=60)
+        await db.open()
+        reads = []
+        gate = asyncio.Event()
+
+        async def read():
+            n = len(reads)
+            reads.append(n)
+            await gate.wait()
+            return f"value {n}", 60
+
+        first = [asyncio.ensure_future(recent.value("k", read)) for _ in range(5)]
+        await asyncio.sleep(0)
+        assert len(reads) == 1  # five misses, one read
+        await commit(db)  # a commit lands while it is under way: a later request reads afresh
+        later = asyncio.ensure_future(recent.value("k", read))
+        await asyncio.sleep(0)
+        assert len(reads) == 2
+        gate.set()
+        assert {await f for f in first} == {"value 0"}
+        assert await later == "value 1"
+        assert recent.get("k") == "value 1"  # only the read begun after the commit is kept
+
+
+async def test_values_of_watched_tables_outlive_other_commits(tmp_path):
+    async with database(tmp_path) as db:
+        kept = Recent(db, ttl=60, tables=("users", "sessions"))
+        await db.open()
+        ada = await accounts.create_user(db, "ada", PASSWORD, password_hash=password_hash())
+        await accounts.start_session(db, ada, days=1)
+
+        async def keep():
+            kept.put("k", "v", kept.stamp())
+            assert kept.get("k") == "v"
+
+        await keep()
+        await commit(db)  # a setting: not a table it watches
+        await db.run(lambda conn: conn.execute("INSERT INTO settings (key, value) VALUES ('run', 'v')"))
+        assert kept.get("k") == "v"
+        for change in (
+            "UPDATE users SET display_name = 'Ada L.' WHERE username = ?",
+            "DELETE FROM sessions WHERE user_id = (SELECT id FROM users WHERE username = ?)",
+        ):
+            await keep()
+            await commit(db, change, ("ada",))
+            assert kept.get("k") is None, change
+        # a change to a watched table that was rolled back still counts at the next commit
+        await keep()
+        with contextlib.suppress(ValueError):
+            async with db.transaction() as conn:
+                await conn.execute("UPDATE users SET role = 'admin'")
+                raise ValueError
+        await commit(db)
+        assert kept.get("k") is None
 
 
 async def test_a_shared_read_that_fails_leaves_each_waiter_to_read_for_itself():
-    recent = Recent(_NoDatabase(), ttl=60)
+    recent = Recent(Database(":memory:"), ttl=60)
     gate = asyncio.Event()
     calls = 0
 

@@ -42,8 +42,9 @@ async def current_user(conn: HTTPConnection) -> User | None:
 
 async def _session_user(conn: HTTPConnection) -> User | None:
     """Whose session the cookie carries; a reader's next requests find it in
-    site.recent (keyed by the signed cookie exactly as it came) until a commit
-    (sign-out, a password change, ...) or the recheck bound says look again."""
+    site.sessions (keyed by the signed cookie exactly as it came) until a
+    commit that changes a session or a user (sign-out, a password change, a
+    new role, ...) or the recheck bound says look again."""
     value = conn.cookies.get(SESSION_COOKIE)
     if not value:
         return None
@@ -54,7 +55,7 @@ async def _session_user(conn: HTTPConnection) -> User | None:
         found = await accounts.session(site.db, token) if token else None
         return (None, None) if found is None else found  # an unknown session is not kept
 
-    user: User | None = await site.recent.value(("session", value), look_up)
+    user: User | None = await site.sessions.value(value, look_up)
     return user
 
 

@@ -9,6 +9,7 @@ balancer sends no new work to a node that is leaving."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import re
@@ -104,6 +105,10 @@ class GracefulServer(uvicorn.Server):
 # Request logging and metrics
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+# New ids: this process's random prefix and a count (ids name requests in
+# logs; they are not secrets, and a count costs no system call).
+_ID_PREFIX = secrets.token_hex(4)
+_id_count = itertools.count()
 access_log = logging.getLogger("moot.access")
 
 
@@ -113,7 +118,7 @@ def request_id(scope: Scope) -> str:
     moot = scope.setdefault("moot", {})
     if "request_id" not in moot:
         given = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"").decode("latin-1")
-        moot["request_id"] = given if REQUEST_ID.fullmatch(given) else secrets.token_hex(8)
+        moot["request_id"] = given if REQUEST_ID.fullmatch(given) else f"{_ID_PREFIX}{next(_id_count):08x}"
     return moot["request_id"]
 
 
