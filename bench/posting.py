@@ -2,7 +2,12 @@
 API, against raw aiosqlite inserts of the same rows (same schema, indexes,
 full-text index and durability) in the same run.
 
-    python bench/posting.py [--seconds 8] [--json OUT]
+Both rates hang on this disk's fsync, whose cost wanders on a shared
+machine by a factor of two within a minute; so the two are measured in
+alternating rounds, each Moot round right after its own baseline, and the
+ratio reported is the median of the rounds' ratios.
+
+    python bench/posting.py [--seconds 8] [--rounds 3] [--json OUT]
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import statistics
 import time
 
 import httpx
@@ -148,21 +154,26 @@ async def raw_inserts(seconds: float, synchronous: str) -> float:
     return done / elapsed
 
 
-def run(seconds: int, synchronous: str = "FULL") -> list[Row]:
-    raw = asyncio.run(raw_inserts(seconds, synchronous))
-    rate, p50, p99 = moot_posts(seconds, synchronous)
-    ratio = rate / raw
+def run(seconds: int, rounds: int = 3, synchronous: str = "FULL") -> list[Row]:
+    measured = []
+    for _ in range(rounds):
+        raw = asyncio.run(raw_inserts(seconds, synchronous))
+        rate, p50, p99 = moot_posts(seconds, synchronous)
+        measured.append((rate / raw, rate, raw, p50, p99))
+        print(f"round: {rate:,.1f} replies/s vs {raw:,.1f} raw inserts/s, ratio {rate / raw:.2f}", flush=True)
+    ratio, rate, raw, p50, p99 = statistics.median_low(measured)
     return [
         Row(
             "posting",
-            f"replies/s, 16 posters, synchronous={synchronous}",
+            f"replies/s, 16 posters, synchronous={synchronous} (median of {rounds} rounds' ratios)",
             rate,
             "replies/s",
             raw,
-            "raw aiosqlite inserts, same rows and FTS",
-            "ratio >= 0.5",
-            ratio >= 0.5,
-            "every acknowledged reply checked in the database afterwards",
+            "raw aiosqlite inserts, same rows and FTS, same round",
+            "ratio >= 0.8",
+            ratio >= 0.8,
+            "every acknowledged reply checked in the database afterwards; rounds: "
+            + ", ".join(f"{m[1]:.0f}/{m[2]:.0f}" for m in measured),
         ),
         Row("posting", "reply p50", p50, "ms"),
         Row("posting", "reply p99", p99, "ms"),
@@ -170,4 +181,4 @@ def run(seconds: int, synchronous: str = "FULL") -> list[Row]:
 
 
 if __name__ == "__main__":
-    command_line(run, __doc__, seconds=8, synchronous="FULL")
+    command_line(run, __doc__, seconds=8, rounds=3, synchronous="FULL")

@@ -94,9 +94,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # Connections: uvicorn's keep-alive timeout closes idle kept-alive
     # connections; limit_concurrency answers 503 at once past MOOT_MAX_CONNECTIONS
     # (below the usual 1,024 file descriptors) instead of failing to accept;
-    # headers are capped by h11's 16 KiB default; and the request deadline
-    # (server/web/connections.py) closes silent and trickling sockets, which
-    # no uvicorn setting does.
+    # and the request protocol (server/web/connections.py) caps a request's
+    # head at 16 KiB and closes silent and trickling sockets, which no uvicorn
+    # setting does.
     server = GracefulServer(
         uvicorn.Config(
             create_app(config),

@@ -102,3 +102,31 @@ def test_a_slow_but_steady_body_within_the_deadline_is_served(tmp_path):
         answer = sock.recv(4096)
         sock.close()
         assert answer.startswith(b"HTTP/1.1 401")
+
+
+def test_a_huge_request_head_is_refused_and_pipelined_requests_are_answered(tmp_path):
+    with moot_server(tmp_path / "moot.db", tmp_path / "log", request_timeout=TIMEOUT) as base:
+        # Just under the cap: served.
+        sock = open_socket(base)
+        sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 15_000 + b"\r\n\r\n")
+        assert read_response(sock).startswith(b"HTTP/1.1 200")
+        sock.close()
+        # Past it, in one header or in many: 431, and the connection is closed.
+        for head in (
+            b"X-Big: " + b"a" * 17_000 + b"\r\n",
+            b"".join(b"X-%d: %s\r\n" % (i, b"b" * 100) for i in range(200)),
+        ):
+            sock = open_socket(base)
+            sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n" + head + b"\r\n")
+            assert read_response(sock).startswith(b"HTTP/1.1 431")
+            assert closed_by_server(sock)
+            sock.close()
+        # Two requests in one segment get two answers.
+        sock = open_socket(base)
+        sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n" * 2)
+        first = read_response(sock)
+        assert first.startswith(b"HTTP/1.1 200")
+        if first.count(b"HTTP/1.1 200") < 2:
+            assert read_response(sock).startswith(b"HTTP/1.1 200")
+        sock.close()
+        assert httpx.get(base + "/api/health", timeout=GIVE_UP).status_code == 200

@@ -1,29 +1,41 @@
 """Connection hygiene for `moot serve`: what uvicorn's own settings leave open.
 
-uvicorn (0.54, h11) bounds the idle time *between* requests on a kept-alive
-connection (timeout_keep_alive) and can refuse requests past a number of open
-connections (limit_concurrency), but it starts no clock while a connection
-has sent nothing yet, or sends its request line, headers or body a byte at a
-time: such a socket is held for as long as the client likes. Enough of them
-use up the process's file descriptors, and with limit_concurrency set they
-would turn every real request away with 503. RequestDeadline closes a
-connection that has not finished sending a request within `timeout` seconds
-of connecting (or of its previous response)."""
+uvicorn (0.54, httptools) bounds the idle time *between* requests on a
+kept-alive connection (timeout_keep_alive) and can refuse requests past a
+number of open connections (limit_concurrency), but it starts no clock while
+a connection has sent nothing yet, or sends its request line, headers or body
+a byte at a time: such a socket is held for as long as the client likes.
+Enough of them use up the process's file descriptors, and with
+limit_concurrency set they would turn every real request away with 503.
+Nor does its httptools parser bound the size of a request's head.
+
+RequestDeadline closes a connection that has not finished sending a request
+within `timeout` seconds of connecting (or of its previous response), and
+answers 431 and closes when a request line and headers pass MAX_HEAD bytes."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
-import h11
-from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+# Request line and headers together: room for a long URL and a few cookies.
+MAX_HEAD = 16 * 1024
+
+_TOO_LARGE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 32\r\nconnection: close\r\n\r\nRequest header fields too large\n"
+)
 
 
-def request_deadline_protocol(timeout: float) -> type[H11Protocol]:
-    """uvicorn's h11 protocol with a deadline on receiving each whole request."""
+def request_deadline_protocol(timeout: float) -> type[HttpToolsProtocol]:
+    """uvicorn's httptools protocol with a deadline on receiving each whole
+    request and a bound on its head."""
 
-    class RequestDeadline(H11Protocol):
+    class RequestDeadline(HttpToolsProtocol):
         _deadline: asyncio.TimerHandle | None = None
+        _receiving = False  # a request has begun and is not yet in whole
+        _head = 0  # bytes of this request's line and headers so far
 
         def _start_clock(self) -> None:
             self._stop_clock()
@@ -34,30 +46,60 @@ def request_deadline_protocol(timeout: float) -> type[H11Protocol]:
                 self._deadline.cancel()
                 self._deadline = None
 
+        def _answering(self) -> bool:
+            return self.cycle is not None and not self.cycle.response_complete
+
         def _too_slow(self) -> None:
             self._deadline = None
-            # A request still arriving (or not begun): nothing has been
-            # answered on it, so closing loses the client nothing it sent whole.
-            if self.conn.their_state in (h11.IDLE, h11.SEND_BODY) and not self.transport.is_closing():
+            # A request still arriving, or none begun while nothing is being
+            # answered: closing loses the client nothing it sent whole.
+            if (self._receiving or not self._answering()) and not self.transport.is_closing():
                 self.transport.close()
+
+        def _count(self, n: int) -> None:
+            self._head += n
+            if self._head > MAX_HEAD:
+                # Stops the parser; uvicorn then answers a malformed request (below).
+                raise ValueError("request head too large")
+
+        def send_400_response(self, msg: str) -> None:
+            if self._head > MAX_HEAD:
+                self.transport.write(_TOO_LARGE)
+                self.transport.close()
+            else:
+                super().send_400_response(msg)
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             self._start_clock()
 
-        def data_received(self, data: bytes) -> None:
-            super().data_received(data)
-            if self.conn.their_state not in (h11.IDLE, h11.SEND_BODY):
-                self._stop_clock()  # the request is in whole (or the connection is done)
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            self._receiving, self._head = True, 0
+
+        def on_url(self, url: bytes) -> None:
+            self._count(len(url))
+            super().on_url(url)
+
+        def on_header(self, name: bytes, value: bytes) -> None:
+            self._count(len(name) + len(value) + 4)
+            super().on_header(name, value)
+
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            self._receiving = False
+            self._stop_clock()  # the request is in whole
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
-            if not self.transport.is_closing():
-                self._start_clock()  # a kept-alive connection owes its next request in time too
+            # A kept-alive connection owes its next request in time too (unless
+            # one it sent whole already is being answered).
+            if not self.transport.is_closing() and (self._receiving or not self._answering()):
+                self._start_clock()
 
-        def handle_websocket_upgrade(self, event: Any) -> None:
+        def handle_websocket_upgrade(self) -> None:
             self._stop_clock()  # /live has its own limits (MOOT_LIVE_IDLE_TIMEOUT)
-            super().handle_websocket_upgrade(event)
+            super().handle_websocket_upgrade()
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._stop_clock()
