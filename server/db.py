@@ -88,6 +88,10 @@ class Database:
             # Pragmas that answer with a row are read to the end (execute_fetchall):
             # a statement left stepping would make run()'s first COMMIT fail.
             await self._writer.execute_fetchall("PRAGMA journal_mode=WAL")
+            # Each action in a shared transaction has its savepoint, whose
+            # journal (the pages it changes that were already changed) would
+            # otherwise spill to a temporary file past 64 KiB.
+            await self._writer.execute("PRAGMA temp_store=MEMORY")
         finally:
             os.umask(previous)
         await self._watch_tables()
