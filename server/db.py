@@ -64,7 +64,7 @@ class Database:
         # last commit (added on the writer's thread by temporary triggers).
         self._watched: set[str] = set()
         self._touched: set[str] = set()
-        self._pending = 0  # actions inside or queued for transaction()
+        self._pending = 0  # actions inside or queued for transaction() or run()
         self._batch: _Batch | None = None  # the open shared transaction
         self._flushes: set[asyncio.Task] = set()
         self._queue: list[_Queued] = []  # run() actions waiting for the writer

@@ -4,13 +4,14 @@ so a reader's next request need not read it again.
 
 An entry lives until the next commit in this process (any commit: a
 sign-out, a new rule, a read mark, a reply that notifies them; whatever it
-changed, the next request reads afresh), or, for a Recent made with the
-tables its values come from (sessions: `users`, `sessions`), until the next
-commit in this process that changes one of them; until the site's live hub
-sees new events from any process (Site._events_seen); and at most `ttl`
-seconds: the bound within which this process sees what other processes
-sharing the database commit, as the response cache's recheck. A value read
-while such a commit landed is never kept: it may predate that commit."""
+changed, the next request reads afresh). A Recent made with the tables its
+values come from (the sessions': `users`, `sessions`) keeps them instead
+until the next commit in this process that changes one of those. The
+reader parts also go when the site's live hub sees new events from any
+process (Site._events_seen). Every entry lives at most `ttl` seconds: the
+bound within which this process sees what other processes sharing the
+database commit, as the response cache's recheck. A value read while such
+a commit landed is never kept: it may predate that commit."""
 
 from __future__ import annotations
 
