@@ -7,7 +7,7 @@ machine by a factor of two within a minute; so the two are measured in
 alternating rounds, each Moot round right after its own baseline, and the
 ratio reported is the median of the rounds' ratios.
 
-    python bench/posting.py [--seconds 8] [--rounds 3] [--json OUT]
+    python bench/posting.py [--seconds 8] [--rounds 5] [--json OUT]
 """
 
 from __future__ import annotations
@@ -154,7 +154,7 @@ async def raw_inserts(seconds: float, synchronous: str) -> float:
     return done / elapsed
 
 
-def run(seconds: int, rounds: int = 3, synchronous: str = "FULL") -> list[Row]:
+def run(seconds: int, rounds: int = 5, synchronous: str = "FULL") -> list[Row]:
     measured = []
     for _ in range(rounds):
         raw = asyncio.run(raw_inserts(seconds, synchronous))
@@ -181,4 +181,4 @@ def run(seconds: int, rounds: int = 3, synchronous: str = "FULL") -> list[Row]:
 
 
 if __name__ == "__main__":
-    command_line(run, __doc__, seconds=8, rounds=3, synchronous="FULL")
+    command_line(run, __doc__, seconds=8, rounds=5, synchronous="FULL")

@@ -45,7 +45,7 @@ SCENARIOS = {
     ),
     "posting": (
         ["posting.py", "--seconds", "8"],
-        180,
+        300,
         "replies/s with 16 concurrent posters vs raw aiosqlite inserts, same durability",
     ),
     "size": (
