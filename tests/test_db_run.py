@@ -93,12 +93,23 @@ async def test_failed_commit_is_reported_and_the_door_still_works(db):
 
 async def test_cancelled_caller_still_leaves_the_batch_consistent(db):
     task = asyncio.create_task(db.run(insert("cancelled")))
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # queued; the writer has not taken it yet
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
     await db.run(insert("after"))
-    assert "after" in await keys(db)
+    assert await keys(db) == {"after"}  # given up before its turn: never run
+
+
+async def test_actions_queued_together_share_one_commit_each_alone_on_failure(db):
+    commits = []
+    db.add_commit_listener(lambda: commits.append(1))
+    results = await asyncio.gather(
+        *(db.run(insert(f"k{i}", fail=i == 3)) for i in range(10)), return_exceptions=True
+    )
+    assert [type(r) for r in results] == [str] * 3 + [ValueError] + [str] * 6
+    assert await keys(db) == {f"k{i}" for i in range(10) if i != 3}
+    assert len(commits) == 1
 
 
 async def test_run_refuses_a_file_a_newer_moot_upgraded(db):
