@@ -200,8 +200,7 @@ class Database:
                         await asyncio.shield(conn.execute("RELEASE action"))
                 elif alone:
                     await asyncio.shield(conn.rollback())
-                    self._batch = None
-                    batch.done.set_result(None)
+                    self._end(batch, committed=False)
                 else:
                     await asyncio.shield(conn.execute("ROLLBACK TO action"))
                     await asyncio.shield(conn.execute("RELEASE action"))
@@ -280,15 +279,9 @@ class Database:
             elif not item.result.done():
                 item.result.set_exception(value)
         if outcome.rolled_back:  # a lone action failed: the transaction is over
-            self._batch = None
-            batch.done.set_result(None)
+            self._end(batch, committed=False)
         elif outcome.committed:
-            self._batch = None
-            if outcome.commit_error is not None:
-                batch.done.set_exception(outcome.commit_error)
-            else:
-                batch.done.set_result(None)
-                self._committed()
+            self._end(batch, error=outcome.commit_error)
 
     async def _begin(self, conn: aiosqlite.Connection) -> None:
         """BEGIN IMMEDIATE, or no transaction at all: a caller cancelled while
@@ -312,16 +305,25 @@ class Database:
             raise SchemaNewer(migrate.newer_message(self.path, version))
 
     async def _commit(self, batch: _Batch) -> None:
-        self._batch = None
         assert self._writer is not None  # a batch exists only on an open database
         try:
             await self._writer.commit()
         except Exception as error:
             await self._writer.rollback()
+            self._end(batch, error=error)
+            return
+        self._end(batch)
+
+    def _end(self, batch: _Batch, *, committed: bool = True, error: Exception | None = None) -> None:
+        """The shared transaction is over: its actions are answered (with
+        `error` if its COMMIT failed) and, after a commit, the listeners told."""
+        self._batch = None
+        if error is not None:
             batch.done.set_exception(error)
             return
         batch.done.set_result(None)
-        self._committed()
+        if committed:
+            self._committed()
 
     def _flush_later(self) -> None:
         """A queued action gave up before its turn; if it was the one meant to
