@@ -29,8 +29,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import Row, emit, machine, temp_dir  # noqa: E402
 
-from moot import clock, importer, tree  # noqa: E402
-from moot.db import SCHEMA_PATH, Database  # noqa: E402
+from moot.articles import importer, tree
+from moot.store import clock  # noqa: E402
+from moot.store.db import SCHEMA_PATH, Database  # noqa: E402
 
 GROUP = "comp.archive.bench"
 SEED = 20261121
@@ -239,7 +240,7 @@ async def import_rate(db_path: str, mbox_path: str) -> tuple[float, importer.Rep
     db = await Database(db_path, read_connections=1, synchronous="FULL").open()
     try:
         async with db.transaction() as conn:
-            from moot import groups
+            from moot.articles import groups
 
             await groups.create_group(conn, None, GROUP, "the generated archive")
         report = await importer.import_path(db, mbox_path, GROUP, progress_stream=sys.stderr)
@@ -351,7 +352,7 @@ async def search_latency(db_path: str, n: int, count: int) -> dict[str, list[flo
     import httpx
 
     from moot.app import create_app
-    from moot.config import Config
+    from moot.store.config import Config
 
     app = create_app(Config(db_path=db_path, sweep_interval=0, read_connections=2))
     times: dict[str, list[float]] = {}

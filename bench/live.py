@@ -244,8 +244,9 @@ def message_key(msg: dict) -> str | None:
 def prepare_db(db_path: str) -> int:
     """Users, a group and a thread, written before the server starts; returns the thread id."""
     sys.path.insert(0, str(ROOT))
-    from moot import accounts, groups, posting
-    from moot.db import Database
+    from moot.articles import groups, posting
+    from moot.people import accounts
+    from moot.store.db import Database
 
     async def run():
         db = await Database(db_path, read_connections=1).open()

@@ -28,8 +28,9 @@ import httpx
 from aiosmtpd.controller import Controller
 from common import Row, emit, free_port, server, temp_dir
 
-from moot import accounts, groups
-from moot.db import Database
+from moot.articles import groups
+from moot.people import accounts
+from moot.store.db import Database
 
 GROUP = "bench.mail"
 CLIENTS = 4

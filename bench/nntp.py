@@ -42,8 +42,9 @@ BODY = "A benchmark article of a few lines.\n" * 8
 
 async def moot_prepare(db_path: str) -> None:
     """An account and a group holding FILL articles, written through the domain layer."""
-    from moot import accounts, groups, posting
-    from moot.db import Database
+    from moot.articles import groups, posting
+    from moot.people import accounts
+    from moot.store.db import Database
 
     db = await Database(db_path, read_connections=1).open()
     try:

@@ -31,8 +31,9 @@ BODY = "A reply that a thousand followers hear of. "
 def prepare(db_path: str, followers: int) -> dict:
     """The author, the followers with one session each, two threads (one followed by all)."""
     sys.path.insert(0, str(ROOT))
-    from moot import accounts, groups, posting
-    from moot.db import Database
+    from moot.articles import groups, posting
+    from moot.people import accounts
+    from moot.store.db import Database
     from moot.web.security import Cookies
 
     async def run():

@@ -114,8 +114,9 @@ class MootNode:
 
 
 async def _prepare(db_path: str) -> None:
-    from moot import accounts, groups
-    from moot.db import Database
+    from moot.articles import groups
+    from moot.people import accounts
+    from moot.store.db import Database
 
     db = await Database(db_path, read_connections=1).open()
     try:
@@ -128,9 +129,9 @@ async def _prepare(db_path: str) -> None:
 
 async def _fill(db_path: str, count: int) -> None:
     """`count` threads posted through the domain layer (each queued for the peers)."""
-    from moot import posting
-    from moot.db import Database
-    from moot.permissions import User
+    from moot.articles import posting
+    from moot.stewardship.permissions import User
+    from moot.store.db import Database
 
     db = await Database(db_path, read_connections=1).open()
     try:

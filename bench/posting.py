@@ -22,9 +22,10 @@ from pathlib import Path
 import httpx
 from common import Row, command_line, server, temp_dir, wrk
 
-from moot import accounts, groups, posting, tree
-from moot.config import Config
-from moot.db import SCHEMA_PATH, Database
+from moot.articles import groups, posting, tree
+from moot.people import accounts
+from moot.store.config import Config
+from moot.store.db import SCHEMA_PATH, Database
 
 POSTERS = 16
 BODY = "A benchmark reply.\n\n> quoted line from the parent\n\nSome text of a usual length " * 3

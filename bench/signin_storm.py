@@ -18,8 +18,8 @@ import time
 import httpx
 from common import Row, command_line, server, temp_dir
 
-from moot import accounts
-from moot.db import Database
+from moot.people import accounts
+from moot.store.db import Database
 
 PASSWORD = "legitimate password"
 STORM = 100

@@ -17,8 +17,8 @@ import sqlite3
 
 from common import Row, command_line, server, temp_dir, wrk
 
-from moot import tree
-from moot.db import Database
+from moot.articles import tree
+from moot.store.db import Database
 
 STAMP = "2026-01-01T00:00:{:02d}.{:03d}Z"
 

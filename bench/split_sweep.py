@@ -41,10 +41,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import Row, emit  # noqa: E402
 
-from moot import clock, maintenance, sweep, tree, undo  # noqa: E402
-from moot.config import Config  # noqa: E402
-from moot.db import Database  # noqa: E402
-from moot.permissions import User  # noqa: E402
+from moot.articles import tree
+from moot.stewardship import maintenance, sweep, undo
+from moot.stewardship.permissions import User  # noqa: E402
+from moot.store import clock  # noqa: E402
+from moot.store.config import Config  # noqa: E402
+from moot.store.db import Database  # noqa: E402
 
 DOMAIN = "bench.moot"
 TIME_LIMIT = 600

@@ -11,9 +11,10 @@ import random
 
 from common import Row, command_line, server, temp_dir, wrk
 
-from moot import accounts, groups, posting
-from moot.config import Config
-from moot.db import Database
+from moot.articles import groups, posting
+from moot.people import accounts
+from moot.store.config import Config
+from moot.store.db import Database
 
 WORDS = [
     "thread",

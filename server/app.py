@@ -16,11 +16,13 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from . import mail, nntp, sweep, web
-from .config import Config
-from .db import Database
-from .errors import MootError
-from .site import Site
+from . import nntp, web
+from . import smtp as mail
+from .runtime.site import Site
+from .stewardship import sweep
+from .store.config import Config
+from .store.db import Database
+from .store.errors import MootError
 from .web import dispatch
 from .web.caching import COMPRESS_MIN_BYTES, PageFront, Placeholders
 from .web.common import error_headers, error_page, error_response, wants_html

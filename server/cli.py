@@ -14,18 +14,19 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
-from . import accounts, demo
-from .config import Config
-from .db import Database
-from .errors import MootError, NotFound
-from .migrate import NotMoot
+from . import demo
+from .people import accounts
+from .store.config import Config
+from .store.db import Database
+from .store.errors import MootError, NotFound
+from .store.migrate import NotMoot
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
     from starlette.types import Message
 
-    from .importer import Report
-    from .permissions import User
+    from .articles.importer import Report
+    from .stewardship.permissions import User
 
 T = TypeVar("T")
 
@@ -168,7 +169,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from . import groups, importer
+    from .articles import groups, importer
 
     config = _config(args)
 
@@ -239,7 +240,7 @@ async def request_in_process(
 
 
 def cmd_role(args: argparse.Namespace) -> int:
-    from . import maintenance
+    from .stewardship import maintenance
 
     config = _config(args)
 
@@ -253,7 +254,7 @@ def cmd_role(args: argparse.Namespace) -> int:
 
 
 def cmd_reset_password(args: argparse.Namespace) -> int:
-    from . import accounts, resets
+    from .people import accounts, resets
 
     config = _config(args)
 
@@ -274,7 +275,7 @@ def cmd_reset_password(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from . import sweep
+    from .stewardship import sweep
 
     config = _config(args)
     print(json.dumps(_on_database(config, lambda db: sweep.sweep(db, config))))
@@ -282,7 +283,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from . import migrate
+    from .store import migrate
 
     config = _config(args)
     if args.status:
@@ -307,7 +308,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from . import backup
+    from .store import backup
 
     config = _config(args)
     report = backup.backup(config.db_path, args.file)
@@ -320,7 +321,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    from . import backup
+    from .store import backup
 
     config = _config(args)
     kept = backup.restore(args.file, config.db_path)
@@ -335,9 +336,9 @@ def cmd_deliver(args: argparse.Namespace) -> int:
     """One message on stdin for a group's address, as an MTA's pipe transport
     hands it over; the exit status is a sysexits.h code the MTA understands
     (0 taken, 65 unreadable, 67 no such list, 75 try later, 77 refused)."""
-    from . import inbound
-    from .mailing import group_address
-    from .site import Site
+    from .mail import inbound
+    from .mail.mailing import group_address
+    from .runtime.site import Site
 
     config = _config(args)
     data = sys.stdin.buffer.read(config.mail_max_bytes + 1)
@@ -361,7 +362,7 @@ def cmd_deliver(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from . import check
+    from .store import check
 
     config = _config(args)
     report = check.check(config.db_path, quick=args.quick)
@@ -370,7 +371,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_peer(args: argparse.Namespace) -> int:
-    from . import peering
+    from .news import peering
 
     config = _config(args)
     if args.peer_command == "add":
@@ -424,7 +425,8 @@ def cmd_peer(args: argparse.Namespace) -> int:
 
 
 def cmd_group(args: argparse.Namespace) -> int:
-    from . import actions, groups
+    from .articles import groups
+    from .stewardship import actions
 
     config = _config(args)
 

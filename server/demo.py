@@ -8,10 +8,12 @@ from collections.abc import Sequence
 
 from aiosqlite import Connection
 
-from . import accounts, demo_story, groups, posting
-from .config import Config
-from .db import Database, fetch_value
-from .permissions import User
+from . import demo_story
+from .articles import groups, posting
+from .people import accounts
+from .stewardship.permissions import User
+from .store.config import Config
+from .store.db import Database, fetch_value
 
 DEMO_PASSWORD = "demo-password"
 

@@ -16,10 +16,12 @@ from datetime import UTC, datetime, timedelta
 
 from aiosqlite import Connection
 
-from . import clock, maintenance, posting, proposals
-from .config import Config
-from .db import fetch_all
-from .permissions import User
+from .articles import posting
+from .stewardship import maintenance, proposals
+from .stewardship.permissions import User
+from .store import clock
+from .store.config import Config
+from .store.db import fetch_all
 
 SEED = 1036  # the year the first known folk tune was written down, near enough
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from moot import accounts, check
+from moot.people import accounts
+from moot.store import check
 from tests.conftest import PASSWORD, password_hash
 
 TRICKY_BODIES = [

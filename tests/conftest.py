@@ -11,9 +11,9 @@ import sqlite3
 import httpx
 import pytest
 
-from moot import accounts
 from moot.app import create_app
-from moot.config import Config
+from moot.people import accounts
+from moot.store.config import Config
 
 PASSWORD = "correct horse battery"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from moot import groups
+from moot.articles import groups
 
 
 async def make_groups(site) -> None:

@@ -10,8 +10,9 @@ import re
 import socket
 import warnings
 
-from moot import accounts, groups, posting
-from moot.db import Database
+from moot.articles import groups, posting
+from moot.people import accounts
+from moot.store.db import Database
 from tests.conftest import PASSWORD, password_hash
 from tests.processes import free_port, start_process, wait_listening
 

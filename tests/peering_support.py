@@ -18,8 +18,9 @@ from urllib.parse import quote
 
 import httpx
 
-from moot import accounts, groups
-from moot.db import Database
+from moot.articles import groups
+from moot.people import accounts
+from moot.store.db import Database
 from tests.conftest import PASSWORD, password_hash
 from tests.nntp_support import nntplib
 from tests.processes import free_port, moot, start_process, stop_process, wait_listening

@@ -19,15 +19,16 @@ from pathlib import Path
 
 import httpx
 
-from moot import config, importer
-from moot.events import EVENTS
+from moot.articles import importer
+from moot.store import config
+from moot.store.events import EVENTS
 from tests.conftest import seed
 from tests.maint_support import build_tree
 from tests.processes import ROOT, free_port, wait_listening
 
 SERVER = ROOT / "server"
-ADAPTERS = ("web", "nntp", "mail")  # subpackages of server/, one per channel
-EDGE_MODULES = {"app", "cli", "__main__"}  # they assemble and start the adapters
+ADAPTERS = ("web", "nntp", "smtp")  # subpackages of server/, one per channel
+EDGE_MODULES = {"app", "cli", "__main__", "demo", "demo_story"}  # they assemble and start the adapters
 FRAMEWORKS = ("starlette", "uvicorn", "aiosmtpd")  # the servers the adapters run on
 
 
@@ -143,7 +144,7 @@ def conforms(value: object, shape: object, where: str = "data") -> list[str]:
 
 
 def test_conforms_rejects_what_a_shape_does_not_allow():
-    from moot.shapes import Author
+    from moot.store.shapes import Author
 
     assert conforms({"username": "ada", "display_name": "Ada"}, Author) == []
     assert conforms({"username": None, "display_name": "Ada"}, Author) == []

@@ -3,8 +3,8 @@ and a write by another process on the same database shows within the recheck tim
 
 import asyncio
 
-from moot import posting
-from moot.db import Database
+from moot.articles import posting
+from moot.store.db import Database
 from tests.conftest import seed
 
 

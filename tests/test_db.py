@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from moot.db import MAX_BATCH, Database, fetch_all
+from moot.store.db import MAX_BATCH, Database, fetch_all
 
 
 @pytest.fixture

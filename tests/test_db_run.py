@@ -5,8 +5,8 @@ import sqlite3
 
 import pytest
 
-from moot import migrate
-from moot.db import MAX_BATCH, Database, SchemaNewer, fetch_all, fetch_value
+from moot.store import migrate
+from moot.store.db import MAX_BATCH, Database, SchemaNewer, fetch_all, fetch_value
 
 
 @pytest.fixture

@@ -10,9 +10,11 @@ from email.utils import format_datetime
 
 import pytest
 
-from moot import check, importer, peering, tree
-from moot.errors import Invalid
+from moot.articles import importer, tree
+from moot.news import peering
 from moot.nntp import parse
+from moot.store import check
+from moot.store.errors import Invalid
 from tests.conftest import seed
 from tests.test_import import message
 

@@ -4,7 +4,7 @@ import xml.etree.ElementTree as ET
 
 import feedparser
 
-from moot import feeds
+from moot.articles import feeds
 from tests.archive_support import build_group
 
 

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from email.utils import format_datetime
 
-from moot import actions, clock, groups, peering
-from moot.db import fetch_all, fetch_one
+from moot.articles import groups
+from moot.news import peering
 from moot.nntp import parse
+from moot.stewardship import actions
+from moot.store import clock
+from moot.store.db import fetch_all, fetch_one
 
 HOME = "h.test"
 GROUP, OTHER = "comp.lang.python", "rec.music.folk"

@@ -8,8 +8,9 @@ import json
 
 import pytest
 
-from moot import sessions, validate
-from moot.errors import AuthRequired, Invalid
+from moot.people import sessions
+from moot.store import validate
+from moot.store.errors import AuthRequired, Invalid
 from tests.conftest import seed
 from tests.live_support import live_site, recv  # noqa: F401
 

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from moot import importer, mbox, messages
-from moot.errors import Invalid, TooLarge
+from moot.articles import importer, mbox, messages
+from moot.store.errors import Invalid, TooLarge
 from tests.archive_support import check_consistency
 
 GROUP = "comp.archive"

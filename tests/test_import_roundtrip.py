@@ -1,7 +1,7 @@
 """Export a group as mbox and import it into a fresh site: the same tree,
 subjects, bodies, dates and Message-IDs come out the other side."""
 
-from moot import importer
+from moot.articles import importer
 from tests.archive_support import build_group, check_consistency, shape
 
 

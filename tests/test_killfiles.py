@@ -10,8 +10,8 @@ import re
 
 import pytest
 
-from moot import killfile
-from moot.errors import Invalid
+from moot.people import killfile
+from moot.store.errors import Invalid
 from tests.conftest import seed
 
 

@@ -8,8 +8,8 @@ import asyncio
 
 import httpx
 
-from moot import sessions
-from moot.errors import AuthRequired, RateLimited
+from moot.people import sessions
+from moot.store.errors import AuthRequired, RateLimited
 from tests.conftest import PASSWORD, seed
 
 

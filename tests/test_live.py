@@ -11,9 +11,9 @@ import sqlite3
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from moot.errors import Invalid
-from moot.events import Event
-from moot.hub import encode
+from moot.runtime.hub import encode
+from moot.store.errors import Invalid
+from moot.store.events import Event
 from moot.web.live import PING, Subscribe, parse_request, topic_filter
 from tests.conftest import seed
 from tests.live_support import WAIT, events_until, live_site, recv, subscribe  # noqa: F401
@@ -363,8 +363,8 @@ async def test_limits_on_size_subscriptions_and_idleness(live_site):
 
 
 async def test_pruning_removes_only_the_oldest_run(make_site):
-    from moot.events import emit
-    from moot.hub import oldest_event_id, prune_events
+    from moot.runtime.hub import oldest_event_id, prune_events
+    from moot.store.events import emit
 
     site = await make_site(event_retention_days=0)  # 0: the hub never prunes by itself
     async with site.db.transaction() as conn:

@@ -10,8 +10,9 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from moot import accounts, groups, posting
-from moot.db import Database
+from moot.articles import groups, posting
+from moot.people import accounts
+from moot.store.db import Database
 from tests.conftest import PASSWORD, password_hash
 from tests.live_support import events_until, subscribe
 from tests.processes import free_port, start_process, stop_process, wait_listening

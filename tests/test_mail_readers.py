@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import pytest
 
-from moot import heldmail, mailqueue, noticemail
+from moot.mail import heldmail, mailqueue, noticemail
 from tests.conftest import seed
 from tests.mail_support import (
     GROUP,

@@ -16,7 +16,8 @@ from email.message import EmailMessage
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 
-from moot import clock, mailing, mailqueue
+from moot.mail import mailing, mailqueue
+from moot.store import clock
 from tests.conftest import seed
 from tests.mail_support import (
     GROUP,
@@ -492,7 +493,7 @@ async def test_group_page_names_the_list_address_or_says_mail_is_off(make_site, 
 
 
 async def test_receiver_refuses_connections_past_its_cap_with_421(make_site, relay):
-    from moot.mail.receiver import MAX_CONNECTIONS
+    from moot.smtp.receiver import MAX_CONNECTIONS
 
     ts = await make_site(**mail_settings(relay))
     opened = []

@@ -16,9 +16,11 @@ import tempfile
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from moot import accounts, groups, maintenance, posting, reading, tree, undo
-from moot.db import Database, fetch_all, fetch_value
-from moot.errors import MootError
+from moot.articles import groups, posting, reading, tree
+from moot.people import accounts
+from moot.stewardship import maintenance, undo
+from moot.store.db import Database, fetch_all, fetch_value
+from moot.store.errors import MootError
 
 settings.register_profile(
     "maintenance",

@@ -7,7 +7,7 @@ import mailbox
 
 import pytest
 
-from moot import mbox
+from moot.articles import mbox
 from tests.archive_support import TRICKY_BODIES, build_group
 
 HOSTILE = "Evil\r\nBcc: victim@example.org\r\n\r\nInjected body\n\x00\x1b[31m\u2028X-Smuggled: 1"

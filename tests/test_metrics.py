@@ -9,7 +9,7 @@ import logging
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from moot.metrics import route_family
+from moot.runtime.metrics import route_family
 from moot.web.ops import JsonFormatter
 from tests.conftest import PASSWORD, seed
 from tests.live_support import live_site, subscribe  # noqa: F401

@@ -15,8 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from moot import actions, check, migrate, newsrc, tree
-from moot.db import Database, SchemaNewer, fetch_all
+from moot.articles import tree
+from moot.people import newsrc
+from moot.stewardship import actions
+from moot.store import check, migrate
+from moot.store.db import Database, SchemaNewer, fetch_all
 from tests.processes import moot
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "v1.db"

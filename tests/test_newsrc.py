@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from moot import newsrc
-from moot.errors import Invalid, TooLarge
+from moot.people import newsrc
+from moot.store.errors import Invalid, TooLarge
 
 numbers = st.sets(st.integers(min_value=1, max_value=300), max_size=120)
 span = st.tuples(st.integers(min_value=1, max_value=320), st.integers(min_value=0, max_value=40))

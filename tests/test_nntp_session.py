@@ -11,12 +11,13 @@ import tempfile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from moot import accounts, groups, posting
-from moot.config import Config
-from moot.db import Database
+from moot.articles import groups, posting
 from moot.nntp.session import POST_MAX, Session
-from moot.ratelimit import Lockout
-from moot.site import Site
+from moot.people import accounts
+from moot.runtime.ratelimit import Lockout
+from moot.runtime.site import Site
+from moot.store.config import Config
+from moot.store.db import Database
 from tests.conftest import PASSWORD, password_hash, seed
 from tests.nntp_support import replies
 

@@ -13,7 +13,7 @@ import sqlite3
 
 import feedparser
 
-from moot import notifications
+from moot.people import notifications
 from tests.conftest import password_hash, seed
 from tests.live_support import events_until, live_site, recv, subscribe  # noqa: F401
 

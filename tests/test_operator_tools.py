@@ -9,7 +9,7 @@ import time
 
 import httpx
 
-from moot import check
+from moot.store import check
 from tests.conftest import seed
 from tests.processes import moot, moot_server
 

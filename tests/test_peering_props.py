@@ -18,9 +18,12 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from moot import accounts, actions, groups, peering
-from moot.db import Database, fetch_all
+from moot.articles import groups
+from moot.news import peering
 from moot.nntp import parse
+from moot.people import accounts
+from moot.stewardship import actions
+from moot.store.db import Database, fetch_all
 from tests.conftest import PASSWORD, password_hash
 
 NODE = "n.test"

@@ -10,7 +10,7 @@ import re
 import sqlite3
 import subprocess
 
-from moot import accounts
+from moot.people import accounts
 from tests.conftest import PASSWORD, seed
 from tests.processes import moot
 from tests.test_textbrowser import w3m

@@ -2,7 +2,7 @@
 
 import sqlite3
 
-from moot import reading, tree
+from moot.articles import reading, tree
 
 
 def plan(db_path, sql, params):

@@ -11,8 +11,8 @@ import json
 import re
 import sqlite3
 
-from moot import newsrc
 from moot.nntp.session import Session
+from moot.people import newsrc
 from tests.conftest import PASSWORD, seed
 from tests.live_support import events_until, live_site, recv, subscribe  # noqa: F401
 from tests.nntp_support import replies

@@ -13,9 +13,9 @@ import time
 
 import httpx
 
-from moot import accounts
-from moot.db import Database
-from moot.recent import Recent
+from moot.people import accounts
+from moot.runtime.recent import Recent
+from moot.store.db import Database
 from tests.conftest import PASSWORD, password_hash, seed
 from tests.processes import free_port, start_process, stop_process, wait_listening
 
@@ -165,7 +165,7 @@ async def test_two_readers_never_share_kept_parts(site):
 
 
 async def test_a_sign_out_in_one_process_reaches_the_other_within_the_recheck_bound(tmp_path):
-    from moot.db import Database
+    from moot.store.db import Database
     from tests.test_live_processes import _prepare
 
     db_path = str(tmp_path / "same.db")

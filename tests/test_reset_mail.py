@@ -12,7 +12,7 @@ import sqlite3
 
 import httpx
 
-from moot import resets
+from moot.people import resets
 from tests.conftest import PASSWORD
 from tests.mail_support import (
     confirm_address,

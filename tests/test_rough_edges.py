@@ -3,7 +3,7 @@ where the reader may reply, the thread's state explained at the top."""
 
 import re
 
-from moot import importer
+from moot.articles import importer
 from tests.conftest import seed
 
 

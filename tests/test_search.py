@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from moot import search
-from moot.errors import Invalid
+from moot.articles import search
+from moot.store.errors import Invalid
 
 
 def test_words_phrases_prefixes_and_negations():

@@ -4,7 +4,7 @@ keyset pages, the index in step with cancels, splits and moves, and no 500s."""
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from moot import search as search_module
+from moot.articles import search as search_module
 from tests.conftest import seed
 
 

@@ -13,7 +13,7 @@ import httpx
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from moot import check, migrate
+from moot.store import check, migrate
 from tests.live_support import subscribe
 from tests.processes import free_port, moot, start_process, stop_process, wait_listening
 

@@ -5,8 +5,8 @@ import io
 import json
 from datetime import UTC, datetime, timedelta
 
-from moot import sweep
 from moot.cli import main
+from moot.stewardship import sweep
 from tests.maint_support import build_tree, last_event
 
 

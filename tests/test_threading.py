@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from moot import importer
+from moot.articles import importer
 from tests.archive_support import check_consistency
 from tests.jwz_support import compare, jwz, moot_threads, read_mbox
 
@@ -244,7 +244,7 @@ async def test_the_original_dates_offset_is_kept_for_display_and_export(make_sit
 
 
 def test_news_dates_carry_the_authors_offset():
-    from moot import news
+    from moot.news import news
 
     assert news.news_date("2026-03-02T04:45:00.000Z", 330) == "Mon, 02 Mar 2026 10:15:00 +0530"
     assert news.news_date("2026-03-01T23:50:00.000Z", -300) == "Sun, 01 Mar 2026 18:50:00 -0500"

@@ -14,8 +14,10 @@ import tempfile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from moot import accounts, check, groups, importer, posting, tree
-from moot.db import Database, fetch_all, fetch_value
+from moot.articles import groups, importer, posting, tree
+from moot.people import accounts
+from moot.store import check
+from moot.store.db import Database, fetch_all, fetch_value
 from tests.conftest import seed
 from tests.test_depth import deep_chain
 from tests.test_import import message

@@ -2,9 +2,9 @@
 
 import pytest
 
-from moot import validate
-from moot.errors import Invalid, TooLarge
-from moot.subjects import child_references, reply_subject
+from moot.articles.subjects import child_references, reply_subject
+from moot.store import validate
+from moot.store.errors import Invalid, TooLarge
 
 
 @pytest.mark.parametrize(

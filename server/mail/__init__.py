@@ -1,26 +1,10 @@
-"""The mail adapter: the SMTP/LMTP receiver for the list addresses and the
-sender that hands the mail queue to the relay. Imports no web framework;
-every decision lives in the domain (mailing, inbound, mailformat)."""
+"""Mail, the domain side of groups by email: members' addresses and list
+subscriptions (mailing), the mail outbox (mailqueue), outgoing mail as bytes
+(mailformat), notifications by mail (noticemail), and incoming mail: a message
+for a list address becomes an article (inbound), or waits for a moderator when
+its sender is a stranger (heldmail). The SMTP/LMTP listener and the relay
+client are the smtp adapter.
 
-from __future__ import annotations
-
-from dataclasses import dataclass
-
-from ..site import Site
-from . import receiver, sender
-
-
-@dataclass
-class Running:
-    receiver: receiver.MailReceiver | None
-    sender: sender.MailSender | None
-
-
-async def start(site: Site) -> Running:
-    """Start what the configuration asks for: the receiver (MOOT_SMTP_PORT), the sender (MOOT_SMTP_URL)."""
-    return Running(await receiver.start(site), await sender.start(site))
-
-
-async def stop(running: Running) -> None:
-    await receiver.stop(running.receiver)
-    await sender.stop(running.sender)
+May import: store, articles, people (killfiles), stewardship (permissions,
+the moderation log), news (articles as news messages, the peers' outbox) and
+runtime (inbound works over a Site)."""

@@ -14,11 +14,11 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from .. import news, newsreading
-from ..db import fetch_value
-from ..events import group_topic, thread_topic
-from ..response_cache import Kept
-from ..site import Site
+from ..news import news, newsreading
+from ..runtime.response_cache import Kept
+from ..runtime.site import Site
+from ..store.db import fetch_value
+from ..store.events import group_topic, thread_topic
 
 # Numbers per block: one range query fills it, and a reader of one article
 # pays for this many once, then reads its neighbours from memory.

@@ -19,10 +19,12 @@ import ssl
 
 from aiosqlite import Connection
 
-from .. import clock, mbox, news, peering
-from ..db import fetch_one
-from ..exports import EXPORT_SELECT
-from ..site import Site
+from ..articles import mbox
+from ..articles.exports import EXPORT_SELECT
+from ..news import news, peering
+from ..runtime.site import Site
+from ..store import clock
+from ..store.db import fetch_one
 from . import tls
 
 log = logging.getLogger("moot.feed")

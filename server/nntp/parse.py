@@ -11,10 +11,11 @@ from email import message_from_bytes
 from email.policy import compat32
 from email.utils import parseaddr, parsedate_to_datetime
 
-from .. import clock, peering, validate
-from .. import wildmat as wildmats
-from ..messages import decode_words, header_text
-from ..wildmat import Wildmat
+from ..articles.messages import decode_words, header_text
+from ..news import peering
+from ..news import wildmat as wildmats
+from ..news.wildmat import Wildmat
+from ..store import clock, validate
 
 # RFC 3977 §3.1: a command line is at most 512 octets, CRLF included.
 LINE_MAX = 512

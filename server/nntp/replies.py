@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..errors import AuthRequired, Conflict, MootError, RateLimited
+from ..store.errors import AuthRequired, Conflict, MootError, RateLimited
 
 CRLF = "\r\n"
 

@@ -9,7 +9,7 @@ import socket
 import ssl
 from collections import Counter
 
-from ..site import Site
+from ..runtime.site import Site
 from . import replies, tls
 from .session import Session
 

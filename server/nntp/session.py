@@ -16,11 +16,14 @@ from typing import Any
 
 from aiosqlite import Connection
 
-from .. import clock, news, newsrc, newsreading, peering, posting, sessions
-from ..db import fetch_value
-from ..errors import AuthRequired, MootError, NotFound, RateLimited
-from ..permissions import User
-from ..site import Site
+from ..articles import posting
+from ..news import news, newsreading, peering
+from ..people import newsrc, sessions
+from ..runtime.site import Site
+from ..stewardship.permissions import User
+from ..store import clock
+from ..store.db import fetch_value
+from ..store.errors import AuthRequired, MootError, NotFound, RateLimited
 from . import blocks, parse, replies
 from .parse import Command, Syntax
 

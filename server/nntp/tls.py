@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ssl
 
-from ..config import Config
+from ..store.config import Config
 
 
 class TLSConfigError(ValueError):

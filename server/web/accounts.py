@@ -1,6 +1,6 @@
 """Accounts over HTTP: register, sign in and out, who am I (JSON), and the
 same as HTML forms that work without JavaScript. Both call the session
-service (moot.sessions), so they share its limits."""
+service (moot.people.sessions), so they share its limits."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import mailing, noticemail, sessions
-from ..errors import AuthRequired, Conflict, Invalid, MootError, TooLarge
+from ..mail import mailing, noticemail
+from ..people import sessions
+from ..store.errors import AuthRequired, Conflict, Invalid, MootError, TooLarge
 from .common import client_address, cookies_of, current_user, page, safe_next, site_of
 from .security import read_form, read_json
 

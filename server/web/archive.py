@@ -7,7 +7,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .. import groups, months, reading, validate
+from ..articles import groups, months, reading
+from ..store import validate
 from .common import page, query_string, site_of
 
 GROUP_PAGE = 50

@@ -23,11 +23,11 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .. import notifications
-from ..permissions import User
-from ..recent import Stamp
-from ..response_cache import Encoded, brotli
-from ..site import Site
+from ..people import notifications
+from ..runtime.recent import Stamp
+from ..runtime.response_cache import Encoded, brotli
+from ..runtime.site import Site
+from ..stewardship.permissions import User
 from .common import cookies_of, current_user, encode, site_of
 
 # Below this a compressed body saves less than its headers cost.

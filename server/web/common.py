@@ -13,10 +13,10 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.templating import Jinja2Templates
 
-from .. import accounts, notifications
-from ..errors import MootError, RateLimited
-from ..permissions import User
-from ..site import Site
+from ..people import accounts, notifications
+from ..runtime.site import Site
+from ..stewardship.permissions import User
+from ..store.errors import MootError, RateLimited
 from .security import SESSION_COOKIE, Cookies
 
 

@@ -10,9 +10,9 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from .. import exports, feeds, mbox, search
-from ..groups import get_group_row
-from ..reading import thread_row
+from ..articles import exports, feeds, mbox, search
+from ..articles.groups import get_group_row
+from ..articles.reading import thread_row
 from .common import client_address, current_user, site_of
 
 

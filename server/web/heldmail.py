@@ -1,6 +1,6 @@
 """Mail from strangers over HTTP: a group's stranger_mail setting, and the
 held messages its moderators approve or reject (JSON and a page with forms).
-Every decision is in moot.heldmail."""
+Every decision is in moot.mail.heldmail."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import heldmail
-from ..errors import MootError, NotFound
+from ..mail import heldmail
+from ..store.errors import MootError, NotFound
 from .accounts import checked_form
 from .common import current_user, login_url, page, site_of
 from .security import read_json

@@ -10,9 +10,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import killfile, reading
-from ..errors import Invalid, NotFound, TooLarge
-from ..permissions import User, require
+from ..articles import reading
+from ..people import killfile
+from ..stewardship.permissions import User, require
+from ..store.errors import Invalid, NotFound, TooLarge
 from .accounts import checked_form
 from .common import current_user, login_url, page, site_of
 from .security import read_json

@@ -52,12 +52,12 @@ from typing import Any
 from aiosqlite import Connection
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected
 
-from .. import validate
-from ..db import fetch_all
-from ..errors import Invalid, MootError, NotFound, TooLarge
-from ..events import group_topic, thread_topic, user_topic
-from ..hub import Subscription, encode, last_event_id, message, oldest_event_id
-from ..site import Site
+from ..runtime.hub import Subscription, encode, last_event_id, message, oldest_event_id
+from ..runtime.site import Site
+from ..store import validate
+from ..store.db import fetch_all
+from ..store.errors import Invalid, MootError, NotFound, TooLarge
+from ..store.events import group_topic, thread_topic, user_topic
 from .common import current_user, site_of
 from .security import origin_allowed
 

@@ -1,7 +1,7 @@
 """Groups by email over HTTP: the account's address and its confirmation
 link, per-group mail subscriptions, notifications by mail, RFC 8058
 one-click unsubscribe, and the admins' dead letters. Every decision is in
-moot.mailing and moot.noticemail."""
+moot.mail.mailing and moot.mail.noticemail."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .. import mailing, mailqueue, noticemail
-from ..errors import AuthRequired, Conflict, MootError
-from ..permissions import User, require
+from ..mail import mailing, mailqueue, noticemail
+from ..stewardship.permissions import User, require
+from ..store.errors import AuthRequired, Conflict, MootError
 from .common import cookies_of, current_user, page, site_of
 from .security import read_body, read_form, read_json
 

@@ -16,11 +16,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .. import actions, groups, maintenance, modlog, reading, suggestions
-from ..errors import NotFound
-from ..permissions import User, require
-from ..site import Site
-from ..subjects import base_subject
+from ..articles import groups, reading
+from ..articles.subjects import base_subject
+from ..runtime.site import Site
+from ..stewardship import actions, maintenance, modlog, suggestions
+from ..stewardship.permissions import User, require
+from ..store.errors import NotFound
 from .common import current_user, page, query_string, site_of
 from .security import read_json
 

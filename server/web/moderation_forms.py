@@ -12,10 +12,11 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import actions, groups, maintenance, modlog, reading
-from ..errors import Invalid, MootError, NotFound
-from ..permissions import require
-from ..subjects import base_subject
+from ..articles import groups, reading
+from ..articles.subjects import base_subject
+from ..stewardship import actions, maintenance, modlog
+from ..stewardship.permissions import require
+from ..store.errors import Invalid, MootError, NotFound
 from .accounts import checked_form
 from .common import current_user, login_url, page, site_of
 

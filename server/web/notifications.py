@@ -10,9 +10,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import feeds, follows, groups, notifications, reading
-from ..errors import Invalid
-from ..permissions import require
+from ..articles import feeds, groups, reading
+from ..people import follows, notifications
+from ..stewardship.permissions import require
+from ..store.errors import Invalid
 from .accounts import checked_form
 from .common import current_user, login_url, page, query_string, site_of
 from .mail import require_mail

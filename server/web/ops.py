@@ -26,8 +26,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..metrics import Metrics
-from ..site import Site
+from ..runtime.metrics import Metrics
+from ..runtime.site import Site
 from .common import site_of
 
 log = logging.getLogger("moot")

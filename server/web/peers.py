@@ -10,8 +10,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .. import actions, peering
-from ..permissions import require
+from ..news import peering
+from ..stewardship import actions
+from ..stewardship.permissions import require
 from .common import current_user, page, site_of
 
 

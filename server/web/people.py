@@ -10,9 +10,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import accounts, killfile, mailing, noticemail, profiles, readstate, resets, sessions
-from ..errors import AuthRequired, Conflict, Invalid, MootError, NotFound, RateLimited, TooLarge
-from ..permissions import User, require
+from ..mail import mailing, noticemail
+from ..people import accounts, killfile, profiles, readstate, resets, sessions
+from ..stewardship.permissions import User, require
+from ..store.errors import AuthRequired, Conflict, Invalid, MootError, NotFound, RateLimited, TooLarge
 from .accounts import checked_form
 from .common import client_address, cookies_of, current_user, login_url, page, query_string, site_of
 from .mail import require_mail

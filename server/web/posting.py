@@ -9,9 +9,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import editing, groups, posting, reading
-from ..errors import MootError
-from ..permissions import require
+from ..articles import editing, groups, posting, reading
+from ..stewardship.permissions import require
+from ..store.errors import MootError
 from .accounts import checked_form
 from .common import current_user, login_url, page, site_of
 from .rendering import quote_for_reply

@@ -7,9 +7,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import proposals
-from ..errors import MootError
-from ..permissions import require
+from ..stewardship import proposals
+from ..stewardship.permissions import require
+from ..store.errors import MootError
 from .accounts import checked_form
 from .common import current_user, page, site_of
 from .security import read_json

@@ -14,13 +14,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import actions, editing, follows, groups, killfile, mailing, reading, readstate, suggestions, validate
-from ..errors import Invalid, NotFound
-from ..events import group_topic, thread_topic
-from ..hub import last_event_id
-from ..permissions import User, can
-from ..response_cache import ANY_EVENT
-from ..subjects import reply_subject
+from ..articles import editing, groups, reading
+from ..articles.subjects import reply_subject
+from ..mail import mailing
+from ..people import follows, killfile, readstate
+from ..runtime.hub import last_event_id
+from ..runtime.response_cache import ANY_EVENT
+from ..stewardship import actions, suggestions
+from ..stewardship.permissions import User, can
+from ..store import validate
+from ..store.errors import Invalid, NotFound
+from ..store.events import group_topic, thread_topic
 from .caching import PRIVATE, Skeleton, cached_json, cached_page, placeholders_of
 from .common import current_user, page, query_string, site_of
 

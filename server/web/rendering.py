@@ -22,9 +22,9 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import Message, Receive, Scope, Send
 
-from .. import clock
-from ..editing import editable_until
-from ..permissions import can, may_post_in, may_reply
+from ..articles.editing import editable_until
+from ..stewardship.permissions import can, may_post_in, may_reply
+from ..store import clock
 
 PACKAGE = Path(__file__).resolve().parent.parent
 TEMPLATES_DIR = PACKAGE / "templates"

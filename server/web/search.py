@@ -6,8 +6,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from .. import search
-from ..errors import Invalid
+from ..articles import search
+from ..store.errors import Invalid
 from .common import page, query_string, site_of
 from .rendering import snippet_html
 

@@ -13,8 +13,8 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import Forbidden, Invalid, TooLarge, UnsupportedMediaType
-from ..validate import has_lone_surrogate
+from ..store.errors import Forbidden, Invalid, TooLarge, UnsupportedMediaType
+from ..store.validate import has_lone_surrogate
 
 JSON_MAX_BYTES = 1024 * 1024
 FORM_MAX_BYTES = 128 * 1024

@@ -9,9 +9,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from .. import groups, reading, readstate
-from ..errors import Invalid
-from ..permissions import require
+from ..articles import groups, reading
+from ..people import readstate
+from ..stewardship.permissions import require
+from ..store.errors import Invalid
 from .accounts import checked_form
 from .common import current_user, login_url, site_of
 from .security import read_json

@@ -1,0 +1,95 @@
+"""Editing an article within the grace period: its author's new text
+supersedes the old one, as a news supersede does, but the article keeps its
+id, Message-ID, number and place, so every link still holds. The text it
+replaced is kept (article_versions), the article says when it was edited,
+and an `article.updated` event lets open pages show the new text. After the
+grace period (`edit_grace_minutes`) an article can only be withdrawn."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from aiosqlite import Connection
+
+from ..stewardship.permissions import User, require
+from ..store import clock, validate
+from ..store.db import fetch_all, fetch_one
+from ..store.errors import Conflict, Forbidden
+from ..store.events import emit
+from .reading import ARTICLE_SELECT, article_json, article_row
+
+
+def _parse(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def editable_until(created_at: str, grace_minutes: int) -> str:
+    return clock.stamp(_parse(created_at) + timedelta(minutes=grace_minutes))
+
+
+async def edit(
+    conn: Connection,
+    user: User | None,
+    ref: object,
+    body: object,
+    subject: object = None,
+    *,
+    grace_minutes: int,
+) -> dict:
+    """Replace an article's text (and subject, if given) by its author's new
+    one; the article as the API shows it now. 403 for anyone but the author,
+    409 `conflict` after the grace period or on a withdrawn article."""
+    user = require(user, "post")
+    row = await article_row(conn, ref)
+    if row["user_id"] != user.id:
+        raise Forbidden("only its author can edit an article")
+    if row["status"] != "ok":
+        raise Conflict("a withdrawn article cannot be edited")
+    until = editable_until(row["created_at"], grace_minutes)
+    if clock.now() >= until:
+        raise Conflict(
+            f"the {grace_minutes} minutes to edit it are over: it can only be withdrawn now",
+            editable_until=until,
+        )
+    body = validate.body(body)
+    subject = validate.subject(subject) if subject not in (None, "") else row["subject"]
+    if body == row["body"] and subject == row["subject"]:
+        return article_json(row)
+    now = clock.now()
+    await conn.execute(
+        "INSERT INTO article_versions (article_id, subject, body, written_at, replaced_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (row["id"], row["subject"], row["body"], row["edited_at"] or row["created_at"], now),
+    )
+    # The search index follows the text: the old words out, the new ones in.
+    await conn.execute(
+        "INSERT INTO articles_fts (articles_fts, rowid, subject, body, author_name)"
+        " VALUES ('delete', ?, ?, ?, ?)",
+        (row["id"], row["subject"], row["body"], row["author_name"]),
+    )
+    await conn.execute(
+        "UPDATE articles SET subject = ?, body = ?, edited_at = ? WHERE id = ?",
+        (subject, body, now, row["id"]),
+    )
+    await conn.execute(
+        "INSERT INTO articles_fts (rowid, subject, body, author_name) VALUES (?, ?, ?, ?)",
+        (row["id"], subject, body, row["author_name"]),
+    )
+    fresh = await fetch_one(conn, ARTICLE_SELECT + " WHERE a.id = ?", (row["id"],))
+    assert fresh is not None
+    article = article_json(fresh)
+    await emit(conn, "article.updated", group=article["group"], thread_id=article["thread_id"], data=article)
+    return article
+
+
+async def history(conn: Connection, ref: object) -> dict:
+    """`{article, versions}`: the article now and the texts it had, oldest first,
+    each `{subject, body, written_at, replaced_at}`."""
+    row = await article_row(conn, ref)
+    rows = await fetch_all(
+        conn,
+        "SELECT subject, body, written_at, replaced_at FROM article_versions"
+        " WHERE article_id = ? ORDER BY id",
+        (row["id"],),
+    )
+    return {"article": article_json(row), "versions": [dict(r) for r in rows]}

@@ -1,0 +1,195 @@
+"""The mbox format (mboxrd), both ways, as pure functions over rows and streams.
+
+Writing: each article becomes a `From ` line, RFC 5322 headers and its
+plain-text body; body lines that start with any number of '>' and then
+'From ' get one more '>' (mboxrd), so a reader that splits on `From ` lines
+never splits inside a body. Header values come only from `header_text`,
+which turns every control character (CR and LF included) into a space, and
+non-ASCII text is written as RFC 2047 encoded words by the email package.
+Reading: `split` cuts an mbox stream into raw messages, undoing the mboxrd
+escape, without ever holding more than one capped message in memory."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta, timezone
+from email.header import Header
+from email.utils import format_datetime, formataddr
+from sqlite3 import Row
+from typing import BinaryIO
+
+from ..store import clock
+
+CONTENT_TYPE = "application/mbox"
+# The address written for an article that has none (imported without a usable
+# From address): `.invalid` (RFC 2606) names no one, and an import reads it
+# back as no address, so the round trip changes nothing.
+UNKNOWN_ADDRESS = "unknown@invalid"
+# The server's own record of an article's time with milliseconds; Date has
+# whole seconds only (RFC 5322 §3.3), and an import prefers this when it agrees.
+CREATED_HEADER = "X-Moot-Created-At"
+# A raw message larger than this is reported and skipped unread: a body may be
+# 64 KiB of UTF-8, which base64 or quoted-printable grow by at most 3x.
+MESSAGE_MAX_BYTES = 1024 * 1024
+# Lines are read in pieces of at most this size, so one endless line costs no memory.
+_LINE_PIECE = 64 * 1024
+_HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_ESCAPE = re.compile(r"^(>*From )", re.M)
+_UNESCAPE = re.compile(rb"^>(>*From )", re.M)
+# A `From ` separator line names a sender and a date with a time of day, as
+# ctime() writes it ("From ada@example.org Sat Nov 21 10:00:00 2026"); a body
+# line such as "From here on..." after a blank line is not mistaken for one.
+_FROM_LINE = re.compile(rb"From \S+ +.*\d\d?:\d\d")
+
+
+def header_text(value: object) -> str:
+    """A header value that can never carry CR, LF or other control characters."""
+    return _HEADER_UNSAFE.sub(" ", str(value or "")).strip()
+
+
+def encoded_words(text: str, header_name: str) -> str:
+    """Plain ASCII as it is; anything else (or text that looks like an encoded
+    word already) as RFC 2047 UTF-8 encoded words, folded onto continuation lines."""
+    text = header_text(text)
+    if text.isascii() and "=?" not in text:
+        return text
+    return Header(text, "utf-8", header_name=header_name).encode(linesep="\n")
+
+
+def address(name: str, addr: str) -> str:
+    name, addr = header_text(name), header_text(addr).replace(" ", "") or UNKNOWN_ADDRESS
+    if name.isascii() and "=?" not in name:
+        return formataddr((name, addr))
+    return f"{encoded_words(name, 'From')} <{addr}>"
+
+
+def from_line(addr: str, created_at: str) -> str:
+    """The mbox separator: `From <addr> <ctime in UTC>`."""
+    addr = header_text(addr).replace(" ", "") or "MAILER-DAEMON"
+    return f"From {addr} {time.asctime(clock.parse(created_at).timetuple())}"
+
+
+def escape_body(body: str) -> str:
+    return _ESCAPE.sub(r">\1", body)
+
+
+def references(article: Row) -> list[str]:
+    """The References to write: the stored chain (what the article carries)
+    when it names the article's current parent or the article is a root, else
+    the parent's chain plus the parent (after a split or merge the tree, not
+    history, is what a reader must rebuild)."""
+    refs = article["refs"].split() if article["refs"] else []
+    if article["parent_id"] is None:
+        # An imported root whose parent was missing keeps its link; a root
+        # that a split made keeps none (its old place is the split notice).
+        return [] if article["split_from"] is not None else refs
+    parent = article["parent_message_id"]
+    if parent in refs:
+        # Ids after the parent are missing messages it skipped: a reader finds none of them either.
+        return refs
+    chain = article["parent_refs"].split() if article["parent_refs"] else []
+    if article["parent_placeholder"]:
+        # Placed under the root of its missing ancestry: that root first, then what it named.
+        return chain + [parent] + [r for r in refs if r != parent]
+    return chain + [parent]
+
+
+def format_article(article: Row, domain: str) -> bytes:
+    """One article as an mboxrd message (separator line included, blank line after).
+    `article` needs the columns of exports.EXPORT_SELECT (parent_message_id, parent_refs, split_from,
+    parent_placeholder)."""
+    addr = article["author_addr"] or (
+        f"{article['username']}@{domain}" if article["username"] else UNKNOWN_ADDRESS
+    )
+    # Written in the author's own offset, as the original Date was (the instant is the same).
+    moment = clock.parse(article["created_at"]).astimezone(timezone(timedelta(minutes=article["utc_offset"])))
+    refs = [header_text(r) for r in references(article)]
+    headers = [
+        ("From", address(article["author_name"], addr)),
+        ("Date", format_datetime(moment)),
+        ("Subject", encoded_words(article["subject"], "Subject")),
+        ("Message-ID", header_text(article["message_id"])),
+    ]
+    if refs:
+        # One Message-ID per line: 40 of them would pass RFC 5322's 998-octet line limit.
+        headers.append(("References", "\n ".join(refs)))
+        headers.append(("In-Reply-To", refs[-1]))
+    headers += [
+        ("Newsgroups", header_text(article["group_name"])),
+        (CREATED_HEADER, header_text(article["created_at"])),
+        ("MIME-Version", "1.0"),
+        ("Content-Type", "text/plain; charset=utf-8"),
+        ("Content-Transfer-Encoding", "8bit"),
+    ]
+    lines = [from_line(addr, article["created_at"])]
+    lines += [f"{name}: {value}" for name, value in headers]
+    lines.append("")
+    body = escape_body(article["body"])
+    if body:
+        lines += body.split("\n")
+    lines.append("")
+    return ("\n".join(lines) + "\n").encode("utf-8", "replace")
+
+
+@dataclass
+class RawMessage:
+    number: int  # 1-based position in the source
+    data: bytes  # the message (headers and body), at most MESSAGE_MAX_BYTES
+    size: int  # its full size in the source
+    offset: int | None = None  # byte offset of its first line in an mbox file
+    envelope: bytes = b""  # the `From ` line, if any
+    name: str | None = None  # the file, for a Maildir message
+
+    @property
+    def too_large(self) -> bool:
+        return self.size > MESSAGE_MAX_BYTES
+
+    @property
+    def where(self) -> str:
+        if self.name is not None:
+            return self.name
+        return f"message {self.number}" + (f" at byte {self.offset}" if self.offset is not None else "")
+
+
+def split(stream: BinaryIO, *, max_bytes: int = MESSAGE_MAX_BYTES) -> Iterator[RawMessage]:
+    """Cut an mbox stream into messages. A separator is a `From ` line at the
+    start of the file or after an empty line; text before the first one (a
+    single message file) counts as a message when it is not blank."""
+    number, offset = 0, 0
+    parts: list[bytes]
+    start, envelope, parts, size = 0, b"", [], 0
+    at_line_start, previous_blank, started = True, True, False
+
+    def finish() -> RawMessage:
+        data = b"".join(parts)
+        if data.endswith(b"\n\n"):
+            data = data[:-1]  # the blank line before the next separator is not the body's
+        elif data.endswith(b"\r\n\r\n"):
+            data = data[:-2]
+        return RawMessage(number, _UNESCAPE.sub(rb"\1", data), size, start, envelope)
+
+    while True:
+        piece = stream.readline(_LINE_PIECE)
+        if not piece:
+            break
+        line_start = at_line_start
+        at_line_start = piece.endswith(b"\n")
+        if line_start and previous_blank and piece.startswith(b"From ") and _FROM_LINE.match(piece):
+            if started or b"".join(parts).strip():
+                number += 1
+                yield finish()
+            start, envelope, parts, size, started = offset, piece.rstrip(b"\r\n"), [], 0, True
+            offset += len(piece)
+            previous_blank = False
+            continue
+        offset += len(piece)
+        size += len(piece)
+        if size <= max_bytes:
+            parts.append(piece)
+        previous_blank = line_start and at_line_start and piece in (b"\n", b"\r\n")
+    if started or b"".join(parts).strip():
+        number += 1
+        yield finish()

@@ -1,0 +1,344 @@
+"""Mail in: one message for one list address becomes an article, or a clear
+refusal, or is dropped (auto-replies, bounces, loops) and logged.
+
+`deliver(site, recipient, data, mail_from)` is the one entry point for the
+SMTP/LMTP receiver and `moot deliver`; it answers with an SMTP reply code and
+text. Only a member's confirmed address may post; a reply finds its parent
+through In-Reply-To/References, or through the signed reply address it was
+sent to; HTML-only mail is read as text; attachments are refused; nothing
+changes unless the article is posted. Mail from anyone else is refused, or
+held for the moderators where the group's stranger_mail says so
+(server/heldmail.py)."""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from email import message_from_bytes
+from email.message import Message
+from email.policy import compat32
+from email.utils import formatdate
+from html.parser import HTMLParser
+
+from ..articles import posting
+from ..articles.mbox import RawMessage
+from ..articles.messages import Parsed, parse_message
+from ..runtime.site import Site
+from ..stewardship.permissions import User
+from ..store import validate
+from ..store.db import fetch_one, fetch_value
+from ..store.errors import Conflict, Invalid, MootError, RateLimited, TooLarge
+from . import heldmail, mailing, mailqueue
+
+log = logging.getLogger("moot.mail")
+
+# sysexits.h codes `moot deliver` exits with, as MTAs that pipe expect.
+EX_OK, EX_DATAERR, EX_NOUSER, EX_TEMPFAIL, EX_NOPERM = 0, 65, 67, 75, 77
+_AUTO_PRECEDENCE = ("bulk", "junk", "list", "auto_reply")
+_BLOCK_TAGS = {
+    "p",
+    "div",
+    "br",
+    "li",
+    "tr",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "blockquote",
+    "pre",
+    "ul",
+    "ol",
+    "table",
+    "hr",
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one message: an SMTP reply code (RFC 5321 §4.2) and text."""
+
+    code: int
+    text: str
+    article: dict | None = None
+    exit_code: int = EX_OK
+
+    @property
+    def accepted(self) -> bool:
+        return self.code < 400
+
+
+def _refuse(text: str, exit_code: int = EX_NOPERM, code: int = 550) -> Outcome:
+    return Outcome(code, text, exit_code=exit_code)
+
+
+def _dropped(reason: str, recipient: str) -> Outcome:
+    log.info("mail to %s dropped: %s", recipient, reason)
+    return Outcome(250, f"dropped: {reason}")
+
+
+class _Text(HTMLParser):
+    """HTML as plain text: the words, a line break per block, scripts and styles left out."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in ("script", "style", "head"):
+            self.skip += 1
+        elif tag in _BLOCK_TAGS:
+            self.out.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style", "head"):
+            self.skip = max(0, self.skip - 1)
+        elif tag in _BLOCK_TAGS:
+            self.out.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skip:
+            self.out.append(re.sub(r"[ \t\r\n]+", " ", data))
+
+
+def html_to_text(html: str) -> str:
+    """Readable text of an HTML body (no markup survives)."""
+    parser = _Text()
+    parser.feed(html)
+    parser.close()
+    lines = [line.strip() for line in "".join(parser.out).split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
+
+
+def _automatic(msg: Message, mail_from: str, config_domain: str, list_domain: str) -> str | None:
+    """Why a message is machine-made or ours coming back (to drop it), or None."""
+    if mail_from in ("", "<>"):
+        return "null return path: a bounce or notification (RFC 5321 §4.5.5)"
+    auto = str(msg.get("Auto-Submitted", "no")).strip().lower()
+    if not auto.startswith("no"):
+        return f"Auto-Submitted: {auto[:40]} (RFC 3834 §5)"
+    if str(msg.get("Precedence", "")).strip().lower() in _AUTO_PRECEDENCE:
+        return "Precedence marks an automatic message"
+    if msg.get("X-Autoreply") or msg.get("X-Autorespond"):
+        return "an auto-reply"
+    if msg.get_content_type() == "multipart/report":
+        return "a delivery or disposition report (RFC 6522)"
+    list_id = str(msg.get("List-Id", "")).lower()
+    if list_id and f".{list_domain.lower()}>" in list_id:
+        return "our own list mail came back (List-Id)"
+    mid = str(msg.get("Message-ID", "")).strip().lower()
+    if mid.endswith(f"@{config_domain.lower()}>") or mid.endswith(f"@{list_domain.lower()}>"):
+        return "our own Message-ID came back (a loop)"
+    return None
+
+
+def _mime_problem(msg: Message) -> str | None:
+    """Why the message's structure is refused: attachments, malformed MIME."""
+    if any(
+        type(d).__name__
+        in (
+            "StartBoundaryNotFoundDefect",
+            "CloseBoundaryNotFoundDefect",
+            "MultipartInvariantViolationDefect",
+            "NoBoundaryInMultipartDefect",
+        )
+        for part in msg.walk()
+        for d in part.defects
+    ):
+        return "the message's MIME structure is malformed; send it as plain text"
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        disposition = str(part.get("Content-Disposition", "")).lower()
+        if (
+            part.get_content_maintype() != "text"
+            or disposition.startswith("attachment")
+            or part.get_filename()
+        ):
+            return (
+                "attachments are not accepted: send the text alone and link to files "
+                "(articles are plain text)"
+            )
+    return None
+
+
+def _html_only(msg: Message) -> str | None:
+    """The HTML of a message without a text/plain part, else None."""
+    html = None
+    for part in msg.walk():
+        if part.is_multipart():
+            continue
+        if part.get_content_type() == "text/plain":
+            return None
+        if part.get_content_type() == "text/html" and html is None:
+            payload = part.get_payload(decode=True)
+            raw = payload if isinstance(payload, bytes) else b""
+            try:
+                html = raw.decode(part.get_content_charset() or "utf-8", "replace")
+            except LookupError:
+                html = raw.decode("utf-8", "replace")
+    return html
+
+
+async def _parent(site: Site, parsed: Parsed, reply_to: int | None) -> int | None:
+    """The article a message answers: the signed reply address first, then the
+    nearest of its References and In-Reply-To known here."""
+    async with site.db.read() as conn:
+        if reply_to is not None and await fetch_value(
+            conn, "SELECT 1 FROM articles WHERE id = ?", (reply_to,)
+        ):
+            return reply_to
+        for ref in [parsed.parent_id, *reversed(parsed.refs)]:
+            if ref:
+                found = await fetch_value(conn, "SELECT id FROM articles WHERE message_id = ?", (ref,))
+                if found is not None:
+                    return int(found)
+    return None
+
+
+async def _from_stranger(
+    site: Site, parsed: Parsed, body: str, group_name: str | None, reply_to: int | None, mail_from: str
+) -> Outcome:
+    """Mail from an address that is no member's: held for the moderators when
+    its group's stranger_mail says `moderate`, else refused with an explanation."""
+    async with site.db.read() as conn:
+        group = await fetch_one(
+            conn,
+            "SELECT id, name, stranger_mail FROM groups WHERE name = ?"
+            if group_name is not None
+            else "SELECT g.id, g.name, g.stranger_mail FROM articles a JOIN groups g ON g.id = a.group_id"
+            " WHERE a.id = ?",
+            (group_name if group_name is not None else reply_to,),
+        )
+    sender = parsed.author_addr or "an unknown sender"
+    if group is None or group["stranger_mail"] != "moderate" or not parsed.author_addr:
+        return _refuse(
+            f"mail from {sender} is not accepted here: "
+            f"only members post by mail, from the address they confirmed in their account "
+            f"settings at {site.config.site_url}/. Nothing was posted."
+        )
+    async with site.db.transaction() as conn:
+        status = await heldmail.hold(
+            conn,
+            group["id"],
+            message_id=parsed.message_id,
+            mail_from=mail_from.strip().strip("<>"),
+            from_name=parsed.author_name,
+            from_addr=parsed.author_addr,
+            subject=parsed.subject,
+            body=body,
+            refs=list(dict.fromkeys([*parsed.chain, *([parsed.parent_id] if parsed.parent_id else [])])),
+            reply_to=reply_to,
+        )
+    if status == "full":
+        return _refuse(
+            f"the moderators of {group['name']} have too many messages waiting; try again later",
+            EX_TEMPFAIL,
+            451,
+        )
+    log.info("mail from %s to %s held for the moderators (%s)", sender, group["name"], status)
+    return Outcome(250, f"held for the moderators of {group['name']}")
+
+
+async def deliver(site: Site, recipient: str, data: bytes, mail_from: str = "") -> Outcome:
+    """Take one message for `recipient` (see the module's contract)."""
+    config = site.config
+    if len(data) > config.mail_max_bytes:
+        return _refuse(
+            f"the message is {len(data)} bytes; the limit is {config.mail_max_bytes}", EX_DATAERR, 552
+        )
+    local, _, domain = recipient.strip().strip("<>").rpartition("@")
+    if domain.lower() != config.list_domain.lower() or not local:
+        return _refuse(f"no list here for {recipient[:100]!r}", EX_NOUSER)
+    local = local.lower()
+    msg = message_from_bytes(data, policy=compat32)
+    if not msg.keys():
+        return _refuse("this is not an email message (no headers)", EX_DATAERR)
+
+    queue_id = mailing.bounce_target(site.secret, local)
+    if queue_id is not None:
+        report = msg.get_content_type() == "multipart/report" and b"failed" in data.lower()
+        if not report:
+            return _dropped("mail to a return path that is not a delivery failure report", recipient)
+        async with site.db.transaction() as conn:
+            address = await mailqueue.record_bounce(conn, queue_id, config.mail_bounce_limit)
+        log.info("bounce for %s recorded", address)
+        return Outcome(250, "bounce recorded")
+
+    reply_to = mailing.reply_target(site.secret, local)
+    group_name = None
+    if reply_to is None:
+        try:
+            group_name = validate.group_name(local)
+        except Invalid:
+            return _refuse(f"no list named {local[:80]!r} here", EX_NOUSER)
+        async with site.db.read() as conn:
+            if not await fetch_value(conn, "SELECT 1 FROM groups WHERE name = ?", (group_name,)):
+                return _refuse(f"no list named {group_name!r} here", EX_NOUSER)
+
+    why = _automatic(msg, mail_from, config.domain, config.list_domain)
+    if why is not None:
+        return _dropped(why, recipient)
+
+    problem = _mime_problem(msg)
+    if problem is not None:
+        return _refuse(problem, EX_DATAERR)
+    try:
+        # The article is dated when it is posted; a missing Date is no reason to refuse.
+        readable = data if msg["Date"] else b"Date: " + formatdate().encode("ascii") + b"\r\n" + data
+        parsed = parse_message(RawMessage(1, readable, len(readable)))
+    except (Invalid, TooLarge) as error:
+        return _refuse(f"the message cannot be read: {error.message}", EX_DATAERR)
+    body = parsed.body
+    html = _html_only(msg)
+    try:
+        if html is not None:
+            body = validate.body(html_to_text(html))
+        elif not body.strip():
+            raise Invalid("the message has no text")
+    except Invalid as error:
+        return _refuse(f"the message cannot be posted: {error.message}", EX_DATAERR)
+    async with site.db.read() as conn:
+        member = await mailing.member_by_address(conn, parsed.author_addr or "")
+    if member is None:
+        return await _from_stranger(site, parsed, body, group_name, reply_to, mail_from)
+
+    user = User.from_row(member)
+    parent = await _parent(site, parsed, reply_to)
+    message_id = None if parsed.derived_id else parsed.message_id
+    async with site.db.read() as conn:
+        if message_id and await fetch_value(
+            conn, "SELECT 1 FROM articles WHERE message_id = ?", (message_id,)
+        ):
+            return Outcome(250, f"already posted as {message_id}")
+    try:
+        if parent is not None:
+            subject = parsed.subject if parsed.subject != "(no subject)" else None
+            article = await site.post(
+                user,
+                lambda conn: posting.reply(
+                    conn, config.domain, user, parent, body, subject, message_id=message_id
+                ),
+            )
+        else:
+            started = await site.post(
+                user,
+                lambda conn: posting.start_thread(
+                    conn, config.domain, user, group_name, parsed.subject, body, message_id=message_id
+                ),
+            )
+            article = started["article"]
+    except RateLimited as error:
+        return _refuse(f"try again later: {error.message}", EX_TEMPFAIL, 451)
+    except MootError as error:
+        if message_id and isinstance(error, Conflict):
+            async with site.db.read() as conn:  # the same message, delivered twice at once
+                if await fetch_value(conn, "SELECT 1 FROM articles WHERE message_id = ?", (message_id,)):
+                    return Outcome(250, f"already posted as {message_id}")
+        return _refuse(f"the message cannot be posted: {error.message}")
+    log.info("mail from %s posted as %s", user.username, article["message_id"])
+    return Outcome(250, f"posted as {article['message_id']}", article)

@@ -1,0 +1,378 @@
+"""Accounts: scrypt password hashes, registration, sign-in and server-side sessions."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import hashlib
+import hmac
+import re
+import secrets
+import threading
+
+from aiosqlite import Connection
+
+from ..stewardship import modlog
+from ..stewardship.permissions import ROLES, User
+from ..store import clock, validate
+from ..store.db import Database, fetch_all, fetch_one, fetch_value
+from ..store.errors import Conflict, Invalid, NotFound
+
+# OWASP's minimum for scrypt is N=2^17, r=8, p=1 (128 MiB of memory per hash).
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
+_MAXMEM = 256 * 1024 * 1024
+# Each hash holds 128 MiB for a fraction of a second: a process-wide cap on
+# how many run at once bounds memory whatever the number of sign-ins.
+HASH_WORKERS = 2
+_HASHING = threading.BoundedSemaphore(HASH_WORKERS)
+
+
+def hash_password(password: str, *, n: int = SCRYPT_N) -> str:
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(
+        password.encode("utf-8"), salt=salt, n=n, r=SCRYPT_R, p=SCRYPT_P, maxmem=_MAXMEM, dklen=32
+    )
+
+    def b64(raw):
+        return base64.b64encode(raw).decode("ascii")
+
+    return f"scrypt${n}${SCRYPT_R}${SCRYPT_P}${b64(salt)}${b64(digest)}"
+
+
+def check_password(password: str, stored: str) -> bool:
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        expected = base64.b64decode(digest)
+        actual = hashlib.scrypt(
+            password.encode("utf-8"),
+            salt=base64.b64decode(salt),
+            n=int(n),
+            r=int(r),
+            p=int(p),
+            maxmem=_MAXMEM,
+            dklen=len(expected),
+        )
+    except (ValueError, TypeError):
+        return False
+    return hmac.compare_digest(actual, expected)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked against when the username is unknown, so the timing does not tell."""
+    return hash_password(secrets.token_urlsafe(12))
+
+
+def _capped(fn, *args):
+    with _HASHING:
+        return fn(*args)
+
+
+async def _in_thread(fn, *args):
+    return await asyncio.to_thread(_capped, fn, *args)
+
+
+async def create_user(
+    db: Database,
+    username: object,
+    password: object,
+    display_name: object = None,
+    role: str = "member",
+    *,
+    first_becomes_admin: bool = False,
+    password_hash: str | None = None,
+    subscribe_to: tuple[str, ...] | None = None,
+) -> User:
+    """Register an account. With `first_becomes_admin`, the first account of a
+    site with none becomes admin (so a fresh install can be run from the browser).
+    A caller that already holds the scrypt hash of `password` may pass it;
+    `subscribe_to` subscribes the account to the site's default groups."""
+    username = validate.username(username)
+    password = validate.password(password)
+    display_name = validate.display_name(display_name if display_name is not None else username)
+    if role not in ROLES:
+        raise Invalid(f"role must be one of {', '.join(ROLES)}")
+    if (
+        role == "member"
+        and validate.sounds_like_a_role(display_name)
+        and validate.name_key(display_name) != validate.name_key(username)
+    ):
+        raise Invalid(f"the display name {display_name!r} reads as a site role; choose another")
+    async with db.read() as conn:  # read, not under the write lock: it scans every name
+        await _check_name_is_free(conn, username, display_name)
+    if password_hash is None:
+        password_hash = await _in_thread(hash_password, password)
+    async with db.transaction() as conn:
+        if await fetch_value(conn, "SELECT 1 FROM users WHERE username = ?", (username,)):
+            raise Conflict(f"the username {username!r} is taken")
+        if first_becomes_admin and not await fetch_value(conn, "SELECT 1 FROM users LIMIT 1"):
+            role = "admin"
+        cur = await conn.execute(
+            "INSERT INTO users (username, display_name, password_hash, role, created_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (username, display_name, password_hash, role, clock.now()),
+        )
+        assert cur.lastrowid is not None
+        if subscribe_to is not None:  # the site's default groups (readstate.subscribe_defaults)
+            from .readstate import subscribe_defaults  # readstate imports nothing of accounts
+
+            await subscribe_defaults(conn, cur.lastrowid, subscribe_to)
+        return User(cur.lastrowid, username, display_name, role)
+
+
+async def _check_name_is_free(conn: Connection, username: str, display_name: str) -> None:
+    """Conflict when `display_name` reads like another account's username or
+    display name (case, width and punctuation aside): no one signs as someone else."""
+    key = validate.name_key(display_name)
+    if key == validate.name_key(username):
+        return
+    # Registrations are rate-limited and few; a scan of the names costs less than the hash.
+    async with conn.execute("SELECT username, display_name FROM users") as cursor:
+        async for row in cursor:
+            if key in (validate.name_key(row["username"]), validate.name_key(row["display_name"])):
+                raise Conflict(
+                    f"the display name {display_name!r} is too close to another member's name; choose another"
+                )
+
+
+async def authenticate(db: Database, username: object, password: object) -> User | None:
+    """The user whose password this is, or None. Takes as long for unknown names."""
+    if (
+        not isinstance(username, str)
+        or not isinstance(password, str)
+        or len(password) > validate.PASSWORD_MAX
+    ):
+        return None
+    async with db.read() as conn:
+        row = await fetch_one(conn, "SELECT * FROM users WHERE username = ?", (username,))
+    if row is None:
+        await _in_thread(lambda: check_password(password, _dummy_hash()))
+        return None
+    if not await _in_thread(check_password, password, row["password_hash"]):
+        return None
+    return User.from_row(row)
+
+
+# A session's public name: the start of its stored hash, never the token.
+SESSION_ID_LENGTH = 12
+_SESSION_ID = re.compile(rf"[0-9a-f]{{{SESSION_ID_LENGTH}}}")
+
+
+def _token_key(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+async def start_session(db: Database, user: User, *, days: int, replacing: str | None = None) -> str:
+    """A new session token for `user`; the old session (if any) ends: ids rotate at sign-in."""
+    token = secrets.token_urlsafe(32)
+    expires = clock.later(days=days)
+    async with db.transaction() as conn:
+        if replacing:
+            await conn.execute("DELETE FROM sessions WHERE id = ?", (_token_key(replacing),))
+        await conn.execute(
+            "DELETE FROM sessions WHERE user_id = ? AND expires_at < ?", (user.id, clock.now())
+        )
+        await conn.execute(
+            "INSERT INTO sessions (id, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+            (_token_key(token), user.id, clock.now(), expires),
+        )
+    return token
+
+
+async def end_session(db: Database, token: str) -> None:
+    async with db.transaction() as conn:
+        await conn.execute("DELETE FROM sessions WHERE id = ?", (_token_key(token),))
+
+
+async def session_user(db: Database, token: str) -> User | None:
+    found = await session(db, token)
+    return None if found is None else found[0]
+
+
+async def session(db: Database, token: str) -> tuple[User, float] | None:
+    """The user a live session belongs to and the seconds it has left, or None."""
+    now = clock.now()
+    async with db.read() as conn:
+        row = await fetch_one(
+            conn,
+            "SELECT users.*, sessions.expires_at AS session_expires FROM sessions"
+            " JOIN users ON users.id = sessions.user_id WHERE sessions.id = ? AND sessions.expires_at > ?",
+            (_token_key(token), now),
+        )
+    if row is None:
+        return None
+    left = (clock.parse(row["session_expires"]) - clock.parse(now)).total_seconds()
+    return User.from_row(row), left
+
+
+async def get_user(conn: Connection, username: str) -> User:
+    row = await fetch_one(conn, "SELECT * FROM users WHERE username = ?", (username,))
+    if row is None:
+        raise NotFound(f"no user {username!r}")
+    return User.from_row(row)
+
+
+async def set_role(conn: Connection, actor: User | None, username: str, role: str, reason: str = "") -> User:
+    """Grant or revoke a role inside the caller's transaction; logged publicly.
+    `actor` is None when the site operator does it from the command line."""
+    if role not in ROLES:
+        raise Invalid(f"role must be one of {', '.join(ROLES)}")
+    user = await get_user(conn, username)
+    if user.role == role:
+        return user
+    await conn.execute("UPDATE users SET role = ? WHERE id = ?", (role, user.id))
+    await modlog.write(
+        conn,
+        "role",
+        actor,
+        target=username,
+        reason=reason,
+        data={"username": username, "from": user.role, "to": role},
+    )
+    return User(user.id, user.username, user.display_name, role)
+
+
+async def get_secret(db: Database) -> str:
+    """The cookie-signing key kept in the database, made on first use."""
+    async with db.transaction() as conn:
+        value = await fetch_value(conn, "SELECT value FROM settings WHERE key = 'secret_key'")
+        if value is None:
+            value = secrets.token_urlsafe(48)
+            await conn.execute("INSERT INTO settings (key, value) VALUES ('secret_key', ?)", (value,))
+    return value
+
+
+# The password hash of a deleted account: it matches no password (check_password).
+DELETED_HASH = "deleted"
+FORMER_MEMBER = "former member"
+
+
+async def set_display_name(db: Database, user: User, display_name: object) -> User:
+    name = validate.display_name(display_name)
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE users SET display_name = ? WHERE id = ?", (name, user.id))
+    return User(user.id, user.username, name, user.role)
+
+
+async def hash_in_thread(password: str) -> str:
+    """hash_password off the event loop, within the process-wide cap."""
+    return str(await _in_thread(hash_password, password))
+
+
+async def set_password(db: Database, user: User, password: object, *, keep_token: str | None = None) -> int:
+    """A new password; every session but `keep_token`'s ends. Returns how many ended."""
+    password = validate.password(password)
+    digest = await hash_in_thread(password)
+    async with db.transaction() as conn:
+        await conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (digest, user.id))
+        return await _end_sessions(conn, user.id, keep_token)
+
+
+async def _end_sessions(conn: Connection, user_id: int, keep_token: str | None) -> int:
+    keep = _token_key(keep_token) if keep_token else ""
+    cur = await conn.execute("DELETE FROM sessions WHERE user_id = ? AND id != ?", (user_id, keep))
+    return cur.rowcount
+
+
+async def end_sessions(db: Database, user: User, *, keep_token: str | None = None) -> int:
+    """Sign out everywhere (but `keep_token`'s session, if given)."""
+    async with db.transaction() as conn:
+        return await _end_sessions(conn, user.id, keep_token)
+
+
+async def end_listed_session(db: Database, user: User, session_id: object, current_token: str | None) -> bool:
+    """End one of `user`'s sessions, named by the public id list_sessions gives;
+    True when it was the one `current_token` belongs to. NotFound when the user
+    has no session of that id (another user's included: one answer for both)."""
+    if not isinstance(session_id, str) or not _SESSION_ID.fullmatch(session_id):
+        raise NotFound("no such session")
+    async with db.transaction() as conn:
+        rows = await fetch_all(
+            conn,
+            "SELECT id FROM sessions WHERE user_id = ? AND substr(id, 1, ?) = ? LIMIT 2",
+            (user.id, SESSION_ID_LENGTH, session_id),
+        )
+        if len(rows) != 1:  # none, or (48 bits) two alike: end neither
+            raise NotFound("no such session")
+        await conn.execute("DELETE FROM sessions WHERE id = ?", (rows[0]["id"],))
+    return current_token is not None and rows[0]["id"] == _token_key(current_token)
+
+
+async def list_sessions(db: Database, user: User, current_token: str | None) -> list[dict]:
+    """The user's live sessions, newest first: `{id, created_at, expires_at, current}`;
+    `id` is a short public name (the start of the stored hash, never the token)."""
+    current = _token_key(current_token) if current_token else ""
+    async with db.read() as conn:
+        rows = await fetch_all(
+            conn,
+            "SELECT id, created_at, expires_at FROM sessions WHERE user_id = ?"
+            " AND expires_at > ? ORDER BY created_at DESC LIMIT 200",
+            (user.id, clock.now()),
+        )
+    return [
+        {
+            "id": r["id"][:SESSION_ID_LENGTH],
+            "created_at": r["created_at"],
+            "expires_at": r["expires_at"],
+            "current": r["id"] == current,
+        }
+        for r in rows
+    ]
+
+
+async def delete_account(db: Database, user: User) -> None:
+    """Close the account for good. Articles stay, as USENET keeps them, signed
+    "former member" and tied to no account; the row stays (under a name no one
+    can sign in with) only so the public log and proposals keep their shape;
+    sessions, marks, follows, notifications and feed keys go. The last admin
+    cannot leave (409)."""
+    async with db.transaction() as conn:
+        if (
+            user.role == "admin"
+            and await fetch_value(conn, "SELECT count(*) FROM users WHERE role = 'admin'") <= 1
+        ):
+            raise Conflict("the last admin cannot delete their account: make another admin first")
+        # The author's name is in the full-text index: re-index their live articles.
+        await conn.execute(
+            "INSERT INTO articles_fts (articles_fts, rowid, subject, body, author_name)"
+            " SELECT 'delete', id, subject, body, author_name FROM articles"
+            " WHERE user_id = ? AND status = 'ok'",
+            (user.id,),
+        )
+        await conn.execute("UPDATE articles SET author_name = ? WHERE user_id = ?", (FORMER_MEMBER, user.id))
+        await conn.execute(
+            "INSERT INTO articles_fts (rowid, subject, body, author_name)"
+            " SELECT id, subject, body, author_name FROM articles"
+            " WHERE user_id = ? AND status = 'ok'",
+            (user.id,),
+        )
+        ids = [r[0] for r in await fetch_all(conn, "SELECT id FROM articles WHERE user_id = ?", (user.id,))]
+        await conn.execute("UPDATE articles SET user_id = NULL WHERE user_id = ?", (user.id,))
+        # Their articles now read "former member": tell open pages and drop cached ones.
+        from ..articles.reading import get_article
+        from ..store.events import emit  # events imports nothing of accounts
+
+        for article_id in ids:
+            article = await get_article(conn, article_id)
+            await emit(
+                conn, "article.updated", group=article["group"], thread_id=article["thread_id"], data=article
+            )
+        for table in (
+            "sessions",
+            "follows",
+            "group_follows",
+            "read_marks",
+            "notifications",
+            "feed_keys",
+            "password_resets",
+            "kill_rules",
+        ):
+            await conn.execute(f"DELETE FROM {table} WHERE user_id = ?", (user.id,))
+        await conn.execute(
+            "UPDATE users SET username = ?, display_name = ?, password_hash = ?, role = 'member'"
+            " WHERE id = ?",
+            (f"former-member-{user.id}", FORMER_MEMBER, DELETED_HASH, user.id),
+        )

@@ -1,0 +1,320 @@
+"""Telling readers what concerns them: a reply to their article (`reply`), a
+new article in a thread they follow or a new thread in a group they follow
+(`follow`), their `@username` in a body (`mention`), a moderation action on
+their thread (`moderation`, with its log entry).
+
+Written by the action itself, in its transaction. Never to the actor; at most
+one per reader and article (a reply that also mentions its parent's author
+is one `reply`); never what the reader's killfile hides (a muted author or
+thread tells them nothing). Readers who chose so are mailed each one, or a
+daily summary (server/noticemail.py).
+Each new notification is a `notification.created` event addressed to its
+readers' own topics, so only their live connections hear of it; a fan-out
+to many followers is a few event rows, each naming up to FANOUT_TOPICS readers."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Iterable
+from sqlite3 import Row
+
+from aiosqlite import Connection
+
+from ..mail import noticemail
+from ..stewardship.permissions import User
+from ..store import clock, keyset, validate
+from ..store.db import fetch_all, fetch_one, fetch_value
+from ..store.errors import Invalid, NotFound
+from ..store.events import emit
+from . import killfile
+
+KINDS = ("reply", "follow", "mention", "moderation")
+# Log actions that tell the thread's starter (and a split-off part's author).
+MODERATION_ACTIONS = ("split", "merge", "move", "lock", "unlock", "archive", "unarchive")
+# `@name` where a username may stand: not inside an address (a@b) or a word.
+MENTION = re.compile(r"(?<![\w@.])@([a-z0-9_.-]{3,32})(?![\w@-])", re.IGNORECASE)
+# Distinct names one article may notify: a list of every member is not a mention.
+MAX_MENTIONS = 20
+# Readers named by one event row: a fan-out of 1,000 is two rows, not 1,000.
+FANOUT_TOPICS = 500
+# Ids one "mark read" call may name.
+MAX_IDS = 200
+
+SELECT = (
+    "SELECT n.*, u.username AS actor_username, u.display_name AS actor_display_name,"
+    " t.subject AS thread_subject, g.name AS group_name"
+    " FROM notifications n LEFT JOIN users u ON u.id = n.actor_id"
+    " LEFT JOIN threads t ON t.id = n.thread_id LEFT JOIN groups g ON g.id = t.group_id"
+)
+
+
+def mentioned(body: str) -> list[str]:
+    """The usernames an article body mentions, first appearance first."""
+    names = dict.fromkeys(m.group(1).lower().rstrip(".") for m in MENTION.finditer(body))
+    return list(names)[:MAX_MENTIONS]
+
+
+async def on_article(
+    conn: Connection, article: dict, actor: User, *, parent_author: int | None, new_thread: bool
+) -> dict[str, list[int]]:
+    """Notify the readers an article concerns; returns who got which kind."""
+    recipients: dict[int, str] = {}
+    skip = {actor.id}
+    if parent_author is not None and parent_author not in skip:
+        recipients[parent_author] = "reply"
+    names = mentioned(article["body"])
+    if names:
+        rows = await fetch_all(
+            conn, f"SELECT id FROM users WHERE username IN ({','.join('?' * len(names))})", names
+        )
+        for row in rows:
+            if row["id"] not in skip:
+                recipients.setdefault(row["id"], "mention")
+    followers = await fetch_all(
+        conn, "SELECT user_id FROM follows WHERE thread_id = ?", (article["thread_id"],)
+    )
+    if new_thread:
+        followers += await fetch_all(
+            conn,
+            "SELECT user_id FROM group_follows f JOIN groups g ON g.id = f.group_id WHERE g.name = ?",
+            (article["group"],),
+        )
+    for row in followers:
+        if row[0] not in skip:
+            recipients.setdefault(row[0], "follow")
+    parent_name = (
+        await fetch_value(conn, "SELECT username FROM users WHERE id = ?", (parent_author,))
+        if parent_author is not None
+        else None
+    )
+    scored = {
+        "author": actor.username,
+        "subject": article["subject"],
+        "group": article["group"],
+        "thread_id": article["thread_id"],
+        "parent_author": parent_name,
+    }
+    await _drop_killed(conn, recipients, scored)
+    return await _deliver(conn, recipients, article=article, actor=actor)
+
+
+async def _drop_killed(conn: Connection, recipients: dict[int, str], scored: dict) -> None:
+    """Leave out the readers whose killfile hides this (a muted author tells them nothing)."""
+    for uid, rules in (await killfile.rules_of_many(conn, recipients)).items():
+        if killfile.score(rules, scored) <= killfile.KILL:
+            del recipients[uid]
+
+
+async def _deliver(
+    conn: Connection,
+    recipients: dict[int, str],
+    *,
+    article: dict | None,
+    actor: User | None,
+    thread_id: int | None = None,
+    entry_id: int | None = None,
+) -> dict[str, list[int]]:
+    if not recipients:
+        return {}
+    now = clock.now()
+    article_id = article["id"] if article else None
+    thread_id = article["thread_id"] if article else thread_id
+    await conn.executemany(
+        "INSERT OR IGNORE INTO notifications (user_id, kind, article_id, thread_id, entry_id, actor_id,"
+        " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (uid, kind, article_id, thread_id, entry_id, actor.account_id if actor else None, now)
+            for uid, kind in recipients.items()
+        ],
+    )
+    # the readers who chose mail for each notification get it in this transaction
+    await noticemail.queue_immediate(conn, list(recipients), article_id=article_id, entry_id=entry_id)
+    by_kind: dict[str, list[int]] = {}
+    for uid, kind in sorted(recipients.items()):
+        by_kind.setdefault(kind, []).append(uid)
+    for kind, users in by_kind.items():
+        for start in range(0, len(users), FANOUT_TOPICS):
+            await emit(
+                conn,
+                "notification.created",
+                group=None,
+                thread_id=None,
+                data={"kind": kind, "article": article, "thread_id": thread_id, "entry_id": entry_id},
+                users=users[start : start + FANOUT_TOPICS],
+            )
+    return by_kind
+
+
+async def on_moderation(
+    conn: Connection, entry_id: int, action: str, actor: User | None, thread_ids: Iterable[int | None]
+) -> None:
+    """Tell the starters of the threads a logged action touched (not the actor)."""
+    if action not in MODERATION_ACTIONS:
+        return
+    recipients: dict[int, str] = {}
+    first_thread = None
+    for tid in thread_ids:
+        if tid is None:
+            continue
+        first_thread = first_thread or tid
+        author = await fetch_value(
+            conn,
+            "SELECT a.user_id FROM threads t JOIN articles a ON a.id = t.root_article_id WHERE t.id = ?",
+            (tid,),
+        )
+        if author is not None and (actor is None or author != actor.id):
+            recipients.setdefault(author, "moderation")
+    if first_thread is not None and actor is not None:
+        thread = await fetch_one(
+            conn,
+            "SELECT t.subject, g.name FROM threads t JOIN groups g ON g.id = t.group_id WHERE t.id = ?",
+            (first_thread,),
+        )
+        if thread is not None:
+            await _drop_killed(
+                conn,
+                recipients,
+                {
+                    "author": actor.username,
+                    "subject": thread["subject"],
+                    "group": thread["name"],
+                    "thread_id": first_thread,
+                    "parent_author": None,
+                },
+            )
+    await _deliver(conn, recipients, article=None, actor=actor, thread_id=first_thread, entry_id=entry_id)
+
+
+async def unread_count(conn: Connection, user_id: int) -> int:
+    return int(
+        await fetch_value(
+            conn, "SELECT count(*) FROM notifications WHERE user_id = ? AND read = 0", (user_id,)
+        )
+    )
+
+
+def notification_json(row: Row, article: dict | None) -> dict:
+    actor = (
+        {"username": row["actor_username"], "display_name": row["actor_display_name"]}
+        if row["actor_username"]
+        else None
+    )
+    thread = (
+        {"id": row["thread_id"], "subject": row["thread_subject"], "group": row["group_name"]}
+        if row["thread_subject"] is not None
+        else None
+    )
+    return {
+        "id": row["id"],
+        "kind": row["kind"],
+        "article": article,
+        "thread": thread,
+        "entry_id": row["entry_id"],
+        "actor": actor,
+        "created_at": row["created_at"],
+        "read": bool(row["read"]),
+    }
+
+
+async def list_notifications(
+    conn: Connection, user_id: int, *, limit: object = None, cursor: object = None
+) -> dict:
+    """The reader's notifications, newest first: `{notifications, unread, next_cursor}`."""
+    from ..articles.reading import ARTICLE_SELECT, article_json  # reading imports nothing of this module
+
+    limit = validate.limit(limit)
+    after = None
+    if cursor not in (None, ""):
+        try:
+            after = validate.integer(cursor, "cursor")
+        except Invalid:
+            raise Invalid("cursor is not one this server issued") from None
+    sql, params = SELECT + " WHERE n.user_id = ?", [user_id]
+    if after is not None:
+        sql += " AND n.id < ?"
+        params.append(after)
+    rows, more = keyset.split_page(
+        await fetch_all(conn, sql + " ORDER BY n.id DESC LIMIT ?", (*params, limit + 1)), limit
+    )
+    ids = sorted({r["article_id"] for r in rows if r["article_id"] is not None})
+    articles = {}
+    if ids:
+        found = await fetch_all(conn, ARTICLE_SELECT + f" WHERE a.id IN ({','.join('?' * len(ids))})", ids)
+        articles = {r["id"]: article_json(r) for r in found}
+    return {
+        "notifications": [notification_json(r, articles.get(r["article_id"])) for r in rows],
+        "unread": await unread_count(conn, user_id),
+        "next_cursor": str(rows[-1]["id"]) if more else None,
+    }
+
+
+async def mark_read(conn: Connection, user_id: int, ids: object = None) -> int:
+    """Mark the listed notifications of the reader read (all when `ids` is None);
+    returns the count left unread, and tells the reader's other pages."""
+    if ids is None:
+        cur = await conn.execute(
+            "UPDATE notifications SET read = 1 WHERE user_id = ? AND read = 0", (user_id,)
+        )
+    else:
+        if (
+            not isinstance(ids, list)
+            or not 1 <= len(ids) <= MAX_IDS
+            or any(isinstance(i, bool) or not isinstance(i, int) for i in ids)
+        ):
+            raise Invalid(f"ids must be a list of 1 to {MAX_IDS} notification ids")
+        cur = await conn.execute(
+            f"UPDATE notifications SET read = 1 WHERE user_id = ? AND read = 0"
+            f" AND id IN ({','.join('?' * len(ids))})",
+            (user_id, *ids),
+        )
+    left = await unread_count(conn, user_id)
+    if cur.rowcount:
+        await emit(
+            conn, "notification.read", group=None, thread_id=None, data={"unread": left}, users=(user_id,)
+        )
+    return left
+
+
+# The notification feed's secret URL: 32 random bytes, only their hash kept.
+
+
+def _key_hash(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+async def new_feed_key(conn: Connection, user_id: int) -> str:
+    """A new secret for the reader's feed URL; any earlier one stops working."""
+    key = secrets.token_urlsafe(32)
+    await conn.execute(
+        "INSERT INTO feed_keys (user_id, key_hash, created_at) VALUES (?, ?, ?)"
+        " ON CONFLICT (user_id) DO UPDATE SET key_hash = excluded.key_hash,"
+        " created_at = excluded.created_at",
+        (user_id, _key_hash(key), clock.now()),
+    )
+    return key
+
+
+async def revoke_feed_key(conn: Connection, user_id: int) -> bool:
+    cur = await conn.execute("DELETE FROM feed_keys WHERE user_id = ?", (user_id,))
+    return cur.rowcount > 0
+
+
+async def has_feed_key(conn: Connection, user_id: int) -> bool:
+    return await fetch_value(conn, "SELECT 1 FROM feed_keys WHERE user_id = ?", (user_id,)) is not None
+
+
+async def feed_owner(conn: Connection, key: object) -> Row:
+    """The user whose feed `key` opens; NotFound for anything else (same answer
+    for a revoked, replaced, malformed or never-issued key)."""
+    if not isinstance(key, str) or not 20 <= len(key) <= 100:
+        raise NotFound("no such feed")
+    row = await fetch_one(
+        conn,
+        "SELECT u.* FROM feed_keys k JOIN users u ON u.id = k.user_id WHERE k.key_hash = ?",
+        (_key_hash(key),),
+    )
+    if row is None:
+        raise NotFound("no such feed")
+    return row

@@ -1,0 +1,49 @@
+"""People's public pages: who someone is on this site (display name, role,
+when they joined, how many articles) and their articles, newest first."""
+
+from __future__ import annotations
+
+from aiosqlite import Connection
+
+from ..articles.reading import ARTICLE_SELECT, article_json
+from ..store import keyset, validate
+from ..store.db import fetch_all, fetch_one, fetch_value
+from ..store.errors import NotFound
+from .accounts import DELETED_HASH
+
+
+async def get_profile(
+    conn: Connection, username: object, *, limit: object = None, cursor: object = None
+) -> dict:
+    """`{user: {username, display_name, role, created_at, article_count}, articles, next_cursor}`;
+    `articles` are their live articles, newest first, keyset-paged by id."""
+    if not isinstance(username, str) or len(username) > 64:
+        raise NotFound("no such user")
+    row = await fetch_one(
+        conn, "SELECT * FROM users WHERE username = ? AND password_hash != ?", (username, DELETED_HASH)
+    )
+    if row is None:
+        raise NotFound("no such user")
+    limit = validate.limit(limit, default=20)
+    before = keyset.parse_id_cursor(cursor)
+    sql, params = ARTICLE_SELECT + " WHERE a.user_id = ? AND a.status = 'ok'", [row["id"]]
+    if before is not None:
+        sql += " AND a.id < ?"
+        params.append(before)
+    rows, more = keyset.split_page(
+        await fetch_all(conn, sql + " ORDER BY a.id DESC LIMIT ?", (*params, limit + 1)), limit
+    )
+    count = await fetch_value(
+        conn, "SELECT count(*) FROM articles WHERE user_id = ? AND status = 'ok'", (row["id"],)
+    )
+    return {
+        "user": {
+            "username": row["username"],
+            "display_name": row["display_name"],
+            "role": row["role"],
+            "created_at": row["created_at"],
+            "article_count": count,
+        },
+        "articles": [article_json(r) for r in rows],
+        "next_cursor": str(rows[-1]["id"]) if more else None,
+    }

@@ -1,0 +1,115 @@
+"""Signing up, signing in and out: the session service every channel uses.
+
+The limits live here, not in an adapter, so the web, the JSON API and a
+newsreader's AUTHINFO all meet the same ones: registrations per address,
+failed passwords per (account, address), per address and per account
+(moot.runtime.ratelimit.Lockout), and the admission gate in front of hashing."""
+
+from __future__ import annotations
+
+from ..runtime.site import Site
+from ..stewardship.permissions import User
+from ..store import validate
+from ..store.errors import AuthRequired, Invalid
+from . import accounts, resets
+
+
+def _login_name(username: object) -> str | None:
+    """The username as the lockout counts it, or None when it cannot name an account."""
+    try:
+        return validate.username(username)
+    except Invalid:
+        return None
+
+
+async def authenticate(site: Site, username: object, password: object, *, address: str) -> User:
+    """The user whose password this is; AuthRequired (401) otherwise;
+    RateLimited (429) once the limits are reached or this address already has
+    a sign-in being checked; Busy (503) when too many hashes are waiting."""
+    name = _login_name(username)
+    if name is None or not isinstance(password, str):
+        raise AuthRequired("wrong username or password")  # no account can have it: nothing to hash
+    attempt = site.lockout.reserve(name, address)
+    try:
+        async with site.hashing.admit(address):
+            user = await accounts.authenticate(site.db, name, password)
+    except BaseException:
+        attempt.withdrawn()
+        raise
+    if user is None:
+        raise AuthRequired("wrong username or password")  # the reservation stays: a failure
+    attempt.succeeded()
+    return user
+
+
+async def sign_in(
+    site: Site, username: object, password: object, *, address: str, replacing: str | None = None
+) -> tuple[User, str]:
+    """Check a password and start a session: the user and the new session
+    token (the session `replacing` names, if any, ends: ids rotate)."""
+    user = await authenticate(site, username, password, address=address)
+    return user, await accounts.start_session(
+        site.db, user, days=site.config.session_days, replacing=replacing
+    )
+
+
+async def sign_up(
+    site: Site,
+    username: object,
+    password: object,
+    display_name: object,
+    *,
+    address: str,
+    replacing: str | None = None,
+) -> tuple[User, str]:
+    """Register (throttled per address; a registration that fails gives its
+    allowance back) and start a session. The first account of a site without
+    accounts becomes its admin."""
+    key = ("register", address)
+    site.registrations.take(key, what="registering")
+    try:
+        async with site.hashing.admit(address):
+            user = await accounts.create_user(
+                site.db,
+                username,
+                password,
+                display_name,
+                first_becomes_admin=True,
+                subscribe_to=site.config.default_groups,
+            )
+    except BaseException:
+        site.registrations.refund(key)
+        raise
+    return user, await accounts.start_session(
+        site.db, user, days=site.config.session_days, replacing=replacing
+    )
+
+
+async def sign_out(site: Site, token: str | None) -> None:
+    """End the session `token` names (nothing when there is none)."""
+    if token:
+        await accounts.end_session(site.db, token)
+
+
+async def change_password(
+    site: Site, user: User, current: object, new: object, *, address: str, keep_token: str | None
+) -> int:
+    """Set a new password after checking the current one (wrong ones count as
+    failed sign-ins, 401/429); every other session ends. At most
+    PASSWORD_CHANGES an hour per account (429). Returns the sessions ended."""
+    validate.password(new)
+    site.password_changes.take(user.id, "changing the password")  # reserved before the slow hash
+    await authenticate(site, user.username, current, address=address)
+    return await accounts.set_password(site.db, user, new, keep_token=keep_token)
+
+
+async def delete_account(site: Site, user: User, password: object, *, address: str) -> None:
+    """Delete the account once its password is given again (accounts.delete_account)."""
+    await authenticate(site, user.username, password, address=address)
+    await accounts.delete_account(site.db, user)
+
+
+async def redeem_reset(site: Site, token: object, password: object, *, address: str) -> User:
+    """Use a reset link (resets.redeem), at most RESET_ATTEMPTS an hour per address."""
+    site.reset_attempts.take(("reset", address), "using reset links")
+    return await resets.redeem(site.db, site.secret, token, password)

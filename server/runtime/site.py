@@ -1,0 +1,118 @@
+"""The running site: configuration, database, limits, the live hub and the
+response cache, built by create_app and shared by every adapter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from ..people import accounts
+from ..people.accounts import HASH_WORKERS
+from ..people.readstate import ReadQueue
+from ..stewardship.permissions import User
+from ..store.config import Config
+from ..store.db import Database
+from .hub import Hub
+from .metrics import Metrics
+from .ratelimit import HashGate, Lockout, TokenBucket
+from .recent import Recent
+from .response_cache import ResponseCache
+
+T = TypeVar("T")
+
+FEED_KEYS_PER_HOUR = 5
+# Each costs an scrypt hash and none is needed often.
+PASSWORD_CHANGES_PER_HOUR = 5
+RESET_LINKS_PER_HOUR = 20
+RESET_ATTEMPTS_PER_HOUR = 10
+# Reset links asked for by mail: per account asked about, and per client address.
+RESET_MAILS_PER_HOUR = 3
+RESET_MAIL_ADDRESS_PER_HOUR = 10
+# Killfile edits (a regex check starts a process): a burst to set one up, then one a minute.
+RULE_EDITS_PER_HOUR = 60
+RULE_EDITS_BURST = 30
+# A .newsrc import rewrites many groups' marks in one transaction.
+NEWSRC_IMPORTS_PER_HOUR = 10
+
+
+@dataclass
+class Site:
+    config: Config
+    db: Database
+    secret: str = ""  # the cookie-signing key, known once started
+    hub: Hub = field(init=False)
+    responses: ResponseCache = field(init=False)
+    recent: Recent = field(init=False)  # what readers' requests read about them, kept briefly
+    stopping: bool = False  # set when the server starts to stop: readiness turns 503
+    metrics: Metrics | None = None  # only when MOOT_METRICS_ALLOW names someone
+    posts: TokenBucket = field(init=False)
+    registrations: TokenBucket = field(init=False)
+    exports: TokenBucket = field(init=False)
+    lockout: Lockout = field(init=False)
+    hashing: HashGate = field(init=False)
+    reads: ReadQueue = field(init=False)  # read marks of page views, written shortly after
+    feed_keys: TokenBucket = field(init=False)  # new notification feed URLs per user
+    password_changes: TokenBucket = field(init=False)  # per user
+    reset_links: TokenBucket = field(init=False)  # reset links an admin issues, per admin
+    reset_attempts: TokenBucket = field(init=False)  # uses of reset links, per address
+    reset_mails: TokenBucket = field(init=False)  # reset links asked for by mail, per account name
+    reset_mail_addresses: TokenBucket = field(init=False)  # the same, per client address
+    rule_edits: TokenBucket = field(init=False)  # killfile changes, per user
+    newsrc_imports: TokenBucket = field(init=False)  # .newsrc files taken in, per user
+
+    def __post_init__(self) -> None:
+        c = self.config
+        self.responses = ResponseCache(self.db, max_bytes=c.page_cache_mb * 1024 * 1024)
+        # The same bound on other processes' commits as the response cache's.
+        self.recent = Recent(self.db, ttl=self.responses.recheck)
+        # Who a session cookie belongs to changes only with these tables: a
+        # reader's session outlives the posts and read marks of others.
+        self.sessions = Recent(self.db, ttl=self.responses.recheck, tables=("users", "sessions"))
+        self.hub = Hub(self.db, c, on_events=self._events_seen)
+        self.posts = TokenBucket(c.post_rate / 60, c.post_burst)
+        # Each registration costs an scrypt hash: a few per address per minute.
+        self.registrations = TokenBucket(c.register_rate / 3600, max(1, int(c.register_rate) // 4))
+        self.exports = TokenBucket(c.export_rate / 3600, max(1, int(c.export_rate) // 4))
+        self.lockout = Lockout(c.login_attempts, c.login_address_attempts, c.login_window)
+        self.hashing = HashGate(HASH_WORKERS, c.hash_queue)
+        self.metrics = Metrics(self) if c.metrics_allow else None
+        self.reads = ReadQueue(self.db)
+        # A feed URL is made rarely; a handful an hour leaves room for mistakes.
+        self.feed_keys = TokenBucket(FEED_KEYS_PER_HOUR / 3600, FEED_KEYS_PER_HOUR)
+        self.password_changes = TokenBucket(PASSWORD_CHANGES_PER_HOUR / 3600, PASSWORD_CHANGES_PER_HOUR)
+        self.reset_links = TokenBucket(RESET_LINKS_PER_HOUR / 3600, RESET_LINKS_PER_HOUR)
+        self.reset_attempts = TokenBucket(RESET_ATTEMPTS_PER_HOUR / 3600, RESET_ATTEMPTS_PER_HOUR)
+        self.reset_mails = TokenBucket(RESET_MAILS_PER_HOUR / 3600, RESET_MAILS_PER_HOUR)
+        self.reset_mail_addresses = TokenBucket(
+            RESET_MAIL_ADDRESS_PER_HOUR / 3600, RESET_MAIL_ADDRESS_PER_HOUR
+        )
+        self.rule_edits = TokenBucket(RULE_EDITS_PER_HOUR / 3600, RULE_EDITS_BURST)
+        self.newsrc_imports = TokenBucket(NEWSRC_IMPORTS_PER_HOUR / 3600, NEWSRC_IMPORTS_PER_HOUR)
+
+    def _events_seen(self) -> None:
+        """The hub found new events (of any process): what was kept may predate them."""
+        self.responses.mark_dirty()
+        self.recent.clear()
+
+    async def start(self) -> None:
+        await self.db.open()
+        self.secret = self.config.secret_key or await accounts.get_secret(self.db)
+        await self.hub.start()
+
+    async def stop(self) -> None:
+        await self.reads.flush()
+        await self.hub.stop()
+        await self.db.close()
+
+    async def post(self, user: User, action: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
+        """The write of a new article (or an edit), `action(conn)`, in one hop
+        to the writer (Database.run). Refused (429) while the poster's rate is
+        spent: the token is taken before the write (so concurrent posts cannot
+        all pass one check) and given back if the post does not land."""
+        self.posts.take(user.id)
+        try:
+            return await self.db.run(action)
+        except BaseException:
+            self.posts.refund(user.id)
+            raise

@@ -1,0 +1,155 @@
+"""The SMTP/LMTP receiver (aiosmtpd) for the list addresses: recipients are
+checked at RCPT, each message goes to inbound.deliver, and its outcome is
+the reply. Storage and every decision live in the domain (server/inbound.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiosmtpd.lmtp import LMTP
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from ..mail import inbound, mailing, mailqueue
+from ..runtime.site import Site
+
+log = logging.getLogger("moot.mail")
+
+# RFC 5321 §4.5.3.1.8 asks servers to take at least 100 recipients; a list
+# message has one or two, so a few more are refused with 452 (§4.5.3.1.10).
+MAX_RECIPIENTS = 10
+# Seconds of silence before a connection is dropped (RFC 5321 §4.5.3.2.7 suggests 5 minutes).
+IDLE_TIMEOUT = 300
+# Connections served at once; an MTA in front opens a few, so more is a flood.
+MAX_CONNECTIONS = 100
+
+
+def _status(outcome: inbound.Outcome) -> str:
+    """An SMTP reply line with an RFC 3463 enhanced status code."""
+    enhanced = {250: "2.0.0", 451: "4.7.1", 552: "5.3.4"}.get(outcome.code, "5.7.1")
+    return f"{outcome.code} {enhanced} {outcome.text}".replace("\r", " ").replace("\n", " ")[:500]
+
+
+class Handler:
+    """aiosmtpd's handler: RCPT checks the address, DATA delivers."""
+
+    def __init__(self, site: Site, lmtp: bool) -> None:
+        self.site = site
+        self.lmtp = lmtp
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
+    ) -> str:
+        if len(envelope.rcpt_tos) >= MAX_RECIPIENTS:
+            return "452 4.5.3 too many recipients"
+        if not await self._known(address):
+            return f"550 5.1.1 no list named {address[:100]} here"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def _known(self, address: str) -> bool:
+        config, secret = self.site.config, self.site.secret
+        local, _, domain = address.rpartition("@")
+        if domain.lower() != config.list_domain.lower():
+            return False
+        local = local.lower()
+        if (
+            mailing.reply_target(secret, local) is not None
+            or mailing.bounce_target(secret, local) is not None
+        ):
+            return True
+        async with self.site.db.read() as conn:
+            return await mailqueue.group_exists(conn, local)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        data = envelope.original_content or b""
+        if isinstance(data, str):
+            data = data.encode("utf-8", "surrogateescape")
+        mail_from = envelope.mail_from or ""
+        outcomes = [await inbound.deliver(self.site, rcpt, data, mail_from) for rcpt in envelope.rcpt_tos]
+        if self.lmtp:
+            # RFC 2033 §4.2: after DATA, one reply per accepted recipient, in order.
+            return "\r\n".join(_status(o) for o in outcomes)
+        refused = [o for o in outcomes if not o.accepted]
+        return _status(refused[0] if refused else outcomes[0])
+
+
+class MailReceiver:
+    """The listener of one Site."""
+
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self.server: asyncio.Server | None = None
+        self.open = 0  # connections open now
+
+    async def start(self) -> None:
+        config = self.site.config
+        handler = Handler(self.site, config.smtp_lmtp)
+        kind: Any = LMTP if config.smtp_lmtp else SMTP
+
+        receiver = self
+
+        class Counted(kind):
+            """The protocol, counting open connections; past MAX_CONNECTIONS it says 421."""
+
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                receiver.open += 1
+                if receiver.open > MAX_CONNECTIONS:
+                    # RFC 5321 §3.1: 421 in place of the greeting, then close.
+                    assert isinstance(transport, asyncio.WriteTransport)
+                    transport.write(b"421 4.3.2 too many connections; try again later\r\n")
+                    transport.close()
+                    return
+                super().connection_made(transport)
+
+            def connection_lost(self, error: Exception | None) -> None:
+                receiver.open -= 1
+                if self.transport is not None:
+                    super().connection_lost(error)
+
+        def protocol() -> SMTP:
+            return Counted(
+                handler,
+                data_size_limit=config.mail_max_bytes,
+                enable_SMTPUTF8=True,
+                hostname=config.list_domain,
+                ident="Moot",
+                timeout=IDLE_TIMEOUT,
+            )
+
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(
+            protocol, config.smtp_host or config.host, config.smtp_port, reuse_address=True
+        )
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+
+async def start(site: Site) -> MailReceiver | None:
+    """Start the receiver when MOOT_SMTP_PORT is set (None otherwise)."""
+    if not site.config.smtp_port:
+        return None
+    receiver = MailReceiver(site)
+    await receiver.start()
+    log.info(
+        "%s listening on %s:%d for @%s",
+        "LMTP" if site.config.smtp_lmtp else "SMTP",
+        site.config.smtp_host or site.config.host,
+        receiver.port,
+        site.config.list_domain,
+    )
+    return receiver
+
+
+async def stop(receiver: MailReceiver | None) -> None:
+    if receiver is not None:
+        await receiver.stop()

@@ -1,0 +1,135 @@
+"""The public moderation log: every split, merge, move, lock, archive, cancel,
+role change, group creation and undo, with actor, time, reason and target.
+
+Entries are written by the action that they describe, inside its transaction
+(`write`). `data` holds what an undo needs; its public form leaves out
+nothing secret (there is nothing secret in it) but is returned as stored."""
+
+from __future__ import annotations
+
+import json
+from sqlite3 import Row
+
+from aiosqlite import Connection
+
+from ..people import notifications
+from ..store import clock, keyset, validate
+from ..store.db import fetch_all, fetch_value, row_by_id
+from ..store.errors import NotFound
+from .permissions import User
+
+UNDOABLE = ("split", "merge")
+
+ENTRY_SELECT = (
+    "SELECT m.*, u.username AS actor_username, u.display_name AS actor_display_name,"
+    " g.name AS group_name, og.name AS other_group_name,"
+    " t.subject AS thread_subject, ot.subject AS other_thread_subject"
+    " FROM modlog m LEFT JOIN users u ON u.id = m.actor_id"
+    " LEFT JOIN groups g ON g.id = m.group_id LEFT JOIN groups og ON og.id = m.other_group_id"
+    " LEFT JOIN threads t ON t.id = m.thread_id LEFT JOIN threads ot ON ot.id = m.other_thread_id"
+)
+
+
+async def write(
+    conn: Connection,
+    action: str,
+    actor: User | None,
+    *,
+    group_id: int | None = None,
+    thread_id: int | None = None,
+    article_id: int | None = None,
+    other_thread_id: int | None = None,
+    other_group_id: int | None = None,
+    target: str = "",
+    reason: str = "",
+    data: dict | None = None,
+    undoes: int | None = None,
+) -> int:
+    """Append one entry in the caller's transaction and return its id.
+    `actor` None means the site itself (the archive sweep, the command line); an
+    actor of another node is named in `data` (`by`, `peer`: the node)."""
+    if actor is not None and actor.node:
+        data = {**(data or {}), "by": actor.display_name, "peer": actor.node}
+    cur = await conn.execute(
+        "INSERT INTO modlog (action, actor_id, group_id, thread_id, article_id, other_thread_id,"
+        " other_group_id, target, reason, data, created_at, undoes)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            action,
+            actor.account_id if actor else None,
+            group_id,
+            thread_id,
+            article_id,
+            other_thread_id,
+            other_group_id,
+            target,
+            reason,
+            json.dumps(data or {}, separators=(",", ":")),
+            clock.now(),
+            undoes,
+        ),
+    )
+    assert cur.lastrowid is not None  # set by the INSERT just run
+    # the starters of the threads it touched hear of it (notifications.MODERATION_ACTIONS)
+    await notifications.on_moderation(conn, cur.lastrowid, action, actor, (thread_id, other_thread_id))
+    return cur.lastrowid
+
+
+def entry_json(row: Row) -> dict:
+    actor = None
+    if row["actor_id"] is not None:
+        actor = {"username": row["actor_username"], "display_name": row["actor_display_name"]}
+    return {
+        "id": row["id"],
+        "action": row["action"],
+        "actor": actor,
+        "group": row["group_name"],
+        "other_group": row["other_group_name"],
+        "thread_id": row["thread_id"],
+        "other_thread_id": row["other_thread_id"],
+        # Subjects as the threads have them now, so a log reads as words, not numbers.
+        "thread_subject": row["thread_subject"],
+        "other_thread_subject": row["other_thread_subject"],
+        "article_id": row["article_id"],
+        "target": row["target"],
+        "reason": row["reason"],
+        "data": json.loads(row["data"]),
+        "created_at": row["created_at"],
+        "undoes": row["undoes"],
+        "undone_by": row["undone_by"],
+        "undoable": row["action"] in UNDOABLE and row["undone_by"] is None,
+    }
+
+
+async def entry_row(conn: Connection, entry_id: object) -> Row:
+    return await row_by_id(conn, ENTRY_SELECT + " WHERE m.id = ?", entry_id, "log entry")
+
+
+async def get_entry(conn: Connection, entry_id: object) -> dict:
+    return entry_json(await entry_row(conn, entry_id))
+
+
+async def list_entries(
+    conn: Connection, *, group: object = None, limit: object = None, cursor: object = None
+) -> dict:
+    """Newest first: `{entries, next_cursor}`. Keyset-paginated on the entry id
+    (the cursor is the last id of the previous page). With `group`, entries on
+    either side of a split or move into or out of it are included."""
+    limit = validate.limit(limit)
+    before = keyset.parse_id_cursor(cursor)
+    where, params = [], []
+    if group not in (None, ""):
+        group_id = await fetch_value(conn, "SELECT id FROM groups WHERE name = ?", (group,))
+        if group_id is None:
+            raise NotFound("no such group")
+        # Two index ranges (modlog_by_group, modlog_by_other_group) merged by SQLite's OR plan.
+        where.append("(m.group_id = ? OR m.other_group_id = ?)")
+        params += [group_id, group_id]
+    if before is not None:
+        where.append("m.id < ?")
+        params.append(before)
+    sql = ENTRY_SELECT + (" WHERE " + " AND ".join(where) if where else "")
+    rows, more = keyset.split_page(
+        await fetch_all(conn, sql + " ORDER BY m.id DESC LIMIT ?", (*params, limit + 1)), limit
+    )
+    return {"entries": [entry_json(r) for r in rows], "next_cursor": str(rows[-1]["id"]) if more else None}

@@ -1,0 +1,145 @@
+"""The archive sweep: archives threads by each group's policy (no activity for
+N days; more than M articles), with the site defaults from the configuration
+where a group sets none (0 means never). Reference threads are never swept:
+they are what newcomers are pointed to.
+
+Candidates are found per group on indexes (threads_listing for age,
+threads_by_size for size) with a read connection; each is rechecked and
+archived inside a write transaction of at most BATCH threads, so writers
+(posting) wait at most one batch, and each archive writes its own log entry
+and event like a moderator's."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import datetime, timedelta
+from sqlite3 import Row
+from typing import TypeGuard
+
+from aiosqlite import Connection
+
+from ..articles.reading import THREAD_SELECT
+from ..runtime.site import Site
+from ..store import clock
+from ..store.config import Config
+from ..store.db import Database, fetch_all, fetch_one
+from .maintenance import change_state
+
+log = logging.getLogger("moot.sweep")
+
+BATCH = 200  # threads per write transaction: ~20 ms of holding the write lock
+
+
+def effective_policy(group: Row, config: Config) -> tuple[int, int]:
+    """(days, articles) for a group row: its own values, else the site's; 0 is never."""
+    days = group["archive_after_days"]
+    size = group["archive_after_articles"]
+    return (
+        config.archive_after_days if days is None else days,
+        config.archive_after_articles if size is None else size,
+    )
+
+
+def _reason(rule: str, limit: int) -> str:
+    if rule == "age":
+        return f"no activity for {limit} days (archive policy)"
+    return f"more than {limit} articles (archive policy)"
+
+
+async def _candidates(
+    conn: Connection, group: Row, days: int, size: int, now: datetime
+) -> list[tuple[int, str]]:
+    found: dict[int, str] = {}
+    if days > 0:
+        cutoff = clock.stamp(now - timedelta(days=days))
+        for row in await fetch_all(
+            conn,
+            "SELECT id FROM threads WHERE group_id = ? AND (state = 'archived') = 0"
+            " AND merged_into_thread_id IS NULL AND last_article_at < ?"
+            " AND is_reference = 0",
+            (group["id"], cutoff),
+        ):
+            found[row["id"]] = "age"
+    if size > 0:
+        for row in await fetch_all(
+            conn,
+            "SELECT id FROM threads WHERE group_id = ? AND merged_into_thread_id IS NULL"
+            " AND state != 'archived' AND article_count > ? AND is_reference = 0",
+            (group["id"], size),
+        ):
+            found.setdefault(row["id"], "size")
+    return sorted(found.items())
+
+
+def _still_due(thread: Row | None, rule: str, days: int, size: int, now: datetime) -> TypeGuard[Row]:
+    if thread is None or thread["state"] == "archived" or thread["merged_into_thread_id"] is not None:
+        return False
+    if thread["is_reference"]:
+        return False
+    if rule == "age":
+        return days > 0 and thread["last_article_at"] < clock.stamp(now - timedelta(days=days))
+    return size > 0 and thread["article_count"] > size
+
+
+async def sweep(db: Database, config: Config, *, now: datetime | None = None) -> dict:
+    """Run the sweep once. Returns {archived, by_age, by_size, groups, seconds}."""
+    started = time.perf_counter()
+    now = now or clock.parse(clock.now())
+    async with db.read() as conn:
+        groups = await fetch_all(conn, "SELECT * FROM groups ORDER BY id")
+        work = []
+        for group in groups:
+            days, size = effective_policy(group, config)
+            for thread_id, rule in await _candidates(conn, group, days, size, now):
+                work.append((thread_id, rule, days, size))
+    counts = {"age": 0, "size": 0}
+    for start in range(0, len(work), BATCH):
+        async with db.transaction() as conn:
+            for thread_id, rule, days, size in work[start : start + BATCH]:
+                # Recheck: a reply or a moderator may have acted since the candidates were read.
+                thread = await fetch_one(conn, THREAD_SELECT + " WHERE t.id = ?", (thread_id,))
+                if not _still_due(thread, rule, days, size, now):
+                    continue
+                limit = days if rule == "age" else size
+                await change_state(
+                    conn, None, thread, "archive", _reason(rule, limit), data={"rule": rule, "limit": limit}
+                )
+                counts[rule] += 1
+    return {
+        "archived": counts["age"] + counts["size"],
+        "by_age": counts["age"],
+        "by_size": counts["size"],
+        "groups": len(groups),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+async def run_periodically(site: Site) -> None:
+    """The server's sweep loop: every sweep_interval seconds, first after one interval."""
+    interval = site.config.sweep_interval
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            result = await sweep(site.db, site.config)
+            if result["archived"]:
+                log.info("archive sweep: %s", result)
+        except Exception:  # a failed sweep must not stop the next one
+            log.exception("archive sweep failed")
+
+
+def start(site: Site) -> asyncio.Task | None:
+    """Start the periodic sweep (None when sweep_interval is 0)."""
+    if site.config.sweep_interval <= 0:
+        return None
+    return asyncio.get_running_loop().create_task(run_periodically(site), name="moot-sweep")
+
+
+async def stop(task: asyncio.Task | None) -> None:
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
