@@ -371,7 +371,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_peer(args: argparse.Namespace) -> int:
-    from .news import peering
+    from .news import peers
 
     config = _config(args)
     if args.peer_command == "add":
@@ -380,7 +380,7 @@ def cmd_peer(args: argparse.Namespace) -> int:
 
         async def add(db: Database) -> dict:
             async with db.transaction() as conn:
-                return await peering.add_peer(
+                return await peers.add_peer(
                     conn,
                     args.name,
                     args.peer_host,
@@ -400,7 +400,7 @@ def cmd_peer(args: argparse.Namespace) -> int:
 
         async def remove(db: Database) -> None:
             async with db.transaction() as conn:
-                await peering.remove_peer(conn, args.name)
+                await peers.remove_peer(conn, args.name)
 
         _on_database(config, remove)
         print(f"removed peer {args.name}")
@@ -408,14 +408,14 @@ def cmd_peer(args: argparse.Namespace) -> int:
 
     async def listing(db: Database) -> list[dict]:
         async with db.read() as conn:
-            return await peering.list_peers(conn)
+            return await peers.list_peers(conn)
 
-    peers = _on_database(config, listing)
+    listed = _on_database(config, listing)
     if args.json:
-        print(json.dumps(peers, indent=2))
+        print(json.dumps(listed, indent=2))
         return 0
     print(f"{'name':<24} {'address':<28} {'direction':<9} {'backlog':>7}  groups / last error")
-    for p in peers:
+    for p in listed:
         print(
             f"{p['name']:<24} {p['host'] + ':' + str(p['port']):<28} {p['direction']:<9} {p['backlog']:>7}"
             f"  {p['groups']}"

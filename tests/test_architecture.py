@@ -32,8 +32,21 @@ EDGE_MODULES = {"app", "cli", "__main__", "demo", "demo_story"}  # they assemble
 FRAMEWORKS = ("starlette", "uvicorn", "aiosmtpd")  # the servers the adapters run on
 
 
+def module_files(root: Path) -> dict[str, Path]:
+    """Every module under `root` by its name in the moot package."""
+    found = {}
+    for path in sorted(root.rglob("*.py")):
+        parts = ["moot", *path.relative_to(root).with_suffix("").parts]
+        if parts[-1] == "__init__":
+            parts = parts[:-1]
+        found[".".join(parts)] = path
+    return found
+
+
 def imported_modules(path: Path, package: str) -> set[str]:
-    """The absolute names a module imports (relative imports resolved against `package`)."""
+    """The absolute names a module imports, at the top or inside functions alike
+    (relative imports resolved against `package`): each `from P import n` gives
+    P and P.n, whichever of them is a module."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
@@ -49,6 +62,55 @@ def imported_modules(path: Path, package: str) -> set[str]:
     return found
 
 
+def import_graph(root: Path) -> dict[str, set[str]]:
+    """Which moot modules each module imports. A package a module lives in is
+    left out (it is initialised before any of its modules), as are names that
+    are not modules (`from .db import fetch_all` is an edge to moot.store.db)."""
+    files = module_files(root)
+    graph = {}
+    for module, path in files.items():
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        ancestors = {".".join(module.split(".")[:i]) for i in range(1, module.count(".") + 1)}
+        graph[module] = {
+            name
+            for name in imported_modules(path, package)
+            if name in files and name != module and name not in ancestors
+        }
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import cycles: each strongly connected set of modules larger than one (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found = []
+
+    def visit(module: str) -> None:
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        for other in sorted(graph.get(module, ())):
+            if other not in index:
+                visit(other)
+                low[module] = min(low[module], low[other])
+            elif other in stack:
+                low[module] = min(low[module], index[other])
+        if low[module] == index[module]:
+            component = []
+            while True:
+                other = stack.pop()
+                component.append(other)
+                if other == module:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    return found
+
+
 def layer_of(module: str) -> str:
     """'domain', an adapter's name, or 'edge' for a module of the moot package."""
     parts = module.split(".")
@@ -59,30 +121,57 @@ def layer_of(module: str) -> str:
     return "domain"
 
 
+def declared_imports(root: Path) -> dict[str, set[str]]:
+    """What each domain package's docstring says it may import: the names of
+    other domain packages in its "May import:" paragraph (none without one)."""
+    packages = {p.parent.name for p in root.glob("*/__init__.py")} - set(ADAPTERS)
+    declared = {}
+    for name in packages:
+        doc = ast.get_docstring(ast.parse((root / name / "__init__.py").read_text(encoding="utf-8"))) or ""
+        _, _, allowed = doc.partition("May import:")
+        words = set(re.findall(r"[a-z_]+", allowed.split("\n\n")[0]))
+        declared[name] = words & (packages - {name})
+    return declared
+
+
 def boundary_violations(root: Path) -> list[str]:
     """Every import that crosses a boundary: a framework below the adapters,
-    the domain reaching up into an adapter, or one adapter importing another."""
+    the domain reaching up into an adapter or the edge, one adapter importing
+    another, one domain package importing another its docstring does not name,
+    a domain module outside every package, or an import cycle."""
     problems = []
-    for path in sorted(root.rglob("*.py")):
-        relative = path.relative_to(root).with_suffix("")
-        parts = ["moot", *relative.parts]
-        if parts[-1] == "__init__":
-            parts = parts[:-1]
-        module = ".".join(parts)
-        package = module if path.name == "__init__.py" else ".".join(parts[:-1])
+    files = module_files(root)
+    declared = declared_imports(root)
+    graph = import_graph(root)
+    for module, path in files.items():
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
         layer = layer_of(module)
+        if layer == "domain" and module.count(".") == 1 and module.split(".")[1] not in declared:
+            problems.append(f"{module} is a domain module outside the domain packages")
         for name in imported_modules(path, package):
             top = name.split(".")[0]
             if top == "server":
                 problems.append(f"{module} imports {name}: the package is moot")
             if top in FRAMEWORKS and layer == "domain":
                 problems.append(f"{module} imports {name}: only adapters and app.py use the framework")
-            if top == "moot":
-                other = layer_of(name)
-                if layer == "domain" and other not in ("domain",):
-                    problems.append(f"{module} imports {name}: the domain never imports an edge")
-                if layer in ADAPTERS and other in ADAPTERS and other != layer:
-                    problems.append(f"{module} imports {name}: adapters never import each other")
+        for name in graph[module]:
+            other = layer_of(name)
+            if layer == "domain" and other != "domain":
+                problems.append(f"{module} imports {name}: the domain never imports an edge")
+            if layer in ADAPTERS and other in ADAPTERS and other != layer:
+                problems.append(f"{module} imports {name}: adapters never import each other")
+            mine, theirs = module.split(".")[1:2], name.split(".")[1:2]
+            if (
+                layer == other == "domain"
+                and mine
+                and theirs
+                and mine != theirs
+                and mine[0] in declared
+                and theirs[0] in declared
+                and theirs[0] not in declared[mine[0]]
+            ):
+                problems.append(f"{module} imports {name}: moot.{mine[0]} does not say it may import it")
+    problems += [f"import cycle: {' -> '.join(c)}" for c in cycles(graph)]
     return problems
 
 
@@ -91,18 +180,40 @@ def test_layers_keep_their_boundaries():
 
 
 def test_the_boundary_check_sees_a_violation(tmp_path):
-    (tmp_path / "web").mkdir()
-    (tmp_path / "nntp").mkdir()
-    (tmp_path / "groups.py").write_text("from starlette.requests import Request\nfrom .web import common\n")
+    for folder in ("web", "nntp", "store", "articles", "people"):
+        (tmp_path / folder).mkdir()
+    (tmp_path / "store" / "__init__.py").write_text('"""The store.\n\nImports nothing else of Moot."""\n')
+    (tmp_path / "articles" / "__init__.py").write_text('"""Articles.\n\nMay import: store."""\n')
+    (tmp_path / "people" / "__init__.py").write_text('"""People.\n\nMay import: store, articles."""\n')
+    (tmp_path / "store" / "db.py").write_text("from ..articles import groups\n")  # not declared
+    (tmp_path / "articles" / "groups.py").write_text(
+        "from starlette.requests import Request\nfrom ..web import common\nfrom ..store import db\n"
+    )
+    (tmp_path / "people" / "accounts.py").write_text("def late():\n    from ..articles import groups\n")
+    (tmp_path / "articles" / "tree.py").write_text("def late():\n    from ..people import accounts\n")
+    (tmp_path / "loose.py").write_text("")
     (tmp_path / "nntp" / "session.py").write_text("from ..web.common import site_of\n")
     (tmp_path / "web" / "common.py").write_text(
-        "from starlette.requests import Request\nfrom .. import groups\n"
+        "from starlette.requests import Request\nfrom ..articles import groups\n"
     )
     found = boundary_violations(tmp_path)
-    assert any("moot.groups imports starlette.requests" in p for p in found)
-    assert any("moot.groups imports moot.web" in p for p in found)
+    assert any("moot.articles.groups imports starlette.requests" in p for p in found)
+    assert any("moot.articles.groups imports moot.web" in p for p in found)
     assert any("moot.nntp.session imports moot.web" in p for p in found)
+    assert "moot.store.db imports moot.articles.groups: moot.store does not say it may import it" in found
+    assert any("moot.articles.tree imports moot.people.accounts: moot.articles" in p for p in found)
+    assert not any(p.startswith("moot.people.accounts imports") for p in found)  # declared, and late alike
+    assert "moot.loose is a domain module outside the domain packages" in found
+    assert any(p.startswith("import cycle:") and "moot.articles.groups -> moot.store.db" in p for p in found)
     assert not any(p.startswith("moot.web.common") for p in found)
+
+
+def test_architecture_page_names_every_package():
+    """docs/ARCHITECTURE.md links each subpackage of server/ and names no other."""
+    page = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    packages = {p.parent.name for p in SERVER.glob("*/__init__.py")}
+    linked = set(re.findall(r"\(\.\./server/([a-z_]+)/\)", page))
+    assert linked == packages
 
 
 # Events: the registry, the code and the documentation agree.

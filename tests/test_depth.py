@@ -11,7 +11,7 @@ from email.utils import format_datetime
 import pytest
 
 from moot.articles import importer, tree
-from moot.news import peering
+from moot.news import intake
 from moot.nntp import parse
 from moot.store import check
 from moot.store.errors import Invalid
@@ -107,7 +107,7 @@ async def test_an_article_from_a_peer_under_the_deepest_level_attaches_one_level
         ]
     ).encode()
     async with site.db.transaction() as conn:
-        article = await peering.receive(conn, "here.test", parse.transit_article(data, mid))
+        article = await intake.receive(conn, "here.test", parse.transit_article(data, mid))
     ada = await site.client("ada")
     deepest = (await ada.get(f"/api/articles/{mids[-1]}")).json()["article"]
     assert article["depth"] == tree.MAX_DEPTH - 1 and article["parent_id"] == deepest["parent_id"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from email.utils import format_datetime
 
 from moot.articles import groups
-from moot.news import peering
+from moot.news import intake, peers
 from moot.nntp import parse
 from moot.stewardship import actions
 from moot.store import clock
@@ -60,7 +60,7 @@ async def test_an_action_touching_a_group_homed_elsewhere_is_refused_whole(make_
     await site.close()
 
 
-def _action(mid: str, kind: str, sequence: int | None, body: str, origin: str = HOME) -> peering.Incoming:
+def _action(mid: str, kind: str, sequence: int | None, body: str, origin: str = HOME) -> peers.Incoming:
     head = [
         f"Path: {origin}!not-for-mail",
         "From: moderators <moderators@h.test>",
@@ -97,7 +97,7 @@ async def test_received_actions_that_cannot_apply_change_nothing_or_fail_in_turn
     before = site.snapshot()
     for item in offers:
         async with site.db.transaction() as conn:
-            assert (await peering.receive(conn, site.config.domain, item))["applied"] is False
+            assert (await intake.receive(conn, site.config.domain, item))["applied"] is False
     async with site.db.read() as conn:
         rows = {
             r["message_id"]: (r["status"], r["error"])
@@ -111,7 +111,7 @@ async def test_received_actions_that_cannot_apply_change_nothing_or_fail_in_turn
     after = site.snapshot()
     assert after["articles"] == before["articles"] and after["threads"] == before["threads"]
     async with site.db.read() as conn:
-        assert not await peering.overdue(conn)
+        assert not await intake.overdue(conn)
     # The admins see what waits and what was ignored, with why.
     admin = await site.client("root", "admin")
     shown = {a["message_id"]: a for a in (await admin.get("/api/peers")).json()["actions"]}
@@ -129,12 +129,12 @@ async def test_received_actions_that_cannot_apply_change_nothing_or_fail_in_turn
     async with site.db.transaction() as conn:
         await conn.execute(
             "UPDATE group_actions SET received_at = ? WHERE status = 'pending'",
-            (clock.ago(seconds=peering.ORPHAN_WAIT + 1),),
+            (clock.ago(seconds=peers.ORPHAN_WAIT + 1),),
         )
     async with site.db.read() as conn:
-        assert await peering.overdue(conn)
+        assert await intake.overdue(conn)
     async with site.db.transaction() as conn:
-        await peering.settle(conn, site.config.domain)
+        await intake.settle(conn, site.config.domain)
     async with site.db.read() as conn:
         rows = {
             r["message_id"]: (r["status"], r["error"])
@@ -156,14 +156,14 @@ async def test_received_actions_that_cannot_apply_change_nothing_or_fail_in_turn
     # A late copy of a number already used is ignored; the same Message-ID again is a duplicate.
     late = _action("<late@h.test>", "split", 2, split)
     async with site.db.transaction() as conn:
-        assert (await peering.receive(conn, site.config.domain, late))["applied"] is False
+        assert (await intake.receive(conn, site.config.domain, late))["applied"] is False
         status = await fetch_one(conn, "SELECT status FROM group_actions WHERE message_id = '<late@h.test>'")
         assert status[0] == "ignored"
     try:
         async with site.db.transaction() as conn:
-            await peering.receive(conn, site.config.domain, late)
+            await intake.receive(conn, site.config.domain, late)
         raise AssertionError("a second copy was taken")
-    except peering.Duplicate:
+    except intake.Duplicate:
         pass
     await site.close()
 
@@ -179,14 +179,14 @@ async def test_a_held_article_whose_parent_never_comes_starts_a_thread_after_the
         f"Date: {format_datetime(clock.parse(clock.now()))}\r\n\r\nAn answer to nothing here."
     ).encode()
     async with site.db.transaction() as conn:
-        assert await peering.take(conn, site.config.domain, parse.transit_article(text, mid)) == {
+        assert await intake.take(conn, site.config.domain, parse.transit_article(text, mid)) == {
             "held": "<lost@h.test>"
         }
-        assert await peering.known(conn, mid)
-        assert not await peering.overdue(conn)
+        assert await intake.known(conn, mid)
+        assert not await intake.overdue(conn)
         await conn.execute("UPDATE peer_held SET due_at = ?", (clock.ago(seconds=1),))
     async with site.db.transaction() as conn:
-        assert await peering.settle(conn, site.config.domain) == 1
+        assert await intake.settle(conn, site.config.domain) == 1
     reader = await site.client()
     article = (await reader.get(f"/api/articles/{mid}")).json()["article"]
     assert article["parent_id"] is None and article["body"] == "An answer to nothing here."

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from moot.articles import groups
-from moot.news import peering
+from moot.news import intake, peers
 from moot.nntp import parse
 from moot.people import accounts
 from moot.stewardship import actions
@@ -33,7 +33,7 @@ GROUPS = ("comp.lang.python", "rec.music.folk")
 
 # The articles are made once, when this module is imported, and delivered up to a
 # whole test run later; dated from an hour ahead, they stay within the orphan wait
-# (peering.ORPHAN_WAIT: an article whose parent is missing waits for it) throughout.
+# (peers.ORPHAN_WAIT: an article whose parent is missing waits for it) throughout.
 _EPOCH = datetime.now(UTC) + timedelta(hours=1)
 
 
@@ -78,7 +78,7 @@ ITEMS = [
     _wire(D, GROUPS[1], "y.test", (R2,)),
     _wire(E, GROUPS[1], "z.test", (R2, D)),
     # Cancels: by B's origin (applied), and a stranger's for D (neither origin nor author: not applied).
-    _wire(peering.cancel_message_id(B), GROUPS[0], "x.test", control=f"cancel {B}"),
+    _wire(peers.cancel_message_id(B), GROUPS[0], "x.test", control=f"cancel {B}"),
     _wire("<forged@w.test>", GROUPS[1], "w.test", control=f"cancel {D}"),
     # Thread states from several nodes: the latest by Date wins, whatever the order of arrival.
     _wire("<lock.1@x.test>", GROUPS[0], "x.test", control=f"x-moot-thread lock {R1}", date=_date(60)),
@@ -122,10 +122,10 @@ async def _receive(db: Database, domain: str, items: list[tuple[str, bytes]], ho
             item = parse.transit_article(data, mid)
             try:
                 async with db.transaction() as conn:
-                    await (peering.take if hold else peering.receive)(conn, domain, item)
-            except peering.Deferred:
+                    await (intake.take if hold else intake.receive)(conn, domain, item)
+            except intake.Deferred:
                 later.append((mid, data))  # the feed offers it again later
-            except peering.Duplicate:
+            except intake.Duplicate:
                 pass
         pending = later
 
@@ -142,7 +142,7 @@ async def _home_actions() -> tuple[list[tuple], list[tuple[str, bytes]]]:
             )
             await _receive(db, HOME, ITEMS, hold=False)
             async with db.transaction() as conn:
-                await peering.add_peer(conn, NODE, "127.0.0.1", 119)
+                await peers.add_peer(conn, NODE, "127.0.0.1", 119)
 
             async def article(mid: str) -> tuple[int, int]:
                 async with db.read() as conn:

@@ -12,7 +12,7 @@ import time
 from aiosqlite import Connection
 
 from ..mail import mailqueue
-from ..news import peering
+from ..news import peers
 from ..people import follows, notifications
 from ..stewardship import modlog
 from ..stewardship.permissions import User, can, may_cancel, may_post_in, require
@@ -270,7 +270,7 @@ async def start_thread(
         data={"thread": thread, "article": article},
     )
     await notifications.on_article(conn, article, user, parent_author=None, new_thread=True)
-    await peering.queue_article(conn, article)
+    await peers.queue_article(conn, article)
     return {"thread": thread, "article": article}
 
 
@@ -316,7 +316,7 @@ async def reply(
     )
     await notifications.on_article(conn, article, user, parent_author=parent["user_id"], new_thread=False)
     await follows.follow(conn, user.id, parent["thread_id"])  # posting in a thread follows it
-    await peering.queue_article(conn, article)
+    await peers.queue_article(conn, article)
     return article
 
 
@@ -355,7 +355,7 @@ async def cancel(conn: Connection, user: User | None, article_ref: object, reaso
     assert cancelled is not None  # the row just updated, in this transaction
     article = article_json(cancelled)
     await emit(conn, "article.cancelled", group=row["group_name"], thread_id=row["thread_id"], data=article)
-    await peering.queue_cancel(conn, article)
+    await peers.queue_cancel(conn, article)
     return article
 
 

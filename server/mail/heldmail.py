@@ -3,7 +3,7 @@
 member's confirmed one: `bounce` (refused with an explanation, the default)
 or `moderate` (kept here, at most HELD_MAX per group, until a moderator
 approves or rejects it). Auto-replies, bounces and loops never get here
-(server/inbound.py drops them first).
+(server/mail/inbound.py drops them first).
 
 Approving posts the message as an imported article is posted: the author's
 name and address from its From, no account, under the nearest article its
@@ -21,7 +21,7 @@ from aiosqlite import Connection
 from ..articles import tree
 from ..articles.groups import announce_change, get_group_row
 from ..articles.posting import PLACE_SELECT, place_arrival
-from ..news import peering
+from ..news import peers
 from ..stewardship import modlog
 from ..stewardship.permissions import User, may_post_in, require
 from ..store import clock, validate
@@ -182,7 +182,7 @@ async def approve(
         references=held["refs"],
     )
     await mailqueue.queue_article(conn, row)
-    await peering.queue_article(conn, article)
+    await peers.queue_article(conn, article)
     entry_id = await modlog.write(
         conn,
         "mail.approve",

@@ -8,7 +8,7 @@ through In-Reply-To/References, or through the signed reply address it was
 sent to; HTML-only mail is read as text; attachments are refused; nothing
 changes unless the article is posted. Mail from anyone else is refused, or
 held for the moderators where the group's stranger_mail says so
-(server/heldmail.py)."""
+(server/mail/heldmail.py)."""
 
 from __future__ import annotations
 

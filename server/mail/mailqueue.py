@@ -5,7 +5,7 @@ sends one; the sender claims due mail, and reports back what became of it
 
 Kinds: `article` (a group's `each` subscribers), `thread` (a thread's
 followers by mail), `digest`, `notification` and `summary`
-(server/noticemail.py), `confirm`, and `notice` (any other feature's plain
+(server/mail/noticemail.py), `confirm`, and `notice` (any other feature's plain
 mail). What a recipient's killfile hides is never mailed to them: article
 and thread mail is dropped, digests leave it out (decided when sent, so a
 rule made meanwhile counts)."""
@@ -67,7 +67,7 @@ async def queue_mail(
     domain_for_id: str = "mail.invalid",
 ) -> int:
     """Queue one mail in the caller's transaction: the hook for every kind of
-    mail. The sender renders it by `kind` (server/mailformat.py) and delivers
+    mail. The sender renders it by `kind` (server/mail/mailformat.py) and delivers
     it after the commit, with retries, the recipient's rate and dead letters.
     Other features use kind `notice` with data `{subject, text}` (a password
     reset link, a notification): `queue_mail(conn, "notice", address,

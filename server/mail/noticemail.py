@@ -3,7 +3,7 @@ notification (`immediately`, queued in the transaction that writes the
 notification) or a summary of the unread ones once a day (`daily`, queued
 with the list digests). Mail goes only to a confirmed address that is not
 bouncing, and never for what the reader's killfile hides: such
-notifications are never written (server/notifications.py)."""
+notifications are never written (server/people/notifications.py)."""
 
 from __future__ import annotations
 

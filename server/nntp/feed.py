@@ -7,7 +7,7 @@ or will never take it; a broken connection or a "try later" answer keeps it,
 due again after a growing delay. The peer list is read again every
 peer_poll_interval seconds, so `moot peer add` reaches a running server; the
 same pass delivers held articles and structural actions whose wait is over
-(peering.settle)."""
+(intake.settle)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from aiosqlite import Connection
 
 from ..articles import mbox
 from ..articles.exports import EXPORT_SELECT
-from ..news import news, peering
+from ..news import intake, news, peers
 from ..runtime.site import Site
 from ..store import clock
 from ..store.db import fetch_one
@@ -71,14 +71,14 @@ class Feeder:
         while True:
             try:
                 async with self.site.db.read() as conn:
-                    peers = {row["id"]: row for row in await peering.outgoing_peers(conn)}
-                    overdue = await peering.overdue(conn)
+                    outgoing = {row["id"]: row for row in await peers.outgoing_peers(conn)}
+                    overdue = await intake.overdue(conn)
                 if overdue:  # held articles and structural actions whose wait is over
                     async with self.site.db.transaction() as conn:
-                        await peering.settle(conn, self.site.config.domain)
-                for peer_id in set(self.workers) - set(peers):
+                        await intake.settle(conn, self.site.config.domain)
+                for peer_id in set(self.workers) - set(outgoing):
                     await self.workers.pop(peer_id).stop()
-                for peer_id, row in peers.items():
+                for peer_id, row in outgoing.items():
                     worker = self.workers.get(peer_id)
                     if worker is None or worker.changed(row):
                         if worker is not None:
@@ -117,8 +117,8 @@ class PeerFeed:
                 # Cleared before looking, so a commit after the look still wakes the wait.
                 self.wake.clear()
                 async with self.site.db.read() as conn:
-                    rows = await peering.due(conn, self.peer["id"], BATCH)
-                    upcoming = None if rows else await peering.next_due(conn, self.peer["id"])
+                    rows = await peers.due(conn, self.peer["id"], BATCH)
+                    upcoming = None if rows else await peers.next_due(conn, self.peer["id"])
                 if not rows:
                     await self._idle(upcoming)
                     continue
@@ -175,9 +175,9 @@ class PeerFeed:
             await self._close()
         async with self.site.db.transaction() as conn:
             if done:
-                await peering.finished(conn, self.peer["id"], done)
+                await peers.finished(conn, self.peer["id"], done)
             if retry:
-                await peering.retry_later(conn, self.peer["id"], retry, error)
+                await peers.retry_later(conn, self.peer["id"], retry, error)
 
     # -- the wire -------------------------------------------------------------------
 
@@ -327,15 +327,15 @@ def _cancel_lines(article: sqlite3.Row, domain: str, cancel_id: str) -> list[str
 
 def _state_lines(root: sqlite3.Row, domain: str, message_id: str, control: str) -> list[str]:
     """A thread state change (docs/PEERING.md) as a control article; `control` is
-    `action time reason` (peering.queue_state), the time its Date."""
+    `action time reason` (peers.queue_state), the time its Date."""
     action, stamp, reason = (control.split(" ", 2) + ["", ""])[:3]
     target = root["message_id"]
     return [
         f"Path: {domain}!not-for-mail",
         f"From: moderators <moderators@{domain}>",
         f"Newsgroups: {mbox.header_text(root['group_name'])}",
-        f"Subject: cmsg {peering.STATE_CONTROL} {action}",
-        f"Control: {peering.STATE_CONTROL} {action} {target}",
+        f"Subject: cmsg {peers.STATE_CONTROL} {action}",
+        f"Control: {peers.STATE_CONTROL} {action} {target}",
         f"Message-ID: {message_id}",
         f"Date: {news.news_date(stamp)}",
         "MIME-Version: 1.0",

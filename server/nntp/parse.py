@@ -12,7 +12,7 @@ from email.policy import compat32
 from email.utils import parseaddr, parsedate_to_datetime
 
 from ..articles.messages import decode_words, header_text
-from ..news import peering
+from ..news import peers
 from ..news import wildmat as wildmats
 from ..news.wildmat import Wildmat
 from ..store import clock, validate
@@ -204,9 +204,9 @@ def _body(fields: dict[str, str], head: bytes, body: bytes) -> str:
         raise Rejected("the body is not valid in its declared charset") from None
 
 
-def transit_article(data: bytes, offered_id: str) -> peering.Incoming:
+def transit_article(data: bytes, offered_id: str) -> peers.Incoming:
     """An article a peer sends with IHAVE or TAKETHIS (RFC 3977 §6.3.2, RFC 4644
-    §2.5) as peering.Incoming; Rejected when it lacks what RFC 5536 §3.1
+    §2.5) as peers.Incoming; Rejected when it lacks what RFC 5536 §3.1
     requires (Message-ID matching the offer, Newsgroups, Path, From) or is not plain text."""
     fields, head, body_bytes = _fields(data)
     mid = fields.get("message-id", "")
@@ -230,7 +230,7 @@ def transit_article(data: bytes, offered_id: str) -> peering.Incoming:
     body = "" if control is not None and "content-type" not in fields else None
     if body is None:
         body = _body(fields, head, body_bytes).replace("\r\n", "\n")
-    return peering.Incoming(
+    return peers.Incoming(
         message_id=mid,
         newsgroups=groups,
         subject=decode_words(fields.get("subject", "")),

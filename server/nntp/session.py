@@ -17,7 +17,7 @@ from typing import Any
 from aiosqlite import Connection
 
 from ..articles import posting
-from ..news import news, newsreading, peering
+from ..news import intake, news, newsreading, peers
 from ..people import newsrc, sessions
 from ..runtime.site import Site
 from ..stewardship.permissions import User
@@ -265,7 +265,7 @@ class Session:
             return replies.status(482, "AUTHINFO USER first")
         username, self.pending_user = self.pending_user, None
         async with self.site.db.read() as conn:
-            peer = await peering.peer_by_secret(conn, value)
+            peer = await peers.peer_by_secret(conn, value)
         if peer is not None:  # a news peer signs in with the secret both ends hold
             self.news_peer = peer
             return replies.status(281, f"authentication accepted for peer {peer['name']}")
@@ -624,7 +624,7 @@ class Session:
         if self.news_peer is None and not self._address_checked:
             self._address_checked = True
             async with self.site.db.read() as conn:
-                candidates = await peering.address_peers(conn)
+                candidates = await peers.address_peers(conn)
             for row in candidates:
                 if self.peer in await _addresses(row["host"]):
                     self.news_peer = row
@@ -643,7 +643,7 @@ class Session:
 
     async def _known(self, mid: str) -> bool:
         async with self.site.db.read() as conn:
-            return await peering.known(conn, mid)
+            return await intake.known(conn, mid)
 
     @command("IHAVE")
     async def ihave(self, cmd: Command) -> bytes:
@@ -676,7 +676,7 @@ class Session:
             ok=(239, f"{mid} transferred OK"),
             retry=403 if allowed else 480,  # RFC 3977 §3.2.1: an internal fault, not "try later"
             refuse=439 if allowed else 480,
-            deliver=peering.take,
+            deliver=intake.take,
         )
         return b""
 
@@ -687,7 +687,7 @@ class Session:
         ok: tuple[int, str],
         retry: int,
         refuse: int,
-        deliver: Callable[[Connection, str, peering.Incoming], Coroutine[Any, Any, dict]] = peering.receive,
+        deliver: Callable[[Connection, str, peers.Incoming], Coroutine[Any, Any, dict]] = intake.receive,
     ) -> None:
         """Read the article offered; `deliver` stores it (IHAVE: receive, which may
         say "try later"; TAKETHIS: take, which holds an article that came early)."""
@@ -703,9 +703,9 @@ class Session:
                 await self.site.db.run(lambda conn: deliver(conn, self.domain, item))
             except parse.Rejected as e:
                 return replies.status(refuse, f"{mid} rejected: {e}")
-            except peering.Deferred as e:  # IHAVE only (RFC 3977 §6.3.2: 436); TAKETHIS holds it
+            except intake.Deferred as e:  # IHAVE only (RFC 3977 §6.3.2: 436); TAKETHIS holds it
                 return replies.status(retry, f"{mid} try again later: {e.message}")
-            except (peering.Duplicate, peering.Refused) as e:
+            except (intake.Duplicate, intake.Refused) as e:
                 return replies.status(refuse, f"{mid} rejected: {e.message}")
             except MootError as e:
                 return replies.status(refuse if e.status < 500 else retry, f"{mid} rejected: {e.message}")

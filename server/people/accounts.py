@@ -13,11 +13,14 @@ import threading
 
 from aiosqlite import Connection
 
+from ..articles.reading import get_article
 from ..stewardship import modlog
 from ..stewardship.permissions import ROLES, User
 from ..store import clock, validate
 from ..store.db import Database, fetch_all, fetch_one, fetch_value
 from ..store.errors import Conflict, Invalid, NotFound
+from ..store.events import emit
+from .readstate import subscribe_defaults
 
 # OWASP's minimum for scrypt is N=2^17, r=8, p=1 (128 MiB of memory per hash).
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
@@ -117,8 +120,6 @@ async def create_user(
         )
         assert cur.lastrowid is not None
         if subscribe_to is not None:  # the site's default groups (readstate.subscribe_defaults)
-            from .readstate import subscribe_defaults  # readstate imports nothing of accounts
-
             await subscribe_defaults(conn, cur.lastrowid, subscribe_to)
         return User(cur.lastrowid, username, display_name, role)
 
@@ -352,8 +353,6 @@ async def delete_account(db: Database, user: User) -> None:
         ids = [r[0] for r in await fetch_all(conn, "SELECT id FROM articles WHERE user_id = ?", (user.id,))]
         await conn.execute("UPDATE articles SET user_id = NULL WHERE user_id = ?", (user.id,))
         # Their articles now read "former member": tell open pages and drop cached ones.
-        from ..articles.reading import get_article
-        from ..store.events import emit  # events imports nothing of accounts
 
         for article_id in ids:
             article = await get_article(conn, article_id)

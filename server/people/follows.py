@@ -1,8 +1,8 @@
 """Who follows which thread and group: posting follows a thread, readers
 follow and unfollow threads and groups explicitly, and both halves of a split
 or merge keep the followers they had, by mail too. Followers are notified
-(server/notifications.py); those who follow a thread by mail are mailed its
-new articles (server/mailqueue.py)."""
+(server/people/notifications.py); those who follow a thread by mail are mailed its
+new articles (server/mail/mailqueue.py)."""
 
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ Written by the action itself, in its transaction. Never to the actor; at most
 one per reader and article (a reply that also mentions its parent's author
 is one `reply`); never what the reader's killfile hides (a muted author or
 thread tells them nothing). Readers who chose so are mailed each one, or a
-daily summary (server/noticemail.py).
+daily summary (server/mail/noticemail.py).
 Each new notification is a `notification.created` event addressed to its
 readers' own topics, so only their live connections hear of it; a fan-out
 to many followers is a few event rows, each naming up to FANOUT_TOPICS readers."""
@@ -22,6 +22,7 @@ from sqlite3 import Row
 
 from aiosqlite import Connection
 
+from ..articles.reading import ARTICLE_SELECT, article_json
 from ..mail import noticemail
 from ..stewardship.permissions import User
 from ..store import clock, keyset, validate
@@ -222,7 +223,6 @@ async def list_notifications(
     conn: Connection, user_id: int, *, limit: object = None, cursor: object = None
 ) -> dict:
     """The reader's notifications, newest first: `{notifications, unread, next_cursor}`."""
-    from ..articles.reading import ARTICLE_SELECT, article_json  # reading imports nothing of this module
 
     limit = validate.limit(limit)
     after = None

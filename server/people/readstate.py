@@ -1,5 +1,5 @@
 """Each signed-in reader's read marks, group by group, as `.newsrc` ranges of
-the group's article numbers (server/newsrc.py does the arithmetic), and what
+the group's article numbers (server/people/newsrc.py does the arithmetic), and what
 derives from them: unread counts per group and thread, unread flags per
 article, the next unread article, and the actions that change them.
 
@@ -23,6 +23,7 @@ from sqlite3 import Row
 
 from aiosqlite import Connection
 
+from ..articles.reading import article_row, thread_row
 from ..store.db import Database, fetch_all, fetch_one, fetch_value
 from ..store.errors import Invalid, NotFound, TooLarge
 from ..store.events import emit
@@ -345,7 +346,6 @@ async def mark_numbers(conn: Connection, user_id: int, group_id: int, numbers: R
 
 
 async def _thread_rows(conn: Connection, thread_id: object) -> tuple[Row, list[Row]]:
-    from ..articles.reading import thread_row  # reading imports nothing of this module
 
     thread = await thread_row(conn, thread_id)
     rows = await fetch_all(
@@ -366,7 +366,6 @@ async def mark_thread_read(
     """Mark a thread read: whole, (tree order) up to and including one of its
     articles, or just the listed ones (at most MAX_MARK_IDS, all in the thread);
     the `read.changed` data (or the unchanged state)."""
-    from ..articles.reading import article_row
 
     thread, rows = await _thread_rows(conn, thread_id)
     if article_ids is not None:
@@ -395,7 +394,6 @@ async def mark_thread_read(
 
 async def mark_unread_from(conn: Connection, user_id: int, article_ref: object) -> dict:
     """Mark an article and every article after it in its thread (tree order) unread."""
-    from ..articles.reading import article_row
 
     target = await article_row(conn, article_ref)
     _, rows = await _thread_rows(conn, target["thread_id"])

@@ -1,6 +1,6 @@
 """The SMTP/LMTP receiver (aiosmtpd) for the list addresses: recipients are
 checked at RCPT, each message goes to inbound.deliver, and its outcome is
-the reply. Storage and every decision live in the domain (server/inbound.py)."""
+the reply. Storage and every decision live in the domain (server/mail/inbound.py)."""
 
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ from sqlite3 import Row
 from aiosqlite import Connection
 
 from ..articles.groups import announce_change, get_group_row, group_json
-from ..news import news, peering
+from ..news import news, peers
 from ..store import clock, validate
 from ..store.db import fetch_all, fetch_one, fetch_value
 from ..store.errors import Conflict, Invalid, MootError, NotFound
@@ -95,7 +95,7 @@ async def set_home(
 ) -> dict:
     """Make `node` (a Path name) the home of group `name`, logged and announced
     (group.updated); the home it already has is a no-op. Returns {group, home}."""
-    if not isinstance(node, str) or not peering.NAME.match(node):
+    if not isinstance(node, str) or not peers.NAME.match(node):
         raise Invalid("a home node is its Path name: letters, digits, dots and dashes, at most 80")
     reason = validate.reason(reason, required=False)
     group = await get_group_row(conn, name)
@@ -280,7 +280,7 @@ async def _made(
     )
     await conn.execute("INSERT INTO news_history (message_id, received_at) VALUES (?, ?)", (message_id, now))
     text = "\n".join(_article_lines(domain, group, message_id, sequence, kind, fields, now))
-    await peering.enqueue(
+    await peers.enqueue(
         conn, message_id=message_id, group=group, path="not-for-mail", kind="control", control=text
     )
 
@@ -333,7 +333,7 @@ def parse_body(kind: str, body: str) -> dict:
     return fields
 
 
-async def receive(conn: Connection, domain: str, item: peering.Incoming, kind: str) -> bool:
+async def receive(conn: Connection, domain: str, item: peers.Incoming, kind: str) -> bool:
     """Keep an action a peer sent and apply what is ready in its group; whether
     this one was applied now. An action for no group carried here is only relayed."""
     group = None
@@ -343,7 +343,7 @@ async def receive(conn: Connection, domain: str, item: peering.Incoming, kind: s
             break
     if group is None or kind not in FIELDS:
         return False
-    origin = peering.path_origin(item.path)
+    origin = peers.path_origin(item.path)
     status, error, fields = "pending", "", {}
     try:
         fields = parse_body(kind, item.body)
@@ -453,7 +453,7 @@ async def settle_group(conn: Connection, domain: str, group_id: int) -> int:
             return done  # one before it has not arrived yet
         fields = json.loads(row["params"])
         if await _missing(conn, row["kind"], fields) and row["received_at"] > clock.ago(
-            seconds=peering.ORPHAN_WAIT
+            seconds=peers.ORPHAN_WAIT
         ):
             return done
         await _apply(conn, domain, row, fields)

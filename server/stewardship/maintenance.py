@@ -52,7 +52,7 @@ from ..articles.groups import announce_change, get_group_row, group_json
 from ..articles.posting import create_thread_row, insert_article, new_message_id
 from ..articles.reading import ARTICLE_SELECT, article_json, article_row, thread_json, thread_row
 from ..articles.subjects import base_subject, child_references
-from ..news import peering
+from ..news import peers
 from ..people import accounts, follows
 from ..store import clock, validate
 from ..store.db import fetch_all, fetch_one, fetch_value
@@ -598,7 +598,7 @@ async def set_state(
     thread = await live_thread(conn, thread_id)
     result = await change_state(conn, user, thread, action, reason)
     if result["entry"]:
-        await peering.queue_state(conn, thread["id"], action, reason)  # docs/PEERING.md
+        await peers.queue_state(conn, thread["id"], action, reason)  # docs/PEERING.md
     entry = await modlog.get_entry(conn, result["entry"]) if result["entry"] else None
     return {"thread": result["thread"], "entry": entry}
 

@@ -2,7 +2,7 @@
 
 A backup is taken with SQLite's online backup API in one read transaction:
 writers go on meanwhile (WAL), and the copy is one committed state. It is
-checked (server/check.py) before it is reported done. A restore checks the
+checked (server/store/check.py) before it is reported done. A restore checks the
 backup first, refuses while any process has the database open, keeps the
 database it replaces beside it, and writes the backup in through SQLite, so
 the WAL and shared-memory files stay consistent with the restored file."""

@@ -132,7 +132,7 @@ def _group_counters(conn: sqlite3.Connection) -> list[str]:
 
 
 def _trees(conn: sqlite3.Connection) -> list[str]:
-    """The order keys list each thread depth-first (server/tree.py): its root
+    """The order keys list each thread depth-first (server/articles/tree.py): its root
     first at depth 0, and every reply one level below its parent and after
     it, with no article of the parent's level between them. Together these
     make thread order exactly the preorder of the parent links. A database

@@ -76,7 +76,7 @@ class Database:
 
     async def open(self) -> Database:
         """Open the connections; initialise an empty database from schema.sql,
-        upgrade an older one (server/migrate.py), refuse a newer one (SchemaNewer)."""
+        upgrade an older one (server/store/migrate.py), refuse a newer one (SchemaNewer)."""
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         # The file holds password hashes and session keys: create it owner-only
         # (SQLite gives the -wal and -shm files the database file's mode). The

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..news import peering
+from ..news import peers
 from ..stewardship import actions
 from ..stewardship.permissions import require
 from .common import current_user, page, site_of
@@ -20,7 +20,7 @@ async def _peers(request: Request) -> dict:
     """The peers, and the structural actions received and not applied."""
     require(await current_user(request), "admin")
     async with site_of(request).db.read() as conn:
-        return {"peers": await peering.list_peers(conn), "actions": await actions.unapplied(conn)}
+        return {"peers": await peers.list_peers(conn), "actions": await actions.unapplied(conn)}
 
 
 async def list_peers(request: Request) -> Response:
