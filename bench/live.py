@@ -254,8 +254,11 @@ def prepare_db(db_path: str) -> int:
             user = await accounts.create_user(db, "bench", PASSWORD, "Bench")
             async with db.transaction() as conn:
                 await groups.create_group(conn, None, "bench.live", "Live fan-out")
-                started = await posting.start_thread(
-                    conn, "bench.moot", user, "bench.live", "Fan-out", "The thread everyone watches"
+                started = await posting.submit(
+                    conn,
+                    "bench.moot",
+                    user,
+                    posting.Submission("The thread everyone watches", "Fan-out", group="bench.live"),
                 )
             return started["thread"]["id"], started["article"]["id"]
         finally:

@@ -55,7 +55,9 @@ async def moot_prepare(db_path: str) -> None:
         for start in range(0, FILL, 1000):
             async with db.transaction() as conn:
                 for i in range(start, start + 1000):
-                    await posting.start_thread(conn, "bench.moot", user, GROUP, f"Article {i}", BODY)
+                    await posting.submit(
+                        conn, "bench.moot", user, posting.Submission(BODY, f"Article {i}", group=GROUP)
+                    )
     finally:
         await db.close()
 

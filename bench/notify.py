@@ -45,16 +45,19 @@ def prepare(db_path: str, followers: int) -> dict:
             async with db.transaction() as conn:
                 await groups.create_group(conn, None, "bench.notify", "Notification fan-out")
                 await groups.create_group(conn, None, "bench.quiet", "Nothing happens here")
-                followed = await posting.start_thread(
-                    conn, "bench.moot", author, "bench.notify", "Followed", "Everyone follows this"
-                )
-                plain = await posting.start_thread(
+                followed = await posting.submit(
                     conn,
                     "bench.moot",
                     author,
-                    "bench.notify",
-                    "Watched",
-                    "Everyone watches this, nobody follows it",
+                    posting.Submission("Everyone follows this", "Followed", group="bench.notify"),
+                )
+                plain = await posting.submit(
+                    conn,
+                    "bench.moot",
+                    author,
+                    posting.Submission(
+                        "Everyone watches this, nobody follows it", "Watched", group="bench.notify"
+                    ),
                 )
                 await conn.executemany(
                     "INSERT INTO users (username, display_name, password_hash, created_at)"

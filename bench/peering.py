@@ -139,7 +139,9 @@ async def _fill(db_path: str, count: int) -> None:
         for start in range(0, count, 500):
             async with db.transaction() as conn:
                 for i in range(start, min(count, start + 500)):
-                    await posting.start_thread(conn, "a.bench", user, GROUP, f"Queued {i}", BODY)
+                    await posting.submit(
+                        conn, "a.bench", user, posting.Submission(BODY, f"Queued {i}", group=GROUP)
+                    )
     finally:
         await db.close()
 

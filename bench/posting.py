@@ -59,8 +59,8 @@ async def build(db_path: str) -> int:
         ]
         async with db.transaction() as conn:
             await groups.create_group(conn, None, "bench.post", "Benchmark group")
-            started = await posting.start_thread(
-                conn, config.domain, users[0], "bench.post", "Posting", "root"
+            started = await posting.submit(
+                conn, config.domain, users[0], posting.Submission("root", "Posting", group="bench.post")
             )
         return started["article"]["id"]
     finally:

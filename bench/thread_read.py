@@ -58,12 +58,16 @@ async def build(db_path: str, articles_n: int = 50) -> int:
         )
         async with db.transaction() as conn:
             await groups.create_group(conn, user, "bench.read", "Benchmark group")
-            started = await posting.start_thread(
-                conn, config.domain, user, "bench.read", "A long thread", body(rng)
+            started = await posting.submit(
+                conn, config.domain, user, posting.Submission(body(rng), "A long thread", group="bench.read")
             )
             ids = [started["article"]["id"]]
             for _ in range(articles_n - 1):
-                reply = await posting.reply(conn, config.domain, user, rng.choice(ids), body(rng))
+                reply = (
+                    await posting.submit(
+                        conn, config.domain, user, posting.Submission(body(rng), parent=rng.choice(ids))
+                    )
+                )["article"]
                 ids.append(reply["id"])
         return started["thread"]["id"]
     finally:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from aiosqlite import Connection
 
 from . import demo_story
-from .articles import groups, posting
+from .articles import groups
 from .people import accounts
 from .stewardship.permissions import User
 from .store.config import Config
@@ -198,7 +198,7 @@ async def build(db: Database, config: Config) -> str:
         for name, description, charter in GROUPS:
             await groups.create_group(conn, None, name, description, charter)
         for group, author, subject, body, replies in THREADS:
-            started = await posting.start_thread(conn, config.domain, users[author], group, subject, body)
+            started = await demo_story.new_thread(conn, config.domain, users[author], group, subject, body)
             await _replies(conn, config, users, started["article"]["id"], replies)
         made = await demo_story.tell(conn, config, users)
         threads = await fetch_value(conn, "SELECT count(*) FROM threads WHERE merged_into_thread_id IS NULL")
@@ -216,7 +216,7 @@ async def _replies(
     conn: Connection, config: Config, users: dict[str, User], parent_id: int, replies: Sequence[tuple]
 ) -> None:
     for author, body, children, *subject in replies:
-        article = await posting.reply(
+        article = await demo_story.reply(
             conn, config.domain, users[author], parent_id, body, subject[0] if subject else None
         )
         await _replies(conn, config, users, article["id"], children)

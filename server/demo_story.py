@@ -146,13 +146,26 @@ MISPLACED = (
 )
 
 
+async def new_thread(conn: Connection, domain: str, user: User, group: str, subject: str, body: str) -> dict:
+    """`user` starts a thread in `group`: {thread, article}."""
+    return await posting.submit(conn, domain, user, posting.Submission(body, subject, group=group))
+
+
+async def reply(
+    conn: Connection, domain: str, user: User, parent: int, body: str, subject: str | None = None
+) -> dict:
+    """`user` replies to article `parent`: the new article."""
+    posted = await posting.submit(conn, domain, user, posting.Submission(body, subject, parent=parent))
+    return posted["article"]
+
+
 async def tell(conn: Connection, config: Config, users: dict[str, User]) -> dict:
     """Add the story to a demo site that has its groups and users; returns what it made."""
     rng = random.Random(SEED)
     marta = users["marta"]
     made: dict = {}
     # the long drifting thread
-    started = await posting.start_thread(
+    started = await new_thread(
         conn,
         config.domain,
         users["dagny"],
@@ -167,21 +180,21 @@ async def tell(conn: Connection, config: Config, users: dict[str, User]) -> dict
         pool = last_of.get(topic) or [a for ids in last_of.values() for a in ids[-2:]]
         parent = rng.choice(pool[-3:])
         subject = DRIFT[topic] if topic not in last_of else None
-        article = await posting.reply(conn, config.domain, users[author], parent, body, subject)
+        article = await reply(conn, config.domain, users[author], parent, body, subject)
         last_of.setdefault(topic, []).append(article["id"])
     # older threads, archived; the etiquette one becomes a reference
     for group, author, subject, body, replies, _months in OLDER:
-        started = await posting.start_thread(conn, config.domain, users[author], group, subject, body)
+        started = await new_thread(conn, config.domain, users[author], group, subject, body)
         parent = started["article"]["id"]
         for who, text in replies:
-            parent = (await posting.reply(conn, config.domain, users[who], parent, text))["id"]
+            parent = (await reply(conn, config.domain, users[who], parent, text))["id"]
         made.setdefault("archived", []).append(started["thread"]["id"])
     # a locked announcement, and a thread posted in the wrong group, then moved
     for key, (group, author, subject, body, replies) in (("locked", ANNOUNCE_LOCKED), ("moved", MISPLACED)):
-        started = await posting.start_thread(conn, config.domain, users[author], group, subject, body)
+        started = await new_thread(conn, config.domain, users[author], group, subject, body)
         parent = started["article"]["id"]
         for who, text in replies:
-            parent = (await posting.reply(conn, config.domain, users[who], parent, text))["id"]
+            parent = (await reply(conn, config.domain, users[who], parent, text))["id"]
         made[key] = started["thread"]["id"]
     made["times"] = await _retime(conn, rng, made)
     # the moderation history, in the order a moderator would have done it

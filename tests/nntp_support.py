@@ -62,11 +62,17 @@ async def prepare(db_path: str) -> None:
             await groups.create_group(conn, None, "comp.lang.c", "C")
             await groups.create_group(conn, None, "rec.music.folk", "Folk music")
             await groups.create_group(conn, None, "news.readonly", "Announcements", status="n")
-            started = await posting.start_thread(
-                conn, "test.moot", users["ada"], "comp.lang.python", "Hello", "First post\n.starts with a dot"
+            started = await posting.submit(
+                conn,
+                "test.moot",
+                users["ada"],
+                posting.Submission("First post\n.starts with a dot", "Hello", group="comp.lang.python"),
             )
-            await posting.reply(
-                conn, "test.moot", users["marta"], started["article"]["id"], "A reply from Märta", "Re: Héllo"
+            await posting.submit(
+                conn,
+                "test.moot",
+                users["marta"],
+                posting.Submission("A reply from Märta", "Re: Héllo", parent=started["article"]["id"]),
             )
     finally:
         await db.close()

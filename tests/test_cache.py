@@ -33,7 +33,9 @@ async def test_another_process_writes_are_seen(site):
     try:
         ada = site.users["ada"]
         async with other.transaction() as conn:
-            await posting.reply(conn, "other.moot", ada, s["root"]["id"], "from elsewhere")
+            await posting.submit(
+                conn, "other.moot", ada, posting.Submission("from elsewhere", parent=s["root"]["id"])
+            )
     finally:
         await other.close()
     await asyncio.sleep(site.site.responses.recheck + 0.05)

@@ -25,8 +25,8 @@ async def _prepare(db_path: str) -> int:
         ada = await accounts.create_user(db, "ada", PASSWORD, "Ada", password_hash=password_hash())
         async with db.transaction() as conn:
             await groups.create_group(conn, None, "comp.lang.python", "Python")
-            started = await posting.start_thread(
-                conn, "test.moot", ada, "comp.lang.python", "Hello", "First post"
+            started = await posting.submit(
+                conn, "test.moot", ada, posting.Submission("First post", "Hello", group="comp.lang.python")
             )
         return started["thread"]["id"]
     finally:

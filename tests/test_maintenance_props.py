@@ -157,13 +157,17 @@ async def run(db, data) -> None:
         for name in GROUPS:
             await groups.create_group(conn, None, name)
         for n in range(data.draw(st.integers(1, 3), label="threads")):
-            started = await posting.start_thread(conn, DOMAIN, mod, GROUPS[n % 2], f"Topic {n}", "x")
+            started = await posting.submit(
+                conn, DOMAIN, mod, posting.Submission("x", f"Topic {n}", group=GROUPS[n % 2])
+            )
             ids = [started["article"]["id"]]
             posted[started["article"]["message_id"]] = ids[0]
             model.reply(started["article"])
             for _ in range(data.draw(st.integers(0, 10), label="replies")):
                 parent = data.draw(st.sampled_from(ids))
-                art = await posting.reply(conn, DOMAIN, mod, parent, "reply")
+                art = (await posting.submit(conn, DOMAIN, mod, posting.Submission("reply", parent=parent)))[
+                    "article"
+                ]
                 ids.append(art["id"])
                 posted[art["message_id"]] = art["id"]
                 model.reply(art)
@@ -245,7 +249,11 @@ async def run(db, data) -> None:
                     await maintenance.set_state(conn, mod, thread_id, action, "done")
                     new_last = last  # the state is not structure: an undo may still follow
                 else:
-                    art = await posting.reply(conn, DOMAIN, mod, article["id"], "more")
+                    art = (
+                        await posting.submit(
+                            conn, DOMAIN, mod, posting.Submission("more", parent=article["id"])
+                        )
+                    )["article"]
                     posted[art["message_id"]] = art["id"]
                     change = (model.reply, art)
                     new_last = None

@@ -423,8 +423,12 @@ async def _template(path: str) -> None:
         ada = await accounts.create_user(db, "ada", PASSWORD, "Ada", password_hash=password_hash())
         async with db.transaction() as conn:
             await groups.create_group(conn, None, "comp.lang.python", "Python")
-            started = await posting.start_thread(conn, "test.moot", ada, "comp.lang.python", "Hi", ".x\n.")
-            await posting.reply(conn, "test.moot", ada, started["article"]["id"], "re")
+            started = await posting.submit(
+                conn, "test.moot", ada, posting.Submission(".x\n.", "Hi", group="comp.lang.python")
+            )
+            await posting.submit(
+                conn, "test.moot", ada, posting.Submission("re", parent=started["article"]["id"])
+            )
     finally:
         await db.close()
 

@@ -49,12 +49,28 @@ async def replies(path: str, picks: list[int]) -> tuple[list[int], list[int], di
         user = await accounts.create_user(db, "ada", "password-x", None, "member", password_hash="x")
         async with db.transaction() as conn:
             await groups.create_group(conn, None, "g.tree")
-            started = await posting.start_thread(conn, DOMAIN, user, "g.tree", "Topic", "x")
+            started = await posting.submit(
+                conn, DOMAIN, user, posting.Submission("x", "Topic", group="g.tree")
+            )
             ids = [started["article"]["id"]]
             for _ in range(2):
-                ids.append((await posting.reply(conn, DOMAIN, user, ids[0], "x"))["id"])
+                ids.append(
+                    (
+                        (await posting.submit(conn, DOMAIN, user, posting.Submission("x", parent=ids[0])))[
+                            "article"
+                        ]
+                    )["id"]
+                )
             for pick in picks:
-                ids.append((await posting.reply(conn, DOMAIN, user, ids[pick % len(ids)], "x"))["id"])
+                ids.append(
+                    (
+                        (
+                            await posting.submit(
+                                conn, DOMAIN, user, posting.Submission("x", parent=ids[pick % len(ids)])
+                            )
+                        )["article"]
+                    )["id"]
+                )
             order, reference = await order_and_reference(conn, started["thread"]["id"])
             keys = {r["id"]: r["seq"] for r in await fetch_all(conn, "SELECT id, seq FROM articles")}
         assert check.CHECKS["reply trees"](sqlite3.connect(path)) == []

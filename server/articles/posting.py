@@ -1,6 +1,12 @@
 """Posting and withdrawing articles: every write that adds or cancels an
 article goes through these functions, inside the caller's transaction, so
-numbers, counters, the search index and the outbox event change together."""
+numbers, counters, the search index and the outbox event change together.
+
+Two records cross into here from every channel: a member's Submission (the
+web, NNTP POST, a member's mail), handed to `submit`, which checks it; and a
+NewArticle that needs no account here (an article from a news peer, a
+stranger's mail a moderator approved, a moderation notice), handed to
+`place_arrival` or `insert_article`. An Author names who wrote either."""
 
 from __future__ import annotations
 
@@ -8,6 +14,7 @@ import json
 import secrets
 import sqlite3
 import time
+from dataclasses import dataclass
 
 from aiosqlite import Connection
 
@@ -31,6 +38,55 @@ NEXT_ARTICLE_ID = "(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'arti
 
 CANCEL_NOTICE_AUTHOR = "[This article was withdrawn by its author.]"
 CANCEL_NOTICE_MODERATOR = "[This article was withdrawn by a moderator.]"
+
+
+@dataclass(frozen=True)
+class Author:
+    """Who wrote an article, as every channel names them: an account of this
+    site (`user_id`), or someone known here only by a name and an address (mail
+    from a stranger, an article from a news peer, an imported message)."""
+
+    name: str
+    user_id: int | None = None
+    address: str | None = None
+
+    @classmethod
+    def of(cls, user: User) -> Author:
+        """The author an account (or another node's moderator, who has none here) writes as."""
+        return cls(user.display_name, user.account_id)
+
+
+@dataclass(frozen=True)
+class NewArticle:
+    """An article as it enters the store: checked text, its author, its
+    Message-ID and date, and the References it came with (kept by a thread's
+    root; a reply's follow from its parent). A `notice` status marks a
+    moderation notice, which stays out of the search index."""
+
+    subject: str
+    body: str
+    author: Author
+    message_id: str
+    created_at: str
+    references: str = ""
+    status: str = "ok"
+    notice: dict | None = None
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What a member sends to be posted, from any channel: a new thread in
+    `group`, or a reply to `parent` (an id or a Message-ID). A reply's subject
+    defaults to its parent's with "Re:"; `message_id` is the one a news or mail
+    client chose (kept if well formed and unused); `continued_from` names the
+    archived thread a new one follows up. Fields are untrusted until `submit`."""
+
+    body: object
+    subject: object = None
+    group: object = None
+    parent: object = None
+    message_id: str | None = None
+    continued_from: object = None
 
 
 def new_message_id(domain: str) -> str:
@@ -86,27 +142,19 @@ PLACE_SELECT = (
 
 async def insert_article(
     conn: Connection,
+    article: NewArticle,
     *,
     group_id: int,
     thread_id: int,
     parent: sqlite3.Row | None,
-    subject: str,
-    body: str,
-    author_name: str,
-    user_id: int | None,
-    author_addr: str | None = None,
-    message_id: str,
-    created_at: str,
-    refs: str = "",
-    status: str = "ok",
-    notice: dict | None = None,
     seq: int | None = None,
 ) -> dict:
     """Insert one article row, give it the group's next number, index it for
     search, and bump thread and group counters. Returns the new row as a dict
     with the columns articles has (article_json needs `group_name` and
-    `username` added). `parent` is the parent's row (None for a root; a
-    reply goes after its parent's sub-tree); `seq` overrides the order key."""
+    `username` added). `parent` is the parent's row (None for a root, which
+    keeps the article's own References; a reply goes after its parent's
+    sub-tree and its References follow from the parent's); `seq` overrides the order key."""
     # Ids and numbers are taken inside the write transaction, so they are
     # unique and grow in commit order; one statement bumps the group's number
     # high-water mark and counters and reads the next article id.
@@ -116,43 +164,43 @@ async def insert_article(
             "UPDATE groups SET last_number = last_number + 1, article_count = article_count + 1,"
             " last_article_at = max(coalesce(last_article_at, ''), ?) WHERE id = ?"
             " RETURNING last_number, " + NEXT_ARTICLE_ID,
-            (created_at, group_id),
+            (article.created_at, group_id),
         )
     )[0]
     if seq is None:
         seq = (await tree.last_child_keys(conn, parent))[0] if parent is not None else tree.STEP
     row = {
         "id": article_id,
-        "message_id": message_id,
+        "message_id": article.message_id,
         "thread_id": thread_id,
         "group_id": group_id,
         "number": number,
         "parent_id": parent["id"] if parent is not None else None,
         "depth": parent["depth"] + 1 if parent is not None else 0,
         "seq": seq,
-        "refs": refs,
-        "subject": subject,
-        "body": body,
-        "user_id": user_id,
-        "author_name": author_name,
-        "author_addr": author_addr,
-        "created_at": created_at,
-        "status": status,
-        "notice": json.dumps(notice) if notice is not None else None,
+        "refs": child_references(parent["refs"], parent["message_id"]) if parent else article.references,
+        "subject": article.subject,
+        "body": article.body,
+        "user_id": article.author.user_id,
+        "author_name": article.author.name,
+        "author_addr": article.author.address,
+        "created_at": article.created_at,
+        "status": article.status,
+        "notice": json.dumps(article.notice) if article.notice is not None else None,
         "utc_offset": 0,
     }
     await conn.execute(
         f"INSERT INTO articles ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values())
     )
-    if status == "ok":
+    if article.status == "ok":
         await conn.execute(
             "INSERT INTO articles_fts (rowid, subject, body, author_name) VALUES (?, ?, ?, ?)",
-            (article_id, subject, body, author_name),
+            (article_id, article.subject, article.body, article.author.name),
         )
     await conn.execute(
         "UPDATE threads SET article_count = article_count + 1,"
         " last_article_at = max(last_article_at, ?) WHERE id = ?",
-        (created_at, thread_id),
+        (article.created_at, thread_id),
     )
     return row
 
@@ -172,90 +220,54 @@ async def create_thread_row(
 
 
 async def place_arrival(
-    conn: Connection,
-    group: sqlite3.Row,
-    parent: sqlite3.Row | None,
-    *,
-    subject: str,
-    body: str,
-    author_name: str,
-    author_addr: str | None,
-    message_id: str,
-    created_at: str,
-    references: str,
+    conn: Connection, group: sqlite3.Row, parent: sqlite3.Row | None, article: NewArticle
 ) -> tuple[dict, dict]:
     """Store an article that came with no account here (from a news peer, or
     mail a moderator approved): under `parent` (a PLACE_SELECT row), or with
-    none as a new thread keeping the article's own `references`; emits
+    none as a new thread keeping the article's own References; emits
     thread.created or article.created. Returns (the row, its article JSON)."""
     if parent is None:
-        thread_id = await create_thread_row(conn, group["id"], subject, created_at)
-        refs = references
+        thread_id = await create_thread_row(conn, group["id"], article.subject, article.created_at)
     else:
         thread_id = parent["thread_id"]
-        refs = child_references(parent["refs"], parent["message_id"])
-    row = await insert_article(
-        conn,
-        group_id=group["id"],
-        thread_id=thread_id,
-        parent=parent,
-        subject=subject,
-        body=body,
-        author_name=author_name,
-        user_id=None,
-        author_addr=author_addr,
-        message_id=message_id,
-        created_at=created_at,
-        refs=refs,
-    )
-    article = article_json({**row, "group_name": group["name"], "username": None})
+    row = await insert_article(conn, article, group_id=group["id"], thread_id=thread_id, parent=parent)
+    shown = article_json({**row, "group_name": group["name"], "username": None})
     if parent is None:
         await conn.execute("UPDATE threads SET root_article_id = ? WHERE id = ?", (row["id"], thread_id))
         thread = thread_json(await thread_row(conn, thread_id))
-        data: dict = {"thread": thread, "article": article}
+        data: dict = {"thread": thread, "article": shown}
         await emit(conn, "thread.created", group=group["name"], thread_id=thread_id, data=data)
     else:
-        await emit(conn, "article.created", group=group["name"], thread_id=thread_id, data=article)
-    return row, article
+        await emit(conn, "article.created", group=group["name"], thread_id=thread_id, data=shown)
+    return row, shown
 
 
-async def start_thread(
-    conn: Connection,
-    domain: str,
-    user: User | None,
-    group_name: object,
-    subject: object,
-    body: object,
-    continued_from: object = None,
-    *,
-    message_id: str | None = None,
-) -> dict:
-    """Start a thread: `{thread, article}`. `continued_from` names an archived
-    thread this one follows up (the archived thread's 409 points here);
-    `message_id` is a client's own (news posting), kept if well formed and unused."""
+async def submit(conn: Connection, domain: str, user: User | None, submission: Submission) -> dict:
+    """Post a member's submission: `{article}` for a reply, `{thread, article}`
+    for a new thread. Every channel's members post through here: the checks
+    (permission, group status, thread state, text limits, the Message-ID)
+    are the same whichever channel it came by."""
     user = require(user, "post")
-    group = await get_group_row(conn, group_name)
-    subject, body = validate.subject(subject), validate.body(body)
+    if submission.parent is None:
+        return await _start_thread(conn, domain, user, submission)
+    return {"article": await _reply(conn, domain, user, submission)}
+
+
+async def _start_thread(conn: Connection, domain: str, user: User, submission: Submission) -> dict:
+    """A new thread: `{thread, article}`. A thread that continues an archived
+    one (the archived thread's 409 points here) says so in its provenance."""
+    group = await get_group_row(conn, submission.group)
+    subject, body = validate.subject(submission.subject), validate.body(submission.body)
     _check_group_accepts(group["status"], group["name"], user)
     provenance = {}
-    if continued_from is not None:
-        earlier = await thread_row(conn, continued_from)
+    if submission.continued_from is not None:
+        earlier = await thread_row(conn, submission.continued_from)
         provenance["continued_from_thread_id"] = earlier["id"]
-    message_id = await chosen_message_id(conn, domain, message_id)
+    message_id = await chosen_message_id(conn, domain, submission.message_id)
     now = clock.now()
     thread_id = await create_thread_row(conn, group["id"], subject, now, **provenance)
-    row = await insert_article(
-        conn,
-        group_id=group["id"],
-        thread_id=thread_id,
-        parent=None,
-        subject=subject,
-        body=body,
-        author_name=user.display_name,
-        user_id=user.id,
-        message_id=message_id,
-        created_at=now,
-    )
+    new = NewArticle(subject, body, Author.of(user), message_id, now)
+    row = await insert_article(conn, new, group_id=group["id"], thread_id=thread_id, parent=None)
     article_id = row["id"]
     await mailqueue.queue_article(conn, row)  # the group's mail subscribers, in this transaction
     await conn.execute("UPDATE threads SET root_article_id = ? WHERE id = ?", (article_id, thread_id))
@@ -274,40 +286,24 @@ async def start_thread(
     return {"thread": thread, "article": article}
 
 
-async def reply(
-    conn: Connection,
-    domain: str,
-    user: User | None,
-    parent_ref: object,
-    body: object,
-    subject: object = None,
-    *,
-    message_id: str | None = None,
-) -> dict:
-    """Reply to an article; the reply joins the parent's thread and group.
-    Under an article at the deepest level (tree.MAX_DEPTH) it becomes a
-    reply to that article's parent instead (tree.anchor). `message_id` is a client's own
-    (news posting), kept if well formed and unused."""
-    user = require(user, "post")
-    parent = await article_row(conn, parent_ref, PARENT_SELECT)
-    body = validate.body(body)
-    subject = validate.subject(subject) if subject not in (None, "") else reply_subject(parent["subject"])
+async def _reply(conn: Connection, domain: str, user: User, submission: Submission) -> dict:
+    """A reply, which joins its parent's thread and group. Under an article at
+    the deepest level (tree.MAX_DEPTH) it becomes a reply to that article's
+    parent instead (tree.anchor)."""
+    parent = await article_row(conn, submission.parent, PARENT_SELECT)
+    body = validate.body(submission.body)
+    subject = (
+        validate.subject(submission.subject)
+        if submission.subject not in (None, "")
+        else reply_subject(parent["subject"])
+    )
     parent = await tree.anchor(conn, parent, PARENT_SELECT)
     _check_thread_accepts(parent["thread_state"], parent["thread_id"], parent["group_name"], user)
     _check_group_accepts(parent["group_status"], parent["group_name"], user)
-    message_id = await chosen_message_id(conn, domain, message_id)
+    message_id = await chosen_message_id(conn, domain, submission.message_id)
+    new = NewArticle(subject, body, Author.of(user), message_id, clock.now())
     row = await insert_article(
-        conn,
-        group_id=parent["group_id"],
-        thread_id=parent["thread_id"],
-        parent=parent,
-        subject=subject,
-        body=body,
-        author_name=user.display_name,
-        user_id=user.id,
-        message_id=message_id,
-        created_at=clock.now(),
-        refs=child_references(parent["refs"], parent["message_id"]),
+        conn, new, group_id=parent["group_id"], thread_id=parent["thread_id"], parent=parent
     )
     await mailqueue.queue_article(conn, row)  # the group's mail subscribers, in this transaction
     article = article_json({**row, "group_name": parent["group_name"], "username": user.username})

@@ -20,7 +20,7 @@ from aiosqlite import Connection
 
 from ..articles import tree
 from ..articles.groups import announce_change, get_group_row
-from ..articles.posting import PLACE_SELECT, place_arrival
+from ..articles.posting import PLACE_SELECT, Author, NewArticle, place_arrival
 from ..news import peers
 from ..stewardship import modlog
 from ..stewardship.permissions import User, may_post_in, require
@@ -169,18 +169,9 @@ async def approve(
     if await fetch_value(conn, "SELECT 1 FROM articles WHERE message_id = ?", (held["message_id"],)):
         raise Conflict(f"{held['message_id']} is posted already")
     subject, body, now = validate.subject(held["subject"]), validate.body(held["body"]), clock.now()
-    row, article = await place_arrival(
-        conn,
-        group,
-        await _parent(conn, group["id"], held),
-        subject=subject,
-        body=body,
-        author_name=held["from_name"] or held["from_addr"],
-        author_addr=held["from_addr"],
-        message_id=held["message_id"],
-        created_at=now,
-        references=held["refs"],
-    )
+    author = Author(held["from_name"] or held["from_addr"], address=held["from_addr"])
+    arrived = NewArticle(subject, body, author, held["message_id"], now, references=held["refs"])
+    row, article = await place_arrival(conn, group, await _parent(conn, group["id"], held), arrived)
     await mailqueue.queue_article(conn, row)
     await peers.queue_article(conn, article)
     entry_id = await modlog.write(

@@ -315,23 +315,14 @@ async def deliver(site: Site, recipient: str, data: bytes, mail_from: str = "") 
             conn, "SELECT 1 FROM articles WHERE message_id = ?", (message_id,)
         ):
             return Outcome(250, f"already posted as {message_id}")
+    if parent is not None:  # a reply keeps its parent's subject unless it says otherwise
+        subject = parsed.subject if parsed.subject != "(no subject)" else None
+        submission = posting.Submission(body, subject, parent=parent, message_id=message_id)
+    else:
+        submission = posting.Submission(body, parsed.subject, group=group_name, message_id=message_id)
     try:
-        if parent is not None:
-            subject = parsed.subject if parsed.subject != "(no subject)" else None
-            article = await site.post(
-                user,
-                lambda conn: posting.reply(
-                    conn, config.domain, user, parent, body, subject, message_id=message_id
-                ),
-            )
-        else:
-            started = await site.post(
-                user,
-                lambda conn: posting.start_thread(
-                    conn, config.domain, user, group_name, parsed.subject, body, message_id=message_id
-                ),
-            )
-            article = started["article"]
+        posted = await site.post(user, lambda conn: posting.submit(conn, config.domain, user, submission))
+        article = posted["article"]
     except RateLimited as error:
         return _refuse(f"try again later: {error.message}", EX_TEMPFAIL, 451)
     except MootError as error:

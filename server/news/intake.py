@@ -247,18 +247,15 @@ async def _deliver(conn: Connection, domain: str, item: Incoming, *, wait: bool 
         # Under the deepest level it attaches one level up, as a reply posted here would.
         parent_row = await tree.anchor(conn, parent_row, posting.PLACE_SELECT)
     # RFC 5536 §3.2.10: with no known parent here the article starts a thread.
-    row, article = await posting.place_arrival(
-        conn,
-        group,
-        parent_row,
-        subject=subject,
-        body=body,
-        author_name=author,
-        author_addr=item.from_addr or None,
-        message_id=item.message_id,
-        created_at=item.date,
+    arrived = posting.NewArticle(
+        subject,
+        body,
+        posting.Author(author, address=item.from_addr or None),
+        item.message_id,
+        item.date,
         references=" ".join(item.references),
     )
+    row, article = await posting.place_arrival(conn, group, parent_row, arrived)
     await conn.execute("INSERT INTO article_paths (article_id, path) VALUES (?, ?)", (row["id"], path))
     await enqueue(conn, message_id=item.message_id, group=group["name"], path=path, article_id=row["id"])
     return article

@@ -580,31 +580,19 @@ class Session:
 
         async def store(conn: Any) -> str:  # a ThreadConnection (Database.run)
             parent = await newsreading.last_known(conn, posted.references)
-            if parent is None:
-                result = await posting.start_thread(
-                    conn,
-                    self.domain,
-                    user,
-                    posted.newsgroup,
-                    posted.subject,
-                    posted.body,
-                    message_id=posted.message_id,
-                )
-                return result["article"]["message_id"]
-            if parent["group_name"] != posted.newsgroup:
+            if parent is not None and parent["group_name"] != posted.newsgroup:
                 raise NotFound(
                     f"the article this follows up is in {parent['group_name']}, not {posted.newsgroup[:80]}"
                 )
-            article = await posting.reply(
-                conn,
-                self.domain,
-                user,
-                parent["message_id"],
+            submission = posting.Submission(
                 posted.body,
                 posted.subject,
+                group=posted.newsgroup,
+                parent=parent["message_id"] if parent is not None else None,
                 message_id=posted.message_id,
             )
-            return article["message_id"]
+            result = await posting.submit(conn, self.domain, user, submission)
+            return result["article"]["message_id"]
 
         try:
             mid = await self.site.post(user, store)

@@ -49,9 +49,9 @@ from aiosqlite import Connection
 
 from ..articles import tree
 from ..articles.groups import announce_change, get_group_row, group_json
-from ..articles.posting import create_thread_row, insert_article, new_message_id
+from ..articles.posting import Author, NewArticle, create_thread_row, insert_article, new_message_id
 from ..articles.reading import ARTICLE_SELECT, article_json, article_row, thread_json, thread_row
-from ..articles.subjects import base_subject, child_references
+from ..articles.subjects import base_subject
 from ..news import peers
 from ..people import accounts, follows
 from ..store import clock, validate
@@ -195,40 +195,29 @@ async def deepest(conn: Connection, thread_id: int) -> int:
     )
 
 
+def notice_by(user: User, subject: str, body: str, data: dict, message_id: str) -> NewArticle:
+    """The short moderation notice `user` leaves at the place a split or merge
+    changed, named `message_id` (the action's, docs/PEERING.md, or a new one)."""
+    return NewArticle(
+        subject[: validate.SUBJECT_MAX],
+        body,
+        Author.of(user),
+        message_id,
+        clock.now(),
+        status="notice",
+        notice=data,
+    )
+
+
 async def insert_notice(
-    conn: Connection,
-    domain: str,
-    user: User,
-    *,
-    thread: Row,
-    parent: Row,
-    subject: str,
-    body: str,
-    notice: dict,
-    seq: int | None = None,
-    message_id: str | None = None,
+    conn: Connection, notice: NewArticle, thread: Row, parent: Row, seq: int | None = None
 ) -> int:
-    """The short moderation notice left at the place a split or merge changed
-    (`seq`: that place's order key; default: after the parent's sub-tree);
-    `message_id` names it when the action gives one (docs/PEERING.md), else a new one."""
-    return (
-        await insert_article(
-            conn,
-            group_id=thread["group_id"],
-            thread_id=thread["id"],
-            parent=parent,
-            subject=subject[: validate.SUBJECT_MAX],
-            body=body,
-            author_name=user.display_name,
-            user_id=user.account_id,
-            message_id=message_id or new_message_id(domain),
-            created_at=clock.now(),
-            refs=child_references(parent["refs"], parent["message_id"]),
-            status="notice",
-            notice=notice,
-            seq=seq,
-        )
-    )["id"]
+    """Place a notice in `thread` under `parent`, at `seq` (that place's order
+    key; default: after the parent's sub-tree); returns its id."""
+    placed = await insert_article(
+        conn, notice, group_id=thread["group_id"], thread_id=thread["id"], parent=parent, seq=seq
+    )
+    return placed["id"]
 
 
 async def delete_notice(conn: Connection, notice_id: int) -> None:
@@ -341,23 +330,17 @@ async def split(
     parent = await fetch_one(conn, "SELECT * FROM articles WHERE id = ?", (a["parent_id"],))
     assert parent is not None  # a notice is the only article ever deleted, and never one with replies
     # The notice takes A's old key (free now), so it sorts exactly where A was.
-    notice_id = await insert_notice(
-        conn,
-        domain,
+    notice = notice_by(
         user,
-        thread=source,
-        parent=parent,
-        subject=f"Split: {subject}",
-        body=(
-            # The same text on every node that applies this split (docs/PEERING.md):
-            # no local numbers, and no count, which depends on what has arrived there.
-            f'This article and the replies below it moved to the thread "{subject}" in {target_group["name"]}.\n'
-            f"Split by {user.display_name}. Reason: {reason}"
-        ),
-        notice={"action": "split", "thread_id": new_id, "count": count},
-        seq=a["seq"],
-        message_id=notice_message_id,
+        f"Split: {subject}",
+        # The same text on every node that applies this split (docs/PEERING.md):
+        # no local numbers, and no count, which depends on what has arrived there.
+        f'This article and the replies below it moved to the thread "{subject}" in {target_group["name"]}.\n'
+        f"Split by {user.display_name}. Reason: {reason}",
+        {"action": "split", "thread_id": new_id, "count": count},
+        notice_message_id or new_message_id(domain),
     )
+    notice_id = await insert_notice(conn, notice, source, parent, seq=a["seq"])
     await follows.copy_followers(conn, source["id"], new_id)
     await refresh_activity(conn, [source["id"], new_id], [source["group_id"], target_group["id"]])
     entry_id = await modlog.write(
@@ -445,20 +428,15 @@ async def merge(
     await conn.execute(
         "UPDATE groups SET thread_count = thread_count - 1 WHERE id = ?", (source["group_id"],)
     )
-    notice_id = await insert_notice(
-        conn,
-        domain,
+    notice = notice_by(
         user,
-        thread=target,
-        parent=x,
-        subject=f"Merged: {source['subject']}",
-        body=(
-            f'The thread "{source["subject"]}" from {source["group_name"]} was merged here,'
-            f" as a reply to this article.\nMerged by {user.display_name}. Reason: {reason}"
-        ),
-        notice={"action": "merge", "thread_id": source["id"], "count": count},
-        message_id=notice_message_id,
+        f"Merged: {source['subject']}",
+        f'The thread "{source["subject"]}" from {source["group_name"]} was merged here,'
+        f" as a reply to this article.\nMerged by {user.display_name}. Reason: {reason}",
+        {"action": "merge", "thread_id": source["id"], "count": count},
+        notice_message_id or new_message_id(domain),
     )
+    notice_id = await insert_notice(conn, notice, target, x)
     await follows.copy_followers(conn, source["id"], target["id"])
     await refresh_activity(conn, [target["id"]], [source["group_id"], target["group_id"]])
     entry_id = await modlog.write(

@@ -38,18 +38,13 @@ async def start_thread(request: Request) -> Response:
     site = site_of(request)
     user = require(await current_user(request), "post")
     data = await read_json(request)
-    result = await site.post(
-        user,
-        lambda conn: posting.start_thread(
-            conn,
-            site.config.domain,
-            user,
-            request.path_params["name"],
-            data.get("subject"),
-            data.get("body"),
-            data.get("continued_from"),
-        ),
+    submission = posting.Submission(
+        data.get("body"),
+        data.get("subject"),
+        group=request.path_params["name"],
+        continued_from=data.get("continued_from"),
     )
+    result = await site.post(user, lambda conn: posting.submit(conn, site.config.domain, user, submission))
     return JSONResponse(result, status_code=201)
 
 
@@ -57,13 +52,9 @@ async def post_reply(request: Request) -> Response:
     site = site_of(request)
     user = require(await current_user(request), "post")
     data = await read_json(request)
-    article = await site.post(
-        user,
-        lambda conn: posting.reply(
-            conn, site.config.domain, user, request.path_params["ref"], data.get("body"), data.get("subject")
-        ),
-    )
-    return JSONResponse({"article": article}, status_code=201)
+    submission = posting.Submission(data.get("body"), data.get("subject"), parent=request.path_params["ref"])
+    result = await site.post(user, lambda conn: posting.submit(conn, site.config.domain, user, submission))
+    return JSONResponse(result, status_code=201)
 
 
 async def cancel_article(request: Request) -> Response:
@@ -112,12 +103,12 @@ async def new_thread_submit(request: Request) -> Response:
     name = request.path_params["name"]
     user = require(await current_user(request), "post")
     continued = form.get("continued_from") or None
+    submission = posting.Submission(
+        form.get("body"), form.get("subject"), group=name, continued_from=continued
+    )
     try:
         started = await site.post(
-            user,
-            lambda conn: posting.start_thread(
-                conn, site.config.domain, user, name, form.get("subject"), form.get("body"), continued
-            ),
+            user, lambda conn: posting.submit(conn, site.config.domain, user, submission)
         )
     except MootError as error:  # shown above the form, which keeps what was typed
         async with site.db.read() as conn:
@@ -161,23 +152,19 @@ async def reply_submit(request: Request) -> Response:
     form = await checked_form(request)
     site = site_of(request)
     user = require(await current_user(request), "post")
+    submission = posting.Submission(
+        form.get("body"), form.get("subject") or None, parent=request.path_params["id"]
+    )
     try:
-        article = await site.post(
-            user,
-            lambda conn: posting.reply(
-                conn,
-                site.config.domain,
-                user,
-                request.path_params["id"],
-                form.get("body"),
-                form.get("subject") or None,
-            ),
+        posted = await site.post(
+            user, lambda conn: posting.submit(conn, site.config.domain, user, submission)
         )
     except MootError as error:  # shown above the form, which keeps what was typed
         async with site.db.read() as conn:
             context = await _reply_context(conn, request.path_params["id"])
         context.update(body=form.get("body", ""), subject=form.get("subject", ""), error=error.message)
         return await page(request, "reply.html", context, status=error.status)
+    article = posted["article"]
     return RedirectResponse(f"/t/{article['thread_id']}#a{article['id']}", status_code=303)
 
 
