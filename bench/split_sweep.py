@@ -192,7 +192,9 @@ async def measure(
         async def split(thread, head, group=None):
             return await timed(
                 db,
-                lambda conn: maintenance.split(conn, DOMAIN, mod, thread, head, reason="bench", group=group),
+                lambda conn: maintenance.split(
+                    conn, DOMAIN, mod, maintenance.Split(thread, head, "bench", group=group)
+                ),
             )
 
         async def median_split(thread, head):

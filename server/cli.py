@@ -155,7 +155,12 @@ def cmd_adduser(args: argparse.Namespace) -> int:
     user = _on_database(
         config,
         lambda db: accounts.create_user(
-            db, args.username, password, args.display_name, role, subscribe_to=config.default_groups
+            db,
+            args.username,
+            password,
+            args.display_name,
+            role,
+            welcome=accounts.Welcome(config.default_groups),
         ),
     )
     print(f"added {user.username} ({user.role})")

@@ -216,10 +216,9 @@ async def tell(conn: Connection, config: Config, users: dict[str, User]) -> dict
             conn,
             config.domain,
             marta,
-            csv[0]["thread_id"],
-            csv[0]["id"],
-            reason="CSV deserves its own thread",
-            subject="CSV dialects",
+            maintenance.Split(
+                csv[0]["thread_id"], csv[0]["id"], "CSV deserves its own thread", subject="CSV dialects"
+            ),
         )
     # an open proposal, one endorsement short of the site's threshold
     proposal = await proposals.propose(

@@ -202,7 +202,7 @@ async def run(db, data) -> None:
                         conn, "SELECT parent_id FROM articles WHERE id = ?", (article["id"],)
                     )
                     result = await maintenance.split(
-                        conn, DOMAIN, mod, thread_id, article["id"], reason="drift", group=group
+                        conn, DOMAIN, mod, maintenance.Split(thread_id, article["id"], "drift", group=group)
                     )
                     change = (model.split, parent_id, article["id"], result["notice"]["id"])
                     new_last = (result["entry"]["id"], before, op)

@@ -22,7 +22,7 @@ from moot.articles import groups
 from moot.news import intake, peers
 from moot.nntp import parse
 from moot.people import accounts
-from moot.stewardship import actions
+from moot.stewardship import actions, maintenance
 from moot.store.db import Database, fetch_all
 from tests.conftest import PASSWORD, password_hash
 
@@ -156,7 +156,7 @@ async def _home_actions() -> tuple[list[tuple], list[tuple[str, bytes]]]:
             async with db.transaction() as conn:
                 a_id, thread = await article(A)
                 split = await actions.split(
-                    conn, HOME, mod, thread, a_id, reason="its own topic", subject="Side"
+                    conn, HOME, mod, maintenance.Split(thread, a_id, "its own topic", subject="Side")
                 )
                 side = split["thread"]["id"]
                 c_id, _ = await article(C)
@@ -164,7 +164,7 @@ async def _home_actions() -> tuple[list[tuple], list[tuple[str, bytes]]]:
                 await actions.undo_entry(conn, HOME, mod, merged["entry"]["id"], reason="it was not")
                 await actions.move(conn, HOME, mod, side, GROUPS[1], reason="belongs there")
                 d_id, thread = await article(D)
-                await actions.split(conn, HOME, mod, thread, d_id, reason="a tangent")
+                await actions.split(conn, HOME, mod, maintenance.Split(thread, d_id, "a tangent"))
             async with db.read() as conn:
                 state = [tuple(r) for r in await fetch_all(conn, STATE)]
                 queued = await fetch_all(

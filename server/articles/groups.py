@@ -83,7 +83,9 @@ async def create_group(
         "INSERT INTO groups (name, description, charter, status, created_at) VALUES (?, ?, ?, ?, ?)",
         (name, description, charter, status, now),
     )
-    await modlog.write(conn, "group.create", actor, group_id=cur.lastrowid, target=name, reason=reason)
+    await modlog.write(
+        conn, modlog.Entry("group.create", actor, group_id=cur.lastrowid, target=name, reason=reason)
+    )
     row = await fetch_one(conn, "SELECT * FROM groups WHERE id = ?", (cur.lastrowid,))
     assert row is not None  # inserted just above, in this transaction
     group = group_json(row)

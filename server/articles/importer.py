@@ -35,7 +35,7 @@ from ..people import follows
 from ..stewardship.maintenance import deepest, refresh_activity, relocate
 from ..store.db import Database, fetch_all, fetch_one, fetch_value
 from ..store.errors import MootError
-from ..store.events import emit
+from ..store.events import Also, emit
 from . import mailthreads, mbox, posting, tree
 from .groups import get_group_row, group_json
 from .messages import Parsed, guess_message_id, parse_message
@@ -556,7 +556,7 @@ class Importer:
                     "threads": len(thread_ids),
                     "joined_threads": joined,
                 },
-                also_threads=joined,
+                also=Also(threads=joined),
             )
         return consumed, imported, waiting, [len(thread_ids), duplicates, placeholders, filled_count]
 

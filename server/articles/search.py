@@ -19,7 +19,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from sqlite3 import Row
 
 from aiosqlite import Connection
@@ -281,8 +281,20 @@ async def _author_clause(conn: Connection, author: str) -> tuple[str | None, lis
     return None, [], True
 
 
-async def _filters(conn: Connection, query: Query) -> tuple[list[str], list[object], list[str], bool] | None:
-    """(where, params, joins, author_in_fts) for the query's filters; None when nothing can match."""
+@dataclass
+class Filters:
+    """The SQL of a query's filters: conditions on `a` (articles) with their
+    parameters, the joins they need, and whether the author is matched in the
+    full-text index rather than by address."""
+
+    where: list[str] = field(default_factory=list)
+    params: list[object] = field(default_factory=list)
+    joins: list[str] = field(default_factory=list)
+    author_in_fts: bool = False
+
+
+async def _filters(conn: Connection, query: Query) -> Filters | None:
+    """The query's filters; None when nothing can match."""
     where: list[str] = []
     params: list[object] = []
     joins: list[str] = []
@@ -310,7 +322,7 @@ async def _filters(conn: Connection, query: Query) -> tuple[list[str], list[obje
     if query.state:
         joins.append("JOIN threads t ON t.id = a.thread_id")
         where.append("t.state = 'archived'" if query.state == "archived" else "t.state <> 'archived'")
-    return where, params, joins, author_in_fts
+    return Filters(where, params, joins, author_in_fts)
 
 
 async def search(conn: Connection, query: Query, *, limit: object = None, cursor: str | None = None) -> dict:
@@ -318,16 +330,15 @@ async def search(conn: Connection, query: Query, *, limit: object = None, cursor
     `order` is `relevance` (bm25 among the newest WINDOW matches) when there
     are words to rank by, else `newest` (filters only, or common words)."""
     limit = validate.limit(limit, default=DEFAULT_LIMIT)
-    built = await _filters(conn, query)
-    if built is None:
+    filters = await _filters(conn, query)
+    if filters is None:
         return {"results": [], "next_cursor": None, "order": "newest"}
-    where, params, joins, author_in_fts = built
-    expr = match_expression(query, "author_name" if author_in_fts else None)
+    expr = match_expression(query, "author_name" if filters.author_in_fts else None)
     if query.ranked:
         assert expr is not None  # a ranked query has a word that is not negated
         prefixed = any(t.prefix for t in query.terms if not t.negated)
-        return await _ranked(conn, expr, where, params, joins, limit, cursor, prefixed)
-    return await _newest(conn, query, expr, where, params, joins, limit, cursor)
+        return await _ranked(conn, expr, filters, limit, cursor, prefixed)
+    return await _newest(conn, query, expr, filters, limit, cursor)
 
 
 async def _window(conn: Connection, source: str, where: list[str], args: list[object]) -> tuple[int, bool]:
@@ -349,14 +360,7 @@ async def _window(conn: Connection, source: str, where: list[str], args: list[ob
 
 
 async def _ranked(
-    conn: Connection,
-    expr: str,
-    where: list[str],
-    params: list[object],
-    joins: list[str],
-    limit: int,
-    cursor: str | None,
-    prefixed: bool = False,
+    conn: Connection, expr: str, filters: Filters, limit: int, cursor: str | None, prefixed: bool = False
 ) -> dict:
     """bm25 costs a pass over every match (and a whole-index count per phrase
     for its weights), so a query is ranked within its newest WINDOW matches,
@@ -367,10 +371,10 @@ async def _ranked(
     # CROSS JOIN keeps the full-text index as the outer loop: any other order
     # would look the query up once per article the filters let through.
     source = "articles_fts"
-    if where:
-        source += " CROSS JOIN articles a ON a.id = articles_fts.rowid " + " ".join(joins)
-    sql_where = ["articles_fts MATCH ?", *where]
-    args = [expr, *params]
+    if filters.where:
+        source += " CROSS JOIN articles a ON a.id = articles_fts.rowid " + " ".join(filters.joins)
+    sql_where = ["articles_fts MATCH ?", *filters.where]
+    args = [expr, *filters.params]
     kind = "r"
     if cursor:
         kind = "n" if _cursor_kind(cursor) == "n" else "r"
@@ -443,12 +447,10 @@ def _cursor_kind(cursor: str) -> str | None:
         return None
 
 
-def _matching(
-    query: Query, expr: str | None, where: list[str], params: list[object]
-) -> tuple[str, list[str], list[object]]:
+def _matching(query: Query, expr: str | None, filters: Filters) -> tuple[str, list[str], list[object]]:
     """(source, where, args) selecting every article the query matches, in no order."""
     negations = [t for t in query.terms if t.negated]
-    sql_where, args = list(where), list(params)
+    sql_where, args = list(filters.where), list(filters.params)
     source = "articles a"
     if expr is not None:
         source = "articles_fts CROSS JOIN articles a ON a.id = articles_fts.rowid"
@@ -467,16 +469,15 @@ def _matching(
 async def count(conn: Connection, query: Query) -> int:
     """How many articles the query matches, counted up to COUNT_MAX + 1 (a
     page says "more than COUNT_MAX" then: counting costs a pass over the matches)."""
-    built = await _filters(conn, query)
-    if built is None:
+    filters = await _filters(conn, query)
+    if filters is None:
         return 0
-    where, params, joins, author_in_fts = built
-    expr = match_expression(query, "author_name" if author_in_fts else None)
-    source, sql_where, args = _matching(query, expr, where, params)
+    expr = match_expression(query, "author_name" if filters.author_in_fts else None)
+    source, sql_where, args = _matching(query, expr, filters)
     row = await fetch_one(
         conn,
         f"SELECT count(*) FROM (SELECT 1 FROM {source} "
-        + " ".join(joins)
+        + " ".join(filters.joins)
         + (" WHERE " + " AND ".join(sql_where) if sql_where else "")
         + " LIMIT ?)",
         (*args, COUNT_MAX + 1),
@@ -497,16 +498,9 @@ async def threads_of(conn: Connection, thread_ids: Iterable[int]) -> dict[int, R
 
 
 async def _newest(
-    conn: Connection,
-    query: Query,
-    expr: str | None,
-    where: list[str],
-    params: list[object],
-    joins: list[str],
-    limit: int,
-    cursor: str | None,
+    conn: Connection, query: Query, expr: str | None, filters: Filters, limit: int, cursor: str | None
 ) -> dict:
-    source, sql_where, args = _matching(query, expr, where, params)
+    source, sql_where, args = _matching(query, expr, filters)
     if cursor:
         key, after_id, _ = decode_cursor(cursor, "d")
         sql_where.append("(a.created_at, a.id) < (?, ?)")
@@ -514,7 +508,7 @@ async def _newest(
     rows: Sequence[Row] = await fetch_all(
         conn,
         f"SELECT a.id, a.created_at FROM {source} "
-        + " ".join(joins)
+        + " ".join(filters.joins)
         + (" WHERE " + " AND ".join(sql_where) if sql_where else "")
         + " ORDER BY a.created_at DESC, a.id DESC LIMIT ?",
         (*args, limit + 1),

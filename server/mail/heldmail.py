@@ -20,6 +20,7 @@ from aiosqlite import Connection
 
 from ..articles import tree
 from ..articles.groups import announce_change, get_group_row
+from ..articles.messages import Parsed
 from ..articles.posting import PLACE_SELECT, Author, NewArticle, place_arrival
 from ..news import peers
 from ..stewardship import modlog
@@ -48,37 +49,32 @@ async def set_stranger_mail(
     await conn.execute("UPDATE groups SET stranger_mail = ? WHERE id = ?", (value, group["id"]))
     entry_id = await modlog.write(
         conn,
-        "stranger_mail",
-        user,
-        group_id=group["id"],
-        target=group["name"],
-        reason=reason,
-        data={"to": value, "from": group["stranger_mail"]},
+        modlog.Entry(
+            "stranger_mail",
+            user,
+            group_id=group["id"],
+            target=group["name"],
+            reason=reason,
+            data={"to": value, "from": group["stranger_mail"]},
+        ),
     )
     changed = await announce_change(conn, group["name"], entry_id)
     return {"group": changed, "entry": await modlog.get_entry(conn, entry_id)}
 
 
 async def hold(
-    conn: Connection,
-    group_id: int,
-    *,
-    message_id: str,
-    mail_from: str,
-    from_name: str,
-    from_addr: str,
-    subject: str,
-    body: str,
-    refs: list[str],
-    reply_to: int | None,
+    conn: Connection, group_id: int, message: Parsed, *, mail_from: str, reply_to: int | None
 ) -> str:
     """Keep a stranger's message for the moderators: 'held', 'already' (this
-    Message-ID waits here or is posted), or 'full' (HELD_MAX wait already)."""
+    Message-ID waits here or is posted), or 'full' (HELD_MAX wait already).
+    `message` is the mail as read, its body already the text to post;
+    `mail_from` its envelope sender; `reply_to` the article its reply address names."""
+    refs = list(dict.fromkeys([*message.chain, *([message.parent_id] if message.parent_id else [])]))
     if await fetch_value(
         conn,
         "SELECT 1 FROM held_mail WHERE group_id = ? AND message_id = ?"
         " UNION ALL SELECT 1 FROM articles WHERE message_id = ?",
-        (group_id, message_id, message_id),
+        (group_id, message.message_id, message.message_id),
     ):
         return "already"
     if await fetch_value(conn, "SELECT count(*) FROM held_mail WHERE group_id = ?", (group_id,)) >= HELD_MAX:
@@ -88,12 +84,12 @@ async def hold(
         " reply_to, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             group_id,
-            message_id,
+            message.message_id,
             mail_from,
-            from_name,
-            from_addr,
-            subject,
-            body,
+            message.author_name,
+            message.author_addr,
+            message.subject,
+            message.body,
             " ".join(refs[-REFS_MAX:]),
             reply_to,
             clock.now(),
@@ -176,13 +172,15 @@ async def approve(
     await peers.queue_article(conn, article)
     entry_id = await modlog.write(
         conn,
-        "mail.approve",
-        user,
-        group_id=group["id"],
-        thread_id=row["thread_id"],
-        article_id=row["id"],
-        target=held["message_id"],
-        reason=reason,
+        modlog.Entry(
+            "mail.approve",
+            user,
+            group_id=group["id"],
+            thread_id=row["thread_id"],
+            article_id=row["id"],
+            target=held["message_id"],
+            reason=reason,
+        ),
     )
     return {"article": article, "entry": await modlog.get_entry(conn, entry_id)}
 
@@ -202,12 +200,14 @@ async def reject(
     await conn.execute("DELETE FROM held_mail WHERE id = ?", (held["id"],))
     entry_id = await modlog.write(
         conn,
-        "mail.reject",
-        user,
-        group_id=group["id"],
-        target=held["message_id"],
-        reason=reason,
-        data={"subject": held["subject"]},
+        modlog.Entry(
+            "mail.reject",
+            user,
+            group_id=group["id"],
+            target=held["message_id"],
+            reason=reason,
+            data={"subject": held["subject"]},
+        ),
     )
     address = mailing.group_address(group["name"], list_domain)
     why = f"\nThe moderators said: {reason}\n" if reason else ""

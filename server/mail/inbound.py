@@ -12,6 +12,7 @@ held for the moderators where the group's stranger_mail says so
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from dataclasses import dataclass
@@ -225,13 +226,8 @@ async def _from_stranger(
         status = await heldmail.hold(
             conn,
             group["id"],
-            message_id=parsed.message_id,
+            dataclasses.replace(parsed, body=body),
             mail_from=mail_from.strip().strip("<>"),
-            from_name=parsed.author_name,
-            from_addr=parsed.author_addr,
-            subject=parsed.subject,
-            body=body,
-            refs=list(dict.fromkeys([*parsed.chain, *([parsed.parent_id] if parsed.parent_id else [])])),
             reply_to=reply_to,
         )
     if status == "full":

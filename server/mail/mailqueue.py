@@ -61,8 +61,6 @@ async def queue_mail(
     *,
     user_id: int | None = None,
     group_id: int | None = None,
-    article_id: int | None = None,
-    message_id: str | None = None,
     data: dict | None = None,
     domain_for_id: str = "mail.invalid",
 ) -> int:
@@ -73,18 +71,16 @@ async def queue_mail(
     reset link, a notification): `queue_mail(conn, "notice", address,
     user_id=..., data={"subject": ..., "text": ...})`. Returns its queue id."""
     recipient = email_address(recipient)
-    if message_id is None:
-        message_id = f"<mail.{secrets.token_hex(10)}@{domain_for_id}>"
+    message_id = f"<mail.{secrets.token_hex(10)}@{domain_for_id}>"  # its own, kept across retries
     now = clock.now()
     cur = await conn.execute(
-        "INSERT INTO mail_queue (kind, recipient, user_id, group_id, article_id, message_id, data,"
-        " next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO mail_queue (kind, recipient, user_id, group_id, message_id, data,"
+        " next_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (
             kind,
             recipient,
             user_id,
             group_id,
-            article_id,
             message_id,
             json.dumps(data or {}, ensure_ascii=False),
             now,

@@ -10,6 +10,7 @@ import hmac
 import re
 import secrets
 import threading
+from dataclasses import dataclass
 
 from aiosqlite import Connection
 
@@ -78,6 +79,17 @@ async def _in_thread(fn, *args):
     return await asyncio.to_thread(_capped, fn, *args)
 
 
+@dataclass(frozen=True)
+class Welcome:
+    """What the site does for a new account: subscribe it to `groups` (the
+    site's default groups) and, with `first_is_admin` (a person signing up),
+    make the first account of a site with none its admin, so a fresh install
+    can be run from the browser."""
+
+    groups: tuple[str, ...] = ()
+    first_is_admin: bool = False
+
+
 async def create_user(
     db: Database,
     username: object,
@@ -85,14 +97,11 @@ async def create_user(
     display_name: object = None,
     role: str = "member",
     *,
-    first_becomes_admin: bool = False,
     password_hash: str | None = None,
-    subscribe_to: tuple[str, ...] | None = None,
+    welcome: Welcome | None = None,
 ) -> User:
-    """Register an account. With `first_becomes_admin`, the first account of a
-    site with none becomes admin (so a fresh install can be run from the browser).
-    A caller that already holds the scrypt hash of `password` may pass it;
-    `subscribe_to` subscribes the account to the site's default groups."""
+    """Create an account with `role`, welcomed as `welcome` says (see Welcome).
+    A caller that already holds the scrypt hash of `password` may pass it."""
     username = validate.username(username)
     password = validate.password(password)
     display_name = validate.display_name(display_name if display_name is not None else username)
@@ -111,7 +120,11 @@ async def create_user(
     async with db.transaction() as conn:
         if await fetch_value(conn, "SELECT 1 FROM users WHERE username = ?", (username,)):
             raise Conflict(f"the username {username!r} is taken")
-        if first_becomes_admin and not await fetch_value(conn, "SELECT 1 FROM users LIMIT 1"):
+        if (
+            welcome is not None
+            and welcome.first_is_admin
+            and not await fetch_value(conn, "SELECT 1 FROM users LIMIT 1")
+        ):
             role = "admin"
         cur = await conn.execute(
             "INSERT INTO users (username, display_name, password_hash, role, created_at)"
@@ -119,8 +132,8 @@ async def create_user(
             (username, display_name, password_hash, role, clock.now()),
         )
         assert cur.lastrowid is not None
-        if subscribe_to is not None:  # the site's default groups (readstate.subscribe_defaults)
-            await subscribe_defaults(conn, cur.lastrowid, subscribe_to)
+        if welcome is not None:
+            await subscribe_defaults(conn, cur.lastrowid, welcome.groups)
         return User(cur.lastrowid, username, display_name, role)
 
 
@@ -227,11 +240,13 @@ async def set_role(conn: Connection, actor: User | None, username: str, role: st
     await conn.execute("UPDATE users SET role = ? WHERE id = ?", (role, user.id))
     await modlog.write(
         conn,
-        "role",
-        actor,
-        target=username,
-        reason=reason,
-        data={"username": username, "from": user.role, "to": role},
+        modlog.Entry(
+            "role",
+            actor,
+            target=username,
+            reason=reason,
+            data={"username": username, "from": user.role, "to": role},
+        ),
     )
     return User(user.id, user.username, user.display_name, role)
 

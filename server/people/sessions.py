@@ -74,8 +74,7 @@ async def sign_up(
                 username,
                 password,
                 display_name,
-                first_becomes_admin=True,
-                subscribe_to=site.config.default_groups,
+                welcome=accounts.Welcome(site.config.default_groups, first_is_admin=True),
             )
     except BaseException:
         site.registrations.refund(key)

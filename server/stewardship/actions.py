@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 from sqlite3 import Row
 
 from aiosqlite import Connection
@@ -104,12 +105,14 @@ async def set_home(
     await conn.execute("UPDATE groups SET home = ? WHERE id = ?", (node, group["id"]))
     entry_id = await modlog.write(
         conn,
-        "home",
-        actor,
-        group_id=group["id"],
-        target=node,
-        reason=reason,
-        data={"from": group["home"], "to": node},
+        modlog.Entry(
+            "home",
+            actor,
+            group_id=group["id"],
+            target=node,
+            reason=reason,
+            data={"from": group["home"], "to": node},
+        ),
     )
     changed = await announce_change(conn, group["name"], entry_id)
     return {"group": changed, "home": node}
@@ -131,32 +134,14 @@ async def _message_id_of(conn: Connection, article_id: int) -> str:
 # -- made here, on the home node ------------------------------------------------------
 
 
-async def split(
-    conn: Connection,
-    domain: str,
-    user: User | None,
-    thread_id: object,
-    article_id: object,
-    *,
-    reason: object,
-    subject: object = None,
-    group: object = None,
-) -> dict:
+async def split(conn: Connection, domain: str, user: User | None, request: maintenance.Split) -> dict:
     """maintenance.split on the group's home node, sent to the peers; NotHome elsewhere."""
     require(user, "moderate")
-    source = await maintenance.live_thread(conn, thread_id)
+    source = await maintenance.live_thread(conn, request.thread_id)
     await require_home(conn, domain, [source["group_name"]])
     message_id = _new_message_id(domain)
     result = await maintenance.split(
-        conn,
-        domain,
-        user,
-        thread_id,
-        article_id,
-        reason=reason,
-        subject=subject,
-        group=group,
-        notice_message_id=notice_message_id(message_id),
+        conn, domain, user, request, notice_message_id=notice_message_id(message_id)
     )
     entry = result["entry"]
     params = {
@@ -164,17 +149,8 @@ async def split(
         "subject": entry["data"]["subject"],
         "group": result["thread"]["group"],
     }
-    await _made(
-        conn,
-        domain,
-        user,
-        "split",
-        source["group_id"],
-        params,
-        entry,
-        [params["group"]],
-        message_id=message_id,
-    )
+    made = Made("split", source["group_id"], params)
+    await _made(conn, domain, user, made, entry, [params["group"]], message_id=message_id)
     return result
 
 
@@ -205,7 +181,7 @@ async def merge(
     params = {"thread": entry["target"], "into": await _message_id_of(conn, entry["data"]["into_article_id"])}
     touched = [result["thread"]["group"]]
     await _made(
-        conn, domain, user, "merge", source["group_id"], params, entry, touched, message_id=message_id
+        conn, domain, user, Made("merge", source["group_id"], params), entry, touched, message_id=message_id
     )
     return result
 
@@ -222,7 +198,8 @@ async def move(
         "thread": await _message_id_of(conn, thread["root_article_id"]),
         "group": result["thread"]["group"],
     }
-    await _made(conn, domain, user, "move", thread["group_id"], params, result["entry"], [params["group"]])
+    made = Made("move", thread["group_id"], params)
+    await _made(conn, domain, user, made, result["entry"], [params["group"]])
     return result
 
 
@@ -243,23 +220,32 @@ async def undo_entry(
     )
     if action is not None:
         params = {"action": action["message_id"]}
-        await _made(conn, domain, user, "undo", action["group_id"], params, done, [done["group"]])
+        await _made(conn, domain, user, Made("undo", action["group_id"], params), done, [done["group"]])
     return done
+
+
+@dataclass(frozen=True)
+class Made:
+    """An action made here, as it is recorded and sent to the peers: its
+    `kind`, the group whose sequence numbers it (where it is logged), and its
+    parameters, which name articles by Message-ID (see the module docstring)."""
+
+    kind: str
+    group_id: int
+    params: dict
 
 
 async def _made(
     conn: Connection,
     domain: str,
     user: User | None,
-    kind: str,
-    group_id: int,
-    params: dict,
+    made: Made,
     entry: dict,
     touched: list[str],
     *,
     message_id: str | None = None,
 ) -> None:
-    """After an action of `kind` made here and logged as `entry`: check the other
+    """After an action `made` here and logged as `entry`: check the other
     groups it `touched` are homed here too (NotHome rolls the whole action back),
     take the next number of the group it is logged in, record the action and
     queue its control article (named `message_id`, or a new name) for the peers."""
@@ -268,18 +254,18 @@ async def _made(
     sequence = await fetch_value(
         conn,
         "UPDATE groups SET action_sequence = action_sequence + 1 WHERE id = ? RETURNING action_sequence",
-        (group_id,),
+        (made.group_id,),
     )
-    group = await fetch_value(conn, "SELECT name FROM groups WHERE id = ?", (group_id,))
+    group = await fetch_value(conn, "SELECT name FROM groups WHERE id = ?", (made.group_id,))
     now = clock.now()
-    fields = {**params, "by": user.display_name if user else "the site", "reason": entry["reason"]}
+    fields = {**made.params, "by": user.display_name if user else "the site", "reason": entry["reason"]}
     await conn.execute(
         "INSERT INTO group_actions (message_id, group_id, sequence, kind, origin, params, date, status,"
         " entry_id, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, 'applied', ?, ?)",
-        (message_id, group_id, sequence, kind, domain, json.dumps(fields), now, entry["id"], now),
+        (message_id, made.group_id, sequence, made.kind, domain, json.dumps(fields), now, entry["id"], now),
     )
     await conn.execute("INSERT INTO news_history (message_id, received_at) VALUES (?, ?)", (message_id, now))
-    text = "\n".join(_article_lines(domain, group, message_id, sequence, kind, fields, now))
+    text = "\n".join(_article_lines(domain, group, message_id, sequence, made.kind, fields, now))
     await peers.enqueue(
         conn, message_id=message_id, group=group, path="not-for-mail", kind="control", control=text
     )
@@ -519,11 +505,9 @@ async def _perform(conn: Connection, domain: str, row: Row, fields: dict, user: 
             conn,
             domain,
             user,
-            a["thread_id"],
-            a["id"],
-            reason=reason,
-            subject=fields["subject"],
-            group=fields["group"],
+            maintenance.Split(
+                a["thread_id"], a["id"], reason, subject=fields["subject"], group=fields["group"]
+            ),
             notice_message_id=notice_message_id(row["message_id"]),
         )
     elif kind == "merge":

@@ -42,7 +42,8 @@ can apply it to what it fetched:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
 from sqlite3 import Row
 
 from aiosqlite import Connection
@@ -57,7 +58,7 @@ from ..people import accounts, follows
 from ..store import clock, validate
 from ..store.db import fetch_all, fetch_one, fetch_value
 from ..store.errors import Archived, Conflict, Forbidden, Invalid
-from ..store.events import emit
+from ..store.events import Also, emit
 from . import modlog
 from .permissions import ROLES, User, require
 
@@ -231,42 +232,49 @@ async def delete_notice(conn: Connection, notice_id: int) -> None:
     await conn.execute("UPDATE groups SET article_count = article_count - 1 WHERE id = ?", (row["group_id"],))
 
 
-async def structural_event(
-    conn: Connection,
-    type: str,
-    *,
-    thread_id: int,
-    source_id: int,
-    moved: dict,
-    root_article_id: int,
-    parent_id: int | None,
-    depth_shift: int,
-    notice_id: int | None,
-    removed: Iterable[int] = (),
-    entry_id: int,
-    undo_of: int | None = None,
-) -> dict:
+@dataclass(frozen=True)
+class Reshape:
+    """What a split or a merge (or its undo) did to two threads, as its event
+    tells it: the sub-tree rooted at `root_article_id` (`moved`: its article ids
+    and numbers) went from thread `source_id` to thread `thread_id`, under
+    `parent_id` (None: as the root), its depths shifted by `depth_shift`; the
+    notice left (`notice_id`) or taken away (`removed`); the log entry, and the
+    entry an undo undid."""
+
+    thread_id: int
+    source_id: int
+    moved: dict
+    root_article_id: int
+    parent_id: int | None
+    depth_shift: int
+    entry_id: int
+    notice_id: int | None = None
+    removed: Sequence[int] = ()
+    undo_of: int | None = None
+
+
+async def structural_event(conn: Connection, type: str, change: Reshape) -> dict:
     """Emit thread.split or thread.merged (shape in the module docstring); return its data."""
-    thread = await thread_row(conn, thread_id)
-    source = await thread_row(conn, source_id)
+    thread = await thread_row(conn, change.thread_id)
+    source = await thread_row(conn, change.source_id)
     notice = None
-    if notice_id is not None:
-        row = await fetch_one(conn, ARTICLE_SELECT + " WHERE a.id = ?", (notice_id,))
+    if change.notice_id is not None:
+        row = await fetch_one(conn, ARTICLE_SELECT + " WHERE a.id = ?", (change.notice_id,))
         assert row is not None  # the notice this action has just written
         notice = article_json(row)
     data = {
         "thread": thread_json(thread),
         "source": thread_json(source),
-        "article_ids": moved["article_ids"],
-        "root_article_id": root_article_id,
-        "parent_id": parent_id,
-        "depth_shift": depth_shift,
+        "article_ids": change.moved["article_ids"],
+        "root_article_id": change.root_article_id,
+        "parent_id": change.parent_id,
+        "depth_shift": change.depth_shift,
         "notice": notice,
-        "removed_article_ids": list(removed),
+        "removed_article_ids": list(change.removed),
         "groups": await groups_json(conn, [thread["group_id"], source["group_id"]]),
-        "numbers": moved["numbers"],
-        "entry_id": entry_id,
-        "undo_of": undo_of,
+        "numbers": change.moved["numbers"],
+        "entry_id": change.entry_id,
+        "undo_of": change.undo_of,
     }
     await emit(
         conn,
@@ -274,32 +282,36 @@ async def structural_event(
         group=thread["group_name"],
         thread_id=thread["id"],
         data=data,
-        also_groups=[source["group_name"]],
-        also_threads=[source["id"]],
+        also=Also([source["group_name"]], [source["id"]]),
     )
     return data
 
 
+@dataclass(frozen=True)
+class Split:
+    """A split as a moderator asks for it from any channel: article
+    `article_id` and its replies leave thread `thread_id` for a new thread (in
+    `group`, default the same one, titled `subject`, default the article's
+    topic), for `reason`. Fields are untrusted until `split` checks them."""
+
+    thread_id: object
+    article_id: object
+    reason: object
+    subject: object = None
+    group: object = None
+
+
 async def split(
-    conn: Connection,
-    domain: str,
-    user: User | None,
-    thread_id: object,
-    article_id: object,
-    *,
-    reason: object,
-    subject: object = None,
-    group: object = None,
-    notice_message_id: str | None = None,
+    conn: Connection, domain: str, user: User | None, request: Split, *, notice_message_id: str | None = None
 ) -> dict:
-    """Split article `article_id` and its replies out of thread `thread_id`
-    into a new thread (in `group`, default the same one) with it as root; the
-    notice left behind gets `notice_message_id` when given.
+    """Split as `request` says: the article becomes the root of the new thread;
+    the notice left behind gets `notice_message_id` when given.
     Returns {thread (the new one), source, notice, entry}."""
     user = require(user, "moderate")
-    reason = validate.reason(reason, required=True)
-    source = await live_thread(conn, thread_id)
-    a = await article_row(conn, article_id)
+    reason = validate.reason(request.reason, required=True)
+    subject, group = request.subject, request.group
+    source = await live_thread(conn, request.thread_id)
+    a = await article_row(conn, request.article_id)
     if a["thread_id"] != source["id"]:
         raise Invalid(f"article {a['id']} is not in thread {source['id']}")
     if a["parent_id"] is None:
@@ -345,33 +357,37 @@ async def split(
     await refresh_activity(conn, [source["id"], new_id], [source["group_id"], target_group["id"]])
     entry_id = await modlog.write(
         conn,
-        "split",
-        user,
-        group_id=source["group_id"],
-        thread_id=source["id"],
-        article_id=a["id"],
-        other_thread_id=new_id,
-        other_group_id=target_group["id"],
-        target=a["message_id"],
-        reason=reason,
-        data={
-            "count": count,
-            "subject": subject,
-            "old_parent_id": a["parent_id"],
-            "notice_id": notice_id,
-        },
+        modlog.Entry(
+            "split",
+            user,
+            group_id=source["group_id"],
+            thread_id=source["id"],
+            article_id=a["id"],
+            other_thread_id=new_id,
+            other_group_id=target_group["id"],
+            target=a["message_id"],
+            reason=reason,
+            data={
+                "count": count,
+                "subject": subject,
+                "old_parent_id": a["parent_id"],
+                "notice_id": notice_id,
+            },
+        ),
     )
     data = await structural_event(
         conn,
         "thread.split",
-        thread_id=new_id,
-        source_id=source["id"],
-        moved=moved,
-        root_article_id=a["id"],
-        parent_id=None,
-        depth_shift=-a["depth"],
-        notice_id=notice_id,
-        entry_id=entry_id,
+        Reshape(
+            thread_id=new_id,
+            source_id=source["id"],
+            moved=moved,
+            root_article_id=a["id"],
+            parent_id=None,
+            depth_shift=-a["depth"],
+            notice_id=notice_id,
+            entry_id=entry_id,
+        ),
     )
     return {
         "thread": data["thread"],
@@ -441,32 +457,36 @@ async def merge(
     await refresh_activity(conn, [target["id"]], [source["group_id"], target["group_id"]])
     entry_id = await modlog.write(
         conn,
-        "merge",
-        user,
-        group_id=source["group_id"],
-        thread_id=source["id"],
-        article_id=root["id"],
-        other_thread_id=target["id"],
-        other_group_id=target["group_id"],
-        target=root["message_id"],
-        reason=reason,
-        data={
-            "count": count,
-            "into_article_id": x["id"],
-            "notice_id": notice_id,
-        },
+        modlog.Entry(
+            "merge",
+            user,
+            group_id=source["group_id"],
+            thread_id=source["id"],
+            article_id=root["id"],
+            other_thread_id=target["id"],
+            other_group_id=target["group_id"],
+            target=root["message_id"],
+            reason=reason,
+            data={
+                "count": count,
+                "into_article_id": x["id"],
+                "notice_id": notice_id,
+            },
+        ),
     )
     data = await structural_event(
         conn,
         "thread.merged",
-        thread_id=target["id"],
-        source_id=source["id"],
-        moved=moved,
-        root_article_id=root["id"],
-        parent_id=x["id"],
-        depth_shift=x["depth"] + 1,
-        notice_id=notice_id,
-        entry_id=entry_id,
+        Reshape(
+            thread_id=target["id"],
+            source_id=source["id"],
+            moved=moved,
+            root_article_id=root["id"],
+            parent_id=x["id"],
+            depth_shift=x["depth"] + 1,
+            notice_id=notice_id,
+            entry_id=entry_id,
+        ),
     )
     return {
         "thread": data["thread"],
@@ -498,14 +518,16 @@ async def move(
     await refresh_activity(conn, [], [thread["group_id"], target["id"]])
     entry_id = await modlog.write(
         conn,
-        "move",
-        user,
-        group_id=thread["group_id"],
-        thread_id=thread["id"],
-        other_group_id=target["id"],
-        target=target["name"],
-        reason=reason,
-        data={"from": thread["group_name"], "to": target["name"], "count": len(moved["article_ids"])},
+        modlog.Entry(
+            "move",
+            user,
+            group_id=thread["group_id"],
+            thread_id=thread["id"],
+            other_group_id=target["id"],
+            target=target["name"],
+            reason=reason,
+            data={"from": thread["group_name"], "to": target["name"], "count": len(moved["article_ids"])},
+        ),
     )
     moved_json = thread_json(await thread_row(conn, thread["id"]))
     await emit(
@@ -513,7 +535,7 @@ async def move(
         "thread.moved",
         group=target["name"],
         thread_id=thread["id"],
-        also_groups=[thread["group_name"]],
+        also=Also(groups=[thread["group_name"]]),
         data={
             "thread": moved_json,
             "from_group": thread["group_name"],
@@ -542,13 +564,15 @@ async def change_state(
     )
     entry_id = await modlog.write(
         conn,
-        action,
-        actor,
-        group_id=thread["group_id"],
-        thread_id=thread["id"],
-        target=thread["subject"],
-        reason=reason,
-        data={"from": thread["state"], **(data or {})},
+        modlog.Entry(
+            action,
+            actor,
+            group_id=thread["group_id"],
+            thread_id=thread["id"],
+            target=thread["subject"],
+            reason=reason,
+            data={"from": thread["state"], **(data or {})},
+        ),
     )
     changed = thread_json(await thread_row(conn, thread["id"]))
     event = {
@@ -595,13 +619,15 @@ async def set_reference(
     await conn.execute("UPDATE threads SET is_reference = ? WHERE id = ?", (int(on), thread["id"]))
     entry_id = await modlog.write(
         conn,
-        "reference",
-        user,
-        group_id=thread["group_id"],
-        thread_id=thread["id"],
-        target=thread["subject"],
-        reason=reason,
-        data={"on": on},
+        modlog.Entry(
+            "reference",
+            user,
+            group_id=thread["group_id"],
+            thread_id=thread["id"],
+            target=thread["subject"],
+            reason=reason,
+            data={"on": on},
+        ),
     )
     changed = thread_json(await thread_row(conn, thread["id"]))
     await emit(
@@ -642,19 +668,21 @@ async def set_policy(
     )
     entry_id = await modlog.write(
         conn,
-        "policy",
-        user,
-        group_id=group["id"],
-        target=group["name"],
-        reason=reason,
-        data={
-            "archive_after_days": days,
-            "archive_after_articles": size,
-            "previous": {
-                "archive_after_days": group["archive_after_days"],
-                "archive_after_articles": group["archive_after_articles"],
+        modlog.Entry(
+            "policy",
+            user,
+            group_id=group["id"],
+            target=group["name"],
+            reason=reason,
+            data={
+                "archive_after_days": days,
+                "archive_after_articles": size,
+                "previous": {
+                    "archive_after_days": group["archive_after_days"],
+                    "archive_after_articles": group["archive_after_articles"],
+                },
             },
-        },
+        ),
     )
     changed = await announce_change(conn, group["name"], entry_id)
     return {"group": changed, "entry": await modlog.get_entry(conn, entry_id)}

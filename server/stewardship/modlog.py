@@ -8,6 +8,7 @@ nothing secret (there is nothing secret in it) but is returned as stored."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from sqlite3 import Row
 
 from aiosqlite import Connection
@@ -30,24 +31,32 @@ ENTRY_SELECT = (
 )
 
 
-async def write(
-    conn: Connection,
-    action: str,
-    actor: User | None,
-    *,
-    group_id: int | None = None,
-    thread_id: int | None = None,
-    article_id: int | None = None,
-    other_thread_id: int | None = None,
-    other_group_id: int | None = None,
-    target: str = "",
-    reason: str = "",
-    data: dict | None = None,
-    undoes: int | None = None,
-) -> int:
-    """Append one entry in the caller's transaction and return its id.
-    `actor` None means the site itself (the archive sweep, the command line); an
-    actor of another node is named in `data` (`by`, `peer`: the node)."""
+@dataclass(frozen=True)
+class Entry:
+    """One entry of the public log, as every feature writes it: what was done
+    (`action`), by whom (`actor`; None is the site itself, as the archive sweep
+    and the command line; another node's moderator is named in `data`), to what
+    (the group, thread and article, the other thread or group a split, merge or
+    move touched, and `target`, the name or Message-ID shown), why, what else
+    the action records (`data`), and the entry it undoes."""
+
+    action: str
+    actor: User | None
+    group_id: int | None = None
+    thread_id: int | None = None
+    article_id: int | None = None
+    other_thread_id: int | None = None
+    other_group_id: int | None = None
+    target: str = ""
+    reason: str = ""
+    data: dict | None = None
+    undoes: int | None = None
+
+
+async def write(conn: Connection, entry: Entry) -> int:
+    """Append `entry` in the caller's transaction and return its id; the
+    starters of the threads it touched hear of it (notifications.MODERATION_ACTIONS)."""
+    actor, data = entry.actor, entry.data
     if actor is not None and actor.node:
         data = {**(data or {}), "by": actor.display_name, "peer": actor.node}
     cur = await conn.execute(
@@ -55,23 +64,23 @@ async def write(
         " other_group_id, target, reason, data, created_at, undoes)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
-            action,
+            entry.action,
             actor.account_id if actor else None,
-            group_id,
-            thread_id,
-            article_id,
-            other_thread_id,
-            other_group_id,
-            target,
-            reason,
+            entry.group_id,
+            entry.thread_id,
+            entry.article_id,
+            entry.other_thread_id,
+            entry.other_group_id,
+            entry.target,
+            entry.reason,
             json.dumps(data or {}, separators=(",", ":")),
             clock.now(),
-            undoes,
+            entry.undoes,
         ),
     )
     assert cur.lastrowid is not None  # set by the INSERT just run
-    # the starters of the threads it touched hear of it (notifications.MODERATION_ACTIONS)
-    await notifications.on_moderation(conn, cur.lastrowid, action, actor, (thread_id, other_thread_id))
+    threads = (entry.thread_id, entry.other_thread_id)
+    await notifications.on_moderation(conn, cur.lastrowid, entry.action, actor, threads)
     return cur.lastrowid
 
 

@@ -41,7 +41,7 @@ from ..store import validate
 from ..store.db import fetch_one
 from ..store.errors import Conflict
 from . import modlog
-from .maintenance import delete_notice, refresh_activity, relocate, structural_event
+from .maintenance import Reshape, delete_notice, refresh_activity, relocate, structural_event
 from .permissions import User, require
 
 
@@ -130,16 +130,18 @@ async def _undo_split(
     await structural_event(
         conn,
         "thread.merged",
-        thread_id=source["id"],
-        source_id=split_off["id"],
-        moved=moved,
-        root_article_id=a_id,
-        parent_id=parent_id,
-        depth_shift=notice["depth"],
-        notice_id=None,
-        removed=[notice_id],
-        entry_id=undo_id,
-        undo_of=entry["id"],
+        Reshape(
+            thread_id=source["id"],
+            source_id=split_off["id"],
+            moved=moved,
+            root_article_id=a_id,
+            parent_id=parent_id,
+            depth_shift=notice["depth"],
+            notice_id=None,
+            removed=[notice_id],
+            entry_id=undo_id,
+            undo_of=entry["id"],
+        ),
     )
     return {"undo_id": undo_id}
 
@@ -184,16 +186,18 @@ async def _undo_merge(
     await structural_event(
         conn,
         "thread.split",
-        thread_id=merged["id"],
-        source_id=target["id"],
-        moved=moved,
-        root_article_id=r_id,
-        parent_id=None,
-        depth_shift=-root["depth"],
-        notice_id=None,
-        removed=[notice_id],
-        entry_id=undo_id,
-        undo_of=entry["id"],
+        Reshape(
+            thread_id=merged["id"],
+            source_id=target["id"],
+            moved=moved,
+            root_article_id=r_id,
+            parent_id=None,
+            depth_shift=-root["depth"],
+            notice_id=None,
+            removed=[notice_id],
+            entry_id=undo_id,
+            undo_of=entry["id"],
+        ),
     )
     return {"undo_id": undo_id}
 
@@ -220,17 +224,19 @@ async def undo(
     async def write_entry(thread: Row, other: Row) -> int:
         undo_id = await modlog.write(
             conn,
-            "undo",
-            user,
-            group_id=thread["group_id"],
-            thread_id=thread["id"],
-            article_id=entry["article_id"],
-            other_thread_id=other["id"],
-            other_group_id=other["group_id"],
-            target=f"{entry['action']} #{entry['id']}",
-            reason=reason,
-            data={"action": entry["action"], "count": data["count"]},
-            undoes=entry["id"],
+            modlog.Entry(
+                "undo",
+                user,
+                group_id=thread["group_id"],
+                thread_id=thread["id"],
+                article_id=entry["article_id"],
+                other_thread_id=other["id"],
+                other_group_id=other["group_id"],
+                target=f"{entry['action']} #{entry['id']}",
+                reason=reason,
+                data={"action": entry["action"], "count": data["count"]},
+                undoes=entry["id"],
+            ),
         )
         await conn.execute("UPDATE modlog SET undone_by = ? WHERE id = ?", (undo_id, entry["id"]))
         return undo_id

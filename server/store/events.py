@@ -9,6 +9,7 @@ emits matches these shapes and that docs/API.md lists exactly these types."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from sqlite3 import Row
 from typing import Any, TypedDict
@@ -174,6 +175,15 @@ def topic_group(topic: str) -> str | None:
     return topic[2:] if topic.startswith("g:") else None
 
 
+@dataclass(frozen=True)
+class Also:
+    """The other groups and threads an action touches (a split's new thread,
+    a move's new group): their subscribers hear of it too."""
+
+    groups: Sequence[str] = ()
+    threads: Sequence[int] = ()
+
+
 async def emit(
     conn: Connection,
     type: str,
@@ -181,23 +191,21 @@ async def emit(
     group: str | None,
     thread_id: int | None,
     data: Any,
-    also_groups: tuple[str, ...] | list[str] = (),
-    also_threads: tuple[int, ...] | list[int] = (),
-    users: tuple[int, ...] | list[int] = (),
+    also: Also = Also(),
+    users: Sequence[int] = (),
 ) -> int:
     """Write one event row in the caller's transaction and return its id.
 
-    It is routed to subscribers of `group` and `thread_id`, and also of the
-    extra groups and threads an action touches (a split's new thread, a
-    move's new group), so everyone watching either side hears of it. An
-    event for `users` only is routed to those users' own topics."""
+    It is routed to subscribers of `group` and `thread_id`, and also of those
+    `also` names, so everyone watching either side of an action hears of it.
+    An event for `users` only is routed to those users' own topics."""
     if type not in EVENTS:
         raise ValueError(f"unregistered event type {type!r}")
     topics = set()
-    for name in (group, *also_groups):
+    for name in (group, *also.groups):
         if name:
             topics.add(group_topic(name))
-    for tid in (thread_id, *also_threads):
+    for tid in (thread_id, *also.threads):
         if tid:
             topics.add(thread_topic(tid))
     for uid in users:

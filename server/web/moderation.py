@@ -38,11 +38,13 @@ async def split_thread(request: Request) -> Response:
             conn,
             site.config.domain,
             user,
-            request.path_params["id"],
-            data.get("article_id"),
-            reason=data.get("reason"),
-            subject=data.get("subject"),
-            group=data.get("group"),
+            maintenance.Split(
+                request.path_params["id"],
+                data.get("article_id"),
+                data.get("reason"),
+                subject=data.get("subject"),
+                group=data.get("group"),
+            ),
         )
     return JSONResponse(result, status_code=201)
 

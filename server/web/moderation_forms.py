@@ -137,11 +137,13 @@ async def _perform(request: Request, action: str, form: dict[str, str]) -> str:
                 conn,
                 site.config.domain,
                 user,
-                thread_id,
-                request.query_params.get("article"),
-                reason=reason,
-                subject=form.get("subject") or None,
-                group=form.get("group") or None,
+                maintenance.Split(
+                    thread_id,
+                    request.query_params.get("article"),
+                    reason,
+                    subject=form.get("subject") or None,
+                    group=form.get("group") or None,
+                ),
             )
             return f"/t/{result['thread']['id']}"
         if action == "merge":
