@@ -16,6 +16,7 @@ from ..store import clock, validate
 from ..store.db import fetch_all, fetch_one
 from ..store.errors import Conflict, Forbidden
 from ..store.events import emit
+from .posting import INDEX, UNINDEX
 from .reading import ARTICLE_SELECT, article_json, article_row
 
 
@@ -62,19 +63,12 @@ async def edit(
         (row["id"], row["subject"], row["body"], row["edited_at"] or row["created_at"], now),
     )
     # The search index follows the text: the old words out, the new ones in.
-    await conn.execute(
-        "INSERT INTO articles_fts (articles_fts, rowid, subject, body, author_name)"
-        " VALUES ('delete', ?, ?, ?, ?)",
-        (row["id"], row["subject"], row["body"], row["author_name"]),
-    )
+    await conn.execute(UNINDEX, (row["id"], row["subject"], row["body"], row["author_name"]))
     await conn.execute(
         "UPDATE articles SET subject = ?, body = ?, edited_at = ? WHERE id = ?",
         (subject, body, now, row["id"]),
     )
-    await conn.execute(
-        "INSERT INTO articles_fts (rowid, subject, body, author_name) VALUES (?, ?, ?, ?)",
-        (row["id"], subject, body, row["author_name"]),
-    )
+    await conn.execute(INDEX, (row["id"], subject, body, row["author_name"]))
     fresh = await fetch_one(conn, ARTICLE_SELECT + " WHERE a.id = ?", (row["id"],))
     assert fresh is not None
     article = article_json(fresh)

@@ -36,6 +36,13 @@ from .subjects import child_references, reply_subject
 # AUTOINCREMENT keeps sqlite_sequence at or above every id inserted, explicit ones too.
 NEXT_ARTICLE_ID = "(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'articles'), 0) + 1)"
 
+# An article's words in the search index, and out of it (FTS5 external content:
+# a delete names the words the row was indexed with).
+INDEX = "INSERT INTO articles_fts (rowid, subject, body, author_name) VALUES (?, ?, ?, ?)"
+UNINDEX = (
+    "INSERT INTO articles_fts (articles_fts, rowid, subject, body, author_name) VALUES ('delete', ?, ?, ?, ?)"
+)
+
 CANCEL_NOTICE_AUTHOR = "[This article was withdrawn by its author.]"
 CANCEL_NOTICE_MODERATOR = "[This article was withdrawn by a moderator.]"
 
@@ -193,10 +200,7 @@ async def insert_article(
         f"INSERT INTO articles ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values())
     )
     if article.status == "ok":
-        await conn.execute(
-            "INSERT INTO articles_fts (rowid, subject, body, author_name) VALUES (?, ?, ?, ?)",
-            (article_id, article.subject, article.body, article.author.name),
-        )
+        await conn.execute(INDEX, (article_id, article.subject, article.body, article.author.name))
     await conn.execute(
         "UPDATE threads SET article_count = article_count + 1,"
         " last_article_at = max(last_article_at, ?) WHERE id = ?",
@@ -328,14 +332,7 @@ async def cancel(conn: Connection, user: User | None, article_ref: object, reaso
         return article_json(row)
     by_moderator = row["user_id"] != user.id
     notice = CANCEL_NOTICE_MODERATOR if by_moderator else CANCEL_NOTICE_AUTHOR
-    await conn.execute(
-        "INSERT INTO articles_fts (articles_fts, rowid, subject, body, author_name)"
-        " VALUES ('delete', ?, ?, ?, ?)",
-        (row["id"], row["subject"], row["body"], row["author_name"]),
-    )
-    await conn.execute("UPDATE articles SET status = 'cancelled', body = ? WHERE id = ?", (notice, row["id"]))
-    # withdrawn means its words are gone: the texts an edit replaced go too
-    await conn.execute("DELETE FROM article_versions WHERE article_id = ?", (row["id"],))
+    await withdraw(conn, row, notice)
     if by_moderator:
         await modlog.write(
             conn,
@@ -355,6 +352,15 @@ async def cancel(conn: Connection, user: User | None, article_ref: object, reaso
     await emit(conn, "article.cancelled", group=row["group_name"], thread_id=row["thread_id"], data=article)
     await peers.queue_cancel(conn, article)
     return article
+
+
+async def withdraw(conn: Connection, row: sqlite3.Row, notice: str) -> None:
+    """The change a withdrawal makes to an article (its row as stored), whoever
+    asked: the text replaced by `notice`, its words out of the search index,
+    and the texts an edit replaced gone with them."""
+    await conn.execute(UNINDEX, (row["id"], row["subject"], row["body"], row["author_name"]))
+    await conn.execute("UPDATE articles SET status = 'cancelled', body = ? WHERE id = ?", (notice, row["id"]))
+    await conn.execute("DELETE FROM article_versions WHERE article_id = ?", (row["id"],))
 
 
 async def next_article_id(conn: Connection) -> int:
@@ -427,7 +433,7 @@ async def insert_articles(conn: Connection, group_id: int, rows: list[dict]) -> 
         ],
     )
     await conn.executemany(
-        "INSERT INTO articles_fts (rowid, subject, body, author_name) VALUES (?, ?, ?, ?)",
+        INDEX,
         [(r["id"], r["subject"], r["body"], r["author_name"]) for r in rows if r.get("status", "ok") == "ok"],
     )
     threads: dict[int, list] = {}

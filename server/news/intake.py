@@ -348,16 +348,8 @@ def _may_cancel(domain: str, item: Incoming, target: sqlite3.Row) -> bool:
 
 
 async def _withdraw(conn: Connection, target: sqlite3.Row) -> None:
-    """The same change as posting.cancel by the author: text replaced, out of search."""
-    await conn.execute(
-        "INSERT INTO articles_fts (articles_fts, rowid, subject, body, author_name)"
-        " VALUES ('delete', ?, ?, ?, ?)",
-        (target["id"], target["subject"], target["body"], target["author_name"]),
-    )
-    await conn.execute(
-        "UPDATE articles SET status = 'cancelled', body = ? WHERE id = ?",
-        (posting.CANCEL_NOTICE_AUTHOR, target["id"]),
-    )
+    """The same change as posting.cancel by the author."""
+    await posting.withdraw(conn, target, posting.CANCEL_NOTICE_AUTHOR)
     row = await fetch_one(conn, ARTICLE_SELECT + " WHERE a.id = ?", (target["id"],))
     assert row is not None
     article = article_json(row)

@@ -199,17 +199,7 @@ async def queue_article(conn: Connection, article: dict) -> int:
 async def queue_cancel(conn: Connection, article: dict) -> int:
     """Queue the cancel control article of a just withdrawn article for the peers."""
     cancel_id = cancel_message_id(article["message_id"])
-    await conn.execute(
-        "INSERT OR IGNORE INTO news_history (message_id, received_at) VALUES (?, ?)", (cancel_id, clock.now())
-    )
-    return await enqueue(
-        conn,
-        message_id=cancel_id,
-        group=article["group"],
-        path="not-for-mail",
-        kind="cancel",
-        article_id=article["id"],
-    )
+    return await _queue_control(conn, cancel_id, article["group"], "cancel", article["id"])
 
 
 # Thread states a control article may set (docs/PEERING.md: last writer wins).
@@ -246,17 +236,27 @@ async def queue_state(conn: Connection, thread_id: int, action: str, reason: str
         now = clock.stamp(datetime.strptime(latest[:19], "%Y-%m-%dT%H:%M:%S") + timedelta(seconds=1))
     message_id = f"<{action}.{now[:19].replace('-', '').replace(':', '')}.{secrets.token_hex(6)}.{root['message_id'][1:]}"
     await stamp_state(conn, root["message_id"], f"{now[:19]} {message_id}")
+    control = f"{action} {now} {reason}".strip()
+    return await _queue_control(conn, message_id, root["group_name"], "state", root["id"], control)
+
+
+async def _queue_control(
+    conn: Connection, message_id: str, group: str, kind: str, article_id: int, control: str | None = None
+) -> int:
+    """Queue a control article made here about article `article_id`; its
+    Message-ID is remembered, so a copy a peer sends back is a duplicate."""
     await conn.execute(
-        "INSERT OR IGNORE INTO news_history (message_id, received_at) VALUES (?, ?)", (message_id, now)
+        "INSERT OR IGNORE INTO news_history (message_id, received_at) VALUES (?, ?)",
+        (message_id, clock.now()),
     )
     return await enqueue(
         conn,
         message_id=message_id,
-        group=root["group_name"],
+        group=group,
         path="not-for-mail",
-        kind="state",
-        article_id=root["id"],
-        control=f"{action} {now} {reason}".strip(),
+        kind=kind,
+        article_id=article_id,
+        control=control,
     )
 
 

@@ -287,6 +287,14 @@ async def structural_event(conn: Connection, type: str, change: Reshape) -> dict
     return data
 
 
+async def _reshaped(conn: Connection, type: str, change: Reshape) -> dict:
+    """Emit the event of a split or merge made here; returns the action's
+    answer: {thread, source, notice, entry}."""
+    data = await structural_event(conn, type, change)
+    entry = await modlog.get_entry(conn, change.entry_id)
+    return {"thread": data["thread"], "source": data["source"], "notice": data["notice"], "entry": entry}
+
+
 @dataclass(frozen=True)
 class Split:
     """A split as a moderator asks for it from any channel: article
@@ -375,26 +383,17 @@ async def split(
             },
         ),
     )
-    data = await structural_event(
-        conn,
-        "thread.split",
-        Reshape(
-            thread_id=new_id,
-            source_id=source["id"],
-            moved=moved,
-            root_article_id=a["id"],
-            parent_id=None,
-            depth_shift=-a["depth"],
-            notice_id=notice_id,
-            entry_id=entry_id,
-        ),
+    change = Reshape(
+        thread_id=new_id,
+        source_id=source["id"],
+        moved=moved,
+        root_article_id=a["id"],
+        parent_id=None,
+        depth_shift=-a["depth"],
+        notice_id=notice_id,
+        entry_id=entry_id,
     )
-    return {
-        "thread": data["thread"],
-        "source": data["source"],
-        "notice": data["notice"],
-        "entry": await modlog.get_entry(conn, entry_id),
-    }
+    return await _reshaped(conn, "thread.split", change)
 
 
 async def merge(
@@ -474,26 +473,17 @@ async def merge(
             },
         ),
     )
-    data = await structural_event(
-        conn,
-        "thread.merged",
-        Reshape(
-            thread_id=target["id"],
-            source_id=source["id"],
-            moved=moved,
-            root_article_id=root["id"],
-            parent_id=x["id"],
-            depth_shift=x["depth"] + 1,
-            notice_id=notice_id,
-            entry_id=entry_id,
-        ),
+    change = Reshape(
+        thread_id=target["id"],
+        source_id=source["id"],
+        moved=moved,
+        root_article_id=root["id"],
+        parent_id=x["id"],
+        depth_shift=x["depth"] + 1,
+        notice_id=notice_id,
+        entry_id=entry_id,
     )
-    return {
-        "thread": data["thread"],
-        "source": data["source"],
-        "notice": data["notice"],
-        "entry": await modlog.get_entry(conn, entry_id),
-    }
+    return await _reshaped(conn, "thread.merged", change)
 
 
 async def move(
