@@ -20,6 +20,7 @@ from moot.people import newsrc
 from moot.stewardship import actions
 from moot.store import check, migrate
 from moot.store.db import Database, SchemaNewer, fetch_all
+from tests.db_support import newer_moot_upgrades
 from tests.processes import moot
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "v1.db"
@@ -225,9 +226,7 @@ def digest(path: Path) -> dict[str, str]:
 
 async def test_newer_database_is_refused_untouched(tmp_path):
     path = Path(fresh(tmp_path))
-    conn = sqlite3.connect(path)
-    conn.execute(f"PRAGMA user_version={migrate.SCHEMA_VERSION + 1}")
-    conn.close()
+    newer_moot_upgrades(str(path))
     files = digest(path)
     with pytest.raises(SchemaNewer, match="newer than this Moot knows.*Refusing to write"):
         await Database(str(path)).open()
@@ -245,12 +244,7 @@ async def test_running_process_stops_writing_once_a_newer_moot_upgrades(tmp_path
     try:
         async with db.transaction() as conn:
             await conn.execute("INSERT INTO settings (key, value) VALUES ('before', '1')")
-        # A newer Moot's migration (it holds the write lock while it runs).
-        other = sqlite3.connect(db.path, isolation_level=None)
-        other.execute("BEGIN IMMEDIATE")
-        other.execute(f"PRAGMA user_version={migrate.SCHEMA_VERSION + 1}")
-        other.execute("COMMIT")
-        other.close()
+        newer_moot_upgrades(db.path)
         with pytest.raises(SchemaNewer) as refused:
             async with db.transaction() as conn:
                 await conn.execute("INSERT INTO settings (key, value) VALUES ('after', '1')")
