@@ -109,6 +109,15 @@ def fresh(tmp_path) -> str:
     return path
 
 
+def add_users(conn: sqlite3.Connection, prefix: str, count: int) -> None:
+    """Accounts p0, p1, ... (named P0, P1, ...) written straight into the tables."""
+    conn.executemany(
+        "INSERT INTO users (username, display_name, password_hash, created_at)"
+        " VALUES (?, ?, 'x', '2026-01-01T00:00:00.000Z')",
+        [(f"{prefix}{i}", f"{prefix.upper()}{i}") for i in range(count)],
+    )
+
+
 def test_fixture_is_a_real_version_1_site():
     conn = sqlite3.connect(f"file:{FIXTURE}?mode=ro", uri=True)
     try:
@@ -290,11 +299,7 @@ def shout_step(fail_after: int | None = None, path: str | None = None) -> migrat
 def test_batched_step_reports_progress_and_resumes_after_a_failure(tmp_path):
     path = fresh(tmp_path)
     conn = sqlite3.connect(path)
-    conn.executemany(
-        "INSERT INTO users (username, display_name, password_hash, created_at)"
-        " VALUES (?, ?, 'x', '2026-01-01T00:00:00.000Z')",
-        [(f"u{i}", f"U{i}") for i in range(7)],
-    )
+    add_users(conn, "u", 7)
     conn.commit()
     conn.close()
     target = migrate.SCHEMA_VERSION + 1
@@ -366,11 +371,7 @@ def test_read_marks_step_carries_many_marks_over_in_batches(tmp_path):
     batch with progress, and drops the old table only in its last batch."""
     path = v1_copy(tmp_path)
     conn = sqlite3.connect(path)
-    conn.executemany(
-        "INSERT INTO users (username, display_name, password_hash, created_at)"
-        " VALUES (?, ?, 'x', '2026-01-01T00:00:00.000Z')",
-        [(f"r{i}", f"R{i}") for i in range(4)],
-    )
+    add_users(conn, "r", 4)
     conn.execute(
         "INSERT OR REPLACE INTO newsrc (user_id, group_id, seen_number)"
         " SELECT u.id, g.id, u.id * 7 + g.id - 8 FROM users u, groups g"
