@@ -1,6 +1,6 @@
 """The database as the store tests see it: a Database on a temporary file, the
-settings keys it holds, a foreign key that fails only at COMMIT, and a newer
-Moot upgrading the file under a running one."""
+settings keys it holds, a foreign key that fails only at COMMIT, a newer Moot
+upgrading the file, and a site's rows read through a connection of their own."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ async def keys(db: Database) -> set[str]:
 
 
 def newer_moot_upgrades(path: str) -> None:
-    """What a newer Moot's migration does to a file in use: it takes the write
-    lock and raises the schema version past this Moot's."""
+    """What a newer Moot's migration does to the file: it takes the write lock
+    and raises the schema version past this Moot's."""
     other = sqlite3.connect(path, isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     other.execute(f"PRAGMA user_version={migrate.SCHEMA_VERSION + 1}")
@@ -42,3 +42,12 @@ async def add_deferred_foreign_key(db: Database) -> None:
         await conn.execute(
             "CREATE TABLE child (p INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)"
         )
+
+
+def rows(site, sql: str, params: tuple = ()) -> list[tuple]:
+    """The rows `sql` selects from the site's file, read through a connection of its own."""
+    conn = sqlite3.connect(site.config.db_path)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()

@@ -9,21 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import sqlite3
 
 import feedparser
 
 from moot.people import notifications
 from tests.conftest import password_hash, seed
+from tests.db_support import rows
 from tests.live_support import events_until, live_site, recv, subscribe  # noqa: F401
-
-
-def rows(site, sql: str, params=()) -> list[tuple]:
-    conn = sqlite3.connect(site.config.db_path)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 async def inbox(client) -> dict:

@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import sqlite3
 
 from moot.nntp.session import Session
 from moot.people import newsrc
 from tests.conftest import PASSWORD, seed
+from tests.db_support import rows
 from tests.live_support import events_until, live_site, recv, subscribe  # noqa: F401
 from tests.nntp_support import replies
 
@@ -24,14 +24,8 @@ def new_marks(html: str) -> list[int]:
 
 
 def read_events(site) -> list[tuple[str, dict]]:
-    conn = sqlite3.connect(site.config.db_path)
-    try:
-        rows = conn.execute(
-            "SELECT topics, data FROM events WHERE type = 'read.changed' ORDER BY id"
-        ).fetchall()
-    finally:
-        conn.close()
-    return [(topics, json.loads(data)) for topics, data in rows]
+    changes = rows(site, "SELECT topics, data FROM events WHERE type = 'read.changed' ORDER BY id")
+    return [(topics, json.loads(data)) for topics, data in changes]
 
 
 async def csrf_of(client, url: str) -> str:
