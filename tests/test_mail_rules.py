@@ -417,33 +417,12 @@ def test_moot_deliver_reads_one_message_on_stdin(tmp_path):
 async def test_tls_relay_with_login(make_site, tmp_path, scheme):
     import shutil
     import ssl
-    import subprocess
+
+    from tests.tls_support import self_signed
 
     if not shutil.which("openssl"):
         pytest.skip("openssl is not installed")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    cert, key = self_signed(tmp_path, "127.0.0.1", "IP:127.0.0.1")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     with Relay(context, implicit_tls=scheme == "smtps", auth=("moot", "s3cret/pass")) as tls_relay:
