@@ -107,3 +107,8 @@ async def events_until(ws: ClientConnection, count: int, timeout: float = WAIT) 
         if "id" in msg:
             out.append(msg)
     return out
+
+
+def signed_in(client) -> dict:
+    """Options for LiveServer.connect that send `client`'s session cookie, so /live knows the reader."""
+    return {"additional_headers": {"Cookie": f"moot_session={client.cookies.get('moot_session')}"}}

@@ -1,12 +1,21 @@
 """Every maintenance endpoint × (anonymous, member, moderator, admin) gets the
 status server/maintenance_api.py documents; a denied call changes nothing."""
 
+from collections.abc import Awaitable, Callable
+from typing import Any, NamedTuple
+
 import pytest
 
 from tests.maint_support import build_tree
 
 ROLES = ["anonymous", "member", "moderator", "admin"]
-MOD = {"anonymous": 401, "member": 403}  # the rest get the endpoint's success status
+MEMBERS, MODERATORS, ADMINS = ROLES[1:], ROLES[2:], ROLES[3:]
+
+
+def allowed(status: int, roles: list[str]) -> dict[str, int]:
+    """{role: status}: the endpoint's success status for `roles`; otherwise 401
+    for the anonymous, who may sign in, and 403 for the signed in."""
+    return {r: status if r in roles else 401 if r == "anonymous" else 403 for r in ROLES}
 
 
 async def setup_entry(site, t):
@@ -22,86 +31,66 @@ async def setup_proposal(site, t):
     return r.json()["proposal"]["id"]
 
 
-# name: (method, path template, body, {role: status}, set-up returning {x} for the path)
+class Endpoint(NamedTuple):
+    method: str
+    path: str  # {tid}: the tree's thread, {oid}: the other thread, {x}: what setup returned
+    body: Callable[[dict], dict] | None  # the JSON body, from the tree
+    expected: dict[str, int]  # {role: status}
+    setup: Callable[[Any, dict], Awaitable[Any]] | None = None
+
+
 TABLE = {
-    "split": (
+    "split": Endpoint(
         "POST",
         "/api/threads/{tid}/split",
         lambda t: {"article_id": t["a2"]["id"], "reason": "r"},
-        {**MOD, "moderator": 201, "admin": 201},
-        None,
+        allowed(201, MODERATORS),
     ),
-    "merge": (
+    "merge": Endpoint(
         "POST",
         "/api/threads/{oid}/merge",
         lambda t: {"into_article_id": t["a4"]["id"], "reason": "r"},
-        {**MOD, "moderator": 200, "admin": 200},
-        None,
+        allowed(200, MODERATORS),
     ),
-    "move": (
+    "move": Endpoint(
         "POST",
         "/api/threads/{oid}/move",
         lambda t: {"group": "comp.lang.misc", "reason": "r"},
-        {**MOD, "moderator": 200, "admin": 200},
-        None,
+        allowed(200, MODERATORS),
     ),
     **{
-        action: (
-            "POST",
-            "/api/threads/{tid}/" + action,
-            lambda t: {"reason": "r"},
-            {**MOD, "moderator": 200, "admin": 200},
-            None,
+        action: Endpoint(
+            "POST", "/api/threads/{tid}/" + action, lambda t: {"reason": "r"}, allowed(200, MODERATORS)
         )
         for action in ("archive", "unarchive", "lock", "unlock")
     },
-    "reference": (
-        "POST",
-        "/api/threads/{tid}/reference",
-        lambda t: {"on": True},
-        {**MOD, "moderator": 200, "admin": 200},
-        None,
+    "reference": Endpoint(
+        "POST", "/api/threads/{tid}/reference", lambda t: {"on": True}, allowed(200, MODERATORS)
     ),
-    "policy": (
+    "policy": Endpoint(
         "PUT",
         "/api/groups/comp.lang.python/policy",
         lambda t: {"archive_after_days": 9},
-        {**MOD, "moderator": 200, "admin": 200},
-        None,
+        allowed(200, MODERATORS),
     ),
-    "undo": (
-        "POST",
-        "/api/modlog/{x}/undo",
-        lambda t: {"reason": "r"},
-        {**MOD, "moderator": 200, "admin": 200},
-        setup_entry,
+    "undo": Endpoint(
+        "POST", "/api/modlog/{x}/undo", lambda t: {"reason": "r"}, allowed(200, MODERATORS), setup_entry
     ),
-    "role": (
-        "POST",
-        "/api/users/ada/role",
-        lambda t: {"role": "moderator"},
-        {**MOD, "moderator": 403, "admin": 200},
-        None,
-    ),
-    "propose": (
+    "role": Endpoint("POST", "/api/users/ada/role", lambda t: {"role": "moderator"}, allowed(200, ADMINS)),
+    "propose": Endpoint(
         "POST",
         "/api/proposals",
         lambda t: {"name": "rec.yarn", "description": "Yarn"},
-        {"anonymous": 401, "member": 201, "moderator": 201, "admin": 201},
-        None,
+        allowed(201, MEMBERS),
     ),
-    "endorse": (
-        "POST",
-        "/api/proposals/{x}/endorse",
-        lambda t: {},
-        {"anonymous": 401, "member": 200, "moderator": 200, "admin": 200},
-        setup_proposal,
+    "endorse": Endpoint(
+        "POST", "/api/proposals/{x}/endorse", lambda t: {}, allowed(200, MEMBERS), setup_proposal
     ),
-    "modlog": ("GET", "/api/modlog", None, {r: 200 for r in ROLES}, None),
-    "modlog entry": ("GET", "/api/modlog/1", None, {r: 200 for r in ROLES}, None),
-    "suggestions": ("GET", "/api/threads/{tid}/split-suggestions", None, {r: 200 for r in ROLES}, None),
-    "proposals": ("GET", "/api/proposals", None, {r: 200 for r in ROLES}, None),
-    "peers": ("GET", "/api/peers", None, {**MOD, "moderator": 403, "admin": 200}, None),
+    "modlog": Endpoint("GET", "/api/modlog", None, allowed(200, ROLES)),
+    "modlog entry": Endpoint("GET", "/api/modlog/1", None, allowed(200, ROLES)),
+    "suggestions": Endpoint("GET", "/api/threads/{tid}/split-suggestions", None, allowed(200, ROLES)),
+    "proposals": Endpoint("GET", "/api/proposals", None, allowed(200, ROLES)),
+    "peers": Endpoint("GET", "/api/peers", None, allowed(200, ADMINS)),
 }
 
 
@@ -121,8 +110,7 @@ async def call(client, t, name, x=None):
 
 @pytest.mark.parametrize("name", list(TABLE))
 async def test_authorisation_table(make_site, name):
-    expected = TABLE[name][3]
-    setup = TABLE[name][4]
+    expected, setup = TABLE[name].expected, TABLE[name].setup
     fresh = {}
     for role in ROLES:
         # Each role that may act gets a fresh site, so it acts on the same state.

@@ -371,8 +371,7 @@ def test_without_javascript_pages_read_and_the_reply_form_posts(server, contexts
     started = new_thread(server, "ada", "No script here", "Readable anywhere.")
     r1 = reply(server, "bruno", started["article"]["id"], "Ada wrote:\n> Readable anywhere.\n\nEven in w3m.")
     thread_id = started["thread"]["id"]
-    watch = contexts(viewport=PHONE, java_script_enabled=False)
-    page = watch.page()
+    page = contexts(viewport=PHONE, java_script_enabled=False).page()
     checks = {
         "/": "test.browser",
         "/g/test.browser": "No script here",
@@ -407,8 +406,7 @@ def test_without_javascript_propose_endorse_withdraw_and_moderate(server, contex
     started = new_thread(server, "ada", "Forms all the way", "No scripts needed.")
     mine = reply(server, "bruno", started["article"]["id"], "I will take this back.")
     thread_id = started["thread"]["id"]
-    watch = contexts(viewport=PHONE, java_script_enabled=False)
-    page = watch.page()
+    page = contexts(viewport=PHONE, java_script_enabled=False).page()
     sign_in(page, server.base, "ada")
     page.goto(f"{server.base}/proposals")
     page.fill("#pname", "rec.forms")

@@ -4,19 +4,29 @@ import asyncio
 
 import pytest
 
-from moot.store.db import MAX_BATCH, Database, fetch_all
+from moot.store.db import MAX_BATCH
+from tests.db_support import add_deferred_foreign_key, db, keys  # noqa: F401  (fixture)
 
 
-@pytest.fixture
-async def db(tmp_path):
-    database = await Database(str(tmp_path / "db.sqlite"), read_connections=1).open()
-    yield database
-    await database.close()
+async def put(db, key: str) -> None:
+    async with db.transaction() as conn:
+        await conn.execute("INSERT INTO settings (key, value) VALUES (?, 'v')", (key,))
 
 
-async def keys(db):
-    async with db.read() as conn:
-        return {r[0] for r in await fetch_all(conn, "SELECT key FROM settings")}
+async def hold_the_door(db) -> asyncio.Task:
+    """Start an action that writes 'first' and keeps the write door for 50 ms;
+    return its task once it is inside, so what starts next queues behind it."""
+    entered = asyncio.Event()
+
+    async def first():
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO settings (key, value) VALUES ('first', 'v')")
+            entered.set()
+            await asyncio.sleep(0.05)
+
+    task = asyncio.create_task(first())
+    await entered.wait()
+    return task
 
 
 async def test_concurrent_actions_commit_alone_or_together(db):
@@ -40,22 +50,9 @@ async def test_concurrent_actions_commit_alone_or_together(db):
 
 
 async def test_cancelled_waiter_does_not_strand_the_batch(db):
-    entered = asyncio.Event()
-
-    async def first():
-        async with db.transaction() as conn:
-            await conn.execute("INSERT INTO settings (key, value) VALUES ('first', 'v')")
-            entered.set()
-            await asyncio.sleep(0.05)
-
-    async def queued(key):
-        async with db.transaction() as conn:
-            await conn.execute("INSERT INTO settings (key, value) VALUES (?, 'v')", (key,))
-
-    t1 = asyncio.create_task(first())
-    await entered.wait()
-    t2 = asyncio.create_task(queued("second"))
-    t3 = asyncio.create_task(queued("third"))
+    t1 = await hold_the_door(db)
+    t2 = asyncio.create_task(put(db, "second"))
+    t3 = asyncio.create_task(put(db, "third"))
     await asyncio.sleep(0.01)
     t3.cancel()  # gives up while waiting for its turn
     await asyncio.wait_for(asyncio.gather(t1, t2), timeout=5)
@@ -65,21 +62,8 @@ async def test_cancelled_waiter_does_not_strand_the_batch(db):
 
 
 async def test_last_queued_action_cancelled_before_its_turn(db):
-    entered = asyncio.Event()
-
-    async def first():
-        async with db.transaction() as conn:
-            await conn.execute("INSERT INTO settings (key, value) VALUES ('first', 'v')")
-            entered.set()
-            await asyncio.sleep(0.05)
-
-    async def second():
-        async with db.transaction() as conn:
-            await conn.execute("INSERT INTO settings (key, value) VALUES ('second', 'v')")
-
-    t1 = asyncio.create_task(first())
-    await entered.wait()
-    t2 = asyncio.create_task(second())
+    t1 = await hold_the_door(db)
+    t2 = asyncio.create_task(put(db, "second"))
     await asyncio.sleep(0.01)
     t2.cancel()
     await asyncio.wait_for(t1, timeout=5)  # must not wait forever for t2's commit
@@ -92,13 +76,9 @@ async def test_cancelled_inside_the_body_leaves_nothing(db):
             await conn.execute("INSERT INTO settings (key, value) VALUES ('slow', 'v')")
             await asyncio.sleep(10)
 
-    async def quick():
-        async with db.transaction() as conn:
-            await conn.execute("INSERT INTO settings (key, value) VALUES ('quick', 'v')")
-
     task = asyncio.create_task(slow())
     await asyncio.sleep(0.05)
-    other = asyncio.create_task(quick())
+    other = asyncio.create_task(put(db, "quick"))
     await asyncio.sleep(0.01)
     task.cancel()
     await asyncio.wait_for(other, timeout=5)
@@ -106,30 +86,17 @@ async def test_cancelled_inside_the_body_leaves_nothing(db):
 
 
 async def test_failed_commit_is_reported_to_every_action_in_the_batch(db):
-    async with db.transaction() as conn:
-        await conn.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
-        await conn.execute(
-            "CREATE TABLE child (p INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)"
-        )
-    entered = asyncio.Event()
-
-    async def first():
-        async with db.transaction() as conn:
-            await conn.execute("INSERT INTO settings (key, value) VALUES ('first', 'v')")
-            entered.set()
-            await asyncio.sleep(0.05)
+    await add_deferred_foreign_key(db)
 
     async def breaks_at_commit():
         async with db.transaction() as conn:
             # a deferred foreign key fails only at COMMIT, after the body returned
             await conn.execute("INSERT INTO child (p) VALUES (42)")
 
-    t1 = asyncio.create_task(first())
-    await entered.wait()
+    t1 = await hold_the_door(db)
     t2 = asyncio.create_task(breaks_at_commit())
     results = await asyncio.wait_for(asyncio.gather(t1, t2, return_exceptions=True), timeout=5)
     assert all(isinstance(r, Exception) for r in results)  # neither is acknowledged
     assert await keys(db) == set()
-    async with db.transaction() as conn:  # and the door still works
-        await conn.execute("INSERT INTO settings (key, value) VALUES ('after', 'v')")
+    await put(db, "after")  # and the door still works
     assert await keys(db) == {"after"}

@@ -5,20 +5,13 @@ import sqlite3
 
 import pytest
 
-from moot.store import migrate
-from moot.store.db import MAX_BATCH, Database, SchemaNewer, fetch_all, fetch_value
-
-
-@pytest.fixture
-async def db(tmp_path):
-    database = await Database(str(tmp_path / "db.sqlite"), read_connections=1).open()
-    yield database
-    await database.close()
-
-
-async def keys(db):
-    async with db.read() as conn:
-        return {r[0] for r in await fetch_all(conn, "SELECT key FROM settings")}
+from moot.store.db import MAX_BATCH, SchemaNewer, fetch_value
+from tests.db_support import (
+    add_deferred_foreign_key,
+    db,  # noqa: F401  (fixture)
+    keys,
+    newer_moot_upgrades,
+)
 
 
 def insert(key, fail=False):
@@ -74,11 +67,7 @@ async def test_an_action_that_awaits_anything_else_is_refused_and_undone(db):
 
 
 async def test_failed_commit_is_reported_and_the_door_still_works(db):
-    async with db.transaction() as conn:
-        await conn.execute("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
-        await conn.execute(
-            "CREATE TABLE child (p INTEGER REFERENCES parent(id) DEFERRABLE INITIALLY DEFERRED)"
-        )
+    await add_deferred_foreign_key(db)
 
     async def breaks_at_commit(conn):
         await conn.execute("INSERT INTO settings (key, value) VALUES ('lost', 'v')")
@@ -114,11 +103,7 @@ async def test_actions_queued_together_share_one_commit_each_alone_on_failure(db
 
 async def test_run_refuses_a_file_a_newer_moot_upgraded(db):
     await db.run(insert("before"))
-    other = sqlite3.connect(db.path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
-    other.execute(f"PRAGMA user_version={migrate.SCHEMA_VERSION + 1}")
-    other.execute("COMMIT")
-    other.close()
+    newer_moot_upgrades(db.path)
     with pytest.raises(SchemaNewer) as refused:
         await db.run(insert("after"))
     assert refused.value.status == 503

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.tls_support import self_signed
+
 DEPLOY = Path(__file__).resolve().parent.parent / "docs" / "deploy"
 UNITS = ("moot.service", "moot-backup.service", "moot-backup.timer")
 INSTALLED_MOOT = "/opt/moot/.venv/bin/moot"
@@ -65,30 +67,10 @@ def test_units_pass_systemd_analyze_verify(tmp_path):
     reason="nginx or openssl is not installed (Debian packages nginx, openssl)",
 )
 def test_nginx_site_passes_nginx_t(tmp_path):
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=news.example.org",
-            "-keyout",
-            str(tmp_path / "key.pem"),
-            "-out",
-            str(tmp_path / "cert.pem"),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    cert, key = self_signed(tmp_path, "news.example.org")
     site = (DEPLOY / "nginx-moot.conf").read_text()
-    site = site.replace("/etc/letsencrypt/live/news.example.org/fullchain.pem", str(tmp_path / "cert.pem"))
-    site = site.replace("/etc/letsencrypt/live/news.example.org/privkey.pem", str(tmp_path / "key.pem"))
+    site = site.replace("/etc/letsencrypt/live/news.example.org/fullchain.pem", cert)
+    site = site.replace("/etc/letsencrypt/live/news.example.org/privkey.pem", key)
     (tmp_path / "site.conf").write_text(site)
     # The guide links the file into Debian's http {} block; this is that block, alone.
     (tmp_path / "nginx.conf").write_text(

@@ -8,7 +8,6 @@ import asyncio
 import os
 import shutil
 import smtplib
-import subprocess
 import warnings
 from pathlib import Path
 from urllib.parse import quote
@@ -132,14 +131,14 @@ async def check_with_mutt(ts, *mails: bytes) -> None:
     env = {"HOME": str(home), "TERM": "xterm", "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
     tmux = Tmux(f"moot-mutt-{os.getpid()}", env)
     try:
-        tmux.run("new-session", "-d", "-s", tmux.name, "-x", "150", "-y", "40", f"mutt -R -f {folder}")
+        tmux.start(f"mutt -R -f {folder}")
         index = await asyncio.to_thread(tmux.wait_for, "`->")  # the reply is drawn under its parent
         assert "Mail me" in index and "Bob" in index.split("`->")[0].splitlines()[-1]
         await asyncio.to_thread(tmux.keys, "Enter")
         shown = await asyncio.to_thread(tmux.wait_for, "List-Id:")
         assert f"List-Post: <mailto:{LIST}>" in shown and "Line one" in shown
     finally:
-        subprocess.run(["tmux", "-L", tmux.name, "kill-server"], env=env, capture_output=True)
+        tmux.stop()
 
 
 async def test_strangers_and_auto_replies_are_refused_and_change_nothing(make_site, relay):

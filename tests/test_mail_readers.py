@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import re
 import smtplib
-import sqlite3
 from urllib.parse import quote
 
 import pytest
 
 from moot.mail import heldmail, mailqueue, noticemail
 from tests.conftest import seed
+from tests.db_support import rows
 from tests.mail_support import (
     GROUP,
     LIST,
@@ -33,13 +33,7 @@ BOB = "bob@example.org"
 
 def queued(ts, kind: str) -> list[tuple]:
     """(user_id, status) of every mail of `kind` in the outbox."""
-    conn = sqlite3.connect(ts.config.db_path)
-    try:
-        return conn.execute(
-            "SELECT user_id, status FROM mail_queue WHERE kind = ? ORDER BY id", (kind,)
-        ).fetchall()
-    finally:
-        conn.close()
+    return rows(ts, "SELECT user_id, status FROM mail_queue WHERE kind = ? ORDER BY id", (kind,))
 
 
 async def one_click(ts, mail) -> None:

@@ -19,6 +19,7 @@ from itsdangerous import URLSafeTimedSerializer
 from moot.mail import mailing, mailqueue
 from moot.store import clock
 from tests.conftest import seed
+from tests.db_support import rows
 from tests.mail_support import (
     GROUP,
     LIST,
@@ -47,13 +48,9 @@ async def members(ts, relay, *, subscribe_bob: str | None = "each"):
 
 
 def thread_bodies(ts, thread_id: int) -> list[tuple]:
-    conn = sqlite3.connect(ts.config.db_path)
-    try:
-        return conn.execute(
-            "SELECT subject, body, parent_id FROM articles WHERE thread_id = ? ORDER BY id", (thread_id,)
-        ).fetchall()
-    finally:
-        conn.close()
+    return rows(
+        ts, "SELECT subject, body, parent_id FROM articles WHERE thread_id = ? ORDER BY id", (thread_id,)
+    )
 
 
 async def deliver(ts, data: bytes, to: str = LIST, mail_from: str = "ada@example.net"):
@@ -144,8 +141,8 @@ async def test_html_only_mail_becomes_text_and_the_reply_address_finds_the_paren
     await deliver(
         ts, message("Bob <bob@example.org>", reply_to, "Answer"), to=reply_to, mail_from="bob@example.org"
     )
-    rows = thread_bodies(ts, root["thread_id"])
-    assert rows[-1][0] == "Answer" and rows[-1][2] == root["id"]
+    bodies = thread_bodies(ts, root["thread_id"])
+    assert bodies[-1][0] == "Answer" and bodies[-1][2] == root["id"]
     forged = reply_to.replace("reply+", "reply+9")
     with pytest.raises(smtplib.SMTPRecipientsRefused):
         await deliver(
@@ -154,13 +151,8 @@ async def test_html_only_mail_becomes_text_and_the_reply_address_finds_the_paren
 
 
 def mail_article_id(ts, mail) -> int:
-    conn = sqlite3.connect(ts.config.db_path)
-    try:
-        return conn.execute(
-            "SELECT id FROM articles WHERE message_id = ?", (mail.message["Message-ID"],)
-        ).fetchone()[0]
-    finally:
-        conn.close()
+    ((article_id,),) = rows(ts, "SELECT id FROM articles WHERE message_id = ?", (mail.message["Message-ID"],))
+    return article_id
 
 
 async def test_the_same_message_twice_posts_once(make_site, relay):
@@ -172,14 +164,9 @@ async def test_the_same_message_twice_posts_once(make_site, relay):
     # Both at once: one posts, the other finds it posted; neither is refused.
     again = message("Ada <ada@example.net>", LIST, "Racing", Message_ID="<race@example.net>")
     assert await asyncio.gather(deliver(ts, again), deliver(ts, again)) == [{}, {}]
-    conn = sqlite3.connect(ts.config.db_path)
-    assert conn.execute(
-        "SELECT count(*) FROM articles WHERE message_id = '<twice@example.net>'"
-    ).fetchone() == (1,)
-    assert conn.execute(
-        "SELECT count(*) FROM articles WHERE message_id = '<race@example.net>'"
-    ).fetchone() == (1,)
-    conn.close()
+    for message_id in ("<twice@example.net>", "<race@example.net>"):
+        count = rows(ts, "SELECT count(*) FROM articles WHERE message_id = ?", (message_id,))
+        assert count == [(1,)], message_id
 
 
 # Digests and unsubscribing
@@ -262,11 +249,9 @@ async def test_confirmation_links_work_once_expire_and_addresses_stay_private(ma
     assert (await bob.put("/api/me/email", json={"email": "ADA@example.net"})).status_code == 409
     # An old link (signed 49 hours ago for the pending nonce) has expired.
     assert (await bob.put("/api/me/email", json={"email": "bob@example.org"})).status_code == 200
-    conn = sqlite3.connect(ts.config.db_path)
-    user_id, nonce = conn.execute(
-        "SELECT user_id, nonce FROM mail_addresses WHERE email = 'bob@example.org'"
-    ).fetchone()
-    conn.close()
+    ((user_id, nonce),) = rows(
+        ts, "SELECT user_id, nonce FROM mail_addresses WHERE email = 'bob@example.org'"
+    )
 
     class Past(URLSafeTimedSerializer):
         def make_signer(self, *args):
@@ -326,12 +311,8 @@ async def test_bounces_to_the_return_path_mark_an_address_bouncing(make_site, re
         expected = n >= 2
         assert (await bob.get("/api/me")).json()["email"]["bouncing"] is expected
     r = await ada.post(f"/api/groups/{GROUP}/threads", json={"subject": "B3", "body": "x"})
-    conn = sqlite3.connect(ts.config.db_path)
-    queued = conn.execute(
-        "SELECT count(*) FROM mail_queue WHERE article_id = ?", (r.json()["article"]["id"],)
-    )
-    assert queued.fetchone() == (0,)  # a bouncing address gets nothing more
-    conn.close()
+    queued = rows(ts, "SELECT count(*) FROM mail_queue WHERE article_id = ?", (r.json()["article"]["id"],))
+    assert queued == [(0,)]  # a bouncing address gets nothing more
     # Setting the address again starts over.
     await confirm_address(bob, relay, "bob@example.org")
     assert (await bob.get("/api/me")).json()["email"]["bouncing"] is False
@@ -379,18 +360,15 @@ async def test_per_recipient_rate_defers_mail_without_losing_it(make_site, relay
     await relay.wait("bob@example.org", 2, where=subject_of("Rate"))
 
     def third_deferred():
-        conn = sqlite3.connect(ts.config.db_path)
-        try:
-            return conn.execute(
-                "SELECT status, next_at FROM mail_queue WHERE kind = 'article'"
-                " AND status = 'queued' AND next_at > ?",
-                (clock.later(seconds=600),),
-            ).fetchall()
-        finally:
-            conn.close()
+        return rows(
+            ts,
+            "SELECT status, next_at FROM mail_queue WHERE kind = 'article'"
+            " AND status = 'queued' AND next_at > ?",
+            (clock.later(seconds=600),),
+        )
 
-    rows = await until(third_deferred, "the third mail deferred")
-    assert len(rows) == 1 and len([m for m in relay.to("bob@example.org") if subject_of("Rate")(m)]) == 2
+    deferred = await until(third_deferred, "the third mail deferred")
+    assert len(deferred) == 1 and len([m for m in relay.to("bob@example.org") if subject_of("Rate")(m)]) == 2
 
 
 # Other doors: LMTP, moot deliver, STARTTLS with a login
@@ -439,33 +417,12 @@ def test_moot_deliver_reads_one_message_on_stdin(tmp_path):
 async def test_tls_relay_with_login(make_site, tmp_path, scheme):
     import shutil
     import ssl
-    import subprocess
+
+    from tests.tls_support import self_signed
 
     if not shutil.which("openssl"):
         pytest.skip("openssl is not installed")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    cert, key = self_signed(tmp_path, "127.0.0.1", "IP:127.0.0.1")
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     with Relay(context, implicit_tls=scheme == "smtps", auth=("moot", "s3cret/pass")) as tls_relay:

@@ -276,12 +276,10 @@ async def test_roles_endpoint_and_last_admin(site):
         "to": "moderator",
     }
     assert entry["actor"]["username"] == "root"
-    r = await admin.post("/api/users/root/role", json={"role": "member"})
-    assert r.status_code == 409
-    r = await admin.post("/api/users/nobody/role", json={"role": "member"})
-    assert r.status_code == 404
-    r = await admin.post("/api/users/ada/role", json={"role": "king"})
-    assert r.status_code == 400
+    # the last admin stepping down, an unknown user, an unknown role
+    for username, role, status in [("root", "member", 409), ("nobody", "member", 404), ("ada", "king", 400)]:
+        r = await admin.post(f"/api/users/{username}/role", json={"role": role})
+        assert r.status_code == status, (username, role, r.text)
 
 
 async def test_article_ids_are_never_reused_after_an_undo(site):

@@ -20,6 +20,7 @@ from moot.people import newsrc
 from moot.stewardship import actions
 from moot.store import check, migrate
 from moot.store.db import Database, SchemaNewer, fetch_all
+from tests.db_support import newer_moot_upgrades
 from tests.processes import moot
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "v1.db"
@@ -106,6 +107,15 @@ def fresh(tmp_path) -> str:
     path = str(tmp_path / "fresh.db")
     migrate.upgrade(path)
     return path
+
+
+def add_users(conn: sqlite3.Connection, prefix: str, count: int) -> None:
+    """Accounts p0, p1, ... (named P0, P1, ...) written straight into the tables."""
+    conn.executemany(
+        "INSERT INTO users (username, display_name, password_hash, created_at)"
+        " VALUES (?, ?, 'x', '2026-01-01T00:00:00.000Z')",
+        [(f"{prefix}{i}", f"{prefix.upper()}{i}") for i in range(count)],
+    )
 
 
 def test_fixture_is_a_real_version_1_site():
@@ -225,9 +235,7 @@ def digest(path: Path) -> dict[str, str]:
 
 async def test_newer_database_is_refused_untouched(tmp_path):
     path = Path(fresh(tmp_path))
-    conn = sqlite3.connect(path)
-    conn.execute(f"PRAGMA user_version={migrate.SCHEMA_VERSION + 1}")
-    conn.close()
+    newer_moot_upgrades(str(path))
     files = digest(path)
     with pytest.raises(SchemaNewer, match="newer than this Moot knows.*Refusing to write"):
         await Database(str(path)).open()
@@ -245,12 +253,7 @@ async def test_running_process_stops_writing_once_a_newer_moot_upgrades(tmp_path
     try:
         async with db.transaction() as conn:
             await conn.execute("INSERT INTO settings (key, value) VALUES ('before', '1')")
-        # A newer Moot's migration (it holds the write lock while it runs).
-        other = sqlite3.connect(db.path, isolation_level=None)
-        other.execute("BEGIN IMMEDIATE")
-        other.execute(f"PRAGMA user_version={migrate.SCHEMA_VERSION + 1}")
-        other.execute("COMMIT")
-        other.close()
+        newer_moot_upgrades(db.path)
         with pytest.raises(SchemaNewer) as refused:
             async with db.transaction() as conn:
                 await conn.execute("INSERT INTO settings (key, value) VALUES ('after', '1')")
@@ -296,11 +299,7 @@ def shout_step(fail_after: int | None = None, path: str | None = None) -> migrat
 def test_batched_step_reports_progress_and_resumes_after_a_failure(tmp_path):
     path = fresh(tmp_path)
     conn = sqlite3.connect(path)
-    conn.executemany(
-        "INSERT INTO users (username, display_name, password_hash, created_at)"
-        " VALUES (?, ?, 'x', '2026-01-01T00:00:00.000Z')",
-        [(f"u{i}", f"U{i}") for i in range(7)],
-    )
+    add_users(conn, "u", 7)
     conn.commit()
     conn.close()
     target = migrate.SCHEMA_VERSION + 1
@@ -372,11 +371,7 @@ def test_read_marks_step_carries_many_marks_over_in_batches(tmp_path):
     batch with progress, and drops the old table only in its last batch."""
     path = v1_copy(tmp_path)
     conn = sqlite3.connect(path)
-    conn.executemany(
-        "INSERT INTO users (username, display_name, password_hash, created_at)"
-        " VALUES (?, ?, 'x', '2026-01-01T00:00:00.000Z')",
-        [(f"r{i}", f"R{i}") for i in range(4)],
-    )
+    add_users(conn, "r", 4)
     conn.execute(
         "INSERT OR REPLACE INTO newsrc (user_id, group_id, seen_number)"
         " SELECT u.id, g.id, u.id * 7 + g.id - 8 FROM users u, groups g"

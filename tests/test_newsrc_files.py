@@ -139,17 +139,7 @@ def test_a_round_trip_through_tin(tmp_path):
             assert "comp.lang.python: 1\n" in exported and "rec.music.folk:\n" in exported
             (home / ".newsrc").write_text(exported)
 
-            tmux.run(
-                "new-session",
-                "-d",
-                "-s",
-                tmux.name,
-                "-x",
-                "150",
-                "-y",
-                "40",
-                f"tin -r -q -g 127.0.0.1 -p {server.nntp}",
-            )
+            tmux.start(f"tin -r -q -g 127.0.0.1 -p {server.nntp}")
             screen = tmux.wait_for("rec.music.folk")
             # tin reads Moot's marks: one unread article left in comp.lang.python
             assert re.search(r"\b1\s+comp\.lang\.python", screen), screen
@@ -172,7 +162,7 @@ def test_a_round_trip_through_tin(tmp_path):
             assert listed["comp.lang.c"][0] is False
             assert root.get("/api/me/newsrc").text.splitlines()[1] == "comp.lang.python: 1-2"
     finally:
-        subprocess.run(["tmux", "-L", tmux.name, "kill-server"], env=env, capture_output=True)
+        tmux.stop()
         stop_process(server.proc)
 
 

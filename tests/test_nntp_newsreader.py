@@ -57,6 +57,14 @@ class Tmux:
                 raise AssertionError(f"{text!r} never appeared; the screen shows:\n{screen}")
             time.sleep(0.2)
 
+    def start(self, command: str) -> None:
+        """A detached 150x40 session running `command`."""
+        self.run("new-session", "-d", "-s", self.name, "-x", "150", "-y", "40", command)
+
+    def stop(self) -> None:
+        """End the session and its tmux server, in whatever state they are."""
+        subprocess.run(["tmux", "-L", self.name, "kill-server"], env=self.env, capture_output=True)
+
 
 def test_tin_lists_reads_and_posts_a_followup(tmp_path):
     server = serve(tmp_path)
@@ -82,17 +90,7 @@ def test_tin_lists_reads_and_posts_a_followup(tmp_path):
     }
     tmux = Tmux(f"moot-tin-{os.getpid()}", env)
     try:
-        tmux.run(
-            "new-session",
-            "-d",
-            "-s",
-            tmux.name,
-            "-x",
-            "150",
-            "-y",
-            "40",
-            f"tin -r -A -q -g 127.0.0.1 -p {server.nntp}",
-        )
+        tmux.start(f"tin -r -A -q -g 127.0.0.1 -p {server.nntp}")
         screen = tmux.wait_for("rec.music.folk")  # the group selection page
         assert "comp.lang.python" in screen and "Python, the language" in screen
         assert "comp.lang.c" in screen and "news.readonly" in screen
@@ -113,5 +111,5 @@ def test_tin_lists_reads_and_posts_a_followup(tmp_path):
         assert posted[0]["parent_id"] == articles[0]["id"] and posted[0]["author"]["username"] == "ada"
         assert "> First post" in posted[0]["body"]
     finally:
-        subprocess.run(["tmux", "-L", tmux.name, "kill-server"], env=env, capture_output=True)
+        tmux.stop()
         stop_process(server.proc)

@@ -8,7 +8,6 @@ import io
 import shutil
 import socket
 import ssl
-import subprocess
 
 import pytest
 
@@ -16,6 +15,7 @@ from tests.conftest import PASSWORD
 from tests.nntp_support import nntplib, read_reply, serve
 from tests.peering_support import Node, eventually
 from tests.processes import moot, stop_process
+from tests.tls_support import self_signed
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
 
@@ -23,16 +23,7 @@ pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory) -> tuple[str, str]:
     """A self-signed certificate for localhost and 127.0.0.1, and its key."""
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
-        + ["-nodes", "-keyout", key, "-out", cert, "-days", "2", "-subj", "/CN=localhost"]
-        + ["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
+    return self_signed(tmp_path_factory.mktemp("tls"), "localhost", "DNS:localhost", "IP:127.0.0.1")
 
 
 @pytest.fixture(scope="module")

@@ -9,21 +9,13 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import sqlite3
 
 import feedparser
 
 from moot.people import notifications
 from tests.conftest import password_hash, seed
-from tests.live_support import events_until, live_site, recv, subscribe  # noqa: F401
-
-
-def rows(site, sql: str, params=()) -> list[tuple]:
-    conn = sqlite3.connect(site.config.db_path)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
+from tests.db_support import rows
+from tests.live_support import events_until, live_site, recv, signed_in, subscribe  # noqa: F401
 
 
 async def inbox(client) -> dict:
@@ -186,11 +178,12 @@ async def test_notifications_reach_only_their_readers_live(live_site):
     s = await seed(site)
     bob, carol = await site.client("bob"), await site.client("carol")
 
-    def cookie(client) -> dict:
-        return {"additional_headers": {"Cookie": f"moot_session={client.cookies.get('moot_session')}"}}
-
-    mine = await live.connect(**cookie(s["ada"]))
-    others = [await live.connect(**cookie(carol)), await live.connect(**cookie(bob)), await live.connect()]
+    mine = await live.connect(**signed_in(s["ada"]))
+    others = [
+        await live.connect(**signed_in(carol)),
+        await live.connect(**signed_in(bob)),
+        await live.connect(),
+    ]
     for ws in [mine, *others]:
         await subscribe(ws, groups=["comp.lang.python"])
     r = await bob.post(f"/api/articles/{s['root']['id']}/replies", json={"body": "hello @ada"})

@@ -12,6 +12,7 @@ import subprocess
 
 from moot.people import accounts
 from tests.conftest import PASSWORD, seed
+from tests.db_support import rows
 from tests.processes import moot
 from tests.test_textbrowser import w3m
 
@@ -153,14 +154,6 @@ async def test_one_session_signs_out_by_its_public_id(site):
     assert r.status_code == 303 and 'moot_session=""' in r.headers["set-cookie"]
     assert (await here.get("/api/me")).status_code == 401
     assert len(rows(site, "SELECT id FROM sessions WHERE user_id = ?", (site.users["ada"].id,))) == 1
-
-
-def rows(site, sql, params=()):
-    conn = sqlite3.connect(site.config.db_path)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 async def test_deleting_an_account_keeps_articles_as_a_former_member(site):

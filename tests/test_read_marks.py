@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import sqlite3
 
 from moot.nntp.session import Session
 from moot.people import newsrc
 from tests.conftest import PASSWORD, seed
-from tests.live_support import events_until, live_site, recv, subscribe  # noqa: F401
+from tests.db_support import rows
+from tests.live_support import events_until, live_site, recv, signed_in, subscribe  # noqa: F401
 from tests.nntp_support import replies
 
 
@@ -24,14 +24,8 @@ def new_marks(html: str) -> list[int]:
 
 
 def read_events(site) -> list[tuple[str, dict]]:
-    conn = sqlite3.connect(site.config.db_path)
-    try:
-        rows = conn.execute(
-            "SELECT topics, data FROM events WHERE type = 'read.changed' ORDER BY id"
-        ).fetchall()
-    finally:
-        conn.close()
-    return [(topics, json.loads(data)) for topics, data in rows]
+    changes = rows(site, "SELECT topics, data FROM events WHERE type = 'read.changed' ORDER BY id")
+    return [(topics, json.loads(data)) for topics, data in changes]
 
 
 async def csrf_of(client, url: str) -> str:
@@ -270,11 +264,8 @@ async def test_read_changes_reach_only_that_readers_live_connections(live_site):
     s = await seed(site)
     bob, carol = await site.client("bob"), await site.client("carol")
 
-    def cookie(client) -> dict:
-        return {"additional_headers": {"Cookie": f"moot_session={client.cookies.get('moot_session')}"}}
-
-    tabs = [await live.connect(**cookie(bob)), await live.connect(**cookie(bob))]
-    others = [await live.connect(**cookie(carol)), await live.connect()]
+    tabs = [await live.connect(**signed_in(bob)), await live.connect(**signed_in(bob))]
+    others = [await live.connect(**signed_in(carol)), await live.connect()]
     for ws in tabs + others:
         await subscribe(ws, groups=["comp.lang.python"], threads=[s["thread"]["id"]])
     r = await bob.post(f"/api/threads/{s['thread']['id']}/read", json={"up_to_article_id": s["root"]["id"]})
@@ -288,7 +279,7 @@ async def test_read_changes_reach_only_that_readers_live_connections(live_site):
         assert await recv(ws) == {"type": "pong"}
     # A reconnecting tab gets its own missed events in the replay, and only its own.
     await carol.post(f"/api/threads/{s['thread']['id']}/read", json={})
-    late = await live.connect(**cookie(bob))
+    late = await live.connect(**signed_in(bob))
     replayed, _ = await subscribe(late, groups=["comp.lang.python"], since=0)
     assert [e["data"]["read"] for e in replayed if e["type"] == "read.changed"] == ["1"]
     assert newsrc.parse(replayed[-1]["data"]["read"]) == ((1, 1),)

@@ -14,6 +14,7 @@ import httpx
 
 from moot.people import resets
 from tests.conftest import PASSWORD
+from tests.db_support import rows
 from tests.mail_support import (
     confirm_address,
     mail_settings,
@@ -23,14 +24,6 @@ from tests.mail_support import (
 
 NEW_PASSWORD = "a brand new password"
 SENT = {"status": "sent if the account has a confirmed address"}
-
-
-def rows(ts, sql: str, params: tuple = ()) -> list:
-    conn = sqlite3.connect(ts.config.db_path)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 def notices(ts) -> list:

@@ -20,6 +20,18 @@ async def search(client, **params):
     return r.json()
 
 
+async def every_page(client, **params) -> list[dict]:
+    """The pages of one search, following next_cursor to the last."""
+    pages = [await search(client, **params)]
+    while pages[-1]["next_cursor"]:
+        pages.append(await search(client, **params, cursor=pages[-1]["next_cursor"]))
+    return pages
+
+
+def article_ids(pages: list[dict]) -> list[int]:
+    return [r["article"]["id"] for page in pages for r in page["results"]]
+
+
 async def test_ranked_with_escaped_highlights(site):
     s = await seed(site)
     ada = s["ada"]
@@ -81,17 +93,10 @@ async def test_pages_follow_the_cursor_without_gaps_or_repeats(site):
         await post(s["ada"], "comp.lang.python", f"Kettle {i}", "kettle " * (1 + i % 5) + f"number {i}")
     anon = await site.client()
     for params in ({"q": "kettle"}, {"q": "author:ada"}):
-        seen, cursor, pages = [], None, 0
-        while True:
-            page = await search(anon, limit=10, **params, **({"cursor": cursor} if cursor else {}))
-            seen += [r["article"]["id"] for r in page["results"]]
-            pages += 1
-            cursor = page["next_cursor"]
-            if not cursor:
-                break
-        whole = await search(anon, limit=100, **params)
-        assert seen == [r["article"]["id"] for r in whole["results"]]
-        assert len(set(seen)) == len(seen) >= 23 and pages == (len(seen) + 9) // 10
+        pages = await every_page(anon, limit=10, **params)
+        seen = article_ids(pages)
+        assert seen == article_ids([await search(anon, limit=100, **params)])
+        assert len(set(seen)) == len(seen) >= 23 and len(pages) == (len(seen) + 9) // 10
     r = await anon.get("/api/search", params={"q": "kettle", "cursor": "forged"})
     assert r.status_code == 400
 
@@ -105,21 +110,14 @@ async def test_ranking_window_and_broad_queries(site, monkeypatch):
     anon = await site.client()
     monkeypatch.setattr(search_module, "WINDOW", 5)
     monkeypatch.setattr(search_module, "BROAD", 2.0)  # never broad: ranked among the newest 5
-    page = await search(anon, q="teapot", limit=3)
-    assert page["order"] == "relevance"
-    seen = [r["article"]["id"] for r in page["results"]]
-    while page["next_cursor"]:
-        page = await search(anon, q="teapot", limit=3, cursor=page["next_cursor"])
-        seen += [r["article"]["id"] for r in page["results"]]
-    assert sorted(seen) == ids[-5:]
+    pages = await every_page(anon, q="teapot", limit=3)
+    assert pages[0]["order"] == "relevance"
+    assert sorted(article_ids(pages)) == ids[-5:]
     monkeypatch.setattr(search_module, "BROAD", 0.5)  # every recent article matches: broad
-    page = await search(anon, q="teapot", limit=5)
-    assert page["order"] == "newest"
-    seen = [r["article"]["id"] for r in page["results"]]
-    while page["next_cursor"]:
-        page = await search(anon, q="teapot", limit=5, cursor=page["next_cursor"])
-        seen += [r["article"]["id"] for r in page["results"]]
-    assert seen == ids[::-1] and all("<mark>teapot</mark>" in r["snippet"] for r in page["results"])
+    pages = await every_page(anon, q="teapot", limit=5)
+    assert pages[0]["order"] == "newest"
+    assert article_ids(pages) == ids[::-1]
+    assert all("<mark>teapot</mark>" in r["snippet"] for page in pages for r in page["results"])
 
 
 async def test_index_follows_cancels_splits_and_moves(site):
