@@ -336,15 +336,7 @@ async def cancel(conn: Connection, user: User | None, article_ref: object, reaso
     if by_moderator:
         await modlog.write(
             conn,
-            modlog.Entry(
-                "cancel",
-                user,
-                group_id=row["group_id"],
-                thread_id=row["thread_id"],
-                article_id=row["id"],
-                target=row["message_id"],
-                reason=reason,
-            ),
+            modlog.Entry.on_article("cancel", user, row, reason=reason),
         )
     cancelled = await fetch_one(conn, ARTICLE_SELECT + " WHERE a.id = ?", (row["id"],))
     assert cancelled is not None  # the row just updated, in this transaction

@@ -49,13 +49,8 @@ async def set_stranger_mail(
     await conn.execute("UPDATE groups SET stranger_mail = ? WHERE id = ?", (value, group["id"]))
     entry_id = await modlog.write(
         conn,
-        modlog.Entry(
-            "stranger_mail",
-            user,
-            group_id=group["id"],
-            target=group["name"],
-            reason=reason,
-            data={"to": value, "from": group["stranger_mail"]},
+        modlog.Entry.on_group(
+            "stranger_mail", user, group, reason=reason, data={"to": value, "from": group["stranger_mail"]}
         ),
     )
     changed = await announce_change(conn, group["name"], entry_id)
@@ -172,15 +167,7 @@ async def approve(
     await peers.queue_article(conn, article)
     entry_id = await modlog.write(
         conn,
-        modlog.Entry(
-            "mail.approve",
-            user,
-            group_id=group["id"],
-            thread_id=row["thread_id"],
-            article_id=row["id"],
-            target=held["message_id"],
-            reason=reason,
-        ),
+        modlog.Entry.on_article("mail.approve", user, row, reason=reason),
     )
     return {"article": article, "entry": await modlog.get_entry(conn, entry_id)}
 

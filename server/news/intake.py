@@ -307,12 +307,10 @@ async def _thread_state(conn: Connection, item: Incoming, action: str, root_mess
     reason = item.body.strip().splitlines()[0][:300] if item.body.strip() else ""
     entry_id = await modlog.write(
         conn,
-        modlog.Entry(
+        modlog.Entry.on_thread(
             action,
             None,
-            group_id=thread["group_id"],
-            thread_id=thread["id"],
-            target=thread["subject"],
+            thread,
             reason=reason,
             data={"from": thread["state"], "peer": path_origin(item.path)},
         ),

@@ -365,15 +365,12 @@ async def split(
     await refresh_activity(conn, [source["id"], new_id], [source["group_id"], target_group["id"]])
     entry_id = await modlog.write(
         conn,
-        modlog.Entry(
+        modlog.Entry.on_article(
             "split",
             user,
-            group_id=source["group_id"],
-            thread_id=source["id"],
-            article_id=a["id"],
+            a,
             other_thread_id=new_id,
             other_group_id=target_group["id"],
-            target=a["message_id"],
             reason=reason,
             data={
                 "count": count,
@@ -456,15 +453,12 @@ async def merge(
     await refresh_activity(conn, [target["id"]], [source["group_id"], target["group_id"]])
     entry_id = await modlog.write(
         conn,
-        modlog.Entry(
+        modlog.Entry.on_article(
             "merge",
             user,
-            group_id=source["group_id"],
-            thread_id=source["id"],
-            article_id=root["id"],
+            root,
             other_thread_id=target["id"],
             other_group_id=target["group_id"],
-            target=root["message_id"],
             reason=reason,
             data={
                 "count": count,
@@ -554,14 +548,8 @@ async def change_state(
     )
     entry_id = await modlog.write(
         conn,
-        modlog.Entry(
-            action,
-            actor,
-            group_id=thread["group_id"],
-            thread_id=thread["id"],
-            target=thread["subject"],
-            reason=reason,
-            data={"from": thread["state"], **(data or {})},
+        modlog.Entry.on_thread(
+            action, actor, thread, reason=reason, data={"from": thread["state"], **(data or {})}
         ),
     )
     changed = thread_json(await thread_row(conn, thread["id"]))
@@ -609,15 +597,7 @@ async def set_reference(
     await conn.execute("UPDATE threads SET is_reference = ? WHERE id = ?", (int(on), thread["id"]))
     entry_id = await modlog.write(
         conn,
-        modlog.Entry(
-            "reference",
-            user,
-            group_id=thread["group_id"],
-            thread_id=thread["id"],
-            target=thread["subject"],
-            reason=reason,
-            data={"on": on},
-        ),
+        modlog.Entry.on_thread("reference", user, thread, reason=reason, data={"on": on}),
     )
     changed = thread_json(await thread_row(conn, thread["id"]))
     await emit(
@@ -658,11 +638,10 @@ async def set_policy(
     )
     entry_id = await modlog.write(
         conn,
-        modlog.Entry(
+        modlog.Entry.on_group(
             "policy",
             user,
-            group_id=group["id"],
-            target=group["name"],
+            group,
             reason=reason,
             data={
                 "archive_after_days": days,

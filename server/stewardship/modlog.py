@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from sqlite3 import Row
+from typing import Any
 
 from aiosqlite import Connection
 
@@ -51,6 +52,36 @@ class Entry:
     reason: str = ""
     data: dict | None = None
     undoes: int | None = None
+
+    @classmethod
+    def on_article(cls, action: str, actor: User | None, article: Row | dict, **more: Any) -> Entry:
+        """An entry about an article (its row), shown by its Message-ID."""
+        return cls(
+            action,
+            actor,
+            group_id=article["group_id"],
+            thread_id=article["thread_id"],
+            article_id=article["id"],
+            target=article["message_id"],
+            **more,
+        )
+
+    @classmethod
+    def on_thread(cls, action: str, actor: User | None, thread: Row | dict, **more: Any) -> Entry:
+        """An entry about a thread (its row), shown by its subject."""
+        return cls(
+            action,
+            actor,
+            group_id=thread["group_id"],
+            thread_id=thread["id"],
+            target=thread["subject"],
+            **more,
+        )
+
+    @classmethod
+    def on_group(cls, action: str, actor: User | None, group: Row | dict, **more: Any) -> Entry:
+        """An entry about a group (its row), shown by its name."""
+        return cls(action, actor, group_id=group["id"], target=group["name"], **more)
 
 
 async def write(conn: Connection, entry: Entry) -> int:
