@@ -209,7 +209,7 @@ async def run(db, data) -> None:
                 elif op == "merge":
                     thread_id = data.draw(st.sampled_from(live))
                     result = await maintenance.merge(
-                        conn, DOMAIN, mod, thread_id, article["id"], reason="same"
+                        conn, DOMAIN, mod, maintenance.Merge(thread_id, article["id"], "same")
                     )
                     root_id = result["source"]["root_article_id"]
                     change = (model.merge, article["id"], root_id, result["notice"]["id"])

@@ -160,7 +160,9 @@ async def _home_actions() -> tuple[list[tuple], list[tuple[str, bytes]]]:
                 )
                 side = split["thread"]["id"]
                 c_id, _ = await article(C)
-                merged = await actions.merge(conn, HOME, mod, side, c_id, reason="same topic after all")
+                merged = await actions.merge(
+                    conn, HOME, mod, maintenance.Merge(side, c_id, "same topic after all")
+                )
                 await actions.undo_entry(conn, HOME, mod, merged["entry"]["id"], reason="it was not")
                 await actions.move(conn, HOME, mod, side, GROUPS[1], reason="belongs there")
                 d_id, thread = await article(D)

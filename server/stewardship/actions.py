@@ -154,28 +154,14 @@ async def split(conn: Connection, domain: str, user: User | None, request: maint
     return result
 
 
-async def merge(
-    conn: Connection,
-    domain: str,
-    user: User | None,
-    thread_id: object,
-    into_article_id: object,
-    *,
-    reason: object,
-) -> dict:
+async def merge(conn: Connection, domain: str, user: User | None, request: maintenance.Merge) -> dict:
     """maintenance.merge on the group's home node, sent to the peers; NotHome elsewhere."""
     require(user, "moderate")
-    source = await maintenance.live_thread(conn, thread_id)
+    source = await maintenance.live_thread(conn, request.thread_id)
     await require_home(conn, domain, [source["group_name"]])
     message_id = _new_message_id(domain)
     result = await maintenance.merge(
-        conn,
-        domain,
-        user,
-        thread_id,
-        into_article_id,
-        reason=reason,
-        notice_message_id=notice_message_id(message_id),
+        conn, domain, user, request, notice_message_id=notice_message_id(message_id)
     )
     entry = result["entry"]
     params = {"thread": entry["target"], "into": await _message_id_of(conn, entry["data"]["into_article_id"])}
@@ -517,9 +503,7 @@ async def _perform(conn: Connection, domain: str, row: Row, fields: dict, user: 
             conn,
             domain,
             user,
-            root["thread_id"],
-            into["id"],
-            reason=reason,
+            maintenance.Merge(root["thread_id"], into["id"], reason),
             notice_message_id=notice_message_id(row["message_id"]),
         )
     elif kind == "move":

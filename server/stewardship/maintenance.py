@@ -393,24 +393,27 @@ async def split(
     return await _reshaped(conn, "thread.split", change)
 
 
+@dataclass(frozen=True)
+class Merge:
+    """A merge as a moderator asks for it from any channel: thread
+    `thread_id` joins another, its root becoming a reply to `into_article_id`,
+    for `reason`. Fields are untrusted until `merge` checks them."""
+
+    thread_id: object
+    into_article_id: object
+    reason: object
+
+
 async def merge(
-    conn: Connection,
-    domain: str,
-    user: User | None,
-    thread_id: object,
-    into_article_id: object,
-    *,
-    reason: object,
-    notice_message_id: str | None = None,
+    conn: Connection, domain: str, user: User | None, request: Merge, *, notice_message_id: str | None = None
 ) -> dict:
-    """Merge thread `thread_id` into another: its root becomes a reply to
-    `into_article_id`; a notice under that article (named `notice_message_id`
-    when given) says so. The merged thread stays, empty, with merged_into set.
-    Returns {thread (receiving), source, notice, entry}."""
+    """Merge as `request` says; a notice under the receiving article (named
+    `notice_message_id` when given) says so. The merged thread stays, empty,
+    with merged_into set. Returns {thread (receiving), source, notice, entry}."""
     user = require(user, "moderate")
-    reason = validate.reason(reason, required=True)
-    source = await live_thread(conn, thread_id)
-    x = await article_row(conn, into_article_id)
+    reason = validate.reason(request.reason, required=True)
+    source = await live_thread(conn, request.thread_id)
+    x = await article_row(conn, request.into_article_id)
     if x["thread_id"] == source["id"]:
         raise Invalid("cannot merge a thread into itself or into one of its own articles")
     target = await live_thread(conn, x["thread_id"])

@@ -56,9 +56,7 @@ async def merge_thread(request: Request) -> Response:
             conn,
             site.config.domain,
             user,
-            request.path_params["id"],
-            data.get("into_article_id"),
-            reason=data.get("reason"),
+            maintenance.Merge(request.path_params["id"], data.get("into_article_id"), data.get("reason")),
         )
     return JSONResponse(result)
 

@@ -148,7 +148,9 @@ async def _perform(request: Request, action: str, form: dict[str, str]) -> str:
             return f"/t/{result['thread']['id']}"
         if action == "merge":
             target = await article_named(conn, form.get("target", ""))
-            result = await actions.merge(conn, site.config.domain, user, thread_id, target, reason=reason)
+            result = await actions.merge(
+                conn, site.config.domain, user, maintenance.Merge(thread_id, target, reason)
+            )
             return f"/t/{result['thread']['id']}#a{target}"
         if action == "move":
             await actions.move(conn, site.config.domain, user, thread_id, form.get("group"), reason=reason)
