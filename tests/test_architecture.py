@@ -209,11 +209,17 @@ def test_the_boundary_check_sees_a_violation(tmp_path):
 
 
 def test_architecture_page_names_every_package():
-    """docs/ARCHITECTURE.md links each subpackage of server/ and names no other."""
+    """docs/ARCHITECTURE.md links each subpackage of server/ and names no other,
+    and its table says what each domain package may import as its docstring does."""
     page = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
     packages = {p.parent.name for p in SERVER.glob("*/__init__.py")}
     linked = set(re.findall(r"\(\.\./server/([a-z_]+)/\)", page))
     assert linked == packages
+    declared = declared_imports(SERVER)
+    rows = re.findall(r"^\| \[([a-z_]+)\]\(\.\./server/[a-z_]+/\) \|.*\| ([^|]*) \|$", page, re.M)
+    table = {name: set(re.findall(r"[a-z_]+", allowed)) & set(declared) for name, allowed in rows}
+    assert table == {name: declared[name] for name in table}
+    assert set(table) == set(declared)
 
 
 # Events: the registry, the code and the documentation agree.
