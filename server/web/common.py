@@ -10,7 +10,7 @@ from urllib.parse import quote, urlencode
 
 from markupsafe import Markup
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from ..people import accounts, notifications
@@ -88,10 +88,11 @@ def safe_next(value: object) -> str:
     return "/"
 
 
-def login_url(request: Request) -> str:
-    """The sign-in page, coming back to this one afterwards."""
+def sign_in_first(request: Request) -> Response:
+    """A 303 to the sign-in page, coming back to this one afterwards: a page for
+    signed-in readers answers this to anyone else."""
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return "/login?next=" + quote(target, safe="/")
+    return RedirectResponse("/login?next=" + quote(target, safe="/"), status_code=303)
 
 
 def wants_html(request: HTTPConnection) -> bool:

@@ -15,7 +15,7 @@ from ..people import killfile
 from ..stewardship.permissions import User, require
 from ..store.errors import Invalid, NotFound, TooLarge
 from .accounts import checked_form
-from .common import current_user, login_url, page, site_of
+from .common import current_user, page, sign_in_first, site_of
 from .security import read_json
 
 PRIVATE = {"Cache-Control": "private, no-cache"}
@@ -121,7 +121,7 @@ async def _rules_page(
 async def rules_page(request: Request) -> Response:
     user = await current_user(request)
     if user is None:
-        return RedirectResponse(login_url(request), status_code=303)
+        return sign_in_first(request)
     return await _rules_page(request, user)
 
 

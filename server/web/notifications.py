@@ -15,7 +15,7 @@ from ..people import follows, notifications
 from ..stewardship.permissions import require
 from ..store.errors import Invalid
 from .accounts import checked_form
-from .common import current_user, login_url, page, query_string, site_of
+from .common import current_user, page, query_string, sign_in_first, site_of
 from .mail import require_mail
 from .security import read_json
 
@@ -136,7 +136,7 @@ async def feed(request: Request) -> Response:
 async def inbox_page(request: Request) -> Response:
     user = await current_user(request)
     if user is None:
-        return RedirectResponse(login_url(request), status_code=303)
+        return sign_in_first(request)
     cursor = request.query_params.get("cursor")
     return await _inbox(request, user.id, cursor)
 

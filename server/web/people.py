@@ -15,7 +15,7 @@ from ..people import accounts, killfile, profiles, readstate, resets, sessions
 from ..stewardship.permissions import User, require
 from ..store.errors import AuthRequired, Conflict, Invalid, MootError, NotFound, RateLimited, TooLarge
 from .accounts import checked_form
-from .common import client_address, cookies_of, current_user, login_url, page, query_string, site_of
+from .common import client_address, cookies_of, current_user, page, query_string, sign_in_first, site_of
 from .mail import require_mail
 from .security import read_json
 
@@ -257,7 +257,7 @@ async def _account(
 async def account_page(request: Request) -> Response:
     user = await current_user(request)
     if user is None:
-        return RedirectResponse(login_url(request), status_code=303)
+        return sign_in_first(request)
     return await _account(request, user)
 
 

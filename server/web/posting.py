@@ -13,7 +13,7 @@ from ..articles import editing, groups, posting, reading
 from ..stewardship.permissions import require
 from ..store.errors import MootError
 from .accounts import checked_form
-from .common import current_user, login_url, page, site_of
+from .common import current_user, page, sign_in_first, site_of
 from .rendering import quote_for_reply
 from .security import read_json
 
@@ -88,7 +88,7 @@ async def _new_thread_context(conn: Connection, name: str, continued: object) ->
 async def new_thread_form(request: Request) -> Response:
     site = site_of(request)
     if await current_user(request) is None:
-        return RedirectResponse(login_url(request), status_code=303)
+        return sign_in_first(request)
     async with site.db.read() as conn:
         context = await _new_thread_context(
             conn, request.path_params["name"], request.query_params.get("continued_from")
@@ -147,7 +147,7 @@ async def reply_form(request: Request) -> Response:
     site = site_of(request)
     fragment = request.query_params.get("fragment") == "1"
     if await current_user(request) is None and not fragment:
-        return RedirectResponse(login_url(request), status_code=303)
+        return sign_in_first(request)
     async with site.db.read() as conn:
         context = await _reply_context(conn, request.path_params["id"])
     parent = context["parent"]
@@ -185,7 +185,7 @@ async def withdraw_form(request: Request) -> Response:
     """Withdrawing without JavaScript: a page that asks to confirm."""
     site = site_of(request)
     if await current_user(request) is None:
-        return RedirectResponse(login_url(request), status_code=303)
+        return sign_in_first(request)
     async with site.db.read() as conn:
         article = await reading.get_article(conn, request.path_params["id"])
         thread = await reading.get_thread(conn, article["thread_id"])
@@ -236,7 +236,7 @@ async def edit_form(request: Request) -> Response:
     site = site_of(request)
     user = await current_user(request)
     if user is None:
-        return RedirectResponse(login_url(request), status_code=303)
+        return sign_in_first(request)
     async with site.db.read() as conn:
         article = await reading.get_article(conn, request.path_params["id"])
     return await page(

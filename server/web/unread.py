@@ -14,7 +14,7 @@ from ..people import readstate
 from ..stewardship.permissions import require
 from ..store.errors import Invalid
 from .accounts import checked_form
-from .common import current_user, login_url, site_of
+from .common import current_user, sign_in_first, site_of
 from .security import read_json
 
 # Groups and threads one count request may name: a page's worth.
@@ -159,7 +159,7 @@ async def next_unread_page(request: Request) -> Response:
     site = site_of(request)
     user = await current_user(request)
     if user is None:
-        return RedirectResponse(login_url(request), status_code=303)
+        return sign_in_first(request)
     await site.reads.flush()
     async with site.db.read() as conn:
         found = await readstate.next_unread(conn, user.id, _thread_param(request))
