@@ -16,8 +16,11 @@ from starlette.templating import Jinja2Templates
 from ..people import accounts, notifications
 from ..runtime.site import Site
 from ..stewardship.permissions import User
-from ..store.errors import MootError, RateLimited
+from ..store.errors import Invalid, MootError, RateLimited
 from .security import SESSION_COOKIE, Cookies
+
+# The headers of an answer for one reader only, which no shared cache may keep.
+PRIVATE = {"Cache-Control": "private, no-cache"}
 
 
 def site_of(conn: HTTPConnection) -> Site:
@@ -66,6 +69,14 @@ def client_address(conn: HTTPConnection) -> str:
 def encode(value: object) -> bytes:
     """JSON as JSONResponse writes it: UTF-8, compact."""
     return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+
+
+def json_on(data: dict) -> bool:
+    """The `on` of a JSON body that turns something on or off: true or false, nothing else."""
+    on = data.get("on")
+    if not isinstance(on, bool):
+        raise Invalid("on must be true or false")
+    return on
 
 
 def query_string(**params: object) -> str:

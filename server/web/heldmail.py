@@ -11,10 +11,9 @@ from starlette.routing import Route
 from ..mail import heldmail
 from ..store.errors import MootError, NotFound
 from .accounts import checked_form
-from .common import current_user, page, sign_in_first, site_of
+from .common import PRIVATE, current_user, page, sign_in_first, site_of
 from .security import read_json
 
-PRIVATE = {"Cache-Control": "private, no-cache"}
 ACTIONS = ("approve", "reject")
 
 

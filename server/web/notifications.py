@@ -15,11 +15,9 @@ from ..people import follows, notifications
 from ..stewardship.permissions import require
 from ..store.errors import Invalid
 from .accounts import checked_form
-from .common import current_user, page, query_string, sign_in_first, site_of
+from .common import PRIVATE, current_user, json_on, page, query_string, sign_in_first, site_of
 from .mail import require_mail
 from .security import read_json
-
-PRIVATE = {"Cache-Control": "private, no-cache"}
 
 
 async def list_notifications(request: Request) -> Response:
@@ -40,12 +38,6 @@ async def mark_read(request: Request) -> Response:
     return JSONResponse({"unread": left})
 
 
-def _on(value: object) -> bool:
-    if not isinstance(value, bool):
-        raise Invalid("on must be true or false")
-    return value
-
-
 async def follow_thread(request: Request) -> Response:
     user = require(await current_user(request), "track")
     if request.method == "GET":
@@ -53,7 +45,7 @@ async def follow_thread(request: Request) -> Response:
             thread = await reading.thread_row(conn, request.path_params["id"])
             return JSONResponse(await follows.thread_follow(conn, user.id, thread["id"]), headers=PRIVATE)
     data = await read_json(request)
-    on, mail = _on(data.get("on")), data.get("mail")
+    on, mail = json_on(data), data.get("mail")
     if mail is not None and not isinstance(mail, bool):
         raise Invalid("mail must be true or false")
     if mail and not on:
@@ -79,7 +71,7 @@ async def _follow(conn: Connection, user_id: int, thread_id: int, on: bool, mail
 
 async def follow_group(request: Request) -> Response:
     user = require(await current_user(request), "track")
-    on = _on((await read_json(request)).get("on"))
+    on = json_on(await read_json(request))
     async with site_of(request).db.transaction() as conn:
         group = await groups.get_group_row(conn, request.path_params["name"])
         await follows.set_group_follow(conn, user.id, group["id"], on)

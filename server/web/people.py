@@ -15,11 +15,19 @@ from ..people import accounts, killfile, profiles, readstate, resets, sessions
 from ..stewardship.permissions import User, require
 from ..store.errors import AuthRequired, Conflict, Invalid, MootError, NotFound, RateLimited, TooLarge
 from .accounts import checked_form
-from .common import client_address, cookies_of, current_user, page, query_string, sign_in_first, site_of
+from .common import (
+    PRIVATE,
+    client_address,
+    cookies_of,
+    current_user,
+    page,
+    query_string,
+    sign_in_first,
+    site_of,
+)
 from .mail import require_mail
 from .security import read_json
 
-PRIVATE = {"Cache-Control": "private, no-cache"}
 # The errors the account forms show next to themselves (the rest get the error page).
 FORM_ERRORS: tuple[type[MootError], ...] = (Invalid, AuthRequired, TooLarge, RateLimited, Conflict)
 

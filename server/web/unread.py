@@ -14,7 +14,7 @@ from ..people import readstate
 from ..stewardship.permissions import require
 from ..store.errors import Invalid
 from .accounts import checked_form
-from .common import current_user, sign_in_first, site_of
+from .common import PRIVATE, current_user, json_on, sign_in_first, site_of
 from .security import read_json
 
 # Groups and threads one count request may name: a page's worth.
@@ -76,7 +76,7 @@ async def counts(request: Request) -> Response:
     await site.reads.flush()
     async with site.db.read() as conn:
         result = await readstate.counts(conn, user.id, names, [int(t) for t in raw])
-    return JSONResponse(result, headers={"Cache-Control": "private, no-cache"})
+    return JSONResponse(result, headers=PRIVATE)
 
 
 def _thread_param(request: Request) -> int | None:
@@ -86,9 +86,7 @@ def _thread_param(request: Request) -> int | None:
 
 async def subscribe(request: Request) -> Response:
     user = require(await current_user(request), "track")
-    on = (await read_json(request)).get("on")
-    if not isinstance(on, bool):
-        raise Invalid("on must be true or false")
+    on = json_on(await read_json(request))
     async with site_of(request).db.transaction() as conn:
         row = await groups.get_group_row(conn, request.path_params["name"])
         await readstate.subscribe(conn, user.id, row["id"], on)
@@ -106,7 +104,7 @@ async def newsrc_export(request: Request) -> Response:
         media_type="text/plain; charset=utf-8",
         headers={
             "Content-Disposition": 'attachment; filename="newsrc"',
-            "Cache-Control": "private, no-cache",
+            **PRIVATE,
         },
     )
 
