@@ -106,6 +106,11 @@ def sign_in_first(request: Request) -> Response:
     return RedirectResponse("/login?next=" + quote(target, safe="/"), status_code=303)
 
 
+def article_link(article: Mapping[str, Any]) -> str:
+    """Where an article stands: on its thread's page, at its anchor."""
+    return f"/t/{article['thread_id']}#a{article['id']}"
+
+
 def wants_html(request: HTTPConnection) -> bool:
     """Page routes answer errors with HTML; the API and /live keep JSON."""
     path = request.url.path

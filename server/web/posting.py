@@ -13,7 +13,7 @@ from ..articles import editing, groups, posting, reading
 from ..stewardship.permissions import require
 from ..store.errors import MootError
 from .accounts import checked_form
-from .common import current_user, page, sign_in_first, site_of
+from .common import article_link, current_user, page, sign_in_first, site_of
 from .rendering import quote_for_reply
 from .security import read_json
 
@@ -211,7 +211,7 @@ async def withdraw_submit(request: Request) -> Response:
             {"article": article, "thread": thread, "reason": form.get("reason", ""), "error": error.message},
             status=error.status,
         )
-    return RedirectResponse(f"/t/{article['thread_id']}#a{article['id']}", status_code=303)
+    return RedirectResponse(article_link(article), status_code=303)
 
 
 async def edit_article(request: Request) -> Response:
@@ -276,7 +276,7 @@ async def edit_submit(request: Request) -> Response:
             },
             status=error.status,
         )
-    return RedirectResponse(f"/t/{article['thread_id']}#a{article['id']}", status_code=303)
+    return RedirectResponse(article_link(article), status_code=303)
 
 
 async def history_page(request: Request) -> Response:

@@ -14,7 +14,7 @@ from ..people import readstate
 from ..stewardship.permissions import require
 from ..store.errors import Invalid
 from .accounts import checked_form
-from .common import PRIVATE, current_user, json_on, sign_in_first, site_of
+from .common import PRIVATE, article_link, current_user, json_on, sign_in_first, site_of
 from .security import read_json
 
 # Groups and threads one count request may name: a page's worth.
@@ -149,7 +149,7 @@ async def unread_form(request: Request) -> Response:
     async with site.db.transaction() as conn:
         await readstate.mark_unread_from(conn, user.id, request.path_params["id"])
         article = await reading.get_article(conn, request.path_params["id"])
-    return RedirectResponse(f"/t/{article['thread_id']}#a{article['id']}", status_code=303)
+    return RedirectResponse(article_link(article), status_code=303)
 
 
 async def next_unread_page(request: Request) -> Response:
