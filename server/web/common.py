@@ -4,15 +4,17 @@ request, JSON bodies, pages and error pages."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from aiosqlite import Connection
 from markupsafe import Markup
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from ..articles import groups
 from ..people import accounts, notifications
 from ..runtime.site import Site
 from ..stewardship.permissions import User
@@ -77,6 +79,20 @@ def json_on(data: dict) -> bool:
     if not isinstance(on, bool):
         raise Invalid("on must be true or false")
     return on
+
+
+async def set_group_switch(
+    request: Request,
+    user: User,
+    switch: Callable[[Connection, int, int, bool], Awaitable[None]],
+    on: bool,
+) -> str:
+    """Turn one of the reader's switches on the group the path names (following
+    it, subscribing to it) on or off; returns the group's name."""
+    async with site_of(request).db.transaction() as conn:
+        group = await groups.get_group_row(conn, request.path_params["name"])
+        await switch(conn, user.id, group["id"], on)
+    return str(group["name"])
 
 
 def query_string(**params: object) -> str:

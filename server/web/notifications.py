@@ -10,12 +10,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from ..articles import feeds, groups, reading
+from ..articles import feeds, reading
 from ..people import follows, notifications
 from ..stewardship.permissions import require
 from ..store.errors import Invalid
 from .accounts import checked_form
-from .common import PRIVATE, current_user, json_on, page, query_string, sign_in_first, site_of
+from .common import (
+    PRIVATE,
+    current_user,
+    json_on,
+    page,
+    query_string,
+    set_group_switch,
+    sign_in_first,
+    site_of,
+)
 from .mail import require_mail
 from .security import read_json
 
@@ -72,10 +81,8 @@ async def _follow(conn: Connection, user_id: int, thread_id: int, on: bool, mail
 async def follow_group(request: Request) -> Response:
     user = require(await current_user(request), "track")
     on = json_on(await read_json(request))
-    async with site_of(request).db.transaction() as conn:
-        group = await groups.get_group_row(conn, request.path_params["name"])
-        await follows.set_group_follow(conn, user.id, group["id"], on)
-    return JSONResponse({"group": group["name"], "following": on})
+    name = await set_group_switch(request, user, follows.set_group_follow, on)
+    return JSONResponse({"group": name, "following": on})
 
 
 async def new_feed(request: Request) -> Response:
@@ -185,10 +192,8 @@ async def follow_thread_form(request: Request) -> Response:
 async def follow_group_form(request: Request) -> Response:
     user = require(await current_user(request), "track")
     form = await checked_form(request)
-    async with site_of(request).db.transaction() as conn:
-        group = await groups.get_group_row(conn, request.path_params["name"])
-        await follows.set_group_follow(conn, user.id, group["id"], form.get("on") == "1")
-    return RedirectResponse(f"/g/{group['name']}", status_code=303)
+    name = await set_group_switch(request, user, follows.set_group_follow, form.get("on") == "1")
+    return RedirectResponse(f"/g/{name}", status_code=303)
 
 
 routes = [

@@ -14,7 +14,7 @@ from ..people import readstate
 from ..stewardship.permissions import require
 from ..store.errors import Invalid
 from .accounts import checked_form
-from .common import PRIVATE, article_link, current_user, json_on, sign_in_first, site_of
+from .common import PRIVATE, article_link, current_user, json_on, set_group_switch, sign_in_first, site_of
 from .security import read_json
 
 # Groups and threads one count request may name: a page's worth.
@@ -87,10 +87,8 @@ def _thread_param(request: Request) -> int | None:
 async def subscribe(request: Request) -> Response:
     user = require(await current_user(request), "track")
     on = json_on(await read_json(request))
-    async with site_of(request).db.transaction() as conn:
-        row = await groups.get_group_row(conn, request.path_params["name"])
-        await readstate.subscribe(conn, user.id, row["id"], on)
-    return JSONResponse({"group": row["name"], "subscribed": on})
+    name = await set_group_switch(request, user, readstate.subscribe, on)
+    return JSONResponse({"group": name, "subscribed": on})
 
 
 async def newsrc_export(request: Request) -> Response:
@@ -168,10 +166,8 @@ async def next_unread_page(request: Request) -> Response:
 async def subscribe_form(request: Request) -> Response:
     user = require(await current_user(request), "track")
     form = await checked_form(request)
-    async with site_of(request).db.transaction() as conn:
-        row = await groups.get_group_row(conn, request.path_params["name"])
-        await readstate.subscribe(conn, user.id, row["id"], form.get("on") == "1")
-    return RedirectResponse(f"/g/{row['name']}", status_code=303)
+    name = await set_group_switch(request, user, readstate.subscribe, form.get("on") == "1")
+    return RedirectResponse(f"/g/{name}", status_code=303)
 
 
 routes = [
