@@ -25,6 +25,7 @@ from .common import (
     sign_in_first,
     site_of,
 )
+from .exports import feed_site
 from .mail import require_mail
 from .security import read_json
 
@@ -109,17 +110,11 @@ def _feed_url(request: Request, key: str) -> str:
 
 async def feed(request: Request) -> Response:
     """The Atom feed behind the secret URL: the 50 newest notifications."""
-    site = site_of(request)
-    async with site.db.read() as conn:
+    async with site_of(request).db.read() as conn:
         owner = await notifications.feed_owner(conn, request.path_params["key"])
         result = await notifications.list_notifications(conn, owner["id"])
     body = feeds.notifications_feed(
-        dict(owner),
-        result["notifications"],
-        base_url=str(request.base_url),
-        domain=site.config.domain,
-        site_name=site.config.site_name,
-        self_url=str(request.url),
+        dict(owner), result["notifications"], **feed_site(request), self_url=str(request.url)
     )
     # The URL is a secret: no shared cache may keep it, no page may link out with it.
     return Response(
