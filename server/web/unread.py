@@ -5,6 +5,10 @@ Everything here acts on the signed-in reader's own marks only."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from aiosqlite import Connection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -21,12 +25,21 @@ from .security import read_json
 MAX_COUNTS = 100
 
 
-async def thread_read(request: Request) -> Response:
+@asynccontextmanager
+async def _marks(request: Request, *, change: bool = False) -> AsyncIterator[Connection]:
+    """A connection to read the reader's marks (or, with `change`, a transaction
+    to change them) once the marks page views left pending are written, so an
+    answer holds them and none of them undoes the change."""
     site = site_of(request)
+    await site.reads.flush()
+    async with site.db.transaction() if change else site.db.read() as conn:
+        yield conn
+
+
+async def thread_read(request: Request) -> Response:
     user = require(await current_user(request), "track")
     data = await read_json(request)
-    await site.reads.flush()  # a page view's marks first, so the answer holds them
-    async with site.db.transaction() as conn:
+    async with _marks(request, change=True) as conn:
         state = await readstate.mark_thread_read(
             conn, user.id, request.path_params["id"], data.get("up_to_article_id"), data.get("article_ids")
         )
@@ -44,20 +57,16 @@ async def group_catch_up(request: Request) -> Response:
 
 
 async def article_unread(request: Request) -> Response:
-    site = site_of(request)
     user = require(await current_user(request), "track")
     await read_json(request)
-    await site.reads.flush()  # else a pending page-view mark would undo this
-    async with site.db.transaction() as conn:
+    async with _marks(request, change=True) as conn:
         state = await readstate.mark_unread_from(conn, user.id, request.path_params["ref"])
     return JSONResponse(state)
 
 
 async def next_unread(request: Request) -> Response:
-    site = site_of(request)
     user = require(await current_user(request), "track")
-    await site.reads.flush()
-    async with site.db.read() as conn:
+    async with _marks(request) as conn:
         found = await readstate.next_unread(conn, user.id, _thread_param(request))
     return JSONResponse({"next": found})
 
@@ -65,7 +74,6 @@ async def next_unread(request: Request) -> Response:
 async def counts(request: Request) -> Response:
     """The reader's unread counts for the groups and threads an open page shows
     (`?groups=a,b&threads=1,2`, at most 100 of each), killfile applied."""
-    site = site_of(request)
     user = require(await current_user(request), "track")
     names = [n for n in request.query_params.get("groups", "").split(",") if n][: MAX_COUNTS + 1]
     raw = [t for t in request.query_params.get("threads", "").split(",") if t][: MAX_COUNTS + 1]
@@ -73,8 +81,7 @@ async def counts(request: Request) -> Response:
         raise Invalid(f"ask for at most {MAX_COUNTS} groups and {MAX_COUNTS} threads")
     if not all(t.isdigit() and len(t) < 19 for t in raw):
         raise Invalid("threads must be thread ids")
-    await site.reads.flush()
-    async with site.db.read() as conn:
+    async with _marks(request) as conn:
         result = await readstate.counts(conn, user.id, names, [int(t) for t in raw])
     return JSONResponse(result, headers=PRIVATE)
 
@@ -94,8 +101,7 @@ async def subscribe(request: Request) -> Response:
 async def newsrc_export(request: Request) -> Response:
     """The reader's marks and subscriptions as a .newsrc file (tin's format)."""
     user = require(await current_user(request), "track")
-    await site_of(request).reads.flush()
-    async with site_of(request).db.read() as conn:
+    async with _marks(request) as conn:
         text = await readstate.export_newsrc(conn, user.id)
     return Response(
         text,
@@ -120,11 +126,9 @@ async def newsrc_import(request: Request) -> Response:
 
 
 async def thread_read_form(request: Request) -> Response:
-    site = site_of(request)
     user = require(await current_user(request), "track")
     await checked_form(request)
-    await site.reads.flush()
-    async with site.db.transaction() as conn:
+    async with _marks(request, change=True) as conn:
         await readstate.mark_thread_read(conn, user.id, request.path_params["id"])
     return RedirectResponse(f"/t/{request.path_params['id']}", status_code=303)
 
@@ -140,11 +144,9 @@ async def catch_up_form(request: Request) -> Response:
 
 
 async def unread_form(request: Request) -> Response:
-    site = site_of(request)
     user = require(await current_user(request), "track")
     await checked_form(request)
-    await site.reads.flush()
-    async with site.db.transaction() as conn:
+    async with _marks(request, change=True) as conn:
         await readstate.mark_unread_from(conn, user.id, request.path_params["id"])
         article = await reading.get_article(conn, request.path_params["id"])
     return RedirectResponse(article_link(article), status_code=303)
@@ -152,12 +154,10 @@ async def unread_form(request: Request) -> Response:
 
 async def next_unread_page(request: Request) -> Response:
     """`n` without JavaScript: 303 to the next unread article, or home when none is left."""
-    site = site_of(request)
     user = await current_user(request)
     if user is None:
         return sign_in_first(request)
-    await site.reads.flush()
-    async with site.db.read() as conn:
+    async with _marks(request) as conn:
         found = await readstate.next_unread(conn, user.id, _thread_param(request))
     target = f"/t/{found['thread_id']}#a{found['article_id']}" if found else "/"
     return RedirectResponse(target, status_code=303)
