@@ -4,13 +4,15 @@ post goes through Site.posting, so the posting rate applies everywhere."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aiosqlite import Connection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ..articles import editing, groups, posting, reading
-from ..stewardship.permissions import require
+from ..stewardship.permissions import User, require
 from ..store.errors import MootError
 from .accounts import checked_form
 from .common import article_link, current_user, page, sign_in_first, site_of
@@ -214,21 +216,25 @@ async def withdraw_submit(request: Request) -> Response:
     return RedirectResponse(article_link(article), status_code=303)
 
 
-async def edit_article(request: Request) -> Response:
+async def _edit(request: Request, user: User, ref: object, fields: Mapping[str, object]) -> dict:
+    """Edit the article `ref` names to the body and subject `fields` give."""
     site = site_of(request)
-    user = require(await current_user(request), "post")
-    data = await read_json(request)
-    article = await site.post(
+    return await site.post(
         user,
         lambda conn: editing.edit(  # an edit spends from the posting rate
             conn,
             user,
-            request.path_params["ref"],
-            data.get("body"),
-            data.get("subject"),
+            ref,
+            fields.get("body"),
+            fields.get("subject"),
             grace_minutes=site.config.edit_grace_minutes,
         ),
     )
+
+
+async def edit_article(request: Request) -> Response:
+    user = require(await current_user(request), "post")
+    article = await _edit(request, user, request.path_params["ref"], await read_json(request))
     return JSONResponse({"article": article})
 
 
@@ -248,22 +254,11 @@ async def edit_form(request: Request) -> Response:
 
 async def edit_submit(request: Request) -> Response:
     form = await checked_form(request)
-    site = site_of(request)
     user = require(await current_user(request), "post")
     try:
-        article = await site.post(
-            user,
-            lambda conn: editing.edit(
-                conn,
-                user,
-                request.path_params["id"],
-                form.get("body"),
-                form.get("subject"),
-                grace_minutes=site.config.edit_grace_minutes,
-            ),
-        )
+        article = await _edit(request, user, request.path_params["id"], form)
     except MootError as error:  # shown above the form, which keeps what was typed
-        async with site.db.read() as conn:
+        async with site_of(request).db.read() as conn:
             article = await reading.get_article(conn, request.path_params["id"])
         return await page(
             request,
