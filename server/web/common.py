@@ -1,5 +1,6 @@
-"""What every HTTP route shares: the Site and the signed-in user of a
-request, JSON bodies, pages and error pages."""
+"""What the HTTP routes share: the Site and the signed-in user of a
+request, JSON bodies, links and redirects, a reader's switches on a group,
+pages and error pages."""
 
 from __future__ import annotations
 
