@@ -13,6 +13,7 @@ import ipaddress
 from collections import defaultdict
 from collections.abc import Iterator
 
+from aiosqlite import Connection
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -206,23 +207,22 @@ class Metrics:
         queues read from the database now."""
         async with self.site.db.read() as conn:
             committed = await last_event_id(conn)
-            self.peer_backlog = [
-                (r[0], r[1])
-                for r in await fetch_all(
-                    conn,
-                    "SELECT p.name, count(q.id) FROM peers p LEFT JOIN peer_queue q ON q.peer_id = p.id"
-                    " GROUP BY p.id ORDER BY p.name",
-                )
-            ]
+            self.peer_backlog = await _counts(
+                conn,
+                "SELECT p.name, count(q.id) FROM peers p LEFT JOIN peer_queue q ON q.peer_id = p.id"
+                " GROUP BY p.id ORDER BY p.name",
+            )
             # queued and dead only: sent rows are kept a while for the per-recipient rate
-            self.mail_queue = [
-                (r[0], r[1])
-                for r in await fetch_all(
-                    conn,
-                    "SELECT status, count(*) FROM mail_queue WHERE status IN ('queued', 'dead')"
-                    " GROUP BY status ORDER BY status",
-                )
-            ]
+            self.mail_queue = await _counts(
+                conn,
+                "SELECT status, count(*) FROM mail_queue WHERE status IN ('queued', 'dead')"
+                " GROUP BY status ORDER BY status",
+            )
         hub = self.site.hub
         self.outbox_lag = max(0, committed - hub.position) if hub else committed
         return generate_latest(self.registry)
+
+
+async def _counts(conn: Connection, sql: str) -> list[tuple[str, int]]:
+    """The (name, count) rows `sql` selects."""
+    return [(r[0], r[1]) for r in await fetch_all(conn, sql)]

@@ -45,7 +45,6 @@ FEATURES = (
     exports,
     heldmail,
     mail,
-    heldmail,
     ops,
     peers,
 )

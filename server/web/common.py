@@ -1,23 +1,29 @@
-"""What every HTTP route shares: the Site and the signed-in user of a
-request, JSON bodies, pages and error pages."""
+"""What the HTTP routes share: the Site and the signed-in user of a
+request, JSON bodies, links and redirects, a reader's switches on a group,
+pages and error pages."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from aiosqlite import Connection
 from markupsafe import Markup
 from starlette.requests import HTTPConnection, Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
+from ..articles import groups
 from ..people import accounts, notifications
 from ..runtime.site import Site
 from ..stewardship.permissions import User
-from ..store.errors import MootError, RateLimited
+from ..store.errors import Invalid, MootError, RateLimited
 from .security import SESSION_COOKIE, Cookies
+
+# The headers of an answer for one reader only, which no shared cache may keep.
+PRIVATE = {"Cache-Control": "private, no-cache"}
 
 
 def site_of(conn: HTTPConnection) -> Site:
@@ -68,6 +74,28 @@ def encode(value: object) -> bytes:
     return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
 
 
+def json_on(data: dict) -> bool:
+    """The `on` of a JSON body that turns something on or off: true or false, nothing else."""
+    on = data.get("on")
+    if not isinstance(on, bool):
+        raise Invalid("on must be true or false")
+    return on
+
+
+async def set_group_switch(
+    request: Request,
+    user: User,
+    switch: Callable[[Connection, int, int, bool], Awaitable[None]],
+    on: bool,
+) -> str:
+    """Turn one of the reader's switches on the group the path names (following
+    it, subscribing to it) on or off; returns the group's name."""
+    async with site_of(request).db.transaction() as conn:
+        group = await groups.get_group_row(conn, request.path_params["name"])
+        await switch(conn, user.id, group["id"], on)
+    return str(group["name"])
+
+
 def query_string(**params: object) -> str:
     """`?a=1&b=2` of the params that have a value, or the empty string."""
     clean = {k: v for k, v in params.items() if v not in (None, "")}
@@ -88,10 +116,16 @@ def safe_next(value: object) -> str:
     return "/"
 
 
-def login_url(request: Request) -> str:
-    """The sign-in page, coming back to this one afterwards."""
+def sign_in_first(request: Request) -> Response:
+    """A 303 to the sign-in page, coming back to this one afterwards: a page for
+    signed-in readers answers this to anyone else."""
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return "/login?next=" + quote(target, safe="/")
+    return RedirectResponse("/login?next=" + quote(target, safe="/"), status_code=303)
+
+
+def article_link(article: Mapping[str, Any]) -> str:
+    """Where an article stands: on its thread's page, at its anchor."""
+    return f"/t/{article['thread_id']}#a{article['id']}"
 
 
 def wants_html(request: HTTPConnection) -> bool:

@@ -65,34 +65,25 @@ async def group_mbox(request: Request) -> Response:
     return _mbox_response(chunks(), f"{group['name']}.mbox")
 
 
+def feed_site(request: Request) -> dict[str, str]:
+    """What an Atom feed is told about the site: the base of its links, the
+    domain of its tag: ids and the site's name."""
+    config = site_of(request).config
+    return {"base_url": str(request.base_url), "domain": config.domain, "site_name": config.site_name}
+
+
 async def group_feed(request: Request) -> Response:
-    site = site_of(request)
-    async with site.db.read() as conn:
+    async with site_of(request).db.read() as conn:
         group = await get_group_row(conn, request.path_params["name"])
         rows = await exports.new_threads(conn, group)
-    body = feeds.group_feed(
-        group,
-        rows,
-        base_url=str(request.base_url),
-        domain=site.config.domain,
-        site_name=site.config.site_name,
-    )
-    return Response(body, media_type=feeds.CONTENT_TYPE)
+    return Response(feeds.group_feed(group, rows, **feed_site(request)), media_type=feeds.CONTENT_TYPE)
 
 
 async def thread_feed(request: Request) -> Response:
-    site = site_of(request)
-    async with site.db.read() as conn:
+    async with site_of(request).db.read() as conn:
         thread = await thread_row(conn, request.path_params["id"])
         rows = await exports.thread_latest(conn, thread["id"])
-    body = feeds.thread_feed(
-        thread,
-        rows,
-        base_url=str(request.base_url),
-        domain=site.config.domain,
-        site_name=site.config.site_name,
-    )
-    return Response(body, media_type=feeds.CONTENT_TYPE)
+    return Response(feeds.thread_feed(thread, rows, **feed_site(request)), media_type=feeds.CONTENT_TYPE)
 
 
 routes = [

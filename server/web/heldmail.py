@@ -11,10 +11,9 @@ from starlette.routing import Route
 from ..mail import heldmail
 from ..store.errors import MootError, NotFound
 from .accounts import checked_form
-from .common import current_user, login_url, page, site_of
+from .common import PRIVATE, current_user, page, sign_in_first, site_of
 from .security import read_json
 
-PRIVATE = {"Cache-Control": "private, no-cache"}
 ACTIONS = ("approve", "reject")
 
 
@@ -62,7 +61,7 @@ async def stranger_mail(request: Request) -> Response:
 async def held_page(request: Request, *, error: str | None = None, status: int = 200) -> Response:
     user = await current_user(request)
     if user is None:
-        return RedirectResponse(login_url(request), status_code=303)
+        return sign_in_first(request)
     async with site_of(request).db.read() as conn:
         result = await heldmail.list_held(conn, user, request.path_params["name"])
     return await page(request, "held_mail.html", {**result, "error": error}, status=status, headers=PRIVATE)

@@ -15,10 +15,8 @@ from ..people import killfile
 from ..stewardship.permissions import User, require
 from ..store.errors import Invalid, NotFound, TooLarge
 from .accounts import checked_form
-from .common import current_user, login_url, page, site_of
+from .common import PRIVATE, current_user, json_on, page, sign_in_first, site_of
 from .security import read_json
-
-PRIVATE = {"Cache-Control": "private, no-cache"}
 
 
 def _limits() -> dict:
@@ -63,12 +61,6 @@ async def delete_rule(request: Request) -> Response:
     return Response(status_code=204)
 
 
-def _on(value: object) -> bool:
-    if not isinstance(value, bool):
-        raise Invalid("on must be true or false")
-    return value
-
-
 async def _mute(request: Request, user: User, field: str, target: object, on: bool) -> str:
     site = site_of(request)
     site.rule_edits.take(user.id, "editing rules")
@@ -89,14 +81,14 @@ async def _mute(request: Request, user: User, field: str, target: object, on: bo
 
 async def mute_user(request: Request) -> Response:
     user = require(await current_user(request), "track")
-    on = _on((await read_json(request)).get("on"))
+    on = json_on(await read_json(request))
     name = await _mute(request, user, "author", request.path_params["name"], on)
     return JSONResponse({"username": name, "muted": on})
 
 
 async def mute_thread(request: Request) -> Response:
     user = require(await current_user(request), "track")
-    on = _on((await read_json(request)).get("on"))
+    on = json_on(await read_json(request))
     tid = await _mute(request, user, "thread", request.path_params["id"], on)
     return JSONResponse({"thread_id": int(tid), "muted": on})
 
@@ -121,7 +113,7 @@ async def _rules_page(
 async def rules_page(request: Request) -> Response:
     user = await current_user(request)
     if user is None:
-        return RedirectResponse(login_url(request), status_code=303)
+        return sign_in_first(request)
     return await _rules_page(request, user)
 
 

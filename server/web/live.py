@@ -59,7 +59,7 @@ from ..store.db import fetch_all
 from ..store.errors import Invalid, MootError, NotFound, TooLarge
 from ..store.events import group_topic, thread_topic, user_topic
 from .common import current_user, site_of
-from .security import origin_allowed
+from .security import json_object, origin_allowed
 
 CLOSE_POLICY, CLOSE_TOO_BIG, CLOSE_INTERNAL = 1008, 1009, 1011
 CLOSE_IDLE, CLOSE_TOO_SLOW = 4000, 4008
@@ -91,12 +91,7 @@ PING = "ping"
 
 def parse_request(text: str) -> Subscribe | str:
     """A client message as a Subscribe, or PING; raises Invalid with the reason."""
-    try:
-        value = json.loads(text)
-    except (ValueError, RecursionError):
-        raise Invalid("the message is not valid JSON") from None
-    if not isinstance(value, dict):
-        raise Invalid("the message must be a JSON object")
+    value = json_object(text, "the message")
     kind = value.get("type")
     if kind == "ping":
         return PING

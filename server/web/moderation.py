@@ -10,15 +10,16 @@ Who may call what (the authorisation table test checks every row):
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
+from aiosqlite import Connection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..articles import groups, reading
 from ..articles.subjects import base_subject
-from ..runtime.site import Site
 from ..stewardship import actions, maintenance, modlog, suggestions
 from ..stewardship.permissions import User, require
 from ..store.errors import NotFound
@@ -26,17 +27,23 @@ from .common import current_user, page, query_string, site_of
 from .security import read_json
 
 
-async def _moderator(request: Request) -> tuple[Site, User, dict]:
-    site = site_of(request)
-    return site, require(await current_user(request), "moderate"), await read_json(request)
+@asynccontextmanager
+async def _moderating(
+    request: Request, permission: str = "moderate"
+) -> AsyncIterator[tuple[Connection, User, dict]]:
+    """A moderator's (or admin's) JSON request: who asks, checked first, the
+    body, and the transaction the action runs in."""
+    user = require(await current_user(request), permission)
+    data = await read_json(request)
+    async with site_of(request).db.transaction() as conn:
+        yield conn, user, data
 
 
 async def split_thread(request: Request) -> Response:
-    site, user, data = await _moderator(request)
-    async with site.db.transaction() as conn:
+    async with _moderating(request) as (conn, user, data):
         result = await actions.split(
             conn,
-            site.config.domain,
+            site_of(request).config.domain,
             user,
             maintenance.Split(
                 request.path_params["id"],
@@ -50,11 +57,10 @@ async def split_thread(request: Request) -> Response:
 
 
 async def merge_thread(request: Request) -> Response:
-    site, user, data = await _moderator(request)
-    async with site.db.transaction() as conn:
+    async with _moderating(request) as (conn, user, data):
         result = await actions.merge(
             conn,
-            site.config.domain,
+            site_of(request).config.domain,
             user,
             maintenance.Merge(request.path_params["id"], data.get("into_article_id"), data.get("reason")),
         )
@@ -62,11 +68,10 @@ async def merge_thread(request: Request) -> Response:
 
 
 async def move_thread(request: Request) -> Response:
-    site, user, data = await _moderator(request)
-    async with site.db.transaction() as conn:
+    async with _moderating(request) as (conn, user, data):
         result = await actions.move(
             conn,
-            site.config.domain,
+            site_of(request).config.domain,
             user,
             request.path_params["id"],
             data.get("group"),
@@ -77,8 +82,7 @@ async def move_thread(request: Request) -> Response:
 
 def _state_action(action: str) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
-        site, user, data = await _moderator(request)
-        async with site.db.transaction() as conn:
+        async with _moderating(request) as (conn, user, data):
             result = await maintenance.set_state(
                 conn, user, request.path_params["id"], action, data.get("reason")
             )
@@ -89,8 +93,7 @@ def _state_action(action: str) -> Callable[[Request], Awaitable[Response]]:
 
 
 async def set_reference(request: Request) -> Response:
-    site, user, data = await _moderator(request)
-    async with site.db.transaction() as conn:
+    async with _moderating(request) as (conn, user, data):
         result = await maintenance.set_reference(
             conn, user, request.path_params["id"], data.get("on"), data.get("reason")
         )
@@ -98,8 +101,7 @@ async def set_reference(request: Request) -> Response:
 
 
 async def set_policy(request: Request) -> Response:
-    site, user, data = await _moderator(request)
-    async with site.db.transaction() as conn:
+    async with _moderating(request) as (conn, user, data):
         result = await maintenance.set_policy(
             conn,
             user,
@@ -131,19 +133,15 @@ async def get_modlog_entry(request: Request) -> Response:
 
 
 async def undo_entry(request: Request) -> Response:
-    site, user, data = await _moderator(request)
-    async with site.db.transaction() as conn:
+    async with _moderating(request) as (conn, user, data):
         entry = await actions.undo_entry(
-            conn, site.config.domain, user, request.path_params["id"], data.get("reason")
+            conn, site_of(request).config.domain, user, request.path_params["id"], data.get("reason")
         )
     return JSONResponse({"entry": entry})
 
 
 async def set_role(request: Request) -> Response:
-    site = site_of(request)
-    user = require(await current_user(request), "admin")
-    data = await read_json(request)
-    async with site.db.transaction() as conn:
+    async with _moderating(request, "admin") as (conn, user, data):
         changed = await maintenance.change_role(
             conn, user, request.path_params["username"], data.get("role"), data.get("reason")
         )

@@ -18,7 +18,7 @@ from ..stewardship import actions, maintenance, modlog
 from ..stewardship.permissions import require
 from ..store.errors import Invalid, MootError, NotFound
 from .accounts import checked_form
-from .common import current_user, login_url, page, site_of
+from .common import current_user, page, sign_in_first, site_of
 
 # action -> (title, what it does, the fields besides the reason, whether a reason is required)
 ACTIONS: dict[str, tuple[str, str, tuple[str, ...], bool]] = {
@@ -120,7 +120,7 @@ async def moderate_form(request: Request) -> Response:
     """The form for one action on a thread (`?article=` names the split's article)."""
     user = await current_user(request)
     if user is None:
-        return RedirectResponse(login_url(request), status_code=303)
+        return sign_in_first(request)
     require(user, "moderate")
     return await page(request, "moderate.html", await _context(request, request.path_params["action"]))
 
@@ -179,7 +179,7 @@ async def undo_form(request: Request) -> Response:
     """Undoing a logged split or merge without JavaScript."""
     user = await current_user(request)
     if user is None:
-        return RedirectResponse(login_url(request), status_code=303)
+        return sign_in_first(request)
     require(user, "moderate")
     async with site_of(request).db.read() as conn:
         entry = await modlog.get_entry(conn, request.path_params["id"])

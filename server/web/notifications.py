@@ -10,16 +10,24 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from ..articles import feeds, groups, reading
+from ..articles import feeds, reading
 from ..people import follows, notifications
 from ..stewardship.permissions import require
 from ..store.errors import Invalid
 from .accounts import checked_form
-from .common import current_user, login_url, page, query_string, site_of
+from .common import (
+    PRIVATE,
+    current_user,
+    json_on,
+    page,
+    query_string,
+    set_group_switch,
+    sign_in_first,
+    site_of,
+)
+from .exports import feed_site
 from .mail import require_mail
 from .security import read_json
-
-PRIVATE = {"Cache-Control": "private, no-cache"}
 
 
 async def list_notifications(request: Request) -> Response:
@@ -40,12 +48,6 @@ async def mark_read(request: Request) -> Response:
     return JSONResponse({"unread": left})
 
 
-def _on(value: object) -> bool:
-    if not isinstance(value, bool):
-        raise Invalid("on must be true or false")
-    return value
-
-
 async def follow_thread(request: Request) -> Response:
     user = require(await current_user(request), "track")
     if request.method == "GET":
@@ -53,7 +55,7 @@ async def follow_thread(request: Request) -> Response:
             thread = await reading.thread_row(conn, request.path_params["id"])
             return JSONResponse(await follows.thread_follow(conn, user.id, thread["id"]), headers=PRIVATE)
     data = await read_json(request)
-    on, mail = _on(data.get("on")), data.get("mail")
+    on, mail = json_on(data), data.get("mail")
     if mail is not None and not isinstance(mail, bool):
         raise Invalid("mail must be true or false")
     if mail and not on:
@@ -79,11 +81,9 @@ async def _follow(conn: Connection, user_id: int, thread_id: int, on: bool, mail
 
 async def follow_group(request: Request) -> Response:
     user = require(await current_user(request), "track")
-    on = _on((await read_json(request)).get("on"))
-    async with site_of(request).db.transaction() as conn:
-        group = await groups.get_group_row(conn, request.path_params["name"])
-        await follows.set_group_follow(conn, user.id, group["id"], on)
-    return JSONResponse({"group": group["name"], "following": on})
+    on = json_on(await read_json(request))
+    name = await set_group_switch(request, user, follows.set_group_follow, on)
+    return JSONResponse({"group": name, "following": on})
 
 
 async def new_feed(request: Request) -> Response:
@@ -110,17 +110,11 @@ def _feed_url(request: Request, key: str) -> str:
 
 async def feed(request: Request) -> Response:
     """The Atom feed behind the secret URL: the 50 newest notifications."""
-    site = site_of(request)
-    async with site.db.read() as conn:
+    async with site_of(request).db.read() as conn:
         owner = await notifications.feed_owner(conn, request.path_params["key"])
         result = await notifications.list_notifications(conn, owner["id"])
     body = feeds.notifications_feed(
-        dict(owner),
-        result["notifications"],
-        base_url=str(request.base_url),
-        domain=site.config.domain,
-        site_name=site.config.site_name,
-        self_url=str(request.url),
+        dict(owner), result["notifications"], **feed_site(request), self_url=str(request.url)
     )
     # The URL is a secret: no shared cache may keep it, no page may link out with it.
     return Response(
@@ -136,7 +130,7 @@ async def feed(request: Request) -> Response:
 async def inbox_page(request: Request) -> Response:
     user = await current_user(request)
     if user is None:
-        return RedirectResponse(login_url(request), status_code=303)
+        return sign_in_first(request)
     cursor = request.query_params.get("cursor")
     return await _inbox(request, user.id, cursor)
 
@@ -193,10 +187,8 @@ async def follow_thread_form(request: Request) -> Response:
 async def follow_group_form(request: Request) -> Response:
     user = require(await current_user(request), "track")
     form = await checked_form(request)
-    async with site_of(request).db.transaction() as conn:
-        group = await groups.get_group_row(conn, request.path_params["name"])
-        await follows.set_group_follow(conn, user.id, group["id"], form.get("on") == "1")
-    return RedirectResponse(f"/g/{group['name']}", status_code=303)
+    name = await set_group_switch(request, user, follows.set_group_follow, form.get("on") == "1")
+    return RedirectResponse(f"/g/{name}", status_code=303)
 
 
 routes = [

@@ -15,11 +15,19 @@ from ..people import accounts, killfile, profiles, readstate, resets, sessions
 from ..stewardship.permissions import User, require
 from ..store.errors import AuthRequired, Conflict, Invalid, MootError, NotFound, RateLimited, TooLarge
 from .accounts import checked_form
-from .common import client_address, cookies_of, current_user, login_url, page, query_string, site_of
+from .common import (
+    PRIVATE,
+    client_address,
+    cookies_of,
+    current_user,
+    page,
+    query_string,
+    sign_in_first,
+    site_of,
+)
 from .mail import require_mail
 from .security import read_json
 
-PRIVATE = {"Cache-Control": "private, no-cache"}
 # The errors the account forms show next to themselves (the rest get the error page).
 FORM_ERRORS: tuple[type[MootError], ...] = (Invalid, AuthRequired, TooLarge, RateLimited, Conflict)
 
@@ -30,7 +38,12 @@ def _me(user: User | None) -> User:
     return user
 
 
-def reset_url(request: Request, token: str) -> str:
+async def _reset_link(request: Request, admin: User) -> str:
+    """A new reset link for the person the path names, within the admin's rate."""
+    site = site_of(request)
+    site.reset_links.take(admin.id, "issuing reset links")
+    async with site.db.transaction() as conn:
+        _, token = await resets.issue(conn, site.secret, request.path_params["name"])
     return f"{request.base_url}reset/{token}"
 
 
@@ -122,17 +135,10 @@ async def delete_me(request: Request) -> Response:
 
 
 async def issue_reset(request: Request) -> Response:
-    site = site_of(request)
     admin = require(await current_user(request), "admin")
     await read_json(request)
-    site.reset_links.take(admin.id, "issuing reset links")
-    async with site.db.transaction() as conn:
-        _, token = await resets.issue(conn, site.secret, request.path_params["name"])
-    return JSONResponse(
-        {"url": reset_url(request, token), "expires_in": resets.VALID_SECONDS},
-        status_code=201,
-        headers=PRIVATE,
-    )
+    url = await _reset_link(request, admin)
+    return JSONResponse({"url": url, "expires_in": resets.VALID_SECONDS}, status_code=201, headers=PRIVATE)
 
 
 async def use_reset(request: Request) -> Response:
@@ -207,13 +213,10 @@ async def profile_page(request: Request) -> Response:
 
 async def reset_link_form(request: Request) -> Response:
     """An admin makes a reset link on the person's profile; it is shown once."""
-    site = site_of(request)
     admin = require(await current_user(request), "admin")
     await checked_form(request)
-    site.reset_links.take(admin.id, "issuing reset links")
-    async with site.db.transaction() as conn:
-        _, token = await resets.issue(conn, site.secret, request.path_params["name"])
-    async with site.db.read() as conn:
+    url = await _reset_link(request, admin)
+    async with site_of(request).db.read() as conn:
         result = await profiles.get_profile(conn, request.path_params["name"])
     return await page(
         request,
@@ -224,7 +227,7 @@ async def reset_link_form(request: Request) -> Response:
             "older": None,
             "first_page": True,
             "muted": False,
-            "reset_link": reset_url(request, token),
+            "reset_link": url,
         },
         headers=PRIVATE,
     )
@@ -257,7 +260,7 @@ async def _account(
 async def account_page(request: Request) -> Response:
     user = await current_user(request)
     if user is None:
-        return RedirectResponse(login_url(request), status_code=303)
+        return sign_in_first(request)
     return await _account(request, user)
 
 

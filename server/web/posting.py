@@ -4,16 +4,18 @@ post goes through Site.posting, so the posting rate applies everywhere."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from aiosqlite import Connection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ..articles import editing, groups, posting, reading
-from ..stewardship.permissions import require
+from ..stewardship.permissions import User, require
 from ..store.errors import MootError
 from .accounts import checked_form
-from .common import current_user, login_url, page, site_of
+from .common import article_link, current_user, page, sign_in_first, site_of
 from .rendering import quote_for_reply
 from .security import read_json
 
@@ -79,7 +81,7 @@ async def _new_thread_context(conn: Connection, name: str, continued: object) ->
 async def new_thread_form(request: Request) -> Response:
     site = site_of(request)
     if await current_user(request) is None:
-        return RedirectResponse(login_url(request), status_code=303)
+        return sign_in_first(request)
     async with site.db.read() as conn:
         context = await _new_thread_context(
             conn, request.path_params["name"], request.query_params.get("continued_from")
@@ -138,7 +140,7 @@ async def reply_form(request: Request) -> Response:
     site = site_of(request)
     fragment = request.query_params.get("fragment") == "1"
     if await current_user(request) is None and not fragment:
-        return RedirectResponse(login_url(request), status_code=303)
+        return sign_in_first(request)
     async with site.db.read() as conn:
         context = await _reply_context(conn, request.path_params["id"])
     parent = context["parent"]
@@ -172,7 +174,7 @@ async def withdraw_form(request: Request) -> Response:
     """Withdrawing without JavaScript: a page that asks to confirm."""
     site = site_of(request)
     if await current_user(request) is None:
-        return RedirectResponse(login_url(request), status_code=303)
+        return sign_in_first(request)
     async with site.db.read() as conn:
         article = await reading.get_article(conn, request.path_params["id"])
         thread = await reading.get_thread(conn, article["thread_id"])
@@ -198,24 +200,28 @@ async def withdraw_submit(request: Request) -> Response:
             {"article": article, "thread": thread, "reason": form.get("reason", ""), "error": error.message},
             status=error.status,
         )
-    return RedirectResponse(f"/t/{article['thread_id']}#a{article['id']}", status_code=303)
+    return RedirectResponse(article_link(article), status_code=303)
 
 
-async def edit_article(request: Request) -> Response:
+async def _edit(request: Request, user: User, ref: object, fields: Mapping[str, object]) -> dict:
+    """Edit the article `ref` names to the body and subject `fields` give."""
     site = site_of(request)
-    user = require(await current_user(request), "post")
-    data = await read_json(request)
-    article = await site.post(
+    return await site.post(
         user,
         lambda conn: editing.edit(  # an edit spends from the posting rate
             conn,
             user,
-            request.path_params["ref"],
-            data.get("body"),
-            data.get("subject"),
+            ref,
+            fields.get("body"),
+            fields.get("subject"),
             grace_minutes=site.config.edit_grace_minutes,
         ),
     )
+
+
+async def edit_article(request: Request) -> Response:
+    user = require(await current_user(request), "post")
+    article = await _edit(request, user, request.path_params["ref"], await read_json(request))
     return JSONResponse({"article": article})
 
 
@@ -223,7 +229,7 @@ async def edit_form(request: Request) -> Response:
     site = site_of(request)
     user = await current_user(request)
     if user is None:
-        return RedirectResponse(login_url(request), status_code=303)
+        return sign_in_first(request)
     async with site.db.read() as conn:
         article = await reading.get_article(conn, request.path_params["id"])
     return await page(
@@ -235,22 +241,11 @@ async def edit_form(request: Request) -> Response:
 
 async def edit_submit(request: Request) -> Response:
     form = await checked_form(request)
-    site = site_of(request)
     user = require(await current_user(request), "post")
     try:
-        article = await site.post(
-            user,
-            lambda conn: editing.edit(
-                conn,
-                user,
-                request.path_params["id"],
-                form.get("body"),
-                form.get("subject"),
-                grace_minutes=site.config.edit_grace_minutes,
-            ),
-        )
+        article = await _edit(request, user, request.path_params["id"], form)
     except MootError as error:  # shown above the form, which keeps what was typed
-        async with site.db.read() as conn:
+        async with site_of(request).db.read() as conn:
             article = await reading.get_article(conn, request.path_params["id"])
         return await page(
             request,
@@ -263,7 +258,7 @@ async def edit_submit(request: Request) -> Response:
             },
             status=error.status,
         )
-    return RedirectResponse(f"/t/{article['thread_id']}#a{article['id']}", status_code=303)
+    return RedirectResponse(article_link(article), status_code=303)
 
 
 async def history_page(request: Request) -> Response:

@@ -3,16 +3,41 @@ it, and it is created once endorsements reach the site's threshold."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ..stewardship import proposals
-from ..stewardship.permissions import require
+from ..stewardship.permissions import User, require
 from ..store.errors import MootError
 from .accounts import checked_form
 from .common import current_user, page, site_of
 from .security import read_json
+
+
+async def _propose(request: Request, user: User, fields: Mapping[str, object]) -> dict:
+    """Propose the group `fields` name and describe (name, description, charter)."""
+    site = site_of(request)
+    async with site.db.transaction() as conn:
+        return await proposals.propose(
+            conn,
+            user,
+            fields.get("name"),
+            fields.get("description"),
+            fields.get("charter"),
+            rules=proposals.Rules.of(site.config),
+        )
+
+
+async def _endorse(request: Request, user: User) -> dict:
+    """Endorse the proposal the path names."""
+    site = site_of(request)
+    async with site.db.transaction() as conn:
+        return await proposals.endorse(
+            conn, user, request.path_params["id"], rules=proposals.Rules.of(site.config)
+        )
 
 
 async def list_proposals(request: Request) -> Response:
@@ -32,29 +57,15 @@ async def get_proposal(request: Request) -> Response:
 
 
 async def create_proposal(request: Request) -> Response:
-    site = site_of(request)
     user = require(await current_user(request), "propose")
-    data = await read_json(request)
-    async with site.db.transaction() as conn:
-        found = await proposals.propose(
-            conn,
-            user,
-            data.get("name"),
-            data.get("description"),
-            data.get("charter"),
-            rules=proposals.Rules.of(site.config),
-        )
+    found = await _propose(request, user, await read_json(request))
     return JSONResponse({"proposal": found}, status_code=201)
 
 
 async def endorse_proposal(request: Request) -> Response:
-    site = site_of(request)
     user = require(await current_user(request), "endorse")
     await read_json(request)
-    async with site.db.transaction() as conn:
-        found = await proposals.endorse(
-            conn, user, request.path_params["id"], rules=proposals.Rules.of(site.config)
-        )
+    found = await _endorse(request, user)
     return JSONResponse({"proposal": found})
 
 
@@ -84,18 +95,8 @@ async def proposals_page(
 async def propose_submit(request: Request) -> Response:
     """Proposing without JavaScript: the form posts here."""
     form = await checked_form(request)
-    site = site_of(request)
     try:
-        user = require(await current_user(request), "propose")
-        async with site.db.transaction() as conn:
-            found = await proposals.propose(
-                conn,
-                user,
-                form.get("name"),
-                form.get("description"),
-                form.get("charter"),
-                rules=proposals.Rules.of(site.config),
-            )
+        found = await _propose(request, require(await current_user(request), "propose"), form)
     except MootError as problem:  # above the form, which keeps what was typed
         return await proposals_page(request, error=problem.message, form=form, status=problem.status)
     return RedirectResponse(f"/proposals#p{found['id']}", status_code=303)
@@ -104,13 +105,8 @@ async def propose_submit(request: Request) -> Response:
 async def endorse_submit(request: Request) -> Response:
     """Endorsing without JavaScript."""
     await checked_form(request)
-    site = site_of(request)
     try:
-        user = require(await current_user(request), "endorse")
-        async with site.db.transaction() as conn:
-            found = await proposals.endorse(
-                conn, user, request.path_params["id"], rules=proposals.Rules.of(site.config)
-            )
+        found = await _endorse(request, require(await current_user(request), "endorse"))
     except MootError as problem:
         return await proposals_page(request, error=problem.message, status=problem.status)
     return RedirectResponse(f"/proposals#p{found['id']}", status_code=303)

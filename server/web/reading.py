@@ -26,7 +26,7 @@ from ..store import validate
 from ..store.errors import Invalid, NotFound
 from ..store.events import group_topic, thread_topic
 from .caching import PRIVATE, Skeleton, cached_json, cached_page, placeholders_of
-from .common import current_user, page, query_string, site_of
+from .common import article_link, current_user, page, query_string, site_of
 
 THREAD_PAGE = 200  # articles per thread page: validate.PAGE_MAX, the API's own ceiling
 GROUP_PAGE = 50
@@ -451,7 +451,7 @@ async def permalink(request: Request) -> Response:
         raise NotFound("no article has that Message-ID") from None
     async with site_of(request).db.read() as conn:
         article = await reading.get_article(conn, ref)
-    return RedirectResponse(f"/t/{article['thread_id']}#a{article['id']}", status_code=302)
+    return RedirectResponse(article_link(article), status_code=302)
 
 
 async def favicon(request: Request) -> Response:

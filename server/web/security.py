@@ -51,14 +51,20 @@ async def read_json(request: Request) -> dict:
     raw = await read_body(request, JSON_MAX_BYTES)
     if not raw.strip():
         return {}
+    value = json_object(raw, "the request body")
+    if _any_lone_surrogate(value):
+        raise Invalid("the request body has a string that is not valid Unicode (a lone surrogate)")
+    return value
+
+
+def json_object(raw: str | bytes, what: str) -> dict:
+    """`raw` parsed as a JSON object; else Invalid, saying what (`what`) is wrong with it."""
     try:
         value = json.loads(raw)
     except (ValueError, RecursionError):
-        raise Invalid("the request body is not valid JSON") from None
+        raise Invalid(f"{what} is not valid JSON") from None
     if not isinstance(value, dict):
-        raise Invalid("the request body must be a JSON object")
-    if _any_lone_surrogate(value):
-        raise Invalid("the request body has a string that is not valid Unicode (a lone surrogate)")
+        raise Invalid(f"{what} must be a JSON object")
     return value
 
 

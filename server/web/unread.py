@@ -5,6 +5,10 @@ Everything here acts on the signed-in reader's own marks only."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from aiosqlite import Connection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -14,19 +18,28 @@ from ..people import readstate
 from ..stewardship.permissions import require
 from ..store.errors import Invalid
 from .accounts import checked_form
-from .common import current_user, login_url, site_of
+from .common import PRIVATE, article_link, current_user, json_on, set_group_switch, sign_in_first, site_of
 from .security import read_json
 
 # Groups and threads one count request may name: a page's worth.
 MAX_COUNTS = 100
 
 
-async def thread_read(request: Request) -> Response:
+@asynccontextmanager
+async def _marks(request: Request, *, change: bool = False) -> AsyncIterator[Connection]:
+    """A connection to read the reader's marks (or, with `change`, a transaction
+    to change them) once the marks page views left pending are written, so an
+    answer holds them and none of them undoes the change."""
     site = site_of(request)
+    await site.reads.flush()
+    async with site.db.transaction() if change else site.db.read() as conn:
+        yield conn
+
+
+async def thread_read(request: Request) -> Response:
     user = require(await current_user(request), "track")
     data = await read_json(request)
-    await site.reads.flush()  # a page view's marks first, so the answer holds them
-    async with site.db.transaction() as conn:
+    async with _marks(request, change=True) as conn:
         state = await readstate.mark_thread_read(
             conn, user.id, request.path_params["id"], data.get("up_to_article_id"), data.get("article_ids")
         )
@@ -44,20 +57,16 @@ async def group_catch_up(request: Request) -> Response:
 
 
 async def article_unread(request: Request) -> Response:
-    site = site_of(request)
     user = require(await current_user(request), "track")
     await read_json(request)
-    await site.reads.flush()  # else a pending page-view mark would undo this
-    async with site.db.transaction() as conn:
+    async with _marks(request, change=True) as conn:
         state = await readstate.mark_unread_from(conn, user.id, request.path_params["ref"])
     return JSONResponse(state)
 
 
 async def next_unread(request: Request) -> Response:
-    site = site_of(request)
     user = require(await current_user(request), "track")
-    await site.reads.flush()
-    async with site.db.read() as conn:
+    async with _marks(request) as conn:
         found = await readstate.next_unread(conn, user.id, _thread_param(request))
     return JSONResponse({"next": found})
 
@@ -65,7 +74,6 @@ async def next_unread(request: Request) -> Response:
 async def counts(request: Request) -> Response:
     """The reader's unread counts for the groups and threads an open page shows
     (`?groups=a,b&threads=1,2`, at most 100 of each), killfile applied."""
-    site = site_of(request)
     user = require(await current_user(request), "track")
     names = [n for n in request.query_params.get("groups", "").split(",") if n][: MAX_COUNTS + 1]
     raw = [t for t in request.query_params.get("threads", "").split(",") if t][: MAX_COUNTS + 1]
@@ -73,10 +81,9 @@ async def counts(request: Request) -> Response:
         raise Invalid(f"ask for at most {MAX_COUNTS} groups and {MAX_COUNTS} threads")
     if not all(t.isdigit() and len(t) < 19 for t in raw):
         raise Invalid("threads must be thread ids")
-    await site.reads.flush()
-    async with site.db.read() as conn:
+    async with _marks(request) as conn:
         result = await readstate.counts(conn, user.id, names, [int(t) for t in raw])
-    return JSONResponse(result, headers={"Cache-Control": "private, no-cache"})
+    return JSONResponse(result, headers=PRIVATE)
 
 
 def _thread_param(request: Request) -> int | None:
@@ -86,27 +93,22 @@ def _thread_param(request: Request) -> int | None:
 
 async def subscribe(request: Request) -> Response:
     user = require(await current_user(request), "track")
-    on = (await read_json(request)).get("on")
-    if not isinstance(on, bool):
-        raise Invalid("on must be true or false")
-    async with site_of(request).db.transaction() as conn:
-        row = await groups.get_group_row(conn, request.path_params["name"])
-        await readstate.subscribe(conn, user.id, row["id"], on)
-    return JSONResponse({"group": row["name"], "subscribed": on})
+    on = json_on(await read_json(request))
+    name = await set_group_switch(request, user, readstate.subscribe, on)
+    return JSONResponse({"group": name, "subscribed": on})
 
 
 async def newsrc_export(request: Request) -> Response:
     """The reader's marks and subscriptions as a .newsrc file (tin's format)."""
     user = require(await current_user(request), "track")
-    await site_of(request).reads.flush()
-    async with site_of(request).db.read() as conn:
+    async with _marks(request) as conn:
         text = await readstate.export_newsrc(conn, user.id)
     return Response(
         text,
         media_type="text/plain; charset=utf-8",
         headers={
             "Content-Disposition": 'attachment; filename="newsrc"',
-            "Cache-Control": "private, no-cache",
+            **PRIVATE,
         },
     )
 
@@ -124,11 +126,9 @@ async def newsrc_import(request: Request) -> Response:
 
 
 async def thread_read_form(request: Request) -> Response:
-    site = site_of(request)
     user = require(await current_user(request), "track")
     await checked_form(request)
-    await site.reads.flush()
-    async with site.db.transaction() as conn:
+    async with _marks(request, change=True) as conn:
         await readstate.mark_thread_read(conn, user.id, request.path_params["id"])
     return RedirectResponse(f"/t/{request.path_params['id']}", status_code=303)
 
@@ -144,24 +144,20 @@ async def catch_up_form(request: Request) -> Response:
 
 
 async def unread_form(request: Request) -> Response:
-    site = site_of(request)
     user = require(await current_user(request), "track")
     await checked_form(request)
-    await site.reads.flush()
-    async with site.db.transaction() as conn:
+    async with _marks(request, change=True) as conn:
         await readstate.mark_unread_from(conn, user.id, request.path_params["id"])
         article = await reading.get_article(conn, request.path_params["id"])
-    return RedirectResponse(f"/t/{article['thread_id']}#a{article['id']}", status_code=303)
+    return RedirectResponse(article_link(article), status_code=303)
 
 
 async def next_unread_page(request: Request) -> Response:
     """`n` without JavaScript: 303 to the next unread article, or home when none is left."""
-    site = site_of(request)
     user = await current_user(request)
     if user is None:
-        return RedirectResponse(login_url(request), status_code=303)
-    await site.reads.flush()
-    async with site.db.read() as conn:
+        return sign_in_first(request)
+    async with _marks(request) as conn:
         found = await readstate.next_unread(conn, user.id, _thread_param(request))
     target = f"/t/{found['thread_id']}#a{found['article_id']}" if found else "/"
     return RedirectResponse(target, status_code=303)
@@ -170,10 +166,8 @@ async def next_unread_page(request: Request) -> Response:
 async def subscribe_form(request: Request) -> Response:
     user = require(await current_user(request), "track")
     form = await checked_form(request)
-    async with site_of(request).db.transaction() as conn:
-        row = await groups.get_group_row(conn, request.path_params["name"])
-        await readstate.subscribe(conn, user.id, row["id"], form.get("on") == "1")
-    return RedirectResponse(f"/g/{row['name']}", status_code=303)
+    name = await set_group_switch(request, user, readstate.subscribe, form.get("on") == "1")
+    return RedirectResponse(f"/g/{name}", status_code=303)
 
 
 routes = [
