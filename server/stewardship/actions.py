@@ -134,11 +134,18 @@ async def _message_id_of(conn: Connection, article_id: int) -> str:
 # -- made here, on the home node ------------------------------------------------------
 
 
+async def _at_home(conn: Connection, domain: str, user: User | None, thread_id: object) -> Row:
+    """The live thread an action made here acts on, once `user` may moderate
+    and this node is its group's home (NotHome otherwise)."""
+    require(user, "moderate")
+    thread = await maintenance.live_thread(conn, thread_id)
+    await require_home(conn, domain, [thread["group_name"]])
+    return thread
+
+
 async def split(conn: Connection, domain: str, user: User | None, request: maintenance.Split) -> dict:
     """maintenance.split on the group's home node, sent to the peers; NotHome elsewhere."""
-    require(user, "moderate")
-    source = await maintenance.live_thread(conn, request.thread_id)
-    await require_home(conn, domain, [source["group_name"]])
+    source = await _at_home(conn, domain, user, request.thread_id)
     message_id = _new_message_id(domain)
     result = await maintenance.split(
         conn, domain, user, request, notice_message_id=notice_message_id(message_id)
@@ -156,9 +163,7 @@ async def split(conn: Connection, domain: str, user: User | None, request: maint
 
 async def merge(conn: Connection, domain: str, user: User | None, request: maintenance.Merge) -> dict:
     """maintenance.merge on the group's home node, sent to the peers; NotHome elsewhere."""
-    require(user, "moderate")
-    source = await maintenance.live_thread(conn, request.thread_id)
-    await require_home(conn, domain, [source["group_name"]])
+    source = await _at_home(conn, domain, user, request.thread_id)
     message_id = _new_message_id(domain)
     result = await maintenance.merge(
         conn, domain, user, request, notice_message_id=notice_message_id(message_id)
@@ -176,9 +181,7 @@ async def move(
     conn: Connection, domain: str, user: User | None, thread_id: object, group: object, *, reason: object
 ) -> dict:
     """maintenance.move on the group's home node, sent to the peers; NotHome elsewhere."""
-    require(user, "moderate")
-    thread = await maintenance.live_thread(conn, thread_id)
-    await require_home(conn, domain, [thread["group_name"]])
+    thread = await _at_home(conn, domain, user, thread_id)
     result = await maintenance.move(conn, user, thread_id, group, reason=reason)
     params = {
         "thread": await _message_id_of(conn, thread["root_article_id"]),
