@@ -258,7 +258,9 @@ def prepare_db(db_path: str) -> int:
                     conn,
                     "bench.moot",
                     user,
-                    posting.Submission("The thread everyone watches", "Fan-out", group="bench.live"),
+                    posting.Submission(
+                        body="The thread everyone watches", subject="Fan-out", group="bench.live"
+                    ),
                 )
             return started["thread"]["id"], started["article"]["id"]
         finally:

@@ -56,7 +56,10 @@ async def moot_prepare(db_path: str) -> None:
             async with db.transaction() as conn:
                 for i in range(start, start + 1000):
                     await posting.submit(
-                        conn, "bench.moot", user, posting.Submission(BODY, f"Article {i}", group=GROUP)
+                        conn,
+                        "bench.moot",
+                        user,
+                        posting.Submission(body=BODY, subject=f"Article {i}", group=GROUP),
                     )
     finally:
         await db.close()

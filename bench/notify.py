@@ -49,14 +49,18 @@ def prepare(db_path: str, followers: int) -> dict:
                     conn,
                     "bench.moot",
                     author,
-                    posting.Submission("Everyone follows this", "Followed", group="bench.notify"),
+                    posting.Submission(
+                        body="Everyone follows this", subject="Followed", group="bench.notify"
+                    ),
                 )
                 plain = await posting.submit(
                     conn,
                     "bench.moot",
                     author,
                     posting.Submission(
-                        "Everyone watches this, nobody follows it", "Watched", group="bench.notify"
+                        body="Everyone watches this, nobody follows it",
+                        subject="Watched",
+                        group="bench.notify",
                     ),
                 )
                 await conn.executemany(

@@ -140,7 +140,10 @@ async def _fill(db_path: str, count: int) -> None:
             async with db.transaction() as conn:
                 for i in range(start, min(count, start + 500)):
                     await posting.submit(
-                        conn, "a.bench", user, posting.Submission(BODY, f"Queued {i}", group=GROUP)
+                        conn,
+                        "a.bench",
+                        user,
+                        posting.Submission(body=BODY, subject=f"Queued {i}", group=GROUP),
                     )
     finally:
         await db.close()

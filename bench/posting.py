@@ -60,7 +60,10 @@ async def build(db_path: str) -> int:
         async with db.transaction() as conn:
             await groups.create_group(conn, None, "bench.post", "Benchmark group")
             started = await posting.submit(
-                conn, config.domain, users[0], posting.Submission("root", "Posting", group="bench.post")
+                conn,
+                config.domain,
+                users[0],
+                posting.Submission(body="root", subject="Posting", group="bench.post"),
             )
         return started["article"]["id"]
     finally:

@@ -59,13 +59,16 @@ async def build(db_path: str, articles_n: int = 50) -> int:
         async with db.transaction() as conn:
             await groups.create_group(conn, user, "bench.read", "Benchmark group")
             started = await posting.submit(
-                conn, config.domain, user, posting.Submission(body(rng), "A long thread", group="bench.read")
+                conn,
+                config.domain,
+                user,
+                posting.Submission(body=body(rng), subject="A long thread", group="bench.read"),
             )
             ids = [started["article"]["id"]]
             for _ in range(articles_n - 1):
                 reply = (
                     await posting.submit(
-                        conn, config.domain, user, posting.Submission(body(rng), parent=rng.choice(ids))
+                        conn, config.domain, user, posting.Submission(body=body(rng), parent=rng.choice(ids))
                     )
                 )["article"]
                 ids.append(reply["id"])

@@ -16,8 +16,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from . import nntp, web
-from . import smtp as mail
+from . import nntp, smtp, web
 from .runtime.site import Site
 from .stewardship import sweep
 from .store.config import Config
@@ -82,12 +81,12 @@ def create_app(config: Config) -> Starlette:
         sweeper = sweep.start(site)
         news = await nntp.start(site)
         feeder = await nntp.feed.start(site)
-        mailer = await mail.start(site)
+        mailer = await smtp.start(site)
         app.state.mail = mailer
         try:
             yield
         finally:
-            await mail.stop(mailer)
+            await smtp.stop(mailer)
             await nntp.feed.stop(feeder)
             await nntp.stop(news)
             await sweep.stop(sweeper)

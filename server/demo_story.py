@@ -148,14 +148,18 @@ MISPLACED = (
 
 async def new_thread(conn: Connection, domain: str, user: User, group: str, subject: str, body: str) -> dict:
     """`user` starts a thread in `group`: {thread, article}."""
-    return await posting.submit(conn, domain, user, posting.Submission(body, subject, group=group))
+    return await posting.submit(
+        conn, domain, user, posting.Submission(body=body, subject=subject, group=group)
+    )
 
 
 async def reply(
     conn: Connection, domain: str, user: User, parent: int, body: str, subject: str | None = None
 ) -> dict:
     """`user` replies to article `parent`: the new article."""
-    posted = await posting.submit(conn, domain, user, posting.Submission(body, subject, parent=parent))
+    posted = await posting.submit(
+        conn, domain, user, posting.Submission(body=body, subject=subject, parent=parent)
+    )
     return posted["article"]
 
 

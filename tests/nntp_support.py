@@ -66,13 +66,17 @@ async def prepare(db_path: str) -> None:
                 conn,
                 "test.moot",
                 users["ada"],
-                posting.Submission("First post\n.starts with a dot", "Hello", group="comp.lang.python"),
+                posting.Submission(
+                    body="First post\n.starts with a dot", subject="Hello", group="comp.lang.python"
+                ),
             )
             await posting.submit(
                 conn,
                 "test.moot",
                 users["marta"],
-                posting.Submission("A reply from Märta", "Re: Héllo", parent=started["article"]["id"]),
+                posting.Submission(
+                    body="A reply from Märta", subject="Re: Héllo", parent=started["article"]["id"]
+                ),
             )
     finally:
         await db.close()

@@ -34,7 +34,7 @@ async def test_another_process_writes_are_seen(site):
         ada = site.users["ada"]
         async with other.transaction() as conn:
             await posting.submit(
-                conn, "other.moot", ada, posting.Submission("from elsewhere", parent=s["root"]["id"])
+                conn, "other.moot", ada, posting.Submission(body="from elsewhere", parent=s["root"]["id"])
             )
     finally:
         await other.close()

@@ -8,7 +8,11 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+from datetime import UTC, datetime
+from email.utils import format_datetime
 
+from moot.news import intake
+from moot.nntp import parse
 from tests.conftest import seed
 from tests.live_support import events_until, live_site, subscribe  # noqa: F401
 
@@ -123,3 +127,30 @@ async def test_open_pages_hear_of_an_edit(live_site):
     (event,) = await events_until(ws, 1)
     assert event["type"] == "article.updated" and event["data"] == r.json()["article"]
     assert json.loads(json.dumps(event["data"]))["edited_at"]
+
+
+async def test_a_cancel_from_a_peer_takes_the_earlier_texts_too(site):
+    """A withdrawal is the same change whoever asks: a cancel in the author's
+    name that comes back through a news peer leaves no earlier text behind."""
+    s = await seed(site)
+    ada, anon, reply = s["ada"], await site.client(), s["reply"]
+    assert (await ada.put(f"/api/articles/{reply['id']}", json={"body": "A better reply"})).status_code == 200
+    cancel_id = "<cancel.x@peer.test>"
+    data = "\r\n".join(
+        [
+            "Path: peer.test!not-for-mail",
+            f"Date: {format_datetime(datetime.now(UTC))}",
+            f"From: Ada <ada@{site.config.domain}>",
+            "Newsgroups: comp.lang.python",
+            f"Subject: cmsg cancel {reply['message_id']}",
+            f"Control: cancel {reply['message_id']}",
+            f"Message-ID: {cancel_id}",
+            "",
+            "Withdrawn.",
+        ]
+    ).encode()
+    async with site.db.transaction() as conn:
+        result = await intake.receive(conn, site.config.domain, parse.transit_article(data, cancel_id))
+    assert result["applied"] is True
+    history = (await anon.get(f"/api/articles/{reply['id']}/history")).json()
+    assert history["article"]["status"] == "cancelled" and history["versions"] == []

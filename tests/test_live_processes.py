@@ -26,7 +26,10 @@ async def _prepare(db_path: str) -> int:
         async with db.transaction() as conn:
             await groups.create_group(conn, None, "comp.lang.python", "Python")
             started = await posting.submit(
-                conn, "test.moot", ada, posting.Submission("First post", "Hello", group="comp.lang.python")
+                conn,
+                "test.moot",
+                ada,
+                posting.Submission(body="First post", subject="Hello", group="comp.lang.python"),
             )
         return started["thread"]["id"]
     finally:

@@ -158,16 +158,16 @@ async def run(db, data) -> None:
             await groups.create_group(conn, None, name)
         for n in range(data.draw(st.integers(1, 3), label="threads")):
             started = await posting.submit(
-                conn, DOMAIN, mod, posting.Submission("x", f"Topic {n}", group=GROUPS[n % 2])
+                conn, DOMAIN, mod, posting.Submission(body="x", subject=f"Topic {n}", group=GROUPS[n % 2])
             )
             ids = [started["article"]["id"]]
             posted[started["article"]["message_id"]] = ids[0]
             model.reply(started["article"])
             for _ in range(data.draw(st.integers(0, 10), label="replies")):
                 parent = data.draw(st.sampled_from(ids))
-                art = (await posting.submit(conn, DOMAIN, mod, posting.Submission("reply", parent=parent)))[
-                    "article"
-                ]
+                art = (
+                    await posting.submit(conn, DOMAIN, mod, posting.Submission(body="reply", parent=parent))
+                )["article"]
                 ids.append(art["id"])
                 posted[art["message_id"]] = art["id"]
                 model.reply(art)
@@ -251,7 +251,7 @@ async def run(db, data) -> None:
                 else:
                     art = (
                         await posting.submit(
-                            conn, DOMAIN, mod, posting.Submission("more", parent=article["id"])
+                            conn, DOMAIN, mod, posting.Submission(body="more", parent=article["id"])
                         )
                     )["article"]
                     posted[art["message_id"]] = art["id"]

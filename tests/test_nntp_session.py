@@ -424,10 +424,13 @@ async def _template(path: str) -> None:
         async with db.transaction() as conn:
             await groups.create_group(conn, None, "comp.lang.python", "Python")
             started = await posting.submit(
-                conn, "test.moot", ada, posting.Submission(".x\n.", "Hi", group="comp.lang.python")
+                conn,
+                "test.moot",
+                ada,
+                posting.Submission(body=".x\n.", subject="Hi", group="comp.lang.python"),
             )
             await posting.submit(
-                conn, "test.moot", ada, posting.Submission("re", parent=started["article"]["id"])
+                conn, "test.moot", ada, posting.Submission(body="re", parent=started["article"]["id"])
             )
     finally:
         await db.close()

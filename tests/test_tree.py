@@ -50,15 +50,17 @@ async def replies(path: str, picks: list[int]) -> tuple[list[int], list[int], di
         async with db.transaction() as conn:
             await groups.create_group(conn, None, "g.tree")
             started = await posting.submit(
-                conn, DOMAIN, user, posting.Submission("x", "Topic", group="g.tree")
+                conn, DOMAIN, user, posting.Submission(body="x", subject="Topic", group="g.tree")
             )
             ids = [started["article"]["id"]]
             for _ in range(2):
                 ids.append(
                     (
-                        (await posting.submit(conn, DOMAIN, user, posting.Submission("x", parent=ids[0])))[
-                            "article"
-                        ]
+                        (
+                            await posting.submit(
+                                conn, DOMAIN, user, posting.Submission(body="x", parent=ids[0])
+                            )
+                        )["article"]
                     )["id"]
                 )
             for pick in picks:
@@ -66,7 +68,7 @@ async def replies(path: str, picks: list[int]) -> tuple[list[int], list[int], di
                     (
                         (
                             await posting.submit(
-                                conn, DOMAIN, user, posting.Submission("x", parent=ids[pick % len(ids)])
+                                conn, DOMAIN, user, posting.Submission(body="x", parent=ids[pick % len(ids)])
                             )
                         )["article"]
                     )["id"]

@@ -80,7 +80,7 @@ class NewArticle:
     notice: dict | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Submission:
     """What a member sends to be posted, from any channel: a new thread in
     `group`, or a reply to `parent` (an id or a Message-ID). A reply's subject

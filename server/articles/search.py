@@ -19,7 +19,7 @@ import math
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from sqlite3 import Row
 
 from aiosqlite import Connection
@@ -281,16 +281,16 @@ async def _author_clause(conn: Connection, author: str) -> tuple[str | None, lis
     return None, [], True
 
 
-@dataclass
+@dataclass(frozen=True)
 class Filters:
     """The SQL of a query's filters: conditions on `a` (articles) with their
     parameters, the joins they need, and whether the author is matched in the
     full-text index rather than by address."""
 
-    where: list[str] = field(default_factory=list)
-    params: list[object] = field(default_factory=list)
-    joins: list[str] = field(default_factory=list)
-    author_in_fts: bool = False
+    where: list[str]
+    params: list[object]
+    joins: list[str]
+    author_in_fts: bool
 
 
 async def _filters(conn: Connection, query: Query) -> Filters | None:

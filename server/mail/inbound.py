@@ -313,9 +313,11 @@ async def deliver(site: Site, recipient: str, data: bytes, mail_from: str = "") 
             return Outcome(250, f"already posted as {message_id}")
     if parent is not None:  # a reply keeps its parent's subject unless it says otherwise
         subject = parsed.subject if parsed.subject != "(no subject)" else None
-        submission = posting.Submission(body, subject, parent=parent, message_id=message_id)
+        submission = posting.Submission(body=body, subject=subject, parent=parent, message_id=message_id)
     else:
-        submission = posting.Submission(body, parsed.subject, group=group_name, message_id=message_id)
+        submission = posting.Submission(
+            body=body, subject=parsed.subject, group=group_name, message_id=message_id
+        )
     try:
         posted = await site.post(user, lambda conn: posting.submit(conn, config.domain, user, submission))
         article = posted["article"]

@@ -10,7 +10,6 @@ node's own Path name is its configured domain."""
 from __future__ import annotations
 
 import hmac
-import logging
 import re
 import secrets
 import sqlite3
@@ -35,10 +34,9 @@ SECRET_MIN = 12
 # Seconds after its Date during which an article whose parent is not here yet (or a
 # cancel whose article is not here yet) is answered "try later" rather than taken:
 # the sender retries, the parent arrives meanwhile, and the tree is the same
-# whatever order the articles travelled in (docs/PEERING.md).
+# whatever order the articles travelled in (docs/PEERING.md). Intake applies it;
+# it lives here because a group's structural actions (stewardship.actions) wait as long.
 ORPHAN_WAIT = 600
-
-log = logging.getLogger("moot.peering")
 
 
 def path_origin(path: str) -> str:

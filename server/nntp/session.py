@@ -585,8 +585,8 @@ class Session:
                     f"the article this follows up is in {parent['group_name']}, not {posted.newsgroup[:80]}"
                 )
             submission = posting.Submission(
-                posted.body,
-                posted.subject,
+                body=posted.body,
+                subject=posted.subject,
                 group=posted.newsgroup,
                 parent=parent["message_id"] if parent is not None else None,
                 message_id=posted.message_id,

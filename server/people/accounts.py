@@ -86,7 +86,7 @@ class Welcome:
     make the first account of a site with none its admin, so a fresh install
     can be run from the browser."""
 
-    groups: tuple[str, ...] = ()
+    groups: tuple[str, ...]  # () is every group (readstate.subscribe_defaults)
     first_is_admin: bool = False
 
 

@@ -210,17 +210,6 @@ def notice_by(user: User, subject: str, body: str, data: dict, message_id: str) 
     )
 
 
-async def insert_notice(
-    conn: Connection, notice: NewArticle, thread: Row, parent: Row, seq: int | None = None
-) -> int:
-    """Place a notice in `thread` under `parent`, at `seq` (that place's order
-    key; default: after the parent's sub-tree); returns its id."""
-    placed = await insert_article(
-        conn, notice, group_id=thread["group_id"], thread_id=thread["id"], parent=parent, seq=seq
-    )
-    return placed["id"]
-
-
 async def delete_notice(conn: Connection, notice_id: int) -> None:
     """Remove a notice an undo makes obsolete (notices are never in the search index)."""
     row = await fetch_one(conn, "SELECT thread_id, group_id FROM articles WHERE id = ?", (notice_id,))
@@ -360,7 +349,10 @@ async def split(
         {"action": "split", "thread_id": new_id, "count": count},
         notice_message_id or new_message_id(domain),
     )
-    notice_id = await insert_notice(conn, notice, source, parent, seq=a["seq"])
+    placed = await insert_article(
+        conn, notice, group_id=source["group_id"], thread_id=source["id"], parent=parent, seq=a["seq"]
+    )
+    notice_id = placed["id"]
     await follows.copy_followers(conn, source["id"], new_id)
     await refresh_activity(conn, [source["id"], new_id], [source["group_id"], target_group["id"]])
     entry_id = await modlog.write(
@@ -451,7 +443,8 @@ async def merge(
         {"action": "merge", "thread_id": source["id"], "count": count},
         notice_message_id or new_message_id(domain),
     )
-    notice_id = await insert_notice(conn, notice, target, x)
+    placed = await insert_article(conn, notice, group_id=target["group_id"], thread_id=target["id"], parent=x)
+    notice_id = placed["id"]
     await follows.copy_followers(conn, source["id"], target["id"])
     await refresh_activity(conn, [target["id"]], [source["group_id"], target["group_id"]])
     entry_id = await modlog.write(

@@ -56,12 +56,15 @@ class Entry:
     @classmethod
     def on_article(cls, action: str, actor: User | None, article: Row | dict, **more: Any) -> Entry:
         """An entry about an article (its row), shown by its Message-ID."""
-        where = {
-            "group_id": article["group_id"],
-            "thread_id": article["thread_id"],
-            "article_id": article["id"],
-        }
-        return cls(action, actor, target=article["message_id"], **where, **more)
+        return cls(
+            action,
+            actor,
+            group_id=article["group_id"],
+            thread_id=article["thread_id"],
+            article_id=article["id"],
+            target=article["message_id"],
+            **more,
+        )
 
     @classmethod
     def on_thread(cls, action: str, actor: User | None, thread: Row | dict, **more: Any) -> Entry:

@@ -131,7 +131,7 @@ def public_cache_control(request: Request) -> str:
     return f"public, max-age=0, s-maxage={seconds}, stale-while-revalidate={seconds}"
 
 
-PRIVATE = "private, no-cache"
+PRIVATE_CONTROL = "private, no-cache"
 
 
 def _not_modified(etag: str, cache_control: str, vary: str) -> Response:
@@ -361,9 +361,11 @@ async def cached_page(
     etag = f'W/"{personal.hexdigest()}"'
     vary = "Accept-Encoding, Cookie"
     if not new and not_modified(request, etag):
-        return _not_modified(etag, PRIVATE, vary)
+        return _not_modified(etag, PRIVATE_CONTROL, vary)
     body = personalise(marks.skeleton(encoded), marks, user, cookies.csrf_token(secret), counts)
-    response = Response(body, media_type=HTML, headers={"ETag": etag, "Cache-Control": PRIVATE, "Vary": vary})
+    response = Response(
+        body, media_type=HTML, headers={"ETag": etag, "Cache-Control": PRIVATE_CONTROL, "Vary": vary}
+    )
     if new:
         cookies.set_csrf(response, secret)
     return response

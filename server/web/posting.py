@@ -41,8 +41,8 @@ async def start_thread(request: Request) -> Response:
     user = require(await current_user(request), "post")
     data = await read_json(request)
     submission = posting.Submission(
-        data.get("body"),
-        data.get("subject"),
+        body=data.get("body"),
+        subject=data.get("subject"),
         group=request.path_params["name"],
         continued_from=data.get("continued_from"),
     )
@@ -54,7 +54,9 @@ async def post_reply(request: Request) -> Response:
     site = site_of(request)
     user = require(await current_user(request), "post")
     data = await read_json(request)
-    submission = posting.Submission(data.get("body"), data.get("subject"), parent=request.path_params["ref"])
+    submission = posting.Submission(
+        body=data.get("body"), subject=data.get("subject"), parent=request.path_params["ref"]
+    )
     result = await site.post(user, lambda conn: posting.submit(conn, site.config.domain, user, submission))
     return JSONResponse(result, status_code=201)
 
@@ -106,7 +108,7 @@ async def new_thread_submit(request: Request) -> Response:
     user = require(await current_user(request), "post")
     continued = form.get("continued_from") or None
     submission = posting.Submission(
-        form.get("body"), form.get("subject"), group=name, continued_from=continued
+        body=form.get("body"), subject=form.get("subject"), group=name, continued_from=continued
     )
     try:
         started = await site.post(
@@ -155,7 +157,7 @@ async def reply_submit(request: Request) -> Response:
     site = site_of(request)
     user = require(await current_user(request), "post")
     submission = posting.Submission(
-        form.get("body"), form.get("subject") or None, parent=request.path_params["id"]
+        body=form.get("body"), subject=form.get("subject") or None, parent=request.path_params["id"]
     )
     try:
         posted = await site.post(
@@ -166,8 +168,7 @@ async def reply_submit(request: Request) -> Response:
             context = await _reply_context(conn, request.path_params["id"])
         context.update(body=form.get("body", ""), subject=form.get("subject", ""), error=error.message)
         return await page(request, "reply.html", context, status=error.status)
-    article = posted["article"]
-    return RedirectResponse(f"/t/{article['thread_id']}#a{article['id']}", status_code=303)
+    return RedirectResponse(article_link(posted["article"]), status_code=303)
 
 
 async def withdraw_form(request: Request) -> Response:

@@ -25,7 +25,7 @@ from ..stewardship.permissions import User, can
 from ..store import validate
 from ..store.errors import Invalid, NotFound
 from ..store.events import group_topic, thread_topic
-from .caching import PRIVATE, Skeleton, cached_json, cached_page, placeholders_of
+from .caching import PRIVATE_CONTROL, Skeleton, cached_json, cached_page, placeholders_of
 from .common import article_link, current_user, page, query_string, site_of
 
 THREAD_PAGE = 200  # articles per thread page: validate.PAGE_MAX, the API's own ceiling
@@ -55,7 +55,7 @@ async def list_groups(request: Request) -> Response:
 
 
 # A signed-in reader's JSON carries their unread counts: never kept by a shared cache.
-PERSONAL = {"Cache-Control": PRIVATE, "Vary": "Cookie"}
+PERSONAL = {"Cache-Control": PRIVATE_CONTROL, "Vary": "Cookie"}
 
 
 async def get_group(request: Request) -> Response:
