@@ -12,7 +12,12 @@ CREATE TABLE users (
     password_hash TEXT NOT NULL,
     role          TEXT NOT NULL DEFAULT 'member'
                   CHECK (role IN ('member', 'moderator', 'admin')),
-    created_at    TEXT NOT NULL
+    created_at    TEXT NOT NULL,
+    -- A site-wide suspension (server/stewardship/suspensions.py): until this
+    -- time the account reads but does not post, reply, edit, propose or
+    -- endorse; NULL when there is none. Its history is the moderation log.
+    suspended_until   TEXT,
+    suspension_reason TEXT NOT NULL DEFAULT ''
 );
 
 -- Server-side sessions: the cookie carries a signed random token; only its

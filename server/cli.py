@@ -258,6 +258,34 @@ def cmd_role(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_suspend(args: argparse.Namespace) -> int:
+    from .stewardship import suspensions
+
+    config = _config(args)
+
+    async def suspend(db: Database) -> dict:
+        async with db.transaction() as conn:
+            return await suspensions.suspend(conn, None, args.username, args.days, args.reason)
+
+    found = _on_database(config, suspend)
+    print(f"{found['username']} is suspended until {found['suspended_until']}")
+    return 0
+
+
+def cmd_unsuspend(args: argparse.Namespace) -> int:
+    from .stewardship import suspensions
+
+    config = _config(args)
+
+    async def unsuspend(db: Database) -> dict:
+        async with db.transaction() as conn:
+            return await suspensions.unsuspend(conn, None, args.username, args.reason)
+
+    found = _on_database(config, unsuspend)
+    print(f"{found['username']} is no longer suspended")
+    return 0
+
+
 def cmd_reset_password(args: argparse.Namespace) -> int:
     from .people import accounts, resets
 
@@ -485,6 +513,18 @@ def parser() -> argparse.ArgumentParser:
     p = command("role", cmd_role, "grant or revoke a role (logged publicly)")
     p.add_argument("username")
     p.add_argument("role", choices=["member", "moderator", "admin"])
+    p.add_argument("--reason", default="", help="shown in the moderation log")
+    p = command(
+        "suspend",
+        cmd_suspend,
+        "suspend an account site-wide: it reads but cannot post, reply, edit, propose or endorse"
+        " (logged publicly)",
+    )
+    p.add_argument("username")
+    p.add_argument("--days", type=int, required=True, help="how long, in whole days (1-3650)")
+    p.add_argument("--reason", required=True, help="why; shown on their profile and in the moderation log")
+    p = command("unsuspend", cmd_unsuspend, "end an account's suspension now (logged publicly)")
+    p.add_argument("username")
     p.add_argument("--reason", default="", help="shown in the moderation log")
     p = command(
         "reset-password",

@@ -31,6 +31,12 @@ async def setup_proposal(site, t):
     return r.json()["proposal"]["id"]
 
 
+async def setup_suspension(site, t):
+    root = await site.client("setup-admin", "admin")
+    r = await root.post("/api/users/ada/suspend", json={"days": 3, "reason": "r"})
+    assert r.status_code == 200, r.text
+
+
 class Endpoint(NamedTuple):
     method: str
     path: str  # {tid}: the tree's thread, {oid}: the other thread, {x}: what setup returned
@@ -77,6 +83,12 @@ TABLE = {
         "POST", "/api/modlog/{x}/undo", lambda t: {"reason": "r"}, allowed(200, MODERATORS), setup_entry
     ),
     "role": Endpoint("POST", "/api/users/ada/role", lambda t: {"role": "moderator"}, allowed(200, ADMINS)),
+    "suspend": Endpoint(
+        "POST", "/api/users/ada/suspend", lambda t: {"days": 3, "reason": "r"}, allowed(200, ADMINS)
+    ),
+    "unsuspend": Endpoint(
+        "POST", "/api/users/ada/unsuspend", lambda t: {}, allowed(200, ADMINS), setup_suspension
+    ),
     "propose": Endpoint(
         "POST",
         "/api/proposals",

@@ -2,7 +2,9 @@
 172170f) becomes, step by step, exactly what a new database is, with every
 row, counter, tree and the full-text index intact; a real version-6 site
 (tests/fixtures/v6.db, made as of 5c722d6) keeps every reply tree exactly
-when its paths become order keys; a newer database is refused untouched; a
+when its paths become order keys; a real version-9 site (tests/fixtures/v9.db,
+made as of 7aa5aeb) gains suspensions with no account suspended and every row
+kept; a newer database is refused untouched; a
 batched data step reports progress and resumes after a failure."""
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from tests.processes import moot
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "v1.db"
 FIXTURE_V6 = Path(__file__).resolve().parent / "fixtures" / "v6.db"
+FIXTURE_V9 = Path(__file__).resolve().parent / "fixtures" / "v9.db"
 
 
 def v1_copy(tmp_path) -> str:
@@ -528,3 +531,37 @@ async def test_home_nodes_step_makes_this_node_the_home_of_every_group(tmp_path,
     assert r.json()["error"]["code"] == "not_home" and r.json()["error"]["home"] == "home.example.org"
     assert site.snapshot() == before_refusal
     await site.close()
+
+
+async def test_version_9_site_gains_suspensions_with_no_account_suspended(tmp_path, make_site):
+    path = str(tmp_path / "site.db")
+    shutil.copy(FIXTURE_V9, path)
+    conn = sqlite3.connect(path)
+    assert migrate.schema_version(conn) == 9
+    conn.close()
+    before, old_columns = all_rows(path), columns(path)
+    assert migrate.upgrade(path) == 9
+    assert normalised_schema(path) == normalised_schema(fresh(tmp_path))
+    after = all_rows(path, only=old_columns)
+    for table, rows in before.items():
+        assert after[table] == rows, table
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("SELECT DISTINCT suspended_until, suspension_reason FROM users").fetchall() == [
+            (None, "")
+        ]
+    finally:
+        conn.close()
+    report = check.check(path)
+    assert report.ok, report.text()
+
+    # The old accounts post, and an admin of the upgraded site suspends one of them.
+    site = await make_site(db_path=path)
+    ada = await site.client("ada9")
+    r = await ada.post("/api/groups/comp.lang.python/threads", json={"subject": "After", "body": "upgrade"})
+    assert r.status_code == 201, r.text
+    root = await site.client("root9", "admin")
+    r = await root.post("/api/users/ada9/suspend", json={"days": 3, "reason": "testing the upgrade"})
+    assert r.status_code == 200, r.text
+    r = await ada.post("/api/groups/comp.lang.python/threads", json={"subject": "Again", "body": "no"})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "suspended", r.text

@@ -47,6 +47,8 @@ async def test_profiles_json_page_paging_and_links(site):
         "role": "member",
         "created_at": got["user"]["created_at"],
         "article_count": 5,
+        "suspended_until": None,
+        "suspension_reason": None,
     }
     assert [a["body"] for a in got["articles"]] == ["More 2", "More 1"]
     r = await anon.get("/api/users/ada", params={"limit": 2, "cursor": got["next_cursor"]})

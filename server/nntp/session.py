@@ -18,12 +18,12 @@ from aiosqlite import Connection
 
 from ..articles import posting
 from ..news import intake, news, newsreading, peers
-from ..people import newsrc, sessions
+from ..people import accounts, newsrc, sessions
 from ..runtime.site import Site
-from ..stewardship.permissions import User
+from ..stewardship.permissions import User, require
 from ..store import clock
 from ..store.db import fetch_value
-from ..store.errors import AuthRequired, MootError, NotFound, RateLimited
+from ..store.errors import AuthRequired, Forbidden, MootError, NotFound, RateLimited
 from . import blocks, parse, replies
 from .parse import Command, Syntax
 
@@ -550,6 +550,16 @@ class Session:
             raise Syntax("POST takes no arguments")
         if self.user is None:
             return replies.status(480, "authentication required to post (AUTHINFO USER)")
+        # The account as it is now, not as it signed in: a connection may outlast
+        # a suspension, a role change or the account itself.
+        async with self.site.db.read() as conn:
+            self.user = await accounts.current(conn, self.user)
+        if self.user is None:
+            return replies.status(480, "authentication required: the account is gone")
+        try:
+            require(self.user, "post")
+        except Forbidden as error:  # RFC 3977 §6.3.1: 440, posting not permitted
+            return replies.status(440, f"posting not permitted: {error.message}")
         self._mode, self._post, self._post_size, self._received = _POSTING, [], 0, self._posted
         self._streamed = None
         return replies.status(340, "send article to be posted; end with <CR-LF>.<CR-LF>")

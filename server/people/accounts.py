@@ -10,7 +10,7 @@ import hmac
 import re
 import secrets
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiosqlite import Connection
 
@@ -229,6 +229,15 @@ async def get_user(conn: Connection, username: str) -> User:
     return User.from_row(row)
 
 
+async def current(conn: Connection, user: User) -> User | None:
+    """`user`'s account as it stands now (its role, its suspension), for a
+    channel that keeps a user between requests; None once it is deleted."""
+    row = await fetch_one(
+        conn, "SELECT * FROM users WHERE id = ? AND password_hash != ?", (user.id, DELETED_HASH)
+    )
+    return None if row is None else User.from_row(row)
+
+
 async def set_role(conn: Connection, actor: User | None, username: str, role: str, reason: str = "") -> User:
     """Grant or revoke a role inside the caller's transaction; logged publicly.
     `actor` is None when the site operator does it from the command line."""
@@ -248,7 +257,7 @@ async def set_role(conn: Connection, actor: User | None, username: str, role: st
             data={"username": username, "from": user.role, "to": role},
         ),
     )
-    return User(user.id, user.username, user.display_name, role)
+    return replace(user, role=role)
 
 
 async def get_secret(db: Database) -> str:
@@ -270,7 +279,7 @@ async def set_display_name(db: Database, user: User, display_name: object) -> Us
     name = validate.display_name(display_name)
     async with db.transaction() as conn:
         await conn.execute("UPDATE users SET display_name = ? WHERE id = ?", (name, user.id))
-    return User(user.id, user.username, name, user.role)
+    return replace(user, display_name=name)
 
 
 async def hash_in_thread(password: str) -> str:

@@ -1,11 +1,14 @@
 """People's public pages: who someone is on this site (display name, role,
-when they joined, how many articles) and their articles, newest first."""
+when they joined, how many articles, a suspension in force) and their
+articles, newest first."""
 
 from __future__ import annotations
 
 from aiosqlite import Connection
 
 from ..articles.reading import ARTICLE_SELECT, article_json
+from ..stewardship import suspensions
+from ..stewardship.permissions import User
 from ..store import keyset, validate
 from ..store.db import fetch_all, fetch_one, fetch_value
 from ..store.errors import NotFound
@@ -15,8 +18,10 @@ from .accounts import DELETED_HASH
 async def get_profile(
     conn: Connection, username: object, *, limit: object = None, cursor: object = None
 ) -> dict:
-    """`{user: {username, display_name, role, created_at, article_count}, articles, next_cursor}`;
-    `articles` are their live articles, newest first, keyset-paged by id."""
+    """`{user: {username, display_name, role, created_at, article_count,
+    suspended_until, suspension_reason}, articles, next_cursor}`; `articles`
+    are their live articles, newest first, keyset-paged by id; the suspension
+    fields are None unless one is in force (suspensions.status)."""
     if not isinstance(username, str) or len(username) > 64:
         raise NotFound("no such user")
     row = await fetch_one(
@@ -43,6 +48,7 @@ async def get_profile(
             "role": row["role"],
             "created_at": row["created_at"],
             "article_count": count,
+            **suspensions.status(User.from_row(row)),
         },
         "articles": [article_json(r) for r in rows],
         "next_cursor": str(rows[-1]["id"]) if more else None,

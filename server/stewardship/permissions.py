@@ -3,44 +3,62 @@
 Anonymous visitors read public groups. Members post, reply, cancel their own
 articles, propose and endorse groups. Moderators maintain: split, merge,
 move, lock, archive, undo, cancel anyone's article, set group policies.
-Admins also create groups directly and grant or revoke roles."""
+Admins also create groups directly, grant or revoke roles, and suspend
+accounts. A suspended account (server/stewardship/suspensions.py) keeps its
+role and reads as before, but until its suspension ends it may do none of
+SUSPENDED_MAY_NOT: `require` refuses them with Suspended (403), saying why and
+until when, whichever channel asks."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from sqlite3 import Row
 
-from ..store.errors import AuthRequired, Forbidden
+from ..store import clock
+from ..store.errors import AuthRequired, Forbidden, Suspended
 
 ROLES = ("member", "moderator", "admin")
 _RANK = {role: rank for rank, role in enumerate(ROLES)}
 
 # action -> the least role that may do it
 ACTIONS = {
-    "post": "member",
+    "post": "member",  # post, reply, edit
+    "withdraw": "member",  # cancel one's own articles (a moderator: anyone's)
     "propose": "member",
     "endorse": "member",
     "track": "member",  # keep read marks (any signed-in reader)
     "moderate": "moderator",
     "admin": "admin",
 }
+# What a suspension bars: everything that adds words to the site. Reading,
+# read marks and withdrawing one's own articles stay open.
+SUSPENDED_MAY_NOT = frozenset({"post", "propose", "endorse"})
 
 
 @dataclass(frozen=True)
 class User:
     """An account of this site, or (with `node`) a moderator of a group's home
-    node whose action is applied here: no account here, so `account_id` is None."""
+    node whose action is applied here: no account here, so `account_id` is None.
+    `suspended_until` and `suspension_reason` are the account's suspension as
+    it was read (in force only while `suspended_until` is in the future)."""
 
     id: int
     username: str
     display_name: str
     role: str
     node: str | None = None
+    suspended_until: str | None = None
+    suspension_reason: str = ""
 
     @classmethod
     def of_node(cls, node: str, display_name: str) -> User:
         """The moderator who acted on `node`, named as that node's action article names them."""
         return cls(0, "", display_name, "moderator", node)
+
+    @property
+    def suspended(self) -> bool:
+        """Whether a suspension is in force now: it ends by itself at `suspended_until`."""
+        return self.suspended_until is not None and clock.now() < self.suspended_until
 
     @property
     def account_id(self) -> int | None:
@@ -57,11 +75,19 @@ class User:
 
     @classmethod
     def from_row(cls, row: Row) -> User:
-        return cls(row["id"], row["username"], row["display_name"], row["role"])
+        """The user a `users` row (all its columns) describes."""
+        return cls(
+            row["id"],
+            row["username"],
+            row["display_name"],
+            row["role"],
+            suspended_until=row["suspended_until"],
+            suspension_reason=row["suspension_reason"],
+        )
 
 
 def can(user: User | None, action: str) -> bool:
-    if user is None:
+    if user is None or action in SUSPENDED_MAY_NOT and user.suspended:
         return False
     return _RANK[user.role] >= _RANK[ACTIONS[action]]
 
@@ -87,14 +113,26 @@ def require(user: User | None, action: str) -> User:
     """Return the user if they may do `action`; else raise AuthRequired or Forbidden."""
     if user is None:
         raise AuthRequired("sign in first")
+    if action in SUSPENDED_MAY_NOT and user.suspended:
+        assert user.suspended_until is not None  # suspended says so
+        raise Suspended(
+            f"your account is suspended until {shown_time(user.suspended_until)}: {user.suspension_reason}",
+            until=user.suspended_until,
+            reason=user.suspension_reason,
+        )
     if not can(user, action):
         raise Forbidden(f"this needs the {ACTIONS[action]} role")
     return user
 
 
+def shown_time(stamp: str) -> str:
+    """A stored time as a message shows it: '2026-11-21 10:00 UTC'."""
+    return f"{stamp[:10]} {stamp[11:16]} UTC"
+
+
 def may_cancel(user: User | None, author_id: int | None) -> User:
-    """Authors withdraw their own articles; moderators withdraw anyone's."""
-    user = require(user, "post")
+    """Authors withdraw their own articles (a suspended one too); moderators withdraw anyone's."""
+    user = require(user, "withdraw")
     if author_id != user.id and not can(user, "moderate"):
         raise Forbidden("only the author or a moderator may cancel an article")
     return user

@@ -27,6 +27,12 @@ class Forbidden(MootError):
     status, code = 403, "forbidden"
 
 
+class Suspended(Forbidden):
+    """The account is suspended site-wide: the body says until when and why."""
+
+    code = "suspended"
+
+
 class NotFound(MootError):
     status, code = 404, "not_found"
 

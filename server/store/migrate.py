@@ -31,7 +31,7 @@ from . import clock
 from .errors import Unavailable
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema.sql"  # ../schema.sql, linked
-SCHEMA_VERSION = 9
+SCHEMA_VERSION = 10
 # Another process may hold the write lock; wait this long (seconds) before SQLITE_BUSY.
 BUSY_TIMEOUT = 10.0
 # Rows one batch of a data step may touch: a few tens of milliseconds of writing,
@@ -393,6 +393,17 @@ CREATE TABLE peer_held (
 ) WITHOUT ROWID;
 CREATE INDEX peer_held_waits ON peer_held(waits_for);
 CREATE INDEX peer_held_due ON peer_held(due_at);
+""",
+    ),
+    # 9 -> 10: site-wide suspensions (server/stewardship/suspensions.py), kept
+    # on the account so every User built from it carries them. Adding columns
+    # with constant defaults rewrites no row: no account is suspended.
+    Migration(
+        10,
+        "suspensions",
+        sql="""
+ALTER TABLE users ADD COLUMN suspended_until TEXT;
+ALTER TABLE users ADD COLUMN suspension_reason TEXT NOT NULL DEFAULT '';
 """,
     ),
 )

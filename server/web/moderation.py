@@ -1,11 +1,11 @@
 """Maintenance over HTTP: split, merge, move, lock, archive, references,
-archive policy, roles, the public moderation log and undo (JSON), the log
-page and the split preview. Thin adapters over the domain functions.
+archive policy, roles, suspensions, the public moderation log and undo
+(JSON), the log page and the split preview. Thin adapters over the domain functions.
 
 Who may call what (the authorisation table test checks every row):
   moderator and admin: split, merge, move, archive, unarchive, lock, unlock,
       reference, group policy, undo   (anonymous 401, member 403)
-  admin: role                         (anonymous 401, member and moderator 403)
+  admin: role, suspend, unsuspend     (anonymous 401, member and moderator 403)
   anyone: modlog, split suggestions"""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from ..articles import groups, reading
 from ..articles.subjects import base_subject
-from ..stewardship import actions, maintenance, modlog, suggestions
+from ..stewardship import actions, maintenance, modlog, suggestions, suspensions
 from ..stewardship.permissions import User, require
 from ..store.errors import NotFound
 from .common import current_user, page, query_string, site_of
@@ -148,6 +148,20 @@ async def set_role(request: Request) -> Response:
     return JSONResponse({"user": changed.to_json()})
 
 
+async def suspend_user(request: Request) -> Response:
+    async with _moderating(request, "admin") as (conn, user, data):
+        result = await suspensions.suspend(
+            conn, user, request.path_params["username"], data.get("days"), data.get("reason")
+        )
+    return JSONResponse({"user": result})
+
+
+async def unsuspend_user(request: Request) -> Response:
+    async with _moderating(request, "admin") as (conn, user, data):
+        result = await suspensions.unsuspend(conn, user, request.path_params["username"], data.get("reason"))
+    return JSONResponse({"user": result})
+
+
 # Counting a sub-tree for the split preview stops here: "10000+".
 PREVIEW_CAP = 10_000
 
@@ -212,6 +226,8 @@ routes = [
     Route("/api/modlog/{id}", get_modlog_entry),
     Route("/api/modlog/{id}/undo", undo_entry, methods=["POST"]),
     Route("/api/users/{username}/role", set_role, methods=["POST"]),
+    Route("/api/users/{username}/suspend", suspend_user, methods=["POST"]),
+    Route("/api/users/{username}/unsuspend", unsuspend_user, methods=["POST"]),
     Route("/modlog", modlog_page),
     Route("/t/{id:int}/fragment/split-preview", split_preview),
     Route("/fragment/mod-dialog", mod_dialog),
