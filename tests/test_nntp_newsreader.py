@@ -47,14 +47,16 @@ class Tmux:
     def screen(self) -> str:
         return self.run("capture-pane", "-p", "-t", self.name)
 
-    def wait_for(self, text: str) -> str:
+    def wait_for(self, *texts: str) -> str:
+        """The screen once it shows every one of `texts` (a newsreader draws a
+        page line by line, so the first text can appear before the others)."""
         deadline = time.monotonic() + WAIT
         while True:
             screen = self.screen()
-            if text in screen:
+            if all(text in screen for text in texts):
                 return screen
             if time.monotonic() > deadline:
-                raise AssertionError(f"{text!r} never appeared; the screen shows:\n{screen}")
+                raise AssertionError(f"{texts!r} never all appeared; the screen shows:\n{screen}")
             time.sleep(0.2)
 
     def start(self, command: str) -> None:
@@ -91,15 +93,14 @@ def test_tin_lists_reads_and_posts_a_followup(tmp_path):
     tmux = Tmux(f"moot-tin-{os.getpid()}", env)
     try:
         tmux.start(f"tin -r -A -q -g 127.0.0.1 -p {server.nntp}")
-        screen = tmux.wait_for("rec.music.folk")  # the group selection page
-        assert "comp.lang.python" in screen and "Python, the language" in screen
-        assert "comp.lang.c" in screen and "news.readonly" in screen
+        # the group selection page
+        tmux.wait_for(
+            "rec.music.folk", "comp.lang.python", "Python, the language", "comp.lang.c", "news.readonly"
+        )
         tmux.keys("2", "Enter", "Enter")  # comp.lang.python: its threads
-        screen = tmux.wait_for("Hello")
-        assert "Ada" in screen
+        tmux.wait_for("Hello", "Ada")
         tmux.keys("Enter")  # read the first article
-        screen = tmux.wait_for("First post")
-        assert "Ada <ada@test.moot>" in screen and ".starts with a dot" in screen
+        tmux.wait_for("First post", "Ada <ada@test.moot>", ".starts with a dot")
         tmux.keys("f")  # follow up; the editor adds a line
         tmux.wait_for("p=post")
         tmux.keys("p")
