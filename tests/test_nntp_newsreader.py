@@ -60,8 +60,13 @@ class Tmux:
             time.sleep(0.2)
 
     def start(self, command: str) -> None:
-        """A detached 150x40 session running `command`."""
-        self.run("new-session", "-d", "-s", self.name, "-x", "150", "-y", "40", command)
+        """A detached 150x40 session running `command`, kept at that size: with no
+        client attached tmux would otherwise fall back to 80x24 when it next sizes
+        the window, under the program's feet."""
+        self.run(
+            *("new-session", "-d", "-s", self.name, "-x", "150", "-y", "40", command),
+            *(";", "set-option", "-g", "window-size", "manual"),
+        )
 
     def stop(self) -> None:
         """End the session and its tmux server, in whatever state they are."""
