@@ -21,6 +21,7 @@ BIN = Path("/usr/lib/news/bin")
 PATHHOST = "inn.example.test"
 # One INN2 per machine: tests and benchmarks of this checkout take turns.
 LOCK = Path("/tmp/moot-inn2.lock")
+PID = Path("/run/news/innd.pid")
 
 
 def unavailable() -> str | None:
@@ -64,13 +65,26 @@ def wait_port(port: int, timeout: float = 60) -> None:
             time.sleep(0.2)
 
 
+def _running_innd() -> int | None:
+    """The process id of the running innd, or None. Its pid file does not say:
+    innd leaves it behind when it stops."""
+    try:
+        pid = int(PID.read_text())
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError):
+        return None
+    # proc(5): "pid (comm) state ..."; a zombie (Z) has stopped.
+    name, _, rest = stat.partition(") ")
+    return pid if name.endswith("(innd") and not rest.startswith("Z") else None
+
+
 def _stop_running() -> None:
-    pid = Path("/run/news/innd.pid")
-    if pid.exists():
+    pid = _running_innd()
+    if pid is not None:
         ctlinnd("shutdown", "restart-for-tests")
         deadline = time.monotonic() + 30
-        while pid.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        while _running_innd() == pid and time.monotonic() < deadline:
+            time.sleep(0.1)
 
 
 @contextmanager
