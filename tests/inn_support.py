@@ -21,6 +21,9 @@ BIN = Path("/usr/lib/news/bin")
 PATHHOST = "inn.example.test"
 # One INN2 per machine: tests and benchmarks of this checkout take turns.
 LOCK = Path("/tmp/moot-inn2.lock")
+# It listens on its usual port: a privileged one, outside the range the system
+# hands out, so while the lock is held no other program can be given it.
+PORT = 119
 PID = Path("/run/news/innd.pid")
 
 
@@ -88,7 +91,7 @@ def _stop_running() -> None:
 
 
 @contextmanager
-def inn(port: int, groups: tuple[str, ...], feed: tuple[str, int] | None = None) -> Iterator[None]:
+def inn(groups: tuple[str, ...], feed: tuple[str, int] | None = None, port: int = PORT) -> Iterator[None]:
     """INN2 listening on 127.0.0.1:`port`, carrying `groups`, and feeding the
     Moot node (Path name, NNTP port) `feed` through innfeed with streaming.
     The configuration files it changes are restored afterwards."""

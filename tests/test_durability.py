@@ -14,7 +14,7 @@ from collections import Counter
 
 import httpx
 
-from tests.processes import free_port, start_process, wait_listening
+from tests.processes import start_process
 
 ROUNDS = 3
 LOAD_SECONDS = 0.8  # posting time before each kill
@@ -73,13 +73,11 @@ def setup_site(base: str) -> tuple[str, int]:
 
 def crash_and_check(tmp_path, processes: int) -> None:
     db = tmp_path / "moot.db"
-    ports = [free_port() for _ in range(processes)]
-    bases = [f"http://127.0.0.1:{p}" for p in ports]
-    procs = [start_process(db, port, tmp_path / f"log{port}") for port in ports[:1]]
-    wait_listening(ports[0], procs[0])  # the first creates the database alone
-    procs += [start_process(db, port, tmp_path / f"log{port}") for port in ports[1:]]
-    for port, proc in zip(ports, procs, strict=True):
-        wait_listening(port, proc)
+    logs = [tmp_path / f"log{n}" for n in range(processes)]
+    procs = [start_process(db, logs[0])]
+    bases = [procs[0].listening().url]  # the first creates the database alone
+    procs += [start_process(db, log) for log in logs[1:]]
+    bases += [proc.listening().url for proc in procs[1:]]
     cookie, root_id = setup_site(bases[0])
     kills = 0
     with Load(bases, cookie, root_id) as load:
@@ -89,9 +87,9 @@ def crash_and_check(tmp_path, processes: int) -> None:
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait()
                 kills += 1
-            procs = [start_process(db, port, tmp_path / f"log{port}") for port in ports]
-            for port, proc in zip(ports, procs, strict=True):
-                wait_listening(port, proc)
+            procs = [start_process(db, log) for log in logs]
+            # Restarted on new ports: the posting threads follow (the list is theirs too).
+            bases[:] = [proc.listening().url for proc in procs]
         time.sleep(LOAD_SECONDS)
     for proc in procs:
         proc.terminate()

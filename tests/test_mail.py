@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.conftest import seed
+from tests.conftest import ANY_PORT, seed
 from tests.live_support import events_until, live_site, subscribe  # noqa: F401  (fixture)
 from tests.mail_support import (
     GROUP,
@@ -27,7 +27,6 @@ from tests.mail_support import (
     send,
     subject_of,
 )
-from tests.processes import free_port
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -35,7 +34,7 @@ with warnings.catch_warnings():
 
 
 async def test_list_mail_and_a_reply_by_mail_under_its_parent_on_web_live_and_nntp(live_site, relay):
-    live = await live_site(**mail_settings(relay), nntp_port=free_port())
+    live = await live_site(**mail_settings(relay), nntp_port=ANY_PORT)
     ts = live.test_site
     seeded = await seed(ts, GROUP)
     bob, ada = await ts.client("bob"), seeded["ada"]
