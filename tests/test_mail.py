@@ -132,10 +132,11 @@ async def check_with_mutt(ts, *mails: bytes) -> None:
     tmux = Tmux(f"moot-mutt-{os.getpid()}", env)
     try:
         tmux.run("new-session", "-d", "-s", tmux.name, "-x", "150", "-y", "40", f"mutt -R -f {folder}")
-        index = await asyncio.to_thread(tmux.wait_for, "`->")  # the reply is drawn under its parent
+        # the reply is drawn under its parent
+        index = await asyncio.to_thread(tmux.wait_for, "`->", "Mail me", "Bob")
         assert "Mail me" in index and "Bob" in index.split("`->")[0].splitlines()[-1]
         await asyncio.to_thread(tmux.keys, "Enter")
-        shown = await asyncio.to_thread(tmux.wait_for, "List-Id:")
+        shown = await asyncio.to_thread(tmux.wait_for, "List-Id:", "List-Post:", "Line one")
         assert f"List-Post: <mailto:{LIST}>" in shown and "Line one" in shown
     finally:
         subprocess.run(["tmux", "-L", tmux.name, "kill-server"], env=env, capture_output=True)

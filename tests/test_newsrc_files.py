@@ -150,7 +150,7 @@ def test_a_round_trip_through_tin(tmp_path):
                 "40",
                 f"tin -r -q -g 127.0.0.1 -p {server.nntp}",
             )
-            screen = tmux.wait_for("rec.music.folk")
+            screen = tmux.wait_for("rec.music.folk", "comp.lang.python")
             # tin reads Moot's marks: one unread article left in comp.lang.python
             assert re.search(r"\b1\s+comp\.lang\.python", screen), screen
             assert "comp.lang.c" not in screen  # not subscribed: tin leaves it out

@@ -27,7 +27,10 @@ WAIT = 20.0
 
 class Tmux:
     def __init__(self, name: str, env: dict):
-        self.name, self.env = name, env
+        # The terminal's size is tmux's window: COLUMNS and LINES (pytest-xdist's
+        # workers set 80 and 24) would override it for curses programs.
+        self.name = name
+        self.env = {k: v for k, v in env.items() if k not in ("COLUMNS", "LINES")}
 
     def run(self, *args: str) -> str:
         return subprocess.run(
@@ -40,22 +43,35 @@ class Tmux:
         ).stdout
 
     def keys(self, *keys: str) -> None:
+        """Type each key once the program has answered the one before: its
+        screen changed, or it quit (and its session with it)."""
         for key in keys:
+            before = self.screen()
             self.run("send-keys", "-t", self.name, key)
-            time.sleep(0.3)
+            deadline = time.monotonic() + WAIT
+            while True:
+                try:
+                    if self.screen() != before:
+                        break
+                except subprocess.CalledProcessError:
+                    break
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"no answer to {key!r}; the screen shows:\n{before}")
+                time.sleep(0.02)
 
     def screen(self) -> str:
         return self.run("capture-pane", "-p", "-t", self.name)
 
-    def wait_for(self, text: str) -> str:
+    def wait_for(self, *texts: str) -> str:
+        """The screen once it shows every one of `texts` (a screen may be caught half drawn)."""
         deadline = time.monotonic() + WAIT
         while True:
             screen = self.screen()
-            if text in screen:
+            if all(text in screen for text in texts):
                 return screen
             if time.monotonic() > deadline:
-                raise AssertionError(f"{text!r} never appeared; the screen shows:\n{screen}")
-            time.sleep(0.2)
+                raise AssertionError(f"{texts!r} never all appeared; the screen shows:\n{screen}")
+            time.sleep(0.05)
 
 
 def test_tin_lists_reads_and_posts_a_followup(tmp_path):
@@ -93,14 +109,15 @@ def test_tin_lists_reads_and_posts_a_followup(tmp_path):
             "40",
             f"tin -r -A -q -g 127.0.0.1 -p {server.nntp}",
         )
-        screen = tmux.wait_for("rec.music.folk")  # the group selection page
+        # the group selection page
+        screen = tmux.wait_for("rec.music.folk", "Python, the language", "comp.lang.c", "news.readonly")
         assert "comp.lang.python" in screen and "Python, the language" in screen
         assert "comp.lang.c" in screen and "news.readonly" in screen
         tmux.keys("2", "Enter", "Enter")  # comp.lang.python: its threads
-        screen = tmux.wait_for("Hello")
+        screen = tmux.wait_for("Hello", "Ada")
         assert "Ada" in screen
         tmux.keys("Enter")  # read the first article
-        screen = tmux.wait_for("First post")
+        screen = tmux.wait_for("First post", "Ada <ada@test.moot>", ".starts with a dot")
         assert "Ada <ada@test.moot>" in screen and ".starts with a dot" in screen
         tmux.keys("f")  # follow up; the editor adds a line
         tmux.wait_for("p=post")
