@@ -17,7 +17,7 @@ import httpx
 from tests.processes import start_process
 
 ROUNDS = 3
-LOAD_SECONDS = 0.8  # posting time before each kill
+POSTS_PER_ROUND = 40  # acknowledged posts between one start and the next kill
 
 
 class Load:
@@ -54,6 +54,14 @@ class Load:
             t.start()
         return self
 
+    def until_more_acknowledged(self, count: int, timeout: float = 60.0) -> None:
+        """Wait until `count` more posts are acknowledged than now: the servers are up and posting."""
+        deadline = time.monotonic() + timeout
+        goal = len(self.acknowledged) + count
+        while len(self.acknowledged) < goal:
+            assert time.monotonic() < deadline, f"{goal - len(self.acknowledged)} posts never acknowledged"
+            time.sleep(0.01)
+
     def __exit__(self, *exc) -> None:
         self._stop.set()
         for t in self._threads:
@@ -82,7 +90,7 @@ def crash_and_check(tmp_path, processes: int) -> None:
     kills = 0
     with Load(bases, cookie, root_id) as load:
         for _ in range(ROUNDS):
-            time.sleep(LOAD_SECONDS)
+            load.until_more_acknowledged(POSTS_PER_ROUND)
             for proc in procs:
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait()
@@ -90,7 +98,7 @@ def crash_and_check(tmp_path, processes: int) -> None:
             procs = [start_process(db, log) for log in logs]
             # Restarted on new ports: the posting threads follow (the list is theirs too).
             bases[:] = [proc.listening().url for proc in procs]
-        time.sleep(LOAD_SECONDS)
+        load.until_more_acknowledged(POSTS_PER_ROUND)
     for proc in procs:
         proc.terminate()
         proc.wait(10)
