@@ -20,16 +20,22 @@ from moot.store.config import Config
 
 PASSWORD = "correct horse battery"
 ANY_PORT = "any"
+# The scrypt cost of test accounts' password hashes. A hash records its cost
+# and a sign-in checks it at that cost; Moot's own (accounts.SCRYPT_N) takes
+# ~0.4 s of CPU per check, which tests that sign in often need not pay. New
+# passwords (registration, a change) still get Moot's cost.
+ACCOUNT_HASH_N = 2**10
 
 
 @functools.cache
-def password_hash() -> str:
-    """One real scrypt hash for every test account: hashing costs ~0.4 s each."""
-    return accounts.hash_password(PASSWORD)
+def password_hash(n: int = ACCOUNT_HASH_N) -> str:
+    """One real scrypt hash of PASSWORD, at cost `n`, for every test account."""
+    return accounts.hash_password(PASSWORD, n=n)
 
 
 class TestSite:
     __test__ = False
+    hash_n = ACCOUNT_HASH_N  # the scrypt cost of its accounts' password hashes
 
     def __init__(self, app, config):
         self.app, self.config = app, config
@@ -41,7 +47,7 @@ class TestSite:
     async def user(self, username: str, role: str = "member") -> accounts.User:
         if username not in self.users:
             self.users[username] = await accounts.create_user(
-                self.db, username, PASSWORD, username.title(), role, password_hash=password_hash()
+                self.db, username, PASSWORD, username.title(), role, password_hash=password_hash(self.hash_n)
             )
         return self.users[username]
 
