@@ -280,6 +280,7 @@ async def _live_events(node: Node, group: str, action: Callable[[], object]) -> 
         await ws.close()
 
 
+@pytest.mark.xdist_group("inn2")  # one INN2 per machine (inn_support.LOCK): its tests share a worker
 def test_inn2_and_moot_exchange_articles_and_cancels(tmp_path):
     reason = inn_support.unavailable()
     if reason:
