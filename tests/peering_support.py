@@ -12,13 +12,14 @@ import subprocess
 import time
 import weakref
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from moot import cli
 from moot.articles import groups
 from moot.people import accounts
 from moot.store.db import Database
@@ -107,8 +108,12 @@ class Node:
         )
 
     def peers(self) -> dict[str, dict]:
-        out = moot("peer", "list", "--json", "--db", self.db).stdout
-        return {p["name"]: p for p in json.loads(out)}
+        """`moot peer list --json`, run in this process: tests poll it, and a
+        Python process started per look costs more than the look."""
+        out = io.StringIO()
+        with redirect_stdout(out):
+            assert cli.main(["peer", "list", "--json", "--db", self.db]) == 0
+        return {p["name"]: p for p in json.loads(out.getvalue())}
 
     def reader(self, user: str | None = None) -> nntplib.NNTP:
         kwargs: dict[str, Any] = {"user": user, "password": PASSWORD} if user else {}
