@@ -9,17 +9,16 @@ import os
 import platform
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from tests.processes import MootProcess  # noqa: E402
 
 
 @dataclass
@@ -91,43 +90,24 @@ def machine() -> dict:
     }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
-def server(db_path: str, **env):
-    """A real `moot serve` subprocess on a free loopback port; yields its base URL."""
-    port = free_port()
+def server(db_path: str, *, nntp: bool = False, smtp: bool = False, **env):
+    """A real `moot serve` subprocess on a free loopback port of its choosing
+    (and NNTP, SMTP on others when asked); yields its base URL and the process,
+    whose `listening()` names every port."""
     environment = {
         **os.environ,
         "MOOT_POST_RATE": "1000000",
         "MOOT_POST_BURST": "1000000",
         "MOOT_SWEEP_INTERVAL": "0",
-        "MOOT_NNTP_PORT": "0",
         **{f"MOOT_{k.upper()}": str(v) for k, v in env.items()},
     }
-    with open(db_path + ".server.log", "ab") as log:  # the child keeps its own copy of the descriptor
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "moot", "serve", "--db", db_path, "--port", str(port)],
-            cwd=ROOT,
-            env=environment,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
+    args = [sys.executable, "-m", "moot", "serve", "--db", db_path, "--port", "0"]
+    args += ["--nntp-port", "any" if nntp else "0", "--smtp-port", "any" if smtp else "0"]
+    want = ("http", *(["nntp"] if nntp else []), *(["smtp"] if smtp else []))
+    proc = MootProcess(args, db_path + ".server.log", want, environment)
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"server did not start; see {db_path}.server.log") from None
-                time.sleep(0.1)
+        url = proc.listening().url
         yield url, proc
     finally:
         proc.terminate()

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, Row, emit, free_port, machine, server, temp_dir  # noqa: E402
+from common import ROOT, Row, emit, machine, server, temp_dir  # noqa: E402
 from websockets.client import ClientProtocol  # noqa: E402
 from websockets.frames import Frame, Opcode  # noqa: E402
 from websockets.http11 import Response  # noqa: E402
@@ -344,17 +344,16 @@ def baseline_app():
     return Starlette(routes=[WebSocketRoute("/live", live), Route("/post", post, methods=["POST"])])
 
 
-def serve_baseline(port: int) -> None:
+def serve_baseline(fd: int) -> None:
+    """Serve the baseline on the listening socket inherited as descriptor `fd`."""
+    import socket
+
     import uvicorn
 
-    uvicorn.run(
-        baseline_app(),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        ws_ping_interval=None,
-        ws_per_message_deflate=False,
+    config = uvicorn.Config(
+        baseline_app(), log_level="warning", ws_ping_interval=None, ws_per_message_deflate=False
     )
+    uvicorn.Server(config).run(sockets=[socket.socket(fileno=fd)])
 
 
 async def baseline_run(port: int, pid: int, args) -> dict:
@@ -384,21 +383,18 @@ async def baseline_run(port: int, pid: int, args) -> dict:
 
 
 def start_baseline():
+    """The baseline in its own process, on a listening socket made here and
+    handed over: its port is known and held from the start, and requests wait
+    in the socket's queue until the baseline serves them."""
+    import socket
     import subprocess
 
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, __file__, "--serve-baseline", str(port)], cwd=ROOT)
-    deadline = time.monotonic() + 30
-    import socket
-
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return port, proc
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("baseline server did not start") from None
-            time.sleep(0.1)
+    with socket.create_server(("127.0.0.1", 0), backlog=4096) as listener:
+        fd = listener.fileno()
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "--serve-baseline", str(fd)], cwd=ROOT, pass_fds=[fd]
+        )
+        return listener.getsockname()[1], proc
 
 
 def main() -> int:

@@ -25,12 +25,12 @@ from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 
 import httpx
-from aiosmtpd.controller import Controller
-from common import Row, emit, free_port, server, temp_dir
+from common import Row, emit, server, temp_dir
 
 from moot.articles import groups
 from moot.people import accounts
 from moot.store.db import Database
+from tests.mail_support import FreePortController
 
 GROUP = "bench.mail"
 CLIENTS = 4
@@ -118,22 +118,22 @@ def main() -> None:
     parser.add_argument("--json")
     args = parser.parse_args()
     sink = Sink()
-    relay_port = free_port()
-    relay = Controller(sink, hostname="127.0.0.1", port=relay_port)
+    relay = FreePortController(sink, hostname="127.0.0.1")
     relay.start()
+    relay_port = relay.port
     rows: list[Row] = []
     try:
         db_path = f"{temp_dir()}/mail.db"
         asyncio.run(build(db_path, args.subscribers))
-        smtp_port = free_port()
         with server(
             db_path,
+            smtp=True,
             smtp_url=f"smtp://127.0.0.1:{relay_port}",
-            smtp_port=smtp_port,
             mail_domain="lists.test",
             mail_recipient_rate=10**9,
             mail_poll_interval=0.05,
-        ) as (url, _):
+        ) as (url, proc):
+            smtp_port = proc.listening().smtp
             with httpx.Client(base_url=url, timeout=120) as web:
                 r = web.post("/api/login", json={"username": "author", "password": "bench-password"})
                 r.raise_for_status()

@@ -22,7 +22,7 @@ import sys
 import time
 import warnings
 
-from common import ROOT, Row, emit, free_port, server, temp_dir
+from common import ROOT, Row, emit, server, temp_dir
 
 sys.path.insert(0, str(ROOT))
 from tests import inn_support  # noqa: E402
@@ -231,15 +231,14 @@ def main() -> None:
     reason = inn_support.unavailable()
     if reason is not None:
         raise SystemExit(f"the NNTP benchmark compares with INN2: {reason}")
-    inn_port = free_port()
-    with inn_support.inn(inn_port, (GROUP, GROUP + ".posts")):
+    inn_port = inn_support.PORT
+    with inn_support.inn((GROUP, GROUP + ".posts")):
         inn_fill(inn_port)
         inn = measure(inn_port, False, GROUP + ".posts", args.seconds)
     db_path = os.path.join(temp_dir(), "nntp.db")
     asyncio.run(moot_prepare(db_path))
-    moot_port = free_port()
-    with server(db_path, nntp_port=moot_port, domain="bench.moot", synchronous="FULL"):
-        inn_support.wait_port(moot_port)
+    with server(db_path, nntp=True, domain="bench.moot", synchronous="FULL") as (_, proc):
+        moot_port = proc.listening().nntp
         moot = measure(moot_port, True, GROUP + ".posts", args.seconds)
     rows = [
         Row(

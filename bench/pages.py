@@ -16,7 +16,7 @@ import httpx
 from common import Row, command_line, server, temp_dir, wrk
 from thread_read import build
 
-from tests.processes import free_port, loopback_nginx_config, wait_listening
+from tests.processes import start_nginx
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 GZIP = {"Accept-Encoding": "gzip"}
@@ -26,16 +26,7 @@ def nginx_in_front(moot_url: str, directory: Path) -> subprocess.Popen | None:
     """nginx with the example config before `moot_url`, or None when nginx is missing."""
     if NGINX is None:
         return None
-    port = free_port()
-    conf = directory / "nginx.conf"
-    moot_port = int(moot_url.rsplit(":", 1)[1])
-    conf.write_text(loopback_nginx_config(moot_port, port, directory / "cache", limits=False))
-    proc = subprocess.Popen(
-        [NGINX, "-p", str(directory), "-c", str(conf), "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_listening(port, proc)
+    proc, port = start_nginx(NGINX, directory, int(moot_url.rsplit(":", 1)[1]), limits=False)
     proc.url = f"http://127.0.0.1:{port}"  # type: ignore[attr-defined]
     return proc
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -30,11 +31,13 @@ import subprocess
 import sys
 import time
 import warnings
+import weakref
 
-from common import ROOT, Row, emit, free_port, temp_dir
+from common import ROOT, Row, emit, temp_dir
 
 sys.path.insert(0, str(ROOT))
 from tests import inn_support  # noqa: E402
+from tests.processes import MootProcess, reserved_port  # noqa: E402
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -71,32 +74,20 @@ class MootNode:
     def __init__(self, name: str) -> None:
         self.name = name
         self.db = os.path.join(temp_dir(), f"{name}.db")
-        self.http, self.nntp = free_port(), free_port()
+        # Its ports are its own while it lives: its peers are told them before it starts.
+        held = contextlib.ExitStack()
+        weakref.finalize(self, held.close)
+        self.http, self.nntp = held.enter_context(reserved_port()), held.enter_context(reserved_port())
         self.proc: subprocess.Popen | None = None
         asyncio.run(_prepare(self.db))
 
     def start(self) -> None:
-        with open(self.db + ".log", "ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "moot",
-                    "serve",
-                    "--db",
-                    self.db,
-                    "--port",
-                    str(self.http),
-                    "--nntp-port",
-                    str(self.nntp),
-                ],
-                cwd=ROOT,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=_env(domain=self.name, peer_poll_interval=0.5, synchronous="FULL"),
-            )
-        inn_support.wait_port(self.nntp)
-        inn_support.wait_port(self.http)
+        args = [sys.executable, "-m", "moot", "serve", "--db", self.db]
+        args += ["--port", str(self.http), "--nntp-port", str(self.nntp)]
+        env = _env(domain=self.name, peer_poll_interval=0.5, synchronous="FULL")
+        proc = MootProcess(args, self.db + ".log", ("http", "nntp"), env)
+        proc.listening()
+        self.proc = proc
 
     def stop(self) -> None:
         if self.proc is not None:
@@ -280,7 +271,7 @@ def main() -> None:
         raise SystemExit(reason)
     n = args.articles
     rows = []
-    inn_port = free_port()
+    inn_port = inn_support.PORT
     node = MootNode("moot.bench")
     moot_cli(
         "peer", "add", inn_support.PATHHOST, "--host", "127.0.0.1", "--port", str(inn_port), "--db", node.db
@@ -288,7 +279,7 @@ def main() -> None:
     asyncio.run(_fill(node.db, n))  # queued for INN2 while it is down
     node.start()
     try:
-        with inn_support.inn(inn_port, (GROUP,), feed=(node.name, node.nntp)):
+        with inn_support.inn((GROUP,), feed=(node.name, node.nntp)):
             # Moot's feed drains its backlog into INN2 (it retries within a second of INN2 coming up).
             seconds = wait_until(lambda: node.backlog() == 0)
             moot_to_inn = n / seconds

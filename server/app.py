@@ -5,7 +5,8 @@ adapter, the domain from the Site."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -66,7 +67,11 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
     return JSONResponse(body, status_code=500)
 
 
-def create_app(config: Config) -> Starlette:
+def create_app(config: Config, listeners: Mapping[str, socket.socket] | None = None) -> Starlette:
+    """The whole application for `config`. `listeners` may hold listening
+    sockets already bound to the NNTP and SMTP ports ("nntp", "smtp"), which
+    those servers then use in place of binding the ports themselves."""
+    bound = dict(listeners or {})
     site = Site(
         config,
         Database(config.db_path, read_connections=config.read_connections, synchronous=config.synchronous),
@@ -79,9 +84,9 @@ def create_app(config: Config) -> Starlette:
             site.secret, secure=config.secure_cookies, session_days=config.session_days
         )
         sweeper = sweep.start(site)
-        news = await nntp.start(site)
+        news = await nntp.start(site, bound.get("nntp"))
         feeder = await nntp.feed.start(site)
-        mailer = await smtp.start(site)
+        mailer = await smtp.start(site, bound.get("smtp"))
         app.state.mail = mailer
         try:
             yield

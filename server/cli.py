@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import getpass
 import json
+import logging
 import math
 import re
+import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -31,14 +33,28 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+# `moot serve --port any` (and --nntp-port, --smtp-port): a free port, chosen
+# when the listener is bound and announced once the server listens.
+ANY_PORT = "any"
+
+
+def _listen_port(text: str) -> int | str:
+    """argparse type of the serve ports: a number, or `any`."""
+    return ANY_PORT if text == ANY_PORT else int(text)
+
+
 def _config(args: argparse.Namespace) -> Config:
+    def port(name: str) -> int | None:
+        value = getattr(args, name, None)
+        return None if value == ANY_PORT else value
+
     return Config.from_env(
         db_path=getattr(args, "db", None),
         host=getattr(args, "host", None),
-        port=getattr(args, "port", None),
+        port=port("port"),
         nntp_host=getattr(args, "nntp_host", None),
-        nntp_port=getattr(args, "nntp_port", None),
-        smtp_port=getattr(args, "smtp_port", None),
+        nntp_port=port("nntp_port"),
+        smtp_port=port("smtp_port"),
     )
 
 
@@ -61,6 +77,25 @@ def _on_database(config: Config, action: Callable[[Database], Awaitable[T]]) -> 
     return asyncio.run(run())
 
 
+def _bind_free_ports(args: argparse.Namespace, config: Config) -> tuple[Config, dict[str, socket.socket]]:
+    """Listening sockets on a free port for each listener asked for as `any`
+    (and HTTP's port 0), and the configuration naming the ports they got. The
+    servers are handed these sockets, so no port is let go between being
+    chosen and being served, and every link and log line has the real port."""
+    wanted = {
+        "http": ("port", config.host, args.port == ANY_PORT or config.port == 0),
+        "nntp": ("nntp_port", config.nntp_host or config.host, args.nntp_port == ANY_PORT),
+        "smtp": ("smtp_port", config.smtp_host or config.host, args.smtp_port == ANY_PORT),
+    }
+    sockets: dict[str, socket.socket] = {}
+    for name, (_, host, free) in wanted.items():
+        if free:
+            family = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0][0]
+            sockets[name] = socket.create_server((host, 0), family=family)
+    ports = {wanted[name][0]: sock.getsockname()[1] for name, sock in sockets.items()}
+    return config.replace(**ports), sockets
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import signal
 
@@ -73,6 +108,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     config = _config(args)
     configure_logging(config.log_format)
+    config, sockets = _bind_free_ports(args, config)
     if config.nntp_port:
         try:
             nntp_tls.server_context(config)  # an unusable certificate stops the start, saying why
@@ -89,6 +125,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f" {config.smtp_host or config.host}:{config.smtp_port}",
             flush=True,
         )
+    listening = [f"http://{config.host}:{config.port}/"]
+    if config.nntp_port:
+        listening.append(f"nntp://{config.nntp_host or config.host}:{config.nntp_port}/")
+    if config.smtp_port:
+        scheme = "lmtp" if config.smtp_lmtp else "smtp"
+        listening.append(f"{scheme}://{config.smtp_host or config.host}:{config.smtp_port}/")
+
+    class Announcing(GracefulServer):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            # Logged once every listener is serving: scripts and tests that
+            # asked for `any` port read the port from these lines.
+            for url in listening:
+                logging.getLogger("moot").info("listening on %s", url)
+
     # /live: no permessage-deflate (it costs ~34 KiB per connection and a third
     # more latency for small events); the frame limit refuses a huge message
     # before it is buffered, with the same 1009 the endpoint uses.
@@ -98,9 +149,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # and the request protocol (server/web/connections.py) caps a request's
     # head at 16 KiB and closes silent and trickling sockets, which no uvicorn
     # setting does.
-    server = GracefulServer(
+    server = Announcing(
         uvicorn.Config(
-            create_app(config),
+            create_app(config, {k: v for k, v in sockets.items() if k != "http"}),
             host=config.host,
             port=config.port,
             http=request_deadline_protocol(config.request_timeout),
@@ -116,13 +167,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_config=None,  # configure_logging formats uvicorn's lines too
             # uvicorn takes whole seconds: rounded up, so the bound is never shortened
             timeout_graceful_shutdown=math.ceil(config.shutdown_timeout),
-        )
+        ),
     )
     # uvicorn re-raises the SIGTERM it handled once it has stopped; a stop that
     # went as planned is a clean exit (status 0), not a death by signal.
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: None)
     try:
-        server.run()
+        server.run([sockets["http"]] if "http" in sockets else None)
     finally:
         signal.signal(signal.SIGTERM, previous)
     return 0
@@ -488,11 +539,17 @@ def parser() -> argparse.ArgumentParser:
 
     p = command("serve", cmd_serve, "serve the web site, API and live updates")
     p.add_argument("--host", help="listen address (default 127.0.0.1)")
-    p.add_argument("--port", type=int, help="listen port (default 8080)")
+    p.add_argument("--port", type=_listen_port, help="listen port (default 8080; 0 or `any`: a free port)")
     p.add_argument("--nntp-host", help="NNTP listen address (default: the same as --host)")
-    p.add_argument("--nntp-port", type=int, help="NNTP listen port (default 1119; 0 turns NNTP off)")
     p.add_argument(
-        "--smtp-port", type=int, help="SMTP (or LMTP) port for the list addresses (default 0: off)"
+        "--nntp-port",
+        type=_listen_port,
+        help="NNTP listen port (default 1119; 0 turns NNTP off; `any`: a free port)",
+    )
+    p.add_argument(
+        "--smtp-port",
+        type=_listen_port,
+        help="SMTP (or LMTP) port for the list addresses (default 0: off; `any`: a free port)",
     )
     command("init", cmd_init, "create and initialise the database")
     p = command("adduser", cmd_adduser, "add an account (password read from the terminal or stdin)")

@@ -1,11 +1,14 @@
 """Test harness: the real app on a real temporary SQLite file, one per test.
 
 `make_site(**config)` builds a site; `site.client(username)` is an httpx
-client signed in as that user (created on first use with the given role)."""
+client signed in as that user (created on first use with the given role).
+`make_site(nntp_port=ANY_PORT)` (or smtp_port) serves on a free port, which
+the site's config then names."""
 
 from __future__ import annotations
 
 import functools
+import socket
 import sqlite3
 
 import httpx
@@ -16,16 +19,23 @@ from moot.people import accounts
 from moot.store.config import Config
 
 PASSWORD = "correct horse battery"
+ANY_PORT = "any"
+# The scrypt cost of test accounts' password hashes. A hash records its cost
+# and a sign-in checks it at that cost; Moot's own (accounts.SCRYPT_N) takes
+# ~0.4 s of CPU per check, which tests that sign in often need not pay. New
+# passwords (registration, a change) still get Moot's cost.
+ACCOUNT_HASH_N = 2**10
 
 
 @functools.cache
-def password_hash() -> str:
-    """One real scrypt hash for every test account: hashing costs ~0.4 s each."""
-    return accounts.hash_password(PASSWORD)
+def password_hash(n: int = ACCOUNT_HASH_N) -> str:
+    """One real scrypt hash of PASSWORD, at cost `n`, for every test account."""
+    return accounts.hash_password(PASSWORD, n=n)
 
 
 class TestSite:
     __test__ = False
+    hash_n = ACCOUNT_HASH_N  # the scrypt cost of its accounts' password hashes
 
     def __init__(self, app, config):
         self.app, self.config = app, config
@@ -37,7 +47,7 @@ class TestSite:
     async def user(self, username: str, role: str = "member") -> accounts.User:
         if username not in self.users:
             self.users[username] = await accounts.create_user(
-                self.db, username, PASSWORD, username.title(), role, password_hash=password_hash()
+                self.db, username, PASSWORD, username.title(), role, password_hash=password_hash(self.hash_n)
             )
         return self.users[username]
 
@@ -79,6 +89,7 @@ class TestSite:
 async def make_site(tmp_path):
     """Factory: `await make_site(**config_overrides)` starts a fresh site."""
     started = []
+    sockets: list[socket.socket] = []
 
     async def make(**overrides) -> TestSite:
         settings = {
@@ -93,8 +104,17 @@ async def make_site(tmp_path):
             "endorse_min_posts": 0,
             **overrides,
         }
+        # Bound here and handed to the site's servers, so the port is known
+        # before they start and never let go in between.
+        listeners = {}
+        for name in ("nntp", "smtp"):
+            if settings.get(f"{name}_port") == ANY_PORT:
+                sock = socket.create_server(("127.0.0.1", 0))
+                sockets.append(sock)
+                listeners[name] = sock
+                settings[f"{name}_port"] = sock.getsockname()[1]
         config = Config(**settings).checked()
-        app = create_app(config)
+        app = create_app(config, listeners)
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()
         site = TestSite(app, config)
@@ -105,6 +125,8 @@ async def make_site(tmp_path):
     for site, lifespan in reversed(started):
         await site.close()
         await lifespan.__aexit__(None, None, None)
+    for sock in sockets:
+        sock.close()  # the servers closed theirs; this is for a site that failed to start
 
 
 @pytest.fixture

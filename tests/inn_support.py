@@ -21,6 +21,10 @@ BIN = Path("/usr/lib/news/bin")
 PATHHOST = "inn.example.test"
 # One INN2 per machine: tests and benchmarks of this checkout take turns.
 LOCK = Path("/tmp/moot-inn2.lock")
+# It listens on its usual port: a privileged one, outside the range the system
+# hands out, so while the lock is held no other program can be given it.
+PORT = 119
+PID = Path("/run/news/innd.pid")
 
 
 def unavailable() -> str | None:
@@ -64,17 +68,30 @@ def wait_port(port: int, timeout: float = 60) -> None:
             time.sleep(0.2)
 
 
+def _running_innd() -> int | None:
+    """The process id of the running innd, or None. Its pid file does not say:
+    innd leaves it behind when it stops."""
+    try:
+        pid = int(PID.read_text())
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError):
+        return None
+    # proc(5): "pid (comm) state ..."; a zombie (Z) has stopped.
+    name, _, rest = stat.partition(") ")
+    return pid if name.endswith("(innd") and not rest.startswith("Z") else None
+
+
 def _stop_running() -> None:
-    pid = Path("/run/news/innd.pid")
-    if pid.exists():
+    pid = _running_innd()
+    if pid is not None:
         ctlinnd("shutdown", "restart-for-tests")
         deadline = time.monotonic() + 30
-        while pid.exists() and time.monotonic() < deadline:
-            time.sleep(0.2)
+        while _running_innd() == pid and time.monotonic() < deadline:
+            time.sleep(0.1)
 
 
 @contextmanager
-def inn(port: int, groups: tuple[str, ...], feed: tuple[str, int] | None = None) -> Iterator[None]:
+def inn(groups: tuple[str, ...], feed: tuple[str, int] | None = None, port: int = PORT) -> Iterator[None]:
     """INN2 listening on 127.0.0.1:`port`, carrying `groups`, and feeding the
     Moot node (Path name, NNTP port) `feed` through innfeed with streaming.
     The configuration files it changes are restored afterwards."""

@@ -14,7 +14,7 @@ from moot.articles import groups, posting
 from moot.people import accounts
 from moot.store.db import Database
 from tests.conftest import PASSWORD, password_hash
-from tests.processes import free_port, start_process, wait_listening
+from tests.processes import start_process
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -110,11 +110,9 @@ def read_reply(sock: socket.socket, until: bytes = b"\r\n") -> bytes:
 
 
 def serve(tmp_path, **settings) -> Server:
-    """A real `moot serve` on free ports over a prepared database (MOOT_<NAME> for each setting)."""
+    """A real `moot serve` on free ports of its choosing over a prepared database (MOOT_<NAME> for each setting)."""
     db_path = str(tmp_path / "nntp.db")
     asyncio.run(prepare(db_path))
-    http, nntp = free_port(), free_port()
-    proc = start_process(db_path, http, str(tmp_path / "server.log"), nntp_port=nntp, **settings)
-    wait_listening(http, proc)
-    wait_listening(nntp, proc)
-    return Server(http, nntp, proc)
+    proc = start_process(db_path, str(tmp_path / "server.log"), nntp="any", **settings)
+    ports = proc.listening()
+    return Server(ports.http, ports.nntp, proc)

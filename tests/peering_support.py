@@ -10,20 +10,22 @@ import json
 import socket
 import subprocess
 import time
+import weakref
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
+from moot import cli
 from moot.articles import groups
 from moot.people import accounts
 from moot.store.db import Database
 from tests.conftest import PASSWORD, password_hash
 from tests.nntp_support import nntplib
-from tests.processes import free_port, moot, start_process, stop_process, wait_listening
+from tests.processes import moot, reserved_port, start_process, stop_process
 
 GROUPS = ("comp.lang.python", "rec.music.folk")
 # Seconds a node waits between looks at its peers table and idle queues.
@@ -44,13 +46,17 @@ async def _prepare(db_path: str) -> None:
 
 
 class Node:
-    """One Moot node named `name` (its domain and Path name)."""
+    """One Moot node named `name` (its domain and Path name). Its two ports are
+    its own for as long as the Node lives (reserved_port), so it comes back at
+    the same address after a restart, where its peers look for it."""
 
     def __init__(self, tmp_path: Path, name: str) -> None:
         self.name = name
         self.db = str(tmp_path / f"{name}.db")
         self.log = str(tmp_path / f"{name}.log")
-        self.http, self.nntp = free_port(), free_port()
+        held = ExitStack()
+        weakref.finalize(self, held.close)
+        self.http, self.nntp = held.enter_context(reserved_port()), held.enter_context(reserved_port())
         self.url = f"http://127.0.0.1:{self.http}"
         self.proc: subprocess.Popen | None = None
         asyncio.run(_prepare(self.db))
@@ -59,15 +65,14 @@ class Node:
         """`moot serve` for this node; MOOT_<NAME> for each extra setting."""
         self.proc = start_process(
             self.db,
-            self.http,
             self.log,
-            nntp_port=self.nntp,
+            port=self.http,
+            nntp=self.nntp,
             domain=self.name,
             peer_poll_interval=POLL,
             **settings,
         )
-        wait_listening(self.http, self.proc)
-        wait_listening(self.nntp, self.proc)
+        self.proc.listening()
         return self
 
     def stop(self) -> None:
@@ -103,8 +108,12 @@ class Node:
         )
 
     def peers(self) -> dict[str, dict]:
-        out = moot("peer", "list", "--json", "--db", self.db).stdout
-        return {p["name"]: p for p in json.loads(out)}
+        """`moot peer list --json`, run in this process: tests poll it, and a
+        Python process started per look costs more than the look."""
+        out = io.StringIO()
+        with redirect_stdout(out):
+            assert cli.main(["peer", "list", "--json", "--db", self.db]) == 0
+        return {p["name"]: p for p in json.loads(out.getvalue())}
 
     def reader(self, user: str | None = None) -> nntplib.NNTP:
         kwargs: dict[str, Any] = {"user": user, "password": PASSWORD} if user else {}

@@ -24,7 +24,7 @@ from moot.store import config
 from moot.store.events import EVENTS
 from tests.conftest import seed
 from tests.maint_support import build_tree
-from tests.processes import ROOT, free_port, wait_listening
+from tests.processes import ROOT, read_listening
 
 SERVER = ROOT / "server"
 ADAPTERS = ("web", "nntp", "smtp")  # subpackages of server/, one per channel
@@ -368,19 +368,17 @@ def test_wheel_serves_pages_from_an_empty_directory(tmp_path):
     )
     empty = tmp_path / "site"
     empty.mkdir()
-    port = free_port()
     env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path)}
     with open(tmp_path / "serve.log", "wb") as log:
         proc = subprocess.Popen(
-            [venv / "bin" / "moot", "serve", "--port", str(port)],
+            [venv / "bin" / "moot", "serve", "--port", "0"],
             cwd=empty,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
     try:
-        wait_listening(port, proc)
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+        with httpx.Client(base_url=read_listening(tmp_path / "serve.log", proc).url, timeout=10) as client:
             home = client.get("/")
             assert home.status_code == 200 and "<!doctype html>" in home.text.lower()
             css = re.search(r'href="(/static/[^"]+\.css)"', home.text)

@@ -18,6 +18,11 @@ import pytest
 
 from tests.processes import ROOT, moot, moot_server
 
+# One worker runs this module's tests in turn (pytest-xdist), so one Chromium and
+# one server serve them all. Playwright's sync API cannot outlive a module: it
+# keeps an event loop marked running, which the asyncio tests after it refuse.
+pytestmark = pytest.mark.xdist_group("browser")
+
 SHOTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [

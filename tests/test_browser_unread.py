@@ -5,7 +5,11 @@ the others; an article that arrives on an open thread page is read once seen."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.test_browser import DESKTOP, browser, contexts, new_thread, playwright_api, reply, server, sign_in  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.xdist_group("browser-unread")  # one Chromium and one server for the module
 
 
 def badge(page, selector: str) -> str:

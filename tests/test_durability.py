@@ -14,10 +14,10 @@ from collections import Counter
 
 import httpx
 
-from tests.processes import free_port, start_process, wait_listening
+from tests.processes import start_process
 
 ROUNDS = 3
-LOAD_SECONDS = 0.8  # posting time before each kill
+POSTS_PER_ROUND = 40  # acknowledged posts between one start and the next kill
 
 
 class Load:
@@ -54,6 +54,14 @@ class Load:
             t.start()
         return self
 
+    def until_more_acknowledged(self, count: int, timeout: float = 60.0) -> None:
+        """Wait until `count` more posts are acknowledged than now: the servers are up and posting."""
+        deadline = time.monotonic() + timeout
+        goal = len(self.acknowledged) + count
+        while len(self.acknowledged) < goal:
+            assert time.monotonic() < deadline, f"{goal - len(self.acknowledged)} posts never acknowledged"
+            time.sleep(0.01)
+
     def __exit__(self, *exc) -> None:
         self._stop.set()
         for t in self._threads:
@@ -73,26 +81,24 @@ def setup_site(base: str) -> tuple[str, int]:
 
 def crash_and_check(tmp_path, processes: int) -> None:
     db = tmp_path / "moot.db"
-    ports = [free_port() for _ in range(processes)]
-    bases = [f"http://127.0.0.1:{p}" for p in ports]
-    procs = [start_process(db, port, tmp_path / f"log{port}") for port in ports[:1]]
-    wait_listening(ports[0], procs[0])  # the first creates the database alone
-    procs += [start_process(db, port, tmp_path / f"log{port}") for port in ports[1:]]
-    for port, proc in zip(ports, procs, strict=True):
-        wait_listening(port, proc)
+    logs = [tmp_path / f"log{n}" for n in range(processes)]
+    procs = [start_process(db, logs[0])]
+    bases = [procs[0].listening().url]  # the first creates the database alone
+    procs += [start_process(db, log) for log in logs[1:]]
+    bases += [proc.listening().url for proc in procs[1:]]
     cookie, root_id = setup_site(bases[0])
     kills = 0
     with Load(bases, cookie, root_id) as load:
         for _ in range(ROUNDS):
-            time.sleep(LOAD_SECONDS)
+            load.until_more_acknowledged(POSTS_PER_ROUND)
             for proc in procs:
                 os.kill(proc.pid, signal.SIGKILL)
                 proc.wait()
                 kills += 1
-            procs = [start_process(db, port, tmp_path / f"log{port}") for port in ports]
-            for port, proc in zip(ports, procs, strict=True):
-                wait_listening(port, proc)
-        time.sleep(LOAD_SECONDS)
+            procs = [start_process(db, log) for log in logs]
+            # Restarted on new ports: the posting threads follow (the list is theirs too).
+            bases[:] = [proc.listening().url for proc in procs]
+        load.until_more_acknowledged(POSTS_PER_ROUND)
     for proc in procs:
         proc.terminate()
         proc.wait(10)

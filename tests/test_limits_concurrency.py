@@ -7,10 +7,17 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
-from moot.people import sessions
+from moot.people import accounts, sessions
 from moot.store.errors import AuthRequired, RateLimited
-from tests.conftest import PASSWORD, seed
+from tests.conftest import PASSWORD, TestSite, seed
+
+
+@pytest.fixture(autouse=True)
+def real_hash_cost(monkeypatch):
+    """Sign-ins here overlap while their hashes are checked: they cost what real ones do."""
+    monkeypatch.setattr(TestSite, "hash_n", accounts.SCRYPT_N)
 
 
 def client_from(site, address: str) -> httpx.AsyncClient:

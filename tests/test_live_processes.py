@@ -15,7 +15,7 @@ from moot.people import accounts
 from moot.store.db import Database
 from tests.conftest import PASSWORD, password_hash
 from tests.live_support import events_until, subscribe
-from tests.processes import free_port, start_process, stop_process, wait_listening
+from tests.processes import start_process, stop_process
 
 
 async def _prepare(db_path: str) -> int:
@@ -39,11 +39,9 @@ async def _prepare(db_path: str) -> int:
 async def test_a_post_through_one_process_reaches_a_subscriber_of_the_other(tmp_path):
     db_path = str(tmp_path / "same.db")
     tid = await _prepare(db_path)
-    ports = [free_port(), free_port()]
-    procs = [start_process(db_path, port, str(tmp_path / f"server{port}.log")) for port in ports]
+    procs = [start_process(db_path, str(tmp_path / f"server{n}.log")) for n in range(2)]
     try:
-        for port, proc in zip(ports, procs, strict=False):
-            wait_listening(port, proc)
+        ports = [proc.listening().http for proc in procs]
         http = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20) for port in ports]
         watchers = [
             await websockets.connect(f"ws://127.0.0.1:{port}/live", compression=None) for port in ports

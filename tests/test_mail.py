@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.conftest import seed
+from tests.conftest import ANY_PORT, seed
 from tests.live_support import events_until, live_site, subscribe  # noqa: F401  (fixture)
 from tests.mail_support import (
     GROUP,
@@ -26,7 +26,6 @@ from tests.mail_support import (
     send,
     subject_of,
 )
-from tests.processes import free_port
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -34,7 +33,7 @@ with warnings.catch_warnings():
 
 
 async def test_list_mail_and_a_reply_by_mail_under_its_parent_on_web_live_and_nntp(live_site, relay):
-    live = await live_site(**mail_settings(relay), nntp_port=free_port())
+    live = await live_site(**mail_settings(relay), nntp_port=ANY_PORT)
     ts = live.test_site
     seeded = await seed(ts, GROUP)
     bob, ada = await ts.client("bob"), seeded["ada"]
@@ -132,10 +131,11 @@ async def check_with_mutt(ts, *mails: bytes) -> None:
     tmux = Tmux(f"moot-mutt-{os.getpid()}", env)
     try:
         tmux.start(f"mutt -R -f {folder}")
-        index = await asyncio.to_thread(tmux.wait_for, "`->")  # the reply is drawn under its parent
+        # the reply is drawn under its parent
+        index = await asyncio.to_thread(tmux.wait_for, "`->", "Mail me", "Bob")
         assert "Mail me" in index and "Bob" in index.split("`->")[0].splitlines()[-1]
         await asyncio.to_thread(tmux.keys, "Enter")
-        shown = await asyncio.to_thread(tmux.wait_for, "List-Id:")
+        shown = await asyncio.to_thread(tmux.wait_for, "List-Id:", "List-Post:", "Line one")
         assert f"List-Post: <mailto:{LIST}>" in shown and "Line one" in shown
     finally:
         tmux.stop()

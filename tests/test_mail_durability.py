@@ -12,16 +12,14 @@ import pytest
 
 from tests.conftest import PASSWORD
 from tests.mail_support import Relay, subject_of
-from tests.processes import free_port, start_process, stop_process, wait_listening
+from tests.processes import reserved_port, start_process, stop_process
 
 GROUP = "misc.test"
 
 
 def serve(db, log, relay_url: str):
-    port = free_port()
     proc = start_process(
         db,
-        port,
         log,
         smtp_url=relay_url,
         mail_domain="lists.test",
@@ -29,8 +27,7 @@ def serve(db, log, relay_url: str):
         mail_lease=0.5,
         mail_retry_delay=0.1,
     )
-    wait_listening(port, proc)
-    return proc, f"http://127.0.0.1:{port}"
+    return proc, proc.listening().url
 
 
 @pytest.fixture
@@ -78,15 +75,14 @@ def set_up_site(base: str, relay: Relay, made: list) -> tuple[httpx.Client, http
 
 def test_a_mail_queued_when_the_process_dies_is_sent_after_restart(tmp_path, clients):
     db, log = tmp_path / "site.db", tmp_path / "serve.log"
-    with Relay() as relay:
+    with Relay() as relay, reserved_port() as nothing_there:
         proc, base = serve(db, log, relay.url)
         try:
             admin, bob = set_up_site(base, relay, clients)
         finally:
             stop_process(proc)
         # The relay goes away: the article's mail is queued and fails its attempts.
-        down = f"smtp://127.0.0.1:{free_port()}"
-        proc, base = serve(db, log, down)
+        proc, base = serve(db, log, f"smtp://127.0.0.1:{nothing_there}")
         admin = httpx.Client(base_url=base, cookies=admin.cookies, timeout=30)
         clients.append(admin)
         try:
@@ -137,9 +133,9 @@ def test_moot_serve_smtp_port_flag_runs_the_receiver(tmp_path, clients):
     import sys
 
     from tests.mail_support import message
-    from tests.processes import ROOT, moot_env
+    from tests.processes import ROOT, moot_env, read_listening
 
-    db, port, smtp_port = tmp_path / "site.db", free_port(), free_port()
+    db = tmp_path / "site.db"
     with Relay() as relay, open(tmp_path / "serve.log", "ab") as log:
         proc = subprocess.Popen(
             [
@@ -150,11 +146,11 @@ def test_moot_serve_smtp_port_flag_runs_the_receiver(tmp_path, clients):
                 "--db",
                 str(db),
                 "--port",
-                str(port),
+                "0",
                 "--nntp-port",
                 "0",
                 "--smtp-port",
-                str(smtp_port),
+                "any",
             ],
             cwd=ROOT,
             stdout=log,
@@ -162,9 +158,8 @@ def test_moot_serve_smtp_port_flag_runs_the_receiver(tmp_path, clients):
             env=moot_env(smtp_url=relay.url, mail_domain="lists.test", mail_poll_interval=0.1),
         )
         try:
-            wait_listening(smtp_port, proc)
-            base = f"http://127.0.0.1:{port}"
-            wait_listening(port, proc)
+            ports = read_listening(tmp_path / "serve.log", proc, want=("http", "smtp"))
+            base, smtp_port = ports.url, ports.smtp
             admin, bob = set_up_site(base, relay, clients)
             with smtplib.SMTP("127.0.0.1", smtp_port, timeout=20) as client:
                 client.sendmail(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.processes import free_port, loopback_nginx_config, moot, moot_server, wait_listening
+from tests.processes import NginxUnusable, moot, moot_server, start_nginx
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (Debian package nginx)")
@@ -31,21 +30,11 @@ def proxied(tmp_path):
     with moot_server(
         db, tmp_path / "moot.log", trusted_proxies="127.0.0.1/32", register_rate=1, shared_cache_seconds=FRESH
     ) as moot_url:
-        port = free_port()
-        conf = tmp_path / "nginx.conf"
-        conf.write_text(loopback_nginx_config(int(moot_url.rsplit(":", 1)[1]), port, tmp_path / "cache"))
-        check = subprocess.run(
-            [NGINX, "-t", "-p", str(tmp_path), "-c", str(conf)], capture_output=True, text=True
-        )
-        if check.returncode != 0:
-            pytest.skip(f"nginx cannot use the example config here: {check.stderr.strip()[-300:]}")
-        proc = subprocess.Popen(
-            [NGINX, "-p", str(tmp_path), "-c", str(conf), "-g", "daemon off;"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
         try:
-            wait_listening(port, proc)
+            proc, port = start_nginx(NGINX, tmp_path, int(moot_url.rsplit(":", 1)[1]))
+        except NginxUnusable as error:
+            pytest.skip(f"nginx cannot use the example config here: {error}")
+        try:
             yield f"http://127.0.0.1:{port}", moot_url
         finally:
             proc.terminate()

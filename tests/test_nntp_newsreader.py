@@ -27,7 +27,10 @@ WAIT = 20.0
 
 class Tmux:
     def __init__(self, name: str, env: dict):
-        self.name, self.env = name, env
+        # The terminal's size is tmux's window: COLUMNS and LINES (pytest-xdist's
+        # workers set 80 and 24) would override it for curses programs.
+        self.name = name
+        self.env = {k: v for k, v in env.items() if k not in ("COLUMNS", "LINES")}
 
     def run(self, *args: str) -> str:
         return subprocess.run(
@@ -40,16 +43,27 @@ class Tmux:
         ).stdout
 
     def keys(self, *keys: str) -> None:
+        """Type each key once the program has answered the one before: its
+        screen changed, or it quit (and its session with it)."""
         for key in keys:
+            before = self.screen()
             self.run("send-keys", "-t", self.name, key)
-            time.sleep(0.3)
+            deadline = time.monotonic() + WAIT
+            while True:
+                try:
+                    if self.screen() != before:
+                        break
+                except subprocess.CalledProcessError:
+                    break
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"no answer to {key!r}; the screen shows:\n{before}")
+                time.sleep(0.02)
 
     def screen(self) -> str:
         return self.run("capture-pane", "-p", "-t", self.name)
 
     def wait_for(self, *texts: str) -> str:
-        """The screen once it shows every one of `texts` (a newsreader draws a
-        page line by line, so the first text can appear before the others)."""
+        """The screen once it shows every one of `texts` (a screen may be caught half drawn)."""
         deadline = time.monotonic() + WAIT
         while True:
             screen = self.screen()
@@ -57,16 +71,11 @@ class Tmux:
                 return screen
             if time.monotonic() > deadline:
                 raise AssertionError(f"{texts!r} never all appeared; the screen shows:\n{screen}")
-            time.sleep(0.2)
+            time.sleep(0.05)
 
     def start(self, command: str) -> None:
-        """A detached 150x40 session running `command`, kept at that size: with no
-        client attached tmux would otherwise fall back to 80x24 when it next sizes
-        the window, under the program's feet."""
-        self.run(
-            *("new-session", "-d", "-s", self.name, "-x", "150", "-y", "40", command),
-            *(";", "set-option", "-g", "window-size", "manual"),
-        )
+        """A detached 150x40 session running `command`."""
+        self.run("new-session", "-d", "-s", self.name, "-x", "150", "-y", "40", command)
 
     def stop(self) -> None:
         """End the session and its tmux server, in whatever state they are."""

@@ -30,7 +30,7 @@ from tests.peering_support import (
     send,
     wire_article,
 )
-from tests.processes import free_port, moot
+from tests.processes import moot
 
 
 @pytest.fixture
@@ -280,19 +280,19 @@ async def _live_events(node: Node, group: str, action: Callable[[], object]) -> 
         await ws.close()
 
 
-@pytest.mark.xdist_group("inn2")  # one INN2 on this machine: its tests share a worker
+@pytest.mark.xdist_group("inn2")  # one INN2 per machine (inn_support.LOCK): its tests share a worker
 def test_inn2_and_moot_exchange_articles_and_cancels(tmp_path):
     reason = inn_support.unavailable()
     if reason:
         pytest.skip(reason)
-    inn_port = free_port()
+    inn_port = inn_support.PORT
     node = Node(tmp_path, "moot.test")
     # INN2 is recognised by its address (no shared secret): it feeds through innfeed.
     node.peer(inn_support.PATHHOST, port=inn_port)
     # Moot first: innfeed, started with innd, waits 30 s before retrying a refused connection.
     node.start()
     try:
-        with inn_support.inn(inn_port, GROUPS, feed=(node.name, node.nntp)):
+        with inn_support.inn(GROUPS, feed=(node.name, node.nntp)):
             # Moot -> INN2, offered with CHECK/TAKETHIS; read back from INN2's reader, nnrpd.
             mid = node.post("comp.lang.python", "Moot to INN", "Posted on Moot, read on INN2.")
 

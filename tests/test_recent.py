@@ -17,7 +17,7 @@ from moot.people import accounts
 from moot.runtime.recent import Recent
 from moot.store.db import Database
 from tests.conftest import PASSWORD, password_hash, seed
-from tests.processes import free_port, start_process, stop_process, wait_listening
+from tests.processes import start_process, stop_process
 
 NEW_PASSWORD = "another long password"
 
@@ -175,12 +175,10 @@ async def test_a_sign_out_in_one_process_reaches_the_other_within_the_recheck_bo
         await accounts.create_user(db, "grace", PASSWORD, "Grace", password_hash=password_hash())
     finally:
         await db.close()
-    ports = [free_port(), free_port()]
-    procs = [start_process(db_path, port, str(tmp_path / f"server{port}.log")) for port in ports]
+    procs = [start_process(db_path, str(tmp_path / f"server{n}.log")) for n in range(2)]
     try:
-        for port, proc in zip(ports, procs, strict=True):
-            wait_listening(port, proc)
-        first, second = (httpx.AsyncClient(base_url=f"http://127.0.0.1:{p}", timeout=20) for p in ports)
+        urls = [proc.listening().url for proc in procs]
+        first, second = (httpx.AsyncClient(base_url=url, timeout=20) for url in urls)
         async with first, second:
             r = await first.post("/api/login", json={"username": "grace", "password": PASSWORD})
             assert r.status_code == 200, r.text

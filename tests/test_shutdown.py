@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed
 
 from moot.store import check, migrate
 from tests.live_support import subscribe
-from tests.processes import free_port, moot, start_process, stop_process, wait_listening
+from tests.processes import moot, start_process, stop_process
 
 PASSWORD = "operator-password"
 
@@ -72,10 +72,9 @@ async def poster(client: httpx.AsyncClient, parent: int, acknowledged: list, sta
 async def test_sigterm_under_load_finishes_in_flight_posts_and_exits_cleanly(tmp_path):
     db = tmp_path / "site.db"
     moot("adduser", "root", "--admin", "--password-stdin", "--db", str(db), input=PASSWORD + "\n")
-    port = free_port()
-    proc = start_process(db, port, tmp_path / "serve.log", shutdown_timeout=10)
+    proc = start_process(db, tmp_path / "serve.log", shutdown_timeout=10)
     try:
-        wait_listening(port, proc)
+        port = proc.listening().http
         base = f"http://127.0.0.1:{port}"
         clients = [httpx.AsyncClient(base_url=base, timeout=30) for _ in range(6)]
         r = await clients[0].post("/api/login", json={"username": "root", "password": PASSWORD})
@@ -120,10 +119,9 @@ async def test_sigterm_under_load_finishes_in_flight_posts_and_exits_cleanly(tmp
 
 
 def test_sigterm_on_an_idle_server_exits_zero(tmp_path):
-    port = free_port()
-    proc = start_process(tmp_path / "idle.db", port, tmp_path / "serve.log")
+    proc = start_process(tmp_path / "idle.db", tmp_path / "serve.log")
     try:
-        wait_listening(port, proc)
+        proc.listening()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
     except subprocess.TimeoutExpired:

@@ -32,7 +32,11 @@ class NewsServer:
         self.connections: set[asyncio.Task] = set()
         self.tls = tls.server_context(self.config)  # raises TLSConfigError on unusable files
 
-    async def start(self) -> None:
+    async def start(self, sock: socket.socket | None = None) -> None:
+        """Listen on nntp_port, or on `sock` when given (a socket already bound to it)."""
+        if sock is not None:
+            self.server = await asyncio.start_server(self._serve, sock=sock, limit=READ_CHUNK)
+            return
         host = self.config.nntp_host or self.config.host
         self.server = await asyncio.start_server(
             self._serve, host, self.config.nntp_port, limit=READ_CHUNK, reuse_address=True
@@ -130,12 +134,13 @@ async def _close(writer: asyncio.StreamWriter) -> None:
         pass
 
 
-async def start(site: Site) -> NewsServer | None:
-    """Start the NNTP listener of `site` (None when nntp_port is 0)."""
+async def start(site: Site, sock: socket.socket | None = None) -> NewsServer | None:
+    """Start the NNTP listener of `site` (None when nntp_port is 0), on `sock`
+    when given: a listening socket already bound to nntp_port."""
     if site.config.nntp_port == 0:
         return None
     server = NewsServer(site)
-    await server.start()
+    await server.start(sock)
     log.info("NNTP listening on %s:%d", site.config.nntp_host or site.config.host, server.port)
     return server
 

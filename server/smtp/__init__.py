@@ -4,6 +4,7 @@ every decision lives in the domain (mailing, inbound, mailformat)."""
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 
 from ..runtime.site import Site
@@ -16,9 +17,10 @@ class Running:
     sender: sender.MailSender | None
 
 
-async def start(site: Site) -> Running:
-    """Start what the configuration asks for: the receiver (MOOT_SMTP_PORT), the sender (MOOT_SMTP_URL)."""
-    return Running(await receiver.start(site), await sender.start(site))
+async def start(site: Site, sock: socket.socket | None = None) -> Running:
+    """Start what the configuration asks for: the receiver (MOOT_SMTP_PORT, on
+    `sock` when given, a listening socket bound to it), the sender (MOOT_SMTP_URL)."""
+    return Running(await receiver.start(site, sock), await sender.start(site))
 
 
 async def stop(running: Running) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from typing import Any
 
 from aiosmtpd.lmtp import LMTP
@@ -83,7 +84,8 @@ class MailReceiver:
         self.server: asyncio.Server | None = None
         self.open = 0  # connections open now
 
-    async def start(self) -> None:
+    async def start(self, sock: socket.socket | None = None) -> None:
+        """Listen on smtp_port, or on `sock` when given (a socket already bound to it)."""
         config = self.site.config
         handler = Handler(self.site, config.smtp_lmtp)
         kind: Any = LMTP if config.smtp_lmtp else SMTP
@@ -119,6 +121,9 @@ class MailReceiver:
             )
 
         loop = asyncio.get_running_loop()
+        if sock is not None:
+            self.server = await loop.create_server(protocol, sock=sock)
+            return
         self.server = await loop.create_server(
             protocol, config.smtp_host or config.host, config.smtp_port, reuse_address=True
         )
@@ -134,12 +139,13 @@ class MailReceiver:
             await self.server.wait_closed()
 
 
-async def start(site: Site) -> MailReceiver | None:
-    """Start the receiver when MOOT_SMTP_PORT is set (None otherwise)."""
+async def start(site: Site, sock: socket.socket | None = None) -> MailReceiver | None:
+    """Start the receiver when MOOT_SMTP_PORT is set (None otherwise), on `sock`
+    when given: a listening socket already bound to smtp_port."""
     if not site.config.smtp_port:
         return None
     receiver = MailReceiver(site)
-    await receiver.start()
+    await receiver.start(sock)
     log.info(
         "%s listening on %s:%d for @%s",
         "LMTP" if site.config.smtp_lmtp else "SMTP",
