@@ -8,8 +8,11 @@ import sqlite3
 
 import pytest
 
+from moot.articles import groups, posting
+from moot.people import accounts
 from moot.store import migrate
 from moot.store.db import Database, fetch_all
+from tests.conftest import PASSWORD, password_hash
 
 
 @pytest.fixture
@@ -51,3 +54,22 @@ def rows(site, sql: str, params: tuple = ()) -> list[tuple]:
         return conn.execute(sql, params).fetchall()
     finally:
         conn.close()
+
+
+async def one_thread_file(path: str, subject: str, body: str, *replies: str) -> dict:
+    """A site's file written before any server starts: Ada, comp.lang.python,
+    and one thread of hers (`replies` from her under its first article).
+    Returns the thread's `{thread, article}`."""
+    db = await Database(path, read_connections=1).open()
+    try:
+        ada = await accounts.create_user(db, "ada", PASSWORD, "Ada", password_hash=password_hash())
+        async with db.transaction() as conn:
+            await groups.create_group(conn, None, "comp.lang.python", "Python")
+            new = posting.Submission(body=body, subject=subject, group="comp.lang.python")
+            started = await posting.submit(conn, "test.moot", ada, new)
+            for text in replies:
+                reply = posting.Submission(body=text, parent=started["article"]["id"])
+                await posting.submit(conn, "test.moot", ada, reply)
+        return started
+    finally:
+        await db.close()

@@ -10,35 +10,15 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from moot.articles import groups, posting
-from moot.people import accounts
-from moot.store.db import Database
-from tests.conftest import PASSWORD, password_hash
+from tests.conftest import PASSWORD
+from tests.db_support import one_thread_file
 from tests.live_support import events_until, subscribe
 from tests.processes import start_process, stop_process
 
 
-async def _prepare(db_path: str) -> int:
-    """Accounts, a group and a thread, written before either server starts."""
-    db = await Database(db_path, read_connections=1).open()
-    try:
-        ada = await accounts.create_user(db, "ada", PASSWORD, "Ada", password_hash=password_hash())
-        async with db.transaction() as conn:
-            await groups.create_group(conn, None, "comp.lang.python", "Python")
-            started = await posting.submit(
-                conn,
-                "test.moot",
-                ada,
-                posting.Submission(body="First post", subject="Hello", group="comp.lang.python"),
-            )
-        return started["thread"]["id"]
-    finally:
-        await db.close()
-
-
 async def test_a_post_through_one_process_reaches_a_subscriber_of_the_other(tmp_path):
     db_path = str(tmp_path / "same.db")
-    tid = await _prepare(db_path)
+    tid = (await one_thread_file(db_path, "Hello", "First post"))["thread"]["id"]
     procs = [start_process(db_path, str(tmp_path / f"server{n}.log")) for n in range(2)]
     try:
         ports = [proc.listening().http for proc in procs]

@@ -11,14 +11,13 @@ import tempfile
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from moot.articles import groups, posting
 from moot.nntp.session import POST_MAX, Session
-from moot.people import accounts
 from moot.runtime.ratelimit import Lockout
 from moot.runtime.site import Site
 from moot.store.config import Config
 from moot.store.db import Database
-from tests.conftest import PASSWORD, password_hash, seed
+from tests.conftest import PASSWORD, seed
+from tests.db_support import one_thread_file
 from tests.nntp_support import replies
 
 
@@ -417,25 +416,6 @@ def _fuzz_lines():
 _TEMPLATE: dict[str, str] = {}
 
 
-async def _template(path: str) -> None:
-    db = await Database(path, read_connections=1).open()
-    try:
-        ada = await accounts.create_user(db, "ada", PASSWORD, "Ada", password_hash=password_hash())
-        async with db.transaction() as conn:
-            await groups.create_group(conn, None, "comp.lang.python", "Python")
-            started = await posting.submit(
-                conn,
-                "test.moot",
-                ada,
-                posting.Submission(body=".x\n.", subject="Hi", group="comp.lang.python"),
-            )
-            await posting.submit(
-                conn, "test.moot", ada, posting.Submission(body="re", parent=started["article"]["id"])
-            )
-    finally:
-        await db.close()
-
-
 async def _fuzz(chunks: list[bytes], path: str) -> None:
     config = Config(
         db_path=path,
@@ -467,7 +447,7 @@ def test_fuzz_never_crashes_and_every_reply_is_a_status_line(chunks):
     if "path" not in _TEMPLATE:
         _TEMPLATE["dir"] = tempfile.mkdtemp(prefix="moot-nntp-fuzz-")
         _TEMPLATE["path"] = os.path.join(_TEMPLATE["dir"], "template.db")
-        asyncio.run(_template(_TEMPLATE["path"]))
+        asyncio.run(one_thread_file(_TEMPLATE["path"], "Hi", ".x\n.", "re"))
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "fuzz.db")
         shutil.copy(_TEMPLATE["path"], path)
