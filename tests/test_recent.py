@@ -166,10 +166,10 @@ async def test_two_readers_never_share_kept_parts(site):
 
 async def test_a_sign_out_in_one_process_reaches_the_other_within_the_recheck_bound(tmp_path):
     from moot.store.db import Database
-    from tests.test_live_processes import _prepare
+    from tests.db_support import one_thread_file
 
     db_path = str(tmp_path / "same.db")
-    tid = await _prepare(db_path)
+    tid = (await one_thread_file(db_path, "Hello", "First post"))["thread"]["id"]
     db = await Database(db_path, read_connections=1).open()
     try:
         await accounts.create_user(db, "grace", PASSWORD, "Grace", password_hash=password_hash())
