@@ -72,20 +72,22 @@ def _feed(
     return ET.tostring(feed, encoding="utf-8", xml_declaration=True) + b"\n"
 
 
+def _entry(row: Row, title: str, link: str, created_at: str) -> dict:
+    """An article (its row) as a feed entry under `title`, linked at `link`, dated `created_at`."""
+    return {
+        "message_id": row["message_id"],
+        "title": title,
+        "link": link,
+        "created_at": created_at,
+        "author_name": row["author_name"],
+        "body": row["body"],
+    }
+
+
 def group_feed(group: Row, rows: Iterable[Row], *, base_url: str, domain: str, site_name: str) -> bytes:
     """A group's newest threads, one entry per thread: its first article."""
     name = group["name"]
-    entries = [
-        {
-            "message_id": r["message_id"],
-            "title": r["thread_subject"],
-            "link": f"{base_url}t/{r['thread_id']}",
-            "created_at": r["started_at"],
-            "author_name": r["author_name"],
-            "body": r["body"],
-        }
-        for r in rows
-    ]
+    entries = [_entry(r, r["thread_subject"], f"{base_url}t/{r['thread_id']}", r["started_at"]) for r in rows]
     updated = max([e["created_at"] for e in entries], default=group["created_at"])
     return _feed(
         tag_uri(domain, group["created_at"], f"groups/{name}"),
@@ -100,17 +102,7 @@ def group_feed(group: Row, rows: Iterable[Row], *, base_url: str, domain: str, s
 
 def thread_feed(thread: Row, rows: Iterable[Row], *, base_url: str, domain: str, site_name: str) -> bytes:
     """A thread's newest articles, one entry each, linked by permalink."""
-    entries = [
-        {
-            "message_id": r["message_id"],
-            "title": r["subject"],
-            "link": permalink(base_url, r["message_id"]),
-            "created_at": r["created_at"],
-            "author_name": r["author_name"],
-            "body": r["body"],
-        }
-        for r in rows
-    ]
+    entries = [_entry(r, r["subject"], permalink(base_url, r["message_id"]), r["created_at"]) for r in rows]
     updated = max([e["created_at"] for e in entries], default=thread["created_at"])
     return _feed(
         tag_uri(domain, thread["created_at"], f"threads/{thread['id']}"),
