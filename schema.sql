@@ -109,8 +109,12 @@ CREATE TABLE articles (
     -- Address from an imported From header; NULL for local accounts.
     author_addr TEXT,
     created_at  TEXT NOT NULL,
+    -- 'ok' visible; 'hidden' pending review after reports (kept, out of the
+    -- search index and NNTP until a moderator decides); 'cancelled' withdrawn
+    -- or removed; 'notice' a moderation notice. A held submission is no
+    -- article yet: it waits in `queue` (server/stewardship/queue.py).
     status      TEXT NOT NULL DEFAULT 'ok'
-                CHECK (status IN ('ok', 'cancelled', 'notice')),
+                CHECK (status IN ('ok', 'hidden', 'cancelled', 'notice')),
     notice      TEXT,
     -- The author's offset from UTC in minutes (east positive) when the article
     -- was written, as an imported Date header gave it; created_at stays UTC,
@@ -124,7 +128,13 @@ CREATE TABLE articles (
     -- is one contiguous range of keys. Keys are sparse and may be renumbered
     -- (order kept); every insert gives one, the default only served step 8.
     depth       INTEGER NOT NULL DEFAULT 0,
-    seq         INTEGER NOT NULL DEFAULT 0
+    seq         INTEGER NOT NULL DEFAULT 0,
+    -- The Approved header (RFC 5536 3.2.1) of an article in a moderated group:
+    -- the moderator who approved it, or who posted it; NULL elsewhere.
+    approved    TEXT,
+    -- The way it came (authors.CHANNELS); NULL for articles stored before
+    -- this was kept, imported ones and moderation notices.
+    channel     TEXT
 );
 CREATE UNIQUE INDEX articles_tree ON articles(thread_id, seq);
 CREATE UNIQUE INDEX articles_number ON articles(group_id, number);
@@ -366,23 +376,89 @@ CREATE TABLE notification_mail (
     summary_id INTEGER NOT NULL DEFAULT 0
 );
 
--- Mail from strangers to a group whose stranger_mail is 'moderate', waiting
--- for a moderator (server/heldmail.py): the message as it would be posted,
--- and the envelope sender a rejection goes back to.
-CREATE TABLE held_mail (
+-- The moderation queue (server/stewardship/queue.py): what waits for a
+-- group's moderators, one row per article. kind 'held': a submission never
+-- published (to a moderated group, or stranger mail), kept here whole with
+-- its author and the article it answers (`parent_id`), numbered only when
+-- approved; kind 'reported': a published article (`article_id`) members
+-- reported, the reports gathered in `reports`. `state` is 'waiting' until a
+-- moderator decides: 'approved' (published, or its reports dismissed) or
+-- 'rejected' (kept out, or removed); `entry_id` is that decision's log entry.
+CREATE TABLE queue (
     id          INTEGER PRIMARY KEY,
     group_id    INTEGER NOT NULL REFERENCES groups(id),
+    kind        TEXT NOT NULL CHECK (kind IN ('held', 'reported')),
+    why         TEXT NOT NULL CHECK (why IN ('moderated', 'stranger', 'reports')),
+    channel     TEXT NOT NULL CHECK (channel IN ('web', 'api', 'nntp', 'mail', 'peer')),
     message_id  TEXT NOT NULL,
-    mail_from   TEXT NOT NULL,
-    from_name   TEXT NOT NULL,
-    from_addr   TEXT NOT NULL,
-    subject     TEXT NOT NULL,
-    body        TEXT NOT NULL,
+    article_id  INTEGER REFERENCES articles(id),
+    -- The author: an account here (user_id), or a name and an address only
+    -- (stranger mail; mail_from is its envelope sender, never written to).
+    user_id     INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    author_name TEXT NOT NULL DEFAULT '',
+    author_addr TEXT,
+    mail_from   TEXT,
+    subject     TEXT NOT NULL DEFAULT '',
+    body        TEXT NOT NULL DEFAULT '',
     refs        TEXT NOT NULL DEFAULT '',
-    reply_to    INTEGER,
-    received_at TEXT NOT NULL,
-    UNIQUE (group_id, message_id)
+    parent_id   INTEGER REFERENCES articles(id),
+    continued_from INTEGER REFERENCES threads(id),
+    -- When its author's edit brought a hidden article back into view (once
+    -- only); reports from before then no longer count towards hiding it.
+    unhid_at    TEXT,
+    state       TEXT NOT NULL DEFAULT 'waiting' CHECK (state IN ('waiting', 'approved', 'rejected')),
+    created_at  TEXT NOT NULL,
+    decided_at  TEXT,
+    decided_by  INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    entry_id    INTEGER REFERENCES modlog(id)
 );
+CREATE INDEX queue_waiting ON queue(group_id, id) WHERE state = 'waiting';
+CREATE INDEX queue_decided ON queue(decided_at) WHERE state != 'waiting';
+CREATE UNIQUE INDEX queue_held_once ON queue(message_id) WHERE kind = 'held' AND state = 'waiting';
+CREATE UNIQUE INDEX queue_reported_once ON queue(article_id) WHERE kind = 'reported' AND state = 'waiting';
+CREATE INDEX queue_by_user ON queue(user_id, state);
+
+-- Members' reports on articles (server/stewardship/reports.py), one per
+-- member and article, gathered on a queue item. `weight` 0: counts for
+-- nothing (the reporter's own article, or a reporter whose reports the
+-- moderators keep dismissing).
+CREATE TABLE reports (
+    id          INTEGER PRIMARY KEY,
+    item_id     INTEGER NOT NULL REFERENCES queue(id),
+    article_id  INTEGER NOT NULL REFERENCES articles(id),
+    user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    reason      TEXT NOT NULL CHECK (reason IN ('spam', 'abuse', 'off-topic', 'other')),
+    note        TEXT NOT NULL DEFAULT '',
+    weight      INTEGER NOT NULL,
+    created_at  TEXT NOT NULL,
+    UNIQUE (article_id, user_id)
+);
+CREATE INDEX reports_by_item ON reports(item_id);
+CREATE INDEX reports_by_user ON reports(user_id);
+
+-- Bans from one group (server/stewardship/bans.py): an account, a mail
+-- address, a whole mail domain, or a news peer's origin (`author` is
+-- 'user:ID', 'mail:ADDRESS', 'domain:NAME' or 'peer:PATHNODE'), until a time.
+-- One ban per group and author; its history is the moderation log.
+CREATE TABLE bans (
+    group_id   INTEGER NOT NULL REFERENCES groups(id),
+    author     TEXT NOT NULL,
+    until      TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    entry_id   INTEGER REFERENCES modlog(id),
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (group_id, author)
+) WITHOUT ROWID;
+CREATE INDEX bans_by_author ON bans(author);
+
+-- The text of an article a moderator removed, kept so the removal can be
+-- undone from the log (`entry_id`); an author's own withdrawal keeps nothing.
+CREATE TABLE removed_texts (
+    article_id INTEGER PRIMARY KEY REFERENCES articles(id),
+    entry_id   INTEGER NOT NULL REFERENCES modlog(id),
+    body       TEXT NOT NULL
+);
+CREATE INDEX removed_texts_by_entry ON removed_texts(entry_id);
 
 -- Every schema step this database has had (server/migrate.py): when it ran and
 -- where the backup taken before it lies. A database created at the current

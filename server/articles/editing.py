@@ -3,7 +3,12 @@ supersedes the old one, as a news supersede does, but the article keeps its
 id, Message-ID, number and place, so every link still holds. The text it
 replaced is kept (article_versions), the article says when it was edited,
 and an `article.updated` event lets open pages show the new text. After the
-grace period (`edit_grace_minutes`) an article can only be withdrawn."""
+grace period (`edit_grace_minutes`) an article can only be withdrawn.
+
+An article hidden after reports may be edited by its author too: the first
+such edit shows it again (reports made before it no longer count towards
+hiding it: server/stewardship/reports.py); a later hiding stays until a
+moderator decides."""
 
 from __future__ import annotations
 
@@ -44,7 +49,7 @@ async def edit(
     row = await article_row(conn, ref)
     if row["user_id"] != user.id:
         raise Forbidden("only its author can edit an article")
-    if row["status"] != "ok":
+    if row["status"] not in ("ok", "hidden"):
         raise Conflict("a withdrawn article cannot be edited")
     until = editable_until(row["created_at"], grace_minutes)
     if clock.now() >= until:
@@ -62,18 +67,36 @@ async def edit(
         " VALUES (?, ?, ?, ?, ?)",
         (row["id"], row["subject"], row["body"], row["edited_at"] or row["created_at"], now),
     )
-    # The search index follows the text: the old words out, the new ones in.
-    await conn.execute(UNINDEX, (row["id"], row["subject"], row["body"], row["author_name"]))
+    # The search index follows the text: the old words out, the new ones in
+    # (a hidden article's are out, and come in if this edit shows it again).
+    if row["status"] == "ok":
+        await conn.execute(UNINDEX, (row["id"], row["subject"], row["body"], row["author_name"]))
+    visible = row["status"] == "ok" or await _unhide_once(conn, row["id"], now)
     await conn.execute(
-        "UPDATE articles SET subject = ?, body = ?, edited_at = ? WHERE id = ?",
-        (subject, body, now, row["id"]),
+        "UPDATE articles SET subject = ?, body = ?, edited_at = ?, status = ? WHERE id = ?",
+        (subject, body, now, "ok" if visible else "hidden", row["id"]),
     )
-    await conn.execute(INDEX, (row["id"], subject, body, row["author_name"]))
+    if visible:
+        await conn.execute(INDEX, (row["id"], subject, body, row["author_name"]))
     fresh = await fetch_one(conn, ARTICLE_SELECT + " WHERE a.id = ?", (row["id"],))
     assert fresh is not None
     article = article_json(fresh)
     await emit(conn, "article.updated", group=article["group"], thread_id=article["thread_id"], data=article)
     return article
+
+
+async def _unhide_once(conn: Connection, article_id: int, now: str) -> bool:
+    """Whether this edit shows a hidden article again: only the first edit
+    while its reports wait (the queue item records when), never a later one."""
+    return (
+        await fetch_one(
+            conn,
+            "UPDATE queue SET unhid_at = ? WHERE article_id = ? AND kind = 'reported'"
+            " AND state = 'waiting' AND unhid_at IS NULL RETURNING id",
+            (now, article_id),
+        )
+        is not None
+    )
 
 
 async def history(conn: Connection, ref: object) -> dict:

@@ -22,11 +22,15 @@ EXPORT_SELECT = (
     " LEFT JOIN article_paths ap ON ap.article_id = a.id"
 )
 EXPORT_PAGE = 500
-# Placeholders for messages an import did not have (mailthreads.PLACEHOLDER_NOTICE) are
-# not articles anyone wrote: an export leaves them out (their replies still name them
-# in References). A notice by another node's moderator has no account here either,
-# so the notice's own action tells them apart.
-NOT_PLACEHOLDER = " AND NOT (a.status = 'notice' AND json_extract(a.notice, '$.action') = 'missing')"
+# What an export (and NNTP) serves. Placeholders for messages an import did not have
+# (mailthreads.PLACEHOLDER_NOTICE) are not articles anyone wrote: an export leaves
+# them out (their replies still name them in References). A notice by another node's
+# moderator has no account here either, so the notice's own action tells them apart.
+# A hidden article is out until its moderators decide (it keeps its number).
+SERVED = (
+    " AND a.status != 'hidden'"
+    " AND NOT (a.status = 'notice' AND json_extract(a.notice, '$.action') = 'missing')"
+)
 
 
 async def thread_export_page(
@@ -44,7 +48,7 @@ async def thread_export_page(
         key = now if now is not None else after["seq"]
     return await fetch_all(
         conn,
-        EXPORT_SELECT + " WHERE a.thread_id = ? AND a.seq > ?" + NOT_PLACEHOLDER + " ORDER BY a.seq LIMIT ?",
+        EXPORT_SELECT + " WHERE a.thread_id = ? AND a.seq > ?" + SERVED + " ORDER BY a.seq LIMIT ?",
         (thread_id, key, limit),
     )
 
@@ -59,7 +63,7 @@ async def group_export_page(
     limit: int = EXPORT_PAGE,
 ) -> list[Row]:
     """A group's articles oldest first, in [after, before), after the (created_at, id) `key`."""
-    sql = EXPORT_SELECT + " WHERE a.group_id = ?" + NOT_PLACEHOLDER
+    sql = EXPORT_SELECT + " WHERE a.group_id = ?" + SERVED
     params: list[object] = [group_id]
     if after:
         sql += " AND a.created_at >= ?"

@@ -3,10 +3,19 @@ article goes through these functions, inside the caller's transaction, so
 numbers, counters, the search index and the outbox event change together.
 
 Two records cross into here from every channel: a member's Submission (the
-web, NNTP POST, a member's mail), handed to `submit`, which checks it; and a
-NewArticle that needs no account here (an article from a news peer, a
-stranger's mail a moderator approved, a moderation notice), handed to
-`place_arrival` or `insert_article`. An Author names who wrote either."""
+web, NNTP POST, a member's mail), handed to `submit`, which checks it and
+publishes it or, in a moderated group, holds it for the moderators
+(server/articles/held.py); and a NewArticle that needs no account here (an
+article from a news peer, a stranger's mail a moderator approved, a
+moderation notice), handed to `place_arrival` or `insert_article`. An Author
+(server/articles/authors.py) names who wrote either.
+
+An article is in one of four states: visible ('ok'), held (not an article
+yet: a queue row), hidden (published, then hidden pending review: kept
+whole, out of the search index, NNTP and feeds) or removed ('cancelled': the
+text replaced by a notice; a moderator's removal keeps the text aside in
+`removed_texts`, so undoing it from the log restores the article).
+docs/MODERATION.md says what each channel shows in each state."""
 
 from __future__ import annotations
 
@@ -21,13 +30,14 @@ from aiosqlite import Connection
 from ..mail import mailqueue
 from ..news import peers
 from ..people import follows, notifications
-from ..stewardship import modlog
-from ..stewardship.permissions import User, can, may_cancel, may_post_in, require
+from ..stewardship import bans, modlog
+from ..stewardship.permissions import User, can, may_cancel, may_post_in, moderates, require, shown_time
 from ..store import clock, validate
 from ..store.db import fetch_all, fetch_one, fetch_value
-from ..store.errors import Archived, Conflict, Forbidden, Locked
+from ..store.errors import Archived, Banned, Conflict, Forbidden, Locked
 from ..store.events import emit
-from . import tree
+from . import held, tree
+from .authors import CHANNELS, Author
 from .groups import get_group_row
 from .reading import ARTICLE_SELECT, PARENT_SELECT, article_json, article_row, thread_json, thread_row
 from .subjects import child_references, reply_subject
@@ -46,21 +56,7 @@ UNINDEX = (
 CANCEL_NOTICE_AUTHOR = "[This article was withdrawn by its author.]"
 CANCEL_NOTICE_MODERATOR = "[This article was withdrawn by a moderator.]"
 
-
-@dataclass(frozen=True)
-class Author:
-    """Who wrote an article, as every channel names them: an account of this
-    site (`user_id`), or someone known here only by a name and an address (mail
-    from a stranger, an article from a news peer, an imported message)."""
-
-    name: str
-    user_id: int | None = None
-    address: str | None = None
-
-    @classmethod
-    def of(cls, user: User) -> Author:
-        """The author an account (or another node's moderator, who has none here) writes as."""
-        return cls(user.display_name, user.account_id)
+__all__ = ["Author"]  # the record every channel fills, kept in .authors
 
 
 @dataclass(frozen=True)
@@ -68,7 +64,8 @@ class NewArticle:
     """An article as it enters the store: checked text, its author, its
     Message-ID and date, and the References it came with (kept by a thread's
     root; a reply's follow from its parent). A `notice` status marks a
-    moderation notice, which stays out of the search index."""
+    moderation notice, which stays out of the search index. `approved` is the
+    Approved header of an article in a moderated group: who approved it."""
 
     subject: str
     body: str
@@ -78,6 +75,8 @@ class NewArticle:
     references: str = ""
     status: str = "ok"
     notice: dict | None = None
+    approved: str | None = None
+    channel: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -86,7 +85,8 @@ class Submission:
     `group`, or a reply to `parent` (an id or a Message-ID). A reply's subject
     defaults to its parent's with "Re:"; `message_id` is the one a news or mail
     client chose (kept if well formed and unused); `continued_from` names the
-    archived thread a new one follows up. Fields are untrusted until `submit`."""
+    archived thread a new one follows up; `channel` is the way it came
+    (authors.CHANNELS). Fields are untrusted until `submit`."""
 
     body: object
     subject: object = None
@@ -94,6 +94,7 @@ class Submission:
     parent: object = None
     message_id: str | None = None
     continued_from: object = None
+    channel: str = "api"
 
 
 def new_message_id(domain: str) -> str:
@@ -111,12 +112,12 @@ def _base36(n: int) -> str:
     return out or "0"
 
 
-def _check_group_accepts(status: str, name: str, user: User) -> None:
-    if may_post_in(user, status):
-        return
-    if status == "m":
-        raise Forbidden(f"{name} is moderated: only moderators post there")
-    raise Forbidden(f"{name} is read-only")
+def _check_group_accepts(status: str, name: str, user: User) -> bool:
+    """Whether `user`'s article appears in the group at once (True) or waits
+    for its moderators (False, a moderated group); Forbidden if neither."""
+    if not may_post_in(user, status):
+        raise Forbidden(f"{name} is read-only")
+    return status == "y" or moderates(user, name)
 
 
 def _check_thread_accepts(state: str, thread_id: int, group_name: str, user: User) -> None:
@@ -195,6 +196,8 @@ async def insert_article(
         "status": article.status,
         "notice": json.dumps(article.notice) if article.notice is not None else None,
         "utc_offset": 0,
+        "approved": article.approved,
+        "channel": article.channel,
     }
     await conn.execute(
         f"INSERT INTO articles ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values())
@@ -248,111 +251,223 @@ async def place_arrival(
 
 async def submit(conn: Connection, domain: str, user: User | None, submission: Submission) -> dict:
     """Post a member's submission: `{article}` for a reply, `{thread, article}`
-    for a new thread. Every channel's members post through here: the checks
-    (permission, group status, thread state, text limits, the Message-ID)
-    are the same whichever channel it came by."""
+    for a new thread, or `{held}` (the queue item, held.held_json's shape)
+    when it waits for the moderators of a moderated group. Every channel's
+    members post through here: the checks (permission, group status, thread
+    state, text limits, the Message-ID) are the same whichever channel it came by."""
     user = require(user, "post")
+    if submission.channel not in CHANNELS:
+        raise ValueError(f"unknown channel {submission.channel!r}")
     if submission.parent is None:
-        return await _start_thread(conn, domain, user, submission)
-    return {"article": await _reply(conn, domain, user, submission)}
-
-
-async def _start_thread(conn: Connection, domain: str, user: User, submission: Submission) -> dict:
-    """A new thread: `{thread, article}`. A thread that continues an archived
-    one (the archived thread's 409 points here) says so in its provenance."""
-    group = await get_group_row(conn, submission.group)
-    subject, body = validate.subject(submission.subject), validate.body(submission.body)
-    _check_group_accepts(group["status"], group["name"], user)
-    provenance = {}
-    if submission.continued_from is not None:
-        earlier = await thread_row(conn, submission.continued_from)
-        provenance["continued_from_thread_id"] = earlier["id"]
+        group: dict = dict(await get_group_row(conn, submission.group))
+        subject, body = validate.subject(submission.subject), validate.body(submission.body)
+        at_once = _check_group_accepts(group["status"], group["name"], user)
+        continued_from = None
+        if submission.continued_from is not None:
+            continued_from = (await thread_row(conn, submission.continued_from))["id"]
+        parent = None
+    else:
+        parent = await article_row(conn, submission.parent, PARENT_SELECT)
+        body = validate.body(submission.body)
+        subject = (
+            validate.subject(submission.subject)
+            if submission.subject not in (None, "")
+            else reply_subject(parent["subject"])
+        )
+        parent = await tree.anchor(conn, parent, PARENT_SELECT)
+        _check_thread_accepts(parent["thread_state"], parent["thread_id"], parent["group_name"], user)
+        at_once = _check_group_accepts(parent["group_status"], parent["group_name"], user)
+        group = {"id": parent["group_id"], "name": parent["group_name"], "status": parent["group_status"]}
+        continued_from = None
+    await check_not_banned(conn, group, Author.of(user))
     message_id = await chosen_message_id(conn, domain, submission.message_id)
-    now = clock.now()
-    thread_id = await create_thread_row(conn, group["id"], subject, now, **provenance)
-    new = NewArticle(subject, body, Author.of(user), message_id, now)
-    row = await insert_article(conn, new, group_id=group["id"], thread_id=thread_id, parent=None)
-    article_id = row["id"]
+    if not at_once:
+        item_id = await held.hold(
+            conn,
+            held.Held(
+                group_id=group["id"],
+                why="moderated",
+                channel=submission.channel,
+                message_id=message_id,
+                author=Author.of(user),
+                subject=subject,
+                body=body,
+                parent_id=parent["id"] if parent is not None else None,
+                continued_from=continued_from,
+            ),
+        )
+        return {"held": await held.item(conn, item_id)}
+    approved = user.display_name if group["status"] == "m" else None
+    new = NewArticle(
+        subject, body, Author.of(user), message_id, clock.now(), approved=approved, channel=submission.channel
+    )
+    return await publish(conn, group, parent, new, user, continued_from=continued_from)
+
+
+async def check_not_banned(conn: Connection, group: sqlite3.Row | dict, author: Author) -> None:
+    """Raise Banned when a ban from `group` is in force against `author`."""
+    ban = await bans.ban_of(conn, group["id"], author)
+    if ban is not None:
+        raise Banned(
+            f"you are banned from {group['name']} until {shown_time(ban['until'])}: {ban['reason']}",
+            until=ban["until"],
+            reason=ban["reason"],
+            group=group["name"],
+        )
+
+
+async def publish(
+    conn: Connection,
+    group: sqlite3.Row | dict,
+    parent: sqlite3.Row | None,
+    new: NewArticle,
+    user: User,
+    *,
+    continued_from: int | None = None,
+) -> dict:
+    """Store an account's article that has passed every check (or a
+    moderator's approval): a new thread in `group` ({id, name}) when `parent`
+    (a PARENT_SELECT row, anchored) is None, else a reply joining its thread;
+    with all it sets off in this transaction: list mail, following the
+    thread, the live event, notifications and the peers' outbox. Returns
+    `{thread, article}` or `{article}` as `submit` does."""
+    if parent is None:
+        provenance = {"continued_from_thread_id": continued_from} if continued_from is not None else {}
+        thread_id = await create_thread_row(conn, group["id"], new.subject, new.created_at, **provenance)
+    else:
+        thread_id = parent["thread_id"]
+    row = await insert_article(conn, new, group_id=group["id"], thread_id=thread_id, parent=parent)
     await mailqueue.queue_article(conn, row)  # the group's mail subscribers, in this transaction
-    await conn.execute("UPDATE threads SET root_article_id = ? WHERE id = ?", (article_id, thread_id))
-    await follows.follow(conn, user.id, thread_id)
-    thread = thread_json(await thread_row(conn, thread_id))
-    article = article_json(await article_row(conn, article_id))
-    await emit(
+    if parent is None:
+        await conn.execute("UPDATE threads SET root_article_id = ? WHERE id = ?", (row["id"], thread_id))
+    await follows.follow(conn, user.id, thread_id)  # posting in a thread follows it
+    article = article_json({**row, "group_name": group["name"], "username": user.username})
+    result: dict = {"article": article}
+    if parent is None:
+        result = {"thread": thread_json(await thread_row(conn, thread_id)), "article": article}
+        await emit(conn, "thread.created", group=group["name"], thread_id=thread_id, data=result)
+    else:
+        await emit(conn, "article.created", group=group["name"], thread_id=thread_id, data=article)
+    await notifications.on_article(
         conn,
-        "thread.created",
-        group=group["name"],
-        thread_id=thread_id,
-        data={"thread": thread, "article": article},
+        article,
+        user,
+        parent_author=parent["user_id"] if parent is not None else None,
+        new_thread=parent is None,
     )
-    await notifications.on_article(conn, article, user, parent_author=None, new_thread=True)
     await peers.queue_article(conn, article)
-    return {"thread": thread, "article": article}
+    return result
 
 
-async def _reply(conn: Connection, domain: str, user: User, submission: Submission) -> dict:
-    """A reply, which joins its parent's thread and group. Under an article at
-    the deepest level (tree.MAX_DEPTH) it becomes a reply to that article's
-    parent instead (tree.anchor)."""
-    parent = await article_row(conn, submission.parent, PARENT_SELECT)
-    body = validate.body(submission.body)
-    subject = (
-        validate.subject(submission.subject)
-        if submission.subject not in (None, "")
-        else reply_subject(parent["subject"])
-    )
-    parent = await tree.anchor(conn, parent, PARENT_SELECT)
-    _check_thread_accepts(parent["thread_state"], parent["thread_id"], parent["group_name"], user)
-    _check_group_accepts(parent["group_status"], parent["group_name"], user)
-    message_id = await chosen_message_id(conn, domain, submission.message_id)
-    new = NewArticle(subject, body, Author.of(user), message_id, clock.now())
-    row = await insert_article(
-        conn, new, group_id=parent["group_id"], thread_id=parent["thread_id"], parent=parent
-    )
-    await mailqueue.queue_article(conn, row)  # the group's mail subscribers, in this transaction
-    article = article_json({**row, "group_name": parent["group_name"], "username": user.username})
-    await emit(
-        conn, "article.created", group=parent["group_name"], thread_id=parent["thread_id"], data=article
-    )
-    await notifications.on_article(conn, article, user, parent_author=parent["user_id"], new_thread=False)
-    await follows.follow(conn, user.id, parent["thread_id"])  # posting in a thread follows it
-    await peers.queue_article(conn, article)
-    return article
+async def publish_arrival(
+    conn: Connection, group: sqlite3.Row, parent: sqlite3.Row | None, article: NewArticle
+) -> dict:
+    """place_arrival for an article a moderator let in with no account here
+    (approved stranger mail), with the list mail and the peers' outbox a
+    posted article sets off. Returns its article JSON."""
+    row, shown = await place_arrival(conn, group, parent, article)
+    await mailqueue.queue_article(conn, row)
+    await peers.queue_article(conn, shown)
+    return shown
 
 
 async def cancel(conn: Connection, user: User | None, article_ref: object, reason: object = None) -> dict:
     """Withdraw an article: it keeps its place in the tree, its text is
-    replaced by a notice and leaves the search index. Cancelling twice is a no-op."""
+    replaced by a notice and leaves the search index. By its author, the text
+    is gone; by a moderator (a removal), it is logged and its text kept aside
+    so the log entry can undo it. Cancelling twice is a no-op."""
     row = await article_row(conn, article_ref)
     user = may_cancel(user, row["user_id"])
     reason = validate.reason(reason, required=False)
-    if row["status"] != "ok":
+    if row["status"] not in ("ok", "hidden"):
         if row["status"] == "notice":
             raise Forbidden("moderation notices are undone through the moderation log")
         return article_json(row)
-    by_moderator = row["user_id"] != user.id
-    notice = CANCEL_NOTICE_MODERATOR if by_moderator else CANCEL_NOTICE_AUTHOR
-    await withdraw(conn, row, notice)
-    if by_moderator:
-        await modlog.write(
-            conn,
-            modlog.Entry.on_article("cancel", user, row, reason=reason),
-        )
-    cancelled = await fetch_one(conn, ARTICLE_SELECT + " WHERE a.id = ?", (row["id"],))
-    assert cancelled is not None  # the row just updated, in this transaction
-    article = article_json(cancelled)
-    await emit(conn, "article.cancelled", group=row["group_name"], thread_id=row["thread_id"], data=article)
-    await peers.queue_cancel(conn, article)
+    if row["user_id"] == user.id:
+        await withdraw(conn, row, CANCEL_NOTICE_AUTHOR)
+        return await _changed(conn, row["id"], "article.cancelled", cancel=True)
+    article, _ = await remove(conn, user, row, reason)
     return article
 
 
-async def withdraw(conn: Connection, row: sqlite3.Row, notice: str) -> None:
+async def remove(
+    conn: Connection, user: User | None, row: sqlite3.Row, reason: str, data: dict | None = None
+) -> tuple[dict, int]:
+    """A moderator's removal of a visible or hidden article (its row as
+    stored): withdrawn, logged as "cancel" with `reason` (and `data`), the
+    text kept for an undo, its author told, a cancel queued for the peers.
+    Returns (the article now, the log entry's id)."""
+    entry_id = await modlog.write(
+        conn, modlog.Entry.on_article("cancel", user, row, reason=reason, data=data)
+    )
+    await withdraw(conn, row, CANCEL_NOTICE_MODERATOR, entry_id=entry_id)
+    await notifications.on_decision(conn, entry_id, row["user_id"], user, row["thread_id"])
+    return await _changed(conn, row["id"], "article.cancelled", cancel=True), entry_id
+
+
+async def _changed(conn: Connection, article_id: int, event: str, *, cancel: bool = False) -> dict:
+    """The article as it is now, announced live as `event`; a cancel goes to the peers too."""
+    fresh = await fetch_one(conn, ARTICLE_SELECT + " WHERE a.id = ?", (article_id,))
+    assert fresh is not None  # the row just updated, in this transaction
+    article = article_json(fresh)
+    await emit(conn, event, group=article["group"], thread_id=article["thread_id"], data=article)
+    if cancel:
+        await peers.queue_cancel(conn, article)
+    return article
+
+
+async def withdraw(conn: Connection, row: sqlite3.Row, notice: str, *, entry_id: int | None = None) -> None:
     """The change a withdrawal makes to an article (its row as stored), whoever
-    asked: the text replaced by `notice`, its words out of the search index,
-    and the texts an edit replaced gone with them."""
-    await conn.execute(UNINDEX, (row["id"], row["subject"], row["body"], row["author_name"]))
+    asked: the text replaced by `notice`, its words out of the search index
+    (a hidden article's are out already), and the texts an edit replaced gone
+    with them. With `entry_id` (a moderator's removal, logged as that entry)
+    the text is kept aside for `restore`."""
+    if row["status"] == "ok":
+        await conn.execute(UNINDEX, (row["id"], row["subject"], row["body"], row["author_name"]))
+    if entry_id is not None:
+        await conn.execute(
+            "INSERT OR REPLACE INTO removed_texts (article_id, entry_id, body) VALUES (?, ?, ?)",
+            (row["id"], entry_id, row["body"]),
+        )
     await conn.execute("UPDATE articles SET status = 'cancelled', body = ? WHERE id = ?", (notice, row["id"]))
     await conn.execute("DELETE FROM article_versions WHERE article_id = ?", (row["id"],))
+
+
+async def restore(conn: Connection, entry_id: int) -> list[dict]:
+    """Bring back every article the removal logged as `entry_id` took, as they
+    were: visible, in the search index, announced live (`article.restored`).
+    Peers and readers that honoured the cancel keep it gone. Returns them."""
+    rows = await fetch_all(
+        conn,
+        "SELECT a.*, r.body AS kept FROM removed_texts r JOIN articles a ON a.id = r.article_id"
+        " WHERE r.entry_id = ? AND a.status = 'cancelled' ORDER BY a.id",
+        (entry_id,),
+    )
+    restored = []
+    for row in rows:
+        await conn.execute(
+            "UPDATE articles SET status = 'ok', body = ? WHERE id = ?", (row["kept"], row["id"])
+        )
+        await conn.execute(INDEX, (row["id"], row["subject"], row["kept"], row["author_name"]))
+        await conn.execute("DELETE FROM removed_texts WHERE article_id = ?", (row["id"],))
+        restored.append(await _changed(conn, row["id"], "article.restored"))
+    return restored
+
+
+async def hide(conn: Connection, row: sqlite3.Row) -> dict:
+    """Hide a visible article pending review: kept whole, out of the search
+    index, NNTP and feeds until it is shown again (`show`) or removed.
+    Announced live as `article.hidden`, with the hidden form's text."""
+    await conn.execute(UNINDEX, (row["id"], row["subject"], row["body"], row["author_name"]))
+    await conn.execute("UPDATE articles SET status = 'hidden' WHERE id = ?", (row["id"],))
+    return await _changed(conn, row["id"], "article.hidden")
+
+
+async def show(conn: Connection, row: sqlite3.Row) -> dict:
+    """Show a hidden article again, as it is now (`article.restored`)."""
+    await conn.execute("UPDATE articles SET status = 'ok' WHERE id = ?", (row["id"],))
+    await conn.execute(INDEX, (row["id"], row["subject"], row["body"], row["author_name"]))
+    return await _changed(conn, row["id"], "article.restored")
 
 
 async def next_article_id(conn: Connection) -> int:

@@ -30,7 +30,13 @@ PARENT_SELECT = (
 THREAD_SELECT = "SELECT t.*, g.name AS group_name FROM threads t JOIN groups g ON g.id = t.group_id"
 
 
+# What everyone but the moderators sees of a hidden article.
+HIDDEN_NOTICE = "[This article is hidden while the moderators review reports about it.]"
+
+
 def article_json(row: Row | dict) -> dict:
+    """The public JSON of an article row (ARTICLE_SELECT's columns); a hidden
+    article's text is not shown (its author and the moderators see it in the queue)."""
     article = {
         "id": row["id"],
         "message_id": row["message_id"],
@@ -40,7 +46,7 @@ def article_json(row: Row | dict) -> dict:
         "references": row["refs"].split() if row["refs"] else [],
         "depth": row["depth"],
         "subject": row["subject"],
-        "body": row["body"],
+        "body": HIDDEN_NOTICE if row["status"] == "hidden" else row["body"],
         "author": {"username": row["username"], "display_name": row["author_name"]},
         "created_at": row["created_at"],
         "number": row["number"],
@@ -51,6 +57,8 @@ def article_json(row: Row | dict) -> dict:
         article["notice"] = json.loads(row["notice"])
     if "edited_at" in row.keys() and row["edited_at"]:  # noqa: SIM118 - "in" on a Row reads its values
         article["edited_at"] = row["edited_at"]
+    if "approved" in row.keys() and row["approved"]:  # noqa: SIM118 - as above
+        article["approved"] = row["approved"]
     return article
 
 

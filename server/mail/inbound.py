@@ -313,14 +313,15 @@ async def deliver(site: Site, recipient: str, data: bytes, mail_from: str = "") 
             return Outcome(250, f"already posted as {message_id}")
     if parent is not None:  # a reply keeps its parent's subject unless it says otherwise
         subject = parsed.subject if parsed.subject != "(no subject)" else None
-        submission = posting.Submission(body=body, subject=subject, parent=parent, message_id=message_id)
+        submission = posting.Submission(
+            body=body, subject=subject, parent=parent, message_id=message_id, channel="mail"
+        )
     else:
         submission = posting.Submission(
-            body=body, subject=parsed.subject, group=group_name, message_id=message_id
+            body=body, subject=parsed.subject, group=group_name, message_id=message_id, channel="mail"
         )
     try:
         posted = await site.post(user, lambda conn: posting.submit(conn, config.domain, user, submission))
-        article = posted["article"]
     except RateLimited as error:
         return _refuse(f"try again later: {error.message}", EX_TEMPFAIL, 451)
     except MootError as error:
@@ -329,5 +330,27 @@ async def deliver(site: Site, recipient: str, data: bytes, mail_from: str = "") 
                 if await fetch_value(conn, "SELECT 1 FROM articles WHERE message_id = ?", (message_id,)):
                     return Outcome(250, f"already posted as {message_id}")
         return _refuse(f"the message cannot be posted: {error.message}")
+    if "held" in posted:
+        return await _acknowledge_held(site, parsed.author_addr or "", posted["held"])
+    article = posted["article"]
     log.info("mail from %s posted as %s", user.username, article["message_id"])
     return Outcome(250, f"posted as {article['message_id']}", article)
+
+
+async def _acknowledge_held(site: Site, address: str, item: dict) -> Outcome:
+    """A member's mail to a moderated group waits for its moderators: say so
+    in the SMTP reply and by mail to the member's confirmed address."""
+    async with site.db.transaction() as conn:
+        await mailqueue.queue_mail(
+            conn,
+            "notice",
+            address,
+            data={
+                "subject": f"Your message to {item['group']} waits for its moderators",
+                "text": f"Hello,\n\nyour message \u201c{item['subject']}\u201d to {item['group']} was "
+                "received. The group is moderated: it appears once one of its moderators approves it.\n",
+            },
+            domain_for_id=site.config.list_domain,
+        )
+    log.info("mail to %s held for the moderators as queue item %s", item["group"], item["id"])
+    return Outcome(250, f"held for the moderators of {item['group']}")

@@ -82,6 +82,9 @@ def headers(article: Row, domain: str) -> list[tuple[str, str]]:
     if refs:
         # RFC 5536 §3.2.10 allows folding References; one id per line stays under 998 octets.
         fields.append(("References", "\n ".join(refs)))
+    approved = article["approved"] if "approved" in article.keys() else None  # noqa: SIM118 - a Row
+    if approved:  # RFC 5536 §3.2.1: who let it into a moderated group
+        fields.append(("Approved", mbox.encoded_words(approved, "Approved")))
     fields += [
         ("Xref", xref(article, domain)),
         ("Lines", str(body.count("\n") + 1 if body else 0)),

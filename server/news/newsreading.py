@@ -11,7 +11,7 @@ import sqlite3
 
 from aiosqlite import Connection
 
-from ..articles.exports import EXPORT_SELECT, NOT_PLACEHOLDER
+from ..articles.exports import EXPORT_SELECT, SERVED
 from ..store.db import fetch_all, fetch_one, fetch_value
 
 # Rows one range read returns at most; a client pages through bigger ranges.
@@ -53,7 +53,7 @@ async def numbers(conn: Connection, group_id: int, low: int, high: int) -> list[
     placeholders for missing messages are no articles to a newsreader)."""
     rows = await conn.execute_fetchall(
         "SELECT number FROM articles a WHERE group_id = ? AND number BETWEEN ? AND ?"
-        + NOT_PLACEHOLDER
+        + SERVED
         + " ORDER BY number LIMIT ?",
         (group_id, low, high, RANGE_MAX),
     )
@@ -62,12 +62,12 @@ async def numbers(conn: Connection, group_id: int, low: int, high: int) -> list[
 
 async def by_number(conn: Connection, group_id: int, number: int) -> sqlite3.Row | None:
     return await fetch_one(
-        conn, EXPORT_SELECT + " WHERE a.group_id = ? AND a.number = ?" + NOT_PLACEHOLDER, (group_id, number)
+        conn, EXPORT_SELECT + " WHERE a.group_id = ? AND a.number = ?" + SERVED, (group_id, number)
     )
 
 
 async def by_message_id(conn: Connection, message_id: str) -> sqlite3.Row | None:
-    return await fetch_one(conn, EXPORT_SELECT + " WHERE a.message_id = ?" + NOT_PLACEHOLDER, (message_id,))
+    return await fetch_one(conn, EXPORT_SELECT + " WHERE a.message_id = ?" + SERVED, (message_id,))
 
 
 async def in_range(conn: Connection, group_id: int, low: int, high: int) -> list[sqlite3.Row]:
@@ -76,7 +76,7 @@ async def in_range(conn: Connection, group_id: int, low: int, high: int) -> list
         conn,
         EXPORT_SELECT
         + " WHERE a.group_id = ? AND a.number BETWEEN ? AND ?"
-        + NOT_PLACEHOLDER
+        + SERVED
         + " ORDER BY a.number LIMIT ?",
         (group_id, low, high, RANGE_MAX),
     )
@@ -85,9 +85,9 @@ async def in_range(conn: Connection, group_id: int, low: int, high: int) -> list
 async def neighbour(conn: Connection, group_id: int, number: int, *, forward: bool) -> int | None:
     """The next (or previous) existing article number after (before) `number`."""
     if forward:
-        sql = "SELECT min(number) FROM articles a WHERE group_id = ? AND number > ?" + NOT_PLACEHOLDER
+        sql = "SELECT min(number) FROM articles a WHERE group_id = ? AND number > ?" + SERVED
     else:
-        sql = "SELECT max(number) FROM articles a WHERE group_id = ? AND number < ?" + NOT_PLACEHOLDER
+        sql = "SELECT max(number) FROM articles a WHERE group_id = ? AND number < ?" + SERVED
     return await fetch_value(conn, sql, (group_id, number))
 
 
@@ -96,7 +96,7 @@ async def new_articles(conn: Connection, group_id: int, since: str, limit: int =
     (one range over articles_by_date)."""
     rows = await conn.execute_fetchall(
         "SELECT message_id FROM articles a WHERE group_id = ? AND created_at >= ?"
-        + NOT_PLACEHOLDER
+        + SERVED
         + " ORDER BY created_at, id LIMIT ?",
         (group_id, since, limit),
     )

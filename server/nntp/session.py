@@ -588,7 +588,7 @@ class Session:
         assert self.user is not None
         user = self.user
 
-        async def store(conn: Any) -> str:  # a ThreadConnection (Database.run)
+        async def store(conn: Any) -> dict:  # a ThreadConnection (Database.run)
             parent = await newsreading.last_known(conn, posted.references)
             if parent is not None and parent["group_name"] != posted.newsgroup:
                 raise NotFound(
@@ -600,15 +600,20 @@ class Session:
                 group=posted.newsgroup,
                 parent=parent["message_id"] if parent is not None else None,
                 message_id=posted.message_id,
+                channel="nntp",
             )
-            result = await posting.submit(conn, self.domain, user, submission)
-            return result["article"]["message_id"]
+            return await posting.submit(conn, self.domain, user, submission)
 
         try:
-            mid = await self.site.post(user, store)
+            result = await self.site.post(user, store)
         except MootError as e:
             return replies.error(e, 441)
-        return replies.status(240, f"article received {mid}")
+        if "held" in result:  # a moderated group: 240 all the same, as INN answers
+            held = result["held"]
+            return replies.status(
+                240, f"article {held['message_id']} held for the moderators of {held['group']}"
+            )
+        return replies.status(240, f"article received {result['article']['message_id']}")
 
     # -- news peers (RFC 3977 §6.3.2 IHAVE, RFC 4644 streaming) ----------------------
 

@@ -188,6 +188,19 @@ async def on_moderation(
     await _deliver(conn, recipients, article=None, actor=actor, thread_id=first_thread, entry_id=entry_id)
 
 
+async def on_decision(
+    conn: Connection, entry_id: int, user_id: int | None, actor: User | None, thread_id: int | None
+) -> None:
+    """Tell account `user_id` of the logged decision `entry_id` about their
+    own article (hidden after reports, removed, approved or rejected from the
+    queue); never the actor, and nobody for an author with no account here."""
+    if user_id is None or actor is not None and actor.account_id == user_id:
+        return
+    await _deliver(
+        conn, {user_id: "moderation"}, article=None, actor=actor, thread_id=thread_id, entry_id=entry_id
+    )
+
+
 async def unread_count(conn: Connection, user_id: int) -> int:
     return int(
         await fetch_value(

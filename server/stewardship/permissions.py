@@ -1,7 +1,7 @@
 """Who may do what: the one place roles are checked.
 
 Anonymous visitors read public groups. Members post, reply, cancel their own
-articles, propose and endorse groups. Moderators maintain: split, merge,
+articles, report articles, propose and endorse groups. Moderators maintain: split, merge,
 move, lock, archive, undo, cancel anyone's article, set group policies.
 Admins also create groups directly, grant or revoke roles, and suspend
 accounts. A suspended account (server/stewardship/suspensions.py) keeps its
@@ -26,13 +26,14 @@ ACTIONS = {
     "withdraw": "member",  # cancel one's own articles (a moderator: anyone's)
     "propose": "member",
     "endorse": "member",
+    "report": "member",
     "track": "member",  # keep read marks (any signed-in reader)
     "moderate": "moderator",
     "admin": "admin",
 }
 # What a suspension bars: everything that adds words to the site. Reading,
 # read marks and withdrawing one's own articles stay open.
-SUSPENDED_MAY_NOT = frozenset({"post", "propose", "endorse"})
+SUSPENDED_MAY_NOT = frozenset({"post", "propose", "endorse", "report"})
 
 
 @dataclass(frozen=True)
@@ -92,10 +93,17 @@ def can(user: User | None, action: str) -> bool:
     return _RANK[user.role] >= _RANK[ACTIONS[action]]
 
 
+def moderates(user: User | None, group: str) -> bool:
+    """Whether `user` is one of the moderators of the group named `group`:
+    today every moderator and admin of the site moderates every group."""
+    return can(user, "moderate")
+
+
 def may_post_in(user: User | None, status: str) -> bool:
     """Whether `user` may post in a group of this status: `y` open to members,
-    `m` moderated (moderators post), `n` read-only for everyone."""
-    return status == "y" and can(user, "post") or status == "m" and can(user, "moderate")
+    `m` moderated (members submit, and their articles wait for a moderator's
+    approval; moderators' own appear at once), `n` read-only for everyone."""
+    return status in ("y", "m") and can(user, "post")
 
 
 def may_reply(user: User | None, status: str, state: str) -> bool:
@@ -105,7 +113,7 @@ def may_reply(user: User | None, status: str, state: str) -> bool:
     if state == "archived" or state == "locked" and not can(user, "moderate"):
         return False
     if user is None:
-        return status == "y"
+        return status in ("y", "m")
     return may_post_in(user, status)
 
 

@@ -96,6 +96,12 @@ class Config:
         "whole-group mbox downloads per hour one address may make while signed out (bursts of a quarter)",
     )
     proposal_threshold: int = _f(3, "endorsements (the proposer's included) that create a proposed group")
+    report_threshold: int = _f(
+        3, "counted spam or abuse reports that hide an article pending the moderators' review"
+    )
+    rejected_keep_days: int = _f(
+        30, "days a rejected submission stays in its group's queue for the moderators to see"
+    )
     endorse_min_age_days: int = _f(
         7, "days an account must exist before its endorsements of group proposals count"
     )

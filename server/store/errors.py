@@ -33,6 +33,12 @@ class Suspended(Forbidden):
     code = "suspended"
 
 
+class Banned(Forbidden):
+    """The author is banned from this group: the body says which, until when and why."""
+
+    code = "banned"
+
+
 class NotFound(MootError):
     status, code = 404, "not_found"
 

@@ -103,6 +103,8 @@ EVENTS: dict[str, type] = {
     "article.created": Article,
     "article.cancelled": Article,
     "article.updated": Article,
+    "article.hidden": Article,
+    "article.restored": Article,
     "thread.split": ThreadRestructured,
     "thread.merged": ThreadRestructured,
     "thread.moved": ThreadMoved,

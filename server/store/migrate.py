@@ -31,7 +31,7 @@ from . import clock
 from .errors import Unavailable
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema.sql"  # ../schema.sql, linked
-SCHEMA_VERSION = 10
+SCHEMA_VERSION = 11
 # Another process may hold the write lock; wait this long (seconds) before SQLITE_BUSY.
 BUSY_TIMEOUT = 10.0
 # Rows one batch of a data step may touch: a few tens of milliseconds of writing,
@@ -58,11 +58,14 @@ class Migration:
     """One step to `version`: `sql` (schema changes) runs first; then, if given,
     `batch(conn, limit)` runs again and again, each time changing at most
     `limit` rows still to do and returning how many it changed (0: finished);
-    `remaining(conn)` counts the rows still to do, for the progress report."""
+    `remaining(conn)` counts the rows still to do, for the progress report.
+    `then(conn)`, if given, runs right after `sql`, in its transaction, for
+    what SQL text alone cannot say."""
 
     version: int
     name: str
     sql: str = ""
+    then: Callable[[sqlite3.Connection], None] | None = None
     batch: Callable[[sqlite3.Connection, int], int] | None = None
     remaining: Callable[[sqlite3.Connection], int] | None = None
 
@@ -406,6 +409,114 @@ ALTER TABLE users ADD COLUMN suspended_until TEXT;
 ALTER TABLE users ADD COLUMN suspension_reason TEXT NOT NULL DEFAULT '';
 """,
     ),
+    # 10 -> 11: the moderation queue, reports, group bans and removals that
+    # can be undone (server/stewardship/). Held stranger mail moves into the
+    # queue as it stood; articles may now be 'hidden' (a CHECK loosened in
+    # place, rewriting no row) and carry an Approved header.
+    Migration(
+        11,
+        "moderation queue",
+        sql="""
+ALTER TABLE articles ADD COLUMN approved TEXT;
+ALTER TABLE articles ADD COLUMN channel TEXT;
+-- The moderation queue (server/stewardship/queue.py): what waits for a
+-- group's moderators, one row per article. kind 'held': a submission never
+-- published (to a moderated group, or stranger mail), kept here whole with
+-- its author and the article it answers (`parent_id`), numbered only when
+-- approved; kind 'reported': a published article (`article_id`) members
+-- reported, the reports gathered in `reports`. `state` is 'waiting' until a
+-- moderator decides: 'approved' (published, or its reports dismissed) or
+-- 'rejected' (kept out, or removed); `entry_id` is that decision's log entry.
+CREATE TABLE queue (
+    id          INTEGER PRIMARY KEY,
+    group_id    INTEGER NOT NULL REFERENCES groups(id),
+    kind        TEXT NOT NULL CHECK (kind IN ('held', 'reported')),
+    why         TEXT NOT NULL CHECK (why IN ('moderated', 'stranger', 'reports')),
+    channel     TEXT NOT NULL CHECK (channel IN ('web', 'api', 'nntp', 'mail', 'peer')),
+    message_id  TEXT NOT NULL,
+    article_id  INTEGER REFERENCES articles(id),
+    -- The author: an account here (user_id), or a name and an address only
+    -- (stranger mail; mail_from is its envelope sender, never written to).
+    user_id     INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    author_name TEXT NOT NULL DEFAULT '',
+    author_addr TEXT,
+    mail_from   TEXT,
+    subject     TEXT NOT NULL DEFAULT '',
+    body        TEXT NOT NULL DEFAULT '',
+    refs        TEXT NOT NULL DEFAULT '',
+    parent_id   INTEGER REFERENCES articles(id),
+    continued_from INTEGER REFERENCES threads(id),
+    -- When its author's edit brought a hidden article back into view (once
+    -- only); reports from before then no longer count towards hiding it.
+    unhid_at    TEXT,
+    state       TEXT NOT NULL DEFAULT 'waiting' CHECK (state IN ('waiting', 'approved', 'rejected')),
+    created_at  TEXT NOT NULL,
+    decided_at  TEXT,
+    decided_by  INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    entry_id    INTEGER REFERENCES modlog(id)
+);
+CREATE INDEX queue_waiting ON queue(group_id, id) WHERE state = 'waiting';
+CREATE INDEX queue_decided ON queue(decided_at) WHERE state != 'waiting';
+CREATE UNIQUE INDEX queue_held_once ON queue(message_id) WHERE kind = 'held' AND state = 'waiting';
+CREATE UNIQUE INDEX queue_reported_once ON queue(article_id) WHERE kind = 'reported' AND state = 'waiting';
+CREATE INDEX queue_by_user ON queue(user_id, state);
+
+-- Members' reports on articles (server/stewardship/reports.py), one per
+-- member and article, gathered on a queue item. `weight` 0: counts for
+-- nothing (the reporter's own article, or a reporter whose reports the
+-- moderators keep dismissing).
+CREATE TABLE reports (
+    id          INTEGER PRIMARY KEY,
+    item_id     INTEGER NOT NULL REFERENCES queue(id),
+    article_id  INTEGER NOT NULL REFERENCES articles(id),
+    user_id     INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    reason      TEXT NOT NULL CHECK (reason IN ('spam', 'abuse', 'off-topic', 'other')),
+    note        TEXT NOT NULL DEFAULT '',
+    weight      INTEGER NOT NULL,
+    created_at  TEXT NOT NULL,
+    UNIQUE (article_id, user_id)
+);
+CREATE INDEX reports_by_item ON reports(item_id);
+CREATE INDEX reports_by_user ON reports(user_id);
+
+-- Bans from one group (server/stewardship/bans.py): an account, a mail
+-- address, a whole mail domain, or a news peer's origin (`author` is
+-- 'user:ID', 'mail:ADDRESS', 'domain:NAME' or 'peer:PATHNODE'), until a time.
+-- One ban per group and author; its history is the moderation log.
+CREATE TABLE bans (
+    group_id   INTEGER NOT NULL REFERENCES groups(id),
+    author     TEXT NOT NULL,
+    until      TEXT NOT NULL,
+    reason     TEXT NOT NULL,
+    entry_id   INTEGER REFERENCES modlog(id),
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (group_id, author)
+) WITHOUT ROWID;
+CREATE INDEX bans_by_author ON bans(author);
+
+-- The text of an article a moderator removed, kept so the removal can be
+-- undone from the log (`entry_id`); an author's own withdrawal keeps nothing.
+CREATE TABLE removed_texts (
+    article_id INTEGER PRIMARY KEY REFERENCES articles(id),
+    entry_id   INTEGER NOT NULL REFERENCES modlog(id),
+    body       TEXT NOT NULL
+);
+CREATE INDEX removed_texts_by_entry ON removed_texts(entry_id);
+
+INSERT INTO queue (group_id, kind, why, channel, message_id, author_name, author_addr, mail_from,
+                   subject, body, refs, parent_id, created_at)
+    SELECT group_id, 'held', 'stranger', 'mail', message_id, from_name, from_addr, mail_from,
+           subject, body, refs, reply_to, received_at
+    FROM held_mail ORDER BY id;
+DROP TABLE held_mail;
+""",
+        then=lambda conn: loosen_check(
+            conn,
+            "articles",
+            "CHECK (status IN ('ok', 'cancelled', 'notice'))",
+            "CHECK (status IN ('ok', 'hidden', 'cancelled', 'notice'))",
+        ),
+    ),
 )
 
 # Step 8's frozen constants: tree.STEP when it ran, and the width of one path component.
@@ -475,6 +586,27 @@ def _newsrc_to_ranges(conn: sqlite3.Connection, limit: int) -> int:
     if moved == 0:
         conn.execute("DROP TABLE newsrc")
     return moved
+
+
+def loosen_check(conn: sqlite3.Connection, table: str, old: str, new: str) -> None:
+    """Replace the CHECK constraint text `old` of `table` by `new`, which must
+    accept every value `old` did, in place: SQLite's documented way for a
+    constraint that allows more (https://sqlite.org/lang_altertable.html,
+    "making other kinds of table schema changes"), which rewrites no row.
+    Bumps the schema cookie, so every connection reads the new text."""
+    sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
+    if sql is None or sql[0].count(old) != 1:
+        raise RuntimeError(f"{table} has not exactly one {old!r}")
+    cookie = conn.execute("PRAGMA schema_version").fetchone()[0]
+    conn.execute("PRAGMA writable_schema = ON")
+    try:
+        conn.execute(
+            "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?",
+            (sql[0].replace(old, new), table),
+        )
+        conn.execute(f"PRAGMA schema_version = {int(cookie) + 1}")
+    finally:
+        conn.execute("PRAGMA writable_schema = RESET")
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
@@ -625,6 +757,8 @@ def _step_all(
                 say(f"schema version {version} -> {step.version}: {step.name}")
                 for sql in statements(step.sql):
                     conn.execute(sql)
+                if step.then is not None:
+                    step.then(conn)
                 conn.execute(
                     "INSERT INTO schema_history (version, name, started_at, backup) VALUES (?, ?, ?, ?)",
                     (step.version, step.name, clock.now(), str(backup)),

@@ -37,7 +37,6 @@ async def create_group(request: Request) -> Response:
 
 
 async def start_thread(request: Request) -> Response:
-    site = site_of(request)
     user = require(await current_user(request), "post")
     data = await read_json(request)
     submission = posting.Submission(
@@ -46,19 +45,24 @@ async def start_thread(request: Request) -> Response:
         group=request.path_params["name"],
         continued_from=data.get("continued_from"),
     )
+    return await _posted(request, user, submission)
+
+
+async def _posted(request: Request, user: User, submission: posting.Submission) -> Response:
+    """Submit over the API: 201 with what was posted, or 202 with the queue
+    item when it waits for the moderators of a moderated group."""
+    site = site_of(request)
     result = await site.post(user, lambda conn: posting.submit(conn, site.config.domain, user, submission))
-    return JSONResponse(result, status_code=201)
+    return JSONResponse(result, status_code=202 if "held" in result else 201)
 
 
 async def post_reply(request: Request) -> Response:
-    site = site_of(request)
     user = require(await current_user(request), "post")
     data = await read_json(request)
     submission = posting.Submission(
         body=data.get("body"), subject=data.get("subject"), parent=request.path_params["ref"]
     )
-    result = await site.post(user, lambda conn: posting.submit(conn, site.config.domain, user, submission))
-    return JSONResponse(result, status_code=201)
+    return await _posted(request, user, submission)
 
 
 async def cancel_article(request: Request) -> Response:
@@ -108,7 +112,11 @@ async def new_thread_submit(request: Request) -> Response:
     user = require(await current_user(request), "post")
     continued = form.get("continued_from") or None
     submission = posting.Submission(
-        body=form.get("body"), subject=form.get("subject"), group=name, continued_from=continued
+        body=form.get("body"),
+        subject=form.get("subject"),
+        group=name,
+        continued_from=continued,
+        channel="web",
     )
     try:
         started = await site.post(
@@ -128,6 +136,8 @@ async def new_thread_submit(request: Request) -> Response:
             },
             status=error.status,
         )
+    if "held" in started:
+        return RedirectResponse(f"/g/{name}?held={started['held']['id']}", status_code=303)
     return RedirectResponse(f"/t/{started['thread']['id']}", status_code=303)
 
 
@@ -157,7 +167,10 @@ async def reply_submit(request: Request) -> Response:
     site = site_of(request)
     user = require(await current_user(request), "post")
     submission = posting.Submission(
-        body=form.get("body"), subject=form.get("subject") or None, parent=request.path_params["id"]
+        body=form.get("body"),
+        subject=form.get("subject") or None,
+        parent=request.path_params["id"],
+        channel="web",
     )
     try:
         posted = await site.post(
@@ -168,6 +181,8 @@ async def reply_submit(request: Request) -> Response:
             context = await _reply_context(conn, request.path_params["id"])
         context.update(body=form.get("body", ""), subject=form.get("subject", ""), error=error.message)
         return await page(request, "reply.html", context, status=error.status)
+    if "held" in posted:
+        return RedirectResponse(f"/g/{posted['held']['group']}?held={posted['held']['id']}", status_code=303)
     return RedirectResponse(article_link(posted["article"]), status_code=303)
 
 

@@ -1,0 +1,44 @@
+"""Who wrote an article, and by which channel it came: one record every
+channel fills, so reports, holds, bans and blocks name authors the same way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..stewardship.permissions import User
+
+# The ways an article reaches this site.
+CHANNELS = ("web", "api", "nntp", "mail", "peer")
+
+
+@dataclass(frozen=True)
+class Author:
+    """Who wrote an article: an account of this site (`user_id`), or someone
+    known here only by a name and a mail `address` (a stranger's mail, an
+    imported message), or by the news peer it entered from (`peer`, the Path
+    node nearest its origin). A fediverse actor will be a fourth kind."""
+
+    name: str
+    user_id: int | None = None
+    address: str | None = None
+    peer: str | None = None
+
+    @classmethod
+    def of(cls, user: User) -> Author:
+        """The author an account (or another node's moderator, who has none here) writes as."""
+        return cls(user.display_name, user.account_id)
+
+    @property
+    def keys(self) -> list[str]:
+        """The names a ban may give this author (`bans.author`), most specific
+        first: 'user:ID'; 'mail:ADDRESS' and 'domain:NAME' for an address (lower
+        case); 'peer:NODE' for a peer's article."""
+        if self.user_id is not None:
+            return [f"user:{self.user_id}"]
+        keys = []
+        if self.address:
+            address = self.address.lower()
+            keys += [f"mail:{address}", f"domain:{address.rpartition('@')[2]}"]
+        if self.peer:
+            keys.append(f"peer:{self.peer.lower()}")
+        return keys

@@ -1,0 +1,140 @@
+"""Members' reports on articles. Any signed-in member reports an article
+once, for spam, abuse, being off-topic or another reason, with a note; the
+reports gather on one queue item of the article's group.
+
+Contract of `report`:
+- a suspended member, or one banned from the group, may not report; a
+  withdrawn article or a moderation notice cannot be reported (Conflict);
+- a second report by the same member changes nothing (`already`); a report
+  on one's own article, or by a member DISMISSED_LIMIT or more of whose
+  reports moderators dismissed, more than they upheld, counts for nothing
+  (weight 0) but is kept for the moderators to see;
+- when the counted spam and abuse reports on a visible article reach the
+  site's threshold, the article is hidden pending review (posting.hide), the
+  hiding is logged as the site's ("hide") and its author is told. Off-topic
+  and other reports never hide on their own, so a brigade cannot silence a
+  post. An author's edit shows a hidden article again, once (articles.editing);
+  reports made before that edit no longer count towards hiding it;
+- the reporter is never shown to the author (only the moderators see who)."""
+
+from __future__ import annotations
+
+from sqlite3 import Row
+
+from aiosqlite import Connection
+
+from ..articles import posting
+from ..articles.authors import Author
+from ..articles.reading import article_json, article_row
+from ..people import notifications
+from ..store import clock, validate
+from ..store.db import fetch_one, fetch_value
+from ..store.errors import Conflict, Forbidden, Invalid
+from . import modlog
+from .permissions import User, require
+
+REASONS = ("spam", "abuse", "off-topic", "other")
+HIDING = ("spam", "abuse")
+NOTE_MAX = 1000
+# Dismissed reports after which a member's reports count for nothing, while dismissed outnumber upheld.
+DISMISSED_LIMIT = 3
+
+
+async def _discredited(conn: Connection, user_id: int) -> bool:
+    row = await fetch_one(
+        conn,
+        "SELECT sum(q.state = 'approved'), sum(q.state = 'rejected') FROM reports r"
+        " JOIN queue q ON q.id = r.item_id WHERE r.user_id = ?",
+        (user_id,),
+    )
+    dismissed, upheld = (row[0] or 0, row[1] or 0) if row is not None else (0, 0)
+    return dismissed >= DISMISSED_LIMIT and dismissed > upheld
+
+
+async def _item(conn: Connection, article: Row) -> Row:
+    """The waiting reported item of `article`, made when there is none."""
+    found = await fetch_one(
+        conn,
+        "SELECT * FROM queue WHERE article_id = ? AND kind = 'reported' AND state = 'waiting'",
+        (article["id"],),
+    )
+    if found is not None:
+        return found
+    await conn.execute(
+        "INSERT INTO queue (group_id, kind, why, channel, message_id, article_id, user_id, author_name,"
+        " author_addr, created_at) VALUES (?, 'reported', 'reports', ?, ?, ?, ?, ?, ?, ?)",
+        (
+            article["group_id"],
+            article["channel"] or ("mail" if article["author_addr"] else "web"),
+            article["message_id"],
+            article["id"],
+            article["user_id"],
+            article["author_name"],
+            article["author_addr"],
+            clock.now(),
+        ),
+    )
+    return await _item(conn, article)
+
+
+async def report(
+    conn: Connection, user: User | None, ref: object, reason: object, note: object = None, *, threshold: int
+) -> dict:
+    """Report an article (see the module's contract): `{report, counted,
+    already, article}`, `article` as the public sees it now."""
+    user = require(user, "report")
+    if reason not in REASONS:
+        raise Invalid(f"reason must be one of {', '.join(REASONS)}")
+    note = validate.body(note if note is not None else "", what="note", max_bytes=NOTE_MAX, allow_empty=True)
+    article = await article_row(conn, ref)
+    if article["status"] == "notice":
+        raise Forbidden("moderation notices are not reported; the moderation log answers for them")
+    if article["status"] == "cancelled":
+        raise Conflict("this article was withdrawn already")
+    await posting.check_not_banned(
+        conn, {"id": article["group_id"], "name": article["group_name"]}, Author.of(user)
+    )
+    existing = await fetch_one(
+        conn,
+        "SELECT id, reason, created_at FROM reports WHERE article_id = ? AND user_id = ?",
+        (article["id"], user.id),
+    )
+    if existing is not None:
+        return {"report": dict(existing), "counted": False, "already": True, "article": article_json(article)}
+    item = await _item(conn, article)
+    weight = 0 if article["user_id"] == user.id or await _discredited(conn, user.id) else 1
+    cur = await conn.execute(
+        "INSERT INTO reports (item_id, article_id, user_id, reason, note, weight, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (item["id"], article["id"], user.id, reason, note, weight, clock.now()),
+    )
+    shown = article_json(article)
+    if weight and reason in HIDING and article["status"] == "ok":
+        counted = await fetch_value(
+            conn,
+            "SELECT coalesce(sum(weight), 0) FROM reports WHERE item_id = ? AND reason IN ('spam', 'abuse')"
+            " AND created_at >= coalesce(?, '')",
+            (item["id"], item["unhid_at"]),
+        )
+        if counted >= threshold:
+            shown = await _hide(conn, article, counted)
+    made = await fetch_one(conn, "SELECT id, reason, created_at FROM reports WHERE id = ?", (cur.lastrowid,))
+    assert made is not None
+    return {"report": dict(made), "counted": bool(weight), "already": False, "article": shown}
+
+
+async def _hide(conn: Connection, article: Row, counted: int) -> dict:
+    """Hide `article` pending review, log it as the site's, tell its author."""
+    shown = await posting.hide(conn, article)
+    entry_id = await modlog.write(
+        conn,
+        modlog.Entry.on_article(
+            "hide",
+            None,
+            article,
+            reason=f"{counted} members reported it as spam or abuse",
+            data={"reports": counted},
+        ),
+    )
+    await notifications.on_decision(conn, entry_id, article["user_id"], None, article["thread_id"])
+    return shown
