@@ -52,6 +52,7 @@ from typing import Any
 from aiosqlite import Connection
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketDisconnected
 
+from ..articles.reading import HIDDEN_NOTICE
 from ..runtime.hub import Subscription, encode, last_event_id, message, oldest_event_id
 from ..runtime.site import Site
 from ..store import validate
@@ -155,18 +156,18 @@ def _articles(data):
 
 
 async def replay_messages(conn: Connection, rows: list[Row]) -> list[tuple[int, str]]:
-    """Encoded events for a replay. An article withdrawn since its event was
-    written shows its notice, as the API shows it now, never its old text."""
+    """Encoded events for a replay. An article withdrawn or hidden since its
+    event was written shows as the API shows it now, never its old text."""
     parsed = [json.loads(row["data"]) for row in rows]
     ids = {a["id"] for data in parsed for a in _articles(data)}
-    withdrawn = {}
+    now_shown = {}
     if ids:
         marks = ",".join("?" * len(ids))
-        withdrawn = {
-            r["id"]: r["body"]
+        now_shown = {
+            r["id"]: (r["status"], HIDDEN_NOTICE if r["status"] == "hidden" else r["body"])
             for r in await fetch_all(
                 conn,
-                f"SELECT id, body FROM articles WHERE status = 'cancelled' AND id IN ({marks})",
+                f"SELECT id, status, body FROM articles WHERE status IN ('cancelled', 'hidden') AND id IN ({marks})",
                 tuple(ids),
             )
         }
@@ -175,8 +176,8 @@ async def replay_messages(conn: Connection, rows: list[Row]) -> list[tuple[int, 
         fields: Row | dict[str, Any] = row
         changed = False
         for article in _articles(data):
-            if article["id"] in withdrawn and article.get("status") == "ok":
-                article["body"], article["status"] = withdrawn[article["id"]], "cancelled"
+            if article["id"] in now_shown and article.get("status") == "ok":
+                article["status"], article["body"] = now_shown[article["id"]]
                 changed = True
         if changed:
             fields = {**dict(row), "data": json.dumps(data, ensure_ascii=False, separators=(",", ":"))}
