@@ -160,7 +160,9 @@ async def list_items(
 async def waiting_count(conn: Connection, group_id: int) -> int:
     """How many items wait in a group's queue (one indexed count, for a link)."""
     return int(
-        await fetch_value(conn, "SELECT count(*) FROM queue WHERE group_id = ? AND state = 'waiting'", (group_id,))
+        await fetch_value(
+            conn, "SELECT count(*) FROM queue WHERE group_id = ? AND state = 'waiting'", (group_id,)
+        )
     )
 
 
