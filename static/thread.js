@@ -176,6 +176,8 @@ async function onEvent(event) {
       break;
     case "article.cancelled":
     case "article.updated":  // withdrawn, or edited by its author: the server's new rendering
+    case "article.hidden":  // hidden pending review after reports, or shown again
+    case "article.restored":
       await replaceArticle(data);
       break;
     case "thread.split":
@@ -237,7 +239,11 @@ async function submitReply(form) {
     const body = form.elements.body.value;
     const subject = form.elements.subject ? form.elements.subject.value.trim() : "";
     const payload = subject ? { body, subject } : { body };
-    const { article } = await api("POST", `/api/articles/${form.dataset.parent}/replies`, payload);
+    const { article, held } = await api("POST", `/api/articles/${form.dataset.parent}/replies`, payload);
+    if (held) {  // a moderated group: it waits for the moderators
+      location.href = `/g/${encodeURIComponent(held.group)}?held=${held.id}`;
+      return;
+    }
     form.remove();
     const node = await insertArticle(article, { fresh: false });
     if (node) select(node.querySelector(":scope > .art"));

@@ -13,7 +13,8 @@ from urllib.parse import quote
 
 import pytest
 
-from moot.mail import heldmail, mailqueue, noticemail
+from moot.articles import held as held_submissions
+from moot.mail import mailqueue, noticemail
 from tests.conftest import seed
 from tests.db_support import rows
 from tests.mail_support import (
@@ -272,50 +273,64 @@ async def test_stranger_mail_waits_for_a_moderator_who_approves_or_rejects_it(ma
     auto = stranger("Away", Auto_Submitted="auto-replied", Message_ID="<eve-3@example.com>")
     assert await asyncio.to_thread(send, port, "eve@example.com", LIST, auto) == {}  # dropped first
 
-    held_url = f"/api/groups/{GROUP}/held-mail"
-    assert (await ada.get(held_url)).status_code == 403
-    held = (await mod.get(held_url)).json()["held"]
-    assert [(h["subject"], h["from"]) for h in held] == [
-        ("Re: Hello", {"name": "Eve Outsider", "address": "eve@example.com"}),
-        ("Question", {"name": "Eve Outsider", "address": "eve@example.com"}),
+    r = await mod.get(f"/api/groups/{GROUP}/held-mail", follow_redirects=False)
+    assert r.status_code == 301 and r.headers["location"] == f"/api/groups/{GROUP}/queue"
+    queue_url = f"/api/groups/{GROUP}/queue"
+    assert (await ada.get(queue_url)).status_code == 403
+    held = (await mod.get(queue_url)).json()["items"]
+    assert [(h["article"]["subject"], h["why"], h["channel"]) for h in held] == [
+        ("Re: Hello", "stranger", "mail"),
+        ("Question", "stranger", "mail"),
     ]
-    assert (await ada.post(f"{held_url}/{held[0]['id']}/approve", json={})).status_code == 403
-    assert (await mod.post(f"{held_url}/{held[0]['id']}/publish", json={})).status_code == 404
+    assert held[0]["author"] == {
+        "username": None,
+        "display_name": "Eve Outsider",
+        "address": "eve@example.com",
+    }
+    assert (await ada.post(f"{queue_url}/{held[0]['id']}/approve", json={})).status_code == 403
+    assert (await mod.post(f"{queue_url}/{held[0]['id']}/publish", json={})).status_code == 400
 
-    r = await mod.post(f"{held_url}/{held[0]['id']}/approve", json={"reason": "on topic"})
-    assert r.status_code == 201, r.text
+    r = await mod.post(f"{queue_url}/{held[0]['id']}/approve", json={"reason": "on topic"})
+    assert r.status_code == 200, r.text
     article = r.json()["article"]
     assert article["parent_id"] == root["id"] and article["message_id"] == "<eve-1@example.com>"
+    # published under the stranger's address, never as an account
     assert article["author"] == {"username": None, "display_name": "Eve Outsider"}
+    assert article["approved"] == "Mona"
     (mail,) = await relay.wait(BOB, where=lambda m: m.message["Message-ID"] == "<eve-1@example.com>")
     assert mail.message["In-Reply-To"] == root["message_id"]
-    assert (await mod.post(f"{held_url}/{held[0]['id']}/approve", json={})).status_code == 404
+    stored = "SELECT user_id, author_addr FROM articles WHERE message_id = '<eve-1@example.com>'"
+    assert rows(ts, stored) == [(None, "eve@example.com")]
+    assert (await mod.post(f"{queue_url}/{held[0]['id']}/approve", json={})).status_code == 409
 
-    r = await mod.post(f"{held_url}/{held[1]['id']}/reject", json={"reason": "please sign up"})
-    assert r.status_code == 200 and r.json()["entry"]["action"] == "mail.reject"
-    (notice,) = await relay.wait("eve@example.com", where=subject_of("was not posted"))
-    assert "please sign up" in notice.message.get_body(("plain",)).get_content()
-    assert (await mod.get(held_url)).json()["held"] == []
+    r = await mod.post(f"{queue_url}/{held[1]['id']}/reject", json={"reason": "please sign up"})
+    assert r.status_code == 200 and r.json()["entry"]["action"] == "reject"
+    assert (await mod.get(queue_url)).json()["items"] == []
+    # No backscatter: an unverified stranger is never mailed about the rejection.
+    assert rows(ts, "SELECT id FROM mail_queue WHERE recipient LIKE '%eve@example.com%'") == []
+    assert relay.to("eve@example.com") == []
     log = (await ada.get("/api/modlog", params={"group": GROUP})).json()["entries"]
-    assert [e["action"] for e in log[:3]] == ["mail.reject", "mail.approve", "stranger_mail"]
+    assert [e["action"] for e in log[:3]] == ["reject", "approve", "stranger_mail"]
     assert "eve@example.com" not in str(log)  # the public log names no address
 
     # The queue is bounded: past it, strangers are told to try later (451).
-    monkeypatch.setattr(heldmail, "HELD_MAX", 1)
+    monkeypatch.setattr(held_submissions, "AUTHOR_MAX", 1)
     assert await asyncio.to_thread(send, port, "eve@example.com", LIST, stranger("One")) == {}
     with pytest.raises(smtplib.SMTPDataError) as later:
         await asyncio.to_thread(send, port, "eve@example.com", LIST, stranger("Two"))
     assert later.value.smtp_code == 451
 
 
-async def test_the_held_mail_page_works_with_forms_for_moderators_only(make_site, relay):
+async def test_the_queue_page_takes_stranger_mail_with_forms_for_moderators_only(make_site, relay):
     ts = await make_site(**mail_settings(relay))
     seeded = await seed(ts, GROUP)
     mod = await ts.client("mona", "moderator")
-    page_url = f"/g/{GROUP}/held-mail"
+    page_url = f"/g/{GROUP}/queue"
+    r = await mod.get(f"/g/{GROUP}/held-mail", follow_redirects=False)
+    assert r.status_code == 301 and r.headers["location"] == page_url
     assert (await seeded["ada"].get(page_url)).status_code == 403
     page = (await mod.get(page_url)).text
-    assert "No mail is waiting" in page
+    assert "Nothing is waiting" in page
     token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
     form = {"stranger_mail": "moderate"}
     assert (await mod.post(f"/g/{GROUP}/stranger-mail", data={**form, "csrf": "nope"})).status_code == 403
@@ -324,11 +339,11 @@ async def test_the_held_mail_page_works_with_forms_for_moderators_only(make_site
     data = stranger("From the page")
     assert await asyncio.to_thread(send, ts.config.smtp_port, "eve@example.com", LIST, data) == {}
     page = (await mod.get(page_url)).text
-    held_id = re.search(r'id="h(\d+)"', page).group(1)
-    assert "From the page" in page and "eve@example.com" in page
-    r = await mod.post(f"/g/{GROUP}/held-mail/{held_id}/approve", data={"csrf": token, "reason": ""})
+    held_id = re.search(r'id="q(\d+)"', page).group(1)
+    assert "From the page" in page and "eve@example.com" in page and "stranger mail" in page
+    r = await mod.post(f"{page_url}/{held_id}/approve", data={"csrf": token, "reason": ""})
     assert r.status_code == 303
     threads = (await mod.get(f"/api/groups/{GROUP}/threads")).json()["threads"]
     assert "From the page" in [t["subject"] for t in threads]
-    r = await mod.post(f"/g/{GROUP}/held-mail/{held_id}/reject", data={"csrf": token})
-    assert r.status_code == 404 and "no such held message" in r.text
+    r = await mod.post(f"{page_url}/{held_id}/reject", data={"csrf": token})
+    assert r.status_code == 409 and "approved already by mona" in r.text

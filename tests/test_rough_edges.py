@@ -53,12 +53,12 @@ async def test_reply_is_offered_only_where_the_reader_may_reply(site):
         assert reply_links(frag) == 0
 
 
-async def test_read_only_and_moderated_groups_offer_no_reply_to_members(site, tmp_path):
+async def test_read_only_groups_offer_no_reply_and_moderated_ones_say_replies_wait(site, tmp_path):
     s = await seed(site)
     admin = s["admin"]
     for status, words in (
         ("n", "is read-only: nobody posts here."),
-        ("m", "is moderated: only moderators post here."),
+        ("m", "is moderated: a moderator approves each article before it appears here."),
     ):
         name = f"test.status-{status}"
         assert (await admin.post("/api/groups", json={"name": name, "status": status})).status_code == 201
@@ -71,7 +71,7 @@ async def test_read_only_and_moderated_groups_offer_no_reply_to_members(site, tm
             assert r.status_code == 201, r.text
             thread = r.json()["thread"]["id"]
             html = (await moderator.get(f"/t/{thread}")).text
-            assert reply_links(html) == 1 and "(you can)" in state_note(html)
+            assert reply_links(html) == 1 and "(yours appear at once)" in state_note(html)
         else:  # nobody posts in a read-only group: its articles come from an archive
             r = await admin.post(f"/api/groups/{name}/threads", json={"subject": "Rules", "body": "Read me."})
             assert r.status_code == 403
@@ -87,7 +87,8 @@ async def test_read_only_and_moderated_groups_offer_no_reply_to_members(site, tm
             assert reply_links(html) == 0
         for client in (await site.client(), s["ada"]):
             html = (await client.get(f"/t/{thread}")).text
-            assert reply_links(html) == 0 and state_note(html) == f"{name} {words}"
+            # a member's reply to a moderated group waits for a moderator
+            assert reply_links(html) == (status == "m") and state_note(html) == f"{name} {words}"
 
 
 async def test_the_moderation_log_reads_as_sentences_naming_threads_by_subject(site):

@@ -97,6 +97,17 @@ async def article_row(conn: Connection, ref: object, select: str = ARTICLE_SELEC
     return row
 
 
+async def hidden_texts(conn: Connection, articles: list[dict]) -> dict[int, str]:
+    """The real text of the hidden ones among `articles` (article_json's), by
+    id: what their authors alone see on a thread page."""
+    ids = [a["id"] for a in articles if a["status"] == "hidden"]
+    if not ids:
+        return {}
+    marks = ", ".join("?" * len(ids))
+    rows = await fetch_all(conn, f"SELECT id, body FROM articles WHERE id IN ({marks})", tuple(ids))
+    return {r["id"]: r["body"] for r in rows}
+
+
 async def get_article(conn: Connection, ref: object) -> dict:
     return article_json(await article_row(conn, ref))
 

@@ -157,6 +157,15 @@ async def list_items(
     }
 
 
+async def waiting_count(conn: Connection, group_id: int) -> int:
+    """How many items wait in a group's queue (one indexed count, for a link)."""
+    return int(
+        await fetch_value(
+            conn, "SELECT count(*) FROM queue WHERE group_id = ? AND state = 'waiting'", (group_id,)
+        )
+    )
+
+
 async def get_item(conn: Connection, item_id: int) -> dict:
     row = await fetch_one(conn, ITEM_SELECT + " WHERE q.id = ?", (item_id,))
     assert row is not None, item_id

@@ -7,15 +7,20 @@ Every decision is in moot.stewardship.queue and moot.stewardship.reports."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from ..articles import groups, reading
 from ..mail import heldmail
 from ..stewardship import queue, reports
-from .common import PRIVATE, current_user, site_of
-from .security import read_json
+from ..store import clock
+from ..store.errors import MootError, NotFound
+from .accounts import checked_form
+from .common import PRIVATE, article_link, cookies_of, current_user, page, sign_in_first, site_of
+from .security import read_form_fields, read_json
 
 
 async def queue_list(request: Request) -> Response:
@@ -79,6 +84,118 @@ async def stranger_mail(request: Request) -> Response:
     return JSONResponse(result)
 
 
+# The pages and their forms, which work without JavaScript
+
+
+def waited(stamp: str, now: str) -> str:
+    """How long from `stamp` to `now`, in the largest whole unit: '3 hours'."""
+    seconds = (datetime.fromisoformat(now) - datetime.fromisoformat(stamp)).total_seconds()
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size:
+            n = int(seconds // size)
+            return f"{n} {unit}{'' if n == 1 else 's'}"
+    return "less than a minute"
+
+
+async def queue_page(request: Request, *, error: str | None = None, status: int = 200) -> Response:
+    """A group's queue for its moderators: what waits, or `?state=` what was decided."""
+    user = await current_user(request)
+    if user is None:
+        return sign_in_first(request)
+    name, params = request.path_params["name"], request.query_params
+    async with site_of(request).db.read() as conn:
+        result = await queue.list_items(
+            conn, user, name, state=params.get("state", "waiting"), before=params.get("before")
+        )
+        group = await groups.get_group(conn, name)
+    now = clock.now()
+    for item in result["items"]:
+        item["waited"] = waited(item["created_at"], item["decided_at"] or now)
+    context = {**result, "group": group, "error": error}
+    return await page(request, "queue.html", context, status=status, headers=PRIVATE)
+
+
+async def queue_form(request: Request) -> Response:
+    """Approve or reject one item (`/g/{name}/queue/{id}/{action}`), the checked
+    ones (`/g/{name}/queue/{action}`, `ids`), or set the group's stranger_mail
+    (`/g/{name}/stranger-mail`): 303 back to the queue, or the page with the error."""
+    user = await current_user(request)
+    fields = await read_form_fields(request, max_fields=queue.MANY_MAX + 10)
+    form = dict(fields)
+    cookies_of(request).check_csrf(request, form.get("csrf"))
+    site, name = site_of(request), request.path_params["name"]
+    action, reason = request.path_params.get("action"), form.get("reason") or None
+    failed: list[dict] = []
+    try:
+        async with site.db.transaction() as conn:
+            if action is None:
+                await heldmail.set_stranger_mail(conn, user, name, form.get("stranger_mail"), reason)
+            elif "id" in request.path_params:
+                await queue.decide(conn, user, name, request.path_params["id"], action, reason)
+            else:
+                ids = [value for key, value in fields if key == "ids"]
+                failed = (await queue.decide_many(conn, user, name, ids, action, reason))["failed"]
+    except MootError as error:
+        if error.status in (401, 403):
+            raise
+        return await queue_page(request, error=error.message, status=error.status)
+    if failed:  # the others' decisions stand
+        told = "; ".join(f"item {f['id']}: {f['error']['message']}" for f in failed)
+        return await queue_page(request, error=f"Not decided: {told}", status=409)
+    return RedirectResponse(f"/g/{name}/queue", status_code=303)
+
+
+async def my_queue_page(request: Request) -> Response:
+    """A member's own waiting submissions and hidden articles."""
+    user = await current_user(request)
+    if user is None:
+        return sign_in_first(request)
+    async with site_of(request).db.read() as conn:
+        result = await queue.mine(conn, user)
+    return await page(request, "queue_mine.html", result, headers=PRIVATE)
+
+
+async def _report_page(
+    request: Request, *, values: dict, error: str | None = None, status: int = 200
+) -> Response:
+    async with site_of(request).db.read() as conn:
+        article = await reading.get_article(conn, request.path_params["id"])
+    if article["status"] not in ("ok", "hidden"):
+        raise NotFound("that article was withdrawn: there is nothing to report")
+    context = {"article": article, "values": values, "error": error}
+    return await page(request, "report.html", context, status=status, headers=PRIVATE)
+
+
+async def report_form(request: Request) -> Response:
+    if await current_user(request) is None:
+        return sign_in_first(request)
+    return await _report_page(request, values={"reason": "", "note": ""})
+
+
+async def report_submit(request: Request) -> Response:
+    form = await checked_form(request)
+    site = site_of(request)
+    user = await current_user(request)
+    try:
+        async with site.db.transaction() as conn:
+            await reports.report(
+                conn,
+                user,
+                request.path_params["id"],
+                form.get("reason"),
+                form.get("note") or None,
+                threshold=site.config.report_threshold,
+            )
+            article = await reading.get_article(conn, request.path_params["id"])
+    except MootError as error:
+        if error.status in (401, 403, 404):
+            raise
+        values = {"reason": form.get("reason", ""), "note": form.get("note", "")}
+        return await _report_page(request, values=values, error=error.message, status=error.status)
+    link = article_link(article)
+    return RedirectResponse(link.replace("#", "?reported=1#", 1), status_code=303)
+
+
 def _moved(to: str, status: int) -> Callable[[Request], Awaitable[Response]]:
     """A handler that sends an old held-mail address on to its queue address."""
 
@@ -102,4 +219,11 @@ routes = [
         methods=["POST"],
     ),
     Route("/g/{name}/held-mail", _moved("/g/{name}/queue", 301)),
+    Route("/g/{name}/queue", queue_page),
+    Route("/g/{name}/queue/{id:int}/{action:str}", queue_form, methods=["POST"]),
+    Route("/g/{name}/queue/{action:str}", queue_form, methods=["POST"]),
+    Route("/g/{name}/stranger-mail", queue_form, methods=["POST"]),
+    Route("/queue/mine", my_queue_page),
+    Route("/a/{id:int}/report", report_form),
+    Route("/a/{id:int}/report", report_submit, methods=["POST"]),
 ]

@@ -20,8 +20,8 @@ from ..mail import mailing
 from ..people import follows, killfile, readstate
 from ..runtime.hub import last_event_id
 from ..runtime.response_cache import ANY_EVENT
-from ..stewardship import actions, suggestions
-from ..stewardship.permissions import User, can
+from ..stewardship import actions, queue, suggestions
+from ..stewardship.permissions import User, can, moderates
 from ..store import validate
 from ..store.errors import Invalid, NotFound
 from ..store.events import group_topic, thread_topic
@@ -246,6 +246,7 @@ async def group_page(request: Request) -> Response:
     site = site_of(request)
     name = request.path_params["name"]
     cursor = request.query_params.get("cursor")
+    held = "held" in request.query_params  # after a submission that waits for the moderators
 
     async def build() -> dict:
         async with site.db.read() as conn:
@@ -262,6 +263,7 @@ async def group_page(request: Request) -> Response:
             "since": since,
             "older": query_string(cursor=listing["next_cursor"]) if listing["next_cursor"] else None,
             "first_page": not cursor,
+            "held": held,
             "canonical": f"/g/{group['name']}" + query_string(cursor=cursor),
             "mail_address": mailing.group_address(group["name"], site.config.list_domain)
             if site.config.smtp_url
@@ -279,8 +281,10 @@ async def group_page(request: Request) -> Response:
             following = await follows.follows_group(conn, user.id, row["id"])
             rules = await killfile.rules_of(conn, user.id)
             subscribed = row["name"] in await readstate.subscribed_groups(conn, user.id)
+            waiting = await queue.waiting_count(conn, row["id"]) if moderates(user, name) else 0
         marks = unread_macros(request)
-        out = {f"t:{t}": str(marks.thread_count(n)).encode() for t, n in counts.items()}
+        out = {"x:queue": str(marks.queue_count(waiting)).encode()} if waiting else {}
+        out.update({f"t:{t}": str(marks.thread_count(n)).encode() for t, n in counts.items()})
         out.update({f"tc:{t}": b" unread" for t in counts})
         for rule in rules:  # muted threads stay listed, marked and greyed
             if rule.field == "thread" and rule.score <= killfile.KILL and f"t:{rule.pattern}" in keys:
@@ -297,7 +301,7 @@ async def group_page(request: Request) -> Response:
         return out
 
     return await cached_page(
-        request, (name, cursor), frozenset({group_topic(name)}), "group.html", build, unread=unread
+        request, (name, cursor, held), frozenset({group_topic(name)}), "group.html", build, unread=unread
     )
 
 
@@ -330,6 +334,7 @@ async def thread_page(request: Request) -> Response:
     site = site_of(request)
     thread_id = request.path_params["id"]
     moderator = can(await current_user(request), "moderate")
+    reported = "reported" in request.query_params  # after the reader's report on an article
 
     async def build() -> dict:
         async with site.db.read() as conn:
@@ -340,6 +345,7 @@ async def thread_page(request: Request) -> Response:
             thread = result["thread"]
             group = await groups.get_group(conn, thread["group"])
             off_page = await _parents_off_page(conn, result["articles"])
+            hidden = await reading.hidden_texts(conn, result["articles"])
             split_hints = None
             if moderator:
                 split_hints = (await suggestions.split_suggestions(conn, thread["id"]))["suggestions"]
@@ -363,6 +369,8 @@ async def thread_page(request: Request) -> Response:
             "view": view,
             "since": since,
             "suggestions": split_hints,
+            "hidden_texts": hidden,
+            "reported": reported,
             "branch": result["articles"][0] if branch and result["articles"] else None,
             "branch_every": BRANCH_EVERY,
             "next_page": base
@@ -389,6 +397,9 @@ async def thread_page(request: Request) -> Response:
             marks_now, rules, following, muted, inbox = await readstate.reader_view(
                 conn, user.id, {r["group_id"] for r in page_rows}, int(thread_id)
             )
+            waiting = (
+                await queue.waiting_count(conn, page_rows[0]["group_id"]) if moderator and page_rows else 0
+            )
         seen = readstate.classify(page_rows, shown, user.id, marks_now, rules, site.reads.pending)
         for group_id, numbers in seen.shown.items():
             site.reads.note(user.id, group_id, numbers)
@@ -413,10 +424,17 @@ async def thread_page(request: Request) -> Response:
         out["x:follow"] = follow
         out["x:mute"] = reader_part(request, page, "mute_form", f"/t/{thread_id}/mute", muted, csrf, "thread")
         out["x:inbox"] = reader_part(request, page, "inbox", inbox) if inbox else b""
+        if waiting:
+            out["x:queue"] = str(unread_macros(request).queue_count(waiting)).encode()
         return out
 
     return await cached_page(
-        request, (thread_id, view, cursor, branch), frozenset(topics), "thread.html", build, unread=unread
+        request,
+        (thread_id, view, cursor, branch, reported),
+        frozenset(topics),
+        "thread.html",
+        build,
+        unread=unread,
     )
 
 
@@ -431,13 +449,15 @@ async def article_fragment(request: Request) -> Response:
         if article["parent_id"] is not None:
             parent = await reading.get_article(conn, article["parent_id"])
         group = await groups.get_group(conn, thread["group"])
+        hidden = await reading.hidden_texts(conn, [article])
     item = {**flat_item(article, parent), "subject_changed": subject_changed(article, parent)}
     user = await current_user(request)
     if user is not None:  # rendered per reader: their rules hide it here too
         async with site_of(request).db.read() as conn:
             rules = await killfile.rules_of(conn, user.id)
             item["killed"] = article["id"] in await killfile.killed_ids(conn, rules, [article["id"]])
-    return await page(request, "fragment_article.html", {"thread": thread, "group": group, "item": item})
+    context = {"thread": thread, "group": group, "item": item, "hidden_texts": hidden}
+    return await page(request, "fragment_article.html", context)
 
 
 async def permalink(request: Request) -> Response:

@@ -87,11 +87,17 @@ def _any_lone_surrogate(value: object) -> bool:
 
 async def read_form(request: Request) -> dict[str, str]:
     """An application/x-www-form-urlencoded body as a dict (the last value wins)."""
+    return dict(await read_form_fields(request))
+
+
+async def read_form_fields(request: Request, max_fields: int = 50) -> list[tuple[str, str]]:
+    """An application/x-www-form-urlencoded body as its (name, value) pairs,
+    in order: a name checked on many checkboxes comes once per box."""
     if _media_type(request) != "application/x-www-form-urlencoded":
         raise UnsupportedMediaType("forms must be sent as application/x-www-form-urlencoded")
     raw = await read_body(request, FORM_MAX_BYTES)
     try:
-        return dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=50))
+        return parse_qsl(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=max_fields)
     except (UnicodeDecodeError, ValueError):
         raise Invalid("the form is not valid UTF-8 form data") from None
 
