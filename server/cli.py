@@ -36,6 +36,8 @@ T = TypeVar("T")
 # `moot serve --port any` (and --nntp-port, --smtp-port): a free port, chosen
 # when the listener is bound and announced once the server listens.
 ANY_PORT = "any"
+# --remove-days of `moot suspend` and `moot ban`: the one-action cleanup after a spam run.
+REMOVE_DAYS_HELP = "also remove what they posted in the last D days (1-3650; at most 1000 articles)"
 
 
 def _listen_port(text: str) -> int | str:
@@ -316,10 +318,51 @@ def cmd_suspend(args: argparse.Namespace) -> int:
 
     async def suspend(db: Database) -> dict:
         async with db.transaction() as conn:
-            return await suspensions.suspend(conn, None, args.username, args.days, args.reason)
+            return await suspensions.suspend(
+                conn, None, args.username, args.days, args.reason, remove_days=args.remove_days
+            )
 
     found = _on_database(config, suspend)
-    print(f"{found['username']} is suspended until {found['suspended_until']}")
+    print(f"{found['user']['username']} is suspended until {found['user']['suspended_until']}")
+    _print_removed(found, args.remove_days)
+    return 0
+
+
+def _print_removed(found: dict, remove_days: int | None) -> None:
+    if remove_days is not None:
+        print(
+            f"{found['removed']} articles of the last {remove_days} days removed (log entry {found['entry_id']})"
+        )
+
+
+def cmd_ban(args: argparse.Namespace) -> int:
+    from .stewardship import bans
+
+    config = _config(args)
+
+    async def ban(db: Database) -> dict:
+        async with db.transaction() as conn:
+            return await bans.ban(
+                conn, None, args.group, args.author, args.days, args.reason, remove_days=args.remove_days
+            )
+
+    found = _on_database(config, ban)
+    print(f"{found['ban']['author']} is banned from {args.group} until {found['ban']['until']}")
+    _print_removed(found, args.remove_days)
+    return 0
+
+
+def cmd_unban(args: argparse.Namespace) -> int:
+    from .stewardship import bans
+
+    config = _config(args)
+
+    async def unban(db: Database) -> dict:
+        async with db.transaction() as conn:
+            return await bans.unban(conn, None, args.group, args.author, args.reason)
+
+    found = _on_database(config, unban)
+    print(f"{found['ban']['author']} is no longer banned from {args.group}")
     return 0
 
 
@@ -580,8 +623,21 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("username")
     p.add_argument("--days", type=int, required=True, help="how long, in whole days (1-3650)")
     p.add_argument("--reason", required=True, help="why; shown on their profile and in the moderation log")
+    p.add_argument("--remove-days", type=int, help=REMOVE_DAYS_HELP + ", in every group")
     p = command("unsuspend", cmd_unsuspend, "end an account's suspension now (logged publicly)")
     p.add_argument("username")
+    p.add_argument("--reason", default="", help="shown in the moderation log")
+    p = command(
+        "ban", cmd_ban, "ban an author from one group: they read but cannot post there (logged publicly)"
+    )
+    p.add_argument("author", help="a username, or mail:ADDRESS, domain:NAME or peer:NODE")
+    p.add_argument("--group", required=True, help="the group they are banned from")
+    p.add_argument("--days", type=int, required=True, help="how long, in whole days (1-3650)")
+    p.add_argument("--reason", required=True, help="why; shown in the moderation log")
+    p.add_argument("--remove-days", type=int, help=REMOVE_DAYS_HELP + " in the group")
+    p = command("unban", cmd_unban, "end an author's ban from a group now (logged publicly)")
+    p.add_argument("author", help="a username, or mail:ADDRESS, domain:NAME or peer:NODE")
+    p.add_argument("--group", required=True, help="the group they were banned from")
     p.add_argument("--reason", default="", help="shown in the moderation log")
     p = command(
         "reset-password",

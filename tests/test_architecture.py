@@ -298,6 +298,10 @@ async def test_every_registered_event_is_emitted_in_its_documented_shape(site, t
     for client, url, body in calls:
         r = await client.post(url, json=body)
         assert r.status_code in (200, 201), (url, r.text)
+    r = await mod.post(f"/api/articles/{t['other_root']['id']}/cancel", json={"reason": "rude"})
+    entry = (await mod.get("/api/modlog")).json()["entries"][0]
+    r = await mod.post(f"/api/modlog/{entry['id']}/undo", json={"reason": "fine after all"})
+    assert r.status_code == 200, r.text  # the removal undone: article.restored
     r = await mod.put("/api/groups/comp.lang.misc/policy", json={"archive_after_days": 30, "reason": "tidy"})
     assert r.status_code == 200, r.text
     # Spam reports hide an article at the threshold; a moderator's dismissal shows it again.

@@ -37,6 +37,12 @@ async def setup_suspension(site, t):
     assert r.status_code == 200, r.text
 
 
+async def setup_ban(site, t):
+    mod = await site.client("setup-mod", "moderator")
+    r = await mod.post("/api/groups/comp.lang.python/bans", json={"author": "ada", "days": 3, "reason": "r"})
+    assert r.status_code == 200, r.text
+
+
 class Endpoint(NamedTuple):
     method: str
     path: str  # {tid}: the tree's thread, {oid}: the other thread, {x}: what setup returned
@@ -88,6 +94,33 @@ TABLE = {
     ),
     "unsuspend": Endpoint(
         "POST", "/api/users/ada/unsuspend", lambda t: {}, allowed(200, ADMINS), setup_suspension
+    ),
+    "ban": Endpoint(
+        "POST",
+        "/api/users/ada/suspend",
+        lambda t: {"group": "comp.lang.python", "days": 3, "reason": "r"},
+        allowed(200, MODERATORS),
+    ),
+    "unban": Endpoint(
+        "POST",
+        "/api/users/ada/unsuspend",
+        lambda t: {"group": "comp.lang.python"},
+        allowed(200, MODERATORS),
+        setup_ban,
+    ),
+    "group bans": Endpoint("GET", "/api/groups/comp.lang.python/bans", None, allowed(200, MODERATORS)),
+    "group ban": Endpoint(
+        "POST",
+        "/api/groups/comp.lang.python/bans",
+        lambda t: {"author": "mail:spam@example.org", "days": 3, "reason": "r", "remove_days": 1},
+        allowed(200, MODERATORS),
+    ),
+    "group unban": Endpoint(
+        "POST",
+        "/api/groups/comp.lang.python/bans/unban",
+        lambda t: {"author": "ada"},
+        allowed(200, MODERATORS),
+        setup_ban,
     ),
     "propose": Endpoint(
         "POST",

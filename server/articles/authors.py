@@ -4,8 +4,13 @@ channel fills, so reports, holds, bans and blocks name authors the same way."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from sqlite3 import Row
+
+from aiosqlite import Connection
 
 from ..stewardship.permissions import User
+from ..store import clock
+from ..store.db import fetch_one
 
 # The ways an article reaches this site.
 CHANNELS = ("web", "api", "nntp", "mail", "peer")
@@ -42,3 +47,19 @@ class Author:
         if self.peer:
             keys.append(f"peer:{self.peer.lower()}")
         return keys
+
+
+async def ban_of(conn: Connection, group_id: int, author: Author) -> Row | None:
+    """The ban from group `group_id` in force against `author` now, if any:
+    a row with `author`, `until` and `reason` (stewardship.bans keeps them;
+    the check lives here, beside the record, so posting needs nothing above it)."""
+    keys = author.keys
+    if not keys:
+        return None
+    marks = ", ".join("?" * len(keys))
+    return await fetch_one(
+        conn,
+        f"SELECT author, until, reason FROM bans WHERE group_id = ? AND author IN ({marks}) AND until > ?"
+        " ORDER BY until DESC LIMIT 1",
+        (group_id, *keys, clock.now()),
+    )

@@ -30,14 +30,14 @@ from aiosqlite import Connection
 from ..mail import mailqueue
 from ..news import peers
 from ..people import follows, notifications
-from ..stewardship import bans, modlog
+from ..stewardship import modlog
 from ..stewardship.permissions import User, can, may_cancel, may_post_in, moderates, require, shown_time
 from ..store import clock, validate
 from ..store.db import fetch_all, fetch_one, fetch_value
 from ..store.errors import Archived, Banned, Conflict, Forbidden, Locked
 from ..store.events import emit
 from . import held, tree
-from .authors import CHANNELS, Author
+from .authors import CHANNELS, Author, ban_of
 from .groups import get_group_row
 from .reading import ARTICLE_SELECT, PARENT_SELECT, article_json, article_row, thread_json, thread_row
 from .subjects import child_references, reply_subject
@@ -306,7 +306,7 @@ async def submit(conn: Connection, domain: str, user: User | None, submission: S
 
 async def check_not_banned(conn: Connection, group: sqlite3.Row | dict, author: Author) -> None:
     """Raise Banned when a ban from `group` is in force against `author`."""
-    ban = await bans.ban_of(conn, group["id"], author)
+    ban = await ban_of(conn, group["id"], author)
     if ban is not None:
         raise Banned(
             f"you are banned from {group['name']} until {shown_time(ban['until'])}: {ban['reason']}",
@@ -400,9 +400,18 @@ async def remove(
     entry_id = await modlog.write(
         conn, modlog.Entry.on_article("cancel", user, row, reason=reason, data=data)
     )
-    await withdraw(conn, row, CANCEL_NOTICE_MODERATOR, entry_id=entry_id)
+    article = await take_down(conn, row, entry_id)
     await notifications.on_decision(conn, entry_id, row["user_id"], user, row["thread_id"])
-    return await _changed(conn, row["id"], "article.cancelled", cancel=True), entry_id
+    return article, entry_id
+
+
+async def take_down(conn: Connection, row: sqlite3.Row, entry_id: int) -> dict:
+    """Remove a visible or hidden article (its row as stored) as the log
+    entry `entry_id` does (a removal, a suspension's or ban's cleanup):
+    withdrawn with its text kept for `restore`, announced live, a cancel
+    queued for the peers. Returns the article now."""
+    await withdraw(conn, row, CANCEL_NOTICE_MODERATOR, entry_id=entry_id)
+    return await _changed(conn, row["id"], "article.cancelled", cancel=True)
 
 
 async def _changed(conn: Connection, article_id: int, event: str, *, cancel: bool = False) -> dict:

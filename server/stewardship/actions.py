@@ -199,8 +199,8 @@ async def undo_entry(
     the action undone was (an action made before this node sent them stays local)."""
     require(user, "moderate")
     entry = await modlog.entry_row(conn, entry_id)
-    if entry["group_name"] is not None:
-        await require_home(conn, domain, [entry["group_name"]])
+    if entry["group_name"] is not None and entry["action"] not in undo.REMOVALS:
+        await require_home(conn, domain, [entry["group_name"]])  # removals and bans are local
     done = await undo.undo(conn, user, entry_id, reason)
     action = await fetch_one(
         conn,

@@ -20,7 +20,8 @@ from ..store.db import fetch_all, fetch_value, row_by_id
 from ..store.errors import NotFound
 from .permissions import User
 
-UNDOABLE = ("split", "merge")
+# Structural actions, then removals (undo restores what they removed).
+UNDOABLE = ("split", "merge", "cancel", "suspend", "ban")
 
 ENTRY_SELECT = (
     "SELECT m.*, u.username AS actor_username, u.display_name AS actor_display_name,"

@@ -14,9 +14,15 @@ Contract:
   permissions.require refuses what SUSPENDED_MAY_NOT names while it is in
   force, whatever the channel. It ends by itself when `suspended_until`
   passes (the check reads the clock; no job clears it) and at once on
-  `unsuspend`."""
+  `unsuspend`;
+- with `remove_days` a suspension also removes the account's articles from
+  that many days back, everywhere (cleanup.py), undoable with it as one
+  entry (undo.undo lifts the suspension if it is still the one in force)."""
 
 from __future__ import annotations
+
+import json
+from sqlite3 import Row
 
 from aiosqlite import Connection
 
@@ -24,7 +30,7 @@ from ..people import accounts
 from ..store import clock, validate
 from ..store.db import fetch_one
 from ..store.errors import Conflict, Forbidden, NotFound
-from . import modlog
+from . import cleanup, modlog
 from .permissions import User, require
 
 # Ten years: longer is a ban, which is deleting the account or keeping it demoted.
@@ -54,34 +60,42 @@ async def _target(conn: Connection, actor: User | None, username: object) -> Use
 
 
 async def suspend(
-    conn: Connection, actor: User | None, username: object, days: object, reason: object
+    conn: Connection,
+    actor: User | None,
+    username: object,
+    days: object,
+    reason: object,
+    *,
+    remove_days: object = None,
 ) -> dict:
-    """Suspend `username` for `days` from now, for `reason` (see the module's contract)."""
+    """Suspend `username` for `days` from now, for `reason`, and with
+    `remove_days` remove their articles from that many days back (see the
+    module's contract): `{user: status, removed}` and the log entry's id as `entry_id`."""
     target = await _target(conn, actor, username)
     days = validate.integer(days, "days", minimum=1, maximum=MAX_DAYS)
     reason = validate.reason(reason, required=True)
+    back = cleanup.period(remove_days)
     if actor is not None and actor.id == target.id:
         raise Forbidden("you cannot suspend yourself")
     if target.role == "admin":
         raise Forbidden(
             f"{target.username} is an admin, and admins cannot be suspended: change their role first"
         )
+    rows = await cleanup.recent(conn, f"user:{target.id}", back)
     until = clock.later(days=days)
     await conn.execute(
         "UPDATE users SET suspended_until = ?, suspension_reason = ? WHERE id = ?",
         (until, reason, target.id),
     )
-    await modlog.write(
-        conn,
-        modlog.Entry(
-            "suspend",
-            actor,
-            target=target.username,
-            reason=reason,
-            data={"username": target.username, "days": days, "until": until},
-        ),
+    data: dict = {"username": target.username, "days": days, "until": until}
+    if back is not None:
+        data |= {"remove_days": back, "removed": len(rows)}
+    entry_id = await modlog.write(
+        conn, modlog.Entry("suspend", actor, target=target.username, reason=reason, data=data)
     )
-    return {"username": target.username, "suspended_until": until, "suspension_reason": reason}
+    await cleanup.take_down(conn, actor, rows, entry_id)
+    user = {"username": target.username, "suspended_until": until, "suspension_reason": reason}
+    return {"user": user, "removed": len(rows), "entry_id": entry_id}
 
 
 async def unsuspend(conn: Connection, actor: User | None, username: object, reason: object = None) -> dict:
@@ -104,3 +118,15 @@ async def unsuspend(conn: Connection, actor: User | None, username: object, reas
         ),
     )
     return {"username": target.username, "suspended_until": None, "suspension_reason": None}
+
+
+async def lift(conn: Connection, entry: Row) -> bool:
+    """End the suspension the log entry `entry` set, if it is still the one in
+    force (an undo); whether it was."""
+    data = json.loads(entry["data"])
+    cur = await conn.execute(
+        "UPDATE users SET suspended_until = NULL, suspension_reason = ''"
+        " WHERE username = ? AND suspended_until = ? AND suspended_until > ?",
+        (data["username"], data["until"], clock.now()),
+    )
+    return cur.rowcount > 0

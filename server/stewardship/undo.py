@@ -23,6 +23,14 @@ For a merge of T into U under article X:
   - the merge notice is still under X in U with no replies.
 Any later change that undoes cleanly (a later split that was itself undone)
 does not make an earlier entry stale. An undone entry cannot be undone again.
+
+A removal ("cancel"), a suspension or a ban undoes as one entry too: every
+article the entry removed comes back as it was (posting.restore), and the
+suspension or ban is lifted if it is still the one in force. A removal's
+undo is stale when the article is no longer cancelled with its text kept; a
+suspension's or ban's when nothing of it is left (lifted or replaced, and
+nothing it removed still removed). Undoing a suspension needs an admin.
+Peers and readers that honoured the cancels keep the articles gone.
 """
 
 from __future__ import annotations
@@ -34,13 +42,13 @@ from typing import TypeGuard
 
 from aiosqlite import Connection
 
-from ..articles import tree
+from ..articles import posting, tree
 from ..articles.reading import thread_row
 from ..people import follows
 from ..store import validate
 from ..store.db import fetch_one
 from ..store.errors import Conflict
-from . import modlog
+from . import bans, modlog, suspensions
 from .maintenance import Reshape, delete_notice, refresh_activity, relocate, structural_event
 from .permissions import User, require
 
@@ -202,10 +210,46 @@ async def _undo_merge(
     return {"undo_id": undo_id}
 
 
+# Entries whose undo restores what they removed (and lifts what they barred).
+REMOVALS = {"cancel": None, "suspend": suspensions.lift, "ban": bans.lift}
+
+
+async def _undo_removal(conn: Connection, user: User, entry: Row, reason: str) -> int:
+    """Restore what a removal, suspension or ban removed and lift the bar it
+    set while it is in force (see the module docstring); the undo's entry id."""
+    action = entry["action"]
+    if action == "suspend":
+        require(user, "admin")
+    lift = REMOVALS[action]
+    lifted = await lift(conn, entry) if lift is not None else False
+    restored = await posting.restore(conn, entry["id"])
+    if not restored and action == "cancel":
+        raise Stale("the article is no longer removed with its text kept: there is nothing to restore")
+    if not restored and not lifted:
+        raise Stale(f"the {action} was lifted or replaced since, and nothing it removed is still removed")
+    undo_id = await modlog.write(
+        conn,
+        modlog.Entry(
+            "undo",
+            user,
+            group_id=entry["group_id"],
+            thread_id=entry["thread_id"],
+            article_id=entry["article_id"],
+            target=f"{action} #{entry['id']}",
+            reason=reason,
+            data={"action": action, "count": len(restored), "lifted": lifted},
+            undoes=entry["id"],
+        ),
+    )
+    await conn.execute("UPDATE modlog SET undone_by = ? WHERE id = ?", (undo_id, entry["id"]))
+    return undo_id
+
+
 async def undo(
     conn: Connection, user: User | None, entry_id: object, reason: object, *, exact: bool = True
 ) -> dict:
-    """Undo the split or merge logged as `entry_id`; returns the undo's own log entry.
+    """Undo the split, merge, removal, suspension or ban logged as `entry_id`;
+    returns the undo's own log entry.
     `exact` False (an undo the group's home node made, applied here) leaves out
     the "nothing joined since" checks: replies that reached this node after the
     action are carried back with the articles they follow, as on the home."""
@@ -219,6 +263,8 @@ async def undo(
         )
     if entry["undone_by"] is not None:
         raise Conflict(f"this entry was already undone (entry {entry['undone_by']})")
+    if entry["action"] in REMOVALS:
+        return await modlog.get_entry(conn, await _undo_removal(conn, user, entry, reason))
     data = json.loads(entry["data"])
 
     async def write_entry(thread: Row, other: Row) -> int:

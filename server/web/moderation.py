@@ -6,6 +6,8 @@ Who may call what (the authorisation table test checks every row):
   moderator and admin: split, merge, move, archive, unarchive, lock, unlock,
       reference, group policy, undo   (anonymous 401, member 403)
   admin: role, suspend, unsuspend     (anonymous 401, member and moderator 403)
+  moderators of the group: a ban (suspend or unsuspend with `group`), the
+      group's bans, ban, unban          (anonymous 401, member 403)
   anyone: modlog, split suggestions"""
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ from starlette.routing import Route
 
 from ..articles import groups, reading
 from ..articles.subjects import base_subject
-from ..stewardship import actions, maintenance, modlog, suggestions, suspensions
+from ..stewardship import actions, bans, maintenance, modlog, suggestions, suspensions
 from ..stewardship.permissions import User, require
 from ..store.errors import NotFound
-from .common import current_user, page, query_string, site_of
+from .common import PRIVATE, current_user, page, query_string, site_of
 from .security import read_json
 
 
@@ -148,18 +150,59 @@ async def set_role(request: Request) -> Response:
     return JSONResponse({"user": changed.to_json()})
 
 
+async def _with_entry(conn: Connection, result: dict) -> JSONResponse:
+    """A suspension's or ban's answer, with its log entry in place of the entry's id."""
+    entry = await modlog.get_entry(conn, result.pop("entry_id"))
+    return JSONResponse({**result, "entry": entry})
+
+
 async def suspend_user(request: Request) -> Response:
-    async with _moderating(request, "admin") as (conn, user, data):
-        result = await suspensions.suspend(
-            conn, user, request.path_params["username"], data.get("days"), data.get("reason")
-        )
-    return JSONResponse({"user": result})
+    """Suspend site-wide (admins), or with `group` ban from that group (its moderators)."""
+    async with _moderating(request, "track") as (conn, user, data):
+        name = request.path_params["username"]
+        days, reason, remove_days = data.get("days"), data.get("reason"), data.get("remove_days")
+        if data.get("group") is not None:
+            result = await bans.ban(conn, user, data["group"], name, days, reason, remove_days=remove_days)
+        else:
+            result = await suspensions.suspend(conn, user, name, days, reason, remove_days=remove_days)
+        return await _with_entry(conn, result)
 
 
 async def unsuspend_user(request: Request) -> Response:
-    async with _moderating(request, "admin") as (conn, user, data):
-        result = await suspensions.unsuspend(conn, user, request.path_params["username"], data.get("reason"))
-    return JSONResponse({"user": result})
+    async with _moderating(request, "track") as (conn, user, data):
+        name, reason = request.path_params["username"], data.get("reason")
+        if data.get("group") is not None:
+            return await _with_entry(conn, await bans.unban(conn, user, data["group"], name, reason))
+        return JSONResponse({"user": await suspensions.unsuspend(conn, user, name, reason)})
+
+
+async def group_bans(request: Request) -> Response:
+    user = require(await current_user(request), "track")  # None would be the operator
+    async with site_of(request).db.read() as conn:
+        found = await bans.bans(conn, user, request.path_params["name"])
+    return JSONResponse(found, headers=PRIVATE)
+
+
+async def ban_author(request: Request) -> Response:
+    async with _moderating(request, "track") as (conn, user, data):
+        result = await bans.ban(
+            conn,
+            user,
+            request.path_params["name"],
+            data.get("author"),
+            data.get("days"),
+            data.get("reason"),
+            remove_days=data.get("remove_days"),
+        )
+        return await _with_entry(conn, result)
+
+
+async def unban_author(request: Request) -> Response:
+    async with _moderating(request, "track") as (conn, user, data):
+        result = await bans.unban(
+            conn, user, request.path_params["name"], data.get("author"), data.get("reason")
+        )
+        return await _with_entry(conn, result)
 
 
 # Counting a sub-tree for the split preview stops here: "10000+".
@@ -228,6 +271,9 @@ routes = [
     Route("/api/users/{username}/role", set_role, methods=["POST"]),
     Route("/api/users/{username}/suspend", suspend_user, methods=["POST"]),
     Route("/api/users/{username}/unsuspend", unsuspend_user, methods=["POST"]),
+    Route("/api/groups/{name}/bans", group_bans),
+    Route("/api/groups/{name}/bans", ban_author, methods=["POST"]),
+    Route("/api/groups/{name}/bans/unban", unban_author, methods=["POST"]),
     Route("/modlog", modlog_page),
     Route("/t/{id:int}/fragment/split-preview", split_preview),
     Route("/fragment/mod-dialog", mod_dialog),
