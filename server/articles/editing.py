@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 from aiosqlite import Connection
 
+from ..news import peers
 from ..stewardship.permissions import User, require
 from ..store import clock, validate
 from ..store.db import fetch_all, fetch_one
@@ -82,6 +83,8 @@ async def edit(
     assert fresh is not None
     article = article_json(fresh)
     await emit(conn, "article.updated", group=article["group"], thread_id=article["thread_id"], data=article)
+    if row["status"] == "hidden" and visible:  # nothing went to the peers while it was hidden
+        await peers.queue_shown(conn, article)
     return article
 
 

@@ -473,10 +473,13 @@ async def hide(conn: Connection, row: sqlite3.Row) -> dict:
 
 
 async def show(conn: Connection, row: sqlite3.Row) -> dict:
-    """Show a hidden article again, as it is now (`article.restored`)."""
+    """Show a hidden article again, as it is now (`article.restored`), and
+    offer it to the peers (nothing went out while it was hidden)."""
     await conn.execute("UPDATE articles SET status = 'ok' WHERE id = ?", (row["id"],))
     await conn.execute(INDEX, (row["id"], row["subject"], row["body"], row["author_name"]))
-    return await _changed(conn, row["id"], "article.restored")
+    article = await _changed(conn, row["id"], "article.restored")
+    await peers.queue_shown(conn, article)
+    return article
 
 
 async def next_article_id(conn: Connection) -> int:

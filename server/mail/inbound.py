@@ -29,7 +29,7 @@ from ..runtime.site import Site
 from ..stewardship.permissions import User
 from ..store import validate
 from ..store.db import fetch_one, fetch_value
-from ..store.errors import Conflict, Invalid, MootError, RateLimited, TooLarge
+from ..store.errors import Banned, Conflict, Invalid, MootError, RateLimited, TooLarge
 from . import heldmail, mailing, mailqueue
 
 log = logging.getLogger("moot.mail")
@@ -222,14 +222,21 @@ async def _from_stranger(
             f"only members post by mail, from the address they confirmed in their account "
             f"settings at {site.config.site_url}/. Nothing was posted."
         )
-    async with site.db.transaction() as conn:
-        status = await heldmail.hold(
-            conn,
-            group["id"],
-            dataclasses.replace(parsed, body=body),
-            mail_from=mail_from.strip().strip("<>"),
-            reply_to=reply_to,
-        )
+    try:
+        async with site.db.transaction() as conn:
+            stranger = posting.Author(
+                sender, address=parsed.author_addr
+            )  # a ban of the address or its domain
+            await posting.check_not_banned(conn, group, stranger)
+            status = await heldmail.hold(
+                conn,
+                group["id"],
+                dataclasses.replace(parsed, body=body),
+                mail_from=mail_from.strip().strip("<>"),
+                reply_to=reply_to,
+            )
+    except Banned as error:
+        return _refuse(f"the message cannot be posted: {error.message}")
     if status == "full":
         return _refuse(
             f"the moderators of {group['name']} have too many messages waiting; try again later",

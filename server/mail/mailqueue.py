@@ -91,10 +91,21 @@ async def queue_mail(
     return cur.lastrowid
 
 
+def _may_post(alias: str) -> str:
+    """The subscriber `alias`.user_id may post to the group now: list mail goes
+    to no one suspended or banned from it (stewardship: suspensions, bans)."""
+    return (
+        f" AND NOT EXISTS (SELECT 1 FROM users x WHERE x.id = {alias}.user_id AND x.suspended_until > :now)"
+        f" AND NOT EXISTS (SELECT 1 FROM bans b WHERE b.group_id = :group"
+        f" AND b.author = 'user:' || {alias}.user_id AND b.until > :now)"
+    )
+
+
 async def queue_article(conn: Connection, article: dict) -> int:
     """Queue a new article for every `each` subscriber of its group, and for
     every follower of its thread by mail who is not one, each with a
-    confirmed address that is not bouncing, its author aside: one statement
+    confirmed address that is not bouncing and free to post there (not
+    suspended or banned from the group), its author aside: one statement
     for both (it costs about the same whether or not it finds anyone), in the
     article's own transaction. Returns how many were queued."""
     now = clock.now()
@@ -104,13 +115,12 @@ async def queue_article(conn: Connection, article: dict) -> int:
         " SELECT 'article', m.email, s.user_id, s.group_id, :article, :message_id, :now, :now"
         " FROM mail_subscriptions s JOIN mail_addresses m ON m.user_id = s.user_id"
         " WHERE s.group_id = :group AND s.mode = 'each' AND m.confirmed_at IS NOT NULL"
-        " AND m.bouncing_at IS NULL AND s.user_id IS NOT :author"
-        " UNION ALL"
+        " AND m.bouncing_at IS NULL AND s.user_id IS NOT :author" + _may_post("s") + " UNION ALL"
         " SELECT 'thread', m.email, f.user_id, :group, :article, :message_id, :now, :now"
         " FROM follows f JOIN mail_addresses m ON m.user_id = f.user_id"
         " WHERE f.thread_id = :thread AND f.mail = 1 AND m.confirmed_at IS NOT NULL"
         " AND m.bouncing_at IS NULL AND f.user_id IS NOT :author AND NOT EXISTS (SELECT 1 FROM mail_subscriptions s"
-        " WHERE s.group_id = :group AND s.user_id = f.user_id AND s.mode = 'each')",
+        " WHERE s.group_id = :group AND s.user_id = f.user_id AND s.mode = 'each')" + _may_post("f"),
         {
             "article": article["id"],
             "message_id": article["message_id"],

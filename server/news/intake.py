@@ -17,7 +17,7 @@ from aiosqlite import Connection
 
 from ..articles import posting, tree
 from ..articles.reading import ARTICLE_SELECT, article_json, thread_json, thread_row
-from ..stewardship import actions, modlog
+from ..stewardship import actions, bans, modlog
 from ..store import clock, validate
 from ..store.db import fetch_all, fetch_one, fetch_value
 from ..store.errors import Conflict, Invalid, MootError
@@ -34,6 +34,8 @@ from .peers import (
     stamp_state,
 )
 
+# Characters of an Approved header kept (a name and an address).
+APPROVED_MAX = 200
 # Held articles delivered by one settle pass (the rest wait for the next).
 SETTLE_BATCH = 200
 
@@ -213,14 +215,25 @@ async def _deliver(conn: Connection, domain: str, item: Incoming, *, wait: bool 
         return await _control(conn, domain, item, path)
     group = None
     for name in item.newsgroups:
-        group = await fetch_one(conn, "SELECT id, name FROM groups WHERE name = ?", (name,))
+        group = await fetch_one(conn, "SELECT id, name, status FROM groups WHERE name = ?", (name,))
         if group is not None:
             break
     if group is None:
         raise Refused(f"no group here among {','.join(item.newsgroups)[:100]}")
+    # A moderated group takes from a feed only what a moderator approved (as INN does):
+    # nothing is queued here, so a feed cannot flood the group's queue.
+    approved = item.approved.strip()[:APPROVED_MAX] if item.approved else None
+    if group["status"] == "m" and not approved:
+        raise Refused(f"unapproved for {group['name']}")
+    author = posting.Author(
+        item.from_name or item.from_addr or "unknown",
+        address=item.from_addr or None,
+        peer=path_origin(item.path),
+    )
+    if await bans.ban_of(conn, group["id"], author) is not None:
+        raise Refused(f"its author is banned from {group['name']}")
     subject = validate.subject(item.subject) if item.subject.strip() else "(no subject)"
     body = validate.body(item.body, allow_empty=True)
-    author = item.from_name or item.from_addr or "unknown"
     if (
         young
         and item.references
@@ -250,10 +263,12 @@ async def _deliver(conn: Connection, domain: str, item: Incoming, *, wait: bool 
     arrived = posting.NewArticle(
         subject,
         body,
-        posting.Author(author, address=item.from_addr or None),
+        author,
         item.message_id,
         item.date,
         references=" ".join(item.references),
+        approved=approved,
+        channel="peer",
     )
     row, article = await posting.place_arrival(conn, group, parent_row, arrived)
     await conn.execute("INSERT INTO article_paths (article_id, path) VALUES (?, ?)", (row["id"], path))

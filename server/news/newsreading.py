@@ -82,6 +82,17 @@ async def in_range(conn: Connection, group_id: int, low: int, high: int) -> list
     )
 
 
+async def hidden_threads(conn: Connection, group_id: int, low: int, high: int) -> set[int]:
+    """The threads of the hidden articles numbered in [low, high]: left out of
+    what NNTP serves, they come back with their numbers when shown again."""
+    rows = await conn.execute_fetchall(
+        "SELECT DISTINCT thread_id FROM articles WHERE group_id = ? AND number BETWEEN ? AND ?"
+        " AND status = 'hidden'",
+        (group_id, low, high),
+    )
+    return {r[0] for r in rows}
+
+
 async def neighbour(conn: Connection, group_id: int, number: int, *, forward: bool) -> int | None:
     """The next (or previous) existing article number after (before) `number`."""
     if forward:

@@ -194,6 +194,21 @@ async def queue_article(conn: Connection, article: dict) -> int:
     )
 
 
+async def queue_shown(conn: Connection, article: dict) -> int:
+    """Queue again an article (article_json shape) shown after it was hidden:
+    the feed sends nothing while an article is hidden and drops its row
+    (nntp/feed.py), so it goes out now; a peer that had it already answers
+    "not wanted". One that came from a peer is not offered back along its Path."""
+    path = await fetch_value(conn, "SELECT path FROM article_paths WHERE article_id = ?", (article["id"],))
+    return await enqueue(
+        conn,
+        message_id=article["message_id"],
+        group=article["group"],
+        path=path or "not-for-mail",
+        article_id=article["id"],
+    )
+
+
 async def queue_cancel(conn: Connection, article: dict) -> int:
     """Queue the cancel control article of a just withdrawn article for the peers."""
     cancel_id = cancel_message_id(article["message_id"])
@@ -329,3 +344,4 @@ class Incoming:
     control: str | None  # the Control header's value
     text: str  # the whole article (headers and body, LF lines) for relaying a control
     sequence: int | None = None  # X-Moot-Sequence: an x-moot-action's place in its group
+    approved: str | None = None  # the Approved header: who let it into a moderated group

@@ -4,7 +4,8 @@ newsreader walking a group asks for) then cost a dictionary look-up, not a
 query and the header building per article.
 
 A block is dropped when an event touches one of its articles' threads (a
-cancel, split, merge or move changes a line), and, while the group's numbers
+cancel, split, merge or move changes a line; a hidden article, left out,
+still counts, so showing it again brings it back with its number), and, while the group's numbers
 have not yet passed its end, when an event touches the group (a new article
 may take a number inside it). Numbers only grow, so a block wholly below the
 group's high-water mark gains no articles."""
@@ -63,8 +64,10 @@ async def block(site: Site, group: dict, index: int) -> dict[int, Article]:
             # Read before the rows: every number up to it is already committed.
             last = await fetch_value(conn, "SELECT last_number FROM groups WHERE id = ?", (group["id"],))
             rows = await newsreading.in_range(conn, group["id"], low, high)
+            hidden = await newsreading.hidden_threads(conn, group["id"], low, high)
         articles = {row["number"]: _article(row, domain) for row in rows}
-        topics = {thread_topic(row["thread_id"]) for row in rows}
+        # A hidden article is left out, but its thread's events (shown again) still drop the block.
+        topics = {thread_topic(tid) for tid in {row["thread_id"] for row in rows} | hidden}
         if last is None or high > last:
             topics.add(group_topic(group["name"]))
         size = sum(len(a.head) + len(a.body) + len(a.overview) + 100 for a in articles.values())

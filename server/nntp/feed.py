@@ -296,7 +296,9 @@ class PeerFeed:
             elif row["kind"] == "state":
                 lines = _state_lines(article, self.domain, row["message_id"], row["control"])
             elif article["status"] != "ok":
-                return None  # withdrawn before it left: its cancel follows
+                # Withdrawn before it left (its cancel follows), or hidden pending
+                # review: dropped now, queued again if shown (peers.queue_shown).
+                return None
             else:
                 # Xref is this node's numbering (RFC 5536 §3.2.14): not sent on.
                 fields = [(k, v) for k, v in news.headers(article, self.domain) if k != "Xref"]

@@ -37,7 +37,7 @@ can apply it to what it fetched:
   thread.moved: {thread, from_group, article_ids, numbers, groups, entry_id}
   thread.archived, thread.unarchived, thread.locked, thread.unlocked,
   thread.updated (reference flag): {thread, entry_id}
-  group.updated (archive policy): {group, entry_id}
+  group.updated (archive policy, status): {group, entry_id}
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from sqlite3 import Row
 from aiosqlite import Connection
 
 from ..articles import tree
-from ..articles.groups import announce_change, get_group_row, group_json
+from ..articles.groups import STATUSES, announce_change, get_group_row, group_json
 from ..articles.posting import Author, NewArticle, create_thread_row, insert_article, new_message_id
 from ..articles.reading import ARTICLE_SELECT, article_json, article_row, thread_json, thread_row
 from ..articles.subjects import base_subject
@@ -647,6 +647,31 @@ async def set_policy(
                     "archive_after_articles": group["archive_after_articles"],
                 },
             },
+        ),
+    )
+    changed = await announce_change(conn, group["name"], entry_id)
+    return {"group": changed, "entry": await modlog.get_entry(conn, entry_id)}
+
+
+async def set_status(
+    conn: Connection, user: User | None, group_name: object, status: object, reason: object = None
+) -> dict:
+    """Set a group's status (admin): `y` open, `m` moderated (members'
+    articles wait for its moderators), `n` read-only. Logged as "status"
+    with {from, to}; setting the status it has changes nothing (entry None).
+    Returns {group, entry}."""
+    user = require(user, "admin")
+    if status not in STATUSES:
+        raise Invalid("status must be y (open), m (moderated) or n (read-only)")
+    reason = validate.reason(reason, required=False)
+    group = await get_group_row(conn, group_name)
+    if group["status"] == status:
+        return {"group": group_json(group), "entry": None}
+    await conn.execute("UPDATE groups SET status = ? WHERE id = ?", (status, group["id"]))
+    entry_id = await modlog.write(
+        conn,
+        modlog.Entry.on_group(
+            "status", user, group, reason=reason, data={"from": group["status"], "to": status}
         ),
     )
     changed = await announce_change(conn, group["name"], entry_id)

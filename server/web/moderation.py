@@ -5,7 +5,8 @@ archive policy, roles, suspensions, the public moderation log and undo
 Who may call what (the authorisation table test checks every row):
   moderator and admin: split, merge, move, archive, unarchive, lock, unlock,
       reference, group policy, undo   (anonymous 401, member 403)
-  admin: role, suspend, unsuspend     (anonymous 401, member and moderator 403)
+  admin: role, suspend, unsuspend, a group's status (the policy's `status`)
+                                      (anonymous 401, member and moderator 403)
   moderators of the group: a ban (suspend or unsuspend with `group`), the
       group's bans, ban, unban          (anonymous 401, member 403)
   anyone: modlog, split suggestions"""
@@ -103,15 +104,21 @@ async def set_reference(request: Request) -> Response:
 
 
 async def set_policy(request: Request) -> Response:
+    """The archive policy (moderators) and, when the body names `status`, the
+    group's status (admins); a body naming only `status` leaves the archive policy."""
     async with _moderating(request) as (conn, user, data):
-        result = await maintenance.set_policy(
-            conn,
-            user,
-            request.path_params["name"],
-            archive_after_days=data.get("archive_after_days"),
-            archive_after_articles=data.get("archive_after_articles"),
-            reason=data.get("reason"),
-        )
+        name = request.path_params["name"]
+        if "status" not in data or data.keys() & {"archive_after_days", "archive_after_articles"}:
+            result = await maintenance.set_policy(
+                conn,
+                user,
+                name,
+                archive_after_days=data.get("archive_after_days"),
+                archive_after_articles=data.get("archive_after_articles"),
+                reason=data.get("reason"),
+            )
+        if "status" in data:
+            result = await maintenance.set_status(conn, user, name, data["status"], data.get("reason"))
     return JSONResponse(result)
 
 
