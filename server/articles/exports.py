@@ -9,6 +9,7 @@ from sqlite3 import Row
 from aiosqlite import Connection
 
 from ..store.db import fetch_all, fetch_value
+from .reading import HIDDEN_NOTICE
 
 # The article columns of ARTICLE_SELECT plus what an mbox needs of the parent.
 EXPORT_SELECT = (
@@ -78,15 +79,16 @@ async def group_export_page(
 
 
 async def new_threads(conn: Connection, group_row: Row, limit: int = 50) -> list[Row]:
-    """A group's newest threads (by start) with their first articles, for its feed."""
+    """A group's newest threads (by start) with their first articles, for its
+    feed; a hidden first article shows the hidden notice, as the API does."""
     return await fetch_all(
         conn,
         "SELECT t.id AS thread_id, t.subject AS thread_subject, t.created_at AS started_at,"
-        " a.message_id, a.author_name, a.body, a.status, a.created_at"
+        " a.message_id, a.author_name, iif(a.status = 'hidden', ?, a.body) AS body, a.status, a.created_at"
         " FROM threads t JOIN articles a ON a.id = t.root_article_id"
         " WHERE t.group_id = ? AND t.merged_into_thread_id IS NULL"
         " ORDER BY t.created_at DESC, t.id DESC LIMIT ?",
-        (group_row["id"], limit),
+        (HIDDEN_NOTICE, group_row["id"], limit),
     )
 
 

@@ -14,8 +14,6 @@ from collections.abc import Iterable
 from sqlite3 import Row
 from urllib.parse import quote
 
-from .reading import HIDDEN_NOTICE
-
 CONTENT_TYPE = "application/atom+xml; charset=utf-8"
 ATOM_NS = "http://www.w3.org/2005/Atom"
 # XML 1.0 §2.2: tab, newline, CR and these ranges are the only characters allowed.
@@ -82,7 +80,7 @@ def _entry(row: Row, title: str, link: str, created_at: str) -> dict:
         "link": link,
         "created_at": created_at,
         "author_name": row["author_name"],
-        "body": HIDDEN_NOTICE if row["status"] == "hidden" else row["body"],
+        "body": row["body"],
     }
 
 
