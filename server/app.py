@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from . import nntp, smtp, web
+from .mail import queuemail
 from .runtime.site import Site
 from .stewardship import sweep
 from .store.config import Config
@@ -83,7 +84,7 @@ def create_app(config: Config, listeners: Mapping[str, socket.socket] | None = N
         app.state.cookies = Cookies(
             site.secret, secure=config.secure_cookies, session_days=config.session_days
         )
-        sweeper = sweep.start(site)
+        sweeper = sweep.start(site, [queuemail.job])
         news = await nntp.start(site, bound.get("nntp"))
         feeder = await nntp.feed.start(site)
         mailer = await smtp.start(site, bound.get("smtp"))

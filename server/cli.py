@@ -402,10 +402,11 @@ def cmd_reset_password(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from .mail import queuemail
     from .stewardship import sweep
 
     config = _config(args)
-    print(json.dumps(_on_database(config, lambda db: sweep.sweep(db, config))))
+    print(json.dumps(_on_database(config, lambda db: sweep.sweep(db, config, jobs=[queuemail.job]))))
     return 0
 
 
@@ -646,7 +647,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("username")
     p.add_argument("--base-url", help="the site's address as readers reach it (default http://HOST:PORT)")
-    command("sweep", cmd_sweep, "run the archive sweep once and print what it archived")
+    command("sweep", cmd_sweep, "run the archive and queue sweep once and print what it did")
     p = command("migrate", cmd_migrate, "upgrade the database to this Moot's schema (backup taken first)")
     p.add_argument(
         "--status",

@@ -201,12 +201,13 @@ async def build(db: Database, config: Config) -> str:
             started = await demo_story.new_thread(conn, config.domain, users[author], group, subject, body)
             await _replies(conn, config, users, started["article"]["id"], replies)
         made = await demo_story.tell(conn, config, users)
+        await demo_story.queue(conn, config, users, made)
         threads = await fetch_value(conn, "SELECT count(*) FROM threads WHERE merged_into_thread_id IS NULL")
     names = ", ".join(u for u, _, _ in USERS)
     return (
         f"demo site created in {config.db_path}: {len(GROUPS)} groups, {threads} threads"
         f" ({len(made['archived'])} archived, one locked, {made['times']} articles over eight months),"
-        " an open proposal and a moderation history.\n"
+        " an open proposal, a moderation history and items waiting in the moderation queue.\n"
         f"Demo accounts ({names}) all have the password {DEMO_PASSWORD!r}; "
         "admin is an admin and marta a moderator."
     )

@@ -2,7 +2,8 @@
 session thread that drifts twice ("(was: …)" subjects, so split suggestions
 appear), months of older threads that are archived, a locked thread, a
 split, a move and a reference thread in the public log, an open proposal,
-and times spread over eight months as a real site's would be.
+times spread over eight months as a real site's would be, and a few items
+waiting in the moderation queue (`queue`).
 
 Reproducible: the same content, structure and times relative to the day it
 is built (times count back from the start of that UTC day; a seeded random
@@ -16,8 +17,9 @@ from datetime import UTC, datetime, timedelta
 
 from aiosqlite import Connection
 
-from .articles import posting
-from .stewardship import maintenance, proposals
+from .articles import held, posting
+from .articles.authors import Author
+from .stewardship import maintenance, proposals, reports
 from .stewardship.permissions import User
 from .store import clock
 from .store.config import Config
@@ -200,6 +202,9 @@ async def tell(conn: Connection, config: Config, users: dict[str, User]) -> dict
         for who, text in replies:
             parent = (await reply(conn, config.domain, users[who], parent, text))["id"]
         made[key] = started["thread"]["id"]
+    # a heated post that members will report until it is hidden (`queue`)
+    heated = await new_thread(conn, config.domain, users["chidi"], *HEATED)
+    made["heated"] = heated["article"]["id"]
     made["times"] = await _retime(conn, rng, made)
     # the moderation history, in the order a moderator would have done it
     for thread_id in made["archived"]:
@@ -238,6 +243,79 @@ async def tell(conn: Connection, config: Config, users: dict[str, User]) -> dict
     made["proposal"] = proposal["id"]
     await _retime_maintenance(conn, rng)
     return made
+
+
+HEATED = (
+    "comp.lang.python",
+    "Tabs or spaces, settled",
+    "Anyone who still indents with tabs should not be allowed near a keyboard. Idiots, all of them.",
+)
+ANNOUNCE_HELD = (
+    "Folk night at the library, Friday",
+    "The library lends us its hall on Friday at 19:00. Bring an instrument, or just your voice.",
+)
+ANNOUNCE_REPLY = "Thank you for setting this up. Is there a guide for newcomers to newsreaders?"
+STRANGER = (
+    "Wren Hale",
+    "wren@example.org",
+    "Session in Galway?",
+    "Hello all, I am visiting Galway in May. Is there a session you would recommend?",
+)
+
+
+async def queue(conn: Connection, config: Config, users: dict[str, User], made: dict) -> dict:
+    """Fill the moderation queue for the demo moderator: moot.announce becomes
+    moderated (as an admin's PUT /api/groups/moot.announce/policy would make
+    it) and holds a member's new thread and a reply; rec.music.folk holds a
+    stranger's mail; a heated post is reported as abuse until it is hidden;
+    an astronomy article is reported as off-topic and stays visible."""
+    await conn.execute("UPDATE groups SET status = 'm' WHERE name = 'moot.announce'")
+    waiting = [await new_thread(conn, config.domain, users["ada"], "moot.announce", *ANNOUNCE_HELD)]
+    welcome = await fetch_all(
+        conn,
+        "SELECT a.id FROM articles a JOIN groups g ON g.id = a.group_id"
+        " WHERE g.name = 'moot.announce' AND a.parent_id IS NULL ORDER BY a.id LIMIT 1",
+    )
+    posted = await posting.submit(
+        conn, config.domain, users["bruno"], posting.Submission(body=ANNOUNCE_REPLY, parent=welcome[0]["id"])
+    )
+    waiting.append(posted)
+    folk = await fetch_all(conn, "SELECT id FROM groups WHERE name = 'rec.music.folk'")
+    name, address, subject, body = STRANGER
+    await held.hold(
+        conn,
+        held.Held(
+            group_id=folk[0]["id"],
+            why="stranger",
+            channel="mail",
+            message_id=posting.new_message_id(config.domain),
+            author=Author(name, None, address),
+            subject=subject,
+            body=body,
+            mail_from=address,
+        ),
+    )
+    for who in ("ada", "bruno", "dagny", "marta", "admin"):
+        result = await reports.report(
+            conn, users[who], made["heated"], "abuse", "name-calling", threshold=config.report_threshold
+        )
+        if result["article"]["status"] == "hidden":
+            break
+    stars = await fetch_all(
+        conn,
+        "SELECT a.id FROM articles a JOIN groups g ON g.id = a.group_id JOIN users u ON u.id = a.user_id"
+        " WHERE g.name = 'sci.astro.amateur' AND a.status = 'ok' AND u.username != 'dagny' ORDER BY a.id DESC LIMIT 1",
+    )
+    if stars:
+        await reports.report(
+            conn,
+            users["dagny"],
+            stars[0]["id"],
+            "off-topic",
+            "more about cameras than the sky",
+            threshold=config.report_threshold,
+        )
+    return {"held": [w["held"]["id"] for w in waiting]}
 
 
 async def _retime(conn: Connection, rng: random.Random, made: dict) -> int:

@@ -57,8 +57,28 @@ def test_the_demo_tells_a_story_and_is_reproducible(tmp_path):
         ("rec.crafts.woodworking", "open", 2)
     ]
     actions = [e["action"] for e in get(db, "/api/modlog")["entries"]]
-    for action in ("split", "move", "lock", "archive", "reference", "group.create"):
+    for action in ("split", "move", "lock", "archive", "reference", "group.create", "hide"):
         assert action in actions
+
+    # The demo moderator finds a few items waiting in the moderation queue.
+    conn = sqlite3.connect(db)
+    try:
+        waiting = conn.execute(
+            "SELECT g.name, q.kind, q.why FROM queue q JOIN groups g ON g.id = q.group_id"
+            " WHERE q.state = 'waiting' ORDER BY q.id"
+        ).fetchall()
+        hidden = conn.execute("SELECT subject FROM articles WHERE status = 'hidden'").fetchall()
+    finally:
+        conn.close()
+    assert waiting == [
+        ("moot.announce", "held", "moderated"),
+        ("moot.announce", "held", "moderated"),
+        ("rec.music.folk", "held", "stranger"),
+        ("comp.lang.python", "reported", "reports"),
+        ("sci.astro.amateur", "reported", "reports"),
+    ]
+    assert hidden == [("Tabs or spaces, settled",)]
+    assert get(db, "/api/groups/moot.announce")["group"]["status"] == "m"
 
     rows = shape(db)
     times = sorted(r[-1] for r in rows)

@@ -400,17 +400,17 @@ async def remove(
     entry_id = await modlog.write(
         conn, modlog.Entry.on_article("cancel", user, row, reason=reason, data=data)
     )
-    article = await take_down(conn, row, entry_id)
+    article = await take_down(conn, row, entry_id, by=user.account_id if user else None)
     await notifications.on_decision(conn, entry_id, row["user_id"], user, row["thread_id"])
     return article, entry_id
 
 
-async def take_down(conn: Connection, row: sqlite3.Row, entry_id: int) -> dict:
+async def take_down(conn: Connection, row: sqlite3.Row, entry_id: int, *, by: int | None) -> dict:
     """Remove a visible or hidden article (its row as stored) as the log
-    entry `entry_id` does (a removal, a suspension's or ban's cleanup):
-    withdrawn with its text kept for `restore`, announced live, a cancel
-    queued for the peers. Returns the article now."""
-    await withdraw(conn, row, CANCEL_NOTICE_MODERATOR, entry_id=entry_id)
+    entry `entry_id` of moderator `by` does (a removal, a suspension's or
+    ban's cleanup): withdrawn with its text kept for `restore`, announced
+    live, a cancel queued for the peers. Returns the article now."""
+    await withdraw(conn, row, CANCEL_NOTICE_MODERATOR, entry_id=entry_id, by=by)
     return await _changed(conn, row["id"], "article.cancelled", cancel=True)
 
 
@@ -425,12 +425,17 @@ async def _changed(conn: Connection, article_id: int, event: str, *, cancel: boo
     return article
 
 
-async def withdraw(conn: Connection, row: sqlite3.Row, notice: str, *, entry_id: int | None = None) -> None:
+async def withdraw(
+    conn: Connection, row: sqlite3.Row, notice: str, *, entry_id: int | None = None, by: int | None = None
+) -> None:
     """The change a withdrawal makes to an article (its row as stored), whoever
     asked: the text replaced by `notice`, its words out of the search index
     (a hidden article's are out already), and the texts an edit replaced gone
     with them. With `entry_id` (a moderator's removal, logged as that entry)
-    the text is kept aside for `restore`."""
+    the text is kept aside for `restore`. Reports waiting on it are settled
+    with it (rejected, by the moderator `by` as `entry_id`, or by the site
+    when its author or a peer withdrew it): a waiting reported item always
+    names an article that is still visible or hidden."""
     if row["status"] == "ok":
         await conn.execute(UNINDEX, (row["id"], row["subject"], row["body"], row["author_name"]))
     if entry_id is not None:
@@ -440,6 +445,11 @@ async def withdraw(conn: Connection, row: sqlite3.Row, notice: str, *, entry_id:
         )
     await conn.execute("UPDATE articles SET status = 'cancelled', body = ? WHERE id = ?", (notice, row["id"]))
     await conn.execute("DELETE FROM article_versions WHERE article_id = ?", (row["id"],))
+    await conn.execute(
+        "UPDATE queue SET state = 'rejected', decided_at = ?, decided_by = ?, entry_id = ?"
+        " WHERE article_id = ? AND kind = 'reported' AND state = 'waiting'",
+        (clock.now(), by, entry_id, row["id"]),
+    )
 
 
 async def restore(conn: Connection, entry_id: int) -> list[dict]:

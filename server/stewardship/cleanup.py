@@ -23,7 +23,6 @@ from ..news import peers
 from ..store import clock, validate
 from ..store.db import fetch_all
 from ..store.errors import Conflict
-from . import queue
 from .permissions import User
 
 # Most articles one suspension or ban removes: beyond, a shorter period.
@@ -76,7 +75,6 @@ async def recent(conn: Connection, author: str, days: int | None, group_id: int 
 
 async def take_down(conn: Connection, actor: User | None, rows: list[Row], entry_id: int) -> None:
     """Remove `rows` (from `recent`) as log entry `entry_id` does; their waiting
-    queue items are settled as rejected by it."""
+    queue items are settled as rejected by it (posting.withdraw)."""
     for row in rows:
-        await posting.take_down(conn, row, entry_id)
-    await queue.settle_removed(conn, actor, [row["id"] for row in rows], entry_id)
+        await posting.take_down(conn, row, entry_id, by=actor.account_id if actor else None)

@@ -372,15 +372,3 @@ async def forget(conn: Connection, before: str) -> int:
         "DELETE FROM queue WHERE kind = 'held' AND state = 'rejected' AND decided_at < ?", (before,)
     )
     return cur.rowcount
-
-
-async def settle_removed(conn: Connection, user: User | None, article_ids: list[int], entry_id: int) -> None:
-    """Settle the waiting items of articles that log entry `entry_id` removed
-    (a suspension's or ban's cleanup) as rejected by it."""
-    for start in range(0, len(article_ids), PAGE):
-        chunk = article_ids[start : start + PAGE]
-        await conn.execute(
-            "UPDATE queue SET state = 'rejected', decided_at = ?, decided_by = ?, entry_id = ?"
-            f" WHERE state = 'waiting' AND article_id IN ({', '.join('?' * len(chunk))})",
-            (clock.now(), user.account_id if user else None, entry_id, *chunk),
-        )

@@ -7,7 +7,12 @@ Candidates are found per group on indexes (threads_listing for age,
 threads_by_size for size) with a read connection; each is rechecked and
 archived inside a write transaction of at most BATCH threads, so writers
 (posting) wait at most one batch, and each archive writes its own log entry
-and event like a moderator's."""
+and event like a moderator's.
+
+The same pass keeps the moderation queue: rejected held submissions older
+than the site's rejected_keep_days are dropped (queue.forget), and the
+`jobs` the server hands it (the moderators' daily queue mail, which lives in
+the mail package: server/mail/queuemail.py) run with its `now`."""
 
 from __future__ import annotations
 
@@ -15,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from sqlite3 import Row
 from typing import TypeGuard
@@ -26,11 +32,16 @@ from ..runtime.site import Site
 from ..store import clock
 from ..store.config import Config
 from ..store.db import Database, fetch_all, fetch_one
+from . import queue
 from .maintenance import change_state
 
 log = logging.getLogger("moot.sweep")
 
 BATCH = 200  # threads per write transaction: ~20 ms of holding the write lock
+
+# A periodic job run by the sweep: given the database, the configuration and
+# the sweep's `now`, it does its part and returns counts for the result.
+Job = Callable[[Database, Config, datetime], Awaitable[dict]]
 
 
 def effective_policy(group: Row, config: Config) -> tuple[int, int]:
@@ -84,8 +95,11 @@ def _still_due(thread: Row | None, rule: str, days: int, size: int, now: datetim
     return size > 0 and thread["article_count"] > size
 
 
-async def sweep(db: Database, config: Config, *, now: datetime | None = None) -> dict:
-    """Run the sweep once. Returns {archived, by_age, by_size, groups, seconds}."""
+async def sweep(
+    db: Database, config: Config, *, now: datetime | None = None, jobs: Sequence[Job] = ()
+) -> dict:
+    """Run the sweep once. Returns {archived, by_age, by_size, groups,
+    forgotten, seconds}, with what each of `jobs` returned."""
     started = time.perf_counter()
     now = now or clock.parse(clock.now())
     async with db.read() as conn:
@@ -108,33 +122,40 @@ async def sweep(db: Database, config: Config, *, now: datetime | None = None) ->
                     conn, None, thread, "archive", _reason(rule, limit), data={"rule": rule, "limit": limit}
                 )
                 counts[rule] += 1
+    async with db.transaction() as conn:
+        forgotten = await queue.forget(conn, clock.stamp(now - timedelta(days=config.rejected_keep_days)))
+    done: dict = {}
+    for job in jobs:
+        done.update(await job(db, config, now))
     return {
         "archived": counts["age"] + counts["size"],
         "by_age": counts["age"],
         "by_size": counts["size"],
         "groups": len(groups),
+        "forgotten": forgotten,
+        **done,
         "seconds": round(time.perf_counter() - started, 3),
     }
 
 
-async def run_periodically(site: Site) -> None:
+async def run_periodically(site: Site, jobs: Sequence[Job] = ()) -> None:
     """The server's sweep loop: every sweep_interval seconds, first after one interval."""
     interval = site.config.sweep_interval
     while True:
         await asyncio.sleep(interval)
         try:
-            result = await sweep(site.db, site.config)
-            if result["archived"]:
+            result = await sweep(site.db, site.config, jobs=jobs)
+            if result["archived"] or result["forgotten"] or result.get("queue_mail"):
                 log.info("archive sweep: %s", result)
         except Exception:  # a failed sweep must not stop the next one
             log.exception("archive sweep failed")
 
 
-def start(site: Site) -> asyncio.Task | None:
-    """Start the periodic sweep (None when sweep_interval is 0)."""
+def start(site: Site, jobs: Sequence[Job] = ()) -> asyncio.Task | None:
+    """Start the periodic sweep, with `jobs` (None when sweep_interval is 0)."""
     if site.config.sweep_interval <= 0:
         return None
-    return asyncio.get_running_loop().create_task(run_periodically(site), name="moot-sweep")
+    return asyncio.get_running_loop().create_task(run_periodically(site, jobs), name="moot-sweep")
 
 
 async def stop(task: asyncio.Task | None) -> None:

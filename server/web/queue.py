@@ -1,7 +1,8 @@
 """The moderation queue over HTTP: a group's queue for its moderators (JSON
 and a page with forms that works without JavaScript), decisions on one item
 or many, members' reports, a member's own waiting articles, and a group's
-stranger_mail setting. The old held-mail addresses redirect to the queue.
+stranger_mail setting, and a moderator's daily mail of a group's items
+waiting more than a day (moot.mail.queuemail). The old held-mail addresses redirect to the queue.
 Every decision is in moot.stewardship.queue and moot.stewardship.reports."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ..articles import groups, reading
-from ..mail import heldmail
+from ..mail import heldmail, queuemail
 from ..stewardship import queue, reports
 from ..store import clock
 from ..store.errors import MootError, NotFound
@@ -196,6 +197,19 @@ async def report_submit(request: Request) -> Response:
     return RedirectResponse(link.replace("#", "?reported=1#", 1), status_code=303)
 
 
+async def queue_mail(request: Request) -> Response:
+    """GET or PUT {"daily": bool} /api/groups/{name}/queue/mail: the moderator's own choice."""
+    user = await current_user(request)
+    name = request.path_params["name"]
+    if request.method == "GET":
+        async with site_of(request).db.read() as conn:
+            return JSONResponse(await queuemail.get(conn, user, name), headers=PRIVATE)
+    data = await read_json(request)
+    async with site_of(request).db.transaction() as conn:
+        result = await queuemail.set_daily(conn, user, name, data.get("daily"))
+    return JSONResponse(result)
+
+
 def _moved(to: str, status: int) -> Callable[[Request], Awaitable[Response]]:
     """A handler that sends an old held-mail address on to its queue address."""
 
@@ -207,6 +221,7 @@ def _moved(to: str, status: int) -> Callable[[Request], Awaitable[Response]]:
 
 routes = [
     Route("/api/groups/{name}/queue", queue_list),
+    Route("/api/groups/{name}/queue/mail", queue_mail, methods=["GET", "PUT"]),
     Route("/api/groups/{name}/queue/{id:int}/{action:str}", queue_decide, methods=["POST"]),
     Route("/api/groups/{name}/queue/{action:str}", queue_decide, methods=["POST"]),
     Route("/api/me/queue", my_queue),
