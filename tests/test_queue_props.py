@@ -20,9 +20,8 @@ through the real app's HTTP API, leaves after every step:
 - and at the end `moot check` sound: the search index holds exactly the
   visible articles; each member's /api/me/queue lists what of theirs waits.
 
-Undo of a removal from the log is not exercised: on this branch only splits
-and merges are undoable (modlog.UNDOABLE). UNDO_REMOVALS marks the hook: when
-"cancel" becomes undoable, turn it on and the "undo" step restores a removal."""
+A moderator's removal is undone from the log by the "undo" step: the
+article is visible again (modlog.UNDOABLE names "cancel")."""
 
 from __future__ import annotations
 
@@ -351,14 +350,16 @@ class Run:
         self.model.log("unsuspend")
 
     async def undo(self, a: int, b: int, c: int) -> None:
-        """The hook for undoing a removal from the log (on when "cancel" is undoable)."""
+        """Undo a moderator's removal from the log: the article is visible again."""
         removed = [
             s for s in self.model.subs.values() if s.removal_entry is not None and s.state == "removed"
         ]
         if not removed:
             return
         sub = removed[b % len(removed)]
-        r = await self.clients[MODERATORS[a % 2]].post(f"/api/modlog/{sub.removal_entry}/undo", json={})
+        r = await self.clients[MODERATORS[a % 2]].post(
+            f"/api/modlog/{sub.removal_entry}/undo", json={"reason": "removed in error"}
+        )
         self.steps.append(f"undo removal of {sub.mid} -> {r.status_code}")
         assert r.status_code == 200, r.text
         sub.state, sub.removal_entry = "visible", None
