@@ -21,6 +21,7 @@ from email.message import Message
 from email.policy import compat32
 from email.utils import formatdate
 from html.parser import HTMLParser
+from typing import Any
 
 from ..articles import posting
 from ..articles.mbox import RawMessage
@@ -327,8 +328,16 @@ async def deliver(site: Site, recipient: str, data: bytes, mail_from: str = "") 
         submission = posting.Submission(
             body=body, subject=parsed.subject, group=group_name, message_id=message_id, channel="mail"
         )
+    address = parsed.author_addr or ""
+
+    async def store(conn: Any) -> dict:  # a ThreadConnection (Database.run)
+        posted = await posting.submit(conn, config.domain, user, submission)
+        if "held" in posted:  # acknowledged in the transaction that holds it
+            await _acknowledge_held(conn, address, posted["held"], config.list_domain)
+        return posted
+
     try:
-        posted = await site.post(user, lambda conn: posting.submit(conn, config.domain, user, submission))
+        posted = await site.post(user, store)
     except RateLimited as error:
         return _refuse(f"try again later: {error.message}", EX_TEMPFAIL, 451)
     except MootError as error:
@@ -338,26 +347,25 @@ async def deliver(site: Site, recipient: str, data: bytes, mail_from: str = "") 
                     return Outcome(250, f"already posted as {message_id}")
         return _refuse(f"the message cannot be posted: {error.message}")
     if "held" in posted:
-        return await _acknowledge_held(site, parsed.author_addr or "", posted["held"])
+        held = posted["held"]
+        log.info("mail to %s held for the moderators as queue item %s", held["group"], held["id"])
+        return Outcome(250, f"held for the moderators of {held['group']}")
     article = posted["article"]
     log.info("mail from %s posted as %s", user.username, article["message_id"])
     return Outcome(250, f"posted as {article['message_id']}", article)
 
 
-async def _acknowledge_held(site: Site, address: str, item: dict) -> Outcome:
-    """A member's mail to a moderated group waits for its moderators: say so
-    in the SMTP reply and by mail to the member's confirmed address."""
-    async with site.db.transaction() as conn:
-        await mailqueue.queue_mail(
-            conn,
-            "notice",
-            address,
-            data={
-                "subject": f"Your message to {item['group']} waits for its moderators",
-                "text": f"Hello,\n\nyour message \u201c{item['subject']}\u201d to {item['group']} was "
-                "received. The group is moderated: it appears once one of its moderators approves it.\n",
-            },
-            domain_for_id=site.config.list_domain,
-        )
-    log.info("mail to %s held for the moderators as queue item %s", item["group"], item["id"])
-    return Outcome(250, f"held for the moderators of {item['group']}")
+async def _acknowledge_held(conn: Any, address: str, item: dict, list_domain: str) -> None:
+    """Tell a member, at their confirmed `address`, that their mail to a
+    moderated group waits for its moderators (queued in the caller's transaction)."""
+    await mailqueue.queue_mail(
+        conn,
+        "notice",
+        address,
+        data={
+            "subject": f"Your message to {item['group']} waits for its moderators",
+            "text": f"Hello,\n\nyour message \u201c{item['subject']}\u201d to {item['group']} was "
+            "received. The group is moderated: it appears once one of its moderators approves it.\n",
+        },
+        domain_for_id=list_domain,
+    )

@@ -60,9 +60,10 @@ async def _item(conn: Connection, article: Row) -> Row:
     )
     if found is not None:
         return found
-    await conn.execute(
+    made = await fetch_one(
+        conn,
         "INSERT INTO queue (group_id, kind, why, channel, message_id, article_id, user_id, author_name,"
-        " author_addr, created_at) VALUES (?, 'reported', 'reports', ?, ?, ?, ?, ?, ?, ?)",
+        " author_addr, created_at) VALUES (?, 'reported', 'reports', ?, ?, ?, ?, ?, ?, ?) RETURNING *",
         (
             article["group_id"],
             article["channel"] or ("mail" if article["author_addr"] else "web"),
@@ -74,7 +75,8 @@ async def _item(conn: Connection, article: Row) -> Row:
             clock.now(),
         ),
     )
-    return await _item(conn, article)
+    assert made is not None  # RETURNING gives the row just inserted
+    return made
 
 
 async def report(
