@@ -17,7 +17,18 @@ CREATE TABLE users (
     -- time the account reads but does not post, reply, edit, propose or
     -- endorse; NULL when there is none. Its history is the moderation log.
     suspended_until   TEXT,
-    suspension_reason TEXT NOT NULL DEFAULT ''
+    suspension_reason TEXT NOT NULL DEFAULT '',
+    -- Trust earned by posting (server/people/trust.py) is derived from these,
+    -- kept as they change so no post has to count a history. `posts`: the
+    -- account's articles published here (an approved submission counts when
+    -- it is published); `strike_at`: the last time a moderator removed one of
+    -- them or agreed with reports on it; `trust_frozen_at`: set when its posts
+    -- were held as spam; it stays 'new' until a moderator approves one.
+    posts             INTEGER NOT NULL DEFAULT 0,
+    strike_at         TEXT,
+    trust_frozen_at   TEXT,
+    -- Bumped to revoke every personal reply address of the account's list mail.
+    reply_key_generation INTEGER NOT NULL DEFAULT 0
 );
 
 -- Server-side sessions: the cookie carries a signed random token; only its
@@ -54,7 +65,10 @@ CREATE TABLE groups (
     home            TEXT,
     -- The sequence number of the group's last structural action: made here when
     -- this node is the home, applied here otherwise.
-    action_sequence INTEGER NOT NULL DEFAULT 0
+    action_sequence INTEGER NOT NULL DEFAULT 0,
+    -- Whether the group's moderators see each new account's first post here
+    -- before anyone else does (the site-wide switch is a setting).
+    review_new      INTEGER NOT NULL DEFAULT 0
 );
 
 CREATE TABLE threads (
@@ -190,17 +204,23 @@ CREATE TABLE modlog (
 CREATE INDEX modlog_by_group ON modlog(group_id, id);
 CREATE INDEX modlog_by_other_group ON modlog(other_group_id, id);
 
--- Group proposals: any member proposes, others endorse, the threshold creates.
+-- Proposals: any member proposes, others endorse, the threshold decides. A
+-- proposal creates a group (kind 'group'), or adds or removes a group's
+-- moderator (`name` the group, `user_id` the member); it is 'created' or
+-- 'carried' once decided. One open proposal per kind, group and member.
 CREATE TABLE proposals (
     id          INTEGER PRIMARY KEY,
     name        TEXT NOT NULL,
     description TEXT NOT NULL DEFAULT '',
     charter     TEXT NOT NULL DEFAULT '',
     proposer_id INTEGER NOT NULL REFERENCES users(id),
-    status      TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'created')),
-    created_at  TEXT NOT NULL
+    status      TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'created', 'carried')),
+    created_at  TEXT NOT NULL,
+    kind        TEXT NOT NULL DEFAULT 'group'
+                CHECK (kind IN ('group', 'add_moderator', 'remove_moderator')),
+    user_id     INTEGER REFERENCES users(id) ON DELETE CASCADE
 );
-CREATE UNIQUE INDEX proposals_open_name ON proposals(name) WHERE status = 'open';
+CREATE UNIQUE INDEX proposals_open ON proposals(kind, name, coalesce(user_id, 0)) WHERE status = 'open';
 
 CREATE TABLE endorsements (
     proposal_id INTEGER NOT NULL REFERENCES proposals(id),
@@ -388,7 +408,7 @@ CREATE TABLE queue (
     id          INTEGER PRIMARY KEY,
     group_id    INTEGER NOT NULL REFERENCES groups(id),
     kind        TEXT NOT NULL CHECK (kind IN ('held', 'reported')),
-    why         TEXT NOT NULL CHECK (why IN ('moderated', 'stranger', 'reports')),
+    why         TEXT NOT NULL CHECK (why IN ('moderated', 'stranger', 'reports', 'new', 'spam', 'repeat', 'unverified')),
     channel     TEXT NOT NULL CHECK (channel IN ('web', 'api', 'nntp', 'mail', 'peer')),
     message_id  TEXT NOT NULL,
     article_id  INTEGER REFERENCES articles(id),
@@ -410,7 +430,10 @@ CREATE TABLE queue (
     created_at  TEXT NOT NULL,
     decided_at  TEXT,
     decided_by  INTEGER REFERENCES users(id) ON DELETE SET NULL,
-    entry_id    INTEGER REFERENCES modlog(id)
+    entry_id    INTEGER REFERENCES modlog(id),
+    -- What spamd said of it: its score and the rules that fired.
+    spam_score  REAL,
+    spam_rules  TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX queue_waiting ON queue(group_id, id) WHERE state = 'waiting';
 CREATE INDEX queue_decided ON queue(decided_at) WHERE state != 'waiting';
@@ -459,6 +482,82 @@ CREATE TABLE removed_texts (
     body       TEXT NOT NULL
 );
 CREATE INDEX removed_texts_by_entry ON removed_texts(entry_id);
+
+-- Applications to join a site whose registration needs approval
+-- (server/people/registration.py): what the applicant gave, kept until an
+-- admin or moderator decides; accepted makes the account (`user_id`).
+CREATE TABLE applications (
+    id            INTEGER PRIMARY KEY,
+    username      TEXT NOT NULL,
+    display_name  TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    email         TEXT,
+    answer        TEXT NOT NULL DEFAULT '',
+    state         TEXT NOT NULL DEFAULT 'waiting' CHECK (state IN ('waiting', 'accepted', 'refused')),
+    reason        TEXT NOT NULL DEFAULT '',
+    created_at    TEXT NOT NULL,
+    decided_at    TEXT,
+    decided_by    INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    user_id       INTEGER REFERENCES users(id) ON DELETE SET NULL
+);
+CREATE UNIQUE INDEX applications_waiting_name ON applications(username COLLATE NOCASE)
+    WHERE state = 'waiting';
+
+-- Invitations for an invite-only site: only the code's SHA-256; used once.
+CREATE TABLE invites (
+    code_hash  TEXT PRIMARY KEY,
+    created_by INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    note       TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    used_by    INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    used_at    TEXT
+) WITHOUT ROWID;
+
+-- Sign-ups by client address (an IPv4 address, or an IPv6 /64), for the
+-- per-address sign-up limit; rows older than its window are swept.
+CREATE TABLE signups (
+    address    TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX signups_by_address ON signups(address, created_at);
+
+-- Fingerprints of recent articles (server/articles/repetition.py): the
+-- digest of a normalised body ('b:...') or of one link ('l:...'), the group
+-- it went to and its author's key and level; kept for the repetition window.
+CREATE TABLE fingerprints (
+    digest     TEXT NOT NULL,
+    group_id   INTEGER NOT NULL REFERENCES groups(id),
+    author     TEXT NOT NULL,
+    new_author INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX fingerprints_by_digest ON fingerprints(digest, created_at);
+CREATE INDEX fingerprints_by_time ON fingerprints(created_at);
+
+-- A group's own moderators (server/stewardship/permissions.py), appointed by
+-- an admin or by a carried proposal (`entry_id`: the log entry that did it).
+CREATE TABLE group_moderators (
+    group_id   INTEGER NOT NULL REFERENCES groups(id),
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    entry_id   INTEGER REFERENCES modlog(id),
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (group_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX group_moderators_by_user ON group_moderators(user_id);
+
+-- A member's list mail that did not show it came from them waits in the
+-- queue (why 'unverified'); one single-use link, sent to their verified
+-- address, confirms it (only the token's SHA-256 is kept).
+CREATE TABLE mail_confirmations (
+    token_hash TEXT PRIMARY KEY,
+    item_id    INTEGER NOT NULL REFERENCES queue(id),
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    used_at    TEXT
+) WITHOUT ROWID;
+CREATE INDEX mail_confirmations_by_user ON mail_confirmations(user_id, created_at);
 
 -- Every schema step this database has had (server/migrate.py): when it ran and
 -- where the backup taken before it lies. A database created at the current

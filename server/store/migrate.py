@@ -31,7 +31,7 @@ from . import clock
 from .errors import Unavailable
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema.sql"  # ../schema.sql, linked
-SCHEMA_VERSION = 11
+SCHEMA_VERSION = 12
 # Another process may hold the write lock; wait this long (seconds) before SQLITE_BUSY.
 BUSY_TIMEOUT = 10.0
 # Rows one batch of a data step may touch: a few tens of milliseconds of writing,
@@ -517,6 +517,123 @@ DROP TABLE held_mail;
             "CHECK (status IN ('ok', 'hidden', 'cancelled', 'notice'))",
         ),
     ),
+    # 11 -> 12: trust earned by posting, registration by application or
+    # invitation, fingerprints for repetition across groups, spamd's verdict
+    # on held items, moderators per group (appointed, or by proposal), and
+    # confirmation of a member's unverified list mail.
+    Migration(
+        12,
+        "trust, registration and group moderators",
+        sql="""
+-- Trust earned by posting (server/people/trust.py): what a level is derived
+-- from, kept as it changes so no post has to count a history. `posts`: the
+-- account's articles published here (an approved submission counts when it
+-- is published); `strike_at`: the last time a moderator removed one of them
+-- or agreed with reports on it; `trust_frozen_at`: set when the account's
+-- posts were held as spam, it stays 'new' until a moderator approves one.
+-- `reply_key_generation`: bumped to revoke every personal reply address the
+-- account's list mail carried (server/mail/replykeys.py).
+ALTER TABLE users ADD COLUMN posts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE users ADD COLUMN strike_at TEXT;
+ALTER TABLE users ADD COLUMN trust_frozen_at TEXT;
+ALTER TABLE users ADD COLUMN reply_key_generation INTEGER NOT NULL DEFAULT 0;
+UPDATE users SET posts = (SELECT count(*) FROM articles a
+                          WHERE a.user_id = users.id AND a.status = 'ok');
+
+-- A group whose moderators see each new account's first post before anyone
+-- else does (off by default; the site-wide switch is a setting).
+ALTER TABLE groups ADD COLUMN review_new INTEGER NOT NULL DEFAULT 0;
+
+-- What spamd said of a held item: its score and the rules that fired.
+ALTER TABLE queue ADD COLUMN spam_score REAL;
+ALTER TABLE queue ADD COLUMN spam_rules TEXT NOT NULL DEFAULT '';
+
+-- Applications to join a site whose registration needs approval
+-- (server/people/registration.py): what the applicant gave, kept until an
+-- admin or moderator decides; accepted makes the account (`user_id`).
+CREATE TABLE applications (
+    id            INTEGER PRIMARY KEY,
+    username      TEXT NOT NULL,
+    display_name  TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    email         TEXT,
+    answer        TEXT NOT NULL DEFAULT '',
+    state         TEXT NOT NULL DEFAULT 'waiting' CHECK (state IN ('waiting', 'accepted', 'refused')),
+    reason        TEXT NOT NULL DEFAULT '',
+    created_at    TEXT NOT NULL,
+    decided_at    TEXT,
+    decided_by    INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    user_id       INTEGER REFERENCES users(id) ON DELETE SET NULL
+);
+CREATE UNIQUE INDEX applications_waiting_name ON applications(username COLLATE NOCASE)
+    WHERE state = 'waiting';
+
+-- Invitations for an invite-only site: only the code's SHA-256; used once.
+CREATE TABLE invites (
+    code_hash  TEXT PRIMARY KEY,
+    created_by INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    note       TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    used_by    INTEGER REFERENCES users(id) ON DELETE SET NULL,
+    used_at    TEXT
+) WITHOUT ROWID;
+
+-- Sign-ups by client address (an IPv4 address, or an IPv6 /64), for the
+-- per-address sign-up limit; rows older than its window are swept.
+CREATE TABLE signups (
+    address    TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX signups_by_address ON signups(address, created_at);
+
+-- Fingerprints of recent articles (server/articles/repetition.py): the
+-- digest of a normalised body ('b:...') or of one link ('l:...'), the group
+-- it went to and its author's key and level; kept for the repetition window.
+CREATE TABLE fingerprints (
+    digest     TEXT NOT NULL,
+    group_id   INTEGER NOT NULL REFERENCES groups(id),
+    author     TEXT NOT NULL,
+    new_author INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX fingerprints_by_digest ON fingerprints(digest, created_at);
+CREATE INDEX fingerprints_by_time ON fingerprints(created_at);
+
+-- A group's own moderators (server/stewardship/permissions.py), appointed by
+-- an admin or by a carried proposal (`entry_id`: the log entry that did it).
+CREATE TABLE group_moderators (
+    group_id   INTEGER NOT NULL REFERENCES groups(id),
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    entry_id   INTEGER REFERENCES modlog(id),
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (group_id, user_id)
+) WITHOUT ROWID;
+CREATE INDEX group_moderators_by_user ON group_moderators(user_id);
+
+-- Proposals now also add or remove a group's moderator (`name` the group,
+-- `user_id` the member); one open proposal per kind, group and member.
+ALTER TABLE proposals ADD COLUMN kind TEXT NOT NULL DEFAULT 'group'
+    CHECK (kind IN ('group', 'add_moderator', 'remove_moderator'));
+ALTER TABLE proposals ADD COLUMN user_id INTEGER REFERENCES users(id) ON DELETE CASCADE;
+DROP INDEX proposals_open_name;
+CREATE UNIQUE INDEX proposals_open ON proposals(kind, name, coalesce(user_id, 0)) WHERE status = 'open';
+
+-- A member's list mail that did not show it came from them waits in the
+-- queue (why 'unverified'); one single-use link, sent to their verified
+-- address, confirms it (only the token's SHA-256 is kept).
+CREATE TABLE mail_confirmations (
+    token_hash TEXT PRIMARY KEY,
+    item_id    INTEGER NOT NULL REFERENCES queue(id),
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    used_at    TEXT
+) WITHOUT ROWID;
+CREATE INDEX mail_confirmations_by_user ON mail_confirmations(user_id, created_at);
+""",
+        then=lambda conn: _loosen_v12(conn),
+    ),
 )
 
 # Step 8's frozen constants: tree.STEP when it ran, and the width of one path component.
@@ -586,6 +703,19 @@ def _newsrc_to_ranges(conn: sqlite3.Connection, limit: int) -> int:
     if moved == 0:
         conn.execute("DROP TABLE newsrc")
     return moved
+
+
+def _loosen_v12(conn: sqlite3.Connection) -> None:
+    """Step 12's wider CHECKs: the queue's new reasons, carried proposals."""
+    loosen_check(
+        conn,
+        "queue",
+        "CHECK (why IN ('moderated', 'stranger', 'reports'))",
+        "CHECK (why IN ('moderated', 'stranger', 'reports', 'new', 'spam', 'repeat', 'unverified'))",
+    )
+    loosen_check(
+        conn, "proposals", "CHECK (status IN ('open', 'created'))", "CHECK (status IN ('open', 'created', 'carried'))"
+    )
 
 
 def loosen_check(conn: sqlite3.Connection, table: str, old: str, new: str) -> None:
