@@ -18,7 +18,7 @@ CREATE TABLE users (
     -- endorse; NULL when there is none. Its history is the moderation log.
     suspended_until   TEXT,
     suspension_reason TEXT NOT NULL DEFAULT '',
-    -- Trust earned by posting (server/people/trust.py) is derived from these,
+    -- Trust earned by posting (server/stewardship/trust.py) is derived from these,
     -- kept as they change so no post has to count a history. `posts`: the
     -- account's articles published here (an approved submission counts when
     -- it is published); `strike_at`: the last time a moderator removed one of

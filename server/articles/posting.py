@@ -30,7 +30,7 @@ from aiosqlite import Connection
 from ..mail import mailqueue
 from ..news import peers
 from ..people import follows, notifications
-from ..stewardship import modlog
+from ..stewardship import modlog, trust
 from ..stewardship.permissions import User, can, may_cancel, may_post_in, moderates, require, shown_time
 from ..store import clock, validate
 from ..store.db import fetch_all, fetch_one, fetch_value
@@ -337,6 +337,7 @@ async def publish(
     else:
         thread_id = parent["thread_id"]
     row = await insert_article(conn, new, group_id=group["id"], thread_id=thread_id, parent=parent)
+    await trust.published(conn, user.account_id)
     await mailqueue.queue_article(conn, row)  # the group's mail subscribers, in this transaction
     if parent is None:
         await conn.execute("UPDATE threads SET root_article_id = ? WHERE id = ?", (row["id"], thread_id))
@@ -411,6 +412,7 @@ async def take_down(conn: Connection, row: sqlite3.Row, entry_id: int, *, by: in
     ban's cleanup): withdrawn with its text kept for `restore`, announced
     live, a cancel queued for the peers. Returns the article now."""
     await withdraw(conn, row, CANCEL_NOTICE_MODERATOR, entry_id=entry_id, by=by)
+    await trust.struck(conn, row["user_id"])
     return await _changed(conn, row["id"], "article.cancelled", cancel=True)
 
 

@@ -41,7 +41,9 @@ class User:
     """An account of this site, or (with `node`) a moderator of a group's home
     node whose action is applied here: no account here, so `account_id` is None.
     `suspended_until` and `suspension_reason` are the account's suspension as
-    it was read (in force only while `suspended_until` is in the future)."""
+    it was read (in force only while `suspended_until` is in the future);
+    `created_at`, `posts`, `strike_at` and `trust_frozen_at` are what its
+    trust level is derived from (server/stewardship/trust.py)."""
 
     id: int
     username: str
@@ -50,6 +52,10 @@ class User:
     node: str | None = None
     suspended_until: str | None = None
     suspension_reason: str = ""
+    created_at: str = ""
+    posts: int = 0
+    strike_at: str | None = None
+    trust_frozen_at: str | None = None
 
     @classmethod
     def of_node(cls, node: str, display_name: str) -> User:
@@ -84,6 +90,10 @@ class User:
             row["role"],
             suspended_until=row["suspended_until"],
             suspension_reason=row["suspension_reason"],
+            created_at=row["created_at"],
+            posts=row["posts"],
+            strike_at=row["strike_at"],
+            trust_frozen_at=row["trust_frozen_at"],
         )
 
 

@@ -108,6 +108,14 @@ class Config:
     endorse_min_posts: int = _f(
         1, "articles an account must have posted (not withdrawn) before its endorsements count"
     )
+    trust_new_days: float = _f(2.0, "days an account stays at trust level new (docs/MODERATION.md)")
+    trust_new_posts: int = _f(3, "articles an account must have published to leave trust level new")
+    trust_regular_days: float = _f(180.0, "days an account must exist to reach trust level regular")
+    trust_regular_posts: int = _f(50, "articles an account must have published to reach trust level regular")
+    trust_clean_days: float = _f(
+        90.0,
+        "days after a moderator removed one of its articles before an account can be regular again",
+    )
     archive_after_days: int = _f(
         180, "site default: archive threads with no activity for this many days (0: never)"
     )

@@ -525,7 +525,7 @@ DROP TABLE held_mail;
         12,
         "trust, registration and group moderators",
         sql="""
--- Trust earned by posting (server/people/trust.py): what a level is derived
+-- Trust earned by posting (server/stewardship/trust.py): what a level is derived
 -- from, kept as it changes so no post has to count a history. `posts`: the
 -- account's articles published here (an approved submission counts when it
 -- is published); `strike_at`: the last time a moderator removed one of them
