@@ -21,7 +21,7 @@ from moot.articles import tree
 from moot.people import newsrc
 from moot.stewardship import actions
 from moot.store import check, migrate
-from moot.store.db import Database, SchemaNewer, fetch_all
+from moot.store.db import Database, SchemaNewer, fetch_all, fetch_value
 from tests.db_support import newer_moot_upgrades
 from tests.processes import moot
 
@@ -29,6 +29,7 @@ FIXTURE = Path(__file__).resolve().parent / "fixtures" / "v1.db"
 FIXTURE_V6 = Path(__file__).resolve().parent / "fixtures" / "v6.db"
 FIXTURE_V9 = Path(__file__).resolve().parent / "fixtures" / "v9.db"
 FIXTURE_V10 = Path(__file__).resolve().parent / "fixtures" / "v10.db"
+FIXTURE_V11 = Path(__file__).resolve().parent / "fixtures" / "v11.db"
 
 
 def v1_copy(tmp_path) -> str:
@@ -626,3 +627,57 @@ async def test_version_10_site_keeps_its_held_mail_in_the_moderation_queue(tmp_p
     ]
     r = await marta.get("/api/groups/comp.lang.python/held-mail", follow_redirects=False)
     assert r.status_code == 301 and r.headers["location"] == "/api/groups/comp.lang.python/queue"
+
+
+async def test_version_11_site_keeps_its_queue_and_counts_what_each_account_published(tmp_path, make_site):
+    path = str(tmp_path / "site.db")
+    shutil.copy(FIXTURE_V11, path)
+    conn = sqlite3.connect(path)
+    assert migrate.schema_version(conn) == 11
+    published = dict(
+        conn.execute(
+            "SELECT u.username, count(a.id) FROM users u"
+            " LEFT JOIN articles a ON a.user_id = u.id AND a.status = 'ok' GROUP BY u.id"
+        ).fetchall()
+    )
+    conn.close()
+    assert published == {"admin": 0, "marta": 1, "ada": 2, "bob": 2, "cyd": 1}
+    before, old_columns = all_rows(path), columns(path)
+    assert migrate.upgrade(path) == 11
+    assert normalised_schema(path) == normalised_schema(fresh(tmp_path))
+    after = all_rows(path, only=old_columns)
+    for table, rows in before.items():
+        assert after[table] == rows, table
+    conn = sqlite3.connect(path)
+    try:
+        assert dict(conn.execute("SELECT username, posts FROM users").fetchall()) == published
+        assert conn.execute(
+            "SELECT count(*) FROM users WHERE strike_at IS NOT NULL OR trust_frozen_at IS NOT NULL"
+        ).fetchone() == (0,)
+        assert conn.execute("SELECT name, kind, status FROM proposals ORDER BY id").fetchall() == [
+            ("rec.knitting", "group", "open"),
+            ("rec.bees", "group", "open"),
+        ]
+        assert conn.execute("SELECT kind, why, state FROM queue ORDER BY id").fetchall() == [
+            ("held", "moderated", "waiting"),
+            ("reported", "reports", "waiting"),
+            ("held", "stranger", "waiting"),
+        ]
+    finally:
+        conn.close()
+    report = check.check(path)
+    assert report.ok, report.text()
+
+    # The upgraded site works on what it kept: the held submission is approved and
+    # counts for its author; the open proposals can still be endorsed.
+    site = await make_site(db_path=path)
+    marta = await site.client("marta11", "moderator")
+    r = await marta.get("/api/groups/comp.lang.python.announce/queue")
+    (item,) = r.json()["items"]
+    r = await marta.post(f"/api/groups/comp.lang.python.announce/queue/{item['id']}/approve", json={})
+    assert r.status_code == 200, r.text
+    assert r.json()["article"]["author"]["username"] == "ada"
+    async with site.db.read() as db:
+        assert await fetch_value(db, "SELECT posts FROM users WHERE username = 'ada'") == 3
+    r = await marta.post("/api/proposals/2/endorse", json={})
+    assert r.status_code == 200, r.text
