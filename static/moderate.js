@@ -73,24 +73,6 @@ function count(n) {
   return `${n} article${n === 1 ? "" : "s"}`;
 }
 
-/** Re-read this page and put its fresh breadcrumb and head (counts, state,
- *  suggestions) in place of the stale ones; the tree itself follows live events. */
-async function refreshHead() {
-  const response = await fetch(location.pathname + location.search,
-    { credentials: "same-origin", cache: "no-store", headers: { Accept: "text/html" } });
-  if (!response.ok) return;
-  const fresh = new DOMParser().parseFromString(await response.text(), "text/html");
-  const wasOpen = document.querySelector(".modtools")?.open;
-  for (const selector of ["#thread > nav.crumbs", "#thread-head"]) {
-    const now = fresh.querySelector(selector);
-    const old = document.querySelector(selector);
-    if (now && old) old.replaceWith(document.importNode(now, true));
-  }
-  const tools = document.querySelector(".modtools");
-  if (tools && wasOpen) tools.open = true;
-  if (fresh.title) document.title = fresh.title;
-}
-
 /** The confirmation, with a link to where the thread (or its part) went. */
 function confirmDone(text, href, label) {
   let note = document.getElementById("mod-done");
@@ -182,11 +164,15 @@ async function confirmAction(event) {
     if (spec.after) {
       spec.after();
     } else {
+      // The live event updates every open copy of the page; this one re-reads
+      // itself at once too (its breadcrumb, head and tree), so the confirmation
+      // below never sits beside a stale page, live connection or not.
       const thread = document.getElementById("thread");
-      // The live event updates every open copy of the page, this one included;
-      // without a live connection, this page re-reads itself.
-      if (thread && thread.dataset.live !== "connected") thread.dispatchEvent(new CustomEvent("moot:refresh"));
-      await refreshHead();
+      if (thread) {
+        const request = {};
+        thread.dispatchEvent(new CustomEvent("moot:refresh", { detail: request }));
+        await request.done;
+      }
       if (spec.done && result) confirmDone(...spec.done(result));
     }
   } catch (problem) {

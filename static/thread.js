@@ -141,13 +141,19 @@ async function replaceArticle(article) {
   old.className = node.className + (old.classList.contains("new") ? " new" : "");
 }
 
+let refreshes = 0;
+
 /** Re-read this page from the server and swap in its header and tree, keeping
- *  the marks of articles that arrived while reading. */
+ *  the marks of articles that arrived while reading. When re-reads overlap
+ *  (a live event and a moderator's own action), only the last one started
+ *  is applied: an earlier answer may predate the change the later one shows. */
 async function refresh() {
+  const mine = ++refreshes;
   const doc = await page(location.pathname + location.search);
-  if (!doc) return;
+  if (!doc || mine !== refreshes) return;
   const fresh = doc.getElementById("thread");
   if (!fresh) return;
+  if (doc.title) document.title = doc.title;
   const marked = new Set(Array.from(tree.querySelectorAll(".node.new")).map((n) => n.id));
   const before = new Set(Array.from(tree.querySelectorAll(".node")).map((n) => n.id));
   // The breadcrumb too (a move changes the group); a moderator's open tools stay open.
@@ -309,7 +315,11 @@ export function startThread(element) {
     }
   });
   root.addEventListener("moot:seen", (event) => seen(event.target));
-  root.addEventListener("moot:refresh", () => refresh());
+  // Another script asks for a re-read; `detail.done` settles when it is in place.
+  root.addEventListener("moot:refresh", (event) => {
+    const done = refresh();
+    if (event.detail) event.detail.done = done;
+  });
 
   connectLive({
     threads: [threadId],
