@@ -59,7 +59,11 @@ async def test_only_admins_switch_the_mode_each_switch_logged_and_closed_refuses
     r = await anon.post("/api/register", json={"username": "zed", "password": NEW_PASSWORD})
     assert r.status_code == 403 and r.json()["error"]["code"] == "registration_closed"
     page = await anon.get("/register")
-    assert page.status_code == 403 and "Registration is closed" in page.text and 'name="username"' not in page.text
+    assert (
+        page.status_code == 403
+        and "Registration is closed" in page.text
+        and 'name="username"' not in page.text
+    )
     _, csrf = await csrf_of(anon, "/login")
     form = {"csrf": csrf, "username": "zed", "password": NEW_PASSWORD, "password2": NEW_PASSWORD}
     r = await anon.post("/register", data=form)
@@ -86,21 +90,33 @@ async def test_approval_applications_accepted_and_refused_through_the_api_and_th
         assert r.status_code == 400, r.text
     assert site.snapshot() == before
 
-    r = await anon.post("/api/register", json={"username": "zed", "password": NEW_PASSWORD, "answer": "tin, in 1994"})
+    r = await anon.post(
+        "/api/register", json={"username": "zed", "password": NEW_PASSWORD, "answer": "tin, in 1994"}
+    )
     assert r.status_code == 202 and "moot_session" not in r.cookies
     app = r.json()["application"]
     assert app["state"] == "waiting" and app["answer"] == "tin, in 1994" and "password_hash" not in app
-    again = await anon.post("/api/register", json={"username": "zed", "password": NEW_PASSWORD, "answer": "again"})
+    again = await anon.post(
+        "/api/register", json={"username": "zed", "password": NEW_PASSWORD, "answer": "again"}
+    )
     assert again.status_code == 409
     r = await anon.post("/api/login", json={"username": "zed", "password": NEW_PASSWORD})
     assert r.status_code == 401 and r.json()["error"]["code"] == "not_accepted"
     assert "waits for a moderator" in r.json()["error"]["message"]
 
     # The form (with its CSRF token) applies too.
-    form = {"csrf": csrf, "username": "yan", "password": NEW_PASSWORD, "password2": NEW_PASSWORD, "answer": "slrn"}
+    form = {
+        "csrf": csrf,
+        "username": "yan",
+        "password": NEW_PASSWORD,
+        "password2": NEW_PASSWORD,
+        "answer": "slrn",
+    }
     r = await anon.post("/register", data=form)
     assert r.status_code == 200 and "waits for a moderator" in r.text
-    assert (await anon.post("/register", data={**form, "csrf": "forged", "username": "xi"})).status_code == 403
+    assert (
+        await anon.post("/register", data={**form, "csrf": "forged", "username": "xi"})
+    ).status_code == 403
 
     assert (await member.get("/api/registration/applications")).status_code == 403
     assert (await member.get("/admin/registration")).status_code == 403
@@ -126,13 +142,16 @@ async def test_approval_applications_accepted_and_refused_through_the_api_and_th
     page, csrf = await csrf_of(mod, "/admin/registration")
     assert "slrn" in page.text and f"/admin/registration/applications/{yan}/refuse" in page.text
     r = await mod.post(
-        f"/admin/registration/applications/{yan}/refuse", data={"csrf": csrf, "reason": "we only take tin users"}
+        f"/admin/registration/applications/{yan}/refuse",
+        data={"csrf": csrf, "reason": "we only take tin users"},
     )
     assert r.status_code == 303
     r = await anon.post("/api/login", json={"username": "yan", "password": NEW_PASSWORD})
     assert r.status_code == 401 and "refused: we only take tin users" in r.json()["error"]["message"]
     assert (await anon.get("/api/users/yan")).status_code == 404
-    assert (await mod.get("/api/registration/applications?state=refused")).json()["applications"][0]["id"] == yan
+    assert (await mod.get("/api/registration/applications?state=refused")).json()["applications"][0][
+        "id"
+    ] == yan
     assert (await mod.get("/api/registration/applications?state=maybe")).status_code == 400
 
 
@@ -149,7 +168,9 @@ async def test_invitations_are_single_use_and_expire(site):
     assert (await mod.post("/api/registration/invites", json={"days": 91})).status_code == 400
     r = await anon.post("/api/register", json={"username": "zed", "password": NEW_PASSWORD})
     assert r.status_code == 400 and "invitation code" in r.json()["error"]["message"]
-    r = await anon.post("/api/register", json={"username": "zed", "password": NEW_PASSWORD, "invite": "guessed"})
+    r = await anon.post(
+        "/api/register", json={"username": "zed", "password": NEW_PASSWORD, "invite": "guessed"}
+    )
     assert r.status_code == 403
     assert site.snapshot() == before
 
@@ -171,7 +192,13 @@ async def test_invitations_are_single_use_and_expire(site):
     async with site.db.transaction() as conn:
         await conn.execute("UPDATE invites SET expires_at = '2000-01-01T00:00:00.000Z' WHERE note = 'late'")
     _, anon_csrf = await csrf_of(anon, "/register")
-    form = {"csrf": anon_csrf, "username": "zoe", "password": NEW_PASSWORD, "password2": NEW_PASSWORD, "invite": late}
+    form = {
+        "csrf": anon_csrf,
+        "username": "zoe",
+        "password": NEW_PASSWORD,
+        "password2": NEW_PASSWORD,
+        "invite": late,
+    }
     r = await anon.post("/register", data=form)
     assert r.status_code == 403 and "expired" in r.text
     r = await mod.post("/admin/registration/invites", data={"csrf": csrf, "days": "1"})
@@ -233,7 +260,9 @@ async def test_a_new_account_confirms_its_address_before_posting(make_site, rela
     article = "From: newbie@example.org\r\nNewsgroups: comp.lang.python\r\nSubject: Hi\r\n\r\nHello\r\n"
     said = await asyncio.to_thread(nntp_post, site, "newbie", article)
     assert said.startswith("441") and "confirm your mail address" in said
-    r = await admin.post("/api/groups/comp.lang.python/threads", json={"subject": "Admin", "body": "Not held"})
+    r = await admin.post(
+        "/api/groups/comp.lang.python/threads", json={"subject": "Admin", "body": "Not held"}
+    )
     assert r.status_code == 201  # admins and moderators are never held by this
     await confirm_address(newbie, relay, "newbie@example.org")
     r = await newbie.post("/api/groups/comp.lang.python/threads", json={"subject": "Hi", "body": "Hello"})

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
-from aiosqlite import Connection, IntegrityError
+from aiosqlite import Connection
 
 from ..stewardship import modlog
 from ..stewardship.permissions import User, require
@@ -179,12 +179,6 @@ class Form:
     invite: object = None
 
 
-def refuse_if_closed(settings: dict[str, str]) -> None:
-    """RegistrationClosed (403) when the mode is closed."""
-    if settings["mode"] == "closed":
-        raise RegistrationClosed(CLOSED_MESSAGE)
-
-
 def _answer(value: object) -> str:
     if value is None:
         value = ""
@@ -201,18 +195,29 @@ def _code_hash(code: object) -> str:
     return hashlib.sha256(code.strip().encode("utf-8")).hexdigest()
 
 
-def check_form(settings: dict[str, str], form: Form) -> None:
-    """The cheap checks of `form` for the site's mode, before anything is
-    counted or hashed: Invalid (400) or RegistrationClosed (403)."""
-    refuse_if_closed(settings)
+async def admissible(conn: Connection, form: Form) -> str:
+    """The site's mode, once `form` passed the checks that need no password
+    hash (so nothing is counted or hashed for them): RegistrationClosed
+    (403) when closed, Invalid (400) for a bad field, Forbidden (403) for an
+    invitation code unknown, used or expired."""
+    settings = await get_settings(conn)
+    if settings["mode"] == "closed":
+        raise RegistrationClosed(CLOSED_MESSAGE)
     validate.username(form.username)
     validate.password(form.password)
     if form.display_name not in (None, ""):
         validate.display_name(form.display_name)
     if settings["mode"] == "approval":
         _answer(form.answer)
-    elif settings["mode"] == "invite":
-        _code_hash(form.invite)
+    elif settings["mode"] == "invite" and not await fetch_value(
+        conn, _INVITE_FREE, (_code_hash(form.invite), clock.now())
+    ):
+        raise Forbidden(_INVITE_REFUSED)
+    return settings["mode"]
+
+
+_INVITE_FREE = "SELECT 1 FROM invites WHERE code_hash = ? AND used_at IS NULL AND expires_at > ?"
+_INVITE_REFUSED = "this invitation code is not valid: unknown, already used or expired"
 
 
 def use_invite(code: object) -> Callable[[Connection, User], Awaitable[None]]:
@@ -227,34 +232,40 @@ def use_invite(code: object) -> Callable[[Connection, User], Awaitable[None]]:
             (user.id, now, code_hash, now),
         )
         if cur.rowcount != 1:
-            raise Forbidden("this invitation code is not valid: unknown, already used or expired")
+            raise Forbidden(_INVITE_REFUSED)
 
     return spend
 
 
-async def apply(db: Database, form: Form, password_hash: str) -> dict[str, Any]:
+async def apply(db: Database, form: Form) -> dict[str, Any]:
     """Keep an application to join (approval mode) with the answer given and
     the password's hash; returns it (application_json). Invalid for bad
-    input, Conflict when the name is taken or already waits for a decision.
-    The names are checked in full again when it is accepted."""
+    input, Conflict when the name is taken or already waits for a decision
+    (both known before the password is hashed). The names are checked in
+    full again when it is accepted."""
     username = validate.username(form.username)
-    validate.password(form.password)
+    password = validate.password(form.password)
     display_name = validate.display_name(
         form.display_name if form.display_name not in (None, "") else username
     )
     answer = _answer(form.answer)
+    taken = (
+        "SELECT 1 FROM users WHERE username = ?"
+        " UNION ALL SELECT 1 FROM applications WHERE username = ? AND state = 'waiting'"
+    )
+    async with db.read() as conn:
+        if await fetch_value(conn, taken, (username, username)):
+            raise Conflict(f"the username {username!r} is taken or waits for a decision")
+    password_hash = await accounts.hash_in_thread(password)
     async with db.transaction() as conn:
-        if await fetch_value(conn, "SELECT 1 FROM users WHERE username = ?", (username,)):
-            raise Conflict(f"the username {username!r} is taken")
-        try:
-            cur = await conn.execute(
-                "INSERT INTO applications (username, display_name, password_hash, answer, created_at)"
-                " VALUES (?, ?, ?, ?, ?) RETURNING *",
-                (username, display_name, password_hash, answer, clock.now()),
-            )
-            row = await cur.fetchone()
-        except IntegrityError:
-            raise Conflict(f"an application for {username!r} already waits for a decision") from None
+        if await fetch_value(conn, taken, (username, username)):
+            raise Conflict(f"the username {username!r} is taken or waits for a decision")
+        cur = await conn.execute(
+            "INSERT INTO applications (username, display_name, password_hash, answer, created_at)"
+            " VALUES (?, ?, ?, ?, ?) RETURNING *",
+            (username, display_name, password_hash, answer, clock.now()),
+        )
+        row = await cur.fetchone()
     return application_json(row, None, None)
 
 

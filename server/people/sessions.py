@@ -64,21 +64,19 @@ async def sign_up(
     per address (site.registrations; a sign-up that fails gives its allowance
     back). The first account of a site without accounts becomes its admin."""
     async with site.db.read() as conn:
-        settings = await registration.get_settings(conn)
-    registration.check_form(settings, form)
+        mode = await registration.admissible(conn, form)
     reservation = await site.registrations.reserve(address)
     try:
         async with site.hashing.admit(address):
-            if settings["mode"] == "approval":
-                digest = await accounts.hash_in_thread(validate.password(form.password))
-                return await registration.apply(site.db, form, digest)
+            if mode == "approval":
+                return await registration.apply(site.db, form)
             user = await accounts.create_user(
                 site.db,
                 form.username,
                 form.password,
                 form.display_name,
                 welcome=accounts.Welcome(site.config.default_groups, first_is_admin=True),
-                then=registration.use_invite(form.invite) if settings["mode"] == "invite" else None,
+                then=registration.use_invite(form.invite) if mode == "invite" else None,
             )
     except BaseException:
         await site.registrations.release(reservation)
