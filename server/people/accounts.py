@@ -10,6 +10,7 @@ import hmac
 import re
 import secrets
 import threading
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from aiosqlite import Connection
@@ -99,11 +100,15 @@ async def create_user(
     *,
     password_hash: str | None = None,
     welcome: Welcome | None = None,
+    then: Callable[[Connection, User], Awaitable[None]] | None = None,
 ) -> User:
     """Create an account with `role`, welcomed as `welcome` says (see Welcome).
-    A caller that already holds the scrypt hash of `password` may pass it."""
+    A caller that already holds the scrypt hash of `password` may pass it
+    (and no password). `then(conn, user)` runs in the account's transaction:
+    what it raises undoes the account."""
     username = validate.username(username)
-    password = validate.password(password)
+    if password_hash is None or password is not None:
+        password = validate.password(password)
     display_name = validate.display_name(display_name if display_name is not None else username)
     if role not in ROLES:
         raise Invalid(f"role must be one of {', '.join(ROLES)}")
@@ -134,7 +139,10 @@ async def create_user(
         assert cur.lastrowid is not None
         if welcome is not None:
             await subscribe_defaults(conn, cur.lastrowid, welcome.groups)
-        return User(cur.lastrowid, username, display_name, role)
+        user = User(cur.lastrowid, username, display_name, role)
+        if then is not None:
+            await then(conn, user)
+        return user
 
 
 async def _check_name_is_free(conn: Connection, username: str, display_name: str) -> None:
@@ -280,6 +288,11 @@ async def set_display_name(db: Database, user: User, display_name: object) -> Us
     async with db.transaction() as conn:
         await conn.execute("UPDATE users SET display_name = ? WHERE id = ?", (name, user.id))
     return replace(user, display_name=name)
+
+
+async def password_matches(password: str, stored: str) -> bool:
+    """check_password off the event loop, within the process-wide cap."""
+    return bool(await _in_thread(check_password, password, stored))
 
 
 async def hash_in_thread(password: str) -> str:

@@ -11,7 +11,7 @@ from ..runtime.site import Site
 from ..stewardship.permissions import User
 from ..store import validate
 from ..store.errors import AuthRequired, Invalid
-from . import accounts, resets
+from . import accounts, registration, resets
 
 
 def _login_name(username: object) -> str | None:
@@ -33,6 +33,8 @@ async def authenticate(site: Site, username: object, password: object, *, addres
     try:
         async with site.hashing.admit(address):
             user = await accounts.authenticate(site.db, name, password)
+            if user is None:  # an applicant not accepted is told so (NotAccepted)
+                await registration.check_application(site.db, name, password)
     except BaseException:
         attempt.withdrawn()
         raise
@@ -54,30 +56,30 @@ async def sign_in(
 
 
 async def sign_up(
-    site: Site,
-    username: object,
-    password: object,
-    display_name: object,
-    *,
-    address: str,
-    replacing: str | None = None,
-) -> tuple[User, str]:
-    """Register (throttled per address; a registration that fails gives its
-    allowance back) and start a session. The first account of a site without
-    accounts becomes its admin."""
-    key = ("register", address)
-    site.registrations.take(key, what="registering")
+    site: Site, form: registration.Form, *, address: str, replacing: str | None = None
+) -> tuple[User, str] | dict:
+    """Register as the site's registration mode says (registration.py) and,
+    with an account made, start a session: the user and the session token; in
+    approval mode, the application kept (a dict) and no session. Throttled
+    per address (site.registrations; a sign-up that fails gives its allowance
+    back). The first account of a site without accounts becomes its admin."""
+    async with site.db.read() as conn:
+        mode = await registration.admissible(conn, form)
+    reservation = await site.registrations.reserve(address)
     try:
         async with site.hashing.admit(address):
+            if mode == "approval":
+                return await registration.apply(site.db, form)
             user = await accounts.create_user(
                 site.db,
-                username,
-                password,
-                display_name,
+                form.username,
+                form.password,
+                form.display_name,
                 welcome=accounts.Welcome(site.config.default_groups, first_is_admin=True),
+                then=registration.use_invite(form.invite) if mode == "invite" else None,
             )
     except BaseException:
-        site.registrations.refund(key)
+        await site.registrations.release(reservation)
         raise
     return user, await accounts.start_session(
         site.db, user, days=site.config.session_days, replacing=replacing

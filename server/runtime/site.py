@@ -7,9 +7,10 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from ..people import accounts
+from ..people import accounts, registration
 from ..people.accounts import HASH_WORKERS
 from ..people.readstate import ReadQueue
+from ..stewardship import trust
 from ..stewardship.permissions import User
 from ..store.config import Config
 from ..store.db import Database
@@ -47,7 +48,7 @@ class Site:
     stopping: bool = False  # set when the server starts to stop: readiness turns 503
     metrics: Metrics | None = None  # only when MOOT_METRICS_ALLOW names someone
     posts: TokenBucket = field(init=False)
-    registrations: TokenBucket = field(init=False)
+    registrations: registration.SignupLimit = field(init=False)  # sign-ups per address, kept in the database
     exports: TokenBucket = field(init=False)
     lockout: Lockout = field(init=False)
     hashing: HashGate = field(init=False)
@@ -71,8 +72,7 @@ class Site:
         self.sessions = Recent(self.db, ttl=self.responses.recheck, tables=("users", "sessions"))
         self.hub = Hub(self.db, c, on_events=self._events_seen)
         self.posts = TokenBucket(c.post_rate / 60, c.post_burst)
-        # Each registration costs an scrypt hash: a few per address per minute.
-        self.registrations = TokenBucket(c.register_rate / 3600, max(1, int(c.register_rate) // 4))
+        self.registrations = registration.SignupLimit(self.db, c.register_rate)
         self.exports = TokenBucket(c.export_rate / 3600, max(1, int(c.export_rate) // 4))
         self.lockout = Lockout(c.login_attempts, c.login_address_attempts, c.login_window)
         self.hashing = HashGate(HASH_WORKERS, c.hash_queue)
@@ -110,6 +110,9 @@ class Site:
         to the writer (Database.run). Refused (429) while the poster's rate is
         spent: the token is taken before the write (so concurrent posts cannot
         all pass one check) and given back if the post does not land."""
+        c = self.config
+        if c.register_confirm_mail and c.smtp_url and trust.held_as_new(user, trust.Rules.from_config(c)):
+            action = registration.confirmed_first(user, action)  # Unconfirmed (403) until it is
         self.posts.take(user.id)
         try:
             return await self.db.run(action)

@@ -75,7 +75,14 @@ class Config:
         15,
         "minutes after posting during which the author may edit an article (0: no editing); after it, withdraw only",
     )
-    register_rate: float = _f(20.0, "accounts one address may register per hour")
+    register_rate: float = _f(
+        20.0,
+        "accounts (or applications) one address (IPv4, or IPv6 /64) may register per hour, a quarter of them (at least one) at once; counted in the database, so a restart forgets nothing",
+    )
+    register_confirm_mail: bool = _f(
+        False,
+        "with mail on (MOOT_SMTP_URL), an account at trust level new may not post until its mail address is confirmed",
+    )
     login_attempts: int = _f(
         5,
         "failed sign-ins per account and address before that pair is throttled;"

@@ -33,6 +33,24 @@ class Suspended(Forbidden):
     code = "suspended"
 
 
+class RegistrationClosed(Forbidden):
+    """The site takes no new accounts (server/people/registration.py)."""
+
+    code = "registration_closed"
+
+
+class Unconfirmed(Forbidden):
+    """A new account posts once its mail address is confirmed (server/people/registration.py)."""
+
+    code = "unconfirmed"
+
+
+class NotAccepted(AuthRequired):
+    """A sign-in by an applicant whose application is waiting or was refused."""
+
+    code = "not_accepted"
+
+
 class Banned(Forbidden):
     """The author is banned from this group: the body says which, until when and why."""
 

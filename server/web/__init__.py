@@ -24,6 +24,7 @@ from . import (
     proposals,
     queue,
     reading,
+    registration,
     search,
     unread,
 )
@@ -47,6 +48,7 @@ FEATURES = (
     mail,
     ops,
     peers,
+    registration,
 )
 
 

@@ -9,18 +9,16 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ..mail import mailing, noticemail
-from ..people import sessions
-from ..store.errors import AuthRequired, Conflict, Invalid, MootError, TooLarge
+from ..people import registration, sessions
+from ..store.errors import AuthRequired, Conflict, Forbidden, Invalid, MootError, TooLarge
 from .common import client_address, cookies_of, current_user, page, safe_next, site_of
 from .security import read_form, read_json
 
 
-async def _sign_up(request: Request, username: object, password: object, display_name: object) -> tuple:
+async def _sign_up(request: Request, form: registration.Form) -> tuple | dict:
     return await sessions.sign_up(
         site_of(request),
-        username,
-        password,
-        display_name,
+        form,
         address=client_address(request),
         replacing=cookies_of(request).session_token(request),
     )
@@ -52,9 +50,11 @@ async def _sign_out(request: Request, response: Response) -> Response:
 
 async def register(request: Request) -> Response:
     data = await read_json(request)
-    user, token = await _sign_up(
-        request, data.get("username"), data.get("password"), data.get("display_name")
-    )
+    fields = ("username", "password", "display_name", "answer", "invite")
+    joined = await _sign_up(request, registration.Form(*(data.get(f) for f in fields)))
+    if isinstance(joined, dict):  # an application, waiting for a moderator
+        return JSONResponse({"application": joined}, status_code=202)
+    user, token = joined
     return _with_session(JSONResponse({"user": user.to_json()}, status_code=201), request, token)
 
 
@@ -118,36 +118,37 @@ async def login_submit(request: Request) -> Response:
     return _with_session(RedirectResponse(target, status_code=303), request, token)
 
 
+async def _register_page(
+    request: Request, target: str, values: dict, error: str | None = None, status: int = 200, **more: object
+) -> Response:
+    """The sign-up page as the site's registration mode draws it (closed: 403, no form)."""
+    async with site_of(request).db.read() as conn:
+        settings = await registration.get_settings(conn)
+    if settings["mode"] == "closed" and status == 200:
+        status = 403
+    context = {"next": target, "values": values, "error": error, "registration": settings, **more}
+    return await page(request, "register.html", context, status=status)
+
+
 async def register_form(request: Request) -> Response:
-    return await page(
-        request,
-        "register.html",
-        {"next": safe_next(request.query_params.get("next")), "values": {}, "error": None},
-    )
+    values = {"invite": request.query_params.get("invite", "")}
+    return await _register_page(request, safe_next(request.query_params.get("next")), values)
 
 
 async def register_submit(request: Request) -> Response:
     form = await checked_form(request)
     target = safe_next(form.get("next"))
     if form.get("password") != form.get("password2"):
-        return await page(
-            request,
-            "register.html",
-            {"next": target, "values": form, "error": "the two passwords differ"},
-            status=400,
-        )
+        return await _register_page(request, target, form, "the two passwords differ", 400)
+    values: list[str | None] = [form.get("username", ""), form.get("password", "")]
+    values += [form.get(f) or None for f in ("display_name", "answer", "invite")]
     try:
-        _, token = await _sign_up(
-            request, form.get("username", ""), form.get("password", ""), form.get("display_name") or None
-        )
-    except (*FORM_ERRORS, Conflict) as error:  # type: ignore[misc]  # mypy cannot unpack here
-        return await page(
-            request,
-            "register.html",
-            {"next": target, "values": form, "error": error.message},
-            status=error.status,
-        )
-    return _with_session(RedirectResponse(target, status_code=303), request, token)
+        joined = await _sign_up(request, registration.Form(*values))
+    except (*FORM_ERRORS, Conflict, Forbidden) as error:  # type: ignore[misc]  # mypy cannot unpack here
+        return await _register_page(request, target, form, error.message, error.status)
+    if isinstance(joined, dict):
+        return await _register_page(request, target, {}, application=joined)
+    return _with_session(RedirectResponse(target, status_code=303), request, joined[1])
 
 
 async def logout_submit(request: Request) -> Response:
