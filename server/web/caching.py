@@ -360,7 +360,7 @@ async def cached_page(
         str(user.id),
         user.username,
         user.display_name,
-        role,
+        str(role),
         secret,
         *(f"{g}={n.decode()}" for g, n in sorted(counts.items())),
     ):

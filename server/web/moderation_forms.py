@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from ..articles import groups, reading
 from ..articles.subjects import base_subject
-from ..stewardship import actions, maintenance, modlog
+from ..stewardship import actions, groupmods, maintenance, modlog
 from ..stewardship.permissions import moderates, require, require_moderator
 from ..store.errors import Invalid, MootError, NotFound
 from .accounts import checked_form
@@ -210,9 +210,21 @@ async def undo_submit(request: Request) -> Response:
     return RedirectResponse(f"/modlog#e{done['id']}", status_code=303)
 
 
+async def group_moderator_submit(request: Request) -> Response:
+    """An admin's form on the group page: `username` made a moderator of the
+    group (`change` add) or removed (remove); back to the group page."""
+    form = await checked_form(request)
+    name = request.path_params["name"]
+    change = groupmods.appoint if form.get("change") == "add" else groupmods.dismiss
+    async with site_of(request).db.transaction() as conn:
+        await change(conn, await current_user(request), name, form.get("username"), form.get("reason"))
+    return RedirectResponse(f"/g/{name}#moderators", status_code=303)
+
+
 routes = [
     Route("/t/{id:int}/moderate/{action}", moderate_form),
     Route("/t/{id:int}/moderate/{action}", moderate_submit, methods=["POST"]),
     Route("/modlog/{id:int}/undo", undo_form),
     Route("/modlog/{id:int}/undo", undo_submit, methods=["POST"]),
+    Route("/g/{name}/moderators", group_moderator_submit, methods=["POST"]),
 ]
