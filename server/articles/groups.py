@@ -56,7 +56,24 @@ async def announce_change(conn: Connection, name: str, entry_id: int) -> dict:
 
 
 async def get_group(conn: Connection, name: object) -> dict:
-    return group_json(await get_group_row(conn, name))
+    """The group's JSON with its own moderators (`moderators`, see moderators_of)."""
+    row = await get_group_row(conn, name)
+    return {**group_json(row), "moderators": await moderators_of(conn, row["id"])}
+
+
+async def moderators_of(conn: Connection, group_id: int) -> list[dict]:
+    """The group's own moderators (group_moderators; site moderators and admins
+    moderate every group and are not listed), longest serving first:
+    `[{username, display_name, since}]`."""
+    rows = await fetch_all(
+        conn,
+        "SELECT u.username, u.display_name, gm.created_at FROM group_moderators gm"
+        " JOIN users u ON u.id = gm.user_id WHERE gm.group_id = ? ORDER BY gm.created_at, u.username",
+        (group_id,),
+    )
+    return [
+        {"username": r["username"], "display_name": r["display_name"], "since": r["created_at"]} for r in rows
+    ]
 
 
 async def create_group(

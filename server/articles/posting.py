@@ -31,7 +31,7 @@ from ..mail import mailqueue
 from ..news import peers
 from ..people import follows, notifications
 from ..stewardship import modlog, trust
-from ..stewardship.permissions import User, can, may_cancel, may_post_in, moderates, require, shown_time
+from ..stewardship.permissions import User, may_cancel, may_post_in, moderates, require, shown_time
 from ..store import clock, validate
 from ..store.db import fetch_all, fetch_one, fetch_value
 from ..store.errors import Archived, Banned, Conflict, Forbidden, Locked
@@ -126,7 +126,7 @@ def _check_thread_accepts(state: str, thread_id: int, group_name: str, user: Use
             "this thread is archived; start a follow-up thread that continues it",
             follow_up={"group": group_name, "continued_from": thread_id},
         )
-    if state == "locked" and not can(user, "moderate"):
+    if state == "locked" and not moderates(user, group_name):
         raise Locked("this thread is locked")
 
 
@@ -378,7 +378,7 @@ async def cancel(conn: Connection, user: User | None, article_ref: object, reaso
     is gone; by a moderator (a removal), it is logged and its text kept aside
     so the log entry can undo it. Cancelling twice is a no-op."""
     row = await article_row(conn, article_ref)
-    user = may_cancel(user, row["user_id"])
+    user = may_cancel(user, row["user_id"], row["group_name"])
     reason = validate.reason(reason, required=False)
     if row["status"] not in ("ok", "hidden"):
         if row["status"] == "notice":

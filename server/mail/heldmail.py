@@ -20,7 +20,7 @@ from ..articles.authors import Author
 from ..articles.groups import announce_change, get_group_row
 from ..articles.messages import Parsed
 from ..stewardship import modlog
-from ..stewardship.permissions import User, require
+from ..stewardship.permissions import User, require_moderator
 from ..store import validate
 from ..store.errors import Busy, Conflict, Invalid
 
@@ -31,11 +31,11 @@ async def set_stranger_mail(
     conn: Connection, user: User | None, group_name: object, value: object, reason: object = None
 ) -> dict:
     """Set what becomes of a group's mail from strangers; logged. Returns {group, entry}."""
-    user = require(user, "moderate")
+    group = await get_group_row(conn, group_name)
+    user = require_moderator(user, group["name"])
     if value not in STRANGER_MAIL:
         raise Invalid("stranger_mail must be bounce or moderate")
     reason = validate.reason(reason, required=False)
-    group = await get_group_row(conn, group_name)
     await conn.execute("UPDATE groups SET stranger_mail = ? WHERE id = ?", (value, group["id"]))
     entry_id = await modlog.write(
         conn,

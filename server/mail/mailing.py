@@ -18,7 +18,7 @@ from aiosqlite import Connection
 from itsdangerous import BadSignature, SignatureExpired, URLSafeSerializer, URLSafeTimedSerializer
 
 from ..articles.groups import get_group_row
-from ..stewardship.permissions import User
+from ..stewardship.permissions import USER_COLUMNS, User
 from ..store import clock
 from ..store.db import fetch_one, fetch_value
 from ..store.errors import Conflict, Invalid, NotFound
@@ -180,7 +180,7 @@ async def member_by_address(conn: Connection, email: str) -> Row | None:
     """The account whose confirmed address this is (case aside), or None."""
     return await fetch_one(
         conn,
-        "SELECT u.* FROM mail_addresses m JOIN users u ON u.id = m.user_id"
+        f"SELECT {USER_COLUMNS} FROM mail_addresses m JOIN users ON users.id = m.user_id"
         " WHERE m.email = ? COLLATE NOCASE AND m.confirmed_at IS NOT NULL",
         (email,),
     )

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from aiosqlite import Connection
 
 from ..articles.groups import get_group_row
-from ..stewardship.permissions import User, moderates, require
+from ..stewardship.permissions import USER_COLUMNS, User, moderates, require
 from ..store import clock
 from ..store.config import Config
 from ..store.db import Database, fetch_all, fetch_one, fetch_value
@@ -92,9 +92,9 @@ async def queue_reminders(conn: Connection, domain: str, site_url: str, now: dat
     since = clock.stamp(now - timedelta(hours=WAITING_HOURS))
     rows = await fetch_all(
         conn,
-        "SELECT s.key, s.value, u.*, m.email FROM settings s"
-        " JOIN users u ON u.id = CAST(substr(s.key, ?) AS INTEGER)"
-        " JOIN mail_addresses m ON m.user_id = u.id"
+        f"SELECT s.key, s.value, {USER_COLUMNS}, m.email FROM settings s"
+        " JOIN users ON users.id = CAST(substr(s.key, ?) AS INTEGER)"
+        " JOIN mail_addresses m ON m.user_id = users.id"
         " WHERE s.key LIKE ? AND m.confirmed_at IS NOT NULL AND m.bouncing_at IS NULL",
         (len(KEY) + 1, KEY + "%"),
     )

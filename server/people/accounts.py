@@ -17,7 +17,7 @@ from aiosqlite import Connection
 
 from ..articles.reading import get_article
 from ..stewardship import modlog
-from ..stewardship.permissions import ROLES, User
+from ..stewardship.permissions import ROLES, USER_COLUMNS, USER_SELECT, User
 from ..store import clock, validate
 from ..store.db import Database, fetch_all, fetch_one, fetch_value
 from ..store.errors import Conflict, Invalid, NotFound
@@ -169,7 +169,7 @@ async def authenticate(db: Database, username: object, password: object) -> User
     ):
         return None
     async with db.read() as conn:
-        row = await fetch_one(conn, "SELECT * FROM users WHERE username = ?", (username,))
+        row = await fetch_one(conn, USER_SELECT + " WHERE username = ?", (username,))
     if row is None:
         await _in_thread(lambda: check_password(password, _dummy_hash()))
         return None
@@ -220,7 +220,7 @@ async def session(db: Database, token: str) -> tuple[User, float] | None:
     async with db.read() as conn:
         row = await fetch_one(
             conn,
-            "SELECT users.*, sessions.expires_at AS session_expires FROM sessions"
+            f"SELECT {USER_COLUMNS}, sessions.expires_at AS session_expires FROM sessions"
             " JOIN users ON users.id = sessions.user_id WHERE sessions.id = ? AND sessions.expires_at > ?",
             (_token_key(token), now),
         )
@@ -231,7 +231,7 @@ async def session(db: Database, token: str) -> tuple[User, float] | None:
 
 
 async def get_user(conn: Connection, username: str) -> User:
-    row = await fetch_one(conn, "SELECT * FROM users WHERE username = ?", (username,))
+    row = await fetch_one(conn, USER_SELECT + " WHERE username = ?", (username,))
     if row is None:
         raise NotFound(f"no user {username!r}")
     return User.from_row(row)
@@ -240,9 +240,7 @@ async def get_user(conn: Connection, username: str) -> User:
 async def current(conn: Connection, user: User) -> User | None:
     """`user`'s account as it stands now (its role, its suspension), for a
     channel that keeps a user between requests; None once it is deleted."""
-    row = await fetch_one(
-        conn, "SELECT * FROM users WHERE id = ? AND password_hash != ?", (user.id, DELETED_HASH)
-    )
+    row = await fetch_one(conn, USER_SELECT + " WHERE id = ? AND password_hash != ?", (user.id, DELETED_HASH))
     return None if row is None else User.from_row(row)
 
 

@@ -67,9 +67,12 @@ class Site:
         self.responses = ResponseCache(self.db, max_bytes=c.page_cache_mb * 1024 * 1024)
         # The same bound on other processes' commits as the response cache's.
         self.recent = Recent(self.db, ttl=self.responses.recheck)
-        # Who a session cookie belongs to changes only with these tables: a
-        # reader's session outlives the posts and read marks of others.
-        self.sessions = Recent(self.db, ttl=self.responses.recheck, tables=("users", "sessions"))
+        # Who a session cookie belongs to changes only with these tables (the
+        # groups an account moderates included): a reader's session outlives
+        # the posts and read marks of others.
+        self.sessions = Recent(
+            self.db, ttl=self.responses.recheck, tables=("users", "sessions", "group_moderators")
+        )
         self.hub = Hub(self.db, c, on_events=self._events_seen)
         self.posts = TokenBucket(c.post_rate / 60, c.post_burst)
         self.registrations = registration.SignupLimit(self.db, c.register_rate)

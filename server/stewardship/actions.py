@@ -45,7 +45,7 @@ from ..store import clock, validate
 from ..store.db import fetch_all, fetch_one, fetch_value
 from ..store.errors import Conflict, Invalid, MootError, NotFound
 from . import maintenance, modlog, undo
-from .permissions import User, require
+from .permissions import User, require_moderator
 
 CONTROL = "x-moot-action"
 # The body fields of each kind, besides By and Reason.
@@ -137,8 +137,8 @@ async def _message_id_of(conn: Connection, article_id: int) -> str:
 async def _at_home(conn: Connection, domain: str, user: User | None, thread_id: object) -> Row:
     """The live thread an action made here acts on, once `user` may moderate
     and this node is its group's home (NotHome otherwise)."""
-    require(user, "moderate")
     thread = await maintenance.live_thread(conn, thread_id)
+    require_moderator(user, thread["group_name"])
     await require_home(conn, domain, [thread["group_name"]])
     return thread
 
@@ -197,8 +197,8 @@ async def undo_entry(
 ) -> dict:
     """undo.undo on the home node of the entry's group; sent to the peers when
     the action undone was (an action made before this node sent them stays local)."""
-    require(user, "moderate")
     entry = await modlog.entry_row(conn, entry_id)
+    require_moderator(user, entry["group_name"])
     if entry["group_name"] is not None and entry["action"] not in undo.REMOVALS:
         await require_home(conn, domain, [entry["group_name"]])  # removals and bans are local
     done = await undo.undo(conn, user, entry_id, reason)

@@ -33,7 +33,7 @@ from ..store import clock, validate
 from ..store.db import fetch_all, fetch_one, fetch_value
 from ..store.errors import Conflict, Forbidden, Invalid, NotFound
 from . import cleanup, modlog
-from .permissions import User, moderates, require
+from .permissions import USER_SELECT, User, moderates, require
 
 __all__ = ["ban", "ban_of", "bans", "unban"]
 
@@ -69,7 +69,7 @@ async def author_key(conn: Connection, author: object) -> tuple[str, str, Row | 
     if kind == "user":
         row = await fetch_one(
             conn,
-            "SELECT * FROM users WHERE username = ? AND password_hash != ?",
+            USER_SELECT + " WHERE username = ? AND password_hash != ?",
             (name, accounts.DELETED_HASH),
         )
         if row is None:

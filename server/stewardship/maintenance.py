@@ -60,7 +60,7 @@ from ..store.db import fetch_all, fetch_one, fetch_value
 from ..store.errors import Archived, Conflict, Forbidden, Invalid
 from ..store.events import Also, emit
 from . import modlog
-from .permissions import ROLES, User, require
+from .permissions import ROLES, User, require, require_moderator
 
 # action -> (states it applies to, resulting state). From any other state it is a
 # no-op (nothing logged), except that an archived thread must be unarchived first.
@@ -304,10 +304,10 @@ async def split(
     """Split as `request` says: the article becomes the root of the new thread;
     the notice left behind gets `notice_message_id` when given.
     Returns {thread (the new one), source, notice, entry}."""
-    user = require(user, "moderate")
+    source = await live_thread(conn, request.thread_id)
+    user = require_moderator(user, source["group_name"])
     reason = validate.reason(request.reason, required=True)
     subject, group = request.subject, request.group
-    source = await live_thread(conn, request.thread_id)
     a = await article_row(conn, request.article_id)
     if a["thread_id"] != source["id"]:
         raise Invalid(f"article {a['id']} is not in thread {source['id']}")
@@ -321,6 +321,7 @@ async def split(
     target_group = await get_group_row(conn, source["group_name"])
     if group not in (None, "") and group != source["group_name"]:
         target_group = await receiving_group(conn, group)
+        require_moderator(user, target_group["name"])
     new_id = await create_thread_row(
         conn,
         target_group["id"],
@@ -402,13 +403,14 @@ async def merge(
     """Merge as `request` says; a notice under the receiving article (named
     `notice_message_id` when given) says so. The merged thread stays, empty,
     with merged_into set. Returns {thread (receiving), source, notice, entry}."""
-    user = require(user, "moderate")
-    reason = validate.reason(request.reason, required=True)
     source = await live_thread(conn, request.thread_id)
+    user = require_moderator(user, source["group_name"])
+    reason = validate.reason(request.reason, required=True)
     x = await article_row(conn, request.into_article_id)
     if x["thread_id"] == source["id"]:
         raise Invalid("cannot merge a thread into itself or into one of its own articles")
     target = await live_thread(conn, x["thread_id"])
+    require_moderator(user, target["group_name"])
     if target["group_id"] != source["group_id"]:
         await receiving_group(conn, target["group_name"])
     root = await fetch_one(conn, "SELECT * FROM articles WHERE id = ?", (source["root_article_id"],))
@@ -481,10 +483,11 @@ async def move(
 ) -> dict:
     """Move a whole thread to another group; its articles get new numbers there.
     Returns {thread, entry}."""
-    user = require(user, "moderate")
-    reason = validate.reason(reason, required=True)
     thread = await live_thread(conn, thread_id)
+    user = require_moderator(user, thread["group_name"])
+    reason = validate.reason(reason, required=True)
     target = await receiving_group(conn, group)
+    require_moderator(user, target["name"])
     if target["id"] == thread["group_id"]:
         raise Invalid(f"thread {thread['id']} is already in {target['name']}")
     root = await fetch_one(conn, "SELECT * FROM articles WHERE id = ?", (thread["root_article_id"],))
@@ -569,9 +572,9 @@ async def set_state(
     conn: Connection, user: User | None, thread_id: object, action: str, reason: object = None
 ) -> dict:
     """The moderator's lock/unlock/archive/unarchive. Returns {thread, entry}."""
-    user = require(user, "moderate")
-    reason = validate.reason(reason, required=False)
     thread = await live_thread(conn, thread_id)
+    user = require_moderator(user, thread["group_name"])
+    reason = validate.reason(reason, required=False)
     result = await change_state(conn, user, thread, action, reason)
     if result["entry"]:
         await peers.queue_state(conn, thread["id"], action, reason)  # docs/PEERING.md
@@ -583,11 +586,11 @@ async def set_reference(
     conn: Connection, user: User | None, thread_id: object, on: object, reason: object = None
 ) -> dict:
     """Mark or unmark a thread as one of its group's references ("read these first")."""
-    user = require(user, "moderate")
+    thread = await live_thread(conn, thread_id)
+    user = require_moderator(user, thread["group_name"])
     if not isinstance(on, bool):
         raise Invalid("on must be true or false")
     reason = validate.reason(reason, required=False)
-    thread = await live_thread(conn, thread_id)
     if bool(thread["is_reference"]) == on:
         return {"thread": thread_json(thread), "entry": None}
     await conn.execute("UPDATE threads SET is_reference = ? WHERE id = ?", (int(on), thread["id"]))
@@ -623,11 +626,11 @@ async def set_policy(
     reason: object = None,
 ) -> dict:
     """Set a group's archive policy (None: the site default; 0: never). Returns {group, entry}."""
-    user = require(user, "moderate")
+    group = await get_group_row(conn, group_name)
+    user = require_moderator(user, group["name"])
     days = policy_value(archive_after_days, "archive_after_days", POLICY_DAYS_MAX)
     size = policy_value(archive_after_articles, "archive_after_articles", POLICY_ARTICLES_MAX)
     reason = validate.reason(reason, required=False)
-    group = await get_group_row(conn, group_name)
     await conn.execute(
         "UPDATE groups SET archive_after_days = ?, archive_after_articles = ? WHERE id = ?",
         (days, size, group["id"]),

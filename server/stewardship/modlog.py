@@ -20,8 +20,9 @@ from ..store.db import fetch_all, fetch_value, row_by_id
 from ..store.errors import NotFound
 from .permissions import User
 
-# Structural actions, then removals (undo restores what they removed).
-UNDOABLE = ("split", "merge", "cancel", "suspend", "ban")
+# Structural actions, removals (undo restores what they removed), and a
+# group's moderators appointed or removed (undo reverses it).
+UNDOABLE = ("split", "merge", "cancel", "suspend", "ban", "moderator.add", "moderator.remove")
 
 ENTRY_SELECT = (
     "SELECT m.*, u.username AS actor_username, u.display_name AS actor_display_name,"

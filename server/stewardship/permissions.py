@@ -4,7 +4,9 @@ Anonymous visitors read public groups. Members post, reply, cancel their own
 articles, report articles, propose and endorse groups. Moderators maintain: split, merge,
 move, lock, archive, undo, cancel anyone's article, set group policies.
 Admins also create groups directly, grant or revoke roles, and suspend
-accounts. A suspended account (server/stewardship/suspensions.py) keeps its
+accounts. A group's own moderators (table group_moderators, appointed by an
+admin or by a carried proposal) moderate that group alone: `moderates` is the
+one check of "moderator of this group", and `require_moderator` its guard. A suspended account (server/stewardship/suspensions.py) keeps its
 role and reads as before, but until its suspension ends it may do none of
 SUSPENDED_MAY_NOT: `require` refuses them with Suspended (403), saying why and
 until when, whichever channel asks."""
@@ -43,7 +45,9 @@ class User:
     `suspended_until` and `suspension_reason` are the account's suspension as
     it was read (in force only while `suspended_until` is in the future);
     `created_at`, `posts`, `strike_at` and `trust_frozen_at` are what its
-    trust level is derived from (server/stewardship/trust.py)."""
+    trust level is derived from (server/stewardship/trust.py). `groups` names
+    the groups it moderates as one of their own moderators (read with the
+    account: USER_SELECT; the session cache watches group_moderators)."""
 
     id: int
     username: str
@@ -56,6 +60,7 @@ class User:
     posts: int = 0
     strike_at: str | None = None
     trust_frozen_at: str | None = None
+    groups: frozenset[str] = frozenset()
 
     @classmethod
     def of_node(cls, node: str, display_name: str) -> User:
@@ -82,7 +87,9 @@ class User:
 
     @classmethod
     def from_row(cls, row: Row) -> User:
-        """The user a `users` row (all its columns) describes."""
+        """The user a `users` row (all its columns) describes, with the groups
+        it moderates when the row has `moderated` (USER_SELECT)."""
+        moderated = row["moderated"] if "moderated" in row.keys() else None  # noqa: SIM118 (`in` a Row: its values)
         return cls(
             row["id"],
             row["username"],
@@ -94,7 +101,17 @@ class User:
             posts=row["posts"],
             strike_at=row["strike_at"],
             trust_frozen_at=row["trust_frozen_at"],
+            groups=frozenset((moderated or "").split()),
         )
+
+
+# A users row with the names of the groups the account moderates (`moderated`,
+# space-separated: group names hold no spaces), for User.from_row.
+USER_COLUMNS = (
+    "users.*, (SELECT group_concat(g.name, ' ') FROM group_moderators gm"
+    " JOIN groups g ON g.id = gm.group_id WHERE gm.user_id = users.id) AS moderated"
+)
+USER_SELECT = f"SELECT {USER_COLUMNS} FROM users"
 
 
 def can(user: User | None, action: str) -> bool:
@@ -103,10 +120,26 @@ def can(user: User | None, action: str) -> bool:
     return _RANK[user.role] >= _RANK[ACTIONS[action]]
 
 
-def moderates(user: User | None, group: str) -> bool:
+def moderates(user: User | None, group: str | None) -> bool:
     """Whether `user` is one of the moderators of the group named `group`:
-    today every moderator and admin of the site moderates every group."""
-    return can(user, "moderate")
+    every moderator and admin of the site moderates every group, and a group's
+    own moderators theirs. `group` None is a matter of no one group: site
+    moderators only."""
+    return can(user, "moderate") or user is not None and group is not None and group in user.groups
+
+
+def require_moderator(user: User | None, *groups: str | None) -> User:
+    """Return the user if they moderate every one of `groups` (a move or a
+    split between groups needs both sides); else AuthRequired (no one signed
+    in) or Forbidden naming the first group they do not moderate."""
+    if user is None:
+        raise AuthRequired("sign in first")
+    for group in groups:
+        if not moderates(user, group):
+            raise Forbidden(
+                f"only the moderators of {group} may do this" if group else "this needs the moderator role"
+            )
+    return user
 
 
 def may_post_in(user: User | None, status: str) -> bool:
@@ -116,11 +149,11 @@ def may_post_in(user: User | None, status: str) -> bool:
     return status in ("y", "m") and can(user, "post")
 
 
-def may_reply(user: User | None, status: str, state: str) -> bool:
-    """Whether `user` may reply in a thread in `state` of a group of this
-    `status` (posting's rule); for an anonymous reader, whether a member could
-    after signing in, so the page still offers them the way in."""
-    if state == "archived" or state == "locked" and not can(user, "moderate"):
+def may_reply(user: User | None, status: str, state: str, group: str) -> bool:
+    """Whether `user` may reply in a thread in `state` of the group `group` of
+    this `status` (posting's rule); for an anonymous reader, whether a member
+    could after signing in, so the page still offers them the way in."""
+    if state == "archived" or state == "locked" and not moderates(user, group):
         return False
     if user is None:
         return status in ("y", "m")
@@ -148,9 +181,10 @@ def shown_time(stamp: str) -> str:
     return f"{stamp[:10]} {stamp[11:16]} UTC"
 
 
-def may_cancel(user: User | None, author_id: int | None) -> User:
-    """Authors withdraw their own articles (a suspended one too); moderators withdraw anyone's."""
+def may_cancel(user: User | None, author_id: int | None, group: str) -> User:
+    """Authors withdraw their own articles (a suspended one too); the
+    moderators of the article's group `group` withdraw anyone's."""
     user = require(user, "withdraw")
-    if author_id != user.id and not can(user, "moderate"):
+    if author_id != user.id and not moderates(user, group):
         raise Forbidden("only the author or a moderator may cancel an article")
     return user

@@ -1,7 +1,14 @@
 """Group proposals: any member proposes a group, other members endorse it,
 and once endorsements (the proposer's included) reach the site's threshold
 the group is created in the same transaction as the endorsement that tipped it.
-Groups are therefore made by the community; no one owns the result."""
+Groups are therefore made by the community; no one owns the result.
+
+The same process, in public, adds or removes a group's own moderator (kind
+'add_moderator' or 'remove_moderator', `name` the group, `user` the member):
+once carried, groupmods.change makes the change, logged as the site's for
+that proposal, and the proposal's status is 'carried'. Such a proposal needs
+an existing group and a member whose place it changes (NotFound, Conflict);
+one proposal of a kind is open at a time per group and member (Conflict)."""
 
 from __future__ import annotations
 
@@ -10,12 +17,15 @@ from sqlite3 import Row
 
 from aiosqlite import Connection
 
-from ..articles.groups import create_group
+from ..articles.groups import create_group, get_group_row
 from ..store import clock, validate
 from ..store.config import Config
 from ..store.db import fetch_all, fetch_one, fetch_value
 from ..store.errors import Conflict, Invalid, NotFound
+from . import groupmods
 from .permissions import User, require
+
+KINDS = ("group", "add_moderator", "remove_moderator")
 
 
 @dataclass(frozen=True)
@@ -48,8 +58,9 @@ _COUNTS = (
 
 PROPOSAL_SELECT = (
     "SELECT p.*, u.username AS proposer_username, u.display_name AS proposer_display_name,"
+    " m.username AS member_username, m.display_name AS member_display_name,"
     " (SELECT count(*)" + _COUNTS.format(proposal="p.id") + ") AS endorsement_count"
-    " FROM proposals p JOIN users u ON u.id = p.proposer_id"
+    " FROM proposals p JOIN users u ON u.id = p.proposer_id LEFT JOIN users m ON m.id = p.user_id"
 )
 
 
@@ -67,7 +78,11 @@ async def proposal_json(conn: Connection, row: Row, rules: Rules) -> dict:
     )
     return {
         "id": row["id"],
+        "kind": row["kind"],
         "name": row["name"],
+        "user": None
+        if row["user_id"] is None
+        else {"username": row["member_username"], "display_name": row["member_display_name"]},
         "description": row["description"],
         "charter": row["charter"],
         "status": row["status"],
@@ -95,23 +110,37 @@ async def get_proposal(conn: Connection, proposal_id: object, rules: Rules) -> d
 
 
 async def list_proposals(conn: Connection, rules: Rules, *, status: object = None) -> list[dict]:
-    """Open proposals first, then created ones; newest first within each."""
-    if status not in (None, "", "open", "created"):
-        raise Invalid("status must be open or created")
+    """Open proposals first, then decided ones; newest first within each."""
+    if status not in (None, "", "open", "created", "carried"):
+        raise Invalid("status must be open, created or carried")
     sql, params = PROPOSAL_SELECT, list(_count_params(rules))
     if status:
         sql += " WHERE p.status = ?"
         params.append(status)
     # Bounded: proposals are few (one per name at a time); 200 is a page.
-    rows = await fetch_all(conn, sql + " ORDER BY p.status = 'created', p.id DESC LIMIT 200", params)
+    rows = await fetch_all(conn, sql + " ORDER BY p.status != 'open', p.id DESC LIMIT 200", params)
     return [await proposal_json(conn, row, rules) for row in rows]
 
 
 async def _maybe_create(conn: Connection, row: Row, rules: Rules) -> None:
+    """Decide the proposal once its endorsements reach the threshold: create
+    the group, or make the moderator change (status 'carried')."""
     count = await fetch_value(
         conn, "SELECT count(*)" + _COUNTS.format(proposal="?"), (row["id"], *_count_params(rules))
     )
-    if count >= rules.threshold:
+    if count >= rules.threshold and row["kind"] != "group":
+        group, member = await _moderator_change(conn, row["kind"], row["name"], row["member_username"])
+        await groupmods.change(
+            conn,
+            None,
+            group,
+            member,
+            row["kind"] == "add_moderator",
+            reason=f"proposal {row['id']} reached {count} endorsements",
+            data={"proposal": row["id"]},
+        )
+        await conn.execute("UPDATE proposals SET status = 'carried' WHERE id = ?", (row["id"],))
+    elif count >= rules.threshold:
         await create_group(
             conn,
             None,
@@ -123,6 +152,17 @@ async def _maybe_create(conn: Connection, row: Row, rules: Rules) -> None:
         await conn.execute("UPDATE proposals SET status = 'created' WHERE id = ?", (row["id"],))
 
 
+async def _moderator_change(
+    conn: Connection, kind: str, group_name: object, username: object
+) -> tuple[Row, Row]:
+    """The group and member a moderator proposal names, once the change would
+    change something (NotFound, Conflict otherwise)."""
+    group = await get_group_row(conn, group_name)
+    member = await groupmods.member_row(conn, username)
+    await groupmods.check(conn, group, member, kind == "add_moderator")
+    return group, member
+
+
 async def propose(
     conn: Connection,
     user: User | None,
@@ -131,20 +171,36 @@ async def propose(
     charter: object = None,
     *,
     rules: Rules,
+    kind: object = "group",
+    username: object = None,
 ) -> dict:
-    """A member proposes a group; the proposal counts as the proposer's endorsement."""
+    """A member proposes a group (or, by `kind`, to add or remove `username`
+    as a moderator of the group `name`); the proposal counts as the
+    proposer's endorsement."""
     user = require(user, "propose")
-    name = validate.group_name(name)
+    if kind not in KINDS:
+        raise Invalid(f"kind must be one of {', '.join(KINDS)}")
     description = validate.description(description if description is not None else "")
     charter = validate.charter(charter if charter is not None else "")
-    if await fetch_value(conn, "SELECT 1 FROM groups WHERE name = ?", (name,)):
-        raise Conflict(f"a group named {name!r} already exists")
-    if await fetch_value(conn, "SELECT 1 FROM proposals WHERE name = ? AND status = 'open'", (name,)):
-        raise Conflict(f"{name!r} is already proposed; endorse that proposal instead")
+    member_id = None
+    if kind == "group":
+        name = validate.group_name(name)
+        if await fetch_value(conn, "SELECT 1 FROM groups WHERE name = ?", (name,)):
+            raise Conflict(f"a group named {name!r} already exists")
+    else:
+        group, member = await _moderator_change(conn, str(kind), name, username)
+        name, member_id = group["name"], member["id"]
+    if await fetch_value(
+        conn,
+        "SELECT 1 FROM proposals WHERE kind = ? AND name = ? AND coalesce(user_id, 0) = ? AND status = 'open'",
+        (kind, name, member_id or 0),
+    ):
+        raise Conflict(f"{name!r} is already proposed so; endorse that proposal instead")
     now = clock.now()
     cur = await conn.execute(
-        "INSERT INTO proposals (name, description, charter, proposer_id, created_at) VALUES (?, ?, ?, ?, ?)",
-        (name, description, charter, user.id, now),
+        "INSERT INTO proposals (name, description, charter, proposer_id, created_at, kind, user_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (name, description, charter, user.id, now, kind, member_id),
     )
     await conn.execute(
         "INSERT INTO endorsements (proposal_id, user_id, created_at) VALUES (?, ?, ?)",
@@ -159,8 +215,10 @@ async def endorse(conn: Connection, user: User | None, proposal_id: object, *, r
     user = require(user, "endorse")
     row = await _row(conn, proposal_id, rules)
     if row["status"] != "open":
-        raise Conflict(f"the group {row['name']} was already created")
-    if await fetch_value(conn, "SELECT 1 FROM groups WHERE name = ?", (row["name"],)):
+        raise Conflict(f"proposal {row['id']} was already decided ({row['status']})")
+    if row["kind"] == "group" and await fetch_value(
+        conn, "SELECT 1 FROM groups WHERE name = ?", (row["name"],)
+    ):
         raise Conflict(f"a group named {row['name']!r} already exists")
     await conn.execute(
         "INSERT OR IGNORE INTO endorsements (proposal_id, user_id, created_at) VALUES (?, ?, ?)",

@@ -36,7 +36,7 @@ from ..store import clock, validate
 from ..store.db import fetch_all, fetch_one, fetch_value
 from ..store.errors import Conflict, Forbidden, Invalid, NotFound
 from . import modlog
-from .permissions import User, moderates, require
+from .permissions import USER_SELECT, User, moderates, require
 
 DECISIONS = ("approve", "reject")
 STATES = ("waiting", "approved", "rejected")
@@ -280,7 +280,7 @@ async def _approve_held(conn: Connection, user: User, group: Row, row: Row, reas
     if row["user_id"] is None:
         article = await posting.publish_arrival(conn, group, parent, new)
     else:
-        author = await fetch_one(conn, "SELECT * FROM users WHERE id = ?", (row["user_id"],))
+        author = await fetch_one(conn, USER_SELECT + " WHERE id = ?", (row["user_id"],))
         assert author is not None  # queue.user_id is set NULL when an account goes
         published = await posting.publish(
             conn, group, parent, new, User.from_row(author), continued_from=row["continued_from"]

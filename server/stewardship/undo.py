@@ -47,10 +47,10 @@ from ..articles.reading import thread_row
 from ..people import follows
 from ..store import validate
 from ..store.db import fetch_one
-from ..store.errors import Conflict
-from . import bans, modlog, suspensions
+from ..store.errors import Conflict, NotFound
+from . import bans, groupmods, modlog, suspensions
 from .maintenance import Reshape, delete_notice, refresh_activity, relocate, structural_event
-from .permissions import User, require
+from .permissions import User, require, require_moderator
 
 
 class Stale(Conflict):
@@ -245,6 +245,32 @@ async def _undo_removal(conn: Connection, user: User, entry: Row, reason: str) -
     return undo_id
 
 
+async def _undo_moderator(conn: Connection, user: User, entry: Row, reason: str) -> int:
+    """Reverse the appointment or removal of a group's moderator; the undo's entry id."""
+    require(user, "admin")
+    group = await fetch_one(conn, "SELECT * FROM groups WHERE id = ?", (entry["group_id"],))
+    try:
+        member = await groupmods.member_row(conn, entry["target"])
+    except NotFound:
+        raise Stale(f"the account {entry['target']} is gone: there is nothing to undo") from None
+    assert group is not None  # groups are never deleted
+    try:
+        undo_id = await groupmods.change(
+            conn,
+            user,
+            group,
+            member,
+            entry["action"] == groupmods.REMOVE,
+            reason=reason,
+            data={"action": entry["action"]},
+            undoes=entry["id"],
+        )
+    except Conflict:
+        raise Stale(f"{member['username']}'s place among the moderators changed since") from None
+    await conn.execute("UPDATE modlog SET undone_by = ? WHERE id = ?", (undo_id, entry["id"]))
+    return undo_id
+
+
 async def undo(
     conn: Connection, user: User | None, entry_id: object, reason: object, *, exact: bool = True
 ) -> dict:
@@ -253,9 +279,10 @@ async def undo(
     `exact` False (an undo the group's home node made, applied here) leaves out
     the "nothing joined since" checks: replies that reached this node after the
     action are carried back with the articles they follow, as on the home."""
-    user = require(user, "moderate")
-    reason = validate.reason(reason, required=True)
     entry = await modlog.entry_row(conn, entry_id)
+    groups = [entry["group_name"], *([entry["other_group_name"]] if entry["other_group_name"] else [])]
+    user = require_moderator(user, *groups)
+    reason = validate.reason(reason, required=True)
     if entry["action"] not in modlog.UNDOABLE:
         raise Conflict(
             f"a {entry['action']} cannot be undone from the log; "
@@ -265,6 +292,8 @@ async def undo(
         raise Conflict(f"this entry was already undone (entry {entry['undone_by']})")
     if entry["action"] in REMOVALS:
         return await modlog.get_entry(conn, await _undo_removal(conn, user, entry, reason))
+    if entry["action"] in (groupmods.ADD, groupmods.REMOVE):
+        return await modlog.get_entry(conn, await _undo_moderator(conn, user, entry, reason))
     data = json.loads(entry["data"])
 
     async def write_entry(thread: Row, other: Row) -> int:

@@ -54,6 +54,12 @@ class Thread(TypedDict):
     continued_from: NotRequired[int]
 
 
+class GroupModerator(TypedDict):
+    username: str
+    display_name: str
+    since: str  # when they became one of its moderators
+
+
 class Group(TypedDict):
     name: str
     description: str
@@ -66,3 +72,5 @@ class Group(TypedDict):
     archive_after_days: int | None
     archive_after_articles: int | None
     stranger_mail: str  # bounce or moderate: what becomes of mail from non-members
+    # its own moderators (one group's JSON and group.updated; not in lists)
+    moderators: NotRequired[list[GroupModerator]]

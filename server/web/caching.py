@@ -27,7 +27,7 @@ from ..people import notifications
 from ..runtime.recent import Stamp
 from ..runtime.response_cache import Encoded, brotli
 from ..runtime.site import Site
-from ..stewardship.permissions import User
+from ..stewardship.permissions import User, moderates
 from .common import cookies_of, current_user, encode, site_of
 
 # Below this a compressed body saves less than its headers cost.
@@ -303,28 +303,36 @@ async def cached_page(
     build: Callable[[], Awaitable[dict[str, Any]]],
     *,
     unread: Callable[[User, Skeleton], Awaitable[dict[str, bytes]]] | None = None,
+    group: str | None = None,
 ) -> Response:
     """A page rendered once per (key, host, path, role) and kept until an event
     touches `topics`. Anonymous readers get the stored bytes (public, 304 on a
     matching ETag); signed-in readers get them with their own parts put in
     (private). `unread(user, skeleton)` gives the HTML of the reader's own
     parts for the marker keys the body holds (`skeleton.keys`: unread counts,
-    "new" marks); `skeleton.memo` keeps what it derives from the page."""
+    "new" marks); `skeleton.memo` keeps what it derives from the page.
+    On a page of one `group`, its own moderators get the moderators' page."""
     site, marks = site_of(request), placeholders_of(request)
     user = await current_user(request)
-    role = user.role if user else None
+    role = (
+        None
+        if user is None
+        else "moderator"
+        if user.role == "member" and moderates(user, group)
+        else user.role
+    )
     full_key = ("page", template, role, str(request.base_url), request.url.path, *key)
 
     async def rendered() -> bytes:
         context = await build()
-        if user is None:
+        if user is None or role is None:
             return render(request, template, {**context, "user": None, "csrf": ""})
         return render(
             request,
             template,
             {
                 **context,
-                "user": marks.stand_in(user.role),
+                "user": marks.stand_in(role),
                 "csrf": marks.csrf,
                 "unread_marker": marks.unread_marker,
                 "only_for": marks.only_for,
@@ -352,7 +360,7 @@ async def cached_page(
         str(user.id),
         user.username,
         user.display_name,
-        user.role,
+        str(role),
         secret,
         *(f"{g}={n.decode()}" for g, n in sorted(counts.items())),
     ):

@@ -3,13 +3,15 @@ archive policy, roles, suspensions, the public moderation log and undo
 (JSON), the log page and the split preview. Thin adapters over the domain functions.
 
 Who may call what (the authorisation table test checks every row):
-  moderator and admin: split, merge, move, archive, unarchive, lock, unlock,
-      reference, group policy, undo   (anonymous 401, member 403)
-  admin: role, suspend, unsuspend, a group's status (the policy's `status`)
+  moderators of the group (site moderators and admins moderate every group;
+      a move, or a split or merge across groups, needs both groups):
+      split, merge, move, archive, unarchive, lock, unlock, reference, group
+      policy, undo of an entry on the group, a ban (suspend or unsuspend with
+      `group`), the group's bans, ban, unban   (anonymous 401, member 403)
+  admin: role, suspend, unsuspend, a group's status (the policy's `status`),
+      appointing and removing a group's moderators, undoing either
                                       (anonymous 401, member and moderator 403)
-  moderators of the group: a ban (suspend or unsuspend with `group`), the
-      group's bans, ban, unban          (anonymous 401, member 403)
-  anyone: modlog, split suggestions"""
+  anyone: modlog, split suggestions, a group's moderators"""
 
 from __future__ import annotations
 
@@ -23,19 +25,21 @@ from starlette.routing import Route
 
 from ..articles import groups, reading
 from ..articles.subjects import base_subject
-from ..stewardship import actions, bans, maintenance, modlog, suggestions, suspensions
-from ..stewardship.permissions import User, require
-from ..store.errors import NotFound
+from ..stewardship import actions, bans, groupmods, maintenance, modlog, suggestions, suspensions
+from ..stewardship.permissions import User, moderates, require, require_moderator
+from ..store.errors import Forbidden, NotFound
 from .common import PRIVATE, current_user, page, query_string, site_of
 from .security import read_json
 
 
 @asynccontextmanager
 async def _moderating(
-    request: Request, permission: str = "moderate"
+    request: Request, permission: str = "track"
 ) -> AsyncIterator[tuple[Connection, User, dict]]:
-    """A moderator's (or admin's) JSON request: who asks, checked first, the
-    body, and the transaction the action runs in."""
+    """A moderator's (or admin's) JSON request: who asks, checked first to
+    hold `permission` (signed in: the domain function checks that they
+    moderate the group the action concerns), the body, and the transaction
+    the action runs in."""
     user = require(await current_user(request), permission)
     data = await read_json(request)
     async with site_of(request).db.transaction() as conn:
@@ -149,6 +153,33 @@ async def undo_entry(request: Request) -> Response:
     return JSONResponse({"entry": entry})
 
 
+async def group_moderators(request: Request) -> Response:
+    """A group's own moderators: `{group, moderators}` (anyone may read it)."""
+    async with site_of(request).db.read() as conn:
+        group = await groups.get_group(conn, request.path_params["name"])
+    return JSONResponse({"group": group["name"], "moderators": group["moderators"]})
+
+
+async def appoint_moderator(request: Request) -> Response:
+    """An admin makes a member a moderator of the group: `{entry, moderators}`."""
+    return await _moderator_change(request, groupmods.appoint, 201)
+
+
+async def remove_moderator(request: Request) -> Response:
+    """An admin removes a member from the group's moderators: `{entry, moderators}`."""
+    return await _moderator_change(request, groupmods.dismiss, 200)
+
+
+async def _moderator_change(
+    request: Request, change: Callable[..., Awaitable[dict]], status: int
+) -> Response:
+    async with _moderating(request, "admin") as (conn, user, data):
+        name = request.path_params["name"]
+        entry = await change(conn, user, name, data.get("username"), data.get("reason"))
+        moderators = (await groups.get_group(conn, name))["moderators"]
+    return JSONResponse({"entry": entry, "moderators": moderators}, status_code=status)
+
+
 async def set_role(request: Request) -> Response:
     async with _moderating(request, "admin") as (conn, user, data):
         changed = await maintenance.change_role(
@@ -219,10 +250,11 @@ PREVIEW_CAP = 10_000
 async def split_preview(request: Request) -> Response:
     """What a split from `?article=` would do: how many articles move, where, under what subject."""
     site = site_of(request)
-    require(await current_user(request), "moderate")
+    user = await current_user(request)
     q = request.query_params
     async with site.db.read() as conn:
         thread = await reading.get_thread(conn, request.path_params["id"])
+        require_moderator(user, thread["group"])
         row = await reading.article_row(conn, q.get("article"))
         if row["thread_id"] != thread["id"]:
             raise NotFound("that article is not in this thread now")
@@ -238,9 +270,11 @@ async def split_preview(request: Request) -> Response:
 
 async def mod_dialog(request: Request) -> Response:
     """The moderation dialog as a fragment, with the group names its group field offers."""
-    require(await current_user(request), "moderate")
+    user = require_moderator(await current_user(request))
     async with site_of(request).db.read() as conn:
-        names = [g["name"] for g in await groups.list_groups(conn)]
+        names = [g["name"] for g in await groups.list_groups(conn) if moderates(user, g["name"])]
+    if not names:
+        raise Forbidden("this needs the moderator role")
     return await page(request, "_mod_dialog.html", {"group_names": names})
 
 
@@ -278,6 +312,9 @@ routes = [
     Route("/api/users/{username}/role", set_role, methods=["POST"]),
     Route("/api/users/{username}/suspend", suspend_user, methods=["POST"]),
     Route("/api/users/{username}/unsuspend", unsuspend_user, methods=["POST"]),
+    Route("/api/groups/{name}/moderators", group_moderators),
+    Route("/api/groups/{name}/moderators", appoint_moderator, methods=["POST"]),
+    Route("/api/groups/{name}/moderators/remove", remove_moderator, methods=["POST"]),
     Route("/api/groups/{name}/bans", group_bans),
     Route("/api/groups/{name}/bans", ban_author, methods=["POST"]),
     Route("/api/groups/{name}/bans/unban", unban_author, methods=["POST"]),

@@ -14,8 +14,8 @@ from starlette.routing import Route
 
 from ..articles import groups, reading
 from ..articles.subjects import base_subject
-from ..stewardship import actions, maintenance, modlog
-from ..stewardship.permissions import require
+from ..stewardship import actions, groupmods, maintenance, modlog
+from ..stewardship.permissions import moderates, require, require_moderator
 from ..store.errors import Invalid, MootError, NotFound
 from .accounts import checked_form
 from .common import current_user, page, sign_in_first, site_of
@@ -81,17 +81,21 @@ async def article_named(conn: Connection, text: str) -> int:
 
 
 async def _context(request: Request, action: str) -> dict:
+    """What the form page shows, once the reader is known to moderate the thread's group."""
     if action not in ACTIONS:
         raise NotFound(f"no moderation action named {action[:40]!r}")
     title, intro, fields, required = ACTIONS[action]
+    user = await current_user(request)
     async with site_of(request).db.read() as conn:
         thread = await reading.get_thread(conn, request.path_params["id"])
+        require_moderator(user, thread["group"])
         article = None
         if action == "split":
             article = await reading.get_article(conn, request.query_params.get("article"))
             if article["thread_id"] != thread["id"]:
                 raise NotFound("that article is not in this thread now")
-        names = [g["name"] for g in await groups.list_groups(conn)] if "group" in fields else []
+        names = [g["name"] for g in await groups.list_groups(conn) if moderates(user, g["name"])]
+        names = names if "group" in fields else []
         home = actions.home_json(
             await groups.get_group_row(conn, thread["group"]), site_of(request).config.domain
         )
@@ -121,14 +125,13 @@ async def moderate_form(request: Request) -> Response:
     user = await current_user(request)
     if user is None:
         return sign_in_first(request)
-    require(user, "moderate")
     return await page(request, "moderate.html", await _context(request, request.path_params["action"]))
 
 
 async def _perform(request: Request, action: str, form: dict[str, str]) -> str:
     """Do `action` as the form asks; returns where to go next."""
     site = site_of(request)
-    user = require(await current_user(request), "moderate")
+    user = require(await current_user(request), "track")  # the domain checks the groups
     thread_id = request.path_params["id"]
     reason = form.get("reason") or None
     async with site.db.transaction() as conn:
@@ -180,9 +183,9 @@ async def undo_form(request: Request) -> Response:
     user = await current_user(request)
     if user is None:
         return sign_in_first(request)
-    require(user, "moderate")
     async with site_of(request).db.read() as conn:
         entry = await modlog.get_entry(conn, request.path_params["id"])
+    require_moderator(user, entry["group"], *([entry["other_group"]] if entry["other_group"] else []))
     return await page(request, "undo.html", {"entry": entry, "reason": "", "error": None})
 
 
@@ -190,7 +193,7 @@ async def undo_submit(request: Request) -> Response:
     form = await checked_form(request)
     site = site_of(request)
     try:
-        user = require(await current_user(request), "moderate")
+        user = require(await current_user(request), "track")  # the domain checks the groups
         async with site.db.transaction() as conn:
             done = await actions.undo_entry(
                 conn, site.config.domain, user, request.path_params["id"], form.get("reason")
@@ -207,9 +210,21 @@ async def undo_submit(request: Request) -> Response:
     return RedirectResponse(f"/modlog#e{done['id']}", status_code=303)
 
 
+async def group_moderator_submit(request: Request) -> Response:
+    """An admin's form on the group page: `username` made a moderator of the
+    group (`change` add) or removed (remove); back to the group page."""
+    form = await checked_form(request)
+    name = request.path_params["name"]
+    change = groupmods.appoint if form.get("change") == "add" else groupmods.dismiss
+    async with site_of(request).db.transaction() as conn:
+        await change(conn, await current_user(request), name, form.get("username"), form.get("reason"))
+    return RedirectResponse(f"/g/{name}#moderators", status_code=303)
+
+
 routes = [
     Route("/t/{id:int}/moderate/{action}", moderate_form),
     Route("/t/{id:int}/moderate/{action}", moderate_submit, methods=["POST"]),
     Route("/modlog/{id:int}/undo", undo_form),
     Route("/modlog/{id:int}/undo", undo_submit, methods=["POST"]),
+    Route("/g/{name}/moderators", group_moderator_submit, methods=["POST"]),
 ]

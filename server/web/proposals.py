@@ -1,5 +1,6 @@
-"""Group proposals over HTTP: any member proposes a group, members endorse
-it, and it is created once endorsements reach the site's threshold."""
+"""Group proposals over HTTP: any member proposes a group (or a group's
+moderator added or removed), members endorse it, and it is created (or
+carried) once endorsements reach the site's threshold."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from .security import read_json
 
 
 async def _propose(request: Request, user: User, fields: Mapping[str, object]) -> dict:
-    """Propose the group `fields` name and describe (name, description, charter)."""
+    """Propose what `fields` name and describe (name, description, charter;
+    kind and username for a group's moderator)."""
     site = site_of(request)
     async with site.db.transaction() as conn:
         return await proposals.propose(
@@ -28,6 +30,8 @@ async def _propose(request: Request, user: User, fields: Mapping[str, object]) -
             fields.get("description"),
             fields.get("charter"),
             rules=proposals.Rules.of(site.config),
+            kind=fields.get("kind") or "group",
+            username=fields.get("username"),
         )
 
 

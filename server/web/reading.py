@@ -62,11 +62,13 @@ async def get_group(request: Request) -> Response:
     site = site_of(request)
     async with site.db.read() as conn:
         row = await groups.get_group_row(conn, request.path_params["name"])
+        moderators = await groups.moderators_of(conn, row["id"])
     # The group's posting address (groups by email) and its home node (peering), beside
     # the group, whose shape events share.
     address = mailing.group_address(row["name"], site.config.list_domain)
     home = actions.home_json(row, site.config.domain)
-    return JSONResponse({"group": groups.group_json(row), "address": address, "home": home})
+    group = {**groups.group_json(row), "moderators": moderators}
+    return JSONResponse({"group": group, "address": address, "home": home})
 
 
 async def list_threads(request: Request) -> Response:
@@ -252,7 +254,7 @@ async def group_page(request: Request) -> Response:
         async with site.db.read() as conn:
             since = await last_event_id(conn)
             row = await groups.get_group_row(conn, name)
-            group = groups.group_json(row)
+            group = {**groups.group_json(row), "moderators": await groups.moderators_of(conn, row["id"])}
             listing = await reading.list_threads(conn, row, state="open", limit=GROUP_PAGE, cursor=cursor)
             references = await reading.reference_threads(conn, row) if not cursor else []
         return {
@@ -301,7 +303,13 @@ async def group_page(request: Request) -> Response:
         return out
 
     return await cached_page(
-        request, (name, cursor, held), frozenset({group_topic(name)}), "group.html", build, unread=unread
+        request,
+        (name, cursor, held),
+        frozenset({group_topic(name)}),
+        "group.html",
+        build,
+        unread=unread,
+        group=name,
     )
 
 
@@ -333,7 +341,11 @@ async def thread_page(request: Request) -> Response:
         branch = str(validate.integer(branch, "branch"))
     site = site_of(request)
     thread_id = request.path_params["id"]
-    moderator = can(await current_user(request), "moderate")
+    user, group_name = await current_user(request), None
+    if user is not None and user.groups and not can(user, "moderate"):  # a group's own moderator
+        async with site.db.read() as conn:
+            group_name = (await reading.thread_row(conn, thread_id))["group_name"]
+    moderator = moderates(user, group_name)
     reported = "reported" in request.query_params  # after the reader's report on an article
 
     async def build() -> dict:
@@ -435,6 +447,7 @@ async def thread_page(request: Request) -> Response:
         "thread.html",
         build,
         unread=unread,
+        group=group_name,
     )
 
 

@@ -23,7 +23,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import Message, Receive, Scope, Send
 
 from ..articles.editing import editable_until
-from ..stewardship.permissions import can, may_post_in, may_reply
+from ..stewardship.permissions import can, may_post_in, may_reply, moderates
 from ..store import clock
 
 PACKAGE = Path(__file__).resolve().parent.parent
@@ -208,6 +208,7 @@ def make_templates(edit_grace_minutes: int = 0) -> Jinja2Templates:
     version = static_version()
     env.globals.update(
         can=can,
+        moderates=moderates,
         may_post_in=may_post_in,
         may_reply=may_reply,
         static_version=version,
