@@ -69,6 +69,11 @@ SCENARIOS = {
         600,
         "NNTP against INN2 (started here): POST, OVER, ARTICLE, connect+GROUP+QUIT per second",
     ),
+    "repetition": (
+        ["repetition.py", "--articles", "400", "--rounds", "5"],
+        300,
+        "write path CPU per article with the repetition checks on vs off, same run",
+    ),
     "signin_storm": (
         ["signin_storm.py", "--samples", "5"],
         300,

@@ -36,7 +36,7 @@ from ..store import clock, validate
 from ..store.db import fetch_all, fetch_one, fetch_value
 from ..store.errors import Archived, Banned, Conflict, Forbidden, Locked
 from ..store.events import emit
-from . import held, tree
+from . import held, repetition, tree
 from .authors import CHANNELS, Author, ban_of
 from .groups import get_group_row
 from .reading import ARTICLE_SELECT, PARENT_SELECT, article_json, article_row, thread_json, thread_row
@@ -249,10 +249,19 @@ async def place_arrival(
     return row, shown
 
 
-async def submit(conn: Connection, domain: str, user: User | None, submission: Submission) -> dict:
+async def submit(
+    conn: Connection,
+    domain: str,
+    user: User | None,
+    submission: Submission,
+    *,
+    repeat: repetition.Rules | None = None,
+) -> dict:
     """Post a member's submission: `{article}` for a reply, `{thread, article}`
     for a new thread, or `{held}` (the queue item, held.held_json's shape)
-    when it waits for the moderators of a moderated group. Every channel's
+    when it waits for the moderators of a moderated group, or repeats what
+    was posted to other groups (`repeat`: the site's repetition rules, None
+    for no such check; server/articles/repetition.py). Every channel's
     members post through here: the checks (permission, group status, thread
     state, text limits, the Message-ID) are the same whichever channel it came by."""
     user = require(user, "post")
@@ -281,12 +290,13 @@ async def submit(conn: Connection, domain: str, user: User | None, submission: S
         continued_from = None
     await check_not_banned(conn, group, Author.of(user))
     message_id = await chosen_message_id(conn, domain, submission.message_id)
-    if not at_once:
+    why = await repetition.screen(conn, repeat, user, group["id"], body) or (None if at_once else "moderated")
+    if why is not None:
         item_id = await held.hold(
             conn,
             held.Held(
                 group_id=group["id"],
-                why="moderated",
+                why=why,
                 channel=submission.channel,
                 message_id=message_id,
                 author=Author.of(user),

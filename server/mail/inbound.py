@@ -23,7 +23,7 @@ from email.utils import formatdate
 from html.parser import HTMLParser
 from typing import Any
 
-from ..articles import posting
+from ..articles import posting, repetition
 from ..articles.mbox import RawMessage
 from ..articles.messages import Parsed, parse_message
 from ..runtime.site import Site
@@ -329,9 +329,10 @@ async def deliver(site: Site, recipient: str, data: bytes, mail_from: str = "") 
             body=body, subject=parsed.subject, group=group_name, message_id=message_id, channel="mail"
         )
     address = parsed.author_addr or ""
+    repeat = repetition.Rules.from_config(config)
 
     async def store(conn: Any) -> dict:  # a ThreadConnection (Database.run)
-        posted = await posting.submit(conn, config.domain, user, submission)
+        posted = await posting.submit(conn, config.domain, user, submission, repeat=repeat)
         if "held" in posted:  # acknowledged in the transaction that holds it
             await _acknowledge_held(conn, address, posted["held"], config.list_domain)
         return posted

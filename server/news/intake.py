@@ -15,7 +15,7 @@ from datetime import timedelta
 
 from aiosqlite import Connection
 
-from ..articles import posting, tree
+from ..articles import held, posting, repetition, tree
 from ..articles.reading import ARTICLE_SELECT, article_json, thread_json, thread_row
 from ..stewardship import actions, bans, modlog
 from ..store import clock, validate
@@ -79,25 +79,29 @@ async def known(conn: Connection, message_id: str) -> bool:
     )
 
 
-async def receive(conn: Connection, domain: str, item: Incoming) -> dict:
+async def receive(
+    conn: Connection, domain: str, item: Incoming, repeat: repetition.Rules | None = None
+) -> dict:
     """Deliver an article a peer sent exactly as a posted one (numbers, search,
     events) and queue it for the other peers; then what was held for it, and
     the structural actions that were waiting for it. Raises Duplicate when the
     Message-ID is here, Refused when this node will not carry it, Deferred
-    when what it follows up or acts on is not here yet (and it is young)."""
-    result = await _deliver(conn, domain, item)
-    await _release(conn, domain, item.message_id)
+    when what it follows up or acts on is not here yet (and it is young).
+    An article that repeats what was posted to other groups (`repeat`: the
+    site's repetition rules) is taken and held for the moderators: `{held}`."""
+    result = await _deliver(conn, domain, item, repeat=repeat)
+    await _release(conn, domain, item.message_id, repeat)
     if await actions.waiting(conn):
         await actions.settle(conn, domain)
     return result
 
 
-async def take(conn: Connection, domain: str, item: Incoming) -> dict:
+async def take(conn: Connection, domain: str, item: Incoming, repeat: repetition.Rules | None = None) -> dict:
     """`receive`, except that an article Deferred is taken and held until what it
     waits for arrives (or its orphan wait ends): TAKETHIS has no "try later"
     answer (RFC 4644 §2.5), and the result is the same in any order of arrival."""
     try:
-        return await receive(conn, domain, item)
+        return await receive(conn, domain, item, repeat)
     except Deferred as e:
         await hold(conn, item, e.waits_for)
         return {"held": e.waits_for}
@@ -121,23 +125,32 @@ def _held_item(row: sqlite3.Row) -> Incoming:
     )
 
 
-async def _release(conn: Connection, domain: str, message_id: str) -> None:
+async def _release(
+    conn: Connection, domain: str, message_id: str, repeat: repetition.Rules | None = None
+) -> None:
     """Deliver what was held for `message_id`, and in turn what was held for those."""
     arrived = [message_id]
     while arrived:
         for row in await fetch_all(conn, "SELECT * FROM peer_held WHERE waits_for = ?", (arrived.pop(),)):
-            if await _deliver_held(conn, domain, row):
+            if await _deliver_held(conn, domain, row, repeat=repeat):
                 arrived.append(row["message_id"])
 
 
-async def _deliver_held(conn: Connection, domain: str, row: sqlite3.Row, *, wait: bool = True) -> bool:
+async def _deliver_held(
+    conn: Connection,
+    domain: str,
+    row: sqlite3.Row,
+    *,
+    wait: bool = True,
+    repeat: repetition.Rules | None = None,
+) -> bool:
     """Deliver a held article now; whether it was (it may wait again, for another
     article, or be refused: a held article was taken, so a refusal is only logged).
     `wait` False: its wait is over, so it is placed as it is."""
     await conn.execute("DELETE FROM peer_held WHERE message_id = ?", (row["message_id"],))
     item = _held_item(row)
     try:
-        await _deliver(conn, domain, item, wait=wait)
+        await _deliver(conn, domain, item, wait=wait, repeat=repeat)
     except Deferred as e:
         await hold(conn, item, e.waits_for)
         return False
@@ -160,7 +173,7 @@ async def overdue(conn: Connection) -> bool:
     )
 
 
-async def settle(conn: Connection, domain: str) -> int:
+async def settle(conn: Connection, domain: str, repeat: repetition.Rules | None = None) -> int:
     """Deliver held articles whose wait is over as they are (an orphan starts a
     thread, a cancel of an article that never came is only recorded), then apply
     the structural actions that are ready or overdue. Returns how many held were delivered."""
@@ -169,9 +182,9 @@ async def settle(conn: Connection, domain: str) -> int:
         conn, "SELECT * FROM peer_held WHERE due_at <= ? ORDER BY due_at LIMIT ?", (clock.now(), SETTLE_BATCH)
     )
     for row in rows:
-        if await _deliver_held(conn, domain, row, wait=False):
+        if await _deliver_held(conn, domain, row, wait=False, repeat=repeat):
             delivered += 1
-            await _release(conn, domain, row["message_id"])
+            await _release(conn, domain, row["message_id"], repeat)
 
     await actions.settle(conn, domain)
     return delivered
@@ -190,7 +203,14 @@ async def _moved_from(conn: Connection, parent: sqlite3.Row, group_id: int) -> b
     )
 
 
-async def _deliver(conn: Connection, domain: str, item: Incoming, *, wait: bool = True) -> dict:
+async def _deliver(
+    conn: Connection,
+    domain: str,
+    item: Incoming,
+    *,
+    wait: bool = True,
+    repeat: repetition.Rules | None = None,
+) -> dict:
     """One article (or control article) as `receive` describes, without what follows
     it; `wait` False places it as it is, whatever its Date (its orphan wait is over)."""
     if await known(conn, item.message_id):
@@ -270,10 +290,39 @@ async def _deliver(conn: Connection, domain: str, item: Incoming, *, wait: bool 
         approved=approved,
         channel="peer",
     )
+    if await repetition.screen_arrival(conn, repeat, author, group["id"], body):
+        return await _hold_repeated(conn, group["id"], parent_row, arrived)
     row, article = await posting.place_arrival(conn, group, parent_row, arrived)
     await conn.execute("INSERT INTO article_paths (article_id, path) VALUES (?, ?)", (row["id"], path))
     await enqueue(conn, message_id=item.message_id, group=group["name"], path=path, article_id=row["id"])
     return article
+
+
+async def _hold_repeated(
+    conn: Connection, group_id: int, parent: sqlite3.Row | None, arrived: posting.NewArticle
+) -> dict:
+    """Keep a peer's article that repeats what was posted to other groups for
+    the group's moderators (why 'repeat'), sent nowhere until one approves it;
+    its Message-ID is remembered, so other peers' copies are duplicates."""
+    await conn.execute(
+        "INSERT OR IGNORE INTO news_history (message_id, received_at) VALUES (?, ?)",
+        (arrived.message_id, clock.now()),
+    )
+    item_id = await held.hold(
+        conn,
+        held.Held(
+            group_id=group_id,
+            why="repeat",
+            channel="peer",
+            message_id=arrived.message_id,
+            author=arrived.author,
+            subject=arrived.subject,
+            body=arrived.body,
+            refs=arrived.references,
+            parent_id=parent["id"] if parent is not None else None,
+        ),
+    )
+    return {"held": await held.item(conn, item_id)}
 
 
 async def _control(conn: Connection, domain: str, item: Incoming, path: str) -> dict:

@@ -19,7 +19,7 @@ import ssl
 
 from aiosqlite import Connection
 
-from ..articles import mbox
+from ..articles import mbox, repetition
 from ..articles.exports import EXPORT_SELECT
 from ..news import intake, news, peers
 from ..runtime.site import Site
@@ -75,7 +75,9 @@ class Feeder:
                     overdue = await intake.overdue(conn)
                 if overdue:  # held articles and structural actions whose wait is over
                     async with self.site.db.transaction() as conn:
-                        await intake.settle(conn, self.site.config.domain)
+                        await intake.settle(
+                            conn, self.site.config.domain, repetition.Rules.from_config(self.site.config)
+                        )
                 for peer_id in set(self.workers) - set(outgoing):
                     await self.workers.pop(peer_id).stop()
                 for peer_id, row in outgoing.items():

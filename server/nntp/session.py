@@ -16,7 +16,7 @@ from typing import Any
 
 from aiosqlite import Connection
 
-from ..articles import posting
+from ..articles import posting, repetition
 from ..news import intake, news, newsreading, peers
 from ..people import accounts, newsrc, sessions
 from ..runtime.site import Site
@@ -587,6 +587,7 @@ class Session:
             return replies.status(441, f"posting failed: {e}")
         assert self.user is not None
         user = self.user
+        repeat = repetition.Rules.from_config(self.site.config)
 
         async def store(conn: Any) -> dict:  # a ThreadConnection (Database.run)
             parent = await newsreading.last_known(conn, posted.references)
@@ -602,7 +603,7 @@ class Session:
                 message_id=posted.message_id,
                 channel="nntp",
             )
-            return await posting.submit(conn, self.domain, user, submission)
+            return await posting.submit(conn, self.domain, user, submission, repeat=repeat)
 
         try:
             result = await self.site.post(user, store)
@@ -690,10 +691,14 @@ class Session:
         ok: tuple[int, str],
         retry: int,
         refuse: int,
-        deliver: Callable[[Connection, str, peers.Incoming], Coroutine[Any, Any, dict]] = intake.receive,
+        deliver: Callable[
+            [Connection, str, peers.Incoming, repetition.Rules | None], Coroutine[Any, Any, dict]
+        ] = intake.receive,
     ) -> None:
         """Read the article offered; `deliver` stores it (IHAVE: receive, which may
         say "try later"; TAKETHIS: take, which holds an article that came early)."""
+
+        repeat = repetition.Rules.from_config(self.site.config)
 
         async def received(data: bytes, size: int) -> bytes:
             if refuse == 480:
@@ -703,7 +708,7 @@ class Session:
             try:
                 item = parse.transit_article(data, mid)
                 # One hop to the writer, sharing a group commit with the rest of the batch.
-                await self.site.db.run(lambda conn: deliver(conn, self.domain, item))
+                await self.site.db.run(lambda conn: deliver(conn, self.domain, item, repeat))
             except parse.Rejected as e:
                 return replies.status(refuse, f"{mid} rejected: {e}")
             except intake.Deferred as e:  # IHAVE only (RFC 3977 §6.3.2: 436); TAKETHIS holds it

@@ -11,7 +11,8 @@ Contract:
   (posting.publish: live event, notifications, list mail, peers), carrying
   an Approved header naming the moderator, under the identity it was proven
   to have: a stranger's mail is published as that address, never as an
-  account; rejecting keeps it out and tells an author with an account (a
+  account; approving one held as spam or repetition thaws its author's
+  trust (trust.thaw); rejecting keeps it out and tells an author with an account (a
   notification); a stranger is never written to, so Moot sends no backscatter;
 - approving a reported article dismisses its reports (and shows it again if
   it was hidden); rejecting removes it (posting.remove: a cancel, undoable
@@ -35,7 +36,7 @@ from ..people import notifications
 from ..store import clock, validate
 from ..store.db import fetch_all, fetch_one, fetch_value
 from ..store.errors import Conflict, Forbidden, Invalid, NotFound
-from . import modlog
+from . import modlog, trust
 from .permissions import USER_SELECT, User, moderates, require
 
 DECISIONS = ("approve", "reject")
@@ -286,6 +287,8 @@ async def _approve_held(conn: Connection, user: User, group: Row, row: Row, reas
             conn, group, parent, new, User.from_row(author), continued_from=row["continued_from"]
         )
         article = published["article"]
+        if row["why"] in ("repeat", "spam"):  # held as spam (its author frozen), and it is not
+            await trust.thaw(conn, row["user_id"])
     stored = await article_row(conn, article["id"])
     entry_id = await modlog.write(
         conn, modlog.Entry.on_article("approve", user, stored, reason=reason, data=_data(row))

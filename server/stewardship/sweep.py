@@ -10,7 +10,8 @@ archived inside a write transaction of at most BATCH threads, so writers
 and event like a moderator's.
 
 The same pass keeps the moderation queue: rejected held submissions older
-than the site's rejected_keep_days are dropped (queue.forget), and the
+than the site's rejected_keep_days are dropped (queue.forget), so are the
+fingerprints the repetition window has passed (repetition.prune), and the
 `jobs` the server hands it (the moderators' daily queue mail, which lives in
 the mail package: server/mail/queuemail.py) run with its `now`."""
 
@@ -27,6 +28,7 @@ from typing import TypeGuard
 
 from aiosqlite import Connection
 
+from ..articles import repetition
 from ..articles.reading import THREAD_SELECT
 from ..runtime.site import Site
 from ..store import clock
@@ -124,6 +126,7 @@ async def sweep(
                 counts[rule] += 1
     async with db.transaction() as conn:
         forgotten = await queue.forget(conn, clock.stamp(now - timedelta(days=config.rejected_keep_days)))
+        await repetition.prune(conn, clock.stamp(now - timedelta(hours=config.repeat_window_hours)))
     done: dict = {}
     for job in jobs:
         done.update(await job(db, config, now))

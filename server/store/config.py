@@ -123,6 +123,13 @@ class Config:
         90.0,
         "days after a moderator removed one of its articles before an account can be regular again",
     )
+    repeat_window_hours: float = _f(
+        24.0,
+        "hours over which the same text or link posted in several groups is held as repetition (docs/MODERATION.md; 0: no repetition checks)",
+    )
+    repeat_max_groups: int = _f(
+        3, "groups anyone may post the same text or link to within the repetition window; more are held"
+    )
     archive_after_days: int = _f(
         180, "site default: archive threads with no activity for this many days (0: never)"
     )
@@ -260,6 +267,8 @@ class Config:
             raise ValueError("read_connections must be between 1 and 64")
         if self.edit_grace_minutes < 0:
             raise ValueError("edit_grace_minutes must be 0 or more")
+        if self.repeat_window_hours < 0 or self.repeat_max_groups < 1:
+            raise ValueError("repeat_window_hours must be 0 or more and repeat_max_groups 1 or more")
         for name in self.default_groups:
             validate.group_name(name)  # an Invalid names the bad entry
         for proxy in self.trusted_proxies:

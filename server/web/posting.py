@@ -4,14 +4,16 @@ post goes through Site.posting, so the posting rate applies everywhere."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
 
 from aiosqlite import Connection
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from ..articles import editing, groups, posting, reading
+from ..articles import editing, groups, posting, reading, repetition
+from ..runtime.site import Site
 from ..stewardship.permissions import User, require
 from ..store.errors import MootError
 from .accounts import checked_form
@@ -52,8 +54,16 @@ async def _posted(request: Request, user: User, submission: posting.Submission) 
     """Submit over the API: 201 with what was posted, or 202 with the queue
     item when it waits for the moderators of a moderated group."""
     site = site_of(request)
-    result = await site.post(user, lambda conn: posting.submit(conn, site.config.domain, user, submission))
+    result = await site.post(user, _submitting(site, user, submission))
     return JSONResponse(result, status_code=202 if "held" in result else 201)
+
+
+def _submitting(
+    site: Site, user: User, submission: posting.Submission
+) -> Callable[[Any], Coroutine[Any, Any, dict]]:
+    """The write of a member's submission (for Site.post), under the site's repetition rules."""
+    rules = repetition.Rules.from_config(site.config)
+    return lambda conn: posting.submit(conn, site.config.domain, user, submission, repeat=rules)
 
 
 async def post_reply(request: Request) -> Response:
@@ -119,9 +129,7 @@ async def new_thread_submit(request: Request) -> Response:
         channel="web",
     )
     try:
-        started = await site.post(
-            user, lambda conn: posting.submit(conn, site.config.domain, user, submission)
-        )
+        started = await site.post(user, _submitting(site, user, submission))
     except MootError as error:  # shown above the form, which keeps what was typed
         async with site.db.read() as conn:
             context = await _new_thread_context(conn, name, continued)
@@ -173,9 +181,7 @@ async def reply_submit(request: Request) -> Response:
         channel="web",
     )
     try:
-        posted = await site.post(
-            user, lambda conn: posting.submit(conn, site.config.domain, user, submission)
-        )
+        posted = await site.post(user, _submitting(site, user, submission))
     except MootError as error:  # shown above the form, which keeps what was typed
         async with site.db.read() as conn:
             context = await _reply_context(conn, request.path_params["id"])

@@ -1,0 +1,172 @@
+"""Repetition across groups, cleanfeed's idea: the same text or the same link
+posted to many groups at once is a spam run, whoever sends it and by
+whichever channel.
+
+Each article leaves fingerprints in `fingerprints`: 'b:' and the digest of its
+normalised body (when enough of it is left to mean something, MIN_BODY), and
+'l:' and the digest of each link in it (at most LINKS_MAX). An article is
+repeated, and held in the moderation queue with why 'repeat' (after the
+first, which is published), when one of its fingerprints was already left
+within the site's window (MOOT_REPEAT_WINDOW_HOURS):
+
+- by a new account (trust.held_as_new) in another group, and its author is
+  new too: one new account, or several, carrying the same thing to a second
+  group;
+- in MOOT_REPEAT_MAX_GROUPS other groups already: whoever posted a body
+  there, and by this same author for a link (many people share a popular
+  link; one author carrying it everywhere is the run).
+
+Normalisation, so that trivial variation does not escape (INN's cleanfeed
+hashes bodies the same way): the signature (after a "-- " line) and quoted
+lines ('>') go, as they are what differs between copies of a reply; links
+are taken out of the body (they have fingerprints of their own, so a text
+with rotating links is still one text); Unicode compatibility forms are
+folded (NFKC) and case is folded; every run of digits becomes one 0 (order
+numbers, counters); everything but letters and digits goes, so spacing, line
+breaks and punctuation do not count. A link is its scheme-less host
+(lower case, without "www." and a default port), its path without a
+trailing '/', and its query without tracking parameters (utm_*, fbclid, …),
+the rest sorted; the fragment goes.
+
+Who is checked: accounts of this site posting through `submit` (web, API,
+NNTP, members' mail), except moderators and admins, who are never held by
+these rules; and articles from news peers (`screen_arrival`), whose authors
+are known here only by their From address (else by the peer they entered
+from) and count as members: trust is each node's own, and a Moot peer has
+screened its new accounts already, so only the many-groups rule applies to
+what peers send. Stranger mail is held in any case and leaves no
+fingerprint.
+
+Cost: one indexed lookup of a handful of digests per article and as many
+inserts, in the transaction that stores the article; `prune` drops what the
+window has passed (the periodic sweep)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+from aiosqlite import Connection
+
+from ..stewardship import trust
+from ..stewardship.permissions import User, can
+from ..store import clock
+from ..store.config import Config
+from ..store.db import fetch_all
+from .authors import Author
+
+# Normalised characters a body needs before it is fingerprinted: "thanks!"
+# posted in four groups is not a spam run.
+MIN_BODY = 40
+# Links of one article fingerprinted (a few rows per article, whatever it holds).
+LINKS_MAX = 10
+
+LINK = re.compile(r"(?i)\b(?:https?://|www\.)[^\s<>\"'`]+")
+# Query parameters that only track who clicked where.
+TRACKING = re.compile(r"(?i)^(?:utm_\w*|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|ref|ref_src|igshid|_ga)$")
+SIGNATURE = re.compile(r"(?m)^-- ?$")
+
+
+@dataclass(frozen=True)
+class Rules:
+    """The site's repetition settings (MOOT_REPEAT_*) and its trust thresholds."""
+
+    window_hours: float = 24.0
+    max_groups: int = 3
+    levels: trust.Rules = field(default_factory=trust.Rules)
+
+    @classmethod
+    def from_config(cls, config: Config) -> Rules | None:
+        """The site's rules; None when the window is 0 (no repetition checks)."""
+        if config.repeat_window_hours <= 0:
+            return None
+        return cls(config.repeat_window_hours, config.repeat_max_groups, trust.Rules.from_config(config))
+
+
+def normalise(body: str) -> str:
+    """The text of `body` that fingerprints compare (see the module's docstring)."""
+    body = SIGNATURE.split(body, maxsplit=1)[0]
+    kept = "\n".join(line for line in body.splitlines() if not line.lstrip().startswith(">"))
+    text = unicodedata.normalize("NFKC", LINK.sub(" ", kept)).casefold()
+    return re.sub(r"[\W_]+", "", re.sub(r"\d+", "0", text))
+
+
+def link_key(link: str) -> str:
+    """One link as fingerprints compare it (see the module's docstring)."""
+    link = link.rstrip(".,;:!?)]}")
+    parts = urlsplit(link if "://" in link else "http://" + link)
+    host = (parts.hostname or "").removeprefix("www.")
+    if parts.port not in (None, 80, 443):
+        host += f":{parts.port}"
+    query = sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not TRACKING.match(k))
+    path = parts.path.rstrip("/")
+    return host + path + ("?" + urlencode(query) if query else "")
+
+
+def digests(body: str) -> list[str]:
+    """The fingerprints an article with this body leaves: its text's, then its links'."""
+    found = []
+    text = normalise(body)
+    if len(text) >= MIN_BODY:
+        found.append("b:" + _digest(text))
+    links = dict.fromkeys(link_key(link) for link in LINK.findall(body))
+    found += ["l:" + _digest(key) for key in list(links)[:LINKS_MAX] if key]
+    return found
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+async def screen(conn: Connection, rules: Rules | None, user: User, group_id: int, body: str) -> str | None:
+    """Record the fingerprints of `user`'s article to group `group_id` (in the
+    transaction that stores or holds it) and return 'repeat' when they repeat
+    (see the module's docstring), having frozen the author's trust; None
+    otherwise, and always with no `rules` or for a moderator or admin."""
+    if rules is None or user.node is not None or can(user, "moderate"):
+        return None
+    new = trust.held_as_new(user, rules.levels)
+    if await _repeated(conn, rules, group_id, Author.of(user).keys[0], new, body):
+        await trust.freeze(conn, user.account_id)
+        return "repeat"
+    return None
+
+
+async def screen_arrival(
+    conn: Connection, rules: Rules | None, author: Author, group_id: int, body: str
+) -> bool:
+    """`screen` for an article a news peer sent (its author known by its From
+    address, else by the peer): whether it repeats. Nothing with no `rules`."""
+    if rules is None:
+        return False
+    return await _repeated(conn, rules, group_id, (author.keys or ["peer:unknown"])[0], False, body)
+
+
+async def _repeated(conn: Connection, rules: Rules, group_id: int, author: str, new: bool, body: str) -> bool:
+    found = digests(body)
+    if not found:
+        return False
+    now = clock.now()
+    marks = ", ".join("?" * len(found))
+    rows = await fetch_all(
+        conn,
+        "SELECT max(new_author AND group_id != ?) AS new_elsewhere,"
+        " count(DISTINCT CASE WHEN group_id != ? AND (digest LIKE 'b:%' OR author = ?) THEN group_id END)"
+        " AS groups"
+        f" FROM fingerprints WHERE digest IN ({marks}) AND created_at > ? GROUP BY digest",
+        (group_id, group_id, author, *found, clock.ago(seconds=rules.window_hours * 3600)),
+    )
+    await conn.executemany(
+        "INSERT INTO fingerprints (digest, group_id, author, new_author, created_at) VALUES (?, ?, ?, ?, ?)",
+        [(digest, group_id, author, int(new), now) for digest in found],
+    )
+    return any((new and row["new_elsewhere"]) or row["groups"] >= rules.max_groups for row in rows)
+
+
+async def prune(conn: Connection, before: str) -> int:
+    """Drop fingerprints left before `before` (the window has passed them). Returns how many went."""
+    cur = await conn.execute("DELETE FROM fingerprints WHERE created_at < ?", (before,))
+    return cur.rowcount
