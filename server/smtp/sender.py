@@ -288,7 +288,7 @@ class MailSender:
                         found[0]["group_name"],
                     )
                 )
-            common, thread_id, group = parts[row["article_id"]]
+            common, thread_id, group_name = parts[row["article_id"]]
             if common is None:
                 return None  # withdrawn before it went out
             token = (
@@ -298,7 +298,7 @@ class MailSender:
             )
             reply_to = identity.personal_address(
                 secret,
-                group,
+                group_name,
                 row["user_id"],
                 thread_id,
                 await mailing.reply_key_generation(conn, row["user_id"]),
