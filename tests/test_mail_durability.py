@@ -132,7 +132,7 @@ def test_moot_serve_smtp_port_flag_runs_the_receiver(tmp_path, clients):
     import subprocess
     import sys
 
-    from tests.mail_support import message
+    from tests.mail_support import AUTHSERV, message, vouched
     from tests.processes import ROOT, moot_env, read_listening
 
     db = tmp_path / "site.db"
@@ -155,7 +155,13 @@ def test_moot_serve_smtp_port_flag_runs_the_receiver(tmp_path, clients):
             cwd=ROOT,
             stdout=log,
             stderr=log,
-            env=moot_env(smtp_url=relay.url, mail_domain="lists.test", mail_poll_interval=0.1),
+            env=moot_env(
+                smtp_url=relay.url,
+                mail_domain="lists.test",
+                mail_poll_interval=0.1,
+                mail_authserv_id=AUTHSERV,
+                mail_trusted_relays="127.0.0.1",
+            ),
         )
         try:
             ports = read_listening(tmp_path / "serve.log", proc, want=("http", "smtp"))
@@ -165,7 +171,9 @@ def test_moot_serve_smtp_port_flag_runs_the_receiver(tmp_path, clients):
                 client.sendmail(
                     "bob@example.org",
                     [f"{GROUP}@lists.test"],
-                    message("Bob <bob@example.org>", f"{GROUP}@lists.test", "By mail"),
+                    vouched(
+                        "bob@example.org", message("Bob <bob@example.org>", f"{GROUP}@lists.test", "By mail")
+                    ),
                 )
             threads = admin.get(f"/api/groups/{GROUP}/threads").json()["threads"]
             assert [t["subject"] for t in threads] == ["By mail"]

@@ -27,6 +27,7 @@ from tests.mail_support import (  # noqa: F401 - relay is a fixture
     relay,
     send,
     subject_of,
+    vouched,
 )
 from tests.maint_support import last_event
 from tests.nntp_support import nntplib
@@ -279,7 +280,7 @@ async def test_a_members_mail_to_a_moderated_list_is_held_and_acknowledged(make_
     await confirm_address(s["ada"], relay, "ada@example.net")
     assert (await policy(s["admin"], GROUP, status="m")).status_code == 200
     before = site.snapshot()["articles"]
-    data = message("Ada <ada@example.net>", LIST, "By mail, moderated")
+    data = vouched("ada@example.net", message("Ada <ada@example.net>", LIST, "By mail, moderated"))
     code, text = await asyncio.to_thread(smtp_dialogue, site.config.smtp_port, data)
     assert code == 250 and b"held for the moderators of comp.lang.python" in text
     assert site.snapshot()["articles"] == before

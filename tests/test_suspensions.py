@@ -19,12 +19,14 @@ from moot.store import clock
 from moot.store.errors import Suspended
 from tests.conftest import seed
 from tests.mail_support import (
+    AUTHSERV,
     LIST,
     confirm_address,
     mail_settings,
     message,
     relay,  # noqa: F401  (fixture)
     send,
+    vouched,
 )
 from tests.nntp_support import nntplib, serve
 from tests.processes import moot, stop_process
@@ -206,9 +208,22 @@ def test_moot_suspend_and_unsuspend_and_moot_deliver_refuses(tmp_path):
     done = moot("suspend", "ada", "--days", "3", "--reason", "piping spam", "--db", db)
     assert done.stdout.startswith("ada is suspended until ")
 
-    data = message("Ada <ada@example.net>", "misc.test@test.moot", "Piped").decode()
+    # As the MTA pipes it, with its Authentication-Results (`moot deliver` is a trusted path).
+    data = vouched(
+        "ada@example.net", message("Ada <ada@example.net>", "misc.test@test.moot", "Piped")
+    ).decode()
+    relay = {"mail_authserv_id": AUTHSERV}
     refused = moot(
-        "deliver", "--group", "misc.test", "--sender", "ada@example.net", "--db", db, input=data, check=False
+        "deliver",
+        "--group",
+        "misc.test",
+        "--sender",
+        "ada@example.net",
+        "--db",
+        db,
+        input=data,
+        check=False,
+        **relay,
     )
     assert refused.returncode == 77  # EX_NOPERM: refused
     assert "suspended until" in refused.stderr and "piping spam" in refused.stderr
@@ -217,7 +232,9 @@ def test_moot_suspend_and_unsuspend_and_moot_deliver_refuses(tmp_path):
         moot("unsuspend", "ada", "--reason", "sorted out", "--db", db).stdout
         == "ada is no longer suspended\n"
     )
-    ok = moot("deliver", "--group", "misc.test", "--sender", "ada@example.net", "--db", db, input=data)
+    ok = moot(
+        "deliver", "--group", "misc.test", "--sender", "ada@example.net", "--db", db, input=data, **relay
+    )
     assert ok.returncode == 0 and "posted as" in ok.stdout
     refused = moot("unsuspend", "ada", "--db", db, check=False)
     assert refused.returncode == 2 and "not suspended" in refused.stderr

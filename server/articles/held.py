@@ -20,9 +20,11 @@ from ..store.db import fetch_one, fetch_value
 from ..store.errors import Busy, Conflict
 from .authors import CHANNELS, Author
 
-# Why a submission waits: the group is moderated, or the mail came from an address no member confirmed,
-# or it repeats what was posted to other groups (server/articles/repetition.py).
-WHY = ("moderated", "stranger", "repeat")
+# Why a submission waits: the group is moderated; the mail came from an address
+# no member confirmed; a member's mail did not show it came from them
+# (server/mail/identity.py); it repeats what was posted to other groups
+# (server/articles/repetition.py).
+WHY = ("moderated", "stranger", "unverified", "repeat")
 GROUP_MAX = 1000
 AUTHOR_MAX = 20
 # Message-IDs of References a held submission keeps (RFC 5322 readers keep a few dozen).

@@ -1,17 +1,22 @@
 """Mail in: one message for one list address becomes an article, or a clear
 refusal, or is dropped (auto-replies, bounces, loops) and logged.
 
-`deliver(site, recipient, data, mail_from)` is the one entry point for the
-SMTP/LMTP receiver and `moot deliver`; it answers with an SMTP reply code and
-text. Only a member's confirmed address may post; a reply finds its parent
-through In-Reply-To/References, or through the signed reply address it was
-sent to; HTML-only mail is read as text; attachments are refused; nothing
-changes unless the article is posted. Mail from anyone else is refused, or
-held for the moderators where the group's stranger_mail says so
-(server/mail/heldmail.py)."""
+`deliver(site, recipient, data, mail_from, trusted=...)` is the one entry
+point for the SMTP/LMTP receiver and `moot deliver`; it answers with an SMTP
+reply code and text. Only a member's confirmed address may post, and only
+mail shown to come from that member is posted as them (a personal reply key,
+DKIM alignment, or a trusted relay's Authentication-Results when `trusted`:
+server/mail/identity.py); a member's mail that shows none of these is held
+until they confirm it (server/mail/unverified.py). A reply finds its parent
+through In-Reply-To/References, or through the signed reply address (or the
+thread of the reply key) it was sent to; HTML-only mail is read as text;
+attachments are refused; nothing changes unless the article is posted or
+held. Mail from anyone else is refused, or held for the moderators where the
+group's stranger_mail says so (server/mail/heldmail.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import re
@@ -31,7 +36,7 @@ from ..stewardship.permissions import User
 from ..store import validate
 from ..store.db import fetch_one, fetch_value
 from ..store.errors import Banned, Conflict, Invalid, MootError, RateLimited, TooLarge
-from . import heldmail, mailing, mailqueue
+from . import heldmail, identity, mailing, mailqueue, unverified
 
 log = logging.getLogger("moot.mail")
 
@@ -248,8 +253,12 @@ async def _from_stranger(
     return Outcome(250, f"held for the moderators of {group['name']}")
 
 
-async def deliver(site: Site, recipient: str, data: bytes, mail_from: str = "") -> Outcome:
-    """Take one message for `recipient` (see the module's contract)."""
+async def deliver(
+    site: Site, recipient: str, data: bytes, mail_from: str = "", *, trusted: bool = False
+) -> Outcome:
+    """Take one message for `recipient` (see the module's contract). `trusted`:
+    it came by a trusted path (LMTP, `moot deliver`, a configured relay), so
+    the relay's Authentication-Results are believed."""
     config = site.config
     if len(data) > config.mail_max_bytes:
         return _refuse(
@@ -275,9 +284,10 @@ async def deliver(site: Site, recipient: str, data: bytes, mail_from: str = "") 
 
     reply_to = mailing.reply_target(site.secret, local)
     group_name = None
+    group_local, key = identity.split_local(local)
     if reply_to is None:
         try:
-            group_name = validate.group_name(local)
+            group_name = validate.group_name(group_local)
         except Invalid:
             return _refuse(f"no list named {local[:80]!r} here", EX_NOUSER)
         async with site.db.read() as conn:
@@ -313,6 +323,11 @@ async def deliver(site: Site, recipient: str, data: bytes, mail_from: str = "") 
 
     user = User.from_row(member)
     parent = await _parent(site, parsed, reply_to)
+    shown, parent = await _shown(
+        site, member, parsed.author_addr, key, parent, data, msg, recipient, group_name, trusted
+    )
+    if not shown:
+        return await _unproven(site, user, parsed, body, group_name, parent, mail_from)
     message_id = None if parsed.derived_id else parsed.message_id
     async with site.db.read() as conn:
         if message_id and await fetch_value(
@@ -354,6 +369,94 @@ async def deliver(site: Site, recipient: str, data: bytes, mail_from: str = "") 
     article = posted["article"]
     log.info("mail from %s posted as %s", user.username, article["message_id"])
     return Outcome(250, f"posted as {article['message_id']}", article)
+
+
+async def _shown(
+    site: Site,
+    member: Any,
+    parsed_from: str | None,
+    key: identity.ReplyKey | None,
+    parent: int | None,
+    data: bytes,
+    msg: Message,
+    recipient: str,
+    group_name: str | None,
+    trusted: bool,
+) -> tuple[bool, int | None]:
+    """(whether the mail is shown to come from `member`, the article it answers):
+    a reply key of theirs for the thread it answers (a new reply to the key's
+    thread goes under its first article), a trusted relay's word, or DKIM."""
+    config = site.config
+    async with site.db.read() as conn:
+        if key is not None and key.user_id == member["id"]:
+            generation = await mailing.reply_key_generation(conn, member["id"])
+            if identity.check_key(site.secret, key, generation, identity.today()):
+                root = await fetch_one(
+                    conn,
+                    "SELECT t.root_article_id, a.thread_id FROM threads t LEFT JOIN articles a ON a.id = ?"
+                    " WHERE t.id = ?",
+                    (parent, key.thread_id),
+                )
+                if root is not None and parent is None:
+                    return True, int(root["root_article_id"])
+                if root is not None and root["thread_id"] == key.thread_id:
+                    return True, parent
+        if group_name is None and parent is not None:
+            group_name = await fetch_value(
+                conn,
+                "SELECT g.name FROM articles a JOIN groups g ON g.id = a.group_id WHERE a.id = ?",
+                (parent,),
+            )
+    author = (parsed_from or "").lower()
+    if trusted and identity.relay_vouches(msg, config.mail_authserv_id, author):
+        return True, parent
+    if msg.get("DKIM-Signature") is not None:
+        addresses = {recipient.strip().strip("<>").lower()}
+        if group_name:
+            addresses.add(mailing.group_address(group_name, config.list_domain).lower())
+        signer = await asyncio.to_thread(identity.dkim_author, data, addresses, site.dkim_dns)
+        if signer is not None and signer == author:
+            return True, parent
+    return False, parent
+
+
+async def _unproven(
+    site: Site,
+    user: User,
+    parsed: Parsed,
+    body: str,
+    group_name: str | None,
+    parent: int | None,
+    mail_from: str,
+) -> Outcome:
+    """A member's mail that showed nothing: held, and the member asked (server/mail/unverified.py)."""
+    config = site.config
+    async with site.db.transaction() as conn:
+        group_id = await fetch_value(
+            conn,
+            "SELECT id FROM groups WHERE name = ?"
+            if parent is None
+            else "SELECT group_id FROM articles WHERE id = ?",
+            (group_name if parent is None else parent,),
+        )
+        if group_id is None:
+            return _refuse("the article this mail answers is gone; nothing was posted")
+        status = await unverified.hold(
+            conn,
+            user,
+            group_id,
+            dataclasses.replace(parsed, body=body),
+            message_id=parsed.message_id if not parsed.derived_id else posting.new_message_id(config.domain),
+            parent_id=parent,
+            mail_from=mail_from.strip().strip("<>"),
+            site_url=config.site_url,
+            confirm_hours=config.mail_confirm_hours,
+            list_domain=config.list_domain,
+        )
+    if status == "full":
+        return _refuse("too many messages wait for confirmation here; try again later", EX_TEMPFAIL, 451)
+    log.info("mail from %s's address held: not shown to come from them (%s)", user.username, status)
+    return Outcome(250, "held until its sender confirms it")
 
 
 async def _acknowledge_held(conn: Any, address: str, item: dict, list_domain: str) -> None:

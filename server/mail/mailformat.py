@@ -97,7 +97,7 @@ def footer(article: Row, config: Config) -> str:
     )
 
 
-def article_parts(article: Row, description: str, config: Config, secret: str) -> tuple[bytes, bytes]:
+def article_parts(article: Row, description: str, config: Config) -> tuple[bytes, bytes]:
     """(common header block, body) of an article's list mail: the same bytes for
     every recipient; `article_message` adds the recipient's own lines."""
     domain = config.domain
@@ -107,7 +107,6 @@ def article_parts(article: Row, description: str, config: Config, secret: str) -
         0, ("From", mbox.address(article["author_name"], mailing.group_address(group, config.list_domain)))
     )
     fields.insert(1, ("To", mailing.group_address(group, config.list_domain)))
-    fields.insert(2, ("Reply-To", mailing.reply_address(secret, article["id"], config.list_domain)))
     refs = mbox.references(article)
     if refs:
         fields.append(("In-Reply-To", mbox.header_text(refs[-1])))
@@ -117,9 +116,12 @@ def article_parts(article: Row, description: str, config: Config, secret: str) -
     return _lines(fields), body
 
 
-def article_message(parts: tuple[bytes, bytes], config: Config, unsubscribe: str) -> bytes:
+def article_message(parts: tuple[bytes, bytes], config: Config, unsubscribe: str, reply_to: str) -> bytes:
+    """One recipient's list mail: the common parts, their one-click unsubscribe
+    and their own reply address (a personal reply key: server/mail/identity.py)."""
     head, body = parts
-    return head + _lines(unsubscribe_headers(config, unsubscribe)) + CRLF + body
+    own = [("Reply-To", mbox.header_text(reply_to)), *unsubscribe_headers(config, unsubscribe)]
+    return head + _lines(own) + CRLF + body
 
 
 def confirmation_message(row: Row, config: Config) -> bytes:
@@ -137,12 +139,13 @@ def confirmation_message(row: Row, config: Config) -> bytes:
 
 def notice_message(row: Row, config: Config) -> bytes:
     """A plain notice queued by another feature (a password-reset link, a
-    rejected message): `data` holds its `subject` and `text`."""
+    rejected message): `data` holds its `subject` and `text`, and
+    `auto_replied` when it answers a mail (RFC 3834 §5: Auto-Submitted: auto-replied)."""
     data = data_of(row)
     subject, text = data.get("subject"), data.get("text")
     if not isinstance(subject, str) or not isinstance(text, str):
         raise ValueError("a notice needs a subject and a text")
-    return _simple(row, config, subject, text)
+    return _simple(row, config, subject, text, auto="auto-replied" if data.get("auto_replied") else None)
 
 
 def _notice_line(n: Row, config: Config) -> tuple[str, str]:
@@ -195,7 +198,12 @@ def summary_message(row: Row, items: list[Row], total: int, config: Config, toke
 
 
 def _simple(
-    row: Row, config: Config, subject: str, text: str, extra: list[tuple[str, str]] | None = None
+    row: Row,
+    config: Config,
+    subject: str,
+    text: str,
+    extra: list[tuple[str, str]] | None = None,
+    auto: str | None = None,
 ) -> bytes:
     encoding, body = _body(text)
     fields = [
@@ -204,7 +212,7 @@ def _simple(
         ("Subject", mbox.encoded_words(subject, "Subject")),
         ("Date", formatdate(usegmt=True)),
         ("Message-ID", mbox.header_text(row["message_id"])),
-        ("Auto-Submitted", "auto-generated"),
+        ("Auto-Submitted", auto or "auto-generated"),
         ("MIME-Version", "1.0"),
         ("Content-Type", "text/plain; charset=utf-8"),
         ("Content-Transfer-Encoding", encoding),

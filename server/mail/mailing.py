@@ -75,6 +75,21 @@ def bounce_target(secret: str, local: str) -> int | None:
     return _signed_local(_BOUNCE, "bounce", secret, local)
 
 
+async def reply_key_generation(conn: Connection, user_id: int) -> int:
+    """The generation a member's personal reply keys are made for (server/mail/identity.py)."""
+    return int(
+        await fetch_value(conn, "SELECT reply_key_generation FROM users WHERE id = ?", (user_id,)) or 0
+    )
+
+
+async def revoke_reply_keys(conn: Connection, user: User) -> None:
+    """Revoke every personal reply address the member's list mail carried so
+    far: their replies to them then show nothing; new list mail has new ones."""
+    await conn.execute(
+        "UPDATE users SET reply_key_generation = reply_key_generation + 1 WHERE id = ?", (user.id,)
+    )
+
+
 def _unsubscribe_serializer(secret: str) -> URLSafeSerializer:
     return URLSafeSerializer(secret, salt="moot-unsubscribe")
 

@@ -61,6 +61,8 @@ class Site:
     reset_mail_addresses: TokenBucket = field(init=False)  # the same, per client address
     rule_edits: TokenBucket = field(init=False)  # killfile changes, per user
     newsrc_imports: TokenBucket = field(init=False)  # .newsrc files taken in, per user
+    # DKIM key lookups of incoming mail (moot.mail.identity.TxtLookup); None: the system's DNS.
+    dkim_dns: Callable[..., bytes | None] | None = None
 
     def __post_init__(self) -> None:
         c = self.config

@@ -5,6 +5,7 @@ the reply. Storage and every decision live in the domain (server/mail/inbound.py
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import socket
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from ..mail import inbound, mailing, mailqueue
+from ..mail import identity, inbound, mailing, mailqueue
 from ..runtime.site import Site
 
 log = logging.getLogger("moot.mail")
@@ -38,6 +39,18 @@ class Handler:
     def __init__(self, site: Site, lmtp: bool) -> None:
         self.site = site
         self.lmtp = lmtp
+        self.relays = [ipaddress.ip_network(r, strict=False) for r in site.config.mail_trusted_relays]
+
+    def trusted(self, session: Session) -> bool:
+        """LMTP (an MTA's local transport) and SMTP from a configured relay are
+        trusted paths: their Authentication-Results are believed; the public port's are not."""
+        if self.lmtp:
+            return True
+        try:
+            peer = ipaddress.ip_address(str(session.peer[0]) if session.peer else "")
+        except ValueError:
+            return False
+        return any(peer in network for network in self.relays)
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, rcpt_options: list[str]
@@ -61,14 +74,21 @@ class Handler:
         ):
             return True
         async with self.site.db.read() as conn:
-            return await mailqueue.group_exists(conn, local)
+            if await mailqueue.group_exists(conn, local):
+                return True
+            group, key = identity.split_local(local)  # a personal reply address: checked at DATA
+            return key is not None and await mailqueue.group_exists(conn, group)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         data = envelope.original_content or b""
         if isinstance(data, str):
             data = data.encode("utf-8", "surrogateescape")
         mail_from = envelope.mail_from or ""
-        outcomes = [await inbound.deliver(self.site, rcpt, data, mail_from) for rcpt in envelope.rcpt_tos]
+        trusted = self.trusted(session)
+        outcomes = [
+            await inbound.deliver(self.site, rcpt, data, mail_from, trusted=trusted)
+            for rcpt in envelope.rcpt_tos
+        ]
         if self.lmtp:
             # RFC 2033 §4.2: after DATA, one reply per accepted recipient, in order.
             return "\r\n".join(_status(o) for o in outcomes)

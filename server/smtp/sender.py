@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from aiosqlite import Connection
 
-from ..mail import mailformat, mailing, mailqueue, noticemail
+from ..mail import identity, mailformat, mailing, mailqueue, noticemail
 from ..runtime.site import Site
 
 log = logging.getLogger("moot.mail")
@@ -124,8 +124,8 @@ def send_batch(relay: Relay, batch: list[Outgoing]) -> None:
             smtp.close()
 
 
-# An article's list mail as every recipient shares it (None: withdrawn), and its thread.
-ArticleParts = tuple[tuple[bytes, bytes] | None, int]
+# An article's list mail as every recipient shares it (None: withdrawn), its thread and group.
+ArticleParts = tuple[tuple[bytes, bytes] | None, int, str]
 # A batch ready for the relay: the mails, and those deferred, dropped and dead.
 Prepared = tuple[list[Outgoing], list[int], list[int], list[tuple[Row, str]]]
 
@@ -280,11 +280,15 @@ class MailSender:
             if row["article_id"] not in parts:
                 found = await mailqueue.article_for_mail(conn, row["article_id"])
                 parts[row["article_id"]] = (
-                    (None, 0)
+                    (None, 0, "")
                     if found is None or found[0]["status"] != "ok"
-                    else (mailformat.article_parts(found[0], found[1], config, secret), found[0]["thread_id"])
+                    else (
+                        mailformat.article_parts(found[0], found[1], config),
+                        found[0]["thread_id"],
+                        found[0]["group_name"],
+                    )
                 )
-            common, thread_id = parts[row["article_id"]]
+            common, thread_id, group_name = parts[row["article_id"]]
             if common is None:
                 return None  # withdrawn before it went out
             token = (
@@ -292,7 +296,16 @@ class MailSender:
                 if kind == "article"
                 else mailing.thread_mail_token(secret, row["user_id"], thread_id)
             )
-            return mailformat.article_message(common, config, token)
+            reply_to = identity.personal_address(
+                secret,
+                group_name,
+                row["user_id"],
+                thread_id,
+                await mailing.reply_key_generation(conn, row["user_id"]),
+                identity.today() + config.mail_reply_key_days,
+                config.list_domain,
+            )
+            return mailformat.article_message(common, config, token, reply_to)
         if kind == "digest":
             group = await mailqueue.group_row(conn, row["group_id"])
             data = mailformat.data_of(row)

@@ -234,7 +234,21 @@ class Config:
         3,
         "delivery failures reported to an address's return path before it is marked bouncing and mailed no more",
     )
-    mail_confirm_hours: int = _f(48, "hours a confirmation link stays valid")
+    mail_confirm_hours: int = _f(
+        48, "hours a confirmation link stays valid (an address's, or a held list mail's)"
+    )
+    mail_reply_key_days: int = _f(
+        90,
+        "days a member's personal reply address (GROUP+KEY@MOOT_MAIL_DOMAIN, in the list mail sent to them) keeps proving that a reply is theirs",
+    )
+    mail_authserv_id: str = _f(
+        "",
+        "authserv-id of the trusted relay's Authentication-Results header (RFC 8601), believed only from LMTP, `moot deliver` and MOOT_MAIL_TRUSTED_RELAYS; the relay must remove incoming headers with this id. Empty: none is believed",
+    )
+    mail_trusted_relays: tuple[str, ...] = _f(
+        (),
+        "addresses or CIDR networks (comma-separated) of relays whose SMTP connections to MOOT_SMTP_PORT count as a trusted path for MOOT_MAIL_AUTHSERV_ID; anyone else's are the public port",
+    )
     shutdown_timeout: float = _f(
         10.0,
         "seconds a stopping server (SIGTERM) lets in-flight requests finish before cancelling them (their transactions roll back)",
@@ -271,7 +285,7 @@ class Config:
             raise ValueError("repeat_window_hours must be 0 or more and repeat_max_groups 1 or more")
         for name in self.default_groups:
             validate.group_name(name)  # an Invalid names the bad entry
-        for proxy in self.trusted_proxies:
+        for proxy in (*self.trusted_proxies, *self.mail_trusted_relays):
             ipaddress.ip_network(proxy, strict=False)  # a ValueError names the bad entry
         return self
 

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..mail import mailing, mailqueue, noticemail
+from ..mail import mailing, mailqueue, noticemail, unverified
 from ..stewardship.permissions import User, require
 from ..store.errors import AuthRequired, Conflict, MootError
 from .common import cookies_of, current_user, page, site_of
@@ -77,11 +77,19 @@ def _link_page(
     button: str = "",
     one_click: bool = False,
     status: int = 200,
+    held: dict | None = None,
 ) -> Awaitable[Response]:
     return page(
         request,
         "mail_link.html",
-        {"title": title, "message": message, "action": action, "button": button, "one_click": one_click},
+        {
+            "title": title,
+            "message": message,
+            "action": action,
+            "button": button,
+            "one_click": one_click,
+            "held": held,
+        },
         status=status,
     )
 
@@ -119,6 +127,44 @@ async def confirm_json(request: Request) -> Response:
             conn, site.secret, data.get("token"), site.config.mail_confirm_hours
         )
     return JSONResponse({"email": {"address": email, "confirmed": True}})
+
+
+async def held_page(request: Request) -> Response:
+    """What a held mail's confirmation link would publish; a GET changes nothing."""
+    token = request.path_params["token"]
+    try:
+        async with site_of(request).db.read() as conn:
+            held = await unverified.pending(conn, token)
+    except MootError as error:
+        return await _link_page(request, "That did not work", error.message, status=error.status)
+    return await _link_page(
+        request,
+        "Publish your mail?",
+        "This mail came with your address as its sender but nothing showed you sent it. "
+        "Publish it only if you did.",
+        action=f"/mail/held/{token}",
+        button="Publish it",
+        held=held,
+    )
+
+
+async def held_submit(request: Request) -> Response:
+    """Publish a held mail as its member: the link's token is the credential, once."""
+    form = await read_form(request)
+    cookies_of(request).check_csrf(request, form.get("csrf"))
+    site = site_of(request)
+    try:
+        async with site.db.transaction() as conn:
+            posted = await unverified.confirm(conn, site.config.domain, request.path_params["token"])
+    except MootError as error:
+        return await _link_page(request, "That did not work", error.message, status=error.status)
+    if "held" in posted:
+        return await _link_page(
+            request, "Confirmed", f"It now waits for the moderators of {posted['held']['group']}."
+        )
+    return await _link_page(
+        request, "Published", f"Your mail is posted as {posted['article']['message_id']}."
+    )
 
 
 async def unsubscribe_page(request: Request) -> Response:
@@ -173,6 +219,8 @@ routes = [
     Route("/api/confirm", confirm_json, methods=["POST"]),
     Route("/confirm/{token}", confirm_page),
     Route("/confirm/{token}", confirm_submit, methods=["POST"]),
+    Route("/mail/held/{token}", held_page),
+    Route("/mail/held/{token}", held_submit, methods=["POST"]),
     Route("/unsubscribe/{token}", unsubscribe_page),
     Route("/unsubscribe/{token}", unsubscribe_submit, methods=["POST"]),
     Route("/api/admin/mail/dead", dead_letters),

@@ -310,6 +310,12 @@ async def account_form(request: Request) -> Response:
             async with site.db.transaction() as conn:
                 mode = await noticemail.set_mode(conn, user.id, mode)
             return await _account(request, user, notice=f"Notifications by mail: {mode}.")
+        if action == "reply-keys":
+            async with site.db.transaction() as conn:
+                await mailing.revoke_reply_keys(conn, user)
+            return await _account(
+                request, user, notice="The reply addresses of the list mail you were sent no longer work."
+            )
         if action == "newsrc":
             site.newsrc_imports.take(user.id, "importing .newsrc files")
             async with site.db.transaction() as conn:
