@@ -214,7 +214,9 @@ async def _deliver(conn: Connection, domain: str, item: Incoming, *, wait: bool 
     it; `wait` False places it as it is, whatever its Date (its orphan wait is over)."""
     # A control is a copy only of the same control; an article only of what has its id.
     if await (
-        _control_known(conn, item.message_id, item.control) if item.control else known(conn, item.message_id)
+        _control_known(conn, item.message_id, item.control)
+        if item.control is not None
+        else known(conn, item.message_id)
     ):
         raise Duplicate(f"{item.message_id} is already here")
     if item.control is None and validate.reserved_message_id(item.message_id):
