@@ -142,23 +142,21 @@ async def test_the_form_checks_csrf_and_mails_the_link(make_site, relay):
 async def test_limits_per_account_and_per_address_hold_under_100_concurrent_requests(make_site, relay):
     ts = await make_site(**mail_settings(relay))
     await confirm_address(await ts.client("ada"), relay, "ada@example.net")
-    # One account asked about from 100 addresses: only the account's few pass.
+    # One account asked about from 100 addresses: every asker gets the same answer,
+    # the account one mail (one per window), and nobody is refused for the name.
     clients = [from_address(ts, f"10.0.{n // 200}.{n % 200 + 1}") for n in range(100)]
     answers = await asyncio.gather(
         *(c.post("/api/password-reset", json={"username": "ada"}) for c in clients)
     )
-    codes = sorted(r.status_code for r in answers)
-    assert codes == [202] * 3 + [429] * 97, codes
-    assert all(r.json() == SENT for r in answers if r.status_code == 202)
-    assert len(notices(ts)) == 3
-    assert rows(ts, "SELECT count(*) FROM password_resets WHERE used_at IS NULL") == [
-        (1,)
-    ]  # the newest link only
-    # The same limit whether or not the account exists.
+    assert sorted(r.status_code for r in answers) == [202] * 100
+    assert all(r.json() == SENT for r in answers)
+    assert len(notices(ts)) == 1
+    assert rows(ts, "SELECT count(*) FROM password_resets WHERE used_at IS NULL") == [(1,)]
+    # The same answer whether or not the account exists.
     answers = await asyncio.gather(
         *(c.post("/api/password-reset", json={"username": "ghost"}) for c in clients)
     )
-    assert sorted(r.status_code for r in answers) == [202] * 3 + [429] * 97
+    assert sorted(r.status_code for r in answers) == [202] * 100
 
     # One address asking about 100 accounts: only the address's few pass.
     one = from_address(ts, "192.0.2.7")
@@ -168,4 +166,4 @@ async def test_limits_per_account_and_per_address_hold_under_100_concurrent_requ
     codes = sorted(r.status_code for r in answers)
     assert codes == [202] * 10 + [429] * 90, codes
     assert "Retry-After" in next(r for r in answers if r.status_code == 429).headers
-    assert len(notices(ts)) == 3
+    assert len(notices(ts)) == 1

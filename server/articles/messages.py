@@ -40,6 +40,11 @@ _HEADER_LINE = re.compile(rb"([!-9;-~]+):[ \t]*(.*)\Z", re.S)
 _ADDRESS = re.compile(r"[!-~]{1,250}\Z")
 _NAME_ADDR = re.compile(r"\s*(.*?)\s*<([^<>]*)>\s*\Z", re.S)
 _CHARSET = re.compile(r"charset\s*=\s*\"?([^\";\s]+)", re.I)
+# MIME containers (multiparts, each with its boundary, and enclosed messages) a
+# message may declare: the email package parses them recursively, so a deeper
+# nesting is refused before it is parsed. Real mail nests a few levels.
+MIME_CONTAINERS_MAX = 100
+_MIME_CONTAINER = re.compile(rb"boundary\s*=|message/(?:rfc822|global)\b", re.I)
 _MESSAGE_ID_LINE = re.compile(rb"^Message-ID:[ \t]*(<[!-;=?-~]{1,250}@[!-;=?-~]{1,250}>)", re.I | re.M)
 _ENVELOPE_DATE = re.compile(rb"(\w{3}) +(\w{3}) +(\d{1,2}) +(\d\d?):(\d\d):(\d\d) +(\d{4})")
 _RFC_DATE = re.compile(
@@ -91,7 +96,7 @@ def decode_words(text: str) -> str:
 
 def _line(text: str, limit: int) -> str:
     """One-line text as validate.line wants it: no control characters, trimmed, cut to size."""
-    return _LINE_UNSAFE.sub(" ", text).strip()[:limit].strip()
+    return validate.strip_invisible(_LINE_UNSAFE.sub(" ", text)).strip()[:limit].strip()
 
 
 def _fast_headers(data: bytes) -> tuple[dict[str, str], bytes] | None:
@@ -238,6 +243,15 @@ def _slow_body(msg: Message) -> str:
     return _decode_body(payload if isinstance(payload, bytes) else b"", part.get_content_charset())
 
 
+def mime_problem(data: bytes) -> str | None:
+    """Why a message's MIME structure is refused before it is parsed (more than
+    MIME_CONTAINERS_MAX containers, which bounds its nesting), or None."""
+    for found, _ in enumerate(_MIME_CONTAINER.finditer(data), 1):
+        if found > MIME_CONTAINERS_MAX:
+            return f"malformed MIME: more than {MIME_CONTAINERS_MAX} nested parts"
+    return None
+
+
 def guess_message_id(data: bytes) -> str | None:
     """The Message-ID of a message that could not be read, to name it in the report."""
     m = _MESSAGE_ID_LINE.search(data, 0, 64 * 1024)
@@ -259,6 +273,9 @@ def parse_message(raw: mbox.RawMessage) -> Parsed:
         charset = _CHARSET.search(headers.get("content-type", ""))
         body = _decode_body(payload, charset[1] if charset else None)
     else:
+        problem = mime_problem(raw.data)
+        if problem is not None:
+            raise Invalid(problem)
         headers, msg = _slow_headers(raw.data)
         if not headers:
             raise Invalid("no headers: this is not an email message")
@@ -268,6 +285,10 @@ def parse_message(raw: mbox.RawMessage) -> Parsed:
         message_id = validate.message_id(headers.get("message-id", ""))
     except Invalid:
         message_id, derived = derived_message_id(raw.data), True
+    if validate.reserved_message_id(message_id):
+        raise Invalid(
+            f"the Message-ID {message_id[:80]} has a form this server reserves for control articles"
+        )
     refs = [r for r in validate.references(headers.get("references", "")) if r != message_id]
     if not refs:  # JWZ: without References, the first id In-Reply-To names is the parent
         refs = [r for r in validate.references(headers.get("in-reply-to", "")) if r != message_id][:1]

@@ -131,11 +131,12 @@ def _check_thread_accepts(state: str, thread_id: int, group_name: str, user: Use
 
 
 async def chosen_message_id(conn: Connection, domain: str, message_id: str | None) -> str:
-    """`message_id` when given (well formed and never used here), else a fresh one.
-    Raises Invalid for a malformed one and Conflict for one already taken."""
+    """`message_id` when given (well formed, of no form this server reserves for
+    its own control articles, and never used here), else a fresh one. Raises
+    Invalid for a malformed or reserved one and Conflict for one already taken."""
     if message_id is None:
         return new_message_id(domain)
-    message_id = validate.message_id(message_id)
+    message_id = validate.chosen_message_id(message_id)
     if await fetch_value(conn, "SELECT 1 FROM articles WHERE message_id = ?", (message_id,)):
         raise Conflict(f"the Message-ID {message_id} is already in use")
     return message_id

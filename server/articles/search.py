@@ -242,8 +242,9 @@ def decode_cursor(cursor: object, kind: str) -> tuple[float | str, int, int]:
         raise bad
     if type(floor) is not int or not 0 <= floor < 2**62:
         raise bad
+    # A rank is a float; an integer is bound as SQLite's (64 bits), beyond which it cannot be.
     if kind == "r" and not (
-        isinstance(key, (int, float)) and not isinstance(key, bool) and math.isfinite(key)
+        (type(key) is float and math.isfinite(key)) or (type(key) is int and abs(key) <= validate.ID_MAX)
     ):
         raise bad
     if kind == "d" and not (isinstance(key, str) and len(key) == 24):

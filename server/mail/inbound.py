@@ -30,7 +30,7 @@ from typing import Any
 
 from ..articles import posting, repetition
 from ..articles.mbox import RawMessage
-from ..articles.messages import Parsed, parse_message
+from ..articles.messages import Parsed, mime_problem, parse_message
 from ..runtime.site import Site
 from ..stewardship.permissions import User
 from ..store import validate
@@ -268,6 +268,9 @@ async def deliver(
     if domain.lower() != config.list_domain.lower() or not local:
         return _refuse(f"no list here for {recipient[:100]!r}", EX_NOUSER)
     local = local.lower()
+    problem = mime_problem(data)
+    if problem is not None:
+        return _refuse(problem, EX_DATAERR)
     msg = message_from_bytes(data, policy=compat32)
     if not msg.keys():
         return _refuse("this is not an email message (no headers)", EX_DATAERR)

@@ -67,7 +67,12 @@ class Refused(Invalid):
 
 
 async def known(conn: Connection, message_id: str) -> bool:
-    """Whether an article or control article of this Message-ID is here (or held)."""
+    """Whether an article or control article of this Message-ID is here (or held).
+    For a Message-ID of a form this server derives for its control articles
+    (validate.reserved_message_id) only a control counts: an article that took
+    such an id (where ids were not yet refused) never stops the real control."""
+    if validate.reserved_message_id(message_id):
+        return await _control_known(conn, message_id)
     return bool(
         await fetch_value(
             conn,
@@ -75,6 +80,20 @@ async def known(conn: Connection, message_id: str) -> bool:
             " UNION ALL SELECT 1 FROM news_history WHERE message_id = ?"
             " UNION ALL SELECT 1 FROM peer_held WHERE message_id = ?",
             (message_id, message_id, message_id),
+        )
+    )
+
+
+async def _control_known(conn: Connection, message_id: str, control: str | None = None) -> bool:
+    """Whether a control article of this Message-ID is here or held (the same
+    `control` when it is given): an article of that id is no copy of it."""
+    return bool(
+        await fetch_value(
+            conn,
+            "SELECT 1 FROM news_history WHERE message_id = ?"
+            " UNION ALL SELECT 1 FROM peer_held WHERE message_id = ?"
+            " AND json_extract(article, '$.control') = coalesce(?, json_extract(article, '$.control'))",
+            (message_id, message_id, control),
         )
     )
 
@@ -213,8 +232,15 @@ async def _deliver(
 ) -> dict:
     """One article (or control article) as `receive` describes, without what follows
     it; `wait` False places it as it is, whatever its Date (its orphan wait is over)."""
-    if await known(conn, item.message_id):
+    # A control is a copy only of the same control; an article only of what has its id.
+    if await (
+        _control_known(conn, item.message_id, item.control)
+        if item.control is not None
+        else known(conn, item.message_id)
+    ):
         raise Duplicate(f"{item.message_id} is already here")
+    if item.control is None and validate.reserved_message_id(item.message_id):
+        raise Refused(f"{item.message_id[:100]} has a form reserved for control articles")
     if domain.lower() in path_names(item.path):
         raise Refused("this node is already in the article's Path")
     path = f"{domain}!{item.path}"
@@ -252,7 +278,8 @@ async def _deliver(
     )
     if await bans.ban_of(conn, group["id"], author) is not None:
         raise Refused(f"its author is banned from {group['name']}")
-    subject = validate.subject(item.subject) if item.subject.strip() else "(no subject)"
+    subject = validate.strip_invisible(item.subject)
+    subject = validate.subject(subject) if subject.strip() else "(no subject)"
     body = validate.body(item.body, allow_empty=True)
     if (
         young

@@ -145,19 +145,30 @@ async def create_user(
         return user
 
 
-async def _check_name_is_free(conn: Connection, username: str, display_name: str) -> None:
-    """Conflict when `display_name` reads like another account's username or
-    display name (case, width and punctuation aside): no one signs as someone else."""
-    key = validate.name_key(display_name)
-    if key == validate.name_key(username):
-        return
+async def _check_name_is_free(
+    conn: Connection, username: str, display_name: str, *, user_id: int = 0
+) -> None:
+    """Conflict when `username` or `display_name` reads like another account's
+    username or display name (validate.name_key: case, width, punctuation and
+    lookalike letters aside): no one signs as someone else. `user_id` is the
+    account's own id when it changes its display name (its own names do not count)."""
+    keys = {validate.name_key(display_name): "display name"}
+    if not user_id:
+        keys[validate.name_key(username)] = "username"
     # Registrations are rate-limited and few; a scan of the names costs less than the hash.
-    async with conn.execute("SELECT username, display_name FROM users") as cursor:
+    # (An indexed skeleton column would make this a lookup; the schema has none yet.)
+    async with conn.execute(
+        "SELECT id, username, display_name FROM users WHERE id != ?", (user_id,)
+    ) as cursor:
         async for row in cursor:
-            if key in (validate.name_key(row["username"]), validate.name_key(row["display_name"])):
-                raise Conflict(
-                    f"the display name {display_name!r} is too close to another member's name; choose another"
-                )
+            if row["username"] == username:
+                continue  # the same name: create_user says it is taken
+            for taken in (validate.name_key(row["username"]), validate.name_key(row["display_name"])):
+                if taken in keys:
+                    name = username if keys[taken] == "username" else display_name
+                    raise Conflict(
+                        f"the {keys[taken]} {name!r} is too close to another member's name; choose another"
+                    )
 
 
 async def authenticate(db: Database, username: object, password: object) -> User | None:
@@ -282,8 +293,17 @@ FORMER_MEMBER = "former member"
 
 
 async def set_display_name(db: Database, user: User, display_name: object) -> User:
+    """A new display name; Invalid when it reads as a site role (for a member),
+    Conflict when it reads like another account's name."""
     name = validate.display_name(display_name)
+    if (
+        user.role == "member"
+        and validate.sounds_like_a_role(name)
+        and validate.name_key(name) != validate.name_key(user.username)
+    ):
+        raise Invalid(f"the display name {name!r} reads as a site role; choose another")
     async with db.transaction() as conn:
+        await _check_name_is_free(conn, user.username, name, user_id=user.id)
         await conn.execute("UPDATE users SET display_name = ? WHERE id = ?", (name, user.id))
     return replace(user, display_name=name)
 

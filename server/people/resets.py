@@ -5,12 +5,17 @@ The link's token is 32 random bytes and an HMAC of them under the site's
 secret key (so a token this site did not issue is refused without a lookup);
 only its SHA-256 is stored, beside an expiry an hour away. Using it sets a
 new password, ends every session of the account and spends the token in the
-same transaction; issuing a new link spends the older ones.
+same transaction, with every other link of the account; a link an operator
+or admin issues spends the older ones.
 
 A member who forgot their password asks for the link by mail
-(`mail_link`): it is queued only to the account's confirmed, non-bouncing
-address, in the transaction that stores the token, and the caller answers
-the same whatever the name, so nobody learns which accounts exist."""
+(`mail_link`): anyone may ask for any name, so asking never spends the
+owner's chance to ask. At most one mail per MAIL_WINDOW per account is
+queued, only to the account's confirmed, non-bouncing address, in the
+transaction that stores the token; a later request neither refuses nor
+spends the link already mailed (it is still in the owner's mailbox), and the
+caller answers the same whatever the name, so nobody learns which accounts
+exist."""
 
 from __future__ import annotations
 
@@ -28,6 +33,8 @@ from ..store.errors import NotFound
 from . import accounts
 
 VALID_SECONDS = 3600
+# Seconds during which an account is mailed at most one reset link.
+MAIL_WINDOW = 600
 PATH = "/reset/"
 # What a request for a reset mail is told, whatever the name (no account enumeration).
 MAILED = "sent if the account has a confirmed address"
@@ -51,8 +58,11 @@ def _well_formed(secret: str, token: object) -> str:
     return token
 
 
-async def issue(conn: Connection, secret: str, username: object) -> tuple[User, str]:
-    """A new reset token for the account (earlier unused ones stop working)."""
+async def issue(
+    conn: Connection, secret: str, username: object, *, keep_earlier: bool = False
+) -> tuple[User, str]:
+    """A new reset token for the account (earlier unused ones stop working,
+    unless `keep_earlier`: a mailed link stays good when another is asked for)."""
     row = await fetch_one(
         conn,
         "SELECT * FROM users WHERE username = ? AND password_hash != ?",
@@ -62,7 +72,8 @@ async def issue(conn: Connection, secret: str, username: object) -> tuple[User, 
         raise NotFound(f"no user {username!r}")
     raw = secrets.token_urlsafe(32)
     token = f"{raw}.{_sign(secret, raw)}"
-    await conn.execute("DELETE FROM password_resets WHERE user_id = ?", (row["id"],))
+    if not keep_earlier:
+        await conn.execute("DELETE FROM password_resets WHERE user_id = ?", (row["id"],))
     await conn.execute(
         "INSERT INTO password_resets (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
         (_hash(token), row["id"], clock.now(), clock.later(seconds=VALID_SECONDS)),
@@ -99,14 +110,13 @@ async def redeem(db: Database, secret: str, token: object, password: object) -> 
         if cur.rowcount != 1:
             raise NotFound(REFUSED)
         await conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (digest, user.id))
+        # The other links of the account are spent too: they were for the old password.
+        await conn.execute(
+            "UPDATE password_resets SET used_at = ? WHERE user_id = ? AND used_at IS NULL",
+            (clock.now(), user.id),
+        )
         await conn.execute("DELETE FROM sessions WHERE user_id = ?", (user.id,))
     return user
-
-
-def limit_key(username: object) -> str:
-    """The per-account rate key of a request for a reset mail: the name as
-    asked for (existing or not, so a refusal says nothing about the account)."""
-    return username.strip().lower()[:64] if isinstance(username, str) else ""
 
 
 async def mail_link(
@@ -114,8 +124,10 @@ async def mail_link(
 ) -> bool:
     """Issue a reset token and queue a mail with its link (`SITE_URL/reset/TOKEN`,
     the link `moot reset-password` prints) to the account's confirmed,
-    non-bouncing address, in the caller's transaction. Returns whether a mail
-    was queued; the caller must not tell anyone."""
+    non-bouncing address, in the caller's transaction, unless one was queued
+    within MAIL_WINDOW (whoever asked): the link it holds still works. Earlier
+    links stay good. Returns whether a mail was queued; the caller must not
+    tell anyone, and answers every request alike."""
     if not isinstance(username, str) or not username or len(username) > 64:
         return False
     email = await fetch_value(
@@ -127,7 +139,14 @@ async def mail_link(
     )
     if email is None:
         return False
-    user, token = await issue(conn, secret, username)
+    if await fetch_value(
+        conn,
+        "SELECT 1 FROM password_resets r JOIN users u ON u.id = r.user_id"
+        " WHERE u.username = ? AND r.created_at > ?",
+        (username, clock.ago(seconds=MAIL_WINDOW)),
+    ):
+        return False
+    user, token = await issue(conn, secret, username, keep_earlier=True)
     link = f"{site_url.rstrip('/')}{PATH}{token}"
     text = (
         f"Hello {user.display_name},\n\n"

@@ -28,7 +28,6 @@ PASSWORD_CHANGES_PER_HOUR = 5
 RESET_LINKS_PER_HOUR = 20
 RESET_ATTEMPTS_PER_HOUR = 10
 # Reset links asked for by mail: per account asked about, and per client address.
-RESET_MAILS_PER_HOUR = 3
 RESET_MAIL_ADDRESS_PER_HOUR = 10
 # Killfile edits (a regex check starts a process): a burst to set one up, then one a minute.
 RULE_EDITS_PER_HOUR = 60
@@ -57,7 +56,6 @@ class Site:
     password_changes: TokenBucket = field(init=False)  # per user
     reset_links: TokenBucket = field(init=False)  # reset links an admin issues, per admin
     reset_attempts: TokenBucket = field(init=False)  # uses of reset links, per address
-    reset_mails: TokenBucket = field(init=False)  # reset links asked for by mail, per account name
     reset_mail_addresses: TokenBucket = field(init=False)  # the same, per client address
     rule_edits: TokenBucket = field(init=False)  # killfile changes, per user
     newsrc_imports: TokenBucket = field(init=False)  # .newsrc files taken in, per user
@@ -88,7 +86,6 @@ class Site:
         self.password_changes = TokenBucket(PASSWORD_CHANGES_PER_HOUR / 3600, PASSWORD_CHANGES_PER_HOUR)
         self.reset_links = TokenBucket(RESET_LINKS_PER_HOUR / 3600, RESET_LINKS_PER_HOUR)
         self.reset_attempts = TokenBucket(RESET_ATTEMPTS_PER_HOUR / 3600, RESET_ATTEMPTS_PER_HOUR)
-        self.reset_mails = TokenBucket(RESET_MAILS_PER_HOUR / 3600, RESET_MAILS_PER_HOUR)
         self.reset_mail_addresses = TokenBucket(
             RESET_MAIL_ADDRESS_PER_HOUR / 3600, RESET_MAIL_ADDRESS_PER_HOUR
         )

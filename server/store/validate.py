@@ -5,8 +5,8 @@ No I/O here: these are tested without a socket or a database."""
 from __future__ import annotations
 
 import re
-import unicodedata
 
+from .confusables import name_skeleton
 from .errors import Invalid, TooLarge
 
 GROUP_NAME_MAX = 80
@@ -29,6 +29,15 @@ _MESSAGE_ID = re.compile(r"<[!-;=?-~]+@[!-;=?-Z^-~]+>\Z")
 # paragraph separators that would break a header or a line-oriented protocol.
 _BODY_FORBIDDEN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 _LINE_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# Characters that change how the text around them reads without being seen:
+# bidi embeddings, overrides, isolates and marks (the "Trojan Source" tricks),
+# zero-width spaces and joiners, word joiner, invisible operators, BOM.
+_INVISIBLE = re.compile(r"[\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+# The same less ZWNJ and ZWJ, which some scripts (Persian, Indic) and emoji sequences
+# need: refused in subjects and other free text, where the joiners are kept.
+_INVISIBLE_IN_TEXT = re.compile(
+    r"[\u061c\u180e\u200b\u200e\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]"
+)
 # A surrogate code point in a Python str is always a lone one (JSON's "\ud800"
 # escape, say): it has no UTF-8 form, so SQLite and every encoder refuse it.
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
@@ -65,8 +74,15 @@ def group_name(value: object) -> str:
     return name
 
 
-def line(value: object, what: str, *, max_len: int, min_len: int = 1) -> str:
-    """A one-line text field: no control characters, trimmed, length-limited."""
+def strip_invisible(text: str) -> str:
+    """`text` without the invisible and direction-changing characters a line
+    may not hold: for text that must be kept (mail, peers' articles)."""
+    return _INVISIBLE_IN_TEXT.sub("", text)
+
+
+def line(value: object, what: str, *, max_len: int, min_len: int = 1, name: bool = False) -> str:
+    """A one-line text field: no control characters, no bidi controls or
+    invisible characters (not even joiners in a `name`), trimmed, length-limited."""
     text = _text(value, what).strip()
     if len(text) < min_len:
         raise Invalid(f"{what} is empty" if min_len == 1 else f"{what} is shorter than {min_len} characters")
@@ -74,6 +90,8 @@ def line(value: object, what: str, *, max_len: int, min_len: int = 1) -> str:
         raise Invalid(f"{what} is longer than {max_len} characters")
     if _LINE_FORBIDDEN.search(text):
         raise Invalid(f"{what} contains control characters")
+    if (_INVISIBLE if name else _INVISIBLE_IN_TEXT).search(text):
+        raise Invalid(f"{what} contains invisible or text-direction characters")
     return text
 
 
@@ -86,7 +104,7 @@ def description(value: object) -> str:
 
 
 def display_name(value: object) -> str:
-    return line(value, "display name", max_len=DISPLAY_NAME_MAX)
+    return line(value, "display name", max_len=DISPLAY_NAME_MAX, name=True)
 
 
 # Names a member's display name may not look like: they would pass the
@@ -115,8 +133,9 @@ ROLE_WORDS = frozenset(
 
 
 def name_key(name: str) -> str:
-    """What two names that read alike share: NFKC, case-folded, letters and digits only."""
-    return "".join(ch for ch in unicodedata.normalize("NFKC", name).casefold() if ch.isalnum())
+    """What two names that read alike share: their confusables skeleton (Unicode
+    TR 39, confusables.name_skeleton), case, width and punctuation aside."""
+    return name_skeleton(name)
 
 
 def sounds_like_a_role(name: str) -> bool:
@@ -167,6 +186,27 @@ def password(value: object) -> str:
         raise Invalid(f"password must be {PASSWORD_MIN}-{PASSWORD_MAX} characters")
     if "\x00" in text:
         raise Invalid("password contains a NUL character")
+    return text
+
+
+# The forms of Message-ID this server derives for what it makes itself, never
+# taken from a client or (for an ordinary article) from a peer: a squatted one
+# would swallow the real control as a duplicate. news.peers.cancel_message_id
+# (`cancel.`), news.peers.queue_state (one per thread state action),
+# stewardship.actions (its control, `x-moot-action.`, and `notice.`).
+RESERVED_ID_PREFIXES = ("cancel.", "notice.", "x-moot-action.", "lock.", "unlock.", "archive.", "unarchive.")
+
+
+def reserved_message_id(message_id: str) -> bool:
+    """True for a Message-ID of a form this server derives (RESERVED_ID_PREFIXES)."""
+    return message_id[1:].lower().startswith(RESERVED_ID_PREFIXES)
+
+
+def chosen_message_id(value: object) -> str:
+    """A Message-ID a client chose: well formed and of no reserved form."""
+    text = message_id(value)
+    if reserved_message_id(text):
+        raise Invalid(f"{text[:80]!r} has a form this server reserves for its own control articles")
     return text
 
 
