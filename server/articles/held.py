@@ -21,7 +21,7 @@ from ..store.errors import Busy, Conflict
 from .authors import CHANNELS, Author
 
 # Why a submission waits: the group is moderated, or the mail came from an address no member confirmed.
-WHY = ("moderated", "stranger")
+WHY = ("moderated", "stranger", "spam")
 GROUP_MAX = 1000
 AUTHOR_MAX = 20
 # Message-IDs of References a held submission keeps (RFC 5322 readers keep a few dozen).
@@ -46,6 +46,8 @@ class Held:
     parent_id: int | None = None
     continued_from: int | None = None
     mail_from: str | None = None
+    spam_score: float | None = None  # what spamd said of it, when it was scored
+    spam_rules: str = ""
 
     def __post_init__(self) -> None:
         assert self.why in WHY and self.channel in CHANNELS, (self.why, self.channel)
@@ -81,8 +83,8 @@ async def hold(conn: Connection, held: Held) -> int:
     refs = " ".join(held.refs.split()[-REFS_MAX:])
     cur = await conn.execute(
         "INSERT INTO queue (group_id, kind, why, channel, message_id, user_id, author_name, author_addr,"
-        " mail_from, subject, body, refs, parent_id, continued_from, created_at)"
-        " VALUES (?, 'held', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " mail_from, subject, body, refs, parent_id, continued_from, created_at, spam_score, spam_rules)"
+        " VALUES (?, 'held', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             held.group_id,
             held.why,
@@ -98,6 +100,8 @@ async def hold(conn: Connection, held: Held) -> int:
             held.parent_id,
             held.continued_from,
             clock.now(),
+            held.spam_score,
+            held.spam_rules,
         ),
     )
     assert cur.lastrowid is not None  # set by the INSERT just run

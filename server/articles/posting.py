@@ -31,6 +31,7 @@ from ..mail import mailqueue
 from ..news import peers
 from ..people import follows, notifications
 from ..stewardship import modlog, trust
+from ..stewardship.spam import Verdict, judge
 from ..stewardship.permissions import User, can, may_cancel, may_post_in, moderates, require, shown_time
 from ..store import clock, validate
 from ..store.db import fetch_all, fetch_one, fetch_value
@@ -86,7 +87,9 @@ class Submission:
     defaults to its parent's with "Re:"; `message_id` is the one a news or mail
     client chose (kept if well formed and unused); `continued_from` names the
     archived thread a new one follows up; `channel` is the way it came
-    (authors.CHANNELS). Fields are untrusted until `submit`."""
+    (authors.CHANNELS); `spam` is spamd's verdict on it, asked before the
+    write transaction (stewardship/spam.py; None: scoring is off). Fields are
+    untrusted until `submit`."""
 
     body: object
     subject: object = None
@@ -95,6 +98,7 @@ class Submission:
     message_id: str | None = None
     continued_from: object = None
     channel: str = "api"
+    spam: Verdict | None = None
 
 
 def new_message_id(domain: str) -> str:
@@ -252,7 +256,8 @@ async def place_arrival(
 async def submit(conn: Connection, domain: str, user: User | None, submission: Submission) -> dict:
     """Post a member's submission: `{article}` for a reply, `{thread, article}`
     for a new thread, or `{held}` (the queue item, held.held_json's shape)
-    when it waits for the moderators of a moderated group. Every channel's
+    when it waits for the moderators of a moderated group, or as spam
+    (spamd's verdict, stewardship/spam.py: Spam when refused). Every channel's
     members post through here: the checks (permission, group status, thread
     state, text limits, the Message-ID) are the same whichever channel it came by."""
     user = require(user, "post")
@@ -281,12 +286,18 @@ async def submit(conn: Connection, domain: str, user: User | None, submission: S
         continued_from = None
     await check_not_banned(conn, group, Author.of(user))
     message_id = await chosen_message_id(conn, domain, submission.message_id)
-    if not at_once:
+    verdict = submission.spam
+    as_spam = judge(verdict, user)  # raises Spam when refused
+    if as_spam and verdict is not None and verdict.score is not None:
+        await trust.freeze(conn, user.account_id)
+    if as_spam or not at_once:
         item_id = await held.hold(
             conn,
             held.Held(
                 group_id=group["id"],
-                why="moderated",
+                why="spam" if as_spam else "moderated",
+                spam_score=verdict.score if verdict is not None else None,
+                spam_rules=verdict.rules_text if verdict is not None else "",
                 channel=submission.channel,
                 message_id=message_id,
                 author=Author.of(user),
