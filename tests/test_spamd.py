@@ -16,12 +16,11 @@ import os
 import re
 import shutil
 import socket
+import sqlite3
 import subprocess
 import tempfile
 import time
 from pathlib import Path
-
-import sqlite3
 
 import pytest
 
@@ -61,7 +60,9 @@ class Spamd:
             text=True,
             check=False,
         ).stdout
-        return {name: int(n) for n, name in re.findall(r"(\d+)\s+\d+\s+non-token data: (nspam|nham)$", out, re.M)}
+        return {
+            name: int(n) for n, name in re.findall(r"(\d+)\s+\d+\s+non-token data: (nspam|nham)$", out, re.M)
+        }
 
 
 def _answers(port: int) -> bool:
@@ -87,8 +88,23 @@ def spamd():
     log = home / "spamd.log"
     with reserved_port() as port, log.open("wb") as stderr:
         proc = subprocess.Popen(
-            [binary, "--listen", f"127.0.0.1:{port}", "--allow-tell", "--max-children", "1", "-x", "-L",
-             *as_root, "-H", str(home), "--cf", f"bayes_path {home}/bayes", "-s", "stderr"],
+            [
+                binary,
+                "--listen",
+                f"127.0.0.1:{port}",
+                "--allow-tell",
+                "--max-children",
+                "1",
+                "-x",
+                "-L",
+                *as_root,
+                "-H",
+                str(home),
+                "--cf",
+                f"bayes_path {home}/bayes",
+                "-s",
+                "stderr",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=stderr,
         )
@@ -189,7 +205,9 @@ async def test_a_low_threshold_holds_mail_with_its_score_and_rules_and_decisions
     assert r.status_code == 200, r.text
     await until(lambda: site.site.spamd.taught == 2, "spamd to learn both decisions")
     now = spamd.learnt()
-    assert now.get("nham", 0) == learnt.get("nham", 0) + 1 and now.get("nspam", 0) == learnt.get("nspam", 0) + 1
+    assert (
+        now.get("nham", 0) == learnt.get("nham", 0) + 1 and now.get("nspam", 0) == learnt.get("nspam", 0) + 1
+    )
 
 
 class Silent:
@@ -214,7 +232,9 @@ async def test_without_spamd_members_post_and_new_accounts_wait(make_site, how):
             address = f"127.0.0.1:{closed}" if how == "down" else silent
             site = await make_site(spamd=address, spamd_timeout=0.3, metrics_allow=("127.0.0.1",), **TRUST)
             await open_group(site)
-            r = await (await member(site, "ada")).post(f"/api/groups/{GROUP}/threads", json={"subject": "Still", "body": "here"})
+            r = await (await member(site, "ada")).post(
+                f"/api/groups/{GROUP}/threads", json={"subject": "Still", "body": "here"}
+            )
             assert r.status_code == 201, r.text
             newbie = await site.client("newbie")
             r = await newbie.post(f"/api/groups/{GROUP}/threads", json={"subject": "Hi", "body": "new here"})

@@ -31,8 +31,8 @@ from ..mail import mailqueue
 from ..news import peers
 from ..people import follows, notifications
 from ..stewardship import modlog, trust
-from ..stewardship.spam import Verdict, judge
 from ..stewardship.permissions import User, can, may_cancel, may_post_in, moderates, require, shown_time
+from ..stewardship.spam import Verdict, judge
 from ..store import clock, validate
 from ..store.db import fetch_all, fetch_one, fetch_value
 from ..store.errors import Archived, Banned, Conflict, Forbidden, Locked

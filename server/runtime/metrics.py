@@ -155,7 +155,9 @@ class _SiteCollector(Collector):
         yield limits
         spamd = site.spamd
         scoring = CounterMetricFamily(
-            "moot_spamd", "articles spamd scored, missed (down or slow), and decisions it learnt", labels=["outcome"]
+            "moot_spamd",
+            "articles spamd scored, missed (down or slow), and decisions it learnt",
+            labels=["outcome"],
         )
         for outcome in ("scored", "missed", "taught", "teach_failed"):
             scoring.add_metric([outcome], getattr(spamd, outcome) if spamd is not None else 0)
