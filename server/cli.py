@@ -494,8 +494,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     config = _config(args)
     report = check.check(config.db_path, quick=args.quick)
+    print(f"spam scoring: {asyncio.run(_spamd_status(config))}")  # before the verdict, the last line
     print(report.text())
-    print(f"spam scoring: {asyncio.run(_spamd_status(config))}")
     return 0 if report.ok else 1
 
 

@@ -38,7 +38,7 @@ from tests.mail_support import (  # noqa: F401 - relay is a fixture
     until,
 )
 from tests.nntp_support import nntplib
-from tests.processes import reserved_port
+from tests.processes import moot, reserved_port
 
 pytestmark = pytest.mark.xdist_group("spamd")  # one spamd for all of them
 
@@ -176,7 +176,12 @@ async def test_gtube_is_refused_by_every_channel_and_an_ordinary_post_is_scored(
     )
     assert r.status_code == 201, r.text
     assert await metric(site, "scored") == 2 + 5 and await metric(site, "missed") == 0  # the seed's two too
-    assert "Spam scoring (SpamAssassin" in (await s["admin"].get("/admin/peers")).text
+    assert (
+        "Spam scoring (SpamAssassin, docs/MODERATION.md): on: spamd at"
+        in (await s["admin"].get("/admin/peers")).text
+    )
+    checked = await asyncio.to_thread(moot, "check", db_path=site.config.db_path, spamd=spamd.address)
+    assert f"spam scoring: on, spamd at {spamd.address} answers" in checked.stdout
 
 
 async def test_a_low_threshold_holds_mail_with_its_score_and_rules_and_decisions_teach_spamd(
