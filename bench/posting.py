@@ -84,12 +84,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def moot_posts(seconds: int, synchronous: str) -> tuple[float, float, float, float]:
-    """Replies/s, p50 and p99 in ms, and the server's CPU milliseconds per reply."""
+def moot_posts(seconds: int, synchronous: str, **env: object) -> tuple[float, float, float, float]:
+    """Replies/s, p50 and p99 in ms, and the server's CPU milliseconds per
+    reply; `env` adds MOOT_* settings to the server's."""
     directory = temp_dir()
     db_path = directory + "/post.db"
     root = asyncio.run(build(db_path))
-    with server(db_path, synchronous=synchronous) as (url, proc):
+    with server(db_path, synchronous=synchronous, **env) as (url, proc):
         cookies = []
         for i in range(POSTERS):
             r = httpx.post(url + "/api/login", json={"username": f"poster{i}", "password": "bench-password"})

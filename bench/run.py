@@ -48,6 +48,11 @@ SCENARIOS = {
         300,
         "replies/s with 16 concurrent posters vs raw aiosqlite inserts, same durability",
     ),
+    "spamd": (
+        ["spamd.py", "--seconds", "5", "--rounds", "2"],
+        300,
+        "replies/s with every reply scored by a real spamd vs scoring off, same run",
+    ),
     "size": (
         ["size.py", "--seconds", "3"],
         300,

@@ -496,8 +496,20 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     config = _config(args)
     report = check.check(config.db_path, quick=args.quick)
+    print(f"spam scoring: {asyncio.run(_spamd_status(config))}")  # before the verdict, the last line
     print(report.text())
     return 0 if report.ok else 1
+
+
+async def _spamd_status(config: Config) -> str:
+    """Whether articles are scored by spamd (MOOT_SPAMD), and whether it answers."""
+    from .runtime.spamd import Spamd
+    from .stewardship.spam import Policy
+
+    address = config.spamd_address
+    if address is None:
+        return "off (MOOT_SPAMD is empty)"
+    return "on, " + await Spamd(*address, config.spamd_timeout, Policy.from_config(config)).ping()
 
 
 def cmd_peer(args: argparse.Namespace) -> int:

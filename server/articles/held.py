@@ -22,9 +22,9 @@ from .authors import CHANNELS, Author
 
 # Why a submission waits: the group is moderated; the mail came from an address
 # no member confirmed; a member's mail did not show it came from them
-# (server/mail/identity.py); it repeats what was posted to other groups
-# (server/articles/repetition.py).
-WHY = ("moderated", "stranger", "unverified", "repeat")
+# (server/mail/identity.py); spamd scored it as spam (server/stewardship/spam.py);
+# it repeats what was posted to other groups (server/articles/repetition.py).
+WHY = ("moderated", "stranger", "unverified", "spam", "repeat")
 GROUP_MAX = 1000
 AUTHOR_MAX = 20
 # Message-IDs of References a held submission keeps (RFC 5322 readers keep a few dozen).
@@ -49,6 +49,8 @@ class Held:
     parent_id: int | None = None
     continued_from: int | None = None
     mail_from: str | None = None
+    spam_score: float | None = None  # what spamd said of it, when it was scored
+    spam_rules: str = ""
 
     def __post_init__(self) -> None:
         assert self.why in WHY and self.channel in CHANNELS, (self.why, self.channel)
@@ -84,8 +86,8 @@ async def hold(conn: Connection, held: Held) -> int:
     refs = " ".join(held.refs.split()[-REFS_MAX:])
     cur = await conn.execute(
         "INSERT INTO queue (group_id, kind, why, channel, message_id, user_id, author_name, author_addr,"
-        " mail_from, subject, body, refs, parent_id, continued_from, created_at)"
-        " VALUES (?, 'held', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " mail_from, subject, body, refs, parent_id, continued_from, created_at, spam_score, spam_rules)"
+        " VALUES (?, 'held', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             held.group_id,
             held.why,
@@ -101,6 +103,8 @@ async def hold(conn: Connection, held: Held) -> int:
             held.parent_id,
             held.continued_from,
             clock.now(),
+            held.spam_score,
+            held.spam_rules,
         ),
     )
     assert cur.lastrowid is not None  # set by the INSERT just run

@@ -32,6 +32,7 @@ from ..news import peers
 from ..people import follows, notifications
 from ..stewardship import modlog, trust
 from ..stewardship.permissions import User, may_cancel, may_post_in, moderates, require, shown_time
+from ..stewardship.spam import Verdict, judge
 from ..store import clock, validate
 from ..store.db import fetch_all, fetch_one, fetch_value
 from ..store.errors import Archived, Banned, Conflict, Forbidden, Locked
@@ -86,7 +87,9 @@ class Submission:
     defaults to its parent's with "Re:"; `message_id` is the one a news or mail
     client chose (kept if well formed and unused); `continued_from` names the
     archived thread a new one follows up; `channel` is the way it came
-    (authors.CHANNELS). Fields are untrusted until `submit`."""
+    (authors.CHANNELS); `spam` is spamd's verdict on it, asked before the
+    write transaction (stewardship/spam.py; None: scoring is off). Fields are
+    untrusted until `submit`."""
 
     body: object
     subject: object = None
@@ -95,6 +98,7 @@ class Submission:
     message_id: str | None = None
     continued_from: object = None
     channel: str = "api"
+    spam: Verdict | None = None
 
 
 def new_message_id(domain: str) -> str:
@@ -260,9 +264,10 @@ async def submit(
 ) -> dict:
     """Post a member's submission: `{article}` for a reply, `{thread, article}`
     for a new thread, or `{held}` (the queue item, held.held_json's shape)
-    when it waits for the moderators of a moderated group, or repeats what
-    was posted to other groups (`repeat`: the site's repetition rules, None
-    for no such check; server/articles/repetition.py). Every channel's
+    when it waits for the moderators of a moderated group, as spam (spamd's
+    verdict, stewardship/spam.py: Spam when refused), or because it repeats
+    what was posted to other groups (`repeat`: the site's repetition rules,
+    None for no such check; server/articles/repetition.py). Every channel's
     members post through here: the checks (permission, group status, thread
     state, text limits, the Message-ID) are the same whichever channel it came by."""
     user = require(user, "post")
@@ -291,13 +296,20 @@ async def submit(
         continued_from = None
     await check_not_banned(conn, group, Author.of(user))
     message_id = await chosen_message_id(conn, domain, submission.message_id)
-    why = await repetition.screen(conn, repeat, user, group["id"], body) or (None if at_once else "moderated")
+    verdict = submission.spam
+    as_spam = judge(verdict, user)  # raises Spam when refused
+    if as_spam and verdict is not None and verdict.score is not None:
+        await trust.freeze(conn, user.account_id)
+    repeated = await repetition.screen(conn, repeat, user, group["id"], body)
+    why = "spam" if as_spam else repeated or (None if at_once else "moderated")
     if why is not None:
         item_id = await held.hold(
             conn,
             held.Held(
                 group_id=group["id"],
                 why=why,
+                spam_score=verdict.score if as_spam and verdict is not None else None,
+                spam_rules=verdict.rules_text if as_spam and verdict is not None else "",
                 channel=submission.channel,
                 message_id=message_id,
                 author=Author.of(user),

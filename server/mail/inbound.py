@@ -32,10 +32,11 @@ from ..articles import posting, repetition
 from ..articles.mbox import RawMessage
 from ..articles.messages import Parsed, mime_problem, parse_message
 from ..runtime.site import Site
+from ..stewardship import spam
 from ..stewardship.permissions import User
 from ..store import validate
 from ..store.db import fetch_one, fetch_value
-from ..store.errors import Banned, Conflict, Invalid, MootError, RateLimited, TooLarge
+from ..store.errors import Banned, Conflict, Invalid, MootError, RateLimited, Spam, TooLarge
 from . import heldmail, identity, mailing, mailqueue, unverified
 
 log = logging.getLogger("moot.mail")
@@ -319,9 +320,15 @@ async def deliver(
             raise Invalid("the message has no text")
     except Invalid as error:
         return _refuse(f"the message cannot be posted: {error.message}", EX_DATAERR)
+    # spamd reads the mail as it came, before any write transaction opens
+    verdict = await site.spamd.verdict(data) if site.spamd is not None else None
     async with site.db.read() as conn:
         member = await mailing.member_by_address(conn, parsed.author_addr or "")
     if member is None:
+        try:
+            spam.judge(verdict, None)  # a stranger's mail waits for the moderators anyway
+        except Spam as error:
+            return _refuse(error.message)
         return await _from_stranger(site, parsed, body, group_name, reply_to, mail_from)
 
     user = User.from_row(member)
@@ -340,11 +347,16 @@ async def deliver(
     if parent is not None:  # a reply keeps its parent's subject unless it says otherwise
         subject = parsed.subject if parsed.subject != "(no subject)" else None
         submission = posting.Submission(
-            body=body, subject=subject, parent=parent, message_id=message_id, channel="mail"
+            body=body, subject=subject, parent=parent, message_id=message_id, channel="mail", spam=verdict
         )
     else:
         submission = posting.Submission(
-            body=body, subject=parsed.subject, group=group_name, message_id=message_id, channel="mail"
+            body=body,
+            subject=parsed.subject,
+            group=group_name,
+            message_id=message_id,
+            channel="mail",
+            spam=verdict,
         )
     address = parsed.author_addr or ""
     repeat = repetition.Rules.from_config(config)

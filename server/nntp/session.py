@@ -20,6 +20,7 @@ from ..articles import posting, repetition
 from ..news import intake, news, newsreading, peers
 from ..people import accounts, newsrc, sessions
 from ..runtime.site import Site
+from ..stewardship import spam
 from ..stewardship.permissions import User, require
 from ..store import clock
 from ..store.db import fetch_value
@@ -588,6 +589,8 @@ class Session:
         assert self.user is not None
         user = self.user
         repeat = repetition.Rules.from_config(self.site.config)
+        # spamd reads the article as it came, before the write transaction opens
+        verdict = await self.site.spamd.verdict(data) if self.site.spamd is not None else None
 
         async def store(conn: Any) -> dict:  # a ThreadConnection (Database.run)
             parent = await newsreading.last_known(conn, posted.references)
@@ -602,6 +605,7 @@ class Session:
                 parent=parent["message_id"] if parent is not None else None,
                 message_id=posted.message_id,
                 channel="nntp",
+                spam=verdict,
             )
             return await posting.submit(conn, self.domain, user, submission, repeat=repeat)
 
@@ -707,6 +711,8 @@ class Session:
                 return replies.status(refuse, f"{mid} larger than {POST_MAX} octets")
             try:
                 item = parse.transit_article(data, mid)
+                if item.control is None and self.site.spamd is not None and self.site.config.spamd_peers:
+                    spam.judge_arrival(await self.site.spamd.verdict(data))
                 # One hop to the writer, sharing a group commit with the rest of the batch.
                 await self.site.db.run(lambda conn: deliver(conn, self.domain, item, repeat))
             except parse.Rejected as e:

@@ -153,6 +153,15 @@ class _SiteCollector(Collector):
         limits.add_metric(["registration"], site.registrations.refused)
         limits.add_metric(["sign-in"], site.lockout.refused)
         yield limits
+        spamd = site.spamd
+        scoring = CounterMetricFamily(
+            "moot_spamd",
+            "articles spamd scored, missed (down or slow), and decisions it learnt",
+            labels=["outcome"],
+        )
+        for outcome in ("scored", "missed", "taught", "teach_failed"):
+            scoring.add_metric([outcome], getattr(spamd, outcome) if spamd is not None else 0)
+        yield scoring
         yield SummaryMetricFamily(
             "moot_db_write_lock_wait_seconds",
             "time write actions waited for the write lock",

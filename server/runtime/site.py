@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from ..people import accounts, registration
 from ..people.accounts import HASH_WORKERS
 from ..people.readstate import ReadQueue
-from ..stewardship import trust
+from ..stewardship import spam, trust
 from ..stewardship.permissions import User
 from ..store.config import Config
 from ..store.db import Database
@@ -19,6 +19,7 @@ from .metrics import Metrics
 from .ratelimit import HashGate, Lockout, TokenBucket
 from .recent import Recent
 from .response_cache import ResponseCache
+from .spamd import Spamd
 
 T = TypeVar("T")
 
@@ -61,6 +62,7 @@ class Site:
     newsrc_imports: TokenBucket = field(init=False)  # .newsrc files taken in, per user
     # DKIM key lookups of incoming mail (moot.mail.identity.TxtLookup); None: the system's DNS.
     dkim_dns: Callable[..., bytes | None] | None = None
+    spamd: Spamd | None = field(init=False)  # MOOT_SPAMD: None when scoring is off
 
     def __post_init__(self) -> None:
         c = self.config
@@ -91,6 +93,8 @@ class Site:
         )
         self.rule_edits = TokenBucket(RULE_EDITS_PER_HOUR / 3600, RULE_EDITS_BURST)
         self.newsrc_imports = TokenBucket(NEWSRC_IMPORTS_PER_HOUR / 3600, NEWSRC_IMPORTS_PER_HOUR)
+        address = c.spamd_address
+        self.spamd = Spamd(*address, c.spamd_timeout, spam.Policy.from_config(c)) if address else None
 
     def _events_seen(self) -> None:
         """The hub found new events (of any process): what was kept may predate them."""
@@ -104,6 +108,8 @@ class Site:
 
     async def stop(self) -> None:
         await self.reads.flush()
+        if self.spamd is not None:
+            await self.spamd.settle()
         await self.hub.stop()
         await self.db.close()
 

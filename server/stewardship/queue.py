@@ -92,6 +92,10 @@ def item_json(row: Row, reports: list[Row]) -> dict:
                 for r in reports
             ],
         },
+        # What spamd said of an item held as spam (score None: it did not answer).
+        "spam": {"score": row["spam_score"], "rules": row["spam_rules"].split()}
+        if row["why"] == "spam" or row["spam_score"] is not None
+        else None,
         "decided_at": row["decided_at"],
         "decided_by": row["decided_by_username"],
         "entry_id": row["entry_id"],
@@ -286,6 +290,8 @@ async def _approve_held(conn: Connection, user: User, group: Row, row: Row, reas
         published = await posting.publish(
             conn, group, parent, new, User.from_row(author), continued_from=row["continued_from"]
         )
+        if row["why"] == "spam":  # a moderator vouched for it: the account's history counts again
+            await trust.thaw(conn, row["user_id"])
         article = published["article"]
         if row["why"] in ("repeat", "spam"):  # held as spam (its author frozen), and it is not
             await trust.thaw(conn, row["user_id"])

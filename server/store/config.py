@@ -130,6 +130,17 @@ class Config:
     repeat_max_groups: int = _f(
         3, "groups anyone may post the same text or link to within the repetition window; more are held"
     )
+    spamd: str = _f(
+        "",
+        "HOST:PORT of a running SpamAssassin spamd that scores every article before it is stored (docs/MODERATION.md); empty: no scoring",
+    )
+    spamd_timeout: float = _f(
+        2.0,
+        "seconds to wait for spamd's verdict; past it members' articles go on and new accounts' wait in the queue",
+    )
+    spamd_peers: bool = _f(False, "also score the articles news peers send (held or refused like the rest)")
+    spam_hold: float = _f(5.0, "spamd score from which an article waits in its group's queue as spam")
+    spam_refuse: float = _f(15.0, "spamd score from which an article is refused outright (GTUBE scores 1000)")
     archive_after_days: int = _f(
         180, "site default: archive threads with no activity for this many days (0: never)"
     )
@@ -283,6 +294,10 @@ class Config:
             raise ValueError("edit_grace_minutes must be 0 or more")
         if self.repeat_window_hours < 0 or self.repeat_max_groups < 1:
             raise ValueError("repeat_window_hours must be 0 or more and repeat_max_groups 1 or more")
+        if self.spamd and not _host_port(self.spamd):
+            raise ValueError("spamd must be HOST:PORT")
+        if self.spam_refuse < self.spam_hold:
+            raise ValueError("spam_refuse must be at least spam_hold")
         for name in self.default_groups:
             validate.group_name(name)  # an Invalid names the bad entry
         for proxy in (*self.trusted_proxies, *self.mail_trusted_relays):
@@ -295,12 +310,26 @@ class Config:
         return self.mail_domain or self.domain
 
     @property
+    def spamd_address(self) -> tuple[str, int] | None:
+        """(host, port) of MOOT_SPAMD; None when scoring is off."""
+        return _host_port(self.spamd) if self.spamd else None
+
+    @property
     def site_url(self) -> str:
         """The base of links written into mail, without a trailing slash."""
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     def replace(self, **changes: Any) -> Config:
         return dataclasses.replace(self, **changes).checked()
+
+
+def _host_port(text: str) -> tuple[str, int] | None:
+    """HOST:PORT (an IPv6 host in brackets) as (host, port); None when malformed."""
+    host, _, port = text.rpartition(":")
+    host = host.strip("[]")
+    if not host or not port.isdigit() or not 0 < int(port) <= 65535:
+        return None
+    return host, int(port)
 
 
 def _convert(f: dataclasses.Field, raw: str) -> Any:

@@ -73,6 +73,12 @@ class Locked(Conflict):
     code = "locked"
 
 
+class Spam(MootError):
+    """SpamAssassin scored the article far above the site's threshold: refused, nothing stored."""
+
+    status, code = 422, "spam"
+
+
 class TooLarge(MootError):
     status, code = 413, "too_large"
 

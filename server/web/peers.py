@@ -28,8 +28,10 @@ async def list_peers(request: Request) -> Response:
 
 
 async def peers_page(request: Request) -> Response:
+    site = site_of(request)
+    scoring = site.spamd.describe() if site.spamd is not None else "off (MOOT_SPAMD is empty)"
     return await page(
-        request, "peers.html", {**await _peers(request), "node": site_of(request).config.domain}
+        request, "peers.html", {**await _peers(request), "node": site.config.domain, "scoring": scoring}
     )
 
 

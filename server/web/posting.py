@@ -4,8 +4,8 @@ post goes through Site.posting, so the posting rate applies everywhere."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Mapping
-from typing import Any
+import dataclasses
+from collections.abc import Mapping
 
 from aiosqlite import Connection
 from starlette.requests import Request
@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from ..articles import editing, groups, posting, reading, repetition
 from ..runtime.site import Site
+from ..stewardship import spam
 from ..stewardship.permissions import User, require
 from ..store.errors import MootError
 from .accounts import checked_form
@@ -50,20 +51,35 @@ async def start_thread(request: Request) -> Response:
     return await _posted(request, user, submission)
 
 
+async def scored(site: Site, user: User, submission: posting.Submission) -> posting.Submission:
+    """The submission with spamd's verdict on it, asked now, before the write
+    transaction opens (unchanged when scoring is off)."""
+    if site.spamd is None:
+        return submission
+    message = spam.message(
+        author=user.display_name,
+        addr=f"{user.username}@{site.config.domain}",
+        subject=str(submission.subject or ""),
+        body=str(submission.body or ""),
+        group=str(submission.group or ""),
+    )
+    return dataclasses.replace(submission, spam=await site.spamd.verdict(message))
+
+
+async def _submit(site: Site, user: User, submission: posting.Submission) -> dict:
+    """Score the submission, then post it through the group commit under the site's repetition rules."""
+    submission = await scored(site, user, submission)
+    rules = repetition.Rules.from_config(site.config)
+    return await site.post(
+        user, lambda conn: posting.submit(conn, site.config.domain, user, submission, repeat=rules)
+    )
+
+
 async def _posted(request: Request, user: User, submission: posting.Submission) -> Response:
     """Submit over the API: 201 with what was posted, or 202 with the queue
-    item when it waits for the moderators of a moderated group."""
-    site = site_of(request)
-    result = await site.post(user, _submitting(site, user, submission))
+    item when it waits for the moderators (of a moderated group, or as spam)."""
+    result = await _submit(site_of(request), user, submission)
     return JSONResponse(result, status_code=202 if "held" in result else 201)
-
-
-def _submitting(
-    site: Site, user: User, submission: posting.Submission
-) -> Callable[[Any], Coroutine[Any, Any, dict]]:
-    """The write of a member's submission (for Site.post), under the site's repetition rules."""
-    rules = repetition.Rules.from_config(site.config)
-    return lambda conn: posting.submit(conn, site.config.domain, user, submission, repeat=rules)
 
 
 async def post_reply(request: Request) -> Response:
@@ -129,7 +145,7 @@ async def new_thread_submit(request: Request) -> Response:
         channel="web",
     )
     try:
-        started = await site.post(user, _submitting(site, user, submission))
+        started = await _submit(site, user, submission)
     except MootError as error:  # shown above the form, which keeps what was typed
         async with site.db.read() as conn:
             context = await _new_thread_context(conn, name, continued)
@@ -181,7 +197,7 @@ async def reply_submit(request: Request) -> Response:
         channel="web",
     )
     try:
-        posted = await site.post(user, _submitting(site, user, submission))
+        posted = await _submit(site, user, submission)
     except MootError as error:  # shown above the form, which keeps what was typed
         async with site.db.read() as conn:
             context = await _reply_context(conn, request.path_params["id"])

@@ -16,7 +16,8 @@ from starlette.routing import Route
 
 from ..articles import groups, reading
 from ..mail import heldmail, queuemail
-from ..stewardship import queue, reports
+from ..runtime.site import Site
+from ..stewardship import queue, reports, spam
 from ..store import clock
 from ..store.errors import MootError, NotFound
 from .accounts import checked_form
@@ -43,14 +44,37 @@ async def queue_decide(request: Request) -> Response:
     user = await current_user(request)
     data = await read_json(request)
     name, action = request.path_params["name"], request.path_params["action"]
-    async with site_of(request).db.transaction() as conn:
+    site = site_of(request)
+    async with site.db.transaction() as conn:
         if "id" in request.path_params:
             result = await queue.decide(
                 conn, user, name, request.path_params["id"], action, data.get("reason")
             )
         else:
             result = await queue.decide_many(conn, user, name, data.get("ids"), action, data.get("reason"))
+    teach(site, result.get("decided", [result]))
     return JSONResponse(result)
+
+
+def teach(site: Site, decided: list[dict]) -> None:
+    """After the decisions committed: spamd learns each item held as spam,
+    as ham when approved and as spam when rejected (in the background)."""
+    if site.spamd is None:
+        return
+    for result in decided:
+        item = result["item"]
+        if item["kind"] != "held" or item["why"] != "spam":
+            continue
+        author = item["author"]
+        message = spam.message(
+            author=author["display_name"],
+            addr=author["address"] or f"{author['username']}@{site.config.domain}",
+            subject=item["article"]["subject"],
+            body=item["article"]["body"],
+            group=item["group"],
+            message_id=item["message_id"],
+        )
+        site.spamd.learn(message, spam=item["state"] == "rejected")
 
 
 async def my_queue(request: Request) -> Response:
@@ -127,19 +151,22 @@ async def queue_form(request: Request) -> Response:
     site, name = site_of(request), request.path_params["name"]
     action, reason = request.path_params.get("action"), form.get("reason") or None
     failed: list[dict] = []
+    decided: list[dict] = []
     try:
         async with site.db.transaction() as conn:
             if action is None:
                 await heldmail.set_stranger_mail(conn, user, name, form.get("stranger_mail"), reason)
             elif "id" in request.path_params:
-                await queue.decide(conn, user, name, request.path_params["id"], action, reason)
+                decided = [await queue.decide(conn, user, name, request.path_params["id"], action, reason)]
             else:
                 ids = [value for key, value in fields if key == "ids"]
-                failed = (await queue.decide_many(conn, user, name, ids, action, reason))["failed"]
+                many = await queue.decide_many(conn, user, name, ids, action, reason)
+                decided, failed = many["decided"], many["failed"]
     except MootError as error:
         if error.status in (401, 403):
             raise
         return await queue_page(request, error=error.message, status=error.status)
+    teach(site, decided)
     if failed:  # the others' decisions stand
         told = "; ".join(f"item {f['id']}: {f['error']['message']}" for f in failed)
         return await queue_page(request, error=f"Not decided: {told}", status=409)
