@@ -20,8 +20,9 @@ from ..store.db import fetch_one, fetch_value
 from ..store.errors import Busy, Conflict
 from .authors import CHANNELS, Author
 
-# Why a submission waits: the group is moderated, or the mail came from an address no member confirmed.
-WHY = ("moderated", "stranger")
+# Why a submission waits: the group is moderated, or the mail came from an address no member confirmed,
+# or a new account posted in a group that reviews new accounts' posts (server/stewardship/trust.py).
+WHY = ("moderated", "stranger", "new")
 GROUP_MAX = 1000
 AUTHOR_MAX = 20
 # Message-IDs of References a held submission keeps (RFC 5322 readers keep a few dozen).

@@ -249,12 +249,18 @@ async def place_arrival(
     return row, shown
 
 
-async def submit(conn: Connection, domain: str, user: User | None, submission: Submission) -> dict:
+async def submit(
+    conn: Connection, domain: str, user: User | None, submission: Submission, rules: trust.Rules | None = None
+) -> dict:
     """Post a member's submission: `{article}` for a reply, `{thread, article}`
     for a new thread, or `{held}` (the queue item, held.held_json's shape)
-    when it waits for the moderators of a moderated group. Every channel's
-    members post through here: the checks (permission, group status, thread
-    state, text limits, the Message-ID) are the same whichever channel it came by."""
+    when it waits for the moderators of a moderated group, or (why 'new') of
+    a group reviewing new accounts' posts when `user` is new by the site's
+    trust `rules` (the defaults when None). Every channel's members post
+    through here: the checks (permission, group status, thread state, text
+    limits, a new account's links, the Message-ID) are the same whichever
+    channel it came by."""
+    rules = rules or trust.Rules()
     user = require(user, "post")
     if submission.channel not in CHANNELS:
         raise ValueError(f"unknown channel {submission.channel!r}")
@@ -280,13 +286,17 @@ async def submit(conn: Connection, domain: str, user: User | None, submission: S
         group = {"id": parent["group_id"], "name": parent["group_name"], "status": parent["group_status"]}
         continued_from = None
     await check_not_banned(conn, group, Author.of(user))
+    trust.check_links(user, rules, body)
     message_id = await chosen_message_id(conn, domain, submission.message_id)
-    if not at_once:
+    why = "moderated" if not at_once else None
+    if at_once and trust.held_as_new(user, rules) and await trust.reviews_new(conn, group["id"]):
+        why = "new"
+    if why is not None:
         item_id = await held.hold(
             conn,
             held.Held(
                 group_id=group["id"],
-                why="moderated",
+                why=why,
                 channel=submission.channel,
                 message_id=message_id,
                 author=Author.of(user),

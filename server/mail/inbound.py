@@ -331,7 +331,7 @@ async def deliver(site: Site, recipient: str, data: bytes, mail_from: str = "") 
     address = parsed.author_addr or ""
 
     async def store(conn: Any) -> dict:  # a ThreadConnection (Database.run)
-        posted = await posting.submit(conn, config.domain, user, submission)
+        posted = await posting.submit(conn, config.domain, user, submission, site.trust_rules)
         if "held" in posted:  # acknowledged in the transaction that holds it
             await _acknowledge_held(conn, address, posted["held"], config.list_domain)
         return posted

@@ -602,7 +602,7 @@ class Session:
                 message_id=posted.message_id,
                 channel="nntp",
             )
-            return await posting.submit(conn, self.domain, user, submission)
+            return await posting.submit(conn, self.domain, user, submission, self.site.trust_rules)
 
         try:
             result = await self.site.post(user, store)

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 from ..people import accounts
 from ..people.accounts import HASH_WORKERS
 from ..people.readstate import ReadQueue
+from ..stewardship import trust
 from ..stewardship.permissions import User
 from ..store.config import Config
 from ..store.db import Database
@@ -46,7 +47,9 @@ class Site:
     recent: Recent = field(init=False)  # what readers' requests read about them, kept briefly
     stopping: bool = False  # set when the server starts to stop: readiness turns 503
     metrics: Metrics | None = None  # only when MOOT_METRICS_ALLOW names someone
+    trust_rules: trust.Rules = field(init=False)  # MOOT_TRUST_*: who is new, and what that limits
     posts: TokenBucket = field(init=False)
+    new_posts: TokenBucket = field(init=False)  # new accounts' posting rate: a fraction of everyone's
     registrations: TokenBucket = field(init=False)
     exports: TokenBucket = field(init=False)
     lockout: Lockout = field(init=False)
@@ -70,7 +73,10 @@ class Site:
         # reader's session outlives the posts and read marks of others.
         self.sessions = Recent(self.db, ttl=self.responses.recheck, tables=("users", "sessions"))
         self.hub = Hub(self.db, c, on_events=self._events_seen)
+        self.trust_rules = trust.Rules.from_config(c)
         self.posts = TokenBucket(c.post_rate / 60, c.post_burst)
+        share = c.trust_new_rate_fraction
+        self.new_posts = TokenBucket(c.post_rate * share / 60, max(1, int(c.post_burst * share)))
         # Each registration costs an scrypt hash: a few per address per minute.
         self.registrations = TokenBucket(c.register_rate / 3600, max(1, int(c.register_rate) // 4))
         self.exports = TokenBucket(c.export_rate / 3600, max(1, int(c.export_rate) // 4))
@@ -109,10 +115,13 @@ class Site:
         """The write of a new article (or an edit), `action(conn)`, in one hop
         to the writer (Database.run). Refused (429) while the poster's rate is
         spent: the token is taken before the write (so concurrent posts cannot
-        all pass one check) and given back if the post does not land."""
-        self.posts.take(user.id)
+        all pass one check) and given back if the post does not land. A new
+        account (trust.held_as_new) spends from `new_posts`, a fraction of
+        everyone's rate; this is the one place either is applied."""
+        bucket = self.new_posts if trust.held_as_new(user, self.trust_rules) else self.posts
+        bucket.take(user.id)
         try:
             return await self.db.run(action)
         except BaseException:
-            self.posts.refund(user.id)
+            bucket.refund(user.id)
             raise

@@ -35,7 +35,7 @@ from ..people import notifications
 from ..store import clock, validate
 from ..store.db import fetch_all, fetch_one, fetch_value
 from ..store.errors import Conflict, Forbidden, Invalid, NotFound
-from . import modlog
+from . import modlog, trust
 from .permissions import User, moderates, require
 
 DECISIONS = ("approve", "reject")
@@ -286,6 +286,7 @@ async def _approve_held(conn: Connection, user: User, group: Row, row: Row, reas
             conn, group, parent, new, User.from_row(author), continued_from=row["continued_from"]
         )
         article = published["article"]
+        await trust.thaw(conn, row["user_id"])  # an approved post: the author's history counts again
     stored = await article_row(conn, article["id"])
     entry_id = await modlog.write(
         conn, modlog.Entry.on_article("approve", user, stored, reason=reason, data=_data(row))

@@ -116,6 +116,10 @@ class Config:
         90.0,
         "days after a moderator removed one of its articles before an account can be regular again",
     )
+    trust_new_rate_fraction: float = _f(
+        0.25, "share of MOOT_POST_RATE and MOOT_POST_BURST a new account may post at (at least one article)"
+    )
+    trust_new_links: int = _f(2, "links an article by a new account may carry at most")
     archive_after_days: int = _f(
         180, "site default: archive threads with no activity for this many days (0: never)"
     )
@@ -253,6 +257,10 @@ class Config:
             raise ValueError("read_connections must be between 1 and 64")
         if self.edit_grace_minutes < 0:
             raise ValueError("edit_grace_minutes must be 0 or more")
+        if not 0 < self.trust_new_rate_fraction <= 1:
+            raise ValueError("trust_new_rate_fraction must be more than 0 and at most 1")
+        if self.trust_new_links < 0:
+            raise ValueError("trust_new_links must be 0 or more")
         for name in self.default_groups:
             validate.group_name(name)  # an Invalid names the bad entry
         for proxy in self.trusted_proxies:

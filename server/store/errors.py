@@ -55,6 +55,12 @@ class Locked(Conflict):
     code = "locked"
 
 
+class TooManyLinks(MootError):
+    """An article by a new account carries more links than the site allows them (server/stewardship/trust.py)."""
+
+    status, code = 422, "too_many_links"
+
+
 class TooLarge(MootError):
     status, code = 413, "too_large"
 

@@ -52,7 +52,9 @@ async def _posted(request: Request, user: User, submission: posting.Submission) 
     """Submit over the API: 201 with what was posted, or 202 with the queue
     item when it waits for the moderators of a moderated group."""
     site = site_of(request)
-    result = await site.post(user, lambda conn: posting.submit(conn, site.config.domain, user, submission))
+    result = await site.post(
+        user, lambda conn: posting.submit(conn, site.config.domain, user, submission, site.trust_rules)
+    )
     return JSONResponse(result, status_code=202 if "held" in result else 201)
 
 
@@ -120,7 +122,7 @@ async def new_thread_submit(request: Request) -> Response:
     )
     try:
         started = await site.post(
-            user, lambda conn: posting.submit(conn, site.config.domain, user, submission)
+            user, lambda conn: posting.submit(conn, site.config.domain, user, submission, site.trust_rules)
         )
     except MootError as error:  # shown above the form, which keeps what was typed
         async with site.db.read() as conn:
@@ -174,7 +176,7 @@ async def reply_submit(request: Request) -> Response:
     )
     try:
         posted = await site.post(
-            user, lambda conn: posting.submit(conn, site.config.domain, user, submission)
+            user, lambda conn: posting.submit(conn, site.config.domain, user, submission, site.trust_rules)
         )
     except MootError as error:  # shown above the form, which keeps what was typed
         async with site.db.read() as conn:
