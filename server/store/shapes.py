@@ -66,3 +66,4 @@ class Group(TypedDict):
     archive_after_days: int | None
     archive_after_articles: int | None
     stranger_mail: str  # bounce or moderate: what becomes of mail from non-members
+    review_new: bool  # new accounts' posts wait for its moderators (server/stewardship/review.py)
