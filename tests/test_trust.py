@@ -99,6 +99,10 @@ async def test_new_accounts_links_are_limited_on_the_api_and_over_nntp(make_site
         f"/api/articles/{s['root']['id']}/replies", json={"body": "http://a.example www.b.example"}
     )
     assert r.status_code == 201, r.text
+    reply = r.json()["article"]
+    r = await s["ada"].put(f"/api/articles/{reply['id']}", json={"body": LINKS})  # nor added by an edit
+    assert r.status_code == 422 and r.json()["error"]["code"] == "too_many_links"
+    assert (await s["ada"].get(f"/api/articles/{reply['id']}")).json()["article"]["body"] == reply["body"]
     mia = await established(site, "mia")
     r = await mia.post("/api/groups/comp.lang.python/threads", json={"subject": "Links", "body": LINKS})
     assert r.status_code == 201, r.text

@@ -233,6 +233,7 @@ async def _edit(request: Request, user: User, ref: object, fields: Mapping[str, 
             fields.get("body"),
             fields.get("subject"),
             grace_minutes=site.config.edit_grace_minutes,
+            rules=site.trust_rules,
         ),
     )
 
