@@ -102,6 +102,9 @@ async def make_site(tmp_path):
             "read_connections": 2,
             "endorse_min_age_days": 0,
             "endorse_min_posts": 0,
+            # Test accounts start as members; tests of trust levels (test_trust.py) set these.
+            "trust_new_days": 0.0,
+            "trust_new_posts": 0,
             **overrides,
         }
         # Bound here and handed to the site's servers, so the port is known

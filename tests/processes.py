@@ -38,13 +38,16 @@ def reserved_port() -> Iterator[int]:
 
 def moot_env(**settings) -> dict:
     """The environment for a test's `moot`: generous posting limits, a test
-    domain, then MOOT_<NAME> for each keyword."""
+    domain, accounts that start as members (as conftest's sites), then
+    MOOT_<NAME> for each keyword."""
     return {
         **os.environ,
         "MOOT_DOMAIN": "test.moot",
         "MOOT_POST_RATE": "100000",
         "MOOT_POST_BURST": "100000",
         "MOOT_REGISTER_RATE": "100000",
+        "MOOT_TRUST_NEW_DAYS": "0",
+        "MOOT_TRUST_NEW_POSTS": "0",
         **{f"MOOT_{k.upper()}": str(v) for k, v in settings.items()},
     }
 

@@ -47,6 +47,7 @@ async def test_profiles_json_page_paging_and_links(site):
         "role": "member",
         "created_at": got["user"]["created_at"],
         "article_count": 5,
+        "trust": "member",
         "suspended_until": None,
         "suspension_reason": None,
     }

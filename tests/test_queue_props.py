@@ -479,6 +479,8 @@ async def _run(ops: list[tuple[str, int, int, int]]) -> Model:
             nntp_port=0,
             read_connections=2,
             report_threshold=THRESHOLD,
+            trust_new_days=0.0,  # accounts start as members, as conftest's sites
+            trust_new_posts=0,
         ).checked()
         app = create_app(config, {})
         lifespan = app.router.lifespan_context(app)

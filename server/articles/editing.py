@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from aiosqlite import Connection
 
 from ..news import peers
+from ..stewardship import trust
 from ..stewardship.permissions import User, require
 from ..store import clock, validate
 from ..store.db import fetch_all, fetch_one
@@ -42,10 +43,13 @@ async def edit(
     subject: object = None,
     *,
     grace_minutes: int,
+    rules: trust.Rules | None = None,
 ) -> dict:
     """Replace an article's text (and subject, if given) by its author's new
     one; the article as the API shows it now. 403 for anyone but the author,
-    409 `conflict` after the grace period or on a withdrawn article."""
+    409 `conflict` after the grace period or on a withdrawn article, 422
+    `too_many_links` when a new account's edit adds links past the site's
+    trust `rules` (the defaults when None), as posting refuses them."""
     user = require(user, "post")
     row = await article_row(conn, ref)
     if row["user_id"] != user.id:
@@ -59,6 +63,7 @@ async def edit(
             editable_until=until,
         )
     body = validate.body(body)
+    trust.check_links(user, rules or trust.Rules(), body)
     subject = validate.subject(subject) if subject not in (None, "") else row["subject"]
     if body == row["body"] and subject == row["subject"]:
         return article_json(row)

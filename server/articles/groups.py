@@ -29,6 +29,7 @@ def group_json(row: Row) -> dict:
         "archive_after_days": row["archive_after_days"],
         "archive_after_articles": row["archive_after_articles"],
         "stranger_mail": row["stranger_mail"],
+        "review_new": bool(row["review_new"]),
     }
 
 

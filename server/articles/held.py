@@ -23,8 +23,10 @@ from .authors import CHANNELS, Author
 # Why a submission waits: the group is moderated; the mail came from an address
 # no member confirmed; a member's mail did not show it came from them
 # (server/mail/identity.py); spamd scored it as spam (server/stewardship/spam.py);
-# it repeats what was posted to other groups (server/articles/repetition.py).
-WHY = ("moderated", "stranger", "unverified", "spam", "repeat")
+# it repeats what was posted to other groups (server/articles/repetition.py); a
+# new account posted in a group that reviews new accounts' posts
+# (server/stewardship/trust.py).
+WHY = ("moderated", "stranger", "unverified", "spam", "repeat", "new")
 GROUP_MAX = 1000
 AUTHOR_MAX = 20
 # Message-IDs of References a held submission keeps (RFC 5322 readers keep a few dozen).

@@ -259,17 +259,22 @@ async def submit(
     domain: str,
     user: User | None,
     submission: Submission,
+    rules: trust.Rules | None = None,
     *,
     repeat: repetition.Rules | None = None,
 ) -> dict:
     """Post a member's submission: `{article}` for a reply, `{thread, article}`
     for a new thread, or `{held}` (the queue item, held.held_json's shape)
-    when it waits for the moderators of a moderated group, as spam (spamd's
-    verdict, stewardship/spam.py: Spam when refused), or because it repeats
+    when it waits for the moderators: of a moderated group; as spam (spamd's
+    verdict, stewardship/spam.py: Spam when refused); because it repeats
     what was posted to other groups (`repeat`: the site's repetition rules,
-    None for no such check; server/articles/repetition.py). Every channel's
-    members post through here: the checks (permission, group status, thread
-    state, text limits, the Message-ID) are the same whichever channel it came by."""
+    None for no such check; server/articles/repetition.py); or (why 'new') of
+    a group reviewing new accounts' posts when `user` is new by the site's
+    trust `rules` (the defaults when None). Every channel's members post
+    through here: the checks (permission, group status, thread state, text
+    limits, a new account's links, the Message-ID) are the same whichever
+    channel it came by."""
+    rules = rules or trust.Rules()
     user = require(user, "post")
     if submission.channel not in CHANNELS:
         raise ValueError(f"unknown channel {submission.channel!r}")
@@ -295,6 +300,7 @@ async def submit(
         group = {"id": parent["group_id"], "name": parent["group_name"], "status": parent["group_status"]}
         continued_from = None
     await check_not_banned(conn, group, Author.of(user))
+    trust.check_links(user, rules, body)
     message_id = await chosen_message_id(conn, domain, submission.message_id)
     verdict = submission.spam
     as_spam = judge(verdict, user)  # raises Spam when refused
@@ -302,6 +308,8 @@ async def submit(
         await trust.freeze(conn, user.account_id)
     repeated = await repetition.screen(conn, repeat, user, group["id"], body)
     why = "spam" if as_spam else repeated or (None if at_once else "moderated")
+    if why is None and trust.held_as_new(user, rules) and await trust.reviews_new(conn, group["id"]):
+        why = "new"
     if why is not None:
         item_id = await held.hold(
             conn,

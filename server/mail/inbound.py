@@ -362,7 +362,7 @@ async def deliver(
     repeat = repetition.Rules.from_config(config)
 
     async def store(conn: Any) -> dict:  # a ThreadConnection (Database.run)
-        posted = await posting.submit(conn, config.domain, user, submission, repeat=repeat)
+        posted = await posting.submit(conn, config.domain, user, submission, site.trust_rules, repeat=repeat)
         if "held" in posted:  # acknowledged in the transaction that holds it
             await _acknowledge_held(conn, address, posted["held"], config.list_domain)
         return posted

@@ -607,7 +607,9 @@ class Session:
                 channel="nntp",
                 spam=verdict,
             )
-            return await posting.submit(conn, self.domain, user, submission, repeat=repeat)
+            return await posting.submit(
+                conn, self.domain, user, submission, self.site.trust_rules, repeat=repeat
+            )
 
         try:
             result = await self.site.post(user, store)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from aiosqlite import Connection
 
 from ..articles.reading import ARTICLE_SELECT, article_json
-from ..stewardship import suspensions
+from ..stewardship import suspensions, trust
 from ..stewardship.permissions import User
 from ..store import keyset, validate
 from ..store.db import fetch_all, fetch_one, fetch_value
@@ -16,12 +16,18 @@ from .accounts import DELETED_HASH
 
 
 async def get_profile(
-    conn: Connection, username: object, *, limit: object = None, cursor: object = None
+    conn: Connection,
+    username: object,
+    *,
+    limit: object = None,
+    cursor: object = None,
+    rules: trust.Rules | None = None,
 ) -> dict:
     """`{user: {username, display_name, role, created_at, article_count,
-    suspended_until, suspension_reason}, articles, next_cursor}`; `articles`
-    are their live articles, newest first, keyset-paged by id; the suspension
-    fields are None unless one is in force (suspensions.status)."""
+    trust, suspended_until, suspension_reason}, articles, next_cursor}`;
+    `articles` are their live articles, newest first, keyset-paged by id;
+    `trust` their level by the site's trust `rules` (the defaults when None);
+    the suspension fields are None unless one is in force (suspensions.status)."""
     if not isinstance(username, str) or len(username) > 64:
         raise NotFound("no such user")
     row = await fetch_one(
@@ -48,6 +54,7 @@ async def get_profile(
             "role": row["role"],
             "created_at": row["created_at"],
             "article_count": count,
+            "trust": trust.level(User.from_row(row), rules or trust.Rules()),
             **suspensions.status(User.from_row(row)),
         },
         "articles": [article_json(r) for r in rows],

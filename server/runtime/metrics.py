@@ -150,6 +150,7 @@ class _SiteCollector(Collector):
         yield mail
         limits = CounterMetricFamily("moot_limits_hit", "requests refused by a rate limit", labels=["limit"])
         limits.add_metric(["posting"], site.posts.refused)
+        limits.add_metric(["posting-new"], site.new_posts.refused)
         limits.add_metric(["registration"], site.registrations.refused)
         limits.add_metric(["sign-in"], site.lockout.refused)
         yield limits

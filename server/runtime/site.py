@@ -47,7 +47,9 @@ class Site:
     recent: Recent = field(init=False)  # what readers' requests read about them, kept briefly
     stopping: bool = False  # set when the server starts to stop: readiness turns 503
     metrics: Metrics | None = None  # only when MOOT_METRICS_ALLOW names someone
+    trust_rules: trust.Rules = field(init=False)  # MOOT_TRUST_*: who is new, and what that limits
     posts: TokenBucket = field(init=False)
+    new_posts: TokenBucket = field(init=False)  # new accounts' posting rate: a fraction of everyone's
     registrations: registration.SignupLimit = field(init=False)  # sign-ups per address, kept in the database
     exports: TokenBucket = field(init=False)
     lockout: Lockout = field(init=False)
@@ -76,7 +78,10 @@ class Site:
             self.db, ttl=self.responses.recheck, tables=("users", "sessions", "group_moderators")
         )
         self.hub = Hub(self.db, c, on_events=self._events_seen)
+        self.trust_rules = trust.Rules.from_config(c)
         self.posts = TokenBucket(c.post_rate / 60, c.post_burst)
+        share = c.trust_new_rate_fraction
+        self.new_posts = TokenBucket(c.post_rate * share / 60, max(1, int(c.post_burst * share)))
         self.registrations = registration.SignupLimit(self.db, c.register_rate)
         self.exports = TokenBucket(c.export_rate / 3600, max(1, int(c.export_rate) // 4))
         self.lockout = Lockout(c.login_attempts, c.login_address_attempts, c.login_window)
@@ -117,13 +122,16 @@ class Site:
         """The write of a new article (or an edit), `action(conn)`, in one hop
         to the writer (Database.run). Refused (429) while the poster's rate is
         spent: the token is taken before the write (so concurrent posts cannot
-        all pass one check) and given back if the post does not land."""
-        c = self.config
-        if c.register_confirm_mail and c.smtp_url and trust.held_as_new(user, trust.Rules.from_config(c)):
+        all pass one check) and given back if the post does not land. A new
+        account (trust.held_as_new) spends from `new_posts`, a fraction of
+        everyone's rate; this is the one place either is applied."""
+        new = trust.held_as_new(user, self.trust_rules)
+        if new and self.config.register_confirm_mail and self.config.smtp_url:
             action = registration.confirmed_first(user, action)  # Unconfirmed (403) until it is
-        self.posts.take(user.id)
+        bucket = self.new_posts if new else self.posts
+        bucket.take(user.id)
         try:
             return await self.db.run(action)
         except BaseException:
-            self.posts.refund(user.id)
+            bucket.refund(user.id)
             raise

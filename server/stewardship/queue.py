@@ -293,8 +293,7 @@ async def _approve_held(conn: Connection, user: User, group: Row, row: Row, reas
         if row["why"] == "spam":  # a moderator vouched for it: the account's history counts again
             await trust.thaw(conn, row["user_id"])
         article = published["article"]
-        if row["why"] in ("repeat", "spam"):  # held as spam (its author frozen), and it is not
-            await trust.thaw(conn, row["user_id"])
+        await trust.thaw(conn, row["user_id"])  # an approved post: the author's history counts again
     stored = await article_row(conn, article["id"])
     entry_id = await modlog.write(
         conn, modlog.Entry.on_article("approve", user, stored, reason=reason, data=_data(row))

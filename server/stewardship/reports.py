@@ -9,8 +9,11 @@ Contract of `report`:
   on one's own article, or by a member DISMISSED_LIMIT or more of whose
   reports moderators dismissed, more than they upheld, counts for nothing
   (weight 0) but is kept for the moderators to see;
-- when the counted spam and abuse reports on a visible article reach the
-  site's threshold, the article is hidden pending review (posting.hide), the
+- any other report weighs by its reporter's trust level (trust.weight: new 1,
+  member 2, regular 3), and the site's threshold counts member reports: the
+  article hides once the weights reach threshold * trust.MEMBER_WEIGHT;
+- when the counted spam and abuse reports on a visible article reach that
+  weighted threshold, the article is hidden pending review (posting.hide), the
   hiding is logged as the site's ("hide") and its author is told. Off-topic
   and other reports never hide on their own, so a brigade cannot silence a
   post. An author's edit shows a hidden article again, once (articles.editing);
@@ -28,9 +31,9 @@ from ..articles.authors import Author
 from ..articles.reading import article_json, article_row
 from ..people import notifications
 from ..store import clock, validate
-from ..store.db import fetch_one, fetch_value
+from ..store.db import fetch_one
 from ..store.errors import Conflict, Forbidden, Invalid
-from . import modlog
+from . import modlog, trust
 from .permissions import User, require
 
 REASONS = ("spam", "abuse", "off-topic", "other")
@@ -80,10 +83,18 @@ async def _item(conn: Connection, article: Row) -> Row:
 
 
 async def report(
-    conn: Connection, user: User | None, ref: object, reason: object, note: object = None, *, threshold: int
+    conn: Connection,
+    user: User | None,
+    ref: object,
+    reason: object,
+    note: object = None,
+    *,
+    threshold: int,
+    rules: trust.Rules | None = None,
 ) -> dict:
     """Report an article (see the module's contract): `{report, counted,
-    already, article}`, `article` as the public sees it now."""
+    already, article}`, `article` as the public sees it now. `rules` are the
+    site's trust rules (the defaults when None), which weigh the report."""
     user = require(user, "report")
     if reason not in REASONS:
         raise Invalid(f"reason must be one of {', '.join(REASONS)}")
@@ -104,7 +115,8 @@ async def report(
     if existing is not None:
         return {"report": dict(existing), "counted": False, "already": True, "article": article_json(article)}
     item = await _item(conn, article)
-    weight = 0 if article["user_id"] == user.id or await _discredited(conn, user.id) else 1
+    discounted = article["user_id"] == user.id or await _discredited(conn, user.id)
+    weight = 0 if discounted else trust.weight(user, rules or trust.Rules())
     cur = await conn.execute(
         "INSERT INTO reports (item_id, article_id, user_id, reason, note, weight, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -112,20 +124,21 @@ async def report(
     )
     shown = article_json(article)
     if weight and reason in HIDING and article["status"] == "ok":
-        counted = await fetch_value(
+        counted = await fetch_one(
             conn,
-            "SELECT coalesce(sum(weight), 0) FROM reports WHERE item_id = ? AND reason IN ('spam', 'abuse')"
-            " AND created_at >= coalesce(?, '')",
+            "SELECT coalesce(sum(weight), 0) AS weight, count(*) FILTER (WHERE weight > 0) AS reports"
+            " FROM reports WHERE item_id = ? AND reason IN ('spam', 'abuse') AND created_at >= coalesce(?, '')",
             (item["id"], item["unhid_at"]),
         )
-        if counted >= threshold:
-            shown = await _hide(conn, article, counted)
+        assert counted is not None  # an aggregate always gives a row
+        if counted["weight"] >= threshold * trust.MEMBER_WEIGHT:
+            shown = await _hide(conn, article, counted["reports"], counted["weight"])
     made = await fetch_one(conn, "SELECT id, reason, created_at FROM reports WHERE id = ?", (cur.lastrowid,))
     assert made is not None
     return {"report": dict(made), "counted": bool(weight), "already": False, "article": shown}
 
 
-async def _hide(conn: Connection, article: Row, counted: int) -> dict:
+async def _hide(conn: Connection, article: Row, counted: int, weight: int) -> dict:
     """Hide `article` pending review, log it as the site's, tell its author."""
     shown = await posting.hide(conn, article)
     entry_id = await modlog.write(
@@ -135,7 +148,7 @@ async def _hide(conn: Connection, article: Row, counted: int) -> dict:
             None,
             article,
             reason=f"{counted} members reported it as spam or abuse",
-            data={"reports": counted},
+            data={"reports": counted, "weight": weight},
         ),
     )
     await notifications.on_decision(conn, entry_id, article["user_id"], None, article["thread_id"])

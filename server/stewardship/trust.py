@@ -20,6 +20,7 @@ transaction that changes it, so deciding a level reads nothing."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -27,9 +28,19 @@ from aiosqlite import Connection
 
 from ..store import clock
 from ..store.config import Config
+from ..store.db import fetch_value
+from ..store.errors import TooManyLinks
 from .permissions import User, can
 
 LEVELS = ("new", "member", "regular")
+# What a report by each level weighs (server/stewardship/reports.py): the site's
+# threshold counts member reports, so it is reached at MEMBER_WEIGHT * threshold.
+WEIGHTS = {"new": 1, "member": 2, "regular": 3}
+MEMBER_WEIGHT = WEIGHTS["member"]
+# The settings row of the site-wide switch: every group reviews new accounts' posts.
+REVIEW_ALL = "trust.review_new"
+# A link, as a reader's client would follow it: a URL or a bare www. name.
+_LINK = re.compile(r"\b(?:https?|ftp)://|\bwww\.", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -41,6 +52,8 @@ class Rules:
     regular_days: float = 180.0
     regular_posts: int = 50
     clean_days: float = 90.0
+    new_links: int = 2
+    new_rate_fraction: float = 0.25
 
     @classmethod
     def from_config(cls, config: Config) -> Rules:
@@ -50,6 +63,8 @@ class Rules:
             regular_days=config.trust_regular_days,
             regular_posts=config.trust_regular_posts,
             clean_days=config.trust_clean_days,
+            new_links=config.trust_new_links,
+            new_rate_fraction=config.trust_new_rate_fraction,
         )
 
 
@@ -80,6 +95,37 @@ def held_as_new(user: User, rules: Rules, now: str | None = None) -> bool:
     """Whether the rules for new accounts apply to `user`: a member (never a
     moderator or admin, nor another node's moderator) whose level is new."""
     return user.node is None and not can(user, "moderate") and level(user, rules, now) == "new"
+
+
+def weight(user: User, rules: Rules, now: str | None = None) -> int:
+    """What a report by `user` weighs: by level (WEIGHTS); moderators and
+    admins, whose reports are as good as a decision to look, as regulars."""
+    return WEIGHTS["regular"] if can(user, "moderate") else WEIGHTS[level(user, rules, now)]
+
+
+def check_links(user: User, rules: Rules, body: str) -> None:
+    """Refuse (TooManyLinks, 422) an article by a new account (`held_as_new`)
+    carrying more than `rules.new_links` links; anyone else's passes."""
+    found = len(_LINK.findall(body))
+    if found > rules.new_links and held_as_new(user, rules):
+        raise TooManyLinks(
+            f"new accounts may put at most {rules.new_links} links in an article (this one has {found});"
+            " that limit goes once you have posted here a while",
+            limit=rules.new_links,
+        )
+
+
+async def reviews_new(conn: Connection, group_id: int) -> bool:
+    """Whether a new account's post in this group waits for its moderators:
+    the group asks for it (groups.review_new), or the site-wide switch is on."""
+    return bool(
+        await fetch_value(
+            conn,
+            "SELECT review_new OR EXISTS (SELECT 1 FROM settings WHERE key = ? AND value = '1')"
+            " FROM groups WHERE id = ?",
+            (REVIEW_ALL, group_id),
+        )
+    )
 
 
 async def published(conn: Connection, user_id: int | None) -> None:

@@ -141,6 +141,10 @@ class Config:
     spamd_peers: bool = _f(False, "also score the articles news peers send (held or refused like the rest)")
     spam_hold: float = _f(5.0, "spamd score from which an article waits in its group's queue as spam")
     spam_refuse: float = _f(15.0, "spamd score from which an article is refused outright (GTUBE scores 1000)")
+    trust_new_rate_fraction: float = _f(
+        0.25, "share of MOOT_POST_RATE and MOOT_POST_BURST a new account may post at (at least one article)"
+    )
+    trust_new_links: int = _f(2, "links an article by a new account may carry at most")
     archive_after_days: int = _f(
         180, "site default: archive threads with no activity for this many days (0: never)"
     )
@@ -298,6 +302,10 @@ class Config:
             raise ValueError("spamd must be HOST:PORT")
         if self.spam_refuse < self.spam_hold:
             raise ValueError("spam_refuse must be at least spam_hold")
+        if not 0 < self.trust_new_rate_fraction <= 1:
+            raise ValueError("trust_new_rate_fraction must be more than 0 and at most 1")
+        if self.trust_new_links < 0:
+            raise ValueError("trust_new_links must be 0 or more")
         for name in self.default_groups:
             validate.group_name(name)  # an Invalid names the bad entry
         for proxy in (*self.trusted_proxies, *self.mail_trusted_relays):

@@ -79,6 +79,12 @@ class Spam(MootError):
     status, code = 422, "spam"
 
 
+class TooManyLinks(MootError):
+    """An article by a new account carries more links than the site allows them (server/stewardship/trust.py)."""
+
+    status, code = 422, "too_many_links"
+
+
 class TooLarge(MootError):
     status, code = 413, "too_large"
 

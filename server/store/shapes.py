@@ -74,3 +74,4 @@ class Group(TypedDict):
     stranger_mail: str  # bounce or moderate: what becomes of mail from non-members
     # its own moderators (one group's JSON and group.updated; not in lists)
     moderators: NotRequired[list[GroupModerator]]
+    review_new: bool  # new accounts' posts wait for its moderators (server/stewardship/review.py)

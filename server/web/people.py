@@ -68,7 +68,11 @@ async def get_profile(request: Request) -> Response:
     q = request.query_params
     async with site_of(request).db.read() as conn:
         result = await profiles.get_profile(
-            conn, request.path_params["name"], limit=q.get("limit"), cursor=q.get("cursor")
+            conn,
+            request.path_params["name"],
+            limit=q.get("limit"),
+            cursor=q.get("cursor"),
+            rules=site_of(request).trust_rules,
         )
     return JSONResponse(result)
 
@@ -193,7 +197,9 @@ async def profile_page(request: Request) -> Response:
     cursor = request.query_params.get("cursor")
     user = await current_user(request)
     async with site_of(request).db.read() as conn:
-        result = await profiles.get_profile(conn, request.path_params["name"], cursor=cursor)
+        result = await profiles.get_profile(
+            conn, request.path_params["name"], cursor=cursor, rules=site_of(request).trust_rules
+        )
         muted = user is not None and await killfile.mutes(conn, user.id, "author", result["user"]["username"])
     older = query_string(cursor=result["next_cursor"]) if result["next_cursor"] else None
     return await page(
@@ -217,7 +223,9 @@ async def reset_link_form(request: Request) -> Response:
     await checked_form(request)
     url = await _reset_link(request, admin)
     async with site_of(request).db.read() as conn:
-        result = await profiles.get_profile(conn, request.path_params["name"])
+        result = await profiles.get_profile(
+            conn, request.path_params["name"], rules=site_of(request).trust_rules
+        )
     return await page(
         request,
         "profile.html",

@@ -71,7 +71,10 @@ async def _submit(site: Site, user: User, submission: posting.Submission) -> dic
     submission = await scored(site, user, submission)
     rules = repetition.Rules.from_config(site.config)
     return await site.post(
-        user, lambda conn: posting.submit(conn, site.config.domain, user, submission, repeat=rules)
+        user,
+        lambda conn: posting.submit(
+            conn, site.config.domain, user, submission, site.trust_rules, repeat=rules
+        ),
     )
 
 
@@ -253,6 +256,7 @@ async def _edit(request: Request, user: User, ref: object, fields: Mapping[str, 
             fields.get("body"),
             fields.get("subject"),
             grace_minutes=site.config.edit_grace_minutes,
+            rules=site.trust_rules,
         ),
     )
 

@@ -17,7 +17,8 @@ from starlette.routing import Route
 from ..articles import groups, reading
 from ..mail import heldmail, queuemail
 from ..runtime.site import Site
-from ..stewardship import queue, reports, spam
+from ..stewardship import queue, reports, review, spam
+from ..stewardship.permissions import require
 from ..store import clock
 from ..store.errors import MootError, NotFound
 from .accounts import checked_form
@@ -95,6 +96,7 @@ async def report_article(request: Request) -> Response:
             data.get("reason"),
             data.get("note"),
             threshold=site.config.report_threshold,
+            rules=site.trust_rules,
         )
     return JSONResponse(result, status_code=200 if result["already"] else 201)
 
@@ -106,6 +108,30 @@ async def stranger_mail(request: Request) -> Response:
         result = await heldmail.set_stranger_mail(
             conn, user, request.path_params["name"], data.get("stranger_mail"), data.get("reason")
         )
+    return JSONResponse(result)
+
+
+async def review_new(request: Request) -> Response:
+    """PUT {review_new, reason?} /api/groups/{name}/review-new: new accounts' posts there wait (moderator)."""
+    user = await current_user(request)
+    data = await read_json(request)
+    async with site_of(request).db.transaction() as conn:
+        result = await review.set_group(
+            conn, user, request.path_params["name"], data.get("review_new"), data.get("reason")
+        )
+    return JSONResponse(result)
+
+
+async def review_all(request: Request) -> Response:
+    """GET or PUT {review_new, reason?} /api/admin/review-new: the site-wide switch (admin)."""
+    user = await current_user(request)
+    if request.method == "GET":
+        async with site_of(request).db.read() as conn:
+            require(user, "admin")
+            return JSONResponse({"review_new": await review.site_wide(conn)}, headers=PRIVATE)
+    data = await read_json(request)
+    async with site_of(request).db.transaction() as conn:
+        result = await review.set_site_wide(conn, user, data.get("review_new"), data.get("reason"))
     return JSONResponse(result)
 
 
@@ -213,6 +239,7 @@ async def report_submit(request: Request) -> Response:
                 form.get("reason"),
                 form.get("note") or None,
                 threshold=site.config.report_threshold,
+                rules=site.trust_rules,
             )
             article = await reading.get_article(conn, request.path_params["id"])
     except MootError as error:
@@ -254,6 +281,8 @@ routes = [
     Route("/api/me/queue", my_queue),
     Route("/api/articles/{ref:path}/report", report_article, methods=["POST"]),
     Route("/api/groups/{name}/stranger-mail", stranger_mail, methods=["PUT"]),
+    Route("/api/groups/{name}/review-new", review_new, methods=["PUT"]),
+    Route("/api/admin/review-new", review_all, methods=["GET", "PUT"]),
     Route("/api/groups/{name}/held-mail", _moved("/api/groups/{name}/queue", 301)),
     Route(
         "/api/groups/{name}/held-mail/{id:int}/{action:str}",
