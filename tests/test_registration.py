@@ -251,7 +251,9 @@ def nntp_post(site, user: str, text: str) -> str:
 
 
 async def test_a_new_account_confirms_its_address_before_posting(make_site, relay):  # noqa: F811
-    site = await make_site(**mail_settings(relay), nntp_port=ANY_PORT, register_confirm_mail=True)
+    site = await make_site(
+        **mail_settings(relay), nntp_port=ANY_PORT, register_confirm_mail=True, trust_new_days=2.0
+    )
     admin, newbie = await site.client("root", "admin"), await site.client("newbie")
     assert (await admin.post("/api/groups", json={"name": "comp.lang.python"})).status_code == 201
     r = await newbie.post("/api/groups/comp.lang.python/threads", json={"subject": "Hi", "body": "Hello"})

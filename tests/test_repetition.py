@@ -44,7 +44,8 @@ def rows(site, sql: str, *params) -> list[tuple]:
 
 
 async def groups_site(make_site, *names: str, **settings):
-    site = await make_site(**settings)
+    # Accounts made here are new, as on a real site (conftest's sites start them as members).
+    site = await make_site(**{"trust_new_days": 2.0, "trust_new_posts": 3, **settings})
     admin = await site.client("root", "admin")
     for name in names:
         r = await admin.post("/api/groups", json={"name": name, "description": name})

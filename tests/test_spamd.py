@@ -45,7 +45,7 @@ pytestmark = pytest.mark.xdist_group("spamd")  # one spamd for all of them
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
 START_WAIT = 90.0  # spamd compiles its rules at start: seconds on a loaded 2-core machine
 # Ada has posted (the seed) or is old (`member`); a fresh account is new.
-TRUST = {"trust_new_posts": 0}
+TRUST = {"trust_new_days": 2.0, "trust_new_posts": 0}  # accounts made here are new; older ones are members
 
 
 class Spamd:

@@ -285,10 +285,6 @@ def parse_message(raw: mbox.RawMessage) -> Parsed:
         message_id = validate.message_id(headers.get("message-id", ""))
     except Invalid:
         message_id, derived = derived_message_id(raw.data), True
-    if validate.reserved_message_id(message_id):
-        raise Invalid(
-            f"the Message-ID {message_id[:80]} has a form this server reserves for control articles"
-        )
     refs = [r for r in validate.references(headers.get("references", "")) if r != message_id]
     if not refs:  # JWZ: without References, the first id In-Reply-To names is the parent
         refs = [r for r in validate.references(headers.get("in-reply-to", "")) if r != message_id][:1]

@@ -311,6 +311,11 @@ async def deliver(
         parsed = parse_message(RawMessage(1, readable, len(readable)))
     except (Invalid, TooLarge) as error:
         return _refuse(f"the message cannot be read: {error.message}", EX_DATAERR)
+    if validate.reserved_message_id(parsed.message_id):  # a control's form: no member may take it
+        return _refuse(
+            f"the Message-ID {parsed.message_id[:80]} has a form this server reserves for control articles",
+            EX_DATAERR,
+        )
     body = parsed.body
     html = _html_only(msg)
     try:

@@ -49,7 +49,7 @@ from sqlite3 import Row
 from aiosqlite import Connection
 
 from ..articles import tree
-from ..articles.groups import STATUSES, announce_change, get_group_row, group_json
+from ..articles.groups import STATUSES, announce_change, get_group, get_group_row, group_json
 from ..articles.posting import Author, NewArticle, create_thread_row, insert_article, new_message_id
 from ..articles.reading import ARTICLE_SELECT, article_json, article_row, thread_json, thread_row
 from ..articles.subjects import base_subject
@@ -177,11 +177,13 @@ async def refresh_activity(
 
 
 async def groups_json(conn: Connection, group_ids: Iterable[int]) -> list[dict]:
+    """The touched groups' JSON as one group's read gives it (get_group, its
+    moderators included), so a client replaces what it holds with it."""
     out = []
     for group_id in sorted(set(group_ids)):
-        row = await fetch_one(conn, "SELECT * FROM groups WHERE id = ?", (group_id,))
-        assert row is not None  # ids read from threads and articles: groups are never deleted
-        out.append(group_json(row))
+        name = await fetch_value(conn, "SELECT name FROM groups WHERE id = ?", (group_id,))
+        assert name is not None  # ids read from threads and articles: groups are never deleted
+        out.append(await get_group(conn, name))
     return out
 
 
