@@ -153,6 +153,19 @@ class _SiteCollector(Collector):
         limits.add_metric(["registration"], site.registrations.refused)
         limits.add_metric(["sign-in"], site.lockout.refused)
         yield limits
+        refused = CounterMetricFamily(
+            "moot_connections_refused",
+            "connections and requests refused at a listener (per_client, total, proxy) or closed"
+            " for missing the first-command deadline (deadline)",
+            labels=["listener", "reason"],
+        )
+        held = GaugeMetricFamily("moot_connections_open", "admitted now, by listener", labels=["listener"])
+        for listener, door in site.doors.by_listener().items():
+            for reason, count in sorted(door.refused.items()):
+                refused.add_metric([listener, reason], count)
+            held.add_metric([listener], door.count)
+        yield refused
+        yield held
         yield SummaryMetricFamily(
             "moot_db_write_lock_wait_seconds",
             "time write actions waited for the write lock",

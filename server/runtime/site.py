@@ -13,6 +13,7 @@ from ..people.readstate import ReadQueue
 from ..stewardship.permissions import User
 from ..store.config import Config
 from ..store.db import Database
+from .doors import Doors
 from .hub import Hub
 from .metrics import Metrics
 from .ratelimit import HashGate, Lockout, TokenBucket
@@ -60,6 +61,7 @@ class Site:
     reset_mail_addresses: TokenBucket = field(init=False)  # the same, per client address
     rule_edits: TokenBucket = field(init=False)  # killfile changes, per user
     newsrc_imports: TokenBucket = field(init=False)  # .newsrc files taken in, per user
+    doors: Doors = field(init=False)  # budgets per client on every listener
 
     def __post_init__(self) -> None:
         c = self.config
@@ -77,6 +79,7 @@ class Site:
         self.lockout = Lockout(c.login_attempts, c.login_address_attempts, c.login_window)
         self.hashing = HashGate(HASH_WORKERS, c.hash_queue)
         self.metrics = Metrics(self) if c.metrics_allow else None
+        self.doors = Doors(c)
         self.reads = ReadQueue(self.db)
         # A feed URL is made rarely; a handful an hour leaves room for mistakes.
         self.feed_keys = TokenBucket(FEED_KEYS_PER_HOUR / 3600, FEED_KEYS_PER_HOUR)

@@ -61,7 +61,11 @@ def _ago(now: str, days: float) -> str:
 def level(user: User, rules: Rules, now: str | None = None) -> str:
     """The level of the account `user` (read with its trust columns) at `now`."""
     now = now or clock.now()
-    if user.trust_frozen_at is not None or user.posts < rules.new_posts or user.created_at > _ago(now, rules.new_days):
+    if (
+        user.trust_frozen_at is not None
+        or user.posts < rules.new_posts
+        or user.created_at > _ago(now, rules.new_days)
+    ):
         return "new"
     if (
         user.posts >= rules.regular_posts
@@ -96,7 +100,8 @@ async def freeze(conn: Connection, user_id: int | None) -> None:
     """Keep this account new, whatever its history, until `thaw`: its posts were held as spam."""
     if user_id is not None:
         await conn.execute(
-            "UPDATE users SET trust_frozen_at = ? WHERE id = ? AND trust_frozen_at IS NULL", (clock.now(), user_id)
+            "UPDATE users SET trust_frozen_at = ? WHERE id = ? AND trust_frozen_at IS NULL",
+            (clock.now(), user_id),
         )
 
 

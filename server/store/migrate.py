@@ -714,7 +714,10 @@ def _loosen_v12(conn: sqlite3.Connection) -> None:
         "CHECK (why IN ('moderated', 'stranger', 'reports', 'new', 'spam', 'repeat', 'unverified'))",
     )
     loosen_check(
-        conn, "proposals", "CHECK (status IN ('open', 'created'))", "CHECK (status IN ('open', 'created', 'carried'))"
+        conn,
+        "proposals",
+        "CHECK (status IN ('open', 'created'))",
+        "CHECK (status IN ('open', 'created', 'carried'))",
     )
 
 

@@ -11,13 +11,29 @@ Nor does its httptools parser bound the size of a request's head.
 
 RequestDeadline closes a connection that has not finished sending a request
 within `timeout` seconds of connecting (or of its previous response), and
-answers 431 and closes when a request line and headers pass MAX_HEAD bytes."""
+answers 431 and closes when a request line and headers pass MAX_HEAD bytes.
+
+uvicorn counts connections (limit_concurrency) before any of Moot runs, and
+knows only the socket's address: behind a proxy, everyone's. ClientBudget
+keeps the budgets of each client where it is known (after X-Forwarded-For
+from a trusted proxy): requests in flight (503 with Retry-After past
+MOOT_HTTP_MAX_PER_ADDRESS) and open /live sockets (closed with 1013 "try
+again later" past MOOT_LIVE_MAX_PER_ADDRESS or MOOT_LIVE_MAX_CONNECTIONS).
+`moot serve` raises uvicorn's limit by MOOT_LIVE_MAX_CONNECTIONS, so /live
+sockets can never take the room MOOT_MAX_CONNECTIONS keeps for requests."""
 
 from __future__ import annotations
 
 import asyncio
 
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from ..runtime.site import Site
+from ..store.errors import Busy
+from .common import error_response
+
+CLOSE_TRY_AGAIN_LATER = 1013  # RFC 6455 §7.4.1 (IANA registry): the server is overloaded
 
 # Request line and headers together: room for a long URL and a few cookies.
 MAX_HEAD = 16 * 1024
@@ -106,3 +122,31 @@ def request_deadline_protocol(timeout: float) -> type[HttpToolsProtocol]:
             super().connection_lost(exc)
 
     return RequestDeadline
+
+
+class ClientBudget:
+    """ASGI middleware: the per-client budgets of requests in flight and of open /live sockets."""
+
+    def __init__(self, app: ASGIApp, site: Site) -> None:
+        self.app, self.doors = app, site.doors
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            return await self.app(scope, receive, send)
+        http = scope["type"] == "http"
+        door = self.doors.http if http else self.doors.live
+        address = scope["client"][0] if scope.get("client") else ""
+        if door.enter(address) is None:
+            try:
+                return await self.app(scope, receive, send)
+            finally:
+                door.leave(address)
+        if http:
+            busy = Busy("too many requests from your address at once; try again shortly", retry_after=1)
+            return await error_response(busy)(scope, receive, send)
+        # Accepted only to say why: a refused handshake reaches a browser as a bare failure.
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        await send(
+            {"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER, "reason": "too many /live sockets"}
+        )
