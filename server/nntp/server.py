@@ -9,7 +9,7 @@ import socket
 import ssl
 
 from ..news import peers
-from ..runtime.doors import DEADLINE, PROXY, ProxyError, looks_like_proxy, read_proxy_header
+from ..runtime.doors import DEADLINE, EVICTED, PROXY, TOTAL, ProxyError, looks_like_proxy, read_proxy_header
 from ..runtime.site import Site
 from . import replies, tls
 from .session import Session, addresses
@@ -31,6 +31,8 @@ class NewsServer:
         self.config = site.config
         self.server: asyncio.Server | None = None
         self.connections: set[asyncio.Task] = set()
+        # Connections yet to send a command, oldest first: the first to go when full.
+        self.silent: dict[asyncio.Task, None] = {}
         self.tls = tls.server_context(self.config)  # raises TLSConfigError on unusable files
 
     async def start(self, sock: socket.socket | None = None) -> None:
@@ -78,6 +80,13 @@ class NewsServer:
             log.info("NNTP connection from proxy %s refused: %s", address, e)
             return await _refuse(writer, "PROXY header missing or malformed")
         reason = door.full(address)
+        if reason == TOTAL and self.silent:
+            # Full: the connection that has waited longest without a command makes room.
+            victim = next(iter(self.silent))
+            victim.cancel()
+            await asyncio.wait([victim], timeout=5)
+            door.refuse(EVICTED)
+            reason = door.full(address)
         if reason is not None and await self._is_peer(address):
             door = doors.nntp_peers  # configured peers have a budget of their own
             reason = door.full(address)
@@ -98,6 +107,7 @@ class NewsServer:
             log.exception("NNTP connection from %s failed", address)
         finally:
             self.connections.discard(task)
+            self.silent.pop(task, None)
             door.leave(address)
             await _close(writer)
 
@@ -119,6 +129,9 @@ class NewsServer:
         # in all (trickling bytes does not extend it); then nntp_idle_timeout per wait.
         first = loop.time() + min(self.config.first_command_timeout, self.config.nntp_idle_timeout)
         answered = False
+        task = asyncio.current_task()
+        assert task is not None
+        self.silent[task] = None
         while not session.closed:
             wait = self.config.nntp_idle_timeout if answered else first - loop.time()
             try:
@@ -137,6 +150,7 @@ class NewsServer:
             out = await session.receive(data)
             if out:
                 answered = True
+                self.silent.pop(task, None)
                 writer.write(out)
                 await writer.drain()  # a client that does not read stops us reading it
             if session.starting_tls:

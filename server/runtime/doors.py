@@ -15,8 +15,11 @@ from collections import Counter
 from ..store.config import Config
 from .metrics import Allowed
 
-# Reasons a door refuses, as /metrics labels them.
-PER_CLIENT, TOTAL, DEADLINE, PROXY = "per_client", "total", "deadline", "proxy"
+# Reasons a door refuses or closes a connection, as /metrics labels them:
+# past the cap per client or in total; no first command within its deadline;
+# a PROXY header missing, malformed or untrusted; a silent connection closed
+# to make room for a new one when the listener is full (NNTP).
+PER_CLIENT, TOTAL, DEADLINE, PROXY, EVICTED = "per_client", "total", "deadline", "proxy", "evicted"
 
 
 def client_key(address: str) -> str:
@@ -45,10 +48,10 @@ class Door:
 
     def full(self, address: str) -> str | None:
         """Why `address` would be refused now, or None."""
-        if self.total and self.count >= self.total:
-            return TOTAL
         if self.per_client and self.open[client_key(address)] >= self.per_client:
             return PER_CLIENT
+        if self.total and self.count >= self.total:
+            return TOTAL
         return None
 
     def enter(self, address: str) -> str | None:

@@ -156,7 +156,7 @@ class _SiteCollector(Collector):
         refused = CounterMetricFamily(
             "moot_connections_refused",
             "connections and requests refused at a listener (per_client, total, proxy) or closed"
-            " for missing the first-command deadline (deadline)",
+            " for missing the first-command deadline (deadline) or to make room when full (evicted)",
             labels=["listener", "reason"],
         )
         held = GaugeMetricFamily("moot_connections_open", "admitted now, by listener", labels=["listener"])
