@@ -152,12 +152,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # and the request protocol (server/web/connections.py) caps a request's
     # head at 16 KiB and closes silent and trickling sockets, which no uvicorn
     # setting does.
+    app = create_app(config, {k: v for k, v in sockets.items() if k != "http"})
     server = Announcing(
         uvicorn.Config(
-            create_app(config, {k: v for k, v in sockets.items() if k != "http"}),
+            app,
             host=config.host,
             port=config.port,
-            http=request_deadline_protocol(config.request_timeout),
+            http=request_deadline_protocol(config.request_timeout, app.state.site),
             timeout_keep_alive=config.keep_alive_timeout,
             # /live sockets have a budget of their own on top (server/web/connections.py).
             limit_concurrency=config.max_connections + config.live_max_connections

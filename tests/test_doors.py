@@ -280,14 +280,14 @@ def test_proxy_protocol_from_a_trusted_proxy_names_the_client_and_is_refused_fro
         other = connect(ports.smtp, proxy)
         other.sendall(proxy_v2("198.51.100.5"))
         assert read_reply(other).startswith(b"220 ")
-        sock = connect(ports.smtp, "127.0.0.1")
-        assert read_reply(sock).startswith(b"220 ")
-        sock.sendall(b"PROXY TCP4 198.51.100.6 127.0.0.1 40000 25\r\n")
-        assert read_reply(sock).startswith(b"421 ")
-        assert closed_by_server(sock)
+        direct = connect(ports.smtp, "127.0.0.1")
+        assert read_reply(direct).startswith(b"220 ")
+        direct.sendall(b"PROXY TCP4 198.51.100.6 127.0.0.1 40000 25\r\n")
+        assert read_reply(direct).startswith(b"421 ")
+        assert closed_by_server(direct)
 
         counts = refused(ports)
         assert counts[("nntp", "per_client")] == 1 and counts[("nntp", "proxy")] == 3
         assert counts[("smtp", "per_client")] == 1 and counts[("smtp", "proxy")] == 1
-        for sock in [*through, first, other, sock]:
+        for sock in [*through, first, other, direct]:
             sock.close()

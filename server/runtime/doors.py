@@ -81,6 +81,9 @@ class Doors:
 
     def __init__(self, c: Config) -> None:
         self.http = Door(c.http_max_per_address)
+        # Sockets a client connecting directly may hold: its requests and /live sockets.
+        both = c.http_max_per_address + c.live_max_per_address
+        self.connections = Door(both if c.http_max_per_address and c.live_max_per_address else 0)
         self.live = Door(c.live_max_per_address, c.live_max_connections)
         self.nntp = Door(c.nntp_max_per_address, c.nntp_max_connections)
         self.nntp_peers = Door(c.nntp_max_per_peer)  # configured peers, outside the other budgets
@@ -90,6 +93,7 @@ class Doors:
     def by_listener(self) -> dict[str, Door]:
         return {
             "http": self.http,
+            "http-connections": self.connections,
             "live": self.live,
             "nntp": self.nntp,
             "nntp-peers": self.nntp_peers,

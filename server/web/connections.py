@@ -20,7 +20,10 @@ from a trusted proxy): requests in flight (503 with Retry-After past
 MOOT_HTTP_MAX_PER_ADDRESS) and open /live sockets (closed with 1013 "try
 again later" past MOOT_LIVE_MAX_PER_ADDRESS or MOOT_LIVE_MAX_CONNECTIONS).
 `moot serve` raises uvicorn's limit by MOOT_LIVE_MAX_CONNECTIONS, so /live
-sockets can never take the room MOOT_MAX_CONNECTIONS keeps for requests."""
+sockets can never take the room MOOT_MAX_CONNECTIONS keeps for requests; and
+RequestDeadline refuses a client that connects directly (not through a
+trusted proxy) past those two budgets together, before uvicorn counts its
+connection: half-open handshakes from one address cannot fill uvicorn's count."""
 
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ import asyncio
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from ..runtime.metrics import Allowed
 from ..runtime.site import Site
 from ..store.errors import Busy
 from .common import error_response
@@ -44,14 +48,26 @@ _TOO_LARGE = (
 )
 
 
-def request_deadline_protocol(timeout: float) -> type[HttpToolsProtocol]:
+_BUSY = (
+    b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-type: text/plain; charset=utf-8\r\n"
+    b"content-length: 37\r\nconnection: close\r\n\r\nToo many connections from your address\n"
+)
+
+
+def request_deadline_protocol(timeout: float, site: Site | None = None) -> type[HttpToolsProtocol]:
     """uvicorn's httptools protocol with a deadline on receiving each whole
-    request and a bound on its head."""
+    request and a bound on its head; with `site`, a cap on the connections
+    one address opens (its requests in flight and /live sockets together),
+    except from a trusted proxy, which speaks for many clients."""
+    doors = site.doors if site is not None else None
+    proxies = Allowed(site.config.trusted_proxies if site is not None else ())
 
     class RequestDeadline(HttpToolsProtocol):
         _deadline: asyncio.TimerHandle | None = None
         _receiving = False  # a request has begun and is not yet in whole
         _head = 0  # bytes of this request's line and headers so far
+        _address: str | None = None  # counted in the door of connections per address
+        _refused = False
 
         def _start_clock(self) -> None:
             self._stop_clock()
@@ -86,6 +102,16 @@ def request_deadline_protocol(timeout: float) -> type[HttpToolsProtocol]:
                 super().send_400_response(msg)
 
         def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            peer = transport.get_extra_info("peername")
+            address = str(peer[0]) if peer else ""
+            if doors is not None and address not in proxies:
+                if doors.connections.enter(address) is not None:
+                    # Refused before uvicorn counts it against everyone's connections.
+                    self._refused = True
+                    transport.write(_BUSY)
+                    transport.close()
+                    return
+                self._address = address
             super().connection_made(transport)
             self._start_clock()
 
@@ -118,6 +144,11 @@ def request_deadline_protocol(timeout: float) -> type[HttpToolsProtocol]:
             super().handle_websocket_upgrade()
 
         def connection_lost(self, exc: Exception | None) -> None:
+            if self._refused:
+                return
+            if doors is not None and self._address is not None:
+                doors.connections.leave(self._address)
+                self._address = None
             self._stop_clock()
             super().connection_lost(exc)
 
