@@ -50,7 +50,7 @@ _TOO_LARGE = (
 
 _BUSY = (
     b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-type: text/plain; charset=utf-8\r\n"
-    b"content-length: 37\r\nconnection: close\r\n\r\nToo many connections from your address\n"
+    b"content-length: 39\r\nconnection: close\r\n\r\nToo many connections from your address\n"
 )
 
 
@@ -139,16 +139,22 @@ def request_deadline_protocol(timeout: float, site: Site | None = None) -> type[
             if not self.transport.is_closing() and (self._receiving or not self._answering()):
                 self._start_clock()
 
+        def _leave(self) -> None:
+            if doors is not None and self._address is not None:
+                doors.connections.leave(self._address)
+                self._address = None
+
         def handle_websocket_upgrade(self) -> None:
             self._stop_clock()  # /live has its own limits (MOOT_LIVE_IDLE_TIMEOUT)
+            # The socket passes to uvicorn's WebSocket protocol, and into the /live
+            # budget (ClientBudget): this protocol never hears of it again.
+            self._leave()
             super().handle_websocket_upgrade()
 
         def connection_lost(self, exc: Exception | None) -> None:
             if self._refused:
                 return
-            if doors is not None and self._address is not None:
-                doors.connections.leave(self._address)
-                self._address = None
+            self._leave()
             self._stop_clock()
             super().connection_lost(exc)
 
