@@ -92,7 +92,7 @@ async def measure(url: str, page: str, sockets: int, requests: int) -> tuple[lis
 def run(sockets: int, requests: int) -> list[Row]:
     db_path = temp_dir() + "/doors.db"
     thread_id = asyncio.run(build(db_path))
-    with server(db_path) as (url, _):
+    with server(db_path, http_max_per_address=32, live_max_per_address=32) as (url, _):  # the defaults
         page = f"{url}/t/{thread_id}"
         idle, during, tally = asyncio.run(asyncio.wait_for(measure(url, page, sockets, requests), DEADLINE))
     p50_idle, p50_during = percentile(idle, 50) * 1000, percentile(during, 50) * 1000
