@@ -13,6 +13,7 @@ handshakes all through the measurement. Stops by itself after DEADLINE."""
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import sys
 import time
 from pathlib import Path
@@ -46,9 +47,10 @@ async def page_latencies(url: str, count: int) -> list[float]:
     return seconds
 
 
-async def flood(url: str, sockets: int, stop: asyncio.Event, tally: dict[str, int]) -> None:
+async def flood(url: str, sockets: int, stop, ready, tally: dict) -> None:
     """`sockets` tasks, each holding a /live socket from ATTACKER, with
-    heartbeats (pings), or reopening it when closed."""
+    heartbeats (pings), or reopening it when closed; `ready` is set once every
+    socket has been refused at least once on average, `stop` ends it."""
     ws_url = url.replace("http://", "ws://") + "/live"
 
     async def one() -> None:
@@ -68,24 +70,38 @@ async def flood(url: str, sockets: int, stop: asyncio.Event, tally: dict[str, in
             except (OSError, TimeoutError, websockets.InvalidStatus):
                 tally["error"] = tally.get("error", 0) + 1
                 await asyncio.sleep(0.1)
+            if tally.get("1013", 0) + tally.get("error", 0) >= sockets:
+                ready.set()
 
     tasks = [asyncio.create_task(one()) for _ in range(sockets)]
-    await stop.wait()
+    while not stop.is_set():
+        await asyncio.sleep(0.1)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
+def flood_process(url: str, sockets: int, stop, ready, out) -> None:
+    """The flood in a process of its own, so its client work never delays the visitor's."""
+    tally: dict[str, int] = {}
+    asyncio.run(flood(url, sockets, stop, ready, tally))
+    out.put(tally)
+
+
 async def measure(url: str, page: str, sockets: int, requests: int) -> tuple[list[float], list[float], dict]:
     await page_latencies(page, 20)  # warm up
     idle = await page_latencies(page, requests)
-    stop, tally = asyncio.Event(), {}
-    flooding = asyncio.create_task(flood(url, sockets, stop, tally))
-    while tally.get("1013", 0) + tally.get("error", 0) < sockets:  # at its cap and being refused
-        await asyncio.sleep(0.1)
-    during = await page_latencies(page, requests)
-    stop.set()
-    await flooding
+    stop, ready, out = multiprocessing.Event(), multiprocessing.Event(), multiprocessing.Queue()
+    attacker = multiprocessing.Process(target=flood_process, args=(url, sockets, stop, ready, out))
+    attacker.start()
+    try:
+        while not ready.is_set():  # at its cap and being refused
+            await asyncio.sleep(0.1)
+        during = await page_latencies(page, requests)
+    finally:
+        stop.set()
+    tally = out.get(timeout=60)
+    attacker.join(60)
     return idle, during, tally
 
 
