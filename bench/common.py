@@ -100,6 +100,9 @@ def server(db_path: str, *, nntp: bool = False, smtp: bool = False, **env):
         "MOOT_POST_RATE": "1000000",
         "MOOT_POST_BURST": "1000000",
         "MOOT_SWEEP_INTERVAL": "0",
+        # The load comes from one loopback address (bench/doors.py sets its own).
+        "MOOT_HTTP_MAX_PER_ADDRESS": "0",
+        "MOOT_LIVE_MAX_PER_ADDRESS": "0",
         **{f"MOOT_{k.upper()}": str(v) for k, v in env.items()},
     }
     args = [sys.executable, "-m", "moot", "serve", "--db", db_path, "--port", "0"]

@@ -431,7 +431,10 @@ def main() -> int:
         proc.wait(10)
     gc.collect()
     # 10,000 held connections: far above the default connection cap.
-    with server(db_path, max_connections=20000) as (url, proc):
+    with server(db_path, max_connections=20000, live_max_connections=20000, live_max_per_address=0) as (
+        url,
+        proc,
+    ):
         moot = asyncio.run(moot_run(int(url.rsplit(":", 1)[1]), proc.pid, thread_id, root_id, args))
 
     rows, n = [], args.subscribers

@@ -179,7 +179,14 @@ def run(followers: int, posts: int) -> list[Row]:
     db_path = str(Path(temp_dir()) / "notify.db")
     data = prepare(db_path, followers)
     # 1,000 readers hold a /live connection each: above the default connection cap.
-    with server(db_path, secret_key=SECRET, live_queue=10000, max_connections=4000) as (url, _):
+    with server(
+        db_path,
+        secret_key=SECRET,
+        live_queue=10000,
+        max_connections=4000,
+        live_max_connections=4000,
+        live_max_per_address=0,
+    ) as (url, _):
         port = int(url.rsplit(":", 1)[1])
         notified, plain = asyncio.run(measure(port, data, followers, posts))
     expected = followers * posts

@@ -64,6 +64,11 @@ SCENARIOS = {
         "split of a 10,000-article sub-tree; archive sweep over 100,000 threads",
     ),
     "live": (["live.py"], 600, "post-to-delivery to 1,000 subscribers; memory per idle connection at 10,000"),
+    "doors": (
+        ["doors.py"],
+        300,
+        "a thread page's latency from one address while another floods /live with 1,000 sockets, vs idle",
+    ),
     "notify": (
         ["notify.py"],
         300,

@@ -27,6 +27,7 @@ from .store.errors import MootError
 from .web import dispatch
 from .web.caching import COMPRESS_MIN_BYTES, PageFront, Placeholders
 from .web.common import error_headers, error_page, error_response, wants_html
+from .web.connections import ClientBudget
 from .web.ops import middleware as request_observer
 from .web.rendering import make_templates
 from .web.security import Cookies, HostCheck, OriginCheck, SecurityHeaders
@@ -101,6 +102,8 @@ def create_app(config: Config, listeners: Mapping[str, socket.socket] | None = N
     templates = make_templates(config.edit_grace_minutes)
     middleware = [
         *request_observer(site),  # inside the proxy rule: it logs the real client address
+        # Budgets per client (requests in flight, /live sockets), by the real address too.
+        Middleware(ClientBudget, site=site),
         # Repeats of anonymous page answers the response cache still holds.
         Middleware(PageFront, site=site),
         # Compresses what the response cache did not already store compressed

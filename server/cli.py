@@ -147,18 +147,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # before it is buffered, with the same 1009 the endpoint uses.
     # Connections: uvicorn's keep-alive timeout closes idle kept-alive
     # connections; limit_concurrency answers 503 at once past MOOT_MAX_CONNECTIONS
-    # (below the usual 1,024 file descriptors) instead of failing to accept;
+    # and MOOT_LIVE_MAX_CONNECTIONS together (below the usual 1,024 file
+    # descriptors) instead of failing to accept;
     # and the request protocol (server/web/connections.py) caps a request's
     # head at 16 KiB and closes silent and trickling sockets, which no uvicorn
     # setting does.
+    app = create_app(config, {k: v for k, v in sockets.items() if k != "http"})
     server = Announcing(
         uvicorn.Config(
-            create_app(config, {k: v for k, v in sockets.items() if k != "http"}),
+            app,
             host=config.host,
             port=config.port,
-            http=request_deadline_protocol(config.request_timeout),
+            http=request_deadline_protocol(config.request_timeout, app.state.site),
             timeout_keep_alive=config.keep_alive_timeout,
-            limit_concurrency=config.max_connections or None,
+            # /live sockets have a budget of their own on top (server/web/connections.py).
+            limit_concurrency=config.max_connections + config.live_max_connections
+            if config.max_connections
+            else None,
             ws_ping_interval=None,
             ws_per_message_deflate=False,
             ws_max_size=config.live_max_message,

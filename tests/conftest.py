@@ -97,6 +97,9 @@ async def make_site(tmp_path):
             "post_rate": 100000.0,
             "post_burst": 100000,
             "register_rate": 100000.0,
+            # Every in-process client is one address: its budgets are off (tests/test_doors.py).
+            "http_max_per_address": 0,
+            "live_max_per_address": 0,
             "domain": "test.moot",
             "nntp_port": 0,
             "read_connections": 2,

@@ -48,6 +48,10 @@ def moot_env(**settings) -> dict:
         "MOOT_REGISTER_RATE": "100000",
         "MOOT_TRUST_NEW_DAYS": "0",
         "MOOT_TRUST_NEW_POSTS": "0",
+        # Every test client comes from 127.0.0.1: budgets per address off
+        # unless a test sets them (tests/test_doors.py).
+        "MOOT_HTTP_MAX_PER_ADDRESS": "0",
+        "MOOT_LIVE_MAX_PER_ADDRESS": "0",
         **{f"MOOT_{k.upper()}": str(v) for k, v in settings.items()},
     }
 

@@ -464,12 +464,11 @@ async def test_group_page_names_the_list_address_or_says_mail_is_off(make_site, 
 
 
 async def test_receiver_refuses_connections_past_its_cap_with_421(make_site, relay):
-    from moot.smtp.receiver import MAX_CONNECTIONS
-
-    ts = await make_site(**mail_settings(relay))
+    cap = 12
+    ts = await make_site(**mail_settings(relay, smtp_max_connections=cap, smtp_max_per_address=0))
     opened = []
     try:
-        for _ in range(MAX_CONNECTIONS):
+        for _ in range(cap):
             reader, writer = await asyncio.open_connection("127.0.0.1", ts.config.smtp_port)
             opened.append(writer)
             assert (await asyncio.wait_for(reader.readline(), 10)).startswith(b"220 ")

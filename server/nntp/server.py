@@ -7,11 +7,12 @@ import asyncio
 import logging
 import socket
 import ssl
-from collections import Counter
 
+from ..news import peers
+from ..runtime.doors import DEADLINE, EVICTED, PROXY, TOTAL, ProxyError, looks_like_proxy, read_proxy_header
 from ..runtime.site import Site
 from . import replies, tls
-from .session import Session
+from .session import Session, addresses
 
 log = logging.getLogger("moot.nntp")
 
@@ -22,14 +23,16 @@ TLS_HANDSHAKE_TIMEOUT = 30.0
 
 
 class NewsServer:
-    """The NNTP listener of one Site: connection caps per address and in total."""
+    """The NNTP listener of one Site: connection caps per client and in total
+    (the site's doors), the first-command deadline and the PROXY protocol."""
 
     def __init__(self, site: Site) -> None:
         self.site = site
         self.config = site.config
         self.server: asyncio.Server | None = None
-        self.per_address: Counter[str] = Counter()
         self.connections: set[asyncio.Task] = set()
+        # Connections yet to send a command, oldest first: the first to go when full.
+        self.silent: dict[asyncio.Task, None] = {}
         self.tls = tls.server_context(self.config)  # raises TLSConfigError on unusable files
 
     async def start(self, sock: socket.socket | None = None) -> None:
@@ -66,16 +69,32 @@ class NewsServer:
             # Each reply is one write; without Nagle it leaves at once, so a client
             # that delays its ACKs never waits ~40 ms for the next segment.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if (
-            len(self.connections) >= self.config.nntp_max_connections
-            or self.per_address[address] >= self.config.nntp_max_per_address
-        ):
-            # RFC 3977 §5.1.1: 400 is the greeting of a server that will not serve now.
-            writer.write(replies.status(400, "too many connections; try again later"))
-            await _close(writer)
-            return
+        doors = self.site.doors
+        door = doors.nntp
+        try:
+            if address in doors.proxies:  # haproxy or stunnel names the client first
+                proxied = await asyncio.wait_for(read_proxy_header(reader), self.config.first_command_timeout)
+                address = proxied or address
+        except (ProxyError, TimeoutError) as e:
+            door.refuse(PROXY)
+            log.info("NNTP connection from proxy %s refused: %s", address, e)
+            return await _refuse(writer, "PROXY header missing or malformed")
+        reason = door.full(address)
+        if reason == TOTAL and self.silent:
+            # Full: the connection that has waited longest without a command makes room.
+            victim = next(iter(self.silent))
+            victim.cancel()
+            await asyncio.wait([victim], timeout=5)
+            door.refuse(EVICTED)
+            reason = door.full(address)
+        if reason is not None and await self._is_peer(address):
+            door = doors.nntp_peers  # configured peers have a budget of their own
+            reason = door.full(address)
+        if reason is not None:
+            door.refuse(reason)
+            return await _refuse(writer, "too many connections; try again later")
+        door.enter(address)
         self.connections.add(task)
-        self.per_address[address] += 1
         try:
             await self._converse(Session(self.site, address, tls=self.tls is not None), reader, writer)
         except (ConnectionError, asyncio.IncompleteReadError):
@@ -88,25 +107,50 @@ class NewsServer:
             log.exception("NNTP connection from %s failed", address)
         finally:
             self.connections.discard(task)
-            self.per_address[address] -= 1
-            if self.per_address[address] <= 0:
-                del self.per_address[address]
+            self.silent.pop(task, None)
+            door.leave(address)
             await _close(writer)
+
+    async def _is_peer(self, address: str) -> bool:
+        """Whether `address` is that of a peer configured without a secret (known by address)."""
+        async with self.site.db.read() as conn:
+            rows = await peers.address_peers(conn)
+        for row in rows:
+            if address in await addresses(row["host"]):
+                return True
+        return False
 
     async def _converse(
         self, session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         writer.write(session.greeting())
+        loop = asyncio.get_running_loop()
+        # Until its first command is answered, a connection has first_command_timeout
+        # in all (trickling bytes does not extend it); then nntp_idle_timeout per wait.
+        first = loop.time() + min(self.config.first_command_timeout, self.config.nntp_idle_timeout)
+        answered = False
+        task = asyncio.current_task()
+        assert task is not None
+        self.silent[task] = None
         while not session.closed:
+            wait = self.config.nntp_idle_timeout if answered else first - loop.time()
             try:
-                data = await asyncio.wait_for(reader.read(READ_CHUNK), self.config.nntp_idle_timeout)
+                data = await asyncio.wait_for(reader.read(READ_CHUNK), max(wait, 0))
             except TimeoutError:
+                if not answered:
+                    self.site.doors.nntp.refuse(DEADLINE)
                 writer.write(replies.status(400, "idle timeout, closing connection"))
                 return
             if not data:  # the client closed its side: nothing more will come
                 return
+            if not answered and looks_like_proxy(data):
+                self.site.doors.nntp.refuse(PROXY)
+                writer.write(replies.status(400, "PROXY header from an address not configured as a proxy"))
+                return
             out = await session.receive(data)
             if out:
+                answered = True
+                self.silent.pop(task, None)
                 writer.write(out)
                 await writer.drain()  # a client that does not read stops us reading it
             if session.starting_tls:
@@ -124,6 +168,12 @@ class NewsServer:
             raise ConnectionAbortedError("data in clear after STARTTLS")
         await writer.start_tls(self.tls, ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT)
         session.tls_started()
+
+
+async def _refuse(writer: asyncio.StreamWriter, text: str) -> None:
+    # RFC 3977 §5.1.1: 400 is the greeting of a server that will not serve now.
+    writer.write(replies.status(400, text))
+    await _close(writer)
 
 
 async def _close(writer: asyncio.StreamWriter) -> None:

@@ -636,7 +636,7 @@ class Session:
             async with self.site.db.read() as conn:
                 candidates = await peers.address_peers(conn)
             for row in candidates:
-                if self.peer in await _addresses(row["host"]):
+                if self.peer in await addresses(row["host"]):
                     self.news_peer = row
                     break
         return self.news_peer
@@ -731,7 +731,7 @@ class Session:
         self._streamed = mid if ok[0] == 239 else None
 
 
-async def _addresses(host: str) -> set[str]:
+async def addresses(host: str) -> set[str]:
     """The addresses `host` stands for: itself if it is one, else what it resolves to."""
     try:
         return {str(ipaddress.ip_address(host))}

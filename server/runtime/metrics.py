@@ -163,6 +163,19 @@ class _SiteCollector(Collector):
         for outcome in ("scored", "missed", "taught", "teach_failed"):
             scoring.add_metric([outcome], getattr(spamd, outcome) if spamd is not None else 0)
         yield scoring
+        refused = CounterMetricFamily(
+            "moot_connections_refused",
+            "connections and requests refused at a listener (per_client, total, proxy) or closed"
+            " for missing the first-command deadline (deadline) or to make room when full (evicted)",
+            labels=["listener", "reason"],
+        )
+        held = GaugeMetricFamily("moot_connections_open", "admitted now, by listener", labels=["listener"])
+        for listener, door in site.doors.by_listener().items():
+            for reason, count in sorted(door.refused.items()):
+                refused.add_metric([listener, reason], count)
+            held.add_metric([listener], door.count)
+        yield refused
+        yield held
         yield SummaryMetricFamily(
             "moot_db_write_lock_wait_seconds",
             "time write actions waited for the write lock",

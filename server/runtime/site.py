@@ -14,6 +14,7 @@ from ..stewardship import spam, trust
 from ..stewardship.permissions import User
 from ..store.config import Config
 from ..store.db import Database
+from .doors import Doors
 from .hub import Hub
 from .metrics import Metrics
 from .ratelimit import HashGate, Lockout, TokenBucket
@@ -65,6 +66,7 @@ class Site:
     # DKIM key lookups of incoming mail (moot.mail.identity.TxtLookup); None: the system's DNS.
     dkim_dns: Callable[..., bytes | None] | None = None
     spamd: Spamd | None = field(init=False)  # MOOT_SPAMD: None when scoring is off
+    doors: Doors = field(init=False)  # budgets per client on every listener
 
     def __post_init__(self) -> None:
         c = self.config
@@ -87,6 +89,7 @@ class Site:
         self.lockout = Lockout(c.login_attempts, c.login_address_attempts, c.login_window)
         self.hashing = HashGate(HASH_WORKERS, c.hash_queue)
         self.metrics = Metrics(self) if c.metrics_allow else None
+        self.doors = Doors(c)
         self.reads = ReadQueue(self.db)
         # A feed URL is made rarely; a handful an hour leaves room for mistakes.
         self.feed_keys = TokenBucket(FEED_KEYS_PER_HOUR / 3600, FEED_KEYS_PER_HOUR)

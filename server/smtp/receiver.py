@@ -14,6 +14,7 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from ..mail import identity, inbound, mailing, mailqueue
+from ..runtime.doors import DEADLINE, PROXY, ProxyError, read_proxy_header
 from ..runtime.site import Site
 
 log = logging.getLogger("moot.mail")
@@ -21,10 +22,10 @@ log = logging.getLogger("moot.mail")
 # RFC 5321 §4.5.3.1.8 asks servers to take at least 100 recipients; a list
 # message has one or two, so a few more are refused with 452 (§4.5.3.1.10).
 MAX_RECIPIENTS = 10
-# Seconds of silence before a connection is dropped (RFC 5321 §4.5.3.2.7 suggests 5 minutes).
-IDLE_TIMEOUT = 300
-# Connections served at once; an MTA in front opens a few, so more is a flood.
-MAX_CONNECTIONS = 100
+# Idle and connection limits are the site's (MOOT_SMTP_IDLE_TIMEOUT,
+# MOOT_SMTP_MAX_CONNECTIONS, MOOT_SMTP_MAX_PER_ADDRESS, MOOT_FIRST_COMMAND_TIMEOUT),
+# kept by its doors (runtime/doors.py).
+TOO_MANY = "421 4.3.2 too many connections; try again later"
 
 
 def _status(outcome: inbound.Outcome) -> str:
@@ -102,7 +103,6 @@ class MailReceiver:
     def __init__(self, site: Site) -> None:
         self.site = site
         self.server: asyncio.Server | None = None
-        self.open = 0  # connections open now
 
     async def start(self, sock: socket.socket | None = None) -> None:
         """Listen on smtp_port, or on `sock` when given (a socket already bound to it)."""
@@ -110,25 +110,62 @@ class MailReceiver:
         handler = Handler(self.site, config.smtp_lmtp)
         kind: Any = LMTP if config.smtp_lmtp else SMTP
 
-        receiver = self
+        doors = self.site.doors
+        door = doors.smtp
 
         class Counted(kind):
-            """The protocol, counting open connections; past MAX_CONNECTIONS it says 421."""
+            """The protocol within the site's SMTP door: a PROXY header first from a
+            configured proxy, a cap per client and in total (421 in place of the
+            greeting, RFC 5321 §3.1), and a short deadline for the first command."""
+
+            address: str | None = None  # the client counted in, once admitted
 
             def connection_made(self, transport: asyncio.BaseTransport) -> None:
-                receiver.open += 1
-                if receiver.open > MAX_CONNECTIONS:
-                    # RFC 5321 §3.1: 421 in place of the greeting, then close.
-                    assert isinstance(transport, asyncio.WriteTransport)
-                    transport.write(b"421 4.3.2 too many connections; try again later\r\n")
-                    transport.close()
-                    return
                 super().connection_made(transport)
+                if self.address is None:  # not the restart after STARTTLS
+                    self._reset_timeout(config.first_command_timeout)
+                    self._first = True
+
+            async def _handle_client(self) -> None:
+                assert self.session is not None and self.transport is not None
+                address = str(self.session.peer[0]) if self.session.peer else ""
+                if address in doors.proxies:  # haproxy or stunnel names the client first
+                    try:
+                        address = await read_proxy_header(self._reader) or address
+                    except ProxyError as e:
+                        door.refuse(PROXY)
+                        log.info("SMTP connection from proxy %s refused: %s", address, e)
+                        return await self._refuse("421 4.7.0 PROXY header missing or malformed")
+                    self.session.peer = (address, 0)
+                if door.enter(address) is not None:
+                    return await self._refuse(TOO_MANY)
+                self.address = address
+                await super()._handle_client()
+
+            async def _refuse(self, reply: str) -> None:
+                await self.push(reply)
+                assert self.transport is not None
+                self.transport.close()
+
+            def _reset_timeout(self, duration: float | None = None) -> None:
+                if duration is None and getattr(self, "_first", False):
+                    self._first = False  # the first command came: the long wait from now on
+                super()._reset_timeout(duration)
+
+            def _timeout_cb(self) -> None:
+                if getattr(self, "_first", False):
+                    door.refuse(DEADLINE)
+                super()._timeout_cb()
+
+            async def smtp_PROXY(self, arg: str) -> None:
+                door.refuse(PROXY)  # from an address not configured as a proxy
+                await self._refuse("421 4.7.0 PROXY header from an address not configured as a proxy")
 
             def connection_lost(self, error: Exception | None) -> None:
-                receiver.open -= 1
-                if self.transport is not None:
-                    super().connection_lost(error)
+                if self.address is not None:
+                    door.leave(self.address)
+                    self.address = None
+                super().connection_lost(error)
 
         def protocol() -> SMTP:
             return Counted(
@@ -137,7 +174,7 @@ class MailReceiver:
                 enable_SMTPUTF8=True,
                 hostname=config.list_domain,
                 ident="Moot",
-                timeout=IDLE_TIMEOUT,
+                timeout=config.smtp_idle_timeout,
             )
 
         loop = asyncio.get_running_loop()

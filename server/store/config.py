@@ -29,7 +29,22 @@ class Config:
     nntp_port: int = _f(1119, "NNTP port `moot serve` listens on (0: no NNTP)")
     nntp_idle_timeout: float = _f(600.0, "seconds of silence after which an NNTP connection is closed")
     nntp_max_connections: int = _f(200, "NNTP connections served at once; more are refused with 400")
-    nntp_max_per_address: int = _f(16, "NNTP connections one client address may hold at once")
+    nntp_max_per_address: int = _f(
+        16,
+        "NNTP connections one client (an address, or an IPv6 /64) may hold at once; more are refused with 400",
+    )
+    nntp_max_per_peer: int = _f(
+        8,
+        "NNTP connections from the address of each configured news peer, outside MOOT_NNTP_MAX_CONNECTIONS and MOOT_NNTP_MAX_PER_ADDRESS",
+    )
+    first_command_timeout: float = _f(
+        30.0,
+        "seconds an NNTP or SMTP connection has to send its first command (and a PROXY header) before it is closed; after it MOOT_NNTP_IDLE_TIMEOUT and MOOT_SMTP_IDLE_TIMEOUT apply",
+    )
+    proxy_protocol: tuple[str, ...] = _f(
+        (),
+        "addresses or networks (comma-separated) of proxies (haproxy, stunnel) whose NNTP and SMTP connections begin with a PROXY protocol header (v1 or v2) naming the client, whose limits then apply; required from them, refused from anyone else",
+    )
     nntp_tls_cert: str = _f(
         "",
         "PEM file with the certificate chain NNTP's STARTTLS (RFC 4642) offers; empty: no STARTTLS",
@@ -182,8 +197,19 @@ class Config:
     )
     keep_alive_timeout: int = _f(5, "seconds an idle kept-alive HTTP connection stays open between requests")
     max_connections: int = _f(
-        900,
-        "open connections (/live included) past which new requests are answered 503 at once (0: no limit)",
+        600,
+        "open HTTP connections besides /live's past which uvicorn answers new requests 503 at once, before Moot sees them (0: no limit)",
+    )
+    http_max_per_address: int = _f(
+        32,
+        "HTTP requests one client (an address, or an IPv6 /64; behind MOOT_TRUSTED_PROXIES the forwarded one) may have in flight at once; more are answered 503 with Retry-After (0: no limit)",
+    )
+    live_max_connections: int = _f(
+        300,
+        "open /live sockets, a budget apart from MOOT_MAX_CONNECTIONS so they never crowd out requests; more are closed with 1013 (0: no limit)",
+    )
+    live_max_per_address: int = _f(
+        32, "open /live sockets one client may hold; more are closed with 1013 (0: no limit)"
     )
     read_connections: int = _f(4, "SQLite read connections")
     page_cache_mb: int = _f(
@@ -224,6 +250,12 @@ class Config:
     )
     smtp_host: str = _f("", "address the incoming-mail listener binds; empty means the same as MOOT_HOST")
     smtp_port: int = _f(0, "port of the incoming-mail listener for the list addresses (0: off)")
+    smtp_idle_timeout: float = _f(300.0, "seconds of silence after which an SMTP connection is closed")
+    smtp_max_connections: int = _f(100, "SMTP connections served at once; more are refused with 421")
+    smtp_max_per_address: int = _f(
+        10,
+        "SMTP connections one client (an address, or an IPv6 /64) may hold at once (not for LMTP); more are refused with 421",
+    )
     smtp_lmtp: bool = _f(False, "speak LMTP instead of SMTP on MOOT_SMTP_PORT (for an MTA's transport)")
     mail_domain: str = _f(
         "", "right-hand side of the list addresses (GROUP@MOOT_MAIL_DOMAIN); empty: MOOT_DOMAIN"
@@ -308,7 +340,7 @@ class Config:
             raise ValueError("trust_new_links must be 0 or more")
         for name in self.default_groups:
             validate.group_name(name)  # an Invalid names the bad entry
-        for proxy in (*self.trusted_proxies, *self.mail_trusted_relays):
+        for proxy in (*self.trusted_proxies, *self.mail_trusted_relays, *self.proxy_protocol):
             ipaddress.ip_network(proxy, strict=False)  # a ValueError names the bad entry
         return self
 
