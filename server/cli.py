@@ -219,6 +219,7 @@ def cmd_adduser(args: argparse.Namespace) -> int:
             args.display_name,
             role,
             welcome=accounts.Welcome(config.default_groups),
+            n=config.scrypt_n,
         ),
     )
     print(f"added {user.username} ({user.role})")

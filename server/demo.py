@@ -193,7 +193,9 @@ async def build(db: Database, config: Config) -> str:
             return "the database already has groups; demo content not added"
     users: dict[str, User] = {}
     for username, display, role in USERS:
-        users[username] = await accounts.create_user(db, username, DEMO_PASSWORD, display, role)
+        users[username] = await accounts.create_user(
+            db, username, DEMO_PASSWORD, display, role, n=config.scrypt_n
+        )
     async with db.transaction() as conn:
         for name, description, charter in GROUPS:
             await groups.create_group(conn, None, name, description, charter)

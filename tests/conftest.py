@@ -22,8 +22,9 @@ PASSWORD = "correct horse battery"
 ANY_PORT = "any"
 # The scrypt cost of test accounts' password hashes. A hash records its cost
 # and a sign-in checks it at that cost; Moot's own (accounts.SCRYPT_N) takes
-# ~0.4 s of CPU per check, which tests that sign in often need not pay. New
-# passwords (registration, a change) still get Moot's cost.
+# ~0.4 s of CPU per check, which tests that sign in often need not pay; new
+# passwords (registration, a change) are hashed at the same cost
+# (MOOT_PASSWORD_COST), in the test's own sites and `moot` processes alike.
 ACCOUNT_HASH_N = 2**10
 
 
@@ -108,6 +109,8 @@ async def make_site(tmp_path):
             # Test accounts start as members; tests of trust levels (test_trust.py) set these.
             "trust_new_days": 0.0,
             "trust_new_posts": 0,
+            # New passwords are hashed at the test accounts' cost (a test of hashing under load raises both).
+            "password_cost": TestSite.hash_n.bit_length() - 1,
             **overrides,
         }
         # Bound here and handed to the site's servers, so the port is known

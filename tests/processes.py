@@ -46,6 +46,7 @@ def moot_env(**settings) -> dict:
         "MOOT_POST_RATE": "100000",
         "MOOT_POST_BURST": "100000",
         "MOOT_REGISTER_RATE": "100000",
+        "MOOT_PASSWORD_COST": "10",  # as conftest's ACCOUNT_HASH_N: sign-ins need not cost 0.4 s of CPU
         "MOOT_TRUST_NEW_DAYS": "0",
         "MOOT_TRUST_NEW_POSTS": "0",
         # Every test client comes from 127.0.0.1: budgets per address off

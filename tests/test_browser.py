@@ -32,6 +32,10 @@ ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    "--disable-site-isolation-trials",
+    "--renderer-process-limit=1",
+    "--disable-extensions",
+    "--disable-dev-shm-usage",
 ]
 PASSWORD = "browser password"
 DESKTOP = {"width": 1280, "height": 900}

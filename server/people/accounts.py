@@ -24,7 +24,9 @@ from ..store.errors import Conflict, Invalid, NotFound
 from ..store.events import emit
 from .readstate import subscribe_defaults
 
-# OWASP's minimum for scrypt is N=2^17, r=8, p=1 (128 MiB of memory per hash).
+# OWASP's minimum for scrypt is N=2^17, r=8, p=1 (128 MiB of memory per hash);
+# a site may set another N for new hashes (MOOT_PASSWORD_COST). A hash records
+# its own N, so a check always costs what its hash did.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**17, 8, 1
 _MAXMEM = 256 * 1024 * 1024
 # Each hash holds 128 MiB for a fraction of a second: a process-wide cap on
@@ -66,9 +68,9 @@ def check_password(password: str, stored: str) -> bool:
 
 
 @functools.cache
-def _dummy_hash() -> str:
+def _dummy_hash(n: int) -> str:
     """Checked against when the username is unknown, so the timing does not tell."""
-    return hash_password(secrets.token_urlsafe(12))
+    return hash_password(secrets.token_urlsafe(12), n=n)
 
 
 def _capped(fn, *args):
@@ -101,14 +103,15 @@ async def create_user(
     password_hash: str | None = None,
     welcome: Welcome | None = None,
     then: Callable[[Connection, User], Awaitable[None]] | None = None,
+    n: int = SCRYPT_N,
 ) -> User:
     """Create an account with `role`, welcomed as `welcome` says (see Welcome).
     A caller that already holds the scrypt hash of `password` may pass it
-    (and no password). `then(conn, user)` runs in the account's transaction:
-    what it raises undoes the account."""
+    (and no password); else it is hashed at cost `n`. `then(conn, user)` runs
+    in the account's transaction: what it raises undoes the account."""
     username = validate.username(username)
     if password_hash is None or password is not None:
-        password = validate.password(password)
+        checked = validate.password(password)
     display_name = validate.display_name(display_name if display_name is not None else username)
     if role not in ROLES:
         raise Invalid(f"role must be one of {', '.join(ROLES)}")
@@ -121,7 +124,7 @@ async def create_user(
     async with db.read() as conn:  # read, not under the write lock: it scans every name
         await _check_name_is_free(conn, username, display_name)
     if password_hash is None:
-        password_hash = await _in_thread(hash_password, password)
+        password_hash = await hash_in_thread(checked, n)
     async with db.transaction() as conn:
         if await fetch_value(conn, "SELECT 1 FROM users WHERE username = ?", (username,)):
             raise Conflict(f"the username {username!r} is taken")
@@ -171,8 +174,9 @@ async def _check_name_is_free(
                     )
 
 
-async def authenticate(db: Database, username: object, password: object) -> User | None:
-    """The user whose password this is, or None. Takes as long for unknown names."""
+async def authenticate(db: Database, username: object, password: object, *, n: int = SCRYPT_N) -> User | None:
+    """The user whose password this is, or None. Takes as long for unknown
+    names (a check against a hash of cost `n`, the site's)."""
     if (
         not isinstance(username, str)
         or not isinstance(password, str)
@@ -182,7 +186,7 @@ async def authenticate(db: Database, username: object, password: object) -> User
     async with db.read() as conn:
         row = await fetch_one(conn, USER_SELECT + " WHERE username = ?", (username,))
     if row is None:
-        await _in_thread(lambda: check_password(password, _dummy_hash()))
+        await _in_thread(lambda: check_password(password, _dummy_hash(n)))
         return None
     if not await _in_thread(check_password, password, row["password_hash"]):
         return None
@@ -313,15 +317,18 @@ async def password_matches(password: str, stored: str) -> bool:
     return bool(await _in_thread(check_password, password, stored))
 
 
-async def hash_in_thread(password: str) -> str:
-    """hash_password off the event loop, within the process-wide cap."""
-    return str(await _in_thread(hash_password, password))
+async def hash_in_thread(password: str, n: int = SCRYPT_N) -> str:
+    """hash_password at cost `n`, off the event loop, within the process-wide cap."""
+    return str(await _in_thread(lambda: hash_password(password, n=n)))
 
 
-async def set_password(db: Database, user: User, password: object, *, keep_token: str | None = None) -> int:
-    """A new password; every session but `keep_token`'s ends. Returns how many ended."""
+async def set_password(
+    db: Database, user: User, password: object, *, keep_token: str | None = None, n: int = SCRYPT_N
+) -> int:
+    """A new password (hashed at cost `n`); every session but `keep_token`'s
+    ends. Returns how many ended."""
     password = validate.password(password)
-    digest = await hash_in_thread(password)
+    digest = await hash_in_thread(password, n)
     async with db.transaction() as conn:
         await conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (digest, user.id))
         return await _end_sessions(conn, user.id, keep_token)

@@ -237,9 +237,9 @@ def use_invite(code: object) -> Callable[[Connection, User], Awaitable[None]]:
     return spend
 
 
-async def apply(db: Database, form: Form) -> dict[str, Any]:
+async def apply(db: Database, form: Form, *, n: int) -> dict[str, Any]:
     """Keep an application to join (approval mode) with the answer given and
-    the password's hash; returns it (application_json). Invalid for bad
+    the password's hash (at cost `n`); returns it (application_json). Invalid for bad
     input, Conflict when the name is taken or already waits for a decision
     (both known before the password is hashed). The names are checked in
     full again when it is accepted."""
@@ -256,7 +256,7 @@ async def apply(db: Database, form: Form) -> dict[str, Any]:
     async with db.read() as conn:
         if await fetch_value(conn, taken, (username, username)):
             raise Conflict(f"the username {username!r} is taken or waits for a decision")
-    password_hash = await accounts.hash_in_thread(password)
+    password_hash = await accounts.hash_in_thread(password, n)
     async with db.transaction() as conn:
         if await fetch_value(conn, taken, (username, username)):
             raise Conflict(f"the username {username!r} is taken or waits for a decision")

@@ -96,11 +96,12 @@ async def holder(db: Database, secret: str, token: object) -> User:
     return User.from_row(row)
 
 
-async def redeem(db: Database, secret: str, token: object, password: object) -> User:
-    """Set the new password and spend the token, once: of two concurrent uses one wins."""
+async def redeem(db: Database, secret: str, token: object, password: object, *, n: int) -> User:
+    """Set the new password (hashed at cost `n`) and spend the token, once: of
+    two concurrent uses one wins."""
     user = await holder(db, secret, token)
     password = validate.password(password)
-    digest = await accounts.hash_in_thread(password)
+    digest = await accounts.hash_in_thread(password, n)
     async with db.transaction() as conn:
         cur = await conn.execute(
             "UPDATE password_resets SET used_at = ? WHERE token_hash = ?"

@@ -32,7 +32,7 @@ async def authenticate(site: Site, username: object, password: object, *, addres
     attempt = site.lockout.reserve(name, address)
     try:
         async with site.hashing.admit(address):
-            user = await accounts.authenticate(site.db, name, password)
+            user = await accounts.authenticate(site.db, name, password, n=site.config.scrypt_n)
             if user is None:  # an applicant not accepted is told so (NotAccepted)
                 await registration.check_application(site.db, name, password)
     except BaseException:
@@ -69,7 +69,7 @@ async def sign_up(
     try:
         async with site.hashing.admit(address):
             if mode == "approval":
-                return await registration.apply(site.db, form)
+                return await registration.apply(site.db, form, n=site.config.scrypt_n)
             user = await accounts.create_user(
                 site.db,
                 form.username,
@@ -77,6 +77,7 @@ async def sign_up(
                 form.display_name,
                 welcome=accounts.Welcome(site.config.default_groups, first_is_admin=True),
                 then=registration.use_invite(form.invite) if mode == "invite" else None,
+                n=site.config.scrypt_n,
             )
     except BaseException:
         await site.registrations.release(reservation)
@@ -101,7 +102,7 @@ async def change_password(
     validate.password(new)
     site.password_changes.take(user.id, "changing the password")  # reserved before the slow hash
     await authenticate(site, user.username, current, address=address)
-    return await accounts.set_password(site.db, user, new, keep_token=keep_token)
+    return await accounts.set_password(site.db, user, new, keep_token=keep_token, n=site.config.scrypt_n)
 
 
 async def delete_account(site: Site, user: User, password: object, *, address: str) -> None:
@@ -113,4 +114,4 @@ async def delete_account(site: Site, user: User, password: object, *, address: s
 async def redeem_reset(site: Site, token: object, password: object, *, address: str) -> User:
     """Use a reset link (resets.redeem), at most RESET_ATTEMPTS an hour per address."""
     site.reset_attempts.take(("reset", address), "using reset links")
-    return await resets.redeem(site.db, site.secret, token, password)
+    return await resets.redeem(site.db, site.secret, token, password, n=site.config.scrypt_n)

@@ -117,6 +117,10 @@ class Config:
         12.0,
         "whole-group mbox downloads per hour one address may make while signed out (bursts of a quarter)",
     )
+    password_cost: int = _f(
+        17,
+        "scrypt cost of new password hashes, as the power of two of N (17: OWASP's minimum, ~0.4 s and 128 MiB a hash); a hash keeps its cost",
+    )
     proposal_threshold: int = _f(3, "endorsements (the proposer's included) that create a proposed group")
     report_threshold: int = _f(
         3, "counted spam or abuse reports that hide an article pending the moderators' review"
@@ -314,6 +318,8 @@ class Config:
         return cls(**values).checked()
 
     def checked(self) -> Config:
+        if not 10 <= self.password_cost <= 20:
+            raise ValueError("password_cost must be between 10 and 20")
         if self.synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
             raise ValueError("synchronous must be FULL, NORMAL or EXTRA")
         if not 0 <= self.nntp_port <= 65535:
@@ -343,6 +349,11 @@ class Config:
         for proxy in (*self.trusted_proxies, *self.mail_trusted_relays, *self.proxy_protocol):
             ipaddress.ip_network(proxy, strict=False)  # a ValueError names the bad entry
         return self
+
+    @property
+    def scrypt_n(self) -> int:
+        """The scrypt N of new password hashes (2 ** MOOT_PASSWORD_COST)."""
+        return 2**self.password_cost
 
     @property
     def list_domain(self) -> str:
