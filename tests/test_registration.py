@@ -13,7 +13,7 @@ import sqlite3
 
 import httpx
 
-from moot.people.registration import address_key
+from moot.runtime.doors import client_key
 from tests.conftest import ANY_PORT, PASSWORD
 from tests.mail_support import confirm_address, mail_settings, relay  # noqa: F401  (a fixture)
 from tests.nntp_support import nntplib
@@ -210,9 +210,9 @@ async def test_invitations_are_single_use_and_expire(site):
 
 
 def test_the_limit_counts_ipv6_by_its_64():
-    assert address_key("2001:db8:1:2:aaaa::1") == address_key("2001:db8:1:2:bbbb::9") == "2001:db8:1:2::/64"
-    assert address_key("2001:db8:1:3::1") != address_key("2001:db8:1:2::1")
-    assert address_key("203.0.113.7") == "203.0.113.7" and address_key("::ffff:203.0.113.7") == "203.0.113.7"
+    assert client_key("2001:db8:1:2:aaaa::1") == client_key("2001:db8:1:2:bbbb::9") == "2001:db8:1:2::/64"
+    assert client_key("2001:db8:1:3::1") != client_key("2001:db8:1:2::1")
+    assert client_key("203.0.113.7") == "203.0.113.7" and client_key("::ffff:203.0.113.7") == "203.0.113.7"
 
 
 async def test_the_per_address_limit_outlives_the_process(make_site):

@@ -21,7 +21,6 @@ in `signups`, so the limit holds across restarts (`SignupLimit`)."""
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import math
 import secrets
 from collections.abc import Awaitable, Callable, Coroutine
@@ -31,6 +30,7 @@ from typing import Any, TypeVar
 
 from aiosqlite import Connection
 
+from ..runtime.doors import client_key
 from ..stewardship import modlog
 from ..stewardship.permissions import User, require
 from ..store import clock, validate
@@ -111,20 +111,6 @@ async def set_settings(
 # The per-address limit
 
 
-def address_key(address: str) -> str:
-    """What the limit counts by: an IPv4 address as it is, an IPv6 address by
-    its /64 (one subscriber's usual share), anything else as given."""
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return address
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            return str(ip.ipv4_mapped)
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip)
-
-
 class SignupLimit:
     """At most `rate` sign-ups an hour from one address, of which a quarter
     (at least one) may come at once: `burst` in any window of burst/rate
@@ -142,7 +128,7 @@ class SignupLimit:
         happen. Old rows are swept as it goes. None when there is no limit."""
         if self.window <= 0:
             return None
-        key, now, since = address_key(address), clock.now(), clock.ago(seconds=self.window)
+        key, now, since = client_key(address), clock.now(), clock.ago(seconds=self.window)
         async with self.db.transaction() as conn:
             await conn.execute("DELETE FROM signups WHERE created_at <= ?", (since,))
             rows = await fetch_all(
