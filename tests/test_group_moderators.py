@@ -207,3 +207,22 @@ async def test_a_group_moderator_maintains_their_group_only_and_site_moderators_
         "/api/groups/comp.lang.python/bans", json={"author": "gia", "days": 3, "reason": "r"}
     )
     assert r.status_code == 403
+
+
+async def test_a_new_account_moderating_a_group_is_not_held_by_the_new_account_rules_there(make_site):
+    site, admin, p = await knitting_site(make_site, trust_new_days=2.0, trust_new_posts=3)
+    r = await admin.post(f"/api/groups/{KNIT}/moderators", json={"username": "gia"})
+    assert r.status_code in (200, 201), r.text
+    for group in (KNIT, YARN):
+        r = await admin.put(f"/api/groups/{group}/policy", json={"status": "y", "reason": "open"})
+        assert r.status_code == 200, r.text
+        r = await admin.put(f"/api/groups/{group}/review-new", json={"review_new": True, "reason": "a wave"})
+        assert r.status_code == 200, r.text
+    links = "See http://a.example/1 http://b.example/2 and http://c.example/3"
+    # In her own group: shown at once, links and all. In another: a new account like any.
+    r = await p["gia"].post(f"/api/groups/{KNIT}/threads", json={"subject": "Patterns", "body": links})
+    assert r.status_code == 201, r.text
+    r = await p["gia"].post(f"/api/groups/{YARN}/threads", json={"subject": "Patterns", "body": links})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "too_many_links", r.text
+    r = await p["gia"].post(f"/api/groups/{YARN}/threads", json={"subject": "Wool", "body": "Merino?"})
+    assert r.status_code == 202 and r.json()["held"]["why"] == "new", r.text

@@ -53,7 +53,7 @@ from aiosqlite import Connection
 
 from ..stewardship import trust
 from ..stewardship.permissions import User, can
-from ..store import clock
+from ..store import clock, validate
 from ..store.config import Config
 from ..store.db import fetch_all
 from .authors import Author
@@ -64,7 +64,6 @@ MIN_BODY = 40
 # Links of one article fingerprinted (a few rows per article, whatever it holds).
 LINKS_MAX = 10
 
-LINK = re.compile(r"(?i)\b(?:https?://|www\.)[^\s<>\"'`]+")
 # Query parameters that only track who clicked where.
 TRACKING = re.compile(r"(?i)^(?:utm_\w*|fbclid|gclid|dclid|msclkid|mc_cid|mc_eid|ref|ref_src|igshid|_ga)$")
 SIGNATURE = re.compile(r"(?m)^-- ?$")
@@ -90,7 +89,7 @@ def normalise(body: str) -> str:
     """The text of `body` that fingerprints compare (see the module's docstring)."""
     body = SIGNATURE.split(body, maxsplit=1)[0]
     kept = "\n".join(line for line in body.splitlines() if not line.lstrip().startswith(">"))
-    text = unicodedata.normalize("NFKC", LINK.sub(" ", kept)).casefold()
+    text = unicodedata.normalize("NFKC", validate.LINK.sub(" ", kept)).casefold()
     return re.sub(r"[\W_]+", "", re.sub(r"\d+", "0", text))
 
 
@@ -112,7 +111,7 @@ def digests(body: str) -> list[str]:
     text = normalise(body)
     if len(text) >= MIN_BODY:
         found.append("b:" + _digest(text))
-    links = dict.fromkeys(link_key(link) for link in LINK.findall(body))
+    links = dict.fromkeys(link_key(link) for link in validate.LINK.findall(body))
     found += ["l:" + _digest(key) for key in list(links)[:LINKS_MAX] if key]
     return found
 

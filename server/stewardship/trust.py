@@ -20,13 +20,12 @@ transaction that changes it, so deciding a level reads nothing."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import timedelta
 
 from aiosqlite import Connection
 
-from ..store import clock
+from ..store import clock, validate
 from ..store.config import Config
 from ..store.db import fetch_value
 from ..store.errors import TooManyLinks
@@ -40,7 +39,6 @@ MEMBER_WEIGHT = WEIGHTS["member"]
 # The settings row of the site-wide switch: every group reviews new accounts' posts.
 REVIEW_ALL = "trust.review_new"
 # A link, as a reader's client would follow it: a URL or a bare www. name.
-_LINK = re.compile(r"\b(?:https?|ftp)://|\bwww\.", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -106,7 +104,7 @@ def weight(user: User, rules: Rules, now: str | None = None) -> int:
 def check_links(user: User, rules: Rules, body: str) -> None:
     """Refuse (TooManyLinks, 422) an article by a new account (`held_as_new`)
     carrying more than `rules.new_links` links; anyone else's passes."""
-    found = len(_LINK.findall(body))
+    found = len(validate.LINK.findall(body))
     if found > rules.new_links and held_as_new(user, rules):
         raise TooManyLinks(
             f"new accounts may put at most {rules.new_links} links in an article (this one has {found});"

@@ -27,6 +27,9 @@ _USERNAME = re.compile(r"[a-z0-9_.-]{3,32}\Z")
 _MESSAGE_ID = re.compile(r"<[!-;=?-~]+@[!-;=?-Z^-~]+>\Z")
 # Control characters other than tab and newline (C0, DEL, C1), plus line and
 # paragraph separators that would break a header or a line-oriented protocol.
+# A link in an article's text, as the limits on new accounts count them and
+# repetition compares them: a URL with its scheme, or one starting "www.".
+LINK = re.compile(r"(?i)\b(?:(?:https?|ftp)://|www\.)[^\s<>\"'`]+")
 _BODY_FORBIDDEN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 _LINE_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # Characters that change how the text around them reads without being seen:
