@@ -253,6 +253,21 @@ async def test_without_spamd_members_post_and_new_accounts_wait(make_site, how):
             assert r.status_code == 200 and r.json()["article"]["body"] == "new here", r.text
 
 
+async def test_a_poster_past_their_rate_is_refused_before_spamd_is_asked(make_site):
+    with reserved_port() as closed:  # a spamd that would only be missed
+        site = await make_site(
+            spamd=f"127.0.0.1:{closed}", post_rate=1.0, post_burst=1, metrics_allow=("127.0.0.1",), **TRUST
+        )
+        await open_group(site)
+        ada = await member(site, "ada")
+        r = await ada.post(f"/api/groups/{GROUP}/threads", json={"subject": "One", "body": "first"})
+        assert r.status_code == 201, r.text
+        assert await metric(site, "missed") == 1
+        r = await ada.post(f"/api/groups/{GROUP}/threads", json={"subject": "Two", "body": "second"})
+        assert r.status_code == 429 and "Retry-After" in r.headers, r.text
+        assert await metric(site, "missed") == 1  # spamd was not asked
+
+
 def test_the_verdicts_policy():
     from moot.stewardship import spam
     from moot.stewardship.permissions import User

@@ -325,10 +325,13 @@ async def deliver(
             raise Invalid("the message has no text")
     except Invalid as error:
         return _refuse(f"the message cannot be posted: {error.message}", EX_DATAERR)
-    # spamd reads the mail as it came, before any write transaction opens
-    verdict = await site.spamd.verdict(data) if site.spamd is not None else None
     async with site.db.read() as conn:
         member = await mailing.member_by_address(conn, parsed.author_addr or "")
+    user = User.from_row(member) if member is not None else None
+    try:  # spamd reads the mail as it came, before any write transaction opens
+        verdict = await site.spam_verdict(user, data)
+    except RateLimited as error:
+        return _refuse(f"try again later: {error.message}", EX_TEMPFAIL, 451)
     if member is None:
         try:
             spam.judge(verdict, None)  # a stranger's mail waits for the moderators anyway
@@ -336,7 +339,7 @@ async def deliver(
             return _refuse(error.message)
         return await _from_stranger(site, parsed, body, group_name, reply_to, mail_from)
 
-    user = User.from_row(member)
+    assert user is not None  # a member's
     parent = await _parent(site, parsed, reply_to)
     shown, parent = await _shown(
         site, member, parsed.author_addr, key, parent, data, msg, recipient, group_name, trusted

@@ -589,8 +589,10 @@ class Session:
         assert self.user is not None
         user = self.user
         repeat = repetition.Rules.from_config(self.site.config)
-        # spamd reads the article as it came, before the write transaction opens
-        verdict = await self.site.spamd.verdict(data) if self.site.spamd is not None else None
+        try:  # spamd reads the article as it came, before the write transaction opens
+            verdict = await self.site.spam_verdict(user, data)
+        except MootError as e:
+            return replies.error(e, 441)
 
         async def store(conn: Any) -> dict:  # a ThreadConnection (Database.run)
             parent = await newsreading.last_known(conn, posted.references)

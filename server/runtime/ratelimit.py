@@ -34,6 +34,18 @@ class TokenBucket:
         tokens, last = self._buckets.get(key, (self.burst, now))
         return min(self.burst, tokens + (now - last) * self.rate)
 
+    def check(self, key: object, what: str = "posting") -> float:
+        """The tokens `key` holds now; RateLimited (with the seconds until one
+        is free) when not one. Spends nothing."""
+        if self.rate <= 0:
+            return float(self.burst)
+        tokens = self._tokens(key, self.clock())
+        if tokens < 1:
+            wait = math.ceil((1 - tokens) / self.rate)
+            self.refused += 1
+            raise RateLimited(f"{what} too fast; try again in {wait} s", retry_after=wait)
+        return tokens
+
     def take(self, key: object, what: str = "posting") -> None:
         """Spend one token, or raise RateLimited (with the seconds until one is
         free) and spend nothing. Check and spend happen without a pause, so
@@ -41,11 +53,7 @@ class TokenBucket:
         if self.rate <= 0:
             return
         now = self.clock()
-        tokens = self._tokens(key, now)
-        if tokens < 1:
-            wait = math.ceil((1 - tokens) / self.rate)
-            self.refused += 1
-            raise RateLimited(f"{what} too fast; try again in {wait} s", retry_after=wait)
+        tokens = self.check(key, what)
         if len(self._buckets) >= self.max_keys and key not in self._buckets:
             self._buckets.clear()  # bounded memory; a reset only ever forgives
         self._buckets[key] = (tokens - 1, now)

@@ -20,7 +20,7 @@ from .metrics import Metrics
 from .ratelimit import HashGate, Lockout, TokenBucket
 from .recent import Recent
 from .response_cache import ResponseCache
-from .spamd import Spamd
+from .spamd import Spamd, Verdict
 
 T = TypeVar("T")
 
@@ -131,10 +131,25 @@ class Site:
         new = trust.held_as_new(user, self.trust_rules)
         if new and self.config.register_confirm_mail and self.config.smtp_url:
             action = registration.confirmed_first(user, action)  # Unconfirmed (403) until it is
-        bucket = self.new_posts if new else self.posts
+        bucket = self._bucket(user)
         bucket.take(user.id)
         try:
             return await self.db.run(action)
         except BaseException:
             bucket.refund(user.id)
             raise
+
+    def _bucket(self, user: User) -> TokenBucket:
+        """The posting rate `user` spends from: a new account's share, or everyone's."""
+        return self.new_posts if trust.held_as_new(user, self.trust_rules) else self.posts
+
+    async def spam_verdict(self, user: User | None, message: bytes) -> Verdict | None:
+        """spamd's verdict on `message`, an article `user` (None: a stranger's
+        mail) is about to post; None when scoring is off. Asked only while the
+        user may post (RateLimited, 429, otherwise), so a poster past their rate
+        cannot keep spamd busy."""
+        if self.spamd is None:
+            return None
+        if user is not None:
+            self._bucket(user).check(user.id)
+        return await self.spamd.verdict(message)

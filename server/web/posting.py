@@ -63,7 +63,7 @@ async def scored(site: Site, user: User, submission: posting.Submission) -> post
         body=str(submission.body or ""),
         group=str(submission.group or ""),
     )
-    return dataclasses.replace(submission, spam=await site.spamd.verdict(message))
+    return dataclasses.replace(submission, spam=await site.spam_verdict(user, message))
 
 
 async def _submit(site: Site, user: User, submission: posting.Submission) -> dict:
