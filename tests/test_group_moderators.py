@@ -226,3 +226,21 @@ async def test_a_new_account_moderating_a_group_is_not_held_by_the_new_account_r
     assert r.status_code == 422 and r.json()["error"]["code"] == "too_many_links", r.text
     r = await p["gia"].post(f"/api/groups/{YARN}/threads", json={"subject": "Wool", "body": "Merino?"})
     assert r.status_code == 202 and r.json()["held"]["why"] == "new", r.text
+
+
+async def test_a_groups_moderator_sets_review_of_new_accounts_there_and_not_elsewhere(make_site):
+    site, admin, p = await knitting_site(make_site)
+    r = await admin.post(f"/api/groups/{KNIT}/moderators", json={"username": "gia"})
+    assert r.status_code == 201, r.text
+    before = site.snapshot()
+    assert (
+        await p["ada"].put(f"/api/groups/{KNIT}/review-new", json={"review_new": True})
+    ).status_code == 403
+    assert (
+        await p["gia"].put(f"/api/groups/{YARN}/review-new", json={"review_new": True})
+    ).status_code == 403
+    assert site.snapshot() == before
+    r = await p["gia"].put(f"/api/groups/{KNIT}/review-new", json={"review_new": True, "reason": "a wave"})
+    assert r.status_code == 200, r.text
+    assert r.json()["group"]["review_new"] is True and r.json()["entry"]["actor"]["username"] == "gia"
+    assert (await admin.get(f"/api/groups/{YARN}")).json()["group"]["review_new"] is False

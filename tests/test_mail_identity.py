@@ -250,3 +250,25 @@ async def test_reply_keys_are_absent_from_mbox_nntp_and_atom(make_site, relay):
 
     text = await asyncio.to_thread(by_nntp)
     assert b"Bob again" in text and key.split(".")[-1].encode() not in text
+
+
+async def test_forged_mail_does_not_spend_the_members_own_room_in_the_queue(make_site, relay):
+    """Anyone can send mail with a member's From: what waits unproven has an
+    allowance of its own, so it never keeps the member's own posts out."""
+    from moot.articles.held import AUTHOR_MAX
+
+    ts, seeded = await public_port_site(make_site, relay)
+    r = await seeded["admin"].put(f"/api/groups/{GROUP}/policy", json={"status": "m", "reason": "r"})
+    assert r.status_code == 200, r.text
+    for n in range(AUTHOR_MAX):
+        forged = message("Ada <ada@example.net>", LIST, f"Forged {n}", f"Buy number {n}.\n")
+        assert await asyncio.to_thread(deliver, ts, forged, mail_from="attacker@evil.example") == {}
+    assert len([h for n in range(AUTHOR_MAX) for h in held(ts, f"Forged {n}")]) == AUTHOR_MAX
+    more = message("Ada <ada@example.net>", LIST, "Forged more", "Buy more.\n")
+    with pytest.raises(smtplib.SMTPDataError) as refused:  # the unproven allowance is spent
+        await asyncio.to_thread(deliver, ts, more, mail_from="attacker@evil.example")
+    assert refused.value.smtp_code == 451
+    r = await seeded["ada"].post(
+        f"/api/groups/{GROUP}/threads", json={"subject": "Mine", "body": "Really me."}
+    )
+    assert r.status_code == 202 and r.json()["held"]["why"] == "moderated", r.text

@@ -288,3 +288,18 @@ def test_the_verdicts_policy():
         with pytest.raises(ValueError):
             Config(**bad).checked()
     assert Config(spamd="[::1]:783").spamd_address == ("::1", 783) and Config().spamd_address is None
+
+
+async def test_forged_spam_in_a_members_name_is_refused_not_quoted_back_to_them(make_site, relay, spamd):
+    site = await make_site(**mail_settings(relay, mail_trusted_relays=()), spamd=spamd.address, **TRUST)
+    s = await seed(site)
+    await confirm_address(s["ada"], relay, "ada@example.net")
+    before = site.snapshot()
+    data = message("Ada <ada@example.net>", LIST, "Offer", f"{GTUBE}\n")
+    with pytest.raises(Exception) as refused:  # smtplib's SMTPDataError (550)
+        await asyncio.to_thread(
+            send, site.config.smtp_port, "attacker@evil.example", LIST, data, relayed=False
+        )
+    assert refused.value.smtp_code == 550 and b"SpamAssassin" in refused.value.smtp_error
+    after = site.snapshot()  # nothing held, no confirmation mail queued to Ada
+    assert (after["queue"], after["mail_queue"]) == (before["queue"], before["mail_queue"])

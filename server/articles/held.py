@@ -7,7 +7,9 @@ Contract of `hold`: the row is written in the caller's transaction, so a
 held submission is as durable as a posted one; a Message-ID already waiting
 here or posted is refused (Conflict); a group keeps at most GROUP_MAX waiting
 submissions and one author at most AUTHOR_MAX in it (Busy past either, so a
-flood cannot bury a group's queue)."""
+flood cannot bury a group's queue). Mail that did not show it came from the
+member it names (why 'unverified') has its own AUTHOR_MAX: anyone can write
+a member's From, and forged mail must not keep the member's own posts out."""
 
 from __future__ import annotations
 
@@ -77,8 +79,8 @@ async def hold(conn: Connection, held: Held) -> int:
     mine = await fetch_value(
         conn,
         "SELECT count(*) FROM queue WHERE group_id = ? AND state = 'waiting' AND kind = 'held'"
-        " AND user_id IS ? AND author_addr IS ?",
-        (held.group_id, held.author.user_id, held.author.address),
+        " AND user_id IS ? AND author_addr IS ? AND (why = 'unverified') = ?",
+        (held.group_id, held.author.user_id, held.author.address, held.why == "unverified"),
     )
     if mine >= AUTHOR_MAX:
         raise Busy(

@@ -345,6 +345,10 @@ async def deliver(
         site, member, parsed.author_addr, key, parent, data, msg, recipient, group_name, trusted
     )
     if not shown:
+        try:  # refused as a stranger's would be: its text is not quoted back to the member
+            spam.judge(verdict, None)
+        except Spam as error:
+            return _refuse(error.message)
         return await _unproven(site, user, parsed, body, group_name, parent, mail_from)
     message_id = None if parsed.derived_id else parsed.message_id
     async with site.db.read() as conn:

@@ -14,7 +14,7 @@ from ..store import validate
 from ..store.db import fetch_value
 from ..store.errors import Invalid
 from . import modlog, trust
-from .permissions import User, require
+from .permissions import User, require, require_moderator
 
 
 def _flag(value: object) -> bool:
@@ -27,10 +27,10 @@ async def set_group(
     conn: Connection, user: User | None, group_name: object, value: object, reason: object = None
 ) -> dict:
     """Whether new accounts' posts in this group wait for its moderators
-    (moderator). Returns {group, entry}."""
-    user = require(user, "moderate")
-    on, reason = _flag(value), validate.reason(reason, required=False)
+    (the group's moderators, its own included). Returns {group, entry}."""
     group = await get_group_row(conn, group_name)
+    user = require_moderator(user, group["name"])
+    on, reason = _flag(value), validate.reason(reason, required=False)
     if bool(group["review_new"]) == on:
         return {"group": group_json(group), "entry": None}
     await conn.execute("UPDATE groups SET review_new = ? WHERE id = ?", (int(on), group["id"]))
