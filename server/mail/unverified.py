@@ -29,10 +29,11 @@ from typing import Any
 
 from aiosqlite import Connection
 
-from ..articles import held, posting
+from ..articles import held, posting, repetition
 from ..articles.authors import Author
 from ..articles.messages import Parsed
-from ..stewardship.permissions import User
+from ..stewardship import trust
+from ..stewardship.permissions import USER_SELECT, User
 from ..store import clock, validate
 from ..store.db import fetch_one, fetch_value
 from ..store.errors import Busy, Conflict, Invalid
@@ -157,11 +158,18 @@ async def pending(conn: Connection, token: object) -> dict[str, Any]:
     return {"group": row["group_name"], "subject": row["subject"], "body": row["body"]}
 
 
-async def confirm(conn: Connection, domain: str, token: object) -> dict:
-    """Publish the held mail a link names, once (see the module's contract);
-    returns posting.submit's answer (`{article}`, or `{held}` in a moderated group)."""
+async def confirm(
+    conn: Connection,
+    domain: str,
+    token: object,
+    rules: trust.Rules,
+    repeat: repetition.Rules | None,
+) -> dict:
+    """Publish the held mail a link names, once (see the module's contract),
+    under the site's trust and repetition `rules` as any post; returns
+    posting.submit's answer (`{article}`, or `{held}` when it waits still)."""
     row = await _lookup(conn, token)
-    author = await fetch_one(conn, "SELECT * FROM users WHERE id = ?", (row["user_id"],))
+    author = await fetch_one(conn, USER_SELECT + " WHERE id = ?", (row["user_id"],))
     assert author is not None  # a confirmation goes with its account (ON DELETE CASCADE)
     user = User.from_row(author)
     now = clock.now()
@@ -185,6 +193,8 @@ async def confirm(conn: Connection, domain: str, token: object) -> dict:
             message_id=row["message_id"],
             channel="mail",
         ),
+        rules,
+        repeat=repeat,
     )
     if "article" in posted:
         await conn.execute(

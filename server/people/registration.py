@@ -346,10 +346,12 @@ async def refuse(conn: Connection, actor: User | None, application_id: object, r
     return _json(await fetch_one(conn, _APPLICATION_SELECT + " WHERE a.id = ?", (row["id"],)))
 
 
-async def check_application(db: Database, username: str, password: str) -> None:
+async def check_application(db: Database, username: str, password: str, *, n: int) -> None:
     """At a failed sign-in: NotAccepted (401), saying so, when `username` and
     `password` are those of an application not accepted (waiting, or refused
-    and why); nothing otherwise. Only the applicant's password learns it."""
+    and why); nothing otherwise. Only the applicant's password learns it, and
+    it takes as long without an application (a check against a hash of cost
+    `n`, the site's), so the timing does not tell who applied."""
     async with db.read() as conn:
         row = await fetch_one(
             conn,
@@ -357,7 +359,9 @@ async def check_application(db: Database, username: str, password: str) -> None:
             " ORDER BY id DESC LIMIT 1",
             (username,),
         )
-    if row is None or not await accounts.password_matches(password, row["password_hash"]):
+    if row is None:
+        return await accounts.check_nothing(password, n)
+    if not await accounts.password_matches(password, row["password_hash"]):
         return
     if row["state"] == "waiting":
         raise NotAccepted("your application to join waits for a moderator's decision", state="waiting")

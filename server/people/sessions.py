@@ -34,7 +34,7 @@ async def authenticate(site: Site, username: object, password: object, *, addres
         async with site.hashing.admit(address):
             user = await accounts.authenticate(site.db, name, password, n=site.config.scrypt_n)
             if user is None:  # an applicant not accepted is told so (NotAccepted)
-                await registration.check_application(site.db, name, password)
+                await registration.check_application(site.db, name, password, n=site.config.scrypt_n)
     except BaseException:
         attempt.withdrawn()
         raise

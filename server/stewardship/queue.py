@@ -11,8 +11,9 @@ Contract:
   (posting.publish: live event, notifications, list mail, peers), carrying
   an Approved header naming the moderator, under the identity it was proven
   to have: a stranger's mail is published as that address, never as an
-  account; approving one held as spam or repetition thaws its author's
-  trust (trust.thaw); rejecting keeps it out and tells an author with an account (a
+  account; approving thaws its author's trust (trust.thaw: an account
+  frozen as spam or repetition counts its history again); rejecting keeps
+  it out and tells an author with an account (a
   notification); a stranger is never written to, so Moot sends no backscatter;
 - approving a reported article dismisses its reports (and shows it again if
   it was hidden); rejecting removes it (posting.remove: a cancel, undoable
@@ -290,8 +291,6 @@ async def _approve_held(conn: Connection, user: User, group: Row, row: Row, reas
         published = await posting.publish(
             conn, group, parent, new, User.from_row(author), continued_from=row["continued_from"]
         )
-        if row["why"] == "spam":  # a moderator vouched for it: the account's history counts again
-            await trust.thaw(conn, row["user_id"])
         article = published["article"]
         await trust.thaw(conn, row["user_id"])  # an approved post: the author's history counts again
     stored = await article_row(conn, article["id"])

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..articles import repetition
 from ..mail import mailing, mailqueue, noticemail, unverified
 from ..stewardship.permissions import User, require
 from ..store.errors import AuthRequired, Conflict, MootError
@@ -155,7 +156,13 @@ async def held_submit(request: Request) -> Response:
     site = site_of(request)
     try:
         async with site.db.transaction() as conn:
-            posted = await unverified.confirm(conn, site.config.domain, request.path_params["token"])
+            posted = await unverified.confirm(
+                conn,
+                site.config.domain,
+                request.path_params["token"],
+                site.trust_rules,
+                repetition.Rules.from_config(site.config),
+            )
     except MootError as error:
         return await _link_page(request, "That did not work", error.message, status=error.status)
     if "held" in posted:

@@ -67,6 +67,8 @@ def teach(site: Site, decided: list[dict]) -> None:
         if item["kind"] != "held" or item["why"] != "spam":
             continue
         author = item["author"]
+        if not (author["address"] or author["username"]):
+            continue  # its account is gone: nothing to say whose it was
         message = spam.message(
             author=author["display_name"],
             addr=author["address"] or f"{author['username']}@{site.config.domain}",
