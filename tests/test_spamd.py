@@ -303,3 +303,21 @@ async def test_forged_spam_in_a_members_name_is_refused_not_quoted_back_to_them(
     assert refused.value.smtp_code == 550 and b"SpamAssassin" in refused.value.smtp_error
     after = site.snapshot()  # nothing held, no confirmation mail queued to Ada
     assert (after["queue"], after["mail_queue"]) == (before["queue"], before["mail_queue"])
+
+
+async def test_forged_mail_spamd_would_hold_waits_for_the_moderators_without_mailing_the_member(
+    make_site, relay, spamd
+):
+    site = await make_site(
+        **mail_settings(relay, mail_trusted_relays=()), spamd=spamd.address, spam_hold=0.5, **TRUST
+    )
+    await open_group(site)
+    await confirm_address(await member(site, "ada"), relay, "ada@example.net")
+    before = site.snapshot()
+    data = message("Ada <ada@example.net>", LIST, "Offer", "Cheap watches, write back today.\n")
+    await asyncio.to_thread(send, site.config.smtp_port, "attacker@evil.example", LIST, data, relayed=False)
+    after = site.snapshot()
+    assert after["mail_queue"] == before["mail_queue"]  # nothing quoted back to Ada
+    assert len(after["queue"]) == len(before["queue"]) + 1
+    with sqlite3.connect(site.config.db_path) as conn:
+        assert conn.execute("SELECT why, state FROM queue").fetchall() == [("unverified", "waiting")]

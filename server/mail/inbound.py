@@ -345,11 +345,11 @@ async def deliver(
         site, member, parsed.author_addr, key, parent, data, msg, recipient, group_name, trusted
     )
     if not shown:
-        try:  # refused as a stranger's would be: its text is not quoted back to the member
-            spam.judge(verdict, None)
+        try:  # judged as a stranger's would be: spam is never quoted back to the member
+            as_spam = spam.judge(verdict, None)
         except Spam as error:
             return _refuse(error.message)
-        return await _unproven(site, user, parsed, body, group_name, parent, mail_from)
+        return await _unproven(site, user, parsed, body, group_name, parent, mail_from, ask=not as_spam)
     message_id = None if parsed.derived_id else parsed.message_id
     async with site.db.read() as conn:
         if message_id and await fetch_value(
@@ -455,8 +455,12 @@ async def _unproven(
     group_name: str | None,
     parent: int | None,
     mail_from: str,
+    *,
+    ask: bool,
 ) -> Outcome:
-    """A member's mail that showed nothing: held, and the member asked (server/mail/unverified.py)."""
+    """A member's mail that showed nothing: held, and the member asked unless
+    not `ask` (spamd would hold it: it waits for the moderators only;
+    server/mail/unverified.py)."""
     config = site.config
     async with site.db.transaction() as conn:
         group_id = await fetch_value(
@@ -479,6 +483,7 @@ async def _unproven(
             site_url=config.site_url,
             confirm_hours=config.mail_confirm_hours,
             list_domain=config.list_domain,
+            ask=ask,
         )
     if status == "full":
         return _refuse("too many messages wait for confirmation here; try again later", EX_TEMPFAIL, 451)
