@@ -244,3 +244,19 @@ async def test_a_groups_moderator_sets_review_of_new_accounts_there_and_not_else
     assert r.status_code == 200, r.text
     assert r.json()["group"]["review_new"] is True and r.json()["entry"]["actor"]["username"] == "gia"
     assert (await admin.get(f"/api/groups/{YARN}")).json()["group"]["review_new"] is False
+
+
+async def test_a_proposal_an_admin_carried_out_meanwhile_closes_when_endorsed(make_site):
+    _, admin, p = await knitting_site(make_site, proposal_threshold=2)
+    r = await p["ada"].post(
+        "/api/proposals",
+        json={"kind": "add_moderator", "name": KNIT, "username": "gia", "description": "Yes"},
+    )
+    assert r.status_code == 201, r.text
+    proposal = r.json()["proposal"]
+    r = await admin.post(f"/api/groups/{KNIT}/moderators", json={"username": "gia"})
+    assert r.status_code in (200, 201), r.text
+    r = await p["bob"].post(f"/api/proposals/{proposal['id']}/endorse", json={})
+    assert r.status_code == 200 and r.json()["proposal"]["status"] == "carried", r.text
+    adds = [e for e in (await admin.get("/api/modlog")).json()["entries"] if e["action"] == "moderator.add"]
+    assert len(adds) == 1 and adds[0]["actor"]["username"] == "root"  # made once, by the admin

@@ -124,12 +124,17 @@ async def list_proposals(conn: Connection, rules: Rules, *, status: object = Non
 
 async def _maybe_create(conn: Connection, row: Row, rules: Rules) -> None:
     """Decide the proposal once its endorsements reach the threshold: create
-    the group, or make the moderator change (status 'carried')."""
+    the group, or make the moderator change (status 'carried'; a change an
+    admin already made meanwhile carries it with nothing more to do)."""
     count = await fetch_value(
         conn, "SELECT count(*)" + _COUNTS.format(proposal="?"), (row["id"], *_count_params(rules))
     )
     if count >= rules.threshold and row["kind"] != "group":
-        group, member = await _moderator_change(conn, row["kind"], row["name"], row["member_username"])
+        try:
+            group, member = await _moderator_change(conn, row["kind"], row["name"], row["member_username"])
+        except Conflict:  # already so: nothing is left to change
+            await conn.execute("UPDATE proposals SET status = 'carried' WHERE id = ?", (row["id"],))
+            return
         await groupmods.change(
             conn,
             None,
