@@ -20,6 +20,9 @@ log = logging.getLogger("moot.nntp")
 READ_CHUNK = 64 * 1024
 # Seconds a client has to finish the TLS handshake after STARTTLS's 382.
 TLS_HANDSHAKE_TIMEOUT = 30.0
+# How long the addresses of peers known by address are kept before they are
+# read and resolved again: a flood of connections costs no lookups.
+PEER_ADDRESSES_TTL = 30.0
 
 
 class NewsServer:
@@ -34,6 +37,8 @@ class NewsServer:
         # Connections yet to send a command, oldest first: the first to go when full.
         self.silent: dict[asyncio.Task, None] = {}
         self.tls = tls.server_context(self.config)  # raises TLSConfigError on unusable files
+        self._peer_addresses: tuple[float, frozenset[str]] | None = None  # (when read, addresses)
+        self._peer_lookup = asyncio.Lock()
 
     async def start(self, sock: socket.socket | None = None) -> None:
         """Listen on nntp_port, or on `sock` when given (a socket already bound to it)."""
@@ -112,13 +117,19 @@ class NewsServer:
             await _close(writer)
 
     async def _is_peer(self, address: str) -> bool:
-        """Whether `address` is that of a peer configured without a secret (known by address)."""
-        async with self.site.db.read() as conn:
-            rows = await peers.address_peers(conn)
-        for row in rows:
-            if address in await addresses(row["host"]):
-                return True
-        return False
+        """Whether `address` is that of a peer configured without a secret (known
+        by address); the peers' addresses are read and resolved at most every
+        PEER_ADDRESSES_TTL seconds, however many connections ask."""
+        async with self._peer_lookup:
+            now = asyncio.get_running_loop().time()
+            if self._peer_addresses is None or now - self._peer_addresses[0] > PEER_ADDRESSES_TTL:
+                async with self.site.db.read() as conn:
+                    rows = await peers.address_peers(conn)
+                found: set[str] = set()
+                for row in rows:
+                    found |= await addresses(row["host"])
+                self._peer_addresses = (now, frozenset(found))
+        return address in self._peer_addresses[1]
 
     async def _converse(
         self, session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
