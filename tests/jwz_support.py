@@ -5,8 +5,9 @@ independent of Moot's code, and a comparison of its threads with Moot's.
 Steps 1-4 of the algorithm are followed (containers, links from References
 with no overriding of earlier links and no loops, the message's own parent
 from its last reference, pruning of empty containers), with notmuch's choice
-of that last reference: an In-Reply-To that is one id goes last. Step 5, gathering
-roots by subject, is left out, as notmuch leaves it out. As in Moot, a
+of that last reference (an In-Reply-To that is one id goes last) and of the
+root of a reply loop (its oldest message). Step 5, gathering roots by
+subject, is left out, as notmuch leaves it out. As in Moot, a
 Message-ID without an '@' (`<yes>`, `<>`) is junk and links nothing, and of
 two messages with one Message-ID the first counts.
 
