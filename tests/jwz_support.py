@@ -4,8 +4,10 @@ independent of Moot's code, and a comparison of its threads with Moot's.
 
 Steps 1-4 of the algorithm are followed (containers, links from References
 with no overriding of earlier links and no loops, the message's own parent
-from its last reference, pruning of empty containers). Step 5, gathering
-roots by subject, is left out, as notmuch leaves it out. As in Moot, a
+from its last reference, pruning of empty containers), with notmuch's choice
+of that last reference (an In-Reply-To that is one id goes last) and of the
+root of a reply loop (its oldest message). Step 5, gathering roots by
+subject, is left out, as notmuch leaves it out. As in Moot, a
 Message-ID without an '@' (`<yes>`, `<>`) is junk and links nothing, and of
 two messages with one Message-ID the first counts.
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import email.utils
 import mailbox
 import re
 import sqlite3
@@ -29,20 +32,30 @@ _ID = re.compile(r"<[^<>\s@]+@[^<>\s@]+>")
 class Container:
     message_id: str
     has_message: bool = False
+    date: float = 0.0  # its Date, as a timestamp: a reply loop is broken at its oldest message
     parent: Container | None = None
     children: list[Container] = field(default_factory=list)
 
 
 def ancestry(msg: email.message.Message) -> list[str]:
-    """References' ids (else the first of In-Reply-To's), oldest first."""
-    refs = _ID.findall(str(msg.get("References", "") or ""))
-    if refs:
-        return refs
-    return _ID.findall(str(msg.get("In-Reply-To", "") or ""))[:1]
+    """References' ids (else the first of In-Reply-To's), oldest first, then
+    the parent: an In-Reply-To that is one id and nothing else is moved to the
+    end, as notmuch chooses the parent (lib/add-message.cc) and Moot does."""
+    reply_to = str(msg.get("In-Reply-To", "") or "")
+    refs = _ID.findall(str(msg.get("References", "") or "")) or _ID.findall(reply_to)[:1]
+    sole = re.fullmatch(r"\s*(<[^<>\s@]+@[^<>\s@]+>)\s*", reply_to)
+    return [r for r in refs if not sole or r != sole[1]] + ([sole[1]] if sole else [])
 
 
-def read_mbox(path: str) -> list[tuple[str, list[str]]]:
-    """(Message-ID, ancestry) of every message of an mbox file, in file order."""
+def date(msg: email.message.Message) -> float:
+    try:
+        return email.utils.parsedate_to_datetime(str(msg.get("Date", ""))).timestamp()
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def read_mbox(path: str) -> list[tuple[str, list[str], float]]:
+    """(Message-ID, ancestry, date) of every message of an mbox file, in file order."""
     out = []
     box = mailbox.mbox(
         path, factory=lambda f: email.message_from_binary_file(f, policy=email.policy.compat32), create=False
@@ -51,7 +64,7 @@ def read_mbox(path: str) -> list[tuple[str, list[str]]]:
         for msg in box:
             found = _ID.findall(str(msg.get("Message-ID", "") or ""))
             if found:
-                out.append((found[0], ancestry(msg)))
+                out.append((found[0], ancestry(msg), date(msg)))
     finally:
         box.close()
     return out
@@ -72,7 +85,7 @@ def _link(parent: Container, child: Container) -> None:
     parent.children.append(child)
 
 
-def jwz(messages: list[tuple[str, list[str]]]) -> dict[str, tuple[str, str | None]]:
+def jwz(messages: list[tuple[str, list[str], float]]) -> dict[str, tuple[str, str | None]]:
     """For every message: (its thread's root container id, its parent message id
     or None when its parent is no message)."""
     table: dict[str, Container] = {}
@@ -80,11 +93,11 @@ def jwz(messages: list[tuple[str, list[str]]]) -> dict[str, tuple[str, str | Non
     def get(message_id: str) -> Container:
         return table.setdefault(message_id, Container(message_id))
 
-    for message_id, refs in messages:
+    for message_id, refs, when in messages:
         this = get(message_id)
         if this.has_message:
             continue  # a duplicate
-        this.has_message = True
+        this.has_message, this.date = True, when
         chain = [get(r) for r in refs]
         for up, down in zip(chain, chain[1:], strict=False):
             if down.parent is None and up is not down and not _reaches(up, down):
@@ -94,8 +107,17 @@ def jwz(messages: list[tuple[str, list[str]]]) -> dict[str, tuple[str, str | Non
         if this.parent is not None:
             this.parent.children.remove(this)
             this.parent = None
-        if chain and chain[-1] is not this and not _reaches(chain[-1], this):
+        if chain and chain[-1] is not this:
+            loop = _reaches(chain[-1], this)
             _link(chain[-1], this)
+            if loop:  # a reply loop: as notmuch does, its oldest message is the root
+                members, node = [this], chain[-1]
+                while node is not this:
+                    members.append(node)
+                    node = node.parent
+                oldest = min((c for c in members if c.has_message), key=lambda c: c.date)
+                oldest.parent.children.remove(oldest)
+                oldest.parent = None
     roots = [c for c in table.values() if c.parent is None]
     kept: list[Container] = []
     for root in roots:

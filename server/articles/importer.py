@@ -177,25 +177,28 @@ class _Item:
 
 def parents_first(items: list[_Item]) -> list[_Item]:
     """Order waiting replies so each comes after its target when both wait;
-    a reply cycle (A answers B answers A) is broken by making one a root."""
+    a reply cycle (A answers B answers A) is broken by making its oldest
+    message a root, as notmuch does (lib/thread.cc)."""
     by_id: dict[str, _Item] = {}
     for item in items:
         by_id.setdefault(item.parsed.message_id, item)
     order: list[_Item] = []
-    state: dict[int, str] = {}
+    done: set[int] = set()
     current: _Item | None
     for item in items:
-        chain, current = [], item
-        while current is not None and id(current) not in state:
-            state[id(current)] = "visiting"
-            chain.append(current)
-            parent = by_id.get(current.target) if current.target else None
-            if parent is not None and state.get(id(parent)) == "visiting":
-                current.force_root, current.target, parent = True, None, None
-            current = parent
-        for link in reversed(chain):
-            state[id(link)] = "done"
-            order.append(link)
+        while id(item) not in done:  # walked again after breaking a cycle
+            chain: dict[int, _Item] = {}
+            current = item
+            while current is not None and id(current) not in done and id(current) not in chain:
+                chain[id(current)] = current
+                current = by_id.get(current.target) if current.target else None
+            if current is not None and id(current) in chain:
+                cycle = list(chain.values())[list(chain).index(id(current)) :]
+                oldest = min(cycle, key=lambda i: i.parsed.created_at)
+                oldest.force_root, oldest.target = True, None
+                continue
+            done.update(chain)
+            order += reversed(chain.values())
     return order
 
 

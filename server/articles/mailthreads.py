@@ -2,12 +2,13 @@
 notmuch decide it (pure functions over Message-IDs).
 
 A message's ancestry is its References, oldest first (or, without them, its
-In-Reply-To). Its parent is the nearest ancestor that is present: walk the
-chain from the end outwards and take the first one here. A message none of
-whose ancestors is anywhere belongs under a placeholder for the root of its
-ancestry, so replies to the same missing message stay together in one thread;
-the placeholder is an article that says so, and an import that later brings
-the missing message fills it in. Message-IDs that validate.references
+In-Reply-To), ending with the parent notmuch would choose (messages.ancestry).
+Its parent is the nearest ancestor that is present: walk the chain from the
+end outwards and take the first one here. A message none of whose ancestors
+is anywhere belongs under a placeholder for the root of its ancestry, so
+replies to the same missing message stay together in one thread; the
+placeholder is an article that says so, and an import that later brings the
+missing message fills it in. Message-IDs that validate.references
 rejects (`<yes>`, `<>`) never link anything, and neither do ids of articles
 in other groups."""
 

@@ -46,6 +46,8 @@ _CHARSET = re.compile(r"charset\s*=\s*\"?([^\";\s]+)", re.I)
 MIME_CONTAINERS_MAX = 100
 _MIME_CONTAINER = re.compile(rb"boundary\s*=|message/(?:rfc822|global)\b", re.I)
 _MESSAGE_ID_LINE = re.compile(rb"^Message-ID:[ \t]*(<[!-;=?-~]{1,250}@[!-;=?-~]{1,250}>)", re.I | re.M)
+# notmuch's strict In-Reply-To: one bracketed id with no space in it, nothing else.
+_SOLE_ID = re.compile(r"\s*(<[^<>\s]*>)\s*")
 _ENVELOPE_DATE = re.compile(rb"(\w{3}) +(\w{3}) +(\d{1,2}) +(\d\d?):(\d\d):(\d\d) +(\d{4})")
 _RFC_DATE = re.compile(
     r"\s*(?:[A-Za-z]{3},\s*)?(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})\s+(\d\d):(\d\d)"
@@ -73,7 +75,7 @@ class Parsed:
     created_at: str
     derived_id: bool = False  # the Message-ID was missing or unusable and was made up
     utc_offset: int = 0  # minutes east of UTC of its Date (created_at is UTC)
-    chain: tuple[str, ...] = ()  # its ancestry, oldest first: References, else In-Reply-To
+    chain: tuple[str, ...] = ()  # its ancestry, oldest first, its parent last (messages.ancestry)
 
 
 def header_text(raw: bytes) -> str:
@@ -258,6 +260,16 @@ def guess_message_id(data: bytes) -> str | None:
     return m[1].decode("ascii") if m else None
 
 
+def ancestry(refs: list[str], in_reply_to: str, message_id: str) -> tuple[str, ...]:
+    """A message's ancestry, oldest first, its parent last, as notmuch 0.37
+    chooses the parent (lib/add-message.cc): the In-Reply-To when it is one
+    well-formed Message-ID and nothing else, else the last of `refs` (its
+    References, else the first id In-Reply-To names)."""
+    m = _SOLE_ID.fullmatch(in_reply_to)
+    parent = m[1] if m and validate.references(m[1]) == [m[1]] and m[1] != message_id else None
+    return tuple(dict.fromkeys([r for r in refs if r != parent] + ([parent] if parent else [])))
+
+
 def derived_message_id(data: bytes) -> str:
     """A stable made-up Message-ID: the same message bytes always give the same one."""
     return f"<{hashlib.sha256(data).hexdigest()[:40]}@{DERIVED_DOMAIN}>"
@@ -288,9 +300,9 @@ def parse_message(raw: mbox.RawMessage) -> Parsed:
     refs = [r for r in validate.references(headers.get("references", "")) if r != message_id]
     if not refs:  # JWZ: without References, the first id In-Reply-To names is the parent
         refs = [r for r in validate.references(headers.get("in-reply-to", "")) if r != message_id][:1]
-    parent = refs[-1] if refs else None
     # The walk for a present ancestor looks this far back (RFC 5537 lets the middle go anyway).
-    chain = tuple(dict.fromkeys(refs[-CHAIN_MAX:]))
+    chain = ancestry(refs, headers.get("in-reply-to", ""), message_id)[-CHAIN_MAX:]
+    parent = chain[-1] if chain else None
     refs = trim_references(refs)
     subject = _line(decode_words(headers.get("subject", "")), validate.SUBJECT_MAX)
     name, addr = _author(headers)
