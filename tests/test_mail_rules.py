@@ -446,8 +446,21 @@ def test_moot_deliver_reads_one_message_on_stdin(tmp_path):
     )
     assert ok.returncode == 0 and "posted as" in ok.stdout
     stranger = message("Eve <eve@example.com>", "misc.test@test.moot", "Piped").decode()
-    refused = moot("deliver", "--group", "misc.test", "--db", db, input=stranger, check=False)
+    refused = moot("deliver", "--group", "misc.test", "--db", db, input=stranger, check=False, public_url="")
     assert refused.returncode == 77 and "only members post by mail" in refused.stderr  # EX_NOPERM
+    # Without MOOT_PUBLIC_URL the refusal names the site, not an address made up from MOOT_HOST and MOOT_PORT.
+    assert "account settings on Moot." in refused.stderr and "http" not in refused.stderr
+    named = moot(
+        "deliver",
+        "--group",
+        "misc.test",
+        "--db",
+        db,
+        input=stranger,
+        check=False,
+        public_url="https://forum.example.org/",
+    )
+    assert "account settings at https://forum.example.org/." in named.stderr
     unknown = moot("deliver", "--group", "no.such", "--db", db, input=data, check=False)
     assert unknown.returncode == 67  # EX_NOUSER
     bounce = moot("deliver", "--group", "misc.test", "--sender", "", "--db", db, input=data, check=False)
