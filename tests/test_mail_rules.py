@@ -224,6 +224,38 @@ async def test_one_click_unsubscribe(make_site, relay):
     assert (await bob.get(f"/api/groups/{GROUP}/subscription")).json()["subscription"]["mail"] == "none"
 
 
+async def test_one_click_unsubscribe_as_multipart_form_data(make_site, relay):
+    """RFC 8058 §3.2: the POST may be multipart/form-data, the field List-Unsubscribe
+    holding One-Click; the same link works again after subscribing again."""
+    ts = await make_site(**mail_settings(relay))
+    seeded, bob = await members(ts, relay)
+    await seeded["ada"].post(f"/api/groups/{GROUP}/threads", json={"subject": "Bye", "body": "x"})
+    (mail,) = await relay.wait("bob@example.org", where=subject_of("Bye"))
+    path = mail.message["List-Unsubscribe"].strip("<>").removeprefix("https://forum.test")
+    anonymous = await ts.client()
+
+    async def mail_mode() -> str:
+        return (await bob.get(f"/api/groups/{GROUP}/subscription")).json()["subscription"]["mail"]
+
+    # Not the field's value: the text elsewhere, another value, another field.
+    for fields in (
+        {"note": "List-Unsubscribe=One-Click"},
+        {"List-Unsubscribe": "Two-Clicks"},
+        {"List-Unsubscribe-Post": "One-Click"},
+    ):
+        r = await anonymous.post(path, files={k: (None, v) for k, v in fields.items()})
+        assert r.request.headers["content-type"].startswith("multipart/form-data; boundary=")
+        assert r.status_code == 400, fields
+    broken = {"content-type": "multipart/form-data; boundary=x"}
+    r = await anonymous.post(path, content=b"--x\r\nList-Unsubscribe=One-Click\r\n--x--", headers=broken)
+    assert r.status_code == 400 and await mail_mode() == "each"
+    r = await anonymous.post(path, files={"List-Unsubscribe": (None, "One-Click")})
+    assert r.status_code == 200 and "No more mail" in r.text and await mail_mode() == "none"
+    assert (await bob.put(f"/api/groups/{GROUP}/subscription", json={"mail": "each"})).status_code == 200
+    r = await anonymous.post(path, data={"List-Unsubscribe": "One-Click"})  # urlencoded, as before
+    assert r.status_code == 200 and await mail_mode() == "none"
+
+
 # Addresses
 
 
@@ -414,8 +446,21 @@ def test_moot_deliver_reads_one_message_on_stdin(tmp_path):
     )
     assert ok.returncode == 0 and "posted as" in ok.stdout
     stranger = message("Eve <eve@example.com>", "misc.test@test.moot", "Piped").decode()
-    refused = moot("deliver", "--group", "misc.test", "--db", db, input=stranger, check=False)
+    refused = moot("deliver", "--group", "misc.test", "--db", db, input=stranger, check=False, public_url="")
     assert refused.returncode == 77 and "only members post by mail" in refused.stderr  # EX_NOPERM
+    # Without MOOT_PUBLIC_URL the refusal names the site, not an address made up from MOOT_HOST and MOOT_PORT.
+    assert "account settings on Moot." in refused.stderr and "http" not in refused.stderr
+    named = moot(
+        "deliver",
+        "--group",
+        "misc.test",
+        "--db",
+        db,
+        input=stranger,
+        check=False,
+        public_url="https://forum.example.org/",
+    )
+    assert "account settings at https://forum.example.org/." in named.stderr
     unknown = moot("deliver", "--group", "no.such", "--db", db, input=data, check=False)
     assert unknown.returncode == 67  # EX_NOUSER
     bounce = moot("deliver", "--group", "misc.test", "--sender", "", "--db", db, input=data, check=False)

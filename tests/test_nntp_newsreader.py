@@ -1,7 +1,8 @@
 """A real newsreader against a real `moot serve`: Debian's tin, driven in tmux.
-It lists Moot's groups, shows a thread's subject and author, and posts a
-followup that the JSON API then shows under its parent. Skipped, with the
-reason, where tin or tmux is not installed (./run tests installs them as root)."""
+It lists Moot's groups, shows a thread's subject and author, reads an article
+(which the web then counts as read), and posts a followup that the JSON API
+then shows under its parent. Skipped, with the reason, where tin or tmux is
+not installed (./run tests installs them as root)."""
 
 from __future__ import annotations
 
@@ -105,6 +106,14 @@ def test_tin_lists_reads_and_posts_a_followup(tmp_path):
         "LC_ALL": "C.UTF-8",
     }
     tmux = Tmux(f"moot-tin-{os.getpid()}", env)
+    # ada's unread count as the web shows it to her
+    web = httpx.Client(base_url=server.url, headers={"Origin": server.url}, timeout=10)
+    web.post("/api/login", json={"username": "ada", "password": PASSWORD}).raise_for_status()
+
+    def web_unread() -> int:
+        groups = web.get("/api/groups").json()["groups"]
+        return next(g["unread"] for g in groups if g["name"] == "comp.lang.python")
+
     try:
         tmux.start(f"tin -r -A -q -g 127.0.0.1 -p {server.nntp}")
         # the group selection page
@@ -115,6 +124,13 @@ def test_tin_lists_reads_and_posts_a_followup(tmp_path):
         tmux.wait_for("Hello", "Ada")
         tmux.keys("Enter")  # read the first article
         tmux.wait_for("First post", "Ada <ada@test.moot>", ".starts with a dot")
+        assert web_unread() == 1  # Märta's reply; ada's own article never counts
+        tmux.keys("Tab")  # the next unread article, which tin fetches by number
+        tmux.wait_for("A reply from Märta")
+        deadline = time.monotonic() + WAIT
+        while web_unread() != 0:  # the read mark is written shortly after the reply
+            assert time.monotonic() < deadline, "reading in tin never marked the article read on the web"
+            time.sleep(0.05)
         tmux.keys("f")  # follow up; the editor adds a line
         tmux.wait_for("p=post")
         tmux.keys("p")
@@ -123,8 +139,9 @@ def test_tin_lists_reads_and_posts_a_followup(tmp_path):
         articles = httpx.get(f"{server.url}/api/threads/{thread['id']}").json()["articles"]
         posted = [a for a in articles if "A followup from tin." in a["body"]]
         assert len(posted) == 1, articles
-        assert posted[0]["parent_id"] == articles[0]["id"] and posted[0]["author"]["username"] == "ada"
-        assert "> First post" in posted[0]["body"]
+        assert posted[0]["parent_id"] == articles[1]["id"] and posted[0]["author"]["username"] == "ada"
+        assert "> A reply from Märta" in posted[0]["body"]
     finally:
+        web.close()
         tmux.stop()
         stop_process(server.proc)

@@ -224,10 +224,14 @@ async def _from_stranger(
         )
     sender = parsed.author_addr or "an unknown sender"
     if group is None or group["stranger_mail"] != "moderate" or not parsed.author_addr:
+        # Only an address the operator gave (MOOT_PUBLIC_URL): `moot deliver` run by
+        # an MTA knows nothing of where the site is served.
+        config = site.config
+        where = f"at {config.site_url}/" if config.public_url else f"on {config.site_name}"
         return _refuse(
             f"mail from {sender} is not accepted here: "
             f"only members post by mail, from the address they confirmed in their account "
-            f"settings at {site.config.site_url}/. Nothing was posted."
+            f"settings {where}. Nothing was posted."
         )
     try:
         async with site.db.transaction() as conn:

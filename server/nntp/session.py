@@ -207,15 +207,21 @@ class Session:
 
     @command("QUIT")
     async def quit(self, cmd: Command) -> bytes:
+        if cmd.args:
+            raise Syntax("QUIT takes no arguments")
         self.closed = True
         return replies.status(205, "closing connection")
 
     @command("DATE")
     async def date(self, cmd: Command) -> bytes:
+        if cmd.args:
+            raise Syntax("DATE takes no arguments")
         return replies.status(111, datetime.now(UTC).strftime("%Y%m%d%H%M%S"))
 
     @command("HELP")
     async def help(self, cmd: Command) -> bytes:
+        if cmd.args:
+            raise Syntax("HELP takes no arguments")
         return replies.block(100, "help text follows", HELP)
 
     @command("STARTTLS")
@@ -371,47 +377,33 @@ class Session:
 
     # -- articles --------------------------------------------------------------------
 
-    async def _article(self, cmd: Command) -> tuple[tuple[sqlite3.Row, int] | None, bytes]:
-        """The article a command names (Message-ID, number or the current one) and the
-        number to report, or the error reply (RFC 3977 §6.2.1.3)."""
-        if len(cmd.args) > 1:
-            raise Syntax(f"{cmd.keyword} [message-id|number]")
-        if cmd.args and parse.is_message_id(cmd.args[0]):
-            mid = parse.message_id(cmd.args[0])
-            async with self.site.db.read() as conn:
-                row = await newsreading.by_message_id(conn, mid)
-            if row is None:
-                return None, replies.status(430, "no article with that message-id")
-            in_group = self.group is not None and row["group_id"] == self.group["id"]
-            return (row, row["number"] if in_group else 0), b""
-        if self.group is None:
-            return None, replies.status(412, "no newsgroup selected")
-        if cmd.args:
-            wanted = parse.number(cmd.args[0])
-        elif self.current is None:
-            return None, replies.status(420, "no current article selected")
-        else:
-            wanted = self.current
+    async def _by_message_id(self, cmd: Command) -> bytes:
+        """ARTICLE, HEAD, BODY or STAT of a Message-ID, from the database; numbered
+        in the selected group when it is there, else 0 (RFC 3977 §6.2.1.2)."""
+        mid = parse.message_id(cmd.args[0])
         async with self.site.db.read() as conn:
-            row = await newsreading.by_number(conn, self.group["id"], wanted)
+            row = await newsreading.by_message_id(conn, mid)
         if row is None:
-            if not cmd.args:
-                return None, replies.status(420, "the current article is no longer in this group")
-            return None, replies.status(423, "no article with that number")
-        self.current = wanted
-        return (row, wanted), b""
+            return replies.status(430, "no article with that message-id")
+        n = row["number"] if self.group is not None and row["group_id"] == self.group["id"] else 0
+        if cmd.keyword == "STAT":
+            return replies.status(223, f"{n} {mid}")
+        if cmd.keyword == "HEAD":
+            return replies.block(221, f"{n} {mid}", news.head_lines(row, self.domain))
+        self._read(row["group_id"], row["number"])
+        if cmd.keyword == "BODY":
+            return replies.block(222, f"{n} {mid}", news.body_lines(row))
+        lines = news.head_lines(row, self.domain) + [""] + news.body_lines(row)
+        return replies.block(220, f"{n} {mid}", lines)
 
     async def _numbered(self, cmd: Command) -> bytes:
         """ARTICLE, HEAD, BODY or STAT of a number (or the current article),
         from the group's encoded blocks (blocks.py)."""
+        wanted = parse.number(cmd.args[0]) if cmd.args else self.current  # 501 before 412
         if self.group is None:
             return replies.status(412, "no newsgroup selected")
-        if cmd.args:
-            wanted = parse.number(cmd.args[0])
-        elif self.current is None:
+        if wanted is None:
             return replies.status(420, "no current article selected")
-        else:
-            wanted = self.current
         found = await blocks.article(self.site, self.group, wanted)
         if found is None:
             if not cmd.args:
@@ -420,6 +412,8 @@ class Session:
         self.current = wanted
         if cmd.keyword == "STAT":
             return replies.status(223, f"{wanted} {found.message_id}")
+        if cmd.keyword != "HEAD":
+            self._read(self.group["id"], wanted)
         code, parts = {
             "HEAD": (221, (found.head,)),
             "BODY": (222, (found.body,)),
@@ -428,27 +422,19 @@ class Session:
         status = f"{code} {wanted} {found.message_id}\r\n".encode("utf-8", "replace")
         return b"".join([status, *parts, b".\r\n"])
 
+    def _read(self, group_id: int, number: int) -> None:
+        """A signed-in reader who fetched an article's text has read it, as on the
+        web: the same marks, written shortly after (never awaited here)."""
+        if self.user is not None:
+            self.site.reads.note(self.user.id, group_id, newsrc.of_numbers([number]))
+
     @command("ARTICLE", "HEAD", "BODY", "STAT")
     async def article(self, cmd: Command) -> bytes:
-        if len(cmd.args) <= 1 and not (cmd.args and parse.is_message_id(cmd.args[0])):
-            return await self._numbered(cmd)
-        found, failure = await self._article(cmd)
-        if found is None:
-            return failure
-        row, n = found
-        mid = row["message_id"]
-        if cmd.keyword == "STAT":
-            return replies.status(223, f"{n} {mid}")
-        if cmd.keyword == "HEAD":
-            return replies.block(221, f"{n} {mid}", news.head_lines(row, self.domain))
-        if self.user is not None:
-            # A signed-in reader who read the text has read the article, as on
-            # the web: the same marks, written shortly after (never awaited here).
-            self.site.reads.note(self.user.id, row["group_id"], newsrc.of_numbers([row["number"]]))
-        if cmd.keyword == "BODY":
-            return replies.block(222, f"{n} {mid}", news.body_lines(row))
-        lines = news.head_lines(row, self.domain) + [""] + news.body_lines(row)
-        return replies.block(220, f"{n} {mid}", lines)
+        if len(cmd.args) > 1:
+            raise Syntax(f"{cmd.keyword} [message-id|number]")
+        if cmd.args and parse.is_message_id(cmd.args[0]):
+            return await self._by_message_id(cmd)
+        return await self._numbered(cmd)
 
     @command("NEXT", "LAST")
     async def next_last(self, cmd: Command) -> bytes:
@@ -479,14 +465,11 @@ class Session:
             if row is None:
                 return None, replies.status(430, "no article with that message-id")
             return [(0, row)], b""
+        low, high = parse.article_range(arg) if arg is not None else (self.current, self.current)
         if self.group is None:
             return None, replies.status(412, "no newsgroup selected")
-        if arg is None:
-            if self.current is None:
-                return None, replies.status(420, "no current article selected")
-            low = high = self.current
-        else:
-            low, high = parse.article_range(arg)
+        if low is None or high is None:
+            return None, replies.status(420, "no current article selected")
         async with self.site.db.read() as conn:
             rows = await newsreading.in_range(conn, self.group["id"], low, high)
         if not rows:
@@ -505,14 +488,11 @@ class Session:
             fields = news.overview(rows[0][1], self.domain)
             fields[0] = "0"
             return replies.block(224, "overview information follows", ["\t".join(fields)])
+        low, high = parse.article_range(arg) if arg is not None else (self.current, self.current)
         if self.group is None:
             return replies.status(412, "no newsgroup selected")
-        if arg is None:
-            if self.current is None:
-                return replies.status(420, "no current article selected")
-            low = high = self.current
-        else:
-            low, high = parse.article_range(arg)
+        if low is None or high is None:
+            return replies.status(420, "no current article selected")
         async with self.site.db.read() as conn:
             last = await fetch_value(conn, "SELECT last_number FROM groups WHERE id = ?", (self.group["id"],))
         lines = await blocks.overview(self.site, self.group, low, high, last or 0)

@@ -5,7 +5,10 @@ moot.mail.mailing and moot.mail.noticemail."""
 
 from __future__ import annotations
 
+import email
+import email.policy
 from collections.abc import Awaitable
+from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -20,6 +23,17 @@ from .security import read_body, read_form, read_json
 
 # RFC 8058 §3.2: the one-click POST body is small; a kilobyte is plenty.
 ONE_CLICK_MAX_BYTES = 1024
+
+
+def _form_fields(content_type: str, body: bytes) -> list[tuple[object, object]]:
+    """A form's (name, value) pairs, sent as multipart/form-data (RFC 7578, what
+    RFC 8058 §3.2 shows) or else as application/x-www-form-urlencoded."""
+    if content_type.split(";")[0].strip().lower() != "multipart/form-data":
+        return [(k, v.encode()) for k, v in parse_qsl(body.decode("utf-8", "replace"))]
+    head = f"Content-Type: {content_type}\r\n\r\n".encode("latin-1", "replace")
+    form = email.message_from_bytes(head + body, policy=email.policy.HTTP)
+    parts = form.iter_parts() if form.is_multipart() else ()
+    return [(p.get_param("name", header="content-disposition"), p.get_payload(decode=True)) for p in parts]
 
 
 async def _signed_in(request: Request) -> User:
@@ -190,7 +204,7 @@ async def unsubscribe_submit(request: Request) -> Response:
     """RFC 8058 §3.2: a POST whose body holds List-Unsubscribe=One-Click, sent by
     a mail client without cookies, so the signed token is the only credential."""
     body = await read_body(request, ONE_CLICK_MAX_BYTES)
-    if b"List-Unsubscribe=One-Click" not in body:
+    if ("List-Unsubscribe", b"One-Click") not in _form_fields(request.headers.get("content-type", ""), body):
         return await _link_page(
             request, "That did not work", "the request lacks List-Unsubscribe=One-Click", status=400
         )
