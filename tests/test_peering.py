@@ -311,6 +311,11 @@ def test_injection_date_and_cancel_keys(pair, request_close, tmp_path):
     assert abs((datetime.now(UTC) - injected).total_seconds()) < WAIT
     assert "Injection-Date" not in _head(b, "<archived.1@example.org>")
     assert "Injection-Date" not in _head(b, arrived)
+    with b.reader() as n:
+        (line,) = n.xhdr("Injection-Date", posted)[1]
+        assert str(line).endswith(head["Injection-Date"])
+    reader = request_close(raw_session(b))
+    assert send(reader, "LIST HEADERS").startswith("215") and "Injection-Date" in read_block(reader)
 
     # A cancel whose Cancel-Key does not match the article's lock (RFC 8315) is refused,
     # though it names the article's own From, which alone would do without a key.

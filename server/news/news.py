@@ -31,6 +31,7 @@ HEADERS = (
     "Content-Type",
     "Content-Transfer-Encoding",
     "MIME-Version",
+    "Injection-Date",
 )
 # The ways an article is injected here (posting.Submission.channel); one from a
 # peer was injected elsewhere, and imported ones and notices have no channel.
