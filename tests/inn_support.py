@@ -112,9 +112,9 @@ def inn(groups: tuple[str, ...], feed: tuple[str, int] | None = None, port: int 
                 ("doinnwatch", "false"),
                 ("nnrpdloadlimit", "0"),
                 ("pgpverify", "false"),
-                # Moot signs no Cancel-Lock (RFC 8315): "auth" applies cancels of
-                # articles that carry none, the default "require-auth" none of them.
-                ("docancels", "auth"),
+                # INN's default, written out so that an edited inn.conf cannot hide a
+                # cancel without its Cancel-Key (RFC 8315): only authenticated cancels apply.
+                ("docancels", "require-auth"),
             ):
                 text = _setting(text, key, value)
             (ETC / "inn.conf").write_text(text)

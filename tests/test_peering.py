@@ -5,9 +5,12 @@ IHAVE and CHECK/TAKETHIS; readers are nntplib and the JSON API."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.utils
+import hmac
 import io
 import secrets
+import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -264,6 +267,74 @@ def test_loops_duplicates_and_strangers_change_nothing(pair, request_close):
     assert set(GROUPS) == set(before)
 
 
+def _head(node: Node, message_id: str) -> dict[str, str]:
+    """The header fields of an article as `node` serves it over NNTP (HEAD)."""
+    with node.reader() as n:
+        _, info = n.head(message_id)
+    lines = [line.decode() for line in info.lines]
+    return dict(line.split(": ", 1) for line in lines if ": " in line and not line[:1].isspace())
+
+
+def _cancel(message_id: str, target: str, sender: str, key: str) -> bytes:
+    """A cancel of `target` as a peer relays it, from `sender`, with a Cancel-Key."""
+    text = wire_article(
+        message_id,
+        "comp.lang.python",
+        "a.test!not-for-mail",
+        subject=f"cmsg cancel {target}",
+        body="Withdrawn.",
+        extra=f"Control: cancel {target}\r\nCancel-Key: sha256:{key}\r\n",
+    )
+    return text.replace(b"Peer Poster <poster@peer.test>", sender.encode())
+
+
+def test_injection_date_and_cancel_keys(pair, request_close, tmp_path):
+    a, b, secret = pair
+    posted = b.post("comp.lang.python", "Injected on B", "Posted on B.")
+    kept = b.post("comp.lang.python", "Also on B", "Posted on B too.")
+    archive = tmp_path / "old.mbox"
+    archive.write_text(
+        "From old@example.org Mon Jan  1 00:00:00 2001\nFrom: Old <old@example.org>\n"
+        "Subject: Archived\nDate: Mon, 01 Jan 2001 00:00:00 +0000\n"
+        "Message-ID: <archived.1@example.org>\n\nFrom the archive.\n"
+    )
+    moot("import", str(archive), "--group", "comp.lang.python", "--db", b.db)
+    peer = request_close(raw_session(b, secret))
+    arrived = "<arrived.1@a.test>"
+    assert send(peer, f"IHAVE {arrived}").startswith("335")
+    assert send(peer, wire_article(arrived, "comp.lang.python", "a.test!not-for-mail")).startswith("235")
+
+    # Injection-Date (RFC 5536 §3.2.8) on what was injected here, when it was; not on an
+    # imported archive nor on what a peer sent (its Injection-Date was the injecting node's).
+    head = _head(b, posted)
+    injected = email.utils.parsedate_to_datetime(head["Injection-Date"])
+    assert abs((datetime.now(UTC) - injected).total_seconds()) < WAIT
+    assert "Injection-Date" not in _head(b, "<archived.1@example.org>")
+    assert "Injection-Date" not in _head(b, arrived)
+    with b.reader() as n:
+        (line,) = n.xhdr("Injection-Date", posted)[1]
+        assert str(line).endswith(head["Injection-Date"])
+    reader = request_close(raw_session(b))
+    assert send(reader, "LIST HEADERS").startswith("215") and "Injection-Date" in read_block(reader)
+
+    # A cancel whose Cancel-Key does not match the article's lock (RFC 8315) is refused,
+    # though it names the article's own From, which alone would do without a key.
+    author = head["From"]
+    assert send(peer, "IHAVE <forged.1@a.test>").startswith("335")
+    assert send(peer, _cancel("<forged.1@a.test>", posted, author, "bm90IHRoZSBrZXk=")).startswith("235")
+    assert b.status(posted) == "ok"
+    # The right key withdraws it, whoever sends it: only this node's secret makes it.
+    with sqlite3.connect(b.db) as db:
+        (site_secret,) = db.execute("SELECT value FROM settings WHERE key = 'secret_key'").fetchone()
+    lock_secret = hmac.digest(site_secret.encode(), b"moot cancel-lock", "sha256")
+    key = base64.b64encode(hmac.digest(lock_secret, kept.encode(), "sha256")).decode()
+    stranger = "Someone Else <someone@elsewhere.test>"
+    cancel_id = "<cancel." + kept[1:]
+    assert send(peer, f"IHAVE {cancel_id}").startswith("335")
+    assert send(peer, _cancel(cancel_id, kept, stranger, key)).startswith("235")
+    assert b.status(kept) == "cancelled"
+
+
 # -- INN2 ---------------------------------------------------------------------------
 
 
@@ -306,6 +377,9 @@ def test_inn2_and_moot_exchange_articles_and_cancels(tmp_path):
             lines = eventually(lambda: on_inn(mid), "the Moot article on INN2")
             assert b"Posted on Moot, read on INN2." in lines
             assert any(line.startswith(b"Path: inn.example.test!moot.test") for line in lines)
+            # Injected here: dated (RFC 5536 §3.2.8) and locked (RFC 8315) as INN2 holds it.
+            assert any(line.startswith(b"Injection-Date: ") for line in lines)
+            assert any(line.startswith(b"Cancel-Lock: sha256:") for line in lines)
             assert node.peers()[inn_support.PATHHOST]["backlog"] == 0
 
             # INN2 -> Moot: posted to INN2's nnrpd, fed by innfeed, seen on /live, JSON and the page.
@@ -329,7 +403,8 @@ def test_inn2_and_moot_exchange_articles_and_cancels(tmp_path):
             page = httpx.get(f"{node.url}/g/rec.music.folk", timeout=10).text
             assert "INN to Moot" in page
 
-            # Cancels both ways: Moot's author withdraws, INN2 drops it; INN2's poster cancels, Moot withdraws.
+            # Cancels both ways: Moot's author withdraws, INN2 drops it (at its default
+            # `docancels: require-auth`, by the Cancel-Key); INN2's poster cancels, Moot withdraws.
             node.cancel(mid, "ada")
             eventually(lambda: on_inn(mid) is None, "the Moot cancel applied on INN2")
             cancel = (

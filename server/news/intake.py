@@ -22,6 +22,7 @@ from ..store import clock, validate
 from ..store.db import fetch_all, fetch_one, fetch_value
 from ..store.errors import Conflict, Invalid, MootError
 from ..store.events import emit
+from . import cancellock, news
 from .newsreading import last_known
 from .peers import (
     ORPHAN_WAIT,
@@ -99,7 +100,11 @@ async def _control_known(conn: Connection, message_id: str, control: str | None 
 
 
 async def receive(
-    conn: Connection, domain: str, item: Incoming, repeat: repetition.Rules | None = None
+    conn: Connection,
+    domain: str,
+    item: Incoming,
+    repeat: repetition.Rules | None = None,
+    secret: str | None = None,
 ) -> dict:
     """Deliver an article a peer sent exactly as a posted one (numbers, search,
     events) and queue it for the other peers; then what was held for it, and
@@ -107,20 +112,28 @@ async def receive(
     Message-ID is here, Refused when this node will not carry it, Deferred
     when what it follows up or acts on is not here yet (and it is young).
     An article that repeats what was posted to other groups (`repeat`: the
-    site's repetition rules) is taken and held for the moderators: `{held}`."""
-    result = await _deliver(conn, domain, item, repeat=repeat)
-    await _release(conn, domain, item.message_id, repeat)
+    site's repetition rules) is taken and held for the moderators: `{held}`.
+    `secret` (the site's) checks the Cancel-Key of a cancel of an article
+    injected here (cancellock); None checks none."""
+    result = await _deliver(conn, domain, item, repeat=repeat, secret=secret)
+    await _release(conn, domain, item.message_id, repeat, secret)
     if await actions.waiting(conn):
         await actions.settle(conn, domain)
     return result
 
 
-async def take(conn: Connection, domain: str, item: Incoming, repeat: repetition.Rules | None = None) -> dict:
+async def take(
+    conn: Connection,
+    domain: str,
+    item: Incoming,
+    repeat: repetition.Rules | None = None,
+    secret: str | None = None,
+) -> dict:
     """`receive`, except that an article Deferred is taken and held until what it
     waits for arrives (or its orphan wait ends): TAKETHIS has no "try later"
     answer (RFC 4644 §2.5), and the result is the same in any order of arrival."""
     try:
-        return await receive(conn, domain, item, repeat)
+        return await receive(conn, domain, item, repeat, secret)
     except Deferred as e:
         await hold(conn, item, e.waits_for)
         return {"held": e.waits_for}
@@ -145,13 +158,17 @@ def _held_item(row: sqlite3.Row) -> Incoming:
 
 
 async def _release(
-    conn: Connection, domain: str, message_id: str, repeat: repetition.Rules | None = None
+    conn: Connection,
+    domain: str,
+    message_id: str,
+    repeat: repetition.Rules | None = None,
+    secret: str | None = None,
 ) -> None:
     """Deliver what was held for `message_id`, and in turn what was held for those."""
     arrived = [message_id]
     while arrived:
         for row in await fetch_all(conn, "SELECT * FROM peer_held WHERE waits_for = ?", (arrived.pop(),)):
-            if await _deliver_held(conn, domain, row, repeat=repeat):
+            if await _deliver_held(conn, domain, row, repeat=repeat, secret=secret):
                 arrived.append(row["message_id"])
 
 
@@ -162,6 +179,7 @@ async def _deliver_held(
     *,
     wait: bool = True,
     repeat: repetition.Rules | None = None,
+    secret: str | None = None,
 ) -> bool:
     """Deliver a held article now; whether it was (it may wait again, for another
     article, or be refused: a held article was taken, so a refusal is only logged).
@@ -169,7 +187,7 @@ async def _deliver_held(
     await conn.execute("DELETE FROM peer_held WHERE message_id = ?", (row["message_id"],))
     item = _held_item(row)
     try:
-        await _deliver(conn, domain, item, wait=wait, repeat=repeat)
+        await _deliver(conn, domain, item, wait=wait, repeat=repeat, secret=secret)
     except Deferred as e:
         await hold(conn, item, e.waits_for)
         return False
@@ -192,7 +210,9 @@ async def overdue(conn: Connection) -> bool:
     )
 
 
-async def settle(conn: Connection, domain: str, repeat: repetition.Rules | None = None) -> int:
+async def settle(
+    conn: Connection, domain: str, repeat: repetition.Rules | None = None, secret: str | None = None
+) -> int:
     """Deliver held articles whose wait is over as they are (an orphan starts a
     thread, a cancel of an article that never came is only recorded), then apply
     the structural actions that are ready or overdue. Returns how many held were delivered."""
@@ -201,9 +221,9 @@ async def settle(conn: Connection, domain: str, repeat: repetition.Rules | None 
         conn, "SELECT * FROM peer_held WHERE due_at <= ? ORDER BY due_at LIMIT ?", (clock.now(), SETTLE_BATCH)
     )
     for row in rows:
-        if await _deliver_held(conn, domain, row, wait=False, repeat=repeat):
+        if await _deliver_held(conn, domain, row, wait=False, repeat=repeat, secret=secret):
             delivered += 1
-            await _release(conn, domain, row["message_id"], repeat)
+            await _release(conn, domain, row["message_id"], repeat, secret)
 
     await actions.settle(conn, domain)
     return delivered
@@ -229,6 +249,7 @@ async def _deliver(
     *,
     wait: bool = True,
     repeat: repetition.Rules | None = None,
+    secret: str | None = None,
 ) -> dict:
     """One article (or control article) as `receive` describes, without what follows
     it; `wait` False places it as it is, whatever its Date (its orphan wait is over)."""
@@ -258,7 +279,7 @@ async def _deliver(
             and not await fetch_value(conn, "SELECT 1 FROM articles WHERE message_id = ?", (target,))
         ):
             raise Deferred(f"the article {target[:100]} it acts on is not here yet", target)
-        return await _control(conn, domain, item, path)
+        return await _control(conn, domain, item, path, secret)
     group = None
     for name in item.newsgroups:
         group = await fetch_one(conn, "SELECT id, name, status FROM groups WHERE name = ?", (name,))
@@ -352,9 +373,9 @@ async def _hold_repeated(
     return {"held": await held.item(conn, item_id)}
 
 
-async def _control(conn: Connection, domain: str, item: Incoming, path: str) -> dict:
-    """A control article: `cancel <id>` withdraws the article when it comes from
-    the article's origin or its author (docs/PEERING.md); others are only relayed."""
+async def _control(conn: Connection, domain: str, item: Incoming, path: str, secret: str | None) -> dict:
+    """A control article: `cancel <id>` withdraws the article when its sender
+    may (`_may_cancel`, docs/PEERING.md); others are only relayed."""
     await conn.execute(
         "INSERT INTO news_history (message_id, received_at) VALUES (?, ?)", (item.message_id, clock.now())
     )
@@ -363,7 +384,7 @@ async def _control(conn: Connection, domain: str, item: Incoming, path: str) -> 
     target = None
     if len(words) == 2 and words[0].lower() == "cancel":
         target = await _cancel_target(conn, words[1])
-    if target is not None and target["status"] == "ok" and _may_cancel(domain, item, target):
+    if target is not None and target["status"] == "ok" and _may_cancel(domain, item, target, secret):
         await _withdraw(conn, target)
         result["applied"] = True
     if len(words) == 3 and words[0].lower() == STATE_CONTROL and words[1].lower() in STATE_EVENTS:
@@ -426,9 +447,14 @@ async def _cancel_target(conn: Connection, message_id: str) -> sqlite3.Row | Non
     )
 
 
-def _may_cancel(domain: str, item: Incoming, target: sqlite3.Row) -> bool:
-    """The cancel comes from the node that injected the article, or names the
-    article's own From address (RFC 5537 §5.3: the poster or an agent for them)."""
+def _may_cancel(domain: str, item: Incoming, target: sqlite3.Row, secret: str | None) -> bool:
+    """A cancel with a Cancel-Key, of an article injected here (whose lock this
+    node makes from `secret`), applies exactly when the key opens that lock,
+    whoever sends it (RFC 8315). Any other: it comes from the node that injected
+    the article, or names the article's own From address (RFC 5537 §5.3: the
+    poster or an agent for them)."""
+    if item.cancel_key is not None and secret is not None and news.injected_here(target):
+        return cancellock.opens(item.cancel_key, cancellock.lock(secret, target["message_id"]))
     origin = path_origin(target["news_path"]) if target["news_path"] else domain.lower()
     if path_origin(item.path) == origin:
         return True

@@ -12,6 +12,7 @@ from datetime import timedelta
 from sqlite3 import Row
 
 from ..articles import mbox
+from ..articles.authors import CHANNELS
 from ..store import clock
 
 # RFC 3977 §8.4: the overview fields, in order, after the article number.
@@ -30,7 +31,11 @@ HEADERS = (
     "Content-Type",
     "Content-Transfer-Encoding",
     "MIME-Version",
+    "Injection-Date",
 )
+# The ways an article is injected here (posting.Submission.channel); one from a
+# peer was injected elsewhere, and imported ones and notices have no channel.
+INJECTED_HERE = tuple(c for c in CHANNELS if c != "peer")
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -66,6 +71,14 @@ def path(article: Row, domain: str) -> str:
     return (article["news_path"] if "news_path" in keys else None) or f"{domain}!not-for-mail"
 
 
+def injected_here(article: Row) -> bool:
+    """Whether this node injected the article (posted by web, API, NNTP or mail):
+    its Injection-Date and Cancel-Lock are this node's to give. An imported one,
+    one a peer sent, a notice, and one stored before channels were kept are not."""
+    keys = article.keys() if hasattr(article, "keys") else ()
+    return "channel" in keys and article["channel"] in INJECTED_HERE
+
+
 def headers(article: Row, domain: str) -> list[tuple[str, str]]:
     """The header fields of an article, in the order they are written; values may
     hold folded lines (LF followed by a space) where RFC 2047 words are long."""
@@ -85,6 +98,8 @@ def headers(article: Row, domain: str) -> list[tuple[str, str]]:
     approved = article["approved"] if "approved" in article.keys() else None  # noqa: SIM118 - a Row
     if approved:  # RFC 5536 §3.2.1: who let it into a moderated group
         fields.append(("Approved", mbox.encoded_words(approved, "Approved")))
+    if injected_here(article):  # RFC 5536 §3.2.8: when this node injected it
+        fields.append(("Injection-Date", news_date(article["created_at"])))
     fields += [
         ("Xref", xref(article, domain)),
         ("Lines", str(body.count("\n") + 1 if body else 0)),

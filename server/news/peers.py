@@ -345,3 +345,4 @@ class Incoming:
     text: str  # the whole article (headers and body, LF lines) for relaying a control
     sequence: int | None = None  # X-Moot-Sequence: an x-moot-action's place in its group
     approved: str | None = None  # the Approved header: who let it into a moderated group
+    cancel_key: str | None = None  # the Cancel-Key header (RFC 8315) of a cancel

@@ -21,7 +21,7 @@ from aiosqlite import Connection
 
 from ..articles import mbox, repetition
 from ..articles.exports import EXPORT_SELECT
-from ..news import intake, news, peers
+from ..news import cancellock, intake, news, peers
 from ..runtime.site import Site
 from ..store import clock
 from ..store.db import fetch_one
@@ -76,7 +76,10 @@ class Feeder:
                 if overdue:  # held articles and structural actions whose wait is over
                     async with self.site.db.transaction() as conn:
                         await intake.settle(
-                            conn, self.site.config.domain, repetition.Rules.from_config(self.site.config)
+                            conn,
+                            self.site.config.domain,
+                            repetition.Rules.from_config(self.site.config),
+                            self.site.secret,
                         )
                 for peer_id in set(self.workers) - set(outgoing):
                     await self.workers.pop(peer_id).stop()
@@ -293,8 +296,11 @@ class PeerFeed:
             article = await fetch_one(conn, EXPORT_SELECT + " WHERE a.id = ?", (row["article_id"],))
             if article is None:
                 return None
+            # RFC 8315: what this node injected is locked, and its cancels carry the key.
+            here = news.injected_here(article)
             if row["kind"] == "cancel":
-                lines = _cancel_lines(article, self.domain, row["message_id"])
+                key = cancellock.key(self.site.secret, article["message_id"]) if here else None
+                lines = _cancel_lines(article, self.domain, row["message_id"], key)
             elif row["kind"] == "state":
                 lines = _state_lines(article, self.domain, row["message_id"], row["control"])
             elif article["status"] != "ok":
@@ -304,15 +310,20 @@ class PeerFeed:
             else:
                 # Xref is this node's numbering (RFC 5536 §3.2.14): not sent on.
                 fields = [(k, v) for k, v in news.headers(article, self.domain) if k != "Xref"]
+                if here:
+                    fields.append(("Cancel-Lock", cancellock.lock(self.site.secret, article["message_id"])))
                 lines = news.head_lines(article, self.domain, fields) + [""] + news.body_lines(article)
         out = ["." + line if line.startswith(".") else line for line in lines]
         return ("\r\n".join(out) + "\r\n.\r\n").encode("utf-8", "replace")
 
 
-def _cancel_lines(article: sqlite3.Row, domain: str, cancel_id: str) -> list[str]:
-    """A cancel control article (RFC 5537 §5.3) for `article`, in its author's name."""
+def _cancel_lines(article: sqlite3.Row, domain: str, cancel_id: str, key: str | None) -> list[str]:
+    """A cancel control article (RFC 5537 §5.3) for `article`, in its author's name,
+    with the Cancel-Key `key` (RFC 8315) when this node has the article's."""
     target = article["message_id"]
     sender = mbox.address(article["author_name"], news.author_address(article, domain))
+    authenticated = [f"Cancel-Key: {key}"] if key else []
+    now = news.news_date(clock.now())
     return [
         f"Path: {domain}!not-for-mail",
         f"From: {sender}",
@@ -320,7 +331,9 @@ def _cancel_lines(article: sqlite3.Row, domain: str, cancel_id: str) -> list[str
         f"Subject: cmsg cancel {target}",
         f"Control: cancel {target}",
         f"Message-ID: {cancel_id}",
-        f"Date: {news.news_date(clock.now())}",
+        f"Date: {now}",
+        f"Injection-Date: {now}",
+        *authenticated,
         "MIME-Version: 1.0",
         "Content-Type: text/plain; charset=utf-8",
         "Content-Transfer-Encoding: 8bit",

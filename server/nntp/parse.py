@@ -244,6 +244,7 @@ def transit_article(data: bytes, offered_id: str) -> peers.Incoming:
         text=data.decode("utf-8", "replace").replace("\r\n", "\n"),
         sequence=_sequence(fields.get("x-moot-sequence")),
         approved=decode_words(fields["approved"]) if fields.get("approved") else None,
+        cancel_key=fields.get("cancel-key"),
     )
 
 
