@@ -88,7 +88,7 @@ def references(article: Row) -> list[str]:
     and split_from."""
     if article["parent_id"] is not None:
         return article["tree_path"].split()
-    return [] if article["split_from"] is not None or not article["refs"] else article["refs"].split()
+    return [] if article["split_from"] is not None else article["refs"].split()
 
 
 def format_article(article: Row, domain: str) -> bytes:
