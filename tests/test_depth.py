@@ -10,8 +10,8 @@ from email.utils import format_datetime
 
 import pytest
 
-from moot.articles import importer, tree
-from moot.news import intake
+from moot.articles import importer, mbox, tree
+from moot.news import intake, newsreading
 from moot.nntp import parse
 from moot.store import check
 from moot.store.errors import Invalid
@@ -71,6 +71,13 @@ async def test_replies_past_the_deepest_level_attach_one_level_up_and_page_whole
         if cursor is None:
             break
     assert len(seen) == len(set(seen)) == tree.MAX_DEPTH + 5
+    # Served References are the path up the tree, the middle trimmed past REFERENCES_KEEP (RFC 5537).
+    async with site.db.read() as conn:
+        served = {
+            i: mbox.references(await newsreading.by_message_id(conn, mids[i])) for i in (39, 40, 41, -1)
+        }
+    assert served[39] == mids[:39] and served[40] == mids[:40]
+    assert served[41] == [mids[0], *mids[2:41]] and served[-1] == [mids[0], *mids[-40:-1]]
 
 
 @pytest.mark.parametrize(("into_depth", "allowed"), [(tree.MAX_DEPTH - 3, True), (tree.MAX_DEPTH - 2, False)])

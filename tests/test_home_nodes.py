@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from email.utils import format_datetime
 
-from moot.articles import groups
-from moot.news import intake, peers
+from moot.articles import groups, mbox
+from moot.news import intake, newsreading, peers
 from moot.nntp import parse
 from moot.stewardship import actions
 from moot.store import clock
@@ -192,4 +192,30 @@ async def test_a_held_article_whose_parent_never_comes_starts_a_thread_after_the
     assert article["parent_id"] is None and article["body"] == "An answer to nothing here."
     async with site.db.read() as conn:
         assert not await fetch_all(conn, "SELECT 1 FROM peer_held")
+    await site.close()
+
+
+async def test_replies_split_off_by_the_home_are_served_from_their_new_root(make_site):
+    site = await make_site()
+    mod = await site.client("marta", "moderator")
+    async with site.db.transaction() as conn:
+        await groups.create_group(conn, None, GROUP)
+        await actions.set_home(conn, None, GROUP, HOME)
+    root, reply = await _thread(site, mod)
+    r = await mod.post(f"/api/articles/{reply['id']}/replies", json={"body": "below"})
+    below = r.json()["article"]
+    split = f"Article: {reply['message_id']}\nSubject: Off\nGroup: {GROUP}\nBy: Marta\nReason: own topic"
+    async with site.db.transaction() as conn:
+        received = _action("<split.1@h.test>", "split", 1, split)
+        assert (await intake.receive(conn, site.config.domain, received))["applied"] is True
+    async with site.db.read() as conn:
+        served = {
+            a["message_id"]: mbox.references(await newsreading.by_message_id(conn, a["message_id"]))
+            for a in (root, reply, below)
+        }
+    assert served == {
+        root["message_id"]: [],
+        reply["message_id"]: [],
+        below["message_id"]: [reply["message_id"]],
+    }
     await site.close()

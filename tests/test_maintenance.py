@@ -1,6 +1,9 @@
 """Split, merge, move, lock, archive, references and policy over HTTP: each
 action's result, its moderation-log entry and its outbox event."""
 
+from email import message_from_bytes
+
+from moot.mail import mailformat, mailqueue
 from tests.maint_support import build_tree, last_event, tree_of
 
 
@@ -94,6 +97,33 @@ async def test_split_into_other_group_renumbers_and_copies_follows(site):
     ).fetchall()
     conn.close()
     assert follows == source and (site.users["ada"].id,) in follows
+
+
+async def test_split_off_replies_mail_and_export_their_new_tree_path(site):
+    """A reply posted in a split-off thread, though its stored chain goes back
+    to the old root, goes out as list mail and in the thread's mbox with
+    References from the new root and In-Reply-To its parent; the API keeps
+    the stored chain."""
+    t = await build_tree(site)
+    mod = await site.client("marta", "moderator")
+    r = await mod.post(
+        f"/api/threads/{t['thread']['id']}/split", json={"article_id": t["a2"]["id"], "reason": "new topic"}
+    )
+    assert r.status_code == 201, r.text
+    r = await t["bob"].post(f"/api/articles/{t['a3']['id']}/replies", json={"body": "five"})
+    assert r.status_code == 201, r.text
+    five = r.json()["article"]
+    assert five["references"][0] == t["root"]["message_id"]  # the chain it was posted with
+    path = [t["a2"]["message_id"], t["a3"]["message_id"]]
+    async with site.db.read() as conn:
+        row, description = await mailqueue.article_for_mail(conn, five["id"])
+    head, _ = mailformat.article_parts(row, description, site.config)
+    mail = message_from_bytes(head + b"\r\n")
+    assert mail["References"].split() == path and mail["In-Reply-To"] == path[-1]
+    r = await (await site.client()).get(f"/api/threads/{r.json()['article']['thread_id']}/mbox")
+    exported = [message_from_bytes(m.split(b"\n", 1)[1]) for m in r.content.split(b"\n\nFrom ")]
+    refs = {m["Message-ID"]: (m["References"] or "").split() for m in exported}
+    assert refs == {path[0]: [], path[1]: path[:1], five["message_id"]: path}
 
 
 async def test_undo_split_restores_exactly(site):

@@ -27,10 +27,8 @@ def row(**changes):
         "author_name": "Ada",
         "author_addr": None,
         "created_at": "2026-01-02T03:04:05.678Z",
-        "parent_message_id": None,
-        "parent_refs": None,
+        "tree_path": None,
         "split_from": None,
-        "parent_placeholder": 0,
         "utc_offset": 0,
     }
     return {**base, **changes}
@@ -88,21 +86,15 @@ def test_non_ascii_and_lookalike_headers_use_encoded_words():
 
 
 def test_references_follow_the_current_tree():
-    reply = row(parent_id=5, refs="<r@x> <p@x>", parent_message_id="<p@x>", parent_refs="<r@x>")
+    reply = row(parent_id=5, refs="<r@x> <p@x>", tree_path="<r@x> <p@x>")
     assert mbox.references(reply) == ["<r@x>", "<p@x>"]
-    moved = row(parent_id=5, refs="<old@x>", parent_message_id="<new@x>", parent_refs="<top@x>")
-    assert mbox.references(moved) == ["<top@x>", "<new@x>"]  # after a merge: the tree, not history
+    moved = row(parent_id=5, refs="<old@x> <was@x>", tree_path="<top@x> <new@x>")
+    assert mbox.references(moved) == ["<top@x>", "<new@x>"]  # after a split or merge: the tree, not history
     assert mbox.references(row(refs="<was-parent@x>", split_from=3)) == []  # a split-off root is a root
     # an imported root whose parent was missing carries its link out again
     assert mbox.references(row(refs="<missing@x>")) == ["<missing@x>"]
-    # a reply placed under a farther ancestor keeps the missing ids it named
-    skipped = row(parent_id=5, refs="<r@x> <gone@x>", parent_message_id="<r@x>", parent_refs="")
-    assert mbox.references(skipped) == ["<r@x>", "<gone@x>"]
-    # under a placeholder for the root of its missing ancestry: that root, then what it named
-    ghost = row(
-        parent_id=5, refs="<middle@x>", parent_message_id="<root@x>", parent_refs="", parent_placeholder=1
-    )
-    assert mbox.references(ghost) == ["<root@x>", "<middle@x>"]
+    # a reply placed under a farther ancestor: the missing ids it named are only in its stored chain
+    assert mbox.references(row(parent_id=5, refs="<r@x> <gone@x>", tree_path="<r@x>")) == ["<r@x>"]
 
 
 def test_mboxrd_escape_and_split_round_trip():

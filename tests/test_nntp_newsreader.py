@@ -1,12 +1,14 @@
 """A real newsreader against a real `moot serve`: Debian's tin, driven in tmux.
-It lists Moot's groups, shows a thread's subject and author, reads an article
-(which the web then counts as read), and posts a followup that the JSON API
-then shows under its parent. Skipped, with the reason, where tin or tmux is
-not installed (./run tests installs them as root)."""
+It lists Moot's groups, shows a thread's subject and author and a thread
+split off it on its own, reads an article (which the web then counts as
+read), and posts a followup that the JSON API then shows under its parent.
+Skipped, with the reason, where tin or tmux is not installed (./run tests
+installs them as root)."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -83,8 +85,25 @@ class Tmux:
         subprocess.run(["tmux", "-L", self.name, "kill-server"], env=self.env, capture_output=True)
 
 
+def split_off(server) -> int:
+    """A reply and its own reply added below the reply of the prepared thread,
+    then split off into a thread of their own; returns the old thread's id."""
+    with httpx.Client(base_url=server.url, timeout=20) as web:
+        assert web.post("/api/login", json={"username": "marta", "password": PASSWORD}).status_code == 200
+        thread = web.get("/api/groups/comp.lang.python/threads").json()["threads"][0]["id"]
+        reply = web.get(f"/api/threads/{thread}").json()["articles"][1]
+        r = web.post(f"/api/articles/{reply['id']}/replies", json={"body": "Off topic", "subject": "Tangent"})
+        tangent = r.json()["article"]
+        r = web.post(f"/api/articles/{tangent['id']}/replies", json={"body": "Indeed"})
+        assert r.status_code == 201, r.text
+        r = web.post(f"/api/threads/{thread}/split", json={"article_id": tangent["id"], "reason": "a topic"})
+        assert r.status_code == 201, r.text
+    return thread
+
+
 def test_tin_lists_reads_and_posts_a_followup(tmp_path):
     server = serve(tmp_path)
+    thread = split_off(server)
     home = tmp_path / "home"
     (home / ".tin").mkdir(parents=True)
     (home / ".newsauth").write_text(f'127.0.0.1 "{PASSWORD}" ada\n')
@@ -121,22 +140,27 @@ def test_tin_lists_reads_and_posts_a_followup(tmp_path):
             "rec.music.folk", "comp.lang.python", "Python, the language", "comp.lang.c", "news.readonly"
         )
         tmux.keys("2", "Enter", "Enter")  # comp.lang.python: its threads
-        tmux.wait_for("Hello", "Ada")
+        screen = tmux.wait_for("Hello", "Ada", "l=list thread")  # the thread index, drawn whole
+        # tin threads by References too: the split-off replies must not name the old
+        # thread, or it nests the new thread back inside it. One line per thread:
+        # its number, marks and counts, then its subject.
+        threads = re.findall(r"^\s*(\d+)\s.*?\s(Hello|Tangent)\s", screen, re.M)
+        assert threads == [("1", "Hello"), ("2", "Tangent")], screen
         tmux.keys("Enter")  # read the first article
         tmux.wait_for("First post", "Ada <ada@test.moot>", ".starts with a dot")
-        assert web_unread() == 1  # Märta's reply; ada's own article never counts
+        # Märta's reply and the two split-off articles; ada's own article never counts
+        assert web_unread() == 3
         tmux.keys("Tab")  # the next unread article, which tin fetches by number
         tmux.wait_for("A reply from Märta")
         deadline = time.monotonic() + WAIT
-        while web_unread() != 0:  # the read mark is written shortly after the reply
+        while web_unread() != 2:  # the read mark is written shortly after the reply
             assert time.monotonic() < deadline, "reading in tin never marked the article read on the web"
             time.sleep(0.05)
         tmux.keys("f")  # follow up; the editor adds a line
         tmux.wait_for("p=post")
         tmux.keys("p")
         tmux.wait_for("Article posted")
-        thread = httpx.get(f"{server.url}/api/groups/comp.lang.python/threads").json()["threads"][0]
-        articles = httpx.get(f"{server.url}/api/threads/{thread['id']}").json()["articles"]
+        articles = httpx.get(f"{server.url}/api/threads/{thread}").json()["articles"]
         posted = [a for a in articles if "A followup from tin." in a["body"]]
         assert len(posted) == 1, articles
         assert posted[0]["parent_id"] == articles[1]["id"] and posted[0]["author"]["username"] == "ada"

@@ -235,7 +235,73 @@ async def test_a_web_split_is_visible_to_an_nntp_client_at_once(server):
             _, overviews = n.over((first, last))
             moved = {o["message-id"]: o for _, o in overviews}
             assert chain[1]["message_id"] in moved and moved[chain[1]["message_id"]]["references"] == ""
-            # The chain keeps its history; its last entry is the parent the tree has now.
-            assert moved[chain[2]["message_id"]]["references"].split()[-1] == chain[1]["message_id"]
+            # Its path in the tree it has now, not the stored chain from the old root.
+            assert moved[chain[2]["message_id"]]["references"] == chain[1]["message_id"]
 
     await asyncio.to_thread(read)
+
+
+def test_split_off_replies_are_served_with_their_path_in_the_new_thread(server):
+    """After a split, the split-off replies' References begin at the new root
+    (never naming the old thread) in OVER and ARTICLE by number (the encoded
+    blocks, filled before the split) and in OVER, HDR, XHDR and HEAD by
+    Message-ID; undoing the split serves the old chains again."""
+    with httpx.Client(base_url=server.url, timeout=20) as web:
+        assert web.post("/api/login", json={"username": "marta", "password": PASSWORD}).status_code == 200
+        r = web.post("/api/groups/rec.music.folk/threads", json={"subject": "Tunes", "body": "root"})
+        thread, parent = r.json()["thread"]["id"], r.json()["article"]
+        chain = [parent]
+        for body in ("one", "two", "three", "four"):
+            parent = web.post(f"/api/articles/{parent['id']}/replies", json={"body": body}).json()["article"]
+            chain.append(parent)
+        mids = [a["message_id"] for a in chain]
+        history = {mid: " ".join(mids[:i]) for i, mid in enumerate(mids)}
+
+        def served(n: nntplib.NNTP) -> list[dict[str, str]]:
+            """References of each article of the chain, on every path."""
+            _, _, first, last, _ = n.group("rec.music.folk")
+            fast = {o["message-id"]: o["references"] for _, o in n.over((first, last))[1]}
+            numbered = {}
+            for a in chain:
+                head = n.article(a["number"])[1].lines
+                numbered[a["message_id"]] = _references(head[: head.index(b"")])
+            by_id = {mid: n.over(mid)[1][0][1]["references"] for mid in mids}
+            heads = {mid: _references(n.head(mid)[1].lines) for mid in mids}
+            hdr = dict(n.xhdr("References", f"{first}-{last}")[1])
+            # XHDR says "(none)" for a header an article lacks, HDR an empty value.
+            xhdr = {o: hdr[str(a["number"])].replace("(none)", "") for o, a in zip(mids, chain, strict=True)}
+            hdr_ids = {mid: n._longcmdstring(f"HDR References {mid}")[1][0].partition(" ")[2] for mid in mids}
+            return [
+                {mid: path[mid] for mid in mids} for path in (fast, numbered, by_id, heads, xhdr, hdr_ids)
+            ]
+
+        with server.reader() as n:
+            assert served(n) == [history] * 6  # and the blocks now hold the chains
+            r = web.post(
+                f"/api/threads/{thread}/split",
+                json={"article_id": chain[2]["id"], "reason": "a tune of its own"},
+            )
+            assert r.status_code == 201, r.text
+            entry = r.json()["entry"]["id"]
+            split = {
+                **{mid: history[mid] for mid in mids[:2]},
+                **{mid: " ".join(mids[2:i]) for i, mid in enumerate(mids) if i >= 2},
+            }
+            assert split[mids[4]] == f"{mids[2]} {mids[3]}"
+            assert served(n) == [split] * 6
+            r = web.post(f"/api/modlog/{entry}/undo", json={"reason": "it belongs there"})
+            assert r.status_code == 200, r.text
+            assert served(n) == [history] * 6
+
+
+def _references(head: list[bytes]) -> str:
+    """The unfolded References value of a header block ('' when it has none)."""
+    value, inside = [], False
+    for line in head:
+        if line[:1] in (b" ", b"\t") and inside:
+            value.append(line.strip().decode())
+            continue
+        inside = line.lower().startswith(b"references:")
+        if inside:
+            value.append(line.split(b":", 1)[1].strip().decode())
+    return " ".join(value)

@@ -173,11 +173,18 @@ async def test_an_export_keeps_the_links_and_rebuilds_to_moots_tree(make_site, t
     assert r.status_code == 200
     exported = write_mbox(tmp_path / "export.mbox", [r.content])
     carried = {mid: refs for mid, refs, _ in read_mbox(str(exported))}
-    for mid, row in rows(site).items():
+    got = rows(site)
+    for mid, row in got.items():
         if row["status"] == "notice":
             assert mid not in carried  # placeholders are not exported
+        elif row["parent_mid"] is None:
+            assert carried[mid] == row["refs"].split(), mid  # a root keeps its link to a missing parent
         else:
-            assert set(row["refs"].split()) <= set(carried[mid]), mid  # the links it carries
+            # a reply carries its path in Moot's tree, ending at the parent it hangs under
+            path, up = [], row["parent_mid"]
+            while up is not None:
+                path, up = [up, *path], got[up]["parent_mid"]
+            assert carried[mid][-len(path) :] == path, mid
     # a reader rebuilding threads from the export gets Moot's threads and parents
     result = compare(jwz(read_mbox(str(exported))), moot_threads(site.config.db_path))
     assert result.misplaced == [] and result.wrong_parent == [], str(result)

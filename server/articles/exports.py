@@ -10,16 +10,30 @@ from aiosqlite import Connection
 
 from ..store.db import fetch_all, fetch_value
 from .reading import HIDDEN_NOTICE
+from .subjects import REFERENCES_KEEP
 
-# The article columns of ARTICLE_SELECT plus what an mbox needs of the parent.
+# An article's ancestors in the thread it belongs to now, root first, space
+# separated (NULL for a root): a walk up parent_id, one primary-key seek per
+# level, that stops after the REFERENCES_KEEP - 1 nearest and then names the
+# root alone (RFC 5537 §3.4.4 lets the middle go), so its cost is bounded
+# whatever the depth.
+TREE_PATH = f"""(
+    WITH RECURSIVE up(parent_id, path, n) AS (
+        SELECT p.parent_id, p.message_id, 1 FROM articles p WHERE p.id = a.parent_id
+        UNION ALL
+        SELECT q.parent_id, q.message_id || ' ' || up.path, up.n + 1
+        FROM up JOIN articles q ON q.id = up.parent_id WHERE up.n < {REFERENCES_KEEP - 1}
+    )
+    SELECT iif(parent_id IS NULL, path, (SELECT message_id FROM articles WHERE id = t.root_article_id) || ' ' || path)
+    FROM up ORDER BY n DESC LIMIT 1
+)"""
+# The article columns of ARTICLE_SELECT plus what its served References need
+# (mbox.references): its tree path, and whether its thread's root came from a split.
 EXPORT_SELECT = (
     "SELECT a.*, g.name AS group_name, u.username AS username,"
-    " p.message_id AS parent_message_id, p.refs AS parent_refs, t.split_from_thread_id AS split_from,"
-    " (p.status = 'notice' AND json_extract(p.notice, '$.action') = 'missing') AS parent_placeholder,"
-    " ap.path AS news_path"
+    f" {TREE_PATH} AS tree_path, t.split_from_thread_id AS split_from, ap.path AS news_path"
     " FROM articles a JOIN groups g ON g.id = a.group_id JOIN threads t ON t.id = a.thread_id"
     " LEFT JOIN users u ON u.id = a.user_id"
-    " LEFT JOIN articles p ON p.id = a.parent_id"
     " LEFT JOIN article_paths ap ON ap.article_id = a.id"
 )
 EXPORT_PAGE = 500

@@ -77,30 +77,23 @@ def escape_body(body: str) -> str:
 
 
 def references(article: Row) -> list[str]:
-    """The References to write: the stored chain (what the article carries)
-    when it names the article's current parent or the article is a root, else
-    the parent's chain plus the parent (after a split or merge the tree, not
-    history, is what a reader must rebuild)."""
-    refs = article["refs"].split() if article["refs"] else []
-    if article["parent_id"] is None:
-        # An imported root whose parent was missing keeps its link; a root
-        # that a split made keeps none (its old place is the split notice).
-        return [] if article["split_from"] is not None else refs
-    parent = article["parent_message_id"]
-    if parent in refs:
-        # Ids after the parent are missing messages it skipped: a reader finds none of them either.
-        return refs
-    chain = article["parent_refs"].split() if article["parent_refs"] else []
-    if article["parent_placeholder"]:
-        # Placed under the root of its missing ancestry: that root first, then what it named.
-        return chain + [parent] + [r for r in refs if r != parent]
-    return chain + [parent]
+    """The References an article is served with, everywhere (NNTP, mbox, list
+    mail). A reply's: its path in the tree it belongs to now, root first (at
+    most REFERENCES_KEEP ids, the middle trimmed), so its last id is the
+    parent it hangs under, after a split, merge or an import's placement as
+    much as after a plain followup; the stored chain (articles.refs) stays for
+    provenance. A root's: its stored chain (an imported or peered root keeps
+    its link to a missing parent), none for the root of a split (its old place
+    is the split's notice). `article` needs exports.EXPORT_SELECT's tree_path
+    and split_from."""
+    if article["parent_id"] is not None:
+        return article["tree_path"].split()
+    return [] if article["split_from"] is not None else article["refs"].split()
 
 
 def format_article(article: Row, domain: str) -> bytes:
     """One article as an mboxrd message (separator line included, blank line after).
-    `article` needs the columns of exports.EXPORT_SELECT (parent_message_id, parent_refs, split_from,
-    parent_placeholder)."""
+    `article` needs the columns of exports.EXPORT_SELECT (tree_path, split_from)."""
     addr = article["author_addr"] or (
         f"{article['username']}@{domain}" if article["username"] else UNKNOWN_ADDRESS
     )

@@ -1,8 +1,8 @@
 """Articles as news messages (RFC 5536), as pure functions over article rows.
 
 An article row here has the columns of exports.EXPORT_SELECT (the article,
-its group's name, its author's username, its parent's Message-ID and
-References). Headers are built with mbox's header helpers, so mbox downloads
+its group's name, its author's username, its path in its thread's tree).
+Headers are built with mbox's header helpers, so mbox downloads
 and NNTP write the same From, Subject and References; text is LF-separated
 here and the transport turns it into CRLF lines."""
 

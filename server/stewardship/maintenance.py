@@ -17,8 +17,9 @@ Tree rules kept by every action here (the property tests check them):
 - Message-IDs never change; articles that change group get new numbers there
   (numbers only grow and are never reused: the old number becomes a gap).
 
-A split's new root keeps its References header (headers never change once
-posted) but its parent_id becomes NULL; the log entry keeps the old parent.
+A split's new root keeps its stored References (articles.refs: what it was
+posted with) but its parent_id becomes NULL; the log entry keeps the old
+parent. What NNTP, mbox and mail serve follows the tree (mbox.references).
 
 Events (type: data). Every structural event has the same keys, so a client
 can apply it to what it fetched:
