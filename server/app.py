@@ -71,7 +71,7 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
 
 def create_app(config: Config, listeners: Mapping[str, socket.socket] | None = None) -> Starlette:
     """The whole application for `config`. `listeners` may hold listening
-    sockets already bound to the NNTP and SMTP ports ("nntp", "smtp"), which
+    sockets already bound to the NNTP, NNTPS and SMTP ports ("nntp", "nntps", "smtp"), which
     those servers then use in place of binding the ports themselves."""
     bound = dict(listeners or {})
     site = Site(
@@ -87,6 +87,7 @@ def create_app(config: Config, listeners: Mapping[str, socket.socket] | None = N
         )
         sweeper = sweep.start(site, [queuemail.job])
         news = await nntp.start(site, bound.get("nntp"))
+        secure_news = await nntp.start(site, bound.get("nntps"), implicit_tls=True)
         feeder = await nntp.feed.start(site)
         mailer = await smtp.start(site, bound.get("smtp"))
         app.state.mail = mailer
@@ -95,6 +96,7 @@ def create_app(config: Config, listeners: Mapping[str, socket.socket] | None = N
         finally:
             await smtp.stop(mailer)
             await nntp.feed.stop(feeder)
+            await nntp.stop(secure_news)
             await nntp.stop(news)
             await sweep.stop(sweeper)
             await site.stop()

@@ -56,6 +56,7 @@ def _config(args: argparse.Namespace) -> Config:
         port=port("port"),
         nntp_host=getattr(args, "nntp_host", None),
         nntp_port=port("nntp_port"),
+        nntps_port=port("nntps_port"),
         smtp_port=port("smtp_port"),
     )
 
@@ -83,17 +84,28 @@ def _bind_free_ports(args: argparse.Namespace, config: Config) -> tuple[Config, 
     """Listening sockets on a free port for each listener asked for as `any`
     (and HTTP's port 0), and the configuration naming the ports they got. The
     servers are handed these sockets, so no port is let go between being
-    chosen and being served, and every link and log line has the real port."""
+    chosen and being served, and every link and log line has the real port.
+    The NNTPS port is bound here whatever it is, so that one the process may
+    not bind (563 without the privilege) stops the start naming its option."""
     wanted = {
         "http": ("port", config.host, args.port == ANY_PORT or config.port == 0),
         "nntp": ("nntp_port", config.nntp_host or config.host, args.nntp_port == ANY_PORT),
+        "nntps": ("nntps_port", config.nntp_host or config.host, args.nntps_port == ANY_PORT),
         "smtp": ("smtp_port", config.smtp_host or config.host, args.smtp_port == ANY_PORT),
     }
     sockets: dict[str, socket.socket] = {}
     for name, (_, host, free) in wanted.items():
-        if free:
+        fixed = config.nntps_port if name == "nntps" and not free else 0
+        if free or fixed:
             family = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0][0]
-            sockets[name] = socket.create_server((host, 0), family=family)
+            try:
+                sockets[name] = socket.create_server((host, fixed), family=family)
+            except OSError as error:
+                hint = "; ports below 1024 need root or CAP_NET_BIND_SERVICE" if fixed < 1024 else ""
+                raise SystemExit(
+                    f"moot: cannot listen for NNTPS on {host}:{fixed} (--nntps-port, MOOT_NNTPS_PORT):"
+                    f" {error.strerror}{hint}"
+                ) from None
     ports = {wanted[name][0]: sock.getsockname()[1] for name, sock in sockets.items()}
     return config.replace(**ports), sockets
 
@@ -111,7 +123,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = _config(args)
     configure_logging(config.log_format)
     config, sockets = _bind_free_ports(args, config)
-    if config.nntp_port:
+    if config.nntp_port or config.nntps_port:
         try:
             nntp_tls.server_context(config)  # an unusable certificate stops the start, saying why
         except nntp_tls.TLSConfigError as error:
@@ -121,6 +133,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"Moot serving {config.db_path} at http://{config.host}:{config.port}/", flush=True)
     if config.nntp_port:
         print(f"NNTP at nntp://{config.nntp_host or config.host}:{config.nntp_port}/", flush=True)
+    if config.nntps_port:
+        print(f"NNTPS at nntps://{config.nntp_host or config.host}:{config.nntps_port}/", flush=True)
     if config.smtp_port:
         print(
             f"{'LMTP' if config.smtp_lmtp else 'SMTP'} for @{config.list_domain} at"
@@ -130,6 +144,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     listening = [f"http://{config.host}:{config.port}/"]
     if config.nntp_port:
         listening.append(f"nntp://{config.nntp_host or config.host}:{config.nntp_port}/")
+    if config.nntps_port:
+        listening.append(f"nntps://{config.nntp_host or config.host}:{config.nntps_port}/")
     if config.smtp_port:
         scheme = "lmtp" if config.smtp_lmtp else "smtp"
         listening.append(f"{scheme}://{config.smtp_host or config.host}:{config.smtp_port}/")
@@ -609,6 +625,12 @@ def parser() -> argparse.ArgumentParser:
         "--nntp-port",
         type=_listen_port,
         help="NNTP listen port (default 1119; 0 turns NNTP off; `any`: a free port)",
+    )
+    p.add_argument(
+        "--nntps-port",
+        type=_listen_port,
+        help="NNTPS (TLS from the first byte) listen port, usually 563; needs MOOT_NNTP_TLS_CERT"
+        " (default 0: off; `any`: a free port)",
     )
     p.add_argument(
         "--smtp-port",

@@ -2,7 +2,7 @@
 
 `make_site(**config)` builds a site; `site.client(username)` is an httpx
 client signed in as that user (created on first use with the given role).
-`make_site(nntp_port=ANY_PORT)` (or smtp_port) serves on a free port, which
+`make_site(nntp_port=ANY_PORT)` (or nntps_port, smtp_port) serves on a free port, which
 the site's config then names."""
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ async def make_site(tmp_path):
         # Bound here and handed to the site's servers, so the port is known
         # before they start and never let go in between.
         listeners = {}
-        for name in ("nntp", "smtp"):
+        for name in ("nntp", "nntps", "smtp"):
             if settings.get(f"{name}_port") == ANY_PORT:
                 sock = socket.create_server(("127.0.0.1", 0))
                 sockets.append(sock)

@@ -78,6 +78,7 @@ class Ports:
     http: int
     nntp: int = 0
     smtp: int = 0
+    nntps: int = 0
 
     @property
     def url(self) -> str:
@@ -115,14 +116,21 @@ class MootProcess(subprocess.Popen):
 
 
 def start_process(
-    db_path, log_path, *, port: int | str = 0, nntp: int | str = 0, smtp: int | str = 0, **settings
+    db_path,
+    log_path,
+    *,
+    port: int | str = 0,
+    nntp: int | str = 0,
+    smtp: int | str = 0,
+    nntps: int | str = 0,
+    **settings,
 ) -> MootProcess:
     """`moot serve` as its own process (see MootProcess and stop_process) on
-    any free port, or `port`; NNTP and SMTP only when `nntp` or `smtp` is a
-    port or "any", so parallel tests never share 1119."""
+    any free port, or `port`; NNTP, SMTP and NNTPS only when `nntp`, `smtp`
+    or `nntps` is a port or "any", so parallel tests never share 1119."""
     args = [sys.executable, "-m", "moot", "serve", "--db", str(db_path), "--port", str(port)]
-    args += ["--nntp-port", str(nntp), "--smtp-port", str(smtp)]
-    want = ("http", *(name for name, value in (("nntp", nntp), ("smtp", smtp)) if value))
+    args += ["--nntp-port", str(nntp), "--smtp-port", str(smtp), "--nntps-port", str(nntps)]
+    want = ("http", *(name for name, value in (("nntp", nntp), ("smtp", smtp), ("nntps", nntps)) if value))
     return MootProcess(args, log_path, want, moot_env(**settings))
 
 

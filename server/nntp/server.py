@@ -1,5 +1,7 @@
 """Thin asyncio glue around Session: accept, read, feed, write each reply in
-one go, and enforce the connection limits and the idle timeout."""
+one go, and enforce the connection limits and the idle timeout. One NewsServer
+serves the NNTP port (STARTTLS on demand), another the NNTPS port (RFC 8143:
+TLS from the first byte)."""
 
 from __future__ import annotations
 
@@ -7,9 +9,19 @@ import asyncio
 import logging
 import socket
 import ssl
+from collections.abc import Awaitable, Callable
 
 from ..news import peers
-from ..runtime.doors import DEADLINE, EVICTED, PROXY, TOTAL, ProxyError, looks_like_proxy, read_proxy_header
+from ..runtime.doors import (
+    DEADLINE,
+    EVICTED,
+    PROXY,
+    TOTAL,
+    Door,
+    ProxyError,
+    looks_like_proxy,
+    read_proxy_header,
+)
 from ..runtime.site import Site
 from . import replies, tls
 from .session import Session, addresses
@@ -26,13 +38,19 @@ PEER_ADDRESSES_TTL = 30.0
 
 
 class NewsServer:
-    """The NNTP listener of one Site: connection caps per client and in total
-    (the site's doors), the first-command deadline and the PROXY protocol."""
+    """The NNTP (or, `implicit_tls`, NNTPS) listener of one Site: connection
+    caps per client and in total (the site's doors), the first-command deadline
+    (a TLS handshake included) and the PROXY protocol (NNTP only)."""
 
-    def __init__(self, site: Site) -> None:
+    def __init__(self, site: Site, *, implicit_tls: bool = False) -> None:
         self.site = site
         self.config = site.config
+        self.implicit_tls = implicit_tls
+        self.door = site.doors.nntps if implicit_tls else site.doors.nntp
         self.server: asyncio.Server | None = None
+        # NNTPS: its listening socket, and the task accepting from it.
+        self.listener: socket.socket | None = None
+        self.accepting: asyncio.Task | None = None
         self.connections: set[asyncio.Task] = set()
         # Connections yet to send a command, oldest first: the first to go when full.
         self.silent: dict[asyncio.Task, None] = {}
@@ -41,7 +59,16 @@ class NewsServer:
         self._peer_lookup = asyncio.Lock()
 
     async def start(self, sock: socket.socket | None = None) -> None:
-        """Listen on nntp_port, or on `sock` when given (a socket already bound to it)."""
+        """Listen on nntp_port (nntps_port), or on `sock` when given (a socket already bound to it)."""
+        if self.implicit_tls:
+            # Connections are accepted bare and their handshake begun once they are
+            # admitted, so it is under the doors and the deadline. (A stream would
+            # read the client's first TLS bytes before a handshake could take them.)
+            host = self.config.nntp_host or self.config.host
+            self.listener = sock or socket.create_server((host, self.config.nntps_port))
+            self.listener.setblocking(False)
+            self.accepting = asyncio.create_task(self._accept(self.listener))
+            return
         if sock is not None:
             self.server = await asyncio.start_server(self._serve, sock=sock, limit=READ_CHUNK)
             return
@@ -52,21 +79,77 @@ class NewsServer:
 
     @property
     def port(self) -> int:
+        if self.listener is not None:
+            return self.listener.getsockname()[1]
         assert self.server is not None
         return self.server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
-        if self.server is None:
-            return
-        self.server.close()
+        if self.server is not None:
+            self.server.close()
+        if self.accepting is not None:
+            self.accepting.cancel()
         for task in list(self.connections):
             task.cancel()
         await asyncio.gather(*self.connections, return_exceptions=True)
-        await self.server.wait_closed()
+        if self.server is not None:
+            await self.server.wait_closed()
+        if self.listener is not None:
+            self.listener.close()
+
+    async def _accept(self, listener: socket.socket) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                conn, peer = await loop.sock_accept(listener)
+            except OSError as e:  # out of file descriptors, say: try again shortly
+                log.warning("NNTPS accept failed: %s", e)
+                await asyncio.sleep(0.1)
+                continue
+            task = asyncio.create_task(self._serve_tls(conn, str(peer[0])))
+            self.connections.add(task)
+            task.add_done_callback(self.connections.discard)
+
+    async def _serve_tls(self, conn: socket.socket, address: str) -> None:
+        """An NNTPS connection: admitted as on the NNTP port, then TLS from the first byte."""
+        loop = asyncio.get_running_loop()
+        first = self._first_deadline()
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        door = None
+        try:
+            door = await self._admit(address)
+        finally:
+            if door is None:  # refused: no TLS yet to say why in, so just closed
+                conn.close()
+        if door is None:
+            return
+
+        async def handshake() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+            reader = asyncio.StreamReader(limit=READ_CHUNK)
+            protocol = asyncio.StreamReaderProtocol(reader)
+            try:
+                transport, _ = await asyncio.wait_for(
+                    loop.connect_accepted_socket(lambda: protocol, conn, ssl=self.tls),
+                    max(first - loop.time(), 0),
+                )
+            except BaseException as e:
+                conn.close()
+                if isinstance(e, TimeoutError):
+                    self.door.refuse(DEADLINE)
+                raise
+            return reader, asyncio.StreamWriter(transport, protocol, reader, loop)
+
+        await self._hold(door, address, first, handshake)
+
+    def _first_deadline(self) -> float:
+        """When a connection made now must have sent its first command: it has
+        first_command_timeout in all from connecting (a PROXY header and a TLS
+        handshake included; trickling bytes does not extend it)."""
+        timeout = min(self.config.first_command_timeout, self.config.nntp_idle_timeout)
+        return asyncio.get_running_loop().time() + timeout
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
+        """An NNTP connection: a PROXY header when from a proxy, admission, the conversation."""
         peer = writer.get_extra_info("peername")
         address = str(peer[0]) if peer else ""
         sock = writer.get_extra_info("socket")
@@ -74,16 +157,27 @@ class NewsServer:
             # Each reply is one write; without Nagle it leaves at once, so a client
             # that delays its ACKs never waits ~40 ms for the next segment.
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        doors = self.site.doors
-        door = doors.nntp
+        first = self._first_deadline()
         try:
-            if address in doors.proxies:  # haproxy or stunnel names the client first
+            if address in self.site.doors.proxies:  # haproxy or stunnel names the client first
                 proxied = await asyncio.wait_for(read_proxy_header(reader), self.config.first_command_timeout)
                 address = proxied or address
         except (ProxyError, TimeoutError) as e:
-            door.refuse(PROXY)
+            self.door.refuse(PROXY)
             log.info("NNTP connection from proxy %s refused: %s", address, e)
             return await _refuse(writer, "PROXY header missing or malformed")
+        door = await self._admit(address)
+        if door is None:
+            return await _refuse(writer, "too many connections; try again later")
+
+        async def opened() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+            return reader, writer
+
+        await self._hold(door, address, first, opened)
+
+    async def _admit(self, address: str) -> Door | None:
+        """The door `address` enters by, or None when it is refused (counted)."""
+        door = self.door
         reason = door.full(address)
         if reason == TOTAL and self.silent:
             # Full: the connection that has waited longest without a command makes room.
@@ -93,15 +187,31 @@ class NewsServer:
             door.refuse(EVICTED)
             reason = door.full(address)
         if reason is not None and await self._is_peer(address):
-            door = doors.nntp_peers  # configured peers have a budget of their own
+            door = self.site.doors.nntp_peers  # configured peers have a budget of their own
             reason = door.full(address)
         if reason is not None:
             door.refuse(reason)
-            return await _refuse(writer, "too many connections; try again later")
+            return None
         door.enter(address)
+        return door
+
+    async def _hold(
+        self,
+        door: Door,
+        address: str,
+        first: float,
+        open: Callable[[], Awaitable[tuple[asyncio.StreamReader, asyncio.StreamWriter]]],
+    ) -> None:
+        """Serve an admitted connection, once `open` gives its streams, until it ends."""
+        task = asyncio.current_task()
+        assert task is not None
         self.connections.add(task)
+        self.silent[task] = None
+        writer = None
         try:
-            await self._converse(Session(self.site, address, tls=self.tls is not None), reader, writer)
+            reader, writer = await open()
+            session = Session(self.site, address, tls=self.tls is not None, secure=self.implicit_tls)
+            await self._converse(session, reader, writer, first)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         except (ssl.SSLError, TimeoutError) as e:  # a failed or abandoned handshake: the client's fault
@@ -114,7 +224,8 @@ class NewsServer:
             self.connections.discard(task)
             self.silent.pop(task, None)
             door.leave(address)
-            await _close(writer)
+            if writer is not None:
+                await _close(writer)
 
     async def _is_peer(self, address: str) -> bool:
         """Whether `address` is that of a peer configured without a secret (known
@@ -132,30 +243,28 @@ class NewsServer:
         return address in self._peer_addresses[1]
 
     async def _converse(
-        self, session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+        self, session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, first: float
     ) -> None:
+        """Greet, then answer until the session ends: by `first` (a loop time) its
+        first command, then within nntp_idle_timeout each."""
         writer.write(session.greeting())
         loop = asyncio.get_running_loop()
-        # Until its first command is answered, a connection has first_command_timeout
-        # in all (trickling bytes does not extend it); then nntp_idle_timeout per wait.
-        first = loop.time() + min(self.config.first_command_timeout, self.config.nntp_idle_timeout)
         answered = False
         task = asyncio.current_task()
         assert task is not None
-        self.silent[task] = None
         while not session.closed:
             wait = self.config.nntp_idle_timeout if answered else first - loop.time()
             try:
                 data = await asyncio.wait_for(reader.read(READ_CHUNK), max(wait, 0))
             except TimeoutError:
                 if not answered:
-                    self.site.doors.nntp.refuse(DEADLINE)
+                    self.door.refuse(DEADLINE)
                 writer.write(replies.status(400, "idle timeout, closing connection"))
                 return
             if not data:  # the client closed its side: nothing more will come
                 return
             if not answered and looks_like_proxy(data):
-                self.site.doors.nntp.refuse(PROXY)
+                self.door.refuse(PROXY)
                 writer.write(replies.status(400, "PROXY header from an address not configured as a proxy"))
                 return
             out = await session.receive(data)
@@ -195,14 +304,18 @@ async def _close(writer: asyncio.StreamWriter) -> None:
         pass
 
 
-async def start(site: Site, sock: socket.socket | None = None) -> NewsServer | None:
-    """Start the NNTP listener of `site` (None when nntp_port is 0), on `sock`
-    when given: a listening socket already bound to nntp_port."""
-    if site.config.nntp_port == 0:
+async def start(
+    site: Site, sock: socket.socket | None = None, *, implicit_tls: bool = False
+) -> NewsServer | None:
+    """Start the NNTP listener of `site` (None when nntp_port is 0), or with
+    `implicit_tls` its NNTPS listener (None when nntps_port is 0), on `sock`
+    when given: a listening socket already bound to that port."""
+    if (site.config.nntps_port if implicit_tls else site.config.nntp_port) == 0:
         return None
-    server = NewsServer(site)
+    server = NewsServer(site, implicit_tls=implicit_tls)
     await server.start(sock)
-    log.info("NNTP listening on %s:%d", site.config.nntp_host or site.config.host, server.port)
+    name = "NNTPS" if implicit_tls else "NNTP"
+    log.info("%s listening on %s:%d", name, site.config.nntp_host or site.config.host, server.port)
     return server
 
 

@@ -87,10 +87,11 @@ HELP = (
 class Session:
     """The state of one connection: selected group, current article, signed-in user."""
 
-    def __init__(self, site: Site, peer: str = "", *, tls: bool = False) -> None:
-        """`tls`: the connection can be upgraded with STARTTLS (a certificate is configured)."""
+    def __init__(self, site: Site, peer: str = "", *, tls: bool = False, secure: bool = False) -> None:
+        """`tls`: a certificate is configured (STARTTLS is offered until TLS is on);
+        `secure`: TLS is on from the start (NNTPS, RFC 8143)."""
         self.site, self.peer = site, peer
-        self.tls_offered, self.tls_active = tls, False
+        self.tls_offered, self.tls_active = tls, secure
         # Set by an accepted STARTTLS: the glue upgrades the connection, then calls tls_started.
         self.starting_tls = False
         self.domain = site.config.domain
@@ -112,6 +113,12 @@ class Session:
     def greeting(self) -> bytes:
         """The initial reply (RFC 3977 §5.1): posting is possible once signed in."""
         name = self.site.config.site_name
+        if self.tls_active:
+            return replies.status(200, f"{name} NNTPS server ready (posting ok after AUTHINFO)")
+        if self.tls_offered:
+            return replies.status(
+                200, f"{name} NNTP server ready (posting ok after AUTHINFO; {self._use_tls()})"
+            )
         return replies.status(200, f"{name} NNTP server ready (posting ok after AUTHINFO)")
 
     async def receive(self, data: bytes) -> bytes:
@@ -249,6 +256,11 @@ class Session:
         active yet, and the operator has not allowed passwords in clear."""
         return self.tls_offered and not self.tls_active and not self.site.config.nntp_plain_auth
 
+    def _use_tls(self) -> str:
+        """How to turn TLS on, naming only what this server offers."""
+        port = self.site.config.nntps_port
+        return f"use STARTTLS or NNTPS port {port}" if port else "use STARTTLS"
+
     # -- authentication (RFC 4643) ---------------------------------------------------
 
     @command("AUTHINFO")
@@ -264,7 +276,7 @@ class Session:
         if self.user is not None or self._signed_in_peer():
             return replies.status(502, "already authenticated")
         if self._needs_tls():  # RFC 4643 §2.2
-            return replies.status(483, "encryption required: use STARTTLS before AUTHINFO")
+            return replies.status(483, f"encryption required: {self._use_tls()}, then AUTHINFO")
         if kind == "USER":
             self.pending_user = value
             return replies.status(381, "password required")
@@ -530,7 +542,8 @@ class Session:
         if cmd.args:
             raise Syntax("POST takes no arguments")
         if self.user is None:
-            return replies.status(480, "authentication required to post (AUTHINFO USER)")
+            tls = f"{self._use_tls()}, then " if self._needs_tls() else ""
+            return replies.status(480, f"authentication required to post: {tls}AUTHINFO USER")
         # The account as it is now, not as it signed in: a connection may outlast
         # a suspension, a role change or the account itself.
         async with self.site.db.read() as conn:

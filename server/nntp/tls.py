@@ -1,4 +1,4 @@
-"""TLS for NNTP (RFC 4642 STARTTLS): the server's context, built once from the
+"""TLS for NNTP (RFC 4642 STARTTLS, RFC 8143 NNTPS): the server's context, built once from the
 configured certificate, and the context the feed uses to check a peer's.
 
 A node with a certificate offers STARTTLS and, unless MOOT_NNTP_PLAIN_AUTH
@@ -19,11 +19,15 @@ class TLSConfigError(ValueError):
 
 
 def server_context(config: Config) -> ssl.SSLContext | None:
-    """The context STARTTLS upgrades to; None when no certificate is configured.
+    """The context STARTTLS upgrades to and NNTPS speaks; None when no
+    certificate is configured.
 
     Raises TLSConfigError when the files are missing, unreadable or do not match,
-    so a misconfigured server fails at start, not at a client's first STARTTLS."""
+    or an NNTPS port has no certificate, so a misconfigured server fails at
+    start, not at a client's first STARTTLS."""
     if not config.nntp_tls_cert:
+        if config.nntps_port:
+            raise TLSConfigError("MOOT_NNTPS_PORT (--nntps-port) needs a certificate: set MOOT_NNTP_TLS_CERT")
         return None
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2

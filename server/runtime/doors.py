@@ -1,5 +1,5 @@
 """Budgets per client at every door: HTTP requests in flight, open /live
-sockets, NNTP and SMTP connections. A client is its address, or its /64 for
+sockets, NNTP, NNTPS and SMTP connections. A client is its address, or its /64 for
 IPv6 (one host there holds a whole /64); behind a trusted proxy it is the
 address the proxy names (X-Forwarded-For for HTTP, the PROXY protocol for NNTP
 and SMTP, read here). Each door counts its refusals by reason for /metrics.
@@ -86,6 +86,7 @@ class Doors:
         self.connections = Door(both if c.http_max_per_address and c.live_max_per_address else 0)
         self.live = Door(c.live_max_per_address, c.live_max_connections)
         self.nntp = Door(c.nntp_max_per_address, c.nntp_max_connections)
+        self.nntps = Door(c.nntp_max_per_address, c.nntp_max_connections)  # the same caps, its own count
         self.nntp_peers = Door(c.nntp_max_per_peer)  # configured peers, outside the other budgets
         self.smtp = Door(0 if c.smtp_lmtp else c.smtp_max_per_address, c.smtp_max_connections)
         self.proxies = Allowed(c.proxy_protocol)
@@ -96,6 +97,7 @@ class Doors:
             "http-connections": self.connections,
             "live": self.live,
             "nntp": self.nntp,
+            "nntps": self.nntps,
             "nntp-peers": self.nntp_peers,
             "smtp": self.smtp,
         }

@@ -56,6 +56,10 @@ class Config:
         False,
         "with MOOT_NNTP_TLS_CERT set, still accept AUTHINFO before STARTTLS (passwords in clear); without a certificate AUTHINFO is always accepted in clear",
     )
+    nntps_port: int = _f(
+        0,
+        "NNTPS port (RFC 8143: TLS from the first byte, 563 by convention) `moot serve` also listens on, with MOOT_NNTP_TLS_CERT; 0: none",
+    )
     nntp_tls_ca: str = _f(
         "",
         "PEM file of the authorities whose certificates this node trusts when it feeds a peer over STARTTLS; empty: the system's",
@@ -324,6 +328,8 @@ class Config:
             raise ValueError("synchronous must be FULL, NORMAL or EXTRA")
         if not 0 <= self.nntp_port <= 65535:
             raise ValueError("nntp_port must be between 0 and 65535")
+        if not 0 <= self.nntps_port <= 65535:
+            raise ValueError("nntps_port must be between 0 and 65535")
         if not 0 <= self.smtp_port <= 65535:
             raise ValueError("smtp_port must be between 0 and 65535")
         if self.smtp_url and urlsplit(self.smtp_url).scheme not in ("smtp", "smtps", "smtp+starttls"):
