@@ -95,6 +95,12 @@ def test_references_follow_the_current_tree():
     assert mbox.references(row(refs="<missing@x>")) == ["<missing@x>"]
     # a reply placed under a farther ancestor: the missing ids it named are only in its stored chain
     assert mbox.references(row(parent_id=5, refs="<r@x> <gone@x>", tree_path="<r@x>")) == ["<r@x>"]
+    # a deep path of long ids fits one 998-octet header line (and an overview line under
+    # 2048 octets, nntplib's limit): the root and the nearest ancestors are kept
+    path = [f"<{'x' * 60}.{n}@long.example>" for n in range(40)]
+    served = mbox.references(row(parent_id=5, tree_path=" ".join(path)))
+    assert served[0] == path[0] and served[-1] == path[-1] and served[1:] == path[-(len(served) - 1) :]
+    assert len("References: " + " ".join(served)) <= 998 < len("References: " + " ".join(path))
 
 
 def test_mboxrd_escape_and_split_round_trip():

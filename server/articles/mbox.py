@@ -22,6 +22,7 @@ from sqlite3 import Row
 from typing import BinaryIO
 
 from ..store import clock
+from .subjects import trim_references
 
 CONTENT_TYPE = "application/mbox"
 # The address written for an article that has none (imported without a usable
@@ -79,7 +80,7 @@ def escape_body(body: str) -> str:
 def references(article: Row) -> list[str]:
     """The References an article is served with, everywhere (NNTP, mbox, list
     mail). A reply's: its path in the tree it belongs to now, root first (at
-    most REFERENCES_KEEP ids, the middle trimmed), so its last id is the
+    most REFERENCES_KEEP ids and one header line, the middle trimmed), so its last id is the
     parent it hangs under, after a split, merge or an import's placement as
     much as after a plain followup; the stored chain (articles.refs) stays for
     provenance. A root's: its stored chain (an imported or peered root keeps
@@ -87,7 +88,7 @@ def references(article: Row) -> list[str]:
     is the split's notice). `article` needs exports.EXPORT_SELECT's tree_path
     and split_from."""
     if article["parent_id"] is not None:
-        return article["tree_path"].split()
+        return trim_references(article["tree_path"].split())
     return [] if article["split_from"] is not None else article["refs"].split()
 
 

@@ -14,8 +14,11 @@ _ANY_PREFIX = re.compile(r"^(\s*(re|aw|sv|fwd?)\s*(\[\d+\])?\s*:\s*)+", re.I)
 _WAS = re.compile(r"\s*[(\[]\s*was\s*:?\s*(?P<old>.*?)\s*[)\]]\s*$", re.I)
 
 # RFC 5537 §3.4.4 lets a long References header be trimmed, keeping the first
-# Message-ID and the most recent ones; 40 keeps it well inside 998 octets.
+# Message-ID and the most recent ones: at most 40 ids, and at most what fits
+# one 998-octet header line (an overview line, which readers such as Python's
+# nntplib cap at 2048 octets, carries it unfolded).
 REFERENCES_KEEP = 40
+REFERENCES_OCTETS = 998 - len("References: ")
 
 
 def reply_subject(parent_subject: str) -> str:
@@ -36,10 +39,13 @@ def was_subject(subject: str) -> str | None:
 
 
 def trim_references(refs: list[str]) -> list[str]:
-    """At most REFERENCES_KEEP ids: the first and the most recent ones."""
-    if len(refs) > REFERENCES_KEEP:
-        return refs[:1] + refs[-(REFERENCES_KEEP - 1) :]
-    return refs
+    """At most REFERENCES_KEEP ids and REFERENCES_OCTETS octets joined: the
+    first and the most recent ones (the first and last are always kept)."""
+    kept = refs[:1] + refs[-(REFERENCES_KEEP - 1) :] if len(refs) > REFERENCES_KEEP else list(refs)
+    size = sum(len(r.encode()) + 1 for r in kept) - 1
+    while len(kept) > 2 and size > REFERENCES_OCTETS:
+        size -= len(kept.pop(1).encode()) + 1
+    return kept
 
 
 def child_references(parent_refs: str, parent_message_id: str) -> str:
