@@ -559,6 +559,21 @@ CREATE TABLE mail_confirmations (
 ) WITHOUT ROWID;
 CREATE INDEX mail_confirmations_by_user ON mail_confirmations(user_id, created_at);
 
+-- Drafts (server/people/drafts.py): what a reader is writing, kept per
+-- account and place so it follows them from one device to another. `place`
+-- is 'reply:ARTICLE_ID', 'thread:GROUP' or 'edit:ARTICLE_ID'; `version`
+-- grows with every save, and a save names the version it replaces, so two
+-- devices never overwrite each other's text unseen.
+CREATE TABLE drafts (
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    place      TEXT NOT NULL,
+    subject    TEXT NOT NULL DEFAULT '',
+    body       TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (user_id, place)
+) WITHOUT ROWID;
+
 -- Every schema step this database has had (server/migrate.py): when it ran and
 -- where the backup taken before it lies. A database created at the current
 -- version has one row, named 'schema.sql'. finished_at is NULL while a step's

@@ -30,6 +30,7 @@ FIXTURE_V6 = Path(__file__).resolve().parent / "fixtures" / "v6.db"
 FIXTURE_V9 = Path(__file__).resolve().parent / "fixtures" / "v9.db"
 FIXTURE_V10 = Path(__file__).resolve().parent / "fixtures" / "v10.db"
 FIXTURE_V11 = Path(__file__).resolve().parent / "fixtures" / "v11.db"
+FIXTURE_V12 = Path(__file__).resolve().parent / "fixtures" / "v12.db"
 
 
 def v1_copy(tmp_path) -> str:
@@ -681,3 +682,36 @@ async def test_version_11_site_keeps_its_queue_and_counts_what_each_account_publ
         assert await fetch_value(db, "SELECT posts FROM users WHERE username = 'ada'") == 3
     r = await marta.post("/api/proposals/2/endorse", json={})
     assert r.status_code == 200, r.text
+
+
+async def test_version_12_site_keeps_its_trust_registration_and_group_moderators(tmp_path, make_site):
+    path = str(tmp_path / "site.db")
+    shutil.copy(FIXTURE_V12, path)
+    conn = sqlite3.connect(path)
+    assert migrate.schema_version(conn) == 12
+    conn.close()
+    before, old_columns = all_rows(path), columns(path)
+    assert migrate.upgrade(path) == 12
+    assert normalised_schema(path) == normalised_schema(fresh(tmp_path))
+    after = all_rows(path, only=old_columns)
+    for table, rows in before.items():
+        assert after[table] == rows, table
+    report = check.check(path)
+    assert report.ok, report.text()
+
+    # The upgraded site works on what it kept: the group's own moderator still acts
+    # there, the application still waits, and a draft can be kept.
+    site = await make_site(db_path=path)
+    bob = await site.client()
+    r = await bob.post("/api/login", json={"username": "bob", "password": "fixture-password"})
+    assert r.status_code == 200, r.text
+    assert (await bob.get("/api/groups/rec.music.folk/queue")).status_code == 200
+    assert (await bob.get("/api/groups/comp.lang.python/queue")).status_code == 403
+    marta = await site.client("marta12", "moderator")
+    r = await marta.get("/api/registration/applications")
+    assert [a["username"] for a in r.json()["applications"]] == ["dora"]
+    async with site.db.transaction() as db:
+        await db.execute(
+            "INSERT INTO drafts (user_id, place, body, version, updated_at)"
+            " SELECT id, 'thread:rec.music.folk', 'a draft', 1, created_at FROM users WHERE username = 'bob'"
+        )

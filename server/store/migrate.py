@@ -31,7 +31,7 @@ from . import clock
 from .errors import Unavailable
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema.sql"  # ../schema.sql, linked
-SCHEMA_VERSION = 12
+SCHEMA_VERSION = 13
 # Another process may hold the write lock; wait this long (seconds) before SQLITE_BUSY.
 BUSY_TIMEOUT = 10.0
 # Rows one batch of a data step may touch: a few tens of milliseconds of writing,
@@ -633,6 +633,27 @@ CREATE TABLE mail_confirmations (
 CREATE INDEX mail_confirmations_by_user ON mail_confirmations(user_id, created_at);
 """,
         then=lambda conn: _loosen_v12(conn),
+    ),
+    # 12 -> 13: drafts kept on the server, so they follow a writer between devices.
+    Migration(
+        13,
+        "drafts",
+        sql="""
+-- Drafts (server/people/drafts.py): what a reader is writing, kept per
+-- account and place so it follows them from one device to another. `place`
+-- is 'reply:ARTICLE_ID', 'thread:GROUP' or 'edit:ARTICLE_ID'; `version`
+-- grows with every save, and a save names the version it replaces, so two
+-- devices never overwrite each other's text unseen.
+CREATE TABLE drafts (
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    place      TEXT NOT NULL,
+    subject    TEXT NOT NULL DEFAULT '',
+    body       TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (user_id, place)
+) WITHOUT ROWID;
+""",
     ),
 )
 
