@@ -16,7 +16,6 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
-from . import demo
 from .people import accounts
 from .store.config import Config
 from .store.db import Database
@@ -243,6 +242,8 @@ def cmd_adduser(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    from . import demo
+
     config = _config(args)
     print(_on_database(config, lambda db: demo.build(db, config)))
     return 0
