@@ -5,25 +5,34 @@ offered again later, as an IHAVE feed retries, or taken and held, as TAKETHIS
 does), gives the same articles, the same threads, thread states, withdrawals
 and notices as on the home node itself. Runs the real transit parser and
 delivery on a real database per example; the actions are the control
-articles a real home node queued for its peers."""
+articles a real home node queued for its peers. And whatever Message-IDs
+members choose, a home node's withdrawals, locks and actions end alike on
+its peer: the reserved forms are refused at the door and from a peer."""
 
 from __future__ import annotations
 
 import asyncio
+import random
 import tempfile
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
+from types import SimpleNamespace
 
+import pytest
+from aiosqlite import Connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from moot.articles import groups
+from moot.articles import groups, posting
 from moot.news import intake, peers
-from moot.nntp import parse
+from moot.nntp import feed, parse
 from moot.people import accounts
 from moot.stewardship import actions, maintenance
-from moot.store.db import Database, fetch_all
+from moot.store import validate
+from moot.store.db import Database, fetch_all, fetch_value
+from moot.store.errors import Invalid
 from tests.conftest import PASSWORD, password_hash
 
 NODE = "n.test"
@@ -241,3 +250,196 @@ def test_any_order_converges_to_the_same_state(order):
 @given(st.permutations(list(range(len(EVERYTHING)))), st.booleans())
 def test_articles_and_home_actions_in_any_order_give_the_home_nodes_threads(order, hold):
     assert asyncio.run(_deliver(order, hold=hold)) == HOME_STATE
+
+
+# -- whatever Message-IDs members choose -----------------------------------------------
+# Members choose the ids of their articles (NNTP POST, mail). The forms Moot derives for
+# what it makes itself (validate.RESERVED_ID_PREFIXES) are refused to them at the door,
+# and to a peer's ordinary article, so no choice stops a withdrawal, lock or action.
+
+
+def _well_formed(mid: str) -> bool:
+    try:
+        validate.message_id(mid)
+    except Invalid:
+        return False
+    return True
+
+
+# Ordinary ids, many of them close to the reserved forms (`<cancel-7@x.test>`, `<notice@...>`).
+_PIECE = st.sampled_from(("cancel", "Lock", "unarchive", "notice", "x-moot-action", "a", "7", "b$c")).flatmap(
+    lambda p: st.sampled_from((p, p + ".", p + "-"))
+)
+ORDINARY = st.builds(
+    lambda pieces, domain: f"<{''.join(pieces)}@{domain}>",
+    st.lists(_PIECE, min_size=1, max_size=3),
+    st.sampled_from(("x.test", HOME, "N.Test")),
+).filter(lambda mid: _well_formed(mid) and not validate.reserved_message_id(mid))
+# A reserved prefix, in any case, before the id part of one of the example's articles.
+SQUAT = st.tuples(
+    st.sampled_from(validate.RESERVED_ID_PREFIXES).flatmap(
+        lambda p: st.sampled_from((p, p.upper(), p.title()))
+    ),
+    st.integers(0, 4),
+)
+
+
+def _unstuffed(text: bytes) -> bytes:
+    """A fed article, dot-stuffed and ended by ".", as the receiving session reads it (RFC 3977 §3.1.1)."""
+    assert text.endswith(b"\r\n.\r\n")
+    return b"\r\n".join(line[1:] if line.startswith(b".") else line for line in text[:-3].split(b"\r\n"))
+
+
+async def _home_makes(db: Database, ids: list[str], squats: list[str]) -> list[tuple[str, bytes]]:
+    """On the home node, members post under `ids` (after trying `squats`, which are
+    refused); the author withdraws one; the moderators lock, split, lock the new
+    thread, merge it back, undo that, move it, remove an article and archive a thread;
+    then the members try every reserved id the home made, refused too. Returns
+    what its feed offers the peer, each article rendered as the feed does when queued."""
+    ada = await accounts.create_user(db, "ada", PASSWORD, "Ada", password_hash=password_hash())
+    mod = await accounts.create_user(
+        db, "marta", PASSWORD, "Marta", "moderator", password_hash=password_hash()
+    )
+    async with db.transaction() as conn:
+        await peers.add_peer(conn, NODE, "127.0.0.1", 119)
+    # What the feed's rendering reads of its PeerFeed: the node's name and its site's secret.
+    sender = SimpleNamespace(domain=HOME, site=SimpleNamespace(secret="home node secret"))
+    sent: list[tuple[str, bytes]] = []
+    queued = 0
+
+    async def step(action: Callable[[Connection], Awaitable[object]]) -> None:
+        """One transaction, then what the feed renders of what it queued."""
+        nonlocal queued
+        async with db.transaction() as conn:
+            await action(conn)
+        async with db.read() as conn:
+            for row in await fetch_all(conn, "SELECT * FROM peer_queue WHERE id > ? ORDER BY id", (queued,)):
+                text = await feed.PeerFeed._text(sender, conn, row)
+                assert text is not None
+                sent.append((row["message_id"], _unstuffed(text)))
+                queued = row["id"]
+
+    async def refused(mid: str) -> None:
+        with pytest.raises(Invalid, match="reserves"):
+            async with db.transaction() as conn:
+                await posting.submit(
+                    conn,
+                    HOME,
+                    ada,
+                    posting.Submission(body="x", group=GROUPS[0], subject="x", message_id=mid),
+                )
+
+    async def post(mid: str, **where: str) -> None:
+        submission = posting.Submission(body=f"Text of {mid}", subject="About it", message_id=mid, **where)
+        await step(lambda conn: posting.submit(conn, HOME, ada, submission))
+
+    async def thread_of(conn: Connection, mid: str) -> int:
+        return await fetch_value(conn, "SELECT thread_id FROM articles WHERE message_id = ?", (mid,))
+
+    async def article(conn: Connection, mid: str) -> int:
+        return await fetch_value(conn, "SELECT id FROM articles WHERE message_id = ?", (mid,))
+
+    async def lock(conn: Connection, mid: str, action: str = "lock") -> None:
+        await maintenance.set_state(conn, mod, await thread_of(conn, mid), action, "heated")
+
+    async def split(conn: Connection) -> None:
+        request = maintenance.Split(await thread_of(conn, r1), await article(conn, a), "its own topic")
+        await actions.split(conn, HOME, mod, request)
+
+    async def merge_and_undo(conn: Connection) -> None:
+        request = maintenance.Merge(await thread_of(conn, a), await article(conn, r1), "same topic")
+        merged = await actions.merge(conn, HOME, mod, request)
+        await actions.undo_entry(conn, HOME, mod, merged["entry"]["id"], reason="it was not")
+
+    async def move(conn: Connection) -> None:
+        await actions.move(conn, HOME, mod, await thread_of(conn, a), GROUPS[1], reason="belongs there")
+
+    r1, a, b, r2, d = ids
+    for mid in squats:
+        await refused(mid)
+    await post(r1, group=GROUPS[0])
+    await post(a, parent=r1)
+    await post(b, parent=a)
+    await post(r2, group=GROUPS[1])
+    await post(d, parent=r2)
+    await step(lambda conn: posting.cancel(conn, ada, b))
+    await step(lambda conn: lock(conn, r1))
+    await step(split)
+    await step(lambda conn: lock(conn, a))
+    await step(merge_and_undo)
+    await step(move)
+    await step(lambda conn: posting.cancel(conn, mod, d, "off topic"))
+    await step(lambda conn: lock(conn, r2, "archive"))
+    for mid in {m for m, _ in sent if validate.reserved_message_id(m)}:
+        await refused(mid)
+    return sent
+
+
+async def _offer(db: Database, items: list[tuple[str, bytes, bool]], hold: bool) -> None:
+    """`_receive`, where the items marked True are a peer's ordinary articles under
+    reserved ids: each is refused (or, after the control of its id, a duplicate),
+    and nothing else is ever refused or a duplicate."""
+    pending, rounds = items, 0
+    while pending:
+        rounds += 1
+        assert rounds < 100, "deliveries did not settle"
+        later = []
+        for mid, data, squat in pending:
+            try:
+                async with db.transaction() as conn:
+                    await (intake.take if hold else intake.receive)(
+                        conn, NODE, parse.transit_article(data, mid)
+                    )
+            except intake.Deferred:
+                assert not squat, f"{mid} deferred, not refused"
+                later.append((mid, data, squat))
+            except (intake.Refused, intake.Duplicate) as e:
+                assert squat, f"{mid}: {e.message}"
+            else:
+                assert not squat, f"{mid} taken"
+        pending = later
+
+
+async def _both_nodes(
+    ids: list[str], squats: list[tuple[str, int]], shuffle: random.Random, hold: bool
+) -> None:
+    """The home node's story under `ids`, fed to the peer in the order `shuffle`
+    gives, with a third node's ordinary articles under every reserved id the home
+    made (its notices' included) and under `squats`: both end alike."""
+    with tempfile.TemporaryDirectory() as tmp:
+        home, node = await _open(tmp, "home", None), await _open(tmp, "node", HOME)
+        try:
+            squatted = ["<" + prefix + ids[i][1:] for prefix, i in squats]
+            sent = await _home_makes(home, ids, squatted)
+            made = [mid for mid, _ in sent if validate.reserved_message_id(mid)]
+            notices = [actions.notice_message_id(mid) for mid in made if mid.startswith("<x-moot-action.")]
+            offers = [(mid, data, False) for mid, data in sent] + [
+                (*_wire(mid, GROUPS[0], "z.test", (ids[0],)), True) for mid in squatted + made + notices
+            ]
+            shuffle.shuffle(offers)
+            await _offer(node, offers, hold)
+            async with node.read() as conn:
+                assert not await fetch_all(
+                    conn,
+                    "SELECT message_id FROM peer_held UNION ALL"
+                    " SELECT message_id FROM group_actions WHERE status = 'pending'",
+                )
+            states = []
+            for db in (home, node):
+                async with db.read() as conn:
+                    states.append([tuple(r) for r in await fetch_all(conn, STATE)])
+            assert states[0] == states[1]
+        finally:
+            await home.close()
+            await node.close()
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(ORDINARY, min_size=5, max_size=5, unique=True),
+    st.lists(SQUAT, max_size=4),
+    st.randoms(use_true_random=False),
+    st.booleans(),
+)
+def test_whatever_ids_members_choose_withdrawals_locks_and_actions_converge(ids, squats, shuffle, hold):
+    asyncio.run(_both_nodes(ids, squats, shuffle, hold))

@@ -119,6 +119,7 @@ async def receive(
     await _release(conn, domain, item.message_id, repeat, secret)
     if await actions.waiting(conn):
         await actions.settle(conn, domain)
+    await _release_roots(conn, domain, repeat)
     return result
 
 
@@ -170,6 +171,17 @@ async def _release(
         for row in await fetch_all(conn, "SELECT * FROM peer_held WHERE waits_for = ?", (arrived.pop(),)):
             if await _deliver_held(conn, domain, row, repeat=repeat, secret=secret):
                 arrived.append(row["message_id"])
+
+
+async def _release_roots(conn: Connection, domain: str, repeat: repetition.Rules | None = None) -> None:
+    """Deliver what was held for an article that a structural action has since made
+    a thread's root (a thread state change for the thread a split or undo makes)."""
+    for row in await fetch_all(
+        conn,
+        "SELECT DISTINCT h.waits_for FROM peer_held h JOIN articles a ON a.message_id = h.waits_for"
+        " JOIN threads t ON t.id = a.thread_id AND t.root_article_id = a.id",
+    ):
+        await _release(conn, domain, row["waits_for"], repeat)
 
 
 async def _deliver_held(
@@ -226,6 +238,7 @@ async def settle(
             await _release(conn, domain, row["message_id"], repeat, secret)
 
     await actions.settle(conn, domain)
+    await _release_roots(conn, domain, repeat)
     return delivered
 
 
@@ -268,17 +281,27 @@ async def _deliver(
     young = wait and item.date > clock.ago(seconds=ORPHAN_WAIT)
     if item.control is not None:
         words = item.control.split()
+        state = len(words) == 3 and words[0].lower() == STATE_CONTROL
         target = (
-            words[1]
-            if len(words) == 2 and words[0].lower() == "cancel"
-            else (words[2] if len(words) == 3 and words[0].lower() == STATE_CONTROL else None)
+            words[1] if len(words) == 2 and words[0].lower() == "cancel" else (words[2] if state else None)
         )
+        # A thread state waits for the thread: its root here, and a root (a split or
+        # an undo the home made before the change may not be applied here yet).
         if (
             young
             and target is not None
-            and not await fetch_value(conn, "SELECT 1 FROM articles WHERE message_id = ?", (target,))
+            and not await fetch_value(
+                conn,
+                "SELECT 1 FROM articles a JOIN threads t ON t.id = a.thread_id AND t.root_article_id = a.id"
+                " WHERE a.message_id = ?"
+                if state
+                else "SELECT 1 FROM articles WHERE message_id = ?",
+                (target,),
+            )
         ):
-            raise Deferred(f"the article {target[:100]} it acts on is not here yet", target)
+            raise Deferred(
+                f"the {'thread' if state else 'article'} {target[:100]} it acts on is not here yet", target
+            )
         return await _control(conn, domain, item, path, secret)
     group = None
     for name in item.newsgroups:
