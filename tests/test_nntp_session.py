@@ -452,3 +452,22 @@ def test_fuzz_never_crashes_and_every_reply_is_a_status_line(chunks):
         path = os.path.join(tmp, "fuzz.db")
         shutil.copy(_TEMPLATE["path"], path)
         asyncio.run(_fuzz(chunks, path))
+
+
+async def test_overview_format_lists_bytes_and_lines_in_the_rfc_2980_form(site):
+    """The sixth and seventh overview fields are listed as `Bytes:` and `Lines:`
+    (RFC 3977 §8.4.2 allows it): slrn 1.0.3 compares the list with that form and,
+    at `:bytes`, turns XOVER off and fetches one HEAD per article instead."""
+    session = Session(site.site, "192.0.2.1")
+    [(code, fields)] = await talk(session, "LIST OVERVIEW.FMT")
+    assert code == 215
+    assert fields == [
+        b"Subject:",
+        b"From:",
+        b"Date:",
+        b"Message-ID:",
+        b"References:",
+        b"Bytes:",
+        b"Lines:",
+        b"Xref:full",
+    ]

@@ -15,8 +15,12 @@ from ..articles import mbox
 from ..articles.authors import CHANNELS
 from ..store import clock
 
-# RFC 3977 §8.4: the overview fields, in order, after the article number.
-OVERVIEW_FMT = ("Subject:", "From:", "Date:", "Message-ID:", "References:", ":bytes", ":lines", "Xref:full")
+# RFC 3977 §8.4: the overview fields, in order, after the article number. The
+# sixth and seventh (the :bytes and :lines metadata) are listed in the older
+# form "Bytes:" and "Lines:" that §8.4.2 allows for compatibility (RFC 2980):
+# slrn 1.0.3 reads only that form and otherwise turns XOVER off, fetching one
+# HEAD per article on entering a group. Clients of RFC 3977 accept both.
+OVERVIEW_FMT = ("Subject:", "From:", "Date:", "Message-ID:", "References:", "Bytes:", "Lines:", "Xref:full")
 # Headers HDR/XHDR can answer besides the overview fields (RFC 3977 §8.5).
 HEADERS = (
     "Subject",
