@@ -15,7 +15,6 @@ from starlette.routing import Route
 
 from ..people import drafts
 from ..stewardship.permissions import User, require
-from ..store.errors import NotFound
 from .accounts import checked_form
 from .common import PRIVATE, current_user, site_of
 from .security import read_json
@@ -40,11 +39,10 @@ async def list_drafts(request: Request) -> Response:
 
 
 async def get_draft(request: Request) -> Response:
+    """`{draft}`: the reader's draft at the place, null when there is none (not an error: most places have none)."""
     user = await _signed_in(request)
     async with site_of(request).db.read() as conn:
         draft = await drafts.get(conn, user.id, request.path_params["place"])
-    if draft is None:
-        raise NotFound("no draft here")
     return JSONResponse({"draft": draft}, headers=PRIVATE)
 
 
