@@ -17,10 +17,17 @@ async def test_save_get_list_and_discard(site):
     r = await ada.put(f"/api/drafts/{place}", json={"body": "Half a thought", "version": 0})
     assert r.status_code == 200, r.text
     assert r.json()["draft"]["version"] == 1
-    r = await ada.put(f"/api/drafts/{place}", json={"body": "A whole thought", "subject": "New", "version": 1})
+    r = await ada.put(
+        f"/api/drafts/{place}", json={"body": "A whole thought", "subject": "New", "version": 1}
+    )
     assert r.json()["draft"]["version"] == 2
     r = await ada.get(f"/api/drafts/{place}")
-    assert r.json()["draft"] == {**r.json()["draft"], "body": "A whole thought", "subject": "New", "version": 2}
+    assert r.json()["draft"] == {
+        **r.json()["draft"],
+        "body": "A whole thought",
+        "subject": "New",
+        "version": 2,
+    }
     listed = (await ada.get("/api/drafts")).json()["drafts"]
     assert [(d["place"], d["link"], d["excerpt"]) for d in listed] == [
         (place, f"/a/{s['reply']['id']}/reply", "A whole thought")

@@ -9,6 +9,7 @@ transaction (server/web/posting.py)."""
 from __future__ import annotations
 
 import re
+from sqlite3 import Row
 
 from aiosqlite import Connection
 
@@ -41,7 +42,7 @@ async def discard_posted(conn: Connection, user_id: int, parent: object, group: 
         await conn.execute("DELETE FROM drafts WHERE user_id = ? AND place = ?", (user_id, where))
 
 
-def _json(row) -> dict:
+def _json(row: Row) -> dict:
     return {
         "place": row["place"],
         "subject": row["subject"],
@@ -82,7 +83,9 @@ async def save(
     the account already holds MAX_DRAFTS drafts; NotFound when the article or
     group is gone."""
     where = place(where)
-    subject = validate.line("" if subject is None else subject, "subject", max_len=validate.SUBJECT_MAX, min_len=0)
+    subject = validate.line(
+        "" if subject is None else subject, "subject", max_len=validate.SUBJECT_MAX, min_len=0
+    )
     body = validate.body(body, allow_empty=True)
     version = validate.integer(version, "version", minimum=0)
     await _where(conn, where)
@@ -93,7 +96,13 @@ async def save(
             raise Invalid(f"you already keep {MAX_DRAFTS} drafts; discard some on your account page")
     elif stored["version"] != version:
         raise Conflict("this draft was changed elsewhere meanwhile", draft=stored)
-    draft = {"place": where, "subject": subject, "body": body, "version": version + 1, "updated_at": clock.now()}
+    draft = {
+        "place": where,
+        "subject": subject,
+        "body": body,
+        "version": version + 1,
+        "updated_at": clock.now(),
+    }
     await conn.execute(
         "INSERT INTO drafts (user_id, place, subject, body, version, updated_at) VALUES (?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (user_id, place) DO UPDATE SET subject = excluded.subject, body = excluded.body,"
@@ -125,5 +134,7 @@ async def drafts_of(conn: Connection, user_id: int) -> list[dict]:
             link, about = await _where(conn, row["place"])
         except NotFound:
             link, about = None, "for something no longer here"
-        listed.append({**dict(row), "excerpt": " ".join(row["excerpt"].split()), "link": link, "about": about})
+        listed.append(
+            {**dict(row), "excerpt": " ".join(row["excerpt"].split()), "link": link, "about": about}
+        )
     return listed

@@ -73,7 +73,9 @@ async def _submit(site: Site, user: User, submission: posting.Submission) -> dic
     rules = repetition.Rules.from_config(site.config)
 
     async def action(conn: Connection) -> dict:
-        result = await posting.submit(conn, site.config.domain, user, submission, site.trust_rules, repeat=rules)
+        result = await posting.submit(
+            conn, site.config.domain, user, submission, site.trust_rules, repeat=rules
+        )
         # What was sent is no longer a draft: discarded in the post's own transaction.
         article = result.get("article")
         if article:
