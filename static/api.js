@@ -2,10 +2,11 @@
 // anything shown. Nothing from users is ever assembled into markup here.
 
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, detail = {}) {
     super(message);
     this.status = status;
     this.code = code;
+    this.detail = detail;  // the whole error object: what else the server said (a 409's stored draft)
   }
 }
 
@@ -26,7 +27,7 @@ export async function api(method, path, body) {
   if (!response.ok) {
     const error = (data && data.error) || {};
     throw new ApiError(response.status, error.code || "http_error",
-      error.message || `the server answered ${response.status}`);
+      error.message || `the server answered ${response.status}`, error);
   }
   return data;
 }

@@ -36,6 +36,10 @@ RULE_EDITS_PER_HOUR = 60
 RULE_EDITS_BURST = 30
 # A .newsrc import rewrites many groups' marks in one transaction.
 NEWSRC_IMPORTS_PER_HOUR = 10
+# Draft saves: a client saves on blur and at most every 10 s; a burst covers
+# moving between fields, then one in 5 s keeps drafts off the writer's back.
+DRAFT_SAVES_PER_HOUR = 720
+DRAFT_SAVES_BURST = 10
 
 
 @dataclass
@@ -63,6 +67,7 @@ class Site:
     reset_mail_addresses: TokenBucket = field(init=False)  # the same, per client address
     rule_edits: TokenBucket = field(init=False)  # killfile changes, per user
     newsrc_imports: TokenBucket = field(init=False)  # .newsrc files taken in, per user
+    draft_saves: TokenBucket = field(init=False)  # drafts saved or discarded, per user
     # DKIM key lookups of incoming mail (moot.mail.identity.TxtLookup); None: the system's DNS.
     dkim_dns: Callable[..., bytes | None] | None = None
     spamd: Spamd | None = field(init=False)  # MOOT_SPAMD: None when scoring is off
@@ -101,6 +106,7 @@ class Site:
         )
         self.rule_edits = TokenBucket(RULE_EDITS_PER_HOUR / 3600, RULE_EDITS_BURST)
         self.newsrc_imports = TokenBucket(NEWSRC_IMPORTS_PER_HOUR / 3600, NEWSRC_IMPORTS_PER_HOUR)
+        self.draft_saves = TokenBucket(DRAFT_SAVES_PER_HOUR / 3600, DRAFT_SAVES_BURST)
         address = c.spamd_address
         self.spamd = Spamd(*address, c.spamd_timeout, spam.Policy.from_config(c)) if address else None
 

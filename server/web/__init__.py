@@ -10,6 +10,7 @@ from starlette.templating import Jinja2Templates
 from . import (
     accounts,
     archive,
+    drafts,
     exports,
     killfiles,
     live,
@@ -37,6 +38,7 @@ FEATURES = (
     unread,
     notifications,
     killfiles,
+    drafts,
     posting,
     moderation,
     moderation_forms,

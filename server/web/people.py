@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ..mail import mailing, noticemail
-from ..people import accounts, killfile, profiles, readstate, resets, sessions
+from ..people import accounts, drafts, killfile, profiles, readstate, resets, sessions
 from ..stewardship.permissions import User, require
 from ..store.errors import AuthRequired, Conflict, Invalid, MootError, NotFound, RateLimited, TooLarge
 from .accounts import checked_form
@@ -249,6 +249,7 @@ async def _account(
     async with site.db.read() as conn:
         email = await mailing.address_json(conn, user.id)
         notification_mail = await noticemail.get_mode(conn, user.id)
+        kept = await drafts.drafts_of(conn, user.id)
     return await page(
         request,
         "account.html",
@@ -259,6 +260,7 @@ async def _account(
             "mail_on": bool(site.config.smtp_url),
             "email": email,
             "notification_mail": notification_mail,
+            "drafts": kept,
         },
         status=status,
         headers=PRIVATE,

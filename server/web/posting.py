@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ..articles import editing, groups, posting, reading, repetition
+from ..people import drafts
 from ..runtime.site import Site
 from ..stewardship import spam
 from ..stewardship.permissions import User, require
@@ -70,12 +71,20 @@ async def _submit(site: Site, user: User, submission: posting.Submission) -> dic
     """Score the submission, then post it through the group commit under the site's repetition rules."""
     submission = await scored(site, user, submission)
     rules = repetition.Rules.from_config(site.config)
-    return await site.post(
-        user,
-        lambda conn: posting.submit(
+
+    async def action(conn: Connection) -> dict:
+        result = await posting.submit(
             conn, site.config.domain, user, submission, site.trust_rules, repeat=rules
-        ),
-    )
+        )
+        # What was sent is no longer a draft: discarded in the post's own transaction.
+        article = result.get("article")
+        if article:
+            await drafts.discard_posted(conn, user.id, article["parent_id"], article["group"])
+        else:
+            await drafts.discard_posted(conn, user.id, submission.parent, submission.group)
+        return result
+
+    return await site.post(user, action)
 
 
 async def _posted(request: Request, user: User, submission: posting.Submission) -> Response:
@@ -247,9 +256,9 @@ async def withdraw_submit(request: Request) -> Response:
 async def _edit(request: Request, user: User, ref: object, fields: Mapping[str, object]) -> dict:
     """Edit the article `ref` names to the body and subject `fields` give."""
     site = site_of(request)
-    return await site.post(
-        user,
-        lambda conn: editing.edit(  # an edit spends from the posting rate
+
+    async def action(conn: Connection) -> dict:  # an edit spends from the posting rate
+        article = await editing.edit(
             conn,
             user,
             ref,
@@ -257,8 +266,11 @@ async def _edit(request: Request, user: User, ref: object, fields: Mapping[str, 
             fields.get("subject"),
             grace_minutes=site.config.edit_grace_minutes,
             rules=site.trust_rules,
-        ),
-    )
+        )
+        await drafts.discard(conn, user.id, f"edit:{article['id']}")  # sent: no longer a draft
+        return article
+
+    return await site.post(user, action)
 
 
 async def edit_article(request: Request) -> Response:
