@@ -3,9 +3,9 @@ without its own quotes, or a passage as written) and the preview endpoint."""
 
 from html import unescape
 
+from moot.store.validate import BODY_MAX_BYTES
 from moot.web.rendering import when
 from moot.web.security import JSON_MAX_BYTES
-from moot.store.validate import BODY_MAX_BYTES
 from tests.conftest import seed
 
 BODY = "Ann wrote:\n> tabs are fine\n>> older\n\nI disagree: https://e.org/spaces\n\n-- \nBob"
@@ -68,7 +68,9 @@ async def test_preview_refuses_bad_input(site):
     assert (await ada.post("/api/preview", json={"body": "x" * (BODY_MAX_BYTES + 1)})).status_code == 413
     assert (await ada.post("/api/preview", json={"body": "x" * JSON_MAX_BYTES})).status_code == 413
     # a cross-site form cannot send JSON, another origin is refused, and readers must sign in
-    r = await ada.post("/api/preview", content="body=x", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    r = await ada.post(
+        "/api/preview", content="body=x", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     assert r.status_code == 415
     r = await ada.post("/api/preview", json={"body": "x"}, headers={"Origin": "https://evil.example"})
     assert r.status_code == 403

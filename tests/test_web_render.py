@@ -94,7 +94,9 @@ def test_quote_for_reply_is_dated_and_leaves_out_earlier_quotes_and_the_signatur
     assert render.quote_for_reply("Bob Jones", WHEN, body) == (
         "On 2026-11-21 10:05 UTC, Bob Jones wrote:\n> Hello\n>\n> thanks\n\n"
     )
-    assert render.quote_for_reply("Bob", WHEN, "> only a quote") == "On 2026-11-21 10:05 UTC, Bob wrote:\n\n\n"
+    assert (
+        render.quote_for_reply("Bob", WHEN, "> only a quote") == "On 2026-11-21 10:05 UTC, Bob wrote:\n\n\n"
+    )
 
 
 def test_quote_for_reply_of_a_span_keeps_the_text_as_written():
