@@ -4,6 +4,7 @@
 import { api, fragment, page, showError } from "./api.js";
 import { connectLive } from "./live.js";
 import { nextNew, select } from "./keys.js";
+import { enhanceReply } from "./compose.js";
 
 let root, tree, threadId, newbar, newcount, status;
 
@@ -216,9 +217,44 @@ async function onEvent(event) {
   }
 }
 
-// Inline reply: the server renders the form (quoted text included); posting
-// goes through the JSON API; the new article is fetched as a fragment.
-async function openReply(link) {
+/** Where the selection in an article lies in its text as written, as the
+ *  `from` and `to` (LINE.COLUMN) the reply form takes; each rendered block
+ *  says in data-line where it starts. Null when nothing there is selected. */
+function selectedSpan(node) {
+  const body = node && node.querySelector(":scope > .art .body");
+  const selection = getSelection();
+  if (!body || !selection || selection.isCollapsed || !selection.rangeCount) return null;
+  const range = selection.getRangeAt(0);
+  const hit = Array.from(body.querySelectorAll(":scope > pre[data-line]")).filter((pre) => range.intersectsNode(pre));
+  if (!hit.length || !range.toString().trim()) return null;
+  const place = (pre, container, offset) => {
+    const before = document.createRange();
+    before.setStart(pre, 0);
+    before.setEnd(container, offset);
+    const lines = before.toString().split("\n");
+    return `${Number(pre.dataset.line) + lines.length - 1}.${lines[lines.length - 1].length}`;
+  };
+  const first = hit[0];
+  const last = hit[hit.length - 1];
+  return {
+    from: first.contains(range.startContainer) ? place(first, range.startContainer, range.startOffset) : `${first.dataset.line}.0`,
+    to: last.contains(range.endContainer) ? place(last, range.endContainer, range.endOffset) : place(last, last, last.childNodes.length),
+  };
+}
+
+// A press on Reply may clear the selection before the click: it is read on the way down.
+let pressedSpan = null;
+
+function closeReply(form) {
+  const link = form.closest(".node")?.querySelector(':scope > .art [data-action="reply"]');
+  form.remove();
+  if (link) link.focus();
+}
+
+// Inline reply: the server renders the form (quoted text included: the
+// selection, or the article without its quotes); posting goes through the
+// JSON API; the new article is fetched as a fragment.
+async function openReply(link, span) {
   const id = link.dataset.id;
   const node = byId(id);
   const existing = node && node.querySelector(":scope > form.reply-form");
@@ -226,13 +262,15 @@ async function openReply(link) {
     existing.querySelector("textarea").focus();
     return;
   }
-  const content = await fragment(`/a/${id}/reply?fragment=1`);
+  const quote = span ? `&from=${span.from}&to=${span.to}` : "";
+  const content = await fragment(`/a/${id}/reply?fragment=1${quote}`);
   const form = content && content.querySelector("form.reply-form");
   if (!form || !node) {
     location.href = link.href;
     return;
   }
   node.querySelector(":scope > .art").after(form);
+  enhanceReply(form);
   const text = form.querySelector("textarea");
   text.focus();
   text.setSelectionRange(text.value.length, text.value.length);
@@ -297,15 +335,24 @@ export function startThread(element) {
     const action = target.dataset.action;
     if (action === "reply" && root.dataset.user) {
       event.preventDefault();
-      openReply(target);
+      openReply(target, pressedSpan || selectedSpan(byId(target.dataset.id)));
+      pressedSpan = null;
     } else if (action === "close-reply") {
-      target.closest("form").remove();
+      closeReply(target.closest("form"));
     } else if (action === "cancel") {
       event.preventDefault();  // the link is the way without scripts: a confirmation page
       withdraw(target);
     } else if (action === "next-new") {
       nextNew();
     }
+  });
+  root.addEventListener("pointerdown", (event) => {
+    const link = event.target instanceof Element && event.target.closest('[data-action="reply"]');
+    pressedSpan = link ? selectedSpan(byId(link.dataset.id)) : null;
+  }, true);
+  root.addEventListener("keydown", (event) => {
+    const form = event.key === "Escape" && event.target instanceof Element && event.target.closest("form.reply-form");
+    if (form) closeReply(form);
   });
   root.addEventListener("submit", (event) => {
     const form = event.target;

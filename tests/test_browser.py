@@ -210,7 +210,9 @@ def test_sign_up_post_and_see_a_reply_arrive_live(server, contexts):
     second.goto(thread_url)
     second.click('#tree [data-action="reply"]')
     box = second.locator("form.reply-form textarea")
-    assert box.input_value().startswith("Alice Liddell wrote:\n> Green, black or oolong?")
+    assert re.match(
+        r"On [-0-9]+ [0-9:]+ UTC, Alice Liddell wrote:\n> Green, black or oolong\?", box.input_value()
+    )
     box.press("End")
     box.type("Oolong: it lasts through many infusions.")
     second.click("form.reply-form button[type=submit]")
@@ -403,7 +405,10 @@ def test_without_javascript_pages_read_and_the_reply_form_posts(server, contexts
     page.click(f'#a{r1["id"]} > .art a[data-action="reply"]')
     page.wait_for_url(re.compile(rf"/a/{r1['id']}/reply$"))
     box = page.locator("textarea[name=body]")
-    assert box.input_value() == "Bruno wrote:\n> Ada wrote:\n>> Readable anywhere.\n>\n> Even in w3m.\n\n"
+    assert (
+        box.input_value()
+        == f"On {r1['created_at'][:10]} {r1['created_at'][11:16]} UTC, Bruno wrote:\n> Even in w3m.\n\n"
+    )
     box.fill("Ada wrote:\n> Even in w3m.\n\nAnd with scripts off.")
     page.click("form.reply-form button[type=submit]")
     page.wait_for_url(re.compile(rf"/t/{thread_id}#a\d+$"))

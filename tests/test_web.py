@@ -121,7 +121,7 @@ async def test_thread_page_is_a_reply_tree(site):
     assert article_ids(html) == [s["root"]["id"], s["reply"]["id"], deep["id"], branch["id"]]
     # who replied to whom, quote levels, links, collapsible sub-trees
     assert f'<a href="#a{s["reply"]["id"]}">Ada</a>' in html
-    assert '<pre class="q q1">' in html and '<pre class="q q2">' in html
+    assert '<pre class="q q1"' in html and '<pre class="q q2"' in html
     assert '<a href="https://example.org/x" rel="nofollow ugc noopener">' in html
     assert html.count('<details class="kids') == 2 and '<summary data-direct="2" data-branch="3">' in html
     assert "A new topic" in html  # the changed subject is shown
@@ -213,7 +213,7 @@ async def test_group_page_charter_references_and_older_link(site):
     r = await mod.post(f"/api/threads/{ids[0]}/reference", json={"on": True})
     assert r.status_code == 200, r.text
     html = (await (await site.client()).get("/g/misc.test")).text
-    assert "Be kind." in html and '<pre class="q q1">' in html
+    assert "Be kind." in html and '<pre class="q q1"' in html
     refs = re.search(r'id="refs-h".*?</section>', html, re.S).group(0)
     assert f'href="/t/{ids[0]}"' in refs
     older = re.search(r'<a rel="next" href="([^"]+)">Older threads', html).group(1)
@@ -359,9 +359,9 @@ async def test_new_thread_and_reply_forms(site):
     r = await ada.post("/g/comp.lang.python/new", **form(subject="Via form", body="Hello\nworld", csrf=token))
     assert r.status_code == 303
     thread_id = int(r.headers["location"].rsplit("/", 1)[1])
-    # the reply form quotes the article in the `Name wrote:` form
+    # the reply form quotes the article in the `On DATE, Name wrote:` form
     r = await ada.get(f"/a/{s['reply']['id']}/reply")
-    assert "Ada wrote:\n&gt; A reply\n\n</textarea>" in r.text
+    assert re.search(r"On \d{4}-\d\d-\d\d \d\d:\d\d UTC, Ada wrote:\n&gt; A reply\n\n</textarea>", r.text)
     r = await ada.get(f"/a/{s['reply']['id']}/reply?fragment=1")
     assert r.text.lstrip().startswith('<form method="post" action="/a/') and "<html" not in r.text
     before = site.snapshot()

@@ -1,5 +1,6 @@
 """server/render.py: plain-text bodies as HTML, tested without I/O."""
 
+from functools import partial
 from html.parser import HTMLParser
 
 from hypothesis import given
@@ -46,9 +47,9 @@ def test_line_structure_and_quote_levels():
         ("t", ["", "my answer", "  indented"]),
     ]
     html = render.body_html(body)
-    assert '<pre class="q q2">\n&gt;&gt; deeper\n&gt; &gt; also deeper</pre>' in html
+    assert '<pre class="q q2" data-line="2">\n&gt;&gt; deeper\n&gt; &gt; also deeper</pre>' in html
     # the newline after <pre> is eaten by the parser: a leading blank line survives
-    assert '<pre class="t">\n\nmy answer\n  indented</pre>' in html
+    assert '<pre class="t" data-line="4">\n\nmy answer\n  indented</pre>' in html
 
 
 def test_deep_quotes_share_the_top_class():
@@ -85,11 +86,31 @@ def test_url_cannot_break_out_of_the_attribute():
     assert "onmouseover" not in [k for _, a in parse(html).tags for k in a]
 
 
-def test_quote_for_reply():
-    body = "Hello\n\n> earlier\nthanks\n\n-- \nBob"
-    assert render.quote_for_reply("Bob Jones", body) == (
-        "Bob Jones wrote:\n> Hello\n>\n>> earlier\n> thanks\n\n"
+WHEN = "2026-11-21T10:05:09.123Z"
+
+
+def test_quote_for_reply_is_dated_and_leaves_out_earlier_quotes_and_the_signature():
+    body = "Ann wrote:\n> earlier\n>> older\n\nHello\n\n> more\n\n\nthanks\n\n-- \nBob"
+    assert render.quote_for_reply("Bob Jones", WHEN, body) == (
+        "On 2026-11-21 10:05 UTC, Bob Jones wrote:\n> Hello\n>\n> thanks\n\n"
     )
+    assert (
+        render.quote_for_reply("Bob", WHEN, "> only a quote") == "On 2026-11-21 10:05 UTC, Bob wrote:\n\n\n"
+    )
+
+
+def test_quote_for_reply_of_a_span_keeps_the_text_as_written():
+    body = "Ann wrote:\n> tabs are fine https://e.org/x\n>> older\nI disagree, spaces.\n  code()\n"
+    quote = partial(render.quote_for_reply, "Bob", WHEN, body)
+    head = "On 2026-11-21 10:05 UTC, Bob wrote:\n"
+    # a phrase inside one line
+    assert quote(((3, 2), (3, 10))) == head + "> disagree\n\n"
+    # from the middle of a quoted line into plain text: quote marks and link kept
+    assert quote(((1, 11), (3, 10))) == head + ">> fine https://e.org/x\n>>> older\n> I disagree\n\n"
+    # ending where the next line begins leaves that line out; indentation kept
+    assert quote(((4, 0), (5, 0))) == head + ">   code()\n\n"
+    # out of range is clamped to the text
+    assert quote(((9, 9), (99, 999))) == head + "\n\n"
 
 
 def test_excerpt_skips_quotes():

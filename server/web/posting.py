@@ -17,10 +17,11 @@ from ..people import drafts
 from ..runtime.site import Site
 from ..stewardship import spam
 from ..stewardship.permissions import User, require
-from ..store.errors import MootError
+from ..store import validate
+from ..store.errors import Invalid, MootError
 from .accounts import checked_form
 from .common import article_link, current_user, page, sign_in_first, site_of
-from .rendering import quote_for_reply
+from .rendering import Span, body_html, quote_for_reply
 from .security import read_json
 
 
@@ -112,6 +113,13 @@ async def cancel_article(request: Request) -> Response:
     return JSONResponse({"article": article})
 
 
+async def preview(request: Request) -> Response:
+    """A text rendered as the thread page would show it, before it is posted."""
+    require(await current_user(request), "post")
+    data = await read_json(request)
+    return JSONResponse({"html": str(body_html(validate.body(data.get("body"))))})
+
+
 # Forms
 
 
@@ -182,6 +190,23 @@ async def _reply_context(conn: Connection, article_ref: object) -> dict:
     return {"parent": parent, "thread": await reading.get_thread(conn, parent["thread_id"])}
 
 
+def _span(request: Request) -> Span | None:
+    """The passage to quote: `from` and `to` as LINE.COLUMN of the body (the
+    thread page's script maps a selection to them), or none for the whole."""
+    ends = [request.query_params.get(name) for name in ("from", "to")]
+    if ends == [None, None]:
+        return None
+    points = []
+    for end in ends:
+        line, dot, column = (end or "").partition(".")
+        if not (dot and line.isdigit() and column.isdigit() and len(line) < 7 and len(column) < 7):
+            raise Invalid("from and to name a place in the article as LINE.COLUMN, such as 2.15")
+        points.append((int(line), int(column)))
+    if points[1] < points[0]:
+        raise Invalid("the quoted passage must end after it starts")
+    return points[0], points[1]
+
+
 async def reply_form(request: Request) -> Response:
     """The reply form, prefilled with the article quoted; `?fragment=1` gives
     just the form, which the thread page's script places under the article."""
@@ -192,9 +217,10 @@ async def reply_form(request: Request) -> Response:
     async with site.db.read() as conn:
         context = await _reply_context(conn, request.path_params["id"])
     parent = context["parent"]
-    context.update(
-        body=quote_for_reply(parent["author"]["display_name"], parent["body"]), subject="", error=None
+    quoted = quote_for_reply(
+        parent["author"]["display_name"], parent["created_at"], parent["body"], _span(request)
     )
+    context.update(body=quoted, subject="", error=None)
     return await page(request, "reply_fragment.html" if fragment else "reply.html", context)
 
 
@@ -326,6 +352,7 @@ routes = [
     Route("/api/groups/{name}/threads", start_thread, methods=["POST"]),
     Route("/api/articles/{ref:path}/replies", post_reply, methods=["POST"]),
     Route("/api/articles/{ref:path}/cancel", cancel_article, methods=["POST"]),
+    Route("/api/preview", preview, methods=["POST"]),
     Route("/g/{name}/new", new_thread_form),
     Route("/g/{name}/new", new_thread_submit, methods=["POST"]),
     Route("/a/{id:int}/reply", reply_form),

@@ -98,35 +98,76 @@ def blocks(body: str) -> list[tuple[str, list[str]]]:
 
 
 def body_html(body: str) -> Markup:
-    """An article body as HTML: one <pre> block per run of lines of one kind.
+    """An article body as HTML: one <pre> block per run of lines of one kind,
+    each saying in `data-line` which line of the body it starts at, so that a
+    script can map a selection back to the text as written (quote_for_reply).
 
     The newline after each opening <pre> tag is there because an HTML parser
     drops the first newline inside <pre>: without it a block that starts
     with a blank line would lose it."""
-    parts = []
+    parts, start = [], 0
     for kind, lines in blocks(body):
         css = "t" if kind == "t" else ("sig" if kind == "sig" else f"q {kind}")
         text = Markup("\n").join(linkify(line) for line in lines)
-        parts.append(Markup('<pre class="{0}">\n{1}</pre>').format(css, text))
+        parts.append(Markup('<pre class="{0}" data-line="{1}">\n{2}</pre>').format(css, start, text))
+        start += len(lines)
     return Markup('<div class="body">{0}</div>').format(Markup("").join(parts))
 
 
-def quote_for_reply(author_name: str, body: str) -> str:
-    """The text a reply starts with: `Name wrote:` and the body quoted one
-    level deeper (without its signature), then a blank line to write in."""
+# Where a quoted passage starts and ends: (line, column) in the body, the end column excluded.
+Span = tuple[tuple[int, int], tuple[int, int]]
+
+
+def _selected(lines: list[str], span: Span) -> list[str]:
+    """The lines `span` covers, cut at its ends; a line cut at its start keeps
+    its quote marks, so a passage is quoted at the levels it was written at."""
+    (first, start), (last, end) = span
+    last = min(last, len(lines) - 1)
+    if end <= 0 and last > first:  # a selection that ends where the next line begins
+        last, end = last - 1, len(lines[last - 1])
+    first = max(0, min(first, last))
+    chosen = lines[first : last + 1]
+    chosen[-1] = chosen[-1][: max(0, end)]
+    marks = _QUOTE.match(chosen[0])
+    prefix = marks.group(0) if marks else ""
+    if start > len(prefix):
+        rest = chosen[0][start:].lstrip()
+        chosen[0] = f"{prefix} {rest}" if prefix else rest
+    return chosen
+
+
+def quote_for_reply(author_name: str, created_at: str, body: str, span: Span | None = None) -> str:
+    """The text a reply starts with: `On DATE, Name wrote:` and the passage
+    quoted one level deeper, then a blank line to write in. The passage is the
+    `span` of the body as written, or else the body without its quotes of
+    earlier articles (and their attributions) and its signature."""
+    lines = body.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if span is not None:
+        passage = _selected(lines, span)
+    else:
+        own = lines[: lines.index(_SIG_SEPARATOR)] if _SIG_SEPARATOR in lines else lines
+        # the quotes go, and so does the "… wrote:" line that introduced one
+        nested = [bool(quote_level(line)) for line in own] + [False]
+        kept = [
+            line
+            for i, line in enumerate(own)
+            if not nested[i] and not (nested[i + 1] and line.rstrip().endswith("wrote:"))
+        ]
+        # a run of blank lines left where quotes were taken out becomes one
+        passage = [line for i, line in enumerate(kept) if line.strip() or (i and kept[i - 1].strip())]
     quoted = []
-    for line in body.replace("\r\n", "\n").split("\n"):
-        if line == _SIG_SEPARATOR:
-            break
-        if line.startswith(">"):
-            quoted.append(">" + line)
+    for line in passage:
+        if quote_level(line):
+            quoted.append(">" + line.lstrip(" \t"))
         elif line.strip():
             quoted.append("> " + line)
         else:
             quoted.append(">")
+    while quoted and quoted[0] == ">":
+        quoted.pop(0)
     while quoted and quoted[-1] == ">":
         quoted.pop()
-    return f"{author_name} wrote:\n" + "\n".join(quoted) + "\n\n"
+    return f"On {when(created_at)} UTC, {author_name} wrote:\n" + "\n".join(quoted) + "\n\n"
 
 
 def excerpt(body: str, length: int = 160) -> str:

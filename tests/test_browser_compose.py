@@ -1,0 +1,87 @@
+"""Writing a reply in a real browser (Chromium through Playwright against a
+real `moot serve`): a selection is quoted as written, quote levels and links
+included, under a dated attribution; Ctrl+Enter sends; Reply with a selection
+quotes it; Preview shows the server's rendering; Esc closes the form."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.test_browser import DESKTOP, browser, contexts, new_thread, playwright_api, reply, server, sign_in  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.xdist_group("browser")  # one Chromium and one server for the module
+
+BODY = "Ann wrote:\n> Tabs are fine, see https://example.org/tabs\n>> Older words.\n\nI disagree: spaces line up."
+
+SELECT = """([id, start, end]) => {
+  // select from the first `start` to the end of the first `end` after it, in the article's text
+  const walker = document.createTreeWalker(document.querySelector(`#a${id} > .art .body`), NodeFilter.SHOW_TEXT);
+  const range = document.createRange();
+  let found = false;
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (!found && node.data.includes(start)) {
+      range.setStart(node, node.data.indexOf(start));
+      found = true;
+    }
+    if (found && node.data.includes(end)) {
+      range.setEnd(node, node.data.indexOf(end) + end.length);
+      break;
+    }
+  }
+  getSelection().removeAllRanges();
+  getSelection().addRange(range);
+}"""
+
+
+def attribution(article: dict) -> str:
+    return f"On {article['created_at'][:10]} {article['created_at'][11:16]} UTC, Bruno wrote:\n"
+
+
+def test_a_selection_across_quote_levels_is_quoted_as_written_and_ctrl_enter_sends(server, contexts):
+    started = new_thread(server, "ada", "Tabs or spaces", "Which do you indent with?")
+    article = reply(server, "bruno", started["article"]["id"], BODY)
+    page = contexts(viewport=DESKTOP).page()
+    sign_in(page, server.base, "ada")
+    page.goto(f"{server.base}/t/{started['thread']['id']}")
+    page.click(f"#a{article['id']} > .art pre.t")  # the article becomes the current one
+    page.evaluate(SELECT, [article["id"], "fine", "disagree"])
+    page.keyboard.press("r")
+    box = page.locator(f"#a{article['id']} > form.reply-form textarea")
+    assert box.input_value() == attribution(article) + (
+        ">> fine, see https://example.org/tabs\n>>> Older words.\n>\n> I disagree\n\n"
+    )
+    box.press("End")
+    box.type("Spaces it is.")
+    box.press("Control+Enter")
+    page.wait_for_selector(f"#a{article['id']} .node .body:has-text('Spaces it is.')")
+    assert page.locator("form.reply-form").count() == 0
+
+
+def test_reply_quotes_the_selection_preview_renders_and_esc_closes(server, contexts):
+    started = new_thread(server, "ada", "Previews", "Show me first.")
+    article = reply(server, "bruno", started["article"]["id"], BODY)
+    page = contexts(viewport=DESKTOP).page()
+    sign_in(page, server.base, "ada")
+    page.goto(f"{server.base}/t/{started['thread']['id']}")
+    link = page.locator(f'#a{article["id"]} > .art [data-action="reply"]')
+    page.evaluate(SELECT, [article["id"], "spaces", "spaces line up"])
+    link.click()
+    box = page.locator(f"#a{article['id']} > form.reply-form textarea")
+    assert box.input_value() == attribution(article) + "> spaces line up\n\n"
+    box.press("Escape")
+    assert page.locator("form.reply-form").count() == 0
+    assert page.evaluate("document.activeElement.dataset.action") == "reply"
+    # nothing selected: the whole article without the quotes it carries
+    page.evaluate("getSelection().removeAllRanges()")
+    link.click()
+    assert box.input_value() == attribution(article) + "> I disagree: spaces line up.\n\n"
+    form = page.locator("form.reply-form")
+    box.press("End")
+    box.type("Yes.")
+    assert "quoted text is longer" in form.locator(".overquote").inner_text()
+    form.locator('[data-action="preview"]').click()
+    quoted = form.locator(".preview pre.q.q1")
+    assert quoted.inner_text() == "> I disagree: spaces line up."
+    assert form.locator(".preview pre.t").last.inner_text().strip() == "Yes."
+    box.press("Escape")
+    assert page.locator("form.reply-form").count() == 0
