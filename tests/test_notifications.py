@@ -103,7 +103,8 @@ async def test_group_follows_and_follows_carried_over_a_split(site):
     assert entry["action"] == "split"
     # told in words, dated by the log entry (the reply notifications by their articles)
     subject = r.json()["thread"]["subject"]
-    assert mods[0]["text"] == f"Marta split your article \u201c{s['reply']['subject']}\u201d into a new thread \u201c{subject}\u201d"
+    said = f"Marta split your article \u201c{s['reply']['subject']}\u201d into a new thread \u201c{subject}\u201d"
+    assert mods[0]["text"] == said
     assert mods[0]["reason"] == "drift" and mods[0]["created_at"] == entry["created_at"]
     assert got[0]["created_at"] == got[0]["article"]["created_at"] and got[0]["text"] is None
     assert (await inbox(mod))["notifications"] == []
@@ -160,7 +161,8 @@ async def test_one_notification_marked_read_from_the_inbox(site):
         assert (await ada.post("/notifications/read", data=data)).status_code == status
     theirs = re.search(r'name="csrf" value="([^"]+)"', (await bob.get("/notifications")).text).group(1)
     r = await bob.post("/notifications/read", data={"csrf": theirs, "id": ids[0]})
-    assert r.status_code == 303 and site.snapshot() == before  # a bad form, or another reader's id, changes nothing
+    # a bad form, or another reader's id, changes nothing
+    assert r.status_code == 303 and site.snapshot() == before
     r = await ada.post("/notifications/read", data={"csrf": token, "id": ids[0]})
     assert r.status_code == 303 and r.headers["location"] == "/notifications"
     got = await inbox(ada)

@@ -325,7 +325,8 @@ async def mark_read(conn: Connection, user_id: int, ids: object = None) -> int:
 
 
 async def _mark(conn: Connection, user_id: int, ids: list[int] | None) -> int:
-    sql, params = "UPDATE notifications SET read = 1 WHERE user_id = ? AND read = 0", [user_id]
+    sql = "UPDATE notifications SET read = 1 WHERE user_id = ? AND read = 0"
+    params: list[object] = [user_id]
     if ids is not None:
         sql += " AND id IN (SELECT value FROM json_each(?))"
         params.append(json.dumps(ids))
