@@ -204,6 +204,7 @@ async def build(db: Database, config: Config) -> str:
             await _replies(conn, config, users, started["article"]["id"], replies)
         made = await demo_story.tell(conn, config, users)
         await demo_story.queue(conn, config, users, made)
+        await demo_story.settle_notifications(conn)
         threads = await fetch_value(conn, "SELECT count(*) FROM threads WHERE merged_into_thread_id IS NULL")
     names = ", ".join(u for u, _, _ in USERS)
     return (

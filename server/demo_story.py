@@ -21,7 +21,7 @@ from .articles import held, posting
 from .articles.authors import Author
 from .stewardship import maintenance, proposals, reports
 from .stewardship.permissions import User
-from .store import clock
+from .store import clock, validate
 from .store.config import Config
 from .store.db import fetch_all
 
@@ -404,3 +404,25 @@ async def _retime_maintenance(conn: Connection, rng: random.Random) -> None:
     days = rng.randint(2, 4)
     await conn.execute("UPDATE proposals SET created_at = ?", (clock.ago(days=days),))
     await conn.execute("UPDATE endorsements SET created_at = ?", (clock.ago(days=days - 1),))
+
+
+# Unread notifications a demo reader starts with: the newest replies, mentions
+# and moderation notices, in threads short enough to show on one page.
+UNREAD_KEPT = 3
+
+
+async def settle_notifications(conn: Connection) -> None:
+    """A reader of a months-old site has opened most of what told them: each
+    notification dated by its article (or log entry), all read but each
+    reader's newest few worth opening (not "a new article in a thread you follow")."""
+    await conn.execute(
+        "UPDATE notifications SET created_at = coalesce((SELECT a.created_at FROM articles a"
+        " WHERE a.id = article_id), (SELECT m.created_at FROM modlog m WHERE m.id = entry_id), created_at)"
+    )
+    await conn.execute(
+        "UPDATE notifications SET read = 1 WHERE id NOT IN (SELECT id FROM (SELECT n.id, row_number()"
+        " OVER (PARTITION BY n.user_id ORDER BY n.created_at DESC, n.id DESC) AS k"
+        " FROM notifications n JOIN threads t ON t.id = n.thread_id"
+        " WHERE n.kind != 'follow' AND t.article_count <= ?) WHERE k <= ?)",
+        (validate.PAGE_MAX, UNREAD_KEPT),
+    )

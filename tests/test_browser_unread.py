@@ -86,3 +86,27 @@ def test_notification_count_rises_live_and_mark_read_clears_it_elsewhere(server,
     inbox.wait_for_url(f"{server.base}/notifications")
     expect(home.locator("#inbox .count")).to_have_text("0")
     assert not home.locator("#inbox .count").is_visible()
+
+
+def test_opening_the_notified_reply_clears_its_notification(server, contexts):
+    from playwright.sync_api import expect
+
+    started = new_thread(server, "bruno", "Tuning a fiddle in fifths", "Pegs or fine tuners first?")
+    reader = contexts(viewport=DESKTOP)
+    home = reader.page()
+    sign_in(home, server.base, "bruno")
+    home.wait_for_selector('#home[data-live="connected"]')
+    count = home.locator("#inbox .count")
+    start = int(count.inner_text()) if count.count() and count.is_visible() else 0
+    answer = reply(server, "ada", started["article"]["id"], "Fine tuners, then the pegs for big steps.")
+    expect(count).to_have_text(str(start + 1))
+
+    inbox = reader.page()
+    inbox.goto(f"{server.base}/notifications")
+    row = inbox.locator(".notification.unread-item", has_text="Tuning a fiddle in fifths")
+    expect(row.locator("button", has_text="Mark read")).to_have_count(1)
+    row.locator(f'a[href="/t/{answer["thread_id"]}#a{answer["id"]}"]').click()
+    inbox.wait_for_selector(f"#a{answer['id']}")
+    expect(count).to_have_text(str(start))  # the open home page hears it
+    inbox.goto(f"{server.base}/notifications")
+    expect(inbox.locator(".notification.unread-item", has_text="Tuning a fiddle in fifths")).to_have_count(0)

@@ -94,8 +94,20 @@ def test_the_demo_tells_a_story_and_is_reproducible(tmp_path):
             ).fetchone()[0]
             == 0
         )
+        # Demo readers start with a few notifications worth opening, dated by what they tell of.
+        unread = conn.execute(
+            "SELECT u.username, count(n.id) FROM users u LEFT JOIN notifications n"
+            " ON n.user_id = u.id AND n.read = 0 GROUP BY u.id"
+        ).fetchall()
+        undated = conn.execute(
+            "SELECT count(*) FROM notifications n LEFT JOIN articles a ON a.id = n.article_id"
+            " LEFT JOIN modlog m ON m.id = n.entry_id WHERE n.created_at != coalesce(a.created_at, m.created_at)"
+        ).fetchone()[0]
+        kinds = {r[0] for r in conn.execute("SELECT kind FROM notifications WHERE read = 0")}
     finally:
         conn.close()
+    assert all(count <= 3 for _, count in unread) and sum(c for _, c in unread) >= 3, unread
+    assert undated == 0 and "follow" not in kinds
 
     again = tmp_path / "again.db"
     moot("demo", "--db", str(again))

@@ -78,6 +78,34 @@ def test_articles_read_by_number_or_message_id_are_read_on_the_web(server):
         assert [a["unread"] for a in articles] == [False] and unread() == 0
 
 
+def test_body_by_a_signed_in_reader_reads_the_notification_of_that_reply(server):
+    stamp = time.time_ns()
+    root_id, reply_id = f"<root.{stamp}@example.org>", f"<reply.{stamp}@example.org>"
+    with server.poster("root") as n:
+        text = f"Newsgroups: comp.lang.c\r\nSubject: Pointers\r\nMessage-ID: {root_id}\r\n\r\nA question\r\n"
+        assert n.post(text.encode()).startswith("240")
+    with server.poster("ada") as n:
+        text = (
+            f"Newsgroups: comp.lang.c\r\nSubject: Re: Pointers\r\nMessage-ID: {reply_id}\r\n"
+            f"References: {root_id}\r\n\r\nAn answer\r\n"
+        )
+        assert n.post(text.encode()).startswith("240")
+    with (
+        httpx.Client(base_url=server.url, headers={"Origin": server.url}, timeout=10) as web,
+        server.poster("root") as n,
+    ):
+        web.post("/api/login", json={"username": "root", "password": PASSWORD}).raise_for_status()
+
+        def unread_replies() -> list[str]:
+            got = web.get("/api/notifications").json()["notifications"]
+            return [x["article"]["message_id"] for x in got if not x["read"] and x["article"]]
+
+        assert unread_replies() == [reply_id]
+        _, _, _, last, _ = n.group("comp.lang.c")
+        assert n.body(last)[0].startswith("222")  # by number: ada's reply is the group's newest
+        until(lambda: unread_replies() == [], "BODY of the notified reply reads its notification")
+
+
 def exchange(server, *lines: str) -> list[bytes]:
     """Send `lines` pipelined on a fresh connection; their status codes, in order."""
     sock = server.raw()

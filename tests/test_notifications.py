@@ -101,10 +101,74 @@ async def test_group_follows_and_follows_carried_over_a_split(site):
     assert [(n["thread"]["id"], n["article"]) for n in mods] == [(s["thread"]["id"], None)]
     entry = (await (await site.client()).get(f"/api/modlog/{mods[0]['entry_id']}")).json()["entry"]
     assert entry["action"] == "split"
+    # told in words, dated by the log entry (the reply notifications by their articles)
+    subject = r.json()["thread"]["subject"]
+    said = f"Marta split your article \u201c{s['reply']['subject']}\u201d into a new thread \u201c{subject}\u201d"
+    assert mods[0]["text"] == said
+    assert mods[0]["reason"] == "drift" and mods[0]["created_at"] == entry["created_at"]
+    assert got[0]["created_at"] == got[0]["article"]["created_at"] and got[0]["text"] is None
     assert (await inbox(mod))["notifications"] == []
     r = await mod.post(f"/api/threads/{new}/lock", json={"reason": "calm"})
     kinds = [(n["kind"], n["thread"]["id"]) for n in (await inbox(s["ada"]))["notifications"]]
     assert ("moderation", new) in kinds  # the split-off thread's root is ada's article
+    page = (await s["ada"].get("/notifications")).text
+    assert f"Marta locked your thread \u201c{subject}\u201d" in page and "(calm)" in page
+
+
+async def test_reading_an_article_reads_the_notifications_that_point_to_it(site):
+    s = await seed(site)
+    ada, bob = s["ada"], await site.client("bob")
+    tid, group = s["thread"]["id"], s["thread"]["group"]
+    for body in ("one", "two"):
+        await bob.post(f"/api/articles/{s['root']['id']}/replies", json={"body": body})
+    assert (await inbox(ada))["unread"] == 2
+    await ada.get(f"/t/{tid}")  # the page shows both replies
+    await site.site.reads.flush()
+    got = await inbox(ada)
+    assert got["unread"] == 0 and all(n["read"] for n in got["notifications"])
+    assert rows(site, "SELECT data FROM events WHERE type = 'notification.read'")[-1] == (
+        json.dumps({"unread": 0}, separators=(",", ":")),
+    )
+    before = site.snapshot()
+    await ada.get(f"/t/{tid}")  # a reload with nothing to mark writes nothing
+    await site.site.reads.flush()
+    assert site.snapshot() == before
+
+    # Read already (a catch-up does not read notifications), yet notified: the page reads it.
+    await bob.post(f"/api/articles/{s['root']['id']}/replies", json={"body": "three"})
+    await ada.post(f"/api/groups/{group}/catch-up", json={})
+    assert (await inbox(ada))["unread"] == 1
+    await ada.get(f"/t/{tid}")
+    await site.site.reads.flush()
+    assert (await inbox(ada))["unread"] == 0
+    # Marking the thread read over the API reads them too.
+    await bob.post(f"/api/articles/{s['root']['id']}/replies", json={"body": "four"})
+    await ada.post(f"/api/threads/{tid}/read", json={})
+    assert (await inbox(ada))["unread"] == 0
+
+
+async def test_one_notification_marked_read_from_the_inbox(site):
+    s = await seed(site)
+    ada, bob = s["ada"], await site.client("bob")
+    for body in ("one", "two"):
+        await bob.post(f"/api/articles/{s['root']['id']}/replies", json={"body": body})
+    page = (await ada.get("/notifications")).text
+    assert page.count(">Mark read</button>") == 2
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    ids = [n["id"] for n in (await inbox(ada))["notifications"]]
+    before = site.snapshot()
+    for data, status in (({"csrf": "nope", "id": ids[0]}, 403), ({"csrf": token, "id": "x"}, 400)):
+        assert (await ada.post("/notifications/read", data=data)).status_code == status
+    theirs = re.search(r'name="csrf" value="([^"]+)"', (await bob.get("/notifications")).text).group(1)
+    r = await bob.post("/notifications/read", data={"csrf": theirs, "id": ids[0]})
+    # a bad form, or another reader's id, changes nothing
+    assert r.status_code == 303 and site.snapshot() == before
+    r = await ada.post("/notifications/read", data={"csrf": token, "id": ids[0]})
+    assert r.status_code == 303 and r.headers["location"] == "/notifications"
+    got = await inbox(ada)
+    assert got["unread"] == 1 and [n["read"] for n in got["notifications"]] == [True, False]
+    r = await ada.post("/api/notifications/read", json={"ids": [ids[1]]})
+    assert r.json() == {"unread": 0}
 
 
 async def test_mark_read_pages_and_refusals(site):
@@ -120,10 +184,11 @@ async def test_mark_read_pages_and_refusals(site):
     r = await s["ada"].get("/api/notifications", params={"limit": 2, "cursor": r.json()["next_cursor"]})
     assert [n["id"] for n in r.json()["notifications"]] == ids[2:] and r.json()["next_cursor"] is None
 
-    # The header count is on shared (cached) pages and on the others alike.
+    # The header count is on shared (cached) pages and on the others alike
+    # (not the thread's page: showing the replies would read their notifications).
     assert (
         '<a class="inbox" href="/notifications" id="inbox">Inbox <span class="count">3</span></a>'
-        in (await s["ada"].get(f"/t/{s['thread']['id']}")).text
+        in (await s["ada"].get(f"/g/{s['thread']['group']}")).text
     )
     assert 'Inbox <span class="count">3</span>' in (await s["ada"].get("/notifications")).text
     assert 'Inbox <span class="count">' not in (await bob.get(f"/t/{s['thread']['id']}")).text

@@ -142,12 +142,13 @@ def notifications_feed(
             link, body = f"{base_url}t/{article['thread_id']}#a{article['id']}", article["body"]
         else:
             link = f"{base_url}modlog#e{n['entry_id']}"
-            body = f"{who} acted on your thread \u201c{subject}\u201d: see the moderation log."
+            said = n.get("text") or f"{who} acted on your thread \u201c{subject}\u201d"
+            body = f"{said}: see the moderation log."
         entries.append(
             {
                 "id": tag_uri(domain, n["created_at"], f"notifications/{n['id']}"),
                 "message_id": "",
-                "title": NOTIFICATION_TITLES[n["kind"]].format(who=who) + f": {subject}",
+                "title": n.get("text") or NOTIFICATION_TITLES[n["kind"]].format(who=who) + f": {subject}",
                 "link": link,
                 "created_at": n["created_at"],
                 "author_name": who,

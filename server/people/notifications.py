@@ -15,6 +15,7 @@ to many followers is a few event rows, each naming up to FANOUT_TOPICS readers."
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import secrets
 from collections.abc import Iterable
@@ -29,7 +30,8 @@ from ..store import clock, keyset, validate
 from ..store.db import fetch_all, fetch_one, fetch_value
 from ..store.errors import Invalid, NotFound
 from ..store.events import emit
-from . import killfile
+from . import killfile, newsrc
+from .newsrc import Ranges
 
 KINDS = ("reply", "follow", "mention", "moderation")
 # Log actions that tell the thread's starter (and a split-off part's author).
@@ -45,10 +47,24 @@ MAX_IDS = 200
 
 SELECT = (
     "SELECT n.*, u.username AS actor_username, u.display_name AS actor_display_name,"
-    " t.subject AS thread_subject, g.name AS group_name"
+    " t.subject AS thread_subject, g.name AS group_name,"
+    # a moderation notice's log entry: what was done to which article, thread or group
+    " m.action, m.reason, m.data AS entry_data, m.created_at AS entry_at,"
+    " ma.subject AS entry_subject, ma.user_id AS entry_author,"
+    " ot.subject AS other_subject, og.name AS other_group"
     " FROM notifications n LEFT JOIN users u ON u.id = n.actor_id"
     " LEFT JOIN threads t ON t.id = n.thread_id LEFT JOIN groups g ON g.id = t.group_id"
+    " LEFT JOIN modlog m ON m.id = n.entry_id LEFT JOIN articles ma ON ma.id = m.article_id"
+    " LEFT JOIN threads ot ON ot.id = m.other_thread_id LEFT JOIN groups og ON og.id = m.other_group_id"
 )
+# What a moderator did to the reader's thread, as the notice says it.
+THREAD_VERBS = {
+    "lock": "locked",
+    "unlock": "unlocked",
+    "archive": "archived",
+    "unarchive": "unarchived",
+}
+ARTICLE_VERBS = {"approve": "approved", "cancel": "removed", "dismiss": "restored"}
 
 
 def mentioned(body: str) -> list[str]:
@@ -209,6 +225,35 @@ async def unread_count(conn: Connection, user_id: int) -> int:
     )
 
 
+def moderation_text(row: Row) -> str:
+    """A moderation notice as a sentence: "Marta split your article “…” into a
+    new thread “…”" rather than the log's terms."""
+    who = row["actor_display_name"] or "The site"
+    thread, article = row["thread_subject"] or "", row["entry_subject"] or ""
+    action = row["action"]
+    if action == "split":
+        what = (
+            f"your article \u201c{article}\u201d"
+            if row["entry_author"] == row["user_id"]
+            else f"\u201c{article}\u201d from your thread \u201c{thread}\u201d"
+        )
+        return f"{who} split {what} into a new thread \u201c{row['other_subject']}\u201d"
+    if action == "merge":
+        return f"{who} merged your thread \u201c{thread}\u201d into \u201c{row['other_subject']}\u201d"
+    if action == "move":
+        return f"{who} moved your thread \u201c{thread}\u201d to {row['other_group']}"
+    if action in THREAD_VERBS:
+        return f"{who} {THREAD_VERBS[action]} your thread \u201c{thread}\u201d"
+    if action == "hide":
+        return f"Your article \u201c{article}\u201d was hidden after members reported it"
+    if action == "reject":
+        subject = json.loads(row["entry_data"] or "{}").get("subject", "")
+        return f"{who} did not approve your article \u201c{subject}\u201d"
+    if action in ARTICLE_VERBS:
+        return f"{who} {ARTICLE_VERBS[action]} your article \u201c{article}\u201d"
+    return f"{who} acted on your thread \u201c{thread}\u201d ({action})"
+
+
 def notification_json(row: Row, article: dict | None) -> dict:
     actor = (
         {"username": row["actor_username"], "display_name": row["actor_display_name"]}
@@ -227,7 +272,11 @@ def notification_json(row: Row, article: dict | None) -> dict:
         "thread": thread,
         "entry_id": row["entry_id"],
         "actor": actor,
-        "created_at": row["created_at"],
+        # moderation notices say what was done, and why
+        "text": moderation_text(row) if row["action"] else None,
+        "reason": row["reason"] or None,
+        # dated by what it tells of: the article, or the log entry
+        "created_at": article["created_at"] if article else row["entry_at"] or row["created_at"],
         "read": bool(row["read"]),
     }
 
@@ -266,28 +315,53 @@ async def list_notifications(
 async def mark_read(conn: Connection, user_id: int, ids: object = None) -> int:
     """Mark the listed notifications of the reader read (all when `ids` is None);
     returns the count left unread, and tells the reader's other pages."""
-    if ids is None:
-        cur = await conn.execute(
-            "UPDATE notifications SET read = 1 WHERE user_id = ? AND read = 0", (user_id,)
-        )
-    else:
-        if (
-            not isinstance(ids, list)
-            or not 1 <= len(ids) <= MAX_IDS
-            or any(isinstance(i, bool) or not isinstance(i, int) for i in ids)
-        ):
-            raise Invalid(f"ids must be a list of 1 to {MAX_IDS} notification ids")
-        cur = await conn.execute(
-            f"UPDATE notifications SET read = 1 WHERE user_id = ? AND read = 0"
-            f" AND id IN ({','.join('?' * len(ids))})",
-            (user_id, *ids),
-        )
+    if ids is not None and (
+        not isinstance(ids, list)
+        or not 1 <= len(ids) <= MAX_IDS
+        or any(isinstance(i, bool) or not isinstance(i, int) for i in ids)
+    ):
+        raise Invalid(f"ids must be a list of 1 to {MAX_IDS} notification ids")
+    return await _mark(conn, user_id, ids)
+
+
+async def _mark(conn: Connection, user_id: int, ids: list[int] | None) -> int:
+    sql = "UPDATE notifications SET read = 1 WHERE user_id = ? AND read = 0"
+    params: list[object] = [user_id]
+    if ids is not None:
+        sql += " AND id IN (SELECT value FROM json_each(?))"
+        params.append(json.dumps(ids))
+    cur = await conn.execute(sql, params)
     left = await unread_count(conn, user_id)
     if cur.rowcount:
         await emit(
             conn, "notification.read", group=None, thread_id=None, data={"unread": left}, users=(user_id,)
         )
     return left
+
+
+async def notified_among(conn: Connection, user_id: int, article_ids: list[int]) -> list[int]:
+    """Those of the articles that the reader has an unread notification about."""
+    rows = await fetch_all(
+        conn,
+        "SELECT article_id FROM notifications WHERE user_id = ? AND entry_id IS NULL"
+        " AND article_id IN (SELECT value FROM json_each(?)) AND read = 0",
+        (user_id, json.dumps(article_ids)),
+    )
+    return [r[0] for r in rows]
+
+
+async def read_articles(conn: Connection, user_id: int, group_id: int, numbers: Ranges) -> None:
+    """Reading articles (these numbers of a group) reads the reader's
+    notifications that point to them; their open pages hear the new count."""
+    rows = await fetch_all(
+        conn,
+        "SELECT n.id, a.number FROM notifications n JOIN articles a ON a.id = n.article_id"
+        " WHERE n.user_id = ? AND n.entry_id IS NULL AND n.read = 0 AND a.group_id = ?",
+        (user_id, group_id),
+    )
+    ids = [r["id"] for r in rows if newsrc.contains(numbers, r["number"])]
+    if ids:
+        await _mark(conn, user_id, ids)
 
 
 # The notification feed's secret URL: 32 random bytes, only their hash kept.

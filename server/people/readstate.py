@@ -8,8 +8,10 @@ it is a live article (not withdrawn, not a moderation notice) and the reader
 did not write it. Every change emits a `read.changed` event addressed to that
 reader alone (topic `u:<id>`), never to a group or thread.
 
-ReadQueue is how page views record what they showed without waiting: marks
-are merged per (reader, group) and written in one transaction shortly after."""
+ReadQueue is how page views (and NNTP ARTICLE/BODY) record what they showed
+without waiting: marks are merged per (reader, group) and written in one
+transaction shortly after, with the notifications that point to those
+articles read; marking a thread read reads its notifications too."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from ..articles.reading import article_row, thread_row
 from ..store.db import Database, fetch_all, fetch_one, fetch_value
 from ..store.errors import Invalid, NotFound, TooLarge
 from ..store.events import emit
-from . import killfile, newsrc
+from . import killfile, newsrc, notifications
 from .newsrc import Ranges
 
 log = logging.getLogger("moot.readstate")
@@ -387,6 +389,7 @@ async def mark_thread_read(
             raise NotFound("that article is not in this thread now")
         rows = [r for r in rows if r["seq"] <= target["seq"]]
     numbers = newsrc.of_numbers(r["number"] for r in rows)
+    await notifications.read_articles(conn, user_id, thread["group_id"], numbers)
     return await mark_numbers(conn, user_id, thread["group_id"], numbers) or await _state(
         conn, user_id, thread["group_id"], [thread["id"]]
     )
@@ -504,6 +507,7 @@ class ReadQueue:
             async with self.db.transaction() as conn:
                 for (user_id, group_id), numbers in batch.items():
                     await mark_numbers(conn, user_id, group_id, numbers)
+                    await notifications.read_articles(conn, user_id, group_id, numbers)
         except Exception:
             # Read marks are a convenience: a failed write loses one view's marks, never a page.
             log.exception("read marks for %d readers were not written", len(batch))

@@ -13,6 +13,7 @@ from starlette.routing import Route
 from ..articles import feeds, reading
 from ..people import follows, notifications
 from ..stewardship.permissions import require
+from ..store import validate
 from ..store.errors import Invalid
 from .accounts import checked_form
 from .common import (
@@ -164,10 +165,13 @@ async def feed_form(request: Request) -> Response:
 
 
 async def mark_read_form(request: Request) -> Response:
+    """All of the reader's notifications read, or with `id` that one."""
     user = require(await current_user(request), "track")
-    await checked_form(request)
+    form = await checked_form(request)
+    one = form.get("id")
+    ids = None if one is None else [validate.integer(one, "id")]
     async with site_of(request).db.transaction() as conn:
-        await notifications.mark_read(conn, user.id)
+        await notifications.mark_read(conn, user.id, ids)
     return RedirectResponse("/notifications", status_code=303)
 
 

@@ -17,7 +17,7 @@ from starlette.routing import Route
 from ..articles import editing, groups, reading
 from ..articles.subjects import reply_subject
 from ..mail import mailing
-from ..people import follows, killfile, readstate
+from ..people import follows, killfile, newsrc, notifications, readstate
 from ..runtime.hub import last_event_id
 from ..runtime.response_cache import ANY_EVENT
 from ..stewardship import actions, queue, suggestions
@@ -412,9 +412,14 @@ async def thread_page(request: Request) -> Response:
             waiting = (
                 await queue.waiting_count(conn, page_rows[0]["group_id"]) if moderator and page_rows else 0
             )
+            # read already, yet notified: showing them reads the notifications too
+            notified = set(await notifications.notified_among(conn, user.id, shown) if inbox else ())
         seen = readstate.classify(page_rows, shown, user.id, marks_now, rules, site.reads.pending)
         for group_id, numbers in seen.shown.items():
             site.reads.note(user.id, group_id, numbers)
+        for row in page_rows:
+            if row["id"] in notified:
+                site.reads.note(user.id, row["group_id"], newsrc.of_numbers([row["number"]]))
         new = reader_part(request, page, "new_mark")
         out = {f"a:{a}": new for a in seen.unread}
         classes = {a: " new" for a in seen.unread}
