@@ -44,7 +44,8 @@ def test_a_live_arrival_raises_the_counts_and_a_background_title(server, context
 
     reply(server, "bruno", started["article"]["id"], "Two now.")
     expect(thread.locator(f'#thread-head [data-count="thread:{tid}"]')).to_have_text("2 articles")
-    expect(group.locator(f'.thread-row[data-thread="{tid}"] [data-count="thread:{tid}"]')).to_have_text("2 articles")
+    row = group.locator(f'.thread-row[data-thread="{tid}"] [data-count="thread:{tid}"]')
+    expect(row).to_have_text("2 articles")
     expect(group.locator(f".group-head {in_group}")).to_have_text(f"{articles + 1} articles")
     expect(home.locator(in_group)).to_have_text(f"{articles + 1} articles")
     expect(thread).to_have_title(f"(1) {title}")
