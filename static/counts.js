@@ -37,18 +37,31 @@ function setGroup(group) {
 
 // The title's "(N) " for arrivals the reader has not had the tab open to see.
 let unseen = 0;
-const bare = () => document.title.replace(/^\(\d+\) /, "");
+let shown = "";  // the "(N) " this script put before the page's title
+
+function retitle() {
+  const plain = document.title.startsWith(shown) ? document.title.slice(shown.length) : document.title;
+  shown = unseen ? `(${unseen}) ` : "";
+  document.title = shown + plain;
+}
 
 function arrived() {
   if (document.visibilityState !== "hidden") return;
   unseen += 1;
-  document.title = `(${unseen}) ${bare()}`;
+  retitle();
+}
+
+// A page that re-reads itself (thread.js) puts back its plain title: the count stays.
+const titleElement = document.querySelector("title");
+if (titleElement) {
+  new MutationObserver(() => { if (unseen && !document.title.startsWith(shown)) retitle(); })
+    .observe(titleElement, { childList: true, characterData: true, subtree: true });
 }
 
 document.addEventListener("visibilitychange", () => {
   if (document.visibilityState === "hidden" || !unseen) return;
   unseen = 0;
-  document.title = bare();
+  retitle();
 });
 
 /** Apply one live event's effect on the counts and the title. */
