@@ -1,12 +1,12 @@
 // The home page, live: each group's "N new" rises as others post and falls
 // as the reader reads elsewhere (read.changed reaches only their own pages).
 // Counts come from the server, so the reader's killfile applies to them.
+// Every reader's page keeps its groups' totals current (live.js, counts.js).
 import { connectLive } from "./live.js";
 import { countsLater, setBadge } from "./unread.js";
 
 export function startHome(element) {
   const me = element.dataset.user;
-  if (!me) return;
   // A group may be listed twice: under "Your groups" and in its hierarchy.
   const holders = (name) => Array.from(element.querySelectorAll(`.gname > a[href="/g/${CSS.escape(name)}"]`))
     .map((link) => link.parentElement);
@@ -21,6 +21,7 @@ export function startHome(element) {
     groups: ["*"],
     since: Number(element.dataset.since) || 0,
     onEvent: (event) => {
+      if (!me) return;
       if (event.type === "article.created" || event.type === "thread.created") refresh();
       else if (event.type === "read.changed") show(event.data.group, event.data.unread);
     },

@@ -1,5 +1,6 @@
 // The /live WebSocket: subscribe, resume from the last event id seen, and
 // hand each event to `onEvent` once and in order. Reconnects with backoff.
+import { liveCounts } from "./counts.js";
 
 // The header's inbox count, on any page with a live connection: a signed-in
 // reader's connection also carries their own notification events.
@@ -53,6 +54,7 @@ export function connectLive({ groups = [], threads = [], since = 0, onEvent, onS
       if (event.id <= last) return;  // ids only grow: a repeat is ignored
       last = event.id;
       inbox(event);
+      liveCounts(event);
       // One at a time: an event's fragment is in place before the next is applied.
       chain = chain.then(() => onEvent(event)).catch((error) => console.warn("live update failed", error));
     });
