@@ -51,6 +51,7 @@ export function startGroup(element) {
       if (event.type === "article.created" || event.type === "article.cancelled") {
         refresh();
       } else if (event.type === "read.changed" && event.data.group === name) {
+        refresh.supersede();
         for (const t of event.data.threads) setThread(t.id, t.unread);
         setBadge(groupCount, event.data.unread, { word: "unread", before: "span" });
       }

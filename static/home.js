@@ -23,7 +23,10 @@ export function startHome(element) {
     onEvent: (event) => {
       if (!me) return;
       if (event.type === "article.created" || event.type === "thread.created") refresh();
-      else if (event.type === "read.changed") show(event.data.group, event.data.unread);
+      else if (event.type === "read.changed") {
+        refresh.supersede();
+        show(event.data.group, event.data.unread);
+      }
     },
     onState: (state) => { element.dataset.live = state; },
   });
