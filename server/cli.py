@@ -128,6 +128,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except nntp_tls.TLSConfigError as error:
             print(f"moot: {error}", file=sys.stderr)
             return 2
+    if config.smtp_url:
+        from .mail import signing
+
+        try:
+            signing.Signer.from_config(config)  # an unusable DKIM key stops the start, saying why
+        except signing.DkimConfigError as error:
+            print(f"moot: {error}", file=sys.stderr)
+            return 2
     _on_database(config, _nothing)  # create or upgrade the database before serving
     print(f"Moot serving {config.db_path} at http://{config.host}:{config.port}/", flush=True)
     if config.nntp_port:
@@ -520,8 +528,27 @@ def cmd_check(args: argparse.Namespace) -> int:
     config = _config(args)
     report = check.check(config.db_path, quick=args.quick)
     print(f"spam scoring: {asyncio.run(_spamd_status(config))}")  # before the verdict, the last line
+    dkim_ok = _dkim_status(config)
     print(report.text())
-    return 0 if report.ok else 1
+    return 0 if report.ok and dkim_ok else 1
+
+
+def _dkim_status(config: Config) -> bool:
+    """Print whether mail is signed with DKIM (MOOT_MAIL_DKIM_KEY) and the DNS
+    record to publish for it; False when the key cannot be used."""
+    from .mail import signing
+
+    try:
+        signer = signing.Signer.from_config(config)
+    except signing.DkimConfigError as error:
+        print(f"DKIM signing: error: {error}")
+        return False
+    if signer is None:
+        print("DKIM signing: off (MOOT_MAIL_DKIM_KEY is empty)")
+        return True
+    print(f"DKIM signing: on, d={signer.domain} s={signer.selector}, RSA {signer.bits} bits; publish:")
+    print(f"  {signer.record()}")
+    return True
 
 
 async def _spamd_status(config: Config) -> str:

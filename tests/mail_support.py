@@ -1,20 +1,25 @@
 """Mail test harness: a real SMTP relay (aiosmtpd on a loopback port, in its
 own thread) that keeps what it is handed, helpers that poll with deadlines,
-and the steps every mail test needs (a confirmed address, a subscription)."""
+the steps every mail test needs (a confirmed address, a subscription), and
+`strict`: a mail Moot sent, read by Python's strict parser and, when a DKIM
+key is published, verified with dkimpy."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import email
 import email.policy
 import re
 import smtplib
 import ssl
+import subprocess
 import threading
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
 
+import dkim
 import pytest
 from aiosmtpd.controller import Controller
 
@@ -43,6 +48,9 @@ class Received:
     mail_from: str
     rcpt_tos: list[str]
     data: bytes
+
+    def strict(self, dns=None) -> EmailMessage:
+        return strict(self.data, dns)
 
     @property
     def message(self) -> EmailMessage:
@@ -141,6 +149,60 @@ class Relay:
             if time.monotonic() > deadline:
                 raise AssertionError(f"no {count} mail(s) to {address} within {WAIT}s: {len(found)}")
             time.sleep(0.05)
+
+
+# What Moot's DKIM-Signature must cover when present (server/mail/signing.py signs more).
+DKIM_SIGNED = (
+    "from",
+    "to",
+    "subject",
+    "date",
+    "message-id",
+    "reply-to",
+    "list-id",
+    "list-unsubscribe",
+    "list-unsubscribe-post",
+    "mime-version",
+    "content-type",
+    "content-transfer-encoding",
+)
+
+
+def strict(data: bytes, dns=None) -> EmailMessage:
+    """`data` parsed with email.policy.strict (raise on any defect), asserting
+    that no part nor header of it records a defect either. With `dns` (a DKIM key
+    lookup, as site.dkim_dns), its one DKIM-Signature must verify with dkimpy:
+    relaxed/relaxed, no l=, over DKIM_SIGNED."""
+    msg = email.message_from_bytes(data, policy=email.policy.strict)
+    assert isinstance(msg, EmailMessage)
+    for part in msg.walk():
+        assert not part.defects, part.defects
+        for name, value in part.items():
+            assert not getattr(value, "defects", ()), (name, value, value.defects)
+    if dns is not None:
+        d = dkim.DKIM(data)
+        try:
+            valid = d.verify(dnsfunc=dns)
+        except dkim.DKIMException as error:
+            raise AssertionError(f"DKIM: {error}") from None
+        assert valid, data[:2000]
+        assert len(msg.get_all("DKIM-Signature")) == 1
+        fields = d.signature_fields
+        assert fields[b"c"] == b"relaxed/relaxed" and b"l" not in fields
+        assert set(DKIM_SIGNED) <= {h.decode() for h in d.include_headers}
+    return msg
+
+
+def dkim_key(folder) -> tuple[str, bytes]:
+    """(path of a new 1024-bit RSA private key's PEM file in `folder`, its DKIM
+    TXT record as openssl derives it)."""
+    pem = subprocess.run(["openssl", "genrsa", "1024"], capture_output=True, check=True).stdout
+    der = subprocess.run(
+        ["openssl", "rsa", "-pubout", "-outform", "DER"], input=pem, capture_output=True, check=True
+    ).stdout
+    path = folder / "dkim.pem"
+    path.write_bytes(pem)
+    return str(path), b"v=DKIM1; k=rsa; p=" + base64.b64encode(der)
 
 
 async def until(probe, what: str, timeout: float = WAIT):

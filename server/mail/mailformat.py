@@ -5,7 +5,7 @@ summaries, confirmation links.
 An article mail reuses news.headers (the same Subject, Date, Message-ID and
 References as NNTP and mbox), replaces From with the author's display name at
 the group's address (never the author's own address: DMARC-safe), and adds
-the list headers of RFC 2369, 2919 and 8058. Every header value passes
+the list headers of RFC 2369, 2919 and 8058, and Archived-At (RFC 5064). Every header value passes
 mbox.header_text or mbox.encoded_words, so no stored text can add a line."""
 
 from __future__ import annotations
@@ -89,8 +89,13 @@ def unsubscribe_headers(config: Config, token: str) -> list[tuple[str, str]]:
     ]
 
 
+def archived_at(article: Row, config: Config) -> str:
+    """The article's permanent link on the site (RFC 5064's Archived-At)."""
+    return permalink(config.site_url + "/", article["message_id"])
+
+
 def footer(article: Row, config: Config) -> str:
-    link = permalink(config.site_url + "/", article["message_id"])
+    link = archived_at(article, config)
     return (
         f"\n\n-- \nPosted to {article['group_name']}: {link}\n"
         f"Reply to this mail to answer on the site; your mail settings: {config.site_url}/g/{article['group_name']}\n"
@@ -111,6 +116,7 @@ def article_parts(article: Row, description: str, config: Config) -> tuple[bytes
     if refs:
         fields.append(("In-Reply-To", mbox.header_text(refs[-1])))
     fields += list_headers(group, description, config)
+    fields.append(("Archived-At", f"<{archived_at(article, config)}>"))  # RFC 5064
     encoding, body = _body(article["body"] + footer(article, config))
     fields += [("Content-Type", "text/plain; charset=utf-8"), ("Content-Transfer-Encoding", encoding)]
     return _lines(fields), body
@@ -256,6 +262,7 @@ def digest_message(row: Row, group: Row, articles: list[Row], config: Config, un
         part["Subject"] = mbox.header_text(a["subject"])
         part["Date"] = format_datetime(clock.parse(a["created_at"]))
         part["Message-ID"] = mbox.header_text(a["message_id"])
+        part["Archived-At"] = f"<{archived_at(a, config)}>"
         part.set_content(a["body"] + footer(a, config), subtype="plain", charset="utf-8")
         outer.attach(MIMEMessage(part))
     return outer.as_bytes(policy=SMTP)

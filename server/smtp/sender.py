@@ -1,6 +1,7 @@
 """The mail sender: takes due mail from the queue after each commit (and on
 a short poll, for other processes' mail), renders it, hands it to the relay
-of MOOT_SMTP_URL over one SMTP connection per batch, and records the outcome:
+of MOOT_SMTP_URL over one SMTP connection per batch, signed with DKIM when
+MOOT_MAIL_DKIM_KEY is set (server/mail/signing.py), and records the outcome:
 sent, retried with backoff, or dead. A mail is marked sent only after the
 relay accepted it, so a crash in between sends it again, with the same
 Message-ID (at least once)."""
@@ -19,7 +20,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from aiosqlite import Connection
 
-from ..mail import identity, mailformat, mailing, mailqueue, noticemail
+from ..mail import identity, mailformat, mailing, mailqueue, noticemail, signing
 from ..runtime.site import Site
 
 log = logging.getLogger("moot.mail")
@@ -88,9 +89,11 @@ class Outgoing:
     error: str = ""
 
 
-def send_batch(relay: Relay, batch: list[Outgoing]) -> None:
-    """Hand each mail to the relay over one connection, recording each outcome.
-    A 5xx refusal is final (RFC 5321 §4.2.1); a 4xx or a lost connection is retried."""
+def send_batch(relay: Relay, batch: list[Outgoing], signer: signing.Signer | None = None) -> None:
+    """Hand each mail to the relay over one connection, recording each outcome,
+    each signed by `signer` first when there is one (each mail as its recipient
+    gets it). A 5xx refusal is final (RFC 5321 §4.2.1); a 4xx or a lost
+    connection is retried."""
     try:
         smtp = relay.connect()
     except (OSError, smtplib.SMTPException) as error:
@@ -100,7 +103,12 @@ def send_batch(relay: Relay, batch: list[Outgoing]) -> None:
     try:
         for item in batch:
             try:
-                refused = smtp.sendmail(item.sender, [item.row["recipient"]], item.data)
+                try:
+                    data = item.data if signer is None else signer.sign(item.data)
+                except ValueError as error:
+                    item.outcome, item.error = "dead", f"cannot be signed: {error}"
+                    continue
+                refused = smtp.sendmail(item.sender, [item.row["recipient"]], data)
                 if refused:
                     code, text = next(iter(refused.values()))
                     item.outcome, item.error = ("dead" if code >= 500 else "retry"), f"{code} {text!r}"
@@ -137,6 +145,7 @@ class MailSender:
         self.site = site
         self.config = site.config
         self.relay = Relay.from_url(site.config.smtp_url)
+        self.signer = signing.Signer.from_config(site.config)  # raises DkimConfigError on an unusable key
         self.wake = asyncio.Event()
         self.task: asyncio.Task | None = None
         self.sent = 0
@@ -207,7 +216,7 @@ class MailSender:
         batch, deferred, dropped, dead = prepared
         try:
             if batch:
-                await asyncio.to_thread(send_batch, self.relay, batch)
+                await asyncio.to_thread(send_batch, self.relay, batch, self.signer)
             async with db.transaction() as conn:
                 for queue_id in dropped:
                     await mailqueue.mark(conn, queue_id, "dropped")

@@ -304,6 +304,13 @@ class Config:
         (),
         "addresses or CIDR networks (comma-separated) of relays whose SMTP connections to MOOT_SMTP_PORT count as a trusted path for MOOT_MAIL_AUTHSERV_ID; anyone else's are the public port",
     )
+    mail_dkim_key: str = _f(
+        "",
+        "PEM file of the RSA private key that signs every mail Moot sends with DKIM (d= the list domain; `moot check` prints the DNS record to publish; docs/MAIL.md: rotation). Empty: mail goes unsigned",
+    )
+    mail_dkim_selector: str = _f(
+        "moot", "DKIM selector of MOOT_MAIL_DKIM_KEY: its record is SELECTOR._domainkey.MOOT_MAIL_DOMAIN (or MOOT_DOMAIN)"
+    )
     shutdown_timeout: float = _f(
         10.0,
         "seconds a stopping server (SIGTERM) lets in-flight requests finish before cancelling them (their transactions roll back)",
