@@ -309,7 +309,8 @@ class Config:
         "PEM file of the RSA private key that signs every mail Moot sends with DKIM (d= the list domain; `moot check` prints the DNS record to publish; docs/MAIL.md: rotation). Empty: mail goes unsigned",
     )
     mail_dkim_selector: str = _f(
-        "moot", "DKIM selector of MOOT_MAIL_DKIM_KEY: its record is SELECTOR._domainkey.MOOT_MAIL_DOMAIN (or MOOT_DOMAIN)"
+        "moot",
+        "DKIM selector of MOOT_MAIL_DKIM_KEY: its record is SELECTOR._domainkey.MOOT_MAIL_DOMAIN (or MOOT_DOMAIN)",
     )
     shutdown_timeout: float = _f(
         10.0,
