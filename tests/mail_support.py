@@ -297,6 +297,9 @@ def mail_settings(relay: Relay, **more) -> dict:
 
 @pytest.fixture
 def relay():
-    """A real SMTP relay (aiosmtpd) that keeps what Moot hands it."""
+    """A real SMTP relay (aiosmtpd) that keeps what Moot hands it; afterwards
+    every mail it received must parse clean under email.policy.strict."""
     with Relay() as running:
         yield running
+    for received in running.received:
+        strict(received.data)

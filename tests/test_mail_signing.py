@@ -119,3 +119,5 @@ async def test_moot_check_prints_the_record_to_publish_or_why_the_key_is_unusabl
     assert refused.returncode == 2 and "holds no RSA private key" in refused.stderr
     with pytest.raises(signing.DkimConfigError, match="holds no RSA private key"):
         signing.Signer.from_config(Config(mail_domain="lists.test", mail_dkim_key=garbage))
+    with pytest.raises(signing.DkimConfigError, match="is no DNS name"):
+        signing.Signer.from_config(Config(mail_dkim_key=path, mail_dkim_selector="s; l=0"))

@@ -1,6 +1,6 @@
 """Mail, the domain side of groups by email: members' addresses and list
 subscriptions (mailing), the mail outbox (mailqueue), outgoing mail as bytes
-(mailformat), notifications by mail (noticemail), and incoming mail: a message
+(mailformat) and its DKIM signature (signing), notifications by mail (noticemail), and incoming mail: a message
 for a list address becomes an article (inbound), or waits for a moderator when
 its sender is a stranger (heldmail); who a mail is shown to be from
 (identity: reply keys, DKIM, a trusted relay's verdict), and a member's mail

@@ -5,8 +5,10 @@ summaries, confirmation links.
 An article mail reuses news.headers (the same Subject, Date, Message-ID and
 References as NNTP and mbox), replaces From with the author's display name at
 the group's address (never the author's own address: DMARC-safe), and adds
-the list headers of RFC 2369, 2919 and 8058, and Archived-At (RFC 5064). Every header value passes
-mbox.header_text or mbox.encoded_words, so no stored text can add a line."""
+the list headers of RFC 2369, 2919 and 8058 and its permanent link
+(Archived-At, RFC 5064). Every header value passes mbox.header_text or
+mbox.encoded_words, so no stored text can add a line. The sender signs what
+these write with DKIM (signing) as it hands it to the relay."""
 
 from __future__ import annotations
 

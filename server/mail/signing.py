@@ -10,6 +10,7 @@ as it hands it to the relay, after its recipient's own headers are in.
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +43,8 @@ SIGNED = tuple(
         "Content-Transfer-Encoding",
     )
 )
+# A selector or a signing domain: DNS labels, in ASCII.
+_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?")
 # rsaEncryption (1.2.840.113549.1.1.1) with its NULL parameters, DER.
 _RSA_ALGORITHM = bytes.fromhex("300d06092a864886f70d0101010500")
 
@@ -77,8 +80,12 @@ class Signer:
         path = config.mail_dkim_key
         if not path:
             return None
-        if not config.mail_dkim_selector:
-            raise DkimConfigError("MOOT_MAIL_DKIM_KEY needs a MOOT_MAIL_DKIM_SELECTOR")
+        if not _NAME.fullmatch(config.mail_dkim_selector):
+            raise DkimConfigError(
+                f"MOOT_MAIL_DKIM_SELECTOR {config.mail_dkim_selector!r} is no DNS name (letters, digits, - and .)"
+            )
+        if not _NAME.fullmatch(config.list_domain):
+            raise DkimConfigError(f"cannot sign for {config.list_domain!r}: write the domain in ASCII (IDNA)")
         try:
             pem = Path(path).read_bytes()
             key = parse_pem_private_key(pem)
