@@ -124,8 +124,10 @@ def spamd():
 async def member(site, name: str):
     """A signed-in client of an account made long ago: a member, never new."""
     await site.user(name)
-    with sqlite3.connect(site.config.db_path) as conn:
-        conn.execute("UPDATE users SET created_at = '2020-01-01T00:00:00.000Z' WHERE username = ?", (name,))
+    async with site.db.transaction() as conn:
+        await conn.execute(
+            "UPDATE users SET created_at = '2020-01-01T00:00:00.000Z' WHERE username = ?", (name,)
+        )
     return await site.client(name)
 
 
