@@ -114,7 +114,7 @@ async def test_an_article_from_a_peer_under_the_deepest_level_attaches_one_level
         ]
     ).encode()
     async with site.db.transaction() as conn:
-        article = await intake.receive(conn, "here.test", parse.transit_article(data, mid))
+        article = await intake.receive(conn, intake.Node("here.test"), parse.transit_article(data, mid))
     ada = await site.client("ada")
     deepest = (await ada.get(f"/api/articles/{mids[-1]}")).json()["article"]
     assert article["depth"] == tree.MAX_DEPTH - 1 and article["parent_id"] == deepest["parent_id"]

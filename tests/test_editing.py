@@ -150,7 +150,9 @@ async def test_a_cancel_from_a_peer_takes_the_earlier_texts_too(site):
         ]
     ).encode()
     async with site.db.transaction() as conn:
-        result = await intake.receive(conn, site.config.domain, parse.transit_article(data, cancel_id))
+        result = await intake.receive(
+            conn, intake.Node(site.config.domain), parse.transit_article(data, cancel_id)
+        )
     assert result["applied"] is True
     history = (await anon.get(f"/api/articles/{reply['id']}/history")).json()
     assert history["article"]["status"] == "cancelled" and history["versions"] == []

@@ -97,7 +97,7 @@ async def test_received_actions_that_cannot_apply_change_nothing_or_fail_in_turn
     before = site.snapshot()
     for item in offers:
         async with site.db.transaction() as conn:
-            assert (await intake.receive(conn, site.config.domain, item))["applied"] is False
+            assert (await intake.receive(conn, intake.Node(site.config.domain), item))["applied"] is False
     async with site.db.read() as conn:
         rows = {
             r["message_id"]: (r["status"], r["error"])
@@ -134,7 +134,7 @@ async def test_received_actions_that_cannot_apply_change_nothing_or_fail_in_turn
     async with site.db.read() as conn:
         assert await intake.overdue(conn)
     async with site.db.transaction() as conn:
-        await intake.settle(conn, site.config.domain)
+        await intake.settle(conn, intake.Node(site.config.domain))
     async with site.db.read() as conn:
         rows = {
             r["message_id"]: (r["status"], r["error"])
@@ -156,12 +156,12 @@ async def test_received_actions_that_cannot_apply_change_nothing_or_fail_in_turn
     # A late copy of a number already used is ignored; the same Message-ID again is a duplicate.
     late = _action("<late@h.test>", "split", 2, split)
     async with site.db.transaction() as conn:
-        assert (await intake.receive(conn, site.config.domain, late))["applied"] is False
+        assert (await intake.receive(conn, intake.Node(site.config.domain), late))["applied"] is False
         status = await fetch_one(conn, "SELECT status FROM group_actions WHERE message_id = '<late@h.test>'")
         assert status[0] == "ignored"
     try:
         async with site.db.transaction() as conn:
-            await intake.receive(conn, site.config.domain, late)
+            await intake.receive(conn, intake.Node(site.config.domain), late)
         raise AssertionError("a second copy was taken")
     except intake.Duplicate:
         pass
@@ -179,14 +179,14 @@ async def test_a_held_article_whose_parent_never_comes_starts_a_thread_after_the
         f"Date: {format_datetime(clock.parse(clock.now()))}\r\n\r\nAn answer to nothing here."
     ).encode()
     async with site.db.transaction() as conn:
-        assert await intake.take(conn, site.config.domain, parse.transit_article(text, mid)) == {
+        assert await intake.take(conn, intake.Node(site.config.domain), parse.transit_article(text, mid)) == {
             "held": "<lost@h.test>"
         }
         assert await intake.known(conn, mid)
         assert not await intake.overdue(conn)
         await conn.execute("UPDATE peer_held SET due_at = ?", (clock.ago(seconds=1),))
     async with site.db.transaction() as conn:
-        assert await intake.settle(conn, site.config.domain) == 1
+        assert await intake.settle(conn, intake.Node(site.config.domain)) == 1
     reader = await site.client()
     article = (await reader.get(f"/api/articles/{mid}")).json()["article"]
     assert article["parent_id"] is None and article["body"] == "An answer to nothing here."
@@ -207,7 +207,7 @@ async def test_replies_split_off_by_the_home_are_served_from_their_new_root(make
     split = f"Article: {reply['message_id']}\nSubject: Off\nGroup: {GROUP}\nBy: Marta\nReason: own topic"
     async with site.db.transaction() as conn:
         received = _action("<split.1@h.test>", "split", 1, split)
-        assert (await intake.receive(conn, site.config.domain, received))["applied"] is True
+        assert (await intake.receive(conn, intake.Node(site.config.domain), received))["applied"] is True
     async with site.db.read() as conn:
         served = {
             a["message_id"]: mbox.references(await newsreading.by_message_id(conn, a["message_id"]))

@@ -131,7 +131,7 @@ async def _receive(db: Database, domain: str, items: list[tuple[str, bytes]], ho
             item = parse.transit_article(data, mid)
             try:
                 async with db.transaction() as conn:
-                    await (intake.take if hold else intake.receive)(conn, domain, item)
+                    await (intake.take if hold else intake.receive)(conn, intake.Node(domain), item)
             except intake.Deferred:
                 later.append((mid, data))  # the feed offers it again later
             except intake.Duplicate:
@@ -388,7 +388,7 @@ async def _offer(db: Database, items: list[tuple[str, bytes, bool]], hold: bool)
             try:
                 async with db.transaction() as conn:
                     await (intake.take if hold else intake.receive)(
-                        conn, NODE, parse.transit_article(data, mid)
+                        conn, intake.Node(NODE), parse.transit_article(data, mid)
                     )
             except intake.Deferred:
                 assert not squat, f"{mid} deferred, not refused"

@@ -19,6 +19,7 @@ from ..articles import held, posting, repetition, tree
 from ..articles.reading import ARTICLE_SELECT, article_json, thread_json, thread_row
 from ..stewardship import actions, bans, modlog
 from ..store import clock, validate
+from ..store.config import Config
 from ..store.db import fetch_all, fetch_one, fetch_value
 from ..store.errors import Conflict, Invalid, MootError
 from ..store.events import emit
@@ -67,6 +68,23 @@ class Refused(Invalid):
     code = "refused"
 
 
+@dataclasses.dataclass(frozen=True)
+class Node:
+    """The node that takes what peers send: its Path name (`domain`), its
+    repetition rules (None: no repetition check) and its secret, which checks
+    the Cancel-Key of a cancel of an article injected here (cancellock;
+    None: no key is checked)."""
+
+    domain: str
+    repeat: repetition.Rules | None = None
+    secret: str | None = None
+
+    @classmethod
+    def of(cls, config: Config, secret: str) -> Node:
+        """This site's node, as its configuration and its secret make it."""
+        return cls(config.domain, repetition.Rules.from_config(config), secret)
+
+
 async def known(conn: Connection, message_id: str) -> bool:
     """Whether an article or control article of this Message-ID is here (or held).
     For a Message-ID of a form this server derives for its control articles
@@ -99,42 +117,28 @@ async def _control_known(conn: Connection, message_id: str, control: str | None 
     )
 
 
-async def receive(
-    conn: Connection,
-    domain: str,
-    item: Incoming,
-    repeat: repetition.Rules | None = None,
-    secret: str | None = None,
-) -> dict:
+async def receive(conn: Connection, node: Node, item: Incoming) -> dict:
     """Deliver an article a peer sent exactly as a posted one (numbers, search,
     events) and queue it for the other peers; then what was held for it, and
     the structural actions that were waiting for it. Raises Duplicate when the
     Message-ID is here, Refused when this node will not carry it, Deferred
     when what it follows up or acts on is not here yet (and it is young).
-    An article that repeats what was posted to other groups (`repeat`: the
-    site's repetition rules) is taken and held for the moderators: `{held}`.
-    `secret` (the site's) checks the Cancel-Key of a cancel of an article
-    injected here (cancellock); None checks none."""
-    result = await _deliver(conn, domain, item, repeat=repeat, secret=secret)
-    await _release(conn, domain, item.message_id, repeat, secret)
+    An article that repeats what was posted to other groups (by the node's
+    repetition rules) is taken and held for the moderators: `{held}`."""
+    result = await _deliver(conn, node, item)
+    await _release(conn, node, item.message_id)
     if await actions.waiting(conn):
-        await actions.settle(conn, domain)
-    await _release_roots(conn, domain, repeat)
+        await actions.settle(conn, node.domain)
+    await _release_roots(conn, node)
     return result
 
 
-async def take(
-    conn: Connection,
-    domain: str,
-    item: Incoming,
-    repeat: repetition.Rules | None = None,
-    secret: str | None = None,
-) -> dict:
+async def take(conn: Connection, node: Node, item: Incoming) -> dict:
     """`receive`, except that an article Deferred is taken and held until what it
     waits for arrives (or its orphan wait ends): TAKETHIS has no "try later"
     answer (RFC 4644 §2.5), and the result is the same in any order of arrival."""
     try:
-        return await receive(conn, domain, item, repeat, secret)
+        return await receive(conn, node, item)
     except Deferred as e:
         await hold(conn, item, e.waits_for)
         return {"held": e.waits_for}
@@ -158,22 +162,16 @@ def _held_item(row: sqlite3.Row) -> Incoming:
     )
 
 
-async def _release(
-    conn: Connection,
-    domain: str,
-    message_id: str,
-    repeat: repetition.Rules | None = None,
-    secret: str | None = None,
-) -> None:
+async def _release(conn: Connection, node: Node, message_id: str) -> None:
     """Deliver what was held for `message_id`, and in turn what was held for those."""
     arrived = [message_id]
     while arrived:
         for row in await fetch_all(conn, "SELECT * FROM peer_held WHERE waits_for = ?", (arrived.pop(),)):
-            if await _deliver_held(conn, domain, row, repeat=repeat, secret=secret):
+            if await _deliver_held(conn, node, row):
                 arrived.append(row["message_id"])
 
 
-async def _release_roots(conn: Connection, domain: str, repeat: repetition.Rules | None = None) -> None:
+async def _release_roots(conn: Connection, node: Node) -> None:
     """Deliver what was held for an article that a structural action has since made
     a thread's root (a thread state change for the thread a split or undo makes)."""
     for row in await fetch_all(
@@ -181,25 +179,17 @@ async def _release_roots(conn: Connection, domain: str, repeat: repetition.Rules
         "SELECT DISTINCT h.waits_for FROM peer_held h JOIN articles a ON a.message_id = h.waits_for"
         " JOIN threads t ON t.id = a.thread_id AND t.root_article_id = a.id",
     ):
-        await _release(conn, domain, row["waits_for"], repeat)
+        await _release(conn, node, row["waits_for"])
 
 
-async def _deliver_held(
-    conn: Connection,
-    domain: str,
-    row: sqlite3.Row,
-    *,
-    wait: bool = True,
-    repeat: repetition.Rules | None = None,
-    secret: str | None = None,
-) -> bool:
+async def _deliver_held(conn: Connection, node: Node, row: sqlite3.Row, *, wait: bool = True) -> bool:
     """Deliver a held article now; whether it was (it may wait again, for another
     article, or be refused: a held article was taken, so a refusal is only logged).
     `wait` False: its wait is over, so it is placed as it is."""
     await conn.execute("DELETE FROM peer_held WHERE message_id = ?", (row["message_id"],))
     item = _held_item(row)
     try:
-        await _deliver(conn, domain, item, wait=wait, repeat=repeat, secret=secret)
+        await _deliver(conn, node, item, wait=wait)
     except Deferred as e:
         await hold(conn, item, e.waits_for)
         return False
@@ -222,9 +212,7 @@ async def overdue(conn: Connection) -> bool:
     )
 
 
-async def settle(
-    conn: Connection, domain: str, repeat: repetition.Rules | None = None, secret: str | None = None
-) -> int:
+async def settle(conn: Connection, node: Node) -> int:
     """Deliver held articles whose wait is over as they are (an orphan starts a
     thread, a cancel of an article that never came is only recorded), then apply
     the structural actions that are ready or overdue. Returns how many held were delivered."""
@@ -233,12 +221,12 @@ async def settle(
         conn, "SELECT * FROM peer_held WHERE due_at <= ? ORDER BY due_at LIMIT ?", (clock.now(), SETTLE_BATCH)
     )
     for row in rows:
-        if await _deliver_held(conn, domain, row, wait=False, repeat=repeat, secret=secret):
+        if await _deliver_held(conn, node, row, wait=False):
             delivered += 1
-            await _release(conn, domain, row["message_id"], repeat, secret)
+            await _release(conn, node, row["message_id"])
 
-    await actions.settle(conn, domain)
-    await _release_roots(conn, domain, repeat)
+    await actions.settle(conn, node.domain)
+    await _release_roots(conn, node)
     return delivered
 
 
@@ -255,15 +243,7 @@ async def _moved_from(conn: Connection, parent: sqlite3.Row, group_id: int) -> b
     )
 
 
-async def _deliver(
-    conn: Connection,
-    domain: str,
-    item: Incoming,
-    *,
-    wait: bool = True,
-    repeat: repetition.Rules | None = None,
-    secret: str | None = None,
-) -> dict:
+async def _deliver(conn: Connection, node: Node, item: Incoming, *, wait: bool = True) -> dict:
     """One article (or control article) as `receive` describes, without what follows
     it; `wait` False places it as it is, whatever its Date (its orphan wait is over)."""
     # A control is a copy only of the same control; an article only of what has its id.
@@ -275,6 +255,7 @@ async def _deliver(
         raise Duplicate(f"{item.message_id} is already here")
     if item.control is None and validate.reserved_message_id(item.message_id):
         raise Refused(f"{item.message_id[:100]} has a form reserved for control articles")
+    domain = node.domain
     if domain.lower() in path_names(item.path):
         raise Refused("this node is already in the article's Path")
     path = f"{domain}!{item.path}"
@@ -302,7 +283,7 @@ async def _deliver(
             raise Deferred(
                 f"the {'thread' if state else 'article'} {target[:100]} it acts on is not here yet", target
             )
-        return await _control(conn, domain, item, path, secret)
+        return await _control(conn, node, item, path)
     group = None
     for name in item.newsgroups:
         group = await fetch_one(conn, "SELECT id, name, status FROM groups WHERE name = ?", (name,))
@@ -361,7 +342,7 @@ async def _deliver(
         approved=approved,
         channel="peer",
     )
-    if await repetition.screen_arrival(conn, repeat, author, group["id"], body):
+    if await repetition.screen_arrival(conn, node.repeat, author, group["id"], body):
         return await _hold_repeated(conn, group["id"], parent_row, arrived)
     row, article = await posting.place_arrival(conn, group, parent_row, arrived)
     await conn.execute("INSERT INTO article_paths (article_id, path) VALUES (?, ?)", (row["id"], path))
@@ -396,7 +377,7 @@ async def _hold_repeated(
     return {"held": await held.item(conn, item_id)}
 
 
-async def _control(conn: Connection, domain: str, item: Incoming, path: str, secret: str | None) -> dict:
+async def _control(conn: Connection, node: Node, item: Incoming, path: str) -> dict:
     """A control article: `cancel <id>` withdraws the article when its sender
     may (`_may_cancel`, docs/PEERING.md); others are only relayed."""
     await conn.execute(
@@ -407,13 +388,13 @@ async def _control(conn: Connection, domain: str, item: Incoming, path: str, sec
     target = None
     if len(words) == 2 and words[0].lower() == "cancel":
         target = await _cancel_target(conn, words[1])
-    if target is not None and target["status"] == "ok" and _may_cancel(domain, item, target, secret):
+    if target is not None and target["status"] == "ok" and _may_cancel(node, item, target):
         await _withdraw(conn, target)
         result["applied"] = True
     if len(words) == 3 and words[0].lower() == STATE_CONTROL and words[1].lower() in STATE_EVENTS:
         result["applied"] = await _thread_state(conn, item, words[1].lower(), words[2])
     if len(words) == 2 and words[0].lower() == "x-moot-action":
-        result["applied"] = await actions.receive(conn, domain, item, words[1].lower())
+        result["applied"] = await actions.receive(conn, node.domain, item, words[1].lower())
     group = item.newsgroups[0] if item.newsgroups else (target["group_name"] if target else "control")
     text = re.sub(r"(?im)^Path:[^\n]*", f"Path: {path}", item.text, count=1)
     await enqueue(conn, message_id=item.message_id, group=group, path=path, kind="control", control=text)
@@ -470,14 +451,15 @@ async def _cancel_target(conn: Connection, message_id: str) -> sqlite3.Row | Non
     )
 
 
-def _may_cancel(domain: str, item: Incoming, target: sqlite3.Row, secret: str | None) -> bool:
+def _may_cancel(node: Node, item: Incoming, target: sqlite3.Row) -> bool:
     """A cancel with a Cancel-Key, of an article injected here (whose lock this
     node makes from `secret`), applies exactly when the key opens that lock,
     whoever sends it (RFC 8315). Any other: it comes from the node that injected
     the article, or names the article's own From address (RFC 5537 §5.3: the
     poster or an agent for them)."""
-    if item.cancel_key is not None and secret is not None and news.injected_here(target):
-        return cancellock.opens(item.cancel_key, cancellock.lock(secret, target["message_id"]))
+    if item.cancel_key is not None and node.secret is not None and news.injected_here(target):
+        return cancellock.opens(item.cancel_key, cancellock.lock(node.secret, target["message_id"]))
+    domain = node.domain
     origin = path_origin(target["news_path"]) if target["news_path"] else domain.lower()
     if path_origin(item.path) == origin:
         return True

@@ -19,7 +19,7 @@ import ssl
 
 from aiosqlite import Connection
 
-from ..articles import mbox, repetition
+from ..articles import mbox
 from ..articles.exports import EXPORT_SELECT
 from ..news import cancellock, intake, news, peers
 from ..runtime.site import Site
@@ -75,12 +75,7 @@ class Feeder:
                     overdue = await intake.overdue(conn)
                 if overdue:  # held articles and structural actions whose wait is over
                     async with self.site.db.transaction() as conn:
-                        await intake.settle(
-                            conn,
-                            self.site.config.domain,
-                            repetition.Rules.from_config(self.site.config),
-                            self.site.secret,
-                        )
+                        await intake.settle(conn, intake.Node.of(self.site.config, self.site.secret))
                 for peer_id in set(self.workers) - set(outgoing):
                     await self.workers.pop(peer_id).stop()
                 for peer_id, row in outgoing.items():

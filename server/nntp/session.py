@@ -693,13 +693,13 @@ class Session:
         retry: int,
         refuse: int,
         deliver: Callable[
-            [Connection, str, peers.Incoming, repetition.Rules | None, str | None], Coroutine[Any, Any, dict]
+            [Connection, intake.Node, peers.Incoming], Coroutine[Any, Any, dict]
         ] = intake.receive,
     ) -> None:
         """Read the article offered; `deliver` stores it (IHAVE: receive, which may
         say "try later"; TAKETHIS: take, which holds an article that came early)."""
 
-        repeat = repetition.Rules.from_config(self.site.config)
+        node = intake.Node.of(self.site.config, self.site.secret)
 
         async def received(data: bytes, size: int) -> bytes:
             if refuse == 480:
@@ -711,9 +711,7 @@ class Session:
                 if item.control is None and self.site.spamd is not None and self.site.config.spamd_peers:
                     spam.judge_arrival(await self.site.spamd.verdict(data))
                 # One hop to the writer, sharing a group commit with the rest of the batch.
-                await self.site.db.run(
-                    lambda conn: deliver(conn, self.domain, item, repeat, self.site.secret)
-                )
+                await self.site.db.run(lambda conn: deliver(conn, node, item))
             except parse.Rejected as e:
                 return replies.status(refuse, f"{mid} rejected: {e}")
             except intake.Deferred as e:  # IHAVE only (RFC 3977 §6.3.2: 436); TAKETHIS holds it
