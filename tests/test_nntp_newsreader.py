@@ -153,7 +153,8 @@ def test_tin_lists_reads_and_posts_a_followup(tmp_path):
         tmux.keys("Tab")  # the next unread article, which tin fetches by number
         tmux.wait_for("A reply from Märta")
         deadline = time.monotonic() + WAIT
-        while web_unread() != 2:  # the read mark is written shortly after the reply
+        # The read mark is written shortly after the reply (tin may fetch ahead, marking more).
+        while web_unread() > 2:
             assert time.monotonic() < deadline, "reading in tin never marked the article read on the web"
             time.sleep(0.05)
         tmux.keys("f")  # follow up; the editor adds a line
