@@ -16,7 +16,7 @@ from aiosqlite import Connection
 
 from ..people import notifications
 from ..store import clock, keyset, validate
-from ..store.db import fetch_all, fetch_value, row_by_id
+from ..store.db import fetch_all, fetch_one, fetch_value, row_by_id
 from ..store.errors import NotFound
 from .permissions import User
 
@@ -175,3 +175,31 @@ async def list_entries(
         await fetch_all(conn, sql + " ORDER BY m.id DESC LIMIT ?", (*params, limit + 1)), limit
     )
     return {"entries": [entry_json(r) for r in rows], "next_cursor": str(rows[-1]["id"]) if more else None}
+
+
+async def emptied_by(conn: Connection, thread_id: int) -> dict:
+    """Where the articles of an emptied thread (merged_into set) went, for its
+    page: `{thread_id, subject}` of the thread that holds them now, `undone`
+    (True when the undo of the split that made this thread took them back,
+    False for a merge) and `at`, the entry's time (None for a thread emptied
+    without an entry, as an import)."""
+    row = await fetch_one(
+        conn,
+        "SELECT t.merged_into_thread_id AS into_id, i.subject, m.action, m.created_at"
+        " FROM threads t JOIN threads i ON i.id = t.merged_into_thread_id LEFT JOIN modlog m ON m.id = ("
+        # The latest, as a merge that was undone may have been made again; each
+        # side is one range of an index of the log (modlog_by_group, modlog_by_other_group).
+        "  SELECT id FROM modlog WHERE (group_id = t.group_id AND thread_id = t.id AND action = 'merge')"
+        "  OR (other_group_id = t.group_id AND other_thread_id = t.id AND action = 'undo'"
+        "   AND target LIKE 'split #%') ORDER BY id DESC LIMIT 1)"
+        " WHERE t.id = ?",
+        (thread_id,),
+    )
+    if row is None:
+        raise NotFound(f"thread {thread_id} holds its articles")
+    return {
+        "thread_id": row["into_id"],
+        "subject": row["subject"],
+        "undone": row["action"] == "undo",
+        "at": row["created_at"],
+    }

@@ -20,7 +20,7 @@ from ..mail import mailing
 from ..people import follows, killfile, newsrc, notifications, readstate
 from ..runtime.hub import last_event_id
 from ..runtime.response_cache import ANY_EVENT
-from ..stewardship import actions, queue, suggestions
+from ..stewardship import actions, modlog, queue, suggestions
 from ..stewardship.permissions import User, can, moderates
 from ..store import validate
 from ..store.errors import Invalid, NotFound
@@ -205,6 +205,21 @@ async def _parents_off_page(conn: Connection, page_articles: list[dict]) -> dict
     return found
 
 
+async def provenance(conn: Connection, thread: dict) -> dict:
+    """What a thread page says of a split or an emptying: `split_off` (the
+    earlier thread's subject and this one's root date, so that "started" is
+    the date of its first article, not of the split) and `emptied`
+    (modlog.emptied_by)."""
+    told: dict[str, Any] = {"split_off": None, "emptied": None}
+    if "split_from" in thread:
+        source = await reading.get_thread(conn, thread["split_from"]["thread_id"])
+        root = await reading.get_article(conn, thread["root_article_id"])
+        told["split_off"] = {"subject": source["subject"], "root_at": root["created_at"]}
+    if "merged_into" in thread:
+        told["emptied"] = await modlog.emptied_by(conn, thread["id"])
+    return told
+
+
 def subject_changed(article: dict, parent: dict | None) -> bool:
     """Whether a reply changed the subject (a drift worth showing, and a split hint)."""
     if parent is None:
@@ -358,8 +373,9 @@ async def thread_page(request: Request) -> Response:
             group = await groups.get_group(conn, thread["group"])
             off_page = await _parents_off_page(conn, result["articles"])
             hidden = await reading.hidden_texts(conn, result["articles"])
+            told = await provenance(conn, thread)
             split_hints = None
-            if moderator:
+            if moderator and "merged_into" not in thread:
                 split_hints = (await suggestions.split_suggestions(conn, thread["id"]))["suggestions"]
         if view == "flat":
             by_date = sorted(result["articles"], key=lambda a: (a["created_at"], a["id"]))
@@ -381,6 +397,7 @@ async def thread_page(request: Request) -> Response:
             "view": view,
             "since": since,
             "suggestions": split_hints,
+            **told,
             "hidden_texts": hidden,
             "reported": reported,
             "branch": result["articles"][0] if branch and result["articles"] else None,
