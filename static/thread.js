@@ -56,7 +56,10 @@ function updateNewbar() {
   newbar.hidden = count === 0;
 }
 
+// The reader's own articles (a moderator's split notice too) are never new to them.
 function markNew(node) {
+  const author = node.querySelector(":scope > .art a.author");
+  if (root.dataset.user && author?.getAttribute("href") === `/u/${root.dataset.user}`) return;
   node.classList.add("new", "unseen");
   const art = node.querySelector(":scope > .art");
   if (watcher && art) watcher.observe(art); else node.classList.remove("unseen");

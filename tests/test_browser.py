@@ -264,6 +264,7 @@ def test_moderator_split_shows_the_notice_live(server, contexts):
     assert reader.locator(f"#a{drift['id']}").count() == 0
     new_link = notice.query_selector(".notice-link a").get_attribute("href")
     mod.wait_for_selector("#tree .status-notice")
+    assert mod.locator("#tree .status-notice.new").count() == 0  # their own notice is not news to them
     # the moderator's page confirms with a link and shows the thread as it is now
     done = mod.wait_for_selector("#mod-done a")
     assert done.get_attribute("href") == new_link

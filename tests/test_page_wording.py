@@ -71,3 +71,14 @@ async def test_group_page_keeps_home_node_for_moderators_and_says_nothing_of_mai
         assert "Mail is off" not in page and 'class="mail"' not in page
     page = (await (await site.client("marta", "moderator")).get("/g/comp.lang.python")).text
     assert re.search(r'id="home-node"[^>]*>home node \S+ \(this one\)</span>', page)
+
+
+async def test_articles_show_no_group_numbers_and_their_times_say_utc_on_hover(site):
+    t = await build_tree(site)
+    page = (await (await site.client()).get(f"/t/{t['thread']['id']}")).text
+    assert 'class="num"' not in page and f"#{t['a3']['number']}<" not in page
+    for a in (t["root"], t["a1"], t["a2"], t["a3"], t["a4"]):
+        stamp = a["created_at"]
+        assert f'id="a{a["id"]}"' in page and f'href="#a{a["id"]}"' in page  # the permanent anchors
+        assert f'<time datetime="{stamp}" title="{stamp[:10]} {stamp[11:16]} UTC">' in page
+    assert "times.js" in page and '<span id="zone">Times are UTC.</span>' in page
