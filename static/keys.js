@@ -1,5 +1,6 @@
 // Newsreader keys, for the page they are pressed on: on a thread, j/k move
-// between articles, n to the next new one, r replies, c marks the thread read;
+// between articles, n to the next new one, r replies, c marks the thread read,
+// u marks unread from the current article;
 // on the home and group pages, j/k move between the listed groups or threads,
 // Enter opens one, n goes to the next with unread articles, c catches up.
 // Everywhere: g then h (home) or i (inbox), / search, ? these keys. The keys
@@ -118,6 +119,8 @@ const THREAD = [
   ["r", "reply to the current article", "#tree [data-action=reply]",
     () => clickIt("#tree .art.current [data-action=reply]")],
   ["c", "mark this thread read", "[data-action=mark-read]", () => clickIt("[data-action=mark-read]")],
+  ["u", "mark the current article and the later ones unread", "#tree [data-action=mark-unread]",
+    () => clickIt("#tree .art.current [data-action=mark-unread]")],
   ["g g", "back to the group", "#thread", () => clickIt("#thread > .crumbs a[href^='/g/']")],
 ];
 const LIST = [

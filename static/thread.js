@@ -1,5 +1,5 @@
 // The thread page, enhanced: new articles arrive live (marked new, with an
-// "N new" pill when off screen), inline replies, withdrawing, and the split
+// "N new" pill when off screen), inline replies, and the split
 // notice replacing moved articles. Every piece of markup comes from the server.
 import { api, fragment, page, showError } from "./api.js";
 import { connectLive } from "./live.js";
@@ -301,16 +301,6 @@ async function submitReply(form) {
   }
 }
 
-async function withdraw(button) {
-  if (!confirm("Withdraw this article? Its text is replaced by a notice; its place in the thread stays.")) return;
-  try {
-    const { article } = await api("POST", `/api/articles/${button.dataset.id}/cancel`, {});
-    await replaceArticle(article);
-  } catch (error) {
-    alert(error.message);
-  }
-}
-
 export function startThread(element) {
   root = element;
   tree = document.getElementById("tree");
@@ -342,9 +332,6 @@ export function startThread(element) {
       pressedSpan = null;
     } else if (action === "close-reply") {
       closeReply(target.closest("form"));
-    } else if (action === "cancel") {
-      event.preventDefault();  // the link is the way without scripts: a confirmation page
-      withdraw(target);
     } else if (action === "next-new") {
       nextNew();
     }

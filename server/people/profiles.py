@@ -4,6 +4,8 @@ articles, newest first."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from aiosqlite import Connection
 
 from ..articles.reading import ARTICLE_SELECT, article_json
@@ -13,6 +15,20 @@ from ..store import keyset, validate
 from ..store.db import fetch_all, fetch_one, fetch_value
 from ..store.errors import NotFound
 from .accounts import DELETED_HASH
+from .notifications import mentioned
+
+
+async def mentioned_accounts(conn: Connection, bodies: Iterable[str]) -> frozenset[str]:
+    """The usernames the bodies `@mention` that have a profile to link to."""
+    names = list(dict.fromkeys(name for body in bodies for name in mentioned(body)))
+    if not names:
+        return frozenset()
+    rows = await fetch_all(
+        conn,
+        f"SELECT username FROM users WHERE username IN ({','.join('?' * len(names))}) AND password_hash != ?",
+        (*names, DELETED_HASH),
+    )
+    return frozenset(row[0] for row in rows)
 
 
 async def get_profile(
@@ -25,7 +41,7 @@ async def get_profile(
 ) -> dict:
     """`{user: {username, display_name, role, created_at, article_count,
     trust, suspended_until, suspension_reason}, articles, next_cursor}`;
-    `articles` are their live articles, newest first, keyset-paged by id;
+    `articles` are their live articles, newest first, keyset-paged by date;
     `trust` their level by the site's trust `rules` (the defaults when None);
     the suspension fields are None unless one is in force (suspensions.status)."""
     if not isinstance(username, str) or len(username) > 64:
@@ -36,14 +52,14 @@ async def get_profile(
     if row is None:
         raise NotFound("no such user")
     limit = validate.limit(limit, default=20)
-    before = keyset.parse_id_cursor(cursor)
+    before = keyset.parse_stamp_cursor(cursor)
     sql, params = ARTICLE_SELECT + " WHERE a.user_id = ? AND a.status = 'ok'", [row["id"]]
     if before is not None:
-        sql += " AND a.id < ?"
-        params.append(before)
-    rows, more = keyset.split_page(
-        await fetch_all(conn, sql + " ORDER BY a.id DESC LIMIT ?", (*params, limit + 1)), limit
-    )
+        sql += " AND (a.created_at, a.id) < (?, ?)"
+        params.extend(before)
+    # by date, not id: imported and peered articles arrive out of date order
+    order = " ORDER BY a.created_at DESC, a.id DESC LIMIT ?"
+    rows, more = keyset.split_page(await fetch_all(conn, sql + order, (*params, limit + 1)), limit)
     count = await fetch_value(
         conn, "SELECT count(*) FROM articles WHERE user_id = ? AND status = 'ok'", (row["id"],)
     )
@@ -58,5 +74,5 @@ async def get_profile(
             **suspensions.status(User.from_row(row)),
         },
         "articles": [article_json(r) for r in rows],
-        "next_cursor": str(rows[-1]["id"]) if more else None,
+        "next_cursor": keyset.stamp_cursor(rows[-1]["created_at"], rows[-1]["id"]) if more else None,
     }

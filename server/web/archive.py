@@ -64,8 +64,16 @@ async def archive_page(request: Request) -> Response:
             "period": period,
             "canonical": canonical + query_string(cursor=cursor),
             "older": query_string(cursor=listing["next_cursor"]) if listing["next_cursor"] else None,
+            "mbox": _month_mbox(name, period) if period else None,
         },
     )
+
+
+def _month_mbox(name: str, period: tuple[int, int]) -> str:
+    """The group's articles written in the month, as an mbox download."""
+    year, month = period  # the archive stops at 9998, so the next month is a date too
+    after, before = f"{year:04d}-{month:02d}", f"{year + month // 12:04d}-{month % 12 + 1:02d}"
+    return f"/api/groups/{name}/mbox" + query_string(after=after, before=before)
 
 
 routes = [

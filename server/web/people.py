@@ -242,8 +242,16 @@ async def reset_link_form(request: Request) -> Response:
 
 
 async def _account(
-    request: Request, user: User, *, notice: str | None = None, error: str | None = None, status: int = 200
+    request: Request,
+    user: User,
+    *,
+    notice: str | None = None,
+    error: str | None = None,
+    status: int = 200,
+    typed: str = "",
 ) -> Response:
+    """The account page; `typed` is the current password a refused change keeps
+    in its field, and a page holding it is stored by no cache."""
     site = site_of(request)
     found = await accounts.list_sessions(site.db, user, cookies_of(request).session_token(request))
     async with site.db.read() as conn:
@@ -261,9 +269,10 @@ async def _account(
             "email": email,
             "notification_mail": notification_mail,
             "drafts": kept,
+            "typed": typed,
         },
         status=status,
-        headers=PRIVATE,
+        headers={"Cache-Control": "no-store"} if typed else PRIVATE,
     )
 
 
@@ -287,7 +296,11 @@ async def account_form(request: Request) -> Response:
             return await _account(request, user, notice="Your display name is changed.")
         if action == "password":
             if form.get("new_password") != form.get("new_password2"):
-                raise Invalid("the new passwords differ")
+                # only the two new ones are typed again
+                typed = form.get("current_password", "")
+                return await _account(
+                    request, user, error="the new passwords differ", status=400, typed=typed
+                )
             ended = await sessions.change_password(
                 site,
                 user,

@@ -17,7 +17,7 @@ from starlette.routing import Route
 from ..articles import editing, groups, reading
 from ..articles.subjects import reply_subject
 from ..mail import mailing
-from ..people import follows, killfile, newsrc, notifications, readstate
+from ..people import follows, killfile, newsrc, notifications, profiles, readstate
 from ..runtime.hub import last_event_id
 from ..runtime.response_cache import ANY_EVENT
 from ..stewardship import actions, modlog, queue, suggestions
@@ -374,6 +374,7 @@ async def thread_page(request: Request) -> Response:
             off_page = await _parents_off_page(conn, result["articles"])
             hidden = await reading.hidden_texts(conn, result["articles"])
             told = await provenance(conn, thread)
+            mentioned = await profiles.mentioned_accounts(conn, (a["body"] for a in result["articles"]))
             split_hints = None
             if moderator and "merged_into" not in thread:
                 split_hints = (await suggestions.split_suggestions(conn, thread["id"]))["suggestions"]
@@ -399,6 +400,7 @@ async def thread_page(request: Request) -> Response:
             "suggestions": split_hints,
             **told,
             "hidden_texts": hidden,
+            "mentioned": mentioned,
             "reported": reported,
             "branch": result["articles"][0] if branch and result["articles"] else None,
             "branch_every": BRANCH_EVERY,
@@ -485,13 +487,14 @@ async def article_fragment(request: Request) -> Response:
             parent = await reading.get_article(conn, article["parent_id"])
         group = await groups.get_group(conn, thread["group"])
         hidden = await reading.hidden_texts(conn, [article])
+        mentioned = await profiles.mentioned_accounts(conn, [article["body"]])
     item = {**flat_item(article, parent), "subject_changed": subject_changed(article, parent)}
     user = await current_user(request)
     if user is not None:  # rendered per reader: their rules hide it here too
         async with site_of(request).db.read() as conn:
             rules = await killfile.rules_of(conn, user.id)
             item["killed"] = article["id"] in await killfile.killed_ids(conn, rules, [article["id"]])
-    context = {"thread": thread, "group": group, "item": item, "hidden_texts": hidden}
+    context = {"thread": thread, "group": group, "item": item, "hidden_texts": hidden, "mentioned": mentioned}
     return await page(request, "fragment_article.html", context)
 
 

@@ -4,13 +4,15 @@
 Everything from users is escaped; nothing they write is read as markup. The
 line structure is kept, quoted lines (`>`, `>>`, `> >`) are grouped into
 blocks that carry their level as a class, a signature after the `-- ` line
-is set apart, and http(s) URLs become links that pass no ranking or opener."""
+is set apart, http(s) URLs become links that pass no ranking or opener, and
+an `@name` becomes a link to the profile of an account the page names as existing."""
 
 from __future__ import annotations
 
 import hashlib
 import html
 import re
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote
@@ -23,6 +25,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import Message, Receive, Scope, Send
 
 from ..articles.editing import editable_until
+from ..people.notifications import MENTION
 from ..stewardship.permissions import can, may_post_in, may_reply, moderates
 from ..store import clock
 
@@ -61,18 +64,34 @@ def _split_url(candidate: str) -> tuple[str, str]:
     return url, candidate[len(url) :]
 
 
-def linkify(text: str) -> Markup:
-    """Escape `text`, making each http(s) URL in it a safe link."""
+def mentions(text: str, accounts: Collection[str] = ()) -> Markup:
+    """Escape `text`, making each `@name` of one of the `accounts` a link to its profile."""
+    out, pos = [], 0
+    for match in MENTION.finditer(text) if accounts else ():
+        name = match.group(1).rstrip(".")
+        if name.lower() not in accounts:
+            continue
+        end = match.start() + 1 + len(name)
+        out.append(escape(text[pos : match.start()]))
+        out.append(Markup('<a class="mention" href="/u/{0}">@{1}</a>').format(name.lower(), name))
+        pos = end
+    out.append(escape(text[pos:]))
+    return Markup("").join(out)
+
+
+def linkify(text: str, accounts: Collection[str] = ()) -> Markup:
+    """Escape `text`, making each http(s) URL in it a safe link and each
+    `@name` of one of the `accounts` a link to its profile."""
     out, pos = [], 0
     for match in _URL.finditer(text):
         url, rest = _split_url(match.group(0))
         if len(url) <= len("https://"):
             continue
-        out.append(escape(text[pos : match.start()]))
+        out.append(mentions(text[pos : match.start()], accounts))
         out.append(Markup('<a href="{0}" rel="{1}">{0}</a>').format(url, LINK_REL))
         out.append(escape(rest))
         pos = match.end()
-    out.append(escape(text[pos:]))
+    out.append(mentions(text[pos:], accounts))
     return Markup("").join(out)
 
 
@@ -97,10 +116,11 @@ def blocks(body: str) -> list[tuple[str, list[str]]]:
     return result
 
 
-def body_html(body: str) -> Markup:
+def body_html(body: str, accounts: Collection[str] = ()) -> Markup:
     """An article body as HTML: one <pre> block per run of lines of one kind,
     each saying in `data-line` which line of the body it starts at, so that a
     script can map a selection back to the text as written (quote_for_reply).
+    An `@name` of one of the `accounts` links to its profile.
 
     The newline after each opening <pre> tag is there because an HTML parser
     drops the first newline inside <pre>: without it a block that starts
@@ -108,7 +128,7 @@ def body_html(body: str) -> Markup:
     parts, start = [], 0
     for kind, lines in blocks(body):
         css = "t" if kind == "t" else ("sig" if kind == "sig" else f"q {kind}")
-        text = Markup("\n").join(linkify(line) for line in lines)
+        text = Markup("\n").join(linkify(line, accounts) for line in lines)
         parts.append(Markup('<pre class="{0}" data-line="{1}">\n{2}</pre>').format(css, start, text))
         start += len(lines)
     return Markup('<div class="body">{0}</div>').format(Markup("").join(parts))
@@ -239,7 +259,8 @@ def make_templates(edit_grace_minutes: int = 0) -> Jinja2Templates:
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=True, trim_blocks=True, lstrip_blocks=True
     )
     env.filters.update(
-        body=body_html,
+        # `@name` links to the accounts a page's `mentioned` names
+        body=jinja2.pass_context(lambda context, text: body_html(text, context.get("mentioned", ()))),
         when=when,
         local_when=local_when,
         message_url=message_url,

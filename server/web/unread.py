@@ -18,7 +18,7 @@ from ..people import readstate
 from ..stewardship.permissions import require
 from ..store.errors import Invalid
 from .accounts import checked_form
-from .common import PRIVATE, article_link, current_user, json_on, set_group_switch, sign_in_first, site_of
+from .common import PRIVATE, current_user, json_on, set_group_switch, sign_in_first, site_of
 from .security import read_json
 
 # Groups and threads one count request may name: a page's worth.
@@ -149,7 +149,9 @@ async def unread_form(request: Request) -> Response:
     async with _marks(request, change=True) as conn:
         await readstate.mark_unread_from(conn, user.id, request.path_params["id"])
         article = await reading.get_article(conn, request.path_params["id"])
-    return RedirectResponse(article_link(article), status_code=303)
+    # back to the group, as a mail reader's "mark unread" goes back to the list:
+    # the thread page would mark what it shows read again
+    return RedirectResponse(f"/g/{article['group']}", status_code=303)
 
 
 async def next_unread_page(request: Request) -> Response:
