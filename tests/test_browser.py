@@ -322,6 +322,22 @@ def test_search_finds_an_archived_thread(server, contexts):
     assert "This thread is archived" in page.inner_text("main")
 
 
+def test_search_form_fields_are_wide_and_axe_finds_nothing(server, contexts):
+    from tests.test_browser_queue import axe_violations  # here: that module imports this one
+
+    new_thread(server, "ada", "Gnu tabs", "> > Tabs forever\n\nSpaces, zyzzygnu says.")
+    page = contexts(viewport=DESKTOP, bypass_csp=True).page()
+    page.goto(server.base + "/search?q=zyzzygnu&before=2999")
+    widths = page.evaluate(
+        """() => ['group', 'author', 'after', 'before', 'state', 'sort'].map(
+             (id) => document.getElementById(id).getBoundingClientRect().width)"""
+    )
+    assert min(widths) >= 150, widths
+    assert page.input_value("#before") == "2999-01-01"
+    assert page.inner_text(".snippet") == "Spaces, zyzzygnu says."
+    assert axe_violations(page) == []
+
+
 def test_keyboard_navigation_moves_between_articles(server, contexts):
     started = new_thread(server, "ada", "Keys", "first")
     one = reply(server, "bruno", started["article"]["id"], "second")

@@ -88,11 +88,42 @@ def test_quote_doubles_quotes():
     assert search.quote('say "hi"') == '"say ""hi"""'
 
 
-def test_highlight_escapes_and_balances():
-    html = search.highlight('<script>alert(1)</script> \ue000x & "y"\ue001 \ue001 \ue000open')
-    assert html == (
-        "&lt;script&gt;alert(1)&lt;/script&gt; <mark>x &amp; &quot;y&quot;</mark>  <mark>open</mark>"
+def snip(body: str, query: str) -> str:
+    return search.snippet(body, search.parse(query).terms)
+
+
+def test_snippet_escapes_and_marks_whole_matches():
+    assert snip('<script>alert(1)</script> x & "y" then Über', 'alert "x y" uber') == (
+        "&lt;script&gt;<mark>alert</mark>(1)&lt;/script&gt; <mark>x &amp; &quot;y</mark>&quot; then <mark>Über</mark>"
     )
+    assert snip("the teapots and a teacup", "tea*") == "the <mark>teapots</mark> and a <mark>teacup</mark>"
+    assert snip("walrus \ue000 \x07 walrus", "walrus") == "<mark>walrus</mark> <mark>walrus</mark>"
+    assert snip("nothing to find here", "-gone") == "nothing to find here"
+
+
+def test_snippet_prefers_the_authors_words_to_quotes():
+    body = (
+        "On 2026-01-02, Ada wrote:\n> > > > Tabs are better than spaces\n> > > > for tabs\n\n"
+        "I disagree: spaces line up tabs of every width.\n\n-- \nAda, tabs forever"
+    )
+    assert snip(body, "tabs") == "I disagree: spaces line up <mark>tabs</mark> of every width."
+    # A match only in the quote shows the quote: it is why the article was found.
+    assert "&gt; &gt; &gt; &gt; Tabs are <mark>better</mark> than spaces" in snip(body, "better")
+    # No match in the body (the subject matched), or no words: the author's opening words.
+    assert snip(body, "subjectword") == snip(body, "") == "I disagree: spaces line up tabs of every width."
+    assert snip("> only a quote", "") == "&gt; only a quote"
+
+
+def test_snippet_window_holds_most_terms_and_is_bounded():
+    words = [f"w{i}" for i in range(200)]
+    words[10], words[150], words[152] = "alpha", "alpha", "beta"
+    got = snip(" ".join(words), "alpha beta")
+    assert got.startswith("…w146 w147 w148 w149 <mark>alpha</mark> w151 <mark>beta</mark>") and got.endswith(
+        "…"
+    )
+    assert len(got.split()) == search.SNIPPET_TOKENS
+    huge = "filler " * 3000 + "needle"
+    assert "<mark>" not in snip(huge, "needle")  # past the part a snippet looks at
 
 
 def test_cursor_round_trip_and_forgeries():

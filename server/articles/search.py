@@ -36,10 +36,10 @@ COUNT_MAX = 1000
 # bm25 column weights (subject, body, author_name): a word in the subject says
 # more about what an article is about than the same word deep in its body.
 WEIGHTS = (8.0, 1.0, 4.0)
-# Snippet markers: private-use characters that never mean anything in text;
-# the rendered snippet is escaped first and only then are markers made tags.
-MARK_OPEN, MARK_CLOSE = "\ue000", "\ue001"
 SNIPPET_TOKENS = 24
+SNIPPET_LEAD = 4  # words shown before the first match of a snippet
+SNIPPET_SCAN = 16 * 1024  # characters of a body a snippet looks at
+HITS_MAX = 200  # matches of one body a snippet weighs
 SNIPPET_PLAIN_CHARS = 200
 # Ranking reads every match it ranks, so it ranks the newest 2,000 at most:
 # on a 1M-article archive that keeps the first page near 10 ms.
@@ -49,10 +49,14 @@ WINDOW = 2000
 BROAD = 0.05
 
 _FILTERS = ("group", "author", "after", "before", "is")
-# Characters no query may carry: C0/C1 controls, surrogates, and our markers.
+# Characters no query or snippet carries: C0/C1 controls, surrogates, U+E000-1.
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff\ue000\ue001]")
 _DATE = re.compile(r"(\d{4})(?:-(\d\d)(?:-(\d\d))?)?\Z")
 _GROUP_PATTERN = re.compile(r"(.+)\.\*\Z")
+_QUOTED = re.compile(r"\s*>")
+_COMBINING = re.compile(r"[\u0300-\u036f]")
+# A token as unicode61 sees one: letters, digits, marks and private-use characters.
+_WORD = re.compile(r"(?:[^\W_]|[\u0300-\u036f\ue000-\uf8ff])+")
 
 
 @dataclass(frozen=True)
@@ -111,17 +115,18 @@ def _tokens(text: str) -> Iterator[tuple[bool, str | None, str, bool]]:
 
 
 def parse_date(value: str, what: str) -> str:
-    """YYYY, YYYY-MM or YYYY-MM-DD as the stored time at the start of that period."""
+    """YYYY, YYYY-MM or YYYY-MM-DD as the stored time at the start of that period.
+    `what` names the filter (`before`, `after`) in the error text."""
     m = _DATE.match(value.strip())
     if not m:
-        raise Invalid(f"{what} must be a date written YYYY, YYYY-MM or YYYY-MM-DD")
+        raise Invalid(f"the {what} date must be written YYYY, YYYY-MM or YYYY-MM-DD")
     year, month, day = int(m[1]), int(m[2] or 1), int(m[3] or 1)
     try:
         datetime.date(year, month, day)
     except ValueError:
-        raise Invalid(f"{what}: {value!r} is not a real date") from None
+        raise Invalid(f"the {what} date {value.strip()} is not a real date") from None
     if year < 1000:
-        raise Invalid(f"{what}: years before 1000 are not supported")
+        raise Invalid(f"the {what} date must be in the year 1000 or later")
     return f"{year:04d}-{month:02d}-{day:02d}T00:00:00.000Z"
 
 
@@ -161,7 +166,7 @@ def parse(text: object) -> Query:
                 if value:
                     filters["author"] = value[: validate.MESSAGE_ID_MAX]
             elif key in ("after", "before"):
-                filters[key] = parse_date(value, key + ":")
+                filters[key] = parse_date(value, key)
             else:
                 filters["state"] = parse_state(value)
             continue
@@ -197,23 +202,95 @@ def match_expression(query: Query, author_column: str | None = None) -> str | No
     return expr
 
 
-def highlight(snippet: str) -> str:
-    """HTML for a snippet() result: text escaped, markers turned into balanced <mark> tags."""
-    out, open_ = [], False
-    for part in re.split(f"([{MARK_OPEN}{MARK_CLOSE}])", snippet):
-        if part == MARK_OPEN:
-            if not open_:
-                out.append("<mark>")
-                open_ = True
-        elif part == MARK_CLOSE:
-            if open_:
-                out.append("</mark>")
-                open_ = False
-        else:
-            out.append(html.escape(part, quote=True))
-    if open_:
-        out.append("</mark>")
+def _fold(text: str) -> str:
+    """Text as FTS5's unicode61 tokenizer compares it: case and diacritics folded."""
+    if text.isascii():
+        return text.lower()
+    return _COMBINING.sub("", unicodedata.normalize("NFKD", text.casefold()))
+
+
+def own_text(body: str) -> str:
+    """The author's own words: the body without quoted lines, the attribution
+    lines that introduce them ("On …, Ada wrote:") and the signature."""
+    lines = body.split("\n")
+    kept = []
+    for n, line in enumerate(lines):
+        if line == "-- ":
+            break
+        if _QUOTED.match(line):
+            continue
+        if line.rstrip().endswith(":") and _QUOTED.match(next((x for x in lines[n + 1 :] if x.strip()), "")):
+            continue
+        kept.append(line)
+    return "\n".join(kept)
+
+
+Wanted = list[tuple[list[str], bool]]  # each positive term: its folded words, and whether a prefix
+
+
+def _hits(words: list[str], wanted: Wanted) -> list[tuple[int, int, int]]:
+    """(first word, end word, term number) of the first HITS_MAX places a term matches."""
+    at: dict[str, list[int]] = {}
+    for i, word in enumerate(words):
+        at.setdefault(word, []).append(i)
+    hits = []
+    for n, (want, prefix) in enumerate(wanted):
+        last = len(want) - 1
+        starts = at.get(want[0], [])
+        if prefix and not last:
+            starts = sorted(i for word, found in at.items() if word.startswith(want[0]) for i in found)
+        for i in starts[:HITS_MAX]:
+            got = words[i : i + len(want)]
+            whole = len(got) == len(want) and got[:last] == want[:last]
+            if whole and (got[last] == want[last] or (prefix and got[last].startswith(want[last]))):
+                hits.append((i, i + len(want), n))
+    return sorted(hits)[:HITS_MAX]
+
+
+def _best_window(text: str, wanted: Wanted) -> str | None:
+    """HTML for the SNIPPET_TOKENS words of `text` holding the most different
+    terms (earliest first), matches in <mark>; None when no term matches."""
+    folded = _fold(text)
+    if not any(want[0] in folded for want, _ in wanted):
+        return None  # the common case of a text without the words, at the speed of `in`
+    found = list(_WORD.finditer(text))
+    spans = [m.span() for m in found]
+    hits = _hits([_fold(m[0]) for m in found], wanted)
+    if not hits:
+        return None
+    span = SNIPPET_TOKENS - SNIPPET_LEAD
+    best = max(hits, key=lambda h: (len({n for i, _, n in hits if h[0] <= i < h[0] + span}), -h[0]))
+    first = max(0, min(best[0] - SNIPPET_LEAD, len(spans) - SNIPPET_TOKENS))
+    end = min(len(spans), first + SNIPPET_TOKENS)
+    out, pos = ["…" if first else ""], spans[first][0] if first else 0
+    for i, stop, _ in hits:
+        start, close = spans[i][0], spans[stop - 1][1]
+        if first <= i and stop <= end and start >= pos:
+            out += [html.escape(text[pos:start]), "<mark>", html.escape(text[start:close]), "</mark>"]
+            pos = close
+    cut = end < len(spans)
+    out += [html.escape(text[pos : spans[end - 1][1]] if cut else text[pos:]), "…" if cut else ""]
     return "".join(out)
+
+
+def snippet(body: str, terms: Sequence[Term] = ()) -> str:
+    """HTML-safe snippet of an article's body, preferring the author's own
+    words: the best window of matches in them, else in the quoted text the
+    match came from, else the start of the author's words. Computed here from
+    the body rather than by FTS5's snippet(), whose window falls wherever the
+    index's text (quotes included) scores best."""
+    body = body[:SNIPPET_SCAN]
+    own = own_text(body)
+    wanted = [
+        (w, t.prefix)
+        for t in terms
+        if not t.negated and (w := _fold(" ".join(_WORD.findall(t.text))).split())
+    ]
+    for text in (own, body) if wanted else ():
+        found = _best_window(" ".join(_UNSAFE.sub(" ", text).split()), wanted)
+        if found:
+            return found
+    return plain_snippet(own if own.strip() else body)
 
 
 def plain_snippet(body: str) -> str:
@@ -326,19 +403,31 @@ async def _filters(conn: Connection, query: Query) -> Filters | None:
     return Filters(where, params, joins, author_in_fts)
 
 
-async def search(conn: Connection, query: Query, *, limit: object = None, cursor: str | None = None) -> dict:
+def parse_sort(value: object) -> str:
+    if value in (None, "", "relevance"):
+        return "relevance"
+    if value != "newest":
+        raise Invalid("sort takes relevance or newest")
+    return "newest"
+
+
+async def search(
+    conn: Connection, query: Query, *, limit: object = None, cursor: str | None = None, sort: object = None
+) -> dict:
     """One page of results: `{results: [{article, snippet}], next_cursor, order}`;
     `order` is `relevance` (bm25 among the newest WINDOW matches) when there
-    are words to rank by, else `newest` (filters only, or common words)."""
+    are words to rank by and `sort` is not `newest`, else `newest` (asked
+    for, filters only, common words or a prefix)."""
     limit = validate.limit(limit, default=DEFAULT_LIMIT)
+    newest = parse_sort(sort) == "newest"
     filters = await _filters(conn, query)
     if filters is None:
         return {"results": [], "next_cursor": None, "order": "newest"}
     expr = match_expression(query, "author_name" if filters.author_in_fts else None)
     if query.ranked:
         assert expr is not None  # a ranked query has a word that is not negated
-        prefixed = any(t.prefix for t in query.terms if not t.negated)
-        return await _ranked(conn, expr, filters, limit, cursor, prefixed)
+        newest = newest or any(t.prefix for t in query.terms if not t.negated)
+        return await _ranked(conn, expr, filters, limit, cursor, query.terms, newest)
     return await _newest(conn, query, expr, filters, limit, cursor)
 
 
@@ -361,13 +450,21 @@ async def _window(conn: Connection, source: str, where: list[str], args: list[ob
 
 
 async def _ranked(
-    conn: Connection, expr: str, filters: Filters, limit: int, cursor: str | None, prefixed: bool = False
+    conn: Connection,
+    expr: str,
+    filters: Filters,
+    limit: int,
+    cursor: str | None,
+    terms: Sequence[Term],
+    newest: bool = False,
 ) -> dict:
     """bm25 costs a pass over every match (and a whole-index count per phrase
     for its weights), so a query is ranked within its newest WINDOW matches,
     and a broad one (common words) lists its matches newest first instead, as
-    does a prefix search: without a prefix index every bm25 weight and snippet
-    would merge the lists of every word the prefix starts (hundreds of ms)."""
+    does a prefix search (without a prefix index every bm25 weight would merge
+    the lists of every word the prefix starts: hundreds of ms) and a query
+    with `newest` asked for. Newest first is by article id, the order the
+    index can be read in without a pass over every match."""
     score = "bm25(articles_fts, {}, {}, {})".format(*WEIGHTS)
     # CROSS JOIN keeps the full-text index as the outer loop: any other order
     # would look the query up once per article the filters let through.
@@ -378,9 +475,9 @@ async def _ranked(
     args = [expr, *filters.params]
     kind = "r"
     if cursor:
-        kind = "n" if _cursor_kind(cursor) == "n" else "r"
+        kind = "n" if newest or _cursor_kind(cursor) == "n" else "r"
         key, after_id, floor = decode_cursor(cursor, kind)
-    elif prefixed:
+    elif newest:
         floor, kind = 0, "n"
     else:
         floor, broad = await _window(conn, source, sql_where, args)
@@ -412,26 +509,9 @@ async def _ranked(
             (*args, limit + 1),
         )
     rows, more = keyset.split_page(rows, limit)
-    # Snippets after ranking: snippet() reads and tokenizes the text, so only for one page.
-    snippets = {}
-    for r in rows:
-        if prefixed:
-            continue
-        snip = await fetch_one(
-            conn,
-            f"SELECT snippet(articles_fts, 1, '{MARK_OPEN}', '{MARK_CLOSE}', '…', {SNIPPET_TOKENS})"
-            " FROM articles_fts WHERE articles_fts MATCH ? AND rowid = ?",
-            (expr, r["id"]),
-        )
-        snippets[r["id"]] = snip[0] if snip else ""
     articles = await _articles(conn, [r["id"] for r in rows])
     results = [
-        {
-            "article": article_json(articles[r["id"]]),
-            "snippet": highlight(snippets[r["id"]])
-            if not prefixed
-            else plain_snippet(articles[r["id"]]["body"]),
-        }
+        {"article": article_json(articles[r["id"]]), "snippet": snippet(articles[r["id"]]["body"], terms)}
         for r in rows
         if r["id"] in articles
     ]
@@ -517,7 +597,7 @@ async def _newest(
     rows, more = keyset.split_page(rows, limit)
     articles = await _articles(conn, [r["id"] for r in rows])
     results = [
-        {"article": article_json(articles[r["id"]]), "snippet": plain_snippet(articles[r["id"]]["body"])}
+        {"article": article_json(articles[r["id"]]), "snippet": snippet(articles[r["id"]]["body"])}
         for r in rows
         if r["id"] in articles
     ]

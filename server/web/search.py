@@ -25,7 +25,9 @@ async def search_articles(request: Request) -> Response:
         state=q.get("state"),
     )
     async with site_of(request).db.read() as conn:
-        found = await search.search(conn, query, limit=q.get("limit"), cursor=q.get("cursor"))
+        found = await search.search(
+            conn, query, limit=q.get("limit"), cursor=q.get("cursor"), sort=q.get("sort")
+        )
     return JSONResponse(found)
 
 
@@ -38,15 +40,18 @@ async def search_page(request: Request) -> Response:
         name: q.get(name, "").strip()[: search.QUERY_MAX]
         for name in ("group", "author", "after", "before", "state")
     }
+    sort = q.get("sort", "")
     results: list[dict] = []
     threads: list[dict] = []
-    next_cursor, total, error = None, None, None
+    next_cursor, total, error, order = None, None, None, None
     if text or any(fields.values()):
         try:
             query = search.with_params(search.parse(text), **{k: v or None for k, v in fields.items()})
             async with site_of(request).db.read() as conn:
-                found = await search.search(conn, query, limit=RESULTS_PAGE, cursor=q.get("cursor"))
-                results, next_cursor = found["results"], found.get("next_cursor")
+                found = await search.search(
+                    conn, query, limit=RESULTS_PAGE, cursor=q.get("cursor"), sort=sort
+                )
+                results, next_cursor, order = found["results"], found.get("next_cursor"), found["order"]
                 total = await search.count(conn, query)
                 known = await search.threads_of(conn, (r["article"]["thread_id"] for r in results))
         except Invalid as problem:
@@ -72,20 +77,31 @@ async def search_page(request: Request) -> Response:
         {
             "query": text,
             "fields": fields,
+            "dates": {k: _day(fields[k]) for k in ("after", "before")},
             "group_filter": fields["group"],
             "threads": threads,
             "results": results,
             "total": total,
             "count_max": search.COUNT_MAX,
             "error": error,
-            "more": query_string(q=text, **{k: v or None for k, v in fields.items()}, cursor=next_cursor)
-            if next_cursor
-            else None,
+            "sort": sort if sort in ("relevance", "newest") else "",
+            "order": order,
+            "sorted_by": {s: query_string(q=text, **fields, sort=s) for s in ("relevance", "newest")},
+            "more": query_string(q=text, **fields, sort=sort, cursor=next_cursor) if next_cursor else None,
         },
     )
     if error:
         response.status_code = 400
     return response
+
+
+def _day(value: str) -> str:
+    """A date field as a date input shows it: the day its period starts, which
+    filters the same (YYYY and YYYY-MM mean their first day); else as given."""
+    try:
+        return search.parse_date(value, "")[:10] if value else ""
+    except Invalid:
+        return value
 
 
 routes = [
