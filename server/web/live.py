@@ -333,20 +333,21 @@ class LiveSession:
 
     async def _start(self, first: Subscribe) -> None:
         """Follow, replay what the client missed, acknowledge: events after
-        `position` are already being queued, so replaying (since, position]
-        leaves no gap and no repeat."""
+        `position` are already being queued, so replaying (since, latest]
+        (`latest`: everything committed so far, even what the hub has not
+        dispatched yet) leaves no gap, and the stream skips what the replay
+        sent, so nothing is repeated."""
         assert self.sub is not None
         position = self.hub.follow(self.sub, first.topics(), first.prefixes)
+        async with self.site.db.read() as conn:
+            latest = max(position, await last_event_id(conn))
         if first.since is None:
-            # "From now" means after everything committed so far, even what the
-            # hub has not dispatched yet: those arrive queued and are skipped.
-            async with self.site.db.read() as conn:
-                self.cursor = max(position, await last_event_id(conn))
+            self.cursor = latest  # "from now"
+        elif await self._replay(first, first.since, latest):
+            self.cursor = max(first.since, latest)
         else:
-            self.cursor = first.since
-        if first.since is not None and not await self._replay(first, first.since, position):
-            await self.ws.send(message(f'{{"type":"reset","last_id":{int(position)}}}'))
-            self.cursor = position
+            await self.ws.send(message(f'{{"type":"reset","last_id":{int(latest)}}}'))
+            self.cursor = latest
         # A `since` beyond this process's position (seen through another
         # process) is kept: the stream skips what the client already has.
         self.cursor = max(self.cursor, position)
