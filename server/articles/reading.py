@@ -11,7 +11,7 @@ from aiosqlite import Connection
 from ..store import keyset, validate
 from ..store.db import fetch_all, fetch_one, fetch_value, row_by_id
 from ..store.errors import Invalid, NotFound
-from . import tree
+from . import subjects, tree
 
 ARTICLE_SELECT = (
     "SELECT a.*, g.name AS group_name, u.username AS username"
@@ -151,6 +151,46 @@ async def thread_page(
         "articles": [article_json(r) for r in rows],
         "next_cursor": tree.cursor(rows[-1]["id"]) if more else None,
     }
+
+
+# An outline line: what a subject/author/date tree shows, and the parent's
+# subject (to tell a changed one), without any article's text.
+OUTLINE_SELECT = (
+    "SELECT a.id, a.parent_id, a.depth, a.subject, a.author_name, a.created_at, a.status,"
+    " p.subject AS parent_subject FROM articles a LEFT JOIN articles p ON p.id = a.parent_id"
+)
+
+
+async def outline_page(conn: Connection, thread_id: object, *, limit: int, cursor: object = None) -> dict:
+    """One page of a thread's outline in tree order, `limit` lines:
+    `{thread, lines, next_cursor}`, each line `{id, parent_id, depth, subject,
+    author, created_at, status, subject_changed}`. Cursors are thread_page's,
+    so an outline page starts where a thread page does. A hidden or withdrawn
+    article's subject is not shown (None), as its text is not."""
+    thread = await get_thread(conn, thread_id)
+    after = tree.parse_cursor(cursor)
+    sql, params = OUTLINE_SELECT + " WHERE a.thread_id = ?", [thread["id"]]
+    if after is not None:
+        sql += " AND a.seq > ?"
+        params.append(await tree.after_article(conn, thread["id"], after))
+    rows, more = keyset.split_page(
+        await fetch_all(conn, sql + " ORDER BY a.seq LIMIT ?", (*params, limit + 1)), limit
+    )
+    lines = [
+        {
+            "id": r["id"],
+            "parent_id": r["parent_id"],
+            "depth": r["depth"],
+            "subject": r["subject"] if r["status"] in ("ok", "notice") else None,
+            "author": r["author_name"],
+            "created_at": r["created_at"],
+            "status": r["status"],
+            "subject_changed": r["parent_id"] is not None
+            and r["subject"] != subjects.reply_subject(r["parent_subject"]),
+        }
+        for r in rows
+    ]
+    return {"thread": thread, "lines": lines, "next_cursor": tree.cursor(rows[-1]["id"]) if more else None}
 
 
 async def list_threads(

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from ..articles import editing, groups, reading
+from ..articles import editing, groups, reading, tree
 from ..articles.subjects import reply_subject
 from ..mail import mailing
 from ..people import follows, killfile, newsrc, notifications, profiles, readstate
@@ -30,6 +30,8 @@ from .common import article_link, current_user, page, query_string, site_of
 
 THREAD_PAGE = 200  # articles per thread page: validate.PAGE_MAX, the API's own ceiling
 GROUP_PAGE = 50
+# Lines per outline page: whole thread pages, so each outline page starts where one does.
+OUTLINE_PAGE = 5 * THREAD_PAGE
 
 
 async def health(request: Request) -> Response:
@@ -475,6 +477,62 @@ async def thread_page(request: Request) -> Response:
     )
 
 
+def outline_links(thread_id: int, lines: list[dict], cursor: str | None) -> None:
+    """Sets each line's `href`: the article's anchor on the thread page that
+    shows it. The outline page starts where a thread page does (after
+    `cursor`), and a thread page's cursor is the last article before it."""
+    for index, line in enumerate(lines):
+        start = (
+            cursor
+            if index < THREAD_PAGE
+            else tree.cursor(lines[index // THREAD_PAGE * THREAD_PAGE - 1]["id"])
+        )
+        line["href"] = f"/t/{thread_id}" + query_string(cursor=start) + f"#a{line['id']}"
+
+
+async def outline_page(request: Request) -> Response:
+    """A thread's outline: one line per article (author, date, a changed
+    subject), in tree order and paged, each linking to the article on its
+    thread page; a reader's unread articles are marked, and stay unread."""
+    site = site_of(request)
+    thread_id = request.path_params["id"]
+    cursor = request.query_params.get("cursor") or None
+
+    async def build() -> dict:
+        async with site.db.read() as conn:
+            since = await last_event_id(conn)
+            result = await reading.outline_page(conn, thread_id, limit=OUTLINE_PAGE, cursor=cursor)
+            group = await groups.get_group(conn, result["thread"]["group"])
+        thread, lines = result["thread"], result["lines"]
+        outline_links(thread["id"], lines, cursor)
+        base = f"/t/{thread['id']}/outline"
+        return {
+            "thread": thread,
+            "group": group,
+            "lines": lines,
+            "since": since,
+            "next_page": base + query_string(cursor=result["next_cursor"]) if result["next_cursor"] else None,
+            "first_page": not cursor,
+            "canonical": base + query_string(cursor=cursor),
+        }
+
+    async def unread(user: User, page: Skeleton) -> dict[str, bytes]:
+        shown = [int(k[2:]) for k in page.keys if k.startswith("a:")]
+        async with site.db.read() as conn:
+            new = await readstate.unread_articles(conn, user.id, shown, site.reads.pending)
+        mark = reader_part(request, page, "new_mark")
+        return {f"a:{a}": mark for a in new}
+
+    return await cached_page(
+        request,
+        (thread_id, cursor),
+        frozenset({thread_topic(thread_id)}),
+        "outline.html",
+        build,
+        unread=unread,
+    )
+
+
 async def article_fragment(request: Request) -> Response:
     """One article as the thread page renders it, for a live insert or update."""
     async with site_of(request).db.read() as conn:
@@ -529,6 +587,7 @@ routes = [
     Route("/favicon.ico", favicon),
     Route("/g/{name}", group_page),
     Route("/t/{id:int}", thread_page),
+    Route("/t/{id:int}/outline", outline_page),
     Route("/t/{id:int}/fragment/a/{article_id:int}", article_fragment),
     Route("/m/{mid:path}", permalink),
 ]

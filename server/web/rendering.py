@@ -25,6 +25,7 @@ from starlette.templating import Jinja2Templates
 from starlette.types import Message, Receive, Scope, Send
 
 from ..articles.editing import editable_until
+from ..articles.subjects import base_subject
 from ..people.notifications import MENTION
 from ..stewardship.permissions import can, may_post_in, may_reply, moderates
 from ..store import clock
@@ -265,6 +266,7 @@ def make_templates(edit_grace_minutes: int = 0) -> Jinja2Templates:
         local_when=local_when,
         message_url=message_url,
         excerpt=excerpt,
+        topic=base_subject,  # a subject without "Re:" and "(was: ...)"
         urlpart=lambda s: quote(str(s), safe=""),
     )
     version = static_version()
