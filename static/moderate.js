@@ -134,7 +134,7 @@ function open(target) {
   if (action === "split") {
     field("subject").value = (target.dataset.subject || "").replace(/^(\s*(re|aw|sv)\s*:\s*)+/i, "")
       .replace(/\s*[([]\s*was\s*:?.*[)\]]\s*$/i, "");
-    field("group").placeholder = thread ? thread.dataset.group : "";
+    field("group").value = thread ? thread.dataset.group : "";
   }
   const error = document.getElementById("mod-error");
   error.hidden = true;
