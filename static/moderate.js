@@ -14,7 +14,7 @@ const ACTIONS = {
       + ` (${count(thread.article_count)}). `, `/t/${thread.id}`, "Read the new thread"],
   },
   merge: {
-    title: "Merge into another thread", fields: ["target", "reason"], reasonRequired: true,
+    title: "Merge into another thread", fields: ["pick", "target", "reason"], reasonRequired: true,
     intro: "This whole thread becomes a reply to the article you name, in its thread.",
     confirm: "Merge",
     send: async (ctx, f) => api("POST", `/api/threads/${ctx.thread}/merge`, {
@@ -103,11 +103,18 @@ function values() {
 
 async function preview() {
   const output = document.getElementById("mod-preview");
+  const f = values();
+  if (context.action === "merge" && f.target) {
+    const query = new URLSearchParams({ target: f.target });
+    const content = await fragment(`/t/${context.thread}/fragment/merge-preview?${query}`);
+    if (content) output.replaceChildren(content);
+    else output.textContent = "No article to merge under by that name: pick a thread above, or give an article’s number or Message-ID.";
+    return;
+  }
   if (context.action !== "split") {
     output.replaceChildren();
     return;
   }
-  const f = values();
   const query = new URLSearchParams({ article: context.id, subject: f.subject, group: f.group });
   const content = await fragment(`/t/${context.thread}/fragment/split-preview?${query}`);
   if (content) {
@@ -115,6 +122,28 @@ async function preview() {
   } else {
     output.textContent = f.group ? `There is no group named “${f.group}”.` : "";
   }
+}
+
+/** The threads a merge may go into, as the moderator types: picking one hangs this thread under its first article. */
+async function findThreads() {
+  const list = document.getElementById("mod-picks");
+  const query = new URLSearchParams({ q: field("pick").value.trim(), limit: 8 });
+  let threads = [];
+  try {
+    ({ threads } = await api("GET", `/api/threads?${query}`));
+  } catch {
+    threads = [];
+  }
+  list.replaceChildren(...threads.filter((t) => String(t.id) !== String(context.thread)).map((t) => {
+    const item = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "linkish";
+    button.dataset.root = t.root_article_id;
+    button.textContent = `${t.subject} — ${t.group}, ${count(t.article_count)}`;
+    item.append(button);
+    return item;
+  }));
 }
 
 function open(target) {
@@ -134,15 +163,17 @@ function open(target) {
   if (action === "split") {
     field("subject").value = (target.dataset.subject || "").replace(/^(\s*(re|aw|sv)\s*:\s*)+/i, "")
       .replace(/\s*[([]\s*was\s*:?.*[)\]]\s*$/i, "");
-    field("group").placeholder = thread ? thread.dataset.group : "";
+    field("group").value = thread ? thread.dataset.group : "";
   }
   const error = document.getElementById("mod-error");
   error.hidden = true;
   document.getElementById("mod-preview").replaceChildren();
+  document.getElementById("mod-picks").replaceChildren();
   dialog.showModal();
   const first = form.querySelector("[data-field]:not([hidden]) input");
   if (first) first.focus();
-  preview();
+  if (action === "merge") findThreads();
+  else preview();
 }
 
 async function confirmAction(event) {
@@ -211,7 +242,14 @@ export async function startModeration() {
   form.addEventListener("input", (event) => {
     if (event.target.name === "reason") return;
     clearTimeout(timer);
-    timer = setTimeout(preview, 250);
+    timer = setTimeout(event.target.name === "pick" ? findThreads : preview, 250);
+  });
+  document.getElementById("mod-picks").addEventListener("click", (event) => {
+    const button = event.target instanceof Element ? event.target.closest("button[data-root]") : null;
+    if (!button) return;
+    field("target").value = button.dataset.root;
+    preview();
+    field("reason").focus();
   });
 }
 

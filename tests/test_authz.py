@@ -134,6 +134,7 @@ TABLE = {
     "modlog": Endpoint("GET", "/api/modlog", None, allowed(200, ROLES)),
     "modlog entry": Endpoint("GET", "/api/modlog/1", None, allowed(200, ROLES)),
     "suggestions": Endpoint("GET", "/api/threads/{tid}/split-suggestions", None, allowed(200, ROLES)),
+    "thread search": Endpoint("GET", "/api/threads?q=hello", None, allowed(200, MODERATORS)),
     "proposals": Endpoint("GET", "/api/proposals", None, allowed(200, ROLES)),
     "peers": Endpoint("GET", "/api/peers", None, allowed(200, ADMINS)),
 }

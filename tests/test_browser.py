@@ -252,6 +252,7 @@ def test_moderator_split_shows_the_notice_live(server, contexts):
     dialog = mod.locator("#mod-dialog")
     assert dialog.is_visible()
     assert mod.input_value("#mod-subject") == "Starters"
+    assert mod.input_value("#mod-group") == started["thread"]["group"]  # the thread's own, to start from
     mod.wait_for_selector("#mod-preview .preview-text")
     assert "2 articles" in mod.inner_text("#mod-preview")
     mod.fill("#mod-reason", "Sourdough deserves its own thread")
@@ -274,6 +275,14 @@ def test_moderator_split_shows_the_notice_live(server, contexts):
     assert f"{left} articles" in mod.inner_text("#thread-head .tmeta")
     assert mod.locator(".suggestions li", has_text="Starters").count() == 0
     assert mod.locator(".modtools").get_attribute("open") is not None  # still open where it was
+    # merging back: the thread is picked from a list found as one types, and the dialog says what would happen
+    mod.click('.modtools [data-action="merge"]')
+    mod.fill("#mod-pick", "Starte")
+    mod.click('#mod-picks button:has-text("Starters")')
+    assert mod.input_value("#mod-target") == str(drift["id"])  # under the first article of the thread picked
+    mod.wait_for_selector("#mod-preview #merge-preview-text")
+    assert f"{left} articles (this whole thread) will move into “Starters”" in mod.inner_text("#mod-preview")
+    mod.click('#mod-dialog [data-action="close-dialog"]')
     reader.goto(server.base + new_link)
     assert reader.inner_text("h1") == "Starters"
     assert "Feed it daily." in reader.inner_text("#tree")

@@ -291,7 +291,13 @@ async def test_split_suggestions(site):
     assert by_id[t["a2"]["id"]]["reasons"][0] == "subject_changed"
     assert by_id[t["a2"]["id"]]["size"] == 2 and by_id[t["a2"]["id"]]["was"] == "Hello"
     assert by_id[t["a1"]["id"]]["size"] == 3 and by_id[t["a1"]["id"]]["reasons"] == ["large_subtree"]
-    assert body["suggestions"][0]["article_id"] == t["a1"]["id"]  # largest first
+    # the real drift first, then the branch that is merely long; each row says who wrote it, when and what
+    assert [s["article_id"] for s in body["suggestions"]] == [t["a2"]["id"], t["a1"]["id"]]
+    assert {s["branch"] for s in body["suggestions"]} == {t["a1"]["id"]}
+    first = body["suggestions"][0]
+    assert (
+        first["drift"] > 1 and first["excerpt"] == "two" and first["author"] == "Ada" and first["created_at"]
+    )
 
 
 async def test_roles_endpoint_and_last_admin(site):

@@ -212,6 +212,35 @@ async def list_threads(
     )
 
 
+# The threads a moderator picks a merge's target from: a few, by subject.
+FIND_MAX = 20
+FIND_QUERY_MAX = 200
+
+
+async def find_threads(
+    conn: Connection, text: object, groups: list[str] | None, limit: object = None
+) -> list[dict]:
+    """Live threads of `groups` (None: every group) whose subject holds
+    `text`, or whose number it is, most recently active first, at most
+    `limit` (1 to FIND_MAX; 10 when not given)."""
+    if not isinstance(text, str) or len(text) > FIND_QUERY_MAX:
+        raise Invalid(f"q is text of at most {FIND_QUERY_MAX} characters")
+    count = 10 if limit in (None, "") else validate.integer(limit, "limit", maximum=FIND_MAX)
+    words = text.split()
+    where, params = "t.merged_into_thread_id IS NULL", list[object]()
+    for word in words:
+        escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where += " AND (t.subject LIKE ? ESCAPE '\\'" + (" OR t.id = ?)" if word.isdigit() else ")")
+        params += [f"%{escaped}%", *([int(word[:18])] if word.isdigit() else [])]
+    if groups is not None:
+        where += f" AND g.name IN ({','.join('?' * len(groups))})"
+        params += groups
+    listed = await thread_list(
+        conn, where, params, order="last_article_at", newest_first=True, limit=count, cursor=None
+    )
+    return listed["threads"]
+
+
 async def thread_list(
     conn: Connection,
     where: str,

@@ -11,6 +11,9 @@ Who may call what (the authorisation table test checks every row):
   admin: role, suspend, unsuspend, a group's status (the policy's `status`),
       appointing and removing a group's moderators, undoing either
                                       (anonymous 401, member and moderator 403)
+  moderators of some group: the thread search a merge picks its target from
+      (of their groups only), the merge preview (both threads' groups)
+                                      (anonymous 401, member 403)
   anyone: modlog, split suggestions, a group's moderators"""
 
 from __future__ import annotations
@@ -25,10 +28,12 @@ from starlette.routing import Route
 
 from ..articles import groups, reading
 from ..articles.subjects import base_subject
+from ..articles.tree import MAX_DEPTH
 from ..stewardship import actions, bans, groupmods, maintenance, modlog, suggestions, suspensions
 from ..stewardship.permissions import User, moderates, require, require_moderator
-from ..store.errors import Forbidden, NotFound
+from ..store.errors import Forbidden, Invalid, NotFound
 from .common import PRIVATE, current_user, page, query_string, site_of
+from .moderation_forms import article_named
 from .security import read_json
 
 
@@ -268,14 +273,58 @@ async def split_preview(request: Request) -> Response:
     )
 
 
-async def mod_dialog(request: Request) -> Response:
-    """The moderation dialog as a fragment, with the group names its group field offers."""
-    user = require_moderator(await current_user(request))
-    async with site_of(request).db.read() as conn:
-        names = [g["name"] for g in await groups.list_groups(conn) if moderates(user, g["name"])]
+async def _moderated(conn: Connection, user: User | None) -> list[str]:
+    """The names of the groups `user` moderates; Forbidden when there are none."""
+    user = require_moderator(user)
+    names = [g["name"] for g in await groups.list_groups(conn) if moderates(user, g["name"])]
     if not names:
         raise Forbidden("this needs the moderator role")
+    return names
+
+
+async def mod_dialog(request: Request) -> Response:
+    """The moderation dialog as a fragment, with the group names its group field offers."""
+    async with site_of(request).db.read() as conn:
+        names = await _moderated(conn, await current_user(request))
     return await page(request, "_mod_dialog.html", {"group_names": names})
+
+
+async def find_threads(request: Request) -> Response:
+    """`{threads}`: a moderator's search for a merge's target, `?q=` words of
+    the subject (or the thread's number), `?group=` one of their groups."""
+    q = request.query_params
+    async with site_of(request).db.read() as conn:
+        user = await current_user(request)
+        names, group = await _moderated(conn, user), q.get("group")
+        if group:
+            if group not in names:
+                require_moderator(user, group)
+                raise NotFound(f"no group named {group[:80]!r}")
+            names = [group]
+        found = await reading.find_threads(conn, q.get("q", ""), names, q.get("limit"))
+    return JSONResponse({"threads": found}, headers=PRIVATE)
+
+
+async def merge_preview(request: Request) -> Response:
+    """What merging this thread under `?target=` (an article's number, #a link
+    or Message-ID) would do: where it would hang and how many articles move."""
+    user = await current_user(request)
+    async with site_of(request).db.read() as conn:
+        source = await maintenance.live_thread(conn, request.path_params["id"])
+        require_moderator(user, source["group_name"])
+        target = await reading.article_row(
+            conn, await article_named(conn, request.query_params.get("target", ""))
+        )
+        if target["thread_id"] == source["id"]:
+            raise Invalid("cannot merge a thread into itself or into one of its own articles")
+        into = await maintenance.live_thread(conn, target["thread_id"])
+        require_moderator(user, into["group_name"])
+        too_deep = target["depth"] + 1 + await maintenance.deepest(conn, source["id"]) >= MAX_DEPTH
+    return await page(
+        request,
+        "merge_preview.html",
+        {"source": source, "target": target, "into": into, "too_deep": too_deep},
+    )
 
 
 async def modlog_page(request: Request) -> Response:
@@ -320,5 +369,7 @@ routes = [
     Route("/api/groups/{name}/bans/unban", unban_author, methods=["POST"]),
     Route("/modlog", modlog_page),
     Route("/t/{id:int}/fragment/split-preview", split_preview),
+    Route("/t/{id:int}/fragment/merge-preview", merge_preview),
     Route("/fragment/mod-dialog", mod_dialog),
+    Route("/api/threads", find_threads),
 ]

@@ -113,7 +113,7 @@ async def _context(request: Request, action: str) -> dict:
         "error": None,
         "values": {
             "subject": base_subject(article["subject"]) if article else "",
-            "group": "",
+            "group": thread["group"] if action == "split" else "",
             "target": "",
             "reason": "",
         },

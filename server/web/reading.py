@@ -379,7 +379,8 @@ async def thread_page(request: Request) -> Response:
             mentioned = await profiles.mentioned_accounts(conn, (a["body"] for a in result["articles"]))
             split_hints = None
             if moderator and "merged_into" not in thread:
-                split_hints = (await suggestions.split_suggestions(conn, thread["id"]))["suggestions"]
+                found = (await suggestions.split_suggestions(conn, thread["id"]))["suggestions"]
+                split_hints = suggestions.by_branch(found)
         if view == "flat":
             by_date = sorted(result["articles"], key=lambda a: (a["created_at"], a["id"]))
             items = [flat_item(a) for a in by_date]
