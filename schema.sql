@@ -574,6 +574,17 @@ CREATE TABLE drafts (
     PRIMARY KEY (user_id, place)
 ) WITHOUT ROWID;
 
+-- Recovery codes (server/people/recovery.py): a way back into an account
+-- without mail. Shown once, when made; only each code's SHA-256 is kept,
+-- and a code is spent by its use. Making a new set replaces the old.
+CREATE TABLE recovery_codes (
+    code_hash  TEXT PRIMARY KEY,
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    used_at    TEXT
+) WITHOUT ROWID;
+CREATE INDEX recovery_codes_by_user ON recovery_codes(user_id);
+
 -- Every schema step this database has had (server/migrate.py): when it ran and
 -- where the backup taken before it lies. A database created at the current
 -- version has one row, named 'schema.sql'. finished_at is NULL while a step's

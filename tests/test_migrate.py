@@ -31,6 +31,7 @@ FIXTURE_V9 = Path(__file__).resolve().parent / "fixtures" / "v9.db"
 FIXTURE_V10 = Path(__file__).resolve().parent / "fixtures" / "v10.db"
 FIXTURE_V11 = Path(__file__).resolve().parent / "fixtures" / "v11.db"
 FIXTURE_V12 = Path(__file__).resolve().parent / "fixtures" / "v12.db"
+FIXTURE_V13 = Path(__file__).resolve().parent / "fixtures" / "v13.db"
 
 
 def v1_copy(tmp_path) -> str:
@@ -715,3 +716,27 @@ async def test_version_12_site_keeps_its_trust_registration_and_group_moderators
             "INSERT INTO drafts (user_id, place, body, version, updated_at)"
             " SELECT id, 'thread:rec.music.folk', 'a draft', 1, created_at FROM users WHERE username = 'bob'"
         )
+
+
+async def test_version_13_site_keeps_its_drafts(tmp_path, make_site):
+    path = str(tmp_path / "site.db")
+    shutil.copy(FIXTURE_V13, path)
+    conn = sqlite3.connect(path)
+    assert migrate.schema_version(conn) == 13
+    conn.close()
+    before, old_columns = all_rows(path), columns(path)
+    assert migrate.upgrade(path) == 13
+    assert normalised_schema(path) == normalised_schema(fresh(tmp_path))
+    after = all_rows(path, only=old_columns)
+    for table, rows in before.items():
+        assert after[table] == rows, table
+    report = check.check(path)
+    assert report.ok, report.text()
+
+    # The upgraded site works on what it kept: a writer's draft is still there to resume.
+    site = await make_site(db_path=path)
+    ada = await site.client()
+    r = await ada.post("/api/login", json={"username": "ada", "password": "fixture-password"})
+    assert r.status_code == 200, r.text
+    r = await ada.get("/api/drafts/reply:2")
+    assert r.status_code == 200 and r.json()["draft"]["body"] == "Half a thought", r.text

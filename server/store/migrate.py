@@ -31,7 +31,7 @@ from . import clock
 from .errors import Unavailable
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema.sql"  # ../schema.sql, linked
-SCHEMA_VERSION = 13
+SCHEMA_VERSION = 14
 # Another process may hold the write lock; wait this long (seconds) before SQLITE_BUSY.
 BUSY_TIMEOUT = 10.0
 # Rows one batch of a data step may touch: a few tens of milliseconds of writing,
@@ -653,6 +653,23 @@ CREATE TABLE drafts (
     updated_at TEXT NOT NULL,
     PRIMARY KEY (user_id, place)
 ) WITHOUT ROWID;
+""",
+    ),
+    # 13 -> 14: recovery codes, a way back into an account without mail.
+    Migration(
+        14,
+        "recovery codes",
+        sql="""
+-- Recovery codes (server/people/recovery.py): a way back into an account
+-- without mail. Shown once, when made; only each code's SHA-256 is kept,
+-- and a code is spent by its use. Making a new set replaces the old.
+CREATE TABLE recovery_codes (
+    code_hash  TEXT PRIMARY KEY,
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL,
+    used_at    TEXT
+) WITHOUT ROWID;
+CREATE INDEX recovery_codes_by_user ON recovery_codes(user_id);
 """,
     ),
 )
