@@ -190,6 +190,8 @@ def test_sign_up_post_and_see_a_reply_arrive_live(server, contexts):
     first.fill("#password", PASSWORD)
     first.fill("#password2", PASSWORD)
     first.click("main form button[type=submit]")
+    assert first.locator("#recovery-codes li").count() == 10  # shown once, after signing up
+    first.click("text=I have kept them: continue")
     first.wait_for_url(f"{server.base}/")
     assert "Alice Liddell" in first.inner_text("header.site")
 

@@ -206,7 +206,7 @@ async def test_invitations_are_single_use_and_expire(site):
     page, csrf = await csrf_of(anon, f"/register?invite={fresh}")
     assert f'value="{fresh}"' in page.text
     r = await anon.post("/register", data={**form, "csrf": csrf, "invite": fresh})
-    assert r.status_code == 303 and "moot_session" in r.cookies
+    assert r.status_code == 201 and "moot_session" in r.cookies and 'id="recovery-codes"' in r.text
 
 
 def test_the_limit_counts_ipv6_by_its_64():

@@ -114,7 +114,8 @@ async def test_the_form_checks_csrf_and_mails_the_link(make_site, relay):
     ts = await make_site(**mail_settings(relay))
     await confirm_address(await ts.client("ada"), relay, "ada@example.net")
     visitor = await ts.client()
-    assert 'href="/forgot"' in (await visitor.get("/login")).text
+    assert 'href="/recover"' in (await visitor.get("/login")).text
+    assert 'href="/forgot"' in (await visitor.get("/recover")).text  # both ways back are offered
     page = await visitor.get("/forgot")
     assert page.status_code == 200 and 'action="/forgot"' in page.text
     r = await visitor.post("/forgot", data={"csrf": "forged", "username": "ada"})

@@ -337,7 +337,9 @@ async def test_register_form(site):
             next="/g/x",
         ),
     )
-    assert r.status_code == 303 and r.headers["location"] == "/g/x"
+    # The page after signing up shows the recovery codes once and leads on to `next`.
+    assert r.status_code == 201 and 'id="recovery-codes"' in r.text and 'href="/g/x"' in r.text
+    assert r.headers["cache-control"] == "no-store"
     me = (await client.get("/api/me")).json()["user"]
     assert me["display_name"] == "Zed Z" and me["role"] == "admin"  # the first account
     page_html = (await client.get("/")).text

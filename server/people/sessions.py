@@ -3,7 +3,8 @@
 The limits live here, not in an adapter, so the web, the JSON API and a
 newsreader's AUTHINFO all meet the same ones: registrations per address,
 failed passwords per (account, address), per address and per account
-(moot.runtime.ratelimit.Lockout), and the admission gate in front of hashing."""
+(moot.runtime.ratelimit.Lockout), uses of reset links and recovery codes,
+and the admission gate in front of hashing."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from ..runtime.site import Site
 from ..stewardship.permissions import User
 from ..store import validate
 from ..store.errors import AuthRequired, Invalid
-from . import accounts, registration, resets
+from . import accounts, recovery, registration, resets
 
 
 def _login_name(username: object) -> str | None:
@@ -115,3 +116,28 @@ async def redeem_reset(site: Site, token: object, password: object, *, address: 
     """Use a reset link (resets.redeem), at most RESET_ATTEMPTS an hour per address."""
     site.reset_attempts.take(("reset", address), "using reset links")
     return await resets.redeem(site.db, site.secret, token, password, n=site.config.scrypt_n)
+
+
+async def new_recovery_codes(site: Site, user: User, password: object, *, address: str) -> list[str]:
+    """A new set of recovery codes (recovery.make) once the current password
+    is given again (a wrong one counts as a failed sign-in, 401/429); the
+    earlier set stops working. The codes are for showing once."""
+    await authenticate(site, user.username, password, address=address)
+    async with site.db.transaction() as conn:
+        return await recovery.make(conn, user)
+
+
+async def redeem_recovery(
+    site: Site, username: object, code: object, password: object, *, address: str
+) -> User:
+    """Use a recovery code (recovery.redeem): at most RESET_ATTEMPTS an hour
+    per client address and per account named (the same limits as reset links,
+    taken alike whether the name exists), through the hashing gate."""
+    name = _login_name(username) or ""
+    keys = (("recover", address), ("recover-account", name))
+    for key in keys:  # both checked before either is spent
+        site.reset_attempts.check(key, "using recovery codes")
+    for key in keys:
+        site.reset_attempts.take(key, "using recovery codes")
+    async with site.hashing.admit(address):
+        return await recovery.redeem(site.db, name, code, password, n=site.config.scrypt_n)

@@ -9,7 +9,8 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ..mail import mailing, noticemail
-from ..people import registration, sessions
+from ..people import recovery, registration, sessions
+from ..stewardship.permissions import User
 from ..store.errors import AuthRequired, Conflict, Forbidden, Invalid, MootError, TooLarge
 from .common import client_address, cookies_of, current_user, page, safe_next, site_of
 from .security import read_form, read_json
@@ -45,6 +46,12 @@ async def _sign_out(request: Request, response: Response) -> Response:
     return response
 
 
+async def _first_codes(request: Request, user: User) -> list[str]:
+    """The new account's recovery codes, shown once with the answer to the sign-up."""
+    async with site_of(request).db.transaction() as conn:
+        return await recovery.make(conn, user)
+
+
 # JSON
 
 
@@ -55,7 +62,10 @@ async def register(request: Request) -> Response:
     if isinstance(joined, dict):  # an application, waiting for a moderator
         return JSONResponse({"application": joined}, status_code=202)
     user, token = joined
-    return _with_session(JSONResponse({"user": user.to_json()}, status_code=201), request, token)
+    codes = await _first_codes(request, user)
+    body = {"user": user.to_json(), "recovery_codes": codes}
+    response = JSONResponse(body, status_code=201, headers={"Cache-Control": "no-store"})
+    return _with_session(response, request, token)
 
 
 async def login(request: Request) -> Response:
@@ -148,7 +158,13 @@ async def register_submit(request: Request) -> Response:
         return await _register_page(request, target, form, error.message, error.status)
     if isinstance(joined, dict):
         return await _register_page(request, target, {}, application=joined)
-    return _with_session(RedirectResponse(target, status_code=303), request, joined[1])
+    user, token = joined
+    # The page after signing up shows the account's recovery codes, this once.
+    request.scope["moot"]["user"] = user
+    codes = await _first_codes(request, user)
+    response = await _register_page(request, target, {}, status=201, recovery_codes=codes)
+    response.headers["Cache-Control"] = "no-store"
+    return _with_session(response, request, token)
 
 
 async def logout_submit(request: Request) -> Response:

@@ -1,7 +1,8 @@
 """People over HTTP: profiles (`/u/{name}`), the reader's own account page
 (display name, password, sessions, sign out everywhere, delete), and password
 reset links (issued by an admin here or by `moot reset-password`, or mailed
-to the member who forgot their password: `/api/password-reset`, `/forgot`). JSON and
+to the member who forgot their password: `/api/password-reset`, `/forgot`),
+and recovery codes (made on the account page, used at `/recover`). JSON and
 forms side by side; everything but profiles acts on the signed-in reader."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from ..mail import mailing, noticemail
-from ..people import accounts, drafts, killfile, profiles, readstate, resets, sessions
+from ..people import accounts, drafts, killfile, profiles, readstate, recovery, resets, sessions
 from ..stewardship.permissions import User, require
 from ..store.errors import AuthRequired, Conflict, Invalid, MootError, NotFound, RateLimited, TooLarge
 from .accounts import checked_form
@@ -160,6 +161,36 @@ async def password_reset(request: Request) -> Response:
     return JSONResponse({"status": resets.MAILED}, status_code=202, headers=PRIVATE)
 
 
+async def my_recovery_codes(request: Request) -> Response:
+    """How many of my recovery codes are unused (never the codes)."""
+    user = _me(await current_user(request))
+    async with site_of(request).db.read() as conn:
+        left = await recovery.remaining(conn, user.id)
+    return JSONResponse({"remaining": left}, headers=PRIVATE)
+
+
+async def new_recovery_codes(request: Request) -> Response:
+    """A new set of recovery codes, given the current password; shown this once."""
+    user = _me(await current_user(request))
+    data = await read_json(request)
+    codes = await sessions.new_recovery_codes(
+        site_of(request), user, data.get("password"), address=client_address(request)
+    )
+    return JSONResponse({"codes": codes}, status_code=201, headers={"Cache-Control": "no-store"})
+
+
+async def use_recovery_code(request: Request) -> Response:
+    data = await read_json(request)
+    user = await sessions.redeem_recovery(
+        site_of(request),
+        data.get("username"),
+        data.get("code"),
+        data.get("password"),
+        address=client_address(request),
+    )
+    return JSONResponse({"user": user.to_json()}, headers=PRIVATE)
+
+
 # Pages and forms
 
 
@@ -191,6 +222,40 @@ async def forgot_submit(request: Request) -> Response:
         notice="If the account has a confirmed address, a mail with a link to choose a new password"
         f" is on its way; the link works once, within {resets.VALID_SECONDS // 60} minutes.",
     )
+
+
+async def _recover(
+    request: Request, *, username: str = "", error: str | None = None, status: int = 200
+) -> Response:
+    return await page(
+        request,
+        "recover.html",
+        {"mail_on": bool(site_of(request).config.smtp_url), "username": username, "error": error},
+        status=status,
+        headers=PRIVATE,
+    )
+
+
+async def recover_page(request: Request) -> Response:
+    return await _recover(request)
+
+
+async def recover_submit(request: Request) -> Response:
+    form = await checked_form(request)
+    username = form.get("username", "")
+    try:
+        if form.get("password") != form.get("password2"):
+            raise Invalid("the passwords differ")
+        await sessions.redeem_recovery(
+            site_of(request),
+            username,
+            form.get("code"),
+            form.get("password"),
+            address=client_address(request),
+        )
+    except FORM_ERRORS as error:
+        return await _recover(request, username=username, error=error.message, status=error.status)
+    return RedirectResponse("/login?next=/account", status_code=303)
 
 
 async def profile_page(request: Request) -> Response:
@@ -249,15 +314,18 @@ async def _account(
     error: str | None = None,
     status: int = 200,
     typed: str = "",
+    recovery_codes: list[str] | None = None,
 ) -> Response:
     """The account page; `typed` is the current password a refused change keeps
-    in its field, and a page holding it is stored by no cache."""
+    in its field, `recovery_codes` the codes just made (shown this once), and
+    a page holding either is stored by no cache."""
     site = site_of(request)
     found = await accounts.list_sessions(site.db, user, cookies_of(request).session_token(request))
     async with site.db.read() as conn:
         email = await mailing.address_json(conn, user.id)
         notification_mail = await noticemail.get_mode(conn, user.id)
         kept = await drafts.drafts_of(conn, user.id)
+        recovery_left = await recovery.remaining(conn, user.id)
     return await page(
         request,
         "account.html",
@@ -270,9 +338,11 @@ async def _account(
             "notification_mail": notification_mail,
             "drafts": kept,
             "typed": typed,
+            "recovery_codes": recovery_codes,
+            "recovery_left": recovery_left,
         },
         status=status,
-        headers={"Cache-Control": "no-store"} if typed else PRIVATE,
+        headers={"Cache-Control": "no-store"} if typed or recovery_codes else PRIVATE,
     )
 
 
@@ -314,6 +384,16 @@ async def account_form(request: Request) -> Response:
                 user,
                 notice=f"Your password is changed; {ended} other "
                 f"session{'' if ended == 1 else 's'} signed out.",
+            )
+        if action == "recovery-codes":
+            codes = await sessions.new_recovery_codes(
+                site, user, form.get("password"), address=client_address(request)
+            )
+            return await _account(
+                request,
+                user,
+                notice="New recovery codes are made; the ones you had no longer work.",
+                recovery_codes=codes,
             )
         if action == "email":
             require_mail(request)
@@ -410,10 +490,15 @@ routes = [
     Route("/api/me/sessions/{id}", end_my_session, methods=["DELETE"]),
     Route("/api/me/sign-out-everywhere", sign_out_everywhere, methods=["POST"]),
     Route("/api/me/delete", delete_me, methods=["POST"]),
+    Route("/api/me/recovery-codes", my_recovery_codes),
+    Route("/api/me/recovery-codes", new_recovery_codes, methods=["POST"]),
+    Route("/api/recover", use_recovery_code, methods=["POST"]),
     Route("/api/reset", use_reset, methods=["POST"]),
     Route("/api/password-reset", password_reset, methods=["POST"]),
     Route("/forgot", forgot_page),
     Route("/forgot", forgot_submit, methods=["POST"]),
+    Route("/recover", recover_page),
+    Route("/recover", recover_submit, methods=["POST"]),
     Route("/u/{name}", profile_page),
     Route("/u/{name}/reset-link", reset_link_form, methods=["POST"]),
     Route("/account", account_page),
