@@ -25,7 +25,7 @@ from ..stewardship.permissions import User
 from ..store import clock, validate
 from ..store.db import Database, fetch_one, fetch_value
 from ..store.errors import AuthRequired
-from . import accounts
+from . import accounts, resets
 
 COUNT = 10
 ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"
@@ -115,11 +115,5 @@ async def redeem(db: Database, username: str, code: object, password: object, *,
         )
         if cur.rowcount != 1:
             raise AuthRequired(REFUSED)
-        await conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (digest, user.id))
-        # Reset links still out were for the old password.
-        await conn.execute(
-            "UPDATE password_resets SET used_at = ? WHERE user_id = ? AND used_at IS NULL",
-            (clock.now(), user.id),
-        )
-        await conn.execute("DELETE FROM sessions WHERE user_id = ?", (user.id,))
+        await resets.replace_password(conn, user.id, digest)
     return user

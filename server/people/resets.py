@@ -110,14 +110,20 @@ async def redeem(db: Database, secret: str, token: object, password: object, *, 
         )
         if cur.rowcount != 1:
             raise NotFound(REFUSED)
-        await conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (digest, user.id))
-        # The other links of the account are spent too: they were for the old password.
-        await conn.execute(
-            "UPDATE password_resets SET used_at = ? WHERE user_id = ? AND used_at IS NULL",
-            (clock.now(), user.id),
-        )
-        await conn.execute("DELETE FROM sessions WHERE user_id = ?", (user.id,))
+        await replace_password(conn, user.id, digest)
     return user
+
+
+async def replace_password(conn: Connection, user_id: int, digest: str) -> None:
+    """Give the account the password hashed as `digest`, in the caller's
+    transaction, as a way back in does (a reset link, a recovery code): every
+    reset link still out is spent, for it was for the old password, and every
+    session ends."""
+    await conn.execute("UPDATE users SET password_hash = ? WHERE id = ?", (digest, user_id))
+    await conn.execute(
+        "UPDATE password_resets SET used_at = ? WHERE user_id = ? AND used_at IS NULL", (clock.now(), user_id)
+    )
+    await conn.execute("DELETE FROM sessions WHERE user_id = ?", (user_id,))
 
 
 async def mail_link(
