@@ -9,56 +9,26 @@ this shows what scoring costs a busy site, not a target to meet.
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
 import statistics
-import subprocess
-import tempfile
-import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 from common import Row, command_line
 from posting import moot_posts
 
+from tests.spamd_support import SpamdUnusable, running_spamd
+
 START_WAIT = 120.0
 
 
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
-            sock.sendall(b"PING SPAMC/1.5\r\n\r\n")
-            return b"PONG" in sock.recv(100)
-    except OSError:
-        return False
-
-
 @contextmanager
-def spamd(children: int = 2):
+def spamd(children: int = 2) -> Iterator[str]:
     """A spamd on a free loopback port; yields HOST:PORT."""
-    binary = shutil.which("spamd", path=f"{os.environ.get('PATH', '')}:/usr/sbin")
-    if binary is None:
-        raise SystemExit("spamd is not installed (apt-get install spamassassin)")
-    home = tempfile.mkdtemp(prefix="moot-bench-spamd-")
-    os.chmod(home, 0o777)  # spamd drops root for nobody
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    user = ["-u", "nobody"] if os.getuid() == 0 else []
-    args = [binary, "--listen", f"127.0.0.1:{port}", "--max-children", str(children), "-x", "-L", *user]
-    args += ["-H", home, "--cf", f"bayes_path {home}/bayes"]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + START_WAIT
-        while not _answers(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("spamd did not start")
-            time.sleep(0.2)
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        shutil.rmtree(home, ignore_errors=True)
+        with running_spamd(children=children, start_wait=START_WAIT) as server:
+            yield server.address
+    except SpamdUnusable as e:
+        raise SystemExit(str(e)) from None
 
 
 def run(seconds: int, rounds: int = 3) -> list[Row]:

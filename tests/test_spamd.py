@@ -12,15 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
 import re
-import shutil
-import socket
 import sqlite3
-import subprocess
-import tempfile
-import time
-from pathlib import Path
 
 import pytest
 
@@ -39,6 +32,7 @@ from tests.mail_support import (  # noqa: F401 - relay is a fixture
 )
 from tests.nntp_support import nntplib
 from tests.processes import moot, reserved_port
+from tests.spamd_support import SpamdUnusable, running_spamd
 
 pytestmark = pytest.mark.xdist_group("spamd")  # one spamd for all of them
 
@@ -48,77 +42,14 @@ START_WAIT = 90.0  # spamd compiles its rules at start: seconds on a loaded 2-co
 TRUST = {"trust_new_days": 2.0, "trust_new_posts": 0}  # accounts made here are new; older ones are members
 
 
-class Spamd:
-    def __init__(self, port: int, home: str):
-        self.address, self.home = f"127.0.0.1:{port}", home
-
-    def learnt(self) -> dict[str, int]:
-        """nspam and nham of spamd's Bayes database (`sa-learn --dump magic`)."""
-        out = subprocess.run(
-            ["sa-learn", "--dbpath", f"{self.home}/bayes", "--dump", "magic"],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout
-        return {
-            name: int(n) for n, name in re.findall(r"(\d+)\s+\d+\s+non-token data: (nspam|nham)$", out, re.M)
-        }
-
-
-def _answers(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2) as sock:
-            sock.sendall(b"PING SPAMC/1.5\r\n\r\n")
-            return b"PONG" in sock.recv(100)
-    except OSError:
-        return False
-
-
 @pytest.fixture(scope="session")
 def spamd():
     """A real spamd for this worker, stopped at the end; skipped when absent."""
-    binary = shutil.which("spamd", path=f"{os.environ.get('PATH', '')}:/usr/sbin")
-    if binary is None:
-        pytest.skip("spamd is not installed (./run tests installs Debian's spamassassin as root)")
-    # spamd drops root for nobody, who keeps the Bayes database here: a folder
-    # nobody can reach (pytest's are its owner's only)
-    home = Path(tempfile.mkdtemp(prefix="moot-spamd-"))
-    home.chmod(0o777)
-    as_root = ["-u", "nobody"] if os.getuid() == 0 else []  # spamd will not run as root
-    log = home / "spamd.log"
-    with reserved_port() as port, log.open("wb") as stderr:
-        proc = subprocess.Popen(
-            [
-                binary,
-                "--listen",
-                f"127.0.0.1:{port}",
-                "--allow-tell",
-                "--max-children",
-                "1",
-                "-x",
-                "-L",
-                *as_root,
-                "-H",
-                str(home),
-                "--cf",
-                f"bayes_path {home}/bayes",
-                "-s",
-                "stderr",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-        )
     try:
-        deadline = time.monotonic() + START_WAIT
-        while not _answers(port):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.skip(f"spamd did not start: {log.read_text()[-500:]}")
-            time.sleep(0.1)
-        yield Spamd(port, str(home))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        shutil.rmtree(home, ignore_errors=True)
+        with running_spamd(children=1, start_wait=START_WAIT, allow_tell=True) as server:
+            yield server
+    except SpamdUnusable as e:
+        pytest.skip(str(e))
 
 
 async def member(site, name: str):
