@@ -201,6 +201,23 @@ async def test_a_poster_past_their_rate_is_refused_before_spamd_is_asked(make_si
         assert await metric(site, "missed") == 1  # spamd was not asked
 
 
+async def test_a_burst_at_once_asks_spamd_no_more_than_the_posting_burst(make_site):
+    async with Silent() as slow:  # each ask waits out the timeout: they all overlap
+        site = await make_site(
+            spamd=slow, spamd_timeout=0.5, post_rate=1.0, post_burst=2, metrics_allow=("127.0.0.1",), **TRUST
+        )
+        await open_group(site)
+        ada = await member(site, "ada")
+        answers = await asyncio.gather(
+            *(
+                ada.post(f"/api/groups/{GROUP}/threads", json={"subject": f"At once {n}", "body": "now"})
+                for n in range(6)
+            )
+        )
+        assert sorted(r.status_code for r in answers) == [201, 201, 429, 429, 429, 429]
+        assert await metric(site, "missed") == 2  # only the burst's two reached spamd
+
+
 def test_the_verdicts_policy():
     from moot.stewardship import spam
     from moot.stewardship.permissions import User

@@ -152,10 +152,17 @@ class Site:
     async def spam_verdict(self, user: User | None, message: bytes) -> Verdict | None:
         """spamd's verdict on `message`, an article `user` (None: a stranger's
         mail) is about to post; None when scoring is off. Asked only while the
-        user may post (RateLimited, 429, otherwise), so a poster past their rate
-        cannot keep spamd busy."""
+        user may post (RateLimited, 429, otherwise): a posting token is held
+        while spamd reads and given back for `post` to take, so neither a
+        poster past their rate nor a burst of a poster's requests at once can
+        keep more of spamd busy than their burst allows."""
         if self.spamd is None:
             return None
-        if user is not None:
-            self._bucket(user).check(user.id)
-        return await self.spamd.verdict(message)
+        if user is None:
+            return await self.spamd.verdict(message)
+        bucket = self._bucket(user)
+        bucket.take(user.id)
+        try:
+            return await self.spamd.verdict(message)
+        finally:
+            bucket.refund(user.id)
