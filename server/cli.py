@@ -10,6 +10,7 @@ import logging
 import math
 import re
 import socket
+import ssl
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
@@ -57,6 +58,8 @@ def _config(args: argparse.Namespace) -> Config:
         nntp_port=port("nntp_port"),
         nntps_port=port("nntps_port"),
         smtp_port=port("smtp_port"),
+        tls_cert=getattr(args, "tls_cert", None),
+        tls_key=getattr(args, "tls_key", None),
     )
 
 
@@ -128,6 +131,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         except nntp_tls.TLSConfigError as error:
             print(f"moot: {error}", file=sys.stderr)
             return 2
+    if config.tls_cert:
+        try:  # an unusable certificate stops the start, saying why
+            ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(
+                config.tls_cert, config.tls_key or None
+            )
+        except (OSError, ssl.SSLError) as error:
+            print(
+                f"moot: cannot serve HTTPS with {config.tls_cert} (--tls-cert, MOOT_TLS_CERT): {error}",
+                file=sys.stderr,
+            )
+            return 2
     if config.smtp_url:
         from .mail import signing
 
@@ -137,7 +151,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             print(f"moot: {error}", file=sys.stderr)
             return 2
     _on_database(config, _nothing)  # create or upgrade the database before serving
-    print(f"Moot serving {config.db_path} at http://{config.host}:{config.port}/", flush=True)
+    web = f"{'https' if config.tls_cert else 'http'}://{config.host}:{config.port}/"
+    print(f"Moot serving {config.db_path} at {web}", flush=True)
     if config.nntp_port:
         print(f"NNTP at nntp://{config.nntp_host or config.host}:{config.nntp_port}/", flush=True)
     if config.nntps_port:
@@ -148,7 +163,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f" {config.smtp_host or config.host}:{config.smtp_port}",
             flush=True,
         )
-    listening = [f"http://{config.host}:{config.port}/"]
+    listening = [web]
     if config.nntp_port:
         listening.append(f"nntp://{config.nntp_host or config.host}:{config.nntp_port}/")
     if config.nntps_port:
@@ -197,6 +212,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             log_config=None,  # configure_logging formats uvicorn's lines too
             # uvicorn takes whole seconds: rounded up, so the bound is never shortened
             timeout_graceful_shutdown=math.ceil(config.shutdown_timeout),
+            ssl_certfile=config.tls_cert or None,
+            ssl_keyfile=config.tls_key or None,
         ),
     )
     # uvicorn re-raises the SIGTERM it handled once it has stopped; a stop that
@@ -659,6 +676,10 @@ def parser() -> argparse.ArgumentParser:
         type=_listen_port,
         help="NNTPS (TLS from the first byte) listen port, usually 563; needs MOOT_NNTP_TLS_CERT"
         " (default 0: off; `any`: a free port)",
+    )
+    p.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate chain (MOOT_TLS_CERT)")
+    p.add_argument(
+        "--tls-key", help="the PEM private key of --tls-cert, when not in that file (MOOT_TLS_KEY)"
     )
     p.add_argument(
         "--smtp-port",

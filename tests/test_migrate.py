@@ -32,6 +32,7 @@ FIXTURE_V10 = Path(__file__).resolve().parent / "fixtures" / "v10.db"
 FIXTURE_V11 = Path(__file__).resolve().parent / "fixtures" / "v11.db"
 FIXTURE_V12 = Path(__file__).resolve().parent / "fixtures" / "v12.db"
 FIXTURE_V13 = Path(__file__).resolve().parent / "fixtures" / "v13.db"
+FIXTURE_V14 = Path(__file__).resolve().parent / "fixtures" / "v14.db"
 
 
 def v1_copy(tmp_path) -> str:
@@ -740,3 +741,42 @@ async def test_version_13_site_keeps_its_drafts(tmp_path, make_site):
     assert r.status_code == 200, r.text
     r = await ada.get("/api/drafts/reply:2")
     assert r.status_code == 200 and r.json()["draft"]["body"] == "Half a thought", r.text
+
+
+async def test_version_14_site_keeps_its_recovery_codes_and_gains_the_fediverse(tmp_path, make_site):
+    path = str(tmp_path / "site.db")
+    shutil.copy(FIXTURE_V14, path)
+    conn = sqlite3.connect(path)
+    assert migrate.schema_version(conn) == 14
+    conn.close()
+    before, old_columns = all_rows(path), columns(path)
+    assert migrate.upgrade(path) == 14
+    assert normalised_schema(path) == normalised_schema(fresh(tmp_path))
+    after = all_rows(path, only=old_columns)
+    for table, rows in before.items():
+        assert after[table] == rows, table
+    report = check.check(path)
+    assert report.ok, report.text()
+    conn = sqlite3.connect(path)
+    try:
+        # Every group takes remote follows at once until a moderator says otherwise.
+        assert conn.execute("SELECT DISTINCT ap_follow_approval FROM groups").fetchall() == [(0,)]
+        # One code of the set made anew was spent; the other nine still count.
+        assert conn.execute(
+            "SELECT count(*), count(used_at) FROM recovery_codes JOIN users ON users.id = user_id"
+            " WHERE username = 'cyd'"
+        ).fetchone() == (10, 1)
+    finally:
+        conn.close()
+
+    # The upgraded site works on what it kept: its members sign in and post.
+    site = await make_site(db_path=path)
+    cyd = await site.client()
+    r = await cyd.post("/api/login", json={"username": "cyd", "password": "fixture-password"})
+    assert r.status_code == 200, r.text
+    r = await cyd.get("/api/me/recovery-codes")
+    assert r.status_code == 200 and r.json()["remaining"] == 9, r.text
+    r = await cyd.post(
+        "/api/groups/comp.lang.python/threads", json={"subject": "After", "body": "the upgrade"}
+    )
+    assert r.status_code == 201, r.text

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from sqlite3 import Row
+from urllib.parse import urlsplit
 
 from aiosqlite import Connection
 
@@ -13,7 +14,7 @@ from ..store import clock
 from ..store.db import fetch_one
 
 # The ways an article reaches this site.
-CHANNELS = ("web", "api", "nntp", "mail", "peer")
+CHANNELS = ("web", "api", "nntp", "mail", "peer", "fediverse")
 
 
 @dataclass(frozen=True)
@@ -21,12 +22,14 @@ class Author:
     """Who wrote an article: an account of this site (`user_id`), or someone
     known here only by a name and a mail `address` (a stranger's mail, an
     imported message), or by the news peer it entered from (`peer`, the Path
-    node nearest its origin). A fediverse actor will be a fourth kind."""
+    node nearest its origin), or by the fediverse `actor` (its id, an https
+    URL) that wrote it, shown as name@host."""
 
     name: str
     user_id: int | None = None
     address: str | None = None
     peer: str | None = None
+    actor: str | None = None
 
     @classmethod
     def of(cls, user: User) -> Author:
@@ -37,7 +40,8 @@ class Author:
     def keys(self) -> list[str]:
         """The names a ban may give this author (`bans.author`), most specific
         first: 'user:ID'; 'mail:ADDRESS' and 'domain:NAME' for an address (lower
-        case); 'peer:NODE' for a peer's article."""
+        case); 'peer:NODE' for a peer's article; 'actor:URL' and 'domain:HOST'
+        (the actor's instance) for a fediverse actor."""
         if self.user_id is not None:
             return [f"user:{self.user_id}"]
         keys = []
@@ -46,6 +50,8 @@ class Author:
             keys += [f"mail:{address}", f"domain:{address.rpartition('@')[2]}"]
         if self.peer:
             keys.append(f"peer:{self.peer.lower()}")
+        if self.actor:
+            keys += [f"actor:{self.actor}", f"domain:{(urlsplit(self.actor).hostname or '').lower()}"]
         return keys
 
 

@@ -252,6 +252,21 @@ class Config:
         "",
         "the site's address as readers reach it (https://forum.example.org), for links in mail; empty: http://MOOT_HOST:MOOT_PORT",
     )
+    federation: bool = _f(
+        False,
+        "ActivityPub (docs/FEDERATION.md): each group a Group actor that fediverse users follow and reply to; needs an https MOOT_PUBLIC_URL",
+    )
+    federation_allow_private: bool = _f(
+        False,
+        "let federation fetch from and deliver to loopback, private and link-local addresses and plain http (for tests only)",
+    )
+    federation_give_up_hours: float = _f(
+        48.0, "hours a delivery to a fediverse inbox is retried, with backoff, before it is given up"
+    )
+    tls_cert: str = _f(
+        "", "PEM certificate chain `moot serve` answers HTTPS with (uvicorn's TLS); empty: plain HTTP"
+    )
+    tls_key: str = _f("", "PEM private key of MOOT_TLS_CERT; empty: the key is in that file")
     smtp_url: str = _f(
         "",
         "relay for outgoing mail: smtp://host:25, smtp+starttls://user:pass@host:587 or smtps://user:pass@host:465 (?cafile=PATH trusts a private CA); empty: mail is off",
@@ -358,6 +373,10 @@ class Config:
             raise ValueError("trust_new_rate_fraction must be more than 0 and at most 1")
         if self.trust_new_links < 0:
             raise ValueError("trust_new_links must be 0 or more")
+        if self.federation and urlsplit(self.public_url).scheme != "https":
+            raise ValueError("federation needs MOOT_PUBLIC_URL to be an https:// address")
+        if self.federation_give_up_hours <= 0:
+            raise ValueError("federation_give_up_hours must be more than 0")
         for name in self.default_groups:
             validate.group_name(name)  # an Invalid names the bad entry
         for proxy in (*self.trusted_proxies, *self.mail_trusted_relays, *self.proxy_protocol):

@@ -31,7 +31,7 @@ from . import clock
 from .errors import Unavailable
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema.sql"  # ../schema.sql, linked
-SCHEMA_VERSION = 14
+SCHEMA_VERSION = 15
 # Another process may hold the write lock; wait this long (seconds) before SQLITE_BUSY.
 BUSY_TIMEOUT = 10.0
 # Rows one batch of a data step may touch: a few tens of milliseconds of writing,
@@ -670,6 +670,108 @@ CREATE TABLE recovery_codes (
     used_at    TEXT
 ) WITHOUT ROWID;
 CREATE INDEX recovery_codes_by_user ON recovery_codes(user_id);
+""",
+    ),
+    # 14 -> 15: the fediverse: actors' keys, remote actors, followers, deliveries.
+    Migration(
+        15,
+        "the fediverse",
+        sql="""
+-- The fediverse (server/federation/): each group an ActivityPub Group
+-- actor. `ap_follow_approval` 1: a remote Follow of the group waits for a
+-- moderator's approval instead of being accepted at once.
+ALTER TABLE groups ADD COLUMN ap_follow_approval INTEGER NOT NULL DEFAULT 0;
+
+-- One RSA key pair per local actor ('instance', 'group:NAME', 'user:ID'),
+-- made when the actor is first served or first signs.
+CREATE TABLE ap_keys (
+    actor       TEXT PRIMARY KEY,
+    private_pem TEXT NOT NULL,
+    public_pem  TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+) WITHOUT ROWID;
+
+-- Remote actors as last fetched: where they take deliveries, the key they
+-- sign with, and how they are shown (`handle` name@host, cleaned).
+CREATE TABLE ap_actors (
+    uri          TEXT PRIMARY KEY,
+    host         TEXT NOT NULL,
+    inbox        TEXT NOT NULL,
+    shared_inbox TEXT,
+    key_id       TEXT NOT NULL,
+    public_pem   TEXT NOT NULL,
+    handle       TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    url          TEXT,
+    fetched_at   TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX ap_actors_by_key ON ap_actors(key_id);
+
+-- A group's remote followers: 'pending' while a group that asks for
+-- approval has not decided, 'accepted' once answered with Accept.
+-- `follow_id` is the Follow activity's id, which Accept and Undo name.
+CREATE TABLE ap_followers (
+    group_id   INTEGER NOT NULL REFERENCES groups(id),
+    actor      TEXT NOT NULL REFERENCES ap_actors(uri),
+    follow_id  TEXT NOT NULL,
+    state      TEXT NOT NULL DEFAULT 'accepted' CHECK (state IN ('pending', 'accepted')),
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (group_id, actor)
+) WITHOUT ROWID;
+
+-- Articles that came from the fediverse: the object's id, the actor that
+-- wrote it, and the activity exactly as received (a group announces it as
+-- it came). One row per such article; its Message-ID is a hash of object_id.
+CREATE TABLE ap_objects (
+    article_id  INTEGER PRIMARY KEY REFERENCES articles(id),
+    object_id   TEXT NOT NULL UNIQUE,
+    actor       TEXT NOT NULL,
+    activity    TEXT NOT NULL,
+    received_at TEXT NOT NULL
+);
+CREATE INDEX ap_objects_by_actor ON ap_objects(actor);
+
+-- Ids of activities already taken: a replay does nothing twice. Kept past
+-- the window in which a signature's date is believed.
+CREATE TABLE ap_seen (
+    activity_id TEXT PRIMARY KEY,
+    received_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX ap_seen_by_time ON ap_seen(received_at);
+
+-- Outgoing activities and their deliveries. The events outbox, written in
+-- the transaction of the change, is the durable record of what must be
+-- sent; the delivery task turns events into an activity (its JSON, with a
+-- stable id, and the local actor whose key signs it) and one delivery per
+-- inbox, in one transaction with its place in the events table
+-- (settings 'federation.events_cursor'). A delivered row is deleted; one
+-- that keeps failing is retried with backoff until it is given up ('failed').
+CREATE TABLE ap_activities (
+    id          INTEGER PRIMARY KEY,
+    activity_id TEXT NOT NULL UNIQUE,
+    signer      TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    created_at  TEXT NOT NULL
+);
+CREATE TABLE ap_deliveries (
+    activity   INTEGER NOT NULL REFERENCES ap_activities(id) ON DELETE CASCADE,
+    inbox      TEXT NOT NULL,
+    attempts   INTEGER NOT NULL DEFAULT 0,
+    next_at    TEXT NOT NULL,
+    state      TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'failed')),
+    last_error TEXT,
+    PRIMARY KEY (activity, inbox)
+) WITHOUT ROWID;
+CREATE INDEX ap_deliveries_due ON ap_deliveries(next_at) WHERE state = 'pending';
+
+-- Instances an admin has blocked: nothing from `host` is taken in, and
+-- nothing is delivered to it.
+CREATE TABLE ap_blocks (
+    host       TEXT PRIMARY KEY,
+    reason     TEXT NOT NULL DEFAULT '',
+    created_by INTEGER REFERENCES users(id),
+    created_at TEXT NOT NULL
+) WITHOUT ROWID;
 """,
     ),
 )
