@@ -107,8 +107,8 @@ def deferred_left(db_path: str) -> int:
 
 
 def _nntp_poster(args: tuple) -> int:
-    port, root_id, seconds, barrier = args
-    n = nntplib.NNTP("127.0.0.1", port, readermode=True, timeout=30, user="poster0", password=PASSWORD)
+    port, root_id, seconds, barrier, i = args
+    n = nntplib.NNTP("127.0.0.1", port, readermode=True, timeout=30, user=f"poster{i}", password=PASSWORD)
     barrier.wait()
     done, started = 0, time.monotonic()
     text = BODY.replace("\n", "\r\n")
@@ -128,7 +128,7 @@ def load_nntp(port: int, root_id: str, posters: int, seconds: float) -> int:
     with multiprocessing.Manager() as manager:
         barrier = manager.Barrier(posters)
         with multiprocessing.Pool(posters) as pool:
-            return sum(pool.map(_nntp_poster, [(port, root_id, seconds, barrier)] * posters))
+            return sum(pool.map(_nntp_poster, [(port, root_id, seconds, barrier, i) for i in range(posters)]))
 
 
 def load_web(url: str, root: int, posters: int, seconds: float, directory: str) -> int:
