@@ -101,7 +101,9 @@ def deferred_left(db_path: str) -> int:
     conn = sqlite3.connect(db_path)
     try:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
-        return conn.execute("SELECT count(*) FROM search_queue").fetchone()[0] if "search_queue" in tables else 0
+        return (
+            conn.execute("SELECT count(*) FROM search_queue").fetchone()[0] if "search_queue" in tables else 0
+        )
     finally:
         conn.close()
 
@@ -258,7 +260,9 @@ def run(seconds: int, profile: str = "") -> list[Row]:
     note = device
     if "overlay" in device or "tmpfs" in device:
         note += "; an overlay or tmpfs: this bound says little about a real disk"
-    rows.append(Row("writepath", "fsync bound: one-row commits/s at synchronous=FULL", bound, "commits/s", note=note))
+    rows.append(
+        Row("writepath", "fsync bound: one-row commits/s at synchronous=FULL", bound, "commits/s", note=note)
+    )
     for posters in (1, 16):
         raw = asyncio.run(raw_round(posters, seconds))
         print(f"raw, {posters} posters: {raw}", flush=True)

@@ -29,7 +29,8 @@ TOGETHER_MAX = 7
 async def _open(tmp_path, name="w.db") -> tuple[Database, list, int]:
     db = await Database(str(tmp_path / name), read_connections=1).open()
     users = [
-        await accounts.create_user(db, f"poster{i}", PASSWORD, password_hash=password_hash()) for i in range(16)
+        await accounts.create_user(db, f"poster{i}", PASSWORD, password_hash=password_hash())
+        for i in range(16)
     ]
     async with db.transaction() as conn:
         await groups.create_group(conn, None, "count.pages", "pages")
@@ -93,8 +94,12 @@ async def test_a_new_article_waits_in_the_queue_then_the_writer_indexes_it(site)
     article_id = r.json()["article"]["id"]
     # Acknowledged with its id queued, or already taken by the writer's drain.
     async with site.db.read() as conn:
-        queued = await fetch_value(conn, "SELECT count(*) FROM search_queue WHERE article_id = ?", (article_id,))
-        indexed = await fetch_value(conn, "SELECT count(*) FROM articles_fts_docsize WHERE id = ?", (article_id,))
+        queued = await fetch_value(
+            conn, "SELECT count(*) FROM search_queue WHERE article_id = ?", (article_id,)
+        )
+        indexed = await fetch_value(
+            conn, "SELECT count(*) FROM articles_fts_docsize WHERE id = ?", (article_id,)
+        )
     assert queued + indexed == 1
     # The writer's drain takes it within DRAIN_EVERY; the deadline is a generous multiple.
     deadline = asyncio.get_running_loop().time() + 40 * indexing.DRAIN_EVERY
@@ -180,7 +185,10 @@ async def _play(tmp_path, steps) -> None:
                 row = pick and await _row(conn, pick)
                 if kind == "post":
                     made = await posting.submit(
-                        conn, "t", author, posting.Submission(body=step[1], subject="s " + step[1], group="prop.fts")
+                        conn,
+                        "t",
+                        author,
+                        posting.Submission(body=step[1], subject="s " + step[1], group="prop.fts"),
                     )
                     ids.append(made["article"]["id"])
                 elif kind == "drain":
