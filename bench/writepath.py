@@ -25,7 +25,6 @@ import asyncio
 import multiprocessing
 import os
 import sqlite3
-import subprocess
 import sys
 import time
 import warnings

@@ -82,7 +82,6 @@ async def test_scrape_counts_requests_limits_cache_and_lock_wait(make_site):
     assert value(s, "moot_live_overflows_total") == 0
 
 
-
 async def test_group_commit_batch_sizes_are_a_histogram(make_site):
     """16 replies sent at once share commits: the histogram of actions per
     commit counts every durable action once, and some commit held several."""
@@ -107,6 +106,7 @@ async def test_group_commit_batch_sizes_are_a_histogram(make_site):
     assert 1 <= commits < 16  # one fsync covered several replies
     assert grew("moot_db_commit_actions_bucket", le="1") < commits
     assert value(s, "moot_db_commit_actions_bucket", le="+Inf") == value(s, "moot_db_commit_actions_count")
+
 
 async def test_scrape_shows_the_peer_and_mail_queues(make_site):
     site = await make_site(metrics_allow=("127.0.0.1", "::1"))

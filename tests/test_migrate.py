@@ -805,7 +805,9 @@ async def test_version_15_site_keeps_its_search_index_and_gains_the_search_queue
     site = await make_site(db_path=path)
     cyd = await site.client()
     r = await cyd.get("/api/search", params={"q": subject})
-    assert r.status_code == 200 and any(x["article"]["subject"] == subject for x in r.json()["results"]), r.text
+    assert r.status_code == 200 and any(x["article"]["subject"] == subject for x in r.json()["results"]), (
+        r.text
+    )
     r = await cyd.post("/api/login", json={"username": "cyd", "password": "fixture-password"})
     assert r.status_code == 200, r.text
     r = await cyd.post(

@@ -92,9 +92,12 @@ def _full_text(conn: sqlite3.Connection) -> list[str]:
     ).fetchall()
     if missing:
         problems.append(f"articles missing from the index: {_ids(missing)}")
-    twice = queued and conn.execute(
-        "SELECT q.article_id FROM search_queue q JOIN articles_fts_docsize d ON d.id = q.article_id"
-    ).fetchall()
+    twice = (
+        queued
+        and conn.execute(
+            "SELECT q.article_id FROM search_queue q JOIN articles_fts_docsize d ON d.id = q.article_id"
+        ).fetchall()
+    )
     if twice:
         problems.append(f"articles both indexed and queued for the index: {_ids(twice)}")
     extra = conn.execute(
