@@ -48,6 +48,11 @@ SCENARIOS = {
         300,
         "replies/s with 16 concurrent posters vs raw aiosqlite inserts, same durability",
     ),
+    "writepath": (
+        ["writepath.py", "--seconds", "4", "--profile", "out/writepath-profile.txt"],
+        600,
+        "WAL pages, bytes, commits and server CPU per article, web and NNTP, 1 and 16 posters; fsync bound",
+    ),
     "spamd": (
         ["spamd.py", "--seconds", "5", "--rounds", "2"],
         300,
