@@ -271,9 +271,8 @@ export async function showOutline({ focus = true } = {}) {
 
 /** A live arrival: its line goes after its parent's branch, marked new unless it is the reader's own. */
 export function arrived(data, mine) {
-  if (!panel || data.thread_id !== threadId) return;
+  if (!panel || data.thread_id !== threadId || lines.some((l) => l.id === data.id)) return;
   total += 1;
-  if (lines.some((l) => l.id === data.id)) return;
   const parentAt = lines.findIndex((l) => l.id === data.parent_id);
   if (parentAt === -1) return recompute();  // its parent's line is not loaded: it comes with its page
   const parent = lines[parentAt];

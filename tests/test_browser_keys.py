@@ -108,3 +108,63 @@ def test_the_help_turns_single_key_shortcuts_off_and_on(server, contexts):
     page.keyboard.press("j")
     assert page.locator(".thread-row.current").count() == 1
     assert re.search(r"/g/test\.browser$", page.url)
+
+
+def test_the_outline_of_a_long_thread_opens_jumps_and_shows_live_arrivals(server, contexts):
+    from playwright.sync_api import expect
+
+    from tests.test_browser import PHONE, SHOTS, big_thread, sign_in
+
+    tid = big_thread(server, "Outline of a long thread", 1200)
+    with server.api() as client:
+        first = client.get(f"/api/threads/{tid}/outline").json()["lines"]
+    ids = [line["id"] for line in first]  # tree order: the root, then ten replies with none below
+    for viewport in (PHONE, DESKTOP):
+        page = contexts(viewport=viewport).page()
+        sign_in(page, server.base, "bruno")
+        page.goto(f"{server.base}/t/{tid}")
+        page.wait_for_selector('#thread[data-live="connected"]')
+        page.click('.views [data-action="outline"]')
+        outline = page.locator("#outline-panel")
+        expect(outline.locator(f'.oline[data-id="{ids[0]}"]')).to_be_visible()
+        assert "1,000 lines here of 1,200 articles" in outline.locator(".ostatus").inner_text()
+        assert outline.locator(".oline").count() < 60  # only what is in view, not a thousand lines
+        assert outline.locator(f'.oline[data-id="{ids[0]}"] .osubj').inner_text() == "Outline of a long thread"
+        # a line of this page jumps to its article here
+        outline.locator(f'.oline[data-id="{ids[5]}"] .olink').click()
+        expect(page.locator(f"#a{ids[5]} > .art")).to_have_class(re.compile(r"\bcurrent\b"))
+        assert page.url.endswith(f"/t/{tid}#a{ids[5]}")
+        assert page.locator(f"#a{ids[5]} > .art").is_visible()
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        outline.screenshot(path=str(SHOTS / f"outline-{viewport['width']}.png"))
+        if viewport is PHONE:
+            assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+            page.close()
+            continue
+        # scrolling loads the rest; a collapsed branch hides its lines
+        scroll = "document.querySelector('#outline-panel .oscroll').scrollTop = 1e9"
+        page.evaluate(scroll)
+        expect(outline.locator(".ostatus")).to_have_text("1,200 articles")
+        page.evaluate("document.querySelector('#outline-panel .oscroll').scrollTop = 0")
+        outline.locator(f'.oline[data-id="{ids[0]}"] [data-oaction="toggle"]').click()
+        expect(outline.locator(".oline")).to_have_count(1)
+        outline.locator(f'.oline[data-id="{ids[0]}"] [data-oaction="toggle"]').click()
+        expect(outline.locator(f'.oline[data-id="{ids[1]}"]')).to_be_visible()
+        # a live arrival takes its place under its parent, marked new, here and in the outline
+        late = reply(server, "ada", ids[2], "A late answer.", subject="Late (was: Outline of a long thread)")
+        line = outline.locator(f'.oline[data-id="{late["id"]}"]')
+        expect(line.locator(".newmark")).to_have_count(1)
+        assert page.evaluate(
+            f"document.querySelector('.oline[data-id=\"{late['id']}\"]').previousElementSibling.dataset.id"
+        ) == str(ids[2])
+        assert "Late (was: Outline of a long thread)" in line.inner_text()
+        page.wait_for_selector(f"#a{late['id']}.new")
+        # a line beyond this page opens the thread page that holds it, with the outline kept open
+        far = first[700]
+        page.evaluate(f"document.querySelector('#outline-panel .oscroll').scrollTop = 700 * "
+                      "document.querySelector('#outline-panel .oline').getBoundingClientRect().height")
+        outline.locator(f'.oline[data-id="{far["id"]}"] .olink').click()
+        page.wait_for_url(re.compile(rf"\?cursor=a\d+#a{far['id']}$"))
+        expect(page.locator(f"#a{far['id']} > .art")).to_be_visible()
+        expect(page.locator(f'#outline-panel .oline[data-id="{far["id"]}"] .olink[aria-current]')).to_be_visible()
+        page.close()
