@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_browser import DESKTOP, browser, contexts, new_thread, playwright_api, reply, server, sign_in  # noqa: F401  (fixtures)
+from tests.test_browser import DESKTOP, PHONE, browser, contexts, new_thread, playwright_api, reply, server, sign_in  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.xdist_group("browser")  # one Chromium and one server for the module
 
@@ -55,6 +55,17 @@ def test_a_selection_across_quote_levels_is_quoted_as_written_and_ctrl_enter_sen
     box.press("Control+Enter")
     page.wait_for_selector(f"#a{article['id']} .node .body:has-text('Spaces it is.')")
     assert page.locator("form.reply-form").count() == 0
+    # at phone size, a finger on Reply quotes the selection the same way, and Ctrl+Enter sends
+    page.set_viewport_size(PHONE)
+    page.evaluate(SELECT, [article["id"], "fine", "disagree"])
+    page.click(f'#a{article["id"]} > .art [data-action="reply"]')
+    assert box.input_value() == attribution(article) + (
+        ">> fine, see https://example.org/tabs\n>>> Older words.\n>\n> I disagree\n\n"
+    )
+    box.press("End")
+    box.type("On a phone too.")
+    box.press("Control+Enter")
+    page.wait_for_selector(f"#a{article['id']} .node .body:has-text('On a phone too.')")
 
 
 def test_reply_quotes_the_selection_preview_renders_and_esc_closes(server, contexts):

@@ -11,7 +11,7 @@ import re
 
 import pytest
 
-from tests.test_browser import DESKTOP, browser, contexts, new_thread, playwright_api, reply, server  # noqa: F401  (fixtures)
+from tests.test_browser import DESKTOP, PHONE, browser, contexts, new_thread, playwright_api, reply, server  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.xdist_group("browser-keys")  # one Chromium and one server for the module
 
@@ -32,6 +32,8 @@ def test_a_live_arrival_raises_the_counts_and_a_background_title(server, context
     pages = {}
     for name, path in (("home", "/"), ("group", "/g/test.browser"), ("thread", f"/t/{tid}")):
         pages[name] = reader.page()
+        if name != "home":  # the group and thread pages at phone size
+            pages[name].set_viewport_size(PHONE)
         pages[name].goto(server.base + path)
         pages[name].wait_for_selector(f'#{name}[data-live="connected"]')
     home, group, thread = pages["home"], pages["group"], pages["thread"]
@@ -46,6 +48,7 @@ def test_a_live_arrival_raises_the_counts_and_a_background_title(server, context
     expect(thread.locator(f'#thread-head [data-count="thread:{tid}"]')).to_have_text("2 articles")
     row = group.locator(f'.thread-row[data-thread="{tid}"] [data-count="thread:{tid}"]')
     expect(row).to_have_text("2 articles")
+    expect(row).to_be_visible()
     expect(group.locator(f".group-head {in_group}")).to_have_text(f"{articles + 1} articles")
     expect(home.locator(in_group)).to_have_text(f"{articles + 1} articles")
     expect(thread).to_have_title(f"(1) {title}")
@@ -86,6 +89,17 @@ def test_j_k_and_enter_open_a_thread_from_the_group_list_and_help_lists_them(ser
     page.wait_for_url(f"{server.base}/t/{ids[1]}")
     page.keyboard.press("?")
     assert "previous article" in page.inner_text("#keys")  # a thread's own keys there
+    # the same at phone size
+    page.set_viewport_size(PHONE)
+    page.goto(f"{server.base}/g/test.browser")
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+    assert current() == ids[1]
+    page.keyboard.press("k")
+    assert current() == ids[0]
+    assert page.locator(".thread-row.current").is_visible()
+    page.keyboard.press("Enter")
+    page.wait_for_url(f"{server.base}/t/{ids[0]}")
 
 
 def test_the_help_turns_single_key_shortcuts_off_and_on(server, contexts):
@@ -113,7 +127,7 @@ def test_the_help_turns_single_key_shortcuts_off_and_on(server, contexts):
 def test_the_outline_of_a_long_thread_opens_jumps_and_shows_live_arrivals(server, contexts):
     from playwright.sync_api import expect
 
-    from tests.test_browser import PHONE, SHOTS, big_thread, sign_in
+    from tests.test_browser import SHOTS, big_thread, sign_in
 
     tid = big_thread(server, "Outline of a long thread", 1200)
     with server.api() as client:
