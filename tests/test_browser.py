@@ -192,7 +192,15 @@ def big_thread(server, subject: str, count: int, leaves: int = 10) -> int:
     folder = server.db.parent
     with open(folder / f"{count}.mbox", "w") as out:
         for i in range(count):
-            parent = None if i == 0 else 0 if i <= leaves else rng.choice([i - 1, i - 1, i - 2, rng.randrange(leaves + 1, i)] if i > leaves + 2 else [0])
+            parent = (
+                None
+                if i == 0
+                else 0
+                if i <= leaves
+                else rng.choice(
+                    [i - 1, i - 1, i - 2, rng.randrange(leaves + 1, i)] if i > leaves + 2 else [0]
+                )
+            )
             refs = f"References: <{subject[:4]}{parent}@big.test>\n" if parent is not None else ""
             title = subject if i == 0 else f"Re: {subject}" if i % 250 else f"Part {i} (was: {subject})"
             out.write(

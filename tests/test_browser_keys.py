@@ -143,7 +143,9 @@ def test_the_outline_of_a_long_thread_opens_jumps_and_shows_live_arrivals(server
         expect(outline.locator(f'.oline[data-id="{ids[0]}"]')).to_be_visible()
         assert "1,000 lines here of 1,200 articles" in outline.locator(".ostatus").inner_text()
         assert outline.locator(".oline").count() < 60  # only what is in view, not a thousand lines
-        assert outline.locator(f'.oline[data-id="{ids[0]}"] .osubj').inner_text() == "Outline of a long thread"
+        assert (
+            outline.locator(f'.oline[data-id="{ids[0]}"] .osubj').inner_text() == "Outline of a long thread"
+        )
         # a line of this page jumps to its article here
         outline.locator(f'.oline[data-id="{ids[5]}"] .olink').click()
         expect(page.locator(f"#a{ids[5]} > .art")).to_have_class(re.compile(r"\bcurrent\b"))
@@ -175,10 +177,14 @@ def test_the_outline_of_a_long_thread_opens_jumps_and_shows_live_arrivals(server
         page.wait_for_selector(f"#a{late['id']}.new")
         # a line beyond this page opens the thread page that holds it, with the outline kept open
         far = first[700]
-        page.evaluate(f"document.querySelector('#outline-panel .oscroll').scrollTop = 700 * "
-                      "document.querySelector('#outline-panel .oline').getBoundingClientRect().height")
+        page.evaluate(
+            f"document.querySelector('#outline-panel .oscroll').scrollTop = 700 * "
+            "document.querySelector('#outline-panel .oline').getBoundingClientRect().height"
+        )
         outline.locator(f'.oline[data-id="{far["id"]}"] .olink').click()
         page.wait_for_url(re.compile(rf"\?cursor=a\d+#a{far['id']}$"))
         expect(page.locator(f"#a{far['id']} > .art")).to_be_visible()
-        expect(page.locator(f'#outline-panel .oline[data-id="{far["id"]}"] .olink[aria-current]')).to_be_visible()
+        expect(
+            page.locator(f'#outline-panel .oline[data-id="{far["id"]}"] .olink[aria-current]')
+        ).to_be_visible()
         page.close()

@@ -7,7 +7,17 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_browser import DESKTOP, PHONE, browser, contexts, new_thread, playwright_api, reply, server, sign_in  # noqa: F401  (fixtures)
+from tests.test_browser import (
+    DESKTOP,
+    PHONE,
+    browser,
+    contexts,
+    new_thread,
+    playwright_api,
+    reply,
+    server,
+    sign_in,
+)  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.xdist_group("browser-unread")  # one Chromium and one server for the module
 
