@@ -61,8 +61,8 @@ def run(samples: int) -> list[Row]:
             opened.append(page.evaluate(OPEN_OUTLINE))
             drawn.append(page.locator("#outline-panel .oline").count())
             page.evaluate(
-                f"""() => {{ const box = document.querySelector('#outline-panel .oscroll');
-                box.scrollTop = 850 * document.querySelector('#outline-panel .oline').offsetHeight; }}"""
+                """() => { const box = document.querySelector('#outline-panel .oscroll');
+                box.scrollTop = 850 * document.querySelector('#outline-panel .oline').offsetHeight; }"""
             )
             link = page.locator(f'#outline-panel .oline[data-id="{far["id"]}"] .olink')
             link.wait_for()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_browser import (
+from tests.test_browser import (  # noqa: F401  (fixtures)
     DESKTOP,
     PHONE,
     browser,
@@ -17,7 +17,7 @@ from tests.test_browser import (
     reply,
     server,
     sign_in,
-)  # noqa: F401  (fixtures)
+)
 
 pytestmark = pytest.mark.xdist_group("browser")  # one Chromium and one server for the module
 

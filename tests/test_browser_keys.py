@@ -178,7 +178,7 @@ def test_the_outline_of_a_long_thread_opens_jumps_and_shows_live_arrivals(server
         # a line beyond this page opens the thread page that holds it, with the outline kept open
         far = first[700]
         page.evaluate(
-            f"document.querySelector('#outline-panel .oscroll').scrollTop = 700 * "
+            "document.querySelector('#outline-panel .oscroll').scrollTop = 700 * "
             "document.querySelector('#outline-panel .oline').getBoundingClientRect().height"
         )
         outline.locator(f'.oline[data-id="{far["id"]}"] .olink').click()

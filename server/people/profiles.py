@@ -18,7 +18,6 @@ from ..store.errors import Invalid, NotFound
 from .accounts import DELETED_HASH
 from .notifications import mentioned
 
-
 # Completing an @mention: a few names, found along the usernames' own index.
 PEOPLE_MAX = 8
 _PREFIX = re.compile(r"[a-z0-9_.-]{1,32}\Z")
