@@ -98,7 +98,11 @@ function draw() {
 /** The next page of lines; null when there is none or one is on its way. */
 function more() {
   if (!nextCursor || loading) return loading;
-  loading = load(nextCursor).finally(() => { loading = null; });
+  loading = load(nextCursor).finally(() => {
+    loading = null;
+    drawn = "";
+    draw();  // the box not filled yet (a collapsed branch spans the page): the next one
+  });
   return loading;
 }
 
