@@ -294,7 +294,10 @@ class NewsServer:
             while not session.closed:
                 wait = self.config.nntp_idle_timeout if answered else first - loop.time()
                 try:
-                    data = await asyncio.wait_for(reader.read(READ_CHUNK), max(wait, 0))
+                    # A deadline on the read itself, not a task wrapped round it (wait_for): a
+                    # reader's round trip (ARTICLE, then the next) costs no task and no extra hop.
+                    async with asyncio.timeout(max(wait, 0)):
+                        data = await reader.read(READ_CHUNK)
                 except TimeoutError:
                     if not answered:
                         self.door.refuse(DEADLINE)
