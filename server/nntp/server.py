@@ -369,7 +369,8 @@ async def _refuse(writer: asyncio.StreamWriter, text: str) -> None:
 async def _close(writer: asyncio.StreamWriter) -> None:
     try:
         writer.close()
-        await asyncio.wait_for(writer.wait_closed(), 5)
+        async with asyncio.timeout(5):
+            await writer.wait_closed()
     except (TimeoutError, ConnectionError, OSError):
         pass
 
