@@ -53,7 +53,17 @@ class TestSite:
         return self.users[username]
 
     async def client(self, username: str | None = None, role: str = "member") -> httpx.AsyncClient:
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://testserver")
+        async def settled(response: httpx.Response) -> None:
+            # A page view's read marks are written shortly after its answer
+            # (people/readstate.py ReadQueue); a test sees them written, so a
+            # snapshot taken next never races them.
+            await self.site.reads.flush()
+
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app),
+            base_url="http://testserver",
+            event_hooks={"response": [settled]},
+        )
         self._clients.append(client)
         if username is not None:
             user = await self.user(username, role)
