@@ -16,8 +16,12 @@ and the pages checkpoints would copy into the database file (each distinct page
 once per checkpoint, with SQLite's autocheckpoint every 1,000 frames). Bytes
 written per article = log frames + checkpointed pages, over the articles.
 CPU is the server process's user + system time during the load (/proc), over
-the articles; with --profile, one more web round runs the server under
-cProfile (every thread) and the top functions are written to OUT."""
+the articles, against the same server's CPU per GET /api/health under the
+same connections afterwards (the HTTP stack's floor, measured in the same
+run); with --profile, one more web and one more NNTP round (16 posters) run
+the server under cProfile (every thread) and the top functions are written to
+OUT. The NNTP posters sign in one at a time (the server checks one password
+per address at once and refuses the others with 481)."""
 
 from __future__ import annotations
 
@@ -108,9 +112,18 @@ def deferred_left(db_path: str) -> int:
 
 
 def _nntp_poster(args: tuple) -> int:
-    port, root_id, seconds, barrier, i = args
-    n = nntplib.NNTP("127.0.0.1", port, readermode=True, timeout=30, user=f"poster{i}", password=PASSWORD)
-    barrier.wait()
+    port, root_id, seconds, barrier, signing_in, i = args
+    try:
+        # One sign-in at a time: the server checks one password per address at
+        # once and answers 481 to the others (the web load signs in one by one too).
+        with signing_in:
+            n = nntplib.NNTP(
+                "127.0.0.1", port, readermode=True, timeout=30, user=f"poster{i}", password=PASSWORD
+            )
+        barrier.wait(timeout=120)
+    except BaseException:
+        barrier.abort()  # the others stop waiting for a poster that will never come
+        raise
     done, started = 0, time.monotonic()
     text = BODY.replace("\n", "\r\n")
     while time.monotonic() - started < seconds:
@@ -127,9 +140,10 @@ def _nntp_poster(args: tuple) -> int:
 
 def load_nntp(port: int, root_id: str, posters: int, seconds: float) -> int:
     with multiprocessing.Manager() as manager:
-        barrier = manager.Barrier(posters)
+        barrier, signing_in = manager.Barrier(posters), manager.Lock()
         with multiprocessing.Pool(posters) as pool:
-            return sum(pool.map(_nntp_poster, [(port, root_id, seconds, barrier, i) for i in range(posters)]))
+            jobs = [(port, root_id, seconds, barrier, signing_in, i) for i in range(posters)]
+            return sum(pool.map(_nntp_poster, jobs, chunksize=1))
 
 
 def load_web(url: str, root: int, posters: int, seconds: float, directory: str) -> int:
@@ -178,9 +192,19 @@ def moot_round(channel: str, posters: int, seconds: float, profile: str | None =
             assert deferred_left(db_path) == 0, "the deferred writes were not done in time"
             frames = wal.read(db_path + "-wal", start)
         landed = articles_in(db_path) - before
+        floor = health_cpu_ms(url, proc.pid, posters, seconds) if channel == "web" else None
     # Every acknowledged article is there; at most one in flight per poster at the cut-off.
     assert acknowledged <= landed <= acknowledged + posters, (acknowledged, landed)
-    return {**counted(db_path, frames, landed), "cpu_ms": cpu / max(landed, 1) * 1000}
+    return {**counted(db_path, frames, landed), "cpu_ms": cpu / max(landed, 1) * 1000, "floor_ms": floor}
+
+
+def health_cpu_ms(url: str, pid: int, connections: int, seconds: float) -> float:
+    """The same server's CPU per GET /api/health under the same number of
+    connections: the HTTP stack's floor, the same-run baseline of CPU per reply."""
+    cpu = cpu_seconds(pid)
+    result = wrk(url + "/api/health", seconds=int(seconds), connections=connections, threads=1)
+    assert result.errors == 0, result.raw
+    return (cpu_seconds(pid) - cpu) / max(result.requests, 1) * 1000
 
 
 async def raw_round(posters: int, seconds: float) -> dict:
@@ -303,11 +327,16 @@ def run(seconds: int, profile: str = "") -> list[Row]:
                     f"{label}, {posters} poster{'s' * (posters > 1)}: server CPU per article",
                     got["cpu_ms"],
                     "ms",
+                    got["floor_ms"],
+                    "server CPU per GET /api/health, same server, same connections" if got["floor_ms"] else "",
                 ),
             ]
     if profile:
-        moot_round("web", 16, seconds, profile=profile + ".prof")
-        Path(profile).write_text(profile_summary(profile + ".prof") + "\n")
+        summaries = []
+        for channel in ("web", "nntp"):
+            moot_round(channel, 16, seconds, profile=f"{profile}.{channel}.prof")
+            summaries.append(f"## {channel}, 16 posters\n\n" + profile_summary(f"{profile}.{channel}.prof"))
+        Path(profile).write_text("\n\n".join(summaries) + "\n")
         print(Path(profile).read_text())
     return rows
 
