@@ -9,23 +9,31 @@ as root by tests/inn_support.py (`./run tests` installs inn2). Rows, each Moot/I
 POST/s on 1 and 4 connections (nntplib, one process per connection), OVER
 lines/s over a 10,000-article group, ARTICLE/s through plain nntplib (which
 leaves delayed ACKs to the kernel) and through a raw client that forces its
-ACKs (TCP_QUICKACK), and connect + MODE READER + GROUP + QUIT per second."""
+ACKs (TCP_QUICKACK), and connect + MODE READER + GROUP + QUIT per second.
+That last is also measured against public-inbox-nntpd (Debian's public-inbox,
+when installed), in rounds interleaved with Moot's in the same run."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import multiprocessing
 import os
+import shutil
 import socket
+import statistics
+import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 
 from common import ROOT, Row, emit, server, temp_dir
 
 sys.path.insert(0, str(ROOT))
 from tests import inn_support  # noqa: E402
+from tests.processes import reserved_port  # noqa: E402
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -198,6 +206,54 @@ def connect_rate(port: int, seconds: float) -> float:
     return done / (time.monotonic() - started)
 
 
+@contextlib.contextmanager
+def public_inbox() -> Iterator[int | None]:
+    """public-inbox-nntpd serving an inbox as GROUP on a free loopback port
+    (None when public-inbox is not installed: `apt-get install public-inbox`)."""
+    if shutil.which("public-inbox-nntpd") is None:
+        yield None
+        return
+    home = temp_dir()
+    env = {**os.environ, "HOME": home, "PI_CONFIG": os.path.join(home, "config")}
+    inbox = os.path.join(home, "bench")
+    subprocess.run(
+        [
+            "public-inbox-init",
+            "-V2",
+            "--ng",
+            GROUP,
+            "bench",
+            inbox,
+            "http://127.0.0.1/bench",
+            "bench@bench.test",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    with reserved_port() as port:
+        proc = subprocess.Popen(
+            ["public-inbox-nntpd", "-l", f"nntp://127.0.0.1:{port}"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    Raw(port).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise RuntimeError("public-inbox-nntpd does not listen") from None
+                    time.sleep(0.1)
+            yield port
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
 def inn_fill(port: int) -> None:
     """FILL articles into INN2's group through its own POST (IHAVE would need a peer entry)."""
     n = connect(port, False)
@@ -237,9 +293,13 @@ def main() -> None:
         inn = measure(inn_port, False, GROUP + ".posts", args.seconds)
     db_path = os.path.join(temp_dir(), "nntp.db")
     asyncio.run(moot_prepare(db_path))
+    rounds: list[tuple[float, float]] = []  # (Moot, public-inbox-nntpd) connections/s
     with server(db_path, nntp=True, domain="bench.moot", synchronous="FULL") as (_, proc):
         moot_port = proc.listening().nntp
         moot = measure(moot_port, True, GROUP + ".posts", args.seconds)
+        with public_inbox() as pi_port:
+            for _ in range(3 if pi_port is not None else 0):
+                rounds.append((connect_rate(moot_port, args.seconds), connect_rate(pi_port, args.seconds)))
     rows = [
         Row(
             "nntp",
@@ -253,6 +313,22 @@ def main() -> None:
         )
         for metric in moot
     ]
+    if rounds:
+        ratios = [m / p for m, p in rounds]
+        middle = sorted(rounds, key=lambda r: r[0] / r[1])[1]
+        rows.append(
+            Row(
+                "nntp",
+                "connect+MODE READER+GROUP+QUIT/s vs public-inbox-nntpd (median of 3 interleaved rounds)",
+                middle[0],
+                "per s",
+                middle[1],
+                "public-inbox-nntpd",
+                target=">= 1.0",
+                met=statistics.median(ratios) >= 1.0,
+                note="rounds (Moot/public-inbox): " + ", ".join(f"{m:,.0f}/{p:,.0f}" for m, p in rounds),
+            )
+        )
     emit(rows, args.json)
 
 

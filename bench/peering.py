@@ -10,8 +10,8 @@ here (root; tests/inn_support.py), Moot as real `moot serve` processes
 - Moot -> INN2: a backlog queued on Moot while INN2 was down, drained by
   Moot's feed (CHECK/TAKETHIS) once it is up, against INN2's intake above;
 - INN2 -> Moot: articles posted to INN2 (nnrpd, 4 connections) reach Moot
-  through innfeed (streaming): articles/s end to end, against INN2's own
-  POST rate in the same run;
+  through innfeed (streaming, its connection up before the burst): articles/s
+  end to end, against INN2's own POST rate in the same run;
 - Moot -> Moot: replication lag p50/p99, post on A (NNTP, --rate per second)
   to the event on B's /live, A and B peered with a shared secret."""
 
@@ -95,9 +95,11 @@ class MootNode:
             self.proc.wait(20)
             self.proc = None
 
-    def count(self) -> int:
+    def count(self, subject: str = "") -> int:
+        """Articles held, or those whose subject starts with `subject`."""
         with sqlite3.connect(self.db, timeout=10) as conn:
-            return conn.execute("SELECT count(*) FROM articles").fetchone()[0]
+            query = "SELECT count(*) FROM articles WHERE substr(subject, 1, ?) = ?"
+            return conn.execute(query, (len(subject), subject)).fetchone()[0]
 
     def backlog(self) -> int:
         with sqlite3.connect(self.db, timeout=10) as conn:
@@ -285,15 +287,21 @@ def main() -> None:
             moot_to_inn = n / seconds
             # Intake with the same streaming client.
             inn_in = stream(inn_port, [transit(i, "inn") for i in range(n)])
+            # INN2 feeds those to Moot through innfeed: Moot's intake is measured after.
+            wait_until(lambda: node.count("Streamed") == n)
             moot_in = stream(node.nntp, [transit(i, "moot") for i in range(n)])
-            # INN2 -> Moot through innfeed, end to end.
-            before = node.count()
+            # INN2 -> Moot through innfeed, end to end. innfeed connects when its first
+            # article comes and spools to disk what arrives before that connection streams,
+            # to read it back on its own timers (tests/inn_support.py): one article goes
+            # through first, so the burst measures the feed, not innfeed's start.
+            _inn_poster((inn_port, -1, 1))
+            wait_until(lambda: node.count("From INN") == 1)
             start = time.monotonic()
             per = n // 4
             with multiprocessing.Pool(4) as pool:
                 pool.map(_inn_poster, [(inn_port, k * per, per) for k in range(4)])
             inn_post = 4 * per / (time.monotonic() - start)
-            wait_until(lambda: node.count() >= before + 4 * per)
+            wait_until(lambda: node.count("From INN") >= 1 + 4 * per)
             inn_to_moot = 4 * per / (time.monotonic() - start)
     finally:
         node.stop()
@@ -326,6 +334,8 @@ def main() -> None:
             "INN2 POST",
             target=">= 0.8",
             met=inn_to_moot >= 0.8 * inn_post,
+            note=f"{4 * per} posted to INN2 on 4 connections; innfeed streaming (max-queue-size "
+            f"{inn_support.QUEUE}) before the burst",
         ),
     ]
     a, b = MootNode("a.bench"), MootNode("b.bench")

@@ -38,6 +38,11 @@ SCENARIOS = {
         300,
         "HTML page of a 200-article thread: anonymous, signed in, 304, gzip, through nginx",
     ),
+    "outline": (
+        ["outline.py", "--samples", "7"],
+        240,
+        "a 1,000-article thread's outline in Chromium: open and jump, vs opening the plain thread page",
+    ),
     "metrics_overhead": (
         ["metrics_overhead.py", "--seconds", "8"],
         240,

@@ -25,6 +25,12 @@ LOCK = Path("/tmp/moot-inn2.lock")
 # hands out, so while the lock is held no other program can be given it.
 PORT = 119
 PID = Path("/run/news/innd.pid")
+# Articles innfeed keeps in flight on a connection (max-queue-size): a benchmark's burst.
+QUEUE = 5000
+# What inn() adds to newsfeeds and innfeed.conf starts with this line; a run
+# killed before it restored them left its feed behind, which is cut off here
+# (innfeed refuses a file that sets a key twice, and would feed nobody).
+MARK = "# Moot's tests: a feed to a Moot node (removed when they stop)"
 
 
 def unavailable() -> str | None:
@@ -97,7 +103,10 @@ def inn(groups: tuple[str, ...], feed: tuple[str, int] | None = None, port: int 
     The configuration files it changes are restored afterwards."""
     with open(LOCK, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        saved = {name: (ETC / name).read_text() for name in ("inn.conf", "newsfeeds", "innfeed.conf")}
+        saved = {
+            name: (ETC / name).read_text().partition("\n" + MARK)[0]
+            for name in ("inn.conf", "newsfeeds", "innfeed.conf")
+        }
         try:
             _stop_running()
             text = saved["inn.conf"]
@@ -125,14 +134,18 @@ def inn(groups: tuple[str, ...], feed: tuple[str, int] | None = None, port: int 
                 for old in Path("/var/spool/news/innfeed").glob(f"{name}.*"):
                     old.unlink()  # a backlog left by an earlier run, for a port gone since
                 # newsfeeds(5): the site name is matched against Path, so nothing goes back to Moot.
-                feeds += f"\ninnfeed!:!*:Tc,Wnm*:{BIN}/innfeed\n{name}/{name}:*:Tm:innfeed!\n"
-                # A queue deep enough for a burst, and a short backlog cycle: by default innfeed
-                # spools an overflow to disk and reads it back only every minute or so.
+                feeds += f"\n{MARK}\ninnfeed!:!*:Tc,Wnm*:{BIN}/innfeed\n{name}/{name}:*:Tm:innfeed!\n"
+                # A queue deep enough for a burst, and a short backlog cycle. innfeed spools to
+                # its backlog on disk every article that no connection can take at once (one
+                # while connecting, then max-queue-size unanswered, beyond a host queue of 10),
+                # and reads the backlog back only once a connection asks for more after the
+                # file has rotated: a connection gone idle before that waits for innfeed's
+                # 30-second connection check, so a spooled burst arrives tens of seconds late.
                 conf += (
-                    f"\nbacklog-rotate-period: 5\nbacklog-ckpt-period: 2\nbacklog-newfile-period: 10\n"
+                    f"\n{MARK}\nbacklog-rotate-period: 5\nbacklog-ckpt-period: 2\nbacklog-newfile-period: 10\n"
                     f'peer {name} {{\n  ip-name: "127.0.0.1"\n  port-number: {moot_port}\n'
                     "  streaming: true\n  initial-connections: 1\n  max-connections: 2\n"
-                    "  max-queue-size: 1000\n}\n"
+                    f"  max-queue-size: {QUEUE}\n}}\n"
                 )
             (ETC / "newsfeeds").write_text(feeds)
             (ETC / "innfeed.conf").write_text(conf)

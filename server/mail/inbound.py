@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass
 from email import message_from_bytes
 from email.message import Message
+from email.parser import BytesParser
 from email.policy import compat32
 from email.utils import formatdate
 from html.parser import HTMLParser
@@ -120,6 +121,16 @@ def html_to_text(html: str) -> str:
     parser.close()
     lines = [line.strip() for line in "".join(parser.out).split("\n")]
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
+
+
+def _read(data: bytes) -> Message:
+    """The message as the email package reads it, for the checks below: its
+    headers and the rest as one payload when it is a single text part (most
+    list mail), every part parsed when it has parts."""
+    msg = BytesParser(policy=compat32).parsebytes(data, headersonly=True)
+    if msg.get_content_maintype() != "text":
+        msg = message_from_bytes(data, policy=compat32)
+    return msg
 
 
 def _automatic(msg: Message, mail_from: str, config_domain: str, list_domain: str) -> str | None:
@@ -276,7 +287,7 @@ async def deliver(
     problem = mime_problem(data)
     if problem is not None:
         return _refuse(problem, EX_DATAERR)
-    msg = message_from_bytes(data, policy=compat32)
+    msg = _read(data)
     if not msg.keys():
         return _refuse("this is not an email message (no headers)", EX_DATAERR)
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import sqlite3
 import ssl
+from collections import deque
 from collections.abc import Awaitable, Callable
 
 from ..news import peers
@@ -24,12 +26,15 @@ from ..runtime.doors import (
 )
 from ..runtime.site import Site
 from . import replies, tls
-from .session import Session, addresses
+from .session import Session, addresses, joined
 
 log = logging.getLogger("moot.nntp")
 
 # Bytes read per call: a few lines of pipelined commands or a slice of a POST.
 READ_CHUNK = 64 * 1024
+# Blocks of replies a connection may have waiting for their streamed articles
+# to be stored while its next commands are read.
+STREAMING_DEPTH = 4
 # Seconds a client has to finish the TLS handshake after STARTTLS's 382.
 TLS_HANDSHAKE_TIMEOUT = 30.0
 # How long the addresses of peers known by address are kept before they are
@@ -55,7 +60,8 @@ class NewsServer:
         # Connections yet to send a command, oldest first: the first to go when full.
         self.silent: dict[asyncio.Task, None] = {}
         self.tls = tls.server_context(self.config)  # raises TLSConfigError on unusable files
-        self._peer_addresses: tuple[float, frozenset[str]] | None = None  # (when read, addresses)
+        # The peers known by address, by each address they resolve to, and when read.
+        self._address_peers: tuple[float, dict[str, sqlite3.Row]] | None = None
         self._peer_lookup = asyncio.Lock()
 
     async def start(self, sock: socket.socket | None = None) -> None:
@@ -210,7 +216,13 @@ class NewsServer:
         writer = None
         try:
             reader, writer = await open()
-            session = Session(self.site, address, tls=self.tls is not None, secure=self.implicit_tls)
+            session = Session(
+                self.site,
+                address,
+                tls=self.tls is not None,
+                secure=self.implicit_tls,
+                address_peer=self.address_peer,
+            )
             await self._converse(session, reader, writer, first)
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
@@ -231,50 +243,95 @@ class NewsServer:
         """Whether `address` is that of a peer configured without a secret (known
         by address); the peers' addresses are read and resolved at most every
         PEER_ADDRESSES_TTL seconds, however many connections ask."""
+        return address in await self._peer_addresses(stale=False)
+
+    async def address_peer(self, address: str) -> sqlite3.Row | None:
+        """The peers row of a peer known by `address`, for a session that asks
+        to feed (MODE STREAM, CHECK, IHAVE, TAKETHIS): from the addresses read
+        within PEER_ADDRESSES_TTL, so a peer's connection waits for no database
+        read before it streams; an address not among them is looked up afresh,
+        so a peer added since is known at once."""
+        found = (await self._peer_addresses(stale=False)).get(address)
+        if found is None:
+            found = (await self._peer_addresses(stale=True)).get(address)
+        return found
+
+    async def _peer_addresses(self, *, stale: bool) -> dict[str, sqlite3.Row]:
+        """The peers known by address, by address; read again when older than
+        PEER_ADDRESSES_TTL or, `stale`, whatever their age."""
         async with self._peer_lookup:
             now = asyncio.get_running_loop().time()
-            if self._peer_addresses is None or now - self._peer_addresses[0] > PEER_ADDRESSES_TTL:
+            known = self._address_peers
+            if known is None or stale or now - known[0] > PEER_ADDRESSES_TTL:
                 async with self.site.db.read() as conn:
                     rows = await peers.address_peers(conn)
-                found: set[str] = set()
-                for row in rows:
-                    found |= await addresses(row["host"])
-                self._peer_addresses = (now, frozenset(found))
-        return address in self._peer_addresses[1]
+                found: dict[str, sqlite3.Row] = {}
+                for row in reversed(rows):  # the first configured wins an address both resolve to
+                    found |= dict.fromkeys(await addresses(row["host"]), row)
+                known = self._address_peers = (now, found)
+        return known[1]
 
     async def _converse(
         self, session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, first: float
     ) -> None:
         """Greet, then answer until the session ends: by `first` (a loop time) its
-        first command, then within nntp_idle_timeout each."""
+        first command, then within nntp_idle_timeout each. Replies go out in
+        order, each block in one write; while streamed articles (TAKETHIS) are
+        being stored, the next commands are read and their articles join the
+        same group commits (up to STREAMING_DEPTH blocks of replies waiting)."""
         writer.write(session.greeting())
         loop = asyncio.get_running_loop()
         answered = False
         task = asyncio.current_task()
         assert task is not None
-        while not session.closed:
-            wait = self.config.nntp_idle_timeout if answered else first - loop.time()
-            try:
-                data = await asyncio.wait_for(reader.read(READ_CHUNK), max(wait, 0))
-            except TimeoutError:
-                if not answered:
-                    self.door.refuse(DEADLINE)
-                writer.write(replies.status(400, "idle timeout, closing connection"))
-                return
-            if not data:  # the client closed its side: nothing more will come
-                return
-            if not answered and looks_like_proxy(data):
-                self.door.refuse(PROXY)
-                writer.write(replies.status(400, "PROXY header from an address not configured as a proxy"))
-                return
-            out = await session.receive(data)
-            if out:
-                answered = True
-                self.silent.pop(task, None)
-                writer.write(out)
-                await writer.drain()  # a client that does not read stops us reading it
-            if session.starting_tls:
-                await self._start_tls(session, reader, writer)
+        sending: deque[asyncio.Future[None]] = deque()  # blocks waiting for stored articles
+
+        async def flush() -> None:
+            while sending:
+                await sending.popleft()
+
+        try:
+            while not session.closed:
+                wait = self.config.nntp_idle_timeout if answered else first - loop.time()
+                try:
+                    # A deadline on the read itself, not a task wrapped round it (wait_for): a
+                    # reader's round trip (ARTICLE, then the next) costs no task and no extra hop.
+                    async with asyncio.timeout(max(wait, 0)):
+                        data = await reader.read(READ_CHUNK)
+                except TimeoutError:
+                    if not answered:
+                        self.door.refuse(DEADLINE)
+                    await flush()
+                    writer.write(replies.status(400, "idle timeout, closing connection"))
+                    return
+                if not data:  # the client closed its side: nothing more will come
+                    break
+                if not answered and looks_like_proxy(data):
+                    self.door.refuse(PROXY)
+                    writer.write(
+                        replies.status(400, "PROXY header from an address not configured as a proxy")
+                    )
+                    return
+                parts = await session.receive_parts(data)
+                if parts:
+                    answered = True
+                    self.silent.pop(task, None)
+                if any(isinstance(part, asyncio.Future) for part in parts):
+                    previous = sending[-1] if sending else None
+                    sending.append(asyncio.ensure_future(_send(writer, parts, previous)))
+                    if len(sending) > STREAMING_DEPTH:
+                        await sending.popleft()
+                elif parts:
+                    await flush()
+                    writer.write(b"".join(parts))  # type: ignore[arg-type]  # bytes only here
+                    await writer.drain()  # a client that does not read stops us reading it
+                if session.starting_tls:
+                    await flush()
+                    await self._start_tls(session, reader, writer)
+            await flush()
+        finally:
+            for pending in sending:
+                pending.cancel()
 
     async def _start_tls(
         self, session: Session, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -290,6 +347,19 @@ class NewsServer:
         session.tls_started()
 
 
+async def _send(
+    writer: asyncio.StreamWriter,
+    parts: list[bytes | asyncio.Future[bytes]],
+    previous: asyncio.Future[None] | None,
+) -> None:
+    """Write a block of replies once its articles are stored and the block before it is out."""
+    out = await joined(parts)
+    if previous is not None:
+        await previous
+    writer.write(out)
+    await writer.drain()
+
+
 async def _refuse(writer: asyncio.StreamWriter, text: str) -> None:
     # RFC 3977 §5.1.1: 400 is the greeting of a server that will not serve now.
     writer.write(replies.status(400, text))
@@ -299,7 +369,8 @@ async def _refuse(writer: asyncio.StreamWriter, text: str) -> None:
 async def _close(writer: asyncio.StreamWriter) -> None:
     try:
         writer.close()
-        await asyncio.wait_for(writer.wait_closed(), 5)
+        async with asyncio.timeout(5):
+            await writer.wait_closed()
     except (TimeoutError, ConnectionError, OSError):
         pass
 

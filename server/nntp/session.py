@@ -87,9 +87,18 @@ HELP = (
 class Session:
     """The state of one connection: selected group, current article, signed-in user."""
 
-    def __init__(self, site: Site, peer: str = "", *, tls: bool = False, secure: bool = False) -> None:
+    def __init__(
+        self,
+        site: Site,
+        peer: str = "",
+        *,
+        tls: bool = False,
+        secure: bool = False,
+        address_peer: Callable[[str], Awaitable[sqlite3.Row | None]] | None = None,
+    ) -> None:
         """`tls`: a certificate is configured (STARTTLS is offered until TLS is on);
-        `secure`: TLS is on from the start (NNTPS, RFC 8143)."""
+        `secure`: TLS is on from the start (NNTPS, RFC 8143); `address_peer`: the
+        listener's lookup of a peer known by its address (else the database is read)."""
         self.site, self.peer = site, peer
         self.tls_offered, self.tls_active = tls, secure
         # Set by an accepted STARTTLS: the glue upgrades the connection, then calls tls_started.
@@ -109,6 +118,7 @@ class Session:
         self._streamed: str | None = None  # the Message-ID of the TAKETHIS article being read
         self.news_peer: sqlite3.Row | None = None  # the peers row this connection feeds as, once known
         self._address_checked = False
+        self._address_peer = address_peer or self._read_address_peer
 
     def greeting(self) -> bytes:
         """The initial reply (RFC 3977 §5.1): posting is possible once signed in."""
@@ -123,8 +133,13 @@ class Session:
 
     async def receive(self, data: bytes) -> bytes:
         """Feed bytes from the client; the replies to every complete line in them, in order."""
+        return await joined(await self.receive_parts(data))
+
+    async def receive_parts(self, data: bytes) -> list[bytes | asyncio.Future[bytes]]:
+        """receive() without waiting for streamed articles (TAKETHIS) to be stored:
+        the replies in order, each streamed article's a future that has it once stored."""
         self._buffer += data
-        out: list[bytes | asyncio.Task[bytes]] = []
+        out: list[bytes | asyncio.Future[bytes]] = []
         while not self.closed:
             end = self._buffer.find(b"\n")
             if end < 0:
@@ -153,7 +168,7 @@ class Session:
                 out.append(asyncio.ensure_future(self._received(data, size)))
             else:
                 out.append(await self._post_line(line))
-        return b"".join([await part if isinstance(part, asyncio.Future) else part for part in out])
+        return out
 
     async def _command_line(self, line: bytes) -> bytes:
         if self._overlong or len(line) > parse.LINE_MAX:
@@ -628,13 +643,16 @@ class Session:
         or coming from the address of a peer configured without one."""
         if self.news_peer is None and not self._address_checked:
             self._address_checked = True
-            async with self.site.db.read() as conn:
-                candidates = await peers.address_peers(conn)
-            for row in candidates:
-                if self.peer in await addresses(row["host"]):
-                    self.news_peer = row
-                    break
+            self.news_peer = await self._address_peer(self.peer)
         return self.news_peer
+
+    async def _read_address_peer(self, address: str) -> sqlite3.Row | None:
+        async with self.site.db.read() as conn:
+            candidates = await peers.address_peers(conn)
+        for row in candidates:
+            if address in await addresses(row["host"]):
+                return row
+        return None
 
     async def _offer(self, cmd: Command) -> tuple[str | None, bytes]:
         if len(cmd.args) != 1:
@@ -724,6 +742,11 @@ class Session:
 
         self._mode, self._post, self._post_size, self._received = _POSTING, [], 0, received
         self._streamed = mid if ok[0] == 239 else None
+
+
+async def joined(parts: list[bytes | asyncio.Future[bytes]]) -> bytes:
+    """The replies of receive_parts() as one block, once every one is ready."""
+    return b"".join([await part if isinstance(part, asyncio.Future) else part for part in parts])
 
 
 async def addresses(host: str) -> set[str]:

@@ -8,6 +8,7 @@ No I/O framework here: the adapters call `enter` and `leave`."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import struct
 from collections import Counter
@@ -22,9 +23,11 @@ from .metrics import Allowed
 PER_CLIENT, TOTAL, DEADLINE, PROXY, EVICTED = "per_client", "total", "deadline", "proxy", "evicted"
 
 
+@functools.lru_cache(maxsize=4096)
 def client_key(address: str) -> str:
     """Who a budget is kept for: an IPv4 address, or the /64 of an IPv6 one
-    (an IPv4-mapped address is its IPv4 address); anything else as given."""
+    (an IPv4-mapped address is its IPv4 address); anything else as given.
+    Remembered for the addresses seen last: each connection asks several times."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:

@@ -1,0 +1,88 @@
+"""A feeding peer on the site's real NNTP listener (in process, loopback): a peer
+known by its address streams on the listener's lookup of peers, and streamed
+articles sent in many writes, without waiting for replies, are all stored and
+answered in the order they were sent."""
+
+from __future__ import annotations
+
+import asyncio
+
+from moot.articles import groups
+from moot.news import peers
+from moot.store.db import fetch_value
+from tests.conftest import ANY_PORT
+from tests.peering_support import wire_article
+
+GROUP = "comp.lang.python"
+
+
+async def connect(port: int, source: str = "127.0.0.1") -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection to the listener from `source` (any 127/8 address is loopback), greeted."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+    assert (await reader.readline()).startswith(b"200 ")
+    return reader, writer
+
+
+async def ask(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, line: str) -> bytes:
+    writer.write(line.encode() + b"\r\n")
+    return await reader.readline()
+
+
+async def add_peer(site, name: str, host: str) -> None:
+    async with site.db.transaction() as conn:
+        await peers.add_peer(conn, name, host, 119, direction="incoming")
+
+
+async def test_a_peer_known_by_address_streams_on_the_listeners_lookup(make_site):
+    site = await make_site(nntp_port=ANY_PORT)
+    port = site.config.nntp_port
+    await add_peer(site, "near.test", "127.0.0.1")
+    reader, writer = await connect(port)
+    assert (await ask(reader, writer, "MODE STREAM")).startswith(b"203 ")
+    writer.close()
+
+    # Forgotten in the database, the peer is still known to the listener, which
+    # read its address moments ago: a second connection streams without reading it.
+    async with site.db.transaction() as conn:
+        await peers.remove_peer(conn, "near.test")
+    reader, writer = await connect(port)
+    assert (await ask(reader, writer, "MODE STREAM")).startswith(b"203 ")
+    writer.close()
+
+    # An address the listener does not know is looked up afresh: a peer added
+    # since is known at once, and a stranger is refused.
+    await add_peer(site, "other.test", "127.0.0.2")
+    reader, writer = await connect(port, "127.0.0.2")
+    assert (await ask(reader, writer, "MODE STREAM")).startswith(b"203 ")
+    writer.close()
+    reader, writer = await connect(port, "127.0.0.3")
+    assert (await ask(reader, writer, "MODE STREAM")).startswith(b"480 ")
+    assert (await ask(reader, writer, "CHECK <x@y.test>")).startswith(b"480 ")
+    writer.close()
+
+
+async def test_streamed_articles_in_many_writes_are_answered_in_order(make_site):
+    site = await make_site(nntp_port=ANY_PORT)
+    async with site.db.transaction() as conn:
+        await groups.create_group(conn, None, GROUP, "Python")
+    await add_peer(site, "near.test", "127.0.0.1")
+    reader, writer = await connect(site.config.nntp_port)
+    assert (await ask(reader, writer, "MODE STREAM")).startswith(b"203 ")
+    ids = [f"<streamed.{i}@near.test>" for i in range(40)]
+    # Twenty writes of two articles each, sent without reading a reply, then a
+    # CHECK for one that never came: every reply comes back, in the order sent.
+    for first in range(0, len(ids), 2):
+        for mid in ids[first : first + 2]:
+            writer.write(f"TAKETHIS {mid}\r\n".encode() + wire_article(mid, GROUP, "near.test!not-for-mail"))
+        await writer.drain()
+    writer.write(b"CHECK <never.sent@near.test>\r\n")
+    answers = [(await reader.readline()).decode().split()[:2] for _ in range(len(ids) + 1)]
+    assert answers == [["239", mid] for mid in ids] + [["238", "<never.sent@near.test>"]]
+    assert (await ask(reader, writer, f"CHECK {ids[0]}")).startswith(b"438 ")
+    assert (await ask(reader, writer, "QUIT")).startswith(b"205 ")
+    writer.close()
+    async with site.db.read() as conn:
+        stored = await fetch_value(
+            conn, "SELECT count(*) FROM articles WHERE message_id LIKE '<streamed.%@near.test>'"
+        )
+    assert stored == len(ids)
