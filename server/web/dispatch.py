@@ -30,7 +30,7 @@ def install(router: Router) -> None:
     """Put the prefix look-up in front of `router`'s own route loop."""
     if router.middleware_stack != router.app:  # router-level middleware: leave it alone
         return
-    prefixes = {_prefix(route) for route in router.routes} - {_ANY}
+    prefixes = {p for p in map(_prefix, router.routes) if p is not None}
     keys = {p[:1] for p in prefixes} | prefixes
     # Under a key: the routes whose prefix it extends (a two-segment key takes
     # its first segment's too), and those with none, in the routes' order.
