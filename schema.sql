@@ -540,15 +540,17 @@ CREATE INDEX signups_by_address ON signups(address, created_at);
 
 -- Fingerprints of recent articles (server/articles/repetition.py): the
 -- digest of a normalised body ('b:...') or of one link ('l:...'), the group
--- it went to and its author's key and level; kept for the repetition window.
+-- it went to and its author's key and level, and when it was last left
+-- there by them (the same again moves the time on: no second row); kept for
+-- the repetition window. Stored in digest order, the order it is looked up in.
 CREATE TABLE fingerprints (
     digest     TEXT NOT NULL,
     group_id   INTEGER NOT NULL REFERENCES groups(id),
     author     TEXT NOT NULL,
     new_author INTEGER NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE INDEX fingerprints_by_digest ON fingerprints(digest, created_at);
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (digest, group_id, author, new_author)
+) WITHOUT ROWID;
 CREATE INDEX fingerprints_by_time ON fingerprints(created_at);
 
 -- A group's own moderators (server/stewardship/permissions.py), appointed by

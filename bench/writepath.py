@@ -3,7 +3,7 @@ and server CPU per article, for web replies and NNTP POST at 1 and 16
 posters, against raw inserts of the same rows measured the same way in the
 same run; and the fsync bound of the disk the databases live on.
 
-    python bench/writepath.py [--seconds 5] [--profile OUT] [--json OUT]
+    python bench/writepath.py [--seconds 5] [--profile OUT] [--count 0|1] [--json OUT]
 
 How pages are counted (moot.store.wal): before the load the bench empties the
 log (PRAGMA wal_checkpoint(TRUNCATE)) and then holds a read transaction open
@@ -16,18 +16,25 @@ and the pages checkpoints would copy into the database file (each distinct page
 once per checkpoint, with SQLite's autocheckpoint every 1,000 frames). Bytes
 written per article = log frames + checkpointed pages, over the articles.
 CPU is the server process's user + system time during the load (/proc), over
-the articles; with --profile, one more web round runs the server under
-cProfile (every thread) and the top functions are written to OUT."""
+the articles, against the same server's CPU per GET /api/health under the
+same connections afterwards (the HTTP stack's floor, measured in the same
+run); with --profile, one more web and one more NNTP round (16 posters) run
+the server under cProfile (every thread) and the top functions are written to
+OUT. The NNTP posters sign in one at a time (the server checks one password
+per address at once and refuses the others with 481)."""
 
 from __future__ import annotations
 
 import asyncio
 import multiprocessing
 import os
+import signal
 import sqlite3
 import sys
+import threading
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from common import ROOT, Row, command_line, server, temp_dir, wrk
@@ -108,9 +115,18 @@ def deferred_left(db_path: str) -> int:
 
 
 def _nntp_poster(args: tuple) -> int:
-    port, root_id, seconds, barrier, i = args
-    n = nntplib.NNTP("127.0.0.1", port, readermode=True, timeout=30, user=f"poster{i}", password=PASSWORD)
-    barrier.wait()
+    port, root_id, seconds, barrier, signing_in, i = args
+    try:
+        # One sign-in at a time: the server checks one password per address at
+        # once and answers 481 to the others (the web load signs in one by one too).
+        with signing_in:
+            n = nntplib.NNTP(
+                "127.0.0.1", port, readermode=True, timeout=30, user=f"poster{i}", password=PASSWORD
+            )
+        barrier.wait(timeout=120)
+    except BaseException:
+        barrier.abort()  # the others stop waiting for a poster that will never come
+        raise
     done, started = 0, time.monotonic()
     text = BODY.replace("\n", "\r\n")
     while time.monotonic() - started < seconds:
@@ -125,14 +141,28 @@ def _nntp_poster(args: tuple) -> int:
     return done
 
 
-def load_nntp(port: int, root_id: str, posters: int, seconds: float) -> int:
+def load_nntp(port: int, root_id: str, posters: int, seconds: float, signed_in: Callable[[], None]) -> int:
+    """NNTP POST replies from `posters` processes for `seconds`; `signed_in()`
+    is called once all have signed in, just before they start posting."""
     with multiprocessing.Manager() as manager:
-        barrier = manager.Barrier(posters)
+        barrier, signing_in = manager.Barrier(posters + 1), manager.Lock()
         with multiprocessing.Pool(posters) as pool:
-            return sum(pool.map(_nntp_poster, [(port, root_id, seconds, barrier, i) for i in range(posters)]))
+            jobs = [(port, root_id, seconds, barrier, signing_in, i) for i in range(posters)]
+            done = pool.map_async(_nntp_poster, jobs, chunksize=1)
+            try:
+                barrier.wait(timeout=120)
+            except threading.BrokenBarrierError:
+                done.get()  # a poster's own error, if it failed
+                raise
+            signed_in()
+            return sum(done.get())
 
 
-def load_web(url: str, root: int, posters: int, seconds: float, directory: str) -> int:
+def load_web(
+    url: str, root: int, posters: int, seconds: float, directory: str, signed_in: Callable[[], None]
+) -> int:
+    """Web replies over `posters` connections (wrk) for `seconds`; `signed_in()`
+    is called once all have signed in, just before the load."""
     import httpx
 
     cookies = []
@@ -143,6 +173,7 @@ def load_web(url: str, root: int, posters: int, seconds: float, directory: str) 
     script = os.path.join(directory, "post.lua")
     with open(script, "w") as f:
         f.write(LUA % (", ".join(cookies), '{{"body": "{}"}}'.format(BODY.replace("\n", "\\\\n"))))
+    signed_in()
     result = wrk(
         f"{url}/api/articles/{root}/replies",
         seconds=int(seconds),
@@ -166,11 +197,18 @@ def moot_round(channel: str, posters: int, seconds: float, profile: str | None =
     with server(db_path, nntp=channel == "nntp", profile=profile, **env) as (url, proc):
         before = articles_in(db_path)
         with wal.held_snapshot(db_path) as start:
-            cpu = cpu_seconds(proc.pid)
+            cpu = 0.0
+
+            def signed_in() -> None:  # sign-ins (scrypt) are not part of what is measured
+                nonlocal cpu
+                if profile:
+                    os.kill(proc.pid, signal.SIGUSR1)  # bench/profiled.py: count from here
+                cpu = cpu_seconds(proc.pid)
+
             if channel == "nntp":
-                acknowledged = load_nntp(proc.listening().nntp, root_id, posters, seconds)
+                acknowledged = load_nntp(proc.listening().nntp, root_id, posters, seconds, signed_in)
             else:
-                acknowledged = load_web(url, root, posters, seconds, directory)
+                acknowledged = load_web(url, root, posters, seconds, directory, signed_in)
             cpu = cpu_seconds(proc.pid) - cpu
             deadline = time.monotonic() + DRAIN_WAIT
             while deferred_left(db_path) and time.monotonic() < deadline:
@@ -178,9 +216,19 @@ def moot_round(channel: str, posters: int, seconds: float, profile: str | None =
             assert deferred_left(db_path) == 0, "the deferred writes were not done in time"
             frames = wal.read(db_path + "-wal", start)
         landed = articles_in(db_path) - before
+        floor = health_cpu_ms(url, proc.pid, posters, seconds) if channel == "web" and not profile else None
     # Every acknowledged article is there; at most one in flight per poster at the cut-off.
     assert acknowledged <= landed <= acknowledged + posters, (acknowledged, landed)
-    return {**counted(db_path, frames, landed), "cpu_ms": cpu / max(landed, 1) * 1000}
+    return {**counted(db_path, frames, landed), "cpu_ms": cpu / max(landed, 1) * 1000, "floor_ms": floor}
+
+
+def health_cpu_ms(url: str, pid: int, connections: int, seconds: float) -> float:
+    """The same server's CPU per GET /api/health under the same number of
+    connections: the HTTP stack's floor, the same-run baseline of CPU per reply."""
+    cpu = cpu_seconds(pid)
+    result = wrk(url + "/api/health", seconds=int(seconds), connections=connections, threads=1)
+    assert result.errors == 0, result.raw
+    return (cpu_seconds(pid) - cpu) / max(result.requests, 1) * 1000
 
 
 async def raw_round(posters: int, seconds: float) -> dict:
@@ -231,13 +279,16 @@ async def raw_round(posters: int, seconds: float) -> dict:
     return counted(db_path, frames, done)
 
 
-def profile_summary(path: str, top: int = 25) -> str:
+def profile_summary(path: str, articles: int, top: int = 30) -> str:
     import pstats
 
     stats = pstats.Stats(path)
     out = []
     total = stats.total_tt
-    out.append(f"total {total:.2f} s of profiled CPU over all threads")
+    out.append(
+        f"{total:.2f} s of thread CPU over all threads during the load, {articles} articles:"
+        f" {total / max(articles, 1) * 1000:.2f} ms per article under the profiler"
+    )
     rows = sorted(stats.stats.items(), key=lambda kv: kv[1][3], reverse=True)  # by cumulative
     out.append("cumulative s | own s | calls | function")
     for (file, line, name), (_, calls, own, cum, _) in rows[:top]:
@@ -253,64 +304,80 @@ def profile_summary(path: str, top: int = 25) -> str:
     return "\n".join(out)
 
 
-def run(seconds: int, profile: str = "") -> list[Row]:
-    rows = []
-    bound, device = fsync_bound(3)
-    note = device
-    if "overlay" in device or "tmpfs" in device:
-        note += "; an overlay or tmpfs: this bound says little about a real disk"
-    rows.append(
-        Row("writepath", "fsync bound: one-row commits/s at synchronous=FULL", bound, "commits/s", note=note)
-    )
-    for posters in (1, 16):
-        raw = asyncio.run(raw_round(posters, seconds))
-        print(f"raw, {posters} posters: {raw}", flush=True)
-        for channel in ("web", "nntp"):
-            got = moot_round(channel, posters, seconds)
-            print(f"{channel}, {posters} posters: {got}", flush=True)
-            label = {"web": "web reply", "nntp": "NNTP POST reply"}[channel]
-            rows += [
-                Row(
-                    "writepath",
-                    f"{label}, {posters} poster{'s' * (posters > 1)}: WAL pages per article",
-                    got["pages"],
-                    "pages",
-                    raw["pages"],
-                    "raw inserts of the article and FTS rows, a commit each",
-                    note=f"{got['articles']} articles; checkpoint pages per article {got['checkpoint']:.2f}"
-                    f" (raw {raw['checkpoint']:.2f})",
-                ),
-                Row(
-                    "writepath",
-                    f"{label}, {posters} poster{'s' * (posters > 1)}: bytes written per article",
-                    got["bytes"],
-                    "bytes",
-                    raw["bytes"],
-                    "raw inserts",
-                    note="WAL frames plus checkpointed pages",
-                ),
-                Row(
-                    "writepath",
-                    f"{label}, {posters} poster{'s' * (posters > 1)}: commits (fsyncs) per article",
-                    got["commits"],
-                    "commits",
-                    raw["commits"],
-                    "raw inserts",
-                    note=f"articles per group commit {1 / got['commits']:.1f}" if got["commits"] else "",
-                ),
-                Row(
-                    "writepath",
-                    f"{label}, {posters} poster{'s' * (posters > 1)}: server CPU per article",
-                    got["cpu_ms"],
-                    "ms",
-                ),
-            ]
+def run(seconds: int, profile: str = "", count: int = 1) -> list[Row]:
+    """The rows (none with `count` 0) and, with `profile`, the profile summary."""
+    rows = [fsync_row()] if count else []
+    for posters in (1, 16) if count else ():
+        rows += counted_rows(posters, seconds)
     if profile:
-        moot_round("web", 16, seconds, profile=profile + ".prof")
-        Path(profile).write_text(profile_summary(profile + ".prof") + "\n")
+        summaries = []
+        for channel in ("web", "nntp"):
+            got = moot_round(channel, 16, seconds, profile=f"{profile}.{channel}.prof")
+            summary = profile_summary(f"{profile}.{channel}.prof", got["articles"])
+            summaries.append(f"## {channel}, 16 posters\n\n{summary}")
+        Path(profile).write_text("\n\n".join(summaries) + "\n")
         print(Path(profile).read_text())
     return rows
 
 
+def fsync_row() -> Row:
+    bound, device = fsync_bound(3)
+    note = device
+    if "overlay" in device or "tmpfs" in device:
+        note += "; an overlay or tmpfs: this bound says little about a real disk"
+    return Row(
+        "writepath", "fsync bound: one-row commits/s at synchronous=FULL", bound, "commits/s", note=note
+    )
+
+
+def counted_rows(posters: int, seconds: float) -> list[Row]:
+    rows = []
+    raw = asyncio.run(raw_round(posters, seconds))
+    print(f"raw, {posters} posters: {raw}", flush=True)
+    for channel in ("web", "nntp"):
+        got = moot_round(channel, posters, seconds)
+        print(f"{channel}, {posters} posters: {got}", flush=True)
+        label = {"web": "web reply", "nntp": "NNTP POST reply"}[channel]
+        rows += [
+            Row(
+                "writepath",
+                f"{label}, {posters} poster{'s' * (posters > 1)}: WAL pages per article",
+                got["pages"],
+                "pages",
+                raw["pages"],
+                "raw inserts of the article and FTS rows, a commit each",
+                note=f"{got['articles']} articles; checkpoint pages per article {got['checkpoint']:.2f}"
+                f" (raw {raw['checkpoint']:.2f})",
+            ),
+            Row(
+                "writepath",
+                f"{label}, {posters} poster{'s' * (posters > 1)}: bytes written per article",
+                got["bytes"],
+                "bytes",
+                raw["bytes"],
+                "raw inserts",
+                note="WAL frames plus checkpointed pages",
+            ),
+            Row(
+                "writepath",
+                f"{label}, {posters} poster{'s' * (posters > 1)}: commits (fsyncs) per article",
+                got["commits"],
+                "commits",
+                raw["commits"],
+                "raw inserts",
+                note=f"articles per group commit {1 / got['commits']:.1f}" if got["commits"] else "",
+            ),
+            Row(
+                "writepath",
+                f"{label}, {posters} poster{'s' * (posters > 1)}: server CPU per article",
+                got["cpu_ms"],
+                "ms",
+                got["floor_ms"],
+                "server CPU per GET /api/health, same server, same connections" if got["floor_ms"] else "",
+            ),
+        ]
+    return rows
+
+
 if __name__ == "__main__":
-    command_line(run, __doc__, seconds=5, profile="")
+    command_line(run, __doc__, seconds=5, profile="", count=1)

@@ -34,6 +34,7 @@ FIXTURE_V12 = Path(__file__).resolve().parent / "fixtures" / "v12.db"
 FIXTURE_V13 = Path(__file__).resolve().parent / "fixtures" / "v13.db"
 FIXTURE_V14 = Path(__file__).resolve().parent / "fixtures" / "v14.db"
 FIXTURE_V15 = Path(__file__).resolve().parent / "fixtures" / "v15.db"
+FIXTURE_V16 = Path(__file__).resolve().parent / "fixtures" / "v16.db"
 
 
 def v1_copy(tmp_path) -> str:
@@ -816,3 +817,57 @@ async def test_version_15_site_keeps_its_search_index_and_gains_the_search_queue
     assert r.status_code == 201, r.text
     r = await cyd.get("/api/search", params={"q": "quixotic"})
     assert [x["article"]["subject"] for x in r.json()["results"]] == ["Quixotic"], r.text
+
+
+async def test_version_16_site_keeps_one_fingerprint_per_digest_group_and_author(tmp_path, make_site):
+    """Step 17 stores fingerprints in digest order, one row per digest, group,
+    author and level with the latest time: what a lookup within the window
+    answers is unchanged, and the same text posted again moves the time on."""
+    path = str(tmp_path / "site.db")
+    shutil.copy(FIXTURE_V16, path)
+    conn = sqlite3.connect(path)
+    assert migrate.schema_version(conn) == 16
+    fingerprints = "SELECT digest, group_id, author, new_author, created_at FROM fingerprints"
+    old = conn.execute(fingerprints).fetchall()
+    conn.close()
+    kept: dict[tuple, str] = {}
+    for *key, at in old:
+        kept[tuple(key)] = max(kept.get(tuple(key), ""), at)
+    assert len(kept) < len(old), "the fixture has a fingerprint left twice"
+    before, old_columns = all_rows(path), columns(path)
+    assert migrate.upgrade(path) == 16
+    assert normalised_schema(path) == normalised_schema(fresh(tmp_path))
+    after = all_rows(path, only=old_columns)
+    for table, rows in before.items():
+        if table != "fingerprints":
+            assert after[table] == rows, table
+    conn = sqlite3.connect(path)
+    assert sorted(conn.execute(fingerprints)) == sorted((*key, at) for key, at in kept.items())
+    conn.close()
+    report = check.check(path)
+    assert report.ok, report.text()
+
+    # The same text posted again by the same member leaves no second row.
+    site = await make_site(db_path=path)
+    ada = await site.client()
+    r = await ada.post("/api/login", json={"username": "ada", "password": "fixture-password"})
+    assert r.status_code == 200, r.text
+    async with site.db.read() as conn:
+        folk = await fetch_value(
+            conn,
+            "SELECT root_article_id FROM threads t JOIN groups g ON g.id = t.group_id"
+            " WHERE g.name = 'rec.music.folk' ORDER BY t.id LIMIT 1",
+        )
+    text = "The same long paragraph, posted twice over by one member to one group."
+    (twice,) = {tuple(key) for *key, _ in old if [tuple(k) for *k, _ in old].count(tuple(key)) > 1}
+    query = fingerprints + " WHERE digest = ? AND group_id = ? AND author = ? ORDER BY new_author"
+    seen = []
+    for _ in range(2):  # the same text at the member's level now (new or not), twice
+        r = await ada.post(f"/api/articles/{folk}/replies", json={"body": text})
+        assert r.status_code == 201, r.text
+        conn = sqlite3.connect(path)
+        seen.append(conn.execute(query, twice[:3]).fetchall())
+        conn.close()
+    assert len(seen[1]) == len(seen[0]) <= 2, seen  # one row per level, and no second one
+    moved = [(a, b) for a, b in zip(seen[0], seen[1], strict=True) if a != b]
+    assert len(moved) == 1 and moved[0][1][4] > moved[0][0][4], seen  # only its time moved on

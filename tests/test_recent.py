@@ -267,6 +267,27 @@ async def test_values_of_watched_tables_outlive_other_commits(tmp_path):
         assert kept.get("k") is None
 
 
+async def test_an_ignored_column_alone_keeps_the_values_and_others_still_clear_them(tmp_path):
+    """The sessions' values outlive a post's count (users.posts) but not another
+    change of the same row, nor a listener of the whole table."""
+    async with database(tmp_path) as db:
+        kept = Recent(db, ttl=60, tables=("users", "sessions"), ignoring=("users.posts",))
+        whole = Recent(db, ttl=60, tables=("users",))
+        await db.open()
+        await accounts.create_user(db, "ada", PASSWORD, password_hash=password_hash())
+
+        async def keep():
+            for recent in (kept, whole):
+                recent.put("k", "v", recent.stamp())
+
+        await keep()
+        await commit(db, "UPDATE users SET posts = posts + 1 WHERE username = ?", ("ada",))
+        assert (kept.get("k"), whole.get("k")) == ("v", None)
+        await keep()
+        await commit(db, "UPDATE users SET posts = posts + 1, role = 'admin' WHERE username = ?", ("ada",))
+        assert (kept.get("k"), whole.get("k")) == (None, None)
+
+
 async def test_a_shared_read_that_fails_leaves_each_waiter_to_read_for_itself():
     recent = Recent(Database(":memory:"), ttl=60)
     gate = asyncio.Event()

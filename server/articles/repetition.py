@@ -38,8 +38,10 @@ what peers send. Stranger mail is held in any case and leaves no
 fingerprint.
 
 Cost: one indexed lookup of a handful of digests per article and as many
-inserts, in the transaction that stores the article; `prune` drops what the
-window has passed (the periodic sweep)."""
+inserts, in the transaction that stores the article; a fingerprint is kept
+once per group, author and level (left again, its time moves on), so the
+lookup reads no more rows when the same text is posted over and over;
+`prune` drops what the window has passed (the periodic sweep)."""
 
 from __future__ import annotations
 
@@ -158,8 +160,11 @@ async def _repeated(conn: Connection, rules: Rules, group_id: int, author: str, 
         f" FROM fingerprints WHERE digest IN ({marks}) AND created_at > ? GROUP BY digest",
         (group_id, group_id, author, *found, clock.ago(seconds=rules.window_hours * 3600)),
     )
+    # The same fingerprint left again in the same group by the same author and
+    # level changes no answer but how long it is remembered: its time moves on.
     await conn.executemany(
-        "INSERT INTO fingerprints (digest, group_id, author, new_author, created_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO fingerprints (digest, group_id, author, new_author, created_at) VALUES (?, ?, ?, ?, ?)"
+        " ON CONFLICT DO UPDATE SET created_at = max(created_at, excluded.created_at)",
         [(digest, group_id, author, int(new), now) for digest in found],
     )
     return any((new and row["new_elsewhere"]) or row["groups"] >= rules.max_groups for row in rows)

@@ -37,16 +37,23 @@ class Stamp(NamedTuple):
 
 class Recent:
     def __init__(
-        self, db: Database, *, ttl: float = 0.25, max_entries: int = MAX_ENTRIES, tables: Iterable[str] = ()
+        self,
+        db: Database,
+        *,
+        ttl: float = 0.25,
+        max_entries: int = MAX_ENTRIES,
+        tables: Iterable[str] = (),
+        ignoring: Iterable[str] = (),
     ):
         """With `tables`, entries outlive commits of this process that change
-        none of those tables: for values read from them alone."""
+        none of those tables (or, of them, only the columns `ignoring` names,
+        "table.column"): for values read from them alone."""
         self.ttl, self.max_entries = ttl, max_entries
         self._entries: dict[Hashable, tuple[float, Hashable, Any]] = {}
         self._generation = 0
         # Reads under way, by key: (generation, extra, future of the value).
         self._flights: dict[Hashable, tuple[int, Hashable, asyncio.Future]] = {}
-        db.add_commit_listener(self.clear, tables=tables)
+        db.add_commit_listener(self.clear, tables=tables, ignoring=ignoring)
 
     def clear(self) -> None:
         """Forget everything (a commit, or events seen): later reads go to the database."""

@@ -81,8 +81,14 @@ class Site:
         # Who a session cookie belongs to changes only with these tables (the
         # groups an account moderates included): a reader's session outlives
         # the posts and read marks of others.
+        # Every post counts one more article of its author (users.posts): that
+        # alone keeps the readers' sessions, whose count may then lag by the
+        # recheck bound, which can only delay an account's next trust level.
         self.sessions = Recent(
-            self.db, ttl=self.responses.recheck, tables=("users", "sessions", "group_moderators")
+            self.db,
+            ttl=self.responses.recheck,
+            tables=("users", "sessions", "group_moderators"),
+            ignoring=("users.posts",),
         )
         self.hub = Hub(self.db, c, on_events=self._events_seen)
         self.trust_rules = trust.Rules.from_config(c)

@@ -63,10 +63,12 @@ class Database:
         self._readers: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._all_readers: list[aiosqlite.Connection] = []
         self._write_lock = asyncio.Lock()
-        self._listeners: list[tuple[Callable[[], None], frozenset[str] | None]] = []
+        self._listeners: list[tuple[Callable[[], None], frozenset[str] | None, frozenset[str]]] = []
         # Tables some listener watches, and those this process changed since its
-        # last commit (added on the writer's thread by temporary triggers).
+        # last commit (added on the writer's thread by temporary triggers: a
+        # table's name, or "table.column" for a column some listener ignores).
         self._watched: set[str] = set()
+        self._quiet: set[str] = set()  # "table.column" names some listener ignores
         self._touched: set[str] = set()
         self._pending = 0  # actions inside or queued for transaction() or run()
         self._batch: _Batch | None = None  # the open shared transaction
@@ -128,17 +130,21 @@ class Database:
             await self._writer.close()
             self._writer = None
 
-    def add_commit_listener(self, callback: Callable[[], None], *, tables: Iterable[str] = ()) -> None:
+    def add_commit_listener(
+        self, callback: Callable[[], None], *, tables: Iterable[str] = (), ignoring: Iterable[str] = ()
+    ) -> None:
         """Call `callback()` after every successful commit (it must not block);
         with `tables`, only after a commit in which this process inserted,
         updated or deleted rows of one of them (or a rolled-back change to one
-        since the last commit: never fewer calls than changes). Tables are
-        watched from open(), so these listeners are added before it."""
+        since the last commit: never fewer calls than changes), not counting
+        updates of only the columns `ignoring` names ("table.column"). Tables
+        are watched from open(), so these listeners are added before it."""
         watched = frozenset(tables) or None
         if watched:
             assert self._writer is None, "tables are watched from open(): add the listener before"
             self._watched |= watched
-        self._listeners.append((callback, watched))
+            self._quiet |= set(ignoring)
+        self._listeners.append((callback, watched, frozenset(ignoring)))
 
     def remove_commit_listener(self, callback: Callable[[], None]) -> None:
         self._listeners = [entry for entry in self._listeners if entry[0] != callback]
@@ -146,8 +152,10 @@ class Database:
     def _committed(self) -> None:
         """Tell the listeners of a commit (the write lock is held)."""
         touched, self._touched = self._touched, set()
-        for callback, tables in list(self._listeners):
-            if tables is None or not tables.isdisjoint(touched):
+        for callback, tables, ignoring in list(self._listeners):
+            if tables is None or any(
+                name.partition(".")[0] in tables and name not in ignoring for name in touched
+            ):
                 callback()
 
     async def _watch_tables(self) -> None:
@@ -156,10 +164,20 @@ class Database:
         assert self._writer is not None
         await self._writer.create_function("moot_touched", 1, lambda table: self._touched.add(table))
         for table in sorted(self._watched):
-            for change in ("INSERT", "UPDATE", "DELETE"):
+            # An update of a column some listener ignores is told apart ("table.column").
+            quiet = sorted(name.partition(".")[2] for name in self._quiet if name.startswith(table + "."))
+            columns = [row[1] for row in await self._writer.execute_fetchall(f"PRAGMA table_info({table})")]
+            others = ", ".join(c for c in columns if c not in quiet)
+            changes = [
+                ("insert", "INSERT", table),
+                ("delete", "DELETE", table),
+                ("update", f"UPDATE OF {others}" if quiet else "UPDATE", table),
+                *((f"update_{column}", f"UPDATE OF {column}", f"{table}.{column}") for column in quiet),
+            ]
+            for name, change, mark in changes:
                 await self._writer.execute(
-                    f"CREATE TEMP TRIGGER watch_{table}_{change.lower()} AFTER {change} ON main.{table}"
-                    f" BEGIN SELECT moot_touched('{table}'); END"
+                    f"CREATE TEMP TRIGGER watch_{table}_{name} AFTER {change} ON main.{table}"
+                    f" BEGIN SELECT moot_touched('{mark}'); END"
                 )
 
     @asynccontextmanager

@@ -31,7 +31,7 @@ from . import clock
 from .errors import Unavailable
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema.sql"  # ../schema.sql, linked
-SCHEMA_VERSION = 16
+SCHEMA_VERSION = 17
 # Another process may hold the write lock; wait this long (seconds) before SQLITE_BUSY.
 BUSY_TIMEOUT = 10.0
 # Rows one batch of a data step may touch: a few tens of milliseconds of writing,
@@ -798,6 +798,35 @@ CREATE TABLE ap_blocks (
 CREATE TABLE search_queue (
     article_id INTEGER PRIMARY KEY
 );
+""",
+    ),
+    # 16 -> 17: fingerprints kept in digest order, one row per digest, group,
+    # author and level (two B-trees written per fingerprint, not three).
+    Migration(
+        17,
+        "fingerprints by digest",
+        sql="""
+DROP INDEX fingerprints_by_digest;
+DROP INDEX fingerprints_by_time;
+ALTER TABLE fingerprints RENAME TO fingerprints_16;
+-- Fingerprints of recent articles (server/articles/repetition.py): the
+-- digest of a normalised body ('b:...') or of one link ('l:...'), the group
+-- it went to and its author's key and level, and when it was last left
+-- there by them (the same again moves the time on: no second row); kept for
+-- the repetition window. Stored in digest order, the order it is looked up in.
+CREATE TABLE fingerprints (
+    digest     TEXT NOT NULL,
+    group_id   INTEGER NOT NULL REFERENCES groups(id),
+    author     TEXT NOT NULL,
+    new_author INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (digest, group_id, author, new_author)
+) WITHOUT ROWID;
+INSERT INTO fingerprints (digest, group_id, author, new_author, created_at)
+    SELECT digest, group_id, author, new_author, max(created_at) FROM fingerprints_16
+    GROUP BY digest, group_id, author, new_author;
+DROP TABLE fingerprints_16;
+CREATE INDEX fingerprints_by_time ON fingerprints(created_at);
 """,
     ),
 )
