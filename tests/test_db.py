@@ -85,6 +85,30 @@ async def test_cancelled_inside_the_body_leaves_nothing(db):
     assert await keys(db) == {"quick"}
 
 
+async def test_cancelled_while_its_batch_commits_the_door_stays_shut_until_the_commit_ends(db):
+    commits = []
+    db.add_commit_listener(lambda: commits.append(1))
+    done = asyncio.Event()
+
+    async def last_word():
+        async with db.transaction() as conn:
+            await conn.execute("INSERT INTO settings (key, value) VALUES ('last', 'v')")
+            done.set()
+        # cancelled on its way out: at the first await after the body, its COMMIT
+
+    task = asyncio.create_task(last_word())
+    await done.wait()
+    task.cancel()
+    # Queued behind it at once: it must not join the batch under COMMIT nor commit it again.
+    await asyncio.wait_for(put(db, "next"), timeout=5)
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await keys(db) == {"last", "next"}
+    assert len(commits) == 2  # each its own COMMIT, none twice
+    await put(db, "after")  # the door still works
+    assert "after" in await keys(db)
+
+
 async def test_failed_commit_is_reported_to_every_action_in_the_batch(db):
     await add_deferred_foreign_key(db)
 

@@ -200,7 +200,7 @@ class Database:
             self._pending -= 1
             self._flush_later()
             raise
-        ok = False
+        ok = handed = False
         try:
             if self._batch is None:
                 try:
@@ -213,30 +213,44 @@ class Database:
             self.lock_wait_seconds += time.perf_counter() - queued
             batch = self._batch
             alone = batch.size == 0  # nothing else to protect: no savepoint needed
-            if not alone:
-                await conn.execute("SAVEPOINT action")
             try:
+                if not alone:
+                    await conn.execute("SAVEPOINT action")
                 yield conn
                 ok = True
             finally:
-                # Shielded: a cancelled request must still leave no half-applied change.
-                if ok:
-                    batch.size += 1
-                    if not alone:
-                        await asyncio.shield(conn.execute("RELEASE action"))
-                elif alone:
-                    await asyncio.shield(conn.rollback())
-                    self._end(batch, committed=False)
-                else:
-                    await asyncio.shield(conn.execute("ROLLBACK TO action"))
-                    await asyncio.shield(conn.execute("RELEASE action"))
-                self._pending -= 1
-                if self._batch is batch and (self._pending == 0 or batch.size >= MAX_BATCH):
-                    await asyncio.shield(self._commit(batch))
+                # One shielded task ends the action, and the write lock passes
+                # on only when it is done: a request cancelled meanwhile still
+                # leaves no half-applied change, and nobody else joins or
+                # commits the batch while its COMMIT is under way.
+                ending = asyncio.ensure_future(self._end_action(conn, batch, ok=ok, alone=alone))
+                ending.add_done_callback(lambda _: self._write_lock.release())
+                handed = True
+                await asyncio.shield(ending)
         finally:
-            self._write_lock.release()
+            if not handed:
+                self._write_lock.release()
         if ok:
             await asyncio.shield(batch.done)  # raises if the shared COMMIT failed
+
+    async def _end_action(self, conn: aiosqlite.Connection, batch: _Batch, *, ok: bool, alone: bool) -> None:
+        """Keep (`ok`) or undo one transaction() action in `batch`; the last
+        one queued commits the batch (so does a full one)."""
+        try:
+            if ok:
+                batch.size += 1
+                if not alone:
+                    await conn.execute("RELEASE action")
+            elif alone:
+                await conn.rollback()
+                self._end(batch, committed=False)
+            else:
+                await conn.execute("ROLLBACK TO action")
+                await conn.execute("RELEASE action")
+        finally:
+            self._pending -= 1
+        if self._batch is batch and (self._pending == 0 or batch.size >= MAX_BATCH):
+            await self._commit(batch)
 
     async def run(self, action: Callable[[Any], Coroutine[Any, Any, T]]) -> T:
         """transaction() in one hop: `action(conn)` runs whole on the writer's
