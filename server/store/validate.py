@@ -5,6 +5,7 @@ No I/O here: these are tested without a socket or a database."""
 from __future__ import annotations
 
 import re
+from itertools import accumulate
 
 from .confusables import name_skeleton
 from .errors import Invalid, TooLarge
@@ -51,6 +52,17 @@ ID_MAX = 2**63 - 1
 def has_lone_surrogate(text: str) -> bool:
     """True when `text` cannot be written as UTF-8."""
     return _SURROGATE.search(text) is not None
+
+
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_JSON_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
+
+
+def json_depth(raw: bytes) -> int:
+    """How deep the arrays and objects of JSON text nest, counted without
+    parsing it (json.loads recurses: check this before parsing untrusted JSON)."""
+    brackets = _JSON_NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", raw))
+    return max(accumulate(1 if b in b"[{" else -1 for b in brackets), default=0)
 
 
 def _text(value: object, what: str) -> str:
@@ -197,12 +209,22 @@ def password(value: object) -> str:
 # would swallow the real control as a duplicate. news.peers.cancel_message_id
 # (`cancel.`), news.peers.queue_state (one per thread state action),
 # stewardship.actions (its control, `x-moot-action.`, and `notice.`).
-RESERVED_ID_PREFIXES = ("cancel.", "notice.", "x-moot-action.", "lock.", "unlock.", "archive.", "unarchive.")
+CONTROL_ID_PREFIXES = ("cancel.", "notice.", "x-moot-action.", "lock.", "unlock.", "archive.", "unarchive.")
+# Those, and `ap.`: an article from the fediverse (federation/inbox.py), whose
+# Message-ID is a hash of its object's id. No client may choose one; a peer
+# may carry one, as every site that takes the object in derives the same id.
+RESERVED_ID_PREFIXES = (*CONTROL_ID_PREFIXES, "ap.")
 
 
 def reserved_message_id(message_id: str) -> bool:
     """True for a Message-ID of a form this server derives (RESERVED_ID_PREFIXES)."""
     return message_id[1:].lower().startswith(RESERVED_ID_PREFIXES)
+
+
+def control_message_id(message_id: str) -> bool:
+    """True for a Message-ID of a form this server derives for its control
+    articles (CONTROL_ID_PREFIXES): no article from a peer may have one."""
+    return message_id[1:].lower().startswith(CONTROL_ID_PREFIXES)
 
 
 def chosen_message_id(value: object) -> str:

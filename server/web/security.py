@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from itertools import accumulate
 from urllib.parse import parse_qsl, urlsplit
 
 from itsdangerous import BadSignature, TimestampSigner
@@ -16,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..store.errors import Forbidden, Invalid, TooLarge, UnsupportedMediaType
-from ..store.validate import has_lone_surrogate
+from ..store.validate import has_lone_surrogate, json_depth
 
 JSON_MAX_BYTES = 1024 * 1024
 FORM_MAX_BYTES = 128 * 1024
@@ -62,14 +61,6 @@ async def read_json(request: Request) -> dict:
 # Arrays and objects a JSON body may nest: json.loads recurses, and no request
 # of the API nests more than a few.
 JSON_DEPTH_MAX = 32
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
-_JSON_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
-
-
-def json_depth(raw: bytes) -> int:
-    """How deep the arrays and objects of JSON text nest, counted without parsing it."""
-    brackets = _JSON_NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", raw))
-    return max(accumulate(1 if b in b"[{" else -1 for b in brackets), default=0)
 
 
 def json_object(raw: str | bytes, what: str) -> dict:
