@@ -34,9 +34,11 @@ def _key_pair() -> tuple[str, str]:
     private = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    public = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     return private, public
 
 
@@ -138,7 +140,9 @@ class Fed:
             **fields,
         }
 
-    async def send(self, activity: dict | bytes, *, key: str = "bob", actor: str | None = None, scheme="cavage"):
+    async def send(
+        self, activity: dict | bytes, *, key: str = "bob", actor: str | None = None, scheme="cavage"
+    ):
         """POST `activity` to the shared inbox signed with `key` as `actor`'s key (bob's by default):
         the status, or the MootError raised."""
         body = activity if isinstance(activity, bytes) else json.dumps(activity).encode()
@@ -149,7 +153,13 @@ class Fed:
         )
         try:
             return await inbox.receive(
-                self.site.site, self.client, inbox="/inbox", method="POST", target="/inbox", headers=headers, body=body
+                self.site.site,
+                self.client,
+                inbox="/inbox",
+                method="POST",
+                target="/inbox",
+                headers=headers,
+                body=body,
             )
         except MootError as e:
             return e
@@ -276,16 +286,21 @@ async def test_direct_and_followers_only_replies_are_never_published(fed):
 async def test_a_blocked_instance_is_refused_before_anything_is_stored(fed, remote):
     eve = remote.actor("eve", host="localhost")
     async with fed.site.db.transaction() as conn:
-        await conn.execute("INSERT INTO ap_blocks (host, reason, created_at) VALUES ('localhost', 'spam', '2026')")
+        await conn.execute(
+            "INSERT INTO ap_blocks (host, reason, created_at) VALUES ('localhost', 'spam', '2026')"
+        )
     before = fed.site.snapshot()
-    refused = await fed.send(fed.activity("Create", fed.note(attributedTo=eve), actor=eve), key="eve", actor=eve)
+    refused = await fed.send(
+        fed.activity("Create", fed.note(attributedTo=eve), actor=eve), key="eve", actor=eve
+    )
     assert isinstance(refused, MootError) and refused.status == 403
     assert fed.site.snapshot() == before
 
 
 async def test_a_banned_actor_is_refused(fed):
     r = await fed.seeded["admin"].post(
-        "/api/groups/comp.lang.python/bans", json={"author": f"actor:{fed.bob}", "days": 3, "reason": "trolling"}
+        "/api/groups/comp.lang.python/bans",
+        json={"author": f"actor:{fed.bob}", "days": 3, "reason": "trolling"},
     )
     assert r.status_code in (200, 201), r.text
     before = fed.site.snapshot()
@@ -310,7 +325,9 @@ async def test_a_new_remote_actors_first_posts_wait_where_new_accounts_posts_do(
     site = await make_site(federation=True, public_url=BASE, federation_allow_private=True, trust_new_posts=1)
     fed = Fed(site, await seed(site), remote)
     try:
-        r = await fed.seeded["admin"].put("/api/groups/comp.lang.python/review-new", json={"review_new": True})
+        r = await fed.seeded["admin"].put(
+            "/api/groups/comp.lang.python/review-new", json={"review_new": True}
+        )
         assert r.status_code == 200, r.text
         assert await fed.send(fed.activity("Create", fed.note("<p>my first words here</p>"))) == 202
         queue = (await fed.seeded["admin"].get("/api/groups/comp.lang.python/queue")).json()["items"]
@@ -341,8 +358,13 @@ async def test_a_wrong_media_type_or_a_deep_body_is_refused(fed):
     assert isinstance(too_big, MootError) and too_big.status == 413
     with pytest.raises(MootError) as e:
         await inbox.receive(
-            fed.site.site, fed.client, inbox="/inbox", method="POST", target="/inbox",
-            headers={"Content-Type": "text/html"}, body=b"{}",
+            fed.site.site,
+            fed.client,
+            inbox="/inbox",
+            method="POST",
+            target="/inbox",
+            headers={"Content-Type": "text/html"},
+            body=b"{}",
         )
     assert e.value.status == 415
 
@@ -350,14 +372,31 @@ async def test_a_wrong_media_type_or_a_deep_body_is_refused(fed):
 # -- anything an actor could send --------------------------------------------------
 
 JSON_LEAF = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=30),
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(max_size=30),
     st.sampled_from([PUBLIC, "Public", "https://moot.test/g/comp.lang.python", "Note", "Page", "Create"]),
 )
 JSON_ANY = st.recursive(
-    JSON_LEAF, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    JSON_LEAF,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
     max_leaves=12,
 )
-FIELDS = ("type", "object", "to", "cc", "audience", "inReplyTo", "content", "name", "attributedTo", "id", "summary")
+FIELDS = (
+    "type",
+    "object",
+    "to",
+    "cc",
+    "audience",
+    "inReplyTo",
+    "content",
+    "name",
+    "attributedTo",
+    "id",
+    "summary",
+)
 
 
 @st.composite
@@ -403,9 +442,20 @@ def fed_for_properties(tmp_path_factory, remote):
     loop = asyncio.new_event_loop()
     tmp = tmp_path_factory.mktemp("props")
     config = Config(
-        db_path=str(tmp / "moot.db"), domain="test.moot", nntp_port=0, post_rate=100000.0, post_burst=100000,
-        register_rate=100000.0, http_max_per_address=0, live_max_per_address=0, trust_new_days=0.0,
-        trust_new_posts=0, federation=True, public_url=BASE, federation_allow_private=True, read_connections=2,
+        db_path=str(tmp / "moot.db"),
+        domain="test.moot",
+        nntp_port=0,
+        post_rate=100000.0,
+        post_burst=100000,
+        register_rate=100000.0,
+        http_max_per_address=0,
+        live_max_per_address=0,
+        trust_new_days=0.0,
+        trust_new_posts=0,
+        federation=True,
+        public_url=BASE,
+        federation_allow_private=True,
+        read_connections=2,
     ).checked()
     app = create_app(config, {})
     lifespan = app.router.lifespan_context(app)
@@ -428,13 +478,18 @@ def test_html_keeps_what_the_allowlist_means_and_drops_the_rest():
         '<p>See <a href="https://e.org/a">this</a> &amp; <strong>that</strong></p>'
         "<script>alert(1)</script><style>p{}</style>"
         "<blockquote><p>quoted</p></blockquote><ul><li>one</li><li>two</li></ul>"
-        "<pre>a\n  b</pre><p><a href=\"javascript:x()\">click</a></p>"
+        '<pre>a\n  b</pre><p><a href="javascript:x()">click</a></p>'
     )
     assert text == "See this <https://e.org/a> & *that*\n\n> quoted\n\n- one\n- two\n\na\n  b\n\nclick"
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.text(alphabet=st.sampled_from(list("<>/=\"' &;#abpliquoterscnxy\n\u202e\x00")) | st.characters(), max_size=400))
+@given(
+    st.text(
+        alphabet=st.sampled_from(list("<>/=\"' &;#abpliquoterscnxy\n\u202e\x00")) | st.characters(),
+        max_size=400,
+    )
+)
 def test_any_html_gives_bounded_text_a_body_may_hold(markup):
     text = html.to_text(markup)
     assert isinstance(text, str) and len(text) <= html.TEXT_MAX

@@ -116,7 +116,10 @@ async def follow(
 
 
 async def undo(
-    conn: Connection, group: Mapping[str, Any] | str, actor: RemoteActor | str, follow_activity: dict | None = None
+    conn: Connection,
+    group: Mapping[str, Any] | str,
+    actor: RemoteActor | str,
+    follow_activity: dict | None = None,
 ) -> bool:
     """End `actor`'s following of `group` (Undo{Follow}); when the undone
     Follow's id is given it must be the one recorded. Returns whether a

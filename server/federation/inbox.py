@@ -288,7 +288,7 @@ async def _follow(site: Site, activity: Activity) -> None:
 
     async def action(conn: Connection) -> None:
         if await _seen(conn, activity.id):
-            await follows.follow(conn, group, activity.actor, data, base=site.config.site_url)
+            await follows.follow(conn, dict(group), activity.actor, data, base=site.config.site_url)
 
     await site.db.run(action)
 
@@ -306,7 +306,7 @@ async def _undo(site: Site, activity: Activity) -> None:
         if not await _seen(conn, activity.id):
             return
         if group is not None:
-            await follows.undo(conn, group, activity.actor, follow)
+            await follows.undo(conn, dict(group), activity.actor, follow)
             return
         # Undo of a bare id: whichever of the actor's follows has that Follow id.
         rows = await conn.execute_fetchall(
@@ -314,7 +314,7 @@ async def _undo(site: Site, activity: Activity) -> None:
             (activity.actor.uri, follow["id"]),
         )
         for row in rows:
-            await follows.undo(conn, row, activity.actor, follow)
+            await follows.undo(conn, dict(row), activity.actor, follow)
 
     await site.db.run(action)
 

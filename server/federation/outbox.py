@@ -92,7 +92,9 @@ async def follower_inboxes(conn: Connection, group_id: int) -> list[str]:
     return list(found)
 
 
-async def queue(conn: Connection, base: str, signer: str, activity: dict, inboxes: Iterable[str]) -> int | None:
+async def queue(
+    conn: Connection, base: str, signer: str, activity: dict, inboxes: Iterable[str]
+) -> int | None:
     """Store `activity` (signed by local actor `signer` when sent) and one
     delivery per inbox, due now; returns its ap_activities id. An activity
     without an `id` is given `{signer's id}/activities/{row id}`. One whose
@@ -130,7 +132,12 @@ def _addressed(base: str, group: str) -> dict:
 
 def announce(base: str, group: str, thing: dict | str) -> dict:
     """The group's Announce of an activity or object (id given when queued)."""
-    return {"type": "Announce", "actor": actor_url(base, f"group:{group}"), "object": thing, **_addressed(base, group)}
+    return {
+        "type": "Announce",
+        "actor": actor_url(base, f"group:{group}"),
+        "object": thing,
+        **_addressed(base, group),
+    }
 
 
 async def _reason(conn: Connection, article_id: int, user_id: int | None) -> tuple[str, bool]:
@@ -159,9 +166,11 @@ async def activities(conn: Connection, base: str, event: Event) -> list[tuple[st
         if row is None or row["status"] not in ("ok", "cancelled") or row["group_name"] != group:
             return []
         if row["ap_actor"]:  # from the fediverse: announced as received, never spoken for
-            return [(signer, announce(base, group, json.loads(row["ap_activity"])))] if event.type.endswith(
-                ".created"
-            ) and row["status"] == "ok" else []
+            return (
+                [(signer, announce(base, group, json.loads(row["ap_activity"])))]
+                if event.type.endswith(".created") and row["status"] == "ok"
+                else []
+            )
         author = objects.author_id(base, row) or actor_url(base, signer)
         me = objects.object_id(base, row)
         if event.type == "article.cancelled":
@@ -201,7 +210,12 @@ async def activities(conn: Connection, base: str, event: Event) -> list[tuple[st
             **_addressed(base, group),
         }
         if event.type == "thread.unlocked":
-            lock = {"type": "Undo", "actor": actor_url(base, signer), "object": lock, **_addressed(base, group)}
+            lock = {
+                "type": "Undo",
+                "actor": actor_url(base, signer),
+                "object": lock,
+                **_addressed(base, group),
+            }
         return [(signer, lock)]
     return []
 

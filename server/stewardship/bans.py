@@ -64,7 +64,9 @@ async def _group(conn: Connection, actor: User | None, group_name: object) -> Ro
 async def author_key(conn: Connection, author: object) -> tuple[str, str, Row | None]:
     """(key, shown name, account row or None) of an author named as the API takes it."""
     if not isinstance(author, str) or not author.strip():
-        raise Invalid("author must be a username, user:NAME, mail:ADDRESS, domain:NAME, peer:NODE or actor:URL")
+        raise Invalid(
+            "author must be a username, user:NAME, mail:ADDRESS, domain:NAME, peer:NODE or actor:URL"
+        )
     kind, colon, name = author.strip().partition(":")
     if not colon:
         kind, name = "user", kind

@@ -5,7 +5,6 @@ headers every response carries."""
 from __future__ import annotations
 
 import json
-import re
 import secrets
 from urllib.parse import parse_qsl, urlsplit
 
