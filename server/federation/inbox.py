@@ -3,7 +3,7 @@
 order, each refusal a 4xx that leaves nothing stored:
 
 1. size and shape: at most BODY_MAX bytes, an ActivityPub or JSON media
-   type (415 otherwise), JSON nesting at most DEPTH_MAX (400), an object;
+   type (415 otherwise), JSON nesting bounded (validate.JSON_DEPTH_MAX; 400), an object;
 2. the instance: nothing from a host an admin blocked (ap_blocks, or a
    domain above it) is taken (403), checked before any key is fetched;
 3. the signature (HTTP Signatures, either scheme: signatures.py): the key
@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import logging
 import re
 from collections.abc import Mapping
@@ -74,8 +73,6 @@ log = logging.getLogger("moot.federation")
 
 # The largest body taken (the web adapter caps what it reads at this too).
 BODY_MAX = 256 * 1024
-# How deep an activity's arrays and objects may nest (real ones nest a few levels).
-DEPTH_MAX = 16
 # How long an activity id is remembered: far past any signature's window
 # (signatures.py), and past the days a remote server retries a delivery.
 SEEN_DAYS = 7
@@ -176,15 +173,11 @@ def _parse(headers: Mapping[str, str], body: bytes) -> tuple[dict, str]:
     media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media not in MEDIA_TYPES:
         raise UnsupportedMediaType("send the activity as Content-Type: application/activity+json")
-    if validate.json_depth(body) > DEPTH_MAX:
-        raise Invalid(f"the activity nests arrays and objects deeper than {DEPTH_MAX} levels")
     try:
         raw = body.decode("utf-8")
-        data = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise Invalid("the activity is not valid UTF-8 JSON") from None
-    if not isinstance(data, dict):
-        raise Invalid("an activity is a JSON object")
+    except UnicodeDecodeError:
+        raise Invalid("the activity is not UTF-8") from None
+    data = validate.json_object(raw, "the activity")  # its nesting bounded before it is parsed
     return data, raw
 
 
