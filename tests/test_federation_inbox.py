@@ -19,11 +19,14 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from moot.app import create_app
 from moot.federation import html, inbox, objects, signatures
 from moot.federation.client import Client
+from moot.news import newsreading
+from moot.store import validate
+from moot.store.config import Config
 from moot.store.errors import MootError
-
-from conftest import seed
+from tests.conftest import TestSite, seed
 
 PUBLIC = objects.PUBLIC
 BASE = "https://moot.test"
@@ -200,8 +203,6 @@ async def test_a_public_reply_becomes_an_article_in_the_thread_shown_with_its_au
     page = await (await fed.site.client()).get(f"/t/{fed.seeded['thread']['id']}")
     assert f'href="{fed.remote.url("/@bob")}"' in page.text and "bob@127.0.0.1" in page.text
     # NNTP readers get it by its Message-ID, as any other article.
-    from moot.news import newsreading  # noqa: PLC0415
-
     async with fed.site.db.read() as conn:
         found = await newsreading.by_message_id(conn, reply["message_id"])
     assert found is not None
@@ -452,11 +453,6 @@ def test_any_json_an_actor_sends_is_taken_or_refused_with_a_4xx_never_half_store
 @pytest.fixture(scope="module")
 def fed_for_properties(tmp_path_factory, remote):
     """One site for every example (a new site per example costs too much)."""
-    from moot.app import create_app  # noqa: PLC0415
-    from moot.store.config import Config  # noqa: PLC0415
-
-    from conftest import TestSite  # noqa: PLC0415
-
     loop = asyncio.new_event_loop()
     tmp = tmp_path_factory.mktemp("props")
     config = Config(
@@ -513,6 +509,4 @@ def test_any_html_gives_bounded_text_a_body_may_hold(markup):
     assert isinstance(text, str) and len(text) <= html.TEXT_MAX
     assert "\x00" not in text and "\u202e" not in text
     if text.strip():
-        from moot.store import validate  # noqa: PLC0415
-
         validate.body(text)
