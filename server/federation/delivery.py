@@ -216,3 +216,63 @@ async def start(site: Site) -> Delivery | None:
 async def stop(delivery: Delivery | None) -> None:
     if delivery is not None:
         await delivery.stop()
+
+
+async def summary(site: Site) -> dict:
+    """What the admins' page shows: followers per group, remote instances
+    seen (actors by host), the delivery backlog and the given-up deliveries
+    (latest first, with their last error), and the blocked instances."""
+    async with site.db.read() as conn:
+        followers = await fetch_all(
+            conn,
+            "SELECT g.name, sum(f.state = 'accepted') AS accepted, sum(f.state = 'pending') AS pending"
+            " FROM ap_followers f JOIN groups g ON g.id = f.group_id GROUP BY g.id ORDER BY g.name",
+        )
+        hosts = await fetch_all(
+            conn,
+            "SELECT a.host, count(*) AS actors, (SELECT count(*) FROM ap_followers f JOIN ap_actors b"
+            " ON b.uri = f.actor WHERE b.host = a.host AND f.state = 'accepted') AS followers,"
+            " max(a.fetched_at) AS last_seen FROM ap_actors a GROUP BY a.host ORDER BY a.host",
+        )
+        backlog = await fetch_all(
+            conn,
+            "SELECT state, count(*) AS n, min(next_at) AS next_at FROM ap_deliveries GROUP BY state",
+        )
+        failures = await fetch_all(
+            conn,
+            "SELECT a.activity_id, d.inbox, d.attempts, d.last_error, a.created_at FROM ap_deliveries d"
+            " JOIN ap_activities a ON a.id = d.activity WHERE d.state = 'failed'"
+            " ORDER BY a.created_at DESC LIMIT 50",
+        )
+        blocks = await outbox.list_blocks(conn)
+    states = {r["state"]: r for r in backlog}
+    return {
+        "followers": [
+            {"group": r["name"], "accepted": r["accepted"], "pending": r["pending"]} for r in followers
+        ],
+        "instances": [
+            {
+                "host": r["host"],
+                "actors": r["actors"],
+                "followers": r["followers"],
+                "last_seen": r["last_seen"],
+            }
+            for r in hosts
+        ],
+        "deliveries": {
+            "pending": states["pending"]["n"] if "pending" in states else 0,
+            "failed": states["failed"]["n"] if "failed" in states else 0,
+            "next_at": states["pending"]["next_at"] if "pending" in states else None,
+        },
+        "failures": [
+            {
+                "activity": r["activity_id"],
+                "inbox": r["inbox"],
+                "attempts": r["attempts"],
+                "error": r["last_error"],
+                "created_at": r["created_at"],
+            }
+            for r in failures
+        ],
+        "blocks": blocks,
+    }

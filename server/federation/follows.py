@@ -116,7 +116,10 @@ async def follow(
 
 
 async def undo(
-    conn: Connection, group: Mapping[str, Any] | str, actor: RemoteActor | str, follow_activity: dict | None = None
+    conn: Connection,
+    group: Mapping[str, Any] | str,
+    actor: RemoteActor | str,
+    follow_activity: dict | None = None,
 ) -> bool:
     """End `actor`'s following of `group` (Undo{Follow}); when the undone
     Follow's id is given it must be the one recorded. Returns whether a
@@ -176,10 +179,10 @@ async def decide(
     await _answer(conn, base, row["name"], "Accept" if accept else "Reject", follower)
     return await modlog.write(
         conn,
-        modlog.Entry.on_group(
+        modlog.Entry(
             "follower.accept" if accept else "follower.reject",
             moderator,
-            row,
+            group_id=row["id"],
             target=follower["handle"],
             data={"actor": actor},
         ),

@@ -243,7 +243,9 @@ def with_context(thing: dict) -> dict:
     return {"@context": CONTEXT, **thing}
 
 
-async def article_row(conn: Connection, *, message_id: str | None = None, article_id: int | None = None) -> Row | None:
+async def article_row(
+    conn: Connection, *, message_id: str | None = None, article_id: int | None = None
+) -> Row | None:
     """One article's ARTICLE_SELECT row by Message-ID or id; None when there
     is none, or it is held from readers (hidden) or no one's article (a
     placeholder for a message an import did not have)."""

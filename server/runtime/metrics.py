@@ -150,17 +150,21 @@ class _SiteCollector(Collector):
         yield mail
         if site.config.federation:
             yield GaugeMetricFamily(
-                "moot_federation_followers", "accepted remote followers of all groups", value=metrics.followers
+                "moot_federation_followers",
+                "accepted remote followers of all groups",
+                value=metrics.followers,
             )
             deliveries = GaugeMetricFamily(
-                "moot_federation_deliveries", "fediverse deliveries waiting (pending) or given up (failed)",
+                "moot_federation_deliveries",
+                "fediverse deliveries waiting (pending) or given up (failed)",
                 labels=["state"],
             )
             for state in ("pending", "failed"):
                 deliveries.add_metric([state], dict(metrics.deliveries).get(state, 0))
             yield deliveries
             sent = CounterMetricFamily(
-                "moot_federation_sent", "fediverse delivery attempts by answer (2xx, 4xx, 5xx, error)",
+                "moot_federation_sent",
+                "fediverse delivery attempts by answer (2xx, 4xx, 5xx, error)",
                 labels=["status"],
             )
             for label, count in sorted(metrics.federation_sent.items()):
