@@ -4,7 +4,9 @@ No I/O here: these are tested without a socket or a database."""
 
 from __future__ import annotations
 
+import json
 import re
+from itertools import accumulate
 
 from .confusables import name_skeleton
 from .errors import Invalid, TooLarge
@@ -249,3 +251,30 @@ def limit(value: object, default: int = 50) -> int:
     if value is None or value == "":
         return default
     return integer(value, "limit", minimum=1, maximum=PAGE_MAX)
+
+
+# Arrays and objects a JSON body may nest: json.loads recurses, and no request
+# of the API nests more than a few.
+JSON_DEPTH_MAX = 32
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_JSON_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
+
+
+def json_depth(raw: bytes) -> int:
+    """How deep the arrays and objects of JSON text nest, counted without parsing it."""
+    brackets = _JSON_NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", raw))
+    return max(accumulate(1 if b in b"[{" else -1 for b in brackets), default=0)
+
+
+def json_object(raw: str | bytes, what: str) -> dict:
+    """`raw` parsed as a JSON object; else Invalid, saying what (`what`) is wrong with
+    it. Nesting deeper than JSON_DEPTH_MAX is refused before it is parsed."""
+    if json_depth(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw) > JSON_DEPTH_MAX:
+        raise Invalid(f"{what} nests arrays and objects deeper than {JSON_DEPTH_MAX} levels")
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise Invalid(f"{what} is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise Invalid(f"{what} must be a JSON object")
+    return value
