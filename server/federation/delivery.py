@@ -86,8 +86,9 @@ async def due(site: Site, now: str, limit: int = ROUND) -> list[Row]:
         )
 
 
-async def _settle(site: Site, row: Row, outcome: Outcome, now: str) -> None:
-    """Record `outcome`: a sent row deleted; a failure rescheduled, or given up."""
+async def _settle(site: Site, row: Row, outcome: Outcome, now: str) -> str:
+    """Record `outcome`: a sent row deleted; a failure rescheduled, or given
+    up. Returns what became of it: 'sent', 'retry' or 'failed'."""
     key = (row["activity"], row["inbox"])
     if outcome.state == "sent":
 
@@ -95,7 +96,7 @@ async def _settle(site: Site, row: Row, outcome: Outcome, now: str) -> None:
             await conn.execute("DELETE FROM ap_deliveries WHERE activity = ? AND inbox = ?", key)
 
         await site.db.run(done)
-        return
+        return "sent"
     attempts = row["attempts"] + 1
     give_up_at = clock.parse(row["created_at"]) + timedelta(hours=site.config.federation_give_up_hours)
     retry_at = clock.parse(now) + timedelta(seconds=backoff(attempts))
@@ -109,6 +110,7 @@ async def _settle(site: Site, row: Row, outcome: Outcome, now: str) -> None:
         )
 
     await site.db.run(failed)
+    return "failed" if final else "retry"
 
 
 async def send_one(site: Site, client: Client, row: Row) -> Outcome:
@@ -145,8 +147,7 @@ async def deliver_due(site: Site, client: Client, *, now: str | None = None) -> 
             if outcome.state != "sent":
                 log.info("delivery of %s to %s: %s", row["activity"], row["inbox"], outcome.error)
             _count(site, outcome)
-            await _settle(site, row, outcome, now)
-            counts[outcome.state] += 1
+            counts[await _settle(site, row, outcome, now)] += 1
 
     async with asyncio.TaskGroup() as group:
         for _ in range(min(CONCURRENCY, len(rows))):
@@ -216,3 +217,63 @@ async def start(site: Site) -> Delivery | None:
 async def stop(delivery: Delivery | None) -> None:
     if delivery is not None:
         await delivery.stop()
+
+
+async def summary(site: Site) -> dict:
+    """What the admins' page shows: followers per group, remote instances
+    seen (actors by host), the delivery backlog and the given-up deliveries
+    (latest first, with their last error), and the blocked instances."""
+    async with site.db.read() as conn:
+        followers = await fetch_all(
+            conn,
+            "SELECT g.name, sum(f.state = 'accepted') AS accepted, sum(f.state = 'pending') AS pending"
+            " FROM ap_followers f JOIN groups g ON g.id = f.group_id GROUP BY g.id ORDER BY g.name",
+        )
+        hosts = await fetch_all(
+            conn,
+            "SELECT a.host, count(*) AS actors, (SELECT count(*) FROM ap_followers f JOIN ap_actors b"
+            " ON b.uri = f.actor WHERE b.host = a.host AND f.state = 'accepted') AS followers,"
+            " max(a.fetched_at) AS last_seen FROM ap_actors a GROUP BY a.host ORDER BY a.host",
+        )
+        backlog = await fetch_all(
+            conn,
+            "SELECT state, count(*) AS n, min(next_at) AS next_at FROM ap_deliveries GROUP BY state",
+        )
+        failures = await fetch_all(
+            conn,
+            "SELECT a.activity_id, d.inbox, d.attempts, d.last_error, a.created_at FROM ap_deliveries d"
+            " JOIN ap_activities a ON a.id = d.activity WHERE d.state = 'failed'"
+            " ORDER BY a.created_at DESC LIMIT 50",
+        )
+        blocks = await outbox.list_blocks(conn)
+    states = {r["state"]: r for r in backlog}
+    return {
+        "followers": [
+            {"group": r["name"], "accepted": r["accepted"], "pending": r["pending"]} for r in followers
+        ],
+        "instances": [
+            {
+                "host": r["host"],
+                "actors": r["actors"],
+                "followers": r["followers"],
+                "last_seen": r["last_seen"],
+            }
+            for r in hosts
+        ],
+        "deliveries": {
+            "pending": states["pending"]["n"] if "pending" in states else 0,
+            "failed": states["failed"]["n"] if "failed" in states else 0,
+            "next_at": states["pending"]["next_at"] if "pending" in states else None,
+        },
+        "failures": [
+            {
+                "activity": r["activity_id"],
+                "inbox": r["inbox"],
+                "attempts": r["attempts"],
+                "error": r["last_error"],
+                "created_at": r["created_at"],
+            }
+            for r in failures
+        ],
+        "blocks": blocks,
+    }

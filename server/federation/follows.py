@@ -179,10 +179,10 @@ async def decide(
     await _answer(conn, base, row["name"], "Accept" if accept else "Reject", follower)
     return await modlog.write(
         conn,
-        modlog.Entry.on_group(
+        modlog.Entry(
             "follower.accept" if accept else "follower.reject",
             moderator,
-            row,
+            group_id=row["id"],
             target=follower["handle"],
             data={"actor": actor},
         ),

@@ -22,6 +22,7 @@ What maps to what (FEP-1b12; Lemmy's and Mastodon's readings):
 from __future__ import annotations
 
 import json
+import re
 import secrets
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -29,13 +30,18 @@ from urllib.parse import urlsplit
 
 from aiosqlite import Connection
 
+from ..stewardship import modlog
+from ..stewardship.permissions import User
 from ..store import clock
 from ..store.db import Database, fetch_all, fetch_one, fetch_value
+from ..store.errors import Conflict, Invalid, NotFound
 from ..store.events import Event
 from . import objects
 from .objects import PUBLIC, actor_url, followers_url
 
 CURSOR = "federation.events_cursor"
+# A host name an admin may block (IDN hosts in their punycode form).
+HOST = re.compile(r"(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
 # Events read per transaction: each may fan out to every follower's inbox.
 BATCH = 50
 
@@ -254,3 +260,45 @@ async def expand(db: Database, base: str, batch: int = BATCH) -> int:
         if rows:
             await _set_cursor(conn, rows[-1]["id"])
         return len(rows)
+
+
+def host_of(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
+
+
+async def block(conn: Connection, host: object, reason: object, admin: User) -> int:
+    """Block the instance `host` (a host name, lower-cased): nothing is taken
+    in from it or sent to it (its pending deliveries are dropped). Logged
+    ('instance.block'); returns the entry's id. Invalid for a host that is
+    no host name; Conflict when it is already blocked."""
+    if not isinstance(host, str) or not HOST.fullmatch(host.strip().lower()):
+        raise Invalid("name the instance by its host name, as in mastodon.example")
+    if not isinstance(reason, str) or len(reason) > 500:
+        raise Invalid("the reason must be text of at most 500 characters")
+    host = host.strip().lower()
+    cur = await conn.execute(
+        "INSERT OR IGNORE INTO ap_blocks (host, reason, created_by, created_at) VALUES (?, ?, ?, ?)",
+        (host, reason.strip(), admin.account_id, clock.now()),
+    )
+    if not cur.rowcount:
+        raise Conflict(f"{host} is already blocked")
+    pending = await fetch_all(conn, "SELECT activity, inbox FROM ap_deliveries")
+    await conn.executemany(
+        "DELETE FROM ap_deliveries WHERE activity = ? AND inbox = ?",
+        [(r["activity"], r["inbox"]) for r in pending if blocked(host_of(r["inbox"]), [host])],
+    )
+    return await modlog.write(conn, modlog.Entry("instance.block", admin, target=host, reason=reason.strip()))
+
+
+async def unblock(conn: Connection, host: object, admin: User) -> int:
+    """Lift the block of `host` (NotFound when there is none); logged ('instance.unblock')."""
+    host = host.strip().lower() if isinstance(host, str) else ""
+    cur = await conn.execute("DELETE FROM ap_blocks WHERE host = ?", (host,))
+    if not cur.rowcount:
+        raise NotFound("that instance is not blocked")
+    return await modlog.write(conn, modlog.Entry("instance.unblock", admin, target=host))
+
+
+async def list_blocks(conn: Connection) -> list[dict]:
+    rows = await fetch_all(conn, "SELECT host, reason, created_at FROM ap_blocks ORDER BY host")
+    return [{"host": r["host"], "reason": r["reason"], "since": r["created_at"]} for r in rows]
