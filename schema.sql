@@ -412,7 +412,7 @@ CREATE TABLE queue (
     group_id    INTEGER NOT NULL REFERENCES groups(id),
     kind        TEXT NOT NULL CHECK (kind IN ('held', 'reported')),
     why         TEXT NOT NULL CHECK (why IN ('moderated', 'stranger', 'reports', 'new', 'spam', 'repeat', 'unverified')),
-    channel     TEXT NOT NULL CHECK (channel IN ('web', 'api', 'nntp', 'mail', 'peer')),
+    channel     TEXT NOT NULL CHECK (channel IN ('web', 'api', 'nntp', 'mail', 'peer', 'fediverse')),
     message_id  TEXT NOT NULL,
     article_id  INTEGER REFERENCES articles(id),
     -- The author: an account here (user_id), or a name and an address only
@@ -436,7 +436,11 @@ CREATE TABLE queue (
     entry_id    INTEGER REFERENCES modlog(id),
     -- What spamd said of it: its score and the rules that fired.
     spam_score  REAL,
-    spam_rules  TEXT NOT NULL DEFAULT ''
+    spam_rules  TEXT NOT NULL DEFAULT '',
+    -- A post from the fediverse: its actor's id and the activity as received,
+    -- so the article it becomes on approval is that actor's.
+    actor       TEXT,
+    activity    TEXT
 );
 CREATE INDEX queue_waiting ON queue(group_id, id) WHERE state = 'waiting';
 CREATE INDEX queue_decided ON queue(decided_at) WHERE state != 'waiting';

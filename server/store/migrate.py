@@ -676,6 +676,12 @@ CREATE INDEX recovery_codes_by_user ON recovery_codes(user_id);
     Migration(
         15,
         "the fediverse",
+        then=lambda conn: widen_check(
+            conn,
+            "queue",
+            "channel IN ('web', 'api', 'nntp', 'mail', 'peer')",
+            "channel IN ('web', 'api', 'nntp', 'mail', 'peer', 'fediverse')",
+        ),
         sql="""
 -- The fediverse (server/federation/): each group an ActivityPub Group
 -- actor. `ap_follow_approval` 1: a remote Follow of the group waits for a
@@ -763,6 +769,12 @@ CREATE TABLE ap_deliveries (
     PRIMARY KEY (activity, inbox)
 ) WITHOUT ROWID;
 CREATE INDEX ap_deliveries_due ON ap_deliveries(next_at) WHERE state = 'pending';
+
+-- A post from the fediverse held in the queue keeps its actor and the
+-- activity as received, so the article it becomes on approval is that
+-- actor's (its edits and deletions apply) and is announced as it came.
+ALTER TABLE queue ADD COLUMN actor TEXT;
+ALTER TABLE queue ADD COLUMN activity TEXT;
 
 -- Instances an admin has blocked: nothing from `host` is taken in, and
 -- nothing is delivered to it.
@@ -892,6 +904,31 @@ def newer_message(path: str, version: int, known: int = SCHEMA_VERSION) -> str:
         "Moot upgraded it. Refusing to write to it; run that newer Moot, or restore a backup "
         "taken before the upgrade."
     )
+
+
+def widen_check(conn: sqlite3.Connection, table: str, old: str, new: str) -> None:
+    """Replace CHECK expression `old` of `table` with `new`, which must accept
+    every value `old` did: SQLite's own way for a constraint change that
+    leaves the stored rows as they are (https://sqlite.org/lang_altertable.html,
+    "other kinds of table schema changes"), where rebuilding the table would
+    break the foreign keys that point at it. In the step's transaction."""
+    sql = conn.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+    ).fetchone()[0]
+    if sql.count(old) != 1:
+        raise ValueError(f"{table} has no single CHECK ({old})")
+    version = conn.execute("PRAGMA schema_version").fetchone()[0]
+    conn.execute("PRAGMA writable_schema = ON")
+    try:
+        conn.execute(
+            "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?",
+            (sql.replace(old, new), table),
+        )
+        conn.execute(f"PRAGMA schema_version = {version + 1}")
+    finally:
+        conn.execute("PRAGMA writable_schema = OFF")
+    if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+        raise RuntimeError(f"{table}'s schema did not take the new CHECK")
 
 
 def statements(script: str) -> Iterator[str]:
