@@ -356,9 +356,56 @@ async def test_a_moderated_group_holds_it_in_the_queue(fed):
     assert await fed.send(fed.activity("Create", fed.note("<p>please let me in</p>"))) == 202
     assert len(await fed.thread()) == 2
     queue = (await admin.get("/api/groups/comp.lang.python/queue")).json()["items"]
-    assert [(i["why"], i["article"]["body"], i["author"]["display_name"]) for i in queue] == [
-        ("moderated", "please let me in", "bob@127.0.0.1")
+    assert [(i["why"], i["channel"], i["article"]["body"], i["author"]["display_name"]) for i in queue] == [
+        ("moderated", "fediverse", "please let me in", "bob@127.0.0.1")
     ]
+    assert queue[0]["author"]["actor"] == fed.bob
+    page = await admin.get("/g/comp.lang.python/queue")
+    assert (
+        "by fediverse" in page.text and f'href="{fed.bob}"' in page.text and "&lt;None&gt;" not in page.text
+    )
+
+
+async def test_an_approved_post_from_the_fediverse_is_its_actors_and_takes_its_update(fed):
+    admin = fed.seeded["admin"]
+    r = await admin.put("/api/groups/comp.lang.python/policy", json={"status": "m", "reason": "moderated"})
+    assert r.status_code == 200, r.text
+    note = fed.note("<p>held words</p>")
+    assert await fed.send(fed.activity("Create", note)) == 202
+    [item] = (await admin.get("/api/groups/comp.lang.python/queue")).json()["items"]
+    r = await admin.post(f"/api/groups/comp.lang.python/queue/{item['id']}/approve", json={})
+    assert r.status_code == 200, r.text
+    reply = (await fed.thread())[-1]
+    assert reply["body"] == "held words" and reply["author"]["display_name"] == "bob@127.0.0.1"
+    assert reply["author"]["url"] == fed.remote.url("/@bob")
+    assert reply["message_id"] == inbox.message_id_of(note["id"])
+    # Its actor's Update edits it (so the ap_objects row names bob), and it is announced as received.
+    edited = {**note, "content": "<p>held words, edited</p>"}
+    assert await fed.send(fed.activity("Update", edited)) == 202
+    assert (await fed.thread())[-1]["body"] == "held words, edited"
+    async with fed.site.db.read() as conn:
+        rows = await conn.execute_fetchall("SELECT object_id, actor FROM ap_objects")
+    assert [tuple(r) for r in rows] == [(note["id"], fed.bob)]
+
+
+async def test_a_held_post_deleted_by_its_actor_leaves_the_queue_withdrawn(fed, remote):
+    admin = fed.seeded["admin"]
+    r = await admin.put("/api/groups/comp.lang.python/policy", json={"status": "m", "reason": "moderated"})
+    assert r.status_code == 200, r.text
+    note = fed.note("<p>second thoughts</p>")
+    assert await fed.send(fed.activity("Create", note)) == 202
+    # eve, on another origin, cannot take it back for bob.
+    eve = remote.actor("eve", host="localhost")
+    refused = await fed.send(fed.activity("Delete", note["id"], actor=eve), key="eve", actor=eve)
+    assert isinstance(refused, MootError) and refused.status == 403
+    assert [i["id"] for i in (await admin.get("/api/groups/comp.lang.python/queue")).json()["items"]]
+    assert await fed.send(fed.activity("Delete", {"id": note["id"], "type": "Tombstone"})) == 202
+    assert (await admin.get("/api/groups/comp.lang.python/queue")).json()["items"] == []
+    [item] = (await admin.get("/api/groups/comp.lang.python/queue?state=rejected")).json()["items"]
+    assert item["decided_by"] is None and item["message_id"] == inbox.message_id_of(note["id"])
+    entries = (await admin.get("/api/modlog")).json()["entries"]
+    assert [(e["action"], e["reason"], e["actor"]) for e in entries][0] == ("reject", inbox.WITHDRAWN, None)
+    assert len(await fed.thread()) == 2
 
 
 async def test_a_new_remote_actors_first_posts_wait_where_new_accounts_posts_do(make_site, remote):

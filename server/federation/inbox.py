@@ -58,7 +58,7 @@ from ..articles.authors import Author
 from ..articles.groups import get_group_row
 from ..articles.reading import ARTICLE_SELECT
 from ..articles.subjects import reply_subject
-from ..stewardship import spam, trust
+from ..stewardship import queue, spam, trust
 from ..store import clock, validate
 from ..store.db import fetch_one, fetch_value
 from ..store.errors import Conflict, Forbidden, Invalid, Locked, NotFound, TooLarge, UnsupportedMediaType
@@ -84,10 +84,9 @@ MEDIA_TYPES = (*objects.AS_TYPES, "application/json")
 PUBLIC_NAMES = frozenset({objects.PUBLIC, "as:Public", "Public"})
 ARTICLE_TYPES = ("Note", "Page", "Article")
 ACTOR_TYPES = ("Person", "Service", "Application", "Group", "Organization")
-# The channel a held article from the fediverse is kept under in the queue,
-# whose channel column predates 'fediverse' (schema 15 did not widen it): it
-# came from another server, as a peer's article does.
-QUEUE_CHANNEL = "peer"
+# The reason in the public log when a held post's actor deletes it before a
+# moderator decided on it.
+WITHDRAWN = "withdrawn by its author"
 # Invisible and direction-changing characters, and controls, out of a shown name.
 _UNSHOWN = re.compile(
     r"[\x00-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ud800-\udfff]"
@@ -412,7 +411,7 @@ async def _create(site: Site, client: Client, activity: Activity) -> None:
                 held.Held(
                     group_id=fresh["id"],
                     why=why,
-                    channel=QUEUE_CHANNEL,
+                    channel="fediverse",
                     message_id=message_id,
                     author=author,
                     subject=subject,
@@ -420,6 +419,7 @@ async def _create(site: Site, client: Client, activity: Activity) -> None:
                     parent_id=place["id"] if place is not None else None,
                     spam_score=verdict.score if why == "spam" and verdict is not None else None,
                     spam_rules=verdict.rules_text if why == "spam" and verdict is not None else "",
+                    activity=activity.raw,
                 ),
             )
             return
@@ -553,6 +553,8 @@ async def _delete(site: Site, activity: Activity) -> None:
         raise Ignored("an actor's own deletion: its articles stay")
     if not _same_origin(object_id, activity.actor.uri):
         raise Forbidden("an actor deletes only its own objects")
+    if await _withdraw_held(site, activity, object_id):
+        return
     row = await _mine(site, activity, object_id)
 
     async def action(conn: Connection) -> None:
@@ -564,6 +566,29 @@ async def _delete(site: Site, activity: Activity) -> None:
             await posting.withdraw_own(conn, fresh)
 
     await site.db.run(action)
+
+
+async def _withdraw_held(site: Site, activity: Activity, object_id: str) -> bool:
+    """A Delete of a post still waiting in a queue: rejected by the site as
+    WITHDRAWN (its actor's own only). False when none waits."""
+    message_id = message_id_of(object_id)
+    async with site.db.read() as conn:
+        waiting = await fetch_one(
+            conn,
+            "SELECT id, actor FROM queue WHERE message_id = ? AND kind = 'held' AND state = 'waiting'",
+            (message_id,),
+        )
+    if waiting is None:
+        return False
+    if waiting["actor"] != activity.actor.uri:
+        raise Forbidden("only its own actor deletes an object")
+
+    async def action(conn: Connection) -> None:
+        if await _seen(conn, activity.id):
+            await queue.withdraw(conn, waiting["id"], WITHDRAWN)
+
+    await site.db.run(action)
+    return True
 
 
 # -- small pieces
