@@ -10,17 +10,18 @@ import asyncio
 import copy
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from moot.app import create_app
-from moot.federation import html, inbox, objects, signatures
+from moot.federation import html, inbox, objects, outbox, signatures
 from moot.federation.client import Client
 from moot.news import newsreading
 from moot.store import validate
@@ -105,12 +106,27 @@ def remote():
     server.server.shutdown()
 
 
-def state(site) -> dict:
+# Settings the site's background tasks advance on their own: the delivery
+# task's place in the events, and the mail digest's last round.
+BACKGROUND_SETTINGS = frozenset({"federation.events_cursor", "mail.digest_at"})
+
+
+async def state(site) -> dict:
     """What an activity may change: every table but the caches of remote actors
     (ap_actors) and of the local keys made on first use (ap_keys), and the
-    delivery task's place in the events (it runs on its own)."""
+    settings background tasks advance; taken once the delivery task has read
+    every event so far (so what it writes for them is written already)."""
+    async with site.db.read() as conn:
+        last = (await conn.execute_fetchall("SELECT coalesce(max(id), 0) FROM events"))[0][0]
+    deadline = time.monotonic() + 10
+    while True:
+        async with site.db.read() as conn:
+            if (await outbox.cursor(conn) or 0) >= last:
+                break
+        assert time.monotonic() < deadline, "the delivery task did not read the events"
+        await asyncio.sleep(0.02)
     dump = site.snapshot()
-    dump["settings"] = [r for r in dump["settings"] if r[0] != "federation.events_cursor"]
+    dump["settings"] = [r for r in dump["settings"] if r[0] not in BACKGROUND_SETTINGS]
     return {k: v for k, v in dump.items() if k not in ("ap_actors", "ap_keys")}
 
 
@@ -262,7 +278,7 @@ async def test_a_rotated_key_is_fetched_again_once_and_either_scheme_is_taken(fe
 
 async def test_a_request_signed_with_another_actors_key_is_refused_401(fed, remote):
     eve = remote.actor("eve", host="localhost")
-    before = state(fed.site)
+    before = await state(fed.site)
     forged = fed.activity("Create", fed.note(), actor=eve)
     status, _ = await fed.post(forged, "/inbox")  # eve's activity, bob's signature
     assert status == 401
@@ -283,7 +299,7 @@ async def test_a_request_signed_with_another_actors_key_is_refused_401(fed, remo
             headers={"Content-Type": "application/activity+json"},
             body=unsigned,
         )
-    assert state(fed.site) == before
+    assert await state(fed.site) == before
 
 
 async def test_an_object_on_another_origin_is_fetched_not_believed(fed, remote):
@@ -292,10 +308,10 @@ async def test_an_object_on_another_origin_is_fetched_not_believed(fed, remote):
     remote.serve(real["id"], real)
     # eve embeds bob's object id with her own text: the real one is fetched, and it is not hers.
     forged = {**real, "content": "<p>words put in bob's mouth</p>", "attributedTo": eve}
-    before = state(fed.site)
+    before = await state(fed.site)
     refused = await fed.send(fed.activity("Create", forged, actor=eve), key="eve", actor=eve)
     assert isinstance(refused, MootError) and refused.status == 403
-    assert state(fed.site) == before
+    assert await state(fed.site) == before
     # bob's Create naming his object by id alone: fetched, and taken as served.
     assert await fed.send(fed.activity("Create", real["id"])) == 202
     assert (await fed.thread())[-1]["body"] == "what bob really wrote"
@@ -304,9 +320,9 @@ async def test_an_object_on_another_origin_is_fetched_not_believed(fed, remote):
 async def test_a_replayed_activity_does_nothing_twice(fed):
     activity = fed.activity("Create", fed.note())
     assert await fed.send(activity) == 202
-    before = state(fed.site)
+    before = await state(fed.site)
     assert await fed.send(activity) == 202
-    assert state(fed.site) == before
+    assert await state(fed.site) == before
     # The same object in a new activity is no second article either.
     again = fed.activity("Create", activity["object"])
     assert await fed.send(again) == 202
@@ -329,12 +345,12 @@ async def test_a_blocked_instance_is_refused_before_anything_is_stored(fed, remo
         await conn.execute(
             "INSERT INTO ap_blocks (host, reason, created_at) VALUES ('localhost', 'spam', '2026')"
         )
-    before = state(fed.site)
+    before = await state(fed.site)
     refused = await fed.send(
         fed.activity("Create", fed.note(attributedTo=eve), actor=eve), key="eve", actor=eve
     )
     assert isinstance(refused, MootError) and refused.status == 403
-    assert state(fed.site) == before
+    assert await state(fed.site) == before
 
 
 async def test_a_banned_actor_is_refused(fed):
@@ -343,10 +359,10 @@ async def test_a_banned_actor_is_refused(fed):
         json={"author": f"actor:{fed.bob}", "days": 3, "reason": "trolling"},
     )
     assert r.status_code in (200, 201), r.text
-    before = state(fed.site)
+    before = await state(fed.site)
     refused = await fed.send(fed.activity("Create", fed.note()))
     assert isinstance(refused, MootError) and refused.status == 403
-    assert state(fed.site) == before
+    assert await state(fed.site) == before
 
 
 async def test_a_moderated_group_holds_it_in_the_queue(fed):
@@ -507,13 +523,117 @@ def test_any_json_an_actor_sends_is_taken_or_refused_with_a_4xx_never_half_store
         for on_object, field, value in changes:
             target = activity["object"] if on_object and isinstance(activity["object"], dict) else activity
             target[field] = copy.deepcopy(value)
-        before = state(fed.site)
+        before = await state(fed.site)
         result = await fed.send(activity)
         if isinstance(result, MootError):
             assert 400 <= result.status < 500, (result.status, result.message)
-            assert state(fed.site) == before
+            assert await state(fed.site) == before
         else:
             assert result == 202
+
+    fed.loop.run_until_complete(run())
+
+
+# Header values as a client may send them (HTTP/1.1 carries Latin-1 at most);
+# URLs that name no host to look up (a refused port, a malformed host).
+HEADER_TEXT = st.text(
+    st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"), max_size=80
+)
+URLISH = st.builds(
+    "{}{}".format,
+    st.sampled_from(["http://[", "http://127.0.0.1:1/", "https://127.0.0.1:99999/", "mailto:", ""]),
+    HEADER_TEXT,
+)
+NUMBERS = st.sampled_from(["0", "-1", "1e9", "9" * 5000, "\u00b2", "1" * 12, "99999999999999999999"])
+SIGNATURE_HEADERS = {
+    "Signature": st.one_of(
+        HEADER_TEXT,
+        st.builds(
+            'keyId="{}",algorithm="{}",headers="{}",signature="{}",created={},expires="{}"'.format,
+            URLISH,
+            st.sampled_from(["rsa-sha256", "hs2019", "ed25519", ""]),
+            st.sampled_from(["(request-target) host date digest", "(created) (expires)", "", "host"]),
+            HEADER_TEXT,
+            NUMBERS,
+            NUMBERS,
+        ),
+        st.builds("sig1=:{}:".format, HEADER_TEXT),
+    ),
+    "Signature-Input": st.one_of(
+        HEADER_TEXT,
+        st.builds(
+            'sig1=("@method" "@target-uri" "content-digest");created={};keyid={};alg="rsa-v1_5-sha256"'.format,
+            NUMBERS,
+            st.one_of(st.builds('"{}"'.format, URLISH), NUMBERS, st.just("?1"), st.just("tok")),
+        ),
+    ),
+    "Digest": st.one_of(HEADER_TEXT, st.builds("SHA-256={}".format, HEADER_TEXT)),
+    "Content-Digest": st.one_of(HEADER_TEXT, st.builds("sha-256=:{}:".format, HEADER_TEXT)),
+    "Date": st.one_of(
+        HEADER_TEXT, st.sampled_from(["Thu, 01 Jan 1970 00:00:00 GMT", "Fri, 31 Dec 9999 23:59:59 GMT"])
+    ),
+    "Host": st.one_of(HEADER_TEXT, URLISH),
+    "Content-Type": st.one_of(
+        HEADER_TEXT,
+        st.sampled_from(
+            [
+                "application/activity+json; charset=utf-8",
+                'application/ld+json; profile="https://www.w3.org/ns/activitystreams"',
+                "application/json",
+                "text/html",
+                "multipart/form-data; boundary=x",
+            ]
+        ),
+    ),
+}
+
+
+@st.composite
+def hostile_headers(draw):
+    """A scheme, and some of a signed request's headers replaced by anything a client could send."""
+    scheme = draw(st.sampled_from(["cavage", "rfc9421"]))
+    names = draw(st.lists(st.sampled_from(sorted(SIGNATURE_HEADERS)), min_size=1, max_size=4, unique=True))
+    return scheme, {name: draw(SIGNATURE_HEADERS[name]) for name in names}
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(case=hostile_headers())
+@example(case=("cavage", {"Host": "["}))
+@example(case=("rfc9421", {"Host": "x:99999"}))
+@example(case=("cavage", {"Signature": 'keyId="http://[x",signature="AA=="'}))
+@example(case=("cavage", {"Signature": 'keyId="k",headers="(created)",created="\u00b2",signature="AA=="'}))
+@example(
+    case=("cavage", {"Signature": f'keyId="k",headers="(created)",created="{"9" * 5000}",signature="AA=="'})
+)
+@example(case=("rfc9421", {"Signature-Input": 'sig1=("@method");created=1;keyid=?1'}))
+@example(case=("cavage", {"Content-Digest": "sha-256=:AAAA:"}))
+def test_hostile_signature_headers_get_a_4xx_never_a_5xx_and_store_nothing(fed_for_properties, case):
+    fed = fed_for_properties
+    scheme, replaced = case
+
+    async def run():
+        path = "/g/comp.lang.python/inbox"
+        body = json.dumps(fed.activity("Create", fed.note())).encode()
+        headers = {"Content-Type": "application/activity+json"}
+        headers |= signatures.sign(
+            "POST",
+            BASE + path,
+            headers,
+            body,
+            key_id=fed.bob + "#main-key",
+            private_pem=KEYS["bob"][0],
+            scheme=scheme,
+        )
+        changed = {name: value for name, value in replaced.items() if headers.get(name) != value}
+        if not changed:
+            return  # nothing replaced: the request is bob's own, and taken
+        headers |= changed
+        before = await state(fed.site)
+        r = await (await fed.site.client()).post(
+            path, content=body, headers={k: v.encode("latin-1") for k, v in headers.items()}
+        )
+        assert 400 <= r.status_code < 500, (r.status_code, r.text, changed)
+        assert await state(fed.site) == before
 
     fed.loop.run_until_complete(run())
 

@@ -22,7 +22,7 @@ import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 import h11
 from cryptography.hazmat.primitives import serialization
@@ -164,7 +164,7 @@ class Client:
         self, method: str, url: str, headers: list[tuple[str, str]], body: bytes
     ) -> _Response:
         """One HTTP/1.1 request and its response, on a new connection to a checked address."""
-        parts = urlsplit(url)
+        parts = _split(url)
         if parts.scheme != "https" and not (parts.scheme == "http" and self.config.federation_allow_private):
             raise FetchError(f"{url!r} is not an https address")
         if not parts.hostname:
@@ -247,7 +247,7 @@ class Client:
         in the other; the scheme that got a success is remembered."""
         private_pem, _ = await keys.pair(self.db, signer)
         key_id = objects.key_id(self.config.site_url, signer)
-        host = (urlsplit(url).hostname or "").lower()
+        host = (_split(url).hostname or "").lower()
         first = self._schemes.get(host, "rfc9421")
         response = None
         for scheme in (first, "cavage" if first == "rfc9421" else "rfc9421"):
@@ -274,7 +274,10 @@ class Client:
                 location = response.headers.get("location")
                 if not location:
                     raise FetchError(f"{url} redirects without saying where")
-                url = urljoin(url, location)
+                try:
+                    url = urljoin(url, location)
+                except ValueError:
+                    raise FetchError(f"{url} redirects to a malformed address") from None
                 continue
             break
         else:
@@ -321,15 +324,15 @@ class Client:
                 return cached
         document_url = key_id.split("#", 1)[0]
         document = await self.get_json(document_url)
-        owner: object = document_url
+        owner = document_url
         if "publicKey" not in document and "inbox" not in document:
-            owner = document.get("owner")
-            if not isinstance(owner, str) or document.get("id") not in (key_id, document_url):
+            named = document.get("owner")
+            if not isinstance(named, str) or document.get("id") not in (key_id, document_url):
                 raise FetchError(f"the key {key_id} names no owner")
-            if ascii_host(urlsplit(owner).hostname or "") != ascii_host(urlsplit(key_id).hostname or ""):
+            owner = named
+            if ascii_host(_split(owner).hostname or "") != ascii_host(_split(key_id).hostname or ""):
                 raise FetchError(f"the key {key_id} is owned by an actor on another host")
             document = await self.get_json(owner)
-        assert isinstance(owner, str)
         remote = self._read_actor(owner, document, key_id)
         await self._store(remote)
         return remote
@@ -429,9 +432,9 @@ class Client:
         allowed) on `host`, else None."""
         if not isinstance(value, str) or len(value) > URL_MAX:
             return None
-        parts = urlsplit(value)
         schemes = ("https", "http") if self.config.federation_allow_private else ("https",)
         try:
+            parts = _split(value)
             same = parts.scheme in schemes and ascii_host(parts.hostname or "") == host
         except FetchError:
             return None
@@ -445,8 +448,18 @@ class Client:
         if (
             isinstance(value, str)
             and len(value) <= URL_MAX
-            and urlsplit(value).scheme in ("https", "http")
+            and value.lower().startswith(("https://", "http://"))
             and clean(value, URL_MAX) == value
         ):
             return value
         return None
+
+
+def _split(url: str) -> SplitResult:
+    """`url` in its parts, its host and port parsed; FetchError for a malformed one."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsed for its checks only
+    except ValueError:
+        raise FetchError(f"{url[:200]!r} is not a URL") from None
+    return parts

@@ -226,8 +226,11 @@ class _Text(HTMLParser):
         if column is None:
             column = self.start
         label = self.line[column:].strip() if lines_at == len(self.lines) else ""
-        parts = urlsplit(href.strip()) if href else None
-        web = parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname)
+        try:
+            parts = urlsplit(href.strip()) if href else None
+            web = parts is not None and parts.scheme in ("http", "https") and bool(parts.hostname)
+        except ValueError:  # a malformed host: not a link to keep
+            parts, web = None, False
         classes = attrs.get("class", "").split()
         if not web or not label:
             if web and not label:

@@ -678,12 +678,11 @@ def _addressees(obj: object) -> set[str]:
 
 
 def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
     try:
-        port = parts.port
-    except ValueError:
-        port = -1
-    return parts.scheme.lower(), (parts.hostname or "").lower(), port
+        parts = urlsplit(url)
+        return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+    except ValueError:  # a malformed host or port: an origin no other URL has
+        return "", "", -1
 
 
 def _same_origin(a: str, b: str) -> bool:
@@ -691,7 +690,11 @@ def _same_origin(a: str, b: str) -> bool:
 
 
 def _host(url: str) -> str:
-    return (urlsplit(url).hostname or "").lower()
+    """The host a URL names, lower case; '' for none or a malformed one."""
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
 
 
 def _ascii_host(host: str) -> str:

@@ -47,6 +47,8 @@ HEADER_MAX = 8192
 LABEL = "sig1"
 
 _DIGESTS = {"sha-256": hashlib.sha256, "sha-512": hashlib.sha512}
+# A time in a draft-cavage signature's (created) or (expires): ASCII digits, bounded.
+_SECONDS = re.compile(r"[0-9]{1,12}")
 _CAVAGE_PARAM = re.compile(r'\s*([A-Za-z]+)\s*=\s*(?:"([^"]*)"|(\d{1,12}))\s*(?:,|\Z)')
 
 
@@ -328,10 +330,15 @@ def key_id_of(headers: Mapping[str, str]) -> str:
     when it has Signature-Input); BadSignature when it names none."""
     lowered = _lower(headers)
     if "signature-input" in lowered:
-        found = _rfc9421(lowered).params.params["keyid"]
-        assert isinstance(found, str)
-        return found
+        return _keyid(_rfc9421(lowered))
     return _cavage(lowered)["keyId"]
+
+
+def _keyid(found: _Rfc9421) -> str:
+    key_id = found.params.params.get("keyid")
+    if not isinstance(key_id, str) or not key_id:
+        raise BadSignature(f"Signature-Input {found.label} names no keyid")
+    return key_id
 
 
 # --- verifying ----------------------------------------------------------------
@@ -370,7 +377,12 @@ def _split_target(target: str, headers: dict[str, str]) -> tuple[str, str]:
     host = headers.get("host")
     if not host:
         raise BadSignature("the request has no Host header")
-    return f"https://{host}{target}", target
+    url = f"https://{host}{target}"
+    try:
+        urlsplit(url).port  # noqa: B018 - parsed for its checks only
+    except ValueError:
+        raise BadSignature("the Host header is not a host name") from None
+    return url, target
 
 
 def _verify_cavage(
@@ -394,7 +406,7 @@ def _verify_cavage(
             value = f"{method.lower()} {request_target}"
         elif name in ("(created)", "(expires)"):
             value = params.get(name[1:-1], "")
-            if not value.isdigit():
+            if not _SECONDS.fullmatch(value):
                 raise BadSignature(f"the signature covers {name} without giving it")
         elif name.startswith("("):
             raise BadSignature(f"the signature covers {name}, which this server does not read")
@@ -411,6 +423,8 @@ def _verify_cavage(
         raise BadSignature("the signature has expired")
     if "digest" in headers:
         _check_digest(headers["digest"], body)
+    if "content-digest" in headers:
+        _check_content_digest(headers["content-digest"], body)
     try:
         signature = base64.b64decode(params["signature"], validate=True)
     except ValueError:
@@ -454,7 +468,8 @@ def _verify_rfc9421(
         if missing:
             raise BadSignature("the signature does not cover " + ", ".join(missing))
         created = params["created"]
-        assert isinstance(created, int)
+        if not isinstance(created, int):
+            raise BadSignature(f"Signature-Input {found.label} has a malformed 'created'")
         _window(created, now, "creation time")
         expires = params.get("expires")
         if isinstance(expires, int) and expires < now:
@@ -486,6 +501,4 @@ def _verify_rfc9421(
         _check_digest(headers["digest"], body)
     alg = params.get("alg")
     _check(public_pem, alg if isinstance(alg, str) else None, "".join(lines).encode("utf-8"), found.signature)
-    key_id = params["keyid"]
-    assert isinstance(key_id, str)
-    return key_id
+    return _keyid(found)
