@@ -1,0 +1,244 @@
+"""Fediverse fan-out: deliveries/s of one article, and of its Delete, to
+1,000 followers' shared inboxes, against bare POSTs to the same inboxes.
+
+    python bench/federation.py [--followers 1000] [--json OUT]
+
+All on loopback, in one run. A real `moot serve` process (federation on,
+private addresses allowed for the loopback sink) has a group with
+`--followers` remote followers, each with its own shared inbox on one local
+sink (a plain HTTP/1.1 server in its own process that answers 202 at once
+and counts). Rows:
+- one reply posted on the web to the group: time from the POST's answer
+  until every inbox has its Announce, as deliveries/s (each signed with the
+  group's RSA key, RFC 9421, one connection per request as the client makes
+  them);
+- the reply withdrawn: the Announce{Delete} to every inbox, the same way;
+- the baseline: the same number of POSTs of the same body, unsigned, from a
+  bare asyncio client in this process, one connection per request, as many
+  at once as the delivery task sends (delivery.CONCURRENCY)."""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+
+import httpx
+from common import ROOT, Row, command_line, server, temp_dir
+
+sys.path.insert(0, str(ROOT))
+from moot.federation import delivery, outbox  # noqa: E402
+
+GROUP = "bench.federation"
+BASE = "https://forum.example"
+SETTINGS = {"federation": "on", "public_url": BASE, "federation_allow_private": "true"}
+
+
+def _sink(port_out, count, ready) -> None:
+    """The inboxes: every POST answered 202 at once and counted (run in its own process)."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                await reader.readexactly(length)
+                writer.write(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
+                await writer.drain()
+                with count.get_lock():
+                    count.value += 1
+                if b"connection: close" in head.lower():
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError, ValueError):
+            pass
+        finally:
+            writer.close()
+
+    async def main() -> None:
+        listener = await asyncio.start_server(serve, "127.0.0.1", 0, backlog=2048)
+        port_out.value = listener.sockets[0].getsockname()[1]
+        ready.set()
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+def _followers(port: int, n: int) -> list[tuple]:
+    base = f"http://127.0.0.1:{port}"
+    return [
+        (
+            f"{base}/users/{i}",
+            "127.0.0.1",
+            f"{base}/users/{i}/inbox",
+            f"{base}/shared/{i}/inbox",
+            f"{base}/users/{i}#main-key",
+            "unused",
+            f"u{i}@127.0.0.1",
+            f"U {i}",
+            f"{base}/users/{i}",
+            "2026-01-01T00:00:00.000Z",
+        )
+        for i in range(n)
+    ]
+
+
+def _wait(count, target: int, timeout: float = 300.0) -> float:
+    """Seconds until the sink has counted `target` POSTs."""
+    started = time.monotonic()
+    while count.value < target:
+        if time.monotonic() - started > timeout:
+            raise SystemExit(f"only {count.value} of {target} deliveries arrived")
+        time.sleep(0.002)
+    return time.monotonic() - started
+
+
+async def _bare(port: int, n: int, body: bytes, concurrency: int, *, reuse: bool = False) -> None:
+    """`n` unsigned POSTs to the sink's shared inboxes, `concurrency` at once:
+    one connection per request, or with `reuse` one kept open per worker."""
+    pending = iter(range(n))
+
+    async def worker() -> None:
+        reader = writer = None
+        for i in pending:
+            if writer is None:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(
+                f"POST /shared/{i}/inbox HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                f"{'' if reuse else 'Connection: close' + chr(13) + chr(10)}"
+                f"Content-Type: application/activity+json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            await writer.drain()
+            await reader.readuntil(b"\r\n\r\n")
+            if not reuse:
+                writer.close()
+                await writer.wait_closed()
+                reader = writer = None
+        if writer is not None:
+            writer.close()
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+def _cursor_reached(db: str, timeout: float = 30.0) -> None:
+    """Wait until the server's delivery task has read every event so far."""
+    deadline = time.monotonic() + timeout
+    con = sqlite3.connect(db)
+    try:
+        while True:
+            last = con.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()[0]
+            at = con.execute("SELECT value FROM settings WHERE key = ?", (outbox.CURSOR,)).fetchone()
+            if at is not None and int(at[0]) >= last:
+                return
+            if time.monotonic() > deadline:
+                raise SystemExit("the delivery task did not read the events")
+            time.sleep(0.02)
+    finally:
+        con.close()
+
+
+def run(followers: int = 1000) -> list[Row]:
+    tmp = temp_dir()
+    db = os.path.join(tmp, "moot.db")
+    env = {**os.environ, **{f"MOOT_{k.upper()}": v for k, v in SETTINGS.items()}}
+    subprocess.run([sys.executable, "-m", "moot", "init", "--db", db], cwd=ROOT, env=env, check=True)
+    con = sqlite3.connect(db)
+    con.execute(
+        "INSERT INTO groups (name, description, created_at) VALUES (?, '', '2026-01-01T00:00:00.000Z')",
+        (GROUP,),
+    )
+    con.commit()
+    port, count, ready = multiprocessing.Value("i", 0), multiprocessing.Value("i", 0), multiprocessing.Event()
+    sink = multiprocessing.Process(target=_sink, args=(port, count, ready), daemon=True)
+    sink.start()
+    ready.wait(10)
+    rows: list[Row] = []
+    try:
+        with server(db, **SETTINGS) as (url, _proc), httpx.Client(base_url=url, timeout=60) as http:
+            account = {"username": "ada", "password": "correct horse battery", "display_name": "Ada"}
+            assert http.post("/api/register", json=account).status_code in (200, 201)
+            r = http.post(f"/api/groups/{GROUP}/threads", json={"subject": "Everyone", "body": "hello"})
+            assert r.status_code == 201, r.text
+            root = r.json()["article"]
+            _cursor_reached(db)  # the thread went out to no one: the followers come next
+            made = _followers(port.value, followers)
+            con.executemany(
+                "INSERT INTO ap_actors (uri, host, inbox, shared_inbox, key_id, public_pem, handle, name, url,"
+                " fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                made,
+            )
+            con.executemany(
+                "INSERT INTO ap_followers (group_id, actor, follow_id, state, created_at)"
+                " SELECT id, ?, ?, 'accepted', '2026-01-01T00:00:00.000Z' FROM groups WHERE name = ?",
+                [(m[0], m[0] + "#follow", GROUP) for m in made],
+            )
+            con.commit()
+            timings = {}
+            for step in ("create", "delete"):
+                count.value = 0
+                if step == "create":
+                    r = http.post(f"/api/articles/{root['id']}/replies", json={"body": "to everyone here"})
+                    assert r.status_code == 201, r.text
+                    reply = r.json()["article"]
+                else:
+                    r = http.post(f"/api/articles/{reply['id']}/cancel", json={"reason": "enough"})
+                    assert r.status_code == 200, r.text
+                timings[step] = _wait(count, followers)
+            body = (
+                con.execute("SELECT body FROM ap_activities ORDER BY id DESC LIMIT 1").fetchone()[0].encode()
+            )
+            left = con.execute("SELECT count(*) FROM ap_deliveries").fetchone()[0]
+        count.value = 0
+        started = time.monotonic()
+        asyncio.run(_bare(port.value, followers, body, delivery.CONCURRENCY))
+        bare = time.monotonic() - started
+        assert count.value == followers, count.value
+        count.value = 0
+        started = time.monotonic()
+        asyncio.run(_bare(port.value, followers, body, delivery.CONCURRENCY, reuse=True))
+        kept = time.monotonic() - started
+        assert count.value == followers, count.value
+    finally:
+        sink.kill()
+        con.close()
+    baseline = followers / bare
+    note = (
+        f"{followers} followers, one shared inbox each on one loopback sink answering 202 at once;"
+        f" {delivery.CONCURRENCY} at once, one connection per request; {left} rows left after"
+    )
+    for step, what in (("create", "a reply's Announce{Create}"), ("delete", "its Announce{Delete}")):
+        rows.append(
+            Row(
+                "federation",
+                f"fan-out of {what}, signed deliveries/s",
+                followers / timings[step],
+                "per s",
+                baseline,
+                "bare unsigned POSTs, same sink, same body",
+                note=note,
+            )
+        )
+    rows.append(Row("federation", "bare unsigned POSTs/s", baseline, "per s", note=f"{len(body)}-byte body"))
+    rows.append(
+        Row(
+            "federation",
+            "bare unsigned POSTs/s, connections kept open",
+            followers / kept,
+            "per s",
+            baseline,
+            "one connection per request",
+            note="what reusing connections to one host could gain at most",
+        )
+    )
+    return rows
+
+
+if __name__ == "__main__":
+    command_line(run, __doc__, followers=1000)
