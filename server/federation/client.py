@@ -9,7 +9,17 @@ REDIRECTS_MAX) are checked the same way at each hop. HTTP/1.1 is spoken by
 h11 over asyncio streams, so the socket is the one connected to the checked
 address. Timeouts: CONNECT_TIMEOUT to connect, REQUEST_TIMEOUT for one
 whole exchange; a body past BODY_MAX is refused before it is parsed, and
-JSON nesting is bounded (store/validate.py json_object)."""
+JSON nesting is bounded (store/validate.py json_object).
+
+Connections are kept open between requests (a fan-out sends hundreds to one
+server): after a response read to its end, on a connection the server did
+not ask to close, the connection waits in a pool keyed by the checked
+address, the port and the TLS server name, for at most IDLE_TIMEOUT, and a
+later request whose host resolves (and is checked) to that address takes it
+instead of connecting. At most POOL_PER_KEY idle connections per key and
+POOL_MAX in all; any error closes a connection instead. A kept connection
+that the server closed while it was idle fails before any answer arrives:
+the request is then sent again once on a new connection."""
 
 from __future__ import annotations
 
@@ -19,6 +29,7 @@ import ipaddress
 import re
 import socket
 import ssl
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -37,6 +48,10 @@ CONNECT_TIMEOUT = 5.0
 REQUEST_TIMEOUT = 15.0
 BODY_MAX = 1024 * 1024
 REDIRECTS_MAX = 3
+# Idle connections kept: per (address, port, TLS server name), in all, and for how long.
+POOL_PER_KEY = 16
+POOL_MAX = 128
+IDLE_TIMEOUT = 20.0
 # A remote actor as fetched is believed this long; then it is fetched again.
 ACTOR_TTL = timedelta(days=1)
 NAME_MAX = 100
@@ -70,11 +85,79 @@ class RemoteActor:
     url: str | None  # its profile page
 
 
+class _Unanswered(FetchError):
+    """The connection failed before any byte of an answer arrived."""
+
+
 @dataclass(frozen=True)
 class _Response:
     status: int
     headers: dict[str, str]
     body: bytes
+
+
+# (checked address, port, TLS server name or None for plain http)
+_Key = tuple[str, int, str | None]
+
+
+@dataclass(frozen=True)
+class _Connection:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    key: _Key
+    reused: bool = False
+
+
+class _Pool:
+    """Idle kept-alive connections, the latest given back taken first."""
+
+    def __init__(self) -> None:
+        self._idle: dict[_Key, list[tuple[float, _Connection]]] = {}
+        self._count = 0
+
+    def take(self, key: _Key) -> _Connection | None:
+        """An idle connection for `key` that is still open and not past
+        IDLE_TIMEOUT (others met on the way are closed), or None."""
+        idle = self._idle.get(key, [])
+        now = time.monotonic()
+        found = None
+        while idle and found is None:
+            until, connection = idle.pop()
+            self._count -= 1
+            if until > now and not connection.writer.is_closing() and not connection.reader.at_eof():
+                found = _Connection(connection.reader, connection.writer, key, reused=True)
+            else:
+                connection.writer.close()
+        if not idle:
+            self._idle.pop(key, None)
+        return found
+
+    def give(self, connection: _Connection) -> None:
+        """Keep `connection` idle, unless its key or the pool is full: then close it."""
+        now = time.monotonic()
+        for key in [k for k, idle in self._idle.items() if idle[0][0] <= now]:
+            self._drop(key, now)
+        idle = self._idle.setdefault(connection.key, [])
+        if len(idle) >= POOL_PER_KEY or self._count >= POOL_MAX:
+            connection.writer.close()
+            return
+        idle.append((now + IDLE_TIMEOUT, connection))
+        self._count += 1
+
+    def _drop(self, key: _Key, now: float) -> None:
+        """Close `key`'s connections past their time (the oldest are first)."""
+        idle = self._idle[key]
+        while idle and idle[0][0] <= now:
+            idle.pop(0)[1].writer.close()
+            self._count -= 1
+        if not idle:
+            del self._idle[key]
+
+    async def aclose(self) -> None:
+        idle, self._idle, self._count = self._idle, {}, 0
+        for connections in idle.values():
+            for _, connection in connections:
+                await _close(connection.writer)
 
 
 def address_allowed(address: str) -> bool:
@@ -122,13 +205,17 @@ class Client:
         self._exempt = frozenset(exempt)
         # Per host, the signature scheme that its server last took.
         self._schemes: dict[str, signatures.Scheme] = {}
+        # Local actors' private keys (made once, never changed: keys.pair).
+        self._keys: dict[str, str] = {}
+        self._pool = _Pool()
 
     def remembered_scheme(self, host: str) -> signatures.Scheme | None:
         """The scheme a host's server last accepted a signed request in, if any."""
         return self._schemes.get(host)
 
     async def aclose(self) -> None:
-        """Nothing is kept open between requests; here for the callers' symmetry."""
+        """Close the idle connections kept open."""
+        await self._pool.aclose()
 
     # --- one exchange -------------------------------------------------------------
 
@@ -147,15 +234,22 @@ class Client:
         return addresses
 
     async def _connect(
-        self, addresses: list[str], host: str, port: int, tls: bool
-    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        self, addresses: list[str], host: str, port: int, tls: bool, *, kept: bool = True
+    ) -> _Connection:
+        """An idle connection to one of `addresses` (checked) when `kept`, else a new one."""
+        server_name = host if tls else None
+        for address in addresses if kept else ():
+            idle = self._pool.take((address, port, server_name))
+            if idle is not None:
+                return idle
         failure: BaseException | None = None
         for address in addresses:
             try:
                 async with asyncio.timeout(CONNECT_TIMEOUT):
-                    return await asyncio.open_connection(
-                        address, port, ssl=self._tls if tls else None, server_hostname=host if tls else None
+                    reader, writer = await asyncio.open_connection(
+                        address, port, ssl=self._tls if tls else None, server_hostname=server_name
                     )
+                return _Connection(reader, writer, (address, port, server_name))
             except (OSError, TimeoutError) as error:
                 failure = error
         raise FetchError(f"cannot connect to {host}:{port}: {failure or 'no address'}")
@@ -163,7 +257,9 @@ class Client:
     async def _exchange(
         self, method: str, url: str, headers: list[tuple[str, str]], body: bytes
     ) -> _Response:
-        """One HTTP/1.1 request and its response, on a new connection to a checked address."""
+        """One HTTP/1.1 request and its response, on a connection to a checked
+        address: a kept one if there is, sent again once on a new one when a
+        kept one turns out closed; kept afterwards when it can be."""
         parts = _split(url)
         if parts.scheme != "https" and not (parts.scheme == "http" and self.config.federation_allow_private):
             raise FetchError(f"{url!r} is not an https address")
@@ -178,13 +274,27 @@ class Client:
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
                 addresses = await self._addresses(host, port)
-                reader, writer = await self._connect(addresses, host, port, parts.scheme == "https")
-                try:
-                    return await self._speak(reader, writer, method, url, target, headers, body)
-                finally:
-                    writer.close()
-                    with contextlib.suppress(Exception):
-                        await writer.wait_closed()
+                kept = True
+                while True:
+                    connection = await self._connect(
+                        addresses, host, port, parts.scheme == "https", kept=kept
+                    )
+                    try:
+                        response, reusable = await self._speak(connection, method, url, target, headers, body)
+                    except _Unanswered:
+                        await _close(connection.writer)
+                        if not connection.reused:
+                            raise
+                        kept = False  # closed while idle: once more on a new connection
+                        continue
+                    except BaseException:
+                        await _close(connection.writer)
+                        raise
+                    if reusable:
+                        self._pool.give(connection)
+                    else:
+                        await _close(connection.writer)
+                    return response
         except TimeoutError:
             raise FetchError(f"{url} did not answer within {REQUEST_TIMEOUT:.0f} seconds") from None
         except OSError as error:
@@ -192,32 +302,37 @@ class Client:
 
     async def _speak(
         self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        connection: _Connection,
         method: str,
         url: str,
         target: str,
         headers: list[tuple[str, str]],
         body: bytes,
-    ) -> _Response:
-        connection = h11.Connection(h11.CLIENT)
-        agent = f"Moot (+{self.config.site_url})"
-        fields = [("User-Agent", agent), ("Connection", "close"), *headers]
+    ) -> tuple[_Response, bool]:
+        """The response, and whether the connection may carry another request
+        (read to its end, no `Connection: close`, nothing more sent).
+        _Unanswered when the connection fails before any answer arrives."""
+        reader, writer = connection.reader, connection.writer
+        protocol = h11.Connection(h11.CLIENT)
+        fields = [("User-Agent", f"Moot (+{self.config.site_url})"), *headers]
         if body or method not in ("GET", "HEAD"):
             fields.append(("Content-Length", str(len(body))))
+        received = 0
         try:
-            writer.write(connection.send(h11.Request(method=method, target=target, headers=fields)))
+            writer.write(protocol.send(h11.Request(method=method, target=target, headers=fields)))
             if body:
-                writer.write(connection.send(h11.Data(data=body)))
-            writer.write(connection.send(h11.EndOfMessage()))
+                writer.write(protocol.send(h11.Data(data=body)))
+            writer.write(protocol.send(h11.EndOfMessage()))
             await writer.drain()
             response: h11.Response | None = None
             chunks: list[bytes] = []
             size = 0
             while True:
-                event = connection.next_event()
+                event = protocol.next_event()
                 if event is h11.NEED_DATA:
-                    connection.receive_data(await reader.read(65536))
+                    data = await reader.read(65536)
+                    received += len(data)
+                    protocol.receive_data(data)
                 elif isinstance(event, h11.Response):
                     response = event
                     declared = dict(event.headers).get(b"content-length", b"0")
@@ -230,12 +345,21 @@ class Client:
                     chunks.append(bytes(event.data))
                 elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
                     break
-        except (h11.ProtocolError, ValueError) as error:
+        except (h11.ProtocolError, ValueError, OSError) as error:
+            if not received:
+                raise _Unanswered(f"{url} closed the connection without an answer ({error})") from None
+            if isinstance(error, OSError):
+                raise
             raise FetchError(f"{url} answered with a malformed response: {error}") from None
         if response is None:
-            raise FetchError(f"{url} closed the connection without an answer")
+            raise _Unanswered(f"{url} closed the connection without an answer")
         answer = {name.decode("latin-1"): value.decode("latin-1") for name, value in response.headers}
-        return _Response(response.status_code, answer, b"".join(chunks))
+        reusable = (
+            protocol.our_state is h11.DONE
+            and protocol.their_state is h11.DONE
+            and not protocol.trailing_data[0]
+        )
+        return _Response(response.status_code, answer, b"".join(chunks)), reusable
 
     # --- signed requests ----------------------------------------------------------
 
@@ -245,7 +369,9 @@ class Client:
         """`method` on `url` signed by local actor `signer`, knocking twice: in
         the scheme the host last took (first RFC 9421), then, on 400 or 401,
         in the other; the scheme that got a success is remembered."""
-        private_pem, _ = await keys.pair(self.db, signer)
+        private_pem = self._keys.get(signer)
+        if private_pem is None:
+            private_pem = self._keys[signer] = (await keys.pair(self.db, signer))[0]
         key_id = objects.key_id(self.config.site_url, signer)
         host = (_split(url).hostname or "").lower()
         first = self._schemes.get(host, "rfc9421")
@@ -453,6 +579,12 @@ class Client:
         ):
             return value
         return None
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(Exception):
+        await writer.wait_closed()
 
 
 def _split(url: str) -> SplitResult:

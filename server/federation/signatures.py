@@ -250,9 +250,12 @@ def sign(
     params.params["created"] = int(moment)
     params.params["keyid"] = key_id
     params.params["alg"] = "rsa-v1_5-sha256"
-    base = "".join(f'"{name}": {values[name]}\n' for name in components) + f'"@signature-params": {params}'
+    serialized = str(params)  # once: serialising checks every character
+    base = (
+        "".join(f'"{name}": {values[name]}\n' for name in components) + f'"@signature-params": {serialized}'
+    )
     signature = base64.b64encode(_sign(private_pem, base.encode("utf-8"))).decode("ascii")
-    added["Signature-Input"] = f"{LABEL}={params}"
+    added["Signature-Input"] = f"{LABEL}={serialized}"
     added["Signature"] = f"{LABEL}=:{signature}:"
     return added
 
