@@ -399,6 +399,31 @@ async def test_requests_to_one_server_share_a_kept_connection(fed, peer):
     assert len(peer.connections) == 2
 
 
+@pytest.mark.parametrize("ttl", [client_module.RESOLVED_TTL, 0])
+async def test_a_names_checked_addresses_are_reused_for_a_while(make_site, peer, monkeypatch, ttl):
+    monkeypatch.setattr(client_module, "RESOLVED_TTL", ttl)
+    site = await make_site()  # private addresses refused but for the test server's own
+    client = make_client(site, peer, exempt={"127.0.0.1", "::1"})
+    loop = asyncio.get_running_loop()
+    asked = []
+    real = loop.getaddrinfo
+
+    async def getaddrinfo(host, *args, **kwargs):
+        asked.append(host)
+        return await real(host, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "getaddrinfo", getaddrinfo)
+    peer.json("/doc", {"id": "doc"})
+    for _ in range(3):
+        assert await client.get_json(f"https://localhost:{peer.port}/doc") == {"id": "doc"}
+    assert asked == (["localhost"] if ttl else ["localhost"] * 3)
+    # A refused name is asked again each time, and refused each time.
+    for _ in range(2):
+        with pytest.raises(FetchError, match="private or reserved address"):
+            await client.get_json(f"https://127.0.0.2:{peer.port}/doc")
+    assert asked.count("127.0.0.2") == 2 and len(peer.seen) == 3
+
+
 @pytest.mark.parametrize("limit", ["IDLE_TIMEOUT", "POOL_PER_KEY", "POOL_MAX"])
 async def test_no_connection_is_kept_past_the_limits(fed, peer, monkeypatch, limit):
     monkeypatch.setattr(client_module, limit, 0)

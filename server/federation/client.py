@@ -5,7 +5,8 @@ Every request goes to an address checked after resolving the name: no
 private, loopback, link-local, multicast, reserved or unspecified address
 (IPv4-mapped ones included) and https only, unless
 MOOT_FEDERATION_ALLOW_PRIVATE is on (tests); redirects (at most
-REDIRECTS_MAX) are checked the same way at each hop. HTTP/1.1 is spoken by
+REDIRECTS_MAX) are checked the same way at each hop; a name's checked
+addresses are reused for RESOLVED_TTL. HTTP/1.1 is spoken by
 h11 over asyncio streams, so the socket is the one connected to the checked
 address. Timeouts: CONNECT_TIMEOUT to connect, REQUEST_TIMEOUT for one
 whole exchange; a body past BODY_MAX is refused before it is parsed, and
@@ -52,6 +53,9 @@ REDIRECTS_MAX = 3
 POOL_PER_KEY = 16
 POOL_MAX = 128
 IDLE_TIMEOUT = 20.0
+# A name's checked addresses are reused this long (seconds), for at most RESOLVED_MAX names.
+RESOLVED_TTL = 30.0
+RESOLVED_MAX = 1024
 # A remote actor as fetched is believed this long; then it is fetched again.
 ACTOR_TTL = timedelta(days=1)
 NAME_MAX = 100
@@ -207,6 +211,7 @@ class Client:
         self._schemes: dict[str, signatures.Scheme] = {}
         # Local actors' private keys (made once, never changed: keys.pair).
         self._keys: dict[str, str] = {}
+        self._resolved: dict[tuple[str, int], tuple[float, list[str]]] = {}
         self._pool = _Pool()
 
     def remembered_scheme(self, host: str) -> signatures.Scheme | None:
@@ -220,6 +225,14 @@ class Client:
     # --- one exchange -------------------------------------------------------------
 
     async def _addresses(self, host: str, port: int) -> list[str]:
+        """The addresses `host` resolves to, every one checked (FetchError
+        when one is refused); a name's checked addresses are reused for
+        RESOLVED_TTL, so a fan-out to one server does not ask the resolver
+        once per delivery."""
+        now = time.monotonic()
+        known = self._resolved.get((host, port))
+        if known is not None and known[0] > now:
+            return known[1]
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError) as error:
@@ -231,6 +244,11 @@ class Client:
                 raise FetchError(f"{host} resolves to {refused[0]}, a private or reserved address")
         if not addresses:
             raise FetchError(f"{host} has no address")
+        if len(self._resolved) >= RESOLVED_MAX:
+            self._resolved = {k: v for k, v in self._resolved.items() if v[0] > now}
+            if len(self._resolved) >= RESOLVED_MAX:
+                self._resolved.clear()
+        self._resolved[(host, port)] = (now + RESOLVED_TTL, addresses)
         return addresses
 
     async def _connect(
