@@ -67,8 +67,12 @@ def _lower(headers: Mapping[str, str]) -> dict[str, str]:
 
 @functools.lru_cache(maxsize=256)
 def _private_key(pem: str) -> rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey:
-    # Loading checks an RSA key at some cost: a delivery burst signs with a few keys many times.
-    key = serialization.load_pem_private_key(pem.encode("ascii"), password=None)
+    # Loaded once per key: a delivery burst signs with a few keys many times. The
+    # keys are this server's own (ap_keys, made by keys.pair), so the RSA
+    # consistency check, tens of milliseconds on the event loop, is skipped.
+    key = serialization.load_pem_private_key(
+        pem.encode("ascii"), password=None, unsafe_skip_rsa_key_validation=True
+    )
     if not isinstance(key, rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey):
         raise ValueError("only RSA and Ed25519 keys sign")
     return key
