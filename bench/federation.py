@@ -10,12 +10,14 @@ sink (a plain HTTP/1.1 server in its own process that answers 202 at once
 and counts). Rows:
 - one reply posted on the web to the group: time from the POST's answer
   until every inbox has its Announce, as deliveries/s (each signed with the
-  group's RSA key, RFC 9421, one connection per request as the client makes
-  them);
+  group's RSA key, RFC 9421, on connections the client keeps open), and the
+  server process's CPU time per delivery (user + system, all its threads);
 - the reply withdrawn: the Announce{Delete} to every inbox, the same way;
 - the baseline: the same number of POSTs of the same body, unsigned, from a
   bare asyncio client in this process, one connection per request, as many
-  at once as the delivery task sends (delivery.CONCURRENCY)."""
+  at once as the delivery task sends (delivery.CONCURRENCY); and the same
+  with one connection kept open per worker, what the signed deliveries can
+  at most reach."""
 
 from __future__ import annotations
 
@@ -87,6 +89,13 @@ def _followers(port: int, n: int) -> list[tuple]:
         )
         for i in range(n)
     ]
+
+
+def _cpu(pid: int) -> float:
+    """CPU seconds (user + system) process `pid` has used so far (Linux)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _wait(count, target: int, timeout: float = 300.0) -> float:
@@ -161,7 +170,7 @@ def run(followers: int = 1000) -> list[Row]:
     ready.wait(10)
     rows: list[Row] = []
     try:
-        with server(db, **SETTINGS) as (url, _proc), httpx.Client(base_url=url, timeout=60) as http:
+        with server(db, **SETTINGS) as (url, proc), httpx.Client(base_url=url, timeout=60) as http:
             account = {"username": "ada", "password": "correct horse battery", "display_name": "Ada"}
             assert http.post("/api/register", json=account).status_code in (200, 201)
             r = http.post(f"/api/groups/{GROUP}/threads", json={"subject": "Everyone", "body": "hello"})
@@ -180,9 +189,10 @@ def run(followers: int = 1000) -> list[Row]:
                 [(m[0], m[0] + "#follow", GROUP) for m in made],
             )
             con.commit()
-            timings = {}
+            timings, cpu = {}, {}
             for step in ("create", "delete"):
                 count.value = 0
+                cpu[step] = _cpu(proc.pid)
                 if step == "create":
                     r = http.post(f"/api/articles/{root['id']}/replies", json={"body": "to everyone here"})
                     assert r.status_code == 201, r.text
@@ -191,6 +201,7 @@ def run(followers: int = 1000) -> list[Row]:
                     r = http.post(f"/api/articles/{reply['id']}/cancel", json={"reason": "enough"})
                     assert r.status_code == 200, r.text
                 timings[step] = _wait(count, followers)
+                cpu[step] = _cpu(proc.pid) - cpu[step]
             body = (
                 con.execute("SELECT body FROM ap_activities ORDER BY id DESC LIMIT 1").fetchone()[0].encode()
             )
@@ -211,7 +222,7 @@ def run(followers: int = 1000) -> list[Row]:
     baseline = followers / bare
     note = (
         f"{followers} followers, one shared inbox each on one loopback sink answering 202 at once;"
-        f" {delivery.CONCURRENCY} at once, one connection per request; {left} rows left after"
+        f" {delivery.CONCURRENCY} at once on kept connections; {left} rows left after"
     )
     for step, what in (("create", "a reply's Announce{Create}"), ("delete", "its Announce{Delete}")):
         rows.append(
@@ -223,6 +234,16 @@ def run(followers: int = 1000) -> list[Row]:
                 baseline,
                 "bare unsigned POSTs, same sink, same body",
                 note=note,
+            )
+        )
+    for step, what in (("create", "a reply's Announce{Create}"), ("delete", "its Announce{Delete}")):
+        rows.append(
+            Row(
+                "federation",
+                f"fan-out of {what}, server CPU per delivery",
+                1000 * cpu[step] / followers,
+                "ms",
+                note="the moot serve process, all threads, from the POST to the last delivery",
             )
         )
     rows.append(Row("federation", "bare unsigned POSTs/s", baseline, "per s", note=f"{len(body)}-byte body"))
