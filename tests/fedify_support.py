@@ -5,7 +5,8 @@ Fedify server, installed with npm into a cache folder and run with Node.
 ~/.cache/moot-fedify/<hash of package-lock.json>/, once per lock file), or
 raises Unavailable with the reason (no node or npm, or npm could not reach the
 registry) for the tests to skip on. `FedifyPeer` runs it; `throwaway_ca` makes
-the certificate authority both sides trust."""
+the certificate authority both sides trust. `pasture_python()` gives a Python
+with fediverse-pasture installed, in a virtual environment of its own."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -25,7 +27,10 @@ HERE = Path(__file__).resolve().parent / "fedify"
 CACHE = Path(os.environ.get("MOOT_FEDIFY_CACHE", Path.home() / ".cache" / "moot-fedify"))
 KNOCKS = ("rfc9421", "draft-cavage-http-signatures-12")
 INSTALL_TIMEOUT = 600  # seconds npm ci may take on a slow network (about 15 s here)
-START_WAIT = 60.0
+# fediverse-pasture's bovine pins cryptography below 46, older than Moot's own:
+# in the test extras it would downgrade the cryptography Moot's tests run on,
+# so it lives in a virtual environment of its own, keyed by these pins.
+PASTURE = ("fediverse-pasture==0.2.25", "uvicorn==0.55.0")
 
 
 class Unavailable(Exception):
@@ -36,7 +41,9 @@ def install() -> Path:
     """The folder holding node_modules and peer.mjs, installed on first use."""
     node, npm = shutil.which("node"), shutil.which("npm")
     if not node or not npm:
-        raise Unavailable("node and npm are not installed (./run tests installs Debian's nodejs and npm as root)")
+        raise Unavailable(
+            "node and npm are not installed (./run tests installs Debian's nodejs and npm as root)"
+        )
     lock = (HERE / "package-lock.json").read_bytes()
     folder = CACHE / hashlib.sha256(lock).hexdigest()[:16]
     folder.mkdir(parents=True, exist_ok=True)
@@ -55,9 +62,13 @@ def install() -> Path:
                     timeout=INSTALL_TIMEOUT,
                 )
             except subprocess.TimeoutExpired as exc:
-                raise Unavailable(f"npm ci took over {INSTALL_TIMEOUT} s (is the npm registry reachable?)") from exc
+                raise Unavailable(
+                    f"npm ci took over {INSTALL_TIMEOUT} s (is the npm registry reachable?)"
+                ) from exc
             if done.returncode:
-                raise Unavailable(f"npm could not install the Fedify peer (no registry?): {done.stderr[-600:]}")
+                raise Unavailable(
+                    f"npm could not install the Fedify peer (no registry?): {done.stderr[-600:]}"
+                )
             (folder / ".installed").write_text(f"{time.monotonic() - started:.1f} s\n")
     # ESM resolves packages from the script's own folder: the peer runs from there.
     script = HERE.joinpath("peer.mjs").read_bytes()
@@ -67,6 +78,35 @@ def install() -> Path:
         temporary.write_bytes(script)
         temporary.replace(target)
     return target
+
+
+def pasture_python() -> str:
+    """The python of a virtual environment holding PASTURE (pip-installed on
+    first use, about 20 s), or Unavailable when pip cannot install it."""
+    folder = CACHE / ("pasture-" + hashlib.sha256(" ".join(PASTURE).encode()).hexdigest()[:12])
+    python = folder / "bin" / "python"
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with open(CACHE / ".pasture-lock", "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        if not (folder / ".installed").exists():
+            try:
+                subprocess.run(
+                    [sys.executable, "-m", "venv", "--clear", str(folder)], check=True, capture_output=True
+                )
+                done = subprocess.run(
+                    [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", *PASTURE],
+                    capture_output=True,
+                    text=True,
+                    timeout=INSTALL_TIMEOUT,
+                )
+            except (subprocess.SubprocessError, OSError) as exc:
+                raise Unavailable(f"could not install {' '.join(PASTURE)}: {exc}") from exc
+            if done.returncode:
+                raise Unavailable(
+                    f"pip could not install {' '.join(PASTURE)} (no index?): {done.stderr[-600:]}"
+                )
+            (folder / ".installed").touch()
+    return str(python)
 
 
 def throwaway_ca(folder: Path) -> tuple[str, str, str]:
@@ -83,7 +123,22 @@ def throwaway_ca(folder: Path) -> tuple[str, str, str]:
     openssl("req", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1")
     extensions = folder / "leaf.ext"
     extensions.write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n")
-    openssl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-out", cert, "-days", "2", "-extfile", str(extensions))
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        csr,
+        "-CA",
+        ca,
+        "-CAkey",
+        ca_key,
+        "-out",
+        cert,
+        "-days",
+        "2",
+        "-extfile",
+        str(extensions),
+    )
     return ca, cert, key
 
 
@@ -103,7 +158,9 @@ class FedifyPeer:
         line = self.proc.stdout.readline()  # the peer's one line, once it serves
         if not line:
             self.close()
-            raise RuntimeError(f"the Fedify peer did not start (log {log_path}):\n{log_path.read_text()[-2000:]}")
+            raise RuntimeError(
+                f"the Fedify peer did not start (log {log_path}):\n{log_path.read_text()[-2000:]}"
+            )
         described = json.loads(line)
         self.peers: dict[str, dict[str, str]] = described["peers"]
         self.control = httpx.Client(base_url=f"http://127.0.0.1:{described['control']}", timeout=60)
