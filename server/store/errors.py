@@ -23,6 +23,13 @@ class AuthRequired(MootError):
     status, code = 401, "auth_required"
 
 
+class BadSignature(AuthRequired):
+    """A request's HTTP Signature is missing, malformed, stale or does not
+    verify (server/federation/signatures.py): the message says which."""
+
+    code = "bad_signature"
+
+
 class Forbidden(MootError):
     status, code = 403, "forbidden"
 

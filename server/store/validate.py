@@ -4,7 +4,9 @@ No I/O here: these are tested without a socket or a database."""
 
 from __future__ import annotations
 
+import json
 import re
+from itertools import accumulate
 
 from .confusables import name_skeleton
 from .errors import Invalid, TooLarge
@@ -197,12 +199,22 @@ def password(value: object) -> str:
 # would swallow the real control as a duplicate. news.peers.cancel_message_id
 # (`cancel.`), news.peers.queue_state (one per thread state action),
 # stewardship.actions (its control, `x-moot-action.`, and `notice.`).
-RESERVED_ID_PREFIXES = ("cancel.", "notice.", "x-moot-action.", "lock.", "unlock.", "archive.", "unarchive.")
+CONTROL_ID_PREFIXES = ("cancel.", "notice.", "x-moot-action.", "lock.", "unlock.", "archive.", "unarchive.")
+# Those, and `ap.`: an article from the fediverse (federation/inbox.py), whose
+# Message-ID is a hash of its object's id. No client may choose one; a peer
+# may carry one, as every site that takes the object in derives the same id.
+RESERVED_ID_PREFIXES = (*CONTROL_ID_PREFIXES, "ap.")
 
 
 def reserved_message_id(message_id: str) -> bool:
     """True for a Message-ID of a form this server derives (RESERVED_ID_PREFIXES)."""
     return message_id[1:].lower().startswith(RESERVED_ID_PREFIXES)
+
+
+def control_message_id(message_id: str) -> bool:
+    """True for a Message-ID of a form this server derives for its control
+    articles (CONTROL_ID_PREFIXES): no article from a peer may have one."""
+    return message_id[1:].lower().startswith(CONTROL_ID_PREFIXES)
 
 
 def chosen_message_id(value: object) -> str:
@@ -249,3 +261,30 @@ def limit(value: object, default: int = 50) -> int:
     if value is None or value == "":
         return default
     return integer(value, "limit", minimum=1, maximum=PAGE_MAX)
+
+
+# Arrays and objects a JSON body may nest: json.loads recurses, and no request
+# of the API nests more than a few.
+JSON_DEPTH_MAX = 32
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_JSON_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
+
+
+def json_depth(raw: bytes) -> int:
+    """How deep the arrays and objects of JSON text nest, counted without parsing it."""
+    brackets = _JSON_NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", raw))
+    return max(accumulate(1 if b in b"[{" else -1 for b in brackets), default=0)
+
+
+def json_object(raw: str | bytes, what: str) -> dict:
+    """`raw` parsed as a JSON object; else Invalid, saying what (`what`) is wrong with
+    it. Nesting deeper than JSON_DEPTH_MAX is refused before it is parsed."""
+    if json_depth(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw) > JSON_DEPTH_MAX:
+        raise Invalid(f"{what} nests arrays and objects deeper than {JSON_DEPTH_MAX} levels")
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise Invalid(f"{what} is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise Invalid(f"{what} must be a JSON object")
+    return value

@@ -4,10 +4,7 @@ headers every response carries."""
 
 from __future__ import annotations
 
-import json
-import re
 import secrets
-from itertools import accumulate
 from urllib.parse import parse_qsl, urlsplit
 
 from itsdangerous import BadSignature, TimestampSigner
@@ -16,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..store.errors import Forbidden, Invalid, TooLarge, UnsupportedMediaType
-from ..store.validate import has_lone_surrogate
+from ..store.validate import has_lone_surrogate, json_object
 
 JSON_MAX_BYTES = 1024 * 1024
 FORM_MAX_BYTES = 128 * 1024
@@ -56,33 +53,6 @@ async def read_json(request: Request) -> dict:
     value = json_object(raw, "the request body")
     if _any_lone_surrogate(value):
         raise Invalid("the request body has a string that is not valid Unicode (a lone surrogate)")
-    return value
-
-
-# Arrays and objects a JSON body may nest: json.loads recurses, and no request
-# of the API nests more than a few.
-JSON_DEPTH_MAX = 32
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
-_JSON_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
-
-
-def json_depth(raw: bytes) -> int:
-    """How deep the arrays and objects of JSON text nest, counted without parsing it."""
-    brackets = _JSON_NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", raw))
-    return max(accumulate(1 if b in b"[{" else -1 for b in brackets), default=0)
-
-
-def json_object(raw: str | bytes, what: str) -> dict:
-    """`raw` parsed as a JSON object; else Invalid, saying what (`what`) is wrong with
-    it. Nesting deeper than JSON_DEPTH_MAX is refused before it is parsed."""
-    if json_depth(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw) > JSON_DEPTH_MAX:
-        raise Invalid(f"{what} nests arrays and objects deeper than {JSON_DEPTH_MAX} levels")
-    try:
-        value = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise Invalid(f"{what} is not valid JSON") from None
-    if not isinstance(value, dict):
-        raise Invalid(f"{what} must be a JSON object")
     return value
 
 
