@@ -247,7 +247,7 @@ def test_verify_actor_from_fediverse_pasture(world):
     group = world.group_actor("rfc9421")
     done = subprocess.run(
         [python, str(ROOT / "tests" / "pasture_probe.py"), group, world.cert, world.key],
-        cwd=ROOT,
+        cwd=world.folder,  # bovine leaves a JSON-LD cache file where it runs
         env={**moot_env(), "SSL_CERT_FILE": world.ca},
         capture_output=True,
         text=True,
