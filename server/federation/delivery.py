@@ -86,8 +86,9 @@ async def due(site: Site, now: str, limit: int = ROUND) -> list[Row]:
         )
 
 
-async def _settle(site: Site, row: Row, outcome: Outcome, now: str) -> None:
-    """Record `outcome`: a sent row deleted; a failure rescheduled, or given up."""
+async def _settle(site: Site, row: Row, outcome: Outcome, now: str) -> str:
+    """Record `outcome`: a sent row deleted; a failure rescheduled, or given
+    up. Returns what became of it: 'sent', 'retry' or 'failed'."""
     key = (row["activity"], row["inbox"])
     if outcome.state == "sent":
 
@@ -95,7 +96,7 @@ async def _settle(site: Site, row: Row, outcome: Outcome, now: str) -> None:
             await conn.execute("DELETE FROM ap_deliveries WHERE activity = ? AND inbox = ?", key)
 
         await site.db.run(done)
-        return
+        return "sent"
     attempts = row["attempts"] + 1
     give_up_at = clock.parse(row["created_at"]) + timedelta(hours=site.config.federation_give_up_hours)
     retry_at = clock.parse(now) + timedelta(seconds=backoff(attempts))
@@ -109,6 +110,7 @@ async def _settle(site: Site, row: Row, outcome: Outcome, now: str) -> None:
         )
 
     await site.db.run(failed)
+    return "failed" if final else "retry"
 
 
 async def send_one(site: Site, client: Client, row: Row) -> Outcome:
@@ -145,8 +147,7 @@ async def deliver_due(site: Site, client: Client, *, now: str | None = None) -> 
             if outcome.state != "sent":
                 log.info("delivery of %s to %s: %s", row["activity"], row["inbox"], outcome.error)
             _count(site, outcome)
-            await _settle(site, row, outcome, now)
-            counts[outcome.state] += 1
+            counts[await _settle(site, row, outcome, now)] += 1
 
     async with asyncio.TaskGroup() as group:
         for _ in range(min(CONCURRENCY, len(rows))):
