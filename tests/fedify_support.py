@@ -30,7 +30,9 @@ INSTALL_TIMEOUT = 600  # seconds npm ci may take on a slow network (about 15 s h
 # fediverse-pasture's bovine pins cryptography below 46, older than Moot's own:
 # in the test extras it would downgrade the cryptography Moot's tests run on,
 # so it lives in a virtual environment of its own, keyed by these pins.
-PASTURE = ("fediverse-pasture==0.2.25", "uvicorn==0.55.0")
+# bovine 0.5.19 calls http-sf's 1.0 API (parse_dictionary(bytes)), which 1.1
+# changed: with a later http-sf every RFC 9421 signature it checks raises.
+PASTURE = ("fediverse-pasture==0.2.25", "http-sf==1.0.7", "uvicorn==0.55.0")
 
 
 class Unavailable(Exception):

@@ -147,7 +147,7 @@ async function resolve(ctx, target) {
 function noteOf(ctx, group, { id, inReplyTo, content, public: isPublic = true }) {
   const to = isPublic ? [PUBLIC_COLLECTION] : [];
   return new Note({
-    id: new URL(id), attribution: ctx.getActorUri("alice"), content, inReplyTo: new URL(inReplyTo),
+    id: new URL(id), attribution: ctx.getActorUri("alice"), content, replyTarget: new URL(inReplyTo),
     tos: to, ccs: isPublic ? [group.id] : [], audience: isPublic ? group.id : null,
     published: Temporal.Now.instant(),
   });
