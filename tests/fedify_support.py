@@ -46,6 +46,9 @@ def install() -> Path:
         raise Unavailable(
             "node and npm are not installed (./run tests installs Debian's nodejs and npm as root)"
         )
+    version = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30).stdout.strip()
+    if int(version.lstrip("v").split(".")[0] or 0) < 20:
+        raise Unavailable(f"Fedify 2.3 runs on Node 20 or later; this node is {version}")
     lock = (HERE / "package-lock.json").read_bytes()
     folder = CACHE / hashlib.sha256(lock).hexdigest()[:16]
     folder.mkdir(parents=True, exist_ok=True)
