@@ -99,6 +99,11 @@ SCENARIOS = {
         600,
         "mail queued and handed to a relay for 1 article to 10,000 subscribers; incoming mail accepted/s",
     ),
+    "federation_in": (
+        ["federation_in.py", "--seconds", "4"],
+        300,
+        "incoming signed Create/s at a group's inbox (both signature schemes) vs NNTP POST/s, same server",
+    ),
     "archive": (
         ["archive.py", "--articles", "1000000"],
         900,
