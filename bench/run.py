@@ -100,7 +100,7 @@ SCENARIOS = {
         "mail queued and handed to a relay for 1 article to 10,000 subscribers; incoming mail accepted/s",
     ),
     "federation_in": (
-        ["federation_in.py", "--seconds", "4"],
+        ["federation_in.py", "--seconds", "3", "--rounds", "3"],
         300,
         "incoming signed Create/s at a group's inbox (both signature schemes) vs NNTP POST/s, same server",
     ),
