@@ -203,7 +203,7 @@ async def test_collections(fed):
         rows = list(
             await conn.execute_fetchall(
                 "SELECT d.inbox FROM ap_deliveries d JOIN ap_activities a ON a.id = d.activity"
-                " WHERE a.body LIKE '%\"type\":\"Accept\"%'"
+                ' WHERE a.body LIKE \'%"type":"Accept"%\''
             )
         )
     assert len(rows) == 25 and all(r[0].startswith("https://social.example/users/p") for r in rows)

@@ -22,15 +22,12 @@ import random
 from dataclasses import dataclass
 from datetime import timedelta
 from sqlite3 import Row
-from typing import TYPE_CHECKING
 
 from ..runtime.site import Site
 from ..store import clock
 from ..store.db import fetch_all, fetch_value
 from . import outbox
-
-if TYPE_CHECKING:
-    from .client import Client
+from .client import Client, FetchError
 
 log = logging.getLogger("moot.federation")
 
@@ -115,8 +112,6 @@ async def _settle(site: Site, row: Row, outcome: Outcome, now: str) -> str:
 
 async def send_one(site: Site, client: Client, row: Row) -> Outcome:
     """Post one delivery; never raises for the remote side's failures."""
-    from .client import FetchError  # the client's own error; imported where used
-
     try:
         status = await client.post(row["inbox"], row["body"].encode("utf-8"), signer=row["signer"])
     except FetchError as error:
@@ -207,8 +202,6 @@ async def start(site: Site) -> Delivery | None:
     """The delivery task when federation is on, else None."""
     if not site.config.federation:
         return None
-    from .client import Client
-
     delivery = Delivery(site, Client(site.config, site.db))
     delivery.start()
     return delivery

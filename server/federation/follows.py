@@ -8,9 +8,7 @@ inbox, in the caller's transaction. The inbox (inbox.py) calls `follow` and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from sqlite3 import Row
-from typing import TYPE_CHECKING, Any
 
 from aiosqlite import Connection
 
@@ -21,13 +19,11 @@ from ..store import clock
 from ..store.db import fetch_all, fetch_one
 from ..store.errors import Conflict, Invalid, NotFound
 from . import outbox
-from .objects import actor_url
-
-if TYPE_CHECKING:
-    from .client import RemoteActor
+from .client import RemoteActor
+from .objects import Record, actor_url
 
 
-async def _group(conn: Connection, group: Mapping[str, Any] | str) -> Mapping[str, Any]:
+async def _group(conn: Connection, group: Record | str) -> Record:
     return await groups.get_group_row(conn, group) if isinstance(group, str) else group
 
 
@@ -84,7 +80,7 @@ async def _follower(conn: Connection, group_id: int, actor: str) -> Row | None:
 
 async def follow(
     conn: Connection,
-    group: Mapping[str, Any] | str,
+    group: Record | str,
     actor: RemoteActor,
     follow_activity: dict,
     *,
@@ -117,7 +113,7 @@ async def follow(
 
 async def undo(
     conn: Connection,
-    group: Mapping[str, Any] | str,
+    group: Record | str,
     actor: RemoteActor | str,
     follow_activity: dict | None = None,
 ) -> bool:
@@ -138,7 +134,8 @@ async def undo(
 async def list_followers(conn: Connection, group_id: int, state: str | None = None) -> list[dict]:
     """A group's followers, pending first then oldest first:
     `[{actor, handle, name, url, state, since}]`."""
-    sql, args = FOLLOWER_SELECT + " WHERE f.group_id = ?", [group_id]
+    sql = FOLLOWER_SELECT + " WHERE f.group_id = ?"
+    args: list[object] = [group_id]
     if state is not None:
         sql += " AND f.state = ?"
         args.append(state)
@@ -157,7 +154,7 @@ async def list_followers(conn: Connection, group_id: int, state: str | None = No
 
 
 async def decide(
-    conn: Connection, base: str, group: Mapping[str, Any] | str, actor: str, accept: bool, moderator: User
+    conn: Connection, base: str, group: Record | str, actor: str, accept: bool, moderator: User
 ) -> int:
     """A moderator's decision on a pending Follow of `group` by `actor`:
     accepted (answered with Accept) or refused (Reject, and forgotten).

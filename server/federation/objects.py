@@ -79,6 +79,8 @@ def local_object(base: str, url: str) -> tuple[str, str | int] | None:
     return None
 
 
+# A database row, or a dict with the same keys (tests, built rows).
+Record = Row | Mapping[str, Any]
 # The JSON-LD terms Moot's actors use beyond ActivityStreams and security/v1
 # (Lemmy's and Mastodon's, named inline so no remote @context is needed).
 ACTOR_CONTEXT = [
@@ -102,7 +104,7 @@ def _public_key(base: str, actor: str, public_pem: str) -> dict:
     return {"id": key_id(base, actor), "owner": actor_url(base, actor), "publicKeyPem": public_pem}
 
 
-def group_actor(base: str, group: Mapping[str, Any], moderators: list[str], public_pem: str) -> dict:
+def group_actor(base: str, group: Record, moderators: list[str], public_pem: str) -> dict:
     """The Group actor (FEP-1b12) of a groups row: its moderators (usernames)
     as `attributedTo`, a read-only group (status n) as Lemmy's
     postingRestrictedToMods, and whether a Follow waits for approval."""
@@ -128,7 +130,7 @@ def group_actor(base: str, group: Mapping[str, Any], moderators: list[str], publ
     }
 
 
-def person_actor(base: str, user: Mapping[str, Any], public_pem: str) -> dict:
+def person_actor(base: str, user: Record, public_pem: str) -> dict:
     """The Person actor of a member (a users row)."""
     me = actor_url(base, f"user:{user['username']}")
     return {
@@ -187,12 +189,12 @@ ARTICLE_SELECT = (
 )
 
 
-def object_id(base: str, article: Mapping[str, Any]) -> str:
+def object_id(base: str, article: Record) -> str:
     """The id of an article's object: its own for one from the fediverse, else its permalink."""
     return article["object_id"] or article_url(base, article["message_id"])
 
 
-def author_id(base: str, article: Mapping[str, Any]) -> str | None:
+def author_id(base: str, article: Record) -> str | None:
     """The actor that wrote an article: a member's Person, a remote actor, or
     None for an author with no actor here (a peer's, a stranger's mail, an import)."""
     if article["ap_actor"]:
@@ -202,7 +204,7 @@ def author_id(base: str, article: Mapping[str, Any]) -> str | None:
     return None
 
 
-def article_object(base: str, article: Mapping[str, Any]) -> dict:
+def article_object(base: str, article: Record) -> dict:
     """An article (an ARTICLE_SELECT row) as a Page (a thread's root, with
     `name`), a Note (a reply, with `inReplyTo`) or, once withdrawn or
     removed, a Tombstone. An author with no actor here is named in the

@@ -24,8 +24,7 @@ from __future__ import annotations
 import json
 import re
 import secrets
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
 from aiosqlite import Connection
@@ -37,7 +36,7 @@ from ..store.db import Database, fetch_all, fetch_one, fetch_value
 from ..store.errors import Conflict, Invalid, NotFound
 from ..store.events import Event
 from . import objects
-from .objects import PUBLIC, actor_url, followers_url
+from .objects import PUBLIC, Record, actor_url, followers_url
 
 CURSOR = "federation.events_cursor"
 # A host name an admin may block (IDN hosts in their punycode form).
@@ -70,7 +69,7 @@ async def blocked_hosts(conn: Connection) -> list[str]:
     return [r["host"].lower() for r in await fetch_all(conn, "SELECT host FROM ap_blocks")]
 
 
-def inbox_of(actor: Mapping[str, Any], *, shared: bool = True) -> str | None:
+def inbox_of(actor: Record, *, shared: bool = True) -> str | None:
     """Where `actor` (an ap_actors row) takes deliveries: its shared inbox
     (when `shared`), else its own, whichever is on the actor's own host;
     None when neither is."""

@@ -21,8 +21,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..articles import groups
+from ..federation import delivery, follows, inbox, keys, objects, outbox
 from ..people import registration
-from ..federation import delivery, follows, keys, objects, outbox
 from ..runtime.response_cache import Encoded
 from ..runtime.site import Site
 from ..stewardship.permissions import require, require_moderator
@@ -404,8 +404,6 @@ async def group_activity(request: Request) -> Response:
 async def inbox_post(request: Request) -> Response:
     """POST to a group's, a member's or the shared inbox: handed whole to federation.inbox."""
     site = enabled(request)
-    from ..federation import inbox
-
     body = await read_body(request, INBOX_MAX_BYTES)
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     status = await inbox.receive(
