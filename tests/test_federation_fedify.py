@@ -86,9 +86,10 @@ def world(tmp_path_factory):
         env["SSL_CERT_FILE"] = ca  # Moot's client trusts the peer's certificate through its CA
         proc = MootProcess(args, folder / "moot.log", ("http", "nntp"), env)
     try:
-        ports = proc.listening()
+        # The peer starts while Moot does (each takes a second or two).
         peer = fedify_support.FedifyPeer(script, folder / "peer.log", ca=ca, cert=cert, key=key)
         try:
+            ports = proc.listening()
             with httpx.Client(base_url=base, verify=ssl.create_default_context(cafile=ca), timeout=30) as web:
                 r = web.post("/api/login", json={"username": "ada", "password": PASSWORD})
                 assert r.status_code == 200, r.text
