@@ -161,9 +161,12 @@ def test_follow_announce_reply_edit_delete_and_a_forged_request(world, knock):
     # Follow → Accept, the peer's first knock taken at once.
     follow = peer.do("follow", knock, target=f"{name}@{world.host}")
     assert [(s["scheme"], s["status"]) for s in follow["sent"]] == [(knock, 202)], follow
-    peer.wait_for(
+    accept = peer.wait_for(
         knock, lambda a: a["type"] == "Accept" and refers_to(a.get("object"), follow["id"]), "Accept"
     )
+    assert (
+        accept["scheme"] == "rfc9421"
+    )  # Moot's first knock, which Fedify verified (wait_for takes only those)
 
     # A thread started on the web reaches the peer as an Announce by the group.
     r = world.web.post(
