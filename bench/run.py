@@ -104,6 +104,11 @@ SCENARIOS = {
         300,
         "fan-out of one article and of its Delete to 1,000 shared inboxes (signed) vs bare unsigned POSTs",
     ),
+    "federation_in": (
+        ["federation_in.py", "--seconds", "3", "--rounds", "3"],
+        300,
+        "incoming signed Create/s at a group's inbox (both signature schemes) vs NNTP POST/s, same server",
+    ),
     "archive": (
         ["archive.py", "--articles", "1000000"],
         900,
