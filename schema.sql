@@ -166,12 +166,21 @@ CREATE INDEX articles_by_addr ON articles(author_addr COLLATE NOCASE)
 CREATE INDEX articles_thread_date ON articles(thread_id, created_at);
 
 -- Full-text index over subject, body and author. Maintained by the write path
--- (server/articles.py) in the same transaction as the change; cancelled text
--- and moderation notices are not indexed.
+-- (server/articles/indexing.py): a new article through search_queue, every
+-- other change in the same transaction; cancelled text and moderation
+-- notices are not indexed.
 CREATE VIRTUAL TABLE articles_fts USING fts5(
     subject, body, author_name,
     content = 'articles', content_rowid = 'id',
     tokenize = 'unicode61 remove_diacritics 2'
+);
+
+-- Articles whose words wait for the search index (server/articles/indexing.py):
+-- posting queues the id in its transaction and the writer indexes queued
+-- articles in batches, off the acknowledgement path. An article with status
+-- 'ok' is here or indexed with its text as stored, never both.
+CREATE TABLE search_queue (
+    article_id INTEGER PRIMARY KEY
 );
 
 -- Who follows which thread (carried over to the new thread of a split);

@@ -91,10 +91,11 @@ def machine() -> dict:
 
 
 @contextmanager
-def server(db_path: str, *, nntp: bool = False, smtp: bool = False, **env):
+def server(db_path: str, *, nntp: bool = False, smtp: bool = False, profile: str | None = None, **env):
     """A real `moot serve` subprocess on a free loopback port of its choosing
     (and NNTP, SMTP on others when asked); yields its base URL and the process,
-    whose `listening()` names every port."""
+    whose `listening()` names every port. With `profile`, the server runs under
+    cProfile (bench/profiled.py) and writes its statistics there when stopped."""
     environment = {
         **os.environ,
         "MOOT_POST_RATE": "1000000",
@@ -105,7 +106,8 @@ def server(db_path: str, *, nntp: bool = False, smtp: bool = False, **env):
         "MOOT_LIVE_MAX_PER_ADDRESS": "0",
         **{f"MOOT_{k.upper()}": str(v) for k, v in env.items()},
     }
-    args = [sys.executable, "-m", "moot", "serve", "--db", db_path, "--port", "0"]
+    start = [str(ROOT / "bench" / "profiled.py"), profile] if profile else ["-m", "moot"]
+    args = [sys.executable, *start, "serve", "--db", db_path, "--port", "0"]
     args += ["--nntp-port", "any" if nntp else "0", "--smtp-port", "any" if smtp else "0"]
     want = ("http", *(["nntp"] if nntp else []), *(["smtp"] if smtp else []))
     proc = MootProcess(args, db_path + ".server.log", want, environment)

@@ -38,6 +38,11 @@ SCENARIOS = {
         300,
         "HTML page of a 200-article thread: anonymous, signed in, 304, gzip, through nginx",
     ),
+    "outline": (
+        ["outline.py", "--samples", "7"],
+        240,
+        "a 1,000-article thread's outline in Chromium: open and jump, vs opening the plain thread page",
+    ),
     "metrics_overhead": (
         ["metrics_overhead.py", "--seconds", "8"],
         240,
@@ -47,6 +52,11 @@ SCENARIOS = {
         ["posting.py", "--seconds", "8"],
         300,
         "replies/s with 16 concurrent posters vs raw aiosqlite inserts, same durability",
+    ),
+    "writepath": (
+        ["writepath.py", "--seconds", "4", "--profile", "out/writepath-profile.txt"],
+        600,
+        "WAL pages, bytes, commits and server CPU per article, web and NNTP, 1 and 16 posters; fsync bound",
     ),
     "spamd": (
         ["spamd.py", "--seconds", "5", "--rounds", "2"],

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from . import nntp, smtp, web
+from .articles import indexing
 from .federation import delivery
 from .mail import queuemail
 from .runtime.site import Site
@@ -88,6 +89,7 @@ def create_app(config: Config, listeners: Mapping[str, socket.socket] | None = N
             site.secret, secure=config.secure_cookies, session_days=config.session_days
         )
         sweeper = sweep.start(site, [queuemail.job])
+        indexer = indexing.start(site.db)
         news = await nntp.start(site, bound.get("nntp"))
         secure_news = await nntp.start(site, bound.get("nntps"), implicit_tls=True)
         feeder = await nntp.feed.start(site)
@@ -104,6 +106,7 @@ def create_app(config: Config, listeners: Mapping[str, socket.socket] | None = N
             await nntp.stop(secure_news)
             await nntp.stop(news)
             await sweep.stop(sweeper)
+            await indexing.stop(indexer)
             await site.stop()
 
     templates = make_templates(config.edit_grace_minutes)

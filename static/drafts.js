@@ -5,6 +5,7 @@
 // hold different versions, the writer is shown both and chooses. Sending
 // forgets the local copy (the server discards its own as the post lands).
 import { api, ApiError } from "./api.js";
+import "./mentions.js";  // @names completed in the same forms
 
 const EVERY = 10_000;  // ms between two saves to the server, at most one
 const states = new WeakMap();

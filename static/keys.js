@@ -121,6 +121,7 @@ const THREAD = [
   ["c", "mark this thread read", "[data-action=mark-read]", () => clickIt("[data-action=mark-read]")],
   ["u", "mark the current article and the later ones unread", "#tree [data-action=mark-unread]",
     () => clickIt("#tree .art.current [data-action=mark-unread]")],
+  ["o", "open the outline of the thread", "[data-action=outline]", () => clickIt("[data-action=outline]")],
   ["g g", "back to the group", "#thread", () => clickIt("#thread > .crumbs a[href^='/g/']")],
 ];
 const LIST = [

@@ -5,6 +5,7 @@ import { api, fragment, page, showError } from "./api.js";
 import { connectLive } from "./live.js";
 import { nextNew, select } from "./keys.js";
 import { enhanceReply } from "./compose.js";
+import { arrived, reshaped, startOutline } from "./outline.js";
 
 let root, tree, threadId, newbar, newcount, status;
 
@@ -183,6 +184,7 @@ async function onEvent(event) {
   switch (event.type) {
     case "article.created":
       if (await insertArticle(data)) announce(`New article from ${data.author.display_name}`);
+      arrived(data, Boolean(root.dataset.user) && data.author.username === root.dataset.user);
       break;
     case "article.cancelled":
     case "article.updated":  // withdrawn, or edited by its author: the server's new rendering
@@ -214,9 +216,13 @@ async function onEvent(event) {
       } else {
         await refresh();
       }
+      reshaped();
       break;
     default:
-      if (event.type.startsWith("thread.")) await refresh();
+      if (event.type.startsWith("thread.")) {
+        await refresh();
+        reshaped();
+      }
   }
 }
 
@@ -358,6 +364,7 @@ export function startThread(element) {
     if (event.detail) event.detail.done = done;
   });
 
+  startOutline(root);
   connectLive({
     threads: [threadId],
     since: Number(root.dataset.since) || 0,

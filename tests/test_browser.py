@@ -182,6 +182,41 @@ def reply(server, username: str, parent: int, body: str, **extra) -> dict:
         return r.json()["article"]
 
 
+def big_thread(server, subject: str, count: int, leaves: int = 10) -> int:
+    """A thread of `count` articles in test.browser, imported from an mbox by
+    `moot import` while the server runs: the first `leaves` replies answer the
+    root and have no replies, the rest hang in long random chains. Its id."""
+    import random
+
+    rng = random.Random(count)
+    folder = server.db.parent
+    with open(folder / f"{count}.mbox", "w") as out:
+        for i in range(count):
+            parent = (
+                None
+                if i == 0
+                else 0
+                if i <= leaves
+                else rng.choice(
+                    [i - 1, i - 1, i - 2, rng.randrange(leaves + 1, i)] if i > leaves + 2 else [0]
+                )
+            )
+            refs = f"References: <{subject[:4]}{parent}@big.test>\n" if parent is not None else ""
+            title = subject if i == 0 else f"Re: {subject}" if i % 250 else f"Part {i} (was: {subject})"
+            out.write(
+                f"From poster@big.test Mon Jan  5 10:00:00 2026\nFrom: Poster {i % 7} <p{i % 7}@big.test>\n"
+                f"Message-ID: <{subject[:4]}{i}@big.test>\n{refs}Subject: {title}\n"
+                f"Date: Mon, 5 Jan 2026 {10 + i // 3600:02d}:{i // 60 % 60:02d}:{i % 60:02d} +0000\n\n"
+                f"Article {i} of the long thread.\n\n"
+            )
+    moot("import", str(folder / f"{count}.mbox"), "--group", "test.browser", "--db", str(server.db))
+    with server.api() as client:
+        found = client.get("/api/groups/test.browser/threads?limit=200").json()["threads"]
+    (thread,) = [t for t in found if t["subject"] == subject]
+    assert thread["article_count"] == count
+    return int(thread["id"])
+
+
 def test_sign_up_post_and_see_a_reply_arrive_live(server, contexts):
     first = contexts(viewport=DESKTOP).page()
     first.goto(f"{server.base}/register")

@@ -7,7 +7,17 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_browser import DESKTOP, browser, contexts, new_thread, playwright_api, reply, server, sign_in  # noqa: F401  (fixtures)
+from tests.test_browser import (  # noqa: F401  (fixtures)
+    DESKTOP,
+    PHONE,
+    browser,
+    contexts,
+    new_thread,
+    playwright_api,
+    reply,
+    server,
+    sign_in,
+)
 
 pytestmark = pytest.mark.xdist_group("browser")  # one Chromium and one server for the module
 
@@ -55,6 +65,17 @@ def test_a_selection_across_quote_levels_is_quoted_as_written_and_ctrl_enter_sen
     box.press("Control+Enter")
     page.wait_for_selector(f"#a{article['id']} .node .body:has-text('Spaces it is.')")
     assert page.locator("form.reply-form").count() == 0
+    # at phone size, a finger on Reply quotes the selection the same way, and Ctrl+Enter sends
+    page.set_viewport_size(PHONE)
+    page.evaluate(SELECT, [article["id"], "fine", "disagree"])
+    page.click(f'#a{article["id"]} > .art [data-action="reply"]')
+    assert box.input_value() == attribution(article) + (
+        ">> fine, see https://example.org/tabs\n>>> Older words.\n>\n> I disagree\n\n"
+    )
+    box.press("End")
+    box.type("On a phone too.")
+    box.press("Control+Enter")
+    page.wait_for_selector(f"#a{article['id']} .node .body:has-text('On a phone too.')")
 
 
 def test_reply_quotes_the_selection_preview_renders_and_esc_closes(server, contexts):
@@ -85,3 +106,54 @@ def test_reply_quotes_the_selection_preview_renders_and_esc_closes(server, conte
     assert form.locator(".preview pre.t").last.inner_text().strip() == "Yes."
     box.press("Escape")
     assert page.locator("form.reply-form").count() == 0
+
+
+def test_typing_an_at_sign_offers_members_to_mention_by_keyboard(server, contexts):
+    from playwright.sync_api import expect
+
+    started = new_thread(server, "bruno", "Who to ask", "Anyone know about reeds?")
+    page = contexts(viewport=DESKTOP).page()
+    sign_in(page, server.base, "ada")
+    page.goto(f"{server.base}/t/{started['thread']['id']}")
+    page.click(f'[data-action="reply"][data-id="{started["article"]["id"]}"]')
+    box = page.locator("form.reply-form textarea")
+    box.press("Control+End")
+    box.type("Ask @ma")
+    options = page.locator("#mentions [role=option]")
+    expect(options).to_have_count(1)
+    assert options.first.inner_text() == "@marta Marta"
+    assert box.get_attribute("aria-controls") == "mentions"
+    assert box.get_attribute("aria-activedescendant") == "mention-0"
+    assert options.first.get_attribute("aria-selected") == "true"
+    box.press("Escape")  # closes the list, not the form
+    expect(page.locator("#mentions")).to_be_hidden()
+    assert page.locator("form.reply-form").count() == 1 and box.get_attribute("aria-activedescendant") is None
+    box.type("r")
+    expect(page.locator("#mentions")).to_be_visible()
+    expect(options).to_have_text(["@marta Marta"])
+    box.press("Enter")
+    assert box.input_value().endswith("Ask @marta ")
+    box.type("or @")
+    expect(page.locator("#mentions")).to_be_hidden()  # nothing typed after the @ yet
+    box.type("r")
+    expect(page.locator("#mentions")).to_be_visible()
+    expect(options).to_have_text(["@root Root"])
+    box.press("Tab")
+    assert box.input_value().endswith("Ask @marta or @root ")
+    # several offered: arrows move, the text box names the chosen one
+    with server.api() as client:
+        for name in ("brenda", "brook"):
+            client.post("/api/register", json={"username": name, "password": "a long password 1"})
+    box.type("and @br")
+    expect(options).to_have_count(3)
+    assert options.all_inner_texts()[0].startswith("@brenda")
+    box.press("ArrowDown")
+    box.press("ArrowDown")
+    assert box.get_attribute("aria-activedescendant") == "mention-2"
+    assert options.nth(2).get_attribute("aria-selected") == "true"
+    box.press("ArrowUp")
+    box.press("Enter")
+    assert box.input_value().endswith("Ask @marta or @root and @brook ")
+    box.press("Control+Enter")  # and it is sent with the names in it
+    page.wait_for_selector("#tree .node .node .body:has-text('Ask @marta or @root and @brook')")
+    assert page.locator("#tree .body a[href='/u/brook']").count() == 1

@@ -1,7 +1,8 @@
 """The moderation queue in a real browser (Chromium through Playwright
 against a real `moot serve`): a member reports an article with the keyboard
 alone; a moderator checks several queue items and approves them at once;
-axe-core finds no accessibility violations on the queue and report pages."""
+axe-core finds no accessibility violations on the queue and report pages,
+nor on the home, group, thread, search and account pages at desktop and phone sizes."""
 
 from __future__ import annotations
 
@@ -124,3 +125,28 @@ def test_axe_finds_no_violations_on_the_queue_and_report_pages(server, contexts)
     assert axe_violations(page) == []
     page.goto(f"{server.base}/queue/mine")
     assert axe_violations(page) == []
+
+
+def test_axe_finds_nothing_on_the_main_pages_at_desktop_and_phone_sizes(server, contexts):
+    """Home, group, thread (its outline open), search, account and queue, signed
+    in as a moderator with something in each, at both sizes: no violation of any impact."""
+    from tests.test_browser import PHONE, reply
+
+    started = new_thread(server, "ada", "Accessible pages", "> quoted\n\nSee https://example.org and @bruno.")
+    answer = reply(server, "bruno", started["article"]["id"], "Agreed.")
+    reply(server, "ada", answer["id"], "Deeper.", subject="Checks (was: Accessible pages)")
+    tid = started["thread"]["id"]
+    paths = ["/", "/g/test.browser", f"/t/{tid}", "/search?q=accessible", "/account", "/g/test.browser/queue"]
+    for viewport in (DESKTOP, PHONE):
+        page = contexts(viewport=viewport, bypass_csp=True).page()
+        sign_in(page, server.base, "marta")
+        found = {}
+        for path in paths:
+            page.goto(server.base + path)
+            if path.startswith("/t/"):
+                page.wait_for_selector('#thread[data-live="connected"]')
+                page.click('.views [data-action="outline"]')
+                page.wait_for_selector("#outline-panel .oline .olink")
+            found[path] = axe_violations(page)
+        assert found == {path: [] for path in paths}, (viewport, found)
+        page.close()

@@ -7,7 +7,17 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_browser import DESKTOP, browser, contexts, new_thread, playwright_api, reply, server, sign_in  # noqa: F401  (fixtures)
+from tests.test_browser import (  # noqa: F401  (fixtures)
+    DESKTOP,
+    PHONE,
+    browser,
+    contexts,
+    new_thread,
+    playwright_api,
+    reply,
+    server,
+    sign_in,
+)
 
 pytestmark = pytest.mark.xdist_group("browser-unread")  # one Chromium and one server for the module
 
@@ -102,6 +112,7 @@ def test_opening_the_notified_reply_clears_its_notification(server, contexts):
     expect(count).to_have_text(str(start + 1))
 
     inbox = reader.page()
+    inbox.set_viewport_size(PHONE)  # opened from a phone-sized page
     inbox.goto(f"{server.base}/notifications")
     row = inbox.locator(".notification.unread-item", has_text="Tuning a fiddle in fifths")
     expect(row.locator("button", has_text="Mark read")).to_have_count(1)

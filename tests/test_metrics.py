@@ -82,6 +82,32 @@ async def test_scrape_counts_requests_limits_cache_and_lock_wait(make_site):
     assert value(s, "moot_live_overflows_total") == 0
 
 
+async def test_group_commit_batch_sizes_are_a_histogram(make_site):
+    """16 replies sent at once share commits: the histogram of actions per
+    commit counts every durable action once, and some commit held several."""
+    import asyncio
+
+    site = await make_site(metrics_allow=("127.0.0.1", "::1"))
+    t = await seed(site)
+    reader = await site.client()
+    posters = [await site.client(f"poster{i}") for i in range(16)]
+    before = parse((await reader.get("/metrics")).text)
+    answers = await asyncio.gather(
+        *(p.post(f"/api/articles/{t['root']['id']}/replies", json={"body": "at once"}) for p in posters)
+    )
+    assert all(r.status_code == 201 for r in answers)
+    s = parse((await reader.get("/metrics")).text)
+
+    def grew(name, **labels):
+        return value(s, name, **labels) - value(before, name, **labels)
+
+    commits = grew("moot_db_commit_actions_count")
+    assert grew("moot_db_commit_actions_sum") >= 16  # and the search index's drain, if it came
+    assert 1 <= commits < 16  # one fsync covered several replies
+    assert grew("moot_db_commit_actions_bucket", le="1") < commits
+    assert value(s, "moot_db_commit_actions_bucket", le="+Inf") == value(s, "moot_db_commit_actions_count")
+
+
 async def test_scrape_shows_the_peer_and_mail_queues(make_site):
     site = await make_site(metrics_allow=("127.0.0.1", "::1"))
     t = await seed(site)

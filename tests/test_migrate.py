@@ -33,6 +33,7 @@ FIXTURE_V11 = Path(__file__).resolve().parent / "fixtures" / "v11.db"
 FIXTURE_V12 = Path(__file__).resolve().parent / "fixtures" / "v12.db"
 FIXTURE_V13 = Path(__file__).resolve().parent / "fixtures" / "v13.db"
 FIXTURE_V14 = Path(__file__).resolve().parent / "fixtures" / "v14.db"
+FIXTURE_V15 = Path(__file__).resolve().parent / "fixtures" / "v15.db"
 
 
 def v1_copy(tmp_path) -> str:
@@ -780,3 +781,38 @@ async def test_version_14_site_keeps_its_recovery_codes_and_gains_the_fediverse(
         "/api/groups/comp.lang.python/threads", json={"subject": "After", "body": "the upgrade"}
     )
     assert r.status_code == 201, r.text
+
+
+async def test_version_15_site_keeps_its_search_index_and_gains_the_search_queue(tmp_path, make_site):
+    path = str(tmp_path / "site.db")
+    shutil.copy(FIXTURE_V15, path)
+    conn = sqlite3.connect(path)
+    assert migrate.schema_version(conn) == 15
+    (subject,) = conn.execute(
+        "SELECT subject FROM articles WHERE status = 'ok' AND parent_id IS NULL ORDER BY id LIMIT 1"
+    ).fetchone()
+    conn.close()
+    before, old_columns = all_rows(path), columns(path)
+    assert migrate.upgrade(path) == 15
+    assert normalised_schema(path) == normalised_schema(fresh(tmp_path))
+    after = all_rows(path, only=old_columns)
+    for table, rows in before.items():
+        assert after[table] == rows, table
+    report = check.check(path)
+    assert report.ok, report.text()
+
+    # The old articles are still found, and a new one joins them through the queue.
+    site = await make_site(db_path=path)
+    cyd = await site.client()
+    r = await cyd.get("/api/search", params={"q": subject})
+    assert r.status_code == 200 and any(x["article"]["subject"] == subject for x in r.json()["results"]), (
+        r.text
+    )
+    r = await cyd.post("/api/login", json={"username": "cyd", "password": "fixture-password"})
+    assert r.status_code == 200, r.text
+    r = await cyd.post(
+        "/api/groups/comp.lang.python/threads", json={"subject": "Quixotic", "body": "after the upgrade"}
+    )
+    assert r.status_code == 201, r.text
+    r = await cyd.get("/api/search", params={"q": "quixotic"})
+    assert [x["article"]["subject"] for x in r.json()["results"]] == ["Quixotic"], r.text

@@ -105,6 +105,14 @@ async def test_outline_pages_list_the_thread_in_tree_order_linking_to_each_artic
     assert [i for i, _ in second] == order[pages.OUTLINE_PAGE :]
     assert second[0][1] == f"/t/{thread_id}?cursor=a{order[pages.OUTLINE_PAGE - 1]}#a{second[0][0]}"
     assert "Start of the outline" in r.text and "More of this outline" not in r.text
+    # the JSON outline: the same lines and links, page by page, with the same cursor
+    j = await anon.get(f"/api/threads/{thread_id}/outline")
+    assert j.status_code == 200 and j.json()["thread"]["id"] == thread_id
+    assert [(line["id"], line["href"]) for line in j.json()["lines"]] == first
+    assert "unread" not in j.json()["lines"][0]  # anonymous: no read state
+    j = await anon.get(f"/api/threads/{thread_id}/outline?cursor={j.json()['next_cursor']}")
+    assert [(line["id"], line["href"]) for line in j.json()["lines"]] == second
+    assert j.json()["next_cursor"] is None
     # subject changes are shown on their lines, ordinary replies show none
     grown = min(set(order) - {s["root"]["id"], s["reply"]["id"]})
     topics = {a - grown: a for a in order if a >= grown and (a - grown) % 97 == 5}  # i: id
@@ -115,7 +123,7 @@ async def test_outline_pages_list_the_thread_in_tree_order_linking_to_each_artic
 
     # the thread page links its outline and offers the next page at the top too
     html = (await anon.get(f"/t/{thread_id}")).text
-    assert f'<a href="/t/{thread_id}/outline">Outline</a>' in html
+    assert f'<a href="/t/{thread_id}/outline" data-action="outline">Outline</a>' in html
     top = html.index('id="pager-top"')
     assert top < html.index('id="tree"') and "More of this thread" in html[top : html.index('id="tree"')]
 
@@ -147,6 +155,12 @@ async def test_outline_marks_new_articles_without_reading_them(site):
         new = re.findall(r'data-id="(\d+)"[^>]*>(?:(?!</li>).)*<span class="newmark">new</span>', html)
         assert new == [str(later["id"])], html
     assert 'New subject: </span><span class="osubj">Tabs (was: Hello)</span>' in html
+    # the JSON outline says the same to a signed-in reader, and reads nothing either
+    for _ in range(2):
+        r = await bob.get(f"/api/threads/{thread_id}/outline")
+        await site.site.reads.flush()
+        assert [line["id"] for line in r.json()["lines"] if line["unread"]] == [later["id"]]
+    assert [line["subject_changed"] for line in r.json()["lines"]][-1] is True
     assert "newmark" not in (await (await site.client()).get(f"/t/{thread_id}/outline")).text
 
 
@@ -155,8 +169,13 @@ async def test_outline_refuses_bad_pages_and_keeps_hidden_texts_out(site):
     anon = await site.client()
     thread_id = s["thread"]["id"]
     assert (await anon.get("/t/999/outline")).status_code == 404
+    for path in ("/api/threads/999/outline", "/api/threads/x/outline"):
+        r = await anon.get(path)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", r.text
     for bad in ("x", "a0", "12", "a99999999999999999999"):
         assert (await anon.get(f"/t/{thread_id}/outline?cursor={bad}")).status_code == 400
+        r = await anon.get(f"/api/threads/{thread_id}/outline?cursor={bad}")
+        assert r.status_code == 400 and r.json()["error"]["code"] == "invalid", r.text
     other = (
         await s["ada"].post("/api/groups/comp.lang.python/threads", json={"subject": "Other", "body": "x"})
     ).json()

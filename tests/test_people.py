@@ -246,3 +246,31 @@ async def test_reset_links_from_the_command_line_and_from_an_admin(site):
     page = (await admin.get("/u/ada")).text
     r = await admin.post("/u/ada/reset-link", data={"csrf": csrf(page)})
     assert r.status_code == 200 and re.search(r'value="http://testserver/reset/[^"]+"', r.text)
+
+
+async def test_people_found_by_the_start_of_their_username_for_mentions(site):
+    s = await seed(site)
+    for name in ("chidi", "chiara", "charlie", "bob"):
+        await site.client(name)
+    await site.client("chx")
+    anon = await site.client()
+    assert (await anon.get("/api/people?prefix=ch")).status_code == 401
+    r = await s["ada"].get("/api/people?prefix=CH")
+    assert r.status_code == 200 and r.headers["cache-control"] == "private, no-cache"
+    assert [p["username"] for p in r.json()["people"]] == ["charlie", "chiara", "chidi", "chx"]
+    assert r.json()["people"][0] == {"username": "charlie", "display_name": "Charlie"}
+    assert [p["username"] for p in (await s["ada"].get("/api/people?prefix=chi")).json()["people"]] == [
+        "chiara",
+        "chidi",
+    ]
+    assert (await s["ada"].get("/api/people?prefix=zz")).json() == {"people": []}
+    # a deleted account is not offered
+    chx = await site.client("chx")
+    r = await chx.post("/api/me/delete", json={"password": PASSWORD})
+    assert r.status_code == 204, r.text
+    found = (await s["ada"].get("/api/people?prefix=ch")).json()["people"]
+    assert "chx" not in [p["username"] for p in found]
+    for bad in ("", "a b", "x" * 33, "é", "%25"):
+        r = await s["ada"].get("/api/people", params={"prefix": bad})
+        assert r.status_code == 400 and r.json()["error"]["code"] == "invalid", (bad, r.text)
+    assert (await s["ada"].get("/api/people")).status_code == 400

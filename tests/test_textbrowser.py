@@ -113,3 +113,110 @@ async def test_text_browsers_show_no_script_parts_and_show_the_nesting(site):
         # the root has two direct replies, five in its branch
         assert "2 replies, 5 in this branch" in text, (program, text)
         assert "1 reply, 3 in this branch" in text, (program, text)
+
+
+def test_w3m_and_lynx_read_the_changed_pages_signed_in_and_post_with_their_forms(tmp_path):
+    """Against a real `moot serve`: each text browser, signed in by its session
+    cookie, reads the thread page (outline link, next-page control), the
+    outline page, the account page (drafts, recovery codes) and the search
+    page; then posts the reply form's own fields (csrf from the page) as its
+    POST option does, follows the 303 and shows the posted reply, and makes
+    new recovery codes with the account page's form."""
+    import httpx
+
+    from tests.conftest import PASSWORD
+    from tests.nntp_support import serve
+    from tests.processes import stop_process
+
+    programs = {"w3m": w3m(), "lynx": lynx()}
+    server = serve(tmp_path)
+    try:
+        with httpx.Client(base_url=server.url, timeout=10) as web:
+            web.post("/api/login", json={"username": "ada", "password": PASSWORD}).raise_for_status()
+            page = web.get("/t/1").text
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+            r = web.put(
+                "/api/drafts/thread:comp.lang.python",
+                json={"body": "Half a thought about dots.", "version": 0},
+            )
+            assert r.status_code in (200, 201), r.text
+            cookies = dict(web.cookies.items())
+        header = "; ".join(f"{k}={v}" for k, v in cookies.items())
+        jar = tmp_path / "cookies.txt"
+        config = tmp_path / "lynx.cfg"  # Debian's, with the cookie file read
+        config.write_text("INCLUDE:/etc/lynx/lynx.cfg\nPERSISTENT_COOKIES:TRUE\n")
+        jar.write_text(
+            "".join(f"127.0.0.1\tFALSE\t/\tFALSE\t2147483647\t{k}\t{v}\n" for k, v in cookies.items())
+        )
+
+        def run(program: str, url: str, post: str | None = None) -> str:
+            if program == "w3m":
+                args = [
+                    programs["w3m"],
+                    "-dump",
+                    "-cols",
+                    "100",
+                    "-O",
+                    "UTF-8",
+                    "-header",
+                    f"Cookie: {header}",
+                ]
+                if post is not None:
+                    (tmp_path / "post.txt").write_text(post)
+                    args += ["-post", str(tmp_path / "post.txt")]
+                stdin = None
+            else:
+                args = [
+                    programs["lynx"],
+                    f"-cfg={config}",
+                    "-dump",
+                    "-nolist",
+                    "-width=100",
+                    "-display_charset=utf-8",
+                    f"-cookie_file={jar}",
+                    "-accept_all_cookies",
+                    *(["-post_data"] if post is not None else []),
+                ]
+                stdin = (post + "\n---\n").encode() if post is not None else None
+            out = subprocess.run(
+                [*args, server.url + url],
+                input=stdin,
+                capture_output=True,
+                timeout=30,
+                check=True,
+                env={**os.environ, "HOME": str(tmp_path)},
+            )
+            return out.stdout.decode("utf-8")
+
+        for program in [p for p, path in programs.items() if path]:
+            thread = run(program, "/t/1")
+            assert "Outline" in thread and "First post" in thread and "Mark thread read" in thread, (
+                program,
+                thread,
+            )
+            outline = run(program, "/t/1/outline")
+            assert re.search(r"^[\s•*+-]*Hello Ada \S+ \S+", outline, re.M), (program, outline)
+            assert re.search(r"» (New subject: )?Re: Héllo Marta", outline) or "» Marta" in outline, (
+                program,
+                outline,
+            )
+            account = run(program, "/account")
+            assert "Recovery codes" in account and "Make new recovery codes" in account, (program, account)
+            assert "Drafts" in account and "Half a thought about dots." in account, (program, account)
+            found = run(program, "/search?q=dot")
+            assert "Hello" in found and "starts with a dot" in found, (program, found)
+            text = f"Posted from {program}, without scripts."
+            answer = run(program, "/a/2/reply", post=f"csrf={csrf}&body={text.replace(' ', '+')}&subject=")
+            assert text in answer and "Hello" in answer, (program, answer)
+            codes = run(
+                program, "/account/recovery-codes", post=f"csrf={csrf}&password={PASSWORD.replace(' ', '+')}"
+            )
+            assert "Your recovery codes" in codes, (program, codes)
+            assert len(set(re.findall(r"\b[2-9A-Z]{4}-[2-9A-Z]{4}\b", codes))) == 10, (program, codes)
+        with httpx.Client(base_url=server.url, timeout=10) as web:
+            bodies = [a["body"] for a in web.get("/api/threads/1").json()["articles"]]
+        assert [b for b in bodies if b.startswith("Posted from")] == [
+            f"Posted from {p}, without scripts." for p, path in programs.items() if path
+        ]
+    finally:
+        stop_process(server.proc)

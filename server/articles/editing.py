@@ -24,7 +24,8 @@ from ..store import clock, validate
 from ..store.db import fetch_all, fetch_one
 from ..store.errors import Conflict, Forbidden
 from ..store.events import emit
-from .posting import INDEX, UNINDEX
+from . import indexing
+from .indexing import INDEX
 from .reading import ARTICLE_SELECT, article_json, article_row
 
 
@@ -86,7 +87,7 @@ async def revise(conn: Connection, row: Row, body: str, subject: str) -> dict:
     # The search index follows the text: the old words out, the new ones in
     # (a hidden article's are out, and come in if this edit shows it again).
     if row["status"] == "ok":
-        await conn.execute(UNINDEX, (row["id"], row["subject"], row["body"], row["author_name"]))
+        await indexing.unindex(conn, row)
     visible = row["status"] == "ok" or await _unhide_once(conn, row["id"], now)
     await conn.execute(
         "UPDATE articles SET subject = ?, body = ?, edited_at = ?, status = ? WHERE id = ?",

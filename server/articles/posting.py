@@ -37,22 +37,16 @@ from ..store import clock, validate
 from ..store.db import fetch_all, fetch_one, fetch_value
 from ..store.errors import Archived, Banned, Conflict, Forbidden, Locked
 from ..store.events import emit
-from . import held, repetition, tree
+from . import held, indexing, repetition, tree
 from .authors import CHANNELS, Author, ban_of
 from .groups import get_group_row
+from .indexing import INDEX
 from .reading import ARTICLE_SELECT, PARENT_SELECT, article_json, article_row, thread_json, thread_row
 from .subjects import child_references, reply_subject
 
 # The id the next article takes: past every id ever used, deleted rows included.
 # AUTOINCREMENT keeps sqlite_sequence at or above every id inserted, explicit ones too.
 NEXT_ARTICLE_ID = "(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'articles'), 0) + 1)"
-
-# An article's words in the search index, and out of it (FTS5 external content:
-# a delete names the words the row was indexed with).
-INDEX = "INSERT INTO articles_fts (rowid, subject, body, author_name) VALUES (?, ?, ?, ?)"
-UNINDEX = (
-    "INSERT INTO articles_fts (articles_fts, rowid, subject, body, author_name) VALUES ('delete', ?, ?, ?, ?)"
-)
 
 CANCEL_NOTICE_AUTHOR = "[This article was withdrawn by its author.]"
 CANCEL_NOTICE_MODERATOR = "[This article was withdrawn by a moderator.]"
@@ -207,8 +201,8 @@ async def insert_article(
     await conn.execute(
         f"INSERT INTO articles ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values())
     )
-    if article.status == "ok":
-        await conn.execute(INDEX, (article_id, article.subject, article.body, article.author.name))
+    if article.status == "ok":  # its words join the search index in the writer's next drain
+        await indexing.queue(conn, article_id)
     await conn.execute(
         "UPDATE threads SET article_count = article_count + 1,"
         " last_article_at = max(last_article_at, ?) WHERE id = ?",
@@ -486,7 +480,7 @@ async def withdraw(
     when its author or a peer withdrew it): a waiting reported item always
     names an article that is still visible or hidden."""
     if row["status"] == "ok":
-        await conn.execute(UNINDEX, (row["id"], row["subject"], row["body"], row["author_name"]))
+        await indexing.unindex(conn, row)
     if entry_id is not None:
         await conn.execute(
             "INSERT OR REPLACE INTO removed_texts (article_id, entry_id, body) VALUES (?, ?, ?)",
@@ -526,7 +520,7 @@ async def hide(conn: Connection, row: sqlite3.Row) -> dict:
     """Hide a visible article pending review: kept whole, out of the search
     index, NNTP and feeds until it is shown again (`show`) or removed.
     Announced live as `article.hidden`, with the hidden form's text."""
-    await conn.execute(UNINDEX, (row["id"], row["subject"], row["body"], row["author_name"]))
+    await indexing.unindex(conn, row)
     await conn.execute("UPDATE articles SET status = 'hidden' WHERE id = ?", (row["id"],))
     return await _changed(conn, row["id"], "article.hidden")
 

@@ -404,18 +404,18 @@ async def delete_account(db: Database, user: User) -> None:
             and await fetch_value(conn, "SELECT count(*) FROM users WHERE role = 'admin'") <= 1
         ):
             raise Conflict("the last admin cannot delete their account: make another admin first")
-        # The author's name is in the full-text index: re-index their live articles.
+        # The author's name is in the full-text index: their live articles
+        # leave it (those still queued for it, the queue) and are queued again.
         await conn.execute(
             "INSERT INTO articles_fts (articles_fts, rowid, subject, body, author_name)"
             " SELECT 'delete', id, subject, body, author_name FROM articles"
-            " WHERE user_id = ? AND status = 'ok'",
+            " WHERE user_id = ? AND status = 'ok' AND id NOT IN (SELECT article_id FROM search_queue)",
             (user.id,),
         )
         await conn.execute("UPDATE articles SET author_name = ? WHERE user_id = ?", (FORMER_MEMBER, user.id))
         await conn.execute(
-            "INSERT INTO articles_fts (rowid, subject, body, author_name)"
-            " SELECT id, subject, body, author_name FROM articles"
-            " WHERE user_id = ? AND status = 'ok'",
+            "INSERT OR IGNORE INTO search_queue (article_id)"
+            " SELECT id FROM articles WHERE user_id = ? AND status = 'ok'",
             (user.id,),
         )
         ids = [r[0] for r in await fetch_all(conn, "SELECT id FROM articles WHERE user_id = ?", (user.id,))]

@@ -4,6 +4,7 @@ articles, newest first."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from aiosqlite import Connection
@@ -13,9 +14,30 @@ from ..stewardship import suspensions, trust
 from ..stewardship.permissions import User
 from ..store import keyset, validate
 from ..store.db import fetch_all, fetch_one, fetch_value
-from ..store.errors import NotFound
+from ..store.errors import Invalid, NotFound
 from .accounts import DELETED_HASH
 from .notifications import mentioned
+
+# Completing an @mention: a few names, found along the usernames' own index.
+PEOPLE_MAX = 8
+_PREFIX = re.compile(r"[a-z0-9_.-]{1,32}\Z")
+
+
+async def find_people(conn: Connection, prefix: object) -> list[dict]:
+    """The accounts whose username starts with `prefix` (1-32 characters of a
+    username's alphabet, any case), for completing an @mention as it is typed:
+    `[{username, display_name}]` in username order, at most PEOPLE_MAX, deleted
+    accounts left out. Raises Invalid for another prefix."""
+    text = prefix.lower() if isinstance(prefix, str) else ""
+    if not _PREFIX.match(text):
+        raise Invalid("prefix must be 1-32 characters of a-z, 0-9, '_', '.' and '-'")
+    rows = await fetch_all(
+        conn,
+        "SELECT username, display_name FROM users WHERE username >= ? AND username < ?"
+        " AND password_hash != ? ORDER BY username LIMIT ?",
+        (text, text + "\x7f", DELETED_HASH, PEOPLE_MAX),
+    )
+    return [{"username": r[0], "display_name": r[1]} for r in rows]
 
 
 async def mentioned_accounts(conn: Connection, bodies: Iterable[str]) -> frozenset[str]:

@@ -23,7 +23,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from ..store.db import fetch_all, fetch_value
+from ..store.db import BATCH_BUCKETS, fetch_all, fetch_value
 from .hub import last_event_id
 
 # Request latencies: thread pages take ~1-5 ms, searches and archives tens of ms.
@@ -204,6 +204,15 @@ class _SiteCollector(Collector):
             count_value=site.db.lock_waits,
             sum_value=site.db.lock_wait_seconds,
         )
+        commits = HistogramMetricFamily(
+            "moot_db_commit_actions", "write actions made durable by each commit (group commit batch sizes)"
+        )
+        cumulative, buckets = 0, []
+        for bound, count in zip((*BATCH_BUCKETS, float("inf")), site.db.batch_sizes, strict=True):
+            cumulative += count
+            buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
+        commits.add_metric([], buckets, site.db.batched_actions)
+        yield commits
         cache = site.responses
         hits, misses = (cache.hits, cache.misses) if cache else (0, 0)
         yield CounterMetricFamily(

@@ -81,14 +81,25 @@ def _full_text_structure(conn: sqlite3.Connection) -> list[str]:
 
 def _full_text(conn: sqlite3.Connection) -> list[str]:
     """Exactly the articles with status 'ok' are indexed (articles_fts_docsize
-    holds one row per indexed article)."""
+    holds one row per indexed article), but for those still queued for it
+    (search_queue), which are not indexed yet."""
     problems = []
+    queued = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'search_queue'").fetchone()
     missing = conn.execute(
         "SELECT a.id FROM articles a WHERE a.status = 'ok'"
         " AND NOT EXISTS (SELECT 1 FROM articles_fts_docsize d WHERE d.id = a.id)"
+        + (" AND NOT EXISTS (SELECT 1 FROM search_queue q WHERE q.article_id = a.id)" if queued else "")
     ).fetchall()
     if missing:
         problems.append(f"articles missing from the index: {_ids(missing)}")
+    twice = (
+        queued
+        and conn.execute(
+            "SELECT q.article_id FROM search_queue q JOIN articles_fts_docsize d ON d.id = q.article_id"
+        ).fetchall()
+    )
+    if twice:
+        problems.append(f"articles both indexed and queued for the index: {_ids(twice)}")
     extra = conn.execute(
         "SELECT d.id FROM articles_fts_docsize d LEFT JOIN articles a ON a.id = d.id"
         " WHERE a.id IS NULL OR a.status != 'ok'"

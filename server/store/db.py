@@ -15,6 +15,7 @@ readers run beside the writer and see only committed data)."""
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import functools
 import os
@@ -39,6 +40,9 @@ BUSY_TIMEOUT_MS = int(migrate.BUSY_TIMEOUT * 1000)
 
 # Most actions one shared transaction may hold: bounds the wait of the first.
 MAX_BATCH = 32
+# Upper bounds of the buckets counting commits by how many actions each held
+# (Database.batch_sizes, the /metrics histogram moot_db_commit_actions).
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32)
 
 
 T = TypeVar("T")
@@ -73,6 +77,10 @@ class Database:
         # BEGIN IMMEDIATE's wait for other processes), for the metrics.
         self.lock_waits = 0
         self.lock_wait_seconds = 0.0
+        # Commits by the actions each made durable (one fsync each at FULL):
+        # a count per BATCH_BUCKETS bound (the last: more), and their total.
+        self.batch_sizes = [0] * (len(BATCH_BUCKETS) + 1)
+        self.batched_actions = 0
 
     async def open(self) -> Database:
         """Open the connections; initialise an empty database from schema.sql,
@@ -323,6 +331,8 @@ class Database:
             return
         batch.done.set_result(None)
         if committed:
+            self.batch_sizes[bisect.bisect_left(BATCH_BUCKETS, batch.size)] += 1
+            self.batched_actions += batch.size
             self._committed()
 
     def _flush_later(self) -> None:

@@ -31,7 +31,7 @@ from . import clock
 from .errors import Unavailable
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema.sql"  # ../schema.sql, linked
-SCHEMA_VERSION = 15
+SCHEMA_VERSION = 16
 # Another process may hold the write lock; wait this long (seconds) before SQLITE_BUSY.
 BUSY_TIMEOUT = 10.0
 # Rows one batch of a data step may touch: a few tens of milliseconds of writing,
@@ -784,6 +784,20 @@ CREATE TABLE ap_blocks (
     created_by INTEGER REFERENCES users(id),
     created_at TEXT NOT NULL
 ) WITHOUT ROWID;
+""",
+    ),
+    # 15 -> 16: the search index fed through an outbox, in batches.
+    Migration(
+        16,
+        "search queue",
+        sql="""
+-- Articles whose words wait for the search index (server/articles/indexing.py):
+-- posting queues the id in its transaction and the writer indexes queued
+-- articles in batches, off the acknowledgement path. An article with status
+-- 'ok' is here or indexed with its text as stored, never both.
+CREATE TABLE search_queue (
+    article_id INTEGER PRIMARY KEY
+);
 """,
     ),
 )

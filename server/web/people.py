@@ -161,6 +161,14 @@ async def password_reset(request: Request) -> Response:
     return JSONResponse({"status": resets.MAILED}, status_code=202, headers=PRIVATE)
 
 
+async def find_people(request: Request) -> Response:
+    """Members whose username starts with `prefix`: an @mention completed as it is typed."""
+    _me(await current_user(request))
+    async with site_of(request).db.read() as conn:
+        found = await profiles.find_people(conn, request.query_params.get("prefix"))
+    return JSONResponse({"people": found}, headers=PRIVATE)
+
+
 async def my_recovery_codes(request: Request) -> Response:
     """How many of my recovery codes are unused (never the codes)."""
     user = _me(await current_user(request))
@@ -482,6 +490,7 @@ async def reset_submit(request: Request) -> Response:
 
 
 routes = [
+    Route("/api/people", find_people),
     Route("/api/users/{name}", get_profile),
     Route("/api/users/{name}/reset-link", issue_reset, methods=["POST"]),
     Route("/api/me", update_me, methods=["PUT"]),

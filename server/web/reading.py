@@ -534,6 +534,32 @@ async def outline_page(request: Request) -> Response:
     )
 
 
+async def get_outline(request: Request) -> Response:
+    """One page of a thread's outline as JSON (the outline page's lines, with
+    each line's `href`); a signed-in reader's lines say whether they are unread."""
+    site, raw_id = site_of(request), request.path_params["id"]
+    cursor = request.query_params.get("cursor") or None
+    topic = thread_topic(int(raw_id)) if raw_id.isdigit() else "t:?"
+
+    async def build() -> dict:
+        async with site.db.read() as conn:
+            result = await reading.outline_page(conn, raw_id, limit=OUTLINE_PAGE, cursor=cursor)
+        outline_links(result["thread"]["id"], result["lines"], cursor)
+        return result
+
+    user = await current_user(request)
+    if user is None:
+        return await cached_json(request, ("outline", raw_id, cursor), frozenset({topic}), build)
+    result = await build()
+    async with site.db.read() as conn:
+        unread = await readstate.unread_articles(
+            conn, user.id, [line["id"] for line in result["lines"]], site.reads.pending
+        )
+    for line in result["lines"]:
+        line["unread"] = line["id"] in unread
+    return JSONResponse(result, headers=PERSONAL)
+
+
 async def article_fragment(request: Request) -> Response:
     """One article as the thread page renders it, for a live insert or update."""
     async with site_of(request).db.read() as conn:
@@ -582,6 +608,7 @@ routes = [
     Route("/api/groups/{name}", get_group),
     Route("/api/groups/{name}/threads", list_threads),
     Route("/api/threads/{id}", get_thread),
+    Route("/api/threads/{id}/outline", get_outline),
     Route("/api/articles/{ref:path}/history", article_history),  # before the catch-all below
     Route("/api/articles/{ref:path}", get_article),
     Route("/", home),

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..articles import search
+from ..articles import indexing, search
 from ..store.errors import Invalid
 from .common import page, query_string, site_of
 from .rendering import snippet_html
@@ -24,7 +24,9 @@ async def search_articles(request: Request) -> Response:
         before=q.get("before"),
         state=q.get("state"),
     )
-    async with site_of(request).db.read() as conn:
+    db = site_of(request).db
+    await indexing.catch_up(db)  # every acknowledged article is found
+    async with db.read() as conn:
         found = await search.search(
             conn, query, limit=q.get("limit"), cursor=q.get("cursor"), sort=q.get("sort")
         )
@@ -47,7 +49,9 @@ async def search_page(request: Request) -> Response:
     if text or any(fields.values()):
         try:
             query = search.with_params(search.parse(text), **{k: v or None for k, v in fields.items()})
-            async with site_of(request).db.read() as conn:
+            db = site_of(request).db
+            await indexing.catch_up(db)  # every acknowledged article is found
+            async with db.read() as conn:
                 found = await search.search(
                     conn, query, limit=RESULTS_PAGE, cursor=q.get("cursor"), sort=sort
                 )
