@@ -104,6 +104,7 @@ def remote():
     server = Remote()
     yield server
     server.server.shutdown()
+    server.server.server_close()
 
 
 # Settings the site's background tasks advance on their own: the delivery
