@@ -13,6 +13,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from moot.federation import outbox
+
 
 @dataclass
 class Received:
@@ -118,3 +120,17 @@ FOLLOW_SQL = (
 def add_followers_sql(group: str, rows: list[tuple]) -> list[tuple[str, list[tuple]]]:
     """The statements that make `rows` accepted followers of `group`."""
     return [(FOLLOWERS_SQL, rows), (FOLLOW_SQL, [(r[0], r[0] + "#follow", group) for r in rows])]
+
+
+async def expanded(site) -> None:
+    """Wait until the site's delivery task has turned every event so far into
+    deliveries (federation.outbox's cursor at the newest event)."""
+    async with site.db.read() as conn:
+        last = (await conn.execute_fetchall("SELECT coalesce(max(id), 0) FROM events"))[0][0]
+    deadline = time.monotonic() + 10
+    while True:
+        async with site.db.read() as conn:
+            if (await outbox.cursor(conn) or 0) >= last:
+                return
+        assert time.monotonic() < deadline, "the delivery task did not read the events"
+        await asyncio.sleep(0.02)

@@ -10,7 +10,6 @@ import asyncio
 import copy
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -21,13 +20,14 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from moot.app import create_app
-from moot.federation import html, inbox, objects, outbox, signatures
+from moot.federation import html, inbox, objects, signatures
 from moot.federation.client import Client
 from moot.news import newsreading
 from moot.store import validate
 from moot.store.config import Config
 from moot.store.errors import MootError
 from tests.conftest import TestSite, seed
+from tests.federation_sink import Sink, add_followers_sql, expanded, followers
 
 PUBLIC = objects.PUBLIC
 BASE = "https://moot.test"
@@ -117,15 +117,7 @@ async def state(site) -> dict:
     (ap_actors) and of the local keys made on first use (ap_keys), and the
     settings background tasks advance; taken once the delivery task has read
     every event so far (so what it writes for them is written already)."""
-    async with site.db.read() as conn:
-        last = (await conn.execute_fetchall("SELECT coalesce(max(id), 0) FROM events"))[0][0]
-    deadline = time.monotonic() + 10
-    while True:
-        async with site.db.read() as conn:
-            if (await outbox.cursor(conn) or 0) >= last:
-                break
-        assert time.monotonic() < deadline, "the delivery task did not read the events"
-        await asyncio.sleep(0.02)
+    await expanded(site)
     dump = site.snapshot()
     dump["settings"] = [r for r in dump["settings"] if r[0] not in BACKGROUND_SETTINGS]
     return {k: v for k, v in dump.items() if k not in ("ap_actors", "ap_keys")}
@@ -265,6 +257,38 @@ async def test_update_edits_and_delete_withdraws_by_the_same_actor_only(fed, rem
     assert await fed.send(fed.activity("Delete", tomb)) == 202
     reply = (await fed.thread())[-1]
     assert reply["status"] == "cancelled" and "second text" not in reply["body"]
+
+
+async def test_the_group_announces_its_remote_authors_create_update_and_delete_as_received(fed):
+    sink = await Sink().start()
+    try:
+        await expanded(fed.site)  # the seed's events find no followers
+        async with fed.site.db.transaction() as conn:
+            for sql, args in add_followers_sql("comp.lang.python", followers(sink.base, 1)):
+                await conn.executemany(sql, args)
+        note = fed.note("<p>first text</p>")
+        sent = [fed.activity("Create", note)]
+        sent.append(fed.activity("Update", {**note, "content": "<p>second text</p>"}))
+        sent.append(fed.activity("Delete", {"id": note["id"], "type": "Tombstone"}))
+        for i, activity in enumerate(sent, 1):
+            assert await fed.send(activity) == 202
+            got = (await sink.wait_for(i))[-1].activity
+            assert got["type"] == "Announce" and got["actor"] == fed.group_url
+            assert got["object"] == activity  # the remote actor's own, exactly as it sent it
+        # A moderator's removal of a remote article is the group's Delete, with the reason.
+        other = fed.note("<p>off topic</p>")
+        assert await fed.send(fed.activity("Create", other)) == 202
+        await sink.wait_for(4)
+        removed = (await fed.thread())[-1]
+        r = await fed.seeded["admin"].post(f"/api/articles/{removed['id']}/cancel", json={"reason": "spam"})
+        assert r.status_code == 200, r.text
+        deleted = (await sink.wait_for(5))[-1].activity["object"]
+        assert (deleted["type"], deleted["actor"], deleted["summary"]) == ("Delete", fed.group_url, "spam")
+        assert deleted["object"] == {"id": other["id"], "type": "Tombstone", "formerType": "Note"}
+        await expanded(fed.site)
+        assert len(sink.received) == 5
+    finally:
+        await sink.stop()
 
 
 async def test_a_rotated_key_is_fetched_again_once_and_either_scheme_is_taken(fed, remote):

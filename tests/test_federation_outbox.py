@@ -19,7 +19,7 @@ import pytest
 from moot.federation import delivery, keys, objects, outbox, signatures
 from moot.store import clock
 from tests.conftest import seed
-from tests.federation_sink import Sink, add_followers_sql, followers
+from tests.federation_sink import Sink, add_followers_sql, expanded, followers
 from tests.processes import moot, start_process, stop_process
 
 BASE = "https://forum.example"
@@ -42,19 +42,6 @@ async def fed_site(make_site, sink: Sink, n: int = 3):
         for sql, args in add_followers_sql(GROUP, rows):
             await conn.executemany(sql, args)
     return site, s
-
-
-async def expanded(site) -> None:
-    """Wait until the delivery task has turned every event so far into deliveries."""
-    async with site.db.read() as conn:
-        last = (await conn.execute_fetchall("SELECT coalesce(max(id), 0) FROM events"))[0][0]
-    deadline = time.monotonic() + 10
-    while True:
-        async with site.db.read() as conn:
-            if (await outbox.cursor(conn) or 0) >= last:
-                return
-        assert time.monotonic() < deadline, "the events were not read"
-        await asyncio.sleep(0.02)
 
 
 async def verified(site, sink, got) -> list[dict]:

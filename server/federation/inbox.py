@@ -22,7 +22,9 @@ order, each refusal a 4xx that leaves nothing stored:
    Create{Note|Page} becomes an article (`_create`: only if public or
    addressed to the group, and only where its inReplyTo chain reaches a
    Moot article or it opens a thread in a group addressed); Update{Note|Page}
-   edits it and Delete withdraws it, by its own actor only;
+   edits it and Delete withdraws it, by its own actor only, each kept as
+   the object's last activity (ap_objects.activity, in the transaction
+   that applies it) for the group to announce as received;
    Update{Person} refreshes the cached actor (key rotation); anything else
    is answered 202 and ignored.
 
@@ -115,7 +117,7 @@ class Activity:
 
     @property
     def type(self) -> str:
-        return _type(self.data)
+        return objects.type_of(self.data)
 
 
 async def receive(
@@ -160,7 +162,7 @@ async def receive(
         activity = Activity(data, raw, actor, await _object(client, data, actor))
         await _dispatch(site, client, activity)
     except Ignored as why:
-        log.info("ignored %s %s from %s: %s", _type(data), activity_id[:200], actor.uri[:200], why)
+        log.info("ignored %s %s from %s: %s", objects.type_of(data), activity_id[:200], actor.uri[:200], why)
         await site.db.run(lambda conn: _seen(conn, activity_id))
     return 202
 
@@ -214,13 +216,13 @@ async def _object(client: Client, data: dict, actor: RemoteActor) -> Any:
         if oid is not None and _same_origin(oid, actor.uri):
             return obj
         if oid is None:
-            if _type(data) in ("Follow", "Undo", "Like", "Announce", "Accept", "Reject"):
+            if objects.type_of(data) in ("Follow", "Undo", "Like", "Announce", "Accept", "Reject"):
                 return obj
             raise Invalid("the activity's object has no id")
-        if _type(data) in ("Create", "Update"):
+        if objects.type_of(data) in ("Create", "Update"):
             return await _fetch(client, oid)
         return oid  # a Delete's or Undo's target: only its id is used
-    if isinstance(obj, str) and _type(data) in ("Create", "Update"):
+    if isinstance(obj, str) and objects.type_of(data) in ("Create", "Update"):
         return await _fetch(client, obj)
     return obj
 
@@ -237,7 +239,7 @@ async def _fetch(client: Client, url: str) -> dict:
 
 async def _dispatch(site: Site, client: Client, activity: Activity) -> None:
     kind, obj = activity.type, activity.object
-    otype = _type(obj) if isinstance(obj, dict) else ""
+    otype = objects.type_of(obj) if isinstance(obj, dict) else ""
     if kind == "Follow":
         await _follow(site, activity)
     elif kind == "Undo" and (otype == "Follow" or isinstance(obj, str)):
@@ -343,13 +345,13 @@ async def _create(site: Site, client: Client, activity: Activity) -> None:
         raise Ignored("addressed to neither the public nor the group: never published")
     author = Author(shown_name(activity.actor), actor=activity.actor.uri)
     body = _text(obj)
-    if _type(obj) == "Note" and parent is not None:
+    if objects.type_of(obj) == "Note" and parent is not None:
         subject = reply_subject(parent["subject"])
     else:
         subject = _line(obj.get("name")) or _line(obj.get("summary")) or _line(body.split("\n", 1)[0])
         if not subject:
             raise Invalid("a new thread needs a name")
-        if parent is not None and _type(obj) != "Page":
+        if parent is not None and objects.type_of(obj) != "Page":
             subject = reply_subject(parent["subject"])
     message_id = message_id_of(object_id)
     rules = site.trust_rules
@@ -441,6 +443,13 @@ async def _keep(conn: Connection, article_id: int, object_id: str, activity: Act
     )
 
 
+async def _last(conn: Connection, article_id: int, activity: Activity) -> None:
+    """Keep `activity` (an Update or Delete just applied, in the same
+    transaction) as the last one received for the article's object: the
+    group announces it as received (outbox.py)."""
+    await conn.execute("UPDATE ap_objects SET activity = ? WHERE article_id = ?", (activity.raw, article_id))
+
+
 async def _thread_open(conn: Connection, thread_id: int) -> None:
     state = await fetch_value(conn, "SELECT state FROM threads WHERE id = ?", (thread_id,))
     if state == "archived":
@@ -524,7 +533,7 @@ async def _update(site: Site, activity: Activity) -> None:
     object_id = _attributed(activity)
     row = await _mine(site, activity, object_id)
     body = _text(obj)
-    subject = _line(obj.get("name")) if _type(obj) == "Page" and row["parent_id"] is None else None
+    subject = _line(obj.get("name")) if objects.type_of(obj) == "Page" and row["parent_id"] is None else None
     grace = site.config.edit_grace_minutes
 
     async def action(conn: Connection) -> None:
@@ -538,9 +547,7 @@ async def _update(site: Site, activity: Activity) -> None:
         if clock.now() >= until:
             raise Conflict(f"the {grace} minutes to edit it are over: it can only be withdrawn now")
         await editing.revise(conn, fresh, body, subject or fresh["subject"])
-        await conn.execute(
-            "UPDATE ap_objects SET activity = ? WHERE article_id = ?", (activity.raw, fresh["id"])
-        )
+        await _last(conn, fresh["id"], activity)
 
     await site.db.run(action)
 
@@ -564,6 +571,7 @@ async def _delete(site: Site, activity: Activity) -> None:
         assert fresh is not None
         if fresh["status"] in ("ok", "hidden"):
             await posting.withdraw_own(conn, fresh)
+            await _last(conn, fresh["id"], activity)
 
     await site.db.run(action)
 
@@ -631,7 +639,7 @@ def _text(obj: dict) -> str:
         source = obj.get("source")
         if isinstance(source, dict) and isinstance(source.get("content"), str):
             body = html.to_text("<pre>" + source["content"][: html.TEXT_MAX] + "</pre>")
-    warning = _line(obj.get("summary")) if _type(obj) == "Note" else ""
+    warning = _line(obj.get("summary")) if objects.type_of(obj) == "Note" else ""
     if warning:
         body = f"[{warning}]\n\n{body}"
     return validate.body(body)
@@ -652,14 +660,6 @@ def _id(value: object) -> str | None:
     if isinstance(value, str) and value.startswith(("https://", "http://")) and len(value) <= 2048:
         return value
     return None
-
-
-def _type(value: object) -> str:
-    """An object's type ('' for none; the first of a list)."""
-    kind = value.get("type") if isinstance(value, dict) else None
-    if isinstance(kind, list):
-        kind = next((k for k in kind if isinstance(k, str)), None)
-    return kind if isinstance(kind, str) else ""
 
 
 def _addressees(obj: object) -> set[str]:

@@ -96,6 +96,14 @@ ACTOR_CONTEXT = [
 PAGE, NOTE = "Page", "Note"
 
 
+def type_of(value: object) -> str:
+    """A JSON-LD object's type ('' for none; the first string of a list)."""
+    kind = value.get("type") if isinstance(value, dict) else None
+    if isinstance(kind, list):
+        kind = next((k for k in kind if isinstance(k, str)), None)
+    return kind if isinstance(kind, str) else ""
+
+
 def followers_url(base: str, group: str) -> str:
     return actor_url(base, f"group:{group}") + "/followers"
 

@@ -11,11 +11,17 @@ What maps to what (FEP-1b12; Lemmy's and Mastodon's readings):
 - thread.created, article.created: `Create` of the Page (a thread's root) or
   Note (a reply) by its author (the group for an author with no actor
   here), wrapped in `Announce` by the group; a root also gets the plain
-  `Announce{Page}` Mastodon reads. An article that came from the fediverse
-  is announced as it was received (ap_objects.activity).
+  `Announce{Page}` Mastodon reads.
 - article.updated: `Update` (wrapped in `Announce`).
 - article.cancelled (a withdrawal, a moderator's removal): `Delete` of a
-  Tombstone with the reason as `summary` (wrapped in `Announce`).
+  Tombstone with the reason as `summary` (wrapped in `Announce`); by the
+  group for a moderator's removal.
+- An article that came from the fediverse is never spoken for: its
+  author's own Create, Update and Delete are announced exactly as received
+  (ap_objects.activity, the last one received, when it is the event's verb:
+  an Update that arrived before the Create's event was read is announced
+  on its own event only). A moderator's removal of it is the group's
+  Delete, as for a local article.
 - thread.locked, thread.unlocked: Lemmy's `Lock` and `Undo{Lock}` by the group.
 - everything else (splits, merges, moves, hiding...): nothing; they stay local."""
 
@@ -41,6 +47,13 @@ from .objects import PUBLIC, Record, actor_url, followers_url
 CURSOR = "federation.events_cursor"
 # A host name an admin may block (IDN hosts in their punycode form).
 HOST = re.compile(r"(?=.{1,253}$)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*")
+# The verb of each event an article's activity follows.
+VERBS = {
+    "thread.created": "Create",
+    "article.created": "Create",
+    "article.updated": "Update",
+    "article.cancelled": "Delete",
+}
 # Events read per transaction: each may fan out to every follower's inbox.
 BATCH = 50
 
@@ -145,17 +158,16 @@ def announce(base: str, group: str, thing: dict | str) -> dict:
     }
 
 
-async def _reason(conn: Connection, article_id: int, user_id: int | None) -> tuple[str, bool]:
-    """Why an article was cancelled (the log's reason, or ''), and whether a
-    moderator (not its author) removed it."""
+async def _removal(conn: Connection, article_id: int) -> str | None:
+    """The reason of the moderators' removal of a cancelled article (the log
+    entry whose text is kept for an undo: a removal, a ban's or suspension's
+    cleanup), '' for none given; None when it was withdrawn by its author."""
     row = await fetch_one(
         conn,
-        "SELECT reason, actor_id FROM modlog WHERE article_id = ? AND action = 'cancel' ORDER BY id DESC LIMIT 1",
+        "SELECT m.reason FROM removed_texts r JOIN modlog m ON m.id = r.entry_id WHERE r.article_id = ?",
         (article_id,),
     )
-    if row is None:
-        return "", False
-    return row["reason"], row["actor_id"] is None or row["actor_id"] != user_id
+    return None if row is None else row["reason"] or ""
 
 
 async def activities(conn: Connection, base: str, event: Event) -> list[tuple[str, dict]]:
@@ -165,40 +177,36 @@ async def activities(conn: Connection, base: str, event: Event) -> list[tuple[st
     if group is None:
         return []
     signer = f"group:{group}"
-    if event.type in ("thread.created", "article.created", "article.updated", "article.cancelled"):
+    if event.type in VERBS:
         article_id = event.data["article"]["id"] if event.type == "thread.created" else event.data["id"]
         row = await fetch_one(conn, objects.ARTICLE_SELECT + " WHERE a.id = ?", (article_id,))
         if row is None or row["status"] not in ("ok", "cancelled") or row["group_name"] != group:
             return []
-        if row["ap_actor"]:  # from the fediverse: announced as received, never spoken for
-            return (
-                [(signer, announce(base, group, json.loads(row["ap_activity"])))]
-                if event.type.endswith(".created") and row["status"] == "ok"
-                else []
-            )
+        verb = VERBS[event.type]
+        if row["status"] != ("cancelled" if verb == "Delete" else "ok"):
+            return []
+        if row["ap_actor"]:  # from the fediverse: its author's activities announced as received
+            received = json.loads(row["ap_activity"])
+            if objects.type_of(received) == verb:
+                return [(signer, announce(base, group, received))]
+            if verb != "Delete":  # not received (yet): never spoken for
+                return []
         author = objects.author_id(base, row) or actor_url(base, signer)
         me = objects.object_id(base, row)
-        if event.type == "article.cancelled":
-            if row["status"] != "cancelled":
-                return []
-            reason, by_moderator = await _reason(conn, article_id, row["user_id"])
+        if verb == "Delete":
+            reason = await _removal(conn, article_id)
             deleted = {
                 "id": f"{me}#delete",
                 "type": "Delete",
-                "actor": actor_url(base, signer) if by_moderator else author,
+                "actor": actor_url(base, signer) if reason is not None or row["ap_actor"] else author,
                 "object": objects.article_object(base, row),
                 **_addressed(base, group),
             }
             if reason:
                 deleted["summary"] = reason
             return [(signer, announce(base, group, deleted))]
-        if row["status"] != "ok":
-            return []
         thing = objects.article_object(base, row)
-        if event.type == "article.updated":
-            verb, suffix = "Update", f"#update-{row['edited_at'] or clock.now()}"
-        else:
-            verb, suffix = "Create", "#create"
+        suffix = f"#update-{row['edited_at'] or clock.now()}" if verb == "Update" else "#create"
         made = {"id": me + suffix, "type": verb, "actor": author, "object": thing, **_addressed(base, group)}
         out = [(signer, announce(base, group, made))]
         if verb == "Create" and thing["type"] == objects.PAGE:
