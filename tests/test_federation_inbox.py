@@ -479,6 +479,42 @@ async def test_a_follow_of_a_group_is_recorded_and_undone(fed):
         assert not await conn.execute_fetchall("SELECT 1 FROM ap_followers")
 
 
+async def test_a_group_that_asks_approval_keeps_a_follow_pending_until_a_moderator_answers(fed):
+    admin, ada = fed.seeded["admin"], fed.seeded["ada"]
+    url = "/api/groups/comp.lang.python/follow-approval"
+    assert (await ada.put(url, json={"follow_approval": True})).status_code == 403
+    assert (await admin.put(url, json={"follow_approval": "yes"})).status_code == 400
+    r = await admin.put(url, json={"follow_approval": True, "reason": "we know our readers"})
+    assert r.status_code == 200 and r.json()["entry"], r.text
+    assert (await admin.put(url, json={"follow_approval": True})).json()["entry"] is None
+    [entry] = [
+        e for e in (await admin.get("/api/modlog")).json()["entries"] if e["action"] == "follow_approval"
+    ]
+    assert (entry["data"], entry["reason"]) == ({"from": False, "to": True}, "we know our readers")
+    actor = await (await fed.site.client()).get(
+        "/g/comp.lang.python", headers={"Accept": "application/activity+json"}
+    )
+    assert actor.json()["manuallyApprovesFollowers"] is True
+    assert await fed.send(fed.activity("Follow", fed.group_url)) == 202
+    listed = (await admin.get("/api/groups/comp.lang.python/followers")).json()
+    assert listed["approval"] is True and [(f["actor"], f["state"]) for f in listed["followers"]] == [
+        (fed.bob, "pending")
+    ]
+    async with fed.site.db.read() as conn:  # no Accept queued for a follow that waits
+        assert not await conn.execute_fetchall("SELECT 1 FROM ap_activities WHERE body LIKE '%Accept%'")
+    # The queue page's form turns it off: the waiting follow is accepted, and answered.
+    page = await admin.get("/g/comp.lang.python/queue")
+    assert 'action="/g/comp.lang.python/follow-approval"' in page.text
+    csrf = page.text.split('name="csrf" value="')[1].split('"')[0]
+    r = await admin.post("/g/comp.lang.python/follow-approval", data={"csrf": csrf, "follow_approval": "0"})
+    assert r.status_code == 303, r.text
+    listed = (await admin.get("/api/groups/comp.lang.python/followers")).json()
+    assert [(f["actor"], f["state"]) for f in listed["followers"]] == [(fed.bob, "accepted")]
+    async with fed.site.db.read() as conn:
+        [(body,)] = await conn.execute_fetchall("SELECT body FROM ap_activities")
+    assert json.loads(body)["type"] == "Accept" and json.loads(body)["object"]["actor"] == fed.bob
+
+
 async def test_a_wrong_media_type_or_a_deep_body_is_refused(fed):
     refused = await fed.send(b"[" * 100 + b"]" * 100)
     assert isinstance(refused, MootError) and refused.status == 400

@@ -4,7 +4,7 @@
 or refuses (`Reject`) it; `Undo{Follow}` ends it. Each answer is an
 activity queued (outbox.queue) with one delivery to the follower's own
 inbox, in the caller's transaction. The inbox (inbox.py) calls `follow` and
-`undo`; the web adapter the moderators' `decide`."""
+`undo`; the web adapter the moderators' `decide` and `set_approval`."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from aiosqlite import Connection
 
 from ..articles import groups
 from ..stewardship import modlog
-from ..stewardship.permissions import User
-from ..store import clock
+from ..stewardship.permissions import User, require_moderator
+from ..store import clock, validate
 from ..store.db import fetch_all, fetch_one
 from ..store.errors import Conflict, Invalid, NotFound
 from . import outbox
@@ -184,3 +184,43 @@ async def decide(
             data={"actor": actor},
         ),
     )
+
+
+async def set_approval(
+    conn: Connection, base: str, user: User | None, group: object, value: object, reason: object = None
+) -> dict:
+    """Whether a Follow of `group` (a name) waits for one of its moderators
+    (groups.ap_follow_approval; the Group actor's manuallyApprovesFollowers).
+    The group's moderators only; logged in the public moderation log
+    ('follow_approval', data {from, to}, the optional `reason`). Turning it
+    off accepts the follows waiting (each answered with Accept); a
+    group.updated event. Setting what is set changes nothing (entry None).
+    Returns {follow_approval, entry: the log entry or None}. Invalid unless
+    `value` is a boolean."""
+    row = await groups.get_group_row(conn, group)
+    moderator = require_moderator(user, row["name"])
+    if not isinstance(value, bool):
+        raise Invalid("follow_approval must be true or false")
+    reason = validate.reason(reason, required=False)
+    was = bool(row["ap_follow_approval"])
+    if was == value:
+        return {"follow_approval": value, "entry": None}
+    await conn.execute("UPDATE groups SET ap_follow_approval = ? WHERE id = ?", (int(value), row["id"]))
+    if not value:
+        waiting = await fetch_all(
+            conn, FOLLOWER_SELECT + " WHERE f.group_id = ? AND f.state = 'pending'", (row["id"],)
+        )
+        await conn.execute(
+            "UPDATE ap_followers SET state = 'accepted' WHERE group_id = ? AND state = 'pending'",
+            (row["id"],),
+        )
+        for follower in waiting:
+            await _answer(conn, base, row["name"], "Accept", follower)
+    entry_id = await modlog.write(
+        conn,
+        modlog.Entry.on_group(
+            "follow_approval", moderator, row, reason=reason, data={"from": was, "to": value}
+        ),
+    )
+    await groups.announce_change(conn, row["name"], entry_id)
+    return {"follow_approval": value, "entry": await modlog.get_entry(conn, entry_id)}

@@ -12,7 +12,7 @@ checks it); a group's followers its moderators; /admin/federation and
 
 from __future__ import annotations
 
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -449,6 +449,42 @@ async def decide_follower(request: Request) -> Response:
     return JSONResponse({"entry_id": entry, "state": "accepted" if accept else "refused"})
 
 
+async def follow_approval(request: Request) -> Response:
+    """PUT /api/groups/{name}/follow-approval {follow_approval, reason?}: whether Follows wait (moderators)."""
+    site = enabled(request)
+    user = await current_user(request)
+    data = await read_json(request)
+    async with site.db.transaction() as conn:
+        result = await follows.set_approval(
+            conn,
+            site.config.site_url,
+            user,
+            request.path_params["name"],
+            data.get("follow_approval"),
+            data.get("reason"),
+        )
+    return JSONResponse(result)
+
+
+async def follow_approval_form(request: Request) -> Response:
+    """POST /g/{name}/follow-approval (the queue page's form, with CSRF): 303 back to the queue."""
+    site = enabled(request)
+    user = await current_user(request)
+    form = await read_form(request)
+    cookies_of(request).check_csrf(request, form.get("csrf"))
+    name = request.path_params["name"]
+    async with site.db.transaction() as conn:
+        await follows.set_approval(
+            conn,
+            site.config.site_url,
+            user,
+            name,
+            form.get("follow_approval") == "1",
+            form.get("reason") or None,
+        )
+    return RedirectResponse(f"/g/{quote(name, safe='')}/queue", status_code=303)
+
+
 # Admins
 
 
@@ -518,6 +554,8 @@ routes = [
     Route("/inbox", inbox_post, methods=["POST"]),
     Route("/api/groups/{name}/followers", group_followers),
     Route("/api/groups/{name}/followers", decide_follower, methods=["POST"]),
+    Route("/api/groups/{name}/follow-approval", follow_approval, methods=["PUT"]),
+    Route("/g/{name}/follow-approval", follow_approval_form, methods=["POST"]),
     Route("/api/federation", admin_summary),
     Route("/api/federation/blocks", block_json, methods=["POST"]),
     Route("/api/federation/blocks/{host}", unblock_json, methods=["DELETE"]),
