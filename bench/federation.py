@@ -34,6 +34,8 @@ from common import ROOT, Row, command_line, server, temp_dir
 
 sys.path.insert(0, str(ROOT))
 from moot.federation import delivery, outbox  # noqa: E402
+from tests.federation_sink import Sink, add_followers_sql  # noqa: E402
+from tests.federation_sink import followers as sink_followers  # noqa: E402
 
 GROUP = "bench.federation"
 BASE = "https://forum.example"
@@ -41,54 +43,21 @@ SETTINGS = {"federation": "on", "public_url": BASE, "federation_allow_private": 
 
 
 def _sink(port_out, count, ready) -> None:
-    """The inboxes: every POST answered 202 at once and counted (run in its own process)."""
+    """The inboxes (tests/federation_sink.py's, in its own process): every
+    POST answered 202 at once and counted."""
 
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line[:15].lower() == b"content-length:":
-                        length = int(line[15:])
-                await reader.readexactly(length)
-                writer.write(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
-                await writer.drain()
-                with count.get_lock():
-                    count.value += 1
-                if b"connection: close" in head.lower():
-                    break
-        except (asyncio.IncompleteReadError, ConnectionError, ValueError):
-            pass
-        finally:
-            writer.close()
+    def accept(path: str, seen: int) -> int:
+        with count.get_lock():
+            count.value += 1
+        return 202
 
     async def main() -> None:
-        listener = await asyncio.start_server(serve, "127.0.0.1", 0, backlog=2048)
-        port_out.value = listener.sockets[0].getsockname()[1]
+        sink = await Sink(answer=accept).start()
+        port_out.value = sink.port
         ready.set()
         await asyncio.Event().wait()
 
     asyncio.run(main())
-
-
-def _followers(port: int, n: int) -> list[tuple]:
-    base = f"http://127.0.0.1:{port}"
-    return [
-        (
-            f"{base}/users/{i}",
-            "127.0.0.1",
-            f"{base}/users/{i}/inbox",
-            f"{base}/shared/{i}/inbox",
-            f"{base}/users/{i}#main-key",
-            "unused",
-            f"u{i}@127.0.0.1",
-            f"U {i}",
-            f"{base}/users/{i}",
-            "2026-01-01T00:00:00.000Z",
-        )
-        for i in range(n)
-    ]
 
 
 def _cpu(pid: int) -> float:
@@ -177,17 +146,10 @@ def run(followers: int = 1000) -> list[Row]:
             assert r.status_code == 201, r.text
             root = r.json()["article"]
             _cursor_reached(db)  # the thread went out to no one: the followers come next
-            made = _followers(port.value, followers)
-            con.executemany(
-                "INSERT INTO ap_actors (uri, host, inbox, shared_inbox, key_id, public_pem, handle, name, url,"
-                " fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                made,
-            )
-            con.executemany(
-                "INSERT INTO ap_followers (group_id, actor, follow_id, state, created_at)"
-                " SELECT id, ?, ?, 'accepted', '2026-01-01T00:00:00.000Z' FROM groups WHERE name = ?",
-                [(m[0], m[0] + "#follow", GROUP) for m in made],
-            )
+            for sql, args in add_followers_sql(
+                GROUP, sink_followers(f"http://127.0.0.1:{port.value}", followers)
+            ):
+                con.executemany(sql, args)
             con.commit()
             timings, cpu = {}, {}
             for step in ("create", "delete"):

@@ -58,7 +58,14 @@ async def test_webfinger_finds_groups_and_members_on_the_public_host(fed):
     assert r.status_code == 200 and r.json()["links"][0]["href"] == f"{BASE}/u/ada"
     r = await anon.get("/.well-known/webfinger", params={"resource": f"{BASE}/g/comp.lang.python"})
     assert r.status_code == 200 and r.json()["subject"] == "acct:comp.lang.python@forum.example"
-    for wrong in ("acct:comp.lang.python@other.example", "acct:nobody@forum.example", "acct:", "mailto:x"):
+    malformed = (f"{BASE}:99999/g/comp.lang.python", "https://[forum.example/g/comp.lang.python")
+    for wrong in (
+        "acct:comp.lang.python@other.example",
+        "acct:nobody@forum.example",
+        "acct:",
+        "mailto:x",
+        *malformed,
+    ):
         r = await anon.get("/.well-known/webfinger", params={"resource": wrong})
         assert r.status_code == 404, wrong
     assert s["thread"]["id"]

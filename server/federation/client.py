@@ -67,6 +67,7 @@ ACCEPT = 'application/activity+json, application/ld+json; profile="https://www.w
 CONTENT_TYPE = "application/activity+json"
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
+_JOINERS = re.compile("[\u200c\u200d]")
 
 
 class FetchError(MootError):
@@ -190,10 +191,14 @@ def ascii_host(host: str) -> str:
         raise FetchError(f"{host!r} is not a valid host name") from None
 
 
-def clean(text: str, limit: int) -> str:
-    """`text` on one line without control, bidi or invisible characters, at most `limit` characters."""
+def clean(text: str, limit: int, *, name: bool = False) -> str:
+    """`text` on one line without control, bidi or invisible characters (for
+    a `name`, not even joiners), at most `limit` characters: the one
+    cleaning of the text remote servers give a name or a subject."""
     text = _CONTROLS.sub(" ", _SURROGATES.sub("", validate.strip_invisible(text)))
-    return " ".join(text.split())[:limit]
+    if name:
+        text = _JOINERS.sub("", text)
+    return " ".join(text.split())[:limit].strip()
 
 
 class Client:
@@ -553,8 +558,10 @@ class Client:
         except (ValueError, UnicodeError, TypeError):
             raise FetchError(f"the key {key['id']} cannot be read") from None
         username = document.get("preferredUsername")
-        if isinstance(username, str) and clean(username, USERNAME_MAX).replace("@", "").replace(" ", ""):
-            username = clean(username, USERNAME_MAX).replace("@", "").replace(" ", "")
+        if isinstance(username, str) and clean(username, USERNAME_MAX, name=True).replace("@", "").replace(
+            " ", ""
+        ):
+            username = clean(username, USERNAME_MAX, name=True).replace("@", "").replace(" ", "")
         else:
             username = clean(urlsplit(uri).path.rstrip("/").rsplit("/", 1)[-1], USERNAME_MAX) or "actor"
         name = document.get("name")

@@ -51,7 +51,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from sqlite3 import Row
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 from aiosqlite import Connection
 
@@ -65,7 +65,7 @@ from ..store import clock, validate
 from ..store.db import fetch_one, fetch_value
 from ..store.errors import Conflict, Forbidden, Invalid, Locked, NotFound, TooLarge, UnsupportedMediaType
 from . import follows, html, objects, outbox, signatures
-from .client import FetchError
+from .client import FetchError, ascii_host, clean
 
 if TYPE_CHECKING:
     from ..runtime.site import Site
@@ -89,10 +89,10 @@ ACTOR_TYPES = ("Person", "Service", "Application", "Group", "Organization")
 # The reason in the public log when a held post's actor deletes it before a
 # moderator decided on it.
 WITHDRAWN = "withdrawn by its author"
-# Invisible and direction-changing characters, and controls, out of a shown name.
-_UNSHOWN = re.compile(
-    r"[\x00-\x1f\x7f-\x9f\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff\ud800-\udfff]"
-)
+
+
+# What an ASCII host name (or an IPv6 address, without brackets) is made of.
+_HOST_CHARS = re.compile(r"[a-z0-9._:-]+")
 
 
 class Ignored(Exception):
@@ -142,7 +142,7 @@ async def receive(
         raise Invalid("the activity names no actor")
     blocks = await _blocked_hosts(site)
     for url in (actor_id, signatures.key_id_of(headers)):
-        if outbox.blocked(_host(url), blocks):
+        if outbox.blocked(objects.host_of(url), blocks):
             raise Forbidden("this site takes nothing from that instance")
     actor = await _signer(client, method, target, headers, body)
     if actor.uri != actor_id:
@@ -152,7 +152,7 @@ async def receive(
     if outbox.blocked(actor.host, blocks):
         raise Forbidden("this site takes nothing from that instance")
     activity_id = _id(data.get("id"))
-    if activity_id is None or not _same_origin(activity_id, actor.uri):
+    if activity_id is None or not objects.same_origin(activity_id, actor.uri):
         raise Invalid("the activity's id must be a URL on its actor's server")
     data["id"] = activity_id
     async with site.db.read() as conn:
@@ -213,7 +213,7 @@ async def _object(client: Client, data: dict, actor: RemoteActor) -> Any:
         obj = obj[0] if len(obj) == 1 else None
     if isinstance(obj, dict):
         oid = _id(obj.get("id"))
-        if oid is not None and _same_origin(oid, actor.uri):
+        if oid is not None and objects.same_origin(oid, actor.uri):
             return obj
         if oid is None:
             if objects.type_of(data) in ("Follow", "Undo", "Like", "Announce", "Accept", "Reject"):
@@ -321,17 +321,17 @@ def message_id_of(object_id: str) -> str:
     the first 20 bytes of SHA-256 of its id in lower-case base32, HOST its
     id's host (punycode, no port). Never the URL itself in a header."""
     digest = base64.b32encode(hashlib.sha256(object_id.encode("utf-8")).digest()[:20]).decode().lower()
-    return f"<ap.{digest}@{_ascii_host(_host(object_id)) or 'invalid'}>"
+    return f"<ap.{digest}@{_ascii_host(objects.host_of(object_id))}>"
 
 
 def shown_name(actor: RemoteActor) -> str:
-    """How an actor's articles name it: name@host (its handle), with no
-    controls, bidi or invisible characters, the host in punycode."""
+    """How an actor's articles name it: name@host (its handle, client.py's
+    `clean` again: no controls, bidi or invisible characters, joiners
+    included), the host in punycode."""
     handle = actor.handle if isinstance(actor.handle, str) else ""
-    name, _, host = _UNSHOWN.sub("", handle).rpartition("@")
-    name = name.lstrip("@").strip() or "unknown"
-    host = _ascii_host(host or actor.host)
-    return f"{name[: validate.DISPLAY_NAME_MAX]}@{host}"[:200]
+    name, _, host = handle.rpartition("@")
+    name = clean(name, validate.DISPLAY_NAME_MAX, name=True).lstrip("@").strip() or "unknown"
+    return f"{name}@{_ascii_host(host or actor.host)}"[:200]
 
 
 async def _create(site: Site, client: Client, activity: Activity) -> None:
@@ -558,7 +558,7 @@ async def _delete(site: Site, activity: Activity) -> None:
         raise Invalid("a Delete names what it deletes")
     if object_id == activity.actor.uri:
         raise Ignored("an actor's own deletion: its articles stay")
-    if not _same_origin(object_id, activity.actor.uri):
+    if not objects.same_origin(object_id, activity.actor.uri):
         raise Forbidden("an actor deletes only its own objects")
     if await _withdraw_held(site, activity, object_id):
         return
@@ -626,7 +626,7 @@ def _attributed(activity: Activity) -> str:
         raise Invalid("the object has no id")
     attributed = obj.get("attributedTo")
     owners = {_id(a) for a in (attributed if isinstance(attributed, list) else [attributed])}
-    if activity.actor.uri not in owners or not _same_origin(object_id, activity.actor.uri):
+    if activity.actor.uri not in owners or not objects.same_origin(object_id, activity.actor.uri):
         raise Forbidden("the object is not attributed to the activity's actor")
     return object_id
 
@@ -649,8 +649,7 @@ def _line(value: object) -> str:
     """A one-line text (a name, a summary) made fit for a subject: plain, bounded; '' for none."""
     if not isinstance(value, str):
         return ""
-    text = " ".join(_UNSHOWN.sub("", html.to_text(value) if "<" in value else value).split())
-    return text[: validate.SUBJECT_MAX].strip()
+    return clean(html.to_text(value) if "<" in value else value, validate.SUBJECT_MAX)
 
 
 def _id(value: object) -> str | None:
@@ -677,30 +676,11 @@ def _addressees(obj: object) -> set[str]:
     return found
 
 
-def _origin(url: str) -> tuple[str, str, int | None]:
-    try:
-        parts = urlsplit(url)
-        return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
-    except ValueError:  # a malformed host or port: an origin no other URL has
-        return "", "", -1
-
-
-def _same_origin(a: str, b: str) -> bool:
-    return _origin(a) == _origin(b) and bool(_origin(a)[1])
-
-
-def _host(url: str) -> str:
-    """The host a URL names, lower case; '' for none or a malformed one."""
-    try:
-        return (urlsplit(url).hostname or "").lower()
-    except ValueError:
-        return ""
-
-
 def _ascii_host(host: str) -> str:
-    """A host name in ASCII (IDNA punycode for an international one)."""
-    host = _UNSHOWN.sub("", host).strip().lower().rstrip(".")
+    """A host name in ASCII (IDNA punycode for an international one), fit
+    for a Message-ID and a shown name; 'invalid' for none or a malformed one."""
     try:
-        return host.encode("idna").decode("ascii")
-    except UnicodeError:
-        return "".join(c for c in host if c.isascii() and (c.isalnum() or c in ".-:")) or "invalid"
+        host = ascii_host(clean(host, 253))
+    except FetchError:
+        return "invalid"
+    return host if _HOST_CHARS.fullmatch(host) else "invalid"

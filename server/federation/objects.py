@@ -48,20 +48,39 @@ def article_url(base: str, message_id: str) -> str:
     return f"{base}/m/" + quote(message_id, safe="@!$&'()*+,;=:")
 
 
+def origin(url: str) -> tuple[str, str, int | None]:
+    """A URL's origin (scheme, host, port), lower case; for a malformed URL
+    (a bad host or port) ('', '', -1), an origin no other URL has."""
+    try:
+        parts = urlsplit(url)
+        return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port
+    except ValueError:
+        return "", "", -1
+
+
+def same_origin(a: str, b: str) -> bool:
+    """Whether two URLs are on the same origin (a malformed one is on none)."""
+    return origin(a) == origin(b) and bool(origin(a)[1])
+
+
+def host_of(url: str) -> str:
+    """The host a URL names, lower case; '' for none or a malformed URL."""
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""
+
+
 def local_path(base: str, url: str) -> str | None:
     """The path of `url` when it is on this site (`base`: scheme and host
-    compared, case-insensitive host), else None."""
-    mine, theirs = urlsplit(base), urlsplit(url)
-    if (mine.scheme, (mine.hostname or "").lower(), mine.port) != (
-        theirs.scheme,
-        (theirs.hostname or "").lower(),
-        theirs.port,
-    ):
+    compared, case-insensitive host), else None (a malformed URL included)."""
+    if not same_origin(base, url):
         return None
-    prefix = mine.path.rstrip("/")
-    if not theirs.path.startswith(prefix + "/"):
+    prefix = urlsplit(base).path.rstrip("/")
+    path = urlsplit(url).path
+    if not path.startswith(prefix + "/"):
         return None
-    return theirs.path[len(prefix) :]
+    return path[len(prefix) :]
 
 
 def local_object(base: str, url: str) -> tuple[str, str | int] | None:

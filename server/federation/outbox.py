@@ -31,7 +31,6 @@ import json
 import re
 import secrets
 from collections.abc import Iterable
-from urllib.parse import urlsplit
 
 from aiosqlite import Connection
 
@@ -87,7 +86,7 @@ def inbox_of(actor: Record, *, shared: bool = True) -> str | None:
     (when `shared`), else its own, whichever is on the actor's own host;
     None when neither is."""
     for inbox in (actor["shared_inbox"] if shared else None, actor["inbox"]):
-        if inbox and (urlsplit(inbox).hostname or "").lower() == actor["host"].lower():
+        if inbox and objects.host_of(inbox) == actor["host"].lower():
             return str(inbox)
     return None
 
@@ -269,10 +268,6 @@ async def expand(db: Database, base: str, batch: int = BATCH) -> int:
         return len(rows)
 
 
-def host_of(url: str) -> str:
-    return (urlsplit(url).hostname or "").lower()
-
-
 async def block(conn: Connection, host: object, reason: object, admin: User) -> int:
     """Block the instance `host` (a host name, lower-cased): nothing is taken
     in from it or sent to it (its pending deliveries are dropped). Logged
@@ -292,7 +287,7 @@ async def block(conn: Connection, host: object, reason: object, admin: User) -> 
     pending = await fetch_all(conn, "SELECT activity, inbox FROM ap_deliveries")
     await conn.executemany(
         "DELETE FROM ap_deliveries WHERE activity = ? AND inbox = ?",
-        [(r["activity"], r["inbox"]) for r in pending if blocked(host_of(r["inbox"]), [host])],
+        [(r["activity"], r["inbox"]) for r in pending if blocked(objects.host_of(r["inbox"]), [host])],
     )
     return await modlog.write(conn, modlog.Entry("instance.block", admin, target=host, reason=reason.strip()))
 

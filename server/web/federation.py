@@ -94,26 +94,25 @@ async def person_document(site: Site, username: str) -> dict | None:
     return objects.person_actor(site.config.site_url, row, public)
 
 
-async def article_document(site: Site, path: str) -> tuple[dict | str | None, frozenset[str]]:
+async def article_document(site: Site, path: str) -> dict | str | None:
     """The object a /m/ or /t/ path names (a dict), the URL to send the reader
     to instead (an article that came from the fediverse: its own id), or
-    None; and the topics whose events change it."""
+    None."""
     base = site.config.site_url
     named = objects.local_object(base, base + path)
     async with site.db.read() as conn:
         if named is None:
-            return None, frozenset()
+            return None
         kind, key = named
         if kind == "thread":
             row = await objects.thread_root_row(conn, int(key))
         else:
             row = await objects.article_row(conn, message_id=str(key))
     if row is None:
-        return None, frozenset()
-    topics = frozenset({f"t:{row['thread_id']}"})
+        return None
     if row["object_id"]:
-        return str(row["object_id"]), topics
-    return objects.with_context(objects.article_object(base, row)), topics
+        return str(row["object_id"])
+    return objects.with_context(objects.article_object(base, row))
 
 
 async def negotiated(request: Request, site: Site) -> Response | None:
@@ -123,14 +122,12 @@ async def negotiated(request: Request, site: Site) -> Response | None:
     if len(parts) != 3 or parts[1] not in ("g", "u", "m", "t") or not parts[2]:
         return None
     kind, name = parts[1], unquote(parts[2])
-    topics: frozenset[str] = frozenset()
     if kind == "g":
         document: dict | str | None = await group_document(site, name)
-        topics = frozenset({f"g:{name}"})
     elif kind == "u":
         document = await person_document(site, name)
     else:
-        document, topics = await article_document(site, path)
+        document = await article_document(site, path)
     if document is None:
         return JSONResponse(
             {"error": {"code": "not_found", "message": "no such object"}}, 404, {"Vary": "Accept"}
@@ -199,7 +196,7 @@ async def webfinger(request: Request) -> Response:
     site = enabled(request)
     resource = request.query_params.get("resource", "")
     base = site.config.site_url
-    name = None
+    name = kind = None  # kind: 'g' or 'u' for an actor's URL; None (either, the group first) for acct:
     if resource.startswith("acct:"):
         user, _, host = resource[5:].rpartition("@")
         if host.lower() == domain(site) and user:
@@ -207,17 +204,13 @@ async def webfinger(request: Request) -> Response:
     else:
         path = objects.local_path(base, resource)
         if path and path.count("/") == 2 and path[:3] in ("/g/", "/u/"):
-            name = unquote(path[3:])
+            name, kind = unquote(path[3:]), path[1]
     actor = None
     if name is not None:
         async with site.db.read() as conn:
-            if path_kind(resource) != "u" and await fetch_value(
-                conn, "SELECT 1 FROM groups WHERE name = ?", (name,)
-            ):
+            if kind != "u" and await fetch_value(conn, "SELECT 1 FROM groups WHERE name = ?", (name,)):
                 actor = f"group:{name}"
-            elif path_kind(resource) != "g" and await fetch_value(
-                conn, "SELECT 1 FROM users WHERE username = ?", (name,)
-            ):
+            elif kind != "g" and await fetch_value(conn, "SELECT 1 FROM users WHERE username = ?", (name,)):
                 actor = f"user:{name}"
     cors = {"Access-Control-Allow-Origin": "*"}
     if actor is None:
@@ -238,14 +231,6 @@ async def webfinger(request: Request) -> Response:
         media_type=JRD,
         headers={**cors, "Cache-Control": public_cache_control(request)},
     )
-
-
-def path_kind(resource: str) -> str | None:
-    """'g' or 'u' for an actor URL given as a WebFinger resource; None for acct:."""
-    if resource.startswith("acct:"):
-        return None
-    path = urlsplit(resource).path
-    return path[1:2] or None
 
 
 async def nodeinfo_links(request: Request) -> Response:
