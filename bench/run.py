@@ -109,6 +109,16 @@ SCENARIOS = {
         600,
         "mail queued and handed to a relay for 1 article to 10,000 subscribers; incoming mail accepted/s",
     ),
+    "federation": (
+        ["federation.py", "--followers", "1000"],
+        300,
+        "fan-out of one article and of its Delete to 1,000 shared inboxes (signed) vs bare unsigned POSTs",
+    ),
+    "federation_in": (
+        ["federation_in.py", "--seconds", "3", "--rounds", "3"],
+        300,
+        "incoming signed Create/s at a group's inbox (both signature schemes) vs NNTP POST/s, same server",
+    ),
     "archive": (
         ["archive.py", "--articles", "1000000"],
         900,

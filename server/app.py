@@ -19,6 +19,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from . import nntp, smtp, web
 from .articles import indexing
+from .federation import delivery
 from .mail import queuemail
 from .runtime.site import Site
 from .stewardship import sweep
@@ -29,6 +30,7 @@ from .web import dispatch
 from .web.caching import COMPRESS_MIN_BYTES, PageFront, Placeholders
 from .web.common import error_headers, error_page, error_response, wants_html
 from .web.connections import ClientBudget
+from .web.federation import Negotiate
 from .web.ops import middleware as request_observer
 from .web.rendering import make_templates
 from .web.security import Cookies, HostCheck, OriginCheck, SecurityHeaders
@@ -93,9 +95,12 @@ def create_app(config: Config, listeners: Mapping[str, socket.socket] | None = N
         feeder = await nntp.feed.start(site)
         mailer = await smtp.start(site, bound.get("smtp"))
         app.state.mail = mailer
+        fediverse = await delivery.start(site)
+        app.state.federation_client = fediverse.client if fediverse else None
         try:
             yield
         finally:
+            await delivery.stop(fediverse)
             await smtp.stop(mailer)
             await nntp.feed.stop(feeder)
             await nntp.stop(secure_news)
@@ -105,12 +110,13 @@ def create_app(config: Config, listeners: Mapping[str, socket.socket] | None = N
             await site.stop()
 
     templates = make_templates(config.edit_grace_minutes)
+    front = Middleware(PageFront, site=site)
     middleware = [
         *request_observer(site),  # inside the proxy rule: it logs the real client address
         # Budgets per client (requests in flight, /live sockets), by the real address too.
         Middleware(ClientBudget, site=site),
         # Repeats of anonymous page answers the response cache still holds.
-        Middleware(PageFront, site=site),
+        front,
         # Compresses what the response cache did not already store compressed
         # (it leaves responses with a Content-Encoding alone, streams chunk by
         # chunk, and never sees WebSockets). Level 6: see response_cache.GZIP_LEVEL.
@@ -119,6 +125,8 @@ def create_app(config: Config, listeners: Mapping[str, socket.socket] | None = N
         Middleware(HostCheck, allowed_hosts=config.allowed_hosts),
         Middleware(OriginCheck, allowed_origins=config.allowed_origins, allowed_hosts=config.allowed_hosts),
     ]
+    if config.federation:  # ActivityPub clients get JSON at page URLs, before any page cache
+        middleware.insert(middleware.index(front), Middleware(Negotiate, site=site))
     if config.trusted_proxies:  # only then is X-Forwarded-For/-Proto believed
         middleware.insert(0, Middleware(ProxyHeadersMiddleware, trusted_hosts=list(config.trusted_proxies)))
     app = Starlette(

@@ -93,7 +93,10 @@ def read_listening(log_path, proc: subprocess.Popen, want=("http",), offset: int
         with open(log_path, "rb") as log:
             log.seek(offset)
             text = log.read().decode("utf-8", "replace")
-        found = {scheme.replace("lmtp", "smtp"): int(port) for scheme, port in LISTENING.findall(text)}
+        found = {
+            scheme.replace("lmtp", "smtp").replace("https", "http"): int(port)
+            for scheme, port in LISTENING.findall(text)
+        }
         if all(name in found for name in want):
             return Ports(**found)
         if proc.poll() is not None or time.monotonic() > deadline:

@@ -2,13 +2,15 @@
 against a real HTTPS server on loopback (uvicorn with a throwaway
 certificate): signed fetches, the refusal of private addresses (also after a
 redirect), the redirect limit, the size and nesting caps, the remote actor
-checks and cache, and the double knock with the scheme remembered."""
+checks and cache, the double knock with the scheme remembered, and the
+connections kept open between requests."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import socket
+import ssl
 
 import pytest
 import uvicorn
@@ -28,6 +30,8 @@ class Peer:
     def __init__(self):
         self.routes = {}
         self.seen: list[tuple[str, str, dict[str, str], bytes]] = []
+        self.connections: set[tuple[str, int]] = set()  # the client ends of the connections made
+        self.clients: list[Client] = []  # closed when the server stops
         self.port = 0
 
     @property
@@ -45,6 +49,7 @@ class Peer:
         path = scope["path"] + (("?" + scope["query_string"].decode()) if scope["query_string"] else "")
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         self.seen.append((scope["method"], path, headers, body))
+        self.connections.add(tuple(scope["client"]))
         route = self.routes.get(scope["path"])
         status, extra, chunks = (
             (404, {}, [b""]) if route is None else await route(scope["method"], path, headers, body)
@@ -92,8 +97,10 @@ async def peer(tmp_path):
             task.result()
         await asyncio.sleep(0.01)
     remote.port = server.servers[0].sockets[0].getsockname()[1]
-    remote.cert = cert
+    remote.cert, remote.key = cert, key
     yield remote
+    for client in remote.clients:
+        await client.aclose()
     server.should_exit = True
     await task
 
@@ -104,7 +111,9 @@ async def fed(make_site):
 
 
 def make_client(site, peer, **options) -> Client:
-    return Client(site.config, site.db, ca_file=peer.cert, **options)
+    client = Client(site.config, site.db, ca_file=peer.cert, **options)
+    peer.clients.append(client)
+    return client
 
 
 def actor_document(peer, name="alice", **changes):
@@ -188,6 +197,8 @@ async def test_each_redirect_is_checked_again(make_site, peer):
         "/to-loopback6",
         "/to-http",
     ]
+    # All on one kept connection to the checked address; none to a refused one.
+    assert len(peer.connections) == 1
 
 
 async def test_redirects_are_limited(fed, peer):
@@ -368,6 +379,113 @@ async def test_post_fails_with_fetch_error_when_nobody_listens(fed, peer):
         port = held.getsockname()[1]
         with pytest.raises(FetchError, match="cannot connect"):
             await client.post(f"https://127.0.0.1:{port}/inbox", b"{}", signer="instance")
+
+
+async def test_requests_to_one_server_share_a_kept_connection(fed, peer):
+    client = make_client(fed, peer)
+    peer.json("/doc", {"id": "doc"})
+
+    async def inbox(method, target, headers, body):
+        return 202, {"content-length": "0"}, [b""]
+
+    peer.routes["/inbox"] = inbox
+    assert await client.get_json(f"{peer.base}/doc") == {"id": "doc"}
+    assert await client.post(f"{peer.base}/inbox", b"{}", signer="instance") == 202
+    assert await client.get_json(f"{peer.base}/doc") == {"id": "doc"}
+    assert len(peer.seen) == 3 and len(peer.connections) == 1
+    # Closed by aclose: the next request connects again.
+    await client.aclose()
+    assert await client.post(f"{peer.base}/inbox", b"{}", signer="instance") == 202
+    assert len(peer.connections) == 2
+
+
+@pytest.mark.parametrize("ttl", [client_module.RESOLVED_TTL, 0])
+async def test_a_names_checked_addresses_are_reused_for_a_while(make_site, peer, monkeypatch, ttl):
+    monkeypatch.setattr(client_module, "RESOLVED_TTL", ttl)
+    site = await make_site()  # private addresses refused but for the test server's own
+    client = make_client(site, peer, exempt={"127.0.0.1", "::1"})
+    loop = asyncio.get_running_loop()
+    asked = []
+    real = loop.getaddrinfo
+
+    async def getaddrinfo(host, *args, **kwargs):
+        asked.append(host)
+        return await real(host, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "getaddrinfo", getaddrinfo)
+    peer.json("/doc", {"id": "doc"})
+    for _ in range(3):
+        assert await client.get_json(f"https://localhost:{peer.port}/doc") == {"id": "doc"}
+    assert asked == (["localhost"] if ttl else ["localhost"] * 3)
+    # A refused name is asked again each time, and refused each time.
+    for _ in range(2):
+        with pytest.raises(FetchError, match="private or reserved address"):
+            await client.get_json(f"https://127.0.0.2:{peer.port}/doc")
+    assert asked.count("127.0.0.2") == 2 and len(peer.seen) == 3
+
+
+@pytest.mark.parametrize("limit", ["IDLE_TIMEOUT", "POOL_PER_KEY", "POOL_MAX"])
+async def test_no_connection_is_kept_past_the_limits(fed, peer, monkeypatch, limit):
+    monkeypatch.setattr(client_module, limit, 0)
+    client = make_client(fed, peer)
+    peer.json("/doc", {"id": "doc"})
+    for _ in range(2):
+        assert await client.get_json(f"{peer.base}/doc") == {"id": "doc"}
+    assert len(peer.connections) == 2
+
+
+async def test_a_server_that_closes_after_each_answer_gets_new_connections(fed, peer):
+    client = make_client(fed, peer)
+
+    async def closing(method, target, headers, body):
+        return 202, {"content-length": "0", "connection": "close"}, [b""]
+
+    peer.routes["/inbox"] = closing
+    for _ in range(3):
+        assert await client.post(f"{peer.base}/inbox", b"{}", signer="instance") == 202
+    assert len(peer.seen) == 3 and len(peer.connections) == 3
+
+
+@pytest.mark.parametrize("breaks", ["after the answer", "on the next request"])
+async def test_a_connection_broken_while_idle_is_replaced(fed, peer, breaks):
+    """A server that closes a connection without saying so, right after its
+    answer or when the next request arrives: every request still succeeds,
+    on a new connection when the kept one is gone."""
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(peer.cert, peer.key)
+    accepted = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+        try:
+            for answered in range(2):
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = next(
+                    int(line.split(b":", 1)[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                )
+                await reader.readexactly(length)
+                if answered:  # the next request on this connection
+                    break
+                writer.write(b"HTTP/1.1 202 Accepted\r\ncontent-length: 0\r\n\r\n")
+                await writer.drain()
+                if breaks == "after the answer":
+                    break
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.transport.abort()
+
+    listener = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=tls)
+    port = listener.sockets[0].getsockname()[1]
+    client = make_client(fed, peer)
+    try:
+        for _ in range(3):
+            assert await client.post(f"https://127.0.0.1:{port}/inbox", b"{}", signer="instance") == 202
+    finally:
+        listener.close()
+        await listener.wait_closed()
+    assert len(accepted) == 3  # one answer per connection, none lost
 
 
 def test_hosts_and_names_are_cleaned():

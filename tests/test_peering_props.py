@@ -255,7 +255,8 @@ def test_articles_and_home_actions_in_any_order_give_the_home_nodes_threads(orde
 # -- whatever Message-IDs members choose -----------------------------------------------
 # Members choose the ids of their articles (NNTP POST, mail). The forms Moot derives for
 # what it makes itself (validate.RESERVED_ID_PREFIXES) are refused to them at the door,
-# and to a peer's ordinary article, so no choice stops a withdrawal, lock or action.
+# and the control forms (validate.CONTROL_ID_PREFIXES) to a peer's ordinary article, so
+# no choice stops a withdrawal, lock or action.
 
 
 def _well_formed(mid: str) -> bool:
@@ -277,7 +278,7 @@ ORDINARY = st.builds(
 ).filter(lambda mid: _well_formed(mid) and not validate.reserved_message_id(mid))
 # A reserved prefix, in any case, before the id part of one of the example's articles.
 SQUAT = st.tuples(
-    st.sampled_from(validate.RESERVED_ID_PREFIXES).flatmap(
+    st.sampled_from(validate.CONTROL_ID_PREFIXES).flatmap(
         lambda p: st.sampled_from((p, p.upper(), p.title()))
     ),
     st.integers(0, 4),

@@ -13,6 +13,7 @@ moderator decides."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from sqlite3 import Row
 
 from aiosqlite import Connection
 
@@ -66,6 +67,15 @@ async def edit(
     body = validate.body(body)
     trust.check_links(user, rules or trust.Rules(), body)
     subject = validate.subject(subject) if subject not in (None, "") else row["subject"]
+    return await revise(conn, row, body, subject)
+
+
+async def revise(conn: Connection, row: Row, body: str, subject: str) -> dict:
+    """The change an edit makes to an article (its ARTICLE_SELECT row, visible
+    or hidden), whoever's edit was checked (a member's through `edit`, a
+    fediverse author's Update through federation/inbox.py): the old text kept
+    as a version, the new one indexed, `article.updated` announced. `body`
+    and `subject` are checked already. Returns the article now."""
     if body == row["body"] and subject == row["subject"]:
         return article_json(row)
     now = clock.now()

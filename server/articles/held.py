@@ -9,11 +9,15 @@ here or posted is refused (Conflict); a group keeps at most GROUP_MAX waiting
 submissions and one author at most AUTHOR_MAX in it (Busy past either, so a
 flood cannot bury a group's queue). Mail that did not show it came from the
 member it names (why 'unverified') has its own AUTHOR_MAX: anyone can write
-a member's From, and forged mail must not keep the member's own posts out."""
+a member's From, and forged mail must not keep the member's own posts out.
+A post from the fediverse keeps its actor (the Author's) and the activity it
+came as, and on approval becomes that actor's object again (`approved`)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from sqlite3 import Row
 
 from aiosqlite import Connection
 
@@ -40,7 +44,9 @@ class Held:
     """A submission to keep: where and why, by which channel and from whom,
     its checked text, the article it answers (`parent_id`, None for a new
     thread) and the References it came with; `mail_from` is a mail's envelope
-    sender, kept for the record and never written to."""
+    sender, kept for the record and never written to; `activity` is the
+    ActivityPub activity a post from the fediverse came as (its author's
+    `actor` wrote it)."""
 
     group_id: int
     why: str
@@ -55,6 +61,7 @@ class Held:
     mail_from: str | None = None
     spam_score: float | None = None  # what spamd said of it, when it was scored
     spam_rules: str = ""
+    activity: str | None = None
 
     def __post_init__(self) -> None:
         assert self.why in WHY and self.channel in CHANNELS, (self.why, self.channel)
@@ -90,8 +97,8 @@ async def hold(conn: Connection, held: Held) -> int:
     refs = " ".join(held.refs.split()[-REFS_MAX:])
     cur = await conn.execute(
         "INSERT INTO queue (group_id, kind, why, channel, message_id, user_id, author_name, author_addr,"
-        " mail_from, subject, body, refs, parent_id, continued_from, created_at, spam_score, spam_rules)"
-        " VALUES (?, 'held', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " mail_from, subject, body, refs, parent_id, continued_from, created_at, spam_score, spam_rules,"
+        " actor, activity) VALUES (?, 'held', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             held.group_id,
             held.why,
@@ -109,10 +116,42 @@ async def hold(conn: Connection, held: Held) -> int:
             clock.now(),
             held.spam_score,
             held.spam_rules,
+            held.author.actor,
+            held.activity,
         ),
     )
     assert cur.lastrowid is not None  # set by the INSERT just run
     return cur.lastrowid
+
+
+def object_of(activity: str) -> str | None:
+    """The id of the object an ActivityPub activity (as received) names: its
+    `object`, an id or an object with one (or a list of one such); None when
+    it names none."""
+    try:
+        obj = json.loads(activity).get("object")
+    except (ValueError, AttributeError):
+        return None
+    if isinstance(obj, list) and len(obj) == 1:
+        obj = obj[0]
+    if isinstance(obj, dict):
+        obj = obj.get("id")
+    return obj if isinstance(obj, str) and obj.startswith(("https://", "http://")) else None
+
+
+async def approved(conn: Connection, row: Row, article_id: int) -> None:
+    """What approving held queue row `row` adds to the article `article_id`
+    it became, in the approval's transaction: for a post from the fediverse
+    (an actor and the activity kept), the ap_objects row that makes it that
+    actor's object (its profile link, its later Update and Delete, and the
+    activity it is announced as). Nothing for any other channel."""
+    object_id = object_of(row["activity"]) if row["actor"] and row["activity"] else None
+    if object_id is None:
+        return
+    await conn.execute(
+        "INSERT INTO ap_objects (article_id, object_id, actor, activity, received_at) VALUES (?, ?, ?, ?, ?)",
+        (article_id, object_id, row["actor"], row["activity"], clock.now()),
+    )
 
 
 async def item(conn: Connection, item_id: int) -> dict:

@@ -418,10 +418,18 @@ async def cancel(conn: Connection, user: User | None, article_ref: object, reaso
             raise Forbidden("moderation notices are undone through the moderation log")
         return article_json(row)
     if row["user_id"] == user.id:
-        await withdraw(conn, row, CANCEL_NOTICE_AUTHOR)
-        return await _changed(conn, row["id"], "article.cancelled", cancel=True)
+        return await withdraw_own(conn, row)
     article, _ = await remove(conn, user, row, reason)
     return article
+
+
+async def withdraw_own(conn: Connection, row: sqlite3.Row) -> dict:
+    """An author's own withdrawal of their visible or hidden article (its row
+    as stored), once checked (a member's through `cancel`, a fediverse
+    author's Delete through federation/inbox.py): withdrawn, announced live,
+    a cancel queued for the peers. Returns the article now."""
+    await withdraw(conn, row, CANCEL_NOTICE_AUTHOR)
+    return await _changed(conn, row["id"], "article.cancelled", cancel=True)
 
 
 async def remove(

@@ -13,8 +13,15 @@ from ..store.db import fetch_all, fetch_one, fetch_value, row_by_id
 from ..store.errors import Invalid, NotFound
 from . import subjects, tree
 
+# A fediverse author's profile page (the actor's `url`, else its id), for an
+# article that came from the fediverse: one primary-key seek each, only for those.
+AUTHOR_URL = (
+    "CASE WHEN a.channel = 'fediverse' THEN (SELECT coalesce(x.url, x.uri) FROM ap_objects o"
+    " JOIN ap_actors x ON x.uri = o.actor WHERE o.article_id = a.id) END AS author_url"
+)
+
 ARTICLE_SELECT = (
-    "SELECT a.*, g.name AS group_name, u.username AS username"
+    f"SELECT a.*, g.name AS group_name, u.username AS username, {AUTHOR_URL}"
     " FROM articles a JOIN groups g ON g.id = a.group_id"
     " LEFT JOIN users u ON u.id = a.user_id"
 )
@@ -59,6 +66,9 @@ def article_json(row: Row | dict) -> dict:
         article["edited_at"] = row["edited_at"]
     if "approved" in row.keys() and row["approved"]:  # noqa: SIM118 - as above
         article["approved"] = row["approved"]
+    url = row["author_url"] if "author_url" in row.keys() else None  # noqa: SIM118 - as above
+    if isinstance(url, str) and url.startswith(("https://", "http://")):
+        article["author"]["url"] = url  # a fediverse author's profile
     return article
 
 

@@ -5,11 +5,22 @@ Every request goes to an address checked after resolving the name: no
 private, loopback, link-local, multicast, reserved or unspecified address
 (IPv4-mapped ones included) and https only, unless
 MOOT_FEDERATION_ALLOW_PRIVATE is on (tests); redirects (at most
-REDIRECTS_MAX) are checked the same way at each hop. HTTP/1.1 is spoken by
+REDIRECTS_MAX) are checked the same way at each hop; a name's checked
+addresses are reused for RESOLVED_TTL. HTTP/1.1 is spoken by
 h11 over asyncio streams, so the socket is the one connected to the checked
 address. Timeouts: CONNECT_TIMEOUT to connect, REQUEST_TIMEOUT for one
 whole exchange; a body past BODY_MAX is refused before it is parsed, and
-JSON nesting is bounded (store/validate.py json_object)."""
+JSON nesting is bounded (store/validate.py json_object).
+
+Connections are kept open between requests (a fan-out sends hundreds to one
+server): after a response read to its end, on a connection the server did
+not ask to close, the connection waits in a pool keyed by the checked
+address, the port and the TLS server name, for at most IDLE_TIMEOUT, and a
+later request whose host resolves (and is checked) to that address takes it
+instead of connecting. At most POOL_PER_KEY idle connections per key and
+POOL_MAX in all; any error closes a connection instead. A kept connection
+that the server closed while it was idle fails before any answer arrives:
+the request is then sent again once on a new connection."""
 
 from __future__ import annotations
 
@@ -19,10 +30,11 @@ import ipaddress
 import re
 import socket
 import ssl
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import SplitResult, urljoin, urlsplit
 
 import h11
 from cryptography.hazmat.primitives import serialization
@@ -37,6 +49,13 @@ CONNECT_TIMEOUT = 5.0
 REQUEST_TIMEOUT = 15.0
 BODY_MAX = 1024 * 1024
 REDIRECTS_MAX = 3
+# Idle connections kept: per (address, port, TLS server name), in all, and for how long.
+POOL_PER_KEY = 16
+POOL_MAX = 128
+IDLE_TIMEOUT = 20.0
+# A name's checked addresses are reused this long (seconds), for at most RESOLVED_MAX names.
+RESOLVED_TTL = 30.0
+RESOLVED_MAX = 1024
 # A remote actor as fetched is believed this long; then it is fetched again.
 ACTOR_TTL = timedelta(days=1)
 NAME_MAX = 100
@@ -48,6 +67,7 @@ ACCEPT = 'application/activity+json, application/ld+json; profile="https://www.w
 CONTENT_TYPE = "application/activity+json"
 _CONTROLS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _SURROGATES = re.compile(r"[\ud800-\udfff]")
+_JOINERS = re.compile("[\u200c\u200d]")
 
 
 class FetchError(MootError):
@@ -70,11 +90,79 @@ class RemoteActor:
     url: str | None  # its profile page
 
 
+class _Unanswered(FetchError):
+    """The connection failed before any byte of an answer arrived."""
+
+
 @dataclass(frozen=True)
 class _Response:
     status: int
     headers: dict[str, str]
     body: bytes
+
+
+# (checked address, port, TLS server name or None for plain http)
+_Key = tuple[str, int, str | None]
+
+
+@dataclass(frozen=True)
+class _Connection:
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    key: _Key
+    reused: bool = False
+
+
+class _Pool:
+    """Idle kept-alive connections, the latest given back taken first."""
+
+    def __init__(self) -> None:
+        self._idle: dict[_Key, list[tuple[float, _Connection]]] = {}
+        self._count = 0
+
+    def take(self, key: _Key) -> _Connection | None:
+        """An idle connection for `key` that is still open and not past
+        IDLE_TIMEOUT (others met on the way are closed), or None."""
+        idle = self._idle.get(key, [])
+        now = time.monotonic()
+        found = None
+        while idle and found is None:
+            until, connection = idle.pop()
+            self._count -= 1
+            if until > now and not connection.writer.is_closing() and not connection.reader.at_eof():
+                found = _Connection(connection.reader, connection.writer, key, reused=True)
+            else:
+                connection.writer.close()
+        if not idle:
+            self._idle.pop(key, None)
+        return found
+
+    def give(self, connection: _Connection) -> None:
+        """Keep `connection` idle, unless its key or the pool is full: then close it."""
+        now = time.monotonic()
+        for key in [k for k, idle in self._idle.items() if idle[0][0] <= now]:
+            self._drop(key, now)
+        idle = self._idle.setdefault(connection.key, [])
+        if len(idle) >= POOL_PER_KEY or self._count >= POOL_MAX:
+            connection.writer.close()
+            return
+        idle.append((now + IDLE_TIMEOUT, connection))
+        self._count += 1
+
+    def _drop(self, key: _Key, now: float) -> None:
+        """Close `key`'s connections past their time (the oldest are first)."""
+        idle = self._idle[key]
+        while idle and idle[0][0] <= now:
+            idle.pop(0)[1].writer.close()
+            self._count -= 1
+        if not idle:
+            del self._idle[key]
+
+    async def aclose(self) -> None:
+        idle, self._idle, self._count = self._idle, {}, 0
+        for connections in idle.values():
+            for _, connection in connections:
+                await _close(connection.writer)
 
 
 def address_allowed(address: str) -> bool:
@@ -103,10 +191,14 @@ def ascii_host(host: str) -> str:
         raise FetchError(f"{host!r} is not a valid host name") from None
 
 
-def clean(text: str, limit: int) -> str:
-    """`text` on one line without control, bidi or invisible characters, at most `limit` characters."""
+def clean(text: str, limit: int, *, name: bool = False) -> str:
+    """`text` on one line without control, bidi or invisible characters (for
+    a `name`, not even joiners), at most `limit` characters: the one
+    cleaning of the text remote servers give a name or a subject."""
     text = _CONTROLS.sub(" ", _SURROGATES.sub("", validate.strip_invisible(text)))
-    return " ".join(text.split())[:limit]
+    if name:
+        text = _JOINERS.sub("", text)
+    return " ".join(text.split())[:limit].strip()
 
 
 class Client:
@@ -122,17 +214,30 @@ class Client:
         self._exempt = frozenset(exempt)
         # Per host, the signature scheme that its server last took.
         self._schemes: dict[str, signatures.Scheme] = {}
+        # Local actors' private keys (made once, never changed: keys.pair).
+        self._keys: dict[str, str] = {}
+        self._resolved: dict[tuple[str, int], tuple[float, list[str]]] = {}
+        self._pool = _Pool()
 
     def remembered_scheme(self, host: str) -> signatures.Scheme | None:
         """The scheme a host's server last accepted a signed request in, if any."""
         return self._schemes.get(host)
 
     async def aclose(self) -> None:
-        """Nothing is kept open between requests; here for the callers' symmetry."""
+        """Close the idle connections kept open."""
+        await self._pool.aclose()
 
     # --- one exchange -------------------------------------------------------------
 
     async def _addresses(self, host: str, port: int) -> list[str]:
+        """The addresses `host` resolves to, every one checked (FetchError
+        when one is refused); a name's checked addresses are reused for
+        RESOLVED_TTL, so a fan-out to one server does not ask the resolver
+        once per delivery."""
+        now = time.monotonic()
+        known = self._resolved.get((host, port))
+        if known is not None and known[0] > now:
+            return known[1]
         try:
             infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
         except (OSError, UnicodeError) as error:
@@ -144,18 +249,30 @@ class Client:
                 raise FetchError(f"{host} resolves to {refused[0]}, a private or reserved address")
         if not addresses:
             raise FetchError(f"{host} has no address")
+        if len(self._resolved) >= RESOLVED_MAX:
+            self._resolved = {k: v for k, v in self._resolved.items() if v[0] > now}
+            if len(self._resolved) >= RESOLVED_MAX:
+                self._resolved.clear()
+        self._resolved[(host, port)] = (now + RESOLVED_TTL, addresses)
         return addresses
 
     async def _connect(
-        self, addresses: list[str], host: str, port: int, tls: bool
-    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        self, addresses: list[str], host: str, port: int, tls: bool, *, kept: bool = True
+    ) -> _Connection:
+        """An idle connection to one of `addresses` (checked) when `kept`, else a new one."""
+        server_name = host if tls else None
+        for address in addresses if kept else ():
+            idle = self._pool.take((address, port, server_name))
+            if idle is not None:
+                return idle
         failure: BaseException | None = None
         for address in addresses:
             try:
                 async with asyncio.timeout(CONNECT_TIMEOUT):
-                    return await asyncio.open_connection(
-                        address, port, ssl=self._tls if tls else None, server_hostname=host if tls else None
+                    reader, writer = await asyncio.open_connection(
+                        address, port, ssl=self._tls if tls else None, server_hostname=server_name
                     )
+                return _Connection(reader, writer, (address, port, server_name))
             except (OSError, TimeoutError) as error:
                 failure = error
         raise FetchError(f"cannot connect to {host}:{port}: {failure or 'no address'}")
@@ -163,8 +280,10 @@ class Client:
     async def _exchange(
         self, method: str, url: str, headers: list[tuple[str, str]], body: bytes
     ) -> _Response:
-        """One HTTP/1.1 request and its response, on a new connection to a checked address."""
-        parts = urlsplit(url)
+        """One HTTP/1.1 request and its response, on a connection to a checked
+        address: a kept one if there is, sent again once on a new one when a
+        kept one turns out closed; kept afterwards when it can be."""
+        parts = _split(url)
         if parts.scheme != "https" and not (parts.scheme == "http" and self.config.federation_allow_private):
             raise FetchError(f"{url!r} is not an https address")
         if not parts.hostname:
@@ -178,13 +297,27 @@ class Client:
         try:
             async with asyncio.timeout(REQUEST_TIMEOUT):
                 addresses = await self._addresses(host, port)
-                reader, writer = await self._connect(addresses, host, port, parts.scheme == "https")
-                try:
-                    return await self._speak(reader, writer, method, url, target, headers, body)
-                finally:
-                    writer.close()
-                    with contextlib.suppress(Exception):
-                        await writer.wait_closed()
+                kept = True
+                while True:
+                    connection = await self._connect(
+                        addresses, host, port, parts.scheme == "https", kept=kept
+                    )
+                    try:
+                        response, reusable = await self._speak(connection, method, url, target, headers, body)
+                    except _Unanswered:
+                        await _close(connection.writer)
+                        if not connection.reused:
+                            raise
+                        kept = False  # closed while idle: once more on a new connection
+                        continue
+                    except BaseException:
+                        await _close(connection.writer)
+                        raise
+                    if reusable:
+                        self._pool.give(connection)
+                    else:
+                        await _close(connection.writer)
+                    return response
         except TimeoutError:
             raise FetchError(f"{url} did not answer within {REQUEST_TIMEOUT:.0f} seconds") from None
         except OSError as error:
@@ -192,32 +325,37 @@ class Client:
 
     async def _speak(
         self,
-        reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        connection: _Connection,
         method: str,
         url: str,
         target: str,
         headers: list[tuple[str, str]],
         body: bytes,
-    ) -> _Response:
-        connection = h11.Connection(h11.CLIENT)
-        agent = f"Moot (+{self.config.site_url})"
-        fields = [("User-Agent", agent), ("Connection", "close"), *headers]
+    ) -> tuple[_Response, bool]:
+        """The response, and whether the connection may carry another request
+        (read to its end, no `Connection: close`, nothing more sent).
+        _Unanswered when the connection fails before any answer arrives."""
+        reader, writer = connection.reader, connection.writer
+        protocol = h11.Connection(h11.CLIENT)
+        fields = [("User-Agent", f"Moot (+{self.config.site_url})"), *headers]
         if body or method not in ("GET", "HEAD"):
             fields.append(("Content-Length", str(len(body))))
+        received = 0
         try:
-            writer.write(connection.send(h11.Request(method=method, target=target, headers=fields)))
+            writer.write(protocol.send(h11.Request(method=method, target=target, headers=fields)))
             if body:
-                writer.write(connection.send(h11.Data(data=body)))
-            writer.write(connection.send(h11.EndOfMessage()))
+                writer.write(protocol.send(h11.Data(data=body)))
+            writer.write(protocol.send(h11.EndOfMessage()))
             await writer.drain()
             response: h11.Response | None = None
             chunks: list[bytes] = []
             size = 0
             while True:
-                event = connection.next_event()
+                event = protocol.next_event()
                 if event is h11.NEED_DATA:
-                    connection.receive_data(await reader.read(65536))
+                    data = await reader.read(65536)
+                    received += len(data)
+                    protocol.receive_data(data)
                 elif isinstance(event, h11.Response):
                     response = event
                     declared = dict(event.headers).get(b"content-length", b"0")
@@ -230,12 +368,21 @@ class Client:
                     chunks.append(bytes(event.data))
                 elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
                     break
-        except (h11.ProtocolError, ValueError) as error:
+        except (h11.ProtocolError, ValueError, OSError) as error:
+            if not received:
+                raise _Unanswered(f"{url} closed the connection without an answer ({error})") from None
+            if isinstance(error, OSError):
+                raise
             raise FetchError(f"{url} answered with a malformed response: {error}") from None
         if response is None:
-            raise FetchError(f"{url} closed the connection without an answer")
+            raise _Unanswered(f"{url} closed the connection without an answer")
         answer = {name.decode("latin-1"): value.decode("latin-1") for name, value in response.headers}
-        return _Response(response.status_code, answer, b"".join(chunks))
+        reusable = (
+            protocol.our_state is h11.DONE
+            and protocol.their_state is h11.DONE
+            and not protocol.trailing_data[0]
+        )
+        return _Response(response.status_code, answer, b"".join(chunks)), reusable
 
     # --- signed requests ----------------------------------------------------------
 
@@ -245,9 +392,11 @@ class Client:
         """`method` on `url` signed by local actor `signer`, knocking twice: in
         the scheme the host last took (first RFC 9421), then, on 400 or 401,
         in the other; the scheme that got a success is remembered."""
-        private_pem, _ = await keys.pair(self.db, signer)
+        private_pem = self._keys.get(signer)
+        if private_pem is None:
+            private_pem = self._keys[signer] = (await keys.pair(self.db, signer))[0]
         key_id = objects.key_id(self.config.site_url, signer)
-        host = (urlsplit(url).hostname or "").lower()
+        host = (_split(url).hostname or "").lower()
         first = self._schemes.get(host, "rfc9421")
         response = None
         for scheme in (first, "cavage" if first == "rfc9421" else "rfc9421"):
@@ -274,7 +423,10 @@ class Client:
                 location = response.headers.get("location")
                 if not location:
                     raise FetchError(f"{url} redirects without saying where")
-                url = urljoin(url, location)
+                try:
+                    url = urljoin(url, location)
+                except ValueError:
+                    raise FetchError(f"{url} redirects to a malformed address") from None
                 continue
             break
         else:
@@ -321,15 +473,15 @@ class Client:
                 return cached
         document_url = key_id.split("#", 1)[0]
         document = await self.get_json(document_url)
-        owner: object = document_url
+        owner = document_url
         if "publicKey" not in document and "inbox" not in document:
-            owner = document.get("owner")
-            if not isinstance(owner, str) or document.get("id") not in (key_id, document_url):
+            named = document.get("owner")
+            if not isinstance(named, str) or document.get("id") not in (key_id, document_url):
                 raise FetchError(f"the key {key_id} names no owner")
-            if ascii_host(urlsplit(owner).hostname or "") != ascii_host(urlsplit(key_id).hostname or ""):
+            owner = named
+            if ascii_host(_split(owner).hostname or "") != ascii_host(_split(key_id).hostname or ""):
                 raise FetchError(f"the key {key_id} is owned by an actor on another host")
             document = await self.get_json(owner)
-        assert isinstance(owner, str)
         remote = self._read_actor(owner, document, key_id)
         await self._store(remote)
         return remote
@@ -406,8 +558,10 @@ class Client:
         except (ValueError, UnicodeError, TypeError):
             raise FetchError(f"the key {key['id']} cannot be read") from None
         username = document.get("preferredUsername")
-        if isinstance(username, str) and clean(username, USERNAME_MAX).replace("@", "").replace(" ", ""):
-            username = clean(username, USERNAME_MAX).replace("@", "").replace(" ", "")
+        if isinstance(username, str) and clean(username, USERNAME_MAX, name=True).replace("@", "").replace(
+            " ", ""
+        ):
+            username = clean(username, USERNAME_MAX, name=True).replace("@", "").replace(" ", "")
         else:
             username = clean(urlsplit(uri).path.rstrip("/").rsplit("/", 1)[-1], USERNAME_MAX) or "actor"
         name = document.get("name")
@@ -429,9 +583,9 @@ class Client:
         allowed) on `host`, else None."""
         if not isinstance(value, str) or len(value) > URL_MAX:
             return None
-        parts = urlsplit(value)
         schemes = ("https", "http") if self.config.federation_allow_private else ("https",)
         try:
+            parts = _split(value)
             same = parts.scheme in schemes and ascii_host(parts.hostname or "") == host
         except FetchError:
             return None
@@ -445,8 +599,24 @@ class Client:
         if (
             isinstance(value, str)
             and len(value) <= URL_MAX
-            and urlsplit(value).scheme in ("https", "http")
+            and value.lower().startswith(("https://", "http://"))
             and clean(value, URL_MAX) == value
         ):
             return value
         return None
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(Exception):
+        await writer.wait_closed()
+
+
+def _split(url: str) -> SplitResult:
+    """`url` in its parts, its host and port parsed; FetchError for a malformed one."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsed for its checks only
+    except ValueError:
+        raise FetchError(f"{url[:200]!r} is not a URL") from None
+    return parts

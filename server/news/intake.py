@@ -88,9 +88,9 @@ class Node:
 async def known(conn: Connection, message_id: str) -> bool:
     """Whether an article or control article of this Message-ID is here (or held).
     For a Message-ID of a form this server derives for its control articles
-    (validate.reserved_message_id) only a control counts: an article that took
+    (validate.control_message_id) only a control counts: an article that took
     such an id (where ids were not yet refused) never stops the real control."""
-    if validate.reserved_message_id(message_id):
+    if validate.control_message_id(message_id):
         return await _control_known(conn, message_id)
     return bool(
         await fetch_value(
@@ -253,7 +253,7 @@ async def _deliver(conn: Connection, node: Node, item: Incoming, *, wait: bool =
         else known(conn, item.message_id)
     ):
         raise Duplicate(f"{item.message_id} is already here")
-    if item.control is None and validate.reserved_message_id(item.message_id):
+    if item.control is None and validate.control_message_id(item.message_id):
         raise Refused(f"{item.message_id[:100]} has a form reserved for control articles")
     domain = node.domain
     if domain.lower() in path_names(item.path):

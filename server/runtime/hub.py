@@ -301,7 +301,9 @@ class Hub:
         total = 0
         while True:
             async with self.db.transaction() as conn:
-                deleted = await prune_events(conn, cutoff_text, PRUNE_BATCH)
+                # Federation turns events into deliveries after its cursor: none is pruned before it is read.
+                kept = await federation_cursor(conn) if self.config.federation else None
+                deleted = await prune_events(conn, cutoff_text, PRUNE_BATCH, upto=kept)
             total += deleted
             if deleted < PRUNE_BATCH:
                 return total
@@ -326,20 +328,27 @@ class Hub:
             since_full += FREEZE_EVERY
 
 
-async def prune_events(conn: Connection, before: str, batch: int) -> int:
+async def prune_events(conn: Connection, before: str, batch: int, upto: int | None = None) -> int:
     """Delete the oldest run of events created before `before` (at most
-    `batch`). Only a prefix of ids is ever removed, so the smallest id left
-    tells exactly which resumes are still possible."""
+    `batch`, and none after id `upto` when given). Only a prefix of ids is
+    ever removed, so the smallest id left tells exactly which resumes are
+    still possible."""
     rows = await fetch_all(conn, "SELECT id, created_at FROM events ORDER BY id LIMIT ?", (batch,))
     last = None
     for row in rows:
-        if row["created_at"] >= before:
+        if row["created_at"] >= before or upto is not None and row["id"] > upto:
             break
         last = row["id"]
     if last is None:
         return 0
     cur = await conn.execute("DELETE FROM events WHERE id <= ?", (last,))
     return cur.rowcount
+
+
+async def federation_cursor(conn: Connection) -> int:
+    """The last event federation has read (its outbox's 'federation.events_cursor'; 0 before any)."""
+    value = await fetch_value(conn, "SELECT value FROM settings WHERE key = 'federation.events_cursor'")
+    return int(value) if value is not None else 0
 
 
 async def last_event_id(conn: Connection) -> int:

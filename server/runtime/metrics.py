@@ -23,7 +23,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from ..store.db import BATCH_BUCKETS, fetch_all
+from ..store.db import BATCH_BUCKETS, fetch_all, fetch_value
 from .hub import last_event_id
 
 # Request latencies: thread pages take ~1-5 ms, searches and archives tens of ms.
@@ -148,6 +148,28 @@ class _SiteCollector(Collector):
         for state, count in self.metrics.mail_queue:
             mail.add_metric([state], count)
         yield mail
+        if site.config.federation:
+            yield GaugeMetricFamily(
+                "moot_federation_followers",
+                "accepted remote followers of all groups",
+                value=metrics.followers,
+            )
+            deliveries = GaugeMetricFamily(
+                "moot_federation_deliveries",
+                "fediverse deliveries waiting (pending) or given up (failed)",
+                labels=["state"],
+            )
+            for state in ("pending", "failed"):
+                deliveries.add_metric([state], dict(metrics.deliveries).get(state, 0))
+            yield deliveries
+            sent = CounterMetricFamily(
+                "moot_federation_sent",
+                "fediverse delivery attempts by answer (2xx, 4xx, 5xx, error)",
+                labels=["status"],
+            )
+            for label, count in sorted(metrics.federation_sent.items()):
+                sent.add_metric([label], count)
+            yield sent
         limits = CounterMetricFamily("moot_limits_hit", "requests refused by a rate limit", labels=["limit"])
         limits.add_metric(["posting"], site.posts.refused)
         limits.add_metric(["posting-new"], site.new_posts.refused)
@@ -215,6 +237,9 @@ class Metrics:
         self.outbox_lag = 0
         self.peer_backlog: list[tuple[str, int]] = []  # read from the database at each scrape
         self.mail_queue: list[tuple[str, int]] = []
+        self.followers = 0  # the fediverse's, read at each scrape when federation is on
+        self.deliveries: list[tuple[str, int]] = []
+        self.federation_sent: defaultdict[str, int] = defaultdict(int)  # by status class, fed by delivery
         # Plain counters on the request path, turned into Prometheus families
         # only when scraped: ~2 us a request, where prometheus_client's locked
         # label lookups and observe take ~13 us, about 5% of a cached thread
@@ -250,6 +275,13 @@ class Metrics:
                 "SELECT status, count(*) FROM mail_queue WHERE status IN ('queued', 'dead')"
                 " GROUP BY status ORDER BY status",
             )
+            if self.site.config.federation:
+                self.followers = await fetch_value(
+                    conn, "SELECT count(*) FROM ap_followers WHERE state = 'accepted'"
+                )
+                self.deliveries = await _counts(
+                    conn, "SELECT state, count(*) FROM ap_deliveries GROUP BY state ORDER BY state"
+                )
         hub = self.site.hub
         self.outbox_lag = max(0, committed - hub.position) if hub else committed
         return generate_latest(self.registry)

@@ -46,6 +46,8 @@ _FORMS = {
     "mail": re.compile(r"[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@" + _DOMAIN + r"\Z"),
     "domain": re.compile(_DOMAIN + r"\Z"),
     "peer": re.compile(peers.NAME.pattern, re.IGNORECASE),
+    # A fediverse actor by its id (Author.keys 'actor:URL'; its path keeps its case).
+    "actor": re.compile(r"https?://[!-~]+\Z"),
 }
 
 
@@ -62,7 +64,9 @@ async def _group(conn: Connection, actor: User | None, group_name: object) -> Ro
 async def author_key(conn: Connection, author: object) -> tuple[str, str, Row | None]:
     """(key, shown name, account row or None) of an author named as the API takes it."""
     if not isinstance(author, str) or not author.strip():
-        raise Invalid("author must be a username, user:NAME, mail:ADDRESS, domain:NAME or peer:NODE")
+        raise Invalid(
+            "author must be a username, user:NAME, mail:ADDRESS, domain:NAME, peer:NODE or actor:URL"
+        )
     kind, colon, name = author.strip().partition(":")
     if not colon:
         kind, name = "user", kind
@@ -75,10 +79,11 @@ async def author_key(conn: Connection, author: object) -> tuple[str, str, Row | 
         if row is None:
             raise NotFound(f"no user {name[:64]!r}")
         return f"user:{row['id']}", f"user:{row['username']}", row
-    name = name.lower()
+    name = name if kind == "actor" else name.lower()
     if kind not in _FORMS or len(name) > 254 or not _FORMS[kind].match(name):
         raise Invalid(
-            f"author {author[:80]!r} is not a username, user:NAME, mail:ADDRESS, domain:NAME or peer:NODE"
+            f"author {author[:80]!r} is not a username, user:NAME, mail:ADDRESS, domain:NAME, peer:NODE"
+            " or actor:URL"
         )
     return f"{kind}:{name}", f"{kind}:{name}", None
 

@@ -29,7 +29,7 @@ from sqlite3 import Row
 
 from aiosqlite import Connection
 
-from ..articles import posting, tree
+from ..articles import held, posting, tree
 from ..articles.authors import Author
 from ..articles.groups import get_group_row
 from ..articles.reading import PARENT_SELECT, article_row
@@ -76,6 +76,7 @@ def item_json(row: Row, reports: list[Row]) -> dict:
             "username": row["username"],
             "display_name": row["author_name"],
             "address": row["author_addr"] if row["user_id"] is None else None,
+            "actor": row["actor"],
         },
         "article": {
             "id": row["article_id"],
@@ -276,7 +277,12 @@ async def _approve_held(conn: Connection, user: User, group: Row, row: Row, reas
     new = posting.NewArticle(
         row["subject"],
         row["body"],
-        Author(row["author_name"], row["user_id"], None if row["user_id"] else row["author_addr"]),
+        Author(
+            row["author_name"],
+            row["user_id"],
+            None if row["user_id"] else row["author_addr"],
+            actor=row["actor"],
+        ),
         row["message_id"],
         clock.now(),
         references=row["refs"] if parent is None else "",
@@ -285,6 +291,7 @@ async def _approve_held(conn: Connection, user: User, group: Row, row: Row, reas
     )
     if row["user_id"] is None:
         article = await posting.publish_arrival(conn, group, parent, new)
+        await held.approved(conn, row, article["id"])
     else:
         author = await fetch_one(conn, USER_SELECT + " WHERE id = ?", (row["user_id"],))
         assert author is not None  # queue.user_id is set NULL when an account goes
@@ -370,6 +377,30 @@ async def _remove_reported(conn: Connection, user: User, group: Row, row: Row, r
         return {"entry_id": entry_id}
     shown, entry_id = await posting.remove(conn, user, article, reason, data=_data(row))
     return {"article": shown, "entry_id": entry_id}
+
+
+async def withdraw(conn: Connection, item_id: int, reason: str) -> None:
+    """Its author takes back held submission `item_id` before a moderator
+    decided on it (a fediverse actor's Delete): rejected by the site, with
+    `reason` in the public log; nothing when it is decided already."""
+    row = await fetch_one(conn, ITEM_SELECT + " WHERE q.id = ?", (item_id,))
+    if row is None or row["kind"] != "held" or row["state"] != "waiting":
+        return
+    entry_id = await modlog.write(
+        conn,
+        modlog.Entry(
+            "reject",
+            None,
+            group_id=row["group_id"],
+            target=row["message_id"],
+            reason=reason,
+            data={**_data(row), "subject": row["subject"]},
+        ),
+    )
+    await conn.execute(
+        "UPDATE queue SET state = 'rejected', decided_at = ?, entry_id = ? WHERE id = ?",
+        (clock.now(), entry_id, item_id),
+    )
 
 
 async def forget(conn: Connection, before: str) -> int:

@@ -199,12 +199,22 @@ def password(value: object) -> str:
 # would swallow the real control as a duplicate. news.peers.cancel_message_id
 # (`cancel.`), news.peers.queue_state (one per thread state action),
 # stewardship.actions (its control, `x-moot-action.`, and `notice.`).
-RESERVED_ID_PREFIXES = ("cancel.", "notice.", "x-moot-action.", "lock.", "unlock.", "archive.", "unarchive.")
+CONTROL_ID_PREFIXES = ("cancel.", "notice.", "x-moot-action.", "lock.", "unlock.", "archive.", "unarchive.")
+# Those, and `ap.`: an article from the fediverse (federation/inbox.py), whose
+# Message-ID is a hash of its object's id. No client may choose one; a peer
+# may carry one, as every site that takes the object in derives the same id.
+RESERVED_ID_PREFIXES = (*CONTROL_ID_PREFIXES, "ap.")
 
 
 def reserved_message_id(message_id: str) -> bool:
     """True for a Message-ID of a form this server derives (RESERVED_ID_PREFIXES)."""
     return message_id[1:].lower().startswith(RESERVED_ID_PREFIXES)
+
+
+def control_message_id(message_id: str) -> bool:
+    """True for a Message-ID of a form this server derives for its control
+    articles (CONTROL_ID_PREFIXES): no article from a peer may have one."""
+    return message_id[1:].lower().startswith(CONTROL_ID_PREFIXES)
 
 
 def chosen_message_id(value: object) -> str:

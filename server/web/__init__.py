@@ -12,6 +12,7 @@ from . import (
     archive,
     drafts,
     exports,
+    federation,
     killfiles,
     live,
     mail,
@@ -51,6 +52,7 @@ FEATURES = (
     ops,
     peers,
     registration,
+    federation,
 )
 
 

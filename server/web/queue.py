@@ -20,6 +20,7 @@ from ..runtime.site import Site
 from ..stewardship import queue, reports, review, spam
 from ..stewardship.permissions import require
 from ..store import clock
+from ..store.db import fetch_value
 from ..store.errors import MootError, NotFound
 from .accounts import checked_form
 from .common import PRIVATE, article_link, cookies_of, current_user, page, sign_in_first, site_of
@@ -161,6 +162,11 @@ async def queue_page(request: Request, *, error: str | None = None, status: int 
             conn, user, name, state=params.get("state", "waiting"), before=params.get("before")
         )
         group = await groups.get_group(conn, name)
+        if site_of(request).config.federation:  # the fediverse panel: whether Follows wait
+            follow_approval = await fetch_value(
+                conn, "SELECT ap_follow_approval FROM groups WHERE name = ?", (group["name"],)
+            )
+            group = {**group, "follow_approval": bool(follow_approval)}
     now = clock.now()
     for item in result["items"]:
         item["waited"] = waited(item["created_at"], item["decided_at"] or now)
