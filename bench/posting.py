@@ -117,9 +117,9 @@ def moot_posts(seconds: int, synchronous: str, **env: object) -> tuple[float, fl
     return result.requests_per_s, result.p50_ms, result.p99_ms, cpu / max(ok, 1) * 1000
 
 
-async def raw_inserts(seconds: float, synchronous: str) -> float:
-    """The same article and full-text rows written by 16 concurrent tasks over one
-    aiosqlite connection, a transaction each, with no HTTP, sessions or JSON."""
+async def raw_database(synchronous: str):
+    """A fresh database of Moot's schema with one group and thread, on one
+    aiosqlite connection in WAL mode at `synchronous`: (connection, path)."""
     import aiosqlite
 
     db_path = temp_dir() + "/raw.db"
@@ -134,6 +134,12 @@ async def raw_inserts(seconds: float, synchronous: str) -> float:
         "INSERT INTO threads (group_id, subject, created_at, last_article_at)"
         " VALUES (1, 's', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')"
     )
+    return conn, db_path
+
+
+async def raw_posts(conn, posters: int, seconds: float) -> int:
+    """An article's and its full-text rows written by `posters` concurrent tasks
+    over `conn` for `seconds`, a transaction each; returns how many were written."""
     lock = asyncio.Lock()
     counter = iter(range(1, 10**9))
     deadline = time.monotonic() + seconds
@@ -159,11 +165,19 @@ async def raw_inserts(seconds: float, synchronous: str) -> float:
                 await conn.execute("COMMIT")
                 done += 1
 
-    started = time.monotonic()
-    await asyncio.gather(*(poster() for _ in range(POSTERS)))
-    elapsed = time.monotonic() - started
+    await asyncio.gather(*(poster() for _ in range(posters)))
     async with conn.execute("SELECT count(*) FROM articles") as cur:
         assert (await cur.fetchone())[0] == done
+    return done
+
+
+async def raw_inserts(seconds: float, synchronous: str) -> float:
+    """The same article and full-text rows written by 16 concurrent tasks over one
+    aiosqlite connection, a transaction each, with no HTTP, sessions or JSON."""
+    conn, _ = await raw_database(synchronous)
+    started = time.monotonic()
+    done = await raw_posts(conn, POSTERS, seconds)
+    elapsed = time.monotonic() - started
     await conn.close()
     return done / elapsed
 

@@ -38,11 +38,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from common import ROOT, Row, command_line, server, temp_dir, wrk
-from posting import BODY, LUA, build, cpu_seconds
+from posting import BODY, LUA, build, cpu_seconds, raw_database, raw_posts
 
-from moot.articles import tree
 from moot.store import wal
-from moot.store.db import SCHEMA_PATH
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -234,47 +232,10 @@ def health_cpu_ms(url: str, pid: int, connections: int, seconds: float) -> float
 async def raw_round(posters: int, seconds: float) -> dict:
     """The same article and full-text rows written by `posters` tasks over one
     aiosqlite connection at synchronous=FULL, a transaction each, counted the same way."""
-    import aiosqlite
-
-    db_path = temp_dir() + "/raw.db"
-    conn = await aiosqlite.connect(db_path, isolation_level=None)
-    await conn.execute("PRAGMA journal_mode=WAL")
-    await conn.execute("PRAGMA synchronous=FULL")
-    await conn.executescript(SCHEMA_PATH.read_text())
-    await conn.execute(
-        "INSERT INTO groups (name, created_at) VALUES ('bench.raw', '2026-01-01T00:00:00.000Z')"
-    )
-    await conn.execute(
-        "INSERT INTO threads (group_id, subject, created_at, last_article_at)"
-        " VALUES (1, 's', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z')"
-    )
-    lock = asyncio.Lock()
-    counter = iter(range(1, 10**9))
-    deadline = time.monotonic() + seconds
-
-    async def poster():
-        while time.monotonic() < deadline:
-            async with lock:
-                n = next(counter)
-                await conn.execute("BEGIN IMMEDIATE")
-                await conn.execute(
-                    "INSERT INTO articles (id, message_id, thread_id, group_id, number, parent_id, seq,"
-                    " refs, subject, body, user_id, author_name, created_at)"
-                    " VALUES (?, ?, 1, 1, ?, NULL, ?, '', 'Re: Posting', ?, NULL, 'Poster', ?)",
-                    (n, f"<{n}@raw>", n, tree.STEP * n, BODY, "2026-01-01T00:00:00.000Z"),
-                )
-                await conn.execute(
-                    "INSERT INTO articles_fts (rowid, subject, body, author_name)"
-                    " VALUES (?, 'Re: Posting', ?, 'Poster')",
-                    (n, BODY),
-                )
-                await conn.execute("COMMIT")
-
+    conn, db_path = await raw_database("FULL")
     with wal.held_snapshot(db_path) as start:
-        await asyncio.gather(*(poster() for _ in range(posters)))
+        done = await raw_posts(conn, posters, seconds)
         frames = wal.read(db_path + "-wal", start)
-    async with conn.execute("SELECT count(*) FROM articles") as cur:
-        done = (await cur.fetchone())[0]
     await conn.close()
     return counted(db_path, frames, done)
 

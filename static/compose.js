@@ -2,6 +2,7 @@
 // the server's own renderer will, and a gentle note says when the quote has
 // grown longer than what is written under it. The form works without this.
 import { api, showError } from "./api.js";
+import { element } from "./dom.js";
 
 const QUOTED = /^[ \t]{0,3}>/;
 
@@ -16,13 +17,6 @@ export function weigh(text) {
     else if (!(/wrote:\s*$/.test(line) && QUOTED.test(lines[i + 1] || ""))) own += line.trim().length;
   });
   return { quoted, own };
-}
-
-function element(tag, attrs, text = "") {
-  const el = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) el.setAttribute(name, value);
-  el.textContent = text;
-  return el;
 }
 
 export function enhanceReply(form) {

@@ -5,6 +5,7 @@
 // Enter opens one, n goes to the next with unread articles, c catches up.
 // Everywhere: g then h (home) or i (inbox), / search, ? these keys. The keys
 // can be turned off in their help (WCAG 2.1 SC 2.1.4), kept in localStorage.
+import { element } from "./dom.js";
 
 const OFF = "moot:keys-off";
 
@@ -142,13 +143,6 @@ const EVERYWHERE = [
 function pageKeys() {
   const own = document.getElementById("thread") ? THREAD : document.querySelector("#group, #home") ? LIST : [];
   return [...own, ...EVERYWHERE].filter(([, , where]) => document.querySelector(where));
-}
-
-function element(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) el.setAttribute(name, value);
-  el.append(...children);
-  return el;
 }
 
 function helpDialog() {

@@ -5,18 +5,12 @@
 // aria-activedescendant, so a screen reader says it. Without this script,
 // names are typed in full and work the same.
 import { api } from "./api.js";
+import { element } from "./dom.js";
 
 const TYPED = /(?:^|[^\w@.])@([a-z0-9_.-]{1,32})$/i;
 const MAX = 8;  // the server's PEOPLE_MAX: a shorter answer holds every match
 const found = new Map();  // prefix: people, for this page
 let box = null, list = null, note = null, people = [], active = -1, token = null, timer = null, off = false;
-
-function element(tag, attrs = {}, text = "") {
-  const el = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) el.setAttribute(name, value);
-  el.textContent = text;
-  return el;
-}
 
 /** People whose name starts with `prefix`: from an earlier, complete answer when there is one. */
 async function lookUp(prefix) {

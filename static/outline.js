@@ -6,6 +6,7 @@
 // articles costs a few dozen elements. Without scripts the Outline link
 // opens the paged outline page instead.
 import { api } from "./api.js";
+import { element as el } from "./dom.js";
 import { select } from "./keys.js";
 
 const OPEN = "moot:outline-open";  // kept open from one thread page to the next
@@ -16,13 +17,6 @@ let lines = [], nextCursor = null, loading = null, start = null;
 let visible = [];  // indexes into `lines` of the lines not inside a collapsed branch
 const collapsed = new Set();  // ids of the lines whose branch is closed
 let rowHeight = 0, drawn = "", focusId = null;
-
-const el = (tag, attrs = {}, ...children) => {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, value);
-  node.append(...children);
-  return node;
-};
 
 const article = (id) => document.getElementById("a" + id);
 const hasKids = (i) => i + 1 < lines.length && lines[i + 1].depth > lines[i].depth;

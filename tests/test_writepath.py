@@ -16,7 +16,7 @@ from moot.articles import editing, groups, indexing, posting
 from moot.people import accounts
 from moot.store import wal
 from moot.store.config import Config
-from moot.store.db import Database, fetch_value
+from moot.store.db import Database, fetch_one, fetch_value
 from tests.conftest import PASSWORD, password_hash, seed
 
 # Measured: about 17 pages per reply posted alone (a commit each, search
@@ -53,13 +53,8 @@ async def _pages_per_reply(db: Database, users: list, root: int, together: int, 
             await asyncio.gather(*(db.run(_reply(users[k], root, r * together + k)) for k in range(together)))
         await indexing.catch_up(db)  # the deferred index writes count too
         frames = wal.read(db.path + "-wal", start)
-    assert await fetch_value_read(db, "SELECT count(*) FROM search_queue") == 0
+    assert not await indexing.waiting(db)
     return (len(frames.pages) + frames.checkpoint_pages()) / (rounds * together)
-
-
-async def fetch_value_read(db: Database, sql: str):
-    async with db.read() as conn:
-        return await fetch_value(conn, sql)
 
 
 async def test_pages_per_reply_alone_and_in_a_group_commit(tmp_path):
@@ -218,6 +213,4 @@ async def _play(tmp_path, steps) -> None:
 
 
 async def _row(conn, article_id: int):
-    from moot.store.db import fetch_one
-
     return await fetch_one(conn, "SELECT * FROM articles WHERE id = ?", (article_id,))

@@ -108,6 +108,7 @@ def start(db: Database) -> asyncio.Task:
 
 
 async def stop(task: asyncio.Task) -> None:
+    """End the drains `start` began (what is still queued is drained by the next start or search)."""
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task

@@ -8,6 +8,8 @@ trailing-slash redirect, lifespan) goes to the router as before."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.routing import BaseRoute, Match, Mount, Route, Router, WebSocketRoute
 from starlette.types import Receive, Scope, Send
 
@@ -26,30 +28,44 @@ def _prefix(route: BaseRoute) -> tuple[str, ...] | None:
     return tuple(literal) or _ANY
 
 
+def finder(routes: list[BaseRoute]) -> Callable[[Scope], tuple[BaseRoute, Scope] | None]:
+    """A look-up of `routes` by a request's first two path segments: for a
+    scope, the first route (in `routes`' order) that matches it fully, and
+    that route's child scope; None when none does. Each literal prefix (one
+    or two segments) is tried against the routes that can match under it."""
+    prefixes = {p for p in map(_prefix, routes) if p is not None}
+    keys = {p[:1] for p in prefixes} | prefixes
+    # Under a key: the routes whose prefix it extends (a two-segment key takes
+    # its first segment's too), and those with none, in the routes' order.
+    buckets = {key: [r for r in routes if _prefix(r) in (key, key[:1], _ANY)] for key in keys}
+    anywhere = [r for r in routes if _prefix(r) is _ANY]
+
+    def find(scope: Scope) -> tuple[BaseRoute, Scope] | None:
+        segments = tuple(scope["path"][1:].split("/", 2)[:2])
+        for route in buckets.get(segments) or buckets.get(segments[:1], anywhere):
+            match, child_scope = route.matches(scope)
+            if match is Match.FULL:
+                return route, child_scope
+        return None
+
+    return find
+
+
 def install(router: Router) -> None:
     """Put the prefix look-up in front of `router`'s own route loop."""
     if router.middleware_stack != router.app:  # router-level middleware: leave it alone
         return
-    prefixes = {p for p in map(_prefix, router.routes) if p is not None}
-    keys = {p[:1] for p in prefixes} | prefixes
-    # Under a key: the routes whose prefix it extends (a two-segment key takes
-    # its first segment's too), and those with none, in the routes' order.
-    buckets = {key: [r for r in router.routes if _prefix(r) in (key, key[:1], _ANY)] for key in keys}
-    anywhere = [r for r in router.routes if _prefix(r) is _ANY]
-    fallback = router.app
+    find, fallback = finder(router.routes), router.app
 
     async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "lifespan" and not scope.get("root_path"):
-            segments = tuple(scope["path"][1:].split("/", 2)[:2])
-            routes = buckets.get(segments) or buckets.get(segments[:1], anywhere)
-            for route in routes:
-                match, child_scope = route.matches(scope)
-                if match is Match.FULL:
-                    scope.setdefault("router", router)
-                    scope["route"] = route
-                    scope.update(child_scope)
-                    await route.handle(scope, receive, send)
-                    return
-        await fallback(scope, receive, send)
+        found = None if scope["type"] == "lifespan" or scope.get("root_path") else find(scope)
+        if found is None:
+            await fallback(scope, receive, send)
+            return
+        route, child_scope = found
+        scope.setdefault("router", router)
+        scope["route"] = route
+        scope.update(child_scope)
+        await route.handle(scope, receive, send)
 
     router.middleware_stack = dispatch

@@ -96,10 +96,20 @@ async def list_threads(request: Request) -> Response:
     return await cached_json(request, key, frozenset({group_topic(name)}), build)
 
 
+def _api_thread_topic(raw_id: str) -> str:
+    """The live topic of the thread an /api path names, for its cached answer:
+    the id read as the lookup reads it, "t:?" for one that names no thread
+    (its answer is a 404, which no event changes)."""
+    try:
+        return thread_topic(validate.integer(raw_id, "thread"))
+    except Invalid:
+        return "t:?"
+
+
 async def get_thread(request: Request) -> Response:
     site, q = site_of(request), request.query_params
     raw_id = request.path_params["id"]
-    topic = thread_topic(int(raw_id)) if raw_id.isdigit() else "t:?"
+    topic = _api_thread_topic(raw_id)
 
     async def build() -> dict:
         async with site.db.read() as conn:
@@ -539,7 +549,7 @@ async def get_outline(request: Request) -> Response:
     each line's `href`); a signed-in reader's lines say whether they are unread."""
     site, raw_id = site_of(request), request.path_params["id"]
     cursor = request.query_params.get("cursor") or None
-    topic = thread_topic(int(raw_id)) if raw_id.isdigit() else "t:?"
+    topic = _api_thread_topic(raw_id)
 
     async def build() -> dict:
         async with site.db.read() as conn:
