@@ -286,6 +286,7 @@ async def test_stranger_mail_waits_for_a_moderator_who_approves_or_rejects_it(ma
         "username": None,
         "display_name": "Eve Outsider",
         "address": "eve@example.com",
+        "actor": None,
     }
     assert (await ada.post(f"{queue_url}/{held[0]['id']}/approve", json={})).status_code == 403
     assert (await mod.post(f"{queue_url}/{held[0]['id']}/publish", json={})).status_code == 400
