@@ -52,17 +52,21 @@ class TestSite:
             )
         return self.users[username]
 
-    async def client(self, username: str | None = None, role: str = "member") -> httpx.AsyncClient:
+    async def client(
+        self, username: str | None = None, role: str = "member", *, settle: bool = True
+    ) -> httpx.AsyncClient:
+        """An in-process client, signed in as `username` if given. A page
+        view's read marks are written shortly after its answer (people/
+        readstate.py ReadQueue); with `settle` the client waits for them after
+        each answer, so a snapshot taken next never races them."""
+
         async def settled(response: httpx.Response) -> None:
-            # A page view's read marks are written shortly after its answer
-            # (people/readstate.py ReadQueue); a test sees them written, so a
-            # snapshot taken next never races them.
             await self.site.reads.flush()
 
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=self.app),
             base_url="http://testserver",
-            event_hooks={"response": [settled]},
+            event_hooks={"response": [settled] if settle else []},
         )
         self._clients.append(client)
         if username is not None:

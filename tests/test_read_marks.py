@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import time
 
 from moot.nntp.session import Session
-from moot.people import newsrc
+from moot.people import newsrc, readstate
+from moot.store.db import fetch_value
 from tests.conftest import PASSWORD, seed
 from tests.db_support import rows
 from tests.live_support import events_until, live_site, recv, signed_in, subscribe  # noqa: F401
@@ -223,7 +225,7 @@ async def test_page_views_are_written_together(site):
     s = await seed(site)
     r = await s["ada"].post("/api/groups/comp.lang.python/threads", json={"subject": "Two", "body": "x"})
     second = r.json()["thread"]["id"]
-    bob = await site.client("bob")
+    bob = await site.client("bob", settle=False)  # the views' marks are left to the queue
     urls = [f"/t/{s['thread']['id']}", f"/t/{second}"] * 20
     pages = await asyncio.gather(*(bob.get(u) for u in urls))
     assert all(p.status_code == 200 for p in pages)
@@ -231,6 +233,27 @@ async def test_page_views_are_written_together(site):
     events = read_events(site)
     # forty views of two threads: one write, one event, every article shown now read
     assert len(events) == 1 and events[0][1]["read"] == "1-3" and events[0][1]["unread"] == 0
+
+
+async def test_marks_noted_while_the_last_ones_are_written_are_written_too(site):
+    await seed(site)
+    bob, reads = await site.user("bob"), site.site.reads
+    async with site.db.read() as conn:
+        group_id = await fetch_value(conn, "SELECT id FROM groups WHERE name = 'comp.lang.python'")
+    async with site.db.transaction():  # the write door held: the queue's batch waits for it
+        reads.note(bob.id, group_id, newsrc.of_numbers([1]))
+        deadline = time.monotonic() + 10
+        while reads.pending:  # taken for writing
+            assert time.monotonic() < deadline, "the queue never took the first mark"
+            await asyncio.sleep(0.01)
+        reads.note(bob.id, group_id, newsrc.of_numbers([2]))  # while the first is being written
+    deadline = time.monotonic() + 10
+    while True:  # no further view comes: the second mark is written all the same
+        async with site.db.read() as conn:
+            if newsrc.format(await readstate.ranges_of(conn, bob.id, group_id)) == "1-2":
+                break
+        assert time.monotonic() < deadline, "a mark noted during a write was never written"
+        await asyncio.sleep(0.01)
 
 
 async def test_nntp_readers_share_the_marks(site):

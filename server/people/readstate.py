@@ -490,8 +490,11 @@ class ReadQueue:
             self._task = asyncio.get_running_loop().create_task(self._later())
 
     async def _later(self) -> None:
-        await asyncio.sleep(self.delay)  # let a burst of views share one transaction
-        await self.flush()
+        # Marks noted while a batch is being written find this task still
+        # running and start none of their own: it writes them next.
+        while self.pending:
+            await asyncio.sleep(self.delay)  # let a burst of views share one transaction
+            await self.flush()
 
     async def flush(self) -> None:
         """Write every pending mark now (one transaction); waits for a flush under way."""
