@@ -54,6 +54,12 @@ INDEX_EVERY = 20_000
 INDEX_BATCH = 20_000
 # Parsed batches waiting for the writer, at most.
 BATCHES_AHEAD = 8
+# The interpreter's switch interval while importing (Python's default: 5 ms).
+# The writer's thread takes the GIL back after every row SQLite steps; while
+# this thread parses, each such take waits out the interval, so a shorter one
+# keeps the writer moving (measured: 0.46-0.56 of the baseline against 0.40).
+# Set back when the import ends.
+SWITCH_INTERVAL = 0.0005
 # Messages parsed between turns of the event loop, which meanwhile hands a
 # written batch to the writer's thread and takes back its outcome.
 YIELD_EVERY = 50
@@ -242,9 +248,12 @@ class Importer:
         async with self.db.transaction() as conn:
             cache = await fetch_value(conn, "PRAGMA cache_size")
             await conn.execute(f"PRAGMA cache_size = {-IMPORT_CACHE_KIB}")
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(interval, SWITCH_INTERVAL))
         try:
             await self._run(path, progress_stream)
         finally:
+            sys.setswitchinterval(interval)
             async with self.db.transaction() as conn:
                 await conn.execute(f"PRAGMA cache_size = {int(cache)}")
         self.report.seconds = time.monotonic() - started
