@@ -5,7 +5,7 @@ page, for typical queries on the imported archive, through the HTTP app.
 
     python bench/archive.py [--articles N] [--queries Q] [--json OUT] [--keep]
 
-Targets: import >= 5,000 articles/s; search p50 < 20 ms and p99 < 100 ms.
+Targets: import at >= 0.9 of the baseline's rate; search p50 < 20 ms and p99 < 100 ms.
 The generated archive is deterministic (fixed seed): threads of about eight
 articles with reply trees, interleaved in date order over ten years, bodies
 of 48-156 words drawn from a Zipf vocabulary with English stop words on top."""
@@ -413,8 +413,8 @@ def main() -> int:
                 "articles/s",
                 base,
                 "raw sqlite3 batched inserts with FTS, no parsing",
-                ">= 5,000",
-                rate >= 5000,
+                "ratio >= 0.9",
+                rate >= 0.9 * base,
                 f"{args.articles:,} articles, {size / 1e6:,.0f} MB mbox, synchronous=FULL",
             )
         )

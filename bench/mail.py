@@ -80,6 +80,10 @@ async def build(db_path: str, subscribers: int) -> None:
     conn.close()
 
 
+# Interleaved rounds of the incoming-mail row.
+ROUNDS = 3
+
+
 def incoming_message(n: int, to: str) -> bytes:
     msg = EmailMessage()
     # As the site's relay hands it on: its verdict (loopback is a trusted relay below).
@@ -194,26 +198,35 @@ def main() -> None:
                     note="from the POST until the relay holds every mail; Moot keeps two batches in flight",
                 )
             )
-            sink_before = sink.count
-            moot_seconds = send_all(smtp_port, "bench.quiet@lists.test", args.incoming)
-            bare_seconds = send_all(relay_port, "bench.quiet@lists.test", args.incoming)
-            assert sink.count - sink_before >= args.incoming  # the bare run reached the relay
+            # Three interleaved rounds (Moot, then the bare aiosmtpd): the machine's
+            # load drifts, and the ratio of each round is taken within it.
+            rounds = []
+            for _ in range(ROUNDS):
+                sink_before = sink.count
+                moot_seconds = send_all(smtp_port, "bench.quiet@lists.test", args.incoming)
+                bare_seconds = send_all(relay_port, "bench.quiet@lists.test", args.incoming)
+                assert sink.count - sink_before >= args.incoming  # the bare run reached the relay
+                rounds.append((args.incoming / moot_seconds, args.incoming / bare_seconds))
         conn = sqlite3.connect(db_path)
         posted_in = conn.execute("SELECT count(*) FROM articles WHERE subject LIKE 'Incoming %'").fetchone()[
             0
         ]
         conn.close()
-        if posted_in != args.incoming:
-            raise SystemExit(f"only {posted_in} of {args.incoming} incoming messages were posted")
+        if posted_in != args.incoming * ROUNDS:
+            raise SystemExit(f"only {posted_in} of {args.incoming * ROUNDS} incoming messages were posted")
+        moot_rate, bare_rate = sorted(rounds, key=lambda r: r[0] / r[1])[len(rounds) // 2]
         rows.append(
             Row(
                 "mail",
-                "incoming messages accepted (posted) per second",
-                args.incoming / moot_seconds,
+                f"incoming messages accepted (posted) per second (median of {ROUNDS} interleaved rounds)",
+                moot_rate,
                 "messages/s",
-                baseline=args.incoming / bare_seconds,
+                baseline=bare_rate,
                 baseline_name="same clients to a bare aiosmtpd",
-                note=f"{CLIENTS} smtplib clients; each message checked and posted as an article",
+                target="ratio >= 0.9",
+                met=moot_rate >= 0.9 * bare_rate,
+                note=f"{CLIENTS} smtplib clients; each message checked and posted as an article; rounds"
+                " (Moot/bare): " + ", ".join(f"{m:,.0f}/{b:,.0f}" for m, b in rounds),
             )
         )
     finally:

@@ -83,8 +83,8 @@ async def prepare(db_path: str) -> None:
 
 
 class Server:
-    def __init__(self, http: int, nntp: int, proc):
-        self.http, self.nntp, self.proc = http, nntp, proc
+    def __init__(self, http: int, nntp: int, proc, db_path: str = ""):
+        self.http, self.nntp, self.proc, self.db_path = http, nntp, proc, db_path
         self.url = f"http://127.0.0.1:{http}"
 
     def reader(self, **kwargs) -> nntplib.NNTP:
@@ -115,4 +115,4 @@ def serve(tmp_path, **settings) -> Server:
     asyncio.run(prepare(db_path))
     proc = start_process(db_path, str(tmp_path / "server.log"), nntp="any", **settings)
     ports = proc.listening()
-    return Server(ports.http, ports.nntp, proc)
+    return Server(ports.http, ports.nntp, proc, db_path)

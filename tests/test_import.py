@@ -384,3 +384,32 @@ async def test_replies_imported_into_a_thread_reach_its_readers(make_site, tmp_p
             await conn.execute("SELECT topics FROM events ORDER BY id DESC LIMIT 1")
         ).fetchone()
     assert f"t:{tid}" in topics.split()
+
+
+async def test_an_imports_articles_are_all_searchable_when_it_ends(make_site, tmp_path, monkeypatch):
+    """Imported articles wait in the search queue, as posted ones do, and the
+    index takes them in large batches while the import runs and when it ends:
+    when import_path returns, nothing waits and each is found by its words."""
+    monkeypatch.setattr(importer, "INDEX_EVERY", 4)  # a drain of the queue mid-import too
+    site = await fresh(make_site)
+    parts = [message("<r@example.org>", subject="Root", body="zebra root")]
+    parts += [
+        message(f"<m{i}@example.org>", subject=f"Reply {i}", body=f"zebra word{i}", refs="<r@example.org>")
+        for i in range(10)
+    ]
+    parts.append(message("<late@example.org>", body="zebra late", refs="<never@example.org>"))
+    (tmp_path / "s.mbox").write_bytes(b"".join(parts))
+    report = await importer.import_path(site.db, tmp_path / "s.mbox", GROUP, batch_size=3)
+    assert report.imported == len(parts) and report.placeholders == 1
+    conn = sqlite3.connect(site.config.db_path)  # the index itself, not a search (which drains first)
+    try:
+        assert conn.execute("SELECT count(*) FROM search_queue").fetchone()[0] == 0
+        found = conn.execute("SELECT rowid FROM articles_fts WHERE articles_fts MATCH 'zebra'").fetchall()
+        assert len(found) == len(parts)  # the placeholder is no article: not indexed
+        assert (
+            conn.execute("SELECT count(*) FROM articles_fts WHERE articles_fts MATCH 'word7'").fetchone()[0]
+            == 1
+        )
+    finally:
+        conn.close()
+    check_consistency(site.config.db_path)

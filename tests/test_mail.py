@@ -178,3 +178,31 @@ async def test_strangers_and_auto_replies_are_refused_and_change_nothing(make_si
             message("Ada <ada@example.net>", "x@lists.test", "Hi"),
         )
     assert ts.snapshot() == before
+
+
+async def test_a_redelivered_mail_is_posted_once_and_a_new_list_is_found_at_once(make_site, relay):
+    """An MTA's retry of a posted mail is answered 250 and stores nothing more
+    (the Message-ID is looked up in the write's own hop); a list refused while
+    it did not exist takes mail as soon as it is created."""
+    ts = await make_site(**mail_settings(relay))
+    seeded = await seed(ts, GROUP)
+    await confirm_address(seeded["ada"], relay, "ada@example.net")
+    port = ts.config.smtp_port
+    sent = message("Ada <ada@example.net>", LIST, "Twice", Message_ID="<twice.1@example.net>")
+    assert await asyncio.to_thread(send, port, "ada@example.net", LIST, sent) == {}
+    after_first = ts.snapshot()
+    assert await asyncio.to_thread(send, port, "ada@example.net", LIST, sent) == {}
+    assert ts.snapshot() == after_first
+    r = await seeded["ada"].get("/api/articles/<twice.1@example.net>")
+    assert r.json()["article"]["subject"] == "Twice"
+
+    later = "comp.lang.later@lists.test"
+    hello = message("Ada <ada@example.net>", later, "First on the new list")
+    with pytest.raises(smtplib.SMTPRecipientsRefused):
+        await asyncio.to_thread(send, port, "ada@example.net", later, hello)
+    admin = seeded["admin"]
+    r = await admin.post("/api/groups", json={"name": "comp.lang.later", "description": "Later"})
+    assert r.status_code == 201, r.text
+    assert await asyncio.to_thread(send, port, "ada@example.net", later, hello) == {}
+    r = await admin.get("/api/groups/comp.lang.later/threads")
+    assert [t["subject"] for t in r.json()["threads"]] == ["First on the new list"]

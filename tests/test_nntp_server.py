@@ -13,6 +13,9 @@ import httpx
 import pytest
 import websockets
 
+from moot.articles import posting
+from moot.people import accounts
+from moot.store.db import Database
 from tests.conftest import PASSWORD
 from tests.live_support import events_until, subscribe
 from tests.nntp_support import nntplib, read_reply, serve
@@ -200,6 +203,38 @@ async def test_an_nntp_post_reaches_a_live_subscriber(server):
         assert event["data"]["article"]["body"] == "Live over NNTP."
     finally:
         await ws.close()
+
+
+async def _post_from_another_process(db_path: str, group: str) -> None:
+    """An article committed by a writer the server does not own (as another
+    `moot` process sharing the file would): only the file tells the server."""
+    db = await Database(db_path, read_connections=1).open()
+    try:
+        async with db.transaction() as conn:
+            ada = await accounts.get_user(conn, "ada")
+            await posting.submit(
+                conn, "test.moot", ada, posting.Submission(body="from elsewhere", subject="Far", group=group)
+            )
+    finally:
+        await db.close()
+
+
+def test_group_counts_follow_posts_on_other_connections_and_from_other_processes(server):
+    """GROUP answers from memory, never stale: a post on another connection
+    shows in the very next GROUP; an article another process commits shows
+    within the live hub's bound (live_poll_interval; polled with a deadline)."""
+    with server.reader() as reader, server.poster() as poster:
+        _, count, first, last, _ = reader.group("comp.lang.c")
+        assert reader.group("comp.lang.c")[1:4] == (count, first, last)  # the same, from memory
+        assert poster.post(b"Newsgroups: comp.lang.c\r\nSubject: Counted\r\n\r\none\r\n").startswith("240")
+        _, now, _, now_last, _ = reader.group("comp.lang.c")
+        assert (now, now_last) == (count + 1, last + 1)
+        asyncio.run(_post_from_another_process(server.db_path, "comp.lang.c"))
+        deadline = time.monotonic() + 10
+        while reader.group("comp.lang.c")[1] != count + 2:
+            assert time.monotonic() < deadline, "GROUP never saw the other process's article"
+            time.sleep(0.02)
+        assert reader.group("comp.lang.c")[3] == last + 2
 
 
 async def test_a_web_split_is_visible_to_an_nntp_client_at_once(server):

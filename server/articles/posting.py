@@ -563,8 +563,8 @@ async def create_thread_rows(conn: Connection, group_id: int, rows: list[dict]) 
 
 async def insert_articles(conn: Connection, group_id: int, rows: list[dict]) -> None:
     """insert_article for many rows of one group at once, with one statement
-    per kind of change (batched full-text inserts from the application are
-    about 4x faster than one at a time). Each row carries the keys of
+    per kind of change; like insert_article, the 'ok' ones are queued for the
+    search index (indexing.drain), not indexed here. Each row carries the keys of
     insert_article plus its own `id` (from next_article_id, consecutive),
     `parent_id`, `depth` and `seq` (and may carry `status` and `notice`);
     parents come before their children."""
@@ -604,9 +604,12 @@ async def insert_articles(conn: Connection, group_id: int, rows: list[dict]) -> 
             for i, r in enumerate(rows)
         ],
     )
-    await conn.executemany(
-        INDEX,
-        [(r["id"], r["subject"], r["body"], r["author_name"]) for r in rows if r.get("status", "ok") == "ok"],
+    # Their words wait in the search queue, as a posted article's do: the
+    # importer indexes them in large batches when it ends (indexing.drain).
+    await conn.execute(
+        "INSERT INTO search_queue (article_id) SELECT id FROM articles"
+        " WHERE id BETWEEN ? AND ? AND status = 'ok'",
+        (min(r["id"] for r in rows), max(r["id"] for r in rows)),
     )
     threads: dict[int, list] = {}
     for r in rows:

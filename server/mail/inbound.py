@@ -20,6 +20,7 @@ import asyncio
 import dataclasses
 import logging
 import re
+import weakref
 from dataclasses import dataclass
 from email import message_from_bytes
 from email.message import Message
@@ -36,7 +37,7 @@ from ..runtime.site import Site
 from ..stewardship import spam
 from ..stewardship.permissions import User
 from ..store import validate
-from ..store.db import fetch_one, fetch_value
+from ..store.db import Database, fetch_one, fetch_value
 from ..store.errors import Banned, Conflict, Invalid, MootError, RateLimited, Spam, TooLarge
 from . import heldmail, identity, mailing, mailqueue, unverified
 
@@ -203,6 +204,23 @@ def _html_only(msg: Message) -> str | None:
     return html
 
 
+# The list names known to exist, by database: a group is never deleted or
+# renamed, so a name once found stays true, and later mail to it needs no read.
+_lists: weakref.WeakKeyDictionary[Database, set[str]] = weakref.WeakKeyDictionary()
+
+
+async def list_exists(site: Site, name: str) -> bool:
+    """Whether a group named `name` exists (read once per name and process)."""
+    known = _lists.setdefault(site.db, set())
+    if name in known:
+        return True
+    async with site.db.read() as conn:
+        found = await mailqueue.group_exists(conn, name)
+    if found:
+        known.add(name)
+    return found
+
+
 async def _parent(site: Site, parsed: Parsed, reply_to: int | None) -> int | None:
     """The article a message answers: the signed reply address first, then the
     nearest of its References and In-Reply-To known here."""
@@ -309,9 +327,8 @@ async def deliver(
             group_name = validate.group_name(group_local)
         except Invalid:
             return _refuse(f"no list named {local[:80]!r} here", EX_NOUSER)
-        async with site.db.read() as conn:
-            if not await fetch_value(conn, "SELECT 1 FROM groups WHERE name = ?", (group_name,)):
-                return _refuse(f"no list named {group_name!r} here", EX_NOUSER)
+        if not await list_exists(site, group_name):
+            return _refuse(f"no list named {group_name!r} here", EX_NOUSER)
 
     why = _automatic(msg, mail_from, config.domain, config.list_domain)
     if why is not None:
@@ -366,11 +383,6 @@ async def deliver(
             return _refuse(error.message)
         return await _unproven(site, user, parsed, body, group_name, parent, mail_from, ask=not as_spam)
     message_id = None if parsed.derived_id else parsed.message_id
-    async with site.db.read() as conn:
-        if message_id and await fetch_value(
-            conn, "SELECT 1 FROM articles WHERE message_id = ?", (message_id,)
-        ):
-            return Outcome(250, f"already posted as {message_id}")
     if parent is not None:  # a reply keeps its parent's subject unless it says otherwise
         subject = parsed.subject if parsed.subject != "(no subject)" else None
         submission = posting.Submission(
@@ -389,6 +401,11 @@ async def deliver(
     repeat = repetition.Rules.from_config(config)
 
     async def store(conn: Any) -> dict:  # a ThreadConnection (Database.run)
+        # Delivered before (an MTA's retry): read here, in the write's own hop.
+        if message_id and await fetch_value(
+            conn, "SELECT 1 FROM articles WHERE message_id = ?", (message_id,)
+        ):
+            return {"already": True}
         posted = await posting.submit(conn, config.domain, user, submission, site.trust_rules, repeat=repeat)
         if "held" in posted:  # acknowledged in the transaction that holds it
             await _acknowledge_held(conn, address, posted["held"], config.list_domain)
@@ -404,6 +421,8 @@ async def deliver(
                 if await fetch_value(conn, "SELECT 1 FROM articles WHERE message_id = ?", (message_id,)):
                     return Outcome(250, f"already posted as {message_id}")
         return _refuse(f"the message cannot be posted: {error.message}")
+    if "already" in posted:
+        return Outcome(250, f"already posted as {message_id}")
     if "held" in posted:
         held = posted["held"]
         log.info("mail to %s held for the moderators as queue item %s", held["group"], held["id"])

@@ -314,12 +314,11 @@ class Session:
     # -- groups ----------------------------------------------------------------------
 
     async def _select(self, name: str) -> tuple[int, int, int] | None:
-        async with self.site.db.read() as conn:
-            row = await newsreading.group(conn, name)
-        if row is None:
+        found = await self.site.recent.value(("nntp group", name), lambda: _group_marks(self.site, name))
+        if found is _NO_GROUP:
             return None
-        count, low, high = newsreading.group_marks(row)
-        self.group = {"id": row["id"], "name": row["name"]}
+        group_id, count, low, high = found
+        self.group = {"id": group_id, "name": name}
         self.current = low if count else None
         return count, low, high
 
@@ -766,3 +765,19 @@ def _active_line(row: sqlite3.Row) -> str:
     """`name high low status` (RFC 3977 §7.6.3)."""
     _, low, high = newsreading.group_marks(row)
     return f"{row['name']} {high} {low} {row['status']}"
+
+
+# A name that is no group, as site.recent keeps it (None there means "not kept").
+_NO_GROUP = ()
+
+
+async def _group_marks(site: Site, name: str) -> tuple[tuple, float]:
+    """(id, count, low, high) of the group `name` (or _NO_GROUP), as GROUP and
+    LISTGROUP answer from site.recent: read again after any commit of this
+    process (a post on another connection is seen by the next GROUP) and
+    within site.recent's ttl of any other process's (the live hub's bound)."""
+    async with site.db.read() as conn:
+        row = await newsreading.group(conn, name)
+    if row is None:
+        return _NO_GROUP, site.recent.ttl
+    return (row["id"], *newsreading.group_marks(row)), site.recent.ttl

@@ -88,6 +88,8 @@ class Allowed:
         return bool(self.networks)
 
     def __contains__(self, address: str | None) -> bool:
+        if not self.networks:  # none configured (the usual proxies): no address to parse
+            return False
         try:
             ip = ipaddress.ip_address(address or "")
         except ValueError:

@@ -13,7 +13,7 @@ from typing import Any
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from ..mail import identity, inbound, mailing, mailqueue
+from ..mail import identity, inbound, mailing
 from ..runtime.doors import DEADLINE, PROXY, ProxyError, read_proxy_header
 from ..runtime.site import Site
 
@@ -74,11 +74,10 @@ class Handler:
             or mailing.bounce_target(secret, local) is not None
         ):
             return True
-        async with self.site.db.read() as conn:
-            if await mailqueue.group_exists(conn, local):
-                return True
-            group, key = identity.split_local(local)  # a personal reply address: checked at DATA
-            return key is not None and await mailqueue.group_exists(conn, group)
+        if await inbound.list_exists(self.site, local):
+            return True
+        group, key = identity.split_local(local)  # a personal reply address: checked at DATA
+        return key is not None and await inbound.list_exists(self.site, group)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         data = envelope.original_content or b""
