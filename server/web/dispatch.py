@@ -33,12 +33,13 @@ def finder(routes: list[BaseRoute]) -> Callable[[Scope], tuple[BaseRoute, Scope]
     scope, the first route (in `routes`' order) that matches it fully, and
     that route's child scope; None when none does. Each literal prefix (one
     or two segments) is tried against the routes that can match under it."""
-    prefixes = {p for p in map(_prefix, routes) if p is not None}
+    prefixed = [(_prefix(r), r) for r in routes]  # each route's prefix, worked out once
+    prefixes = {p for p, _ in prefixed if p is not None}
     keys = {p[:1] for p in prefixes} | prefixes
     # Under a key: the routes whose prefix it extends (a two-segment key takes
     # its first segment's too), and those with none, in the routes' order.
-    buckets = {key: [r for r in routes if _prefix(r) in (key, key[:1], _ANY)] for key in keys}
-    anywhere = [r for r in routes if _prefix(r) is _ANY]
+    buckets = {key: [r for p, r in prefixed if p in (key, key[:1], _ANY)] for key in keys}
+    anywhere = [r for p, r in prefixed if p is _ANY]
 
     def find(scope: Scope) -> tuple[BaseRoute, Scope] | None:
         segments = tuple(scope["path"][1:].split("/", 2)[:2])
