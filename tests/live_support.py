@@ -42,9 +42,10 @@ class LiveServer:
         self.server.should_exit = True
 
 
-async def serve(app) -> tuple[uvicorn.Server, int, asyncio.Task]:
+async def serve(app, **options) -> tuple[uvicorn.Server, int, asyncio.Task]:
     """uvicorn on 127.0.0.1 and a free port, in this event loop; the app's
-    lifespan is run by the caller (make_site), so uvicorn leaves it alone."""
+    lifespan is run by the caller (make_site), so uvicorn leaves it alone.
+    `options` are more of uvicorn.Config's (ssl_certfile, ssl_keyfile)."""
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -54,6 +55,7 @@ async def serve(app) -> tuple[uvicorn.Server, int, asyncio.Task]:
         ws="websockets-sansio",
         ws_ping_interval=None,
         ws_per_message_deflate=False,
+        **options,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

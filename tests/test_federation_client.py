@@ -13,11 +13,11 @@ import socket
 import ssl
 
 import pytest
-import uvicorn
 
 from moot.federation import client as client_module
 from moot.federation import keys, objects, signatures
 from moot.federation.client import BODY_MAX, REDIRECTS_MAX, Client, FetchError
+from tests import live_support
 from tests.tls_support import self_signed
 
 AS = "application/activity+json"
@@ -81,22 +81,7 @@ class Peer:
 async def peer(tmp_path):
     cert, key = self_signed(tmp_path, "localhost", "DNS:localhost", "IP:127.0.0.1")
     remote = Peer()
-    config = uvicorn.Config(
-        remote,
-        host="127.0.0.1",
-        port=0,
-        lifespan="off",
-        log_level="warning",
-        ssl_certfile=cert,
-        ssl_keyfile=key,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    remote.port = server.servers[0].sockets[0].getsockname()[1]
+    server, remote.port, task = await live_support.serve(remote, ssl_certfile=cert, ssl_keyfile=key)
     remote.cert, remote.key = cert, key
     yield remote
     for client in remote.clients:
