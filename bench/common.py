@@ -185,3 +185,19 @@ def wrk(
 
 def temp_dir() -> str:
     return tempfile.mkdtemp(prefix="moot-bench-")
+
+
+async def poster_and_group(db_path: str, password: str, group: str) -> None:
+    """The account 'bench' ("Bench Poster", `password`) and the group `group`,
+    written into the database at `db_path` through the domain layer."""
+    from moot.articles import groups
+    from moot.people import accounts
+    from moot.store.db import Database
+
+    db = await Database(db_path, read_connections=1).open()
+    try:
+        await accounts.create_user(db, "bench", password, "Bench Poster")
+        async with db.transaction() as conn:
+            await groups.create_group(conn, None, group, "benchmark group")
+    finally:
+        await db.close()

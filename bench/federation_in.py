@@ -29,7 +29,7 @@ import time
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from common import ROOT, Row, command_line, temp_dir
+from common import ROOT, Row, command_line, poster_and_group, temp_dir
 from nntp import post_rate
 
 sys.path.insert(0, str(ROOT))
@@ -156,20 +156,6 @@ def create_rate(
     return sum(r[0] / r[2] for r in results), accepted, refused
 
 
-async def prepare(db_path: str) -> None:
-    from moot.articles import groups
-    from moot.people import accounts
-    from moot.store.db import Database
-
-    db = await Database(db_path, read_connections=1).open()
-    try:
-        await accounts.create_user(db, "bench", PASSWORD, "Bench Poster")
-        async with db.transaction() as conn:
-            await groups.create_group(conn, None, GROUP, "benchmark group")
-    finally:
-        await db.close()
-
-
 def run(seconds: float = 3.0, batch: int = 1000, rounds: int = 3) -> list[Row]:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -184,7 +170,7 @@ def run(seconds: float = 3.0, batch: int = 1000, rounds: int = 3) -> list[Row]:
         .decode()
     )
     db_path = temp_dir() + "/federation_in.db"
-    asyncio.run(prepare(db_path))
+    asyncio.run(poster_and_group(db_path, PASSWORD, GROUP))
     httpd, remote = actor_server(public_pem)
     actor = f"{remote}/users/bench"
     with reserved_port() as port:

@@ -33,7 +33,7 @@ import time
 import warnings
 import weakref
 
-from common import ROOT, Row, emit, temp_dir
+from common import ROOT, Row, emit, poster_and_group, temp_dir
 
 sys.path.insert(0, str(ROOT))
 from tests import inn_support  # noqa: E402
@@ -79,7 +79,7 @@ class MootNode:
         weakref.finalize(self, held.close)
         self.http, self.nntp = held.enter_context(reserved_port()), held.enter_context(reserved_port())
         self.proc: subprocess.Popen | None = None
-        asyncio.run(_prepare(self.db))
+        asyncio.run(poster_and_group(self.db, PASSWORD, GROUP))
 
     def start(self) -> None:
         args = [sys.executable, "-m", "moot", "serve", "--db", self.db]
@@ -104,20 +104,6 @@ class MootNode:
     def backlog(self) -> int:
         with sqlite3.connect(self.db, timeout=10) as conn:
             return conn.execute("SELECT count(*) FROM peer_queue").fetchone()[0]
-
-
-async def _prepare(db_path: str) -> None:
-    from moot.articles import groups
-    from moot.people import accounts
-    from moot.store.db import Database
-
-    db = await Database(db_path, read_connections=1).open()
-    try:
-        await accounts.create_user(db, "bench", PASSWORD, "Bench Poster")
-        async with db.transaction() as conn:
-            await groups.create_group(conn, None, GROUP, "benchmark group")
-    finally:
-        await db.close()
 
 
 async def _fill(db_path: str, count: int) -> None:
