@@ -334,19 +334,25 @@ async def _parent(conn: Connection, group: Row, row: Row) -> Row | None:
 
 
 async def _reject_held(conn: Connection, user: User, group: Row, row: Row, reason: str) -> dict:
-    entry_id = await modlog.write(
+    entry_id = await _log_rejection(conn, user, row, reason)
+    await notifications.on_decision(conn, entry_id, row["user_id"], user, None)
+    return {"entry_id": entry_id}
+
+
+async def _log_rejection(conn: Connection, user: User | None, row: Row, reason: str) -> int:
+    """The public log's entry of held submission `row` refused, by `user` or
+    (None) by the site; its id."""
+    return await modlog.write(
         conn,
         modlog.Entry(
             "reject",
             user,
-            group_id=group["id"],
+            group_id=row["group_id"],
             target=row["message_id"],
             reason=reason,
             data={**_data(row), "subject": row["subject"]},
         ),
     )
-    await notifications.on_decision(conn, entry_id, row["user_id"], user, None)
-    return {"entry_id": entry_id}
 
 
 async def _dismiss_reports(conn: Connection, user: User, group: Row, row: Row, reason: str) -> dict:
@@ -386,17 +392,7 @@ async def withdraw(conn: Connection, item_id: int, reason: str) -> None:
     row = await fetch_one(conn, ITEM_SELECT + " WHERE q.id = ?", (item_id,))
     if row is None or row["kind"] != "held" or row["state"] != "waiting":
         return
-    entry_id = await modlog.write(
-        conn,
-        modlog.Entry(
-            "reject",
-            None,
-            group_id=row["group_id"],
-            target=row["message_id"],
-            reason=reason,
-            data={**_data(row), "subject": row["subject"]},
-        ),
-    )
+    entry_id = await _log_rejection(conn, None, row, reason)
     await conn.execute(
         "UPDATE queue SET state = 'rejected', decided_at = ?, entry_id = ? WHERE id = ?",
         (clock.now(), entry_id, item_id),
