@@ -161,17 +161,36 @@ class Fed:
             **fields,
         }
 
+    def signed(
+        self,
+        activity: dict | bytes,
+        path: str,
+        *,
+        key: str = "bob",
+        actor: str | None = None,
+        scheme="cavage",
+    ) -> tuple[bytes, dict[str, str]]:
+        """The body and headers of a POST of `activity` to `path`, signed with
+        `key` as `actor`'s key (bob's by default), as a remote server sends it."""
+        body = activity if isinstance(activity, bytes) else json.dumps(activity).encode()
+        headers = {"Content-Type": "application/activity+json"}
+        headers |= signatures.sign(
+            "POST",
+            BASE + path,
+            headers,
+            body,
+            key_id=(actor or self.bob) + "#main-key",
+            private_pem=KEYS[key][0],
+            scheme=scheme,
+        )
+        return body, headers
+
     async def send(
         self, activity: dict | bytes, *, key: str = "bob", actor: str | None = None, scheme="cavage"
     ):
         """POST `activity` to the shared inbox signed with `key` as `actor`'s key (bob's by default):
         the status, or the MootError raised."""
-        body = activity if isinstance(activity, bytes) else json.dumps(activity).encode()
-        key_id = (actor or self.bob) + "#main-key"
-        headers = {"Content-Type": "application/activity+json"}
-        headers |= signatures.sign(
-            "POST", BASE + "/inbox", headers, body, key_id=key_id, private_pem=KEYS[key][0], scheme=scheme
-        )
+        body, headers = self.signed(activity, "/inbox", key=key, actor=actor, scheme=scheme)
         try:
             return await inbox.receive(
                 self.site.site,
@@ -187,17 +206,7 @@ class Fed:
 
     async def post(self, activity: dict, path: str = "/g/comp.lang.python/inbox") -> tuple[int, str]:
         """POST `activity`, signed by bob, through the site's own inbox route: (status, body)."""
-        body = json.dumps(activity).encode()
-        headers = {"Content-Type": "application/activity+json"}
-        headers |= signatures.sign(
-            "POST",
-            BASE + path,
-            headers,
-            body,
-            key_id=self.bob + "#main-key",
-            private_pem=KEYS["bob"][0],
-            scheme="cavage",
-        )
+        body, headers = self.signed(activity, path)
         r = await (await self.site.client()).post(path, content=body, headers=headers)
         return r.status_code, r.text
 
@@ -674,17 +683,7 @@ def test_hostile_signature_headers_get_a_4xx_never_a_5xx_and_store_nothing(fed_f
 
     async def run():
         path = "/g/comp.lang.python/inbox"
-        body = json.dumps(fed.activity("Create", fed.note())).encode()
-        headers = {"Content-Type": "application/activity+json"}
-        headers |= signatures.sign(
-            "POST",
-            BASE + path,
-            headers,
-            body,
-            key_id=fed.bob + "#main-key",
-            private_pem=KEYS["bob"][0],
-            scheme=scheme,
-        )
+        body, headers = fed.signed(fed.activity("Create", fed.note()), path, scheme=scheme)
         changed = {name: value for name, value in replaced.items() if headers.get(name) != value}
         if not changed:
             return  # nothing replaced: the request is bob's own, and taken
