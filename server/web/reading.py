@@ -5,7 +5,7 @@ functions as the JSON; a fragment is the template piece its page uses."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from itertools import groupby
 from typing import Any
 
@@ -115,18 +115,27 @@ async def get_thread(request: Request) -> Response:
         async with site.db.read() as conn:
             return await reading.thread_page(conn, raw_id, limit=q.get("limit"), cursor=q.get("cursor"))
 
-    user = await current_user(request)
-    if user is not None:  # each article says whether this reader has read it (reading it here does not)
-        result = await build()
-        async with site.db.read() as conn:
-            unread = await readstate.unread_articles(
-                conn, user.id, [a["id"] for a in result["articles"]], site.reads.pending
-            )
-        for article in result["articles"]:
-            article["unread"] = article["id"] in unread
-        return JSONResponse(result, headers=PERSONAL)
     key = ("thread", raw_id, q.get("limit"), q.get("cursor"))
-    return await cached_json(request, key, frozenset({topic}), build)
+    return await _read_or_cached(request, key, topic, build, "articles")
+
+
+async def _read_or_cached(
+    request: Request, key: tuple, topic: str, build: Callable[[], Awaitable[dict]], items: str
+) -> Response:
+    """`build()`'s JSON about one thread: for a signed-in reader, fresh, each
+    of its `items` saying whether they have read it (reading it here does
+    not mark it); for anyone else, the cached answer under `key`."""
+    user = await current_user(request)
+    if user is None:
+        return await cached_json(request, key, frozenset({topic}), build)
+    site, result = site_of(request), await build()
+    async with site.db.read() as conn:
+        unread = await readstate.unread_articles(
+            conn, user.id, [item["id"] for item in result[items]], site.reads.pending
+        )
+    for item in result[items]:
+        item["unread"] = item["id"] in unread
+    return JSONResponse(result, headers=PERSONAL)
 
 
 async def article_history(request: Request) -> Response:
@@ -557,17 +566,7 @@ async def get_outline(request: Request) -> Response:
         outline_links(result["thread"]["id"], result["lines"], cursor)
         return result
 
-    user = await current_user(request)
-    if user is None:
-        return await cached_json(request, ("outline", raw_id, cursor), frozenset({topic}), build)
-    result = await build()
-    async with site.db.read() as conn:
-        unread = await readstate.unread_articles(
-            conn, user.id, [line["id"] for line in result["lines"]], site.reads.pending
-        )
-    for line in result["lines"]:
-        line["unread"] = line["id"] in unread
-    return JSONResponse(result, headers=PERSONAL)
+    return await _read_or_cached(request, ("outline", raw_id, cursor), topic, build, "lines")
 
 
 async def article_fragment(request: Request) -> Response:
