@@ -97,10 +97,6 @@ CREATE TABLE threads (
 CREATE INDEX threads_listing
     ON threads(group_id, (state = 'archived'), last_article_at DESC, id DESC)
     WHERE merged_into_thread_id IS NULL;
--- The archive sweep's size rule: live, unarchived threads of a group by size.
-CREATE INDEX threads_by_size
-    ON threads(group_id, article_count)
-    WHERE merged_into_thread_id IS NULL AND state != 'archived';
 
 -- A group's archive by the month its threads started, and its feed of new threads.
 CREATE INDEX threads_by_date
@@ -166,8 +162,8 @@ CREATE INDEX articles_by_addr ON articles(author_addr COLLATE NOCASE)
 CREATE INDEX articles_thread_date ON articles(thread_id, created_at);
 
 -- Full-text index over subject, body and author. Maintained by the write path
--- (server/articles/indexing.py): a new article through search_queue, every
--- other change in the same transaction; cancelled text and moderation
+-- (server/articles/indexing.py): a new article in the writer's next batch
+-- (search_indexed), every other change in the same transaction; cancelled text and moderation
 -- notices are not indexed.
 CREATE VIRTUAL TABLE articles_fts USING fts5(
     subject, body, author_name,
@@ -175,13 +171,16 @@ CREATE VIRTUAL TABLE articles_fts USING fts5(
     tokenize = 'unicode61 remove_diacritics 2'
 );
 
--- Articles whose words wait for the search index (server/articles/indexing.py):
--- posting queues the id in its transaction and the writer indexes queued
--- articles in batches, off the acknowledgement path. An article with status
--- 'ok' is here or indexed with its text as stored, never both.
-CREATE TABLE search_queue (
-    article_id INTEGER PRIMARY KEY
+-- How far the search index has come (server/articles/indexing.py): every
+-- article with an id up to `article_id` is indexed, with its text as stored,
+-- when its status is 'ok', and none after it is yet. Posting writes nothing
+-- here: the writer indexes the articles beyond the mark in batches, off the
+-- acknowledgement path, and moves the mark on. One row.
+CREATE TABLE search_indexed (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    article_id INTEGER NOT NULL
 );
+INSERT INTO search_indexed (id, article_id) VALUES (1, 0);
 
 -- Who follows which thread (carried over to the new thread of a split);
 -- `mail` 1: each new article of the thread is mailed to them too.

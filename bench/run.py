@@ -191,6 +191,14 @@ def markdown(rows: list[dict], info: dict, command: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def notes(results: Path) -> str:
+    """The written sections of RESULTS.md after its table (from its first
+    "## " heading on), kept when a full run writes the table anew."""
+    text = results.read_text() if results.exists() else ""
+    at = text.find("\n## ")
+    return "" if at < 0 else text[at:]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -214,7 +222,8 @@ def main() -> int:
     (OUT / "results.json").write_text(json.dumps({"machine": info, "rows": rows}, indent=2))
     table = markdown(rows, info, command)
     if not args.scenarios:
-        (BENCH / "RESULTS.md").write_text(table)
+        results = BENCH / "RESULTS.md"
+        results.write_text(table + notes(results))
     print("\n" + table)
     return 1 if any(r["metric"] == "FAILED" for r in rows) else 0
 

@@ -105,9 +105,13 @@ def deferred_left(db_path: str) -> int:
     conn = sqlite3.connect(db_path)
     try:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
-        return (
-            conn.execute("SELECT count(*) FROM search_queue").fetchone()[0] if "search_queue" in tables else 0
-        )
+        if "search_indexed" in tables:  # articles beyond the search index's mark
+            return conn.execute(
+                "SELECT count(*) FROM articles WHERE id > (SELECT article_id FROM search_indexed)"
+            ).fetchone()[0]
+        if "search_queue" in tables:  # the code before the mark: a queue of ids
+            return conn.execute("SELECT count(*) FROM search_queue").fetchone()[0]
+        return 0
     finally:
         conn.close()
 

@@ -87,14 +87,15 @@ class TestSite:
                 r[0]
                 for r in conn.execute(
                     "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-                    " AND name NOT LIKE 'articles_fts%' AND name NOT IN ('sessions', 'search_queue')"
+                    " AND name NOT LIKE 'articles_fts%' AND name NOT IN ('sessions', 'search_indexed')"
                 )
             ]
             dump = {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in tables}
-            # What search finds: the index, and the articles queued for it (the
-            # writer moves them from the one to the other at any moment).
+            # What search finds: the index, and the articles beyond its mark that
+            # will join it (the writer moves the mark on at any moment).
             dump["fts"] = conn.execute(
-                "SELECT id FROM articles_fts_docsize UNION SELECT article_id FROM search_queue ORDER BY 1"
+                "SELECT id FROM articles_fts_docsize UNION SELECT id FROM articles"
+                " WHERE status = 'ok' AND id > (SELECT article_id FROM search_indexed) ORDER BY 1"
             ).fetchall()
             return dump
         finally:

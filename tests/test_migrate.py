@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from moot.articles import tree
+from moot.articles import indexing, tree
 from moot.people import newsrc
 from moot.stewardship import actions
 from moot.store import check, migrate
@@ -35,6 +35,7 @@ FIXTURE_V13 = Path(__file__).resolve().parent / "fixtures" / "v13.db"
 FIXTURE_V14 = Path(__file__).resolve().parent / "fixtures" / "v14.db"
 FIXTURE_V15 = Path(__file__).resolve().parent / "fixtures" / "v15.db"
 FIXTURE_V16 = Path(__file__).resolve().parent / "fixtures" / "v16.db"
+FIXTURE_V17 = Path(__file__).resolve().parent / "fixtures" / "v17.db"
 
 
 def v1_copy(tmp_path) -> str:
@@ -838,8 +839,8 @@ async def test_version_16_site_keeps_one_fingerprint_per_digest_group_and_author
     assert migrate.upgrade(path) == 16
     assert normalised_schema(path) == normalised_schema(fresh(tmp_path))
     after = all_rows(path, only=old_columns)
-    for table, rows in before.items():
-        if table != "fingerprints":
+    for table, rows in before.items():  # step 18 indexes what the search queue held
+        if table != "fingerprints" and not table.startswith(("articles_fts", "search_queue")):
             assert after[table] == rows, table
     conn = sqlite3.connect(path)
     assert sorted(conn.execute(fingerprints)) == sorted((*key, at) for key, at in kept.items())
@@ -871,3 +872,46 @@ async def test_version_16_site_keeps_one_fingerprint_per_digest_group_and_author
     assert len(seen[1]) == len(seen[0]) <= 2, seen  # one row per level, and no second one
     moved = [(a, b) for a, b in zip(seen[0], seen[1], strict=True) if a != b]
     assert len(moved) == 1 and moved[0][1][4] > moved[0][0][4], seen  # only its time moved on
+
+
+async def test_version_17_site_indexes_its_queued_articles_and_keeps_one_mark(tmp_path, make_site):
+    """Step 18 turns the search queue into the index's high-water mark: the
+    articles the old code left queued are indexed by the step, the mark is
+    the last article, no row changes, and a new article joins the index
+    beyond the mark."""
+    path = str(tmp_path / "site.db")
+    shutil.copy(FIXTURE_V17, path)
+    conn = sqlite3.connect(path)
+    assert migrate.schema_version(conn) == 17
+    queued = [r[0] for r in conn.execute("SELECT article_id FROM search_queue ORDER BY 1")]
+    indexed = "SELECT id FROM articles_fts_docsize WHERE id IN ({})".format(",".join("?" * len(queued)))
+    assert queued and conn.execute(indexed, queued).fetchall() == [], "the fixture has queued articles"
+    (last,) = conn.execute("SELECT max(id) FROM articles").fetchone()
+    conn.close()
+    before, old_columns = all_rows(path), columns(path)
+    assert migrate.upgrade(path) == 17
+    assert normalised_schema(path) == normalised_schema(fresh(tmp_path))
+    after = all_rows(path, only=old_columns)
+    for table, rows in before.items():  # the index gains what the queue held (checked below)
+        if not table.startswith(("articles_fts", "search_queue")):
+            assert after[table] == rows, table
+    conn = sqlite3.connect(path)
+    assert [r[0] for r in conn.execute(indexed, queued)] == queued
+    assert conn.execute("SELECT article_id FROM search_indexed").fetchone()[0] == last
+    conn.close()
+    report = check.check(path)
+    assert report.ok, report.text()
+
+    site = await make_site(db_path=path)
+    ada = await site.client()
+    r = await ada.get("/api/search", params={"q": "zeugma"})
+    assert sorted(x["article"]["id"] for x in r.json()["results"]) == queued[-3:], r.text
+    r = await ada.post("/api/login", json={"username": "ada", "password": "fixture-password"})
+    assert r.status_code == 200, r.text
+    r = await ada.post("/api/groups/rec.music.folk/threads", json={"subject": "Quodlibet", "body": "new"})
+    assert r.status_code == 201, r.text
+    r = await ada.get("/api/search", params={"q": "quodlibet"})
+    assert [x["article"]["subject"] for x in r.json()["results"]] == ["Quodlibet"], r.text
+    async with site.db.read() as conn:
+        assert await indexing.indexed_to(conn) > last
+    assert check.check(path).ok

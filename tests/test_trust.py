@@ -6,7 +6,6 @@ reports weighed by their reporter's level."""
 from __future__ import annotations
 
 import asyncio
-import io
 from datetime import timedelta
 
 import pytest
@@ -16,7 +15,7 @@ from moot.stewardship.permissions import User
 from moot.store import clock
 from tests.conftest import ANY_PORT, seed
 from tests.nntp_support import nntplib
-from tests.test_moderated_channels import reader
+from tests.test_moderated_channels import nntp_post
 
 # The site defaults: new for two days and until three articles are published.
 NEW = {"trust_new_days": 2.0, "trust_new_posts": 3}
@@ -92,7 +91,7 @@ async def test_new_accounts_links_are_limited_on_the_api_and_over_nntp(make_site
     assert error["code"] == "too_many_links" and error["limit"] == 2 and "at most 2 links" in error["message"]
     text = f"Newsgroups: comp.lang.python\r\nSubject: Deals\r\n\r\n{LINKS}\r\n"
     with pytest.raises(nntplib.NNTPTemporaryError) as refused:
-        await asyncio.to_thread(lambda: reader(site, "ada").post(io.BytesIO(text.encode())))
+        await asyncio.to_thread(nntp_post, site, "ada", text)
     assert refused.value.response.startswith("441") and "at most 2 links" in refused.value.response
     assert site.snapshot() == before  # nothing stored, no rate spent on either
     r = await s["ada"].post(
@@ -106,6 +105,31 @@ async def test_new_accounts_links_are_limited_on_the_api_and_over_nntp(make_site
     mia = await established(site, "mia")
     r = await mia.post("/api/groups/comp.lang.python/threads", json={"subject": "Links", "body": LINKS})
     assert r.status_code == 201, r.text
+
+
+async def test_posts_are_counted_up_to_the_most_a_level_asks_for_then_leave_the_account_alone(make_site):
+    """Past Rules.counted an article changes no level, so it writes nothing to
+    the account's row; a higher threshold later counts on from there."""
+    site = await make_site(trust_new_days=0.0, trust_new_posts=1, trust_regular_days=0.0, trust_regular_posts=3)
+    s = await seed(site)
+    bode = await established(site, "bode", days=1, posts=0)
+
+    async def count() -> int:
+        async with site.db.read() as conn:
+            return (await conn.execute_fetchall("SELECT posts FROM users WHERE username = 'bode'"))[0][0]
+
+    levels = []
+    for i in range(5):
+        r = await bode.post(f"/api/articles/{s['root']['id']}/replies", json={"body": f"reply {i}"})
+        assert r.status_code == 201, r.text
+        levels.append((await count(), (await bode.get("/api/users/bode")).json()["user"]["trust"]))
+    assert levels == [(1, "member"), (2, "member"), (3, "regular"), (3, "regular"), (3, "regular")]
+    # A moderator's approval counts exactly (it has no site rules at hand), and a
+    # site that raises the threshold counts on from the capped figure.
+    async with site.db.transaction() as conn:
+        await trust.published(conn, (await site.user("bode")).id)
+        await trust.published(conn, (await site.user("bode")).id, trust.Rules(regular_posts=5).counted)
+    assert await count() == 5
 
 
 async def test_a_new_accounts_posts_wait_in_a_reviewing_group_and_approvals_promote_it(make_site):

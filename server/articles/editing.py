@@ -25,7 +25,6 @@ from ..store.db import fetch_all, fetch_one
 from ..store.errors import Conflict, Forbidden
 from ..store.events import emit
 from . import indexing
-from .indexing import INDEX
 from .reading import ARTICLE_SELECT, article_json, article_row
 
 
@@ -94,7 +93,7 @@ async def revise(conn: Connection, row: Row, body: str, subject: str) -> dict:
         (subject, body, now, "ok" if visible else "hidden", row["id"]),
     )
     if visible:
-        await conn.execute(INDEX, (row["id"], subject, body, row["author_name"]))
+        await indexing.index(conn, row["id"], subject, body, row["author_name"])
     fresh = await fetch_one(conn, ARTICLE_SELECT + " WHERE a.id = ?", (row["id"],))
     assert fresh is not None
     article = article_json(fresh)

@@ -679,10 +679,7 @@ class Importer:
             " utc_offset = ?, refs = ?, status = 'ok', notice = NULL WHERE id = ?",
             (p.subject, p.body, p.author_name, p.author_addr, p.created_at, p.utc_offset, refs, known["id"]),
         )
-        await conn.execute(
-            "INSERT INTO articles_fts (rowid, subject, body, author_name) VALUES (?, ?, ?, ?)",
-            (known["id"], p.subject, p.body, p.author_name),
-        )
+        await indexing.index(conn, known["id"], p.subject, p.body, p.author_name)
         thread_id = known["thread_id"]
         changed = [thread_id]
         source = await fetch_one(conn, "SELECT * FROM threads WHERE id = ?", (thread_id,))

@@ -40,7 +40,6 @@ from ..store.events import emit
 from . import held, indexing, repetition, tree
 from .authors import CHANNELS, Author, ban_of
 from .groups import get_group_row
-from .indexing import INDEX
 from .reading import ARTICLE_SELECT, PARENT_SELECT, article_json, article_row, thread_json, thread_row
 from .subjects import child_references, reply_subject
 
@@ -161,7 +160,8 @@ async def insert_article(
     with the columns articles has (article_json needs `group_name` and
     `username` added). `parent` is the parent's row (None for a root, which
     keeps the article's own References; a reply goes after its parent's
-    sub-tree and its References follow from the parent's); `seq` overrides the order key."""
+    sub-tree and its References follow from the parent's); `seq` overrides the order key.
+    Its words join the search index in the writer's next drain (articles/indexing.py)."""
     # Ids and numbers are taken inside the write transaction, so they are
     # unique and grow in commit order; one statement bumps the group's number
     # high-water mark and counters and reads the next article id.
@@ -201,8 +201,6 @@ async def insert_article(
     await conn.execute(
         f"INSERT INTO articles ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values())
     )
-    if article.status == "ok":  # its words join the search index in the writer's next drain
-        await indexing.queue(conn, article_id)
     await conn.execute(
         "UPDATE threads SET article_count = article_count + 1,"
         " last_article_at = max(last_article_at, ?) WHERE id = ?",
@@ -334,7 +332,7 @@ async def submit(
     new = NewArticle(
         subject, body, Author.of(user), message_id, clock.now(), approved=approved, channel=submission.channel
     )
-    return await publish(conn, group, parent, new, user, continued_from=continued_from)
+    return await publish(conn, group, parent, new, user, continued_from=continued_from, counted=rules.counted)
 
 
 async def check_not_banned(conn: Connection, group: sqlite3.Row | dict, author: Author) -> None:
@@ -357,12 +355,14 @@ async def publish(
     user: User,
     *,
     continued_from: int | None = None,
+    counted: int | None = None,
 ) -> dict:
     """Store an account's article that has passed every check (or a
     moderator's approval): a new thread in `group` ({id, name}) when `parent`
     (a PARENT_SELECT row, anchored) is None, else a reply joining its thread;
     with all it sets off in this transaction: list mail, following the
-    thread, the live event, notifications and the peers' outbox. Returns
+    thread, the live event, notifications and the peers' outbox. The
+    author's post count moves on (up to `counted`: trust.published). Returns
     `{thread, article}` or `{article}` as `submit` does."""
     if parent is None:
         provenance = {"continued_from_thread_id": continued_from} if continued_from is not None else {}
@@ -370,7 +370,7 @@ async def publish(
     else:
         thread_id = parent["thread_id"]
     row = await insert_article(conn, new, group_id=group["id"], thread_id=thread_id, parent=parent)
-    await trust.published(conn, user.account_id)
+    await trust.published(conn, user.account_id, counted)
     await mailqueue.queue_article(conn, row)  # the group's mail subscribers, in this transaction
     if parent is None:
         await conn.execute("UPDATE threads SET root_article_id = ? WHERE id = ?", (row["id"], thread_id))
@@ -510,7 +510,7 @@ async def restore(conn: Connection, entry_id: int) -> list[dict]:
         await conn.execute(
             "UPDATE articles SET status = 'ok', body = ? WHERE id = ?", (row["kept"], row["id"])
         )
-        await conn.execute(INDEX, (row["id"], row["subject"], row["kept"], row["author_name"]))
+        await indexing.index(conn, row["id"], row["subject"], row["kept"], row["author_name"])
         await conn.execute("DELETE FROM removed_texts WHERE article_id = ?", (row["id"],))
         restored.append(await _changed(conn, row["id"], "article.restored"))
     return restored
@@ -529,7 +529,7 @@ async def show(conn: Connection, row: sqlite3.Row) -> dict:
     """Show a hidden article again, as it is now (`article.restored`), and
     offer it to the peers (nothing went out while it was hidden)."""
     await conn.execute("UPDATE articles SET status = 'ok' WHERE id = ?", (row["id"],))
-    await conn.execute(INDEX, (row["id"], row["subject"], row["body"], row["author_name"]))
+    await indexing.index(conn, row["id"], row["subject"], row["body"], row["author_name"])
     article = await _changed(conn, row["id"], "article.restored")
     await peers.queue_shown(conn, article)
     return article
@@ -563,8 +563,8 @@ async def create_thread_rows(conn: Connection, group_id: int, rows: list[dict]) 
 
 async def insert_articles(conn: Connection, group_id: int, rows: list[dict]) -> None:
     """insert_article for many rows of one group at once, with one statement
-    per kind of change; like insert_article, the 'ok' ones are queued for the
-    search index (indexing.drain), not indexed here. Each row carries the keys of
+    per kind of change; like insert_article's, their words wait beyond the
+    search index's mark (indexing.drain), not indexed here. Each row carries the keys of
     insert_article plus its own `id` (from next_article_id, consecutive),
     `parent_id`, `depth` and `seq` (and may carry `status` and `notice`);
     parents come before their children."""
@@ -603,13 +603,6 @@ async def insert_articles(conn: Connection, group_id: int, rows: list[dict]) -> 
             )
             for i, r in enumerate(rows)
         ],
-    )
-    # Their words wait in the search queue, as a posted article's do: the
-    # importer indexes them in large batches when it ends (indexing.drain).
-    await conn.execute(
-        "INSERT INTO search_queue (article_id) SELECT id FROM articles"
-        " WHERE id BETWEEN ? AND ? AND status = 'ok'",
-        (min(r["id"] for r in rows), max(r["id"] for r in rows)),
     )
     threads: dict[int, list] = {}
     for r in rows:

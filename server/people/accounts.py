@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 from aiosqlite import Connection
 
+from ..articles import indexing
 from ..articles.reading import get_article
 from ..stewardship import modlog
 from ..stewardship.permissions import ROLES, USER_COLUMNS, USER_SELECT, User
@@ -405,19 +406,10 @@ async def delete_account(db: Database, user: User) -> None:
         ):
             raise Conflict("the last admin cannot delete their account: make another admin first")
         # The author's name is in the full-text index: their live articles
-        # leave it (those still queued for it, the queue) and are queued again.
-        await conn.execute(
-            "INSERT INTO articles_fts (articles_fts, rowid, subject, body, author_name)"
-            " SELECT 'delete', id, subject, body, author_name FROM articles"
-            " WHERE user_id = ? AND status = 'ok' AND id NOT IN (SELECT article_id FROM search_queue)",
-            (user.id,),
-        )
+        # leave it and come back under the new name.
+        await indexing.unindex_author(conn, user.id)
         await conn.execute("UPDATE articles SET author_name = ? WHERE user_id = ?", (FORMER_MEMBER, user.id))
-        await conn.execute(
-            "INSERT OR IGNORE INTO search_queue (article_id)"
-            " SELECT id FROM articles WHERE user_id = ? AND status = 'ok'",
-            (user.id,),
-        )
+        await indexing.index_author(conn, user.id)
         ids = [r[0] for r in await fetch_all(conn, "SELECT id FROM articles WHERE user_id = ?", (user.id,))]
         await conn.execute("UPDATE articles SET user_id = NULL WHERE user_id = ?", (user.id,))
         # Their articles now read "former member": tell open pages and drop cached ones.

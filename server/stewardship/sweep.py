@@ -3,8 +3,10 @@ N days; more than M articles), with the site defaults from the configuration
 where a group sets none (0 means never). Reference threads are never swept:
 they are what newcomers are pointed to.
 
-Candidates are found per group on indexes (threads_listing for age,
-threads_by_size for size) with a read connection; each is rechecked and
+Candidates are found per group on threads_listing (for age a range of it;
+for size the group's live threads in it, read through: no index keeps
+threads in size order, as every reply would move its thread in it) with a
+read connection; each is rechecked and
 archived inside a write transaction of at most BATCH threads, so writers
 (posting) wait at most one batch, and each archive writes its own log entry
 and event like a moderator's.

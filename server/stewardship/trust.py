@@ -16,7 +16,9 @@ Admins and moderators are never held by these rules (`held_as_new`).
 
 What a level is derived from lives on the account's row (users.posts,
 strike_at, trust_frozen_at) and is kept up to date by the write path in the
-transaction that changes it, so deciding a level reads nothing."""
+transaction that changes it, so deciding a level reads nothing. The post
+count stops at the most any level asks for (Rules.counted): when the site
+raises a threshold later, an account counted that far counts on from there."""
 
 from __future__ import annotations
 
@@ -64,6 +66,12 @@ class Rules:
             new_links=config.trust_new_links,
             new_rate_fraction=config.trust_new_rate_fraction,
         )
+
+    @property
+    def counted(self) -> int:
+        """How far an account's published articles are counted: past the most
+        any level asks for, one more changes no level."""
+        return max(self.new_posts, self.regular_posts)
 
 
 def _ago(now: str, days: float) -> str:
@@ -126,11 +134,16 @@ async def reviews_new(conn: Connection, group_id: int) -> bool:
     )
 
 
-async def published(conn: Connection, user_id: int | None) -> None:
+async def published(conn: Connection, user_id: int | None, upto: int | None = None) -> None:
     """Count one more article of this account published here (in the
-    transaction that publishes it); nothing for an article with no account."""
+    transaction that publishes it), and with `upto` (the site's
+    `Rules.counted`) only while the count is below it: past the most any level
+    asks for the count decides nothing, so an established poster's article
+    writes nothing to the account's row. Nothing for an article with no account."""
     if user_id is not None:
-        await conn.execute("UPDATE users SET posts = posts + 1 WHERE id = ?", (user_id,))
+        await conn.execute(
+            "UPDATE users SET posts = posts + 1 WHERE id = ? AND posts < ?", (user_id, upto or 2**62)
+        )
 
 
 async def struck(conn: Connection, user_id: int | None) -> None:

@@ -81,25 +81,29 @@ def _full_text_structure(conn: sqlite3.Connection) -> list[str]:
 
 def _full_text(conn: sqlite3.Connection) -> list[str]:
     """Exactly the articles with status 'ok' are indexed (articles_fts_docsize
-    holds one row per indexed article), but for those still queued for it
-    (search_queue), which are not indexed yet."""
+    holds one row per indexed article), but those still waiting for the
+    writer's next batch: beyond the index's mark (search_indexed), or on an
+    older schema, in its queue (search_queue) or none."""
+    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    waits = (
+        "a.id > (SELECT article_id FROM search_indexed)"
+        if "search_indexed" in tables
+        else "a.id IN (SELECT article_id FROM search_queue)"
+        if "search_queue" in tables
+        else "0"
+    )
     problems = []
-    queued = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'search_queue'").fetchone()
     missing = conn.execute(
-        "SELECT a.id FROM articles a WHERE a.status = 'ok'"
+        f"SELECT a.id FROM articles a WHERE a.status = 'ok' AND NOT ({waits})"
         " AND NOT EXISTS (SELECT 1 FROM articles_fts_docsize d WHERE d.id = a.id)"
-        + (" AND NOT EXISTS (SELECT 1 FROM search_queue q WHERE q.article_id = a.id)" if queued else "")
     ).fetchall()
     if missing:
         problems.append(f"articles missing from the index: {_ids(missing)}")
-    twice = (
-        queued
-        and conn.execute(
-            "SELECT q.article_id FROM search_queue q JOIN articles_fts_docsize d ON d.id = q.article_id"
-        ).fetchall()
-    )
-    if twice:
-        problems.append(f"articles both indexed and queued for the index: {_ids(twice)}")
+    early = conn.execute(
+        f"SELECT a.id FROM articles_fts_docsize d JOIN articles a ON a.id = d.id WHERE {waits}"
+    ).fetchall()
+    if early:
+        problems.append(f"articles indexed that still wait for the index (so indexed twice): {_ids(early)}")
     extra = conn.execute(
         "SELECT d.id FROM articles_fts_docsize d LEFT JOIN articles a ON a.id = d.id"
         " WHERE a.id IS NULL OR a.status != 'ok'"

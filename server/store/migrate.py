@@ -31,7 +31,7 @@ from . import clock
 from .errors import Unavailable
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema.sql"  # ../schema.sql, linked
-SCHEMA_VERSION = 17
+SCHEMA_VERSION = 18
 # Another process may hold the write lock; wait this long (seconds) before SQLITE_BUSY.
 BUSY_TIMEOUT = 10.0
 # Rows one batch of a data step may touch: a few tens of milliseconds of writing,
@@ -827,6 +827,31 @@ INSERT INTO fingerprints (digest, group_id, author, new_author, created_at)
     GROUP BY digest, group_id, author, new_author;
 DROP TABLE fingerprints_16;
 CREATE INDEX fingerprints_by_time ON fingerprints(created_at);
+""",
+    ),
+    # 17 -> 18: the search index's outbox becomes one high-water mark (posting
+    # writes nothing for the index), and threads are no longer kept in size
+    # order (the sweep's size rule reads a group's live threads instead): two
+    # B-trees fewer written per article.
+    Migration(
+        18,
+        "search mark",
+        sql="""
+INSERT INTO articles_fts (rowid, subject, body, author_name)
+    SELECT a.id, a.subject, a.body, a.author_name FROM search_queue q JOIN articles a ON a.id = q.article_id
+    WHERE a.status = 'ok' ORDER BY a.id;
+DROP TABLE search_queue;
+-- How far the search index has come (server/articles/indexing.py): every
+-- article with an id up to `article_id` is indexed, with its text as stored,
+-- when its status is 'ok', and none after it is yet. Posting writes nothing
+-- here: the writer indexes the articles beyond the mark in batches, off the
+-- acknowledgement path, and moves the mark on. One row.
+CREATE TABLE search_indexed (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    article_id INTEGER NOT NULL
+);
+INSERT INTO search_indexed (id, article_id) VALUES (1, (SELECT coalesce(max(id), 0) FROM articles));
+DROP INDEX threads_by_size;
 """,
     ),
 )
