@@ -110,7 +110,9 @@ async def test_new_accounts_links_are_limited_on_the_api_and_over_nntp(make_site
 async def test_posts_are_counted_up_to_the_most_a_level_asks_for_then_leave_the_account_alone(make_site):
     """Past Rules.counted an article changes no level, so it writes nothing to
     the account's row; a higher threshold later counts on from there."""
-    site = await make_site(trust_new_days=0.0, trust_new_posts=1, trust_regular_days=0.0, trust_regular_posts=3)
+    site = await make_site(
+        trust_new_days=0.0, trust_new_posts=1, trust_regular_days=0.0, trust_regular_posts=3
+    )
     s = await seed(site)
     bode = await established(site, "bode", days=1, posts=0)
 
