@@ -1,11 +1,24 @@
 """Time as Moot stores it: RFC 3339 UTC text of fixed width with milliseconds
 ('2026-11-21T10:00:00.123Z'), so text order is time order."""
 
+import time
 from datetime import UTC, datetime, timedelta
+
+# The stamp of the current second, up to its '.': (the second, its text). A
+# tuple, replaced whole, so a thread never pairs one second with another's text.
+_second: tuple[int, str] = (-1, "")
 
 
 def now() -> str:
-    return stamp(datetime.now(UTC))
+    """The stored stamp of this moment (milliseconds truncated, as `stamp`
+    does); a write stamps several rows, so the second's text is kept."""
+    global _second
+    moment = time.time()
+    whole = int(moment)
+    second = _second
+    if second[0] != whole:
+        second = _second = (whole, datetime.fromtimestamp(whole, UTC).isoformat()[:19])
+    return f"{second[1]}.{int((moment - whole) * 1000):03d}Z"
 
 
 def stamp(moment: datetime) -> str:
