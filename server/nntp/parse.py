@@ -25,6 +25,7 @@ _NUMBER = re.compile(r"[0-9]{1,16}\Z")
 _RANGE = re.compile(r"([0-9]{1,16})(-([0-9]{0,16}))?\Z")
 _DATE = re.compile(r"([0-9]{2}|[0-9]{4})([0-9]{2})([0-9]{2})\Z")
 _TIME = re.compile(r"([0-9]{2})([0-9]{2})([0-9]{2})\Z")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _HEADER = re.compile(r"([!-9;-~]+):[ \t]?(.*)\Z", re.S)
 # A From of plain atoms, `Name Words <local@domain>` or `local@domain`: read
 # here as email.utils.parseaddr reads it, at a fraction of its cost; any other
@@ -56,7 +57,7 @@ def command(line: bytes) -> Command:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
         raise Syntax("command lines are UTF-8 (RFC 3977 §3.1)") from None
-    if re.search(r"[\x00-\x08\x0a-\x1f\x7f]", text):
+    if _CONTROL.search(text):
         raise Syntax("control characters in the command line")
     words = text.split()
     if not words:
