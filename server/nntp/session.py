@@ -6,6 +6,7 @@ shape of aiosmtpd). It reads and writes only through the domain layer
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
 import socket
@@ -16,7 +17,7 @@ from typing import Any
 
 from aiosqlite import Connection
 
-from ..articles import posting, repetition
+from ..articles import posting
 from ..news import intake, news, newsreading, peers
 from ..people import accounts, newsrc, sessions
 from ..runtime.site import Site
@@ -121,6 +122,12 @@ class Session:
         self.news_peer: sqlite3.Row | None = None  # the peers row this connection feeds as, once known
         self._address_checked = False
         self._address_peer = address_peer or self._read_address_peer
+
+    @functools.cached_property
+    def _node(self) -> intake.Node:
+        """This site as the node that takes articles (its repetition rules
+        included), made once per connection rather than once per article."""
+        return intake.Node.of(self.site.config, self.site.secret)
 
     def greeting(self) -> bytes:
         """The initial reply (RFC 3977 §5.1): posting is possible once signed in."""
@@ -629,7 +636,7 @@ class Session:
             return replies.status(441, f"posting failed: {e}")
         assert self.user is not None
         user = self.user
-        repeat = repetition.Rules.from_config(self.site.config)
+        repeat = self._node.repeat
         try:  # spamd reads the article as it came, before the write transaction opens
             verdict = await self.site.spam_verdict(user, data)
         except MootError as e:
@@ -750,7 +757,7 @@ class Session:
         """Read the article offered; `deliver` stores it (IHAVE: receive, which may
         say "try later"; TAKETHIS: take, which holds an article that came early)."""
 
-        node = intake.Node.of(self.site.config, self.site.secret)
+        node = self._node
 
         async def received(data: bytes, size: int) -> bytes:
             if refuse == 480:
