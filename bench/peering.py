@@ -10,7 +10,7 @@ here (root; tests/inn_support.py), Moot as real `moot serve` processes
 - Moot -> INN2: a backlog queued on Moot while INN2 was down, drained by
   Moot's feed (CHECK/TAKETHIS) once it is up, against INN2's intake above;
 - INN2 -> Moot: articles posted to INN2 (nnrpd, 4 connections) reach Moot
-  through innfeed (streaming, its connection up before the burst): articles/s
+  through innfeed (streaming on 4 connections, up before the burst): articles/s
   end to end, against INN2's own POST rate in the same run;
 - Moot -> Moot: replication lag p50/p99, post on A (NNTP, --rate per second)
   to the event on B's /live, A and B peered with a shared secret."""
@@ -320,8 +320,8 @@ def main() -> None:
             "INN2 POST",
             target=">= 0.8",
             met=inn_to_moot >= 0.8 * inn_post,
-            note=f"{4 * per} posted to INN2 on 4 connections; innfeed streaming (max-queue-size "
-            f"{inn_support.QUEUE}) before the burst",
+            note=f"{4 * per} posted to INN2 on 4 connections; innfeed streaming on "
+            f"{inn_support.CONNECTIONS} connections (max-queue-size {inn_support.QUEUE}) before the burst",
         ),
     ]
     a, b = MootNode("a.bench"), MootNode("b.bench")

@@ -27,6 +27,8 @@ PORT = 119
 PID = Path("/run/news/innd.pid")
 # Articles innfeed keeps in flight on a connection (max-queue-size): a benchmark's burst.
 QUEUE = 5000
+# innfeed's connections to the Moot node it feeds (initial- and max-connections).
+CONNECTIONS = 4
 # What inn() adds to newsfeeds and innfeed.conf starts with this line; a run
 # killed before it restored them left its feed behind, which is cut off here
 # (innfeed refuses a file that sets a key twice, and would feed nobody).
@@ -135,6 +137,9 @@ def inn(groups: tuple[str, ...], feed: tuple[str, int] | None = None, port: int 
                     old.unlink()  # a backlog left by an earlier run, for a port gone since
                 # newsfeeds(5): the site name is matched against Path, so nothing goes back to Moot.
                 feeds += f"\n{MARK}\ninnfeed!:!*:Tc,Wnm*:{BIN}/innfeed\n{name}/{name}:*:Tm:innfeed!\n"
+                # Four connections, all opened at once and kept (dynamic-method 0), as a peer
+                # admin sets innfeed for a fast peer: Moot batches the articles of all of them
+                # into its group commits, and one connection alone leaves it waiting on innfeed.
                 # A queue deep enough for a burst, and a short backlog cycle. innfeed spools to
                 # its backlog on disk every article that no connection can take at once (one
                 # while connecting, then max-queue-size unanswered, beyond a host queue of 10),
@@ -144,7 +149,8 @@ def inn(groups: tuple[str, ...], feed: tuple[str, int] | None = None, port: int 
                 conf += (
                     f"\n{MARK}\nbacklog-rotate-period: 5\nbacklog-ckpt-period: 2\nbacklog-newfile-period: 10\n"
                     f'peer {name} {{\n  ip-name: "127.0.0.1"\n  port-number: {moot_port}\n'
-                    "  streaming: true\n  initial-connections: 1\n  max-connections: 2\n"
+                    f"  streaming: true\n  initial-connections: {CONNECTIONS}\n  max-connections: {CONNECTIONS}\n"
+                    "  dynamic-method: 0\n"
                     f"  max-queue-size: {QUEUE}\n}}\n"
                 )
             (ETC / "newsfeeds").write_text(feeds)

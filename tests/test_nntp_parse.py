@@ -153,3 +153,28 @@ def test_posted_articles_refused_with_reason(headers, reason):
 
 def test_same_group_twice_is_not_a_cross_post():
     assert parse.posted_article(_article("Newsgroups: a.b,a.b", "Subject: s")).newsgroup == "a.b"
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Bench <bench@bench.test>",
+        "bench@bench.test",
+        "Ada  Lovelace\t<ada.l+news@example.org>",
+        "<only@address.test>",
+        "O'Neil-Smith <o_neil@x.y.z>",
+        '"Quoted, Name" <q@example.org>',
+        "a@b (A Comment)",
+        "J. Doe <j@example.org>",
+        "a..b@example.org",
+        "Name <broken@",
+        "=?UTF-8?Q?Gr=C3=BC=C3=9Fe?= <g@example.org>",
+        "",
+    ],
+)
+def test_a_from_reads_as_parseaddr_reads_it(value):
+    from email.utils import parseaddr
+
+    from moot.articles.messages import decode_words
+
+    assert parse.from_address(value) == parseaddr(decode_words(value))

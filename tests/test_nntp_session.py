@@ -271,6 +271,36 @@ async def test_post_new_thread_and_followup_by_last_resolvable_reference(site):
     assert reply["parent_id"] == s["root"]["id"] and reply["thread_id"] == s["thread"]["id"]
 
 
+async def test_a_posted_article_is_read_the_same_whole_or_line_by_line(site):
+    """An article whose lines all end in CRLF is taken whole once its end line
+    is in; split anywhere across reads, with bare LFs or a stray CR it is read
+    line by line: the stored article is the same either way."""
+    await seed(site)
+    session = await signed_in(site)
+    body = "..first line dotted\r\n\r\n...two dots\r\nlast."
+    wanted = ".first line dotted\n\n..two dots\nlast."
+    forms = {
+        "CRLF": article(subject="CRLF", body=body),
+        "LF": article(subject="LF", body=body).replace(b"\r\n", b"\n"),
+        "mixed": article(subject="mixed", body=body).replace(b"dotted\r\n", b"dotted\n"),
+    }
+    for name, data in forms.items():
+        assert [c for c, _ in await talk(session, "POST", data)] == [340, 240], name
+    split = article(subject="split", body=body)
+    assert (
+        await session.receive(b"POST\r\n") == b"340 send article to be posted; end with <CR-LF>.<CR-LF>\r\n"
+    )
+    parts = [await session.receive(split[i : i + 7]) for i in range(0, len(split), 7)]
+    assert b"".join(parts).startswith(b"240 ") and not any(parts[:-1])
+    assert [c for c, _ in await talk(session, "POST", b".\r\n")] == [340, 441]  # an empty article
+    client = await site.client()
+    threads = (await client.get("/api/groups/comp.lang.python/threads")).json()["threads"]
+    for subject in ("CRLF", "LF", "mixed", "split"):
+        thread = next(t for t in threads if t["subject"] == subject)
+        root = (await client.get(f"/api/threads/{thread['id']}")).json()["articles"][0]
+        assert root["body"] == wanted, subject
+
+
 async def test_post_refusals_store_nothing(site):
     s = await seed(site)
     admin = s["admin"]

@@ -25,7 +25,14 @@ _NUMBER = re.compile(r"[0-9]{1,16}\Z")
 _RANGE = re.compile(r"([0-9]{1,16})(-([0-9]{0,16}))?\Z")
 _DATE = re.compile(r"([0-9]{2}|[0-9]{4})([0-9]{2})([0-9]{2})\Z")
 _TIME = re.compile(r"([0-9]{2})([0-9]{2})([0-9]{2})\Z")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _HEADER = re.compile(r"([!-9;-~]+):[ \t]?(.*)\Z", re.S)
+# A From of plain atoms, `Name Words <local@domain>` or `local@domain`: read
+# here as email.utils.parseaddr reads it, at a fraction of its cost; any other
+# form (quotes, comments, groups, encoded words) goes to parseaddr.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_ADDR = rf"{_ATOM}(?:\.{_ATOM})*@{_ATOM}(?:\.{_ATOM})*"
+_PLAIN_FROM = re.compile(rf"((?:{_ATOM}[ \t]+)*?{_ATOM})?[ \t]*<({_ADDR})>\Z|({_ADDR})\Z")
 
 
 class Syntax(ValueError):
@@ -50,7 +57,7 @@ def command(line: bytes) -> Command:
         text = line.decode("utf-8")
     except UnicodeDecodeError:
         raise Syntax("command lines are UTF-8 (RFC 3977 §3.1)") from None
-    if re.search(r"[\x00-\x08\x0a-\x1f\x7f]", text):
+    if _CONTROL.search(text):
         raise Syntax("control characters in the command line")
     words = text.split()
     if not words:
@@ -218,7 +225,7 @@ def transit_article(data: bytes, offered_id: str) -> peers.Incoming:
     for name in ("path", "from"):
         if not fields.get(name):
             raise Rejected(f"the {name.title()} header is missing")
-    name, address = parseaddr(decode_words(fields["from"]))
+    name, address = from_address(fields["from"])
     try:
         when = parsedate_to_datetime(fields.get("date", ""))
         if when.tzinfo is None:
@@ -246,6 +253,17 @@ def transit_article(data: bytes, offered_id: str) -> peers.Incoming:
         approved=decode_words(fields["approved"]) if fields.get("approved") else None,
         cancel_key=fields.get("cancel-key"),
     )
+
+
+def from_address(value: str) -> tuple[str, str]:
+    """(display name, address) of a From header's value, as parseaddr reads it
+    after its encoded words are decoded (the plain forms without either)."""
+    m = _PLAIN_FROM.match(value)
+    if m is None or "=?" in value:
+        return parseaddr(decode_words(value))
+    if m[3] is not None:
+        return "", m[3]
+    return " ".join((m[1] or "").split()), m[2]
 
 
 def _sequence(value: str | None) -> int | None:

@@ -63,6 +63,7 @@ class NewsServer:
         # The peers known by address, by each address they resolve to, and when read.
         self._address_peers: tuple[float, dict[str, sqlite3.Row]] | None = None
         self._peer_lookup = asyncio.Lock()
+        self._greeting: bytes | None = None
 
     async def start(self, sock: socket.socket | None = None) -> None:
         """Listen on nntp_port (nntps_port), or on `sock` when given (a socket already bound to it)."""
@@ -279,12 +280,15 @@ class NewsServer:
         order, each block in one write; while streamed articles (TAKETHIS) are
         being stored, the next commands are read and their articles join the
         same group commits (up to STREAMING_DEPTH blocks of replies waiting)."""
-        writer.write(session.greeting())
+        if self._greeting is None:  # the same for every connection of this listener
+            self._greeting = session.greeting()
+        writer.write(self._greeting)
         loop = asyncio.get_running_loop()
         answered = False
         task = asyncio.current_task()
         assert task is not None
         sending: deque[asyncio.Future[None]] = deque()  # blocks waiting for stored articles
+        deadline = _ReadDeadline(task)
 
         async def flush() -> None:
             while sending:
@@ -292,12 +296,13 @@ class NewsServer:
 
         try:
             while not session.closed:
-                wait = self.config.nntp_idle_timeout if answered else first - loop.time()
                 try:
-                    # A deadline on the read itself, not a task wrapped round it (wait_for): a
-                    # reader's round trip (ARTICLE, then the next) costs no task and no extra hop.
-                    async with asyncio.timeout(max(wait, 0)):
-                        data = await reader.read(READ_CHUNK)
+                    # A deadline on the read itself, not a task wrapped round it (wait_for)
+                    # nor a timer per read: a reader's round trip (ARTICLE, then the next)
+                    # costs no task, no extra hop and no timer of its own.
+                    data = await deadline.read(
+                        reader, loop.time() + self.config.nntp_idle_timeout if answered else first
+                    )
                 except TimeoutError:
                     if not answered:
                         self.door.refuse(DEADLINE)
@@ -316,7 +321,7 @@ class NewsServer:
                 if parts:
                     answered = True
                     self.silent.pop(task, None)
-                if any(isinstance(part, asyncio.Future) for part in parts):
+                if not all(type(part) is bytes for part in parts):  # a streamed article's future
                     previous = sending[-1] if sending else None
                     sending.append(asyncio.ensure_future(_send(writer, parts, previous)))
                     if len(sending) > STREAMING_DEPTH:
@@ -330,6 +335,7 @@ class NewsServer:
                     await self._start_tls(session, reader, writer)
             await flush()
         finally:
+            deadline.stop()
             for pending in sending:
                 pending.cancel()
 
@@ -345,6 +351,53 @@ class NewsServer:
             raise ConnectionAbortedError("data in clear after STARTTLS")
         await writer.start_tls(self.tls, ssl_handshake_timeout=TLS_HANDSHAKE_TIMEOUT)
         session.tls_started()
+
+
+class _ReadDeadline:
+    """The deadline of a connection's reads, by one timer per connection rather
+    than one per read: a read only moves `when` on, and the timer, when it
+    fires before that, is set again for it; one that fires during a read past
+    its deadline cancels the connection's task, and the read raises TimeoutError."""
+
+    def __init__(self, task: asyncio.Task) -> None:
+        self.task, self.loop = task, asyncio.get_running_loop()
+        self.when = 0.0
+        self.reading = self.expired = False
+        self.timer: asyncio.TimerHandle | None = None
+
+    async def read(self, reader: asyncio.StreamReader, when: float) -> bytes:
+        """reader.read(READ_CHUNK) by loop time `when`, else TimeoutError."""
+        self.when = when
+        if self.timer is None or self.timer.when() > when:
+            self._arm()
+        self.reading = True
+        try:
+            return await reader.read(READ_CHUNK)
+        except asyncio.CancelledError:
+            if not self.expired:
+                raise
+            self.task.uncancel()
+            raise TimeoutError from None
+        finally:
+            self.reading = False
+
+    def _arm(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer = self.loop.call_at(self.when, self._due)
+
+    def _due(self) -> None:
+        self.timer = None
+        if self.loop.time() < self.when:
+            self._arm()  # a read since moved the deadline on
+        elif self.reading:
+            self.expired = True
+            self.task.cancel()
+
+    def stop(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
 
 
 async def _send(
@@ -369,6 +422,8 @@ async def _refuse(writer: asyncio.StreamWriter, text: str) -> None:
 async def _close(writer: asyncio.StreamWriter) -> None:
     try:
         writer.close()
+        if writer.transport.get_write_buffer_size() == 0:
+            return  # nothing left to send: the transport closes on its own
         async with asyncio.timeout(5):
             await writer.wait_closed()
     except (TimeoutError, ConnectionError, OSError):

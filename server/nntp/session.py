@@ -6,6 +6,7 @@ shape of aiosmtpd). It reads and writes only through the domain layer
 from __future__ import annotations
 
 import asyncio
+import functools
 import ipaddress
 import logging
 import socket
@@ -16,7 +17,7 @@ from typing import Any
 
 from aiosqlite import Connection
 
-from ..articles import posting, repetition
+from ..articles import posting
 from ..news import intake, news, newsreading, peers
 from ..people import accounts, newsrc, sessions
 from ..runtime.site import Site
@@ -36,6 +37,8 @@ log = logging.getLogger("moot.nntp")
 POST_MAX = 256 * 1024
 # Octets of unfinished command line kept while waiting for its LF: one line.
 _COMMAND, _POSTING = "command", "posting"
+# What _whole_article answers while an article's end has not come.
+_WAIT = object()
 
 Handler = Callable[["Session", Command], Awaitable[bytes]]
 COMMANDS: dict[str, Handler] = {}
@@ -120,6 +123,12 @@ class Session:
         self._address_checked = False
         self._address_peer = address_peer or self._read_address_peer
 
+    @functools.cached_property
+    def _node(self) -> intake.Node:
+        """This site as the node that takes articles (its repetition rules
+        included), made once per connection rather than once per article."""
+        return intake.Node.of(self.site.config, self.site.secret)
+
     def greeting(self) -> bytes:
         """The initial reply (RFC 3977 §5.1): posting is possible once signed in."""
         name = self.site.config.site_name
@@ -141,6 +150,13 @@ class Session:
         self._buffer += data
         out: list[bytes | asyncio.Future[bytes]] = []
         while not self.closed:
+            if self._mode == _POSTING and not self._post_size:
+                whole = self._whole_article()
+                if isinstance(whole, tuple):
+                    out.append(await self._article(*whole))
+                    continue
+                if whole is _WAIT:
+                    break  # its end has not come yet: wait for it rather than read it line by line
             end = self._buffer.find(b"\n")
             if end < 0:
                 if self._mode == _COMMAND and len(self._buffer) >= parse.LINE_MAX:
@@ -159,16 +175,45 @@ class Session:
                     # dropped, never obeyed once the connection is encrypted.
                     del self._buffer[:]
                     break
-            elif self._streamed is not None and line in (b".\r\n", b".\n"):
-                # A streamed article (TAKETHIS) is stored by a task of its own, so the
-                # articles of one pipelined batch share a group commit; the replies
-                # still go out in order (RFC 4644 §2.5 lets them be pipelined).
-                self._mode, self._streamed = _COMMAND, None
+            elif line in (b".\r\n", b".\n"):
                 data, size, self._post = b"\r\n".join(self._post), self._post_size, []
-                out.append(asyncio.ensure_future(self._received(data, size)))
+                out.append(await self._article(data, size))
             else:
-                out.append(await self._post_line(line))
+                self._post_line(line)
         return out
+
+    async def _article(self, data: bytes, size: int) -> bytes | asyncio.Future[bytes]:
+        """The reply to an article read whole: stored now (POST, IHAVE) or, streamed
+        (TAKETHIS), by a task of its own, so the articles of one pipelined batch
+        share a group commit; the replies still go out in order (RFC 4644 §2.5
+        lets them be pipelined)."""
+        self._mode = _COMMAND
+        if self._streamed is None:
+            return await self._received(data, size)
+        self._streamed = None
+        return asyncio.ensure_future(self._received(data, size))
+
+    def _whole_article(self) -> tuple[bytes, int] | object | None:
+        """The article at the start of the buffer (POST, IHAVE, TAKETHIS), taken
+        from it whole when its end line has come and every line in it ends in
+        CRLF (the usual case): (its lines joined by CRLF, dot-stuffing undone,
+        RFC 3977 §3.1.1; its size on the wire as _post_line counts it). _WAIT
+        when its end has not come and all so far is such lines; None leaves
+        the buffer to be read line by line (a bare LF or CR, an empty article,
+        more than POST_MAX octets)."""
+        buffer = self._buffer
+        if buffer[:3] == b".\r\n":
+            return None
+        end = buffer.find(b"\r\n.\r\n")
+        lines = bytes(buffer[: end + 2]) if end >= 0 else bytes(buffer)
+        newlines = lines.count(b"\n")
+        if lines.count(b"\r\n") != newlines or lines.count(b"\r") - lines.endswith(b"\r") != newlines:
+            return None
+        if end < 0:
+            return _WAIT if len(lines) <= POST_MAX else None
+        del buffer[: end + 5]
+        data = lines[:-2].replace(b"\r\n.", b"\r\n")
+        return (data[1:] if data[:1] == b"." else data), len(lines)
 
     async def _command_line(self, line: bytes) -> bytes:
         if self._overlong or len(line) > parse.LINE_MAX:
@@ -572,16 +617,12 @@ class Session:
         self._streamed = None
         return replies.status(340, "send article to be posted; end with <CR-LF>.<CR-LF>")
 
-    async def _post_line(self, line: bytes) -> bytes:
-        if line in (b".\r\n", b".\n"):
-            self._mode = _COMMAND
-            data, size, self._post = b"\r\n".join(self._post), self._post_size, []
-            return await self._received(data, size)
+    def _post_line(self, line: bytes) -> None:
+        """One line of an article read line by line (see _whole_article)."""
         self._post_size += len(line)
         if self._post_size <= POST_MAX:
             text = line.rstrip(b"\r\n")
             self._post.append(text[1:] if text[:1] == b"." else text)  # RFC 3977 §3.1.1 dot-stuffing
-        return b""
 
     async def _posted(self, data: bytes, size: int) -> bytes:
         if size > POST_MAX:
@@ -595,7 +636,7 @@ class Session:
             return replies.status(441, f"posting failed: {e}")
         assert self.user is not None
         user = self.user
-        repeat = repetition.Rules.from_config(self.site.config)
+        repeat = self._node.repeat
         try:  # spamd reads the article as it came, before the write transaction opens
             verdict = await self.site.spam_verdict(user, data)
         except MootError as e:
@@ -716,7 +757,7 @@ class Session:
         """Read the article offered; `deliver` stores it (IHAVE: receive, which may
         say "try later"; TAKETHIS: take, which holds an article that came early)."""
 
-        node = intake.Node.of(self.site.config, self.site.secret)
+        node = self._node
 
         async def received(data: bytes, size: int) -> bytes:
             if refuse == 480:
