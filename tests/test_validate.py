@@ -1,6 +1,8 @@
 """Pure input rules, tested without a socket or a database."""
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from moot.articles.subjects import child_references, reply_subject
 from moot.store import validate
@@ -95,3 +97,18 @@ def test_reply_subjects_and_references():
     refs = " ".join(f"<{n}@x>" for n in range(60))
     trimmed = child_references(refs, "<p@x>").split()
     assert len(trimmed) == 40 and trimmed[0] == "<0@x>" and trimmed[-1] == "<p@x>"
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(["http://", "HTTPS://", "ftp://", "www.", "WwW.", "://", ".", " ", "\n", "<", '"']),
+            st.text(max_size=8),
+        ),
+        max_size=12,
+    ).map("".join)
+)
+def test_links_are_what_the_link_pattern_finds_whatever_the_text(text):
+    """The pre-check that spares most texts the link scan never loses a link."""
+    assert validate.links(text) == validate.LINK.findall(text)
+    assert validate.without_links(text) == validate.LINK.sub(" ", text)

@@ -91,7 +91,7 @@ def normalise(body: str) -> str:
     """The text of `body` that fingerprints compare (see the module's docstring)."""
     body = SIGNATURE.split(body, maxsplit=1)[0]
     kept = "\n".join(line for line in body.splitlines() if not line.lstrip().startswith(">"))
-    text = unicodedata.normalize("NFKC", validate.LINK.sub(" ", kept)).casefold()
+    text = unicodedata.normalize("NFKC", validate.without_links(kept)).casefold()
     return re.sub(r"[\W_]+", "", re.sub(r"\d+", "0", text))
 
 
@@ -113,7 +113,7 @@ def digests(body: str) -> list[str]:
     text = normalise(body)
     if len(text) >= MIN_BODY:
         found.append("b:" + _digest(text))
-    links = dict.fromkeys(link_key(link) for link in validate.LINK.findall(body))
+    links = dict.fromkeys(link_key(link) for link in validate.links(body))
     found += ["l:" + _digest(key) for key in list(links)[:LINKS_MAX] if key]
     return found
 

@@ -360,7 +360,7 @@ async def _create(site: Site, client: Client, activity: Activity) -> None:
             raise Ignored("that object is here already")
         accepted = await fetch_value(conn, "SELECT count(*) FROM ap_objects WHERE actor = ?", (author.actor,))
     new = accepted < rules.new_posts
-    found = len(validate.LINK.findall(body))
+    found = len(validate.links(body))
     if new and found > rules.new_links:
         raise Invalid(
             f"an actor new here may put at most {rules.new_links} links in an article (this one has {found})"

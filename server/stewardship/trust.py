@@ -112,7 +112,7 @@ def weight(user: User, rules: Rules, now: str | None = None) -> int:
 def check_links(user: User, rules: Rules, body: str) -> None:
     """Refuse (TooManyLinks, 422) an article by a new account (`held_as_new`)
     carrying more than `rules.new_links` links; anyone else's passes."""
-    found = len(validate.LINK.findall(body))
+    found = len(validate.links(body))
     if found > rules.new_links and held_as_new(user, rules):
         raise TooManyLinks(
             f"new accounts may put at most {rules.new_links} links in an article (this one has {found});"

@@ -32,6 +32,24 @@ _MESSAGE_ID = re.compile(r"<[!-;=?-~]+@[!-;=?-Z^-~]+>\Z")
 # A link in an article's text, as the limits on new accounts count them and
 # repetition compares them: a URL with its scheme, or one starting "www.".
 LINK = re.compile(r"(?i)\b(?:(?:https?|ftp)://|www\.)[^\s<>\"'`]+")
+
+
+def _may_link(text: str) -> bool:
+    """Whether LINK can match in `text` at all: each match holds '://' or a
+    'www.' in any case. Far cheaper than the scan, which most texts fail."""
+    return "://" in text or "www." in text.lower()
+
+
+def links(text: str) -> list[str]:
+    """The links in `text`: LINK's matches, in order."""
+    return LINK.findall(text) if _may_link(text) else []
+
+
+def without_links(text: str) -> str:
+    """`text` with each link (LINK's matches) replaced by a space."""
+    return LINK.sub(" ", text) if _may_link(text) else text
+
+
 _BODY_FORBIDDEN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 _LINE_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # Characters that change how the text around them reads without being seen:
