@@ -102,7 +102,9 @@ def test_reply_subjects_and_references():
 @given(
     st.lists(
         st.one_of(
-            st.sampled_from(["http://", "HTTPS://", "ftp://", "www.", "WwW.", "://", ".", " ", "\n", "<", '"']),
+            st.sampled_from(
+                ["http://", "HTTPS://", "ftp://", "www.", "WwW.", "://", ".", " ", "\n", "<", '"']
+            ),
             st.text(max_size=8),
         ),
         max_size=12,
