@@ -6,6 +6,8 @@ so that its modules and their cryptography load only then."""
 
 from __future__ import annotations
 
+from types import ModuleType
+
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.templating import Jinja2Templates
 
@@ -60,7 +62,7 @@ def routes(templates: Jinja2Templates, *, fediverse: bool = False) -> list[BaseR
     """Every HTTP and WebSocket route, the fediverse's with `fediverse`;
     static files under the version `templates` link to."""
     static = static_mounts(str(templates.env.globals["static_version"]))
-    features = FEATURES
+    features: tuple[ModuleType, ...] = FEATURES
     if fediverse:
         from . import federation
 
