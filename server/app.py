@@ -8,6 +8,7 @@ import logging
 import socket
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -19,7 +20,6 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from . import nntp, smtp, web
 from .articles import indexing
-from .federation import delivery
 from .mail import queuemail
 from .runtime.site import Site
 from .stewardship import sweep
@@ -30,10 +30,12 @@ from .web import dispatch
 from .web.caching import COMPRESS_MIN_BYTES, PageFront, Placeholders
 from .web.common import error_headers, error_page, error_response, wants_html
 from .web.connections import ClientBudget
-from .web.federation import Negotiate
 from .web.ops import middleware as request_observer
 from .web.rendering import make_templates
 from .web.security import Cookies, HostCheck, OriginCheck, SecurityHeaders
+
+if TYPE_CHECKING:
+    from .federation.delivery import Delivery
 
 log = logging.getLogger("moot")
 
@@ -72,6 +74,17 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
     return JSONResponse(body, status_code=500)
 
 
+async def _start_fediverse(site: Site) -> Delivery | None:
+    """The fediverse's delivery task when federation is on, else None. Its
+    modules (and cryptography, h11 and http_sfv under them) are imported only
+    then, so that every other `moot` process starts without them."""
+    if not site.config.federation:
+        return None
+    from .federation import delivery
+
+    return await delivery.start(site)
+
+
 def create_app(config: Config, listeners: Mapping[str, socket.socket] | None = None) -> Starlette:
     """The whole application for `config`. `listeners` may hold listening
     sockets already bound to the NNTP, NNTPS and SMTP ports ("nntp", "nntps", "smtp"), which
@@ -95,12 +108,13 @@ def create_app(config: Config, listeners: Mapping[str, socket.socket] | None = N
         feeder = await nntp.feed.start(site)
         mailer = await smtp.start(site, bound.get("smtp"))
         app.state.mail = mailer
-        fediverse = await delivery.start(site)
+        fediverse = await _start_fediverse(site)
         app.state.federation_client = fediverse.client if fediverse else None
         try:
             yield
         finally:
-            await delivery.stop(fediverse)
+            if fediverse is not None:
+                await fediverse.stop()
             await smtp.stop(mailer)
             await nntp.feed.stop(feeder)
             await nntp.stop(secure_news)
@@ -126,11 +140,13 @@ def create_app(config: Config, listeners: Mapping[str, socket.socket] | None = N
         Middleware(OriginCheck, allowed_origins=config.allowed_origins, allowed_hosts=config.allowed_hosts),
     ]
     if config.federation:  # ActivityPub clients get JSON at page URLs, before any page cache
+        from .web.federation import Negotiate
+
         middleware.insert(middleware.index(front), Middleware(Negotiate, site=site))
     if config.trusted_proxies:  # only then is X-Forwarded-For/-Proto believed
         middleware.insert(0, Middleware(ProxyHeadersMiddleware, trusted_hosts=list(config.trusted_proxies)))
     app = Starlette(
-        routes=web.routes(templates),
+        routes=web.routes(templates, fediverse=config.federation),
         middleware=middleware,
         exception_handlers={
             MootError: _moot_error,

@@ -298,7 +298,9 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_get(args: argparse.Namespace) -> int:
     from .app import create_app
 
-    config = _config(args)
+    # In-process, with no listener: not even MOOT_NNTP_PORT's default, which a
+    # running server (or another `moot get`) may hold.
+    config = _config(args).replace(nntp_port=0, nntps_port=0, smtp_port=0)
     status, body = asyncio.run(request_in_process(create_app(config), "GET", args.path))
     try:
         print(json.dumps(json.loads(body), indent=2, ensure_ascii=False))

@@ -7,6 +7,7 @@ main pages at desktop and phone widths go to test-artifacts/screenshots."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -16,6 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from moot.people import accounts
+from moot.store.db import Database
+from tests.conftest import ACCOUNT_HASH_N
 from tests.processes import ROOT, moot, moot_server
 
 # One worker runs this module's tests in turn (pytest-xdist), so one Chromium and
@@ -86,24 +90,24 @@ class Server:
             yield client
 
 
+async def _add_accounts(db: Path) -> None:
+    """root (admin), marta (moderator), ada and bruno, written in this process
+    (one `moot adduser` each would start four more Pythons per module)."""
+    database = await Database(str(db), read_connections=1).open()
+    try:
+        hashed = accounts.hash_password(PASSWORD, n=ACCOUNT_HASH_N)  # the cost of every test account
+        for name, role in (("root", "admin"), ("marta", "moderator"), ("ada", "member"), ("bruno", "member")):
+            await accounts.create_user(database, name, PASSWORD, name.title(), role, password_hash=hashed)
+    finally:
+        await database.close()
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """`moot serve` as its own process, with an admin (root) and a moderator (marta)."""
     folder = tmp_path_factory.mktemp("browser")
     db = folder / "moot.db"
-    for name, role in (("root", "--admin"), ("marta", "--moderator"), ("ada", None), ("bruno", None)):
-        moot(
-            "adduser",
-            name,
-            "--db",
-            str(db),
-            "--password-stdin",
-            *([role] if role else []),
-            "--display-name",
-            name.title(),
-            input=PASSWORD + "\n",
-            domain="browser.test",
-        )
+    asyncio.run(_add_accounts(db))
     with moot_server(db, folder / "server.log", domain="browser.test") as url:
         srv = Server(url, db)
         with srv.api("root") as root:

@@ -2,10 +2,11 @@
 suggestions, archived months, a locked thread, an open proposal, a public
 moderation history and times spread over months; built the same way twice."""
 
-import json
 import sqlite3
 
-from tests.processes import moot
+import httpx
+
+from tests.processes import moot, moot_server
 
 
 def shape(db) -> list[tuple]:
@@ -20,43 +21,55 @@ def shape(db) -> list[tuple]:
         conn.close()
 
 
-def get(db, path: str) -> dict:
-    return json.loads(moot("get", path, "--db", str(db)).stdout)
-
-
 def test_the_demo_tells_a_story_and_is_reproducible(tmp_path):
     db = tmp_path / "demo.db"
     out = moot("demo", "--db", str(db)).stdout
     assert "5 archived, one locked" in out and "an open proposal" in out
     assert moot("check", "--db", str(db)).returncode == 0
+    with moot_server(db, tmp_path / "serve.log") as url, httpx.Client(base_url=url, timeout=30) as client:
+
+        def get(path: str) -> dict:
+            r = client.get(path)
+            assert r.status_code == 200, r.text
+            return r.json()
+
+        told(db, get)
+
+    again = tmp_path / "again.db"
+    moot("demo", "--db", str(again))
+    assert shape(again) == shape(db)
+
+
+def told(db, get) -> None:
+    """What the demo in `db` tells, read through `get(path)` (the API's JSON) and SQL."""
 
     threads = {
         t["subject"]: t
         for g in ("rec.music.folk", "moot.announce", "comp.lang.python.async")
-        for t in get(db, f"/api/groups/{g}/threads")["threads"]
+        for t in get(f"/api/groups/{g}/threads")["threads"]
     }
     drifting = threads["Tunes for a slow session on Thursdays"]
     assert drifting["article_count"] >= 25
-    hints = get(db, f"/api/threads/{drifting['id']}/split-suggestions")["suggestions"]
+    hints = get(f"/api/threads/{drifting['id']}/split-suggestions")["suggestions"]
     assert any("subject_changed" in h["reasons"] and "(was: " in h["subject"] for h in hints)
     assert threads["Maintenance on Sunday: the site is read-only from 02:00"]["state"] == "locked"
     assert "Event loop blocked by a slow DNS lookup" in threads  # moved here by a moderator
 
-    months = get(db, "/api/groups/sci.astro.amateur/archive")["periods"]
+    months = get("/api/groups/sci.astro.amateur/archive")["periods"]
     assert len(months) == 2 and all(p["threads"] == 1 for p in months)
     assert (
         sum(
-            len(get(db, f"/api/groups/{g}/archive")["periods"])
+            len(get(f"/api/groups/{g}/archive")["periods"])
             for g in ("sci.astro.amateur", "comp.lang.python", "rec.music.folk")
         )
         >= 4
     )
 
-    proposals = get(db, "/api/proposals")["proposals"]
+    proposals = get("/api/proposals")["proposals"]
     assert [(p["name"], p["status"], p["endorsements"]) for p in proposals] == [
         ("rec.crafts.woodworking", "open", 2)
     ]
-    actions = [e["action"] for e in get(db, "/api/modlog")["entries"]]
+    actions = [e["action"] for e in get("/api/modlog")["entries"]]
     for action in ("split", "move", "lock", "archive", "reference", "group.create", "hide"):
         assert action in actions
 
@@ -78,7 +91,7 @@ def test_the_demo_tells_a_story_and_is_reproducible(tmp_path):
         ("sci.astro.amateur", "reported", "reports"),
     ]
     assert hidden == [("Tabs or spaces, settled",)]
-    assert get(db, "/api/groups/moot.announce")["group"]["status"] == "m"
+    assert get("/api/groups/moot.announce")["group"]["status"] == "m"
 
     rows = shape(db)
     times = sorted(r[-1] for r in rows)
@@ -108,7 +121,3 @@ def test_the_demo_tells_a_story_and_is_reproducible(tmp_path):
         conn.close()
     assert all(count <= 3 for _, count in unread) and sum(c for _, c in unread) >= 3, unread
     assert undated == 0 and "follow" not in kinds
-
-    again = tmp_path / "again.db"
-    moot("demo", "--db", str(again))
-    assert shape(again) == rows

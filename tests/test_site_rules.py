@@ -97,7 +97,8 @@ async def test_without_allowed_hosts_any_host_is_served(site):
     assert (await client.get("/api/groups", headers={"host": "anything.example"})).status_code == 200
 
 
-async def test_the_database_files_are_owner_only(site):
+async def test_the_database_files_are_owner_only(make_site, tmp_path):
+    site = await make_site(db_path=str(tmp_path / "new.db"))  # made by Moot, not copied by the tests
     await seed(site)
     path = site.config.db_path
     for name in (path, path + "-wal", path + "-shm"):

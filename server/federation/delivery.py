@@ -207,11 +207,6 @@ async def start(site: Site) -> Delivery | None:
     return delivery
 
 
-async def stop(delivery: Delivery | None) -> None:
-    if delivery is not None:
-        await delivery.stop()
-
-
 async def summary(site: Site) -> dict:
     """What the admins' page shows: followers per group, remote instances
     seen (actors by host), the delivery backlog and the given-up deliveries

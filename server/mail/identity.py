@@ -36,10 +36,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
 from email.utils import getaddresses
+from typing import TYPE_CHECKING
 
-import dkim
-from dkim.canonicalization import CanonicalizationPolicy
 from publicsuffixlist import PublicSuffixList
+
+if TYPE_CHECKING:
+    import dkim
 
 # Signatures of one message tried at most, and seconds of DNS all of them may spend.
 MAX_SIGNATURES = 4
@@ -124,6 +126,8 @@ def _header_values(headers: list[tuple[bytes, bytes]], name: bytes) -> list[byte
 
 def _signature_holds(d: dkim.DKIM, author: str, list_addresses: set[str]) -> bool:
     """Whether the signature `d` just verified covers what identity needs."""
+    from dkim.canonicalization import CanonicalizationPolicy
+
     sig = d.signature_fields
     signed = list(d.include_headers)
     if b"from" not in signed or b"date" not in signed:
@@ -156,6 +160,8 @@ def dkim_author(
     list's addresses in lower case; `lookup` fetches keys (default: the system's
     DNS), all lookups of one message within `dns_seconds`. Blocking: run it in
     a thread."""
+    import dkim  # here, not at the top: it loads a DNS resolver every `moot` process would pay for
+
     try:
         d = dkim.DKIM(data, minkey=1024)
     except dkim.DKIMException:

@@ -14,9 +14,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import dkim
-from dkim.crypto import UnparsableKeyError, parse_pem_private_key
-
 from ..store.config import Config
 
 SIGNED = tuple(
@@ -77,6 +74,8 @@ class Signer:
     def from_config(cls, config: Config) -> Signer | None:
         """The site's signer; None when no key is configured. Raises
         DkimConfigError when the key file is unreadable or holds no RSA key."""
+        from dkim.crypto import UnparsableKeyError, parse_pem_private_key  # dkim: see sign
+
         path = config.mail_dkim_key
         if not path:
             return None
@@ -108,6 +107,8 @@ class Signer:
 
     def sign(self, data: bytes) -> bytes:
         """`data` with its DKIM-Signature on top (ValueError: it cannot be signed)."""
+        import dkim  # here, not at the top: it loads a DNS resolver every `moot` process would pay for
+
         try:
             signature = dkim.sign(
                 data,

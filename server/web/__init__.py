@@ -1,8 +1,12 @@
 """The HTTP adapter: JSON API, HTML pages and the /live WebSocket, cut by
 feature. Each feature module holds its JSON routes and its pages side by
-side and calls the same domain functions; `routes()` gathers them."""
+side and calls the same domain functions; `routes()` gathers them. The
+fediverse's routes (`federation.py`) are there only while federation is on,
+so that its modules and their cryptography load only then."""
 
 from __future__ import annotations
+
+from types import ModuleType
 
 from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.templating import Jinja2Templates
@@ -12,7 +16,6 @@ from . import (
     archive,
     drafts,
     exports,
-    federation,
     killfiles,
     live,
     mail,
@@ -52,15 +55,20 @@ FEATURES = (
     ops,
     peers,
     registration,
-    federation,
 )
 
 
-def routes(templates: Jinja2Templates) -> list[BaseRoute]:
-    """Every HTTP and WebSocket route; static files under the version `templates` link to."""
+def routes(templates: Jinja2Templates, *, fediverse: bool = False) -> list[BaseRoute]:
+    """Every HTTP and WebSocket route, the fediverse's with `fediverse`;
+    static files under the version `templates` link to."""
     static = static_mounts(str(templates.env.globals["static_version"]))
+    features: tuple[ModuleType, ...] = FEATURES
+    if fediverse:
+        from . import federation
+
+        features = (*FEATURES, federation)
     return [
         *static,
-        *(route for feature in FEATURES for route in feature.routes),
+        *(route for feature in features for route in feature.routes),
         WebSocketRoute("/live", live.endpoint),
     ]

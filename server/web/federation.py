@@ -4,8 +4,9 @@ negotiation (`Negotiate`), the instance actor, followers and outbox
 collections, the three inboxes, the moderators' answers to pending follows
 and the admins' view and instance blocks.
 
-Everything here answers 404 while MOOT_FEDERATION is off, and the pages are
-then as they always were. Who may call what: discovery, actors, objects and
+Everything here answers 404 while MOOT_FEDERATION is off (the routes are
+only mounted while it is on: web.routes), and the pages are then as they
+always were. Who may call what: discovery, actors, objects and
 collections anyone; the inboxes any signed request (federation/inbox.py
 checks it); a group's followers its moderators; /admin/federation and
 /api/federation admins."""
