@@ -7,7 +7,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
@@ -97,31 +97,29 @@ def create_app(config: Config, listeners: Mapping[str, socket.socket] | None = N
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await site.start()
-        app.state.cookies = Cookies(
-            site.secret, secure=config.secure_cookies, session_days=config.session_days
-        )
-        sweeper = sweep.start(site, [queuemail.job])
-        indexer = indexing.start(site.db)
-        news = await nntp.start(site, bound.get("nntp"))
-        secure_news = await nntp.start(site, bound.get("nntps"), implicit_tls=True)
-        feeder = await nntp.feed.start(site)
-        mailer = await smtp.start(site, bound.get("smtp"))
-        app.state.mail = mailer
-        fediverse = await _start_fediverse(site)
-        app.state.federation_client = fediverse.client if fediverse else None
-        try:
-            yield
-        finally:
+        # Each part is stopped, in the reverse order, from the moment it has
+        # started: when a later one fails to start (a port taken), the ones
+        # before it stop too, and the process ends instead of hanging on them.
+        async with AsyncExitStack() as started:
+            await site.start()
+            started.push_async_callback(site.stop)
+            app.state.cookies = Cookies(
+                site.secret, secure=config.secure_cookies, session_days=config.session_days
+            )
+            started.push_async_callback(sweep.stop, sweep.start(site, [queuemail.job]))
+            started.push_async_callback(indexing.stop, indexing.start(site.db))
+            started.push_async_callback(nntp.stop, await nntp.start(site, bound.get("nntp")))
+            started.push_async_callback(
+                nntp.stop, await nntp.start(site, bound.get("nntps"), implicit_tls=True)
+            )
+            started.push_async_callback(nntp.feed.stop, await nntp.feed.start(site))
+            app.state.mail = await smtp.start(site, bound.get("smtp"))
+            started.push_async_callback(smtp.stop, app.state.mail)
+            fediverse = await _start_fediverse(site)
             if fediverse is not None:
-                await fediverse.stop()
-            await smtp.stop(mailer)
-            await nntp.feed.stop(feeder)
-            await nntp.stop(secure_news)
-            await nntp.stop(news)
-            await sweep.stop(sweeper)
-            await indexing.stop(indexer)
-            await site.stop()
+                started.push_async_callback(fediverse.stop)
+            app.state.federation_client = fediverse.client if fediverse else None
+            yield
 
     templates = make_templates(config.edit_grace_minutes)
     front = Middleware(PageFront, site=site)

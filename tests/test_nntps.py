@@ -11,11 +11,13 @@ import re
 import shutil
 import socket
 import ssl
+import threading
 
 import httpx
 import pytest
 
-from tests.conftest import PASSWORD
+from moot.nntp.tls import TLSConfigError
+from tests.conftest import ANY_PORT, PASSWORD
 from tests.nntp_support import nntplib, prepare, read_reply
 from tests.processes import moot, start_process, stop_process
 from tests.tls_support import self_signed
@@ -104,6 +106,19 @@ def test_the_plain_port_names_the_nntps_port_in_its_greeting_483_and_480(ports):
         with pytest.raises(nntplib.NNTPTemporaryError, match="480") as error:
             n.post(io.BytesIO(b"Newsgroups: comp.lang.python\r\nSubject: In clear\r\n\r\nNo.\r\n"))
         assert use in str(error.value)
+
+
+async def test_a_part_that_fails_to_start_stops_the_parts_started_before_it(make_site):
+    """NNTPS without a certificate fails after the database, the sweep, the
+    search index and plain NNTP have started: each of them stops, so no
+    database thread is left to keep the process from ending."""
+    before = set(threading.enumerate())
+    with pytest.raises(TLSConfigError):
+        await make_site(nntps_port=ANY_PORT)
+    left = [t for t in set(threading.enumerate()) - before if not t.name.startswith("asyncio")]
+    for thread in left:
+        thread.join(GIVE_UP)  # a stopped connection's thread ends at once; the bound is for a loaded machine
+    assert [t.name for t in left if t.is_alive()] == []
 
 
 def test_nntps_port_errors_stop_the_start(tmp_path, certificate):
