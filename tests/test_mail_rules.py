@@ -168,6 +168,14 @@ async def test_the_same_message_twice_posts_once(make_site, relay):
     for message_id in ("<twice@example.net>", "<race@example.net>"):
         count = rows(ts, "SELECT count(*) FROM articles WHERE message_id = ?", (message_id,))
         assert count == [(1,)], message_id
+    # The sender's account is kept between mails (site.members), never past a change to it.
+    r = await seeded["admin"].post("/api/users/ada/suspend", json={"days": 1, "reason": "r"})
+    assert r.status_code == 200, r.text
+    after = message("Ada <ada@example.net>", LIST, "Suspended", Message_ID="<suspended@example.net>")
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        await deliver(ts, after)
+    assert refused.value.smtp_code == 550 and b"suspended" in refused.value.smtp_error
+    assert rows(ts, "SELECT count(*) FROM articles WHERE message_id = '<suspended@example.net>'") == [(0,)]
 
 
 # Digests and unsubscribing
