@@ -35,6 +35,23 @@ class FreePortController(Controller):
     def _create_server(self):
         return self._listen()
 
+    def _factory_invoker(self):
+        protocol = super()._factory_invoker()
+        self.__dict__.setdefault("connections", []).append(protocol)
+        return protocol
+
+    def settle(self, limit: float = 5.0) -> None:
+        """Wait (at most `limit` seconds) for every client to leave: one still
+        talking when the loop stops (a sender's thread finishing its batch)
+        leaves its socket to the garbage collector, and a ResourceWarning to
+        whichever test runs then."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline and any(
+            p.transport is not None and not p.transport.is_closing()
+            for p in self.__dict__.get("connections", [])
+        ):
+            time.sleep(0.01)
+
     async def _listen(self):
         server = await self.loop.create_server(
             self._factory_invoker, host=self.hostname, port=0, ssl=self.ssl_context
@@ -104,6 +121,7 @@ class Relay:
 
     def __exit__(self, *exc: object) -> None:
         self.release.set()
+        self.controller.settle()
         self.controller.stop()
 
     @property

@@ -168,6 +168,14 @@ async def test_the_same_message_twice_posts_once(make_site, relay):
     for message_id in ("<twice@example.net>", "<race@example.net>"):
         count = rows(ts, "SELECT count(*) FROM articles WHERE message_id = ?", (message_id,))
         assert count == [(1,)], message_id
+    # The sender's account is kept between mails (site.members), never past a change to it.
+    r = await seeded["admin"].post("/api/users/ada/suspend", json={"days": 1, "reason": "r"})
+    assert r.status_code == 200, r.text
+    after = message("Ada <ada@example.net>", LIST, "Suspended", Message_ID="<suspended@example.net>")
+    with pytest.raises(smtplib.SMTPDataError) as refused:
+        await deliver(ts, after)
+    assert refused.value.smtp_code == 550 and b"suspended" in refused.value.smtp_error
+    assert rows(ts, "SELECT count(*) FROM articles WHERE message_id = '<suspended@example.net>'") == [(0,)]
 
 
 # Digests and unsubscribing
@@ -585,3 +593,35 @@ async def test_other_features_queue_notices_in_their_own_transaction(make_site, 
     dead = await until(lambda: dead_list(admin), "the notice without a text in the dead letters")
     assert "cannot be written" in dead[0]["last_error"]
     assert not [m for m in relay.to("ada@example.net") if "Never" in str(m.message["Subject"])]
+
+
+def test_plain_paths_read_as_aiosmtpd_reads_them():
+    """The receiver reads plain MAIL FROM / RCPT TO paths with one match: the
+    same (address, parameters) aiosmtpd's RFC 5322 parser gives; any other
+    form is left to that parser."""
+    from aiosmtpd.smtp import SMTP
+
+    from moot.smtp.receiver import plain_path
+
+    parser = SMTP.__new__(SMTP)  # only its address reading, no connection
+    parser.local_part_limit = 0
+    plain = [
+        "<a@b.c>",
+        "<Author.Name+tag@mail.example-host.org> SIZE=1234 BODY=8BITMIME",
+        " <x_y@host>\tSMTPUTF8 ",
+        "<a@b.c>  ",
+    ]
+    for arg in plain:
+        assert plain_path(arg) == parser._getaddr(arg) != (None, None), arg
+    for arg in [
+        "<>",
+        "<a..b@c.d>",
+        '<"q p"@c.d>',
+        "<a@[192.0.2.1]>",
+        "<a@b.c> (comment) SIZE=1",
+        "<ü@b.c>",
+        "a@b.c",
+    ]:
+        assert plain_path(arg) is None, arg
+    assert plain_path("<abcdef@b.c>", local_part_limit=5) is None
+    assert plain_path("<abcde@b.c>", local_part_limit=5) == ("abcde@b.c", "")

@@ -128,11 +128,16 @@ def _fast_headers(data: bytes) -> tuple[dict[str, str], bytes] | None:
 
 def _slow_headers(data: bytes) -> tuple[dict[str, str], Message]:
     msg = message_from_bytes(data, policy=compat32)
+    return _decoded_headers(msg), msg
+
+
+def _decoded_headers(msg: Message) -> dict[str, str]:
+    """A read message's headers as text by lower-case name (the first of each)."""
     found: dict[str, str] = {}
     for key, value in msg.raw_items():
         text = value.encode("ascii", "surrogateescape") if isinstance(value, str) else b""
         found.setdefault(key.lower(), _UNFOLD.sub("", header_text(text)) if text else str(value))
-    return found, msg
+    return found
 
 
 def _date(headers: dict, envelope: bytes) -> tuple[str, int]:
@@ -292,11 +297,24 @@ def parse_message(raw: mbox.RawMessage) -> Parsed:
         if not headers:
             raise Invalid("no headers: this is not an email message")
         body = _slow_body(msg)
+    return _fields(headers, body, raw.data, raw.envelope)
+
+
+def parse_read(msg: Message, data: bytes) -> Parsed:
+    """parse_message for a message the email package has read already (`msg`,
+    compat32, parsed whole or, for a single text part, headers only) from
+    `data`: the same fields without reading the bytes again. Invalid when it
+    has no text or no usable Date."""
+    return _fields(_decoded_headers(msg), _slow_body(msg), data, b"")
+
+
+def _fields(headers: dict[str, str], body: str, data: bytes, envelope: bytes) -> Parsed:
+    """The article fields of a message's decoded `headers` (lower-case names) and text."""
     derived = False
     try:
         message_id = validate.message_id(headers.get("message-id", ""))
     except Invalid:
-        message_id, derived = derived_message_id(raw.data), True
+        message_id, derived = derived_message_id(data), True
     refs = [r for r in validate.references(headers.get("references", "")) if r != message_id]
     if not refs:  # JWZ: without References, the first id In-Reply-To names is the parent
         refs = [r for r in validate.references(headers.get("in-reply-to", "")) if r != message_id][:1]
@@ -306,7 +324,7 @@ def parse_message(raw: mbox.RawMessage) -> Parsed:
     refs = trim_references(refs)
     subject = _line(decode_words(headers.get("subject", "")), validate.SUBJECT_MAX)
     name, addr = _author(headers)
-    created_at, utc_offset = _date(headers, raw.envelope)
+    created_at, utc_offset = _date(headers, envelope)
     return Parsed(
         message_id=message_id,
         parent_id=parent,

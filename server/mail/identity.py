@@ -100,6 +100,7 @@ def _psl() -> PublicSuffixList:
     return PublicSuffixList()  # the list the package ships: no download
 
 
+@functools.lru_cache(maxsize=1024)  # a list's members write from a few domains
 def organisational(domain: str) -> str | None:
     """The registrable domain of `domain` (example.co.uk for mail.example.co.uk),
     None for a public suffix itself or something that is no domain."""

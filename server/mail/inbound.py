@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
 import re
 import weakref
 from dataclasses import dataclass
@@ -30,9 +31,8 @@ from email.utils import formatdate
 from html.parser import HTMLParser
 from typing import Any
 
-from ..articles import posting, repetition
-from ..articles.mbox import RawMessage
-from ..articles.messages import Parsed, mime_problem, parse_message
+from ..articles import mbox, posting, repetition
+from ..articles.messages import Parsed, mime_problem, parse_read
 from ..runtime.site import Site
 from ..stewardship import spam
 from ..stewardship.permissions import User
@@ -221,9 +221,26 @@ async def list_exists(site: Site, name: str) -> bool:
     return found
 
 
+async def _member(site: Site, address: str | None) -> User | None:
+    """The account whose confirmed address `address` is, or None. Kept briefly
+    (site.members, as sessions are): a member's next mail needs no read."""
+    if not address:
+        return None
+
+    async def read() -> tuple[User | None, float | None]:
+        async with site.db.read() as conn:
+            row = await mailing.member_by_address(conn, address)
+        return (None, None) if row is None else (User.from_row(row), math.inf)  # strangers: not kept
+
+    member: User | None = await site.members.value(address, read)
+    return member
+
+
 async def _parent(site: Site, parsed: Parsed, reply_to: int | None) -> int | None:
     """The article a message answers: the signed reply address first, then the
     nearest of its References and In-Reply-To known here."""
+    if reply_to is None and not parsed.parent_id and not parsed.refs:
+        return None  # a new thread: nothing to read
     async with site.db.read() as conn:
         if reply_to is not None and await fetch_value(
             conn, "SELECT 1 FROM articles WHERE id = ?", (reply_to,)
@@ -338,9 +355,11 @@ async def deliver(
     if problem is not None:
         return _refuse(problem, EX_DATAERR)
     try:
-        # The article is dated when it is posted; a missing Date is no reason to refuse.
-        readable = data if msg["Date"] else b"Date: " + formatdate().encode("ascii") + b"\r\n" + data
-        parsed = parse_message(RawMessage(1, readable, len(readable)))
+        if len(data) > mbox.MESSAGE_MAX_BYTES:
+            raise TooLarge(f"the message is {len(data)} bytes; the limit is {mbox.MESSAGE_MAX_BYTES}")
+        if not msg["Date"]:  # the article is dated when it is posted: no reason to refuse
+            msg["Date"] = formatdate()
+        parsed = parse_read(msg, data)  # the one parse: the checks above read the same `msg`
     except (Invalid, TooLarge) as error:
         return _refuse(f"the message cannot be read: {error.message}", EX_DATAERR)
     if validate.reserved_message_id(parsed.message_id):  # a control's form: no member may take it
@@ -357,24 +376,21 @@ async def deliver(
             raise Invalid("the message has no text")
     except Invalid as error:
         return _refuse(f"the message cannot be posted: {error.message}", EX_DATAERR)
-    async with site.db.read() as conn:
-        member = await mailing.member_by_address(conn, parsed.author_addr or "")
-    user = User.from_row(member) if member is not None else None
+    user = await _member(site, parsed.author_addr)
     try:  # spamd reads the mail as it came, before any write transaction opens
         verdict = await site.spam_verdict(user, data)
     except RateLimited as error:
         return _refuse(f"try again later: {error.message}", EX_TEMPFAIL, 451)
-    if member is None:
+    if user is None:
         try:
             spam.judge(verdict, None)  # a stranger's mail waits for the moderators anyway
         except Spam as error:
             return _refuse(error.message)
         return await _from_stranger(site, parsed, body, group_name, reply_to, mail_from)
 
-    assert user is not None  # a member's
     parent = await _parent(site, parsed, reply_to)
     shown, parent = await _shown(
-        site, member, parsed.author_addr, key, parent, data, msg, recipient, group_name, trusted
+        site, user, parsed.author_addr, key, parent, data, msg, recipient, group_name, trusted
     )
     if not shown:
         try:  # judged as a stranger's would be: spam is never quoted back to the member
@@ -434,7 +450,7 @@ async def deliver(
 
 async def _shown(
     site: Site,
-    member: Any,
+    member: User,
     parsed_from: str | None,
     key: identity.ReplyKey | None,
     parent: int | None,
@@ -448,26 +464,10 @@ async def _shown(
     a reply key of theirs for the thread it answers (a new reply to the key's
     thread goes under its first article), a trusted relay's word, or DKIM."""
     config = site.config
-    async with site.db.read() as conn:
-        if key is not None and key.user_id == member["id"]:
-            generation = await mailing.reply_key_generation(conn, member["id"])
-            if identity.check_key(site.secret, key, generation, identity.today()):
-                root = await fetch_one(
-                    conn,
-                    "SELECT t.root_article_id, a.thread_id FROM threads t LEFT JOIN articles a ON a.id = ?"
-                    " WHERE t.id = ?",
-                    (parent, key.thread_id),
-                )
-                if root is not None and parent is None:
-                    return True, int(root["root_article_id"])
-                if root is not None and root["thread_id"] == key.thread_id:
-                    return True, parent
-        if group_name is None and parent is not None:
-            group_name = await fetch_value(
-                conn,
-                "SELECT g.name FROM articles a JOIN groups g ON g.id = a.group_id WHERE a.id = ?",
-                (parent,),
-            )
+    if (key is not None and key.user_id == member.id) or (group_name is None and parent is not None):
+        shown, parent, group_name = await _by_key(site, member, key, parent, group_name)
+        if shown:
+            return True, parent
     author = (parsed_from or "").lower()
     if trusted and identity.relay_vouches(msg, config.mail_authserv_id, author):
         return True, parent
@@ -479,6 +479,35 @@ async def _shown(
         if signer is not None and signer == author:
             return True, parent
     return False, parent
+
+
+async def _by_key(
+    site: Site, member: User, key: identity.ReplyKey | None, parent: int | None, group_name: str | None
+) -> tuple[bool, int | None, str | None]:
+    """_shown's reads: (whether `key` is `member`'s valid key for the thread
+    `parent` is in, the article the mail answers, the group's name when the
+    mail's address did not give it)."""
+    async with site.db.read() as conn:
+        if key is not None and key.user_id == member.id:
+            generation = await mailing.reply_key_generation(conn, member.id)
+            if identity.check_key(site.secret, key, generation, identity.today()):
+                root = await fetch_one(
+                    conn,
+                    "SELECT t.root_article_id, a.thread_id FROM threads t LEFT JOIN articles a ON a.id = ?"
+                    " WHERE t.id = ?",
+                    (parent, key.thread_id),
+                )
+                if root is not None and parent is None:
+                    return True, int(root["root_article_id"]), group_name
+                if root is not None and root["thread_id"] == key.thread_id:
+                    return True, parent, group_name
+        if group_name is None and parent is not None:
+            group_name = await fetch_value(
+                conn,
+                "SELECT g.name FROM articles a JOIN groups g ON g.id = a.group_id WHERE a.id = ?",
+                (parent,),
+            )
+    return False, parent, group_name
 
 
 async def _unproven(

@@ -90,6 +90,14 @@ class Site:
             tables=("users", "sessions", "group_moderators"),
             ignoring=("users.posts",),
         )
+        # The account a confirmed mail address belongs to (server/mail/inbound.py),
+        # kept the same way: a member's next mail to a list needs no read.
+        self.members = Recent(
+            self.db,
+            ttl=self.responses.recheck,
+            tables=("users", "mail_addresses", "group_moderators"),
+            ignoring=("users.posts",),
+        )
         self.hub = Hub(self.db, c, on_events=self._events_seen)
         self.trust_rules = trust.Rules.from_config(c)
         self.posts = TokenBucket(c.post_rate / 60, c.post_burst)
