@@ -232,8 +232,3 @@ async def start(site: Site, sock: socket.socket | None = None) -> MailReceiver |
         site.config.list_domain,
     )
     return receiver
-
-
-async def stop(receiver: MailReceiver | None) -> None:
-    if receiver is not None:
-        await receiver.stop()
