@@ -137,6 +137,10 @@ def parse_range(path: str, start: int, end: int) -> list[Entry]:
     return [_entry(raw, start) for raw in mbox.split(io.BytesIO(data))]
 
 
+def _started() -> None:
+    """Nothing: a worker process that answers has started and imported the parse functions."""
+
+
 def parse_files(files: list[Path]) -> list[Entry]:
     """Maildir message files, parsed: what a worker process runs."""
     return [_entry(raw) for raw in read_files(files)]
@@ -392,11 +396,21 @@ class Importer:
         """The pieces (how far into the source each reaches, the function that
         parses it, its arguments) parsed by `workers` processes, CHUNKS_AHEAD
         at a time, taken back in order. The workers are started fresh
-        (spawn), not forked: this process has threads."""
+        (spawn), not forked: this process has threads. Starting one takes
+        a good part of a second, so the first pieces are parsed here meanwhile."""
         loop = asyncio.get_running_loop()
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
         ahead: deque[tuple[int, asyncio.Future[list[Entry]]]] = deque()
         try:
+            started = loop.run_in_executor(pool, _started)
+            pieces = iter(pieces)
+            for reach, parse, args in pieces:
+                yield reach, parse(*args)
+                await asyncio.sleep(0)  # the writer task hands on a batch, or takes an outcome
+                if started.done():
+                    break
+            if started.done():
+                started.result()  # a worker that could not start says so here
             for reach, parse, args in pieces:
                 ahead.append((reach, loop.run_in_executor(pool, parse, *args)))
                 if len(ahead) >= CHUNKS_AHEAD:
