@@ -102,9 +102,9 @@ def test_parse_message_refuses_what_it_cannot_use():
         messages.parse_message(mbox.RawMessage(1, big, len(big)))
 
 
-async def test_hostile_mbox_gives_a_report_and_a_consistent_database(make_site, tmp_path):
-    site = await fresh(make_site)
-    parts = [
+def hostile_parts() -> list[bytes]:
+    """An mbox's messages, each one of the edge cases an import must survive."""
+    return [
         message(
             "<root@example.org>",
             subject="=?utf-8?q?Hi=0D=0ABcc:_victim@example.org?=",
@@ -157,6 +157,11 @@ async def test_hostile_mbox_gives_a_report_and_a_consistent_database(make_site, 
             extra=b"MIME-Version: 1.0\nContent-Type: multipart/alternative; boundary=B\n",
         ),
     ]
+
+
+async def test_hostile_mbox_gives_a_report_and_a_consistent_database(make_site, tmp_path):
+    site = await fresh(make_site)
+    parts = hostile_parts()
     path = tmp_path / "hostile.mbox"
     path.write_bytes(b"".join(parts))
     report = await importer.import_path(site.db, path, GROUP)
@@ -208,6 +213,42 @@ async def test_hostile_mbox_gives_a_report_and_a_consistent_database(make_site, 
     assert again.imported == 0 and again.duplicates == report.imported + 1 and again.accounted
     assert articles(site).keys() == got.keys()
     check_consistency(site.config.db_path)
+
+
+async def test_parsing_in_worker_processes_imports_the_same(make_site, tmp_path, monkeypatch):
+    """A large source is parsed in other processes, in pieces; cut into many
+    small pieces (replies, duplicates and bad messages in other pieces than
+    what they name), it gives the same report and the same rows as a parse here."""
+    monkeypatch.setattr(importer, "CHUNK_BYTES", 300)
+    path = tmp_path / "hostile.mbox"
+    path.write_bytes(b"".join(hostile_parts()))
+    here, elsewhere = await fresh(make_site), await fresh(make_site)
+    local = await importer.import_path(here.db, path, GROUP, batch_size=4, workers=0)
+    pooled = await importer.import_path(elsewhere.db, path, GROUP, batch_size=4, workers=1)
+    assert local.summary().splitlines()[1:] == pooled.summary().splitlines()[1:]
+    assert (local.seen, local.imported, local.threads, local.duplicates, local.skipped) == (
+        pooled.seen,
+        pooled.imported,
+        pooled.threads,
+        pooled.duplicates,
+        pooled.skipped,
+    )
+    assert [str(p) for p in local.problems] == [str(p) for p in pooled.problems]
+    assert articles(here) == articles(elsewhere)
+
+    monkeypatch.setattr(importer, "CHUNK_FILES", 2)
+    folder = tmp_path / "Maildir"
+    (folder / "cur").mkdir(parents=True)
+    for i in range(5):  # children first, and one file that is no message
+        raw = message(f"<md{i}@example.org>", refs=" ".join(f"<md{j}@example.org>" for j in range(i)) or None)
+        (folder / "cur" / f"{9 - i}.host:2,S").write_bytes(raw.split(b"\n", 1)[1])
+    (folder / "cur" / "0.host:2,S").write_bytes(b"not a message\n")
+    local = await importer.import_path(here.db, folder, GROUP, workers=0)
+    pooled = await importer.import_path(elsewhere.db, folder, GROUP, workers=1)
+    assert (pooled.seen, pooled.imported, pooled.threads, pooled.skipped) == (6, 5, 1, 1)
+    assert [p.where.replace(str(folder), "") for p in pooled.problems] == ["/cur/0.host:2,S"]
+    assert articles(here) == articles(elsewhere)
+    check_consistency(elsewhere.config.db_path)
 
 
 async def test_maildir_out_of_order_and_deep_chains(make_site, tmp_path):

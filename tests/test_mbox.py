@@ -6,6 +6,8 @@ import io
 import mailbox
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from moot.articles import mbox
 from tests.archive_support import TRICKY_BODIES, build_group
@@ -129,6 +131,39 @@ def test_split_is_lenient_and_bounded():
     assert b"From here on it is prose" in messages[1].data  # not after a blank line of its own
     assert messages[2].too_large and len(messages[2].data) <= 1024 * 1024
     assert messages[3].data == b"Subject: three\n\nend\n" and not messages[3].too_large
+
+
+LINES = st.sampled_from(
+    [
+        b"From a@b Sat Jan  1 00:00:00 2000\n",
+        b"From x 12:00\r\n",
+        b"From here on, prose\n",
+        b">From quoted\n",
+        b"From ",
+        b"\n",
+        b"\r\n",
+        b"\n\n",
+        b"body text\n",
+        b"x" * 70_000,  # longer than the splitter's line pieces
+    ]
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.lists(LINES, max_size=40).map(b"".join), every=st.integers(1, 200), window=st.integers(1, 300))
+def test_split_over_ranges_is_split_over_the_whole(monkeypatch, data, every, window):
+    monkeypatch.setattr(mbox, "_RANGE_WINDOW", window)  # separators found across windows too
+    whole = [(m.offset, m.data, m.size, m.envelope) for m in mbox.split(io.BytesIO(data))]
+    pieces = list(mbox.ranges(io.BytesIO(data), every))
+    assert [start for start, _ in pieces[1:]] == [end for _, end in pieces[:-1]]
+    assert (pieces[0][0], pieces[-1][1]) == (0, len(data)) if data else pieces == []
+    assert all(end - start >= every for start, end in pieces[:-1])
+    got = [
+        (m.offset + start, m.data, m.size, m.envelope)
+        for start, end in pieces
+        for m in mbox.split(io.BytesIO(data[start:end]))
+    ]
+    assert got == whole
 
 
 async def test_mailbox_module_reads_thread_and_group_exports(site, tmp_path):

@@ -8,9 +8,10 @@ with a reason (malformed, too large, or refused by the database). Messages
 are written in batches, one transaction each; a batch that the database
 refuses is retried one message per transaction so one bad message costs
 only itself. A rerun skips what is already here by Message-ID, so an import
-interrupted at any point is finished by running it again. Batches are parsed
-while the one before is written; the search index takes the queued articles
-in large batches (INDEX_EVERY), and all of them before the import returns.
+interrupted at any point is finished by running it again. A large source is
+parsed in other processes, in pieces (mbox.ranges), while this one plans and
+writes the batches in order; the search index takes the queued articles in
+large batches (INDEX_EVERY), and all of them before the import returns.
 
 Threads are rebuilt as JWZ's algorithm and notmuch do (mailthreads): a
 reply whose nearest ancestor is here joins it at once; any other waits until
@@ -24,10 +25,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
+import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections import deque
+from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from sqlite3 import Row
@@ -63,6 +68,18 @@ SWITCH_INTERVAL = 0.0005
 # Messages parsed between turns of the event loop, which meanwhile hands a
 # written batch to the writer's thread and takes back its outcome.
 YIELD_EVERY = 50
+# A source of more than PARALLEL_FROM pieces (CHUNK_BYTES of mbox, or
+# CHUNK_FILES files of a Maildir) is parsed by PARSE_WORKERS other processes,
+# a piece at a time, while this one only plans and writes: the email parse
+# is pure Python and holds the GIL, so in this process it takes turns with
+# the writer's thread instead of running beside it (wall time was its CPU
+# time plus the writer's). A smaller source is parsed here: starting a
+# process costs more than it saves. One worker keeps pace with the writer.
+PARALLEL_FROM = 16
+PARSE_WORKERS = 1
+CHUNK_BYTES = 1024 * 1024
+CHUNK_FILES = 1000
+CHUNKS_AHEAD = 4  # pieces handed to the workers and not yet taken back, at most
 PROBLEMS_KEPT = 1000  # the report lists this many problems in full, and counts the rest
 # The writer's page cache while importing (SQLite's default is 2 MB): the
 # Message-ID index alone passes 60 MB at a million articles, and every batch
@@ -70,20 +87,63 @@ PROBLEMS_KEPT = 1000  # the report lists this many problems in full, and counts 
 IMPORT_CACHE_KIB = 64 * 1024
 
 
-def maildir_messages(path: Path) -> Iterator[mbox.RawMessage]:
-    """The messages of a Maildir folder (new/ and cur/), in file-name order."""
-    files = sorted(
+def maildir_files(path: Path) -> list[Path]:
+    """The message files of a Maildir folder (new/ and cur/), in file-name order."""
+    return sorted(
         p
         for sub in ("new", "cur")
         if (path / sub).is_dir()
         for p in (path / sub).iterdir()
         if p.is_file() and not p.name.startswith(".")
     )
+
+
+def read_files(files: Iterable[Path]) -> Iterator[mbox.RawMessage]:
+    """Each file as one raw message (numbered from 1, named by its path)."""
     for number, file in enumerate(files, 1):
         with open(file, "rb") as f:
             data = f.read(mbox.MESSAGE_MAX_BYTES + 1)
             size = os.fstat(f.fileno()).st_size
         yield mbox.RawMessage(number, data[: mbox.MESSAGE_MAX_BYTES], size, name=str(file))
+
+
+def maildir_messages(path: Path) -> Iterator[mbox.RawMessage]:
+    """The messages of a Maildir folder (new/ and cur/), in file-name order."""
+    return read_files(maildir_files(path))
+
+
+# A message read: where it is (its byte offset in an mbox, or its file's
+# path), and its fields, or (its Message-ID if one can be told, why it is skipped).
+Entry = tuple[int | str, Parsed | tuple[str | None, str]]
+
+
+def _entry(raw: mbox.RawMessage, shift: int = 0) -> Entry:
+    """`raw` parsed (parse_message), or the reason it cannot be imported."""
+    at = raw.name if raw.name is not None else (raw.offset or 0) + shift
+    try:
+        return at, parse_message(raw)
+    except MootError as error:
+        return at, (guess_message_id(raw.data), error.message)
+    except Exception as error:  # the email package on bytes it cannot make sense of
+        return at, (guess_message_id(raw.data), f"unreadable ({type(error).__name__})")
+
+
+def parse_range(path: str, start: int, end: int) -> list[Entry]:
+    """The messages in bytes [start, end) of an mbox file (a piece from
+    mbox.ranges), parsed: what a worker process runs."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        data = f.read(end - start)
+    return [_entry(raw, start) for raw in mbox.split(io.BytesIO(data))]
+
+
+def _started() -> None:
+    """Nothing: a worker process that answers has started and imported the parse functions."""
+
+
+def parse_files(files: list[Path]) -> list[Entry]:
+    """Maildir message files, parsed: what a worker process runs."""
+    return [_entry(raw) for raw in read_files(files)]
 
 
 def is_maildir(path: Path) -> bool:
@@ -183,17 +243,26 @@ def _place(row: Row) -> dict:
     }
 
 
-class _Item:
-    __slots__ = ("where", "parsed", "force_root", "final", "target", "placeholder", "placeholder_at")
+def _where(number: int, at: int | str) -> str:
+    """Where the `number`th message of a source is, as the report names it."""
+    return at if isinstance(at, str) else mbox.place(number, at)
 
-    def __init__(self, where: str, parsed: Parsed, force_root: bool = False) -> None:
-        self.where, self.parsed, self.force_root = where, parsed, force_root
+
+class _Item:
+    __slots__ = ("number", "at", "parsed", "force_root", "final", "target", "placeholder", "placeholder_at")
+
+    def __init__(self, number: int, at: int | str, parsed: Parsed) -> None:
+        self.number, self.at, self.parsed, self.force_root = number, at, parsed, False
         # Set once the whole source is read (mailthreads.plan): the message then
         # goes under `target`, or under a placeholder named `placeholder`, or is a root.
         self.final = False
         self.target: str | None = None
         self.placeholder: str | None = None
         self.placeholder_at = ""  # the placeholder's time: its earliest reply's
+
+    @property
+    def where(self) -> str:
+        return _where(self.number, self.at)
 
 
 def parents_first(items: list[_Item]) -> list[_Item]:
@@ -230,14 +299,21 @@ async def import_path(
     *,
     batch_size: int = BATCH_SIZE,
     progress_stream: TextIO | None = None,
+    workers: int | None = None,
 ) -> Report:
-    """Import an mbox file or a Maildir folder into an existing group; returns the report."""
-    return await Importer(db, group_name, batch_size).run(Path(path), progress_stream)
+    """Import an mbox file or a Maildir folder into an existing group; returns
+    the report. `workers`: the processes that parse it (0: this one; None:
+    PARSE_WORKERS for a source of more than PARALLEL_FROM pieces, else 0);
+    the outcome is the same either way."""
+    return await Importer(db, group_name, batch_size, workers).run(Path(path), progress_stream)
 
 
 class Importer:
-    def __init__(self, db: Database, group_name: str, batch_size: int = BATCH_SIZE) -> None:
+    def __init__(
+        self, db: Database, group_name: str, batch_size: int = BATCH_SIZE, workers: int | None = None
+    ) -> None:
         self.db, self.group_name, self.batch_size = db, group_name, max(1, batch_size)
+        self.workers = workers
         self.report = Report()
         self.waiting: list[_Item] = []
 
@@ -261,16 +337,90 @@ class Importer:
 
     async def _run(self, path: Path, progress_stream: TextIO | None) -> None:
         if is_maildir(path):
-            total = sum(1 for sub in ("new", "cur") if (path / sub).is_dir() for _ in (path / sub).iterdir())
-            progress = Progress(total, progress_stream)
-            await self._read(maildir_messages(path), progress, lambda raw: raw.number)
+            files = maildir_files(path)
+            progress = Progress(len(files), progress_stream)
+            pieces = [
+                (min(i + CHUNK_FILES, len(files)), parse_files, (files[i : i + CHUNK_FILES],))
+                for i in range(0, len(files), CHUNK_FILES)
+            ]
+            workers = self._workers(len(pieces))
+            if workers:
+                await self._read(self._parsed_elsewhere(pieces, workers), progress)
+            else:
+                await self._read(self._parsed_here(read_files(files), lambda raw: raw.number), progress)
         else:
-            progress = Progress(path.stat().st_size, progress_stream)
+            size = path.stat().st_size
+            progress = Progress(size, progress_stream)
+            workers = self._workers(-(-size // CHUNK_BYTES))
             with open(path, "rb") as stream:
-                await self._read(mbox.split(stream), progress, lambda raw: stream.tell())
+                if workers:
+                    ranges = (
+                        (end, parse_range, (str(path), start, end))
+                        for start, end in mbox.ranges(stream, CHUNK_BYTES)
+                    )
+                    await self._read(self._parsed_elsewhere(ranges, workers), progress)
+                else:
+                    await self._read(
+                        self._parsed_here(mbox.split(stream), lambda raw: stream.tell()), progress
+                    )
         await self._resolve_waiting()
         await self._index()
         progress.show(progress.total, self.report.imported, final=True)
+
+    def _workers(self, pieces: int) -> int:
+        if self.workers is not None:
+            return self.workers
+        return PARSE_WORKERS if pieces > PARALLEL_FROM else 0
+
+    @staticmethod
+    async def _parsed_here(
+        messages: Iterable[mbox.RawMessage], position: Callable[[mbox.RawMessage], int]
+    ) -> AsyncGenerator[tuple[int, list[Entry]], None]:
+        """The messages parsed in this process, YIELD_EVERY at a time, each
+        group with how far into the source it reaches (for the progress bar)."""
+        entries: list[Entry] = []
+        reached = 0
+        for raw in messages:
+            entries.append(_entry(raw))
+            if len(entries) >= YIELD_EVERY:
+                yield position(raw), entries
+                entries = []
+                await asyncio.sleep(0)  # the writer task hands on a batch, or takes an outcome
+            reached = position(raw)
+        yield reached, entries
+
+    @staticmethod
+    async def _parsed_elsewhere(
+        pieces: Iterable[tuple[int, Callable[..., list[Entry]], tuple]], workers: int
+    ) -> AsyncGenerator[tuple[int, list[Entry]], None]:
+        """The pieces (how far into the source each reaches, the function that
+        parses it, its arguments) parsed by `workers` processes, CHUNKS_AHEAD
+        at a time, taken back in order. The workers are started fresh
+        (spawn), not forked: this process has threads. Starting one takes
+        a good part of a second, so the first pieces are parsed here meanwhile."""
+        loop = asyncio.get_running_loop()
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        ahead: deque[tuple[int, asyncio.Future[list[Entry]]]] = deque()
+        try:
+            started = loop.run_in_executor(pool, _started)
+            pieces = iter(pieces)
+            for reach, parse, args in pieces:
+                yield reach, parse(*args)
+                await asyncio.sleep(0)  # the writer task hands on a batch, or takes an outcome
+                if started.done():
+                    break
+            if started.done():
+                started.result()  # a worker that could not start says so here
+            for reach, parse, args in pieces:
+                ahead.append((reach, loop.run_in_executor(pool, parse, *args)))
+                if len(ahead) >= CHUNKS_AHEAD:
+                    position, future = ahead.popleft()
+                    yield position, await future
+            while ahead:
+                position, future = ahead.popleft()
+                yield position, await future
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     async def _index(self) -> None:
         """Index every queued article (this import's last ones, and any other
@@ -279,17 +429,12 @@ class Importer:
         queued, and a server's drains (or a search, or the next import) index them."""
         await self.db.run(self._drain_queue)
 
-    async def _read(
-        self,
-        messages: Iterable[mbox.RawMessage],
-        progress: Progress,
-        position: Callable[[mbox.RawMessage], int],
-    ) -> None:
+    async def _read(self, parsed: AsyncGenerator[tuple[int, list[Entry]], None], progress: Progress) -> None:
         # Batches are written by another task, each in one hop on the writer's
-        # thread (Database.run), while this one parses on: SQLite's work (the
+        # thread (Database.run), while the next are read: SQLite's work (the
         # rows, their indexes, the search index, the fsync) runs without the
-        # GIL, so on two cores parsing and writing overlap. Each batch is
-        # planned against what the one before it wrote.
+        # GIL, beside the parse in the worker processes (or, in this one, in
+        # turns with it). Each batch is planned against what the one before it wrote.
         batches: asyncio.Queue[list[_Item] | None] = asyncio.Queue(maxsize=BATCHES_AHEAD)
         writer = asyncio.ensure_future(self._write_all(batches))
 
@@ -300,24 +445,21 @@ class Importer:
                 put.cancel()
                 writer.result()
 
+        report = self.report
         try:
             batch: list[_Item] = []
-            for raw in messages:
-                self.report.seen += 1
-                try:
-                    batch.append(_Item(raw.where, parse_message(raw)))
-                except MootError as error:
-                    self.report.problem(raw.where, guess_message_id(raw.data), error.message)
-                except Exception as error:  # the email package on bytes it cannot make sense of
-                    self.report.problem(
-                        raw.where, guess_message_id(raw.data), f"unreadable ({type(error).__name__})"
-                    )
-                if self.report.seen % YIELD_EVERY == 0:
-                    await asyncio.sleep(0)  # the writer task hands on a batch, or takes an outcome
-                if len(batch) >= self.batch_size:
-                    await hand(batch)
-                    batch = []
-                    progress.show(position(raw), self.report.imported)
+            async with contextlib.aclosing(parsed):
+                async for position, entries in parsed:
+                    for at, outcome in entries:
+                        report.seen += 1
+                        if isinstance(outcome, Parsed):
+                            batch.append(_Item(report.seen, at, outcome))
+                        else:
+                            report.problem(_where(report.seen, at), *outcome)
+                        if len(batch) >= self.batch_size:
+                            await hand(batch)
+                            batch = []
+                            progress.show(position, report.imported)
             await hand(batch)
             await hand(None)
             await writer

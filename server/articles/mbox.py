@@ -7,10 +7,13 @@ never splits inside a body. Header values come only from `header_text`,
 which turns every control character (CR and LF included) into a space, and
 non-ASCII text is written as RFC 2047 encoded words by the email package.
 Reading: `split` cuts an mbox stream into raw messages, undoing the mboxrd
-escape, without ever holding more than one capped message in memory."""
+escape, without ever holding more than one capped message in memory; `ranges`
+cuts one into byte ranges that `split` reads alone as it reads the whole (so
+pieces of one mbox can be split and parsed in other processes)."""
 
 from __future__ import annotations
 
+import io
 import re
 import time
 from collections.abc import Iterator
@@ -37,6 +40,8 @@ CREATED_HEADER = "X-Moot-Created-At"
 MESSAGE_MAX_BYTES = 1024 * 1024
 # Lines are read in pieces of at most this size, so one endless line costs no memory.
 _LINE_PIECE = 64 * 1024
+# `ranges` looks for a separator this many bytes at a time.
+_RANGE_WINDOW = 1024 * 1024
 _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _ESCAPE = re.compile(r"^(>*From )", re.M)
 _UNESCAPE = re.compile(rb"^>(>*From )", re.M)
@@ -143,9 +148,12 @@ class RawMessage:
 
     @property
     def where(self) -> str:
-        if self.name is not None:
-            return self.name
-        return f"message {self.number}" + (f" at byte {self.offset}" if self.offset is not None else "")
+        return self.name if self.name is not None else place(self.number, self.offset)
+
+
+def place(number: int, offset: int | None) -> str:
+    """Where a message of an mbox is, as reports name it."""
+    return f"message {number}" + (f" at byte {offset}" if offset is not None else "")
 
 
 def split(stream: BinaryIO, *, max_bytes: int = MESSAGE_MAX_BYTES) -> Iterator[RawMessage]:
@@ -187,3 +195,49 @@ def split(stream: BinaryIO, *, max_bytes: int = MESSAGE_MAX_BYTES) -> Iterator[R
     if started or b"".join(parts).strip():
         number += 1
         yield finish()
+
+
+def ranges(stream: BinaryIO, every: int) -> Iterator[tuple[int, int]]:
+    """Cut a seekable mbox stream into byte ranges [start, end) of at least
+    `every` bytes (the last may be shorter), each after the first starting at
+    a separator `split` sees: a `From ` line after an empty line. So `split`
+    over each range alone yields the messages `split` yields over the whole
+    stream, in order (their offsets from the range's start)."""
+    size = stream.seek(0, io.SEEK_END)
+    start = 0
+    while start < size:
+        end = _separator_from(stream, start + max(every, 1), size)
+        yield start, end
+        start = end
+
+
+def _separator_from(stream: BinaryIO, position: int, size: int) -> int:
+    """The first offset at or after `position` where `split` surely starts a
+    message: a `From ` line matching the separator's pattern within its first
+    line piece, after an empty line (LF or CRLF) that itself follows a line
+    end; the size of the stream when there is none. Reads each byte once,
+    _RANGE_WINDOW at a time, keeping at most a window and a line piece."""
+    base = max(position - 3, 0)  # the empty line and the line end before a separator
+    stream.seek(base)
+    data = stream.read(position - base + _RANGE_WINDOW)
+    at = position - base  # in `data`: the first line that may still be one
+    while True:
+        complete = base + len(data) >= size
+        found = data.find(b"\nFrom ", at - 1)
+        while found >= 0:
+            line = found + 1
+            if not complete and line + _LINE_PIECE > len(data):
+                break  # its first piece is not all read yet
+            piece_end = data.find(b"\n", line, line + _LINE_PIECE)
+            piece = data[line : piece_end + 1 if piece_end >= 0 else line + _LINE_PIECE]
+            if (
+                data[max(line - 2, 0) : line] == b"\n\n" or data[max(line - 3, 0) : line] == b"\n\r\n"
+            ) and _FROM_LINE.match(piece):
+                return base + line
+            found = data.find(b"\nFrom ", line)
+        if complete:
+            return size
+        at = line if found >= 0 else max(len(data) - 4, at)  # a `\nFrom ` cut by the window's end
+        keep = max(at - 3, 0)
+        more = max(_RANGE_WINDOW, at + _LINE_PIECE - len(data))
+        base, data, at = base + keep, data[keep:] + stream.read(more), at - keep
