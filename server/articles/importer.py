@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import itertools
 import multiprocessing
 import os
 import sys
@@ -80,6 +81,8 @@ PARSE_WORKERS = 1
 CHUNK_BYTES = 1024 * 1024
 CHUNK_FILES = 1000
 CHUNKS_AHEAD = 4  # pieces handed to the workers and not yet taken back, at most
+# Pieces parsed here at most while the workers start (a good part of a second).
+HEAD_START = 64
 PROBLEMS_KEPT = 1000  # the report lists this many problems in full, and counts the rest
 # The writer's page cache while importing (SQLite's default is 2 MB): the
 # Message-ID index alone passes 60 MB at a million articles, and every batch
@@ -397,14 +400,15 @@ class Importer:
         parses it, its arguments) parsed by `workers` processes, CHUNKS_AHEAD
         at a time, taken back in order. The workers are started fresh
         (spawn), not forked: this process has threads. Starting one takes
-        a good part of a second, so the first pieces are parsed here meanwhile."""
+        a good part of a second, so the first pieces (HEAD_START at most) are
+        parsed here meanwhile."""
         loop = asyncio.get_running_loop()
         pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
         ahead: deque[tuple[int, asyncio.Future[list[Entry]]]] = deque()
         try:
             started = loop.run_in_executor(pool, _started)
             pieces = iter(pieces)
-            for reach, parse, args in pieces:
+            for reach, parse, args in itertools.islice(pieces, HEAD_START):
                 yield reach, parse(*args)
                 await asyncio.sleep(0)  # the writer task hands on a batch, or takes an outcome
                 if started.done():
