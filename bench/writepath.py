@@ -275,6 +275,7 @@ def run(seconds: int, profile: str = "", count: int = 1) -> list[Row]:
     for posters in (1, 16) if count else ():
         rows += counted_rows(posters, seconds)
     if profile:
+        profile = str(Path(profile).resolve())  # the server runs in the project's root, not here
         summaries = []
         for channel in ("web", "nntp"):
             got = moot_round(channel, 16, seconds, profile=f"{profile}.{channel}.prof")
