@@ -157,18 +157,9 @@ def create_rate(
 
 
 def run(seconds: float = 3.0, batch: int = 1000, rounds: int = 3) -> list[Row]:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from moot.federation import keys
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public_pem = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
+    private_pem, public_pem = keys.new_pair()
     db_path = temp_dir() + "/federation_in.db"
     asyncio.run(poster_and_group(db_path, PASSWORD, GROUP))
     httpd, remote = actor_server(public_pem)

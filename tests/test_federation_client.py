@@ -118,7 +118,7 @@ def actor_document(peer, name="alice", **changes):
 
 
 # The remote actor's public key, made as Moot makes its own.
-PEER_PUBLIC = keys._new_pair()[1]
+PEER_PUBLIC = keys.new_pair()[1]
 
 
 async def test_get_json_is_signed_by_the_instance_actor(fed, peer):

@@ -14,13 +14,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from moot.app import create_app
-from moot.federation import html, inbox, objects, signatures
+from moot.federation import html, inbox, keys, objects, signatures
 from moot.federation.client import Client
 from moot.news import newsreading
 from moot.store import validate
@@ -33,20 +31,7 @@ PUBLIC = objects.PUBLIC
 BASE = "https://moot.test"
 
 
-def _key_pair() -> tuple[str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    private = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    public = (
-        key.public_key()
-        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
-        .decode()
-    )
-    return private, public
-
-
-KEYS = {name: _key_pair() for name in ("bob", "eve", "bob2")}
+KEYS = {name: keys.new_pair() for name in ("bob", "eve", "bob2")}
 
 
 class Remote:

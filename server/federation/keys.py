@@ -14,7 +14,7 @@ from ..store.db import Database, fetch_one
 KEY_BITS = 2048  # what Mastodon and Lemmy make and every server reads
 
 
-def _new_pair() -> tuple[str, str]:
+def new_pair() -> tuple[str, str]:
     """A fresh RSA key pair as (PKCS#8 private PEM, SubjectPublicKeyInfo public PEM)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
     private = key.private_bytes(
@@ -35,7 +35,7 @@ async def pair(db: Database, actor: str) -> tuple[str, str]:
         row = await fetch_one(conn, "SELECT private_pem, public_pem FROM ap_keys WHERE actor = ?", (actor,))
     if row is not None:
         return row[0], row[1]
-    private_pem, public_pem = await asyncio.to_thread(_new_pair)
+    private_pem, public_pem = await asyncio.to_thread(new_pair)
     async with db.transaction() as conn:
         await conn.execute(
             "INSERT OR IGNORE INTO ap_keys (actor, private_pem, public_pem, created_at) VALUES (?, ?, ?, ?)",
