@@ -177,17 +177,21 @@ class Fed:
         the status, or the MootError raised."""
         body, headers = self.signed(activity, "/inbox", key=key, actor=actor, scheme=scheme)
         try:
-            return await inbox.receive(
-                self.site.site,
-                self.client,
-                inbox="/inbox",
-                method="POST",
-                target="/inbox",
-                headers=headers,
-                body=body,
-            )
+            return await self.receive(headers, body)
         except MootError as e:
             return e
+
+    async def receive(self, headers: dict, body: bytes) -> int:
+        """A POST of `body` with `headers` to the shared inbox, as it came: its status (MootError raised)."""
+        return await inbox.receive(
+            self.site.site,
+            self.client,
+            inbox="/inbox",
+            method="POST",
+            target="/inbox",
+            headers=headers,
+            body=body,
+        )
 
     async def post(self, activity: dict, path: str = "/g/comp.lang.python/inbox") -> tuple[int, str]:
         """POST `activity`, signed by bob, through the site's own inbox route: (status, body)."""
@@ -309,15 +313,7 @@ async def test_a_request_signed_with_another_actors_key_is_refused_401(fed, remo
     assert isinstance(refused, MootError) and refused.status == 401
     unsigned = json.dumps(fed.activity("Create", fed.note())).encode()
     with pytest.raises(signatures.BadSignature):
-        await inbox.receive(
-            fed.site.site,
-            fed.client,
-            inbox="/inbox",
-            method="POST",
-            target="/inbox",
-            headers={"Content-Type": "application/activity+json"},
-            body=unsigned,
-        )
+        await fed.receive({"Content-Type": "application/activity+json"}, unsigned)
     assert await state(fed.site) == before
 
 
@@ -515,15 +511,7 @@ async def test_a_wrong_media_type_or_a_deep_body_is_refused(fed):
     too_big = await fed.send(b" " * (inbox.BODY_MAX + 1))
     assert isinstance(too_big, MootError) and too_big.status == 413
     with pytest.raises(MootError) as e:
-        await inbox.receive(
-            fed.site.site,
-            fed.client,
-            inbox="/inbox",
-            method="POST",
-            target="/inbox",
-            headers={"Content-Type": "text/html"},
-            body=b"{}",
-        )
+        await fed.receive({"Content-Type": "text/html"}, b"{}")
     assert e.value.status == 415
 
 
