@@ -14,6 +14,8 @@ import time
 from email.message import EmailMessage
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from itsdangerous import URLSafeTimedSerializer
 
 from moot.mail import mailing, mailqueue
@@ -625,3 +627,83 @@ def test_plain_paths_read_as_aiosmtpd_reads_them():
         assert plain_path(arg) is None, arg
     assert plain_path("<abcdef@b.c>", local_part_limit=5) is None
     assert plain_path("<abcde@b.c>", local_part_limit=5) == ("abcde@b.c", "")
+
+
+_FIELD_NAMES = [
+    "From", "Subject", "Message-ID", "Date", "References", "In-Reply-To", "Auto-Submitted",
+    "Precedence", "List-Id", "X-Autoreply", "Authentication-Results", "DKIM-Signature",
+    "Content-Type", "Content-Transfer-Encoding", "MIME-Version", "Content-Disposition",
+]  # fmt: skip
+_FIELD_VALUES = [
+    "Ada <ada@example.net>", "=?utf-8?q?Caf=C3=A9?= talk", "<a.1@example.net>", "",
+    "Sat, 01 Jan 2000 00:00:00 +0000", "auto-replied", "bulk", "<g.lists.example.org>",
+    "mx.test; dmarc=pass header.from=example.net", "v=1; d=example.net", "text/plain",
+    "text/plain; charset=utf-8", "TEXT/Plain; charset=iso-8859-1", "text/plain; name=a.txt",
+    "text/html", "multipart/mixed; boundary=x", "7bit", "8bit", "quoted-printable", "base64",
+    "attachment; filename=a.txt", "inline", "1.0", "Ünïcode wörds", "no",
+]  # fmt: skip
+
+
+def _raw_value(text: str, latin: bool) -> bytes:
+    return text.encode("latin-1" if latin and all(ord(c) < 256 for c in text) else "utf-8")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    fields=st.lists(
+        st.tuples(
+            st.sampled_from(_FIELD_NAMES),
+            st.sampled_from(_FIELD_VALUES),
+            st.sampled_from(["", "\n ", "\n\t"]),  # a fold, or none
+            st.booleans(),  # Latin-1 bytes where the value has non-ASCII
+        ),
+        max_size=10,
+    ),
+    body=st.lists(
+        st.sampled_from(["A line.", "> quoted", "", "café ☕", "-- ", "=41", "x" * 90, "\tindented"]),
+        max_size=8,
+    ),
+    crlf=st.booleans(),
+    latin_body=st.booleans(),
+)
+def test_a_plain_message_reads_the_same_without_the_email_package(fields, body, crlf, latin_body):
+    """List mail of one plain text part is read by a few string operations
+    (messages.plain_message); whenever it is, its header fields, its text and
+    every check on them are what the email package's reading gives."""
+    from email import message_from_bytes
+    from email.policy import compat32
+
+    from moot.articles import messages
+    from moot.mail import inbound
+    from moot.store.errors import MootError
+
+    lines = []
+    for name, value, fold, latin in fields:
+        cut = len(value) // 2
+        text = value[:cut] + fold + value[cut:] if fold and " " in value[cut:] else value
+        lines.append(name.encode() + b": " + _raw_value(text, latin))
+    text = "\n".join(body)
+    lines += [b"", _raw_value(text, latin_body)]
+    data = b"\n".join(lines)
+    if crlf:
+        data = data.replace(b"\n", b"\r\n")
+    fast = inbound._read(data)
+    if fast.msg is not None:
+        return  # the slow path: the email package reads it, as before
+    msg = message_from_bytes(data, policy=compat32)
+    slow = inbound._Read(messages.head_of(msg), msg.get_content_type(), msg)
+    assert fast.head.fields == slow.head.fields
+    assert fast.content_type == slow.content_type == "text/plain"
+    assert inbound._mime_problem(msg) is None and inbound._html_only(msg) is None
+    for mail_from in ("a@example.net", "<>"):
+        assert inbound._automatic(fast, mail_from, "forum.test", "lists.forum.test") == inbound._automatic(
+            slow, mail_from, "forum.test", "lists.forum.test"
+        )
+    outcomes = []
+    for read in (fast, slow):
+        read.head.first.setdefault("date", "Sat, 01 Jan 2000 00:00:00 +0000")
+        try:
+            outcomes.append(messages.parse_read(read.head, read.text(), data))
+        except MootError as error:
+            outcomes.append((type(error), error.message))
+    assert outcomes[0] == outcomes[1]

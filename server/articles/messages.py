@@ -1,9 +1,10 @@
 """Reading an email or news message as the fields of an article (pure).
 
-Plain messages (one text/plain part, 7bit or 8bit, LF line ends: what mbox
-archives mostly hold) take a fast path that reads the header block with a
-few string operations; anything else (MIME parts, quoted-printable, base64,
-CRLF) goes through the email package. Both end in the same rules: header
+Plain messages (one text/plain part, 7bit or 8bit, LF or CRLF line ends:
+what mbox archives and list mail mostly hold) take a fast path that reads
+the header block with a few string operations; anything else (MIME parts,
+quoted-printable, base64, stray CRs in the header) goes through the email
+package. Both end in the same rules: header
 text is decoded (RFC 2047, stray 8-bit bytes as UTF-8 or Latin-1), control
 characters never survive into one-line fields, the body is UTF-8 within
 validate.body's limits, and a message without a usable Message-ID gets one
@@ -101,10 +102,33 @@ def _line(text: str, limit: int) -> str:
     return validate.strip_invisible(_LINE_UNSAFE.sub(" ", text)).strip()[:limit].strip()
 
 
-def _fast_headers(data: bytes) -> tuple[dict[str, str], bytes] | None:
-    """(headers, body bytes) for a plain LF message, or None to take the slow path."""
-    end = data.find(b"\n\n")
-    head, body = (data, b"") if end < 0 else (data[:end], data[end + 2 :])
+class Head:
+    """A message's header fields as read, in order: (lower-case name, text with
+    the folding undone, raw bytes as header_text reads them). `first` is each
+    name's first field."""
+
+    __slots__ = ("fields", "first")
+
+    def __init__(self, fields: list[tuple[str, str]]) -> None:
+        self.fields = fields
+        self.first: dict[str, str] = {}
+        for name, value in fields:
+            self.first.setdefault(name, value)
+
+    def all(self, name: str) -> list[str]:
+        """Every field called `name` (lower case), topmost first."""
+        return [value for field, value in self.fields if field == name]
+
+
+def plain_message(data: bytes) -> tuple[Head, bytes] | None:
+    """(header fields, body bytes) of a plain message (one text/plain part, 7bit
+    or 8bit, LF or CRLF line ends), read without the email package; None when
+    it needs that package (the slow path)."""
+    crlf, lf = data.find(b"\r\n\r\n"), data.find(b"\n\n")
+    if crlf >= 0 and (lf < 0 or crlf < lf):
+        head, body = data[:crlf].replace(b"\r\n", b"\n"), data[crlf + 4 :]
+    else:
+        head, body = (data, b"") if lf < 0 else (data[:lf], data[lf + 2 :])
     if b"\r" in head:
         return None
     pairs: list[list[bytes]] = []
@@ -116,28 +140,27 @@ def _fast_headers(data: bytes) -> tuple[dict[str, str], bytes] | None:
         if m is None:
             return None
         pairs.append([m[1], m[2]])
-    found: dict[str, str] = {}
-    for name, value in pairs:
-        found.setdefault(name.decode("ascii").lower(), header_text(value))
-    kind = found.get("content-type", "text/plain").split(";", 1)[0].strip().lower()
-    encoding = found.get("content-transfer-encoding", "").strip().lower()
+    found = Head([(name.decode("ascii").lower(), header_text(value)) for name, value in pairs])
+    kind = found.first.get("content-type", "text/plain").split(";", 1)[0].strip().lower()
+    encoding = found.first.get("content-transfer-encoding", "").strip().lower()
     if kind != "text/plain" or encoding not in ("", "7bit", "8bit", "binary"):
         return None
     return found, body
 
 
-def _slow_headers(data: bytes) -> tuple[dict[str, str], Message]:
-    msg = message_from_bytes(data, policy=compat32)
-    return _decoded_headers(msg), msg
-
-
-def _decoded_headers(msg: Message) -> dict[str, str]:
-    """A read message's headers as text by lower-case name (the first of each)."""
-    found: dict[str, str] = {}
+def head_of(msg: Message) -> Head:
+    """The header fields of a message the email package has read (compat32)."""
+    fields = []
     for key, value in msg.raw_items():
         text = value.encode("ascii", "surrogateescape") if isinstance(value, str) else b""
-        found.setdefault(key.lower(), _UNFOLD.sub("", header_text(text)) if text else str(value))
-    return found
+        fields.append((key.lower(), _UNFOLD.sub("", header_text(text)) if text else str(value)))
+    return Head(fields)
+
+
+def plain_body(head: Head, payload: bytes) -> str:
+    """The text of a plain message's body bytes, in the charset its header names."""
+    charset = _CHARSET.search(head.first.get("content-type", ""))
+    return _decode_body(payload, charset[1] if charset else None)
 
 
 def _date(headers: dict, envelope: bytes) -> tuple[str, int]:
@@ -242,7 +265,9 @@ def _decode_body(payload: bytes, charset: str | None) -> str:
     return validate.body(_CONTROLS.sub("", text), allow_empty=True)
 
 
-def _slow_body(msg: Message) -> str:
+def read_body(msg: Message) -> str:
+    """The text of a message the email package has read: its first text/plain
+    part (else its first text part), decoded. Invalid when it has no text part."""
     part = _text_part(msg)
     if part is None:
         raise Invalid("no text part")
@@ -284,28 +309,28 @@ def parse_message(raw: mbox.RawMessage) -> Parsed:
     """A raw message as article fields, or Invalid / TooLarge with the reason."""
     if raw.too_large:
         raise TooLarge(f"the message is {raw.size} bytes; the limit is {mbox.MESSAGE_MAX_BYTES}")
-    fast = _fast_headers(raw.data)
-    if fast is not None:
-        headers, payload = fast
-        charset = _CHARSET.search(headers.get("content-type", ""))
-        body = _decode_body(payload, charset[1] if charset else None)
+    plain = plain_message(raw.data)
+    if plain is not None:
+        head, payload = plain
+        body = plain_body(head, payload)
     else:
         problem = mime_problem(raw.data)
         if problem is not None:
             raise Invalid(problem)
-        headers, msg = _slow_headers(raw.data)
-        if not headers:
+        msg = message_from_bytes(raw.data, policy=compat32)
+        head = head_of(msg)
+        if not head.fields:
             raise Invalid("no headers: this is not an email message")
-        body = _slow_body(msg)
-    return _fields(headers, body, raw.data, raw.envelope)
+        body = read_body(msg)
+    return _fields(head.first, body, raw.data, raw.envelope)
 
 
-def parse_read(msg: Message, data: bytes) -> Parsed:
-    """parse_message for a message the email package has read already (`msg`,
-    compat32, parsed whole or, for a single text part, headers only) from
-    `data`: the same fields without reading the bytes again. Invalid when it
-    has no text or no usable Date."""
-    return _fields(_decoded_headers(msg), _slow_body(msg), data, b"")
+def parse_read(head: Head, body: str, data: bytes) -> Parsed:
+    """parse_message for a message read already (its header fields and text,
+    by plain_message and plain_body, or by the email package with head_of)
+    from `data`: the same fields without reading the bytes again. Invalid
+    when it has no usable Date."""
+    return _fields(head.first, body, data, b"")
 
 
 def _fields(headers: dict[str, str], body: str, data: bytes, envelope: bytes) -> Parsed:

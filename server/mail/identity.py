@@ -34,7 +34,6 @@ import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from email.message import Message
 from email.utils import getaddresses
 from typing import TYPE_CHECKING
 
@@ -197,16 +196,17 @@ def _comments_out(value: str) -> str:
     return value
 
 
-def relay_vouches(msg: Message, authserv_id: str, author: str) -> bool:
-    """Whether the topmost Authentication-Results carrying `authserv_id` says
+def relay_vouches(results: list[str], authserv_id: str, author: str) -> bool:
+    """Whether the topmost of a message's Authentication-Results fields
+    (`results`, topmost first) carrying `authserv_id` says
     mail from `author`'s domain passed: dmarc=pass for an aligned header.from,
     or dkim=pass for an aligned header.d (or header.i). The caller believes it
     only on a trusted path."""
     if not authserv_id or "@" not in author:
         return False
     domain = author.rpartition("@")[2]
-    for header in msg.get_all("Authentication-Results") or []:
-        parts = _comments_out(str(header)).split(";")
+    for header in results:
+        parts = _comments_out(header).split(";")
         words = parts[0].split()
         if not words or words[0].lower() != authserv_id.lower():
             continue

@@ -31,8 +31,8 @@ from email.utils import formatdate
 from html.parser import HTMLParser
 from typing import Any
 
-from ..articles import mbox, posting, repetition
-from ..articles.messages import Parsed, mime_problem, parse_read
+from ..articles import mbox, messages, posting, repetition
+from ..articles.messages import Head, Parsed, mime_problem
 from ..runtime.site import Site
 from ..stewardship import spam
 from ..stewardship.permissions import User
@@ -124,33 +124,62 @@ def html_to_text(html: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
 
 
-def _read(data: bytes) -> Message:
-    """The message as the email package reads it, for the checks below: its
-    headers and the rest as one payload when it is a single text part (most
-    list mail), every part parsed when it has parts."""
+@dataclass(frozen=True)
+class _Read:
+    """A message read once for the checks below and its article: its header
+    fields and content type; `msg` is the email package's reading, None for a
+    plain message read without it (messages.plain_message), whose body
+    bytes are `payload`."""
+
+    head: Head
+    content_type: str
+    msg: Message | None
+    payload: bytes = b""
+
+    def text(self) -> str:
+        """The message's text; Invalid with no text part, TooLarge past the body limit."""
+        if self.msg is None:
+            return messages.plain_body(self.head, self.payload)
+        return messages.read_body(self.msg)
+
+
+def _read(data: bytes) -> _Read:
+    """A plain message (one text/plain part, not an attachment) by a few string
+    operations; anything else as the email package reads it: the headers and
+    the rest as one payload when it is a single text part, every part parsed
+    when it has parts."""
+    plain = messages.plain_message(data)
+    if plain is not None:
+        head, payload = plain
+        if (
+            "content-disposition" not in head.first
+            and "name=" not in head.first.get("content-type", "").lower()
+        ):
+            return _Read(head, "text/plain", None, payload)
     msg = BytesParser(policy=compat32).parsebytes(data, headersonly=True)
     if msg.get_content_maintype() != "text":
         msg = message_from_bytes(data, policy=compat32)
-    return msg
+    return _Read(messages.head_of(msg), msg.get_content_type(), msg)
 
 
-def _automatic(msg: Message, mail_from: str, config_domain: str, list_domain: str) -> str | None:
+def _automatic(read: _Read, mail_from: str, config_domain: str, list_domain: str) -> str | None:
     """Why a message is machine-made or ours coming back (to drop it), or None."""
     if mail_from in ("", "<>"):
         return "null return path: a bounce or notification (RFC 5321 §4.5.5)"
-    auto = str(msg.get("Auto-Submitted", "no")).strip().lower()
+    first = read.head.first
+    auto = first.get("auto-submitted", "no").strip().lower()
     if not auto.startswith("no"):
         return f"Auto-Submitted: {auto[:40]} (RFC 3834 §5)"
-    if str(msg.get("Precedence", "")).strip().lower() in _AUTO_PRECEDENCE:
+    if first.get("precedence", "").strip().lower() in _AUTO_PRECEDENCE:
         return "Precedence marks an automatic message"
-    if msg.get("X-Autoreply") or msg.get("X-Autorespond"):
+    if first.get("x-autoreply") or first.get("x-autorespond"):
         return "an auto-reply"
-    if msg.get_content_type() == "multipart/report":
+    if read.content_type == "multipart/report":
         return "a delivery or disposition report (RFC 6522)"
-    list_id = str(msg.get("List-Id", "")).lower()
+    list_id = first.get("list-id", "").lower()
     if list_id and f".{list_domain.lower()}>" in list_id:
         return "our own list mail came back (List-Id)"
-    mid = str(msg.get("Message-ID", "")).strip().lower()
+    mid = first.get("message-id", "").strip().lower()
     if mid.endswith(f"@{config_domain.lower()}>") or mid.endswith(f"@{list_domain.lower()}>"):
         return "our own Message-ID came back (a loop)"
     return None
@@ -322,13 +351,13 @@ async def deliver(
     problem = mime_problem(data)
     if problem is not None:
         return _refuse(problem, EX_DATAERR)
-    msg = _read(data)
-    if not msg.keys():
+    read = _read(data)
+    if not read.head.fields:
         return _refuse("this is not an email message (no headers)", EX_DATAERR)
 
     queue_id = mailing.bounce_target(site.secret, local)
     if queue_id is not None:
-        report = msg.get_content_type() == "multipart/report" and b"failed" in data.lower()
+        report = read.content_type == "multipart/report" and b"failed" in data.lower()
         if not report:
             return _dropped("mail to a return path that is not a delivery failure report", recipient)
         async with site.db.transaction() as conn:
@@ -347,19 +376,19 @@ async def deliver(
         if not await list_exists(site, group_name):
             return _refuse(f"no list named {group_name!r} here", EX_NOUSER)
 
-    why = _automatic(msg, mail_from, config.domain, config.list_domain)
+    why = _automatic(read, mail_from, config.domain, config.list_domain)
     if why is not None:
         return _dropped(why, recipient)
 
-    problem = _mime_problem(msg)
+    problem = _mime_problem(read.msg) if read.msg is not None else None
     if problem is not None:
         return _refuse(problem, EX_DATAERR)
     try:
         if len(data) > mbox.MESSAGE_MAX_BYTES:
             raise TooLarge(f"the message is {len(data)} bytes; the limit is {mbox.MESSAGE_MAX_BYTES}")
-        if not msg["Date"]:  # the article is dated when it is posted: no reason to refuse
-            msg["Date"] = formatdate()
-        parsed = parse_read(msg, data)  # the one parse: the checks above read the same `msg`
+        if not read.head.first.get("date"):  # the article is dated when it is posted: no reason to refuse
+            read.head.first["date"] = formatdate()
+        parsed = messages.parse_read(read.head, read.text(), data)  # the fields the checks above read
     except (Invalid, TooLarge) as error:
         return _refuse(f"the message cannot be read: {error.message}", EX_DATAERR)
     if validate.reserved_message_id(parsed.message_id):  # a control's form: no member may take it
@@ -368,7 +397,7 @@ async def deliver(
             EX_DATAERR,
         )
     body = parsed.body
-    html = _html_only(msg)
+    html = _html_only(read.msg) if read.msg is not None else None
     try:
         if html is not None:
             body = validate.body(html_to_text(html))
@@ -390,7 +419,7 @@ async def deliver(
 
     parent = await _parent(site, parsed, reply_to)
     shown, parent = await _shown(
-        site, user, parsed.author_addr, key, parent, data, msg, recipient, group_name, trusted
+        site, user, parsed.author_addr, key, parent, data, read.head, recipient, group_name, trusted
     )
     if not shown:
         try:  # judged as a stranger's would be: spam is never quoted back to the member
@@ -455,7 +484,7 @@ async def _shown(
     key: identity.ReplyKey | None,
     parent: int | None,
     data: bytes,
-    msg: Message,
+    head: Head,
     recipient: str,
     group_name: str | None,
     trusted: bool,
@@ -469,9 +498,11 @@ async def _shown(
         if shown:
             return True, parent
     author = (parsed_from or "").lower()
-    if trusted and identity.relay_vouches(msg, config.mail_authserv_id, author):
+    if trusted and identity.relay_vouches(
+        head.all("authentication-results"), config.mail_authserv_id, author
+    ):
         return True, parent
-    if msg.get("DKIM-Signature") is not None:
+    if "dkim-signature" in head.first:
         addresses = {recipient.strip().strip("<>").lower()}
         if group_name:
             addresses.add(mailing.group_address(group_name, config.list_domain).lower())
