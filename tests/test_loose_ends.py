@@ -126,8 +126,18 @@ async def test_password_mismatch_keeps_the_other_fields(site):
     assert r.status_code == 400 and "the new passwords differ" in r.text
     assert re.search(rf'id="current_password"[^>]*value="{re.escape(PASSWORD)}"', r.text)
     assert "brand new" not in r.text and r.headers["cache-control"] == "no-store"
+    assert not re.search(r'id="delete_password"[^>]*value="[^"]', r.text)  # kept for the change only
     assert site.snapshot() == before
     assert (await ada.get("/account")).headers["cache-control"] == "private, no-cache"
+
+    # A refused .newsrc paste and a refused display name come back as typed.
+    pasted = "comp.lang.python: 1-3\nthis line is no .newsrc line\n"
+    r = await ada.post("/account/newsrc", **form(newsrc=pasted, csrf=token))
+    assert r.status_code == 400 and "line 2" in r.text
+    assert re.search(r'<textarea id="newsrc"[^>]*>comp.lang.python: 1-3\nthis line is no .newsrc line', r.text)
+    r = await ada.post("/account/name", **form(display_name="Ada\x01", csrf=token))
+    assert r.status_code == 400 and re.search(r'id="display_name"[^>]*value="Ada\x01"', r.text)
+    assert site.snapshot() == before
 
 
 async def test_profile_lists_articles_newest_first_by_date(site):

@@ -321,12 +321,13 @@ async def _account(
     notice: str | None = None,
     error: str | None = None,
     status: int = 200,
-    typed: str = "",
+    typed: dict[str, str] | None = None,
     recovery_codes: list[str] | None = None,
 ) -> Response:
-    """The account page; `typed` is the current password a refused change keeps
-    in its field, `recovery_codes` the codes just made (shown this once), and
-    a page holding either is stored by no cache."""
+    """The account page; `typed` is what a refused form keeps in its fields
+    (by field name: the current password of a refused change, a display name,
+    an address, a pasted .newsrc), `recovery_codes` the codes just made (shown
+    this once), and a page holding either is stored by no cache."""
     site = site_of(request)
     found = await accounts.list_sessions(site.db, user, cookies_of(request).session_token(request))
     async with site.db.read() as conn:
@@ -345,7 +346,7 @@ async def _account(
             "email": email,
             "notification_mail": notification_mail,
             "drafts": kept,
-            "typed": typed,
+            "typed": typed or {},
             "recovery_codes": recovery_codes,
             "recovery_left": recovery_left,
         },
@@ -359,6 +360,10 @@ async def account_page(request: Request) -> Response:
     if user is None:
         return sign_in_first(request)
     return await _account(request, user)
+
+
+# The fields of the account page's forms that a refused form gives back as typed (never a password).
+TYPED_BACK = {"name": ("display_name",), "email": ("email",), "newsrc": ("newsrc",)}
 
 
 async def account_form(request: Request) -> Response:
@@ -375,7 +380,7 @@ async def account_form(request: Request) -> Response:
         if action == "password":
             if form.get("new_password") != form.get("new_password2"):
                 # only the two new ones are typed again
-                typed = form.get("current_password", "")
+                typed = {"current_password": form.get("current_password", "")}
                 return await _account(
                     request, user, error="the new passwords differ", status=400, typed=typed
                 )
@@ -459,7 +464,8 @@ async def account_form(request: Request) -> Response:
             cookies.clear_session(response)
             return response
     except FORM_ERRORS as error:
-        return await _account(request, user, error=error.message, status=error.status)
+        typed = {field: form.get(field, "") for field in TYPED_BACK.get(action, ())}
+        return await _account(request, user, error=error.message, status=error.status, typed=typed)
     raise NotFound("no such account action")
 
 
