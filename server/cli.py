@@ -635,11 +635,25 @@ def cmd_peer(args: argparse.Namespace) -> int:
     return 0
 
 
+GROUP_STATUSES = {"y": "open", "m": "moderated", "n": "read-only"}
+
+
 def cmd_group(args: argparse.Namespace) -> int:
     from .articles import groups
     from .stewardship import actions
 
     config = _config(args)
+    if args.group_command == "create":
+
+        async def create(db: Database) -> dict:
+            async with db.transaction() as conn:
+                return await groups.create_group(
+                    conn, None, args.name, args.description, args.charter, args.status
+                )
+
+        found = _on_database(config, create)
+        print(f"created {found['name']} ({GROUP_STATUSES[found['status']]})")
+        return 0
 
     async def home(db: Database) -> dict:
         if args.node is None:
@@ -788,8 +802,22 @@ def parser() -> argparse.ArgumentParser:
     for sp in (add, rm, ls):
         sp.add_argument("--db", help="database file (default: $MOOT_DB_PATH or moot.db)")
         sp.set_defaults(fn=cmd_peer)
-    p = command("group", cmd_group, "a group's settings across peered nodes (docs/PEERING.md)")
+    p = command(
+        "group", cmd_group, "create a group; a group's settings across peered nodes (docs/PEERING.md)"
+    )
     group = p.add_subparsers(dest="group_command", required=True)
+    create = group.add_parser("create", help="create a group, as an admin (logged publicly)")
+    create.add_argument("name", help="the group's name, such as rec.music.folk")
+    create.add_argument("--description", default="", help="one line shown in group lists")
+    create.add_argument("--charter", default="", help="what the group is for, shown on its page")
+    create.add_argument(
+        "--status",
+        choices=list(GROUP_STATUSES),
+        default="y",
+        help="y open to members (the default), m moderated, n read-only",
+    )
+    create.add_argument("--db", help="database file (default: $MOOT_DB_PATH or moot.db)")
+    create.set_defaults(fn=cmd_group)
     home = group.add_parser(
         "home", help="show or set the node (Path name) where splits, merges and moves of a group are made"
     )
