@@ -279,6 +279,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     config = _config(args)
 
+    importer.check_source(args.file)  # before a group is made for it
+
     async def run(db: Database) -> Report:
         if args.create:
             async with db.transaction() as conn:
