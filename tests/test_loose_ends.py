@@ -134,7 +134,9 @@ async def test_password_mismatch_keeps_the_other_fields(site):
     pasted = "comp.lang.python: 1-3\nthis line is no .newsrc line\n"
     r = await ada.post("/account/newsrc", **form(newsrc=pasted, csrf=token))
     assert r.status_code == 400 and "line 2" in r.text
-    assert re.search(r'<textarea id="newsrc"[^>]*>comp.lang.python: 1-3\nthis line is no .newsrc line', r.text)
+    assert re.search(
+        r'<textarea id="newsrc"[^>]*>comp.lang.python: 1-3\nthis line is no .newsrc line', r.text
+    )
     r = await ada.post("/account/name", **form(display_name="Ada\x01", csrf=token))
     assert r.status_code == 400 and re.search(r'id="display_name"[^>]*value="Ada\x01"', r.text)
     assert site.snapshot() == before
