@@ -51,6 +51,9 @@ async def test_reply_is_offered_only_where_the_reader_may_reply(site):
         # the fragment a live page inserts says the same
         frag = (await client.get(f"/t/{thread}/fragment/a/{s['reply']['id']}")).text
         assert reply_links(frag) == 0
+    # the archive's months say what they count, in words a text browser or a screen reader reads
+    html = (await anonymous.get("/g/comp.lang.python/archive")).text
+    assert re.search(r'<span class="count">1<span class="vh"> thread</span></span>', html), html
 
 
 async def test_read_only_groups_offer_no_reply_and_moderated_ones_say_replies_wait(site, tmp_path):
