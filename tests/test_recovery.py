@@ -91,7 +91,7 @@ async def test_new_codes_need_the_password_and_csrf_and_replace_the_old(make_sit
     ):
         assert (await ada.post("/account/recovery-codes", data=data)).status_code == 403
     r = await ada.post("/account/recovery-codes", data={"password": "not my password", "csrf": token})
-    assert r.status_code == 401 and "wrong username or password" in r.text
+    assert r.status_code == 401 and "wrong password: give the password you sign in with" in r.text
     r = await ada.post("/api/me/recovery-codes", json={"password": "not my password"})
     assert r.status_code == 401
     r = await ada.post("/api/me/recovery-codes", data={"password": PASSWORD})  # a cross-site form
