@@ -310,7 +310,10 @@ async def edit_form(request: Request) -> Response:
     user = await current_user(request)
     if user is None:
         return sign_in_first(request)
-    async with site.db.read() as conn:
+    async with site.db.read() as conn:  # refused at once when the edit could not be sent
+        await editing.editable(
+            conn, user, request.path_params["id"], grace_minutes=site.config.edit_grace_minutes
+        )
         article = await reading.get_article(conn, request.path_params["id"])
     return await page(
         request,
