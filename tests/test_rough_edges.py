@@ -263,10 +263,20 @@ async def test_withdraw_and_moderate_without_javascript(site):
     r = await post_form(moderator, undo, undo, {"reason": "too soon"})
     assert r.status_code == 303
     assert (await moderator.get(f"/api/threads/{new}")).json()["thread"].get("merged_into") is None
+    # an entry undone already, or one no undo reverses, offers no undo form: it says why
+    r = await moderator.get(undo)
+    assert r.status_code == 409 and "already undone" in r.text and 'name="reason"' not in r.text
     lock = f"/t/{thread}/moderate/lock"
     r = await post_form(moderator, lock, lock, {})
     assert r.status_code == 303
     assert (await moderator.get(f"/api/threads/{thread}")).json()["thread"]["state"] == "locked"
+    locked = (await moderator.get("/api/modlog")).json()["entries"][0]
+    r = await moderator.get(f"/modlog/{locked['id']}/undo")
+    assert r.status_code == 409 and "a lock cannot be undone from the log; unlock the thread instead" in r.text
+    created = (await moderator.get("/api/modlog", params={"group": "comp.lang.python"})).json()["entries"][-1]
+    assert created["action"] == "group.create"
+    r = await post_form(moderator, undo, f"/modlog/{created['id']}/undo", {"reason": "why not"})
+    assert r.status_code == 409 and "a group.create cannot be undone from the log." in r.text
     # members may not; unknown actions are not found
     r = await ada.get(lock)
     assert r.status_code == 403

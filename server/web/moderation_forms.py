@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from ..articles import groups, reading
 from ..articles.subjects import base_subject
-from ..stewardship import actions, groupmods, maintenance, modlog
+from ..stewardship import actions, groupmods, maintenance, modlog, undo
 from ..stewardship.permissions import moderates, require, require_moderator
 from ..store.errors import Invalid, MootError, NotFound
 from .accounts import checked_form
@@ -186,6 +186,7 @@ async def undo_form(request: Request) -> Response:
     async with site_of(request).db.read() as conn:
         entry = await modlog.get_entry(conn, request.path_params["id"])
     require_moderator(user, entry["group"], *([entry["other_group"]] if entry["other_group"] else []))
+    undo.check_undoable(entry)  # no form for what cannot be undone: the page says why
     return await page(request, "undo.html", {"entry": entry, "reason": "", "error": None})
 
 
