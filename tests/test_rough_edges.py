@@ -92,6 +92,13 @@ async def test_read_only_groups_offer_no_reply_and_moderated_ones_say_replies_wa
             html = (await client.get(f"/t/{thread}")).text
             # a member's reply to a moderated group waits for a moderator
             assert reply_links(html) == (status == "m") and state_note(html) == f"{name} {words}"
+        # the new-thread form says so before anything is typed, and is no form where nobody posts
+        r = await s["ada"].get(f"/g/{name}/new")
+        if status == "m":
+            assert r.status_code == 200 and state_note(r.text) == f"{name} {words}"
+            assert 'id="state-note"' not in (await moderator.get(f"/g/{name}/new")).text
+        else:
+            assert r.status_code == 403 and words in r.text and 'name="body"' not in r.text
 
 
 async def test_the_moderation_log_reads_as_sentences_naming_threads_by_subject(site):

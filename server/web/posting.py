@@ -18,7 +18,7 @@ from ..runtime.site import Site
 from ..stewardship import spam
 from ..stewardship.permissions import User, require
 from ..store import validate
-from ..store.errors import Invalid, MootError
+from ..store.errors import Forbidden, Invalid, MootError
 from .accounts import checked_form
 from .common import article_link, current_user, page, sign_in_first, site_of
 from .rendering import Span, body_html, quote_for_reply
@@ -138,6 +138,8 @@ async def new_thread_form(request: Request) -> Response:
         context = await _new_thread_context(
             conn, request.path_params["name"], request.query_params.get("continued_from")
         )
+    if context["group"]["status"] == "n":  # no form that nobody may send
+        raise Forbidden(f"{context['group']['name']} is read-only: nobody posts here.")
     earlier = context["continued_from"]
     return await page(
         request,
