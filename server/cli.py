@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
 from .people import accounts
-from .store.config import Config
+from .store.config import Config, ConfigError
 from .store.db import Database
 from .store.errors import MootError, NotFound
 from .store.migrate import NotMoot
@@ -838,7 +838,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MootError as error:
         print(f"moot: {error.message}", file=sys.stderr)
         return 2
-    except NotMoot as error:
+    except (NotMoot, ConfigError) as error:
         print(f"moot: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

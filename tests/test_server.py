@@ -4,6 +4,7 @@ import json
 
 import httpx
 
+from moot.cli import main
 from tests.processes import moot, moot_server
 
 
@@ -43,3 +44,20 @@ def test_cli_adduser_init_and_get(tmp_path):
     assert json.loads(out.stdout) == {"groups": []}
     missing = moot("get", "/api/threads/5", db_path=db, check=False)
     assert missing.returncode == 1 and json.loads(missing.stdout)["error"]["code"] == "not_found"
+
+
+def test_a_bad_setting_is_named_without_a_traceback(tmp_path, capsys, monkeypatch):
+    db = str(tmp_path / "site.db")
+    for name, value, says in [
+        ("MOOT_POST_RATE", "abc", "MOOT_POST_RATE='abc' is not a number"),
+        ("MOOT_READ_CONNECTIONS", "4.5", "MOOT_READ_CONNECTIONS='4.5' is not a whole number"),
+        ("MOOT_LOG_REQUESTS", "perhaps", "MOOT_LOG_REQUESTS='perhaps' is not true or false"),
+        ("MOOT_SESSION_DAYS", "-1", "MOOT_SESSION_DAYS must be 1 or more"),
+        ("MOOT_EDIT_GRACE_MINUTES", "-5", "MOOT_EDIT_GRACE_MINUTES must be 0 or more"),
+        ("MOOT_TRUSTED_PROXIES", "garbage", "MOOT_TRUSTED_PROXIES: 'garbage' does not appear"),
+    ]:
+        monkeypatch.setenv(name, value)
+        assert main(["init", "--db", db]) == 2, name
+        err = capsys.readouterr().err
+        assert err.startswith("moot: ") and says in err and "Traceback" not in err, err
+        monkeypatch.delenv(name)
