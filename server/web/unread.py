@@ -155,13 +155,14 @@ async def unread_form(request: Request) -> Response:
 
 
 async def next_unread_page(request: Request) -> Response:
-    """`n` without JavaScript: 303 to the next unread article, or home when none is left."""
+    """`n` without JavaScript: 303 to the next unread article, or home, saying
+    that nothing unread is left, when none is."""
     user = await current_user(request)
     if user is None:
         return sign_in_first(request)
     async with _marks(request) as conn:
         found = await readstate.next_unread(conn, user.id, _thread_param(request))
-    target = f"/t/{found['thread_id']}#a{found['article_id']}" if found else "/"
+    target = f"/t/{found['thread_id']}#a{found['article_id']}" if found else "/?all-read"
     return RedirectResponse(target, status_code=303)
 
 
