@@ -16,7 +16,7 @@ from ..articles import editing, groups, posting, reading, repetition
 from ..people import drafts
 from ..runtime.site import Site
 from ..stewardship import spam
-from ..stewardship.permissions import User, require
+from ..stewardship.permissions import User, may_cancel, require
 from ..store import validate
 from ..store.errors import Forbidden, Invalid, MootError
 from .accounts import checked_form
@@ -249,11 +249,15 @@ async def reply_submit(request: Request) -> Response:
 
 
 async def withdraw_form(request: Request) -> Response:
-    """Withdrawing without JavaScript: a page that asks to confirm."""
+    """Withdrawing without JavaScript: a page that asks to confirm (403 at
+    once, with the reason, for a reader who may not withdraw it)."""
     site = site_of(request)
-    if await current_user(request) is None:
+    user = await current_user(request)
+    if user is None:
         return sign_in_first(request)
     async with site.db.read() as conn:
+        row = await reading.article_row(conn, request.path_params["id"])
+        may_cancel(user, row["user_id"], row["group_name"])
         article = await reading.get_article(conn, request.path_params["id"])
         thread = await reading.get_thread(conn, article["thread_id"])
     return await page(
