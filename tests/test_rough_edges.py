@@ -239,7 +239,9 @@ async def test_withdraw_and_moderate_without_javascript(site):
     assert got["status"] == "cancelled"
     bob = await site.client("bob")
     r = await bob.get(f"/a/{s['root']['id']}/withdraw")  # not bob's: no form to confirm, but why
-    assert r.status_code == 403 and "only the author or a moderator" in r.text and 'name="reason"' not in r.text
+    assert (
+        r.status_code == 403 and "only the author or a moderator" in r.text and 'name="reason"' not in r.text
+    )
     r = await post_form(bob, f"/t/{thread}", f"/a/{s['root']['id']}/withdraw", {})
     assert r.status_code == 403 and 'id="form-error"' in r.text  # said above the form
 
@@ -281,7 +283,9 @@ async def test_withdraw_and_moderate_without_javascript(site):
     assert (await moderator.get(f"/api/threads/{thread}")).json()["thread"]["state"] == "locked"
     locked = (await moderator.get("/api/modlog")).json()["entries"][0]
     r = await moderator.get(f"/modlog/{locked['id']}/undo")
-    assert r.status_code == 409 and "a lock cannot be undone from the log; unlock the thread instead" in r.text
+    assert (
+        r.status_code == 409 and "a lock cannot be undone from the log; unlock the thread instead" in r.text
+    )
     created = (await moderator.get("/api/modlog", params={"group": "comp.lang.python"})).json()["entries"][-1]
     assert created["action"] == "group.create"
     r = await post_form(moderator, undo, f"/modlog/{created['id']}/undo", {"reason": "why not"})

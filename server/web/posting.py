@@ -245,7 +245,7 @@ async def reply_submit(request: Request) -> Response:
         return await page(request, "reply.html", context, status=error.status)
     if "held" in posted:
         return RedirectResponse(f"/g/{posted['held']['group']}?held={posted['held']['id']}", status_code=303)
-    return RedirectResponse(article_link(posted["article"]), status_code=303)
+    return RedirectResponse(await article_link(site, posted["article"]), status_code=303)
 
 
 async def withdraw_form(request: Request) -> Response:
@@ -282,7 +282,7 @@ async def withdraw_submit(request: Request) -> Response:
             {"article": article, "thread": thread, "reason": form.get("reason", ""), "error": error.message},
             status=error.status,
         )
-    return RedirectResponse(article_link(article), status_code=303)
+    return RedirectResponse(await article_link(site_of(request), article), status_code=303)
 
 
 async def _edit(request: Request, user: User, ref: object, fields: Mapping[str, object]) -> dict:
@@ -347,7 +347,7 @@ async def edit_submit(request: Request) -> Response:
             },
             status=error.status,
         )
-    return RedirectResponse(article_link(article), status_code=303)
+    return RedirectResponse(await article_link(site_of(request), article), status_code=303)
 
 
 async def history_page(request: Request) -> Response:

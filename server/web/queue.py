@@ -255,8 +255,7 @@ async def report_submit(request: Request) -> Response:
             raise
         values = {"reason": form.get("reason", ""), "note": form.get("note", "")}
         return await _report_page(request, values=values, error=error.message, status=error.status)
-    link = article_link(article)
-    return RedirectResponse(link.replace("#", "?reported=1#", 1), status_code=303)
+    return RedirectResponse(await article_link(site, article, reported=1), status_code=303)
 
 
 async def queue_mail(request: Request) -> Response:

@@ -26,9 +26,8 @@ from ..store import validate
 from ..store.errors import Invalid, NotFound
 from ..store.events import group_topic, thread_topic
 from .caching import PRIVATE_CONTROL, Skeleton, cached_json, cached_page, placeholders_of
-from .common import article_link, current_user, page, query_string, site_of
+from .common import THREAD_PAGE, article_link, current_user, page, query_string, site_of
 
-THREAD_PAGE = 200  # articles per thread page: validate.PAGE_MAX, the API's own ceiling
 GROUP_PAGE = 50
 # Lines per outline page: whole thread pages, so each outline page starts where one does.
 OUTLINE_PAGE = 5 * THREAD_PAGE
@@ -602,9 +601,10 @@ async def permalink(request: Request) -> Response:
         ref = validate.message_id(ref)
     except Invalid:
         raise NotFound("no article has that Message-ID") from None
-    async with site_of(request).db.read() as conn:
+    site = site_of(request)
+    async with site.db.read() as conn:
         article = await reading.get_article(conn, ref)
-    return RedirectResponse(article_link(article), status_code=302)
+    return RedirectResponse(await article_link(site, article), status_code=302)
 
 
 async def favicon(request: Request) -> Response:
