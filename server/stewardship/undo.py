@@ -282,7 +282,7 @@ REVERSED_BY = {
 }
 
 
-def check_undoable(entry: Mapping[str, Any]) -> None:
+def check_undoable(entry: Row | Mapping[str, Any]) -> None:
     """Conflict, saying why and what to do instead, unless the logged action
     (an entry's row or its public form: `action`, `undone_by`) can be undone."""
     if entry["action"] not in modlog.UNDOABLE:
