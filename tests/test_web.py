@@ -324,6 +324,10 @@ async def test_login_form_needs_the_csrf_token(site):
     )
     assert r.status_code == 303 and r.headers["location"] == "/"
     assert (await client.get("/api/me")).json()["user"]["username"] == "ada"
+    # usernames are lower case: one typed with a capital (as phones do) or a stray space signs in too
+    other = await site.client()
+    r = await other.post("/api/login", json={"username": " Ada ", "password": PASSWORD})
+    assert r.status_code == 200 and r.json()["user"]["username"] == "ada"
 
 
 async def test_login_form_shares_the_api_throttle(make_site):

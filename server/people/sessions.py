@@ -16,9 +16,11 @@ from . import accounts, recovery, registration, resets
 
 
 def _login_name(username: object) -> str | None:
-    """The username as the lockout counts it, or None when it cannot name an account."""
+    """The username as the lockout counts it, or None when it cannot name an
+    account. Usernames are lower case, so one typed with capitals (a phone's
+    first letter) or with spaces around it names the same account."""
     try:
-        return validate.username(username)
+        return validate.username(username.strip().lower() if isinstance(username, str) else username)
     except Invalid:
         return None
 
