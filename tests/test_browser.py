@@ -631,8 +631,6 @@ def test_every_page_without_console_errors_with_screenshots(server, contexts, ca
         "register": "/register",
         "reply": f"/a/{one['id']}/reply",
         "history": f"/a/{drifted['id']}/history",
-        "report": f"/a/{drifted['id']}/report",
-        "profile": "/u/bruno",
         "new-thread": "/g/test.browser/new",
         "not-found": "/t/99999",
     }
