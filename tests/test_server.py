@@ -61,3 +61,14 @@ def test_a_bad_setting_is_named_without_a_traceback(tmp_path, capsys, monkeypatc
         err = capsys.readouterr().err
         assert err.startswith("moot: ") and says in err and "Traceback" not in err, err
         monkeypatch.delenv(name)
+
+
+def test_the_readme_lists_every_command():
+    from pathlib import Path
+
+    from moot.cli import parser
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    commands = next(a for a in parser()._actions if a.dest == "command").choices
+    missing = [name for name in commands if f"| `moot {name}" not in readme]
+    assert missing == [], f"README.md's table of commands lacks {missing}"
