@@ -21,7 +21,7 @@ from ..stewardship import queue, reports, review, spam
 from ..stewardship.permissions import require
 from ..store import clock
 from ..store.db import fetch_value
-from ..store.errors import MootError, NotFound
+from ..store.errors import Invalid, MootError, NotFound
 from .accounts import checked_form
 from .common import PRIVATE, article_link, cookies_of, current_user, page, sign_in_first, site_of
 from .security import read_form_fields, read_json
@@ -194,6 +194,8 @@ async def queue_form(request: Request) -> Response:
                 decided = [await queue.decide(conn, user, name, request.path_params["id"], action, reason)]
             else:
                 ids = [value for key, value in fields if key == "ids"]
+                if not ids:
+                    raise Invalid("Tick the items to approve or reject first.")
                 many = await queue.decide_many(conn, user, name, ids, action, reason)
                 decided, failed = many["decided"], many["failed"]
     except MootError as error:
