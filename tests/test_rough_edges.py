@@ -176,7 +176,7 @@ async def test_search_page_explains_counts_groups_by_thread_and_shows_errors_abo
     }
     # the fields do what the filters in the box do
     only_archived = (await client.get("/search", params={"q": "quokka*", "state": "archived"})).text
-    assert "1 article matches; they are in 1 thread." in only_archived
+    assert "1 article matches; it is in 1 thread." in only_archived
 
     bad = await client.get("/search", params={"q": "quokka after:2026-13"})
     assert bad.status_code == 400
