@@ -8,6 +8,7 @@ import getpass
 import json
 import logging
 import math
+import os
 import re
 import socket
 import ssl
@@ -843,3 +844,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader of the output left early (`moot get ... | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+        return 1

@@ -72,3 +72,27 @@ def test_the_readme_lists_every_command():
     commands = next(a for a in parser()._actions if a.dest == "command").choices
     missing = [name for name in commands if f"| `moot {name}" not in readme]
     assert missing == [], f"README.md's table of commands lacks {missing}"
+
+
+def test_output_cut_short_by_its_reader_ends_quietly(tmp_path, monkeypatch, capsys):
+    """`moot get /api/groups | head -1`: the reader leaves early; no traceback."""
+    import io
+    import os
+
+    db = str(tmp_path / "site.db")
+    assert main(["init", "--db", db]) == 0
+
+    class Gone(io.TextIOBase):
+        def __init__(self):
+            self.fd = os.open(os.devnull, os.O_WRONLY)
+
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def fileno(self):
+            return self.fd
+
+    gone = Gone()
+    monkeypatch.setattr("sys.stdout", gone)
+    assert main(["get", "--db", db, "/api/groups"]) == 1
+    os.close(gone.fd)
