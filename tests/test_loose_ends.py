@@ -158,3 +158,20 @@ async def test_profile_lists_articles_newest_first_by_date(site):
     html = (await anon.get("/u/ada")).text
     assert html.index("A reply") < html.index("First post") < html.index("Latest by id")
     assert (await anon.get("/api/users/ada", params={"cursor": "12"})).status_code == 400
+
+
+async def test_a_form_sent_after_the_session_ended_keeps_what_was_typed(site):
+    s = await seed(site)
+    ada, token = await form_client(site, "ada")
+    await ada.post("/logout", **form(csrf=token))  # signed out in another tab, or the session ran out
+    before = site.snapshot()
+    sent = {
+        f"/a/{s['root']['id']}/reply": {"body": "Ten minutes of careful writing."},
+        "/g/comp.lang.python/new": {"subject": "A new topic", "body": "Ten minutes of careful writing."},
+        f"/a/{s['reply']['id']}/edit": {"body": "Ten minutes of careful writing."},
+    }
+    for path, fields in sent.items():
+        r = await ada.post(path, **form(**fields, csrf=token))
+        assert r.status_code == 401 and "you are signed out" in r.text, path
+        assert ">Ten minutes of careful writing.</textarea>" in r.text, path  # the form again, as typed
+    assert site.snapshot() == before

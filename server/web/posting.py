@@ -18,7 +18,7 @@ from ..runtime.site import Site
 from ..stewardship import spam
 from ..stewardship.permissions import User, may_cancel, require
 from ..store import validate
-from ..store.errors import Forbidden, Invalid, MootError
+from ..store.errors import AuthRequired, Forbidden, Invalid, MootError
 from .accounts import checked_form
 from .common import article_link, current_user, page, sign_in_first, site_of
 from .rendering import Span, body_html, quote_for_reply
@@ -123,6 +123,18 @@ async def preview(request: Request) -> Response:
 # Forms
 
 
+async def _poster(request: Request) -> User:
+    """Who sends a compose form, which keeps what was typed when it is refused:
+    one whose session ended meanwhile is told how to send it again."""
+    user = await current_user(request)
+    if user is None:
+        raise AuthRequired(
+            "you are signed out (your session ended, or you signed out in another window): "
+            "sign in in another tab, then send this again; what you wrote is kept below"
+        )
+    return require(user, "post")
+
+
 async def _new_thread_context(conn: Connection, name: str, continued: object) -> dict:
     return {
         "group": await groups.get_group(conn, name),
@@ -157,7 +169,6 @@ async def new_thread_submit(request: Request) -> Response:
     form = await checked_form(request)
     site = site_of(request)
     name = request.path_params["name"]
-    user = require(await current_user(request), "post")
     continued = form.get("continued_from") or None
     submission = posting.Submission(
         body=form.get("body"),
@@ -167,7 +178,7 @@ async def new_thread_submit(request: Request) -> Response:
         channel="web",
     )
     try:
-        started = await _submit(site, user, submission)
+        started = await _submit(site, await _poster(request), submission)
     except MootError as error:  # shown above the form, which keeps what was typed
         async with site.db.read() as conn:
             context = await _new_thread_context(conn, name, continued)
@@ -229,7 +240,6 @@ async def reply_form(request: Request) -> Response:
 async def reply_submit(request: Request) -> Response:
     form = await checked_form(request)
     site = site_of(request)
-    user = require(await current_user(request), "post")
     submission = posting.Submission(
         body=form.get("body"),
         subject=form.get("subject") or None,
@@ -237,7 +247,7 @@ async def reply_submit(request: Request) -> Response:
         channel="web",
     )
     try:
-        posted = await _submit(site, user, submission)
+        posted = await _submit(site, await _poster(request), submission)
     except MootError as error:  # shown above the form, which keeps what was typed
         async with site.db.read() as conn:
             context = await _reply_context(conn, request.path_params["id"])
@@ -330,9 +340,8 @@ async def edit_form(request: Request) -> Response:
 
 async def edit_submit(request: Request) -> Response:
     form = await checked_form(request)
-    user = require(await current_user(request), "post")
     try:
-        article = await _edit(request, user, request.path_params["id"], form)
+        article = await _edit(request, await _poster(request), request.path_params["id"], form)
     except MootError as error:  # shown above the form, which keeps what was typed
         async with site_of(request).db.read() as conn:
             article = await reading.get_article(conn, request.path_params["id"])
