@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import getpass
 import json
 import logging
@@ -83,13 +84,23 @@ def _on_database(config: Config, action: Callable[[Database], Awaitable[T]]) -> 
     return asyncio.run(run())
 
 
-def _bind_free_ports(args: argparse.Namespace, config: Config) -> tuple[Config, dict[str, socket.socket]]:
-    """Listening sockets on a free port for each listener asked for as `any`
-    (and HTTP's port 0), and the configuration naming the ports they got. The
-    servers are handed these sockets, so no port is let go between being
-    chosen and being served, and every link and log line has the real port.
-    The NNTPS port is bound here whatever it is, so that one the process may
-    not bind (563 without the privilege) stops the start naming its option."""
+# Each listener: its name in messages, and the option and variable that set its port.
+LISTENERS = {
+    "http": ("HTTP", "--port, MOOT_PORT"),
+    "nntp": ("NNTP", "--nntp-port, MOOT_NNTP_PORT; 0 turns it off"),
+    "nntps": ("NNTPS", "--nntps-port, MOOT_NNTPS_PORT"),
+    "smtp": ("SMTP", "--smtp-port, MOOT_SMTP_PORT"),
+}
+
+
+def _bind_ports(args: argparse.Namespace, config: Config) -> tuple[Config, dict[str, socket.socket]]:
+    """A listening socket for each listener that is on: on a free port for
+    one asked for as `any` (and HTTP's port 0), and the configuration naming
+    the ports they got. The servers are handed these sockets, so no port is
+    let go between being chosen and being served, and every link and log line
+    has the real port. A port that cannot be had (another server holds it; one
+    below 1024 without the privilege) stops the start before anything is
+    announced, naming the listener and its option."""
     wanted = {
         "http": ("port", config.host, args.port == ANY_PORT or config.port == 0),
         "nntp": ("nntp_port", config.nntp_host or config.host, args.nntp_port == ANY_PORT),
@@ -97,18 +108,27 @@ def _bind_free_ports(args: argparse.Namespace, config: Config) -> tuple[Config, 
         "smtp": ("smtp_port", config.smtp_host or config.host, args.smtp_port == ANY_PORT),
     }
     sockets: dict[str, socket.socket] = {}
-    for name, (_, host, free) in wanted.items():
-        fixed = config.nntps_port if name == "nntps" and not free else 0
-        if free or fixed:
-            family = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0][0]
-            try:
-                sockets[name] = socket.create_server((host, fixed), family=family)
-            except OSError as error:
-                hint = "; ports below 1024 need root or CAP_NET_BIND_SERVICE" if fixed < 1024 else ""
-                raise SystemExit(
-                    f"moot: cannot listen for NNTPS on {host}:{fixed} (--nntps-port, MOOT_NNTPS_PORT):"
-                    f" {error.strerror}{hint}"
-                ) from None
+    for name, (option, host, free) in wanted.items():
+        fixed = 0 if free else getattr(config, option)
+        if not (free or fixed):
+            continue  # off
+        family = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0][0]
+        try:
+            sockets[name] = socket.create_server((host, fixed), family=family)
+        except OSError as error:
+            for sock in sockets.values():
+                sock.close()
+            hint = {
+                errno.EADDRINUSE: ": another server listens there",
+                errno.EACCES: ": ports below 1024 need root or CAP_NET_BIND_SERVICE",
+            }.get(error.errno or 0, "")
+            label, where = LISTENERS[name]
+            reason = os.strerror(error.errno) if error.errno else str(error)
+            print(
+                f"moot: cannot listen for {label} on {host}:{fixed} ({where}): {reason}{hint}",
+                file=sys.stderr,
+            )
+            raise SystemExit(2) from None
     ports = {wanted[name][0]: sock.getsockname()[1] for name, sock in sockets.items()}
     return config.replace(**ports), sockets
 
@@ -125,7 +145,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     config = _config(args)
     configure_logging(config.log_format)
-    config, sockets = _bind_free_ports(args, config)
+    config, sockets = _bind_ports(args, config)
     if config.nntp_port or config.nntps_port:
         try:
             nntp_tls.server_context(config)  # an unusable certificate stops the start, saying why

@@ -96,3 +96,17 @@ def test_output_cut_short_by_its_reader_ends_quietly(tmp_path, monkeypatch, caps
     monkeypatch.setattr("sys.stdout", gone)
     assert main(["get", "--db", db, "/api/groups"]) == 1
     os.close(gone.fd)
+
+
+def test_a_port_another_server_holds_is_named_before_serving(tmp_path):
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = str(taken.getsockname()[1])
+        done = moot("serve", "--port", "any", "--nntp-port", port, db_path=tmp_path / "site.db", check=False)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (
+        f"moot: cannot listen for NNTP on 127.0.0.1:{port} (--nntp-port, MOOT_NNTP_PORT; 0 turns it off):"
+        " Address already in use: another server listens there"
+    )
+    assert "Moot serving" not in done.stdout  # nothing claimed to serve
