@@ -178,5 +178,7 @@ async def test_a_form_sent_after_the_session_ended_keeps_what_was_typed(site):
     # signed in again (in another tab), the kept form sends as it is
     r = await ada.post("/login", **form(username="ada", password=PASSWORD, csrf=token))
     assert r.status_code == 303
-    r = await ada.post(f"/a/{s['root']['id']}/reply", **form(body="Ten minutes of careful writing.", csrf=token))
+    r = await ada.post(
+        f"/a/{s['root']['id']}/reply", **form(body="Ten minutes of careful writing.", csrf=token)
+    )
     assert r.status_code == 303
