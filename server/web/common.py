@@ -199,13 +199,20 @@ ERROR_TITLES = {
 
 
 async def error_page(
-    request: Request, status: int, message: str, headers: Mapping[str, str] | None = None
+    request: Request,
+    status: int,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    *,
+    back: tuple[str, str] | None = None,
 ) -> Response:
-    """A small HTML page for an error on a page route, with the same status."""
+    """A small HTML page for an error on a page route, with the same status;
+    `back` (a path and its words) leads back to the form that was refused."""
     context = {
         "status": status,
         "title": ERROR_TITLES.get(status, "Something went wrong"),
         "message": message,
+        "back": back,
     }
     try:
         return await page(request, "error.html", context, status=status, headers=headers)
