@@ -215,7 +215,7 @@ async def test_reset_links_from_the_command_line_and_from_an_admin(site):
     r = await visitor.post(
         path, data={"csrf": csrf(page), "password": NEW_PASSWORD, "password2": NEW_PASSWORD}
     )
-    assert r.status_code == 303 and r.headers["location"] == "/login?next=/account"
+    assert r.status_code == 303 and r.headers["location"] == "/login?next=%2Faccount&changed=ada"
     assert (await ada_elsewhere.get("/api/me")).status_code == 401  # every session ended
     assert await accounts.authenticate(site.db, "ada", NEW_PASSWORD) is not None
     assert (await visitor.get(path)).status_code == 404  # used once

@@ -228,7 +228,9 @@ async def test_the_recovery_page_works_as_a_plain_form(make_site):
     assert NEW_PASSWORD not in r.text
     assert ts.snapshot() == before
     r = await anon.post("/recover", data={**fields, "csrf": token})
-    assert r.status_code == 303 and r.headers["location"] == "/login?next=/account"
+    assert r.status_code == 303 and r.headers["location"] == "/login?next=%2Faccount&changed=ada"
+    page = (await anon.get(r.headers["location"])).text  # says it worked, the name filled in
+    assert "Your new password is set: sign in with it." in page and 'value="ada"' in page
     assert await signs_in(ts, "ada", NEW_PASSWORD)
     r = await anon.post("/recover", data={**fields, "csrf": token})
     assert r.status_code == 401  # once

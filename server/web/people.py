@@ -254,7 +254,7 @@ async def recover_submit(request: Request) -> Response:
     try:
         if form.get("password") != form.get("password2"):
             raise Invalid("the passwords differ")
-        await sessions.redeem_recovery(
+        user = await sessions.redeem_recovery(
             site_of(request),
             username,
             form.get("code"),
@@ -263,7 +263,13 @@ async def recover_submit(request: Request) -> Response:
         )
     except FORM_ERRORS as error:
         return await _recover(request, username=username, error=error.message, status=error.status)
-    return RedirectResponse("/login?next=/account", status_code=303)
+    return _sign_in_again(user)
+
+
+def _sign_in_again(user: User) -> Response:
+    """After a new password is set (every session ended): the sign-in page,
+    saying so, with the name filled in."""
+    return RedirectResponse("/login" + query_string(next="/account", changed=user.username), status_code=303)
 
 
 async def profile_page(request: Request) -> Response:
@@ -483,7 +489,7 @@ async def reset_submit(request: Request) -> Response:
     try:
         if form.get("password") != form.get("password2"):
             raise Invalid("the passwords differ")
-        await sessions.redeem_reset(site, token, form.get("password"), address=client_address(request))
+        user = await sessions.redeem_reset(site, token, form.get("password"), address=client_address(request))
     except FORM_ERRORS as error:
         return await page(
             request,
@@ -492,7 +498,7 @@ async def reset_submit(request: Request) -> Response:
             status=error.status,
             headers=PRIVATE,
         )
-    return RedirectResponse("/login?next=/account", status_code=303)
+    return _sign_in_again(user)
 
 
 routes = [
