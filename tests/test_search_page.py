@@ -158,3 +158,13 @@ async def test_a_query_with_no_word_in_it_says_so_rather_than_listing_everything
     # filters alone still list what they select, newest first
     page = await anon.get("/search", params={"q": "author:ada"})
     assert page.status_code == 200 and "2 articles match" in page.text
+
+
+
+async def test_the_group_field_takes_any_case_and_a_star_for_every_group(site):
+    await seed(site)
+    anon = await site.client()
+    for group in ("Comp.Lang.Python", " comp.lang.* ", "*"):
+        page = await anon.get("/search", params={"q": "first", "group": group})
+        assert page.status_code == 200 and "1 article matches" in page.text, group
+    assert (await anon.get("/search", params={"q": "first group:*"})).status_code == 200
