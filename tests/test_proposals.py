@@ -73,4 +73,6 @@ async def test_a_member_has_only_a_few_proposals_open_at_once(site):
     assert r.status_code == 409 and "5 open proposals" in r.json()["error"]["message"]
     assert site.snapshot() == before
     # others still propose, and the list (200 at most) is not one member's to fill
-    assert (await (await site.client("bob")).post("/api/proposals", json={"name": "rec.bobs"})).status_code == 201
+    assert (
+        await (await site.client("bob")).post("/api/proposals", json={"name": "rec.bobs"})
+    ).status_code == 201

@@ -160,7 +160,6 @@ async def test_a_query_with_no_word_in_it_says_so_rather_than_listing_everything
     assert page.status_code == 200 and "2 articles match" in page.text
 
 
-
 async def test_the_group_field_takes_any_case_and_a_star_for_every_group(site):
     await seed(site)
     anon = await site.client()
