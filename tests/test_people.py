@@ -275,3 +275,19 @@ async def test_people_found_by_the_start_of_their_username_for_mentions(site):
         r = await s["ada"].get("/api/people", params={"prefix": bad})
         assert r.status_code == 400 and r.json()["error"]["code"] == "invalid", (bad, r.text)
     assert (await s["ada"].get("/api/people")).status_code == 400
+
+
+async def test_the_account_page_deletes_an_account_once_confirmed_and_says_it_is_gone(site):
+    await seed(site)
+    bob = await site.client("bob")
+    token = re.search(r'name="csrf" value="([^"]+)"', (await bob.get("/account")).text).group(1)
+    before = site.snapshot()
+    r = await bob.post("/account/delete", data={"csrf": token, "password": PASSWORD})
+    assert r.status_code == 400 and "tick the box to confirm" in r.text
+    r = await bob.post("/account/delete", data={"csrf": token, "password": "not it", "confirm": "delete"})
+    assert r.status_code == 401 and "wrong password" in r.text
+    assert site.snapshot() == before
+    r = await bob.post("/account/delete", data={"csrf": token, "password": PASSWORD, "confirm": "delete"})
+    assert r.status_code == 303 and r.headers["location"] == "/?account-deleted"
+    page = (await bob.get(r.headers["location"])).text
+    assert "Your account is deleted." in page and 'href="/account"' not in page  # signed out

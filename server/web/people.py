@@ -466,7 +466,7 @@ async def account_form(request: Request) -> Response:
             if form.get("confirm") != "delete":
                 raise Invalid("tick the box to confirm")
             await sessions.delete_account(site, user, form.get("password"), address=client_address(request))
-            response = RedirectResponse("/", status_code=303)
+            response = RedirectResponse("/?account-deleted", status_code=303)  # the front page says so
             cookies.clear_session(response)
             return response
     except FORM_ERRORS as error:

@@ -253,6 +253,7 @@ def subject_changed(article: dict, parent: dict | None) -> bool:
 async def home(request: Request) -> Response:
     site = site_of(request)
     all_read = "all-read" in request.query_params  # where "Next unread" ends when none is left
+    deleted = "account-deleted" in request.query_params  # where deleting one's account ends
 
     async def build() -> dict:
         async with site.db.read() as conn:
@@ -265,7 +266,13 @@ async def home(request: Request) -> Response:
             (top, list(members))
             for top, members in groupby(all_groups, key=lambda g: g["name"].split(".")[0])
         ]
-        return {"sections": sections, "canonical": "/", "since": since, "all_read": all_read}
+        return {
+            "sections": sections,
+            "canonical": "/",
+            "since": since,
+            "all_read": all_read,
+            "deleted": deleted,
+        }
 
     async def unread(user: User, page: Skeleton) -> dict[str, bytes]:
         async with site.db.read() as conn:
@@ -277,7 +284,9 @@ async def home(request: Request) -> Response:
         return out
 
     # Every event can change a group's counts or add a group.
-    return await cached_page(request, (all_read,), frozenset({ANY_EVENT}), "home.html", build, unread=unread)
+    return await cached_page(
+        request, (all_read, deleted), frozenset({ANY_EVENT}), "home.html", build, unread=unread
+    )
 
 
 async def group_page(request: Request) -> Response:
