@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import getpass
 import json
 import logging
 import math
+import os
 import re
 import socket
 import ssl
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
 from .people import accounts
-from .store.config import Config
+from .store.config import Config, ConfigError
 from .store.db import Database
 from .store.errors import MootError, NotFound
 from .store.migrate import NotMoot
@@ -82,13 +84,23 @@ def _on_database(config: Config, action: Callable[[Database], Awaitable[T]]) -> 
     return asyncio.run(run())
 
 
-def _bind_free_ports(args: argparse.Namespace, config: Config) -> tuple[Config, dict[str, socket.socket]]:
-    """Listening sockets on a free port for each listener asked for as `any`
-    (and HTTP's port 0), and the configuration naming the ports they got. The
-    servers are handed these sockets, so no port is let go between being
-    chosen and being served, and every link and log line has the real port.
-    The NNTPS port is bound here whatever it is, so that one the process may
-    not bind (563 without the privilege) stops the start naming its option."""
+# Each listener: its name in messages, and the option and variable that set its port.
+LISTENERS = {
+    "http": ("HTTP", "--port, MOOT_PORT"),
+    "nntp": ("NNTP", "--nntp-port, MOOT_NNTP_PORT; 0 turns it off"),
+    "nntps": ("NNTPS", "--nntps-port, MOOT_NNTPS_PORT"),
+    "smtp": ("SMTP", "--smtp-port, MOOT_SMTP_PORT"),
+}
+
+
+def _bind_ports(args: argparse.Namespace, config: Config) -> tuple[Config, dict[str, socket.socket]]:
+    """A listening socket for each listener that is on: on a free port for
+    one asked for as `any` (and HTTP's port 0), and the configuration naming
+    the ports they got. The servers are handed these sockets, so no port is
+    let go between being chosen and being served, and every link and log line
+    has the real port. A port that cannot be had (another server holds it; one
+    below 1024 without the privilege) stops the start before anything is
+    announced, naming the listener and its option."""
     wanted = {
         "http": ("port", config.host, args.port == ANY_PORT or config.port == 0),
         "nntp": ("nntp_port", config.nntp_host or config.host, args.nntp_port == ANY_PORT),
@@ -96,18 +108,27 @@ def _bind_free_ports(args: argparse.Namespace, config: Config) -> tuple[Config, 
         "smtp": ("smtp_port", config.smtp_host or config.host, args.smtp_port == ANY_PORT),
     }
     sockets: dict[str, socket.socket] = {}
-    for name, (_, host, free) in wanted.items():
-        fixed = config.nntps_port if name == "nntps" and not free else 0
-        if free or fixed:
-            family = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0][0]
-            try:
-                sockets[name] = socket.create_server((host, fixed), family=family)
-            except OSError as error:
-                hint = "; ports below 1024 need root or CAP_NET_BIND_SERVICE" if fixed < 1024 else ""
-                raise SystemExit(
-                    f"moot: cannot listen for NNTPS on {host}:{fixed} (--nntps-port, MOOT_NNTPS_PORT):"
-                    f" {error.strerror}{hint}"
-                ) from None
+    for name, (option, host, free) in wanted.items():
+        fixed = 0 if free else getattr(config, option)
+        if not (free or fixed):
+            continue  # off
+        family = socket.getaddrinfo(host, 0, type=socket.SOCK_STREAM)[0][0]
+        try:
+            sockets[name] = socket.create_server((host, fixed), family=family)
+        except OSError as error:
+            for sock in sockets.values():
+                sock.close()
+            hint = {
+                errno.EADDRINUSE: ": another server listens there",
+                errno.EACCES: ": ports below 1024 need root or CAP_NET_BIND_SERVICE",
+            }.get(error.errno or 0, "")
+            label, where = LISTENERS[name]
+            reason = os.strerror(error.errno) if error.errno else str(error)
+            print(
+                f"moot: cannot listen for {label} on {host}:{fixed} ({where}): {reason}{hint}",
+                file=sys.stderr,
+            )
+            raise SystemExit(2) from None
     ports = {wanted[name][0]: sock.getsockname()[1] for name, sock in sockets.items()}
     return config.replace(**ports), sockets
 
@@ -124,7 +145,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     config = _config(args)
     configure_logging(config.log_format)
-    config, sockets = _bind_free_ports(args, config)
+    config, sockets = _bind_ports(args, config)
     if config.nntp_port or config.nntps_port:
         try:
             nntp_tls.server_context(config)  # an unusable certificate stops the start, saying why
@@ -278,6 +299,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     from .articles import groups, importer
 
     config = _config(args)
+
+    importer.check_source(args.file)  # before a group is made for it
 
     async def run(db: Database) -> Report:
         if args.create:
@@ -635,11 +658,25 @@ def cmd_peer(args: argparse.Namespace) -> int:
     return 0
 
 
+GROUP_STATUSES = {"y": "open", "m": "moderated", "n": "read-only"}
+
+
 def cmd_group(args: argparse.Namespace) -> int:
     from .articles import groups
     from .stewardship import actions
 
     config = _config(args)
+    if args.group_command == "create":
+
+        async def create(db: Database) -> dict:
+            async with db.transaction() as conn:
+                return await groups.create_group(
+                    conn, None, args.name, args.description, args.charter, args.status
+                )
+
+        found = _on_database(config, create)
+        print(f"created {found['name']} ({GROUP_STATUSES[found['status']]})")
+        return 0
 
     async def home(db: Database) -> dict:
         if args.node is None:
@@ -788,8 +825,22 @@ def parser() -> argparse.ArgumentParser:
     for sp in (add, rm, ls):
         sp.add_argument("--db", help="database file (default: $MOOT_DB_PATH or moot.db)")
         sp.set_defaults(fn=cmd_peer)
-    p = command("group", cmd_group, "a group's settings across peered nodes (docs/PEERING.md)")
+    p = command(
+        "group", cmd_group, "create a group; a group's settings across peered nodes (docs/PEERING.md)"
+    )
     group = p.add_subparsers(dest="group_command", required=True)
+    create = group.add_parser("create", help="create a group, as an admin (logged publicly)")
+    create.add_argument("name", help="the group's name, such as rec.music.folk")
+    create.add_argument("--description", default="", help="one line shown in group lists")
+    create.add_argument("--charter", default="", help="what the group is for, shown on its page")
+    create.add_argument(
+        "--status",
+        choices=list(GROUP_STATUSES),
+        default="y",
+        help="y open to members (the default), m moderated, n read-only",
+    )
+    create.add_argument("--db", help="database file (default: $MOOT_DB_PATH or moot.db)")
+    create.set_defaults(fn=cmd_group)
     home = group.add_parser(
         "home", help="show or set the node (Path name) where splits, merges and moves of a group are made"
     )
@@ -808,8 +859,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MootError as error:
         print(f"moot: {error.message}", file=sys.stderr)
         return 2
-    except NotMoot as error:
+    except (NotMoot, ConfigError) as error:
         print(f"moot: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader of the output left early (`moot get ... | head`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+        return 1

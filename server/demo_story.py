@@ -266,8 +266,8 @@ STRANGER = (
 async def queue(conn: Connection, config: Config, users: dict[str, User], made: dict) -> dict:
     """Fill the moderation queue for the demo moderator: moot.announce becomes
     moderated (as an admin's PUT /api/groups/moot.announce/policy would make
-    it) and holds a member's new thread and a reply; rec.music.folk holds a
-    stranger's mail; a heated post is reported as abuse until it is hidden;
+    it) and holds a member's new thread and a reply; rec.music.folk holds
+    mail from strangers for its moderators and has one waiting; a heated post is reported as abuse until it is hidden;
     an astronomy article is reported as off-topic and stays visible."""
     await conn.execute("UPDATE groups SET status = 'm' WHERE name = 'moot.announce'")
     waiting = [await new_thread(conn, config.domain, users["ada"], "moot.announce", *ANNOUNCE_HELD)]
@@ -280,6 +280,7 @@ async def queue(conn: Connection, config: Config, users: dict[str, User], made: 
         conn, config.domain, users["bruno"], posting.Submission(body=ANNOUNCE_REPLY, parent=welcome[0]["id"])
     )
     waiting.append(posted)
+    await conn.execute("UPDATE groups SET stranger_mail = 'moderate' WHERE name = 'rec.music.folk'")
     folk = await fetch_all(conn, "SELECT id FROM groups WHERE name = 'rec.music.folk'")
     name, address, subject, body = STRANGER
     await held.hold(
@@ -413,12 +414,24 @@ UNREAD_KEPT = 3
 
 async def settle_notifications(conn: Connection) -> None:
     """A reader of a months-old site has opened most of what told them: each
-    notification dated by its article (or log entry), all read but each
+    notification dated by its article (or log entry) and numbered in date
+    order, all read but each
     reader's newest few worth opening (not "a new article in a thread you follow")."""
     await conn.execute(
         "UPDATE notifications SET created_at = coalesce((SELECT a.created_at FROM articles a"
         " WHERE a.id = article_id), (SELECT m.created_at FROM modlog m WHERE m.id = entry_id), created_at)"
     )
+    # The inbox lists newest first by id, as ids grow with time on a live site:
+    # number the backdated notifications in the order of their dates.
+    await conn.execute(
+        "CREATE TEMP TABLE renumbered AS SELECT id AS old,"
+        " row_number() OVER (ORDER BY created_at, id) AS new FROM notifications"
+    )
+    await conn.execute(
+        "UPDATE notifications SET id = -(SELECT new FROM renumbered WHERE old = notifications.id)"
+    )
+    await conn.execute("UPDATE notifications SET id = -id")
+    await conn.execute("DROP TABLE renumbered")
     await conn.execute(
         "UPDATE notifications SET read = 1 WHERE id NOT IN (SELECT id FROM (SELECT n.id, row_number()"
         " OVER (PARTITION BY n.user_id ORDER BY n.created_at DESC, n.id DESC) AS k"

@@ -604,12 +604,23 @@ def test_every_page_without_console_errors_with_screenshots(server, contexts, ca
     )
     one = reply(server, "bruno", started["article"]["id"], "Ada wrote:\n> Hello all.\n\nHi Ada!")
     reply(server, "ada", one["id"], "Bruno wrote:\n> Hi Ada!\n\nHi Bruno.")
+    # a subject that drifted, with a link in it: long, and with a word no line can hold
+    drifted = reply(
+        server,
+        "bruno",
+        one["id"],
+        "Off on a tangent.",
+        subject="Tea at https://example.org/tea/with/a/path/longer/than/any/phone/is/wide (was: A tour of the pages)",
+    )
     with server.api("ada") as ada:
         ada.post("/api/proposals", json={"name": "rec.tea", "description": "Tea, brewed and argued"})
+    with server.api("root") as root:  # its page says so in a badge beside the counts
+        root.post("/api/groups", json={"name": "test.browser.moderated", "status": "m"})
     thread = f"/t/{started['thread']['id']}"
     tour = {
         "home": "/",
         "group": "/g/test.browser",
+        "moderated-group": "/g/test.browser.moderated",
         "thread": thread,
         "flat": thread + "?view=flat",
         "archive": "/g/test.browser/archive",
@@ -619,6 +630,7 @@ def test_every_page_without_console_errors_with_screenshots(server, contexts, ca
         "login": "/login",
         "register": "/register",
         "reply": f"/a/{one['id']}/reply",
+        "history": f"/a/{drifted['id']}/history",
         "new-thread": "/g/test.browser/new",
         "not-found": "/t/99999",
     }
@@ -635,6 +647,8 @@ def test_every_page_without_console_errors_with_screenshots(server, contexts, ca
                     watch.errors = [e for e in watch.errors if "status of 404" not in e]
                 if name in ("thread", "flat"):
                     live(page)
+                if viewport is PHONE:  # nothing runs off a phone's screen sideways
+                    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], path
                 if scheme == "light" or name in ("home", "thread"):
                     page.screenshot(path=str(SHOTS / f"{name}-{width}-{scheme}.png"), full_page=True)
             assert watch.errors == [], watch.errors

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from moot.web.rendering import message_url
 from tests.test_browser import (  # noqa: F401  (fixtures)
     DESKTOP,
     PHONE,
@@ -116,7 +117,7 @@ def test_opening_the_notified_reply_clears_its_notification(server, contexts):
     inbox.goto(f"{server.base}/notifications")
     row = inbox.locator(".notification.unread-item", has_text="Tuning a fiddle in fifths")
     expect(row.locator("button", has_text="Mark read")).to_have_count(1)
-    row.locator(f'a[href="/t/{answer["thread_id"]}#a{answer["id"]}"]').click()
+    row.locator(f'a[href="{message_url(answer["message_id"])}"]').click()  # the permalink finds its page
     inbox.wait_for_selector(f"#a{answer['id']}")
     expect(count).to_have_text(str(start))  # the open home page hears it
     inbox.goto(f"{server.base}/notifications")

@@ -92,6 +92,8 @@ def told(db, get) -> None:
     ]
     assert hidden == [("Tabs or spaces, settled",)]
     assert get("/api/groups/moot.announce")["group"]["status"] == "m"
+    # the stranger's mail waits in a group that holds such mail, as its queue page says
+    assert get("/api/groups/rec.music.folk")["group"]["stranger_mail"] == "moderate"
 
     rows = shape(db)
     times = sorted(r[-1] for r in rows)
@@ -117,7 +119,10 @@ def told(db, get) -> None:
             " LEFT JOIN modlog m ON m.id = n.entry_id WHERE n.created_at != coalesce(a.created_at, m.created_at)"
         ).fetchone()[0]
         kinds = {r[0] for r in conn.execute("SELECT kind FROM notifications WHERE read = 0")}
+        # the inbox lists a reader's notifications newest first by id: ids follow their dates
+        inbox = conn.execute("SELECT user_id, created_at FROM notifications ORDER BY user_id, id").fetchall()
     finally:
         conn.close()
     assert all(count <= 3 for _, count in unread) and sum(c for _, c in unread) >= 3, unread
     assert undated == 0 and "follow" not in kinds
+    assert inbox == sorted(inbox)

@@ -89,8 +89,14 @@ async def test_refused_edits_change_nothing(make_site):
     before = site.snapshot()
     r = await ada.put(f"/api/articles/{root['id']}", json={"body": "too late"})
     assert r.status_code == 409 and r.json()["error"]["editable_until"] == "2026-01-01T00:15:00.000Z"
+    # the edit page offers no form that cannot be sent: it says why at once
+    r = await ada.get(f"/a/{root['id']}/edit")
+    assert r.status_code == 409 and "can only be withdrawn now" in r.text and 'name="body"' not in r.text
+    r = await bob.get(f"/a/{s['reply']['id']}/edit")
+    assert r.status_code == 403 and "only its author can edit" in r.text and 'name="body"' not in r.text
     await ada.post(f"/api/articles/{s['reply']['id']}/cancel", json={})
     assert (await ada.put(f"/api/articles/{s['reply']['id']}", json={"body": "x"})).status_code == 409
+    assert (await ada.get(f"/a/{s['reply']['id']}/edit")).status_code == 409
     # A site that allows no editing.
     other = await make_site(edit_grace_minutes=0)
     t = await seed(other)

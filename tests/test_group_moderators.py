@@ -4,6 +4,8 @@ group's; site moderators and admins act everywhere."""
 
 from __future__ import annotations
 
+import re
+
 from tests.maint_support import build_tree
 
 KNIT, YARN = "rec.knitting", "rec.yarn"
@@ -102,6 +104,13 @@ async def test_an_admin_appoints_and_removes_a_groups_moderator_and_undoes_it(ma
     assert (await p["gia"].get(f"/api/groups/{KNIT}/queue")).status_code == 200
     assert (await admin.post(f"/api/modlog/{appointed['id']}/undo", json={"reason": "r"})).status_code == 200
     assert (await p["gia"].get(f"/api/groups/{KNIT}/queue")).status_code == 403
+
+    # The group page's form: a refusal says why and leads back to the form
+    page = (await admin.get(f"/g/{KNIT}")).text
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    r = await admin.post(f"/g/{KNIT}/moderators", data={"csrf": token, "username": "nobody", "change": "add"})
+    assert r.status_code == 404 and "no member named" in r.text
+    assert f'<a href="/g/{KNIT}#moderators">Back to {KNIT}</a>' in r.text
 
 
 async def test_removal_by_proposal(make_site):

@@ -2,6 +2,7 @@
 reruns, and random bytes, each ending in a full report and a consistent database."""
 
 import base64
+import json
 import os
 import sqlite3
 import subprocess
@@ -13,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from moot.articles import importer, mbox, messages
+from moot.cli import main
 from moot.store.errors import Invalid, TooLarge
 from tests.archive_support import check_consistency
 
@@ -338,6 +340,18 @@ def test_command_line_import_prints_a_summary(tmp_path):
         timeout=60,
     )
     assert done.returncode == 2 and "no group named" in done.stderr
+
+
+def test_command_line_import_names_a_missing_file_or_a_folder_that_is_no_maildir(tmp_path, capsys):
+    db = str(tmp_path / "cli.db")
+    assert main(["init", "--db", db]) == 0
+    (tmp_path / "folder").mkdir()
+    for path, says in [(tmp_path / "nothing.mbox", "no such file"), (tmp_path / "folder", "not a Maildir")]:
+        assert main(["import", str(path), "--group", GROUP, "--create", "--db", db]) == 2
+        assert says in capsys.readouterr().err
+    # nor was the group made for an import that could not begin
+    assert main(["get", "--db", db, "/api/groups"]) == 0
+    assert json.loads(capsys.readouterr().out)["groups"] == []
 
 
 def test_progress_bar_draws_only_on_a_terminal():

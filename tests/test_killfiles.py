@@ -207,4 +207,8 @@ async def test_rules_page_without_javascript(site):
     assert r.status_code == 303 and "Unmute ada" in (await bob.get("/u/ada")).text
     r = await bob.post(f"/t/{s['thread']['id']}/mute", data={"csrf": token, "on": "1"})
     assert r.status_code == 303 and "Unmute this thread" in (await bob.get(f"/t/{s['thread']['id']}")).text
+    # the killfile is found from the account page, and names what each mute hides with a link to it
+    assert 'href="/rules"' in (await bob.get("/account")).text
+    page = (await bob.get("/rules")).text
+    assert f'<a href="/t/{s["thread"]["id"]}">' in page and '<a href="/u/ada">' in page
     assert (await (await site.client()).get("/rules")).headers["location"].startswith("/login")

@@ -126,8 +126,20 @@ async def test_password_mismatch_keeps_the_other_fields(site):
     assert r.status_code == 400 and "the new passwords differ" in r.text
     assert re.search(rf'id="current_password"[^>]*value="{re.escape(PASSWORD)}"', r.text)
     assert "brand new" not in r.text and r.headers["cache-control"] == "no-store"
+    assert not re.search(r'id="delete_password"[^>]*value="[^"]', r.text)  # kept for the change only
     assert site.snapshot() == before
     assert (await ada.get("/account")).headers["cache-control"] == "private, no-cache"
+
+    # A refused .newsrc paste and a refused display name come back as typed.
+    pasted = "comp.lang.python: 1-3\nthis line is no .newsrc line\n"
+    r = await ada.post("/account/newsrc", **form(newsrc=pasted, csrf=token))
+    assert r.status_code == 400 and "line 2" in r.text
+    assert re.search(
+        r'<textarea id="newsrc"[^>]*>comp.lang.python: 1-3\nthis line is no .newsrc line', r.text
+    )
+    r = await ada.post("/account/name", **form(display_name="Ada\x01", csrf=token))
+    assert r.status_code == 400 and re.search(r'id="display_name"[^>]*value="Ada\x01"', r.text)
+    assert site.snapshot() == before
 
 
 async def test_profile_lists_articles_newest_first_by_date(site):
@@ -146,3 +158,27 @@ async def test_profile_lists_articles_newest_first_by_date(site):
     html = (await anon.get("/u/ada")).text
     assert html.index("A reply") < html.index("First post") < html.index("Latest by id")
     assert (await anon.get("/api/users/ada", params={"cursor": "12"})).status_code == 400
+
+
+async def test_a_form_sent_after_the_session_ended_keeps_what_was_typed(site):
+    s = await seed(site)
+    ada, token = await form_client(site, "ada")
+    await ada.post("/logout", **form(csrf=token))  # signed out in another tab, or the session ran out
+    before = site.snapshot()
+    sent = {
+        f"/a/{s['root']['id']}/reply": {"body": "Ten minutes of careful writing."},
+        "/g/comp.lang.python/new": {"subject": "A new topic", "body": "Ten minutes of careful writing."},
+        f"/a/{s['reply']['id']}/edit": {"body": "Ten minutes of careful writing."},
+    }
+    for path, fields in sent.items():
+        r = await ada.post(path, **form(**fields, csrf=token))
+        assert r.status_code == 401 and "you are signed out" in r.text, path
+        assert ">Ten minutes of careful writing.</textarea>" in r.text, path  # the form again, as typed
+    assert site.snapshot() == before
+    # signed in again (in another tab), the kept form sends as it is
+    r = await ada.post("/login", **form(username="ada", password=PASSWORD, csrf=token))
+    assert r.status_code == 303
+    r = await ada.post(
+        f"/a/{s['root']['id']}/reply", **form(body="Ten minutes of careful writing.", csrf=token)
+    )
+    assert r.status_code == 303

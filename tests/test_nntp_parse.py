@@ -151,6 +151,12 @@ def test_posted_articles_refused_with_reason(headers, reason):
         parse.posted_article(_article(*headers))
 
 
+def test_an_article_with_an_empty_body_is_read_as_one():
+    # A POST's lines joined by CRLF: the blank line after the headers ends the article.
+    posted = parse.posted_article(b"\r\n".join([b"Newsgroups: a.b", b"Subject: s", b""]))
+    assert (posted.newsgroup, posted.subject, posted.body) == ("a.b", "s", "")
+
+
 def test_same_group_twice_is_not_a_cross_post():
     assert parse.posted_article(_article("Newsgroups: a.b,a.b", "Subject: s")).newsgroup == "a.b"
 

@@ -83,3 +83,9 @@ async def test_articles_show_no_group_numbers_and_their_times_say_utc_on_hover(s
         assert f'id="a{a["id"]}"' in page and f'href="#a{a["id"]}"' in page  # the permanent anchors
         assert f'<time datetime="{stamp}" title="{stamp[:10]} {stamp[11:16]} UTC">' in page
     assert "times.js" in page and '<span id="zone">Times are UTC.</span>' in page
+
+
+async def test_an_empty_site_tells_its_admin_the_command_that_makes_a_group(site):
+    html = (await (await site.client("root", "admin")).get("/")).text
+    assert "There are no groups yet." in html and "<code>moot group create NAME" in html
+    assert "moot group create" not in (await (await site.client("ada")).get("/")).text

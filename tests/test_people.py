@@ -102,7 +102,8 @@ async def test_password_change_ends_other_sessions_and_is_limited(site):
     r = await here.post(
         "/api/me/password", json={"current_password": "wrong password", "new_password": NEW_PASSWORD}
     )
-    assert r.status_code == 401
+    # a signed-in member gave only a password: it is the password that is wrong
+    assert r.status_code == 401 and r.json()["error"]["message"].startswith("wrong password:")
     r = await here.post("/api/me/password", json={"current_password": PASSWORD, "new_password": "short"})
     assert r.status_code == 400
     assert site.snapshot() == before
@@ -214,7 +215,7 @@ async def test_reset_links_from_the_command_line_and_from_an_admin(site):
     r = await visitor.post(
         path, data={"csrf": csrf(page), "password": NEW_PASSWORD, "password2": NEW_PASSWORD}
     )
-    assert r.status_code == 303 and r.headers["location"] == "/login?next=/account"
+    assert r.status_code == 303 and r.headers["location"] == "/login?next=%2Faccount&changed=ada"
     assert (await ada_elsewhere.get("/api/me")).status_code == 401  # every session ended
     assert await accounts.authenticate(site.db, "ada", NEW_PASSWORD) is not None
     assert (await visitor.get(path)).status_code == 404  # used once
@@ -274,3 +275,19 @@ async def test_people_found_by_the_start_of_their_username_for_mentions(site):
         r = await s["ada"].get("/api/people", params={"prefix": bad})
         assert r.status_code == 400 and r.json()["error"]["code"] == "invalid", (bad, r.text)
     assert (await s["ada"].get("/api/people")).status_code == 400
+
+
+async def test_the_account_page_deletes_an_account_once_confirmed_and_says_it_is_gone(site):
+    await seed(site)
+    bob = await site.client("bob")
+    token = re.search(r'name="csrf" value="([^"]+)"', (await bob.get("/account")).text).group(1)
+    before = site.snapshot()
+    r = await bob.post("/account/delete", data={"csrf": token, "password": PASSWORD})
+    assert r.status_code == 400 and "tick the box to confirm" in r.text
+    r = await bob.post("/account/delete", data={"csrf": token, "password": "not it", "confirm": "delete"})
+    assert r.status_code == 401 and "wrong password" in r.text
+    assert site.snapshot() == before
+    r = await bob.post("/account/delete", data={"csrf": token, "password": PASSWORD, "confirm": "delete"})
+    assert r.status_code == 303 and r.headers["location"] == "/?account-deleted"
+    page = (await bob.get(r.headers["location"])).text
+    assert "Your account is deleted." in page and 'href="/account"' not in page  # signed out

@@ -62,3 +62,17 @@ async def test_threshold_of_one_creates_at_once(make_site):
     r = await ada.post("/api/proposals", json={"name": "rec.solo"})
     assert r.json()["proposal"]["status"] == "created"
     assert (await ada.get("/api/groups/rec.solo")).status_code == 200
+
+
+async def test_a_member_has_only_a_few_proposals_open_at_once(site):
+    ada = await site.client("ada")
+    for n in range(5):
+        assert (await ada.post("/api/proposals", json={"name": f"rec.knots.k{n}"})).status_code == 201
+    before = site.snapshot()
+    r = await ada.post("/api/proposals", json={"name": "rec.knots.more"})
+    assert r.status_code == 409 and "5 open proposals" in r.json()["error"]["message"]
+    assert site.snapshot() == before
+    # others still propose, and the list (200 at most) is not one member's to fill
+    assert (
+        await (await site.client("bob")).post("/api/proposals", json={"name": "rec.bobs"})
+    ).status_code == 201

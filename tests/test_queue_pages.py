@@ -86,6 +86,8 @@ async def test_checked_items_are_approved_at_once_and_a_stale_one_is_named(make_
     for bad in ({}, {"ids": "many"}):
         r = await mona.post(f"{url}/approve", data={"csrf": token, **bad})
         assert r.status_code == 400 and 'role="alert"' in r.text
+    r = await mona.post(f"{url}/approve", data={"csrf": token})  # said in the form's words
+    assert "Tick the items to approve or reject first." in r.text
     assert site.snapshot() == before
 
 

@@ -148,7 +148,10 @@ async def test_next_unread_goes_through_threads_then_groups(site):
     await bob.post("/api/groups/rec.music.folk/catch-up", json={})
     assert (await bob.get("/api/unread/next")).json() == {"next": None}
     page = await bob.get("/unread/next")
-    assert page.status_code == 303 and page.headers["location"] == "/"
+    # nothing unread is left: the front page says so, rather than appearing unexplained
+    assert page.status_code == 303 and page.headers["location"] == "/?all-read"
+    assert "Nothing unread is left" in (await bob.get("/?all-read")).text
+    assert "Nothing unread is left" not in (await bob.get("/")).text
     assert (await (await site.client()).get("/unread/next")).headers["location"].startswith("/login")
 
 

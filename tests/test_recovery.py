@@ -91,7 +91,7 @@ async def test_new_codes_need_the_password_and_csrf_and_replace_the_old(make_sit
     ):
         assert (await ada.post("/account/recovery-codes", data=data)).status_code == 403
     r = await ada.post("/account/recovery-codes", data={"password": "not my password", "csrf": token})
-    assert r.status_code == 401 and "wrong username or password" in r.text
+    assert r.status_code == 401 and "wrong password: give the password you sign in with" in r.text
     r = await ada.post("/api/me/recovery-codes", json={"password": "not my password"})
     assert r.status_code == 401
     r = await ada.post("/api/me/recovery-codes", data={"password": PASSWORD})  # a cross-site form
@@ -228,7 +228,9 @@ async def test_the_recovery_page_works_as_a_plain_form(make_site):
     assert NEW_PASSWORD not in r.text
     assert ts.snapshot() == before
     r = await anon.post("/recover", data={**fields, "csrf": token})
-    assert r.status_code == 303 and r.headers["location"] == "/login?next=/account"
+    assert r.status_code == 303 and r.headers["location"] == "/login?next=%2Faccount&changed=ada"
+    page = (await anon.get(r.headers["location"])).text  # says it worked, the name filled in
+    assert "Your new password is set: sign in with it." in page and 'value="ada"' in page
     assert await signs_in(ts, "ada", NEW_PASSWORD)
     r = await anon.post("/recover", data={**fields, "csrf": token})
     assert r.status_code == 401  # once

@@ -51,6 +51,9 @@ async def test_reply_is_offered_only_where_the_reader_may_reply(site):
         # the fragment a live page inserts says the same
         frag = (await client.get(f"/t/{thread}/fragment/a/{s['reply']['id']}")).text
         assert reply_links(frag) == 0
+    # the archive's months say what they count, in words a text browser or a screen reader reads
+    html = (await anonymous.get("/g/comp.lang.python/archive")).text
+    assert re.search(r'<span class="count">1<span class="vh"> thread</span></span>', html), html
 
 
 async def test_read_only_groups_offer_no_reply_and_moderated_ones_say_replies_wait(site, tmp_path):
@@ -89,6 +92,13 @@ async def test_read_only_groups_offer_no_reply_and_moderated_ones_say_replies_wa
             html = (await client.get(f"/t/{thread}")).text
             # a member's reply to a moderated group waits for a moderator
             assert reply_links(html) == (status == "m") and state_note(html) == f"{name} {words}"
+        # the new-thread form says so before anything is typed, and is no form where nobody posts
+        r = await s["ada"].get(f"/g/{name}/new")
+        if status == "m":
+            assert r.status_code == 200 and state_note(r.text) == f"{name} {words}"
+            assert 'id="state-note"' not in (await moderator.get(f"/g/{name}/new")).text
+        else:
+            assert r.status_code == 403 and words in r.text and 'name="body"' not in r.text
 
 
 async def test_the_moderation_log_reads_as_sentences_naming_threads_by_subject(site):
@@ -166,7 +176,7 @@ async def test_search_page_explains_counts_groups_by_thread_and_shows_errors_abo
     }
     # the fields do what the filters in the box do
     only_archived = (await client.get("/search", params={"q": "quokka*", "state": "archived"})).text
-    assert "1 article matches; they are in 1 thread." in only_archived
+    assert "1 article matches; it is in 1 thread." in only_archived
 
     bad = await client.get("/search", params={"q": "quokka after:2026-13"})
     assert bad.status_code == 400
@@ -228,8 +238,12 @@ async def test_withdraw_and_moderate_without_javascript(site):
     got = (await ada.get(f"/api/articles/{s['reply']['id']}")).json()["article"]
     assert got["status"] == "cancelled"
     bob = await site.client("bob")
-    r = await post_form(bob, f"/a/{s['root']['id']}/withdraw", f"/a/{s['root']['id']}/withdraw", {})
-    assert r.status_code == 403 and 'id="form-error"' in r.text  # not bob's: said above the form
+    r = await bob.get(f"/a/{s['root']['id']}/withdraw")  # not bob's: no form to confirm, but why
+    assert (
+        r.status_code == 403 and "only the author or a moderator" in r.text and 'name="reason"' not in r.text
+    )
+    r = await post_form(bob, f"/t/{thread}", f"/a/{s['root']['id']}/withdraw", {})
+    assert r.status_code == 403 and 'id="form-error"' in r.text  # said above the form
 
     r = await ada.post(
         f"/api/articles/{s['root']['id']}/replies",
@@ -260,10 +274,22 @@ async def test_withdraw_and_moderate_without_javascript(site):
     r = await post_form(moderator, undo, undo, {"reason": "too soon"})
     assert r.status_code == 303
     assert (await moderator.get(f"/api/threads/{new}")).json()["thread"].get("merged_into") is None
+    # an entry undone already, or one no undo reverses, offers no undo form: it says why
+    r = await moderator.get(undo)
+    assert r.status_code == 409 and "already undone" in r.text and 'name="reason"' not in r.text
     lock = f"/t/{thread}/moderate/lock"
     r = await post_form(moderator, lock, lock, {})
     assert r.status_code == 303
     assert (await moderator.get(f"/api/threads/{thread}")).json()["thread"]["state"] == "locked"
+    locked = (await moderator.get("/api/modlog")).json()["entries"][0]
+    r = await moderator.get(f"/modlog/{locked['id']}/undo")
+    assert (
+        r.status_code == 409 and "a lock cannot be undone from the log; unlock the thread instead" in r.text
+    )
+    created = (await moderator.get("/api/modlog", params={"group": "comp.lang.python"})).json()["entries"][-1]
+    assert created["action"] == "group.create"
+    r = await post_form(moderator, undo, f"/modlog/{created['id']}/undo", {"reason": "why not"})
+    assert r.status_code == 409 and "a group.create cannot be undone from the log." in r.text
     # members may not; unknown actions are not found
     r = await ada.get(lock)
     assert r.status_code == 403

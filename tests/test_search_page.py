@@ -146,3 +146,24 @@ async def test_bad_dates_say_which_filter_once(site):
         page = await anon.get("/search", params={name: value})
         assert page.status_code == 400 and f"That search cannot run: {text}</p>" in page.text
         assert "::" not in page.text.split('id="search-error"')[1].split("</p>")[0]
+
+
+async def test_a_query_with_no_word_in_it_says_so_rather_than_listing_everything(site):
+    await seed(site)
+    anon = await site.client()
+    for q in ('"', "( )", "-", "*"):
+        page = await anon.get("/search", params={"q": q})
+        assert page.status_code == 400 and "has no word to search for" in page.text, q
+        assert "articles match" not in page.text and "article matches" not in page.text
+    # filters alone still list what they select, newest first
+    page = await anon.get("/search", params={"q": "author:ada"})
+    assert page.status_code == 200 and "2 articles match" in page.text
+
+
+async def test_the_group_field_takes_any_case_and_a_star_for_every_group(site):
+    await seed(site)
+    anon = await site.client()
+    for group in ("Comp.Lang.Python", " comp.lang.* ", "*"):
+        page = await anon.get("/search", params={"q": "first", "group": group})
+        assert page.status_code == 200 and "1 article matches" in page.text, group
+    assert (await anon.get("/search", params={"q": "first group:*"})).status_code == 200

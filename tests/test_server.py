@@ -4,6 +4,7 @@ import json
 
 import httpx
 
+from moot.cli import main
 from tests.processes import moot, moot_server
 
 
@@ -43,3 +44,69 @@ def test_cli_adduser_init_and_get(tmp_path):
     assert json.loads(out.stdout) == {"groups": []}
     missing = moot("get", "/api/threads/5", db_path=db, check=False)
     assert missing.returncode == 1 and json.loads(missing.stdout)["error"]["code"] == "not_found"
+
+
+def test_a_bad_setting_is_named_without_a_traceback(tmp_path, capsys, monkeypatch):
+    db = str(tmp_path / "site.db")
+    for name, value, says in [
+        ("MOOT_POST_RATE", "abc", "MOOT_POST_RATE='abc' is not a number"),
+        ("MOOT_READ_CONNECTIONS", "4.5", "MOOT_READ_CONNECTIONS='4.5' is not a whole number"),
+        ("MOOT_LOG_REQUESTS", "perhaps", "MOOT_LOG_REQUESTS='perhaps' is not true or false"),
+        ("MOOT_SESSION_DAYS", "-1", "MOOT_SESSION_DAYS must be 1 or more"),
+        ("MOOT_EDIT_GRACE_MINUTES", "-5", "MOOT_EDIT_GRACE_MINUTES must be 0 or more"),
+        ("MOOT_TRUSTED_PROXIES", "garbage", "MOOT_TRUSTED_PROXIES: 'garbage' does not appear"),
+    ]:
+        monkeypatch.setenv(name, value)
+        assert main(["init", "--db", db]) == 2, name
+        err = capsys.readouterr().err
+        assert err.startswith("moot: ") and says in err and "Traceback" not in err, err
+        monkeypatch.delenv(name)
+
+
+def test_the_readme_lists_every_command():
+    from pathlib import Path
+
+    from moot.cli import parser
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    commands = next(a for a in parser()._actions if a.dest == "command").choices
+    missing = [name for name in commands if f"| `moot {name}" not in readme]
+    assert missing == [], f"README.md's table of commands lacks {missing}"
+
+
+def test_output_cut_short_by_its_reader_ends_quietly(tmp_path, monkeypatch, capsys):
+    """`moot get /api/groups | head -1`: the reader leaves early; no traceback."""
+    import io
+    import os
+
+    db = str(tmp_path / "site.db")
+    assert main(["init", "--db", db]) == 0
+
+    class Gone(io.TextIOBase):
+        def __init__(self):
+            self.fd = os.open(os.devnull, os.O_WRONLY)
+
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def fileno(self):
+            return self.fd
+
+    gone = Gone()
+    monkeypatch.setattr("sys.stdout", gone)
+    assert main(["get", "--db", db, "/api/groups"]) == 1
+    os.close(gone.fd)
+
+
+def test_a_port_another_server_holds_is_named_before_serving(tmp_path):
+    import socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = str(taken.getsockname()[1])
+        done = moot("serve", "--port", "any", "--nntp-port", port, db_path=tmp_path / "site.db", check=False)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip() == (
+        f"moot: cannot listen for NNTP on 127.0.0.1:{port} (--nntp-port, MOOT_NNTP_PORT; 0 turns it off):"
+        " Address already in use: another server listens there"
+    )
+    assert "Moot serving" not in done.stdout  # nothing claimed to serve

@@ -126,6 +126,8 @@ async def test_endorsements_from_new_accounts_do_not_count(make_site):
     s = await seed(site)
     r = await s["ada"].post("/api/proposals", json={"name": "rec.knots", "description": "Knots"})
     assert r.json()["proposal"]["endorsements"] == 0 and r.json()["proposal"]["status"] == "open"
+    # the proposals page says whose endorsements count, so a new member knows why theirs does not
+    assert "Endorsements count from accounts at least 1 day old." in (await s["ada"].get("/proposals")).text
     conn = sqlite3.connect(site.config.db_path)
     conn.execute("UPDATE users SET created_at = '2020-01-01T00:00:00.000Z' WHERE username = 'ada'")
     conn.commit()

@@ -62,3 +62,26 @@ def test_moot_sweep_and_role_commands(tmp_path, capsys, monkeypatch):
     entry = json.loads(capsys.readouterr().out)["entries"][0]
     assert (entry["action"], entry["actor"], entry["reason"]) == ("role", None, "helps out")
     assert main(["role", "nobody", "moderator", "--db", db]) == 2
+
+
+def test_moot_group_create(tmp_path, capsys):
+    db = str(tmp_path / "cli.db")
+    assert main(["init", "--db", db]) == 0
+    capsys.readouterr()
+    args = ["--description", "Folk music", "--charter", "Tunes and songs", "--db", db]
+    assert main(["group", "create", "rec.music.folk", *args]) == 0
+    assert main(["group", "create", "moot.announce", "--status", "m", "--db", db]) == 0
+    assert capsys.readouterr().out == "created rec.music.folk (open)\ncreated moot.announce (moderated)\n"
+    assert main(["get", "--db", db, "/api/groups/rec.music.folk"]) == 0
+    group = json.loads(capsys.readouterr().out)["group"]
+    assert (group["description"], group["charter"], group["status"]) == ("Folk music", "Tunes and songs", "y")
+    assert main(["get", "--db", db, "/api/modlog"]) == 0
+    entries = json.loads(capsys.readouterr().out)["entries"]
+    assert [(e["action"], e["target"], e["actor"]) for e in entries] == [
+        ("group.create", "moot.announce", None),
+        ("group.create", "rec.music.folk", None),
+    ]
+    assert main(["group", "create", "rec.music.folk", "--db", db]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert main(["group", "create", "Not A Name", "--db", db]) == 2
+    assert "group name" in capsys.readouterr().err

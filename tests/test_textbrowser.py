@@ -93,7 +93,10 @@ async def test_text_browsers_show_no_script_parts_and_show_the_nesting(site):
         r = await bob.post(f"/api/articles/{deeper['id']}/replies", json={"body": f"Level {n + 2} here."})
         assert r.status_code == 201
         deeper = r.json()["article"]
-    r = await bob.post(f"/api/articles/{s['root']['id']}/replies", json={"body": "A second direct reply."})
+    r = await bob.post(
+        f"/api/articles/{s['root']['id']}/replies",
+        json={"body": "A second direct reply.", "subject": "A side topic (was: Hello)"},
+    )
     assert r.status_code == 201
     client = await site.client()
     group_page = (await client.get("/g/comp.lang.python")).text
@@ -113,6 +116,8 @@ async def test_text_browsers_show_no_script_parts_and_show_the_nesting(site):
         # the root has two direct replies, five in its branch
         assert "2 replies, 5 in this branch" in text, (program, text)
         assert "1 reply, 3 in this branch" in text, (program, text)
+        # a reply's own subject is set apart from its author's handle, in words
+        assert re.search(r"@bob on A side topic", " ".join(text.split())), (program, text)
 
 
 def test_w3m_and_lynx_read_the_changed_pages_signed_in_and_post_with_their_forms(tmp_path):

@@ -5,6 +5,7 @@ from html import unescape
 from urllib.parse import quote
 
 from moot.web import reading as pages
+from moot.web.rendering import message_url
 from tests.conftest import PASSWORD, seed
 
 XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=1">'
@@ -146,6 +147,26 @@ async def test_big_thread_pages_with_the_tree_cursor(site):
     rest = article_ids(second)
     assert len(rest) == 2 and not set(rest) & set(article_ids(first))
     assert "Start of the thread" in second
+    # a permalink, and the page a reply form leads back to, show the page that holds the article
+    last = r.json()["article"]
+    r = await anon.get(f"/m/{last['message_id']}")
+    assert r.status_code == 302 and r.headers["location"] == f"{unescape(more)}#a{last['id']}"
+    r = await anon.get(f"/m/{s['reply']['message_id']}")
+    assert r.headers["location"] == f"/t/{s['thread']['id']}#a{s['reply']['id']}"  # the first page
+    token = csrf_of((await ada.get(f"/a/{last['id']}/reply")).text)
+    r = await ada.post(f"/a/{last['id']}/reply", data={"csrf": token, "body": "One more, by form"})
+    assert r.status_code == 303 and r.headers["location"].startswith(f"{unescape(more)}#a")
+    # pages that list articles (a profile, search, the inbox) link each by its permalink, which finds its page
+    permalink = message_url(last["message_id"])
+    assert f'href="{permalink}"' in (await anon.get("/u/ada")).text
+    assert (
+        f'href="{permalink}"' in (await anon.get("/search", params={"q": f"n{pages.THREAD_PAGE - 1}"})).text
+    )
+    bob = await site.client("bob")
+    await bob.post(f"/api/threads/{s['thread']['id']}/read", json={})
+    await bob.post(f"/api/articles/{last['id']}/unread", json={})
+    r = await bob.get("/unread/next")
+    assert r.headers["location"] == f"{unescape(more)}#a{last['id']}"
 
 
 async def test_permalink_redirects_wherever_the_article_lives(site):
@@ -245,7 +266,7 @@ async def test_search_modlog_and_proposals_pages(site):
     await mod.post(f"/api/threads/{s['thread']['id']}/lock", json={"reason": "cooling <b>off</b>"})
     anon = await site.client()
     html = (await anon.get("/search?q=first")).text
-    assert f'href="/t/{s["thread"]["id"]}#a{s["root"]["id"]}"' in html and "<mark>" in html
+    assert f'href="{message_url(s["root"]["message_id"])}"' in html and "<mark>" in html
     html = (await anon.get("/modlog")).text
     assert "lock" in html and "cooling &lt;b&gt;off&lt;/b&gt;" in html
     await s["ada"].post("/api/proposals", json={"name": "rec.knitting", "description": "Yarn"})
@@ -303,6 +324,10 @@ async def test_login_form_needs_the_csrf_token(site):
     )
     assert r.status_code == 303 and r.headers["location"] == "/"
     assert (await client.get("/api/me")).json()["user"]["username"] == "ada"
+    # usernames are lower case: one typed with a capital (as phones do) or a stray space signs in too
+    other = await site.client()
+    r = await other.post("/api/login", json={"username": " Ada ", "password": PASSWORD})
+    assert r.status_code == 200 and r.json()["user"]["username"] == "ada"
 
 
 async def test_login_form_shares_the_api_throttle(make_site):

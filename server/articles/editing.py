@@ -36,6 +36,24 @@ def editable_until(created_at: str, grace_minutes: int) -> str:
     return clock.stamp(_parse(created_at) + timedelta(minutes=grace_minutes))
 
 
+async def editable(conn: Connection, user: User, ref: object, *, grace_minutes: int) -> Row:
+    """The row of the article `ref` names if `user` may edit it now: 404 for
+    no such article, 403 for anyone but its author, 409 `conflict` on a
+    withdrawn article or after the grace period (with `editable_until`)."""
+    row = await article_row(conn, ref)
+    if row["user_id"] != user.id:
+        raise Forbidden("only its author can edit an article")
+    if row["status"] not in ("ok", "hidden"):
+        raise Conflict("a withdrawn article cannot be edited")
+    until = editable_until(row["created_at"], grace_minutes)
+    if clock.now() >= until:
+        raise Conflict(
+            f"the {grace_minutes} minutes to edit it are over: it can only be withdrawn now",
+            editable_until=until,
+        )
+    return row
+
+
 async def edit(
     conn: Connection,
     user: User | None,
@@ -52,17 +70,7 @@ async def edit(
     `too_many_links` when a new account's edit adds links past the site's
     trust `rules` (the defaults when None), as posting refuses them."""
     user = require(user, "post")
-    row = await article_row(conn, ref)
-    if row["user_id"] != user.id:
-        raise Forbidden("only its author can edit an article")
-    if row["status"] not in ("ok", "hidden"):
-        raise Conflict("a withdrawn article cannot be edited")
-    until = editable_until(row["created_at"], grace_minutes)
-    if clock.now() >= until:
-        raise Conflict(
-            f"the {grace_minutes} minutes to edit it are over: it can only be withdrawn now",
-            editable_until=until,
-        )
+    row = await editable(conn, user, ref, grace_minutes=grace_minutes)
     body = validate.body(body)
     trust.check_links(user, rules or trust.Rules(), body)
     subject = validate.subject(subject) if subject not in (None, "") else row["subject"]

@@ -44,7 +44,7 @@ from aiosqlite import Connection
 from ..people import follows
 from ..stewardship.maintenance import deepest, refresh_activity, relocate
 from ..store.db import Database, fetch_all, fetch_one, fetch_value
-from ..store.errors import MootError
+from ..store.errors import Invalid, MootError
 from ..store.events import Also, emit
 from . import indexing, mailthreads, mbox, posting, tree
 from .groups import get_group_row, group_json
@@ -151,6 +151,17 @@ def parse_files(files: list[Path]) -> list[Entry]:
 
 def is_maildir(path: Path) -> bool:
     return path.is_dir() and ((path / "cur").is_dir() or (path / "new").is_dir())
+
+
+def check_source(path: str | os.PathLike[str]) -> Path:
+    """`path` as a source to import: an mbox file or a Maildir folder; Invalid
+    saying what is there instead."""
+    path = Path(path)
+    if path.is_dir() and not is_maildir(path):
+        raise Invalid(f"{path} is a folder but not a Maildir (it has no cur/ or new/ folder)")
+    if not path.is_dir() and not path.is_file():
+        raise Invalid(f"{path}: no such file")
+    return path
 
 
 @dataclass
@@ -305,10 +316,10 @@ async def import_path(
     workers: int | None = None,
 ) -> Report:
     """Import an mbox file or a Maildir folder into an existing group; returns
-    the report. `workers`: the processes that parse it (0: this one; None:
+    the report (Invalid, before anything is read, when `path` is neither). `workers`: the processes that parse it (0: this one; None:
     PARSE_WORKERS for a source of more than PARALLEL_FROM pieces, else 0);
     the outcome is the same either way."""
-    return await Importer(db, group_name, batch_size, workers).run(Path(path), progress_stream)
+    return await Importer(db, group_name, batch_size, workers).run(check_source(path), progress_stream)
 
 
 class Importer:

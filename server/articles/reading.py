@@ -163,6 +163,26 @@ async def thread_page(
     }
 
 
+async def page_cursor(conn: Connection, thread_id: int, article_id: int, page_size: int) -> str | None:
+    """The cursor of the thread_page (of `page_size` articles) that shows the
+    article, None for the first page: its tree position, counted on the
+    (thread_id, seq) index, rounded down to a page's start."""
+    before = await fetch_value(
+        conn,
+        "SELECT count(*) FROM articles WHERE thread_id = ? AND seq < (SELECT seq FROM articles WHERE id = ?)",
+        (thread_id, article_id),
+    )
+    start = int(before or 0) // page_size * page_size
+    if start == 0:
+        return None
+    last = await fetch_value(
+        conn,
+        "SELECT id FROM articles WHERE thread_id = ? ORDER BY seq LIMIT 1 OFFSET ?",
+        (thread_id, start - 1),
+    )
+    return tree.cursor(int(last))
+
+
 # An outline line: what a subject/author/date tree shows, and the parent's
 # subject (to tell a changed one), without any article's text.
 OUTLINE_SELECT = (

@@ -130,8 +130,13 @@ def parse_date(value: str, what: str) -> str:
     return f"{year:04d}-{month:02d}-{day:02d}T00:00:00.000Z"
 
 
-def parse_group(value: str) -> str:
-    """A group name, or `hier.archy.*` for every group below a prefix (returned as 'hier.archy.')."""
+def parse_group(value: str) -> str | None:
+    """A group name, or `hier.archy.*` for every group below a prefix (returned
+    as 'hier.archy.'), or `*` for every group (None). Group names are lower
+    case, so the case typed does not matter."""
+    value = value.strip().lower()
+    if value == "*":
+        return None
     m = _GROUP_PATTERN.match(value)
     if m:
         return validate.group_name(m[1]) + "."
@@ -156,7 +161,7 @@ def parse(text: object) -> Query:
         raise Invalid(f"the query is longer than {QUERY_MAX} characters")
     text = _UNSAFE.sub(" ", text)
     terms: list[Term] = []
-    filters: dict[str, str] = {}
+    filters: dict[str, str | None] = {}
     for negated, key, value, phrase in _tokens(text):
         if key is not None and not negated:
             if key == "group":

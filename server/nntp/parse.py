@@ -146,7 +146,8 @@ class Posted:
 def _fields(data: bytes) -> tuple[dict[str, str], bytes, bytes]:
     """An article's header fields (lower-case names, unfolded), head and body bytes."""
     end = data.find(b"\r\n\r\n")
-    head, body_bytes = (data, b"") if end < 0 else (data[:end], data[end + 4 :])
+    # no blank line before the body: the article ends after its headers (or after the blank line)
+    head, body_bytes = (data.removesuffix(b"\r\n"), b"") if end < 0 else (data[:end], data[end + 4 :])
     fields: dict[str, str] = {}
     last = None
     for raw in head.split(b"\r\n"):

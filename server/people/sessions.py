@@ -16,9 +16,11 @@ from . import accounts, recovery, registration, resets
 
 
 def _login_name(username: object) -> str | None:
-    """The username as the lockout counts it, or None when it cannot name an account."""
+    """The username as the lockout counts it, or None when it cannot name an
+    account. Usernames are lower case, so one typed with capitals (a phone's
+    first letter) or with spaces around it names the same account."""
     try:
-        return validate.username(username)
+        return validate.username(username.strip().lower() if isinstance(username, str) else username)
     except Invalid:
         return None
 
@@ -43,6 +45,15 @@ async def authenticate(site: Site, username: object, password: object, *, addres
         raise AuthRequired("wrong username or password")  # the reservation stays: a failure
     attempt.succeeded()
     return user
+
+
+async def confirm_password(site: Site, user: User, password: object, *, address: str) -> None:
+    """A signed-in member gives their password again (authenticate's limits
+    and answers); a wrong one is called that, since no username was typed."""
+    try:
+        await authenticate(site, user.username, password, address=address)
+    except AuthRequired:
+        raise AuthRequired("wrong password: give the password you sign in with") from None
 
 
 async def sign_in(
@@ -102,13 +113,13 @@ async def change_password(
     PASSWORD_CHANGES an hour per account (429). Returns the sessions ended."""
     validate.password(new)
     site.password_changes.take(user.id, "changing the password")  # reserved before the slow hash
-    await authenticate(site, user.username, current, address=address)
+    await confirm_password(site, user, current, address=address)
     return await accounts.set_password(site.db, user, new, keep_token=keep_token, n=site.config.scrypt_n)
 
 
 async def delete_account(site: Site, user: User, password: object, *, address: str) -> None:
     """Delete the account once its password is given again (accounts.delete_account)."""
-    await authenticate(site, user.username, password, address=address)
+    await confirm_password(site, user, password, address=address)
     await accounts.delete_account(site.db, user)
 
 
@@ -122,7 +133,7 @@ async def new_recovery_codes(site: Site, user: User, password: object, *, addres
     """A new set of recovery codes (recovery.make) once the current password
     is given again (a wrong one counts as a failed sign-in, 401/429); the
     earlier set stops working. The codes are for showing once."""
-    await authenticate(site, user.username, password, address=address)
+    await confirm_password(site, user, password, address=address)
     async with site.db.transaction() as conn:
         return await recovery.make(conn, user)
 

@@ -186,5 +186,5 @@ def may_cancel(user: User | None, author_id: int | None, group: str) -> User:
     moderators of the article's group `group` withdraw anyone's."""
     user = require(user, "withdraw")
     if author_id != user.id and not moderates(user, group):
-        raise Forbidden("only the author or a moderator may cancel an article")
+        raise Forbidden("only the author or a moderator may withdraw an article")
     return user

@@ -28,6 +28,11 @@ from .permissions import User, require
 KINDS = ("group", "add_moderator", "remove_moderator")
 
 
+# Proposals one member may have open at once, so that no one fills the list
+# (the page shows 200) with names nobody endorses.
+OPEN_PER_MEMBER = 5
+
+
 @dataclass(frozen=True)
 class Rules:
     """When endorsements create a group: `threshold` of them, each from an
@@ -181,10 +186,19 @@ async def propose(
 ) -> dict:
     """A member proposes a group (or, by `kind`, to add or remove `username`
     as a moderator of the group `name`); the proposal counts as the
-    proposer's endorsement."""
+    proposer's endorsement. A member has at most OPEN_PER_MEMBER proposals
+    open at once (409)."""
     user = require(user, "propose")
     if kind not in KINDS:
         raise Invalid(f"kind must be one of {', '.join(KINDS)}")
+    mine = await fetch_value(
+        conn, "SELECT count(*) FROM proposals WHERE proposer_id = ? AND status = 'open'", (user.id,)
+    )
+    if mine >= OPEN_PER_MEMBER:
+        raise Conflict(
+            f"you have {mine} open proposals, the most one member may have: "
+            "propose more once one of them is decided"
+        )
     description = validate.description(description if description is not None else "")
     charter = validate.charter(charter if charter is not None else "")
     member_id = None

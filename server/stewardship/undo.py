@@ -36,9 +36,9 @@ Peers and readers that honoured the cancels keep the articles gone.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from sqlite3 import Row
-from typing import TypeGuard
+from typing import Any, TypeGuard
 
 from aiosqlite import Connection
 
@@ -271,6 +271,30 @@ async def _undo_moderator(conn: Connection, user: User, entry: Row, reason: str)
     return undo_id
 
 
+# What reverses a thread's state, which no undo does.
+REVERSED_BY = {
+    "lock": "unlock the thread",
+    "unlock": "lock the thread",
+    "archive": "unarchive the thread",
+    "unarchive": "archive the thread",
+    "move": "move the thread back",
+    "reference": "take the thread off the reference shelf, or put it back",
+}
+
+
+def check_undoable(entry: Row | Mapping[str, Any]) -> None:
+    """Conflict, saying why and what to do instead, unless the logged action
+    (an entry's row or its public form: `action`, `undone_by`) can be undone."""
+    if entry["action"] not in modlog.UNDOABLE:
+        instead = REVERSED_BY.get(entry["action"])
+        raise Conflict(
+            f"a {entry['action']} cannot be undone from the log"
+            + (f"; {instead} instead" if instead else ".")
+        )
+    if entry["undone_by"] is not None:
+        raise Conflict(f"this entry was already undone (entry {entry['undone_by']})")
+
+
 async def undo(
     conn: Connection, user: User | None, entry_id: object, reason: object, *, exact: bool = True
 ) -> dict:
@@ -283,13 +307,7 @@ async def undo(
     groups = [entry["group_name"], *([entry["other_group_name"]] if entry["other_group_name"] else [])]
     user = require_moderator(user, *groups)
     reason = validate.reason(reason, required=True)
-    if entry["action"] not in modlog.UNDOABLE:
-        raise Conflict(
-            f"a {entry['action']} cannot be undone from the log; "
-            "unlock, unarchive or move the thread back instead"
-        )
-    if entry["undone_by"] is not None:
-        raise Conflict(f"this entry was already undone (entry {entry['undone_by']})")
+    check_undoable(entry)
     if entry["action"] in REMOVALS:
         return await modlog.get_entry(conn, await _undo_removal(conn, user, entry, reason))
     if entry["action"] in (groupmods.ADD, groupmods.REMOVE):

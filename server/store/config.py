@@ -20,6 +20,10 @@ def _f(default: Any, help: str) -> Any:
     return field(default=default, metadata={"help": help})
 
 
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message names its MOOT_ variable."""
+
+
 @dataclass(frozen=True)
 class Config:
     db_path: str = _f("moot.db", "SQLite database file; created and initialised when missing")
@@ -346,41 +350,49 @@ class Config:
 
     def checked(self) -> Config:
         if not 10 <= self.password_cost <= 20:
-            raise ValueError("password_cost must be between 10 and 20")
+            raise ConfigError("MOOT_PASSWORD_COST must be between 10 and 20")
         if self.synchronous.upper() not in ("FULL", "NORMAL", "EXTRA"):
-            raise ValueError("synchronous must be FULL, NORMAL or EXTRA")
+            raise ConfigError("MOOT_SYNCHRONOUS must be FULL, NORMAL or EXTRA")
         if not 0 <= self.nntp_port <= 65535:
-            raise ValueError("nntp_port must be between 0 and 65535")
+            raise ConfigError("MOOT_NNTP_PORT must be between 0 and 65535")
         if not 0 <= self.nntps_port <= 65535:
-            raise ValueError("nntps_port must be between 0 and 65535")
+            raise ConfigError("MOOT_NNTPS_PORT must be between 0 and 65535")
         if not 0 <= self.smtp_port <= 65535:
-            raise ValueError("smtp_port must be between 0 and 65535")
+            raise ConfigError("MOOT_SMTP_PORT must be between 0 and 65535")
         if self.smtp_url and urlsplit(self.smtp_url).scheme not in ("smtp", "smtps", "smtp+starttls"):
-            raise ValueError("smtp_url must start with smtp://, smtp+starttls:// or smtps://")
+            raise ConfigError("MOOT_SMTP_URL must start with smtp://, smtp+starttls:// or smtps://")
         if self.log_format not in ("text", "json"):
-            raise ValueError("log_format must be text or json")
+            raise ConfigError("MOOT_LOG_FORMAT must be text or json")
         if not 1 <= self.read_connections <= 64:
-            raise ValueError("read_connections must be between 1 and 64")
+            raise ConfigError("MOOT_READ_CONNECTIONS must be between 1 and 64")
+        if self.session_days < 1:
+            raise ConfigError("MOOT_SESSION_DAYS must be 1 or more")
         if self.edit_grace_minutes < 0:
-            raise ValueError("edit_grace_minutes must be 0 or more")
+            raise ConfigError("MOOT_EDIT_GRACE_MINUTES must be 0 or more")
         if self.repeat_window_hours < 0 or self.repeat_max_groups < 1:
-            raise ValueError("repeat_window_hours must be 0 or more and repeat_max_groups 1 or more")
+            raise ConfigError(
+                "MOOT_REPEAT_WINDOW_HOURS must be 0 or more and MOOT_REPEAT_MAX_GROUPS 1 or more"
+            )
         if self.spamd and not _host_port(self.spamd):
-            raise ValueError("spamd must be HOST:PORT")
+            raise ConfigError("MOOT_SPAMD must be HOST:PORT")
         if self.spam_refuse < self.spam_hold:
-            raise ValueError("spam_refuse must be at least spam_hold")
+            raise ConfigError("MOOT_SPAM_REFUSE must be at least MOOT_SPAM_HOLD")
         if not 0 < self.trust_new_rate_fraction <= 1:
-            raise ValueError("trust_new_rate_fraction must be more than 0 and at most 1")
+            raise ConfigError("MOOT_TRUST_NEW_RATE_FRACTION must be more than 0 and at most 1")
         if self.trust_new_links < 0:
-            raise ValueError("trust_new_links must be 0 or more")
+            raise ConfigError("MOOT_TRUST_NEW_LINKS must be 0 or more")
         if self.federation and urlsplit(self.public_url).scheme != "https":
-            raise ValueError("federation needs MOOT_PUBLIC_URL to be an https:// address")
+            raise ConfigError("MOOT_FEDERATION needs MOOT_PUBLIC_URL to be an https:// address")
         if self.federation_give_up_hours <= 0:
-            raise ValueError("federation_give_up_hours must be more than 0")
+            raise ConfigError("MOOT_FEDERATION_GIVE_UP_HOURS must be more than 0")
         for name in self.default_groups:
             validate.group_name(name)  # an Invalid names the bad entry
-        for proxy in (*self.trusted_proxies, *self.mail_trusted_relays, *self.proxy_protocol):
-            ipaddress.ip_network(proxy, strict=False)  # a ValueError names the bad entry
+        for name in ("trusted_proxies", "mail_trusted_relays", "proxy_protocol"):
+            for proxy in getattr(self, name):
+                try:
+                    ipaddress.ip_network(proxy, strict=False)
+                except ValueError as error:
+                    raise ConfigError(f"MOOT_{name.upper()}: {error}") from None
         return self
 
     @property
@@ -416,13 +428,27 @@ def _host_port(text: str) -> tuple[str, int] | None:
     return host, int(port)
 
 
+# What a boolean setting may be written as.
+TRUE, FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off", "")
+KINDS = {int: "a whole number", float: "a number"}
+
+
 def _convert(f: dataclasses.Field, raw: str) -> Any:
+    """The value of MOOT_<NAME>=`raw` for field `f`; ConfigError naming the
+    variable when it is not of the field's kind."""
     kind: Any = type(f.default)  # every field has a default of its own type
+    name = "MOOT_" + f.name.upper()
     if kind is bool:
-        return raw.strip().lower() in ("1", "true", "yes", "on")
+        word = raw.strip().lower()
+        if word not in TRUE + FALSE:
+            raise ConfigError(f"{name}={raw!r} is not true or false (1, true, yes, on; 0, false, no, off)")
+        return word in TRUE
     if kind is tuple:
         return tuple(part.strip() for part in raw.split(",") if part.strip())
-    return kind(raw)
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not {KINDS.get(kind, 'valid')}") from None
 
 
 def help_table() -> str:

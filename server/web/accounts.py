@@ -106,10 +106,16 @@ FORM_ERRORS: tuple[type[MootError], ...] = (Invalid, AuthRequired, TooLarge)
 
 
 async def login_form(request: Request) -> Response:
+    changed = request.query_params.get("changed", "")  # after a new password was set (web/people.py)
     return await page(
         request,
         "login.html",
-        {"next": safe_next(request.query_params.get("next")), "username": "", "error": None},
+        {
+            "next": safe_next(request.query_params.get("next")),
+            "username": changed,
+            "changed": bool(changed),
+            "error": None,
+        },
     )
 
 

@@ -15,7 +15,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from ..articles import groups
+from ..articles import groups, reading
 from ..people import accounts, notifications
 from ..runtime.site import Site
 from ..stewardship.permissions import User
@@ -123,9 +123,15 @@ def sign_in_first(request: Request) -> Response:
     return RedirectResponse("/login?next=" + quote(target, safe="/"), status_code=303)
 
 
-def article_link(article: Mapping[str, Any]) -> str:
-    """Where an article stands: on its thread's page, at its anchor."""
-    return f"/t/{article['thread_id']}#a{article['id']}"
+THREAD_PAGE = 200  # articles per thread page: validate.PAGE_MAX, the API's own ceiling
+
+
+async def article_link(site: Site, article: Mapping[str, Any], **query: object) -> str:
+    """Where an article stands: at its anchor on the page of its thread that
+    shows it (a long thread's later pages start after a cursor), `query` added."""
+    async with site.db.read() as conn:
+        cursor = await reading.page_cursor(conn, article["thread_id"], article["id"], THREAD_PAGE)
+    return f"/t/{article['thread_id']}" + query_string(cursor=cursor, **query) + f"#a{article['id']}"
 
 
 def wants_html(request: HTTPConnection) -> bool:
@@ -193,13 +199,20 @@ ERROR_TITLES = {
 
 
 async def error_page(
-    request: Request, status: int, message: str, headers: Mapping[str, str] | None = None
+    request: Request,
+    status: int,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    *,
+    back: tuple[str, str] | None = None,
 ) -> Response:
-    """A small HTML page for an error on a page route, with the same status."""
+    """A small HTML page for an error on a page route, with the same status;
+    `back` (a path and its words) leads back to the form that was refused."""
     context = {
         "status": status,
         "title": ERROR_TITLES.get(status, "Something went wrong"),
         "message": message,
+        "back": back,
     }
     try:
         return await page(request, "error.html", context, status=status, headers=headers)

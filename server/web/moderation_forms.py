@@ -14,11 +14,11 @@ from starlette.routing import Route
 
 from ..articles import groups, reading
 from ..articles.subjects import base_subject
-from ..stewardship import actions, groupmods, maintenance, modlog
+from ..stewardship import actions, groupmods, maintenance, modlog, undo
 from ..stewardship.permissions import moderates, require, require_moderator
 from ..store.errors import Invalid, MootError, NotFound
 from .accounts import checked_form
-from .common import current_user, page, sign_in_first, site_of
+from .common import current_user, error_page, page, sign_in_first, site_of
 
 # action -> (title, what it does, the fields besides the reason, whether a reason is required)
 ACTIONS: dict[str, tuple[str, str, tuple[str, ...], bool]] = {
@@ -186,6 +186,7 @@ async def undo_form(request: Request) -> Response:
     async with site_of(request).db.read() as conn:
         entry = await modlog.get_entry(conn, request.path_params["id"])
     require_moderator(user, entry["group"], *([entry["other_group"]] if entry["other_group"] else []))
+    undo.check_undoable(entry)  # no form for what cannot be undone: the page says why
     return await page(request, "undo.html", {"entry": entry, "reason": "", "error": None})
 
 
@@ -216,8 +217,15 @@ async def group_moderator_submit(request: Request) -> Response:
     form = await checked_form(request)
     name = request.path_params["name"]
     change = groupmods.appoint if form.get("change") == "add" else groupmods.dismiss
-    async with site_of(request).db.transaction() as conn:
-        await change(conn, await current_user(request), name, form.get("username"), form.get("reason"))
+    try:
+        async with site_of(request).db.transaction() as conn:
+            await change(conn, await current_user(request), name, form.get("username"), form.get("reason"))
+    except MootError as error:  # the form is on the group page: the way back leads there
+        if error.status in (401, 403):
+            raise
+        return await error_page(
+            request, error.status, error.message, back=(f"/g/{name}#moderators", f"Back to {name}")
+        )
     return RedirectResponse(f"/g/{name}#moderators", status_code=303)
 
 

@@ -254,7 +254,7 @@ async def recover_submit(request: Request) -> Response:
     try:
         if form.get("password") != form.get("password2"):
             raise Invalid("the passwords differ")
-        await sessions.redeem_recovery(
+        user = await sessions.redeem_recovery(
             site_of(request),
             username,
             form.get("code"),
@@ -263,7 +263,13 @@ async def recover_submit(request: Request) -> Response:
         )
     except FORM_ERRORS as error:
         return await _recover(request, username=username, error=error.message, status=error.status)
-    return RedirectResponse("/login?next=/account", status_code=303)
+    return _sign_in_again(user)
+
+
+def _sign_in_again(user: User) -> Response:
+    """After a new password is set (every session ended): the sign-in page,
+    saying so, with the name filled in."""
+    return RedirectResponse("/login" + query_string(next="/account", changed=user.username), status_code=303)
 
 
 async def profile_page(request: Request) -> Response:
@@ -321,12 +327,13 @@ async def _account(
     notice: str | None = None,
     error: str | None = None,
     status: int = 200,
-    typed: str = "",
+    typed: dict[str, str] | None = None,
     recovery_codes: list[str] | None = None,
 ) -> Response:
-    """The account page; `typed` is the current password a refused change keeps
-    in its field, `recovery_codes` the codes just made (shown this once), and
-    a page holding either is stored by no cache."""
+    """The account page; `typed` is what a refused form keeps in its fields
+    (by field name: the current password of a refused change, a display name,
+    an address, a pasted .newsrc), `recovery_codes` the codes just made (shown
+    this once), and a page holding either is stored by no cache."""
     site = site_of(request)
     found = await accounts.list_sessions(site.db, user, cookies_of(request).session_token(request))
     async with site.db.read() as conn:
@@ -345,7 +352,7 @@ async def _account(
             "email": email,
             "notification_mail": notification_mail,
             "drafts": kept,
-            "typed": typed,
+            "typed": typed or {},
             "recovery_codes": recovery_codes,
             "recovery_left": recovery_left,
         },
@@ -359,6 +366,10 @@ async def account_page(request: Request) -> Response:
     if user is None:
         return sign_in_first(request)
     return await _account(request, user)
+
+
+# The fields of the account page's forms that a refused form gives back as typed (never a password).
+TYPED_BACK = {"name": ("display_name",), "email": ("email",), "newsrc": ("newsrc",)}
 
 
 async def account_form(request: Request) -> Response:
@@ -375,7 +386,7 @@ async def account_form(request: Request) -> Response:
         if action == "password":
             if form.get("new_password") != form.get("new_password2"):
                 # only the two new ones are typed again
-                typed = form.get("current_password", "")
+                typed = {"current_password": form.get("current_password", "")}
                 return await _account(
                     request, user, error="the new passwords differ", status=400, typed=typed
                 )
@@ -455,11 +466,12 @@ async def account_form(request: Request) -> Response:
             if form.get("confirm") != "delete":
                 raise Invalid("tick the box to confirm")
             await sessions.delete_account(site, user, form.get("password"), address=client_address(request))
-            response = RedirectResponse("/", status_code=303)
+            response = RedirectResponse("/?account-deleted", status_code=303)  # the front page says so
             cookies.clear_session(response)
             return response
     except FORM_ERRORS as error:
-        return await _account(request, user, error=error.message, status=error.status)
+        typed = {field: form.get(field, "") for field in TYPED_BACK.get(action, ())}
+        return await _account(request, user, error=error.message, status=error.status, typed=typed)
     raise NotFound("no such account action")
 
 
@@ -477,7 +489,7 @@ async def reset_submit(request: Request) -> Response:
     try:
         if form.get("password") != form.get("password2"):
             raise Invalid("the passwords differ")
-        await sessions.redeem_reset(site, token, form.get("password"), address=client_address(request))
+        user = await sessions.redeem_reset(site, token, form.get("password"), address=client_address(request))
     except FORM_ERRORS as error:
         return await page(
             request,
@@ -486,7 +498,7 @@ async def reset_submit(request: Request) -> Response:
             status=error.status,
             headers=PRIVATE,
         )
-    return RedirectResponse("/login?next=/account", status_code=303)
+    return _sign_in_again(user)
 
 
 routes = [

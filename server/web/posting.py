@@ -16,9 +16,9 @@ from ..articles import editing, groups, posting, reading, repetition
 from ..people import drafts
 from ..runtime.site import Site
 from ..stewardship import spam
-from ..stewardship.permissions import User, require
+from ..stewardship.permissions import User, may_cancel, require
 from ..store import validate
-from ..store.errors import Invalid, MootError
+from ..store.errors import AuthRequired, Forbidden, Invalid, MootError
 from .accounts import checked_form
 from .common import article_link, current_user, page, sign_in_first, site_of
 from .rendering import Span, body_html, quote_for_reply
@@ -123,6 +123,18 @@ async def preview(request: Request) -> Response:
 # Forms
 
 
+async def _poster(request: Request) -> User:
+    """Who sends a compose form, which keeps what was typed when it is refused:
+    one whose session ended meanwhile is told how to send it again."""
+    user = await current_user(request)
+    if user is None:
+        raise AuthRequired(
+            "you are signed out (your session ended, or you signed out in another window): "
+            "sign in in another tab, then send this again; what you wrote is kept below"
+        )
+    return require(user, "post")
+
+
 async def _new_thread_context(conn: Connection, name: str, continued: object) -> dict:
     return {
         "group": await groups.get_group(conn, name),
@@ -138,6 +150,8 @@ async def new_thread_form(request: Request) -> Response:
         context = await _new_thread_context(
             conn, request.path_params["name"], request.query_params.get("continued_from")
         )
+    if context["group"]["status"] == "n":  # no form that nobody may send
+        raise Forbidden(f"{context['group']['name']} is read-only: nobody posts here.")
     earlier = context["continued_from"]
     return await page(
         request,
@@ -155,7 +169,6 @@ async def new_thread_submit(request: Request) -> Response:
     form = await checked_form(request)
     site = site_of(request)
     name = request.path_params["name"]
-    user = require(await current_user(request), "post")
     continued = form.get("continued_from") or None
     submission = posting.Submission(
         body=form.get("body"),
@@ -165,7 +178,7 @@ async def new_thread_submit(request: Request) -> Response:
         channel="web",
     )
     try:
-        started = await _submit(site, user, submission)
+        started = await _submit(site, await _poster(request), submission)
     except MootError as error:  # shown above the form, which keeps what was typed
         async with site.db.read() as conn:
             context = await _new_thread_context(conn, name, continued)
@@ -227,7 +240,6 @@ async def reply_form(request: Request) -> Response:
 async def reply_submit(request: Request) -> Response:
     form = await checked_form(request)
     site = site_of(request)
-    user = require(await current_user(request), "post")
     submission = posting.Submission(
         body=form.get("body"),
         subject=form.get("subject") or None,
@@ -235,7 +247,7 @@ async def reply_submit(request: Request) -> Response:
         channel="web",
     )
     try:
-        posted = await _submit(site, user, submission)
+        posted = await _submit(site, await _poster(request), submission)
     except MootError as error:  # shown above the form, which keeps what was typed
         async with site.db.read() as conn:
             context = await _reply_context(conn, request.path_params["id"])
@@ -243,15 +255,19 @@ async def reply_submit(request: Request) -> Response:
         return await page(request, "reply.html", context, status=error.status)
     if "held" in posted:
         return RedirectResponse(f"/g/{posted['held']['group']}?held={posted['held']['id']}", status_code=303)
-    return RedirectResponse(article_link(posted["article"]), status_code=303)
+    return RedirectResponse(await article_link(site, posted["article"]), status_code=303)
 
 
 async def withdraw_form(request: Request) -> Response:
-    """Withdrawing without JavaScript: a page that asks to confirm."""
+    """Withdrawing without JavaScript: a page that asks to confirm (403 at
+    once, with the reason, for a reader who may not withdraw it)."""
     site = site_of(request)
-    if await current_user(request) is None:
+    user = await current_user(request)
+    if user is None:
         return sign_in_first(request)
     async with site.db.read() as conn:
+        row = await reading.article_row(conn, request.path_params["id"])
+        may_cancel(user, row["user_id"], row["group_name"])
         article = await reading.get_article(conn, request.path_params["id"])
         thread = await reading.get_thread(conn, article["thread_id"])
     return await page(
@@ -276,7 +292,7 @@ async def withdraw_submit(request: Request) -> Response:
             {"article": article, "thread": thread, "reason": form.get("reason", ""), "error": error.message},
             status=error.status,
         )
-    return RedirectResponse(article_link(article), status_code=303)
+    return RedirectResponse(await article_link(site_of(request), article), status_code=303)
 
 
 async def _edit(request: Request, user: User, ref: object, fields: Mapping[str, object]) -> dict:
@@ -310,7 +326,10 @@ async def edit_form(request: Request) -> Response:
     user = await current_user(request)
     if user is None:
         return sign_in_first(request)
-    async with site.db.read() as conn:
+    async with site.db.read() as conn:  # refused at once when the edit could not be sent
+        await editing.editable(
+            conn, user, request.path_params["id"], grace_minutes=site.config.edit_grace_minutes
+        )
         article = await reading.get_article(conn, request.path_params["id"])
     return await page(
         request,
@@ -321,9 +340,8 @@ async def edit_form(request: Request) -> Response:
 
 async def edit_submit(request: Request) -> Response:
     form = await checked_form(request)
-    user = require(await current_user(request), "post")
     try:
-        article = await _edit(request, user, request.path_params["id"], form)
+        article = await _edit(request, await _poster(request), request.path_params["id"], form)
     except MootError as error:  # shown above the form, which keeps what was typed
         async with site_of(request).db.read() as conn:
             article = await reading.get_article(conn, request.path_params["id"])
@@ -338,7 +356,7 @@ async def edit_submit(request: Request) -> Response:
             },
             status=error.status,
         )
-    return RedirectResponse(article_link(article), status_code=303)
+    return RedirectResponse(await article_link(site_of(request), article), status_code=303)
 
 
 async def history_page(request: Request) -> Response:

@@ -88,6 +88,8 @@ async def proposals_page(
         {
             "proposals": listing,
             "threshold": threshold,
+            "min_age_days": site.config.endorse_min_age_days,
+            "min_posts": site.config.endorse_min_posts,
             "canonical": "/proposals",
             "error": error,
             "form": form,

@@ -21,7 +21,7 @@ from ..stewardship import queue, reports, review, spam
 from ..stewardship.permissions import require
 from ..store import clock
 from ..store.db import fetch_value
-from ..store.errors import MootError, NotFound
+from ..store.errors import Invalid, MootError, NotFound
 from .accounts import checked_form
 from .common import PRIVATE, article_link, cookies_of, current_user, page, sign_in_first, site_of
 from .security import read_form_fields, read_json
@@ -194,6 +194,8 @@ async def queue_form(request: Request) -> Response:
                 decided = [await queue.decide(conn, user, name, request.path_params["id"], action, reason)]
             else:
                 ids = [value for key, value in fields if key == "ids"]
+                if not ids:
+                    raise Invalid("Tick the items to approve or reject first.")
                 many = await queue.decide_many(conn, user, name, ids, action, reason)
                 decided, failed = many["decided"], many["failed"]
     except MootError as error:
@@ -255,8 +257,7 @@ async def report_submit(request: Request) -> Response:
             raise
         values = {"reason": form.get("reason", ""), "note": form.get("note", "")}
         return await _report_page(request, values=values, error=error.message, status=error.status)
-    link = article_link(article)
-    return RedirectResponse(link.replace("#", "?reported=1#", 1), status_code=303)
+    return RedirectResponse(await article_link(site, article, reported=1), status_code=303)
 
 
 async def queue_mail(request: Request) -> Response:

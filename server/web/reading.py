@@ -26,9 +26,8 @@ from ..store import validate
 from ..store.errors import Invalid, NotFound
 from ..store.events import group_topic, thread_topic
 from .caching import PRIVATE_CONTROL, Skeleton, cached_json, cached_page, placeholders_of
-from .common import article_link, current_user, page, query_string, site_of
+from .common import THREAD_PAGE, article_link, current_user, page, query_string, site_of
 
-THREAD_PAGE = 200  # articles per thread page: validate.PAGE_MAX, the API's own ceiling
 GROUP_PAGE = 50
 # Lines per outline page: whole thread pages, so each outline page starts where one does.
 OUTLINE_PAGE = 5 * THREAD_PAGE
@@ -253,6 +252,8 @@ def subject_changed(article: dict, parent: dict | None) -> bool:
 
 async def home(request: Request) -> Response:
     site = site_of(request)
+    all_read = "all-read" in request.query_params  # where "Next unread" ends when none is left
+    deleted = "account-deleted" in request.query_params  # where deleting one's account ends
 
     async def build() -> dict:
         async with site.db.read() as conn:
@@ -265,7 +266,13 @@ async def home(request: Request) -> Response:
             (top, list(members))
             for top, members in groupby(all_groups, key=lambda g: g["name"].split(".")[0])
         ]
-        return {"sections": sections, "canonical": "/", "since": since}
+        return {
+            "sections": sections,
+            "canonical": "/",
+            "since": since,
+            "all_read": all_read,
+            "deleted": deleted,
+        }
 
     async def unread(user: User, page: Skeleton) -> dict[str, bytes]:
         async with site.db.read() as conn:
@@ -277,7 +284,9 @@ async def home(request: Request) -> Response:
         return out
 
     # Every event can change a group's counts or add a group.
-    return await cached_page(request, (), frozenset({ANY_EVENT}), "home.html", build, unread=unread)
+    return await cached_page(
+        request, (all_read, deleted), frozenset({ANY_EVENT}), "home.html", build, unread=unread
+    )
 
 
 async def group_page(request: Request) -> Response:
@@ -601,9 +610,10 @@ async def permalink(request: Request) -> Response:
         ref = validate.message_id(ref)
     except Invalid:
         raise NotFound("no article has that Message-ID") from None
-    async with site_of(request).db.read() as conn:
+    site = site_of(request)
+    async with site.db.read() as conn:
         article = await reading.get_article(conn, ref)
-    return RedirectResponse(article_link(article), status_code=302)
+    return RedirectResponse(await article_link(site, article), status_code=302)
 
 
 async def favicon(request: Request) -> Response:

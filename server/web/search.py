@@ -49,6 +49,11 @@ async def search_page(request: Request) -> Response:
     if text or any(fields.values()):
         try:
             query = search.with_params(search.parse(text), **{k: v or None for k, v in fields.items()})
+            if query == search.Query():  # typed, but nothing in it to search for or filter by
+                raise Invalid(
+                    (f"“{text}” has" if text else "this search has")
+                    + " no word to search for: type a word, a phrase in quotes or a filter"
+                )
             db = site_of(request).db
             await indexing.catch_up(db)  # every acknowledged article is found
             async with db.read() as conn:

@@ -18,7 +18,7 @@ from ..people import readstate
 from ..stewardship.permissions import require
 from ..store.errors import Invalid
 from .accounts import checked_form
-from .common import PRIVATE, current_user, json_on, set_group_switch, sign_in_first, site_of
+from .common import PRIVATE, article_link, current_user, json_on, set_group_switch, sign_in_first, site_of
 from .security import read_json
 
 # Groups and threads one count request may name: a page's worth.
@@ -155,13 +155,18 @@ async def unread_form(request: Request) -> Response:
 
 
 async def next_unread_page(request: Request) -> Response:
-    """`n` without JavaScript: 303 to the next unread article, or home when none is left."""
+    """`n` without JavaScript: 303 to the next unread article, or home, saying
+    that nothing unread is left, when none is."""
     user = await current_user(request)
     if user is None:
         return sign_in_first(request)
     async with _marks(request) as conn:
         found = await readstate.next_unread(conn, user.id, _thread_param(request))
-    target = f"/t/{found['thread_id']}#a{found['article_id']}" if found else "/"
+    target = (
+        await article_link(site_of(request), {"thread_id": found["thread_id"], "id": found["article_id"]})
+        if found
+        else "/?all-read"
+    )
     return RedirectResponse(target, status_code=303)
 
 
