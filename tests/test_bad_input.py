@@ -204,9 +204,18 @@ async def test_read_only_and_moderated_groups(site):
 async def test_archived_and_locked_threads_refuse_replies(site):
     s = await seed(site)
     tid = s["thread"]["id"]
+    before = site.snapshot()
+    r = await s["ada"].post(  # only an archived thread is continued in a new one
+        "/api/groups/comp.lang.python/threads",
+        json={"subject": "Too soon", "body": "b", "continued_from": s["thread"]["id"]},
+    )
+    assert r.status_code == 400 and "archived" in r.json()["error"]["message"]
+    assert (await s["ada"].get(f"/g/comp.lang.python/new?continued_from={tid}")).status_code == 400
+    assert site.snapshot() == before
     async with site.db.transaction() as conn:
         await conn.execute("UPDATE threads SET state = 'archived' WHERE id = ?", (tid,))
     before = site.snapshot()
+    assert (await s["ada"].get(f"/g/comp.lang.python/new?continued_from={tid}")).status_code == 200
     r = await s["ada"].post(f"/api/articles/{s['root']['id']}/replies", json={"body": "late"})
     assert r.status_code == 409
     error = r.json()["error"]

@@ -35,7 +35,7 @@ from ..stewardship.permissions import User, may_cancel, may_post_in, moderates, 
 from ..stewardship.spam import Verdict, judge
 from ..store import clock, validate
 from ..store.db import fetch_all, fetch_one, fetch_value
-from ..store.errors import Archived, Banned, Conflict, Forbidden, Locked
+from ..store.errors import Archived, Banned, Conflict, Forbidden, Invalid, Locked
 from ..store.events import emit
 from . import held, indexing, repetition, tree
 from .authors import CHANNELS, Author, ban_of
@@ -276,7 +276,7 @@ async def submit(
         at_once = _check_group_accepts(group["status"], group["name"], user)
         continued_from = None
         if submission.continued_from is not None:
-            continued_from = (await thread_row(conn, submission.continued_from))["id"]
+            continued_from = (await continued_thread(conn, submission.continued_from))["id"]
         parent = None
     else:
         parent = await article_row(conn, submission.parent, PARENT_SELECT)
@@ -333,6 +333,16 @@ async def submit(
         subject, body, Author.of(user), message_id, clock.now(), approved=approved, channel=submission.channel
     )
     return await publish(conn, group, parent, new, user, continued_from=continued_from, counted=rules.counted)
+
+
+async def continued_thread(conn: Connection, thread_ref: object) -> sqlite3.Row:
+    """The archived thread `thread_ref` names, which a new thread may continue:
+    NotFound for no such thread, Invalid for one that is not archived (it
+    takes replies, or a moderator's unlock, instead)."""
+    thread = await thread_row(conn, thread_ref)
+    if thread["state"] != "archived":
+        raise Invalid("continued_from must name an archived thread; this one is open for replies or locked")
+    return thread
 
 
 async def check_not_banned(conn: Connection, group: sqlite3.Row | dict, author: Author) -> None:

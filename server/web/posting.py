@@ -138,7 +138,9 @@ async def _poster(request: Request) -> User:
 async def _new_thread_context(conn: Connection, name: str, continued: object) -> dict:
     return {
         "group": await groups.get_group(conn, name),
-        "continued_from": await reading.get_thread(conn, continued) if continued else None,
+        "continued_from": reading.thread_json(await posting.continued_thread(conn, continued))
+        if continued
+        else None,
     }
 
 
