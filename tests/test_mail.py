@@ -206,3 +206,24 @@ async def test_a_redelivered_mail_is_posted_once_and_a_new_list_is_found_at_once
     assert await asyncio.to_thread(send, port, "ada@example.net", later, hello) == {}
     r = await admin.get("/api/groups/comp.lang.later/threads")
     assert [t["subject"] for t in r.json()["threads"]] == ["First on the new list"]
+
+
+async def test_the_sender_stops_even_when_stopped_as_a_commit_wakes_it(make_site, relay):
+    """A commit sets the sender's wake event; a stop landing in the same turn of
+    the loop must still end it (asyncio.wait_for on 3.11 swallowed that cancel,
+    and the site never finished shutting down)."""
+    from moot.smtp.sender import MailSender
+
+    site = await make_site(**mail_settings(relay, mail_poll_interval=3600.0))
+    for _ in range(5):
+        sender = MailSender(site.site)
+        await sender.start()
+        while (
+            not sender.wake._waiters
+        ):  # until it idles, waiting for the event (its first drain found nothing)
+            await asyncio.sleep(0)
+        sender.wake.set()
+        await asyncio.sleep(0)  # the event's waiter is done; the sender has not run yet
+        async with asyncio.timeout(20):
+            await sender.stop()
+        assert sender.task is not None and sender.task.cancelled()

@@ -134,8 +134,9 @@ class PeerFeed:
         wait = self.site.config.peer_poll_interval
         if upcoming is not None:
             wait = min(wait, max(0.05, (clock.parse(upcoming) - clock.parse(clock.now())).total_seconds()))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.wake.wait(), wait)
+        with contextlib.suppress(TimeoutError):  # not wait_for: see smtp.sender.MailSender._run
+            async with asyncio.timeout(wait):
+                await self.wake.wait()
 
     async def _send(self, rows: list[sqlite3.Row]) -> None:
         done: list[int] = []
@@ -185,9 +186,8 @@ class PeerFeed:
         if self.writer is not None and not self.writer.is_closing():
             return
         peer = self.peer
-        self.reader, self.writer = await asyncio.wait_for(
-            asyncio.open_connection(peer["host"], peer["port"]), ANSWER_TIMEOUT
-        )
+        async with asyncio.timeout(ANSWER_TIMEOUT):
+            self.reader, self.writer = await asyncio.open_connection(peer["host"], peer["port"])
         code, line = await self._answer()
         if code not in (200, 201):  # RFC 3977 §5.1.1
             raise PeerError(f"greeting: {line}")
@@ -228,11 +228,13 @@ class PeerFeed:
             with contextlib.suppress(Exception):
                 writer.write(b"QUIT\r\n")
                 writer.close()
-                await asyncio.wait_for(writer.wait_closed(), 2)
+                async with asyncio.timeout(2):
+                    await writer.wait_closed()
 
     async def _answer(self) -> tuple[int, str]:
         assert self.reader is not None
-        raw = await asyncio.wait_for(self.reader.readline(), ANSWER_TIMEOUT)
+        async with asyncio.timeout(ANSWER_TIMEOUT):
+            raw = await self.reader.readline()
         if not raw:
             raise EOFError("the peer closed the connection")
         line = raw.decode("utf-8", "replace").rstrip("\r\n")
@@ -245,7 +247,8 @@ class PeerFeed:
         assert self.reader is not None
         lines: list[str] = []
         while True:
-            raw = await asyncio.wait_for(self.reader.readline(), ANSWER_TIMEOUT)
+            async with asyncio.timeout(ANSWER_TIMEOUT):
+                raw = await self.reader.readline()
             if not raw:
                 raise EOFError("the peer closed the connection")
             line = raw.decode("utf-8", "replace").rstrip("\r\n")

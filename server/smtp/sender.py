@@ -180,8 +180,11 @@ class MailSender:
             except Exception:
                 log.exception("mail sender failed; trying again")
             self.wake.clear()
+            # asyncio.timeout, not wait_for: on 3.11 wait_for swallows a
+            # cancellation that lands as the event is set, and stop() would wait forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wake.wait(), self.config.mail_poll_interval)
+                async with asyncio.timeout(self.config.mail_poll_interval):
+                    await self.wake.wait()
 
     async def drain(self) -> None:
         """Send every due mail, batch after batch: the next batch is taken and
