@@ -274,3 +274,22 @@ async def _post_thread(http: httpx.AsyncClient) -> dict:
     )
     assert r.status_code == 201, r.text
     return r.json()["article"]
+
+
+async def test_an_idle_delivery_task_commits_nothing(make_site, sink):
+    """With no new event the outbox only reads: a commit of its own would wake
+    the delivery task again (it listens for commits), and it would spin."""
+    site, _ = await fed_site(make_site, sink)
+    await expanded(site)
+    commits: list[int] = []
+
+    def count() -> None:
+        commits.append(1)
+
+    site.db.add_commit_listener(count)
+    try:
+        for _ in range(3):
+            assert await outbox.expand(site.db, BASE) == 0
+    finally:
+        site.db.remove_commit_listener(count)
+    assert commits == []

@@ -236,7 +236,16 @@ async def expand(db: Database, base: str, batch: int = BATCH) -> int:
     """Turn the events after the cursor (at most `batch`) into activities and
     deliveries, advancing the cursor in the same transaction; returns how
     many events were read (0: none left). The first run starts from the
-    newest event: what happened before federation was on is not sent."""
+    newest event: what happened before federation was on is not sent. With
+    nothing new it only reads: no empty commit wakes the commit
+    listeners (the delivery task among them) again."""
+    async with db.read() as conn:
+        after = await cursor(conn)
+        if (
+            after is not None
+            and await fetch_value(conn, "SELECT 1 FROM events WHERE id > ? LIMIT 1", (after,)) is None
+        ):
+            return 0
     async with db.transaction() as conn:
         after = await cursor(conn)
         if after is None:
