@@ -107,6 +107,7 @@ async def test_reading_commands_against_a_seeded_group(site):
     ]
     blocks = [b for _, b in got]
     assert b"VERSION 2" in blocks[0] and b"AUTHINFO USER" in blocks[0]
+    assert b"POST" in blocks[3] and b"STARTTLS" not in blocks[3]  # HELP: no certificate, no STARTTLS
     assert blocks[9][blocks[9].index(b"") + 1 :] == [b"A reply"]
     assert f"References: {s['root']['message_id']}".encode() in blocks[9]
     assert blocks[10] == [b"A reply"]

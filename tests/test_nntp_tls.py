@@ -39,11 +39,12 @@ def test_starttls_then_authinfo_read_and_post(server, certificate):
     with nntplib.NNTP("127.0.0.1", server.nntp, timeout=20) as n:
         caps = n.getcapabilities()
         assert "STARTTLS" in caps and "AUTHINFO" not in caps
+        assert "STARTTLS" in n.help()[1]
         with pytest.raises(nntplib.NNTPTemporaryError, match="483"):
             n.login("ada", PASSWORD)  # no password in clear where TLS is offered
     with nntplib.NNTP("127.0.0.1", server.nntp, timeout=20) as n:
         n.starttls(context)
-        assert "STARTTLS" not in n.getcapabilities()
+        assert "STARTTLS" not in n.getcapabilities() and "STARTTLS" not in n.help()[1]
         n.login("ada", PASSWORD)
         reply = n.post(io.BytesIO(b"Newsgroups: comp.lang.python\r\nSubject: Over TLS\r\n\r\nEncrypted.\r\n"))
         message_id = reply.split()[-1]

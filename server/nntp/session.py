@@ -253,7 +253,7 @@ class Session:
         if await self._feeding_peer() is not None:  # RFC 4644 §2.1; RFC 3977 §6.3.2
             lines += ["IHAVE", "STREAMING"]
         signed_in = self.user is not None or self._signed_in_peer()
-        if self.tls_offered and not self.tls_active and not signed_in:  # RFC 4642 §2.1
+        if self._starttls_offered():  # RFC 4642 §2.1
             lines.append("STARTTLS")
         if not signed_in and not self._needs_tls():  # RFC 4643 §2.2: not advertised once signed in
             lines.append("AUTHINFO USER")
@@ -289,7 +289,12 @@ class Session:
     async def help(self, cmd: Command) -> bytes:
         if cmd.args:
             raise Syntax("HELP takes no arguments")
-        return replies.block(100, "help text follows", HELP)
+        offered = self._starttls_offered()  # listed only where CAPABILITIES lists it
+        return replies.block(100, "help text follows", [h for h in HELP if h != "STARTTLS" or offered])
+
+    def _starttls_offered(self) -> bool:
+        """A certificate is configured, TLS is not on yet, and no one signed in (RFC 4642 §2.1)."""
+        return self.tls_offered and not self.tls_active and self.user is None and not self._signed_in_peer()
 
     @command("STARTTLS")
     async def starttls(self, cmd: Command) -> bytes:
