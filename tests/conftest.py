@@ -106,6 +106,13 @@ class TestSite:
             conn.close()
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests that share a worker (an xdist_group: a browser, spamd, INN2, a
+    Fedify peer) first, in their order: each group is one long unit, and one
+    handed out last would leave the other workers idle while it runs."""
+    items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)
+
+
 @pytest.fixture(scope="session")
 def empty_database(tmp_path_factory) -> Path:
     """A database holding only the schema, made once per worker: a site starts

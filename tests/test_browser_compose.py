@@ -19,7 +19,7 @@ from tests.test_browser import (  # noqa: F401  (fixtures)
     sign_in,
 )
 
-pytestmark = pytest.mark.xdist_group("browser")  # one Chromium and one server for the module
+pytestmark = pytest.mark.xdist_group("browser-compose")  # one Chromium and one server for the module
 
 BODY = "Ann wrote:\n> Tabs are fine, see https://example.org/tabs\n>> Older words.\n\nI disagree: spaces line up."
 

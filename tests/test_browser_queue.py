@@ -12,7 +12,7 @@ import pytest
 
 from tests.test_browser import DESKTOP, browser, contexts, new_thread, playwright_api, server, sign_in  # noqa: F401  (fixtures)
 
-pytestmark = pytest.mark.xdist_group("browser")  # one Chromium and one server for the module
+pytestmark = pytest.mark.xdist_group("browser-queue")  # one Chromium and one server for the module
 
 MODERATED = "test.announce"
 
