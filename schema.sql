@@ -225,7 +225,7 @@ CREATE TABLE proposals (
     description TEXT NOT NULL DEFAULT '',
     charter     TEXT NOT NULL DEFAULT '',
     proposer_id INTEGER NOT NULL REFERENCES users(id),
-    status      TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'created', 'carried')),
+    status      TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'created', 'carried', 'withdrawn')),
     created_at  TEXT NOT NULL,
     kind        TEXT NOT NULL DEFAULT 'group'
                 CHECK (kind IN ('group', 'add_moderator', 'remove_moderator')),

@@ -36,6 +36,7 @@ FIXTURE_V14 = Path(__file__).resolve().parent / "fixtures" / "v14.db"
 FIXTURE_V15 = Path(__file__).resolve().parent / "fixtures" / "v15.db"
 FIXTURE_V16 = Path(__file__).resolve().parent / "fixtures" / "v16.db"
 FIXTURE_V17 = Path(__file__).resolve().parent / "fixtures" / "v17.db"
+FIXTURE_V18 = Path(__file__).resolve().parent / "fixtures" / "v18.db"
 
 
 def v1_copy(tmp_path) -> str:
@@ -914,4 +915,32 @@ async def test_version_17_site_indexes_its_queued_articles_and_keeps_one_mark(tm
     assert [x["article"]["subject"] for x in r.json()["results"]] == ["Quodlibet"], r.text
     async with site.db.read() as conn:
         assert await indexing.indexed_to(conn) > last
+    assert check.check(path).ok
+
+
+async def test_version_18_site_keeps_its_proposals_and_their_proposers_may_withdraw_them(tmp_path, make_site):
+    """Step 19 lets a proposal be withdrawn: no row changes, and a proposal the
+    old code left open is withdrawn by its proposer and still endorsed by no one."""
+    path = str(tmp_path / "site.db")
+    shutil.copy(FIXTURE_V18, path)
+    conn = sqlite3.connect(path)
+    assert migrate.schema_version(conn) == 18
+    conn.close()
+    before = all_rows(path)
+    assert before["proposals"], "the fixture has proposals"
+    assert migrate.upgrade(path) == 18
+    assert normalised_schema(path) == normalised_schema(fresh(tmp_path))
+    assert all_rows(path) == before
+    report = check.check(path)
+    assert report.ok, report.text()
+
+    site = await make_site(db_path=path)
+    bob = await site.client()
+    r = await bob.post("/api/login", json={"username": "bob", "password": "fixture-password"})
+    assert r.status_code == 200, r.text
+    (bees,) = [p for p in (await bob.get("/api/proposals")).json()["proposals"] if p["name"] == "rec.bees"]
+    assert bees["status"] == "open" and bees["endorsed_by"] == ["bob", "cyd"]
+    r = await bob.post(f"/api/proposals/{bees['id']}/withdraw", json={})
+    assert r.status_code == 200 and r.json()["proposal"]["status"] == "withdrawn", r.text
+    assert (await bob.post(f"/api/proposals/{bees['id']}/endorse", json={})).status_code == 409
     assert check.check(path).ok

@@ -76,3 +76,33 @@ async def test_a_member_has_only_a_few_proposals_open_at_once(site):
     assert (
         await (await site.client("bob")).post("/api/proposals", json={"name": "rec.bobs"})
     ).status_code == 201
+
+
+async def test_a_proposer_withdraws_an_open_proposal_and_may_propose_again(site):
+    ada, bob = await site.client("ada"), await site.client("bob")
+    ids = []
+    for n in range(5):
+        r = await ada.post("/api/proposals", json={"name": f"rec.knots.k{n}"})
+        ids.append(r.json()["proposal"]["id"])
+    await bob.post(f"/api/proposals/{ids[0]}/endorse", json={})
+    before = site.snapshot()
+    for client, pid, status in ((bob, ids[0], 403), (ada, 999, 404), (ada, "x", 404)):
+        assert (await client.post(f"/api/proposals/{pid}/withdraw", json={})).status_code == status
+    assert site.snapshot() == before
+    r = await ada.post(f"/api/proposals/{ids[0]}/withdraw", json={})
+    assert r.status_code == 200, r.text
+    withdrawn = r.json()["proposal"]
+    assert withdrawn["status"] == "withdrawn" and withdrawn["endorsed_by"] == ["ada", "bob"]
+    # decided now: neither endorsed nor withdrawn again, and listed as such
+    for client, action in ((bob, "endorse"), (ada, "withdraw")):
+        r = await client.post(f"/api/proposals/{ids[0]}/{action}", json={})
+        assert r.status_code == 409 and "no longer open (withdrawn)" in r.json()["error"]["message"]
+    listed = (await ada.get("/api/proposals", params={"status": "withdrawn"})).json()["proposals"]
+    assert [p["id"] for p in listed] == [ids[0]]
+    # a slot is free, and the same name may be proposed again
+    assert (await ada.post("/api/proposals", json={"name": "rec.knots.k0"})).status_code == 201
+    r = await ada.post("/api/proposals", json={"name": "rec.knots.more"})
+    assert r.status_code == 409 and "or withdraw one" in r.json()["error"]["message"]
+    # signed out: no
+    anonymous = await site.client()
+    assert (await anonymous.post(f"/api/proposals/{ids[1]}/withdraw", json={})).status_code == 401

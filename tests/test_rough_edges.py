@@ -223,6 +223,15 @@ async def test_proposals_without_javascript_and_no_endorsing_ones_own(site):
     # and no token, no change
     r = await bob.post("/proposals", data={"name": "rec.cakes"})
     assert r.status_code == 403
+    # the proposer withdraws it with the form on its entry; nobody else can
+    assert f'action="/proposals/{pid}/withdraw"' in own and f'action="/proposals/{pid}/withdraw"' not in other
+    before = site.snapshot()
+    r = await post_form(bob, "/proposals", f"/proposals/{pid}/withdraw", {})
+    assert r.status_code == 403 and "only its proposer" in r.text and site.snapshot() == before
+    r = await post_form(ada, "/proposals", f"/proposals/{pid}/withdraw", {})
+    assert r.status_code == 303 and r.headers["location"] == f"/proposals#p{pid}"
+    page = (await ada.get("/proposals")).text
+    assert 'class="badge">withdrawn<' in page and f'action="/proposals/{pid}/withdraw"' not in page
     assert "rec.cakes" not in (await bob.get("/proposals")).text
 
 

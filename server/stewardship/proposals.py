@@ -8,7 +8,8 @@ The same process, in public, adds or removes a group's own moderator (kind
 once carried, groupmods.change makes the change, logged as the site's for
 that proposal, and the proposal's status is 'carried'. Such a proposal needs
 an existing group and a member whose place it changes (NotFound, Conflict);
-one proposal of a kind is open at a time per group and member (Conflict)."""
+one proposal of a kind is open at a time per group and member (Conflict).
+Its proposer may withdraw an open proposal: it stays listed, 'withdrawn'."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from ..articles.groups import create_group, get_group_row
 from ..store import clock, validate
 from ..store.config import Config
 from ..store.db import fetch_all, fetch_one, fetch_value
-from ..store.errors import Conflict, Invalid, NotFound
+from ..store.errors import Conflict, Forbidden, Invalid, NotFound
 from . import groupmods
 from .permissions import User, require
 
@@ -116,8 +117,8 @@ async def get_proposal(conn: Connection, proposal_id: object, rules: Rules) -> d
 
 async def list_proposals(conn: Connection, rules: Rules, *, status: object = None) -> list[dict]:
     """Open proposals first, then decided ones; newest first within each."""
-    if status not in (None, "", "open", "created", "carried"):
-        raise Invalid("status must be open, created or carried")
+    if status not in (None, "", "open", "created", "carried", "withdrawn"):
+        raise Invalid("status must be open, created, carried or withdrawn")
     sql, params = PROPOSAL_SELECT, list(_count_params(rules))
     if status:
         sql += " WHERE p.status = ?"
@@ -197,7 +198,7 @@ async def propose(
     if mine >= OPEN_PER_MEMBER:
         raise Conflict(
             f"you have {mine} open proposals, the most one member may have: "
-            "propose more once one of them is decided"
+            "propose more once one of them is decided, or withdraw one"
         )
     description = validate.description(description if description is not None else "")
     charter = validate.charter(charter if charter is not None else "")
@@ -234,7 +235,7 @@ async def endorse(conn: Connection, user: User | None, proposal_id: object, *, r
     user = require(user, "endorse")
     row = await _row(conn, proposal_id, rules)
     if row["status"] != "open":
-        raise Conflict(f"proposal {row['id']} was already decided ({row['status']})")
+        raise Conflict(f"proposal {row['id']} is no longer open ({row['status']})")
     if row["kind"] == "group" and await fetch_value(
         conn, "SELECT 1 FROM groups WHERE name = ?", (row["name"],)
     ):
@@ -244,4 +245,18 @@ async def endorse(conn: Connection, user: User | None, proposal_id: object, *, r
         (row["id"], user.id, clock.now()),
     )
     await _maybe_create(conn, row, rules)
+    return await get_proposal(conn, row["id"], rules)
+
+
+async def withdraw(conn: Connection, user: User | None, proposal_id: object, *, rules: Rules) -> dict:
+    """Its proposer withdraws an open proposal: it stays listed, with its
+    endorsements, as 'withdrawn', and no longer counts towards the proposer's
+    open ones. Forbidden for anyone else; Conflict once it is decided."""
+    user = require(user, "propose")
+    row = await _row(conn, proposal_id, rules)
+    if row["proposer_id"] != user.id:
+        raise Forbidden("only its proposer can withdraw a proposal")
+    if row["status"] != "open":
+        raise Conflict(f"proposal {row['id']} is no longer open ({row['status']})")
+    await conn.execute("UPDATE proposals SET status = 'withdrawn' WHERE id = ?", (row["id"],))
     return await get_proposal(conn, row["id"], rules)

@@ -31,7 +31,7 @@ from . import clock
 from .errors import Unavailable
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "schema.sql"  # ../schema.sql, linked
-SCHEMA_VERSION = 18
+SCHEMA_VERSION = 19
 # Another process may hold the write lock; wait this long (seconds) before SQLITE_BUSY.
 BUSY_TIMEOUT = 10.0
 # Rows one batch of a data step may touch: a few tens of milliseconds of writing,
@@ -676,7 +676,7 @@ CREATE INDEX recovery_codes_by_user ON recovery_codes(user_id);
     Migration(
         15,
         "the fediverse",
-        then=lambda conn: widen_check(
+        then=lambda conn: loosen_check(
             conn,
             "queue",
             "channel IN ('web', 'api', 'nntp', 'mail', 'peer')",
@@ -854,6 +854,18 @@ INSERT INTO search_indexed (id, article_id) VALUES (1, (SELECT coalesce(max(id),
 DROP INDEX threads_by_size;
 """,
     ),
+    # 18 -> 19: a proposer may withdraw an open proposal ('withdrawn'), so a
+    # member at the limit of open proposals is never stuck with them.
+    Migration(
+        19,
+        "withdrawn proposals",
+        then=lambda conn: loosen_check(
+            conn,
+            "proposals",
+            "CHECK (status IN ('open', 'created', 'carried'))",
+            "CHECK (status IN ('open', 'created', 'carried', 'withdrawn'))",
+        ),
+    ),
 )
 
 # Step 8's frozen constants: tree.STEP when it ran, and the width of one path component.
@@ -960,6 +972,8 @@ def loosen_check(conn: sqlite3.Connection, table: str, old: str, new: str) -> No
         conn.execute(f"PRAGMA schema_version = {int(cookie) + 1}")
     finally:
         conn.execute("PRAGMA writable_schema = RESET")
+    if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+        raise RuntimeError(f"{table}'s schema did not take the new CHECK")
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
@@ -972,31 +986,6 @@ def newer_message(path: str, version: int, known: int = SCHEMA_VERSION) -> str:
         "Moot upgraded it. Refusing to write to it; run that newer Moot, or restore a backup "
         "taken before the upgrade."
     )
-
-
-def widen_check(conn: sqlite3.Connection, table: str, old: str, new: str) -> None:
-    """Replace CHECK expression `old` of `table` with `new`, which must accept
-    every value `old` did: SQLite's own way for a constraint change that
-    leaves the stored rows as they are (https://sqlite.org/lang_altertable.html,
-    "other kinds of table schema changes"), where rebuilding the table would
-    break the foreign keys that point at it. In the step's transaction."""
-    sql = conn.execute(
-        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
-    ).fetchone()[0]
-    if sql.count(old) != 1:
-        raise ValueError(f"{table} has no single CHECK ({old})")
-    version = conn.execute("PRAGMA schema_version").fetchone()[0]
-    conn.execute("PRAGMA writable_schema = ON")
-    try:
-        conn.execute(
-            "UPDATE sqlite_master SET sql = ? WHERE type = 'table' AND name = ?",
-            (sql.replace(old, new), table),
-        )
-        conn.execute(f"PRAGMA schema_version = {version + 1}")
-    finally:
-        conn.execute("PRAGMA writable_schema = OFF")
-    if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
-        raise RuntimeError(f"{table}'s schema did not take the new CHECK")
 
 
 def statements(script: str) -> Iterator[str]:

@@ -4,7 +4,7 @@ carried) once endorsements reach the site's threshold."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -16,6 +16,9 @@ from ..store.errors import MootError
 from .accounts import checked_form
 from .common import current_user, page, site_of
 from .security import read_json
+
+# proposals.endorse or proposals.withdraw: what a member does to one proposal.
+Decision = Callable[..., Awaitable[dict]]
 
 
 async def _propose(request: Request, user: User, fields: Mapping[str, object]) -> dict:
@@ -35,13 +38,11 @@ async def _propose(request: Request, user: User, fields: Mapping[str, object]) -
         )
 
 
-async def _endorse(request: Request, user: User) -> dict:
-    """Endorse the proposal the path names."""
+async def _decide(request: Request, user: User, action: Decision) -> dict:
+    """Endorse or withdraw (`action`) the proposal the path names."""
     site = site_of(request)
     async with site.db.transaction() as conn:
-        return await proposals.endorse(
-            conn, user, request.path_params["id"], rules=proposals.Rules.of(site.config)
-        )
+        return await action(conn, user, request.path_params["id"], rules=proposals.Rules.of(site.config))
 
 
 async def list_proposals(request: Request) -> Response:
@@ -69,8 +70,13 @@ async def create_proposal(request: Request) -> Response:
 async def endorse_proposal(request: Request) -> Response:
     user = require(await current_user(request), "endorse")
     await read_json(request)
-    found = await _endorse(request, user)
-    return JSONResponse({"proposal": found})
+    return JSONResponse({"proposal": await _decide(request, user, proposals.endorse)})
+
+
+async def withdraw_proposal(request: Request) -> Response:
+    user = require(await current_user(request), "propose")
+    await read_json(request)
+    return JSONResponse({"proposal": await _decide(request, user, proposals.withdraw)})
 
 
 async def proposals_page(
@@ -110,9 +116,18 @@ async def propose_submit(request: Request) -> Response:
 
 async def endorse_submit(request: Request) -> Response:
     """Endorsing without JavaScript."""
+    return await _decide_submit(request, "endorse", proposals.endorse)
+
+
+async def withdraw_submit(request: Request) -> Response:
+    """Withdrawing one's proposal without JavaScript."""
+    return await _decide_submit(request, "propose", proposals.withdraw)
+
+
+async def _decide_submit(request: Request, permission: str, action: Decision) -> Response:
     await checked_form(request)
     try:
-        found = await _endorse(request, require(await current_user(request), "endorse"))
+        found = await _decide(request, require(await current_user(request), permission), action)
     except MootError as problem:
         return await proposals_page(request, error=problem.message, status=problem.status)
     return RedirectResponse(f"/proposals#p{found['id']}", status_code=303)
@@ -123,7 +138,9 @@ routes = [
     Route("/api/proposals", create_proposal, methods=["POST"]),
     Route("/api/proposals/{id}", get_proposal),
     Route("/api/proposals/{id}/endorse", endorse_proposal, methods=["POST"]),
+    Route("/api/proposals/{id}/withdraw", withdraw_proposal, methods=["POST"]),
     Route("/proposals", proposals_page),
     Route("/proposals", propose_submit, methods=["POST"]),
     Route("/proposals/{id:int}/endorse", endorse_submit, methods=["POST"]),
+    Route("/proposals/{id:int}/withdraw", withdraw_submit, methods=["POST"]),
 ]
