@@ -223,6 +223,26 @@ async def test_proposals_without_javascript_and_no_endorsing_ones_own(site):
     # and no token, no change
     r = await bob.post("/proposals", data={"name": "rec.cakes"})
     assert r.status_code == 403
+    # a refused moderator proposal keeps what was typed in its own form only
+    r = await post_form(
+        ada,
+        "/proposals",
+        "/proposals",
+        {
+            "kind": "remove_moderator",
+            "name": "comp.lang.python",
+            "username": "nobody-here",
+            "description": "why",
+        },
+    )
+    assert r.status_code == 404 and 'id="form-error"' in r.text
+    moderator_form = r.text.split('id="propose-moderator-section"')[1]
+    assert 'value="nobody-here"' in moderator_form and 'value="why"' in moderator_form
+    assert '<option value="remove_moderator" selected>' in moderator_form
+    assert (
+        'value="comp.lang.python"'
+        not in r.text.split('id="propose-section"')[1].split("propose-moderator")[0]
+    )
     # the proposer withdraws it with the form on its entry; nobody else can
     assert f'action="/proposals/{pid}/withdraw"' in own and f'action="/proposals/{pid}/withdraw"' not in other
     before = site.snapshot()
