@@ -957,8 +957,10 @@ def loosen_check(conn: sqlite3.Connection, table: str, old: str, new: str) -> No
     """Replace the CHECK constraint text `old` of `table` by `new`, which must
     accept every value `old` did, in place: SQLite's documented way for a
     constraint that allows more (https://sqlite.org/lang_altertable.html,
-    "making other kinds of table schema changes"), which rewrites no row.
-    Bumps the schema cookie, so every connection reads the new text."""
+    "making other kinds of table schema changes"), which rewrites no row and
+    keeps the foreign keys that point at the table (a rebuild would not).
+    Bumps the schema cookie, so every connection reads the new text; in the
+    step's transaction, checked with quick_check (RuntimeError otherwise)."""
     sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
     if sql is None or sql[0].count(old) != 1:
         raise RuntimeError(f"{table} has not exactly one {old!r}")
