@@ -89,6 +89,11 @@ SCENARIOS = {
         600,
         "NNTP against INN2 (started here): POST, OVER, ARTICLE, connect+GROUP+QUIT per second",
     ),
+    "idle": (
+        ["idle.py", "--seconds", "10"],
+        120,
+        "an idle server's CPU with every background task on vs a bare uvicorn, idle",
+    ),
     "repetition": (
         ["repetition.py", "--articles", "400", "--rounds", "5"],
         300,
