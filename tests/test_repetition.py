@@ -9,10 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 import secrets
 import sqlite3
+import string
+import unicodedata
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from moot.articles import repetition
+from moot.store import validate
 from tests.conftest import ANY_PORT, PASSWORD
 from tests.mail_support import LIST, confirm_address, mail_settings, message, relay, send  # noqa: F401
 from tests.nntp_support import nntplib
@@ -181,6 +188,87 @@ def test_normalisation_catches_trivial_variation():
     assert other[0] == base[0] and other[1] != base[1]  # the same text, another link
     assert [d[:2] for d in repetition.digests("thanks!")] == []  # too short to mean anything
     assert repetition.normalise("Order 123 and 4567 NOW") == repetition.normalise("order 9 and 1 now")
+
+
+async def test_links_urllib_cannot_read_are_fingerprinted_as_written(make_site):
+    """'[' outside an IPv6 host, or a port past 65535, made urllib raise, and
+    the post carrying such a link failed (500); now each is a link as written."""
+    site = await make_site()
+    ada = await site.client("ada")
+    await (await site.client("root", "admin")).post(
+        "/api/groups", json={"name": "misc.test", "description": "t"}
+    )
+    for link in ("www.example.com[", "http://x.example:99999/", "http://[::1/x"):
+        body = f"A text long enough to leave its own fingerprint, and a link: {link} there."
+        r = await ada.post("/api/groups/misc.test/threads", json={"subject": "Links", "body": body})
+        assert r.status_code == 201, r.text
+        assert "l:" + repetition._digest(link.lower()) in repetition.digests(body)
+
+
+def reference_normalise(body: str) -> str:
+    """What repetition.normalise is specified to give, written plainly."""
+    body = repetition.SIGNATURE.split(body, maxsplit=1)[0]
+    kept = "\n".join(line for line in body.splitlines() if not line.lstrip().startswith(">"))
+    text = unicodedata.normalize("NFKC", validate.without_links(kept)).casefold()
+    return re.sub(r"[\W_]+", "", re.sub(r"\d+", "0", text))
+
+
+TEXT = st.lists(
+    st.one_of(
+        st.sampled_from(
+            [
+                "-- ",
+                "--",
+                "\n",
+                "\r",
+                "\u2028",
+                "> ",
+                " >",
+                "\t",
+                "_",
+                "0",
+                "00",
+                "7",
+                "12 3",
+                "ﬁ",
+                "①",
+                "Ä",
+                "ß",
+            ]
+        ),
+        st.sampled_from(
+            [
+                "http://x.example/a?b=1",
+                "http://x.example/a/?utm_source=m&b=1",
+                "www.y.example",
+                "see https://z.example/p.",
+                "http://.",
+                "https://q.example:8080/?",
+            ]
+            + [f" http://l{n}.example/" for n in range(12)]
+        ),
+        st.text(max_size=12),
+        st.text(alphabet=string.printable, max_size=20),
+    ),
+    max_size=25,
+).map("".join)
+
+
+def reference_digests(body: str) -> list[str]:
+    """What repetition.digests is specified to give, written plainly."""
+    found = []
+    text = reference_normalise(body)
+    if len(text) >= repetition.MIN_BODY:
+        found.append("b:" + repetition._digest(text))
+    links = dict.fromkeys(repetition.link_key(link) for link in validate.links(body))
+    return found + ["l:" + repetition._digest(key) for key in list(links)[: repetition.LINKS_MAX] if key]
+
+
+@settings(max_examples=400, deadline=None)
+@given(TEXT)
+def test_normalise_and_digests_give_what_their_plain_definitions_give(body):
+    assert repetition.normalise(body) == reference_normalise(body)
+    assert repetition.digests(body) == reference_digests(body)
 
 
 def test_a_peers_repeated_articles_are_held_and_its_copies_are_duplicates(tmp_path):

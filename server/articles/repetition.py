@@ -87,23 +87,47 @@ class Rules:
         return cls(config.repeat_window_hours, config.repeat_max_groups, trust.Rules.from_config(config))
 
 
+# ASCII text's digits as 0, and its characters that are neither letters nor digits, gone.
+_ZERO = str.maketrans("123456789", "000000000")
+_NOT_ALNUM = dict.fromkeys(c for c in range(128) if not chr(c).isalnum())
+DIGITS = re.compile(r"\d+")
+NOT_ALNUM = re.compile(r"[\W_]+")
+
+
 def normalise(body: str) -> str:
-    """The text of `body` that fingerprints compare (see the module's docstring)."""
-    body = SIGNATURE.split(body, maxsplit=1)[0]
-    kept = "\n".join(line for line in body.splitlines() if not line.lstrip().startswith(">"))
-    text = unicodedata.normalize("NFKC", validate.without_links(kept)).casefold()
-    return re.sub(r"[\W_]+", "", re.sub(r"\d+", "0", text))
+    """The text of `body` that fingerprints compare (see the module's docstring).
+    Every article's write runs this, so what most texts need is done cheaply:
+    the signature and quote scans only where a '--' or a '>' is, and ASCII
+    text (after folding) by str.translate rather than two regular expressions,
+    with the same result."""
+    if "--" in body:
+        body = SIGNATURE.split(body, maxsplit=1)[0]
+    if ">" in body:
+        body = "\n".join(line for line in body.splitlines() if not line.lstrip().startswith(">"))
+    text = unicodedata.normalize("NFKC", validate.without_links(body)).casefold()
+    if not text.isascii():
+        return NOT_ALNUM.sub("", DIGITS.sub("0", text))
+    text = text.translate(_ZERO)
+    while "00" in text:  # a run of digits is one 0 (the separators are still there)
+        text = text.replace("00", "0")
+    return text.translate(_NOT_ALNUM)
 
 
 def link_key(link: str) -> str:
     """One link as fingerprints compare it (see the module's docstring)."""
     link = link.rstrip(".,;:!?)]}")
-    parts = urlsplit(link if "://" in link else "http://" + link)
+    try:
+        parts = urlsplit(link if "://" in link else "http://" + link)
+        port = parts.port
+    except ValueError:  # urllib cannot read it ('[' outside an IPv6 host, a port past 65535): as written
+        return link.lower()
     host = (parts.hostname or "").removeprefix("www.")
-    if parts.port not in (None, 80, 443):
-        host += f":{parts.port}"
-    query = sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not TRACKING.match(k))
+    if port not in (None, 80, 443):
+        host += f":{port}"
     path = parts.path.rstrip("/")
+    if not parts.query:
+        return host + path
+    query = sorted((k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if not TRACKING.match(k))
     return host + path + ("?" + urlencode(query) if query else "")
 
 
@@ -113,8 +137,12 @@ def digests(body: str) -> list[str]:
     text = normalise(body)
     if len(text) >= MIN_BODY:
         found.append("b:" + _digest(text))
-    links = dict.fromkeys(link_key(link) for link in validate.links(body))
-    found += ["l:" + _digest(key) for key in list(links)[:LINKS_MAX] if key]
+    keys: dict[str, None] = {}  # the first LINKS_MAX distinct keys, in order
+    for link in dict.fromkeys(validate.links(body)):  # each link written out once
+        keys[link_key(link)] = None
+        if len(keys) == LINKS_MAX:
+            break
+    found += ["l:" + _digest(key) for key in keys if key]
     return found
 
 
