@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 
 from moot.articles import groups
-from moot.news import peers
+from moot.news import intake, peers
 from moot.store.db import fetch_value
 from tests.conftest import ANY_PORT
 from tests.peering_support import wire_article
@@ -86,3 +86,37 @@ async def test_streamed_articles_in_many_writes_are_answered_in_order(make_site)
             conn, "SELECT count(*) FROM articles WHERE message_id LIKE '<streamed.%@near.test>'"
         )
     assert stored == len(ids)
+
+
+async def test_pipelined_checks_are_answered_as_one_at_a_time(make_site):
+    """A peer's CHECKs sent together (read ahead in one look-up) get the answers
+    the same CHECKs get one at a time, in order: articles here, articles not,
+    a control's Message-ID, a malformed one, a command in lower case."""
+    site = await make_site(nntp_port=ANY_PORT)
+    async with site.db.transaction() as conn:
+        await groups.create_group(conn, None, GROUP, "Python")
+    await add_peer(site, "near.test", "127.0.0.1")
+    reader, writer = await connect(site.config.nntp_port)
+    assert (await ask(reader, writer, "MODE STREAM")).startswith(b"203 ")
+    here = [f"<here.{i}@near.test>" for i in range(4)]
+    for mid in here:
+        writer.write(f"TAKETHIS {mid}\r\n".encode() + wire_article(mid, GROUP, "near.test!not-for-mail"))
+    assert [(await reader.readline()).split()[0] for _ in here] == [b"239"] * len(here)
+    offered = [
+        *here,
+        *(f"<new.{i}@near.test>" for i in range(4)),
+        "<cancel.never@near.test>",
+        "no-id",
+        here[0],
+    ]
+    lines = [f"CHECK {mid}" for mid in offered] + [f"check {here[1]}"]
+    writer.write("".join(line + "\r\n" for line in lines).encode())
+    together = [(await reader.readline()).split()[:2] for _ in lines]
+    alone = [(await ask(reader, writer, line)).split()[:2] for line in lines]
+    assert together == alone
+    assert [answer[0] for answer in together] == [b"438"] * 4 + [b"238"] * 5 + [b"501", b"438", b"438"]
+    writer.close()
+    # The look-up behind it says what `known` says of each, a control's form included.
+    async with site.db.read() as conn:
+        ids = [*offered[:9], "<cancel.x@test.moot>"]
+        assert await intake.known_among(conn, ids) == {m for m in ids if await intake.known(conn, m)}

@@ -103,6 +103,35 @@ async def known(conn: Connection, message_id: str) -> bool:
     )
 
 
+# Message-IDs looked up in one statement (three IN lists of them).
+KNOWN_CHUNK = 300
+
+
+async def known_among(conn: Connection, message_ids: list[str]) -> set[str]:
+    """Those of `message_ids` that `known` says are here, in one read for the
+    lot (a control's Message-ID, of the form validate.control_message_id
+    names, is looked up as `known` looks it up)."""
+    found: set[str] = set()
+    plain = []
+    for message_id in dict.fromkeys(message_ids):
+        if not validate.control_message_id(message_id):
+            plain.append(message_id)
+        elif await _control_known(conn, message_id):
+            found.add(message_id)
+    for start in range(0, len(plain), KNOWN_CHUNK):
+        chunk = plain[start : start + KNOWN_CHUNK]
+        marks = ",".join("?" * len(chunk))
+        rows = await fetch_all(
+            conn,
+            f"SELECT message_id FROM articles WHERE message_id IN ({marks})"
+            f" UNION SELECT message_id FROM news_history WHERE message_id IN ({marks})"
+            f" UNION SELECT message_id FROM peer_held WHERE message_id IN ({marks})",
+            chunk * 3,
+        )
+        found.update(row[0] for row in rows)
+    return found
+
+
 async def _control_known(conn: Connection, message_id: str, control: str | None = None) -> bool:
     """Whether a control article of this Message-ID is here or held (the same
     `control` when it is given): an article of that id is no copy of it."""

@@ -9,6 +9,7 @@ import asyncio
 import functools
 import ipaddress
 import logging
+import re
 import socket
 import sqlite3
 from collections.abc import Awaitable, Callable, Coroutine
@@ -39,6 +40,9 @@ POST_MAX = 256 * 1024
 _COMMAND, _POSTING = "command", "posting"
 # What _whole_article answers while an article's end has not come.
 _WAIT = object()
+# A CHECK command line, its Message-ID argument taken (streaming peers pipeline them).
+CHECK_LINE = re.compile(rb"(?im)^CHECK[ \t]+(\S+)[ \t]*\r?$")
+KNOWN_AHEAD_MAX = 10_000  # answers read ahead and kept for their CHECKs at most
 
 Handler = Callable[["Session", Command], Awaitable[bytes]]
 COMMANDS: dict[str, Handler] = {}
@@ -122,6 +126,7 @@ class Session:
         self.news_peer: sqlite3.Row | None = None  # the peers row this connection feeds as, once known
         self._address_checked = False
         self._address_peer = address_peer or self._read_address_peer
+        self._known_ahead: dict[str, bool] = {}  # pipelined CHECKs' answers, read together
 
     @functools.cached_property
     def _node(self) -> intake.Node:
@@ -148,6 +153,8 @@ class Session:
         """receive() without waiting for streamed articles (TAKETHIS) to be stored:
         the replies in order, each streamed article's a future that has it once stored."""
         self._buffer += data
+        if self.news_peer is not None:
+            await self._look_ahead(data)
         out: list[bytes | asyncio.Future[bytes]] = []
         while not self.closed:
             if self._mode == _POSTING and not self._post_size:
@@ -180,6 +187,8 @@ class Session:
                 out.append(await self._article(data, size))
             else:
                 self._post_line(line)
+        if not self._buffer:  # every CHECK read ahead has been reached: the rest were not CHECKs
+            self._known_ahead.clear()
         return out
 
     async def _article(self, data: bytes, size: int) -> bytes | asyncio.Future[bytes]:
@@ -713,6 +722,29 @@ class Session:
         async with self.site.db.read() as conn:
             return await intake.known(conn, mid)
 
+    async def _look_ahead(self, data: bytes) -> None:
+        """A feeding peer pipelines CHECKs by the hundred: the Message-IDs of
+        the CHECK lines in `data`, just read, are looked up in one read, for
+        check() to answer from, rather than one read each (a line split
+        between reads is looked up when its CHECK is reached). An answer read
+        ahead may say "send it" of an article a TAKETHIS before it has since
+        brought: CHECK only advises, and that TAKETHIS is refused as a copy
+        (RFC 4644 §2.4-2.5). A line inside an article that looks like a CHECK
+        costs a look-up, nothing else: only a CHECK command takes its answer."""
+        ids = []
+        for found in CHECK_LINE.findall(data):
+            try:
+                ids.append(parse.message_id(found.decode("utf-8", "replace")))
+            except Syntax:
+                continue
+        if len(ids) < 2:
+            return
+        async with self.site.db.read() as conn:
+            here = await intake.known_among(conn, ids)
+        if len(self._known_ahead) > KNOWN_AHEAD_MAX:  # answers no CHECK came for
+            self._known_ahead.clear()
+        self._known_ahead.update((mid, mid in here) for mid in ids)
+
     @command("IHAVE")
     async def ihave(self, cmd: Command) -> bytes:
         mid, failure = await self._offer(cmd)
@@ -728,7 +760,8 @@ class Session:
         mid, failure = await self._offer(cmd)
         if mid is None:
             return failure
-        if await self._known(mid):
+        known = self._known_ahead.pop(mid, None)
+        if known if known is not None else await self._known(mid):
             return replies.status(438, f"{mid} not wanted")
         return replies.status(238, f"{mid} send it")
 
