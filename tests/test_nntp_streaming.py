@@ -33,6 +33,17 @@ async def add_peer(site, name: str, host: str) -> None:
         await peers.add_peer(conn, name, host, 119, direction="incoming")
 
 
+async def streaming(make_site):
+    """A site with GROUP and a peer at 127.0.0.1, and that peer's connection in MODE STREAM."""
+    site = await make_site(nntp_port=ANY_PORT)
+    async with site.db.transaction() as conn:
+        await groups.create_group(conn, None, GROUP, "Python")
+    await add_peer(site, "near.test", "127.0.0.1")
+    reader, writer = await connect(site.config.nntp_port)
+    assert (await ask(reader, writer, "MODE STREAM")).startswith(b"203 ")
+    return site, reader, writer
+
+
 async def test_a_peer_known_by_address_streams_on_the_listeners_lookup(make_site):
     site = await make_site(nntp_port=ANY_PORT)
     port = site.config.nntp_port
@@ -62,12 +73,7 @@ async def test_a_peer_known_by_address_streams_on_the_listeners_lookup(make_site
 
 
 async def test_streamed_articles_in_many_writes_are_answered_in_order(make_site):
-    site = await make_site(nntp_port=ANY_PORT)
-    async with site.db.transaction() as conn:
-        await groups.create_group(conn, None, GROUP, "Python")
-    await add_peer(site, "near.test", "127.0.0.1")
-    reader, writer = await connect(site.config.nntp_port)
-    assert (await ask(reader, writer, "MODE STREAM")).startswith(b"203 ")
+    site, reader, writer = await streaming(make_site)
     ids = [f"<streamed.{i}@near.test>" for i in range(40)]
     # Twenty writes of two articles each, sent without reading a reply, then a
     # CHECK for one that never came: every reply comes back, in the order sent.
@@ -92,12 +98,7 @@ async def test_pipelined_checks_are_answered_as_one_at_a_time(make_site):
     """A peer's CHECKs sent together (read ahead in one look-up) get the answers
     the same CHECKs get one at a time, in order: articles here, articles not,
     a control's Message-ID, a malformed one, a command in lower case."""
-    site = await make_site(nntp_port=ANY_PORT)
-    async with site.db.transaction() as conn:
-        await groups.create_group(conn, None, GROUP, "Python")
-    await add_peer(site, "near.test", "127.0.0.1")
-    reader, writer = await connect(site.config.nntp_port)
-    assert (await ask(reader, writer, "MODE STREAM")).startswith(b"203 ")
+    site, reader, writer = await streaming(make_site)
     here = [f"<here.{i}@near.test>" for i in range(4)]
     for mid in here:
         writer.write(f"TAKETHIS {mid}\r\n".encode() + wire_article(mid, GROUP, "near.test!not-for-mail"))
