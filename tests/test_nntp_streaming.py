@@ -116,6 +116,23 @@ async def test_pipelined_checks_are_answered_as_one_at_a_time(make_site):
     alone = [(await ask(reader, writer, line)).split()[:2] for line in lines]
     assert together == alone
     assert [answer[0] for answer in together] == [b"438"] * 4 + [b"238"] * 5 + [b"501", b"438", b"438"]
+    # CHECK lines quoted in an article are looked up with the rest, but an
+    # answer lives for its read only: with a command still half read after it,
+    # the article it names stored since, a CHECK of it is answered afresh.
+    y = "<quoted.y@near.test>"
+    body = f"How streaming goes:\r\nCHECK {y}\r\nCHECK <quoted.z@near.test>"
+    article = wire_article("<quoting@near.test>", GROUP, "near.test!not-for-mail", body=body)
+    writer.write(b"TAKETHIS <quoting@near.test>\r\n" + article + b"MODE")
+    assert (await reader.readline()).startswith(b"239 ")
+    writer.write(
+        f" STREAM\r\nTAKETHIS {y}\r\n".encode() + wire_article(y, GROUP, "near.test!not-for-mail") + b"MO"
+    )
+    assert (await reader.readline()).startswith(b"203 ")
+    assert (await reader.readline()).startswith(b"239 ")
+    writer.write(f"DE STREAM\r\nCHECK {y}\r\nQU".encode())
+    assert (await reader.readline()).startswith(b"203 ")
+    assert (await reader.readline()).startswith(b"438 ")
+    assert (await ask(reader, writer, "IT")).startswith(b"205 ")
     writer.close()
     # The look-up behind it says what `known` says of each, a control's form included.
     async with site.db.read() as conn:

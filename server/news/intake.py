@@ -85,6 +85,19 @@ class Node:
         return cls(config.domain, repetition.Rules.from_config(config), secret)
 
 
+def _known_sql(count: int) -> str:
+    """Which of `count` Message-IDs (each bound three times, once a table) are
+    here: stored as articles, in the news history, or held."""
+    marks = ",".join("?" * count)
+    tables = ("articles", "news_history", "peer_held")
+    return " UNION ".join(f"SELECT message_id FROM {table} WHERE message_id IN ({marks})" for table in tables)
+
+
+_KNOWN_ONE = _known_sql(1)
+# Message-IDs looked up in one statement by known_among.
+KNOWN_CHUNK = 300
+
+
 async def known(conn: Connection, message_id: str) -> bool:
     """Whether an article or control article of this Message-ID is here (or held).
     For a Message-ID of a form this server derives for its control articles
@@ -92,19 +105,7 @@ async def known(conn: Connection, message_id: str) -> bool:
     such an id (where ids were not yet refused) never stops the real control."""
     if validate.control_message_id(message_id):
         return await _control_known(conn, message_id)
-    return bool(
-        await fetch_value(
-            conn,
-            "SELECT 1 FROM articles WHERE message_id = ?"
-            " UNION ALL SELECT 1 FROM news_history WHERE message_id = ?"
-            " UNION ALL SELECT 1 FROM peer_held WHERE message_id = ?",
-            (message_id, message_id, message_id),
-        )
-    )
-
-
-# Message-IDs looked up in one statement (three IN lists of them).
-KNOWN_CHUNK = 300
+    return await fetch_value(conn, _KNOWN_ONE, (message_id,) * 3) is not None
 
 
 async def known_among(conn: Connection, message_ids: list[str]) -> set[str]:
@@ -120,15 +121,7 @@ async def known_among(conn: Connection, message_ids: list[str]) -> set[str]:
             found.add(message_id)
     for start in range(0, len(plain), KNOWN_CHUNK):
         chunk = plain[start : start + KNOWN_CHUNK]
-        marks = ",".join("?" * len(chunk))
-        rows = await fetch_all(
-            conn,
-            f"SELECT message_id FROM articles WHERE message_id IN ({marks})"
-            f" UNION SELECT message_id FROM news_history WHERE message_id IN ({marks})"
-            f" UNION SELECT message_id FROM peer_held WHERE message_id IN ({marks})",
-            chunk * 3,
-        )
-        found.update(row[0] for row in rows)
+        found.update(row[0] for row in await fetch_all(conn, _known_sql(len(chunk)), chunk * 3))
     return found
 
 

@@ -42,7 +42,6 @@ _COMMAND, _POSTING = "command", "posting"
 _WAIT = object()
 # A CHECK command line, its Message-ID argument taken (streaming peers pipeline them).
 CHECK_LINE = re.compile(rb"(?im)^CHECK[ \t]+(\S+)[ \t]*\r?$")
-KNOWN_AHEAD_MAX = 10_000  # answers read ahead and kept for their CHECKs at most
 
 Handler = Callable[["Session", Command], Awaitable[bytes]]
 COMMANDS: dict[str, Handler] = {}
@@ -187,8 +186,10 @@ class Session:
                 out.append(await self._article(data, size))
             else:
                 self._post_line(line)
-        if not self._buffer:  # every CHECK read ahead has been reached: the rest were not CHECKs
-            self._known_ahead.clear()
+        # Answers read ahead live for this read only: one still here was for a
+        # CHECK not reached yet (it is looked up when it is) or for a line in
+        # an article, and would go stale.
+        self._known_ahead.clear()
         return out
 
     async def _article(self, data: bytes, size: int) -> bytes | asyncio.Future[bytes]:
@@ -725,12 +726,12 @@ class Session:
     async def _look_ahead(self, data: bytes) -> None:
         """A feeding peer pipelines CHECKs by the hundred: the Message-IDs of
         the CHECK lines in `data`, just read, are looked up in one read, for
-        check() to answer from, rather than one read each (a line split
-        between reads is looked up when its CHECK is reached). An answer read
-        ahead may say "send it" of an article a TAKETHIS before it has since
-        brought: CHECK only advises, and that TAKETHIS is refused as a copy
-        (RFC 4644 §2.4-2.5). A line inside an article that looks like a CHECK
-        costs a look-up, nothing else: only a CHECK command takes its answer."""
+        check() to answer from while this read is handled, rather than one
+        read each (a CHECK not reached in it, or split between reads, is
+        looked up when it is reached). A TAKETHIS or IHAVE of one of them
+        drops its answer, so a CHECK after it looks again. A line inside an
+        article that looks like a CHECK costs a look-up, nothing else: only
+        a CHECK command takes its answer."""
         ids = []
         for found in CHECK_LINE.findall(data):
             try:
@@ -741,9 +742,7 @@ class Session:
             return
         async with self.site.db.read() as conn:
             here = await intake.known_among(conn, ids)
-        if len(self._known_ahead) > KNOWN_AHEAD_MAX:  # answers no CHECK came for
-            self._known_ahead.clear()
-        self._known_ahead.update((mid, mid in here) for mid in ids)
+        self._known_ahead = {mid: mid in here for mid in ids}
 
     @command("IHAVE")
     async def ihave(self, cmd: Command) -> bytes:
@@ -820,6 +819,7 @@ class Session:
 
         self._mode, self._post, self._post_size, self._received = _POSTING, [], 0, received
         self._streamed = mid if ok[0] == 239 else None
+        self._known_ahead.pop(mid, None)  # a CHECK after it looks again
 
 
 async def joined(parts: list[bytes | asyncio.Future[bytes]]) -> bytes:
