@@ -1,5 +1,6 @@
 """Group proposals: members propose and endorse; the threshold creates the group."""
 
+from moot.store import clock
 from tests.maint_support import last_event
 
 
@@ -99,10 +100,18 @@ async def test_a_proposer_withdraws_an_open_proposal_and_may_propose_again(site)
         assert r.status_code == 409 and "no longer open (withdrawn)" in r.json()["error"]["message"]
     listed = (await ada.get("/api/proposals", params={"status": "withdrawn"})).json()["proposals"]
     assert [p["id"] for p in listed] == [ids[0]]
-    # a slot is free, and the same name may be proposed again
-    assert (await ada.post("/api/proposals", json={"name": "rec.knots.k0"})).status_code == 201
+    # withdrawn the day it was made, it still counts: proposing and withdrawing frees nothing
     r = await ada.post("/api/proposals", json={"name": "rec.knots.more"})
-    assert r.status_code == 409 and "or withdraw one" in r.json()["error"]["message"]
+    assert r.status_code == 409 and "withdrawn within 7 days" in r.json()["error"]["message"]
+    # one made over a week ago frees its place once withdrawn, and a name may be proposed again
+    async with site.db.transaction() as conn:
+        await conn.execute("UPDATE proposals SET created_at = ? WHERE id = ?", (clock.ago(days=8), ids[1]))
+    assert (await ada.post(f"/api/proposals/{ids[1]}/withdraw", json={})).status_code == 200
+    assert (await ada.post("/api/proposals", json={"name": "rec.knots.k0"})).status_code == 201
+    assert (await ada.post("/api/proposals", json={"name": "rec.knots.more"})).status_code == 409
+    # the list: open ones first, the withdrawn last
+    statuses = [p["status"] for p in (await ada.get("/api/proposals")).json()["proposals"]]
+    assert statuses == sorted(statuses, key=lambda s: (s != "open", s == "withdrawn"))
     # signed out: no
     anonymous = await site.client()
     assert (await anonymous.post(f"/api/proposals/{ids[1]}/withdraw", json={})).status_code == 401

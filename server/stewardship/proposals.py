@@ -30,8 +30,11 @@ KINDS = ("group", "add_moderator", "remove_moderator")
 
 
 # Proposals one member may have open at once, so that no one fills the list
-# (the page shows 200) with names nobody endorses.
+# (the page shows 200) with names nobody endorses. One withdrawn within
+# WITHDRAWN_DAYS of being made still counts, so proposing and withdrawing
+# over and over fills nothing either.
 OPEN_PER_MEMBER = 5
+WITHDRAWN_DAYS = 7
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,7 @@ async def get_proposal(conn: Connection, proposal_id: object, rules: Rules) -> d
 
 
 async def list_proposals(conn: Connection, rules: Rules, *, status: object = None) -> list[dict]:
-    """Open proposals first, then decided ones; newest first within each."""
+    """Open proposals first, then decided ones, then withdrawn ones; newest first within each."""
     if status not in (None, "", "open", "created", "carried", "withdrawn"):
         raise Invalid("status must be open, created, carried or withdrawn")
     sql, params = PROPOSAL_SELECT, list(_count_params(rules))
@@ -124,7 +127,9 @@ async def list_proposals(conn: Connection, rules: Rules, *, status: object = Non
         sql += " WHERE p.status = ?"
         params.append(status)
     # Bounded: proposals are few (one per name at a time); 200 is a page.
-    rows = await fetch_all(conn, sql + " ORDER BY p.status != 'open', p.id DESC LIMIT 200", params)
+    rows = await fetch_all(
+        conn, sql + " ORDER BY p.status != 'open', p.status = 'withdrawn', p.id DESC LIMIT 200", params
+    )
     return [await proposal_json(conn, row, rules) for row in rows]
 
 
@@ -193,12 +198,16 @@ async def propose(
     if kind not in KINDS:
         raise Invalid(f"kind must be one of {', '.join(KINDS)}")
     mine = await fetch_value(
-        conn, "SELECT count(*) FROM proposals WHERE proposer_id = ? AND status = 'open'", (user.id,)
+        conn,
+        "SELECT count(*) FROM proposals WHERE proposer_id = ?"
+        " AND (status = 'open' OR status = 'withdrawn' AND created_at > ?)",
+        (user.id, clock.ago(days=WITHDRAWN_DAYS)),
     )
     if mine >= OPEN_PER_MEMBER:
         raise Conflict(
-            f"you have {mine} open proposals, the most one member may have: "
-            "propose more once one of them is decided, or withdraw one"
+            f"you have {mine} open proposals (or withdrawn within {WITHDRAWN_DAYS} days of making them),"
+            f" the most one member may have: propose more once one of them is decided, or withdraw an"
+            f" older one"
         )
     description = validate.description(description if description is not None else "")
     charter = validate.charter(charter if charter is not None else "")
@@ -250,8 +259,9 @@ async def endorse(conn: Connection, user: User | None, proposal_id: object, *, r
 
 async def withdraw(conn: Connection, user: User | None, proposal_id: object, *, rules: Rules) -> dict:
     """Its proposer withdraws an open proposal: it stays listed, with its
-    endorsements, as 'withdrawn', and no longer counts towards the proposer's
-    open ones. Forbidden for anyone else; Conflict once it is decided."""
+    endorsements, as 'withdrawn', and counts towards the proposer's open ones
+    only until WITHDRAWN_DAYS after it was made. Forbidden for anyone else;
+    Conflict once it is decided."""
     user = require(user, "propose")
     row = await _row(conn, proposal_id, rules)
     if row["proposer_id"] != user.id:
