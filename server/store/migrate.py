@@ -960,7 +960,7 @@ def loosen_check(conn: sqlite3.Connection, table: str, old: str, new: str) -> No
     "making other kinds of table schema changes"), which rewrites no row and
     keeps the foreign keys that point at the table (a rebuild would not).
     Bumps the schema cookie, so every connection reads the new text; in the
-    step's transaction, checked with quick_check (RuntimeError otherwise)."""
+    step's transaction, checked with the table's quick_check (RuntimeError otherwise)."""
     sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()
     if sql is None or sql[0].count(old) != 1:
         raise RuntimeError(f"{table} has not exactly one {old!r}")
@@ -974,7 +974,7 @@ def loosen_check(conn: sqlite3.Connection, table: str, old: str, new: str) -> No
         conn.execute(f"PRAGMA schema_version = {int(cookie) + 1}")
     finally:
         conn.execute("PRAGMA writable_schema = RESET")
-    if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+    if conn.execute(f"PRAGMA quick_check({table})").fetchone()[0] != "ok":  # that table only
         raise RuntimeError(f"{table}'s schema did not take the new CHECK")
 
 
