@@ -37,9 +37,19 @@ def finder(routes: list[BaseRoute]) -> Callable[[Scope], tuple[BaseRoute, Scope]
     prefixes = {p for p, _ in prefixed if p is not None}
     keys = {p[:1] for p in prefixes} | prefixes
     # Under a key: the routes whose prefix it extends (a two-segment key takes
-    # its first segment's too), and those with none, in the routes' order.
-    buckets = {key: [r for p, r in prefixed if p in (key, key[:1], _ANY)] for key in keys}
-    anywhere = [r for p, r in prefixed if p is _ANY]
+    # its first segment's too), and those with none, in the routes' order:
+    # each route goes to the keys it can match under, in one pass.
+    longer: dict[tuple[str, ...], list[tuple[str, ...]]] = {}  # a first segment's two-segment keys
+    for key in keys:
+        if len(key) == 2:
+            longer.setdefault(key[:1], []).append(key)
+    buckets: dict[tuple[str, ...], list[BaseRoute]] = {key: [] for key in keys}
+    anywhere = []
+    for p, r in prefixed:
+        if p is _ANY:
+            anywhere.append(r)
+        for key in keys if p is _ANY else (p, *longer.get(p, ())):
+            buckets[key].append(r)
 
     def find(scope: Scope) -> tuple[BaseRoute, Scope] | None:
         segments = tuple(scope["path"][1:].split("/", 2)[:2])
