@@ -14,6 +14,7 @@ import secrets
 import sqlite3
 import string
 import unicodedata
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -244,6 +245,9 @@ TEXT = st.lists(
                 "see https://z.example/p.",
                 "http://.",
                 "https://q.example:8080/?",
+                "http://x.example/a?utm_medium=y",
+                "http://x.example:99999/",
+                "www.z.example[",
             ]
             + [f" http://l{n}.example/" for n in range(12)]
         ),
@@ -254,13 +258,27 @@ TEXT = st.lists(
 ).map("".join)
 
 
+def reference_link_key(link: str) -> str:
+    """What repetition.link_key is specified to give, written plainly."""
+    link = link.rstrip(".,;:!?)]}")
+    try:
+        parts = urlsplit(link if "://" in link else "http://" + link)
+        port = parts.port
+    except ValueError:
+        return link.lower()
+    host = (parts.hostname or "").removeprefix("www.") + (f":{port}" if port not in (None, 80, 443) else "")
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    query = sorted((k, v) for k, v in pairs if not repetition.TRACKING.match(k))
+    return host + parts.path.rstrip("/") + ("?" + urlencode(query) if query else "")
+
+
 def reference_digests(body: str) -> list[str]:
     """What repetition.digests is specified to give, written plainly."""
     found = []
     text = reference_normalise(body)
     if len(text) >= repetition.MIN_BODY:
         found.append("b:" + repetition._digest(text))
-    links = dict.fromkeys(repetition.link_key(link) for link in validate.links(body))
+    links = dict.fromkeys(reference_link_key(link) for link in validate.links(body))
     return found + ["l:" + repetition._digest(key) for key in list(links)[: repetition.LINKS_MAX] if key]
 
 
