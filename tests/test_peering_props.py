@@ -314,11 +314,15 @@ async def _home_makes(db: Database, ids: list[str], squats: list[str]) -> list[t
         async with db.transaction() as conn:
             await action(conn)
         async with db.read() as conn:
-            for row in await fetch_all(conn, "SELECT * FROM peer_queue WHERE id > ? ORDER BY id", (queued,)):
-                text = await feed.PeerFeed._text(sender, conn, row)
-                assert text is not None
-                sent.append((row["message_id"], _unstuffed(text)))
-                queued = row["id"]
+            rows = await fetch_all(conn, "SELECT * FROM peer_queue WHERE id > ? ORDER BY id", (queued,))
+            articles = await feed._articles(
+                conn, [row["article_id"] for row in rows if row["kind"] != "control"]
+            )
+        for row in rows:
+            text = feed.PeerFeed._text(sender, row, articles.get(row["article_id"]))
+            assert text is not None
+            sent.append((row["message_id"], _unstuffed(text)))
+            queued = row["id"]
 
     async def refused(mid: str) -> None:
         with pytest.raises(Invalid, match="reserves"):

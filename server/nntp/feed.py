@@ -24,7 +24,7 @@ from ..articles.exports import EXPORT_SELECT
 from ..news import cancellock, intake, news, peers
 from ..runtime.site import Site
 from ..store import clock
-from ..store.db import fetch_one
+from ..store.db import fetch_all
 from . import tls
 
 log = logging.getLogger("moot.feed")
@@ -146,12 +146,15 @@ class PeerFeed:
             await self._connect()
             texts = {}
             async with self.site.db.read() as conn:
-                for row in rows:
-                    text = await self._text(conn, row)
-                    if text is None:
-                        done.append(row["id"])  # nothing left to send (withdrawn or gone)
-                    else:
-                        texts[row["id"]] = (row, text)
+                articles = await _articles(
+                    conn, [row["article_id"] for row in rows if row["kind"] != "control"]
+                )
+            for row in rows:
+                text = self._text(row, articles.get(row["article_id"]))
+                if text is None:
+                    done.append(row["id"])  # nothing left to send (withdrawn or gone)
+                else:
+                    texts[row["id"]] = (row, text)
             offers = [texts[i] for i in texts]
             if self.streaming:
                 answers = await self._stream(offers)
@@ -286,12 +289,12 @@ class PeerFeed:
             answers[i] = await self._answer()
         return answers
 
-    async def _text(self, conn: Connection, row: sqlite3.Row) -> bytes | None:
-        """The article a queue row offers, dot-stuffed and ended with "." (RFC 3977 §3.1.1)."""
+    def _text(self, row: sqlite3.Row, article: sqlite3.Row | None) -> bytes | None:
+        """The article a queue row offers (`article`: the one it names, None when
+        it is gone), dot-stuffed and ended with "." (RFC 3977 §3.1.1)."""
         if row["kind"] == "control":
             lines = row["control"].split("\n")
         else:
-            article = await fetch_one(conn, EXPORT_SELECT + " WHERE a.id = ?", (row["article_id"],))
             if article is None:
                 return None
             # RFC 8315: what this node injected is locked, and its cancels carry the key.
@@ -313,6 +316,15 @@ class PeerFeed:
                 lines = news.head_lines(article, self.domain, fields) + [""] + news.body_lines(article)
         out = ["." + line if line.startswith(".") else line for line in lines]
         return ("\r\n".join(out) + "\r\n.\r\n").encode("utf-8", "replace")
+
+
+async def _articles(conn: Connection, ids: list[int]) -> dict[int, sqlite3.Row]:
+    """The articles of `ids` as exports read them, by id, in one statement
+    (a batch of the queue: BATCH ids at most)."""
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    return {row["id"]: row for row in await fetch_all(conn, EXPORT_SELECT + f" WHERE a.id IN ({marks})", ids)}
 
 
 def _cancel_lines(article: sqlite3.Row, domain: str, cancel_id: str, key: str | None) -> list[str]:
