@@ -138,3 +138,24 @@ async def test_pipelined_checks_are_answered_as_one_at_a_time(make_site):
     async with site.db.read() as conn:
         ids = [*offered[:9], "<cancel.x@test.moot>"]
         assert await intake.known_among(conn, ids) == {m for m in ids if await intake.known(conn, m)}
+
+
+async def test_a_peer_feed_stops_even_when_stopped_as_a_commit_wakes_it(make_site):
+    """As the mail sender (tests/test_mail.py): a stop landing in the loop turn
+    in which a commit set the feed's wake event still ends it."""
+    from moot.nntp.feed import PeerFeed
+
+    site = await make_site(peer_poll_interval=3600.0)
+    async with site.db.transaction() as conn:
+        await peers.add_peer(conn, "far.test", "127.0.0.1", 9, direction="outgoing")
+    async with site.db.read() as conn:
+        (row,) = await peers.outgoing_peers(conn)
+    for _ in range(5):
+        feed = PeerFeed(site.site, row)
+        while not feed.wake._waiters:  # until it idles, waiting for the event (its queue is empty)
+            await asyncio.sleep(0)
+        feed.wake.set()
+        await asyncio.sleep(0)  # the event's waiter is done; the feed has not run yet
+        stopping = asyncio.ensure_future(feed.stop())
+        done, _ = await asyncio.wait([stopping], timeout=20)  # a deadline for a hang, not a timing
+        assert stopping in done and feed.task.cancelled()
