@@ -130,6 +130,14 @@ def add_users(conn: sqlite3.Connection, prefix: str, count: int) -> None:
     )
 
 
+async def signed_in(site, username: str):
+    """A client of `site` signed in as a fixture's account (each has its password)."""
+    client = await site.client()
+    r = await client.post("/api/login", json={"username": username, "password": "fixture-password"})
+    assert r.status_code == 200, r.text
+    return client
+
+
 def test_fixture_is_a_real_version_1_site():
     conn = sqlite3.connect(f"file:{FIXTURE}?mode=ro", uri=True)
     try:
@@ -708,9 +716,7 @@ async def test_version_12_site_keeps_its_trust_registration_and_group_moderators
     # The upgraded site works on what it kept: the group's own moderator still acts
     # there, the application still waits, and a draft can be kept.
     site = await make_site(db_path=path)
-    bob = await site.client()
-    r = await bob.post("/api/login", json={"username": "bob", "password": "fixture-password"})
-    assert r.status_code == 200, r.text
+    bob = await signed_in(site, "bob")
     assert (await bob.get("/api/groups/rec.music.folk/queue")).status_code == 200
     assert (await bob.get("/api/groups/comp.lang.python/queue")).status_code == 403
     marta = await site.client("marta12", "moderator")
@@ -740,9 +746,7 @@ async def test_version_13_site_keeps_its_drafts(tmp_path, make_site):
 
     # The upgraded site works on what it kept: a writer's draft is still there to resume.
     site = await make_site(db_path=path)
-    ada = await site.client()
-    r = await ada.post("/api/login", json={"username": "ada", "password": "fixture-password"})
-    assert r.status_code == 200, r.text
+    ada = await signed_in(site, "ada")
     r = await ada.get("/api/drafts/reply:2")
     assert r.status_code == 200 and r.json()["draft"]["body"] == "Half a thought", r.text
 
@@ -775,9 +779,7 @@ async def test_version_14_site_keeps_its_recovery_codes_and_gains_the_fediverse(
 
     # The upgraded site works on what it kept: its members sign in and post.
     site = await make_site(db_path=path)
-    cyd = await site.client()
-    r = await cyd.post("/api/login", json={"username": "cyd", "password": "fixture-password"})
-    assert r.status_code == 200, r.text
+    cyd = await signed_in(site, "cyd")
     r = await cyd.get("/api/me/recovery-codes")
     assert r.status_code == 200 and r.json()["remaining"] == 9, r.text
     r = await cyd.post(
@@ -851,9 +853,7 @@ async def test_version_16_site_keeps_one_fingerprint_per_digest_group_and_author
 
     # The same text posted again by the same member leaves no second row.
     site = await make_site(db_path=path)
-    ada = await site.client()
-    r = await ada.post("/api/login", json={"username": "ada", "password": "fixture-password"})
-    assert r.status_code == 200, r.text
+    ada = await signed_in(site, "ada")
     async with site.db.read() as conn:
         folk = await fetch_value(
             conn,
@@ -935,9 +935,7 @@ async def test_version_18_site_keeps_its_proposals_and_their_proposers_may_withd
     assert report.ok, report.text()
 
     site = await make_site(db_path=path)
-    bob = await site.client()
-    r = await bob.post("/api/login", json={"username": "bob", "password": "fixture-password"})
-    assert r.status_code == 200, r.text
+    bob = await signed_in(site, "bob")
     (bees,) = [p for p in (await bob.get("/api/proposals")).json()["proposals"] if p["name"] == "rec.bees"]
     assert bees["status"] == "open" and bees["endorsed_by"] == ["bob", "cyd"]
     r = await bob.post(f"/api/proposals/{bees['id']}/withdraw", json={})
