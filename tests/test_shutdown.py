@@ -69,6 +69,18 @@ async def poster(client: httpx.AsyncClient, parent: int, acknowledged: list, sta
             acknowledged.append(r.json()["article"]["id"])
 
 
+async def test_a_stop_that_is_itself_cancelled_is_cancelled(site):
+    """The background parts' stop() cancels its tasks and waits for them; were
+    it cancelled meanwhile (a deadline on shutdown), the cancellation is its
+    own and must reach its caller, not be taken for one of its tasks' and
+    swallowed (a deadline on shutdown would then not hold)."""
+    stopping = asyncio.ensure_future(site.site.hub.stop())
+    await asyncio.sleep(0)  # it has cancelled the hub's tasks and waits for them
+    stopping.cancel()
+    await asyncio.wait([stopping])
+    assert stopping.cancelled()
+
+
 async def test_sigterm_under_load_finishes_in_flight_posts_and_exits_cleanly(tmp_path):
     db = tmp_path / "site.db"
     moot("adduser", "root", "--admin", "--password-stdin", "--db", str(db), input=PASSWORD + "\n")

@@ -24,7 +24,6 @@ it if it is no longer 'ok')."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 from typing import Any
@@ -145,5 +144,4 @@ def start(db: Database) -> asyncio.Task:
 async def stop(task: asyncio.Task) -> None:
     """End the drains `start` began (what still waits is drained by the next start or search)."""
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await asyncio.gather(task, return_exceptions=True)

@@ -172,8 +172,7 @@ class Delivery:
             self.site.db.remove_commit_listener(self._wake.set)
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.gather(self._task, return_exceptions=True)
         await self.client.aclose()
 
     async def _run(self) -> None:

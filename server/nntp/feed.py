@@ -58,8 +58,7 @@ class Feeder:
         self.site.db.remove_commit_listener(self._committed)
         if self.task is not None:
             self.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.task
+            await asyncio.gather(self.task, return_exceptions=True)
         for worker in list(self.workers.values()):
             await worker.stop()
 
@@ -107,8 +106,7 @@ class PeerFeed:
 
     async def stop(self) -> None:
         self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
+        await asyncio.gather(self.task, return_exceptions=True)
         await self._close()
 
     async def _run(self) -> None:

@@ -161,9 +161,9 @@ class Hub:
             self.db.remove_commit_listener(self._wake.set)
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # gather, not each awaited under suppress(CancelledError): that would
+        # also swallow a cancellation of this stop itself.
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
         gc.unfreeze()  # what this site held is ordinary garbage again
 

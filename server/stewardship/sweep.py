@@ -20,7 +20,6 @@ the mail package: server/mail/queuemail.py) run with its `now`."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -167,5 +166,4 @@ async def stop(task: asyncio.Task | None) -> None:
     if task is None:
         return
     task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await asyncio.gather(task, return_exceptions=True)
