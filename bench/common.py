@@ -90,6 +90,12 @@ def machine() -> dict:
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time process `pid` has used so far, all its threads (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
 def server(db_path: str, *, nntp: bool = False, smtp: bool = False, profile: str | None = None, **env):
     """A real `moot serve` subprocess on a free loopback port of its choosing

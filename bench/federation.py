@@ -30,7 +30,7 @@ import sys
 import time
 
 import httpx
-from common import ROOT, Row, command_line, server, temp_dir
+from common import ROOT, Row, command_line, cpu_seconds, server, temp_dir
 
 sys.path.insert(0, str(ROOT))
 from moot.federation import delivery, outbox  # noqa: E402
@@ -58,13 +58,6 @@ def _sink(port_out, count, ready) -> None:
         await asyncio.Event().wait()
 
     asyncio.run(main())
-
-
-def _cpu(pid: int) -> float:
-    """CPU seconds (user + system) process `pid` has used so far (Linux)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _wait(count, target: int, timeout: float = 300.0) -> float:
@@ -154,7 +147,7 @@ def run(followers: int = 1000) -> list[Row]:
             timings, cpu = {}, {}
             for step in ("create", "delete"):
                 count.value = 0
-                cpu[step] = _cpu(proc.pid)
+                cpu[step] = cpu_seconds(proc.pid)
                 if step == "create":
                     r = http.post(f"/api/articles/{root['id']}/replies", json={"body": "to everyone here"})
                     assert r.status_code == 201, r.text
@@ -163,7 +156,7 @@ def run(followers: int = 1000) -> list[Row]:
                     r = http.post(f"/api/articles/{reply['id']}/cancel", json={"reason": "enough"})
                     assert r.status_code == 200, r.text
                 timings[step] = _wait(count, followers)
-                cpu[step] = _cpu(proc.pid) - cpu[step]
+                cpu[step] = cpu_seconds(proc.pid) - cpu[step]
             body = (
                 con.execute("SELECT body FROM ap_activities ORDER BY id DESC LIMIT 1").fetchone()[0].encode()
             )

@@ -17,8 +17,7 @@ import subprocess
 import sys
 import time
 
-from common import ROOT, Row, command_line, server, temp_dir
-from posting import cpu_seconds
+from common import ROOT, Row, command_line, cpu_seconds, server, temp_dir
 
 BARE_APP = """
 import uvicorn

@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, Row, emit, machine, server, temp_dir  # noqa: E402
+from common import ROOT, Row, cpu_seconds, emit, machine, server, temp_dir  # noqa: E402
 from websockets.client import ClientProtocol  # noqa: E402
 from websockets.frames import Frame, Opcode  # noqa: E402
 from websockets.http11 import Response  # noqa: E402
@@ -174,12 +174,6 @@ class Http:
 
     def close(self):
         self.writer.close()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def measure_fanout(pid: int, clients: list[Client], post, posts: int, gap: float) -> dict:

@@ -30,8 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from email.message import EmailMessage
 
 import httpx
-from common import Row, emit, server, temp_dir
-from posting import cpu_seconds
+from common import Row, cpu_seconds, emit, server, temp_dir
 from writepath import fsync_bound
 
 from moot.articles import groups

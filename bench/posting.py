@@ -17,10 +17,9 @@ import os
 import sqlite3
 import statistics
 import time
-from pathlib import Path
 
 import httpx
-from common import Row, command_line, server, temp_dir, wrk
+from common import Row, command_line, cpu_seconds, server, temp_dir, wrk
 
 from moot.articles import groups, posting, tree
 from moot.people import accounts
@@ -76,12 +75,6 @@ def count_articles(db_path: str) -> int:
         return conn.execute("SELECT count(*) FROM articles").fetchone()[0]
     finally:
         conn.close()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU time a process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def moot_posts(seconds: int, synchronous: str, **env: object) -> tuple[float, float, float, float]:

@@ -37,8 +37,8 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from common import ROOT, Row, command_line, server, temp_dir, wrk
-from posting import BODY, LUA, build, cpu_seconds, raw_database, raw_posts
+from common import ROOT, Row, command_line, cpu_seconds, server, temp_dir, wrk
+from posting import BODY, LUA, build, raw_database, raw_posts
 
 from moot.store import wal
 
