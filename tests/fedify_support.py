@@ -23,6 +23,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.processes import tls
+
 HERE = Path(__file__).resolve().parent / "fedify"
 CACHE = Path(os.environ.get("MOOT_FEDIFY_CACHE", Path.home() / ".cache" / "moot-fedify"))
 KNOCKS = ("rfc9421", "draft-cavage-http-signatures-12")
@@ -168,7 +170,9 @@ class FedifyPeer:
             )
         described = json.loads(line)
         self.peers: dict[str, dict[str, str]] = described["peers"]
-        self.control = httpx.Client(base_url=f"http://127.0.0.1:{described['control']}", timeout=60)
+        self.control = httpx.Client(
+            base_url=f"http://127.0.0.1:{described['control']}", timeout=60, verify=tls()
+        )
 
     def do(self, action: str, knock: str, **args) -> dict:
         """POST /action to the control API; the peer's answer (an error raises)."""

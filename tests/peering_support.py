@@ -25,7 +25,7 @@ from moot.people import accounts
 from moot.store.db import Database
 from tests.conftest import PASSWORD, password_hash
 from tests.nntp_support import nntplib
-from tests.processes import moot, reserved_port, start_process, stop_process
+from tests.processes import moot, reserved_port, start_process, stop_process, tls
 
 GROUPS = ("comp.lang.python", "rec.music.folk")
 # Seconds a node waits between looks at its peers table and idle queues.
@@ -138,11 +138,13 @@ class Node:
         return {fields["message-id"]: (fields["references"], fields["subject"]) for _, fields in rows}
 
     def article(self, message_id: str) -> dict | None:
-        r = httpx.get(f"{self.url}/api/articles/{quote(message_id, safe='')}", timeout=10)
+        r = httpx.get(f"{self.url}/api/articles/{quote(message_id, safe='')}", timeout=10, verify=tls())
         return r.json()["article"] if r.status_code == 200 else None
 
     def cancel(self, message_id: str, user: str) -> dict:
-        with httpx.Client(base_url=self.url, headers={"Origin": self.url}, timeout=10) as client:
+        with httpx.Client(
+            base_url=self.url, headers={"Origin": self.url}, timeout=10, verify=tls()
+        ) as client:
             client.post("/api/login", json={"username": user, "password": PASSWORD}).raise_for_status()
             r = client.post(f"/api/articles/{quote(message_id, safe='')}/cancel", json={"reason": "test"})
             r.raise_for_status()
@@ -150,7 +152,9 @@ class Node:
 
     @contextmanager
     def signed_in(self, user: str) -> Iterator[httpx.Client]:
-        with httpx.Client(base_url=self.url, headers={"Origin": self.url}, timeout=10) as client:
+        with httpx.Client(
+            base_url=self.url, headers={"Origin": self.url}, timeout=10, verify=tls()
+        ) as client:
             client.post("/api/login", json={"username": user, "password": PASSWORD}).raise_for_status()
             yield client
 
@@ -159,9 +163,9 @@ class Node:
         article = self.article(message_id)
         if article is None:
             return None
-        return httpx.get(f"{self.url}/api/threads/{article['thread_id']}", timeout=10).json()["thread"][
-            "state"
-        ]
+        return httpx.get(f"{self.url}/api/threads/{article['thread_id']}", timeout=10, verify=tls()).json()[
+            "thread"
+        ]["state"]
 
     def moderate(self, message_id: str, action: str, user: str = "marta") -> dict:
         with self.signed_in(user) as client:
@@ -181,7 +185,7 @@ class Node:
         article = self.article(message_id)
         if article is None:
             return None
-        thread = httpx.get(f"{self.url}/api/threads/{article['thread_id']}", timeout=10).json()
+        thread = httpx.get(f"{self.url}/api/threads/{article['thread_id']}", timeout=10, verify=tls()).json()
         by_id = {a["id"]: a["message_id"] for a in thread["articles"]}
         root = by_id.get(thread["thread"]["root_article_id"])
         return article["group"], thread["thread"]["subject"], root, by_id.get(article["parent_id"])

@@ -4,9 +4,11 @@ when the block ends."""
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -21,6 +23,14 @@ ROOT = Path(__file__).resolve().parent.parent
 # `moot serve` logs one such line per listener once it serves (as text or JSON).
 LISTENING = re.compile(r"\blistening on (\w+)://[^\s\"]+:(\d+)/")
 START_WAIT = 60.0  # seconds a `moot serve` may take to start on a loaded 2-core machine
+
+
+@functools.cache
+def tls() -> ssl.SSLContext:
+    """The TLS context of this test process's httpx clients (`verify=tls()`),
+    made once: without it httpx loads the trusted CAs anew for every client
+    and transport, about 45 ms of CPU each, which a run paid hundreds of times."""
+    return ssl.create_default_context()
 
 
 @contextmanager

@@ -24,7 +24,7 @@ from moot.store import config
 from moot.store.events import EVENTS
 from tests.conftest import seed
 from tests.maint_support import build_tree
-from tests.processes import ROOT, read_listening
+from tests.processes import ROOT, read_listening, tls
 
 SERVER = ROOT / "server"
 ADAPTERS = ("web", "nntp", "smtp")  # subpackages of server/, one per channel
@@ -397,7 +397,9 @@ def test_wheel_serves_pages_from_an_empty_directory(tmp_path):
             stderr=subprocess.STDOUT,
         )
     try:
-        with httpx.Client(base_url=read_listening(tmp_path / "serve.log", proc).url, timeout=10) as client:
+        with httpx.Client(
+            base_url=read_listening(tmp_path / "serve.log", proc).url, timeout=10, verify=tls()
+        ) as client:
             home = client.get("/")
             assert home.status_code == 200 and "<!doctype html>" in home.text.lower()
             css = re.search(r'href="(/static/[^"]+\.css)"', home.text)

@@ -20,7 +20,7 @@ import pytest
 from moot.people import accounts
 from moot.store.db import Database
 from tests.conftest import ACCOUNT_HASH_N
-from tests.processes import ROOT, moot, moot_server
+from tests.processes import ROOT, moot, moot_server, tls
 
 # One worker runs this module's tests in turn (pytest-xdist), so one Chromium and
 # one server serve them all. Playwright's sync API cannot outlive a module: it
@@ -89,7 +89,7 @@ class Server:
     @contextmanager
     def api(self, username: str | None = None):
         """An httpx client of the live server, signed in when a username is given."""
-        with httpx.Client(base_url=self.base, timeout=10) as client:
+        with httpx.Client(base_url=self.base, timeout=10, verify=tls()) as client:
             if username:
                 r = client.post("/api/login", json={"username": username, "password": PASSWORD})
                 assert r.status_code == 200, r.text
@@ -561,7 +561,7 @@ def test_markup_and_scripts_from_users_stay_text(server, contexts):
     with server.api("root") as root:
         r = root.post("/api/groups", json={"name": "test.xss", "description": XSS, "charter": XSS})
         assert r.status_code == 201, r.text
-    with httpx.Client(base_url=server.base) as evil:
+    with httpx.Client(base_url=server.base, verify=tls()) as evil:
         r = evil.post(
             "/api/register",
             json={

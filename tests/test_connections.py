@@ -10,7 +10,7 @@ import time
 
 import httpx
 
-from tests.processes import moot_server
+from tests.processes import moot_server, tls
 
 TIMEOUT = 1.0  # MOOT_REQUEST_TIMEOUT for these servers
 GIVE_UP = 15.0  # far beyond TIMEOUT on a loaded machine: a socket still open then is held
@@ -100,7 +100,7 @@ def test_silent_and_trickling_sockets_are_closed_and_do_not_crowd_out_requests(t
         assert closed_by_server(keeper)
         keeper.close()
 
-        assert httpx.get(base + "/api/health", timeout=GIVE_UP).status_code == 200
+        assert httpx.get(base + "/api/health", timeout=GIVE_UP, verify=tls()).status_code == 200
 
 
 def test_a_slow_but_steady_body_within_the_deadline_is_served(tmp_path):
@@ -141,4 +141,4 @@ def test_a_huge_request_head_is_refused_and_pipelined_requests_are_answered(tmp_
         sock.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\n\r\n" * 2)
         assert [r[:12] for r in read_responses(sock, 2)] == [b"HTTP/1.1 200"] * 2
         sock.close()
-        assert httpx.get(base + "/api/health", timeout=GIVE_UP).status_code == 200
+        assert httpx.get(base + "/api/health", timeout=GIVE_UP, verify=tls()).status_code == 200

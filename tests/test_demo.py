@@ -6,7 +6,7 @@ import sqlite3
 
 import httpx
 
-from tests.processes import moot, moot_server
+from tests.processes import moot, moot_server, tls
 
 
 def shape(db) -> list[tuple]:
@@ -26,7 +26,10 @@ def test_the_demo_tells_a_story_and_is_reproducible(tmp_path):
     out = moot("demo", "--db", str(db)).stdout
     assert "5 archived, one locked" in out and "an open proposal" in out
     assert moot("check", "--db", str(db)).returncode == 0
-    with moot_server(db, tmp_path / "serve.log") as url, httpx.Client(base_url=url, timeout=30) as client:
+    with (
+        moot_server(db, tmp_path / "serve.log") as url,
+        httpx.Client(base_url=url, timeout=30, verify=tls()) as client,
+    ):
 
         def get(path: str) -> dict:
             r = client.get(path)

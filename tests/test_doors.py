@@ -21,7 +21,7 @@ import pytest
 import websockets
 
 from tests.nntp_support import nntplib, prepare, read_reply
-from tests.processes import MootProcess, Ports, start_process, stop_process
+from tests.processes import MootProcess, Ports, start_process, stop_process, tls
 
 GIVE_UP = 20.0  # far beyond any deadline set here, on a loaded machine
 
@@ -78,7 +78,7 @@ def closed_by_server(sock: socket.socket) -> bool:
 
 def refused(ports: Ports) -> dict[tuple[str, str], float]:
     """moot_connections_refused_total by (listener, reason)."""
-    text = httpx.get(ports.url + "/metrics", timeout=GIVE_UP).text
+    text = httpx.get(ports.url + "/metrics", timeout=GIVE_UP, verify=tls()).text
     pattern = r'moot_connections_refused_total\{listener="([^"]+)",reason="([^"]+)"\} (\S+)'
     return {(m[0], m[1]): float(m[2]) for m in re.findall(pattern, text)}
 
@@ -120,7 +120,7 @@ async def test_a_flood_of_live_sockets_and_requests_from_one_address_leaves_othe
 
             # Another address: its pages load and its /live opens.
             async with httpx.AsyncClient(
-                transport=httpx.AsyncHTTPTransport(local_address="127.0.0.3"), timeout=GIVE_UP
+                transport=httpx.AsyncHTTPTransport(local_address="127.0.0.3", verify=tls()), timeout=GIVE_UP
             ) as other:
                 assert (await other.get(ports.url + "/")).status_code == 200
                 assert (await other.get(ports.url + "/api/groups")).status_code == 200
@@ -144,17 +144,17 @@ async def test_a_flood_of_live_sockets_and_requests_from_one_address_leaves_othe
             held.append(sock)
 
         def busy() -> httpx.Response | None:
-            with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.4")) as c:
+            with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.4", verify=tls())) as c:
                 answer = c.get(ports.url + "/api/health", timeout=GIVE_UP)
             return answer if answer.status_code == 503 else None
 
         answer = until(busy, "the fourth request in flight refused")  # the three arrive in their time
         assert answer.headers["Retry-After"] == "1" and answer.json()["error"]["code"] == "busy"
-        with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.5")) as c:
+        with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.5", verify=tls())) as c:
             assert c.get(ports.url + "/api/health", timeout=GIVE_UP).status_code == 200
         for sock in held:
             sock.close()
-        with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.4")) as c:
+        with httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.4", verify=tls())) as c:
             until(lambda: c.get(ports.url + "/api/health").status_code == 200, "the budget given back")
 
         counts = refused(ports)

@@ -14,7 +14,7 @@ from collections import Counter
 
 import httpx
 
-from tests.processes import start_process
+from tests.processes import start_process, tls
 
 ROUNDS = 3
 POSTS_PER_ROUND = 40  # acknowledged posts between one start and the next kill
@@ -33,7 +33,7 @@ class Load:
         self._threads = [threading.Thread(target=self._run, args=(i,)) for i in range(threads)]
 
     def _run(self, n: int) -> None:
-        with httpx.Client(cookies={"moot_session": self.cookie}, timeout=5.0) as client:
+        with httpx.Client(cookies={"moot_session": self.cookie}, timeout=5.0, verify=tls()) as client:
             i = 0
             while not self._stop.is_set():
                 base = self.bases[(n + i) % len(self.bases)]
@@ -70,7 +70,7 @@ class Load:
 
 def setup_site(base: str) -> tuple[str, int]:
     """The first account (an admin), a group and a thread: the session cookie and the root's id."""
-    with httpx.Client(base_url=base, timeout=10.0) as client:
+    with httpx.Client(base_url=base, timeout=10.0, verify=tls()) as client:
         r = client.post("/api/register", json={"username": "admin", "password": "long enough"})
         assert r.status_code == 201, r.text
         assert client.post("/api/groups", json={"name": "test.load"}).status_code == 201

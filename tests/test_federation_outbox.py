@@ -20,7 +20,7 @@ from moot.federation import delivery, keys, objects, outbox, signatures
 from moot.store import clock
 from tests.conftest import seed
 from tests.federation_sink import Sink, add_followers_sql, expanded, followers
-from tests.processes import moot, start_process, stop_process
+from tests.processes import moot, start_process, stop_process, tls
 
 BASE = "https://forum.example"
 GROUP = "comp.lang.python"
@@ -210,7 +210,7 @@ async def _kill_9(tmp_path):
         log = tmp_path / "moot.log"
         proc = start_process(db, log, **settings)
         try:
-            async with httpx.AsyncClient(base_url=proc.listening().url) as http:
+            async with httpx.AsyncClient(base_url=proc.listening().url, verify=tls()) as http:
                 root = await _post_thread(http)
                 # The thread's events read with no followers yet: the fan-out is the reply's one activity.
                 await _read_up_to(con, con.execute("SELECT max(id) FROM events").fetchone()[0])

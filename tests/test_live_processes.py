@@ -13,7 +13,7 @@ from websockets.exceptions import ConnectionClosed
 from tests.conftest import PASSWORD
 from tests.db_support import one_thread_file
 from tests.live_support import events_until, subscribe
-from tests.processes import start_process, stop_process
+from tests.processes import start_process, stop_process, tls
 
 
 async def test_a_post_through_one_process_reaches_a_subscriber_of_the_other(tmp_path):
@@ -22,7 +22,9 @@ async def test_a_post_through_one_process_reaches_a_subscriber_of_the_other(tmp_
     procs = [start_process(db_path, str(tmp_path / f"server{n}.log")) for n in range(2)]
     try:
         ports = [proc.listening().http for proc in procs]
-        http = [httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20) for port in ports]
+        http = [
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=20, verify=tls()) for port in ports
+        ]
         watchers = [
             await websockets.connect(f"ws://127.0.0.1:{port}/live", compression=None) for port in ports
         ]

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import PASSWORD
 from tests.mail_support import Relay, subject_of
-from tests.processes import reserved_port, start_process, stop_process
+from tests.processes import reserved_port, start_process, stop_process, tls
 
 GROUP = "misc.test"
 
@@ -40,7 +40,7 @@ def clients():
 
 
 def account(base: str, name: str, made: list) -> httpx.Client:
-    client = httpx.Client(base_url=base, timeout=30)
+    client = httpx.Client(base_url=base, timeout=30, verify=tls())
     made.append(client)
     r = client.post("/api/register", json={"username": name, "password": PASSWORD})
     assert r.status_code == 201, r.text
@@ -83,7 +83,7 @@ def test_a_mail_queued_when_the_process_dies_is_sent_after_restart(tmp_path, cli
             stop_process(proc)
         # The relay goes away: the article's mail is queued and fails its attempts.
         proc, base = serve(db, log, f"smtp://127.0.0.1:{nothing_there}")
-        admin = httpx.Client(base_url=base, cookies=admin.cookies, timeout=30)
+        admin = httpx.Client(base_url=base, cookies=admin.cookies, timeout=30, verify=tls())
         clients.append(admin)
         try:
             r = admin.post(f"/api/groups/{GROUP}/threads", json={"subject": "While down", "body": "Queued."})

@@ -13,7 +13,7 @@ from moot.runtime.metrics import route_family
 from moot.web.ops import JsonFormatter
 from tests.conftest import PASSWORD, seed
 from tests.live_support import live_site, subscribe  # noqa: F401
-from tests.processes import moot_server
+from tests.processes import moot_server, tls
 
 
 def parse(text: str) -> dict[tuple[str, tuple], float]:
@@ -138,7 +138,7 @@ async def test_live_connections_are_counted(live_site):  # noqa: F811
     server = await live_site(metrics_allow=("127.0.0.1",))
     ws = await server.connect()
     await subscribe(ws, groups=["*"])
-    async with httpx.AsyncClient() as client:
+    async with httpx.AsyncClient(verify=tls()) as client:
         r = await client.get(f"http://127.0.0.1:{server.port}/metrics")
     assert value(parse(r.text), "moot_live_connections") == 1
 
@@ -171,8 +171,8 @@ async def test_one_log_line_per_request_with_its_id_and_no_secrets(site, caplog)
 def test_moot_serve_writes_json_request_lines(tmp_path):
     log = tmp_path / "serve.log"
     with moot_server(tmp_path / "site.db", log, log_format="json") as base:
-        assert httpx.get(f"{base}/api/health").status_code == 200
-        assert httpx.get(f"{base}/t/999").status_code == 404
+        assert httpx.get(f"{base}/api/health", verify=tls()).status_code == 200
+        assert httpx.get(f"{base}/t/999", verify=tls()).status_code == 404
     # Every line is JSON, uvicorn's own included; the first is the banner moot serve prints.
     lines = [json.loads(line) for line in log.read_text().splitlines()[1:]]
     assert {"uvicorn.error", "moot.access"} <= {x["logger"] for x in lines}

@@ -17,7 +17,7 @@ import pytest
 
 from tests.conftest import seed
 from tests.nntp_support import serve
-from tests.processes import stop_process
+from tests.processes import stop_process, tls
 from tests.test_nntp_newsreader import Tmux
 
 
@@ -122,7 +122,7 @@ def test_a_round_trip_through_tin(tmp_path):
     env = {**os.environ, "HOME": str(home), "TERM": "xterm", "LANG": "C.UTF-8", "LC_ALL": "C.UTF-8"}
     tmux = Tmux(f"moot-newsrc-{os.getpid()}", env)
     try:
-        with httpx.Client(base_url=server.url, timeout=10) as root:
+        with httpx.Client(base_url=server.url, timeout=10, verify=tls()) as root:
             assert (
                 root.post(
                     "/api/login", json={"username": "root", "password": "correct horse battery"}

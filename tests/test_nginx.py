@@ -15,7 +15,7 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
-from tests.processes import NginxUnusable, moot, moot_server, start_nginx
+from tests.processes import NginxUnusable, moot, moot_server, start_nginx, tls
 
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 pytestmark = pytest.mark.skipif(NGINX is None, reason="nginx is not installed (Debian package nginx)")
@@ -43,7 +43,9 @@ def proxied(tmp_path):
 
 def client_from(url: str, source: str) -> httpx.Client:
     """A client whose connections come from loopback address `source`."""
-    return httpx.Client(base_url=url, timeout=10, transport=httpx.HTTPTransport(local_address=source))
+    return httpx.Client(
+        base_url=url, timeout=10, transport=httpx.HTTPTransport(local_address=source, verify=tls())
+    )
 
 
 def test_pages_cache_live_and_client_address_through_nginx(proxied, tmp_path):
@@ -100,7 +102,7 @@ def test_pages_cache_live_and_client_address_through_nginx(proxied, tmp_path):
     assert register("127.0.0.5", "bravo", "198.51.100.1") == 201
     assert register("127.0.0.5", "charlie", "198.51.100.2") == 429
     # straight to Moot from a trusted address the header is believed, as configured
-    with httpx.Client(base_url=moot_url, timeout=10) as direct:
+    with httpx.Client(base_url=moot_url, timeout=10, verify=tls()) as direct:
         r = direct.post(
             "/api/register",
             json={"username": "delta", "password": "correct horse battery"},

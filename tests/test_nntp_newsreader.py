@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import PASSWORD
 from tests.nntp_support import serve
-from tests.processes import stop_process
+from tests.processes import stop_process, tls
 
 pytestmark = pytest.mark.skipif(
     shutil.which("tin") is None or shutil.which("tmux") is None,
@@ -88,7 +88,7 @@ class Tmux:
 def split_off(server) -> int:
     """A reply and its own reply added below the reply of the prepared thread,
     then split off into a thread of their own; returns the old thread's id."""
-    with httpx.Client(base_url=server.url, timeout=20) as web:
+    with httpx.Client(base_url=server.url, timeout=20, verify=tls()) as web:
         assert web.post("/api/login", json={"username": "marta", "password": PASSWORD}).status_code == 200
         thread = web.get("/api/groups/comp.lang.python/threads").json()["threads"][0]["id"]
         reply = web.get(f"/api/threads/{thread}").json()["articles"][1]
@@ -126,7 +126,7 @@ def test_tin_lists_reads_and_posts_a_followup(tmp_path):
     }
     tmux = Tmux(f"moot-tin-{os.getpid()}", env)
     # ada's unread count as the web shows it to her
-    web = httpx.Client(base_url=server.url, headers={"Origin": server.url}, timeout=10)
+    web = httpx.Client(base_url=server.url, headers={"Origin": server.url}, timeout=10, verify=tls())
     web.post("/api/login", json={"username": "ada", "password": PASSWORD}).raise_for_status()
 
     def web_unread() -> int:
@@ -161,7 +161,7 @@ def test_tin_lists_reads_and_posts_a_followup(tmp_path):
         tmux.wait_for("p=post")
         tmux.keys("p")
         tmux.wait_for("Article posted")
-        articles = httpx.get(f"{server.url}/api/threads/{thread}").json()["articles"]
+        articles = httpx.get(f"{server.url}/api/threads/{thread}", verify=tls()).json()["articles"]
         posted = [a for a in articles if "A followup from tin." in a["body"]]
         assert len(posted) == 1, articles
         assert posted[0]["parent_id"] == articles[1]["id"] and posted[0]["author"]["username"] == "ada"

@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import PASSWORD
 from tests.nntp_support import read_reply, serve
-from tests.processes import stop_process
+from tests.processes import stop_process, tls
 
 GROUP = "comp.lang.python"
 
@@ -44,7 +44,7 @@ def test_articles_read_by_number_or_message_id_are_read_on_the_web(server):
             text = f"Newsgroups: {GROUP}\r\nSubject: Mark {mid}\r\nMessage-ID: {mid}\r\n\r\nText\r\n"
             assert n.post(text.encode()).startswith("240")
     with (
-        httpx.Client(base_url=server.url, headers={"Origin": server.url}, timeout=10) as web,
+        httpx.Client(base_url=server.url, headers={"Origin": server.url}, timeout=10, verify=tls()) as web,
         server.poster("root") as n,
     ):
         web.post("/api/login", json={"username": "root", "password": PASSWORD}).raise_for_status()
@@ -91,7 +91,7 @@ def test_body_by_a_signed_in_reader_reads_the_notification_of_that_reply(server)
         )
         assert n.post(text.encode()).startswith("240")
     with (
-        httpx.Client(base_url=server.url, headers={"Origin": server.url}, timeout=10) as web,
+        httpx.Client(base_url=server.url, headers={"Origin": server.url}, timeout=10, verify=tls()) as web,
         server.poster("root") as n,
     ):
         web.post("/api/login", json={"username": "root", "password": PASSWORD}).raise_for_status()

@@ -19,7 +19,7 @@ from moot.store.db import Database
 from tests.conftest import PASSWORD
 from tests.live_support import events_until, subscribe
 from tests.nntp_support import nntplib, read_reply, serve
-from tests.processes import stop_process
+from tests.processes import stop_process, tls
 
 
 @pytest.fixture(scope="module")
@@ -130,8 +130,10 @@ def test_posting_needs_authinfo_and_goes_through_the_domain(server):
             n.post(b"Newsgroups: news.readonly\r\nSubject: s\r\n\r\nx\r\n")
         with pytest.raises(nntplib.NNTPTemporaryError, match="441.*no group"):
             n.post(b"Newsgroups: no.such.group\r\nSubject: s\r\n\r\nx\r\n")
-    reply = httpx.get(f"{server.url}/api/articles/<tune.reply@client.example>").json()["article"]
-    parent = httpx.get(f"{server.url}/api/articles/{root_id}").json()["article"]
+    reply = httpx.get(f"{server.url}/api/articles/<tune.reply@client.example>", verify=tls()).json()[
+        "article"
+    ]
+    parent = httpx.get(f"{server.url}/api/articles/{root_id}", verify=tls()).json()["article"]
     assert reply["parent_id"] == parent["id"] and reply["body"] == "> Fiddle away.\nAnd a reel."
     assert reply["author"]["username"] == "ada"
 
@@ -238,7 +240,7 @@ def test_group_counts_follow_posts_on_other_connections_and_from_other_processes
 
 
 async def test_a_web_split_is_visible_to_an_nntp_client_at_once(server):
-    async with httpx.AsyncClient(base_url=server.url, timeout=20) as web:
+    async with httpx.AsyncClient(base_url=server.url, timeout=20, verify=tls()) as web:
         r = await web.post("/api/login", json={"username": "marta", "password": PASSWORD})
         assert r.status_code == 200
         r = await web.post("/api/groups/comp.lang.python/threads", json={"subject": "Long", "body": "root"})
@@ -281,7 +283,7 @@ def test_split_off_replies_are_served_with_their_path_in_the_new_thread(server):
     (never naming the old thread) in OVER and ARTICLE by number (the encoded
     blocks, filled before the split) and in OVER, HDR, XHDR and HEAD by
     Message-ID; undoing the split serves the old chains again."""
-    with httpx.Client(base_url=server.url, timeout=20) as web:
+    with httpx.Client(base_url=server.url, timeout=20, verify=tls()) as web:
         assert web.post("/api/login", json={"username": "marta", "password": PASSWORD}).status_code == 200
         r = web.post("/api/groups/rec.music.folk/threads", json={"subject": "Tunes", "body": "root"})
         thread, parent = r.json()["thread"]["id"], r.json()["article"]

@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import PASSWORD
 from tests.nntp_support import serve
-from tests.processes import stop_process
+from tests.processes import stop_process, tls
 from tests.test_nntp_newsreader import WAIT, Tmux, split_off
 
 pytestmark = pytest.mark.skipif(
@@ -73,7 +73,7 @@ def test_slrn_lists_reads_by_number_and_posts_a_followup(tmp_path):
     env.pop("SLRN_EDITOR", None)
     tmux = Tmux(f"moot-slrn-{os.getpid()}", env)
     # ada's unread count as the web shows it to her
-    web = httpx.Client(base_url=server.url, headers={"Origin": server.url}, timeout=10)
+    web = httpx.Client(base_url=server.url, headers={"Origin": server.url}, timeout=10, verify=tls())
     web.post("/api/login", json={"username": "ada", "password": PASSWORD}).raise_for_status()
 
     def web_unread() -> int:
@@ -115,7 +115,7 @@ def test_slrn_lists_reads_by_number_and_posts_a_followup(tmp_path):
         tmux.wait_for("Post the message?")
         tmux.keys("y")
         tmux.wait_for("Posting...done.")
-        articles = httpx.get(f"{server.url}/api/threads/{thread}").json()["articles"]
+        articles = httpx.get(f"{server.url}/api/threads/{thread}", verify=tls()).json()["articles"]
         posted = [a for a in articles if "A followup from slrn." in a["body"]]
         assert len(posted) == 1, articles
         assert posted[0]["parent_id"] == articles[1]["id"] and posted[0]["author"]["username"] == "ada"

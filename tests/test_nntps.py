@@ -19,7 +19,7 @@ import pytest
 from moot.nntp.tls import TLSConfigError
 from tests.conftest import ANY_PORT, PASSWORD
 from tests.nntp_support import nntplib, prepare, read_reply
-from tests.processes import moot, start_process, stop_process
+from tests.processes import moot, start_process, stop_process, tls
 from tests.tls_support import self_signed
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl is not installed")
@@ -56,7 +56,7 @@ def ports(tmp_path_factory, certificate):
 
 def refused(ports) -> dict[tuple[str, str], float]:
     """moot_connections_refused_total by (listener, reason)."""
-    text = httpx.get(ports.url + "/metrics", timeout=GIVE_UP).text
+    text = httpx.get(ports.url + "/metrics", timeout=GIVE_UP, verify=tls()).text
     pattern = r'moot_connections_refused_total\{listener="([^"]+)",reason="([^"]+)"\} (\S+)'
     return {(m[0], m[1]): float(m[2]) for m in re.findall(pattern, text)}
 

@@ -11,7 +11,7 @@ import httpx
 
 from moot.store import check
 from tests.conftest import seed
-from tests.processes import moot, moot_server
+from tests.processes import moot, moot_server, tls
 
 PASSWORD = "operator-password"
 
@@ -74,7 +74,7 @@ async def test_check_passes_a_sound_site_and_names_each_kind_of_damage(make_site
 
 
 def sign_in(base: str, username: str) -> httpx.Client:
-    client = httpx.Client(base_url=base, timeout=30)
+    client = httpx.Client(base_url=base, timeout=30, verify=tls())
     r = client.post("/api/login", json={"username": username, "password": PASSWORD})
     assert r.status_code == 200, r.text
     return client
@@ -161,7 +161,7 @@ def test_backup_while_posting_then_restore(tmp_path):
     assert article_ids(kept) == live
     assert moot("check", "--db", str(db)).returncode == 0
     with moot_server(db, tmp_path / "serve2.log") as base:  # the restored site serves
-        r = httpx.get(f"{base}/api/threads/1")
+        r = httpx.get(f"{base}/api/threads/1", verify=tls())
         assert r.status_code == 200
         assert r.json()["thread"]["article_count"] == len(article_ids(copies[0][0]))
 

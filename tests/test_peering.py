@@ -33,7 +33,7 @@ from tests.peering_support import (
     send,
     wire_article,
 )
-from tests.processes import moot
+from tests.processes import moot, tls
 
 
 @pytest.fixture
@@ -181,7 +181,7 @@ def test_peer_list_remove_and_bad_peer_input(tmp_path):
         with node.signed_in("ada") as member:
             assert member.get("/api/peers").status_code == 403
             assert member.get("/admin/peers").status_code == 403
-        assert httpx.get(f"{node.url}/api/peers", timeout=10).status_code == 401
+        assert httpx.get(f"{node.url}/api/peers", timeout=10, verify=tls()).status_code == 401
     finally:
         node.stop()
 
@@ -400,7 +400,7 @@ def test_inn2_and_moot_exchange_articles_and_cancels(tmp_path):
             article, (event,) = asyncio.run(_live_events(node, "rec.music.folk", post_on_inn))
             assert article["body"] == "Posted on INN2." and article["author"]["display_name"] == "Inn Poster"
             assert event["type"] == "thread.created" and event["data"]["article"]["message_id"] == inn_mid
-            page = httpx.get(f"{node.url}/g/rec.music.folk", timeout=10).text
+            page = httpx.get(f"{node.url}/g/rec.music.folk", timeout=10, verify=tls()).text
             assert "INN to Moot" in page
 
             # Cancels both ways: Moot's author withdraws, INN2 drops it (at its default
@@ -428,7 +428,9 @@ def test_inn2_and_moot_exchange_articles_and_cancels(tmp_path):
 
 def _modlog(node: Node, group: str) -> list[tuple]:
     """(action, who) of a group's public log entries, oldest first."""
-    entries = httpx.get(f"{node.url}/api/modlog", params={"group": group}, timeout=10).json()["entries"]
+    entries = httpx.get(f"{node.url}/api/modlog", params={"group": group}, timeout=10, verify=tls()).json()[
+        "entries"
+    ]
     return [(e["action"], e["data"].get("by"), e["data"].get("peer")) for e in reversed(entries)]
 
 
@@ -524,7 +526,7 @@ def test_splits_merges_moves_and_undos_on_the_home_node_reach_every_node(line):
         assert _modlog(node, GROUPS[0])[-4:] == [
             (x, "Marta", "a.test") for x in ("split", "merge", "undo", "move")
         ]
-    page = httpx.get(f"{c.url}/modlog", params={"group": GROUPS[0]}, timeout=10).text
+    page = httpx.get(f"{c.url}/modlog", params={"group": GROUPS[0]}, timeout=10, verify=tls()).text
     assert "by Marta on a.test" in page
     with c.reader() as n:  # NNTP numbering on C: the moved articles are numbered in their new group
         _, count, _, _, _ = n.group(GROUPS[1])
@@ -551,14 +553,16 @@ def test_group_home_command_and_its_errors(tmp_path):
     # The change is in the public log, by the site, with its reason.
     node.start()
     try:
-        entry = httpx.get(f"{node.url}/api/modlog", timeout=10).json()["entries"][0]
+        entry = httpx.get(f"{node.url}/api/modlog", timeout=10, verify=tls()).json()["entries"][0]
         assert (entry["action"], entry["target"], entry["reason"]) == (
             "home",
             "a.test",
             "A keeps the threads",
         )
         assert entry["data"] == {"from": None, "to": "a.test"}
-        assert "Made a.test the home node of" in httpx.get(f"{node.url}/modlog", timeout=10).text
+        assert (
+            "Made a.test the home node of" in httpx.get(f"{node.url}/modlog", timeout=10, verify=tls()).text
+        )
     finally:
         node.stop()
 

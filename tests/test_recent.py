@@ -17,7 +17,7 @@ from moot.people import accounts
 from moot.runtime.recent import Recent
 from moot.store.db import Database
 from tests.conftest import PASSWORD, password_hash, seed
-from tests.processes import start_process, stop_process
+from tests.processes import start_process, stop_process, tls
 
 NEW_PASSWORD = "another long password"
 
@@ -178,7 +178,7 @@ async def test_a_sign_out_in_one_process_reaches_the_other_within_the_recheck_bo
     procs = [start_process(db_path, str(tmp_path / f"server{n}.log")) for n in range(2)]
     try:
         urls = [proc.listening().url for proc in procs]
-        first, second = (httpx.AsyncClient(base_url=url, timeout=20) for url in urls)
+        first, second = (httpx.AsyncClient(base_url=url, timeout=20, verify=tls()) for url in urls)
         async with first, second:
             r = await first.post("/api/login", json={"username": "grace", "password": PASSWORD})
             assert r.status_code == 200, r.text

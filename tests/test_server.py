@@ -5,14 +5,14 @@ import json
 import httpx
 
 from moot.cli import main
-from tests.processes import moot, moot_server
+from tests.processes import moot, moot_server, tls
 
 
 def test_demo_serve_register_post_restart(tmp_path):
     db = tmp_path / "site.db"
     out = moot("demo", db_path=db)
     assert "6 groups" in out.stdout
-    with moot_server(db, tmp_path / "server.log") as url, httpx.Client(base_url=url) as client:
+    with moot_server(db, tmp_path / "server.log") as url, httpx.Client(base_url=url, verify=tls()) as client:
         groups = client.get("/api/groups").json()["groups"]
         assert {"comp.lang.python", "rec.music.folk"} <= {g["name"] for g in groups}
         r = client.post("/api/register", json={"username": "newcomer", "password": "a fine password"})
@@ -30,7 +30,9 @@ def test_demo_serve_register_post_restart(tmp_path):
         assert tree["articles"][0]["body"] == "Hi all.\nGlad to be here."
     # permanence: the same article after a restart, by Message-ID
     with moot_server(db, tmp_path / "server.log") as url:
-        assert httpx.get(url + "/api/articles/" + reply["message_id"]).json()["article"] == reply
+        assert (
+            httpx.get(url + "/api/articles/" + reply["message_id"], verify=tls()).json()["article"] == reply
+        )
 
 
 def test_cli_adduser_init_and_get(tmp_path):

@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed
 
 from moot.store import check, migrate
 from tests.live_support import subscribe
-from tests.processes import moot, start_process, stop_process
+from tests.processes import moot, start_process, stop_process, tls
 
 PASSWORD = "operator-password"
 
@@ -88,7 +88,7 @@ async def test_sigterm_under_load_finishes_in_flight_posts_and_exits_cleanly(tmp
     try:
         port = proc.listening().http
         base = f"http://127.0.0.1:{port}"
-        clients = [httpx.AsyncClient(base_url=base, timeout=30) for _ in range(6)]
+        clients = [httpx.AsyncClient(base_url=base, timeout=30, verify=tls()) for _ in range(6)]
         r = await clients[0].post("/api/login", json={"username": "root", "password": PASSWORD})
         assert r.status_code == 200
         for client in clients[1:]:

@@ -20,6 +20,7 @@ from moot.articles.posting import CANCEL_NOTICE_MODERATOR
 from moot.store.db import Database
 from tests.conftest import PASSWORD
 from tests.peering_support import GROUPS, Node, eventually
+from tests.processes import tls
 
 MORE_GROUPS = ("alt.test", "misc.misc", "news.software.readers", "sci.math")
 LINK = "Cheap watches: http://spam.example/buy-now"
@@ -36,7 +37,7 @@ async def _add_groups(db_path: str) -> None:
 
 
 def client(node: Node) -> httpx.Client:
-    return httpx.Client(base_url=node.url, headers={"Origin": node.url}, timeout=10)
+    return httpx.Client(base_url=node.url, headers={"Origin": node.url}, timeout=10, verify=tls())
 
 
 def test_one_suspension_cleans_up_a_spam_run_everywhere_and_one_undo_restores_it(tmp_path):

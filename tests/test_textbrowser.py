@@ -9,6 +9,7 @@ import subprocess
 import pytest
 
 from tests.conftest import seed
+from tests.processes import tls
 
 
 def lynx() -> str | None:
@@ -136,7 +137,7 @@ def test_w3m_and_lynx_read_the_changed_pages_signed_in_and_post_with_their_forms
     programs = {"w3m": w3m(), "lynx": lynx()}
     server = serve(tmp_path)
     try:
-        with httpx.Client(base_url=server.url, timeout=10) as web:
+        with httpx.Client(base_url=server.url, timeout=10, verify=tls()) as web:
             web.post("/api/login", json={"username": "ada", "password": PASSWORD}).raise_for_status()
             page = web.get("/t/1").text
             csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
@@ -218,7 +219,7 @@ def test_w3m_and_lynx_read_the_changed_pages_signed_in_and_post_with_their_forms
             )
             assert "Your recovery codes" in codes, (program, codes)
             assert len(set(re.findall(r"\b[2-9A-Z]{4}-[2-9A-Z]{4}\b", codes))) == 10, (program, codes)
-        with httpx.Client(base_url=server.url, timeout=10) as web:
+        with httpx.Client(base_url=server.url, timeout=10, verify=tls()) as web:
             bodies = [a["body"] for a in web.get("/api/threads/1").json()["articles"]]
         assert [b for b in bodies if b.startswith("Posted from")] == [
             f"Posted from {p}, without scripts." for p, path in programs.items() if path

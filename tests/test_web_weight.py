@@ -12,7 +12,7 @@ import time
 
 import httpx
 
-from tests.processes import moot, moot_server
+from tests.processes import moot, moot_server, tls
 
 PASSWORD = "weight password"
 ARTICLES = 200
@@ -77,7 +77,7 @@ def test_200_article_thread_page_weight(tmp_path, capsys):
     moot("adduser", "root", "--admin", "--db", str(db), "--password-stdin", input=PASSWORD + "\n")
     with moot_server(db, tmp_path / "server.log", domain="weight.test") as url:
         rng = random.Random(5)
-        with httpx.Client(base_url=url, timeout=10) as client:
+        with httpx.Client(base_url=url, timeout=10, verify=tls()) as client:
             assert (
                 client.post("/api/login", json={"username": "root", "password": PASSWORD}).status_code == 200
             )

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import re
 import socket
@@ -210,7 +211,7 @@ class Client:
         self, config: Config, db: Database, *, ca_file: str | None = None, exempt: Iterable[str] = ()
     ) -> None:
         self.config, self.db = config, db
-        self._tls = ssl.create_default_context(cafile=ca_file)
+        self._ca_file = ca_file
         self._exempt = frozenset(exempt)
         # Per host, the signature scheme that its server last took.
         self._schemes: dict[str, signatures.Scheme] = {}
@@ -218,6 +219,13 @@ class Client:
         self._keys: dict[str, str] = {}
         self._resolved: dict[tuple[str, int], tuple[float, list[str]]] = {}
         self._pool = _Pool()
+
+    @functools.cached_property
+    def _tls(self) -> ssl.SSLContext:
+        """The TLS context of every connection, made at the first: loading the
+        trusted CAs costs tens of milliseconds of CPU, which a site that never
+        reaches a remote server over TLS need not spend as it starts."""
+        return ssl.create_default_context(cafile=self._ca_file)
 
     def remembered_scheme(self, host: str) -> signatures.Scheme | None:
         """The scheme a host's server last accepted a signed request in, if any."""
