@@ -76,3 +76,15 @@ async def test_feed_errors_and_hostile_text(site):
     assert not feed.bozo
     assert feed.entries[0].content[0].value == "</content><evil/>"
     assert feed.entries[0].title == "<script>" and feed.entries[0].id == "mid:a%2Fb%25c@d"
+
+
+def test_the_characters_feeds_drop_are_exactly_those_xml_refuses():
+    allowed = ((0x9, 0x9), (0xA, 0xA), (0xD, 0xD), (0x20, 0xD7FF), (0xE000, 0xFFFD), (0x10000, 0x10FFFF))
+
+    def xml_char(c: int) -> bool:  # XML 1.0 §2.2, Char
+        return any(low <= c <= high for low, high in allowed)
+
+    edges = {e + d for low, high in allowed for e in (low, high) for d in (-1, 0, 1)}
+    edges |= set(range(0x30)) | {0xD800, 0xDBFF, 0xDC00, 0xDFFF}
+    for c in sorted(edges - {-1, 0x110000}):
+        assert (feeds.xml_text(chr(c)) == chr(c)) == xml_char(c), hex(c)
