@@ -105,12 +105,24 @@ async def test_an_admin_appoints_and_removes_a_groups_moderator_and_undoes_it(ma
     assert (await admin.post(f"/api/modlog/{appointed['id']}/undo", json={"reason": "r"})).status_code == 200
     assert (await p["gia"].get(f"/api/groups/{KNIT}/queue")).status_code == 403
 
-    # The group page's form: a refusal says why and leads back to the form
+    # The group page's form: a refusal says why, shows the form again as typed
+    # and leads back to the group
     page = (await admin.get(f"/g/{KNIT}")).text
     token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
     r = await admin.post(f"/g/{KNIT}/moderators", data={"csrf": token, "username": "nobody", "change": "add"})
     assert r.status_code == 404 and "no member named" in r.text
+    assert 'id="moderator-username" name="username" maxlength="64" value="nobody"' in r.text
     assert f'<a href="/g/{KNIT}#moderators">Back to {KNIT}</a>' in r.text
+    token = re.search(r'name="csrf" value="([^"]+)"', r.text).group(1)
+    r = await admin.post(
+        f"/g/{KNIT}/moderators",
+        data={"csrf": token, "username": "gia", "change": "add"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and r.headers["location"] == f"/g/{KNIT}#moderators"
+    assert [
+        m["username"] for m in (await admin.get(f"/api/groups/{KNIT}")).json()["group"]["moderators"]
+    ] == ["gia"]
 
 
 async def test_removal_by_proposal(make_site):

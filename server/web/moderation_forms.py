@@ -18,7 +18,7 @@ from ..stewardship import actions, groupmods, maintenance, modlog, undo
 from ..stewardship.permissions import moderates, require, require_moderator
 from ..store.errors import Invalid, MootError, NotFound
 from .accounts import checked_form
-from .common import current_user, error_page, page, sign_in_first, site_of
+from .common import current_user, page, sign_in_first, site_of
 
 # action -> (title, what it does, the fields besides the reason, whether a reason is required)
 ACTIONS: dict[str, tuple[str, str, tuple[str, ...], bool]] = {
@@ -220,12 +220,15 @@ async def group_moderator_submit(request: Request) -> Response:
     try:
         async with site_of(request).db.transaction() as conn:
             await change(conn, await current_user(request), name, form.get("username"), form.get("reason"))
-    except MootError as error:  # the form is on the group page: the way back leads there
+    except MootError as error:  # the form again, as typed, with why it was refused
         if error.status in (401, 403):
             raise
-        return await error_page(
-            request, error.status, error.message, back=(f"/g/{name}#moderators", f"Back to {name}")
-        )
+        context = {
+            "group": {"name": name},
+            "moderator_username": form.get("username", ""),
+            "error": error.message,
+        }
+        return await page(request, "group_moderators.html", context, status=error.status)
     return RedirectResponse(f"/g/{name}#moderators", status_code=303)
 
 
