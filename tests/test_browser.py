@@ -32,7 +32,7 @@ SHOTS = ROOT / "test-artifacts" / "screenshots"
 # itself drives headless) renders with the same Blink as the full browser for
 # about half its CPU; the full browser, run headless, stands in where only it is
 # installed.
-CHROMIUMS = ("chromium-headless-shell", "chromium")
+CHROMIUM = shutil.which("chromium-headless-shell") or shutil.which("chromium")
 ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -62,7 +62,7 @@ def _unavailable(reason: str):
 
 @pytest.fixture(scope="module")
 def playwright_api():
-    if not any(map(shutil.which, CHROMIUMS)):
+    if CHROMIUM is None:
         _unavailable(
             "Debian's chromium-headless-shell is not installed (apt-get install chromium-headless-shell)"
         )
@@ -76,8 +76,7 @@ def playwright_api():
 
 @pytest.fixture(scope="module")
 def browser(playwright_api):
-    path = next(filter(None, map(shutil.which, CHROMIUMS)))
-    b = playwright_api.chromium.launch(executable_path=path, args=ARGS)
+    b = playwright_api.chromium.launch(executable_path=CHROMIUM, args=ARGS)
     yield b
     b.close()
 
