@@ -11,7 +11,14 @@ lines/s over a 10,000-article group, ARTICLE/s through plain nntplib (which
 leaves delayed ACKs to the kernel) and through a raw client that forces its
 ACKs (TCP_QUICKACK), and connect + MODE READER + GROUP + QUIT per second.
 That last is also measured against public-inbox-nntpd (Debian's public-inbox,
-when installed), in rounds interleaved with Moot's in the same run."""
+when installed), in rounds interleaved with Moot's in the same run.
+
+The POST rows have a third server: bench/nntp_floor.py, the least a Python
+server does to store a POST (no accounts, checks or outboxes; one row and its
+search row, group commits), run at synchronous=FULL and at OFF with the same
+clients right after INN2. Its FULL rate is the most any Python server that
+keeps Moot's promise (on disk before 240) reaches on this disk; the distance
+to its OFF rate is that promise's price."""
 
 from __future__ import annotations
 
@@ -266,6 +273,34 @@ def inn_fill(port: int) -> None:
         time.sleep(0.5)
 
 
+def floor_rates(seconds: float) -> dict[str, float]:
+    """POST/s of bench/nntp_floor.py on 1 and 4 connections, at synchronous=FULL and OFF."""
+    rates = {}
+    for level in ("FULL", "OFF"):
+        with reserved_port() as port:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    str(ROOT / "bench" / "nntp_floor.py"),
+                    f"{temp_dir()}/floor.db",
+                    str(port),
+                    level,
+                ],
+                stdout=subprocess.PIPE,
+            )
+            try:
+                assert proc.stdout is not None and proc.stdout.readline() == b"ready\n", (
+                    "the floor did not start"
+                )
+                for connections in (1, 4):
+                    rate = post_rate(port, False, GROUP, connections, seconds)
+                    rates[f"POST/s, {connections} connection{'s' * (connections > 1)}, {level}"] = rate
+            finally:
+                proc.kill()
+                proc.wait()
+    return rates
+
+
 def measure(port: int, auth: bool, post_group: str, seconds: float) -> dict[str, float]:
     return {
         "POST/s, 1 connection": post_rate(port, auth, post_group, 1, seconds),
@@ -291,6 +326,7 @@ def main() -> None:
     with inn_support.inn((GROUP, GROUP + ".posts")):
         inn_fill(inn_port)
         inn = measure(inn_port, False, GROUP + ".posts", args.seconds)
+    floor = floor_rates(args.seconds)
     db_path = os.path.join(temp_dir(), "nntp.db")
     asyncio.run(moot_prepare(db_path))
     rounds: list[tuple[float, float]] = []  # (Moot, public-inbox-nntpd) connections/s
@@ -313,6 +349,37 @@ def main() -> None:
         )
         for metric in moot
     ]
+    for connections in ("1 connection", "4 connections"):
+        posts = f"POST/s, {connections}"
+        full, off = floor[f"{posts}, FULL"], floor[f"{posts}, OFF"]
+        rows += [
+            Row(
+                "nntp",
+                f"{posts}, least Python server at synchronous=FULL (bench/nntp_floor.py)",
+                full,
+                "per s",
+                inn[posts],
+                "INN2",
+                note="the most a Python server reaches here with each article on disk before its 240",
+            ),
+            Row(
+                "nntp",
+                f"{posts}, least Python server at synchronous=OFF",
+                off,
+                "per s",
+                inn[posts],
+                "INN2",
+                note="the same server not waiting for the disk, as INN2 does not",
+            ),
+            Row(
+                "nntp",
+                f"{posts}, Moot vs the least Python server at FULL",
+                moot[posts],
+                "per s",
+                full,
+                "floor",
+            ),
+        ]
     if rounds:
         ratios = [m / p for m, p in rounds]
         middle = sorted(rounds, key=lambda r: r[0] / r[1])[1]

@@ -87,7 +87,7 @@ SCENARIOS = {
     "nntp": (
         ["nntp.py", "--seconds", "4"],
         600,
-        "NNTP against INN2 (started here): POST, OVER, ARTICLE, connect+GROUP+QUIT per second",
+        "NNTP against INN2 (started here): POST (also against the least Python server, bench/nntp_floor.py), OVER, ARTICLE, connect+GROUP+QUIT per second",
     ),
     "idle": (
         ["idle.py", "--seconds", "10"],
