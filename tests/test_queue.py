@@ -132,6 +132,37 @@ async def test_a_moderator_removes_a_reported_article_with_a_cancel(make_site):
     assert r.status_code == 409
 
 
+async def test_a_held_reply_whose_article_went_to_another_group_is_refused_and_changes_nothing(make_site):
+    site, seeded = await moderated_site(make_site)
+    ada, mona = seeded["ada"], await site.client("mona", "moderator")
+    r = await mona.post(f"/api/groups/{MODERATED}/threads", json={"subject": "Plans", "body": "Ours."})
+    root = r.json()["article"]
+    r = await mona.post(f"/api/articles/{root['id']}/replies", json={"body": "A side topic."})
+    side = r.json()["article"]
+    moved = await ada.post(f"/api/articles/{root['id']}/replies", json={"body": "Held, then moved."})
+    split = await ada.post(f"/api/articles/{side['id']}/replies", json={"body": "Held, then split."})
+    assert moved.status_code == split.status_code == 202, (moved.text, split.text)
+    # The side topic is split off into another group, then the rest of the thread is moved there too.
+    r = await mona.post(
+        f"/api/threads/{root['thread_id']}/split",
+        json={"article_id": side["id"], "reason": "its own topic", "group": "comp.lang.python"},
+    )
+    assert r.status_code == 201, r.text
+    r = await mona.post(
+        f"/api/threads/{root['thread_id']}/move",
+        json={"group": "comp.lang.python", "reason": "belongs there"},
+    )
+    assert r.status_code == 200, r.text
+    before = site.snapshot()
+    for held in (moved.json()["held"], split.json()["held"]):
+        r = await mona.post(f"/api/groups/{MODERATED}/queue/{held['id']}/approve", json={})
+        assert r.status_code == 409, r.text
+        assert "is in comp.lang.python now" in r.json()["error"]["message"]
+    assert site.snapshot() == before  # no article in a thread of another group, the items still waiting
+    r = await mona.post(f"/api/groups/{MODERATED}/queue/{moved.json()['held']['id']}/reject", json={})
+    assert r.status_code == 200 and r.json()["item"]["state"] == "rejected"
+
+
 async def test_bad_report_and_queue_requests_get_clear_errors_and_change_nothing(make_site):
     site, seeded = await moderated_site(make_site)
     reply, mona = seeded["reply"], await site.client("mona", "moderator")

@@ -312,13 +312,20 @@ async def _parent(conn: Connection, group: Row, row: Row) -> Row | None:
     """Where an approved submission goes: under the article it answered (a
     member's reply), or for stranger mail under the nearest article its reply
     address or References name in this group and an open thread; None: a new
-    thread. A reply whose thread was archived since cannot be placed."""
+    thread. A reply whose thread was archived since, or that a move, split or
+    merge took to another group, cannot be placed: this group's moderators
+    decide only what is posted here."""
     if row["user_id"] is not None:
         if row["parent_id"] is None:
             return None
         parent = await fetch_one(conn, PARENT_SELECT + " WHERE a.id = ?", (row["parent_id"],))
         if parent is None or parent["thread_state"] == "archived":
             raise Conflict("the thread this reply answers was archived since; reject it")
+        if parent["group_id"] != group["id"]:
+            raise Conflict(
+                f"the article this reply answers is in {parent['group_name']} now; reject it,"
+                " and its author may post it there"
+            )
         return await tree.anchor(conn, parent, PARENT_SELECT)
     sql = (
         posting.PLACE_SELECT + " JOIN threads t ON t.id = a.thread_id"
