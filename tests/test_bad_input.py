@@ -52,6 +52,15 @@ CASES = [
         "not_found",
     ),
     ("root", "POST", "/api/groups", {"name": "Bad..Name", "description": "d"}, 400, "invalid"),
+    # a killfile pattern repeating more often than the regex engine can count
+    (
+        "bob",
+        "POST",
+        "/api/rules",
+        {"field": "subject", "pattern": "x{0,4294967296}", "regex": True, "score": 1},
+        400,
+        "invalid",
+    ),
     ("root", "POST", "/api/groups", {"name": "x" * 81, "description": "d"}, 400, "invalid"),
     ("root", "POST", "/api/groups", {"name": "ok.name", "description": "line\nbreak"}, 400, "invalid"),
     ("root", "POST", "/api/groups", {"name": "{group}", "description": "again"}, 409, "conflict"),

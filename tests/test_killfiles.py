@@ -56,6 +56,7 @@ def test_rules_match_and_add_up():
     "pattern, why",
     [
         ("(unclosed", "not a valid regular expression"),
+        ("[a-z]{0,99999999999}", "not a valid regular expression"),  # a count past what re can count
         ("(a+)+$", "repeat something that repeats"),
         (r"(\w)\1", "back-references"),
         ("(?=x)y", "look-arounds"),

@@ -189,7 +189,7 @@ async def check_regex(pattern: str) -> None:
     try:
         parsed = sre_parse.parse(pattern, re.IGNORECASE)
         re.compile(pattern)
-    except re.error as error:
+    except (re.error, OverflowError) as error:  # OverflowError: a repeat count past what re can count
         raise Invalid(f"not a valid regular expression: {error}") from None
     deepest, unbounded = _star_height(parsed)
     if deepest > 1:
