@@ -13,6 +13,7 @@ from moot.store import validate
 from moot.store.errors import AuthRequired, Invalid
 from tests.conftest import seed
 from tests.live_support import live_site, recv  # noqa: F401
+from tests.test_web import form_client
 
 LONE = "\ud800"
 BIG = 2**63  # one past the largest SQLite integer; 19 digits
@@ -143,3 +144,19 @@ async def test_live_answers_an_error_frame_for_ids_past_64_bits(live_site, reque
     assert answer["type"] == "error" and answer["code"] == "invalid"
     await ws.send(json.dumps({"type": "ping"}))
     assert (await recv(ws)) == {"type": "pong"}
+
+
+@pytest.mark.parametrize(
+    "body", [b"subject=s&body=\xff\xfebad", b"subject=s&body=%FF%FEbad", b"subject=%C3&body=b"]
+)
+async def test_form_fields_that_are_not_utf8_are_400_raw_or_percent_escaped(site, body):
+    await seed(site)
+    ada, token = await form_client(site, "ada")
+    before = site.snapshot()
+    r = await ada.post(
+        "/g/comp.lang.python/new",
+        content=body + b"&csrf=" + token.encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert r.status_code == 400 and "not valid UTF-8" in r.text
+    assert site.snapshot() == before
