@@ -160,3 +160,26 @@ async def test_form_fields_that_are_not_utf8_are_400_raw_or_percent_escaped(site
     )
     assert r.status_code == 400 and "not valid UTF-8" in r.text
     assert site.snapshot() == before
+
+
+# (path, fields): each form switch, and the thread follow form's `mail`, with a value other than 1 or 0
+SWITCHES = [
+    (path, fields)
+    for path in ("/t/{thread}/follow", "/g/comp.lang.python/follow", "/g/comp.lang.python/subscribe")
+    + ("/t/{thread}/mute", "/u/ada/mute")
+    for fields in (b"&on=x", b"", b"&on=2")
+] + [("/t/{thread}/follow", b"&on=1&mail=x")]
+
+
+@pytest.mark.parametrize(("path", "fields"), SWITCHES)
+async def test_a_form_switch_other_than_1_or_0_is_400_and_changes_nothing(site, path, fields):
+    seeded = await seed(site)
+    bob, token = await form_client(site, "bob")
+    before = site.snapshot()
+    r = await bob.post(
+        path.format(thread=seeded["thread"]["id"]),
+        content=b"csrf=" + token.encode() + fields,
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert r.status_code == 400 and "must be 1 or 0" in r.text, (r.status_code, r.text[:300])
+    assert site.snapshot() == before

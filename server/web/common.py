@@ -82,6 +82,14 @@ def json_on(data: dict) -> bool:
     return on
 
 
+def form_on(form: dict[str, str], name: str = "on") -> bool:
+    """A form's switch that turns something on or off: "1" or "0", nothing else."""
+    value = form.get(name)
+    if value not in ("1", "0"):
+        raise Invalid(f"{name} must be 1 or 0")
+    return value == "1"
+
+
 async def set_group_switch(
     request: Request,
     user: User,

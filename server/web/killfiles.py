@@ -15,7 +15,7 @@ from ..people import killfile
 from ..stewardship.permissions import User, require
 from ..store.errors import Invalid, NotFound, TooLarge
 from .accounts import checked_form
-from .common import PRIVATE, current_user, json_on, page, sign_in_first, site_of
+from .common import PRIVATE, current_user, form_on, json_on, page, sign_in_first, site_of
 from .security import read_json
 
 
@@ -151,14 +151,14 @@ async def delete_rule_form(request: Request) -> Response:
 async def mute_thread_form(request: Request) -> Response:
     user = require(await current_user(request), "track")
     form = await checked_form(request)
-    tid = await _mute(request, user, "thread", request.path_params["id"], form.get("on") == "1")
+    tid = await _mute(request, user, "thread", request.path_params["id"], form_on(form))
     return RedirectResponse(f"/t/{tid}", status_code=303)
 
 
 async def mute_user_form(request: Request) -> Response:
     user = require(await current_user(request), "track")
     form = await checked_form(request)
-    name = await _mute(request, user, "author", request.path_params["name"], form.get("on") == "1")
+    name = await _mute(request, user, "author", request.path_params["name"], form_on(form))
     return RedirectResponse(f"/u/{name}", status_code=303)
 
 

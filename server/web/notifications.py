@@ -19,6 +19,7 @@ from .accounts import checked_form
 from .common import (
     PRIVATE,
     current_user,
+    form_on,
     json_on,
     page,
     query_string,
@@ -179,19 +180,19 @@ async def follow_thread_form(request: Request) -> Response:
     """`on` 1 or 0 follows or unfollows; `mail` 1 or 0, when sent, starts or stops the thread's mail."""
     user = require(await current_user(request), "track")
     form = await checked_form(request)
-    mail = {"1": True, "0": False}.get(form.get("mail", ""))
+    mail = form_on(form, "mail") if "mail" in form else None
     if mail:
         require_mail(request)
     async with site_of(request).db.transaction() as conn:
         thread = await reading.thread_row(conn, request.path_params["id"])
-        await _follow(conn, user.id, thread["id"], form.get("on") == "1", mail)
+        await _follow(conn, user.id, thread["id"], form_on(form), mail)
     return RedirectResponse(f"/t/{thread['id']}", status_code=303)
 
 
 async def follow_group_form(request: Request) -> Response:
     user = require(await current_user(request), "track")
     form = await checked_form(request)
-    name = await set_group_switch(request, user, follows.set_group_follow, form.get("on") == "1")
+    name = await set_group_switch(request, user, follows.set_group_follow, form_on(form))
     return RedirectResponse(f"/g/{name}", status_code=303)
 
 

@@ -86,7 +86,9 @@ async def read_form_fields(request: Request, max_fields: int = 50) -> list[tuple
     raw = await read_body(request, FORM_MAX_BYTES)
     try:
         # errors="strict": percent-escaped bytes that are not UTF-8 are refused too, never replaced
-        return parse_qsl(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=max_fields, errors="strict")
+        return parse_qsl(
+            raw.decode("utf-8"), keep_blank_values=True, max_num_fields=max_fields, errors="strict"
+        )
     except (UnicodeDecodeError, ValueError):
         raise Invalid("the form is not valid UTF-8 form data") from None
 

@@ -18,7 +18,16 @@ from ..people import readstate
 from ..stewardship.permissions import require
 from ..store.errors import Invalid
 from .accounts import checked_form
-from .common import PRIVATE, article_link, current_user, json_on, set_group_switch, sign_in_first, site_of
+from .common import (
+    PRIVATE,
+    article_link,
+    current_user,
+    form_on,
+    json_on,
+    set_group_switch,
+    sign_in_first,
+    site_of,
+)
 from .security import read_json
 
 # Groups and threads one count request may name: a page's worth.
@@ -173,7 +182,7 @@ async def next_unread_page(request: Request) -> Response:
 async def subscribe_form(request: Request) -> Response:
     user = require(await current_user(request), "track")
     form = await checked_form(request)
-    name = await set_group_switch(request, user, readstate.subscribe, form.get("on") == "1")
+    name = await set_group_switch(request, user, readstate.subscribe, form_on(form))
     return RedirectResponse(f"/g/{name}", status_code=303)
 
 
