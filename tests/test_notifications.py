@@ -202,6 +202,9 @@ async def test_mark_read_pages_and_refusals(site):
         (s["ada"], {"ids": "all"}, 400),
         (s["ada"], {"ids": [True]}, 400),
         (s["ada"], {"ids": list(range(201))}, 400),
+        (s["ada"], {"ids": None}, 400),  # naming none is leaving ids out, not null
+        (s["ada"], {"ids": [2**70]}, 400),
+        (s["ada"], {"ids": [0]}, 400),
     ):
         r = await client.post("/api/notifications/read", json=body)
         assert r.status_code == status, (body, r.text)

@@ -42,8 +42,9 @@ MENTION = re.compile(r"(?<![\w@.])@([a-z0-9_.-]{3,32})(?![\w@-])", re.IGNORECASE
 MAX_MENTIONS = 20
 # Readers named by one event row: a fan-out of 1,000 is two rows, not 1,000.
 FANOUT_TOPICS = 500
-# Ids one "mark read" call may name.
+# Ids one "mark read" call may name; EVERY, naming none, marks them all.
 MAX_IDS = 200
+EVERY = object()
 
 SELECT = (
     "SELECT n.*, u.username AS actor_username, u.display_name AS actor_display_name,"
@@ -312,13 +313,16 @@ async def list_notifications(
     }
 
 
-async def mark_read(conn: Connection, user_id: int, ids: object = None) -> int:
-    """Mark the listed notifications of the reader read (all when `ids` is None);
-    returns the count left unread, and tells the reader's other pages."""
-    if ids is not None and (
+async def mark_read(conn: Connection, user_id: int, ids: object = EVERY) -> int:
+    """Mark the listed notifications of the reader read (all of them for
+    EVERY: a request that names none); returns the count left unread, and
+    tells the reader's other pages."""
+    if ids is EVERY:
+        return await _mark(conn, user_id, None)
+    if (
         not isinstance(ids, list)
         or not 1 <= len(ids) <= MAX_IDS
-        or any(isinstance(i, bool) or not isinstance(i, int) for i in ids)
+        or any(isinstance(i, bool) or not isinstance(i, int) or not 1 <= i <= validate.ID_MAX for i in ids)
     ):
         raise Invalid(f"ids must be a list of 1 to {MAX_IDS} notification ids")
     return await _mark(conn, user_id, ids)

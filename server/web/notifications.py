@@ -46,7 +46,7 @@ async def mark_read(request: Request) -> Response:
     user = require(await current_user(request), "track")
     data = await read_json(request)
     async with site_of(request).db.transaction() as conn:
-        left = await notifications.mark_read(conn, user.id, data.get("ids"))
+        left = await notifications.mark_read(conn, user.id, data.get("ids", notifications.EVERY))
     return JSONResponse({"unread": left})
 
 
@@ -170,7 +170,7 @@ async def mark_read_form(request: Request) -> Response:
     user = require(await current_user(request), "track")
     form = await checked_form(request)
     one = form.get("id")
-    ids = None if one is None else [validate.integer(one, "id")]
+    ids = notifications.EVERY if one is None else [validate.integer(one, "id")]
     async with site_of(request).db.transaction() as conn:
         await notifications.mark_read(conn, user.id, ids)
     return RedirectResponse("/notifications", status_code=303)
