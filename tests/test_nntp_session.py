@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -333,6 +334,30 @@ async def test_post_refusals_store_nothing(site):
         got = await talk(session, "POST", data)
         assert [c for c, _ in got] == [340, 441], (reason, got)
         assert reason in (await session.receive(b"POST\r\n" + data)).decode().split("\r\n")[1], reason
+    assert site.snapshot() == before
+
+
+@pytest.mark.parametrize(
+    "pieces",
+    [
+        [b".", b"\r\n"],  # the end line split after its dot
+        [b".\r", b"\n"],  # or before its LF
+        [b"a long last line, its end in the next read", b".\r\n", b"more text\r\n.", b"\r\n"],
+    ],
+)
+async def test_an_article_past_the_limit_is_read_to_its_own_end_however_the_reads_split_it(site, pieces):
+    await seed(site)
+    session = await signed_in(site)
+    before = site.snapshot()
+    assert [c for c, _ in await talk(session, "POST")] == [340]
+    head = b"Newsgroups: comp.lang.python\r\nSubject: big\r\n\r\n"
+    assert await session.receive(head + (b"z" * 999 + b"\r\n") * 300) == b""
+    answers = b""
+    for piece in pieces:
+        answers += await session.receive(piece)
+    assert [c for c, _ in replies(answers)] == [441], answers
+    assert b"larger than" in answers
+    assert [c for c, _ in await talk(session, "DATE")] == [111]  # in step: the next command is a command
     assert site.snapshot() == before
 
 

@@ -120,6 +120,9 @@ class Session:
         self._overlong = False  # discarding the rest of a too-long command line
         self._post: list[bytes] = []
         self._post_size = 0
+        # The line being read in an article past POST_MAX had its start dropped
+        # (see receive_parts): however it ends, it is text, not the end line.
+        self._midline = False
         self._received: Callable[[bytes, int], Awaitable[bytes]] = self._posted
         self._streamed: str | None = None  # the Message-ID of the TAKETHIS article being read
         self.news_peer: sqlite3.Row | None = None  # the peers row this connection feeds as, once known
@@ -168,9 +171,17 @@ class Session:
                 if self._mode == _COMMAND and len(self._buffer) >= parse.LINE_MAX:
                     self._overlong = True  # keep no more than a line; answer at its end
                     del self._buffer[:]
-                elif self._mode == _POSTING and self._post_size + len(self._buffer) > POST_MAX:
+                elif (
+                    self._mode == _POSTING
+                    and self._post_size + len(self._buffer) > POST_MAX
+                    and self._buffer
+                    and (self._midline or self._buffer not in (b".", b".\r"))
+                ):
+                    # An article past POST_MAX is read to its end, its text not kept: a
+                    # part line is dropped, unless it may be the start of the end line.
                     self._post_size += len(self._buffer)
                     del self._buffer[:]
+                    self._midline = True
                 break
             line = bytes(self._buffer[: end + 1])
             del self._buffer[: end + 1]
@@ -181,11 +192,12 @@ class Session:
                     # dropped, never obeyed once the connection is encrypted.
                     del self._buffer[:]
                     break
-            elif line in (b".\r\n", b".\n"):
+            elif line in (b".\r\n", b".\n") and not self._midline:
                 data, size, self._post = b"\r\n".join(self._post), self._post_size, []
                 out.append(await self._article(data, size))
             else:
                 self._post_line(line)
+                self._midline = False
         # Answers read ahead live for this read only: one still here was for a
         # CHECK not reached yet (it is looked up when it is) or for a line in
         # an article, and would go stale.
