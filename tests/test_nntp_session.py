@@ -361,6 +361,71 @@ async def test_an_article_past_the_limit_is_read_to_its_own_end_however_the_read
     assert site.snapshot() == before
 
 
+async def test_a_readers_cancel_and_supersede_act_on_its_own_articles_only(site):
+    s = await seed(site)
+    ada = await signed_in(site, "ada")
+    got = await talk(
+        ada, "POST", article("comp.lang.python", "Mine", "First words", "Message-ID: <mine@example.org>")
+    )
+    assert [c for c, _ in got] == [340, 240]
+    # What tin and slrn send to cancel or supersede: refused for another's article, changing nothing.
+    bob = await signed_in(site, "bob")
+    before = site.snapshot()
+    cancel = article(
+        "comp.lang.python", "cmsg cancel <mine@example.org>", "cancel", "Control: cancel <mine@example.org>"
+    )
+    for session, data, reason in [
+        (bob, cancel, "only the author or a moderator"),
+        (
+            bob,
+            article("comp.lang.python", "Mine", "Other words", "Supersedes: <mine@example.org>"),
+            "only the author",
+        ),
+        (
+            ada,
+            article("comp.lang.python", "cmsg newgroup x", "x", "Control: newgroup comp.x"),
+            "other than cancel",
+        ),
+        (
+            ada,
+            article("comp.lang.python", "s", "x", "Control: cancel <no-such@example.org>"),
+            "no such article",
+        ),
+    ]:
+        got = await talk(session, "POST", data)
+        assert [c for c, _ in got] == [340, 441], got
+        assert reason in (await session.receive(b"POST\r\n" + data)).decode().split("\r\n")[1], reason
+    assert site.snapshot() == before
+    # Superseded by its author: the old text withdrawn, the new one posted, in one step.
+    got = await talk(
+        ada,
+        "POST",
+        article(
+            "comp.lang.python",
+            "Mine",
+            "Better words",
+            "Message-ID: <mine.2@example.org>",
+            "Supersedes: <mine@example.org>",
+        ),
+    )
+    assert [c for c, _ in got] == [340, 240], got
+    r = await s["ada"].get("/api/articles/<mine@example.org>")
+    assert r.json()["article"]["status"] == "cancelled" and "First words" not in r.text
+    assert (await s["ada"].get("/api/articles/<mine.2@example.org>")).json()["article"][
+        "body"
+    ] == "Better words"
+    # Cancelled by its author: withdrawn, and the cancel itself stores no article.
+    count = len(site.snapshot()["articles"])
+    got = await talk(
+        ada, "POST", article("comp.lang.python", "cmsg cancel", "x", "Control: cancel <mine.2@example.org>")
+    )
+    assert [c for c, _ in got] == [340, 240], got
+    assert (await s["ada"].get("/api/articles/<mine.2@example.org>")).json()["article"][
+        "status"
+    ] == "cancelled"
+    assert len(site.snapshot()["articles"]) == count
+
+
 async def test_post_rate_limit_is_the_webs(make_site):
     site = await make_site(post_rate=1.0, post_burst=2)
     await seed(site)  # ada posted twice on the web: her burst is spent

@@ -141,6 +141,15 @@ class Posted:
     body: str
     references: tuple[str, ...]
     message_id: str | None
+    cancels: str | None = None  # `Control: cancel <id>`: withdraw that article, store nothing
+    supersedes: str | None = None  # `Supersedes: <id>`: withdraw that article, store this one
+
+
+def _posted_id(value: str, header: str) -> str:
+    try:
+        return validate.message_id(value)
+    except validate.Invalid:
+        raise Rejected(f"{header}: {value[:80]!r} is not a Message-ID of the form <id@domain>") from None
 
 
 def _fields(data: bytes) -> tuple[dict[str, str], bytes, bytes]:
@@ -179,16 +188,27 @@ def posted_article(data: bytes) -> Posted:
         raise Rejected("the Subject header is missing")
     given_id = fields.get("message-id")
     if given_id is not None:
-        try:
-            given_id = validate.message_id(given_id)
-        except validate.Invalid:
-            raise Rejected(f"{given_id[:80]!r} is not a Message-ID of the form <id@domain>") from None
+        given_id = _posted_id(given_id, "Message-ID")
+    # RFC 5537 §5.3 and §5.4: a reader may cancel, or supersede, an article;
+    # the other control messages (groups, checkgroups) are the site's own.
+    cancels = supersedes = None
+    if "control" in fields:
+        verb, _, target = fields["control"].partition(" ")
+        if verb.lower() != "cancel":
+            raise Rejected(f"control messages other than cancel are not taken here ({verb[:40]!r})")
+        if "supersedes" in fields:
+            raise Rejected("a cancel does not supersede: send Control or Supersedes, not both")
+        cancels = _posted_id(target.strip(), "Control: cancel")
+    elif "supersedes" in fields:
+        supersedes = _posted_id(fields["supersedes"], "Supersedes")
     return Posted(
         newsgroup=groups[0],
         subject=subject,
-        body=_body(fields, head, body_bytes),
+        body=_body(fields, head, body_bytes) if cancels is None else "",
         references=tuple(validate.references(fields.get("references", ""))),
         message_id=given_id,
+        cancels=cancels,
+        supersedes=supersedes,
     )
 
 

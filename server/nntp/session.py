@@ -663,6 +663,8 @@ class Session:
             return replies.status(441, f"posting failed: {e}")
         assert self.user is not None
         user = self.user
+        if posted.cancels is not None:
+            return await self._cancel(user, posted.cancels)
         repeat = self._node.repeat
         try:  # spamd reads the article as it came, before the write transaction opens
             verdict = await self.site.spam_verdict(user, data)
@@ -670,6 +672,8 @@ class Session:
             return replies.error(e, 441)
 
         async def store(conn: Any) -> dict:  # a ThreadConnection (Database.run)
+            if posted.supersedes is not None:  # RFC 5537 §5.4: the old one goes as this one comes
+                await posting.cancel(conn, user, posted.supersedes)
             parent = await newsreading.last_known(conn, posted.references)
             if parent is not None and parent["group_name"] != posted.newsgroup:
                 raise NotFound(
@@ -698,6 +702,20 @@ class Session:
                 240, f"article {held['message_id']} held for the moderators of {held['group']}"
             )
         return replies.status(240, f"article received {result['article']['message_id']}")
+
+    async def _cancel(self, user: User, message_id: str) -> bytes:
+        """A reader's cancel (RFC 5537 §5.3) as the web's: its author's own
+        article withdrawn, or removed by a moderator of its group; 441 for
+        anyone else's, an unknown article or a moderation notice."""
+
+        async def cancel(conn: Any) -> dict:
+            return await posting.cancel(conn, user, message_id)
+
+        try:
+            await self.site.post(user, cancel)
+        except MootError as e:
+            return replies.error(e, 441)
+        return replies.status(240, f"cancel of {message_id} applied")
 
     # -- news peers (RFC 3977 §6.3.2 IHAVE, RFC 4644 streaming) ----------------------
 
