@@ -49,7 +49,8 @@ def test_numbers_and_message_ids():
     with pytest.raises(Syntax):
         parse.number("4x")
     assert parse.message_id("<a.b@c.d>") == "<a.b@c.d>"
-    for bad in ("<nope>", "<a b@c>", "a@b", "<" + "x" * 300 + "@y>"):
+    assert parse.message_id("<nope>") == "<nope>"  # RFC 3977 §3.6 asks for no '@': it names no article here
+    for bad in ("<a b@c>", "a@b", "<" + "x" * 300 + "@y>", "<a>b>", "<>", "<é@x>"):
         with pytest.raises(Syntax):
             parse.message_id(bad)
 

@@ -426,6 +426,24 @@ async def test_a_readers_cancel_and_supersede_act_on_its_own_articles_only(site)
     assert len(site.snapshot()["articles"]) == count
 
 
+async def test_list_forms_and_message_ids_as_rfc_3977_words_them(site):
+    await seed(site)
+    session = Session(site.site, "192.0.2.1")
+    got = await talk(
+        session,
+        "LIST HEADERS",
+        "LIST HEADERS MSGID",
+        "LIST HEADERS x",
+        "LIST OVERVIEW.FMT *",
+        "LIST DISTRIB.PATS *",
+        "STAT <abc>",
+        "HEAD <no-such@example.org>",
+        "STAT <a b>",
+    )
+    assert [c for c, _ in got] == [215, 215, 501, 501, 501, 430, 430, 501]
+    assert b":" in got[0][1] and b":bytes" in got[0][1]  # HDR serves any header field (§8.6.2)
+
+
 async def test_post_rate_limit_is_the_webs(make_site):
     site = await make_site(post_rate=1.0, post_burst=2)
     await seed(site)  # ada posted twice on the web: her burst is spent

@@ -432,15 +432,20 @@ class Session:
         keyword = cmd.args[0].upper() if cmd.args else "ACTIVE"
         if len(cmd.args) > 2:
             raise Syntax("LIST [keyword [wildmat]]")
-        match = parse.wildmat(cmd.args[1]) if len(cmd.args) == 2 else parse.MATCH_ALL
+        if keyword in ("OVERVIEW.FMT", "DISTRIB.PATS") and len(cmd.args) > 1:
+            raise Syntax(f"LIST {keyword} takes no argument")  # RFC 3977 §8.4, §7.6.5
         if keyword == "OVERVIEW.FMT":
             return replies.block(215, "order of fields in overview database", news.OVERVIEW_FMT)
         if keyword == "HEADERS":
-            return replies.block(215, "headers supported", [*news.HEADERS, ":bytes", ":lines"])
+            if len(cmd.args) > 1 and cmd.args[1].upper() not in ("MSGID", "RANGE"):
+                raise Syntax("LIST HEADERS [MSGID|RANGE]")
+            # RFC 3977 §8.6.2: ":" says HDR serves any header field, these and others alike
+            return replies.block(215, "headers supported", [*news.HEADERS, ":", ":bytes", ":lines"])
         if keyword == "DISTRIB.PATS":
             return replies.block(215, "no distribution patterns", [])
         if keyword not in ("ACTIVE", "NEWSGROUPS", "ACTIVE.TIMES"):
             raise Syntax(f"unknown LIST keyword {keyword[:40]}")
+        match = parse.wildmat(cmd.args[1]) if len(cmd.args) == 2 else parse.MATCH_ALL
         async with self.site.db.read() as conn:
             rows = [r for r in await newsreading.groups(conn) if match(r["name"])]
         if keyword == "NEWSGROUPS":
