@@ -153,6 +153,36 @@ async def test_html_only_mail_becomes_text_and_the_reply_address_finds_the_paren
         )
 
 
+async def test_mail_to_a_list_stays_in_its_group_whatever_its_references_name(make_site, relay):
+    ts = await make_site(**mail_settings(relay))
+    seeded, _ = await members(ts, relay)
+    r = await seeded["admin"].post("/api/groups", json={"name": "comp.other", "description": "Elsewhere"})
+    assert r.status_code == 201, r.text
+    r = await seeded["ada"].post("/api/groups/comp.other/threads", json={"subject": "There", "body": "x"})
+    elsewhere = r.json()["article"]
+    own = seeded["root"]["message_id"]
+    # In-Reply-To names the other group's article; so does the nearest of References, but not all of them.
+    for subject, refs in (
+        ("Crossed", elsewhere["message_id"]),
+        ("Answered", f"{own} {elsewhere['message_id']}"),
+    ):
+        data = message(
+            "Ada <ada@example.net>", LIST, subject, In_Reply_To=elsewhere["message_id"], References=refs
+        )
+        await deliver(ts, data)
+    ((parent_id, group),) = rows(
+        ts,
+        "SELECT a.parent_id, g.name FROM articles a JOIN groups g ON g.id = a.group_id WHERE a.subject = 'Crossed'",
+    )
+    assert group == GROUP and parent_id is None  # a thread of its own in the group it was sent to
+    ((parent_id, group),) = rows(
+        ts,
+        "SELECT a.parent_id, g.name FROM articles a JOIN groups g ON g.id = a.group_id WHERE a.subject = 'Answered'",
+    )
+    assert group == GROUP and parent_id == seeded["root"]["id"]  # the nearest reference known in that group
+    assert rows(ts, "SELECT count(*) FROM articles WHERE thread_id = ?", (elsewhere["thread_id"],)) == [(1,)]
+
+
 def mail_article_id(ts, mail) -> int:
     ((article_id,),) = rows(ts, "SELECT id FROM articles WHERE message_id = ?", (mail.message["Message-ID"],))
     return article_id

@@ -265,9 +265,11 @@ async def _member(site: Site, address: str | None) -> User | None:
     return member
 
 
-async def _parent(site: Site, parsed: Parsed, reply_to: int | None) -> int | None:
+async def _parent(site: Site, parsed: Parsed, reply_to: int | None, group_name: str | None) -> int | None:
     """The article a message answers: the signed reply address first, then the
-    nearest of its References and In-Reply-To known here."""
+    nearest of its References and In-Reply-To known here, and for mail to a
+    group's list address known in that group: what it names in other groups
+    does not take it there (a new thread in the group it was sent to)."""
     if reply_to is None and not parsed.parent_id and not parsed.refs:
         return None  # a new thread: nothing to read
     async with site.db.read() as conn:
@@ -277,7 +279,12 @@ async def _parent(site: Site, parsed: Parsed, reply_to: int | None) -> int | Non
             return reply_to
         for ref in [parsed.parent_id, *reversed(parsed.refs)]:
             if ref:
-                found = await fetch_value(conn, "SELECT id FROM articles WHERE message_id = ?", (ref,))
+                found = await fetch_value(
+                    conn,
+                    "SELECT a.id FROM articles a JOIN groups g ON g.id = a.group_id"
+                    " WHERE a.message_id = ?1 AND (?2 IS NULL OR g.name = ?2)",
+                    (ref, group_name),
+                )
                 if found is not None:
                     return int(found)
     return None
@@ -417,7 +424,7 @@ async def deliver(
             return _refuse(error.message)
         return await _from_stranger(site, parsed, body, group_name, reply_to, mail_from)
 
-    parent = await _parent(site, parsed, reply_to)
+    parent = await _parent(site, parsed, reply_to, group_name)
     shown, parent = await _shown(
         site, user, parsed.author_addr, key, parent, data, read.head, recipient, group_name, trusted
     )
