@@ -4,6 +4,7 @@ input can break, and the splitter the importer reads with."""
 import email
 import io
 import mailbox
+import re
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -83,6 +84,12 @@ def test_non_ascii_and_lookalike_headers_use_encoded_words():
     assert msg["Subject"].startswith("=?utf-8?") and msg["From"].endswith("<zoe@example.org>")
     decoded = email.header.make_header(email.header.decode_header(msg["Subject"]))
     assert str(decoded) == "Grüße ☃"
+    long = parse(mbox.format_article(row(subject="é" * 120 + " and more"), "test.moot"))
+    words = re.findall(r"=\?[^?]+\?[bq]\?[^?]*\?=", long["Subject"], re.I)
+    assert len(words) > 1 and max(map(len, words)) <= 75  # RFC 2047 §2
+    assert (
+        str(email.header.make_header(email.header.decode_header(long["Subject"]))) == "é" * 120 + " and more"
+    )
     lookalike = parse(mbox.format_article(row(subject="=?utf-8?q?x?="), "test.moot"))
     assert str(email.header.make_header(email.header.decode_header(lookalike["Subject"]))) == "=?utf-8?q?x?="
 

@@ -62,7 +62,9 @@ def encoded_words(text: str, header_name: str) -> str:
     text = header_text(text)
     if text.isascii() and "=?" not in text:
         return text
-    return Header(text, "utf-8", header_name=header_name).encode(linesep="\n")
+    # RFC 2047 §2: an encoded word is at most 75 characters; Header's default
+    # line length (76, the leading space of a continuation line not counted) makes 76.
+    return Header(text, "utf-8", header_name=header_name, maxlinelen=75).encode(linesep="\n")
 
 
 def address(name: str, addr: str) -> str:
