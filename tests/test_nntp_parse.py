@@ -131,6 +131,16 @@ def test_posted_article_quoted_printable_and_charset():
         )
     )
     assert posted.body == "café"
+    folded = _article(
+        "Newsgroups: a.b", "Subject: s", "Content-Transfer-Encoding: base64", body="Y2Fm\r\nw6k="
+    )
+    assert parse.posted_article(folded).body == "café"
+    with pytest.raises(Rejected, match="not valid base64"):
+        parse.posted_article(
+            _article(
+                "Newsgroups: a.b", "Subject: s", "Content-Transfer-Encoding: base64", body="!!!!notbase64@@@"
+            )
+        )
 
 
 @pytest.mark.parametrize(
@@ -145,6 +155,10 @@ def test_posted_article_quoted_printable_and_charset():
         (("Newsgroups: a.b", "Subject: s", "Content-Type: text/plain; charset=nope"), "charset"),
         (("Newsgroups: a.b", "Subject: s", "Subject: t"), "twice"),
         (("Newsgroups a.b",), "malformed"),
+        (("Newsgroups: a.b", "Subject: s", "Control: newgroup a.c"), "other than cancel"),
+        (("Newsgroups: a.b", "Subject: s", "Control: cancel <a@b>", "Supersedes: <c@d>"), "not both"),
+        (("Newsgroups: a.b", "Subject: s", "Control: cancel nope"), "Control: cancel"),
+        (("Newsgroups: a.b", "Subject: s", "Supersedes: <nope>"), "Supersedes"),
     ],
 )
 def test_posted_articles_refused_with_reason(headers, reason):
