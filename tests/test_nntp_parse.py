@@ -131,6 +131,8 @@ def test_posted_article_quoted_printable_and_charset():
         )
     )
     assert posted.body == "café"
+    tabbed = parse.posted_article(_article("Newsgroups: a.b", "Subject: one\ttwo"))
+    assert tabbed.subject == "one two"
     folded = _article(
         "Newsgroups: a.b", "Subject: s", "Content-Transfer-Encoding: base64", body="Y2Fm\r\nw6k="
     )

@@ -189,7 +189,9 @@ def posted_article(data: bytes) -> Posted:
         raise Rejected("the Newsgroups header is missing")
     if len(set(groups)) > 1:
         raise Rejected("cross-posting is not supported: Newsgroups must name exactly one group")
-    subject = decode_words(fields.get("subject", ""))
+    subject = decode_words(fields.get("subject", "")).replace(
+        "\t", " "
+    )  # a tab is white space (RFC 5322 §2.2.1)
     if not subject.strip():
         raise Rejected("the Subject header is missing")
     given_id = fields.get("message-id")
