@@ -163,12 +163,15 @@ async def test_form_fields_that_are_not_utf8_are_400_raw_or_percent_escaped(site
 
 
 # (path, fields): each form switch, and the thread follow form's `mail`, with a value other than 1 or 0
-SWITCHES = [
-    (path, fields)
-    for path in ("/t/{thread}/follow", "/g/comp.lang.python/follow", "/g/comp.lang.python/subscribe")
-    + ("/t/{thread}/mute", "/u/ada/mute")
-    for fields in (b"&on=x", b"", b"&on=2")
-] + [("/t/{thread}/follow", b"&on=1&mail=x")]
+SWITCH_FORMS = (
+    "/t/{thread}/follow",
+    "/g/comp.lang.python/follow",
+    "/g/comp.lang.python/subscribe",
+    "/t/{thread}/mute",
+    "/u/ada/mute",
+)
+SWITCHES = [(path, fields) for path in SWITCH_FORMS for fields in (b"&on=x", b"", b"&on=2")]
+SWITCHES.append(("/t/{thread}/follow", b"&on=1&mail=x"))
 
 
 @pytest.mark.parametrize(("path", "fields"), SWITCHES)

@@ -201,3 +201,18 @@ def test_a_from_reads_as_parseaddr_reads_it(value):
     from moot.articles.messages import decode_words
 
     assert parse.from_address(value) == parseaddr(decode_words(value))
+
+
+def _transit(*headers: str, body: str = "text") -> bytes:
+    head = ["Path: peer.example!not-for-mail", "From: A <a@peer.example>", "Newsgroups: a.b", "Subject: s"]
+    return ("\r\n".join([*head, *headers]) + "\r\n\r\n" + body).encode()
+
+
+def test_a_peers_article_is_refused_for_a_message_id_or_body_not_of_its_form():
+    assert parse.transit_article(_transit("Message-ID: <p@peer.example>"), "<p@peer.example>").message_id
+    # RFC 3977 lets a command name <p> (a lookup answers 430), but no article here has such an id
+    with pytest.raises(Rejected, match="Message-ID"):
+        parse.transit_article(_transit("Message-ID: <p>"), "<p>")
+    with pytest.raises(Rejected, match="not valid base64"):
+        bad = _transit("Message-ID: <q@peer.example>", "Content-Transfer-Encoding: base64", body="!!!!")
+        parse.transit_article(bad, "<q@peer.example>")

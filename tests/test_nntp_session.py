@@ -363,27 +363,34 @@ async def test_an_article_past_the_limit_is_read_to_its_own_end_however_the_read
 
 async def test_a_readers_cancel_and_supersede_act_on_its_own_articles_only(site):
     s = await seed(site)
+    await s["admin"].post("/api/groups", json={"name": "comp.lang.python.announce", "status": "m"})
     ada = await signed_in(site, "ada")
     got = await talk(
-        ada, "POST", article("comp.lang.python", "Mine", "First words", "Message-ID: <mine@example.org>")
+        ada, "POST", article("comp.lang.python", "Mine", "First", "Message-ID: <mine@example.org>")
     )
     assert [c for c, _ in got] == [340, 240]
-    # What tin and slrn send to cancel or supersede: refused for another's article, changing nothing.
-    bob = await signed_in(site, "bob")
+    await site.user("marta", "moderator")
+    bob, marta = await signed_in(site, "bob"), await signed_in(site, "marta")
+
+    def superseding(group: str = "comp.lang.python") -> bytes:
+        return article(
+            group, "Mine", "Second", "Message-ID: <mine.2@example.org>", "Supersedes: <mine@example.org>"
+        )
+
+    # What tin and slrn send to cancel or supersede: each refused with its reason, changing nothing.
     before = site.snapshot()
-    cancel = article(
-        "comp.lang.python", "cmsg cancel <mine@example.org>", "cancel", "Control: cancel <mine@example.org>"
-    )
     for session, data, reason in [
-        (bob, cancel, "only the author or a moderator"),
         (
             bob,
-            article("comp.lang.python", "Mine", "Other words", "Supersedes: <mine@example.org>"),
-            "only the author",
+            article("comp.lang.python", "cmsg cancel", "x", "Control: cancel <mine@example.org>"),
+            "only the",
         ),
+        (bob, superseding(), "only its author may supersede"),
+        (marta, superseding(), "only its author may supersede"),  # a moderator removes, with a reason
+        (ada, superseding("comp.lang.python.announce"), "waits for the moderators"),
         (
             ada,
-            article("comp.lang.python", "cmsg newgroup x", "x", "Control: newgroup comp.x"),
+            article("comp.lang.python", "cmsg newgroup", "x", "Control: newgroup comp.x"),
             "other than cancel",
         ),
         (
@@ -393,37 +400,45 @@ async def test_a_readers_cancel_and_supersede_act_on_its_own_articles_only(site)
         ),
     ]:
         got = await talk(session, "POST", data)
-        assert [c for c, _ in got] == [340, 441], got
+        assert [c for c, _ in got] == [340, 441], (reason, got)
         assert reason in (await session.receive(b"POST\r\n" + data)).decode().split("\r\n")[1], reason
     assert site.snapshot() == before
+
+    async def status(message_id: str) -> dict:
+        return (await s["ada"].get(f"/api/articles/{message_id}")).json()["article"]
+
     # Superseded by its author: the old text withdrawn, the new one posted, in one step.
+    assert [c for c, _ in await talk(ada, "POST", superseding())] == [340, 240]
+    assert (await status("<mine@example.org>"))["status"] == "cancelled"
+    assert (await status("<mine.2@example.org>"))["body"] == "Second"
+    # Cancelled, by its author and by a moderator: withdrawn; a cancel stores no article of its own.
     got = await talk(
-        ada,
-        "POST",
-        article(
-            "comp.lang.python",
-            "Mine",
-            "Better words",
-            "Message-ID: <mine.2@example.org>",
-            "Supersedes: <mine@example.org>",
-        ),
+        ada, "POST", article("comp.lang.python", "Third", "x", "Message-ID: <mine.3@example.org>")
     )
-    assert [c for c, _ in got] == [340, 240], got
-    r = await s["ada"].get("/api/articles/<mine@example.org>")
-    assert r.json()["article"]["status"] == "cancelled" and "First words" not in r.text
-    assert (await s["ada"].get("/api/articles/<mine.2@example.org>")).json()["article"][
-        "body"
-    ] == "Better words"
-    # Cancelled by its author: withdrawn, and the cancel itself stores no article.
+    assert [c for c, _ in got] == [340, 240]
     count = len(site.snapshot()["articles"])
-    got = await talk(
-        ada, "POST", article("comp.lang.python", "cmsg cancel", "x", "Control: cancel <mine.2@example.org>")
-    )
-    assert [c for c, _ in got] == [340, 240], got
-    assert (await s["ada"].get("/api/articles/<mine.2@example.org>")).json()["article"][
-        "status"
-    ] == "cancelled"
+    for session, target in ((ada, "<mine.2@example.org>"), (marta, "<mine.3@example.org>")):
+        got = await talk(
+            session, "POST", article("comp.lang.python", "cmsg cancel", "x", f"Control: cancel {target}")
+        )
+        assert [c for c, _ in got] == [340, 240], got
+        assert (await status(target))["status"] == "cancelled"
     assert len(site.snapshot()["articles"]) == count
+    log = (await s["ada"].get("/api/modlog")).json()["entries"]
+    assert [(e["action"], e["target"]) for e in log if e["action"] == "cancel"] == [
+        ("cancel", "<mine.3@example.org>")
+    ]
+
+
+async def test_a_readers_cancel_spends_no_posting_rate(make_site):
+    site = await make_site(post_rate=1.0, post_burst=2)
+    await seed(site)  # ada posted twice on the web: her burst is spent
+    session = await signed_in(site)
+    assert b"too fast" in (await session.receive(b"POST\r\n" + article())).split(b"\r\n")[1]
+    mine = (await (await site.client("ada")).get("/api/groups/comp.lang.python/threads")).json()["threads"][0]
+    root = (await (await site.client("ada")).get(f"/api/threads/{mine['id']}")).json()["articles"][0]
+    cancel = article("comp.lang.python", "cmsg cancel", "x", f"Control: cancel {root['message_id']}")
+    assert [c for c, _ in await talk(session, "POST", cancel)] == [340, 240]
 
 
 async def test_list_forms_and_message_ids_as_rfc_3977_words_them(site):

@@ -433,6 +433,24 @@ async def cancel(conn: Connection, user: User | None, article_ref: object, reaso
     return article
 
 
+async def supersede(conn: Connection, user: User, article_ref: object, published: dict) -> None:
+    """Withdraw the article `published` ({article} or {held}: submit's answer)
+    supersedes (RFC 5537 §5.4), in the transaction that published it: only
+    its author's own (Forbidden otherwise, a moderator's too: a moderator
+    removes through cancel, with a reason), and only once the new one is
+    published (Conflict while it waits for the moderators, who may refuse it)."""
+    row = await article_row(conn, article_ref)
+    if row["user_id"] != user.id or row["status"] == "notice":
+        raise Forbidden("only its author may supersede an article")
+    if "held" in published:
+        raise Conflict(
+            "this article waits for the moderators, so it cannot replace the one it supersedes yet;"
+            " post it without Supersedes, and cancel the old one once it is approved"
+        )
+    if row["status"] in ("ok", "hidden"):
+        await withdraw_own(conn, row)
+
+
 async def withdraw_own(conn: Connection, row: sqlite3.Row) -> dict:
     """An author's own withdrawal of their visible or hidden article (its row
     as stored), once checked (a member's through `cancel`, a fediverse

@@ -268,8 +268,8 @@ async def _member(site: Site, address: str | None) -> User | None:
 async def _parent(site: Site, parsed: Parsed, reply_to: int | None, group_name: str | None) -> int | None:
     """The article a message answers: the signed reply address first, then the
     nearest of its References and In-Reply-To known here, and for mail to a
-    group's list address known in that group: what it names in other groups
-    does not take it there (a new thread in the group it was sent to)."""
+    group's address known in that group: what it names in other groups does
+    not take it there (a personal reply address's thread may, see _by_key)."""
     if reply_to is None and not parsed.parent_id and not parsed.refs:
         return None  # a new thread: nothing to read
     async with site.db.read() as conn:

@@ -90,9 +90,9 @@ def is_message_id(text: str) -> bool:
     return text.startswith("<")
 
 
-# RFC 3977 §3.6: what a command may name as a Message-ID. Every id stored here
-# has the stricter form of RFC 5536 §3.1.3 (validate.message_id); one of this
-# form alone names no article, and a lookup answers 430, not 501.
+# RFC 3977 §3.6: what a command may name as a Message-ID, '@' or not. Articles
+# are posted and taken from peers only under RFC 5536 §3.1.3's stricter form
+# (validate.message_id), so a lookup of any other finds none and answers 430.
 _MESSAGE_ID_ARG = re.compile(r"<[\x21-\x3d\x3f-\x7e]{1,248}>\Z")
 
 
@@ -152,6 +152,7 @@ class Posted:
 
 
 def _posted_id(value: str, header: str) -> str:
+    """A Message-ID an article's `header` gives, in RFC 5536 §3.1.3's form; Rejected otherwise."""
     try:
         return validate.message_id(value)
     except validate.Invalid:
@@ -189,9 +190,8 @@ def posted_article(data: bytes) -> Posted:
         raise Rejected("the Newsgroups header is missing")
     if len(set(groups)) > 1:
         raise Rejected("cross-posting is not supported: Newsgroups must name exactly one group")
-    subject = decode_words(fields.get("subject", "")).replace(
-        "\t", " "
-    )  # a tab is white space (RFC 5322 §2.2.1)
+    # a tab is white space in a header (RFC 5322 §2.2.1), not a control character
+    subject = decode_words(fields.get("subject", "")).replace("\t", " ")
     if not subject.strip():
         raise Rejected("the Subject header is missing")
     given_id = fields.get("message-id")
@@ -201,12 +201,12 @@ def posted_article(data: bytes) -> Posted:
     # the other control messages (groups, checkgroups) are the site's own.
     cancels = supersedes = None
     if "control" in fields:
-        verb, _, target = fields["control"].partition(" ")
+        verb, *target = fields["control"].split(None, 1) or [""]
         if verb.lower() != "cancel":
             raise Rejected(f"control messages other than cancel are not taken here ({verb[:40]!r})")
         if "supersedes" in fields:
             raise Rejected("a cancel does not supersede: send Control or Supersedes, not both")
-        cancels = _posted_id(target.strip(), "Control: cancel")
+        cancels = _posted_id("".join(target).strip(), "Control: cancel")
     elif "supersedes" in fields:
         supersedes = _posted_id(fields["supersedes"], "Supersedes")
     return Posted(
@@ -253,6 +253,7 @@ def transit_article(data: bytes, offered_id: str) -> peers.Incoming:
     mid = fields.get("message-id", "")
     if mid != offered_id:
         raise Rejected(f"the Message-ID header {mid[:80]!r} is not the one offered")
+    _posted_id(mid, "Message-ID")  # RFC 5536 §3.1.3's form, which every id stored here has
     groups = tuple(g.strip() for g in fields.get("newsgroups", "").split(",") if g.strip())
     if not groups:
         raise Rejected("the Newsgroups header is missing")

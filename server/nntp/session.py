@@ -677,8 +677,6 @@ class Session:
             return replies.error(e, 441)
 
         async def store(conn: Any) -> dict:  # a ThreadConnection (Database.run)
-            if posted.supersedes is not None:  # RFC 5537 §5.4: the old one goes as this one comes
-                await posting.cancel(conn, user, posted.supersedes)
             parent = await newsreading.last_known(conn, posted.references)
             if parent is not None and parent["group_name"] != posted.newsgroup:
                 raise NotFound(
@@ -693,9 +691,12 @@ class Session:
                 channel="nntp",
                 spam=verdict,
             )
-            return await posting.submit(
+            published = await posting.submit(
                 conn, self.domain, user, submission, self.site.trust_rules, repeat=repeat
             )
+            if posted.supersedes is not None:  # the old one goes as this one comes, or neither
+                await posting.supersede(conn, user, posted.supersedes, published)
+            return published
 
         try:
             result = await self.site.post(user, store)
@@ -709,15 +710,16 @@ class Session:
         return replies.status(240, f"article received {result['article']['message_id']}")
 
     async def _cancel(self, user: User, message_id: str) -> bytes:
-        """A reader's cancel (RFC 5537 §5.3) as the web's: its author's own
-        article withdrawn, or removed by a moderator of its group; 441 for
-        anyone else's, an unknown article or a moderation notice."""
+        """A reader's cancel (RFC 5537 §5.3) as the web's withdraw (not a post:
+        no posting rate): its author's own article withdrawn, or removed by a
+        moderator of its group; 441 for anyone else's, an unknown article or a
+        moderation notice."""
 
         async def cancel(conn: Any) -> dict:
             return await posting.cancel(conn, user, message_id)
 
         try:
-            await self.site.post(user, cancel)
+            await self.site.db.run(cancel)
         except MootError as e:
             return replies.error(e, 441)
         return replies.status(240, f"cancel of {message_id} applied")

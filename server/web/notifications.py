@@ -180,12 +180,12 @@ async def follow_thread_form(request: Request) -> Response:
     """`on` 1 or 0 follows or unfollows; `mail` 1 or 0, when sent, starts or stops the thread's mail."""
     user = require(await current_user(request), "track")
     form = await checked_form(request)
-    mail = form_on(form, "mail") if "mail" in form else None
+    on, mail = form_on(form), form_on(form, "mail") if "mail" in form else None
     if mail:
         require_mail(request)
     async with site_of(request).db.transaction() as conn:
         thread = await reading.thread_row(conn, request.path_params["id"])
-        await _follow(conn, user.id, thread["id"], form_on(form), mail)
+        await _follow(conn, user.id, thread["id"], on, mail)
     return RedirectResponse(f"/t/{thread['id']}", status_code=303)
 
 
