@@ -94,6 +94,19 @@ async def test_streamed_articles_in_many_writes_are_answered_in_order(make_site)
     assert stored == len(ids)
 
 
+async def test_an_offer_that_is_no_message_id_is_read_then_refused(make_site):
+    site, reader, writer = await streaming(make_site)
+    before = site.snapshot()
+    for offered in ("<no-domain>", "<a<b@near.test>", "two words"):
+        writer.write(
+            f"TAKETHIS {offered}\r\n".encode() + wire_article(offered, GROUP, "near.test!not-for-mail")
+        )
+        assert (await reader.readline()).startswith(b"439 "), offered  # RFC 4644 §2.5: read, then refused
+        assert (await ask(reader, writer, "DATE")).startswith(b"111 ")  # the article was not read as commands
+    assert site.snapshot() == before
+    writer.close()
+
+
 async def test_pipelined_checks_are_answered_as_one_at_a_time(make_site):
     """A peer's CHECKs sent together (read ahead in one look-up) get the answers
     the same CHECKs get one at a time, in order: articles here, articles not,

@@ -803,10 +803,10 @@ class Session:
 
     @command("TAKETHIS")
     async def takethis(self, cmd: Command) -> bytes:
-        # RFC 4644 §2.5: the article follows at once; read it whatever the answer will be.
-        if len(cmd.args) != 1:
-            raise Syntax("TAKETHIS message-id")
-        mid = parse.message_id(cmd.args[0])
+        # RFC 4644 §2.5: the article follows at once; read it whatever the answer
+        # will be. An offer that is no Message-ID is refused once it is read
+        # (transit_article takes only an article carrying the id offered, in its form).
+        mid = " ".join(cmd.args)
         allowed = await self._feeding_peer() is not None
         self._start_transfer(
             mid,
