@@ -354,9 +354,18 @@ async def request_in_process(
     }
     status = 0
     chunks: list[bytes] = []
+    requested, answered = False, asyncio.Event()
 
     async def receive() -> Message:
-        return {"type": "http.request", "body": body, "more_body": False}
+        # The body once; then, as a server does, nothing until the client leaves:
+        # a streaming response listens for that while it sends (asking again at
+        # once, forever, would leave it no turn to send).
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await answered.wait()
+        return {"type": "http.disconnect"}
 
     async def send(message: Message) -> None:
         nonlocal status
@@ -364,6 +373,8 @@ async def request_in_process(
             status = message["status"]
         elif message["type"] == "http.response.body":
             chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                answered.set()
 
     async with app.router.lifespan_context(app):
         await app(scope, receive, send)

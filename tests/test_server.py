@@ -48,6 +48,18 @@ def test_cli_adduser_init_and_get(tmp_path):
     assert missing.returncode == 1 and json.loads(missing.stdout)["error"]["code"] == "not_found"
 
 
+def test_cli_get_prints_a_streamed_answer_and_ends(tmp_path):
+    # An mbox export is a streaming response, which listens for the client to leave as it sends.
+    db, archive = str(tmp_path / "cli.db"), tmp_path / "in.mbox"
+    archive.write_bytes(
+        b"From a@example.org Mon Dec  7 10:00:00 2026\nFrom: A <a@example.org>\nSubject: Kept\n"
+        b"Message-ID: <kept@example.org>\nDate: Mon, 7 Dec 2026 10:00:00 +0000\n\nText.\n"
+    )
+    assert main(["import", str(archive), "--group", "comp.test", "--create", "--db", db]) == 0
+    out = moot("get", "/api/groups/comp.test/mbox", db_path=db)
+    assert out.stdout.startswith("From ") and "Subject: Kept" in out.stdout
+
+
 def test_a_bad_setting_is_named_without_a_traceback(tmp_path, capsys, monkeypatch):
     db = str(tmp_path / "site.db")
     for name, value, says in [
