@@ -12,10 +12,12 @@ import math
 import os
 import re
 import socket
+import sqlite3
 import ssl
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
@@ -23,7 +25,7 @@ from .people import accounts
 from .store.config import Config, ConfigError
 from .store.db import Database
 from .store.errors import MootError, NotFound
-from .store.migrate import NotMoot
+from .store.migrate import NotMoot, SchemaNewer
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -523,6 +525,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from .store import backup
 
     config = _config(args)
+    _existing(config)
+    if not Path(args.file).resolve().parent.is_dir():
+        raise NotMoot(f"no folder {Path(args.file).resolve().parent} to write the copy {args.file} in")
     report = backup.backup(config.db_path, args.file)
     if not report.ok:
         print(report.text(), file=sys.stderr)
@@ -544,15 +549,29 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _existing(config: Config) -> None:
+    """Refuse (NotMoot) a database path where there is no file: a command that
+    only reads or uses a site must not make an empty one (a mistyped path)."""
+    if not Path(config.db_path).is_file():
+        raise NotMoot(f"no database at {config.db_path} (`moot init` makes one)")
+
+
 def cmd_deliver(args: argparse.Namespace) -> int:
     """One message on stdin for a group's address, as an MTA's pipe transport
     hands it over; the exit status is a sysexits.h code the MTA understands
-    (0 taken, 65 unreadable, 67 no such list, 75 try later, 77 refused)."""
+    (0 taken, 65 unreadable, 67 no such list, 75 try later, 77 refused). A
+    database that is missing or cannot be used is 75: the MTA keeps the
+    message and tries again, where a 67 would bounce it for good."""
     from .mail import inbound
     from .mail.mailing import group_address
     from .runtime.site import Site
 
     config = _config(args)
+    try:
+        _existing(config)
+    except NotMoot as error:
+        print(f"moot: 451 {error}; try later", file=sys.stderr)
+        return os.EX_TEMPFAIL
     data = sys.stdin.buffer.read(config.mail_max_bytes + 1)
     sender = args.sender
     if sender is None:  # without --sender, the Return-Path the MTA wrote (RFC 5321 §4.4)
@@ -570,7 +589,13 @@ def cmd_deliver(args: argparse.Namespace) -> int:
         finally:
             await site.stop()
 
-    outcome = asyncio.run(run())
+    try:
+        outcome = asyncio.run(run())
+    except (sqlite3.DatabaseError, NotMoot, SchemaNewer) as error:
+        print(
+            f"moot: 451 the database at {config.db_path} cannot be used: {error}; try later", file=sys.stderr
+        )
+        return os.EX_TEMPFAIL
     print(f"moot: {outcome.code} {outcome.text}", file=sys.stderr if not outcome.accepted else sys.stdout)
     return outcome.exit_code
 
@@ -579,6 +604,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .store import check
 
     config = _config(args)
+    _existing(config)
     report = check.check(config.db_path, quick=args.quick)
     print(f"spam scoring: {asyncio.run(_spamd_status(config))}")  # before the verdict, the last line
     dkim_ok = _dkim_status(config)
@@ -873,6 +899,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (NotMoot, ConfigError) as error:
         print(f"moot: {error}", file=sys.stderr)
         return 2
+    except sqlite3.DatabaseError as error:  # not a database, or one SQLite cannot open or write
+        where = getattr(args, "db", None) or os.environ.get("MOOT_DB_PATH") or "moot.db"
+        print(f"moot: the database {where} cannot be used: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # the reader of the output left early (`moot get ... | head`)

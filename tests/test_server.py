@@ -60,6 +60,27 @@ def test_cli_get_prints_a_streamed_answer_and_ends(tmp_path):
     assert out.stdout.startswith("From ") and "Subject: Kept" in out.stdout
 
 
+def test_a_missing_or_foreign_database_file_is_named_without_a_traceback_and_none_is_made(tmp_path, capsys):
+    junk, missing = tmp_path / "junk.db", tmp_path / "missing.db"
+    junk.write_text("not a database\n")
+    for argv, status, says in [
+        (["check", "--db", str(junk)], 1, "cannot be used: file is not a database"),
+        (["get", "/api/groups", "--db", str(junk)], 1, "cannot be used: file is not a database"),
+        (["check", "--db", str(missing)], 2, "no database at"),
+        (["backup", str(tmp_path / "copy.db"), "--db", str(missing)], 2, "no database at"),
+        (["backup", str(tmp_path / "no" / "copy.db"), "--db", str(junk)], 2, "no folder"),
+    ]:
+        assert main(argv) == status, argv
+        err = capsys.readouterr().err
+        assert err.startswith("moot: ") and says in err and "Traceback" not in err, (argv, err)
+    # An MTA's pipe to a mistyped database: try later (75), never a bounce for good, nothing made.
+    out = moot(
+        "deliver", "--group", "comp.test", input="From: a@b\nSubject: x\n\nx\n", db_path=missing, check=False
+    )
+    assert out.returncode == 75 and "451 no database at" in out.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.db"]
+
+
 def test_a_bad_setting_is_named_without_a_traceback(tmp_path, capsys, monkeypatch):
     db = str(tmp_path / "site.db")
     for name, value, says in [
