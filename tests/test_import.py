@@ -87,6 +87,16 @@ def test_parse_message_reads_encodings_and_falls_back():
     assert parsed.parent_id == "<r1@x>" and parsed.refs == ("<r0@x>", "<r1@x>")
 
 
+def test_an_html_only_message_is_read_as_its_text_as_mail_is():
+    data = (
+        b"From: A <a@example.org>\nSubject: Rich\nDate: Sat, 01 Jan 2000 00:00:00 +0000\n"
+        b"Message-ID: <html@example.org>\nMIME-Version: 1.0\nContent-Type: text/html; charset=utf-8\n\n"
+        b"<html><head><style>p{}</style></head><body><p>Hello <b>there</b></p><p>Second &amp; last</p></body></html>\n"
+    )
+    parsed = messages.parse_message(mbox.RawMessage(1, data, len(data)))
+    assert parsed.body.strip() == "Hello there\n\nSecond & last"
+
+
 def test_parse_message_refuses_what_it_cannot_use():
     for data, reason in [
         (b"no headers at all, just prose\n", "no headers"),

@@ -22,6 +22,7 @@ from email.header import decode_header, make_header
 from email.message import Message
 from email.policy import compat32
 from email.utils import parseaddr, parsedate_to_datetime, unquote
+from html.parser import HTMLParser
 
 from ..store import clock, validate
 from ..store.errors import Invalid, TooLarge
@@ -267,12 +268,70 @@ def _decode_body(payload: bytes, charset: str | None) -> str:
 
 def read_body(msg: Message) -> str:
     """The text of a message the email package has read: its first text/plain
-    part (else its first text part), decoded. Invalid when it has no text part."""
+    part (else its first text part), decoded; an HTML part as its text
+    (html_to_text), as a mail client shows it without markup. Invalid when it
+    has no text part."""
     part = _text_part(msg)
     if part is None:
         raise Invalid("no text part")
     payload = part.get_payload(decode=True)
-    return _decode_body(payload if isinstance(payload, bytes) else b"", part.get_content_charset())
+    text = _decode_body(payload if isinstance(payload, bytes) else b"", part.get_content_charset())
+    return html_to_text(text) if part.get_content_subtype() == "html" else text
+
+
+_BLOCK_TAGS = {
+    "p",
+    "div",
+    "br",
+    "li",
+    "tr",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "blockquote",
+    "pre",
+    "ul",
+    "ol",
+    "table",
+    "hr",
+}
+
+
+class _Text(HTMLParser):
+    """HTML as plain text: the words, a line break per block, scripts and styles left out."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self.skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in ("script", "style", "head"):
+            self.skip += 1
+        elif tag in _BLOCK_TAGS:
+            self.out.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style", "head"):
+            self.skip = max(0, self.skip - 1)
+        elif tag in _BLOCK_TAGS:
+            self.out.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skip:
+            self.out.append(re.sub(r"[ \t\r\n]+", " ", data))
+
+
+def html_to_text(html: str) -> str:
+    """Readable text of an HTML body (no markup survives)."""
+    parser = _Text()
+    parser.feed(html)
+    parser.close()
+    lines = [line.strip() for line in "".join(parser.out).split("\n")]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
 
 
 def mime_problem(data: bytes) -> str | None:

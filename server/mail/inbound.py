@@ -20,7 +20,6 @@ import asyncio
 import dataclasses
 import logging
 import math
-import re
 import weakref
 from dataclasses import dataclass
 from email import message_from_bytes
@@ -28,7 +27,6 @@ from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
 from email.utils import formatdate
-from html.parser import HTMLParser
 from typing import Any
 
 from ..articles import mbox, messages, posting, repetition
@@ -46,25 +44,6 @@ log = logging.getLogger("moot.mail")
 # sysexits.h codes `moot deliver` exits with, as MTAs that pipe expect.
 EX_OK, EX_DATAERR, EX_NOUSER, EX_TEMPFAIL, EX_NOPERM = 0, 65, 67, 75, 77
 _AUTO_PRECEDENCE = ("bulk", "junk", "list", "auto_reply")
-_BLOCK_TAGS = {
-    "p",
-    "div",
-    "br",
-    "li",
-    "tr",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "blockquote",
-    "pre",
-    "ul",
-    "ol",
-    "table",
-    "hr",
-}
 
 
 @dataclass(frozen=True)
@@ -88,40 +67,6 @@ def _refuse(text: str, exit_code: int = EX_NOPERM, code: int = 550) -> Outcome:
 def _dropped(reason: str, recipient: str) -> Outcome:
     log.info("mail to %s dropped: %s", recipient, reason)
     return Outcome(250, f"dropped: {reason}")
-
-
-class _Text(HTMLParser):
-    """HTML as plain text: the words, a line break per block, scripts and styles left out."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.out: list[str] = []
-        self.skip = 0
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        if tag in ("script", "style", "head"):
-            self.skip += 1
-        elif tag in _BLOCK_TAGS:
-            self.out.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in ("script", "style", "head"):
-            self.skip = max(0, self.skip - 1)
-        elif tag in _BLOCK_TAGS:
-            self.out.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        if not self.skip:
-            self.out.append(re.sub(r"[ \t\r\n]+", " ", data))
-
-
-def html_to_text(html: str) -> str:
-    """Readable text of an HTML body (no markup survives)."""
-    parser = _Text()
-    parser.feed(html)
-    parser.close()
-    lines = [line.strip() for line in "".join(parser.out).split("\n")]
-    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
 
 
 @dataclass(frozen=True)
@@ -213,24 +158,6 @@ def _mime_problem(msg: Message) -> str | None:
                 "(articles are plain text)"
             )
     return None
-
-
-def _html_only(msg: Message) -> str | None:
-    """The HTML of a message without a text/plain part, else None."""
-    html = None
-    for part in msg.walk():
-        if part.is_multipart():
-            continue
-        if part.get_content_type() == "text/plain":
-            return None
-        if part.get_content_type() == "text/html" and html is None:
-            payload = part.get_payload(decode=True)
-            raw = payload if isinstance(payload, bytes) else b""
-            try:
-                html = raw.decode(part.get_content_charset() or "utf-8", "replace")
-            except LookupError:
-                html = raw.decode("utf-8", "replace")
-    return html
 
 
 # The list names known to exist, by database: a group is never deleted or
@@ -403,15 +330,9 @@ async def deliver(
             f"the Message-ID {parsed.message_id[:80]} has a form this server reserves for control articles",
             EX_DATAERR,
         )
-    body = parsed.body
-    html = _html_only(read.msg) if read.msg is not None else None
-    try:
-        if html is not None:
-            body = validate.body(html_to_text(html))
-        elif not body.strip():
-            raise Invalid("the message has no text")
-    except Invalid as error:
-        return _refuse(f"the message cannot be posted: {error.message}", EX_DATAERR)
+    body = parsed.body  # an HTML-only message's is its text (messages.read_body)
+    if not body.strip():
+        return _refuse("the message cannot be posted: the message has no text", EX_DATAERR)
     user = await _member(site, parsed.author_addr)
     try:  # spamd reads the mail as it came, before any write transaction opens
         verdict = await site.spam_verdict(user, data)
