@@ -49,6 +49,21 @@ def _listen_port(text: str) -> int | str:
     return ANY_PORT if text == ANY_PORT else int(text)
 
 
+def _positive(text: str) -> int:
+    """argparse type of a count that must be 1 or more."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return int(text)
+
+
+def _site_url(text: str) -> str:
+    """argparse type of a site's address as readers reach it: http or https, with a host."""
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http:// or https:// address")
+    return text
+
+
 def _config(args: argparse.Namespace) -> Config:
     def port(name: str) -> int | None:
         value = getattr(args, name, None)
@@ -775,7 +790,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="an mbox file or a Maildir folder")
     p.add_argument("--group", required=True, help="the group that receives the articles")
     p.add_argument("--create", action="store_true", help="create the group if it does not exist")
-    p.add_argument("--batch", type=int, default=1000, help="messages per transaction (default 1000)")
+    p.add_argument("--batch", type=_positive, default=1000, help="messages per transaction (default 1000)")
     p = command("get", cmd_get, "run one API GET in-process and print the JSON")
     p.add_argument("path", help="for example /api/groups")
     p = command("role", cmd_role, "grant or revoke a role (logged publicly)")
@@ -813,7 +828,9 @@ def parser() -> argparse.ArgumentParser:
         "print a one-time link (valid for an hour) that sets a new password for an account",
     )
     p.add_argument("username")
-    p.add_argument("--base-url", help="the site's address as readers reach it (default http://HOST:PORT)")
+    p.add_argument(
+        "--base-url", type=_site_url, help="the site's address as readers reach it (default http://HOST:PORT)"
+    )
     command("sweep", cmd_sweep, "run the archive and queue sweep once and print what it did")
     p = command("migrate", cmd_migrate, "upgrade the database to this Moot's schema (backup taken first)")
     p.add_argument(

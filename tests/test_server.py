@@ -3,6 +3,7 @@
 import json
 
 import httpx
+import pytest
 
 from moot.cli import main
 from tests.processes import moot, moot_server, tls
@@ -79,6 +80,23 @@ def test_a_missing_or_foreign_database_file_is_named_without_a_traceback_and_non
     )
     assert out.returncode == 75 and "451 no database at" in out.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.db"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (
+            ["import", "x.mbox", "--group", "a.b", "--batch", "0"],
+            "--batch: '0' is not a whole number of 1 or more",
+        ),
+        (["import", "x.mbox", "--group", "a.b", "--batch", "-5"], "is not a whole number of 1 or more"),
+        (["reset-password", "bob", "--base-url", "not a url"], "is not an http:// or https:// address"),
+    ],
+)
+def test_an_option_out_of_its_range_is_a_usage_error(argv, says, capsys):
+    with pytest.raises(SystemExit) as exit:
+        main(argv)
+    assert exit.value.code == 2 and says in capsys.readouterr().err
 
 
 def test_a_bad_setting_is_named_without_a_traceback(tmp_path, capsys, monkeypatch):
