@@ -82,6 +82,13 @@ def _config(args: argparse.Namespace) -> Config:
     )
 
 
+def _existing(config: Config) -> None:
+    """Refuse (NotMoot) a database path where there is no file: a command that
+    only reads or uses a site must not make an empty one (a mistyped path)."""
+    if not Path(config.db_path).is_file():
+        raise NotMoot(f"no database at {config.db_path} (`moot init` makes one)")
+
+
 @asynccontextmanager
 async def _database(config: Config) -> AsyncIterator[Database]:
     db = await Database(config.db_path, read_connections=1, synchronous=config.synchronous).open()
@@ -562,13 +569,6 @@ def cmd_restore(args: argparse.Namespace) -> int:
         + (f"; the database it replaced is kept at {kept}" if kept else "")
     )
     return 0
-
-
-def _existing(config: Config) -> None:
-    """Refuse (NotMoot) a database path where there is no file: a command that
-    only reads or uses a site must not make an empty one (a mistyped path)."""
-    if not Path(config.db_path).is_file():
-        raise NotMoot(f"no database at {config.db_path} (`moot init` makes one)")
 
 
 def cmd_deliver(args: argparse.Namespace) -> int:
