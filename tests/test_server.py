@@ -91,6 +91,10 @@ def test_a_missing_or_foreign_database_file_is_named_without_a_traceback_and_non
         ),
         (["import", "x.mbox", "--group", "a.b", "--batch", "-5"], "is not a whole number of 1 or more"),
         (["reset-password", "bob", "--base-url", "not a url"], "is not an http:// or https:// address"),
+        (
+            ["suspend", "bob", "--days", "1", "--reason", "r", "--remove-days", "-1"],
+            "--remove-days: '-1' is not",
+        ),
     ],
 )
 def test_an_option_out_of_its_range_is_a_usage_error(argv, says, capsys):
