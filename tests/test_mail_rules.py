@@ -181,6 +181,8 @@ async def test_mail_to_a_list_stays_in_its_group_whatever_its_references_name(ma
     )
     assert group == GROUP and parent_id == seeded["root"]["id"]  # the nearest reference known in that group
     assert rows(ts, "SELECT count(*) FROM articles WHERE thread_id = ?", (elsewhere["thread_id"],)) == [(1,)]
+    for subject in ("Crossed", "Answered"):  # the group's list mail of each, sent before the test ends
+        await relay.wait("bob@example.org", where=subject_of(subject))
 
 
 def mail_article_id(ts, mail) -> int:
