@@ -52,22 +52,6 @@ class FreePortController(Controller):
         ):
             time.sleep(0.01)
 
-    def close_connections(self) -> None:
-        """Close, on the relay's own loop, what clients still hold open once
-        `settle` gave up waiting (a sender that keeps its connection, or is
-        slow to finish its batch on a busy machine), so that none is left to
-        the garbage collector when the loop stops."""
-
-        async def close() -> None:
-            for protocol in self.__dict__.get("connections", []):
-                if protocol.transport is not None and not protocol.transport.is_closing():
-                    protocol.transport.abort()
-            await asyncio.sleep(
-                0
-            )  # the loop runs the transports' connection_lost, which closes their sockets
-
-        asyncio.run_coroutine_threadsafe(close(), self.loop).result(timeout=30)
-
     async def _listen(self):
         server = await self.loop.create_server(
             self._factory_invoker, host=self.hostname, port=0, ssl=self.ssl_context
@@ -138,7 +122,6 @@ class Relay:
     def __exit__(self, *exc: object) -> None:
         self.release.set()
         self.controller.settle()
-        self.controller.close_connections()
         self.controller.stop()
 
     @property
